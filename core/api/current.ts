@@ -1,0 +1,76 @@
+import { warnOnce } from "../debug.js";
+import { TraceMetadataKey, TraceState } from "../model/constants.js";
+import type { LiveSpan } from "../model/live-span.js";
+import { truncatePreview } from "../serialize/preview.js";
+import { getTracer } from "../tracer.js";
+
+/** The active span (set by withSpan, trace, span.run), or `null`. */
+export function getCurrentActiveSpan(): LiveSpan | null {
+  return getTracer().contextManager.active() ?? null;
+}
+
+export interface UpdateCurrentTraceOptions {
+  tags?: Record<string, string>;
+  metadata?: Record<string, string>;
+  /** Overrides the Request column of MLflow's Traces view. */
+  requestPreview?: string;
+  /** Overrides the Response column of MLflow's Traces view. */
+  responsePreview?: string;
+  clientRequestId?: string;
+  /** Stored as metadata `mlflow.trace.session`. */
+  sessionId?: string;
+  /** Stored as metadata `mlflow.trace.user`. */
+  user?: string;
+  /** Pins the trace state (Python's `state=`); otherwise the root span's status decides. */
+  state?: "OK" | "ERROR";
+}
+
+function stringValues(kind: string, values: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const key of Object.keys(values)) {
+    const value = values[key];
+    if (typeof value !== "string") warnOnce(`non-string-${kind}`, `${kind} values must be strings; "${key}" was converted with String().`);
+    out[key] = typeof value === "string" ? value : String(value);
+  }
+  return out;
+}
+
+/**
+ * Updates the trace of the active span: tags, metadata, previews, client request id, session, user.
+ * @example
+ * mlflow.updateCurrentTrace({ tags: { fruit: "apple" }, requestPreview: "Doc: ..." });
+ */
+export function updateCurrentTrace(options: UpdateCurrentTraceOptions): void {
+  const span = getTracer().contextManager.active();
+  if (!span) {
+    warnOnce("no-active-trace", "updateCurrentTrace() found no active trace; call it inside withSpan, a traced function or span.run().");
+    return;
+  }
+  const record = span._record;
+  if (record.finished) {
+    warnOnce("trace-exported", `updateCurrentTrace() was called after trace ${record.info.traceId} was exported; ignored.`);
+    return;
+  }
+  const info = record.info;
+  if (options.tags) Object.assign(info.tags, stringValues("tag", options.tags));
+  if (options.metadata) Object.assign(info.traceMetadata, stringValues("metadata", options.metadata));
+  if (options.requestPreview) info.requestPreview = truncatePreview(String(options.requestPreview));
+  if (options.responsePreview) info.responsePreview = truncatePreview(String(options.responsePreview));
+  if (options.clientRequestId !== undefined) info.clientRequestId = String(options.clientRequestId);
+  if (options.sessionId !== undefined) info.traceMetadata[TraceMetadataKey.SESSION] = String(options.sessionId);
+  if (options.user !== undefined) info.traceMetadata[TraceMetadataKey.USER] = String(options.user);
+  if (options.state !== undefined) {
+    if (options.state === "OK" || options.state === "ERROR") record.userState = TraceState[options.state];
+    else warnOnce("bad-state", `updateCurrentTrace({ state }) takes "OK" or "ERROR"; got ${JSON.stringify(options.state)}.`);
+  }
+}
+
+/** Id of the trace most recently finished in this process, or `undefined`. */
+export function getLastActiveTraceId(): string | undefined {
+  return getTracer().lastActiveTraceId;
+}
+
+/** Exports every finished trace and waits until the exporter has handed them on. */
+export function flushTraces(): Promise<void> {
+  return getTracer().flush();
+}

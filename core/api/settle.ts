@@ -1,0 +1,25 @@
+import { reportSdkError } from "../debug.js";
+import type { LiveSpan } from "../model/live-span.js";
+
+// How a span closes over its callback's outcome. These run on the user's return path, so a fault
+// in them is reported and swallowed: the user's value or exception always passes through untouched.
+
+/** Ends `span` with `value` as outputs (`always`: even when outputs were already set). */
+export function succeed(span: LiveSpan, value: unknown, always: boolean): void {
+  try {
+    if (always ? true : span.outputs === undefined && value !== undefined) span.setOutputs(value);
+    span.end();
+  } catch (error) {
+    reportSdkError("span.succeed", error);
+  }
+}
+
+/** Records `error` (ERROR status + `exception` event) and ends `span`; the caller rethrows. */
+export function fail(span: LiveSpan, error: unknown): void {
+  try {
+    span.recordException(error);
+    span.end();
+  } catch (sdkError) {
+    reportSdkError("span.fail", sdkError);
+  }
+}

@@ -1,0 +1,92 @@
+import { reportSdkError } from "../debug.js";
+import { nsToMs } from "../model/clock.js";
+import type { SpanType } from "../model/constants.js";
+import type { LiveSpan } from "../model/live-span.js";
+import { getTracer, isPromiseLike, Tracer } from "../tracer.js";
+import { fail, succeed } from "./settle.js";
+
+export interface SpanOptions {
+  /** Defaults to "span". */
+  name?: string;
+  spanType?: SpanType;
+  inputs?: unknown;
+  attributes?: Record<string, unknown>;
+  /** Explicit parent: always wins over the active span. Works with every context manager. */
+  parent?: LiveSpan;
+  /** Start time in epoch nanoseconds (MLflow's `startTimeNs`); defaults to now. */
+  startTimeNs?: number | bigint;
+}
+
+let detachedTracer: Tracer | undefined;
+
+/** A span that records into nowhere: what the API hands out if the SDK itself failed. */
+function detachedSpan(name: string | undefined): LiveSpan {
+  detachedTracer ??= new Tracer();
+  return detachedTracer.startSpan({ name, parent: null });
+}
+
+function open(options: SpanOptions): LiveSpan {
+  return getTracer().startSpan({
+    name: options.name,
+    spanType: options.spanType,
+    inputs: options.inputs,
+    attributes: options.attributes,
+    parent: options.parent,
+    startTimeMs: options.startTimeNs !== undefined ? nsToMs(options.startTimeNs) : undefined,
+  });
+}
+
+/**
+ * Starts a span that the caller ends with `span.end({ outputs?, attributes?, status? })`. It does
+ * not become the active span (as in MLflow); pass it as `parent`, or use `span.run(fn)`.
+ * @example
+ * const span = mlflow.startSpan({ name: "retrieve", spanType: mlflow.SpanType.RETRIEVER, inputs: { q } });
+ * span.end({ outputs: docs });
+ */
+export function startSpan(options: SpanOptions): LiveSpan {
+  try {
+    return open(options ?? {});
+  } catch (error) {
+    reportSdkError("startSpan", error);
+    return detachedSpan(options?.name);
+  }
+}
+
+/**
+ * Runs `callback` inside a new active span and ends it with the callback's outcome: its return
+ * value becomes the outputs unless the callback set them; a throw or rejection is recorded.
+ * @example
+ * const z = await mlflow.withSpan(async (span) => { span.setInputs({ x, y }); return x + y; }, { name: "add" });
+ */
+export function withSpan<T>(callback: (span: LiveSpan) => Promise<T>, options?: SpanOptions): Promise<T>;
+export function withSpan<T>(callback: (span: LiveSpan) => T, options?: SpanOptions): T;
+export function withSpan<T>(callback: (span: LiveSpan) => T, options: SpanOptions = {}): T | Promise<unknown> {
+  let span: LiveSpan;
+  try {
+    span = open(options ?? {});
+  } catch (error) {
+    reportSdkError("withSpan", error);
+    return callback(detachedSpan(options?.name));
+  }
+  let result: T;
+  try {
+    result = span.run(() => callback(span));
+  } catch (error) {
+    fail(span, error);
+    throw error;
+  }
+  if (isPromiseLike(result)) {
+    return Promise.resolve(result).then(
+      (value) => {
+        succeed(span, value, false);
+        return value;
+      },
+      (error: unknown) => {
+        fail(span, error);
+        throw error;
+      },
+    );
+  }
+  succeed(span, result, false);
+  return result;
+}

@@ -1,0 +1,259 @@
+import { reportSdkError, warnOnce } from "../debug.js";
+import { CHUNK_EVENT_PREFIX, CHUNK_VALUE_KEY, type SpanType } from "../model/constants.js";
+import type { LiveSpan } from "../model/live-span.js";
+import { pyJsonDumps } from "../serialize/py-json.js";
+import { toJsonSafe } from "../serialize/safe-json.js";
+import type { Tracer } from "../tracer.js";
+import { fail } from "./settle.js";
+
+// Stream spans, after Python's mlflow.trace on generators: the span starts when iteration starts,
+// is active only while the producer runs, keeps every chunk as an `mlflow.chunk.item.<i>` event,
+// and ends when the iterator is exhausted (outputs = chunks, or outputReducer(chunks)), when the
+// consumer stops early (`return()`, e.g. `break`), or when the producer throws (ERROR).
+
+export type OutputReducer = (chunks: never[]) => unknown;
+
+export interface StreamPlan {
+  tracer: Tracer;
+  parent: LiveSpan | undefined;
+  name: string;
+  spanType?: SpanType;
+  attributes?: Record<string, unknown>;
+  inputs?: Record<string, unknown>;
+  functionName?: string;
+  outputReducer?: OutputReducer;
+}
+
+export type StreamKind = "sync" | "async";
+
+/** Which stream a value is: a generator, an async generator or any other async iterable. */
+export function streamKind(value: unknown): StreamKind | undefined {
+  if (value === null || typeof value !== "object") return undefined;
+  const tag = Object.prototype.toString.call(value);
+  if (tag === "[object Generator]") return "sync";
+  if (tag === "[object AsyncGenerator]") return "async";
+  if (typeof (value as AsyncIterable<unknown>)[Symbol.asyncIterator] !== "function") return undefined;
+  // A ReadableStream is handed to platform APIs (new Response(stream)) that reject proxies.
+  const RS = (globalThis as { ReadableStream?: new () => object }).ReadableStream;
+  if (RS && value instanceof RS) return undefined;
+  return "async";
+}
+
+/** The kind of stream a function returns, known from the function itself (generator functions). */
+export function generatorFunctionKind(fn: Function): StreamKind | undefined {
+  const tag = Object.prototype.toString.call(fn);
+  return tag === "[object GeneratorFunction]" ? "sync" : tag === "[object AsyncGeneratorFunction]" ? "async" : undefined;
+}
+
+export class StreamRecorder {
+  private span: LiveSpan | undefined;
+  private readonly chunks: unknown[] = [];
+  private done = false;
+  private release: (() => void) | undefined;
+
+  private readonly reducer: OutputReducer | undefined;
+
+  /** Either a plan (the span starts on first iteration) or a span already running (a Promise resolved to a stream). */
+  constructor(
+    private readonly plan: StreamPlan | undefined,
+    running?: { span: LiveSpan; outputReducer?: OutputReducer },
+  ) {
+    this.span = running?.span;
+    this.reducer = plan ? plan.outputReducer : running?.outputReducer;
+    if (!running && plan?.parent) this.release = plan.parent._record.holdForStream();
+  }
+
+  get started(): boolean {
+    return this.span !== undefined;
+  }
+
+  start(): void {
+    if (this.span || this.done || !this.plan) return;
+    try {
+      const p = this.plan;
+      this.span = p.tracer.startSpan({
+        name: p.name,
+        spanType: p.spanType,
+        attributes: p.attributes,
+        inputs: p.inputs,
+        parent: p.parent ?? null,
+        functionName: p.functionName,
+      });
+    } catch (error) {
+      reportSdkError("stream.start", error);
+    }
+    this.release?.();
+  }
+
+  run<T>(fn: () => T): T {
+    return this.span && !this.done ? this.span.run(fn) : fn();
+  }
+
+  chunk(value: unknown): void {
+    const span = this.span;
+    if (!span || this.done) return;
+    try {
+      const index = this.chunks.length;
+      this.chunks.push(this.reducer ? value : toJsonSafe(value, span._record.tracer.maxValueBytes));
+      span.addEvent({ name: CHUNK_EVENT_PREFIX + index, attributes: { [CHUNK_VALUE_KEY]: pyJsonDumps(toJsonSafe(value)) } });
+    } catch (error) {
+      reportSdkError("stream.chunk", error);
+    }
+  }
+
+  finish(): void {
+    if (this.done) return;
+    if (!this.span) {
+      this.cancel();
+      return;
+    }
+    this.done = true;
+    const span = this.span;
+    try {
+      let outputs: unknown = this.chunks;
+      const reducer = this.reducer;
+      if (reducer) {
+        try {
+          outputs = reducer(this.chunks as never[]);
+        } catch (error) {
+          warnOnce("output-reducer", `outputReducer of "${span.name}" threw (${String(error)}); the raw chunks were kept as outputs.`);
+        }
+      }
+      span.setOutputs(outputs);
+      span.end();
+    } catch (error) {
+      reportSdkError("stream.finish", error);
+    }
+  }
+
+  fail(error: unknown): void {
+    if (this.done) return;
+    this.done = true;
+    if (this.span) fail(this.span, error);
+    else this.release?.();
+  }
+
+  /** The consumer gave up before iterating: no span, and the parent trace is not held. */
+  cancel(): void {
+    this.done = true;
+    this.release?.();
+  }
+}
+
+/** Wraps a (sync) iterator so that iterating it records a stream span. */
+export function traceIterator<T>(it: Iterator<T>, rec: StreamRecorder): IterableIterator<T> {
+  const settle = (r: IteratorResult<T>): IteratorResult<T> => {
+    if (r.done) rec.finish();
+    else rec.chunk(r.value);
+    return r;
+  };
+  const call = (fn: () => IteratorResult<T>): IteratorResult<T> => {
+    let r: IteratorResult<T>;
+    try {
+      r = rec.run(fn);
+    } catch (error) {
+      rec.fail(error);
+      throw error;
+    }
+    return settle(r);
+  };
+  return {
+    next(...args: [] | [undefined]) {
+      rec.start();
+      return call(() => it.next(...args));
+    },
+    return(value?: unknown) {
+      if (!rec.started) rec.cancel();
+      const r = it.return ? call(() => it.return!(value as T)) : ({ done: true, value } as IteratorResult<T>);
+      rec.finish();
+      return r;
+    },
+    throw(error?: unknown) {
+      rec.start();
+      if (!it.throw) {
+        rec.fail(error);
+        throw error;
+      }
+      return call(() => it.throw!(error));
+    },
+    [Symbol.iterator]() {
+      return this;
+    },
+    [Symbol.toStringTag]: "Generator",
+  } as IterableIterator<T>;
+}
+
+/** Wraps an async iterator so that iterating it records a stream span. */
+export function traceAsyncIterator<T>(it: AsyncIterator<T>, rec: StreamRecorder): AsyncIterableIterator<T> {
+  const call = (fn: () => Promise<IteratorResult<T>>): Promise<IteratorResult<T>> => {
+    let p: Promise<IteratorResult<T>>;
+    try {
+      p = rec.run(fn);
+    } catch (error) {
+      rec.fail(error);
+      return Promise.reject(error);
+    }
+    return Promise.resolve(p).then(
+      (r) => {
+        if (r.done) rec.finish();
+        else rec.chunk(r.value);
+        return r;
+      },
+      (error: unknown) => {
+        rec.fail(error);
+        throw error;
+      },
+    );
+  };
+  return {
+    next(...args: [] | [undefined]) {
+      rec.start();
+      return call(() => it.next(...args));
+    },
+    return(value?: unknown) {
+      if (!rec.started) rec.cancel();
+      if (!it.return) {
+        rec.finish();
+        return Promise.resolve({ done: true, value } as IteratorResult<T>);
+      }
+      return call(() => it.return!(value as T)).finally(() => rec.finish());
+    },
+    throw(error?: unknown) {
+      rec.start();
+      if (!it.throw) {
+        rec.fail(error);
+        return Promise.reject(error);
+      }
+      return call(() => it.throw!(error));
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+    [Symbol.toStringTag]: "AsyncGenerator",
+  } as AsyncIterableIterator<T>;
+}
+
+/**
+ * An async iterable that is not a generator (an SDK's stream object): the same object, whose
+ * iteration is traced; its other methods still work, bound to the original.
+ */
+export function traceAsyncIterable<T extends object>(iterable: T, rec: StreamRecorder): T {
+  return new Proxy(iterable, {
+    get(target, prop) {
+      if (prop === Symbol.asyncIterator) {
+        return () => traceAsyncIterator((target as AsyncIterable<unknown>)[Symbol.asyncIterator](), rec);
+      }
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === "function" && prop !== "constructor" ? (value as Function).bind(target) : value;
+    },
+  });
+}
+
+/** Wraps `value` (a stream per `streamKind`) so that its iteration is recorded by `rec`. */
+export function wrapStream<T>(value: T, kind: StreamKind, rec: StreamRecorder): T {
+  if (kind === "sync") return traceIterator(value as Iterator<unknown>, rec) as T;
+  const tag = Object.prototype.toString.call(value);
+  return (tag === "[object AsyncGenerator]"
+    ? traceAsyncIterator(value as AsyncIterator<unknown>, rec)
+    : traceAsyncIterable(value as object, rec)) as T;
+}

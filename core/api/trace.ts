@@ -1,0 +1,142 @@
+import { reportSdkError, warnOnce } from "../debug.js";
+import { DEFAULT_SPAN_NAME, type SpanType } from "../model/constants.js";
+import type { LiveSpan } from "../model/live-span.js";
+import { getTracer, isPromiseLike } from "../tracer.js";
+import { mapArgs, readParams } from "./args.js";
+import { fail, succeed } from "./settle.js";
+import { generatorFunctionKind, StreamRecorder, streamKind, wrapStream, type OutputReducer } from "./stream.js";
+
+export interface TraceOptions {
+  /** Span name; defaults to the function's (or method's) name. */
+  name?: string;
+  spanType?: SpanType;
+  attributes?: Record<string, unknown>;
+  /** For generators and streams: turns the list of chunks into the span's outputs. */
+  // The chunks are whatever the stream yields; `never[]` lets any typed reducer be passed.
+  outputReducer?: (chunks: never[]) => unknown;
+}
+
+type AnyFunction = (this: never, ...args: never[]) => unknown;
+
+/** `@trace()` on a class method: standard (TC39) decorators, and legacy `experimentalDecorators`. */
+export interface TraceDecorator {
+  <This, Args extends unknown[], Return>(
+    value: (this: This, ...args: Args) => Return,
+    context: ClassMethodDecoratorContext<This, (this: This, ...args: Args) => Return>,
+  ): (this: This, ...args: Args) => Return;
+  (target: object, propertyKey: string | symbol, descriptor: PropertyDescriptor): PropertyDescriptor;
+}
+
+const isDecoratorContext = (v: unknown): v is DecoratorContext =>
+  typeof v === "object" && v !== null && "kind" in v && typeof (v as { addInitializer?: unknown }).addInitializer === "function";
+
+/**
+ * Traces a function: every call records a span with the function's name, its arguments (mapped to
+ * parameter names) as inputs, its return value as outputs, and any exception. Works for sync,
+ * async, generator and async-generator functions and for functions returning async iterables.
+ * The returned function keeps `name`, `length` and `this`.
+ * @example
+ * const getWeather = mlflow.trace(async (city: string) => `Sunny in ${city}`, { name: "get-weather" });
+ * class Agent { @mlflow.trace({ spanType: mlflow.SpanType.LLM }) generate(prompt: string) { ... } }
+ */
+export function trace<This, Args extends unknown[], Return>(
+  value: (this: This, ...args: Args) => Return,
+  context: ClassMethodDecoratorContext<This, (this: This, ...args: Args) => Return>,
+): (this: This, ...args: Args) => Return;
+export function trace<F extends AnyFunction>(fn: F, options?: TraceOptions): F;
+export function trace(options?: TraceOptions): TraceDecorator;
+export function trace(first?: unknown, second?: unknown): unknown {
+  if (typeof first === "function") {
+    if (isDecoratorContext(second)) return decorate({}, first, second); // bare `@trace`
+    return wrap(first, (second as TraceOptions | undefined) ?? {}, undefined);
+  }
+  const options = (first as TraceOptions | undefined) ?? {};
+  return ((value: unknown, context: unknown, descriptor?: PropertyDescriptor) => {
+    if (isDecoratorContext(context)) return decorate(options, value, context);
+    if (descriptor && typeof descriptor.value === "function") {
+      descriptor.value = wrap(descriptor.value as Function, options, String(context));
+    }
+    return descriptor;
+  }) as TraceDecorator;
+}
+
+function decorate(options: TraceOptions, value: unknown, context: DecoratorContext): unknown {
+  if (context.kind !== "method" || typeof value !== "function") {
+    warnOnce("decorator-kind", `@trace() applies to class methods; it was put on a ${context.kind} and did nothing.`);
+    return value;
+  }
+  return wrap(value, options, String(context.name));
+}
+
+function wrap(fn: Function, options: TraceOptions, methodName: string | undefined): Function {
+  const params = readParams(fn);
+  const name = options.name || methodName || fn.name || DEFAULT_SPAN_NAME;
+  const functionName = fn.name || methodName;
+  const generatorKind = generatorFunctionKind(fn);
+  const reducer = options.outputReducer as OutputReducer | undefined;
+
+  const traced = function (this: unknown, ...args: unknown[]): unknown {
+    let span: LiveSpan;
+    try {
+      const tracer = getTracer();
+      if (generatorKind) {
+        // Creating a generator runs none of its body: the span waits for the first next().
+        const rec = new StreamRecorder({
+          tracer,
+          parent: tracer.resolveParent(undefined),
+          name,
+          spanType: options.spanType,
+          attributes: options.attributes,
+          inputs: mapArgs(params, args),
+          functionName,
+          outputReducer: reducer,
+        });
+        return wrapStream(fn.apply(this, args), generatorKind, rec);
+      }
+      span = tracer.startSpan({ name, spanType: options.spanType, attributes: options.attributes, inputs: mapArgs(params, args), functionName });
+    } catch (error) {
+      reportSdkError("trace", error);
+      return fn.apply(this, args);
+    }
+    let result: unknown;
+    try {
+      result = span.run(() => fn.apply(this, args));
+    } catch (error) {
+      fail(span, error);
+      throw error;
+    }
+    if (isPromiseLike(result)) {
+      return Promise.resolve(result).then(
+        (value) => settle(span, value, reducer),
+        (error: unknown) => {
+          fail(span, error);
+          throw error;
+        },
+      );
+    }
+    return settle(span, result, reducer);
+  };
+
+  try {
+    Object.defineProperty(traced, "name", { value: fn.name, configurable: true });
+    Object.defineProperty(traced, "length", { value: fn.length, configurable: true });
+    for (const key of Object.keys(fn)) (traced as unknown as Record<string, unknown>)[key] = (fn as unknown as Record<string, unknown>)[key];
+  } catch (error) {
+    reportSdkError("trace.copyProperties", error);
+  }
+  return traced;
+}
+
+/** A returned stream keeps its span open until iterated to the end; anything else ends it now. */
+function settle(span: LiveSpan, value: unknown, reducer: OutputReducer | undefined): unknown {
+  const kind = streamKind(value);
+  if (kind) {
+    try {
+      return wrapStream(value, kind, new StreamRecorder(undefined, { span, outputReducer: reducer }));
+    } catch (error) {
+      reportSdkError("trace.stream", error);
+    }
+  }
+  succeed(span, value, true);
+  return value;
+}

@@ -1,0 +1,65 @@
+import type { ContextManager } from "./context/context-manager.js";
+import { setSilent } from "./debug.js";
+import type { Exporter } from "./export/exporter.js";
+import { setTracer, Tracer } from "./tracer.js";
+
+export interface InitOptions {
+  /** Where finished traces go: anything with `export(trace)`. */
+  exporter?: Exporter;
+  /** MLflow experiment id recorded in each trace's location. */
+  experimentId?: string;
+  /** How the active span is carried; defaults to AsyncLocalStorage where it exists, else a stack. */
+  contextManager?: ContextManager;
+  /** `red, red` → `red_1, red_2` within a trace (default true, as the brief documents). */
+  dedupeSpanNames?: boolean;
+  /** Cap on the JSON size of one captured value (inputs, outputs, an attribute); default 256 KiB. */
+  maxValueBytes?: number;
+  /** How long a finished root waits for children still open before exporting; default 120 s. */
+  openSpanTimeoutMs?: number;
+  /** No console diagnostics at all. */
+  silent?: boolean;
+}
+
+function fail(field: string, expected: string, got: unknown): never {
+  throw new TypeError(`mlflow-edge init(): "${field}" must be ${expected}; got ${got === null ? "null" : typeof got}.`);
+}
+
+/** Checks `options` and names the first bad field. */
+export function validateInitOptions(options: InitOptions): void {
+  if (typeof options !== "object" || options === null) fail("options", "an object", options);
+  const { exporter, experimentId, contextManager, dedupeSpanNames, maxValueBytes, openSpanTimeoutMs, silent } = options;
+  if (exporter !== undefined && (typeof exporter !== "object" || exporter === null || typeof exporter.export !== "function")) {
+    fail("exporter", "an object with an export(trace) method", exporter);
+  }
+  if (experimentId !== undefined && (typeof experimentId !== "string" || experimentId === "")) fail("experimentId", "a non-empty string", experimentId);
+  if (contextManager !== undefined && (typeof contextManager?.active !== "function" || typeof contextManager.with !== "function")) {
+    fail("contextManager", "a ContextManager (active/with/bind)", contextManager);
+  }
+  if (dedupeSpanNames !== undefined && typeof dedupeSpanNames !== "boolean") fail("dedupeSpanNames", "a boolean", dedupeSpanNames);
+  if (maxValueBytes !== undefined && !(Number.isInteger(maxValueBytes) && maxValueBytes >= 64)) fail("maxValueBytes", "an integer >= 64", maxValueBytes);
+  if (openSpanTimeoutMs !== undefined && !(typeof openSpanTimeoutMs === "number" && openSpanTimeoutMs >= 0)) {
+    fail("openSpanTimeoutMs", "a number >= 0", openSpanTimeoutMs);
+  }
+  if (silent !== undefined && typeof silent !== "boolean") fail("silent", "a boolean", silent);
+}
+
+/**
+ * Configures tracing for this realm. Calling it again replaces the configuration; traces already
+ * in progress finish under the tracer that started them.
+ * @example
+ * mlflow.init({ exporter: new InMemoryExporter() });
+ */
+export function init(options: InitOptions = {}): void {
+  validateInitOptions(options);
+  setSilent(options.silent ?? false);
+  setTracer(
+    new Tracer({
+      exporter: options.exporter,
+      experimentId: options.experimentId,
+      contextManager: options.contextManager,
+      dedupeSpanNames: options.dedupeSpanNames,
+      maxValueBytes: options.maxValueBytes,
+      openSpanTimeoutMs: options.openSpanTimeoutMs,
+    }),
+  );
+}

@@ -1,0 +1,16 @@
+import type { LiveSpan } from "../model/live-span.js";
+
+/**
+ * Where the active span lives. One implementation per runtime: a synchronous stack (everywhere),
+ * AsyncLocalStorage (Node, Workers with `nodejs_als`/`nodejs_compat`), Zone.js (browsers).
+ * An explicit `parent` option always beats `active()`.
+ */
+export interface ContextManager {
+  /** Short name shown in diagnostics: "stack", "async-local-storage", "zone". */
+  readonly name: string;
+  /** True when the active span survives `await`; false means the lost-context check is needed. */
+  readonly propagatesAcrossAwait: boolean;
+  active(): LiveSpan | undefined;
+  with<T>(span: LiveSpan | undefined, fn: () => T): T;
+  bind<A extends unknown[], R>(span: LiveSpan | undefined, fn: (...args: A) => R): (...args: A) => R;
+}

@@ -1,0 +1,34 @@
+// The only place core writes to the console. Tracing must never break or flood the host program:
+// every diagnostic is emitted at most once per key, and SDK faults are reported, never thrown.
+
+const seen = new Set<string>();
+let silent = false;
+
+/** Turns diagnostics off (`init({ silent: true })`) or back on. */
+export function setSilent(value: boolean): void {
+  silent = value;
+}
+
+/** True unless the host declared a production build (`process.env.NODE_ENV === "production"`). */
+export function isDev(): boolean {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  return env?.NODE_ENV !== "production";
+}
+
+/** Prints `message` once per `key` for the life of the process. */
+export function warnOnce(key: string, message: string): void {
+  if (silent || seen.has(key)) return;
+  seen.add(key);
+  console.warn(`[mlflow-edge] ${message}`);
+}
+
+/** Reports a fault inside the SDK once per `where`; the user's program carries on untouched. */
+export function reportSdkError(where: string, error: unknown): void {
+  const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  warnOnce(`sdk-error:${where}`, `internal error in ${where} (tracing continues, your code is unaffected): ${detail}`);
+}
+
+/** Test hook: forget which warnings were already printed. */
+export function resetWarnings(): void {
+  seen.clear();
+}

@@ -1,0 +1,35 @@
+// The Web-standard globals core may touch. Core is compiled with lib es2022 and no DOM, Node or
+// Workers types, so anything not declared here fails to compile: that is the runtime-isolation rule.
+// Every runtime we target (browsers, workerd, Node >= 20) provides all of these.
+
+interface Console {
+  warn(...data: unknown[]): void;
+  error(...data: unknown[]): void;
+}
+declare var console: Console;
+
+interface Crypto {
+  getRandomValues<T extends Uint8Array>(array: T): T;
+}
+declare var crypto: Crypto;
+
+interface Performance {
+  readonly timeOrigin: number;
+  now(): number;
+}
+declare var performance: Performance | undefined;
+
+type TimerHandle = number | { unref?(): void };
+declare function setTimeout(handler: () => void, timeout?: number): TimerHandle;
+declare function clearTimeout(handle: TimerHandle | undefined): void;
+declare function queueMicrotask(callback: () => void): void;
+
+declare class TextEncoder {
+  encode(input?: string): Uint8Array;
+}
+declare class TextDecoder {
+  constructor(label?: string);
+  decode(input?: Uint8Array): string;
+}
+declare function btoa(data: string): string;
+declare function atob(data: string): string;

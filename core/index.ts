@@ -1,0 +1,31 @@
+/**
+ * mlflow-edge: MLflow's manual tracing API for browsers, Cloudflare Workers and Node.
+ * Code written for MLflow's TS SDK ports by changing one import: `import * as mlflow from "mlflow-edge"`.
+ * @module
+ */
+
+/** Tracing API (names and semantics of MLflow's TS SDK). */
+export { trace } from "./api/trace.js";
+export type { TraceOptions, TraceDecorator } from "./api/trace.js";
+export { withSpan, startSpan } from "./api/span-scope.js";
+export type { SpanOptions } from "./api/span-scope.js";
+export { getCurrentActiveSpan, updateCurrentTrace, getLastActiveTraceId, flushTraces } from "./api/current.js";
+export type { UpdateCurrentTraceOptions } from "./api/current.js";
+export { init } from "./config.js";
+export type { InitOptions } from "./config.js";
+
+/** Span and trace model. */
+export { LiveSpan } from "./model/live-span.js";
+export type { EndSpanOptions, SpanEventInput, SpanStatusInput } from "./model/live-span.js";
+export { SpanType, SpanStatusCode, TraceState, SpanAttributeKey, TraceMetadataKey, TraceTagKey } from "./model/constants.js";
+export type { Json, SpanData, SpanEvent, SpanStatus, Trace, TraceInfo, TraceLocation, EventAttributeValue } from "./model/types.js";
+/** MLflow's TS SDK calls the span type `LiveSpan` and the finished one `Span`. */
+export type { LiveSpan as Span } from "./model/live-span.js";
+
+/** Seams: where traces go and how context is carried. */
+export { InMemoryExporter } from "./export/exporter.js";
+export type { Exporter } from "./export/exporter.js";
+export type { ContextManager } from "./context/context-manager.js";
+export { StackContextManager } from "./context/stack.js";
+export { AsyncLocalStorageContextManager } from "./context/async-local-storage.js";
+export type { AsyncLocalStorageConstructor, AsyncLocalStorageLike } from "./context/async-local-storage.js";

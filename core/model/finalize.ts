@@ -1,0 +1,81 @@
+import { pyJsonDumps } from "../serialize/py-json.js";
+import { computePreview, truncatePreview } from "../serialize/preview.js";
+import {
+  METADATA_PREVIEW_MAX_LENGTH,
+  SpanAttributeKey,
+  SpanStatusCode,
+  TraceMetadataKey,
+  TraceState,
+  TraceTagKey,
+} from "./constants.js";
+import type { TraceRecord } from "./trace-record.js";
+import type { Json, SpanData, Trace } from "./types.js";
+
+// What MLflow's Python SDK does when a root span ends (tracing/processor/base_mlflow.py):
+// timing, state, trace name tag, previews, input/output metadata and aggregated token usage.
+
+export function finalizeTrace(record: TraceRecord, dedupeSpanNames: boolean): Trace {
+  const spans = record.spanData();
+  const root = spans[0] as SpanData;
+  if (dedupeSpanNames) dedupeNames(spans);
+  const info = record.info;
+  info.requestTime = Math.floor(root.startTime);
+  const end = root.endTime ?? Math.max(...spans.map((s) => s.endTime ?? s.startTime));
+  info.executionDuration = Math.max(0, Math.floor(end - root.startTime));
+  info.state = record.userState ?? (root.status.statusCode === SpanStatusCode.ERROR ? TraceState.ERROR : TraceState.OK);
+  info.tags[TraceTagKey.TRACE_NAME] = root.name;
+  info.requestPreview ??= computePreview(root.inputs, "user");
+  info.responsePreview ??= computePreview(root.outputs, "assistant");
+  const meta = info.traceMetadata;
+  if (root.inputs !== undefined) meta[TraceMetadataKey.INPUTS] = truncatePreview(pyJsonDumps(root.inputs), METADATA_PREVIEW_MAX_LENGTH);
+  if (root.outputs !== undefined) meta[TraceMetadataKey.OUTPUTS] = truncatePreview(pyJsonDumps(root.outputs), METADATA_PREVIEW_MAX_LENGTH);
+  const usage = aggregateTokenUsage(spans);
+  if (usage) meta[TraceMetadataKey.TOKEN_USAGE] = pyJsonDumps(usage);
+  return { info, data: { spans } };
+}
+
+/**
+ * `red, red` → `red_1, red_2`, in start order, as the product brief documents (MLflow itself
+ * dropped the suffixes in 3.6; `init({ dedupeSpanNames: false })` keeps names as given).
+ */
+export function dedupeNames(spans: SpanData[]): void {
+  const counts = new Map<string, number>();
+  for (const span of spans) counts.set(span.name, (counts.get(span.name) ?? 0) + 1);
+  const next = new Map<string, number>();
+  for (const span of spans) {
+    if ((counts.get(span.name) ?? 0) < 2) continue;
+    const n = (next.get(span.name) ?? 0) + 1;
+    next.set(span.name, n);
+    span.name = `${span.name}_${n}`;
+  }
+}
+
+type Usage = { input_tokens: number; output_tokens: number; total_tokens: number };
+
+/** Sums `mlflow.chat.tokenUsage` depth-first; a span's usage already covers its descendants'. */
+export function aggregateTokenUsage(spans: SpanData[]): Usage | undefined {
+  const children = new Map<string | null, SpanData[]>();
+  for (const span of spans) {
+    const list = children.get(span.parentId);
+    if (list) list.push(span);
+    else children.set(span.parentId, [span]);
+  }
+  const total: Usage = { input_tokens: 0, output_tokens: 0, total_tokens: 0 };
+  let found = false;
+  const visit = (span: SpanData): void => {
+    const usage = span.attributes[SpanAttributeKey.CHAT_USAGE];
+    if (usage && typeof usage === "object" && !Array.isArray(usage)) {
+      found = true;
+      total.input_tokens += num(usage.input_tokens);
+      total.output_tokens += num(usage.output_tokens);
+      total.total_tokens += num(usage.total_tokens ?? num(usage.input_tokens) + num(usage.output_tokens));
+      return;
+    }
+    for (const child of children.get(span.spanId) ?? []) visit(child);
+  };
+  const root = spans[0];
+  if (root) visit(root);
+  return found ? total : undefined;
+}
+
+const num = (v: Json | undefined): number => (typeof v === "number" && Number.isFinite(v) ? v : 0);

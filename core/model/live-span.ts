@@ -1,0 +1,281 @@
+import { reportSdkError, warnOnce } from "../debug.js";
+import { pyJsonDumps } from "../serialize/py-json.js";
+import { toJsonSafe } from "../serialize/safe-json.js";
+import { msToNs, nowMs, nsToMs } from "./clock.js";
+import { SpanAttributeKey, SpanStatusCode, type SpanType } from "./constants.js";
+import type { TraceRecord } from "./trace-record.js";
+import type { EventAttributeValue, Json, SpanData, SpanEvent, SpanStatus } from "./types.js";
+
+/** `"OK"`, `"ERROR"`, `"UNSET"`, a `SpanStatusCode`, or a full status. */
+export type SpanStatusInput = SpanStatusCode | "OK" | "ERROR" | "UNSET" | SpanStatus;
+
+export interface EndSpanOptions {
+  outputs?: unknown;
+  attributes?: Record<string, unknown>;
+  status?: SpanStatusInput;
+  /** End time in epoch nanoseconds (MLflow's `endTimeNs`); defaults to now. */
+  endTimeNs?: number | bigint;
+}
+
+export interface SpanEventInput {
+  name: string;
+  attributes?: Record<string, unknown>;
+  /** Epoch milliseconds; defaults to now. */
+  timestamp?: number;
+}
+
+const STATUS_BY_NAME: Record<string, SpanStatusCode> = {
+  OK: SpanStatusCode.OK,
+  ERROR: SpanStatusCode.ERROR,
+  UNSET: SpanStatusCode.UNSET,
+  [SpanStatusCode.OK]: SpanStatusCode.OK,
+  [SpanStatusCode.ERROR]: SpanStatusCode.ERROR,
+  [SpanStatusCode.UNSET]: SpanStatusCode.UNSET,
+};
+
+/** `"<Type>: <message>"`, the status description Python's MLflow writes for an exception. */
+export function describeException(error: unknown): { type: string; message: string; stacktrace: string } {
+  try {
+    if (error instanceof Error) {
+      const ctor = (error as { constructor?: { name?: string } }).constructor?.name;
+      const type = error.name && error.name !== "Error" ? error.name : ctor || "Error";
+      return { type, message: String(error.message), stacktrace: typeof error.stack === "string" ? error.stack : "" };
+    }
+    const type = error === null ? "null" : typeof error === "object" ? ((error as object).constructor?.name ?? "Object") : typeof error;
+    return { type, message: typeof error === "string" ? error : pyJsonDumps(toJsonSafe(error, 4096)), stacktrace: "" };
+  } catch {
+    return { type: "Error", message: "unprintable exception", stacktrace: "" };
+  }
+}
+
+function eventAttributes(attributes: Record<string, unknown> | undefined): Record<string, EventAttributeValue> {
+  const out: Record<string, EventAttributeValue> = {};
+  if (!attributes) return out;
+  for (const key of Object.keys(attributes)) {
+    const value = attributes[key];
+    if (value === undefined) continue;
+    const t = typeof value;
+    if (t === "string" || t === "number" || t === "boolean") out[key] = value as string | number | boolean;
+    else if (Array.isArray(value) && value.every((v) => typeof v === "string")) out[key] = value as string[];
+    else out[key] = pyJsonDumps(toJsonSafe(value)); // objects go as JSON text, as OpenTelemetry requires
+  }
+  return out;
+}
+
+/**
+ * A span that is still recording. Its setters capture values immediately (JSON-safe copies), so
+ * later mutation of the caller's objects does not change what was recorded.
+ */
+export class LiveSpan {
+  /** MLflow trace id, `tr-<32 hex>`. */
+  readonly traceId: string;
+  /** 16 lowercase hex characters. */
+  readonly spanId: string;
+  /** The parent's span id, or `null` for the root span of a trace. */
+  readonly parentId: string | null;
+  /** @internal The trace this span belongs to. */
+  readonly _record: TraceRecord;
+  /** @internal Position in the trace's start order. */
+  readonly _slot: number;
+
+  private _name: string;
+  private _spanType: SpanType;
+  private readonly _startTime: number;
+  private _endTime: number | null = null;
+  private _status: SpanStatus = { statusCode: SpanStatusCode.UNSET, description: "" };
+  private _inputs: Json | undefined;
+  private _outputs: Json | undefined;
+  private _attributes: Record<string, Json> = {};
+  private readonly _events: SpanEvent[] = [];
+  private _functionName: string | undefined;
+
+  /** @internal Spans are created by startSpan/withSpan/trace, never with `new`. */
+  constructor(record: TraceRecord, spanId: string, parentId: string | null, name: string, spanType: SpanType, startTime: number) {
+    this._record = record;
+    this.traceId = record.info.traceId;
+    this.spanId = spanId;
+    this.parentId = parentId;
+    this._name = name;
+    this._spanType = spanType;
+    this._startTime = startTime;
+    this._slot = record.register(this);
+  }
+
+  get name(): string {
+    return this._name;
+  }
+  get spanType(): SpanType {
+    return this._spanType;
+  }
+  /** Epoch milliseconds. */
+  get startTime(): number {
+    return this._startTime;
+  }
+  /** Epoch milliseconds, or `null` while the span is open. */
+  get endTime(): number | null {
+    return this._endTime;
+  }
+  get status(): SpanStatus {
+    return { ...this._status };
+  }
+  get inputs(): Json | undefined {
+    return this._inputs;
+  }
+  get outputs(): Json | undefined {
+    return this._outputs;
+  }
+  get events(): SpanEvent[] {
+    return this._events.slice();
+  }
+  get isEnded(): boolean {
+    return this._endTime !== null;
+  }
+  /** All attributes, MLflow's reserved `mlflow.*` keys included (as MLflow's span exposes them). */
+  get attributes(): Record<string, Json> {
+    const attrs: Record<string, Json> = {
+      [SpanAttributeKey.REQUEST_ID]: this.traceId,
+      [SpanAttributeKey.SPAN_TYPE]: this._spanType,
+    };
+    if (this._functionName !== undefined) attrs[SpanAttributeKey.FUNCTION_NAME] = this._functionName;
+    if (this._inputs !== undefined) attrs[SpanAttributeKey.INPUTS] = this._inputs;
+    if (this._outputs !== undefined) attrs[SpanAttributeKey.OUTPUTS] = this._outputs;
+    return Object.assign(attrs, this._attributes);
+  }
+
+  private writable(what: string): boolean {
+    if (this._endTime === null) return true;
+    warnOnce(`ended-span:${what}`, `${what}() was called on span "${this._name}" after it ended; the call was ignored.`);
+    return false;
+  }
+
+  private capture(value: unknown): Json {
+    return toJsonSafe(value, this._record.tracer.maxValueBytes);
+  }
+
+  setInputs(inputs: unknown): this {
+    if (this.writable("setInputs")) this._inputs = this.capture(inputs);
+    return this;
+  }
+
+  setOutputs(outputs: unknown): this {
+    if (this.writable("setOutputs")) this._outputs = this.capture(outputs);
+    return this;
+  }
+
+  setSpanType(spanType: SpanType): this {
+    if (this.writable("setSpanType")) this._spanType = String(spanType);
+    return this;
+  }
+
+  /** @internal Python's `mlflow.spanFunctionName`, set by trace(). */
+  _setFunctionName(name: string): void {
+    this._functionName = name;
+  }
+
+  /** @internal Renames after the fact (duplicate-name suffixes). */
+  _rename(name: string): void {
+    this._name = name;
+  }
+
+  setAttribute(key: string, value: unknown): this {
+    if (!this.writable("setAttribute")) return this;
+    if (typeof key !== "string") {
+      warnOnce("attribute-key", `attribute keys must be strings; got ${typeof key}, skipped.`);
+      return this;
+    }
+    if (key === SpanAttributeKey.INPUTS) return this.setInputs(value);
+    if (key === SpanAttributeKey.OUTPUTS) return this.setOutputs(value);
+    if (key === SpanAttributeKey.SPAN_TYPE) return this.setSpanType(String(value));
+    if (value === undefined) delete this._attributes[key];
+    else this._attributes[key] = this.capture(value);
+    return this;
+  }
+
+  setAttributes(attributes: Record<string, unknown>): this {
+    if (attributes && typeof attributes === "object") {
+      for (const key of Object.keys(attributes)) this.setAttribute(key, attributes[key]);
+    }
+    return this;
+  }
+
+  /** Adds an event: `addEvent({ name, attributes?, timestamp? })` or `addEvent(name, attributes?)`. */
+  addEvent(event: SpanEventInput | string, attributes?: Record<string, unknown>): this {
+    if (!this.writable("addEvent")) return this;
+    const input: SpanEventInput = typeof event === "string" ? { name: event, attributes } : event;
+    this._events.push({
+      name: String(input.name),
+      timestamp: typeof input.timestamp === "number" ? input.timestamp : nowMs(),
+      attributes: eventAttributes(input.attributes),
+    });
+    return this;
+  }
+
+  /** Records an `exception` event and sets ERROR status with `"<Type>: <message>"`, as MLflow does. */
+  recordException(error: unknown): this {
+    if (!this.writable("recordException")) return this;
+    const { type, message, stacktrace } = describeException(error);
+    this.addEvent({
+      name: "exception",
+      attributes: { "exception.type": type, "exception.message": message, "exception.stacktrace": stacktrace },
+    });
+    this._status = { statusCode: SpanStatusCode.ERROR, description: `${type}: ${message}` };
+    return this;
+  }
+
+  /** Accepts `"OK"`/`"ERROR"`/`"UNSET"`, a `SpanStatusCode`, or `{ statusCode, description }`. */
+  setStatus(status: SpanStatusInput, description?: string): this {
+    if (!this.writable("setStatus")) return this;
+    const code = typeof status === "string" ? STATUS_BY_NAME[status] : STATUS_BY_NAME[status?.statusCode ?? ""];
+    if (code === undefined) {
+      warnOnce("bad-status", `setStatus() got ${JSON.stringify(status)}; expected "OK", "ERROR", "UNSET" or a SpanStatusCode.`);
+      return this;
+    }
+    const desc = typeof status === "object" ? status.description : description;
+    this._status = { statusCode: code, description: typeof desc === "string" ? desc : "" };
+    return this;
+  }
+
+  /** Runs `fn` with this span as the active span (explicit context for code that lost it). */
+  run<T>(fn: () => T): T {
+    return this._record.tracer.contextManager.with(this, fn);
+  }
+
+  /** Ends the span. Status becomes OK unless it is ERROR (MLflow's rule). Ending twice is a no-op. */
+  end(options: EndSpanOptions = {}): void {
+    if (this._endTime !== null) return;
+    try {
+      if (options.outputs !== undefined) this.setOutputs(options.outputs);
+      if (options.attributes) this.setAttributes(options.attributes);
+      if (options.status !== undefined) this.setStatus(options.status);
+      if (this._status.statusCode !== SpanStatusCode.ERROR) this._status = { statusCode: SpanStatusCode.OK, description: this._status.description };
+      this._endTime = options.endTimeNs !== undefined ? nsToMs(options.endTimeNs) : nowMs();
+    } catch (error) {
+      reportSdkError("span.end", error);
+      this._endTime ??= nowMs();
+    }
+    this._record.onSpanEnd(this);
+  }
+
+  /** @internal The finished, plain form of this span. */
+  _toData(endTime: number | null = this._endTime): SpanData {
+    return {
+      traceId: this.traceId,
+      spanId: this.spanId,
+      parentId: this.parentId,
+      name: this._name,
+      spanType: this._spanType,
+      startTime: this._startTime,
+      endTime,
+      status: { ...this._status },
+      inputs: this._inputs,
+      outputs: this._outputs,
+      attributes: this.attributes,
+      events: this._events.slice(),
+    };
+  }
+
+  /** Start time in epoch nanoseconds. */
+  get startTimeNs(): bigint {
+    return msToNs(this._startTime);
+  }
+}

@@ -1,0 +1,101 @@
+import type { ContextManager } from "../context/context-manager.js";
+import { SpanStatusCode, TRACE_SCHEMA_VERSION, TraceMetadataKey, TraceState } from "./constants.js";
+import { LiveSpan } from "./live-span.js";
+import type { SpanData, TraceInfo } from "./types.js";
+
+/** What a trace in progress needs from the tracer that owns it. */
+export interface TraceOwner {
+  readonly contextManager: ContextManager;
+  readonly maxValueBytes: number;
+  readonly openSpanTimeoutMs: number;
+  finishTrace(record: TraceRecord): void;
+}
+
+/**
+ * A trace being recorded. It finishes when its root span has ended and no other span (or stream
+ * that will start one) is still open; a child that outlives its root is waited for, up to
+ * `openSpanTimeoutMs`, then the trace is exported with that span marked unfinished.
+ */
+export class TraceRecord {
+  readonly info: TraceInfo;
+  readonly tracer: TraceOwner;
+  /** Spans in start order; a slot holds the live span until it ends, then its data. */
+  readonly slots: (LiveSpan | SpanData)[] = [];
+  private open = 0;
+  private pendingStreams = 0;
+  rootEnded = false;
+  finished = false;
+  /** Set by updateCurrentTrace({ state }); otherwise the root's status decides. */
+  userState: TraceState | undefined;
+  private lingerTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(tracer: TraceOwner, traceId: string, requestTime: number, experimentId: string | undefined) {
+    this.tracer = tracer;
+    this.info = {
+      traceId,
+      traceLocation: experimentId
+        ? { type: "MLFLOW_EXPERIMENT", mlflowExperiment: { experimentId } }
+        : { type: "MLFLOW_EXPERIMENT" },
+      requestTime,
+      state: TraceState.IN_PROGRESS,
+      traceMetadata: { [TraceMetadataKey.SCHEMA_VERSION]: TRACE_SCHEMA_VERSION },
+      tags: {},
+    };
+  }
+
+  /** @internal Called by the LiveSpan constructor. */
+  register(span: LiveSpan): number {
+    this.open++;
+    return this.slots.push(span) - 1;
+  }
+
+  /** A traced function returned a stream that will open a child span when iterated. */
+  holdForStream(): () => void {
+    this.pendingStreams++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.pendingStreams--;
+      this.maybeFinish();
+    };
+  }
+
+  onSpanEnd(span: LiveSpan): void {
+    if (this.finished) return; // force-exported already; the late end changes nothing
+    this.slots[span._slot] = span._toData();
+    this.open--;
+    if (span._slot === 0) this.rootEnded = true;
+    this.maybeFinish();
+  }
+
+  get rootStatus(): SpanStatusCode | undefined {
+    const root = this.slots[0];
+    return root ? root.status.statusCode : undefined;
+  }
+
+  private maybeFinish(): void {
+    if (!this.rootEnded || this.finished) return;
+    if (this.open === 0 && this.pendingStreams === 0) {
+      this.finish();
+      return;
+    }
+    if (this.lingerTimer === undefined) {
+      this.lingerTimer = setTimeout(() => this.finish(), this.tracer.openSpanTimeoutMs);
+      if (typeof this.lingerTimer === "object") this.lingerTimer.unref?.();
+    }
+  }
+
+  /** Finishes now: open spans are captured as they are (endTime null). Idempotent. */
+  finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.lingerTimer !== undefined) clearTimeout(this.lingerTimer);
+    this.tracer.finishTrace(this);
+  }
+
+  /** The spans as data; spans still open are captured with `endTime: null`. */
+  spanData(): SpanData[] {
+    return this.slots.map((slot) => (slot instanceof LiveSpan ? slot._toData(null) : slot));
+  }
+}

@@ -1,0 +1,194 @@
+import type { Json } from "../model/types.js";
+
+// Captures any user value as JSON-safe data, once, at the moment it is recorded (MLflow serializes
+// on set too, so later mutation of the user's object does not rewrite history). It never throws:
+// getters that throw, revoked proxies, cycles, BigInt and huge values all become visible markers.
+
+export const DEFAULT_MAX_VALUE_BYTES = 256 * 1024;
+const MAX_DEPTH = 48;
+const MAX_TYPED_ARRAY_ITEMS = 1024;
+
+const marker = (what: string): string => `[${what}]`;
+
+/** A cut string keeps its head and says how much was dropped. */
+export function truncateString(value: string, max: number): string {
+  if (value.length <= max) return value;
+  const keep = Math.max(0, max);
+  return `${value.slice(0, keep)}...[truncated ${value.length - keep} chars]`;
+}
+
+/**
+ * Converts `value` into JSON-safe data whose JSON text is about `maxBytes` at most. Top-level
+ * `undefined` becomes `null` (Python records a function returning None as `null`).
+ */
+export function toJsonSafe(value: unknown, maxBytes: number = DEFAULT_MAX_VALUE_BYTES): Json {
+  switch (typeof value) {
+    case "string":
+      return value.length + 2 <= maxBytes ? value : truncateString(value, maxBytes - 2);
+    case "number":
+    case "boolean":
+    case "undefined":
+    case "bigint":
+    case "symbol":
+    case "function":
+      return primitive(value) ?? null;
+    default:
+      if (value === null) return null;
+  }
+  try {
+    return new Walker(maxBytes).walk(value, 0) ?? null;
+  } catch (error) {
+    return marker(`Unserializable: ${describe(error)}`);
+  }
+}
+
+function describe(error: unknown): string {
+  try {
+    return error instanceof Error ? error.message : String(error);
+  } catch {
+    return "unknown";
+  }
+}
+
+function primitive(value: unknown): Json | undefined {
+  switch (typeof value) {
+    case "number":
+      return Number.isFinite(value) ? value : String(value); // NaN/Infinity are not JSON
+    case "boolean":
+      return value;
+    case "bigint":
+      return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER)
+        ? Number(value)
+        : value.toString();
+    case "symbol":
+      return value.toString();
+    case "function":
+      return marker(`Function ${(value as { name?: string }).name || "anonymous"}`);
+    case "undefined":
+      return undefined;
+    default:
+      return undefined;
+  }
+}
+
+class Walker {
+  private budget: number;
+  private readonly ancestors: object[] = [];
+
+  constructor(maxBytes: number) {
+    this.budget = maxBytes;
+  }
+
+  walk(value: unknown, depth: number): Json | undefined {
+    if (value === null) {
+      this.budget -= 4;
+      return null;
+    }
+    if (typeof value === "string") {
+      const room = Math.max(16, this.budget - 2);
+      const out = value.length > room ? truncateString(value, room) : value;
+      this.budget -= out.length + 2;
+      return out;
+    }
+    if (typeof value !== "object" && typeof value !== "function") {
+      const out = primitive(value);
+      this.budget -= out === undefined ? 0 : 8;
+      return out;
+    }
+    if (typeof value === "function") return primitive(value);
+    const obj = value as object;
+    if (this.ancestors.includes(obj)) return marker("Circular");
+    if (depth >= MAX_DEPTH) return marker(Array.isArray(obj) ? "Array" : "Object");
+    this.ancestors.push(obj);
+    try {
+      return this.walkObject(obj, depth);
+    } catch (error) {
+      return marker(`Unserializable: ${describe(error)}`);
+    } finally {
+      this.ancestors.pop();
+    }
+  }
+
+  private walkObject(obj: object, depth: number): Json | undefined {
+    if (Array.isArray(obj)) return this.walkList(obj, depth);
+    if (obj instanceof Date) return Number.isNaN(obj.getTime()) ? "Invalid Date" : obj.toISOString();
+    if (obj instanceof Error) return this.walkError(obj, depth);
+    if (obj instanceof Map) return this.walkMap(obj, depth);
+    if (obj instanceof Set) return this.walkList([...obj], depth);
+    if (obj instanceof RegExp) return obj.toString();
+    if (obj instanceof ArrayBuffer) return marker(`ArrayBuffer ${obj.byteLength} bytes`);
+    if (ArrayBuffer.isView(obj)) {
+      if (obj instanceof DataView) return marker(`DataView ${obj.byteLength} bytes`);
+      const items = Array.from(obj as unknown as ArrayLike<number | bigint>);
+      const list = this.walkList(items.slice(0, MAX_TYPED_ARRAY_ITEMS), depth);
+      if (items.length > MAX_TYPED_ARRAY_ITEMS) list.push(`...[${items.length - MAX_TYPED_ARRAY_ITEMS} more items]`);
+      return list;
+    }
+    if (typeof (obj as PromiseLike<unknown>).then === "function") return marker("Promise");
+    if (obj instanceof WeakMap || obj instanceof WeakSet) return marker(obj.constructor.name);
+    const toJSON = (obj as { toJSON?: unknown }).toJSON;
+    if (typeof toJSON === "function") {
+      const replaced: unknown = toJSON.call(obj);
+      return replaced === obj ? this.walkEntries(obj, depth) : this.walk(replaced, depth + 1);
+    }
+    return this.walkEntries(obj, depth);
+  }
+
+  private walkList(items: readonly unknown[], depth: number): Json[] {
+    const out: Json[] = [];
+    this.budget -= 2;
+    for (let i = 0; i < items.length; i++) {
+      if (this.budget <= 0) {
+        out.push(`...[truncated ${items.length - i} items]`);
+        break;
+      }
+      out.push(this.walk(items[i], depth + 1) ?? null);
+      this.budget -= 1;
+    }
+    return out;
+  }
+
+  private walkEntries(obj: object, depth: number): { [key: string]: Json } {
+    const out: { [key: string]: Json } = {};
+    const keys = Object.keys(obj);
+    this.budget -= 2;
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i] as string;
+      if (this.budget <= 0) {
+        out["..."] = `[truncated ${keys.length - i} keys]`;
+        break;
+      }
+      let item: unknown;
+      try {
+        item = (obj as Record<string, unknown>)[key];
+      } catch (error) {
+        item = marker(`Throws: ${describe(error)}`);
+      }
+      const json = this.walk(item, depth + 1);
+      if (json !== undefined) {
+        out[key] = json;
+        this.budget -= key.length + 4;
+      }
+    }
+    return out;
+  }
+
+  private walkError(error: Error, depth: number): Json {
+    const out: { [key: string]: Json } = { name: error.name, message: error.message };
+    if (typeof error.stack === "string") out.stack = error.stack;
+    this.budget -= error.name.length + error.message.length + (error.stack?.length ?? 0) + 32;
+    if (error.cause !== undefined) out.cause = this.walk(error.cause, depth + 1) ?? null;
+    const rest = this.walkEntries(error, depth);
+    return { ...rest, ...out };
+  }
+
+  private walkMap(map: Map<unknown, unknown>, depth: number): Json {
+    const primitiveKeys = [...map.keys()].every((k) => typeof k !== "object" || k === null);
+    if (primitiveKeys) {
+      const entries: Record<string, unknown> = {};
+      for (const [k, v] of map) entries[String(k)] = v;
+      return this.walkEntries(entries, depth);
+    }
+    return this.walkList([...map.entries()], depth);
+  }
+}

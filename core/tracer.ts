@@ -1,0 +1,187 @@
+import { findAsyncLocalStorage, AsyncLocalStorageContextManager } from "./context/async-local-storage.js";
+import type { ContextManager } from "./context/context-manager.js";
+import { StackContextManager } from "./context/stack.js";
+import { isDev, reportSdkError, warnOnce } from "./debug.js";
+import type { Exporter } from "./export/exporter.js";
+import { nowMs } from "./model/clock.js";
+import { DEFAULT_SPAN_NAME, SpanType } from "./model/constants.js";
+import { finalizeTrace } from "./model/finalize.js";
+import { newOtelTraceId, newSpanId, toMlflowTraceId } from "./model/ids.js";
+import { LiveSpan } from "./model/live-span.js";
+import { TraceRecord, type TraceOwner } from "./model/trace-record.js";
+import type { Trace } from "./model/types.js";
+import { DEFAULT_MAX_VALUE_BYTES } from "./serialize/safe-json.js";
+
+export interface TracerSettings {
+  exporter?: Exporter;
+  contextManager?: ContextManager;
+  experimentId?: string;
+  dedupeSpanNames?: boolean;
+  maxValueBytes?: number;
+  openSpanTimeoutMs?: number;
+}
+
+export interface StartSpanInternal {
+  name?: string;
+  spanType?: SpanType;
+  inputs?: unknown;
+  attributes?: Record<string, unknown>;
+  parent?: LiveSpan | null;
+  startTimeMs?: number;
+  functionName?: string;
+}
+
+export const isPromiseLike = (value: unknown): value is PromiseLike<unknown> =>
+  value !== null && (typeof value === "object" || typeof value === "function") && typeof (value as PromiseLike<unknown>).then === "function";
+
+function defaultContextManager(): ContextManager {
+  const als = findAsyncLocalStorage();
+  return als ? new AsyncLocalStorageContextManager(als) : new StackContextManager();
+}
+
+/** The single tracing state: context manager, exporter, traces in progress, exports in flight. */
+export class Tracer implements TraceOwner {
+  readonly contextManager: ContextManager;
+  readonly exporter: Exporter | undefined;
+  readonly experimentId: string | undefined;
+  readonly dedupeSpanNames: boolean;
+  readonly maxValueBytes: number;
+  readonly openSpanTimeoutMs: number;
+  lastActiveTraceId: string | undefined;
+  private readonly openTraces = new Set<TraceRecord>();
+  private readonly inFlight = new Set<Promise<void>>();
+
+  constructor(settings: TracerSettings = {}) {
+    this.contextManager = settings.contextManager ?? defaultContextManager();
+    this.exporter = settings.exporter;
+    this.experimentId = settings.experimentId;
+    this.dedupeSpanNames = settings.dedupeSpanNames ?? true;
+    this.maxValueBytes = settings.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
+    this.openSpanTimeoutMs = settings.openSpanTimeoutMs ?? 120_000;
+  }
+
+  /** The parent a new span would get: the explicit one, else the active span. */
+  resolveParent(explicit: LiveSpan | null | undefined): LiveSpan | undefined {
+    if (explicit !== undefined) return explicit ?? undefined;
+    return this.contextManager.active();
+  }
+
+  startSpan(options: StartSpanInternal): LiveSpan {
+    const start = options.startTimeMs ?? nowMs();
+    let parent = this.resolveParent(options.parent);
+    if (parent && parent._record.finished) {
+      warnOnce(
+        "parent-finished",
+        `span "${options.name}" was started under a parent whose trace ${parent.traceId} was already exported; it starts a new trace instead.`,
+      );
+      parent = undefined;
+    }
+    let span: LiveSpan;
+    const name = options.name || DEFAULT_SPAN_NAME;
+    const spanType = options.spanType ?? SpanType.UNKNOWN;
+    if (parent) {
+      span = new LiveSpan(parent._record, newSpanId(), parent.spanId, name, spanType, start);
+    } else {
+      if (options.parent === undefined) this.checkLostContext(name);
+      const record = new TraceRecord(this, toMlflowTraceId(newOtelTraceId()), Math.floor(start), this.experimentId);
+      this.openTraces.add(record);
+      span = new LiveSpan(record, newSpanId(), null, name, spanType, start);
+    }
+    if (options.functionName !== undefined) span._setFunctionName(options.functionName);
+    if (options.inputs !== undefined) span.setInputs(options.inputs);
+    if (options.attributes) span.setAttributes(options.attributes);
+    return span;
+  }
+
+  /**
+   * Without a context manager that survives `await`, a root span starting while another trace is
+   * open is ambiguous: it may be a new flow, or a child whose context was lost across an await.
+   * We never guess a parent (that would nest silently wrong); we start a new trace and say so.
+   */
+  private checkLostContext(name: string): void {
+    if (this.contextManager.propagatesAcrossAwait || this.openTraces.size === 0 || !isDev()) return;
+    const open = this.openTraces.values().next().value as TraceRecord;
+    warnOnce(
+      "lost-context",
+      `span "${name}" started with no active parent while trace ${open.info.traceId} is still open, so it became a new trace. ` +
+        `If it was meant to be a child, the context (${this.contextManager.name}) was lost across an await. ` +
+        "Fix: pass { parent: span } to withSpan/startSpan or wrap the call in span.run(() => ...); " +
+        "in browsers load zone.js and lower async/await (see README, 'Context in the browser').",
+    );
+  }
+
+  /** Called by a TraceRecord when its root and every child have ended. */
+  finishTrace(record: TraceRecord): void {
+    this.openTraces.delete(record);
+    let trace: Trace;
+    try {
+      trace = finalizeTrace(record, this.dedupeSpanNames);
+    } catch (error) {
+      reportSdkError("finalizeTrace", error);
+      return;
+    }
+    this.lastActiveTraceId = trace.info.traceId;
+    this.export(trace);
+  }
+
+  private export(trace: Trace): void {
+    const exporter = this.exporter;
+    if (!exporter) return;
+    try {
+      const result = exporter.export(trace);
+      if (isPromiseLike(result)) this.track(Promise.resolve(result));
+    } catch (error) {
+      reportSdkError("exporter.export", error);
+    }
+  }
+
+  private track(promise: Promise<void>): void {
+    const settled = promise.then(
+      () => undefined,
+      (error: unknown) => reportSdkError("exporter.export", error),
+    );
+    this.inFlight.add(settled);
+    void settled.finally(() => this.inFlight.delete(settled));
+  }
+
+  /**
+   * Exports every trace whose root has ended (children still open are captured unfinished) and
+   * waits until the exporter has handed everything on.
+   */
+  async flush(): Promise<void> {
+    for (const record of [...this.openTraces]) if (record.rootEnded) record.finish();
+    while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
+    try {
+      await this.exporter?.flush?.();
+    } catch (error) {
+      reportSdkError("exporter.flush", error);
+    }
+  }
+
+  /** Traces started and not yet exported (for diagnostics and tests). */
+  get openTraceCount(): number {
+    return this.openTraces.size;
+  }
+}
+
+// One tracer per realm, even when two copies of the package are bundled (OpenTelemetry's
+// registerGlobal idea): the slot is keyed by a global symbol and records the version that made it.
+const SLOT = Symbol.for("mlflow-edge");
+const VERSION = "0.1.0";
+type Slot = { version: string; tracer: Tracer };
+
+export function getTracer(): Tracer {
+  const holder = globalThis as { [SLOT]?: Slot };
+  let slot = holder[SLOT];
+  if (!slot) {
+    slot = { version: VERSION, tracer: new Tracer() };
+    holder[SLOT] = slot;
+  } else if (slot.version !== VERSION) {
+    warnOnce("two-versions", `two versions of mlflow-edge are loaded (${slot.version} and ${VERSION}); both use the first one's tracer.`);
+  }
+  return slot.tracer;
+}
+
+export function setTracer(tracer: Tracer): void {
+  (globalThis as { [SLOT]?: Slot })[SLOT] = { version: VERSION, tracer };
+}
