@@ -1,10 +1,23 @@
-import { defineConfig } from "vitest/config";
+import { transform } from "esbuild";
+import { defineConfig, type Plugin } from "vitest/config";
+
+// Vite's own TS transform forces keepNames off, and esbuild renames nested functions when it lowers
+// standard (TC39) decorators, which Node 20 cannot parse. Span names come from function names, so
+// tests transform TS with esbuild directly, lowering decorators and keeping names.
+const typescript: Plugin = {
+  name: "mlflow-edge:typescript",
+  enforce: "pre",
+  async transform(code, id) {
+    if (!/\.ts$/.test(id.split("?")[0] ?? "")) return undefined;
+    const out = await transform(code, { loader: "ts", target: "es2022", keepNames: true, sourcemap: true, sourcefile: id, format: "esm" });
+    return { code: out.code, map: out.map };
+  },
+};
 
 export default defineConfig({
-  // esbuild lowers standard (TC39) decorators, which Node 20 cannot parse yet.
-  esbuild: { target: "es2022" },
+  esbuild: false,
+  plugins: [typescript],
   test: {
-    reporters: ["default"],
     projects: [
       {
         extends: true,
