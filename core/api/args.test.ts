@@ -1,0 +1,29 @@
+import { describe, expect, it } from "vitest";
+import { mapArgs, readParams } from "./args.js";
+
+const names = (fn: Function) => readParams(fn)?.map((p) => (p ? `${p.rest ? "..." : ""}${p.name}` : null));
+
+describe("readParams / mapArgs", () => {
+  it("reads parameter names from every function form", () => {
+    expect(names(function f(a: number, b = 2) { return a + b; })).toEqual(["a", "b"]);
+    expect(names((x: number) => x)).toEqual(["x"]);
+    expect(names(async (x: number, y: string) => x + y)).toEqual(["x", "y"]);
+    expect(names(new Function("q", "return q"))).toEqual(["q"]);
+    expect(names({ m(a: number, ...rest: number[]) { return a + rest.length; } }.m)).toEqual(["a", "...rest"]);
+    expect(names({ async *g(a: number) { yield a; } }.g)).toEqual(["a"]);
+    expect(names(function (a = "x,)", b = { c: [1, 2] }, /* c, */ d = Math.max(1, 2)) { return [a, b, d]; })).toEqual(["a", "b", "d"]);
+    expect(names(function ({ a }: { a: number }, [b]: [number]) { return a + b; })).toEqual([null, null]);
+    expect(names(() => 1)).toEqual([]);
+    expect(names(Math.pow)).toBeUndefined();
+    expect(names(function f() {}.bind(null))).toBeUndefined();
+  });
+
+  it("maps arguments to names, positional where a name cannot be read", () => {
+    const f = function (a: number, { b }: { b: number }, ...rest: number[]) { return a + b + rest.length; };
+    expect(mapArgs(readParams(f), [1, { b: 2 }, 3, 4])).toEqual({ a: 1, arg1: { b: 2 }, rest: [3, 4] });
+    expect(mapArgs(readParams(Math.max), [1, 2])).toEqual({ args: [1, 2] });
+    expect(mapArgs(readParams(() => 0), [])).toEqual({});
+    expect(mapArgs(readParams(() => 0), [7])).toEqual({ args: [7] });
+    expect(mapArgs(readParams((x: number) => x), [1, 2])).toEqual({ x: 1, arg1: 2 });
+  });
+});

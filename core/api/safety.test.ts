@@ -1,0 +1,104 @@
+// Tracing must never break the traced program.
+import { describe, expect, it } from "vitest";
+import * as mlflow from "../index.js";
+import { captureWarnings, setup, shape, sleep } from "../../test/unit/helpers.js";
+import { resetWarnings } from "../debug.js";
+
+describe("tracing never breaks the traced program", () => {
+  it("keeps name, length, static properties and `this` of a traced function", () => {
+    setup();
+    function fetchDocs(query: string, limit = 3) { return `${query}:${limit}`; }
+    (fetchDocs as unknown as { version: number }).version = 2;
+    const traced = mlflow.trace(fetchDocs);
+    expect(traced.name).toBe("fetchDocs");
+    expect(traced.length).toBe(1);
+    expect((traced as unknown as { version: number }).version).toBe(2);
+    const obj = { prefix: "p", run: mlflow.trace(function run(this: { prefix: string }, x: string) { return this.prefix + x; }) };
+    expect(obj.run("x")).toBe("px");
+  });
+
+  it("returns the function's result when the exporter throws, and reports the fault once", async () => {
+    const w = captureWarnings();
+    mlflow.init({ exporter: { export() { throw new Error("disk full"); } } });
+    resetWarnings();
+    const f = mlflow.trace(function f(x: number) { return x * 2; });
+    expect(f(2)).toBe(4);
+    expect(f(3)).toBe(6);
+    await mlflow.flushTraces();
+    expect(w.messages().filter((m) => m.includes("disk full"))).toHaveLength(1);
+    w.restore();
+  });
+
+  it("resolves flushTraces even when the exporter rejects", async () => {
+    const w = captureWarnings();
+    mlflow.init({ exporter: { export: () => sleep(1).then(() => Promise.reject(new Error("503"))) } });
+    resetWarnings();
+    mlflow.withSpan(() => 1, { name: "x" });
+    await expect(mlflow.flushTraces()).resolves.toBeUndefined();
+    expect(w.messages().some((m) => m.includes("503"))).toBe(true);
+    w.restore();
+  });
+
+  it("waits in flushTraces for an exporter's pending promise", async () => {
+    let delivered = 0;
+    mlflow.init({ exporter: { export: () => sleep(20).then(() => { delivered++; }) } });
+    mlflow.withSpan(() => 1, { name: "x" });
+    expect(delivered).toBe(0);
+    await mlflow.flushTraces();
+    expect(delivered).toBe(1);
+  });
+
+  it("survives hostile inputs and outputs: throwing getters, revoked proxies, cycles, BigInt, huge values", async () => {
+    const t = setup({ maxValueBytes: 2048 });
+    const hostile = { get boom(): never { throw new Error("getter exploded"); }, ok: 1 };
+    const { proxy, revoke } = Proxy.revocable({}, {});
+    revoke();
+    const cyclic: Record<string, unknown> = { name: "loop" };
+    cyclic.self = cyclic;
+    const f = mlflow.trace(function f(a: unknown, b: unknown, c: unknown, d: bigint, e: string) { return { a, d }; });
+    const out = f(hostile, proxy, cyclic, 2n ** 70n, "x".repeat(10_000));
+    expect(out.d).toBe(2n ** 70n);
+    const inputs = shape(await t.only())[0]!.inputs as Record<string, unknown>;
+    expect(inputs.a).toEqual({ boom: "[Throws: getter exploded]", ok: 1 });
+    expect(String(inputs.b)).toContain("[Unserializable");
+    expect(inputs.c).toEqual({ name: "loop", self: "[Circular]" });
+    expect(inputs.d).toBe("1180591620717411303424");
+    expect(JSON.stringify(inputs).length).toBeLessThan(2300);
+    expect(String(inputs.e)).toMatch(/\.\.\.\[truncated \d+ chars\]$/);
+  });
+
+  it("keeps an unhandled rejection visible: the traced promise rejects with the same error", async () => {
+    setup();
+    const err = new Error("x");
+    const p = mlflow.trace(async function f() { throw err; })();
+    await expect(p).rejects.toBe(err);
+  });
+
+  it("rejects bad init() options with a message naming the field", () => {
+    expect(() => mlflow.init({ exporter: {} as never })).toThrow(/"exporter" must be an object with an export\(trace\) method/);
+    expect(() => mlflow.init({ maxValueBytes: -1 })).toThrow(/"maxValueBytes"/);
+    expect(() => mlflow.init({ experimentId: "" })).toThrow(/"experimentId"/);
+    expect(() => mlflow.init({ dedupeSpanNames: "yes" as never })).toThrow(/"dedupeSpanNames" must be a boolean; got string/);
+  });
+
+  it("warns once for setStatus with an unknown value and keeps the old status", async () => {
+    const w = captureWarnings();
+    const t = setup();
+    const span = mlflow.startSpan({ name: "s" });
+    span.setStatus("BROKEN" as never);
+    span.setStatus("BROKEN" as never);
+    span.end();
+    expect((await t.only()).data.spans[0]!.status.statusCode).toBe("STATUS_CODE_OK");
+    expect(w.messages().filter((m) => m.includes("BROKEN"))).toHaveLength(1);
+    w.restore();
+  });
+
+  it("is silent with init({ silent: true })", () => {
+    const w = captureWarnings();
+    mlflow.init({ silent: true });
+    mlflow.updateCurrentTrace({ tags: {} });
+    expect(w.messages()).toEqual([]);
+    w.restore();
+    mlflow.init({});
+  });
+});

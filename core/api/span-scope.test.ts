@@ -1,0 +1,167 @@
+import { describe, expect, it } from "vitest";
+import * as mlflow from "../index.js";
+import { captureWarnings, setup, shape, sleep } from "../../test/unit/helpers.js";
+
+describe("startSpan", () => {
+  it("creates a span that is not active, ends with outputs/attributes/status, and nests under an explicit parent", async () => {
+    const t = setup();
+    const root = mlflow.startSpan({ name: "root", spanType: mlflow.SpanType.AGENT, inputs: { q: "hi" } });
+    expect(mlflow.getCurrentActiveSpan()).toBeNull();
+    const child = mlflow.startSpan({ name: "retrieve", spanType: mlflow.SpanType.RETRIEVER, parent: root, attributes: { k: 3 } });
+    child.end({ outputs: ["doc1"], attributes: { hits: 1 } });
+    root.end({ outputs: "answer", status: "OK" });
+    expect(shape(await t.only())).toEqual([
+      { name: "root", parent: null, spanType: "AGENT", inputs: { q: "hi" }, outputs: "answer", status: "OK" },
+      { name: "retrieve", parent: "root", spanType: "RETRIEVER", outputs: ["doc1"], status: "OK", attrs: { k: 3, hits: 1 } },
+    ]);
+  });
+
+  it("takes MLflow's startTimeNs/endTimeNs: request time and duration follow them", async () => {
+    const t = setup();
+    const span = mlflow.startSpan({ name: "timed", startTimeNs: 1_000_000_000 });
+    span.end({ endTimeNs: 3_000_000_000n });
+    const trace = await t.only();
+    expect(trace.info.requestTime).toBe(1000);
+    expect(trace.info.executionDuration).toBe(2000);
+    expect(trace.data.spans[0]!.startTime).toBe(1000);
+    expect(trace.data.spans[0]!.endTime).toBe(3000);
+  });
+
+  it("accepts 'ERROR' as a plain string (MLflow's TS SDK ignores it) and keeps ERROR at end", async () => {
+    const t = setup();
+    const a = mlflow.startSpan({ name: "a" });
+    a.setStatus("ERROR", "upstream 503");
+    a.end();
+    const b = mlflow.startSpan({ name: "b" });
+    b.setStatus(mlflow.SpanStatusCode.ERROR);
+    b.end({ status: { statusCode: mlflow.SpanStatusCode.ERROR, description: "bad" } });
+    const c = mlflow.startSpan({ name: "c" });
+    c.end({ status: "UNSET" });
+    const [ta, tb, tc] = await t.traces();
+    expect(ta!.data.spans[0]!.status).toEqual({ statusCode: "STATUS_CODE_ERROR", description: "upstream 503" });
+    expect(ta!.info.state).toBe("ERROR");
+    expect(tb!.data.spans[0]!.status).toEqual({ statusCode: "STATUS_CODE_ERROR", description: "bad" });
+    expect(tc!.data.spans[0]!.status.statusCode).toBe("STATUS_CODE_OK");
+  });
+
+  it("ignores writes after end with one warning, and a second end()", async () => {
+    const w = captureWarnings();
+    const t = setup();
+    const span = mlflow.startSpan({ name: "done" });
+    span.end({ outputs: 1 });
+    span.setOutputs(2);
+    span.setAttribute("late", true);
+    span.end({ outputs: 3 });
+    expect(shape(await t.only())[0]).toMatchObject({ outputs: 1 });
+    expect(span.outputs).toBe(1);
+    expect(w.messages().filter((m) => m.includes("after it ended"))).toHaveLength(2);
+    w.restore();
+  });
+
+  it("exposes ids, name, type, times, status, inputs, outputs, attributes and events on the live span", () => {
+    setup();
+    const span = mlflow.startSpan({ name: "live", spanType: "custom-type", inputs: [1, 2] });
+    span.addEvent({ name: "retry", attributes: { attempt: 2, reason: { code: 429 } } });
+    span.addEvent("plain");
+    expect(span.traceId).toMatch(/^tr-[0-9a-f]{32}$/);
+    expect(span.spanId).toMatch(/^[0-9a-f]{16}$/);
+    expect(span.parentId).toBeNull();
+    expect([span.name, span.spanType, span.inputs, span.outputs, span.endTime]).toEqual(["live", "custom-type", [1, 2], undefined, null]);
+    expect(span.status).toEqual({ statusCode: "STATUS_CODE_UNSET", description: "" });
+    expect(span.attributes).toEqual({ "mlflow.traceRequestId": span.traceId, "mlflow.spanType": "custom-type", "mlflow.spanInputs": [1, 2] });
+    expect(span.events.map((e) => [e.name, e.attributes])).toEqual([["retry", { attempt: 2, reason: '{"code": 429}' }], ["plain", {}]]);
+    expect(span.startTime).toBeLessThanOrEqual(Date.now() + 1);
+    span.end();
+    expect(span.endTime).toBeGreaterThanOrEqual(span.startTime);
+  });
+});
+
+describe("withSpan", () => {
+  it("returns the callback's value (sync and async) and records it as outputs unless set", async () => {
+    const t = setup();
+    expect(mlflow.withSpan(() => 42, { name: "sync" })).toBe(42);
+    expect(await mlflow.withSpan(async () => { await sleep(1); return { ok: true }; }, { name: "async" })).toEqual({ ok: true });
+    mlflow.withSpan((span) => { span.setOutputs("explicit"); return "ignored"; }, { name: "explicit" });
+    mlflow.withSpan(() => null, { name: "null" });
+    mlflow.withSpan(() => {}, { name: "void" });
+    expect((await t.traces()).map((tr) => shape(tr)[0]!.outputs)).toEqual([42, { ok: true }, "explicit", null, undefined]);
+  });
+
+  it("records a thrown error and rethrows it; an async rejection too", async () => {
+    const t = setup();
+    const err = new Error("nope");
+    expect(() => mlflow.withSpan(() => { throw err; }, { name: "sync" })).toThrow(err);
+    await expect(mlflow.withSpan(async () => { throw err; }, { name: "async" })).rejects.toBe(err);
+    for (const trace of await t.traces()) {
+      expect(trace.info.state).toBe("ERROR");
+      expect(trace.data.spans[0]!.status.description).toBe("Error: nope");
+    }
+  });
+
+  it("keeps Promise.all branches in separate traces at top level and under a parent", async () => {
+    const t = setup();
+    const branch = (name: string, delay: number) =>
+      mlflow.withSpan(async () => { await sleep(delay); mlflow.withSpan(() => 0, { name: `${name}-leaf` }); }, { name });
+    await Promise.all([branch("x", 5), branch("y", 1)]);
+    await mlflow.withSpan(async () => { await Promise.all([branch("p", 5), branch("q", 1)]); }, { name: "parent" });
+    const traces = await t.traces();
+    expect(traces.map((tr) => shape(tr).map((s) => `${s.name}<${s.parent}`))).toEqual([
+      ["y<null", "y-leaf<y"],
+      ["x<null", "x-leaf<x"],
+      ["parent<null", "p<parent", "q<parent", "q-leaf<q", "p-leaf<p"],
+    ]);
+  });
+});
+
+describe("updateCurrentTrace and trace-level fields", () => {
+  it("sets tags, metadata, client request id, session, user and state", async () => {
+    const t = setup();
+    mlflow.withSpan(() => {
+      mlflow.updateCurrentTrace({
+        tags: { env: "dev" }, metadata: { build: "42" }, clientRequestId: "req-1", sessionId: "sess-1", user: "alice", state: "ERROR",
+      });
+    }, { name: "root" });
+    const info = (await t.only()).info;
+    expect(info.tags).toEqual({ env: "dev", "mlflow.traceName": "root" });
+    expect(info.traceMetadata).toMatchObject({ build: "42", "mlflow.trace.session": "sess-1", "mlflow.trace.user": "alice", "mlflow.trace_schema.version": "3" });
+    expect(info.clientRequestId).toBe("req-1");
+    expect(info.state).toBe("ERROR"); // pinned by the user although the root span is OK
+  });
+
+  it("warns (once) instead of throwing when no trace is active", () => {
+    const w = captureWarnings();
+    setup();
+    mlflow.updateCurrentTrace({ tags: { a: "b" } });
+    mlflow.updateCurrentTrace({ tags: { a: "b" } });
+    expect(w.messages().filter((m) => m.includes("no active trace"))).toHaveLength(1);
+    w.restore();
+  });
+
+  it("computes chat-aware previews, trace input/output metadata and aggregated token usage", async () => {
+    const t = setup();
+    const llm = mlflow.trace(function llm(messages: { role: string; content: string }[]) {
+      mlflow.getCurrentActiveSpan()?.setAttribute("mlflow.chat.tokenUsage", { input_tokens: 10, output_tokens: 5, total_tokens: 15 });
+      return { choices: [{ message: { role: "assistant", content: "Paris." } }] };
+    }, { spanType: "CHAT_MODEL" });
+    const agent = mlflow.trace(function agent(messages: { role: string; content: string }[]) {
+      llm(messages);
+      return llm(messages);
+    });
+    agent([{ role: "system", content: "Be brief." }, { role: "user", content: "Capital of France?" }]);
+    const info = (await t.only()).info;
+    expect(info.requestPreview).toBe("Capital of France?");
+    expect(info.responsePreview).toBe("Paris.");
+    expect(info.traceMetadata["mlflow.trace.tokenUsage"]).toBe('{"input_tokens": 20, "output_tokens": 10, "total_tokens": 30}');
+    expect(info.traceMetadata["mlflow.traceInputs"]).toBe(
+      '{"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Capital of France?"}]}',
+    );
+  });
+
+  it("reports the last finished trace id", async () => {
+    setup();
+    mlflow.withSpan(() => 1, { name: "a" });
+    const span = mlflow.startSpan({ name: "b" });
+    span.end();
+    expect(mlflow.getLastActiveTraceId()).toBe(span.traceId);
+  });
+});

@@ -1,0 +1,99 @@
+import { describe, expect, it } from "vitest";
+import { toJsonSafe } from "./safe-json.js";
+import { pyJsonDumps } from "./py-json.js";
+import { computePreview } from "./preview.js";
+
+describe("toJsonSafe", () => {
+  it("captures the common JS value kinds as JSON-safe data", () => {
+    class Point { constructor(public x: number, public y: number) {} get norm() { return 0; } }
+    const err = new TypeError("bad", { cause: "root" });
+    const out = toJsonSafe({
+      date: new Date("2024-06-10T06:13:20.123Z"),
+      map: new Map<unknown, unknown>([["a", 1], [2, "b"]]),
+      objMap: new Map([[{ k: 1 }, "v"]]),
+      set: new Set([1, 2]),
+      bytes: new Uint8Array([1, 2, 3]),
+      buffer: new ArrayBuffer(8),
+      fn: function helper() {},
+      undef: undefined,
+      nan: Number.NaN,
+      inf: -Infinity,
+      big: 10n,
+      sym: Symbol("s"),
+      point: new Point(1, 2),
+      re: /a+/g,
+      err,
+      nested: [undefined, () => 1],
+      promise: Promise.resolve(1),
+      withToJSON: { toJSON: () => ({ replaced: true }) },
+    }) as Record<string, unknown>;
+    expect(out).toEqual({
+      date: "2024-06-10T06:13:20.123Z",
+      map: { a: 1, 2: "b" },
+      objMap: [[{ k: 1 }, "v"]],
+      set: [1, 2],
+      bytes: [1, 2, 3],
+      buffer: "[ArrayBuffer 8 bytes]",
+      fn: "[Function helper]",
+      nan: "NaN",
+      inf: "-Infinity",
+      big: 10,
+      sym: "Symbol(s)",
+      point: { x: 1, y: 2 },
+      re: "/a+/g",
+      err: { name: "TypeError", message: "bad", stack: err.stack, cause: "root" },
+      nested: [null, "[Function anonymous]"],
+      promise: "[Promise]",
+      withToJSON: { replaced: true },
+    });
+    expect(toJsonSafe(undefined)).toBeNull();
+  });
+
+  it("marks cycles but keeps repeated (non-cyclic) references in full", () => {
+    const shared = { v: 1 };
+    const a: Record<string, unknown> = { shared, again: shared };
+    a.me = a;
+    expect(toJsonSafe(a)).toEqual({ shared: { v: 1 }, again: { v: 1 }, me: "[Circular]" });
+  });
+
+  it("caps the size of what it keeps, with visible markers", () => {
+    const big = toJsonSafe({ text: "y".repeat(5000), list: Array.from({ length: 1000 }, (_, i) => i) }, 1000);
+    const json = JSON.stringify(big);
+    expect(json.length).toBeLessThan(1200);
+    expect(json).toContain("[truncated");
+    const deep: Record<string, unknown> = {};
+    let cur = deep;
+    for (let i = 0; i < 100; i++) cur = (cur.next = {}) as Record<string, unknown>;
+    expect(JSON.stringify(toJsonSafe(deep))).toContain('"[Object]"');
+  });
+});
+
+describe("pyJsonDumps", () => {
+  it("formats like Python's json.dumps(ensure_ascii=False)", () => {
+    expect(pyJsonDumps({ a: [1, "é", null, true], b: {} })).toBe('{"a": [1, "é", null, true], "b": {}}');
+    expect(pyJsonDumps("line\n\"q\"")).toBe('"line\\n\\"q\\""');
+    expect(pyJsonDumps([])).toBe("[]");
+  });
+});
+
+describe("computePreview", () => {
+  it("shows the last message of the wanted role for chat-like values", () => {
+    const req = { messages: [{ role: "user", content: "first" }, { role: "assistant", content: "mid" }, { role: "user", content: [{ type: "text", text: "last" }] }] };
+    expect(computePreview(req, "user")).toBe("last");
+    expect(computePreview({ choices: [{ message: { role: "assistant", content: "answer" } }] }, "assistant")).toBe("answer");
+    expect(computePreview({ input: [{ role: "user", content: "responses api" }] }, "user")).toBe("responses api");
+    expect(computePreview({ output: [{ role: "assistant", content: [{ type: "output_text", text: "out" }] }] }, "assistant")).toBe("out");
+    expect(computePreview({ request: { input: [{ role: "user", content: "wrapped" }] } }, "user")).toBe("wrapped");
+    expect(computePreview([{ role: "user", parts: [{ type: "text", content: "semconv" }] }], "user")).toBe("semconv");
+    expect(computePreview(JSON.stringify({ messages: [{ role: "user", content: "double" }] }), "user")).toBe("double");
+  });
+
+  it("falls back to the Python-formatted JSON, with a plain string keeping its quotes", () => {
+    expect(computePreview({ x: 1, y: [2] }, "user")).toBe('{"x": 1, "y": [2]}');
+    expect(computePreview("hello", "user")).toBe('"hello"');
+    expect(computePreview(undefined, "user")).toBe("");
+    const long = computePreview("z".repeat(5000), "user");
+    expect(long).toHaveLength(1000);
+    expect(long.endsWith("...")).toBe(true);
+  });
+});
