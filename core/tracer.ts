@@ -105,8 +105,9 @@ export class Tracer implements TraceOwner {
       "lost-context",
       `span "${name}" started with no active parent while trace ${open.info.traceId} is still open, so it became a new trace. ` +
         `If it was meant to be a child, the context (${this.contextManager.name}) was lost across an await. ` +
-        "Fix: pass { parent: span } to withSpan/startSpan or wrap the call in span.run(() => ...); " +
-        "in browsers load zone.js and lower async/await (see README, 'Context in the browser').",
+        "Fix: pass { parent: span } to withSpan/startSpan or wrap the call in span.run(() => ...), or use a context manager " +
+        "that survives await: AsyncLocalStorage (Node; Workers with the nodejs_compat flag) or Zone.js with async/await lowered " +
+        "(browsers). See the README, 'Context'.",
     );
   }
 
