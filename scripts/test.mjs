@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `npm test`: what CI runs and what a newcomer runs. Type-checks (core alone, without Node or DOM
-// types, then everything), runs every vitest project (core unit tests, and the MLflow tests
-// against a real server started by scripts/mlflow-server.sh), then prints one closing line:
+// types, the browser runtime with DOM types only, then everything), runs every vitest project
+// (core unit tests, workerd, and the MLflow tests against a real server started by
+// scripts/mlflow-server.sh), then the Playwright browser tests, and prints one closing line:
 // "N passed, N failed" (", N skipped" when any were skipped). Exit code 0 only if all passed.
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
@@ -15,15 +16,15 @@ mkdirSync(tmp, { recursive: true });
 const totals = { passed: 0, failed: 0, skipped: 0 };
 const stages = [];
 
-function run(label, cmd, args) {
+function run(label, cmd, args, env = {}) {
   console.log(`\n== ${label}: ${[cmd, ...args].map((a) => a.replace(root + "/", "")).join(" ")}`);
-  const r = spawnSync(cmd, args, { cwd: root, stdio: "inherit", env: process.env });
+  const r = spawnSync(cmd, args, { cwd: root, stdio: "inherit", env: { ...process.env, ...env } });
   const ok = r.status === 0;
   stages.push({ label, ok });
   return ok;
 }
 
-for (const project of ["tsconfig.core.json", "tsconfig.json"]) {
+for (const project of ["tsconfig.core.json", "tsconfig.browser.json", "tsconfig.json"]) {
   const ok = run(`typecheck ${project}`, bin("tsc"), ["-p", project]);
   if (ok) totals.passed++;
   else totals.failed++;
@@ -40,6 +41,21 @@ try {
   if (json.numTotalTests === 0) totals.failed++; // a run that executed nothing is a failure
 } catch {
   console.error("vitest wrote no report: counting the whole run as failed");
+  totals.failed++;
+}
+
+// Browser tests: Playwright driving Debian's Chromium (scripts/chromium.sh installs it).
+const pwReport = join(tmp, "playwright-report.json");
+rmSync(pwReport, { force: true });
+run("playwright", bin("playwright"), ["test"], { PW_JSON_REPORT: pwReport });
+try {
+  const stats = JSON.parse(readFileSync(pwReport, "utf8")).stats;
+  totals.passed += stats.expected;
+  totals.failed += stats.unexpected + stats.flaky;
+  totals.skipped += stats.skipped;
+  if (stats.expected + stats.unexpected + stats.flaky === 0) totals.failed++;
+} catch {
+  console.error("playwright wrote no report: counting the whole run as failed");
   totals.failed++;
 }
 

@@ -1,0 +1,73 @@
+import type { ContextManager, LiveSpan } from "../core/index.js";
+
+// The active span in a Zone.js zone property. zone.js is an optional peer: it is never imported
+// here; the app loads it (`import "zone.js"`) and we find `globalThis.Zone` at run time.
+// Native async/await resumes outside the zone (V8 awaits with the intrinsic Promise, not Zone's),
+// so Zone only carries context across `await` when async/await is lowered to generators.
+
+/** The part of Zone.js this manager uses. */
+export interface ZoneLike {
+  readonly name: string;
+  get(key: string): unknown;
+  fork(spec: { name: string; properties?: Record<string, unknown> }): ZoneLike;
+  run<T>(fn: () => T): T;
+}
+export interface ZoneStatic {
+  readonly current: ZoneLike;
+  readonly root: ZoneLike;
+}
+
+const SPAN_KEY = "mlflow-edge.span";
+const PROBE_KEY = "mlflow-edge.probe";
+
+export function findZone(): ZoneStatic | undefined {
+  const zone = (globalThis as { Zone?: ZoneStatic }).Zone;
+  return zone && typeof zone.current?.fork === "function" ? zone : undefined;
+}
+
+export class ZoneContextManager implements ContextManager {
+  readonly name = "zone";
+  /**
+   * Whether the zone survived an `await` in this bundle (checked once at construction, settled a
+   * microtask later). Until then, and when it did not, the tracer's lost-context check stays on.
+   */
+  propagatesAcrossAwait = false;
+  /** Resolves to true when async/await in this bundle keeps the zone (i.e. it was lowered). */
+  readonly asyncLowered: Promise<boolean>;
+  private readonly Zone: ZoneStatic;
+
+  constructor(Zone: ZoneStatic | undefined = findZone()) {
+    if (!Zone) throw new TypeError("ZoneContextManager needs zone.js: import \"zone.js\" before mlflow-edge/browser.");
+    this.Zone = Zone;
+    this.asyncLowered = this.probe();
+    void this.asyncLowered.then((lowered) => {
+      this.propagatesAcrossAwait = lowered;
+    });
+  }
+
+  // An async function compiled with the same settings as this module: if its zone property is
+  // gone after `await`, async/await was not lowered and nesting after an await would be lost.
+  private probe(): Promise<boolean> {
+    const zone = this.Zone.current.fork({ name: "mlflow-edge-probe", properties: { [PROBE_KEY]: true } });
+    const Zone = this.Zone;
+    return zone.run(async () => {
+      await null;
+      return Zone.current.get(PROBE_KEY) === true;
+    });
+  }
+
+  active(): LiveSpan | undefined {
+    return this.Zone.current.get(SPAN_KEY) as LiveSpan | undefined;
+  }
+
+  with<T>(span: LiveSpan | undefined, fn: () => T): T {
+    return this.Zone.current.fork({ name: "mlflow-edge", properties: { [SPAN_KEY]: span } }).run(fn);
+  }
+
+  bind<A extends unknown[], R>(span: LiveSpan | undefined, fn: (...args: A) => R): (...args: A) => R {
+    const zone = this.Zone.current.fork({ name: "mlflow-edge", properties: { [SPAN_KEY]: span } });
+    return function (this: unknown, ...args: A): R {
+      return zone.run(() => fn.apply(this, args));
+    };
+  }
+}

@@ -1,0 +1,17 @@
+import { StackContextManager, type ContextManager } from "../core/index.js";
+import { findZone, ZoneContextManager } from "./context-zone.js";
+
+/** How the browser runtime carries the active span. */
+export type BrowserContextMode = "auto" | "zone" | "stack" | ContextManager;
+
+/**
+ * "auto": Zone.js when the page loaded it, else the synchronous stack (explicit context and the
+ * lost-context warning cover native async/await). "zone" insists on Zone.js.
+ */
+export function createBrowserContextManager(mode: BrowserContextMode = "auto"): ContextManager {
+  if (typeof mode === "object") return mode;
+  if (mode === "stack") return new StackContextManager();
+  const Zone = findZone();
+  if (mode === "zone" || Zone) return new ZoneContextManager(Zone);
+  return new StackContextManager();
+}

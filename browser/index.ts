@@ -1,0 +1,11 @@
+/**
+ * mlflow-edge/browser: the browser runtime. Context (Zone.js, explicit, stack), W3C traceparent on
+ * fetch, and durable delivery to the collector.
+ * @module
+ */
+export { ZoneContextManager } from "./context-zone.js";
+export type { ZoneLike, ZoneStatic } from "./context-zone.js";
+export { createBrowserContextManager } from "./context.js";
+export type { BrowserContextMode } from "./context.js";
+export { instrumentFetch, traceparentOf, getNativeFetch } from "./propagate.js";
+export type { OriginMatcher } from "./propagate.js";

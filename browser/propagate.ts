@@ -1,0 +1,53 @@
+import { getCurrentActiveSpan } from "../core/index.js";
+
+// W3C trace context on outgoing fetch, so a Worker (or any OpenTelemetry service) joins the
+// browser's trace. Only allowlisted origins get the header: a traceparent reveals trace ids and is
+// a non-simple header that turns cross-origin requests into CORS preflights.
+
+export type OriginMatcher = string | RegExp;
+
+/** `00-<32 hex trace id>-<16 hex span id>-01` for a span, as W3C trace context defines. */
+export function traceparentOf(span: { traceId: string; spanId: string }): string {
+  return `00-${span.traceId.replace(/^tr-/, "")}-${span.spanId}-01`;
+}
+
+function matches(url: URL, allow: readonly OriginMatcher[]): boolean {
+  return allow.some((m) => (typeof m === "string" ? url.origin === new URL(m, location.href).origin : m.test(url.href)));
+}
+
+let nativeFetch: typeof fetch | undefined;
+
+/** The fetch that was there before instrumentation: exports use it so they never trace themselves. */
+export function getNativeFetch(): typeof fetch {
+  return nativeFetch ?? globalThis.fetch.bind(globalThis);
+}
+
+/**
+ * Patches `globalThis.fetch` so requests to allowlisted origins carry `traceparent` for the active
+ * span. Idempotent; returns a function that restores the original fetch.
+ */
+export function instrumentFetch(propagateTo: readonly OriginMatcher[]): () => void {
+  const original = nativeFetch ?? globalThis.fetch;
+  nativeFetch = original;
+  const allow = [...propagateTo];
+  const patched = function fetchWithTraceparent(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+    const span = getCurrentActiveSpan();
+    if (span && allow.length) {
+      try {
+        const url = new URL(input instanceof Request ? input.url : String(input), location.href);
+        if (matches(url, allow)) {
+          const headers = new Headers(init?.headers ?? (input instanceof Request ? input.headers : undefined));
+          if (!headers.has("traceparent")) headers.set("traceparent", traceparentOf(span));
+          return original.call(globalThis, input, { ...init, headers });
+        }
+      } catch {
+        // an unparsable URL: let fetch itself report it
+      }
+    }
+    return original.call(globalThis, input, init);
+  };
+  globalThis.fetch = patched as typeof fetch;
+  return () => {
+    if (globalThis.fetch === patched) globalThis.fetch = original;
+  };
+}
