@@ -33,3 +33,33 @@ declare class TextDecoder {
 }
 declare function btoa(data: string): string;
 declare function atob(data: string): string;
+
+// --- MLflow client (core/mlflow): fetch and the few Web types it touches. Shaped like the DOM's
+// declarations so they merge with them where both are loaded (tests compile with lib dom too).
+interface AbortSignal {
+  readonly aborted: boolean;
+  readonly reason: unknown;
+}
+interface AbortController {
+  readonly signal: AbortSignal;
+  abort(reason?: unknown): void;
+}
+declare var AbortController: { prototype: AbortController; new (): AbortController };
+interface Headers {
+  get(name: string): string | null;
+}
+interface Response {
+  readonly ok: boolean;
+  readonly status: number;
+  readonly statusText: string;
+  readonly headers: Headers;
+  text(): Promise<string>;
+}
+interface RequestInit {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string;
+  signal?: AbortSignal;
+  keepalive?: boolean;
+}
+declare function fetch(input: string, init?: RequestInit): Promise<Response>;

@@ -29,3 +29,11 @@ export type { ContextManager } from "./context/context-manager.js";
 export { StackContextManager } from "./context/stack.js";
 export { AsyncLocalStorageContextManager } from "./context/async-local-storage.js";
 export type { AsyncLocalStorageConstructor, AsyncLocalStorageLike } from "./context/async-local-storage.js";
+
+/** MLflow client: send traces straight to an MLflow tracking server (OTLP + StartTraceV3). */
+export { MlflowExporter } from "./mlflow/exporter.js";
+export type { MlflowExporterOptions } from "./mlflow/exporter.js";
+export { MlflowClient } from "./mlflow/client.js";
+export type { MlflowClientOptions, SendTraceResult } from "./mlflow/client.js";
+export { MlflowError, MlflowHttpError, MlflowNetworkError, MlflowResponseError } from "./mlflow/errors.js";
+export type { RetryPolicy } from "./mlflow/retry.js";

@@ -1,0 +1,180 @@
+import type { SpanData, Trace } from "../model/types.js";
+import { traceDataToMlflowJson } from "../serialize/mlflow-json.js";
+import { toOtlpExportRequest } from "../serialize/otlp.js";
+import { parseStartTraceResponse, toStartTraceInfo, type ReturnedTraceInfo } from "../serialize/trace-info.js";
+import { authHeaders, type MlflowAuth } from "./auth.js";
+import { MlflowHttpError, MlflowResponseError } from "./errors.js";
+import { send, type FetchLike, type HttpRequest, type HttpSettings } from "./http.js";
+import { resolveRetryPolicy, type RetryPolicy } from "./retry.js";
+
+// The MLflow REST calls a trace needs, in the order MLflow's Python SDK makes them against a 3.x
+// server (mlflow/tracing/export/mlflow_v3.py): spans over OTLP, then StartTraceV3 with the
+// TraceInfo, then the traces.json artifact only if the server did not keep the spans itself.
+
+export interface MlflowClientOptions extends MlflowAuth {
+  /** `http(s)://host[:port][/prefix]` of the tracking server. */
+  trackingUri: string;
+  /** Extra headers on every request (e.g. a proxy's). */
+  headers?: Record<string, string>;
+  /** Per-request timeout (default 30 s). */
+  timeoutMs?: number;
+  retry?: RetryPolicy;
+  /** Defaults to the global `fetch`. */
+  fetch?: FetchLike;
+}
+
+export const SPANS_LOCATION_TAG = "mlflow.trace.spansLocation";
+export const ARTIFACT_LOCATION_TAG = "mlflow.artifactLocation";
+const TRACKING_STORE = "TRACKING_STORE";
+
+export interface SendTraceResult {
+  traceId: string;
+  /** Where the server keeps the spans: `TRACKING_STORE` (its database) or `ARTIFACT` (traces.json). */
+  spansLocation: "TRACKING_STORE" | "ARTIFACT";
+}
+
+function checkUri(trackingUri: unknown): string {
+  if (typeof trackingUri !== "string" || !/^https?:\/\/[^/\s]+/i.test(trackingUri)) {
+    throw new TypeError(`trackingUri must be an http(s) URL such as "http://127.0.0.1:5000"; got ${JSON.stringify(trackingUri)}.`);
+  }
+  return trackingUri.replace(/\/+$/, "");
+}
+
+function parseJson(req: HttpRequest, text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new MlflowResponseError(req.method, req.url, "not JSON", text);
+  }
+}
+
+export class MlflowClient {
+  readonly trackingUri: string;
+  private readonly http: HttpSettings;
+
+  constructor(options: MlflowClientOptions) {
+    this.trackingUri = checkUri(options.trackingUri);
+    const fetchImpl = options.fetch ?? (typeof fetch === "function" ? fetch : undefined);
+    if (!fetchImpl) throw new TypeError("no fetch() in this runtime; pass options.fetch.");
+    const timeoutMs = options.timeoutMs ?? 30_000;
+    if (!(typeof timeoutMs === "number" && timeoutMs > 0)) throw new TypeError(`timeoutMs must be a number > 0; got ${String(timeoutMs)}.`);
+    this.http = {
+      fetch: fetchImpl,
+      headers: { ...options.headers, ...authHeaders(options) },
+      timeoutMs,
+      retry: resolveRetryPolicy(options.retry),
+    };
+  }
+
+  private url(path: string): string {
+    return this.trackingUri + path;
+  }
+
+  private async json(req: HttpRequest): Promise<{ status: number; body: unknown }> {
+    const answer = await send(this.http, { ...req, headers: { "Content-Type": "application/json", ...req.headers } });
+    return { status: answer.status, body: answer.text.trim() === "" ? {} : parseJson(req, answer.text) };
+  }
+
+  /** `POST /v1/traces`: the spans as OTLP JSON (the server stores them in its database). */
+  async logSpans(experimentId: string, spans: readonly SpanData[]): Promise<void> {
+    if (spans.length === 0) return;
+    await send(this.http, {
+      method: "POST",
+      url: this.url("/v1/traces"),
+      headers: { "Content-Type": "application/json", "x-mlflow-experiment-id": experimentId },
+      body: JSON.stringify(toOtlpExportRequest(spans)),
+    });
+  }
+
+  /** `POST /api/3.0/mlflow/traces` (StartTraceV3); resolves with the server's TraceInfo. */
+  async startTrace(trace: Trace, experimentId: string): Promise<ReturnedTraceInfo> {
+    const req: HttpRequest = {
+      method: "POST",
+      url: this.url("/api/3.0/mlflow/traces"),
+      body: JSON.stringify({ trace: { trace_info: toStartTraceInfo(trace.info, experimentId, trace.data.spans) } }),
+    };
+    const { body } = await this.json(req);
+    const info = parseStartTraceResponse(body);
+    if (!info) throw new MlflowResponseError(req.method, req.url, "no trace.trace_info.trace_id", JSON.stringify(body));
+    return info;
+  }
+
+  /** PUT traces.json to the artifact location the server named (proxied `mlflow-artifacts:` only). */
+  async uploadTraceData(info: ReturnedTraceInfo, spans: readonly SpanData[]): Promise<void> {
+    const location = info.tags[ARTIFACT_LOCATION_TAG];
+    const match = location ? /^mlflow-artifacts:(?:\/\/[^/]*)?(\/.*)$/.exec(location) : null;
+    if (!match) {
+      throw new MlflowResponseError("PUT", this.url("/api/2.0/mlflow-artifacts/artifacts"), `cannot upload traces.json to artifact location ${JSON.stringify(location)}`, "");
+    }
+    const path = (match[1] as string).replace(/\/+$/, "").split("/").map(encodeURIComponent).join("/");
+    await send(this.http, {
+      method: "PUT",
+      url: this.url(`/api/2.0/mlflow-artifacts/artifacts${path}/traces.json`),
+      headers: { "Content-Type": "application/json" },
+      body: traceDataToMlflowJson(spans),
+    });
+  }
+
+  /**
+   * Delivers one finished trace. Safe to repeat: the server upserts spans by id and merges a
+   * second StartTraceV3 for the same trace id, so a retried or duplicated send leaves one trace.
+   */
+  async sendTrace(trace: Trace, experimentId: string): Promise<SendTraceResult> {
+    let spansLogged = true;
+    try {
+      await this.logSpans(experimentId, trace.data.spans);
+    } catch (error) {
+      // Servers without OTLP ingestion (< 3.4: 404; file store: 501; < 3.12: JSON refused with
+      // 400 "Invalid Content-Type") still take the trace through the artifact path, as Python does.
+      if (!(error instanceof MlflowHttpError && isOtlpUnsupported(error))) throw error;
+      spansLogged = false;
+    }
+    const info = await this.startTrace(trace, experimentId);
+    if (spansLogged && info.tags[SPANS_LOCATION_TAG] === TRACKING_STORE) return { traceId: info.traceId, spansLocation: TRACKING_STORE };
+    await this.uploadTraceData(info, trace.data.spans);
+    return { traceId: info.traceId, spansLocation: "ARTIFACT" };
+  }
+
+  /** The experiment's id, or `undefined` if there is none by that name. */
+  async getExperimentIdByName(name: string): Promise<string | undefined> {
+    const req: HttpRequest = {
+      method: "GET",
+      url: this.url(`/api/2.0/mlflow/experiments/get-by-name?experiment_name=${encodeURIComponent(name)}`),
+      accept: [404],
+    };
+    const { status, body } = await this.json(req);
+    if (status === 404) return undefined;
+    const id = (body as { experiment?: { experiment_id?: unknown } }).experiment?.experiment_id;
+    if (typeof id !== "string") throw new MlflowResponseError(req.method, req.url, "no experiment.experiment_id", JSON.stringify(body));
+    return id;
+  }
+
+  /** Creates the experiment; resolves with its id. */
+  async createExperiment(name: string): Promise<string> {
+    const req: HttpRequest = { method: "POST", url: this.url("/api/2.0/mlflow/experiments/create"), body: JSON.stringify({ name }) };
+    const { body } = await this.json(req);
+    const id = (body as { experiment_id?: unknown }).experiment_id;
+    if (typeof id !== "string") throw new MlflowResponseError(req.method, req.url, "no experiment_id", JSON.stringify(body));
+    return id;
+  }
+
+  /** The id of the experiment named `name`, created if missing (a concurrent creator is fine). */
+  async getOrCreateExperiment(name: string): Promise<string> {
+    const existing = await this.getExperimentIdByName(name);
+    if (existing !== undefined) return existing;
+    try {
+      return await this.createExperiment(name);
+    } catch (error) {
+      if (error instanceof MlflowHttpError && error.errorCode === "RESOURCE_ALREADY_EXISTS") {
+        const raced = await this.getExperimentIdByName(name);
+        if (raced !== undefined) return raced;
+      }
+      throw error;
+    }
+  }
+}
+
+function isOtlpUnsupported(error: MlflowHttpError): boolean {
+  // A 404 with MLflow's error_code is about the experiment, not a missing route.
+  return (error.status === 404 && error.errorCode === undefined) || error.status === 501 || (error.status === 400 && /content-type/i.test(error.serverMessage));
+}

@@ -1,0 +1,110 @@
+import type { Exporter } from "../export/exporter.js";
+import type { Trace } from "../model/types.js";
+import { MlflowClient, type MlflowClientOptions, type SendTraceResult } from "./client.js";
+
+// Sends each finished trace straight to an MLflow tracking server, like MLflow's TS SDK does from
+// Node, but from any runtime with fetch. Traces go out concurrently up to a small limit (the
+// server's sqlite store serialises writes anyway), each retried on its own.
+
+export interface MlflowExporterOptions extends MlflowClientOptions {
+  /** The experiment to log to, by id. */
+  experimentId?: string;
+  /** The experiment to log to, by name; created on first use if missing. */
+  experimentName?: string;
+  /** Traces sent at once (default 4). */
+  maxConcurrency?: number;
+  /** Called with each trace that could not be delivered, after retries. */
+  onError?: (error: unknown, trace: Trace) => void;
+  /** Called with each trace delivered. */
+  onDelivered?: (result: SendTraceResult, trace: Trace) => void;
+}
+
+export class MlflowExporter implements Exporter {
+  readonly client: MlflowClient;
+  private readonly experimentId: string | undefined;
+  private readonly experimentName: string | undefined;
+  private experiment: Promise<string> | undefined;
+  private readonly maxConcurrency: number;
+  private readonly onError: MlflowExporterOptions["onError"];
+  private readonly onDelivered: MlflowExporterOptions["onDelivered"];
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  private readonly inFlight = new Set<Promise<unknown>>();
+
+  constructor(options: MlflowExporterOptions) {
+    this.client = new MlflowClient(options);
+    const { experimentId, experimentName } = options;
+    if (experimentId !== undefined && (typeof experimentId !== "string" || experimentId === "")) {
+      throw new TypeError(`experimentId must be a non-empty string; got ${JSON.stringify(experimentId)}.`);
+    }
+    if (experimentName !== undefined && (typeof experimentName !== "string" || experimentName === "")) {
+      throw new TypeError(`experimentName must be a non-empty string; got ${JSON.stringify(experimentName)}.`);
+    }
+    if (experimentId === undefined && experimentName === undefined) throw new TypeError("give experimentId or experimentName.");
+    this.experimentId = experimentId;
+    this.experimentName = experimentId === undefined ? experimentName : undefined;
+    const max = options.maxConcurrency ?? 4;
+    if (!(Number.isInteger(max) && max >= 1)) throw new TypeError(`maxConcurrency must be an integer >= 1; got ${String(max)}.`);
+    this.maxConcurrency = max;
+    this.onError = options.onError;
+    this.onDelivered = options.onDelivered;
+  }
+
+  /** The experiment id traces go to (resolving the name, once, if given by name). */
+  resolveExperimentId(): Promise<string> {
+    if (this.experimentId !== undefined) return Promise.resolve(this.experimentId);
+    if (!this.experiment) {
+      const pending = this.client.getOrCreateExperiment(this.experimentName as string);
+      // A failed lookup is retried on the next trace rather than cached forever.
+      pending.catch(() => {
+        if (this.experiment === pending) this.experiment = undefined;
+      });
+      this.experiment = pending;
+    }
+    return this.experiment;
+  }
+
+  /** Sends one trace; resolves when MLflow has it, rejects with a typed error otherwise. */
+  export(trace: Trace): Promise<void> {
+    const delivery = this.deliver(trace);
+    this.inFlight.add(delivery);
+    const settled = (): void => void this.inFlight.delete(delivery);
+    delivery.then(settled, settled);
+    return delivery.then(() => undefined);
+  }
+
+  /** Sends `trace` and resolves with what the server did with it (the exporter's queue aside). */
+  async deliver(trace: Trace): Promise<SendTraceResult> {
+    await this.acquire();
+    try {
+      const experimentId = await this.resolveExperimentId();
+      const result = await this.client.sendTrace(trace, experimentId);
+      this.onDelivered?.(result, trace);
+      return result;
+    } catch (error) {
+      this.onError?.(error, trace);
+      throw error;
+    } finally {
+      this.release();
+    }
+  }
+
+  /** Waits for every send started so far (failures are reported by `export`'s own promise). */
+  async flush(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  private acquire(): Promise<void> {
+    if (this.active < this.maxConcurrency) {
+      this.active++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  private release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.active--;
+  }
+}

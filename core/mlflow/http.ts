@@ -1,0 +1,109 @@
+import { MlflowHttpError, MlflowNetworkError, isRetryableStatus } from "./errors.js";
+import { nextDelay, parseRetryAfter, sleep, type ResolvedRetryPolicy } from "./retry.js";
+
+// One MLflow HTTP call: timeout per try, retries with backoff on network errors, 429 and 5xx,
+// and a typed error naming the server's own message for everything else.
+
+export type FetchLike = (url: string, init?: RequestInit) => Promise<Response>;
+
+export interface HttpSettings {
+  fetch: FetchLike;
+  /** Headers on every request (auth, custom). */
+  headers: Record<string, string>;
+  /** Per-try timeout in ms. */
+  timeoutMs: number;
+  retry: ResolvedRetryPolicy;
+  /** Test seam for the jitter; Math.random otherwise. */
+  random?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export interface HttpRequest {
+  method: "GET" | "POST" | "PUT" | "PATCH";
+  url: string;
+  headers?: Record<string, string>;
+  body?: string;
+  /** Statuses that are an answer, not an error (e.g. 404 from get-by-name). */
+  accept?: readonly number[];
+}
+
+export interface HttpAnswer {
+  status: number;
+  text: string;
+}
+
+const MAX_MESSAGE = 1000;
+
+/** MLflow's `{error_code, message}`, FastAPI's `{detail}`, or the text itself. */
+export function describeErrorBody(text: string): { errorCode: string | undefined; message: string } {
+  try {
+    const body = JSON.parse(text) as unknown;
+    if (body && typeof body === "object" && !Array.isArray(body)) {
+      const b = body as Record<string, unknown>;
+      const errorCode = typeof b.error_code === "string" ? b.error_code : undefined;
+      const raw = b.message ?? b.detail;
+      const message = typeof raw === "string" ? raw : raw === undefined ? text : JSON.stringify(raw);
+      return { errorCode, message: message.slice(0, MAX_MESSAGE) };
+    }
+  } catch {
+    // not JSON: keep the text
+  }
+  return { errorCode: undefined, message: text.trim().replace(/\s+/g, " ").slice(0, MAX_MESSAGE) };
+}
+
+async function attempt(settings: HttpSettings, req: HttpRequest): Promise<{ response: Response; text: string }> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), settings.timeoutMs);
+  try {
+    const response = await settings.fetch(req.url, {
+      method: req.method,
+      headers: { ...settings.headers, ...req.headers },
+      body: req.body,
+      signal: controller.signal,
+    });
+    // The timeout covers the body too: a server that stalls mid-answer is a failed try.
+    const text = await response.text();
+    return { response, text };
+  } catch (error) {
+    // Runtimes reject an aborted fetch differently (AbortError, the reason, a TypeError).
+    if (controller.signal.aborted) throw new TimeoutError(`timed out after ${settings.timeoutMs} ms`);
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+class TimeoutError extends Error {}
+
+function networkDetail(error: unknown): string {
+  if (error instanceof Error && !(error instanceof TimeoutError)) {
+    const cause = (error as { cause?: unknown }).cause;
+    const code = cause && typeof cause === "object" ? (cause as { code?: unknown }).code : undefined;
+    return `${error.message}${typeof code === "string" ? ` (${code})` : ""}`;
+  }
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Sends `req`, retrying as the policy allows; resolves with the answer or throws a typed error. */
+export async function send(settings: HttpSettings, req: HttpRequest): Promise<HttpAnswer> {
+  const started = Date.now();
+  const wait = settings.sleep ?? sleep;
+  for (let tries = 1; ; tries++) {
+    let failure: MlflowHttpError | MlflowNetworkError;
+    let retryAfterMs: number | undefined;
+    try {
+      const { response, text } = await attempt(settings, req);
+      if (response.ok || req.accept?.includes(response.status)) return { status: response.status, text };
+      const { errorCode, message } = describeErrorBody(text);
+      failure = new MlflowHttpError(req.method, req.url, response.status, response.statusText, errorCode, message, tries);
+      if (!isRetryableStatus(response.status)) throw failure;
+      retryAfterMs = parseRetryAfter(response.headers.get("retry-after"));
+    } catch (error) {
+      if (error instanceof MlflowHttpError) throw error;
+      failure = new MlflowNetworkError(req.method, req.url, networkDetail(error), tries, error);
+    }
+    const delay = nextDelay(tries, settings.retry, retryAfterMs, settings.random);
+    if (tries >= settings.retry.maxAttempts || Date.now() - started + delay > settings.retry.maxElapsedMs) throw failure;
+    await wait(delay);
+  }
+}

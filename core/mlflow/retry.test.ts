@@ -1,0 +1,112 @@
+// Retry timing and error classification. The fetch here is a local stub that only scripts status
+// codes: it proves the backoff arithmetic, never delivery (test/mlflow does that against MLflow).
+import { describe, expect, it } from "vitest";
+import { authHeaders } from "./auth.js";
+import { MlflowHttpError, MlflowNetworkError } from "./errors.js";
+import { describeErrorBody, send, type FetchLike } from "./http.js";
+import { backoffDelay, nextDelay, parseRetryAfter, resolveRetryPolicy } from "./retry.js";
+
+type Answer = { status: number; statusText?: string; headers?: Record<string, string>; body?: string };
+function scripted(answers: (number | Error | Answer)[]) {
+  const calls: number[] = [];
+  const fetch: FetchLike = async () => {
+    calls.push(Date.now());
+    const next = answers.shift();
+    if (next === undefined) throw new Error("script exhausted");
+    if (next instanceof Error) throw next;
+    const a: Answer = typeof next === "number" ? { status: next } : next;
+    return new Response(a.body ?? "", { status: a.status, statusText: a.statusText, headers: a.headers });
+  };
+  return { fetch, calls };
+}
+
+function settings(fetch: FetchLike, delays: number[], retry = {}) {
+  return {
+    fetch, headers: {}, timeoutMs: 1000, retry: resolveRetryPolicy({ initialDelayMs: 100, ...retry }),
+    random: () => 0.5, sleep: async (ms: number) => void delays.push(ms),
+  };
+}
+
+describe("backoff", () => {
+  it("doubles from the initial delay with equal jitter, capped by maxDelayMs", () => {
+    const p = resolveRetryPolicy({ initialDelayMs: 100, maxDelayMs: 1000 });
+    expect([1, 2, 3, 4, 5].map((n) => backoffDelay(n, p, () => 0))).toEqual([50, 100, 200, 400, 500]);
+    expect([1, 2, 3, 4, 5].map((n) => backoffDelay(n, p, () => 1))).toEqual([100, 200, 400, 800, 1000]);
+  });
+
+  it("parses Retry-After as seconds or an HTTP date, and lets it override the backoff up to the cap", () => {
+    expect(parseRetryAfter("3")).toBe(3000);
+    expect(parseRetryAfter("Wed, 21 Oct 2015 07:28:05 GMT", Date.parse("Wed, 21 Oct 2015 07:28:00 GMT"))).toBe(5000);
+    expect(parseRetryAfter("soon")).toBeUndefined();
+    expect(parseRetryAfter(null)).toBeUndefined();
+    const p = resolveRetryPolicy({ maxDelayMs: 2000 });
+    expect(nextDelay(1, p, 1500)).toBe(1500);
+    expect(nextDelay(1, p, 60_000)).toBe(2000);
+  });
+
+  it("rejects bad policies with the field's name", () => {
+    expect(() => resolveRetryPolicy({ maxAttempts: 0 })).toThrow(/maxAttempts/);
+    expect(() => resolveRetryPolicy({ initialDelayMs: -1 })).toThrow(/initialDelayMs/);
+  });
+});
+
+describe("send", () => {
+  it("retries 500, 503 and network errors, then succeeds", async () => {
+    const delays: number[] = [];
+    const s = scripted([500, new TypeError("fetch failed"), { status: 503 }, 200]);
+    const answer = await send(settings(s.fetch, delays), { method: "POST", url: "http://x/v1/traces" });
+    expect(answer.status).toBe(200);
+    expect(delays).toEqual([75, 150, 300]);
+  });
+
+  it("waits what Retry-After says on 429", async () => {
+    const delays: number[] = [];
+    const s = scripted([{ status: 429, headers: { "Retry-After": "2" } }, 200]);
+    await send(settings(s.fetch, delays, { maxDelayMs: 5000 }), { method: "GET", url: "http://x/" });
+    expect(delays).toEqual([2000]);
+  });
+
+  it("fails at once on 403 with the server's message and code in a typed error", async () => {
+    const delays: number[] = [];
+    const s = scripted([{ status: 403, statusText: "Forbidden", body: '{"error_code": "PERMISSION_DENIED", "message": "Permission denied"}' }]);
+    const error = await send(settings(s.fetch, delays), { method: "POST", url: "http://x/api" }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(MlflowHttpError);
+    expect(error).toMatchObject({ status: 403, errorCode: "PERMISSION_DENIED", serverMessage: "Permission denied", retryable: false, attempts: 1 });
+    expect(String((error as Error).message)).toBe("MLflow POST http://x/api answered 403 Forbidden (PERMISSION_DENIED): Permission denied");
+    expect(delays).toEqual([]);
+  });
+
+  it("gives up after maxAttempts with the last failure, naming the attempts", async () => {
+    const delays: number[] = [];
+    const s = scripted([new TypeError("fetch failed"), new TypeError("fetch failed"), new TypeError("fetch failed")]);
+    const error = await send(settings(s.fetch, delays, { maxAttempts: 3 }), { method: "GET", url: "http://x/" }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(MlflowNetworkError);
+    expect((error as Error).message).toBe("MLflow GET http://x/ failed: fetch failed (after 3 attempts)");
+  });
+
+  it("times out a stalled request and retries it", async () => {
+    let n = 0;
+    const fetch: FetchLike = (_url, init) => {
+      n++;
+      if (n === 2) return Promise.resolve(new Response("{}", { status: 200 }));
+      return new Promise((_resolve, reject) => init!.signal!.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError"))));
+    };
+    const delays: number[] = [];
+    const answer = await send({ ...settings(fetch, delays), timeoutMs: 30 }, { method: "GET", url: "http://x/" });
+    expect(answer.status).toBe(200);
+    expect(n).toBe(2);
+  });
+
+  it("describes error bodies: MLflow JSON, FastAPI detail, or plain text", () => {
+    expect(describeErrorBody('{"detail": "Invalid OpenTelemetry format"}')).toEqual({ errorCode: undefined, message: "Invalid OpenTelemetry format" });
+    expect(describeErrorBody("You are not authenticated.\n Please log in.")).toEqual({ errorCode: undefined, message: "You are not authenticated. Please log in." });
+  });
+});
+
+describe("auth", () => {
+  it("sends Basic for username+password (UTF-8 safe), else Bearer, else nothing", () => {
+    expect(authHeaders({ username: "admin", password: "pässword" })).toEqual({ Authorization: `Basic ${Buffer.from("admin:pässword").toString("base64")}` });
+    expect(authHeaders({ token: "t0k" })).toEqual({ Authorization: "Bearer t0k" });
+    expect(authHeaders({})).toEqual({});
+  });
+});

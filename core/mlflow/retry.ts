@@ -1,0 +1,76 @@
+// Exponential backoff with jitter, honouring the server's Retry-After. Jitter spreads the retries
+// of many clients (browser tabs, Worker isolates) that failed at the same moment.
+
+export interface RetryPolicy {
+  /** Total tries, the first included (default 6). 1 turns retrying off. */
+  maxAttempts?: number;
+  /** Delay before the first retry (default 250 ms); doubles each time. */
+  initialDelayMs?: number;
+  /** Cap on one delay (default 10 s); also caps a Retry-After from the server. */
+  maxDelayMs?: number;
+  /** Give up once this much time has passed since the first try (default 60 s). */
+  maxElapsedMs?: number;
+}
+
+export interface ResolvedRetryPolicy {
+  maxAttempts: number;
+  initialDelayMs: number;
+  maxDelayMs: number;
+  maxElapsedMs: number;
+}
+
+export const DEFAULT_RETRY: ResolvedRetryPolicy = { maxAttempts: 6, initialDelayMs: 250, maxDelayMs: 10_000, maxElapsedMs: 60_000 };
+
+function nonNegative(name: string, value: number | undefined, fallback: number, integer = false): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !(value >= 0) || (integer && !Number.isInteger(value))) {
+    throw new TypeError(`retry.${name} must be a ${integer ? "non-negative integer" : "number >= 0"}; got ${String(value)}.`);
+  }
+  return value;
+}
+
+export function resolveRetryPolicy(policy: RetryPolicy | undefined): ResolvedRetryPolicy {
+  const p = policy ?? {};
+  const maxAttempts = nonNegative("maxAttempts", p.maxAttempts, DEFAULT_RETRY.maxAttempts, true);
+  if (maxAttempts < 1) throw new TypeError("retry.maxAttempts must be at least 1.");
+  return {
+    maxAttempts,
+    initialDelayMs: nonNegative("initialDelayMs", p.initialDelayMs, DEFAULT_RETRY.initialDelayMs),
+    maxDelayMs: nonNegative("maxDelayMs", p.maxDelayMs, DEFAULT_RETRY.maxDelayMs),
+    maxElapsedMs: nonNegative("maxElapsedMs", p.maxElapsedMs, DEFAULT_RETRY.maxElapsedMs),
+  };
+}
+
+/**
+ * Delay before retry number `retry` (1 = the first retry): "equal jitter", half fixed and half
+ * random, so delays keep growing while clients still spread out.
+ */
+export function backoffDelay(retry: number, policy: ResolvedRetryPolicy, random: () => number = Math.random): number {
+  const ceiling = Math.min(policy.maxDelayMs, policy.initialDelayMs * 2 ** Math.max(0, retry - 1));
+  return ceiling / 2 + random() * (ceiling / 2);
+}
+
+/**
+ * `Retry-After` in milliseconds: delta-seconds or an HTTP date. `undefined` when absent or
+ * unparseable (then the backoff decides).
+ */
+export function parseRetryAfter(value: string | null | undefined, nowMs: number = Date.now()): number | undefined {
+  if (value === null || value === undefined) return undefined;
+  const text = value.trim();
+  if (/^\d+(\.\d+)?$/.test(text)) return Number(text) * 1000;
+  const date = Date.parse(text);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - nowMs);
+}
+
+/** The wait before the next try: the server's Retry-After when given (capped), else the backoff. */
+export function nextDelay(retry: number, policy: ResolvedRetryPolicy, retryAfterMs: number | undefined, random?: () => number): number {
+  if (retryAfterMs !== undefined) return Math.min(retryAfterMs, policy.maxDelayMs);
+  return backoffDelay(retry, policy, random);
+}
+
+export const sleep = (ms: number): Promise<void> =>
+  new Promise((resolve) => {
+    const handle = setTimeout(resolve, ms);
+    // Never keep a Node process alive just to retry a trace.
+    if (typeof handle === "object") handle.unref?.();
+  });

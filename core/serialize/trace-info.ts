@@ -1,0 +1,133 @@
+import { TraceMetadataKey, type TraceState } from "../model/constants.js";
+import type { Json, SpanData, TraceInfo } from "../model/types.js";
+import { spanToMlflowJson } from "./mlflow-json.js";
+import { pyJsonDumps } from "./py-json.js";
+
+// TraceInfo V3 as the StartTraceV3 request carries it (proto JSON, snake_case), with the size
+// statistics MLflow's Python SDK adds just before export (tracing/utils::add_size_stats_to_trace_metadata).
+// `num_spans` matters: with it set, the server's `get_trace` waits until that many spans are stored.
+
+export interface TraceInfoV3Json {
+  trace_id: string;
+  client_request_id?: string;
+  trace_location: { type: "MLFLOW_EXPERIMENT"; mlflow_experiment: { experiment_id: string } };
+  request_preview?: string;
+  response_preview?: string;
+  /** RFC 3339, millisecond precision. */
+  request_time: string;
+  /** Protobuf Duration JSON, e.g. `"1.500s"`. */
+  execution_duration?: string;
+  state: TraceState;
+  trace_metadata: Record<string, string>;
+  tags: Record<string, string>;
+}
+
+export interface SizeStats {
+  total_size_bytes: number;
+  num_spans: number;
+  max: number;
+  p25: number;
+  p50: number;
+  p75: number;
+}
+
+/** Integer milliseconds → protobuf Duration JSON (`1500` → `"1.500s"`). */
+export function durationJson(ms: number): string {
+  const whole = Math.max(0, Math.round(ms));
+  return `${Math.floor(whole / 1000)}.${String(whole % 1000).padStart(3, "0")}s`;
+}
+
+/** Epoch milliseconds → protobuf Timestamp JSON. */
+export const timestampJson = (ms: number): string => new Date(Math.floor(ms)).toISOString();
+
+/**
+ * Bytes of the text Python's `json.dumps` would write for the same value: it escapes every
+ * non-ASCII UTF-16 unit as `\uXXXX` (ensure_ascii defaults to true there), 6 bytes each.
+ */
+export function pythonAsciiJsonBytes(text: string): number {
+  let n = 0;
+  for (let i = 0; i < text.length; i++) n += text.charCodeAt(i) < 0x80 ? 1 : 6;
+  return n;
+}
+
+/** Python's `_calculate_percentile`: linear interpolation between the nearest ranks. */
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  const index = p * (sorted.length - 1);
+  const lower = Math.floor(index);
+  if (lower + 1 >= sorted.length) return sorted[sorted.length - 1] as number;
+  const weight = index - lower;
+  return (sorted[lower] as number) * (1 - weight) + (sorted[lower + 1] as number) * weight;
+}
+
+/** The StartTraceV3 TraceInfo for a finished trace, sent to `experimentId`, without size stats. */
+export function toTraceInfoV3(info: TraceInfo, experimentId: string): TraceInfoV3Json {
+  const out: TraceInfoV3Json = {
+    trace_id: info.traceId,
+    trace_location: { type: "MLFLOW_EXPERIMENT", mlflow_experiment: { experiment_id: experimentId } },
+    request_time: timestampJson(info.requestTime),
+    state: info.state,
+    trace_metadata: { ...info.traceMetadata },
+    tags: { ...info.tags },
+  };
+  if (info.clientRequestId !== undefined) out.client_request_id = info.clientRequestId;
+  if (info.requestPreview !== undefined) out.request_preview = info.requestPreview;
+  if (info.responsePreview !== undefined) out.response_preview = info.responsePreview;
+  if (info.executionDuration !== undefined) out.execution_duration = durationJson(info.executionDuration);
+  return out;
+}
+
+/**
+ * `mlflow.trace.sizeStats` as Python computes it: each span's JSON size, plus the trace info
+ * with no spans, plus the ", " separators between spans. Python measures its own JSON of the
+ * info (`execution_duration_ms` instead of the Duration string), so the total may differ by a few
+ * bytes; `num_spans` and the per-span sizes are exact for ASCII data.
+ */
+export function computeSizeStats(info: TraceInfoV3Json, spans: readonly SpanData[]): SizeStats {
+  const spanSizes = spans.map((s) => pythonAsciiJsonBytes(spanToMlflowJson(s)));
+  const infoJson = pyJsonDumps(info as unknown as Json);
+  const metadataSize = pythonAsciiJsonBytes(`{"info": ${infoJson}, "data": {"spans": []}}`);
+  const total = spanSizes.reduce((a, b) => a + b, 0) + metadataSize + Math.max(0, spanSizes.length - 1) * 2;
+  const sorted = [...spanSizes].sort((a, b) => a - b);
+  return {
+    total_size_bytes: total,
+    num_spans: spanSizes.length,
+    max: sorted.length ? (sorted[sorted.length - 1] as number) : 0,
+    p25: Math.trunc(percentile(sorted, 0.25)),
+    p50: Math.trunc(percentile(sorted, 0.5)),
+    p75: Math.trunc(percentile(sorted, 0.75)),
+  };
+}
+
+/** The TraceInfo to send: `toTraceInfoV3` plus `mlflow.trace.sizeStats` and `mlflow.trace.sizeBytes`. */
+export function toStartTraceInfo(info: TraceInfo, experimentId: string, spans: readonly SpanData[]): TraceInfoV3Json {
+  const out = toTraceInfoV3(info, experimentId);
+  const stats = computeSizeStats(out, spans);
+  out.trace_metadata[TraceMetadataKey.SIZE_STATS] = pyJsonDumps(stats as unknown as Json);
+  out.trace_metadata[TraceMetadataKey.SIZE_BYTES] = String(stats.total_size_bytes);
+  return out;
+}
+
+/** What we need from the server's StartTraceV3 answer, checked: hostile input gives `undefined`. */
+export interface ReturnedTraceInfo {
+  traceId: string;
+  tags: Record<string, string>;
+  metadata: Record<string, string>;
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+function stringMap(v: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!isRecord(v)) return out;
+  for (const key of Object.keys(v)) if (typeof v[key] === "string") out[key] = v[key] as string;
+  return out;
+}
+
+/** Reads `{"trace": {"trace_info": {...}}}`; `undefined` if the answer does not have that shape. */
+export function parseStartTraceResponse(body: unknown): ReturnedTraceInfo | undefined {
+  if (!isRecord(body) || !isRecord(body.trace) || !isRecord(body.trace.trace_info)) return undefined;
+  const info = body.trace.trace_info;
+  if (typeof info.trace_id !== "string") return undefined;
+  return { traceId: info.trace_id, tags: stringMap(info.tags), metadata: stringMap(info.trace_metadata) };
+}
