@@ -1,0 +1,141 @@
+// Every seed example of the product brief, produced with mlflow-edge, delivered to the real MLflow
+// server and read back three ways: MLflow's REST API (`traces/get`), the UI's artifact endpoint
+// (`get-trace-artifact`) and MLflow's own Python client (`mlflow.get_trace`, `search_traces`).
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import * as mlflow from "../../core/index.js";
+import type { Exporter, Trace } from "../../core/index.js";
+import { msToNs } from "../../core/model/clock.js";
+import {
+  mlflowUri, newExperiment, normalizeLocal, readViaArtifact, readViaPython, readViaRest, searchViaRest,
+  type NormalSpan, type NormalTrace,
+} from "./readback.js";
+import { scenarios } from "./scenarios.js";
+
+let experimentId: string;
+const sent = new Map<string, Trace>();
+
+/** Sends through the real MlflowExporter and keeps what was sent, to compare with what comes back. */
+function teeTo(target: mlflow.MlflowExporter): Exporter & { traces: Trace[] } {
+  const traces: Trace[] = [];
+  return {
+    traces,
+    export(trace) {
+      traces.push(trace);
+      sent.set(trace.info.traceId, trace);
+      return target.export(trace);
+    },
+    flush: () => target.flush(),
+  };
+}
+
+const withoutReserved = (spans: NormalSpan[]) => spans.map(({ reserved: _r, ...rest }) => rest);
+
+/** Fields MLflow returns exactly as we sent them (the server adds infoFinalized, spansLocation, artifactLocation). */
+function expectInfoMatches(info: NormalTrace["info"], trace: Trace): void {
+  expect(info.trace_id).toBe(trace.info.traceId);
+  expect(info.state).toBe(trace.info.state);
+  expect(info.request_preview ?? "").toBe(trace.info.requestPreview ?? "");
+  expect(info.response_preview ?? "").toBe(trace.info.responsePreview ?? "");
+  expect(info.request_time).toBe(trace.info.requestTime);
+  expect(info.execution_duration).toBe(trace.info.executionDuration);
+  expect(info.tags).toMatchObject(trace.info.tags);
+  expect(info.tags["mlflow.trace.spansLocation"]).toBe("TRACKING_STORE");
+  expect(info.metadata).toMatchObject(trace.info.traceMetadata);
+  expect(JSON.parse(info.metadata["mlflow.trace.sizeStats"]!)).toMatchObject({ num_spans: trace.data.spans.length });
+  expect(Number(info.metadata["mlflow.trace.sizeBytes"])).toBeGreaterThan(0);
+  if (trace.info.clientRequestId !== undefined) expect(info.client_request_id).toBe(trace.info.clientRequestId);
+}
+
+function expectSpansMatch(actual: NormalSpan[], trace: Trace): void {
+  const local = normalizeLocal(trace);
+  expect(withoutReserved(actual)).toEqual(withoutReserved(local));
+  // Every reserved key we sent is stored (the server may add its own, e.g. mlflow.llm.model).
+  actual.forEach((span, i) => expect(span.reserved).toEqual(expect.arrayContaining(local[i]!.reserved)));
+}
+
+beforeAll(async () => {
+  experimentId = await newExperiment("roundtrip");
+});
+
+describe("brief examples round-trip through MLflow's REST API", () => {
+  for (const scenario of scenarios) {
+    it(scenario.name, async () => {
+      const tee = teeTo(new mlflow.MlflowExporter({ trackingUri: mlflowUri(), experimentId }));
+      mlflow.init({ exporter: tee, silent: true });
+      await scenario.run();
+      await mlflow.flushTraces();
+      expect(tee.traces).toHaveLength(scenario.traces);
+      for (const trace of tee.traces) {
+        const rest = await readViaRest(trace.info.traceId);
+        expectInfoMatches(rest.info, trace);
+        expectSpansMatch(rest.spans, trace);
+        expectSpansMatch(await readViaArtifact(trace.info.traceId), trace);
+      }
+    });
+  }
+});
+
+describe("specific fields, as MLflow shows them", () => {
+  it("keeps stream chunks as mlflow.chunk.item.N events and the reducer's result as outputs", async () => {
+    const traces = [...sent.values()];
+    const openai = traces.find((t) => t.data.spans[0]!.name === "predict")!;
+    const rest = await readViaRest(openai.info.traceId);
+    const span = rest.spans[0]!;
+    expect(span.events.map((e) => e.name)).toEqual([0, 1, 2, 3].map((i) => `mlflow.chunk.item.${i}`));
+    expect(JSON.parse(span.events[1]!.attributes["mlflow.chunk.value"] as string)).toMatchObject({ choices: [{ delta: { content: "Hel" } }] });
+    expect(span.outputs).toMatchObject({ object: "chat.completion", choices: [{ message: { role: "assistant", content: "Hello!" }, finish_reason: "stop" }] });
+    expect(rest.info.response_preview).toBe("Hello!"); // MLflow's chat-aware preview of the root outputs
+  });
+
+  it("stores the exception event and 'ValueError: …' status of a failed span", async () => {
+    const failed = [...sent.values()].find((t) => t.data.spans[0]!.name === "parse")!;
+    const rest = await readViaRest(failed.info.traceId);
+    expect(rest.info.state).toBe("ERROR");
+    const root = rest.spans.find((s) => s.name === "parse")!;
+    expect(root).toMatchObject({ status: "ERROR", status_message: "ValueError: Some error in {bad json", attributes: { stage: "parsing" } });
+    expect(root.events).toHaveLength(1);
+    expect(root.events[0]).toMatchObject({ name: "exception", attributes: { "exception.type": "ValueError", "exception.message": "Some error in {bad json" } });
+    expect(String(root.events[0]!.attributes["exception.stacktrace"])).toMatch(/at /);
+  });
+
+  it("keeps nanosecond timing exact to the microsecond", async () => {
+    const any = [...sent.values()][0]!;
+    const rest = await readViaRest(any.info.traceId);
+    const root = any.data.spans[0]!;
+    expect(rest.spans[0]!.start_ns).toBe(msToNs(root.startTime).toString());
+    expect(rest.spans[0]!.end_ns).toBe(msToNs(root.endTime!).toString());
+  });
+});
+
+describe("MLflow's Python client", () => {
+  let python: Awaited<ReturnType<typeof readViaPython>>;
+  beforeAll(async () => {
+    python = await readViaPython([...sent.keys()], [
+      { experiment_id: experimentId, filter: "tags.fruit = 'apple'" },
+      { experiment_id: experimentId, filter: "trace.name = 'Summarization Pipeline'" },
+    ]);
+  }, 120_000);
+
+  it("mlflow.get_trace reads every mlflow-edge trace with the same spans, info and timing", () => {
+    expect(Object.keys(python.traces).sort()).toEqual([...sent.keys()].sort());
+    for (const [id, trace] of sent) {
+      const read = python.traces[id]!;
+      expectInfoMatches(read.info, trace);
+      expectSpansMatch(read.spans, trace);
+    }
+  });
+
+  it("mlflow.search_traces finds them by tag and by trace name, as does SearchTracesV3", async () => {
+    const byTag = [...sent.values()].filter((t) => t.info.tags.fruit === "apple").map((t) => t.info.traceId);
+    const byName = [...sent.values()].filter((t) => t.info.tags["mlflow.traceName"] === "Summarization Pipeline").map((t) => t.info.traceId);
+    expect(byTag).toHaveLength(1);
+    expect(byName).toHaveLength(1);
+    expect(python.searches).toEqual([byTag, byName]);
+    expect(await searchViaRest(experimentId, "tags.fruit = 'apple'")).toEqual(byTag);
+    expect(await searchViaRest(experimentId, "trace.name = 'Summarization Pipeline'")).toEqual(byName);
+  });
+});
+
+afterAll(() => {
+  mlflow.init({ silent: true });
+});
