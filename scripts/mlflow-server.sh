@@ -13,7 +13,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${MLFLOW_VENV:-$ROOT/.venv}"
 PY="$VENV/bin/python"
-PIN="$(grep -E '^mlflow==' "$ROOT/requirements-mlflow.txt" | head -n1 | cut -d= -f3)"
+PIN="$(grep -E '^mlflow(\[[a-z,]+\])?==' "$ROOT/requirements-mlflow.txt" | head -n1 | sed 's/.*==//')"
 # The index this project can reach has mlflow 3.18.0 but not mlflow-skinny/mlflow-tracing 3.18.0,
 # which mlflow 3.18.0 pins exactly. The mlflow wheel itself holds the whole `mlflow` package, so we
 # take the third-party dependencies from the newest release whose set resolves, then lay the pinned
@@ -25,7 +25,8 @@ log() { echo "mlflow-server: $*" >&2; }
 
 installed_version() {
   [ -x "$PY" ] || return 1
-  "$PY" -c 'import importlib.metadata as m; print(m.version("mlflow"))' 2>/dev/null
+  # flask_wtf: the [auth] extra, so a venv made before it was required is completed.
+  "$PY" -c 'import importlib.metadata as m, flask_wtf; print(m.version("mlflow"))' 2>/dev/null
 }
 
 install() {
@@ -35,7 +36,7 @@ install() {
   local pip=("$PY" -m pip install --quiet --disable-pip-version-check)
   if "${pip[@]}" -r "$ROOT/requirements-mlflow.txt" >&2; then return 0; fi
   log "plain install failed; installing mlflow==$PIN over the dependencies of mlflow==$MLFLOW_DEPS_FALLBACK"
-  "${pip[@]}" "mlflow==$MLFLOW_DEPS_FALLBACK" >&2
+  "${pip[@]}" "mlflow[auth]==$MLFLOW_DEPS_FALLBACK" >&2
   # Remove the fallback's own files (keeping its dependencies) so only the pinned code remains.
   "$PY" -m pip uninstall --quiet -y mlflow mlflow-skinny mlflow-tracing >&2
   "${pip[@]}" --no-deps "mlflow==$PIN" >&2
