@@ -1,4 +1,5 @@
 import type { ContextManager, LiveSpan } from "../core/index.js";
+import { warnOnce } from "../core/debug.js";
 
 // The active span in a Zone.js zone property. zone.js is an optional peer: it is never imported
 // here; the app loads it (`import "zone.js"`) and we find `globalThis.Zone` at run time.
@@ -42,6 +43,14 @@ export class ZoneContextManager implements ContextManager {
     this.asyncLowered = this.probe();
     void this.asyncLowered.then((lowered) => {
       this.propagatesAcrossAwait = lowered;
+      if (!lowered) {
+        warnOnce(
+          "zone-native-await",
+          "zone.js is loaded but async/await is not lowered in this bundle, so spans started after an `await` lose their parent " +
+            "(they become separate traces, with a warning). Lower async/await for your code and its dependencies " +
+            "(mlflow-edge/browser/build: zoneBuildOptions() for esbuild, mlflowEdgeZone() for Vite), or use explicit context.",
+        );
+      }
     });
   }
 

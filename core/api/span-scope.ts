@@ -11,8 +11,11 @@ export interface SpanOptions {
   spanType?: SpanType;
   inputs?: unknown;
   attributes?: Record<string, unknown>;
-  /** Explicit parent: always wins over the active span. Works with every context manager. */
-  parent?: LiveSpan;
+  /**
+   * Explicit parent: always wins over the active span and works with every context manager.
+   * `null` starts a new trace on purpose (no parent, and no lost-context warning).
+   */
+  parent?: LiveSpan | null;
   /** Start time in epoch nanoseconds (MLflow's `startTimeNs`); defaults to now. */
   startTimeNs?: number | bigint;
 }

@@ -117,6 +117,15 @@ describe("stack context without an async context manager", () => {
     expect(lost[0]).toContain("span.run");
   });
 
+  it("takes { parent: null } as an intentional new trace: no warning while another trace is open", async () => {
+    w = captureWarnings();
+    const t = setup({ contextManager: new mlflow.StackContextManager() });
+    const action = (id: string) => mlflow.withSpan(async () => { await sleep(id === "a" ? 3 : 1); }, { name: `action-${id}`, parent: null });
+    await Promise.all([action("a"), action("b")]);
+    expect((await t.traces()).map((tr) => tr.data.spans[0]!.name).sort()).toEqual(["action-a", "action-b"]);
+    expect(w.messages()).toEqual([]);
+  });
+
   it("does not warn when top-level traces simply follow each other", async () => {
     w = captureWarnings();
     const t = setup({ contextManager: new mlflow.StackContextManager() });

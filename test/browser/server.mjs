@@ -19,7 +19,8 @@ async function bundle(name, lowered, zone) {
   const key = `${name}:${lowered}:${zone}`;
   if (!cache.has(key)) {
     const entry = join(root, "test/browser/pages", `${name}.ts`);
-    const contents = `${zone ? 'import "zone.js";\n' : ""}import ${JSON.stringify(entry)};`;
+    // The package declares sideEffects: false, so a bare `import "page"` would be dropped: export it.
+    const contents = `${zone ? 'import "zone.js";\n' : ""}export * as page from ${JSON.stringify(entry)};`;
     cache.set(key, build({
       stdin: { contents, resolveDir: root, loader: "ts" },
       bundle: true, format: "esm", platform: "browser", target: "es2022", write: false, keepNames: true, logLevel: "silent",

@@ -1,0 +1,81 @@
+// Which context patterns nest correctly in each browser mode (the README's matrix is this table).
+// "nests": the tree is exactly right. "splits": spans after a lost context become separate traces
+// and a warning names the fix; never a wrong parent. Every cell is asserted.
+import { expect, test } from "@playwright/test";
+
+type Edge = [string, string | null];
+
+// The correct tree of each scenario (parents by label), as a sorted list of edges.
+const CORRECT: Record<string, Edge[]> = {
+  "await-chain": [["chain", null], ["step:1", "chain"], ["step:2", "chain"], ["step:3", "chain"]],
+  "promise-all": [["fanout", null], ["branch:a", "fanout"], ["branch:b", "fanout"], ["leaf:a", "branch:a"], ["leaf:b", "branch:b"]],
+  "set-timeout": [["timer", null], ["leaf:tick", "timer"]],
+  "event-listener": [["listen", null], ["leaf:clicked", "listen"]],
+  fetch: [["load", null], ["step:parsed", "load"]],
+  "stream-read": [["read", null], ["leaf:chunk", "read"]],
+  "concurrent-actions": [["action:a", null], ["action:b", null], ["step:a", "action:a"], ["step:b", "action:b"], ["leaf:a", "action:a"], ["leaf:b", "action:b"]],
+};
+
+const MODES = {
+  // no zone.js, native async/await, the synchronous stack
+  "stack, implicit": { page: "/page/context-matrix?build=native&context=stack", style: "implicit" },
+  // zone.js loaded but async/await left native
+  "zone native, implicit": { page: "/page/context-matrix?build=native&zone=1", style: "implicit" },
+  // zone.js with async/await lowered (mlflow-edge/browser/build)
+  "zone lowered, implicit": { page: "/page/context-matrix?build=lowered&zone=1", style: "implicit" },
+  // no zone.js, no build step: the span passed explicitly (parent option / span.run)
+  "explicit, native": { page: "/page/context-matrix?build=native&context=stack", style: "explicit" },
+} as const;
+
+type Outcome = "nests" | "splits";
+const MATRIX: Record<keyof typeof MODES, Record<string, Outcome>> = {
+  "stack, implicit": {
+    "await-chain": "splits", "promise-all": "splits", "set-timeout": "splits", "event-listener": "splits",
+    fetch: "splits", "stream-read": "splits", "concurrent-actions": "splits",
+  },
+  // Zone.js patches addEventListener: a listener registered before the first await keeps its zone.
+  "zone native, implicit": {
+    "await-chain": "splits", "promise-all": "splits", "set-timeout": "splits", "event-listener": "nests",
+    fetch: "splits", "stream-read": "splits", "concurrent-actions": "splits",
+  },
+  "zone lowered, implicit": {
+    "await-chain": "nests", "promise-all": "nests", "set-timeout": "nests", "event-listener": "nests",
+    fetch: "nests", "stream-read": "nests", "concurrent-actions": "nests",
+  },
+  "explicit, native": {
+    "await-chain": "nests", "promise-all": "nests", "set-timeout": "nests", "event-listener": "nests",
+    fetch: "nests", "stream-read": "nests", "concurrent-actions": "nests",
+  },
+};
+
+// Unique edges, sorted (a stream may be read in any number of chunks).
+const sortEdges = (edges: Edge[]) =>
+  [...new Map(edges.map((e) => [`${e[0]}<${e[1]}`, e] as const)).values()].sort((a, b) => `${a[0]}<${a[1]}`.localeCompare(`${b[0]}<${b[1]}`));
+
+for (const [mode, { page: url, style }] of Object.entries(MODES) as [keyof typeof MODES, (typeof MODES)[keyof typeof MODES]][]) {
+  test.describe(mode, () => {
+    for (const scenario of Object.keys(CORRECT)) {
+      test(`${scenario}: ${MATRIX[mode][scenario]}`, async ({ page }) => {
+        await page.goto(url);
+        await page.waitForFunction(() => "runScenario" in globalThis);
+        const result = await page.evaluate(([name, s]) => (globalThis as any).runScenario(name, s), [scenario, style] as const);
+        const edges = sortEdges(result.trees.flat() as Edge[]);
+        const labels = (es: Edge[]) => [...new Set(es.map(([c]) => c))].sort();
+        const correct = sortEdges(CORRECT[scenario]!);
+        // Never a wrong parent: every edge that exists is a correct edge, or a root.
+        for (const [child, parent] of edges) {
+          if (parent !== null) expect(correct, `${child} under ${parent}`).toContainEqual([child, parent]);
+        }
+        const lostWarnings = result.warnings.filter((w: string) => w.includes("lost across an await"));
+        if (MATRIX[mode][scenario] === "nests") {
+          expect(edges).toEqual(correct);
+          expect(lostWarnings).toEqual([]);
+        } else {
+          expect(edges).not.toEqual(correct);
+          expect(labels(edges)).toEqual(labels(correct)); // nothing lost
+          expect(lostWarnings).toHaveLength(1);
+        }
+      });
+    }
+  });
+}

@@ -1,0 +1,141 @@
+// Context patterns a frontend LLM app meets, each run with implicit context (the traced call just
+// happens) or explicit context (the span is passed / span.run). The spec loads this page in each
+// mode and compares the resulting trees with the correct one.
+import * as mlflow from "../../../core/index.js";
+import { createBrowserContextManager, ZoneContextManager } from "../../../browser/index.js";
+
+type Style = "implicit" | "explicit";
+type Edge = [string, string | null];
+
+const params = new URLSearchParams(location.search);
+const contextMode = params.get("context") === "stack" ? "stack" : "auto";
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const label = (s: mlflow.SpanData) => {
+  const id = s.inputs && typeof s.inputs === "object" && !Array.isArray(s.inputs) ? (s.inputs as { id?: string }).id : undefined;
+  return id ? `${s.name}:${id}` : s.name;
+};
+
+const warnings: string[] = [];
+const warn = console.warn.bind(console);
+console.warn = (...args: unknown[]) => {
+  warnings.push(args.map(String).join(" "));
+  warn(...args);
+};
+
+const step = mlflow.trace(async function step(id: string) { await sleep(1); return id; });
+const leaf = mlflow.trace(function leaf(id: string) { return id; });
+
+const scenarios: Record<string, (style: Style) => Promise<unknown>> = {
+  "await-chain": (style) =>
+    style === "implicit"
+      ? mlflow.trace(async function chain() {
+          await step("1");
+          await sleep(2);
+          await step("2");
+          await fetch("/slow?ms=2");
+          await step("3");
+        })()
+      : mlflow.withSpan(async (span) => {
+          await span.run(() => step("1"));
+          await sleep(2);
+          await span.run(() => step("2"));
+          await fetch("/slow?ms=2");
+          await span.run(() => step("3"));
+        }, { name: "chain" }),
+
+  "promise-all": (style) => {
+    const branch = (id: string, parent?: mlflow.Span) =>
+      mlflow.withSpan(async (span) => {
+        await sleep(id === "a" ? 6 : 1); // finish out of order
+        if (style === "implicit") leaf(id);
+        else span.run(() => leaf(id));
+      }, { name: "branch", inputs: { id }, parent });
+    return style === "implicit"
+      ? mlflow.trace(async function fanout() { await sleep(1); await Promise.all([branch("a"), branch("b")]); })()
+      : mlflow.withSpan(async (span) => { await sleep(1); await Promise.all([branch("a", span), branch("b", span)]); }, { name: "fanout" });
+  },
+
+  "set-timeout": (style) =>
+    mlflow.withSpan(async (span) => {
+      await sleep(1);
+      await new Promise<void>((resolve) =>
+        setTimeout(() => {
+          if (style === "implicit") leaf("tick");
+          else span.run(() => leaf("tick"));
+          resolve();
+        }, 3),
+      );
+    }, { name: "timer" }),
+
+  "event-listener": (style) =>
+    mlflow.withSpan(async (span) => {
+      const button = document.createElement("button");
+      document.body.append(button);
+      button.addEventListener("click", style === "implicit" ? () => leaf("clicked") : () => span.run(() => leaf("clicked")));
+      await sleep(2);
+      button.click();
+      button.remove();
+    }, { name: "listen" }),
+
+  fetch: (style) =>
+    mlflow.withSpan(async (span) => {
+      await sleep(1);
+      const res = await fetch("/slow?ms=3");
+      await res.json();
+      if (style === "implicit") await step("parsed");
+      else await span.run(() => step("parsed"));
+    }, { name: "load" }),
+
+  "stream-read": (style) =>
+    mlflow.withSpan(async (span) => {
+      const reader = (await fetch("/stream?chunks=3")).body!.getReader();
+      const decoder = new TextDecoder();
+      let text = "";
+      for (;;) {
+        const { done, value } = await reader.read(); // how the body is split into reads varies
+        if (done) break;
+        text += decoder.decode(value);
+        if (style === "implicit") leaf("chunk");
+        else span.run(() => leaf("chunk"));
+      }
+      if (text !== "chunk0;chunk1;chunk2;") throw new Error(`stream read ${text}`);
+    }, { name: "read" }),
+
+  "concurrent-actions": async (style) => {
+    const action = (id: string) =>
+      mlflow.withSpan(async (span) => {
+        await sleep(id === "a" ? 6 : 2);
+        if (style === "implicit") await step(id);
+        else await span.run(() => step(id));
+        await sleep(1);
+        if (style === "implicit") leaf(id);
+        else span.run(() => leaf(id));
+      }, style === "implicit" ? { name: "action", inputs: { id } } : { name: "action", inputs: { id }, parent: null }); // explicit: a new trace
+    const done: Promise<unknown>[] = [];
+    const a = document.createElement("button");
+    const b = document.createElement("button");
+    a.onclick = () => done.push(action("a"));
+    b.onclick = () => done.push(action("b"));
+    a.click();
+    b.click(); // two user actions in flight at once
+    await Promise.all(done);
+  },
+};
+
+async function run(name: string, style: Style) {
+  const exporter = new mlflow.InMemoryExporter();
+  const contextManager = createBrowserContextManager(contextMode);
+  if (contextManager instanceof ZoneContextManager) await contextManager.asyncLowered;
+  mlflow.init({ exporter, contextManager, dedupeSpanNames: false });
+  await scenarios[name]!(style);
+  await sleep(5);
+  await mlflow.flushTraces();
+  const trees: Edge[][] = exporter.traces.map((t) => {
+    const byId = new Map(t.data.spans.map((s) => [s.spanId, s]));
+    return t.data.spans.map((s) => [label(s), s.parentId ? label(byId.get(s.parentId)!) : null] as Edge);
+  });
+  return { trees, warnings, manager: contextManager.name };
+}
+
+(globalThis as { runScenario?: typeof run }).runScenario = run;
+(globalThis as { scenarioNames?: string[] }).scenarioNames = Object.keys(scenarios);
