@@ -67,12 +67,14 @@ export function toTraceInfoV3(info: TraceInfo, experimentId: string): TraceInfoV
     trace_location: { type: "MLFLOW_EXPERIMENT", mlflow_experiment: { experiment_id: experimentId } },
     request_time: timestampJson(info.requestTime),
     state: info.state,
-    trace_metadata: { ...info.traceMetadata },
+    // Python always writes both, "" when the root has no inputs/outputs (base_mlflow._truncate_metadata).
+    trace_metadata: { [TraceMetadataKey.INPUTS]: "", [TraceMetadataKey.OUTPUTS]: "", ...info.traceMetadata },
     tags: { ...info.tags },
   };
   if (info.clientRequestId !== undefined) out.client_request_id = info.clientRequestId;
-  if (info.requestPreview !== undefined) out.request_preview = info.requestPreview;
-  if (info.responsePreview !== undefined) out.response_preview = info.responsePreview;
+  // Python leaves an empty preview out, and the server then stores none (null), not "".
+  if (info.requestPreview) out.request_preview = info.requestPreview;
+  if (info.responsePreview) out.response_preview = info.responsePreview;
   if (info.executionDuration !== undefined) out.execution_duration = durationJson(info.executionDuration);
   return out;
 }

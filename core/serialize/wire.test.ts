@@ -132,9 +132,12 @@ describe("TraceInfo V3 for StartTraceV3", () => {
       trace_location: { type: "MLFLOW_EXPERIMENT", mlflow_experiment: { experiment_id: "1" } },
       request_preview: '{"question": "What is MLflow?"}', response_preview: '"MLflow is an open-source platform."',
       request_time: "2024-06-10T06:13:20.123Z", execution_duration: "1.500s", state: "OK",
-      trace_metadata: { "mlflow.trace_schema.version": "3", "mlflow.trace.session": "sess-1" },
+      // Python always sends these two, "" when the root has no inputs/outputs.
+      trace_metadata: { "mlflow.traceInputs": "", "mlflow.traceOutputs": "", "mlflow.trace_schema.version": "3", "mlflow.trace.session": "sess-1" },
       tags: { "mlflow.traceName": "answer_question", env: "dev" },
     });
+    // An empty preview is left out (the server then stores none), as Python does.
+    expect(toTraceInfoV3({ ...info, responsePreview: "" }, "1")).not.toHaveProperty("response_preview");
     expect(durationJson(0)).toBe("0.000s");
     expect(durationJson(61_005)).toBe("61.005s");
   });

@@ -1,0 +1,129 @@
+"""The programs of test/mlflow/python-parity.test.ts, written with MLflow's own Python SDK.
+
+argv: tracking URI, experiment id. stdout: {"<program>": "<trace id>", ...}
+Each program has a twin in the test written with mlflow-edge; the test compares the stored traces.
+"""
+
+import json
+import sys
+
+import mlflow
+from mlflow.entities import SpanType
+
+
+class ValueError_(ValueError):
+    pass
+
+
+def decorator():
+    @mlflow.trace(span_type="func", attributes={"key": "value"})
+    def add_1(x):
+        return x + 1
+
+    @mlflow.trace(span_type="func", attributes={"key1": "value1"})
+    def minus_1(x):
+        return x - 1
+
+    @mlflow.trace(name="Trace Test")
+    def trace_test(x):
+        return minus_1(add_1(x))
+
+    trace_test(4)
+
+
+def code_block():
+    with mlflow.start_span(name="MySpan") as span:
+        span.set_inputs({"x": 1, "y": 2})
+        span.set_outputs(3)
+
+
+def tags_and_previews():
+    @mlflow.trace(span_type=SpanType.LLM)
+    def generate_text(prompt):
+        mlflow.get_current_active_span().set_attributes({"model": "gpt-4o-mini", "temperature": 0.7, "stop": ["\n"]})
+        mlflow.update_current_trace(
+            tags={"fruit": "apple"},
+            metadata={"tenant": "acme"},
+            client_request_id="req-42",
+            request_preview="Doc: preview",
+            response_preview="Summary: preview",
+        )
+        return prompt.upper()
+
+    generate_text("hi")
+
+
+def chat_with_usage():
+    @mlflow.trace(name="Completions", span_type=SpanType.CHAT_MODEL)
+    def create(messages, model):
+        span = mlflow.get_current_active_span()
+        span.set_attribute("mlflow.chat.tokenUsage", {"input_tokens": 5, "output_tokens": 3, "total_tokens": 8})
+        return {"choices": [{"message": {"role": "assistant", "content": "You said: " + messages[-1]["content"]}}]}
+
+    @mlflow.trace(span_type=SpanType.CHAIN)
+    def chat(question):
+        return create([{"role": "user", "content": question}], "gpt-4o-mini")
+
+    chat("Hello")
+
+
+def exception():
+    @mlflow.trace
+    def child(x):
+        return x * 2
+
+    @mlflow.trace
+    def parse(text):
+        child(21)
+        mlflow.get_current_active_span().set_attribute("stage", "parsing")
+        raise ValueError_("Some error in " + text)
+
+    try:
+        parse("{bad json")
+    except ValueError_:
+        pass
+
+
+def generator_reducer():
+    @mlflow.trace(output_reducer=lambda chunks: ",".join(chunks))
+    def stream_data():
+        yield from "hello"
+
+    for _ in stream_data():
+        pass
+
+
+def generator_plain():
+    @mlflow.trace
+    def stream_data():
+        for i in range(3):
+            yield i
+
+    for _ in stream_data():
+        pass
+
+
+PROGRAMS = {
+    "decorator": decorator,
+    "code_block": code_block,
+    "tags_and_previews": tags_and_previews,
+    "chat_with_usage": chat_with_usage,
+    "exception": exception,
+    "generator_reducer": generator_reducer,
+    "generator_plain": generator_plain,
+}
+
+
+def main():
+    mlflow.set_tracking_uri(sys.argv[1])
+    mlflow.set_experiment(experiment_id=sys.argv[2])
+    out = {}
+    for name, program in PROGRAMS.items():
+        program()
+        out[name] = mlflow.get_last_active_trace_id()
+    mlflow.flush_trace_async_logging()
+    json.dump(out, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
