@@ -1,0 +1,111 @@
+import { warnOnce } from "../debug.js";
+import { DEFAULT_QUEUE_LIMITS, newLeaseToken, type Lease, type QueueLimits, type QueuedTrace, type QueueStats, type TraceQueue } from "./queue.js";
+
+export interface MemoryQueueOptions extends QueueLimits {
+  /** Clock (epoch ms); injectable for tests. */
+  now?: () => number;
+}
+
+interface Entry {
+  item: QueuedTrace;
+  leaseToken?: string;
+  leaseUntil: number;
+}
+
+/**
+ * A TraceQueue in memory: for tests, and the fallback when IndexedDB is unavailable (private mode,
+ * blocked storage). Nothing survives a reload, which is why the browser warns when it falls back.
+ */
+export class MemoryQueue implements TraceQueue {
+  private readonly entries = new Map<string, Entry>(); // insertion order = oldest first
+  private readonly maxTraces: number;
+  private readonly maxBytes: number;
+  private readonly leaseMs: number;
+  private readonly now: () => number;
+  private bytes = 0;
+  private dropped = 0;
+
+  constructor(options: MemoryQueueOptions = {}) {
+    this.maxTraces = options.maxTraces ?? DEFAULT_QUEUE_LIMITS.maxTraces;
+    this.maxBytes = options.maxBytes ?? DEFAULT_QUEUE_LIMITS.maxBytes;
+    this.leaseMs = options.leaseMs ?? DEFAULT_QUEUE_LIMITS.leaseMs;
+    this.now = options.now ?? Date.now;
+  }
+
+  async append(items: readonly QueuedTrace[]): Promise<void> {
+    let dropped = 0;
+    for (const item of items) {
+      if (this.entries.has(item.id)) continue;
+      if (item.bytes > this.maxBytes) {
+        dropped++; // could never fit: keep the older, smaller ones instead
+        continue;
+      }
+      this.entries.set(item.id, { item: { ...item }, leaseUntil: 0 });
+      this.bytes += item.bytes;
+    }
+    for (const [id, entry] of this.entries) {
+      if (this.entries.size <= this.maxTraces && this.bytes <= this.maxBytes) break;
+      this.remove(id, entry);
+      dropped++;
+    }
+    if (dropped > 0) this.countDropped(dropped);
+  }
+
+  async lease(maxBytes: number): Promise<Lease | undefined> {
+    const now = this.now();
+    const token = newLeaseToken();
+    const items: QueuedTrace[] = [];
+    let total = 0;
+    for (const entry of this.entries.values()) {
+      if (entry.item.notBefore > now || (entry.leaseToken !== undefined && entry.leaseUntil > now)) continue;
+      if (items.length > 0 && total + entry.item.bytes > maxBytes) break;
+      entry.leaseToken = token;
+      entry.leaseUntil = now + this.leaseMs;
+      items.push({ ...entry.item });
+      total += entry.item.bytes;
+      if (total >= maxBytes) break;
+    }
+    return items.length ? { token, items, expiresAt: now + this.leaseMs } : undefined;
+  }
+
+  async ack(lease: Lease): Promise<void> {
+    for (const { id } of lease.items) {
+      const entry = this.entries.get(id);
+      if (entry) this.remove(id, entry);
+    }
+  }
+
+  async nack(lease: Lease, retryAt: number): Promise<void> {
+    for (const { id } of lease.items) {
+      const entry = this.entries.get(id);
+      if (!entry || entry.leaseToken !== lease.token) continue; // re-leased by someone else meanwhile
+      entry.leaseToken = undefined;
+      entry.leaseUntil = 0;
+      entry.item.attempts++;
+      entry.item.notBefore = retryAt;
+    }
+  }
+
+  async stats(): Promise<QueueStats> {
+    return { queued: this.entries.size, queuedBytes: this.bytes, dropped: this.dropped };
+  }
+
+  private remove(id: string, entry: Entry): void {
+    this.entries.delete(id);
+    this.bytes -= entry.item.bytes;
+  }
+
+  private countDropped(n: number): void {
+    this.dropped += n;
+    warnQueueFull(this.maxTraces, this.maxBytes);
+  }
+}
+
+/** The one warning every queue gives when its caps drop traces. */
+export function warnQueueFull(maxTraces: number, maxBytes: number): void {
+  warnOnce(
+    "queue-full",
+    `the trace queue is full (cap: ${maxTraces} traces, ${maxBytes} bytes), so the oldest traces were dropped ` +
+      "(counted in stats().dropped). The collector may be unreachable; raise maxQueuedTraces / maxQueuedBytes or sample traces.",
+  );
+}
