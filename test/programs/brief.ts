@@ -2,6 +2,7 @@
 // exact traces it must produce. One source for every runtime: the Node tests, the browser pages and
 // the MLflow round-trip tests all run these programs and compare with `expected`.
 import * as mlflow from "../../core/index.js";
+import type { Json } from "../../core/index.js";
 import type { SpanShape, TraceShape } from "./shape.js";
 
 export interface Program {
@@ -364,7 +365,7 @@ export const programs: Program[] = [
     },
     expected: [ok("predict", [root("predict", {
       inputs: { messages: [{ role: "user", content: "Hello" }] },
-      outputs: aggregateChunks(openaiChunks),
+      outputs: aggregateChunks(openaiChunks) as unknown as Json,
       events: openaiChunks.map((c, i) => ({ name: `mlflow.chunk.item.${i}`, attributes: { "mlflow.chunk.value": pyDumpsChunk(c) } })),
     })], { requestPreview: "Hello", responsePreview: "Hello!" })],
   },
