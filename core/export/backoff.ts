@@ -1,0 +1,35 @@
+// Retry timing for deliveries. Full jitter (AWS Architecture Blog, "Exponential Backoff And
+// Jitter"): many tabs, or many users behind one failing collector, spread their retries instead of
+// returning in lockstep.
+
+export interface BackoffOptions {
+  /** First retry waits up to this long (default 1 s). */
+  baseMs?: number;
+  /** No retry waits longer than this (default 60 s), except when the collector says so. */
+  maxMs?: number;
+}
+
+/** Never retry faster than this, even when the jitter draws zero: no hot loop against a failing server. */
+const FLOOR_MS = 50;
+
+/** Delay before retry number `failures` (1 = first retry): uniform in [0, min(max, base·2^(failures-1))]. */
+export function backoffDelay(failures: number, options: BackoffOptions = {}, random: () => number = Math.random): number {
+  const base = options.baseMs ?? 1_000;
+  const max = options.maxMs ?? 60_000;
+  const ceiling = Math.min(max, base * 2 ** Math.min(Math.max(0, failures - 1), 30));
+  return Math.max(FLOOR_MS, Math.floor(random() * ceiling));
+}
+
+/** What to do after a response. */
+export type Verdict = "ok" | "retry" | "reject";
+
+/**
+ * 2xx: delivered. 408, 429, 5xx and no response: try again later. Other 4xx (400 bad batch, 401/403
+ * key, 413 too large): the request itself is wrong and will be wrong next time too.
+ */
+export function verdictOf(status: number): Verdict {
+  if (status >= 200 && status < 300) return "ok";
+  if (status === 408 || status === 429) return "retry";
+  if (status >= 400 && status < 500) return "reject";
+  return "retry";
+}

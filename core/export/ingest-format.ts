@@ -1,0 +1,70 @@
+import type { Trace } from "../model/types.js";
+import type { QueuedTrace } from "./queue.js";
+
+// The wire format of `POST /v1/ingest`, browser → collector (docs/ingest-protocol.md is the
+// prose version, and the Worker collector implements its server side). A batch is the core Trace
+// objects as they are; trace ids make delivery idempotent, so a batch may arrive twice.
+
+export const INGEST_PATH = "/v1/ingest";
+export const INGEST_VERSION = 1;
+/** Request header carrying the optional ingest key (a public, per-site key, not a secret). */
+export const INGEST_KEY_HEADER = "x-mlflow-edge-key";
+
+/** The request body. */
+export interface IngestBatch {
+  version: typeof INGEST_VERSION;
+  traces: Trace[];
+}
+
+/** A 4xx response body: what failed, where in the body, how to fix it. */
+export interface IngestError {
+  error: string;
+  /** JSON path of the offending value, e.g. `traces[3].info.traceId`; "" for the whole request. */
+  path: string;
+  hint: string;
+}
+
+const HEAD = `{"version":${INGEST_VERSION},"traces":[`;
+const TAIL = "]}";
+/** Bytes of a batch body beyond its traces' `QueuedTrace.bytes` (which count one comma each). */
+export const INGEST_ENVELOPE_BYTES = HEAD.length + TAIL.length - 1;
+
+/**
+ * Builds a batch body from traces already serialized as JSON text (queue entries), without parsing
+ * them again: byte-exact with `JSON.stringify({ version: 1, traces })`.
+ */
+export function encodeIngestBatch(traceBodies: readonly string[]): string {
+  return HEAD + traceBodies.join(",") + TAIL;
+}
+
+/** Request headers for a batch. */
+export function ingestHeaders(ingestKey?: string): Record<string, string> {
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (ingestKey) headers[INGEST_KEY_HEADER] = ingestKey;
+  return headers;
+}
+
+/** Largest wait a `Retry-After` may impose; a collector asking for more is treated as a bug. */
+const MAX_RETRY_AFTER_MS = 3_600_000;
+
+/**
+ * `Retry-After` (delay-seconds or an HTTP-date, RFC 9110 §10.2.3) in ms from `now`; `undefined`
+ * when absent or unparsable, so a garbage header falls back to ordinary backoff.
+ */
+export function parseRetryAfter(value: string | null | undefined, now: number): number | undefined {
+  if (value === null || value === undefined) return undefined;
+  const text = value.trim();
+  let ms: number;
+  if (/^\d+(\.\d+)?$/.test(text)) ms = Number(text) * 1000;
+  else {
+    const date = Date.parse(text);
+    if (Number.isNaN(date)) return undefined;
+    ms = date - now;
+  }
+  return Math.min(Math.max(0, ms), MAX_RETRY_AFTER_MS);
+}
+
+/** Body bytes of a batch of these queue entries. */
+export function batchBytes(items: readonly QueuedTrace[]): number {
+  return INGEST_ENVELOPE_BYTES + items.reduce((sum, i) => sum + i.bytes, 0);
+}

@@ -1,0 +1,194 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { resetWarnings } from "../debug.js";
+import { backoffDelay } from "./backoff.js";
+import { MemoryQueue } from "./memory-queue.js";
+import { queuedTrace, type QueuedTrace } from "./queue.js";
+import { Sender, type SenderOptions } from "./sender.js";
+import type { TransportHint, TransportResult } from "./transport.js";
+
+// The sender against an in-memory collector. The real network (keepalive, unload, offline) is
+// proven in Chromium by test/browser/delivery; these pin the policy: batches, retries, budgets.
+
+type Call = { ids: string[]; hint: TransportHint; at: number; bytes: number };
+
+function collector(answer: (call: Call, n: number) => TransportResult | Promise<TransportResult> = () => ({ status: 200 })) {
+  const calls: Call[] = [];
+  const accepted = new Map<string, number>();
+  const transport = async (body: string, hint: TransportHint): Promise<TransportResult> => {
+    const parsed = JSON.parse(body) as { version: number; traces: { info: { traceId: string } }[] };
+    expect(parsed.version).toBe(1);
+    const call = { ids: parsed.traces.map((t) => t.info.traceId), hint, at: Date.now(), bytes: new TextEncoder().encode(body).length };
+    expect(call.bytes).toBe(hint.bytes);
+    calls.push(call);
+    const result = await answer(call, calls.length);
+    if (result.status >= 200 && result.status < 300) for (const id of call.ids) accepted.set(id, (accepted.get(id) ?? 0) + 1);
+    return result;
+  };
+  return { calls, accepted, transport };
+}
+
+const traceOf = (n: number, padBytes = 100): QueuedTrace => {
+  const id = `tr-${String(n).padStart(32, "0")}`;
+  return queuedTrace(id, JSON.stringify({ info: { traceId: id }, data: { spans: [], pad: "x".repeat(padBytes) } }));
+};
+const traces = (count: number, padBytes = 100) => Array.from({ length: count }, (_, i) => traceOf(i + 1, padBytes));
+
+describe("Sender", () => {
+  let warn: ReturnType<typeof vi.spyOn>;
+  beforeEach(() => {
+    vi.useFakeTimers({ now: 1_000_000 });
+    resetWarnings();
+    warn = vi.spyOn(console, "warn").mockImplementation(() => undefined);
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+    warn.mockRestore();
+  });
+
+  const setup = (c: ReturnType<typeof collector>, options: Partial<SenderOptions> = {}) => {
+    const queue = new MemoryQueue();
+    const sender = new Sender({ queue, transport: c.transport, retry: { baseMs: 1_000, maxMs: 8_000 }, random: () => 1, ...options });
+    return { queue, sender };
+  };
+
+  it("sends everything once, in keepalive batches that each fit 60 KB", async () => {
+    const c = collector();
+    const { queue, sender } = setup(c);
+    await queue.append(traces(40, 5_000)); // ≈ 200 KB
+    await sender.drain();
+    expect([...c.accepted.values()]).toEqual(Array(40).fill(1));
+    expect(c.calls.length).toBeGreaterThanOrEqual(4);
+    for (const call of c.calls) {
+      expect(call.hint.keepalive).toBe(true);
+      expect(call.bytes).toBeLessThanOrEqual(60_000);
+    }
+    expect(c.calls.flatMap((call) => call.ids)).toEqual(traces(40).map((t) => t.id)); // oldest first
+    expect((await queue.stats()).queued).toBe(0);
+    expect(sender.stats()).toMatchObject({ sent: 40, requests: c.calls.length, keepaliveRequests: c.calls.length });
+  });
+
+  it("sends a trace larger than the keepalive budget alone, without keepalive", async () => {
+    const c = collector();
+    const { queue, sender } = setup(c);
+    await queue.append([traceOf(1), traceOf(2, 100_000), traceOf(3)]);
+    await sender.drain();
+    expect(c.calls.map((call) => [call.ids.length, call.hint.keepalive])).toEqual([[1, true], [1, false], [1, true]]);
+    expect(c.accepted.size).toBe(3);
+  });
+
+  it("retries 503s with growing, jittered backoff until the collector accepts, then sends each trace once", async () => {
+    const c = collector((_, n) => ({ status: n <= 3 ? 503 : 200 }));
+    const { queue, sender } = setup(c, { random: () => 0.5 });
+    await queue.append(traces(3));
+    await sender.drain();
+    expect(c.calls).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(c.calls).toHaveLength(4);
+    const gaps = c.calls.slice(1).map((call, i) => call.at - (c.calls[i] as Call).at);
+    expect(gaps).toEqual([500, 1_000, 2_000]); // half of 1 s, 2 s, 4 s: random() = 0.5
+    expect([...c.accepted.values()]).toEqual([1, 1, 1]);
+    expect(sender.stats()).toMatchObject({ sent: 3, failures: 3 });
+  });
+
+  it("waits out Retry-After on 429 before sending again", async () => {
+    const c = collector((_, n) => (n === 1 ? { status: 429, retryAfterMs: 7_000 } : { status: 200 }));
+    const { queue, sender } = setup(c, { random: () => 0 });
+    await queue.append(traces(2));
+    await sender.drain();
+    sender.nudge(); // a new trace arriving must not jump the wait
+    await vi.advanceTimersByTimeAsync(6_999);
+    expect(c.calls).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(c.calls).toHaveLength(2);
+    expect(c.accepted.size).toBe(2);
+  });
+
+  it("drops only the trace the collector refuses (400) and delivers its batch-mates", async () => {
+    const bad = traceOf(2).id;
+    const c = collector((call) => ({ status: call.ids.includes(bad) ? 400 : 200, detail: '{"error":"bad span","path":"traces[0]"}' }));
+    const { queue, sender } = setup(c);
+    await queue.append(traces(3));
+    await sender.drain();
+    expect([...c.accepted.keys()].sort()).toEqual([traceOf(1).id, traceOf(3).id]);
+    expect(sender.stats()).toMatchObject({ sent: 2, rejected: 1 });
+    expect((await queue.stats()).queued).toBe(0); // the bad trace does not block the queue
+    expect(warn).toHaveBeenCalledWith(expect.stringMatching(new RegExp(`refused trace ${bad} with HTTP 400.*bad span`)));
+  });
+
+  it("does not send while offline, and sends when the network returns", async () => {
+    let online = false;
+    const c = collector();
+    const { queue, sender } = setup(c, { isOnline: () => online });
+    await queue.append(traces(2));
+    await sender.drain();
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(c.calls).toHaveLength(0);
+    online = true;
+    sender.resume();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(c.accepted.size).toBe(2);
+  });
+
+  it("survives a transport that throws or answers nonsense, and still delivers once", async () => {
+    const c = collector((_, n) => {
+      if (n === 1) throw new TypeError("Failed to fetch");
+      if (n === 2) return { status: Number.NaN };
+      if (n === 3) return { status: 302 };
+      return { status: 204 };
+    });
+    const { queue, sender } = setup(c);
+    await queue.append(traces(2));
+    await sender.drain();
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect([...c.accepted.values()]).toEqual([1, 1]);
+  });
+
+  it("unload flush: keepalive batches never exceed 60 KB or 8 requests in flight; the rest stays queued", async () => {
+    const pending: (() => void)[] = [];
+    let inFlightBytes = 0, peakBytes = 0, inFlight = 0, peak = 0;
+    const c = collector(async (call) => {
+      inFlightBytes += call.bytes; inFlight++;
+      peakBytes = Math.max(peakBytes, inFlightBytes); peak = Math.max(peak, inFlight);
+      await new Promise<void>((r) => pending.push(r)); // the page is gone: no answers yet
+      inFlightBytes -= call.bytes; inFlight--;
+      return { status: 200 };
+    });
+    const { queue, sender } = setup(c);
+    await queue.append(traces(50, 3_000)); // ≈ 150 KB
+    const flushing = sender.flushOnUnload();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(c.calls.length).toBeGreaterThan(0);
+    expect(c.calls.every((call) => call.hint.keepalive)).toBe(true);
+    expect(peakBytes).toBeLessThanOrEqual(60_000);
+    expect(peak).toBeLessThanOrEqual(8);
+    const started = c.calls.flatMap((call) => call.ids).length;
+    expect(started).toBeLessThan(50);
+    pending.forEach((r) => r());
+    await flushing;
+    expect((await queue.stats()).queued).toBe(50 - started);
+  });
+
+  it("sendUnqueued puts the request on the wire synchronously and acks once the trace is stored", async () => {
+    const c = collector();
+    const { queue, sender } = setup(c);
+    const items = traces(3);
+    let store!: () => void;
+    const stored = new Promise<void>((r) => (store = r));
+    const sent = sender.sendUnqueued(items, stored);
+    expect(sent).toEqual(items.map((i) => i.id));
+    expect(c.calls).toHaveLength(1); // before any await: a closing page gives no second chance
+    expect(c.calls[0]?.hint.keepalive).toBe(true);
+    await queue.append(items);
+    await sender.drain(); // the drain must not send them again while that request is out
+    expect(c.calls).toHaveLength(1);
+    store();
+    await vi.advanceTimersByTimeAsync(0);
+    expect((await queue.stats()).queued).toBe(0);
+    expect([...c.accepted.values()]).toEqual([1, 1, 1]);
+  });
+
+  it("backoff is full jitter under an exponential ceiling with a cap", () => {
+    expect([1, 2, 3, 4, 5].map((n) => backoffDelay(n, { baseMs: 1_000, maxMs: 8_000 }, () => 0.999_999))).toEqual([999, 1_999, 3_999, 7_999, 7_999]);
+    expect(backoffDelay(3, { baseMs: 1_000 }, () => 0)).toBe(50); // floor: no hot loop
+  });
+});

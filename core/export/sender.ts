@@ -1,0 +1,301 @@
+import { reportSdkError, warnOnce } from "../debug.js";
+import { backoffDelay, verdictOf, type BackoffOptions } from "./backoff.js";
+import { WakeTimer } from "./wake-timer.js";
+import { KeepaliveBudget } from "./keepalive-budget.js";
+import { batchBytes, encodeIngestBatch, INGEST_ENVELOPE_BYTES } from "./ingest-format.js";
+import { utf8Length, type Lease, type QueuedTrace, type TraceQueue } from "./queue.js";
+import type { Transport, TransportResult } from "./transport.js";
+
+// Drains a TraceQueue through a Transport. Batches are cut by bytes so each fits the keepalive
+// budget (keepalive-budget.ts): a keepalive request survives the page closing, so every batch that
+// fits is sent with it; a single larger trace goes alone without it, while the page stays.
+
+export interface SenderOptions {
+  queue: TraceQueue;
+  transport: Transport;
+  /** Keepalive bytes allowed in flight at once (default 60 000, under the 64 KiB budget). */
+  keepaliveBudgetBytes?: number;
+  /** Keepalive requests allowed in flight at once (default 8: Chrome refuses the 9th). */
+  keepaliveMaxRequests?: number;
+  retry?: BackoffOptions;
+  /** While this says false, nothing is sent and failures are not counted (default: always online). */
+  isOnline?: () => boolean;
+  /** How often to look again while entries are queued but none is due (default 5 s). */
+  idlePollMs?: number;
+  /** Called with trace ids the collector accepted. */
+  onDelivered?: (ids: readonly string[]) => void;
+  now?: () => number;
+  random?: () => number;
+}
+
+export interface SenderStats {
+  /** Traces the collector accepted. */
+  sent: number;
+  /** Traces dropped because the collector refused them for good (4xx other than 408/429). */
+  rejected: number;
+  /** Requests that failed and will be retried. */
+  failures: number;
+  /** Requests made, and how many of them with keepalive. */
+  requests: number;
+  keepaliveRequests: number;
+}
+
+export class Sender {
+  private readonly queue: TraceQueue;
+  private readonly transport: Transport;
+  private readonly budget: KeepaliveBudget;
+  private readonly options: SenderOptions;
+  private readonly now: () => number;
+  private readonly random: () => number;
+  private readonly counts: SenderStats = { sent: 0, rejected: 0, failures: 0, requests: 0, keepaliveRequests: 0 };
+  private consecutiveFailures = 0;
+  private blockedUntil = 0;
+  /** The current block comes from the collector's Retry-After, which coming back online must not shorten. */
+  private retryAfterBlock = false;
+  private readonly wake: WakeTimer;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+  /** Ids sent by `sendUnqueued` whose answer is pending: the drain must not send them concurrently. */
+  private readonly direct = new Set<string>();
+
+  constructor(options: SenderOptions) {
+    this.options = options;
+    this.queue = options.queue;
+    this.transport = options.transport;
+    this.budget = new KeepaliveBudget(options.keepaliveBudgetBytes, options.keepaliveMaxRequests);
+    this.now = options.now ?? Date.now;
+    this.random = options.random ?? Math.random;
+    this.wake = new WakeTimer(() => this.nudge(), this.now);
+  }
+
+  stats(): SenderStats {
+    return { ...this.counts };
+  }
+
+  /** Something was queued or the network came back: send soon, unless waiting out a backoff. */
+  nudge(): void {
+    if (this.stopped) return;
+    if (this.now() < this.blockedUntil) this.wake.wakeAt(this.blockedUntil);
+    else void this.drain();
+  }
+
+  /** The network came back: forget the backoff (the failures were the outage) and send. */
+  resume(): void {
+    this.consecutiveFailures = 0;
+    if (this.blockedUntil > 0 && !this.retryAfterBlock) this.blockedUntil = 0;
+    this.nudge();
+  }
+
+  /**
+   * Sends every due entry, batch after batch, until the queue has nothing due, a request fails
+   * (a retry is scheduled) or the network is offline. Concurrent calls share one run.
+   */
+  drain(): Promise<void> {
+    this.again = true;
+    this.running ??= this.loop().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async loop(): Promise<void> {
+    try {
+      while (this.again && !this.stopped) {
+        this.again = false;
+        while (!this.stopped && this.online() && this.now() >= this.blockedUntil) {
+          const lease = await this.leaseBatch(this.budget.room());
+          if (!lease) break;
+          const outcome = await this.deliver(lease, this.fitsKeepalive(lease.items));
+          if (outcome !== "ok") break;
+        }
+      }
+    } catch (error) {
+      // A storage fault (quota, a closed database): entries stay queued; look again later.
+      reportSdkError("sender", error);
+      this.blockedUntil = Math.max(this.blockedUntil, this.now() + backoffDelay(++this.consecutiveFailures, this.options.retry, this.random));
+    }
+    await this.scheduleWake();
+  }
+
+  /**
+   * Page is going away (hidden, pagehide): start as many keepalive batches as the budget allows
+   * without waiting for answers, oldest first. What does not fit stays queued for the next load.
+   */
+  async flushOnUnload(): Promise<void> {
+    if (this.stopped || !this.online() || (this.retryAfterBlock && this.now() < this.blockedUntil)) return;
+    const inFlight: Promise<unknown>[] = [];
+    try {
+      await this.unloadBatches(inFlight);
+    } catch (error) {
+      reportSdkError("sender.flushOnUnload", error);
+    }
+    await Promise.allSettled(inFlight);
+    await this.scheduleWake();
+  }
+
+  private async unloadBatches(inFlight: Promise<unknown>[]): Promise<void> {
+    for (;;) {
+      const room = this.budget.room();
+      if (room <= INGEST_ENVELOPE_BYTES) break;
+      const lease = await this.leaseBatch(room);
+      if (!lease) break;
+      if (!this.fitsKeepalive(lease.items)) {
+        // Larger than what is left: a plain fetch would not survive unload. Next time.
+        await this.queue.nack(lease, this.now());
+        break;
+      }
+      inFlight.push(this.deliver(lease, true));
+    }
+  }
+
+  /**
+   * Sends traces whose queue write may not have finished yet (the page is closing right now), with
+   * keepalive, synchronously up to the budget. `stored` resolves once they are in the queue: an
+   * accepted batch is then acked there. Returns the ids that went out.
+   */
+  sendUnqueued(items: readonly QueuedTrace[], stored: Promise<void>): string[] {
+    const sentIds: string[] = [];
+    let batch: QueuedTrace[] = [];
+    let bytes = INGEST_ENVELOPE_BYTES;
+    const fire = () => {
+      if (!batch.length) return;
+      const sending = batch;
+      for (const item of sending) this.direct.add(item.id);
+      sentIds.push(...sending.map((i) => i.id));
+      void this.request(sending, true).then(async (result) => {
+        try {
+          if (verdictOf(result.status) === "ok") {
+            await stored;
+            await this.queue.ack({ token: "direct", items: sending, expiresAt: 0 });
+            this.counts.sent += sending.length;
+            this.options.onDelivered?.(sending.map((i) => i.id));
+          }
+        } catch (error) {
+          reportSdkError("sender.sendUnqueued", error);
+        } finally {
+          for (const item of sending) this.direct.delete(item.id);
+        }
+      });
+      batch = [];
+      bytes = INGEST_ENVELOPE_BYTES;
+    };
+    for (const item of items) {
+      if (this.direct.has(item.id)) continue;
+      if (bytes + item.bytes > this.budget.room()) fire();
+      if (INGEST_ENVELOPE_BYTES + item.bytes > this.budget.room()) continue; // cannot go out with keepalive
+      batch.push(item);
+      bytes += item.bytes;
+    }
+    fire();
+    return sentIds;
+  }
+
+  /** Stops sending and cancels timers; entries stay queued. */
+  stop(): void {
+    this.stopped = true;
+    this.wake.cancel();
+  }
+
+  private online(): boolean {
+    return this.options.isOnline?.() ?? true;
+  }
+
+  private fitsKeepalive(items: readonly QueuedTrace[]): boolean {
+    return batchBytes(items) <= this.budget.room();
+  }
+
+  /** Leases a batch whose body fits `room` (one oversized trace may come alone); skips direct sends. */
+  private async leaseBatch(room: number): Promise<Lease | undefined> {
+    const lease = await this.queue.lease(Math.max(1, room - INGEST_ENVELOPE_BYTES));
+    if (!lease || !lease.items.some((i) => this.direct.has(i.id))) return lease;
+    // Already on the wire through sendUnqueued: hide them until that answer (or the lease) is in.
+    await this.queue.nack({ ...lease, items: lease.items.filter((i) => this.direct.has(i.id)) }, lease.expiresAt);
+    const rest = lease.items.filter((i) => !this.direct.has(i.id));
+    return rest.length ? { ...lease, items: rest } : this.leaseBatch(room);
+  }
+
+  /** Sends one leased batch and settles it in the queue. */
+  private async deliver(lease: Lease, keepalive: boolean): Promise<"ok" | "retry"> {
+    const result = await this.request(lease.items, keepalive);
+    const verdict = verdictOf(result.status);
+    if (verdict === "ok") {
+      await this.queue.ack(lease);
+      this.delivered(lease.items);
+      return "ok";
+    }
+    if (verdict === "retry") {
+      await this.queue.nack(lease, this.failed(result));
+      return "retry";
+    }
+    if (lease.items.length === 1) {
+      await this.reject(lease, result);
+      return "ok";
+    }
+    // One bad trace must not take its batch-mates down with it: retry each alone.
+    for (let i = 0; i < lease.items.length; i++) {
+      const one = { ...lease, items: [lease.items[i] as QueuedTrace] };
+      if ((await this.deliver(one, this.fitsKeepalive(one.items))) === "retry") {
+        await this.queue.nack({ ...lease, items: lease.items.slice(i + 1) }, this.blockedUntil);
+        return "retry";
+      }
+    }
+    return "ok";
+  }
+
+  private async request(items: readonly QueuedTrace[], keepalive: boolean): Promise<TransportResult> {
+    const body = encodeIngestBatch(items.map((i) => i.body));
+    const bytes = utf8Length(body);
+    this.counts.requests++;
+    if (keepalive) {
+      this.counts.keepaliveRequests++;
+      this.budget.reserve(bytes);
+    }
+    try {
+      return await this.transport(body, { keepalive, bytes });
+    } catch {
+      return { status: 0 }; // a transport must not throw; one that does is a network failure
+    } finally {
+      if (keepalive) this.budget.release(bytes);
+    }
+  }
+
+  private delivered(items: readonly QueuedTrace[]): void {
+    this.consecutiveFailures = 0;
+    this.counts.sent += items.length;
+    this.options.onDelivered?.(items.map((i) => i.id));
+  }
+
+  /** Records a failure and returns when to try again. */
+  private failed(result: TransportResult): number {
+    if (result.status === 0 && !this.online()) return this.now(); // offline is not the collector's fault
+    this.counts.failures++;
+    this.consecutiveFailures++;
+    const delay = result.retryAfterMs ?? backoffDelay(this.consecutiveFailures, this.options.retry, this.random);
+    this.retryAfterBlock = result.retryAfterMs !== undefined;
+    this.blockedUntil = Math.max(this.blockedUntil, this.now() + delay);
+    return this.blockedUntil;
+  }
+
+  private async reject(lease: Lease, result: TransportResult): Promise<void> {
+    await this.queue.ack(lease);
+    this.counts.rejected += lease.items.length;
+    warnOnce(
+      `rejected-${result.status}`,
+      `the collector refused trace ${lease.items[0]?.id} with HTTP ${result.status}, so it was dropped (counted in stats().rejected) ` +
+        `instead of blocking the queue.${result.detail ? ` Collector said: ${result.detail}` : ""} ` +
+        "401/403: check ingestKey and the collector's allowed origins; 413: the trace is larger than the collector accepts.",
+    );
+  }
+
+  /** Wakes up for the next retry, or polls while entries are queued but not due (other tabs' leases, backoff). */
+  private async scheduleWake(): Promise<void> {
+    if (this.stopped || !this.online()) return;
+    if (this.now() < this.blockedUntil) return this.wake.wakeAt(this.blockedUntil);
+    let queued = 0;
+    try {
+      queued = (await this.queue.stats()).queued;
+    } catch (error) {
+      reportSdkError("queue.stats", error);
+    }
+    if (queued > 0) this.wake.wakeAt(this.now() + (this.options.idlePollMs ?? 5_000));
+  }
+}

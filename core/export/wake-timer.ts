@@ -1,0 +1,27 @@
+/** One pending wake-up: asking for an earlier time moves it, asking for a later one is a no-op. */
+export class WakeTimer {
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private at = 0;
+
+  constructor(
+    private readonly fire: () => void,
+    private readonly now: () => number,
+  ) {}
+
+  wakeAt(at: number): void {
+    if (this.timer !== undefined && this.at <= at) return;
+    this.cancel();
+    this.at = at;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.fire();
+    }, Math.max(0, at - this.now()));
+    // Node and workerd: a pending retry must not keep the process alive.
+    if (typeof this.timer === "object") this.timer.unref?.();
+  }
+
+  cancel(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
