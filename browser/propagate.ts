@@ -15,11 +15,12 @@ function matches(url: URL, allow: readonly OriginMatcher[]): boolean {
   return allow.some((m) => (typeof m === "string" ? url.origin === new URL(m, location.href).origin : m.test(url.href)));
 }
 
-let nativeFetch: typeof fetch | undefined;
+type Fetch = (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>;
+let nativeFetch: Fetch | undefined;
 
 /** The fetch that was there before instrumentation: exports use it so they never trace themselves. */
-export function getNativeFetch(): typeof fetch {
-  return nativeFetch ?? globalThis.fetch.bind(globalThis);
+export function getNativeFetch(): Fetch {
+  return nativeFetch ?? (globalThis.fetch.bind(globalThis) as Fetch);
 }
 
 /**
@@ -27,10 +28,10 @@ export function getNativeFetch(): typeof fetch {
  * span. Idempotent; returns a function that restores the original fetch.
  */
 export function instrumentFetch(propagateTo: readonly OriginMatcher[]): () => void {
-  const original = nativeFetch ?? globalThis.fetch;
+  const original: Fetch = nativeFetch ?? (globalThis.fetch as Fetch);
   nativeFetch = original;
   const allow = [...propagateTo];
-  const patched = function fetchWithTraceparent(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+  const patched: Fetch = function fetchWithTraceparent(input, init) {
     const span = getCurrentActiveSpan();
     if (span && allow.length) {
       try {

@@ -9,6 +9,7 @@
 import { build } from "esbuild";
 import { createServer } from "node:http";
 import { join } from "node:path";
+import { zoneBuildOptions } from "../../browser/build.js";
 import { handleCollector } from "./collector-stub.mjs";
 
 const root = join(import.meta.dirname, "..", "..");
@@ -24,7 +25,7 @@ async function bundle(name, lowered, zone) {
     cache.set(key, build({
       stdin: { contents, resolveDir: root, loader: "ts" },
       bundle: true, format: "esm", platform: "browser", target: "es2022", write: false, keepNames: true, logLevel: "silent",
-      supported: lowered ? { "async-await": false, "async-generator": false, "for-await": false } : {},
+      ...(lowered ? zoneBuildOptions() : {}), // the build help mlflow-edge ships for Zone.js mode
       define: { "process.env.NODE_ENV": '"development"' },
     }).then((r) => r.outputFiles[0].text));
   }

@@ -1,0 +1,13 @@
+/** esbuild `supported` flags that lower async/await, async generators and for-await, nothing else. */
+export declare const lowerAsyncSupported: Readonly<{ "async-await": false; "async-generator": false; "for-await": false }>;
+/**
+ * esbuild options for a Zone.js build: spread into `build({ ... })`.
+ * @example
+ * await esbuild.build({ entryPoints: ["app.ts"], bundle: true, ...zoneBuildOptions() });
+ */
+export declare function zoneBuildOptions(): { supported: Record<string, boolean> };
+/**
+ * A Vite plugin for Zone.js mode: `plugins: [mlflowEdgeZone()]`. Lowers async/await in app code
+ * (dev and build) and in pre-bundled dependencies.
+ */
+export declare function mlflowEdgeZone(): { name: string; config(): Record<string, unknown> };

@@ -1,0 +1,31 @@
+// @ts-check
+// Build help for Zone.js mode. This runs in Node (bundler configuration), not in the browser, so it
+// is plain JavaScript: importable from vite.config.ts, an esbuild script or any Node tool.
+// Zone.js carries context across `await` only when async/await is lowered to generators in every
+// module that awaits inside a span: your code and its dependencies (reference: toolchain.md §6).
+
+/** esbuild `supported` flags that lower async/await, async generators and for-await, nothing else. */
+export const lowerAsyncSupported = Object.freeze({
+  "async-await": false,
+  "async-generator": false,
+  "for-await": false,
+});
+
+/** esbuild options for a Zone.js build: spread into `build({ ... })`. */
+export function zoneBuildOptions() {
+  return { supported: { ...lowerAsyncSupported } };
+}
+
+/** A Vite plugin for Zone.js mode: lowers async/await in app code, dependencies and the build. */
+export function mlflowEdgeZone() {
+  return {
+    name: "mlflow-edge:zone",
+    config() {
+      return {
+        esbuild: { supported: { ...lowerAsyncSupported } },
+        optimizeDeps: { esbuildOptions: { supported: { ...lowerAsyncSupported } } },
+        build: { target: "es2016" },
+      };
+    },
+  };
+}
