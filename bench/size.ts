@@ -1,27 +1,66 @@
-// Minified+gzipped size of the core entry, beside OpenTelemetry's smallest equivalent tracer
-// (sdk-trace-base BasicTracerProvider + BatchSpanProcessor + the API), bundled with the same
-// esbuild settings in the same run. The browser runtime's size (with its peers) joins this later.
+// Minified+gzipped bundle sizes, mlflow-edge beside its peers, each bundled from a small entry that
+// does what a minimal real setup needs, with the same esbuild settings, in the same run.
+// Targets: core + browser runtime at most a third of OpenTelemetry's web tracing stack.
 import { build } from "esbuild";
 import { gzipSync } from "node:zlib";
 
-async function size(label: string, contents: string): Promise<number> {
+type Row = { label: string; gz: number };
+const rows: Row[] = [];
+
+async function size(label: string, contents: string, external: string[] = []): Promise<number> {
   const out = await build({
     stdin: { contents, resolveDir: process.cwd(), loader: "ts" },
-    bundle: true, minify: true, format: "esm", platform: "browser", target: "es2022", write: false, logLevel: "silent",
+    bundle: true, minify: true, format: "esm", platform: "browser", target: "es2022", write: false, logLevel: "silent", external,
   });
   const code = out.outputFiles[0]!.contents;
   const gz = gzipSync(code, { level: 9 }).length;
-  console.log(`${label.padEnd(52)} ${(code.length / 1024).toFixed(1).padStart(7)} KB min  ${(gz / 1024).toFixed(1).padStart(6)} KB min+gzip`);
+  rows.push({ label, gz });
+  console.log(`${label.padEnd(66)} ${(code.length / 1024).toFixed(1).padStart(7)} KB min ${(gz / 1024).toFixed(1).padStart(6)} KB min+gzip`);
   return gz;
 }
 
-console.log("bundle size (esbuild --bundle --minify --format=esm --platform=browser --target=es2022, gzip -9)");
-const edge = await size("mlflow-edge (core entry, whole API)", `export * from "./core/index.ts";`);
-const otel = await size("OpenTelemetry api + sdk-trace-base (provider, batch)", `
+console.log("bundle size (esbuild --bundle --minify --format=esm --platform=browser --target=es2022; gzip -9)");
+const core = await size("mlflow-edge core entry (whole API)", `export * from "./core/index.ts";`);
+const edge = await size("mlflow-edge core + mlflow-edge/browser (whole API, zone.js excluded)", `export * from "./core/index.ts"; export * from "./browser/index.ts";`, ["zone.js"]);
+const zone = await size("zone.js (optional peer, reported separately)", `import "zone.js"; export const z = () => (globalThis as any).Zone.current;`);
+const otelTracer = await size("OpenTelemetry api + sdk-trace-base (provider, batch processor)", `
   import { trace } from "@opentelemetry/api";
   import { BasicTracerProvider, BatchSpanProcessor } from "@opentelemetry/sdk-trace-base";
   const p = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor({ export: (s, d) => d({ code: 0 }), shutdown: async () => {} })] });
   trace.setGlobalTracerProvider(p);
-  export const f = () => trace.getTracer("x").startActiveSpan("s", (s) => { s.end(); });
-`);
-console.log(`ratio mlflow-edge / OpenTelemetry tracer: ${(edge / otel).toFixed(2)}x`);
+  export const f = () => trace.getTracer("x").startActiveSpan("s", (s) => { s.end(); });`);
+const otelWebStack = `
+  import { trace } from "@opentelemetry/api";
+  import { WebTracerProvider, BatchSpanProcessor } from "@opentelemetry/sdk-trace-web";
+  import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
+  import { resourceFromAttributes } from "@opentelemetry/resources";`;
+const otelRegister = `
+  const provider = new WebTracerProvider({ resource: resourceFromAttributes({ "service.name": "x" }),
+    spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter({ url: "/v1/traces" }))] });`;
+const otelWeb = await size("OpenTelemetry web: sdk-trace-web + OTLP exporter + context-zone (zone.js excluded)", `${otelWebStack}
+  import { ZoneContextManager } from "@opentelemetry/context-zone-peer-dep";${otelRegister}
+  provider.register({ contextManager: new ZoneContextManager() });
+  export const f = () => trace.getTracer("x").startActiveSpan("s", (s) => { s.end(); });`, ["zone.js"]);
+await size("OpenTelemetry web, as above with zone.js (@opentelemetry/context-zone)", `${otelWebStack}
+  import { ZoneContextManager } from "@opentelemetry/context-zone";${otelRegister}
+  provider.register({ contextManager: new ZoneContextManager() });
+  export const f = () => trace.getTracer("x").startActiveSpan("s", (s) => { s.end(); });`);
+const sentry = await size("Sentry browser: init + startSpan", `
+  import { init, startSpan } from "@sentry/browser";
+  init({ dsn: "https://k@o0.ingest.sentry.io/0", tracesSampleRate: 1.0 });
+  export const f = () => startSpan({ name: "s" }, () => 1);`);
+const langfuse = await size("Langfuse: @langfuse/tracing + LangfuseSpanProcessor + WebTracerProvider", `
+  import { observe, startActiveObservation, updateActiveObservation } from "@langfuse/tracing";
+  import { LangfuseSpanProcessor } from "@langfuse/otel";
+  import { WebTracerProvider } from "@opentelemetry/sdk-trace-web";
+  new WebTracerProvider({ spanProcessors: [new LangfuseSpanProcessor({ publicKey: "pk", secretKey: "sk", baseUrl: "/lf" })] }).register();
+  export const g = observe(async (q: string) => q, { name: "g" });
+  export const f = () => startActiveObservation("s", () => { updateActiveObservation({ output: 1 }); });`);
+
+const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
+console.log(`\nratios (min+gzip):`);
+console.log(`core / OpenTelemetry api + sdk-trace-base tracer:            ${ratio(core, otelTracer)}`);
+console.log(`core + browser / OpenTelemetry web (both without zone.js):   ${ratio(edge, otelWeb)}   target <= 0.33x: ${edge / otelWeb <= 1 / 3 ? "met" : "NOT met"}`);
+console.log(`core + browser / Sentry browser:                             ${ratio(edge, sentry)}`);
+console.log(`core + browser / Langfuse web:                               ${ratio(edge, langfuse)}`);
+console.log(`zone.js alone: ${(zone / 1024).toFixed(1)} KB min+gzip (needed only for Zone.js mode)`);
