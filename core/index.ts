@@ -37,3 +37,19 @@ export { MlflowClient } from "./mlflow/client.js";
 export type { MlflowClientOptions, SendTraceResult } from "./mlflow/client.js";
 export { MlflowError, MlflowHttpError, MlflowNetworkError, MlflowResponseError } from "./mlflow/errors.js";
 export type { RetryPolicy } from "./mlflow/retry.js";
+
+/** Delivery: durable queue → sender → collector (`POST /v1/ingest`); the browser and Worker runtimes wire these. */
+export type { TraceQueue, QueuedTrace, Lease, QueueStats, QueueLimits } from "./export/queue.js";
+export { queuedTrace } from "./export/queue.js";
+export { MemoryQueue } from "./export/memory-queue.js";
+export type { MemoryQueueOptions } from "./export/memory-queue.js";
+export type { Transport, TransportHint, TransportResult } from "./export/transport.js";
+export { Sender } from "./export/sender.js";
+export type { SenderOptions, SenderStats } from "./export/sender.js";
+export type { BackoffOptions } from "./export/backoff.js";
+export { QueueExporter } from "./export/queue-exporter.js";
+export type { QueueExporterOptions, QueueExporterStats } from "./export/queue-exporter.js";
+export { redactSecrets, createRedactor, REDACTED } from "./export/redact.js";
+export type { RedactHook, RedactorOptions } from "./export/redact.js";
+export { INGEST_PATH, INGEST_VERSION, INGEST_KEY_HEADER, encodeIngestBatch, ingestHeaders, parseRetryAfter } from "./export/ingest-format.js";
+export type { IngestBatch, IngestError } from "./export/ingest-format.js";

@@ -1,0 +1,77 @@
+import { afterEach, describe, expect, it, vi } from "vitest";
+import * as mlflow from "../index.js";
+import { resetWarnings } from "../debug.js";
+import { MemoryQueue } from "./memory-queue.js";
+import type { QueuedTrace } from "./queue.js";
+import { QueueExporter, type QueueExporterOptions } from "./queue-exporter.js";
+
+async function run(options: Omit<QueueExporterOptions, "queue">, queue = new MemoryQueue(), traces = 1) {
+  const exporter = new QueueExporter({ queue, ...options });
+  mlflow.init({ exporter, silent: true, contextManager: new mlflow.StackContextManager() });
+  for (let i = 0; i < traces; i++) mlflow.withSpan(() => "ok", { name: `t${i}`, inputs: { api_key: "sk-secret-0123456789abcdef", i } });
+  await mlflow.flushTraces();
+  const lease = await queue.lease(10_000_000);
+  return { exporter, stored: lease?.items ?? [] };
+}
+
+describe("QueueExporter", () => {
+  afterEach(() => resetWarnings());
+
+  it("stores each finished trace redacted, as the JSON the collector receives", async () => {
+    const { stored } = await run({});
+    expect(stored).toHaveLength(1);
+    const trace = JSON.parse(stored[0]!.body) as mlflow.Trace;
+    expect(stored[0]!.id).toBe(trace.info.traceId);
+    expect(trace.data.spans[0]?.inputs).toEqual({ api_key: "[REDACTED]", i: 0 });
+    expect(stored[0]!.body).not.toContain("sk-secret");
+  });
+
+  it("resolves export only once the queue holds the trace", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const queue = new MemoryQueue();
+    const append = queue.append.bind(queue);
+    queue.append = async (items: readonly QueuedTrace[]) => { await gate; await append(items); };
+    const exporter = new QueueExporter({ queue });
+    let done = false;
+    const exported = exporter.export({ info: { traceId: "tr-x", traceLocation: { type: "MLFLOW_EXPERIMENT" }, requestTime: 0, state: "OK", traceMetadata: {}, tags: {} }, data: { spans: [] } }).then(() => (done = true));
+    await new Promise((r) => setTimeout(r, 5));
+    expect(done).toBe(false);
+    expect(exporter.unsettled().items.map((i) => i.id)).toEqual(["tr-x"]);
+    release();
+    await exported;
+    expect((await queue.stats()).queued).toBe(1);
+    expect(exporter.unsettled().items).toEqual([]);
+  });
+
+  it("samples: rate 0 stores nothing, a function decides per trace, and a null from the hook drops", async () => {
+    expect((await run({ sample: 0 }, undefined, 5)).stored).toHaveLength(0);
+    const bySpanName = await run({ sample: (t) => t.data.spans[0]?.name === "t1" }, undefined, 3);
+    expect(bySpanName.stored.map((s) => (JSON.parse(s.body) as mlflow.Trace).data.spans[0]?.name)).toEqual(["t1"]);
+    expect(bySpanName.exporter.stats().sampledOut).toBe(2);
+    expect((await run({ redact: () => null })).stored).toHaveLength(0);
+    expect(() => new QueueExporter({ queue: new MemoryQueue(), sample: 2 })).toThrow(/"sample" must be a number from 0 to 1/);
+  });
+
+  it("a throwing or malformed redact hook drops the trace instead of storing it raw", async () => {
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    mlflow.init({ silent: false });
+    const throwing = await run({ redact: () => { throw new Error("boom"); } });
+    expect(throwing.stored).toHaveLength(0);
+    expect(throwing.exporter.stats().failed).toBe(1);
+    const malformed = await run({ redact: () => ({}) as mlflow.Trace });
+    expect(malformed.stored).toHaveLength(0);
+    warn.mockRestore();
+  });
+
+  it("flush waits for pending writes and then drains", async () => {
+    const queue = new MemoryQueue();
+    const append = queue.append.bind(queue);
+    queue.append = async (items: readonly QueuedTrace[]) => { await new Promise((r) => setTimeout(r, 5)); await append(items); };
+    const seenByDrain: number[] = [];
+    const exporter = new QueueExporter({ queue, drain: async () => void seenByDrain.push((await queue.stats()).queued) });
+    void exporter.export({ info: { traceId: "tr-y", traceLocation: { type: "MLFLOW_EXPERIMENT" }, requestTime: 0, state: "OK", traceMetadata: {}, tags: {} }, data: { spans: [] } });
+    await exporter.flush();
+    expect(seenByDrain).toEqual([1]);
+  });
+});

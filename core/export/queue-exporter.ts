@@ -1,0 +1,100 @@
+import { reportSdkError, warnOnce } from "../debug.js";
+import type { Trace } from "../model/types.js";
+import type { Exporter } from "./exporter.js";
+import { queuedTrace, type QueuedTrace, type TraceQueue } from "./queue.js";
+import { redactSecrets, type RedactHook } from "./redact.js";
+
+export interface QueueExporterOptions {
+  queue: TraceQueue;
+  /** Fraction of traces kept (0..1, default 1), or a function deciding per finished trace (tail sampling). */
+  sample?: number | ((trace: Trace) => boolean);
+  /** Runs before anything is stored; `null` drops the trace. Default `redactSecrets`; `false` stores traces as they are. */
+  redact?: RedactHook | false;
+  /** Called once the traces are stored: typically nudges the sender. */
+  onStored?: (ids: readonly string[]) => void;
+  /** What `flush()` runs after pending writes are stored: typically the sender's drain. */
+  drain?: () => Promise<void>;
+  random?: () => number;
+}
+
+export interface QueueExporterStats {
+  /** Traces left out by sampling or by the redaction hook returning `null`. */
+  sampledOut: number;
+  /** Traces lost because they could not be serialized or stored (reported once as a warning). */
+  failed: number;
+}
+
+/**
+ * An Exporter that stores each finished trace in a TraceQueue (sample → redact → serialize →
+ * append) and resolves once it is stored; a Sender delivers from there.
+ */
+export class QueueExporter implements Exporter {
+  private readonly options: QueueExporterOptions;
+  private readonly writing = new Map<string, { item: QueuedTrace; stored: Promise<void> }>();
+  private readonly counts: QueueExporterStats = { sampledOut: 0, failed: 0 };
+
+  constructor(options: QueueExporterOptions) {
+    const { sample } = options;
+    if (sample !== undefined && typeof sample !== "function" && !(typeof sample === "number" && sample >= 0 && sample <= 1)) {
+      throw new TypeError(`mlflow-edge: "sample" must be a number from 0 to 1 or a function (trace) => boolean; got ${String(sample)}.`);
+    }
+    this.options = options;
+  }
+
+  async export(trace: Trace): Promise<void> {
+    const item = this.prepare(trace);
+    if (!item) return;
+    const stored = this.options.queue.append([item]);
+    const entry = { item, stored };
+    this.writing.set(item.id, entry);
+    try {
+      await stored;
+      this.options.onStored?.([item.id]);
+    } catch (error) {
+      this.counts.failed++;
+      reportSdkError("queue.append", error);
+    } finally {
+      if (this.writing.get(item.id) === entry) this.writing.delete(item.id);
+    }
+  }
+
+  /** Waits for every pending write, then drains. */
+  async flush(): Promise<void> {
+    await Promise.allSettled([...this.writing.values()].map((w) => w.stored));
+    await this.options.drain?.();
+  }
+
+  /** Traces whose queue write has not finished yet (for a page closing right now), and a promise of those writes. */
+  unsettled(): { items: QueuedTrace[]; stored: Promise<void> } {
+    const pending = [...this.writing.values()];
+    return { items: pending.map((w) => w.item), stored: Promise.all(pending.map((w) => w.stored)).then(() => undefined) };
+  }
+
+  stats(): QueueExporterStats {
+    return { ...this.counts };
+  }
+
+  /** Sampling, redaction and serialization; `undefined` when the trace is not to be stored. */
+  private prepare(trace: Trace): QueuedTrace | undefined {
+    const { sample, redact = redactSecrets } = this.options;
+    try {
+      const keep = typeof sample === "function" ? sample(trace) : sample === undefined || (this.options.random ?? Math.random)() < sample;
+      const kept = keep ? (redact ? redact(trace) : trace) : null;
+      if (kept === null) {
+        this.counts.sampledOut++;
+        return undefined;
+      }
+      const id = kept?.info?.traceId;
+      if (typeof id !== "string" || id === "") {
+        this.counts.failed++;
+        warnOnce("redact-shape", "the redact hook returned something that is not a trace (no info.traceId); the trace was dropped.");
+        return undefined;
+      }
+      return queuedTrace(id, JSON.stringify(kept));
+    } catch (error) {
+      this.counts.failed++;
+      reportSdkError("sample/redact/serialize", error); // a throwing hook never leaks the raw trace
+      return undefined;
+    }
+  }
+}

@@ -1,0 +1,90 @@
+import { describe, expect, it } from "vitest";
+import * as mlflow from "../index.js";
+import { createRedactor, REDACTED, redactSecrets } from "./redact.js";
+
+// Redaction on real finished traces: the secrets a frontend LLM app handles (headers, keys in
+// request options) must be gone everywhere MLflow would show them, including the previews and the
+// trace metadata that are JSON text of the root's inputs.
+
+async function finished(run: () => void): Promise<mlflow.Trace> {
+  const exporter = new mlflow.InMemoryExporter();
+  mlflow.init({ exporter, silent: true, contextManager: new mlflow.StackContextManager() });
+  run();
+  await mlflow.flushTraces();
+  expect(exporter.traces).toHaveLength(1);
+  return exporter.traces[0]!;
+}
+
+const SECRETS = ["sk-live-0123456789abcdefXYZ", "hunter2", "c2VjcmV0LXRva2Vu", "sess=abc123", "tok-998877", "refresh-555", "ghp_abcdefghijklmnopqrstuvwxyz0123456789"];
+
+describe("redactSecrets", () => {
+  it("masks secrets under secret-looking keys at any depth, in any casing, and keeps everything else", async () => {
+    const trace = await finished(() => {
+      mlflow.withSpan(
+        (span) => {
+          mlflow.withSpan(() => "ok", {
+            name: "fetch",
+            inputs: { url: "https://api.example.com/v1?api_key=hunter2&model=gpt", headers: { Authorization: `Bearer ${SECRETS[0]}`, "X-Api-Key": "hunter2" } },
+            attributes: { "http.request.header.cookie": SECRETS[3]!, max_tokens: 64 },
+          });
+          span.addEvent({ name: "login", attributes: { password: "hunter2", user: "ann" } });
+          return { answer: "42", usage: { input_tokens: 3, output_tokens: 5 }, refreshToken: SECRETS[5] };
+        },
+        {
+          name: "agent",
+          inputs: { messages: [{ role: "user", content: "hi" }], apiKey: SECRETS[0], nested: [{ deeper: { PASSWORD: "hunter2", client_secret: SECRETS[2] } }], access_token: SECRETS[4] },
+        },
+      );
+    });
+    // The raw trace really carries them, also inside the metadata JSON text MLflow derives.
+    expect(JSON.stringify(trace)).toContain("hunter2");
+    expect(trace.info.traceMetadata["mlflow.traceInputs"]).toContain(SECRETS[0]);
+
+    const clean = redactSecrets(trace)!;
+    const text = JSON.stringify(clean);
+    for (const secret of SECRETS) expect(text).not.toContain(secret);
+    const [root, child] = clean.data.spans;
+    expect(root?.inputs).toMatchObject({ messages: [{ role: "user", content: "hi" }], apiKey: REDACTED, nested: [{ deeper: { PASSWORD: REDACTED, client_secret: REDACTED } }] });
+    expect(root?.outputs).toEqual({ answer: "42", usage: { input_tokens: 3, output_tokens: 5 }, refreshToken: REDACTED });
+    expect(root?.attributes["mlflow.spanInputs"]).toMatchObject({ apiKey: REDACTED });
+    expect(root?.events[0]?.attributes).toEqual({ password: REDACTED, user: "ann" });
+    expect(child?.inputs).toEqual({ url: `https://api.example.com/v1?api_key=${REDACTED}&model=gpt`, headers: { Authorization: REDACTED, "X-Api-Key": REDACTED } });
+    expect(child?.attributes).toMatchObject({ "http.request.header.cookie": REDACTED, max_tokens: 64 });
+    expect(clean.info.requestPreview).toBe("hi");
+    expect(clean.info.traceMetadata["mlflow.traceInputs"]).toContain(`"apiKey": "${REDACTED}"`);
+    expect(clean.info.traceMetadata["mlflow.trace.tokenUsage"]).toBe(trace.info.traceMetadata["mlflow.trace.tokenUsage"]);
+    // The caller's trace object is left as it was.
+    expect(JSON.stringify(trace)).toContain("hunter2");
+  });
+
+  it("masks secret-shaped values anywhere and JSON escaped inside JSON strings", () => {
+    const redact = createRedactor();
+    const trace = {
+      info: { traceId: "tr-1", traceLocation: { type: "MLFLOW_EXPERIMENT" as const }, requestTime: 0, state: "OK" as const, traceMetadata: {}, tags: {} },
+      data: {
+        spans: [{
+          traceId: "tr-1", spanId: "a", parentId: null, name: "s", spanType: "UNKNOWN" as const, startTime: 0, endTime: 1,
+          status: { statusCode: "STATUS_CODE_OK" as const, description: "" }, events: [],
+          inputs: { note: `use ${SECRETS[6]} please`, body: '{"request": "{\\"password\\": \\"hunter2\\"}"}' },
+          outputs: "Authorization: Basic c2VjcmV0LXRva2Vu", attributes: {},
+        }],
+      },
+    } satisfies mlflow.Trace;
+    const text = JSON.stringify(redact(trace));
+    for (const secret of ["hunter2", SECRETS[6]!, SECRETS[2]!]) expect(text).not.toContain(secret);
+    expect(text).toContain("use [REDACTED] please");
+  });
+
+  it("takes extra keys and patterns", () => {
+    const redact = createRedactor({ keys: ["ssn", /^x-internal-/], patterns: [/\b\d{3}-\d{2}-\d{4}\b/g] });
+    const trace = {
+      info: { traceId: "tr-1", traceLocation: { type: "MLFLOW_EXPERIMENT" as const }, requestTime: 0, state: "OK" as const, traceMetadata: {}, tags: {} },
+      data: { spans: [{
+        traceId: "tr-1", spanId: "a", parentId: null, name: "s", spanType: "UNKNOWN" as const, startTime: 0, endTime: 1,
+        status: { statusCode: "STATUS_CODE_OK" as const, description: "" }, events: [], attributes: {},
+        inputs: { SSN: "x", "x-internal-id": "y", text: "mine is 123-45-6789" }, outputs: undefined,
+      }] },
+    } satisfies mlflow.Trace;
+    expect(redact(trace)?.data.spans[0]?.inputs).toEqual({ SSN: REDACTED, "x-internal-id": REDACTED, text: `mine is ${REDACTED}` });
+  });
+});
