@@ -226,11 +226,12 @@ export class Sender {
       await this.queue.nack(lease, this.failed(result));
       return "retry";
     }
-    if (lease.items.length === 1) {
+    // 400/413/422 may be one bad or huge trace: it must not take its batch-mates down with it, so
+    // each is retried alone. Other 4xx (401, 403, 404) refuse the request whatever it holds.
+    if (lease.items.length === 1 || ![400, 413, 422].includes(result.status)) {
       await this.reject(lease, result);
       return "ok";
     }
-    // One bad trace must not take its batch-mates down with it: retry each alone.
     for (let i = 0; i < lease.items.length; i++) {
       const one = { ...lease, items: [lease.items[i] as QueuedTrace] };
       if ((await this.deliver(one, this.fitsKeepalive(one.items))) === "retry") {
@@ -278,9 +279,10 @@ export class Sender {
   private async reject(lease: Lease, result: TransportResult): Promise<void> {
     await this.queue.ack(lease);
     this.counts.rejected += lease.items.length;
+    const what = lease.items.length === 1 ? `trace ${lease.items[0]?.id}` : `a batch of ${lease.items.length} traces`;
     warnOnce(
       `rejected-${result.status}`,
-      `the collector refused trace ${lease.items[0]?.id} with HTTP ${result.status}, so it was dropped (counted in stats().rejected) ` +
+      `the collector refused ${what} with HTTP ${result.status}, so it was dropped (counted in stats().rejected) ` +
         `instead of blocking the queue.${result.detail ? ` Collector said: ${result.detail}` : ""} ` +
         "401/403: check ingestKey and the collector's allowed origins; 413: the trace is larger than the collector accepts.",
     );
