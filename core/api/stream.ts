@@ -20,7 +20,6 @@ export interface StreamPlan {
   spanType?: SpanType;
   attributes?: Record<string, unknown>;
   inputs?: Record<string, unknown>;
-  functionName?: string;
   outputReducer?: OutputReducer;
 }
 
@@ -77,7 +76,6 @@ export class StreamRecorder {
         attributes: p.attributes,
         inputs: p.inputs,
         parent: p.parent ?? null,
-        functionName: p.functionName,
       });
     } catch (error) {
       reportSdkError("stream.start", error);

@@ -81,6 +81,7 @@ function wrap(fn: Function, options: TraceOptions, methodName: string | undefine
       const tracer = getTracer();
       if (generatorKind) {
         // Creating a generator runs none of its body: the span waits for the first next().
+        // (No mlflow.spanFunctionName here: Python's _wrap_generator does not set it either.)
         const rec = new StreamRecorder({
           tracer,
           parent: tracer.resolveParent(undefined),
@@ -88,7 +89,6 @@ function wrap(fn: Function, options: TraceOptions, methodName: string | undefine
           spanType: options.spanType,
           attributes: options.attributes,
           inputs: mapArgs(params, args),
-          functionName,
           outputReducer: reducer,
         });
         return wrapStream(fn.apply(this, args), generatorKind, rec);

@@ -27,8 +27,9 @@ export function finalizeTrace(record: TraceRecord, dedupeSpanNames: boolean): Tr
   info.requestPreview ??= computePreview(root.inputs, "user");
   info.responsePreview ??= computePreview(root.outputs, "assistant");
   const meta = info.traceMetadata;
-  if (root.inputs !== undefined) meta[TraceMetadataKey.INPUTS] = truncatePreview(pyJsonDumps(root.inputs), METADATA_PREVIEW_MAX_LENGTH);
-  if (root.outputs !== undefined) meta[TraceMetadataKey.OUTPUTS] = truncatePreview(pyJsonDumps(root.outputs), METADATA_PREVIEW_MAX_LENGTH);
+  // Python always writes both, "" when the root recorded none.
+  meta[TraceMetadataKey.INPUTS] = root.inputs === undefined ? "" : truncatePreview(pyJsonDumps(root.inputs), METADATA_PREVIEW_MAX_LENGTH);
+  meta[TraceMetadataKey.OUTPUTS] = root.outputs === undefined ? "" : truncatePreview(pyJsonDumps(root.outputs), METADATA_PREVIEW_MAX_LENGTH);
   const usage = aggregateTokenUsage(spans);
   if (usage) meta[TraceMetadataKey.TOKEN_USAGE] = pyJsonDumps(usage);
   return { info, data: { spans } };

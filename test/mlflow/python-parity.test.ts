@@ -59,12 +59,7 @@ const programs: Record<string, () => Promise<unknown> | unknown> = {
 const KNOWN_DIFFERENCES = {
   /** Python records where it runs (user, script, git); a browser or Worker has no such thing. */
   pythonOnlyMetadata: ["mlflow.source.git.branch", "mlflow.source.git.commit", "mlflow.source.git.repoURL", "mlflow.source.name", "mlflow.source.type", "mlflow.user"],
-  /** mlflow-edge sets mlflow.spanFunctionName on generator spans too; Python's _wrap_generator does not. */
-  edgeOnlyOnStreamSpans: "mlflow.spanFunctionName",
 };
-
-/** A span of a traced generator: it recorded chunk events. */
-const isStreamSpan = (span: NormalSpan) => span.events.some((e) => e.name.startsWith("mlflow.chunk.item."));
 
 /** A stored trace without what legitimately differs per run: ids, times, sizes, stack traces. */
 function comparable(trace: NormalTrace) {
@@ -78,7 +73,6 @@ function comparable(trace: NormalTrace) {
   }
   const spans = trace.spans.map(({ start_ns: _s, end_ns: _e, ...span }: NormalSpan) => ({
     ...span,
-    reserved: isStreamSpan(span as NormalSpan) ? span.reserved.filter((k) => k !== KNOWN_DIFFERENCES.edgeOnlyOnStreamSpans) : span.reserved,
     events: span.events.map((e) => {
       const { "exception.stacktrace": stack, ...attributes } = e.attributes;
       return stack === undefined ? e : { name: e.name, attributes: { ...attributes, "exception.stacktrace": "<stack>" } };
