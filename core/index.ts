@@ -11,8 +11,9 @@ export { withSpan, startSpan } from "./api/span-scope.js";
 export type { SpanOptions } from "./api/span-scope.js";
 export { getCurrentActiveSpan, updateCurrentTrace, getLastActiveTraceId, flushTraces } from "./api/current.js";
 export type { UpdateCurrentTraceOptions } from "./api/current.js";
-export { init } from "./config.js";
-export type { InitOptions } from "./config.js";
+export { init } from "./init.js";
+export type { InitOptions } from "./init.js";
+export type { TracerOptions } from "./config.js";
 
 /** Span and trace model. */
 export { LiveSpan } from "./model/live-span.js";
