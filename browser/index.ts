@@ -9,3 +9,11 @@ export { createBrowserContextManager } from "./context.js";
 export type { BrowserContextMode } from "./context.js";
 export { instrumentFetch, traceparentOf, getNativeFetch } from "./propagate.js";
 export type { OriginMatcher } from "./propagate.js";
+
+/** Durable delivery: IndexedDB queue → keepalive fetch → collector, one sender per origin. */
+export { initBrowser } from "./init.js";
+export type { BrowserInitOptions, BrowserTracing, DeliveryStats } from "./init.js";
+export { IdbQueue } from "./queue-idb.js";
+export type { IdbQueueOptions } from "./queue-idb.js";
+export { createFetchTransport } from "./transport-fetch.js";
+export type { FetchTransportOptions } from "./transport-fetch.js";

@@ -20,6 +20,8 @@ export interface SenderOptions {
   retry?: BackoffOptions;
   /** While this says false, nothing is sent and failures are not counted (default: always online). */
   isOnline?: () => boolean;
+  /** While this says false (another tab is the origin's sender), no timer wakes this sender (default: always). */
+  isActive?: () => boolean;
   /** How often to look again while entries are queued but none is due (default 5 s). */
   idlePollMs?: number;
   /** Called with trace ids the collector accepted. */
@@ -290,7 +292,7 @@ export class Sender {
 
   /** Wakes up for the next retry, or polls while entries are queued but not due (other tabs' leases, backoff). */
   private async scheduleWake(): Promise<void> {
-    if (this.stopped || !this.online()) return;
+    if (this.stopped || !this.online() || this.options.isActive?.() === false) return;
     if (this.now() < this.blockedUntil) return this.wake.wakeAt(this.blockedUntil);
     let queued = 0;
     try {

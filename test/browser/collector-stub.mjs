@@ -1,6 +1,9 @@
-// A stand-in for the Worker collector's ingest endpoint, until the collector issue lands.
-// Records what it accepted; /stub/* lets tests inspect it and inject faults.
-const state = { batches: [], failNext: 0, failStatus: 503, retryAfter: undefined };
+// A stand-in for the Worker collector's ingest endpoint (docs/ingest-protocol.md), until the
+// collector issue lands. Like the real one it is idempotent by trace id: `traces` holds each trace
+// once, while `deliveries` counts how often each id arrived, so tests can tell both apart.
+// /stub/* lets tests inspect it and inject faults.
+const fresh = () => ({ batches: [], traces: new Map(), deliveries: new Map(), requests: [], failNext: 0, failStatus: 503, retryAfter: undefined });
+let state = fresh();
 
 const readBody = (req) =>
   new Promise((resolve, reject) => {
@@ -10,26 +13,70 @@ const readBody = (req) =>
     req.on("error", reject);
   });
 
+const CORS = {
+  "access-control-allow-origin": "*",
+  "access-control-allow-methods": "POST",
+  "access-control-allow-headers": "content-type, x-mlflow-edge-key",
+  "access-control-expose-headers": "retry-after",
+};
+
 const json = (res, status, body, headers = {}) => {
-  res.writeHead(status, { "content-type": "application/json", "access-control-allow-origin": "*", ...headers });
+  res.writeHead(status, { "content-type": "application/json", ...CORS, ...headers });
   res.end(JSON.stringify(body));
 };
+
+function ingest(body, res, record) {
+  let batch;
+  try {
+    batch = JSON.parse(body);
+  } catch {
+    record.status = 400;
+    return json(res, 400, { error: "body is not JSON", path: "", hint: "send {\"version\":1,\"traces\":[...]}" });
+  }
+  if (batch?.version !== 1 || !Array.isArray(batch.traces)) {
+    record.status = 400;
+    return json(res, 400, { error: "unsupported batch", path: "version", hint: "version must be 1 and traces an array" });
+  }
+  const bad = batch.traces.findIndex((t) => typeof t?.info?.traceId !== "string" || !Array.isArray(t?.data?.spans));
+  if (bad >= 0) {
+    record.status = 400;
+    return json(res, 400, { error: "not a trace", path: `traces[${bad}]`, hint: "each trace is { info, data: { spans } }" });
+  }
+  state.batches.push(batch);
+  for (const t of batch.traces) {
+    const id = t.info.traceId;
+    if (!state.traces.has(id)) state.traces.set(id, t);
+    state.deliveries.set(id, (state.deliveries.get(id) ?? 0) + 1);
+  }
+  record.status = 200;
+  record.ids = batch.traces.map((t) => t.info.traceId);
+  return json(res, 200, { accepted: batch.traces.length });
+}
 
 /** Handles collector routes; returns true when it answered. */
 export async function handleCollector(req, res, url) {
   const p = url.pathname;
+  if (p === "/v1/ingest" && req.method === "OPTIONS") {
+    res.writeHead(204, { ...CORS, "access-control-max-age": "600" });
+    return res.end(), true;
+  }
   if (p === "/v1/ingest" && req.method === "POST") {
     const body = await readBody(req);
+    const record = { at: Date.now(), bytes: Buffer.byteLength(body), key: req.headers["x-mlflow-edge-key"], traceparent: req.headers.traceparent, status: 0, ids: [] };
+    state.requests.push(record);
     if (state.failNext > 0) {
       state.failNext--;
+      record.status = state.failStatus;
       return json(res, state.failStatus, { error: "injected failure" }, state.retryAfter ? { "retry-after": String(state.retryAfter) } : {}), true;
     }
-    state.batches.push(JSON.parse(body));
-    return json(res, 200, { accepted: true }), true;
+    return ingest(body, res, record), true;
   }
   if (p === "/stub/received") return json(res, 200, state.batches), true;
+  if (p === "/stub/traces") {
+    return json(res, 200, { traces: [...state.traces.values()], deliveries: Object.fromEntries(state.deliveries), requests: state.requests }), true;
+  }
   if (p === "/stub/reset") {
-    Object.assign(state, { batches: [], failNext: 0, failStatus: 503, retryAfter: undefined });
+    state = fresh();
     return json(res, 200, {}), true;
   }
   if (p === "/stub/fail") {

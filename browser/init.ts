@@ -1,0 +1,162 @@
+import { configure, type TracerOptions } from "../core/config.js";
+import { warnOnce } from "../core/debug.js";
+import type { BackoffOptions } from "../core/export/backoff.js";
+import { INGEST_PATH } from "../core/export/ingest-format.js";
+import { MemoryQueue } from "../core/export/memory-queue.js";
+import { QueueExporter, type QueueExporterOptions } from "../core/export/queue-exporter.js";
+import type { Lease, QueuedTrace, QueueStats, TraceQueue } from "../core/export/queue.js";
+import { Sender } from "../core/export/sender.js";
+import { createBrowserContextManager, type BrowserContextMode } from "./context.js";
+import { electLeader } from "./leader.js";
+import { installLifecycle } from "./lifecycle.js";
+import { instrumentFetch, type OriginMatcher } from "./propagate.js";
+import { IdbQueue } from "./queue-idb.js";
+import { createFetchTransport } from "./transport-fetch.js";
+
+export interface BrowserInitOptions extends Pick<TracerOptions, "experimentId" | "dedupeSpanNames" | "maxValueBytes" | "openSpanTimeoutMs" | "silent"> {
+  /** The collector: its origin (`https://collector.example.com`, `/v1/ingest` is added) or the full ingest URL. */
+  collectorUrl: string;
+  /** Public per-site key sent as `x-mlflow-edge-key`. */
+  ingestKey?: string;
+  /** How the active span is carried: "auto" (Zone.js when loaded, else a stack), "zone", "stack" or a ContextManager. */
+  context?: BrowserContextMode;
+  /** Origins whose fetches get a W3C `traceparent` (your Worker), e.g. `["https://api.example.com"]`. */
+  propagateTo?: readonly OriginMatcher[];
+  sample?: QueueExporterOptions["sample"];
+  redact?: QueueExporterOptions["redact"];
+  /** Queue caps; beyond them the oldest traces are dropped (default 1000 traces, 5 MB). */
+  maxQueuedTraces?: number;
+  maxQueuedBytes?: number;
+  retry?: BackoffOptions;
+  /** "indexeddb" (default; falls back to memory with a warning when unavailable) or "memory". */
+  storage?: "indexeddb" | "memory";
+  /** IndexedDB database name and Web Lock prefix (default "mlflow-edge"): one queue per name and origin. */
+  queueName?: string;
+}
+
+export interface DeliveryStats extends QueueStats {
+  /** Traces the collector accepted from this tab's sender. */
+  sent: number;
+  /** Traces the collector refused for good (4xx). */
+  rejected: number;
+  /** Traces left out by sampling or the redact hook. */
+  sampledOut: number;
+  requests: number;
+  keepaliveRequests: number;
+  /** Where the queue lives: "memory" after a fallback. */
+  storage: "indexeddb" | "memory";
+  /** Whether this tab is the origin's sender. */
+  leader: boolean;
+}
+
+export interface BrowserTracing {
+  /** Stores every finished trace and sends what is due; resolves when done or when the collector fails. */
+  flush(): Promise<void>;
+  /** Flushes, then stops sending and removes listeners; queued traces stay for the next page. */
+  shutdown(): Promise<void>;
+  stats(): Promise<DeliveryStats>;
+}
+
+/**
+ * Sets up tracing in a browser page in one call: the context manager, a durable IndexedDB queue
+ * shared by the origin's tabs, delivery to the collector, flush on hide, traceparent on fetch.
+ * @example
+ * const tracing = initBrowser({ collectorUrl: "https://collector.example.com", propagateTo: ["https://api.example.com"] });
+ */
+export function initBrowser(options: BrowserInitOptions): BrowserTracing {
+  if (typeof options?.collectorUrl !== "string" || options.collectorUrl === "") {
+    throw new TypeError('mlflow-edge initBrowser(): "collectorUrl" must be the collector\'s URL, e.g. "https://collector.example.com".');
+  }
+  const url = ingestUrl(options.collectorUrl);
+  const name = options.queueName ?? "mlflow-edge";
+  const limits = { maxTraces: options.maxQueuedTraces, maxBytes: options.maxQueuedBytes };
+  let storage: DeliveryStats["storage"] = "memory";
+  const leadership = electLeader(name, () => sender.nudge());
+  const ready: Promise<TraceQueue> =
+    options.storage === "memory"
+      ? Promise.resolve(new MemoryQueue(limits))
+      : IdbQueue.open({ ...limits, dbName: name, owner: leadership.tabId, liveOwners: () => leadership.liveTabs() })
+          .then((q) => ((storage = "indexeddb"), q))
+          .catch((error: unknown) => {
+            warnOnce(
+              "idb-fallback",
+              `IndexedDB is unavailable (${error instanceof Error ? error.message : String(error)}), so traces are kept in memory only: ` +
+                "a reload or a closed tab loses those not yet delivered. Private browsing and blocked site storage cause this.",
+            );
+            return new MemoryQueue(limits);
+          });
+  const queue = new DeferredQueue(ready);
+  // Only the origin's leader sends in the background; with a per-tab memory queue every tab must.
+  const active = () => storage === "memory" || leadership.isLeader;
+  const sender = new Sender({
+    queue,
+    transport: createFetchTransport({ url, ingestKey: options.ingestKey }),
+    retry: options.retry,
+    isOnline: () => navigator.onLine !== false,
+    isActive: active,
+  });
+  const channel = typeof BroadcastChannel === "function" ? new BroadcastChannel(name) : undefined;
+  channel?.addEventListener("message", () => active() && sender.nudge());
+  void ready.then(() => active() && sender.nudge());
+  const exporter = new QueueExporter({
+    queue,
+    sample: options.sample,
+    redact: options.redact,
+    onStored: () => (active() ? sender.nudge() : channel?.postMessage("stored")),
+    drain: () => sender.drain(),
+  });
+  configure({
+    exporter,
+    contextManager: createBrowserContextManager(options.context ?? "auto"),
+    experimentId: options.experimentId,
+    dedupeSpanNames: options.dedupeSpanNames,
+    maxValueBytes: options.maxValueBytes,
+    openSpanTimeoutMs: options.openSpanTimeoutMs,
+    silent: options.silent,
+  });
+  const restoreFetch = options.propagateTo ? instrumentFetch(options.propagateTo) : undefined;
+  const removeListeners = installLifecycle({
+    onHide() {
+      // Traces still being written go out straight from memory; stored ones by lease, any tab.
+      const { items, stored } = exporter.unsettled();
+      sender.sendUnqueued(items, stored);
+      void sender.flushOnUnload();
+    },
+    onOnline: () => active() && sender.resume(),
+  });
+
+  const flush = () => exporter.flush();
+  return {
+    flush,
+    async shutdown() {
+      await flush();
+      sender.stop();
+      removeListeners();
+      restoreFetch?.();
+      channel?.close();
+      leadership.release();
+    },
+    async stats() {
+      const q = await queue.stats();
+      const s = sender.stats();
+      const e = exporter.stats();
+      return { ...q, sent: s.sent, rejected: s.rejected, sampledOut: e.sampledOut, requests: s.requests, keepaliveRequests: s.keepaliveRequests, storage, leader: active() };
+    },
+  };
+}
+
+function ingestUrl(collectorUrl: string): string {
+  const u = new URL(collectorUrl, location.href);
+  if (u.pathname === "/" || u.pathname === "") u.pathname = INGEST_PATH;
+  return u.href;
+}
+
+/** A TraceQueue usable at once, while IndexedDB opens (tracing starts before that finishes). */
+class DeferredQueue implements TraceQueue {
+  constructor(private readonly ready: Promise<TraceQueue>) {}
+  async append(items: readonly QueuedTrace[]) { return (await this.ready).append(items); }
+  async lease(maxBytes: number) { return (await this.ready).lease(maxBytes); }
+  async ack(lease: Lease) { return (await this.ready).ack(lease); }
+  async nack(lease: Lease, retryAt: number) { return (await this.ready).nack(lease, retryAt); }
+  async stats() { return (await this.ready).stats(); }
+}

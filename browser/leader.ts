@@ -1,0 +1,59 @@
+import { newLeaseToken } from "../core/export/queue.js";
+
+// One sender per origin. Every tab may append to the shared IndexedDB queue, but only the tab
+// holding the Web Lock sends in the background, so N tabs do not make N times the requests.
+// Safety does not rest on this: queue leases already keep two tabs from sending one trace at once.
+// Each tab also holds a lock named after itself for its whole life, so the others can tell from
+// `navigator.locks.query()` which tabs are still alive and reclaim a dead tab's leases at once.
+
+export interface Leadership {
+  /** Random id of this tab, recorded on its leases. */
+  readonly tabId: string;
+  /** True while this tab is the origin's sender (always true without Web Locks). */
+  readonly isLeader: boolean;
+  /** Ids of tabs alive now; `undefined` when that cannot be known (then leases just expire). */
+  liveTabs(): Promise<ReadonlySet<string> | undefined>;
+  /** Gives up the locks (shutdown); another tab takes over. */
+  release(): void;
+}
+
+export function electLeader(name: string, onLead: () => void): Leadership {
+  const tabId = newLeaseToken();
+  const locks = typeof navigator !== "undefined" ? navigator.locks : undefined;
+  if (!locks) {
+    // No Web Locks (old browsers, some embedded webviews): every tab sends; leases keep it safe.
+    queueMicrotask(onLead);
+    return { tabId, isLeader: true, liveTabs: async () => undefined, release: () => undefined };
+  }
+  let released!: () => void;
+  const held = new Promise<void>((resolve) => (released = resolve));
+  const tabPrefix = `${name}:tab:`;
+  const state = { isLeader: false };
+  const hold = (lockName: string, onGranted?: () => void) =>
+    locks
+      .request(lockName, () => {
+        onGranted?.();
+        return held;
+      })
+      .catch(() => undefined); // a lock request fails only when the document goes away
+  void hold(tabPrefix + tabId);
+  void hold(`${name}:sender`, () => {
+    state.isLeader = true;
+    onLead();
+  });
+  return {
+    tabId,
+    get isLeader() {
+      return state.isLeader;
+    },
+    async liveTabs() {
+      const snapshot = await locks.query();
+      const names = [...(snapshot.held ?? []), ...(snapshot.pending ?? [])].map((l) => l.name ?? "");
+      return new Set(names.filter((n) => n.startsWith(tabPrefix)).map((n) => n.slice(tabPrefix.length)));
+    },
+    release() {
+      state.isLeader = false;
+      released();
+    },
+  };
+}

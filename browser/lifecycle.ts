@@ -1,0 +1,27 @@
+// When to flush. A page is most often closed, or frozen on mobile, after it was hidden, so
+// `visibilitychange` → hidden is the last reliable moment (OpenTelemetry's BatchSpanProcessor and
+// Sentry flush there too); `pagehide` covers Safari and bfcache navigations. `online` ends a wait.
+
+export interface LifecycleHandlers {
+  /** The page may be going away: send what can go with keepalive, now. */
+  onHide(): void;
+  /** The network is back. */
+  onOnline(): void;
+}
+
+/** Installs the listeners; returns a function that removes them. */
+export function installLifecycle(handlers: LifecycleHandlers): () => void {
+  const onVisibility = () => {
+    if (document.visibilityState === "hidden") handlers.onHide();
+  };
+  const onPageHide = () => handlers.onHide();
+  const onOnline = () => handlers.onOnline();
+  document.addEventListener("visibilitychange", onVisibility);
+  addEventListener("pagehide", onPageHide);
+  addEventListener("online", onOnline);
+  return () => {
+    document.removeEventListener("visibilitychange", onVisibility);
+    removeEventListener("pagehide", onPageHide);
+    removeEventListener("online", onOnline);
+  };
+}

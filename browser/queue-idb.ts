@@ -1,0 +1,199 @@
+import { openDB, type DBSchema, type IDBPDatabase } from "idb";
+import {
+  isQueuedTrace,
+  newLeaseToken,
+  type Lease,
+  type QueueLimits,
+  type QueuedTrace,
+  type QueueStats,
+  type TraceQueue,
+} from "../core/export/queue.js";
+import { warnQueueFull } from "../core/export/memory-queue.js";
+import { reportSdkError, warnOnce } from "../core/debug.js";
+
+// TraceQueue on IndexedDB: traces survive reloads, crashes and closed tabs, and every tab of the
+// origin shares one queue. Leases are rows' fields written in a readwrite transaction, and
+// IndexedDB runs readwrite transactions on one store one at a time across tabs, so two tabs never
+// lease the same trace. A lease ends with ack/nack, at expiry, or 2 s after its tab died.
+
+interface Row extends QueuedTrace {
+  seq?: number;
+  leaseToken?: string;
+  leaseOwner?: string;
+  leasedAt?: number;
+  leaseUntil?: number;
+}
+
+interface Schema extends DBSchema {
+  traces: { key: number; value: Row; indexes: { id: string; bytes: number } };
+}
+
+export interface IdbQueueOptions extends QueueLimits {
+  /** Database name (default "mlflow-edge"); one queue per name and origin. */
+  dbName?: string;
+  /** This tab's id, recorded on its leases. */
+  owner?: string;
+  /** Tabs still alive (Web Locks); a dead tab's leases are reclaimed without waiting for expiry. */
+  liveOwners?: () => Promise<ReadonlySet<string> | undefined>;
+  /** Give up opening after this long (default 3 s): a blocked open must not hold traces hostage. */
+  openTimeoutMs?: number;
+  now?: () => number;
+}
+
+/** A keepalive request from a tab that just closed may still be on its way: give it this long. */
+const DEAD_OWNER_GRACE_MS = 2_000;
+const STORE = "traces";
+
+export class IdbQueue implements TraceQueue {
+  private dropped = 0;
+  private readonly maxTraces: number;
+  private readonly maxBytes: number;
+  private readonly leaseMs: number;
+  private readonly now: () => number;
+
+  private constructor(
+    private readonly db: IDBPDatabase<Schema>,
+    private readonly options: IdbQueueOptions,
+  ) {
+    this.maxTraces = options.maxTraces ?? 1000;
+    this.maxBytes = options.maxBytes ?? 5_000_000;
+    this.leaseMs = options.leaseMs ?? 30_000;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Opens (creating if needed) the queue; rejects when IndexedDB is missing, blocked or refuses. */
+  static async open(options: IdbQueueOptions = {}): Promise<IdbQueue> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error("IndexedDB did not open in time (blocked by another tab?)")), options.openTimeoutMs ?? 3_000);
+    });
+    const opening = openDB<Schema>(options.dbName ?? "mlflow-edge", 1, {
+      upgrade(db) {
+        const store = db.createObjectStore(STORE, { keyPath: "seq", autoIncrement: true });
+        store.createIndex("id", "id", { unique: true });
+        store.createIndex("bytes", "bytes");
+      },
+    });
+    try {
+      const db = await Promise.race([opening, timeout]);
+      // A future version in another tab wants to upgrade: step aside instead of blocking it.
+      db.addEventListener("versionchange", () => db.close());
+      return new IdbQueue(db, options);
+    } catch (error) {
+      void opening.then((late) => late.close(), () => undefined); // opened after we gave up: nobody uses it
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async append(items: readonly QueuedTrace[]): Promise<void> {
+    let dropped = 0;
+    // "strict": resolve only once the write reached disk, since the trace may live nowhere else.
+    const tx = this.db.transaction(STORE, "readwrite", { durability: "strict" });
+    const byId = tx.store.index("id");
+    for (const item of items) {
+      if ((await byId.getKey(item.id)) !== undefined) continue;
+      if (item.bytes > this.maxBytes) {
+        dropped++;
+        continue;
+      }
+      await tx.store.add({ id: item.id, body: item.body, bytes: item.bytes, attempts: item.attempts, notBefore: item.notBefore });
+    }
+    let count = await tx.store.count();
+    let bytes = 0;
+    for (let c = await tx.store.index("bytes").openKeyCursor(); c; c = await c.continue()) bytes += c.key;
+    for (let c = await tx.store.openCursor(); c && (count > this.maxTraces || bytes > this.maxBytes); c = await c.continue()) {
+      bytes -= typeof c.value.bytes === "number" ? c.value.bytes : 0;
+      count--;
+      dropped++;
+      await c.delete();
+    }
+    await tx.done;
+    if (dropped > 0) {
+      this.dropped += dropped;
+      warnQueueFull(this.maxTraces, this.maxBytes);
+    }
+  }
+
+  async lease(maxBytes: number): Promise<Lease | undefined> {
+    let alive: ReadonlySet<string> | undefined;
+    try {
+      alive = await this.options.liveOwners?.();
+    } catch (error) {
+      reportSdkError("leader.liveOwners", error);
+    }
+    const now = this.now();
+    const token = newLeaseToken();
+    const items: QueuedTrace[] = [];
+    let total = 0;
+    const tx = this.db.transaction(STORE, "readwrite");
+    for (let c = await tx.store.openCursor(); c; c = await c.continue()) {
+      const row: unknown = c.value;
+      if (isQueuedTrace(row) && (row.notBefore > now || isLeasedByOther(row, now, alive))) continue;
+      if (!isSound(row)) {
+        // Written by something else (an older version, a tampering extension): never send it.
+        warnOnce("idb-bad-row", "dropped an unreadable entry from the IndexedDB trace queue.");
+        this.dropped++;
+        await c.delete();
+        continue;
+      }
+      if (items.length > 0 && total + row.bytes > maxBytes) break;
+      await c.update({ ...row, leaseToken: token, leaseOwner: this.options.owner, leasedAt: now, leaseUntil: now + this.leaseMs });
+      items.push({ id: row.id, body: row.body, bytes: row.bytes, attempts: row.attempts, notBefore: row.notBefore });
+      total += row.bytes;
+      if (total >= maxBytes) break;
+    }
+    await tx.done;
+    return items.length ? { token, items, expiresAt: now + this.leaseMs } : undefined;
+  }
+
+  async ack(lease: Lease): Promise<void> {
+    const tx = this.db.transaction(STORE, "readwrite");
+    for (const { id } of lease.items) {
+      const key = await tx.store.index("id").getKey(id);
+      if (key !== undefined) await tx.store.delete(key);
+    }
+    await tx.done;
+  }
+
+  async nack(lease: Lease, retryAt: number): Promise<void> {
+    const tx = this.db.transaction(STORE, "readwrite");
+    for (const { id } of lease.items) {
+      const row = await tx.store.index("id").get(id);
+      if (!row || row.leaseToken !== lease.token) continue; // expired and re-leased meanwhile
+      await tx.store.put({ ...row, leaseToken: undefined, leaseOwner: undefined, leasedAt: undefined, leaseUntil: undefined, attempts: row.attempts + 1, notBefore: retryAt });
+    }
+    await tx.done;
+  }
+
+  async stats(): Promise<QueueStats> {
+    const tx = this.db.transaction(STORE, "readonly");
+    const queued = await tx.store.count();
+    let queuedBytes = 0;
+    for (let c = await tx.store.index("bytes").openKeyCursor(); c; c = await c.continue()) queuedBytes += c.key;
+    await tx.done;
+    return { queued, queuedBytes, dropped: this.dropped };
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
+function isLeasedByOther(row: Row, now: number, alive: ReadonlySet<string> | undefined): boolean {
+  if (row.leaseToken === undefined || (row.leaseUntil ?? 0) <= now) return false;
+  const ownerDead = alive !== undefined && row.leaseOwner !== undefined && !alive.has(row.leaseOwner);
+  return !(ownerDead && (row.leasedAt ?? 0) + DEAD_OWNER_GRACE_MS <= now);
+}
+
+/** A row is sent only if it is a queue entry whose body is a JSON object: one bad row must not spoil a batch. */
+function isSound(row: unknown): row is Row {
+  if (!isQueuedTrace(row) || row.bytes <= 0 || !row.body.startsWith("{")) return false;
+  try {
+    const parsed: unknown = JSON.parse(row.body);
+    return typeof parsed === "object" && parsed !== null && !Array.isArray(parsed);
+  } catch {
+    return false;
+  }
+}

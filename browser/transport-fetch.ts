@@ -1,0 +1,53 @@
+import { ingestHeaders, parseRetryAfter } from "../core/export/ingest-format.js";
+import type { Transport, TransportResult } from "../core/export/transport.js";
+import { getNativeFetch } from "./propagate.js";
+
+export interface FetchTransportOptions {
+  /** Full URL of the collector's ingest endpoint, e.g. `https://collector.example.com/v1/ingest`. */
+  url: string;
+  ingestKey?: string;
+  /** Abort a request after this long (default 30 s); the batch is retried. */
+  timeoutMs?: number;
+}
+
+/**
+ * A Transport on the native fetch (Sentry's `getNativeImplementation('fetch')` idea): the fetch as
+ * it was before `instrumentFetch`, so exports never trace themselves or carry a traceparent.
+ * `fetch` is called synchronously, before any await: on pagehide there is no later.
+ */
+export function createFetchTransport(options: FetchTransportOptions): Transport {
+  const headers = ingestHeaders(options.ingestKey);
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  return (body, hint) => {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), timeoutMs);
+    let response: Promise<Response>;
+    try {
+      response = getNativeFetch()(options.url, {
+        method: "POST",
+        body,
+        headers,
+        keepalive: hint.keepalive,
+        credentials: "omit", // the ingest key identifies the site; cookies would only widen CORS
+        signal: controller.signal,
+      });
+    } catch {
+      clearTimeout(timer);
+      return Promise.resolve({ status: 0 });
+    }
+    return response.then(read, () => ({ status: 0 })).finally(() => clearTimeout(timer));
+  };
+}
+
+async function read(response: Response): Promise<TransportResult> {
+  const result: TransportResult = { status: response.status };
+  const retryAfterMs = parseRetryAfter(response.headers.get("retry-after"), Date.now());
+  if (retryAfterMs !== undefined) result.retryAfterMs = retryAfterMs;
+  try {
+    const text = await response.text(); // read even on success, so the connection is reusable
+    if (!response.ok && text) result.detail = text.slice(0, 500);
+  } catch {
+    // a body that breaks off changes nothing: the status decides
+  }
+  return result;
+}

@@ -1,0 +1,67 @@
+// Acceptance: finished traces are written to IndexedDB before any send, survive reloads and closed
+// tabs, and reach the collector once the page (or the next one) can send them.
+import { expect, test } from "@playwright/test";
+import { expectDelivered, idbRows, openApp, stub } from "./helpers.js";
+
+test.beforeEach(async ({ request }) => {
+  await request.get("/stub/reset");
+});
+
+test("every trace is in IndexedDB before its request leaves the page", async ({ page, request }) => {
+  await openApp(page);
+  const missing: string[] = [];
+  let checked = 0;
+  await page.route("**/v1/ingest", async (route) => {
+    // The request is on the network now: each trace in it must already be stored.
+    const ids = (JSON.parse(route.request().postData() ?? "{}").traces ?? []).map((t: { info: { traceId: string } }) => t.info.traceId);
+    const stored = new Set((await idbRows(page)).map((r) => r.id));
+    missing.push(...ids.filter((id: string) => !stored.has(id)));
+    checked += ids.length;
+    await route.continue();
+  });
+  const ids = await page.evaluate(() => (globalThis as any).app.traceMany(6) as string[]);
+  await expectDelivered(request, ids);
+  expect(checked).toBeGreaterThanOrEqual(6);
+  expect(missing).toEqual([]);
+  await expect.poll(async () => (await idbRows(page)).length).toBe(0); // deleted once acknowledged
+});
+
+test("network blocked, page reloaded: the stored traces are sent by the reloaded page, once each", async ({ page, context, request }) => {
+  await context.route("**/v1/ingest", (route) => route.abort("connectionrefused"));
+  await openApp(page);
+  const ids = await page.evaluate(() => (globalThis as any).app.traceMany(4) as string[]);
+  await expect.poll(async () => (await idbRows(page)).map((r) => r.id).sort()).toEqual([...ids].sort());
+  await page.reload();
+  await page.waitForFunction(() => "app" in globalThis);
+  expect((await stub(request)).requests).toEqual([]); // nothing got through so far
+  expect((await idbRows(page)).map((r) => r.id).sort()).toEqual([...ids].sort());
+  await context.unroute("**/v1/ingest");
+  const view = await expectDelivered(request, ids);
+  for (const id of ids) expect(view.deliveries[id]).toBe(1);
+  await expect.poll(async () => (await idbRows(page)).length).toBe(0);
+});
+
+test("tab closed right after a trace finished: after reopening, the collector has it exactly once", async ({ context, request }) => {
+  const first = await openApp(await context.newPage());
+  const id = await first.evaluate(() => (globalThis as any).app.traceOne("closing") as string);
+  await first.close({ runBeforeUnload: true });
+  const reopened = await openApp(await context.newPage());
+  const view = await expectDelivered(request, [id]);
+  expect(view.traces.filter((t) => t.info.traceId === id)).toHaveLength(1);
+  await expect.poll(async () => (await idbRows(reopened)).length).toBe(0);
+  console.log(`closed-tab trace: ${view.deliveries[id]} deliveries, ${view.requests.length} requests`);
+});
+
+test("tab closed while the collector is failing: the next page load delivers the trace", async ({ context, request }) => {
+  await context.newPage(); // keeps the context open while the tab under test is gone
+  await request.get("/stub/fail?times=1000&status=503");
+  const first = await openApp(await context.newPage());
+  const id = await first.evaluate(() => (globalThis as any).app.traceOne("failing-close") as string);
+  await expect.poll(async () => (await idbRows(first)).map((r) => r.id)).toEqual([id]);
+  await first.close({ runBeforeUnload: true });
+  await request.get("/stub/fail?times=0");
+  expect((await stub(request)).deliveries).toEqual({});
+  await openApp(await context.newPage());
+  const view = await expectDelivered(request, [id]);
+  expect(view.deliveries[id]).toBe(1);
+});

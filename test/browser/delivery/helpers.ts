@@ -1,0 +1,36 @@
+import { expect, type APIRequestContext, type Page } from "@playwright/test";
+
+// What the delivery specs share: the page under test and the stub collector's view.
+
+export interface StubView {
+  traces: { info: { traceId: string }; data: { spans: { inputs?: { label?: string } }[] } }[];
+  deliveries: Record<string, number>;
+  requests: { at: number; bytes: number; status: number; ids: string[]; key?: string; traceparent?: string }[];
+}
+
+export const stub = async (request: APIRequestContext): Promise<StubView> => (await request.get("/stub/traces")).json();
+
+export async function openApp(page: Page, query = ""): Promise<Page> {
+  await page.goto(`/page/delivery-app${query ? `?${query}` : ""}`);
+  await page.waitForFunction(() => "app" in globalThis);
+  return page;
+}
+
+/** Waits until the collector holds every one of `ids`; returns its view. */
+export async function expectDelivered(request: APIRequestContext, ids: readonly string[], timeout = 15_000): Promise<StubView> {
+  await expect
+    .poll(async () => {
+      const { deliveries } = await stub(request);
+      return ids.filter((id) => !(id in deliveries));
+    }, { timeout })
+    .toEqual([]);
+  return stub(request);
+}
+
+/** Rows of the IndexedDB queue, with the label each trace was made with. */
+export async function idbRows(page: Page): Promise<{ id: string; label: string; body: string; leaseToken?: string }[]> {
+  return page.evaluate(async () => {
+    const rows = (await (globalThis as any).app.readIdb()) as { id: string; body: string; leaseToken?: string }[];
+    return rows.map((r) => ({ ...r, label: JSON.parse(r.body).data.spans[0].inputs.label }));
+  });
+}

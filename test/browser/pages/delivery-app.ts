@@ -1,0 +1,75 @@
+// A page that traces on request and delivers to the stub collector through initBrowser. The
+// delivery specs drive it through `globalThis.app`. Query parameters configure initBrowser:
+//   retryBase, retryMax (ms), maxTraces, maxBytes, storage=memory, redact=off
+import * as mlflow from "../../../core/index.js";
+import { initBrowser } from "../../../browser/index.js";
+
+const params = new URLSearchParams(location.search);
+const num = (key: string) => (params.has(key) ? Number(params.get(key)) : undefined);
+
+const warnings: string[] = [];
+const warn = console.warn.bind(console);
+console.warn = (...args: unknown[]) => {
+  warnings.push(args.map(String).join(" "));
+  warn(...args);
+};
+
+const tracing = initBrowser({
+  collectorUrl: location.origin,
+  ingestKey: "site-key-1",
+  context: "stack",
+  retry: { baseMs: num("retryBase") ?? 100, maxMs: num("retryMax") ?? 1_000 },
+  maxQueuedTraces: num("maxTraces"),
+  maxQueuedBytes: num("maxBytes"),
+  storage: params.get("storage") === "memory" ? "memory" : undefined,
+  redact: params.get("redact") === "off" ? false : undefined,
+});
+
+/** Finishes one trace (synchronously: export starts before this returns) and returns its id. */
+function traceOne(label: string, options: { padBytes?: number; secrets?: boolean } = {}): string {
+  const inputs: Record<string, unknown> = { label, pad: "x".repeat(options.padBytes ?? 0) };
+  if (options.secrets) {
+    Object.assign(inputs, { apiKey: "sk-test-SECRET0123456789abcdef", headers: { Authorization: "Bearer SECRET-bearer-token" }, nested: [{ password: "SECRET-hunter2" }] });
+  }
+  mlflow.withSpan(
+    (span) => {
+      mlflow.withSpan(() => `child of ${label}`, { name: "child", parent: span, attributes: { cookie: options.secrets ? "SECRET-cookie" : "none" } });
+      return `done ${label}`;
+    },
+    { name: "root", inputs },
+  );
+  return mlflow.getLastActiveTraceId() as string;
+}
+
+/** Every row of the queue's object store, read with the raw IndexedDB API (not through idb). */
+function readIdb(): Promise<unknown[]> {
+  return new Promise((resolve, reject) => {
+    const open = indexedDB.open("mlflow-edge");
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const db = open.result;
+      if (!db.objectStoreNames.contains("traces")) return db.close(), resolve([]);
+      const req = db.transaction("traces").objectStore("traces").getAll();
+      req.onsuccess = () => (db.close(), resolve(req.result));
+      req.onerror = () => (db.close(), reject(req.error));
+    };
+  });
+}
+
+/** What a browser does when the tab is hidden (switched away, or about to close). */
+function hide(): void {
+  Object.defineProperty(document, "visibilityState", { configurable: true, get: () => "hidden" });
+  document.dispatchEvent(new Event("visibilitychange"));
+}
+
+Object.assign(globalThis, {
+  app: {
+    traceOne,
+    traceMany: (n: number, padBytes = 0, prefix = "t") => Array.from({ length: n }, (_, i) => traceOne(`${prefix}${i}`, { padBytes })),
+    flush: () => tracing.flush(),
+    stats: () => tracing.stats(),
+    readIdb,
+    hide,
+    warnings,
+  },
+});
