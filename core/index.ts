@@ -15,6 +15,10 @@ export { init } from "./init.js";
 export type { InitOptions } from "./init.js";
 export type { TracerOptions } from "./config.js";
 
+/** Joining a trace started elsewhere (W3C trace context). */
+export { parseTraceparent } from "./model/remote-parent.js";
+export type { RemoteParent } from "./model/remote-parent.js";
+
 /** Span and trace model. */
 export { LiveSpan } from "./model/live-span.js";
 export type { EndSpanOptions, SpanEventInput, SpanStatusInput } from "./model/live-span.js";

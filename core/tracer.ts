@@ -8,6 +8,7 @@ import { DEFAULT_SPAN_NAME, SpanType } from "./model/constants.js";
 import { finalizeTrace } from "./model/finalize.js";
 import { newOtelTraceId, newSpanId, toMlflowTraceId } from "./model/ids.js";
 import { LiveSpan } from "./model/live-span.js";
+import { isRemoteParent, type RemoteParent } from "./model/remote-parent.js";
 import { TraceRecord, type TraceOwner } from "./model/trace-record.js";
 import type { Trace } from "./model/types.js";
 import { DEFAULT_MAX_VALUE_BYTES } from "./serialize/safe-json.js";
@@ -26,7 +27,7 @@ export interface StartSpanInternal {
   spanType?: SpanType;
   inputs?: unknown;
   attributes?: Record<string, unknown>;
-  parent?: LiveSpan | null;
+  parent?: LiveSpan | RemoteParent | null;
   startTimeMs?: number;
   functionName?: string;
 }
@@ -61,14 +62,16 @@ export class Tracer implements TraceOwner {
   }
 
   /** The parent a new span would get: the explicit one, else the active span. */
-  resolveParent(explicit: LiveSpan | null | undefined): LiveSpan | undefined {
+  resolveParent(explicit: LiveSpan | RemoteParent | null | undefined): LiveSpan | RemoteParent | undefined {
     if (explicit !== undefined) return explicit ?? undefined;
     return this.contextManager.active();
   }
 
   startSpan(options: StartSpanInternal): LiveSpan {
     const start = options.startTimeMs ?? nowMs();
-    let parent = this.resolveParent(options.parent);
+    const resolved = this.resolveParent(options.parent);
+    const remote = isRemoteParent(resolved) ? resolved : undefined;
+    let parent = remote ? undefined : (resolved as LiveSpan | undefined);
     if (parent && parent._record.finished) {
       warnOnce(
         "parent-finished",
@@ -83,9 +86,11 @@ export class Tracer implements TraceOwner {
       span = new LiveSpan(parent._record, newSpanId(), parent.spanId, name, spanType, start);
     } else {
       if (options.parent === undefined) this.checkLostContext(name);
-      const record = new TraceRecord(this, toMlflowTraceId(newOtelTraceId()), Math.floor(start), this.experimentId);
+      // A remote parent continues its trace: same id, and this root points at the remote span.
+      const traceId = remote ? remote.traceId : toMlflowTraceId(newOtelTraceId());
+      const record = new TraceRecord(this, traceId, Math.floor(start), this.experimentId);
       this.openTraces.add(record);
-      span = new LiveSpan(record, newSpanId(), null, name, spanType, start);
+      span = new LiveSpan(record, newSpanId(), remote ? remote.spanId : null, name, spanType, start);
     }
     if (options.functionName !== undefined) span._setFunctionName(options.functionName);
     if (options.inputs !== undefined) span.setInputs(options.inputs);

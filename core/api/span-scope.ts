@@ -2,6 +2,7 @@ import { reportSdkError } from "../debug.js";
 import { nsToMs } from "../model/clock.js";
 import type { SpanType } from "../model/constants.js";
 import type { LiveSpan } from "../model/live-span.js";
+import type { RemoteParent } from "../model/remote-parent.js";
 import { getTracer, isPromiseLike, Tracer } from "../tracer.js";
 import { fail, succeed } from "./settle.js";
 
@@ -13,9 +14,10 @@ export interface SpanOptions {
   attributes?: Record<string, unknown>;
   /**
    * Explicit parent: always wins over the active span and works with every context manager.
-   * `null` starts a new trace on purpose (no parent, and no lost-context warning).
+   * `null` starts a new trace on purpose (no parent, and no lost-context warning). A
+   * `RemoteParent` (from `parseTraceparent`) continues a trace started in another process.
    */
-  parent?: LiveSpan | null;
+  parent?: LiveSpan | RemoteParent | null;
   /** Start time in epoch nanoseconds (MLflow's `startTimeNs`); defaults to now. */
   startTimeNs?: number | bigint;
 }

@@ -1,0 +1,35 @@
+import { describe, expect, it } from "vitest";
+import * as mlflow from "../index.js";
+import { setup } from "../../test/unit/helpers.js";
+
+describe("joining a trace from a W3C traceparent", () => {
+  it("parses valid headers and rejects malformed or hostile ones", () => {
+    expect(mlflow.parseTraceparent("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")).toEqual({
+      traceId: "tr-0af7651916cd43dd8448eb211c80319c", spanId: "b7ad6b7169203331", remote: true,
+    });
+    expect(mlflow.parseTraceparent(" 00-0AF7651916CD43DD8448EB211C80319C-B7AD6B7169203331-00 ")?.spanId).toBe("b7ad6b7169203331");
+    expect(mlflow.parseTraceparent("01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-future")?.traceId).toBe("tr-0af7651916cd43dd8448eb211c80319c");
+    for (const bad of [
+      undefined, null, "", "garbage", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331", // too few parts
+      "00-00000000000000000000000000000000-b7ad6b7169203331-01", // all-zero trace id
+      "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01", // all-zero span id
+      "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", // forbidden version
+      "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra", // version 00 has no extra fields
+      "00-0af7651916cd43dd8448eb211c8031zz-b7ad6b7169203331-01", "0".repeat(10_000),
+    ]) expect(mlflow.parseTraceparent(bad as string)).toBeUndefined();
+  });
+
+  it("continues the remote trace: same trace id, the local root points at the remote span", async () => {
+    const t = setup();
+    const remote = mlflow.parseTraceparent("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")!;
+    await mlflow.withSpan(async () => {
+      mlflow.withSpan(() => 1, { name: "inner" });
+    }, { name: "worker-request", parent: remote });
+    const trace = await t.only();
+    expect(trace.info.traceId).toBe("tr-0af7651916cd43dd8448eb211c80319c");
+    const [root, inner] = trace.data.spans;
+    expect(root).toMatchObject({ name: "worker-request", parentId: "b7ad6b7169203331", traceId: trace.info.traceId });
+    expect(inner).toMatchObject({ name: "inner", parentId: root!.spanId });
+    expect(trace.info.tags["mlflow.traceName"]).toBe("worker-request");
+  });
+});
