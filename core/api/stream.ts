@@ -1,6 +1,7 @@
 import { reportSdkError, warnOnce } from "../debug.js";
 import { CHUNK_EVENT_PREFIX, CHUNK_VALUE_KEY, type SpanType } from "../model/constants.js";
 import type { LiveSpan } from "../model/live-span.js";
+import { isRemoteParent, type RemoteParent } from "../model/remote-parent.js";
 import { pyJsonDumps } from "../serialize/py-json.js";
 import { toJsonSafe } from "../serialize/safe-json.js";
 import type { Tracer } from "../tracer.js";
@@ -15,7 +16,7 @@ export type OutputReducer = (chunks: never[]) => unknown;
 
 export interface StreamPlan {
   tracer: Tracer;
-  parent: LiveSpan | undefined;
+  parent: LiveSpan | RemoteParent | undefined;
   name: string;
   spanType?: SpanType;
   attributes?: Record<string, unknown>;
@@ -59,7 +60,8 @@ export class StreamRecorder {
   ) {
     this.span = running?.span;
     this.reducer = plan ? plan.outputReducer : running?.outputReducer;
-    if (!running && plan?.parent) this.release = plan.parent._record.holdForStream();
+    const parent = plan?.parent;
+    if (!running && parent && !isRemoteParent(parent)) this.release = parent._record.holdForStream();
   }
 
   get started(): boolean {
