@@ -1,0 +1,69 @@
+// Acceptance: an unreliable network or collector delays traces but never loses or duplicates them.
+import { expect, test } from "@playwright/test";
+import { expectDelivered, idbRows, openApp, stub } from "./helpers.js";
+
+test.beforeEach(async ({ request }) => {
+  await request.get("/stub/reset");
+});
+
+test("offline for a while, then online: every trace arrives once", async ({ page, context, request }) => {
+  await openApp(page);
+  await context.setOffline(true);
+  const ids = await page.evaluate(() => (globalThis as any).app.traceMany(5, 0, "offline") as string[]);
+  await expect.poll(async () => (await idbRows(page)).length).toBe(5);
+  await page.evaluate(() => (globalThis as any).app.flush()); // an explicit flush while offline waits, it does not fail
+  expect((await stub(request)).requests).toEqual([]);
+  expect(await page.evaluate(() => (globalThis as any).app.stats())).toMatchObject({ queued: 5, sent: 0, rejected: 0 });
+  await context.setOffline(false);
+  const view = await expectDelivered(request, ids);
+  for (const id of ids) expect(view.deliveries[id]).toBe(1);
+  await expect.poll(async () => (await page.evaluate(() => (globalThis as any).app.stats())).queued).toBe(0);
+});
+
+test("collector answers 503 three times, then 200: every trace arrives once", async ({ page, request }) => {
+  await request.get("/stub/fail?times=3&status=503");
+  await openApp(page);
+  const ids = await page.evaluate(() => (globalThis as any).app.traceMany(5, 0, "flaky") as string[]);
+  const view = await expectDelivered(request, ids);
+  for (const id of ids) expect(view.deliveries[id]).toBe(1);
+  expect(view.requests.filter((r) => r.status === 503)).toHaveLength(3);
+  expect(view.requests.every((r) => r.key === "site-key-1")).toBe(true);
+});
+
+test("429 with Retry-After: the next attempt waits at least that long", async ({ page, request }) => {
+  await request.get("/stub/fail?times=1&status=429&retryAfter=2");
+  await openApp(page, "retryBase=50&retryMax=100"); // plain backoff alone would retry within 100 ms
+  const id = await page.evaluate(() => (globalThis as any).app.traceOne("limited") as string);
+  await page.evaluate(() => (globalThis as any).app.traceOne("arrives-during-the-wait"));
+  const view = await expectDelivered(request, [id]);
+  const [limited, ...after] = view.requests;
+  expect(limited?.status).toBe(429);
+  expect(after.length).toBeGreaterThan(0);
+  for (const r of after) expect(r.at - (limited?.at ?? 0)).toBeGreaterThanOrEqual(1_990);
+});
+
+test("unreadable rows in IndexedDB are dropped with a warning; good traces still arrive", async ({ page, request }) => {
+  await openApp(page);
+  await page.evaluate(() => (globalThis as any).app.flush());
+  await page.evaluate(
+    () =>
+      new Promise<void>((resolve, reject) => {
+        const open = indexedDB.open("mlflow-edge");
+        open.onsuccess = () => {
+          const tx = open.result.transaction("traces", "readwrite");
+          const store = tx.objectStore("traces");
+          store.add({ id: "tr-garbage-1", body: "{not json", bytes: 10, attempts: 0, notBefore: 0 });
+          store.add({ id: 42, body: null });
+          store.add({ id: "tr-garbage-2", body: "[1,2]", bytes: 6, attempts: 0, notBefore: 0 });
+          tx.oncomplete = () => (open.result.close(), resolve());
+          tx.onerror = () => reject(tx.error);
+        };
+      }),
+  );
+  const id = await page.evaluate(() => (globalThis as any).app.traceOne("good") as string);
+  const view = await expectDelivered(request, [id]);
+  expect(Object.keys(view.deliveries)).toEqual([id]);
+  expect(view.requests.every((r) => r.status === 200)).toBe(true);
+  await expect.poll(async () => (await idbRows(page).catch(() => [{}])).length).toBe(0);
+  expect(await page.evaluate(() => (globalThis as any).app.warnings as string[])).toContainEqual(expect.stringMatching(/unreadable entry/));
+});

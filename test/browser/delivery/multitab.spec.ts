@@ -1,0 +1,48 @@
+// Acceptance: tabs of one origin share one queue and one sender, and no trace is sent twice.
+import { expect, test, type Page } from "@playwright/test";
+import { expectDelivered, openApp } from "./helpers.js";
+
+test.beforeEach(async ({ request }) => {
+  await request.get("/stub/reset");
+});
+
+const stats = (page: Page) => page.evaluate(() => (globalThis as any).app.stats());
+
+test("two tabs tracing at once: every trace arrives exactly once, and one tab is the sender", async ({ context, request }) => {
+  const [a, b] = await Promise.all([openApp(await context.newPage()), openApp(await context.newPage())]);
+  const ids: string[] = [];
+  for (let round = 0; round < 5; round++) {
+    // Both tabs finish traces and flush at the same moment: each flush races the other tab's sender.
+    const batches = await Promise.all(
+      [a, b].map((page, tab) =>
+        page.evaluate(async ([r, t]) => {
+          const app = (globalThis as any).app;
+          const made = app.traceMany(4, 2_000, `tab${t}-r${r}-`) as string[];
+          await app.flush();
+          return made;
+        }, [round, tab] as const),
+      ),
+    );
+    ids.push(...batches.flat());
+  }
+  const view = await expectDelivered(request, ids);
+  expect(ids).toHaveLength(40);
+  expect(Object.entries(view.deliveries).filter(([, n]) => n !== 1)).toEqual([]);
+  const leaders = [(await stats(a)).leader, (await stats(b)).leader];
+  expect(leaders.filter(Boolean)).toHaveLength(1);
+});
+
+test("the sending tab closes: the other tab takes over and delivers what was left", async ({ context, request }) => {
+  const first = await openApp(await context.newPage());
+  await expect.poll(async () => (await stats(first)).leader).toBe(true);
+  const second = await openApp(await context.newPage());
+  expect((await stats(second)).leader).toBe(false);
+  await request.get("/stub/fail?times=1000&status=503");
+  const ids = await first.evaluate(() => (globalThis as any).app.traceMany(3, 0, "handoff") as string[]);
+  await expect.poll(async () => (await stats(second)).queued).toBe(3); // one queue for the origin
+  await first.close();
+  await request.get("/stub/fail?times=0");
+  await expect.poll(async () => (await stats(second)).leader).toBe(true);
+  const view = await expectDelivered(request, ids);
+  for (const id of ids) expect(view.deliveries[id]).toBe(1);
+});
