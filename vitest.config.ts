@@ -1,3 +1,4 @@
+import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { transform } from "esbuild";
 import { defineConfig, type Plugin } from "vitest/config";
 
@@ -34,6 +35,24 @@ export default defineConfig({
           testTimeout: 60_000,
           hookTimeout: 600_000,
           fileParallelism: false,
+        },
+      },
+      {
+        extends: true,
+        // Inside workerd (the runtime Cloudflare runs) through @cloudflare/vitest-pool-workers.
+        plugins: [
+          cloudflareTest({
+            main: "./test/worker/fixture/worker.ts",
+            wrangler: { configPath: "./test/worker/fixture/wrangler.toml" },
+            miniflare: { cf: false },
+          }),
+        ],
+        test: {
+          name: "workers",
+          include: ["test/worker/**/*.test.ts", "worker/**/*.test.ts"],
+          globalSetup: ["test/worker/global-setup.ts"],
+          testTimeout: 30_000,
+          hookTimeout: 600_000,
         },
       },
     ],

@@ -24,7 +24,7 @@ function run(label, cmd, args, env = {}) {
   return ok;
 }
 
-for (const project of ["tsconfig.core.json", "tsconfig.browser.json", "tsconfig.json"]) {
+for (const project of ["tsconfig.core.json", "tsconfig.browser.json", "tsconfig.worker.json", "tsconfig.json"]) {
   const ok = run(`typecheck ${project}`, bin("tsc"), ["-p", project]);
   if (ok) totals.passed++;
   else totals.failed++;

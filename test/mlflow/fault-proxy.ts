@@ -1,7 +1,7 @@
 // A fault-injecting HTTP proxy on 127.0.0.1 in front of the real MLflow server: it can answer
 // chosen statuses, stall, or be down, and records what passed through. MLflow stays the judge of
 // what was delivered; the proxy only makes the outage.
-import { createServer, request, type IncomingHttpHeaders, type Server } from "node:http";
+import { createServer, request, type IncomingHttpHeaders, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 
 export type Fault = { status: number; body?: string; headers?: Record<string, string> } | "stall";
@@ -39,6 +39,7 @@ export class FaultProxy {
       const chunks: Buffer[] = [];
       req.on("data", (c: Buffer) => chunks.push(c));
       req.on("end", () => {
+        if (req.url?.startsWith("/__proxy/")) return this.control(req.method ?? "", req.url, Buffer.concat(chunks).toString("utf8"), res);
         const record: SeenRequest = { method: req.method ?? "", path: req.url ?? "", headers: req.headers, status: 0 };
         this.seen.push(record);
         const i = this.faults.findIndex((f) => f.match.test(record.path));
@@ -84,6 +85,36 @@ export class FaultProxy {
     if (!server) return;
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /**
+   * The same controls over HTTP, for tests that run inside workerd and cannot reach this object:
+   *   POST /__proxy/faults {"match": "<regex>", "status": 503, "count": 2, "body"?, "headers"?}
+   *   GET  /__proxy/count?match=<regex>   → {"count": n}
+   *   POST /__proxy/reset                  clears faults and the request log
+   */
+  private control(method: string, url: string, body: string, res: ServerResponse): void {
+    const u = new URL(url, "http://proxy");
+    const reply = (status: number, value: unknown) => {
+      res.writeHead(status, { "Content-Type": "application/json" });
+      res.end(JSON.stringify(value));
+    };
+    try {
+      if (method === "POST" && u.pathname === "/__proxy/faults") {
+        const f = JSON.parse(body) as { match: string; status: number; count?: number; body?: string; headers?: Record<string, string> };
+        this.inject(new RegExp(f.match), { status: f.status, body: f.body, headers: f.headers }, f.count ?? 1);
+        return reply(200, { queued: this.faults.length });
+      }
+      if (method === "GET" && u.pathname === "/__proxy/count") return reply(200, { count: this.count(new RegExp(u.searchParams.get("match") ?? "")) });
+      if (method === "POST" && u.pathname === "/__proxy/reset") {
+        this.faults.splice(0);
+        this.seen.splice(0);
+        return reply(200, {});
+      }
+      reply(404, { error: "unknown proxy control" });
+    } catch (error) {
+      reply(400, { error: String(error) });
+    }
   }
 
   /** How many requests reached a path matching `match`. */

@@ -1,0 +1,15 @@
+/// <reference types="@cloudflare/vitest-pool-workers/types" />
+// Types of the test Worker (test/worker/fixture): what `wrangler types` would generate, kept by hand
+// so the 500 KB generated file is not committed.
+declare namespace Cloudflare {
+  interface GlobalProps {
+    mainModule: typeof import("./fixture/worker.js");
+    durableNamespaces: "TraceBuffer";
+  }
+  interface Env {
+    TRACE_BUFFER: DurableObjectNamespace<import("./fixture/worker.js").TraceBuffer>;
+    MLFLOW_TRACKING_URI: string;
+    MLFLOW_EXPERIMENT_NAME: string;
+    INGEST_KEYS: string;
+  }
+}
