@@ -17,7 +17,7 @@ export class WakeTimer {
       this.fire();
     }, Math.max(0, at - this.now()));
     // Node and workerd: a pending retry must not keep the process alive.
-    if (typeof this.timer === "object") this.timer.unref?.();
+    if (typeof this.timer === "object") (this.timer as { unref?: () => void }).unref?.();
   }
 
   cancel(): void {

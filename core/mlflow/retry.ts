@@ -72,5 +72,5 @@ export const sleep = (ms: number): Promise<void> =>
   new Promise((resolve) => {
     const handle = setTimeout(resolve, ms);
     // Never keep a Node process alive just to retry a trace.
-    if (typeof handle === "object") handle.unref?.();
+    if (typeof handle === "object") (handle as { unref?: () => void }).unref?.();
   });

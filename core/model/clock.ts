@@ -1,7 +1,7 @@
 // Epoch milliseconds with sub-millisecond precision where the runtime has a monotonic clock.
 // (In Workers `performance.now()` only advances on I/O: that is the platform's timing model.)
 
-const perf = globalThis.performance;
+const perf = (globalThis as { performance?: { now(): number; timeOrigin: number } }).performance;
 
 export const nowMs: () => number =
   perf && typeof perf.now === "function" && typeof perf.timeOrigin === "number"

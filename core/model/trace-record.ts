@@ -82,7 +82,7 @@ export class TraceRecord {
     }
     if (this.lingerTimer === undefined) {
       this.lingerTimer = setTimeout(() => this.finish(), this.tracer.openSpanTimeoutMs);
-      if (typeof this.lingerTimer === "object") this.lingerTimer.unref?.();
+      if (typeof this.lingerTimer === "object") (this.lingerTimer as { unref?: () => void }).unref?.();
     }
   }
 

@@ -1,0 +1,271 @@
+// instrument() and the Hono middleware inside workerd (nodejs_compat: AsyncLocalStorage found on
+// its own). Traces go to an in-memory exporter here; test/worker/e2e covers the real buffer and MLflow.
+import { createExecutionContext, createMessageBatch, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
+import { Hono } from "hono";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { trace, withSpan } from "../../core/index.js";
+import { InMemoryExporter } from "../../core/export/exporter.js";
+import type { Trace } from "../../core/model/types.js";
+import { mlflowTracing } from "../../worker/hono.js";
+import { instrument, resetWorkerTracing } from "../../worker/instrument.js";
+import { requestSpan } from "../../worker/request-span.js";
+
+let exported: InMemoryExporter;
+beforeEach(() => {
+  resetWorkerTracing();
+  exported = new InMemoryExporter();
+});
+afterEach(() => resetWorkerTracing());
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const tree = (t: Trace) => t.data.spans.map((s) => [s.name, t.data.spans.find((p) => p.spanId === s.parentId)?.name ?? s.parentId]);
+const root = (t: Trace) => t.data.spans.find((s) => !t.data.spans.some((p) => p.spanId === s.parentId))!;
+
+async function call<Env>(handler: ExportedHandler<Env>, request: Request, env = {} as Env) {
+  const ctx = createExecutionContext();
+  const response = await handler.fetch!(request as Request<unknown, IncomingRequestCfProperties>, env, ctx);
+  const body = await response.text();
+  await waitOnExecutionContext(ctx);
+  return { response, body };
+}
+
+const retrieve = trace(async function retrieve(q: string) {
+  await sleep(2);
+  return [`doc about ${q}`];
+}, { spanType: "RETRIEVER" });
+const generate = trace(async function generate(docs: string[]) {
+  await sleep(1);
+  return `answer from ${docs.length} docs`;
+}, { spanType: "LLM" });
+
+describe("instrument(): module Worker fetch", () => {
+  const worker = instrument<object, ExportedHandler<object>>(
+    {
+      async fetch(request) {
+        const q = new URL(request.url).searchParams.get("q") ?? "";
+        const [docs, extra] = await Promise.all([retrieve(q), retrieve(`${q}!`)]);
+        await new Promise((r) => setTimeout(r, 1));
+        return Response.json({ answer: await generate([...docs, ...extra]) });
+      },
+    },
+    { exporter: () => exported },
+  );
+
+  it("one root span per request with method, path and status; handler spans nest under it across await, timers and Promise.all", async () => {
+    const { response, body } = await call(worker, new Request("https://app.example/api/ask?q=llamas"));
+    expect(response.status).toBe(200);
+    expect(JSON.parse(body)).toEqual({ answer: "answer from 2 docs" });
+    expect(exported.traces).toHaveLength(1);
+    const t = exported.traces[0]!;
+    expect(tree(t)).toEqual([
+      ["GET /api/ask", null],
+      ["retrieve_1", "GET /api/ask"],
+      ["retrieve_2", "GET /api/ask"],
+      ["generate", "GET /api/ask"],
+    ]);
+    const r = root(t);
+    expect(r.attributes).toMatchObject({ "http.request.method": "GET", "url.path": "/api/ask", "http.response.status_code": 200 });
+    expect(r.inputs).toEqual({ method: "GET", url: "https://app.example/api/ask?q=llamas" });
+    expect(r.outputs).toEqual({ status: 200 });
+    expect(r.status.statusCode).toBe("STATUS_CODE_OK");
+    expect(t.info.state).toBe("OK");
+  });
+
+  it("continues the caller's traceparent: same trace id, the root's parent is the caller's span", async () => {
+    const traceHex = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const headers = { traceparent: `00-${traceHex}-00f067aa0ba902b7-01` };
+    await call(worker, new Request("https://app.example/api/ask?q=x", { headers }));
+    const t = exported.traces[0]!;
+    expect(t.info.traceId).toBe(`tr-${traceHex}`);
+    expect(root(t).parentId).toBe("00f067aa0ba902b7");
+  });
+
+  it("ignores a malformed or hostile traceparent and starts its own trace", async () => {
+    for (const bad of ["garbage", "00-00000000000000000000000000000000-00f067aa0ba902b7-01", `00-${"a".repeat(32)}-${"b".repeat(16)}-01<script>`, "x".repeat(10_000)]) {
+      await call(worker, new Request("https://app.example/api/ask", { headers: { traceparent: bad } }));
+    }
+    expect(exported.traces).toHaveLength(4);
+    for (const t of exported.traces) expect(root(t).parentId).toBeNull();
+    expect(new Set(exported.traces.map((t) => t.info.traceId)).size).toBe(4);
+  });
+
+  it("concurrent requests in one isolate stay in their own traces", async () => {
+    await Promise.all(["a", "b", "c"].map((q) => call(worker, new Request(`https://app.example/api/ask?q=${q}`))));
+    expect(exported.traces).toHaveLength(3);
+    for (const t of exported.traces) {
+      expect(t.data.spans).toHaveLength(4);
+      const q = new URL(String((root(t).inputs as { url: string }).url)).searchParams.get("q");
+      expect(t.data.spans.find((s) => s.name === "retrieve_1")?.inputs).toEqual({ q });
+    }
+  });
+
+  it("a thrown error is recorded on the request span and rethrown unchanged", async () => {
+    const failing = instrument<object, ExportedHandler<object>>(
+      {
+        async fetch() {
+          await retrieve("x");
+          throw new RangeError("no answer");
+        },
+      },
+      { exporter: () => exported },
+    );
+    const ctx = createExecutionContext();
+    const error = await Promise.resolve(failing.fetch!(new Request("https://app.example/x") as never, {}, ctx)).catch((e: unknown) => e);
+    await waitOnExecutionContext(ctx);
+    expect(error).toBeInstanceOf(RangeError);
+    expect((error as Error).message).toBe("no answer");
+    const r = root(exported.traces[0]!);
+    expect(r.status).toEqual({ statusCode: "STATUS_CODE_ERROR", description: "RangeError: no answer" });
+    expect(r.events.map((e) => e.name)).toEqual(["exception"]);
+    expect(exported.traces[0]!.info.state).toBe("ERROR");
+  });
+
+  it("a 5xx response marks the span ERROR; a 4xx does not", async () => {
+    const statusWorker = instrument<object, ExportedHandler<object>>(
+      { fetch: (request) => new Response("x", { status: Number(new URL(request.url).searchParams.get("s")) }) },
+      { exporter: () => exported },
+    );
+    await call(statusWorker, new Request("https://app.example/?s=503"));
+    await call(statusWorker, new Request("https://app.example/?s=404"));
+    expect(exported.traces.map((t) => [root(t).status.statusCode, root(t).attributes["http.response.status_code"]])).toEqual([
+      ["STATUS_CODE_ERROR", 503],
+      ["STATUS_CODE_OK", 404],
+    ]);
+  });
+
+  it("does not delay the response: it is returned while the export is still pending, and waitUntil covers the export", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const slow = { export: async (t: Trace) => { await gate; exported.export(t); } };
+    const quick = instrument<object, ExportedHandler<object>>({ fetch: () => new Response("hi") }, { exporter: () => slow });
+    const ctx = createExecutionContext();
+    const response = await quick.fetch!(new Request("https://app.example/") as never, {}, ctx);
+    expect(await response.text()).toBe("hi");
+    expect(exported.traces).toHaveLength(0); // response in hand, trace not yet handed on
+    release();
+    await waitOnExecutionContext(ctx);
+    expect(exported.traces).toHaveLength(1);
+  });
+
+  it("explicit context: requestSpan(request) is the parent for code that passes it", async () => {
+    const explicit = instrument<object, ExportedHandler<object>>(
+      {
+        async fetch(request) {
+          const out = await withSpan(async () => "done", { name: "explicit-child", parent: requestSpan(request) });
+          return new Response(out);
+        },
+      },
+      { exporter: () => exported },
+    );
+    await call(explicit, new Request("https://app.example/e"));
+    expect(tree(exported.traces[0]!)).toEqual([
+      ["GET /e", null],
+      ["explicit-child", "GET /e"],
+    ]);
+  });
+});
+
+describe("instrument(): streaming responses", () => {
+  const chunks = ["data: one\n\n", "data: two\n\n", "data: three\n\n"];
+  const streaming = () =>
+    instrument<object, ExportedHandler<object>>(
+      {
+        fetch() {
+          const encoder = new TextEncoder();
+          let i = 0;
+          const body = new ReadableStream<Uint8Array>({
+            async pull(controller) {
+              await sleep(20);
+              if (i < chunks.length) controller.enqueue(encoder.encode(chunks[i++]));
+              else controller.close();
+            },
+          });
+          return new Response(body, { headers: { "content-type": "text/event-stream" } });
+        },
+      },
+      { exporter: () => exported },
+    );
+
+  it("the span ends when the stream has been read to the end, not when the handler returned", async () => {
+    const ctx = createExecutionContext();
+    const started = Date.now();
+    const response = await streaming().fetch!(new Request("https://app.example/sse") as never, {}, ctx);
+    const returnedAfter = Date.now() - started;
+    expect(response.headers.get("content-type")).toBe("text/event-stream");
+    expect(await response.text()).toBe(chunks.join(""));
+    await waitOnExecutionContext(ctx);
+    const r = root(exported.traces[0]!);
+    expect(r.endTime! - r.startTime).toBeGreaterThanOrEqual(60);
+    expect(returnedAfter).toBeLessThan(60);
+    expect(r.attributes["http.response.body.size"]).toBe(new TextEncoder().encode(chunks.join("")).byteLength);
+    expect(r.status.statusCode).toBe("STATUS_CODE_OK");
+  });
+
+  it("a stream cancelled by the client ends the span with a 'cancelled' event", async () => {
+    const ctx = createExecutionContext();
+    const response = await streaming().fetch!(new Request("https://app.example/sse") as never, {}, ctx);
+    const reader = response.body!.getReader();
+    await reader.read();
+    await reader.cancel("client went away");
+    await waitOnExecutionContext(ctx);
+    const r = root(exported.traces[0]!);
+    expect(r.events.map((e) => [e.name, e.attributes])).toEqual([["cancelled", { reason: "client went away" }]]);
+    expect(r.endTime).not.toBeNull();
+  });
+});
+
+describe("instrument(): scheduled and queue handlers", () => {
+  it("each invocation is a root span named for its trigger", async () => {
+    const worker = instrument<object, ExportedHandler<object>>(
+      {
+        async scheduled() {
+          await retrieve("nightly");
+        },
+        async queue(batch) {
+          for (const m of batch.messages) m.ack();
+        },
+      },
+      { exporter: () => exported },
+    );
+    const ctx = createExecutionContext();
+    await worker.scheduled!(createScheduledController({ cron: "0 3 * * *", scheduledTime: 1_700_000_000_000 }), {}, ctx);
+    const batch = createMessageBatch("jobs", [{ id: "m1", timestamp: new Date(), attempts: 1, body: { n: 1 } }]);
+    await worker.queue!(batch, {}, ctx);
+    await waitOnExecutionContext(ctx);
+    expect(exported.traces.map(tree)).toEqual([
+      [["scheduled 0 3 * * *", null], ["retrieve", "scheduled 0 3 * * *"]],
+      [["queue jobs", null]],
+    ]);
+    expect(root(exported.traces[1]!).inputs).toEqual({ queue: "jobs", messages: 1 });
+  });
+});
+
+describe("mlflowTracing(): Hono middleware", () => {
+  const app = new Hono();
+  app.use(mlflowTracing({ exporter: () => exported }));
+  app.get("/posts/:id", async (c) => c.json({ id: c.req.param("id"), docs: await retrieve(c.req.param("id")) }));
+  app.get("/boom", async () => {
+    throw new TypeError("bad input");
+  });
+
+  it("names the span by the matched route and nests handler spans", async () => {
+    const ctx = createExecutionContext();
+    const res = await app.fetch(new Request("https://app.example/posts/42"), {}, ctx);
+    expect(await res.json()).toEqual({ id: "42", docs: ["doc about 42"] });
+    await waitOnExecutionContext(ctx);
+    const t = exported.traces[0]!;
+    expect(tree(t)).toEqual([["GET /posts/:id", null], ["retrieve", "GET /posts/:id"]]);
+    expect(root(t).attributes).toMatchObject({ "http.route": "/posts/:id", "url.path": "/posts/42", "http.response.status_code": 200 });
+  });
+
+  it("an error that Hono turns into a 500 is on the span as an exception, status ERROR", async () => {
+    const ctx = createExecutionContext();
+    const res = await app.fetch(new Request("https://app.example/boom"), {}, ctx);
+    expect(res.status).toBe(500);
+    expect(await res.text()).toBe("Internal Server Error");
+    await waitOnExecutionContext(ctx);
+    const r = root(exported.traces[0]!);
+    expect(r.status.statusCode).toBe("STATUS_CODE_ERROR");
+    expect(r.events[0]).toMatchObject({ name: "exception", attributes: { "exception.type": "TypeError", "exception.message": "bad input" } });
+  });
+});

@@ -1,0 +1,45 @@
+import type { Exporter } from "../core/export/exporter.js";
+import { MlflowExporter } from "../core/mlflow/exporter.js";
+import { collectorExporter } from "./exporters.js";
+
+// The default destination of an instrumented Worker's traces, read from its env (bindings, vars
+// and secrets), nearest first: the TraceBuffer Durable Object in the same account, a remote
+// collector, MLflow itself.
+
+type Env = Record<string, unknown>;
+
+const str = (env: Env, key: string): string | undefined => {
+  const value = env[key];
+  return typeof value === "string" && value !== "" ? value : undefined;
+};
+
+/** Filled in by worker/index.ts with the TraceBuffer store, so this file does not import the buffer. */
+let bufferDestination: ((env: Env) => Exporter | undefined) | undefined;
+
+export function setBufferDestination(fn: (env: Env) => Exporter | undefined): void {
+  bufferDestination = fn;
+}
+
+export function destinationFromEnv(env: Env): Exporter | undefined {
+  const buffered = bufferDestination?.(env);
+  if (buffered) return buffered;
+  const collector = str(env, "MLFLOW_EDGE_COLLECTOR_URL");
+  if (collector) return collectorExporter({ url: collector, secret: str(env, "MLFLOW_EDGE_COLLECTOR_SECRET") });
+  const trackingUri = str(env, "MLFLOW_TRACKING_URI");
+  if (trackingUri) {
+    const experimentId = str(env, "MLFLOW_EXPERIMENT_ID");
+    const experimentName = experimentId ? undefined : str(env, "MLFLOW_EXPERIMENT_NAME");
+    if (!experimentId && !experimentName) {
+      throw new TypeError("instrument(): MLFLOW_TRACKING_URI is set but neither MLFLOW_EXPERIMENT_ID nor MLFLOW_EXPERIMENT_NAME is.");
+    }
+    return new MlflowExporter({
+      trackingUri,
+      experimentId,
+      experimentName,
+      token: str(env, "MLFLOW_TRACKING_TOKEN"),
+      username: str(env, "MLFLOW_TRACKING_USERNAME"),
+      password: str(env, "MLFLOW_TRACKING_PASSWORD"),
+    });
+  }
+  return undefined;
+}

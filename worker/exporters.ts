@@ -1,0 +1,66 @@
+import { backoffDelay } from "../core/export/backoff.js";
+import type { Exporter } from "../core/export/exporter.js";
+import { encodeIngestBatch, ingestHeaders, INGEST_PATH, parseRetryAfter } from "../core/export/ingest-format.js";
+import type { Trace } from "../core/model/types.js";
+import type { TraceStore } from "./store.js";
+
+// Where an instrumented Worker's finished traces go. All of them run inside ctx.waitUntil, after the
+// response: the request never waits for tracing.
+
+/** Hands traces to a TraceStore (the TraceBuffer Durable Objects through their binding). */
+export function storeExporter(store: TraceStore): Exporter {
+  return {
+    async export(trace: Trace) {
+      await store.put([trace]);
+    },
+  };
+}
+
+export interface CollectorExporterOptions {
+  /** Base URL of a mlflow-edge collector, e.g. `https://traces.example.com`. */
+  url: string;
+  /** The collector's server secret (a Worker secret), sent as `Authorization: Bearer`. */
+  secret?: string;
+  /** An ingest key instead of a secret. */
+  ingestKey?: string;
+  /** Attempts per trace on network errors, 408, 429 and 5xx (default 3). */
+  attempts?: number;
+  fetch?: typeof fetch;
+}
+
+/**
+ * Posts each trace to a remote collector's `POST /v1/ingest`. Retries within the invocation's
+ * waitUntil time; a trace still refused after that is reported, not kept (a Worker isolate has no
+ * durable storage of its own: bind the TraceBuffer to keep traces through outages).
+ */
+export function collectorExporter(options: CollectorExporterOptions): Exporter {
+  if (typeof options?.url !== "string" || !/^https?:\/\/[^/\s]+/i.test(options.url)) {
+    throw new TypeError(`collectorExporter(): "url" must be an http(s) URL; got ${JSON.stringify(options?.url)}.`);
+  }
+  const endpoint = options.url.replace(/\/+$/, "") + INGEST_PATH;
+  const attempts = options.attempts ?? 3;
+  const doFetch = options.fetch ?? fetch;
+  const headers = ingestHeaders(options.ingestKey);
+  if (options.secret) headers.authorization = `Bearer ${options.secret}`;
+  return {
+    async export(trace: Trace) {
+      const body = encodeIngestBatch([JSON.stringify(trace)]);
+      let last = "";
+      for (let attempt = 1; attempt <= attempts; attempt++) {
+        let wait: number | undefined;
+        try {
+          const res = await doFetch(endpoint, { method: "POST", headers, body });
+          if (res.ok) return;
+          const text = (await res.text()).slice(0, 500);
+          last = `HTTP ${res.status}: ${text}`;
+          if (!(res.status === 408 || res.status === 429 || res.status >= 500)) break;
+          wait = parseRetryAfter(res.headers.get("retry-after"), Date.now());
+        } catch (error) {
+          last = error instanceof Error ? error.message : String(error);
+        }
+        if (attempt < attempts) await new Promise((r) => setTimeout(r, Math.min(wait ?? backoffDelay(attempt, { baseMs: 200, maxMs: 5_000 }), 10_000)));
+      }
+      throw new Error(`collector ${endpoint} did not take trace ${trace.info.traceId}: ${last}`);
+    },
+  };
+}

@@ -1,0 +1,93 @@
+import { configure, type TracerOptions } from "../core/config.js";
+import { AsyncLocalStorageContextManager, type AsyncLocalStorageConstructor } from "../core/context/async-local-storage.js";
+import { warnOnce } from "../core/debug.js";
+import type { Exporter } from "../core/export/exporter.js";
+import { ExportTracker } from "./export-tracker.js";
+import { destinationFromEnv } from "./destination.js";
+import { traceInvocation, traceRequest, type RequestSpanOptions } from "./request-span.js";
+
+// instrument(handler) for module Workers: one root span per fetch/scheduled/queue invocation,
+// traces handed on inside ctx.waitUntil. The tracer is configured on the first invocation, when
+// the Worker's env (its bindings and secrets) is known.
+
+export interface WorkerTracingOptions<Env> extends Omit<TracerOptions, "exporter" | "contextManager">, RequestSpanOptions {
+  /**
+   * Where finished traces go, from the Worker's env. Default: the `TRACE_BUFFER` Durable Object
+   * binding if there is one, else a remote collector (`MLFLOW_EDGE_COLLECTOR_URL` with
+   * `MLFLOW_EDGE_COLLECTOR_SECRET`), else MLflow itself (`MLFLOW_TRACKING_URI` + an experiment).
+   */
+  exporter?: (env: Env) => Exporter | undefined;
+  /**
+   * AsyncLocalStorage to carry the active span. Found on its own with the `nodejs_compat` flag;
+   * with only `nodejs_als`, pass `AsyncLocalStorage` from "node:async_hooks". Without either,
+   * spans nest only through explicit parents (`requestSpan(request)`), and a warning says so.
+   */
+  asyncLocalStorage?: AsyncLocalStorageConstructor;
+}
+
+interface Setup {
+  tracker: ExportTracker;
+}
+
+let setup: Setup | undefined;
+
+/** Configures the isolate's tracer once, from the first env seen. */
+export function ensureTracing<Env>(env: Env, options: WorkerTracingOptions<Env>): Setup {
+  if (setup) return setup;
+  const tracker = new ExportTracker();
+  const destination = options.exporter ? options.exporter(env) : destinationFromEnv(env as Record<string, unknown>);
+  if (!destination) {
+    warnOnce(
+      "worker-no-destination",
+      "instrument(): no TRACE_BUFFER binding, MLFLOW_EDGE_COLLECTOR_URL or MLFLOW_TRACKING_URI in env and no exporter option, so traces are recorded and dropped.",
+    );
+  }
+  tracker.setDestination(destination);
+  const { exporter: _e, asyncLocalStorage, spanName: _n, continueTrace: _c, spanType: _t, exportDeadlineMs: _d, ...tracer } = options;
+  configure({
+    ...tracer,
+    // A Worker may run on for only ~30 s after its response; export unfinished children before that.
+    openSpanTimeoutMs: tracer.openSpanTimeoutMs ?? 20_000,
+    exporter: tracker,
+    contextManager: asyncLocalStorage ? new AsyncLocalStorageContextManager(asyncLocalStorage) : undefined,
+  });
+  setup = { tracker };
+  return setup;
+}
+
+/** For tests: forget the isolate's tracing setup so the next invocation configures again. */
+export function resetWorkerTracing(): void {
+  setup = undefined;
+}
+
+/**
+ * Wraps a module Worker's handlers: each `fetch` becomes a root span (method, path, status; it
+ * continues the caller's `traceparent`), as do `scheduled` and `queue` invocations.
+ * @example
+ * export default instrument({ async fetch(request, env, ctx) { ... } });
+ */
+export function instrument<Env, H extends ExportedHandler<Env>>(handler: H, options: WorkerTracingOptions<Env> = {}): H {
+  const wrapped: ExportedHandler<Env> = { ...handler };
+  const { fetch: onFetch, scheduled, queue } = handler;
+  if (onFetch) {
+    wrapped.fetch = (request, env, ctx) => {
+      const { tracker } = ensureTracing(env, options);
+      return traceRequest(request, undefined, tracker, (p) => ctx.waitUntil(p), () => onFetch.call(handler, request, env, ctx), options);
+    };
+  }
+  if (scheduled) {
+    wrapped.scheduled = (controller, env, ctx) => {
+      const { tracker } = ensureTracing(env, options);
+      const inputs = { cron: controller.cron, scheduledTime: controller.scheduledTime };
+      return traceInvocation(`scheduled ${controller.cron}`, inputs, tracker, (p) => ctx.waitUntil(p), () => scheduled.call(handler, controller, env, ctx));
+    };
+  }
+  if (queue) {
+    wrapped.queue = (batch, env, ctx) => {
+      const { tracker } = ensureTracing(env, options);
+      const inputs = { queue: batch.queue, messages: batch.messages.length };
+      return traceInvocation(`queue ${batch.queue}`, inputs, tracker, (p) => ctx.waitUntil(p), () => queue.call(handler, batch, env, ctx));
+    };
+  }
+  return wrapped as H;
+}
