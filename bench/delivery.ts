@@ -8,29 +8,12 @@ import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import * as mlflow from "../core/index.js";
+import { agent, SPANS_PER_TRACE } from "./agent.js";
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL("..", import.meta.url));
 const COUNT = Number(process.env.BENCH_TRACES ?? 200);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
-const SPANS_PER_TRACE = 5;
-
-const DOCS = Array.from({ length: 3 }, (_, i) => ({ id: `doc-${i}`, text: "MLflow tracing records spans of GenAI apps. ".repeat(6).trim() }));
-const retrieve = mlflow.trace(function retrieve(query: string) { return DOCS; }, { spanType: mlflow.SpanType.RETRIEVER });
-const calculator = mlflow.trace(function calculator(expression: string) { return { result: 42 }; }, { spanType: mlflow.SpanType.TOOL });
-const llm = mlflow.trace(function llm(messages: { role: string; content: string }[], model: string) {
-  mlflow.getCurrentActiveSpan()?.setAttribute("mlflow.chat.tokenUsage", { input_tokens: 120, output_tokens: 40, total_tokens: 160 });
-  return { choices: [{ message: { role: "assistant", content: "The answer is 42. ".repeat(5) } }] };
-}, { name: "chat.completions", spanType: mlflow.SpanType.CHAT_MODEL });
-const agent = mlflow.trace(function agent(question: string, i: number) {
-  mlflow.updateCurrentTrace({ tags: { bench: "delivery", i: String(i) } });
-  const docs = retrieve(question);
-  const messages = [{ role: "system", content: "Answer with the documents." }, { role: "user", content: question }];
-  const first = llm([...messages, { role: "user", content: JSON.stringify(docs) }], "gpt-4o-mini");
-  const tool = calculator("6*7");
-  const second = llm([...messages, { role: "tool", content: JSON.stringify(tool) }], "gpt-4o-mini");
-  return second.choices[0]!.message.content + first.choices[0]!.message.content.slice(0, 10);
-}, { spanType: mlflow.SpanType.AGENT });
 
 async function createExperiment(uri: string, name: string): Promise<string> {
   const res = await fetch(`${uri}/api/2.0/mlflow/experiments/create`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ name }) });
