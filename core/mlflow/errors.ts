@@ -9,6 +9,8 @@ export class MlflowError extends Error {
 /** The server answered with an error status. `retryable` is false for 4xx other than 429. */
 export class MlflowHttpError extends MlflowError {
   override name = "MlflowHttpError";
+  /** The server's `Retry-After`, in ms, when it sent one (429, 503). */
+  retryAfterMs: number | undefined;
   constructor(
     readonly method: string,
     readonly url: string,

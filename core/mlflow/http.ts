@@ -98,6 +98,7 @@ export async function send(settings: HttpSettings, req: HttpRequest): Promise<Ht
       failure = new MlflowHttpError(req.method, req.url, response.status, response.statusText, errorCode, message, tries);
       if (!isRetryableStatus(response.status)) throw failure;
       retryAfterMs = parseRetryAfter(response.headers.get("retry-after"));
+      failure.retryAfterMs = retryAfterMs;
     } catch (error) {
       if (error instanceof MlflowHttpError) throw error;
       failure = new MlflowNetworkError(req.method, req.url, networkDetail(error), tries, error);

@@ -4,10 +4,11 @@
 declare namespace Cloudflare {
   interface GlobalProps {
     mainModule: typeof import("./fixture/worker.js");
-    durableNamespaces: "TraceBuffer";
+    durableNamespaces: "TraceBuffer" | "UnforwardedTraceBuffer";
   }
   interface Env {
     TRACE_BUFFER: DurableObjectNamespace<import("./fixture/worker.js").TraceBuffer>;
+    UNFORWARDED_BUFFER: DurableObjectNamespace<import("./fixture/worker.js").UnforwardedTraceBuffer>;
     MLFLOW_TRACKING_URI: string;
     MLFLOW_EXPERIMENT_NAME: string;
     INGEST_KEYS: string;

@@ -1,0 +1,269 @@
+// The TraceBuffer Durable Object inside workerd: durable, idempotent puts; merging the parts of a
+// trace; forwarding to the real MLflow server (behind the fault proxy) with backoff, Retry-After
+// and dead-lettering; retention; the query API over shards.
+import { env } from "cloudflare:workers";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { beforeEach, describe, expect, it } from "vitest";
+import type { Trace } from "../../core/model/types.js";
+import { ShardedTraceStore, shardOf } from "../../worker/buffer/shards.js";
+import type { TraceBuffer } from "../../worker/buffer/trace-buffer.js";
+import type { TraceStore } from "../../worker/store.js";
+import type { UnforwardedTraceBuffer } from "./fixture/worker.js";
+import { joinedTrace, simpleTrace } from "./traces.js";
+
+const proxy = env.MLFLOW_TRACKING_URI;
+let n = 0;
+const buffer = () => env.TRACE_BUFFER.get(env.TRACE_BUFFER.idFromName(`t-${Date.now()}-${n++}`));
+// RPC calls typed as the plain interface (the generated stub types are too deep for the Json type).
+const api = (stub: DurableObjectStub<TraceBuffer> | DurableObjectStub<UnforwardedTraceBuffer>) => stub as unknown as TraceStore & Pick<TraceBuffer, "stats">;
+
+async function fault(match: string, status: number, count: number, headers: Record<string, string> = {}, body?: string) {
+  await fetch(`${proxy}/__proxy/faults`, { method: "POST", body: JSON.stringify({ match, status, count, headers, body }) });
+}
+const reset = () => fetch(`${proxy}/__proxy/reset`, { method: "POST" });
+
+/** Makes every pending trace due now (the alarm picks traces by their next_attempt_at). */
+const makeDue = (stub: DurableObjectStub<TraceBuffer>) =>
+  runInDurableObject(stub, (_: TraceBuffer, state) => {
+    state.storage.sql.exec("UPDATE traces SET next_attempt_at = 0 WHERE next_attempt_at IS NOT NULL");
+  });
+/** Runs the alarm now with every pending trace due (tests never wait for real time). */
+async function forwardNow(stub: DurableObjectStub<TraceBuffer>): Promise<boolean> {
+  await makeDue(stub);
+  return runDurableObjectAlarm(stub);
+}
+const row = (stub: DurableObjectStub<TraceBuffer>, id: string) =>
+  runInDurableObject(stub, (_: TraceBuffer, state) => state.storage.sql.exec("SELECT * FROM traces WHERE trace_id = ?", id).toArray()[0] as Record<string, unknown> | undefined);
+
+/** The trace as MLflow stores it: span names with their parent's name, and the trace info. */
+async function fromMlflow(traceId: string) {
+  const res = await fetch(`${proxy}/api/3.0/mlflow/traces/get?trace_id=${traceId}`);
+  if (res.status === 404) return undefined;
+  const body = (await res.json()) as { trace: { trace_info: { request_preview?: string; state: string; tags: Record<string, string> }; spans: { span_id: string; parent_span_id?: string; name: string }[] } };
+  const names = new Map(body.trace.spans.map((s) => [s.span_id, s.name]));
+  const tree = body.trace.spans.map((s) => [s.name, s.parent_span_id ? (names.get(s.parent_span_id) ?? "<remote>") : null]).sort((a, b) => (String(a[0]) < String(b[0]) ? -1 : 1));
+  return { info: body.trace.trace_info, tree };
+}
+
+const sortedTree = (t: Trace) => {
+  const names = new Map(t.data.spans.map((s) => [s.spanId, s.name]));
+  return t.data.spans.map((s) => [s.name, s.parentId ? (names.get(s.parentId) ?? "<remote>") : null]).sort((a, b) => (String(a[0]) < String(b[0]) ? -1 : 1));
+};
+
+beforeEach(async () => {
+  await reset();
+});
+
+describe("TraceBuffer: storing", () => {
+  it("acknowledges a put once the trace is in SQLite, and a resend is a duplicate, not a second copy", async () => {
+    const stub = buffer();
+    const t = simpleTrace("durable");
+    expect(await api(stub).put([t])).toEqual({ stored: 1, merged: 0, duplicates: 0 });
+    expect(await row(stub, t.info.traceId)).toMatchObject({ span_count: 2, forwarding: "buffered", state: "OK" });
+    expect(await api(stub).put([t, t])).toEqual({ stored: 0, merged: 0, duplicates: 2 });
+    const stored = await api(stub).get(t.info.traceId);
+    expect(stored?.trace.data.spans).toEqual(t.data.spans);
+    expect(stored?.summary).toMatchObject({ traceId: t.info.traceId, name: "answer", spanCount: 2, requestPreview: t.info.requestPreview, forwarding: "buffered" });
+  });
+
+  it("merges the Worker part and the browser part of one trace by span id; the part with the true root describes it", async () => {
+    const stub = buffer();
+    const { browser, worker } = joinedTrace();
+    expect(worker.info.traceId).toBe(browser.info.traceId);
+    expect(await api(stub).put([worker])).toEqual({ stored: 1, merged: 0, duplicates: 0 });
+    // Without its root the trace waits (FORWARD_PARTIAL_DELAY_MS) for the rest.
+    expect(Number((await row(stub, worker.info.traceId))!.next_attempt_at)).toBeGreaterThan(Date.now() + 30_000);
+    expect(await api(stub).put([browser])).toEqual({ stored: 0, merged: 1, duplicates: 0 });
+    const stored = (await api(stub).get(browser.info.traceId))!;
+    expect(sortedTree(stored.trace)).toEqual([
+      ["POST /api/answer", "fetch"],
+      ["chat", null],
+      ["fetch", "chat"],
+      ["llm", "POST /api/answer"],
+    ]);
+    expect(stored.summary).toMatchObject({ name: "chat", spanCount: 4, requestPreview: browser.info.requestPreview, responsePreview: browser.info.responsePreview });
+    expect(stored.trace.info.tags.side).toBe("browser");
+    // Both parts again, in either order: nothing new.
+    expect(await api(stub).put([browser, worker])).toEqual({ stored: 0, merged: 0, duplicates: 2 });
+  });
+});
+
+describe("TraceBuffer: forwarding to MLflow", () => {
+  it("forwards a due trace when the alarm runs; MLflow has it with every span", async () => {
+    const stub = buffer();
+    const t = simpleTrace("forward me", { tags: { suite: "buffer" } });
+    await api(stub).put([t]);
+    expect(await forwardNow(stub)).toBe(true);
+    expect(await row(stub, t.info.traceId)).toMatchObject({ forwarding: "forwarded", attempts: 1, last_error: null, next_attempt_at: null });
+    const stored = await fromMlflow(t.info.traceId);
+    expect(stored?.tree).toEqual(sortedTree(t));
+    expect(stored?.info).toMatchObject({ state: "OK", request_preview: t.info.requestPreview });
+    expect(stored?.info.tags.suite).toBe("buffer");
+  });
+
+  it("a joined trace reaches MLflow once, with the browser and Worker parts nested; a part arriving after forwarding is sent again, merged", async () => {
+    const stub = buffer();
+    const { browser, worker } = joinedTrace();
+    await api(stub).put([browser]);
+    await forwardNow(stub);
+    expect((await fromMlflow(browser.info.traceId))?.tree).toHaveLength(2);
+    await api(stub).put([worker]); // late Worker part
+    expect(await row(stub, browser.info.traceId)).toMatchObject({ forwarding: "buffered" });
+    await makeDue(stub);
+    await forwardNow(stub);
+    const stored = await fromMlflow(browser.info.traceId);
+    expect(stored?.tree).toEqual([
+      ["POST /api/answer", "fetch"],
+      ["chat", null],
+      ["fetch", "chat"],
+      ["llm", "POST /api/answer"],
+    ]);
+    expect(stored?.info.request_preview).toBe(browser.info.requestPreview);
+    expect(await row(stub, browser.info.traceId)).toMatchObject({ forwarding: "forwarded", attempts: 2 });
+  });
+
+  it("MLflow answering 503 twice, then 200: retried with growing backoff, stored once", async () => {
+    const stub = buffer();
+    const t = simpleTrace("flaky");
+    await api(stub).put([t]);
+    await fault("^/v1/traces", 503, 2);
+    const before = Date.now();
+    await forwardNow(stub);
+    const first = (await row(stub, t.info.traceId))!;
+    expect(first).toMatchObject({ forwarding: "buffered", attempts: 1 });
+    expect(String(first.last_error)).toContain("503");
+    expect(Number(first.next_attempt_at)).toBeGreaterThanOrEqual(before + 30_000); // FORWARD_RETRY_BASE_MS / 2 at least
+    expect(await api(stub).stats()).toMatchObject({ nextAlarm: first.next_attempt_at });
+    await makeDue(stub);
+    await forwardNow(stub);
+    expect(await row(stub, t.info.traceId)).toMatchObject({ forwarding: "buffered", attempts: 2 });
+    await makeDue(stub);
+    await forwardNow(stub);
+    expect(await row(stub, t.info.traceId)).toMatchObject({ forwarding: "forwarded", attempts: 3, last_error: null });
+    expect((await fromMlflow(t.info.traceId))?.tree).toEqual(sortedTree(t));
+    const counted = (await (await fetch(`${proxy}/__proxy/count?match=^/v1/traces`)).json()) as { count: number };
+    expect(counted.count).toBe(3);
+  });
+
+  it("honours Retry-After from MLflow for the next attempt", async () => {
+    const stub = buffer();
+    const t = simpleTrace("slow down");
+    await api(stub).put([t]);
+    await fault("^/v1/traces", 429, 1, { "Retry-After": "120" });
+    const before = Date.now();
+    await forwardNow(stub);
+    const r = (await row(stub, t.info.traceId))!;
+    expect(r.forwarding).toBe("buffered");
+    expect(Number(r.next_attempt_at)).toBeGreaterThanOrEqual(before + 120_000);
+  });
+
+  it("MLflow down (connection refused) keeps the trace buffered with the network error", async () => {
+    const stub = buffer();
+    const t = simpleTrace("down");
+    await api(stub).put([t]);
+    await fault("^/v1/traces", 502, 1, {}, "bad gateway");
+    await forwardNow(stub);
+    expect(await row(stub, t.info.traceId)).toMatchObject({ forwarding: "buffered", attempts: 1 });
+    expect(await fromMlflow(t.info.traceId)).toBeUndefined();
+  });
+
+  it("a trace MLflow keeps refusing (400) is dead-lettered with the server's message, visible in the list, and retry() sends it again", async () => {
+    const stub = buffer();
+    const t = simpleTrace("refused");
+    await api(stub).put([t]);
+    await fault("^/v1/traces", 400, 3, {}, JSON.stringify({ error_code: "INVALID_PARAMETER_VALUE", message: "span too odd" }));
+    for (let i = 0; i < 3; i++) {
+      await makeDue(stub);
+      await forwardNow(stub);
+    }
+    const dead = (await row(stub, t.info.traceId))!;
+    expect(dead).toMatchObject({ forwarding: "dead-lettered", attempts: 3, permanent_failures: 3, next_attempt_at: null });
+    expect(String(dead.last_error)).toContain("span too odd");
+    const page = await api(stub).list({ forwarding: "dead-lettered" });
+    expect(page.traces.map((s) => [s.traceId, s.forwarding])).toEqual([[t.info.traceId, "dead-lettered"]]);
+    expect(page.traces[0]!.lastError).toContain("INVALID_PARAMETER_VALUE");
+    expect(await fromMlflow(t.info.traceId)).toBeUndefined();
+    expect(await api(stub).retry(t.info.traceId)).toBe(true);
+    await forwardNow(stub);
+    expect(await row(stub, t.info.traceId)).toMatchObject({ forwarding: "forwarded" });
+    expect((await fromMlflow(t.info.traceId))?.tree).toEqual(sortedTree(t));
+    expect(await api(stub).retry("tr-00000000000000000000000000000000")).toBe(false);
+  });
+
+  it("forwarded traces stay viewable for the retention period, then the alarm deletes them", async () => {
+    const stub = buffer();
+    const t = simpleTrace("retained");
+    await api(stub).put([t]);
+    await forwardNow(stub);
+    const r = (await row(stub, t.info.traceId))!;
+    expect(Number(r.expires_at)).toBeGreaterThan(Date.now() + 23 * 3_600_000);
+    await runInDurableObject(stub, (_: TraceBuffer, state) => {
+      state.storage.sql.exec("UPDATE traces SET expires_at = 1");
+    });
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await api(stub).get(t.info.traceId)).toBeNull();
+    expect(await fromMlflow(t.info.traceId)).toBeDefined(); // MLflow still has it, of course
+  });
+});
+
+describe("TraceBuffer without MLflow configured", () => {
+  it("keeps traces viewable as not-configured, never forwards, and expires them after the retention", async () => {
+    const stub = env.UNFORWARDED_BUFFER.get(env.UNFORWARDED_BUFFER.idFromName(`u-${Date.now()}`));
+    const t = simpleTrace("embedded");
+    await api(stub).put([t]);
+    expect((await api(stub).get(t.info.traceId))?.summary).toMatchObject({ forwarding: "not-configured", spanCount: 2 });
+    await runInDurableObject(stub, (_: TraceBuffer, state) => {
+      state.storage.sql.exec("UPDATE traces SET expires_at = 1");
+    });
+    expect(await forwardNow(stub)).toBe(true);
+    expect(await api(stub).get(t.info.traceId)).toBeNull();
+    expect(await fromMlflow(t.info.traceId)).toBeUndefined();
+  });
+});
+
+describe("ShardedTraceStore: routing and the query API", () => {
+  it("routes every part of a trace to one shard and spreads traces over all shards", () => {
+    const counts = [0, 0, 0, 0];
+    for (let i = 0; i < 400; i++) counts[shardOf(simpleTrace(`q${i}`).info.traceId, 4)]!++;
+    for (const c of counts) expect(c).toBeGreaterThan(60);
+  });
+
+  it("lists newest first across shards with stable keyset pages, and filters by status, tag, text and forwarding", async () => {
+    const store = new ShardedTraceStore(env.UNFORWARDED_BUFFER as never, 3);
+    const made: Trace[] = [];
+    for (let i = 0; i < 23; i++) {
+      const t = simpleTrace(`question ${i} ${i % 5 === 0 ? "about llamas" : "about cats"}`, { tags: { batch: i % 2 ? "odd" : "even" }, fail: i % 7 === 0 });
+      t.info.requestTime = 1_800_000_000_000 + i * 1000; // distinct, known order
+      made.push(t);
+    }
+    expect(await store.put(made)).toEqual({ stored: 23, merged: 0, duplicates: 0 });
+    const newest = [...made].reverse().map((t) => t.info.traceId);
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await store.list({ limit: 5, cursor });
+      seen.push(...page.traces.map((t) => t.traceId));
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor);
+    expect(seen).toEqual(newest);
+    const errors = await store.list({ status: "ERROR" });
+    expect(errors.traces.map((t) => t.traceId).sort()).toEqual(made.filter((_, i) => i % 7 === 0).map((t) => t.info.traceId).sort());
+    expect((await store.list({ tag: "batch=odd", limit: 200 })).traces).toHaveLength(11);
+    expect((await store.list({ tag: "batch", limit: 200 })).traces).toHaveLength(23);
+    expect((await store.list({ tag: "nope" })).traces).toHaveLength(0);
+    const llamas = await store.list({ text: "LLAMAS" });
+    expect(llamas.traces).toHaveLength(5);
+    expect((await store.list({ text: "100%_" })).traces).toHaveLength(0); // LIKE wildcards are literal
+    expect((await store.list({ forwarding: "not-configured", limit: 200 })).traces).toHaveLength(23);
+    const one = made[4]!;
+    expect((await store.get(one.info.traceId))?.trace.data.spans).toEqual(one.data.spans);
+    expect(await store.get("tr-ffffffffffffffffffffffffffffffff")).toBeNull();
+  });
+
+  it("refuses a malformed query instead of guessing", async () => {
+    const store = new ShardedTraceStore(env.UNFORWARDED_BUFFER as never, 2);
+    await expect(store.list({ limit: 0 })).rejects.toThrow(/limit/);
+    await expect(store.list({ cursor: "'; DROP TABLE traces; --" })).rejects.toThrow(/cursor/);
+    await expect(store.list({ status: "MAYBE" as never })).rejects.toThrow(/status/);
+  });
+});

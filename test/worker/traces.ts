@@ -1,0 +1,63 @@
+// Real core traces for the workerd tests, made with the tracing API itself (not hand-typed JSON).
+import * as mlflow from "../../core/index.js";
+import type { Trace } from "../../core/model/types.js";
+
+function record(fn: () => void): Trace[] {
+  const exporter = new mlflow.InMemoryExporter();
+  mlflow.init({ exporter, silent: true });
+  fn();
+  return exporter.drain();
+}
+
+/** A small finished trace; `tags` end up on the trace, `fail` makes its root fail. */
+export function simpleTrace(question: string, options: { tags?: Record<string, string>; fail?: boolean } = {}): Trace {
+  const [t] = record(() => {
+    try {
+      mlflow.withSpan(
+        (span) => {
+          mlflow.updateCurrentTrace({ tags: options.tags ?? {} });
+          mlflow.withSpan(() => ["doc"], { name: "retrieve", spanType: mlflow.SpanType.RETRIEVER, inputs: { q: question } });
+          if (options.fail) throw new Error(`cannot answer ${question}`);
+          span.setOutputs({ answer: `about ${question}` });
+        },
+        { name: "answer", spanType: mlflow.SpanType.CHAIN, inputs: { question } },
+      );
+    } catch {
+      // the failure is what the trace records
+    }
+  });
+  return t!;
+}
+
+/**
+ * One trace in two parts, as a browser and a Worker produce it: the browser's root `chat` with a
+ * `fetch` child, and the Worker's `POST /api/answer` (parent: the browser's `fetch` span) with a
+ * child `llm`. Same trace id.
+ */
+export function joinedTrace(): { browser: Trace; worker: Trace } {
+  let worker: Trace | undefined;
+  const [browser] = record(() => {
+    mlflow.withSpan(
+      (chat) => {
+        mlflow.updateCurrentTrace({ tags: { side: "browser" } });
+        const fetchSpan = mlflow.startSpan({ name: "fetch", spanType: mlflow.SpanType.UNKNOWN, parent: chat });
+        const remote = mlflow.parseTraceparent(`00-${chat.traceId.slice(3)}-${fetchSpan.spanId}-01`)!;
+        // The Worker side, recorded by its own tracer (a separate realm in reality).
+        const inner = new mlflow.InMemoryExporter();
+        mlflow.init({ exporter: inner, silent: true });
+        mlflow.withSpan(
+          () => {
+            mlflow.withSpan(() => "42", { name: "llm", spanType: mlflow.SpanType.CHAT_MODEL, inputs: { prompt: "6*7?" } });
+            return { status: 200 };
+          },
+          { name: "POST /api/answer", parent: remote, inputs: { method: "POST" } },
+        );
+        worker = inner.drain()[0];
+        fetchSpan.end({ outputs: { status: 200 } });
+        chat.setOutputs("42");
+      },
+      { name: "chat", spanType: mlflow.SpanType.AGENT, inputs: { message: "What is 6 times 7?" } },
+    );
+  });
+  return { browser: browser!, worker: worker! };
+}

@@ -1,0 +1,74 @@
+// The TraceBuffer's settings, read from the Worker's env (vars and secrets) and checked once: a
+// wrong value fails loudly at the first request with the variable's name, never silently.
+
+export interface BufferConfig {
+  mlflow:
+    | {
+        trackingUri: string;
+        experimentId?: string;
+        experimentName?: string;
+        token?: string;
+        username?: string;
+        password?: string;
+      }
+    | undefined;
+  /** Wait after the last part of a trace arrived before forwarding it (ms). */
+  forwardDelayMs: number;
+  /** A trace whose true root has not arrived is forwarded anyway after this long (ms). */
+  partialDelayMs: number;
+  /** Forwarding attempts refused with a permanent error before a trace is dead-lettered. */
+  maxPermanentFailures: number;
+  /** Backoff for retryable failures (ms): base doubles up to max, full jitter. */
+  retryBaseMs: number;
+  retryMaxMs: number;
+  /** Traces forwarded per alarm run. */
+  batchSize: number;
+  /** How long traces stay viewable after forwarding (or, with no MLflow, after arrival) (ms). */
+  retentionMs: number;
+}
+
+type Env = Record<string, unknown>;
+
+function str(env: Env, key: string): string | undefined {
+  const value = env[key];
+  if (value === undefined || value === null || value === "") return undefined;
+  if (typeof value !== "string") throw new TypeError(`${key} must be a string; got ${typeof value}.`);
+  return value;
+}
+
+function num(env: Env, key: string, fallback: number, min: number): number {
+  const raw = env[key];
+  if (raw === undefined || raw === "") return fallback;
+  const value = typeof raw === "number" ? raw : Number(raw);
+  if (!Number.isFinite(value) || value < min) throw new TypeError(`${key} must be a number >= ${min}; got ${JSON.stringify(raw)}.`);
+  return value;
+}
+
+export function readBufferConfig(env: Env): BufferConfig {
+  const trackingUri = str(env, "MLFLOW_TRACKING_URI");
+  let mlflow: BufferConfig["mlflow"];
+  if (trackingUri) {
+    if (!/^https?:\/\/[^/\s]+/i.test(trackingUri)) throw new TypeError(`MLFLOW_TRACKING_URI must be an http(s) URL; got ${JSON.stringify(trackingUri)}.`);
+    const experimentId = str(env, "MLFLOW_EXPERIMENT_ID");
+    const experimentName = experimentId ? undefined : str(env, "MLFLOW_EXPERIMENT_NAME");
+    if (!experimentId && !experimentName) throw new TypeError("MLFLOW_TRACKING_URI is set, so MLFLOW_EXPERIMENT_ID or MLFLOW_EXPERIMENT_NAME must be too.");
+    mlflow = {
+      trackingUri,
+      experimentId,
+      experimentName,
+      token: str(env, "MLFLOW_TRACKING_TOKEN"),
+      username: str(env, "MLFLOW_TRACKING_USERNAME"),
+      password: str(env, "MLFLOW_TRACKING_PASSWORD"),
+    };
+  }
+  return {
+    mlflow,
+    forwardDelayMs: num(env, "FORWARD_DELAY_MS", 2_000, 0),
+    partialDelayMs: num(env, "FORWARD_PARTIAL_DELAY_MS", 30_000, 0),
+    maxPermanentFailures: num(env, "FORWARD_MAX_PERMANENT_FAILURES", 3, 1),
+    retryBaseMs: num(env, "FORWARD_RETRY_BASE_MS", 1_000, 1),
+    retryMaxMs: num(env, "FORWARD_RETRY_MAX_MS", 300_000, 1),
+    batchSize: num(env, "FORWARD_BATCH_SIZE", 25, 1),
+    retentionMs: num(env, "TRACE_RETENTION_HOURS", 24, 0) * 3_600_000,
+  };
+}

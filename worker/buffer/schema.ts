@@ -1,0 +1,61 @@
+// SQLite schema of one TraceBuffer shard. One row per trace (the merged TraceInfo plus the columns
+// the Traces view filters and sorts on) and one row per span, so no row nears the 2 MB value limit.
+
+export const SCHEMA = `
+CREATE TABLE IF NOT EXISTS traces (
+  trace_id TEXT PRIMARY KEY,
+  info TEXT NOT NULL,
+  from_root INTEGER NOT NULL,
+  name TEXT,
+  state TEXT NOT NULL,
+  request_time REAL NOT NULL,
+  duration REAL,
+  request_preview TEXT,
+  response_preview TEXT,
+  span_count INTEGER NOT NULL,
+  tags TEXT NOT NULL,
+  forwarding TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  permanent_failures INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at REAL,
+  expires_at REAL,
+  last_error TEXT,
+  received_at REAL NOT NULL,
+  updated_at REAL NOT NULL,
+  version INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX IF NOT EXISTS traces_newest ON traces (request_time DESC, trace_id DESC);
+CREATE INDEX IF NOT EXISTS traces_due ON traces (next_attempt_at) WHERE next_attempt_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS traces_expiry ON traces (expires_at) WHERE expires_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS spans (
+  trace_id TEXT NOT NULL,
+  span_id TEXT NOT NULL,
+  start_time REAL NOT NULL,
+  body TEXT NOT NULL,
+  PRIMARY KEY (trace_id, span_id)
+);
+`;
+
+/** A `traces` row as SQLite returns it. */
+export type TraceRow = {
+  trace_id: string;
+  info: string;
+  from_root: number;
+  name: string | null;
+  state: string;
+  request_time: number;
+  duration: number | null;
+  request_preview: string | null;
+  response_preview: string | null;
+  span_count: number;
+  tags: string;
+  forwarding: string;
+  attempts: number;
+  permanent_failures: number;
+  next_attempt_at: number | null;
+  expires_at: number | null;
+  last_error: string | null;
+  received_at: number;
+  updated_at: number;
+  version: number;
+};

@@ -1,0 +1,263 @@
+import { DurableObject } from "cloudflare:workers";
+import type { SpanData, Trace } from "../../core/model/types.js";
+import type { PutResult, StoredTrace, TracePage, TraceQuery, TraceStore } from "../store.js";
+import { readBufferConfig, type BufferConfig } from "./config.js";
+import { Forwarder } from "./forward.js";
+import { inStartOrder, mergeInfo, traceName, type StoredInfo } from "./merge.js";
+import { encodeCursor, listSql, normalizeQuery, toSummary } from "./query.js";
+import { SCHEMA, type TraceRow } from "./schema.js";
+
+// One shard of the trace buffer: a Durable Object with SQLite storage. `put` answers only after
+// its transaction committed, so an acknowledged trace survives restarts. An alarm forwards due
+// traces to MLflow, retries failures with backoff (honouring Retry-After), dead-letters traces
+// MLflow keeps refusing, and deletes forwarded traces once their viewing retention ends. Nothing
+// is deleted before MLflow acknowledged it.
+
+export interface TraceBufferStats {
+  traces: number;
+  spans: number;
+  byForwarding: Record<string, number>;
+  nextAlarm: number | null;
+  configError: string | null;
+}
+
+export class TraceBuffer extends DurableObject implements TraceStore {
+  private readonly sql: SqlStorage;
+  private config: BufferConfig | undefined;
+  private configError: string | null = null;
+  private forwarder: Forwarder | undefined;
+  /** For tests: the random source of the backoff jitter. */
+  random: () => number = Math.random;
+
+  constructor(ctx: DurableObjectState, env: unknown) {
+    super(ctx, env as never);
+    this.sql = ctx.storage.sql;
+    void ctx.blockConcurrencyWhile(async () => {
+      this.sql.exec(SCHEMA);
+    });
+    try {
+      this.config = readBufferConfig(env as Record<string, unknown>);
+      if (this.config.mlflow) this.forwarder = new Forwarder(this.config.mlflow);
+    } catch (error) {
+      // Keep accepting traces (nothing is lost), show why nothing is forwarded.
+      this.configError = `forwarding is off: ${error instanceof Error ? error.message : String(error)}`;
+      this.config = readBufferConfig({});
+    }
+  }
+
+  private get cfg(): BufferConfig {
+    return this.config!;
+  }
+
+  // ------------------------------------------------------------------ writes
+
+  async put(traces: Trace[]): Promise<PutResult> {
+    const now = Date.now();
+    const result: PutResult = { stored: 0, merged: 0, duplicates: 0 };
+    this.ctx.storage.transactionSync(() => {
+      for (const trace of traces) this.putOne(trace, now, result);
+    });
+    await this.scheduleAlarm();
+    return result;
+  }
+
+  private putOne(trace: Trace, now: number, result: PutResult): void {
+    const id = trace.info.traceId;
+    const row = this.sql.exec<TraceRow>("SELECT * FROM traces WHERE trace_id = ?", id).toArray()[0];
+    let spanChanges = 0;
+    for (const span of trace.data.spans) {
+      const body = JSON.stringify(span);
+      const current = this.sql.exec<{ body: string }>("SELECT body FROM spans WHERE trace_id = ? AND span_id = ?", id, span.spanId).toArray()[0];
+      if (current?.body === body) continue;
+      // A resend never replaces a finished span with an unfinished copy of it.
+      if (current && span.endTime === null && (JSON.parse(current.body) as SpanData).endTime !== null) continue;
+      this.sql.exec(
+        "INSERT INTO spans (trace_id, span_id, start_time, body) VALUES (?, ?, ?, ?) " +
+          "ON CONFLICT (trace_id, span_id) DO UPDATE SET start_time = excluded.start_time, body = excluded.body",
+        id,
+        span.spanId,
+        span.startTime,
+        body,
+      );
+      spanChanges++;
+    }
+    const existing: StoredInfo | undefined = row ? { info: JSON.parse(row.info) as Trace["info"], fromRoot: row.from_root === 1 } : undefined;
+    const merged = mergeInfo(existing, trace);
+    const infoText = JSON.stringify(merged.info);
+    if (row && spanChanges === 0 && infoText === row.info) {
+      result.duplicates++;
+      return;
+    }
+    if (row) result.merged++;
+    else result.stored++;
+    const spans = this.loadSpans(id);
+    const configured = this.forwarder !== undefined;
+    const due = now + (merged.fromRoot ? this.cfg.forwardDelayMs : this.cfg.partialDelayMs);
+    const info = merged.info;
+    this.sql.exec(
+      `INSERT INTO traces (trace_id, info, from_root, name, state, request_time, duration, request_preview, response_preview,
+         span_count, tags, forwarding, attempts, permanent_failures, next_attempt_at, expires_at, last_error, received_at, updated_at, version)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?, 1)
+       ON CONFLICT (trace_id) DO UPDATE SET info = excluded.info, from_root = excluded.from_root, name = excluded.name,
+         state = excluded.state, request_time = excluded.request_time, duration = excluded.duration,
+         request_preview = excluded.request_preview, response_preview = excluded.response_preview,
+         span_count = excluded.span_count, tags = excluded.tags, forwarding = excluded.forwarding,
+         permanent_failures = 0, next_attempt_at = excluded.next_attempt_at, expires_at = excluded.expires_at,
+         last_error = excluded.last_error, updated_at = excluded.updated_at, version = traces.version + 1`,
+      id,
+      infoText,
+      merged.fromRoot ? 1 : 0,
+      traceName(info, spans),
+      info.state,
+      info.requestTime,
+      info.executionDuration ?? null,
+      info.requestPreview ?? null,
+      info.responsePreview ?? null,
+      spans.length,
+      JSON.stringify(info.tags),
+      configured ? "buffered" : "not-configured",
+      configured ? due : null,
+      configured ? null : now + this.cfg.retentionMs,
+      this.configError,
+      now,
+      now,
+    );
+  }
+
+  private loadSpans(traceId: string): SpanData[] {
+    return this.sql
+      .exec<{ body: string }>("SELECT body FROM spans WHERE trace_id = ? ORDER BY start_time, rowid", traceId)
+      .toArray()
+      .map((r) => JSON.parse(r.body) as SpanData);
+  }
+
+  private loadTrace(row: TraceRow): Trace {
+    return { info: JSON.parse(row.info) as Trace["info"], data: { spans: inStartOrder(this.loadSpans(row.trace_id)) } };
+  }
+
+  async retry(traceId: string): Promise<boolean> {
+    const row = this.sql.exec<TraceRow>("SELECT * FROM traces WHERE trace_id = ?", traceId).toArray()[0];
+    if (!row) return false;
+    if (this.forwarder && row.forwarding !== "forwarded") {
+      this.sql.exec(
+        "UPDATE traces SET forwarding = 'buffered', permanent_failures = 0, next_attempt_at = ?, updated_at = ? WHERE trace_id = ?",
+        Date.now() + this.cfg.forwardDelayMs,
+        Date.now(),
+        traceId,
+      );
+      await this.scheduleAlarm();
+    }
+    return true;
+  }
+
+  // ------------------------------------------------------------------ reads
+
+  async list(query: TraceQuery): Promise<TracePage> {
+    const q = normalizeQuery(query);
+    const { sql, params } = listSql(q);
+    const rows = this.sql.exec<TraceRow>(sql, ...params).toArray();
+    const page = rows.slice(0, q.limit).map(toSummary);
+    const last = page[page.length - 1];
+    return { traces: page, nextCursor: rows.length > q.limit && last ? encodeCursor({ requestTime: last.requestTime, traceId: last.traceId }) : null };
+  }
+
+  async get(traceId: string): Promise<StoredTrace | null> {
+    const row = this.sql.exec<TraceRow>("SELECT * FROM traces WHERE trace_id = ?", traceId).toArray()[0];
+    return row ? { summary: toSummary(row), trace: this.loadTrace(row) } : null;
+  }
+
+  async stats(): Promise<TraceBufferStats> {
+    const byForwarding: Record<string, number> = {};
+    for (const r of this.sql.exec<{ forwarding: string; n: number }>("SELECT forwarding, COUNT(*) AS n FROM traces GROUP BY forwarding")) {
+      byForwarding[r.forwarding] = r.n;
+    }
+    return {
+      traces: Object.values(byForwarding).reduce((a, b) => a + b, 0),
+      spans: this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM spans").one().n,
+      byForwarding,
+      nextAlarm: await this.ctx.storage.getAlarm(),
+      configError: this.configError,
+    };
+  }
+
+  // ------------------------------------------------------------------ alarm: forward, retry, expire
+
+  override async alarm(): Promise<void> {
+    const now = Date.now();
+    if (this.forwarder) {
+      const due = this.sql
+        .exec<TraceRow>("SELECT * FROM traces WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?", now, this.cfg.batchSize)
+        .toArray();
+      // A few at a time: the tracking server serialises writes anyway.
+      for (let i = 0; i < due.length; i += 4) await Promise.all(due.slice(i, i + 4).map((row) => this.forward(row)));
+    }
+    this.expire(Date.now());
+    await this.scheduleAlarm();
+  }
+
+  private async forward(row: TraceRow): Promise<void> {
+    const outcome = await this.forwarder!.send(this.loadTrace(row));
+    const now = Date.now();
+    const attempts = row.attempts + 1;
+    if (outcome.ok) {
+      // If a new part arrived while sending, the row's version moved on and it stays due.
+      this.sql.exec(
+        "UPDATE traces SET forwarding = 'forwarded', attempts = ?, last_error = NULL, next_attempt_at = NULL, expires_at = ?, updated_at = ? WHERE trace_id = ? AND version = ?",
+        attempts,
+        now + this.cfg.retentionMs,
+        now,
+        row.trace_id,
+        row.version,
+      );
+      return;
+    }
+    const permanentFailures = row.permanent_failures + (outcome.permanent ? 1 : 0);
+    const dead = outcome.permanent && permanentFailures >= this.cfg.maxPermanentFailures;
+    const backoff = Math.max(outcome.retryAfterMs ?? 0, this.backoff(attempts));
+    this.sql.exec(
+      "UPDATE traces SET forwarding = ?, attempts = ?, permanent_failures = ?, last_error = ?, next_attempt_at = ?, updated_at = ? WHERE trace_id = ? AND version = ?",
+      dead ? "dead-lettered" : "buffered",
+      attempts,
+      permanentFailures,
+      outcome.message.slice(0, 2000),
+      dead ? null : now + backoff,
+      now,
+      row.trace_id,
+      row.version,
+    );
+  }
+
+  /** Full jitter under an exponential ceiling, never below a floor (no hot loop against MLflow). */
+  private backoff(attempts: number): number {
+    const ceiling = Math.min(this.cfg.retryMaxMs, this.cfg.retryBaseMs * 2 ** Math.min(attempts - 1, 30));
+    return Math.max(this.cfg.retryBaseMs / 2, Math.floor(this.random() * ceiling));
+  }
+
+  private expire(now: number): void {
+    const ids = this.sql
+      .exec<{ trace_id: string }>("SELECT trace_id FROM traces WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT 500", now)
+      .toArray()
+      .map((r) => r.trace_id);
+    if (ids.length === 0) return;
+    this.ctx.storage.transactionSync(() => {
+      for (const id of ids) {
+        this.sql.exec("DELETE FROM spans WHERE trace_id = ?", id);
+        this.sql.exec("DELETE FROM traces WHERE trace_id = ?", id);
+      }
+    });
+  }
+
+  private async scheduleAlarm(): Promise<void> {
+    const next = this.sql
+      .exec<{ t: number | null }>(
+        "SELECT MIN(t) AS t FROM (SELECT MIN(next_attempt_at) AS t FROM traces WHERE next_attempt_at IS NOT NULL UNION ALL SELECT MIN(expires_at) FROM traces WHERE expires_at IS NOT NULL)",
+      )
+      .one().t;
+    const current = await this.ctx.storage.getAlarm();
+    if (next === null) {
+      if (current !== null) await this.ctx.storage.deleteAlarm();
+      return;
+    }
+    if (current === null || current > next) await this.ctx.storage.setAlarm(Math.max(next, Date.now()));
+  }
+}
