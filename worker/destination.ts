@@ -1,6 +1,7 @@
 import type { Exporter } from "../core/export/exporter.js";
 import { MlflowExporter } from "../core/mlflow/exporter.js";
-import { collectorExporter } from "./exporters.js";
+import { bufferStoreFromEnv } from "./buffer/shards.js";
+import { collectorExporter, storeExporter } from "./exporters.js";
 
 // The default destination of an instrumented Worker's traces, read from its env (bindings, vars
 // and secrets), nearest first: the TraceBuffer Durable Object in the same account, a remote
@@ -13,16 +14,9 @@ const str = (env: Env, key: string): string | undefined => {
   return typeof value === "string" && value !== "" ? value : undefined;
 };
 
-/** Filled in by worker/index.ts with the TraceBuffer store, so this file does not import the buffer. */
-let bufferDestination: ((env: Env) => Exporter | undefined) | undefined;
-
-export function setBufferDestination(fn: (env: Env) => Exporter | undefined): void {
-  bufferDestination = fn;
-}
-
 export function destinationFromEnv(env: Env): Exporter | undefined {
-  const buffered = bufferDestination?.(env);
-  if (buffered) return buffered;
+  const buffer = bufferStoreFromEnv(env);
+  if (buffer) return storeExporter(buffer);
   const collector = str(env, "MLFLOW_EDGE_COLLECTOR_URL");
   if (collector) return collectorExporter({ url: collector, secret: str(env, "MLFLOW_EDGE_COLLECTOR_SECRET") });
   const trackingUri = str(env, "MLFLOW_TRACKING_URI");

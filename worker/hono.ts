@@ -1,5 +1,5 @@
 import type { Env as HonoEnv, MiddlewareHandler } from "hono";
-import { routePath } from "hono/route";
+import { matchedRoutes } from "hono/route";
 import { ensureTracing, type WorkerTracingOptions } from "./instrument.js";
 import { requestSpan, traceRequest } from "./request-span.js";
 
@@ -21,7 +21,10 @@ export function mlflowTracing<E extends HonoEnv = HonoEnv>(options: WorkerTracin
     } catch {
       // No ExecutionContext (app.request() in a test, a non-Workers adapter): nothing to extend.
     }
-    const route = routePath(c, -1) || undefined;
+    // The endpoint's own route: the last matched one registered for a method, not a middleware
+    // pattern such as `/api/*` that happens to match too.
+    const routes = matchedRoutes(c);
+    const route = ([...routes].reverse().find((r) => r.method !== "ALL") ?? routes[routes.length - 1])?.path || undefined;
     const response = await traceRequest(
       c.req.raw,
       route,

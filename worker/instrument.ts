@@ -1,6 +1,7 @@
 import { configure, type TracerOptions } from "../core/config.js";
 import { AsyncLocalStorageContextManager, type AsyncLocalStorageConstructor } from "../core/context/async-local-storage.js";
 import { warnOnce } from "../core/debug.js";
+import { getTracer, type Tracer } from "../core/tracer.js";
 import type { Exporter } from "../core/export/exporter.js";
 import { ExportTracker } from "./export-tracker.js";
 import { destinationFromEnv } from "./destination.js";
@@ -27,13 +28,17 @@ export interface WorkerTracingOptions<Env> extends Omit<TracerOptions, "exporter
 
 interface Setup {
   tracker: ExportTracker;
+  tracer: Tracer;
 }
 
 let setup: Setup | undefined;
 
-/** Configures the isolate's tracer once, from the first env seen. */
+/**
+ * Configures the isolate's tracer from the first env seen, and again if something else replaced
+ * the global tracer since (an `init()` elsewhere in the Worker).
+ */
 export function ensureTracing<Env>(env: Env, options: WorkerTracingOptions<Env>): Setup {
-  if (setup) return setup;
+  if (setup && getTracer() === setup.tracer) return setup;
   const tracker = new ExportTracker();
   const destination = options.exporter ? options.exporter(env) : destinationFromEnv(env as Record<string, unknown>);
   if (!destination) {
@@ -51,7 +56,7 @@ export function ensureTracing<Env>(env: Env, options: WorkerTracingOptions<Env>)
     exporter: tracker,
     contextManager: asyncLocalStorage ? new AsyncLocalStorageContextManager(asyncLocalStorage) : undefined,
   });
-  setup = { tracker };
+  setup = { tracker, tracer: getTracer() };
   return setup;
 }
 

@@ -4,12 +4,13 @@ import {
   METADATA_PREVIEW_MAX_LENGTH,
   SpanAttributeKey,
   SpanStatusCode,
+  TRACE_SCHEMA_VERSION,
   TraceMetadataKey,
   TraceState,
   TraceTagKey,
 } from "./constants.js";
 import type { TraceRecord } from "./trace-record.js";
-import type { Json, SpanData, Trace } from "./types.js";
+import type { Json, SpanData, Trace, TraceInfo } from "./types.js";
 
 // What MLflow's Python SDK does when a root span ends (tracing/processor/base_mlflow.py):
 // timing, state, trace name tag, previews, input/output metadata and aggregated token usage.
@@ -18,11 +19,34 @@ export function finalizeTrace(record: TraceRecord, dedupeSpanNames: boolean): Tr
   const spans = record.spanData();
   const root = spans[0] as SpanData;
   if (dedupeSpanNames) dedupeNames(spans);
-  const info = record.info;
+  describeTrace(record.info, spans, root, record.userState);
+  return { info: record.info, data: { spans } };
+}
+
+/**
+ * A TraceInfo for spans that arrived without one (an OpenTelemetry sender): what MLflow's SDK
+ * would have recorded, from the root (the earliest span whose parent is not among them).
+ */
+export function infoFromSpans(traceId: string, spans: SpanData[]): TraceInfo {
+  const ids = new Set(spans.map((s) => s.spanId));
+  const roots = spans.filter((s) => s.parentId === null || !ids.has(s.parentId)).sort((a, b) => a.startTime - b.startTime);
+  const info: TraceInfo = {
+    traceId,
+    traceLocation: { type: "MLFLOW_EXPERIMENT" },
+    requestTime: 0,
+    state: TraceState.OK,
+    traceMetadata: { [TraceMetadataKey.SCHEMA_VERSION]: TRACE_SCHEMA_VERSION },
+    tags: {},
+  };
+  describeTrace(info, spans, (roots[0] ?? spans[0]) as SpanData, undefined);
+  return info;
+}
+
+function describeTrace(info: TraceInfo, spans: SpanData[], root: SpanData, userState: TraceInfo["state"] | undefined): void {
   info.requestTime = Math.floor(root.startTime);
   const end = root.endTime ?? Math.max(...spans.map((s) => s.endTime ?? s.startTime));
   info.executionDuration = Math.max(0, Math.floor(end - root.startTime));
-  info.state = record.userState ?? (root.status.statusCode === SpanStatusCode.ERROR ? TraceState.ERROR : TraceState.OK);
+  info.state = userState ?? (root.status.statusCode === SpanStatusCode.ERROR ? TraceState.ERROR : TraceState.OK);
   info.tags[TraceTagKey.TRACE_NAME] = root.name;
   info.requestPreview ??= computePreview(root.inputs, "user");
   info.responsePreview ??= computePreview(root.outputs, "assistant");
@@ -32,7 +56,6 @@ export function finalizeTrace(record: TraceRecord, dedupeSpanNames: boolean): Tr
   meta[TraceMetadataKey.OUTPUTS] = root.outputs === undefined ? "" : truncatePreview(pyJsonDumps(root.outputs), METADATA_PREVIEW_MAX_LENGTH);
   const usage = aggregateTokenUsage(spans);
   if (usage) meta[TraceMetadataKey.TOKEN_USAGE] = pyJsonDumps(usage);
-  return { info, data: { spans } };
 }
 
 /**

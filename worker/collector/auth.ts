@@ -1,0 +1,87 @@
+import { Refusal } from "./refusal.js";
+
+// Who may send. Browsers use ingest keys: public (they ship in the page), each tied to the
+// origins allowed to use it, so a key copied to another site is refused by the browser's own
+// Origin header. Servers (other Workers, batch jobs) use the collector secret, a Worker secret
+// sent as `Authorization: Bearer`, with no origin check. MLflow's credentials are a separate
+// matter: they stay in the buffer's env and no route returns them.
+
+export interface IngestKey {
+  key: string;
+  /** Allowed `Origin`s: exact origins (`https://app.example.com`), `"self"` (the collector's own origin) or `"*"`. */
+  origins: string[];
+}
+
+export type Caller = { kind: "key"; key: string } | { kind: "secret" } | { kind: "open" };
+
+const ORIGIN = /^https?:\/\/[^/\s]+$/;
+
+/** Parses the `INGEST_KEYS` variable (JSON) or checks keys given in code. */
+export function parseIngestKeys(value: unknown, source = "ingestKeys"): IngestKey[] {
+  let list = value;
+  if (typeof value === "string") {
+    try {
+      list = JSON.parse(value);
+    } catch {
+      throw new TypeError(`${source} must be JSON like [{"key":"pk-…","origins":["https://app.example.com"]}].`);
+    }
+  }
+  if (!Array.isArray(list)) throw new TypeError(`${source} must be an array of {key, origins}.`);
+  return list.map((entry, i) => {
+    const k = (entry as { key?: unknown })?.key;
+    const origins = (entry as { origins?: unknown })?.origins;
+    if (typeof k !== "string" || k.length < 8) throw new TypeError(`${source}[${i}].key must be a string of at least 8 characters.`);
+    if (!Array.isArray(origins) || origins.length === 0) throw new TypeError(`${source}[${i}].origins must be a non-empty array.`);
+    for (const o of origins) {
+      if (typeof o !== "string" || !(o === "*" || o === "self" || ORIGIN.test(o))) {
+        throw new TypeError(`${source}[${i}].origins: ${JSON.stringify(o)} is not "*", "self" or an origin like "https://app.example.com".`);
+      }
+    }
+    return { key: k, origins: origins.map((o: string) => o.replace(/\/$/, "")) };
+  });
+}
+
+/** Compares secrets without leaking where they differ through timing. */
+export function sameSecret(given: string, expected: string): boolean {
+  const enc = new TextEncoder();
+  const a = enc.encode(given);
+  const b = enc.encode(expected);
+  let diff = a.length ^ b.length;
+  for (let i = 0; i < Math.max(a.length, b.length); i++) diff |= (a[i] ?? 0) ^ (b[i] ?? 0);
+  return diff === 0;
+}
+
+export function originAllowed(origin: string, allowed: readonly string[], self: string): boolean {
+  return allowed.some((a) => a === "*" || a === origin || (a === "self" && origin === self));
+}
+
+export interface AuthSettings {
+  keys: IngestKey[];
+  secret: string | undefined;
+}
+
+/**
+ * Who is sending. With neither keys nor a secret configured the collector is open (a local demo);
+ * otherwise a request needs a known key whose origins include its Origin, or the secret.
+ */
+export function authenticate(headers: Headers, selfOrigin: string, auth: AuthSettings): Caller {
+  const bearer = /^Bearer\s+(.+)$/i.exec(headers.get("authorization") ?? "")?.[1]?.trim();
+  if (bearer !== undefined) {
+    if (auth.secret && sameSecret(bearer, auth.secret)) return { kind: "secret" };
+    throw new Refusal(401, "the Authorization bearer token is not this collector's secret", "", "server senders use COLLECTOR_SECRET; browsers use an ingest key");
+  }
+  const given = headers.get("x-mlflow-edge-key");
+  if (given === null) {
+    if (auth.keys.length === 0 && !auth.secret) return { kind: "open" };
+    throw new Refusal(401, "missing ingest key", "", "send the x-mlflow-edge-key header (initBrowser({ ingestKey }))");
+  }
+  const key = auth.keys.find((k) => sameSecret(given, k.key));
+  if (!key) throw new Refusal(401, "unknown ingest key", "", "check the key configured in INGEST_KEYS");
+  const origin = headers.get("origin");
+  // A browser always sends Origin on these requests (POST, non-simple); its absence means a
+  // non-browser client, which may use the key only if the key is not origin-bound.
+  if (origin === null ? !key.origins.includes("*") : !originAllowed(origin, key.origins, selfOrigin)) {
+    throw new Refusal(403, `origin ${origin ?? "(none)"} may not use this ingest key`, "", "add the origin to the key's origins in INGEST_KEYS");
+  }
+  return { kind: "key", key: key.key };
+}

@@ -1,0 +1,49 @@
+// How much the collector takes. Every limit is a refusal with a clear message, never a truncation
+// of someone's data. Defaults fit the browser client (60 KB keepalive batches, 1 MB for a single
+// large trace) and MLflow's own limits (tag values, span counts) with room to spare.
+
+export interface CollectorLimits {
+  /** Request body bytes (default 1 MiB). */
+  maxBodyBytes: number;
+  /** Traces in one `/v1/ingest` batch (default 100). */
+  maxTracesPerBatch: number;
+  /** Spans in one trace, or in one OTLP request (default 2000). */
+  maxSpansPerTrace: number;
+  /** JSON size of one value: inputs, outputs, one attribute, one event (default 256 KiB). */
+  maxValueBytes: number;
+  /** Attributes on one span (default 256); events on one span (default 1000). */
+  maxAttributes: number;
+  maxEvents: number;
+  /** Tags and metadata entries on one trace (default 200 each). */
+  maxTags: number;
+  /** Characters of a key, a name or an id-like string (default 1000). */
+  maxNameLength: number;
+  /** Characters of a tag or metadata value, a preview, a status description (default 64 KiB). */
+  maxTextLength: number;
+  /** Nesting depth of any JSON value (default 64). */
+  maxDepth: number;
+}
+
+export const DEFAULT_LIMITS: CollectorLimits = {
+  maxBodyBytes: 1 << 20,
+  maxTracesPerBatch: 100,
+  maxSpansPerTrace: 2000,
+  maxValueBytes: 256 * 1024,
+  maxAttributes: 256,
+  maxEvents: 1000,
+  maxTags: 200,
+  maxNameLength: 1000,
+  maxTextLength: 64 * 1024,
+  maxDepth: 64,
+};
+
+export function resolveLimits(overrides: Partial<CollectorLimits> = {}): CollectorLimits {
+  const limits = { ...DEFAULT_LIMITS };
+  for (const [key, value] of Object.entries(overrides)) {
+    if (!(key in DEFAULT_LIMITS)) throw new TypeError(`createCollector(): unknown limit "${key}".`);
+    if (value === undefined) continue;
+    if (!Number.isInteger(value) || (value as number) < 1) throw new TypeError(`createCollector(): limits.${key} must be a positive integer; got ${JSON.stringify(value)}.`);
+    limits[key as keyof CollectorLimits] = value as number;
+  }
+  return limits;
+}

@@ -1,0 +1,198 @@
+import { INGEST_VERSION } from "../../core/export/ingest-format.js";
+import { SpanAttributeKey } from "../../core/model/constants.js";
+import type { EventAttributeValue, Json, SpanData, SpanEvent, Trace, TraceInfo } from "../../core/model/types.js";
+import type { CollectorLimits } from "./limits.js";
+import { pathKey, Refusal } from "./refusal.js";
+
+// Strict validation of `POST /v1/ingest` bodies (docs/ingest-protocol.md). The result is built
+// field by field from what was checked, never the input object itself, so nothing unvalidated
+// (extra fields, prototype tricks) reaches storage. The first problem refuses the whole batch.
+
+const TRACE_ID = /^tr-[0-9a-f]{32}$/;
+const SPAN_ID = /^[0-9a-f]{16}$/;
+const STATES = new Set<TraceInfo["state"]>(["OK", "ERROR", "IN_PROGRESS", "STATE_UNSPECIFIED"]);
+const STATUS_CODES = new Set(["STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR"]);
+const encoder = new TextEncoder();
+
+const bad = (path: string, message: string, hint = "") => new Refusal(400, message, path, hint);
+const typeName = (v: unknown) => (v === null ? "null" : Array.isArray(v) ? "array" : typeof v);
+
+function object(v: unknown, path: string): Record<string, unknown> {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw bad(path, `${path || "body"} must be an object, not ${typeName(v)}`);
+  return v as Record<string, unknown>;
+}
+
+function string(v: unknown, path: string, max: number, { empty = true } = {}): string {
+  if (typeof v !== "string") throw bad(path, `${path} must be a string, not ${typeName(v)}`);
+  if (!empty && v === "") throw bad(path, `${path} must not be empty`);
+  if (v.length > max) throw bad(path, `${path} is ${v.length} characters; the limit is ${max}`, "shorten it, or raise the collector's limits");
+  return v;
+}
+
+function time(v: unknown, path: string): number {
+  if (typeof v !== "number" || !Number.isFinite(v)) throw bad(path, `${path} must be a finite number, not ${typeName(v)}`, "send epoch milliseconds");
+  if (v < 0 || v > 8.64e15) throw bad(path, `${path} is out of range`, "send epoch milliseconds");
+  return v;
+}
+
+function id(v: unknown, path: string, pattern: RegExp, what: string): string {
+  if (typeof v !== "string" || !pattern.test(v)) throw bad(path, `${path} must be ${what}`, `got ${JSON.stringify(String(v).slice(0, 80))}`);
+  return v;
+}
+
+/** A JSON value within the depth and size limits; returns it unchanged (JSON.parse made it plain). */
+function json(v: unknown, path: string, limits: CollectorLimits): Json {
+  const walk = (x: unknown, depth: number): void => {
+    if (depth > limits.maxDepth) throw bad(path, `${path} is nested more than ${limits.maxDepth} levels deep`);
+    if (x === null || typeof x === "string" || typeof x === "boolean") return;
+    if (typeof x === "number") {
+      if (!Number.isFinite(x)) throw bad(path, `${path} holds a non-finite number`);
+      return;
+    }
+    if (Array.isArray(x)) return x.forEach((item) => walk(item, depth + 1));
+    if (typeof x === "object") return Object.values(x as object).forEach((item) => walk(item, depth + 1));
+    throw bad(path, `${path} holds a ${typeof x}, which is not JSON`);
+  };
+  walk(v, 0);
+  const bytes = encoder.encode(JSON.stringify(v)).byteLength;
+  if (bytes > limits.maxValueBytes) throw bad(path, `${path} is ${bytes} bytes of JSON; the limit is ${limits.maxValueBytes}`, "trim the value before tracing it");
+  return v as Json;
+}
+
+function stringMap(v: unknown, path: string, limits: CollectorLimits): Record<string, string> {
+  const o = object(v, path);
+  const keys = Object.keys(o);
+  if (keys.length > limits.maxTags) throw bad(path, `${path} has ${keys.length} entries; the limit is ${limits.maxTags}`);
+  const out: Record<string, string> = {};
+  for (const k of keys) {
+    const p = pathKey(path, k);
+    string(k, `${p} (key)`, limits.maxNameLength, { empty: false });
+    out[k] = string(o[k], p, limits.maxTextLength);
+  }
+  return out;
+}
+
+function eventValue(v: unknown, path: string): EventAttributeValue {
+  if (typeof v === "string" || typeof v === "boolean") return v;
+  if (typeof v === "number" && Number.isFinite(v)) return v;
+  if (Array.isArray(v) && v.every((x) => typeof x === "string" || typeof x === "boolean" || (typeof x === "number" && Number.isFinite(x)))) {
+    return v as EventAttributeValue;
+  }
+  throw bad(path, `${path} must be a string, number, boolean or an array of those`);
+}
+
+function event(v: unknown, path: string, limits: CollectorLimits): SpanEvent {
+  const o = object(v, path);
+  const attrs = object(o.attributes ?? {}, `${path}.attributes`);
+  const attributes: Record<string, EventAttributeValue> = {};
+  for (const k of Object.keys(attrs)) attributes[k] = eventValue(attrs[k], pathKey(`${path}.attributes`, k));
+  json(attributes, `${path}.attributes`, limits);
+  return { name: string(o.name, `${path}.name`, limits.maxNameLength, { empty: false }), timestamp: time(o.timestamp, `${path}.timestamp`), attributes };
+}
+
+function span(v: unknown, path: string, traceId: string, limits: CollectorLimits): SpanData {
+  const o = object(v, path);
+  const spanTraceId = id(o.traceId, `${path}.traceId`, TRACE_ID, "the trace's id");
+  if (spanTraceId !== traceId) throw bad(`${path}.traceId`, `${path}.traceId is ${spanTraceId}, not the trace's id ${traceId}`);
+  const startTime = time(o.startTime, `${path}.startTime`);
+  const endTime = o.endTime === null ? null : time(o.endTime, `${path}.endTime`);
+  if (endTime !== null && endTime < startTime) throw bad(`${path}.endTime`, `${path}.endTime is before its startTime`);
+  const status = object(o.status, `${path}.status`);
+  const statusCode = string(status.statusCode, `${path}.status.statusCode`, 40);
+  if (!STATUS_CODES.has(statusCode)) throw bad(`${path}.status.statusCode`, `${path}.status.statusCode must be one of ${[...STATUS_CODES].join(", ")}`);
+  const attrs = object(o.attributes ?? {}, `${path}.attributes`);
+  const attrKeys = Object.keys(attrs);
+  if (attrKeys.length > limits.maxAttributes) throw bad(`${path}.attributes`, `${path}.attributes has ${attrKeys.length} entries; the limit is ${limits.maxAttributes}`);
+  const attributes: Record<string, Json> = {};
+  for (const k of attrKeys) {
+    string(k, `${pathKey(`${path}.attributes`, k)} (key)`, limits.maxNameLength, { empty: false });
+    attributes[k] = json(attrs[k], pathKey(`${path}.attributes`, k), limits);
+  }
+  const events = o.events ?? [];
+  if (!Array.isArray(events)) throw bad(`${path}.events`, `${path}.events must be an array`);
+  if (events.length > limits.maxEvents) throw bad(`${path}.events`, `${path}.events has ${events.length} entries; the limit is ${limits.maxEvents}`);
+  const spanType = string(o.spanType, `${path}.spanType`, limits.maxNameLength, { empty: false });
+  const inputs = o.inputs === undefined ? undefined : json(o.inputs, `${path}.inputs`, limits);
+  const outputs = o.outputs === undefined ? undefined : json(o.outputs, `${path}.outputs`, limits);
+  // The reserved attributes say the same as the typed fields (MLflow reads the attributes).
+  attributes[SpanAttributeKey.SPAN_TYPE] = spanType;
+  attributes[SpanAttributeKey.REQUEST_ID] = traceId;
+  if (inputs !== undefined) attributes[SpanAttributeKey.INPUTS] = inputs;
+  else delete attributes[SpanAttributeKey.INPUTS];
+  if (outputs !== undefined) attributes[SpanAttributeKey.OUTPUTS] = outputs;
+  else delete attributes[SpanAttributeKey.OUTPUTS];
+  return {
+    traceId,
+    spanId: id(o.spanId, `${path}.spanId`, SPAN_ID, "16 lowercase hex characters"),
+    parentId: o.parentId === null ? null : id(o.parentId, `${path}.parentId`, SPAN_ID, "null or 16 lowercase hex characters"),
+    name: string(o.name, `${path}.name`, limits.maxNameLength, { empty: false }),
+    spanType,
+    startTime,
+    endTime,
+    status: { statusCode: statusCode as SpanData["status"]["statusCode"], description: string(status.description ?? "", `${path}.status.description`, limits.maxTextLength) },
+    inputs,
+    outputs,
+    attributes,
+    events: events.map((e, i) => event(e, `${path}.events[${i}]`, limits)),
+  };
+}
+
+function info(v: unknown, path: string, limits: CollectorLimits): TraceInfo {
+  const o = object(v, path);
+  const traceId = id(o.traceId, `${path}.traceId`, TRACE_ID, '"tr-" and 32 lowercase hex characters');
+  const state = string(o.state, `${path}.state`, 40) as TraceInfo["state"];
+  if (!STATES.has(state)) throw bad(`${path}.state`, `${path}.state must be one of ${[...STATES].join(", ")}`);
+  const out: TraceInfo = {
+    traceId,
+    // The collector's configuration decides the experiment; the client's claim is not kept.
+    traceLocation: { type: "MLFLOW_EXPERIMENT" },
+    requestTime: time(o.requestTime, `${path}.requestTime`),
+    state,
+    traceMetadata: stringMap(o.traceMetadata ?? {}, `${path}.traceMetadata`, limits),
+    tags: stringMap(o.tags ?? {}, `${path}.tags`, limits),
+  };
+  if (o.executionDuration !== undefined) out.executionDuration = time(o.executionDuration, `${path}.executionDuration`);
+  if (o.requestPreview !== undefined) out.requestPreview = string(o.requestPreview, `${path}.requestPreview`, limits.maxTextLength);
+  if (o.responsePreview !== undefined) out.responsePreview = string(o.responsePreview, `${path}.responsePreview`, limits.maxTextLength);
+  if (o.clientRequestId !== undefined) out.clientRequestId = string(o.clientRequestId, `${path}.clientRequestId`, limits.maxNameLength);
+  return out;
+}
+
+/** One trace as `core/model/types.ts` defines it; throws a Refusal naming the first problem. */
+export function validateTrace(v: unknown, path: string, limits: CollectorLimits): Trace {
+  const o = object(v, path);
+  const traceInfo = info(o.info, `${path}.info`, limits);
+  const data = object(o.data, `${path}.data`);
+  const spans = data.spans;
+  if (!Array.isArray(spans)) throw bad(`${path}.data.spans`, `${path}.data.spans must be an array`);
+  if (spans.length === 0) throw bad(`${path}.data.spans`, `${path}.data.spans is empty`, "a trace has at least its root span");
+  if (spans.length > limits.maxSpansPerTrace) throw bad(`${path}.data.spans`, `${path}.data.spans has ${spans.length} spans; the limit is ${limits.maxSpansPerTrace}`);
+  const checked = spans.map((s, i) => span(s, `${path}.data.spans[${i}]`, traceInfo.traceId, limits));
+  const seen = new Set<string>();
+  checked.forEach((s, i) => {
+    if (seen.has(s.spanId)) throw bad(`${path}.data.spans[${i}].spanId`, `span id ${s.spanId} appears twice in the trace`);
+    seen.add(s.spanId);
+    // A parent outside this part is legitimate (the Worker part's root points at a browser span),
+    // but a span cannot be its own parent.
+    if (s.parentId === s.spanId) throw bad(`${path}.data.spans[${i}].parentId`, "a span cannot be its own parent");
+  });
+  return { info: traceInfo, data: { spans: checked } };
+}
+
+/** A whole `POST /v1/ingest` body, already parsed from JSON. */
+export function validateIngestBatch(body: unknown, limits: CollectorLimits): Trace[] {
+  const o = object(body, "");
+  if (o.version !== INGEST_VERSION) {
+    throw bad("version", `unsupported ingest version ${JSON.stringify(o.version)}`, `send {"version": ${INGEST_VERSION}, "traces": [...]}`);
+  }
+  if (!Array.isArray(o.traces)) throw bad("traces", "traces must be an array");
+  if (o.traces.length === 0) throw bad("traces", "traces is empty");
+  if (o.traces.length > limits.maxTracesPerBatch) throw new Refusal(413, `the batch has ${o.traces.length} traces; the limit is ${limits.maxTracesPerBatch}`, "traces", "send smaller batches");
+  const traces = o.traces.map((t, i) => validateTrace(t, `traces[${i}]`, limits));
+  const ids = new Set<string>();
+  traces.forEach((t, i) => {
+    if (ids.has(t.info.traceId)) throw bad(`traces[${i}].info.traceId`, `trace ${t.info.traceId} appears twice in the batch`, "send each part of a trace once per batch");
+    ids.add(t.info.traceId);
+  });
+  return traces;
+}
