@@ -1,0 +1,10 @@
+/**
+ * mlflow-edge/openai: auto-tracing for the official `openai` client, in browsers, Workers and Node.
+ * @example
+ * import OpenAI from "openai";
+ * import { tracedOpenAI } from "mlflow-edge/openai";
+ * const client = tracedOpenAI(new OpenAI());
+ * @module
+ */
+export { tracedOpenAI } from "./traced.js";
+export { aggregateChatChunks, tokenUsage } from "./aggregate.js";
