@@ -1,0 +1,148 @@
+// The demo chat: a traced agent in the page (retrieve → prompt → streamed LLM call → tool call →
+// streamed answer) calling an OpenAI-compatible endpoint through the demo Worker. Traces are
+// queued in IndexedDB and sent to the collector on the same origin; the Worker's part of each
+// request joins the page's trace through the traceparent header.
+import OpenAI from "openai";
+import { SpanType, trace, updateCurrentTrace, withSpan } from "../../core/index.js";
+import { initBrowser } from "../../browser/index.js";
+import { tracedOpenAI } from "../../openai/index.js";
+import { append, clear, h } from "./dom.js";
+import { DOCS, WEATHER } from "./knowledge.js";
+
+let tracing: ReturnType<typeof initBrowser>;
+let client: OpenAI;
+const MODEL = "demo-mini";
+const sessionId = crypto.randomUUID();
+
+const retrieve = trace(
+  async function retrieve(query: string) {
+    const words = query.toLowerCase().split(/\W+/).filter((w) => w.length > 3);
+    return DOCS.filter((d) => words.some((w) => d.text.toLowerCase().includes(w))).slice(0, 2);
+  },
+  { spanType: SpanType.RETRIEVER },
+);
+
+const buildPrompt = trace(
+  function buildPrompt(question: string, docs: { id: string; text: string }[]) {
+    const context = docs.map((d) => `[${d.id}] ${d.text}`).join("\n");
+    return [
+      { role: "system" as const, content: `You are a concise assistant. Context:\n${context || "(none)"}` },
+      { role: "user" as const, content: question },
+    ];
+  },
+  { spanType: SpanType.PARSER },
+);
+
+const getWeather = trace(
+  async function get_weather(city: string) {
+    return WEATHER[city.toLowerCase()] ?? { city, forecast: "unknown" };
+  },
+  { spanType: SpanType.TOOL },
+);
+
+const tools = [
+  {
+    type: "function" as const,
+    function: {
+      name: "get_weather",
+      description: "Weather forecast for a city",
+      parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
+    },
+  },
+];
+
+type Message = OpenAI.Chat.Completions.ChatCompletionMessageParam;
+
+/** Streams one completion into `out`; returns the text and any tool calls. */
+async function streamInto(messages: Message[], out: HTMLElement, withTools: boolean) {
+  const stream = await client.chat.completions.create({ model: MODEL, messages, stream: true, ...(withTools ? { tools } : {}) });
+  let text = "";
+  const calls: { id: string; name: string; args: string }[] = [];
+  for await (const chunk of stream) {
+    const delta = chunk.choices[0]?.delta;
+    if (delta?.content) {
+      text += delta.content;
+      out.textContent = text;
+    }
+    for (const call of delta?.tool_calls ?? []) {
+      const slot = (calls[call.index] ??= { id: "", name: "", args: "" });
+      if (call.id) slot.id = call.id;
+      if (call.function?.name) slot.name += call.function.name;
+      if (call.function?.arguments) slot.args += call.function.arguments;
+    }
+  }
+  return { text, calls };
+}
+
+const agent = trace(
+  async function agent(question: string, out: HTMLElement) {
+    updateCurrentTrace({ tags: { app: "mlflow-edge-demo" }, sessionId });
+    const docs = await retrieve(question);
+    const messages: Message[] = buildPrompt(question, docs);
+    const first = await streamInto(messages, out, true);
+    if (first.calls.length === 0) return first.text;
+    messages.push({
+      role: "assistant",
+      content: first.text || null,
+      tool_calls: first.calls.map((c) => ({ id: c.id, type: "function" as const, function: { name: c.name, arguments: c.args } })),
+    });
+    for (const call of first.calls) {
+      const result = await withSpan(
+        async () => {
+          const args = JSON.parse(call.args || "{}") as { city?: string };
+          return getWeather(String(args.city ?? ""));
+        },
+        { name: "tool_call", spanType: SpanType.CHAIN, inputs: call },
+      );
+      messages.push({ role: "tool", tool_call_id: call.id, content: JSON.stringify(result) });
+    }
+    return (await streamInto(messages, out, false)).text;
+  },
+  { spanType: SpanType.AGENT },
+);
+
+// ---------------------------------------------------------------- UI
+
+/** Sets up tracing and the page (the entry calls it after loading Zone.js). */
+export function start(): void {
+  tracing = initBrowser({ collectorUrl: location.origin, ingestKey: "demo-page-key", propagateTo: [location.origin] });
+  client = tracedOpenAI(
+    new OpenAI({ apiKey: "handled-by-the-worker", baseURL: `${location.origin}/llm/v1`, dangerouslyAllowBrowser: true, maxRetries: 0 }),
+  );
+  const log = document.getElementById("messages")!;
+  const form = document.getElementById("ask") as HTMLFormElement;
+  const input = document.getElementById("question") as HTMLInputElement;
+  bind(log, form, input);
+  void showStats();
+}
+
+function bind(log: HTMLElement, form: HTMLFormElement, input: HTMLInputElement): void {
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const question = input.value.trim();
+  if (!question) return;
+  input.value = "";
+  append(log, [h("li", { class: "msg user" }, question)]);
+  const answer = h("li", { class: "msg assistant", "aria-busy": "true" }, "…");
+  append(log, [answer]);
+  agent(question, answer)
+    .then((text) => {
+      if (!text) answer.textContent = "(no answer)";
+    })
+    .catch((error: unknown) => {
+      clear(answer);
+      answer.classList.add("error");
+      answer.textContent = `Error: ${error instanceof Error ? error.message : String(error)}`;
+    })
+    .finally(() => {
+      answer.removeAttribute("aria-busy");
+      answer.scrollIntoView({ block: "nearest" });
+      void tracing.flush().then(showStats);
+    });
+});
+}
+
+async function showStats() {
+  const s = await tracing.stats();
+  document.getElementById("delivery")!.textContent = `Traces sent: ${s.sent} · queued: ${s.queued} · storage: ${s.storage}`;
+}

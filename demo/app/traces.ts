@@ -1,0 +1,254 @@
+// The Traces view: a table like MLflow's Traces tab (previews, status, duration, time, spans, tags,
+// forwarding state) with filters and live updates, and a trace detail with the span tree, a
+// waterfall and each span's inputs, outputs, attributes and events. Text only, never HTML.
+import { append, clear, formatDuration, formatTime, h, pretty } from "./dom.js";
+import { getConfig, getTrace, listTraces, type DemoConfig, type SpanData, type StoredTrace, type TraceQuery } from "./traces-api.js";
+
+const REFRESH_MS = 2000;
+const root = document.getElementById("app")!;
+let config: DemoConfig = { mlflowUrl: null, experimentId: null };
+let timer: ReturnType<typeof setTimeout> | undefined;
+const filters: TraceQuery = { limit: 50 };
+
+function statusBadge(state: string): HTMLElement {
+  const ok = state === "OK" || state === "STATUS_CODE_OK";
+  const error = state === "ERROR" || state === "STATUS_CODE_ERROR";
+  return h("span", { class: `badge ${ok ? "ok" : error ? "error" : "other"}` }, ok ? "OK" : error ? "Error" : state.replace("STATUS_CODE_", ""));
+}
+
+function tagList(tags: Record<string, string>): HTMLElement {
+  const user = Object.entries(tags).filter(([k]) => !k.startsWith("mlflow."));
+  return h("span", { class: "tags" }, ...user.map(([k, v]) => h("span", { class: "tag" }, `${k}: ${v}`)));
+}
+
+// ---------------------------------------------------------------- list
+
+function filterBar(onChange: () => void): HTMLElement {
+  const search = h("input", { type: "search", placeholder: "Search request, response, name or id", "aria-label": "Search traces", value: filters.text ?? "" });
+  const status = h("select", { "aria-label": "Status" }, h("option", { value: "" }, "Any status"), h("option", { value: "OK" }, "OK"), h("option", { value: "ERROR" }, "Error"));
+  const forwarding = h(
+    "select",
+    { "aria-label": "Forwarding" },
+    h("option", { value: "" }, "Any forwarding"),
+    ...["buffered", "forwarded", "dead-lettered", "not-configured"].map((v) => h("option", { value: v }, v)),
+  );
+  const tag = h("input", { type: "text", placeholder: "tag or tag=value", "aria-label": "Tag filter", value: filters.tag ?? "" });
+  status.value = filters.status ?? "";
+  forwarding.value = filters.forwarding ?? "";
+  let debounce: ReturnType<typeof setTimeout> | undefined;
+  const update = () => {
+    filters.text = search.value.trim() || undefined;
+    filters.tag = tag.value.trim() || undefined;
+    filters.status = (status.value || undefined) as TraceQuery["status"];
+    filters.forwarding = (forwarding.value || undefined) as TraceQuery["forwarding"];
+    clearTimeout(debounce);
+    debounce = setTimeout(onChange, 200);
+  };
+  for (const el of [search, tag]) el.addEventListener("input", update);
+  for (const el of [status, forwarding]) el.addEventListener("change", update);
+  return h("div", { class: "filters", role: "search" }, search, status, tag, forwarding);
+}
+
+async function renderList(): Promise<void> {
+  clear(root);
+  const body = h("tbody");
+  const note = h("p", { class: "note", role: "status", "aria-live": "polite" });
+  const more = h("button", { type: "button", class: "more", hidden: true }, "Load more");
+  let cursor: string | null = null;
+  const table = h(
+    "table",
+    { class: "traces" },
+    h(
+      "thead",
+      {},
+      h("tr", {}, ...["Trace", "Request", "Response", "Status", "Duration", "Time", "Spans", "Tags", "Forwarding"].map((c) => h("th", { scope: "col" }, c))),
+    ),
+    body,
+  );
+  const row = (t: StoredTrace["summary"]) =>
+    h(
+      "tr",
+      { "data-trace-id": t.traceId },
+      h("td", {}, h("a", { href: `#/${encodeURIComponent(t.traceId)}`, class: "trace-link" }, t.name ?? t.traceId)),
+      h("td", { class: "preview request" }, t.requestPreview ?? ""),
+      h("td", { class: "preview response" }, t.responsePreview ?? ""),
+      h("td", {}, statusBadge(t.state)),
+      h("td", { class: "num" }, formatDuration(t.executionDuration)),
+      h("td", {}, formatTime(t.requestTime)),
+      h("td", { class: "num" }, t.spanCount),
+      h("td", {}, tagList(t.tags)),
+      h("td", {}, h("span", { class: `fwd ${t.forwarding}`, title: t.lastError ?? "" }, t.forwarding)),
+    );
+  const load = async (append_: boolean) => {
+    try {
+      const page = await listTraces({ ...filters, cursor: append_ ? (cursor ?? undefined) : undefined });
+      if (!append_) clear(body);
+      append(body, page.traces.map(row));
+      cursor = page.nextCursor;
+      more.hidden = cursor === null;
+      note.textContent = body.childElementCount === 0 ? "No traces yet. Send a message in the chat." : "";
+    } catch (error) {
+      note.textContent = `Could not load traces: ${error instanceof Error ? error.message : String(error)}`;
+    }
+  };
+  more.addEventListener("click", () => void load(true));
+  append(root, [h("h1", {}, "Traces"), filterBar(() => void load(false)), h("div", { class: "table-wrap" }, table), more, note]);
+  await load(false);
+  // Live updates: refresh the first page while nobody has paged further.
+  const tick = async () => {
+    if (location.hash === "" && cursor === null) await load(false);
+    else if (location.hash === "" && body.childElementCount <= (filters.limit ?? 50)) await load(false);
+    timer = setTimeout(tick, REFRESH_MS);
+  };
+  timer = setTimeout(tick, REFRESH_MS);
+}
+
+// ---------------------------------------------------------------- detail
+
+interface Node_ {
+  span: SpanData;
+  depth: number;
+}
+
+/** Depth-first order; spans whose parent is elsewhere (another part of the trace) are roots. */
+function flatten(spans: SpanData[]): Node_[] {
+  const ids = new Set(spans.map((s) => s.spanId));
+  const children = new Map<string | null, SpanData[]>();
+  for (const s of spans) {
+    const key = s.parentId !== null && ids.has(s.parentId) ? s.parentId : null;
+    children.set(key, [...(children.get(key) ?? []), s]);
+  }
+  const out: Node_[] = [];
+  const visit = (parent: string | null, depth: number) => {
+    for (const s of (children.get(parent) ?? []).sort((a, b) => a.startTime - b.startTime)) {
+      out.push({ span: s, depth });
+      visit(s.spanId, depth + 1);
+    }
+  };
+  visit(null, 0);
+  return out;
+}
+
+function section(title: string, content: Node | string): HTMLElement {
+  return h("section", { class: "span-section" }, h("h3", {}, title), typeof content === "string" ? h("pre", {}, content) : content);
+}
+
+function spanDetail(span: SpanData): HTMLElement {
+  const attributes = Object.fromEntries(Object.entries(span.attributes).filter(([k]) => !["mlflow.spanInputs", "mlflow.spanOutputs"].includes(k)));
+  const events = h(
+    "ol",
+    { class: "events" },
+    ...span.events.map((e) =>
+      h(
+        "li",
+        { class: `event ${e.name === "exception" ? "exception" : ""}` },
+        h("strong", {}, e.name),
+        " ",
+        h("span", { class: "muted" }, formatTime(e.timestamp)),
+        h("pre", {}, pretty(e.attributes)),
+      ),
+    ),
+  );
+  return h(
+    "div",
+    { class: "span-detail", "data-span-id": span.spanId },
+    h("h2", {}, span.name),
+    h(
+      "p",
+      { class: "meta" },
+      h("span", { class: "type" }, span.spanType),
+      " ",
+      statusBadge(span.status.statusCode),
+      " ",
+      formatDuration(span.endTime === null ? null : span.endTime - span.startTime),
+      span.status.description ? h("span", { class: "status-desc" }, ` ${span.status.description}`) : null,
+    ),
+    section("Inputs", pretty(span.inputs)),
+    section("Outputs", pretty(span.outputs)),
+    section("Attributes", pretty(attributes)),
+    section(`Events (${span.events.length})`, span.events.length ? events : "—"),
+  );
+}
+
+async function renderDetail(id: string): Promise<void> {
+  clear(root);
+  const back = h("a", { href: "#", class: "back" }, "← All traces");
+  let stored: StoredTrace;
+  try {
+    stored = await getTrace(id);
+  } catch (error) {
+    append(root, [back, h("p", { class: "note", role: "alert" }, `Could not load ${id}: ${error instanceof Error ? error.message : String(error)}`)]);
+    return;
+  }
+  const { summary, trace } = stored;
+  const nodes = flatten(trace.data.spans);
+  const t0 = Math.min(...trace.data.spans.map((s) => s.startTime));
+  const t1 = Math.max(...trace.data.spans.map((s) => s.endTime ?? s.startTime));
+  const total = Math.max(t1 - t0, 0.001);
+  const detail = h("div", { class: "detail-pane", "aria-live": "polite" });
+  const rows: HTMLElement[] = [];
+  const select = (i: number) => {
+    rows.forEach((r, j) => r.setAttribute("aria-selected", String(i === j)));
+    clear(detail);
+    detail.appendChild(spanDetail(nodes[i]!.span));
+  };
+  nodes.forEach(({ span, depth }, i) => {
+    const left = ((span.startTime - t0) / total) * 100;
+    const width = Math.max((((span.endTime ?? t1) - span.startTime) / total) * 100, 0.5);
+    const error = span.status.statusCode === "STATUS_CODE_ERROR";
+    const row = h(
+      "li",
+      { role: "treeitem", tabindex: i === 0 ? 0 : -1, "aria-level": depth + 1, class: `span-row ${error ? "error" : ""}`, "data-span-name": span.name },
+      h("span", { class: "span-name", style: `padding-left:${depth * 14}px` }, span.name, " ", h("span", { class: "type" }, span.spanType)),
+      h("span", { class: "bar-track", "aria-hidden": "true" }, h("span", { class: `bar ${error ? "error" : ""}`, style: `left:${left}%;width:${width}%` })),
+      h("span", { class: "num" }, formatDuration(span.endTime === null ? null : span.endTime - span.startTime)),
+    );
+    row.addEventListener("click", () => select(i));
+    row.addEventListener("keydown", (event) => {
+      const key = (event as KeyboardEvent).key;
+      const next = key === "ArrowDown" ? i + 1 : key === "ArrowUp" ? i - 1 : key === "Enter" || key === " " ? i : -1;
+      if (next < 0 || next >= rows.length) return;
+      event.preventDefault();
+      rows[next]!.focus();
+      select(next);
+    });
+    rows.push(row);
+  });
+  const mlflowLink =
+    config.mlflowUrl && summary.forwarding === "forwarded"
+      ? h("a", { href: `${config.mlflowUrl}/#/experiments/${config.experimentId ?? "0"}/traces?selectedEvaluationId=${encodeURIComponent(trace.info.traceId)}`, target: "_blank", rel: "noopener noreferrer", class: "mlflow-link" }, "Open in MLflow")
+      : null;
+  append(root, [
+    back,
+    h("h1", {}, summary.name ?? trace.info.traceId),
+    h(
+      "p",
+      { class: "meta" },
+      statusBadge(summary.state),
+      ` ${formatDuration(summary.executionDuration)} · ${formatTime(summary.requestTime)} · ${summary.spanCount} spans · `,
+      h("span", { class: `fwd ${summary.forwarding}` }, summary.forwarding),
+      summary.lastError ? h("span", { class: "muted" }, ` (${summary.lastError})`) : null,
+      " ",
+      mlflowLink,
+    ),
+    h("p", { class: "muted mono" }, trace.info.traceId),
+    tagList(summary.tags),
+    h("div", { class: "trace-detail" }, h("ol", { role: "tree", class: "span-tree", "aria-label": "Spans" }, ...rows), detail),
+  ]);
+  if (rows.length) select(0);
+}
+
+// ---------------------------------------------------------------- routing
+
+async function route(): Promise<void> {
+  clearTimeout(timer);
+  const id = decodeURIComponent(location.hash.replace(/^#\/?/, ""));
+  if (id) await renderDetail(id);
+  else await renderList();
+}
+
+window.addEventListener("hashchange", () => void route());
+void getConfig()
+  .then((c) => (config = c))
+  .catch(() => undefined)
+  .finally(() => void route());
