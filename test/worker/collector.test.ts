@@ -295,6 +295,11 @@ describe("auth and CORS", () => {
     expect((await post(a, "/v1/ingest", t(), { "x-mlflow-edge-key": "pk-anywhere" })).status).toBe(200);
     clock += 1000;
     expect((await post(a, "/v1/ingest", t())).status).toBe(200);
+    // Server senders with the secret are trusted: no per-key brake on them.
+    for (let i = 0; i < 5; i++) {
+      const res = await a.request(`${SELF}/v1/ingest`, { method: "POST", body: t(), headers: { "content-type": "application/json", authorization: "Bearer s3cret-server-token" } });
+      expect(res.status).toBe(200);
+    }
   });
 });
 

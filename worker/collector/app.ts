@@ -108,8 +108,9 @@ export function createCollector<Env extends object = object>(options: CollectorO
 
   const ingest = async (c: Context<{ Bindings: Env }>, parse: (body: unknown) => Trace[]) => {
     const caller = authenticate(c.req.raw.headers, selfOrigin(c), authOf(c));
-    const who = caller.kind === "key" ? `key:${caller.key}` : caller.kind === "secret" ? "secret" : `ip:${c.req.header("cf-connecting-ip") ?? "local"}`;
-    const wait = limiter.take(who);
+    // Server senders hold the secret and are trusted: the limit is for what pages can send.
+    const who = caller.kind === "key" ? `key:${caller.key}` : `ip:${c.req.header("cf-connecting-ip") ?? "local"}`;
+    const wait = caller.kind === "secret" ? 0 : limiter.take(who);
     if (wait > 0) throw new Refusal(429, "too many requests for this ingest key", "", "slow down; the browser client backs off by itself", { "retry-after": String(Math.ceil(wait / 1000)) });
     const traces = parse(await readJson(c.req.raw, limits.maxBodyBytes));
     const clean: Trace[] = [];
