@@ -6,8 +6,9 @@ import { defineConfig } from "@playwright/test";
 const PORT = Number(process.env.BROWSER_TEST_PORT ?? 8790);
 
 export default defineConfig({
-  testDir: "test/browser",
-  testMatch: "**/*.spec.ts",
+  // test/browser: the runtime's specs against the test server; test/e2e: the demo under wrangler dev.
+  testDir: "test",
+  testMatch: ["browser/**/*.spec.ts", "e2e/**/*.spec.ts"],
   timeout: 30_000,
   workers: 1,
   fullyParallel: false,

@@ -82,7 +82,9 @@ function tracedCreate(original: Create, target: Target): Create {
     } catch (error) {
       reportSdkError("tracedOpenAI", error);
     }
-    const result = original.apply(this, args);
+    // The request runs inside the span, so a traceparent on its fetch (mlflow-edge/browser) names
+    // this LLM span and the server's part of the trace nests under it.
+    const result = span ? span.run(() => original.apply(this, args)) : original.apply(this, args);
     if (!span) return result;
     const streamed = (args[0] as { stream?: unknown } | undefined)?.stream === true;
     const s = span;

@@ -74,32 +74,40 @@ async function streamInto(messages: Message[], out: HTMLElement, withTools: bool
   return { text, calls };
 }
 
-const agent = trace(
-  async function agent(question: string, out: HTMLElement) {
-    updateCurrentTrace({ tags: { app: "mlflow-edge-demo" }, sessionId });
-    const docs = await retrieve(question);
-    const messages: Message[] = buildPrompt(question, docs);
-    const first = await streamInto(messages, out, true);
-    if (first.calls.length === 0) return first.text;
-    messages.push({
-      role: "assistant",
-      content: first.text || null,
-      tool_calls: first.calls.map((c) => ({ id: c.id, type: "function" as const, function: { name: c.name, arguments: c.args } })),
-    });
-    for (const call of first.calls) {
-      const result = await withSpan(
-        async () => {
-          const args = JSON.parse(call.args || "{}") as { city?: string };
-          return getWeather(String(args.city ?? ""));
-        },
-        { name: "tool_call", spanType: SpanType.CHAIN, inputs: call },
-      );
-      messages.push({ role: "tool", tool_call_id: call.id, content: JSON.stringify(result) });
-    }
-    return (await streamInto(messages, out, false)).text;
-  },
-  { spanType: SpanType.AGENT },
-);
+/** The traced agent for one question; `out` shows the answer as it streams (not a span input). */
+function agentFor(out: HTMLElement) {
+  return trace(
+    async function agent(question: string) {
+      // The previews the Traces view and MLflow show: the question and the answer, as plain text.
+      updateCurrentTrace({ tags: { app: "mlflow-edge-demo" }, sessionId, requestPreview: question });
+      const docs = await retrieve(question);
+      const messages: Message[] = buildPrompt(question, docs);
+      const first = await streamInto(messages, out, true);
+      let answer = first.text;
+      if (first.calls.length > 0) {
+        messages.push({
+          role: "assistant",
+          content: first.text || null,
+          tool_calls: first.calls.map((c) => ({ id: c.id, type: "function" as const, function: { name: c.name, arguments: c.args } })),
+        });
+        for (const call of first.calls) {
+          const result = await withSpan(
+            async () => {
+              const args = JSON.parse(call.args || "{}") as { city?: string };
+              return getWeather(String(args.city ?? ""));
+            },
+            { name: "tool_call", spanType: SpanType.CHAIN, inputs: call },
+          );
+          messages.push({ role: "tool", tool_call_id: call.id, content: JSON.stringify(result) });
+        }
+        answer = (await streamInto(messages, out, false)).text;
+      }
+      updateCurrentTrace({ responsePreview: answer });
+      return answer;
+    },
+    { spanType: SpanType.AGENT },
+  );
+}
 
 // ---------------------------------------------------------------- UI
 
@@ -125,7 +133,7 @@ form.addEventListener("submit", (event) => {
   append(log, [h("li", { class: "msg user" }, question)]);
   const answer = h("li", { class: "msg assistant", "aria-busy": "true" }, "…");
   append(log, [answer]);
-  agent(question, answer)
+  agentFor(answer)(question)
     .then((text) => {
       if (!text) answer.textContent = "(no answer)";
     })

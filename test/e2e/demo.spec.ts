@@ -1,0 +1,154 @@
+// The demo as a newcomer uses it, in Debian's Chromium: the chat page makes traced LLM calls
+// (one of them failing, one carrying HTML), the Traces view shows them with previews, status and
+// forwarding state, a trace's detail shows the span tree with types, inputs/outputs, the exception
+// event and stream chunks; with the real MLflow configured the same traces are in MLflow. Trace
+// content is rendered as text, never HTML. Screenshots for the README are taken here.
+import { execFile } from "node:child_process";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { expect, test, type Page } from "@playwright/test";
+import { startWranglerDev, type WranglerDev } from "./wrangler-dev.js";
+
+const run = promisify(execFile);
+const root = join(import.meta.dirname, "..", "..");
+const shots = join(root, "docs", "screenshots");
+const XSS = `<img src=x onerror="window.__xss=1">`;
+
+test.describe.configure({ mode: "serial" });
+
+async function ask(page: Page, question: string): Promise<void> {
+  const before = await page.locator(".msg.assistant").count();
+  await page.fill("#question", question);
+  await page.press("#question", "Enter");
+  const answer = page.locator(".msg.assistant").nth(before);
+  await expect(answer).not.toHaveAttribute("aria-busy", "true", { timeout: 20_000 });
+}
+
+test.describe("demo with no configuration (the embedded buffer)", () => {
+  let demo: WranglerDev;
+  test.beforeAll(async () => {
+    demo = await startWranglerDev();
+  });
+  test.afterAll(async () => demo?.stop());
+
+  test("a chat message becomes a trace in the Traces view, kept in the buffer", async ({ page }) => {
+    await page.goto(`${demo.url}/`);
+    await ask(page, "What is mlflow-edge?");
+    await expect(page.locator(".msg.assistant").last()).toHaveText(/^From \[\w+\]: /);
+    await page.goto(`${demo.url}/traces`);
+    const row = page.locator("table.traces tbody tr").first();
+    await expect(row.locator("td.preview.request")).toHaveText("What is mlflow-edge?", { timeout: 20_000 });
+    await expect(row.locator(".fwd")).toHaveText("not-configured");
+  });
+});
+
+test.describe("demo forwarding to the real MLflow server", () => {
+  let demo: WranglerDev;
+  let mlflowUri = "";
+  let serverDir = "";
+  const experiment = `demo-e2e-${Date.now()}`;
+
+  test.beforeAll(async () => {
+    test.setTimeout(600_000); // the first run installs MLflow into .venv
+    const { stdout } = await run("bash", [join(root, "scripts", "mlflow-server.sh"), "start"], { cwd: root });
+    mlflowUri = /MLFLOW_TRACKING_URI=(\S+)/.exec(stdout)![1]!;
+    serverDir = /MLFLOW_SERVER_DIR=(\S+)/.exec(stdout)![1]!;
+    demo = await startWranglerDev({ vars: { MLFLOW_TRACKING_URI: mlflowUri, MLFLOW_EXPERIMENT_NAME: experiment, FORWARD_DELAY_MS: "300" } });
+  });
+  test.afterAll(async () => {
+    await demo?.stop();
+    if (serverDir) await run("bash", [join(root, "scripts", "mlflow-server.sh"), "stop", serverDir], { cwd: root });
+  });
+
+  test("chat, Traces view, trace detail, and the same traces in MLflow", async ({ page }) => {
+    test.setTimeout(120_000);
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.goto(`${demo.url}/`);
+    await ask(page, "What is mlflow-edge?");
+    await ask(page, "What's the weather in Paris?");
+    await expect(page.locator(".msg.assistant").nth(1)).toHaveText("The weather in Paris is light rain, 14°C.");
+    await ask(page, "please fail this time");
+    await expect(page.locator(".msg.assistant.error")).toContainText("Error: 500");
+    await ask(page, XSS);
+    // The message is shown as the text it is: no element was made from it, no handler ran.
+    await expect(page.locator(".msg.user").last()).toHaveText(XSS);
+    expect(await page.locator("#messages img").count()).toBe(0);
+    await page.screenshot({ path: join(shots, "chat.png") });
+
+    await page.goto(`${demo.url}/traces`);
+    const rows = page.locator("table.traces tbody tr");
+    await expect(rows).toHaveCount(4, { timeout: 20_000 });
+    // Newest first; request previews are the user's last message, response previews the answer.
+    await expect(rows.locator("td.preview.request")).toHaveText([XSS, "please fail this time", "What's the weather in Paris?", "What is mlflow-edge?"]);
+    await expect(rows.nth(2).locator("td.preview.response")).toHaveText("The weather in Paris is light rain, 14°C.");
+    await expect(rows.nth(1).locator(".badge")).toHaveText("Error");
+    // Live updates: the forwarding column turns to "forwarded" without a reload.
+    await expect(rows.locator(".fwd")).toHaveText(["forwarded", "forwarded", "forwarded", "forwarded"], { timeout: 30_000 });
+    expect(await page.locator("table.traces img").count()).toBe(0);
+    await page.fill('input[type="search"]', "weather");
+    await expect(rows).toHaveCount(1);
+    await page.fill('input[type="search"]', "");
+    await expect(rows).toHaveCount(4);
+    await page.screenshot({ path: join(shots, "traces.png") });
+    const ids = await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-trace-id")!));
+
+    // The weather trace: the page's spans and the Worker's, in one tree.
+    await rows.nth(2).locator("a.trace-link").click();
+    const tree = page.locator(".span-tree .span-row");
+    await expect(tree.first()).toHaveAttribute("data-span-name", "agent");
+    const names = await tree.evaluateAll((lis) => lis.map((li) => `${li.getAttribute("aria-level")}:${li.getAttribute("data-span-name")}`));
+    expect(names).toEqual([
+      "1:agent",
+      "2:retrieve",
+      "2:buildPrompt",
+      "2:Completions_1",
+      "3:POST /llm/v1/*",
+      "2:tool_call",
+      "3:get_weather",
+      "2:Completions_2",
+      "3:POST /llm/v1/*",
+    ]);
+    await tree.filter({ hasText: "Completions_1" }).click();
+    const detail = page.locator(".span-detail");
+    await expect(detail.locator(".type")).toHaveText("CHAT_MODEL");
+    await expect(detail.locator("section", { hasText: "Outputs" }).locator("pre")).toContainText('"name": "get_weather"');
+    await expect(detail.locator("section", { hasText: "Events" })).toContainText("mlflow.chunk.item.0");
+    // Keyboard: arrow down moves to the next span.
+    await page.keyboard.press("ArrowDown");
+    await expect(detail.locator("h2")).toHaveText("POST /llm/v1/*");
+    await page.screenshot({ path: join(shots, "trace-detail.png"), fullPage: true });
+
+    // The failing trace carries the exception event with its stack.
+    await page.goto(`${demo.url}/traces#/${ids[1]}`);
+    await page.locator(".span-tree .span-row").filter({ hasText: "Completions" }).first().click();
+    await expect(page.locator(".span-detail .event.exception")).toContainText("exception.stacktrace");
+
+    // The HTML message, in the detail view too, is text.
+    await page.goto(`${demo.url}/traces#/${ids[0]}`);
+    await expect(page.locator(".span-detail section", { hasText: "Inputs" }).locator("pre")).toContainText("onerror");
+    expect(await page.locator("main img").count()).toBe(0);
+    expect(await page.evaluate(() => (window as { __xss?: number }).__xss)).toBeUndefined();
+
+    // A phone's width: the page does not overflow sideways (the table scrolls inside its box).
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(`${demo.url}/traces`);
+    await expect(page.locator("table.traces tbody tr")).toHaveCount(4);
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await page.goto(`${demo.url}/traces#/${ids[2]}`);
+    await expect(page.locator(".span-tree .span-row")).toHaveCount(9);
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+
+    // The same traces in MLflow, each once, with the Worker's spans nested in the page's.
+    const exp = (await (await fetch(`${mlflowUri}/api/2.0/mlflow/experiments/get-by-name?experiment_name=${experiment}`)).json()) as { experiment: { experiment_id: string } };
+    const search = (await (
+      await fetch(`${mlflowUri}/api/3.0/mlflow/traces/search`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ locations: [{ type: "MLFLOW_EXPERIMENT", mlflow_experiment: { experiment_id: exp.experiment.experiment_id } }], max_results: 50 }),
+      })
+    ).json()) as { traces: { trace_id: string }[] };
+    expect(search.traces.map((t) => t.trace_id).sort()).toEqual([...ids].sort());
+    const weather = (await (await fetch(`${mlflowUri}/api/3.0/mlflow/traces/get?trace_id=${ids[2]}`)).json()) as { trace: { spans: { name: string }[] } };
+    expect(weather.trace.spans.map((s) => s.name).sort()).toEqual(names.map((n) => n.split(":").slice(1).join(":")).sort());
+  });
+});
