@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `npm test`: what CI runs and what a newcomer runs. Type-checks (core alone, without Node or DOM
-// types, the browser runtime with DOM types only, then everything), runs every vitest project
-// (core unit tests, workerd, and the MLflow tests against a real server started by
+// types, the browser runtime with DOM types only, Worker code with Workers types, then everything),
+// runs every vitest project
+// (core unit tests, tests inside workerd, and the MLflow tests against a real server started by
 // scripts/mlflow-server.sh), then the Playwright browser tests, and prints one closing line:
 // "N passed, N failed" (", N skipped" when any were skipped). Exit code 0 only if all passed.
 import { spawnSync } from "node:child_process";
@@ -30,24 +31,18 @@ for (const project of ["tsconfig.core.json", "tsconfig.browser.json", "tsconfig.
   else totals.failed++;
 }
 
-// Two vitest runs: the Node projects, then the workerd project on its own. Loaded in one process,
-// @cloudflare/vitest-pool-workers leaves wrangler's unstable_startWorker (used by Node tests that
-// start real workerd) hanging, so each gets a process of its own.
-for (const [label, projects] of [["vitest (node)", ["core", "mlflow"]], ["vitest (workerd)", ["workers"]]]) {
-  const report = join(tmp, `vitest-report-${projects.join("-")}.json`);
-  rmSync(report, { force: true });
-  const args = ["run", ...projects.flatMap((p) => ["--project", p]), "--reporter=default", "--reporter=json", `--outputFile.json=${report}`];
-  run(label, bin("vitest"), args);
-  try {
-    const json = JSON.parse(readFileSync(report, "utf8"));
-    totals.passed += json.numPassedTests;
-    totals.failed += json.numFailedTests + (json.numFailedTestSuites > 0 && json.numFailedTests === 0 ? json.numFailedTestSuites : 0);
-    totals.skipped += json.numPendingTests + json.numTodoTests;
-    if (json.numTotalTests === 0) totals.failed++; // a run that executed nothing is a failure
-  } catch {
-    console.error(`${label} wrote no report: counting the whole run as failed`);
-    totals.failed++;
-  }
+const report = join(tmp, "vitest-report.json");
+rmSync(report, { force: true });
+run("vitest", bin("vitest"), ["run", "--reporter=default", "--reporter=json", `--outputFile.json=${report}`]);
+try {
+  const json = JSON.parse(readFileSync(report, "utf8"));
+  totals.passed += json.numPassedTests;
+  totals.failed += json.numFailedTests + (json.numFailedTestSuites > 0 && json.numFailedTests === 0 ? json.numFailedTestSuites : 0);
+  totals.skipped += json.numPendingTests + json.numTodoTests;
+  if (json.numTotalTests === 0) totals.failed++; // a run that executed nothing is a failure
+} catch {
+  console.error("vitest wrote no report: counting the whole run as failed");
+  totals.failed++;
 }
 
 // Browser tests: Playwright driving Debian's Chromium (scripts/chromium.sh installs it).

@@ -1,5 +1,6 @@
 import type { Exporter } from "../core/export/exporter.js";
 import { MlflowExporter } from "../core/mlflow/exporter.js";
+import { readBufferConfig } from "./buffer/config.js";
 import { bufferStoreFromEnv } from "./buffer/shards.js";
 import { collectorExporter, storeExporter } from "./exporters.js";
 
@@ -19,21 +20,7 @@ export function destinationFromEnv(env: Env): Exporter | undefined {
   if (buffer) return storeExporter(buffer);
   const collector = str(env, "MLFLOW_EDGE_COLLECTOR_URL");
   if (collector) return collectorExporter({ url: collector, secret: str(env, "MLFLOW_EDGE_COLLECTOR_SECRET") });
-  const trackingUri = str(env, "MLFLOW_TRACKING_URI");
-  if (trackingUri) {
-    const experimentId = str(env, "MLFLOW_EXPERIMENT_ID");
-    const experimentName = experimentId ? undefined : str(env, "MLFLOW_EXPERIMENT_NAME");
-    if (!experimentId && !experimentName) {
-      throw new TypeError("instrument(): MLFLOW_TRACKING_URI is set but neither MLFLOW_EXPERIMENT_ID nor MLFLOW_EXPERIMENT_NAME is.");
-    }
-    return new MlflowExporter({
-      trackingUri,
-      experimentId,
-      experimentName,
-      token: str(env, "MLFLOW_TRACKING_TOKEN"),
-      username: str(env, "MLFLOW_TRACKING_USERNAME"),
-      password: str(env, "MLFLOW_TRACKING_PASSWORD"),
-    });
-  }
+  const { mlflow } = readBufferConfig(env);
+  if (mlflow) return new MlflowExporter(mlflow);
   return undefined;
 }

@@ -40,8 +40,15 @@ let setup: Setup | undefined;
 export function ensureTracing<Env>(env: Env, options: WorkerTracingOptions<Env>): Setup {
   if (setup && getTracer() === setup.tracer) return setup;
   const tracker = new ExportTracker();
-  const destination = options.exporter ? options.exporter(env) : destinationFromEnv(env as Record<string, unknown>);
-  if (!destination) {
+  let destination: Exporter | undefined;
+  try {
+    destination = options.exporter ? options.exporter(env) : destinationFromEnv(env as Record<string, unknown>);
+  } catch (error) {
+    // A configuration mistake must not fail the Worker's requests: say what is wrong, trace on.
+    warnOnce("worker-destination", `instrument(): traces are dropped: ${error instanceof Error ? error.message : String(error)}`);
+    destination = undefined;
+  }
+  if (!destination && !options.exporter) {
     warnOnce(
       "worker-no-destination",
       "instrument(): no TRACE_BUFFER binding, MLFLOW_EDGE_COLLECTOR_URL or MLFLOW_TRACKING_URI in env and no exporter option, so traces are recorded and dropped.",

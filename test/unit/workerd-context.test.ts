@@ -13,6 +13,7 @@ async function run(flags: string[]) {
   process.env.WRANGLER_SEND_METRICS = "false";
   process.env.CLOUDFLARE_CF_FETCH_ENABLED = "false";
   const worker = await unstable_startWorker({
+    config: "test/fixtures/workerd-context/wrangler.toml",
     name: "workerd-context",
     entrypoint: "test/fixtures/workerd-context/worker.ts",
     compatibilityDate: "2026-04-01",

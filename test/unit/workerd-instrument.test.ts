@@ -13,6 +13,7 @@ async function run(entrypoint: string, flags: string[]) {
   process.env.WRANGLER_SEND_METRICS = "false";
   process.env.CLOUDFLARE_CF_FETCH_ENABLED = "false";
   const worker = await unstable_startWorker({
+    config: "test/fixtures/workerd-instrument/wrangler.toml",
     name: "workerd-instrument",
     entrypoint: `test/fixtures/workerd-instrument/${entrypoint}`,
     compatibilityDate: "2026-04-01",

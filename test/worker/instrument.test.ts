@@ -2,7 +2,8 @@
 // its own). Traces go to an in-memory exporter here; test/worker/e2e covers the real buffer and MLflow.
 import { createExecutionContext, createMessageBatch, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
 import { Hono } from "hono";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { resetWarnings } from "../../core/debug.js";
 import { trace, withSpan } from "../../core/index.js";
 import { InMemoryExporter } from "../../core/export/exporter.js";
 import type { Trace } from "../../core/model/types.js";
@@ -267,5 +268,17 @@ describe("mlflowTracing(): Hono middleware", () => {
     const r = root(exported.traces[0]!);
     expect(r.status.statusCode).toBe("STATUS_CODE_ERROR");
     expect(r.events[0]).toMatchObject({ name: "exception", attributes: { "exception.type": "TypeError", "exception.message": "bad input" } });
+  });
+});
+
+describe("instrument(): configuration mistakes never fail the Worker's requests", () => {
+  it("a tracking URI without an experiment: the request succeeds and a warning names the problem", async () => {
+    resetWarnings();
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    const worker = instrument<Record<string, string>, ExportedHandler<Record<string, string>>>({ fetch: () => new Response("still fine") });
+    const { response, body } = await call(worker, new Request("https://app.example/"), { MLFLOW_TRACKING_URI: "http://127.0.0.1:5000" });
+    expect([response.status, body]).toEqual([200, "still fine"]);
+    expect(warn.mock.calls.map((c) => String(c[0])).join("\n")).toMatch(/MLFLOW_EXPERIMENT_ID or MLFLOW_EXPERIMENT_NAME/);
+    warn.mockRestore();
   });
 });
