@@ -1,4 +1,7 @@
+import { describe, it } from "vitest";
 import { MemoryQueue } from "./memory-queue.js";
-import { runQueueContract } from "./queue-contract.js";
+import { QUEUE_CONTRACT, runQueueContractCase } from "./queue-contract.js";
 
-runQueueContract("MemoryQueue", (options) => new MemoryQueue(options));
+describe("TraceQueue contract: MemoryQueue", () => {
+  for (const c of QUEUE_CONTRACT) it(c.name, () => runQueueContractCase(c.name, (options) => new MemoryQueue(options)));
+});

@@ -75,6 +75,25 @@ describe("redactSecrets", () => {
     expect(text).toContain("use [REDACTED] please");
   });
 
+  it("masks keys nested in arrays and objects inside JSON text (previews and metadata), plain or escaped", () => {
+    const redact = createRedactor();
+    const json = '{"label": "x", "nested": [{"password": "pw-in-array"}], "headers": {"token": "tok-in-object"}}';
+    const trace = {
+      info: { traceId: "tr-1", traceLocation: { type: "MLFLOW_EXPERIMENT" as const }, requestTime: 0, state: "OK" as const, requestPreview: json, traceMetadata: { "mlflow.traceInputs": json }, tags: {} },
+      data: {
+        spans: [{
+          traceId: "tr-1", spanId: "a", parentId: null, name: "s", spanType: "UNKNOWN" as const, startTime: 0, endTime: 1,
+          status: { statusCode: "STATUS_CODE_OK" as const, description: "" }, events: [],
+          inputs: { escaped: JSON.stringify(json) }, outputs: undefined, attributes: {},
+        }],
+      },
+    } satisfies mlflow.Trace;
+    const text = JSON.stringify(redact(trace));
+    expect(text).not.toContain("pw-in-array");
+    expect(text).not.toContain("tok-in-object");
+    expect(redact(trace)!.info.requestPreview).toBe('{"label": "x", "nested": [{"password": "[REDACTED]"}], "headers": {"token": "[REDACTED]"}}');
+  });
+
   it("takes extra keys and patterns", () => {
     const redact = createRedactor({ keys: ["ssn", /^x-internal-/], patterns: [/\b\d{3}-\d{2}-\d{4}\b/g] });
     const trace = {

@@ -31,9 +31,10 @@ const SECRET_VALUES: readonly RegExp[] = [
   /\bxox[abprs]-[A-Za-z0-9-]{10,}/g, // Slack tokens
 ];
 
-// "key": value inside JSON text, plain or escaped once (JSON inside a JSON string).
-const JSON_PAIR = /"([^"\\]{1,80})"(\s*:\s*)("(?:[^"\\]|\\.)*"|[^,}\]\s]+)/g;
-const ESCAPED_JSON_PAIR = /\\"([^"\\]{1,80})\\"(\s*:\s*)(\\"(?:(?!\\").)*\\"|[^,}\]\s\\]+)/g;
+// "key": value inside JSON text, plain or escaped once (JSON inside a JSON string). A bare value
+// never starts an object or array, so a key whose value is one does not swallow the keys inside.
+const JSON_PAIR = /"([^"\\]{1,80})"(\s*:\s*)("(?:[^"\\]|\\.)*"|[^,{}[\]\s]+)/g;
+const ESCAPED_JSON_PAIR = /\\"([^"\\]{1,80})\\"(\s*:\s*)(\\"(?:(?!\\").)*\\"|[^,{}[\]\s\\]+)/g;
 // key=value in query strings and form bodies.
 const QUERY_PAIR = /([A-Za-z0-9_.-]{1,80})=([^&\s#"']+)/g;
 
