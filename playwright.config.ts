@@ -2,7 +2,8 @@ import { defineConfig } from "@playwright/test";
 
 // Browser tests: Debian's Chromium (scripts/chromium.sh) driven by Playwright, no browser download.
 // test/browser/server.mjs serves the test pages, bundles them on demand (native or async-lowered
-// builds) and stands in for the collector until the Worker collector is wired in.
+// builds) and stands in for the collector with fault injection (test/browser/collector-stub.mjs);
+// test/e2e runs the demo with the real collector Worker under wrangler dev.
 const PORT = Number(process.env.BROWSER_TEST_PORT ?? 8790);
 
 export default defineConfig({
