@@ -4,9 +4,12 @@
 // event and stream chunks; with the real MLflow configured the same traces are in MLflow. Trace
 // content is rendered as text, never HTML. Screenshots for the README are taken here.
 import { execFile } from "node:child_process";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { expect, test, type Page } from "@playwright/test";
+import { fakeLlm } from "../../demo/llm/fake-llm.js";
 import { startWranglerDev, type WranglerDev } from "./wrangler-dev.js";
 
 const run = promisify(execFile);
@@ -39,6 +42,71 @@ test.describe("demo with no configuration (the embedded buffer)", () => {
     const row = page.locator("table.traces tbody tr").first();
     await expect(row.locator("td.preview.request")).toHaveText("What is mlflow-edge?", { timeout: 20_000 });
     await expect(row.locator(".fwd")).toHaveText("not-configured");
+  });
+
+  test("tokens appear as they stream, before the answer is complete", async ({ page }) => {
+    await page.goto(`${demo.url}/`);
+    await page.fill("#question", "slow: what is mlflow-edge?"); // "slow" makes the built-in model pause between chunks
+    await page.press("#question", "Enter");
+    const answer = page.locator(".msg.assistant").last();
+    await expect(answer).toHaveText(/^From \[\w+\]:/); // the first words are on screen…
+    expect(await answer.getAttribute("aria-busy")).toBe("true"); // …while the stream is still running
+    await expect(answer).not.toHaveAttribute("aria-busy", "true", { timeout: 20_000 });
+    expect((await answer.textContent())!.length).toBeGreaterThan("From [mlflow]:".length + 20);
+  });
+
+  test("a tab closed right after its answer: the trace still reaches the collector, once", async ({ context }) => {
+    const page = await context.newPage();
+    await page.goto(`${demo.url}/`);
+    await ask(page, "What is mlflow-edge? (closing tab)");
+    await page.close({ runBeforeUnload: true });
+    const reopened = await context.newPage();
+    await reopened.goto(`${demo.url}/traces`);
+    const rows = reopened.locator("table.traces tbody tr", { hasText: "(closing tab)" });
+    await expect(rows).toHaveCount(1, { timeout: 45_000 });
+  });
+});
+
+test.describe("demo calling a real provider through the Worker (OPENAI_BASE_URL)", () => {
+  let demo: WranglerDev;
+  let provider: Server;
+  const KEY = "sk-provider-secret-0123456789";
+  const seen: { auth: string | undefined; path: string }[] = [];
+
+  test.beforeAll(async () => {
+    // An OpenAI-compatible provider on loopback that requires the key, as a real one does.
+    provider = createServer(async (req, res) => {
+      seen.push({ auth: req.headers.authorization, path: req.url ?? "" });
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c as Buffer);
+      if (req.headers.authorization !== `Bearer ${KEY}`) {
+        res.writeHead(401, { "content-type": "application/json" });
+        res.end('{"error":{"message":"bad key","type":"invalid_request_error"}}');
+        return;
+      }
+      const answer = await fakeLlm(new Request(`http://provider${req.url}`, { method: "POST", body: Buffer.concat(chunks) }), { chunkDelayMs: 1 });
+      res.writeHead(answer.status, Object.fromEntries(answer.headers));
+      res.end(Buffer.from(await answer.arrayBuffer()));
+    });
+    await new Promise<void>((r) => provider.listen(0, "127.0.0.1", () => r()));
+    const port = (provider.address() as AddressInfo).port;
+    demo = await startWranglerDev({ vars: { OPENAI_BASE_URL: `http://127.0.0.1:${port}/v1`, OPENAI_API_KEY: KEY } });
+  });
+  test.afterAll(async () => {
+    await demo?.stop();
+    provider?.close();
+  });
+
+  test("the Worker adds the key; the page never has it", async ({ page }) => {
+    const bodies: string[] = [];
+    page.on("response", async (r) => bodies.push(await r.text().catch(() => "")));
+    await page.goto(`${demo.url}/`);
+    await ask(page, "What is mlflow-edge?");
+    await expect(page.locator(".msg.assistant").last()).toHaveText(/^From \[\w+\]: /);
+    expect(seen.map((s) => [s.path, s.auth])).toContainEqual(["/v1/chat/completions", `Bearer ${KEY}`]);
+    const html = await page.content();
+    expect(html).not.toContain(KEY);
+    for (const b of bodies) expect(b).not.toContain(KEY);
   });
 });
 
