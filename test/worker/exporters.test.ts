@@ -1,0 +1,44 @@
+// Where an instrumented Worker's traces go when it is not the collector itself: a remote
+// collector over HTTP (here the test Worker's own collector, a real one), with retries.
+import { exports } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { collectorExporter } from "../../worker/exporters.js";
+import type { StoredTrace } from "../../worker/store.js";
+import { simpleTrace } from "./traces.js";
+
+const BASE = "https://collector.example";
+const viaTestWorker = (input: RequestInfo | URL, init?: RequestInit) => exports.default.fetch(new Request(input, init));
+
+describe("collectorExporter", () => {
+  it("posts each trace to the collector's /v1/ingest, where it is stored", async () => {
+    const exporter = collectorExporter({ url: BASE, ingestKey: "pk-any-origin", fetch: viaTestWorker });
+    const t = simpleTrace("remote");
+    await exporter.export(t);
+    const res = await exports.default.fetch(`${BASE}/api/traces/${t.info.traceId}`);
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as StoredTrace).trace.data.spans.map((s) => s.name)).toEqual(["answer", "retrieve"]);
+  });
+
+  it("retries network errors and 5xx, then delivers once", async () => {
+    let calls = 0;
+    const flaky = async (input: RequestInfo | URL, init?: RequestInit) => {
+      calls++;
+      if (calls === 1) throw new TypeError("network connection lost");
+      if (calls === 2) return new Response("busy", { status: 503, headers: { "retry-after": "0" } });
+      return viaTestWorker(input, init);
+    };
+    const t = simpleTrace("flaky remote");
+    await collectorExporter({ url: BASE, ingestKey: "pk-any-origin", fetch: flaky }).export(t);
+    expect(calls).toBe(3);
+    expect((await exports.default.fetch(`${BASE}/api/traces/${t.info.traceId}`)).status).toBe(200);
+  });
+
+  it("a refusal fails at once with the collector's answer in the message", async () => {
+    let calls = 0;
+    const counting = async (input: RequestInfo | URL, init?: RequestInit) => (calls++, viaTestWorker(input, init));
+    const exporter = collectorExporter({ url: BASE, ingestKey: "pk-wrong-key", fetch: counting });
+    await expect(exporter.export(simpleTrace("refused"))).rejects.toThrow(/HTTP 401.*unknown ingest key/);
+    expect(calls).toBe(1);
+    expect(() => collectorExporter({ url: "ftp://nope" })).toThrow(/http\(s\) URL/);
+  });
+});
