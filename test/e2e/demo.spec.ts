@@ -176,6 +176,9 @@ test.describe("demo forwarding to the real MLflow server", () => {
       "2:Completions_2",
       "3:POST /llm/v1/*",
     ]);
+    // Forwarding is configured, so the trace links to itself in MLflow's UI.
+    const link = page.locator("a.mlflow-link");
+    await expect(link).toHaveAttribute("href", new RegExp(`^${mlflowUri}/#/experiments/\\d+/traces\\?selectedEvaluationId=${ids[2]}$`));
     await tree.filter({ hasText: "Completions_1" }).click();
     const detail = page.locator(".span-detail");
     await expect(detail.locator(".type")).toHaveText("CHAT_MODEL");

@@ -282,3 +282,31 @@ describe("instrument(): configuration mistakes never fail the Worker's requests"
     warn.mockRestore();
   });
 });
+
+describe("tracedOpenAI inside a Worker", () => {
+  it("the official client's streamed call is a CHAT_MODEL span under the request span, chunks kept, completion aggregated", async () => {
+    const { default: OpenAI } = await import("openai");
+    const { tracedOpenAI } = await import("../../openai/index.js");
+    const { fakeLlm } = await import("../../demo/llm/fake-llm.js");
+    const worker = instrument<object, ExportedHandler<object>>(
+      {
+        async fetch() {
+          const client = tracedOpenAI(new OpenAI({ apiKey: "unused", baseURL: "http://llm.local/v1", fetch: (url, init) => fakeLlm(new Request(url as string, init as RequestInit), { chunkDelayMs: 0 }) }));
+          const stream = await client.chat.completions.create({ model: "demo-mini", messages: [{ role: "user", content: "hello worker" }], stream: true });
+          let text = "";
+          for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? "";
+          return new Response(text);
+        },
+      },
+      { exporter: () => exported },
+    );
+    const { body } = await call(worker, new Request("https://app.example/chat"));
+    expect(body).toContain("hello worker");
+    const t = exported.traces[0]!;
+    expect(tree(t)).toEqual([["GET /chat", null], ["Completions", "GET /chat"]]);
+    const llm = t.data.spans[1]!;
+    expect(llm.spanType).toBe("CHAT_MODEL");
+    expect(llm.events.length).toBeGreaterThan(3);
+    expect((llm.outputs as { choices: { message: { content: string } }[] }).choices[0]!.message.content).toBe(body);
+  });
+});
