@@ -6,37 +6,9 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { toOtlpExportRequest } from "../../core/serialize/otlp.js";
 import type { Trace } from "../../core/model/types.js";
 import { createCollector, type CollectorOptions } from "../../worker/collector/app.js";
-import type { PutResult, StoredTrace, TracePage, TraceQuery, TraceStore } from "../../worker/store.js";
+import type { StoredTrace } from "../../worker/store.js";
+import { MemoryStore } from "./memory-store.js";
 import { joinedTrace, simpleTrace } from "./traces.js";
-
-class MemoryStore implements TraceStore {
-  readonly traces = new Map<string, Trace>();
-  puts = 0;
-  fail = false;
-  async put(traces: Trace[]): Promise<PutResult> {
-    if (this.fail) throw new Error("store down");
-    this.puts++;
-    const r = { stored: 0, merged: 0, duplicates: 0 };
-    for (const t of traces) {
-      const prev = this.traces.get(t.info.traceId);
-      if (!prev) r.stored++;
-      else if (JSON.stringify(prev) === JSON.stringify(t)) r.duplicates++;
-      else r.merged++;
-      this.traces.set(t.info.traceId, t);
-    }
-    return r;
-  }
-  async list(q: TraceQuery): Promise<TracePage> {
-    return { traces: [...this.traces.values()].slice(0, q.limit ?? 50).map((t) => ({ traceId: t.info.traceId }) as never), nextCursor: null };
-  }
-  async get(id: string): Promise<StoredTrace | null> {
-    const t = this.traces.get(id);
-    return t ? { summary: { traceId: id } as never, trace: t } : null;
-  }
-  async retry(id: string): Promise<boolean> {
-    return this.traces.has(id);
-  }
-}
 
 const SELF = "https://collector.example";
 let store: MemoryStore;
@@ -273,10 +245,15 @@ describe("auth and CORS", () => {
     const ok = await a.request(`${SELF}/v1/ingest`, { method: "OPTIONS", headers: { origin: "https://app.example", "access-control-request-method": "POST" } });
     expect(ok.status).toBe(204);
     expect(ok.headers.get("access-control-allow-origin")).toBe("https://app.example");
-    expect(ok.headers.get("access-control-allow-headers")).toContain("x-mlflow-edge-key");
+    // Exactly what docs/ingest-protocol.md lists, and never credentials.
+    expect(ok.headers.get("access-control-allow-headers")).toBe("content-type, x-mlflow-edge-key");
+    expect(ok.headers.get("access-control-allow-methods")).toBe("POST");
+    expect(ok.headers.get("access-control-allow-credentials")).toBeNull();
+    expect(ok.headers.get("vary")).toContain("Origin");
     const evil = await a.request(`${SELF}/v1/ingest`, { method: "OPTIONS", headers: { origin: "https://evil.example" } });
     expect(evil.status).toBe(403);
     expect(evil.headers.get("access-control-allow-origin")).toBeNull();
+    expect(await errorOf(evil)).toMatchObject({ path: "", error: expect.stringContaining("https://evil.example") });
     const res = await post(a, "/v1/ingest", t());
     expect(res.headers.get("access-control-allow-origin")).toBe("https://app.example");
     expect(res.headers.get("access-control-expose-headers")).toBe("retry-after");

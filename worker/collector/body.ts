@@ -1,40 +1,35 @@
 import { Refusal } from "./refusal.js";
 
-// Reads a JSON request body without trusting Content-Length: the stream is counted as it
-// arrives and abandoned as soon as it passes the limit.
+// Reads a JSON request body without trusting Content-Length: the stream is counted as it arrives
+// and abandoned as soon as it passes the limit. A gzip or deflate body (OpenTelemetry exporters
+// compress by default) is counted after decompression, so a small bomb cannot expand past the limit.
+
+const ENCODINGS = new Set(["gzip", "deflate"]);
 
 export async function readJson(request: Request, maxBytes: number): Promise<unknown> {
-  const type = (request.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+  const [type = "", ...params] = (request.headers.get("content-type") ?? "").split(";").map((p) => p.trim().toLowerCase());
   if (type !== "application/json") {
-    throw new Refusal(415, `content-type must be application/json, not ${JSON.stringify(type || "(none)")}`, "", "send JSON with content-type: application/json");
+    throw new Refusal(415, `content-type must be application/json, not ${JSON.stringify(type || "(none)")}`, "", "send JSON with content-type: application/json (OTLP protobuf is not accepted)");
   }
-  const declared = Number(request.headers.get("content-length") ?? NaN);
+  const charset = params.find((p) => p.startsWith("charset="))?.slice(8).replace(/"/g, "");
+  if (charset !== undefined && charset !== "utf-8" && charset !== "utf8") {
+    throw new Refusal(415, `charset ${charset} is not supported`, "", "send UTF-8 JSON");
+  }
+  const encoding = (request.headers.get("content-encoding") ?? "identity").trim().toLowerCase();
+  if (encoding !== "identity" && !ENCODINGS.has(encoding)) {
+    throw new Refusal(415, `content-encoding ${encoding} is not supported`, "", "send the body uncompressed, gzip or deflate");
+  }
+  const declared = Number(request.headers.get("content-length") ?? Number.NaN);
   if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge(maxBytes);
-  if (!request.body) throw new Refusal(400, "the request has no body");
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > maxBytes) {
-      await reader.cancel().catch(() => undefined);
-      throw tooLarge(maxBytes);
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const c of chunks) {
-    bytes.set(c, offset);
-    offset += c.byteLength;
-  }
+  if (!request.body) throw new Refusal(400, "the request has no body", "", "send the JSON body");
+  const stream = encoding === "identity" ? request.body : request.body.pipeThrough(new DecompressionStream(encoding as "gzip" | "deflate"));
+  const bytes = await readCapped(stream, maxBytes, encoding);
+  if (bytes.byteLength === 0) throw new Refusal(400, "the request body is empty", "", "send the JSON body");
   let text: string;
   try {
     text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
   } catch {
-    throw new Refusal(400, "the body is not valid UTF-8");
+    throw new Refusal(400, "the body is not valid UTF-8", "", "send UTF-8 JSON");
   }
   try {
     return JSON.parse(text) as unknown;
@@ -42,6 +37,35 @@ export async function readJson(request: Request, maxBytes: number): Promise<unkn
     const detail = error instanceof Error ? error.message : String(error);
     throw new Refusal(400, `the body is not valid JSON: ${detail.slice(0, 200)}`, "", "send the JSON the client library builds");
   }
+}
+
+async function readCapped(stream: ReadableStream<Uint8Array>, maxBytes: number, encoding: string): Promise<Uint8Array> {
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    let next: ReadableStreamReadResult<Uint8Array>;
+    try {
+      next = await reader.read();
+    } catch {
+      // Only a decompression stream fails on the bytes themselves; a dropped upload surfaces here too.
+      throw new Refusal(400, encoding === "identity" ? "the request body could not be read" : `the body is not valid ${encoding} data`, "", "");
+    }
+    if (next.done) break;
+    total += next.value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel().catch(() => undefined);
+      throw tooLarge(maxBytes);
+    }
+    chunks.push(next.value);
+  }
+  const bytes = new Uint8Array(total);
+  let offset = 0;
+  for (const c of chunks) {
+    bytes.set(c, offset);
+    offset += c.byteLength;
+  }
+  return bytes;
 }
 
 const tooLarge = (max: number) => new Refusal(413, `the body is larger than ${max} bytes`, "", "send smaller batches (the browser client splits them)");

@@ -10,6 +10,21 @@ export interface RateLimit {
   burst: number;
 }
 
+export const DEFAULT_RATE_LIMIT: RateLimit = { perSecond: 50, burst: 100 };
+
+/** The rate limit with defaults filled in; a bad value fails at construction, naming the field. */
+export function resolveRateLimit(overrides: Partial<RateLimit> = {}): RateLimit {
+  const limit = { ...DEFAULT_RATE_LIMIT };
+  for (const [key, value] of Object.entries(overrides)) {
+    if (!(key in DEFAULT_RATE_LIMIT)) throw new TypeError(`createCollector(): unknown rateLimit field "${key}".`);
+    if (value === undefined) continue;
+    const ok = typeof value === "number" && Number.isFinite(value) && (key === "burst" ? Number.isInteger(value) && value >= 1 : value > 0);
+    if (!ok) throw new TypeError(`createCollector(): rateLimit.${key} must be ${key === "burst" ? "an integer >= 1" : "a number > 0"}; got ${JSON.stringify(value)}.`);
+    limit[key as keyof RateLimit] = value;
+  }
+  return limit;
+}
+
 interface Bucket {
   tokens: number;
   at: number;

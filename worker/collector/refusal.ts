@@ -19,7 +19,15 @@ export class Refusal extends Error {
   }
 }
 
-/** A JSON path segment: `.key`, or `["odd key"]` when the key is not an identifier. */
+// gRPC status codes, which OTLP/HTTP puts in its error body (a google.rpc.Status as JSON).
+const GRPC_CODE: Record<Refusal["status"], number> = { 400: 3, 401: 16, 403: 7, 404: 5, 413: 8, 415: 3, 422: 3, 429: 8, 503: 14 };
+
+/** The `{code, message}` an OTLP/HTTP client reads from a refusal, beside our own fields. */
+export function otlpStatus(r: Refusal): { code: number; message: string } {
+  return { code: GRPC_CODE[r.status], message: r.message };
+}
+
+/** A JSON path segment: `.key`, or `["odd key"]` (cut to 60 characters) when the key is not a short identifier. */
 export function pathKey(path: string, key: string): string {
-  return /^[A-Za-z_$][\w$]*$/.test(key) ? `${path}${path ? "." : ""}${key}` : `${path}[${JSON.stringify(key.slice(0, 60))}]`;
+  return /^[A-Za-z_$][\w$]*$/.test(key) && key.length <= 60 ? `${path}${path ? "." : ""}${key}` : `${path}[${JSON.stringify(key.slice(0, 60))}]`;
 }

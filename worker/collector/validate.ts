@@ -15,6 +15,14 @@ const STATUS_CODES = new Set(["STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_COD
 const encoder = new TextEncoder();
 
 const bad = (path: string, message: string, hint = "") => new Refusal(400, message, path, hint);
+// JSON may carry a "__proto__" key, but assigning one to a plain object swaps its prototype
+// instead of storing data (here or in any later copy): refused rather than silently lost.
+const protoKey = (path: string) => bad(path, `${path} has a "__proto__" key`, "rename the key; it cannot be stored as data");
+
+function key(k: string, path: string, limits: CollectorLimits): void {
+  if (k === "__proto__") throw protoKey(path);
+  string(k, `${path} (key)`, limits.maxNameLength, { empty: false });
+}
 const typeName = (v: unknown) => (v === null ? "null" : Array.isArray(v) ? "array" : typeof v);
 
 function object(v: unknown, path: string): Record<string, unknown> {
@@ -50,7 +58,13 @@ function json(v: unknown, path: string, limits: CollectorLimits): Json {
       return;
     }
     if (Array.isArray(x)) return x.forEach((item) => walk(item, depth + 1));
-    if (typeof x === "object") return Object.values(x as object).forEach((item) => walk(item, depth + 1));
+    if (typeof x === "object") {
+      for (const [k, item] of Object.entries(x as object)) {
+        if (k === "__proto__") throw protoKey(path);
+        walk(item, depth + 1);
+      }
+      return;
+    }
     throw bad(path, `${path} holds a ${typeof x}, which is not JSON`);
   };
   walk(v, 0);
@@ -66,7 +80,7 @@ function stringMap(v: unknown, path: string, limits: CollectorLimits): Record<st
   const out: Record<string, string> = {};
   for (const k of keys) {
     const p = pathKey(path, k);
-    string(k, `${p} (key)`, limits.maxNameLength, { empty: false });
+    key(k, p, limits);
     out[k] = string(o[k], p, limits.maxTextLength);
   }
   return out;
@@ -85,7 +99,10 @@ function event(v: unknown, path: string, limits: CollectorLimits): SpanEvent {
   const o = object(v, path);
   const attrs = object(o.attributes ?? {}, `${path}.attributes`);
   const attributes: Record<string, EventAttributeValue> = {};
-  for (const k of Object.keys(attrs)) attributes[k] = eventValue(attrs[k], pathKey(`${path}.attributes`, k));
+  for (const k of Object.keys(attrs)) {
+    key(k, pathKey(`${path}.attributes`, k), limits);
+    attributes[k] = eventValue(attrs[k], pathKey(`${path}.attributes`, k));
+  }
   json(attributes, `${path}.attributes`, limits);
   return { name: string(o.name, `${path}.name`, limits.maxNameLength, { empty: false }), timestamp: time(o.timestamp, `${path}.timestamp`), attributes };
 }
@@ -105,7 +122,7 @@ function span(v: unknown, path: string, traceId: string, limits: CollectorLimits
   if (attrKeys.length > limits.maxAttributes) throw bad(`${path}.attributes`, `${path}.attributes has ${attrKeys.length} entries; the limit is ${limits.maxAttributes}`);
   const attributes: Record<string, Json> = {};
   for (const k of attrKeys) {
-    string(k, `${pathKey(`${path}.attributes`, k)} (key)`, limits.maxNameLength, { empty: false });
+    key(k, pathKey(`${path}.attributes`, k), limits);
     attributes[k] = json(attrs[k], pathKey(`${path}.attributes`, k), limits);
   }
   const events = o.events ?? [];
@@ -158,6 +175,40 @@ function info(v: unknown, path: string, limits: CollectorLimits): TraceInfo {
   return out;
 }
 
+/**
+ * The spans of one part form a forest that hangs from at most one true root. A parent outside the
+ * part is legitimate (a Worker part's root points at the browser's span), but duplicate ids, a
+ * second `parentId: null` root, and parent chains that loop back on themselves are not.
+ */
+export function checkTree(spans: readonly SpanData[], path: string): void {
+  const index = new Map<string, number>();
+  let root: number | undefined;
+  spans.forEach((s, i) => {
+    if (index.has(s.spanId)) throw bad(`${path}[${i}].spanId`, `span id ${s.spanId} appears twice in the trace`);
+    index.set(s.spanId, i);
+    if (s.parentId === null) {
+      if (root !== undefined) throw bad(`${path}[${i}].parentId`, `the trace has two root spans (${path}[${root}] and ${path}[${i}])`, "a trace has one root; other spans name their parent");
+      root = i;
+    }
+  });
+  // 0 unvisited, 1 on the current chain, 2 known to end at a root or outside the part.
+  const state = new Uint8Array(spans.length);
+  spans.forEach((_, start) => {
+    const chain: number[] = [];
+    let i: number | undefined = start;
+    while (i !== undefined && state[i] === 0) {
+      state[i] = 1;
+      chain.push(i);
+      const parent: string | null = spans[i]!.parentId;
+      i = parent === null ? undefined : index.get(parent);
+    }
+    if (i !== undefined && state[i] === 1) {
+      throw bad(`${path}[${i}].parentId`, `span ${spans[i]!.spanId} is its own ancestor: the parent ids form a loop`, "each span's parent must start a chain that ends at the root");
+    }
+    for (const c of chain) state[c] = 2;
+  });
+}
+
 /** One trace as `core/model/types.ts` defines it; throws a Refusal naming the first problem. */
 export function validateTrace(v: unknown, path: string, limits: CollectorLimits): Trace {
   const o = object(v, path);
@@ -168,14 +219,7 @@ export function validateTrace(v: unknown, path: string, limits: CollectorLimits)
   if (spans.length === 0) throw bad(`${path}.data.spans`, `${path}.data.spans is empty`, "a trace has at least its root span");
   if (spans.length > limits.maxSpansPerTrace) throw bad(`${path}.data.spans`, `${path}.data.spans has ${spans.length} spans; the limit is ${limits.maxSpansPerTrace}`);
   const checked = spans.map((s, i) => span(s, `${path}.data.spans[${i}]`, traceInfo.traceId, limits));
-  const seen = new Set<string>();
-  checked.forEach((s, i) => {
-    if (seen.has(s.spanId)) throw bad(`${path}.data.spans[${i}].spanId`, `span id ${s.spanId} appears twice in the trace`);
-    seen.add(s.spanId);
-    // A parent outside this part is legitimate (the Worker part's root points at a browser span),
-    // but a span cannot be its own parent.
-    if (s.parentId === s.spanId) throw bad(`${path}.data.spans[${i}].parentId`, "a span cannot be its own parent");
-  });
+  checkTree(checked, `${path}.data.spans`);
   return { info: traceInfo, data: { spans: checked } };
 }
 
