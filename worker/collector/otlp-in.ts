@@ -2,73 +2,22 @@ import { infoFromSpans } from "../../core/model/finalize.js";
 import { SpanAttributeKey, SpanStatusCode, SpanType } from "../../core/model/constants.js";
 import type { EventAttributeValue, Json, SpanData, Trace } from "../../core/model/types.js";
 import type { CollectorLimits } from "./limits.js";
+import { decodeKeyValues, mlflowAttributeValue } from "./otlp-value.js";
 import { Refusal } from "./refusal.js";
-import { validateTrace } from "./validate.js";
+import { checkTree, validateTrace } from "./validate.js";
 
 // `POST /v1/traces`: OTLP/HTTP JSON (ExportTraceServiceRequest), from MLflow's SDKs or any
 // OpenTelemetry exporter. Spans become core spans (MLflow's `mlflow.*` attributes give span type,
-// inputs and outputs), grouped by trace id, with a TraceInfo derived as MLflow's SDK would; then
-// every trace goes through the same validation as `/v1/ingest`.
+// inputs and outputs, read as MLflow's own OTLP ingest reads them), grouped by trace id, with a
+// TraceInfo derived as MLflow's SDK would (core's infoFromSpans: timing and state from the root,
+// previews with computePreview); then every trace goes through the same validation as
+// `/v1/ingest`, and its errors are reported at the OTLP path of the offending field.
 
 const HEX32 = /^[0-9a-f]{32}$/i;
 const HEX16 = /^[0-9a-f]{16}$/i;
+const NANOS = /^\d{1,20}$/;
 const bad = (path: string, message: string, hint = "") => new Refusal(400, message, path, hint);
-
-type AnyValue = Record<string, unknown>;
-
-function decode(v: unknown, path: string, depth = 0): Json {
-  if (depth > 64) throw bad(path, "value nested too deep");
-  if (typeof v !== "object" || v === null) throw bad(path, "an OTLP AnyValue must be an object");
-  const a = v as AnyValue;
-  if ("stringValue" in a) return String(a.stringValue);
-  if ("boolValue" in a) return Boolean(a.boolValue);
-  if ("intValue" in a) {
-    const n = Number(a.intValue);
-    if (!Number.isFinite(n)) throw bad(path, "intValue is not an integer");
-    return n;
-  }
-  if ("doubleValue" in a) {
-    const n = Number(a.doubleValue);
-    return Number.isFinite(n) ? n : String(a.doubleValue); // NaN/Infinity have no JSON form
-  }
-  if ("arrayValue" in a) {
-    const values = (a.arrayValue as { values?: unknown[] } | undefined)?.values ?? [];
-    if (!Array.isArray(values)) throw bad(path, "arrayValue.values must be an array");
-    return values.map((x, i) => decode(x, `${path}.arrayValue.values[${i}]`, depth + 1));
-  }
-  if ("kvlistValue" in a) return keyValues((a.kvlistValue as { values?: unknown })?.values ?? [], `${path}.kvlistValue.values`, depth + 1);
-  if ("bytesValue" in a) return String(a.bytesValue);
-  return null; // an unset value
-}
-
-function keyValues(list: unknown, path: string, depth = 0): Record<string, Json> {
-  if (!Array.isArray(list)) throw bad(path, `${path} must be an array of {key, value}`);
-  const out: Record<string, Json> = {};
-  list.forEach((kv, i) => {
-    const k = (kv as { key?: unknown })?.key;
-    if (typeof k !== "string" || k === "") throw bad(`${path}[${i}].key`, "an attribute key must be a non-empty string");
-    out[k] = decode((kv as { value?: unknown }).value ?? {}, `${path}[${i}].value`, depth);
-  });
-  return out;
-}
-
-/** MLflow's reserved attributes may arrive JSON-encoded once more than needed; strip one layer. */
-function unwrap(value: Json | undefined): Json | undefined {
-  if (typeof value !== "string") return value;
-  try {
-    return JSON.parse(value) as Json;
-  } catch {
-    return value;
-  }
-}
-
-function nanosToMs(v: unknown, path: string): number {
-  if (typeof v !== "string" && typeof v !== "number") throw bad(path, `${path} must be nanoseconds as a decimal string`);
-  const text = String(v);
-  if (!/^\d{1,20}$/.test(text)) throw bad(path, `${path} must be nanoseconds as a decimal string`);
-  const ns = BigInt(text);
-  return Number(ns / 1000n) / 1000;
-}
+const HEX_HINT = "the OTLP JSON mapping sends ids as hex, not base64";
 
 const STATUS: Record<string, SpanData["status"]["statusCode"]> = {
   "0": SpanStatusCode.UNSET,
@@ -79,69 +28,167 @@ const STATUS: Record<string, SpanData["status"]["statusCode"]> = {
   STATUS_CODE_ERROR: SpanStatusCode.ERROR,
 };
 
-function toSpan(v: unknown, path: string): SpanData {
-  if (typeof v !== "object" || v === null) throw bad(path, `${path} must be an object`);
-  const s = v as Record<string, unknown>;
-  if (typeof s.traceId !== "string" || !HEX32.test(s.traceId)) throw bad(`${path}.traceId`, "traceId must be 32 hex characters", "the OTLP JSON mapping uses hex, not base64");
-  if (typeof s.spanId !== "string" || !HEX16.test(s.spanId)) throw bad(`${path}.spanId`, "spanId must be 16 hex characters", "the OTLP JSON mapping uses hex, not base64");
+/** A converted span and where it came from, so a later validation error can point back at it. */
+interface Origin {
+  span: SpanData;
+  path: string;
+  /** Attribute key → index in the OTLP `attributes` array. */
+  attributeIndex: Map<string, number>;
+}
+
+function object(v: unknown, path: string): Record<string, unknown> {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw bad(path, `${path} must be an object`);
+  return v as Record<string, unknown>;
+}
+
+function array(v: unknown, path: string): unknown[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v)) throw bad(path, `${path} must be an array`);
+  return v;
+}
+
+function nanosToMs(v: unknown, path: string): number {
+  const text = typeof v === "number" && Number.isSafeInteger(v) && v >= 0 ? String(v) : v;
+  if (typeof text !== "string" || !NANOS.test(text)) throw bad(path, `${path} must be epoch nanoseconds as a decimal string`);
+  const ns = BigInt(text);
+  // Core times are epoch ms with a fractional part; microsecond precision survives a double.
+  return Number(ns / 1000n) / 1000;
+}
+
+function id(v: unknown, path: string, pattern: RegExp, what: string): string {
+  if (typeof v !== "string" || !pattern.test(v)) throw bad(path, `${path} must be ${what}`, HEX_HINT);
+  if (/^0+$/.test(v)) throw bad(path, `${path} is all zeros, which OTLP defines as invalid`);
+  return v.toLowerCase();
+}
+
+/** Core event attributes are flat; a structured OTLP value is kept as its JSON text. */
+function eventAttributes(attrs: { [key: string]: Json }): Record<string, EventAttributeValue> {
+  const out: [string, EventAttributeValue][] = [];
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null) continue;
+    const flat = Array.isArray(v) && v.every((x) => x !== null && typeof x !== "object");
+    out.push([k, typeof v === "object" && !flat ? JSON.stringify(v) : (v as EventAttributeValue)]);
+  }
+  return Object.fromEntries(out);
+}
+
+function toSpan(v: unknown, path: string, limits: CollectorLimits): Origin {
+  const s = object(v, path);
+  const traceId = `tr-${id(s.traceId, `${path}.traceId`, HEX32, "32 hex characters")}`;
+  const spanId = id(s.spanId, `${path}.spanId`, HEX16, "16 hex characters");
   const parent = s.parentSpanId;
-  if (parent !== undefined && parent !== "" && (typeof parent !== "string" || !HEX16.test(parent))) throw bad(`${path}.parentSpanId`, "parentSpanId must be empty or 16 hex characters");
-  const attributes = keyValues(s.attributes ?? [], `${path}.attributes`);
-  const spanType = unwrap(attributes[SpanAttributeKey.SPAN_TYPE]);
-  const inputs = unwrap(attributes[SpanAttributeKey.INPUTS]);
-  const outputs = unwrap(attributes[SpanAttributeKey.OUTPUTS]);
-  const status = (s.status ?? {}) as { code?: unknown; message?: unknown };
-  const events = s.events ?? [];
-  if (!Array.isArray(events)) throw bad(`${path}.events`, "events must be an array");
-  const traceId = `tr-${s.traceId.toLowerCase()}`;
-  return {
+  const parentId = parent === undefined || parent === "" ? null : id(parent, `${path}.parentSpanId`, HEX16, "empty or 16 hex characters");
+  if (typeof s.name !== "string") throw bad(`${path}.name`, `${path}.name must be a string`);
+
+  const rawAttributes = array(s.attributes, `${path}.attributes`);
+  const attributeIndex = new Map<string, number>();
+  rawAttributes.forEach((kv, i) => attributeIndex.set(String((kv as { key?: unknown } | null)?.key), i));
+  const decoded = decodeKeyValues(rawAttributes, `${path}.attributes`, limits.maxDepth);
+  const attributes = Object.fromEntries(Object.entries(decoded).map(([k, value]) => [k, k.startsWith("mlflow.") ? mlflowAttributeValue(value) : value]));
+  const spanType = attributes[SpanAttributeKey.SPAN_TYPE];
+  const inputs = attributes[SpanAttributeKey.INPUTS];
+  const outputs = attributes[SpanAttributeKey.OUTPUTS];
+
+  const status = s.status === undefined ? {} : object(s.status, `${path}.status`);
+  const code = status.code ?? 0;
+  const statusCode = STATUS[String(code)];
+  if (statusCode === undefined || (typeof code !== "number" && typeof code !== "string")) {
+    throw bad(`${path}.status.code`, `${path}.status.code must be 0, 1 or 2 (UNSET, OK, ERROR)`);
+  }
+  if (status.message !== undefined && typeof status.message !== "string") throw bad(`${path}.status.message`, `${path}.status.message must be a string`);
+
+  const end = s.endTimeUnixNano;
+  const span: SpanData = {
     traceId,
-    spanId: s.spanId.toLowerCase(),
-    parentId: typeof parent === "string" && parent !== "" ? parent.toLowerCase() : null,
-    name: typeof s.name === "string" ? s.name : "",
+    spanId,
+    parentId,
+    name: s.name,
     spanType: typeof spanType === "string" && spanType !== "" ? spanType : SpanType.UNKNOWN,
     startTime: nanosToMs(s.startTimeUnixNano, `${path}.startTimeUnixNano`),
-    endTime: s.endTimeUnixNano === undefined || s.endTimeUnixNano === "0" || s.endTimeUnixNano === 0 ? null : nanosToMs(s.endTimeUnixNano, `${path}.endTimeUnixNano`),
-    status: { statusCode: STATUS[String(status.code ?? 0)] ?? SpanStatusCode.UNSET, description: typeof status.message === "string" ? status.message : "" },
+    // 0 or absent: the span had not ended when it was exported.
+    endTime: end === undefined || end === "0" || end === 0 ? null : nanosToMs(end, `${path}.endTimeUnixNano`),
+    status: { statusCode, description: (status.message as string | undefined) ?? "" },
     inputs,
     outputs,
     attributes,
-    events: events.map((e, i) => {
-      const ev = (e ?? {}) as Record<string, unknown>;
+    events: array(s.events, `${path}.events`).map((e, i) => {
+      const ev = object(e, `${path}.events[${i}]`);
+      if (typeof ev.name !== "string") throw bad(`${path}.events[${i}].name`, `${path}.events[${i}].name must be a string`);
       return {
-        name: typeof ev.name === "string" ? ev.name : "",
-        timestamp: nanosToMs(ev.timeUnixNano ?? "0", `${path}.events[${i}].timeUnixNano`),
-        attributes: keyValues(ev.attributes ?? [], `${path}.events[${i}].attributes`) as Record<string, EventAttributeValue>,
+        name: ev.name,
+        timestamp: nanosToMs(ev.timeUnixNano, `${path}.events[${i}].timeUnixNano`),
+        attributes: eventAttributes(decodeKeyValues(ev.attributes ?? [], `${path}.events[${i}].attributes`, limits.maxDepth)),
       };
     }),
   };
+  return { span, path, attributeIndex };
 }
 
-/** Parsed OTLP JSON → validated core traces (one per trace id). */
-export function tracesFromOtlp(body: unknown, limits: CollectorLimits): Trace[] {
-  if (typeof body !== "object" || body === null || !Array.isArray((body as { resourceSpans?: unknown }).resourceSpans)) {
-    throw bad("resourceSpans", "the body must be an OTLP ExportTraceServiceRequest with a resourceSpans array");
+// Core field → OTLP field, for pointing a validation error at what the sender wrote.
+const FIELD: Record<string, string> = {
+  startTime: "startTimeUnixNano",
+  endTime: "endTimeUnixNano",
+  parentId: "parentSpanId",
+  "status.description": "status.message",
+  "status.statusCode": "status.code",
+};
+const RESERVED: Record<string, string> = { spanType: SpanAttributeKey.SPAN_TYPE, inputs: SpanAttributeKey.INPUTS, outputs: SpanAttributeKey.OUTPUTS };
+
+function otlpPath(internal: string, tracePrefix: string, origins: Origin[]): string {
+  const m = /^\.data\.spans\[(\d+)\](.*)$/.exec(internal.slice(tracePrefix.length));
+  if (!m) return origins[0]?.path ?? "resourceSpans"; // the derived TraceInfo: its root span
+  const origin = origins[Number(m[1])];
+  if (!origin) return "resourceSpans";
+  let rest = (m[2] ?? "").replace(/ \(key\)$/, "");
+  const attr = /^\.attributes(?:\.([A-Za-z_$][\w$]*)|\[("(?:[^"\\]|\\.)*")\])/.exec(rest);
+  const reserved = /^\.(spanType|inputs|outputs)/.exec(rest);
+  const key = attr ? (attr[1] ?? (JSON.parse(attr[2]!) as string)) : reserved ? RESERVED[reserved[1]!] : undefined;
+  if (key !== undefined) {
+    const index = origin.attributeIndex.get(key);
+    return index === undefined ? `${origin.path}.attributes` : `${origin.path}.attributes[${index}].value`;
   }
-  const byTrace = new Map<string, SpanData[]>();
+  rest = rest.replace(/^\.events\[(\d+)\]\.timestamp/, ".events[$1].timeUnixNano").replace(/^\.events\[(\d+)\]\.attributes.*/, ".events[$1].attributes");
+  const field = FIELD[rest.slice(1)];
+  return `${origin.path}${field ? `.${field}` : rest}`;
+}
+
+/** Parsed OTLP JSON → validated core traces (one per trace id). All or nothing. */
+export function tracesFromOtlp(body: unknown, limits: CollectorLimits): Trace[] {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) throw bad("", "the body must be an OTLP ExportTraceServiceRequest object");
+  const resourceSpans = (body as { resourceSpans?: unknown }).resourceSpans;
+  if (!Array.isArray(resourceSpans)) throw bad("resourceSpans", "resourceSpans must be an array", "send an ExportTraceServiceRequest as OTLP/HTTP JSON");
+  const byTrace = new Map<string, Origin[]>();
   let count = 0;
-  (body as { resourceSpans: unknown[] }).resourceSpans.forEach((rs, i) => {
-    const scopes = (rs as { scopeSpans?: unknown })?.scopeSpans ?? [];
-    if (!Array.isArray(scopes)) throw bad(`resourceSpans[${i}].scopeSpans`, "scopeSpans must be an array");
+  resourceSpans.forEach((rs, i) => {
+    const scopes = array(object(rs, `resourceSpans[${i}]`).scopeSpans, `resourceSpans[${i}].scopeSpans`);
     scopes.forEach((ss, j) => {
-      const spans = (ss as { spans?: unknown })?.spans ?? [];
-      if (!Array.isArray(spans)) throw bad(`resourceSpans[${i}].scopeSpans[${j}].spans`, "spans must be an array");
+      const spans = array(object(ss, `resourceSpans[${i}].scopeSpans[${j}]`).spans, `resourceSpans[${i}].scopeSpans[${j}].spans`);
       count += spans.length;
       if (count > limits.maxSpansPerTrace) throw new Refusal(413, `more than ${limits.maxSpansPerTrace} spans in one request`, "resourceSpans", "send smaller batches");
       spans.forEach((s, k) => {
-        const span = toSpan(s, `resourceSpans[${i}].scopeSpans[${j}].spans[${k}]`);
-        byTrace.set(span.traceId, [...(byTrace.get(span.traceId) ?? []), span]);
+        const origin = toSpan(s, `resourceSpans[${i}].scopeSpans[${j}].spans[${k}]`, limits);
+        const list = byTrace.get(origin.span.traceId);
+        if (list) list.push(origin);
+        else byTrace.set(origin.span.traceId, [origin]);
       });
     });
   });
   if (count === 0) throw bad("resourceSpans", "the request holds no spans");
-  return [...byTrace].map(([traceId, spans], i) => {
-    spans.sort((a, b) => a.startTime - b.startTime);
-    // Unfinished spans have no end; the trace is described from what arrived.
-    return validateTrace({ info: infoFromSpans(traceId, spans), data: { spans } }, `traces[${i}]`, limits);
+  if (byTrace.size > limits.maxTracesPerBatch) throw new Refusal(413, `the request holds ${byTrace.size} traces; the limit is ${limits.maxTracesPerBatch}`, "resourceSpans", "send smaller batches");
+  return [...byTrace].map(([traceId, origins], i) => {
+    // A stable sort: spans started in the same millisecond keep the sender's order.
+    origins.sort((a, b) => a.span.startTime - b.span.startTime);
+    const spans = origins.map((o) => o.span);
+    const prefix = `traces[${i}]`;
+    try {
+      // The tree first: deriving the TraceInfo walks parent links, which must not loop.
+      checkTree(spans, `${prefix}.data.spans`);
+      return validateTrace({ info: infoFromSpans(traceId, spans), data: { spans } }, prefix, limits);
+    } catch (error) {
+      if (!(error instanceof Refusal) || !error.path.startsWith(prefix)) throw error;
+      const path = otlpPath(error.path, prefix, origins);
+      const message = error.message.split(error.path).join(path).split(`${prefix}.data.spans`).join("span");
+      throw new Refusal(error.status, message, path, error.hint, error.headers);
+    }
   });
 }

@@ -1,0 +1,291 @@
+// POST /v1/traces inside workerd: OTLP/HTTP JSON from core's own exporter converts back to the
+// same spans; MLflow's JSON-encoded attribute strings are read as MLflow's OTLP ingest reads them;
+// hostile OTLP is refused at the OTLP path of the field, with the OTLP status fields, storing nothing.
+import { beforeEach, describe, expect, it } from "vitest";
+import * as mlflow from "../../core/index.js";
+import type { SpanData, Trace } from "../../core/model/types.js";
+import { toOtlpExportRequest } from "../../core/serialize/otlp.js";
+import { wireAttributes } from "../../core/serialize/mlflow-json.js";
+import { createCollector, type CollectorOptions } from "../../worker/collector/app.js";
+import { MemoryStore } from "./memory-store.js";
+import { joinedTrace, simpleTrace } from "./traces.js";
+
+const SELF = "https://collector.example";
+const SECRET = "otlp-server-secret-1";
+let store: MemoryStore;
+beforeEach(() => {
+  store = new MemoryStore();
+});
+
+const app = (extra: Partial<CollectorOptions> = {}) =>
+  createCollector({ store, ingestKeys: [{ key: "pk-app-0001", origins: ["https://app.example"] }], secret: SECRET, ...extra });
+const send = (a: ReturnType<typeof app>, body: unknown, headers: Record<string, string> = {}) =>
+  a.request(`${SELF}/v1/traces`, {
+    method: "POST",
+    body: typeof body === "string" || body instanceof ArrayBuffer ? body : JSON.stringify(body),
+    headers: { "content-type": "application/json", authorization: `Bearer ${SECRET}`, ...headers },
+  });
+
+/** A trace with everything a span can carry: events, an exception, token usage, a failing child, odd values. */
+function richTrace(): Trace {
+  const exporter = new mlflow.InMemoryExporter();
+  mlflow.init({ exporter, silent: true });
+  mlflow.withSpan(
+    (root) => {
+      root.setAttributes({ temperature: 0.25, retries: 3, flags: ["a", "b"], nested: { deep: { x: [1, 2, null] } }, nothing: null, ok: true });
+      mlflow.updateCurrentTrace({ tags: { team: "edge" }, metadata: { release: "7" } });
+      mlflow.withSpan(
+        (llm) => {
+          llm.setAttribute(mlflow.SpanAttributeKey.CHAT_USAGE, { input_tokens: 12, output_tokens: 8, total_tokens: 20 });
+          llm.addEvent({ name: "mlflow.chunk.item.0", attributes: { "mlflow.chunk.value": '"Hel"' } });
+          llm.addEvent({ name: "mlflow.chunk.item.1", attributes: { "mlflow.chunk.value": '"lo"', sizes: [1, 2] } });
+          return "42"; // a string that looks like a number must come back a string
+        },
+        { name: "llm", spanType: mlflow.SpanType.CHAT_MODEL, inputs: { messages: [{ role: "user", content: "What is 6*7?" }] } },
+      );
+      try {
+        mlflow.withSpan(
+          () => {
+            throw new TypeError("tool broke");
+          },
+          { name: "tool", spanType: mlflow.SpanType.TOOL, inputs: { q: "x" } },
+        );
+      } catch {
+        // recorded on the span
+      }
+      return { answer: "42", sources: [] };
+    },
+    { name: "agent", spanType: mlflow.SpanType.AGENT, inputs: { question: "What is 6*7?" } },
+  );
+  return exporter.drain()[0]!;
+}
+
+const shape = (s: SpanData) => ({
+  traceId: s.traceId,
+  spanId: s.spanId,
+  parentId: s.parentId,
+  name: s.name,
+  spanType: s.spanType,
+  inputs: s.inputs,
+  outputs: s.outputs,
+  status: s.status,
+  attributes: s.attributes,
+  events: s.events.map((e) => ({ name: e.name, attributes: e.attributes })),
+});
+
+describe("POST /v1/traces: what core's OTLP exporter sends converts back to the same trace", () => {
+  it("keeps every span field, attribute type, event and status; derives the TraceInfo as MLflow's SDK does", async () => {
+    const original = richTrace();
+    const res = await send(app(), toOtlpExportRequest(original.data.spans));
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ partialSuccess: {} });
+    const stored = store.traces.get(original.info.traceId)!;
+    // The wire form adds MLflow's span log level attribute; everything else is the original span.
+    const expected = original.data.spans.map((s) => shape({ ...s, attributes: wireAttributes(s) }));
+    expect(stored.data.spans.map(shape)).toEqual(expected);
+    expect(stored.data.spans[1]!.outputs).toBe("42");
+    original.data.spans.forEach((s, i) => {
+      const back = stored.data.spans[i]!;
+      expect(back.startTime).toBeCloseTo(s.startTime, 2);
+      expect(back.endTime).toBeCloseTo(s.endTime!, 2);
+      s.events.forEach((e, j) => expect(back.events[j]!.timestamp).toBeCloseTo(e.timestamp, 2));
+    });
+    const info = stored.info;
+    expect(info.state).toBe("OK");
+    expect(info.requestPreview).toBe(original.info.requestPreview);
+    expect(info.responsePreview).toBe(original.info.responsePreview);
+    expect(info.requestTime).toBe(original.info.requestTime);
+    expect(info.tags["mlflow.traceName"]).toBe("agent");
+    for (const key of ["mlflow.traceInputs", "mlflow.traceOutputs", "mlflow.trace.tokenUsage"]) {
+      expect(info.traceMetadata[key]).toBe(original.info.traceMetadata[key]);
+    }
+  });
+
+  it("a failed root makes an ERROR trace, with the exception event kept", async () => {
+    const original = simpleTrace("fails", { fail: true });
+    expect((await send(app(), toOtlpExportRequest(original.data.spans))).status).toBe(200);
+    const stored = store.traces.get(original.info.traceId)!;
+    expect(stored.info.state).toBe("ERROR");
+    expect(stored.data.spans[0]!.status).toEqual(original.data.spans[0]!.status);
+    expect(stored.data.spans[0]!.events.map((e) => e.name)).toContain("exception");
+  });
+
+  it("groups spans by trace id across resourceSpans, and takes a Worker part whose root's parent is elsewhere", async () => {
+    const { browser, worker } = joinedTrace();
+    const other = simpleTrace("other");
+    const body = toOtlpExportRequest([...worker.data.spans, ...other.data.spans]);
+    body.resourceSpans.push(...toOtlpExportRequest([]).resourceSpans);
+    expect((await send(app(), body)).status).toBe(200);
+    expect([...store.traces.keys()].sort()).toEqual([worker.info.traceId, other.info.traceId].sort());
+    expect(store.traces.get(browser.info.traceId)!.data.spans.map((s) => s.name)).toEqual(["POST /api/answer", "llm"]);
+    expect(store.puts).toBe(1);
+  });
+
+  it("is idempotent: the same request twice stores the trace once", async () => {
+    const t = simpleTrace("twice");
+    const a = app();
+    await send(a, toOtlpExportRequest(t.data.spans));
+    await send(a, toOtlpExportRequest(t.data.spans));
+    expect(store.traces.size).toBe(1);
+  });
+
+  it("reads mlflow.* attributes JSON-encoded once more, as MLflow's ingest does; other attributes stay as sent", async () => {
+    const traceId = "0af7651916cd43dd8448eb211c80319c";
+    const s = (key: string, stringValue: string) => ({ key, value: { stringValue } });
+    const body = {
+      resourceSpans: [
+        {
+          scopeSpans: [
+            {
+              spans: [
+                {
+                  traceId,
+                  spanId: "b7ad6b7169203331",
+                  name: "call_llm",
+                  startTimeUnixNano: "1718000000200000000",
+                  endTimeUnixNano: "1718000001500000000",
+                  status: { code: "STATUS_CODE_OK" },
+                  attributes: [
+                    s("mlflow.spanType", '"LLM"'),
+                    s("mlflow.spanInputs", '{"messages":[{"role":"user","content":"What is MLflow?"}]}'),
+                    s("mlflow.spanOutputs", "42"),
+                    s("mlflow.message.format", '"openai"'),
+                    s("fruit", '"apple"'),
+                  ],
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    };
+    expect((await send(app(), body)).status).toBe(200);
+    const t = store.traces.get(`tr-${traceId}`)!;
+    const span = t.data.spans[0]!;
+    expect(span.spanType).toBe("LLM");
+    expect(span.inputs).toEqual({ messages: [{ role: "user", content: "What is MLflow?" }] });
+    expect(span.outputs).toBe("42"); // JSON of a number is not unwrapped
+    expect(span.attributes["mlflow.message.format"]).toBe("openai");
+    expect(span.attributes.fruit).toBe('"apple"');
+    expect(span.startTime).toBe(1718000000200);
+    expect(t.info).toMatchObject({ requestTime: 1718000000200, executionDuration: 1300, state: "OK", requestPreview: "What is MLflow?" });
+  });
+
+  it("accepts gzip, as OpenTelemetry exporters send by default", async () => {
+    const t = simpleTrace("zipped");
+    const gz = new Response(new Blob([JSON.stringify(toOtlpExportRequest(t.data.spans))]).stream().pipeThrough(new CompressionStream("gzip")));
+    const res = await send(app(), await gz.arrayBuffer(), { "content-encoding": "gzip" });
+    expect(res.status).toBe(200);
+    expect(store.traces.has(t.info.traceId)).toBe(true);
+  });
+
+  it("answers a store failure with 503, Retry-After and OTLP's UNAVAILABLE", async () => {
+    store.fail = true;
+    const res = await send(app(), toOtlpExportRequest(simpleTrace("down").data.spans));
+    expect(res.status).toBe(503);
+    expect(res.headers.get("retry-after")).toBe("5");
+    expect(await res.json()).toMatchObject({ code: 14, path: "" });
+  });
+
+  it("takes an ingest key from an allowed origin, and refuses no credentials", async () => {
+    const body = toOtlpExportRequest(simpleTrace("keyed").data.spans);
+    const a = app();
+    expect((await send(a, body, { authorization: "", "x-mlflow-edge-key": "pk-app-0001", origin: "https://app.example" })).status).toBe(200);
+    const none = await send(a, body, { authorization: "" });
+    expect(none.status).toBe(401);
+    expect(await none.json()).toMatchObject({ code: 16, path: "" });
+  });
+});
+
+describe("POST /v1/traces: hostile OTLP gets a 4xx at the OTLP path, and nothing is stored", () => {
+  const SPAN = "resourceSpans[0].scopeSpans[0].spans";
+  type Req = { resourceSpans: { scopeSpans: { spans: Record<string, any>[] }[] }[] };
+  const base = (): Req => JSON.parse(JSON.stringify(toOtlpExportRequest(simpleTrace("hostile").data.spans)));
+  const mutate = (fn: (spans: Record<string, any>[], r: Req) => void) => () => {
+    const r = base();
+    fn(r.resourceSpans[0]!.scopeSpans[0]!.spans, r);
+    return JSON.stringify(r);
+  };
+  const attr = (spans: Record<string, any>[], value: unknown, key = "x") => spans[0]!.attributes.unshift({ key, value });
+  let deep: unknown = { stringValue: "bottom" };
+  for (let i = 0; i < 80; i++) deep = { arrayValue: { values: [deep] } };
+  type Case = [name: string, body: () => string, status: number, path: string | RegExp, headers?: Record<string, string>];
+  const cases: Case[] = [
+    ["not JSON", () => "{", 400, ""],
+    ["an array", () => "[]", 400, ""],
+    ["resourceSpans missing", () => "{}", 400, "resourceSpans"],
+    ["resourceSpans not an array", () => JSON.stringify({ resourceSpans: {} }), 400, "resourceSpans"],
+    ["no spans at all", () => JSON.stringify({ resourceSpans: [] }), 400, "resourceSpans"],
+    ["resourceSpans entry a number", () => JSON.stringify({ resourceSpans: [1] }), 400, "resourceSpans[0]"],
+    ["scopeSpans not an array", () => JSON.stringify({ resourceSpans: [{ scopeSpans: "x" }] }), 400, "resourceSpans[0].scopeSpans"],
+    ["spans not an array", () => JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans: {} }] }] }), 400, "resourceSpans[0].scopeSpans[0].spans"],
+    ["span is null", mutate((s) => (s[0] = null as never)), 400, `${SPAN}[0]`],
+    ["base64 trace id", mutate((s) => (s[0]!.traceId = "CvdlGRbNQ92ESOshHIAxnA==")), 400, `${SPAN}[0].traceId`],
+    ["all-zero trace id", mutate((s) => s.forEach((x) => (x.traceId = "0".repeat(32)))), 400, `${SPAN}[0].traceId`],
+    ["short span id", mutate((s) => (s[0]!.spanId = "abc")), 400, `${SPAN}[0].spanId`],
+    ["parent id not hex", mutate((s) => (s[1]!.parentSpanId = "zzzzzzzzzzzzzzzz")), 400, `${SPAN}[1].parentSpanId`],
+    ["name a number", mutate((s) => (s[0]!.name = 5)), 400, `${SPAN}[0].name`],
+    ["empty name", mutate((s) => (s[0]!.name = "")), 400, `${SPAN}[0].name`],
+    ["start time not nanoseconds", mutate((s) => (s[0]!.startTimeUnixNano = "yesterday")), 400, `${SPAN}[0].startTimeUnixNano`],
+    ["start time negative", mutate((s) => (s[0]!.startTimeUnixNano = -5)), 400, `${SPAN}[0].startTimeUnixNano`],
+    ["start time missing", mutate((s) => delete s[0]!.startTimeUnixNano), 400, `${SPAN}[0].startTimeUnixNano`],
+    ["end before start", mutate((s) => (s[1]!.endTimeUnixNano = "1000")), 400, `${SPAN}[1].endTimeUnixNano`],
+    ["unknown status code", mutate((s) => (s[0]!.status = { code: 7 })), 400, `${SPAN}[0].status.code`],
+    ["status message a number", mutate((s) => (s[0]!.status = { code: 2, message: 1 })), 400, `${SPAN}[0].status.message`],
+    ["attributes an object", mutate((s) => (s[0]!.attributes = {})), 400, `${SPAN}[0].attributes`],
+    ["attribute without a key", mutate((s) => s[0]!.attributes.unshift({ value: { stringValue: "v" } })), 400, `${SPAN}[0].attributes[0].key`],
+    ["stringValue an object", mutate((s) => attr(s, { stringValue: {} })), 400, `${SPAN}[0].attributes[0].value.stringValue`],
+    ["boolValue a string", mutate((s) => attr(s, { boolValue: "yes" })), 400, `${SPAN}[0].attributes[0].value.boolValue`],
+    ["intValue a fraction", mutate((s) => attr(s, { intValue: "1.5" })), 400, `${SPAN}[0].attributes[0].value.intValue`],
+    ["doubleValue NaN", mutate((s) => attr(s, { doubleValue: "NaN" })), 400, `${SPAN}[0].attributes[0].value.doubleValue`],
+    ["doubleValue Infinity", mutate((s) => attr(s, { doubleValue: "Infinity" })), 400, `${SPAN}[0].attributes[0].value.doubleValue`],
+    ["two value fields", mutate((s) => attr(s, { stringValue: "a", intValue: "1" })), 400, `${SPAN}[0].attributes[0].value`],
+    ["unknown value field", mutate((s) => attr(s, { dateValue: "2026" })), 400, `${SPAN}[0].attributes[0].value`],
+    ["kvlist values not an array", mutate((s) => attr(s, { kvlistValue: { values: 3 } })), 400, `${SPAN}[0].attributes[0].value.kvlistValue.values`],
+    ["array nested 80 deep", mutate((s) => attr(s, deep)), 400, new RegExp(`^${SPAN.replace(/[[\]]/g, "\\$&")}\\[0\\]\\.attributes\\[0\\]\\.value`)],
+    ["oversize attribute", mutate((s) => attr(s, { stringValue: "x".repeat(300_000) }, "big")), 400, `${SPAN}[0].attributes[0].value`],
+    ["__proto__ key in a kvlist", mutate((s) => attr(s, { kvlistValue: { values: [{ key: "__proto__", value: { intValue: "1" } }] } }, "obj")), 400, `${SPAN}[0].attributes[0].value`],
+    ["event not an object", mutate((s) => (s[0]!.events = ["e"])), 400, `${SPAN}[0].events[0]`],
+    ["event without a name", mutate((s) => (s[0]!.events = [{ timeUnixNano: "1" }])), 400, `${SPAN}[0].events[0].name`],
+    ["event without a time", mutate((s) => (s[0]!.events = [{ name: "e" }])), 400, `${SPAN}[0].events[0].timeUnixNano`],
+    ["duplicate span ids", mutate((s) => (s[1]!.spanId = s[0]!.spanId)), 400, `${SPAN}[1].spanId`],
+    ["two roots", mutate((s) => delete s[1]!.parentSpanId), 400, `${SPAN}[1].parentSpanId`],
+    ["a parent loop", mutate((s) => (s[0]!.parentSpanId = s[1]!.spanId)), 400, /parentSpanId$/],
+    ["too many spans", () => JSON.stringify(base()), 413, "resourceSpans", {}],
+    ["protobuf", () => JSON.stringify(base()), 415, "", { "content-type": "application/x-protobuf" }],
+    ["unsupported encoding", () => JSON.stringify(base()), 415, "", { "content-encoding": "br" }],
+  ];
+
+  for (const [name, body, status, path, headers] of cases) {
+    it(`${name} → ${status}`, async () => {
+      const a = name === "too many spans" ? app({ limits: { maxSpansPerTrace: 1 } }) : app();
+      const res = await send(a, body(), headers);
+      expect(res.status).toBe(status);
+      const err = (await res.json()) as { error: string; path: string; hint: string; code: number; message: string };
+      if (typeof path === "string") expect(err.path).toBe(path);
+      else expect(err.path).toMatch(path);
+      // OTLP/HTTP clients read a google.rpc.Status: a gRPC code and the message.
+      expect(err.code).toBeGreaterThan(0);
+      expect(err.message).toBe(err.error);
+      expect(err.error).not.toContain("traces[0]"); // messages name the OTLP field, not our internals
+      expect(store.puts).toBe(0);
+    });
+  }
+
+  it("one bad span refuses the whole request: the good trace beside it is not written", async () => {
+    const good = simpleTrace("good");
+    const r = base();
+    r.resourceSpans[0]!.scopeSpans[0]!.spans[1]!.startTimeUnixNano = "x";
+    r.resourceSpans.push(...(JSON.parse(JSON.stringify(toOtlpExportRequest(good.data.spans))) as Req).resourceSpans);
+    const res = await send(app(), r);
+    expect(res.status).toBe(400);
+    expect(store.traces.size).toBe(0);
+  });
+
+  it("too many traces in one request → 413", async () => {
+    const spans = [simpleTrace("a"), simpleTrace("b"), simpleTrace("c")].flatMap((t) => t.data.spans);
+    const res = await send(app({ limits: { maxTracesPerBatch: 2 } }), toOtlpExportRequest(spans));
+    expect(res.status).toBe(413);
+    expect(store.puts).toBe(0);
+  });
+});
