@@ -67,13 +67,47 @@ export function aggregateChatChunks(chunks: ChatChunk[]): Record<string, Json> {
   return out;
 }
 
-/** Token usage in MLflow's `mlflow.chat.tokenUsage` shape, from an OpenAI usage object. */
-export function tokenUsage(usage: unknown): { input_tokens: number; output_tokens: number; total_tokens: number } | undefined {
+/**
+ * Responses API stream events → the response object: the `response.completed` (or `.incomplete` /
+ * `.failed`) event already carries it whole; a stream cut short keeps the text received so far.
+ */
+export function aggregateResponseEvents(events: unknown[]): Json {
+  let text = "";
+  let final: Json = undefined;
+  for (const e of events) {
+    const event = e as { type?: unknown; delta?: unknown; response?: Json } | null;
+    if (event?.type === "response.output_text.delta" && typeof event.delta === "string") text += event.delta;
+    if (typeof event?.type === "string" && FINAL_EVENTS.has(event.type) && event.response !== undefined) final = event.response;
+  }
+  if (final !== undefined) return final;
+  return { object: "response", status: "incomplete", output: [{ type: "message", role: "assistant", content: [{ type: "output_text", text }] }] };
+}
+const FINAL_EVENTS = new Set(["response.completed", "response.incomplete", "response.failed"]);
+
+/** MLflow's `mlflow.chat.tokenUsage` value. */
+export interface TokenUsage {
+  input_tokens: number;
+  output_tokens: number;
+  total_tokens: number;
+  cache_read_input_tokens?: number;
+}
+
+const count = (v: unknown): number | undefined => (typeof v === "number" && Number.isFinite(v) ? v : undefined);
+
+/**
+ * Token usage in MLflow's shape from an OpenAI usage object: chat (`prompt_tokens`/`completion_tokens`),
+ * Responses and embeddings (`input_tokens`/`output_tokens`, embeddings have no output). Cached prompt
+ * tokens become `cache_read_input_tokens`, as MLflow's Python autologging records them.
+ */
+export function tokenUsage(usage: unknown): TokenUsage | undefined {
   if (typeof usage !== "object" || usage === null) return undefined;
   const u = usage as Record<string, unknown>;
-  const input = Number(u.prompt_tokens ?? u.input_tokens);
-  const output = Number(u.completion_tokens ?? u.output_tokens ?? 0);
-  if (!Number.isFinite(input)) return undefined;
-  const total = Number(u.total_tokens ?? input + output);
-  return { input_tokens: input, output_tokens: output, total_tokens: Number.isFinite(total) ? total : input + output };
+  const input = count(u.prompt_tokens) ?? count(u.input_tokens);
+  if (input === undefined) return undefined;
+  const output = count(u.completion_tokens) ?? count(u.output_tokens) ?? 0;
+  const out: TokenUsage = { input_tokens: input, output_tokens: output, total_tokens: count(u.total_tokens) ?? input + output };
+  const details = (u.prompt_tokens_details ?? u.input_tokens_details) as { cached_tokens?: unknown } | null | undefined;
+  const cached = count(details?.cached_tokens);
+  if (cached) out.cache_read_input_tokens = cached;
+  return out;
 }

@@ -7,4 +7,6 @@
  * @module
  */
 export { tracedOpenAI } from "./traced.js";
-export { aggregateChatChunks, tokenUsage } from "./aggregate.js";
+export type { TracedOpenAIOptions } from "./traced.js";
+export { aggregateChatChunks, aggregateResponseEvents, tokenUsage } from "./aggregate.js";
+export type { TokenUsage } from "./aggregate.js";

@@ -1,127 +1,140 @@
 import { fail } from "../core/api/settle.js";
 import { startSpan } from "../core/api/span-scope.js";
-import { StreamRecorder, traceAsyncIterator } from "../core/api/stream.js";
 import { reportSdkError } from "../core/debug.js";
 import { SpanAttributeKey, SpanType } from "../core/model/constants.js";
 import type { LiveSpan } from "../core/model/live-span.js";
-import { aggregateChatChunks, tokenUsage } from "./aggregate.js";
+import { tokenUsage } from "./aggregate.js";
+import { observePromise } from "./promise.js";
+import { traceStream, type StreamApi } from "./stream.js";
 
 // tracedOpenAI(client): the official `openai` client with chat completions, responses and
-// embeddings traced as MLflow's OpenAI autologging records them (span types CHAT_MODEL and
-// EMBEDDING, the request as inputs, the response as outputs, token usage). The client's own
-// promise is returned untouched (so `.withResponse()` and `.asResponse()` keep working): tracing
-// observes it from the side. A stream keeps every chunk as a span event, its span ends when
-// iteration ends, breaks or throws, and its outputs are the chunks folded into one completion.
+// embeddings traced as MLflow's OpenAI integrations record them: one span per call, named after
+// the resource ("Completions", "Responses", "Embeddings", as MLflow's TS SDK names them), typed
+// CHAT_MODEL or EMBEDDING, the request params as inputs, the response as outputs, token usage in
+// `mlflow.chat.tokenUsage`, `mlflow.message.format` "openai" so MLflow's UI renders the chat.
+// Nothing is imported from `openai` at run time: the user brings the client.
 
-type Create = (this: unknown, ...args: unknown[]) => unknown;
+/** Options of {@link tracedOpenAI}. */
+export interface TracedOpenAIOptions {
+  /** Extra attributes on every span (e.g. `{ "mlflow.llm.provider": "azure" }` for a compatible provider). */
+  attributes?: Record<string, string | number | boolean>;
+}
+
+type Method = (this: unknown, ...args: unknown[]) => unknown;
 
 interface Target {
   path: readonly string[];
   name: string;
   spanType: string;
+  stream?: StreamApi;
 }
 
 const TARGETS: readonly Target[] = [
-  { path: ["chat", "completions"], name: "Completions", spanType: SpanType.CHAT_MODEL },
-  { path: ["responses"], name: "Responses", spanType: SpanType.CHAT_MODEL },
+  { path: ["chat", "completions"], name: "Completions", spanType: SpanType.CHAT_MODEL, stream: "chat" },
+  { path: ["responses"], name: "Responses", spanType: SpanType.CHAT_MODEL, stream: "responses" },
   { path: ["embeddings"], name: "Embeddings", spanType: SpanType.EMBEDDING },
 ];
 
-const isAsyncIterable = (v: unknown): v is AsyncIterable<unknown> =>
-  typeof v === "object" && v !== null && typeof (v as AsyncIterable<unknown>)[Symbol.asyncIterator] === "function";
+const samePath = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((p, i) => p === b[i]);
+const isPrefix = (prefix: readonly string[], of: readonly string[]) => prefix.length < of.length && prefix.every((p, i) => p === of[i]);
 
-function recordResult(span: LiveSpan, result: unknown, streamed: boolean): void {
-  if (streamed && isAsyncIterable(result)) {
-    // Patch this stream instance only: its iteration is recorded; everything else is untouched.
-    const stream = result as AsyncIterable<unknown> & Record<PropertyKey, unknown>;
-    const iterate = stream[Symbol.asyncIterator] as () => AsyncIterator<unknown>;
-    const rec = new StreamRecorder(undefined, {
-      span,
-      outputReducer: (chunks: never[]) => {
-        const out = aggregateChatChunksOrList(chunks);
-        const usage = tokenUsage((out as { usage?: unknown } | null)?.usage);
-        if (usage) span.setAttribute(SpanAttributeKey.CHAT_USAGE, usage);
-        return out;
-      },
-    });
-    let used = false;
-    Object.defineProperty(stream, Symbol.asyncIterator, {
-      configurable: true,
-      value: () => {
-        if (used) return iterate.call(stream); // a second iteration is not traced twice
-        used = true;
-        return traceAsyncIterator(iterate.call(stream), rec);
-      },
-    });
+function record(span: LiveSpan, value: unknown, stream: StreamApi | undefined): void {
+  if (stream && typeof value === "object" && value !== null && Symbol.asyncIterator in value) {
+    traceStream(value, span, stream); // ends the span when reading ends
     return;
   }
-  span.setOutputs(result);
-  const usage = tokenUsage((result as { usage?: unknown } | null)?.usage);
+  span.setOutputs(value);
+  const usage = tokenUsage((value as { usage?: unknown } | null)?.usage);
   if (usage) span.setAttribute(SpanAttributeKey.CHAT_USAGE, usage);
   span.end();
 }
 
-/** Chat chunks fold into a completion; other streams (Responses events) stay a list. */
-function aggregateChatChunksOrList(chunks: unknown[]): unknown {
-  const chat = chunks.length > 0 && chunks.every((c) => (c as { object?: unknown })?.object === "chat.completion.chunk");
-  if (!chat) return chunks;
-  return aggregateChatChunks(chunks as never[]);
-}
-
-function tracedCreate(original: Create, target: Target): Create {
+function tracedMethod(original: Method, target: Target, options: TracedOpenAIOptions): Method {
   return function create(this: unknown, ...args: unknown[]) {
     let span: LiveSpan | undefined;
+    const params = args[0];
     try {
-      const params = (args[0] ?? {}) as Record<string, unknown>;
+      const model = (params as { model?: unknown } | null)?.model;
       span = startSpan({
         name: target.name,
         spanType: target.spanType,
-        inputs: params,
-        attributes: { [SpanAttributeKey.MESSAGE_FORMAT]: "openai", ...(typeof params.model === "string" ? { model: params.model } : {}) },
+        inputs: params as Record<string, unknown>,
+        attributes: {
+          [SpanAttributeKey.MESSAGE_FORMAT]: "openai",
+          "mlflow.llm.provider": "openai",
+          ...(typeof model === "string" ? { "mlflow.llm.model": model, model } : {}),
+          ...options.attributes,
+        },
       });
     } catch (error) {
       reportSdkError("tracedOpenAI", error);
     }
-    // The request runs inside the span, so a traceparent on its fetch (mlflow-edge/browser) names
-    // this LLM span and the server's part of the trace nests under it.
-    const result = span ? span.run(() => original.apply(this, args)) : original.apply(this, args);
-    if (!span) return result;
-    const streamed = (args[0] as { stream?: unknown } | undefined)?.stream === true;
+    if (!span) return original.apply(this, args);
     const s = span;
-    if (result && typeof (result as PromiseLike<unknown>).then === "function") {
-      // Observed from the side; the caller gets the client's own APIPromise.
-      (result as PromiseLike<unknown>).then(
-        (value) => {
-          try {
-            recordResult(s, value, streamed);
-          } catch (error) {
-            reportSdkError("tracedOpenAI", error);
-          }
-        },
-        (error: unknown) => fail(s, error),
-      );
-    } else {
-      recordResult(s, result, streamed);
+    const stream = (params as { stream?: unknown } | null)?.stream === true ? target.stream : undefined;
+    let result: unknown;
+    try {
+      // The request runs inside the span, so a traceparent on its fetch (mlflow-edge/browser) names
+      // this LLM span and the server's part of the trace nests under it.
+      result = s.run(() => original.apply(this, args));
+    } catch (error) {
+      fail(s, error);
+      throw error;
     }
+    const settle = (value: unknown) => {
+      try {
+        record(s, value, stream);
+      } catch (error) {
+        reportSdkError("tracedOpenAI", error);
+      }
+    };
+    if (typeof result === "object" && result !== null && typeof (result as PromiseLike<unknown>).then === "function") {
+      return observePromise(result, s, stream, settle);
+    }
+    settle(result);
     return result;
   };
 }
 
-/** A client whose traced methods record spans; every other property is the original's. */
-export function tracedOpenAI<T extends object>(client: T): T {
-  const wrap = (obj: object, path: readonly string[]): object =>
-    new Proxy(obj, {
-      get(target, prop, receiver) {
-        const value: unknown = Reflect.get(target, prop, receiver);
+/**
+ * The same client, with `chat.completions.create`, `responses.create` and `embeddings.create`
+ * traced; every other property and method is the client's own, untouched.
+ * @example
+ * const client = tracedOpenAI(new OpenAI());
+ * const stream = await client.chat.completions.create({ model, messages, stream: true });
+ */
+export function tracedOpenAI<T extends object>(client: T, options: TracedOpenAIOptions = {}): T {
+  // One proxy per object and one wrapper per method, so `client.chat === client.chat` holds.
+  const proxies = new WeakMap<object, object>();
+  const wrap = (obj: object, path: readonly string[]): object => {
+    const known = proxies.get(obj);
+    if (known) return known;
+    const methods = new Map<Function, Method>(); // per object: a shared prototype method binds to each its own
+    const proxy = new Proxy(obj, {
+      get(t, prop, receiver) {
+        const value: unknown = Reflect.get(t, prop, receiver);
         if (typeof prop !== "string") return value;
         const next = [...path, prop];
-        const hit = TARGETS.find((t) => t.path.length === path.length && t.path.every((p, i) => p === path[i]));
-        if (hit && prop === "create" && typeof value === "function") return tracedCreate((value as Create).bind(target), hit);
-        if (TARGETS.some((t) => t.path.length > path.length && t.path.slice(0, next.length).every((p, i) => p === next[i])) && typeof value === "object" && value !== null) {
+        const hit = TARGETS.find((x) => samePath(x.path, path));
+        if (hit && prop === "create" && typeof value === "function") {
+          let traced = methods.get(value);
+          if (!traced) methods.set(value, (traced = tracedMethod((value as Method).bind(t), hit, options)));
+          return traced;
+        }
+        if (typeof value === "object" && value !== null && TARGETS.some((x) => isPrefix(next, x.path) || samePath(next, x.path))) {
           return wrap(value, next);
+        }
+        if (typeof value === "function" && prop !== "constructor") {
+          // Called on the real object: the client keeps state in private (#) fields a proxy lacks.
+          let bound = methods.get(value);
+          if (!bound) methods.set(value, (bound = (value as Method).bind(t)));
+          return bound;
         }
         return value;
       },
     });
+    proxies.set(obj, proxy);
+    return proxy;
+  };
   return wrap(client, []) as T;
 }

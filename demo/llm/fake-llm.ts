@@ -125,7 +125,8 @@ function chat(body: Body, base: Plan): Response {
   const events: string[] = [chunk({ role: "assistant", content: "" }, null)];
   if (toolCall) {
     events.push(chunk({ tool_calls: [{ index: 0, id: toolCall.id, type: "function", function: { name: toolCall.function.name, arguments: "" } }] }, null));
-    for (const piece of chunksOf(toolCall.function.arguments)) events.push(chunk({ tool_calls: [{ index: 0, function: { arguments: piece } }] }, null));
+    // Arguments arrive in small pieces, as a real model's do, so clients must join them.
+    for (const piece of toolCall.function.arguments.match(/.{1,6}/gs) ?? []) events.push(chunk({ tool_calls: [{ index: 0, function: { arguments: piece } }] }, null));
   } else {
     for (const piece of chunksOf(text)) events.push(chunk({ content: piece }, null));
   }

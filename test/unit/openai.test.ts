@@ -1,6 +1,8 @@
 // tracedOpenAI with the real `openai` client, talking to the demo's deterministic
 // OpenAI-compatible endpoint through the client's fetch option (no network, no key).
 import OpenAI from "openai";
+import { APIPromise } from "openai/core/api-promise";
+import { Stream } from "openai/core/streaming";
 import { beforeEach, describe, expect, it } from "vitest";
 import * as mlflow from "../../core/index.js";
 import { fakeLlm } from "../../demo/llm/fake-llm.js";
@@ -12,161 +14,292 @@ beforeEach(() => {
   mlflow.init({ exporter, silent: true });
 });
 
-const raw = () =>
-  new OpenAI({ apiKey: "unused", baseURL: "http://llm.local/v1", maxRetries: 0, fetch: (url, init) => fakeLlm(new Request(url as string, init as RequestInit), { chunkDelayMs: 1 }) });
+const raw = (headers: Record<string, string> = {}) =>
+  new OpenAI({
+    apiKey: "unused",
+    baseURL: "http://llm.local/v1",
+    maxRetries: 0,
+    defaultHeaders: headers,
+    fetch: (url, init) => fakeLlm(new Request(url as string, init as RequestInit), { chunkDelayMs: 1 }),
+  });
 const system = { role: "system" as const, content: "Context:\n[edge] mlflow-edge traces browsers and Workers." };
+const question = { role: "user" as const, content: "What is mlflow-edge?" };
+const ANSWER = "From [edge]: mlflow-edge traces browsers and Workers.";
+const json = (v: unknown) => JSON.parse(JSON.stringify(v)) as unknown;
 
-async function traces() {
+async function only() {
   await mlflow.flushTraces();
-  return exporter.drain();
+  const traces = exporter.drain();
+  expect(traces).toHaveLength(1);
+  return traces[0]!;
 }
+const chunkValues = (span: mlflow.SpanData) => span.events.filter((e) => e.name.startsWith("mlflow.chunk.item.")).map((e) => JSON.parse(e.attributes["mlflow.chunk.value"] as string) as unknown);
 
-describe("tracedOpenAI: chat completions", () => {
-  it("records a CHAT_MODEL span with the request as inputs, the completion as outputs, and token usage", async () => {
+describe("chat.completions.create", () => {
+  it("is one CHAT_MODEL span: the params as inputs, the completion as outputs, MLflow's attributes and token usage, chat previews", async () => {
     const client = tracedOpenAI(raw());
-    const res = await client.chat.completions.create({ model: "demo-mini", messages: [system, { role: "user", content: "What is mlflow-edge?" }] });
-    expect(res.choices[0]!.message.content).toBe("From [edge]: mlflow-edge traces browsers and Workers.");
-    const [t] = await traces();
-    const span = t!.data.spans[0]!;
-    expect(span).toMatchObject({ name: "Completions", spanType: "CHAT_MODEL", parentId: null });
-    expect(span.inputs).toEqual({ model: "demo-mini", messages: [system, { role: "user", content: "What is mlflow-edge?" }] });
-    expect((span.outputs as { choices: { message: { content: string } }[] }).choices[0]!.message.content).toBe(res.choices[0]!.message.content);
-    expect(span.attributes["mlflow.chat.tokenUsage"]).toEqual({ input_tokens: res.usage!.prompt_tokens, output_tokens: res.usage!.completion_tokens, total_tokens: res.usage!.total_tokens });
-    expect(span.attributes.model).toBe("demo-mini");
-    expect(t!.info.requestPreview).toBe("What is mlflow-edge?");
-    expect(t!.info.responsePreview).toBe("From [edge]: mlflow-edge traces browsers and Workers.");
-    expect(t!.info.traceMetadata["mlflow.trace.tokenUsage"]).toBeDefined();
+    const res = await client.chat.completions.create({ model: "demo-mini", messages: [system, question], temperature: 0 });
+    expect(res.choices[0]!.message.content).toBe(ANSWER);
+    const t = await only();
+    expect(t.data.spans).toHaveLength(1);
+    const span = t.data.spans[0]!;
+    expect(span).toMatchObject({ name: "Completions", spanType: "CHAT_MODEL", parentId: null, status: { statusCode: "STATUS_CODE_OK" }, events: [] });
+    expect(span.inputs).toEqual({ model: "demo-mini", messages: [system, question], temperature: 0 });
+    expect(span.outputs).toEqual(json(res));
+    const usage = { input_tokens: res.usage!.prompt_tokens, output_tokens: res.usage!.completion_tokens, total_tokens: res.usage!.total_tokens };
+    expect(span.attributes).toMatchObject({
+      "mlflow.chat.tokenUsage": usage,
+      "mlflow.message.format": "openai",
+      "mlflow.llm.provider": "openai",
+      "mlflow.llm.model": "demo-mini",
+      model: "demo-mini",
+    });
+    expect(t.info.requestPreview).toBe("What is mlflow-edge?");
+    expect(t.info.responsePreview).toBe(ANSWER);
+    expect(JSON.parse(t.info.traceMetadata["mlflow.trace.tokenUsage"]!)).toEqual(usage);
   });
 
-  it("streams: every chunk is an event, the outputs are one aggregated completion with usage, the span ends when iteration ends", async () => {
+  it("streams: the client's own Stream, each chunk an event, outputs = the chunks aggregated into the completion the JSON call returns", async () => {
     const client = tracedOpenAI(raw());
-    const stream = await client.chat.completions.create({
-      model: "demo-mini",
-      messages: [system, { role: "user", content: "What is mlflow-edge?" }],
-      stream: true,
-      stream_options: { include_usage: true },
-    });
+    const whole = await client.chat.completions.create({ model: "demo-mini", messages: [system, question] });
+    exporter.drain();
+    await mlflow.flushTraces();
+    exporter.drain();
+    const stream = await client.chat.completions.create({ model: "demo-mini", messages: [system, question], stream: true, stream_options: { include_usage: true } });
+    expect(stream).toBeInstanceOf(Stream);
+    expect(typeof stream.toReadableStream).toBe("function");
+    const seen: unknown[] = [];
     let text = "";
-    let chunks = 0;
     for await (const chunk of stream) {
-      chunks++;
+      seen.push(json(chunk));
       text += chunk.choices[0]?.delta?.content ?? "";
     }
-    expect(text).toBe("From [edge]: mlflow-edge traces browsers and Workers.");
-    const [t] = await traces();
-    const span = t!.data.spans[0]!;
-    expect(span.events.map((e) => e.name)).toEqual(Array.from({ length: chunks }, (_, i) => `mlflow.chunk.item.${i}`));
-    const out = span.outputs as { object: string; choices: { message: { role: string; content: string }; finish_reason: string }[]; usage: { total_tokens: number } };
-    expect(out.object).toBe("chat.completion");
-    expect(out.choices).toEqual([{ index: 0, message: { role: "assistant", content: text }, finish_reason: "stop" }]);
-    expect(span.attributes["mlflow.chat.tokenUsage"]).toMatchObject({ total_tokens: out.usage.total_tokens });
-    expect(t!.info.responsePreview).toBe(text);
+    expect(text).toBe(ANSWER);
+    const span = (await only()).data.spans[0]!;
+    expect(span.events.map((e) => e.name)).toEqual(seen.map((_, i) => `mlflow.chunk.item.${i}`));
+    expect(chunkValues(span)).toEqual(seen);
+    expect(span.outputs).toEqual({
+      id: whole.id,
+      object: "chat.completion",
+      created: whole.created,
+      model: whole.model,
+      choices: [{ index: 0, message: { role: "assistant", content: ANSWER }, finish_reason: "stop" }],
+      usage: json(whole.usage),
+    });
+    expect(span.attributes["mlflow.chat.tokenUsage"]).toEqual({ input_tokens: whole.usage!.prompt_tokens, output_tokens: whole.usage!.completion_tokens, total_tokens: whole.usage!.total_tokens });
   });
 
-  it("merges streamed tool-call deltas into one tool call", async () => {
+  it("streamed tool-call deltas merge into one tool call (content null, finish_reason tool_calls)", async () => {
     const client = tracedOpenAI(raw());
     const tools = [{ type: "function" as const, function: { name: "get_weather", parameters: { type: "object", properties: { city: { type: "string" } } } } }];
     const stream = await client.chat.completions.create({ model: "demo-mini", messages: [{ role: "user", content: "weather in Paris?" }], tools, stream: true });
-    for await (const _ of stream) void _;
-    const [t] = await traces();
-    const out = t!.data.spans[0]!.outputs as { choices: { message: { content: null; tool_calls: { function: { name: string; arguments: string } }[] }; finish_reason: string }[] };
-    expect(out.choices[0]!.finish_reason).toBe("tool_calls");
-    expect(out.choices[0]!.message.content).toBeNull();
-    expect(out.choices[0]!.message.tool_calls.map((c) => [c.function.name, JSON.parse(c.function.arguments)])).toEqual([["get_weather", { city: "Paris" }]]);
-  });
-
-  it("breaking out of a stream ends the span with the chunks read so far", async () => {
-    const client = tracedOpenAI(raw());
-    const stream = await client.chat.completions.create({ model: "demo-mini", messages: [system, { role: "user", content: "What is mlflow-edge?" }], stream: true });
-    let n = 0;
-    for await (const _ of stream) if (++n === 3) break;
-    const [t] = await traces();
-    expect(t!.data.spans[0]!.events).toHaveLength(3);
-    expect(t!.data.spans[0]!.endTime).not.toBeNull();
-  });
-
-  it("an API error is recorded with ERROR status and rethrown unchanged", async () => {
-    const client = tracedOpenAI(raw());
-    const error = await client.chat.completions.create({ model: "demo-mini", messages: [{ role: "user", content: "please fail" }] }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(OpenAI.APIError);
-    expect((error as InstanceType<typeof OpenAI.APIError>).status).toBe(500);
-    const [t] = await traces();
-    const span = t!.data.spans[0]!;
-    expect(span.status.statusCode).toBe("STATUS_CODE_ERROR");
-    expect(span.events[0]).toMatchObject({ name: "exception", attributes: { "exception.type": "InternalServerError" } });
-    expect(t!.info.state).toBe("ERROR");
-  });
-
-  it("nests under the caller's span, keeps concurrent calls apart, and leaves the client's own promise intact", async () => {
-    const client = tracedOpenAI(raw());
-    await mlflow.withSpan(
-      async () => {
-        const ask = (q: string) => client.chat.completions.create({ model: "demo-mini", messages: [{ role: "user", content: q }] });
-        const [a, b] = await Promise.all([ask("first"), ask("second")]);
-        expect(a.choices[0]!.message.content).toContain("first");
-        expect(b.choices[0]!.message.content).toContain("second");
-        const { data, response } = await ask("third").withResponse();
-        expect(response.status).toBe(200);
-        expect(data.choices[0]!.message.content).toContain("third");
+    let deltas = 0;
+    for await (const chunk of stream) deltas += chunk.choices[0]?.delta?.tool_calls?.length ?? 0;
+    expect(deltas).toBeGreaterThan(2);
+    const t = await only();
+    const out = t.data.spans[0]!.outputs as { choices: unknown[] };
+    expect(out.choices).toEqual([
+      {
+        index: 0,
+        message: { role: "assistant", content: null, tool_calls: [{ id: expect.stringMatching(/^call_/), type: "function", function: { name: "get_weather", arguments: '{"city":"Paris"}' } }] },
+        finish_reason: "tool_calls",
       },
+    ]);
+    expect(t.info.requestPreview).toBe("weather in Paris?");
+  });
+
+  it("breaking out early ends the span OK with what was read; no chunk after the break is recorded", async () => {
+    const client = tracedOpenAI(raw());
+    const stream = await client.chat.completions.create({ model: "demo-mini", messages: [system, question], stream: true });
+    let text = "";
+    let n = 0;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta?.content ?? "";
+      if (++n === 3) break;
+    }
+    const span = (await only()).data.spans[0]!;
+    expect(span.events).toHaveLength(3);
+    expect(span.status.statusCode).toBe("STATUS_CODE_OK");
+    expect((span.outputs as { choices: { message: { content: string }; finish_reason: null }[] }).choices).toEqual([{ index: 0, message: { role: "assistant", content: text }, finish_reason: null }]);
+    expect(text.length).toBeLessThan(ANSWER.length);
+  });
+
+  it("a stream that breaks off mid-way: the chunks before it, then ERROR with the exception event; the error reaches the caller", async () => {
+    const client = tracedOpenAI(raw());
+    const stream = await client.chat.completions.create({ model: "demo-mini", messages: [{ role: "user", content: "please go mid-stream" }], stream: true });
+    let got = 0;
+    const error = await (async () => {
+      for await (const _ of stream) got++;
+    })().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OpenAI.APIError);
+    const span = (await only()).data.spans[0]!;
+    expect(span.events.map((e) => e.name)).toEqual([...Array.from({ length: got }, (_, i) => `mlflow.chunk.item.${i}`), "exception"]);
+    expect(span.status.statusCode).toBe("STATUS_CODE_ERROR");
+    expect(span.events.at(-1)!.attributes["exception.message"]).toBe((error as Error).message);
+  });
+
+  it("an API error: ERROR status and exception event with the client's error type, rethrown as the same object", async () => {
+    const client = tracedOpenAI(raw());
+    for (const [content, status, type] of [["please fail", 500, "InternalServerError"], ["hit the rate limit", 429, "RateLimitError"]] as const) {
+      const error = await client.chat.completions.create({ model: "demo-mini", messages: [{ role: "user", content }] }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(OpenAI.APIError);
+      expect((error as InstanceType<typeof OpenAI.APIError>).status).toBe(status);
+      const t = await only();
+      const span = t.data.spans[0]!;
+      expect(span.status).toEqual({ statusCode: "STATUS_CODE_ERROR", description: `${type}: ${(error as Error).message}` });
+      expect(span.events).toHaveLength(1);
+      expect(span.events[0]).toMatchObject({ name: "exception", attributes: { "exception.type": type, "exception.message": (error as Error).message } });
+      expect(span.outputs).toBeUndefined();
+      expect(t.info.state).toBe("ERROR");
+    }
+  });
+
+  it("an error is recorded even when the call is never awaited", async () => {
+    const client = tracedOpenAI(raw({ "x-fake-llm-fail": "500" }));
+    void client.chat.completions.create({ model: "demo-mini", messages: [question] });
+    await new Promise((r) => setTimeout(r, 20));
+    expect((await only()).data.spans[0]!.status.statusCode).toBe("STATUS_CODE_ERROR");
+  });
+
+  it("nests under the caller's span and keeps concurrent calls (streamed and not) apart", async () => {
+    const client = tracedOpenAI(raw());
+    const ask = (content: string) => client.chat.completions.create({ model: "demo-mini", messages: [{ role: "user", content }] });
+    const streamed = async (content: string) => {
+      let text = "";
+      for await (const c of await client.chat.completions.create({ model: "demo-mini", messages: [{ role: "user", content }], stream: true })) text += c.choices[0]?.delta?.content ?? "";
+      return text;
+    };
+    const answers = await mlflow.withSpan(
+      async () => Promise.all([ask("first"), streamed("second"), ask("third"), streamed("fourth")]),
       { name: "agent", spanType: mlflow.SpanType.AGENT },
     );
-    const [t] = await traces();
-    const names = new Map(t!.data.spans.map((s) => [s.spanId, s.name]));
-    expect(t!.data.spans.map((s) => [s.name, s.parentId ? names.get(s.parentId) : null])).toEqual([
-      ["agent", null],
-      ["Completions_1", "agent"],
-      ["Completions_2", "agent"],
-      ["Completions_3", "agent"],
+    const t = await only();
+    const byId = new Map(t.data.spans.map((s) => [s.spanId, s]));
+    const rows = t.data.spans.map((s) => {
+      const q = (s.inputs as { messages?: { content: string }[] } | undefined)?.messages?.[0]?.content ?? null;
+      const out = s.outputs as { choices?: { message: { content: string } }[] } | undefined;
+      return [s.spanType, s.parentId ? byId.get(s.parentId)!.name : null, q, out?.choices?.[0]?.message.content ?? null, s.events.length > 0];
+    });
+    const texts = [answers[0].choices[0]!.message.content, answers[1], answers[2].choices[0]!.message.content, answers[3]];
+    expect(texts.map((x, i) => x!.includes(["first", "second", "third", "fourth"][i]!))).toEqual([true, true, true, true]);
+    expect(rows).toEqual([
+      ["AGENT", null, null, null, false],
+      ["CHAT_MODEL", "agent", "first", texts[0], false],
+      ["CHAT_MODEL", "agent", "second", texts[1], true],
+      ["CHAT_MODEL", "agent", "third", texts[2], false],
+      ["CHAT_MODEL", "agent", "fourth", texts[3], true],
     ]);
-    expect(t!.data.spans.slice(1).map((s) => ((s.inputs as { messages: { content: string }[] }).messages[0]!.content))).toEqual(["first", "second", "third"]);
   });
 });
 
-describe("tracedOpenAI: responses and embeddings; untraced methods pass through", () => {
-  it("traces responses.create (CHAT_MODEL) and embeddings.create (EMBEDDING)", async () => {
+describe("the client's promise and stream keep their methods", () => {
+  it("returns the client's APIPromise: withResponse() gives data and the Response, and the call is traced", async () => {
     const client = tracedOpenAI(raw());
-    const r = await client.responses.create({ model: "demo-mini", input: "hello there" });
-    expect(r.output_text).toContain("hello there");
+    const p = client.chat.completions.create({ model: "demo-mini", messages: [question] });
+    expect(p).toBeInstanceOf(APIPromise);
+    const { data, response, request_id } = await p.withResponse();
+    expect(response.status).toBe(200);
+    expect(request_id).toBeNull();
+    expect((await only()).data.spans[0]!.outputs).toEqual(json(data));
+  });
+
+  it("asResponse() leaves the body unread for the caller; the span still records the JSON and its usage", async () => {
+    const client = tracedOpenAI(raw());
+    const response = await client.chat.completions.create({ model: "demo-mini", messages: [system, question] }).asResponse();
+    expect(response.bodyUsed).toBe(false);
+    const body = (await response.json()) as { choices: { message: { content: string } }[]; usage: { total_tokens: number } };
+    expect(body.choices[0]!.message.content).toBe(ANSWER);
+    const span = (await only()).data.spans[0]!;
+    expect(span.outputs).toEqual(body);
+    expect(span.attributes["mlflow.chat.tokenUsage"]).toMatchObject({ total_tokens: body.usage.total_tokens });
+  });
+
+  it("asResponse() on a stream: the caller reads the raw SSE, the span keeps its chunks and the aggregated completion", async () => {
+    const client = tracedOpenAI(raw());
+    const response = await client.chat.completions.create({ model: "demo-mini", messages: [system, question], stream: true }).asResponse();
+    const sse = await response.text();
+    const chunks = sse.split("\n\n").filter((e) => e && e !== "data: [DONE]").map((e) => JSON.parse(e.slice(6)) as unknown);
+    const span = (await only()).data.spans[0]!;
+    expect(chunkValues(span)).toEqual(chunks);
+    expect((span.outputs as { choices: { message: { content: string } }[] }).choices[0]!.message.content).toBe(ANSWER);
+  });
+
+  it("tee() and toReadableStream() read through the traced stream once", async () => {
+    const client = tracedOpenAI(raw());
+    const [left, right] = (await client.chat.completions.create({ model: "demo-mini", messages: [system, question], stream: true })).tee();
+    const read = async (s: AsyncIterable<OpenAI.ChatCompletionChunk>) => {
+      let text = "";
+      for await (const c of s) text += c.choices[0]?.delta?.content ?? "";
+      return text;
+    };
+    expect(await Promise.all([read(left), read(right)])).toEqual([ANSWER, ANSWER]);
+    const teed = (await only()).data.spans[0]!;
+    expect((teed.outputs as { choices: { message: { content: string } }[] }).choices[0]!.message.content).toBe(ANSWER);
+
+    const readable = (await client.chat.completions.create({ model: "demo-mini", messages: [system, question], stream: true })).toReadableStream();
+    const back = Stream.fromReadableStream<OpenAI.ChatCompletionChunk>(readable, new AbortController());
+    expect(await read(back)).toBe(ANSWER);
+    const piped = (await only()).data.spans[0]!;
+    expect(piped.events.length).toBe(teed.events.length);
+    expect((piped.outputs as { choices: { message: { content: string } }[] }).choices[0]!.message.content).toBe(ANSWER);
+  });
+
+  it("a stream aborted before anyone reads it ends its span, with no outputs", async () => {
+    const client = tracedOpenAI(raw());
+    const stream = await client.chat.completions.create({ model: "demo-mini", messages: [question], stream: true });
+    stream.controller.abort();
+    const span = (await only()).data.spans[0]!;
+    expect(span.endTime).not.toBeNull();
+    expect(span.outputs).toBeUndefined();
+    expect(span.events).toEqual([]);
+  });
+});
+
+describe("responses.create and embeddings.create", () => {
+  it("responses: CHAT_MODEL with usage and previews; streamed, the outputs are the completed response", async () => {
+    const client = tracedOpenAI(raw());
+    const r = await client.responses.create({ model: "demo-mini", input: [system, question] });
+    expect(r.output_text).toBe(ANSWER);
+    const t = await only();
+    expect(t.data.spans[0]).toMatchObject({ name: "Responses", spanType: "CHAT_MODEL", inputs: { model: "demo-mini", input: [system, question] } });
+    expect(t.data.spans[0]!.attributes["mlflow.chat.tokenUsage"]).toEqual({ input_tokens: r.usage!.input_tokens, output_tokens: r.usage!.output_tokens, total_tokens: r.usage!.total_tokens });
+    expect([t.info.requestPreview, t.info.responsePreview]).toEqual(["What is mlflow-edge?", ANSWER]);
+
+    const stream = await client.responses.create({ model: "demo-mini", input: [system, question], stream: true });
+    const types: string[] = [];
+    for await (const event of stream) types.push(event.type);
+    const s = (await only()).data.spans[0]!;
+    expect(s.events).toHaveLength(types.length);
+    const { output_text: _, ...plain } = json(r) as Record<string, unknown>;
+    expect(s.outputs).toEqual(plain);
+    expect(s.attributes["mlflow.chat.tokenUsage"]).toEqual(t.data.spans[0]!.attributes["mlflow.chat.tokenUsage"]);
+  });
+
+  it("embeddings: an EMBEDDING span with the decoded vectors and input-only token usage", async () => {
+    const client = tracedOpenAI(raw());
     const e = await client.embeddings.create({ model: "demo-embed", input: ["a", "b"] });
     expect(e.data.map((d) => d.embedding.length)).toEqual([8, 8]);
-    const [tr, te] = await traces();
-    expect(tr!.data.spans[0]).toMatchObject({ name: "Responses", spanType: "CHAT_MODEL" });
-    expect(tr!.data.spans[0]!.attributes["mlflow.chat.tokenUsage"]).toMatchObject({ input_tokens: r.usage!.input_tokens });
-    expect(te!.data.spans[0]).toMatchObject({ name: "Embeddings", spanType: "EMBEDDING", inputs: { model: "demo-embed", input: ["a", "b"] } });
-  });
-
-  it("other methods and properties are the client's own", async () => {
-    const original = raw();
-    const client = tracedOpenAI(original);
-    expect(client.baseURL).toBe("http://llm.local/v1");
-    expect(typeof client.models.list).toBe("function");
-    expect(client.chat.completions.create).not.toBe(original.chat.completions.create);
-    expect(await traces()).toHaveLength(0);
+    const span = (await only()).data.spans[0]!;
+    expect(span).toMatchObject({ name: "Embeddings", spanType: "EMBEDDING", inputs: { model: "demo-embed", input: ["a", "b"] } });
+    expect(span.outputs).toEqual(json(e));
+    expect(span.attributes["mlflow.chat.tokenUsage"]).toEqual({ input_tokens: e.usage.prompt_tokens, output_tokens: 0, total_tokens: e.usage.total_tokens });
   });
 });
 
-describe("the demo's OpenAI-compatible endpoint", () => {
-  const call = (path: string, body: unknown) => fakeLlm(new Request(`http://llm.local/v1${path}`, { method: "POST", body: JSON.stringify(body) }), { chunkDelayMs: 0 });
-
-  it("answers the same question the same way, and streams SSE ending in [DONE]", async () => {
-    const body = { model: "m", messages: [{ role: "user", content: "hi" }] };
-    expect(await (await call("/chat/completions", body)).text()).toBe(await (await call("/chat/completions", body)).text());
-    const sse = await (await call("/chat/completions", { ...body, stream: true })).text();
-    const events = sse.split("\n\n").filter(Boolean);
-    expect(events.every((e) => e.startsWith("data: "))).toBe(true);
-    expect(events[events.length - 1]).toBe("data: [DONE]");
-  });
-
-  it("refuses bad requests in OpenAI's error shape, and fails or rate-limits on request", async () => {
-    const bad = await fakeLlm(new Request("http://llm.local/v1/chat/completions", { method: "POST", body: "{" }));
-    expect(bad.status).toBe(400);
-    expect(((await bad.json()) as { error: { type: string } }).error.type).toBe("invalid_request_error");
-    expect((await call("/chat/completions", { model: "m", messages: [] })).status).toBe(400);
-    expect((await call("/chat/completions", { messages: [{ role: "user", content: "x" }] })).status).toBe(400);
-    expect((await call("/chat/completions", { model: "m", messages: [{ role: "user", content: "fail now" }] })).status).toBe(500);
-    expect((await call("/chat/completions", { model: "m", messages: [{ role: "user", content: "hit the rate limit" }] })).status).toBe(429);
-    expect((await call("/embeddings", { model: "m", input: [1] })).status).toBe(400);
-    expect((await call("/nothing", { model: "m" })).status).toBe(404);
+describe("everything else passes through", () => {
+  it("untraced methods and properties are the client's own and record nothing; options add attributes", async () => {
+    const original = raw();
+    const client = tracedOpenAI(original, { attributes: { "mlflow.llm.provider": "demo", team: "edge" } });
+    expect(client.baseURL).toBe("http://llm.local/v1");
+    expect(client.chat).toBe(client.chat);
+    expect(client.chat.completions.create).toBe(client.chat.completions.create);
+    expect(client.chat.completions.create).not.toBe(original.chat.completions.create);
+    expect(client.models).toBe(original.models);
+    const viaPost = await client.post<{ choices: { message: { content: string } }[] }>("/chat/completions", { body: { model: "demo-mini", messages: [question] } });
+    expect(viaPost.choices[0]!.message.content).toContain("What is mlflow-edge?");
+    await mlflow.flushTraces();
+    expect(exporter.drain()).toHaveLength(0);
+    await client.chat.completions.create({ model: "demo-mini", messages: [question] });
+    expect((await only()).data.spans[0]!.attributes).toMatchObject({ "mlflow.llm.provider": "demo", team: "edge", "mlflow.message.format": "openai" });
   });
 });

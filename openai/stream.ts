@@ -1,0 +1,90 @@
+import { StreamRecorder, traceAsyncIterator } from "../core/api/stream.js";
+import { SpanAttributeKey, SpanStatusCode } from "../core/model/constants.js";
+import type { LiveSpan } from "../core/model/live-span.js";
+import { aggregateChatChunks, aggregateResponseEvents, tokenUsage } from "./aggregate.js";
+
+// Streamed calls: the span stays open while the caller reads, every chunk becomes an
+// `mlflow.chunk.item.<i>` event, and the span's outputs are the chunks folded into the one object
+// the non-streaming call would have returned (as MLflow's OpenAI output reducers do).
+
+export type StreamApi = "chat" | "responses";
+
+/** The parts of the openai client's `Stream` this file touches (its `iterator` is private in TS). */
+interface ClientStream {
+  iterator?: () => AsyncIterator<unknown>;
+  controller?: { signal?: { addEventListener?(type: "abort", listener: () => void, options?: { once?: boolean }): void } };
+}
+
+/** A recorder for `span` whose reducer aggregates the chunks and records token usage. */
+export function streamRecorder(span: LiveSpan, api: StreamApi): StreamRecorder {
+  return new StreamRecorder(undefined, {
+    span,
+    outputReducer: (chunks: never[]) => {
+      const list = chunks as unknown[];
+      const out = api === "chat" ? aggregateChatChunks(list as never[]) : aggregateResponseEvents(list);
+      const usage = tokenUsage((out as { usage?: unknown } | null)?.usage);
+      if (usage) span.setAttribute(SpanAttributeKey.CHAT_USAGE, usage);
+      const failed = (out as { status?: unknown; error?: { message?: unknown } | null } | null);
+      // A Responses stream reports a failed generation as an event, not as a thrown error.
+      if (api === "responses" && failed?.status === "failed") {
+        span.setStatus({ statusCode: SpanStatusCode.ERROR, description: String(failed.error?.message ?? "response failed") });
+      }
+      return out;
+    },
+  });
+}
+
+/**
+ * Makes reading `stream` record into `span`, in place, so the caller keeps the client's own
+ * `Stream` object with all its methods. The openai `Stream` funnels every way of reading it
+ * (`for await`, `tee()`, `toReadableStream()`) through its `iterator` field, so that is the one
+ * hook; any other async iterable is hooked at `Symbol.asyncIterator`.
+ */
+export function traceStream(stream: object, span: LiveSpan, api: StreamApi): void {
+  const rec = streamRecorder(span, api);
+  const s = stream as ClientStream & Record<PropertyKey, unknown>;
+  let used = false;
+  const hook = (read: () => AsyncIterator<unknown>) => (): AsyncIterator<unknown> => {
+    // A second read is the client's own error ("consumed stream"), not part of this call.
+    if (used) return read();
+    used = true;
+    return traceAsyncIterator(read(), rec);
+  };
+  if (Object.prototype.hasOwnProperty.call(s, "iterator") && typeof s.iterator === "function") {
+    const read = s.iterator;
+    s.iterator = hook(() => read.call(stream));
+  } else {
+    const read = s[Symbol.asyncIterator] as () => AsyncIterator<unknown>;
+    Object.defineProperty(stream, Symbol.asyncIterator, { configurable: true, writable: true, value: hook(() => read.call(stream)) });
+  }
+  // Aborted before anyone read it: nothing else would ever end the span.
+  s.controller?.signal?.addEventListener?.(
+    "abort",
+    () => {
+      if (used) return;
+      used = true;
+      rec.cancel();
+      span.end();
+    },
+    { once: true },
+  );
+}
+
+/** The SSE `data:` payloads of a whole body, as the client would parse them (for `asResponse()`). */
+export function parseSse(body: string): unknown[] {
+  const out: unknown[] = [];
+  for (const event of body.split(/\r?\n\r?\n/)) {
+    const data = event
+      .split(/\r?\n/)
+      .filter((line) => line.startsWith("data:"))
+      .map((line) => line.slice(5).replace(/^ /, ""))
+      .join("\n");
+    if (data === "" || data.startsWith("[DONE]")) continue;
+    try {
+      out.push(JSON.parse(data));
+    } catch {
+      // not JSON: the client would fail on it too; the trace keeps what it could read
+    }
+  }
+  return out;
+}
