@@ -148,14 +148,12 @@ describe("bad requests and the failure switches", () => {
       const chunks = dataOf(await (await call("/chat/completions", body, init)).text()).length;
       return { ms: performance.now() - t0, gaps: chunks - 1 };
     };
-    const fast = await time({ ...user("hi"), stream: true }, { delay: 0 });
     const paced = await time({ ...user("hi"), stream: true }, { delay: 5 });
     const slow = await time({ ...user("slow hi"), stream: true }, { delay: 2 });
     const header = await time({ ...user("hi"), stream: true }, { delay: 0, headers: { "x-fake-llm-delay-ms": "5" } });
     expect(paced.ms).toBeGreaterThanOrEqual(paced.gaps * 4);
     expect(slow.ms).toBeGreaterThanOrEqual(slow.gaps * 18);
     expect(header.ms).toBeGreaterThanOrEqual(header.gaps * 4);
-    expect(fast.ms).toBeLessThan(paced.ms);
     expect((await call("/chat/completions", user("hi"), { headers: { "x-fake-llm-delay-ms": "-1" } })).status).toBe(400);
   });
 });

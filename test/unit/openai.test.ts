@@ -3,7 +3,7 @@
 import OpenAI from "openai";
 import { APIPromise } from "openai/core/api-promise";
 import { Stream } from "openai/core/streaming";
-import { beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
 import * as mlflow from "../../core/index.js";
 import { fakeLlm } from "../../demo/llm/fake-llm.js";
 import { tracedOpenAI } from "../../openai/index.js";
@@ -157,7 +157,11 @@ describe("chat.completions.create", () => {
   it("an error is recorded even when the call is never awaited", async () => {
     const client = tracedOpenAI(raw({ "x-fake-llm-fail": "500" }));
     void client.chat.completions.create({ model: "demo-mini", messages: [question] });
-    await new Promise((r) => setTimeout(r, 20));
+    // Nothing awaits the call: poll until the failed request has been recorded and exported.
+    await vi.waitFor(async () => {
+      await mlflow.flushTraces();
+      expect(exporter.traces).toHaveLength(1);
+    });
     expect((await only()).data.spans[0]!.status.statusCode).toBe("STATUS_CODE_ERROR");
   });
 
