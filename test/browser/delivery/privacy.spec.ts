@@ -1,7 +1,10 @@
 // What a page must never leak or lose: secrets are masked before a trace is stored in IndexedDB
 // (so neither the disk nor the collector sees them), sampled-out traces are never stored, and a
 // browser whose IndexedDB is blocked (some private modes) still delivers, from memory, and says so.
-import { expect, test } from "@playwright/test";
+import { chromium, expect, test } from "@playwright/test";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { expectDelivered, idbRows, openApp, stub } from "./helpers.js";
 
 test.beforeEach(async ({ request }) => {
@@ -15,12 +18,59 @@ test("secrets are masked before the trace is stored: not in IndexedDB, not at th
   let rows: { id: string; body: string }[] = [];
   await expect.poll(async () => (rows = await idbRows(page)).filter((r) => r.id === id).length).toBe(1);
   const stored = rows.find((r) => r.id === id)!.body;
-  for (const secret of ["sk-test-SECRET", "SECRET-bearer-token", "SECRET-hunter2", "SECRET-cookie"]) expect(stored).not.toContain(secret);
+  for (const secret of ["sk-test-SECRET", "SECRET-api-key-value", "SECRET-bearer-token", "SECRET-hunter2", "SECRET-cookie"]) expect(stored).not.toContain(secret);
   expect(stored).toContain("[REDACTED]");
   expect(JSON.parse(stored).data.spans[0].inputs.label).toBe("secretive"); // the rest is intact
   await expectDelivered(request, [id]);
   const received = JSON.stringify(await stub(request));
   expect(received).not.toContain("SECRET");
+});
+
+test("site data blocked in Chromium's settings: traces are kept in memory and delivered, with one warning", async ({ request }, testInfo) => {
+  // The real thing rather than a stub: a profile whose cookie setting blocks all site data, as a
+  // user (or an enterprise policy) sets it. Chromium then fails indexedDB.open asynchronously
+  // ("UnknownError: The user denied permission to access the database").
+  const profile = mkdtempSync(join(tmpdir(), "mlflow-edge-blocked-"));
+  mkdirSync(join(profile, "Default"));
+  writeFileSync(join(profile, "Default", "Preferences"), JSON.stringify({ profile: { default_content_setting_values: { cookies: 2 } } }));
+  const { launchOptions, baseURL } = testInfo.project.use;
+  const context = await chromium.launchPersistentContext(profile, { ...launchOptions, headless: true, baseURL });
+  try {
+    const page = await openApp(await context.newPage());
+    const ids = await page.evaluate(() => (globalThis as any).app.traceMany(3, 0, "blocked") as string[]);
+    await expectDelivered(request, ids);
+    const stats = await page.evaluate(() => (globalThis as any).app.stats());
+    expect(stats).toMatchObject({ storage: "memory", queued: 0, sent: 3 });
+    const warnings = await page.evaluate(() => (globalThis as any).app.warnings as string[]);
+    expect(warnings.filter((w) => /IndexedDB is unavailable/.test(w))).toHaveLength(1);
+    expect(warnings.find((w) => /IndexedDB is unavailable/.test(w))).toMatch(/denied permission/);
+  } finally {
+    await context.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
+});
+
+test("sampling rate 0: traces are neither stored nor sent", async ({ page, request }) => {
+  await openApp(page, "sample=0");
+  await page.evaluate(() => (globalThis as any).app.traceMany(3, 0, "unsampled"));
+  await page.evaluate(() => (globalThis as any).app.flush());
+  expect(await page.evaluate(() => (globalThis as any).app.stats())).toMatchObject({ sampledOut: 3, queued: 0, sent: 0 });
+  expect(await idbRows(page)).toEqual([]);
+  expect((await stub(request)).requests).toEqual([]);
+});
+
+test("a sampling function keeps only the traces it chooses, and the others never reach IndexedDB", async ({ page, request }) => {
+  await request.get("/stub/fail?times=1000&status=503"); // nothing leaves until the rows were read
+  await openApp(page, "sample=keep&retryBase=200&retryMax=500");
+  const dropped = await page.evaluate(() => (globalThis as any).app.traceMany(2, 0, "drop") as string[]);
+  const kept = await page.evaluate(() => (globalThis as any).app.traceMany(2, 0, "keep") as string[]);
+  await expect.poll(async () => (await idbRows(page)).map((r) => r.id).sort()).toEqual([...kept].sort());
+  await request.get("/stub/fail?times=0");
+  await expectDelivered(request, kept);
+  await page.evaluate(() => (globalThis as any).app.flush());
+  expect(Object.keys((await stub(request)).deliveries).sort()).toEqual([...kept].sort());
+  expect(dropped).toHaveLength(2);
+  expect((await page.evaluate(() => (globalThis as any).app.stats())).sampledOut).toBe(2);
 });
 
 test("IndexedDB blocked: traces are kept in memory and still delivered, with one warning", async ({ page, request }) => {

@@ -4,6 +4,16 @@
 import { expect, test } from "@playwright/test";
 import { QUEUE_CONTRACT } from "../../../core/export/queue-contract.js";
 
+// The cases below are generated from the list Node imports; the page bundles its own copy. If the
+// two ever differ (or the list is empty), the per-case tests would prove less than they claim.
+test("the page runs the same contract cases as vitest does", async ({ page }) => {
+  await page.goto("/page/queue-contract");
+  await page.waitForFunction(() => "contract" in globalThis);
+  const names = await page.evaluate(() => (globalThis as unknown as { contract: { names: string[] } }).contract.names);
+  expect(names.length).toBeGreaterThanOrEqual(10);
+  expect(names).toEqual(QUEUE_CONTRACT.map((c) => c.name));
+});
+
 for (const { name } of QUEUE_CONTRACT) {
   test(`IndexedDB queue: ${name}`, async ({ page }) => {
     await page.goto("/page/queue-contract");

@@ -1,6 +1,7 @@
 // A page that traces on request and delivers to the stub collector through initBrowser. The
 // delivery specs drive it through `globalThis.app`. Query parameters configure initBrowser:
-//   retryBase, retryMax (ms), maxTraces, maxBytes, storage=memory, redact=off
+//   retryBase, retryMax (ms), maxTraces, maxBytes, storage=memory, redact=off,
+//   sample=<rate 0..1> or sample=keep (a function keeping traces whose label starts with "keep")
 import * as mlflow from "../../../core/index.js";
 import { initBrowser } from "../../../browser/index.js";
 
@@ -14,6 +15,14 @@ console.warn = (...args: unknown[]) => {
   warn(...args);
 };
 
+// A tail-sampling function looks at the finished trace, as a user's would (e.g. keep errors only).
+function keepLabelled(t: mlflow.Trace): boolean {
+  const inputs = t.data.spans[0]?.inputs;
+  const label = inputs && typeof inputs === "object" && !Array.isArray(inputs) ? inputs["label"] : undefined;
+  return typeof label === "string" && label.startsWith("keep");
+}
+const sample = params.get("sample");
+
 const tracing = initBrowser({
   collectorUrl: location.origin,
   ingestKey: "site-key-1",
@@ -23,13 +32,19 @@ const tracing = initBrowser({
   maxQueuedBytes: num("maxBytes"),
   storage: params.get("storage") === "memory" ? "memory" : undefined,
   redact: params.get("redact") === "off" ? false : undefined,
+  sample: sample === null ? undefined : sample === "keep" ? keepLabelled : Number(sample),
 });
 
 /** Finishes one trace (synchronously: export starts before this returns) and returns its id. */
 function traceOne(label: string, options: { padBytes?: number; secrets?: boolean } = {}): string {
   const inputs: Record<string, unknown> = { label, pad: "x".repeat(options.padBytes ?? 0) };
   if (options.secrets) {
-    Object.assign(inputs, { apiKey: "sk-test-SECRET0123456789abcdef", headers: { Authorization: "Bearer SECRET-bearer-token" }, nested: [{ password: "SECRET-hunter2" }] });
+    Object.assign(inputs, {
+      apiKey: "sk-test-SECRET0123456789abcdef",
+      config: { api_key: "SECRET-api-key-value" },
+      headers: { Authorization: "Bearer SECRET-bearer-token" },
+      nested: [{ password: "SECRET-hunter2" }],
+    });
   }
   mlflow.withSpan(
     (span) => {
