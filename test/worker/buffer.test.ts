@@ -155,6 +155,8 @@ describe("TraceBuffer: forwarding to MLflow", () => {
     const r = (await row(stub, t.info.traceId))!;
     expect(r.forwarding).toBe("buffered");
     expect(Number(r.next_attempt_at)).toBeGreaterThanOrEqual(before + 120_000);
+    // The alarm itself is set for then, not for the (shorter) backoff.
+    expect((await api(stub).stats()).nextAlarm).toBe(r.next_attempt_at);
   });
 
   it("MLflow down (connection refused) keeps the trace buffered with the network error", async () => {

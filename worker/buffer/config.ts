@@ -27,6 +27,27 @@ export interface BufferConfig {
   retentionMs: number;
 }
 
+/**
+ * What a TraceBuffer reads from its Worker's env. Every key is optional: with no
+ * MLFLOW_TRACKING_URI traces stay in the buffer, viewable (`not-configured`). Numbers may be given
+ * as strings (`[vars]` in wrangler.toml) or numbers.
+ */
+export interface TraceBufferEnv {
+  MLFLOW_TRACKING_URI?: string;
+  MLFLOW_EXPERIMENT_ID?: string;
+  MLFLOW_EXPERIMENT_NAME?: string;
+  MLFLOW_TRACKING_TOKEN?: string;
+  MLFLOW_TRACKING_USERNAME?: string;
+  MLFLOW_TRACKING_PASSWORD?: string;
+  FORWARD_DELAY_MS?: string | number;
+  FORWARD_PARTIAL_DELAY_MS?: string | number;
+  FORWARD_MAX_PERMANENT_FAILURES?: string | number;
+  FORWARD_RETRY_BASE_MS?: string | number;
+  FORWARD_RETRY_MAX_MS?: string | number;
+  FORWARD_BATCH_SIZE?: string | number;
+  TRACE_RETENTION_HOURS?: string | number;
+}
+
 type Env = Record<string, unknown>;
 
 function str(env: Env, key: string): string | undefined {
@@ -36,15 +57,18 @@ function str(env: Env, key: string): string | undefined {
   return value;
 }
 
-function num(env: Env, key: string, fallback: number, min: number): number {
+function num(env: Env, key: string, fallback: number, min: number, integer = false): number {
   const raw = env[key];
   if (raw === undefined || raw === "") return fallback;
-  const value = typeof raw === "number" ? raw : Number(raw);
-  if (!Number.isFinite(value) || value < min) throw new TypeError(`${key} must be a number >= ${min}; got ${JSON.stringify(raw)}.`);
+  const value = typeof raw === "number" ? raw : typeof raw === "string" ? Number(raw) : NaN;
+  if (!Number.isFinite(value) || value < min || (integer && !Number.isInteger(value))) {
+    throw new TypeError(`${key} must be ${integer ? "an integer" : "a number"} >= ${min}; got ${JSON.stringify(raw)}.`);
+  }
   return value;
 }
 
-export function readBufferConfig(env: Env): BufferConfig {
+export function readBufferConfig(settings: TraceBufferEnv | Env): BufferConfig {
+  const env = settings as Env;
   const trackingUri = str(env, "MLFLOW_TRACKING_URI");
   let mlflow: BufferConfig["mlflow"];
   if (trackingUri) {
@@ -52,23 +76,29 @@ export function readBufferConfig(env: Env): BufferConfig {
     const experimentId = str(env, "MLFLOW_EXPERIMENT_ID");
     const experimentName = experimentId ? undefined : str(env, "MLFLOW_EXPERIMENT_NAME");
     if (!experimentId && !experimentName) throw new TypeError("MLFLOW_TRACKING_URI is set, so MLFLOW_EXPERIMENT_ID or MLFLOW_EXPERIMENT_NAME must be too.");
+    const username = str(env, "MLFLOW_TRACKING_USERNAME");
+    const password = str(env, "MLFLOW_TRACKING_PASSWORD");
+    // Half a Basic credential would be sent as no credential at all: say so instead.
+    if ((username === undefined) !== (password === undefined)) {
+      throw new TypeError(`${username === undefined ? "MLFLOW_TRACKING_PASSWORD" : "MLFLOW_TRACKING_USERNAME"} is set without ${username === undefined ? "MLFLOW_TRACKING_USERNAME" : "MLFLOW_TRACKING_PASSWORD"}; set both for Basic auth (or MLFLOW_TRACKING_TOKEN for a bearer token).`);
+    }
     mlflow = {
       trackingUri,
       experimentId,
       experimentName,
       token: str(env, "MLFLOW_TRACKING_TOKEN"),
-      username: str(env, "MLFLOW_TRACKING_USERNAME"),
-      password: str(env, "MLFLOW_TRACKING_PASSWORD"),
+      username,
+      password,
     };
   }
   return {
     mlflow,
     forwardDelayMs: num(env, "FORWARD_DELAY_MS", 2_000, 0),
     partialDelayMs: num(env, "FORWARD_PARTIAL_DELAY_MS", 30_000, 0),
-    maxPermanentFailures: num(env, "FORWARD_MAX_PERMANENT_FAILURES", 3, 1),
+    maxPermanentFailures: num(env, "FORWARD_MAX_PERMANENT_FAILURES", 3, 1, true),
     retryBaseMs: num(env, "FORWARD_RETRY_BASE_MS", 1_000, 1),
     retryMaxMs: num(env, "FORWARD_RETRY_MAX_MS", 300_000, 1),
-    batchSize: num(env, "FORWARD_BATCH_SIZE", 25, 1),
+    batchSize: num(env, "FORWARD_BATCH_SIZE", 25, 1, true),
     retentionMs: num(env, "TRACE_RETENTION_HOURS", 24, 0) * 3_600_000,
   };
 }

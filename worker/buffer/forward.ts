@@ -1,12 +1,24 @@
 import { MlflowClient } from "../../core/mlflow/client.js";
-import { MlflowHttpError } from "../../core/mlflow/errors.js";
+import { MlflowHttpError, MlflowResponseError } from "../../core/mlflow/errors.js";
 import type { Trace } from "../../core/model/types.js";
 import type { BufferConfig } from "./config.js";
 
-// Sends one trace to MLflow with core's client (OTLP spans, then StartTraceV3). Sending the same
-// trace id again is safe and is how a trace that gained a part after forwarding is completed:
-// measured against MLflow 3.18, a second send of the merged trace adds the new spans and replaces
-// the TraceInfo (previews, tags), leaving one trace (test/worker/buffer-forward.test.ts).
+// Sends one trace to MLflow with core's client: OTLP `POST /v1/traces` with the spans, then
+// StartTraceV3 with the TraceInfo, as MLflow's Python SDK does.
+//
+// Sending the same trace id again is how a trace that gained a part after it was forwarded is
+// completed, so what MLflow 3.18.0 does with a second send was measured against the real server
+// (test/worker/buffer-resend.test.ts keeps asserting it):
+// - OTLP: spans are upserted by span id. New span ids are added to the existing trace, a span id
+//   sent again is overwritten with the new content; spans not in the second request stay.
+// - StartTraceV3 for an existing trace id is not an error (200). It replaces request_time,
+//   execution_duration, state and both previews with the new values, and merges tags and
+//   metadata key by key: a key in the second request wins, a key only in the first stays.
+//   `mlflow.trace.sizeStats` is replaced, so it counts only the spans of the second request.
+// - The result is one trace. Since the buffer always sends the whole merged trace (all spans,
+//   the root part's info, tags and metadata unioned), the second send leaves MLflow with every
+//   span, the true root's previews/state/timing and correct size stats. The only thing a second
+//   send cannot do is remove a tag or metadata key; the merge never removes one either.
 
 export type ForwardOutcome =
   | { ok: true }
@@ -14,7 +26,8 @@ export type ForwardOutcome =
 
 export class Forwarder {
   private readonly client: MlflowClient;
-  private experimentId: string | undefined;
+  /** The experiment id, resolved once per object (and once for concurrent sends). */
+  private experiment: Promise<string> | undefined;
 
   constructor(private readonly config: NonNullable<BufferConfig["mlflow"]>) {
     this.client = new MlflowClient({
@@ -26,17 +39,29 @@ export class Forwarder {
       retry: { maxAttempts: 1 },
       timeoutMs: 20_000,
     });
-    this.experimentId = config.experimentId;
+    if (config.experimentId) this.experiment = Promise.resolve(config.experimentId);
+  }
+
+  private experimentId(): Promise<string> {
+    const name = this.config.experimentName!;
+    this.experiment ??= this.client.getOrCreateExperiment(name).catch((error: unknown) => {
+      this.experiment = undefined; // try again on the next send
+      const text = error instanceof Error ? error.message : String(error);
+      throw Object.assign(error instanceof Error ? error : new Error(text), { message: `MLFLOW_EXPERIMENT_NAME ${JSON.stringify(name)} could not be found or created: ${text}` });
+    });
+    return this.experiment;
   }
 
   async send(trace: Trace): Promise<ForwardOutcome> {
     try {
-      this.experimentId ??= await this.client.getOrCreateExperiment(this.config.experimentName!);
-      await this.client.sendTrace(trace, this.experimentId);
+      await this.client.sendTrace(trace, await this.experimentId());
       return { ok: true };
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       if (error instanceof MlflowHttpError) return { ok: false, permanent: !error.retryable, message, retryAfterMs: error.retryAfterMs };
+      // A 2xx the client cannot use (an HTML login page, a server that is not MLflow) will not
+      // improve by itself: count it towards dead-lettering. Network errors and timeouts are retried.
+      if (error instanceof MlflowResponseError) return { ok: false, permanent: true, message };
       return { ok: false, permanent: false, message };
     }
   }

@@ -1,4 +1,7 @@
+import { TraceMetadataKey } from "../../core/model/constants.js";
+import { aggregateTokenUsage } from "../../core/model/finalize.js";
 import type { SpanData, Trace, TraceInfo } from "../../core/model/types.js";
+import { pyJsonDumps } from "../../core/serialize/py-json.js";
 
 // One trace can arrive in parts: the browser's spans in one batch, the Worker's (whose root points
 // at a browser span) in another, a resend of either at any time. Parts are merged by span id. The
@@ -37,10 +40,23 @@ export function mergeInfo(existing: StoredInfo | undefined, incoming: Trace): St
 
 const endOf = (info: TraceInfo): number => info.requestTime + (info.executionDuration ?? 0);
 
-/** Spans of a merged trace in start order (what MLflow and the Traces view expect). */
-// A stable sort: spans that started in the same millisecond (in Workers the clock only moves on
-// I/O) keep the order they were stored in, parents before their children.
-export const inStartOrder = (spans: SpanData[]): SpanData[] => [...spans].sort((a, b) => a.startTime - b.startTime);
+/** Spans of a merged trace, the true root first, then in start order (what MLflow and the Traces view expect). */
+// The root goes first whatever its time says: the browser's and the Worker's clocks differ, so a
+// Worker span can claim to start before the browser root it runs under. A stable sort otherwise:
+// spans that started in the same millisecond (in Workers the clock only moves on I/O) keep the
+// order they were stored in, parents before their children.
+export const inStartOrder = (spans: SpanData[]): SpanData[] =>
+  [...spans].sort((a, b) => (a.parentId === null ? 0 : 1) - (b.parentId === null ? 0 : 1) || a.startTime - b.startTime);
+
+/**
+ * Token usage of the merged trace. Each part summed only its own spans, and the root part's
+ * metadata wins the union, so the Worker's LLM calls under a browser root would be left out.
+ */
+export function withMergedUsage(info: TraceInfo, spans: SpanData[]): TraceInfo {
+  const usage = aggregateTokenUsage(inStartOrder(spans));
+  if (!usage) return info;
+  return { ...info, traceMetadata: { ...info.traceMetadata, [TraceMetadataKey.TOKEN_USAGE]: pyJsonDumps(usage) } };
+}
 
 /** The name the Traces table shows: `mlflow.traceName`, else the root span's name. */
 export function traceName(info: TraceInfo, spans: readonly SpanData[]): string | null {

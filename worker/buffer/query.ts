@@ -1,5 +1,4 @@
 import type { ForwardingState, TraceQuery, TraceSummary } from "../store.js";
-import type { TraceRow } from "./schema.js";
 
 // The Traces view's list query as SQL over one shard: newest first by (request_time, trace_id),
 // keyset paging (a cursor is the last row's key, so pages stay stable while traces arrive), and the
@@ -69,25 +68,6 @@ export function listSql(q: TraceQuery & { limit: number }): { sql: string; param
     "ORDER BY request_time DESC, trace_id DESC LIMIT ?";
   params.push(q.limit + 1);
   return { sql, params };
-}
-
-export function toSummary(row: TraceRow): TraceSummary {
-  return {
-    traceId: row.trace_id,
-    name: row.name,
-    state: row.state as TraceSummary["state"],
-    requestPreview: row.request_preview,
-    responsePreview: row.response_preview,
-    requestTime: row.request_time,
-    executionDuration: row.duration,
-    spanCount: row.span_count,
-    tags: JSON.parse(row.tags) as Record<string, string>,
-    forwarding: row.forwarding as ForwardingState,
-    attempts: row.attempts,
-    lastError: row.last_error,
-    receivedAt: row.received_at,
-    updatedAt: row.updated_at,
-  };
 }
 
 /** Newest-first order of summaries from several shards (same key as the SQL ORDER BY). */

@@ -1,10 +1,12 @@
 import { DurableObject } from "cloudflare:workers";
 import type { SpanData, Trace } from "../../core/model/types.js";
 import type { PutResult, StoredTrace, TracePage, TraceQuery, TraceStore } from "../store.js";
-import { readBufferConfig, type BufferConfig } from "./config.js";
-import { Forwarder } from "./forward.js";
-import { inStartOrder, mergeInfo, traceName, type StoredInfo } from "./merge.js";
-import { encodeCursor, listSql, normalizeQuery, toSummary } from "./query.js";
+import { checkTraces } from "./check.js";
+import { readBufferConfig, type BufferConfig, type TraceBufferEnv } from "./config.js";
+import { Forwarder, type ForwardOutcome } from "./forward.js";
+import { inStartOrder, mergeInfo, traceName, withMergedUsage, type StoredInfo } from "./merge.js";
+import { encodeCursor, listSql, normalizeQuery } from "./query.js";
+import { readInfo, readSpan, toSummary } from "./rows.js";
 import { SCHEMA, type TraceRow } from "./schema.js";
 
 // One shard of the trace buffer: a Durable Object with SQLite storage. `put` answers only after
@@ -21,6 +23,9 @@ export interface TraceBufferStats {
   configError: string | null;
 }
 
+// `DurableObject` keeps the app's own `Cloudflare.Env` as its type parameter (what
+// cloudflare:test's helpers and DurableObjectNamespace<TraceBuffer> expect); the constructor says
+// which of its keys the buffer reads.
 export class TraceBuffer extends DurableObject implements TraceStore {
   private readonly sql: SqlStorage;
   private config: BufferConfig | undefined;
@@ -29,20 +34,40 @@ export class TraceBuffer extends DurableObject implements TraceStore {
   /** For tests: the random source of the backoff jitter. */
   random: () => number = Math.random;
 
-  constructor(ctx: DurableObjectState, env: unknown) {
+  constructor(ctx: DurableObjectState, env: TraceBufferEnv) {
     super(ctx, env as never);
     this.sql = ctx.storage.sql;
-    void ctx.blockConcurrencyWhile(async () => {
-      this.sql.exec(SCHEMA);
-    });
     try {
-      this.config = readBufferConfig(env as Record<string, unknown>);
+      this.config = readBufferConfig(env);
       if (this.config.mlflow) this.forwarder = new Forwarder(this.config.mlflow);
     } catch (error) {
       // Keep accepting traces (nothing is lost), show why nothing is forwarded.
       this.configError = `forwarding is off: ${error instanceof Error ? error.message : String(error)}`;
-      this.config = readBufferConfig({});
+      try {
+        // Keep the settings that are fine (retention, delays) when only the MLflow part is wrong.
+        this.config = readBufferConfig({ ...env, MLFLOW_TRACKING_URI: undefined });
+      } catch {
+        this.config = readBufferConfig({});
+      }
     }
+    void ctx.blockConcurrencyWhile(async () => {
+      this.sql.exec(SCHEMA);
+      if (this.forwarder) await this.adoptUnforwarded();
+    });
+  }
+
+  /**
+   * Traces stored while forwarding was off (no MLFLOW_TRACKING_URI, or a configuration error) are
+   * queued once a deployment with working settings starts this object: "kept until it is fixed"
+   * means they do reach MLflow then, instead of quietly expiring.
+   */
+  private async adoptUnforwarded(): Promise<void> {
+    const now = Date.now();
+    const adopted = this.sql.exec(
+      "UPDATE traces SET forwarding = 'buffered', next_attempt_at = ?, expires_at = NULL, last_error = NULL, permanent_failures = 0 WHERE forwarding = 'not-configured'",
+      now + this.cfg.forwardDelayMs,
+    ).rowsWritten;
+    if (adopted > 0) await this.scheduleAlarm();
   }
 
   private get cfg(): BufferConfig {
@@ -52,6 +77,7 @@ export class TraceBuffer extends DurableObject implements TraceStore {
   // ------------------------------------------------------------------ writes
 
   async put(traces: Trace[]): Promise<PutResult> {
+    checkTraces(traces);
     const now = Date.now();
     const result: PutResult = { stored: 0, merged: 0, duplicates: 0 };
     this.ctx.storage.transactionSync(() => {
@@ -70,7 +96,7 @@ export class TraceBuffer extends DurableObject implements TraceStore {
       const current = this.sql.exec<{ body: string }>("SELECT body FROM spans WHERE trace_id = ? AND span_id = ?", id, span.spanId).toArray()[0];
       if (current?.body === body) continue;
       // A resend never replaces a finished span with an unfinished copy of it.
-      if (current && span.endTime === null && (JSON.parse(current.body) as SpanData).endTime !== null) continue;
+      if (current && span.endTime === null && typeof readSpan(current.body)?.endTime === "number") continue;
       this.sql.exec(
         "INSERT INTO spans (trace_id, span_id, start_time, body) VALUES (?, ?, ?, ?) " +
           "ON CONFLICT (trace_id, span_id) DO UPDATE SET start_time = excluded.start_time, body = excluded.body",
@@ -81,8 +107,10 @@ export class TraceBuffer extends DurableObject implements TraceStore {
       );
       spanChanges++;
     }
-    const existing: StoredInfo | undefined = row ? { info: JSON.parse(row.info) as Trace["info"], fromRoot: row.from_root === 1 } : undefined;
+    const existing: StoredInfo | undefined = row ? { info: readInfo(row), fromRoot: row.from_root === 1 } : undefined;
     const merged = mergeInfo(existing, trace);
+    const spans = this.loadSpans(id);
+    if (existing && merged.fromRoot) merged.info = withMergedUsage(merged.info, spans);
     const infoText = JSON.stringify(merged.info);
     if (row && spanChanges === 0 && infoText === row.info) {
       result.duplicates++;
@@ -90,7 +118,6 @@ export class TraceBuffer extends DurableObject implements TraceStore {
     }
     if (row) result.merged++;
     else result.stored++;
-    const spans = this.loadSpans(id);
     const configured = this.forwarder !== undefined;
     const due = now + (merged.fromRoot ? this.cfg.forwardDelayMs : this.cfg.partialDelayMs);
     const info = merged.info;
@@ -124,25 +151,34 @@ export class TraceBuffer extends DurableObject implements TraceStore {
     );
   }
 
+  /** The spans stored for a trace; a row that is not a readable span is left out, not fatal. */
   private loadSpans(traceId: string): SpanData[] {
-    return this.sql
-      .exec<{ body: string }>("SELECT body FROM spans WHERE trace_id = ? ORDER BY start_time, rowid", traceId)
-      .toArray()
-      .map((r) => JSON.parse(r.body) as SpanData);
+    const spans: SpanData[] = [];
+    for (const r of this.sql.exec<{ body: string }>("SELECT body FROM spans WHERE trace_id = ? ORDER BY start_time, rowid", traceId)) {
+      const span = readSpan(r.body);
+      if (span) spans.push(span);
+    }
+    return spans;
   }
 
   private loadTrace(row: TraceRow): Trace {
-    return { info: JSON.parse(row.info) as Trace["info"], data: { spans: inStartOrder(this.loadSpans(row.trace_id)) } };
+    return { info: readInfo(row), data: { spans: inStartOrder(this.loadSpans(row.trace_id)) } };
   }
 
+  /**
+   * Puts a dead-lettered trace back in the queue: due after the settle window, its permanent
+   * failures forgotten. True when this shard holds the trace (whatever its state: a buffered one
+   * is already queued, a forwarded one is in MLflow), false when it does not.
+   */
   async retry(traceId: string): Promise<boolean> {
     const row = this.sql.exec<TraceRow>("SELECT * FROM traces WHERE trace_id = ?", traceId).toArray()[0];
     if (!row) return false;
-    if (this.forwarder && row.forwarding !== "forwarded") {
+    if (this.forwarder && row.forwarding === "dead-lettered") {
+      const now = Date.now();
       this.sql.exec(
         "UPDATE traces SET forwarding = 'buffered', permanent_failures = 0, next_attempt_at = ?, updated_at = ? WHERE trace_id = ?",
-        Date.now() + this.cfg.forwardDelayMs,
-        Date.now(),
+        now + this.cfg.forwardDelayMs,
+        now,
         traceId,
       );
       await this.scheduleAlarm();
@@ -196,7 +232,14 @@ export class TraceBuffer extends DurableObject implements TraceStore {
   }
 
   private async forward(row: TraceRow): Promise<void> {
-    const outcome = await this.forwarder!.send(this.loadTrace(row));
+    let outcome: ForwardOutcome;
+    try {
+      const trace = this.loadTrace(row);
+      outcome = trace.data.spans.length > 0 ? await this.forwarder!.send(trace) : { ok: false, permanent: true, message: "no readable span is stored for this trace" };
+    } catch (error) {
+      // A row this code cannot turn into a request must not stop the alarm for every other trace.
+      outcome = { ok: false, permanent: true, message: `cannot forward the stored trace: ${error instanceof Error ? error.message : String(error)}` };
+    }
     const now = Date.now();
     const attempts = row.attempts + 1;
     if (outcome.ok) {

@@ -1,0 +1,124 @@
+// The TraceBuffer when things are not as they should be: bad input from a caller that skipped the
+// collector, rows in storage this code cannot read, a wrong forwarding configuration (and the
+// deployment that fixes it), and more due work than one alarm run may do.
+import { env } from "cloudflare:workers";
+import { runInDurableObject } from "cloudflare:test";
+import { beforeEach, describe, expect, it } from "vitest";
+import type { Trace } from "../../core/model/types.js";
+import { TraceBuffer } from "../../worker/buffer/trace-buffer.js";
+import { api, forwardNow, fromMlflow, resetProxy, row, sql } from "./buffer-helpers.js";
+import { simpleTrace } from "./traces.js";
+
+let n = 0;
+const buffer = () => env.TRACE_BUFFER.get(env.TRACE_BUFFER.idFromName(`hostile-${Date.now()}-${n++}`));
+
+beforeEach(async () => {
+  await resetProxy();
+});
+
+describe("TraceBuffer: bad input", () => {
+  it("refuses a batch holding a malformed trace with the path of the fault, and stores none of it", async () => {
+    const stub = buffer();
+    const good = simpleTrace("good");
+    const bad = simpleTrace("bad");
+    (bad.data.spans[1] as { spanId: unknown }).spanId = "not-hex";
+    // Called inside the object: a rejection crossing RPC is reported by the test pool as unhandled.
+    const refusal = (traces: unknown) =>
+      runInDurableObject(stub, (instance: TraceBuffer) => instance.put(traces as Trace[]).then(() => "stored", (e: Error) => e.message));
+    expect(await refusal([good, bad])).toBe("traces[1].data.spans[1].spanId must be 16 lowercase hex");
+    expect(await refusal([{ info: { traceId: "tr-1" }, data: { spans: [] } }])).toBe("traces[0].info.traceId must be tr-<32 lowercase hex>");
+    expect(await refusal("nope")).toBe("put(traces): traces must be an array of core Trace objects");
+    expect(await api(stub).get(good.info.traceId)).toBeNull();
+    expect(await api(stub).stats()).toMatchObject({ traces: 0, spans: 0 });
+  });
+});
+
+describe("TraceBuffer: rows it cannot read", () => {
+  it("lists and gets around damaged rows, forwards what is readable, and dead-letters a trace with nothing readable without holding up the others", async () => {
+    const stub = buffer();
+    const [damagedSpan, unreadable, fine] = [simpleTrace("one span damaged"), simpleTrace("no span readable"), simpleTrace("fine")];
+    await api(stub).put([damagedSpan, unreadable, fine]);
+    const retrieve = damagedSpan.data.spans.find((s) => s.name === "retrieve")!;
+    await sql(stub, "UPDATE spans SET body = '{\"half a' WHERE span_id = ?", retrieve.spanId);
+    await sql(stub, "UPDATE traces SET info = 'garbage', tags = '[1,2', forwarding = 'teleported', state = 'MAYBE' WHERE trace_id = ?", damagedSpan.info.traceId);
+    await sql(stub, "UPDATE spans SET body = 'null' WHERE trace_id = ?", unreadable.info.traceId);
+
+    const page = await api(stub).list({ limit: 10 });
+    expect(page.traces.map((s) => s.traceId).sort()).toEqual([damagedSpan, unreadable, fine].map((t) => t.info.traceId).sort());
+    const summary = page.traces.find((s) => s.traceId === damagedSpan.info.traceId)!;
+    expect(summary).toMatchObject({ tags: {}, forwarding: "buffered", state: "STATE_UNSPECIFIED", requestPreview: damagedSpan.info.requestPreview });
+    const got = (await api(stub).get(damagedSpan.info.traceId))!;
+    expect(got.trace.data.spans.map((s) => s.name)).toEqual(["answer"]);
+    expect(got.trace.info).toMatchObject({ traceId: damagedSpan.info.traceId, requestTime: damagedSpan.info.requestTime });
+
+    for (let i = 0; i < 3; i++) await forwardNow(stub);
+    expect(await row(stub, fine.info.traceId)).toMatchObject({ forwarding: "forwarded", attempts: 1 });
+    expect(await row(stub, damagedSpan.info.traceId)).toMatchObject({ forwarding: "forwarded" });
+    expect((await fromMlflow(damagedSpan.info.traceId))?.tree).toEqual([["answer", null]]);
+    const dead = (await row(stub, unreadable.info.traceId))!;
+    expect(dead).toMatchObject({ forwarding: "dead-lettered", permanent_failures: 3 });
+    expect(dead.last_error).toContain("no readable span");
+    // Kept: nothing is deleted before MLflow has it.
+    expect(await sql(stub, "SELECT COUNT(*) AS n FROM spans WHERE trace_id = ?", unreadable.info.traceId)).toEqual([{ n: 2 }]);
+  });
+});
+
+describe("TraceBuffer: forwarding configuration", () => {
+  it("a wrong configuration keeps traces, says what is wrong, keeps the settings that are fine, and the fixed deployment forwards them", async () => {
+    const stub = env.MISCONFIGURED_BUFFER.get(env.MISCONFIGURED_BUFFER.idFromName(`mis-${Date.now()}`));
+    const t = simpleTrace("kept until fixed");
+    const before = Date.now();
+    expect(await api(stub).put([t])).toEqual({ stored: 1, merged: 0, duplicates: 0 });
+    const stats = await api(stub).stats();
+    expect(stats.configError).toBe("forwarding is off: MLFLOW_TRACKING_URI is set, so MLFLOW_EXPERIMENT_ID or MLFLOW_EXPERIMENT_NAME must be too.");
+    const summary = (await api(stub).get(t.info.traceId))!.summary;
+    expect(summary).toMatchObject({ forwarding: "not-configured", lastError: stats.configError });
+    // TRACE_RETENTION_HOURS=2 from the same env still applies.
+    const expires = Number((await sql<{ e: number }>(stub as never, "SELECT expires_at AS e FROM traces"))[0]!.e);
+    expect(expires).toBeGreaterThanOrEqual(before + 2 * 3_600_000);
+    expect(expires).toBeLessThan(before + 3 * 3_600_000);
+
+    // The next deployment has working settings: the same storage, a correctly configured object.
+    const forwarded = await runInDurableObject(stub, async (_, state) => {
+      const fixed = new TraceBuffer(state as DurableObjectState, env);
+      await state.blockConcurrencyWhile(async () => {}); // the constructor's schema and adoption ran
+      const adopted = state.storage.sql.exec("SELECT forwarding, expires_at, last_error, next_attempt_at FROM traces").one();
+      state.storage.sql.exec("UPDATE traces SET next_attempt_at = 0");
+      await fixed.alarm();
+      return { adopted, after: state.storage.sql.exec("SELECT forwarding FROM traces").one() };
+    });
+    expect(forwarded.adopted).toMatchObject({ forwarding: "buffered", expires_at: null, last_error: null });
+    expect(forwarded.after).toEqual({ forwarding: "forwarded" });
+    expect((await fromMlflow(t.info.traceId))?.info.request_preview).toBe(t.info.requestPreview);
+  });
+
+  it("half of a Basic credential is named as the problem", async () => {
+    await runInDurableObject(env.MISCONFIGURED_BUFFER.get(env.MISCONFIGURED_BUFFER.idFromName(`mis2-${Date.now()}`)), (_, state) => {
+      const half = new TraceBuffer(state as DurableObjectState, { ...env, MLFLOW_TRACKING_USERNAME: "alice" });
+      return half.stats().then((s) => expect(s.configError).toBe("forwarding is off: MLFLOW_TRACKING_USERNAME is set without MLFLOW_TRACKING_PASSWORD; set both for Basic auth (or MLFLOW_TRACKING_TOKEN for a bearer token)."));
+    });
+  });
+});
+
+describe("TraceBuffer: bounded alarm runs", () => {
+  it("forwards at most FORWARD_BATCH_SIZE traces per alarm run and re-arms the alarm at once for the rest", async () => {
+    const stub = env.SMALL_BATCH_BUFFER.get(env.SMALL_BATCH_BUFFER.idFromName(`batch-${Date.now()}`));
+    const traces = Array.from({ length: 5 }, (_, i) => simpleTrace(`batch ${i}`));
+    await api(stub).put(traces);
+    const run = await runInDurableObject(stub, async (instance: TraceBuffer, state) => {
+      state.storage.sql.exec("UPDATE traces SET next_attempt_at = 0");
+      await instance.alarm();
+      return {
+        forwarded: state.storage.sql.exec("SELECT COUNT(*) AS n FROM traces WHERE forwarding = 'forwarded'").one().n,
+        alarm: await state.storage.getAlarm(),
+        at: Date.now(),
+      };
+    });
+    expect(run.forwarded).toBe(2);
+    expect(run.alarm).not.toBeNull();
+    expect(run.alarm!).toBeLessThanOrEqual(run.at);
+    // The re-armed alarm keeps going on its own until every trace is in MLflow.
+    await expect.poll(async () => (await api(stub).stats()).byForwarding, { timeout: 20_000, interval: 100 }).toEqual({ forwarded: 5 });
+    for (const t of traces) expect((await fromMlflow(t.info.traceId))?.tree).toHaveLength(2);
+  });
+});
