@@ -145,18 +145,43 @@ describe("TraceBuffer: forwarding to MLflow", () => {
     expect(counted.count).toBe(3);
   });
 
-  it("honours Retry-After from MLflow for the next attempt", async () => {
+  it("honours Retry-After from MLflow: nothing else is sent to it until then, and a new part does not bring the retry forward", async () => {
     const stub = buffer();
-    const t = simpleTrace("slow down");
+    const t = simpleTrace("slow down", { tags: { v: "1" } });
     await api(stub).put([t]);
-    await fault("^/v1/traces", 429, 1, { "Retry-After": "120" });
+    await fault("^/v1/traces", 429, 1, { "Retry-After": "1200" });
     const before = Date.now();
     await forwardNow(stub);
     const r = (await row(stub, t.info.traceId))!;
     expect(r.forwarding).toBe("buffered");
-    expect(Number(r.next_attempt_at)).toBeGreaterThanOrEqual(before + 120_000);
+    expect(String(r.last_error)).toContain("429");
+    expect(Number(r.next_attempt_at)).toBeGreaterThanOrEqual(before + 1_200_000);
     // The alarm itself is set for then, not for the (shorter) backoff.
-    expect((await api(stub).stats()).nextAlarm).toBe(r.next_attempt_at);
+    const stats = await api(stub).stats();
+    expect(stats.nextAlarm).toBe(r.next_attempt_at);
+    expect(stats.pausedUntil).toBeGreaterThanOrEqual(before + 1_200_000);
+
+    // Another trace, even one made due now, waits for the same Retry-After; so does a new part.
+    const other = simpleTrace("also waits");
+    const update = simpleTrace("slow down", { tags: { v: "2" } });
+    update.info.traceId = t.info.traceId;
+    update.data.spans = t.data.spans;
+    expect(await api(stub).put([other, update])).toEqual({ stored: 1, merged: 1, duplicates: 0 });
+    // (Longer than the fixture's 600 s settle window, so the new part's own due time is earlier.)
+    expect(Number((await row(stub, t.info.traceId))!.next_attempt_at)).toBe(Number(r.next_attempt_at));
+    await forwardNow(stub);
+    const counted = (await (await fetch(`${proxy}/__proxy/count?match=^/v1/traces`)).json()) as { count: number };
+    expect(counted.count).toBe(1);
+    expect(await row(stub, other.info.traceId)).toMatchObject({ forwarding: "buffered", attempts: 0 });
+    expect((await api(stub).stats()).nextAlarm).toBeGreaterThanOrEqual(before + 1_200_000);
+
+    // Once the pause is over both go, the merged trace with its newer tag.
+    await runInDurableObject(stub, (_: TraceBuffer, state) => {
+      state.storage.sql.exec("UPDATE shard_state SET value = 0");
+    });
+    await forwardNow(stub);
+    expect(await row(stub, other.info.traceId)).toMatchObject({ forwarding: "forwarded" });
+    expect((await fromMlflow(t.info.traceId))?.info.tags.v).toBe("2");
   });
 
   it("MLflow down (connection refused) keeps the trace buffered with the network error", async () => {

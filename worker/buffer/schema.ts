@@ -1,5 +1,6 @@
 // SQLite schema of one TraceBuffer shard. One row per trace (the merged TraceInfo plus the columns
-// the Traces view filters and sorts on) and one row per span, so no row nears the 2 MB value limit.
+// the Traces view filters and sorts on) and one row per span, so no row nears the 2 MB value limit;
+// shard_state holds the shard's own clocks (`paused_until`: MLflow's Retry-After, for every trace).
 
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS traces (
@@ -27,6 +28,10 @@ CREATE TABLE IF NOT EXISTS traces (
 CREATE INDEX IF NOT EXISTS traces_newest ON traces (request_time DESC, trace_id DESC);
 CREATE INDEX IF NOT EXISTS traces_due ON traces (next_attempt_at) WHERE next_attempt_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS traces_expiry ON traces (expires_at) WHERE expires_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS shard_state (
+  key TEXT PRIMARY KEY,
+  value REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS spans (
   trace_id TEXT NOT NULL,
   span_id TEXT NOT NULL,

@@ -15,11 +15,15 @@ import { SCHEMA, type TraceRow } from "./schema.js";
 // MLflow keeps refusing, and deletes forwarded traces once their viewing retention ends. Nothing
 // is deleted before MLflow acknowledged it.
 
+const RETRY_AFTER_CAP_MS = 3_600_000;
+
 export interface TraceBufferStats {
   traces: number;
   spans: number;
   byForwarding: Record<string, number>;
   nextAlarm: number | null;
+  /** Epoch ms until which MLflow asked (Retry-After) not to be sent anything; null when it did not. */
+  pausedUntil: number | null;
   configError: string | null;
 }
 
@@ -119,6 +123,8 @@ export class TraceBuffer extends DurableObject implements TraceStore {
     if (row) result.merged++;
     else result.stored++;
     const configured = this.forwarder !== undefined;
+    // Due after the settle window (longer while the true root is missing), but a new part never
+    // brings forward a retry that is backing off (MLflow's Retry-After included).
     const due = now + (merged.fromRoot ? this.cfg.forwardDelayMs : this.cfg.partialDelayMs);
     const info = merged.info;
     this.sql.exec(
@@ -129,7 +135,9 @@ export class TraceBuffer extends DurableObject implements TraceStore {
          state = excluded.state, request_time = excluded.request_time, duration = excluded.duration,
          request_preview = excluded.request_preview, response_preview = excluded.response_preview,
          span_count = excluded.span_count, tags = excluded.tags, forwarding = excluded.forwarding,
-         permanent_failures = 0, next_attempt_at = excluded.next_attempt_at, expires_at = excluded.expires_at,
+         permanent_failures = 0, expires_at = excluded.expires_at,
+         next_attempt_at = CASE WHEN traces.forwarding = 'buffered' AND traces.attempts > 0 AND traces.next_attempt_at > excluded.next_attempt_at
+           THEN traces.next_attempt_at ELSE excluded.next_attempt_at END,
          last_error = excluded.last_error, updated_at = excluded.updated_at, version = traces.version + 1`,
       id,
       infoText,
@@ -212,6 +220,7 @@ export class TraceBuffer extends DurableObject implements TraceStore {
       spans: this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM spans").one().n,
       byForwarding,
       nextAlarm: await this.ctx.storage.getAlarm(),
+      pausedUntil: this.pausedUntil() > Date.now() ? this.pausedUntil() : null,
       configError: this.configError,
     };
   }
@@ -220,15 +229,33 @@ export class TraceBuffer extends DurableObject implements TraceStore {
 
   override async alarm(): Promise<void> {
     const now = Date.now();
-    if (this.forwarder) {
+    if (this.forwarder && this.pausedUntil() <= now) {
       const due = this.sql
         .exec<TraceRow>("SELECT * FROM traces WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?", now, this.cfg.batchSize)
         .toArray();
-      // A few at a time: the tracking server serialises writes anyway.
-      for (let i = 0; i < due.length; i += 4) await Promise.all(due.slice(i, i + 4).map((row) => this.forward(row)));
+      // A few at a time: the tracking server serialises writes anyway. A Retry-After stops the run.
+      for (let i = 0; i < due.length && this.pausedUntil() <= Date.now(); i += 4) {
+        await Promise.all(due.slice(i, i + 4).map((row) => this.forward(row)));
+      }
     }
     this.expire(Date.now());
     await this.scheduleAlarm();
+  }
+
+  /**
+   * Retry-After is MLflow's answer to this client, not to one trace: until it has passed, the
+   * shard sends nothing (every trace's next attempt waits for it), so a rate-limited server is
+   * not hit again by the next trace in line.
+   */
+  private pausedUntil(): number {
+    return this.sql.exec<{ value: number }>("SELECT value FROM shard_state WHERE key = 'paused_until'").toArray()[0]?.value ?? 0;
+  }
+
+  private pauseUntil(until: number): void {
+    this.sql.exec(
+      "INSERT INTO shard_state (key, value) VALUES ('paused_until', ?) ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
+      until,
+    );
   }
 
   private async forward(row: TraceRow): Promise<void> {
@@ -256,7 +283,10 @@ export class TraceBuffer extends DurableObject implements TraceStore {
     }
     const permanentFailures = row.permanent_failures + (outcome.permanent ? 1 : 0);
     const dead = outcome.permanent && permanentFailures >= this.cfg.maxPermanentFailures;
-    const backoff = Math.max(outcome.retryAfterMs ?? 0, this.backoff(attempts));
+    // Retry-After is honoured up to an hour: a server (or proxy) asking for days is not obeyed blindly.
+    const retryAfter = Math.min(outcome.retryAfterMs ?? 0, RETRY_AFTER_CAP_MS);
+    const backoff = Math.max(retryAfter, this.backoff(attempts));
+    if (retryAfter > 0) this.pauseUntil(now + retryAfter);
     this.sql.exec(
       "UPDATE traces SET forwarding = ?, attempts = ?, permanent_failures = ?, last_error = ?, next_attempt_at = ?, updated_at = ? WHERE trace_id = ? AND version = ?",
       dead ? "dead-lettered" : "buffered",
@@ -291,11 +321,14 @@ export class TraceBuffer extends DurableObject implements TraceStore {
   }
 
   private async scheduleAlarm(): Promise<void> {
-    const next = this.sql
-      .exec<{ t: number | null }>(
-        "SELECT MIN(t) AS t FROM (SELECT MIN(next_attempt_at) AS t FROM traces WHERE next_attempt_at IS NOT NULL UNION ALL SELECT MIN(expires_at) FROM traces WHERE expires_at IS NOT NULL)",
+    const { forward, expire } = this.sql
+      .exec<{ forward: number | null; expire: number | null }>(
+        "SELECT (SELECT MIN(next_attempt_at) FROM traces WHERE next_attempt_at IS NOT NULL) AS forward, (SELECT MIN(expires_at) FROM traces WHERE expires_at IS NOT NULL) AS expire",
       )
-      .one().t;
+      .one();
+    // Forwarding waits out a pause; expiry does not (it never talks to MLflow).
+    const nextForward = forward === null ? null : Math.max(forward, this.pausedUntil());
+    const next = nextForward === null ? expire : expire === null ? nextForward : Math.min(nextForward, expire);
     const current = await this.ctx.storage.getAlarm();
     if (next === null) {
       if (current !== null) await this.ctx.storage.deleteAlarm();
