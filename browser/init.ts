@@ -72,20 +72,26 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
   const limits = { maxTraces: options.maxQueuedTraces, maxBytes: options.maxQueuedBytes };
   let storage: DeliveryStats["storage"] = "memory";
   const leadership = electLeader(name, () => sender.nudge());
+  // Traces must not be lost because the disk refuses them: kept in memory, they still go out.
+  const toMemory = (why: string, error: unknown) => {
+    storage = "memory";
+    warnOnce(
+      "idb-fallback",
+      `IndexedDB ${why} (${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}), so traces are kept in memory only: ` +
+        "a reload or a closed tab loses those not yet delivered. Private browsing, blocked site storage and a full disk cause this.",
+    );
+    return new MemoryQueue(limits);
+  };
   const ready: Promise<TraceQueue> =
     options.storage === "memory"
       ? Promise.resolve(new MemoryQueue(limits))
       : IdbQueue.open({ ...limits, dbName: name, owner: leadership.tabId, liveOwners: () => leadership.liveTabs() })
           .then((q) => ((storage = "indexeddb"), q))
-          .catch((error: unknown) => {
-            warnOnce(
-              "idb-fallback",
-              `IndexedDB is unavailable (${error instanceof Error ? error.message : String(error)}), so traces are kept in memory only: ` +
-                "a reload or a closed tab loses those not yet delivered. Private browsing and blocked site storage cause this.",
-            );
-            return new MemoryQueue(limits);
-          });
-  const queue = new DeferredQueue(ready);
+          .catch((error: unknown) => toMemory("is unavailable", error));
+  const queue = new FallbackQueue(ready, (error) => {
+    sender.nudge(); // this tab now sends its own traces, leader or not
+    return toMemory("refused a write", error);
+  });
   // Only the origin's leader sends in the background; with a per-tab memory queue every tab must.
   const active = () => storage === "memory" || leadership.isLeader;
   const sender = new Sender({
@@ -151,12 +157,45 @@ function ingestUrl(collectorUrl: string): string {
   return u.href;
 }
 
-/** A TraceQueue usable at once, while IndexedDB opens (tracing starts before that finishes). */
-class DeferredQueue implements TraceQueue {
-  constructor(private readonly ready: Promise<TraceQueue>) {}
-  async append(items: readonly QueuedTrace[]) { return (await this.ready).append(items); }
-  async lease(maxBytes: number) { return (await this.ready).lease(maxBytes); }
-  async ack(lease: Lease) { return (await this.ready).ack(lease); }
-  async nack(lease: Lease, retryAt: number) { return (await this.ready).nack(lease, retryAt); }
-  async stats() { return (await this.ready).stats(); }
+/**
+ * A TraceQueue usable at once, while IndexedDB opens (tracing starts before that finishes), that
+ * moves to memory for the rest of the page's life if IndexedDB refuses a write (quota, a lost
+ * connection): the trace being written goes to memory instead of being lost. Traces already in
+ * IndexedDB stay there for another tab or the next page load.
+ */
+class FallbackQueue implements TraceQueue {
+  private current: Promise<TraceQueue>;
+  /** The IndexedDB queue after the switch: leases taken from it before are still settled there. */
+  private abandoned: TraceQueue | undefined;
+
+  constructor(ready: Promise<TraceQueue>, private readonly fallback: (error: unknown) => TraceQueue) {
+    this.current = ready;
+  }
+
+  async append(items: readonly QueuedTrace[]) {
+    const used = this.current;
+    const q = await used;
+    try {
+      return await q.append(items);
+    } catch (error) {
+      if (this.current === used) {
+        if (this.abandoned || q instanceof MemoryQueue) throw error; // nowhere else to go
+        this.abandoned = q;
+        this.current = Promise.resolve(this.fallback(error));
+      }
+      return (await this.current).append(items);
+    }
+  }
+  async lease(maxBytes: number) { return (await this.current).lease(maxBytes); }
+  // Each queue ignores ids (and lease tokens) it does not hold, so settling in both is exact. A
+  // failing delete in the abandoned queue only means the collector sees that trace again.
+  async ack(lease: Lease) {
+    await this.abandoned?.ack(lease).catch(() => undefined);
+    return (await this.current).ack(lease);
+  }
+  async nack(lease: Lease, retryAt: number) {
+    await this.abandoned?.nack(lease, retryAt).catch(() => undefined);
+    return (await this.current).nack(lease, retryAt);
+  }
+  async stats() { return (await this.current).stats(); }
 }

@@ -89,6 +89,22 @@ test("IndexedDB blocked: traces are kept in memory and still delivered, with one
   expect(warnings.filter((w) => /IndexedDB is unavailable/.test(w))).toHaveLength(1);
 });
 
+test("IndexedDB opens but refuses writes (quota): this tab keeps traces in memory and delivers them, with one warning", async ({ page, request }) => {
+  await page.addInitScript(() => {
+    // A full disk or an exhausted quota, or Safari losing its IndexedDB server: open works, writes fail.
+    IDBObjectStore.prototype.add = function () {
+      throw new DOMException("The quota has been exceeded.", "QuotaExceededError");
+    };
+  });
+  await openApp(page);
+  const ids = await page.evaluate(() => (globalThis as any).app.traceMany(3, 0, "quota") as string[]);
+  await expectDelivered(request, ids);
+  expect(await page.evaluate(() => (globalThis as any).app.stats())).toMatchObject({ storage: "memory", queued: 0, sent: 3 });
+  const warnings = await page.evaluate(() => (globalThis as any).app.warnings as string[]);
+  expect(warnings.filter((w) => /IndexedDB/.test(w))).toHaveLength(1);
+  expect(warnings.find((w) => /IndexedDB/.test(w))).toMatch(/QuotaExceededError|quota/i);
+});
+
 test("the queue cap drops the oldest traces, counts them and warns, in the browser", async ({ page, request }) => {
   await request.get("/stub/fail?times=100&status=503"); // nothing leaves while we fill the queue
   await openApp(page, "maxTraces=3&retryBase=60000&retryMax=60000");
