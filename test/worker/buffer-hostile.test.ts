@@ -31,6 +31,21 @@ describe("TraceBuffer: bad input", () => {
     expect(await api(stub).get(good.info.traceId)).toBeNull();
     expect(await api(stub).stats()).toMatchObject({ traces: 0, spans: 0 });
   });
+
+  it("stores a 1.5 MB span (one row a span) and refuses one that SQLite could not hold, naming it", async () => {
+    const stub = buffer();
+    const big = simpleTrace("big");
+    big.data.spans[1]!.outputs = "é".repeat(750_000); // 1.5 MB as UTF-8
+    expect(await api(stub).put([big])).toEqual({ stored: 1, merged: 0, duplicates: 0 });
+    expect((await api(stub).get(big.info.traceId))?.trace.data.spans.find((s) => s.name === "retrieve")?.outputs).toHaveLength(750_000);
+
+    const huge = simpleTrace("huge");
+    huge.data.spans[0]!.inputs = { text: "x".repeat(2_100_000) };
+    const other = simpleTrace("beside it");
+    const message = await runInDurableObject(stub, (instance: TraceBuffer) => instance.put([other, huge]).then(() => "stored", (e: Error) => e.message));
+    expect(message).toMatch(/^traces\[1\]\.data\.spans\[0\] is 2100\d{3} bytes as JSON; a span or TraceInfo must stay under 1900000/);
+    expect(await api(stub).get(other.info.traceId)).toBeNull();
+  });
 });
 
 describe("TraceBuffer: rows it cannot read", () => {

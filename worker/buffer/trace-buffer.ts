@@ -17,6 +17,20 @@ import { SCHEMA, type TraceRow } from "./schema.js";
 
 const RETRY_AFTER_CAP_MS = 3_600_000;
 
+/**
+ * Durable Object SQLite refuses a string or row over 2 MB. Spans are stored one a row so only a
+ * single huge span (or TraceInfo) can reach it; refuse that with its path, before SQLite does
+ * with a message that names nothing. The collector's own limits are far below this.
+ */
+const MAX_ROW_BYTES = 1_900_000;
+const encoder = new TextEncoder();
+function checkRowSize(text: string, path: string): void {
+  // UTF-8 is at most 3 bytes per UTF-16 unit: only count bytes when it could matter.
+  if (text.length * 3 <= MAX_ROW_BYTES) return;
+  const bytes = encoder.encode(text).byteLength;
+  if (bytes > MAX_ROW_BYTES) throw new RangeError(`${path} is ${bytes} bytes as JSON; a span or TraceInfo must stay under ${MAX_ROW_BYTES} (Durable Object SQLite rows are limited to 2 MB)`);
+}
+
 export interface TraceBufferStats {
   traces: number;
   spans: number;
@@ -85,18 +99,19 @@ export class TraceBuffer extends DurableObject implements TraceStore {
     const now = Date.now();
     const result: PutResult = { stored: 0, merged: 0, duplicates: 0 };
     this.ctx.storage.transactionSync(() => {
-      for (const trace of traces) this.putOne(trace, now, result);
+      traces.forEach((trace, i) => this.putOne(trace, now, result, i));
     });
     await this.scheduleAlarm();
     return result;
   }
 
-  private putOne(trace: Trace, now: number, result: PutResult): void {
+  private putOne(trace: Trace, now: number, result: PutResult, index: number): void {
     const id = trace.info.traceId;
     const row = this.sql.exec<TraceRow>("SELECT * FROM traces WHERE trace_id = ?", id).toArray()[0];
     let spanChanges = 0;
-    for (const span of trace.data.spans) {
+    for (const [j, span] of trace.data.spans.entries()) {
       const body = JSON.stringify(span);
+      checkRowSize(body, `traces[${index}].data.spans[${j}]`);
       const current = this.sql.exec<{ body: string }>("SELECT body FROM spans WHERE trace_id = ? AND span_id = ?", id, span.spanId).toArray()[0];
       if (current?.body === body) continue;
       // A resend never replaces a finished span with an unfinished copy of it.
@@ -116,6 +131,7 @@ export class TraceBuffer extends DurableObject implements TraceStore {
     const spans = this.loadSpans(id);
     if (existing && merged.fromRoot) merged.info = withMergedUsage(merged.info, spans);
     const infoText = JSON.stringify(merged.info);
+    checkRowSize(infoText, `traces[${index}].info (merged)`);
     if (row && spanChanges === 0 && infoText === row.info) {
       result.duplicates++;
       return;
