@@ -4,13 +4,14 @@
 declare namespace Cloudflare {
   interface GlobalProps {
     mainModule: typeof import("./fixture/worker.js");
-    durableNamespaces: "TraceBuffer" | "UnforwardedTraceBuffer" | "MisconfiguredTraceBuffer" | "SmallBatchTraceBuffer";
+    durableNamespaces: "TraceBuffer" | "UnforwardedTraceBuffer" | "MisconfiguredTraceBuffer" | "SmallBatchTraceBuffer" | "QuickTraceBuffer";
   }
   interface Env {
     TRACE_BUFFER: DurableObjectNamespace<import("./fixture/worker.js").TraceBuffer>;
     UNFORWARDED_BUFFER: DurableObjectNamespace<import("./fixture/worker.js").UnforwardedTraceBuffer>;
     MISCONFIGURED_BUFFER: DurableObjectNamespace<import("./fixture/worker.js").MisconfiguredTraceBuffer>;
     SMALL_BATCH_BUFFER: DurableObjectNamespace<import("./fixture/worker.js").SmallBatchTraceBuffer>;
+    QUICK_BUFFER: DurableObjectNamespace<import("./fixture/worker.js").QuickTraceBuffer>;
     MLFLOW_TRACKING_URI: string;
     MLFLOW_EXPERIMENT_NAME: string;
     INGEST_KEYS: string;

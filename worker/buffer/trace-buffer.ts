@@ -350,6 +350,9 @@ export class TraceBuffer extends DurableObject implements TraceStore {
       if (current !== null) await this.ctx.storage.deleteAlarm();
       return;
     }
-    if (current === null || current > next) await this.ctx.storage.setAlarm(Math.max(next, Date.now()));
+    // Exactly the next due time, later as well as earlier: a settle window pushed back by a new
+    // part should not wake the object for nothing.
+    const target = Math.max(next, Date.now());
+    if (current !== target) await this.ctx.storage.setAlarm(target);
   }
 }
