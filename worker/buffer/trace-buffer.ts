@@ -154,7 +154,8 @@ export class TraceBuffer extends DurableObject implements TraceStore {
          permanent_failures = 0, expires_at = excluded.expires_at,
          next_attempt_at = CASE WHEN traces.forwarding = 'buffered' AND traces.attempts > 0 AND traces.next_attempt_at > excluded.next_attempt_at
            THEN traces.next_attempt_at ELSE excluded.next_attempt_at END,
-         last_error = excluded.last_error, updated_at = excluded.updated_at, version = traces.version + 1`,
+         last_error = CASE WHEN traces.forwarding = 'buffered' AND excluded.forwarding = 'buffered' THEN traces.last_error ELSE excluded.last_error END,
+         updated_at = excluded.updated_at, version = traces.version + 1`,
       id,
       infoText,
       merged.fromRoot ? 1 : 0,
