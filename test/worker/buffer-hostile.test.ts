@@ -6,7 +6,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
 import type { Trace } from "../../core/model/types.js";
 import { TraceBuffer } from "../../worker/buffer/trace-buffer.js";
-import { api, forwardNow, fromMlflow, resetProxy, row, sql } from "./buffer-helpers.js";
+import { api, fault, forwardNow, fromMlflow, proxy, resetProxy, row, sql } from "./buffer-helpers.js";
 import { simpleTrace } from "./traces.js";
 
 let n = 0;
@@ -105,6 +105,33 @@ describe("TraceBuffer: forwarding configuration", () => {
     expect(forwarded.adopted).toMatchObject({ forwarding: "buffered", expires_at: null, last_error: null });
     expect(forwarded.after).toEqual({ forwarding: "forwarded" });
     expect((await fromMlflow(t.info.traceId))?.info.request_preview).toBe(t.info.requestPreview);
+  });
+
+  it("creates the experiment named by MLFLOW_EXPERIMENT_NAME when MLflow has none, and names it when MLflow will not say", async () => {
+    const name = `mlflow-edge-buffer-new-${Date.now()}`;
+    const t = simpleTrace("into a new experiment");
+    const refused = simpleTrace("experiment lookup refused");
+    const stub = buffer();
+    const outcome = await runInDurableObject(stub, async (_, state) => {
+      const named = new TraceBuffer(state as DurableObjectState, { ...env, MLFLOW_EXPERIMENT_NAME: name });
+      await named.put([refused]);
+      state.storage.sql.exec("UPDATE traces SET next_attempt_at = 0");
+      // Matched by this test's experiment name: other test files talk to the same proxy.
+      await fault(`experiments/get-by-name\\?experiment_name=${name}$`, 403, 1, {}, JSON.stringify({ error_code: "PERMISSION_DENIED", message: "no reading experiments for you" }));
+      await named.alarm();
+      const afterRefusal = state.storage.sql.exec("SELECT forwarding, permanent_failures, last_error FROM traces").one();
+      await named.put([t]);
+      state.storage.sql.exec("UPDATE traces SET next_attempt_at = 0");
+      await named.alarm();
+      return { afterRefusal, forwarded: state.storage.sql.exec("SELECT COUNT(*) AS n FROM traces WHERE forwarding = 'forwarded'").one().n };
+    });
+    expect(outcome.afterRefusal).toMatchObject({ forwarding: "buffered", permanent_failures: 1 });
+    expect(outcome.afterRefusal.last_error).toContain(`MLFLOW_EXPERIMENT_NAME "${name}" could not be found or created`);
+    expect(outcome.afterRefusal.last_error).toContain("no reading experiments for you");
+    expect(outcome.forwarded).toBe(2);
+    const experiment = (await (await fetch(`${proxy}/api/2.0/mlflow/experiments/get-by-name?experiment_name=${name}`)).json()) as { experiment: { experiment_id: string } };
+    const info = (await (await fetch(`${proxy}/api/3.0/mlflow/traces/${t.info.traceId}`)).json()) as { trace: { trace_info: { trace_location: { mlflow_experiment: { experiment_id: string } } } } };
+    expect(info.trace.trace_info.trace_location.mlflow_experiment.experiment_id).toBe(experiment.experiment.experiment_id);
   });
 
   it("half of a Basic credential is named as the problem", async () => {
