@@ -6,7 +6,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
 import type { Trace } from "../../core/model/types.js";
 import { TraceBuffer } from "../../worker/buffer/trace-buffer.js";
-import { api, fault, forwardNow, fromMlflow, proxy, resetProxy, row, sql } from "./buffer-helpers.js";
+import { api, fault, forwardNow, fromMlflow, proxy, resetProxy, row, sql } from "./fixture/buffer-helpers.js";
 import { simpleTrace } from "./traces.js";
 
 let n = 0;

@@ -6,7 +6,7 @@ import { runDurableObjectAlarm } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
 import { MlflowClient } from "../../core/mlflow/client.js";
 import type { SpanData, Trace } from "../../core/model/types.js";
-import { api, forwardNow, fromMlflow, proxy, resetProxy, row } from "./buffer-helpers.js";
+import { api, forwardNow, fromMlflow, proxy, resetProxy, row } from "./fixture/buffer-helpers.js";
 import { joinedTrace } from "./traces.js";
 
 const USAGE = "mlflow.chat.tokenUsage";
