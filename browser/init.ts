@@ -88,10 +88,8 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
       : IdbQueue.open({ ...limits, dbName: name, owner: leadership.tabId, liveOwners: () => leadership.liveTabs() })
           .then((q) => ((storage = "indexeddb"), q))
           .catch((error: unknown) => toMemory("is unavailable", error));
-  const queue = new FallbackQueue(ready, (error) => {
-    sender.nudge(); // this tab now sends its own traces, leader or not
-    return toMemory("refused a write", error);
-  });
+  // After the switch this tab sends its own traces, leader or not: active() says so from then on.
+  const queue = new FallbackQueue(ready, (error) => toMemory("refused a write", error));
   // Only the origin's leader sends in the background; with a per-tab memory queue every tab must.
   const active = () => storage === "memory" || leadership.isLeader;
   const sender = new Sender({

@@ -187,6 +187,37 @@ describe("Sender", () => {
     expect([...c.accepted.values()]).toEqual([1, 1, 1]);
   });
 
+  it("a trace queued while a drain is finishing is sent by that drain, not left for the idle poll", async () => {
+    // The drain's last step reads the queue's stats to plan a wake-up; a trace stored and nudged
+    // during that read used to find the run still "in progress" and be left behind.
+    const c = collector();
+    const queue = new MemoryQueue();
+    let pausing = false;
+    let release!: () => void;
+    const slowStats = new (class extends MemoryQueue {
+      override async append(items: readonly QueuedTrace[]) { return queue.append(items); }
+      override async lease(maxBytes: number) { return queue.lease(maxBytes); }
+      override async ack(lease: Parameters<MemoryQueue["ack"]>[0]) { return queue.ack(lease); }
+      override async nack(lease: Parameters<MemoryQueue["nack"]>[0], at: number) { return queue.nack(lease, at); }
+      override async stats() {
+        if (pausing) await new Promise<void>((r) => (release = r));
+        return queue.stats();
+      }
+    })();
+    const sender = new Sender({ queue: slowStats, transport: c.transport, idlePollMs: 60_000 });
+    await queue.append([traceOf(1)]);
+    pausing = true;
+    const first = sender.drain();
+    await vi.waitFor(() => expect(release).toBeTypeOf("function"));
+    pausing = false;
+    await queue.append([traceOf(2)]); // stored while the drain plans its wake-up
+    const second = sender.drain();
+    release();
+    await Promise.all([first, second]);
+    expect([...c.accepted.keys()]).toEqual([traceOf(1).id, traceOf(2).id]);
+    expect((await queue.stats()).queued).toBe(0);
+  });
+
   it("backoff is full jitter under an exponential ceiling with a cap", () => {
     expect([1, 2, 3, 4, 5].map((n) => backoffDelay(n, { baseMs: 1_000, maxMs: 8_000 }, () => 0.999_999))).toEqual([999, 1_999, 3_999, 7_999, 7_999]);
     expect(backoffDelay(3, { baseMs: 1_000 }, () => 0)).toBe(50); // floor: no hot loop

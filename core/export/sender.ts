@@ -100,22 +100,26 @@ export class Sender {
   }
 
   private async loop(): Promise<void> {
-    try {
-      while (this.again && !this.stopped) {
-        this.again = false;
-        while (!this.stopped && this.online() && this.now() >= this.blockedUntil) {
-          const lease = await this.leaseBatch(this.budget.room());
-          if (!lease) break;
-          const outcome = await this.deliver(lease, this.fitsKeepalive(lease.items));
-          if (outcome !== "ok") break;
+    for (;;) {
+      try {
+        while (this.again && !this.stopped) {
+          this.again = false;
+          while (!this.stopped && this.online() && this.now() >= this.blockedUntil) {
+            const lease = await this.leaseBatch(this.budget.room());
+            if (!lease) break;
+            const outcome = await this.deliver(lease, this.fitsKeepalive(lease.items));
+            if (outcome !== "ok") break;
+          }
         }
+      } catch (error) {
+        // A storage fault (quota, a closed database): entries stay queued; look again later.
+        reportSdkError("sender", error);
+        this.blockedUntil = Math.max(this.blockedUntil, this.now() + backoffDelay(++this.consecutiveFailures, this.options.retry, this.random));
       }
-    } catch (error) {
-      // A storage fault (quota, a closed database): entries stay queued; look again later.
-      reportSdkError("sender", error);
-      this.blockedUntil = Math.max(this.blockedUntil, this.now() + backoffDelay(++this.consecutiveFailures, this.options.retry, this.random));
+      await this.scheduleWake();
+      // A nudge while the wake-up was planned joined this run: honour it rather than drop it.
+      if (!this.again || this.stopped) return;
     }
-    await this.scheduleWake();
   }
 
   /**

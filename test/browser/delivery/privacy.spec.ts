@@ -39,8 +39,8 @@ test("site data blocked in Chromium's settings: traces are kept in memory and de
     const page = await openApp(await context.newPage());
     const ids = await page.evaluate(() => (globalThis as any).app.traceMany(3, 0, "blocked") as string[]);
     await expectDelivered(request, ids);
-    const stats = await page.evaluate(() => (globalThis as any).app.stats());
-    expect(stats).toMatchObject({ storage: "memory", queued: 0, sent: 3 });
+    // The collector has them; the page counts them once their answers are read.
+    await expect.poll(() => page.evaluate(() => (globalThis as any).app.stats())).toMatchObject({ storage: "memory", queued: 0, sent: 3 });
     const warnings = await page.evaluate(() => (globalThis as any).app.warnings as string[]);
     expect(warnings.filter((w) => /IndexedDB is unavailable/.test(w))).toHaveLength(1);
     expect(warnings.find((w) => /IndexedDB is unavailable/.test(w))).toMatch(/denied permission/);
@@ -99,7 +99,7 @@ test("IndexedDB opens but refuses writes (quota): this tab keeps traces in memor
   await openApp(page);
   const ids = await page.evaluate(() => (globalThis as any).app.traceMany(3, 0, "quota") as string[]);
   await expectDelivered(request, ids);
-  expect(await page.evaluate(() => (globalThis as any).app.stats())).toMatchObject({ storage: "memory", queued: 0, sent: 3 });
+  await expect.poll(() => page.evaluate(() => (globalThis as any).app.stats())).toMatchObject({ storage: "memory", queued: 0, sent: 3 });
   const warnings = await page.evaluate(() => (globalThis as any).app.warnings as string[]);
   expect(warnings.filter((w) => /IndexedDB/.test(w))).toHaveLength(1);
   expect(warnings.find((w) => /IndexedDB/.test(w))).toMatch(/QuotaExceededError|quota/i);
