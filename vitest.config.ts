@@ -51,6 +51,9 @@ export default defineConfig({
           name: "workers",
           include: ["test/worker/**/*.test.ts", "worker/**/*.test.ts"],
           globalSetup: ["test/worker/global-setup.ts"],
+          // One file at a time: the buffer tests steer one shared fault proxy in front of MLflow by
+          // path, and a fault queued by one file must not be consumed by another file's forwarding.
+          fileParallelism: false,
           testTimeout: 30_000,
           hookTimeout: 600_000,
         },
