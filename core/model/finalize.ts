@@ -76,29 +76,37 @@ export function dedupeNames(spans: SpanData[]): void {
 
 type Usage = { input_tokens: number; output_tokens: number; total_tokens: number };
 
-/** Sums `mlflow.chat.tokenUsage` depth-first; a span's usage already covers its descendants'. */
+/**
+ * Sums `mlflow.chat.tokenUsage` from the top down; a span's usage already covers its descendants'.
+ * Starts from every span whose parent is absent (the root, or the tops of parts still waiting for
+ * theirs) and visits each span once, so parts that point at each other cannot loop it.
+ */
 export function aggregateTokenUsage(spans: SpanData[]): Usage | undefined {
-  const children = new Map<string | null, SpanData[]>();
+  const ids = new Set(spans.map((s) => s.spanId));
+  const children = new Map<string, SpanData[]>();
+  const pending: SpanData[] = [];
   for (const span of spans) {
-    const list = children.get(span.parentId);
-    if (list) list.push(span);
-    else children.set(span.parentId, [span]);
+    if (span.parentId === null || !ids.has(span.parentId)) pending.push(span);
+    else {
+      const list = children.get(span.parentId);
+      if (list) list.push(span);
+      else children.set(span.parentId, [span]);
+    }
   }
   const total: Usage = { input_tokens: 0, output_tokens: 0, total_tokens: 0 };
   let found = false;
-  const visit = (span: SpanData): void => {
+  const seen = new Set<string>();
+  for (let span = pending.pop(); span; span = pending.pop()) {
+    if (seen.has(span.spanId)) continue;
+    seen.add(span.spanId);
     const usage = span.attributes[SpanAttributeKey.CHAT_USAGE];
     if (usage && typeof usage === "object" && !Array.isArray(usage)) {
       found = true;
       total.input_tokens += num(usage.input_tokens);
       total.output_tokens += num(usage.output_tokens);
       total.total_tokens += num(usage.total_tokens ?? num(usage.input_tokens) + num(usage.output_tokens));
-      return;
-    }
-    for (const child of children.get(span.spanId) ?? []) visit(child);
-  };
-  const root = spans[0];
-  if (root) visit(root);
+    } else pending.push(...(children.get(span.spanId) ?? []));
+  }
   return found ? total : undefined;
 }
 

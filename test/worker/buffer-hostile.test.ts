@@ -48,6 +48,38 @@ describe("TraceBuffer: bad input", () => {
   });
 });
 
+describe("TraceBuffer: parts that point at each other", () => {
+  it("stores, merges and forwards parts whose spans name each other as parents, then the root part, and keeps serving other traces", async () => {
+    // Each part alone is a valid tree under a remote parent, so the collector passes both; merged
+    // they form a parent loop beside the real root, which arrives last and makes the buffer walk
+    // the whole merged trace for its token usage.
+    const stub = buffer();
+    const [a, b, root] = [simpleTrace("loop a"), simpleTrace("loop b"), simpleTrace("the root")];
+    for (const t of [b, root]) {
+      for (const s of t.data.spans) s.traceId = a.info.traceId;
+      t.info = { ...t.info, traceId: a.info.traceId };
+    }
+    const [aRoot, aChild] = a.data.spans as [Trace["data"]["spans"][0], Trace["data"]["spans"][0]];
+    const [bRoot, bChild] = b.data.spans as [Trace["data"]["spans"][0], Trace["data"]["spans"][0]];
+    aRoot.parentId = bChild.spanId;
+    bRoot.parentId = aChild.spanId;
+    aChild.attributes["mlflow.chat.tokenUsage"] = { input_tokens: 5, output_tokens: 1, total_tokens: 6 };
+    root.data.spans[1]!.attributes["mlflow.chat.tokenUsage"] = { input_tokens: 2, output_tokens: 3, total_tokens: 5 };
+    expect(await api(stub).put([a])).toEqual({ stored: 1, merged: 0, duplicates: 0 });
+    expect(await api(stub).put([b])).toEqual({ stored: 0, merged: 1, duplicates: 0 });
+    expect(await api(stub).put([root])).toEqual({ stored: 0, merged: 1, duplicates: 0 });
+    const stored = (await api(stub).get(a.info.traceId))?.trace;
+    expect(stored?.data.spans).toHaveLength(6);
+    // The loop hangs under no root, so only the real tree's usage counts.
+    expect(JSON.parse(stored?.info.traceMetadata["mlflow.trace.tokenUsage"] ?? "null")).toEqual({ input_tokens: 2, output_tokens: 3, total_tokens: 5 });
+    const after = simpleTrace("after the loop");
+    expect(await api(stub).put([after])).toEqual({ stored: 1, merged: 0, duplicates: 0 });
+    await forwardNow(stub);
+    expect((await fromMlflow(after.info.traceId))?.tree).toEqual([["answer", null], ["retrieve", "answer"]]);
+    expect((await fromMlflow(a.info.traceId))?.tree).toHaveLength(6);
+  });
+});
+
 describe("TraceBuffer: rows it cannot read", () => {
   it("lists and gets around damaged rows, forwards what is readable, and dead-letters a trace with nothing readable without holding up the others", async () => {
     const stub = buffer();
