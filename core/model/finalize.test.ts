@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { aggregateTokenUsage } from "./finalize.js";
+import { SpanStatusCode } from "./constants.js";
 import type { SpanData } from "./types.js";
 
 // The trace's token usage: what MLflow shows as the trace's total tokens.
@@ -12,7 +13,7 @@ const span = (spanId: string, parentId: string | null, usage?: { input_tokens: n
   spanType: "UNKNOWN",
   startTime: 1,
   endTime: 2,
-  status: { statusCode: "OK", description: "" },
+  status: { statusCode: SpanStatusCode.OK, description: "" },
   inputs: undefined,
   outputs: undefined,
   attributes: usage ? { "mlflow.chat.tokenUsage": { ...usage, total_tokens: usage.input_tokens + usage.output_tokens } } : {},
