@@ -117,9 +117,11 @@ export interface ReturnedTraceInfo {
   metadata: Record<string, string>;
 }
 
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+/** A plain JSON object (not null, not an array). */
+export const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
-function stringMap(v: unknown): Record<string, string> {
+/** Only the string values of a JSON object (tags and metadata are string maps in MLflow). */
+export function stringMap(v: unknown): Record<string, string> {
   const out: Record<string, string> = {};
   if (!isRecord(v)) return out;
   for (const key of Object.keys(v)) if (typeof v[key] === "string") out[key] = v[key] as string;

@@ -1,4 +1,5 @@
 import type { Trace } from "../../core/model/types.js";
+import { isRecord } from "../../core/serialize/trace-info.js";
 
 // The minimum a trace needs before a shard writes it. The collector validates every field first;
 // this guards the other callers (instrumented Workers put through the binding directly) so a bad
@@ -8,21 +9,20 @@ import type { Trace } from "../../core/model/types.js";
 const TRACE_ID = /^tr-[0-9a-f]{32}$/;
 const SPAN_ID = /^[0-9a-f]{16}$/;
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
 export function checkTraces(traces: unknown): asserts traces is Trace[] {
   if (!Array.isArray(traces)) throw new TypeError("put(traces): traces must be an array of core Trace objects");
   traces.forEach((trace: unknown, i) => {
     const at = `traces[${i}]`;
-    if (!isObject(trace) || !isObject(trace.info) || !isObject(trace.data)) throw new TypeError(`${at} must be { info, data: { spans } }`);
+    if (!isRecord(trace) || !isRecord(trace.info) || !isRecord(trace.data)) throw new TypeError(`${at} must be { info, data: { spans } }`);
     const { info, data } = trace;
     if (typeof info.traceId !== "string" || !TRACE_ID.test(info.traceId)) throw new TypeError(`${at}.info.traceId must be tr-<32 lowercase hex>`);
     if (typeof info.requestTime !== "number" || !Number.isFinite(info.requestTime)) throw new TypeError(`${at}.info.requestTime must be epoch milliseconds`);
-    if (!isObject(info.tags) || !isObject(info.traceMetadata)) throw new TypeError(`${at}.info.tags and traceMetadata must be objects`);
+    if (!isRecord(info.tags) || !isRecord(info.traceMetadata)) throw new TypeError(`${at}.info.tags and traceMetadata must be objects`);
     if (!Array.isArray(data.spans)) throw new TypeError(`${at}.data.spans must be an array`);
     data.spans.forEach((span: unknown, j) => {
       const sat = `${at}.data.spans[${j}]`;
-      if (!isObject(span)) throw new TypeError(`${sat} must be a span object`);
+      if (!isRecord(span)) throw new TypeError(`${sat} must be a span object`);
       if (typeof span.spanId !== "string" || !SPAN_ID.test(span.spanId)) throw new TypeError(`${sat}.spanId must be 16 lowercase hex`);
       if (!(span.parentId === null || (typeof span.parentId === "string" && SPAN_ID.test(span.parentId)))) throw new TypeError(`${sat}.parentId must be null or 16 lowercase hex`);
       if (typeof span.startTime !== "number" || !Number.isFinite(span.startTime)) throw new TypeError(`${sat}.startTime must be epoch milliseconds`);

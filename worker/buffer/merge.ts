@@ -53,7 +53,7 @@ export const inStartOrder = (spans: SpanData[]): SpanData[] =>
  * metadata wins the union, so the Worker's LLM calls under a browser root would be left out.
  */
 export function withMergedUsage(info: TraceInfo, spans: SpanData[]): TraceInfo {
-  const usage = aggregateTokenUsage(inStartOrder(spans));
+  const usage = aggregateTokenUsage(spans);
   if (!usage) return info;
   return { ...info, traceMetadata: { ...info.traceMetadata, [TraceMetadataKey.TOKEN_USAGE]: pyJsonDumps(usage) } };
 }

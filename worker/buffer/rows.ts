@@ -1,4 +1,6 @@
+import { TraceState } from "../../core/model/constants.js";
 import type { SpanData, TraceInfo } from "../../core/model/types.js";
+import { isRecord, stringMap } from "../../core/serialize/trace-info.js";
 import type { ForwardingState, TraceSummary } from "../store.js";
 import type { TraceRow } from "./schema.js";
 
@@ -7,9 +9,8 @@ import type { TraceRow } from "./schema.js";
 // forwarding alarm down with it. Every reader here degrades to what the row's columns still say.
 
 const FORWARDING: readonly string[] = ["buffered", "forwarded", "dead-lettered", "not-configured"] satisfies ForwardingState[];
-const STATES: readonly string[] = ["OK", "ERROR", "IN_PROGRESS", "STATE_UNSPECIFIED"];
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const STATES: readonly string[] = Object.values(TraceState);
+const stateOf = (row: TraceRow) => (STATES.includes(row.state) ? row.state : TraceState.STATE_UNSPECIFIED) as TraceState;
 
 function parse(text: unknown): unknown {
   if (typeof text !== "string") return undefined;
@@ -20,36 +21,28 @@ function parse(text: unknown): unknown {
   }
 }
 
-/** Only the string values of a JSON object (tags and metadata are string maps in MLflow). */
-export function stringMap(value: unknown): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (!isObject(value)) return out;
-  for (const [k, v] of Object.entries(value)) if (typeof v === "string") out[k] = v;
-  return out;
-}
-
 /** A span row's body, or undefined when it is not a span this code can send or show. */
 export function readSpan(body: unknown): SpanData | undefined {
   const span = parse(body);
-  if (!isObject(span)) return undefined;
+  if (!isRecord(span)) return undefined;
   if (typeof span.spanId !== "string" || typeof span.name !== "string" || typeof span.startTime !== "number") return undefined;
   if (!(span.parentId === null || typeof span.parentId === "string")) return undefined;
   if (!(span.endTime === null || typeof span.endTime === "number")) return undefined;
-  if (!isObject(span.status) || !isObject(span.attributes) || !Array.isArray(span.events)) return undefined;
+  if (!isRecord(span.status) || !isRecord(span.attributes) || !Array.isArray(span.events)) return undefined;
   return span as unknown as SpanData;
 }
 
 /** The stored TraceInfo, rebuilt from the row's columns when the JSON is unreadable. */
 export function readInfo(row: TraceRow): TraceInfo {
   const info = parse(row.info);
-  if (isObject(info) && typeof info.traceId === "string" && typeof info.requestTime === "number" && isObject(info.tags) && isObject(info.traceMetadata)) {
+  if (isRecord(info) && typeof info.traceId === "string" && typeof info.requestTime === "number" && isRecord(info.tags) && isRecord(info.traceMetadata)) {
     return { ...(info as unknown as TraceInfo), tags: stringMap(info.tags), traceMetadata: stringMap(info.traceMetadata) };
   }
   const rebuilt: TraceInfo = {
     traceId: String(row.trace_id),
     traceLocation: { type: "MLFLOW_EXPERIMENT" },
     requestTime: Number(row.request_time) || 0,
-    state: (STATES.includes(row.state) ? row.state : "STATE_UNSPECIFIED") as TraceInfo["state"],
+    state: stateOf(row),
     traceMetadata: {},
     tags: stringMap(parse(row.tags)),
   };
@@ -66,7 +59,7 @@ export function toSummary(row: TraceRow): TraceSummary {
   return {
     traceId: String(row.trace_id),
     name: strOrNull(row.name),
-    state: (STATES.includes(row.state) ? row.state : "STATE_UNSPECIFIED") as TraceSummary["state"],
+    state: stateOf(row),
     requestPreview: strOrNull(row.request_preview),
     responsePreview: strOrNull(row.response_preview),
     requestTime: numOr(row.request_time, 0),

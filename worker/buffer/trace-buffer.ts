@@ -232,12 +232,13 @@ export class TraceBuffer extends DurableObject implements TraceStore {
     for (const r of this.sql.exec<{ forwarding: string; n: number }>("SELECT forwarding, COUNT(*) AS n FROM traces GROUP BY forwarding")) {
       byForwarding[r.forwarding] = r.n;
     }
+    const paused = this.pausedUntil();
     return {
       traces: Object.values(byForwarding).reduce((a, b) => a + b, 0),
       spans: this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM spans").one().n,
       byForwarding,
       nextAlarm: await this.ctx.storage.getAlarm(),
-      pausedUntil: this.pausedUntil() > Date.now() ? this.pausedUntil() : null,
+      pausedUntil: paused > Date.now() ? paused : null,
       configError: this.configError,
     };
   }

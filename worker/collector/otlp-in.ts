@@ -4,7 +4,7 @@ import type { EventAttributeValue, Json, SpanData, Trace } from "../../core/mode
 import type { CollectorLimits } from "./limits.js";
 import { decodeKeyValues, mlflowAttributeValue } from "./otlp-value.js";
 import { Refusal } from "./refusal.js";
-import { checkTree, validateTrace } from "./validate.js";
+import { object, validateTrace } from "./validate.js";
 
 // `POST /v1/traces`: OTLP/HTTP JSON (ExportTraceServiceRequest), from MLflow's SDKs or any
 // OpenTelemetry exporter. Spans become core spans (MLflow's `mlflow.*` attributes give span type,
@@ -34,11 +34,6 @@ interface Origin {
   path: string;
   /** Attribute key → index in the OTLP `attributes` array. */
   attributeIndex: Map<string, number>;
-}
-
-function object(v: unknown, path: string): Record<string, unknown> {
-  if (typeof v !== "object" || v === null || Array.isArray(v)) throw bad(path, `${path} must be an object`);
-  return v as Record<string, unknown>;
 }
 
 function array(v: unknown, path: string): unknown[] {
@@ -181,8 +176,7 @@ export function tracesFromOtlp(body: unknown, limits: CollectorLimits): Trace[] 
     const spans = origins.map((o) => o.span);
     const prefix = `traces[${i}]`;
     try {
-      // The tree first: deriving the TraceInfo walks parent links, which must not loop.
-      checkTree(spans, `${prefix}.data.spans`);
+      // infoFromSpans is safe on any parent links; validateTrace then refuses loops and two roots.
       return validateTrace({ info: infoFromSpans(traceId, spans), data: { spans } }, prefix, limits);
     } catch (error) {
       if (!(error instanceof Refusal) || !error.path.startsWith(prefix)) throw error;

@@ -25,7 +25,7 @@ function key(k: string, path: string, limits: CollectorLimits): void {
 }
 const typeName = (v: unknown) => (v === null ? "null" : Array.isArray(v) ? "array" : typeof v);
 
-function object(v: unknown, path: string): Record<string, unknown> {
+export function object(v: unknown, path: string): Record<string, unknown> {
   if (typeof v !== "object" || v === null || Array.isArray(v)) throw bad(path, `${path || "body"} must be an object, not ${typeName(v)}`);
   return v as Record<string, unknown>;
 }
@@ -180,7 +180,7 @@ function info(v: unknown, path: string, limits: CollectorLimits): TraceInfo {
  * part is legitimate (a Worker part's root points at the browser's span), but duplicate ids, a
  * second `parentId: null` root, and parent chains that loop back on themselves are not.
  */
-export function checkTree(spans: readonly SpanData[], path: string): void {
+function checkTree(spans: readonly SpanData[], path: string): void {
   const index = new Map<string, number>();
   let root: number | undefined;
   spans.forEach((s, i) => {
