@@ -1,5 +1,5 @@
 import { chunksOf, embed, reply, textOf, tokens, type ChatMessage, type Tool } from "./answers.js";
-import { checkChat, checkEmbeddings, checkResponses, type Body } from "./validate.js";
+import { checkChat, checkEmbeddings, checkResponses, error, json, type Body } from "./validate.js";
 
 // An OpenAI-compatible endpoint the demo Worker serves itself (`/llm/v1/...`): chat completions
 // (JSON or SSE streaming, tool calls, usage), responses (JSON or SSE) and embeddings. Fetch-style,
@@ -23,11 +23,6 @@ interface Plan {
 }
 
 const CREATED = 1_767_225_600; // fixed: answers are deterministic
-const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
-  new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json", ...headers } });
-const error = (status: number, message: string, type: string, code: string | null = null, param: string | null = null) =>
-  // x-should-retry: the official client would otherwise retry a failure that is on purpose.
-  json(status, { error: { message, type, param, code } }, status >= 429 ? { "x-should-retry": "false" } : {});
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const sse = (data: unknown, event?: string) => `${event ? `event: ${event}\n` : ""}data: ${typeof data === "string" ? data : JSON.stringify(data)}\n\n`;
 

@@ -1,14 +1,19 @@
-// Request checks of the demo model: a bad request gets a 400 in OpenAI's error shape naming the
+// Request checks and error answers of the demo model: a bad request gets a 400 in OpenAI's error shape naming the
 // parameter, as the real API answers, so a client bug shows up in the demo as it would in production.
 
 export type Body = Record<string, unknown>;
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
-function invalid(message: string, param: string | null): Response {
-  const body = { error: { message, type: "invalid_request_error", param, code: param === "model" ? "missing_model" : null } };
-  return new Response(JSON.stringify(body), { status: 400, headers: { "content-type": "application/json" } });
-}
+export const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
+  new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json", ...headers } });
+
+/** An error in OpenAI's shape. */
+export const error = (status: number, message: string, type: string, code: string | null = null, param: string | null = null) =>
+  // x-should-retry: the official client would otherwise retry a failure that is on purpose.
+  json(status, { error: { message, type, param, code } }, status >= 429 ? { "x-should-retry": "false" } : {});
+
+const invalid = (message: string, param: string | null) => error(400, message, "invalid_request_error", param === "model" ? "missing_model" : null, param);
 
 function common(body: Body): Response | undefined {
   if (typeof body.model !== "string" || body.model === "") return invalid("you must provide a model parameter", "model");
@@ -55,7 +60,8 @@ export function checkResponses(body: Body): Response | undefined {
 }
 
 export function checkEmbeddings(body: Body): Response | undefined {
-  if (typeof body.model !== "string" || body.model === "") return invalid("you must provide a model parameter", "model");
+  const bad = common(body);
+  if (bad) return bad;
   const input = typeof body.input === "string" ? [body.input] : body.input;
   // OpenAI also takes token arrays; this model reads text only.
   if (!Array.isArray(input) || input.length === 0 || input.some((x) => typeof x !== "string" || x === "")) {

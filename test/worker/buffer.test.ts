@@ -4,54 +4,18 @@
 import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
-import type { Trace } from "../../core/model/types.js";
 import { ShardedTraceStore, shardOf } from "../../worker/buffer/shards.js";
+import type { Trace } from "../../core/model/types.js";
 import type { TraceBuffer } from "../../worker/buffer/trace-buffer.js";
 import type { TraceStore } from "../../worker/store.js";
-import type { UnforwardedTraceBuffer } from "./fixture/worker.js";
+import { api, fault, forwardNow, fromMlflow, makeDue, proxy, resetProxy, row, sortedTree } from "./fixture/buffer-helpers.js";
 import { joinedTrace, simpleTrace } from "./traces.js";
 
-const proxy = env.MLFLOW_TRACKING_URI;
 let n = 0;
 const buffer = () => env.TRACE_BUFFER.get(env.TRACE_BUFFER.idFromName(`t-${Date.now()}-${n++}`));
-// RPC calls typed as the plain interface (the generated stub types are too deep for the Json type).
-const api = (stub: DurableObjectStub<TraceBuffer> | DurableObjectStub<UnforwardedTraceBuffer>) => stub as unknown as TraceStore & Pick<TraceBuffer, "stats">;
-
-async function fault(match: string, status: number, count: number, headers: Record<string, string> = {}, body?: string) {
-  await fetch(`${proxy}/__proxy/faults`, { method: "POST", body: JSON.stringify({ match, status, count, headers, body }) });
-}
-const reset = () => fetch(`${proxy}/__proxy/reset`, { method: "POST" });
-
-/** Makes every pending trace due now (the alarm picks traces by their next_attempt_at). */
-const makeDue = (stub: DurableObjectStub<TraceBuffer>) =>
-  runInDurableObject(stub, (_: TraceBuffer, state) => {
-    state.storage.sql.exec("UPDATE traces SET next_attempt_at = 0 WHERE next_attempt_at IS NOT NULL");
-  });
-/** Runs the alarm now with every pending trace due (tests never wait for real time). */
-async function forwardNow(stub: DurableObjectStub<TraceBuffer>): Promise<boolean> {
-  await makeDue(stub);
-  return runDurableObjectAlarm(stub);
-}
-const row = (stub: DurableObjectStub<TraceBuffer>, id: string) =>
-  runInDurableObject(stub, (_: TraceBuffer, state) => state.storage.sql.exec("SELECT * FROM traces WHERE trace_id = ?", id).toArray()[0] as Record<string, unknown> | undefined);
-
-/** The trace as MLflow stores it: span names with their parent's name, and the trace info. */
-async function fromMlflow(traceId: string) {
-  const res = await fetch(`${proxy}/api/3.0/mlflow/traces/get?trace_id=${traceId}`);
-  if (res.status === 404) return undefined;
-  const body = (await res.json()) as { trace: { trace_info: { request_preview?: string; state: string; tags: Record<string, string> }; spans: { span_id: string; parent_span_id?: string; name: string }[] } };
-  const names = new Map(body.trace.spans.map((s) => [s.span_id, s.name]));
-  const tree = body.trace.spans.map((s) => [s.name, s.parent_span_id ? (names.get(s.parent_span_id) ?? "<remote>") : null]).sort((a, b) => (String(a[0]) < String(b[0]) ? -1 : 1));
-  return { info: body.trace.trace_info, tree };
-}
-
-const sortedTree = (t: Trace) => {
-  const names = new Map(t.data.spans.map((s) => [s.spanId, s.name]));
-  return t.data.spans.map((s) => [s.name, s.parentId ? (names.get(s.parentId) ?? "<remote>") : null]).sort((a, b) => (String(a[0]) < String(b[0]) ? -1 : 1));
-};
 
 beforeEach(async () => {
-  await reset();
+  await resetProxy();
 });
 
 describe("TraceBuffer: storing", () => {
