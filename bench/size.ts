@@ -52,6 +52,13 @@ const app = await size("mlflow-edge browser app: tracing API + initBrowser (zone
   export const f = trace(async function f(q: string) { updateCurrentTrace({ tags: { a: "b" } }); getCurrentActiveSpan()?.setAttribute("k", 1); return q; }, { spanType: SpanType.LLM });
   export const g = () => withSpan(() => startSpan({ name: "s" }).end(), { name: "w" });`, ["zone.js"]);
 const appInputs = lastInputs;
+// The floor under the target: what the span model alone costs, before any delivery code.
+const apiOnly = await size("mlflow-edge tracing API alone (no initBrowser: no queue, no sender)", `
+  import { trace, withSpan, startSpan, getCurrentActiveSpan, updateCurrentTrace, SpanType } from "mlflow-edge";
+  export const f = trace(async function f(q: string) { updateCurrentTrace({ tags: { a: "b" } }); getCurrentActiveSpan()?.setAttribute("k", 1); return q; }, { spanType: SpanType.LLM });
+  export const g = () => withSpan(() => startSpan({ name: "s" }).end(), { name: "w" });`);
+const withSpanOnly = await size("mlflow-edge withSpan alone (span model, trace finalization, safe JSON)", `
+  import { withSpan } from "mlflow-edge"; export const g = () => withSpan(() => 1, { name: "w" });`);
 const zone = await size("zone.js (optional peer, reported separately)", `import "zone.js"; export const z = () => (globalThis as any).Zone.current;`);
 const otelTracer = await size("OpenTelemetry api + sdk-trace-base (provider, batch processor)", `
   import { trace } from "@opentelemetry/api";
@@ -96,6 +103,9 @@ console.log(`browser app + zone.js / OpenTelemetry web with zone.js:      ${rati
 console.log(`core + browser, whole API / OpenTelemetry web:               ${ratio(edge, otelWeb)}`);
 console.log(`browser app / Sentry browser:                                ${ratio(app, sentry)}`);
 console.log(`browser app / Langfuse web:                                  ${ratio(app, langfuse)}`);
+console.log(`tracing API alone / OpenTelemetry web:                       ${ratio(apiOnly, otelWeb)}`);
+console.log(`withSpan alone / OpenTelemetry web:                          ${ratio(withSpanOnly, otelWeb)}   ${withSpanOnly > otelWeb / 3 ? "(above a third before any delivery code)" : "(within a third)"}`);
+console.log(`withSpan alone / OpenTelemetry api + sdk-trace-base tracer:  ${ratio(withSpanOnly, otelTracer)}`);
 console.log(`zone.js alone: ${(zone / 1024).toFixed(1)} KB min+gzip (needed only for Zone.js mode)`);
 console.log(`\nwhere the browser app's bytes go (minified, before gzip; the shares carry over roughly to min+gzip):`);
 for (const l of breakdown(appInputs)) console.log(l);
