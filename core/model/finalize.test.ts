@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { aggregateTokenUsage } from "./finalize.js";
 import { SpanStatusCode } from "./constants.js";
-import type { SpanData } from "./types.js";
+import type { Json, SpanData } from "./types.js";
 
 // The trace's token usage: what MLflow shows as the trace's total tokens.
 
@@ -38,5 +38,18 @@ describe("aggregateTokenUsage", () => {
     deep.push(span("leaf", "s50000", { input_tokens: 7, output_tokens: 0 }));
     expect(aggregateTokenUsage(deep)).toEqual({ input_tokens: 7, output_tokens: 0, total_tokens: 7 });
     expect(aggregateTokenUsage([span("a", null)])).toBeUndefined();
+  });
+
+  it("adds up as MLflow does: a missing count is 0, cache counts when present, and unaddable usage gives none", () => {
+    const withUsage = (spanId: string, usage: Json) => ({ ...span(spanId, "r"), attributes: { "mlflow.chat.tokenUsage": usage } });
+    expect(aggregateTokenUsage([span("r", null), withUsage("a", { input_tokens: 7, output_tokens: 2 }), withUsage("b", { input_tokens: 1, cache_read_input_tokens: 5 })]))
+      .toEqual({ input_tokens: 8, output_tokens: 2, total_tokens: 0, cache_read_input_tokens: 5 });
+    // Python cannot add null or "3" to a count, nor read counts from a string: the trace gets no usage.
+    for (const bad of [{ input_tokens: null }, { input_tokens: "3" }, { cache_read_input_tokens: null }, "abc", [1]] as Json[]) {
+      expect(aggregateTokenUsage([span("r", null), withUsage("a", { input_tokens: 1 }), withUsage("b", bad)])).toBeUndefined();
+    }
+    // null usage is no usage: the span's children count instead.
+    expect(aggregateTokenUsage([span("r", null), { ...withUsage("a", null), spanId: "a" }, { ...withUsage("c", { input_tokens: 2 }), parentId: "a" }]))
+      .toEqual({ input_tokens: 2, output_tokens: 0, total_tokens: 0 });
   });
 });

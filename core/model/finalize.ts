@@ -74,12 +74,18 @@ export function dedupeNames(spans: SpanData[]): void {
   }
 }
 
-type Usage = { input_tokens: number; output_tokens: number; total_tokens: number };
+type Usage = Record<string, number>;
+const USAGE_KEYS = ["input_tokens", "output_tokens", "total_tokens"];
+/** Added only when some span reports them (Anthropic-style prompt caching). */
+const CACHE_KEYS = ["cache_read_input_tokens", "cache_creation_input_tokens", "cache_creation_input_tokens_above_1hr"];
 
 /**
- * Sums `mlflow.chat.tokenUsage` from the top down; a span's usage already covers its descendants'.
- * Starts from every span whose parent is absent (the root, or the tops of parts still waiting for
- * theirs) and visits each span once, so parts that point at each other cannot loop it.
+ * Sums `mlflow.chat.tokenUsage` from the top down as MLflow does (tracing/utils
+ * `aggregate_usage_from_spans`): a span's usage already covers its descendants', a missing count is
+ * 0, cache counts are summed when present, and usage that is not an object or a count that is not
+ * a number (Python cannot add it) leaves the trace without usage. Starts from every span whose parent is absent (the root, or the
+ * tops of parts still waiting for theirs) and visits each span once, so parts that point at each
+ * other cannot loop it.
  */
 export function aggregateTokenUsage(spans: SpanData[]): Usage | undefined {
   const ids = new Set(spans.map((s) => s.spanId));
@@ -100,14 +106,20 @@ export function aggregateTokenUsage(spans: SpanData[]): Usage | undefined {
     if (seen.has(span.spanId)) continue;
     seen.add(span.spanId);
     const usage = span.attributes[SpanAttributeKey.CHAT_USAGE];
-    if (usage && typeof usage === "object" && !Array.isArray(usage)) {
-      found = true;
-      total.input_tokens += num(usage.input_tokens);
-      total.output_tokens += num(usage.output_tokens);
-      total.total_tokens += num(usage.total_tokens ?? num(usage.input_tokens) + num(usage.output_tokens));
-    } else pending.push(...(children.get(span.spanId) ?? []));
+    if (usage === undefined || usage === null) {
+      pending.push(...(children.get(span.spanId) ?? []));
+      continue;
+    }
+    if (typeof usage !== "object" || Array.isArray(usage)) return undefined;
+    found = true;
+    for (const key of [...USAGE_KEYS, ...CACHE_KEYS.filter((k) => k in usage)]) {
+      const n = count(usage[key]);
+      if (n === undefined) return undefined;
+      total[key] = (total[key] ?? 0) + n;
+    }
   }
   return found ? total : undefined;
 }
 
-const num = (v: Json | undefined): number => (typeof v === "number" && Number.isFinite(v) ? v : 0);
+/** A token count as Python adds it: absent is 0, a boolean is 0 or 1, anything else not a number is no count. */
+const count = (v: Json | undefined): number | undefined => (v === undefined ? 0 : typeof v === "boolean" ? Number(v) : typeof v === "number" ? v : undefined);
