@@ -101,12 +101,37 @@ export function computeSizeStats(info: TraceInfoV3Json, spans: readonly SpanData
   };
 }
 
-/** The TraceInfo to send: `toTraceInfoV3` plus `mlflow.trace.sizeStats` and `mlflow.trace.sizeBytes`. */
+// What Python's TraceInfo.to_proto cuts every StartTraceV3 request to (tracing/constant.py). The
+// server refuses longer session ids (metadata `mlflow.trace.session`) and trace names outright.
+const METADATA_MAX_CHARS = 250;
+const TAG_KEY_MAX_CHARS = 250;
+const TAG_VALUE_MAX_CHARS = 4096;
+
+/** The first `max` characters as Python counts them (code points), never half a surrogate pair. */
+export function pyPrefix(text: string, max: number): string {
+  if (text.length <= max) return text;
+  let units = 0;
+  for (let chars = 0; chars < max && units < text.length; chars++) units += (text.codePointAt(units) as number) > 0xffff ? 2 : 1;
+  return text.slice(0, units);
+}
+
+function cut(map: Record<string, string>, keyMax: number, valueMax: number): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(map)) out[pyPrefix(k, keyMax)] = pyPrefix(v, valueMax);
+  return out;
+}
+
+/**
+ * The TraceInfo to send: `toTraceInfoV3` plus `mlflow.trace.sizeStats` and `mlflow.trace.sizeBytes`
+ * (measured before the cut, as Python measures), with keys and values cut as Python cuts them.
+ */
 export function toStartTraceInfo(info: TraceInfo, experimentId: string, spans: readonly SpanData[]): TraceInfoV3Json {
   const out = toTraceInfoV3(info, experimentId);
   const stats = computeSizeStats(out, spans);
   out.trace_metadata[TraceMetadataKey.SIZE_STATS] = pyJsonDumps(stats as unknown as Json);
   out.trace_metadata[TraceMetadataKey.SIZE_BYTES] = String(stats.total_size_bytes);
+  out.trace_metadata = cut(out.trace_metadata, METADATA_MAX_CHARS, METADATA_MAX_CHARS);
+  out.tags = cut(out.tags, TAG_KEY_MAX_CHARS, TAG_VALUE_MAX_CHARS);
   return out;
 }
 

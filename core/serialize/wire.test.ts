@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import type { SpanData, TraceInfo } from "../model/types.js";
 import { base64ToHex, hexToBase64, spanToMlflowJson, traceDataToMlflowJson, wireAttributes } from "./mlflow-json.js";
 import { toAnyValue, toOtlpExportRequest } from "./otlp.js";
-import { computeSizeStats, durationJson, parseStartTraceResponse, pythonAsciiJsonBytes, toStartTraceInfo, toTraceInfoV3 } from "./trace-info.js";
+import { computeSizeStats, durationJson, parseStartTraceResponse, pyPrefix, pythonAsciiJsonBytes, toStartTraceInfo, toTraceInfoV3 } from "./trace-info.js";
 
 const TRACE = "tr-0af7651916cd43dd8448eb211c80319c";
 const ROOT = "b7ad6b7169203331";
@@ -151,6 +151,19 @@ describe("TraceInfo V3 for StartTraceV3", () => {
     expect(sent.trace_metadata["mlflow.trace.sizeStats"]).toMatch(/^\{"total_size_bytes": \d+, "num_spans": 2, "max": /);
     expect(stats.total_size_bytes).toBeGreaterThan(sizes[0]! + sizes[1]!);
     expect(computeSizeStats(toTraceInfoV3(info, "1"), [])).toMatchObject({ num_spans: 0, max: 0 });
+  });
+
+  it("cuts tags to 4096 characters and metadata to 250, keys to 250, counting as Python counts", () => {
+    const long = { ...info, tags: { "mlflow.traceName": "😀".repeat(5000), ["k".repeat(300)]: "v" }, traceMetadata: { "mlflow.trace.session": "é".repeat(300) } };
+    const sent = toStartTraceInfo(long, "1", [root]);
+    // 4096 code points of an astral character are 8192 UTF-16 units, and no pair is split.
+    expect(sent.tags["mlflow.traceName"]).toBe("😀".repeat(4096));
+    expect(sent.tags["k".repeat(250)]).toBe("v");
+    expect(sent.trace_metadata["mlflow.trace.session"]).toBe("é".repeat(250));
+    // Measured before the cut, as Python measures.
+    expect(Number(sent.trace_metadata["mlflow.trace.sizeBytes"])).toBeGreaterThan(5000 * 12);
+    expect(pyPrefix("a😀b", 2)).toBe("a😀");
+    expect(pyPrefix("ab", 5)).toBe("ab");
   });
 
   it("counts non-ASCII characters as Python's \\uXXXX escapes", () => {
