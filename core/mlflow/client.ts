@@ -126,9 +126,7 @@ export class MlflowClient {
     try {
       await this.logSpans(experimentId, trace.data.spans);
     } catch (error) {
-      // Servers without OTLP ingestion (< 3.4: 404; file store: 501; < 3.12: JSON refused with
-      // 400 "Invalid Content-Type") still take the trace through the artifact path, as Python does.
-      if (!(error instanceof MlflowHttpError && isOtlpUnsupported(error))) throw error;
+      if (!(error instanceof MlflowHttpError && spansGoToArtifacts(error))) throw error;
       spansLogged = false;
     }
     const info = await this.startTrace(trace, experimentId);
@@ -176,7 +174,13 @@ export class MlflowClient {
   }
 }
 
-function isOtlpUnsupported(error: MlflowHttpError): boolean {
+/**
+ * Whether the trace still goes to MLflow, its spans as traces.json, after `POST /v1/traces` failed
+ * this way, as Python's exporter does. Servers without OTLP ingestion: < 3.4 answer 404, a file
+ * store 501, < 3.12 refuse JSON with a 400. Spans the server cannot put in its tables: a 422 for
+ * token usage or cost it cannot add up, a 400 for a `session.id` over 250 characters.
+ */
+function spansGoToArtifacts(error: MlflowHttpError): boolean {
   // A 404 with MLflow's error_code is about the experiment, not a missing route.
-  return (error.status === 404 && error.errorCode === undefined) || error.status === 501 || (error.status === 400 && /content-type/i.test(error.serverMessage));
+  return (error.status === 404 && error.errorCode === undefined) || error.status === 501 || error.status === 400 || error.status === 422;
 }

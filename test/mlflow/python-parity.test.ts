@@ -6,7 +6,7 @@ import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import * as mlflow from "../../core/index.js";
-import { mlflowUri, newExperiment, readViaPython, readViaRest, type NormalSpan, type NormalTrace } from "./readback.js";
+import { mlflowUri, newExperiment, readViaPython, readViaUi, type NormalSpan, type NormalTrace } from "./readback.js";
 
 class ValueError_ extends Error {}
 
@@ -52,6 +52,28 @@ const programs: Record<string, () => Promise<unknown> | unknown> = {
   generator_plain() {
     const stream_data = mlflow.trace(function* stream_data() { for (let i = 0; i < 3; i++) yield i; });
     for (const _ of stream_data()) { /* consume */ }
+  },
+  long_values() {
+    mlflow.withSpan((span) => {
+      mlflow.updateCurrentTrace({ tags: { note: "t".repeat(5000) }, metadata: { "mlflow.trace.session": "s".repeat(300) } });
+      span.setInputs({ q: 1 });
+    }, { name: "n".repeat(5000) });
+  },
+  unstorable_spans() {
+    const model = mlflow.trace(function model(q: string) {
+      const span = mlflow.getCurrentActiveSpan()!;
+      span.setAttribute("mlflow.chat.tokenUsage", { input_tokens: null, output_tokens: 2, total_tokens: 2 });
+      span.setAttribute("session.id", "s".repeat(300));
+      return q.toUpperCase();
+    }, { spanType: mlflow.SpanType.CHAT_MODEL });
+    mlflow.trace(function app(q: string) { return model(q); }, { spanType: mlflow.SpanType.CHAIN })("hi");
+  },
+  usage_with_cache() {
+    const model = mlflow.trace(function model(q: string) {
+      mlflow.getCurrentActiveSpan()!.setAttribute("mlflow.chat.tokenUsage", { input_tokens: 7, output_tokens: 2, cache_read_input_tokens: 5 });
+      return q;
+    }, { spanType: mlflow.SpanType.CHAT_MODEL });
+    mlflow.trace(function app(q: string) { return model(q) + model(q); }, { spanType: mlflow.SpanType.CHAIN })("hi");
   },
 };
 
@@ -109,7 +131,7 @@ beforeAll(async () => {
 describe("the same program through MLflow's Python SDK and through mlflow-edge", () => {
   for (const name of Object.keys(programs)) {
     it(`${name}: the stored traces match field by field (REST)`, async () => {
-      const [py, ours] = await Promise.all([readViaRest(python[name]!), readViaRest(edge[name]!)]);
+      const [py, ours] = await Promise.all([readViaUi(python[name]!), readViaUi(edge[name]!)]);
       expect(comparable(ours)).toEqual(comparable(py));
       // The known difference is exactly the environment metadata, nothing else.
       const missing = Object.keys(py.info.metadata).filter((k) => !(k in ours.info.metadata)).sort();

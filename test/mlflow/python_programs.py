@@ -103,6 +103,45 @@ def generator_plain():
         pass
 
 
+def long_values():
+    # Longer than MLflow keeps: the trace name and tags are cut to 4096 characters, metadata to 250.
+    with mlflow.start_span(name="n" * 5000) as span:
+        mlflow.update_current_trace(tags={"note": "t" * 5000}, metadata={"mlflow.trace.session": "s" * 300})
+        span.set_inputs({"q": 1})
+
+
+def unstorable_spans():
+    # The server cannot put these spans in its tables (it cannot add up a null token count, and a
+    # session id is at most 250 characters), so they go to MLflow as traces.json instead.
+    @mlflow.trace(span_type=SpanType.CHAT_MODEL)
+    def model(q):
+        span = mlflow.get_current_active_span()
+        span.set_attribute("mlflow.chat.tokenUsage", {"input_tokens": None, "output_tokens": 2, "total_tokens": 2})
+        span.set_attribute("session.id", "s" * 300)
+        return q.upper()
+
+    @mlflow.trace(span_type=SpanType.CHAIN)
+    def app(q):
+        return model(q)
+
+    app("hi")
+
+
+def usage_with_cache():
+    @mlflow.trace(span_type=SpanType.CHAT_MODEL)
+    def model(q):
+        mlflow.get_current_active_span().set_attribute(
+            "mlflow.chat.tokenUsage", {"input_tokens": 7, "output_tokens": 2, "cache_read_input_tokens": 5}
+        )
+        return q
+
+    @mlflow.trace(span_type=SpanType.CHAIN)
+    def app(q):
+        return model(q) + model(q)
+
+    app("hi")
+
+
 PROGRAMS = {
     "decorator": decorator,
     "code_block": code_block,
@@ -111,6 +150,9 @@ PROGRAMS = {
     "exception": exception,
     "generator_reducer": generator_reducer,
     "generator_plain": generator_plain,
+    "long_values": long_values,
+    "unstorable_spans": unstorable_spans,
+    "usage_with_cache": usage_with_cache,
 }
 
 
@@ -121,6 +163,9 @@ def main():
     for name, program in PROGRAMS.items():
         program()
         out[name] = mlflow.get_last_active_trace_id()
+        # One program's spans per export: a batch the server refuses would take its neighbours
+        # to the artifact path with it.
+        mlflow.flush_trace_async_logging()
     mlflow.flush_trace_async_logging()
     json.dump(out, sys.stdout)
 

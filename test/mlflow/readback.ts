@@ -161,6 +161,17 @@ export async function readViaRest(traceId: string): Promise<NormalTrace> {
 }
 
 /** `GET /ajax-api/2.0/mlflow/get-trace-artifact` (what MLflow's UI reads): MLflow's span JSON. */
+/**
+ * A trace as MLflow's UI reads it: the info (GetTraceInfoV3) and the spans from the tracking store,
+ * or from traces.json when the spans went to the artifact store (`traces/get` cannot serve those).
+ */
+export async function readViaUi(traceId: string): Promise<NormalTrace> {
+  const body = (await getJson(`/api/3.0/mlflow/traces/${encodeURIComponent(traceId)}`)) as { trace: { trace_info: Record<string, unknown> } };
+  const info = infoFromRest(body.trace.trace_info);
+  if (info.tags["mlflow.trace.spansLocation"] === "TRACKING_STORE") return readViaRest(traceId);
+  return { info, spans: await readViaArtifact(traceId) };
+}
+
 export async function readViaArtifact(traceId: string): Promise<NormalSpan[]> {
   const body = (await getJson(`/ajax-api/2.0/mlflow/get-trace-artifact?request_id=${encodeURIComponent(traceId)}`)) as {
     spans: Record<string, unknown>[];

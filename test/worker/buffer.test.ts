@@ -158,11 +158,26 @@ describe("TraceBuffer: forwarding to MLflow", () => {
     expect(await fromMlflow(t.info.traceId)).toBeUndefined();
   });
 
-  it("a trace MLflow keeps refusing (400) is dead-lettered with the server's message, visible in the list, and retry() sends it again", async () => {
+  it("a trace whose spans MLflow cannot keep in its tables (422) still reaches MLflow, as traces.json, as Python's SDK sends it", async () => {
+    const stub = buffer();
+    const t = simpleTrace("unaddable usage");
+    const llm = t.data.spans.find((s) => s.parentId !== null)!;
+    llm.attributes["mlflow.chat.tokenUsage"] = { input_tokens: null, output_tokens: 2, total_tokens: 2 };
+    await api(stub).put([t]);
+    await forwardNow(stub);
+    expect(await row(stub, t.info.traceId)).toMatchObject({ forwarding: "forwarded", attempts: 1 });
+    const info = (await (await fetch(`${proxy}/api/3.0/mlflow/traces/${t.info.traceId}`)).json()) as { trace: { trace_info: { tags: Record<string, string> } } };
+    expect(info.trace.trace_info.tags["mlflow.traceName"]).toBe("answer");
+    expect(info.trace.trace_info.tags["mlflow.trace.spansLocation"]).toBeUndefined();
+    const data = (await (await fetch(`${proxy}/ajax-api/2.0/mlflow/get-trace-artifact?request_id=${t.info.traceId}`)).json()) as { spans: { name: string }[] };
+    expect(data.spans.map((s) => s.name).sort()).toEqual(["answer", "retrieve"]);
+  });
+
+  it("a trace MLflow keeps refusing (403) is dead-lettered with the server's message, visible in the list, and retry() sends it again", async () => {
     const stub = buffer();
     const t = simpleTrace("refused");
     await api(stub).put([t]);
-    await fault("^/v1/traces", 400, 3, {}, JSON.stringify({ error_code: "INVALID_PARAMETER_VALUE", message: "span too odd" }));
+    await fault("^/v1/traces", 403, 3, {}, JSON.stringify({ error_code: "PERMISSION_DENIED", message: "span too odd" }));
     for (let i = 0; i < 3; i++) {
       await makeDue(stub);
       await forwardNow(stub);
@@ -172,7 +187,7 @@ describe("TraceBuffer: forwarding to MLflow", () => {
     expect(String(dead.last_error)).toContain("span too odd");
     const page = await api(stub).list({ forwarding: "dead-lettered" });
     expect(page.traces.map((s) => [s.traceId, s.forwarding])).toEqual([[t.info.traceId, "dead-lettered"]]);
-    expect(page.traces[0]!.lastError).toContain("INVALID_PARAMETER_VALUE");
+    expect(page.traces[0]!.lastError).toContain("PERMISSION_DENIED");
     expect(await fromMlflow(t.info.traceId)).toBeUndefined();
     expect(await api(stub).retry(t.info.traceId)).toBe(true);
     await forwardNow(stub);
