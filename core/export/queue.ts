@@ -69,13 +69,9 @@ export interface QueueLimits {
 
 export const DEFAULT_QUEUE_LIMITS = { maxTraces: 1000, maxBytes: 5_000_000, leaseMs: 30_000 } as const;
 
-let encoder: TextEncoder | undefined;
+import { utf8Length } from "../serialize/safe-json.js";
 
-/** UTF-8 length of a string. */
-export function utf8Length(text: string): number {
-  encoder ??= new TextEncoder();
-  return encoder.encode(text).length;
-}
+export { utf8Length };
 
 /** A fresh queue entry for a trace's JSON text. */
 export function queuedTrace(id: string, body: string): QueuedTrace {

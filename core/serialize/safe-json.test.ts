@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { toJsonSafe } from "./safe-json.js";
+import { toJsonSafe, utf8Length } from "./safe-json.js";
 import { pyJsonDumps } from "./py-json.js";
 import { computePreview } from "./preview.js";
 
@@ -65,6 +65,19 @@ describe("toJsonSafe", () => {
     let cur = deep;
     for (let i = 0; i < 100; i++) cur = (cur.next = {}) as Record<string, unknown>;
     expect(JSON.stringify(toJsonSafe(deep))).toContain('"[Object]"');
+  });
+
+  it("keeps the JSON within the cap in UTF-8 bytes, whatever the characters (a collector measures bytes)", () => {
+    const cap = 256 * 1024;
+    const bytes = (v: unknown) => utf8Length(JSON.stringify(v));
+    for (const big of ["x".repeat(300_000), "é".repeat(200_000), "😀".repeat(200_000), "\u0000".repeat(100_000), { q: '"'.repeat(200_000) }, Array.from({ length: 50_000 }, (_, i) => i * 1.123456789)]) {
+      const out = toJsonSafe(big, cap);
+      expect(bytes(out)).toBeLessThanOrEqual(cap);
+      expect(bytes(out)).toBeGreaterThan(cap * 0.8); // cut near the cap, not far below it
+      expect(JSON.stringify(out)).toContain("truncated");
+    }
+    const small = { a: "é".repeat(10) };
+    expect(toJsonSafe(small, cap)).toEqual(small);
   });
 });
 

@@ -17,28 +17,57 @@ export function truncateString(value: string, max: number): string {
   return `${value.slice(0, keep)}...[truncated ${value.length - keep} chars]`;
 }
 
+let encoder: TextEncoder | undefined;
+
+/** UTF-8 length of a string. */
+export function utf8Length(text: string): number {
+  encoder ??= new TextEncoder();
+  return encoder.encode(text).length;
+}
+
 /**
- * Converts `value` into JSON-safe data whose JSON text is about `maxBytes` at most. Top-level
- * `undefined` becomes `null` (Python records a function returning None as `null`).
+ * Converts `value` into JSON-safe data whose JSON text (UTF-8, as a collector measures it) is at
+ * most `maxBytes`. Top-level `undefined` becomes `null` (Python records a function returning None
+ * as `null`).
  */
 export function toJsonSafe(value: unknown, maxBytes: number = DEFAULT_MAX_VALUE_BYTES): Json {
+  // The walk budgets UTF-16 units; escapes and UTF-8 take up to 6 bytes for one ("\u0000", "é" as
+  // 2, "😀" as 4 for 2), so a capture that may be over is measured and taken again, smaller.
+  let budget = maxBytes;
+  for (let attempt = 0; attempt < 8; attempt++) {
+    const [out, used] = capture(value, budget);
+    if (used * 6 + 512 <= maxBytes) return out;
+    const bytes = utf8Length(JSON.stringify(out));
+    if (bytes <= maxBytes) return out;
+    budget = Math.floor((budget * maxBytes * 0.97) / bytes);
+  }
+  return marker("Too large to capture");
+}
+
+/** The captured value and about how many JSON characters it takes. */
+function capture(value: unknown, maxBytes: number): [Json, number] {
   switch (typeof value) {
-    case "string":
-      return value.length + 2 <= maxBytes ? value : truncateString(value, maxBytes - 2);
+    case "string": {
+      const out = value.length + 2 <= maxBytes ? value : truncateString(value, maxBytes - 2);
+      return [out, out.length + 2];
+    }
     case "number":
     case "boolean":
     case "undefined":
     case "bigint":
     case "symbol":
-    case "function":
-      return primitive(value) ?? null;
+    case "function": {
+      const out = primitive(value) ?? null;
+      return [out, typeof out === "string" ? out.length + 2 : 24];
+    }
     default:
-      if (value === null) return null;
+      if (value === null) return [null, 4];
   }
+  const walker = new Walker(maxBytes);
   try {
-    return new Walker(maxBytes).walk(value, 0) ?? null;
+    return [walker.walk(value, 0) ?? null, walker.used()];
   } catch (error) {
-    return marker(`Unserializable: ${describe(error)}`);
+    return [marker(`Unserializable: ${describe(error)}`), 64];
   }
 }
 
@@ -73,10 +102,16 @@ function primitive(value: unknown): Json | undefined {
 
 class Walker {
   private budget: number;
+  private readonly start: number;
   private readonly ancestors: object[] = [];
 
   constructor(maxBytes: number) {
-    this.budget = maxBytes;
+    this.budget = this.start = maxBytes;
+  }
+
+  /** JSON characters spent, about (numbers count 8, truncation markers nothing). */
+  used(): number {
+    return this.start - this.budget;
   }
 
   walk(value: unknown, depth: number): Json | undefined {
