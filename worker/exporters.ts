@@ -3,6 +3,8 @@ import type { Exporter } from "../core/export/exporter.js";
 import { encodeIngestBatch, ingestHeaders, INGEST_PATH, parseRetryAfter } from "../core/export/ingest-format.js";
 import type { Trace } from "../core/model/types.js";
 import type { TraceStore } from "./store.js";
+import { fitForIngest } from "../core/export/fit.js";
+import { utf8Length } from "../core/serialize/safe-json.js";
 
 // Where an instrumented Worker's finished traces go. All of them run inside ctx.waitUntil, after the
 // response: the request never waits for tracing.
@@ -44,7 +46,9 @@ export function collectorExporter(options: CollectorExporterOptions): Exporter {
   if (options.secret) headers.authorization = `Bearer ${options.secret}`;
   return {
     async export(trace: Trace) {
-      const body = encodeIngestBatch([JSON.stringify(trace)]);
+      const json = JSON.stringify(trace);
+      const fitted = fitForIngest(trace, utf8Length(json));
+      const body = encodeIngestBatch([fitted === trace ? json : JSON.stringify(fitted)]);
       let last = "";
       for (let attempt = 1; attempt <= attempts; attempt++) {
         let wait: number | undefined;

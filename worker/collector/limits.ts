@@ -1,3 +1,5 @@
+import { INGEST_LIMITS } from "../../core/export/fit.js";
+
 // How much the collector takes. Every limit is a refusal with a clear message, never a truncation
 // of someone's data. Defaults fit the browser client (60 KB keepalive batches, 1 MB for a single
 // large trace) and MLflow's own limits (tag values, span counts) with room to spare.
@@ -24,16 +26,10 @@ export interface CollectorLimits {
   maxDepth: number;
 }
 
+/** The ingest protocol's limits (core/export/fit.ts, which clients cut their traces to), plus the collector's own. */
 export const DEFAULT_LIMITS: CollectorLimits = {
-  maxBodyBytes: 1 << 20,
+  ...INGEST_LIMITS,
   maxTracesPerBatch: 100,
-  maxSpansPerTrace: 2000,
-  maxValueBytes: 256 * 1024,
-  maxAttributes: 256,
-  maxEvents: 1000,
-  maxTags: 200,
-  maxNameLength: 1000,
-  maxTextLength: 64 * 1024,
   maxDepth: 64,
 };
 

@@ -1,0 +1,80 @@
+// The client's side of the ingest contract: whatever the tracing API records, once cut by
+// fitForIngest, the collector's own validation (worker/collector/validate.ts) accepts. Refused, the
+// browser would drop the whole trace; cut, it arrives with a warning naming what was cut.
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import * as mlflow from "../../core/index.js";
+import { fitForIngest, INGEST_LIMITS } from "../../core/export/fit.js";
+import { resetWarnings } from "../../core/debug.js";
+import { utf8Length } from "../../core/serialize/safe-json.js";
+import type { Trace } from "../../core/model/types.js";
+import { DEFAULT_LIMITS } from "../../worker/collector/limits.js";
+import { validateTrace } from "../../worker/collector/validate.js";
+
+let exporter: mlflow.InMemoryExporter;
+let warn: ReturnType<typeof vi.spyOn>;
+beforeEach(() => {
+  exporter = new mlflow.InMemoryExporter();
+  mlflow.init({ exporter });
+  resetWarnings();
+  warn = vi.spyOn(console, "warn").mockImplementation(() => {});
+});
+afterEach(() => {
+  warn.mockRestore();
+  mlflow.init({ silent: true });
+});
+
+function record(fn: (span: mlflow.LiveSpan) => void): Trace {
+  mlflow.withSpan((span) => { fn(span); }, { name: "root" });
+  return exporter.drain()[0]!;
+}
+const fit = (t: Trace) => fitForIngest(t, utf8Length(JSON.stringify(t)));
+const accepted = (t: Trace) => validateTrace(JSON.parse(JSON.stringify(t)), "trace", DEFAULT_LIMITS);
+
+describe("fitForIngest: what the tracing API records, the collector accepts", () => {
+  const cases: [string, (span: mlflow.LiveSpan) => void][] = [
+    ["a streamed answer of 1 500 chunks", () => {
+      const stream = mlflow.trace(function* answer() { for (let i = 0; i < 1500; i++) yield `token${i} `; }, { outputReducer: (c: string[]) => c.join("") });
+      for (const _ of stream()) { /* consume */ }
+    }],
+    ["300 attributes on a span", (s) => { for (let i = 0; i < 300; i++) s.setAttribute(`a${i}`, i); }],
+    ["250 tags and an empty metadata key", () => mlflow.updateCurrentTrace({ tags: Object.fromEntries(Array.from({ length: 250 }, (_, i) => [`t${i}`, "v"])), metadata: { "": "x" } })],
+    ["a tag value of 100 000 characters", () => mlflow.updateCurrentTrace({ tags: { big: "é".repeat(100_000) } })],
+    ["an exception with a 200 000-emoji message", (s) => s.recordException(new Error("😀".repeat(200_000)))],
+    ["an event attribute that is NaN, an empty attribute key", (s) => { s.addEvent("e", { n: Number.NaN }); s.setAttribute("", 1); }],
+    ["a child span named with 5 000 characters and an empty span type", () => { mlflow.withSpan(() => 1, { name: "n".repeat(5000), spanType: "" }); }],
+  ];
+  for (const [label, program] of cases) {
+    it(label, () => {
+      const t = record(program);
+      expect(() => accepted(t)).toThrow(); // as recorded, the collector would refuse the whole trace
+      const fitted = fit(t);
+      expect(() => accepted(fitted)).not.toThrow();
+      expect(fitted.data.spans.length).toBe(t.data.spans.length);
+      expect(warn).toHaveBeenCalledWith(expect.stringContaining(`trace ${t.info.traceId} was cut to what a collector accepts`));
+    });
+  }
+
+  it("captures large values within the collector's byte limit as recorded, in any script", () => {
+    const t = record((s) => { s.setInputs("x".repeat(300_000)); s.setAttribute("doc", "😀".repeat(200_000)); s.setOutputs({ text: "é".repeat(200_000) }); });
+    expect(() => accepted(t)).not.toThrow();
+    expect(fit(t)).toBe(t);
+  });
+
+  it("keeps a long stream's whole output and its first chunks as events", () => {
+    const t = record(() => {
+      const stream = mlflow.trace(function* answer() { for (let i = 0; i < 1500; i++) yield `${i},`; }, { outputReducer: (c: string[]) => c.join("") });
+      for (const _ of stream()) { /* consume */ }
+    });
+    const span = fit(t).data.spans.find((s) => s.name === "answer")!;
+    expect(span.events).toHaveLength(INGEST_LIMITS.maxEvents);
+    expect(span.events[0]!.name).toBe("mlflow.chunk.item.0");
+    expect(span.outputs).toBe(Array.from({ length: 1500 }, (_, i) => `${i},`).join(""));
+  });
+
+  it("returns a trace that fits as it is, and says nothing", () => {
+    const t = record((s) => { s.setInputs({ q: "é".repeat(1000) }); s.addEvent("e", { a: 1 }); });
+    expect(fit(t)).toBe(t);
+    expect(() => accepted(t)).not.toThrow();
+    expect(warn).not.toHaveBeenCalled();
+  });
+});
