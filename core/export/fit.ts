@@ -27,31 +27,27 @@ export const INGEST_LIMITS = {
 
 const L = INGEST_LIMITS;
 
-/** Records what was changed, for the one warning; every change goes through here. */
+/** The names of the limits a trace was cut to, for the one warning. */
 type Cuts = Set<string>;
 
-const usableKey = (key: string) => key !== "" && key.length <= L.maxNameLength;
+const usableKey = (key: string, cuts: Cuts) => (key !== "" && key.length <= L.maxNameLength) || !cuts.add("maxNameLength");
 
-function name(text: string, fallback: string, cuts: Cuts, what: string): string {
-  if (text === "") return cuts.add(`empty ${what}s`), fallback;
-  if (text.length <= L.maxNameLength) return text;
-  cuts.add(`${what}s over ${L.maxNameLength} characters`);
-  return truncateString(text, L.maxNameLength - 40);
+/** `text` within `max` characters (an empty name becomes `fallback`). */
+function cut(text: string, max: number, cuts: Cuts, limit: keyof typeof L, fallback = text): string {
+  if (text === "") return fallback === "" ? "" : (cuts.add(limit), fallback);
+  return text.length <= max ? text : (cuts.add(limit), truncateString(text, max - 40));
 }
+const name = (text: string, cuts: Cuts, fallback: string) => cut(text, L.maxNameLength, cuts, "maxNameLength", fallback);
+const text = (value: string, cuts: Cuts) => cut(value, L.maxTextLength, cuts, "maxTextLength");
 
-function text(value: string, cuts: Cuts, what: string): string {
-  if (value.length <= L.maxTextLength) return value;
-  cuts.add(`${what}s over ${L.maxTextLength} characters`);
-  return truncateString(value, L.maxTextLength - 40);
-}
-
-function stringMap(map: Record<string, string>, cuts: Cuts, what: string): Record<string, string> {
-  const out: Record<string, string> = {};
+/** The first `max` usable entries of `map`, each value through `each`. */
+function entries<V, W>(map: Record<string, V>, max: number, cuts: Cuts, limit: keyof typeof L, each: (v: V) => W): Record<string, W> {
+  const out: Record<string, W> = {};
   let n = 0;
   for (const key of Object.keys(map)) {
-    if (!usableKey(key)) cuts.add(`${what} keys that are empty or over ${L.maxNameLength} characters`);
-    else if (n++ >= L.maxTags) cuts.add(`${what} beyond ${L.maxTags}`);
-    else out[key] = text(String(map[key]), cuts, `${what} value`);
+    if (!usableKey(key, cuts)) continue;
+    if (n++ < max) out[key] = each(map[key] as V);
+    else cuts.add(limit);
   }
   return out;
 }
@@ -59,71 +55,63 @@ function stringMap(map: Record<string, string>, cuts: Cuts, what: string): Recor
 /** A value whose JSON may be over the limit (only in traces large enough for that) is taken again. */
 function value(v: Json, large: boolean, cuts: Cuts): Json {
   if (!large || utf8Length(JSON.stringify(v)) <= L.maxValueBytes) return v;
-  cuts.add(`values over ${L.maxValueBytes} bytes of JSON`);
+  cuts.add("maxValueBytes");
   return toJsonSafe(v, L.maxValueBytes);
 }
 
 function eventValue(v: EventAttributeValue, room: number, cuts: Cuts): EventAttributeValue {
-  if (typeof v === "number" && !Number.isFinite(v)) return cuts.add("non-finite numbers in events"), String(v);
+  if (typeof v === "number" && !Number.isFinite(v)) return cuts.add("finite numbers"), String(v); // JSON has no NaN
   if (typeof v !== "string" || utf8Length(v) + 2 <= room) return v;
-  cuts.add(`event attributes over ${L.maxValueBytes} bytes together`);
+  cuts.add("maxValueBytes");
   return toJsonSafe(v, room) as string;
 }
 
 function event(e: SpanEvent, cuts: Cuts): SpanEvent {
-  const keys = Object.keys(e.attributes).filter((k) => usableKey(k) || (cuts.add(`event attribute keys that are empty or over ${L.maxNameLength} characters`), false));
   // One event's attributes share the value limit (an exception's message and its stack trace).
-  const keyBytes = keys.reduce((n, k) => n + utf8Length(k) + 6, 64);
-  const room = Math.max(64, Math.floor((L.maxValueBytes - keyBytes) / Math.max(1, keys.length)));
-  const attributes: Record<string, EventAttributeValue> = {};
-  for (const k of keys) attributes[k] = eventValue(e.attributes[k] as EventAttributeValue, room, cuts);
-  return { name: name(e.name, "event", cuts, "event name"), timestamp: e.timestamp, attributes };
+  const keys = Object.keys(e.attributes);
+  const room = Math.max(64, Math.floor((L.maxValueBytes - keys.reduce((n, k) => n + utf8Length(k) + 6, 64)) / Math.max(1, keys.length)));
+  return { name: name(e.name, cuts, "event"), timestamp: e.timestamp, attributes: entries(e.attributes, Infinity, cuts, "maxAttributes", (v) => eventValue(v, room, cuts)) };
 }
 
 function span(s: SpanData, large: boolean, cuts: Cuts): SpanData {
-  const attributes: Record<string, Json> = {};
-  let n = 0;
-  for (const key of Object.keys(s.attributes)) {
-    if (!usableKey(key)) cuts.add(`attribute keys that are empty or over ${L.maxNameLength} characters`);
-    else if (n++ >= L.maxAttributes) cuts.add(`attributes beyond ${L.maxAttributes} on a span`);
-    else attributes[key] = value(s.attributes[key] as Json, large, cuts);
-  }
-  if (s.events.length > L.maxEvents) cuts.add(`events beyond ${L.maxEvents} on a span (a stream's later chunks; its outputs still hold the whole stream)`);
+  // A stream's chunks past maxEvents are not kept as events; its outputs still hold the whole stream.
+  if (s.events.length > L.maxEvents) cuts.add("maxEvents");
   return {
     ...s,
-    name: name(s.name, DEFAULT_SPAN_NAME, cuts, "span name"),
-    spanType: name(s.spanType, SpanType.UNKNOWN, cuts, "span type"),
-    status: { statusCode: s.status.statusCode, description: text(s.status.description, cuts, "status description") },
+    name: name(s.name, cuts, DEFAULT_SPAN_NAME),
+    spanType: name(s.spanType, cuts, SpanType.UNKNOWN),
+    status: { statusCode: s.status.statusCode, description: text(s.status.description, cuts) },
     inputs: s.inputs === undefined ? undefined : value(s.inputs, large, cuts),
     outputs: s.outputs === undefined ? undefined : value(s.outputs, large, cuts),
-    attributes,
+    attributes: entries(s.attributes, L.maxAttributes, cuts, "maxAttributes", (v) => value(v, large, cuts)),
     events: s.events.slice(0, L.maxEvents).map((e) => event(e, cuts)),
   };
 }
 
 /**
- * The trace cut to INGEST_LIMITS, with one warning naming what was cut; the same object when it
- * already fits. `bodyBytes` is the size of its JSON: under the value limit no single value can be
- * over it, so values are measured only in larger traces.
+ * The trace cut to INGEST_LIMITS, with one warning naming the limits it was cut to; the same object
+ * when it already fits. `bodyBytes` is the size of its JSON: under the value limit no single value
+ * can be over it, so values are measured only in larger traces.
  */
 export function fitForIngest(trace: Trace, bodyBytes: number): Trace {
   const cuts: Cuts = new Set();
   const large = bodyBytes > L.maxValueBytes;
   const { info } = trace;
-  if (trace.data.spans.length > L.maxSpansPerTrace) cuts.add(`spans beyond ${L.maxSpansPerTrace} in a trace`);
+  const map = (m: Record<string, string>) => entries(m, L.maxTags, cuts, "maxTags", (v) => text(String(v), cuts));
+  if (trace.data.spans.length > L.maxSpansPerTrace) cuts.add("maxSpansPerTrace");
   const fitted: Trace = {
     info: {
       ...info,
-      tags: stringMap(info.tags, cuts, "tag"),
-      traceMetadata: stringMap(info.traceMetadata, cuts, "metadata"),
-      ...(info.requestPreview === undefined ? {} : { requestPreview: text(info.requestPreview, cuts, "preview") }),
-      ...(info.responsePreview === undefined ? {} : { responsePreview: text(info.responsePreview, cuts, "preview") }),
-      ...(info.clientRequestId === undefined || info.clientRequestId.length <= L.maxNameLength ? {} : { clientRequestId: name(info.clientRequestId, "", cuts, "client request id") }),
+      tags: map(info.tags),
+      traceMetadata: map(info.traceMetadata),
+      ...(info.requestPreview === undefined ? {} : { requestPreview: text(info.requestPreview, cuts) }),
+      ...(info.responsePreview === undefined ? {} : { responsePreview: text(info.responsePreview, cuts) }),
+      ...(info.clientRequestId === undefined ? {} : { clientRequestId: name(info.clientRequestId, cuts, "") }),
     },
     data: { spans: trace.data.spans.slice(0, L.maxSpansPerTrace).map((s) => span(s, large, cuts)) },
   };
   if (!cuts.size) return trace;
-  const what = [...cuts].join("; ");
-  warnOnce(`fit:${what}`, `trace ${info.traceId} was cut to what a collector accepts (${what}). See the README, 'Limits'.`);
+  const limits = [...cuts].join(", ");
+  warnOnce(`fit:${limits}`, `trace ${info.traceId} was cut to the ingest limits a collector takes (${limits}); see the README, 'Guarantees and limits'.`);
   return fitted;
 }

@@ -55,7 +55,8 @@ function eventAttributes(attributes: Record<string, unknown> | undefined): Recor
     const value = attributes[key];
     if (value === undefined) continue;
     const t = typeof value;
-    if (t === "string" || t === "number" || t === "boolean") out[key] = value as string | number | boolean;
+    if (t === "number") out[key] = Number.isFinite(value) ? (value as number) : String(value); // JSON has no NaN
+    else if (t === "string" || t === "boolean") out[key] = value as string | boolean;
     else if (Array.isArray(value) && value.every((v) => typeof v === "string")) out[key] = value as string[];
     else out[key] = pyJsonDumps(toJsonSafe(value)); // objects go as JSON text, as OpenTelemetry requires
   }
