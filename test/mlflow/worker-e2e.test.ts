@@ -96,7 +96,11 @@ describe("demo Worker under wrangler dev, with the real MLflow", () => {
     const browserPart = await browserTurn(base, "What is mlflow-edge?");
     expect((await ingest(base, [browserPart])).status).toBe(200);
     const id = browserPart.info.traceId;
+    // Spans reach MLflow before the TraceInfo (StartTraceV3) that names the trace: wait until the
+    // buffer says the whole trace went through, not only until MLflow shows its spans.
     const stored = await waitFor("the joined trace in MLflow", async () => {
+      const { summary } = (await (await fetch(`${base}/api/traces/${id}`)).json()) as { summary: { forwarding: string; spanCount: number } };
+      if (summary.forwarding !== "forwarded" || summary.spanCount !== 3) return undefined;
       const t = await readViaRest(id);
       return t.spans.length === 3 ? t : undefined;
     });
