@@ -26,6 +26,19 @@ describe("QueueExporter", () => {
     expect(stored[0]!.body).not.toContain("sk-secret");
   });
 
+  it("stores a trace cut to the ingest limits, so a long stream is not refused whole by the collector", async () => {
+    const queue = new MemoryQueue();
+    const exporter = new QueueExporter({ queue });
+    mlflow.init({ exporter, silent: true, contextManager: new mlflow.StackContextManager() });
+    const stream = mlflow.trace(function* answer() { for (let i = 0; i < 1500; i++) yield `${i} `; });
+    for (const _ of stream()) { /* consume */ }
+    await mlflow.flushTraces();
+    const [stored] = (await queue.lease(10_000_000))!.items;
+    const span = (JSON.parse(stored!.body) as mlflow.Trace).data.spans[0]!;
+    expect(span.events).toHaveLength(1000);
+    expect(span.outputs).toHaveLength(1500);
+  });
+
   it("resolves export only once the queue holds the trace", async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
