@@ -2,7 +2,7 @@
 // collector issue lands. Like the real one it is idempotent by trace id: `traces` holds each trace
 // once, while `deliveries` counts how often each id arrived, so tests can tell both apart.
 // /stub/* lets tests inspect it and inject faults.
-const fresh = () => ({ batches: [], traces: new Map(), deliveries: new Map(), requests: [], failNext: 0, failStatus: 503, retryAfter: undefined });
+const fresh = () => ({ batches: [], traces: new Map(), deliveries: new Map(), requests: [], failNext: 0, failStatus: 503, retryAfter: undefined, down: false, refused: 0 });
 let state = fresh();
 
 const readBody = (req) =>
@@ -61,6 +61,13 @@ export async function handleCollector(req, res, url) {
     return res.end(), true;
   }
   if (p === "/v1/ingest" && req.method === "POST") {
+    if (state.down) {
+      // "Network down" on the server side: the connection is dropped without an answer. Blocking in
+      // the browser (page.route) misses keepalive requests sent while a page unloads.
+      state.refused++;
+      req.socket.destroy();
+      return true;
+    }
     const body = await readBody(req);
     const record = { at: Date.now(), bytes: Buffer.byteLength(body), key: req.headers["x-mlflow-edge-key"], traceparent: req.headers.traceparent, status: 0, ids: [] };
     state.requests.push(record);
@@ -73,10 +80,14 @@ export async function handleCollector(req, res, url) {
   }
   if (p === "/stub/received") return json(res, 200, state.batches), true;
   if (p === "/stub/traces") {
-    return json(res, 200, { traces: [...state.traces.values()], deliveries: Object.fromEntries(state.deliveries), requests: state.requests }), true;
+    return json(res, 200, { traces: [...state.traces.values()], deliveries: Object.fromEntries(state.deliveries), requests: state.requests, refused: state.refused }), true;
   }
   if (p === "/stub/reset") {
     state = fresh();
+    return json(res, 200, {}), true;
+  }
+  if (p === "/stub/down") {
+    state.down = url.searchParams.get("on") !== "0";
     return json(res, 200, {}), true;
   }
   if (p === "/stub/fail") {

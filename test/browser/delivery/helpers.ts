@@ -6,6 +6,8 @@ export interface StubView {
   traces: { info: { traceId: string }; data: { spans: { inputs?: { label?: string } }[] } }[];
   deliveries: Record<string, number>;
   requests: { at: number; bytes: number; status: number; ids: string[]; key?: string; traceparent?: string }[];
+  /** Ingest connections dropped while the stub was down (`/stub/down`). */
+  refused: number;
 }
 
 export const stub = async (request: APIRequestContext): Promise<StubView> => (await request.get("/stub/traces")).json();
