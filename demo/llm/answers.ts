@@ -40,6 +40,8 @@ export function reply(messages: ChatMessage[], tools: Tool[] | undefined): Reply
   if (city && /weather|forecast|rain|sunny/.test(lower) && tools?.some((t) => t.function?.name === "get_weather")) {
     return { kind: "tool", name: "get_weather", args: { city: city[0]!.toUpperCase() + city.slice(1) } };
   }
+  // "long answer": 1 500 words, to show a long stream (more chunks than a span keeps as events).
+  if (/\blong answer\b/.test(lower)) return { kind: "text", text: Array.from({ length: 1500 }, (_, i) => `word${i + 1}`).join(" ") };
   const system = textOf(messages.find((m) => m.role === "system")?.content ?? "");
   const cited = [...system.matchAll(/\[([\w-]+)\] ([^\n]+)/g)];
   if (cited.length > 0) {

@@ -8,8 +8,9 @@ import { checkChat, checkEmbeddings, checkResponses, error, json, type Body } fr
 //
 // Switches, so the demo can show failures: a last user message containing "fail" gets a 500,
 // "rate limit" a 429, "mid-stream" (when streaming) an error event after a few chunks, "slow" a
-// ten times slower stream. The same from outside the conversation: header `x-fake-llm-fail` or
-// query `?fail=` = `500` | `429` | `mid-stream`, and `x-fake-llm-delay-ms` / `?delay_ms=`.
+// ten times slower stream, "long answer" 1 500 words streamed without pauses. The same from
+// outside the conversation: header `x-fake-llm-fail` or query `?fail=` = `500` | `429` |
+// `mid-stream`, and `x-fake-llm-delay-ms` / `?delay_ms=`.
 
 export interface FakeLlmOptions {
   /** Delay between streamed chunks (ms, default 30). */
@@ -65,7 +66,7 @@ function fromMessage(plan: Plan, messages: ChatMessage[], streaming: boolean): P
   const text = textOf(last.content).toLowerCase();
   const fail: Failure | undefined =
     plan.fail ?? (streaming && text.includes("mid-stream") ? "mid-stream" : /\bfail/.test(text) ? "500" : /rate limit/.test(text) ? "429" : undefined);
-  return { fail, delayMs: plan.delayMs * (/\bslow\b/.test(text) ? 10 : 1) };
+  return { fail, delayMs: /\blong answer\b/.test(text) ? 0 : plan.delayMs * (/\bslow\b/.test(text) ? 10 : 1) };
 }
 
 /** An up-front failure, in OpenAI's error shape; "mid-stream" fails later (or at once without a stream). */

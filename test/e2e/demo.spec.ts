@@ -55,6 +55,26 @@ test.describe("demo with no configuration (the embedded buffer)", () => {
     expect((await answer.textContent())!.length).toBeGreaterThan("From [mlflow]:".length + 20);
   });
 
+  test("a long streamed answer (1 500 chunks) still becomes a trace: cut to 1 000 chunk events, its whole answer kept", async ({ page }) => {
+    await page.goto(`${demo.url}/`);
+    await ask(page, "Give me a long answer (stream test)");
+    await expect(page.locator(".msg.assistant").last()).toHaveText(/word1500$/);
+    type Span = { spanType: string; outputs?: unknown; events: { name: string }[] };
+    const findLlm = async (): Promise<Span | undefined> => {
+      const list = (await (await fetch(`${demo.url}/api/traces?text=${encodeURIComponent("stream test")}`)).json()) as { traces: { traceId: string }[] };
+      if (list.traces.length !== 1) return undefined;
+      const detail = (await (await fetch(`${demo.url}/api/traces/${list.traces[0]!.traceId}`)).json()) as { trace: { data: { spans: Span[] } } };
+      return detail.trace.data.spans.find((span) => span.spanType === "CHAT_MODEL" && span.events.length > 0);
+    };
+    let found: Span | undefined;
+    await expect.poll(async () => (found = await findLlm()) !== undefined, { timeout: 20_000 }).toBe(true);
+    const llm = found!;
+    expect(llm.events).toHaveLength(1000);
+    expect(llm.events[0]!.name).toBe("mlflow.chunk.item.0");
+    expect(JSON.stringify(llm.outputs)).toContain("word1 word2");
+    expect(JSON.stringify(llm.outputs)).toContain("word1500");
+  });
+
   test("a tab closed right after its answer: the trace still reaches the collector, once", async ({ context }) => {
     const page = await context.newPage();
     await page.goto(`${demo.url}/`);
