@@ -3,8 +3,7 @@ import type { Exporter } from "../core/export/exporter.js";
 import { encodeIngestBatch, ingestHeaders, INGEST_PATH, parseRetryAfter } from "../core/export/ingest-format.js";
 import type { Trace } from "../core/model/types.js";
 import type { TraceStore } from "./store.js";
-import { fitForIngest } from "../core/export/fit.js";
-import { utf8Length } from "../core/serialize/safe-json.js";
+import { ingestJson } from "../core/export/fit.js";
 
 // Where an instrumented Worker's finished traces go. All of them run inside ctx.waitUntil, after the
 // response: the request never waits for tracing.
@@ -46,9 +45,7 @@ export function collectorExporter(options: CollectorExporterOptions): Exporter {
   if (options.secret) headers.authorization = `Bearer ${options.secret}`;
   return {
     async export(trace: Trace) {
-      const json = JSON.stringify(trace);
-      const fitted = fitForIngest(trace, utf8Length(json));
-      const body = encodeIngestBatch([fitted === trace ? json : JSON.stringify(fitted)]);
+      const body = encodeIngestBatch([ingestJson(trace).json]);
       let last = "";
       for (let attempt = 1; attempt <= attempts; attempt++) {
         let wait: number | undefined;

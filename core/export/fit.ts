@@ -30,15 +30,25 @@ const L = INGEST_LIMITS;
 /** The names of the limits a trace was cut to, for the one warning. */
 type Cuts = Set<string>;
 
-const usableKey = (key: string, cuts: Cuts) => (key !== "" && key.length <= L.maxNameLength) || !cuts.add("maxNameLength");
-
-/** `text` within `max` characters (an empty name becomes `fallback`). */
-function cut(text: string, max: number, cuts: Cuts, limit: keyof typeof L, fallback = text): string {
-  if (text === "") return fallback === "" ? "" : (cuts.add(limit), fallback);
-  return text.length <= max ? text : (cuts.add(limit), truncateString(text, max - 40));
+function usableKey(key: string, cuts: Cuts): boolean {
+  if (key !== "" && key.length <= L.maxNameLength) return true;
+  cuts.add("maxNameLength");
+  return false;
 }
-const name = (text: string, cuts: Cuts, fallback: string) => cut(text, L.maxNameLength, cuts, "maxNameLength", fallback);
-const text = (value: string, cuts: Cuts) => cut(value, L.maxTextLength, cuts, "maxTextLength");
+
+/** `s` within `max` characters. */
+function cut(s: string, max: number, cuts: Cuts, limit: keyof typeof L): string {
+  if (s.length <= max) return s;
+  cuts.add(limit);
+  return truncateString(s, max - 40);
+}
+const text = (s: string, cuts: Cuts) => cut(s, L.maxTextLength, cuts, "maxTextLength");
+/** A name within maxNameLength; an empty one becomes `fallback` (the collector refuses empty names). */
+function name(s: string, cuts: Cuts, fallback: string): string {
+  if (s !== "" || fallback === "") return cut(s, L.maxNameLength, cuts, "maxNameLength");
+  cuts.add("empty names");
+  return fallback;
+}
 
 /** The first `max` usable entries of `map`, each value through `each`. */
 function entries<V, W>(map: Record<string, V>, max: number, cuts: Cuts, limit: keyof typeof L, each: (v: V) => W): Record<string, W> {
@@ -86,6 +96,19 @@ function span(s: SpanData, large: boolean, cuts: Cuts): SpanData {
     attributes: entries(s.attributes, L.maxAttributes, cuts, "maxAttributes", (v) => value(v, large, cuts)),
     events: s.events.slice(0, L.maxEvents).map((e) => event(e, cuts)),
   };
+}
+
+/**
+ * The JSON a collector receives for `trace`, cut to INGEST_LIMITS first when it does not fit, and
+ * its UTF-8 size (a queue entry needs it).
+ */
+export function ingestJson(trace: Trace): { json: string; bytes: number } {
+  const json = JSON.stringify(trace);
+  const bytes = utf8Length(json);
+  const fitted = fitForIngest(trace, bytes);
+  if (fitted === trace) return { json, bytes };
+  const cutJson = JSON.stringify(fitted);
+  return { json: cutJson, bytes: utf8Length(cutJson) };
 }
 
 /**

@@ -1,9 +1,9 @@
 import { reportSdkError, warnOnce } from "../debug.js";
 import type { Trace } from "../model/types.js";
 import type { Exporter } from "./exporter.js";
-import { queuedTrace, utf8Length, type QueuedTrace, type TraceQueue } from "./queue.js";
+import { queuedTrace, type QueuedTrace, type TraceQueue } from "./queue.js";
 import { redactSecrets, type RedactHook } from "./redact.js";
-import { fitForIngest } from "./fit.js";
+import { ingestJson } from "./fit.js";
 
 export interface QueueExporterOptions {
   queue: TraceQueue;
@@ -92,9 +92,8 @@ export class QueueExporter implements Exporter {
         return undefined;
       }
       // Cut to what a collector takes (fit.ts): refused, the whole trace would be lost.
-      const body = JSON.stringify(kept);
-      const fitted = fitForIngest(kept, utf8Length(body));
-      return queuedTrace(id, fitted === kept ? body : JSON.stringify(fitted));
+      const { json, bytes } = ingestJson(kept);
+      return queuedTrace(id, json, bytes);
     } catch (error) {
       this.counts.failed++;
       reportSdkError("sample/redact/serialize", error); // a throwing hook never leaks the raw trace

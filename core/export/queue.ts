@@ -3,6 +3,9 @@
 // deleted before the next hop acknowledged it: a sender leases a batch, and only `ack` deletes.
 // Implementations: MemoryQueue (core), IdbQueue (browser), the Durable Object SQLite queue (worker).
 // All of them run queue-contract.ts.
+import { utf8Length } from "../serialize/safe-json.js";
+
+export { utf8Length };
 
 /** One finished trace as stored: its JSON text and delivery bookkeeping. */
 export interface QueuedTrace {
@@ -69,13 +72,9 @@ export interface QueueLimits {
 
 export const DEFAULT_QUEUE_LIMITS = { maxTraces: 1000, maxBytes: 5_000_000, leaseMs: 30_000 } as const;
 
-import { utf8Length } from "../serialize/safe-json.js";
-
-export { utf8Length };
-
-/** A fresh queue entry for a trace's JSON text. */
-export function queuedTrace(id: string, body: string): QueuedTrace {
-  return { id, body, bytes: utf8Length(body) + 1, attempts: 0, notBefore: 0 };
+/** A fresh queue entry for a trace's JSON text (`bytes`: its UTF-8 size, when already known). */
+export function queuedTrace(id: string, body: string, bytes = utf8Length(body)): QueuedTrace {
+  return { id, body, bytes: bytes + 1, attempts: 0, notBefore: 0 };
 }
 
 /** A random lease token (not a secret: it only tells leases apart). */

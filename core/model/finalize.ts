@@ -83,9 +83,9 @@ const CACHE_KEYS = ["cache_read_input_tokens", "cache_creation_input_tokens", "c
  * Sums `mlflow.chat.tokenUsage` from the top down as MLflow does (tracing/utils
  * `aggregate_usage_from_spans`): a span's usage already covers its descendants', a missing count is
  * 0, cache counts are summed when present, and usage that is not an object or a count that is not
- * a number (Python cannot add it) leaves the trace without usage. Starts from every span whose parent is absent (the root, or the
- * tops of parts still waiting for theirs) and visits each span once, so parts that point at each
- * other cannot loop it.
+ * a number (Python cannot add it) leaves the trace without usage. Starts from every span whose
+ * parent is absent (the root, or the tops of parts still waiting for theirs) and visits each span
+ * once, so parts that point at each other cannot loop it.
  */
 export function aggregateTokenUsage(spans: SpanData[]): Usage | undefined {
   const ids = new Set(spans.map((s) => s.spanId));

@@ -1,5 +1,6 @@
 import { INGEST_VERSION } from "../../core/export/ingest-format.js";
 import { SpanAttributeKey } from "../../core/model/constants.js";
+import { utf8Length } from "../../core/serialize/safe-json.js";
 import type { EventAttributeValue, Json, SpanData, SpanEvent, Trace, TraceInfo } from "../../core/model/types.js";
 import type { CollectorLimits } from "./limits.js";
 import { pathKey, Refusal } from "./refusal.js";
@@ -12,7 +13,6 @@ const TRACE_ID = /^tr-[0-9a-f]{32}$/;
 const SPAN_ID = /^[0-9a-f]{16}$/;
 const STATES = new Set<TraceInfo["state"]>(["OK", "ERROR", "IN_PROGRESS", "STATE_UNSPECIFIED"]);
 const STATUS_CODES = new Set(["STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR"]);
-const encoder = new TextEncoder();
 
 const bad = (path: string, message: string, hint = "") => new Refusal(400, message, path, hint);
 // JSON may carry a "__proto__" key, but assigning one to a plain object swaps its prototype
@@ -68,7 +68,7 @@ function json(v: unknown, path: string, limits: CollectorLimits): Json {
     throw bad(path, `${path} holds a ${typeof x}, which is not JSON`);
   };
   walk(v, 0);
-  const bytes = encoder.encode(JSON.stringify(v)).byteLength;
+  const bytes = utf8Length(JSON.stringify(v));
   if (bytes > limits.maxValueBytes) throw bad(path, `${path} is ${bytes} bytes of JSON; the limit is ${limits.maxValueBytes}`, "trim the value before tracing it");
   return v as Json;
 }
