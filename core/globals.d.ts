@@ -28,8 +28,8 @@ declare class TextEncoder {
   encode(input?: string): Uint8Array;
 }
 declare class TextDecoder {
-  constructor(label?: string);
-  decode(input?: Uint8Array): string;
+  constructor(label?: string, options?: { fatal?: boolean; ignoreBOM?: boolean });
+  decode(input?: Uint8Array, options?: { stream?: boolean }): string;
 }
 declare function btoa(data: string): string;
 declare function atob(data: string): string;

@@ -130,13 +130,133 @@ describe("stream spans", () => {
     w.restore();
   });
 
-  it("does not wrap ReadableStreams, which platform APIs must receive untouched", async () => {
-    const t = setup();
-    const body = new ReadableStream({ start(c) { c.enqueue(new TextEncoder().encode("x")); c.close(); } });
-    const make = mlflow.trace(function make() { return body; });
-    expect(make()).toBe(body);
-    expect(await new Response(make()).text()).toBe("x");
-    expect((await t.traces()).length).toBe(2);
+  describe("ReadableStream results", () => {
+    const bytes = (text: string) => new TextEncoder().encode(text);
+    // An LLM's SSE body as a network delivers it: "é" (2 bytes in UTF-8) split across two chunks.
+    const sse = ["data: {\"delta\":\"Caf", "\u00e9\"}\n\n", "data: [DONE]\n\n"];
+    const sseChunks = () => {
+      const all = bytes(sse.join(""));
+      const cut = bytes(sse[0]!).length + 1; // in the middle of the é
+      return [all.slice(0, cut), all.slice(cut, bytes(sse[0]! + sse[1]!).length), all.slice(bytes(sse[0]! + sse[1]!).length)];
+    };
+    const readAll = async (stream: unknown) => {
+      const reader = (stream as ReadableStream).getReader();
+      const chunks: unknown[] = [];
+      for (let r = await reader.read(); !r.done; r = await reader.read()) chunks.push(r.value);
+      return chunks;
+    };
+    const slowStream = (chunks: unknown[], log: string[] = []) => {
+      let i = 0;
+      return new ReadableStream({
+        async pull(controller) {
+          await sleep(10);
+          if (i < chunks.length) controller.enqueue(chunks[i++]);
+          else controller.close();
+        },
+        cancel(reason) {
+          log.push(`cancelled: ${String(reason)}`);
+        },
+      });
+    };
+
+    it("ends the span when the stream has been read to the end, with the body's text as outputs", async () => {
+      const t = setup();
+      const callModel = mlflow.trace(async function callModel(prompt: string) {
+        return slowStream(sseChunks());
+      }, { spanType: mlflow.SpanType.LLM });
+      const started = Date.now();
+      const body = await callModel("hi");
+      expect(body).toBeInstanceOf(ReadableStream);
+      await sleep(5);
+      expect(t.exporter.traces).toHaveLength(0); // still open: nothing read yet
+      // A platform API takes it (a proxy would be refused) and sees the original bytes.
+      expect(await new Response(body as ReadableStream<Uint8Array>).text()).toBe(sse.join(""));
+      const trace = await t.only();
+      const [span] = shape(trace);
+      expect(span).toMatchObject({ name: "callModel", spanType: "LLM", inputs: { prompt: "hi" }, outputs: sse.join(""), status: "OK" });
+      // One event per chunk, each the text it completed: the split é is in the second.
+      expect(span!.events!.map((e) => JSON.parse(String(e.attributes!["mlflow.chunk.value"])))).toEqual(["data: {\"delta\":\"Caf", "\u00e9\"}\n\n", "data: [DONE]\n\n"]);
+      const s = trace.data.spans[0]!;
+      expect(s.endTime! - s.startTime).toBeGreaterThanOrEqual(30); // four reads of 10 ms, not the call alone
+      expect(Date.now() - started).toBeGreaterThanOrEqual(30);
+    });
+
+    it("a consumer that cancels ends the span OK with the text read so far, and cancels the source", async () => {
+      const t = setup();
+      const log: string[] = [];
+      const make = mlflow.trace(function make() {
+        return slowStream(["one ", "two ", "three"].map(bytes), log);
+      });
+      const reader = (make() as ReadableStream<Uint8Array>).getReader();
+      expect(new TextDecoder().decode((await reader.read()).value)).toBe("one ");
+      await reader.cancel("user pressed stop");
+      expect(log).toEqual(["cancelled: user pressed stop"]);
+      const [span] = shape(await t.only());
+      expect(span).toMatchObject({ name: "make", outputs: "one ", status: "OK" });
+      expect(span!.events).toHaveLength(1);
+    });
+
+    it("a source that errors ends the span ERROR and the reader gets the same error", async () => {
+      const t = setup();
+      const broken = new TypeError("network error");
+      let sent = false;
+      const make = mlflow.trace(function make() {
+        return new ReadableStream({
+          pull(controller) {
+            if (sent) controller.error(broken);
+            else controller.enqueue(bytes("partial"));
+            sent = true;
+          },
+        });
+      });
+      const reader = (make() as ReadableStream<Uint8Array>).getReader();
+      await reader.read();
+      await expect(reader.read()).rejects.toBe(broken);
+      const trace = await t.only();
+      expect(shape(trace)[0]).toMatchObject({ status: "ERROR" });
+      expect(trace.data.spans[0]!.status.description).toBe("TypeError: network error");
+    });
+
+    it("string chunks are joined; other values are kept as a list; bytes that are not UTF-8 are recorded by size", async () => {
+      const t = setup();
+      const text = mlflow.trace(function text() { return slowStream(["a", "b"]); });
+      const objects = mlflow.trace(function objects() { return slowStream([{ n: 1 }, { n: 2 }]); });
+      const audio = mlflow.trace(function audio() { return slowStream([new Uint8Array([0xff, 0xfe, 0x00]), bytes("ok")]); });
+      for (const make of [text, objects, audio]) await readAll(make());
+      const outputs = (await t.traces()).map((tr) => shape(tr)[0]!.outputs);
+      expect(outputs).toEqual(["ab", [{ n: 1 }, { n: 2 }], [{ bytes: 3 }, "ok"]]);
+    });
+
+    it("an outputReducer gets the decoded text chunks", async () => {
+      const t = setup();
+      const make = mlflow.trace(function make() { return slowStream(["data: a\n\n", "data: b\n\n"].map(bytes)); }, {
+        outputReducer: (chunks: string[]) => chunks.map((c) => c.slice(6).trim()),
+      });
+      await new Response(make() as ReadableStream).text();
+      expect(shape(await t.only())[0]!.outputs).toEqual(["a", "b"]);
+    });
+
+    it("a locked stream (a reader already holds it) is returned untouched and the span ends at once", async () => {
+      const t = setup();
+      const body = new ReadableStream({ start(c) { c.enqueue(bytes("x")); c.close(); } });
+      const reader = body.getReader();
+      const make = mlflow.trace(function make() { return body; });
+      expect(make()).toBe(body);
+      expect(await t.traces()).toHaveLength(1);
+      expect(new TextDecoder().decode((await reader.read()).value)).toBe("x");
+    });
+
+    it("nests under the caller, whose trace stays open until the stream is read", async () => {
+      const t = setup();
+      const callModel = mlflow.trace(function callModel() { return slowStream(["x", "y"]); }, { spanType: mlflow.SpanType.LLM });
+      const answer = mlflow.trace(async function answer() { return callModel(); });
+      const body = await answer();
+      await sleep(5);
+      expect(t.exporter.traces).toHaveLength(0);
+      expect(await readAll(body)).toEqual(["x", "y"]);
+      const spans = shape(await t.only());
+      expect(spans.map((s) => [s.name, s.parent ?? null])).toEqual([["answer", null], ["callModel", "answer"]]);
+    });
   });
 
   it("passes values sent with next(v) and errors injected with throw() through to the generator", async () => {

@@ -10,7 +10,8 @@ import { fail } from "./settle.js";
 // Stream spans, after Python's mlflow.trace on generators: the span starts when iteration starts,
 // is active only while the producer runs, keeps every chunk as an `mlflow.chunk.item.<i>` event,
 // and ends when the iterator is exhausted (outputs = chunks, or outputReducer(chunks)), when the
-// consumer stops early (`return()`, e.g. `break`), or when the producer throws (ERROR).
+// consumer stops early (`return()`, e.g. `break`), or when the producer throws (ERROR). A
+// ReadableStream result is read the same way through a new stream (see traceReadableStream).
 
 export type OutputReducer = (chunks: never[]) => unknown;
 
@@ -24,18 +25,36 @@ export interface StreamPlan {
   outputReducer?: OutputReducer;
 }
 
-export type StreamKind = "sync" | "async";
+export type StreamKind = "sync" | "async" | "readable";
 
-/** Which stream a value is: a generator, an async generator or any other async iterable. */
+// The part of Web streams core touches (core compiles without DOM or Workers types).
+interface WebStreamReader {
+  read(): Promise<{ done: boolean; value?: unknown }>;
+  cancel(reason?: unknown): Promise<void>;
+}
+interface WebStream {
+  readonly locked: boolean;
+  getReader(): WebStreamReader;
+}
+interface WebStreamController {
+  enqueue(chunk: unknown): void;
+  close(): void;
+  error(reason: unknown): void;
+}
+type WebStreamSource = { pull(controller: WebStreamController): Promise<void>; cancel(reason: unknown): Promise<void> };
+const WebStreams = () => (globalThis as { ReadableStream?: new (source: WebStreamSource, strategy: { highWaterMark: number }) => WebStream }).ReadableStream;
+
+/** Which stream a value is: a generator, an async generator, a ReadableStream or any other async iterable. */
 export function streamKind(value: unknown): StreamKind | undefined {
   if (value === null || typeof value !== "object") return undefined;
   const tag = Object.prototype.toString.call(value);
   if (tag === "[object Generator]") return "sync";
   if (tag === "[object AsyncGenerator]") return "async";
+  // Checked before async iterables: some ReadableStreams are iterable, but platform APIs (new
+  // Response(stream), pipeTo) reject a proxy of one. A locked stream has a reader already: untouched.
+  const RS = WebStreams();
+  if (RS && value instanceof RS) return value.locked ? undefined : "readable";
   if (typeof (value as AsyncIterable<unknown>)[Symbol.asyncIterator] !== "function") return undefined;
-  // A ReadableStream is handed to platform APIs (new Response(stream)) that reject proxies.
-  const RS = (globalThis as { ReadableStream?: new () => object }).ReadableStream;
-  if (RS && value instanceof RS) return undefined;
   return "async";
 }
 
@@ -101,7 +120,8 @@ export class StreamRecorder {
     }
   }
 
-  finish(): void {
+  /** Ends the span OK; outputs are outputReducer(chunks), else `fallback(chunks)`, else the chunks. */
+  finish(fallback?: OutputReducer): void {
     if (this.done) return;
     if (!this.span) {
       this.cancel();
@@ -111,7 +131,7 @@ export class StreamRecorder {
     const span = this.span;
     try {
       let outputs: unknown = this.chunks;
-      const reducer = this.reducer;
+      const reducer = this.reducer ?? fallback;
       if (reducer) {
         try {
           outputs = reducer(this.chunks as never[]);
@@ -249,9 +269,65 @@ export function traceAsyncIterable<T extends object>(iterable: T, rec: StreamRec
   });
 }
 
+/**
+ * A ReadableStream result: the caller gets a new ReadableStream that reads the original only when
+ * it is read itself (platform APIs take no proxy of a stream). Byte chunks are recorded as their
+ * UTF-8 text, so an SSE body reads as what the model sent; when every chunk is text the outputs are
+ * the whole text. A chunk that is not UTF-8 is recorded as `{ bytes }`. Cancelling ends the span
+ * like `break`.
+ */
+export function traceReadableStream(source: WebStream, rec: StreamRecorder): WebStream {
+  const reader = source.getReader();
+  let decoder: TextDecoder | undefined;
+  let text = true;
+  const record = (chunk: unknown) => {
+    let value = chunk;
+    if (chunk instanceof Uint8Array) {
+      try {
+        value = (decoder ??= new TextDecoder("utf-8", { fatal: true, ignoreBOM: false })).decode(chunk, { stream: true });
+      } catch {
+        decoder = undefined; // a fatal decoder is left mid-sequence after a failure: start afresh
+        value = { bytes: chunk.byteLength };
+      }
+    }
+    if (typeof value !== "string") text = false;
+    rec.chunk(value);
+  };
+  const joined = () => (text ? (chunks: string[]) => chunks.join("") : undefined);
+  return new (WebStreams()!)(
+    {
+      async pull(controller) {
+        rec.start();
+        let next: { done: boolean; value?: unknown };
+        try {
+          next = await reader.read();
+        } catch (error) {
+          rec.fail(error);
+          controller.error(error);
+          return;
+        }
+        if (next.done) {
+          // (bytes of a character the stream ended in the middle of are not text: left out)
+          rec.finish(joined());
+          controller.close();
+        } else {
+          record(next.value);
+          controller.enqueue(next.value);
+        }
+      },
+      async cancel(reason) {
+        rec.finish(joined());
+        await reader.cancel(reason);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
 /** Wraps `value` (a stream per `streamKind`) so that its iteration is recorded by `rec`. */
 export function wrapStream<T>(value: T, kind: StreamKind, rec: StreamRecorder): T {
   if (kind === "sync") return traceIterator(value as Iterator<unknown>, rec) as T;
+  if (kind === "readable") return traceReadableStream(value as WebStream, rec) as T;
   const tag = Object.prototype.toString.call(value);
   return (tag === "[object AsyncGenerator]"
     ? traceAsyncIterator(value as AsyncIterator<unknown>, rec)

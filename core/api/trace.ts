@@ -33,7 +33,8 @@ const isDecoratorContext = (v: unknown): v is DecoratorContext =>
 /**
  * Traces a function: every call records a span with the function's name, its arguments (mapped to
  * parameter names) as inputs, its return value as outputs, and any exception. Works for sync,
- * async, generator and async-generator functions and for functions returning async iterables.
+ * async, generator and async-generator functions and for functions returning async iterables or
+ * ReadableStreams.
  * The returned function keeps `name`, `length` and `this`.
  * @example
  * const getWeather = mlflow.trace(async (city: string) => `Sunny in ${city}`, { name: "get-weather" });

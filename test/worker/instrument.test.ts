@@ -215,6 +215,40 @@ describe("instrument(): streaming responses", () => {
   });
 });
 
+describe("instrument(): a traced model call whose stream becomes the response body", () => {
+  // As env.AI.run(model, { stream: true }) answers: a ReadableStream of SSE bytes, handed on as-is.
+  const events = ["data: {\"response\":\"Hel\"}\n\n", "data: {\"response\":\"lo\"}\n\n", "data: [DONE]\n\n"];
+  const runModel = trace(async function runModel(prompt: string) {
+    const encoder = new TextEncoder();
+    let i = 0;
+    return new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        await sleep(20);
+        if (i < events.length) controller.enqueue(encoder.encode(events[i++]));
+        else controller.close();
+      },
+    });
+  }, { spanType: "LLM" });
+  const worker = instrument<object, ExportedHandler<object>>(
+    { async fetch() { return new Response(await runModel("hi"), { headers: { "content-type": "text/event-stream" } }); } },
+    { exporter: () => exported },
+  );
+
+  it("workerd streams it to the client and the model span lasts until the last chunk, with the text as outputs", async () => {
+    const { body } = await call(worker, new Request("https://app.example/chat"));
+    expect(body).toBe(events.join(""));
+    const t = exported.traces[0]!;
+    expect(tree(t)).toEqual([
+      ["GET /chat", null],
+      ["runModel", "GET /chat"],
+    ]);
+    const model = t.data.spans.find((s) => s.name === "runModel")!;
+    expect(model.endTime! - model.startTime).toBeGreaterThanOrEqual(60);
+    expect(model.attributes["mlflow.spanOutputs"]).toBe(events.join(""));
+    expect(model.events.map((e) => e.name)).toEqual(["mlflow.chunk.item.0", "mlflow.chunk.item.1", "mlflow.chunk.item.2"]);
+  });
+});
+
 describe("instrument(): scheduled and queue handlers", () => {
   it("each invocation is a root span named for its trigger", async () => {
     const worker = instrument<object, ExportedHandler<object>>(
