@@ -57,6 +57,24 @@ describe("redactSecrets", () => {
     expect(JSON.stringify(trace)).toContain("hunter2");
   });
 
+  it("masks the key of a fetch made with Headers, and provider keys in URLs (Gemini's ?key=), Groq and Hugging Face tokens", async () => {
+    const gemini = "AIzaSyA-0123456789abcdefghijklmnopqrstu";
+    const tracedFetch = mlflow.trace(function callProvider(url: string, init: { headers: Headers }) { return init.headers.get("x-goog-api-key"); });
+    const trace = await finished(() => {
+      tracedFetch(`https://generativelanguage.googleapis.com/v1beta/models/gemini:generateContent?key=${gemini}`, {
+        headers: new Headers({ "x-goog-api-key": gemini, authorization: "Bearer gsk_abcdefghijklmnopqrstuvwxyz", "x-hf": "hf_abcdefghijklmnopqrstuvwxyz" }),
+      });
+    });
+    expect(JSON.stringify(trace)).toContain(gemini); // captured: Headers are no longer {}
+    const clean = redactSecrets(trace)!;
+    const text = JSON.stringify(clean);
+    for (const secret of [gemini, "gsk_abcdefghijklmnopqrstuvwxyz", "hf_abcdefghijklmnopqrstuvwxyz"]) expect(text).not.toContain(secret);
+    expect(clean.data.spans[0]!.inputs).toEqual({
+      url: `https://generativelanguage.googleapis.com/v1beta/models/gemini:generateContent?key=${REDACTED}`,
+      init: { headers: { authorization: REDACTED, "x-goog-api-key": REDACTED, "x-hf": REDACTED } },
+    });
+  });
+
   it("masks secret-shaped values anywhere and JSON escaped inside JSON strings", () => {
     const redact = createRedactor();
     const trace = {

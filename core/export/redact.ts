@@ -26,6 +26,8 @@ const SECRET_KEY = /(authorization|apikey|password|passwd|passphrase|secret|cook
 const SECRET_VALUES: readonly RegExp[] = [
   /\b(?:Bearer|Basic|Token)\s+[A-Za-z0-9\-._~+/]+=*/gi,
   /\bsk-[A-Za-z0-9_-]{16,}/g, // OpenAI, Anthropic (sk-ant-…)
+  /\bAIza[0-9A-Za-z_-]{35}/g, // Google (Gemini's ?key=)
+  /\b(?:gsk|hf)_[A-Za-z0-9]{20,}/g, // Groq, Hugging Face
   /\bAKIA[0-9A-Z]{16}\b/g, // AWS access key id
   /\bgh[pousr]_[A-Za-z0-9]{30,}/g, // GitHub tokens
   /\bxox[abprs]-[A-Za-z0-9-]{10,}/g, // Slack tokens

@@ -49,6 +49,34 @@ describe("toJsonSafe", () => {
     expect(toJsonSafe(undefined)).toBeNull();
   });
 
+  it("captures the Web platform objects of an LLM call by what they hold, not as {}", async () => {
+    const headers = new Headers({ "content-type": "application/json", authorization: "Bearer sk-test" });
+    const form = new FormData();
+    form.append("q", "llamas");
+    form.append("tag", "a");
+    form.append("tag", "b");
+    form.append("upload", new File(["hello"], "notes.txt", { type: "text/plain" }));
+    const request = new Request("https://api.example/v1/chat?stream=1", { method: "POST", headers, body: "{}" });
+    const response = new Response("{}", { status: 429, statusText: "Too Many Requests", headers: { "retry-after": "3" } });
+    const aborted = AbortSignal.abort();
+    const target = new EventTarget();
+    const event = new Event("message");
+    target.addEventListener("message", () => {});
+    target.dispatchEvent(event);
+    expect(toJsonSafe({ headers, form, request, response, blob: new Blob(["abc"]), params: new URLSearchParams({ a: "1", b: "2" }), body: new ReadableStream(), aborted, event, target })).toEqual({
+      headers: { "content-type": "application/json", authorization: "Bearer sk-test" }, // the redactor masks by key
+      form: { q: "llamas", tag: ["a", "b"], upload: "[File notes.txt, 5 bytes, text/plain]" },
+      request: { method: "POST", url: "https://api.example/v1/chat?stream=1", headers: { "content-type": "application/json", authorization: "Bearer sk-test" } },
+      response: { status: 429, statusText: "Too Many Requests", url: "", headers: { "content-type": "text/plain;charset=UTF-8", "retry-after": "3" } },
+      blob: "[Blob 3 bytes]",
+      params: "a=1&b=2",
+      body: "[ReadableStream]",
+      aborted: { aborted: true },
+      event: { type: "message", target: "[EventTarget]" },
+      target: "[EventTarget]",
+    });
+  });
+
   it("marks cycles but keeps repeated (non-cyclic) references in full", () => {
     const shared = { v: 1 };
     const a: Record<string, unknown> = { shared, again: shared };

@@ -1,4 +1,5 @@
 import type { Json } from "../model/types.js";
+import { platformView } from "./platform.js";
 
 // Captures any user value as JSON-safe data, once, at the moment it is recorded (MLflow serializes
 // on set too, so later mutation of the user's object does not rewrite history). It never throws:
@@ -161,6 +162,8 @@ class Walker {
     }
     if (typeof (obj as PromiseLike<unknown>).then === "function") return marker("Promise");
     if (obj instanceof WeakMap || obj instanceof WeakSet) return marker(obj.constructor.name);
+    const view = platformView(obj);
+    if (view !== undefined) return this.walk(view, depth + 1) ?? null;
     const toJSON = (obj as { toJSON?: unknown }).toJSON;
     if (typeof toJSON === "function") {
       const replaced: unknown = toJSON.call(obj);
