@@ -9,8 +9,10 @@ const withType = (what: string, f: Fields) => `[${what} ${f.size} bytes${f.type 
 // Checked in order (File before Blob); a name missing from the runtime is skipped.
 const VIEWS: [string, (o: Fields & Iterable<[string, unknown]>) => unknown][] = [
   ["Headers", (h) => Object.fromEntries(h)],
-  ["Response", (r) => ({ status: r.status, statusText: r.statusText, url: r.url, headers: r.headers })],
-  ["Request", (r) => ({ method: r.method, url: r.url, headers: r.headers })],
+  // Without their headers, as OpenTelemetry records HTTP by default: a Worker's Request carries the
+  // client's IP address and cookies. Headers passed on their own are captured (and redacted by key).
+  ["Response", (r) => ({ status: r.status, statusText: r.statusText, url: r.url })],
+  ["Request", (r) => ({ method: r.method, url: r.url })],
   ["File", (f) => withType(`File ${String(f.name)},`, f)],
   ["Blob", (b) => withType("Blob", b)],
   ["FormData", (form) => {
