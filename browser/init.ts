@@ -6,6 +6,7 @@ import { MemoryQueue } from "../core/export/memory-queue.js";
 import { QueueExporter, type QueueExporterOptions } from "../core/export/queue-exporter.js";
 import type { Lease, QueuedTrace, QueueStats, TraceQueue } from "../core/export/queue.js";
 import { Sender } from "../core/export/sender.js";
+import { getTracer } from "../core/tracer.js";
 import { createBrowserContextManager, type BrowserContextMode } from "./context.js";
 import { electLeader } from "./leader.js";
 import { installLifecycle } from "./lifecycle.js";
@@ -120,7 +121,10 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
   });
   const restoreFetch = options.propagateTo ? instrumentFetch(options.propagateTo) : undefined;
   const removeListeners = installLifecycle({
-    onHide() {
+    onHide(unloading) {
+      // A trace still open when the page goes for good (an answer still streaming) is lost unless
+      // it is ended now: its open spans end with a "cancelled" event and it is sent with the rest.
+      if (unloading) getTracer().cancelOpenTraces("page closed");
       // Traces still being written go out straight from memory; stored ones by lease, any tab.
       const { items, stored } = exporter.unsettled();
       sender.sendUnqueued(items, stored);

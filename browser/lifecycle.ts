@@ -3,8 +3,8 @@
 // Sentry flush there too); `pagehide` covers Safari and bfcache navigations. `online` ends a wait.
 
 export interface LifecycleHandlers {
-  /** The page may be going away: send what can go with keepalive, now. */
-  onHide(): void;
+  /** The page may be going away: send what can go with keepalive, now. `unloading`: it is going for good (not into the back/forward cache). */
+  onHide(unloading: boolean): void;
   /** The network is back. */
   onOnline(): void;
 }
@@ -12,9 +12,10 @@ export interface LifecycleHandlers {
 /** Installs the listeners; returns a function that removes them. */
 export function installLifecycle(handlers: LifecycleHandlers): () => void {
   const onVisibility = () => {
-    if (document.visibilityState === "hidden") handlers.onHide();
+    if (document.visibilityState === "hidden") handlers.onHide(false);
   };
-  const onPageHide = () => handlers.onHide();
+  // A page put in the back/forward cache (persisted) may come back and carry on.
+  const onPageHide = (event: PageTransitionEvent) => handlers.onHide(!event.persisted);
   const onOnline = () => handlers.onOnline();
   document.addEventListener("visibilitychange", onVisibility);
   addEventListener("pagehide", onPageHide);

@@ -165,6 +165,14 @@ export class Tracer implements TraceOwner {
     }
   }
 
+  /**
+   * The program is going away (a page being closed): ends every open span, with a `cancelled`
+   * event giving `reason`, so that each open trace is exported now instead of lost.
+   */
+  cancelOpenTraces(reason: string): void {
+    for (const record of [...this.openTraces]) record.cancel(reason);
+  }
+
   /** Traces started and not yet exported (for diagnostics and tests). */
   get openTraceCount(): number {
     return this.openTraces.size;

@@ -86,6 +86,18 @@ export class TraceRecord {
     }
   }
 
+  /**
+   * Ends every span still open now, children first, each with a `cancelled` event saying why, and
+   * finishes the trace (streams not yet iterated are not waited for).
+   */
+  cancel(reason: string): void {
+    for (let i = this.slots.length - 1; i >= 0 && !this.finished; i--) {
+      const slot = this.slots[i];
+      if (slot instanceof LiveSpan && !slot.isEnded) slot.addEvent({ name: "cancelled", attributes: { reason } }).end();
+    }
+    this.finish();
+  }
+
   /** Finishes now: open spans are captured as they are (endTime null). Idempotent. */
   finish(): void {
     if (this.finished) return;

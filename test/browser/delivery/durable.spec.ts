@@ -56,6 +56,25 @@ test("tab closed right after a trace finished: after reopening, the collector ha
   console.log(`closed-tab trace: ${view.deliveries[id]} deliveries, ${view.requests.length} requests`);
 });
 
+test("tab closed while an answer is still streaming: the trace arrives, its open spans ended with a 'cancelled' event", async ({ context, request }) => {
+  await context.newPage(); // keeps the context open while the tab under test is gone
+  const first = await openApp(await context.newPage());
+  const id = await first.evaluate(() => (globalThis as any).app.startAnswer("left mid-answer") as Promise<string>);
+  expect((await stub(request)).deliveries).toEqual({}); // still open: nothing to send yet
+  await first.close({ runBeforeUnload: true });
+  const view = await expectDelivered(request, [id]); // sent by the closing page itself, no reopening
+  const spans = view.traces.find((t) => t.info.traceId === id)!.data.spans as unknown as {
+    name: string; endTime: number | null; events: { name: string; attributes: Record<string, unknown> }[]; inputs?: unknown;
+  }[];
+  expect(spans.map((s) => s.name)).toEqual(["ask", "answer"]);
+  for (const s of spans) {
+    expect(s.endTime).not.toBeNull();
+    expect(s.events.filter((e) => e.name === "cancelled")).toEqual([{ name: "cancelled", attributes: { reason: "page closed" }, timestamp: expect.any(Number) }]);
+  }
+  expect(spans[1]!.events.filter((e) => e.name.startsWith("mlflow.chunk.item")).map((e) => e.attributes["mlflow.chunk.value"])).toEqual(['"Once"', '" upon"']);
+  expect(spans[0]!.inputs).toEqual({ label: "left mid-answer" });
+});
+
 test("tab closed while the collector is failing: the next page load delivers the trace", async ({ context, request }) => {
   await context.newPage(); // keeps the context open while the tab under test is gone
   await request.get("/stub/fail?times=1000&status=503");

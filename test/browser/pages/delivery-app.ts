@@ -56,6 +56,24 @@ function traceOne(label: string, options: { padBytes?: number; secrets?: boolean
   return mlflow.getLastActiveTraceId() as string;
 }
 
+/**
+ * Starts asking a question whose answer streams and then stalls (a slow model), the way a user
+ * leaves mid-answer; resolves with the trace id once two chunks have been shown.
+ */
+function startAnswer(label: string): Promise<string> {
+  const answer = mlflow.trace(async function* answer(question: string) {
+    yield "Once";
+    yield " upon";
+    await new Promise(() => {}); // the rest never comes before the tab is closed
+  }, { spanType: mlflow.SpanType.LLM });
+  return new Promise((shown) => {
+    void mlflow.withSpan(async (span) => {
+      let n = 0;
+      for await (const _chunk of span.run(() => answer(label))) if (++n === 2) shown(span.traceId);
+    }, { name: "ask", inputs: { label } });
+  });
+}
+
 /** Every row of the queue's object store, read with the raw IndexedDB API (not through idb). */
 function readIdb(): Promise<unknown[]> {
   return new Promise((resolve, reject) => {
@@ -80,6 +98,7 @@ function hide(): void {
 Object.assign(globalThis, {
   app: {
     traceOne,
+    startAnswer,
     traceMany: (n: number, padBytes = 0, prefix = "t") => Array.from({ length: n }, (_, i) => traceOne(`${prefix}${i}`, { padBytes })),
     flush: () => tracing.flush(),
     stats: () => tracing.stats(),
