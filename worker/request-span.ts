@@ -1,4 +1,5 @@
 import { fail } from "../core/api/settle.js";
+import { relayStream } from "../core/api/stream.js";
 import { startSpan } from "../core/api/span-scope.js";
 import { reportSdkError } from "../core/debug.js";
 import { SpanStatusCode, SpanType } from "../core/model/constants.js";
@@ -44,7 +45,6 @@ function pathOf(request: Request): string {
 
 /** Ends `span` once `body` has been read to the end or cancelled; returns the stream to send. */
 function endWithBody(body: ReadableStream<Uint8Array>, span: LiveSpan, onEnd: () => void): ReadableStream<Uint8Array> {
-  const reader = body.getReader();
   let bytes = 0;
   let ended = false;
   const finish = (error?: unknown, cancelled = false) => {
@@ -56,27 +56,12 @@ function endWithBody(body: ReadableStream<Uint8Array>, span: LiveSpan, onEnd: ()
     else span.end();
     onEnd();
   };
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        const { done, value } = await reader.read();
-        if (done) {
-          controller.close();
-          finish();
-          return;
-        }
-        bytes += value.byteLength;
-        controller.enqueue(value);
-      } catch (error) {
-        controller.error(error);
-        finish(error);
-      }
-    },
-    async cancel(reason) {
-      finish(reason, true);
-      await reader.cancel(reason);
-    },
-  });
+  return relayStream(body, {
+    chunk: (value) => (bytes += (value as Uint8Array).byteLength),
+    done: () => finish(),
+    failed: (error) => finish(error),
+    cancelled: (reason) => finish(reason, true),
+  }) as unknown as ReadableStream<Uint8Array>;
 }
 
 /**

@@ -32,7 +32,7 @@ interface WebStreamReader {
   read(): Promise<{ done: boolean; value?: unknown }>;
   cancel(reason?: unknown): Promise<void>;
 }
-interface WebStream {
+export interface WebStream {
   readonly locked: boolean;
   getReader(): WebStreamReader;
 }
@@ -269,59 +269,76 @@ export function traceAsyncIterable<T extends object>(iterable: T, rec: StreamRec
   });
 }
 
+export interface RelayHooks {
+  chunk(value: unknown): void;
+  done(): void;
+  failed(error: unknown): void;
+  cancelled(reason: unknown): void;
+}
+
 /**
- * A ReadableStream result: the caller gets a new ReadableStream that reads the original only when
- * it is read itself (platform APIs take no proxy of a stream). Byte chunks are recorded as their
- * UTF-8 text, so an SSE body reads as what the model sent; when every chunk is text the outputs are
- * the whole text. A chunk that is not UTF-8 is recorded as `{ bytes }`. Cancelling ends the span
- * like `break`.
+ * A new ReadableStream that reads `source` only when it is read itself and tells `hooks` what
+ * passes through. A new stream rather than a proxy: platform APIs (new Response(stream),
+ * pipeThrough) take only real streams.
  */
-export function traceReadableStream(source: WebStream, rec: StreamRecorder): WebStream {
+export function relayStream(source: WebStream, hooks: RelayHooks): WebStream {
   const reader = source.getReader();
-  let decoder: TextDecoder | undefined;
-  let text = true;
-  const record = (chunk: unknown) => {
-    let value = chunk;
-    if (chunk instanceof Uint8Array) {
-      try {
-        value = (decoder ??= new TextDecoder("utf-8", { fatal: true, ignoreBOM: false })).decode(chunk, { stream: true });
-      } catch {
-        decoder = undefined; // a fatal decoder is left mid-sequence after a failure: start afresh
-        value = { bytes: chunk.byteLength };
-      }
-    }
-    if (typeof value !== "string") text = false;
-    rec.chunk(value);
-  };
-  const joined = () => (text ? (chunks: string[]) => chunks.join("") : undefined);
   return new (WebStreams()!)(
     {
       async pull(controller) {
-        rec.start();
         let next: { done: boolean; value?: unknown };
         try {
           next = await reader.read();
         } catch (error) {
-          rec.fail(error);
+          hooks.failed(error);
           controller.error(error);
           return;
         }
         if (next.done) {
-          // (bytes of a character the stream ended in the middle of are not text: left out)
-          rec.finish(joined());
+          hooks.done();
           controller.close();
         } else {
-          record(next.value);
+          hooks.chunk(next.value);
           controller.enqueue(next.value);
         }
       },
       async cancel(reason) {
-        rec.finish(joined());
+        hooks.cancelled(reason);
         await reader.cancel(reason);
       },
     },
     { highWaterMark: 0 },
   );
+}
+
+/**
+ * A ReadableStream result, relayed. Byte chunks are recorded as their UTF-8 text, so an SSE body
+ * reads as what the model sent; when every chunk is text the outputs are the whole text. A chunk
+ * that is not UTF-8 is recorded as `{ bytes }`. Cancelling ends the span like `break`.
+ */
+export function traceReadableStream(source: WebStream, rec: StreamRecorder): WebStream {
+  let decoder: TextDecoder | undefined;
+  let text = true;
+  // (bytes of a character the stream ended in the middle of are not text: left out)
+  const end = () => rec.finish(text ? (chunks: string[]) => chunks.join("") : undefined);
+  return relayStream(source, {
+    chunk(chunk) {
+      let value = chunk;
+      if (chunk instanceof Uint8Array) {
+        try {
+          value = (decoder ??= new TextDecoder("utf-8", { fatal: true, ignoreBOM: false })).decode(chunk, { stream: true });
+        } catch {
+          decoder = undefined; // a fatal decoder is left mid-sequence after a failure: start afresh
+          value = { bytes: chunk.byteLength };
+        }
+      }
+      if (typeof value !== "string") text = false;
+      rec.chunk(value);
+    },
+    done: end,
+    failed: (error) => rec.fail(error),
+    cancelled: end,
+  });
 }
 
 /** Wraps `value` (a stream per `streamKind`) so that its iteration is recorded by `rec`. */
