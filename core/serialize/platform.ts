@@ -23,7 +23,8 @@ const VIEWS: [string, (o: Fields & Iterable<[string, unknown]>) => unknown][] = 
   ["URLSearchParams", (p) => String(p)],
   ["ReadableStream", () => "[ReadableStream]"],
   ["AbortSignal", (s) => ({ aborted: s.aborted })],
-  ["Event", (e) => ({ type: e.type, target: e.target })],
+  // `data`: a MessageEvent's (EventSource, WebSocket, postMessage); `detail`: a CustomEvent's.
+  ["Event", (e) => ({ type: e.type, target: e.target, data: e.data, detail: e.detail })],
   ["Node", (n) => `[${String(n.nodeName).toLowerCase()}${n.id ? `#${String(n.id)}` : ""}]`],
   // window, a WebSocket, an XMLHttpRequest: an event's target can be any of them, and their own
   // keys (all of window's globals) are nothing a trace should hold.

@@ -63,7 +63,9 @@ describe("toJsonSafe", () => {
     const event = new Event("message");
     target.addEventListener("message", () => {});
     target.dispatchEvent(event);
-    expect(toJsonSafe({ headers, form, request, response, blob: new Blob(["abc"]), params: new URLSearchParams({ a: "1", b: "2" }), body: new ReadableStream(), aborted, event, target })).toEqual({
+    const message = new MessageEvent("message", { data: '{"delta":"Hi"}' }); // an EventSource's SSE event
+    const custom = new CustomEvent("picked", { detail: { id: 7 } });
+    expect(toJsonSafe({ headers, form, request, response, blob: new Blob(["abc"]), params: new URLSearchParams({ a: "1", b: "2" }), body: new ReadableStream(), aborted, event, target, message, custom })).toEqual({
       headers: { "content-type": "application/json", authorization: "Bearer sk-test" }, // the redactor masks by key
       form: { q: "llamas", tag: ["a", "b"], upload: "[File notes.txt, 5 bytes, text/plain]" },
       request: { method: "POST", url: "https://api.example/v1/chat?stream=1" }, // headers left out: IPs, cookies
@@ -74,6 +76,8 @@ describe("toJsonSafe", () => {
       aborted: { aborted: true },
       event: { type: "message", target: "[EventTarget]" },
       target: "[EventTarget]",
+      message: { type: "message", target: null, data: '{"delta":"Hi"}' },
+      custom: { type: "picked", target: null, detail: { id: 7 } },
     });
   });
 
