@@ -6,7 +6,7 @@
 type Fields = Record<string, unknown>;
 const withType = (what: string, f: Fields) => `[${what} ${f.size} bytes${f.type ? `, ${String(f.type)}` : ""}]`;
 
-// Checked in order (File before Blob); a name missing from the runtime is skipped.
+// Checked in order (File before Blob, CustomEvent before Event); a name missing from the runtime is skipped.
 const VIEWS: [string, (o: Fields & Iterable<[string, unknown]>) => unknown][] = [
   ["Headers", (h) => Object.fromEntries(h)],
   // Without their headers, as OpenTelemetry records HTTP by default: a Worker's Request carries the
@@ -23,8 +23,9 @@ const VIEWS: [string, (o: Fields & Iterable<[string, unknown]>) => unknown][] = 
   ["URLSearchParams", (p) => String(p)],
   ["ReadableStream", () => "[ReadableStream]"],
   ["AbortSignal", (s) => ({ aborted: s.aborted })],
-  // `data`: a MessageEvent's (EventSource, WebSocket, postMessage); `detail`: a CustomEvent's.
-  ["Event", (e) => ({ type: e.type, target: e.target, data: e.data, detail: e.detail })],
+  ["CustomEvent", (e) => ({ type: e.type, target: e.target, detail: e.detail })],
+  // `data`: a MessageEvent's (EventSource, WebSocket, postMessage).
+  ["Event", (e) => ({ type: e.type, target: e.target, data: e.data })],
   ["Node", (n) => `[${String(n.nodeName).toLowerCase()}${n.id ? `#${String(n.id)}` : ""}]`],
   // window, a WebSocket, an XMLHttpRequest: an event's target can be any of them, and their own
   // keys (all of window's globals) are nothing a trace should hold.
