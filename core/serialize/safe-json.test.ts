@@ -67,10 +67,10 @@ describe("toJsonSafe", () => {
     const custom = new CustomEvent("picked", { detail: { id: 7 } });
     expect(toJsonSafe({ headers, form, request, response, blob: new Blob(["abc"]), params: new URLSearchParams({ a: "1", b: "2" }), body: new ReadableStream(), aborted, event, target, message, custom })).toEqual({
       headers: { "content-type": "application/json", authorization: "Bearer sk-test" }, // the redactor masks by key
-      form: { q: "llamas", tag: ["a", "b"], upload: "[File notes.txt, 5 bytes, text/plain]" },
+      form: { q: "llamas", tag: ["a", "b"], upload: { name: "notes.txt", type: "text/plain", size: 5 } },
       request: { method: "POST", url: "https://api.example/v1/chat?stream=1" }, // headers left out: IPs, cookies
       response: { status: 429, statusText: "Too Many Requests", url: "" },
-      blob: "[Blob 3 bytes]",
+      blob: { type: "", size: 3 },
       params: "a=1&b=2",
       body: "[ReadableStream]",
       aborted: { aborted: true },
