@@ -81,6 +81,18 @@ describe("toJsonSafe", () => {
     });
   });
 
+  it("replaces an inline image too large to keep by its type and size, and keeps one that fits", () => {
+    const big = `data:image/png;base64,${"iVBORw0KGgo".repeat(40_000)}`;
+    const small = "data:image/png;base64,iVBORw0KGgo=";
+    const message = { role: "user", content: [{ type: "text", text: "what is this?" }, { type: "image_url", image_url: { url: big } }, { type: "image_url", image_url: { url: small } }] };
+    const out = toJsonSafe({ messages: [message] }, 100_000) as unknown as { messages: typeof message[] };
+    expect(out.messages[0]!.content[1]).toEqual({ type: "image_url", image_url: { url: `[data:image/png;base64, ${big.length} chars]` } });
+    expect(out.messages[0]!.content[2]).toEqual({ type: "image_url", image_url: { url: small } });
+    expect(out.messages[0]!.content[0]).toEqual({ type: "text", text: "what is this?" });
+    // An SSE body ("data: ...") is text, cut as text.
+    expect(String(toJsonSafe(`data: {"x":1};base64,${"a".repeat(5000)}`, 1000))).toMatch(/^data: \{"x":1\};base64,a+\.\.\.\[truncated \d+ chars\]$/);
+  });
+
   it("marks cycles but keeps repeated (non-cyclic) references in full", () => {
     const shared = { v: 1 };
     const a: Record<string, unknown> = { shared, again: shared };

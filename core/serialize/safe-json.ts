@@ -11,9 +11,17 @@ const MAX_TYPED_ARRAY_ITEMS = 1024;
 
 const marker = (what: string): string => `[${what}]`;
 
-/** A cut string keeps its head and says how much was dropped. */
+// An inline image or file (`data:image/png;base64,...`, as multimodal chat messages carry them).
+const BASE64_DATA_URI = /^data:[^,\s]{0,100};base64,/;
+
+/**
+ * A cut string keeps its head and says how much was dropped. A base64 data URI is not cut but
+ * replaced by its type and size: its head decodes to nothing, and would fill the trace's room.
+ */
 export function truncateString(value: string, max: number): string {
   if (value.length <= max) return value;
+  const dataUri = BASE64_DATA_URI.exec(value);
+  if (dataUri) return `[${dataUri[0].slice(0, -1)}, ${value.length} chars]`;
   const keep = Math.max(0, max);
   return `${value.slice(0, keep)}...[truncated ${value.length - keep} chars]`;
 }
