@@ -164,7 +164,6 @@ describe("stream spans", () => {
       const callModel = mlflow.trace(async function callModel(prompt: string) {
         return slowStream(sseChunks());
       }, { spanType: mlflow.SpanType.LLM });
-      const started = Date.now();
       const body = await callModel("hi");
       expect(body).toBeInstanceOf(ReadableStream);
       await sleep(5);
@@ -178,7 +177,6 @@ describe("stream spans", () => {
       expect(span!.events!.map((e) => JSON.parse(String(e.attributes!["mlflow.chunk.value"])))).toEqual(["data: {\"delta\":\"Caf", "\u00e9\"}\n\n", "data: [DONE]\n\n"]);
       const s = trace.data.spans[0]!;
       expect(s.endTime! - s.startTime).toBeGreaterThanOrEqual(30); // four reads of 10 ms, not the call alone
-      expect(Date.now() - started).toBeGreaterThanOrEqual(30);
     });
 
     it("a consumer that cancels ends the span OK with the text read so far, and cancels the source", async () => {
