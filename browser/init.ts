@@ -1,7 +1,6 @@
 import { configure, type TracerOptions } from "../core/config.js";
 import { warnOnce } from "../core/debug.js";
 import type { BackoffOptions } from "../core/export/backoff.js";
-import { INGEST_PATH } from "../core/export/ingest-format.js";
 import { MemoryQueue } from "../core/export/memory-queue.js";
 import { QueueExporter, type QueueExporterOptions } from "../core/export/queue-exporter.js";
 import type { Lease, QueuedTrace, QueueStats, TraceQueue } from "../core/export/queue.js";
@@ -10,6 +9,7 @@ import { getTracer } from "../core/tracer.js";
 import { createBrowserContextManager, type BrowserContextMode } from "./context.js";
 import { electLeader } from "./leader.js";
 import { installLifecycle } from "./lifecycle.js";
+import { checkBrowserOptions } from "./options.js";
 import { instrumentFetch, type OriginMatcher } from "./propagate.js";
 import { IdbQueue } from "./queue-idb.js";
 import { createFetchTransport } from "./transport-fetch.js";
@@ -65,10 +65,7 @@ export interface BrowserTracing {
  * const tracing = initBrowser({ collectorUrl: "https://collector.example.com", propagateTo: ["https://api.example.com"] });
  */
 export function initBrowser(options: BrowserInitOptions): BrowserTracing {
-  if (typeof options?.collectorUrl !== "string" || options.collectorUrl === "") {
-    throw new TypeError('mlflow-edge initBrowser(): "collectorUrl" must be the collector\'s URL, e.g. "https://collector.example.com".');
-  }
-  const url = ingestUrl(options.collectorUrl);
+  const url = checkBrowserOptions(options);
   const name = options.queueName ?? "mlflow-edge";
   const limits = { maxTraces: options.maxQueuedTraces, maxBytes: options.maxQueuedBytes };
   let storage: DeliveryStats["storage"] = "memory";
@@ -151,12 +148,6 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
       return { ...q, sent: s.sent, rejected: s.rejected, sampledOut: e.sampledOut, requests: s.requests, keepaliveRequests: s.keepaliveRequests, storage, leader: active() };
     },
   };
-}
-
-function ingestUrl(collectorUrl: string): string {
-  const u = new URL(collectorUrl, location.href);
-  if (u.pathname === "/" || u.pathname === "") u.pathname = INGEST_PATH;
-  return u.href;
 }
 
 /**

@@ -21,12 +21,16 @@ export interface TracerOptions {
   silent?: boolean;
 }
 
-export function fail(field: string, expected: string, got: unknown): never {
-  throw new TypeError(`mlflow-edge init(): "${field}" must be ${expected}; got ${got === null ? "null" : typeof got}.`);
+export function failIn(field: string, expected: string, got: unknown, fn: string): never {
+  throw new TypeError(`mlflow-edge ${fn}(): "${field}" must be ${expected}; got ${got === null ? "null" : typeof got}.`);
 }
 
-/** Checks `options` and names the first bad field. */
-export function validateTracerOptions(options: TracerOptions): void {
+type Fail = (field: string, expected: string, got: unknown) => never;
+export const fail: Fail = (field, expected, got) => failIn(field, expected, got, "init");
+
+/** Checks `options` and names the first bad field (`fn`: the function whose options they are). */
+export function validateTracerOptions(options: TracerOptions, fn = "init"): void {
+  const fail: Fail = (field, expected, got) => failIn(field, expected, got, fn);
   if (typeof options !== "object" || options === null) fail("options", "an object", options);
   const { exporter, experimentId, contextManager, dedupeSpanNames, maxValueBytes, openSpanTimeoutMs, silent } = options;
   if (exporter !== undefined && (typeof exporter !== "object" || exporter === null || typeof exporter.export !== "function")) {

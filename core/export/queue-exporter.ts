@@ -1,3 +1,4 @@
+import { failIn } from "../config.js";
 import { reportSdkError, warnOnce } from "../debug.js";
 import type { Trace } from "../model/types.js";
 import type { Exporter } from "./exporter.js";
@@ -25,6 +26,13 @@ export interface QueueExporterStats {
   failed: number;
 }
 
+/** Throws a TypeError unless `sample` is undefined, a rate from 0 to 1 or a function. */
+export function validateSample(sample: unknown, fn = "QueueExporter"): void {
+  if (sample !== undefined && typeof sample !== "function" && !(typeof sample === "number" && sample >= 0 && sample <= 1)) {
+    failIn("sample", "a number from 0 to 1 or a function (trace) => boolean", sample, fn);
+  }
+}
+
 /**
  * An Exporter that stores each finished trace in a TraceQueue (sample → redact → serialize →
  * append) and resolves once it is stored; a Sender delivers from there.
@@ -35,10 +43,7 @@ export class QueueExporter implements Exporter {
   private readonly counts: QueueExporterStats = { sampledOut: 0, failed: 0 };
 
   constructor(options: QueueExporterOptions) {
-    const { sample } = options;
-    if (sample !== undefined && typeof sample !== "function" && !(typeof sample === "number" && sample >= 0 && sample <= 1)) {
-      throw new TypeError(`mlflow-edge: "sample" must be a number from 0 to 1 or a function (trace) => boolean; got ${String(sample)}.`);
-    }
+    validateSample(options.sample);
     this.options = options;
   }
 

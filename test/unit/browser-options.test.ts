@@ -1,0 +1,57 @@
+// initBrowser's options are checked before it starts anything (a Web Lock, IndexedDB, listeners):
+// each mistake is a TypeError naming the option, instead of a sender that retries forever.
+import { describe, expect, it } from "vitest";
+import { initBrowser, type BrowserInitOptions } from "../../browser/index.js";
+import { checkBrowserOptions } from "../../browser/options.js";
+
+const ok: BrowserInitOptions = { collectorUrl: "https://collector.example.com" };
+
+describe("initBrowser options", () => {
+  it.each([
+    ["collectorUrl", { collectorUrl: "" }],
+    ["collectorUrl", { collectorUrl: "javascript:alert(1)" }],
+    ["collectorUrl", { collectorUrl: "ftp://collector.example.com" }],
+    ["collectorUrl", { collectorUrl: "http://" }],
+    ["ingestKey", { ingestKey: "pk-line\nbreak" }],
+    ["ingestKey", { ingestKey: "clé" }],
+    ["ingestKey", { ingestKey: "" }],
+    ["context", { context: "zonejs" }],
+    ["propagateTo", { propagateTo: "https://api.example.com" }],
+    ["propagateTo", { propagateTo: ["api.example.com"] }], // no scheme: would match the page itself
+    ["sample", { sample: 1.5 }],
+    ["redact", { redact: true }],
+    ["maxQueuedTraces", { maxQueuedTraces: 0 }],
+    ["maxQueuedBytes", { maxQueuedBytes: "5MB" }],
+    ["retry", { retry: { baseMs: Number.NaN } }],
+    ["retry", { retry: { baseMs: 0 } }],
+    ["retry", { retry: { maxMs: Infinity } }],
+    ["storage", { storage: "localStorage" }],
+    ["queueName", { queueName: "" }],
+    ["experimentId", { experimentId: 42 }],
+  ] as [string, Record<string, unknown>][])("%s: %j is refused before anything starts", (field, bad) => {
+    expect(() => initBrowser({ ...ok, ...bad } as BrowserInitOptions)).toThrow(new RegExp(`^mlflow-edge initBrowser\\(\\): "${field}" must be `));
+  });
+
+  it("refuses a missing options object", () => {
+    expect(() => initBrowser(undefined as unknown as BrowserInitOptions)).toThrow(/initBrowser\(\): "options" must be an object/);
+  });
+
+  it("accepts what the README shows, and resolves the ingest URL", () => {
+    expect(
+      checkBrowserOptions({
+        collectorUrl: "https://collector.example.com",
+        ingestKey: "pk-site-key",
+        propagateTo: ["https://api.example.com", /\.example\.org$/],
+        sample: (t) => t.info.state === "ERROR",
+        redact: false,
+        maxQueuedTraces: 10,
+        maxQueuedBytes: 1_000_000,
+        retry: { baseMs: 500, maxMs: 30_000 },
+        storage: "memory",
+        queueName: "app",
+        context: "stack",
+      }),
+    ).toBe("https://collector.example.com/v1/ingest");
+    expect(checkBrowserOptions({ collectorUrl: "https://collector.example.com/custom/ingest" })).toBe("https://collector.example.com/custom/ingest");
+  });
+});
