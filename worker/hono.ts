@@ -1,6 +1,6 @@
 import type { Env as HonoEnv, MiddlewareHandler } from "hono";
 import { matchedRoutes } from "hono/route";
-import { ensureTracing, type WorkerTracingOptions } from "./instrument.js";
+import { ensureTracing, validateWorkerOptions, type WorkerTracingOptions } from "./instrument.js";
 import { requestSpan, traceRequest } from "./request-span.js";
 
 // The Hono flavour of instrument(): one root span per request, named by the matched route
@@ -12,6 +12,7 @@ import { requestSpan, traceRequest } from "./request-span.js";
  * app.use(mlflowTracing());
  */
 export function mlflowTracing<E extends HonoEnv = HonoEnv>(options: WorkerTracingOptions<E["Bindings"]> = {}): MiddlewareHandler<E> {
+  validateWorkerOptions(options, "mlflowTracing");
   return async (c, next) => {
     const { tracker } = ensureTracing(c.env, options);
     let waitUntil: ((p: Promise<unknown>) => void) | undefined;

@@ -1,4 +1,4 @@
-import { configure, type TracerOptions } from "../core/config.js";
+import { configure, failIn, validateTracerOptions, type TracerOptions } from "../core/config.js";
 import { AsyncLocalStorageContextManager, type AsyncLocalStorageConstructor } from "../core/context/async-local-storage.js";
 import { warnOnce } from "../core/debug.js";
 import { getTracer, type Tracer } from "../core/tracer.js";
@@ -67,6 +67,25 @@ export function ensureTracing<Env>(env: Env, options: WorkerTracingOptions<Env>)
   return setup;
 }
 
+/**
+ * Checks the options where instrument() or mlflowTracing() is called, at the Worker's top level:
+ * a mistake fails the upload with a message naming the option instead of every request later.
+ */
+export function validateWorkerOptions<Env>(options: WorkerTracingOptions<Env>, fn: string): void {
+  const fail = (field: string, expected: string, got: unknown) => failIn(field, expected, got, fn);
+  if (typeof options !== "object" || options === null) fail("options", "an object", options);
+  const { exporter, asyncLocalStorage, spanName, continueTrace, spanType, exportDeadlineMs, ...tracer } = options;
+  validateTracerOptions(tracer, fn);
+  if (exporter !== undefined && typeof exporter !== "function") fail("exporter", "a function (env) => Exporter", exporter);
+  if (asyncLocalStorage !== undefined && typeof asyncLocalStorage !== "function") fail("asyncLocalStorage", 'AsyncLocalStorage from "node:async_hooks"', asyncLocalStorage);
+  if (spanName !== undefined && typeof spanName !== "function") fail("spanName", "a function (request, route) => string", spanName);
+  if (continueTrace !== undefined && typeof continueTrace !== "boolean") fail("continueTrace", "a boolean", continueTrace);
+  if (spanType !== undefined && (typeof spanType !== "string" || spanType === "")) fail("spanType", "a SpanType or a non-empty string", spanType);
+  if (exportDeadlineMs !== undefined && !(typeof exportDeadlineMs === "number" && exportDeadlineMs >= 0 && exportDeadlineMs < Infinity)) {
+    fail("exportDeadlineMs", "a number of milliseconds >= 0", exportDeadlineMs);
+  }
+}
+
 /** For tests: forget the isolate's tracing setup so the next invocation configures again. */
 export function resetWorkerTracing(): void {
   setup = undefined;
@@ -79,6 +98,7 @@ export function resetWorkerTracing(): void {
  * export default instrument({ async fetch(request, env, ctx) { ... } });
  */
 export function instrument<Env, H extends ExportedHandler<Env>>(handler: H, options: WorkerTracingOptions<Env> = {}): H {
+  validateWorkerOptions(options, "instrument");
   const wrapped: ExportedHandler<Env> = { ...handler };
   const { fetch: onFetch, scheduled, queue } = handler;
   if (onFetch) {

@@ -249,6 +249,23 @@ describe("instrument(): a traced model call whose stream becomes the response bo
   });
 });
 
+describe("options are checked where the Worker wraps its handler (its top level, so a bad one fails the upload)", () => {
+  it.each([
+    ["exportDeadlineMs", { exportDeadlineMs: Number.NaN }],
+    ["spanName", { spanName: "GET /" }],
+    ["exporter", { exporter: new InMemoryExporter() }], // a function of env is expected
+    ["maxValueBytes", { maxValueBytes: "256k" }],
+    ["continueTrace", { continueTrace: "no" }],
+  ] as [string, Record<string, unknown>][])("%s: %j", (field, bad) => {
+    expect(() => instrument({ fetch: () => new Response("ok") }, bad as never)).toThrow(new RegExp(`^mlflow-edge instrument\\(\\): "${field}" must be `));
+    expect(() => mlflowTracing(bad as never)).toThrow(new RegExp(`^mlflow-edge mlflowTracing\\(\\): "${field}" must be `));
+  });
+
+  it("accepts the documented options", () => {
+    expect(() => instrument({ fetch: () => new Response("ok") }, { exporter: () => exported, spanType: "AGENT", exportDeadlineMs: 10_000, continueTrace: false, spanName: (r) => r.method })).not.toThrow();
+  });
+});
+
 describe("instrument(): scheduled and queue handlers", () => {
   it("each invocation is a root span named for its trigger", async () => {
     const worker = instrument<object, ExportedHandler<object>>(
