@@ -33,3 +33,23 @@ export function verdictOf(status: number): Verdict {
   if (status >= 400 && status < 500) return "reject";
   return "retry";
 }
+
+/** Largest wait a `Retry-After` may impose; a collector asking for more is treated as a bug. */
+const MAX_RETRY_AFTER_MS = 3_600_000;
+
+/**
+ * `Retry-After` (delay-seconds or an HTTP-date, RFC 9110 §10.2.3) in ms from `now`; `undefined`
+ * when absent or unparsable, so a garbage header falls back to ordinary backoff.
+ */
+export function parseRetryAfter(value: string | null | undefined, now: number = Date.now()): number | undefined {
+  if (value === null || value === undefined) return undefined;
+  const text = value.trim();
+  let ms: number;
+  if (/^\d+(\.\d+)?$/.test(text)) ms = Number(text) * 1000;
+  else {
+    const date = Date.parse(text);
+    if (Number.isNaN(date)) return undefined;
+    ms = date - now;
+  }
+  return Math.min(Math.max(0, ms), MAX_RETRY_AFTER_MS);
+}

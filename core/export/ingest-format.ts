@@ -1,5 +1,6 @@
 import type { Trace } from "../model/types.js";
 import type { QueuedTrace } from "./queue.js";
+export { parseRetryAfter } from "./backoff.js";
 
 // The wire format of `POST /v1/ingest`, browser → collector (docs/ingest-protocol.md is the
 // prose version, and the Worker collector implements its server side). A batch is the core Trace
@@ -42,26 +43,6 @@ export function ingestHeaders(ingestKey?: string): Record<string, string> {
   const headers: Record<string, string> = { "content-type": "application/json" };
   if (ingestKey) headers[INGEST_KEY_HEADER] = ingestKey;
   return headers;
-}
-
-/** Largest wait a `Retry-After` may impose; a collector asking for more is treated as a bug. */
-const MAX_RETRY_AFTER_MS = 3_600_000;
-
-/**
- * `Retry-After` (delay-seconds or an HTTP-date, RFC 9110 §10.2.3) in ms from `now`; `undefined`
- * when absent or unparsable, so a garbage header falls back to ordinary backoff.
- */
-export function parseRetryAfter(value: string | null | undefined, now: number): number | undefined {
-  if (value === null || value === undefined) return undefined;
-  const text = value.trim();
-  let ms: number;
-  if (/^\d+(\.\d+)?$/.test(text)) ms = Number(text) * 1000;
-  else {
-    const date = Date.parse(text);
-    if (Number.isNaN(date)) return undefined;
-    ms = date - now;
-  }
-  return Math.min(Math.max(0, ms), MAX_RETRY_AFTER_MS);
 }
 
 /** Body bytes of a batch of these queue entries. */

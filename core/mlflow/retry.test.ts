@@ -39,6 +39,8 @@ describe("backoff", () => {
     expect(parseRetryAfter("Wed, 21 Oct 2015 07:28:05 GMT", Date.parse("Wed, 21 Oct 2015 07:28:00 GMT"))).toBe(5000);
     expect(parseRetryAfter("soon")).toBeUndefined();
     expect(parseRetryAfter(null)).toBeUndefined();
+    expect(parseRetryAfter("31536000")).toBe(3_600_000); // a year: a broken server, waited at most an hour
+    expect(parseRetryAfter("Wed, 21 Oct 2015 07:28:05 GMT", Date.parse("Wed, 21 Oct 2015 07:29:00 GMT"))).toBe(0); // past
     const p = resolveRetryPolicy({ maxDelayMs: 2000 });
     expect(nextDelay(1, p, 1500)).toBe(1500);
     expect(nextDelay(1, p, 60_000)).toBe(2000);

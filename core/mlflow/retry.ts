@@ -1,6 +1,10 @@
 // Exponential backoff with jitter, honouring the server's Retry-After. Jitter spreads the retries
 // of many clients (browser tabs, Worker isolates) that failed at the same moment.
 
+import { parseRetryAfter } from "../export/backoff.js";
+
+export { parseRetryAfter };
+
 export interface RetryPolicy {
   /** Total tries, the first included (default 6). 1 turns retrying off. */
   maxAttempts?: number;
@@ -48,18 +52,6 @@ export function resolveRetryPolicy(policy: RetryPolicy | undefined): ResolvedRet
 export function backoffDelay(retry: number, policy: ResolvedRetryPolicy, random: () => number = Math.random): number {
   const ceiling = Math.min(policy.maxDelayMs, policy.initialDelayMs * 2 ** Math.max(0, retry - 1));
   return ceiling / 2 + random() * (ceiling / 2);
-}
-
-/**
- * `Retry-After` in milliseconds: delta-seconds or an HTTP date. `undefined` when absent or
- * unparseable (then the backoff decides).
- */
-export function parseRetryAfter(value: string | null | undefined, nowMs: number = Date.now()): number | undefined {
-  if (value === null || value === undefined) return undefined;
-  const text = value.trim();
-  if (/^\d+(\.\d+)?$/.test(text)) return Number(text) * 1000;
-  const date = Date.parse(text);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - nowMs);
 }
 
 /** The wait before the next try: the server's Retry-After when given (capped), else the backoff. */
