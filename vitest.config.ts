@@ -22,7 +22,7 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: "core", include: ["core/**/*.test.ts", "test/unit/**/*.test.ts"], environment: "node" },
+        test: { name: "core", include: ["core/**/*.test.ts", "test/unit/**/*.test.ts"], environment: "node", globalSetup: ["test/unit/global-setup.ts"] },
       },
       {
         extends: true,

@@ -10,6 +10,8 @@ const root = join(import.meta.dirname, "..");
 const names = process.argv.slice(2).length
   ? process.argv.slice(2)
   : readdirSync(join(root, "bench")).filter((f) => f.endsWith(".ts")).map((f) => f.slice(0, -3));
+// The size bench bundles mlflow-edge by its package name, as an app does: that is dist/.
+if (spawnSync(process.execPath, [join(root, "scripts", "build.mjs")], { cwd: root, stdio: "inherit" }).status !== 0) process.exit(1);
 const outdir = join(root, ".tmp", "bench");
 mkdirSync(outdir, { recursive: true });
 let failed = 0;

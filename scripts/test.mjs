@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm test`: what CI runs and what a newcomer runs. Type-checks (core alone, without Node or DOM
+// `npm test`: what CI runs and what a newcomer runs. Builds dist/, type-checks (core alone, without Node or DOM
 // types, the browser runtime with DOM types only, Worker code with Workers types, then everything),
 // runs every vitest project
 // (core unit tests, tests inside workerd, and the MLflow tests against a real server started by
@@ -24,6 +24,9 @@ function run(label, cmd, args, env = {}) {
   stages.push({ label, ok });
   return ok;
 }
+
+// The package as apps get it (dist/): the package-name imports in the tests resolve to it.
+if (!run("build", process.execPath, [join(root, "scripts", "build.mjs")])) totals.failed++;
 
 for (const project of ["tsconfig.core.json", "tsconfig.browser.json", "tsconfig.worker.json", "tsconfig.json"]) {
   const ok = run(`typecheck ${project}`, bin("tsc"), ["-p", project]);

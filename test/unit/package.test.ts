@@ -1,0 +1,103 @@
+// The package as an app installs it: what `npm pack` ships (dist/ only), imported by plain Node
+// with no TypeScript step, and type-checked by an app's strict tsc against the declarations alone.
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const root = join(import.meta.dirname, "..", "..");
+let app: string;
+
+beforeAll(() => {
+  app = mkdtempSync(join(tmpdir(), "mlflow-edge-app-"));
+  // dist/ was built by the core project's global setup; packing must not rebuild it under the
+  // other test files that import it.
+  const out = execFileSync("npm", ["pack", "--ignore-scripts", "--pack-destination", app, "--json"], { cwd: root }).toString();
+  const { filename } = (JSON.parse(out) as { filename: string }[])[0]!;
+  const modules = join(app, "node_modules");
+  mkdirSync(modules);
+  execFileSync("tar", ["-xzf", join(app, filename), "-C", app]);
+  execFileSync("mv", [join(app, "package"), join(modules, "mlflow-edge")]);
+  // Its dependencies, and what the app itself would install (types for its runtime, openai).
+  for (const dep of ["hono", "idb", "openai", "@cloudflare"]) symlinkSync(join(root, "node_modules", dep), join(modules, dep));
+}, 60_000);
+afterAll(() => rmSync(app, { recursive: true, force: true }));
+
+describe("the packed package", () => {
+  it("ships the built JavaScript and declarations, and no TypeScript sources or tests", () => {
+    const files = readdirSync(join(app, "node_modules", "mlflow-edge"), { recursive: true }).map(String);
+    expect(files).toContain(join("dist", "core", "index.js"));
+    expect(files).toContain(join("dist", "core", "index.d.ts"));
+    expect(files).toContain(join("dist", "browser", "build.js"));
+    expect(files.filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts"))).toEqual([]);
+    expect(files.filter((f) => f.includes("test"))).toEqual([]);
+  });
+
+  it("runs in plain Node: no loader, no bundler", () => {
+    writeFileSync(
+      join(app, "app.mjs"),
+      `import * as mlflow from "mlflow-edge";
+       import { initBrowser } from "mlflow-edge/browser";
+       import { tracedOpenAI } from "mlflow-edge/openai";
+       const exporter = new mlflow.InMemoryExporter();
+       mlflow.init({ exporter });
+       const add = mlflow.trace(async function add(a, b) { return a + b; }, { spanType: mlflow.SpanType.TOOL });
+       const sum = await add(1, 2);
+       await mlflow.flushTraces();
+       console.log(JSON.stringify({ sum, spans: exporter.traces[0].data.spans.map((s) => [s.name, s.spanType, s.inputs, s.outputs]), browser: typeof initBrowser, openai: typeof tracedOpenAI }));`,
+    );
+    const out = execFileSync(process.execPath, ["app.mjs"], { cwd: app }).toString().trim();
+    expect(JSON.parse(out)).toEqual({ sum: 3, spans: [["add", "TOOL", { a: 1, b: 2 }, 3]], browser: "function", openai: "function" });
+  });
+
+  it("type-checks in a strict app (exactOptionalPropertyTypes, no skipLibCheck) from its declarations", () => {
+    const check = (name: string, code: string, compilerOptions: Record<string, unknown>) => {
+      writeFileSync(join(app, `${name}.ts`), code);
+      writeFileSync(
+        join(app, `tsconfig.${name}.json`),
+        JSON.stringify({
+          compilerOptions: {
+            strict: true, exactOptionalPropertyTypes: true, noUncheckedIndexedAccess: true, skipLibCheck: false,
+            target: "es2022", module: "esnext", moduleResolution: "bundler", noEmit: true, ...compilerOptions,
+          },
+          files: [`${name}.ts`],
+        }),
+      );
+      execFileSync(join(root, "node_modules", ".bin", "tsc"), ["-p", `tsconfig.${name}.json`], { cwd: app, stdio: "pipe" });
+    };
+    const run = (fn: () => void) => {
+      try {
+        fn();
+      } catch (error) {
+        throw new Error(String((error as { stdout?: Buffer }).stdout ?? error));
+      }
+    };
+    run(() =>
+      check(
+        "page",
+        `import * as mlflow from "mlflow-edge";
+         import { initBrowser } from "mlflow-edge/browser";
+         import { zoneBuildOptions } from "mlflow-edge/browser/build";
+         const ask = mlflow.trace(async (q: string) => q.length, { spanType: mlflow.SpanType.LLM });
+         const n: Promise<number> = ask("x");
+         const tracing = initBrowser({ collectorUrl: "https://collector.example.com", sample: (t) => t.info.state === "ERROR" });
+         void tracing.stats().then((s) => s.queued);
+         void mlflow.withSpan((span) => span.setAttribute("k", 1), { name: "w" });
+         export { n, zoneBuildOptions };`,
+        { lib: ["es2022", "dom", "dom.iterable"], types: [] },
+      ),
+    );
+    run(() =>
+      check(
+        "worker",
+        `import { instrument, mlflowTracing, TraceBuffer } from "mlflow-edge/worker";
+         import { trace } from "mlflow-edge";
+         const answer = trace(async function answer(q: string) { return q; });
+         export default instrument({ async fetch(request: Request) { return new Response(await answer(await request.text())); } });
+         export { mlflowTracing, TraceBuffer };`,
+        { lib: ["es2022"], types: ["@cloudflare/workers-types"] },
+      ),
+    );
+  }, 60_000);
+});
