@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import * as mlflow from "../index.js";
-import { createRedactor, REDACTED, redactSecrets } from "./redact.js";
+import { createRedactor, PII_PATTERNS, REDACTED, redactSecrets } from "./redact.js";
 
 // Redaction on real finished traces: the secrets a frontend LLM app handles (headers, keys in
 // request options) must be gone everywhere MLflow would show them, including the previews and the
@@ -124,4 +124,32 @@ describe("redactSecrets", () => {
     } satisfies mlflow.Trace;
     expect(redact(trace)?.data.spans[0]?.inputs).toEqual({ SSN: REDACTED, "x-internal-id": REDACTED, text: `mine is ${REDACTED}` });
   });
+
+  it("PII_PATTERNS (opt-in) mask emails, card numbers, phone numbers and IP addresses, and keep look-alikes", async () => {
+    const message = [
+      "Mail ann.lee+work@mail.example.co.uk or call +1 415 555 0100 / (415) 555-0100 / 415-555-0199.",
+      "Card 4111 1111 1111 1111 and 5500-0000-0000-0004; order 4111111111111112 (bad checksum), ts 1718000000123.",
+      "From 192.168.10.1, app v1.2.3, model 2024-06-10, 3.14159, +1 2 3.",
+    ].join(" ");
+    const trace = await finished(() => {
+      mlflow.withSpan(() => "ok", { name: "chat", inputs: { messages: [{ role: "user", content: message }] } });
+    });
+    const plain = JSON.stringify(redactSecrets(trace)); // not in the default
+    expect(plain).toContain("ann.lee+work@mail.example.co.uk");
+    const clean = createRedactor({ patterns: PII_PATTERNS })(trace)!;
+    const content = (clean.data.spans[0]!.inputs as { messages: { content: string }[] }).messages[0]!.content;
+    expect(content).toBe(
+      [
+        "Mail [REDACTED:email] or call [REDACTED:phone] / [REDACTED:phone] / [REDACTED:phone].",
+        "Card [REDACTED:card] and [REDACTED:card]; order 4111111111111112 (bad checksum), ts 1718000000123.",
+        "From [REDACTED:ip], app v1.2.3, model 2024-06-10, 3.14159, +1 2 3.",
+      ].join(" "),
+    );
+    expect(clean.info.requestPreview).not.toContain("ann.lee");
+    expect(clean.info.traceMetadata["mlflow.traceInputs"]).toContain("[REDACTED:email]");
+    // The default rules still apply alongside.
+    const both = createRedactor({ patterns: PII_PATTERNS })({ ...trace, data: { spans: [{ ...trace.data.spans[0]!, attributes: { api_key: "k" } }] } })!;
+    expect(both.data.spans[0]!.attributes).toEqual({ api_key: REDACTED });
+  });
 });
+

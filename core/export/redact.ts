@@ -10,11 +10,17 @@ export type RedactHook = (trace: Trace) => Trace | null;
 
 export const REDACTED = "[REDACTED]";
 
+/** A pattern with its own replacement: `replace` gets each match and returns what to keep instead. */
+export interface RedactRule {
+  pattern: RegExp;
+  replace: (match: string) => string;
+}
+
 export interface RedactorOptions {
   /** More keys to mask: strings match the normalized key (case, `-`, `_` ignored) exactly; RegExps test the raw key. */
   keys?: readonly (string | RegExp)[];
-  /** More patterns to mask inside any string (each match becomes [REDACTED]). Use the `g` flag. */
-  patterns?: readonly RegExp[];
+  /** More patterns to mask inside any string (a RegExp's matches become [REDACTED]; a rule says what instead). Use the `g` flag. */
+  patterns?: readonly (RegExp | RedactRule)[];
 }
 
 // Compared after lowercasing and dropping everything but letters and digits, so apiKey, api_key,
@@ -56,7 +62,11 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
       out = out.replace(ESCAPED_JSON_PAIR, (m, k: string, sep: string) => (isSecretKey(k) ? `\\"${k}\\"${sep}\\"${REDACTED}\\"` : m));
     }
     if (out.includes("=")) out = out.replace(QUERY_PAIR, (m, k: string) => (isSecretKey(k) ? `${k}=${REDACTED}` : m));
-    for (const pattern of patterns) out = out.replace(pattern, (m) => (/^(Bearer|Basic|Token)\s/i.test(m) ? `${m.split(/\s/)[0]} ${REDACTED}` : REDACTED));
+    for (const p of patterns) {
+      out = p instanceof RegExp
+        ? out.replace(p, (m) => (/^(Bearer|Basic|Token)\s/i.test(m) ? `${m.split(/\s/)[0]} ${REDACTED}` : REDACTED))
+        : out.replace(p.pattern, (m) => p.replace(m));
+    }
     return out;
   };
   const value = (v: Json, depth: number): Json => {
@@ -101,3 +111,38 @@ function normalize(key: string): string {
  * initBrowser({ collectorUrl, redact: (trace) => redactSecrets(myOwnMasking(trace)) });
  */
 export const redactSecrets: RedactHook = createRedactor();
+
+/** The Luhn checksum of a digit string: tells a payment card number from most other long numbers. */
+function luhn(digits: string): boolean {
+  let sum = 0;
+  for (let i = 0; i < digits.length; i++) {
+    let d = Number(digits[digits.length - 1 - i]);
+    if (i % 2 === 1 && (d *= 2) > 9) d -= 9;
+    sum += d;
+  }
+  return sum % 10 === 0;
+}
+
+const digitsOf = (m: string) => m.replace(/\D/g, "");
+
+/**
+ * Opt-in masks for personal data inside any string (user messages, previews): email addresses,
+ * payment card numbers (known prefixes, Luhn-checked, so order ids and timestamps stay), phone
+ * numbers written with a country code or as (415) 555-0100 / 415-555-0100, and IPv4 addresses.
+ * Each becomes `[REDACTED:<kind>]`. Quantifiers are bounded: hostile text cannot make them slow.
+ * Not in the default: in an LLM app personal data is often the content you trace.
+ * @example
+ * initBrowser({ collectorUrl, redact: createRedactor({ patterns: PII_PATTERNS }) });
+ */
+export const PII_PATTERNS: readonly RedactRule[] = [
+  { pattern: /\b[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z]{2,24}\b/g, replace: () => "[REDACTED:email]" },
+  {
+    pattern: /\b\d(?:[ -]?\d){14,18}\b/g,
+    replace: (m) => (/^(?:4|5[1-5]|2[2-7]|3[47]|6)/.test(digitsOf(m)) && luhn(digitsOf(m)) ? "[REDACTED:card]" : m),
+  },
+  {
+    pattern: /\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){2,5}(?!\d)|\(\d{3}\) ?\d{3}[ .-]\d{4}\b|\b\d{3}[.-]\d{3}[.-]\d{4}\b/g,
+    replace: (m) => (digitsOf(m).length >= 8 ? "[REDACTED:phone]" : m),
+  },
+  { pattern: /\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b/g, replace: () => "[REDACTED:ip]" },
+];
