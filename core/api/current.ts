@@ -2,6 +2,7 @@ import { warnOnce } from "../debug.js";
 import { TraceMetadataKey, TraceState } from "../model/constants.js";
 import type { LiveSpan } from "../model/live-span.js";
 import { truncatePreview } from "../serialize/preview.js";
+import { setKey } from "../serialize/safe-json.js";
 import { getTracer } from "../tracer.js";
 
 /** The active span (set by withSpan, trace, span.run), or `null`. */
@@ -30,7 +31,7 @@ function stringValues(kind: string, values: Record<string, unknown>): Record<str
   for (const key of Object.keys(values)) {
     const value = values[key];
     if (typeof value !== "string") warnOnce(`non-string-${kind}`, `${kind} values must be strings; "${key}" was converted with String().`);
-    out[key] = typeof value === "string" ? value : String(value);
+    setKey(out, key, typeof value === "string" ? value : String(value));
   }
   return out;
 }
@@ -52,8 +53,9 @@ export function updateCurrentTrace(options: UpdateCurrentTraceOptions): void {
     return;
   }
   const info = record.info;
-  if (options.tags) Object.assign(info.tags, stringValues("tag", options.tags));
-  if (options.metadata) Object.assign(info.traceMetadata, stringValues("metadata", options.metadata));
+  // Spread, not Object.assign: a "__proto__" key stays data.
+  if (options.tags) info.tags = { ...info.tags, ...stringValues("tag", options.tags) };
+  if (options.metadata) info.traceMetadata = { ...info.traceMetadata, ...stringValues("metadata", options.metadata) };
   if (options.requestPreview) info.requestPreview = truncatePreview(String(options.requestPreview));
   if (options.responsePreview) info.responsePreview = truncatePreview(String(options.responsePreview));
   if (options.clientRequestId !== undefined) info.clientRequestId = String(options.clientRequestId);

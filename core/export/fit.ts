@@ -1,7 +1,7 @@
 import { warnOnce } from "../debug.js";
 import { DEFAULT_SPAN_NAME, SpanType } from "../model/constants.js";
 import type { EventAttributeValue, Json, SpanData, SpanEvent, Trace } from "../model/types.js";
-import { toJsonSafe, truncateString, utf8Length } from "../serialize/safe-json.js";
+import { setKey, toJsonSafe, truncateString, utf8Length } from "../serialize/safe-json.js";
 
 // What a collector takes (docs/ingest-protocol.md), and the client's side of that contract: a trace
 // the SDK produced is cut to fit before it is stored, rather than refused whole by the collector
@@ -56,7 +56,7 @@ function entries<V, W>(map: Record<string, V>, max: number, cuts: Cuts, limit: k
   let n = 0;
   for (const key of Object.keys(map)) {
     if (!usableKey(key, cuts)) continue;
-    if (n++ < max) out[key] = each(map[key] as V);
+    if (n++ < max) setKey(out, key, each(map[key] as V));
     else cuts.add(limit);
   }
   return out;
@@ -106,9 +106,19 @@ export function ingestJson(trace: Trace): { json: string; bytes: number } {
   const json = JSON.stringify(trace);
   const bytes = utf8Length(json);
   const fitted = fitForIngest(trace, bytes);
-  if (fitted === trace) return { json, bytes };
-  const cutJson = JSON.stringify(fitted);
-  return { json: cutJson, bytes: utf8Length(cutJson) };
+  let out = fitted === trace ? json : JSON.stringify(fitted);
+  if (out.includes('"__proto__":')) out = renameProtoKeys(out, trace.info.traceId);
+  return out === json ? { json, bytes } : { json: out, bytes: utf8Length(out) };
+}
+
+/**
+ * A collector refuses a "__proto__" key (user data parsed from JSON can hold one; a JavaScript
+ * server cannot safely copy it as data), so it is sent as "[__proto__]". In JSON.stringify's
+ * output a key always follows `{` or `,`, which tells it from the same text inside a string.
+ */
+function renameProtoKeys(json: string, traceId: string): string {
+  warnOnce("fit:__proto__", `trace ${traceId} has "__proto__" keys, which a collector refuses; they were sent as "[__proto__]".`);
+  return json.replace(/([{,])"__proto__":/g, '$1"[__proto__]":');
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { Json, SpanData, SpanEvent, Trace } from "../model/types.js";
+import { setKey } from "../serialize/safe-json.js";
 
 // Redaction runs on the finished trace before it is stored anywhere (IndexedDB, a Durable Object):
 // data at rest never holds what the hook removed. The default masks values under secret-looking
@@ -74,7 +75,7 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
     if (v === null || typeof v !== "object" || depth > 64) return v;
     if (Array.isArray(v)) return v.map((item) => value(item, depth + 1));
     const out: { [key: string]: Json } = {};
-    for (const key of Object.keys(v)) out[key] = isSecretKey(key) ? REDACTED : value(v[key] as Json, depth + 1);
+    for (const key of Object.keys(v)) setKey(out, key, isSecretKey(key) ? REDACTED : value(v[key] as Json, depth + 1));
     return out;
   };
   const record = <T extends Json>(r: Record<string, T>): Record<string, T> => value(r as { [key: string]: Json }, 0) as Record<string, T>;

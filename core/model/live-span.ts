@@ -1,6 +1,6 @@
 import { reportSdkError, warnOnce } from "../debug.js";
 import { pyJsonDumps } from "../serialize/py-json.js";
-import { toJsonSafe } from "../serialize/safe-json.js";
+import { setKey, toJsonSafe } from "../serialize/safe-json.js";
 import { msToNs, nowMs, nsToMs } from "./clock.js";
 import { SpanAttributeKey, SpanStatusCode, type SpanType } from "./constants.js";
 import type { TraceRecord } from "./trace-record.js";
@@ -55,10 +55,15 @@ function eventAttributes(attributes: Record<string, unknown> | undefined): Recor
     const value = attributes[key];
     if (value === undefined) continue;
     const t = typeof value;
-    if (t === "number") out[key] = Number.isFinite(value) ? (value as number) : String(value); // JSON has no NaN
-    else if (t === "string" || t === "boolean") out[key] = value as string | boolean;
-    else if (Array.isArray(value) && value.every((v) => typeof v === "string")) out[key] = value as string[];
-    else out[key] = pyJsonDumps(toJsonSafe(value)); // objects go as JSON text, as OpenTelemetry requires
+    setKey(
+      out,
+      key,
+      t === "number"
+        ? Number.isFinite(value) ? (value as number) : String(value) // JSON has no NaN
+        : t === "string" || t === "boolean" || (Array.isArray(value) && value.every((v) => typeof v === "string"))
+          ? (value as string | boolean | string[])
+          : pyJsonDumps(toJsonSafe(value)), // objects go as JSON text, as OpenTelemetry requires
+    );
   }
   return out;
 }
@@ -140,7 +145,7 @@ export class LiveSpan {
     if (this._functionName !== undefined) attrs[SpanAttributeKey.FUNCTION_NAME] = this._functionName;
     if (this._inputs !== undefined) attrs[SpanAttributeKey.INPUTS] = this._inputs;
     if (this._outputs !== undefined) attrs[SpanAttributeKey.OUTPUTS] = this._outputs;
-    return Object.assign(attrs, this._attributes);
+    return { ...attrs, ...this._attributes }; // spread, not assign: a "__proto__" key stays data
   }
 
   private writable(what: string): boolean {
@@ -188,7 +193,7 @@ export class LiveSpan {
     if (key === SpanAttributeKey.OUTPUTS) return this.setOutputs(value);
     if (key === SpanAttributeKey.SPAN_TYPE) return this.setSpanType(String(value));
     if (value === undefined) delete this._attributes[key];
-    else this._attributes[key] = this.capture(value);
+    else setKey(this._attributes, key, this.capture(value));
     return this;
   }
 

@@ -3,6 +3,7 @@ import { SpanAttributeKey } from "../model/constants.js";
 import { toOtelTraceId } from "../model/ids.js";
 import type { Json, SpanData } from "../model/types.js";
 import { pyJsonDumps } from "./py-json.js";
+import { setKey } from "./safe-json.js";
 
 // MLflow's own span JSON (Python `Span.to_dict`, the `traces.json` artifact and what
 // `get-trace-artifact` returns): base64 ids, integer nanoseconds (beyond 2^53, so written as text
@@ -55,7 +56,7 @@ export const wireEndTime = (span: SpanData): number => span.endTime ?? span.star
 export function spanToMlflowJson(span: SpanData): string {
   const attrs = wireAttributes(span);
   const encoded: Record<string, Json> = {};
-  for (const key of Object.keys(attrs)) encoded[key] = pyJsonDumps(attrs[key] as Json);
+  for (const key of Object.keys(attrs)) setKey(encoded, key, pyJsonDumps(attrs[key] as Json));
   const events = span.events.map(
     (e) => `{"name": ${JSON.stringify(e.name)}, "time_unix_nano": ${msToNs(e.timestamp)}, "attributes": ${pyJsonDumps(e.attributes as Json)}}`,
   );

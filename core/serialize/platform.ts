@@ -3,6 +3,8 @@
 // needs them; the views are walked like any value (budgets apply, the redactor sees header names as
 // keys). A DOM node becomes a short label: its own keys can lead into a UI framework's whole tree.
 
+import { setKey } from "./safe-json.js";
+
 type Platform = Record<string, unknown> & Iterable<[string, unknown]>;
 
 /** `[button#send]`, `[Window]`, `[ReadableStream]`. */
@@ -15,7 +17,7 @@ const VIEWS: [string, string[] | ((o: Platform) => unknown)][] = [
   ["Headers", (h) => Object.fromEntries(h)],
   ["FormData", (form) => {
     const out: Record<string, unknown> = {};
-    for (const [key, value] of form) out[key] = key in out ? [out[key], value].flat() : value;
+    for (const [key, value] of form) setKey(out, key, Object.hasOwn(out, key) ? [out[key], value].flat() : value);
     return out;
   }],
   ["URLSearchParams", String],

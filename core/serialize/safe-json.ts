@@ -11,6 +11,16 @@ const MAX_TYPED_ARRAY_ITEMS = 1024;
 
 const marker = (what: string): string => `[${what}]`;
 
+/**
+ * `obj[key] = value` for keys from outside (user values, JSON from the network): the key
+ * "__proto__" (JSON.parse makes it an ordinary key) stays an own property instead of replacing
+ * the object's prototype, which loses the key and lets later reads see the value's fields.
+ */
+export function setKey<T>(obj: Record<string, T>, key: string, value: T): void {
+  if (key === "__proto__") Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+  else obj[key] = value;
+}
+
 // An inline image or file (`data:image/png;base64,...`, as multimodal chat messages carry them).
 const BASE64_DATA_URI = /^data:[^,\s]{0,100};base64,/;
 
@@ -212,7 +222,7 @@ class Walker {
       }
       const json = this.walk(item, depth + 1);
       if (json !== undefined) {
-        out[key] = json;
+        setKey(out, key, json);
         this.budget -= key.length + 4;
       }
     }
@@ -232,7 +242,7 @@ class Walker {
     const primitiveKeys = [...map.keys()].every((k) => typeof k !== "object" || k === null);
     if (primitiveKeys) {
       const entries: Record<string, unknown> = {};
-      for (const [k, v] of map) entries[String(k)] = v;
+      for (const [k, v] of map) setKey(entries, String(k), v);
       return this.walkEntries(entries, depth);
     }
     return this.walkList([...map.entries()], depth);

@@ -2,6 +2,7 @@ import { TraceMetadataKey, type TraceState } from "../model/constants.js";
 import type { Json, SpanData, TraceInfo } from "../model/types.js";
 import { spanToMlflowJson } from "./mlflow-json.js";
 import { pyJsonDumps } from "./py-json.js";
+import { setKey } from "./safe-json.js";
 
 // TraceInfo V3 as the StartTraceV3 request carries it (proto JSON, snake_case), with the size
 // statistics MLflow's Python SDK adds just before export (tracing/utils::add_size_stats_to_trace_metadata).
@@ -149,7 +150,7 @@ export const isRecord = (v: unknown): v is Record<string, unknown> => typeof v =
 export function stringMap(v: unknown): Record<string, string> {
   const out: Record<string, string> = {};
   if (!isRecord(v)) return out;
-  for (const key of Object.keys(v)) if (typeof v[key] === "string") out[key] = v[key] as string;
+  for (const key of Object.keys(v)) if (typeof v[key] === "string") setKey(out, key, v[key] as string);
   return out;
 }
 

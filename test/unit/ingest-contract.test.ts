@@ -3,7 +3,7 @@
 // browser would drop the whole trace; cut, it arrives with a warning naming what was cut.
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import * as mlflow from "../../core/index.js";
-import { fitForIngest, INGEST_LIMITS } from "../../core/export/fit.js";
+import { fitForIngest, INGEST_LIMITS, ingestJson } from "../../core/export/fit.js";
 import { resetWarnings } from "../../core/debug.js";
 import { utf8Length } from "../../core/serialize/safe-json.js";
 import type { Trace } from "../../core/model/types.js";
@@ -53,6 +53,31 @@ describe("fitForIngest: what the tracing API records, the collector accepts", ()
       expect(warn).toHaveBeenCalledWith(expect.stringContaining(`trace ${t.info.traceId} was cut to the ingest limits a collector takes`));
     });
   }
+
+  it('"__proto__" keys (user data parsed from JSON) are kept as data, and sent to a collector as "[__proto__]"', () => {
+    const parsed = JSON.parse('{"answer": {"__proto__": {"polluted": true}, "text": "hi"}}') as Record<string, unknown>;
+    const t = record((s) => {
+      s.setInputs(parsed);
+      s.setAttribute("__proto__", { also: "kept" });
+      s.addEvent("e", JSON.parse('{"__proto__": 1}') as Record<string, unknown>);
+      mlflow.updateCurrentTrace({ tags: JSON.parse('{"__proto__": "tag"}') as Record<string, string> });
+    });
+    const [root] = t.data.spans;
+    // Captured as data: an own key, and the prototype untouched (no inherited "polluted").
+    const answer = (root!.inputs as Record<string, Record<string, unknown>>).answer!;
+    expect(Object.keys(answer)).toEqual(["__proto__", "text"]);
+    expect(Object.getPrototypeOf(answer)).toBe(Object.prototype);
+    expect((answer as { polluted?: unknown }).polluted).toBeUndefined();
+    expect(Object.keys(root!.attributes)).toContain("__proto__");
+    expect(Object.keys(root!.events[0]!.attributes)).toEqual(["__proto__"]);
+    expect(Object.keys(t.info.tags)).toContain("__proto__");
+    expect(() => accepted(t)).toThrow(/__proto__/); // as recorded, the collector refuses it
+    const sent = JSON.parse(ingestJson(t).json) as Trace;
+    expect(() => validateTrace(sent, "trace", DEFAULT_LIMITS)).not.toThrow();
+    expect((sent.data.spans[0]!.inputs as Record<string, unknown>).answer).toEqual({ "[__proto__]": { polluted: true }, text: "hi" });
+    expect(sent.info.tags["[__proto__]"]).toBe("tag");
+    expect(warn).toHaveBeenCalledWith(expect.stringContaining('"__proto__" keys, which a collector refuses'));
+  });
 
   it("captures large values within the collector's byte limit as recorded, in any script", () => {
     const t = record((s) => { s.setInputs("x".repeat(300_000)); s.setAttribute("doc", "😀".repeat(200_000)); s.setOutputs({ text: "é".repeat(200_000) }); });
