@@ -55,15 +55,12 @@ function eventAttributes(attributes: Record<string, unknown> | undefined): Recor
     const value = attributes[key];
     if (value === undefined) continue;
     const t = typeof value;
-    setKey(
-      out,
-      key,
-      t === "number"
-        ? Number.isFinite(value) ? (value as number) : String(value) // JSON has no NaN
-        : t === "string" || t === "boolean" || (Array.isArray(value) && value.every((v) => typeof v === "string"))
-          ? (value as string | boolean | string[])
-          : pyJsonDumps(toJsonSafe(value)), // objects go as JSON text, as OpenTelemetry requires
-    );
+    let v: EventAttributeValue;
+    if (t === "number") v = Number.isFinite(value) ? (value as number) : String(value); // JSON has no NaN
+    else if (t === "string" || t === "boolean") v = value as string | boolean;
+    else if (Array.isArray(value) && value.every((item) => typeof item === "string")) v = value as string[];
+    else v = pyJsonDumps(toJsonSafe(value)); // objects go as JSON text, as OpenTelemetry requires
+    setKey(out, key, v);
   }
   return out;
 }
