@@ -11,15 +11,18 @@ export interface LifecycleHandlers {
 
 /** Installs the listeners; returns a function that removes them. */
 export function installLifecycle(handlers: LifecycleHandlers): () => void {
+  const onOnline = () => handlers.onOnline();
+  addEventListener("online", onOnline);
+  // A Web Worker (where in-browser models run) has no document, so no visibility or pagehide: it
+  // ends with its page, and what it finished waits in IndexedDB for the origin's next sender.
+  if (typeof document === "undefined") return () => removeEventListener("online", onOnline);
   const onVisibility = () => {
     if (document.visibilityState === "hidden") handlers.onHide(false);
   };
   // A page put in the back/forward cache (persisted) may come back and carry on.
   const onPageHide = (event: PageTransitionEvent) => handlers.onHide(!event.persisted);
-  const onOnline = () => handlers.onOnline();
   document.addEventListener("visibilitychange", onVisibility);
   addEventListener("pagehide", onPageHide);
-  addEventListener("online", onOnline);
   return () => {
     document.removeEventListener("visibilitychange", onVisibility);
     removeEventListener("pagehide", onPageHide);
