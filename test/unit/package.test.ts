@@ -81,7 +81,14 @@ describe("the packed package", () => {
          import { zoneBuildOptions } from "mlflow-edge/browser/build";
          const ask = mlflow.trace(async (q: string) => q.length, { spanType: mlflow.SpanType.LLM });
          const n: Promise<number> = ask("x");
-         const tracing = initBrowser({ collectorUrl: "https://collector.example.com", sample: (t) => t.info.state === "ERROR" });
+         // The README's initBrowser example, as written there.
+         const tracing = initBrowser({
+           collectorUrl: "https://collector.example.com",
+           ingestKey: "pk-site-key",
+           propagateTo: ["https://api.example.com"],
+           sample: (t) => t.info.state === "ERROR" || Math.random() < 0.1,
+           redact: mlflow.createRedactor({ keys: ["ssn"], patterns: mlflow.PII_PATTERNS }),
+         });
          void tracing.stats().then((s) => s.queued);
          void mlflow.withSpan((span) => span.setAttribute("k", 1), { name: "w" });
          export { n, zoneBuildOptions };`,
