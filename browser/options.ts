@@ -9,37 +9,36 @@ import type { BrowserInitOptions } from "./init.js";
 
 const fail = (field: string, expected: string, got: unknown): never => failIn(field, expected, got, "initBrowser");
 const positiveInteger = (v: unknown) => Number.isInteger(v) && (v as number) > 0;
+// NaN or 0 would retry a failing collector in a tight loop.
+const ms = (v: unknown) => v === undefined || (typeof v === "number" && v >= 1 && v < Infinity);
+
+// Each optional option: when given, the test it must pass and what it must be.
+const CHECKS: [keyof BrowserInitOptions, (v: never) => boolean, string][] = [
+  // fetch refuses header values with control characters or non-ASCII: every send would fail.
+  ["ingestKey", (v: unknown) => typeof v === "string" && /^[\x21-\x7e]+$/.test(v), "a non-empty string of visible ASCII characters"],
+  ["context", (v: { with?: unknown }) => ["auto", "zone", "stack"].includes(v as string) || typeof v?.with === "function", '"auto", "zone", "stack" or a ContextManager'],
+  // A string without a scheme would resolve against the page and match its own origin instead.
+  ["propagateTo", (v: unknown[]) => Array.isArray(v) && v.every((m) => m instanceof RegExp || (/^https?:\/\//i.test(String(m)) && httpUrl(m))), 'an array of origins ("https://api.example.com") or RegExps'],
+  ["redact", (v: unknown) => v === false || typeof v === "function", "a function (trace) => trace | null, or false"],
+  ["maxQueuedTraces", positiveInteger, "an integer > 0"],
+  ["maxQueuedBytes", positiveInteger, "an integer > 0"],
+  ["retry", (v: { baseMs?: unknown; maxMs?: unknown } | null) => typeof v === "object" && v !== null && ms(v.baseMs) && ms(v.maxMs), "{ baseMs?, maxMs? } in milliseconds, each >= 1"],
+  ["storage", (v: unknown) => v === "indexeddb" || v === "memory", '"indexeddb" or "memory"'],
+  ["queueName", (v: unknown) => typeof v === "string" && v !== "", "a non-empty string"],
+];
 
 /** Checks every option and names the first bad one; returns the ingest URL. */
 export function checkBrowserOptions(options: BrowserInitOptions): string {
   if (typeof options !== "object" || options === null) fail("options", "an object", options);
   validateTracerOptions(options, "initBrowser");
-  const { collectorUrl, ingestKey, context, propagateTo, sample, redact, maxQueuedTraces, maxQueuedBytes, retry, storage, queueName } = options;
-  const url = httpUrl(collectorUrl);
-  if (!url) return fail("collectorUrl", 'the collector\'s http(s) URL, e.g. "https://collector.example.com"', collectorUrl);
+  const url = httpUrl(options.collectorUrl);
+  if (!url) return fail("collectorUrl", 'the collector\'s http(s) URL, e.g. "https://collector.example.com"', options.collectorUrl);
   if (url.pathname === "/") url.pathname = INGEST_PATH;
-  // fetch refuses header values with control characters or non-ASCII: every send would fail.
-  if (ingestKey !== undefined && !(typeof ingestKey === "string" && /^[\x21-\x7e]+$/.test(ingestKey))) {
-    fail("ingestKey", "a non-empty string of visible ASCII characters", ingestKey);
+  for (const [field, ok, expected] of CHECKS) {
+    const value = options[field];
+    if (value !== undefined && !ok(value as never)) fail(field, expected, value);
   }
-  if (context !== undefined && context !== "auto" && context !== "zone" && context !== "stack" && typeof (context as { with?: unknown })?.with !== "function") {
-    fail("context", '"auto", "zone", "stack" or a ContextManager', context);
-  }
-  // A string without a scheme would resolve against the page and match its own origin instead.
-  if (propagateTo !== undefined && !(Array.isArray(propagateTo) && propagateTo.every((m) => m instanceof RegExp || (/^https?:\/\//i.test(String(m)) && httpUrl(m))))) {
-    fail("propagateTo", 'an array of origins ("https://api.example.com") or RegExps', propagateTo);
-  }
-  validateSample(sample, "initBrowser");
-  if (redact !== undefined && redact !== false && typeof redact !== "function") fail("redact", "a function (trace) => trace | null, or false", redact);
-  if (maxQueuedTraces !== undefined && !positiveInteger(maxQueuedTraces)) fail("maxQueuedTraces", "an integer > 0", maxQueuedTraces);
-  if (maxQueuedBytes !== undefined && !positiveInteger(maxQueuedBytes)) fail("maxQueuedBytes", "an integer > 0", maxQueuedBytes);
-  if (retry !== undefined) {
-    // NaN or 0 would retry a failing collector in a tight loop.
-    const ms = (v: unknown) => v === undefined || (typeof v === "number" && v >= 1 && v < Infinity);
-    if (typeof retry !== "object" || retry === null || !ms(retry.baseMs) || !ms(retry.maxMs)) fail("retry", "{ baseMs?, maxMs? } in milliseconds, each >= 1", retry);
-  }
-  if (storage !== undefined && storage !== "indexeddb" && storage !== "memory") fail("storage", '"indexeddb" or "memory"', storage);
-  if (queueName !== undefined && (typeof queueName !== "string" || queueName === "")) fail("queueName", "a non-empty string", queueName);
+  validateSample(options.sample, "initBrowser");
   return url.href;
 }
 
