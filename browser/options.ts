@@ -1,4 +1,4 @@
-import { failIn, validateTracerOptions } from "../core/config.js";
+import { fail, validateTracerOptions } from "../core/config.js";
 import { INGEST_PATH } from "../core/export/ingest-format.js";
 import { validateSample } from "../core/export/queue-exporter.js";
 import type { BrowserInitOptions } from "./init.js";
@@ -7,7 +7,7 @@ import type { BrowserInitOptions } from "./init.js";
 // mistake is a TypeError naming the option, never a sender retrying in a loop against a URL it
 // cannot reach or a header value fetch refuses.
 
-const fail = (field: string, expected: string, got: unknown): never => failIn(field, expected, got, "initBrowser");
+const bad = (field: string, expected: string, got: unknown): never => fail(field, expected, got, "initBrowser");
 const positiveInteger = (v: unknown) => Number.isInteger(v) && (v as number) > 0;
 // NaN or 0 would retry a failing collector in a tight loop.
 const ms = (v: unknown) => v === undefined || (typeof v === "number" && v >= 1 && v < Infinity);
@@ -29,14 +29,14 @@ const CHECKS: [keyof BrowserInitOptions, (v: never) => boolean, string][] = [
 
 /** Checks every option and names the first bad one; returns the ingest URL. */
 export function checkBrowserOptions(options: BrowserInitOptions): string {
-  if (typeof options !== "object" || options === null) fail("options", "an object", options);
+  if (typeof options !== "object" || options === null) bad("options", "an object", options);
   validateTracerOptions(options, "initBrowser");
   const url = httpUrl(options.collectorUrl);
-  if (!url) return fail("collectorUrl", 'the collector\'s http(s) URL, e.g. "https://collector.example.com"', options.collectorUrl);
+  if (!url) return bad("collectorUrl", 'the collector\'s http(s) URL, e.g. "https://collector.example.com"', options.collectorUrl);
   if (url.pathname === "/") url.pathname = INGEST_PATH;
   for (const [field, ok, expected] of CHECKS) {
     const value = options[field];
-    if (value !== undefined && !ok(value as never)) fail(field, expected, value);
+    if (value !== undefined && !ok(value as never)) bad(field, expected, value);
   }
   validateSample(options.sample, "initBrowser");
   return url.href;

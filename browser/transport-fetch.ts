@@ -1,4 +1,5 @@
-import { ingestHeaders, parseRetryAfter } from "../core/export/ingest-format.js";
+import { parseRetryAfter } from "../core/export/backoff.js";
+import { ingestHeaders } from "../core/export/ingest-format.js";
 import type { Transport, TransportResult } from "../core/export/transport.js";
 import { getNativeFetch } from "./propagate.js";
 

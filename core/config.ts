@@ -21,31 +21,29 @@ export interface TracerOptions {
   silent?: boolean;
 }
 
-export function failIn(field: string, expected: string, got: unknown, fn: string): never {
+/** Throws the TypeError for an option `field` of `fn` (init, initBrowser, instrument…) that is not `expected`. */
+export function fail(field: string, expected: string, got: unknown, fn = "init"): never {
   throw new TypeError(`mlflow-edge ${fn}(): "${field}" must be ${expected}; got ${got === null ? "null" : typeof got}.`);
 }
 
-type Fail = (field: string, expected: string, got: unknown) => never;
-export const fail: Fail = (field, expected, got) => failIn(field, expected, got, "init");
-
 /** Checks `options` and names the first bad field (`fn`: the function whose options they are). */
 export function validateTracerOptions(options: TracerOptions, fn = "init"): void {
-  const fail: Fail = (field, expected, got) => failIn(field, expected, got, fn);
-  if (typeof options !== "object" || options === null) fail("options", "an object", options);
+  const bad = (field: string, expected: string, got: unknown) => fail(field, expected, got, fn);
+  if (typeof options !== "object" || options === null) bad("options", "an object", options);
   const { exporter, experimentId, contextManager, dedupeSpanNames, maxValueBytes, openSpanTimeoutMs, silent } = options;
   if (exporter !== undefined && (typeof exporter !== "object" || exporter === null || typeof exporter.export !== "function")) {
-    fail("exporter", "an object with an export(trace) method", exporter);
+    bad("exporter", "an object with an export(trace) method", exporter);
   }
-  if (experimentId !== undefined && (typeof experimentId !== "string" || experimentId === "")) fail("experimentId", "a non-empty string", experimentId);
+  if (experimentId !== undefined && (typeof experimentId !== "string" || experimentId === "")) bad("experimentId", "a non-empty string", experimentId);
   if (contextManager !== undefined && (typeof contextManager?.active !== "function" || typeof contextManager.with !== "function")) {
-    fail("contextManager", "a ContextManager (active/with/bind)", contextManager);
+    bad("contextManager", "a ContextManager (active/with/bind)", contextManager);
   }
-  if (dedupeSpanNames !== undefined && typeof dedupeSpanNames !== "boolean") fail("dedupeSpanNames", "a boolean", dedupeSpanNames);
-  if (maxValueBytes !== undefined && !(Number.isInteger(maxValueBytes) && maxValueBytes >= 64)) fail("maxValueBytes", "an integer >= 64", maxValueBytes);
+  if (dedupeSpanNames !== undefined && typeof dedupeSpanNames !== "boolean") bad("dedupeSpanNames", "a boolean", dedupeSpanNames);
+  if (maxValueBytes !== undefined && !(Number.isInteger(maxValueBytes) && maxValueBytes >= 64)) bad("maxValueBytes", "an integer >= 64", maxValueBytes);
   if (openSpanTimeoutMs !== undefined && !(typeof openSpanTimeoutMs === "number" && openSpanTimeoutMs >= 0)) {
-    fail("openSpanTimeoutMs", "a number >= 0", openSpanTimeoutMs);
+    bad("openSpanTimeoutMs", "a number >= 0", openSpanTimeoutMs);
   }
-  if (silent !== undefined && typeof silent !== "boolean") fail("silent", "a boolean", silent);
+  if (silent !== undefined && typeof silent !== "boolean") bad("silent", "a boolean", silent);
 }
 
 

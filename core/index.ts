@@ -56,5 +56,6 @@ export { QueueExporter } from "./export/queue-exporter.js";
 export type { QueueExporterOptions, QueueExporterStats } from "./export/queue-exporter.js";
 export { redactSecrets, createRedactor, REDACTED, PII_PATTERNS } from "./export/redact.js";
 export type { RedactHook, RedactorOptions, RedactRule } from "./export/redact.js";
-export { INGEST_PATH, INGEST_VERSION, INGEST_KEY_HEADER, encodeIngestBatch, ingestHeaders, parseRetryAfter } from "./export/ingest-format.js";
+export { INGEST_PATH, INGEST_VERSION, INGEST_KEY_HEADER, encodeIngestBatch, ingestHeaders } from "./export/ingest-format.js";
+export { parseRetryAfter } from "./export/backoff.js";
 export type { IngestBatch, IngestError } from "./export/ingest-format.js";

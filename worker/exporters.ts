@@ -1,6 +1,7 @@
 import { backoffDelay } from "../core/export/backoff.js";
 import type { Exporter } from "../core/export/exporter.js";
-import { encodeIngestBatch, ingestHeaders, INGEST_PATH, parseRetryAfter } from "../core/export/ingest-format.js";
+import { parseRetryAfter } from "../core/export/backoff.js";
+import { encodeIngestBatch, ingestHeaders, INGEST_PATH } from "../core/export/ingest-format.js";
 import type { Trace } from "../core/model/types.js";
 import type { TraceStore } from "./store.js";
 import { ingestJson } from "../core/export/fit.js";

@@ -1,4 +1,4 @@
-import { configure, failIn, validateTracerOptions, type TracerOptions } from "../core/config.js";
+import { configure, fail, validateTracerOptions, type TracerOptions } from "../core/config.js";
 import { AsyncLocalStorageContextManager, type AsyncLocalStorageConstructor } from "../core/context/async-local-storage.js";
 import { warnOnce } from "../core/debug.js";
 import { getTracer, type Tracer } from "../core/tracer.js";
@@ -72,17 +72,17 @@ export function ensureTracing<Env>(env: Env, options: WorkerTracingOptions<Env>)
  * a mistake fails the upload with a message naming the option instead of every request later.
  */
 export function validateWorkerOptions<Env>(options: WorkerTracingOptions<Env>, fn: string): void {
-  const fail = (field: string, expected: string, got: unknown) => failIn(field, expected, got, fn);
-  if (typeof options !== "object" || options === null) fail("options", "an object", options);
+  const bad = (field: string, expected: string, got: unknown) => fail(field, expected, got, fn);
+  if (typeof options !== "object" || options === null) bad("options", "an object", options);
   const { exporter, asyncLocalStorage, spanName, continueTrace, spanType, exportDeadlineMs, ...tracer } = options;
   validateTracerOptions(tracer, fn);
-  if (exporter !== undefined && typeof exporter !== "function") fail("exporter", "a function (env) => Exporter", exporter);
-  if (asyncLocalStorage !== undefined && typeof asyncLocalStorage !== "function") fail("asyncLocalStorage", 'AsyncLocalStorage from "node:async_hooks"', asyncLocalStorage);
-  if (spanName !== undefined && typeof spanName !== "function") fail("spanName", "a function (request, route) => string", spanName);
-  if (continueTrace !== undefined && typeof continueTrace !== "boolean") fail("continueTrace", "a boolean", continueTrace);
-  if (spanType !== undefined && (typeof spanType !== "string" || spanType === "")) fail("spanType", "a SpanType or a non-empty string", spanType);
+  if (exporter !== undefined && typeof exporter !== "function") bad("exporter", "a function (env) => Exporter", exporter);
+  if (asyncLocalStorage !== undefined && typeof asyncLocalStorage !== "function") bad("asyncLocalStorage", 'AsyncLocalStorage from "node:async_hooks"', asyncLocalStorage);
+  if (spanName !== undefined && typeof spanName !== "function") bad("spanName", "a function (request, route) => string", spanName);
+  if (continueTrace !== undefined && typeof continueTrace !== "boolean") bad("continueTrace", "a boolean", continueTrace);
+  if (spanType !== undefined && (typeof spanType !== "string" || spanType === "")) bad("spanType", "a SpanType or a non-empty string", spanType);
   if (exportDeadlineMs !== undefined && !(typeof exportDeadlineMs === "number" && exportDeadlineMs >= 0 && exportDeadlineMs < Infinity)) {
-    fail("exportDeadlineMs", "a number of milliseconds >= 0", exportDeadlineMs);
+    bad("exportDeadlineMs", "a number of milliseconds >= 0", exportDeadlineMs);
   }
 }
 

@@ -1,6 +1,5 @@
 import type { Trace } from "../model/types.js";
 import type { QueuedTrace } from "./queue.js";
-export { parseRetryAfter } from "./backoff.js";
 
 // The wire format of `POST /v1/ingest`, browser → collector (docs/ingest-protocol.md is the
 // prose version, and the Worker collector implements its server side). A batch is the core Trace

@@ -1,4 +1,4 @@
-import { failIn } from "../config.js";
+import { fail } from "../config.js";
 import { reportSdkError, warnOnce } from "../debug.js";
 import type { Trace } from "../model/types.js";
 import type { Exporter } from "./exporter.js";
@@ -29,7 +29,7 @@ export interface QueueExporterStats {
 /** Throws a TypeError unless `sample` is undefined, a rate from 0 to 1 or a function. */
 export function validateSample(sample: unknown, fn = "QueueExporter"): void {
   if (sample !== undefined && typeof sample !== "function" && !(typeof sample === "number" && sample >= 0 && sample <= 1)) {
-    failIn("sample", "a number from 0 to 1 or a function (trace) => boolean", sample, fn);
+    fail("sample", "a number from 0 to 1 or a function (trace) => boolean", sample, fn);
   }
 }
 

@@ -5,8 +5,6 @@
 // All of them run queue-contract.ts.
 import { utf8Length } from "../serialize/safe-json.js";
 
-export { utf8Length };
-
 /** One finished trace as stored: its JSON text and delivery bookkeeping. */
 export interface QueuedTrace {
   /** The trace id (`tr-…`): the queue holds at most one entry per id. */

@@ -3,7 +3,8 @@ import { backoffDelay, verdictOf, type BackoffOptions } from "./backoff.js";
 import { WakeTimer } from "./wake-timer.js";
 import { KeepaliveBudget } from "./keepalive-budget.js";
 import { batchBytes, encodeIngestBatch, INGEST_ENVELOPE_BYTES } from "./ingest-format.js";
-import { utf8Length, type Lease, type QueuedTrace, type TraceQueue } from "./queue.js";
+import { utf8Length } from "../serialize/safe-json.js";
+import type { Lease, QueuedTrace, TraceQueue } from "./queue.js";
 import type { Transport, TransportResult } from "./transport.js";
 
 // Drains a TraceQueue through a Transport. Batches are cut by bytes so each fits the keepalive

@@ -1,5 +1,6 @@
 import { MlflowHttpError, MlflowNetworkError, isRetryableStatus } from "./errors.js";
-import { nextDelay, parseRetryAfter, sleep, type ResolvedRetryPolicy } from "./retry.js";
+import { parseRetryAfter } from "../export/backoff.js";
+import { nextDelay, sleep, type ResolvedRetryPolicy } from "./retry.js";
 
 // One MLflow HTTP call: timeout per try, retries with backoff on network errors, 429 and 5xx,
 // and a typed error naming the server's own message for everything else.

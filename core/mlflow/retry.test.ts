@@ -4,7 +4,8 @@ import { describe, expect, it } from "vitest";
 import { authHeaders } from "./auth.js";
 import { MlflowHttpError, MlflowNetworkError } from "./errors.js";
 import { describeErrorBody, send, type FetchLike } from "./http.js";
-import { backoffDelay, nextDelay, parseRetryAfter, resolveRetryPolicy } from "./retry.js";
+import { parseRetryAfter } from "../export/backoff.js";
+import { backoffDelay, nextDelay, resolveRetryPolicy } from "./retry.js";
 
 type Answer = { status: number; statusText?: string; headers?: Record<string, string>; body?: string };
 function scripted(answers: (number | Error | Answer)[]) {

@@ -1,10 +1,6 @@
 // Exponential backoff with jitter, honouring the server's Retry-After. Jitter spreads the retries
 // of many clients (browser tabs, Worker isolates) that failed at the same moment.
 
-import { parseRetryAfter } from "../export/backoff.js";
-
-export { parseRetryAfter };
-
 export interface RetryPolicy {
   /** Total tries, the first included (default 6). 1 turns retrying off. */
   maxAttempts?: number;

@@ -118,7 +118,7 @@ export function pyPrefix(text: string, max: number): string {
 
 function cut(map: Record<string, string>, keyMax: number, valueMax: number): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(map)) out[pyPrefix(k, keyMax)] = pyPrefix(v, valueMax);
+  for (const [k, v] of Object.entries(map)) setKey(out, pyPrefix(k, keyMax), pyPrefix(v, valueMax));
   return out;
 }
 
