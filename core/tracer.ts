@@ -173,6 +173,22 @@ export class Tracer implements TraceOwner {
     for (const record of [...this.openTraces]) record.cancel(reason);
   }
 
+  /**
+   * Each open trace as `cancelOpenTraces(reason)` would export it now, leaving it open: for a
+   * program that may be killed without notice (a hidden page) to store in advance.
+   */
+  snapshotOpenTraces(reason: string): Trace[] {
+    const traces: Trace[] = [];
+    for (const record of this.openTraces) {
+      try {
+        if (record.slots.length) traces.push(finalizeTrace(record.snapshot(reason), this.dedupeSpanNames));
+      } catch (error) {
+        reportSdkError("snapshotOpenTraces", error);
+      }
+    }
+    return traces;
+  }
+
   /** Traces started and not yet exported (for diagnostics and tests). */
   get openTraceCount(): number {
     return this.openTraces.size;

@@ -15,7 +15,7 @@ import type { Json, SpanData, Trace, TraceInfo } from "./types.js";
 // What MLflow's Python SDK does when a root span ends (tracing/processor/base_mlflow.py):
 // timing, state, trace name tag, previews, input/output metadata and aggregated token usage.
 
-export function finalizeTrace(record: TraceRecord, dedupeSpanNames: boolean): Trace {
+export function finalizeTrace(record: Pick<TraceRecord, "info" | "userState" | "spanData">, dedupeSpanNames: boolean): Trace {
   const spans = record.spanData();
   const root = spans[0] as SpanData;
   if (dedupeSpanNames) dedupeNames(spans);

@@ -50,3 +50,63 @@ describe("cancelOpenTraces (a page being closed)", () => {
     expect(shape(await t.only()).map((s) => s.name)).toEqual(["parent"]);
   });
 });
+
+describe("snapshotOpenTraces (a hidden page that may be discarded)", () => {
+  it("returns each open trace as cancelling it now would export it, and leaves it running untouched", async () => {
+    const t = setup();
+    const tokens = mlflow.trace(async function* tokens() {
+      yield "a";
+      await sleep(30);
+      yield "b";
+    }, { spanType: mlflow.SpanType.LLM });
+    const done = mlflow.withSpan(async (span) => {
+      mlflow.withSpan(() => "x", { name: "step", parent: span });
+      const chunks: string[] = [];
+      for await (const c of span.run(() => tokens())) chunks.push(c);
+      mlflow.withSpan(() => "y", { name: "step", parent: span }); // a second "step": both renamed at the end
+      return chunks.join("");
+    }, { name: "ask", inputs: { q: "hi" } });
+    await sleep(10);
+    const [snap, ...more] = getTracer().snapshotOpenTraces("page discarded");
+    expect(more).toEqual([]);
+    expect(shape(snap!).map((s) => [s.name, s.status, (s.events ?? []).map((e) => e.name)])).toEqual([
+      ["ask", "OK", ["cancelled"]],
+      ["step", "OK", []],
+      ["tokens", "OK", ["mlflow.chunk.item.0", "cancelled"]],
+    ]);
+    expect(snap!.data.spans.every((s) => s.endTime !== null)).toBe(true);
+    expect(snap!.data.spans[0]!.events[0]!.attributes).toEqual({ reason: "page discarded" });
+    expect(snap!.info.state).toBe("OK");
+    expect(snap!.info.requestPreview).toBe('{"q": "hi"}');
+    expect(t.exporter.traces).toHaveLength(0); // nothing exported: the trace is still open
+
+    expect(await done).toBe("ab");
+    const trace = await t.only();
+    expect(shape(trace).map((s) => [s.name, (s.events ?? []).map((e) => e.name)])).toEqual([
+      ["ask", []],
+      ["step_1", []],
+      ["tokens", ["mlflow.chunk.item.0", "mlflow.chunk.item.1"]],
+      ["step_2", []],
+    ]);
+    expect(trace.data.spans[0]!.outputs).toBe("ab");
+    expect(trace.info.responsePreview).toBe('"ab"');
+    // The snapshot is a copy: finalizing the real trace did not reach into it.
+    expect(snap!.data.spans.map((s) => s.name)).toEqual(["ask", "step", "tokens"]);
+  });
+
+  it("an error already recorded stays ERROR in the snapshot; no open trace, no snapshot", async () => {
+    setup();
+    let release!: () => void;
+    const failing = mlflow.withSpan(async (span) => {
+      span.recordException(new TypeError("bad"));
+      await new Promise<void>((r) => (release = r));
+    }, { name: "failing" });
+    await sleep(1);
+    const [snap] = getTracer().snapshotOpenTraces("page discarded");
+    expect(snap!.data.spans[0]!.status).toEqual({ statusCode: mlflow.SpanStatusCode.ERROR, description: "TypeError: bad" });
+    expect(snap!.info.state).toBe("ERROR");
+    release();
+    await failing;
+    expect(getTracer().snapshotOpenTraces("page discarded")).toEqual([]);
+  });
+});

@@ -1,4 +1,5 @@
 import type { ContextManager } from "../context/context-manager.js";
+import { nowMs } from "./clock.js";
 import { SpanStatusCode, TRACE_SCHEMA_VERSION, TraceMetadataKey, TraceState } from "./constants.js";
 import { LiveSpan } from "./live-span.js";
 import type { SpanData, TraceInfo } from "./types.js";
@@ -96,6 +97,24 @@ export class TraceRecord {
       if (slot instanceof LiveSpan && !slot.isEnded) slot.addEvent({ name: "cancelled", attributes: { reason } }).end();
     }
     this.finish();
+  }
+
+  /**
+   * What `cancel(reason)` would export if called now, as a separate copy: this record runs on (a
+   * hidden page may come back, or be discarded without another event).
+   */
+  snapshot(reason: string): Pick<TraceRecord, "info" | "userState" | "spanData"> {
+    const at = nowMs();
+    const spans = this.slots.map((slot): SpanData => {
+      if (!(slot instanceof LiveSpan)) return slot;
+      const data = slot._toData(at);
+      data.events.push({ name: "cancelled", timestamp: at, attributes: { reason } });
+      if (data.status.statusCode !== SpanStatusCode.ERROR) data.status.statusCode = SpanStatusCode.OK;
+      return data;
+    });
+    // Finalizing renames and describes in place: the copy keeps that away from the live record.
+    const copy = (globalThis as unknown as { structuredClone<T>(value: T): T }).structuredClone({ info: this.info, spans });
+    return { info: copy.info, userState: this.userState, spanData: () => copy.spans };
   }
 
   /** Finishes now: open spans are captured as they are (endTime null). Idempotent. */
