@@ -9,7 +9,7 @@ import type { Trace } from "../../core/model/types.js";
 import type { TraceBuffer } from "../../worker/buffer/trace-buffer.js";
 import type { TraceStore } from "../../worker/store.js";
 import { api, fault, forwardNow, fromMlflow, makeDue, proxy, resetProxy, row, sortedTree } from "./fixture/buffer-helpers.js";
-import { joinedTrace, simpleTrace } from "./traces.js";
+import { finishedAndSnapshot, joinedTrace, simpleTrace } from "./traces.js";
 
 let n = 0;
 const buffer = () => env.TRACE_BUFFER.get(env.TRACE_BUFFER.idFromName(`t-${Date.now()}-${n++}`));
@@ -49,6 +49,26 @@ describe("TraceBuffer: storing", () => {
     expect(stored.trace.info.tags.side).toBe("browser");
     // Both parts again, in either order: nothing new.
     expect(await api(stub).put([browser, worker])).toEqual({ stored: 0, merged: 0, duplicates: 2 });
+  });
+
+  it("a hidden page's snapshot never overrides the finished trace, whichever arrives last", async () => {
+    const { finished, snapshot } = await finishedAndSnapshot();
+    expect(snapshot.data.spans[0]!.endTime!).toBeLessThan(finished.data.spans[0]!.endTime!);
+    const id = finished.info.traceId;
+    // The page finished the trace, sent it, then was discarded before deleting its snapshot.
+    const late = buffer();
+    expect(await api(late).put([finished])).toEqual({ stored: 1, merged: 0, duplicates: 0 });
+    expect(await api(late).put([snapshot])).toEqual({ stored: 0, merged: 0, duplicates: 1 });
+    // The snapshot went first (another tab sent it), then the finished trace.
+    const early = buffer();
+    await api(early).put([snapshot]);
+    expect(await api(early).put([finished])).toEqual({ stored: 0, merged: 1, duplicates: 0 });
+    for (const stub of [late, early]) {
+      const stored = (await api(stub).get(id))!;
+      expect(stored.trace.data.spans).toEqual(finished.data.spans);
+      expect(stored.trace.info).toEqual(finished.info);
+      expect(stored.summary.responsePreview).toBe(finished.info.responsePreview);
+    }
   });
 });
 

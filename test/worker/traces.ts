@@ -1,6 +1,7 @@
 // Real core traces for the workerd tests, made with the tracing API itself (not hand-typed JSON).
 import * as mlflow from "../../core/index.js";
 import type { Trace } from "../../core/model/types.js";
+import { getTracer } from "../../core/tracer.js";
 
 function record(fn: () => void): Trace[] {
   const exporter = new mlflow.InMemoryExporter();
@@ -60,4 +61,25 @@ export function joinedTrace(): { browser: Trace; worker: Trace } {
     );
   });
   return { browser: browser!, worker: worker! };
+}
+
+/**
+ * A trace and the snapshot a hidden page stored of it while it was still open
+ * (snapshotOpenTraces): the snapshot's open spans ended early, with a `cancelled` event.
+ */
+export async function finishedAndSnapshot(): Promise<{ finished: Trace; snapshot: Trace }> {
+  const exporter = new mlflow.InMemoryExporter();
+  mlflow.init({ exporter, silent: true });
+  let snapshot: Trace | undefined;
+  await mlflow.withSpan(
+    async (span) => {
+      mlflow.withSpan(() => ["doc"], { name: "retrieve", inputs: { q: "tides" } });
+      await new Promise((r) => setTimeout(r, 5));
+      [snapshot] = getTracer().snapshotOpenTraces("page discarded while hidden");
+      await new Promise((r) => setTimeout(r, 5));
+      span.setOutputs("the moon");
+    },
+    { name: "answer", inputs: { question: "tides?" } },
+  );
+  return { finished: exporter.drain()[0]!, snapshot: snapshot! };
 }

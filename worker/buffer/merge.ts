@@ -6,7 +6,8 @@ import { pyJsonDumps } from "../../core/serialize/py-json.js";
 // One trace can arrive in parts: the browser's spans in one batch, the Worker's (whose root points
 // at a browser span) in another, a resend of either at any time. Parts are merged by span id. The
 // part that holds the true root (parentId null) describes the trace: its previews, state, start
-// and duration win; tags and metadata are unioned, the root part winning a conflict.
+// and duration win; tags and metadata are unioned, the root part winning a conflict. A copy of a
+// span or of the root part never replaces one that ended later (see TraceBuffer.putOne).
 
 export interface StoredInfo {
   info: TraceInfo;
@@ -20,7 +21,10 @@ export function mergeInfo(existing: StoredInfo | undefined, incoming: Trace): St
   const fromRoot = hasTrueRoot(incoming);
   const next: StoredInfo = { info: incoming.info, fromRoot };
   if (!existing) return next;
-  const [primary, secondary] = fromRoot || !existing.fromRoot ? [next, existing] : [existing, next];
+  // Of two parts with the true root (a resend, or a hidden page's snapshot arriving after the
+  // finished trace), the one that ended later: an earlier end is an older view of the trace.
+  const incomingWins = fromRoot ? !existing.fromRoot || endOf(incoming.info) >= endOf(existing.info) : !existing.fromRoot;
+  const [primary, secondary] = incomingWins ? [next, existing] : [existing, next];
   const info: TraceInfo = {
     ...secondary.info,
     ...primary.info,

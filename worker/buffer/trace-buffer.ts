@@ -114,8 +114,10 @@ export class TraceBuffer extends DurableObject implements TraceStore {
       checkRowSize(body, `traces[${index}].data.spans[${j}]`);
       const current = this.sql.exec<{ body: string }>("SELECT body FROM spans WHERE trace_id = ? AND span_id = ?", id, span.spanId).toArray()[0];
       if (current?.body === body) continue;
-      // A resend never replaces a finished span with an unfinished copy of it.
-      if (current && span.endTime === null && typeof readSpan(current.body)?.endTime === "number") continue;
+      // A resend never replaces a span with a copy that ended earlier, or not at all: that is an
+      // older view of it (a hidden page's snapshot stored before the span really ended).
+      const ended = current && readSpan(current.body)?.endTime;
+      if (typeof ended === "number" && (span.endTime === null || span.endTime < ended)) continue;
       this.sql.exec(
         "INSERT INTO spans (trace_id, span_id, start_time, body) VALUES (?, ?, ?, ?) " +
           "ON CONFLICT (trace_id, span_id) DO UPDATE SET start_time = excluded.start_time, body = excluded.body",
