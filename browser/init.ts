@@ -1,5 +1,5 @@
 import { configure, type TracerOptions } from "../core/config.js";
-import { warnOnce } from "../core/debug.js";
+import { reportSdkError, warnOnce } from "../core/debug.js";
 import type { BackoffOptions } from "../core/export/backoff.js";
 import { MemoryQueue } from "../core/export/memory-queue.js";
 import { QueueExporter, type QueueExporterOptions } from "../core/export/queue-exporter.js";
@@ -104,6 +104,7 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
     queue,
     sample: options.sample,
     redact: options.redact,
+    onDropped: (id) => void queue.dropSnapshot(id),
     onStored: () => (active() ? sender.nudge() : channel?.postMessage("stored")),
     drain: () => sender.drain(),
   });
@@ -122,6 +123,9 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
       // A trace still open when the page goes for good (an answer still streaming) is lost unless
       // it is ended now: its open spans end with a "cancelled" event and it is sent with the rest.
       if (unloading) getTracer().cancelOpenTraces("page closed");
+      // A hidden page may be discarded (mobile, memory saver) or crash with no further event: its
+      // open traces are stored as they would end now, sent only if this tab goes without ending them.
+      else if (leadership.tracksTabs) void queue.putSnapshots(exporter.prepareSnapshots(getTracer().snapshotOpenTraces(DISCARDED)));
       // Traces still being written go out straight from memory; stored ones by lease, any tab.
       const { items, stored } = exporter.unsettled();
       sender.sendUnqueued(items, stored);
@@ -149,6 +153,8 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
     },
   };
 }
+
+const DISCARDED = "page discarded while hidden";
 
 /**
  * A TraceQueue usable at once, while IndexedDB opens (tracing starts before that finishes), that
@@ -191,4 +197,13 @@ class FallbackQueue implements TraceQueue {
     return (await this.current).nack(lease, retryAt);
   }
   async stats() { return (await this.current).stats(); }
+  // Snapshots only make sense in IndexedDB: a memory queue dies with the tab they stand in for.
+  async putSnapshots(items: readonly QueuedTrace[]) {
+    const q = await this.current;
+    if (q instanceof IdbQueue) await q.putSnapshots(items).catch((error: unknown) => reportSdkError("queue.putSnapshots", error));
+  }
+  async dropSnapshot(id: string) {
+    const q = await this.current;
+    if (q instanceof IdbQueue) await q.dropSnapshot(id).catch((error: unknown) => reportSdkError("queue.dropSnapshot", error));
+  }
 }

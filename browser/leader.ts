@@ -11,6 +11,8 @@ export interface Leadership {
   readonly tabId: string;
   /** True while this tab is the origin's sender (always true without Web Locks). */
   readonly isLeader: boolean;
+  /** Whether other tabs can tell this one is gone (Web Locks): what snapshots of its open traces wait on. */
+  readonly tracksTabs: boolean;
   /** Ids of tabs alive now; `undefined` when that cannot be known (then leases just expire). */
   liveTabs(): Promise<ReadonlySet<string> | undefined>;
   /** Gives up the locks (shutdown); another tab takes over. */
@@ -23,7 +25,7 @@ export function electLeader(name: string, onLead: () => void): Leadership {
   if (!locks) {
     // No Web Locks (old browsers, some embedded webviews): every tab sends; leases keep it safe.
     queueMicrotask(onLead);
-    return { tabId, isLeader: true, liveTabs: async () => undefined, release: () => undefined };
+    return { tabId, isLeader: true, tracksTabs: false, liveTabs: async () => undefined, release: () => undefined };
   }
   let released!: () => void;
   const held = new Promise<void>((resolve) => (released = resolve));
@@ -43,6 +45,7 @@ export function electLeader(name: string, onLead: () => void): Leadership {
   });
   return {
     tabId,
+    tracksTabs: true,
     get isLeader() {
       return state.isLeader;
     },

@@ -22,6 +22,8 @@ interface Row extends QueuedTrace {
   leaseOwner?: string;
   leasedAt?: number;
   leaseUntil?: number;
+  /** A snapshot of a trace still open in the tab with this id: sent only once that tab is gone. */
+  snapshotOf?: string;
 }
 
 interface Schema extends DBSchema {
@@ -88,17 +90,43 @@ export class IdbQueue implements TraceQueue {
   }
 
   async append(items: readonly QueuedTrace[]): Promise<void> {
+    return this.write(items, undefined);
+  }
+
+  /**
+   * Stores copies of traces still open in this tab, as they would end now (see snapshotOpenTraces):
+   * held back while this tab lives, sent once it is gone without finishing them (a hidden page
+   * discarded or crashed). The finished trace replaces its snapshot; `dropSnapshot` removes one.
+   */
+  async putSnapshots(items: readonly QueuedTrace[]): Promise<void> {
+    if (items.length && this.options.owner !== undefined) return this.write(items, this.options.owner);
+  }
+
+  /** The trace that had a snapshot will not be stored (sampled out, dropped by redact): neither is its snapshot. */
+  async dropSnapshot(id: string): Promise<void> {
+    const tx = this.db.transaction(STORE, "readwrite");
+    const key = await tx.store.index("id").getKey(id);
+    if (key !== undefined && (await tx.store.get(key))?.snapshotOf === this.options.owner) await tx.store.delete(key);
+    await tx.done;
+  }
+
+  private async write(items: readonly QueuedTrace[], snapshotOf: string | undefined): Promise<void> {
     let dropped = 0;
     // "strict": resolve only once the write reached disk, since the trace may live nowhere else.
-    const tx = this.db.transaction(STORE, "readwrite", { durability: "strict" });
+    const tx = this.db.transaction(STORE, "readwrite", { durability: snapshotOf ? "relaxed" : "strict" });
     const byId = tx.store.index("id");
     for (const item of items) {
-      if ((await byId.getKey(item.id)) !== undefined) continue;
+      const key = await byId.getKey(item.id);
+      if (key !== undefined) {
+        // Idempotent by id, except that a snapshot gives way to a newer snapshot or the trace itself.
+        if ((await tx.store.get(key))?.snapshotOf === undefined) continue;
+        await tx.store.delete(key);
+      }
       if (item.bytes > this.maxBytes) {
         dropped++;
         continue;
       }
-      await tx.store.add({ id: item.id, body: item.body, bytes: item.bytes, attempts: item.attempts, notBefore: item.notBefore });
+      await tx.store.add({ id: item.id, body: item.body, bytes: item.bytes, attempts: item.attempts, notBefore: item.notBefore, snapshotOf });
     }
     let count = await tx.store.count();
     let bytes = 0;
@@ -130,7 +158,7 @@ export class IdbQueue implements TraceQueue {
     const tx = this.db.transaction(STORE, "readwrite");
     for (let c = await tx.store.openCursor(); c; c = await c.continue()) {
       const row: unknown = c.value;
-      if (isQueuedTrace(row) && (row.notBefore > now || isLeasedByOther(row, now, alive))) continue;
+      if (isQueuedTrace(row) && (row.notBefore > now || isLeasedByOther(row, now, alive) || isHeldSnapshot(row, alive))) continue;
       if (!isSound(row)) {
         // Written by something else (an older version, a tampering extension): never send it.
         warnOnce("idb-bad-row", "dropped an unreadable entry from the IndexedDB trace queue.");
@@ -185,6 +213,11 @@ function isLeasedByOther(row: Row, now: number, alive: ReadonlySet<string> | und
   if (row.leaseToken === undefined || (row.leaseUntil ?? 0) <= now) return false;
   const ownerDead = alive !== undefined && row.leaseOwner !== undefined && !alive.has(row.leaseOwner);
   return !(ownerDead && (row.leasedAt ?? 0) + DEAD_OWNER_GRACE_MS <= now);
+}
+
+/** A snapshot waits while its tab lives (or while that cannot be known). */
+function isHeldSnapshot(row: Row, alive: ReadonlySet<string> | undefined): boolean {
+  return row.snapshotOf !== undefined && (alive === undefined || alive.has(row.snapshotOf));
 }
 
 /** A row is sent only if it is a queue entry whose body is a JSON object: one bad row must not spoil a batch. */

@@ -4,6 +4,7 @@ import { resetWarnings } from "../debug.js";
 import { MemoryQueue } from "./memory-queue.js";
 import type { QueuedTrace } from "./queue.js";
 import { QueueExporter, type QueueExporterOptions } from "./queue-exporter.js";
+import { getTracer } from "../tracer.js";
 
 async function run(options: Omit<QueueExporterOptions, "queue">, queue = new MemoryQueue(), traces = 1) {
   const exporter = new QueueExporter({ queue, ...options });
@@ -64,6 +65,24 @@ describe("QueueExporter", () => {
     expect(bySpanName.exporter.stats().sampledOut).toBe(2);
     expect((await run({ redact: () => null })).stored).toHaveLength(0);
     expect(() => new QueueExporter({ queue: new MemoryQueue(), sample: 2 })).toThrow(/"sample" must be a number from 0 to 1/);
+  });
+
+  it("snapshots of open traces are sampled and redacted like finished ones, uncounted; a finished trace not stored is reported by id", async () => {
+    const dropped: string[] = [];
+    const queue = new MemoryQueue();
+    const exporter = new QueueExporter({ queue, sample: (t) => t.data.spans[0]?.name !== "skip", onDropped: (id) => dropped.push(id) });
+    mlflow.init({ exporter, silent: true, contextManager: new mlflow.StackContextManager() });
+    const keep = mlflow.startSpan({ name: "keep", inputs: { password: "hunter2" } });
+    const skip = mlflow.startSpan({ name: "skip", parent: null });
+    const snaps = exporter.prepareSnapshots(getTracer().snapshotOpenTraces("hidden"));
+    expect(snaps.map((s) => s.id)).toEqual([keep.traceId]);
+    expect(snaps[0]!.body).not.toContain("hunter2");
+    expect(exporter.stats()).toEqual({ sampledOut: 0, failed: 0 });
+    keep.end();
+    skip.end();
+    await mlflow.flushTraces();
+    expect(dropped).toEqual([skip.traceId]);
+    expect(exporter.stats().sampledOut).toBe(1);
   });
 
   it("a throwing or malformed redact hook drops the trace instead of storing it raw", async () => {

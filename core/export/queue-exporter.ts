@@ -14,6 +14,8 @@ export interface QueueExporterOptions {
   redact?: RedactHook | false;
   /** Called once the traces are stored: typically nudges the sender. */
   onStored?: (ids: readonly string[]) => void;
+  /** Called with the id of a finished trace that is not stored (sampled out, dropped by redact, failed). */
+  onDropped?: (traceId: string) => void;
   /** What `flush()` runs after pending writes are stored: typically the sender's drain. */
   drain?: () => Promise<void>;
   random?: () => number;
@@ -48,8 +50,11 @@ export class QueueExporter implements Exporter {
   }
 
   async export(trace: Trace): Promise<void> {
-    const item = this.prepare(trace);
-    if (!item) return;
+    const item = this.prepare(trace, true);
+    if (!item) {
+      this.options.onDropped?.(trace.info.traceId);
+      return;
+    }
     const stored = this.options.queue.append([item]);
     const entry = { item, stored };
     this.writing.set(item.id, entry);
@@ -80,19 +85,24 @@ export class QueueExporter implements Exporter {
     return { ...this.counts };
   }
 
+  /** Queue entries for traces not finished yet (Tracer.snapshotOpenTraces), sampled, redacted and cut like finished ones; not counted. */
+  prepareSnapshots(traces: readonly Trace[]): QueuedTrace[] {
+    return traces.map((t) => this.prepare(t, false)).filter((item) => item !== undefined);
+  }
+
   /** Sampling, redaction and serialization; `undefined` when the trace is not to be stored. */
-  private prepare(trace: Trace): QueuedTrace | undefined {
+  private prepare(trace: Trace, count: boolean): QueuedTrace | undefined {
     const { sample, redact = redactSecrets } = this.options;
     try {
       const keep = typeof sample === "function" ? sample(trace) : sample === undefined || (this.options.random ?? Math.random)() < sample;
       const kept = keep ? (redact ? redact(trace) : trace) : null;
       if (kept === null) {
-        this.counts.sampledOut++;
+        if (count) this.counts.sampledOut++;
         return undefined;
       }
       const id = kept?.info?.traceId;
       if (typeof id !== "string" || id === "") {
-        this.counts.failed++;
+        if (count) this.counts.failed++;
         warnOnce("redact-shape", "the redact hook returned something that is not a trace (no info.traceId); the trace was dropped.");
         return undefined;
       }
@@ -100,7 +110,7 @@ export class QueueExporter implements Exporter {
       const { json, bytes } = ingestJson(kept);
       return queuedTrace(id, json, bytes);
     } catch (error) {
-      this.counts.failed++;
+      if (count) this.counts.failed++;
       reportSdkError("sample/redact/serialize", error); // a throwing hook never leaks the raw trace
       return undefined;
     }

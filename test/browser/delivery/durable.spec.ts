@@ -1,7 +1,7 @@
 // Acceptance: finished traces are written to IndexedDB before any send, survive reloads and closed
 // tabs, and reach the collector once the page (or the next one) can send them.
 import { expect, test } from "@playwright/test";
-import { expectDelivered, idbRows, openApp, stub } from "./helpers.js";
+import { expectDelivered, idbRows, openApp, stub, type StubView } from "./helpers.js";
 
 test.beforeEach(async ({ request }) => {
   await request.get("/stub/reset");
@@ -73,6 +73,51 @@ test("tab closed while an answer is still streaming: the trace arrives, its open
   }
   expect(spans[1]!.events.filter((e) => e.name.startsWith("mlflow.chunk.item")).map((e) => e.attributes["mlflow.chunk.value"])).toEqual(['"Once"', '" upon"']);
   expect(spans[0]!.inputs).toEqual({ label: "left mid-answer" });
+});
+
+type SentSpan = { name: string; endTime: number | null; events: { name: string; attributes: Record<string, unknown> }[]; outputs?: unknown };
+const sentSpans = (view: StubView, id: string) => view.traces.find((t) => t.info.traceId === id)!.data.spans as unknown as SentSpan[];
+const chunks = (span: SentSpan) => span.events.filter((e) => e.name.startsWith("mlflow.chunk.item")).map((e) => e.attributes["mlflow.chunk.value"]);
+
+test("tab hidden mid-answer, then discarded without another event: the next page load delivers the trace as it was when hidden", async ({ context, request }) => {
+  await context.newPage(); // keeps the context open while the tab under test is gone
+  const first = await openApp(await context.newPage());
+  const id = await first.evaluate(() => (globalThis as any).app.startAnswer("discarded mid-answer") as Promise<string>);
+  await first.evaluate(() => (globalThis as any).app.hide());
+  // Stored in advance, and held back while the tab lives (it may come back and finish).
+  await expect.poll(async () => (await idbRows(first)).map((r) => r.id)).toEqual([id]);
+  await first.evaluate(() => (globalThis as any).app.flush());
+  expect((await stub(request)).deliveries).toEqual({});
+  // What a discarded or crashed tab does: nothing at all (no pagehide, no unload).
+  const cdp = await context.newCDPSession(first);
+  const crashed = first.waitForEvent("crash");
+  void cdp.send("Page.crash").catch(() => undefined);
+  await crashed;
+  const reopened = await openApp(await context.newPage());
+  const view = await expectDelivered(request, [id]);
+  expect(view.deliveries[id]).toBe(1);
+  const spans = sentSpans(view, id);
+  expect(spans.map((s) => s.name)).toEqual(["ask", "answer"]);
+  for (const s of spans) {
+    expect(s.endTime).not.toBeNull();
+    expect(s.events.filter((e) => e.name === "cancelled").map((e) => e.attributes)).toEqual([{ reason: "page discarded while hidden" }]);
+  }
+  expect(chunks(spans[1]!)).toEqual(['"Once"', '" upon"']);
+  await expect.poll(async () => (await idbRows(reopened)).length).toBe(0);
+});
+
+test("tab hidden mid-answer, then shown and the answer finishes: only the finished trace is sent, once", async ({ page, request }) => {
+  await openApp(page);
+  const id = await page.evaluate(() => (globalThis as any).app.startAnswer("came back") as Promise<string>);
+  await page.evaluate(() => (globalThis as any).app.hide());
+  await expect.poll(async () => (await idbRows(page)).map((r) => r.id)).toEqual([id]);
+  await page.evaluate(() => ((globalThis as any).app.show(), (globalThis as any).app.finishAnswer()));
+  const view = await expectDelivered(request, [id]);
+  await expect.poll(async () => (await idbRows(page)).length).toBe(0);
+  expect((await stub(request)).deliveries[id]).toBe(1);
+  const spans = sentSpans(view, id);
+  expect(spans.flatMap((s) => s.events.filter((e) => e.name === "cancelled"))).toEqual([]);
+  expect(chunks(spans[1]!)).toEqual(['"Once"', '" upon"', '" a time"']);
 });
 
 test("tab closed while the collector is failing: the next page load delivers the trace", async ({ context, request }) => {

@@ -22,3 +22,14 @@ for (const { name } of QUEUE_CONTRACT) {
     expect(outcome).toBe("ok");
   });
 }
+
+test("IndexedDB queue: a tab's snapshots of open traces wait while it lives, give way to the finished trace, and go once it is gone", async ({ page }) => {
+  await page.goto("/page/queue-contract");
+  await page.waitForFunction(() => "contract" in globalThis);
+  const steps = await page.evaluate(() => (globalThis as unknown as { contract: { snapshots(): Promise<unknown[]> } }).contract.snapshots());
+  expect(steps).toEqual([
+    ["tab-a alive", [], 3],
+    ["tr-1 finished", ["tr-1=finished"]],
+    ["tab-a gone", ["tr-3=snap, later", "tr-1=finished"], 2],
+  ]);
+});

@@ -60,11 +60,13 @@ function traceOne(label: string, options: { padBytes?: number; secrets?: boolean
  * Starts asking a question whose answer streams and then stalls (a slow model), the way a user
  * leaves mid-answer; resolves with the trace id once two chunks have been shown.
  */
+let finishAnswer = () => {};
 function startAnswer(label: string): Promise<string> {
   const answer = mlflow.trace(async function* answer(question: string) {
     yield "Once";
     yield " upon";
-    await new Promise(() => {}); // the rest never comes before the tab is closed
+    await new Promise<void>((resolve) => (finishAnswer = resolve)); // the rest comes when finishAnswer() is called, if ever
+    yield " a time";
   }, { spanType: mlflow.SpanType.LLM });
   return new Promise((shown) => {
     void mlflow.withSpan(async (span) => {
@@ -95,15 +97,23 @@ function hide(): void {
   document.dispatchEvent(new Event("visibilitychange"));
 }
 
+/** The user comes back to the tab. */
+function show(): void {
+  Object.defineProperty(document, "visibilityState", { configurable: true, get: () => "visible" });
+  document.dispatchEvent(new Event("visibilitychange"));
+}
+
 Object.assign(globalThis, {
   app: {
     traceOne,
     startAnswer,
+    finishAnswer: () => finishAnswer(),
     traceMany: (n: number, padBytes = 0, prefix = "t") => Array.from({ length: n }, (_, i) => traceOne(`${prefix}${i}`, { padBytes })),
     flush: () => tracing.flush(),
     stats: () => tracing.stats(),
     readIdb,
     hide,
+    show,
     warnings,
   },
 });
