@@ -46,3 +46,21 @@ test("the sending tab closes: the other tab takes over and delivers what was lef
   const view = await expectDelivered(request, ids);
   for (const id of ids) expect(view.deliveries[id]).toBe(1);
 });
+
+test("a hidden tab is discarded mid-answer while another tab sends: the sending tab delivers the trace, with no reload", async ({ context, request }) => {
+  const sender = await openApp(await context.newPage());
+  await expect.poll(async () => (await stats(sender)).leader).toBe(true);
+  const hidden = await openApp(await context.newPage());
+  const id = await hidden.evaluate(() => (globalThis as any).app.startAnswer("discarded in the background") as Promise<string>);
+  await hidden.evaluate(() => (globalThis as any).app.hide());
+  await expect.poll(async () => (await stats(sender)).queued).toBe(1); // the snapshot, held back
+  await sender.evaluate(() => (globalThis as any).app.flush());
+  expect((await request.get("/stub/traces").then((r) => r.json())).deliveries).toEqual({});
+  const cdp = await context.newCDPSession(hidden);
+  const crashed = hidden.waitForEvent("crash");
+  void cdp.send("Page.crash").catch(() => undefined);
+  await crashed;
+  const view = await expectDelivered(request, [id]); // its idle poll (5 s) finds the snapshot due
+  expect(view.deliveries[id]).toBe(1);
+  await expect.poll(async () => (await stats(sender)).queued).toBe(0);
+});
