@@ -100,12 +100,18 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
   const channel = typeof BroadcastChannel === "function" ? new BroadcastChannel(name) : undefined;
   channel?.addEventListener("message", () => active() && sender.nudge());
   void ready.then(() => active() && sender.nudge());
+  /** Trace ids this tab stored snapshots of, until the finished trace replaces or drops them. */
+  const snapshotted = new Set<string>();
   const exporter = new QueueExporter({
     queue,
     sample: options.sample,
     redact: options.redact,
-    onDropped: (id) => void queue.dropSnapshot(id),
-    onStored: () => (active() ? sender.nudge() : channel?.postMessage("stored")),
+    onDropped: (id) => snapshotted.delete(id) && void queue.dropSnapshot(id),
+    onStored: (ids) => {
+      for (const id of ids) snapshotted.delete(id); // its snapshot was replaced in the same write
+      if (active()) sender.nudge();
+      else channel?.postMessage("stored");
+    },
     drain: () => sender.drain(),
   });
   configure({
@@ -125,7 +131,11 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
       if (unloading) getTracer().cancelOpenTraces("page closed");
       // A hidden page may be discarded (mobile, memory saver) or crash with no further event: its
       // open traces are stored as they would end now, sent only if this tab goes without ending them.
-      else if (leadership.tracksTabs) void queue.putSnapshots(exporter.prepareSnapshots(getTracer().snapshotOpenTraces(DISCARDED)));
+      else if (leadership.tracksTabs) {
+        const snapshots = exporter.prepareSnapshots(getTracer().snapshotOpenTraces(DISCARDED));
+        for (const { id } of snapshots) snapshotted.add(id);
+        void queue.putSnapshots(snapshots);
+      }
       // Traces still being written go out straight from memory; stored ones by lease, any tab.
       const { items, stored } = exporter.unsettled();
       sender.sendUnqueued(items, stored);

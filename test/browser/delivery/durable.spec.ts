@@ -120,6 +120,23 @@ test("tab hidden mid-answer, then shown and the answer finishes: only the finish
   expect(chunks(spans[1]!)).toEqual(['"Once"', '" upon"', '" a time"']);
 });
 
+test("tab hidden mid-answer, then the finished trace is sampled out: its snapshot goes too, nothing is sent", async ({ page, request }) => {
+  await openApp(page, "sample=keep");
+  const id = await page.evaluate(() => (globalThis as any).app.startAnswer("keep, for now") as Promise<string>);
+  await page.evaluate(() => (globalThis as any).app.hide());
+  await expect.poll(async () => (await idbRows(page)).map((r) => r.id)).toEqual([id]);
+  await page.evaluate(() => {
+    const app = (globalThis as any).app;
+    app.relabelAnswer("not kept after all");
+    app.show();
+    app.finishAnswer();
+  });
+  await expect.poll(async () => (await page.evaluate(() => (globalThis as any).app.stats())).sampledOut).toBe(1);
+  await expect.poll(async () => (await idbRows(page)).length).toBe(0);
+  await page.evaluate(() => (globalThis as any).app.flush());
+  expect((await stub(request)).deliveries).toEqual({});
+});
+
 test("tab closed while the collector is failing: the next page load delivers the trace", async ({ context, request }) => {
   await context.newPage(); // keeps the context open while the tab under test is gone
   await request.get("/stub/fail?times=1000&status=503");

@@ -61,6 +61,7 @@ function traceOne(label: string, options: { padBytes?: number; secrets?: boolean
  * leaves mid-answer; resolves with the trace id once two chunks have been shown.
  */
 let finishAnswer = () => {};
+let asking: mlflow.Span | undefined;
 function startAnswer(label: string): Promise<string> {
   const answer = mlflow.trace(async function* answer(question: string) {
     yield "Once";
@@ -70,6 +71,7 @@ function startAnswer(label: string): Promise<string> {
   }, { spanType: mlflow.SpanType.LLM });
   return new Promise((shown) => {
     void mlflow.withSpan(async (span) => {
+      asking = span;
       let n = 0;
       for await (const _chunk of span.run(() => answer(label))) if (++n === 2) shown(span.traceId);
     }, { name: "ask", inputs: { label } });
@@ -108,6 +110,8 @@ Object.assign(globalThis, {
     traceOne,
     startAnswer,
     finishAnswer: () => finishAnswer(),
+    /** Changes the open answer's root inputs (what the sample=keep function judges by). */
+    relabelAnswer: (label: string) => asking?.setInputs({ label }),
     traceMany: (n: number, padBytes = 0, prefix = "t") => Array.from({ length: n }, (_, i) => traceOne(`${prefix}${i}`, { padBytes })),
     flush: () => tracing.flush(),
     stats: () => tracing.stats(),
