@@ -1,3 +1,5 @@
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { describe, expect, it } from "vitest";
 import * as mlflow from "../index.js";
 import { captureWarnings, setup, shape, sleep } from "../../test/unit/helpers.js";
@@ -273,5 +275,87 @@ describe("stream spans", () => {
     expect(it.throw(new Error("stop")).value).toBe("caught stop");
     expect(it.next().done).toBe(true);
     expect(shape(await t.only())[0]!.outputs).toEqual(["ready", "got 1", "caught stop"]);
+  });
+});
+
+describe("stream spans: a stream dropped unfinished (garbage collected)", () => {
+  setFlagsFromString("--expose-gc");
+  const gc = runInNewContext("gc") as () => void;
+  /** Collects until the exporter has `n` traces (finalizers run in a later task). */
+  async function collectUntil(exporter: { traces: unknown[] }, n: number): Promise<void> {
+    for (let i = 0; i < 100 && exporter.traces.length < n; i++) {
+      gc();
+      await sleep(5);
+    }
+  }
+
+  it("ends at its last chunk, OK, with the chunks so far and a 'cancelled' event", async () => {
+    const t = setup();
+    const tokens = mlflow.trace(async function* tokens() {
+      yield "a";
+      yield "b";
+      await new Promise(() => {}); // never ends, and the consumer stops asking
+    });
+    await (async () => {
+      const it = tokens();
+      await it.next();
+      await it.next();
+    })();
+    await sleep(20);
+    expect(t.exporter.traces).toHaveLength(0);
+    await collectUntil(t.exporter, 1);
+    expect(t.exporter.traces).toHaveLength(1); // exported by the collection, not by a flush
+    const trace = await t.only();
+    const [span] = shape(trace);
+    expect(span).toMatchObject({ name: "tokens", status: "OK", outputs: ["a", "b"] });
+    expect(span!.events!.map((e) => e.name)).toEqual(["mlflow.chunk.item.0", "mlflow.chunk.item.1", "cancelled"]);
+    const raw = trace.data.spans[0]!;
+    expect(raw.events[2]!.attributes).toEqual({ reason: "stream dropped unfinished" });
+    expect(raw.endTime).toBe(raw.events[1]!.timestamp); // not the (later) moment it was collected
+  });
+
+  it("a generator returned and never iterated no longer holds its parent trace open", async () => {
+    const t = setup({ openSpanTimeoutMs: 60_000 });
+    const gen = mlflow.trace(function* gen() { yield 1; });
+    const parent = mlflow.trace(function parent() { gen(); return "done"; });
+    parent();
+    await sleep(5);
+    expect(t.exporter.traces).toHaveLength(0);
+    await collectUntil(t.exporter, 1);
+    expect(t.exporter.traces).toHaveLength(1); // exported by the collection, not by a flush
+    expect(shape(await t.only()).map((s) => s.name)).toEqual(["parent"]);
+  });
+
+  it("a ReadableStream result read once and dropped ends with the text read so far", async () => {
+    const t = setup();
+    const body = mlflow.trace(function body() {
+      const bytes = new TextEncoder();
+      let n = 0;
+      return new ReadableStream<Uint8Array>({ pull: (c) => c.enqueue(bytes.encode(`part${n++} `)) });
+    });
+    await (async () => {
+      const reader = (body() as ReadableStream<Uint8Array>).getReader();
+      await reader.read();
+    })();
+    await collectUntil(t.exporter, 1);
+    expect(t.exporter.traces).toHaveLength(1); // exported by the collection, not by a flush
+    const [span] = shape(await t.only());
+    expect(span).toMatchObject({ name: "body", status: "OK", outputs: "part0 " });
+  });
+
+  it("a stream still held is not ended by a collection, however long it waits", async () => {
+    const t = setup();
+    const tokens = mlflow.trace(function* tokens() { yield "a"; yield "b"; });
+    const it = tokens();
+    it.next();
+    for (let i = 0; i < 5; i++) {
+      gc();
+      await sleep(5);
+    }
+    expect(t.exporter.traces).toHaveLength(0);
+    expect([...it]).toEqual(["b"]);
+    const [span] = shape(await t.only());
+    expect(span).toMatchObject({ outputs: ["a", "b"] });
+    expect(span!.events!.map((e) => e.name)).toEqual(["mlflow.chunk.item.0", "mlflow.chunk.item.1"]);
   });
 });

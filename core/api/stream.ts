@@ -1,5 +1,6 @@
 import { reportSdkError, warnOnce } from "../debug.js";
 import { CHUNK_EVENT_PREFIX, CHUNK_VALUE_KEY, type SpanType } from "../model/constants.js";
+import { msToNs, nowMs } from "../model/clock.js";
 import type { LiveSpan } from "../model/live-span.js";
 import { isRemoteParent, type RemoteParent } from "../model/remote-parent.js";
 import { pyJsonDumps } from "../serialize/py-json.js";
@@ -69,6 +70,10 @@ export class StreamRecorder {
   private readonly chunks: unknown[] = [];
   private done = false;
   private release: (() => void) | undefined;
+  /** When the stream last did something (started, or gave a chunk). */
+  private lastAt = 0;
+  /** Outputs when no outputReducer is given (a ReadableStream of text: the whole text). */
+  fallback: OutputReducer | undefined;
 
   private readonly reducer: OutputReducer | undefined;
 
@@ -78,6 +83,7 @@ export class StreamRecorder {
     running?: { span: LiveSpan; outputReducer?: OutputReducer },
   ) {
     this.span = running?.span;
+    if (running) this.lastAt = nowMs();
     this.reducer = plan ? plan.outputReducer : running?.outputReducer;
     const parent = plan?.parent;
     if (!running && parent && !isRemoteParent(parent)) this.release = parent._record.holdForStream();
@@ -101,6 +107,7 @@ export class StreamRecorder {
     } catch (error) {
       reportSdkError("stream.start", error);
     }
+    this.lastAt = nowMs();
     this.release?.();
   }
 
@@ -114,14 +121,15 @@ export class StreamRecorder {
     try {
       const index = this.chunks.length;
       this.chunks.push(this.reducer ? value : toJsonSafe(value, span._record.tracer.maxValueBytes));
-      span.addEvent({ name: CHUNK_EVENT_PREFIX + index, attributes: { [CHUNK_VALUE_KEY]: pyJsonDumps(toJsonSafe(value)) } });
+      this.lastAt = nowMs();
+      span.addEvent({ name: CHUNK_EVENT_PREFIX + index, timestamp: this.lastAt, attributes: { [CHUNK_VALUE_KEY]: pyJsonDumps(toJsonSafe(value)) } });
     } catch (error) {
       reportSdkError("stream.chunk", error);
     }
   }
 
   /** Ends the span OK; outputs are outputReducer(chunks), else `fallback(chunks)`, else the chunks. */
-  finish(fallback?: OutputReducer): void {
+  finish(endAt?: number): void {
     if (this.done) return;
     if (!this.span) {
       this.cancel();
@@ -131,7 +139,7 @@ export class StreamRecorder {
     const span = this.span;
     try {
       let outputs: unknown = this.chunks;
-      const reducer = this.reducer ?? fallback;
+      const reducer = this.reducer ?? this.fallback;
       if (reducer) {
         try {
           outputs = reducer(this.chunks as never[]);
@@ -140,7 +148,7 @@ export class StreamRecorder {
         }
       }
       span.setOutputs(outputs);
-      span.end();
+      span.end(endAt === undefined ? undefined : { endTimeNs: msToNs(endAt) });
     } catch (error) {
       reportSdkError("stream.finish", error);
     }
@@ -151,6 +159,18 @@ export class StreamRecorder {
     this.done = true;
     if (this.span) fail(this.span, error);
     else this.release?.();
+  }
+
+  /**
+   * The consumer dropped the stream unfinished, without `return()` or cancel (it was garbage
+   * collected): like `break`, but ended when the stream last did something, with a `cancelled`
+   * event. Never iterated: as `cancel()`, so the parent trace stops waiting for it.
+   */
+  abandon(): void {
+    if (this.done) return;
+    if (!this.span) return this.cancel();
+    this.span.addEvent({ name: "cancelled", timestamp: this.lastAt, attributes: { reason: "stream dropped unfinished" } });
+    this.finish(this.lastAt);
   }
 
   /** The consumer gave up before iterating: no span, and the parent trace is not held. */
@@ -320,7 +340,8 @@ export function traceReadableStream(source: WebStream, rec: StreamRecorder): Web
   let decoder: TextDecoder | undefined;
   let text = true;
   // (bytes of a character the stream ended in the middle of are not text: left out)
-  const end = () => rec.finish(text ? (chunks: string[]) => chunks.join("") : undefined);
+  rec.fallback = (chunks: string[]) => (text ? chunks.join("") : chunks);
+  const end = () => rec.finish();
   return relayStream(source, {
     chunk(chunk) {
       let value = chunk;
@@ -343,10 +364,23 @@ export function traceReadableStream(source: WebStream, rec: StreamRecorder): Web
 
 /** Wraps `value` (a stream per `streamKind`) so that its iteration is recorded by `rec`. */
 export function wrapStream<T>(value: T, kind: StreamKind, rec: StreamRecorder): T {
-  if (kind === "sync") return traceIterator(value as Iterator<unknown>, rec) as T;
-  if (kind === "readable") return traceReadableStream(value as WebStream, rec) as T;
+  if (kind === "sync") return whenDropped(traceIterator(value as Iterator<unknown>, rec), rec) as T;
+  if (kind === "readable") return whenDropped(traceReadableStream(value as WebStream, rec), rec) as T;
   const tag = Object.prototype.toString.call(value);
   return (tag === "[object AsyncGenerator]"
-    ? traceAsyncIterator(value as AsyncIterator<unknown>, rec)
+    ? whenDropped(traceAsyncIterator(value as AsyncIterator<unknown>, rec), rec)
     : traceAsyncIterable(value as object, rec)) as T;
+}
+
+let dropped: FinalizationRegistry<StreamRecorder> | null | undefined;
+
+/**
+ * Ends `rec` (abandon) once `stream` is garbage collected: nobody can read it any more. Only for
+ * objects that are their own iterator or are held by their readers (a generator, a ReadableStream):
+ * an iterable whose iterators are separate objects may be collected while one is still read.
+ */
+function whenDropped<S extends object>(stream: S, rec: StreamRecorder): S {
+  dropped ??= typeof FinalizationRegistry === "function" ? new FinalizationRegistry((r) => r.abandon()) : null;
+  dropped?.register(stream, rec);
+  return stream;
 }

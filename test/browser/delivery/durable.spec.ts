@@ -75,7 +75,7 @@ test("tab closed while an answer is still streaming: the trace arrives, its open
   expect(spans[0]!.inputs).toEqual({ label: "left mid-answer" });
 });
 
-type SentSpan = { name: string; endTime: number | null; events: { name: string; attributes: Record<string, unknown> }[]; outputs?: unknown };
+type SentSpan = { name: string; endTime: number | null; events: { name: string; timestamp: number; attributes: Record<string, unknown> }[]; outputs?: unknown };
 const sentSpans = (view: StubView, id: string) => view.traces.find((t) => t.info.traceId === id)!.data.spans as unknown as SentSpan[];
 const chunks = (span: SentSpan) => span.events.filter((e) => e.name.startsWith("mlflow.chunk.item")).map((e) => e.attributes["mlflow.chunk.value"]);
 
@@ -135,6 +135,26 @@ test("tab hidden mid-answer, then the finished trace is sampled out: its snapsho
   await expect.poll(async () => (await idbRows(page)).length).toBe(0);
   await page.evaluate(() => (globalThis as any).app.flush());
   expect((await stub(request)).deliveries).toEqual({});
+});
+
+test("an answer stream the page stops reading and forgets: the trace is sent once it is garbage collected", async ({ page, context, request }) => {
+  await openApp(page);
+  const id = await page.evaluate(() => (globalThis as any).app.dropAnswer("forgotten") as Promise<string>);
+  await page.evaluate(() => (globalThis as any).app.flush());
+  expect((await stub(request)).deliveries).toEqual({}); // still open: the stream may yet be read
+  const cdp = await context.newCDPSession(page);
+  await expect
+    .poll(async () => {
+      await cdp.send("HeapProfiler.collectGarbage");
+      return (await stub(request)).deliveries[id];
+    })
+    .toBe(1);
+  const [span] = sentSpans(await stub(request), id);
+  expect(span!.name).toBe("answer");
+  expect(chunks(span!)).toEqual(['"Once"', '" upon"']);
+  expect(span!.outputs).toEqual(["Once", " upon"]);
+  expect(span!.events.at(-1)).toMatchObject({ name: "cancelled", attributes: { reason: "stream dropped unfinished" } });
+  expect(span!.endTime).toBe(span!.events.at(-2)!.timestamp);
 });
 
 test("tab closed while the collector is failing: the next page load delivers the trace", async ({ context, request }) => {

@@ -78,6 +78,24 @@ function startAnswer(label: string): Promise<string> {
   });
 }
 
+/**
+ * A streamed answer the page reads twice from and then forgets, without return() or cancel (a
+ * component unmounted mid-answer); resolves with the trace id.
+ */
+async function dropAnswer(label: string): Promise<string> {
+  let traceId = "";
+  const answer = mlflow.trace(async function* answer(question: string) {
+    traceId = mlflow.getCurrentActiveSpan()!.traceId;
+    yield "Once";
+    yield " upon";
+    await new Promise(() => {}); // the consumer stops asking before this
+  }, { spanType: mlflow.SpanType.LLM });
+  const it = answer(label);
+  await it.next();
+  await it.next();
+  return traceId;
+}
+
 /** Every row of the queue's object store, read with the raw IndexedDB API (not through idb). */
 function readIdb(): Promise<unknown[]> {
   return new Promise((resolve, reject) => {
@@ -109,6 +127,7 @@ Object.assign(globalThis, {
   app: {
     traceOne,
     startAnswer,
+    dropAnswer,
     finishAnswer: () => finishAnswer(),
     /** Changes the open answer's root inputs (what the sample=keep function judges by). */
     relabelAnswer: (label: string) => asking?.setInputs({ label }),
