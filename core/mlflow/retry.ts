@@ -56,9 +56,6 @@ export function nextDelay(retry: number, policy: ResolvedRetryPolicy, retryAfter
   return backoffDelay(retry, policy, random);
 }
 
-export const sleep = (ms: number): Promise<void> =>
-  new Promise((resolve) => {
-    const handle = setTimeout(resolve, ms);
-    // Never keep a Node process alive just to retry a trace.
-    if (typeof handle === "object") (handle as { unref?: () => void }).unref?.();
-  });
+// Not unref'd in Node: a script ending in `await flushTraces()` against a server that is down must
+// see its retries through (bounded by maxElapsedMs) and the error, not exit with the await unsettled.
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,6 +1,6 @@
 // The package as an app installs it: what `npm pack` ships (dist/ only), imported by plain Node
 // with no TypeScript step, and type-checked by an app's strict tsc against the declarations alone.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -49,6 +49,21 @@ describe("the packed package", () => {
     );
     const out = execFileSync(process.execPath, ["app.mjs"], { cwd: app }).toString().trim();
     expect(JSON.parse(out)).toEqual({ sum: 3, spans: [["add", "TOOL", { a: 1, b: 2 }, 3]], browser: "function", openai: "function" });
+  });
+
+  it("a script ending in `await flushTraces()` against an MLflow server that is down reports the failure and finishes", () => {
+    writeFileSync(
+      join(app, "down.mjs"),
+      `import * as mlflow from "mlflow-edge";
+       mlflow.init({ trackingUri: "http://127.0.0.1:1", experimentId: "1", retry: { maxAttempts: 3, initialDelayMs: 100 } });
+       mlflow.trace(function add(a, b) { return a + b; })(1, 2);
+       await mlflow.flushTraces();
+       console.log("after flush");`,
+    );
+    // Unsettled, the top-level await would end the process with code 13 and print nothing.
+    const result = spawnSync(process.execPath, ["down.mjs"], { cwd: app, encoding: "utf8", timeout: 30_000 });
+    expect({ status: result.status, stdout: result.stdout.trim() }).toEqual({ status: 0, stdout: "after flush" });
+    expect(result.stderr).toMatch(/MlflowNetworkError: MLflow POST http:\/\/127\.0\.0\.1:1\/v1\/traces failed.*after 3 attempts/);
   });
 
   it("type-checks in a strict app (exactOptionalPropertyTypes, no skipLibCheck) from its declarations", () => {
