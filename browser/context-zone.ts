@@ -1,4 +1,5 @@
-import type { ContextManager, LiveSpan } from "../core/index.js";
+import type { ContextManager } from "../core/index.js";
+import type { ActiveContext } from "../core/context/context-manager.js";
 import { warnOnce } from "../core/debug.js";
 
 // The active span in a Zone.js zone property. zone.js is an optional peer: it is never imported
@@ -65,15 +66,15 @@ export class ZoneContextManager implements ContextManager {
     });
   }
 
-  active(): LiveSpan | undefined {
-    return this.Zone.current.get(SPAN_KEY) as LiveSpan | undefined;
+  active(): ActiveContext | undefined {
+    return this.Zone.current.get(SPAN_KEY) as ActiveContext | undefined;
   }
 
-  with<T>(span: LiveSpan | undefined, fn: () => T): T {
+  with<T>(span: ActiveContext | undefined, fn: () => T): T {
     return this.Zone.current.fork({ name: "mlflow-edge", properties: { [SPAN_KEY]: span } }).run(fn);
   }
 
-  bind<A extends unknown[], R>(span: LiveSpan | undefined, fn: (...args: A) => R): (...args: A) => R {
+  bind<A extends unknown[], R>(span: ActiveContext | undefined, fn: (...args: A) => R): (...args: A) => R {
     const zone = this.Zone.current.fork({ name: "mlflow-edge", properties: { [SPAN_KEY]: span } });
     return function (this: unknown, ...args: A): R {
       return zone.run(() => fn.apply(this, args));

@@ -7,7 +7,9 @@ export { ZoneContextManager } from "./context-zone.js";
 export type { ZoneLike, ZoneStatic } from "./context-zone.js";
 export { createBrowserContextManager } from "./context.js";
 export type { BrowserContextMode } from "./context.js";
-export { instrumentFetch, traceparentOf, getNativeFetch } from "./propagate.js";
+export { instrumentFetch, getNativeFetch } from "./propagate.js";
+/** Also exported by the core entry; kept here for code that imports it from the browser entry. */
+export { traceparentOf } from "../core/model/remote-parent.js";
 export type { OriginMatcher } from "./propagate.js";
 
 /** Durable delivery: IndexedDB queue → keepalive fetch → collector, one sender per origin. */

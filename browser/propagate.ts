@@ -1,4 +1,5 @@
 import { getCurrentActiveSpan } from "../core/index.js";
+import { traceparentOf } from "../core/model/remote-parent.js";
 
 // W3C trace context on outgoing fetch, so a Worker (or any OpenTelemetry service) joins the
 // browser's trace. Only allowlisted origins get the header: a traceparent reveals trace ids and is
@@ -6,10 +7,6 @@ import { getCurrentActiveSpan } from "../core/index.js";
 
 export type OriginMatcher = string | RegExp;
 
-/** `00-<32 hex trace id>-<16 hex span id>-01` for a span, as W3C trace context defines. */
-export function traceparentOf(span: { traceId: string; spanId: string }): string {
-  return `00-${span.traceId.replace(/^tr-/, "")}-${span.spanId}-01`;
-}
 
 function matches(url: URL, allow: readonly OriginMatcher[]): boolean {
   return allow.some((m) => (typeof m === "string" ? url.origin === new URL(m, location.href).origin : m.test(url.href)));

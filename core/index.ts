@@ -16,14 +16,21 @@ export type { InitOptions } from "./init.js";
 export type { TracerOptions } from "./config.js";
 
 /** Joining a trace started elsewhere (W3C trace context). */
-export { parseTraceparent } from "./model/remote-parent.js";
+export { parseTraceparent, traceparentOf } from "./model/remote-parent.js";
+export { getTracingContextHeadersForHttpRequest, withTracingContextFromHeaders, withTracingContextFromHeadersAsync } from "./api/distributed.js";
 export type { RemoteParent } from "./model/remote-parent.js";
 
 /** Span and trace model. */
 export { LiveSpan } from "./model/live-span.js";
 export type { EndSpanOptions, SpanEventInput, SpanStatusInput } from "./model/live-span.js";
-export { SpanType, SpanStatusCode, TraceState, SpanAttributeKey, TraceMetadataKey, TraceTagKey } from "./model/constants.js";
-export type { Json, SpanData, SpanEvent, SpanStatus, Trace, TraceInfo, TraceLocation, EventAttributeValue } from "./model/types.js";
+export { SpanType, SpanStatusCode, TraceState, SpanAttributeKey, TraceMetadataKey, TraceTagKey, TokenUsageKey } from "./model/constants.js";
+export {
+  TRACE_SCHEMA_VERSION,
+  TRACE_ID_PREFIX,
+  DEFAULT_SPAN_NAME,
+  PREVIEW_MAX_LENGTH as REQUEST_RESPONSE_PREVIEW_MAX_LENGTH,
+} from "./model/constants.js";
+export type { Json, SpanData, SpanEvent, SpanStatus, Trace, TraceData, TraceInfo, TraceLocation, TokenUsage, EventAttributeValue } from "./model/types.js";
 /** MLflow's TS SDK calls the span type `LiveSpan` and the finished one `Span`. */
 export type { LiveSpan as Span } from "./model/live-span.js";
 

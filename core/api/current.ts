@@ -1,13 +1,15 @@
 import { warnOnce } from "../debug.js";
 import { TraceMetadataKey, TraceState } from "../model/constants.js";
 import type { LiveSpan } from "../model/live-span.js";
+import { isRemoteParent } from "../model/remote-parent.js";
 import { truncatePreview } from "../serialize/preview.js";
 import { setKey } from "../serialize/safe-json.js";
 import { getTracer } from "../tracer.js";
 
 /** The active span (set by withSpan, trace, span.run), or `null`. */
 export function getCurrentActiveSpan(): LiveSpan | null {
-  return getTracer().contextManager.active() ?? null;
+  const active = getTracer().contextManager.active();
+  return active && !isRemoteParent(active) ? active : null; // a remote parent is not a span of ours
 }
 
 export interface UpdateCurrentTraceOptions {
@@ -42,7 +44,7 @@ function stringValues(kind: string, values: Record<string, unknown>): Record<str
  * mlflow.updateCurrentTrace({ tags: { fruit: "apple" }, requestPreview: "Doc: ..." });
  */
 export function updateCurrentTrace(options: UpdateCurrentTraceOptions): void {
-  const span = getTracer().contextManager.active();
+  const span = getCurrentActiveSpan();
   if (!span) {
     warnOnce("no-active-trace", "updateCurrentTrace() found no active trace; call it inside withSpan, a traced function or span.run().");
     return;

@@ -4,10 +4,13 @@ import type { LiveSpan } from "../model/live-span.js";
 // How a span closes over its callback's outcome. These run on the user's return path, so a fault
 // in them is reported and swallowed: the user's value or exception always passes through untouched.
 
-/** Ends `span` with `value` as outputs (`always`: even when outputs were already set). */
+/**
+ * Ends `span` with `value` as outputs, unless the callback set outputs itself (MLflow's rule for
+ * both trace() and withSpan); `always`: even an `undefined` value (trace()).
+ */
 export function succeed(span: LiveSpan, value: unknown, always: boolean): void {
   try {
-    if (always ? true : span.outputs === undefined && value !== undefined) span.setOutputs(value);
+    if (span.outputs === undefined && (always || value !== undefined)) span.setOutputs(value);
     span.end();
   } catch (error) {
     reportSdkError("span.succeed", error);

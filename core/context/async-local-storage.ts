@@ -1,4 +1,4 @@
-import type { LiveSpan } from "../model/live-span.js";
+import type { ActiveContext } from "./context-manager.js";
 import type { ContextManager } from "./context-manager.js";
 
 /** The part of node:async_hooks' AsyncLocalStorage that context propagation needs. */
@@ -12,22 +12,22 @@ export type AsyncLocalStorageConstructor = new <T>() => AsyncLocalStorageLike<T>
 export class AsyncLocalStorageContextManager implements ContextManager {
   readonly name = "async-local-storage";
   readonly propagatesAcrossAwait = true;
-  private readonly storage: AsyncLocalStorageLike<LiveSpan | undefined>;
+  private readonly storage: AsyncLocalStorageLike<ActiveContext | undefined>;
 
   /** Pass `AsyncLocalStorage` from `node:async_hooks` (core never imports it statically). */
   constructor(AsyncLocalStorage: AsyncLocalStorageConstructor) {
-    this.storage = new AsyncLocalStorage<LiveSpan | undefined>();
+    this.storage = new AsyncLocalStorage<ActiveContext | undefined>();
   }
 
-  active(): LiveSpan | undefined {
+  active(): ActiveContext | undefined {
     return this.storage.getStore();
   }
 
-  with<T>(span: LiveSpan | undefined, fn: () => T): T {
+  with<T>(span: ActiveContext | undefined, fn: () => T): T {
     return this.storage.run(span, fn);
   }
 
-  bind<A extends unknown[], R>(span: LiveSpan | undefined, fn: (...args: A) => R): (...args: A) => R {
+  bind<A extends unknown[], R>(span: ActiveContext | undefined, fn: (...args: A) => R): (...args: A) => R {
     const storage = this.storage;
     return function (this: unknown, ...args: A): R {
       return storage.run(span, () => fn.apply(this, args));

@@ -1,4 +1,8 @@
 import type { LiveSpan } from "../model/live-span.js";
+import type { RemoteParent } from "../model/remote-parent.js";
+
+/** What is active: a span, or a span of another process to start children under (withTracingContextFromHeaders). */
+export type ActiveContext = LiveSpan | RemoteParent;
 
 /**
  * Where the active span lives. One implementation per runtime: a synchronous stack (everywhere),
@@ -10,7 +14,7 @@ export interface ContextManager {
   readonly name: string;
   /** True when the active span survives `await`; false means the lost-context check is needed. */
   readonly propagatesAcrossAwait: boolean;
-  active(): LiveSpan | undefined;
-  with<T>(span: LiveSpan | undefined, fn: () => T): T;
-  bind<A extends unknown[], R>(span: LiveSpan | undefined, fn: (...args: A) => R): (...args: A) => R;
+  active(): ActiveContext | undefined;
+  with<T>(span: ActiveContext | undefined, fn: () => T): T;
+  bind<A extends unknown[], R>(span: ActiveContext | undefined, fn: (...args: A) => R): (...args: A) => R;
 }

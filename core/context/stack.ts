@@ -1,4 +1,4 @@
-import type { LiveSpan } from "../model/live-span.js";
+import type { ActiveContext } from "./context-manager.js";
 import type { ContextManager } from "./context-manager.js";
 
 /**
@@ -8,13 +8,13 @@ import type { ContextManager } from "./context-manager.js";
 export class StackContextManager implements ContextManager {
   readonly name = "stack";
   readonly propagatesAcrossAwait = false;
-  private current: LiveSpan | undefined;
+  private current: ActiveContext | undefined;
 
-  active(): LiveSpan | undefined {
+  active(): ActiveContext | undefined {
     return this.current;
   }
 
-  with<T>(span: LiveSpan | undefined, fn: () => T): T {
+  with<T>(span: ActiveContext | undefined, fn: () => T): T {
     const previous = this.current;
     this.current = span;
     try {
@@ -24,7 +24,7 @@ export class StackContextManager implements ContextManager {
     }
   }
 
-  bind<A extends unknown[], R>(span: LiveSpan | undefined, fn: (...args: A) => R): (...args: A) => R {
+  bind<A extends unknown[], R>(span: ActiveContext | undefined, fn: (...args: A) => R): (...args: A) => R {
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const manager = this;
     return function (this: unknown, ...args: A): R {

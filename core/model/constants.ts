@@ -36,18 +36,26 @@ export const TraceState = {
 } as const;
 export type TraceState = (typeof TraceState)[keyof typeof TraceState];
 
-/** Reserved span attribute keys (mlflow/tracing/constant.py::SpanAttributeKey). */
+/**
+ * Reserved span attribute keys (Python's SpanAttributeKey under Python's names, and the TS SDK's
+ * names for the same keys: TRACE_ID = REQUEST_ID, TOKEN_USAGE = CHAT_USAGE).
+ */
 export const SpanAttributeKey = {
   REQUEST_ID: "mlflow.traceRequestId",
+  TRACE_ID: "mlflow.traceRequestId",
+  EXPERIMENT_ID: "mlflow.experimentId",
   SPAN_TYPE: "mlflow.spanType",
   INPUTS: "mlflow.spanInputs",
   OUTPUTS: "mlflow.spanOutputs",
   FUNCTION_NAME: "mlflow.spanFunctionName",
   CHAT_USAGE: "mlflow.chat.tokenUsage",
+  TOKEN_USAGE: "mlflow.chat.tokenUsage",
   MESSAGE_FORMAT: "mlflow.message.format",
+  SESSION_ID: "session.id",
+  USER_ID: "user.id",
 } as const;
 
-/** Reserved trace metadata keys (TraceMetadataKey). */
+/** Reserved trace metadata keys (TraceMetadataKey; TRACE_SESSION/TRACE_USER are the TS SDK's names). */
 export const TraceMetadataKey = {
   SCHEMA_VERSION: "mlflow.trace_schema.version",
   INPUTS: "mlflow.traceInputs",
@@ -57,14 +65,29 @@ export const TraceMetadataKey = {
   SIZE_BYTES: "mlflow.trace.sizeBytes",
   SESSION: "mlflow.trace.session",
   USER: "mlflow.trace.user",
+  TRACE_SESSION: "mlflow.trace.session",
+  TRACE_USER: "mlflow.trace.user",
+  SOURCE_RUN: "mlflow.sourceRun",
+  MODEL_ID: "mlflow.modelId",
 } as const;
 
 /** Reserved trace tag keys (TraceTagKey). */
 export const TraceTagKey = {
   TRACE_NAME: "mlflow.traceName",
+  MLFLOW_ARTIFACT_LOCATION: "mlflow.artifactLocation",
+} as const;
+
+/** Keys of a token usage record (`mlflow.chat.tokenUsage`), as MLflow names them. */
+export const TokenUsageKey = {
+  INPUT_TOKENS: "input_tokens",
+  OUTPUT_TOKENS: "output_tokens",
+  TOTAL_TOKENS: "total_tokens",
+  CACHE_READ_INPUT_TOKENS: "cache_read_input_tokens",
+  CACHE_CREATION_INPUT_TOKENS: "cache_creation_input_tokens",
 } as const;
 
 export const TRACE_SCHEMA_VERSION = "3";
+export const TRACE_ID_PREFIX = "tr-";
 export const DEFAULT_SPAN_NAME = "span";
 /** MLflow OSS cuts request/response previews to this many characters (DB column String(1000)). */
 export const PREVIEW_MAX_LENGTH = 1000;

@@ -133,6 +133,10 @@ export class LiveSpan {
   get isEnded(): boolean {
     return this._endTime !== null;
   }
+  /** One attribute, reserved `mlflow.*` keys included (`getAttribute(SpanAttributeKey.INPUTS)`), or `undefined`. */
+  getAttribute(key: string): Json | undefined {
+    return this.attributes[key];
+  }
   /** All attributes, MLflow's reserved `mlflow.*` keys included (as MLflow's span exposes them). */
   get attributes(): Record<string, Json> {
     const attrs: Record<string, Json> = {

@@ -23,5 +23,10 @@ export function parseTraceparent(header: string | null | undefined): RemoteParen
   return { traceId: toMlflowTraceId(traceHex), spanId: spanHex, remote: true };
 }
 
+/** The W3C `traceparent` naming a span (`00-<32 hex trace id>-<16 hex span id>-01`), for another process to join. */
+export function traceparentOf(span: { traceId: string; spanId: string }): string {
+  return `00-${span.traceId.replace(/^tr-/, "")}-${span.spanId}-01`;
+}
+
 export const isRemoteParent = (value: unknown): value is RemoteParent =>
   typeof value === "object" && value !== null && (value as RemoteParent).remote === true;

@@ -65,5 +65,19 @@ export interface TraceInfo {
 /** A finished trace, as handed to exporters: `{ info, data: { spans } }`, spans in start order. */
 export interface Trace {
   info: TraceInfo;
-  data: { spans: SpanData[] };
+  data: TraceData;
+}
+
+/** A trace's spans, in start order (the root first). */
+export interface TraceData {
+  spans: SpanData[];
+}
+
+/** Token counts as MLflow records them (`mlflow.chat.tokenUsage`, `mlflow.trace.tokenUsage`). */
+export interface TokenUsage {
+  input_tokens: number;
+  output_tokens: number;
+  total_tokens: number;
+  cache_read_input_tokens?: number;
+  cache_creation_input_tokens?: number;
 }
