@@ -11,6 +11,15 @@ export { withSpan, startSpan } from "./api/span-scope.js";
 export type { SpanOptions } from "./api/span-scope.js";
 export { getCurrentActiveSpan, updateCurrentTrace, getLastActiveTraceId, flushTraces } from "./api/current.js";
 export type { UpdateCurrentTraceOptions } from "./api/current.js";
+export {
+  registerOnSpanStartHook,
+  registerOnSpanEndHook,
+  unregisterOnSpanStartHook,
+  unregisterOnSpanEndHook,
+  clearOnSpanStartHooks,
+  clearOnSpanEndHooks,
+} from "./model/hooks.js";
+export type { SpanHook } from "./model/hooks.js";
 export { init } from "./init.js";
 export type { InitOptions } from "./init.js";
 export type { TracerOptions } from "./config.js";

@@ -6,6 +6,7 @@ import type { Exporter } from "./export/exporter.js";
 import { nowMs } from "./model/clock.js";
 import { DEFAULT_SPAN_NAME, SpanType } from "./model/constants.js";
 import { finalizeTrace } from "./model/finalize.js";
+import { runHooks, startHooks } from "./model/hooks.js";
 import { newOtelTraceId, newSpanId, toMlflowTraceId } from "./model/ids.js";
 import { LiveSpan } from "./model/live-span.js";
 import { isRemoteParent, type RemoteParent } from "./model/remote-parent.js";
@@ -95,6 +96,7 @@ export class Tracer implements TraceOwner {
     if (options.functionName !== undefined) span._setFunctionName(options.functionName);
     if (options.inputs !== undefined) span.setInputs(options.inputs);
     if (options.attributes) span.setAttributes(options.attributes);
+    if (startHooks.size) runHooks(startHooks, span, "start");
     return span;
   }
 

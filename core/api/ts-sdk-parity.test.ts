@@ -151,3 +151,41 @@ describe("distributed tracing helpers", () => {
     expect(server.parentId).toBe(client!.spanId);
   });
 });
+
+describe("span hooks (registerOnSpanStartHook / registerOnSpanEndHook)", () => {
+  it("see every span as it starts and as it ends; an end hook can still add attributes; survive init()", async () => {
+    const started: string[] = [];
+    const onStart = (span: mlflow.LiveSpan) => started.push(`${span.name}:${JSON.stringify(span.inputs)}`);
+    const onEnd = (span: mlflow.LiveSpan) => {
+      const model = span.getAttribute("model");
+      if (model) span.setAttributes({ displayName: `openai/${String(model)}` });
+      span.end(); // ending again from a hook changes nothing
+    };
+    mlflow.registerOnSpanStartHook(onStart);
+    mlflow.registerOnSpanEndHook(onEnd);
+    const throwing = () => {
+      throw new Error("hook bug");
+    };
+    mlflow.registerOnSpanEndHook(throwing);
+    try {
+      const t = setup(); // init() after registering: the hooks stay
+      const warnings = captureWarnings();
+      const llm = mlflow.trace(function llm(prompt: string) { return prompt.length; }, { attributes: { model: "gpt-4o-mini" } });
+      mlflow.withSpan(() => llm("hi"), { name: "agent", inputs: { q: 1 } });
+      const trace = await t.only();
+      expect(started).toEqual(['agent:{"q":1}', 'llm:{"prompt":"hi"}']);
+      expect(trace.data.spans.map((s) => [s.name, s.attributes.displayName, s.status.statusCode, s.endTime !== null])).toEqual([
+        ["agent", undefined, mlflow.SpanStatusCode.OK, true],
+        ["llm", "openai/gpt-4o-mini", mlflow.SpanStatusCode.OK, true],
+      ]);
+      expect(warnings.messages().filter((m) => m.includes("span end hook threw"))).toHaveLength(1);
+      warnings.restore();
+      mlflow.unregisterOnSpanStartHook(onStart);
+      mlflow.withSpan(() => undefined, { name: "after" });
+      expect(started).toHaveLength(2);
+    } finally {
+      mlflow.clearOnSpanStartHooks();
+      mlflow.clearOnSpanEndHooks();
+    }
+  });
+});

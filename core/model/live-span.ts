@@ -2,6 +2,7 @@ import { reportSdkError, warnOnce } from "../debug.js";
 import { pyJsonDumps } from "../serialize/py-json.js";
 import { setKey, toJsonSafe } from "../serialize/safe-json.js";
 import { msToNs, nowMs, nsToMs } from "./clock.js";
+import { endHooks, runHooks } from "./hooks.js";
 import { SpanAttributeKey, SpanStatusCode, type SpanType } from "./constants.js";
 import type { TraceRecord } from "./trace-record.js";
 import type { EventAttributeValue, Json, SpanData, SpanEvent, SpanStatus } from "./types.js";
@@ -85,6 +86,7 @@ export class LiveSpan {
   private _spanType: SpanType;
   private readonly _startTime: number;
   private _endTime: number | null = null;
+  private _ending = false;
   private _status: SpanStatus = { statusCode: SpanStatusCode.UNSET, description: "" };
   private _inputs: Json | undefined;
   private _outputs: Json | undefined;
@@ -249,12 +251,14 @@ export class LiveSpan {
 
   /** Ends the span. Status becomes OK unless it is ERROR (MLflow's rule). Ending twice is a no-op. */
   end(options: EndSpanOptions = {}): void {
-    if (this._endTime !== null) return;
+    if (this._endTime !== null || this._ending) return; // (an end hook calling end() again)
+    this._ending = true;
     try {
       if (options.outputs !== undefined) this.setOutputs(options.outputs);
       if (options.attributes) this.setAttributes(options.attributes);
       if (options.status !== undefined) this.setStatus(options.status);
       if (this._status.statusCode !== SpanStatusCode.ERROR) this._status = { statusCode: SpanStatusCode.OK, description: this._status.description };
+      if (endHooks.size) runHooks(endHooks, this, "end");
       this._endTime = options.endTimeNs !== undefined ? nsToMs(options.endTimeNs) : nowMs();
     } catch (error) {
       reportSdkError("span.end", error);

@@ -1,0 +1,43 @@
+import { warnOnce } from "../debug.js";
+import type { LiveSpan } from "./live-span.js";
+
+// MLflow TS SDK's span hooks: functions called with every live span as it starts, and as it ends
+// (still writable then: an end hook may add attributes, e.g. token usage an integration found).
+// Global to the realm, like MLflow's, so they survive init() being called again.
+
+export type SpanHook = (span: LiveSpan) => void;
+
+export const startHooks = new Set<SpanHook>();
+export const endHooks = new Set<SpanHook>();
+
+/** Runs each hook; one that throws is reported once and does not stop the others or the span. */
+export function runHooks(hooks: ReadonlySet<SpanHook>, span: LiveSpan, when: "start" | "end"): void {
+  for (const hook of hooks) {
+    try {
+      hook(span);
+    } catch (error) {
+      warnOnce(`span-hook-${when}`, `a span ${when} hook threw (${String(error)}); the span goes on without it.`);
+    }
+  }
+}
+
+/** Calls `hook` with every span as it starts (after its inputs and attributes are set). */
+export function registerOnSpanStartHook(hook: SpanHook): void {
+  startHooks.add(hook);
+}
+/** Calls `hook` with every span as it ends, before it is frozen: it may still set attributes. */
+export function registerOnSpanEndHook(hook: SpanHook): void {
+  endHooks.add(hook);
+}
+export function unregisterOnSpanStartHook(hook: SpanHook): void {
+  startHooks.delete(hook);
+}
+export function unregisterOnSpanEndHook(hook: SpanHook): void {
+  endHooks.delete(hook);
+}
+export function clearOnSpanStartHooks(): void {
+  startHooks.clear();
+}
+export function clearOnSpanEndHooks(): void {
+  endHooks.clear();
+}
