@@ -16,6 +16,12 @@ const programs: Record<string, () => Promise<unknown> | unknown> = {
     const minus_1 = mlflow.trace(function minus_1(x: number) { return x - 1; }, { spanType: "func", attributes: { key1: "value1" } });
     mlflow.trace(function trace_test(x: number) { return minus_1(add_1(x)); }, { name: "Trace Test" })(4);
   },
+  explicit_outputs() {
+    mlflow.trace(function answer(q: string) {
+      mlflow.getCurrentActiveSpan()!.setOutputs({ answer: q.toUpperCase() });
+      return { text: q.toUpperCase(), tokens: 7 };
+    })("why?");
+  },
   code_block() {
     return mlflow.withSpan((span) => { span.setInputs({ x: 1, y: 2 }); span.setOutputs(3); }, { name: "MySpan" });
   },

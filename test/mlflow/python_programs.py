@@ -142,8 +142,18 @@ def usage_with_cache():
     app("hi")
 
 
+def explicit_outputs():
+    @mlflow.trace
+    def answer(q):
+        mlflow.get_current_active_span().set_outputs({"answer": q.upper()})
+        return {"text": q.upper(), "tokens": 7}
+
+    answer("why?")
+
+
 PROGRAMS = {
     "decorator": decorator,
+    "explicit_outputs": explicit_outputs,
     "code_block": code_block,
     "tags_and_previews": tags_and_previews,
     "chat_with_usage": chat_with_usage,
