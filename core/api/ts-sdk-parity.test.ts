@@ -51,6 +51,8 @@ describe("MLflow TS SDK names", () => {
     expect(span.getAttribute(mlflow.SpanAttributeKey.TRACE_ID)).toBe(span.traceId);
     expect(span.getAttribute(mlflow.SpanAttributeKey.INPUTS)).toEqual({ q: 1 });
     expect(span.getAttribute("missing")).toBeUndefined();
+    span.addEvent({ name: "retrieved", attributes: { n: 3 }, timestamp: 1_700_000_000_123_000_000n }); // the SDK's bigint nanoseconds
+    expect(span.events[0]!.timestamp).toBe(1_700_000_000_123);
     span.end();
   });
 });

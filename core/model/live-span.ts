@@ -21,8 +21,8 @@ export interface EndSpanOptions {
 export interface SpanEventInput {
   name: string;
   attributes?: Record<string, unknown>;
-  /** Epoch milliseconds; defaults to now. */
-  timestamp?: number;
+  /** Epoch milliseconds, or a bigint of epoch nanoseconds (MLflow's TS SDK); defaults to now. */
+  timestamp?: number | bigint;
 }
 
 const STATUS_BY_NAME: Record<string, SpanStatusCode> = {
@@ -213,7 +213,7 @@ export class LiveSpan {
     const input: SpanEventInput = typeof event === "string" ? { name: event, attributes } : event;
     this._events.push({
       name: String(input.name),
-      timestamp: typeof input.timestamp === "number" ? input.timestamp : nowMs(),
+      timestamp: typeof input.timestamp === "number" ? input.timestamp : typeof input.timestamp === "bigint" ? nsToMs(input.timestamp) : nowMs(),
       attributes: eventAttributes(input.attributes),
     });
     return this;
