@@ -123,24 +123,52 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
     openSpanTimeoutMs: options.openSpanTimeoutMs,
     silent: options.silent,
   });
+  // Snapshots of open traces, stored when the page is hidden (see onHide); `lastShape` remembers
+  // what each one held (spans, events, spans ended) so that an unchanged trace is not written again.
+  let refresh: ReturnType<typeof setInterval> | undefined;
+  const lastShape = new Map<string, string>();
+  const storeSnapshots = () => {
+    const changed = getTracer()
+      .snapshotOpenTraces(DISCARDED)
+      .filter((t) => {
+        const spans = t.data.spans;
+        const shape = `${spans.length}:${spans.reduce((n, s) => n + s.events.length, 0)}:${spans.filter((s) => s.events.at(-1)?.name !== "cancelled").length}`;
+        if (lastShape.get(t.info.traceId) === shape) return false;
+        lastShape.set(t.info.traceId, shape);
+        return true;
+      });
+    const snapshots = exporter.prepareSnapshots(changed);
+    for (const { id } of snapshots) snapshotted.add(id);
+    if (snapshots.length) void queue.putSnapshots(snapshots);
+  };
+  const stopRefresh = () => {
+    clearInterval(refresh);
+    refresh = undefined;
+    lastShape.clear();
+  };
   const restoreFetch = options.propagateTo ? instrumentFetch(options.propagateTo) : undefined;
   const removeListeners = installLifecycle({
     onHide(unloading) {
       // A trace still open when the page goes for good (an answer still streaming) is lost unless
       // it is ended now: its open spans end with a "cancelled" event and it is sent with the rest.
-      if (unloading) getTracer().cancelOpenTraces("page closed");
+      if (unloading) {
+        stopRefresh();
+        getTracer().cancelOpenTraces("page closed");
+      }
       // A hidden page may be discarded (mobile, memory saver) or crash with no further event: its
       // open traces are stored as they would end now, sent only if this tab goes without ending them.
+      // While it stays hidden they are stored again as they change (an answer still streaming, a
+      // trace started in the background), a few seconds apart.
       else if (leadership.tracksTabs) {
-        const snapshots = exporter.prepareSnapshots(getTracer().snapshotOpenTraces(DISCARDED));
-        for (const { id } of snapshots) snapshotted.add(id);
-        void queue.putSnapshots(snapshots);
+        storeSnapshots();
+        refresh ??= setInterval(storeSnapshots, SNAPSHOT_REFRESH_MS);
       }
       // Traces still being written go out straight from memory; stored ones by lease, any tab.
       const { items, stored } = exporter.unsettled();
       sender.sendUnqueued(items, stored);
       void sender.flushOnUnload();
     },
+    onShow: stopRefresh,
     onOnline: () => active() && sender.resume(),
   });
 
@@ -150,6 +178,7 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
     async shutdown() {
       await flush();
       sender.stop();
+      stopRefresh();
       removeListeners();
       restoreFetch?.();
       channel?.close();
@@ -165,6 +194,7 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
 }
 
 const DISCARDED = "page discarded while hidden";
+const SNAPSHOT_REFRESH_MS = 3_000;
 
 /**
  * A TraceQueue usable at once, while IndexedDB opens (tracing starts before that finishes), that

@@ -5,6 +5,8 @@
 export interface LifecycleHandlers {
   /** The page may be going away: send what can go with keepalive, now. `unloading`: it is going for good (not into the back/forward cache). */
   onHide(unloading: boolean): void;
+  /** The page is visible again. */
+  onShow(): void;
   /** The network is back. */
   onOnline(): void;
 }
@@ -18,6 +20,7 @@ export function installLifecycle(handlers: LifecycleHandlers): () => void {
   if (typeof document === "undefined") return () => removeEventListener("online", onOnline);
   const onVisibility = () => {
     if (document.visibilityState === "hidden") handlers.onHide(false);
+    else handlers.onShow();
   };
   // A page put in the back/forward cache (persisted) may come back and carry on.
   const onPageHide = (event: PageTransitionEvent) => handlers.onHide(!event.persisted);

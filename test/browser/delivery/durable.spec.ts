@@ -106,6 +106,31 @@ test("tab hidden mid-answer, then discarded without another event: the next page
   await expect.poll(async () => (await idbRows(reopened)).length).toBe(0);
 });
 
+test("a hidden tab's snapshots follow what happens while it stays hidden: more of the answer, a trace started there", async ({ context, request }) => {
+  await context.newPage(); // keeps the context open while the tab under test is gone
+  const page = await openApp(await context.newPage());
+  const id = await page.evaluate(() => (globalThis as any).app.startAnswer("streaming in the background") as Promise<string>);
+  await page.evaluate(() => (globalThis as any).app.hide());
+  const chunksStored = async (traceId: string) => {
+    const row = (await idbRows(page)).find((r) => r.id === traceId);
+    return row ? (JSON.parse(row.body).data.spans[1].events as { name: string }[]).filter((e) => e.name.startsWith("mlflow.chunk")).length : 0;
+  };
+  await expect.poll(() => chunksStored(id)).toBe(2);
+  await page.evaluate(() => (globalThis as any).app.moreAnswer(" in"));
+  const later = await page.evaluate(() => (globalThis as any).app.openSpan("started while hidden") as string);
+  await expect.poll(() => chunksStored(id), { timeout: 10_000 }).toBe(3); // stored again within a few seconds
+  await expect.poll(async () => (await idbRows(page)).map((r) => r.id).sort(), { timeout: 10_000 }).toEqual([id, later].sort());
+  const cdp = await context.newCDPSession(page);
+  const crashed = page.waitForEvent("crash");
+  void cdp.send("Page.crash").catch(() => undefined);
+  await crashed;
+  await openApp(await context.newPage());
+  const view = await expectDelivered(request, [id, later]);
+  expect(chunks(sentSpans(view, id)[1]!)).toEqual(['"Once"', '" upon"', '" in"']);
+  expect(sentSpans(view, later)[0]!.events.map((e) => e.attributes.reason)).toEqual(["page discarded while hidden"]);
+  expect([view.deliveries[id], view.deliveries[later]]).toEqual([1, 1]);
+});
+
 test("tab hidden mid-answer, then shown and the answer finishes: only the finished trace is sent, once", async ({ page, request }) => {
   await openApp(page);
   const id = await page.evaluate(() => (globalThis as any).app.startAnswer("came back") as Promise<string>);

@@ -60,13 +60,14 @@ function traceOne(label: string, options: { padBytes?: number; secrets?: boolean
  * Starts asking a question whose answer streams and then stalls (a slow model), the way a user
  * leaves mid-answer; resolves with the trace id once two chunks have been shown.
  */
-let finishAnswer = () => {};
+let feed: (chunk: string | undefined) => void = () => {};
 let asking: mlflow.Span | undefined;
 function startAnswer(label: string): Promise<string> {
   const answer = mlflow.trace(async function* answer(question: string) {
     yield "Once";
     yield " upon";
-    await new Promise<void>((resolve) => (finishAnswer = resolve)); // the rest comes when finishAnswer() is called, if ever
+    // More comes with moreAnswer(text), the end with finishAnswer(), if ever.
+    for (let next; (next = await new Promise<string | undefined>((resolve) => (feed = resolve))) !== undefined; ) yield next;
     yield " a time";
   }, { spanType: mlflow.SpanType.LLM });
   return new Promise((shown) => {
@@ -128,7 +129,10 @@ Object.assign(globalThis, {
     traceOne,
     startAnswer,
     dropAnswer,
-    finishAnswer: () => finishAnswer(),
+    /** Starts a span that stays open (a request still pending); returns its trace id. */
+    openSpan: (label: string) => mlflow.startSpan({ name: "pending", inputs: { label } }).traceId,
+    finishAnswer: () => feed(undefined),
+    moreAnswer: (chunk: string) => feed(chunk),
     /** Changes the open answer's root inputs (what the sample=keep function judges by). */
     relabelAnswer: (label: string) => asking?.setInputs({ label }),
     traceMany: (n: number, padBytes = 0, prefix = "t") => Array.from({ length: n }, (_, i) => traceOne(`${prefix}${i}`, { padBytes })),
