@@ -123,28 +123,19 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
     openSpanTimeoutMs: options.openSpanTimeoutMs,
     silent: options.silent,
   });
-  // Snapshots of open traces, stored when the page is hidden (see onHide); `lastShape` remembers
-  // what each one held (spans, events, spans ended) so that an unchanged trace is not written again.
+  // Snapshots of open traces, stored when the page is hidden (see onHide); `seen` lets a trace
+  // that has not changed since its last snapshot be skipped before it is copied or written.
   let refresh: ReturnType<typeof setInterval> | undefined;
-  const lastShape = new Map<string, string>();
+  const seen = new Map<string, string>();
   const storeSnapshots = () => {
-    const changed = getTracer()
-      .snapshotOpenTraces(DISCARDED)
-      .filter((t) => {
-        const spans = t.data.spans;
-        const shape = `${spans.length}:${spans.reduce((n, s) => n + s.events.length, 0)}:${spans.filter((s) => s.events.at(-1)?.name !== "cancelled").length}`;
-        if (lastShape.get(t.info.traceId) === shape) return false;
-        lastShape.set(t.info.traceId, shape);
-        return true;
-      });
-    const snapshots = exporter.prepareSnapshots(changed);
+    const snapshots = exporter.prepareSnapshots(getTracer().snapshotOpenTraces(DISCARDED, seen));
     for (const { id } of snapshots) snapshotted.add(id);
     if (snapshots.length) void queue.putSnapshots(snapshots);
   };
   const stopRefresh = () => {
     clearInterval(refresh);
     refresh = undefined;
-    lastShape.clear();
+    seen.clear();
   };
   const restoreFetch = options.propagateTo ? instrumentFetch(options.propagateTo) : undefined;
   const removeListeners = installLifecycle({
@@ -238,12 +229,10 @@ class FallbackQueue implements TraceQueue {
   }
   async stats() { return (await this.current).stats(); }
   // Snapshots only make sense in IndexedDB: a memory queue dies with the tab they stand in for.
-  async putSnapshots(items: readonly QueuedTrace[]) {
+  putSnapshots(items: readonly QueuedTrace[]) { return this.inIdb("queue.putSnapshots", (q) => q.putSnapshots(items)); }
+  dropSnapshot(id: string) { return this.inIdb("queue.dropSnapshot", (q) => q.dropSnapshot(id)); }
+  private async inIdb(what: string, op: (q: IdbQueue) => Promise<void>) {
     const q = await this.current;
-    if (q instanceof IdbQueue) await q.putSnapshots(items).catch((error: unknown) => reportSdkError("queue.putSnapshots", error));
-  }
-  async dropSnapshot(id: string) {
-    const q = await this.current;
-    if (q instanceof IdbQueue) await q.dropSnapshot(id).catch((error: unknown) => reportSdkError("queue.dropSnapshot", error));
+    if (q instanceof IdbQueue) await op(q).catch((error: unknown) => reportSdkError(what, error));
   }
 }

@@ -177,13 +177,20 @@ export class Tracer implements TraceOwner {
 
   /**
    * Each open trace as `cancelOpenTraces(reason)` would export it now, leaving it open: for a
-   * program that may be killed without notice (a hidden page) to store in advance.
+   * program that may be killed without notice (a hidden page) to store in advance. With `seen`
+   * (trace id → TraceRecord.changeKey of the last snapshot), traces unchanged since are skipped.
    */
-  snapshotOpenTraces(reason: string): Trace[] {
+  snapshotOpenTraces(reason: string, seen?: Map<string, string>): Trace[] {
     const traces: Trace[] = [];
     for (const record of this.openTraces) {
       try {
-        if (record.slots.length) traces.push(finalizeTrace(record.snapshot(reason), this.dedupeSpanNames));
+        if (!record.slots.length) continue;
+        if (seen) {
+          const key = record.changeKey;
+          if (seen.get(record.info.traceId) === key) continue;
+          seen.set(record.info.traceId, key);
+        }
+        traces.push(finalizeTrace(record.snapshot(reason), this.dedupeSpanNames));
       } catch (error) {
         reportSdkError("snapshotOpenTraces", error);
       }

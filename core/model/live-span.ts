@@ -25,6 +25,10 @@ export interface SpanEventInput {
   timestamp?: number | bigint;
 }
 
+/** The status a span ends with: OK unless it is ERROR (MLflow's rule). */
+export const endedStatus = (status: SpanStatus): SpanStatus =>
+  status.statusCode === SpanStatusCode.ERROR ? status : { statusCode: SpanStatusCode.OK, description: status.description };
+
 const STATUS_BY_NAME: Record<string, SpanStatusCode> = {
   OK: SpanStatusCode.OK,
   ERROR: SpanStatusCode.ERROR,
@@ -131,6 +135,10 @@ export class LiveSpan {
   }
   get events(): SpanEvent[] {
     return this._events.slice();
+  }
+  /** @internal How many events the span has (without copying them). */
+  get _eventCount(): number {
+    return this._events.length;
   }
   get isEnded(): boolean {
     return this._endTime !== null;
@@ -257,7 +265,7 @@ export class LiveSpan {
       if (options.outputs !== undefined) this.setOutputs(options.outputs);
       if (options.attributes) this.setAttributes(options.attributes);
       if (options.status !== undefined) this.setStatus(options.status);
-      if (this._status.statusCode !== SpanStatusCode.ERROR) this._status = { statusCode: SpanStatusCode.OK, description: this._status.description };
+      this._status = endedStatus(this._status);
       if (endHooks.size) runHooks(endHooks, this, "end");
       this._endTime = options.endTimeNs !== undefined ? nsToMs(options.endTimeNs) : nowMs();
     } catch (error) {

@@ -94,6 +94,23 @@ describe("snapshotOpenTraces (a hidden page that may be discarded)", () => {
     expect(snap!.data.spans.map((s) => s.name)).toEqual(["ask", "step", "tokens"]);
   });
 
+  it("with `seen`, a trace is snapshotted again only once it changed (a span started or ended, a chunk)", async () => {
+    setup();
+    const seen = new Map<string, string>();
+    const root = mlflow.startSpan({ name: "ask" });
+    const ids = () => getTracer().snapshotOpenTraces("hidden", seen).map((t) => t.info.traceId);
+    expect(ids()).toEqual([root.traceId]);
+    expect(ids()).toEqual([]); // nothing new: not copied again
+    const child = mlflow.startSpan({ name: "answer", parent: root });
+    expect(ids()).toEqual([root.traceId]);
+    child.addEvent("mlflow.chunk.item.0");
+    expect(ids()).toEqual([root.traceId]);
+    child.end();
+    expect(ids()).toEqual([root.traceId]);
+    expect(ids()).toEqual([]);
+    root.end();
+  });
+
   it("an error already recorded stays ERROR in the snapshot; no open trace, no snapshot", async () => {
     setup();
     let release!: () => void;

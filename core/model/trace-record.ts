@@ -1,7 +1,7 @@
 import type { ContextManager } from "../context/context-manager.js";
 import { nowMs } from "./clock.js";
 import { SpanStatusCode, TRACE_SCHEMA_VERSION, TraceMetadataKey, TraceState } from "./constants.js";
-import { LiveSpan } from "./live-span.js";
+import { endedStatus, LiveSpan } from "./live-span.js";
 import type { SpanData, TraceInfo } from "./types.js";
 
 /** What a trace in progress needs from the tracer that owns it. */
@@ -109,12 +109,23 @@ export class TraceRecord {
       if (!(slot instanceof LiveSpan)) return slot;
       const data = slot._toData(at);
       data.events.push({ name: "cancelled", timestamp: at, attributes: { reason } });
-      if (data.status.statusCode !== SpanStatusCode.ERROR) data.status.statusCode = SpanStatusCode.OK;
+      data.status = endedStatus(data.status);
       return data;
     });
     // Finalizing renames and describes in place: the copy keeps that away from the live record.
     const copy = (globalThis as unknown as { structuredClone<T>(value: T): T }).structuredClone({ info: this.info, spans });
     return { info: copy.info, userState: this.userState, spanData: () => copy.spans };
+  }
+
+  /**
+   * Differs whenever a span starts, ends or gets an event (a stream's chunk): what tells a stored
+   * snapshot from the trace now, without copying it. (Attributes or outputs set without any of
+   * those do not change it.)
+   */
+  get changeKey(): string {
+    let events = 0;
+    for (const slot of this.slots) events += slot instanceof LiveSpan ? slot._eventCount : slot.events.length;
+    return `${this.slots.length}:${this.open}:${events}`;
   }
 
   /** Finishes now: open spans are captured as they are (endTime null). Idempotent. */
