@@ -53,6 +53,6 @@ app.post("/llm/v1/*", async (c) => {
 
 // The Traces view reads /api/traces from the page: open for this local demo. A deployment that
 // is reachable by others should use readAccess: "secret" and read through a server.
-app.route("/", createCollector<DemoEnv>({ store: (env) => bufferStoreFromEnv(env as unknown as Record<string, unknown>)!, readAccess: "open" }));
+app.route("/", createCollector<DemoEnv>({ store: (env) => bufferStoreFromEnv(env)!, readAccess: "open" }));
 
 export default app;

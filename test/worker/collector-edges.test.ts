@@ -4,6 +4,8 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { createRedactor } from "../../core/export/redact.js";
 import type { Trace } from "../../core/model/types.js";
+import { env as workerEnv } from "cloudflare:workers";
+import { bufferStoreFromEnv } from "../../worker/buffer/shards.js";
 import { createCollector, type CollectorOptions } from "../../worker/collector/app.js";
 import { MemoryStore } from "./memory-store.js";
 import { joinedTrace, simpleTrace } from "./traces.js";
@@ -155,6 +157,23 @@ describe("configuration: a mistake fails at construction, naming the field", () 
     expect(await errorOf(broken)).toMatchObject({ error: expect.stringContaining("INGEST_KEYS"), hint: expect.stringContaining("INGEST_KEYS") });
     // Reads do not depend on the ingest keys being well-formed.
     expect((await a.request(`${SELF}/api/traces`, { headers: { authorization: "Bearer env-secret-value" } }, { ...env, INGEST_KEYS: "nope" })).status).toBe(200);
+  });
+
+  it("a bad TRACE_BUFFER_SHARDS is a 503 that names it (clients keep their traces), not a generic store failure", async () => {
+    // As the README writes it: no cast, the env type inferred.
+    const a = createCollector({ store: (env) => bufferStoreFromEnv(env)!, secret: SECRET });
+    const env = { TRACE_BUFFER: workerEnv.TRACE_BUFFER, TRACE_BUFFER_SHARDS: "100" };
+    const res = await a.request(`${SELF}/v1/ingest`, { method: "POST", body: batch(simpleTrace("shards")), headers: { "content-type": "application/json", authorization: `Bearer ${SECRET}` } }, env);
+    expect(res.status).toBe(503);
+    expect(res.headers.get("retry-after")).toBe("60");
+    expect(await errorOf(res)).toEqual({
+      error: 'the collector is misconfigured: TRACE_BUFFER_SHARDS must be an integer from 1 to 64; got "100".',
+      path: "",
+      hint: "fix TRACE_BUFFER_SHARDS in the Worker's configuration",
+    });
+    const read = await a.request(`${SELF}/api/traces`, { headers: { authorization: `Bearer ${SECRET}` } }, env);
+    expect(read.status).toBe(503);
+    expect((await errorOf(read)).error).toContain("TRACE_BUFFER_SHARDS");
   });
 
   it("keys returned by an ingestKeys function are checked like any others", async () => {

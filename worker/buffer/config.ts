@@ -50,10 +50,21 @@ export interface TraceBufferEnv {
 
 type Env = Record<string, unknown>;
 
+/** A Worker variable with a value that cannot be used; the message names the variable. */
+export class ConfigError extends TypeError {
+  override name = "ConfigError";
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 function str(env: Env, key: string): string | undefined {
   const value = env[key];
   if (value === undefined || value === null || value === "") return undefined;
-  if (typeof value !== "string") throw new TypeError(`${key} must be a string; got ${typeof value}.`);
+  if (typeof value !== "string") throw new ConfigError(key, `${key} must be a string; got ${typeof value}.`);
   return value;
 }
 
@@ -62,7 +73,7 @@ function num(env: Env, key: string, fallback: number, min: number, integer = fal
   if (raw === undefined || raw === "") return fallback;
   const value = typeof raw === "number" ? raw : typeof raw === "string" ? Number(raw) : NaN;
   if (!Number.isFinite(value) || value < min || (integer && !Number.isInteger(value))) {
-    throw new TypeError(`${key} must be ${integer ? "an integer" : "a number"} >= ${min}; got ${JSON.stringify(raw)}.`);
+    throw new ConfigError(key, `${key} must be ${integer ? "an integer" : "a number"} >= ${min}; got ${JSON.stringify(raw)}.`);
   }
   return value;
 }
@@ -72,15 +83,17 @@ export function readBufferConfig(settings: TraceBufferEnv | Env): BufferConfig {
   const trackingUri = str(env, "MLFLOW_TRACKING_URI");
   let mlflow: BufferConfig["mlflow"];
   if (trackingUri) {
-    if (!/^https?:\/\/[^/\s]+/i.test(trackingUri)) throw new TypeError(`MLFLOW_TRACKING_URI must be an http(s) URL; got ${JSON.stringify(trackingUri)}.`);
+    if (!/^https?:\/\/[^/\s]+/i.test(trackingUri)) throw new ConfigError("MLFLOW_TRACKING_URI", `MLFLOW_TRACKING_URI must be an http(s) URL; got ${JSON.stringify(trackingUri)}.`);
     const experimentId = str(env, "MLFLOW_EXPERIMENT_ID");
     const experimentName = experimentId ? undefined : str(env, "MLFLOW_EXPERIMENT_NAME");
-    if (!experimentId && !experimentName) throw new TypeError("MLFLOW_TRACKING_URI is set, so MLFLOW_EXPERIMENT_ID or MLFLOW_EXPERIMENT_NAME must be too.");
+    if (!experimentId && !experimentName) throw new ConfigError("MLFLOW_EXPERIMENT_ID", "MLFLOW_TRACKING_URI is set, so MLFLOW_EXPERIMENT_ID or MLFLOW_EXPERIMENT_NAME must be too.");
     const username = str(env, "MLFLOW_TRACKING_USERNAME");
     const password = str(env, "MLFLOW_TRACKING_PASSWORD");
     // Half a Basic credential would be sent as no credential at all: say so instead.
     if ((username === undefined) !== (password === undefined)) {
-      throw new TypeError(`${username === undefined ? "MLFLOW_TRACKING_PASSWORD" : "MLFLOW_TRACKING_USERNAME"} is set without ${username === undefined ? "MLFLOW_TRACKING_USERNAME" : "MLFLOW_TRACKING_PASSWORD"}; set both for Basic auth (or MLFLOW_TRACKING_TOKEN for a bearer token).`);
+      throw new ConfigError(
+        username === undefined ? "MLFLOW_TRACKING_USERNAME" : "MLFLOW_TRACKING_PASSWORD",
+        `${username === undefined ? "MLFLOW_TRACKING_PASSWORD" : "MLFLOW_TRACKING_USERNAME"} is set without ${username === undefined ? "MLFLOW_TRACKING_USERNAME" : "MLFLOW_TRACKING_PASSWORD"}; set both for Basic auth (or MLFLOW_TRACKING_TOKEN for a bearer token).`);
     }
     mlflow = {
       trackingUri,

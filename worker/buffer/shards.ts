@@ -1,5 +1,6 @@
 import type { Trace } from "../../core/model/types.js";
 import type { PutResult, StoredTrace, TracePage, TraceQuery, TraceStore } from "../store.js";
+import { ConfigError } from "./config.js";
 import { encodeCursor, newestFirst, normalizeQuery } from "./query.js";
 import type { TraceBuffer } from "./trace-buffer.js";
 
@@ -29,7 +30,7 @@ export function shardOf(traceId: string, shards: number): number {
 export function readShardCount(value: unknown): number {
   if (value === undefined || value === "") return DEFAULT_SHARDS;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > MAX_SHARDS) throw new TypeError(`TRACE_BUFFER_SHARDS must be an integer from 1 to ${MAX_SHARDS}; got ${JSON.stringify(value)}.`);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_SHARDS) throw new ConfigError("TRACE_BUFFER_SHARDS", `TRACE_BUFFER_SHARDS must be an integer from 1 to ${MAX_SHARDS}; got ${JSON.stringify(value)}.`);
   return n;
 }
 
@@ -89,8 +90,8 @@ export class ShardedTraceStore implements TraceStore {
 }
 
 /** The store over the `TRACE_BUFFER` binding of a Worker's env, or undefined without one. */
-export function bufferStoreFromEnv(env: Record<string, unknown>): ShardedTraceStore | undefined {
-  const ns = env.TRACE_BUFFER as DurableObjectNamespace<TraceBuffer> | undefined;
+export function bufferStoreFromEnv(env: object): ShardedTraceStore | undefined {
+  const { TRACE_BUFFER: ns, TRACE_BUFFER_SHARDS: shards } = env as { TRACE_BUFFER?: DurableObjectNamespace<TraceBuffer>; TRACE_BUFFER_SHARDS?: unknown };
   if (!ns || typeof ns.idFromName !== "function") return undefined;
-  return new ShardedTraceStore(ns, readShardCount(env.TRACE_BUFFER_SHARDS));
+  return new ShardedTraceStore(ns, readShardCount(shards));
 }

@@ -1,6 +1,7 @@
 import { Hono, type Context } from "hono";
 import { redactSecrets, type RedactHook } from "../../core/export/redact.js";
 import type { Trace } from "../../core/model/types.js";
+import { ConfigError } from "../buffer/config.js";
 import type { TraceStore } from "../store.js";
 import { authenticate, parseIngestKeys, type AuthSettings, type IngestKey } from "./auth.js";
 import { readJson } from "./body.js";
@@ -40,6 +41,10 @@ export interface CollectorOptions<Env extends object = object> {
 
 type Ctx<Env extends object> = Context<{ Bindings: Env }>;
 
+/** The operator's mistake, not the sender's: say so, and let clients retry once it is fixed. */
+const misconfigured = (message: string, what: string) =>
+  new Refusal(503, `the collector is misconfigured: ${message}`, "", `fix ${what} in the Worker's configuration`, { "retry-after": "60" });
+
 export function createCollector<Env extends object = object>(options: CollectorOptions<Env>): Hono<{ Bindings: Env }> {
   // Every option is checked here, so a bad deployment fails at start-up, not at the first request.
   if (!options?.store) throw new TypeError("createCollector(): options.store is required (a TraceStore or (env) => TraceStore).");
@@ -54,7 +59,16 @@ export function createCollector<Env extends object = object>(options: CollectorO
   const redact = options.redact ?? redactSecrets;
 
   const envOf = (c: Ctx<Env>) => (c.env ?? {}) as Env & Record<string, unknown>;
-  const storeOf = (c: Ctx<Env>) => (typeof options.store === "function" ? options.store(envOf(c)) : options.store);
+  const storeOf = (c: Ctx<Env>) => {
+    if (typeof options.store !== "function") return options.store;
+    try {
+      return options.store(envOf(c));
+    } catch (error) {
+      // A Worker variable the store reads (TRACE_BUFFER_SHARDS) is wrong: as for INGEST_KEYS below.
+      if (error instanceof ConfigError) throw misconfigured(error.message, error.variable);
+      throw error;
+    }
+  };
   // Parsed once per distinct source (the env var's text, or the array a function returned).
   let cachedKeys: { source: unknown; keys: IngestKey[] } | undefined;
   const keysOf = (c: Ctx<Env>): IngestKey[] => {
@@ -67,8 +81,7 @@ export function createCollector<Env extends object = object>(options: CollectorO
     try {
       keys = source === undefined || source === "" ? [] : parseIngestKeys(source, name);
     } catch (error) {
-      // The operator's mistake, not the sender's: say so, and let clients retry once it is fixed.
-      throw new Refusal(503, `the collector is misconfigured: ${(error as Error).message}`, "", `fix ${name} in the Worker's configuration`, { "retry-after": "60" });
+      throw misconfigured((error as Error).message, name);
     }
     cachedKeys = { source, keys };
     return keys;
