@@ -6,11 +6,12 @@ import type { LiveSpan } from "../model/live-span.js";
 
 /**
  * Ends `span` with `value` as outputs, unless the callback set outputs itself (MLflow's rule for
- * both trace() and withSpan); `always`: even an `undefined` value (trace()).
+ * both trace() and withSpan: outputs set to null count as not set, as Python's `is None` test);
+ * `always`: even an `undefined` value (trace()).
  */
 export function succeed(span: LiveSpan, value: unknown, always: boolean): void {
   try {
-    if (span.outputs === undefined && (always || value !== undefined)) span.setOutputs(value);
+    if ((span.outputs === undefined || span.outputs === null) && (always || value !== undefined)) span.setOutputs(value);
     span.end();
   } catch (error) {
     reportSdkError("span.succeed", error);

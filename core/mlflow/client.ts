@@ -1,6 +1,7 @@
 import type { SpanData, Trace } from "../model/types.js";
 import { traceDataToMlflowJson } from "../serialize/mlflow-json.js";
 import { toOtlpExportRequest } from "../serialize/otlp.js";
+import { wellFormedJson } from "../serialize/py-json.js";
 import { parseStartTraceResponse, toStartTraceInfo, type ReturnedTraceInfo } from "../serialize/trace-info.js";
 import { authHeaders, type MlflowAuth } from "./auth.js";
 import { MlflowHttpError, MlflowResponseError } from "./errors.js";
@@ -84,7 +85,7 @@ export class MlflowClient {
       method: "POST",
       url: this.url("/v1/traces"),
       headers: { "Content-Type": "application/json", "x-mlflow-experiment-id": experimentId },
-      body: JSON.stringify(toOtlpExportRequest(spans)),
+      body: wellFormedJson(toOtlpExportRequest(spans)),
     });
   }
 
@@ -93,7 +94,7 @@ export class MlflowClient {
     const req: HttpRequest = {
       method: "POST",
       url: this.url("/api/3.0/mlflow/traces"),
-      body: JSON.stringify({ trace: { trace_info: toStartTraceInfo(trace.info, experimentId, trace.data.spans) } }),
+      body: wellFormedJson({ trace: { trace_info: toStartTraceInfo(trace.info, experimentId, trace.data.spans) } }),
     };
     const { body } = await this.json(req);
     const info = parseStartTraceResponse(body);

@@ -47,7 +47,7 @@ function describeTrace(info: TraceInfo, spans: SpanData[], root: SpanData, userS
   const end = root.endTime ?? Math.max(...spans.map((s) => s.endTime ?? s.startTime));
   info.executionDuration = Math.max(0, Math.floor(end - root.startTime));
   info.state = userState ?? (root.status.statusCode === SpanStatusCode.ERROR ? TraceState.ERROR : TraceState.OK);
-  info.tags[TraceTagKey.TRACE_NAME] = root.name;
+  info.tags[TraceTagKey.TRACE_NAME] ??= root.name; // as Python: set at the start, so a name the user set wins
   info.requestPreview ??= computePreview(root.inputs, "user");
   info.responsePreview ??= computePreview(root.outputs, "assistant");
   const meta = info.traceMetadata;

@@ -1,45 +1,34 @@
 import { PREVIEW_MAX_LENGTH } from "../model/constants.js";
 import type { Json } from "../model/types.js";
-import { pyJsonDumps } from "./py-json.js";
+import { pyJsonDumps, pyTruncate } from "./py-json.js";
 
-// Request/response previews as MLflow computes them (mlflow/tracing/utils/truncation.py): when the
-// root's inputs/outputs look like chat (messages, choices, Responses input/output, GenAI semconv
-// parts), the text of the last message of the wanted role; otherwise the raw JSON. Cut to 1000.
+// Request/response previews as MLflow 3.18 computes them (mlflow/tracing/utils/truncation.py): when
+// the root's inputs/outputs are an object that looks like chat (messages, choices, Responses
+// input/output, a ResponsesAgent request), the text of the last message of the wanted role;
+// otherwise the raw JSON. NUL becomes U+FFFD (a PostgreSQL store refuses it). Cut to 1000.
 
 type Role = "user" | "assistant";
 type Message = { [key: string]: Json };
 
+/** Cut to `max` characters as Python counts them: a cut never leaves half an emoji, which MLflow's server cannot parse. */
 export function truncatePreview(text: string, max: number = PREVIEW_MAX_LENGTH): string {
-  return text.length <= max ? text : `${text.slice(0, max - 3)}...`;
+  return pyTruncate(text, max);
 }
 
 /** The preview of a root span's inputs (`role: "user"`) or outputs (`role: "assistant"`). */
 export function computePreview(value: Json | undefined, role: Role, max: number = PREVIEW_MAX_LENGTH): string {
   if (value === undefined) return "";
-  const raw = pyJsonDumps(value);
-  let obj: Json = value;
-  if (typeof obj === "string") {
-    try {
-      obj = JSON.parse(obj) as Json; // attributes are sometimes JSON-encoded twice
-    } catch {
-      // a plain string: no messages to find
-    }
-  }
-  const messages = extractMessages(obj);
+  const messages = extractMessages(value);
   const content = messages && messages.length > 0 ? textOf(lastWithRole(messages, role)) : "";
-  return truncatePreview(content || raw, max);
+  return truncatePreview((content || pyJsonDumps(value)).replaceAll("\0", "\ufffd"), max);
 }
 
 const isObject = (v: Json | undefined): v is { [key: string]: Json } =>
   typeof v === "object" && v !== null && !Array.isArray(v);
 
-function isMessage(item: Json | undefined): item is Message {
-  if (!isObject(item) || !("role" in item)) return false;
-  return "content" in item || Array.isArray(item.parts);
-}
+const isMessage = (item: Json | undefined): item is Message => isObject(item) && "role" in item && "content" in item;
 
 function extractMessages(obj: Json): Message[] | undefined {
-  if (Array.isArray(obj)) return obj.filter(isMessage);
   if (!isObject(obj)) return undefined;
   const { messages, choices, input, output } = obj;
   if (Array.isArray(messages) && messages.length > 0) return messages.filter(isMessage);
@@ -66,14 +55,6 @@ function textOf(message: Message): string {
       if (isObject(part) && (part.type === "text" || part.type === "output_text")) {
         return typeof part.text === "string" ? part.text : "";
       }
-    }
-    return "";
-  }
-  if (Array.isArray(message.parts)) {
-    for (const part of message.parts) {
-      if (!isObject(part) || part.type !== "text") continue;
-      const text = part.content || part.text;
-      if (typeof text === "string") return text;
     }
   }
   return "";

@@ -29,3 +29,33 @@ export function pyJsonDumps(value: Json): string {
   }
   return out + "}";
 }
+
+/** The first `max` characters as Python counts them (code points), never half a surrogate pair. */
+export function pyPrefix(text: string, max: number): string {
+  if (text.length <= max) return text;
+  let units = 0;
+  for (let chars = 0; chars < max && units < text.length; chars++) units += (text.codePointAt(units) as number) > 0xffff ? 2 : 1;
+  return text.slice(0, units);
+}
+
+/** Python's `text[: max - 3] + "..."` when `len(text) > max`, counting code points as Python does. */
+export function pyTruncate(text: string, max: number): string {
+  return pyPrefix(text, max).length === text.length ? text : `${pyPrefix(text, max - 3)}...`;
+}
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/**
+ * `text` with every lone surrogate (half an emoji, from a careless cut upstream) replaced by U+FFFD.
+ * MLflow's server parses requests with protobuf, which stops at one and silently drops the rest of
+ * the message: a trace's tags and metadata, or its spans.
+ */
+export function wellFormed(text: string): string {
+  const s = text as string & { toWellFormed?: () => string };
+  return s.toWellFormed ? s.toWellFormed() : text.replace(LONE_SURROGATE, "\ufffd");
+}
+
+/** JSON.stringify with every string value well-formed, for requests to MLflow (tag and metadata keys: see `cut`). */
+export function wellFormedJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => (typeof v === "string" ? wellFormed(v) : v));
+}

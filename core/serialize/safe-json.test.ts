@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { toJsonSafe, utf8Length } from "./safe-json.js";
 import { pyJsonDumps } from "./py-json.js";
-import { computePreview } from "./preview.js";
+import { computePreview, truncatePreview } from "./preview.js";
 
 describe("toJsonSafe", () => {
   it("captures the common JS value kinds as JSON-safe data", () => {
@@ -93,6 +93,13 @@ describe("toJsonSafe", () => {
     expect(String(toJsonSafe(`data: {"x":1};base64,${"a".repeat(5000)}`, 1000))).toMatch(/^data: \{"x":1\};base64,a+\.\.\.\[truncated \d+ chars\]$/);
   });
 
+  it("never cuts a long string through an emoji", () => {
+    for (const head of ["", "a"]) {
+      const cut = String(toJsonSafe(head + "\u{1F600}".repeat(100_000), 1000));
+      expect(cut).toMatch(/^a?(\u{1F600})+\.\.\.\[truncated \d+ chars\]$/u);
+    }
+  });
+
   it("marks cycles but keeps repeated (non-cyclic) references in full", () => {
     const shared = { v: 1 };
     const a: Record<string, unknown> = { shared, again: shared };
@@ -141,8 +148,24 @@ describe("computePreview", () => {
     expect(computePreview({ input: [{ role: "user", content: "responses api" }] }, "user")).toBe("responses api");
     expect(computePreview({ output: [{ role: "assistant", content: [{ type: "output_text", text: "out" }] }] }, "assistant")).toBe("out");
     expect(computePreview({ request: { input: [{ role: "user", content: "wrapped" }] } }, "user")).toBe("wrapped");
-    expect(computePreview([{ role: "user", parts: [{ type: "text", content: "semconv" }] }], "user")).toBe("semconv");
-    expect(computePreview(JSON.stringify({ messages: [{ role: "user", content: "double" }] }), "user")).toBe("double");
+    expect(computePreview({ messages: [{ role: "user", content: "a\u0000b" }] }, "user")).toBe("a\ufffdb"); // NUL: PostgreSQL refuses it
+  });
+
+  it("keeps the raw JSON where MLflow 3.18 does: a bare list of messages, messages without content, a string holding JSON", () => {
+    const list = [{ role: "user", content: "hi" }];
+    expect(computePreview(list, "user")).toBe('[{"role": "user", "content": "hi"}]');
+    expect(computePreview({ messages: [{ role: "user", parts: [{ type: "text", content: "semconv" }] }] }, "user")).toBe(
+      '{"messages": [{"role": "user", "parts": [{"type": "text", "content": "semconv"}]}]}',
+    );
+    const text = JSON.stringify({ messages: list });
+    expect(computePreview(text, "user")).toBe(JSON.stringify(text));
+  });
+
+  it("cuts by code points as Python does, never through an emoji (MLflow's server drops what follows half a pair)", () => {
+    const preview = computePreview("a" + "\u{1F600}".repeat(1200), "user");
+    expect(preview).toMatch(/^"a(\u{1F600})+\.\.\.$/u); // the JSON of the string, whole emoji only
+    expect([...preview]).toHaveLength(1000);
+    expect(truncatePreview("\u{1F600}".repeat(1000))).toBe("\u{1F600}".repeat(1000)); // 2000 UTF-16 units, 1000 characters: not cut
   });
 
   it("falls back to the Python-formatted JSON, with a plain string keeping its quotes", () => {

@@ -32,7 +32,8 @@ export function truncateString(value: string, max: number): string {
   if (value.length <= max) return value;
   const dataUri = BASE64_DATA_URI.exec(value);
   if (dataUri) return `[${dataUri[0].slice(0, -1)}, ${value.length} chars]`;
-  const keep = Math.max(0, max);
+  let keep = Math.max(0, max);
+  if (keep > 0 && (value.charCodeAt(keep - 1) & 0xfc00) === 0xd800) keep--; // not half of an emoji
   return `${value.slice(0, keep)}...[truncated ${value.length - keep} chars]`;
 }
 

@@ -1,7 +1,7 @@
 import { TraceMetadataKey, type TraceState } from "../model/constants.js";
 import type { Json, SpanData, TraceInfo } from "../model/types.js";
 import { spanToMlflowJson } from "./mlflow-json.js";
-import { pyJsonDumps } from "./py-json.js";
+import { pyJsonDumps, pyPrefix, wellFormed } from "./py-json.js";
 import { setKey } from "./safe-json.js";
 
 // TraceInfo V3 as the StartTraceV3 request carries it (proto JSON, snake_case), with the size
@@ -108,17 +108,9 @@ const METADATA_MAX_CHARS = 250;
 const TAG_KEY_MAX_CHARS = 250;
 const TAG_VALUE_MAX_CHARS = 4096;
 
-/** The first `max` characters as Python counts them (code points), never half a surrogate pair. */
-export function pyPrefix(text: string, max: number): string {
-  if (text.length <= max) return text;
-  let units = 0;
-  for (let chars = 0; chars < max && units < text.length; chars++) units += (text.codePointAt(units) as number) > 0xffff ? 2 : 1;
-  return text.slice(0, units);
-}
-
 function cut(map: Record<string, string>, keyMax: number, valueMax: number): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(map)) setKey(out, pyPrefix(k, keyMax), pyPrefix(v, valueMax));
+  for (const [k, v] of Object.entries(map)) setKey(out, wellFormed(pyPrefix(k, keyMax)), pyPrefix(v, valueMax));
   return out;
 }
 

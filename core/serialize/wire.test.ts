@@ -4,7 +4,8 @@ import { describe, expect, it } from "vitest";
 import type { SpanData, TraceInfo } from "../model/types.js";
 import { base64ToHex, hexToBase64, spanToMlflowJson, traceDataToMlflowJson, wireAttributes } from "./mlflow-json.js";
 import { toAnyValue, toOtlpExportRequest } from "./otlp.js";
-import { computeSizeStats, durationJson, parseStartTraceResponse, pyPrefix, pythonAsciiJsonBytes, toStartTraceInfo, toTraceInfoV3 } from "./trace-info.js";
+import { pyPrefix } from "./py-json.js";
+import { computeSizeStats, durationJson, parseStartTraceResponse, pythonAsciiJsonBytes, toStartTraceInfo, toTraceInfoV3 } from "./trace-info.js";
 
 const TRACE = "tr-0af7651916cd43dd8448eb211c80319c";
 const ROOT = "b7ad6b7169203331";

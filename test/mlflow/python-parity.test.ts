@@ -22,6 +22,21 @@ const programs: Record<string, () => Promise<unknown> | unknown> = {
       return { text: q.toUpperCase(), tokens: 7 };
     })("why?");
   },
+  chat_list_root() {
+    return mlflow.withSpan((span) => {
+      span.setInputs([{ role: "system", content: "be brief" }, { role: "user", content: "hi" }]);
+      span.setOutputs([{ role: "assistant", content: "hello!" }]);
+    }, { name: "chat" });
+  },
+  emoji_cut() {
+    mlflow.trace(function ask(q: string) { return q && "ok"; })("a" + "\u{1F600}".repeat(1200));
+  },
+  user_trace_name() {
+    mlflow.trace(function named() { mlflow.updateCurrentTrace({ tags: { "mlflow.traceName": "custom-name" } }); return 1; })();
+  },
+  outputs_none() {
+    mlflow.trace(function five() { mlflow.getCurrentActiveSpan()!.setOutputs(null); return 5; })();
+  },
   code_block() {
     return mlflow.withSpan((span) => { span.setInputs({ x: 1, y: 2 }); span.setOutputs(3); }, { name: "MySpan" });
   },

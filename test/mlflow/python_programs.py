@@ -151,9 +151,47 @@ def explicit_outputs():
     answer("why?")
 
 
+def chat_list_root():
+    # A bare list of messages is not chat to MLflow 3.18's previews: they keep the raw JSON.
+    with mlflow.start_span(name="chat") as span:
+        span.set_inputs([{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}])
+        span.set_outputs([{"role": "assistant", "content": "hello!"}])
+
+
+def emoji_cut():
+    # The 250-character metadata cut and the 1000-character preview cut both fall on an emoji.
+    @mlflow.trace
+    def ask(q):
+        return "ok"
+
+    ask("a" + "\U0001F600" * 1200)
+
+
+def user_trace_name():
+    @mlflow.trace
+    def named():
+        mlflow.update_current_trace(tags={"mlflow.traceName": "custom-name"})
+        return 1
+
+    named()
+
+
+def outputs_none():
+    @mlflow.trace
+    def five():
+        mlflow.get_current_active_span().set_outputs(None)
+        return 5
+
+    five()
+
+
 PROGRAMS = {
     "decorator": decorator,
     "explicit_outputs": explicit_outputs,
+    "chat_list_root": chat_list_root,
+    "emoji_cut": emoji_cut,
+    "user_trace_name": user_trace_name,
+    "outputs_none": outputs_none,
     "code_block": code_block,
     "tags_and_previews": tags_and_previews,
     "chat_with_usage": chat_with_usage,

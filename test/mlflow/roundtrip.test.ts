@@ -98,6 +98,29 @@ describe("specific fields, as MLflow shows them", () => {
     expect(String(root.events[0]!.attributes["exception.stacktrace"])).toMatch(/at /);
   });
 
+  it("a lone surrogate (half an emoji from another client's cut) costs nothing else: MLflow's parser would drop what follows it", async () => {
+    const memory = new mlflow.InMemoryExporter();
+    mlflow.init({ exporter: memory, silent: true });
+    mlflow.withSpan((span) => {
+      span.setInputs({ q: "hi" });
+      mlflow.updateCurrentTrace({ tags: { team: "edge" }, metadata: { tenant: "acme" } });
+    }, { name: "half" });
+    await mlflow.flushTraces();
+    const [trace] = memory.drain();
+    const half = "\ud83d";
+    trace!.info.requestPreview = `cut${half}`;
+    trace!.info.tags = { ...trace!.info.tags, [`k${half}`]: `v${half}` };
+    trace!.info.traceMetadata = { ...trace!.info.traceMetadata, note: `n${half}` };
+    trace!.data.spans[0]!.name = `half${half}`;
+    await new mlflow.MlflowExporter({ trackingUri: mlflowUri(), experimentId }).export(trace!);
+    const rest = await readViaRest(trace!.info.traceId);
+    expect(rest.info.request_preview).toBe("cut\ufffd");
+    expect(rest.info.tags).toMatchObject({ team: "edge", "k\ufffd": "v\ufffd", "mlflow.traceName": "half", "mlflow.trace.spansLocation": "TRACKING_STORE" });
+    expect(rest.info.metadata).toMatchObject({ tenant: "acme", note: "n\ufffd", "mlflow.traceInputs": '{"q": "hi"}' });
+    expect(rest.info.execution_duration).toBe(trace!.info.executionDuration);
+    expect(rest.spans.map((s) => s.name)).toEqual(["half\ufffd"]);
+  });
+
   it("keeps nanosecond timing exact to the microsecond", async () => {
     const any = [...sent.values()][0]!;
     const rest = await readViaRest(any.info.traceId);
