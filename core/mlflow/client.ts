@@ -34,11 +34,26 @@ export interface SendTraceResult {
   spansLocation: "TRACKING_STORE" | "ARTIFACT";
 }
 
-function checkUri(trackingUri: unknown): string {
-  if (typeof trackingUri !== "string" || !/^https?:\/\/[^/\s]+/i.test(trackingUri)) {
-    throw new TypeError(`trackingUri must be an http(s) URL such as "http://127.0.0.1:5000"; got ${JSON.stringify(trackingUri)}.`);
+/** `//user:password@` hidden, for messages about a URI. */
+export const withoutCredentials = (uri: string): string => uri.replace(/\/\/[^/\s]*@/, "//***@");
+
+/**
+ * The tracking URI without its `user:password@` part, which becomes Basic credentials (as Python's
+ * `requests` treats it) instead: a URL is printed in every error message, and those reach logs
+ * and the buffer's `lastError`.
+ */
+function checkUri(trackingUri: unknown): { uri: string; username?: string; password?: string } {
+  const bad = () => new TypeError(`trackingUri must be an http(s) URL such as "http://127.0.0.1:5000"; got ${JSON.stringify(typeof trackingUri === "string" ? withoutCredentials(trackingUri) : trackingUri)}.`);
+  if (typeof trackingUri !== "string" || !/^https?:\/\/[^/\s]+/i.test(trackingUri)) throw bad();
+  const uri = trackingUri.replace(/\/+$/, "");
+  const parts = /^(https?:\/\/)([^/]*)@([^/@]*(?:\/.*)?)$/is.exec(uri); // user info ends at the authority's last "@"
+  if (!parts) return { uri };
+  const [user = "", pass = ""] = (parts[2] as string).split(/:(.*)/s);
+  try {
+    return { uri: `${parts[1]}${parts[3]}`, username: decodeURIComponent(user), password: decodeURIComponent(pass) };
+  } catch {
+    throw bad(); // a malformed %-escape
   }
-  return trackingUri.replace(/\/+$/, "");
 }
 
 function parseJson(req: HttpRequest, text: string): unknown {
@@ -54,7 +69,8 @@ export class MlflowClient {
   private readonly http: HttpSettings;
 
   constructor(options: MlflowClientOptions) {
-    this.trackingUri = checkUri(options.trackingUri);
+    const { uri, ...inUri } = checkUri(options.trackingUri);
+    this.trackingUri = uri;
     // The global fetch is called as a plain function: workerd throws "Illegal invocation" when
     // it is called as a method of another object.
     const fetchImpl: FetchLike | undefined = options.fetch ?? (typeof fetch === "function" ? (input, init) => fetch(input, init) : undefined);
@@ -63,7 +79,7 @@ export class MlflowClient {
     if (!(typeof timeoutMs === "number" && timeoutMs > 0)) throw new TypeError(`timeoutMs must be a number > 0; got ${String(timeoutMs)}.`);
     this.http = {
       fetch: fetchImpl,
-      headers: { ...options.headers, ...authHeaders(options) },
+      headers: { ...options.headers, ...authHeaders(options.username || options.password || options.token ? options : inUri) },
       timeoutMs,
       retry: resolveRetryPolicy(options.retry),
     };

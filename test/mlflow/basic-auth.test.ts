@@ -37,6 +37,20 @@ describe("basic auth (MLflow's basic-auth app)", () => {
     expect(((await res.json()) as { trace: { spans: unknown[] } }).trace.spans).toHaveLength(1);
   });
 
+  it("credentials written into the tracking URI deliver as Basic auth and never appear in an error message", async () => {
+    const { username, password } = admin();
+    const withCredentials = server.uri.replace("//", `//${encodeURIComponent(username)}:${encodeURIComponent(password)}@`);
+    const trace = await makeTrace();
+    const exporter = new mlflow.MlflowExporter({ trackingUri: withCredentials, experimentName: "secured" });
+    await expect(exporter.deliver(trace)).resolves.toMatchObject({ traceId: trace.info.traceId });
+    // A failure (nothing listens on port 1) names the URL without them.
+    const down = new mlflow.MlflowExporter({ trackingUri: `http://${encodeURIComponent(username)}:${encodeURIComponent(password)}@127.0.0.1:1`, experimentId: "0", retry: { maxAttempts: 1 } });
+    const error = (await down.deliver(await makeTrace()).catch((e: unknown) => e)) as Error;
+    expect(error.message).toContain("http://127.0.0.1:1/");
+    expect(error.message).not.toContain(password);
+    expect(error.message).not.toContain(encodeURIComponent(password));
+  });
+
   it("a wrong password fails at once with a 401 that names the server's answer", async () => {
     const trace = await makeTrace();
     const exporter = new mlflow.MlflowExporter({ trackingUri: server.uri, experimentId: "0", username: "admin", password: "wrong", retry: { initialDelayMs: 10 } });

@@ -1,3 +1,5 @@
+import { withoutCredentials } from "../../core/mlflow/client.js";
+
 // The TraceBuffer's settings, read from the Worker's env (vars and secrets) and checked once: a
 // wrong value fails loudly at the first request with the variable's name, never silently.
 
@@ -83,7 +85,7 @@ export function readBufferConfig(settings: TraceBufferEnv | Env): BufferConfig {
   const trackingUri = str(env, "MLFLOW_TRACKING_URI");
   let mlflow: BufferConfig["mlflow"];
   if (trackingUri) {
-    if (!/^https?:\/\/[^/\s]+/i.test(trackingUri)) throw new ConfigError("MLFLOW_TRACKING_URI", `MLFLOW_TRACKING_URI must be an http(s) URL; got ${JSON.stringify(trackingUri)}.`);
+    if (!/^https?:\/\/[^/\s]+/i.test(trackingUri)) throw new ConfigError("MLFLOW_TRACKING_URI", `MLFLOW_TRACKING_URI must be an http(s) URL; got ${JSON.stringify(withoutCredentials(trackingUri))}.`);
     const experimentId = str(env, "MLFLOW_EXPERIMENT_ID");
     const experimentName = experimentId ? undefined : str(env, "MLFLOW_EXPERIMENT_NAME");
     if (!experimentId && !experimentName) throw new ConfigError("MLFLOW_EXPERIMENT_ID", "MLFLOW_TRACKING_URI is set, so MLFLOW_EXPERIMENT_ID or MLFLOW_EXPERIMENT_NAME must be too.");
