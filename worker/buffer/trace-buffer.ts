@@ -171,7 +171,8 @@ export class TraceBuffer extends DurableObject implements TraceStore {
       JSON.stringify(info.tags),
       configured ? "buffered" : "not-configured",
       configured ? due : null,
-      configured ? null : now + this.cfg.retentionMs,
+      // Embedded mode keeps traces for viewing; a broken configuration keeps them until it is fixed.
+      configured || this.configError ? null : now + this.cfg.retentionMs,
       this.configError,
       now,
       now,
@@ -346,8 +347,10 @@ export class TraceBuffer extends DurableObject implements TraceStore {
         "SELECT (SELECT MIN(next_attempt_at) FROM traces WHERE next_attempt_at IS NOT NULL) AS forward, (SELECT MIN(expires_at) FROM traces WHERE expires_at IS NOT NULL) AS expire",
       )
       .one();
-    // Forwarding waits out a pause; expiry does not (it never talks to MLflow).
-    const nextForward = forward === null ? null : Math.max(forward, this.pausedUntil());
+    // Forwarding waits out a pause; expiry does not (it never talks to MLflow). Without a
+    // forwarder (forwarding turned off or misconfigured) due rows wait for a deployment that has
+    // one: an alarm for them would fire at once, for ever.
+    const nextForward = forward === null || !this.forwarder ? null : Math.max(forward, this.pausedUntil());
     const next = nextForward === null ? expire : expire === null ? nextForward : Math.min(nextForward, expire);
     const current = await this.ctx.storage.getAlarm();
     if (next === null) {
