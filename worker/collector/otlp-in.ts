@@ -79,7 +79,9 @@ function toSpan(v: unknown, path: string, limits: CollectorLimits): Origin {
   const attributeIndex = new Map<string, number>();
   rawAttributes.forEach((kv, i) => attributeIndex.set(String((kv as { key?: unknown } | null)?.key), i));
   const decoded = decodeKeyValues(rawAttributes, `${path}.attributes`, limits.maxDepth);
-  const attributes = Object.fromEntries(Object.entries(decoded).map(([k, value]) => [k, k.startsWith("mlflow.") ? mlflowAttributeValue(value) : value]));
+  const attributes = Object.fromEntries(
+    Object.entries(decoded).map(([k, value]) => [k, k.startsWith("mlflow.") ? mlflowAttributeValue(value, `${path}.attributes[${attributeIndex.get(k)}].value.stringValue`, limits.maxDepth) : value]),
+  );
   const spanType = attributes[SpanAttributeKey.SPAN_TYPE];
   const inputs = attributes[SpanAttributeKey.INPUTS];
   const outputs = attributes[SpanAttributeKey.OUTPUTS];
