@@ -133,7 +133,11 @@ export class TraceBuffer extends DurableObject implements TraceStore {
     const spans = this.loadSpans(id);
     if (existing && merged.fromRoot) merged.info = withMergedUsage(merged.info, spans);
     const infoText = JSON.stringify(merged.info);
-    checkRowSize(infoText, `traces[${index}].info (merged)`);
+    const tagsText = JSON.stringify(merged.info.tags);
+    // The row holds the tags and previews a second time (for search): count them too, or SQLite
+    // refuses the row itself (SQLITE_TOOBIG) once the parts' unioned tags grow large.
+    const { requestPreview = "", responsePreview = "" } = merged.info;
+    checkRowSize(infoText + tagsText + requestPreview + responsePreview, `traces[${index}].info (merged with the parts already stored)`);
     if (row && spanChanges === 0 && infoText === row.info) {
       result.duplicates++;
       return;
@@ -168,7 +172,7 @@ export class TraceBuffer extends DurableObject implements TraceStore {
       info.requestPreview ?? null,
       info.responsePreview ?? null,
       spans.length,
-      JSON.stringify(info.tags),
+      tagsText,
       configured ? "buffered" : "not-configured",
       configured ? due : null,
       // Embedded mode keeps traces for viewing; a broken configuration keeps them until it is fixed.

@@ -129,15 +129,28 @@ export function createCollector<Env extends object = object>(options: CollectorO
     });
   };
 
+  const put = async (c: Ctx<Env>, traces: Trace[]) => {
+    try {
+      return await storeOf(c).put(traces);
+    } catch (error) {
+      // The buffer refuses a trace that would not fit its row, merged with the parts it already
+      // holds (`traces[i]...`): a retry cannot succeed, so not a 503 the client would retry for ever.
+      if (error instanceof RangeError && error.message.startsWith("traces[")) {
+        throw new Refusal(413, error.message, error.message.split(" ")[0] as string, "send fewer or smaller tags, values or spans for this trace");
+      }
+      throw error;
+    }
+  };
+
   app.post("/v1/ingest", async (c) => {
     const traces = await ingest(c, (body) => validateIngestBatch(body, limits));
-    const result = await storeOf(c).put(traces);
+    const result = await put(c, traces);
     return c.json({ accepted: traces.length, ...result });
   });
 
   app.post("/v1/traces", async (c) => {
     const traces = await ingest(c, (body) => tracesFromOtlp(body, limits));
-    await storeOf(c).put(traces);
+    await put(c, traces);
     return c.json({ partialSuccess: {} });
   });
 
