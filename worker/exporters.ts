@@ -4,16 +4,21 @@ import { parseRetryAfter } from "../core/export/backoff.js";
 import { encodeIngestBatch, ingestHeaders, INGEST_PATH } from "../core/export/ingest-format.js";
 import type { Trace } from "../core/model/types.js";
 import type { TraceStore } from "./store.js";
-import { ingestJson } from "../core/export/fit.js";
+import { fitForIngest, ingestJson } from "../core/export/fit.js";
+import { utf8Length } from "../core/serialize/safe-json.js";
 
 // Where an instrumented Worker's finished traces go. All of them run inside ctx.waitUntil, after the
 // response: the request never waits for tracing.
 
-/** Hands traces to a TraceStore (the TraceBuffer Durable Objects through their binding). */
+/**
+ * Hands traces to a TraceStore (the TraceBuffer Durable Objects through their binding), cut to the
+ * ingest limits first as every other way into the buffer is: a long streamed answer keeps every
+ * chunk as an event, and a span over the buffer's row size would be refused whole.
+ */
 export function storeExporter(store: TraceStore): Exporter {
   return {
     async export(trace: Trace) {
-      await store.put([trace]);
+      await store.put([fitForIngest(trace, utf8Length(JSON.stringify(trace)))]);
     },
   };
 }

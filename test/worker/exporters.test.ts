@@ -1,8 +1,10 @@
 // Where an instrumented Worker's traces go when it is not the collector itself: a remote
 // collector over HTTP (here the test Worker's own collector, a real one), with retries.
-import { exports } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { collectorExporter } from "../../worker/exporters.js";
+import * as mlflow from "../../core/index.js";
+import { bufferStoreFromEnv } from "../../worker/buffer/shards.js";
+import { collectorExporter, storeExporter } from "../../worker/exporters.js";
 import type { StoredTrace } from "../../worker/store.js";
 import { simpleTrace } from "./traces.js";
 
@@ -40,5 +42,22 @@ describe("collectorExporter", () => {
     await expect(exporter.export(simpleTrace("refused"))).rejects.toThrow(/HTTP 401.*unknown ingest key/);
     expect(calls).toBe(1);
     expect(() => collectorExporter({ url: "ftp://nope" })).toThrow(/http\(s\) URL/);
+  });
+});
+
+describe("storeExporter", () => {
+  it("keeps the trace of a long streamed answer, cut to the ingest limits (it was refused whole: one span over a row)", async () => {
+    const memory = new mlflow.InMemoryExporter();
+    mlflow.init({ exporter: memory, silent: true });
+    const stream = mlflow.trace(async function* llm() {
+      for (let i = 0; i < 4000; i++) yield { choices: [{ delta: { content: `token ${i} ` } }], id: "chatcmpl-0123456789", model: "gpt-4o-mini" };
+    });
+    for await (const _ of stream()) { /* consume */ }
+    await mlflow.flushTraces();
+    const [trace] = memory.drain();
+    await storeExporter(bufferStoreFromEnv(env)!).export(trace!);
+    const stored = (await (await exports.default.fetch(`${BASE}/api/traces/${trace!.info.traceId}`)).json()) as StoredTrace;
+    expect(stored.trace.data.spans[0]!.events).toHaveLength(1000);
+    expect(stored.trace.data.spans[0]!.events.at(-1)!.name).toBe("mlflow.chunk.item.999");
   });
 });
