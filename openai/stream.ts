@@ -1,4 +1,4 @@
-import { StreamRecorder, traceAsyncIterator } from "../core/api/stream.js";
+import { hookAsyncIterable, StreamRecorder } from "../core/api/stream.js";
 import { SpanAttributeKey, SpanStatusCode } from "../core/model/constants.js";
 import type { LiveSpan } from "../core/model/live-span.js";
 import { aggregateChatChunks, aggregateResponseEvents, tokenUsage } from "./aggregate.js";
@@ -9,9 +9,8 @@ import { aggregateChatChunks, aggregateResponseEvents, tokenUsage } from "./aggr
 
 export type StreamApi = "chat" | "responses";
 
-/** The parts of the openai client's `Stream` this file touches (its `iterator` is private in TS). */
+/** The part of the openai client's `Stream` this file touches besides its reading. */
 interface ClientStream {
-  iterator?: () => AsyncIterator<unknown>;
   controller?: { signal?: { addEventListener?(type: "abort", listener: () => void, options?: { once?: boolean }): void } };
 }
 
@@ -36,33 +35,22 @@ export function streamRecorder(span: LiveSpan, api: StreamApi): StreamRecorder {
 
 /**
  * Makes reading `stream` record into `span`, in place, so the caller keeps the client's own
- * `Stream` object with all its methods. The openai `Stream` funnels every way of reading it
- * (`for await`, `tee()`, `toReadableStream()`) through its `iterator` field, so that is the one
- * hook; any other async iterable is hooked at `Symbol.asyncIterator`.
+ * `Stream` object with all its methods (`hookAsyncIterable`).
  */
 export function traceStream(stream: object, span: LiveSpan, api: StreamApi): void {
   const rec = streamRecorder(span, api);
-  const s = stream as ClientStream & Record<PropertyKey, unknown>;
-  let used = false;
-  const hook = (read: () => AsyncIterator<unknown>) => (): AsyncIterator<unknown> => {
-    // A second read is the client's own error ("consumed stream"), not part of this call.
-    if (used) return read();
-    used = true;
-    return traceAsyncIterator(read(), rec);
-  };
-  if (Object.prototype.hasOwnProperty.call(s, "iterator") && typeof s.iterator === "function") {
-    const read = s.iterator;
-    s.iterator = hook(() => read.call(stream));
-  } else {
-    const read = s[Symbol.asyncIterator] as () => AsyncIterator<unknown>;
-    Object.defineProperty(stream, Symbol.asyncIterator, { configurable: true, writable: true, value: hook(() => read.call(stream)) });
+  const hooked = hookAsyncIterable(stream, rec);
+  if (!hooked) {
+    // A frozen object cannot be traced in place: end now rather than never.
+    rec.cancel();
+    span.end();
+    return;
   }
   // Aborted before anyone read it: nothing else would ever end the span.
-  s.controller?.signal?.addEventListener?.(
+  (stream as ClientStream).controller?.signal?.addEventListener?.(
     "abort",
     () => {
-      if (used) return;
-      used = true;
+      if (!hooked.claim()) return;
       rec.cancel();
       span.end();
     },

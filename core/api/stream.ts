@@ -273,16 +273,47 @@ export function traceAsyncIterator<T>(it: AsyncIterator<T>, rec: StreamRecorder)
   } as AsyncIterableIterator<T>;
 }
 
+/** What `hookAsyncIterable` returns: `claim()` takes the one traced read for another ending (an abort), if still free. */
+export interface IterableHook {
+  claim(): boolean;
+}
+
+/**
+ * Makes reading `iterable` record into `rec`, in place: the caller keeps the object itself, with
+ * its methods and private fields. Stainless-generated SDK streams (OpenAI's, Anthropic's) funnel
+ * every way of reading them (`for await`, `tee()`, `toReadableStream()`) through their own
+ * `iterator` field, so that is the hook when there is one; otherwise `Symbol.asyncIterator`, which
+ * the object's own methods reach too. The first read is traced; a second is the object's own
+ * business (an SDK refuses it as a consumed stream). `undefined` if the object takes no property.
+ */
+export function hookAsyncIterable(iterable: object, rec: StreamRecorder): IterableHook | undefined {
+  const s = iterable as Record<PropertyKey, unknown>;
+  let used = false;
+  const claim = () => !used && (used = true);
+  const hook = (key: PropertyKey) => {
+    const read = s[key] as () => AsyncIterator<unknown>;
+    const value = () => (claim() ? traceAsyncIterator(read.call(iterable), rec) : read.call(iterable));
+    return Reflect.defineProperty(iterable, key, { value, configurable: true, writable: true });
+  };
+  try {
+    const field = Object.prototype.hasOwnProperty.call(s, "iterator") && typeof s.iterator === "function";
+    return hook(field ? "iterator" : Symbol.asyncIterator) ? { claim } : undefined;
+  } catch {
+    return undefined; // a proxy that refuses
+  }
+}
+
 /**
  * An async iterable that is not a generator (an SDK's stream object): the same object, whose
- * iteration is traced; its other methods still work, bound to the original.
+ * reading is traced (`hookAsyncIterable`); one that takes no property (frozen) comes back as a
+ * proxy, its other methods bound to the original.
  */
 export function traceAsyncIterable<T extends object>(iterable: T, rec: StreamRecorder): T {
+  if (hookAsyncIterable(iterable, rec)) return iterable;
+  const traced = () => traceAsyncIterator((iterable as AsyncIterable<unknown>)[Symbol.asyncIterator](), rec);
   return new Proxy(iterable, {
     get(target, prop) {
-      if (prop === Symbol.asyncIterator) {
-        return () => traceAsyncIterator((target as AsyncIterable<unknown>)[Symbol.asyncIterator](), rec);
-      }
+      if (prop === Symbol.asyncIterator) return traced;
       const value: unknown = Reflect.get(target, prop, target);
       return typeof value === "function" && prop !== "constructor" ? (value as Function).bind(target) : value;
     },

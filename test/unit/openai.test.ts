@@ -248,6 +248,26 @@ describe("the client's promise and stream keep their methods", () => {
     expect((piped.outputs as { choices: { message: { content: string } }[] }).choices[0]!.message.content).toBe(ANSWER);
   });
 
+  it("trace() around the plain client's streamed call: toReadableStream() and tee() read through the traced stream, the span ends", async () => {
+    const client = raw();
+    const llm = mlflow.trace(async function llm(q: string) {
+      return client.chat.completions.create({ model: "demo-mini", messages: [system, { role: "user", content: q }], stream: true });
+    }, { spanType: mlflow.SpanType.CHAT_MODEL });
+    const stream = await llm("What is mlflow-edge?");
+    expect(stream).toBeInstanceOf(Stream); // the client's own object, not a proxy
+    const body = await new Response(stream.toReadableStream()).text(); // the usual Next.js / Workers relay
+    const relayed = (await only()).data.spans[0]!;
+    expect(relayed.endTime).not.toBeNull();
+    expect(chunkValues(relayed)).toEqual(body.trim().split("\n").map((line) => JSON.parse(line) as unknown));
+
+    const [left, right] = (await llm("again")).tee();
+    for await (const _ of left) { /* read */ }
+    for await (const _ of right) { /* read */ }
+    const teed = (await only()).data.spans[0]!;
+    expect(teed.endTime).not.toBeNull();
+    expect(teed.events.length).toBe(relayed.events.length);
+  });
+
   it("a stream aborted before anyone reads it ends its span, with no outputs", async () => {
     const client = tracedOpenAI(raw());
     const stream = await client.chat.completions.create({ model: "demo-mini", messages: [question], stream: true });
