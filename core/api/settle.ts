@@ -11,6 +11,7 @@ import type { LiveSpan } from "../model/live-span.js";
  */
 export function succeed(span: LiveSpan, value: unknown, always: boolean): void {
   try {
+    if (span.isEnded) return; // the callback ended it itself: nothing to add, nothing to warn about
     if ((span.outputs === undefined || span.outputs === null) && (always || value !== undefined)) span.setOutputs(value);
     span.end();
   } catch (error) {

@@ -58,6 +58,23 @@ describe("startSpan", () => {
     w.restore();
   });
 
+  it("withSpan and trace() whose callback ended the span itself keep what it ended with, and warn about nothing", async () => {
+    const w = captureWarnings();
+    const t = setup();
+    mlflow.withSpan((span) => {
+      span.end({ outputs: "ended early" });
+      return "returned";
+    }, { name: "self-ended" });
+    mlflow.trace(function selfEnded() {
+      mlflow.getCurrentActiveSpan()!.end();
+      return "returned";
+    })();
+    const traces = await t.traces();
+    expect(traces.map((tr) => tr.data.spans[0]!.outputs)).toEqual(["ended early", undefined]);
+    expect(w.messages()).toEqual([]);
+    w.restore();
+  });
+
   it("exposes ids, name, type, times, status, inputs, outputs, attributes and events on the live span", () => {
     setup();
     const span = mlflow.startSpan({ name: "live", spanType: "custom-type", inputs: [1, 2] });
