@@ -1,5 +1,5 @@
 import { infoFromSpans } from "../../core/model/finalize.js";
-import { SpanAttributeKey, SpanStatusCode, SpanType } from "../../core/model/constants.js";
+import { DEFAULT_SPAN_NAME, SpanAttributeKey, SpanStatusCode, SpanType } from "../../core/model/constants.js";
 import type { EventAttributeValue, Json, SpanData, Trace } from "../../core/model/types.js";
 import type { CollectorLimits } from "./limits.js";
 import { decodeKeyValues, mlflowAttributeValue } from "./otlp-value.js";
@@ -99,7 +99,9 @@ function toSpan(v: unknown, path: string, limits: CollectorLimits): Origin {
     traceId,
     spanId,
     parentId,
-    name: s.name,
+    // OTLP allows an empty name and MLflow takes it; our model names every span and event, as the
+    // client-side fit does. Refusing would lose the sender's whole batch (OTLP does not retry a 400).
+    name: s.name || DEFAULT_SPAN_NAME,
     spanType: typeof spanType === "string" && spanType !== "" ? spanType : SpanType.UNKNOWN,
     startTime: nanosToMs(s.startTimeUnixNano, `${path}.startTimeUnixNano`),
     // 0 or absent: the span had not ended when it was exported.
@@ -112,7 +114,7 @@ function toSpan(v: unknown, path: string, limits: CollectorLimits): Origin {
       const ev = object(e, `${path}.events[${i}]`);
       if (typeof ev.name !== "string") throw bad(`${path}.events[${i}].name`, `${path}.events[${i}].name must be a string`);
       return {
-        name: ev.name,
+        name: ev.name || "event",
         timestamp: nanosToMs(ev.timeUnixNano, `${path}.events[${i}].timeUnixNano`),
         attributes: eventAttributes(decodeKeyValues(ev.attributes ?? [], `${path}.events[${i}].attributes`, limits.maxDepth)),
       };

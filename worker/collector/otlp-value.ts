@@ -35,7 +35,9 @@ export function decodeAnyValue(v: unknown, path: string, maxDepth: number, depth
       // int64 travels as a decimal string in OTLP JSON; a plain JSON integer is accepted too.
       const ok = (typeof x === "string" && INT.test(x)) || (typeof x === "number" && Number.isInteger(x));
       if (!ok) throw bad(`${path}.intValue`, `${path}.intValue must be an integer (a decimal string)`);
-      return Number(x);
+      // Beyond 2^53 a JavaScript number would round it (an id, a hash): keep its exact digits.
+      const n = Number(x);
+      return Number.isSafeInteger(n) || typeof x === "number" ? n : String(x);
     }
     case "doubleValue": {
       const n = typeof x === "number" ? x : typeof x === "string" && DOUBLE.test(x.trim()) ? Number(x) : Number.NaN;
