@@ -110,6 +110,23 @@ describe("TraceBuffer: rows it cannot read", () => {
   });
 });
 
+describe("TraceBuffer: token usage of parts", () => {
+  it("sums the usage of parts whose true root never arrives (two Worker calls joined under a caller without mlflow-edge)", async () => {
+    const stub = buffer();
+    const [a, b] = [simpleTrace("first call"), simpleTrace("second call")];
+    for (const s of b.data.spans) s.traceId = a.info.traceId;
+    b.info = { ...b.info, traceId: a.info.traceId };
+    for (const t of [a, b]) {
+      t.data.spans[0]!.parentId = "abcdefabcdefabcd"; // the caller's span, never sent
+      t.data.spans[1]!.attributes["mlflow.chat.tokenUsage"] = { input_tokens: 10, output_tokens: 5, total_tokens: 15 };
+    }
+    await api(stub).put([a]);
+    expect(await api(stub).put([b])).toEqual({ stored: 0, merged: 1, duplicates: 0 });
+    const stored = (await api(stub).get(a.info.traceId))!.trace;
+    expect(JSON.parse(stored.info.traceMetadata["mlflow.trace.tokenUsage"]!)).toEqual({ input_tokens: 20, output_tokens: 10, total_tokens: 30 });
+  });
+});
+
 describe("TraceBuffer: forwarding configuration", () => {
   it("a wrong configuration keeps traces, says what is wrong, keeps the settings that are fine, and the fixed deployment forwards them", async () => {
     const stub = env.MISCONFIGURED_BUFFER.get(env.MISCONFIGURED_BUFFER.idFromName(`mis-${Date.now()}`));

@@ -131,7 +131,8 @@ export class TraceBuffer extends DurableObject implements TraceStore {
     const existing: StoredInfo | undefined = row ? { info: readInfo(row), fromRoot: row.from_root === 1 } : undefined;
     const merged = mergeInfo(existing, trace);
     const spans = this.loadSpans(id);
-    if (existing && merged.fromRoot) merged.info = withMergedUsage(merged.info, spans);
+    // Each part summed only its own spans: whichever part describes the trace, the sum is over all.
+    if (existing) merged.info = withMergedUsage(merged.info, spans);
     const infoText = JSON.stringify(merged.info);
     const tagsText = JSON.stringify(merged.info.tags);
     // The row holds the tags and previews a second time (for search): count them too, or SQLite
