@@ -45,20 +45,23 @@ export function trace<This, Args extends unknown[], Return>(
   context: ClassMethodDecoratorContext<This, (this: This, ...args: Args) => Return>,
 ): (this: This, ...args: Args) => Return;
 export function trace<F extends AnyFunction>(fn: F, options?: TraceOptions): F;
+export function trace(target: object, propertyKey: string | symbol, descriptor: PropertyDescriptor): PropertyDescriptor;
 export function trace(options?: TraceOptions): TraceDecorator;
-export function trace(first?: unknown, second?: unknown): unknown {
+export function trace(first?: unknown, second?: unknown, third?: PropertyDescriptor): unknown {
   if (typeof first === "function") {
     if (isDecoratorContext(second)) return decorate({}, first, second); // bare `@trace`
     return wrap(first, (second as TraceOptions | undefined) ?? {}, undefined);
   }
+  if (third !== undefined) return legacy({}, second, third); // bare `@trace`, experimentalDecorators
   const options = (first as TraceOptions | undefined) ?? {};
-  return ((value: unknown, context: unknown, descriptor?: PropertyDescriptor) => {
-    if (isDecoratorContext(context)) return decorate(options, value, context);
-    if (descriptor && typeof descriptor.value === "function") {
-      descriptor.value = wrap(descriptor.value as Function, options, String(context));
-    }
-    return descriptor;
-  }) as TraceDecorator;
+  return ((value: unknown, context: unknown, descriptor?: PropertyDescriptor) =>
+    isDecoratorContext(context) ? decorate(options, value, context) : legacy(options, context, descriptor)) as TraceDecorator;
+}
+
+/** A legacy (`experimentalDecorators`) method decorator's work: the descriptor with its method traced. */
+function legacy(options: TraceOptions, key: unknown, descriptor: PropertyDescriptor | undefined): PropertyDescriptor | undefined {
+  if (descriptor && typeof descriptor.value === "function") descriptor.value = wrap(descriptor.value as Function, options, String(key));
+  return descriptor;
 }
 
 function decorate(options: TraceOptions, value: unknown, context: DecoratorContext): unknown {

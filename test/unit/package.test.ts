@@ -113,12 +113,31 @@ describe("the packed package", () => {
     run(() =>
       check(
         "worker",
-        `import { instrument, mlflowTracing, TraceBuffer } from "mlflow-edge/worker";
+        `import { Hono } from "hono";
+         import { bufferStoreFromEnv, createCollector, instrument, mlflowTracing, TraceBuffer } from "mlflow-edge/worker";
          import { trace } from "mlflow-edge";
          const answer = trace(async function answer(q: string) { return q; });
          export default instrument({ async fetch(request: Request) { return new Response(await answer(await request.text())); } });
-         export { mlflowTracing, TraceBuffer };`,
+         // The README's collector, as written there, with the Env that \`wrangler types\` declares.
+         interface Env { TRACE_BUFFER: DurableObjectNamespace<TraceBuffer>; INGEST_KEYS: string }
+         const app = new Hono<{ Bindings: Env }>();
+         app.route("/", createCollector({ store: (env) => bufferStoreFromEnv(env)! }));
+         export { app, mlflowTracing, TraceBuffer };`,
         { lib: ["es2022"], types: ["@cloudflare/workers-types"] },
+      ),
+    );
+    run(() =>
+      check(
+        "legacy-decorators",
+        `import * as mlflow from "mlflow-edge";
+         // Angular and NestJS apps still compile with experimentalDecorators: both forms type-check there.
+         export class Agent {
+           @mlflow.trace
+           bare(question: string) { return question; }
+           @mlflow.trace({ name: "named", spanType: mlflow.SpanType.LLM })
+           async withOptions(prompt: string) { return prompt.length; }
+         }`,
+        { lib: ["es2022", "dom"], types: [], experimentalDecorators: true },
       ),
     );
   }, 60_000);

@@ -1,0 +1,39 @@
+// `@trace` under TypeScript's legacy `experimentalDecorators` (still the default of many Angular and
+// NestJS apps): the class is compiled the way those apps compile it (esbuild with the tsconfig flag,
+// which emits the same (target, key, descriptor) calls as tsc), then run.
+import { transformSync } from "esbuild";
+import { describe, expect, it } from "vitest";
+import * as mlflow from "../index.js";
+
+const source = `
+  class Agent {
+    prefix = "ok:";
+    @mlflow.trace
+    bare(question: string) { return this.prefix + question; }
+    @mlflow.trace({ name: "named", spanType: mlflow.SpanType.LLM })
+    async withOptions(prompt: string) { return prompt.length; }
+  }
+  return Agent;`;
+
+function compileLegacy(): new () => { bare(q: string): string; withOptions(p: string): Promise<number> } {
+  const { code } = transformSync(source, { loader: "ts", tsconfigRaw: { compilerOptions: { experimentalDecorators: true } } });
+  expect(code).toContain("__decorateClass"); // legacy emit, not TC39
+  return new Function("mlflow", code)(mlflow);
+}
+
+describe("@trace with legacy experimentalDecorators", () => {
+  it("bare @trace and @trace(options) both record spans, keep this, and map arguments to parameter names", async () => {
+    const memory = new mlflow.InMemoryExporter();
+    mlflow.init({ exporter: memory, silent: true });
+    const Agent = compileLegacy();
+    const agent = new Agent();
+    expect(agent.bare("why?")).toBe("ok:why?");
+    expect(await agent.withOptions("abc")).toBe(3);
+    await mlflow.flushTraces();
+    const spans = memory.drain().map((t) => t.data.spans[0]!);
+    expect(spans.map((s) => [s.name, s.spanType, s.inputs, s.outputs])).toEqual([
+      ["bare", "UNKNOWN", { question: "why?" }, "ok:why?"],
+      ["named", "LLM", { prompt: "abc" }, 3],
+    ]);
+  });
+});
