@@ -11,19 +11,23 @@ export const lowerAsyncSupported = Object.freeze({
   "for-await": false,
 });
 
-/** esbuild options for a Zone.js build: spread into `build({ ... })`. */
+/**
+ * esbuild options for a Zone.js build: spread into `build({ ... })`. Also `keepNames`: span names
+ * come from function names, which esbuild renames (`const answer = trace(async function answer…)`
+ * becomes `answer2`, and a minifier renames everything) unless it keeps them.
+ */
 export function zoneBuildOptions() {
-  return { supported: { ...lowerAsyncSupported } };
+  return { supported: { ...lowerAsyncSupported }, keepNames: true };
 }
 
-/** A Vite plugin for Zone.js mode: lowers async/await in app code, dependencies and the build. */
+/** A Vite plugin for Zone.js mode: lowers async/await in app code, dependencies and the build, and keeps function names (span names). */
 export function mlflowEdgeZone() {
   return {
     name: "mlflow-edge:zone",
     config() {
       return {
-        esbuild: { supported: { ...lowerAsyncSupported } },
-        optimizeDeps: { esbuildOptions: { supported: { ...lowerAsyncSupported } } },
+        esbuild: { supported: { ...lowerAsyncSupported }, keepNames: true },
+        optimizeDeps: { esbuildOptions: { supported: { ...lowerAsyncSupported }, keepNames: true } },
         build: { target: "es2016" },
       };
     },

@@ -38,4 +38,10 @@ describe("Zone.js build help", () => {
       expect(lowered).toContain("openDB"); // the dependency is in the bundle, lowered too
     }, 60_000);
   }
+
+  it("zoneBuildOptions() keeps function names, which span names come from: esbuild renames `function answer` inside `const answer = …` otherwise", async () => {
+    expect(await withEsbuild(false)).toMatch(/function answer2\(/);
+    expect(await withEsbuild(false)).not.toMatch(/"answer"/);
+    expect(await withEsbuild(true)).toMatch(/__name\(function answer2\([^]*?, "answer"\)/);
+  }, 60_000);
 });
