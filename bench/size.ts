@@ -26,7 +26,7 @@ function breakdown(inputs: Record<string, number>, topFiles = 10): string[] {
   const area = (file: string) => {
     const dep = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(file);
     if (dep) return `${dep[1]} (dependency)`;
-    const parts = file.split("/");
+    const parts = file.replace(/^dist\//, "").split("/"); // the package is bundled from its built dist/
     return parts[0] === "core" && parts.length > 2 ? `core/${parts[1]}/` : parts[0] === "core" ? "core/*.ts" : parts.length > 1 ? `${parts[0]}/` : file;
   };
   const byArea = new Map<string, number>();
