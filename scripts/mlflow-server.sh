@@ -32,7 +32,14 @@ installed_version() {
 install() {
   if [ "$(installed_version || true)" = "$PIN" ]; then return 0; fi
   log "installing mlflow==$PIN into $VENV (one time)"
-  [ -x "$PY" ] || python3 -m venv "$VENV"
+  if [ ! -x "$PY" ] && ! python3 -m venv "$VENV" >&2; then
+    # Debian and Ubuntu ship venv apart from python3.
+    rm -rf "$VENV"
+    if [ "$(id -u)" != 0 ]; then log "python3 cannot make a venv: install python3-venv (as root: apt-get install python3-venv)"; exit 1; fi
+    log "installing python3-venv (one time)"
+    apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >&2
+    python3 -m venv "$VENV"
+  fi
   local pip=("$PY" -m pip install --quiet --disable-pip-version-check)
   if "${pip[@]}" -r "$ROOT/requirements-mlflow.txt" >&2; then return 0; fi
   log "plain install failed; installing mlflow==$PIN over the dependencies of mlflow==$MLFLOW_DEPS_FALLBACK"
@@ -90,7 +97,8 @@ EOF
   echo "$pid" >"$dir/server.pid"
   echo "$url" >"$dir/server.url"
   local deadline=$(( $(date +%s) + START_TIMEOUT_S ))
-  until curl -fsS -m 2 "$url/health" >/dev/null 2>&1; do
+  # The venv's Python polls, so a minimal image needs no curl.
+  until "$PY" -c 'import sys, urllib.request as u; u.build_opener(u.ProxyHandler({})).open(sys.argv[1], timeout=2)' "$url/health" >/dev/null 2>&1; do
     if ! kill -0 "$pid" 2>/dev/null; then
       log "server exited during start; last log lines:"; tail -n 30 "$dir/server.log" >&2; rm -rf "$dir"; exit 1
     fi

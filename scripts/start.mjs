@@ -14,7 +14,8 @@ if (!Number.isInteger(port) || port <= 0 || port > 65535) {
   process.exit(2);
 }
 
-// Passed through to the Worker when set in the environment.
+// Passed through to the Worker when set in the environment: every variable of the README's
+// "Worker and demo configuration" table (they override wrangler.toml's [vars]).
 const PASS = [
   "MLFLOW_TRACKING_URI",
   "MLFLOW_EXPERIMENT_ID",
@@ -22,10 +23,18 @@ const PASS = [
   "MLFLOW_TRACKING_TOKEN",
   "MLFLOW_TRACKING_USERNAME",
   "MLFLOW_TRACKING_PASSWORD",
+  "INGEST_KEYS",
+  "COLLECTOR_SECRET",
+  "TRACE_BUFFER_SHARDS",
+  "FORWARD_DELAY_MS",
+  "FORWARD_PARTIAL_DELAY_MS",
+  "FORWARD_RETRY_BASE_MS",
+  "FORWARD_RETRY_MAX_MS",
+  "FORWARD_MAX_PERMANENT_FAILURES",
+  "FORWARD_BATCH_SIZE",
+  "TRACE_RETENTION_HOURS",
   "OPENAI_BASE_URL",
   "OPENAI_API_KEY",
-  "COLLECTOR_SECRET",
-  "FORWARD_DELAY_MS",
 ];
 if (process.env.MLFLOW_TRACKING_URI && !process.env.MLFLOW_EXPERIMENT_ID && !process.env.MLFLOW_EXPERIMENT_NAME) {
   process.env.MLFLOW_EXPERIMENT_NAME = "mlflow-edge-demo";
