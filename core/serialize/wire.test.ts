@@ -167,6 +167,12 @@ describe("TraceInfo V3 for StartTraceV3", () => {
     expect(pyPrefix("ab", 5)).toBe("ab");
   });
 
+  it("cuts another client's previews to MLflow's 1000-character column", () => {
+    const sent = toStartTraceInfo({ ...info, requestPreview: "😀".repeat(5000), responsePreview: "short" }, "1", [root]);
+    expect(sent.request_preview).toBe(`${"😀".repeat(997)}...`);
+    expect(sent.response_preview).toBe("short");
+  });
+
   it("counts non-ASCII characters as Python's \\uXXXX escapes", () => {
     expect(pythonAsciiJsonBytes("aé")).toBe(7);
     expect(pythonAsciiJsonBytes("😀")).toBe(12);
