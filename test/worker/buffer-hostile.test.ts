@@ -179,7 +179,7 @@ describe("TraceBuffer: forwarding configuration", () => {
       await named.put([refused]);
       state.storage.sql.exec("UPDATE traces SET next_attempt_at = 0");
       // Matched by this test's experiment name: other test files talk to the same proxy.
-      await fault(`experiments/get-by-name\\?experiment_name=${name}$`, 403, 1, {}, JSON.stringify({ error_code: "PERMISSION_DENIED", message: "no reading experiments for you" }));
+      await fault(`experiments/get-by-name\\?experiment_name=${name}$`, 400, 1, {}, JSON.stringify({ error_code: "INVALID_PARAMETER_VALUE", message: "no reading experiments for you" }));
       await named.alarm();
       const afterRefusal = state.storage.sql.exec("SELECT forwarding, permanent_failures, last_error FROM traces").one();
       await named.put([t]);

@@ -193,27 +193,46 @@ describe("TraceBuffer: forwarding to MLflow", () => {
     expect(data.spans.map((s) => s.name).sort()).toEqual(["answer", "retrieve"]);
   });
 
-  it("a trace MLflow keeps refusing (403) is dead-lettered with the server's message, visible in the list, and retry() sends it again", async () => {
+  it("a trace MLflow keeps refusing (400) is dead-lettered with the server's message, visible in the list, and retry() sends it again", async () => {
     const stub = buffer();
     const t = simpleTrace("refused");
     await api(stub).put([t]);
-    await fault("^/v1/traces", 403, 3, {}, JSON.stringify({ error_code: "PERMISSION_DENIED", message: "span too odd" }));
+    await fault("^/api/3.0/mlflow/traces$", 400, 3, {}, JSON.stringify({ error_code: "INVALID_PARAMETER_VALUE", message: "trace too odd" }));
     for (let i = 0; i < 3; i++) {
       await makeDue(stub);
       await forwardNow(stub);
     }
     const dead = (await row(stub, t.info.traceId))!;
     expect(dead).toMatchObject({ forwarding: "dead-lettered", attempts: 3, permanent_failures: 3, next_attempt_at: null });
-    expect(String(dead.last_error)).toContain("span too odd");
+    expect(String(dead.last_error)).toContain("trace too odd");
     const page = await api(stub).list({ forwarding: "dead-lettered" });
     expect(page.traces.map((s) => [s.traceId, s.forwarding])).toEqual([[t.info.traceId, "dead-lettered"]]);
-    expect(page.traces[0]!.lastError).toContain("PERMISSION_DENIED");
-    expect(await fromMlflow(t.info.traceId)).toBeUndefined();
+    expect(page.traces[0]!.lastError).toContain("INVALID_PARAMETER_VALUE");
     expect(await api(stub).retry(t.info.traceId)).toBe(true);
     await forwardNow(stub);
     expect(await row(stub, t.info.traceId)).toMatchObject({ forwarding: "forwarded" });
     expect((await fromMlflow(t.info.traceId))?.tree).toEqual(sortedTree(t));
     expect(await api(stub).retry("tr-00000000000000000000000000000000")).toBe(false);
+  });
+
+  it("refused credentials (401/403) pause the shard and dead-letter nothing: the traces go once the credentials work", async () => {
+    const stub = buffer();
+    const [a, b] = [simpleTrace("credentials a"), simpleTrace("credentials b")];
+    await api(stub).put([a, b]);
+    const unpause = () => runInDurableObject(stub, (_: TraceBuffer, state) => void state.storage.sql.exec("DELETE FROM shard_state"));
+    await fault("^/v1/traces", 401, 6, {}, JSON.stringify({ error_code: "UNAUTHENTICATED", message: "bad token" }));
+    for (let i = 0; i < 3; i++) {
+      await unpause();
+      await forwardNow(stub); // both are sent, both refused
+      expect((await api(stub).stats()).pausedUntil).toBeGreaterThan(Date.now());
+    }
+    const rows = await Promise.all([a, b].map((t) => row(stub, t.info.traceId)));
+    // Three refusals dead-letter a trace MLflow refuses (400); refused credentials are not the trace's fault.
+    expect(rows.map((r) => [r!.forwarding, r!.attempts, r!.permanent_failures])).toEqual([["buffered", 3, 0], ["buffered", 3, 0]]);
+    expect(String(rows[0]!.last_error)).toContain("401");
+    await unpause(); // the credentials were fixed and the pause has passed
+    await forwardNow(stub);
+    expect(await Promise.all([a, b].map(async (t) => (await row(stub, t.info.traceId))!.forwarding))).toEqual(["forwarded", "forwarded"]);
   });
 
   it("forwarded traces stay viewable for the retention period, then the alarm deletes them", async () => {

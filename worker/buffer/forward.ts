@@ -22,7 +22,7 @@ import type { BufferConfig } from "./config.js";
 
 export type ForwardOutcome =
   | { ok: true }
-  | { ok: false; permanent: boolean; message: string; retryAfterMs?: number };
+  | { ok: false; permanent: boolean; message: string; retryAfterMs?: number; credentials?: boolean };
 
 export class Forwarder {
   private readonly client: MlflowClient;
@@ -58,6 +58,8 @@ export class Forwarder {
       return { ok: true };
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
+      // 401/403 refuse the deployment's credentials, not this trace: it waits for them to be fixed.
+      if (error instanceof MlflowHttpError && (error.status === 401 || error.status === 403)) return { ok: false, permanent: false, message, credentials: true };
       if (error instanceof MlflowHttpError) return { ok: false, permanent: !error.retryable, message, retryAfterMs: error.retryAfterMs };
       // A 2xx the client cannot use (an HTML login page, a server that is not MLflow) will not
       // improve by itself: count it towards dead-lettering. Network errors and timeouts are retried.

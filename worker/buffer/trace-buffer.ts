@@ -313,6 +313,8 @@ export class TraceBuffer extends DurableObject implements TraceStore {
     const retryAfter = Math.min(outcome.retryAfterMs ?? 0, RETRY_AFTER_CAP_MS);
     const backoff = Math.max(retryAfter, this.backoff(attempts));
     if (retryAfter > 0) this.pauseUntil(now + retryAfter);
+    // Refused credentials: every trace would be refused the same way, so the whole shard waits.
+    else if (outcome.credentials) this.pauseUntil(now + backoff);
     this.sql.exec(
       "UPDATE traces SET forwarding = ?, attempts = ?, permanent_failures = ?, last_error = ?, next_attempt_at = ?, updated_at = ? WHERE trace_id = ? AND version = ?",
       dead ? "dead-lettered" : "buffered",
