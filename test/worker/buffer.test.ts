@@ -6,7 +6,7 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
 import { ShardedTraceStore, shardOf } from "../../worker/buffer/shards.js";
 import type { Trace } from "../../core/model/types.js";
-import type { TraceBuffer } from "../../worker/buffer/trace-buffer.js";
+import { TraceBuffer } from "../../worker/buffer/trace-buffer.js";
 import type { TraceStore } from "../../worker/store.js";
 import { api, fault, forwardNow, fromMlflow, makeDue, proxy, resetProxy, row, sortedTree } from "./fixture/buffer-helpers.js";
 import { finishedAndSnapshot, joinedTrace, simpleTrace } from "./traces.js";
@@ -303,6 +303,23 @@ describe("ShardedTraceStore: routing and the query API", () => {
     const one = made[4]!;
     expect((await store.get(one.info.traceId))?.trace.data.spans).toEqual(one.data.spans);
     expect(await store.get("tr-ffffffffffffffffffffffffffffffff")).toBeNull();
+  });
+
+  it("text search ignores case in any script, and a shard made before the search column was added still finds its old rows", async () => {
+    const stub = env.UNFORWARDED_BUFFER.get(env.UNFORWARDED_BUFFER.idFromName(`search-${Date.now()}`));
+    const [old, fresh] = [simpleTrace("old row about Zebras"), simpleTrace("Über die Brücke")];
+    const found = await runInDurableObject(stub, async (_: TraceBuffer, state) => {
+      const before = new TraceBuffer(state as DurableObjectState, env);
+      await state.blockConcurrencyWhile(async () => {});
+      await before.put([old]);
+      state.storage.sql.exec("ALTER TABLE traces DROP COLUMN search"); // as a shard of the previous release
+      const after = new TraceBuffer(state as DurableObjectState, env); // the new deployment migrates it
+      await state.blockConcurrencyWhile(async () => {});
+      await after.put([fresh]);
+      const ids = async (text: string) => (await after.list({ text })).traces.map((t) => t.traceId);
+      return { zebras: await ids("zebras"), uber: await ids("über"), UBER: await ids("ÜBER"), brucke: await ids("BRÜCKE") };
+    });
+    expect(found).toEqual({ zebras: [old.info.traceId], uber: [fresh.info.traceId], UBER: [fresh.info.traceId], brucke: [fresh.info.traceId] });
   });
 
   it("refuses a malformed query instead of guessing", async () => {

@@ -60,7 +60,8 @@ export function listSql(q: TraceQuery & { limit: number }): { sql: string; param
     }
   }
   if (q.text) {
-    where.push("lower(coalesce(name, '') || ' ' || coalesce(request_preview, '') || ' ' || coalesce(response_preview, '') || ' ' || trace_id) LIKE ? ESCAPE '\\'");
+    // `search` is lowercased by JavaScript (any script); rows stored before it existed fall back to SQLite's lower().
+    where.push("coalesce(search, lower(coalesce(name, '') || ' ' || coalesce(request_preview, '') || ' ' || coalesce(response_preview, '') || ' ' || trace_id)) LIKE ? ESCAPE '\\'");
     params.push(`%${q.text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
   }
   const sql =

@@ -15,6 +15,7 @@ CREATE TABLE IF NOT EXISTS traces (
   response_preview TEXT,
   span_count INTEGER NOT NULL,
   tags TEXT NOT NULL,
+  search TEXT,
   forwarding TEXT NOT NULL,
   attempts INTEGER NOT NULL DEFAULT 0,
   permanent_failures INTEGER NOT NULL DEFAULT 0,
@@ -41,6 +42,16 @@ CREATE TABLE IF NOT EXISTS spans (
 );
 `;
 
+/**
+ * Columns added after the first release, for shards created before them: `search` holds the name,
+ * previews and id lowercased by JavaScript (SQLite's lower() and LIKE fold ASCII letters only).
+ */
+export const MIGRATIONS = [{ table: "traces", column: "search", sql: "ALTER TABLE traces ADD COLUMN search TEXT" }];
+
+/** The `search` column's text for a trace. */
+export const searchText = (name: string | null, requestPreview: string | undefined, responsePreview: string | undefined, traceId: string): string =>
+  `${name ?? ""} ${requestPreview ?? ""} ${responsePreview ?? ""} ${traceId}`.toLowerCase();
+
 /** A `traces` row as SQLite returns it. */
 export type TraceRow = {
   trace_id: string;
@@ -54,6 +65,7 @@ export type TraceRow = {
   response_preview: string | null;
   span_count: number;
   tags: string;
+  search: string | null;
   forwarding: string;
   attempts: number;
   permanent_failures: number;

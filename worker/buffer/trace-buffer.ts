@@ -7,7 +7,7 @@ import { Forwarder, type ForwardOutcome } from "./forward.js";
 import { inStartOrder, mergeInfo, traceName, withMergedUsage, type StoredInfo } from "./merge.js";
 import { encodeCursor, listSql, normalizeQuery } from "./query.js";
 import { readInfo, readSpan, toSummary } from "./rows.js";
-import { SCHEMA, type TraceRow } from "./schema.js";
+import { MIGRATIONS, SCHEMA, searchText, type TraceRow } from "./schema.js";
 
 // One shard of the trace buffer: a Durable Object with SQLite storage. `put` answers only after
 // its transaction committed, so an acknowledged trace survives restarts. An alarm forwards due
@@ -70,6 +70,10 @@ export class TraceBuffer extends DurableObject implements TraceStore {
     }
     void ctx.blockConcurrencyWhile(async () => {
       this.sql.exec(SCHEMA);
+      for (const m of MIGRATIONS) {
+        const has = this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM pragma_table_info('${m.table}') WHERE name = ?`, m.column).one().n;
+        if (!has) this.sql.exec(m.sql);
+      }
       if (this.forwarder) await this.adoptUnforwarded();
     });
   }
@@ -137,8 +141,9 @@ export class TraceBuffer extends DurableObject implements TraceStore {
     const tagsText = JSON.stringify(merged.info.tags);
     // The row holds the tags and previews a second time (for search): count them too, or SQLite
     // refuses the row itself (SQLITE_TOOBIG) once the parts' unioned tags grow large.
-    const { requestPreview = "", responsePreview = "" } = merged.info;
-    checkRowSize(infoText + tagsText + requestPreview + responsePreview, `traces[${index}].info (merged with the parts already stored)`);
+    const name = traceName(merged.info, spans);
+    const search = searchText(name, merged.info.requestPreview, merged.info.responsePreview, id);
+    checkRowSize(infoText + tagsText + search + search, `traces[${index}].info (merged with the parts already stored)`); // search: the previews again
     if (row && spanChanges === 0 && infoText === row.info) {
       result.duplicates++;
       return;
@@ -152,12 +157,12 @@ export class TraceBuffer extends DurableObject implements TraceStore {
     const info = merged.info;
     this.sql.exec(
       `INSERT INTO traces (trace_id, info, from_root, name, state, request_time, duration, request_preview, response_preview,
-         span_count, tags, forwarding, attempts, permanent_failures, next_attempt_at, expires_at, last_error, received_at, updated_at, version)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?, 1)
+         span_count, tags, search, forwarding, attempts, permanent_failures, next_attempt_at, expires_at, last_error, received_at, updated_at, version)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?, 1)
        ON CONFLICT (trace_id) DO UPDATE SET info = excluded.info, from_root = excluded.from_root, name = excluded.name,
          state = excluded.state, request_time = excluded.request_time, duration = excluded.duration,
          request_preview = excluded.request_preview, response_preview = excluded.response_preview,
-         span_count = excluded.span_count, tags = excluded.tags, forwarding = excluded.forwarding,
+         span_count = excluded.span_count, tags = excluded.tags, search = excluded.search, forwarding = excluded.forwarding,
          permanent_failures = 0, expires_at = excluded.expires_at,
          next_attempt_at = CASE WHEN traces.forwarding = 'buffered' AND traces.attempts > 0 AND traces.next_attempt_at > excluded.next_attempt_at
            THEN traces.next_attempt_at ELSE excluded.next_attempt_at END,
@@ -166,7 +171,7 @@ export class TraceBuffer extends DurableObject implements TraceStore {
       id,
       infoText,
       merged.fromRoot ? 1 : 0,
-      traceName(info, spans),
+      name,
       info.state,
       info.requestTime,
       info.executionDuration ?? null,
@@ -174,6 +179,7 @@ export class TraceBuffer extends DurableObject implements TraceStore {
       info.responsePreview ?? null,
       spans.length,
       tagsText,
+      search,
       configured ? "buffered" : "not-configured",
       configured ? due : null,
       // Embedded mode keeps traces for viewing; a broken configuration keeps them until it is fixed.
