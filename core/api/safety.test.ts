@@ -74,6 +74,14 @@ describe("tracing never breaks the traced program", () => {
     await expect(p).rejects.toBe(err);
   });
 
+  it("records thrown non-Error values by their type and their value, and rethrows them as they are", async () => {
+    const t = setup();
+    const thrown: unknown[] = [undefined, null, "boom", 42, { code: 1 }];
+    for (const v of thrown) expect(() => mlflow.trace(function f() { throw v; })()).toThrow();
+    const statuses = (await t.traces()).map((tr) => tr.data.spans[0]!.status.description);
+    expect(statuses).toEqual(["undefined: undefined", "null: null", "string: boom", "number: 42", 'Object: {"code": 1}']);
+  });
+
   it("rejects bad init() options with a message naming the field", () => {
     expect(() => mlflow.init({ exporter: {} as never })).toThrow(/"exporter" must be an object with an export\(trace\) method/);
     expect(() => mlflow.init({ maxValueBytes: -1 })).toThrow(/"maxValueBytes"/);

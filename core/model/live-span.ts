@@ -47,7 +47,8 @@ export function describeException(error: unknown): { type: string; message: stri
       return { type, message: String(error.message), stacktrace: typeof error.stack === "string" ? error.stack : "" };
     }
     const type = error === null ? "null" : typeof error === "object" ? ((error as object).constructor?.name ?? "Object") : typeof error;
-    return { type, message: typeof error === "string" ? error : pyJsonDumps(toJsonSafe(error, 4096)), stacktrace: "" };
+    const message = typeof error === "string" ? error : error === undefined ? "undefined" : pyJsonDumps(toJsonSafe(error, 4096));
+    return { type, message, stacktrace: "" };
   } catch {
     return { type: "Error", message: "unprintable exception", stacktrace: "" };
   }
