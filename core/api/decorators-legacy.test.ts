@@ -12,28 +12,32 @@ const source = `
     bare(question: string) { return this.prefix + question; }
     @mlflow.trace({ name: "named", spanType: mlflow.SpanType.LLM })
     async withOptions(prompt: string) { return prompt.length; }
+    @mlflow.trace
+    static create(kind: string) { return kind; }
   }
   return Agent;`;
 
-function compileLegacy(): new () => { bare(q: string): string; withOptions(p: string): Promise<number> } {
+function compileLegacy(): (new () => { bare(q: string): string; withOptions(p: string): Promise<number> }) & { create(kind: string): string } {
   const { code } = transformSync(source, { loader: "ts", tsconfigRaw: { compilerOptions: { experimentalDecorators: true } } });
   expect(code).toContain("__decorateClass"); // legacy emit, not TC39
   return new Function("mlflow", code)(mlflow);
 }
 
 describe("@trace with legacy experimentalDecorators", () => {
-  it("bare @trace and @trace(options) both record spans, keep this, and map arguments to parameter names", async () => {
+  it("bare @trace (on instance and static methods) and @trace(options) record spans, keep this, and map arguments to parameter names", async () => {
     const memory = new mlflow.InMemoryExporter();
     mlflow.init({ exporter: memory, silent: true });
     const Agent = compileLegacy();
     const agent = new Agent();
     expect(agent.bare("why?")).toBe("ok:why?");
     expect(await agent.withOptions("abc")).toBe(3);
+    expect(Agent.create("agent")).toBe("agent");
     await mlflow.flushTraces();
     const spans = memory.drain().map((t) => t.data.spans[0]!);
     expect(spans.map((s) => [s.name, s.spanType, s.inputs, s.outputs])).toEqual([
       ["bare", "UNKNOWN", { question: "why?" }, "ok:why?"],
       ["named", "LLM", { prompt: "abc" }, 3],
+      ["create", "UNKNOWN", { kind: "agent" }, "agent"],
     ]);
   });
 });

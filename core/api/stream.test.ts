@@ -122,6 +122,36 @@ describe("stream spans", () => {
     expect(span!.events).toHaveLength(2);
   });
 
+  it("an async iterable with an unrelated `iterator` field, a shared one returned by many calls, and a frozen one are each traced, their own methods untouched", async () => {
+    const t = setup();
+    class Pages {
+      items = [1, 2];
+      iterator = () => this.items[Symbol.iterator](); // not a Stainless stream's reader (no tee())
+      async *[Symbol.asyncIterator]() {
+        yield* this.items;
+      }
+    }
+    const pages = await mlflow.trace(async function listPages() { return new Pages(); })();
+    expect(pages.iterator().next()).toEqual({ value: 1, done: false }); // still the user's own, sync
+    for await (const _ of pages) { /* read */ }
+    expect(shape(await t.only())[0]).toMatchObject({ name: "listPages", outputs: [1, 2], status: "OK" });
+
+    // A cached iterable returned by every call: no hook wrapped on a hook (that overflowed the stack).
+    const shared = { async *[Symbol.asyncIterator]() { yield "s"; } };
+    const getShared = mlflow.trace(function getShared() { return shared; });
+    for (let i = 0; i < 20_000; i++) getShared();
+    const last = getShared();
+    for await (const _ of last) { /* read */ }
+    const traces = await t.traces();
+    expect(traces.at(-1)!.data.spans[0]!.outputs).toEqual(["s"]);
+
+    const frozen = Object.freeze({ async *[Symbol.asyncIterator]() { yield "f"; }, label: "frozen" });
+    const got = mlflow.trace(function getFrozen() { return frozen; })();
+    expect(got.label).toBe("frozen");
+    for await (const _ of got) { /* read */ }
+    expect((await t.traces()).at(-1)!.data.spans[0]).toMatchObject({ name: "getFrozen", outputs: ["f"] });
+  });
+
   it("keeps the raw chunks and warns when the outputReducer throws", async () => {
     const t = setup();
     const w = captureWarnings();

@@ -278,16 +278,22 @@ export interface IterableHook {
   claim(): boolean;
 }
 
+/** Objects hooked by an earlier call, with their own reader: a second call gets a proxy, not a hook on a hook. */
+const originals = new WeakMap<object, () => AsyncIterator<unknown>>();
+
 /**
  * Makes reading `iterable` record into `rec`, in place: the caller keeps the object itself, with
- * its methods and private fields. Stainless-generated SDK streams (OpenAI's, Anthropic's) funnel
- * every way of reading them (`for await`, `tee()`, `toReadableStream()`) through their own
- * `iterator` field, so that is the hook when there is one; otherwise `Symbol.asyncIterator`, which
- * the object's own methods reach too. The first read is traced; a second is the object's own
- * business (an SDK refuses it as a consumed stream). `undefined` if the object takes no property.
+ * its methods and private fields, and the object's own methods that read it through
+ * `Symbol.asyncIterator` (`toReadableStream()`) are traced too. A Stainless-generated SDK stream
+ * (OpenAI's, Anthropic's: one with `tee()`) reads through its own `iterator` field, which `tee()`
+ * calls directly: that field is hooked as well, sharing the one traced read. A second read is the
+ * object's own business (an SDK refuses it as a consumed stream). `undefined` if the object takes
+ * no property (frozen) or is already hooked by an earlier call.
  */
 export function hookAsyncIterable(iterable: object, rec: StreamRecorder): IterableHook | undefined {
+  if (originals.has(iterable)) return undefined;
   const s = iterable as Record<PropertyKey, unknown>;
+  const original = s[Symbol.asyncIterator] as () => AsyncIterator<unknown>;
   let used = false;
   const claim = () => !used && (used = true);
   const hook = (key: PropertyKey) => {
@@ -296,21 +302,28 @@ export function hookAsyncIterable(iterable: object, rec: StreamRecorder): Iterab
     return Reflect.defineProperty(iterable, key, { value, configurable: true, writable: true });
   };
   try {
-    const field = Object.prototype.hasOwnProperty.call(s, "iterator") && typeof s.iterator === "function";
-    return hook(field ? "iterator" : Symbol.asyncIterator) ? { claim } : undefined;
+    if (!hook(Symbol.asyncIterator)) return undefined;
+    const sdkStream = Object.prototype.hasOwnProperty.call(s, "iterator") && typeof s.iterator === "function" && typeof s.tee === "function";
+    if (sdkStream) hook("iterator");
   } catch {
     return undefined; // a proxy that refuses
   }
+  originals.set(iterable, original);
+  return { claim };
 }
 
 /**
  * An async iterable that is not a generator (an SDK's stream object): the same object, whose
- * reading is traced (`hookAsyncIterable`); one that takes no property (frozen) comes back as a
- * proxy, its other methods bound to the original.
+ * reading is traced (`hookAsyncIterable`). One that an earlier call already hooked (a shared
+ * iterable) comes back as a proxy whose reading is traced, its other methods bound to the
+ * original; a frozen one as an object inheriting from it.
  */
 export function traceAsyncIterable<T extends object>(iterable: T, rec: StreamRecorder): T {
   if (hookAsyncIterable(iterable, rec)) return iterable;
-  const traced = () => traceAsyncIterator((iterable as AsyncIterable<unknown>)[Symbol.asyncIterator](), rec);
+  const read = originals.get(iterable) ?? (iterable as AsyncIterable<unknown>)[Symbol.asyncIterator];
+  const traced = () => traceAsyncIterator(read.call(iterable), rec);
+  // A proxy may not report another value for a frozen property: inherit instead.
+  if (!originals.has(iterable)) return Object.create(iterable, { [Symbol.asyncIterator]: { value: traced } }) as T;
   return new Proxy(iterable, {
     get(target, prop) {
       if (prop === Symbol.asyncIterator) return traced;

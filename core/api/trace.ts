@@ -48,11 +48,12 @@ export function trace<F extends AnyFunction>(fn: F, options?: TraceOptions): F;
 export function trace(target: object, propertyKey: string | symbol, descriptor: PropertyDescriptor): PropertyDescriptor;
 export function trace(options?: TraceOptions): TraceDecorator;
 export function trace(first?: unknown, second?: unknown, third?: PropertyDescriptor): unknown {
+  // Bare `@trace` under experimentalDecorators: (prototype, or the class for a static method, key, descriptor).
+  if ((typeof second === "string" || typeof second === "symbol") && typeof third === "object" && third !== null) return legacy({}, second, third);
   if (typeof first === "function") {
     if (isDecoratorContext(second)) return decorate({}, first, second); // bare `@trace`
     return wrap(first, (second as TraceOptions | undefined) ?? {}, undefined);
   }
-  if (third !== undefined) return legacy({}, second, third); // bare `@trace`, experimentalDecorators
   const options = (first as TraceOptions | undefined) ?? {};
   return ((value: unknown, context: unknown, descriptor?: PropertyDescriptor) =>
     isDecoratorContext(context) ? decorate(options, value, context) : legacy(options, context, descriptor)) as TraceDecorator;

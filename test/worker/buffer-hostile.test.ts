@@ -158,15 +158,34 @@ describe("TraceBuffer: forwarding configuration", () => {
     const stub = buffer();
     const outcome = await runInDurableObject(stub, async (_, state) => {
       const working = new TraceBuffer(state as DurableObjectState, env);
+      await state.blockConcurrencyWhile(async () => {});
       await working.put([simpleTrace("buffered, then forwarding is turned off")]);
       state.storage.sql.exec("UPDATE traces SET next_attempt_at = 0"); // overdue
       const off = new TraceBuffer(state as DurableObjectState, { ...env, MLFLOW_EXPERIMENT_NAME: undefined, MLFLOW_EXPERIMENT_ID: undefined });
       await state.blockConcurrencyWhile(async () => {});
       await off.alarm();
-      return { alarm: await state.storage.getAlarm(), rows: state.storage.sql.exec("SELECT forwarding FROM traces").toArray() };
+      const whileOff = { alarm: await state.storage.getAlarm(), rows: state.storage.sql.exec("SELECT forwarding FROM traces").toArray() };
+      new TraceBuffer(state as DurableObjectState, env); // fixed: the next deployment starts the object
+      await state.blockConcurrencyWhile(async () => {});
+      return { whileOff, alarmOnceFixed: await state.storage.getAlarm() };
     });
-    expect(outcome.rows).toEqual([{ forwarding: "buffered" }]);
-    expect(outcome.alarm).toBeNull(); // was: now, again and again (925 runs in 3 s)
+    expect(outcome.whileOff.rows).toEqual([{ forwarding: "buffered" }]);
+    expect(outcome.whileOff.alarm).toBeNull(); // was: now, again and again (925 runs in 3 s)
+    expect(outcome.alarmOnceFixed).not.toBeNull(); // not only at the next put
+  });
+
+  it("traces kept through a broken configuration get the retention once the deployment turns to embedded mode", async () => {
+    const stub = env.MISCONFIGURED_BUFFER.get(env.MISCONFIGURED_BUFFER.idFromName(`to-embedded-${Date.now()}`));
+    await api(stub).put([simpleTrace("kept through a broken configuration")]);
+    const expires = await runInDurableObject(stub, async (_, state) => {
+      const before = state.storage.sql.exec("SELECT expires_at AS e FROM traces").one().e;
+      new TraceBuffer(state as DurableObjectState, { ...env, MLFLOW_TRACKING_URI: undefined }); // embedded mode
+      await state.blockConcurrencyWhile(async () => {});
+      return { before, after: state.storage.sql.exec("SELECT forwarding, expires_at AS e FROM traces").one() };
+    });
+    expect(expires.before).toBeNull();
+    expect(expires.after.forwarding).toBe("not-configured");
+    expect(Number(expires.after.e)).toBeGreaterThan(Date.now() + 23 * 3_600_000);
   });
 
   it("creates the experiment named by MLFLOW_EXPERIMENT_NAME when MLflow has none, and names it when MLflow will not say", async () => {
@@ -176,6 +195,7 @@ describe("TraceBuffer: forwarding configuration", () => {
     const stub = buffer();
     const outcome = await runInDurableObject(stub, async (_, state) => {
       const named = new TraceBuffer(state as DurableObjectState, { ...env, MLFLOW_EXPERIMENT_NAME: name });
+      await state.blockConcurrencyWhile(async () => {}); // its start-up ran (it may schedule the alarm)
       await named.put([refused]);
       state.storage.sql.exec("UPDATE traces SET next_attempt_at = 0");
       // Matched by this test's experiment name: other test files talk to the same proxy.

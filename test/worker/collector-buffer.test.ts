@@ -7,7 +7,7 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import * as mlflow from "../../core/index.js";
 import { shardOf } from "../../worker/buffer/shards.js";
-import { joinedTrace } from "./traces.js";
+import { joinedTrace, simpleTrace } from "./traces.js";
 import type { TraceBuffer } from "../../worker/buffer/trace-buffer.js";
 import type { StoredTrace, TracePage } from "../../worker/store.js";
 
@@ -85,16 +85,19 @@ describe("collector + instrumented route + TraceBuffer + MLflow", () => {
       ...worker,
       info: { ...worker.info, tags: Object.fromEntries(Array.from({ length: 14 }, (_, i) => [`${prefix}${i}`, "x".repeat(65_000)])) },
     });
-    const send = (trace: unknown) =>
+    const send = (...traces: unknown[]) =>
       exports.default.fetch(`${BASE}/v1/ingest`, {
         method: "POST",
         headers: { "content-type": "application/json", "x-mlflow-edge-key": "pk-test-app", origin: "https://app.example" },
-        body: JSON.stringify({ version: 1, traces: [trace] }),
+        body: JSON.stringify({ version: 1, traces }),
       });
     expect((await send(part("a"))).status).toBe(200);
-    const refused = await send(part("b"));
+    // Beside a trace of another shard, first in the batch: the refusal names the batch's index, not the shard's.
+    let other = simpleTrace("another shard");
+    while (shardOf(other.info.traceId, 4) === shardOf(worker.info.traceId, 4)) other = simpleTrace("another shard");
+    const refused = await send(other, part("b"));
     expect(refused.status).toBe(413);
-    expect(await refused.json()).toMatchObject({ path: "traces[0].info", error: expect.stringMatching(/^traces\[0\]\.info \(merged with the parts already stored\) is \d+ bytes/) });
+    expect(await refused.json()).toMatchObject({ path: "traces[1].info", error: expect.stringMatching(/^traces\[1\]\.info \(merged with the parts already stored\) is \d+ bytes/) });
     const stored = (await (await exports.default.fetch(`${BASE}/api/traces/${worker.info.traceId}`)).json()) as StoredTrace;
     expect(Object.keys(stored.trace.info.tags).filter((k) => /^[ab]\d+$/.test(k))).toHaveLength(14);
   });

@@ -51,12 +51,27 @@ export class ShardedTraceStore implements TraceStore {
   }
 
   async put(traces: Trace[]): Promise<PutResult> {
-    const groups = new Map<number, Trace[]>();
-    for (const t of traces) {
+    const groups = new Map<number, { traces: Trace[]; at: number[] }>();
+    traces.forEach((t, at) => {
       const i = shardOf(t.info.traceId, this.shards);
-      groups.set(i, [...(groups.get(i) ?? []), t]);
-    }
-    const results = await Promise.all([...groups].map(([i, group]) => this.stub(i).put(group)));
+      const group = groups.get(i) ?? { traces: [], at: [] };
+      group.traces.push(t);
+      group.at.push(at);
+      groups.set(i, group);
+    });
+    const results = await Promise.all(
+      [...groups].map(([i, group]) =>
+        this.stub(i)
+          .put(group.traces)
+          .catch((error: unknown) => {
+            // A shard numbers the traces of its own group: name the trace by its place in the batch.
+            const message = error instanceof RangeError ? error.message : "";
+            const m = /^traces\[(\d+)\]/.exec(message);
+            if (!m) throw error;
+            throw new RangeError(`traces[${group.at[Number(m[1])]}]${message.slice(m[0].length)}`);
+          }),
+      ),
+    );
     return results.reduce((sum, r) => ({ stored: sum.stored + r.stored, merged: sum.merged + r.merged, duplicates: sum.duplicates + r.duplicates }), {
       stored: 0,
       merged: 0,

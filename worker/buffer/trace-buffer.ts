@@ -48,6 +48,8 @@ export class TraceBuffer extends DurableObject implements TraceStore {
   private readonly sql: SqlStorage;
   private config: BufferConfig | undefined;
   private configError: string | null = null;
+  /** MLflow is meant to get these traces but the configuration is broken: keep them until it is fixed. */
+  private readonly keepUntilFixed: boolean;
   private forwarder: Forwarder | undefined;
   /** For tests: the random source of the backoff jitter. */
   random: () => number = Math.random;
@@ -68,14 +70,30 @@ export class TraceBuffer extends DurableObject implements TraceStore {
         this.config = readBufferConfig({});
       }
     }
+    this.keepUntilFixed = this.configError !== null && typeof env.MLFLOW_TRACKING_URI === "string" && env.MLFLOW_TRACKING_URI !== "";
     void ctx.blockConcurrencyWhile(async () => {
       this.sql.exec(SCHEMA);
       for (const m of MIGRATIONS) {
         const has = this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM pragma_table_info('${m.table}') WHERE name = ?`, m.column).one().n;
         if (!has) this.sql.exec(m.sql);
       }
-      if (this.forwarder) await this.adoptUnforwarded();
+      if (this.forwarder) this.adoptUnforwarded();
+      else if (!this.keepUntilFixed) this.keepForViewing();
+      // Traces queued before this deployment (forwarding off meanwhile) are due again, expiry too.
+      await this.scheduleAlarm();
     });
+  }
+
+  /**
+   * Embedded mode (no MLFLOW_TRACKING_URI): traces queued for MLflow by an earlier deployment, or
+   * kept through a broken configuration, are kept for viewing for the retention period as any
+   * trace received now; a deployment that forwards again before then still sends them.
+   */
+  private keepForViewing(): void {
+    this.sql.exec(
+      "UPDATE traces SET forwarding = 'not-configured', next_attempt_at = NULL, expires_at = ? WHERE forwarding = 'buffered' OR (forwarding = 'not-configured' AND expires_at IS NULL)",
+      Date.now() + this.cfg.retentionMs,
+    );
   }
 
   /**
@@ -83,13 +101,11 @@ export class TraceBuffer extends DurableObject implements TraceStore {
    * queued once a deployment with working settings starts this object: "kept until it is fixed"
    * means they do reach MLflow then, instead of quietly expiring.
    */
-  private async adoptUnforwarded(): Promise<void> {
-    const now = Date.now();
-    const adopted = this.sql.exec(
+  private adoptUnforwarded(): void {
+    this.sql.exec(
       "UPDATE traces SET forwarding = 'buffered', next_attempt_at = ?, expires_at = NULL, last_error = NULL, permanent_failures = 0 WHERE forwarding = 'not-configured'",
-      now + this.cfg.forwardDelayMs,
-    ).rowsWritten;
-    if (adopted > 0) await this.scheduleAlarm();
+      Date.now() + this.cfg.forwardDelayMs,
+    );
   }
 
   private get cfg(): BufferConfig {
@@ -143,7 +159,7 @@ export class TraceBuffer extends DurableObject implements TraceStore {
     // refuses the row itself (SQLITE_TOOBIG) once the parts' unioned tags grow large.
     const name = traceName(merged.info, spans);
     const search = searchText(name, merged.info.requestPreview, merged.info.responsePreview, id);
-    checkRowSize(infoText + tagsText + search + search, `traces[${index}].info (merged with the parts already stored)`); // search: the previews again
+    checkRowSize(infoText + tagsText + search + search, `traces[${index}].info${row ? " (merged with the parts already stored)" : ""}`); // search: the previews again
     if (row && spanChanges === 0 && infoText === row.info) {
       result.duplicates++;
       return;
@@ -183,7 +199,7 @@ export class TraceBuffer extends DurableObject implements TraceStore {
       configured ? "buffered" : "not-configured",
       configured ? due : null,
       // Embedded mode keeps traces for viewing; a broken configuration keeps them until it is fixed.
-      configured || this.configError ? null : now + this.cfg.retentionMs,
+      configured || this.keepUntilFixed ? null : now + this.cfg.retentionMs,
       this.configError,
       now,
       now,
