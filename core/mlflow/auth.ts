@@ -15,9 +15,15 @@ function base64Utf8(text: string): string {
   return btoa(binary);
 }
 
-/** `{ Authorization }` for the given credentials, or `{}`. Basic wins over Bearer, as in Python's `http_request`. */
-export function authHeaders(auth: MlflowAuth): Record<string, string> {
-  if (auth.username && auth.password) return { Authorization: `Basic ${base64Utf8(`${auth.username}:${auth.password}`)}` };
+/**
+ * `{ Authorization }` for the given credentials, or `{}`. Basic wins over Bearer, as in Python's
+ * `http_request`. `fromUri`: the credentials were written into the tracking URI, where a user alone
+ * (`http://user@host`) or a password alone still means Basic, as `requests` reads it.
+ */
+export function authHeaders(auth: MlflowAuth, fromUri = false): Record<string, string> {
+  if ((auth.username && auth.password) || (fromUri && (auth.username || auth.password))) {
+    return { Authorization: `Basic ${base64Utf8(`${auth.username ?? ""}:${auth.password ?? ""}`)}` };
+  }
   if (auth.token) return { Authorization: `Bearer ${auth.token}` };
   return {};
 }

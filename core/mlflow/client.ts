@@ -35,7 +35,7 @@ export interface SendTraceResult {
 }
 
 /** `//user:password@` hidden, for messages about a URI. */
-export const withoutCredentials = (uri: string): string => uri.replace(/\/\/[^/\s]*@/, "//***@");
+export const withoutCredentials = (uri: string): string => uri.replace(/\/\/[^/?#\s]*@/, "//***@");
 
 /**
  * The tracking URI without its `user:password@` part, which becomes Basic credentials (as Python's
@@ -46,13 +46,18 @@ function checkUri(trackingUri: unknown): { uri: string; username?: string; passw
   const bad = () => new TypeError(`trackingUri must be an http(s) URL such as "http://127.0.0.1:5000"; got ${JSON.stringify(typeof trackingUri === "string" ? withoutCredentials(trackingUri) : trackingUri)}.`);
   if (typeof trackingUri !== "string" || !/^https?:\/\/[^/\s]+/i.test(trackingUri)) throw bad();
   const uri = trackingUri.replace(/\/+$/, "");
-  const parts = /^(https?:\/\/)([^/]*)@([^/@]*(?:\/.*)?)$/is.exec(uri); // user info ends at the authority's last "@"
+  const parts = /^(https?:\/\/)([^/?#]*)@([^/?#@]*(?:[/?#].*)?)$/is.exec(uri); // user info ends at the authority's last "@"
   if (!parts) return { uri };
   const [user = "", pass = ""] = (parts[2] as string).split(/:(.*)/s);
+  return { uri: `${parts[1]}${parts[3]}`, username: lenientDecode(user), password: lenientDecode(pass) };
+}
+
+/** `%`-escapes decoded where they are well-formed (a password `50%off` stays as written, as Python reads it). */
+function lenientDecode(text: string): string {
   try {
-    return { uri: `${parts[1]}${parts[3]}`, username: decodeURIComponent(user), password: decodeURIComponent(pass) };
+    return decodeURIComponent(text);
   } catch {
-    throw bad(); // a malformed %-escape
+    return text;
   }
 }
 
@@ -79,7 +84,7 @@ export class MlflowClient {
     if (!(typeof timeoutMs === "number" && timeoutMs > 0)) throw new TypeError(`timeoutMs must be a number > 0; got ${String(timeoutMs)}.`);
     this.http = {
       fetch: fetchImpl,
-      headers: { ...options.headers, ...authHeaders(options.username || options.password || options.token ? options : inUri) },
+      headers: { ...options.headers, ...authHeaders(options.username || options.password || options.token ? options : inUri, inUri.username !== undefined) },
       timeoutMs,
       retry: resolveRetryPolicy(options.retry),
     };
