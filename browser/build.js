@@ -20,14 +20,18 @@ export function zoneBuildOptions() {
   return { supported: { ...lowerAsyncSupported }, keepNames: true };
 }
 
-/** A Vite plugin for Zone.js mode: lowers async/await in app code, dependencies and the build, and keeps function names (span names). */
+/**
+ * A Vite plugin for Zone.js mode: lowers async/await in app code, dependencies and the build.
+ * (Vite's own transform does not keep function names whatever this asks: pass `name` to `trace`
+ * where a span's name matters.)
+ */
 export function mlflowEdgeZone() {
   return {
     name: "mlflow-edge:zone",
     config() {
       return {
-        esbuild: { supported: { ...lowerAsyncSupported }, keepNames: true },
-        optimizeDeps: { esbuildOptions: { supported: { ...lowerAsyncSupported }, keepNames: true } },
+        esbuild: { supported: { ...lowerAsyncSupported } },
+        optimizeDeps: { esbuildOptions: { supported: { ...lowerAsyncSupported } } },
         build: { target: "es2016" },
       };
     },

@@ -17,6 +17,8 @@ export const INGEST_LIMITS = {
   /** Attributes and events on one span. */
   maxAttributes: 256,
   maxEvents: 1000,
+  /** JSON bytes (UTF-8) of one span's events together: 1000 large chunks would not fit a request. */
+  maxEventBytes: 512 * 1024,
   /** Tags, and metadata entries, on one trace. */
   maxTags: 200,
   /** Characters of a key or a name. */
@@ -84,7 +86,7 @@ function event(e: SpanEvent, cuts: Cuts): SpanEvent {
 }
 
 function span(s: SpanData, large: boolean, cuts: Cuts): SpanData {
-  // A stream's chunks past maxEvents are not kept as events; its outputs still hold the whole stream.
+  // A stream's chunks past maxEvents (or maxEventBytes) are not kept as events; its outputs still hold the whole stream.
   if (s.events.length > L.maxEvents) cuts.add("maxEvents");
   return {
     ...s,
@@ -94,8 +96,23 @@ function span(s: SpanData, large: boolean, cuts: Cuts): SpanData {
     inputs: s.inputs === undefined ? undefined : value(s.inputs, large, cuts),
     outputs: s.outputs === undefined ? undefined : value(s.outputs, large, cuts),
     attributes: entries(s.attributes, L.maxAttributes, cuts, "maxAttributes", (v) => value(v, large, cuts)),
-    events: s.events.slice(0, L.maxEvents).map((e) => event(e, cuts)),
+    events: events(s.events, large, cuts),
   };
+}
+
+/** The first events that fit maxEvents and, in a trace large enough for it to matter, maxEventBytes. */
+function events(list: SpanEvent[], large: boolean, cuts: Cuts): SpanEvent[] {
+  const out: SpanEvent[] = [];
+  let bytes = 0;
+  for (const e of list.slice(0, L.maxEvents)) {
+    const kept = event(e, cuts);
+    if (large && (bytes += utf8Length(JSON.stringify(kept))) > L.maxEventBytes) {
+      cuts.add("maxEventBytes");
+      break;
+    }
+    out.push(kept);
+  }
+  return out;
 }
 
 /**

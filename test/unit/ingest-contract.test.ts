@@ -96,6 +96,22 @@ describe("fitForIngest: what the tracing API records, the collector accepts", ()
     expect(span.outputs).toBe(Array.from({ length: 1500 }, (_, i) => `${i},`).join(""));
   });
 
+  it("keeps a stream of large chunks within one request: its first chunks as events up to 512 KiB, its whole output", () => {
+    const chunk = (i: number) => ({ type: "response.output_text.delta", sequence_number: i, delta: "x".repeat(1500) });
+    const t = record(() => {
+      const stream = mlflow.trace(function* answer() { for (let i = 0; i < 4000; i++) yield chunk(i); }, { outputReducer: (c: unknown[]) => c.length });
+      for (const _ of stream()) { /* consume */ }
+    });
+    const fitted = fit(t);
+    const span = fitted.data.spans.find((s) => s.name === "answer")!;
+    expect(span.events.length).toBeGreaterThan(100);
+    expect(span.events.length).toBeLessThan(INGEST_LIMITS.maxEvents);
+    expect(utf8Length(JSON.stringify(span.events))).toBeLessThanOrEqual(INGEST_LIMITS.maxEventBytes);
+    expect(span.outputs).toBe(4000);
+    expect(utf8Length(JSON.stringify(fitted))).toBeLessThan(INGEST_LIMITS.maxBodyBytes); // one request takes it
+    expect(warn).toHaveBeenCalledWith(expect.stringContaining("maxEventBytes"));
+  });
+
   it("returns a trace that fits as it is, and says nothing", () => {
     // NaN in an event is recorded as "NaN" (JSON has no NaN; the collector refuses null there).
     const t = record((s) => { s.setInputs({ q: "é".repeat(1000) }); s.addEvent("e", { a: 1, n: Number.NaN }); });

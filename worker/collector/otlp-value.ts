@@ -94,7 +94,7 @@ export function mlflowAttributeValue(value: Json, path: string, maxDepth: number
   for (let item = stack.pop(); item; item = stack.pop()) {
     const [v, depth] = item;
     if (typeof v !== "object" || v === null) continue;
-    if (depth >= maxDepth) throw bad(path, `${path} holds JSON nested more than ${maxDepth} levels deep`);
+    if (depth > maxDepth) throw bad(path, `${path} holds JSON nested more than ${maxDepth} levels deep`); // as decodeAnyValue counts
     for (const child of Object.values(v)) stack.push([child as Json, depth + 1]);
   }
   return inner;
