@@ -75,6 +75,14 @@ describe("startSpan", () => {
     w.restore();
   });
 
+  it("a root deduplicated with its child (step, step → step_1, step_2) still names the trace step, as Python names it at the start", async () => {
+    const t = setup();
+    mlflow.withSpan(() => mlflow.withSpan(() => 1, { name: "step" }), { name: "step" });
+    const [trace] = await t.traces();
+    expect(trace!.data.spans.map((s) => s.name)).toEqual(["step_1", "step_2"]);
+    expect(trace!.info.tags["mlflow.traceName"]).toBe("step");
+  });
+
   it("exposes ids, name, type, times, status, inputs, outputs, attributes and events on the live span", () => {
     setup();
     const span = mlflow.startSpan({ name: "live", spanType: "custom-type", inputs: [1, 2] });
