@@ -9,8 +9,8 @@ import type { BrowserInitOptions } from "./init.js";
 
 const bad = (field: string, expected: string, got: unknown): never => fail(field, expected, got, "initBrowser");
 const positiveInteger = (v: unknown) => Number.isInteger(v) && (v as number) > 0;
-// NaN or 0 would retry a failing collector in a tight loop.
-const ms = (v: unknown) => v === undefined || (typeof v === "number" && v >= 1 && v < Infinity);
+// NaN or 0 would retry a failing collector in a tight loop; so would more than a timer takes (2^31 - 1 ms), which fires at once.
+const ms = (v: unknown) => v === undefined || (typeof v === "number" && v >= 1 && v <= 0x7fffffff);
 
 // Each optional option: when given, the test it must pass and what it must be.
 const CHECKS: [keyof BrowserInitOptions, (v: never) => boolean, string][] = [
@@ -22,9 +22,10 @@ const CHECKS: [keyof BrowserInitOptions, (v: never) => boolean, string][] = [
   ["redact", (v: unknown) => v === false || typeof v === "function", "a function (trace) => trace | null, or false"],
   ["maxQueuedTraces", positiveInteger, "an integer > 0"],
   ["maxQueuedBytes", positiveInteger, "an integer > 0"],
-  ["retry", (v: { baseMs?: unknown; maxMs?: unknown } | null) => typeof v === "object" && v !== null && ms(v.baseMs) && ms(v.maxMs), "{ baseMs?, maxMs? } in milliseconds, each >= 1"],
+  ["retry", (v: { baseMs?: unknown; maxMs?: unknown } | null) => typeof v === "object" && v !== null && ms(v.baseMs) && ms(v.maxMs), "{ baseMs?, maxMs? } in milliseconds, each from 1 to 2147483647"],
   ["storage", (v: unknown) => v === "indexeddb" || v === "memory", '"indexeddb" or "memory"'],
-  ["queueName", (v: unknown) => typeof v === "string" && v !== "", "a non-empty string"],
+  // Web Locks refuse names that start with "-": the tab would never become the sender.
+  ["queueName", (v: unknown) => typeof v === "string" && v !== "" && !v.startsWith("-"), 'a non-empty string not starting with "-"'],
 ];
 
 /** Checks every option and names the first bad one; returns the ingest URL. */
@@ -33,6 +34,8 @@ export function checkBrowserOptions(options: BrowserInitOptions): string {
   validateTracerOptions(options, "initBrowser");
   const url = httpUrl(options.collectorUrl);
   if (!url) return bad("collectorUrl", 'the collector\'s http(s) URL, e.g. "https://collector.example.com"', options.collectorUrl);
+  // fetch refuses a URL with credentials: every send would fail as a network error, for ever.
+  if (url.username || url.password) return bad("collectorUrl", "a URL without user:password@ (the ingest key goes in ingestKey)", "a URL with credentials");
   if (url.pathname === "/") url.pathname = INGEST_PATH;
   for (const [field, ok, expected] of CHECKS) {
     const value = options[field];

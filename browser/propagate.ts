@@ -7,9 +7,12 @@ import { traceparentOf } from "../core/model/remote-parent.js";
 
 export type OriginMatcher = string | RegExp;
 
-
 function matches(url: URL, allow: readonly OriginMatcher[]): boolean {
-  return allow.some((m) => (typeof m === "string" ? url.origin === new URL(m, location.href).origin : m.test(url.href)));
+  return allow.some((m) => {
+    if (typeof m === "string") return url.origin === new URL(m, location.href).origin;
+    m.lastIndex = 0; // a /g or /y RegExp would otherwise match every other request only
+    return m.test(url.href);
+  });
 }
 
 type Fetch = (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>;

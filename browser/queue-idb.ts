@@ -65,16 +65,18 @@ export class IdbQueue implements TraceQueue {
 
   /** Opens (creating if needed) the queue; rejects when IndexedDB is missing, blocked or refuses. */
   static async open(options: IdbQueueOptions = {}): Promise<IdbQueue> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error("IndexedDB did not open in time (blocked by another tab?)")), options.openTimeoutMs ?? 3_000);
-    });
+    // Opening first: where indexedDB.open throws at once (a sandboxed iframe, no IndexedDB), no
+    // timer is left to reject later into the page.
     const opening = openDB<Schema>(options.dbName ?? "mlflow-edge", 1, {
       upgrade(db) {
         const store = db.createObjectStore(STORE, { keyPath: "seq", autoIncrement: true });
         store.createIndex("id", "id", { unique: true });
         store.createIndex("bytes", "bytes");
       },
+    });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error("IndexedDB did not open in time (blocked by another tab?)")), options.openTimeoutMs ?? 3_000);
     });
     try {
       const db = await Promise.race([opening, timeout]);

@@ -15,7 +15,7 @@ export class WakeTimer {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.fire();
-    }, Math.max(0, at - this.now()));
+    }, Math.min(Math.max(0, at - this.now()), 0x7fffffff)); // a longer delay fires at once: wake early, look again
     // Node and workerd: a pending retry must not keep the process alive.
     if (typeof this.timer === "object") (this.timer as { unref?: () => void }).unref?.();
   }

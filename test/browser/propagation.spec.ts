@@ -18,4 +18,13 @@ test.describe("traceparent on fetch", () => {
     expect(r.inside).toBeNull();
     expect(r.app).toBe("kept");
   });
+
+  test("a RegExp in the allowlist matches every request, /g flag or not (a global RegExp's test() resumes from its last match)", async ({ page }) => {
+    await page.goto("/page/propagation");
+    await page.waitForFunction(() => "runRegexPropagation" in globalThis);
+    for (const flags of ["", "g", "gy"]) {
+      const sent = await page.evaluate((f) => (globalThis as any).runRegexPropagation("^http://127\\.0\\.0\\.1:\\d+/echo-headers$", f, 4), flags);
+      expect(sent).toEqual([true, true, true, true]);
+    }
+  });
 });

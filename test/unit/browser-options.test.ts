@@ -12,6 +12,7 @@ describe("initBrowser options", () => {
     ["collectorUrl", { collectorUrl: "javascript:alert(1)" }],
     ["collectorUrl", { collectorUrl: "ftp://collector.example.com" }],
     ["collectorUrl", { collectorUrl: "http://" }],
+    ["collectorUrl", { collectorUrl: "https://user:pw@collector.example.com" }], // fetch refuses it: every send would fail
     ["ingestKey", { ingestKey: "pk-line\nbreak" }],
     ["ingestKey", { ingestKey: "clé" }],
     ["ingestKey", { ingestKey: "" }],
@@ -25,8 +26,10 @@ describe("initBrowser options", () => {
     ["retry", { retry: { baseMs: Number.NaN } }],
     ["retry", { retry: { baseMs: 0 } }],
     ["retry", { retry: { maxMs: Infinity } }],
+    ["retry", { retry: { maxMs: 2 ** 31 } }], // a timer fires at once past 2^31 - 1 ms: a hot loop
     ["storage", { storage: "localStorage" }],
     ["queueName", { queueName: "" }],
+    ["queueName", { queueName: "-app" }], // Web Locks refuse it: no tab would ever send
     ["experimentId", { experimentId: 42 }],
   ] as [string, Record<string, unknown>][])("%s: %j is refused before anything starts", (field, bad) => {
     expect(() => initBrowser({ ...ok, ...bad } as BrowserInitOptions)).toThrow(new RegExp(`^mlflow-edge initBrowser\\(\\): "${field}" must be `));

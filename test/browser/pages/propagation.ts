@@ -19,4 +19,16 @@ async function run(allow: string[]) {
     restore();
   }
 }
-Object.assign(globalThis, { runPropagation: run });
+/** `count` fetches inside one span with a RegExp allowlist: which of them carried traceparent. */
+async function runRegex(source: string, flags: string, count: number) {
+  mlflow.init({ exporter: new mlflow.InMemoryExporter(), contextManager: new mlflow.StackContextManager() });
+  const restore = instrumentFetch([new RegExp(source, flags)]);
+  try {
+    // Every fetch starts inside the span (stack context: none survives an await).
+    const responses = await mlflow.withSpan(() => Promise.all(Array.from({ length: count }, () => fetch("/echo-headers"))), { name: "calls" });
+    return Promise.all(responses.map(async (r) => "traceparent" in ((await r.json()) as Record<string, string>)));
+  } finally {
+    restore();
+  }
+}
+Object.assign(globalThis, { runPropagation: run, runRegexPropagation: runRegex });
