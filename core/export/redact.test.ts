@@ -112,6 +112,37 @@ describe("redactSecrets", () => {
     expect(redact(trace)!.info.requestPreview).toBe('{"label": "x", "nested": [{"password": "[REDACTED]"}], "headers": {"token": "[REDACTED]"}}');
   });
 
+  it("masks more of what apps carry: secret keys by any name, header tuples and header text, passwords in URLs, Stripe keys, JWTs, PEM private keys, signed URLs", async () => {
+    const jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+    const pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAsecretpemmaterial\n-----END RSA PRIVATE KEY-----";
+    const trace = await finished(() => {
+      mlflow.withSpan(() => "ok", {
+        name: "call",
+        inputs: {
+          secret_key: "sk1", signingKey: "sk2", private_key_pem: "sk3", password_confirmation: "sk4", pwd: "sk5", cookies: "sk6",
+          headers: [["api-key", "azure-0123"], ["content-type", "application/json"]],
+          raw: "POST /v1 HTTP/1.1\nAuthorization: Basic dXNlcjpwYXNz\napi-key: azure-4567\nAccept: */*",
+          db: "postgres://app:pg-pass-99@db.local:5432/main",
+          stripe: "sk_live_abcdefghijklmnopqrstuv", jwt, pem,
+          sas: "https://acct.blob.core.windows.net/c/b?sv=2024&sig=sas-sig-123&se=2026",
+          form: "user[name]=ann&user[password]=form-pass-1",
+          tokens: { input_tokens: 3 }, session: "s-1", key: "city",
+        },
+      });
+    });
+    const clean = redactSecrets(trace)!;
+    const text = JSON.stringify(clean);
+    for (const secret of ["sk1", "sk2", "sk3", "sk4", "sk5", "sk6", "azure-0123", "dXNlcjpwYXNz", "azure-4567", "pg-pass-99", "sk_live_abc", jwt, "secretpemmaterial", "sas-sig-123", "form-pass-1"]) {
+      expect(text).not.toContain(secret);
+    }
+    const inputs = clean.data.spans[0]!.inputs as Record<string, unknown>;
+    expect(inputs.headers).toEqual([["api-key", REDACTED], ["content-type", "application/json"]]);
+    expect(inputs.raw).toBe(`POST /v1 HTTP/1.1\nAuthorization: ${REDACTED}\napi-key: ${REDACTED}\nAccept: */*`);
+    expect(inputs.db).toBe(`postgres://app:${REDACTED}@db.local:5432/main`);
+    expect(inputs.sas).toBe(`https://acct.blob.core.windows.net/c/b?sv=2024&sig=${REDACTED}&se=2026`);
+    expect(inputs).toMatchObject({ tokens: { input_tokens: 3 }, session: "s-1", key: "city" }); // not secrets: kept
+  });
+
   it("takes extra keys and patterns", () => {
     const redact = createRedactor({ keys: ["ssn", /^x-internal-/], patterns: [/\b\d{3}-\d{2}-\d{4}\b/g] });
     const trace = {

@@ -27,7 +27,9 @@ export interface RedactorOptions {
 // Compared after lowercasing and dropping everything but letters and digits, so apiKey, api_key,
 // API-KEY and x-api-key all match. A suffix match, so access_token and client_secret do too, while
 // token counts (input_tokens, mlflow.chat.tokenUsage) do not.
-const SECRET_KEY = /(authorization|apikey|password|passwd|passphrase|secret|cookie|token|credentials?|privatekey|accesskey|bearer|jwt|auth)$/;
+const SECRET_KEY = /(authorization|apikey|passwd|passphrase|cookies?|token|credentials?|accesskey|secretkey|signingkey|clientkey|bearer|jwt|auth|pwd|signature|sig)$/;
+// Anywhere in the key: password_confirmation, secret_key, private_key_pem.
+const SECRET_IN_KEY = /password|secret|privatekey/;
 
 // Secret-shaped values wherever they appear: auth schemes, and well-known key formats.
 const SECRET_VALUES: readonly RegExp[] = [
@@ -38,29 +40,42 @@ const SECRET_VALUES: readonly RegExp[] = [
   /\bAKIA[0-9A-Z]{16}\b/g, // AWS access key id
   /\bgh[pousr]_[A-Za-z0-9]{30,}/g, // GitHub tokens
   /\bxox[abprs]-[A-Za-z0-9-]{10,}/g, // Slack tokens
+  /\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}/g, // Stripe
+  /\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g, // a JWT
+  /-----BEGIN [A-Z ]{0,40}PRIVATE KEY-----[A-Za-z0-9+/=\s\\]{0,10000}-----END [A-Z ]{0,40}PRIVATE KEY-----/g, // base64 (its line breaks escaped too, in JSON text) only: linear on hostile text
+];
+// Where only part of the match is the secret.
+const SECRET_PARTS: readonly RedactRule[] = [
+  // The password in scheme://user:password@host.
+  { pattern: /\b[a-z][a-z0-9+.-]{0,20}:\/\/[^\s:/@]{0,200}:[^\s/@]{1,200}@/gi, replace: (m) => m.replace(/:[^:]*@$/, `:${REDACTED}@`) },
+  // Header lines as text (a logged request), also inside JSON text where the line break is "\n".
+  { pattern: /(?:^|\\[nr])(?:proxy-authorization|authorization|x-api-key|api-key|set-cookie|cookie)[ \t]*:[^\r\n\\"]+/gim, replace: (m) => `${m.slice(0, m.indexOf(":"))}: ${REDACTED}` },
 ];
 
 // "key": value inside JSON text, plain or escaped once (JSON inside a JSON string). A bare value
 // never starts an object or array, so a key whose value is one does not swallow the keys inside.
 const JSON_PAIR = /"([^"\\]{1,80})"(\s*:\s*)("(?:[^"\\]|\\.)*"|[^,{}[\]\s]+)/g;
 const ESCAPED_JSON_PAIR = /\\"([^"\\]{1,80})\\"(\s*:\s*)(\\"(?:(?!\\").)*\\"|[^,{}[\]\s\\]+)/g;
+// ["name", "value"] inside JSON text: headers given as tuples.
+const JSON_TUPLE = /\[\s*"([^"\\]{1,80})"(\s*,\s*)"(?:[^"\\]|\\.)*"\s*\]/g;
 // key=value in query strings and form bodies.
-const QUERY_PAIR = /([A-Za-z0-9_.-]{1,80})=([^&\s#"']+)/g;
+const QUERY_PAIR = /([A-Za-z0-9_.[\]-]{1,80})=([^&\s#"']+)/g;
 
 /** Builds a redaction hook; `redactSecrets` is the default one. */
 export function createRedactor(options: RedactorOptions = {}): RedactHook {
   const exact = new Set((options.keys ?? []).filter((k): k is string => typeof k === "string").map(normalize));
   const regexps = (options.keys ?? []).filter((k): k is RegExp => k instanceof RegExp);
-  const patterns = [...SECRET_VALUES, ...(options.patterns ?? [])];
+  const patterns = [...SECRET_VALUES, ...SECRET_PARTS, ...(options.patterns ?? [])];
   const isSecretKey = (key: string): boolean => {
     const n = normalize(key);
-    return SECRET_KEY.test(n) || exact.has(n) || regexps.some((r) => r.test(key));
+    return SECRET_KEY.test(n) || SECRET_IN_KEY.test(n) || exact.has(n) || regexps.some((r) => r.test(key));
   };
   const scrub = (text: string): string => {
     let out = text;
     if (out.includes('"')) {
       out = out.replace(JSON_PAIR, (m, k: string, sep: string) => (isSecretKey(k) ? `"${k}"${sep}"${REDACTED}"` : m));
       out = out.replace(ESCAPED_JSON_PAIR, (m, k: string, sep: string) => (isSecretKey(k) ? `\\"${k}\\"${sep}\\"${REDACTED}\\"` : m));
+      out = out.replace(JSON_TUPLE, (m, k: string, sep: string) => (isSecretKey(k) ? `["${k}"${sep}"${REDACTED}"]` : m));
     }
     if (out.includes("=")) out = out.replace(QUERY_PAIR, (m, k: string) => (isSecretKey(k) ? `${k}=${REDACTED}` : m));
     for (const p of patterns) {
@@ -73,7 +88,8 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
   const value = (v: Json, depth: number): Json => {
     if (typeof v === "string") return scrub(v);
     if (v === null || typeof v !== "object" || depth > 64) return v;
-    if (Array.isArray(v)) return v.map((item) => value(item, depth + 1));
+    // A [name, value] pair: headers given as tuples, form entries.
+    if (Array.isArray(v)) return v.length === 2 && typeof v[0] === "string" && isSecretKey(v[0]) ? [v[0], REDACTED] : v.map((item) => value(item, depth + 1));
     const out: { [key: string]: Json } = {};
     for (const key of Object.keys(v)) setKey(out, key, isSecretKey(key) ? REDACTED : value(v[key] as Json, depth + 1));
     return out;
