@@ -73,6 +73,8 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
   // Traces must not be lost because the disk refuses them: kept in memory, they still go out.
   const toMemory = (why: string, error: unknown) => {
     storage = "memory";
+    // This tab now sends only its own traces: the origin's shared queue needs another sender.
+    leadership.stepDown();
     warnOnce(
       "idb-fallback",
       `IndexedDB ${why} (${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}), so traces are kept in memory only: ` +
@@ -80,6 +82,7 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
     );
     return new MemoryQueue(limits);
   };
+  if (options.storage === "memory") leadership.stepDown(); // it sends only its own traces, not the origin's queue
   const ready: Promise<TraceQueue> =
     options.storage === "memory"
       ? Promise.resolve(new MemoryQueue(limits))
@@ -179,7 +182,7 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
       const q = await queue.stats();
       const s = sender.stats();
       const e = exporter.stats();
-      return { ...q, sent: s.sent, rejected: s.rejected, sampledOut: e.sampledOut, requests: s.requests, keepaliveRequests: s.keepaliveRequests, storage, leader: active() };
+      return { ...q, sent: s.sent, rejected: s.rejected, sampledOut: e.sampledOut, requests: s.requests, keepaliveRequests: s.keepaliveRequests, storage, leader: leadership.isLeader };
     },
   };
 }

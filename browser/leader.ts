@@ -15,6 +15,8 @@ export interface Leadership {
   readonly tracksTabs: boolean;
   /** Ids of tabs alive now; `undefined` when that cannot be known (then leases just expire). */
   liveTabs(): Promise<ReadonlySet<string> | undefined>;
+  /** Gives up the sender's lock for good (this tab keeps its traces in memory now); another tab takes over. */
+  stepDown(): void;
   /** Gives up the locks (shutdown); another tab takes over. */
   release(): void;
 }
@@ -25,24 +27,32 @@ export function electLeader(name: string, onLead: () => void): Leadership {
   if (!locks) {
     // No Web Locks (old browsers, some embedded webviews): every tab sends; leases keep it safe.
     queueMicrotask(onLead);
-    return { tabId, isLeader: true, tracksTabs: false, liveTabs: async () => undefined, release: () => undefined };
+    return { tabId, isLeader: true, tracksTabs: false, liveTabs: async () => undefined, stepDown: () => undefined, release: () => undefined };
   }
-  let released!: () => void;
-  const held = new Promise<void>((resolve) => (released = resolve));
+  let releaseTab!: () => void;
+  let releaseSender!: () => void;
+  const tabHeld = new Promise<void>((resolve) => (releaseTab = resolve));
+  const senderHeld = new Promise<void>((resolve) => (releaseSender = resolve));
   const tabPrefix = `${name}:tab:`;
-  const state = { isLeader: false };
-  const hold = (lockName: string, onGranted?: () => void) =>
+  const state = { isLeader: false, steppedDown: false };
+  const hold = (lockName: string, held: Promise<void>, onGranted?: () => void) =>
     locks
       .request(lockName, () => {
         onGranted?.();
         return held;
       })
       .catch(() => undefined); // a lock request fails only when the document goes away
-  void hold(tabPrefix + tabId);
-  void hold(`${name}:sender`, () => {
+  void hold(tabPrefix + tabId, tabHeld);
+  void hold(`${name}:sender`, senderHeld, () => {
+    if (state.steppedDown) return; // granted after stepping down: handed on at once
     state.isLeader = true;
     onLead();
   });
+  const stepDown = () => {
+    state.steppedDown = true;
+    state.isLeader = false;
+    releaseSender();
+  };
   return {
     tabId,
     tracksTabs: true,
@@ -54,9 +64,10 @@ export function electLeader(name: string, onLead: () => void): Leadership {
       const names = [...(snapshot.held ?? []), ...(snapshot.pending ?? [])].map((l) => l.name ?? "");
       return new Set(names.filter((n) => n.startsWith(tabPrefix)).map((n) => n.slice(tabPrefix.length)));
     },
+    stepDown,
     release() {
-      state.isLeader = false;
-      released();
+      stepDown();
+      releaseTab();
     },
   };
 }

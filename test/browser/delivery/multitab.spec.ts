@@ -47,6 +47,19 @@ test("the sending tab closes: the other tab takes over and delivers what was lef
   for (const id of ids) expect(view.deliveries[id]).toBe(1);
 });
 
+test("a tab keeping its traces in memory is not the origin's sender: the other tabs' stored traces go out while it stays", async ({ context, request }) => {
+  const memoryTab = await openApp(await context.newPage(), "storage=memory"); // first: it would have taken the lock
+  const idbTab = await openApp(await context.newPage());
+  await expect.poll(async () => (await stats(idbTab)).leader).toBe(true);
+  expect((await stats(memoryTab)).leader).toBe(false);
+  const [fromMemory, fromIdb] = await Promise.all([
+    memoryTab.evaluate(() => (globalThis as any).app.traceMany(2, 0, "memory") as string[]),
+    idbTab.evaluate(() => (globalThis as any).app.traceMany(2, 0, "idb") as string[]),
+  ]);
+  const view = await expectDelivered(request, [...fromMemory, ...fromIdb]);
+  for (const id of [...fromMemory, ...fromIdb]) expect(view.deliveries[id]).toBe(1);
+});
+
 test("a hidden tab is discarded mid-answer while another tab sends: the sending tab delivers the trace, with no reload", async ({ context, request }) => {
   const sender = await openApp(await context.newPage());
   await expect.poll(async () => (await stats(sender)).leader).toBe(true);
