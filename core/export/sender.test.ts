@@ -187,6 +187,15 @@ describe("Sender", () => {
     expect([...c.accepted.values()]).toEqual([1, 1, 1]);
   });
 
+  it("sendUnqueued honours the collector's Retry-After: the closing page's traces stay stored for the next one", async () => {
+    const c = collector((_, n) => (n === 1 ? { status: 429, retryAfterMs: 60_000 } : { status: 200 }));
+    const { queue, sender } = setup(c);
+    await queue.append(traces(1));
+    await sender.drain(); // answered 429, Retry-After: 60 s
+    expect(sender.sendUnqueued([traceOf(9)], Promise.resolve())).toEqual([]);
+    expect(c.calls).toHaveLength(1);
+  });
+
   it("a trace queued while a drain is finishing is sent by that drain, not left for the idle poll", async () => {
     // The drain's last step reads the queue's stats to plan a wake-up; a trace stored and nudged
     // during that read used to find the run still "in progress" and be left behind.

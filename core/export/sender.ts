@@ -161,6 +161,8 @@ export class Sender {
    */
   sendUnqueued(items: readonly QueuedTrace[], stored: Promise<void>): string[] {
     const sentIds: string[] = [];
+    // The collector asked for a pause (Retry-After): they stay stored for the next page instead.
+    if (this.stopped || (this.retryAfterBlock && this.now() < this.blockedUntil)) return sentIds;
     let batch: QueuedTrace[] = [];
     let bytes = INGEST_ENVELOPE_BYTES;
     const fire = () => {
