@@ -143,6 +143,19 @@ describe("Sender", () => {
     expect([...c.accepted.values()]).toEqual([1, 1]);
   });
 
+  it("unload flush: a trace too large for keepalive at the head of the queue stays for next time, and the smaller ones behind it go now", async () => {
+    const c = collector();
+    const { queue, sender } = setup(c);
+    const big = traceOf(1, 70_000);
+    await queue.append([big, ...traces(3).slice(1)]);
+    await sender.flushOnUnload();
+    expect(c.calls.flatMap((call) => call.ids).sort()).toEqual([traceOf(2).id, traceOf(3).id]);
+    expect(c.calls.every((call) => call.hint.keepalive)).toBe(true);
+    expect((await queue.stats()).queued).toBe(1); // the big one, due again for the next send
+    await sender.drain();
+    expect(c.accepted.get(big.id)).toBe(1);
+  });
+
   it("unload flush: keepalive batches never exceed 60 KB or 8 requests in flight; the rest stays queued", async () => {
     const pending: (() => void)[] = [];
     let inFlightBytes = 0, peakBytes = 0, inFlight = 0, peak = 0;

@@ -140,17 +140,20 @@ export class Sender {
   }
 
   private async unloadBatches(inFlight: Promise<unknown>[]): Promise<void> {
-    for (;;) {
-      const room = this.budget.room();
-      if (room <= INGEST_ENVELOPE_BYTES) break;
-      const lease = await this.leaseBatch(room);
-      if (!lease) break;
-      if (!this.fitsKeepalive(lease.items)) {
-        // Larger than what is left: a plain fetch would not survive unload. Next time.
-        await this.queue.nack(lease, this.now());
-        break;
+    // Larger than what is left: a plain fetch would not survive unload. Next time; held leased
+    // until the loop ends, so the smaller traces behind it still go now.
+    const tooLarge: Lease[] = [];
+    try {
+      for (;;) {
+        const room = this.budget.room();
+        if (room <= INGEST_ENVELOPE_BYTES) break;
+        const lease = await this.leaseBatch(room);
+        if (!lease) break;
+        if (this.fitsKeepalive(lease.items)) inFlight.push(this.deliver(lease, true));
+        else tooLarge.push(lease);
       }
-      inFlight.push(this.deliver(lease, true));
+    } finally {
+      for (const lease of tooLarge) await this.queue.nack(lease, this.now());
     }
   }
 
