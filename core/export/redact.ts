@@ -27,7 +27,7 @@ export interface RedactorOptions {
 // Compared after lowercasing and dropping everything but letters and digits, so apiKey, api_key,
 // API-KEY and x-api-key all match. A suffix match, so access_token and client_secret do too, while
 // token counts (input_tokens, mlflow.chat.tokenUsage) do not.
-const SECRET_KEY = /(authorization|apikey|passwd|passphrase|cookies?|token|credentials?|accesskey|secretkey|signingkey|clientkey|bearer|jwt|auth|pwd|signature|sig)$/;
+const SECRET_KEY = /(authorization|apikey|passwd|passphrase|cookies?|token|credentials?|accesskey|signingkey|clientkey|bearer|jwt|auth|pwd|signature|sig)$/;
 // Anywhere in the key: password_confirmation, secret_key, private_key_pem.
 const SECRET_IN_KEY = /password|secret|privatekey/;
 

@@ -84,7 +84,7 @@ export class MlflowClient {
     if (!(typeof timeoutMs === "number" && timeoutMs > 0)) throw new TypeError(`timeoutMs must be a number > 0; got ${String(timeoutMs)}.`);
     this.http = {
       fetch: fetchImpl,
-      headers: { ...options.headers, ...authHeaders(options.username || options.password || options.token ? options : inUri, inUri.username !== undefined) },
+      headers: { ...options.headers, ...(options.username || options.password || options.token ? authHeaders(options) : authHeaders(inUri, true)) },
       timeoutMs,
       retry: resolveRetryPolicy(options.retry),
     };

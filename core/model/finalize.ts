@@ -17,11 +17,9 @@ import type { Json, SpanData, Trace, TraceInfo } from "./types.js";
 
 export function finalizeTrace(record: Pick<TraceRecord, "info" | "userState" | "spanData">, dedupeSpanNames: boolean): Trace {
   const spans = record.spanData();
-  const root = spans[0] as SpanData;
-  // Python names the trace when its root starts, before names are deduplicated at its end.
-  record.info.tags[TraceTagKey.TRACE_NAME] ??= root.name;
+  // Described before names are deduplicated: Python names the trace when its root starts.
+  describeTrace(record.info, spans, spans[0] as SpanData, record.userState);
   if (dedupeSpanNames) dedupeNames(spans);
-  describeTrace(record.info, spans, root, record.userState);
   return { info: record.info, data: { spans } };
 }
 

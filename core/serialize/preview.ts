@@ -1,6 +1,6 @@
 import { PREVIEW_MAX_LENGTH } from "../model/constants.js";
 import type { Json } from "../model/types.js";
-import { pyJsonDumps, pyTruncate } from "./py-json.js";
+import { pyJsonDumps, pyPrefix } from "./py-json.js";
 
 // Request/response previews as MLflow 3.18 computes them (mlflow/tracing/utils/truncation.py): when
 // the root's inputs/outputs are an object that looks like chat (messages, choices, Responses
@@ -10,9 +10,12 @@ import { pyJsonDumps, pyTruncate } from "./py-json.js";
 type Role = "user" | "assistant";
 type Message = { [key: string]: Json };
 
-/** Cut to `max` characters as Python counts them: a cut never leaves half an emoji, which MLflow's server cannot parse. */
+/**
+ * Python's `text[: max - 3] + "..."` when `len(text) > max`, counting code points as Python does: a
+ * cut never leaves half an emoji, which MLflow's server cannot parse.
+ */
 export function truncatePreview(text: string, max: number = PREVIEW_MAX_LENGTH): string {
-  return pyTruncate(text, max);
+  return pyPrefix(text, max).length === text.length ? text : `${pyPrefix(text, max - 3)}...`;
 }
 
 /** The preview of a root span's inputs (`role: "user"`) or outputs (`role: "assistant"`). */

@@ -38,11 +38,6 @@ export function pyPrefix(text: string, max: number): string {
   return text.slice(0, units);
 }
 
-/** Python's `text[: max - 3] + "..."` when `len(text) > max`, counting code points as Python does. */
-export function pyTruncate(text: string, max: number): string {
-  return pyPrefix(text, max).length === text.length ? text : `${pyPrefix(text, max - 3)}...`;
-}
-
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
 /**
@@ -57,5 +52,7 @@ export function wellFormed(text: string): string {
 
 /** JSON.stringify with every string value well-formed, for requests to MLflow (tag and metadata keys: see `cut`). */
 export function wellFormedJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) => (typeof v === "string" ? wellFormed(v) : v));
+  const json = JSON.stringify(value);
+  // JSON.stringify writes a lone surrogate as a \udXXX escape: only then is a second, slower pass needed.
+  return /\\ud[89a-f]/i.test(json) ? JSON.stringify(value, (_key, v: unknown) => (typeof v === "string" ? wellFormed(v) : v)) : json;
 }

@@ -1,7 +1,8 @@
-import { PREVIEW_MAX_LENGTH, TraceMetadataKey, type TraceState } from "../model/constants.js";
+import { TraceMetadataKey, type TraceState } from "../model/constants.js";
 import type { Json, SpanData, TraceInfo } from "../model/types.js";
 import { spanToMlflowJson } from "./mlflow-json.js";
-import { pyJsonDumps, pyPrefix, pyTruncate, wellFormed } from "./py-json.js";
+import { truncatePreview } from "./preview.js";
+import { pyJsonDumps, pyPrefix, wellFormed } from "./py-json.js";
 import { setKey } from "./safe-json.js";
 
 // TraceInfo V3 as the StartTraceV3 request carries it (proto JSON, snake_case), with the size
@@ -127,8 +128,8 @@ export function toStartTraceInfo(info: TraceInfo, experimentId: string, spans: r
   out.tags = cut(out.tags, TAG_KEY_MAX_CHARS, TAG_VALUE_MAX_CHARS);
   // Ours are cut already; another client's may not be, and MLflow's column holds 1000 (on
   // PostgreSQL or MySQL a longer one fails the request, which would be retried for ever).
-  if (out.request_preview) out.request_preview = pyTruncate(out.request_preview, PREVIEW_MAX_LENGTH);
-  if (out.response_preview) out.response_preview = pyTruncate(out.response_preview, PREVIEW_MAX_LENGTH);
+  if (out.request_preview) out.request_preview = truncatePreview(out.request_preview);
+  if (out.response_preview) out.response_preview = truncatePreview(out.response_preview);
   return out;
 }
 

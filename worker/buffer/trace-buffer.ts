@@ -154,16 +154,17 @@ export class TraceBuffer extends DurableObject implements TraceStore {
     // Each part summed only its own spans: whichever part describes the trace, the sum is over all.
     if (existing) merged.info = withMergedUsage(merged.info, spans);
     const infoText = JSON.stringify(merged.info);
-    const tagsText = JSON.stringify(merged.info.tags);
-    // The row holds the tags and previews a second time (for search): count them too, or SQLite
-    // refuses the row itself (SQLITE_TOOBIG) once the parts' unioned tags grow large.
-    const name = traceName(merged.info, spans);
-    const search = searchText(name, merged.info.requestPreview, merged.info.responsePreview, id);
-    checkRowSize(infoText + tagsText + search + search, `traces[${index}].info${row ? " (merged with the parts already stored)" : ""}`); // search: the previews again
     if (row && spanChanges === 0 && infoText === row.info) {
       result.duplicates++;
       return;
     }
+    const tagsText = JSON.stringify(merged.info.tags);
+    const name = traceName(merged.info, spans);
+    const search = searchText(name, merged.info.requestPreview, merged.info.responsePreview, id);
+    // The row holds the tags a second time, and name and previews twice more (their columns, and
+    // `search`): count them all, or SQLite refuses the row itself (SQLITE_TOOBIG) once the parts'
+    // unioned tags grow large.
+    checkRowSize(infoText + tagsText + search + search, `traces[${index}].info${row ? " (merged with the parts already stored)" : ""}`);
     if (row) result.merged++;
     else result.stored++;
     const configured = this.forwarder !== undefined;

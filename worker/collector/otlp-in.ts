@@ -79,9 +79,7 @@ function toSpan(v: unknown, path: string, limits: CollectorLimits): Origin {
   const attributeIndex = new Map<string, number>();
   rawAttributes.forEach((kv, i) => attributeIndex.set(String((kv as { key?: unknown } | null)?.key), i));
   const decoded = decodeKeyValues(rawAttributes, `${path}.attributes`, limits.maxDepth);
-  const attributes = Object.fromEntries(
-    Object.entries(decoded).map(([k, value]) => [k, k.startsWith("mlflow.") ? mlflowAttributeValue(value, `${path}.attributes[${attributeIndex.get(k)}].value.stringValue`, limits.maxDepth) : value]),
-  );
+  const attributes = Object.fromEntries(Object.entries(decoded).map(([k, value]) => [k, k.startsWith("mlflow.") ? mlflowAttributeValue(value) : value]));
   const spanType = attributes[SpanAttributeKey.SPAN_TYPE];
   const inputs = attributes[SpanAttributeKey.INPUTS];
   const outputs = attributes[SpanAttributeKey.OUTPUTS];
@@ -180,8 +178,10 @@ export function tracesFromOtlp(body: unknown, limits: CollectorLimits): Trace[] 
     const spans = origins.map((o) => o.span);
     const prefix = `traces[${i}]`;
     try {
-      // infoFromSpans is safe on any parent links; validateTrace then refuses loops and two roots.
-      return validateTrace({ info: infoFromSpans(traceId, spans), data: { spans } }, prefix, limits);
+      // The spans are checked first (depth, sizes, tree): the TraceInfo is derived from them, and
+      // deriving it (previews) walks their values, which may hold JSON nested thousands deep.
+      const checked = validateTrace({ info: { traceId, requestTime: 0, state: "OK" }, data: { spans } }, prefix, limits);
+      return { ...checked, info: infoFromSpans(traceId, checked.data.spans) };
     } catch (error) {
       if (!(error instanceof Refusal) || !error.path.startsWith(prefix)) throw error;
       const path = otlpPath(error.path, prefix, origins);

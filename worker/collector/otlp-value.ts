@@ -79,23 +79,12 @@ export function decodeKeyValues(list: unknown, path: string, maxDepth: number, d
  * replaced by what it encodes; JSON of a number, boolean or null stays the string it is. So
  * `"\"LLM\""` → `"LLM"`, `"{\"q\":1}"` → `{q: 1}`, but `"42"` stays `"42"`.
  */
-export function mlflowAttributeValue(value: Json, path: string, maxDepth: number): Json {
+export function mlflowAttributeValue(value: Json): Json {
   if (typeof value !== "string") return value;
-  let inner: Json;
   try {
-    inner = JSON.parse(value) as Json;
+    const inner = JSON.parse(value) as Json;
+    return typeof inner === "string" || (typeof inner === "object" && inner !== null) ? inner : value;
   } catch {
     return value;
   }
-  if (typeof inner !== "string" && (typeof inner !== "object" || inner === null)) return value;
-  // The JSON in a string escapes the AnyValue depth limit: check it here, without recursion, before
-  // anything walks it (previews, validation) and overflows the stack on a hostile nesting.
-  const stack: [Json, number][] = [[inner, 0]];
-  for (let item = stack.pop(); item; item = stack.pop()) {
-    const [v, depth] = item;
-    if (typeof v !== "object" || v === null) continue;
-    if (depth > maxDepth) throw bad(path, `${path} holds JSON nested more than ${maxDepth} levels deep`); // as decodeAnyValue counts
-    for (const child of Object.values(v)) stack.push([child as Json, depth + 1]);
-  }
-  return inner;
 }
