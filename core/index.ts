@@ -68,7 +68,7 @@ export type { Transport, TransportHint, TransportResult } from "./export/transpo
 export { Sender } from "./export/sender.js";
 export type { SenderOptions, SenderStats } from "./export/sender.js";
 export type { BackoffOptions } from "./export/backoff.js";
-export { QueueExporter } from "./export/queue-exporter.js";
+export { QueueExporter, sampledIn } from "./export/queue-exporter.js";
 export type { QueueExporterOptions, QueueExporterStats } from "./export/queue-exporter.js";
 export { redactSecrets, createRedactor, REDACTED, PII_PATTERNS } from "./export/redact.js";
 export type { RedactHook, RedactorOptions, RedactRule } from "./export/redact.js";

@@ -67,6 +67,26 @@ describe("QueueExporter", () => {
     expect(() => new QueueExporter({ queue: new MemoryQueue(), sample: 2 })).toThrow(/"sample" must be a number from 0 to 1/);
   });
 
+  it("a rate decides once per trace: its snapshots, taken again and again, and the finished trace get the same answer", async () => {
+    const queue = new MemoryQueue();
+    const exporter = new QueueExporter({ queue, sample: 0.5 });
+    mlflow.init({ exporter, silent: true, contextManager: new mlflow.StackContextManager() });
+    const spans = Array.from({ length: 1000 }, (_, i) => mlflow.startSpan({ name: `t${i}`, parent: null }));
+    // A hidden page stores snapshots every few seconds: ten rounds must not let more traces through than one.
+    const snapshotted = new Set<string>();
+    for (let round = 0; round < 10; round++) {
+      for (const s of exporter.prepareSnapshots(getTracer().snapshotOpenTraces("hidden"))) snapshotted.add(s.id);
+    }
+    for (const s of spans) s.end();
+    await mlflow.flushTraces();
+    const stored = new Set((await queue.lease(100_000_000))!.items.map((i) => i.id));
+    expect(snapshotted).toEqual(stored);
+    // About half, far from what independent draws would give (1 - 0.5^10 of them after ten rounds).
+    expect(stored.size).toBeGreaterThan(400);
+    expect(stored.size).toBeLessThan(600);
+    expect(exporter.stats().sampledOut).toBe(1000 - stored.size);
+  });
+
   it("snapshots of open traces are sampled and redacted like finished ones, uncounted; a finished trace not stored is reported by id", async () => {
     const dropped: string[] = [];
     const queue = new MemoryQueue();

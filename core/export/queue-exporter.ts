@@ -8,7 +8,10 @@ import { ingestJson } from "./fit.js";
 
 export interface QueueExporterOptions {
   queue: TraceQueue;
-  /** Fraction of traces kept (0..1, default 1), or a function deciding per finished trace (tail sampling). */
+  /**
+   * Fraction of traces kept (0..1, default 1), decided by trace id so that every copy of a trace
+   * (its snapshots, a resend) gets the same answer; or a function deciding per finished trace (tail sampling).
+   */
   sample?: number | ((trace: Trace) => boolean);
   /** Runs before anything is stored; `null` drops the trace. Default `redactSecrets`; `false` stores traces as they are. */
   redact?: RedactHook | false;
@@ -18,7 +21,6 @@ export interface QueueExporterOptions {
   onDropped?: (traceId: string) => void;
   /** What `flush()` runs after pending writes are stored: typically the sender's drain. */
   drain?: () => Promise<void>;
-  random?: () => number;
 }
 
 export interface QueueExporterStats {
@@ -33,6 +35,17 @@ export function validateSample(sample: unknown, fn = "QueueExporter"): void {
   if (sample !== undefined && typeof sample !== "function" && !(typeof sample === "number" && sample >= 0 && sample <= 1)) {
     fail("sample", "a number from 0 to 1 or a function (trace) => boolean", sample, fn);
   }
+}
+
+/**
+ * Rate sampling by trace id, so the decision is the same each time a trace is looked at: a hidden
+ * page stores its open traces again every few seconds, and a random draw each time would let a
+ * discarded tab's trace through far more often than the rate. The id's last 8 hex digits are
+ * random (crypto) in ids this package makes; an id from elsewhere that is not hex falls back to a draw.
+ */
+export function sampledIn(traceId: string, rate: number): boolean {
+  const n = Number.parseInt(traceId.slice(-8), 16);
+  return (Number.isNaN(n) ? Math.random() : n / 2 ** 32) < rate;
 }
 
 /**
@@ -94,7 +107,7 @@ export class QueueExporter implements Exporter {
   private prepare(trace: Trace, count: boolean): QueuedTrace | undefined {
     const { sample, redact = redactSecrets } = this.options;
     try {
-      const keep = typeof sample === "function" ? sample(trace) : sample === undefined || (this.options.random ?? Math.random)() < sample;
+      const keep = typeof sample === "function" ? sample(trace) : sample === undefined || sampledIn(trace.info.traceId, sample);
       const kept = keep ? (redact ? redact(trace) : trace) : null;
       if (kept === null) {
         if (count) this.counts.sampledOut++;

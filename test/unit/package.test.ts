@@ -101,7 +101,7 @@ describe("the packed package", () => {
            collectorUrl: "https://collector.example.com",
            ingestKey: "pk-site-key",
            propagateTo: ["https://api.example.com"],
-           sample: (t) => t.info.state === "ERROR" || Math.random() < 0.1,
+           sample: (t) => t.info.state === "ERROR" || mlflow.sampledIn(t.info.traceId, 0.1),
            redact: mlflow.createRedactor({ keys: ["ssn"], patterns: mlflow.PII_PATTERNS }),
          });
          void tracing.stats().then((s) => s.queued);
