@@ -13,6 +13,9 @@ describe("readParams / mapArgs", () => {
     expect(names({ async *g(a: number) { yield a; } }.g)).toEqual(["a"]);
     expect(names(function (a = "x,)", b = { c: [1, 2] }, /* c, */ d = Math.max(1, 2)) { return [a, b, d]; })).toEqual(["a", "b", "d"]);
     expect(names(function ({ a }: { a: number }, [b]: [number]) { return a + b; })).toEqual([null, null]);
+    // Regex literals in defaults hold brackets and quotes that are not the list's; a division is not a literal.
+    expect(names(new Function("pattern = /[)\"(]/g, flags = x / 2, limit = (n) / 3", "return 0"))).toEqual(["pattern", "flags", "limit"]);
+    expect(names(new Function("a = /\\/\\)/, b = [/,/]", "return 0"))).toEqual(["a", "b"]);
     expect(names(() => 1)).toEqual([]);
     expect(names(Math.pow)).toBeUndefined();
     expect(names(function f() {}.bind(null))).toBeUndefined();

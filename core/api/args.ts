@@ -46,6 +46,8 @@ function splitTopLevel(text: string): string[] | undefined {
     const c = text[i];
     if (c === '"' || c === "'" || c === "`") {
       i = skipString(text, i);
+    } else if (c === "/" && text[i + 1] !== "/" && text[i + 1] !== "*" && /[=(,[{:!&|?+\-*%<>~^;]$/.test(text.slice(0, i).trimEnd() || "(")) {
+      i = skipRegExp(text, i); // a default value such as /[)"]/: after an operator, `/` starts a literal, not a division
     } else if (c === "/" && text[i + 1] === "/") {
       // comments are cut out of the text so they never count as parameters
       const nl = text.indexOf("\n", i);
@@ -77,6 +79,20 @@ function skipString(text: string, at: number): number {
   for (let i = at + 1; i < text.length; i++) {
     if (text[i] === "\\") i++;
     else if (text[i] === quote) return i;
+  }
+  return text.length;
+}
+
+/** Index of the `/` closing the regex literal opened at `at` (a `/` inside `[...]` does not close it). */
+function skipRegExp(text: string, at: number): number {
+  let inClass = false;
+  for (let i = at + 1; i < text.length; i++) {
+    const c = text[i];
+    if (c === "\\") i++;
+    else if (c === "[") inClass = true;
+    else if (c === "]") inClass = false;
+    else if (c === "/" && !inClass) return i;
+    else if (c === "\n") return i; // not a literal after all (literals never span lines)
   }
   return text.length;
 }
