@@ -7,6 +7,7 @@ import type { SpanData, Trace } from "../../core/model/types.js";
 import { toOtlpExportRequest } from "../../core/serialize/otlp.js";
 import { wireAttributes } from "../../core/serialize/mlflow-json.js";
 import { createCollector, type CollectorOptions } from "../../worker/collector/app.js";
+import { JsonTraceSerializer, ProtobufTraceSerializer } from "@opentelemetry/otlp-transformer";
 import { MemoryStore } from "./memory-store.js";
 import { joinedTrace, simpleTrace } from "./traces.js";
 
@@ -256,7 +257,7 @@ describe("POST /v1/traces: hostile OTLP gets a 4xx at the OTLP path, and nothing
     ["two roots", mutate((s) => delete s[1]!.parentSpanId), 400, `${SPAN}[1].parentSpanId`],
     ["a parent loop", mutate((s) => (s[0]!.parentSpanId = s[1]!.spanId)), 400, /parentSpanId$/],
     ["too many spans", () => JSON.stringify(base()), 413, "resourceSpans", {}],
-    ["protobuf", () => JSON.stringify(base()), 415, "", { "content-type": "application/x-protobuf" }],
+    ["XML", () => "<spans/>", 415, "", { "content-type": "application/xml" }],
     ["unsupported encoding", () => JSON.stringify(base()), 415, "", { "content-encoding": "br" }],
   ];
 
@@ -312,5 +313,137 @@ describe("POST /v1/traces: hostile OTLP gets a 4xx at the OTLP path, and nothing
     const res = await send(app({ limits: { maxTracesPerBatch: 2 } }), toOtlpExportRequest(spans));
     expect(res.status).toBe(413);
     expect(store.puts).toBe(0);
+  });
+});
+
+// OTLP/HTTP protobuf, the default encoding of OpenTelemetry's Python, Java, Go and Node proto
+// exporters (test/mlflow/otlp-proto.test.ts feeds it what MLflow's own Python SDK encodes).
+describe("POST /v1/traces with content-type: application/x-protobuf", () => {
+  const sendProto = (a: ReturnType<typeof app>, body: Uint8Array, headers: Record<string, string> = {}) =>
+    send(a, body.slice().buffer as ArrayBuffer, { "content-type": "application/x-protobuf", ...headers });
+
+  /** Core spans as OpenTelemetry's SDK hands them to an exporter (ReadableSpan), MLflow attributes and all. */
+  function readableSpans(trace: Trace) {
+    const hr = (ms: number): [number, number] => [Math.floor(ms / 1000), Math.round((ms % 1000) * 1e6)];
+    const resource = { attributes: { "service.name": "proto-test" }, merge: () => resource };
+    const scope = { name: "proto-test" };
+    const traceId = trace.info.traceId.slice(3);
+    return trace.data.spans.map((s) => ({
+      name: s.name,
+      kind: 0,
+      spanContext: () => ({ traceId, spanId: s.spanId, traceFlags: 1 }),
+      parentSpanContext: s.parentId ? { traceId, spanId: s.parentId, traceFlags: 1 } : undefined,
+      startTime: hr(s.startTime),
+      endTime: hr(s.endTime!),
+      duration: [0, 0],
+      ended: true,
+      status: { code: ({ STATUS_CODE_UNSET: 0, STATUS_CODE_OK: 1, STATUS_CODE_ERROR: 2 } as Record<string, number>)[s.status.statusCode]!, message: s.status.description },
+      attributes: wireAttributes(s),
+      links: [],
+      events: s.events.map((e) => ({ name: e.name, time: hr(e.timestamp), attributes: e.attributes })),
+      resource,
+      instrumentationScope: scope,
+      droppedAttributesCount: 0,
+      droppedEventsCount: 0,
+      droppedLinksCount: 0,
+    }));
+  }
+
+  it("stores exactly what the same spans give as OTLP JSON (both encoded by OpenTelemetry's own serializers), and answers in protobuf", async () => {
+    const spans = readableSpans(richTrace()) as never;
+    const proto = ProtobufTraceSerializer.serializeRequest(spans)!;
+    const json = JsonTraceSerializer.serializeRequest(spans)!;
+    const res = await sendProto(app(), proto);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe("application/x-protobuf");
+    expect((await res.arrayBuffer()).byteLength).toBe(0); // an empty ExportTraceServiceResponse
+    const viaProto = [...store.traces.values()];
+    store = new MemoryStore();
+    expect((await send(app(), new TextDecoder().decode(json))).status).toBe(200);
+    const viaJson = [...store.traces.values()];
+    expect(viaProto).toHaveLength(1);
+    expect(viaProto).toEqual(viaJson);
+    expect(viaProto[0]!.data.spans[1]!.attributes["mlflow.chat.tokenUsage"]).toEqual({ input_tokens: 12, output_tokens: 8, total_tokens: 20 });
+  });
+
+  it("takes gzip", async () => {
+    const proto = ProtobufTraceSerializer.serializeRequest(readableSpans(simpleTrace("zipped")) as never)!;
+    const gz = new Uint8Array(await new Response(new Blob([proto]).stream().pipeThrough(new CompressionStream("gzip"))).arrayBuffer());
+    expect((await sendProto(app(), gz, { "content-encoding": "gzip" })).status).toBe(200);
+    expect(store.traces.size).toBe(1);
+  });
+
+  // A small protobuf writer for requests no SDK would build.
+  const varint = (n: number): number[] => {
+    const out: number[] = [];
+    for (; n >= 0x80; n = Math.floor(n / 128)) out.push((n % 128) | 0x80);
+    return [...out, n];
+  };
+  const len = (field: number, bytes: number[]) => [...varint(field * 8 + 2), ...varint(bytes.length), ...bytes];
+  const str = (field: number, s: string) => len(field, [...new TextEncoder().encode(s)]);
+  const ids = (field: number, hex: string) => len(field, hex.match(/../g)!.map((h) => parseInt(h, 16)));
+  const fixed = (field: number, wire: 1, write: (v: DataView) => void) => {
+    const b = new Uint8Array(8);
+    write(new DataView(b.buffer));
+    return [...varint(field * 8 + wire), ...b];
+  };
+  const time = (field: number, ns: bigint) => fixed(field, 1, (v) => v.setBigUint64(0, ns, true));
+  const attribute = (key: string, anyValue: number[]) => len(9, [...str(1, key), ...len(2, anyValue)]);
+  const span = (...extra: number[][]) =>
+    [...ids(1, "0af7651916cd43dd8448eb211c80319c"), ...ids(2, "b7ad6b7169203331"), ...str(5, "root"), ...time(7, 1_700_000_000_000_000_000n), ...time(8, 1_700_000_001_000_000_000n), ...extra.flat()];
+  const request = (spanBytes: number[]) => Uint8Array.from(len(1, len(2, len(2, spanBytes))));
+
+  it("keeps int64 exactly, a negative int, a bool, bytes as base64, and a NaN double as its text", async () => {
+    const big = (n: bigint) => { // int_value (3) as a 10-byte two's complement varint
+      const out: number[] = [3 * 8];
+      let v = BigInt.asUintN(64, n);
+      for (; v >= 0x80n; v >>= 7n) out.push(Number(v & 0x7fn) | 0x80);
+      return [...out, Number(v)];
+    };
+    const body = request(span(
+      attribute("snowflake", big(1234567890123456789n)),
+      attribute("negative", big(-42n)),
+      attribute("flag", [2 * 8, 1]),
+      attribute("raw", len(7, [1, 2, 3])),
+      attribute("nan", fixed(4, 1, (v) => v.setFloat64(0, Number.NaN, true))),
+      attribute("pi", fixed(4, 1, (v) => v.setFloat64(0, 3.25, true))),
+    ));
+    expect((await sendProto(app(), body)).status).toBe(200);
+    const [stored] = [...store.traces.values()];
+    expect(stored!.data.spans[0]!.attributes).toMatchObject({ snowflake: "1234567890123456789", negative: -42, flag: true, raw: "AQID", nan: "NaN", pi: 3.25 });
+  });
+
+  const hostile: [string, () => Uint8Array, RegExp][] = [
+    ["truncated mid-field", () => request(span()).slice(0, 30), /ends inside a field/],
+    ["not protobuf at all (JSON sent as protobuf)", () => new TextEncoder().encode(JSON.stringify({ resourceSpans: [] })), /not a valid OTLP protobuf/],
+    ["a group wire type", () => request([...span(), ...varint(20 * 8 + 3)]), /wire type 3/],
+    ["a string that is not UTF-8", () => request([...ids(1, "0af7651916cd43dd8448eb211c80319c"), ...ids(2, "b7ad6b7169203331"), ...len(5, [0xff, 0xfe]), ...time(7, 1n)]), /not valid UTF-8/],
+    ["a varint longer than 10 bytes", () => request([...span(), ...varint(6 * 8), ...Array(11).fill(0xff), 0]), /varint/],
+    ["a span id of 3 bytes", () => request([...ids(1, "0af7651916cd43dd8448eb211c80319c"), ...ids(2, "b7ad6b"), ...time(7, 1n)]), /spanId/],
+    ["an array nested 3000 deep (refused while decoding, before the stack runs out)", () => {
+      let v = str(1, "x");
+      for (let i = 0; i < 3000; i++) v = len(5, len(1, v));
+      return request(span(attribute("deep", v)));
+    }, /an attribute value is nested more than 64 levels/],
+  ];
+  for (const [name, body, message] of hostile) {
+    it(`${name} → 400 as a protobuf google.rpc.Status, nothing stored`, async () => {
+      const res = await sendProto(app(), body());
+      expect(res.status).toBe(400);
+      const b = new Uint8Array(await res.arrayBuffer());
+      expect(res.headers.get("content-type")).toBe("application/x-protobuf");
+      expect([b[0], b[1]]).toEqual([0x08, 3]); // code: INVALID_ARGUMENT
+      expect(new TextDecoder().decode(b)).toMatch(message);
+      expect(store.puts).toBe(0);
+    });
+  }
+
+  it("a store failure → 503 with Retry-After, as a protobuf Status with UNAVAILABLE", async () => {
+    store.fail = true;
+    const res = await sendProto(app(), ProtobufTraceSerializer.serializeRequest(readableSpans(simpleTrace("down")) as never)!);
+    expect(res.status).toBe(503);
+    expect(res.headers.get("retry-after")).toBe("5");
+    const b = new Uint8Array(await res.arrayBuffer());
+    expect([b[0], b[1]]).toEqual([0x08, 14]); // code: UNAVAILABLE
   });
 });

@@ -4,10 +4,11 @@ import type { Trace } from "../../core/model/types.js";
 import { ConfigError } from "../buffer/config.js";
 import type { TraceStore } from "../store.js";
 import { authenticate, parseIngestKeys, type AuthSettings, type IngestKey } from "./auth.js";
-import { readJson } from "./body.js";
+import { isProtobuf, readBytes, readJson } from "./body.js";
 import { corsForIngest } from "./cors.js";
 import { resolveLimits, type CollectorLimits } from "./limits.js";
 import { tracesFromOtlp } from "./otlp-in.js";
+import { decodeOtlpProto, encodeStatus } from "./otlp-proto.js";
 import { RateLimiter, resolveRateLimit, type RateLimit } from "./rate-limit.js";
 import { mountReads, type ReadAccess } from "./reads.js";
 import { otlpStatus, Refusal } from "./refusal.js";
@@ -97,6 +98,14 @@ export function createCollector<Env extends object = object>(options: CollectorO
 
   app.onError((error, c) => {
     const otlp = new URL(c.req.url).pathname === "/v1/traces";
+    // An OTLP protobuf sender reads a protobuf google.rpc.Status (OTLP/HTTP "Failures").
+    if (otlp && isProtobuf(c.req.raw)) {
+      const status = error instanceof Refusal ? error.status : 503;
+      const headers = error instanceof Refusal ? error.headers : { "retry-after": "5" };
+      if (!(error instanceof Refusal)) console.error("mlflow-edge collector:", error);
+      const { code, message } = error instanceof Refusal ? otlpStatus(error) : { code: 14, message: "the collector could not store the traces right now" };
+      return c.body(encodeStatus(code, message), status, { ...headers, "content-type": "application/x-protobuf" });
+    }
     if (error instanceof Refusal) return c.json(otlp ? { ...error.body, ...otlpStatus(error) } : error.body, error.status, error.headers);
     // A store failure (a Durable Object overloaded or restarting): nothing was acknowledged, so
     // the client keeps its traces and retries. The cause stays in the log, not in the answer.
@@ -109,13 +118,13 @@ export function createCollector<Env extends object = object>(options: CollectorO
 
   app.use("/v1/*", corsForIngest((c) => keysOf(c as Ctx<Env>)));
 
-  const ingest = async (c: Ctx<Env>, parse: (body: unknown) => Trace[]): Promise<Trace[]> => {
+  const ingest = async (c: Ctx<Env>, read: (request: Request) => Promise<Trace[]>): Promise<Trace[]> => {
     const caller = authenticate(c.req.raw.headers, new URL(c.req.url).origin, authOf(c));
     // Server senders hold the secret and are trusted: the limit is for what pages can send.
     const who = caller.kind === "key" ? `key:${caller.key}` : `ip:${c.req.header("cf-connecting-ip") ?? "local"}`;
     const wait = caller.kind === "secret" ? 0 : limiter.take(who);
     if (wait > 0) throw new Refusal(429, "too many requests for this ingest key", "", "slow down; the browser client backs off by itself", { "retry-after": String(Math.ceil(wait / 1000)) });
-    const traces = parse(await readJson(c.req.raw, limits.maxBodyBytes));
+    const traces = await read(c.req.raw);
     return traces.map((t, i) => {
       let clean: Trace | null;
       try {
@@ -143,15 +152,24 @@ export function createCollector<Env extends object = object>(options: CollectorO
   };
 
   app.post("/v1/ingest", async (c) => {
-    const traces = await ingest(c, (body) => validateIngestBatch(body, limits));
+    const traces = await ingest(c, async (request) => validateIngestBatch(await readJson(request, limits.maxBodyBytes), limits));
     const result = await put(c, traces);
     return c.json({ accepted: traces.length, ...result });
   });
 
+  // OTLP/HTTP in either encoding; the answer comes in the request's (an empty ExportTraceServiceResponse).
   app.post("/v1/traces", async (c) => {
-    const traces = await ingest(c, (body) => tracesFromOtlp(body, limits));
+    const proto = isProtobuf(c.req.raw);
+    const traces = await ingest(c, async (request) =>
+      tracesFromOtlp(
+        proto
+          ? decodeOtlpProto(await readBytes(request, limits.maxBodyBytes, "protobuf"), limits.maxDepth)
+          : await readJson(request, limits.maxBodyBytes, "application/json or application/x-protobuf"),
+        limits,
+      ),
+    );
     await put(c, traces);
-    return c.json({ partialSuccess: {} });
+    return proto ? c.body(new Uint8Array(0), 200, { "content-type": "application/x-protobuf" }) : c.json({ partialSuccess: {} });
   });
 
   app.get("/health", (c) => c.json({ ok: true }));

@@ -1,30 +1,25 @@
 import { Refusal } from "./refusal.js";
 
-// Reads a JSON request body without trusting Content-Length: the stream is counted as it arrives
-// and abandoned as soon as it passes the limit. A gzip or deflate body (OpenTelemetry exporters
+// Reads a request body (JSON, or OTLP protobuf) without trusting Content-Length: the stream is
+// counted as it arrives and abandoned as soon as it passes the limit. A gzip or deflate body (OpenTelemetry exporters
 // compress by default) is counted after decompression, so a small bomb cannot expand past the limit.
 
 const ENCODINGS = new Set(["gzip", "deflate"]);
 
-export async function readJson(request: Request, maxBytes: number): Promise<unknown> {
+/** OTLP/HTTP's protobuf media type (`application/protobuf` is accepted too). */
+export const isProtobuf = (request: Request): boolean => /^application\/(x-)?protobuf\s*(;|$)/i.test(request.headers.get("content-type") ?? "");
+
+/** A JSON body, parsed (`accepted`: the content types the route takes, for the refusal). */
+export async function readJson(request: Request, maxBytes: number, accepted = "application/json"): Promise<unknown> {
   const [type = "", ...params] = (request.headers.get("content-type") ?? "").split(";").map((p) => p.trim().toLowerCase());
   if (type !== "application/json") {
-    throw new Refusal(415, `content-type must be application/json, not ${JSON.stringify(type || "(none)")}`, "", "send JSON with content-type: application/json (OTLP protobuf is not accepted)");
+    throw new Refusal(415, `content-type must be ${accepted}, not ${JSON.stringify(type || "(none)")}`, "", `send the body with content-type: ${accepted}`);
   }
   const charset = params.find((p) => p.startsWith("charset="))?.slice(8).replace(/"/g, "");
   if (charset !== undefined && charset !== "utf-8" && charset !== "utf8") {
     throw new Refusal(415, `charset ${charset} is not supported`, "", "send UTF-8 JSON");
   }
-  const encoding = (request.headers.get("content-encoding") ?? "identity").trim().toLowerCase();
-  if (encoding !== "identity" && !ENCODINGS.has(encoding)) {
-    throw new Refusal(415, `content-encoding ${encoding} is not supported`, "", "send the body uncompressed, gzip or deflate");
-  }
-  const declared = Number(request.headers.get("content-length") ?? Number.NaN);
-  if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge(maxBytes);
-  if (!request.body) throw new Refusal(400, "the request has no body", "", "send the JSON body");
-  const stream = encoding === "identity" ? request.body : request.body.pipeThrough(new DecompressionStream(encoding as "gzip" | "deflate"));
-  const bytes = await readCapped(stream, maxBytes, encoding);
-  if (bytes.byteLength === 0) throw new Refusal(400, "the request body is empty", "", "send the JSON body");
+  const bytes = await readBytes(request, maxBytes, "JSON");
   let text: string;
   try {
     text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
@@ -37,6 +32,21 @@ export async function readJson(request: Request, maxBytes: number): Promise<unkn
     const detail = error instanceof Error ? error.message : String(error);
     throw new Refusal(400, `the body is not valid JSON: ${detail.slice(0, 200)}`, "", "send the JSON the client library builds");
   }
+}
+
+/** The body's bytes, decompressed, refused past `maxBytes`; `what` names the format in refusals. */
+export async function readBytes(request: Request, maxBytes: number, what: string): Promise<Uint8Array> {
+  const encoding = (request.headers.get("content-encoding") ?? "identity").trim().toLowerCase();
+  if (encoding !== "identity" && !ENCODINGS.has(encoding)) {
+    throw new Refusal(415, `content-encoding ${encoding} is not supported`, "", "send the body uncompressed, gzip or deflate");
+  }
+  const declared = Number(request.headers.get("content-length") ?? Number.NaN);
+  if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge(maxBytes);
+  if (!request.body) throw new Refusal(400, "the request has no body", "", `send the ${what} body`);
+  const stream = encoding === "identity" ? request.body : request.body.pipeThrough(new DecompressionStream(encoding as "gzip" | "deflate"));
+  const bytes = await readCapped(stream, maxBytes, encoding);
+  if (bytes.byteLength === 0) throw new Refusal(400, "the request body is empty", "", `send the ${what} body`);
+  return bytes;
 }
 
 async function readCapped(stream: ReadableStream<Uint8Array>, maxBytes: number, encoding: string): Promise<Uint8Array> {

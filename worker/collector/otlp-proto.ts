@@ -1,0 +1,240 @@
+import { Refusal } from "./refusal.js";
+
+// OTLP/HTTP protobuf (`content-type: application/x-protobuf`): what OpenTelemetry's Python, Java,
+// Go and Node proto exporters send by default, MLflow's Python SDK among them. The request is
+// decoded into the shape of the OTLP JSON mapping (hex ids, int64 as decimal strings, bytes as
+// base64), so one strict converter (otlp-in.ts) checks both encodings the same way. Only what that
+// converter reads is kept: resource, scope, links, kind and trace state are skipped, and so are
+// unknown fields (proto3 lets a newer sender add them).
+
+type Obj = Record<string, unknown>;
+
+const VARINT = 0;
+const FIXED64 = 1;
+const LEN = 2;
+const FIXED32 = 5;
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+
+const malformed = (why: string) =>
+  new Refusal(400, `the body is not a valid OTLP protobuf ExportTraceServiceRequest: ${why}`, "", "send what your OpenTelemetry exporter builds, with content-type: application/x-protobuf");
+
+class Reader {
+  pos = 0;
+  private readonly view: DataView;
+  constructor(readonly buf: Uint8Array) {
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+  private need(n: number, end: number): void {
+    if (this.pos + n > end) throw malformed("it ends inside a field");
+  }
+  /** A varint as a number (tags, lengths, enums: exact up to 2^53). */
+  uint(end: number): number {
+    let v = 0;
+    for (let i = 0, mul = 1; i < 10; i++, mul *= 128) {
+      this.need(1, end);
+      const b = this.buf[this.pos++]!;
+      v += (b & 0x7f) * mul;
+      if (b < 0x80) return v;
+    }
+    throw malformed("a varint is longer than 10 bytes");
+  }
+  /** A varint as the exact 64-bit value. */
+  varint64(end: number): bigint {
+    let v = 0n;
+    for (let i = 0n; i < 70n; i += 7n) {
+      this.need(1, end);
+      const b = this.buf[this.pos++]!;
+      v |= BigInt(b & 0x7f) << i;
+      if (b < 0x80) return BigInt.asUintN(64, v);
+    }
+    throw malformed("a varint is longer than 10 bytes");
+  }
+  fixed64(end: number): bigint {
+    this.need(8, end);
+    const v = this.view.getBigUint64(this.pos, true);
+    this.pos += 8;
+    return v;
+  }
+  double(end: number): number {
+    this.need(8, end);
+    const v = this.view.getFloat64(this.pos, true);
+    this.pos += 8;
+    return v;
+  }
+  /** A length-delimited field's bytes, as [start, end) in the buffer. */
+  span(end: number): [number, number] {
+    const n = this.uint(end);
+    this.need(n, end);
+    const start = this.pos;
+    this.pos += n;
+    return [start, this.pos];
+  }
+  skip(wire: number, end: number): void {
+    if (wire === VARINT) this.uint(end);
+    else if (wire === FIXED64) (this.need(8, end), (this.pos += 8));
+    else if (wire === LEN) this.span(end);
+    else if (wire === FIXED32) (this.need(4, end), (this.pos += 4));
+    else throw malformed(`wire type ${wire} is not used by OTLP`);
+  }
+}
+
+/**
+ * Reads the fields of one message, from the reader's position to `end`. `on` returns whether it
+ * took the field; a field it does not take is skipped. A known field with another wire type is refused.
+ */
+function fields(r: Reader, end: number, on: (field: number, wire: number) => boolean): void {
+  while (r.pos < end) {
+    const key = r.uint(end);
+    const field = Math.floor(key / 8);
+    const wire = key % 8;
+    if (field === 0) throw malformed("a field has number 0");
+    if (!on(field, wire)) r.skip(wire, end);
+  }
+}
+
+function text(r: Reader, wire: number, end: number): string {
+  if (wire !== LEN) throw malformed(`a string field has wire type ${wire}`);
+  const [a, b] = r.span(end);
+  try {
+    return utf8.decode(r.buf.subarray(a, b));
+  } catch {
+    throw malformed("a string is not valid UTF-8");
+  }
+}
+
+function hex(r: Reader, wire: number, end: number): string {
+  if (wire !== LEN) throw malformed(`an id field has wire type ${wire}`);
+  const [a, b] = r.span(end);
+  let out = "";
+  for (let i = a; i < b; i++) out += HEX[r.buf[i]!];
+  return out;
+}
+
+function nanos(r: Reader, wire: number, end: number): string {
+  if (wire !== FIXED64) throw malformed(`a timestamp field has wire type ${wire}`);
+  return r.fixed64(end).toString();
+}
+
+function base64(bytes: Uint8Array): string {
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(binary);
+}
+
+/** Decodes an ExportTraceServiceRequest into the OTLP JSON mapping's shape. */
+export function decodeOtlpProto(bytes: Uint8Array, maxDepth: number): Obj {
+  const r = new Reader(bytes);
+
+  /** A sub-message field inside a message ending at `outer`: `read` gets the sub-message's end. */
+  const sub = <T>(wire: number, outer: number, read: (end: number) => T): T => {
+    if (wire !== LEN) throw malformed(`a message field has wire type ${wire}`);
+    const [start, end] = r.span(outer);
+    r.pos = start;
+    const value = read(end);
+    r.pos = end;
+    return value;
+  };
+
+  /** The repeated message field `field` of a message, each read with `read`. */
+  const repeated = <T>(field: number, read: (end: number) => T) => (end: number): T[] => {
+    const out: T[] = [];
+    fields(r, end, (f, w) => f === field && (out.push(sub(w, end, read)), true));
+    return out;
+  };
+
+  const keyValue = (depth: number) => (end: number): Obj => {
+    const kv: Obj = { key: "", value: {} };
+    fields(r, end, (f, w) => {
+      if (f === 1) kv.key = text(r, w, end);
+      else if (f === 2) kv.value = sub(w, end, anyValue(depth));
+      else return false;
+      return true;
+    });
+    return kv;
+  };
+
+  // proto3 oneof: the last value field read wins. AnyValue nests (arrays, kvlists): the depth is
+  // capped here so that a hostile request cannot exhaust the stack; otlp-in.ts refuses it by path.
+  const anyValue = (depth: number) => (end: number): Obj => {
+    if (depth > maxDepth + 1) throw new Refusal(400, `an attribute value is nested more than ${maxDepth} levels deep`, "resourceSpans");
+    let v: Obj = {};
+    fields(r, end, (f, w) => {
+      if (f === 1) v = { stringValue: text(r, w, end) };
+      else if (f === 2 && w === VARINT) v = { boolValue: r.uint(end) !== 0 };
+      else if (f === 3 && w === VARINT) v = { intValue: BigInt.asIntN(64, r.varint64(end)).toString() };
+      else if (f === 4 && w === FIXED64) {
+        const d = r.double(end);
+        // JSON has no NaN or Infinity: such a number is kept as its text, as core keeps its own.
+        v = Number.isFinite(d) ? { doubleValue: d } : { stringValue: String(d) };
+      } else if (f === 5) v = { arrayValue: { values: sub(w, end, repeated(1, anyValue(depth + 1))) } };
+      else if (f === 6) v = { kvlistValue: { values: sub(w, end, repeated(1, keyValue(depth + 1))) } };
+      else if (f === 7 && w === LEN) {
+        const [a, b] = r.span(end);
+        v = { bytesValue: base64(r.buf.subarray(a, b)) };
+      } else if (f <= 7) throw malformed(`AnyValue field ${f} has wire type ${w}`);
+      else return false;
+      return true;
+    });
+    return v;
+  };
+
+  const event = (end: number): Obj => {
+    const ev: Obj = { name: "", timeUnixNano: "0", attributes: [] as Obj[] }; // proto3: an absent number is 0
+    fields(r, end, (f, w) => {
+      if (f === 1) ev.timeUnixNano = nanos(r, w, end);
+      else if (f === 2) ev.name = text(r, w, end);
+      else if (f === 3) (ev.attributes as Obj[]).push(sub(w, end, keyValue(0)));
+      else return false;
+      return true;
+    });
+    return ev;
+  };
+
+  const status = (end: number): Obj => {
+    const st: Obj = {};
+    fields(r, end, (f, w) => {
+      if (f === 2) st.message = text(r, w, end);
+      else if (f === 3 && w === VARINT) st.code = r.uint(end);
+      else return false;
+      return true;
+    });
+    return st;
+  };
+
+  const span = (end: number): Obj => {
+    const s: Obj = { traceId: "", spanId: "", parentSpanId: "", name: "", startTimeUnixNano: "0", attributes: [] as Obj[], events: [] as Obj[] };
+    fields(r, end, (f, w) => {
+      if (f === 1) s.traceId = hex(r, w, end);
+      else if (f === 2) s.spanId = hex(r, w, end);
+      else if (f === 4) s.parentSpanId = hex(r, w, end);
+      else if (f === 5) s.name = text(r, w, end);
+      else if (f === 7) s.startTimeUnixNano = nanos(r, w, end);
+      else if (f === 8) s.endTimeUnixNano = nanos(r, w, end);
+      else if (f === 9) (s.attributes as Obj[]).push(sub(w, end, keyValue(0)));
+      else if (f === 11) (s.events as Obj[]).push(sub(w, end, event));
+      else if (f === 15) s.status = sub(w, end, status);
+      else return false;
+      return true;
+    });
+    return s;
+  };
+
+  // ExportTraceServiceRequest.resource_spans (1) → ResourceSpans.scope_spans (2) → ScopeSpans.spans (2).
+  const scopeSpans = repeated(2, (end) => ({ spans: repeated(2, span)(end) }));
+  return { resourceSpans: repeated(1, (end) => ({ scopeSpans: scopeSpans(end) }))(bytes.length) };
+}
+
+/** A google.rpc.Status message: code (1) and message (2), the error body OTLP/HTTP protobuf senders read. */
+export function encodeStatus(code: number, message: string): Uint8Array<ArrayBuffer> {
+  const text = new TextEncoder().encode(message);
+  const out: number[] = [0x08, code & 0x7f, 0x12];
+  for (let n = text.length; ; n >>>= 7) {
+    if (n < 0x80) {
+      out.push(n);
+      break;
+    }
+    out.push((n & 0x7f) | 0x80);
+  }
+  return Uint8Array.from([...out, ...text]);
+}
