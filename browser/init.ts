@@ -100,8 +100,14 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
     isOnline: () => navigator.onLine !== false,
     isActive: active,
   });
-  const channel = typeof BroadcastChannel === "function" ? new BroadcastChannel(name) : undefined;
-  channel?.addEventListener("message", () => active() && sender.nudge());
+  // Tabs that do not send tell the sender they stored something. Closed while the page is in the
+  // back/forward cache: a message arriving there makes Chrome evict the page.
+  const openChannel = () => {
+    const c = typeof BroadcastChannel === "function" ? new BroadcastChannel(name) : undefined;
+    c?.addEventListener("message", () => active() && sender.nudge());
+    return c;
+  };
+  let channel = openChannel();
   void ready.then(() => active() && sender.nudge());
   /** Trace ids this tab stored snapshots of, until the finished trace replaces or drops them. */
   const snapshotted = new Set<string>();
@@ -142,10 +148,10 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
   };
   const restoreFetch = options.propagateTo ? instrumentFetch(options.propagateTo) : undefined;
   const removeListeners = installLifecycle({
-    onHide(unloading) {
+    onHide(how) {
       // A trace still open when the page goes for good (an answer still streaming) is lost unless
       // it is ended now: its open spans end with a "cancelled" event and it is sent with the rest.
-      if (unloading) {
+      if (how === "unloading") {
         stopRefresh();
         getTracer().cancelOpenTraces("page closed");
       }
@@ -153,9 +159,19 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
       // open traces are stored as they would end now, sent only if this tab goes without ending them.
       // While it stays hidden they are stored again as they change (an answer still streaming, a
       // trace started in the background), a few seconds apart.
-      else if (leadership.tracksTabs) {
+      else if (how === "hidden" && leadership.tracksTabs) {
         storeSnapshots();
         refresh ??= setInterval(storeSnapshots, SNAPSHOT_REFRESH_MS);
+      }
+      // Into the back/forward cache: no snapshot (a write still open when the page is frozen gets
+      // it evicted at the next write of another page), and no lock or channel that another page of
+      // the origin could touch (Chrome evicts a cached page for that too). Open traces carry on if
+      // the page comes back.
+      else if (how === "cached") {
+        stopRefresh();
+        leadership.suspend();
+        channel?.close();
+        channel = undefined;
       }
       // Traces still being written go out straight from memory; stored ones by lease, any tab.
       const { items, stored } = exporter.unsettled();
@@ -163,6 +179,10 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
       void sender.flushOnUnload();
     },
     onShow: stopRefresh,
+    onRestore() {
+      leadership.resume();
+      channel ??= openChannel();
+    },
     onOnline: () => active() && sender.resume(),
   });
 

@@ -19,6 +19,13 @@ export interface Leadership {
   stepDown(): void;
   /** Gives up the locks (shutdown); another tab takes over. */
   release(): void;
+  /**
+   * The page is going into the back/forward cache: lets go of its locks, which Chrome would
+   * otherwise answer by evicting the page as soon as another page of the origin asks for them.
+   */
+  suspend(): void;
+  /** The page came back from the back/forward cache: takes its locks again. */
+  resume(): void;
 }
 
 export function electLeader(name: string, onLead: () => void): Leadership {
@@ -27,31 +34,38 @@ export function electLeader(name: string, onLead: () => void): Leadership {
   if (!locks) {
     // No Web Locks (old browsers, some embedded webviews): every tab sends; leases keep it safe.
     queueMicrotask(onLead);
-    return { tabId, isLeader: true, tracksTabs: false, liveTabs: async () => undefined, stepDown: () => undefined, release: () => undefined };
+    const none = () => undefined;
+    return { tabId, isLeader: true, tracksTabs: false, liveTabs: async () => undefined, stepDown: none, release: none, suspend: none, resume: none };
   }
-  let releaseTab!: () => void;
-  let releaseSender!: () => void;
-  const tabHeld = new Promise<void>((resolve) => (releaseTab = resolve));
-  const senderHeld = new Promise<void>((resolve) => (releaseSender = resolve));
+  let releaseTab = () => {};
+  let releaseSender = () => {};
+  let pending = new AbortController();
   const tabPrefix = `${name}:tab:`;
-  const state = { isLeader: false, steppedDown: false };
-  const hold = (lockName: string, held: Promise<void>, onGranted?: () => void) =>
-    locks
-      .request(lockName, () => {
-        onGranted?.();
-        return held;
-      })
-      .catch(() => undefined); // a lock request fails only when the document goes away
-  void hold(tabPrefix + tabId, tabHeld);
-  void hold(`${name}:sender`, senderHeld, () => {
-    if (state.steppedDown) return; // granted after stepping down: handed on at once
-    state.isLeader = true;
-    onLead();
-  });
+  const state = { isLeader: false, steppedDown: false, suspended: false };
+  // A lock request fails only when the document goes away or the request is aborted (suspend).
+  const hold = (lockName: string, held: Promise<void>, signal: AbortSignal, onGranted?: () => void) =>
+    locks.request(lockName, { signal }, () => (signal.aborted ? undefined : (onGranted?.(), held))).catch(() => undefined);
+  const acquire = () => {
+    pending = new AbortController();
+    void hold(tabPrefix + tabId, new Promise<void>((resolve) => (releaseTab = resolve)), pending.signal);
+    if (state.steppedDown) return;
+    void hold(`${name}:sender`, new Promise<void>((resolve) => (releaseSender = resolve)), pending.signal, () => {
+      if (state.steppedDown) return; // granted after stepping down: handed on at once
+      state.isLeader = true;
+      onLead();
+    });
+  };
+  acquire();
   const stepDown = () => {
     state.steppedDown = true;
     state.isLeader = false;
     releaseSender();
+  };
+  const letGo = () => {
+    state.isLeader = false;
+    pending.abort();
+    releaseSender();
+    releaseTab();
   };
   return {
     tabId,
@@ -62,12 +76,22 @@ export function electLeader(name: string, onLead: () => void): Leadership {
     async liveTabs() {
       const snapshot = await locks.query();
       const names = [...(snapshot.held ?? []), ...(snapshot.pending ?? [])].map((l) => l.name ?? "");
-      return new Set(names.filter((n) => n.startsWith(tabPrefix)).map((n) => n.slice(tabPrefix.length)));
+      // This tab is alive even while its own lock is being taken again (just back from the cache).
+      return new Set([tabId, ...names.filter((n) => n.startsWith(tabPrefix)).map((n) => n.slice(tabPrefix.length))]);
     },
     stepDown,
     release() {
-      stepDown();
-      releaseTab();
+      state.steppedDown = true;
+      letGo();
+    },
+    suspend() {
+      state.suspended = true;
+      letGo();
+    },
+    resume() {
+      if (!state.suspended) return;
+      state.suspended = false;
+      acquire();
     },
   };
 }

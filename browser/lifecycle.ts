@@ -2,11 +2,16 @@
 // `visibilitychange` → hidden is the last reliable moment (OpenTelemetry's BatchSpanProcessor and
 // Sentry flush there too); `pagehide` covers Safari and bfcache navigations. `online` ends a wait.
 
+/** How a page is being hidden: another tab or app in front, into the back/forward cache, or for good. */
+export type Hide = "hidden" | "cached" | "unloading";
+
 export interface LifecycleHandlers {
-  /** The page may be going away: send what can go with keepalive, now. `unloading`: it is going for good (not into the back/forward cache). */
-  onHide(unloading: boolean): void;
+  /** The page may be going away: send what can go with keepalive, now. */
+  onHide(how: Hide): void;
   /** The page is visible again. */
   onShow(): void;
+  /** The page came back from the back/forward cache. */
+  onRestore(): void;
   /** The network is back. */
   onOnline(): void;
 }
@@ -18,17 +23,28 @@ export function installLifecycle(handlers: LifecycleHandlers): () => void {
   // A Web Worker (where in-browser models run) has no document, so no visibility or pagehide: it
   // ends with its page, and what it finished waits in IndexedDB for the origin's next sender.
   if (typeof document === "undefined") return () => removeEventListener("online", onOnline);
+  // A page put in the back/forward cache (pagehide, persisted) may come back and carry on; its
+  // visibilitychange comes after that pagehide, and is a hide into the cache too.
+  let cached = false;
   const onVisibility = () => {
-    if (document.visibilityState === "hidden") handlers.onHide(false);
+    if (document.visibilityState === "hidden") handlers.onHide(cached ? "cached" : "hidden");
     else handlers.onShow();
   };
-  // A page put in the back/forward cache (persisted) may come back and carry on.
-  const onPageHide = (event: PageTransitionEvent) => handlers.onHide(!event.persisted);
+  const onPageHide = (event: PageTransitionEvent) => {
+    cached = event.persisted;
+    handlers.onHide(cached ? "cached" : "unloading");
+  };
+  const onPageShow = (event: PageTransitionEvent) => {
+    cached = false;
+    if (event.persisted) handlers.onRestore();
+  };
   document.addEventListener("visibilitychange", onVisibility);
   addEventListener("pagehide", onPageHide);
+  addEventListener("pageshow", onPageShow);
   return () => {
     document.removeEventListener("visibilitychange", onVisibility);
     removeEventListener("pagehide", onPageHide);
+    removeEventListener("pageshow", onPageShow);
     removeEventListener("online", onOnline);
   };
 }

@@ -1,5 +1,5 @@
 // Test server for the browser tests (loopback only).
-//   GET /page/<name>?build=native|lowered&zone=1   an HTML page that loads the bundle below
+//   GET /page/<name>?build=native|lowered&zone=1   an HTML page that loads the bundle below (cacheable=1: bfcache may keep it)
 //   GET /bundle/<name>.js?build=…&zone=1           test/browser/pages/<name>.ts bundled by esbuild;
 //                                                  build=lowered lowers async/await (Zone.js mode),
 //                                                  zone=1 loads zone.js first
@@ -48,7 +48,9 @@ createServer(async (req, res) => {
     let m;
     if ((m = /^\/page\/([\w-]+)$/.exec(p))) {
       const q = `build=${build ? "lowered" : "native"}${zone ? "&zone=1" : ""}`;
-      return send(res, 200, "text/html", `<!doctype html><meta charset="utf-8"><title>${m[1]}</title><body><script type="module" src="/bundle/${m[1]}.js?${q}"></script></body>`);
+      // cacheable=1: a page the back/forward cache may keep (no-store keeps Chrome from caching it).
+      const headers = url.searchParams.get("cacheable") === "1" ? { "cache-control": "no-cache" } : {};
+      return send(res, 200, "text/html", `<!doctype html><meta charset="utf-8"><title>${m[1]}</title><body><script type="module" src="/bundle/${m[1]}.js?${q}"></script></body>`, headers);
     }
     if ((m = /^\/bundle\/([\w-]+)\.js$/.exec(p))) return send(res, 200, "text/javascript", await bundle(m[1], build, zone));
     if (p === "/slow") {

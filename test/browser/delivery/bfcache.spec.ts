@@ -1,0 +1,52 @@
+// The back/forward cache: a site whose pages all run initBrowser must not lose Chrome's instant
+// back navigation. Chrome evicts a cached page that holds a Web Lock another page asks for (or
+// queries), that gets a BroadcastChannel message, or that froze with an IndexedDB write open; so a
+// page going into the cache lets go of its locks and channel and starts no snapshot write, and
+// takes them back when it returns. Delivery carries on either way.
+import { expect, test, type Page } from "@playwright/test";
+import config from "../../../playwright.config.js";
+import { expectDelivered, stub } from "./helpers.js";
+
+// Playwright turns the back/forward cache off by default.
+test.use({ launchOptions: { ...config.use!.launchOptions, ignoreDefaultArgs: ["--disable-back-forward-cache"] } });
+
+test.beforeEach(async ({ request }) => {
+  await request.get("/stub/reset");
+});
+
+const app = (page: Page) => page.waitForFunction(() => "app" in globalThis);
+/** Whether the page on screen came back from the cache (the same document, `pageshow` persisted). */
+const restored = (page: Page) => page.evaluate(() => (globalThis as { restored?: boolean }).restored === true);
+
+async function openCacheable(page: Page, label: string): Promise<void> {
+  await page.addInitScript(() => addEventListener("pageshow", (e) => ((globalThis as { restored?: boolean }).restored = e.persisted)));
+  await page.goto(`/page/delivery-app?cacheable=1&label=${label}`);
+  await app(page);
+}
+
+test("a page of a site whose pages all trace comes back from the cache, and goes on tracing and sending", async ({ page, request }) => {
+  await openCacheable(page, "a");
+  const before = await page.evaluate(() => (globalThis as any).app.traceOne("before"));
+  const open = await page.evaluate(() => (globalThis as any).app.startAnswer("across"));
+  await expectDelivered(request, [before]);
+
+  // Page B of the same site traces too: it asks for the sender's lock, becomes the sender, writes and sends.
+  await page.goto("/page/delivery-app?cacheable=1&label=b");
+  await app(page);
+  const onB = await page.evaluate(() => (globalThis as any).app.traceOne("on b"));
+  await expectDelivered(request, [onB]);
+
+  await page.goBack({ waitUntil: "commit" });
+  await app(page);
+  expect(await restored(page)).toBe(true); // evicted, it would have been loaded afresh
+
+  // The answer left open across the cache finishes, and arrives finished: no snapshot of it was stored on the way out.
+  await page.evaluate(() => (globalThis as any).app.finishAnswer());
+  const after = await page.evaluate(() => (globalThis as any).app.traceOne("after"));
+  const view = await expectDelivered(request, [open, after]);
+  const answered = view.traces.find((t) => t.info.traceId === open)!;
+  expect(JSON.stringify(answered)).not.toContain("cancelled");
+  // With B in the cache in turn, A is the origin's sender again.
+  await expect.poll(() => page.evaluate(async () => (await (globalThis as any).app.stats()).leader)).toBe(true);
+  expect((await stub(request)).deliveries[before]).toBe(1);
+});
