@@ -13,7 +13,7 @@ import sys
 import mlflow
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from python_programs import PROGRAMS
+from python_programs import run_programs
 
 
 def encode(trace):
@@ -24,15 +24,8 @@ def encode(trace):
 
 
 def main():
-    mlflow.set_tracking_uri(sys.argv[1])
-    mlflow.set_experiment(experiment_id=sys.argv[2])
-    ids = {}
-    for name, program in PROGRAMS.items():
-        program()
-        ids[name] = mlflow.get_last_active_trace_id()
-        mlflow.flush_trace_async_logging()
     out = {}
-    for name, trace_id in ids.items():
+    for name, trace_id in run_programs(sys.argv[1], sys.argv[2]).items():
         trace = mlflow.get_trace(trace_id)
         out[name] = {
             "request": base64.b64encode(encode(trace)).decode(),

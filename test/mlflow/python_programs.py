@@ -204,9 +204,10 @@ PROGRAMS = {
 }
 
 
-def main():
-    mlflow.set_tracking_uri(sys.argv[1])
-    mlflow.set_experiment(experiment_id=sys.argv[2])
+def run_programs(tracking_uri, experiment_id):
+    """Runs every program against the server; returns {program: trace id}."""
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_experiment(experiment_id=experiment_id)
     out = {}
     for name, program in PROGRAMS.items():
         program()
@@ -215,7 +216,11 @@ def main():
         # to the artifact path with it.
         mlflow.flush_trace_async_logging()
     mlflow.flush_trace_async_logging()
-    json.dump(out, sys.stdout)
+    return out
+
+
+def main():
+    json.dump(run_programs(sys.argv[1], sys.argv[2]), sys.stdout)
 
 
 if __name__ == "__main__":
