@@ -131,6 +131,8 @@ describe("configuration: a mistake fails at construction, naming the field", () 
   it.each([
     ["limits.maxBodyBytes 0", { limits: { maxBodyBytes: 0 } }, /limits\.maxBodyBytes/],
     ["limits.maxDepth 1.5", { limits: { maxDepth: 1.5 } }, /limits\.maxDepth/],
+    // Deeper nesting would overflow the stack while decoding: a 503 that senders retry for ever.
+    ["limits.maxDepth 5000", { limits: { maxDepth: 5000 } }, /limits\.maxDepth must be at most 256/],
     ["an unknown limit", { limits: { maxSpans: 5 } }, /unknown limit "maxSpans"/],
     ["rateLimit.burst 0", { rateLimit: { burst: 0 } }, /rateLimit\.burst/],
     ["rateLimit.perSecond NaN", { rateLimit: { perSecond: Number.NaN } }, /rateLimit\.perSecond/],

@@ -413,9 +413,49 @@ describe("POST /v1/traces with content-type: application/x-protobuf", () => {
     expect(stored!.data.spans[0]!.attributes).toMatchObject({ snowflake: "1234567890123456789", negative: -42, flag: true, raw: "AQID", nan: "NaN", pi: 3.25 });
   });
 
+  it("reads what protobuf libraries read: a status or value seen twice is merged, a 64-bit status code is an int32, a field with another wire type is skipped", async () => {
+    const body = request(span(
+      len(15, [...varint(3 * 8), ...varint(2)]), // status { code: ERROR }
+      len(15, str(2, "tool broke")), // status { message } again: merged, still ERROR
+      len(15, []), // and an empty one changes nothing
+      [...varint(5 * 8 + 0), ...varint(7)], // name as a varint: skipped, not refused
+    ));
+    const res = await sendProto(app(), body);
+    expect(res.status).toBe(200);
+    const [stored] = [...store.traces.values()];
+    expect(stored!.data.spans[0]!.status).toEqual({ statusCode: "STATUS_CODE_ERROR", description: "tool broke" });
+    expect(stored!.data.spans[0]!.name).toBe("root");
+    // One KeyValue whose value comes in two parts (two messages concatenated): the arrays are joined.
+    store = new MemoryStore();
+    const split = request(span(len(9, [...str(1, "tags"), ...len(2, len(5, len(1, str(1, "a")))), ...len(2, len(5, len(1, str(1, "b")))), ...len(2, [])])));
+    expect((await sendProto(app(), split)).status).toBe(200);
+    expect([...store.traces.values()][0]!.data.spans[0]!.attributes.tags).toEqual(["a", "b"]);
+    // Status code 2^32 + 2, as a 64-bit varint: protobuf reads the int32 enum 2 (ERROR).
+    store = new MemoryStore();
+    const wide = request(span(len(15, [...varint(3 * 8), ...varint(2 ** 32 + 2)])));
+    expect((await sendProto(app(), wide)).status).toBe(200);
+    expect([...store.traces.values()][0]!.data.spans[0]!.status.statusCode).toBe("STATUS_CODE_ERROR");
+  });
+
+  it("a small body that decodes into millions of values (empty spans, empty attributes; gzipped: 1 KB) → 413, before it fills the isolate's memory", async () => {
+    const gzip = async (bytes: Uint8Array) => new Uint8Array(await new Response(new Blob([bytes]).stream().pipeThrough(new CompressionStream("gzip"))).arrayBuffer());
+    const emptySpans = Uint8Array.from(len(1, len(2, Array.from({ length: 200_000 }, () => [2 * 8 + 2, 0]).flat())));
+    const emptyAttributes = request(span(Array.from({ length: 200_000 }, () => [9 * 8 + 2, 0]).flat()));
+    for (const body of [emptySpans, emptyAttributes]) {
+      const zipped = await gzip(body);
+      expect(zipped.length).toBeLessThan(2_000);
+      const res = await sendProto(app(), zipped, { "content-encoding": "gzip" });
+      expect(res.status).toBe(413);
+      const b = new Uint8Array(await res.arrayBuffer());
+      expect([b[0], b[1]]).toEqual([0x08, 8]); // RESOURCE_EXHAUSTED
+    }
+    expect(store.puts).toBe(0);
+  });
+
   const hostile: [string, () => Uint8Array, RegExp][] = [
     ["truncated mid-field", () => request(span()).slice(0, 30), /ends inside a field/],
-    ["not protobuf at all (JSON sent as protobuf)", () => new TextEncoder().encode(JSON.stringify({ resourceSpans: [] })), /not a valid OTLP protobuf/],
+    ["not protobuf at all (JSON sent as protobuf)", () => new TextEncoder().encode(JSON.stringify({ resourceSpans: [] })), /looks like JSON; send JSON with content-type: application\/json/],
+    ["a span without a start time", () => request([...ids(1, "0af7651916cd43dd8448eb211c80319c"), ...ids(2, "b7ad6b7169203331"), ...str(5, "root")]), /startTimeUnixNano/],
     ["a group wire type", () => request([...span(), ...varint(20 * 8 + 3)]), /wire type 3/],
     ["a string that is not UTF-8", () => request([...ids(1, "0af7651916cd43dd8448eb211c80319c"), ...ids(2, "b7ad6b7169203331"), ...len(5, [0xff, 0xfe]), ...time(7, 1n)]), /not valid UTF-8/],
     ["a varint longer than 10 bytes", () => request([...span(), ...varint(6 * 8), ...Array(11).fill(0xff), 0]), /varint/],

@@ -163,7 +163,7 @@ export function createCollector<Env extends object = object>(options: CollectorO
     const traces = await ingest(c, async (request) =>
       tracesFromOtlp(
         proto
-          ? decodeOtlpProto(await readBytes(request, limits.maxBodyBytes, "protobuf"), limits.maxDepth)
+          ? decodeOtlpProto(await readBytes(request, limits.maxBodyBytes, "protobuf"), limits)
           : await readJson(request, limits.maxBodyBytes, "application/json or application/x-protobuf"),
         limits,
       ),

@@ -33,12 +33,16 @@ export const DEFAULT_LIMITS: CollectorLimits = {
   maxDepth: 64,
 };
 
+const MAX_DEPTH = 256;
+
 export function resolveLimits(overrides: Partial<CollectorLimits> = {}): CollectorLimits {
   const limits = { ...DEFAULT_LIMITS };
   for (const [key, value] of Object.entries(overrides)) {
     if (!(key in DEFAULT_LIMITS)) throw new TypeError(`createCollector(): unknown limit "${key}".`);
     if (value === undefined) continue;
     if (!Number.isInteger(value) || (value as number) < 1) throw new TypeError(`createCollector(): limits.${key} must be a positive integer; got ${JSON.stringify(value)}.`);
+    // Decoding walks values recursively: deeper than this would overflow the stack (a 503 retried for ever).
+    if (key === "maxDepth" && (value as number) > MAX_DEPTH) throw new TypeError(`createCollector(): limits.maxDepth must be at most ${MAX_DEPTH}; got ${value}.`);
     limits[key as keyof CollectorLimits] = value as number;
   }
   return limits;

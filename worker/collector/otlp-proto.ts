@@ -1,3 +1,4 @@
+import type { CollectorLimits } from "./limits.js";
 import { Refusal } from "./refusal.js";
 
 // OTLP/HTTP protobuf (`content-type: application/x-protobuf`): what OpenTelemetry's Python, Java,
@@ -93,8 +94,7 @@ function fields(r: Reader, end: number, on: (field: number, wire: number) => boo
   }
 }
 
-function text(r: Reader, wire: number, end: number): string {
-  if (wire !== LEN) throw malformed(`a string field has wire type ${wire}`);
+function text(r: Reader, end: number): string {
   const [a, b] = r.span(end);
   try {
     return utf8.decode(r.buf.subarray(a, b));
@@ -103,17 +103,11 @@ function text(r: Reader, wire: number, end: number): string {
   }
 }
 
-function hex(r: Reader, wire: number, end: number): string {
-  if (wire !== LEN) throw malformed(`an id field has wire type ${wire}`);
+function hex(r: Reader, end: number): string {
   const [a, b] = r.span(end);
   let out = "";
   for (let i = a; i < b; i++) out += HEX[r.buf[i]!];
   return out;
-}
-
-function nanos(r: Reader, wire: number, end: number): string {
-  if (wire !== FIXED64) throw malformed(`a timestamp field has wire type ${wire}`);
-  return r.fixed64(end).toString();
 }
 
 function base64(bytes: Uint8Array): string {
@@ -122,13 +116,26 @@ function base64(bytes: Uint8Array): string {
   return btoa(binary);
 }
 
-/** Decodes an ExportTraceServiceRequest into the OTLP JSON mapping's shape. */
-export function decodeOtlpProto(bytes: Uint8Array, maxDepth: number): Obj {
+/**
+ * Decodes an ExportTraceServiceRequest into the OTLP JSON mapping's shape. Read as protobuf
+ * libraries read it: a known field with another wire type is skipped like an unknown one, a
+ * singular field seen twice takes the last value, and a singular message seen twice is merged.
+ */
+export function decodeOtlpProto(bytes: Uint8Array, limits: CollectorLimits): Obj {
+  if (bytes[0] === 0x7b || bytes[0] === 0x5b) throw malformed("it looks like JSON; send JSON with content-type: application/json");
   const r = new Reader(bytes);
+  // Two bytes of protobuf make an empty span or value, which takes a hundred bytes of heap: the
+  // decoded values are counted as they are made, so a small (or gzipped) body cannot exhaust an
+  // isolate's memory before the span count is checked.
+  let values = Math.floor(limits.maxBodyBytes / 8);
+  let spans = limits.maxSpansPerTrace;
+  const made = <T>(value: T): T => {
+    if (--values < 0) throw new Refusal(413, "the request decodes into too many values", "resourceSpans", "send smaller batches");
+    return value;
+  };
 
-  /** A sub-message field inside a message ending at `outer`: `read` gets the sub-message's end. */
-  const sub = <T>(wire: number, outer: number, read: (end: number) => T): T => {
-    if (wire !== LEN) throw malformed(`a message field has wire type ${wire}`);
+  /** A sub-message inside a message ending at `outer`: `read` gets the sub-message's end. */
+  const sub = <T>(outer: number, read: (end: number) => T): T => {
     const [start, end] = r.span(outer);
     r.pos = start;
     const value = read(end);
@@ -139,52 +146,52 @@ export function decodeOtlpProto(bytes: Uint8Array, maxDepth: number): Obj {
   /** The repeated message field `field` of a message, each read with `read`. */
   const repeated = <T>(field: number, read: (end: number) => T) => (end: number): T[] => {
     const out: T[] = [];
-    fields(r, end, (f, w) => f === field && (out.push(sub(w, end, read)), true));
+    fields(r, end, (f, w) => f === field && w === LEN && (out.push(sub(end, read)), true));
     return out;
   };
 
   const keyValue = (depth: number) => (end: number): Obj => {
-    const kv: Obj = { key: "", value: {} };
+    const kv: Obj = made({ key: "", value: {} });
     fields(r, end, (f, w) => {
-      if (f === 1) kv.key = text(r, w, end);
-      else if (f === 2) kv.value = sub(w, end, anyValue(depth));
+      if (w !== LEN) return false;
+      if (f === 1) kv.key = text(r, end);
+      else if (f === 2) kv.value = mergeValue(kv.value as Obj, sub(end, anyValue(depth)));
       else return false;
       return true;
     });
     return kv;
   };
 
-  // proto3 oneof: the last value field read wins. AnyValue nests (arrays, kvlists): the depth is
-  // capped here so that a hostile request cannot exhaust the stack; otlp-in.ts refuses it by path.
+  // AnyValue nests (arrays, kvlists): the depth is capped here so that a hostile request cannot
+  // exhaust the stack; otlp-in.ts then refuses what is deeper than the limit, by path.
   const anyValue = (depth: number) => (end: number): Obj => {
-    if (depth > maxDepth + 1) throw new Refusal(400, `an attribute value is nested more than ${maxDepth} levels deep`, "resourceSpans");
-    let v: Obj = {};
+    if (depth > limits.maxDepth + 1) throw new Refusal(400, `an attribute value is nested more than ${limits.maxDepth} levels deep`, "resourceSpans");
+    let v: Obj = made({});
     fields(r, end, (f, w) => {
-      if (f === 1) v = { stringValue: text(r, w, end) };
-      else if (f === 2 && w === VARINT) v = { boolValue: r.uint(end) !== 0 };
+      if (f === 1 && w === LEN) v = { stringValue: text(r, end) };
+      else if (f === 2 && w === VARINT) v = { boolValue: r.varint64(end) !== 0n };
       else if (f === 3 && w === VARINT) v = { intValue: BigInt.asIntN(64, r.varint64(end)).toString() };
       else if (f === 4 && w === FIXED64) {
         const d = r.double(end);
         // JSON has no NaN or Infinity: such a number is kept as its text, as core keeps its own.
         v = Number.isFinite(d) ? { doubleValue: d } : { stringValue: String(d) };
-      } else if (f === 5) v = { arrayValue: { values: sub(w, end, repeated(1, anyValue(depth + 1))) } };
-      else if (f === 6) v = { kvlistValue: { values: sub(w, end, repeated(1, keyValue(depth + 1))) } };
+      } else if (f === 5 && w === LEN) v = mergeValue(v, { arrayValue: { values: sub(end, repeated(1, anyValue(depth + 1))) } });
+      else if (f === 6 && w === LEN) v = mergeValue(v, { kvlistValue: { values: sub(end, repeated(1, keyValue(depth + 1))) } });
       else if (f === 7 && w === LEN) {
         const [a, b] = r.span(end);
         v = { bytesValue: base64(r.buf.subarray(a, b)) };
-      } else if (f <= 7) throw malformed(`AnyValue field ${f} has wire type ${w}`);
-      else return false;
+      } else return false;
       return true;
     });
     return v;
   };
 
   const event = (end: number): Obj => {
-    const ev: Obj = { name: "", timeUnixNano: "0", attributes: [] as Obj[] }; // proto3: an absent number is 0
+    const ev: Obj = made({ name: "", attributes: [] as Obj[] });
     fields(r, end, (f, w) => {
-      if (f === 1) ev.timeUnixNano = nanos(r, w, end);
-      else if (f === 2) ev.name = text(r, w, end);
-      else if (f === 3) (ev.attributes as Obj[]).push(sub(w, end, keyValue(0)));
+      if (f === 1 && w === FIXED64) ev.timeUnixNano = r.fixed64(end).toString();
+      else if (f === 2 && w === LEN) ev.name = text(r, end);
+      else if (f === 3 && w === LEN) (ev.attributes as Obj[]).push(sub(end, keyValue(0)));
       else return false;
       return true;
     });
@@ -194,8 +201,8 @@ export function decodeOtlpProto(bytes: Uint8Array, maxDepth: number): Obj {
   const status = (end: number): Obj => {
     const st: Obj = {};
     fields(r, end, (f, w) => {
-      if (f === 2) st.message = text(r, w, end);
-      else if (f === 3 && w === VARINT) st.code = r.uint(end);
+      if (f === 2 && w === LEN) st.message = text(r, end);
+      else if (f === 3 && w === VARINT) st.code = Number(BigInt.asIntN(32, r.varint64(end))); // an int32 enum
       else return false;
       return true;
     });
@@ -203,17 +210,23 @@ export function decodeOtlpProto(bytes: Uint8Array, maxDepth: number): Obj {
   };
 
   const span = (end: number): Obj => {
-    const s: Obj = { traceId: "", spanId: "", parentSpanId: "", name: "", startTimeUnixNano: "0", attributes: [] as Obj[], events: [] as Obj[] };
+    if (--spans < 0) throw new Refusal(413, `more than ${limits.maxSpansPerTrace} spans in one request`, "resourceSpans", "send smaller batches");
+    // Absent times stay absent (proto3 cannot tell them from 0): otlp-in.ts refuses a span without a start.
+    const s: Obj = made({ traceId: "", spanId: "", parentSpanId: "", name: "", attributes: [] as Obj[], events: [] as Obj[] });
     fields(r, end, (f, w) => {
-      if (f === 1) s.traceId = hex(r, w, end);
-      else if (f === 2) s.spanId = hex(r, w, end);
-      else if (f === 4) s.parentSpanId = hex(r, w, end);
-      else if (f === 5) s.name = text(r, w, end);
-      else if (f === 7) s.startTimeUnixNano = nanos(r, w, end);
-      else if (f === 8) s.endTimeUnixNano = nanos(r, w, end);
-      else if (f === 9) (s.attributes as Obj[]).push(sub(w, end, keyValue(0)));
-      else if (f === 11) (s.events as Obj[]).push(sub(w, end, event));
-      else if (f === 15) s.status = sub(w, end, status);
+      if (w === FIXED64 && (f === 7 || f === 8)) {
+        const ns = r.fixed64(end);
+        if (ns !== 0n) s[f === 7 ? "startTimeUnixNano" : "endTimeUnixNano"] = ns.toString();
+        return true;
+      }
+      if (w !== LEN) return false;
+      if (f === 1) s.traceId = hex(r, end);
+      else if (f === 2) s.spanId = hex(r, end);
+      else if (f === 4) s.parentSpanId = hex(r, end);
+      else if (f === 5) s.name = text(r, end);
+      else if (f === 9) (s.attributes as Obj[]).push(sub(end, keyValue(0)));
+      else if (f === 11) (s.events as Obj[]).push(sub(end, event));
+      else if (f === 15) s.status = { ...(s.status as Obj | undefined), ...sub(end, status) }; // a message seen twice is merged
       else return false;
       return true;
     });
@@ -223,6 +236,19 @@ export function decodeOtlpProto(bytes: Uint8Array, maxDepth: number): Obj {
   // ExportTraceServiceRequest.resource_spans (1) → ResourceSpans.scope_spans (2) → ScopeSpans.spans (2).
   const scopeSpans = repeated(2, (end) => ({ spans: repeated(2, span)(end) }));
   return { resourceSpans: repeated(1, (end) => ({ scopeSpans: scopeSpans(end) }))(bytes.length) };
+}
+
+/**
+ * Protobuf's merge of an AnyValue read twice (a field repeated, or two messages concatenated): an
+ * empty one changes nothing, two arrays or two kvlists are joined, otherwise the later value wins.
+ */
+function mergeValue(before: Obj, after: Obj): Obj {
+  if (Object.keys(after).length === 0) return before;
+  const a = before.arrayValue as { values: unknown[] } | undefined;
+  const kv = before.kvlistValue as { values: unknown[] } | undefined;
+  if (a && after.arrayValue) return { arrayValue: { values: [...a.values, ...(after.arrayValue as { values: unknown[] }).values] } };
+  if (kv && after.kvlistValue) return { kvlistValue: { values: [...kv.values, ...(after.kvlistValue as { values: unknown[] }).values] } };
+  return after;
 }
 
 /** A google.rpc.Status message: code (1) and message (2), the error body OTLP/HTTP protobuf senders read. */
