@@ -48,12 +48,15 @@ function describeTrace(info: TraceInfo, spans: SpanData[], root: SpanData, userS
   info.executionDuration = Math.max(0, Math.floor(end - root.startTime));
   info.state = userState ?? (root.status.statusCode === SpanStatusCode.ERROR ? TraceState.ERROR : TraceState.OK);
   info.tags[TraceTagKey.TRACE_NAME] ??= root.name; // as Python: set at the start, so a name the user set wins
-  info.requestPreview ??= computePreview(root.inputs, "user");
-  info.responsePreview ??= computePreview(root.outputs, "assistant");
+  // Each value is dumped once, for its preview (when that falls back to the JSON) and its metadata.
+  const inputs = root.inputs === undefined ? "" : pyJsonDumps(root.inputs);
+  const outputs = root.outputs === undefined ? "" : pyJsonDumps(root.outputs);
+  info.requestPreview ??= computePreview(root.inputs, "user", inputs);
+  info.responsePreview ??= computePreview(root.outputs, "assistant", outputs);
   const meta = info.traceMetadata;
   // Python always writes both, "" when the root recorded none.
-  meta[TraceMetadataKey.INPUTS] = root.inputs === undefined ? "" : truncatePreview(pyJsonDumps(root.inputs), METADATA_PREVIEW_MAX_LENGTH);
-  meta[TraceMetadataKey.OUTPUTS] = root.outputs === undefined ? "" : truncatePreview(pyJsonDumps(root.outputs), METADATA_PREVIEW_MAX_LENGTH);
+  meta[TraceMetadataKey.INPUTS] = truncatePreview(inputs, METADATA_PREVIEW_MAX_LENGTH);
+  meta[TraceMetadataKey.OUTPUTS] = truncatePreview(outputs, METADATA_PREVIEW_MAX_LENGTH);
   const usage = aggregateTokenUsage(spans);
   if (usage) meta[TraceMetadataKey.TOKEN_USAGE] = pyJsonDumps(usage);
 }
@@ -63,6 +66,7 @@ function describeTrace(info: TraceInfo, spans: SpanData[], root: SpanData, userS
  * dropped the suffixes in 3.6; `init({ dedupeSpanNames: false })` keeps names as given).
  */
 export function dedupeNames(spans: SpanData[]): void {
+  if (spans.length < 2) return;
   const counts = new Map<string, number>();
   for (const span of spans) counts.set(span.name, (counts.get(span.name) ?? 0) + 1);
   const next = new Map<string, number>();
@@ -88,6 +92,7 @@ const CACHE_KEYS = ["cache_read_input_tokens", "cache_creation_input_tokens", "c
  * once, so parts that point at each other cannot loop it.
  */
 export function aggregateTokenUsage(spans: SpanData[]): Usage | undefined {
+  if (!spans.some((s) => s.attributes[SpanAttributeKey.CHAT_USAGE] != null)) return undefined; // most traces: no usage at all
   const ids = new Set(spans.map((s) => s.spanId));
   const children = new Map<string, SpanData[]>();
   const pending: SpanData[] = [];

@@ -18,12 +18,15 @@ export function truncatePreview(text: string, max: number = PREVIEW_MAX_LENGTH):
   return pyPrefix(text, max).length === text.length ? text : `${pyPrefix(text, max - 3)}...`;
 }
 
-/** The preview of a root span's inputs (`role: "user"`) or outputs (`role: "assistant"`). */
-export function computePreview(value: Json | undefined, role: Role, max: number = PREVIEW_MAX_LENGTH): string {
+/**
+ * The preview of a root span's inputs (`role: "user"`) or outputs (`role: "assistant"`); `json`:
+ * the value's `pyJsonDumps`, when the caller has it already.
+ */
+export function computePreview(value: Json | undefined, role: Role, json?: string, max: number = PREVIEW_MAX_LENGTH): string {
   if (value === undefined) return "";
   const messages = extractMessages(value);
   const content = messages && messages.length > 0 ? textOf(lastWithRole(messages, role)) : "";
-  return truncatePreview((content || pyJsonDumps(value)).replaceAll("\0", "\ufffd"), max);
+  return truncatePreview((content || (json ?? pyJsonDumps(value))).replaceAll("\0", "\ufffd"), max);
 }
 
 const isObject = (v: Json | undefined): v is { [key: string]: Json } =>
