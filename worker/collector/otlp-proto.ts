@@ -82,7 +82,7 @@ class Reader {
 
 /**
  * Reads the fields of one message, from the reader's position to `end`. `on` returns whether it
- * took the field; a field it does not take is skipped. A known field with another wire type is refused.
+ * took the field; a field it does not take (unknown, or with another wire type) is skipped.
  */
 function fields(r: Reader, end: number, on: (field: number, wire: number) => boolean): void {
   while (r.pos < end) {
