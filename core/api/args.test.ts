@@ -16,6 +16,16 @@ describe("readParams / mapArgs", () => {
     // Regex literals in defaults hold brackets and quotes that are not the list's; a division is not a literal.
     expect(names(new Function("pattern = /[)\"(]/g, flags = x / 2, limit = (n) / 3", "return 0"))).toEqual(["pattern", "flags", "limit"]);
     expect(names(new Function("a = /\\/\\)/, b = [/,/]", "return 0"))).toEqual(["a", "b"]);
+    // A slash after a keyword starts a literal; after a value (x++, a name, a bracket) it divides.
+    for (const list of [
+      "a = x++ / 2, b = 3",
+      "a = x-- / 2,\n b = /\\d*/",
+      "a = () => { return /,/ }, b",
+      "a = (s) => { return /\\s+/.test(s) }, b = 2",
+      "a = (s) => typeof /a*/, b = 2",
+      "a = [1, 2] / 2, b = /\\)/",
+      "a /* (, */ = 1, // b,\n b",
+    ]) expect(names(new Function(list, "return 0")), list).toEqual(["a", "b"]);
     expect(names(() => 1)).toEqual([]);
     expect(names(Math.pow)).toBeUndefined();
     expect(names(function f() {}.bind(null))).toBeUndefined();

@@ -21,7 +21,7 @@ export function readParams(fn: Function): Param[] | undefined {
   const open = body.indexOf("(");
   if (open < 0) return undefined;
   body = body.slice(open + 1);
-  const params = splitTopLevel(body);
+  const params = splitTopLevel(body) ?? splitTopLevel(body, false);
   return params?.map(parseParam).filter((p): p is Param => p !== undefined);
 }
 
@@ -37,38 +37,63 @@ function parseParam(text: string): Param | undefined {
   return m ? { name: m[0], rest: false } : null;
 }
 
-/** Splits the text after `(` into top-level parameters, stopping at the matching `)`. */
-function splitTopLevel(text: string): string[] | undefined {
+// After these a `/` starts a regex literal; after a value (a name, a number, a string, `)`, `]`, `}`) it divides.
+const BEFORE_REGEX = new Set(["return", "typeof", "void", "delete", "in", "of", "instanceof", "new", "case", "throw", "yield", "await", "else", "do"]);
+const WORD = /[\w$]/;
+
+/**
+ * Splits the text after `(` into top-level parameters, stopping at the matching `)`. It tracks
+ * whether the last token was a value, so that a slash is read as JavaScript reads it: a division
+ * after a value, a regex literal (whose brackets and quotes are not the list's) anywhere else.
+ * Comments are left out of the parameters' text. A literal after `)` (`if (x) /re/`) is read as a
+ * division; when that leaves the list unclosed, readParams reads it again with every slash an operator.
+ */
+function splitTopLevel(text: string, literals = true): string[] | undefined {
   const out: string[] = [];
   let depth = 0;
-  let start = 0;
+  let param = ""; // the current parameter's text before `from`, comments left out
+  let from = 0;
+  let afterValue = false;
   for (let i = 0; i < text.length; i++) {
-    const c = text[i];
+    const c = text[i] as string;
+    if (c === " " || c === "\t" || c === "\n" || c === "\r") continue;
     if (c === '"' || c === "'" || c === "`") {
       i = skipString(text, i);
-    } else if (c === "/" && text[i + 1] !== "/" && text[i + 1] !== "*" && /[=(,[{:!&|?+\-*%<>~^;]$/.test(text.slice(0, i).trimEnd() || "(")) {
-      i = skipRegExp(text, i); // a default value such as /[)"]/: after an operator, `/` starts a literal, not a division
-    } else if (c === "/" && text[i + 1] === "/") {
-      // comments are cut out of the text so they never count as parameters
-      const nl = text.indexOf("\n", i);
-      text = text.slice(0, i) + text.slice(nl < 0 ? text.length : nl);
-      i--;
-    } else if (c === "/" && text[i + 1] === "*") {
-      const endAt = text.indexOf("*/", i + 2);
-      text = text.slice(0, i) + text.slice(endAt < 0 ? text.length : endAt + 2);
-      i--;
+      afterValue = true;
+    } else if (c === "/" && (text[i + 1] === "/" || text[i + 1] === "*")) {
+      const close = text[i + 1] === "/" ? text.indexOf("\n", i) : text.indexOf("*/", i + 2);
+      param += text.slice(from, i);
+      i = close < 0 ? text.length : text[i + 1] === "/" ? close - 1 : close + 1;
+      from = i + 1;
+    } else if (c === "/") {
+      const literal: boolean = literals && !afterValue;
+      if (literal) i = skipRegExp(text, i);
+      afterValue = literal;
+    } else if (WORD.test(c)) {
+      let end = i + 1;
+      while (end < text.length && WORD.test(text[end] as string)) end++;
+      afterValue = !BEFORE_REGEX.has(text.slice(i, end));
+      i = end - 1;
+    } else if ((c === "+" || c === "-") && text[i + 1] === c) {
+      i++; // x++ stays a value; ++x is not one yet
     } else if (c === "(" || c === "[" || c === "{") {
       depth++;
+      afterValue = false;
     } else if (c === ")" || c === "]" || c === "}") {
       if (depth === 0) {
         if (c !== ")") return undefined;
-        out.push(text.slice(start, i));
+        out.push(param + text.slice(from, i));
         return out.length === 1 && out[0]?.trim() === "" ? [] : out;
       }
       depth--;
+      afterValue = true;
     } else if (c === "," && depth === 0) {
-      out.push(text.slice(start, i));
-      start = i + 1;
+      out.push(param + text.slice(from, i));
+      param = "";
+      from = i + 1;
+      afterValue = false;
+    } else {
+      afterValue = false;
     }
   }
   return undefined;

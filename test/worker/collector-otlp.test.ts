@@ -478,6 +478,16 @@ describe("POST /v1/traces with content-type: application/x-protobuf", () => {
     });
   }
 
+  it("mounted under a prefix, a refusal is still a protobuf Status", async () => {
+    const { Hono } = await import("hono");
+    const host = new Hono().route("/otel", app());
+    const res = await host.request(`${SELF}/otel/v1/traces`, { method: "POST", body: request(span()), headers: { "content-type": "application/x-protobuf" } });
+    expect(res.status).toBe(401);
+    expect(res.headers.get("content-type")).toBe("application/x-protobuf");
+    const b = new Uint8Array(await res.arrayBuffer());
+    expect([b[0], b[1]]).toEqual([0x08, 16]); // UNAUTHENTICATED
+  });
+
   it("a store failure → 503 with Retry-After, as a protobuf Status with UNAVAILABLE", async () => {
     store.fail = true;
     const res = await sendProto(app(), ProtobufTraceSerializer.serializeRequest(readableSpans(simpleTrace("down")) as never)!);

@@ -97,7 +97,7 @@ export function createCollector<Env extends object = object>(options: CollectorO
   const app = new Hono<{ Bindings: Env }>();
 
   app.onError((error, c) => {
-    const otlp = new URL(c.req.url).pathname === "/v1/traces";
+    const otlp = new URL(c.req.url).pathname.endsWith("/v1/traces"); // also when mounted under a prefix
     // An OTLP protobuf sender reads a protobuf google.rpc.Status (OTLP/HTTP "Failures").
     if (otlp && isProtobuf(c.req.raw)) {
       const status = error instanceof Refusal ? error.status : 503;
