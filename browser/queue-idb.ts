@@ -180,9 +180,13 @@ export class IdbQueue implements TraceQueue {
 
   async ack(lease: Lease): Promise<void> {
     const tx = this.db.transaction(STORE, "readwrite");
-    for (const { id } of lease.items) {
+    for (const { id, body } of lease.items) {
       const key = await tx.store.index("id").getKey(id);
-      if (key !== undefined) await tx.store.delete(key);
+      if (key === undefined) continue;
+      // What was sent is acknowledged, even if re-leased since; a row replaced since (a snapshot
+      // by its finished trace, its tab back from the back/forward cache) was not sent: it stays.
+      const row = await tx.store.get(key);
+      if (row && (row.leaseToken === lease.token || row.body === body)) await tx.store.delete(key);
     }
     await tx.done;
   }

@@ -87,6 +87,15 @@ describe("QueueExporter", () => {
     expect(exporter.stats().sampledOut).toBe(1000 - stored.size);
   });
 
+  it("sampledIn: an id not ending in 8 hex digits is drawn at the rate, not always kept", async () => {
+    const { sampledIn } = await import("./queue-exporter.js");
+    const kept = Array.from({ length: 2000 }, (_, i) => sampledIn(`request-${i}`, 0.1)).filter(Boolean).length;
+    expect(kept).toBeGreaterThan(100);
+    expect(kept).toBeLessThan(320);
+    expect(sampledIn("tr-00000000000000000000000000000000", 0.001)).toBe(true);
+    expect(sampledIn("tr-000000000000000000000000ffffffff", 0.999)).toBe(false);
+  });
+
   it("snapshots of open traces are sampled and redacted like finished ones, uncounted; a finished trace not stored is reported by id", async () => {
     const dropped: string[] = [];
     const queue = new MemoryQueue();

@@ -41,11 +41,11 @@ export function validateSample(sample: unknown, fn = "QueueExporter"): void {
  * Rate sampling by trace id, so the decision is the same each time a trace is looked at: a hidden
  * page stores its open traces again every few seconds, and a random draw each time would let a
  * discarded tab's trace through far more often than the rate. The id's last 8 hex digits are
- * random (crypto) in ids this package makes; an id from elsewhere that is not hex falls back to a draw.
+ * random (crypto) in ids this package makes; an id from elsewhere not ending in 8 hex digits gets a draw.
  */
 export function sampledIn(traceId: string, rate: number): boolean {
-  const n = Number.parseInt(traceId.slice(-8), 16);
-  return (Number.isNaN(n) ? Math.random() : n / 2 ** 32) < rate;
+  const tail = traceId.slice(-8);
+  return (/^[0-9a-f]{8}$/i.test(tail) ? Number.parseInt(tail, 16) / 2 ** 32 : Math.random()) < rate;
 }
 
 /**

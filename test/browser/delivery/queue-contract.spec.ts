@@ -31,5 +31,6 @@ test("IndexedDB queue: a tab's snapshots of open traces wait while it lives, giv
     ["tab-a alive", [], 3],
     ["tr-1 finished", ["tr-1=finished"]],
     ["tab-a gone", ["tr-3=snap, later", "tr-1=finished"], 2],
+    ["tr-4 finished while its snapshot was being sent", ["tr-4=finished"]],
   ]);
 });

@@ -39,6 +39,13 @@ let n = 0;
     await a.dropSnapshot("tr-2"); // tr-2 was sampled out when it finished
     alive.delete("tab-a");
     steps.push(["tab-a gone", await leasable(), (await b.stats()).queued]);
+    // Tab A was only away (the back/forward cache): B sends its snapshot, and A finishes the trace
+    // meanwhile. B's ack must not delete the finished trace that replaced what B sent.
+    await a.putSnapshots([entry("tr-4", "snap")]);
+    const sending = (await b.lease(1e9))!;
+    await a.append([entry("tr-4", "finished")]);
+    await b.ack(sending);
+    steps.push(["tr-4 finished while its snapshot was being sent", await leasable()]);
     a.close();
     b.close();
     return steps;
