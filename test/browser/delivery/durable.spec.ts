@@ -35,8 +35,10 @@ test("network blocked, page reloaded: the stored traces are sent by the reloaded
   await page.waitForFunction(() => "app" in globalThis);
   expect((await stub(request)).requests).toEqual([]); // nothing got through so far
   expect((await idbRows(page)).map((r) => r.id).sort()).toEqual([...ids].sort());
-  // The pages do try (the first one may not have before the reload; the reloaded one does at start-up).
-  await expect.poll(async () => (await stub(request)).refused).toBeGreaterThan(0);
+  // The pages do try (the first one may not have before the reload; the reloaded one does once it
+  // leads and has reclaimed the rows the closing page leased for its unload flush: 2 s after that
+  // page is gone, plus backoff, which took up to 6 s on a loaded 2-core machine).
+  await expect.poll(async () => (await stub(request)).refused, { timeout: 15_000 }).toBeGreaterThan(0);
   await request.get("/stub/down?on=0");
   const view = await expectDelivered(request, ids);
   for (const id of ids) expect(view.deliveries[id]).toBe(1);
