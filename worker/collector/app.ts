@@ -97,22 +97,22 @@ export function createCollector<Env extends object = object>(options: CollectorO
   const app = new Hono<{ Bindings: Env }>();
 
   app.onError((error, c) => {
-    const otlp = new URL(c.req.url).pathname.endsWith("/v1/traces"); // also when mounted under a prefix
-    // An OTLP protobuf sender reads a protobuf google.rpc.Status (OTLP/HTTP "Failures").
-    if (otlp && isProtobuf(c.req.raw)) {
-      const status = error instanceof Refusal ? error.status : 503;
-      const headers = error instanceof Refusal ? error.headers : { "retry-after": "5" };
-      if (!(error instanceof Refusal)) console.error("mlflow-edge collector:", error);
-      const { code, message } = error instanceof Refusal ? otlpStatus(error) : { code: 14, message: "the collector could not store the traces right now" };
-      return c.body(encodeStatus(code, message), status, { ...headers, "content-type": "application/x-protobuf" });
+    let refusal: Refusal;
+    if (error instanceof Refusal) refusal = error;
+    else {
+      // A store failure (a Durable Object overloaded or restarting): nothing was acknowledged, so
+      // the client keeps its traces and retries. The cause stays in the log, not in the answer.
+      console.error("mlflow-edge collector:", error);
+      const writing = c.req.method === "POST";
+      refusal = new Refusal(503, writing ? "the collector could not store the traces right now" : "the trace store is not available right now", "", "retry later", { "retry-after": "5" });
     }
-    if (error instanceof Refusal) return c.json(otlp ? { ...error.body, ...otlpStatus(error) } : error.body, error.status, error.headers);
-    // A store failure (a Durable Object overloaded or restarting): nothing was acknowledged, so
-    // the client keeps its traces and retries. The cause stays in the log, not in the answer.
-    console.error("mlflow-edge collector:", error);
-    const writing = c.req.method === "POST";
-    const body = { error: writing ? "the collector could not store the traces right now" : "the trace store is not available right now", path: "", hint: "retry later" };
-    return c.json(otlp ? { ...body, code: 14, message: body.error } : body, 503, { "retry-after": "5" });
+    const otlp = new URL(c.req.url).pathname.endsWith("/v1/traces"); // also when mounted under a prefix
+    // OTLP senders read a google.rpc.Status: as protobuf for a protobuf request, else its fields beside ours.
+    if (otlp && isProtobuf(c.req.raw)) {
+      const { code, message } = otlpStatus(refusal);
+      return c.body(encodeStatus(code, message), refusal.status, { ...refusal.headers, "content-type": "application/x-protobuf" });
+    }
+    return c.json(otlp ? { ...refusal.body, ...otlpStatus(refusal) } : refusal.body, refusal.status, refusal.headers);
   });
   app.notFound((c) => c.json({ error: `no route ${c.req.method} ${new URL(c.req.url).pathname}`, path: "", hint: "see docs/collector.md" }, 404));
 

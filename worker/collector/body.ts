@@ -1,8 +1,9 @@
 import { Refusal } from "./refusal.js";
 
 // Reads a request body (JSON, or OTLP protobuf) without trusting Content-Length: the stream is
-// counted as it arrives and abandoned as soon as it passes the limit. A gzip or deflate body (OpenTelemetry exporters
-// compress by default) is counted after decompression, so a small bomb cannot expand past the limit.
+// counted as it arrives and abandoned as soon as it passes the limit. A gzip or deflate body
+// (OpenTelemetry exporters compress by default) is counted after decompression, so a small bomb
+// cannot expand past the limit.
 
 const ENCODINGS = new Set(["gzip", "deflate"]);
 
