@@ -69,7 +69,10 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
   const name = options.queueName ?? "mlflow-edge";
   const limits = { maxTraces: options.maxQueuedTraces, maxBytes: options.maxQueuedBytes };
   let storage: DeliveryStats["storage"] = "memory";
-  const leadership = electLeader(name, () => sender.nudge());
+  const leadership = electLeader(name, () => {
+    sender.nudge();
+    channel?.postMessage(SENDING); // tabs waiting on an answer from the tab before it stop waiting
+  });
   // Traces must not be lost because the disk refuses them: kept in memory, they still go out.
   const toMemory = (why: string, error: unknown) => {
     storage = "memory";
@@ -100,11 +103,22 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
     isOnline: () => navigator.onLine !== false,
     isActive: active,
   });
-  // Tabs that do not send tell the sender they stored something. Closed while the page is in the
-  // back/forward cache: a message arriving there makes Chrome evict the page.
+  // Tabs that do not send tell the sender they stored something, and the sender answers. A tab that
+  // gets no answer within SENDER_SILENT_MS takes the sender's lock over (see leader.ts). The
+  // channel is closed while the page is in the back/forward cache: a message arriving there makes
+  // Chrome evict the page.
+  let silence: ReturnType<typeof setTimeout> | undefined;
+  const heard = () => {
+    clearTimeout(silence);
+    silence = undefined;
+  };
   const openChannel = () => {
     const c = typeof BroadcastChannel === "function" ? new BroadcastChannel(name) : undefined;
-    c?.addEventListener("message", () => active() && sender.nudge());
+    c?.addEventListener("message", (event) => {
+      if (event.data === SENDING) return heard();
+      if (active()) sender.nudge();
+      if (leadership.isLeader) c.postMessage(SENDING);
+    });
     return c;
   };
   let channel = openChannel();
@@ -119,7 +133,10 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
     onStored: (ids) => {
       for (const id of ids) snapshotted.delete(id); // its snapshot was replaced in the same write
       if (active()) sender.nudge();
-      else channel?.postMessage("stored");
+      else if (channel) {
+        channel.postMessage(STORED);
+        silence ??= setTimeout(() => ((silence = undefined), leadership.takeOver()), SENDER_SILENT_MS);
+      }
     },
     drain: () => sender.drain(),
   });
@@ -170,6 +187,7 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
       else if (how === "cached") {
         stopRefresh();
         leadership.suspend();
+        heard();
         channel?.close();
         channel = undefined;
       }
@@ -193,6 +211,7 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
       await flush();
       sender.stop();
       stopRefresh();
+      heard();
       removeListeners();
       restoreFetch?.();
       channel?.close();
@@ -209,6 +228,10 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
 
 const DISCARDED = "page discarded while hidden";
 const SNAPSHOT_REFRESH_MS = 3_000;
+const STORED = "stored";
+const SENDING = "sending";
+/** How long a tab waits for the sender to answer its news before taking the sender's lock over. */
+const SENDER_SILENT_MS = 5_000;
 
 /**
  * A TraceQueue usable at once, while IndexedDB opens (tracing starts before that finishes), that

@@ -5,7 +5,10 @@ import { newLeaseToken } from "../core/export/queue.js";
 // Safety does not rest on this: queue leases already keep two tabs from sending one trace at once.
 // Each tab also holds a lock named after itself for its whole life, so the others can tell from
 // `navigator.locks.query()` which tabs are still alive and reclaim a dead tab's leases at once.
-
+// A holder can keep the lock without sending: a frozen or busy page, or (Chromium 156) a page put
+// in the back/forward cache whose release never reached the browser, which then grants the lock to
+// nobody. A waiting tab whose news the sender does not answer takes the lock over (`steal`); a
+// sender that loses it this way goes back in line.
 export interface Leadership {
   /** Random id of this tab, recorded on its leases. */
   readonly tabId: string;
@@ -26,6 +29,8 @@ export interface Leadership {
   suspend(): void;
   /** The page came back from the back/forward cache: takes its locks again. */
   resume(): void;
+  /** The sender does not answer: takes its lock from whoever holds it, and becomes the sender. */
+  takeOver(): void;
 }
 
 export function electLeader(name: string, onLead: () => void): Leadership {
@@ -35,36 +40,56 @@ export function electLeader(name: string, onLead: () => void): Leadership {
     // No Web Locks (old browsers, some embedded webviews): every tab sends; leases keep it safe.
     queueMicrotask(onLead);
     const none = () => undefined;
-    return { tabId, isLeader: true, tracksTabs: false, liveTabs: async () => undefined, stepDown: none, release: none, suspend: none, resume: none };
+    return { tabId, isLeader: true, tracksTabs: false, liveTabs: async () => undefined, stepDown: none, release: none, suspend: none, resume: none, takeOver: none };
   }
   let releaseTab = () => {};
   let releaseSender = () => {};
-  let pending = new AbortController();
+  let tabRequest = new AbortController();
+  let senderRequest = new AbortController();
   const tabPrefix = `${name}:tab:`;
   const state = { isLeader: false, steppedDown: false, suspended: false };
-  // A lock request fails only when the document goes away or the request is aborted (suspend).
-  const hold = (lockName: string, held: Promise<void>, signal: AbortSignal, onGranted?: () => void) =>
-    locks.request(lockName, { signal }, () => (signal.aborted ? undefined : (onGranted?.(), held))).catch(() => undefined);
+  // A pending request fails when the document goes away or the request is aborted (suspend); a
+  // granted one when another tab takes the lock over.
+  const requestTab = () => {
+    tabRequest = new AbortController();
+    const { signal } = tabRequest;
+    locks.request(tabPrefix + tabId, { signal }, () => (signal.aborted ? undefined : new Promise<void>((resolve) => (releaseTab = resolve)))).catch(() => undefined);
+  };
+  const requestSender = (steal: boolean) => {
+    const request = (senderRequest = new AbortController());
+    let granted = false;
+    // `steal` cannot be aborted; its grant after a suspend or a step-down is handed on at once.
+    locks
+      .request(`${name}:sender`, steal ? { steal } : { signal: request.signal }, () => {
+        if (request.signal.aborted || state.steppedDown) return;
+        granted = true;
+        state.isLeader = true;
+        onLead();
+        return new Promise<void>((resolve) => (releaseSender = resolve));
+      })
+      .catch(() => {
+        if (!granted || request.signal.aborted || state.steppedDown) return;
+        state.isLeader = false; // taken over by a tab that found this one silent: back in line
+        requestSender(false);
+      });
+  };
   const acquire = () => {
-    pending = new AbortController();
-    void hold(tabPrefix + tabId, new Promise<void>((resolve) => (releaseTab = resolve)), pending.signal);
-    if (state.steppedDown) return;
-    void hold(`${name}:sender`, new Promise<void>((resolve) => (releaseSender = resolve)), pending.signal, () => {
-      if (state.steppedDown) return; // granted after stepping down: handed on at once
-      state.isLeader = true;
-      onLead();
-    });
+    requestTab();
+    if (!state.steppedDown) requestSender(false);
   };
   acquire();
-  const stepDown = () => {
-    state.steppedDown = true;
+  const leave = () => {
     state.isLeader = false;
+    senderRequest.abort();
     releaseSender();
   };
+  const stepDown = () => {
+    state.steppedDown = true;
+    leave();
+  };
   const letGo = () => {
-    state.isLeader = false;
-    pending.abort();
-    releaseSender();
+    leave();
+    tabRequest.abort();
     releaseTab();
   };
   return {
@@ -92,6 +117,11 @@ export function electLeader(name: string, onLead: () => void): Leadership {
       if (!state.suspended) return;
       state.suspended = false;
       acquire();
+    },
+    takeOver() {
+      if (state.isLeader || state.steppedDown || state.suspended) return;
+      senderRequest.abort(); // leaves its place in line
+      requestSender(true);
     },
   };
 }

@@ -50,3 +50,24 @@ test("a page of a site whose pages all trace comes back from the cache, and goes
   await expect.poll(() => page.evaluate(async () => (await (globalThis as any).app.stats()).leader)).toBe(true);
   expect((await stub(request)).deliveries[before]).toBe(1);
 });
+
+test("a sending page goes into the cache while another tab waits for the sender's lock: sending goes on", async ({ page, context, request }) => {
+  // Chromium 156 often keeps the lock of a page that let go of it on its way into the cache: the
+  // browser never hears of the release, shows no holder, and grants the lock to no one. The tabs
+  // waiting for it hear no answer from a sender and take the lock over.
+  await openCacheable(page, "a");
+  await page.goto("/page/delivery-app?cacheable=1&label=b"); // b becomes the sender
+  await app(page);
+  await expect.poll(() => page.evaluate(async () => (await (globalThis as any).app.stats()).leader)).toBe(true);
+  const other = await context.newPage();
+  await other.goto("/page/delivery-app?cacheable=1&label=other");
+  await app(other);
+  await page.goBack({ waitUntil: "commit" }); // b into the cache, a back (restored, or reloaded if evicted)
+  await app(page);
+  const ids = [
+    await other.evaluate(() => (globalThis as any).app.traceOne("from the other tab")),
+    await page.evaluate(() => (globalThis as any).app.traceOne("from a")),
+  ];
+  const view = await expectDelivered(request, ids);
+  for (const id of ids) expect(view.deliveries[id]).toBe(1);
+});

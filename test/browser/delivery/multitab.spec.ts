@@ -77,3 +77,55 @@ test("a hidden tab is discarded mid-answer while another tab sends: the sending 
   expect(view.deliveries[id]).toBe(1);
   await expect.poll(async () => (await stats(sender)).queued).toBe(0);
 });
+
+// A tab can hold the sender's lock and not send: frozen, busy, or (Chromium) a page in the
+// back/forward cache whose release never reached the browser. Here a page of the origin takes the
+// lock and never lets go, as such a tab does.
+async function silentHolder(page: Page): Promise<Page> {
+  await page.goto("/health");
+  await page.evaluate(() => {
+    const flags = globalThis as { held?: boolean; lost?: string };
+    void navigator.locks
+      .request("mlflow-edge:sender", () => ((flags.held = true), new Promise(() => {})))
+      .catch((error: Error) => (flags.lost = error.name));
+  });
+  await page.waitForFunction(() => (globalThis as { held?: boolean }).held === true);
+  return page;
+}
+
+test("the sender's lock is held by a tab that does not send: a tab with news takes it over and delivers", async ({ context, request }) => {
+  const holder = await silentHolder(await context.newPage());
+  const tab = await openApp(await context.newPage());
+  expect((await stats(tab)).leader).toBe(false);
+  const ids = await tab.evaluate(() => (globalThis as any).app.traceMany(2, 0, "news") as string[]);
+  const view = await expectDelivered(request, ids); // the answer is awaited 5 s, then the lock is taken
+  for (const id of ids) expect(view.deliveries[id]).toBe(1);
+  expect((await stats(tab)).leader).toBe(true);
+  expect(await holder.evaluate(() => (globalThis as { lost?: string }).lost)).toBe("AbortError");
+});
+
+test("a sender that answers keeps its lock; one whose lock was taken goes back in line, and sends again when its turn comes", async ({ context, request }) => {
+  const first = await openApp(await context.newPage());
+  await expect.poll(async () => (await stats(first)).leader).toBe(true);
+  const second = await openApp(await context.newPage());
+  const early = await second.evaluate(() => (globalThis as any).app.traceOne("early"));
+  await expectDelivered(request, [early]);
+  await second.waitForTimeout(6_000); // past the 5 s a tab waits for the sender's answer
+  expect([(await stats(first)).leader, (await stats(second)).leader]).toEqual([true, false]);
+
+  // Another page of the origin takes the lock (as a tab finding the sender silent does) and later lets go.
+  const thief = await context.newPage();
+  await thief.goto("/health");
+  await thief.evaluate(() => {
+    void navigator.locks.request("mlflow-edge:sender", { steal: true }, () => new Promise<void>((resolve) => ((globalThis as any).letGo = resolve)));
+  });
+  await expect.poll(async () => (await stats(first)).leader).toBe(false);
+  await thief.evaluate(() => (globalThis as any).letGo());
+  // The second tab, waiting since it opened, is the sender now; the first went back in line behind it.
+  await expect.poll(async () => (await stats(second)).leader).toBe(true);
+  expect((await stats(first)).leader).toBe(false);
+  await second.close();
+  await expect.poll(async () => (await stats(first)).leader).toBe(true);
+  const late = await first.evaluate(() => (globalThis as any).app.traceOne("late"));
+  expect((await expectDelivered(request, [late])).deliveries[late]).toBe(1);
+});
