@@ -70,8 +70,9 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
   const limits = { maxTraces: options.maxQueuedTraces, maxBytes: options.maxQueuedBytes };
   let storage: DeliveryStats["storage"] = "memory";
   const leadership = electLeader(name, () => {
+    heard(); // a tab waiting on an answer from the sender before it is the sender now
     sender.nudge();
-    channel?.postMessage(SENDING); // tabs waiting on an answer from the tab before it stop waiting
+    channel?.postMessage(SENDING); // and so are the other tabs waiting on one
   });
   // Traces must not be lost because the disk refuses them: kept in memory, they still go out.
   const toMemory = (why: string, error: unknown) => {
