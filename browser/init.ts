@@ -123,7 +123,16 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
     return c;
   };
   let channel = openChannel();
-  void ready.then(() => active() && sender.nudge());
+  /** Tells the sender there is something to send; takes its lock over if it does not answer. */
+  const askSender = () => {
+    if (!channel) return;
+    channel.postMessage(STORED);
+    silence ??= setTimeout(() => ((silence = undefined), leadership.takeOver()), SENDER_SILENT_MS);
+  };
+  // A page that opens while traces wait asks the sender too: it may be the first news in a while.
+  void ready
+    .then(async (q) => (active() ? sender.nudge() : (await q.stats()).queued > 0 && askSender()))
+    .catch((error: unknown) => reportSdkError("queue.stats", error));
   /** Trace ids this tab stored snapshots of, until the finished trace replaces or drops them. */
   const snapshotted = new Set<string>();
   const exporter = new QueueExporter({
@@ -134,10 +143,7 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
     onStored: (ids) => {
       for (const id of ids) snapshotted.delete(id); // its snapshot was replaced in the same write
       if (active()) sender.nudge();
-      else if (channel) {
-        channel.postMessage(STORED);
-        silence ??= setTimeout(() => ((silence = undefined), leadership.takeOver()), SENDER_SILENT_MS);
-      }
+      else askSender();
     },
     drain: () => sender.drain(),
   });

@@ -129,3 +129,17 @@ test("a sender that answers keeps its lock; one whose lock was taken goes back i
   const late = await first.evaluate(() => (globalThis as any).app.traceOne("late"));
   expect((await expectDelivered(request, [late])).deliveries[late]).toBe(1);
 });
+
+test("traces wait behind a sender that does not send: a tab that opens asks, and takes over", async ({ context, request }) => {
+  await silentHolder(await context.newPage());
+  await request.get("/stub/fail?times=1000&status=503"); // the closing tab's own last try fails
+  const gone = await openApp(await context.newPage());
+  const ids = await gone.evaluate(() => (globalThis as any).app.traceMany(2, 0, "left") as string[]);
+  await expect.poll(async () => (await stats(gone)).queued).toBe(2);
+  await gone.close(); // before its own 5 s wait for the sender's answer ends
+  await request.get("/stub/fail?times=0");
+  const opened = await openApp(await context.newPage()); // it traces nothing itself
+  const view = await expectDelivered(request, ids);
+  for (const id of ids) expect(view.deliveries[id]).toBe(1);
+  expect((await stats(opened)).leader).toBe(true);
+});
