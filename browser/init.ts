@@ -129,10 +129,13 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
     channel.postMessage(STORED);
     silence ??= setTimeout(() => ((silence = undefined), leadership.takeOver()), SENDER_SILENT_MS);
   };
-  // A page that opens while traces wait asks the sender too: it may be the first news in a while.
-  void ready
-    .then(async (q) => (active() ? sender.nudge() : (await q.stats()).queued > 0 && askSender()))
-    .catch((error: unknown) => reportSdkError("queue.stats", error));
+  // A page that opens (or comes back from the back/forward cache) while traces wait asks the
+  // sender too: it may be the first news in a while.
+  const look = () =>
+    void ready
+      .then(async (q) => (active() ? sender.nudge() : (await q.stats()).queued > 0 && askSender()))
+      .catch((error: unknown) => reportSdkError("queue.stats", error));
+  look();
   /** Trace ids this tab stored snapshots of, until the finished trace replaces or drops them. */
   const snapshotted = new Set<string>();
   const exporter = new QueueExporter({
@@ -187,10 +190,11 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
         storeSnapshots();
         refresh ??= setInterval(storeSnapshots, SNAPSHOT_REFRESH_MS);
       }
-      // Into the back/forward cache: no snapshot (a write still open when the page is frozen gets
-      // it evicted at the next write of another page), and no lock or channel that another page of
-      // the origin could touch (Chrome evicts a cached page for that too). Open traces carry on if
-      // the page comes back.
+      // Into the back/forward cache: no queue transaction (one still open when the page is frozen
+      // gets it evicted at the next write of another page), so no snapshot and no flush of stored
+      // traces (they wait for this page's return or the origin's next sender), and no lock or
+      // channel that another page of the origin could touch (Chrome evicts a cached page for that
+      // too). Open traces carry on if the page comes back.
       else if (how === "cached") {
         stopRefresh();
         leadership.suspend();
@@ -198,15 +202,17 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
         channel?.close();
         channel = undefined;
       }
-      // Traces still being written go out straight from memory; stored ones by lease, any tab.
+      // Traces still being written go out straight from memory; stored ones by lease, any tab
+      // (not from the cache: the lease is a queue transaction).
       const { items, stored } = exporter.unsettled();
       sender.sendUnqueued(items, stored);
-      void sender.flushOnUnload();
+      if (how !== "cached") void sender.flushOnUnload();
     },
     onShow: stopRefresh,
     onRestore() {
       leadership.resume();
       channel ??= openChannel();
+      look();
     },
     onOnline: () => active() && sender.resume(),
   });

@@ -5,7 +5,7 @@
 // takes them back when it returns. Delivery carries on either way.
 import { expect, test, type Page } from "@playwright/test";
 import config from "../../../playwright.config.js";
-import { expectDelivered, stub } from "./helpers.js";
+import { expectDelivered, silentHolder, stub } from "./helpers.js";
 
 // Playwright turns the back/forward cache off by default.
 test.use({ launchOptions: { ...config.use!.launchOptions, ignoreDefaultArgs: ["--disable-back-forward-cache"] } });
@@ -70,4 +70,38 @@ test("a sending page goes into the cache while another tab waits for the sender'
   ];
   const view = await expectDelivered(request, ids);
   for (const id of ids) expect(view.deliveries[id]).toBe(1);
+});
+
+test("traces wait behind a sender that does not send: a page back from the cache asks, and takes over", async ({ page, context, request }) => {
+  await openCacheable(page, "a");
+  await page.goto("/health"); // a into the cache; it lets go of the sender's lock
+  await silentHolder(await context.newPage());
+  await request.get("/stub/fail?times=1000&status=503");
+  const gone = await context.newPage();
+  await gone.goto("/page/delivery-app?label=gone");
+  await app(gone);
+  const ids = await gone.evaluate(() => (globalThis as any).app.traceMany(2, 0, "left") as string[]);
+  await expect.poll(() => gone.evaluate(async () => (await (globalThis as any).app.stats()).queued)).toBe(2);
+  await gone.close(); // before its own 5 s wait for the sender's answer ends
+  await request.get("/stub/fail?times=0");
+  await page.goBack({ waitUntil: "commit" });
+  await app(page);
+  expect(await restored(page)).toBe(true);
+  const view = await expectDelivered(request, ids);
+  for (const id of ids) expect(view.deliveries[id]).toBe(1);
+});
+
+test("another tab of the site opens, traces and sends while a page is in the cache: the page comes back from the cache", async ({ page, context, request }) => {
+  // Chrome evicts a cached page whose queue transaction, open when it was frozen, blocks another
+  // page's write: a page going into the cache starts none (it used to lease stored traces to send).
+  await openCacheable(page, "a");
+  await expectDelivered(request, [await page.evaluate(() => (globalThis as any).app.traceOne("before"))]);
+  await page.goto("/health");
+  const other = await context.newPage();
+  await other.goto("/page/delivery-app?label=other");
+  await app(other);
+  await expectDelivered(request, [await other.evaluate(() => (globalThis as any).app.traceOne("other"))]);
+  await page.goBack({ waitUntil: "commit" });
+  await app(page);
+  expect(await restored(page)).toBe(true);
 });

@@ -36,3 +36,18 @@ export async function idbRows(page: Page): Promise<{ id: string; label: string; 
     return rows.map((r) => ({ ...r, label: JSON.parse(r.body).data.spans[0].inputs.label }));
   });
 }
+
+// A tab can hold the sender's lock and not send: frozen, busy, or (Chromium) a page in the
+// back/forward cache whose release never reached the browser. Here a page of the origin takes the
+// lock and never lets go, as such a tab does.
+export async function silentHolder(page: Page): Promise<Page> {
+  await page.goto("/health");
+  await page.evaluate(() => {
+    const flags = globalThis as { held?: boolean; lost?: string };
+    void navigator.locks
+      .request("mlflow-edge:sender", () => ((flags.held = true), new Promise(() => {})))
+      .catch((error: Error) => (flags.lost = error.name));
+  });
+  await page.waitForFunction(() => (globalThis as { held?: boolean }).held === true);
+  return page;
+}

@@ -1,6 +1,6 @@
 // Acceptance: tabs of one origin share one queue and one sender, and no trace is sent twice.
 import { expect, test, type Page } from "@playwright/test";
-import { expectDelivered, openApp } from "./helpers.js";
+import { expectDelivered, openApp, silentHolder } from "./helpers.js";
 
 test.beforeEach(async ({ request }) => {
   await request.get("/stub/reset");
@@ -77,21 +77,6 @@ test("a hidden tab is discarded mid-answer while another tab sends: the sending 
   expect(view.deliveries[id]).toBe(1);
   await expect.poll(async () => (await stats(sender)).queued).toBe(0);
 });
-
-// A tab can hold the sender's lock and not send: frozen, busy, or (Chromium) a page in the
-// back/forward cache whose release never reached the browser. Here a page of the origin takes the
-// lock and never lets go, as such a tab does.
-async function silentHolder(page: Page): Promise<Page> {
-  await page.goto("/health");
-  await page.evaluate(() => {
-    const flags = globalThis as { held?: boolean; lost?: string };
-    void navigator.locks
-      .request("mlflow-edge:sender", () => ((flags.held = true), new Promise(() => {})))
-      .catch((error: Error) => (flags.lost = error.name));
-  });
-  await page.waitForFunction(() => (globalThis as { held?: boolean }).held === true);
-  return page;
-}
 
 test("the sender's lock is held by a tab that does not send: a tab with news takes it over and delivers", async ({ context, request }) => {
   const holder = await silentHolder(await context.newPage());
