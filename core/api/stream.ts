@@ -386,7 +386,7 @@ export function traceReadableStream(source: WebStream, rec: StreamRecorder): Web
   // (bytes of a character the stream ended in the middle of are not text: left out)
   rec.fallback = (chunks: string[]) => (text ? chunks.join("") : chunks);
   const end = () => rec.finish();
-  return relayStream(source, {
+  const hooks: RelayHooks = {
     chunk(chunk) {
       let value = chunk;
       if (chunk instanceof Uint8Array) {
@@ -403,13 +403,16 @@ export function traceReadableStream(source: WebStream, rec: StreamRecorder): Web
     done: end,
     failed: (error) => rec.fail(error),
     cancelled: end,
-  });
+  };
+  // Dropped when the relay's pull can no longer be called, not when the stream object is: workerd
+  // keeps reading a stream handed to `new Response()` after dropping the object itself.
+  return relayStream(source, whenDropped(hooks, rec));
 }
 
 /** Wraps `value` (a stream per `streamKind`) so that its iteration is recorded by `rec`. */
 export function wrapStream<T>(value: T, kind: StreamKind, rec: StreamRecorder): T {
   if (kind === "sync") return whenDropped(traceIterator(value as Iterator<unknown>, rec), rec) as T;
-  if (kind === "readable") return whenDropped(traceReadableStream(value as WebStream, rec), rec) as T;
+  if (kind === "readable") return traceReadableStream(value as WebStream, rec) as T;
   const tag = Object.prototype.toString.call(value);
   return (tag === "[object AsyncGenerator]"
     ? whenDropped(traceAsyncIterator(value as AsyncIterator<unknown>, rec), rec)
@@ -420,8 +423,8 @@ let dropped: FinalizationRegistry<StreamRecorder> | null | undefined;
 
 /**
  * Ends `rec` (abandon) once `stream` is garbage collected: nobody can read it any more. Only for
- * objects that are their own iterator or are held by their readers (a generator, a ReadableStream):
- * an iterable whose iterators are separate objects may be collected while one is still read.
+ * objects that are their own iterator (a generator) or that whatever reads holds (a relay's
+ * hooks): an iterable whose iterators are separate objects may be collected while one is still read.
  */
 function whenDropped<S extends object>(stream: S, rec: StreamRecorder): S {
   dropped ??= typeof FinalizationRegistry === "function" ? new FinalizationRegistry((r) => r.abandon()) : null;

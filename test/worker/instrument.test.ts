@@ -247,6 +247,32 @@ describe("instrument(): a traced model call whose stream becomes the response bo
     expect(model.attributes["mlflow.spanOutputs"]).toBe(events.join(""));
     expect(model.events.map((e) => e.name)).toEqual(["mlflow.chunk.item.0", "mlflow.chunk.item.1", "mlflow.chunk.item.2"]);
   });
+
+  it("the garbage collector running while workerd streams the body does not end the model span early", async () => {
+    // workerd keeps reading a stream handed to `new Response()` after dropping the JS object; the
+    // span once ended at the first collection with "stream dropped unfinished" (a flaky test here).
+    let garbage: unknown;
+    const pressured = trace(async function runModel() {
+      let i = 0;
+      return new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          await sleep(2);
+          for (let k = 0; k < 200; k++) garbage = new Array(10_000).fill(k); // the collector runs
+          if (i < events.length) controller.enqueue(new TextEncoder().encode(events[i++]));
+          else controller.close();
+        },
+      });
+    }, { spanType: "LLM" });
+    const app = instrument<object, ExportedHandler<object>>({ async fetch() { return new Response(await pressured()); } }, { exporter: () => exported });
+    for (let n = 0; n < 5; n++) expect((await call(app, new Request("https://app.example/chat"))).body).toBe(events.join(""));
+    expect(garbage).toBeDefined();
+    for (const t of exported.traces) {
+      const model = t.data.spans.find((s) => s.name === "runModel")!;
+      expect(model.events.map((e) => e.name)).toEqual(["mlflow.chunk.item.0", "mlflow.chunk.item.1", "mlflow.chunk.item.2"]);
+      expect(model.attributes["mlflow.spanOutputs"]).toBe(events.join(""));
+    }
+    expect(exported.traces).toHaveLength(5);
+  });
 });
 
 describe("options are checked where the Worker wraps its handler (its top level, so a bad one fails the upload)", () => {
