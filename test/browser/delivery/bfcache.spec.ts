@@ -3,7 +3,7 @@
 // queries), that gets a BroadcastChannel message, or that froze with an IndexedDB write open; so a
 // page going into the cache lets go of its locks and channel and starts no snapshot write, and
 // takes them back when it returns. Delivery carries on either way.
-import { expect, test, type Page } from "@playwright/test";
+import { expect, test, type APIRequestContext, type Page } from "@playwright/test";
 import config from "../../../playwright.config.js";
 import { expectDelivered, silentHolder, stub } from "./helpers.js";
 
@@ -72,8 +72,15 @@ test("a sending page goes into the cache while another tab waits for the sender'
   for (const id of ids) expect(view.deliveries[id]).toBe(1);
 });
 
+/** Waits until the page's sender is done (a queue transaction open at the freeze gets a page evicted). */
+async function settle(page: Page, request: APIRequestContext): Promise<void> {
+  await expectDelivered(request, [await page.evaluate(() => (globalThis as any).app.traceOne("before"))]);
+  await expect.poll(() => page.evaluate(async () => (await (globalThis as any).app.stats()).queued)).toBe(0);
+}
+
 test("traces wait behind a sender that does not send: a page back from the cache asks, and takes over", async ({ page, context, request }) => {
   await openCacheable(page, "a");
+  await settle(page, request);
   await page.goto("/health"); // a into the cache; it lets go of the sender's lock
   await silentHolder(await context.newPage());
   await request.get("/stub/fail?times=1000&status=503");
@@ -95,7 +102,7 @@ test("another tab of the site opens, traces and sends while a page is in the cac
   // Chrome evicts a cached page whose queue transaction, open when it was frozen, blocks another
   // page's write: a page going into the cache starts none (it used to lease stored traces to send).
   await openCacheable(page, "a");
-  await expectDelivered(request, [await page.evaluate(() => (globalThis as any).app.traceOne("before"))]);
+  await settle(page, request);
   await page.goto("/health");
   const other = await context.newPage();
   await other.goto("/page/delivery-app?label=other");
