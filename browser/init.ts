@@ -133,7 +133,11 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
   // sender too: it may be the first news in a while.
   const look = () =>
     void ready
-      .then(async (q) => (active() ? sender.nudge() : (await q.stats()).queued > 0 && askSender()))
+      .then(async (q) => {
+        if (active()) return sender.nudge();
+        // Granted the lock while reading, this page is the sender itself: no one to ask.
+        if ((await q.stats()).queued > 0 && !active()) askSender();
+      })
       .catch((error: unknown) => reportSdkError("queue.stats", error));
   look();
   /** Trace ids this tab stored snapshots of, until the finished trace replaces or drops them. */

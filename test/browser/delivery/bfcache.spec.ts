@@ -5,7 +5,7 @@
 // takes them back when it returns. Delivery carries on either way.
 import { expect, test, type APIRequestContext, type Page } from "@playwright/test";
 import config from "../../../playwright.config.js";
-import { expectDelivered, silentHolder, stub } from "./helpers.js";
+import { expectDelivered, offline, silentHolder, stub } from "./helpers.js";
 
 // Playwright turns the back/forward cache off by default.
 test.use({ launchOptions: { ...config.use!.launchOptions, ignoreDefaultArgs: ["--disable-back-forward-cache"] } });
@@ -83,14 +83,13 @@ test("traces wait behind a sender that does not send: a page back from the cache
   await settle(page, request);
   await page.goto("/health"); // a into the cache; it lets go of the sender's lock
   await silentHolder(await context.newPage());
-  await request.get("/stub/fail?times=1000&status=503");
   const gone = await context.newPage();
   await gone.goto("/page/delivery-app?label=gone");
   await app(gone);
   const ids = await gone.evaluate(() => (globalThis as any).app.traceMany(2, 0, "left") as string[]);
   await expect.poll(() => gone.evaluate(async () => (await (globalThis as any).app.stats()).queued)).toBe(2);
+  await offline(gone); // its own last try at closing must not send them
   await gone.close(); // before its own 5 s wait for the sender's answer ends
-  await request.get("/stub/fail?times=0");
   await page.goBack({ waitUntil: "commit" });
   await app(page);
   expect(await restored(page)).toBe(true);

@@ -51,3 +51,10 @@ export async function silentHolder(page: Page): Promise<Page> {
   await page.waitForFunction(() => (globalThis as { held?: boolean }).held === true);
   return page;
 }
+
+/** Takes one page offline (CDP: the other pages of the context keep their network). */
+export async function offline(page: Page): Promise<void> {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("Network.emulateNetworkConditions", { offline: true, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+  await page.waitForFunction(() => !navigator.onLine);
+}
