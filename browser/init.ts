@@ -147,10 +147,11 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
     sample: options.sample,
     redact: options.redact,
     onDropped: (id) => snapshotted.delete(id) && void queue.dropSnapshot(id),
-    onStored: (ids) => {
+    onStored: (ids, items) => {
       for (const id of ids) snapshotted.delete(id); // its snapshot was replaced in the same write
-      if (active()) sender.nudge();
-      else askSender();
+      if (!active()) return askSender();
+      sender.remember(items);
+      sender.nudge();
     },
     drain: () => sender.drain(),
   });
@@ -206,11 +207,14 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
         channel?.close();
         channel = undefined;
       }
-      // Traces still being written go out straight from memory; stored ones by lease, any tab
-      // (not from the cache: the lease is a queue transaction).
+      // Traces still being written go out straight from memory; stored ones by lease, any tab.
+      // Into the cache no lease may run (it is a queue transaction): the traces this tab stored as
+      // the sender and has not sent yet go from memory too.
       const { items, stored } = exporter.unsettled();
-      sender.sendUnqueued(items, stored);
-      if (how !== "cached") void sender.flushOnUnload();
+      if (how !== "cached") {
+        sender.sendUnqueued(items, stored);
+        void sender.flushOnUnload();
+      } else sender.sendUnqueued([...items, ...sender.remembered()], stored);
     },
     onShow: stopRefresh,
     onRestore() {

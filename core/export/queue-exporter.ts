@@ -16,7 +16,7 @@ export interface QueueExporterOptions {
   /** Runs before anything is stored; `null` drops the trace. Default `redactSecrets`; `false` stores traces as they are. */
   redact?: RedactHook | false;
   /** Called once the traces are stored: typically nudges the sender. */
-  onStored?: (ids: readonly string[]) => void;
+  onStored?: (ids: readonly string[], items: readonly QueuedTrace[]) => void;
   /** Called with the id of a finished trace that is not stored (sampled out, dropped by redact, failed). */
   onDropped?: (traceId: string) => void;
   /** What `flush()` runs after pending writes are stored: typically the sender's drain. */
@@ -73,7 +73,7 @@ export class QueueExporter implements Exporter {
     this.writing.set(item.id, entry);
     try {
       await stored;
-      this.options.onStored?.([item.id]);
+      this.options.onStored?.([item.id], [item]);
     } catch (error) {
       this.counts.failed++;
       reportSdkError("queue.append", error);

@@ -209,6 +209,24 @@ describe("Sender", () => {
     expect(c.calls).toHaveLength(1);
   });
 
+  it("remembers stored traces until a request carries them, within the keepalive budget, oldest forgotten first", async () => {
+    const c = collector();
+    const { queue, sender } = setup(c);
+    const [a, b] = traces(2, 25_000);
+    await queue.append([a!, b!]);
+    sender.remember([a!, b!]);
+    expect(sender.remembered().map((i) => i.id)).toEqual([a!.id, b!.id]);
+    const big = traceOf(3, 30_000);
+    sender.remember([big, traceOf(4, 70_000)]); // over the 60 KB budget: a goes; one larger than the budget is never kept
+    expect(sender.remembered().map((i) => i.id)).toEqual([b!.id, big.id]);
+    await sender.drain(); // b goes out (big was never queued)
+    expect(c.calls.flatMap((call) => call.ids)).toEqual([a!.id, b!.id]);
+    expect(sender.remembered().map((i) => i.id)).toEqual([big.id]);
+    // A page going into the back/forward cache sends what is left from memory.
+    expect(sender.sendUnqueued(sender.remembered(), Promise.resolve())).toEqual([big.id]);
+    expect(sender.remembered()).toEqual([]);
+  });
+
   it("a trace queued while a drain is finishing is sent by that drain, not left for the idle poll", async () => {
     // The drain's last step reads the queue's stats to plan a wake-up; a trace stored and nudged
     // during that read used to find the run still "in progress" and be left behind.

@@ -61,6 +61,9 @@ export class Sender {
   private stopped = false;
   /** Ids sent by `sendUnqueued` whose answer is pending: the drain must not send them concurrently. */
   private readonly direct = new Set<string>();
+  /** Traces stored for this sender that no request has carried yet, oldest first (see remember). */
+  private readonly fresh = new Map<string, QueuedTrace>();
+  private freshBytes = 0;
 
   constructor(options: SenderOptions) {
     this.options = options;
@@ -201,6 +204,34 @@ export class Sender {
     return sentIds;
   }
 
+  /**
+   * Keeps traces just stored for this sender in memory until a request carries them, within the
+   * keepalive budget (the oldest go first): a page going into the back/forward cache, where no
+   * queue lease may run, sends them with `sendUnqueued`.
+   */
+  remember(items: readonly QueuedTrace[]): void {
+    const max = this.options.keepaliveBudgetBytes ?? 60_000;
+    for (const item of items) {
+      if (item.bytes > max || this.fresh.has(item.id)) continue;
+      this.fresh.set(item.id, item);
+      this.freshBytes += item.bytes;
+    }
+    for (const [id, item] of this.fresh) {
+      if (this.freshBytes <= max) break;
+      this.forget(id, item);
+    }
+  }
+
+  /** The traces `remember` keeps, oldest first. */
+  remembered(): QueuedTrace[] {
+    return [...this.fresh.values()];
+  }
+
+  private forget(id: string, item: QueuedTrace): void {
+    this.fresh.delete(id);
+    this.freshBytes -= item.bytes;
+  }
+
   /** Stops sending and cancels timers; entries stay queued. */
   stop(): void {
     this.stopped = true;
@@ -258,6 +289,7 @@ export class Sender {
     const body = encodeIngestBatch(items.map((i) => i.body));
     const bytes = utf8Length(body);
     this.counts.requests++;
+    if (this.fresh.size) for (const item of items) if (this.fresh.has(item.id)) this.forget(item.id, this.fresh.get(item.id)!);
     if (keepalive) {
       this.counts.keepaliveRequests++;
       this.budget.reserve(bytes);

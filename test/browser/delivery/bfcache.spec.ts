@@ -18,9 +18,9 @@ const app = (page: Page) => page.waitForFunction(() => "app" in globalThis);
 /** Whether the page on screen came back from the cache (the same document, `pageshow` persisted). */
 const restored = (page: Page) => page.evaluate(() => (globalThis as { restored?: boolean }).restored === true);
 
-async function openCacheable(page: Page, label: string): Promise<void> {
+async function openCacheable(page: Page, label: string, query = ""): Promise<void> {
   await page.addInitScript(() => addEventListener("pageshow", (e) => ((globalThis as { restored?: boolean }).restored = e.persisted)));
-  await page.goto(`/page/delivery-app?cacheable=1&label=${label}`);
+  await page.goto(`/page/delivery-app?cacheable=1&label=${label}${query}`);
   await app(page);
 }
 
@@ -107,6 +107,24 @@ test("another tab of the site opens, traces and sends while a page is in the cac
   await other.goto("/page/delivery-app?label=other");
   await app(other);
   await expectDelivered(request, [await other.evaluate(() => (globalThis as any).app.traceOne("other"))]);
+  await page.goBack({ waitUntil: "commit" });
+  await app(page);
+  expect(await restored(page)).toBe(true);
+});
+
+test("a trace stored but not yet sent when the page goes into the cache goes out then, from memory", async ({ page, request }) => {
+  // The sender waits out a backoff (up to 10 min here) after a failure; a trace stored meanwhile
+  // is in the queue, not on the wire, when the user leaves the site.
+  await openCacheable(page, "a", "&retryBase=600000&retryMax=600000");
+  await settle(page, request);
+  await request.get("/stub/fail?times=1000&status=503");
+  await page.evaluate(() => (globalThis as any).app.traceOne("failed once"));
+  await expect.poll(async () => (await stub(request)).requests.some((r) => r.status === 503)).toBe(true);
+  const stored = await page.evaluate(() => (globalThis as any).app.traceOne("stored, not sent"));
+  await expect.poll(() => page.evaluate(async () => (await (globalThis as any).app.stats()).queued)).toBe(2);
+  await request.get("/stub/fail?times=0");
+  await page.goto("/health"); // into the cache, where no queue lease may run
+  await expectDelivered(request, [stored]); // while the page is away
   await page.goBack({ waitUntil: "commit" });
   await app(page);
   expect(await restored(page)).toBe(true);
