@@ -214,7 +214,7 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
       if (how !== "cached") {
         sender.sendUnqueued(items, stored);
         void sender.flushOnUnload();
-      } else sender.sendUnqueued([...items, ...sender.remembered()], stored);
+      } else sender.sendUnqueued(active() ? [...items, ...sender.remembered()] : items, stored); // a sender no more: the new one sends them
     },
     onShow: stopRefresh,
     onRestore() {

@@ -227,6 +227,21 @@ describe("Sender", () => {
     expect(sender.remembered()).toEqual([]);
   });
 
+  it("does not remember a trace already sent from memory before its write finished", async () => {
+    const c = collector();
+    const { queue, sender } = setup(c);
+    const item = traceOf(1);
+    let store!: () => void;
+    const stored = new Promise<void>((r) => (store = r));
+    sender.sendUnqueued([item], stored); // the page was hidden while the trace was being written
+    await queue.append([item]);
+    sender.remember([item]); // the write lands
+    store();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(sender.remembered()).toEqual([]); // a later cached hide must not send it again
+    expect([...c.accepted.values()]).toEqual([1]);
+  });
+
   it("a trace queued while a drain is finishing is sent by that drain, not left for the idle poll", async () => {
     // The drain's last step reads the queue's stats to plan a wake-up; a trace stored and nudged
     // during that read used to find the run still "in progress" and be left behind.

@@ -212,7 +212,8 @@ export class Sender {
   remember(items: readonly QueuedTrace[]): void {
     const max = this.options.keepaliveBudgetBytes ?? 60_000;
     for (const item of items) {
-      if (item.bytes > max || this.fresh.has(item.id)) continue;
+      // Already on the wire from sendUnqueued (its write finished after the send started): not fresh.
+      if (item.bytes > max || this.fresh.has(item.id) || this.direct.has(item.id)) continue;
       this.fresh.set(item.id, item);
       this.freshBytes += item.bytes;
     }
