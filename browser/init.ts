@@ -181,6 +181,7 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
   const restoreFetch = options.propagateTo ? instrumentFetch(options.propagateTo) : undefined;
   const removeListeners = installLifecycle({
     onHide(how) {
+      const wasSender = active(); // before a move into the cache lets go of the lock
       // A trace still open when the page goes for good (an answer still streaming) is lost unless
       // it is ended now: its open spans end with a "cancelled" event and it is sent with the rest.
       if (how === "unloading") {
@@ -214,7 +215,7 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
       if (how !== "cached") {
         sender.sendUnqueued(items, stored);
         void sender.flushOnUnload();
-      } else sender.sendUnqueued(active() ? [...items, ...sender.remembered()] : items, stored); // a sender no more: the new one sends them
+      } else sender.sendUnqueued(wasSender ? [...items, ...sender.remembered()] : items, stored); // a sender no more: the new one sends them
     },
     onShow: stopRefresh,
     onRestore() {
