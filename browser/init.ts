@@ -197,10 +197,9 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
         refresh ??= setInterval(storeSnapshots, SNAPSHOT_REFRESH_MS);
       }
       // Into the back/forward cache: no queue transaction (one still open when the page is frozen
-      // gets it evicted at the next write of another page), so no snapshot and no flush of stored
-      // traces (they wait for this page's return or the origin's next sender), and no lock or
-      // channel that another page of the origin could touch (Chrome evicts a cached page for that
-      // too). Open traces carry on if the page comes back.
+      // gets it evicted at the next write of another page), so no snapshot and no lease, and no
+      // lock or channel that another page of the origin could touch (Chrome evicts a cached page
+      // for that too). Open traces carry on if the page comes back.
       else if (how === "cached") {
         stopRefresh();
         leadership.suspend();
@@ -210,12 +209,11 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
       }
       // Traces still being written go out straight from memory; stored ones by lease, any tab.
       // Into the cache no lease may run (it is a queue transaction): the traces this tab stored as
-      // the sender and has not sent yet go from memory too.
+      // the sender and has not sent yet go from memory too (another tab's sender has its own).
       const { items, stored } = exporter.unsettled();
-      if (how !== "cached") {
-        sender.sendUnqueued(items, stored);
-        void sender.flushOnUnload();
-      } else sender.sendUnqueued(wasSender ? [...items, ...sender.remembered()] : items, stored); // a sender no more: the new one sends them
+      const cached = how === "cached";
+      sender.sendUnqueued(cached && wasSender ? [...items, ...sender.remembered()] : items, stored);
+      if (!cached) void sender.flushOnUnload();
     },
     onShow: stopRefresh,
     onRestore() {

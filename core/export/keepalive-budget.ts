@@ -8,7 +8,7 @@ export class KeepaliveBudget {
   private count = 0;
 
   constructor(
-    private readonly maxBytes = 60_000,
+    readonly maxBytes = 60_000,
     private readonly maxRequests = 8,
   ) {}
 

@@ -32,6 +32,12 @@ const traceOf = (n: number, padBytes = 100): QueuedTrace => {
   return queuedTrace(id, JSON.stringify({ info: { traceId: id }, data: { spans: [], pad: "x".repeat(padBytes) } }));
 };
 const traces = (count: number, padBytes = 100) => Array.from({ length: count }, (_, i) => traceOf(i + 1, padBytes));
+/** A queue write that lands when the test says so. */
+const deferred = () => {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+};
 
 describe("Sender", () => {
   let warn: ReturnType<typeof vi.spyOn>;
@@ -185,8 +191,7 @@ describe("Sender", () => {
     const c = collector();
     const { queue, sender } = setup(c);
     const items = traces(3);
-    let store!: () => void;
-    const stored = new Promise<void>((r) => (store = r));
+    const { promise: stored, resolve: store } = deferred();
     const sent = sender.sendUnqueued(items, stored);
     expect(sent).toEqual(items.map((i) => i.id));
     expect(c.calls).toHaveLength(1); // before any await: a closing page gives no second chance
@@ -231,8 +236,7 @@ describe("Sender", () => {
     const c = collector();
     const { queue, sender } = setup(c);
     const item = traceOf(1);
-    let store!: () => void;
-    const stored = new Promise<void>((r) => (store = r));
+    const { promise: stored, resolve: store } = deferred();
     sender.sendUnqueued([item], stored); // the page was hidden while the trace was being written
     await queue.append([item]);
     sender.remember([item]); // the write lands

@@ -210,16 +210,16 @@ export class Sender {
    * queue lease may run, sends them with `sendUnqueued`.
    */
   remember(items: readonly QueuedTrace[]): void {
-    const max = this.options.keepaliveBudgetBytes ?? 60_000;
+    const max = this.budget.maxBytes;
     for (const item of items) {
       // Already on the wire from sendUnqueued (its write finished after the send started): not fresh.
       if (item.bytes > max || this.fresh.has(item.id) || this.direct.has(item.id)) continue;
       this.fresh.set(item.id, item);
       this.freshBytes += item.bytes;
     }
-    for (const [id, item] of this.fresh) {
+    for (const id of this.fresh.keys()) {
       if (this.freshBytes <= max) break;
-      this.forget(id, item);
+      this.forget(id);
     }
   }
 
@@ -228,9 +228,10 @@ export class Sender {
     return [...this.fresh.values()];
   }
 
-  private forget(id: string, item: QueuedTrace): void {
+  /** Drops `id` from the remembered traces, if there. */
+  private forget(id: string): void {
+    this.freshBytes -= this.fresh.get(id)?.bytes ?? 0;
     this.fresh.delete(id);
-    this.freshBytes -= item.bytes;
   }
 
   /** Stops sending and cancels timers; entries stay queued. */
@@ -290,7 +291,7 @@ export class Sender {
     const body = encodeIngestBatch(items.map((i) => i.body));
     const bytes = utf8Length(body);
     this.counts.requests++;
-    if (this.fresh.size) for (const item of items) if (this.fresh.has(item.id)) this.forget(item.id, this.fresh.get(item.id)!);
+    if (this.fresh.size) for (const { id } of items) this.forget(id);
     if (keepalive) {
       this.counts.keepaliveRequests++;
       this.budget.reserve(bytes);
