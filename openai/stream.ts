@@ -46,6 +46,7 @@ export function traceStream(stream: object, span: LiveSpan, api: StreamApi): voi
     span.end();
     return;
   }
+  rec.watchIdle(); // created and never read: ended after openSpanTimeoutMs
   // Aborted before anyone read it: nothing else would ever end the span.
   (stream as ClientStream).controller?.signal?.addEventListener?.(
     "abort",

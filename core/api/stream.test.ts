@@ -152,6 +152,60 @@ describe("stream spans", () => {
     expect((await t.traces()).at(-1)!.data.spans[0]).toMatchObject({ name: "getFrozen", outputs: ["f"] });
   });
 
+  it("a traced function returning another traced function's iterable: both spans get the chunks and end", async () => {
+    const t = setup();
+    class SdkStream {
+      constructor(private readonly items: string[]) {}
+      async *[Symbol.asyncIterator]() {
+        yield* this.items;
+      }
+    }
+    const callLLM = mlflow.trace(async function callLLM(prompt: string) { return new SdkStream([prompt, "b"]); });
+    const agent = mlflow.trace(async function agent(q: string) { return callLLM(q); });
+    const got: string[] = [];
+    for await (const x of await agent("a")) got.push(x);
+    expect(got).toEqual(["a", "b"]);
+    const spans = shape(await t.only());
+    expect(spans.map((s) => [s.name, s.outputs, s.status, s.events!.length])).toEqual([
+      ["agent", ["a", "b"], "OK", 2],
+      ["callLLM", ["a", "b"], "OK", 2],
+    ]);
+  });
+
+  it("an iterable result nobody reads ends after openSpanTimeoutMs idle, unless a read is under way", async () => {
+    const t = setup({ openSpanTimeoutMs: 150 });
+    const iterable = (gate?: Promise<void>) => ({ async *[Symbol.asyncIterator]() { await gate; yield "late"; } });
+    await mlflow.trace(async function unread() { return iterable(); })();
+    await sleep(400);
+    const [unread] = shape(await t.only());
+    expect(unread).toMatchObject({ name: "unread", outputs: [], status: "OK" });
+    expect(unread!.events).toMatchObject([{ name: "cancelled", attributes: { reason: "stream idle for 150 ms" } }]);
+
+    // A model thinking longer than the timeout before its first chunk is waited for.
+    let open!: () => void;
+    const slow = await mlflow.trace(async function slowFirstChunk() { return iterable(new Promise<void>((r) => (open = r))); })();
+    const reading = (async () => { for await (const _ of slow) { /* read */ } })();
+    await sleep(400);
+    open();
+    await reading;
+    const traces = await t.traces();
+    expect(traces).toHaveLength(2);
+    expect(shape(traces[1]!)[0]).toMatchObject({ name: "slowFirstChunk", outputs: ["late"], status: "OK" });
+  });
+
+  it("a list API's page (getNextPage, hasNextPage) is a value, as in Python, not a stream", async () => {
+    const t = setup();
+    class Page {
+      data = [{ id: "m1" }];
+      hasNextPage() { return false; }
+      async getNextPage(): Promise<Page> { throw new Error("no next page"); }
+      async *[Symbol.asyncIterator]() { yield* this.data; }
+    }
+    const page = await mlflow.trace(async function listModels() { return new Page(); })();
+    expect(page).toBeInstanceOf(Page);
+    expect(shape(await t.only())[0]).toMatchObject({ name: "listModels", outputs: { data: [{ id: "m1" }] }, status: "OK" });
+  });
+
   it("keeps the raw chunks and warns when the outputReducer throws", async () => {
     const t = setup();
     const w = captureWarnings();

@@ -45,7 +45,7 @@ interface WebStreamController {
 type WebStreamSource = { pull(controller: WebStreamController): Promise<void>; cancel(reason: unknown): Promise<void> };
 const WebStreams = () => (globalThis as { ReadableStream?: new (source: WebStreamSource, strategy: { highWaterMark: number }) => WebStream }).ReadableStream;
 
-/** Which stream a value is: a generator, an async generator, a ReadableStream or any other async iterable. */
+/** Which stream a value is: a generator, an async generator, a ReadableStream or any other async iterable but a list page. */
 export function streamKind(value: unknown): StreamKind | undefined {
   if (value === null || typeof value !== "object") return undefined;
   const tag = Object.prototype.toString.call(value);
@@ -55,8 +55,10 @@ export function streamKind(value: unknown): StreamKind | undefined {
   // Response(stream), pipeTo) reject a proxy of one. A locked stream has a reader already: untouched.
   const RS = WebStreams();
   if (RS && value instanceof RS) return value.locked ? undefined : "readable";
-  if (typeof (value as AsyncIterable<unknown>)[Symbol.asyncIterator] !== "function") return undefined;
-  return "async";
+  const v = value as AsyncIterable<unknown> & { getNextPage?: unknown; hasNextPage?: unknown };
+  if (typeof v[Symbol.asyncIterator] !== "function") return undefined;
+  // A page of a list API (an SDK's `models.list()`): a value, usually read through `.data`.
+  return typeof v.getNextPage === "function" && typeof v.hasNextPage === "function" ? undefined : "async";
 }
 
 /** The kind of stream a function returns, known from the function itself (generator functions). */
@@ -72,6 +74,8 @@ export class StreamRecorder {
   private release: (() => void) | undefined;
   /** When the stream last did something (started, or gave a chunk). */
   private lastAt = 0;
+  /** Reads of an async iterator under way (a model may think for minutes before its first chunk). */
+  reading = 0;
   /** Outputs when no outputReducer is given (a ReadableStream of text: the whole text). */
   fallback: OutputReducer | undefined;
 
@@ -166,11 +170,29 @@ export class StreamRecorder {
    * collected): like `break`, but ended when the stream last did something, with a `cancelled`
    * event. Never iterated: as `cancel()`, so the parent trace stops waiting for it.
    */
-  abandon(): void {
+  abandon(reason = "stream dropped unfinished"): void {
     if (this.done) return;
     if (!this.span) return this.cancel();
-    this.span.addEvent({ name: "cancelled", timestamp: this.lastAt, attributes: { reason: "stream dropped unfinished" } });
+    this.span.addEvent({ name: "cancelled", timestamp: this.lastAt, attributes: { reason } });
     this.finish(this.lastAt);
+  }
+
+  /**
+   * For a stream no finalizer can watch (an SDK's iterable, whose iterators may outlive it): once it
+   * has done nothing for `openSpanTimeoutMs` with no read under way, it is abandoned, so a result
+   * nobody reads (a list page used for its `.data`) cannot hold its trace forever.
+   */
+  watchIdle(): void {
+    const ms = this.span?._record.tracer.openSpanTimeoutMs;
+    if (ms === undefined) return;
+    const check = (): void => {
+      if (this.done) return;
+      const wait = this.reading > 0 ? ms : this.lastAt + ms - nowMs();
+      if (wait <= 0) return this.abandon(`stream idle for ${ms} ms`);
+      const timer = setTimeout(check, wait);
+      (timer as { unref?: () => void }).unref?.(); // never keeps a Node process alive
+    };
+    check();
   }
 
   /** The consumer gave up before iterating: no span, and the parent trace is not held. */
@@ -233,13 +255,16 @@ export function traceAsyncIterator<T>(it: AsyncIterator<T>, rec: StreamRecorder)
       rec.fail(error);
       return Promise.reject(error);
     }
+    rec.reading++;
     return Promise.resolve(p).then(
       (r) => {
+        rec.reading--;
         if (r.done) rec.finish();
         else rec.chunk(r.value);
         return r;
       },
       (error: unknown) => {
+        rec.reading--;
         rec.fail(error);
         throw error;
       },
@@ -278,8 +303,8 @@ export interface IterableHook {
   claim(): boolean;
 }
 
-/** Objects hooked by an earlier call, with their own reader: a second call gets a proxy, not a hook on a hook. */
-const originals = new WeakMap<object, () => AsyncIterator<unknown>>();
+/** Objects hooked by an earlier call: a second call gets a proxy, not a hook on a hook. */
+const hooked = new WeakSet<object>();
 
 /**
  * Makes reading `iterable` record into `rec`, in place: the caller keeps the object itself, with
@@ -291,9 +316,8 @@ const originals = new WeakMap<object, () => AsyncIterator<unknown>>();
  * no property (frozen) or is already hooked by an earlier call.
  */
 export function hookAsyncIterable(iterable: object, rec: StreamRecorder): IterableHook | undefined {
-  if (originals.has(iterable)) return undefined;
+  if (hooked.has(iterable)) return undefined;
   const s = iterable as Record<PropertyKey, unknown>;
-  const original = s[Symbol.asyncIterator] as () => AsyncIterator<unknown>;
   let used = false;
   const claim = () => !used && (used = true);
   const hook = (key: PropertyKey) => {
@@ -308,7 +332,7 @@ export function hookAsyncIterable(iterable: object, rec: StreamRecorder): Iterab
   } catch {
     return undefined; // a proxy that refuses
   }
-  originals.set(iterable, original);
+  hooked.add(iterable);
   return { claim };
 }
 
@@ -319,11 +343,14 @@ export function hookAsyncIterable(iterable: object, rec: StreamRecorder): Iterab
  * original; a frozen one as an object inheriting from it.
  */
 export function traceAsyncIterable<T extends object>(iterable: T, rec: StreamRecorder): T {
+  rec.watchIdle();
   if (hookAsyncIterable(iterable, rec)) return iterable;
-  const read = originals.get(iterable) ?? (iterable as AsyncIterable<unknown>)[Symbol.asyncIterator];
+  // The reader as it is now: one an earlier call hooked (a traced function returning another's
+  // stream) still records into that call's span too.
+  const read = (iterable as AsyncIterable<unknown>)[Symbol.asyncIterator];
   const traced = () => traceAsyncIterator(read.call(iterable), rec);
   // A proxy may not report another value for a frozen property: inherit instead.
-  if (!originals.has(iterable)) return Object.create(iterable, { [Symbol.asyncIterator]: { value: traced } }) as T;
+  if (!hooked.has(iterable)) return Object.create(iterable, { [Symbol.asyncIterator]: { value: traced } }) as T;
   return new Proxy(iterable, {
     get(target, prop) {
       if (prop === Symbol.asyncIterator) return traced;
