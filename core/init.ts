@@ -19,6 +19,8 @@ export interface InitOptions extends TracerOptions {
   timeoutMs?: number;
   /** Retry policy for deliveries (network errors, 429, 5xx). */
   retry?: MlflowExporterOptions["retry"];
+  /** Runs on each trace before it is sent to MLflow; `null` drops it. Default `redactSecrets`; `false` sends traces as they are. */
+  redact?: MlflowExporterOptions["redact"];
 }
 
 /** Checks `options` and names the first bad field. */
@@ -70,6 +72,7 @@ export function mlflowExporterFromOptions(options: InitOptions): MlflowExporter 
     headers: options.headers,
     timeoutMs: options.timeoutMs,
     retry: options.retry,
+    redact: options.redact,
   });
 }
 

@@ -4,6 +4,7 @@ import { parseRetryAfter } from "../core/export/backoff.js";
 import { encodeIngestBatch, ingestHeaders, INGEST_PATH } from "../core/export/ingest-format.js";
 import type { Trace } from "../core/model/types.js";
 import type { TraceStore } from "./store.js";
+import { redactSecrets, type RedactHook } from "../core/export/redact.js";
 import { fitForIngest, ingestJson } from "../core/export/fit.js";
 import { utf8Length } from "../core/serialize/safe-json.js";
 
@@ -11,14 +12,16 @@ import { utf8Length } from "../core/serialize/safe-json.js";
 // response: the request never waits for tracing.
 
 /**
- * Hands traces to a TraceStore (the TraceBuffer Durable Objects through their binding), cut to the
- * ingest limits first as every other way into the buffer is: a long streamed answer keeps every
- * chunk as an event, and a span over the buffer's row size would be refused whole.
+ * Hands traces to a TraceStore (the TraceBuffer Durable Objects through their binding), redacted
+ * (default `redactSecrets`, as the collector does to what pages send) and cut to the ingest limits
+ * first as every other way into the buffer is: a long streamed answer keeps every chunk as an
+ * event, and a span over the buffer's row size would be refused whole.
  */
-export function storeExporter(store: TraceStore): Exporter {
+export function storeExporter(store: TraceStore, redact: RedactHook | false = redactSecrets): Exporter {
   return {
     async export(trace: Trace) {
-      await store.put([fitForIngest(trace, utf8Length(JSON.stringify(trace)))]);
+      const kept = redact ? redact(trace) : trace;
+      if (kept) await store.put([fitForIngest(kept, utf8Length(JSON.stringify(kept)))]);
     },
   };
 }

@@ -1,4 +1,5 @@
 import type { Exporter } from "../export/exporter.js";
+import { redactSecrets, type RedactHook } from "../export/redact.js";
 import type { Trace } from "../model/types.js";
 import { MlflowClient, type MlflowClientOptions, type SendTraceResult } from "./client.js";
 
@@ -17,6 +18,8 @@ export interface MlflowExporterOptions extends MlflowClientOptions {
   onError?: (error: unknown, trace: Trace) => void;
   /** Called with each trace delivered. */
   onDelivered?: (result: SendTraceResult, trace: Trace) => void;
+  /** Runs on each trace before it is sent; `null` drops it. Default `redactSecrets`; `false` sends traces as they are. */
+  redact?: RedactHook | false;
 }
 
 export class MlflowExporter implements Exporter {
@@ -27,6 +30,7 @@ export class MlflowExporter implements Exporter {
   private readonly maxConcurrency: number;
   private readonly onError: MlflowExporterOptions["onError"];
   private readonly onDelivered: MlflowExporterOptions["onDelivered"];
+  private readonly redact: RedactHook | false;
   private active = 0;
   private readonly waiting: (() => void)[] = [];
   private readonly inFlight = new Set<Promise<unknown>>();
@@ -48,6 +52,8 @@ export class MlflowExporter implements Exporter {
     this.maxConcurrency = max;
     this.onError = options.onError;
     this.onDelivered = options.onDelivered;
+    this.redact = options.redact ?? redactSecrets;
+    if (this.redact !== false && typeof this.redact !== "function") throw new TypeError(`redact must be a function or false; got ${String(this.redact)}.`);
   }
 
   /** The experiment id traces go to (resolving the name, once, if given by name). */
@@ -64,16 +70,23 @@ export class MlflowExporter implements Exporter {
     return this.experiment;
   }
 
-  /** Sends one trace; resolves when MLflow has it, rejects with a typed error otherwise. */
+  /** Redacts and sends one trace; resolves when MLflow has it (or `redact` dropped it), rejects with a typed error otherwise. */
   export(trace: Trace): Promise<void> {
-    const delivery = this.deliver(trace);
+    let kept: Trace | null;
+    try {
+      kept = this.redact ? this.redact(trace) : trace; // a throwing hook never lets the raw trace out
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (!kept) return Promise.resolve();
+    const delivery = this.deliver(kept);
     this.inFlight.add(delivery);
     const settled = (): void => void this.inFlight.delete(delivery);
     delivery.then(settled, settled);
     return delivery.then(() => undefined);
   }
 
-  /** Sends `trace` and resolves with what the server did with it (the exporter's queue aside). */
+  /** Sends `trace` as it is (no redaction) and resolves with what the server did with it (the exporter's queue aside). */
   async deliver(trace: Trace): Promise<SendTraceResult> {
     await this.acquire();
     try {

@@ -121,6 +121,27 @@ describe("specific fields, as MLflow shows them", () => {
     expect(rest.spans.map((s) => s.name)).toEqual(["half\ufffd"]);
   });
 
+  it("masks secrets before sending: an SDK client passed to a traced function keeps its API key out of MLflow", async () => {
+    class ChatClient {
+      apiKey = "sk-proj-abcdefghijklmnop0123456789";
+      baseURL = "https://api.openai.com/v1";
+      _options = { apiKey: this.apiKey, maxRetries: 2 };
+    }
+    mlflow.init({ trackingUri: mlflowUri(), experimentId, silent: true });
+    const ask = mlflow.trace(async function ask(client: ChatClient, question: string) { return `${question}: ok`; });
+    await ask(new ChatClient(), "hi");
+    await mlflow.flushTraces();
+    const ids = await searchViaRest(experimentId, "trace.name = 'ask'");
+    expect(ids).toHaveLength(1);
+    const id = ids[0];
+    const rest = await readViaRest(id!);
+    expect(rest.spans[0]!.inputs).toEqual({
+      client: { apiKey: "[REDACTED]", baseURL: "https://api.openai.com/v1", _options: { apiKey: "[REDACTED]", maxRetries: 2 } },
+      question: "hi",
+    });
+    expect(rest.info.metadata["mlflow.traceInputs"]).not.toContain("sk-proj");
+  });
+
   it("keeps nanosecond timing exact to the microsecond", async () => {
     const any = [...sent.values()][0]!;
     const rest = await readViaRest(any.info.traceId);

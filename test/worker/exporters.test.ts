@@ -60,4 +60,20 @@ describe("storeExporter", () => {
     expect(stored.trace.data.spans[0]!.events).toHaveLength(1000);
     expect(stored.trace.data.spans[0]!.events.at(-1)!.name).toBe("mlflow.chunk.item.999");
   });
+
+  it("masks secrets before storing, as the collector does with what pages send (a request URL's token, a client's API key)", async () => {
+    const memory = new mlflow.InMemoryExporter();
+    mlflow.init({ exporter: memory, silent: true });
+    const handle = mlflow.trace(function handle(url: string, client: object) { return "ok"; });
+    handle("https://app.example/callback?code=x&access_token=ya29.SECRETVALUE", { apiKey: "sk-live-0123456789abcdefghij" });
+    await mlflow.flushTraces();
+    const [trace] = memory.drain();
+    await storeExporter(bufferStoreFromEnv(env)!).export(trace!);
+    const stored = (await (await exports.default.fetch(`${BASE}/api/traces/${trace!.info.traceId}`)).json()) as StoredTrace;
+    expect(stored.trace.data.spans[0]!.inputs).toEqual({
+      url: "https://app.example/callback?code=x&access_token=[REDACTED]",
+      client: { apiKey: "[REDACTED]" },
+    });
+    expect(JSON.stringify(stored.trace)).not.toContain("SECRETVALUE");
+  });
 });
