@@ -206,6 +206,50 @@ describe("stream spans", () => {
     expect(shape(await t.only())[0]).toMatchObject({ name: "listModels", outputs: { data: [{ id: "m1" }] }, status: "OK" });
   });
 
+  it("a generator created outside any span nests under the span that iterates it, as in Python; one created in a span keeps that parent", async () => {
+    const t = setup();
+    const numbers = mlflow.trace(function* numbers() { yield 1; yield 2; });
+    const consume = mlflow.trace(function consume(it: Iterable<number>) { return [...it]; });
+    expect(consume(numbers())).toEqual([1, 2]);
+    const made = mlflow.withSpan(() => numbers(), { name: "maker" });
+    consume(made);
+    const traces = await t.traces();
+    expect(traces.map((tr) => shape(tr).map((s) => `${s.name}<${s.parent ?? ""}`))).toEqual([
+      ["consume<", "numbers<consume"],
+      ["maker<", "numbers<maker"],
+      ["consume<"],
+    ]);
+  });
+
+  it("a generator whose parameter default throws runs once and throws the caller's error, not an SDK fault", async () => {
+    const t = setup();
+    const w = captureWarnings();
+    let calls = 0;
+    const side = (): number => {
+      calls++;
+      throw new TypeError("bad default");
+    };
+    const gen = mlflow.trace(function* gen(x: number = side()) { yield x; });
+    expect(() => gen()).toThrow("bad default");
+    expect(calls).toBe(1);
+    expect(w.messages()).toEqual([]);
+    expect(await t.traces()).toEqual([]);
+    w.restore();
+  });
+
+  it("warns once when a generator's span lost its context across an await (stack context), as a plain function's does", async () => {
+    const t = setup({ contextManager: new mlflow.StackContextManager() });
+    const w = captureWarnings();
+    const tokens = mlflow.trace(function* tokens(text: string) { yield* text.split(" "); });
+    await mlflow.withSpan(async () => {
+      await sleep(1);
+      return [...tokens("a b")];
+    }, { name: "answer" });
+    expect((await t.traces()).map((tr) => shape(tr)[0]!.name)).toEqual(["tokens", "answer"]);
+    expect(w.messages().filter((m) => m.includes("context (stack) was lost"))).toHaveLength(1);
+    w.restore();
+  });
+
   it("keeps the raw chunks and warns when the outputReducer throws", async () => {
     const t = setup();
     const w = captureWarnings();

@@ -106,7 +106,7 @@ export class StreamRecorder {
         spanType: p.spanType,
         attributes: p.attributes,
         inputs: p.inputs,
-        parent: p.parent ?? null,
+        parent: p.parent, // none where it was created: the span iterating it, as in Python
       });
     } catch (error) {
       reportSdkError("stream.start", error);

@@ -82,23 +82,9 @@ function wrap(fn: Function, options: TraceOptions, methodName: string | undefine
 
   const traced = function (this: unknown, ...args: unknown[]): unknown {
     let span: LiveSpan;
+    if (generatorKind) return traceGenerator(this, args);
     try {
-      const tracer = getTracer();
-      if (generatorKind) {
-        // Creating a generator runs none of its body: the span waits for the first next().
-        // (No mlflow.spanFunctionName here: Python's _wrap_generator does not set it either.)
-        const rec = new StreamRecorder({
-          tracer,
-          parent: tracer.resolveParent(undefined),
-          name,
-          spanType: options.spanType,
-          attributes: options.attributes,
-          inputs: mapArgs(params, args),
-          outputReducer: reducer,
-        });
-        return wrapStream(fn.apply(this, args), generatorKind, rec);
-      }
-      span = tracer.startSpan({ name, spanType: options.spanType, attributes: options.attributes, inputs: mapArgs(params, args), functionName });
+      span = getTracer().startSpan({ name, spanType: options.spanType, attributes: options.attributes, inputs: mapArgs(params, args), functionName });
     } catch (error) {
       reportSdkError("trace", error);
       return fn.apply(this, args);
@@ -120,6 +106,34 @@ function wrap(fn: Function, options: TraceOptions, methodName: string | undefine
       );
     }
     return settle(span, result, reducer);
+  };
+
+  // Creating a generator runs none of its body (but its parameters' defaults): the span waits for
+  // the first next(). (No mlflow.spanFunctionName here: Python's _wrap_generator does not set it either.)
+  const traceGenerator = (self: unknown, args: unknown[]): unknown => {
+    let rec: StreamRecorder | undefined;
+    try {
+      const tracer = getTracer();
+      rec = new StreamRecorder({
+        tracer,
+        parent: tracer.resolveParent(undefined),
+        name,
+        spanType: options.spanType,
+        attributes: options.attributes,
+        inputs: mapArgs(params, args),
+        outputReducer: reducer,
+      });
+    } catch (error) {
+      reportSdkError("trace", error);
+    }
+    let it: unknown;
+    try {
+      it = fn.apply(self, args); // runs once: a default that throws is the caller's error, thrown as is
+    } catch (error) {
+      rec?.cancel();
+      throw error;
+    }
+    return rec ? wrapStream(it, generatorKind!, rec) : it;
   };
 
   try {
