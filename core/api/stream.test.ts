@@ -250,6 +250,17 @@ describe("stream spans", () => {
     w.restore();
   });
 
+  it("an outputReducer returning null or undefined (an empty stream) leaves the outputs and response preview unset, as in Python", async () => {
+    const t = setup();
+    const join = (chunks: string[]) => (chunks.length ? chunks.join("") : undefined);
+    const empty = mlflow.trace(async function* empty() { /* no chunks */ }, { outputReducer: join });
+    for await (const _ of empty()) { /* read */ }
+    const trace = await t.only();
+    expect(trace.data.spans[0]!.outputs).toBeUndefined();
+    expect(trace.info.responsePreview ?? "").toBe("");
+    expect(trace.info.traceMetadata["mlflow.traceOutputs"] ?? "").toBe("");
+  });
+
   it("keeps the raw chunks and warns when the outputReducer throws", async () => {
     const t = setup();
     const w = captureWarnings();

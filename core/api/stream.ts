@@ -151,7 +151,7 @@ export class StreamRecorder {
           warnOnce("output-reducer", `outputReducer of "${span.name}" threw (${String(error)}); the raw chunks were kept as outputs.`);
         }
       }
-      span.setOutputs(outputs);
+      if (outputs != null) span.setOutputs(outputs); // as Python's span.end(outputs=None): none set
       span.end(endAt === undefined ? undefined : { endTimeNs: msToNs(endAt) });
     } catch (error) {
       reportSdkError("stream.finish", error);

@@ -49,6 +49,26 @@ describe("toJsonSafe", () => {
     expect(toJsonSafe(undefined)).toBeNull();
   });
 
+  it("boxed primitives as JSON.stringify gives them; a huge typed array costs only the items kept", () => {
+    expect(toJsonSafe({ s: new String("s"), n: new Number(5), b: new Boolean(false) })).toEqual({ s: "s", n: 5, b: false });
+    // Counts the items read: a copy of the whole array would read all 5,000,000.
+    let reads = 0;
+    class Counted extends Float32Array {
+      override *[Symbol.iterator](): ArrayIterator<number> {
+        for (const v of this.values()) {
+          reads++;
+          yield v;
+        }
+        return undefined;
+      }
+    }
+    const counted = new Counted(5_000_000);
+    const out = toJsonSafe(counted) as unknown[];
+    expect(out).toHaveLength(1025);
+    expect(out.at(-1)).toBe("...[4998976 more items]");
+    expect(reads).toBeLessThan(2000);
+  });
+
   it("captures the Web platform objects of an LLM call by what they hold, not as {}", async () => {
     const headers = new Headers({ "content-type": "application/json", authorization: "Bearer sk-test" });
     const form = new FormData();

@@ -171,12 +171,15 @@ class Walker {
     if (obj instanceof Map) return this.walkMap(obj, depth);
     if (obj instanceof Set) return this.walkList([...obj], depth);
     if (obj instanceof RegExp) return obj.toString();
+    // new String("s"), new Number(5): what JSON.stringify gives, not their index keys or {}.
+    if (obj instanceof String || obj instanceof Number || obj instanceof Boolean) return this.walk(obj.valueOf(), depth);
     if (obj instanceof ArrayBuffer) return marker(`ArrayBuffer ${obj.byteLength} bytes`);
     if (ArrayBuffer.isView(obj)) {
       if (obj instanceof DataView) return marker(`DataView ${obj.byteLength} bytes`);
-      const items = Array.from(obj as unknown as ArrayLike<number | bigint>);
-      const list = this.walkList(items.slice(0, MAX_TYPED_ARRAY_ITEMS), depth);
-      if (items.length > MAX_TYPED_ARRAY_ITEMS) list.push(`...[${items.length - MAX_TYPED_ARRAY_ITEMS} more items]`);
+      // Only the items kept are copied: an embedding or audio buffer may hold millions.
+      const typed = obj as unknown as { length: number; subarray(start: number, end: number): ArrayLike<number | bigint> };
+      const list = this.walkList(Array.from(typed.subarray(0, MAX_TYPED_ARRAY_ITEMS)), depth);
+      if (typed.length > MAX_TYPED_ARRAY_ITEMS) list.push(`...[${typed.length - MAX_TYPED_ARRAY_ITEMS} more items]`);
       return list;
     }
     if (typeof (obj as PromiseLike<unknown>).then === "function") return marker("Promise");
