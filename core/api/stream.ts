@@ -202,6 +202,13 @@ export class StreamRecorder {
   }
 }
 
+// The built-in prototypes generators inherit from: a traced generator keeps the iterator helpers
+// (`.map()`, `.toArray()`) and `using` (`Symbol.dispose`) where the engine has them. Async
+// generators lowered by a build (Zone.js mode) have none: plain objects then.
+const protoOf = (o: object | null): object | null => (o ? (Object.getPrototypeOf(o) as object | null) : null);
+const ITERATOR = protoOf(protoOf(function* () {}.prototype)) ?? Object.prototype;
+const ASYNC_ITERATOR = protoOf(protoOf(async function* () {}.prototype)) ?? Object.prototype;
+
 /** Wraps a (sync) iterator so that iterating it records a stream span. */
 export function traceIterator<T>(it: Iterator<T>, rec: StreamRecorder): IterableIterator<T> {
   const settle = (r: IteratorResult<T>): IteratorResult<T> => {
@@ -219,7 +226,7 @@ export function traceIterator<T>(it: Iterator<T>, rec: StreamRecorder): Iterable
     }
     return settle(r);
   };
-  return {
+  return Object.assign(Object.create(ITERATOR) as object, {
     next(...args: [] | [undefined]) {
       rec.start();
       return call(() => it.next(...args));
@@ -242,7 +249,7 @@ export function traceIterator<T>(it: Iterator<T>, rec: StreamRecorder): Iterable
       return this;
     },
     [Symbol.toStringTag]: "Generator",
-  } as IterableIterator<T>;
+  }) as IterableIterator<T>;
 }
 
 /** Wraps an async iterator so that iterating it records a stream span. */
@@ -270,7 +277,7 @@ export function traceAsyncIterator<T>(it: AsyncIterator<T>, rec: StreamRecorder)
       },
     );
   };
-  return {
+  return Object.assign(Object.create(ASYNC_ITERATOR) as object, {
     next(...args: [] | [undefined]) {
       rec.start();
       return call(() => it.next(...args));
@@ -295,7 +302,7 @@ export function traceAsyncIterator<T>(it: AsyncIterator<T>, rec: StreamRecorder)
       return this;
     },
     [Symbol.toStringTag]: "AsyncGenerator",
-  } as AsyncIterableIterator<T>;
+  }) as AsyncIterableIterator<T>;
 }
 
 /** What `hookAsyncIterable` returns: `claim()` takes the one traced read for another ending (an abort), if still free. */

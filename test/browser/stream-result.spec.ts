@@ -29,3 +29,16 @@ test.describe("a traced function returning a fetch body (ReadableStream)", () =>
     expect(r.events).toBe(1);
   });
 });
+
+test("a traced generator keeps Chromium's iterator helpers (map, toArray) and disposal (using, await using)", async ({ page }) => {
+  await page.goto("/page/stream-result");
+  await page.waitForFunction(() => "runGeneratorHelpers" in globalThis);
+  const r = await page.evaluate(() => (globalThis as any).runGeneratorHelpers());
+  expect(r.mapped).toEqual(["A", "B", "C"]);
+  expect(r.isIterator).toBe(true);
+  expect(r.spans).toEqual([
+    ["tokens", ["a", "b", "c"], true],
+    ["tokens", ["a"], true],
+    ["stream", [1], true],
+  ]);
+});

@@ -44,3 +44,25 @@ async function run(consumer: string) {
   };
 }
 Object.assign(globalThis, { runStreamResult: run });
+
+// A traced generator is still an Iterator: Chromium's iterator helpers and disposal work on it.
+async function runGeneratorHelpers() {
+  const exporter = new mlflow.InMemoryExporter();
+  mlflow.init({ exporter, contextManager: new mlflow.StackContextManager() });
+  const tokens = mlflow.trace(function* tokens() { yield "a"; yield "b"; yield "c"; });
+  const stream = mlflow.trace(async function* stream() { yield 1; yield 2; });
+  const mapped = (tokens() as any).map((t: string) => t.toUpperCase()).toArray();
+  const disposed = tokens();
+  disposed.next();
+  (disposed as any)[Symbol.dispose](); // `using`: ends the span like a break
+  const asyncDisposed = stream();
+  await asyncDisposed.next();
+  await (asyncDisposed as any)[Symbol.asyncDispose]();
+  await mlflow.flushTraces();
+  return {
+    mapped,
+    isIterator: tokens() instanceof (globalThis as any).Iterator,
+    spans: exporter.traces.map((t) => { const s = t.data.spans[0]!; return [s.name, s.outputs, s.endTime !== null]; }),
+  };
+}
+Object.assign(globalThis, { runGeneratorHelpers });
