@@ -2,6 +2,9 @@
 // for-await: in the app's code, in mlflow-edge and in dependencies (idb), for esbuild and Vite.
 import { describe, expect, it } from "vitest";
 import { build as esbuild } from "esbuild";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { build as viteBuild, type Rollup } from "vite";
 import { mlflowEdgeZone, zoneBuildOptions } from "../../browser/build.js";
 
@@ -43,5 +46,34 @@ describe("Zone.js build help", () => {
     expect(await withEsbuild(false)).toMatch(/function answer2\(/);
     expect(await withEsbuild(false)).not.toMatch(/"answer"/);
     expect(await withEsbuild(true)).toMatch(/__name\(function answer2\([^]*?, "answer"\)/);
+  }, 60_000);
+
+  it("inputs keep their names when lowering moved the parameters into the generator (non-constant defaults): not `_0`", async () => {
+    const out = await esbuild({
+      stdin: {
+        contents: `
+          import * as mlflow from "./core/index.ts";
+          const exporter = new mlflow.InMemoryExporter();
+          mlflow.init({ exporter, silent: true });
+          const model = () => "gpt";
+          const answer = mlflow.trace(async function answer(question: string, history: string[] = [], m = model()) { return question; });
+          class Agent { @mlflow.trace() async plan(goal: string, opts = { steps: model() }) { return goal; } }
+          export async function run() {
+            await answer("why", ["hi"]);
+            await new Agent().plan("ship");
+            await mlflow.flushTraces();
+            return exporter.traces.map((t) => t.data.spans[0]!.inputs);
+          }`,
+        resolveDir: process.cwd(), loader: "ts",
+      },
+      bundle: true, format: "esm", platform: "node", target: "es2022", write: false, logLevel: "silent", ...zoneBuildOptions(),
+    });
+    const code = out.outputFiles[0]!.text;
+    expect(code).toMatch(/function answer2?\(_0\)/); // the lowering this is about
+    mkdirSync(".tmp", { recursive: true });
+    const file = join(".tmp", "zone-params.mjs");
+    writeFileSync(file, code);
+    const { run } = (await import(pathToFileURL(file).href)) as { run(): Promise<unknown[]> };
+    expect(await run()).toEqual([{ question: "why", history: ["hi"] }, { goal: "ship" }]);
   }, 60_000);
 });
