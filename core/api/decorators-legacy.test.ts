@@ -1,6 +1,7 @@
 // `@trace` under TypeScript's legacy `experimentalDecorators` (still the default of many Angular and
 // NestJS apps): the class is compiled the way those apps compile it (esbuild with the tsconfig flag,
 // which emits the same (target, key, descriptor) calls as tsc), then run.
+import "reflect-metadata";
 import { transformSync } from "esbuild";
 import { describe, expect, it } from "vitest";
 import * as mlflow from "../index.js";
@@ -39,5 +40,27 @@ describe("@trace with legacy experimentalDecorators", () => {
       ["named", "LLM", { prompt: "abc" }, 3],
       ["create", "UNKNOWN", { kind: "agent" }, "agent"],
     ]);
+  });
+
+  it("@trace over a framework's method decorator keeps what it stored on the method: reflect-metadata (NestJS's @Get), symbols, hidden properties", () => {
+    // NestJS's route decorators store their metadata on the method function with reflect-metadata.
+    const code = transformSync(`
+      const Get = (path: string) => (target: object, key: string, d: PropertyDescriptor) => {
+        Reflect.defineMetadata("path", path, d.value);
+        d.value[Symbol.for("route")] = "GET " + path;
+        Object.defineProperty(d.value, "hidden", { value: 42, enumerable: false });
+      };
+      class Controller {
+        @mlflow.trace
+        @Get("/weather")
+        weather(city: string) { return city; }
+      }
+      return Controller;`, { loader: "ts", tsconfigRaw: { compilerOptions: { experimentalDecorators: true } } }).code;
+    const Controller = new Function("mlflow", code)(mlflow) as new () => { weather(city: string): string };
+    const method = Controller.prototype.weather as unknown as Record<PropertyKey, unknown>;
+    expect(Reflect.getMetadata("path", method)).toBe("/weather");
+    expect(method[Symbol.for("route")]).toBe("GET /weather");
+    expect(method.hidden).toBe(42);
+    expect(new Controller().weather("Paris")).toBe("Paris");
   });
 });

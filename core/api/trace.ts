@@ -139,7 +139,15 @@ function wrap(fn: Function, options: TraceOptions, methodName: string | undefine
   try {
     Object.defineProperty(traced, "name", { value: fn.name, configurable: true });
     Object.defineProperty(traced, "length", { value: fn.length, configurable: true });
-    for (const key of Object.keys(fn)) (traced as unknown as Record<string, unknown>)[key] = (fn as unknown as Record<string, unknown>)[key];
+    // Everything else the function carries, symbols and non-enumerable properties included, and
+    // reflect-metadata's (NestJS routes, Angular): a framework reads them from the method it finds.
+    for (const key of Reflect.ownKeys(fn)) {
+      if (key !== "name" && key !== "length" && key !== "prototype" && key !== "arguments" && key !== "caller") {
+        Object.defineProperty(traced, key, Object.getOwnPropertyDescriptor(fn, key)!);
+      }
+    }
+    const meta = Reflect as unknown as { getOwnMetadataKeys?(o: object): unknown[]; getOwnMetadata(k: unknown, o: object): unknown; defineMetadata(k: unknown, v: unknown, o: object): void };
+    for (const key of meta.getOwnMetadataKeys?.(fn) ?? []) meta.defineMetadata(key, meta.getOwnMetadata(key, fn), traced);
   } catch (error) {
     reportSdkError("trace.copyProperties", error);
   }
