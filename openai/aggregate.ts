@@ -24,7 +24,9 @@ interface ChatChunk {
 
 /** Chat completion chunks → a `chat.completion` object (content joined, tool calls merged, usage). */
 export function aggregateChatChunks(chunks: ChatChunk[]): Record<string, Json> {
-  const first = chunks[0] ?? {};
+  // The first chunk that names the completion: Azure OpenAI sends a prompt_filter_results chunk
+  // first, with an empty id and model.
+  const first = chunks.find((c) => c?.id) ?? chunks[0] ?? {};
   const choices = new Map<number, { role: string; content: string; refusal: string; toolCalls: Map<number, { id: string; type: string; name: string; args: string }>; finish: string | null }>();
   let usage: Json = undefined;
   for (const chunk of chunks) {

@@ -89,6 +89,24 @@ describe("chat.completions.create", () => {
     expect(span.attributes["mlflow.chat.tokenUsage"]).toEqual({ input_tokens: whole.usage!.prompt_tokens, output_tokens: whole.usage!.completion_tokens, total_tokens: whole.usage!.total_tokens });
   });
 
+  it("Azure OpenAI's stream, whose first chunk is a prompt filter result with an empty id and model: the outputs name the completion", async () => {
+    const events = [
+      { choices: [], created: 0, id: "", model: "", object: "", prompt_filter_results: [{ prompt_index: 0, content_filter_results: {} }] },
+      { id: "chatcmpl-9", object: "chat.completion.chunk", created: 1730000000, model: "gpt-4o-2024-08-06", system_fingerprint: "fp_1", choices: [{ index: 0, delta: { role: "assistant", content: "Hi" }, finish_reason: null }] },
+      { id: "chatcmpl-9", object: "chat.completion.chunk", created: 1730000000, model: "gpt-4o-2024-08-06", choices: [{ index: 0, delta: {}, finish_reason: "stop" }] },
+    ];
+    const sse = events.map((e) => `data: ${JSON.stringify(e)}\n\n`).join("") + "data: [DONE]\n\n";
+    const azure = tracedOpenAI(new OpenAI({
+      apiKey: "unused", baseURL: "http://azure.local/v1", maxRetries: 0,
+      fetch: async () => new Response(sse, { headers: { "content-type": "text/event-stream" } }),
+    }));
+    for await (const _ of await azure.chat.completions.create({ model: "gpt-4o", messages: [question], stream: true })) { /* read */ }
+    expect((await only()).data.spans[0]!.outputs).toEqual({
+      id: "chatcmpl-9", object: "chat.completion", created: 1730000000, model: "gpt-4o-2024-08-06", system_fingerprint: "fp_1",
+      choices: [{ index: 0, message: { role: "assistant", content: "Hi" }, finish_reason: "stop" }],
+    });
+  });
+
   it("streamed tool-call deltas merge into one tool call (content null, finish_reason tool_calls)", async () => {
     const client = tracedOpenAI(raw());
     const tools = [{ type: "function" as const, function: { name: "get_weather", parameters: { type: "object", properties: { city: { type: "string" } } } } }];
