@@ -3,7 +3,7 @@ import { CHUNK_EVENT_PREFIX, CHUNK_VALUE_KEY, type SpanType } from "../model/con
 import { msToNs, nowMs } from "../model/clock.js";
 import type { LiveSpan } from "../model/live-span.js";
 import { isRemoteParent, type RemoteParent } from "../model/remote-parent.js";
-import { pyJsonDumps } from "../serialize/py-json.js";
+import { pyJsonDumpsAscii } from "../serialize/py-json.js";
 import { toJsonSafe } from "../serialize/safe-json.js";
 import type { Tracer } from "../tracer.js";
 import { fail } from "./settle.js";
@@ -126,7 +126,7 @@ export class StreamRecorder {
       const index = this.chunks.length;
       this.chunks.push(this.reducer ? value : toJsonSafe(value, span._record.tracer.maxValueBytes));
       this.lastAt = nowMs();
-      span.addEvent({ name: CHUNK_EVENT_PREFIX + index, timestamp: this.lastAt, attributes: { [CHUNK_VALUE_KEY]: pyJsonDumps(toJsonSafe(value)) } });
+      span.addEvent({ name: CHUNK_EVENT_PREFIX + index, timestamp: this.lastAt, attributes: { [CHUNK_VALUE_KEY]: pyJsonDumpsAscii(toJsonSafe(value)) } }); // Python: json.dumps(chunk)
     } catch (error) {
       reportSdkError("stream.chunk", error);
     }

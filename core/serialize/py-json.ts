@@ -30,6 +30,10 @@ export function pyJsonDumps(value: Json): string {
   return out + "}";
 }
 
+/** `json.dumps(v)` with Python's default ensure_ascii: every character past `~` as `\uXXXX` (UTF-16 units). */
+export const pyJsonDumpsAscii = (value: Json): string =>
+  pyJsonDumps(value).replace(/[\u007f-\uffff]/g, (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
+
 /** The first `max` characters as Python counts them (code points), never half a surrogate pair. */
 export function pyPrefix(text: string, max: number): string {
   if (text.length <= max) return text;

@@ -67,7 +67,7 @@ const programs: Record<string, () => Promise<unknown> | unknown> = {
     try { parse("{bad json"); } catch { /* expected */ }
   },
   generator_reducer() {
-    const stream_data = mlflow.trace(function* stream_data() { yield* "hello"; }, { outputReducer: (chunks: string[]) => chunks.join(",") });
+    const stream_data = mlflow.trace(function* stream_data() { yield* "hé😀lo"; }, { outputReducer: (chunks: string[]) => chunks.join(",") });
     for (const _ of stream_data()) { /* consume */ }
   },
   generator_plain() {

@@ -87,7 +87,7 @@ def exception():
 def generator_reducer():
     @mlflow.trace(output_reducer=lambda chunks: ",".join(chunks))
     def stream_data():
-        yield from "hello"
+        yield from "hé😀lo"
 
     for _ in stream_data():
         pass
