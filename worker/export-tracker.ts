@@ -4,16 +4,28 @@ import type { Trace } from "../core/model/types.js";
 // A Worker must keep its isolate alive (ctx.waitUntil) until its request's trace is handed on, and
 // no longer. Core's flushTraces() waits for every trace in the isolate, and would force-export
 // other requests' traces whose children are still running; this wrapper lets one request wait for
-// its own trace only.
+// its own export only.
+//
+// Exports are told apart by trace id and root span id, not trace id alone: two requests of one
+// browser trace (same traceparent trace id) run concurrently in one isolate and are two exports,
+// each of which its own request must wait for.
 
 interface Pending {
   promise: Promise<void>;
   resolve: () => void;
 }
 
+/** The root span of one export: a request's or an invocation's span. */
+export interface ExportRoot {
+  readonly traceId: string;
+  readonly spanId: string;
+}
+
+const keyOf = (traceId: string, rootSpanId: string) => `${traceId}/${rootSpanId}`;
+
 export class ExportTracker implements Exporter {
   private readonly waiting = new Map<string, Pending>();
-  /** Recently exported ids, for a waiter that arrives after the export settled (bounded). */
+  /** Recently settled exports, for a waiter that arrives after its export settled (bounded). */
   private readonly recent = new Set<string>();
   private destination: Exporter | undefined;
 
@@ -27,41 +39,40 @@ export class ExportTracker implements Exporter {
   }
 
   export(trace: Trace): Promise<void> {
-    const id = trace.info.traceId;
+    // The tracer lists a trace's spans in start order: the first is the root this export is for.
+    const key = keyOf(trace.info.traceId, trace.data.spans[0]?.spanId ?? "");
     let done: Promise<void>;
     try {
       done = Promise.resolve(this.destination?.export(trace));
     } catch (error) {
       done = Promise.reject(error);
     }
-    const settled = done.finally(() => this.settle(id));
-    // A Worker part and a second request of the same trace id (a browser making two calls) are
-    // separate exports; each waiter is released by the export that follows it.
-    return settled;
+    return done.finally(() => this.settle(key));
   }
 
-  /** Resolves once the trace with this id has been exported (or `deadlineMs` passed). */
-  exported(traceId: string, deadlineMs: number): Promise<"exported" | "timeout"> {
-    if (this.recent.delete(traceId)) return Promise.resolve("exported");
-    let pending = this.waiting.get(traceId);
+  /** Resolves once the export whose root is `root` has settled (or `deadlineMs` passed). */
+  exported(root: ExportRoot, deadlineMs: number): Promise<"exported" | "timeout"> {
+    const key = keyOf(root.traceId, root.spanId);
+    if (this.recent.delete(key)) return Promise.resolve("exported");
+    let pending = this.waiting.get(key);
     if (!pending) {
       let resolve!: () => void;
       const promise = new Promise<void>((r) => (resolve = r));
       pending = { promise, resolve };
-      this.waiting.set(traceId, pending);
+      this.waiting.set(key, pending);
     }
     let timer: ReturnType<typeof setTimeout> | null = null;
     const timeout = new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), deadlineMs)));
     return Promise.race([pending.promise.then(() => "exported" as const), timeout]).finally(() => {
       if (timer !== null) clearTimeout(timer);
-      if (this.waiting.get(traceId) === pending) this.waiting.delete(traceId);
+      if (this.waiting.get(key) === pending) this.waiting.delete(key);
     });
   }
 
-  private settle(traceId: string): void {
-    const pending = this.waiting.get(traceId);
+  private settle(key: string): void {
+    const pending = this.waiting.get(key);
     if (pending) return pending.resolve();
-    this.recent.add(traceId);
+    this.recent.add(key);
     if (this.recent.size > 256) this.recent.delete(this.recent.values().next().value as string);
   }
 

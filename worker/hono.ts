@@ -1,10 +1,35 @@
-import type { Env as HonoEnv, MiddlewareHandler } from "hono";
+import type { Context, Env as HonoEnv, MiddlewareHandler } from "hono";
 import { matchedRoutes } from "hono/route";
 import { ensureTracing, validateWorkerOptions, type WorkerTracingOptions } from "./instrument.js";
 import { requestSpan, traceRequest } from "./request-span.js";
 
 // The Hono flavour of instrument(): one root span per request, named by the matched route
 // (`GET /posts/:id`, not the raw path, so traces group by endpoint), joined to the caller's trace.
+
+type RouteLike = { method: string; path: string };
+
+/**
+ * The endpoint's own route: the last matched one registered for a method, not a middleware
+ * pattern such as `/api/*` that happens to match too. `hono/route` reads the match through a
+ * symbol private to its copy of Hono, so it throws for an app built on another copy (npm installs
+ * one when the versions differ); that copy's own (deprecated) `c.req.matchedRoutes` still answers.
+ * Failing both, the span is named by the raw path.
+ */
+function matchedRoute(c: Context): string | undefined {
+  let routes: readonly RouteLike[] | undefined;
+  try {
+    routes = matchedRoutes(c);
+  } catch {
+    try {
+      routes = (c.req as unknown as { matchedRoutes?: readonly RouteLike[] }).matchedRoutes;
+    } catch {
+      routes = undefined;
+    }
+  }
+  if (!Array.isArray(routes)) return undefined;
+  const valid = routes.filter((r): r is RouteLike => typeof r?.path === "string" && typeof r.method === "string");
+  return ([...valid].reverse().find((r) => r.method !== "ALL") ?? valid[valid.length - 1])?.path || undefined;
+}
 
 /**
  * @example
@@ -22,10 +47,7 @@ export function mlflowTracing<E extends HonoEnv = HonoEnv>(options: WorkerTracin
     } catch {
       // No ExecutionContext (app.request() in a test, a non-Workers adapter): nothing to extend.
     }
-    // The endpoint's own route: the last matched one registered for a method, not a middleware
-    // pattern such as `/api/*` that happens to match too.
-    const routes = matchedRoutes(c);
-    const route = ([...routes].reverse().find((r) => r.method !== "ALL") ?? routes[routes.length - 1])?.path || undefined;
+    const route = matchedRoute(c);
     const response = await traceRequest(
       c.req.raw,
       route,

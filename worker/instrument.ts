@@ -92,34 +92,83 @@ export function resetWorkerTracing(): void {
 }
 
 /**
+ * The wrapper's members other than the traced handlers: every method and accessor the handler
+ * has, own or inherited from its class (`email`, `tail`, helpers, getters), forwarded to the
+ * handler itself, so `this` is the handler as when workerd calls it (private fields work, state
+ * stays on one object). Its data properties are read through the prototype.
+ */
+function forwardMembers(handler: object, wrapped: object): void {
+  const seen = new Set<PropertyKey>(["constructor"]);
+  for (let proto: object | null = handler; proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto) as object | null) {
+    for (const key of Reflect.ownKeys(proto)) {
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const descriptor = Reflect.getOwnPropertyDescriptor(proto, key);
+      if (!descriptor) continue;
+      const base = { enumerable: descriptor.enumerable ?? false, configurable: true };
+      if (typeof descriptor.value === "function") {
+        Object.defineProperty(wrapped, key, {
+          ...base,
+          writable: true,
+          value: function (...args: unknown[]) {
+            return (Reflect.get(handler, key) as (...a: unknown[]) => unknown).apply(handler, args);
+          },
+        });
+      } else if (descriptor.get || descriptor.set) {
+        Object.defineProperty(wrapped, key, {
+          ...base,
+          get: () => Reflect.get(handler, key),
+          set: (value: unknown) => {
+            Reflect.set(handler, key, value);
+          },
+        });
+      }
+    }
+  }
+}
+
+/**
  * Wraps a module Worker's handlers: each `fetch` becomes a root span (method, path, status; it
- * continues the caller's `traceparent`), as do `scheduled` and `queue` invocations.
+ * continues the caller's `traceparent`), as do `scheduled` and `queue` invocations. The handler
+ * may be an object or a class instance (`instrument(new App())`); its other members stay.
  * @example
  * export default instrument({ async fetch(request, env, ctx) { ... } });
  */
 export function instrument<Env, H extends ExportedHandler<Env>>(handler: H, options: WorkerTracingOptions<Env> = {}): H {
+  if (typeof handler !== "object" || handler === null) {
+    const got = typeof handler === "function" ? (/^class[\s{]/.test(Function.prototype.toString.call(handler)) ? "a class" : "a function") : handler === null ? "null" : typeof handler;
+    throw new TypeError(
+      `mlflow-edge instrument(): the handler must be an object with fetch, scheduled or queue methods (instrument({ fetch }) or instrument(new App())); got ${got}.`,
+    );
+  }
   validateWorkerOptions(options, "instrument");
-  const wrapped: ExportedHandler<Env> = { ...handler };
+  const wrapped = Object.create(handler) as Record<PropertyKey, unknown>;
+  forwardMembers(handler, wrapped);
+  // Defined, not assigned: assigning would fail for a frozen handler or an accessor on its prototype.
+  const own = (key: string, value: unknown) => Object.defineProperty(wrapped, key, { value, writable: true, enumerable: true, configurable: true });
   const { fetch: onFetch, scheduled, queue } = handler;
-  if (onFetch) {
-    wrapped.fetch = (request, env, ctx) => {
+  if (typeof onFetch === "function") {
+    const fetch: NonNullable<ExportedHandler<Env>["fetch"]> = (request, env, ctx) => {
       const { tracker } = ensureTracing(env, options);
       return traceRequest(request, undefined, tracker, (p) => ctx.waitUntil(p), () => onFetch.call(handler, request, env, ctx), options);
     };
+    own("fetch", fetch);
   }
-  if (scheduled) {
-    wrapped.scheduled = (controller, env, ctx) => {
+  if (typeof scheduled === "function") {
+    const onScheduled: NonNullable<ExportedHandler<Env>["scheduled"]> = (controller, env, ctx) => {
       const { tracker } = ensureTracing(env, options);
       const inputs = { cron: controller.cron, scheduledTime: controller.scheduledTime };
       return traceInvocation(`scheduled ${controller.cron}`, inputs, tracker, (p) => ctx.waitUntil(p), () => scheduled.call(handler, controller, env, ctx));
     };
+    own("scheduled", onScheduled);
   }
-  if (queue) {
-    wrapped.queue = (batch, env, ctx) => {
+  if (typeof queue === "function") {
+    const onQueue: NonNullable<ExportedHandler<Env>["queue"]> = (batch, env, ctx) => {
       const { tracker } = ensureTracing(env, options);
       const inputs = { queue: batch.queue, messages: batch.messages.length };
       return traceInvocation(`queue ${batch.queue}`, inputs, tracker, (p) => ctx.waitUntil(p), () => queue.call(handler, batch, env, ctx));
     };
+    own("queue", onQueue);
   }
-  return wrapped as H;
+  return wrapped as unknown as H;
 }

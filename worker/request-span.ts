@@ -1,5 +1,4 @@
 import { fail } from "../core/api/settle.js";
-import { relayStream } from "../core/api/stream.js";
 import { startSpan } from "../core/api/span-scope.js";
 import { reportSdkError } from "../core/debug.js";
 import { SpanStatusCode, SpanType } from "../core/model/constants.js";
@@ -43,25 +42,96 @@ function pathOf(request: Request): string {
   }
 }
 
-/** Ends `span` once `body` has been read to the end or cancelled; returns the stream to send. */
-function endWithBody(body: ReadableStream<Uint8Array>, span: LiveSpan, onEnd: () => void): ReadableStream<Uint8Array> {
+/**
+ * The handler's `Content-Length`, when it gives the length of the body as we relay it: a plain
+ * decimal, and no content coding (a `fetch()` response decoded on the way in keeps the encoded
+ * length in its header, and a coded body may be encoded again on the way out).
+ */
+function declaredLength(response: Response): number | undefined {
+  const value = response.headers.get("content-length")?.trim();
+  if (!value || !/^\d{1,15}$/.test(value)) return undefined;
+  const coding = response.headers.get("content-encoding")?.trim().toLowerCase();
+  if (coding && coding !== "identity") return undefined;
+  return Number(value);
+}
+
+/**
+ * Relays `body`, ending `span` once it has been read to the end, has failed or was cancelled
+ * (`onEnd` then runs). With `length`, the relay declares it (workerd's `expectedLength`, so the
+ * response keeps its Content-Length) and a body of another length fails the relay with a message
+ * saying so. A relay nobody starts reading within `unreadMs` (its response was dropped, as Hono
+ * drops a HEAD response's body) ends the span then with a `body not read` event.
+ */
+function endWithBody(
+  body: ReadableStream<Uint8Array>,
+  span: LiveSpan,
+  length: number | undefined,
+  unreadMs: number,
+  onEnd: () => void,
+): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
   let bytes = 0;
   let ended = false;
-  const finish = (error?: unknown, cancelled = false) => {
+  let unread: ReturnType<typeof setTimeout> | undefined;
+  const finish = (error?: unknown, event?: { name: string; reason: unknown }) => {
+    if (unread !== undefined) clearTimeout(unread);
+    unread = undefined;
     if (ended) return;
     ended = true;
-    span.setAttribute("http.response.body.size", bytes);
-    if (cancelled) span.addEvent("cancelled", { reason: error === undefined ? "" : String(error) });
-    if (error !== undefined && !cancelled) fail(span, error);
-    else span.end();
+    try {
+      span.setAttribute("http.response.body.size", bytes);
+      if (event) span.addEvent(event.name, { reason: event.reason === undefined ? "" : String(event.reason) });
+      if (error !== undefined) fail(span, error);
+      else span.end();
+    } catch (sdkError) {
+      reportSdkError("instrument", sdkError);
+    }
     onEnd();
   };
-  return relayStream(body, {
-    chunk: (value) => (bytes += (value as Uint8Array).byteLength),
-    done: () => finish(),
-    failed: (error) => finish(error),
-    cancelled: (reason) => finish(reason, true),
-  }) as unknown as ReadableStream<Uint8Array>;
+  unread = setTimeout(() => finish(undefined, { name: "body not read", reason: `no read within ${unreadMs} ms` }), unreadMs);
+  (unread as { unref?: () => void }).unref?.();
+  const source: UnderlyingSource<Uint8Array> & { expectedLength?: number } = {
+    async pull(controller) {
+      if (unread !== undefined) clearTimeout(unread);
+      unread = undefined;
+      let next: ReadableStreamReadResult<Uint8Array>;
+      try {
+        next = await reader.read();
+      } catch (error) {
+        finish(error);
+        controller.error(error);
+        return;
+      }
+      if (next.done) {
+        if (length !== undefined && bytes !== length) {
+          const error = new TypeError(`the response body has ${bytes} bytes, its Content-Length says ${length}`);
+          finish(error);
+          controller.error(error);
+          return;
+        }
+        finish();
+        controller.close();
+        return;
+      }
+      const size = (next.value as Uint8Array | undefined)?.byteLength ?? 0;
+      if (length !== undefined && bytes + size > length) {
+        const error = new TypeError(`the response body is longer than its Content-Length (${length} bytes)`);
+        bytes += size;
+        finish(error);
+        controller.error(error);
+        reader.cancel(error).catch(() => undefined);
+        return;
+      }
+      bytes += size;
+      controller.enqueue(next.value);
+    },
+    async cancel(reason) {
+      finish(undefined, { name: "cancelled", reason });
+      await reader.cancel(reason);
+    },
+  };
+  if (length !== undefined) source.expectedLength = length;
+  return new ReadableStream<Uint8Array>(source, { highWaterMark: 0 });
 }
 
 /**
@@ -95,7 +165,7 @@ export async function traceRequest(
   const deadline = options.exportDeadlineMs ?? 25_000;
   const handOn = () => {
     // Registered synchronously after the root ended, so the export cannot be missed.
-    const exported = tracker.exported(span.traceId, deadline);
+    const exported = tracker.exported(span, deadline);
     if (waitUntil) waitUntil(exported);
   };
   let response: Response;
@@ -110,7 +180,9 @@ export async function traceRequest(
     span.setAttribute("http.response.status_code", response.status);
     span.setOutputs({ status: response.status });
     if (response.status >= 500) span.setStatus(SpanStatusCode.ERROR, `HTTP ${response.status}`);
-    if (!response.body || response.status === 101 || (response as { webSocket?: unknown }).webSocket) {
+    // Nothing to stream: no body, a WebSocket upgrade, or a HEAD request (whose body the runtime,
+    // or Hono before it, discards unread).
+    if (!response.body || response.status === 101 || (response as { webSocket?: unknown }).webSocket || request.method === "HEAD") {
       span.end();
       handOn();
       return response;
@@ -119,11 +191,11 @@ export async function traceRequest(
     // covering both, registered now while the invocation is still open.
     let bodyDone!: () => void;
     const finished = new Promise<void>((r) => (bodyDone = r));
-    const body = endWithBody(response.body, span, () => {
-      bodyDone();
-    });
-    if (waitUntil) waitUntil(finished.then(() => tracker.exported(span.traceId, deadline)));
-    return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
+    const body = endWithBody(response.body, span, declaredLength(response), deadline, () => bodyDone());
+    if (waitUntil) waitUntil(finished.then(() => tracker.exported(span, deadline)));
+    // The response as init keeps all of it: status, headers, and in workerd `encodeBody: "manual"`
+    // (a pre-compressed body is not compressed again) and `cf`.
+    return new Response(body, response);
   } catch (error) {
     reportSdkError("instrument", error);
     if (!span.isEnded) {
@@ -158,7 +230,7 @@ export async function traceInvocation<T>(
     fail(span, error);
     throw error;
   } finally {
-    const exported = tracker.exported(span.traceId, deadlineMs);
+    const exported = tracker.exported(span, deadlineMs);
     if (waitUntil) waitUntil(exported);
   }
 }

@@ -39,15 +39,17 @@ function traceparentIn(headers: TracingHeaders | null | undefined): string | und
 /**
  * Runs `callback` with the span named by the request's `traceparent` header as the active parent:
  * spans started inside join the caller's trace. A missing or malformed header (it comes from
- * outside) is not an error: the callback runs anyway and its spans start a new trace, with a
- * warning once. (MLflow's TS SDK throws there; a request must not fail over a tracing header.)
+ * outside) is not an error: the callback runs anyway in the current context, as Python's
+ * `set_tracing_context_from_http_request_headers` leaves it for a header it cannot parse, so its
+ * spans nest under the active span if there is one and start a new trace otherwise, with a warning
+ * once. (MLflow's SDKs throw for a missing header; a request must not fail over a tracing header.)
  * @example
  * app.post("/answer", (req, res) => mlflow.withTracingContextFromHeaders(req.headers, () => handle(req, res)));
  */
 export function withTracingContextFromHeaders<T>(headers: TracingHeaders, callback: () => T): T {
   const parent = parseTraceparent(traceparentIn(headers));
   if (!parent) {
-    warnOnce("headers-no-traceparent", "withTracingContextFromHeaders() got no valid traceparent header: spans inside start a new trace.");
+    warnOnce("headers-no-traceparent", "withTracingContextFromHeaders() got no valid traceparent header: spans inside nest under the active span, or start a new trace if there is none.");
     return callback();
   }
   return getTracer().contextManager.with(parent, callback);

@@ -1,0 +1,209 @@
+// instrument() and mlflowTracing() at the edges of a request's life inside workerd: an app on
+// another copy of Hono, concurrent requests of one browser trace, HEAD requests and bodies nobody
+// reads, Content-Length, class-based handlers. The bytes on the wire (Content-Length,
+// Content-Encoding) are checked from Node in test/unit/workerd-response.test.ts.
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { Hono } from "hono";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { InMemoryExporter } from "../../core/export/exporter.js";
+import type { Trace } from "../../core/model/types.js";
+import { getTracer } from "../../core/tracer.js";
+import { mlflowTracing } from "../../worker/hono.js";
+import { instrument, resetWorkerTracing } from "../../worker/instrument.js";
+
+let exported: InMemoryExporter;
+beforeEach(() => {
+  resetWorkerTracing();
+  exported = new InMemoryExporter();
+});
+afterEach(() => resetWorkerTracing());
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const root = (t: Trace) => t.data.spans[0]!;
+const names = () => exported.traces.map((t) => root(t).name);
+
+describe("mlflowTracing(): an app built on another copy of Hono", () => {
+  // hono/route reads the match through a symbol private to its copy; an app whose Hono is another
+  // copy (npm installs one when versions differ) hands the middleware a request without it.
+  function otherCopyContext(url: string, matchedRoutes?: { method: string; path: string }[]) {
+    const ctx = createExecutionContext();
+    const req = { raw: new Request(url), ...(matchedRoutes ? { matchedRoutes } : {}) };
+    const c = { env: {}, executionCtx: ctx, req, res: undefined as Response | undefined, error: undefined };
+    return { c, ctx };
+  }
+
+  it("the request still succeeds; the span is named by that copy's matched routes, else by the path", async () => {
+    const middleware = mlflowTracing({ exporter: () => exported });
+    const routes = [
+      { method: "ALL", path: "/*" },
+      { method: "GET", path: "/posts/:id" },
+    ];
+    for (const [url, matched] of [
+      ["https://app.example/posts/7", routes],
+      ["https://app.example/posts/8", undefined],
+    ] as const) {
+      const { c, ctx } = otherCopyContext(url, matched && [...matched]);
+      await middleware(c as never, async () => {
+        c.res = new Response("still fine");
+      });
+      expect(c.res!.status).toBe(200);
+      expect(await c.res!.text()).toBe("still fine");
+      await waitOnExecutionContext(ctx);
+    }
+    expect(names()).toEqual(["GET /posts/:id", "GET /posts/8"]);
+    expect(exported.traces.map((t) => root(t).attributes["http.route"])).toEqual(["/posts/:id", undefined]);
+  });
+});
+
+describe("instrument(): concurrent requests of one browser trace are separate exports", () => {
+  // A browser's trace makes two calls at once: both requests carry its trace id. Each request's
+  // waitUntil must last until its own export has settled, not the first one of that trace id.
+  const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+  const exportMs: Record<string, number> = { "/a": 50, "/b": 10, "/c": 300 };
+  const delivered: string[] = [];
+  const slow = {
+    async export(trace: Trace) {
+      const path = String(root(trace).attributes["url.path"]);
+      await sleep(exportMs[path] ?? 0);
+      delivered.push(path);
+      exported.export(trace);
+    },
+  };
+  const worker = instrument<object, ExportedHandler<object>>(
+    {
+      async fetch(request) {
+        if (new URL(request.url).pathname === "/b") await sleep(20);
+        return new Response(null, { status: 204 });
+      },
+    },
+    { exporter: () => slow },
+  );
+  async function call(path: string) {
+    const ctx = createExecutionContext();
+    await worker.fetch!(new Request(`https://app.example${path}`, { headers: { traceparent } }) as never, {}, ctx);
+    await waitOnExecutionContext(ctx);
+    return [...delivered];
+  }
+
+  it("each request's waitUntil ends after its own export, also for a later request of the same trace", async () => {
+    delivered.length = 0;
+    const [afterA, afterB] = await Promise.all([call("/a"), call("/b")]);
+    expect(afterA).toContain("/a");
+    expect(afterB).toContain("/b");
+    await sleep(100);
+    expect(await call("/c")).toContain("/c");
+    expect(new Set(exported.traces.map((t) => t.info.traceId))).toEqual(new Set(["tr-0af7651916cd43dd8448eb211c80319c"]));
+    expect(exported.traces).toHaveLength(3);
+  });
+});
+
+describe("responses whose body is never streamed out", () => {
+  it("HEAD requests through mlflowTracing: each trace is finished and exported, and none stays open", async () => {
+    const app = new Hono();
+    // (A short deadline: a HEAD span must end at once, not when the unread body gives up.)
+    app.use(mlflowTracing({ exporter: () => exported, exportDeadlineMs: 2_000 }));
+    app.get("/hello", (c) => c.text("hello"));
+    for (let i = 0; i < 3; i++) {
+      const ctx = createExecutionContext();
+      const res = await app.fetch(new Request("https://app.example/hello", { method: "HEAD" }), {}, ctx);
+      expect(res.status).toBe(200);
+      expect(res.body).toBeNull();
+      await waitOnExecutionContext(ctx);
+    }
+    expect(names()).toEqual(["HEAD /hello", "HEAD /hello", "HEAD /hello"]);
+    for (const t of exported.traces) {
+      expect(root(t)).toMatchObject({ attributes: { "http.response.status_code": 200 }, status: { statusCode: "STATUS_CODE_OK" }, events: [] });
+      expect(root(t).endTime! - root(t).startTime).toBeLessThan(1_000);
+    }
+    expect(getTracer().openTraceCount).toBe(0);
+  });
+
+  it("a response dropped unread ends its span at the export deadline, with a 'body not read' event", async () => {
+    const worker = instrument<object, ExportedHandler<object>>({ fetch: () => new Response("nobody reads this") }, { exporter: () => exported, exportDeadlineMs: 50 });
+    const ctx = createExecutionContext();
+    await worker.fetch!(new Request("https://app.example/dropped") as never, {}, ctx);
+    await waitOnExecutionContext(ctx);
+    expect(exported.traces).toHaveLength(1);
+    expect(root(exported.traces[0]!).events.map((e) => e.name)).toEqual(["body not read"]);
+    expect(getTracer().openTraceCount).toBe(0);
+  });
+});
+
+describe("instrument(): Content-Length", () => {
+  const sized = (body: string, length: string) =>
+    instrument<object, ExportedHandler<object>>({ fetch: () => new Response(body, { headers: { "content-length": length, "x-kept": "yes" } }) }, { exporter: () => exported });
+
+  it("a handler's Content-Length is kept; the span ends when the body has been read", async () => {
+    const ctx = createExecutionContext();
+    const response = await sized("hello world", "11").fetch!(new Request("https://app.example/sized") as never, {}, ctx);
+    expect([response.headers.get("content-length"), response.headers.get("x-kept")]).toEqual(["11", "yes"]);
+    expect(await response.text()).toBe("hello world");
+    await waitOnExecutionContext(ctx);
+    expect(root(exported.traces[0]!)).toMatchObject({ attributes: { "http.response.body.size": 11 }, status: { statusCode: "STATUS_CODE_OK" } });
+  });
+
+  it("cancelled by the client: the span ends with a 'cancelled' event", async () => {
+    const ctx = createExecutionContext();
+    const response = await sized("hello world", "11").fetch!(new Request("https://app.example/sized") as never, {}, ctx);
+    await response.body!.cancel("client went away");
+    await waitOnExecutionContext(ctx);
+    expect(root(exported.traces[0]!).events.map((e) => [e.name, e.attributes])).toEqual([["cancelled", { reason: "client went away" }]]);
+  });
+
+  it("a wrong Content-Length fails the body with a message saying so, and the span ends with it", async () => {
+    for (const length of ["20", "5"]) {
+      const ctx = createExecutionContext();
+      const response = await sized("hello world", length).fetch!(new Request("https://app.example/wrong") as never, {}, ctx);
+      const error = await response.text().then(() => undefined, (e: unknown) => e);
+      expect(String(error)).toMatch(/Content-Length/);
+      await waitOnExecutionContext(ctx);
+    }
+    expect(exported.traces.map((t) => root(t).status.description)).toEqual([
+      "TypeError: the response body has 11 bytes, its Content-Length says 20",
+      "TypeError: the response body is longer than its Content-Length (5 bytes)",
+    ]);
+    expect(getTracer().openTraceCount).toBe(0);
+  });
+});
+
+describe("instrument(): class-based handlers", () => {
+  class App {
+    readonly #greeting = "hi";
+    calls = 0;
+    get label() {
+      return `app:${this.#greeting}`;
+    }
+    async fetch(request: Request) {
+      this.calls++;
+      return new Response(`${this.#greeting} ${new URL(request.url).pathname}`);
+    }
+    async email(message: { to: string }) {
+      this.calls++;
+      return `${this.#greeting} ${message.to}`;
+    }
+    async tail() {
+      return this.helper();
+    }
+    helper() {
+      return this.calls;
+    }
+  }
+
+  it("an instance keeps its other methods, called on the instance itself, and its properties", async () => {
+    const app = new App();
+    const worker = instrument<object, ExportedHandler<object>>(app as unknown as ExportedHandler<object>, { exporter: () => exported }) as unknown as App;
+    const ctx = createExecutionContext();
+    const response = await (worker as unknown as ExportedHandler<object>).fetch!(new Request("https://app.example/x") as never, {}, ctx);
+    expect(await response.text()).toBe("hi /x");
+    await waitOnExecutionContext(ctx);
+    expect(await worker.email({ to: "bob" })).toBe("hi bob");
+    expect(await worker.tail()).toBe(2);
+    expect([app.calls, worker.label, worker.helper()]).toEqual([2, "app:hi", 2]);
+    expect(names()).toEqual(["GET /x"]);
+  });
+
+  it("a class or a function instead of a handler object is a TypeError naming the problem", () => {
+    expect(() => instrument(App as never)).toThrow(new TypeError("mlflow-edge instrument(): the handler must be an object with fetch, scheduled or queue methods (instrument({ fetch }) or instrument(new App())); got a class."));
+    expect(() => instrument((() => new Response("x")) as never)).toThrow(/^mlflow-edge instrument\(\): the handler must be an object .* got a function\.$/);
+  });
+});
