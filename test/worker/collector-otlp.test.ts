@@ -452,6 +452,37 @@ describe("POST /v1/traces with content-type: application/x-protobuf", () => {
     expect(store.puts).toBe(0);
   });
 
+  // One attribute whose `value` field comes n times, each an array of one value: protobuf joins
+  // them into one array of n. The join appends in place and counts every value it moves.
+  const repeatedValue = (n: number, item: number[]) => {
+    const oneValue = len(2, len(5, len(1, item)));
+    const kv = [...str(1, "a")];
+    for (let i = 0; i < n; i++) kv.push(...oneValue);
+    return request(span(len(9, kv)));
+  };
+
+  it("an attribute's value repeated 60,000 times (gzipped: under 1 KB) → 413: joining the arrays counts toward the decoded values", async () => {
+    const gzip = async (bytes: Uint8Array) => new Uint8Array(await new Response(new Blob([bytes]).stream().pipeThrough(new CompressionStream("gzip"))).arrayBuffer());
+    // 2 values made per repeat (120,000, within the 131,072 of 1 MiB) plus 1 moved per join.
+    const zipped = await gzip(repeatedValue(60_000, []));
+    expect(zipped.length).toBeLessThan(1_000);
+    const res = await sendProto(app(), zipped, { "content-encoding": "gzip" });
+    expect(res.status).toBe(413);
+    const b = new Uint8Array(await res.arrayBuffer());
+    expect([b[0], b[1]]).toEqual([0x08, 8]); // RESOURCE_EXHAUSTED
+    expect(new TextDecoder().decode(b)).toContain("the request decodes into too many values");
+    expect(store.puts).toBe(0);
+  });
+
+  it("an attribute's value repeated 400,000 times, within raised limits, is joined in linear time (copying the array on each join would take minutes)", async () => {
+    const limits = { maxBodyBytes: 16 << 20, maxValueBytes: 4 << 20 };
+    const res = await sendProto(app({ limits }), repeatedValue(400_000, [2 * 8, 1])); // [true] each time
+    expect(res.status).toBe(200);
+    const values = [...store.traces.values()][0]!.data.spans[0]!.attributes.a as boolean[];
+    expect(values).toHaveLength(400_000);
+    expect(values.every((v) => v === true)).toBe(true);
+  });
+
   const hostile: [string, () => Uint8Array, RegExp][] = [
     ["truncated mid-field", () => request(span()).slice(0, 30), /ends inside a field/],
     ["not protobuf at all (JSON sent as protobuf)", () => new TextEncoder().encode(JSON.stringify({ resourceSpans: [] })), /looks like JSON; send JSON with content-type: application\/json/],

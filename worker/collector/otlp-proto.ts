@@ -127,10 +127,16 @@ export function decodeOtlpProto(bytes: Uint8Array, limits: CollectorLimits): Obj
   // Two bytes of protobuf make an empty span or value, which takes a hundred bytes of heap: the
   // decoded values are counted as they are made, so a small (or gzipped) body cannot exhaust an
   // isolate's memory before the span count is checked.
+  // Merging repeated arrays or kvlists (below) moves their elements: each move is counted too, so
+  // the decoding work, not only its result, stays proportional to this budget.
   let values = Math.floor(limits.maxBodyBytes / 8);
   let spans = limits.maxSpansPerTrace;
+  const charge = (n: number): void => {
+    values -= n;
+    if (values < 0) throw new Refusal(413, "the request decodes into too many values", "resourceSpans", "send smaller batches");
+  };
   const made = <T>(value: T): T => {
-    if (--values < 0) throw new Refusal(413, "the request decodes into too many values", "resourceSpans", "send smaller batches");
+    charge(1);
     return value;
   };
 
@@ -155,7 +161,7 @@ export function decodeOtlpProto(bytes: Uint8Array, limits: CollectorLimits): Obj
     fields(r, end, (f, w) => {
       if (w !== LEN) return false;
       if (f === 1) kv.key = text(r, end);
-      else if (f === 2) kv.value = mergeValue(kv.value as Obj, sub(end, anyValue(depth)));
+      else if (f === 2) kv.value = mergeValue(kv.value as Obj, sub(end, anyValue(depth)), charge);
       else return false;
       return true;
     });
@@ -175,8 +181,8 @@ export function decodeOtlpProto(bytes: Uint8Array, limits: CollectorLimits): Obj
         const d = r.double(end);
         // JSON has no NaN or Infinity: such a number is kept as its text, as core keeps its own.
         v = Number.isFinite(d) ? { doubleValue: d } : { stringValue: String(d) };
-      } else if (f === 5 && w === LEN) v = mergeValue(v, { arrayValue: { values: sub(end, repeated(1, anyValue(depth + 1))) } });
-      else if (f === 6 && w === LEN) v = mergeValue(v, { kvlistValue: { values: sub(end, repeated(1, keyValue(depth + 1))) } });
+      } else if (f === 5 && w === LEN) v = mergeValue(v, { arrayValue: { values: sub(end, repeated(1, anyValue(depth + 1))) } }, charge);
+      else if (f === 6 && w === LEN) v = mergeValue(v, { kvlistValue: { values: sub(end, repeated(1, keyValue(depth + 1))) } }, charge);
       else if (f === 7 && w === LEN) {
         const [a, b] = r.span(end);
         v = { bytesValue: base64(r.buf.subarray(a, b)) };
@@ -241,14 +247,18 @@ export function decodeOtlpProto(bytes: Uint8Array, limits: CollectorLimits): Obj
 /**
  * Protobuf's merge of an AnyValue read twice (a field repeated, or two messages concatenated): an
  * empty one changes nothing, two arrays or two kvlists are joined, otherwise the later value wins.
+ * The join appends to the earlier list in place (a field repeated n times costs n, not n² copies)
+ * and charges every element it moves to the decoder's value budget.
  */
-function mergeValue(before: Obj, after: Obj): Obj {
+function mergeValue(before: Obj, after: Obj, charge: (n: number) => void): Obj {
   if (Object.keys(after).length === 0) return before;
-  const a = before.arrayValue as { values: unknown[] } | undefined;
-  const kv = before.kvlistValue as { values: unknown[] } | undefined;
-  if (a && after.arrayValue) return { arrayValue: { values: [...a.values, ...(after.arrayValue as { values: unknown[] }).values] } };
-  if (kv && after.kvlistValue) return { kvlistValue: { values: [...kv.values, ...(after.kvlistValue as { values: unknown[] }).values] } };
-  return after;
+  const list = (v: Obj) => ((v.arrayValue ?? v.kvlistValue) as { values: unknown[] } | undefined)?.values;
+  const joined = (before.arrayValue && after.arrayValue) || (before.kvlistValue && after.kvlistValue) ? list(before) : undefined;
+  if (!joined) return after;
+  const more = list(after)!;
+  charge(more.length);
+  for (const item of more) joined.push(item);
+  return before;
 }
 
 /** A google.rpc.Status message: code (1) and message (2), the error body OTLP/HTTP protobuf senders read. */
