@@ -1,6 +1,7 @@
 // More of the collector inside workerd: hostile /v1/ingest bodies that plain JSON.stringify cannot
 // produce (1e999, "__proto__"), trace shapes that are valid JSON but not a tree, compressed and
 // mislabelled bodies, configuration mistakes, CORS details, the redaction hook and the read API.
+import { Hono } from "hono";
 import { beforeEach, describe, expect, it } from "vitest";
 import { createRedactor } from "../../core/export/redact.js";
 import type { Trace } from "../../core/model/types.js";
@@ -295,5 +296,33 @@ describe("the read API", () => {
     expect(await (await a.request(`${SELF}/health`)).json()).toEqual({ ok: true });
     const missing = await a.request(`${SELF}/v1/other`, { method: "POST" });
     expect([missing.status, (await errorOf(missing)).path]).toEqual([404, ""]);
+  });
+
+  it("mounted as the README mounts it, a wrong method is a JSON 405 with Allow and an unknown path under /v1/ or /api/ a JSON 404; the host's own routes still answer", async () => {
+    const host = new Hono();
+    host.get("/api/mine", (c) => c.text("host route"));
+    host.route("/", app({ readAccess: "open" }));
+    const cases: [string, string, number, string | null][] = [
+      ["GET", "/v1/ingest", 405, "POST"],
+      ["PUT", "/v1/traces", 405, "POST"],
+      ["DELETE", "/api/traces", 405, "GET, HEAD"],
+      ["POST", `/api/traces/tr-${"a".repeat(32)}`, 405, "GET, HEAD"],
+      ["GET", `/api/traces/tr-${"a".repeat(32)}/retry`, 405, "POST"],
+      ["GET", "/v1/nope", 404, null],
+      ["POST", "/api/traces/a/b/c", 404, null],
+    ];
+    for (const [method, path, status, allow] of cases) {
+      const res = await host.request(`${SELF}${path}`, { method });
+      expect([method, path, res.status, res.headers.get("allow"), res.headers.get("content-type")]).toEqual([method, path, status, allow, "application/json"]);
+      const body = (await res.json()) as Record<string, unknown>;
+      expect(body).toMatchObject({ error: status === 405 ? `${method} is not allowed on ${path}` : `no route ${method} ${path}`, path: "", hint: expect.any(String) });
+      // OTLP senders read a google.rpc.Status beside our fields.
+      if (path === "/v1/traces") expect(body).toMatchObject({ code: 12, message: body.error });
+    }
+    // What the collector serves, and the host's own route (registered before the mount), are untouched.
+    expect((await host.request(`${SELF}/api/mine`)).status).toBe(200);
+    expect((await host.request(`${SELF}/api/traces`)).status).toBe(200);
+    expect((await host.request(`${SELF}/v1/ingest`, { method: "OPTIONS", headers: { origin: "https://app.example", "access-control-request-method": "POST" } })).status).toBe(204);
+    expect((await ingest(host as never, batch(simpleTrace("mounted")))).status).toBe(200);
   });
 });

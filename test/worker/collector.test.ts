@@ -234,10 +234,13 @@ describe("auth and CORS", () => {
     expect((await a.request(`${SELF}/v1/ingest`, { method: "POST", body: t(), headers: { ...headers, authorization: "Bearer s3cret-server-tokeN" } })).status).toBe(401);
   });
 
-  it("with no keys and no secret configured the collector is open (the local demo)", async () => {
+  it("with no keys and no secret configured the collector is open (the local demo), and a key or token a sender carries is ignored", async () => {
     const a = app({ ingestKeys: [], secret: undefined });
-    const res = await a.request(`${SELF}/v1/ingest`, { method: "POST", body: t(), headers: { "content-type": "application/json" } });
-    expect(res.status).toBe(200);
+    const senders: Record<string, string>[] = [{}, { authorization: "Bearer a-deployment-secret" }, { "x-mlflow-edge-key": "pk-a-deployment-key", origin: "https://app.example" }];
+    for (const extra of senders) {
+      const res = await a.request(`${SELF}/v1/ingest`, { method: "POST", body: t(), headers: { "content-type": "application/json", ...extra } });
+      expect([extra, res.status]).toEqual([extra, 200]);
+    }
   });
 
   it("answers preflight only for allowlisted origins, with the headers the browser client needs", async () => {

@@ -42,6 +42,15 @@ export interface CollectorOptions<Env extends object = object> {
 
 type Ctx<Env extends object> = Context<{ Bindings: Env }>;
 
+/** The collector's routes under /v1/ and /api/ and the method each takes (preflights aside). */
+const ROUTES: [string, "GET" | "POST"][] = [
+  ["/v1/ingest", "POST"],
+  ["/v1/traces", "POST"],
+  ["/api/traces", "GET"],
+  ["/api/traces/:id", "GET"],
+  ["/api/traces/:id/retry", "POST"],
+];
+
 /** The operator's mistake, not the sender's: say so, and let clients retry once it is fixed. */
 const misconfigured = (message: string, what: string) =>
   new Refusal(503, `the collector is misconfigured: ${message}`, "", `fix ${what} in the Worker's configuration`, { "retry-after": "60" });
@@ -114,7 +123,8 @@ export function createCollector<Env extends object = object>(options: CollectorO
     }
     return c.json(otlp ? { ...refusal.body, ...otlpStatus(refusal) } : refusal.body, refusal.status, refusal.headers);
   });
-  app.notFound((c) => c.json({ error: `no route ${c.req.method} ${new URL(c.req.url).pathname}`, path: "", hint: "see docs/collector.md" }, 404));
+  const noRoute = (c: Ctx<Env>) => new Refusal(404, `no route ${c.req.method} ${new URL(c.req.url).pathname}`, "", "see docs/collector.md");
+  app.notFound((c) => c.json(noRoute(c).body, 404));
 
   app.use("/v1/*", corsForIngest((c) => keysOf(c as Ctx<Env>)));
 
@@ -177,6 +187,22 @@ export function createCollector<Env extends object = object>(options: CollectorO
   mountReads(app, storeOf, (c) => {
     const secret = secretOf(c);
     return { mode: options.readAccess ?? (secret ? "secret" : "open"), secret };
+  });
+
+  // A sub-app's notFound is not used once it is mounted (`app.route("/", createCollector(...))`):
+  // these are routes, so a wrong method on a collector route (405, with Allow) and any other path
+  // under /v1/ and /api/ get the collector's JSON refusal however it is served. Registered last,
+  // after every real route; a host app's own /v1/ or /api/ routes go before the mount.
+  for (const [path, allow] of ROUTES) {
+    app.all(path, (c) => {
+      throw new Refusal(405, `${c.req.method} is not allowed on ${new URL(c.req.url).pathname}`, "", `send ${allow}`, { allow: allow === "GET" ? "GET, HEAD" : allow });
+    });
+  }
+  app.all("/v1/*", (c) => {
+    throw noRoute(c);
+  });
+  app.all("/api/*", (c) => {
+    throw noRoute(c);
   });
 
   return app;

@@ -61,10 +61,13 @@ export interface AuthSettings {
 }
 
 /**
- * Who is sending. With neither keys nor a secret configured the collector is open (a local demo);
- * otherwise a request needs a known key whose origins include its Origin, or the secret.
+ * Who is sending. With neither keys nor a secret configured the collector is open (a local demo):
+ * every request is taken, and a key or bearer token it carries is ignored, as there is nothing to
+ * check it against (a page or exporter configured for a deployment still works against a local
+ * collector). Otherwise a request needs a known key whose origins include its Origin, or the secret.
  */
 export function authenticate(headers: Headers, selfOrigin: string, auth: AuthSettings): Caller {
+  if (auth.keys.length === 0 && !auth.secret) return { kind: "open" };
   const bearer = /^Bearer\s+(.+)$/i.exec(headers.get("authorization") ?? "")?.[1]?.trim();
   if (bearer !== undefined) {
     if (auth.secret && sameSecret(bearer, auth.secret)) return { kind: "secret" };
@@ -72,7 +75,6 @@ export function authenticate(headers: Headers, selfOrigin: string, auth: AuthSet
   }
   const given = headers.get("x-mlflow-edge-key");
   if (given === null) {
-    if (auth.keys.length === 0 && !auth.secret) return { kind: "open" };
     throw new Refusal(401, "missing ingest key", "", "send the x-mlflow-edge-key header (initBrowser({ ingestKey }))");
   }
   const key = auth.keys.find((k) => sameSecret(given, k.key));

@@ -5,7 +5,7 @@ import type { IngestError } from "../../core/export/ingest-format.js";
 
 export class Refusal extends Error {
   constructor(
-    readonly status: 400 | 401 | 403 | 404 | 413 | 415 | 422 | 429 | 503,
+    readonly status: 400 | 401 | 403 | 404 | 405 | 413 | 415 | 422 | 429 | 503,
     message: string,
     readonly path: string = "",
     readonly hint: string = "",
@@ -20,7 +20,7 @@ export class Refusal extends Error {
 }
 
 // gRPC status codes, which OTLP/HTTP puts in its error body (a google.rpc.Status as JSON).
-const GRPC_CODE: Record<Refusal["status"], number> = { 400: 3, 401: 16, 403: 7, 404: 5, 413: 8, 415: 3, 422: 3, 429: 8, 503: 14 };
+const GRPC_CODE: Record<Refusal["status"], number> = { 400: 3, 401: 16, 403: 7, 404: 5, 405: 12, 413: 8, 415: 3, 422: 3, 429: 8, 503: 14 };
 
 /** The `{code, message}` an OTLP/HTTP client reads from a refusal, beside our own fields. */
 export function otlpStatus(r: Refusal): { code: number; message: string } {
