@@ -34,8 +34,18 @@ export interface SendTraceResult {
   spansLocation: "TRACKING_STORE" | "ARTIFACT";
 }
 
-/** `//user:password@` hidden, for messages about a URI. */
-export const withoutCredentials = (uri: string): string => uri.replace(/\/\/[^/?#\s]*@/, "//***@");
+/**
+ * A URI for a message: everything from the start of the authority (after `scheme://`, or the start
+ * of the text when there is no scheme) up to its last `@` becomes `***`. Up to the last `@`, not
+ * to the first `/`, `?` or `#`: a password written without percent-encoding may hold those, and
+ * the text cannot tell it from a path. An `@` in a path hides the host too; never a password.
+ */
+export const withoutCredentials = (uri: string): string => {
+  const at = uri.lastIndexOf("@");
+  if (at < 0) return uri;
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(uri)?.[0] ?? "";
+  return `${scheme}***${uri.slice(at)}`;
+};
 
 /**
  * The tracking URI without its `user:password@` part, which becomes Basic credentials (as Python's

@@ -222,6 +222,49 @@ describe("TraceBuffer: forwarding configuration", () => {
       return half.stats().then((s) => expect(s.configError).toBe("forwarding is off: MLFLOW_TRACKING_USERNAME is set without MLFLOW_TRACKING_PASSWORD; set both for Basic auth (or MLFLOW_TRACKING_TOKEN for a bearer token)."));
     });
   });
+
+  it("credentials in MLFLOW_TRACKING_URI never reach a message: no scheme, or a password with an unencoded #, ? or /, is a configuration error that names the URI masked", async () => {
+    const cases: [string, string][] = [
+      ["alice:s3cret@mlflow.example.com", "must be an http(s) URL; got \"***@mlflow.example.com\"."],
+      ["https://alice:s3#cret@127.0.0.1:9/", "is not a URL that can be parsed: \"https://***@127.0.0.1:9/\"; in a user name or password, percent-encode"],
+      ["https://alice:s3?cret@127.0.0.1:9", "is not a URL that can be parsed: \"https://***@127.0.0.1:9\""],
+      ["https://alice:s3/cret@127.0.0.1:9", "is not a URL that can be parsed: \"https://***@127.0.0.1:9\""],
+    ];
+    for (const [uri, message] of cases) {
+      const seen = await runInDurableObject(env.MISCONFIGURED_BUFFER.get(env.MISCONFIGURED_BUFFER.idFromName(`uri-${Date.now()}-${n++}`)), async (_, state) => {
+        const shard = new TraceBuffer(state as DurableObjectState, { ...env, MLFLOW_TRACKING_URI: uri, MLFLOW_EXPERIMENT_ID: "1", MLFLOW_TRACKING_USERNAME: undefined });
+        await state.blockConcurrencyWhile(async () => {});
+        const t = simpleTrace("credentials");
+        await shard.put([t]);
+        return { stats: await shard.stats(), summary: (await shard.get(t.info.traceId))!.summary, listed: (await shard.list({})).traces[0]! };
+      });
+      expect(seen.stats.configError).toContain(`forwarding is off: MLFLOW_TRACKING_URI ${message}`);
+      // Kept until fixed (not forwarded and retried for ever), with the masked reason.
+      expect(seen.summary).toMatchObject({ forwarding: "not-configured", lastError: seen.stats.configError });
+      for (const text of [JSON.stringify(seen.stats), JSON.stringify(seen.summary), JSON.stringify(seen.listed)]) {
+        expect(text).not.toContain("s3");
+        expect(text).not.toContain("alice");
+      }
+    }
+  });
+
+  it("a tracking URI that parses another way than it looks (a password holding # or @ unencoded) is masked in forwarding errors", async () => {
+    // Both call a URL the password is part of, where nothing listens: `127.0.0.1:9` and then
+    // "#s3cret@..." as a fragment; the user `alice` and password `p` at the host `127.0.0.1:9`, then
+    // "/s3cret@..." as a path. The error names the URL the client called.
+    for (const uri of ["http://127.0.0.1:9#s3cret@mlflow.example.com", "http://alice:p@127.0.0.1:9/s3cret@mlflow.example.com"]) {
+      const lastError = await runInDurableObject(buffer(), async (_, state) => {
+        const shard = new TraceBuffer(state as DurableObjectState, { ...env, MLFLOW_TRACKING_URI: uri, MLFLOW_EXPERIMENT_ID: "1" });
+        await state.blockConcurrencyWhile(async () => {});
+        await shard.put([simpleTrace("masked")]);
+        state.storage.sql.exec("UPDATE traces SET next_attempt_at = 0");
+        await shard.alarm();
+        return state.storage.sql.exec<{ e: string }>("SELECT last_error AS e FROM traces").one().e;
+      });
+      expect(lastError).toMatch(/^MLflow POST http:\/\/\*\*\*@mlflow\.example\.com\/v1\/traces failed: /);
+      expect(lastError).not.toContain("s3cret");
+    }
+  });
 });
 
 describe("TraceBuffer: bounded alarm runs", () => {

@@ -7,7 +7,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { ShardedTraceStore, shardOf } from "../../worker/buffer/shards.js";
 import type { Trace } from "../../core/model/types.js";
 import { TraceBuffer } from "../../worker/buffer/trace-buffer.js";
-import type { TraceStore } from "../../worker/store.js";
+import type { TraceStore, TraceSummary } from "../../worker/store.js";
 import { api, fault, forwardNow, fromMlflow, makeDue, proxy, resetProxy, row, sortedTree } from "./fixture/buffer-helpers.js";
 import { finishedAndSnapshot, joinedTrace, simpleTrace } from "./traces.js";
 
@@ -320,6 +320,53 @@ describe("ShardedTraceStore: routing and the query API", () => {
       return { zebras: await ids("zebras"), uber: await ids("über"), UBER: await ids("ÜBER"), brucke: await ids("BRÜCKE") };
     });
     expect(found).toEqual({ zebras: [old.info.traceId], uber: [fresh.info.traceId], UBER: [fresh.info.traceId], brucke: [fresh.info.traceId] });
+  });
+
+  it("a listed summary is bounded whatever its trace holds (previews, name, tags); `cut` says what was shortened, get() has it all", async () => {
+    const stub = env.UNFORWARDED_BUFFER.get(env.UNFORWARDED_BUFFER.idFromName(`summaries-${Date.now()}`));
+    const big = simpleTrace("big");
+    // Long tags and short ones, interleaved: the short ones are listed, up to 4096 characters of JSON.
+    const tags = Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`k${i}`, i % 2 ? `${i}`.padEnd(4800, "v") : `short ${i}`]));
+    big.info.tags = { ...tags, "mlflow.traceName": "N".repeat(5000) };
+    big.info.requestPreview = "q".repeat(65_000);
+    big.info.responsePreview = "é".repeat(65_000);
+    const small = simpleTrace("small", { tags: { team: "edge" } });
+    const damaged = simpleTrace("damaged");
+    expect(await api(stub).put([big, small, damaged])).toEqual({ stored: 3, merged: 0, duplicates: 0 });
+    await runInDurableObject(stub, (_: TraceBuffer, state) => {
+      state.storage.sql.exec("UPDATE traces SET tags = ? WHERE trace_id = ?", `{"a":${"[".repeat(5000)}`, damaged.info.traceId); // not JSON
+    });
+    const page = await api(stub).list({ limit: 200 });
+    const listed = (t: Trace) => page.traces.find((s) => s.traceId === t.info.traceId)! as TraceSummary & { cut?: string[] };
+    const b = listed(big);
+    expect(b.cut).toEqual(["name", "requestPreview", "responsePreview", "tags"]);
+    expect([b.name!.length, b.requestPreview!.length, b.responsePreview]).toEqual([1000, 1000, "é".repeat(1000)]);
+    expect(JSON.stringify(b.tags).length).toBeLessThanOrEqual(4096);
+    // Whole tags, in stored order, never a value cut short: the short ones, as many as fit.
+    const kept = Object.entries(b.tags);
+    expect(kept.length).toBeGreaterThan(50);
+    expect(kept).toEqual(Object.entries(big.info.tags).filter(([, v]) => v.length < 1000).slice(0, kept.length));
+    expect(JSON.stringify(b).length).toBeLessThan(10_000);
+    // A small trace's summary is its whole summary; a damaged tags column lists as no tags.
+    expect(listed(small)).toEqual((await api(stub).get(small.info.traceId))!.summary);
+    expect(listed(small).cut).toBeUndefined();
+    expect(listed(damaged)).toMatchObject({ tags: {}, cut: ["tags"] });
+    const whole = (await api(stub).get(big.info.traceId))!;
+    expect(whole.summary.tags).toEqual(big.info.tags);
+    expect(whole.trace.info.requestPreview).toBe(big.info.requestPreview);
+  });
+
+  it("a page of traces with the largest tags a row holds lists (40 of them were over the 32 MiB an RPC carries)", async () => {
+    const stub = env.UNFORWARDED_BUFFER.get(env.UNFORWARDED_BUFFER.idFromName(`big-page-${Date.now()}`));
+    const value = "v".repeat(4800);
+    for (let i = 0; i < 40; i++) {
+      const t = simpleTrace(`big tags ${i}`);
+      t.info.tags = Object.fromEntries(Array.from({ length: 190 }, (_, k) => [`k${k}`, value])); // 912 KB, twice in the row
+      await api(stub).put([t]);
+    }
+    const page = await api(stub).list({});
+    expect(page.traces).toHaveLength(40);
+    expect(JSON.stringify(page).length).toBeLessThan(40 * 10_000);
   });
 
   it("refuses a malformed query instead of guessing", async () => {

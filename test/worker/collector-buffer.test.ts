@@ -10,6 +10,7 @@ import { shardOf } from "../../worker/buffer/shards.js";
 import { joinedTrace, simpleTrace } from "./traces.js";
 import type { TraceBuffer } from "../../worker/buffer/trace-buffer.js";
 import type { StoredTrace, TracePage } from "../../worker/store.js";
+import type { Trace } from "../../core/model/types.js";
 
 const BASE = "https://collector.example";
 
@@ -100,5 +101,75 @@ describe("collector + instrumented route + TraceBuffer + MLflow", () => {
     expect(await refused.json()).toMatchObject({ path: "traces[1].info", error: expect.stringMatching(/^traces\[1\]\.info \(merged with the parts already stored\) is \d+ bytes/) });
     const stored = (await (await exports.default.fetch(`${BASE}/api/traces/${worker.info.traceId}`)).json()) as StoredTrace;
     expect(Object.keys(stored.trace.info.tags).filter((k) => /^[ab]\d+$/.test(k))).toHaveLength(14);
+  });
+
+  const send = (...traces: unknown[]) =>
+    exports.default.fetch(`${BASE}/v1/ingest`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-mlflow-edge-key": "pk-test-app", origin: "https://app.example" },
+      body: JSON.stringify({ version: 1, traces }),
+    });
+  /** `n` spans under the Worker part's parent (the browser's span), ids from `first`, `inputs` of `size` characters. */
+  const spansOf = (worker: Trace, first: number, n: number, size = 10) => {
+    const root = worker.data.spans[0]!;
+    return Array.from({ length: n }, (_, i) => {
+      const inputs = "x".repeat(size);
+      return { ...root, spanId: (first + i).toString(16).padStart(16, "0"), name: "s", inputs, outputs: undefined, events: [], attributes: { "mlflow.spanInputs": inputs } };
+    });
+  };
+  const shardOfTrace = (id: string) => env.TRACE_BUFFER.get(env.TRACE_BUFFER.idFromName(`shard-${shardOf(id, 4)}`));
+  const totals = (id: string) =>
+    runInDurableObject(shardOfTrace(id), (_: TraceBuffer, state) => ({
+      row: state.storage.sql.exec<{ span_count: number; span_bytes: number | null }>("SELECT span_count, span_bytes FROM traces WHERE trace_id = ?", id).one(),
+      actual: state.storage.sql.exec<{ n: number; bytes: number }>("SELECT COUNT(*) AS n, SUM(length(CAST(body AS BLOB))) AS bytes FROM spans WHERE trace_id = ?", id).one(),
+    }));
+
+  it("the 2000-span limit holds for the trace merged from all its parts: a part that would take it over is refused with 413 naming the limit, nothing stored is lost", async () => {
+    const { worker } = joinedTrace();
+    const id = worker.info.traceId;
+    const part = (first: number, n: number) => ({ info: worker.info, data: { spans: spansOf(worker, first, n) } });
+    expect((await send(part(1, 1500))).status).toBe(200);
+    const over = await send(part(2001, 600));
+    expect(over.status).toBe(413);
+    expect(await over.json()).toMatchObject({ path: "traces[0]", error: expect.stringMatching(/^traces\[0\] \(trace tr-[0-9a-f]{32}, merged with the parts already stored\) would hold 2100 spans; a stored trace holds at most 2000 \(TRACE_MAX_SPANS\)$/) });
+    let stored = (await (await exports.default.fetch(`${BASE}/api/traces/${id}`)).json()) as StoredTrace;
+    expect(stored.trace.data.spans).toHaveLength(1500);
+    expect(stored.summary.spanCount).toBe(1500);
+    // Up to the limit exactly, then a resend of a stored part (nothing new) still goes in.
+    expect((await send(part(2001, 500))).status).toBe(200);
+    expect(await (await send(part(1, 1500))).json()).toMatchObject({ duplicates: 1 });
+    expect((await send(part(9001, 1))).status).toBe(413);
+    stored = (await (await exports.default.fetch(`${BASE}/api/traces/${id}`)).json()) as StoredTrace;
+    expect(stored.trace.data.spans).toHaveLength(2000);
+    // The row's running totals are what the spans table holds (the put did not need to read it).
+    const { row, actual } = await totals(id);
+    expect(row).toEqual({ span_count: 2000, span_bytes: actual.bytes });
+    expect(actual.n).toBe(2000);
+  });
+
+  it("so does the 4 MiB of span JSON: five parts of 800 KB go in, a sixth is refused with 413; a row from before the running total is summed once", async () => {
+    const { worker } = joinedTrace();
+    const id = worker.info.traceId;
+    // Two spans whose inputs (kept twice, as inputs and as the mlflow.spanInputs attribute) are 200,000 characters.
+    const part = (k: number) => ({ info: worker.info, data: { spans: spansOf(worker, 100 * k + 1, 2, 200_000) } });
+    for (let k = 0; k < 5; k++) expect((await send(part(k))).status).toBe(200);
+    const { row, actual } = await totals(id);
+    expect(row.span_bytes).toBe(actual.bytes);
+    expect(actual.bytes).toBeGreaterThan(4_000_000);
+    // A shard written before span_bytes existed: the total is summed from the spans, then kept.
+    await runInDurableObject(shardOfTrace(id), (_: TraceBuffer, state) => {
+      state.storage.sql.exec("UPDATE traces SET span_bytes = NULL WHERE trace_id = ?", id);
+    });
+    const over = await send(part(5));
+    expect(over.status).toBe(413);
+    expect(await over.json()).toMatchObject({ path: "traces[0]", error: expect.stringMatching(/would hold \d+ bytes of span JSON; a stored trace holds at most 4194304 \(TRACE_MAX_BYTES\)$/) });
+    const stored = (await (await exports.default.fetch(`${BASE}/api/traces/${id}`)).json()) as StoredTrace;
+    expect(stored.trace.data.spans).toHaveLength(10);
+    // A span sent again smaller (it ended later) still replaces its stored copy: the total shrinks.
+    const smaller = { ...spansOf(worker, 1, 1, 10)[0]!, endTime: worker.data.spans[0]!.endTime! + 1 };
+    expect((await send({ info: worker.info, data: { spans: [smaller] } })).status).toBe(200);
+    const after = await totals(id);
+    expect(after.row).toEqual({ span_count: 10, span_bytes: after.actual.bytes });
+    expect(after.actual.bytes).toBeLessThan(actual.bytes);
   });
 });

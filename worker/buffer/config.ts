@@ -1,3 +1,4 @@
+import { INGEST_LIMITS } from "../../core/export/fit.js";
 import { withoutCredentials } from "../../core/mlflow/client.js";
 
 // The TraceBuffer's settings, read from the Worker's env (vars and secrets) and checked once: a
@@ -27,6 +28,12 @@ export interface BufferConfig {
   batchSize: number;
   /** How long traces stay viewable after forwarding (or, with no MLflow, after arrival) (ms). */
   retentionMs: number;
+  /**
+   * What one stored trace holds, all its parts merged: spans, and UTF-8 bytes of their JSON. A part
+   * that would take a trace past either is refused (the collector answers 413), nothing stored lost.
+   */
+  maxTraceSpans: number;
+  maxTraceBytes: number;
 }
 
 /**
@@ -48,9 +55,21 @@ export interface TraceBufferEnv {
   FORWARD_RETRY_MAX_MS?: string | number;
   FORWARD_BATCH_SIZE?: string | number;
   TRACE_RETENTION_HOURS?: string | number;
+  TRACE_MAX_SPANS?: string | number;
+  TRACE_MAX_BYTES?: string | number;
 }
 
 type Env = Record<string, unknown>;
+
+/**
+ * The ingest limit of spans per trace (core/export/fit.ts), now for the trace merged from all its
+ * parts. Bytes: each part is at most 1 MiB as sent (the request limit); the stored JSON can be
+ * larger than what was sent (OTLP string values gain JSON escapes, inputs and outputs are kept as
+ * attributes as well), and a browser's part and a Worker's part may each be near the limit.
+ * Both keep one trace far below what a read (32 MiB per RPC) and a forward to MLflow can carry.
+ */
+export const DEFAULT_MAX_TRACE_SPANS = INGEST_LIMITS.maxSpansPerTrace;
+export const DEFAULT_MAX_TRACE_BYTES = 4 * INGEST_LIMITS.maxBodyBytes;
 
 /** A Worker variable with a value that cannot be used; the message names the variable. */
 export class ConfigError extends TypeError {
@@ -80,12 +99,30 @@ function num(env: Env, key: string, fallback: number, min: number, integer = fal
   return value;
 }
 
+function parses(url: string): boolean {
+  try {
+    new URL(url);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function readBufferConfig(settings: TraceBufferEnv | Env): BufferConfig {
   const env = settings as Env;
   const trackingUri = str(env, "MLFLOW_TRACKING_URI");
   let mlflow: BufferConfig["mlflow"];
   if (trackingUri) {
+    // Messages show the URI without whatever precedes its last "@" (a user name and password).
     if (!/^https?:\/\/[^/\s]+/i.test(trackingUri)) throw new ConfigError("MLFLOW_TRACKING_URI", `MLFLOW_TRACKING_URI must be an http(s) URL; got ${JSON.stringify(withoutCredentials(trackingUri))}.`);
+    // A URL fetch() cannot parse would fail every forward, for ever, with the URI in the error
+    // (a password holding an unencoded "/", "?" or "#" ends the host early): refuse it here.
+    if (!parses(trackingUri)) {
+      throw new ConfigError(
+        "MLFLOW_TRACKING_URI",
+        `MLFLOW_TRACKING_URI is not a URL that can be parsed: ${JSON.stringify(withoutCredentials(trackingUri))}; in a user name or password, percent-encode "/", "?", "#" and "@" (%2F, %3F, %23, %40), or use MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD.`,
+      );
+    }
     const experimentId = str(env, "MLFLOW_EXPERIMENT_ID");
     const experimentName = experimentId ? undefined : str(env, "MLFLOW_EXPERIMENT_NAME");
     if (!experimentId && !experimentName) throw new ConfigError("MLFLOW_EXPERIMENT_ID", "MLFLOW_TRACKING_URI is set, so MLFLOW_EXPERIMENT_ID or MLFLOW_EXPERIMENT_NAME must be too.");
@@ -115,5 +152,7 @@ export function readBufferConfig(settings: TraceBufferEnv | Env): BufferConfig {
     retryMaxMs: num(env, "FORWARD_RETRY_MAX_MS", 300_000, 1),
     batchSize: num(env, "FORWARD_BATCH_SIZE", 25, 1, true),
     retentionMs: num(env, "TRACE_RETENTION_HOURS", 24, 0) * 3_600_000,
+    maxTraceSpans: num(env, "TRACE_MAX_SPANS", DEFAULT_MAX_TRACE_SPANS, 1, true),
+    maxTraceBytes: num(env, "TRACE_MAX_BYTES", DEFAULT_MAX_TRACE_BYTES, 1, true),
   };
 }

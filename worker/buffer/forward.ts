@@ -1,4 +1,4 @@
-import { MlflowClient } from "../../core/mlflow/client.js";
+import { MlflowClient, withoutCredentials } from "../../core/mlflow/client.js";
 import { MlflowHttpError, MlflowResponseError } from "../../core/mlflow/errors.js";
 import type { Trace } from "../../core/model/types.js";
 import type { BufferConfig } from "./config.js";
@@ -52,12 +52,25 @@ export class Forwarder {
     return this.experiment;
   }
 
+  /**
+   * The client's messages name the URL they called. It takes a well-formed `user:password@` out of
+   * the tracking URI, but a password with an unencoded `#`, `/` or `@` splits another way
+   * (`https://alice:12#x@host` is the host `alice`, port 12; `https://alice:p@ss/x@host` the host
+   * `ss`), and what is left of it is in every message: masked here, before it reaches `lastError`.
+   */
+  private masked(message: string): string {
+    for (const uri of [this.config.trackingUri.replace(/\/+$/, ""), this.client.trackingUri]) {
+      if (uri.includes("@")) message = message.split(uri).join(withoutCredentials(uri));
+    }
+    return message;
+  }
+
   async send(trace: Trace): Promise<ForwardOutcome> {
     try {
       await this.client.sendTrace(trace, await this.experimentId());
       return { ok: true };
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
+      const message = this.masked(error instanceof Error ? error.message : String(error));
       // 401/403 refuse the deployment's credentials, not this trace: it waits for them to be fixed.
       if (error instanceof MlflowHttpError && (error.status === 401 || error.status === 403)) return { ok: false, permanent: false, message, credentials: true };
       if (error instanceof MlflowHttpError) return { ok: false, permanent: !error.retryable, message, retryAfterMs: error.retryAfterMs };

@@ -5,6 +5,36 @@ import type { ForwardingState, TraceQuery, TraceSummary } from "../store.js";
 // filters. Every value is a bound parameter.
 
 export const MAX_PAGE = 200;
+
+/**
+ * What one listed summary carries at most (characters): a page must stay far below what one RPC
+ * carries (32 MiB) whatever the traces hold, while a stored trace may hold 64 KiB previews and
+ * hundreds of long tags. Name and previews are cut (previews where MLflow cuts them); tags are
+ * never cut mid-value: all of them when their JSON fits `tagsJson`, else, in stored order, those
+ * whose own `"key":"value"` fits `tagJson`, as long as the total fits `tagsJson`. A summary says
+ * what was shortened in `cut`; `GET /api/traces/:id` has everything.
+ */
+export const SUMMARY_LIMITS = { name: 1000, preview: 1000, lastError: 2000, tagsJson: 4096, tagJson: 1024 } as const;
+
+const L = SUMMARY_LIMITS;
+// A column that is not a JSON object (a damaged row) lists as no tags rather than failing the page.
+const TAGS = `CASE WHEN length(tags) <= ${L.tagsJson} THEN tags ELSE coalesce((
+    SELECT json_group_object(key, value) FROM (
+      SELECT key, value, SUM(size) OVER (ORDER BY id) AS upto FROM (
+        SELECT id, key, value, length(json_quote(key)) + length(json_quote(value)) + 2 AS size
+        FROM json_each(CASE WHEN json_valid(traces.tags) THEN CASE WHEN json_type(traces.tags) = 'object' THEN traces.tags ELSE '{}' END ELSE '{}' END)
+      ) WHERE size <= ${L.tagJson}
+    ) WHERE upto <= ${L.tagsJson}), '{}') END`;
+
+/** The columns a listed summary needs, each bounded (never `info`, `search` or whole tags). */
+export const SUMMARY_COLUMNS = [
+  "trace_id, state, request_time, duration, span_count, forwarding, attempts, received_at, updated_at",
+  `substr(name, 1, ${L.name}) AS name, length(name) > ${L.name} AS name_cut`,
+  `substr(request_preview, 1, ${L.preview}) AS request_preview, length(request_preview) > ${L.preview} AS request_preview_cut`,
+  `substr(response_preview, 1, ${L.preview}) AS response_preview, length(response_preview) > ${L.preview} AS response_preview_cut`,
+  `substr(last_error, 1, ${L.lastError}) AS last_error, length(last_error) > ${L.lastError} AS last_error_cut`,
+  `${TAGS} AS tags, length(tags) > ${L.tagsJson} AS tags_cut`,
+].join(", ");
 const FORWARDING: readonly ForwardingState[] = ["buffered", "forwarded", "dead-lettered", "not-configured"];
 const STATES = ["OK", "ERROR", "IN_PROGRESS"];
 
@@ -65,7 +95,7 @@ export function listSql(q: TraceQuery & { limit: number }): { sql: string; param
     params.push(`%${q.text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
   }
   const sql =
-    `SELECT * FROM traces${where.length ? ` WHERE ${where.join(" AND ")}` : ""} ` +
+    `SELECT ${SUMMARY_COLUMNS} FROM traces${where.length ? ` WHERE ${where.join(" AND ")}` : ""} ` +
     "ORDER BY request_time DESC, trace_id DESC LIMIT ?";
   params.push(q.limit + 1);
   return { sql, params };

@@ -10,7 +10,7 @@ import type { TraceRow } from "./schema.js";
 
 const FORWARDING: readonly string[] = ["buffered", "forwarded", "dead-lettered", "not-configured"] satisfies ForwardingState[];
 const STATES: readonly string[] = Object.values(TraceState);
-const stateOf = (row: TraceRow) => (STATES.includes(row.state) ? row.state : TraceState.STATE_UNSPECIFIED) as TraceState;
+const stateOf = (row: Pick<TraceRow, "state">) => (STATES.includes(row.state) ? row.state : TraceState.STATE_UNSPECIFIED) as TraceState;
 
 function parse(text: unknown): unknown {
   if (typeof text !== "string") return undefined;
@@ -55,7 +55,36 @@ export function readInfo(row: TraceRow): TraceInfo {
 const numOr = (v: unknown, fallback: number): number => (typeof v === "number" && Number.isFinite(v) ? v : fallback);
 const strOrNull = (v: unknown): string | null => (typeof v === "string" ? v : null);
 
-export function toSummary(row: TraceRow): TraceSummary {
+/** The columns a summary is made of. */
+export type SummaryRow = Pick<
+  TraceRow,
+  "trace_id" | "name" | "state" | "request_preview" | "response_preview" | "request_time" | "duration" | "span_count" | "tags" | "forwarding" | "attempts" | "last_error" | "received_at" | "updated_at"
+>;
+
+/** A row of the list query (query.ts SUMMARY_COLUMNS): bounded columns, and whether each was cut. */
+export type ListRow = SummaryRow & { name_cut: number | null; request_preview_cut: number | null; response_preview_cut: number | null; last_error_cut: number | null; tags_cut: number | null };
+
+/** A summary as `list` returns it: `cut` names the fields shortened to keep the page small (absent when none was). */
+export type ListedSummary = TraceSummary & { cut?: string[] };
+
+export function toListedSummary(row: ListRow): ListedSummary {
+  const summary: ListedSummary = toSummary(row);
+  const cut = (
+    [
+      ["name", row.name_cut],
+      ["requestPreview", row.request_preview_cut],
+      ["responsePreview", row.response_preview_cut],
+      ["lastError", row.last_error_cut],
+      ["tags", row.tags_cut],
+    ] as const
+  )
+    .filter(([, flag]) => flag === 1)
+    .map(([field]) => field);
+  if (cut.length) summary.cut = cut;
+  return summary;
+}
+
+export function toSummary(row: SummaryRow): TraceSummary {
   return {
     traceId: String(row.trace_id),
     name: strOrNull(row.name),

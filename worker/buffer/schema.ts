@@ -14,6 +14,7 @@ CREATE TABLE IF NOT EXISTS traces (
   request_preview TEXT,
   response_preview TEXT,
   span_count INTEGER NOT NULL,
+  span_bytes INTEGER,
   tags TEXT NOT NULL,
   search TEXT,
   forwarding TEXT NOT NULL,
@@ -44,9 +45,14 @@ CREATE TABLE IF NOT EXISTS spans (
 
 /**
  * Columns added after the first release, for shards created before them: `search` holds the name,
- * previews and id lowercased by JavaScript (SQLite's lower() and LIKE fold ASCII letters only).
+ * previews and id lowercased by JavaScript (SQLite's lower() and LIKE fold ASCII letters only);
+ * `span_bytes` the UTF-8 bytes of the trace's stored span rows, kept up to date by each put so the
+ * per-trace limit is checked without reading the spans (NULL in a row from before: summed once).
  */
-export const MIGRATIONS = [{ table: "traces", column: "search", sql: "ALTER TABLE traces ADD COLUMN search TEXT" }];
+export const MIGRATIONS = [
+  { table: "traces", column: "search", sql: "ALTER TABLE traces ADD COLUMN search TEXT" },
+  { table: "traces", column: "span_bytes", sql: "ALTER TABLE traces ADD COLUMN span_bytes INTEGER" },
+];
 
 /** The `search` column's text for a trace. */
 export const searchText = (name: string | null, requestPreview: string | undefined, responsePreview: string | undefined, traceId: string): string =>
@@ -64,6 +70,7 @@ export type TraceRow = {
   request_preview: string | null;
   response_preview: string | null;
   span_count: number;
+  span_bytes: number | null;
   tags: string;
   search: string | null;
   forwarding: string;

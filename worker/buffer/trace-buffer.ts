@@ -6,8 +6,9 @@ import { readBufferConfig, type BufferConfig, type TraceBufferEnv } from "./conf
 import { Forwarder, type ForwardOutcome } from "./forward.js";
 import { inStartOrder, mergeInfo, traceName, withMergedUsage, type StoredInfo } from "./merge.js";
 import { encodeCursor, listSql, normalizeQuery } from "./query.js";
-import { readInfo, readSpan, toSummary } from "./rows.js";
+import { readInfo, readSpan, toListedSummary, toSummary, type ListRow } from "./rows.js";
 import { MIGRATIONS, SCHEMA, searchText, type TraceRow } from "./schema.js";
+import { utf8Length } from "../../core/serialize/safe-json.js";
 
 // One shard of the trace buffer: a Durable Object with SQLite storage. `put` answers only after
 // its transaction committed, so an acknowledged trace survives restarts. An alarm forwards due
@@ -128,16 +129,31 @@ export class TraceBuffer extends DurableObject implements TraceStore {
   private putOne(trace: Trace, now: number, result: PutResult, index: number): void {
     const id = trace.info.traceId;
     const row = this.sql.exec<TraceRow>("SELECT * FROM traces WHERE trace_id = ?", id).toArray()[0];
+    // What the trace holds before this part: the row's running totals (summed once for a row
+    // written before `span_bytes` existed), so a put never reads the stored spans to check them.
+    const before = !row
+      ? { spans: 0, bytes: 0 }
+      : typeof row.span_bytes === "number"
+        ? { spans: row.span_count, bytes: row.span_bytes }
+        : this.sql
+            .exec<{ spans: number; bytes: number }>("SELECT COUNT(*) AS spans, coalesce(SUM(length(CAST(body AS BLOB))), 0) AS bytes FROM spans WHERE trace_id = ?", id)
+            .one();
+    let spanCount = before.spans;
+    let spanBytes = before.bytes;
     let spanChanges = 0;
     for (const [j, span] of trace.data.spans.entries()) {
       const body = JSON.stringify(span);
       checkRowSize(body, `traces[${index}].data.spans[${j}]`);
-      const current = this.sql.exec<{ body: string }>("SELECT body FROM spans WHERE trace_id = ? AND span_id = ?", id, span.spanId).toArray()[0];
+      const current = this.sql
+        .exec<{ body: string; bytes: number }>("SELECT body, length(CAST(body AS BLOB)) AS bytes FROM spans WHERE trace_id = ? AND span_id = ?", id, span.spanId)
+        .toArray()[0];
       if (current?.body === body) continue;
       // A resend never replaces a span with a copy that ended earlier, or not at all: that is an
       // older view of it (a hidden page's snapshot stored before the span really ended).
       const ended = current && readSpan(current.body)?.endTime;
       if (typeof ended === "number" && (span.endTime === null || span.endTime < ended)) continue;
+      spanCount += current ? 0 : 1;
+      spanBytes += utf8Length(body) - (current?.bytes ?? 0);
       this.sql.exec(
         "INSERT INTO spans (trace_id, span_id, start_time, body) VALUES (?, ?, ?, ?) " +
           "ON CONFLICT (trace_id, span_id) DO UPDATE SET start_time = excluded.start_time, body = excluded.body",
@@ -147,6 +163,17 @@ export class TraceBuffer extends DurableObject implements TraceStore {
         body,
       );
       spanChanges++;
+    }
+    // The limits hold for the trace merged from all its parts, not per part: parts of one trace id
+    // could otherwise grow it without bound (every put, read and forward of it slower, until a
+    // read exceeds what one RPC carries). A part that would take it over is refused whole; the
+    // transaction rolls back the spans it wrote, and what was stored before stays.
+    const where = `traces[${index}] (trace ${id}, merged with the parts already stored)`;
+    if (spanCount > this.cfg.maxTraceSpans && spanCount > before.spans) {
+      throw new RangeError(`${where} would hold ${spanCount} spans; a stored trace holds at most ${this.cfg.maxTraceSpans} (TRACE_MAX_SPANS)`);
+    }
+    if (spanBytes > this.cfg.maxTraceBytes && spanBytes > before.bytes) {
+      throw new RangeError(`${where} would hold ${spanBytes} bytes of span JSON; a stored trace holds at most ${this.cfg.maxTraceBytes} (TRACE_MAX_BYTES)`);
     }
     const existing: StoredInfo | undefined = row ? { info: readInfo(row), fromRoot: row.from_root === 1 } : undefined;
     const merged = mergeInfo(existing, trace);
@@ -174,12 +201,12 @@ export class TraceBuffer extends DurableObject implements TraceStore {
     const info = merged.info;
     this.sql.exec(
       `INSERT INTO traces (trace_id, info, from_root, name, state, request_time, duration, request_preview, response_preview,
-         span_count, tags, search, forwarding, attempts, permanent_failures, next_attempt_at, expires_at, last_error, received_at, updated_at, version)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?, 1)
+         span_count, span_bytes, tags, search, forwarding, attempts, permanent_failures, next_attempt_at, expires_at, last_error, received_at, updated_at, version)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?, 1)
        ON CONFLICT (trace_id) DO UPDATE SET info = excluded.info, from_root = excluded.from_root, name = excluded.name,
          state = excluded.state, request_time = excluded.request_time, duration = excluded.duration,
          request_preview = excluded.request_preview, response_preview = excluded.response_preview,
-         span_count = excluded.span_count, tags = excluded.tags, search = excluded.search, forwarding = excluded.forwarding,
+         span_count = excluded.span_count, span_bytes = excluded.span_bytes, tags = excluded.tags, search = excluded.search, forwarding = excluded.forwarding,
          permanent_failures = 0, expires_at = excluded.expires_at,
          next_attempt_at = CASE WHEN traces.forwarding = 'buffered' AND traces.attempts > 0 AND traces.next_attempt_at > excluded.next_attempt_at
            THEN traces.next_attempt_at ELSE excluded.next_attempt_at END,
@@ -194,7 +221,8 @@ export class TraceBuffer extends DurableObject implements TraceStore {
       info.executionDuration ?? null,
       info.requestPreview ?? null,
       info.responsePreview ?? null,
-      spans.length,
+      spanCount,
+      spanBytes,
       tagsText,
       search,
       configured ? "buffered" : "not-configured",
@@ -247,8 +275,10 @@ export class TraceBuffer extends DurableObject implements TraceStore {
   async list(query: TraceQuery): Promise<TracePage> {
     const q = normalizeQuery(query);
     const { sql, params } = listSql(q);
-    const rows = this.sql.exec<TraceRow>(sql, ...params).toArray();
-    const page = rows.slice(0, q.limit).map(toSummary);
+    // Only what a summary shows, each column bounded (query.ts SUMMARY_LIMITS): a page of traces
+    // with large tags or previews stays far below what one RPC carries.
+    const rows = this.sql.exec<ListRow>(sql, ...params).toArray();
+    const page = rows.slice(0, q.limit).map(toListedSummary);
     const last = page[page.length - 1];
     return { traces: page, nextCursor: rows.length > q.limit && last ? encodeCursor({ requestTime: last.requestTime, traceId: last.traceId }) : null };
   }
