@@ -4,21 +4,13 @@
 // Content-Encoding) are checked from Node in test/unit/workerd-response.test.ts.
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { Hono } from "hono";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { InMemoryExporter } from "../../core/export/exporter.js";
+import { describe, expect, it } from "vitest";
 import type { Trace } from "../../core/model/types.js";
 import { getTracer } from "../../core/tracer.js";
 import { mlflowTracing } from "../../worker/hono.js";
-import { instrument, resetWorkerTracing } from "../../worker/instrument.js";
+import { instrument } from "../../worker/instrument.js";
+import { exported, sleep } from "./worker-tracing.js";
 
-let exported: InMemoryExporter;
-beforeEach(() => {
-  resetWorkerTracing();
-  exported = new InMemoryExporter();
-});
-afterEach(() => resetWorkerTracing());
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const root = (t: Trace) => t.data.spans[0]!;
 const names = () => exported.traces.map((t) => root(t).name);
 

@@ -2,23 +2,16 @@
 // its own). Traces go to an in-memory exporter here; test/worker/e2e covers the real buffer and MLflow.
 import { createExecutionContext, createMessageBatch, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
 import { Hono } from "hono";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { resetWarnings } from "../../core/debug.js";
 import { trace, withSpan } from "../../core/index.js";
 import { InMemoryExporter } from "../../core/export/exporter.js";
 import type { Trace } from "../../core/model/types.js";
 import { mlflowTracing } from "../../worker/hono.js";
-import { instrument, resetWorkerTracing } from "../../worker/instrument.js";
+import { instrument } from "../../worker/instrument.js";
+import { exported, sleep } from "./worker-tracing.js";
 import { requestSpan } from "../../worker/request-span.js";
 
-let exported: InMemoryExporter;
-beforeEach(() => {
-  resetWorkerTracing();
-  exported = new InMemoryExporter();
-});
-afterEach(() => resetWorkerTracing());
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const tree = (t: Trace) => t.data.spans.map((s) => [s.name, t.data.spans.find((p) => p.spanId === s.parentId)?.name ?? s.parentId]);
 const root = (t: Trace) => t.data.spans.find((s) => !t.data.spans.some((p) => p.spanId === s.parentId))!;
 
