@@ -43,29 +43,16 @@ function pathOf(request: Request): string {
 }
 
 /**
- * The handler's `Content-Length`, when it gives the length of the body as we relay it: a plain
- * decimal, and no content coding (a `fetch()` response decoded on the way in keeps the encoded
- * length in its header, and a coded body may be encoded again on the way out).
- */
-function declaredLength(response: Response): number | undefined {
-  const value = response.headers.get("content-length")?.trim();
-  if (!value || !/^\d{1,15}$/.test(value)) return undefined;
-  const coding = response.headers.get("content-encoding")?.trim().toLowerCase();
-  if (coding && coding !== "identity") return undefined;
-  return Number(value);
-}
-
-/**
  * Relays `body`, ending `span` once it has been read to the end, has failed or was cancelled
- * (`onEnd` then runs). With `length`, the relay declares it (workerd's `expectedLength`, so the
- * response keeps its Content-Length) and a body of another length fails the relay with a message
- * saying so. A relay nobody starts reading within `unreadMs` (its response was dropped, as Hono
- * drops a HEAD response's body) ends the span then with a `body not read` event.
+ * (`onEnd` then runs). Its length is not declared: a handler's Content-Length may be stale (a new
+ * body under an upstream response's headers, HTMLRewriter output), and workerd, which ignores it
+ * for such bodies, would then cut the response. A relay nobody starts reading within `unreadMs`
+ * (its response was dropped, as Hono drops a HEAD response's body) ends the span then with a
+ * `body not read` event.
  */
 function endWithBody(
   body: ReadableStream<Uint8Array>,
   span: LiveSpan,
-  length: number | undefined,
   unreadMs: number,
   onEnd: () => void,
 ): ReadableStream<Uint8Array> {
@@ -90,7 +77,7 @@ function endWithBody(
   };
   unread = setTimeout(() => finish(undefined, { name: "body not read", reason: `no read within ${unreadMs} ms` }), unreadMs);
   (unread as { unref?: () => void }).unref?.();
-  const source: UnderlyingSource<Uint8Array> & { expectedLength?: number } = {
+  const source: UnderlyingSource<Uint8Array> = {
     async pull(controller) {
       if (unread !== undefined) clearTimeout(unread);
       unread = undefined;
@@ -103,26 +90,11 @@ function endWithBody(
         return;
       }
       if (next.done) {
-        if (length !== undefined && bytes !== length) {
-          const error = new TypeError(`the response body has ${bytes} bytes, its Content-Length says ${length}`);
-          finish(error);
-          controller.error(error);
-          return;
-        }
         finish();
         controller.close();
         return;
       }
-      const size = (next.value as Uint8Array | undefined)?.byteLength ?? 0;
-      if (length !== undefined && bytes + size > length) {
-        const error = new TypeError(`the response body is longer than its Content-Length (${length} bytes)`);
-        bytes += size;
-        finish(error);
-        controller.error(error);
-        reader.cancel(error).catch(() => undefined);
-        return;
-      }
-      bytes += size;
+      bytes += (next.value as Uint8Array | undefined)?.byteLength ?? 0;
       controller.enqueue(next.value);
     },
     async cancel(reason) {
@@ -130,7 +102,6 @@ function endWithBody(
       await reader.cancel(reason);
     },
   };
-  if (length !== undefined) source.expectedLength = length;
   return new ReadableStream<Uint8Array>(source, { highWaterMark: 0 });
 }
 
@@ -191,7 +162,7 @@ export async function traceRequest(
     // covering both, registered now while the invocation is still open.
     let bodyDone!: () => void;
     const finished = new Promise<void>((r) => (bodyDone = r));
-    const body = endWithBody(response.body, span, declaredLength(response), deadline, () => bodyDone());
+    const body = endWithBody(response.body, span, deadline, () => bodyDone());
     if (waitUntil) waitUntil(finished.then(() => tracker.exported(span, deadline)));
     // The response as init keeps all of it: status, headers, and in workerd `encodeBody: "manual"`
     // (a pre-compressed body is not compressed again) and `cf`.
