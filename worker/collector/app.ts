@@ -190,20 +190,14 @@ export function createCollector<Env extends object = object>(options: CollectorO
   });
 
   // A sub-app's notFound is not used once it is mounted (`app.route("/", createCollector(...))`):
-  // these are routes, so a wrong method on a collector route (405, with Allow) and any other path
-  // under /v1/ and /api/ get the collector's JSON refusal however it is served. Registered last,
-  // after every real route; a host app's own /v1/ or /api/ routes go before the mount.
+  // these are routes, so a wrong method on a collector route gets its JSON 405 (with Allow) however
+  // the collector is served. Only its own paths: every other path, under /v1/ and /api/ too (an
+  // OpenAI-compatible /v1/chat/completions), stays the host app's, wherever it registers it.
   for (const [path, allow] of ROUTES) {
     app.all(path, (c) => {
       throw new Refusal(405, `${c.req.method} is not allowed on ${new URL(c.req.url).pathname}`, "", `send ${allow}`, { allow: allow === "GET" ? "GET, HEAD" : allow });
     });
   }
-  app.all("/v1/*", (c) => {
-    throw noRoute(c);
-  });
-  app.all("/api/*", (c) => {
-    throw noRoute(c);
-  });
 
   return app;
 }
