@@ -1,6 +1,6 @@
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import * as mlflow from "../index.js";
 import { captureWarnings, setup, shape, sleep } from "../../test/unit/helpers.js";
 
@@ -172,25 +172,69 @@ describe("stream spans", () => {
     ]);
   });
 
-  it("an iterable result nobody reads ends after openSpanTimeoutMs idle, unless a read is under way", async () => {
+  it("an iterable result nobody starts reading ends after openSpanTimeoutMs; one being read, however slowly, is never cut", async () => {
     const t = setup({ openSpanTimeoutMs: 150 });
-    const iterable = (gate?: Promise<void>) => ({ async *[Symbol.asyncIterator]() { await gate; yield "late"; } });
+    const iterable = (gate?: Promise<void>) => ({ async *[Symbol.asyncIterator]() { await gate; yield "a"; await sleep(200); yield "b"; } });
     await mlflow.trace(async function unread() { return iterable(); })();
     await sleep(400);
     const [unread] = shape(await t.only());
     expect(unread).toMatchObject({ name: "unread", outputs: [], status: "OK" });
-    expect(unread!.events).toMatchObject([{ name: "cancelled", attributes: { reason: "stream idle for 150 ms" } }]);
+    expect(unread!.events).toMatchObject([{ name: "cancelled", attributes: { reason: "stream not read within 150 ms" } }]);
 
-    // A model thinking longer than the timeout before its first chunk is waited for.
+    // A model thinking longer than the timeout before its first chunk, a consumer slower than it
+    // between chunks: every chunk is recorded.
     let open!: () => void;
-    const slow = await mlflow.trace(async function slowFirstChunk() { return iterable(new Promise<void>((r) => (open = r))); })();
-    const reading = (async () => { for await (const _ of slow) { /* read */ } })();
-    await sleep(400);
+    const slow = await mlflow.trace(async function slowStream() { return iterable(new Promise<void>((r) => (open = r))); })();
+    const reading = (async () => {
+      for await (const _ of slow) await sleep(200);
+    })();
+    await sleep(300);
     open();
     await reading;
     const traces = await t.traces();
     expect(traces).toHaveLength(2);
-    expect(shape(traces[1]!)[0]).toMatchObject({ name: "slowFirstChunk", outputs: ["late"], status: "OK" });
+    expect(shape(traces[1]!)[0]).toMatchObject({ name: "slowStream", outputs: ["a", "b"], status: "OK" });
+    expect(shape(traces[1]!)[0]!.events!.map((e) => e.name)).toEqual(["mlflow.chunk.item.0", "mlflow.chunk.item.1"]);
+  });
+
+  it("a read stream leaves no timer behind (its chunks are not kept alive), and openSpanTimeoutMs: 0 watches nothing", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    try {
+      const t = setup();
+      const before = vi.getTimerCount();
+      const result = await mlflow.trace(async function read() { return { async *[Symbol.asyncIterator]() { yield 1; } }; })();
+      expect(vi.getTimerCount()).toBe(before + 1); // waiting for a first read
+      for await (const _ of result) { /* read */ }
+      expect(vi.getTimerCount()).toBe(before);
+      expect(shape(await t.only())[0]).toMatchObject({ name: "read", outputs: [1] });
+
+      setup({ openSpanTimeoutMs: 0 });
+      await mlflow.trace(async function unwatched() { return { async *[Symbol.asyncIterator]() { yield 1; } }; })();
+      expect(vi.getTimerCount()).toBe(before);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("a cached iterable returned to two concurrent requests: each request's reading records into its own trace", async () => {
+    const t = setup();
+    const fetchChunk = mlflow.trace(async function fetchChunk(i: number) { return `c${i}`; });
+    const shared = { async *[Symbol.asyncIterator]() { for (let i = 0; i < 2; i++) yield await fetchChunk(i); } };
+    const getStream = mlflow.trace(async function getStream(req: string) { return shared; });
+    const handle = mlflow.trace(async function handle(req: string) {
+      const stream = await getStream(req);
+      if (req === "r1") await sleep(30); // r2 reads first
+      const out: string[] = [];
+      for await (const c of stream) out.push(c);
+      return out;
+    });
+    expect(await Promise.all([handle("r1"), handle("r2")])).toEqual([["c0", "c1"], ["c0", "c1"]]);
+    const traces = await t.traces();
+    for (const req of ["r1", "r2"]) {
+      const tr = traces.find((x) => (x.data.spans[0]!.inputs as { req: string }).req === req)!;
+      expect(shape(tr).map((s) => `${s.name}<${s.parent ?? ""}`)).toEqual(["handle<", "getStream<handle", "fetchChunk_1<getStream", "fetchChunk_2<getStream"]);
+      expect(shape(tr)[1]).toMatchObject({ name: "getStream", inputs: { req }, outputs: ["c0", "c1"] });
+    }
   });
 
   it("a list API's page (getNextPage, hasNextPage) is a value, as in Python, not a stream", async () => {

@@ -74,8 +74,8 @@ export class StreamRecorder {
   private release: (() => void) | undefined;
   /** When the stream last did something (started, or gave a chunk). */
   private lastAt = 0;
-  /** Reads of an async iterator under way (a model may think for minutes before its first chunk). */
-  reading = 0;
+  /** Set while a returned iterable waits for its first read (`watchIdle`). */
+  private unread: ReturnType<typeof setTimeout> | undefined;
   /** Outputs when no outputReducer is given (a ReadableStream of text: the whole text). */
   fallback: OutputReducer | undefined;
 
@@ -98,6 +98,7 @@ export class StreamRecorder {
   }
 
   start(): void {
+    this.stopWatching();
     if (this.span || this.done || !this.plan) return;
     try {
       const p = this.plan;
@@ -140,6 +141,7 @@ export class StreamRecorder {
       return;
     }
     this.done = true;
+    this.stopWatching();
     const span = this.span;
     try {
       let outputs: unknown = this.chunks;
@@ -161,6 +163,7 @@ export class StreamRecorder {
   fail(error: unknown): void {
     if (this.done) return;
     this.done = true;
+    this.stopWatching();
     if (this.span) fail(this.span, error);
     else this.release?.();
   }
@@ -178,26 +181,37 @@ export class StreamRecorder {
   }
 
   /**
-   * For a stream no finalizer can watch (an SDK's iterable, whose iterators may outlive it): once it
-   * has done nothing for `openSpanTimeoutMs` with no read under way, it is abandoned, so a result
-   * nobody reads (a list page used for its `.data`) cannot hold its trace forever.
+   * For an iterable result no finalizer can watch until it is read (an SDK's stream object: its
+   * iterators are separate objects): if nobody starts reading it within `openSpanTimeoutMs`, it is
+   * abandoned, so a result used only for its other fields cannot hold its trace forever. Once read,
+   * its iterator is watched like a generator (`whenDropped`). `openSpanTimeoutMs: 0` turns this off.
    */
   watchIdle(): void {
     const ms = this.span?._record.tracer.openSpanTimeoutMs;
-    if (ms === undefined) return;
-    const check = (): void => {
-      if (this.done) return;
-      const wait = this.reading > 0 ? ms : this.lastAt + ms - nowMs();
-      if (wait <= 0) return this.abandon(`stream idle for ${ms} ms`);
-      const timer = setTimeout(check, wait);
-      (timer as { unref?: () => void }).unref?.(); // never keeps a Node process alive
-    };
-    check();
+    if (!ms || this.done) return;
+    this.unread = setTimeout(() => this.abandon(`stream not read within ${ms} ms`), ms);
+    (this.unread as { unref?: () => void }).unref?.(); // never keeps a Node process alive
+  }
+
+  /** Whether this stream's span is an ancestor of `inner`'s: a traced call under it returned `inner`'s stream. */
+  encloses(inner: StreamRecorder): boolean {
+    const outer = this.span;
+    const span = inner.span;
+    if (!outer || !span || outer._record !== span._record) return false;
+    const parents = new Map(span._record.slots.map((slot) => [slot.spanId, slot.parentId]));
+    for (let id = span.parentId; id; id = parents.get(id) ?? null) if (id === outer.spanId) return true;
+    return false;
+  }
+
+  private stopWatching(): void {
+    if (this.unread !== undefined) clearTimeout(this.unread);
+    this.unread = undefined;
   }
 
   /** The consumer gave up before iterating: no span, and the parent trace is not held. */
   cancel(): void {
     this.done = true;
+    this.stopWatching();
     this.release?.();
   }
 }
@@ -262,16 +276,13 @@ export function traceAsyncIterator<T>(it: AsyncIterator<T>, rec: StreamRecorder)
       rec.fail(error);
       return Promise.reject(error);
     }
-    rec.reading++;
     return Promise.resolve(p).then(
       (r) => {
-        rec.reading--;
         if (r.done) rec.finish();
         else rec.chunk(r.value);
         return r;
       },
       (error: unknown) => {
-        rec.reading--;
         rec.fail(error);
         throw error;
       },
@@ -310,8 +321,8 @@ export interface IterableHook {
   claim(): boolean;
 }
 
-/** Objects hooked by an earlier call: a second call gets a proxy, not a hook on a hook. */
-const hooked = new WeakSet<object>();
+/** Objects hooked in place: their reader before any hook, and the recorder of the latest hook. */
+const hooks = new WeakMap<object, { original: () => AsyncIterator<unknown>; rec: StreamRecorder }>();
 
 /**
  * Makes reading `iterable` record into `rec`, in place: the caller keeps the object itself, with
@@ -319,17 +330,20 @@ const hooked = new WeakSet<object>();
  * `Symbol.asyncIterator` (`toReadableStream()`) are traced too. A Stainless-generated SDK stream
  * (OpenAI's, Anthropic's: one with `tee()`) reads through its own `iterator` field, which `tee()`
  * calls directly: that field is hooked as well, sharing the one traced read. A second read is the
- * object's own business (an SDK refuses it as a consumed stream). `undefined` if the object takes
- * no property (frozen) or is already hooked by an earlier call.
+ * object's own business (an SDK refuses it as a consumed stream). The traced iterator is watched
+ * like a generator: dropped unfinished, its span ends. `undefined` if the object takes no property
+ * (frozen), or is already hooked and `over` is not set (a hook on the hook, recording into both).
  */
-export function hookAsyncIterable(iterable: object, rec: StreamRecorder): IterableHook | undefined {
-  if (hooked.has(iterable)) return undefined;
+export function hookAsyncIterable(iterable: object, rec: StreamRecorder, over = false): IterableHook | undefined {
+  const earlier = hooks.get(iterable);
+  if (earlier && !over) return undefined;
   const s = iterable as Record<PropertyKey, unknown>;
+  const original = s[Symbol.asyncIterator] as () => AsyncIterator<unknown>;
   let used = false;
   const claim = () => !used && (used = true);
   const hook = (key: PropertyKey) => {
     const read = s[key] as () => AsyncIterator<unknown>;
-    const value = () => (claim() ? traceAsyncIterator(read.call(iterable), rec) : read.call(iterable));
+    const value = () => (claim() ? whenDropped(traceAsyncIterator(read.call(iterable), rec), rec) : read.call(iterable));
     return Reflect.defineProperty(iterable, key, { value, configurable: true, writable: true });
   };
   try {
@@ -339,25 +353,27 @@ export function hookAsyncIterable(iterable: object, rec: StreamRecorder): Iterab
   } catch {
     return undefined; // a proxy that refuses
   }
-  hooked.add(iterable);
+  hooks.set(iterable, { original: earlier?.original ?? original, rec });
   return { claim };
 }
 
 /**
  * An async iterable that is not a generator (an SDK's stream object): the same object, whose
- * reading is traced (`hookAsyncIterable`). One that an earlier call already hooked (a shared
- * iterable) comes back as a proxy whose reading is traced, its other methods bound to the
- * original; a frozen one as an object inheriting from it.
+ * reading is traced (`hookAsyncIterable`). Returned again by a traced call enclosing the one that
+ * hooked it, it is hooked again in place, so reading it (`tee()`, `toReadableStream()` too)
+ * records into both spans. One that an unrelated call hooked (a cached iterable shared by
+ * concurrent requests) comes back as a proxy reading through the original reader, its other
+ * methods bound to the object, so no read lands in another request's trace; a frozen one as an
+ * object inheriting from it.
  */
 export function traceAsyncIterable<T extends object>(iterable: T, rec: StreamRecorder): T {
   rec.watchIdle();
-  if (hookAsyncIterable(iterable, rec)) return iterable;
-  // The reader as it is now: one an earlier call hooked (a traced function returning another's
-  // stream) still records into that call's span too.
-  const read = (iterable as AsyncIterable<unknown>)[Symbol.asyncIterator];
-  const traced = () => traceAsyncIterator(read.call(iterable), rec);
+  const earlier = hooks.get(iterable);
+  if ((!earlier || rec.encloses(earlier.rec)) && hookAsyncIterable(iterable, rec, true)) return iterable;
+  const read = earlier?.original ?? (iterable as AsyncIterable<unknown>)[Symbol.asyncIterator];
+  const traced = () => whenDropped(traceAsyncIterator(read.call(iterable), rec), rec);
   // A proxy may not report another value for a frozen property: inherit instead.
-  if (!hooked.has(iterable)) return Object.create(iterable, { [Symbol.asyncIterator]: { value: traced } }) as T;
+  if (!earlier) return Object.create(iterable, { [Symbol.asyncIterator]: { value: traced } }) as T;
   return new Proxy(iterable, {
     get(target, prop) {
       if (prop === Symbol.asyncIterator) return traced;

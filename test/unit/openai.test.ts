@@ -286,6 +286,31 @@ describe("the client's promise and stream keep their methods", () => {
     expect(teed.events.length).toBe(relayed.events.length);
   });
 
+  it("trace() around tracedOpenAI's streamed call: toReadableStream() and tee() record into both spans, the outer ending after the inner", async () => {
+    const client = tracedOpenAI(raw());
+    const answer = mlflow.trace(async function answer(q: string) {
+      return client.chat.completions.create({ model: "demo-mini", messages: [system, { role: "user", content: q }], stream: true });
+    });
+    for (const read of [
+      async (s: Stream<unknown>) => new Response(s.toReadableStream()).text(),
+      async (s: Stream<unknown>) => {
+        const [left, right] = s.tee();
+        for await (const _ of left) { /* read */ }
+        for await (const _ of right) { /* read */ }
+      },
+    ]) {
+      const stream = await answer("What is mlflow-edge?");
+      expect(stream).toBeInstanceOf(Stream);
+      await read(stream as Stream<unknown>);
+      const [outer, inner] = (await only()).data.spans;
+      expect([outer!.name, inner!.name]).toEqual(["answer", "Completions"]);
+      expect(inner!.events.length).toBeGreaterThan(1);
+      expect(outer!.events.length).toBe(inner!.events.length);
+      expect((outer!.outputs as unknown[]).length).toBe(inner!.events.length);
+      expect(outer!.endTime!).toBeGreaterThanOrEqual(inner!.endTime!);
+    }
+  });
+
   it("a stream aborted before anyone reads it ends its span, with no outputs", async () => {
     const client = tracedOpenAI(raw());
     const stream = await client.chat.completions.create({ model: "demo-mini", messages: [question], stream: true });
