@@ -57,6 +57,23 @@ describe("redactSecrets", () => {
     expect(JSON.stringify(trace)).toContain("hunter2");
   });
 
+  it("keeps data that only looks secret: a model's logprob tokens, pagination cursors, flags (what MLflow users read back)", async () => {
+    const trace = await finished(() => {
+      mlflow.withSpan(() => ({
+        choices: [{ logprobs: { content: [{ token: "Hello", logprob: -0.1, top_logprobs: [{ token: "Hi", logprob: -2.3 }] }] } }],
+        next_page_token: "CgwIARAB", NextToken: "eyJvZmZzZXQiOjV9", continuationToken: "c-2",
+        use_credentials: true, api_key: null,
+        token: "still-a-secret", auth: { token: "tok-998877" },
+      }), { name: "list" });
+    });
+    expect(redactSecrets(trace)!.data.spans[0]!.outputs).toEqual({
+      choices: [{ logprobs: { content: [{ token: "Hello", logprob: -0.1, top_logprobs: [{ token: "Hi", logprob: -2.3 }] }] } }],
+      next_page_token: "CgwIARAB", NextToken: "eyJvZmZzZXQiOjV9", continuationToken: "c-2",
+      use_credentials: true, api_key: null,
+      token: REDACTED, auth: REDACTED,
+    });
+  });
+
   it("masks the key of a fetch made with Headers, and provider keys in URLs (Gemini's ?key=), Groq and Hugging Face tokens", async () => {
     const gemini = "AIzaSyA-0123456789abcdefghijklmnopqrstu";
     const tracedFetch = mlflow.trace(function callProvider(url: string, init: { headers: Headers }) { return init.headers.get("x-goog-api-key"); });

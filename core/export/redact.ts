@@ -30,6 +30,8 @@ export interface RedactorOptions {
 const SECRET_KEY = /(authorization|apikey|passwd|passphrase|cookies?|token|credentials?|accesskey|signingkey|clientkey|bearer|jwt|auth|pwd|signature|sig)$/;
 // Anywhere in the key: password_confirmation, secret_key, private_key_pem.
 const SECRET_IN_KEY = /password|secret|privatekey/;
+// Pagination cursors named like tokens: next_page_token, NextToken, continuationToken.
+const CURSOR_KEY = /(?:page|next|continuation|cursor)token$/;
 
 // Secret-shaped values wherever they appear: auth schemes, and well-known key formats.
 const SECRET_VALUES: readonly RegExp[] = [
@@ -68,7 +70,7 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
   const patterns = [...SECRET_VALUES, ...SECRET_PARTS, ...(options.patterns ?? [])];
   const isSecretKey = (key: string): boolean => {
     const n = normalize(key);
-    return SECRET_KEY.test(n) || SECRET_IN_KEY.test(n) || exact.has(n) || regexps.some((r) => r.test(key));
+    return ((SECRET_KEY.test(n) && !CURSOR_KEY.test(n)) || SECRET_IN_KEY.test(n) || exact.has(n) || regexps.some((r) => r.test(key)));
   };
   const scrub = (text: string): string => {
     let out = text;
@@ -91,7 +93,14 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
     // A [name, value] pair: headers given as tuples, form entries.
     if (Array.isArray(v)) return v.length === 2 && typeof v[0] === "string" && isSecretKey(v[0]) ? [v[0], REDACTED] : v.map((item) => value(item, depth + 1));
     const out: { [key: string]: Json } = {};
-    for (const key of Object.keys(v)) setKey(out, key, isSecretKey(key) ? REDACTED : value(v[key] as Json, depth + 1));
+    // A model's logprobs ({ token, logprob, top_logprobs }) hold the generated text, not a secret.
+    const logprob = "logprob" in v;
+    for (const key of Object.keys(v)) {
+      const item = v[key] as Json;
+      // true/false or null under a secret-looking key (use_credentials: true) tells nothing away.
+      const masked = isSecretKey(key) && typeof item !== "boolean" && item !== null && !(logprob && key === "token");
+      setKey(out, key, masked ? REDACTED : value(item, depth + 1));
+    }
     return out;
   };
   const record = <T extends Json>(r: Record<string, T>): Record<string, T> => value(r as { [key: string]: Json }, 0) as Record<string, T>;

@@ -72,14 +72,13 @@ export class MlflowExporter implements Exporter {
 
   /** Redacts and sends one trace; resolves when MLflow has it (or `redact` dropped it), rejects with a typed error otherwise. */
   export(trace: Trace): Promise<void> {
-    let kept: Trace | null;
-    try {
-      kept = this.redact ? this.redact(trace) : trace; // a throwing hook never lets the raw trace out
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    if (!kept) return Promise.resolve();
-    const delivery = this.deliver(kept);
+    // Redacted in a later microtask, not on the stack of the code whose span ended the trace; a
+    // throwing hook rejects the export and never lets the raw trace out.
+    const redact = this.redact;
+    const delivery = Promise.resolve().then(() => {
+      const kept = redact ? redact(trace) : trace;
+      return kept ? this.deliver(kept) : undefined;
+    });
     this.inFlight.add(delivery);
     const settled = (): void => void this.inFlight.delete(delivery);
     delivery.then(settled, settled);
