@@ -31,6 +31,19 @@ describe("readParams / mapArgs", () => {
     expect(names(function f() {}.bind(null))).toBeUndefined();
   });
 
+  it("reads the names esbuild's async lowering (Zone.js mode) moved into the generator, whitespace-minified too, and only there", () => {
+    const lowered = (text: string) => names(new Function(`return ${text}`)() as Function);
+    expect(lowered("function f(_0) {\n  return __async(this, arguments, function* (q, o = model()) {\n    return q;\n  });\n}")).toEqual(["q", "o"]);
+    expect(lowered("(_0, ..._1) => __async(null, [_0, ..._1], function* (city, units = model()) {\n  return city;\n})")).toEqual(["city", "units"]);
+    expect(lowered("(_0,..._1)=>__async(null,[_0,..._1],function*(city,units=model()){return city})")).toEqual(["city", "units"]);
+    expect(lowered("function m(_0){return __async(this,arguments,function*(prompt,opts={}){return prompt})}")).toEqual(["prompt", "opts"]);
+    // Not lowered: the function's own list.
+    expect(lowered("(city, ...rest) => __async(null, null, function* () { return city; })")).toEqual(["city", "...rest"]);
+    expect(lowered("function g(_0) { return helper(_0); }")).toEqual(["_0"]);
+    // Hostile source text is read in linear time (a backtracking pattern took seconds at 25 items).
+    expect(lowered(`x => "(${"_1  ".repeat(5000)}"`)).toEqual(["x"]);
+  });
+
   it("maps arguments to names, positional where a name cannot be read", () => {
     const f = function (a: number, { b }: { b: number }, ...rest: number[]) { return a + b + rest.length; };
     expect(mapArgs(readParams(f), [1, { b: 2 }, 3, 4])).toEqual({ a: 1, arg1: { b: 2 }, rest: [3, 4] });

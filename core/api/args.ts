@@ -5,7 +5,7 @@
 type Param = { name: string; rest: boolean } | null;
 
 const IDENT = /^[A-Za-z_$][\w$]*/;
-const LOWERED_ASYNC = /^[^({]*\(\s*(?:_\d+\s*,?\s*)*\)\s*\{\s*return __async\(this, arguments, function\* \(/;
+const LOWERED_ASYNC = /^[^({]*\(\s*(?:(?:\.\.\.)?_\d+(?:\s*,\s*(?:\.\.\.)?_\d+)*)?\s*\)\s*(?:=>\s*|\{\s*return\s+)__async\((?:this|null),\s*(?:arguments|\[[\w$.,\s]*\]),\s*function\*\s*\(/;
 
 /** Parameter list of `fn` from its source; `undefined` when the source shows none (native code). */
 export function readParams(fn: Function): Param[] | undefined {
@@ -17,7 +17,8 @@ export function readParams(fn: Function): Param[] | undefined {
   }
   if (/\[native code\]\s*\}\s*$/.test(src)) return undefined;
   // esbuild lowering async/await (Zone.js mode) moves a parameter list with non-constant defaults
-  // into the generator it runs, leaving `_0, _1` outside: the names are read from the generator.
+  // into the generator it runs, leaving `_0, _1` (an arrow: `_0, ..._1`) outside: the names are
+  // read from the generator.
   const lowered = LOWERED_ASYNC.exec(src);
   if (lowered) src = src.slice(lowered[0].length - 1);
   let body = src.replace(/^\s*async(?=[\s(])\s*/, "");

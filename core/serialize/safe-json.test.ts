@@ -67,6 +67,14 @@ describe("toJsonSafe", () => {
     expect(out).toHaveLength(1025);
     expect(out.at(-1)).toBe("...[4998976 more items]");
     expect(reads).toBeLessThan(2000);
+    // A subclass whose constructor takes other arguments is not constructed again.
+    class Embedding extends Float32Array {
+      constructor(readonly model: string, values: number[]) {
+        if (typeof model !== "string") throw new TypeError("model name required");
+        super(values);
+      }
+    }
+    expect(toJsonSafe(new Embedding("e5", [1, 2]))).toEqual([1, 2]);
   });
 
   it("captures the Web platform objects of an LLM call by what they hold, not as {}", async () => {

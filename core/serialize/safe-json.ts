@@ -176,9 +176,10 @@ class Walker {
     if (obj instanceof ArrayBuffer) return marker(`ArrayBuffer ${obj.byteLength} bytes`);
     if (ArrayBuffer.isView(obj)) {
       if (obj instanceof DataView) return marker(`DataView ${obj.byteLength} bytes`);
-      // Only the items kept are copied: an embedding or audio buffer may hold millions.
-      const typed = obj as unknown as { length: number; subarray(start: number, end: number): ArrayLike<number | bigint> };
-      const list = this.walkList(Array.from(typed.subarray(0, MAX_TYPED_ARRAY_ITEMS)), depth);
+      // Only the items kept are copied (an embedding or audio buffer may hold millions), by index:
+      // `subarray` would run a subclass's constructor.
+      const typed = obj as unknown as ArrayLike<number | bigint>;
+      const list = this.walkList(Array.prototype.slice.call(typed, 0, MAX_TYPED_ARRAY_ITEMS), depth);
       if (typed.length > MAX_TYPED_ARRAY_ITEMS) list.push(`...[${typed.length - MAX_TYPED_ARRAY_ITEMS} more items]`);
       return list;
     }
