@@ -10,7 +10,8 @@ export const MAX_PAGE = 200;
  * What one listed summary carries at most (characters): a page must stay far below what one RPC
  * carries (32 MiB) whatever the traces hold, while a stored trace may hold 64 KiB previews and
  * hundreds of long tags. Name and previews are cut (previews where MLflow cuts them); tags are
- * never cut mid-value: all of them when their JSON fits `tagsJson`, else, in stored order, those
+ * never cut mid-value: all of them when their JSON fits `tagsJson`, else, in stored order (the
+ * user's tags before MLflow's own `mlflow.*`, which the Traces view does not show), those
  * whose own `"key":"value"` fits `tagJson`, as long as the total fits `tagsJson`. A summary says
  * what was shortened in `cut`; `GET /api/traces/:id` has everything.
  */
@@ -20,7 +21,7 @@ const L = SUMMARY_LIMITS;
 // A column that is not a JSON object (a damaged row) lists as no tags rather than failing the page.
 const TAGS = `CASE WHEN length(tags) <= ${L.tagsJson} THEN tags ELSE coalesce((
     SELECT json_group_object(key, value) FROM (
-      SELECT key, value, SUM(size) OVER (ORDER BY id) AS upto FROM (
+      SELECT key, value, SUM(size) OVER (ORDER BY key LIKE 'mlflow.%', id) AS upto FROM (
         SELECT id, key, value, length(json_quote(key)) + length(json_quote(value)) + 2 AS size
         FROM json_each(CASE WHEN json_valid(traces.tags) THEN CASE WHEN json_type(traces.tags) = 'object' THEN traces.tags ELSE '{}' END ELSE '{}' END)
       ) WHERE size <= ${L.tagJson}
