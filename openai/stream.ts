@@ -9,11 +9,6 @@ import { aggregateChatChunks, aggregateResponseEvents, tokenUsage } from "./aggr
 
 export type StreamApi = "chat" | "responses";
 
-/** The part of the openai client's `Stream` this file touches besides its reading. */
-interface ClientStream {
-  controller?: { signal?: { addEventListener?(type: "abort", listener: () => void, options?: { once?: boolean }): void } };
-}
-
 /** A recorder for `span` whose reducer aggregates the chunks and records token usage. */
 export function streamRecorder(span: LiveSpan, api: StreamApi): StreamRecorder {
   return new StreamRecorder(undefined, {
@@ -35,28 +30,18 @@ export function streamRecorder(span: LiveSpan, api: StreamApi): StreamRecorder {
 
 /**
  * Makes reading `stream` record into `span`, in place, so the caller keeps the client's own
- * `Stream` object with all its methods (`hookAsyncIterable`).
+ * `Stream` object with all its methods (`hookAsyncIterable`; aborted before anyone read it, the
+ * span ends without outputs).
  */
 export function traceStream(stream: object, span: LiveSpan, api: StreamApi): void {
   const rec = streamRecorder(span, api);
-  const hooked = hookAsyncIterable(stream, rec);
-  if (!hooked) {
+  if (!hookAsyncIterable(stream, rec)) {
     // A frozen object cannot be traced in place: end now rather than never.
     rec.cancel();
     span.end();
     return;
   }
   rec.watchIdle(); // created and never read: ended after openSpanTimeoutMs
-  // Aborted before anyone read it: nothing else would ever end the span.
-  (stream as ClientStream).controller?.signal?.addEventListener?.(
-    "abort",
-    () => {
-      if (!hooked.claim()) return;
-      rec.cancel();
-      span.end();
-    },
-    { once: true },
-  );
 }
 
 /** The SSE `data:` payloads of a whole body, as the client would parse them (for `asResponse()`). */

@@ -237,6 +237,21 @@ describe("stream spans", () => {
     }
   });
 
+  it("a cached iterable returned through enclosing traced calls to two requests: each request's reads stay in its own trace, in both spans", async () => {
+    const t = setup();
+    let reads = 0;
+    const shared = { async *[Symbol.asyncIterator]() { const n = ++reads; yield `read${n}:a`; yield `read${n}:b`; } };
+    const getStream = mlflow.trace(async function getStream(req: string) { return shared; });
+    const handle = mlflow.trace(async function handle(req: string) { return getStream(req); });
+    const s1 = await handle("r1");
+    const s2 = await handle("r2");
+    for await (const _ of s2) { /* read1 */ }
+    for await (const _ of s1) { /* read2 */ }
+    const byReq = new Map((await t.traces()).map((tr) => [(tr.data.spans[0]!.inputs as { req: string }).req, shape(tr)]));
+    expect(byReq.get("r2")!.map((sp) => [sp.name, sp.outputs])).toEqual([["handle", ["read1:a", "read1:b"]], ["getStream", ["read1:a", "read1:b"]]]);
+    expect(byReq.get("r1")!.map((sp) => [sp.name, sp.outputs])).toEqual([["handle", ["read2:a", "read2:b"]], ["getStream", ["read2:a", "read2:b"]]]);
+  });
+
   it("a list API's page (getNextPage, hasNextPage) is a value, as in Python, not a stream", async () => {
     const t = setup();
     class Page {

@@ -208,6 +208,13 @@ export class StreamRecorder {
     this.unread = undefined;
   }
 
+  /** Aborted before anyone read it (an SDK stream's controller): the span ends now, without outputs. */
+  endUnread(): void {
+    if (this.done) return;
+    this.cancel();
+    this.span?.end();
+  }
+
   /** The consumer gave up before iterating: no span, and the parent trace is not held. */
   cancel(): void {
     this.done = true;
@@ -316,71 +323,88 @@ export function traceAsyncIterator<T>(it: AsyncIterator<T>, rec: StreamRecorder)
   }) as AsyncIterableIterator<T>;
 }
 
-/** What `hookAsyncIterable` returns: `claim()` takes the one traced read for another ending (an abort), if still free. */
-export interface IterableHook {
-  claim(): boolean;
-}
-
 /** Objects hooked in place: their reader before any hook, and the recorder of the latest hook. */
 const hooks = new WeakMap<object, { original: () => AsyncIterator<unknown>; rec: StreamRecorder }>();
+/** Proxies made by `traceAsyncIterable`: the object behind each, its traced reader and recorder. */
+const proxies = new WeakMap<object, { target: object; read: () => AsyncIterator<unknown>; rec: StreamRecorder }>();
+
+/** A traced read of `it` for `rec`: the unread timer stops, and a read dropped unfinished ends the span. */
+const tracedRead = (it: AsyncIterator<unknown>, rec: StreamRecorder): AsyncIterator<unknown> => {
+  rec.start();
+  return whenDropped(traceAsyncIterator(it, rec), rec);
+};
+
+/** The part of an SDK stream (OpenAI's, Anthropic's) that says it was aborted before anyone read it. */
+interface AbortableStream {
+  controller?: { signal?: { addEventListener?(type: "abort", listener: () => void, options?: { once?: boolean }): void } };
+}
 
 /**
  * Makes reading `iterable` record into `rec`, in place: the caller keeps the object itself, with
  * its methods and private fields, and the object's own methods that read it through
  * `Symbol.asyncIterator` (`toReadableStream()`) are traced too. A Stainless-generated SDK stream
  * (OpenAI's, Anthropic's: one with `tee()`) reads through its own `iterator` field, which `tee()`
- * calls directly: that field is hooked as well, sharing the one traced read. A second read is the
+ * calls directly: that field is hooked as well, sharing the one traced read; aborted (its
+ * `controller`) before anyone read it, its span ends, without outputs. A second read is the
  * object's own business (an SDK refuses it as a consumed stream). The traced iterator is watched
- * like a generator: dropped unfinished, its span ends. `undefined` if the object takes no property
+ * like a generator: dropped unfinished, its span ends. `false` if the object takes no property
  * (frozen), or is already hooked and `over` is not set (a hook on the hook, recording into both).
  */
-export function hookAsyncIterable(iterable: object, rec: StreamRecorder, over = false): IterableHook | undefined {
+export function hookAsyncIterable(iterable: object, rec: StreamRecorder, over = false): boolean {
   const earlier = hooks.get(iterable);
-  if (earlier && !over) return undefined;
+  if (earlier && !over) return false;
   const s = iterable as Record<PropertyKey, unknown>;
   const original = s[Symbol.asyncIterator] as () => AsyncIterator<unknown>;
   let used = false;
   const claim = () => !used && (used = true);
   const hook = (key: PropertyKey) => {
     const read = s[key] as () => AsyncIterator<unknown>;
-    const value = () => (claim() ? whenDropped(traceAsyncIterator(read.call(iterable), rec), rec) : read.call(iterable));
+    const value = () => (claim() ? tracedRead(read.call(iterable), rec) : read.call(iterable));
     return Reflect.defineProperty(iterable, key, { value, configurable: true, writable: true });
   };
   try {
-    if (!hook(Symbol.asyncIterator)) return undefined;
+    if (!hook(Symbol.asyncIterator)) return false;
     const sdkStream = Object.prototype.hasOwnProperty.call(s, "iterator") && typeof s.iterator === "function" && typeof s.tee === "function";
     if (sdkStream) hook("iterator");
+    (iterable as AbortableStream).controller?.signal?.addEventListener?.("abort", () => claim() && rec.endUnread(), { once: true });
   } catch {
-    return undefined; // a proxy that refuses
+    return false; // a proxy that refuses
   }
   hooks.set(iterable, { original: earlier?.original ?? original, rec });
-  return { claim };
+  return true;
 }
 
 /**
  * An async iterable that is not a generator (an SDK's stream object): the same object, whose
  * reading is traced (`hookAsyncIterable`). Returned again by a traced call enclosing the one that
- * hooked it, it is hooked again in place, so reading it (`tee()`, `toReadableStream()` too)
- * records into both spans. One that an unrelated call hooked (a cached iterable shared by
- * concurrent requests) comes back as a proxy reading through the original reader, its other
- * methods bound to the object, so no read lands in another request's trace; a frozen one as an
- * object inheriting from it.
+ * traced it, it records into both spans: hooked again in place (so `tee()` and
+ * `toReadableStream()` do too), or, a proxy, wrapped in a new one. One that an unrelated call
+ * traced (a cached iterable shared by concurrent requests) comes back as a proxy reading through
+ * the original reader, its other methods bound to the object, so no read lands in another
+ * request's trace; a frozen one as an object inheriting from it.
  */
 export function traceAsyncIterable<T extends object>(iterable: T, rec: StreamRecorder): T {
   rec.watchIdle();
-  const earlier = hooks.get(iterable);
-  if ((!earlier || rec.encloses(earlier.rec)) && hookAsyncIterable(iterable, rec, true)) return iterable;
-  const read = earlier?.original ?? (iterable as AsyncIterable<unknown>)[Symbol.asyncIterator];
-  const traced = () => whenDropped(traceAsyncIterator(read.call(iterable), rec), rec);
+  const proxied = proxies.get(iterable);
+  const earlier = proxied ?? hooks.get(iterable);
+  const nested = earlier !== undefined && rec.encloses(earlier.rec);
+  if (!proxied && (!earlier || nested) && hookAsyncIterable(iterable, rec, true)) return iterable;
+  const target = proxied?.target ?? iterable;
+  const original = hooks.get(target)?.original ?? (target as AsyncIterable<unknown>)[Symbol.asyncIterator];
+  const read = (): AsyncIterator<unknown> => tracedRead(proxied && nested ? proxied.read() : original.call(target), rec);
   // A proxy may not report another value for a frozen property: inherit instead.
-  if (!earlier) return Object.create(iterable, { [Symbol.asyncIterator]: { value: traced } }) as T;
-  return new Proxy(iterable, {
-    get(target, prop) {
-      if (prop === Symbol.asyncIterator) return traced;
-      const value: unknown = Reflect.get(target, prop, target);
-      return typeof value === "function" && prop !== "constructor" ? (value as Function).bind(target) : value;
+  if (!earlier) return Object.create(iterable, { [Symbol.asyncIterator]: { value: read } }) as T;
+  const proxy = new Proxy(target, {
+    get(t, prop) {
+      if (prop === Symbol.asyncIterator) return read;
+      const value: unknown = Reflect.get(t, prop, t);
+      return typeof value === "function" && prop !== "constructor" ? (value as Function).bind(t) : value;
     },
+    // Never onto the object behind it, which other calls share.
+    defineProperty: () => false,
   });
+  proxies.set(proxy, { target, read, rec });
+  return proxy as T;
 }
 
 export interface RelayHooks {

@@ -311,6 +311,19 @@ describe("the client's promise and stream keep their methods", () => {
     }
   });
 
+  it("aborted before anyone reads it inside trace(): both spans end and the trace is exported, whatever openSpanTimeoutMs", async () => {
+    for (const openSpanTimeoutMs of [undefined, 0]) {
+      mlflow.init({ exporter, silent: true, openSpanTimeoutMs });
+      const client = tracedOpenAI(raw());
+      const answer = mlflow.trace(async function answer() {
+        return client.chat.completions.create({ model: "demo-mini", messages: [question], stream: true });
+      });
+      (await answer()).controller.abort();
+      const spans = (await only()).data.spans;
+      expect(spans.map((sp) => [sp.name, sp.endTime !== null])).toEqual([["answer", true], ["Completions", true]]);
+    }
+  });
+
   it("a stream aborted before anyone reads it ends its span, with no outputs", async () => {
     const client = tracedOpenAI(raw());
     const stream = await client.chat.completions.create({ model: "demo-mini", messages: [question], stream: true });
