@@ -36,6 +36,7 @@ describe("readParams / mapArgs", () => {
     expect(lowered("function f(_0) {\n  return __async(this, arguments, function* (q, o = model()) {\n    return q;\n  });\n}")).toEqual(["q", "o"]);
     expect(lowered("(_0, ..._1) => __async(null, [_0, ..._1], function* (city, units = model()) {\n  return city;\n})")).toEqual(["city", "units"]);
     expect(lowered("(_0,..._1)=>__async(null,[_0,..._1],function*(city,units=model()){return city})")).toEqual(["city", "units"]);
+    expect(lowered("(..._0) => __async(void 0, [..._0], function* (x = this.y) { return x; })")).toEqual(["x"]);
     expect(lowered("function m(_0){return __async(this,arguments,function*(prompt,opts={}){return prompt})}")).toEqual(["prompt", "opts"]);
     // Not lowered: the function's own list.
     expect(lowered("(city, ...rest) => __async(null, null, function* () { return city; })")).toEqual(["city", "...rest"]);

@@ -5,7 +5,7 @@
 type Param = { name: string; rest: boolean } | null;
 
 const IDENT = /^[A-Za-z_$][\w$]*/;
-const LOWERED_ASYNC = /^[^({]*\(\s*(?:(?:\.\.\.)?_\d+(?:\s*,\s*(?:\.\.\.)?_\d+)*)?\s*\)\s*(?:=>\s*|\{\s*return\s+)__async\((?:this|null),\s*(?:arguments|\[[\w$.,\s]*\]),\s*function\*\s*\(/;
+const LOWERED_ASYNC = /^[^({]*\(\s*(?:(?:\.\.\.)?_\d+(?:\s*,\s*(?:\.\.\.)?_\d+)*)?\s*\)\s*(?:=>\s*|\{\s*return\s+)__async\((?:this|null|void 0),\s*(?:arguments|\[[\w$.,\s]*\]),\s*function\*\s*\(/;
 
 /** Parameter list of `fn` from its source; `undefined` when the source shows none (native code). */
 export function readParams(fn: Function): Param[] | undefined {

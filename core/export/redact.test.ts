@@ -63,14 +63,14 @@ describe("redactSecrets", () => {
         choices: [{ logprobs: { content: [{ token: "Hello", logprob: -0.1, top_logprobs: [{ token: "Hi", logprob: -2.3 }] }] } }],
         next_page_token: "CgwIARAB", NextToken: "eyJvZmZzZXQiOjV9", continuationToken: "c-2",
         use_credentials: true, api_key: null,
-        token: "still-a-secret", auth: { token: "tok-998877" },
+        token: "still-a-secret", auth: { token: "tok-998877" }, FB_PAGE_TOKEN: "EAAGm0PX4ZCpsBAKZB3xyz", page_token: "EAAGm0PX4Z",
       }), { name: "list" });
     });
     expect(redactSecrets(trace)!.data.spans[0]!.outputs).toEqual({
       choices: [{ logprobs: { content: [{ token: "Hello", logprob: -0.1, top_logprobs: [{ token: "Hi", logprob: -2.3 }] }] } }],
       next_page_token: "CgwIARAB", NextToken: "eyJvZmZzZXQiOjV9", continuationToken: "c-2",
       use_credentials: true, api_key: null,
-      token: REDACTED, auth: REDACTED,
+      token: REDACTED, auth: REDACTED, FB_PAGE_TOKEN: REDACTED, page_token: REDACTED,
     });
   });
 

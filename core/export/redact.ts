@@ -30,8 +30,9 @@ export interface RedactorOptions {
 const SECRET_KEY = /(authorization|apikey|passwd|passphrase|cookies?|token|credentials?|accesskey|signingkey|clientkey|bearer|jwt|auth|pwd|signature|sig)$/;
 // Anywhere in the key: password_confirmation, secret_key, private_key_pem.
 const SECRET_IN_KEY = /password|secret|privatekey/;
-// Pagination cursors named like tokens: next_page_token, NextToken, continuationToken.
-const CURSOR_KEY = /(?:page|next|continuation|cursor)token$/;
+// Pagination cursors named like tokens: next_page_token, NextToken, continuationToken (whole keys
+// only: FB_PAGE_TOKEN or page_token may well be a credential).
+const CURSOR_KEY = /^(?:next|nextpage|continuation)token$/;
 
 // Secret-shaped values wherever they appear: auth schemes, and well-known key formats.
 const SECRET_VALUES: readonly RegExp[] = [

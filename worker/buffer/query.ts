@@ -21,7 +21,7 @@ const L = SUMMARY_LIMITS;
 // A column that is not a JSON object (a damaged row) lists as no tags rather than failing the page.
 const TAGS = `CASE WHEN length(tags) <= ${L.tagsJson} THEN tags ELSE coalesce((
     SELECT json_group_object(key, value) FROM (
-      SELECT key, value, SUM(size) OVER (ORDER BY key LIKE 'mlflow.%', id) AS upto FROM (
+      SELECT key, value, SUM(size) OVER (ORDER BY substr(key, 1, 7) = 'mlflow.', id) AS upto FROM (
         SELECT id, key, value, length(json_quote(key)) + length(json_quote(value)) + 2 AS size
         FROM json_each(CASE WHEN json_valid(traces.tags) THEN CASE WHEN json_type(traces.tags) = 'object' THEN traces.tags ELSE '{}' END ELSE '{}' END)
       ) WHERE size <= ${L.tagJson}
