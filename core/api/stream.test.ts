@@ -245,6 +245,7 @@ describe("stream spans", () => {
     const handle = mlflow.trace(async function handle(req: string) { return getStream(req); });
     const s1 = await handle("r1");
     const s2 = await handle("r2");
+    (s2 as unknown as { label: string }).label = "mine"; // the caller may still set properties on what it got (strict mode)
     for await (const _ of s2) { /* read1 */ }
     for await (const _ of s1) { /* read2 */ }
     const byReq = new Map((await t.traces()).map((tr) => [(tr.data.spans[0]!.inputs as { req: string }).req, shape(tr)]));

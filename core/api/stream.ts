@@ -400,8 +400,6 @@ export function traceAsyncIterable<T extends object>(iterable: T, rec: StreamRec
       const value: unknown = Reflect.get(t, prop, t);
       return typeof value === "function" && prop !== "constructor" ? (value as Function).bind(t) : value;
     },
-    // Never onto the object behind it, which other calls share.
-    defineProperty: () => false,
   });
   proxies.set(proxy, { target, read, rec });
   return proxy as T;
