@@ -253,6 +253,32 @@ describe("stream spans", () => {
     expect(byReq.get("r1")!.map((sp) => [sp.name, sp.outputs])).toEqual([["handle", ["read2:a", "read2:b"]], ["getStream", ["read2:a", "read2:b"]]]);
   });
 
+  it("an iterable frozen after it was traced (an app's cache) reads normally when another traced call returns it; two reads of one at once record one", async () => {
+    const t = setup();
+    class Feed { async *[Symbol.asyncIterator]() { yield 1; yield 2; } }
+    const load = mlflow.trace(async function load() { return new Feed(); });
+    const cache = Object.freeze(await load()); // hooked in place by load(), then frozen
+    const handle = mlflow.trace(async function handle(req: string) { return cache; });
+    const got: number[] = [];
+    for await (const x of await handle("r1")) got.push(x); // threw a proxy invariant TypeError
+    expect(got).toEqual([1, 2]);
+    const outer = mlflow.trace(async function outer() { return Object.freeze(await load()); });
+    for await (const _ of await outer()) { /* read */ }
+
+    const shared = { async *[Symbol.asyncIterator]() { yield "a"; await sleep(5); yield "b"; } };
+    const first = mlflow.trace(async function first() { return shared; });
+    const second = mlflow.trace(async function second() { return shared; });
+    await first();
+    const s2 = await second();
+    const collect = async () => { const out: string[] = []; for await (const c of s2) out.push(c); return out; };
+    expect(await Promise.all([collect(), collect()])).toEqual([["a", "b"], ["a", "b"]]);
+    const traces = await t.traces();
+    const outputs = new Map(traces.map((tr) => [tr.data.spans[0]!.name, tr.data.spans[0]!.outputs]));
+    expect(outputs.get("handle")).toEqual([1, 2]);
+    expect(outputs.get("outer")).toEqual([1, 2]);
+    expect(outputs.get("second")).toEqual(["a", "b"]); // was the two reads interleaved
+  });
+
   it("a list API's page (getNextPage, hasNextPage) is a value, as in Python, not a stream", async () => {
     const t = setup();
     class Page {

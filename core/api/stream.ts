@@ -336,7 +336,32 @@ const tracedRead = (it: AsyncIterator<unknown>, rec: StreamRecorder): AsyncItera
 
 /** The part of an SDK stream (OpenAI's, Anthropic's) that says it was aborted before anyone read it. */
 interface AbortableStream {
-  controller?: { signal?: { addEventListener?(type: "abort", listener: () => void, options?: { once?: boolean }): void } };
+  controller?: {
+    signal?: {
+      addEventListener?(type: "abort", listener: () => void, options?: { once?: boolean }): void;
+      removeEventListener?(type: "abort", listener: () => void): void;
+    };
+  };
+}
+
+/**
+ * The one traced read of `stream` for `rec`: `claim()` is true once. Aborted (an SDK stream's
+ * `controller`) before that, the span ends without outputs. The listener goes once the read is
+ * claimed, and holds `rec`, not the stream: a long-lived signal shared by many calls keeps no
+ * stream alive.
+ */
+function oneRead(rec: StreamRecorder, stream: object): () => boolean {
+  const signal = (stream as AbortableStream).controller?.signal;
+  let used = false;
+  const claim = (): boolean => {
+    if (used) return false;
+    used = true;
+    signal?.removeEventListener?.("abort", onAbort);
+    return true;
+  };
+  const onAbort = (): void => void (claim() && rec.endUnread());
+  signal?.addEventListener?.("abort", onAbort, { once: true });
+  return claim;
 }
 
 /**
@@ -344,32 +369,31 @@ interface AbortableStream {
  * its methods and private fields, and the object's own methods that read it through
  * `Symbol.asyncIterator` (`toReadableStream()`) are traced too. A Stainless-generated SDK stream
  * (OpenAI's, Anthropic's: one with `tee()`) reads through its own `iterator` field, which `tee()`
- * calls directly: that field is hooked as well, sharing the one traced read; aborted (its
- * `controller`) before anyone read it, its span ends, without outputs. A second read is the
- * object's own business (an SDK refuses it as a consumed stream). The traced iterator is watched
- * like a generator: dropped unfinished, its span ends. `false` if the object takes no property
- * (frozen), or is already hooked and `over` is not set (a hook on the hook, recording into both).
+ * calls directly: that field is hooked as well, sharing the one traced read (`oneRead`). A second
+ * read is the object's own business (an SDK refuses it as a consumed stream). The traced iterator
+ * is watched like a generator: dropped unfinished, its span ends. `false` if the object takes no
+ * property (frozen), or is already hooked and `over` is not set (a hook on the hook, recording
+ * into both).
  */
 export function hookAsyncIterable(iterable: object, rec: StreamRecorder, over = false): boolean {
   const earlier = hooks.get(iterable);
   if (earlier && !over) return false;
   const s = iterable as Record<PropertyKey, unknown>;
   const original = s[Symbol.asyncIterator] as () => AsyncIterator<unknown>;
-  let used = false;
-  const claim = () => !used && (used = true);
+  let claim: (() => boolean) | undefined;
   const hook = (key: PropertyKey) => {
     const read = s[key] as () => AsyncIterator<unknown>;
-    const value = () => (claim() ? tracedRead(read.call(iterable), rec) : read.call(iterable));
+    const value = () => (claim?.() ? tracedRead(read.call(iterable), rec) : read.call(iterable));
     return Reflect.defineProperty(iterable, key, { value, configurable: true, writable: true });
   };
   try {
     if (!hook(Symbol.asyncIterator)) return false;
     const sdkStream = Object.prototype.hasOwnProperty.call(s, "iterator") && typeof s.iterator === "function" && typeof s.tee === "function";
     if (sdkStream) hook("iterator");
-    (iterable as AbortableStream).controller?.signal?.addEventListener?.("abort", () => claim() && rec.endUnread(), { once: true });
   } catch {
     return false; // a proxy that refuses
   }
+  claim = oneRead(rec, iterable);
   hooks.set(iterable, { original: earlier?.original ?? original, rec });
   return true;
 }
@@ -379,9 +403,10 @@ export function hookAsyncIterable(iterable: object, rec: StreamRecorder, over = 
  * reading is traced (`hookAsyncIterable`). Returned again by a traced call enclosing the one that
  * traced it, it records into both spans: hooked again in place (so `tee()` and
  * `toReadableStream()` do too), or, a proxy, wrapped in a new one. One that an unrelated call
- * traced (a cached iterable shared by concurrent requests) comes back as a proxy reading through
- * the original reader, its other methods bound to the object, so no read lands in another
- * request's trace; a frozen one as an object inheriting from it.
+ * traced (a cached iterable shared by concurrent requests) comes back as a proxy whose
+ * `for await` reads through the original reader, its other methods bound to the object; a frozen
+ * one as an object inheriting from it. (The object's own methods that read `this`, such as
+ * `toArray()`, still read through the first call's hook.)
  */
 export function traceAsyncIterable<T extends object>(iterable: T, rec: StreamRecorder): T {
   rec.watchIdle();
@@ -391,18 +416,24 @@ export function traceAsyncIterable<T extends object>(iterable: T, rec: StreamRec
   if (!proxied && (!earlier || nested) && hookAsyncIterable(iterable, rec, true)) return iterable;
   const target = proxied?.target ?? iterable;
   const original = hooks.get(target)?.original ?? (target as AsyncIterable<unknown>)[Symbol.asyncIterator];
-  const read = (): AsyncIterator<unknown> => tracedRead(proxied && nested ? proxied.read() : original.call(target), rec);
+  const claim = oneRead(rec, target);
+  const source = (): AsyncIterator<unknown> => (proxied && nested ? proxied.read() : original.call(target));
+  const read = (): AsyncIterator<unknown> => (claim() ? tracedRead(source(), rec) : source());
   // A proxy may not report another value for a frozen property: inherit instead.
-  if (!earlier) return Object.create(iterable, { [Symbol.asyncIterator]: { value: read } }) as T;
-  const proxy = new Proxy(target, {
-    get(t, prop) {
-      if (prop === Symbol.asyncIterator) return read;
-      const value: unknown = Reflect.get(t, prop, t);
-      return typeof value === "function" && prop !== "constructor" ? (value as Function).bind(t) : value;
-    },
-  });
-  proxies.set(proxy, { target, read, rec });
-  return proxy as T;
+  const fixed = Object.isFrozen(target) || Reflect.getOwnPropertyDescriptor(target, Symbol.asyncIterator)?.configurable === false;
+  const out: object = fixed
+    ? Object.create(target, { [Symbol.asyncIterator]: { value: read } })
+    : new Proxy(target, {
+        get(t, prop) {
+          if (prop === Symbol.asyncIterator) return read;
+          const value: unknown = Reflect.get(t, prop, t);
+          if (typeof value !== "function" || prop === "constructor") return value;
+          const own = Reflect.getOwnPropertyDescriptor(t, prop);
+          return own && !own.configurable && !own.writable ? value : (value as Function).bind(t); // a proxy must report those as they are
+        },
+      });
+  proxies.set(out, { target, read, rec });
+  return out as T;
 }
 
 export interface RelayHooks {

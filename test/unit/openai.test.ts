@@ -1,5 +1,6 @@
 // tracedOpenAI with the real `openai` client, talking to the demo's deterministic
 // OpenAI-compatible endpoint through the client's fetch option (no network, no key).
+import { EventEmitter } from "node:events";
 import OpenAI from "openai";
 import { APIPromise } from "openai/core/api-promise";
 import { Stream } from "openai/core/streaming";
@@ -322,6 +323,26 @@ describe("the client's promise and stream keep their methods", () => {
       const spans = (await only()).data.spans;
       expect(spans.map((sp) => [sp.name, sp.endTime !== null])).toEqual([["answer", true], ["Completions", true]]);
     }
+  });
+
+  it("aborted before it is read after passing through a sibling traced helper: every span ends; a read stream leaves no abort listener behind", async () => {
+    mlflow.init({ exporter, silent: true, openSpanTimeoutMs: 0 });
+    const client = tracedOpenAI(raw());
+    const guard = mlflow.trace(async function guard(s: unknown) { return s; }); // a sibling of the model call
+    const answer = mlflow.trace(async function answer() {
+      return guard(await client.chat.completions.create({ model: "demo-mini", messages: [question], stream: true }));
+    });
+    ((await answer()) as Stream<unknown>).controller.abort();
+    expect((await only()).data.spans.map((sp) => [sp.name, sp.endTime !== null])).toEqual([["answer", true], ["Completions", true], ["guard", true]]);
+
+    // Read to the end, the stream's signal keeps no listener of ours (a signal shared by many calls would keep every stream alive).
+    const plain = await raw().chat.completions.create({ model: "demo-mini", messages: [question], stream: true });
+    for await (const _ of plain) { /* read */ }
+    const traced = (await answer()) as Stream<unknown>;
+    for await (const _ of traced) { /* read */ }
+    await only();
+    const listeners = (signal: AbortSignal) => EventEmitter.getEventListeners(signal, "abort").length;
+    expect(listeners(traced.controller.signal)).toBe(listeners(plain.controller.signal));
   });
 
   it("a stream aborted before anyone reads it ends its span, with no outputs", async () => {
