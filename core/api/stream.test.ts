@@ -1,3 +1,4 @@
+import { EventEmitter } from "node:events";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { describe, expect, it, vi } from "vitest";
@@ -277,6 +278,24 @@ describe("stream spans", () => {
     expect(outputs.get("handle")).toEqual([1, 2]);
     expect(outputs.get("outer")).toEqual([1, 2]);
     expect(outputs.get("second")).toEqual(["a", "b"]); // was the two reads interleaved
+  });
+
+  it("a user's iterable with its own controller is not taken for an SDK stream: aborting it ends nothing, and its signal gets no listener", async () => {
+    const t = setup({ openSpanTimeoutMs: 50 });
+    const shared = new AbortController();
+    class Prefetch { controller = shared; async *[Symbol.asyncIterator]() { yield "a"; yield "b"; } }
+    const prefetch = mlflow.trace(async function prefetch() { return new Prefetch(); });
+    const stream = await prefetch();
+    for (let i = 0; i < 12; i++) await prefetch(); // never read
+    expect(EventEmitter.getEventListeners(shared.signal, "abort")).toHaveLength(0);
+    shared.abort(); // it only stopped a side task: the stream still reads
+    const got: string[] = [];
+    for await (const x of stream) got.push(x);
+    expect(got).toEqual(["a", "b"]);
+    await sleep(100);
+    const traces = await t.traces();
+    expect(traces).toHaveLength(13);
+    expect(traces.filter((tr) => JSON.stringify(tr.data.spans[0]!.outputs) === '["a","b"]')).toHaveLength(1);
   });
 
   it("a list API's page (getNextPage, hasNextPage) is a value, as in Python, not a stream", async () => {

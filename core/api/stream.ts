@@ -76,6 +76,8 @@ export class StreamRecorder {
   private lastAt = 0;
   /** Set while a returned iterable waits for its first read (`watchIdle`). */
   private unread: ReturnType<typeof setTimeout> | undefined;
+  /** Takes the abort listener off an SDK stream's signal (`oneRead`). */
+  detach: (() => void) | undefined;
   /** Outputs when no outputReducer is given (a ReadableStream of text: the whole text). */
   fallback: OutputReducer | undefined;
 
@@ -206,6 +208,8 @@ export class StreamRecorder {
   private stopWatching(): void {
     if (this.unread !== undefined) clearTimeout(this.unread);
     this.unread = undefined;
+    this.detach?.();
+    this.detach = undefined;
   }
 
   /** Aborted before anyone read it (an SDK stream's controller): the span ends now, without outputs. */
@@ -344,23 +348,27 @@ interface AbortableStream {
   };
 }
 
+/** A Stainless-generated SDK stream (OpenAI's, Anthropic's): it reads through its own `iterator` field, and has `tee()`. */
+const isSdkStream = (s: Record<PropertyKey, unknown>): boolean =>
+  Object.prototype.hasOwnProperty.call(s, "iterator") && typeof s.iterator === "function" && typeof s.tee === "function";
+
 /**
- * The one traced read of `stream` for `rec`: `claim()` is true once. Aborted (an SDK stream's
- * `controller`) before that, the span ends without outputs. The listener goes once the read is
- * claimed, and holds `rec`, not the stream: a long-lived signal shared by many calls keeps no
- * stream alive.
+ * The one traced read of `stream` for `rec`: `claim()` is true once. An SDK stream aborted (its
+ * `controller`) before that ends the span without outputs: nothing can read it any more. The
+ * listener goes when the read is claimed or the span ends, and holds `rec`, not the stream.
  */
 function oneRead(rec: StreamRecorder, stream: object): () => boolean {
-  const signal = (stream as AbortableStream).controller?.signal;
+  const signal = isSdkStream(stream as Record<PropertyKey, unknown>) ? (stream as AbortableStream).controller?.signal : undefined;
   let used = false;
   const claim = (): boolean => {
     if (used) return false;
     used = true;
-    signal?.removeEventListener?.("abort", onAbort);
+    rec.detach?.();
     return true;
   };
   const onAbort = (): void => void (claim() && rec.endUnread());
   signal?.addEventListener?.("abort", onAbort, { once: true });
+  if (signal) rec.detach = () => signal.removeEventListener?.("abort", onAbort);
   return claim;
 }
 
@@ -388,8 +396,7 @@ export function hookAsyncIterable(iterable: object, rec: StreamRecorder, over = 
   };
   try {
     if (!hook(Symbol.asyncIterator)) return false;
-    const sdkStream = Object.prototype.hasOwnProperty.call(s, "iterator") && typeof s.iterator === "function" && typeof s.tee === "function";
-    if (sdkStream) hook("iterator");
+    if (isSdkStream(s)) hook("iterator");
   } catch {
     return false; // a proxy that refuses
   }

@@ -8,6 +8,7 @@ import { beforeEach, describe, expect, it, vi } from "vitest";
 import * as mlflow from "../../core/index.js";
 import { fakeLlm } from "../../demo/llm/fake-llm.js";
 import { tracedOpenAI } from "../../openai/index.js";
+import { sleep } from "./helpers.js";
 
 let exporter: mlflow.InMemoryExporter;
 beforeEach(() => {
@@ -343,6 +344,12 @@ describe("the client's promise and stream keep their methods", () => {
     await only();
     const listeners = (signal: AbortSignal) => EventEmitter.getEventListeners(signal, "abort").length;
     expect(listeners(traced.controller.signal)).toBe(listeners(plain.controller.signal));
+    // Nor one never read, once its span has ended unread.
+    mlflow.init({ exporter, silent: true, openSpanTimeoutMs: 20 });
+    const unread = (await answer()) as Stream<unknown>;
+    await sleep(60);
+    await only();
+    expect(listeners(unread.controller.signal)).toBe(listeners(plain.controller.signal));
   });
 
   it("a stream aborted before anyone reads it ends its span, with no outputs", async () => {
