@@ -36,9 +36,7 @@ export function streamRecorder(span: LiveSpan, api: StreamApi): StreamRecorder {
 export function traceStream(stream: object, span: LiveSpan, api: StreamApi): void {
   const rec = streamRecorder(span, api);
   if (!hookAsyncIterable(stream, rec)) {
-    // A frozen object cannot be traced in place: end now rather than never.
-    rec.cancel();
-    span.end();
+    rec.endUnread(); // a frozen object cannot be traced in place: end now rather than never
     return;
   }
   rec.watchIdle(); // created and never read: ended after openSpanTimeoutMs

@@ -1,5 +1,6 @@
 import { fail } from "../core/api/settle.js";
 import { startSpan } from "../core/api/span-scope.js";
+import { relayStream } from "../core/api/stream.js";
 import { reportSdkError } from "../core/debug.js";
 import { SpanStatusCode, SpanType } from "../core/model/constants.js";
 import type { LiveSpan } from "../core/model/live-span.js";
@@ -56,13 +57,10 @@ function endWithBody(
   unreadMs: number,
   onEnd: () => void,
 ): ReadableStream<Uint8Array> {
-  const reader = body.getReader();
   let bytes = 0;
   let ended = false;
-  let unread: ReturnType<typeof setTimeout> | undefined;
   const finish = (error?: unknown, event?: { name: string; reason: unknown }) => {
-    if (unread !== undefined) clearTimeout(unread);
-    unread = undefined;
+    clearTimeout(unread);
     if (ended) return;
     ended = true;
     try {
@@ -75,34 +73,15 @@ function endWithBody(
     }
     onEnd();
   };
-  unread = setTimeout(() => finish(undefined, { name: "body not read", reason: `no read within ${unreadMs} ms` }), unreadMs);
+  const unread = setTimeout(() => finish(undefined, { name: "body not read", reason: `no read within ${unreadMs} ms` }), unreadMs);
   (unread as { unref?: () => void }).unref?.();
-  const source: UnderlyingSource<Uint8Array> = {
-    async pull(controller) {
-      if (unread !== undefined) clearTimeout(unread);
-      unread = undefined;
-      let next: ReadableStreamReadResult<Uint8Array>;
-      try {
-        next = await reader.read();
-      } catch (error) {
-        finish(error);
-        controller.error(error);
-        return;
-      }
-      if (next.done) {
-        finish();
-        controller.close();
-        return;
-      }
-      bytes += (next.value as Uint8Array | undefined)?.byteLength ?? 0;
-      controller.enqueue(next.value);
-    },
-    async cancel(reason) {
-      finish(undefined, { name: "cancelled", reason });
-      await reader.cancel(reason);
-    },
-  };
-  return new ReadableStream<Uint8Array>(source, { highWaterMark: 0 });
+  return relayStream(body, {
+    pulled: () => clearTimeout(unread), // reading has started: it ends with the body, however slow
+    chunk: (value) => (bytes += (value as Uint8Array).byteLength),
+    done: () => finish(),
+    failed: (error) => finish(error),
+    cancelled: (reason) => finish(undefined, { name: "cancelled", reason }),
+  }) as unknown as ReadableStream<Uint8Array>;
 }
 
 /**

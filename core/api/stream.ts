@@ -444,6 +444,8 @@ export function traceAsyncIterable<T extends object>(iterable: T, rec: StreamRec
 }
 
 export interface RelayHooks {
+  /** The relay was asked for data (before the source has answered). */
+  pulled?(): void;
   chunk(value: unknown): void;
   done(): void;
   failed(error: unknown): void;
@@ -460,6 +462,7 @@ export function relayStream(source: WebStream, hooks: RelayHooks): WebStream {
   return new (WebStreams()!)(
     {
       async pull(controller) {
+        hooks.pulled?.();
         let next: { done: boolean; value?: unknown };
         try {
           next = await reader.read();

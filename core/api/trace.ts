@@ -137,12 +137,10 @@ function wrap(fn: Function, options: TraceOptions, methodName: string | undefine
   };
 
   try {
-    Object.defineProperty(traced, "name", { value: fn.name, configurable: true });
-    Object.defineProperty(traced, "length", { value: fn.length, configurable: true });
-    // Everything else the function carries, symbols and non-enumerable properties included, and
-    // reflect-metadata's (NestJS routes, Angular): a framework reads them from the method it finds.
+    // Everything the function carries (its name and length, symbols and non-enumerable properties
+    // too) and reflect-metadata's (NestJS routes, Angular): a framework reads them from the method it finds.
     for (const key of Reflect.ownKeys(fn)) {
-      if (key !== "name" && key !== "length" && key !== "prototype" && key !== "arguments" && key !== "caller") {
+      if (key !== "prototype" && key !== "arguments" && key !== "caller") {
         Object.defineProperty(traced, key, Object.getOwnPropertyDescriptor(fn, key)!);
       }
     }
