@@ -66,6 +66,8 @@ export interface BrowserTracing {
  */
 export function initBrowser(options: BrowserInitOptions): BrowserTracing {
   const url = checkBrowserOptions(options);
+  // Before anything starts: "zone" without zone.js throws here, not after a lock and a database are held.
+  const contextManager = createBrowserContextManager(options.context ?? "auto");
   const name = options.queueName ?? "mlflow-edge";
   const limits = { maxTraces: options.maxQueuedTraces, maxBytes: options.maxQueuedBytes };
   let storage: DeliveryStats["storage"] = "memory";
@@ -157,7 +159,7 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
   });
   configure({
     exporter,
-    contextManager: createBrowserContextManager(options.context ?? "auto"),
+    contextManager,
     experimentId: options.experimentId,
     dedupeSpanNames: options.dedupeSpanNames,
     maxValueBytes: options.maxValueBytes,

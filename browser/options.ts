@@ -18,7 +18,8 @@ const CHECKS: [keyof BrowserInitOptions, (v: never) => boolean, string][] = [
   ["ingestKey", (v: unknown) => typeof v === "string" && /^[\x21-\x7e]+$/.test(v), "a non-empty string of visible ASCII characters"],
   ["context", (v: { with?: unknown }) => ["auto", "zone", "stack"].includes(v as string) || typeof v?.with === "function", '"auto", "zone", "stack" or a ContextManager'],
   // A string without a scheme would resolve against the page and match its own origin instead.
-  ["propagateTo", (v: unknown[]) => Array.isArray(v) && v.every((m) => m instanceof RegExp || (/^https?:\/\//i.test(String(m)) && httpUrl(m))), 'an array of origins ("https://api.example.com") or RegExps'],
+  // A user:password@ would allowlist the host after the "@"; a "*" matches no origin at all.
+  ["propagateTo", (v: unknown[]) => Array.isArray(v) && v.every((m) => m instanceof RegExp || originOnly(m)), 'an array of origins ("https://api.example.com", no "*" or user@) or RegExps'],
   ["redact", (v: unknown) => v === false || typeof v === "function", "a function (trace) => trace | null, or false"],
   ["maxQueuedTraces", positiveInteger, "an integer > 0"],
   ["maxQueuedBytes", positiveInteger, "an integer > 0"],
@@ -32,7 +33,9 @@ const CHECKS: [keyof BrowserInitOptions, (v: never) => boolean, string][] = [
 export function checkBrowserOptions(options: BrowserInitOptions): string {
   if (typeof options !== "object" || options === null) bad("options", "an object", options);
   validateTracerOptions(options, "initBrowser");
-  const url = httpUrl(options.collectorUrl);
+  // "collector.example.com" would resolve against the page: a path of the site itself, whose
+  // answers would be taken for the collector's. Absolute, or a path starting with "/".
+  const url = typeof options.collectorUrl === "string" && /^(?:https?:\/\/|\/)/i.test(options.collectorUrl) ? httpUrl(options.collectorUrl) : undefined;
   if (!url) return bad("collectorUrl", 'the collector\'s http(s) URL, e.g. "https://collector.example.com"', options.collectorUrl);
   // fetch refuses a URL with credentials: every send would fail as a network error, for ever.
   if (url.username || url.password) return bad("collectorUrl", "a URL without user:password@ (the ingest key goes in ingestKey)", "a URL with credentials");
@@ -43,6 +46,11 @@ export function checkBrowserOptions(options: BrowserInitOptions): string {
   }
   validateSample(options.sample, "initBrowser");
   return url.href;
+}
+
+function originOnly(value: unknown): boolean {
+  const url = typeof value === "string" && /^https?:\/\/[^@*]+$/i.test(value) ? httpUrl(value) : undefined;
+  return url !== undefined && !url.username && !url.password;
 }
 
 /** `value` as an http(s) URL, resolved against the page; undefined if it is not one. */

@@ -7,6 +7,9 @@ import { traceparentOf } from "../core/model/remote-parent.js";
 
 export type OriginMatcher = string | RegExp;
 
+/** What fetch resolves a relative URL against: the document's base (a `<base href>`), else the location. */
+const base = (): string => (typeof document === "object" && document?.baseURI) || location.href;
+
 function matches(url: URL, allow: readonly OriginMatcher[]): boolean {
   return allow.some((m) => {
     if (typeof m === "string") return url.origin === new URL(m, location.href).origin;
@@ -35,7 +38,7 @@ export function instrumentFetch(propagateTo: readonly OriginMatcher[]): () => vo
     const span = getCurrentActiveSpan();
     if (span && allow.length) {
       try {
-        const url = new URL(input instanceof Request ? input.url : String(input), location.href);
+        const url = new URL(input instanceof Request ? input.url : String(input), base());
         if (matches(url, allow)) {
           const headers = new Headers(init?.headers ?? (input instanceof Request ? input.headers : undefined));
           if (!headers.has("traceparent")) headers.set("traceparent", traceparentOf(span));

@@ -27,4 +27,17 @@ test.describe("traceparent on fetch", () => {
       expect(sent).toEqual([true, true, true, true]);
     }
   });
+
+  test("a page with <base href> elsewhere: a relative fetch is checked against where it really goes", async ({ page, baseURL }) => {
+    await page.goto("/page/propagation");
+    await page.waitForFunction(() => "runBasePropagation" in globalThis);
+    const page_ = new URL(baseURL!);
+    const other = `http://localhost:${page_.port}`; // the same server under another origin
+    // The page's own origin is allowlisted, the base's is not: the request to the base goes without it.
+    const away = await page.evaluate(([allow, base]) => (globalThis as any).runBasePropagation([allow], base), [page_.origin, `${other}/`]);
+    expect(away).toEqual({ host: `localhost:${page_.port}`, traceparent: false });
+    // And the other way round: the base's origin is allowlisted, so its request carries it.
+    const there = await page.evaluate(([allow, base]) => (globalThis as any).runBasePropagation([allow], base), [other, `${other}/`]);
+    expect(there).toEqual({ host: `localhost:${page_.port}`, traceparent: true });
+  });
 });

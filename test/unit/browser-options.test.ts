@@ -1,6 +1,6 @@
 // initBrowser's options are checked before it starts anything (a Web Lock, IndexedDB, listeners):
 // each mistake is a TypeError naming the option, instead of a sender that retries forever.
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { initBrowser, type BrowserInitOptions } from "../../browser/index.js";
 import { checkBrowserOptions } from "../../browser/options.js";
 
@@ -13,12 +13,16 @@ describe("initBrowser options", () => {
     ["collectorUrl", { collectorUrl: "ftp://collector.example.com" }],
     ["collectorUrl", { collectorUrl: "http://" }],
     ["collectorUrl", { collectorUrl: "https://user:pw@collector.example.com" }], // fetch refuses it: every send would fail
+    // No scheme: resolved against the page, it would post to a path of the site itself.
+    ["collectorUrl", { collectorUrl: "collector.example.com" }],
     ["ingestKey", { ingestKey: "pk-line\nbreak" }],
     ["ingestKey", { ingestKey: "clé" }],
     ["ingestKey", { ingestKey: "" }],
     ["context", { context: "zonejs" }],
     ["propagateTo", { propagateTo: "https://api.example.com" }],
     ["propagateTo", { propagateTo: ["api.example.com"] }], // no scheme: would match the page itself
+    ["propagateTo", { propagateTo: ["https://api.example.com@evil.example"] }], // the origin is evil.example
+    ["propagateTo", { propagateTo: ["https://*.example.com"] }], // matches no origin at all
     ["sample", { sample: 1.5 }],
     ["redact", { redact: true }],
     ["maxQueuedTraces", { maxQueuedTraces: 0 }],
@@ -33,6 +37,24 @@ describe("initBrowser options", () => {
     ["experimentId", { experimentId: 42 }],
   ] as [string, Record<string, unknown>][])("%s: %j is refused before anything starts", (field, bad) => {
     expect(() => initBrowser({ ...ok, ...bad } as BrowserInitOptions)).toThrow(new RegExp(`^mlflow-edge initBrowser\\(\\): "${field}" must be `));
+  });
+
+  afterEach(() => vi.unstubAllGlobals());
+
+  it("in a page, refuses a collectorUrl without a scheme (a path of the site itself), and takes a path from /", () => {
+    vi.stubGlobal("location", { href: "https://app.example.com/chat/" });
+    expect(() => checkBrowserOptions({ collectorUrl: "collector.example.com" })).toThrow(/"collectorUrl" must be /);
+    expect(checkBrowserOptions({ collectorUrl: "/v1/ingest" })).toBe("https://app.example.com/v1/ingest");
+  });
+
+  it('context "zone" without zone.js throws before a lock is asked for or a database opened', () => {
+    const locks = { request: vi.fn(() => new Promise(() => {})), query: vi.fn(async () => ({ held: [], pending: [] })) };
+    const open = vi.fn();
+    vi.stubGlobal("navigator", { locks, onLine: true });
+    vi.stubGlobal("indexedDB", { open });
+    expect(() => initBrowser({ ...ok, context: "zone" })).toThrow(/needs zone\.js/);
+    expect(locks.request).not.toHaveBeenCalled();
+    expect(open).not.toHaveBeenCalled();
   });
 
   it("refuses a missing options object", () => {

@@ -31,4 +31,20 @@ async function runRegex(source: string, flags: string, count: number) {
     restore();
   }
 }
-Object.assign(globalThis, { runPropagation: run, runRegexPropagation: runRegex });
+/**
+ * A page with `<base href>`: a relative URL goes where the base says, and the allowlist is checked
+ * against that. Returns the host each request reached and whether it carried traceparent.
+ */
+async function runBase(allow: string[], baseHref: string) {
+  mlflow.init({ exporter: new mlflow.InMemoryExporter(), contextManager: new mlflow.StackContextManager() });
+  const base = document.head.appendChild(Object.assign(document.createElement("base"), { href: baseHref }));
+  const restore = instrumentFetch(allow);
+  try {
+    const headers = await mlflow.withSpan(async () => (await fetch("echo-headers")).json() as Promise<Record<string, string>>, { name: "call" });
+    return { host: headers.host, traceparent: "traceparent" in headers };
+  } finally {
+    restore();
+    base.remove();
+  }
+}
+Object.assign(globalThis, { runPropagation: run, runRegexPropagation: runRegex, runBasePropagation: runBase });
