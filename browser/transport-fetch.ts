@@ -1,4 +1,5 @@
 import { parseRetryAfter } from "../core/export/backoff.js";
+import { warnOnce } from "../core/debug.js";
 import { ingestHeaders } from "../core/export/ingest-format.js";
 import type { Transport, TransportResult } from "../core/export/transport.js";
 import { getNativeFetch } from "./propagate.js";
@@ -30,17 +31,25 @@ export function createFetchTransport(options: FetchTransportOptions): Transport 
         headers,
         keepalive: hint.keepalive,
         credentials: "omit", // the ingest key identifies the site; cookies would only widen CORS
+        // Followed, a redirect ends wherever it points (a login page, an http→https hop that turns
+        // the POST into a GET), and that page's 200 would be taken for the collector's: the traces
+        // deleted, never stored. Not followed, it is a failed attempt: the traces stay and are retried.
+        redirect: "manual",
         signal: controller.signal,
       });
     } catch {
       clearTimeout(timer);
       return Promise.resolve({ status: 0 });
     }
-    return response.then(read, () => ({ status: 0 })).finally(() => clearTimeout(timer));
+    return response.then((r) => read(r, options.url), () => ({ status: 0 })).finally(() => clearTimeout(timer));
   };
 }
 
-async function read(response: Response): Promise<TransportResult> {
+async function read(response: Response, url: string): Promise<TransportResult> {
+  if (response.type === "opaqueredirect") {
+    warnOnce("collector-redirect", `the collector URL ${url} answers with a redirect, which is not followed: traces stay queued and are retried. Set collectorUrl to the URL it redirects to.`);
+    return { status: 0 };
+  }
   const result: TransportResult = { status: response.status };
   const retryAfterMs = parseRetryAfter(response.headers.get("retry-after"), Date.now());
   if (retryAfterMs !== undefined) result.retryAfterMs = retryAfterMs;

@@ -74,7 +74,9 @@ export async function handleCollector(req, res, url) {
     if (state.failNext > 0) {
       state.failNext--;
       record.status = state.failStatus;
-      return json(res, state.failStatus, { error: "injected failure" }, state.retryAfter ? { "retry-after": String(state.retryAfter) } : {}), true;
+      // A 3xx sends the page to a path that answers 200 with no collector behind it (a login page).
+      const redirect = state.failStatus >= 300 && state.failStatus < 400 ? { location: "/health" } : {};
+      return json(res, state.failStatus, { error: "injected failure" }, { ...redirect, ...(state.retryAfter ? { "retry-after": String(state.retryAfter) } : {}) }), true;
     }
     return ingest(body, res, record), true;
   }

@@ -30,6 +30,20 @@ test("collector answers 503 three times, then 200: every trace arrives once", as
   expect(view.requests.every((r) => r.key === "site-key-1")).toBe(true);
 });
 
+for (const status of [302, 307]) {
+  test(`collector answers ${status} to a page that answers 200: nothing is taken for delivered; the traces wait, with one warning`, async ({ page, request }) => {
+    await request.get(`/stub/fail?times=2&status=${status}`);
+    await openApp(page);
+    const ids = await page.evaluate(() => (globalThis as any).app.traceMany(3, 0, "moved") as string[]);
+    const view = await expectDelivered(request, ids);
+    for (const id of ids) expect(view.deliveries[id]).toBe(1);
+    expect(view.requests.filter((r) => r.status === status)).toHaveLength(2);
+    const warnings = (await page.evaluate(() => (globalThis as any).app.warnings)) as string[];
+    expect(warnings.filter((w) => /redirect/.test(w))).toHaveLength(1);
+    expect(await page.evaluate(() => (globalThis as any).app.stats())).toMatchObject({ sent: 3, rejected: 0 });
+  });
+}
+
 test("429 with Retry-After: the next attempt waits at least that long", async ({ page, request }) => {
   await request.get("/stub/fail?times=1&status=429&retryAfter=2");
   await openApp(page, "retryBase=50&retryMax=100"); // plain backoff alone would retry within 100 ms
