@@ -7,6 +7,7 @@ import type { Lease, QueuedTrace, QueueStats, TraceQueue } from "../core/export/
 import { Sender } from "../core/export/sender.js";
 import { getTracer } from "../core/tracer.js";
 import { createBrowserContextManager, type BrowserContextMode } from "./context.js";
+import { openJournal } from "./journal.js";
 import { electLeader } from "./leader.js";
 import { installLifecycle } from "./lifecycle.js";
 import { checkBrowserOptions } from "./options.js";
@@ -76,9 +77,13 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
     sender.nudge();
     channel?.postMessage(SENDING); // and so are the other tabs waiting on one
   });
+  // Copies of traces still being written when the page goes (journal.ts); none for a memory queue,
+  // which the app may have chosen so that nothing is kept on disk.
+  let journal = options.storage === "memory" ? undefined : openJournal(name);
   // Traces must not be lost because the disk refuses them: kept in memory, they still go out.
   const toMemory = (why: string, error: unknown) => {
     storage = "memory";
+    journal = undefined;
     // This tab now sends only its own traces: the origin's shared queue needs another sender.
     leadership.stepDown();
     warnOnce(
@@ -142,6 +147,17 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
       })
       .catch((error: unknown) => reportSdkError("queue.stats", error));
   look();
+  // What closed pages of the origin left in the journal goes into the queue, then out as usual.
+  void ready
+    .then(async (q) => {
+      const items = q instanceof IdbQueue ? (journal?.read() ?? []) : [];
+      if (!items.length) return;
+      await q.append(items);
+      journal?.forget(items.map((i) => i.id));
+      if (active()) sender.nudge();
+      else askSender();
+    })
+    .catch((error: unknown) => reportSdkError("journal", error));
   /** Trace ids this tab stored snapshots of, until the finished trace replaces or drops them. */
   const snapshotted = new Set<string>();
   const exporter = new QueueExporter({
@@ -213,6 +229,11 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
       // Into the cache no lease may run (it is a queue transaction): the traces this tab stored as
       // the sender and has not sent yet go from memory too (another tab's sender has its own).
       const { items, stored } = exporter.unsettled();
+      if (items.length && journal) {
+        const copied = journal;
+        copied.save(items);
+        void stored.then(() => copied.forget(items.map((i) => i.id)), () => undefined);
+      }
       const cached = how === "cached";
       sender.sendUnqueued(cached && wasSender ? [...items, ...sender.remembered()] : items, stored);
       if (!cached) void sender.flushOnUnload();

@@ -198,3 +198,33 @@ test("tab closed while the collector is failing: the next page load delivers the
   const view = await expectDelivered(request, [id]);
   expect(view.deliveries[id]).toBe(1);
 });
+
+test("tab closed before its trace's IndexedDB write could run, collector failing: the next page load delivers the trace", async ({ context, request }) => {
+  await context.newPage(); // keeps the context open while the tab under test is gone
+  const first = await openApp(await context.newPage());
+  // Another tab of the origin holds the queue in a long transaction, so the closing tab's write
+  // waits behind it and dies with the tab: the state a slow disk or a busy origin leaves.
+  const blocker = await context.newPage();
+  await blocker.goto("/health");
+  await blocker.evaluate(() => new Promise<void>((held) => {
+    const open = indexedDB.open("mlflow-edge");
+    open.onsuccess = () => {
+      const store = open.result.transaction("traces", "readwrite").objectStore("traces");
+      const flags = globalThis as { release?: boolean };
+      const spin = () => { if (!flags.release) store.count().onsuccess = spin; };
+      spin();
+      held();
+    };
+  }));
+  await request.get("/stub/fail?times=1000&status=503"); // the keepalive copy fails too
+  const id = await first.evaluate(() => (globalThis as any).app.traceOne("closed-unwritten") as string);
+  await first.close({ runBeforeUnload: true });
+  await new Promise((r) => setTimeout(r, 1_500)); // the tab is gone for good, not just unloading
+  await blocker.evaluate(() => ((globalThis as { release?: boolean }).release = true));
+  await request.get("/stub/fail?times=0");
+  expect((await stub(request)).deliveries).toEqual({});
+  const reopened = await openApp(await context.newPage());
+  const view = await expectDelivered(request, [id]);
+  expect(view.deliveries[id]).toBe(1);
+  await expect.poll(() => reopened.evaluate(() => Object.keys(localStorage).length)).toBe(0); // its copy is gone
+});

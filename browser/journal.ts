@@ -1,0 +1,79 @@
+import { queuedTrace, type QueuedTrace } from "../core/export/queue.js";
+
+// Finished traces a page had not yet written to IndexedDB when it was hidden or closed. A queue
+// write is a transaction of several round trips, and a closing page is gone before they are done
+// (or before it even starts, behind another tab's transaction); if the keepalive copy fails too
+// (offline, the collector down), the trace would be lost. localStorage is written at once, so the
+// page copies them there as it goes, and the next page of the origin moves them into the queue,
+// which takes each trace id once. A page that lives on forgets its copies once its writes are done.
+
+/** What one hide may copy (UTF-16 characters): localStorage holds about 5 MB per origin, and it is the app's too. */
+const MAX_CHARS = 1_000_000;
+
+export interface Journal {
+  /** Copies traces whose queue write is still under way (synchronous). */
+  save(items: readonly QueuedTrace[]): void;
+  /** Removes the copies of these traces: they are in the queue. */
+  forget(ids: readonly string[]): void;
+  /** The traces copied by pages of this queue (closed ones, or other tabs still writing). */
+  read(): QueuedTrace[];
+}
+
+/** The journal of queue `name`; undefined where there is no localStorage (a Web Worker, site data blocked). */
+export function openJournal(name: string): Journal | undefined {
+  let storage: Storage;
+  try {
+    storage = globalThis.localStorage;
+    if (!storage) return undefined;
+  } catch {
+    return undefined; // reading localStorage throws when the site's data is blocked
+  }
+  const prefix = `${name}:unstored:`;
+  return {
+    save(items) {
+      let room = MAX_CHARS;
+      for (const { id, body } of items) {
+        if (body.length > room) continue;
+        try {
+          storage.setItem(prefix + id, body);
+          room -= body.length;
+        } catch {
+          return; // full: what is left has only its keepalive copy
+        }
+      }
+    },
+    forget(ids) {
+      for (const id of ids) {
+        try {
+          storage.removeItem(prefix + id);
+        } catch {
+          // nothing to do: a copy left behind is taken once more, and the queue keeps the id once
+        }
+      }
+    },
+    read() {
+      const items: QueuedTrace[] = [];
+      try {
+        const keys = Array.from({ length: storage.length }, (_, i) => storage.key(i)).filter((k) => k?.startsWith(prefix)) as string[];
+        for (const key of keys) {
+          const id = key.slice(prefix.length);
+          const body = storage.getItem(key);
+          if (body !== null && isTraceOf(body, id)) items.push(queuedTrace(id, body));
+          else storage.removeItem(key); // not a trace of that id (another script's entry, damaged): never sent
+        }
+      } catch {
+        // unreadable now: the copies stay for the next page
+      }
+      return items;
+    },
+  };
+}
+
+function isTraceOf(body: string, id: string): boolean {
+  try {
+    const trace = JSON.parse(body) as { info?: { traceId?: unknown } } | null;
+    return trace?.info?.traceId === id;
+  } catch {
+    return false;
+  }
+}
