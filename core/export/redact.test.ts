@@ -160,6 +160,36 @@ describe("redactSecrets", () => {
     expect(inputs).toMatchObject({ tokens: { input_tokens: 3 }, session: "s-1", key: "city" }); // not secrets: kept
   });
 
+  it("masks a secret in JSON nested in a JSON string, also in the previews and metadata made from it (a raw fetch with tool-call arguments)", async () => {
+    const body = JSON.stringify({ messages: [{ role: "assistant", tool_calls: [{ function: { name: "login", arguments: JSON.stringify({ password: "hunter2hunter2" }) } }] }] });
+    const trace = await finished(() => mlflow.withSpan(() => "ok", { name: "fetch", inputs: { url: "https://api.example.com/v1/chat/completions", body } }));
+    expect(JSON.stringify(trace)).toContain("hunter2hunter2"); // in the inputs, the preview and the metadata
+    const clean = redactSecrets(trace)!;
+    expect(JSON.stringify(clean)).not.toContain("hunter2hunter2");
+    // The texts are the redacted root's, made as MLflow makes them: the same shape, nothing else lost.
+    expect(clean.info.requestPreview).toContain('"url": "https://api.example.com/v1/chat/completions"');
+    expect(clean.info.traceMetadata["mlflow.traceInputs"]).toBe(clean.info.requestPreview!.slice(0, 250));
+  });
+
+  it("scrubs a preview the app set itself, rather than replacing it", async () => {
+    const trace = await finished(() => mlflow.withSpan(() => { mlflow.updateCurrentTrace({ requestPreview: "asked with Bearer abc123def456ghi" }); return 1; }, { name: "s", inputs: { apiKey: "k-1234567890" } }));
+    expect(redactSecrets(trace)!.info.requestPreview).toBe(`asked with Bearer ${REDACTED}`);
+  });
+
+  it("keeps prose that names an auth scheme: only a value shaped like a credential is masked", () => {
+    const redact = createRedactor();
+    const prose = "What is a token budget? Basic setup please. Bearer bonds and a Token ring.";
+    const trace = {
+      info: { traceId: "tr-1", traceLocation: { type: "MLFLOW_EXPERIMENT" as const }, requestTime: 0, state: "OK" as const, traceMetadata: {}, tags: {} },
+      data: { spans: [{
+        traceId: "tr-1", spanId: "a", parentId: null, name: "s", spanType: "UNKNOWN" as const, startTime: 0, endTime: 1,
+        status: { statusCode: "STATUS_CODE_OK" as const, description: "" }, events: [], attributes: {},
+        inputs: { prose, header: "token ghx0123456789abcd", basic: "Basic dXNlcjpwYXNz", opaque: "bearer AbcdefGhijkl" }, outputs: undefined,
+      }] },
+    } satisfies mlflow.Trace;
+    expect(redact(trace)?.data.spans[0]?.inputs).toEqual({ prose, header: `token ${REDACTED}`, basic: `Basic ${REDACTED}`, opaque: `bearer ${REDACTED}` });
+  });
+
   it("takes extra keys and patterns", () => {
     const redact = createRedactor({ keys: ["ssn", /^x-internal-/], patterns: [/\b\d{3}-\d{2}-\d{4}\b/g] });
     const trace = {

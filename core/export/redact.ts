@@ -1,4 +1,6 @@
-import type { Json, SpanData, SpanEvent, Trace } from "../model/types.js";
+import { TraceMetadataKey } from "../model/constants.js";
+import { rootTexts } from "../model/finalize.js";
+import type { Json, SpanData, SpanEvent, Trace, TraceInfo } from "../model/types.js";
 import { setKey } from "../serialize/safe-json.js";
 
 // Redaction runs on the finished trace before it is stored anywhere (IndexedDB, a Durable Object):
@@ -36,7 +38,6 @@ const CURSOR_KEY = /^(?:next|nextpage|continuation)token$/;
 
 // Secret-shaped values wherever they appear: auth schemes, and well-known key formats.
 const SECRET_VALUES: readonly RegExp[] = [
-  /\b(?:Bearer|Basic|Token)\s+[A-Za-z0-9\-._~+/]+=*/gi,
   /\bsk-[A-Za-z0-9_-]{16,}/g, // OpenAI, Anthropic (sk-ant-…)
   /\bAIza[0-9A-Za-z_-]{35}/g, // Google (Gemini's ?key=)
   /\b(?:gsk|hf)_[A-Za-z0-9]{20,}/g, // Groq, Hugging Face
@@ -49,6 +50,15 @@ const SECRET_VALUES: readonly RegExp[] = [
 ];
 // Where only part of the match is the secret.
 const SECRET_PARTS: readonly RedactRule[] = [
+  // An auth scheme and its credential. Prose says "a token budget" or "Basic setup": only a value
+  // shaped like a credential (8+ characters with a digit or a capital after its first) is masked.
+  {
+    pattern: /\b(?:Bearer|Basic|Token)\s+[A-Za-z0-9\-._~+/]+=*/gi,
+    replace: (m) => {
+      const [scheme, value = ""] = m.split(/\s+/);
+      return value.length >= 8 && /\d|.[A-Z]/.test(value) ? `${scheme} ${REDACTED}` : m;
+    },
+  },
   // The password in scheme://user:password@host.
   { pattern: /\b[a-z][a-z0-9+.-]{0,20}:\/\/[^\s:/@]{0,200}:[^\s/@]{1,200}@/gi, replace: (m) => m.replace(/:[^:]*@$/, `:${REDACTED}@`) },
   // Header lines as text (a logged request), also inside JSON text where the line break is "\n".
@@ -73,7 +83,13 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
     const n = normalize(key);
     return ((SECRET_KEY.test(n) && !CURSOR_KEY.test(n)) || SECRET_IN_KEY.test(n) || exact.has(n) || regexps.some((r) => r.test(key)));
   };
+  let hits = 0; // what was masked so far: tells whether a trace's derived texts must be made again
   const scrub = (text: string): string => {
+    const out = scrubbed(text);
+    if (out !== text) hits++;
+    return out;
+  };
+  const scrubbed = (text: string): string => {
     let out = text;
     if (out.includes('"')) {
       out = out.replace(JSON_PAIR, (m, k: string, sep: string) => (isSecretKey(k) ? `"${k}"${sep}"${REDACTED}"` : m));
@@ -82,9 +98,7 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
     }
     if (out.includes("=")) out = out.replace(QUERY_PAIR, (m, k: string) => (isSecretKey(k) ? `${k}=${REDACTED}` : m));
     for (const p of patterns) {
-      out = p instanceof RegExp
-        ? out.replace(p, (m) => (/^(Bearer|Basic|Token)\s/i.test(m) ? `${m.split(/\s/)[0]} ${REDACTED}` : REDACTED))
-        : out.replace(p.pattern, (m) => p.replace(m));
+      out = p instanceof RegExp ? out.replace(p, REDACTED) : out.replace(p.pattern, (m) => p.replace(m));
     }
     return out;
   };
@@ -100,6 +114,7 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
       const item = v[key] as Json;
       // true/false or null under a secret-looking key (use_credentials: true) tells nothing away.
       const masked = isSecretKey(key) && typeof item !== "boolean" && item !== null && !(logprob && key === "token");
+      if (masked) hits++;
       setKey(out, key, masked ? REDACTED : value(item, depth + 1));
     }
     return out;
@@ -115,16 +130,30 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
     attributes: record(s.attributes),
     events: s.events.map(event),
   });
-  return (trace) => ({
-    info: {
-      ...trace.info,
-      requestPreview: trace.info.requestPreview === undefined ? undefined : scrub(trace.info.requestPreview),
-      responsePreview: trace.info.responsePreview === undefined ? undefined : scrub(trace.info.responsePreview),
-      traceMetadata: record(trace.info.traceMetadata),
-      tags: record(trace.info.tags),
-    },
-    data: { spans: trace.data.spans.map(span) },
-  });
+  /**
+   * The previews and the inputs/outputs metadata are text made from the root span. Scrubbing that
+   * text finds a secret only as deep as the patterns look (JSON in a JSON string in the text), so
+   * where it is the text the root gives, it is made again from the redacted root; text the app set
+   * itself (updateCurrentTrace) is scrubbed.
+   */
+  const describe = (info: TraceInfo, root: SpanData | undefined, redactedRoot: SpanData | undefined): TraceInfo => {
+    const was = root && rootTexts(root);
+    const now = redactedRoot && rootTexts(redactedRoot);
+    const text = (value: string | undefined, key: keyof ReturnType<typeof rootTexts>) =>
+      value === undefined ? undefined : was && now && value === was[key] ? now[key] : scrub(value);
+    const meta = record(info.traceMetadata);
+    for (const [key, field] of [[TraceMetadataKey.INPUTS, "inputs"], [TraceMetadataKey.OUTPUTS, "outputs"]] as const) {
+      if (typeof info.traceMetadata[key] === "string") meta[key] = text(info.traceMetadata[key], field)!;
+    }
+    return { ...info, requestPreview: text(info.requestPreview, "requestPreview"), responsePreview: text(info.responsePreview, "responsePreview"), traceMetadata: meta, tags: record(info.tags) };
+  };
+  return (trace) => {
+    const before = hits;
+    const spans = trace.data.spans.map(span);
+    // Nothing masked in the spans: the derived texts hold nothing to mask beyond what scrubbing finds.
+    const at = hits === before ? -1 : trace.data.spans.findIndex((s) => s.parentId === null);
+    return { info: describe(trace.info, trace.data.spans[at], spans[at]), data: { spans } };
+  };
 }
 
 function normalize(key: string): string {

@@ -48,17 +48,30 @@ function describeTrace(info: TraceInfo, spans: SpanData[], root: SpanData, userS
   info.executionDuration = Math.max(0, Math.floor(end - root.startTime));
   info.state = userState ?? (root.status.statusCode === SpanStatusCode.ERROR ? TraceState.ERROR : TraceState.OK);
   info.tags[TraceTagKey.TRACE_NAME] ??= root.name; // as Python: set at the start, so a name the user set wins
+  const texts = rootTexts(root);
+  info.requestPreview ??= texts.requestPreview;
+  info.responsePreview ??= texts.responsePreview;
+  const meta = info.traceMetadata;
+  meta[TraceMetadataKey.INPUTS] = texts.inputs;
+  meta[TraceMetadataKey.OUTPUTS] = texts.outputs;
+  const usage = aggregateTokenUsage(spans);
+  if (usage) meta[TraceMetadataKey.TOKEN_USAGE] = pyJsonDumps(usage);
+}
+
+/**
+ * What the trace's description repeats of its root as text: the previews, and the inputs and
+ * outputs metadata (Python always writes both, "" when the root recorded none).
+ */
+export function rootTexts(root: SpanData): { requestPreview: string; responsePreview: string; inputs: string; outputs: string } {
   // Each value is dumped once, for its preview (when that falls back to the JSON) and its metadata.
   const inputs = root.inputs === undefined ? "" : pyJsonDumps(root.inputs);
   const outputs = root.outputs === undefined ? "" : pyJsonDumps(root.outputs);
-  info.requestPreview ??= computePreview(root.inputs, "user", inputs);
-  info.responsePreview ??= computePreview(root.outputs, "assistant", outputs);
-  const meta = info.traceMetadata;
-  // Python always writes both, "" when the root recorded none.
-  meta[TraceMetadataKey.INPUTS] = truncatePreview(inputs, METADATA_PREVIEW_MAX_LENGTH);
-  meta[TraceMetadataKey.OUTPUTS] = truncatePreview(outputs, METADATA_PREVIEW_MAX_LENGTH);
-  const usage = aggregateTokenUsage(spans);
-  if (usage) meta[TraceMetadataKey.TOKEN_USAGE] = pyJsonDumps(usage);
+  return {
+    requestPreview: computePreview(root.inputs, "user", inputs),
+    responsePreview: computePreview(root.outputs, "assistant", outputs),
+    inputs: truncatePreview(inputs, METADATA_PREVIEW_MAX_LENGTH),
+    outputs: truncatePreview(outputs, METADATA_PREVIEW_MAX_LENGTH),
+  };
 }
 
 /**
