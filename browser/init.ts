@@ -43,6 +43,8 @@ export interface DeliveryStats extends QueueStats {
   rejected: number;
   /** Traces left out by sampling or the redact hook. */
   sampledOut: number;
+  /** Traces lost before they were stored: a hook that threw or returned no trace, a value that could not be serialized. */
+  failed: number;
   requests: number;
   keepaliveRequests: number;
   /** Where the queue lives: "memory" after a fallback. */
@@ -54,7 +56,7 @@ export interface DeliveryStats extends QueueStats {
 export interface BrowserTracing {
   /** Stores every finished trace and sends what is due; resolves when done or when the collector fails. */
   flush(): Promise<void>;
-  /** Flushes, then stops sending and removes listeners; queued traces stay for the next page. */
+  /** Flushes, then stops storing and sending and removes listeners; queued traces stay for the next page. */
   shutdown(): Promise<void>;
   stats(): Promise<DeliveryStats>;
 }
@@ -252,19 +254,21 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
     flush,
     async shutdown() {
       await flush();
+      exporter.stop();
       sender.stop();
       stopRefresh();
       heard();
       removeListeners();
       restoreFetch?.();
       channel?.close();
+      channel = undefined;
       leadership.release();
     },
     async stats() {
       const q = await queue.stats();
       const s = sender.stats();
       const e = exporter.stats();
-      return { ...q, sent: s.sent, rejected: s.rejected, sampledOut: e.sampledOut, requests: s.requests, keepaliveRequests: s.keepaliveRequests, storage, leader: leadership.isLeader };
+      return { ...q, sent: s.sent, rejected: s.rejected, sampledOut: e.sampledOut, failed: e.failed, requests: s.requests, keepaliveRequests: s.keepaliveRequests, storage, leader: leadership.isLeader };
     },
   };
 }

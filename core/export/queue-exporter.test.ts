@@ -125,6 +125,26 @@ describe("QueueExporter", () => {
     warn.mockRestore();
   });
 
+  it("an async sample function or redact hook gets a warning that says so: the sample keeps the trace, the redact hook's trace is dropped and counted", async () => {
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    for (const [options, stored, failed, said] of [
+      [{ sample: async () => false }, 1, 0, /sample function returned a Promise/],
+      [{ redact: async (t: mlflow.Trace) => t }, 0, 1, /redact hook returned a Promise/],
+    ] as const) {
+      resetWarnings();
+      warn.mockClear();
+      const queue = new MemoryQueue();
+      const exporter = new QueueExporter({ queue, ...(options as unknown as Omit<QueueExporterOptions, "queue">) });
+      mlflow.init({ exporter, contextManager: new mlflow.StackContextManager() });
+      mlflow.withSpan(() => "ok", { name: "t" });
+      await mlflow.flushTraces();
+      expect((await queue.lease(1_000_000))?.items ?? []).toHaveLength(stored);
+      expect(exporter.stats().failed).toBe(failed);
+      expect(warn.mock.calls.map((c) => String(c[0]))).toEqual([expect.stringMatching(said)]);
+    }
+    warn.mockRestore();
+  });
+
   it("flush waits for pending writes and then drains", async () => {
     const queue = new MemoryQueue();
     const append = queue.append.bind(queue);

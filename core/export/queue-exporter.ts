@@ -56,6 +56,7 @@ export class QueueExporter implements Exporter {
   private readonly options: QueueExporterOptions;
   private readonly writing = new Map<string, { item: QueuedTrace; stored: Promise<void> }>();
   private readonly counts: QueueExporterStats = { sampledOut: 0, failed: 0 };
+  private stopped = false;
 
   constructor(options: QueueExporterOptions) {
     validateSample(options.sample);
@@ -63,6 +64,7 @@ export class QueueExporter implements Exporter {
   }
 
   async export(trace: Trace): Promise<void> {
+    if (this.stopped) return;
     const item = this.prepare(trace, true);
     if (!item) {
       this.options.onDropped?.(trace.info.traceId);
@@ -88,6 +90,11 @@ export class QueueExporter implements Exporter {
     await this.options.drain?.();
   }
 
+  /** Stores nothing from now on (shutdown: tracing was turned off, perhaps as the user withdrew consent). */
+  stop(): void {
+    this.stopped = true;
+  }
+
   /** Traces whose queue write has not finished yet (for a page closing right now), and a promise of those writes. */
   unsettled(): { items: QueuedTrace[]; stored: Promise<void> } {
     const pending = [...this.writing.values()];
@@ -108,7 +115,13 @@ export class QueueExporter implements Exporter {
     const { sample, redact = redactSecrets } = this.options;
     try {
       const keep = typeof sample === "function" ? sample(trace) : sample === undefined || sampledIn(trace.info.traceId, sample);
+      if (isThenable(keep)) warnOnce("sample-async", "the sample function returned a Promise: it must decide synchronously, so the trace was kept.");
       const kept = keep ? (redact ? redact(trace) : trace) : null;
+      if (isThenable(kept)) {
+        if (count) this.counts.failed++;
+        warnOnce("redact-async", "the redact hook returned a Promise: it must return the trace synchronously, so the trace was dropped.");
+        return undefined;
+      }
       if (kept === null) {
         if (count) this.counts.sampledOut++;
         return undefined;
@@ -129,3 +142,5 @@ export class QueueExporter implements Exporter {
     }
   }
 }
+
+const isThenable = (value: unknown): boolean => typeof (value as { then?: unknown } | null)?.then === "function";

@@ -50,6 +50,18 @@ test("site data blocked in Chromium's settings: traces are kept in memory and de
   }
 });
 
+test("after shutdown() (the user withdrew consent), traces are neither stored nor sent, and nothing warns", async ({ page, request }) => {
+  await openApp(page);
+  const before = await page.evaluate(() => (globalThis as any).app.traceOne("before") as string);
+  await page.evaluate(() => (globalThis as any).app.shutdown());
+  await expectDelivered(request, [before]);
+  await page.evaluate(() => (globalThis as any).app.traceMany(3, 0, "after"));
+  await page.waitForTimeout(500);
+  expect(await idbRows(page)).toEqual([]);
+  expect((await stub(request)).traces.map((t) => t.info.traceId)).toEqual([before]);
+  expect(await page.evaluate(() => (globalThis as any).app.warnings)).toEqual([]);
+});
+
 test("sampling rate 0: traces are neither stored nor sent", async ({ page, request }) => {
   await openApp(page, "sample=0");
   await page.evaluate(() => (globalThis as any).app.traceMany(3, 0, "unsampled"));

@@ -137,6 +137,7 @@ Object.assign(globalThis, {
     relabelAnswer: (label: string) => asking?.setInputs({ label }),
     traceMany: (n: number, padBytes = 0, prefix = "t") => Array.from({ length: n }, (_, i) => traceOne(`${prefix}${i}`, { padBytes })),
     flush: () => tracing.flush(),
+    shutdown: () => tracing.shutdown(),
     stats: () => tracing.stats(),
     readIdb,
     hide,
