@@ -1,4 +1,4 @@
-import { fail, validateTracerOptions } from "../core/config.js";
+import { checkKnownKeys, fail, validateTracerOptions } from "../core/config.js";
 import { INGEST_PATH } from "../core/export/ingest-format.js";
 import { validateSample } from "../core/export/queue-exporter.js";
 import type { BrowserInitOptions } from "./init.js";
@@ -29,10 +29,18 @@ const CHECKS: [keyof BrowserInitOptions, (v: never) => boolean, string][] = [
   ["queueName", (v: unknown) => typeof v === "string" && v !== "" && !v.startsWith("-"), 'a non-empty string not starting with "-"'],
 ];
 
+const KEYS = [
+  "collectorUrl", "ingestKey", "context", "propagateTo", "sample", "redact", "maxQueuedTraces", "maxQueuedBytes", "retry", "storage", "queueName",
+  "experimentId", "dedupeSpanNames", "maxValueBytes", "openSpanTimeoutMs", "silent",
+] as const satisfies readonly (keyof BrowserInitOptions)[];
+// Every option is listed (a new one left out would be refused as unknown).
+const allListed: [Exclude<keyof BrowserInitOptions, (typeof KEYS)[number]>] extends [never] ? true : never = true;
+
 /** Checks every option and names the first bad one; returns the ingest URL. */
 export function checkBrowserOptions(options: BrowserInitOptions): string {
   if (typeof options !== "object" || options === null) bad("options", "an object", options);
   validateTracerOptions(options, "initBrowser");
+  checkKnownKeys(options, KEYS, "initBrowser");
   // "collector.example.com" would resolve against the page: a path of the site itself, whose
   // answers would be taken for the collector's. Absolute, or a path starting with "/".
   const url = typeof options.collectorUrl === "string" && /^(?:https?:\/\/|\/)/i.test(options.collectorUrl) ? httpUrl(options.collectorUrl) : undefined;

@@ -23,8 +23,26 @@ export interface TracerOptions {
 
 /** Throws the TypeError for an option `field` of `fn` (init, initBrowser, instrument…) that is not `expected`. */
 export function fail(field: string, expected: string, got: unknown, fn = "init"): never {
-  throw new TypeError(`mlflow-edge ${fn}(): "${field}" must be ${expected}; got ${got === null ? "null" : typeof got}.`);
+  // A number or boolean is shown (NaN, -1); a string only by its type: it may be a key or a password.
+  const shown = got === null ? "null" : typeof got === "number" || typeof got === "boolean" ? String(got) : typeof got;
+  throw new TypeError(`mlflow-edge ${fn}(): "${field}" must be ${expected}; got ${shown}.`);
 }
+
+/**
+ * Throws for an option `fn` does not take: a misspelt one (`trackinguri`, `ingestkey`) would be
+ * ignored, and every trace go nowhere without a word. Suggests the option it is closest to.
+ */
+export function checkKnownKeys(options: object, known: readonly string[], fn: string): void {
+  const norm = (key: string) => key.toLowerCase().replace(/[-_]/g, "");
+  for (const key of Object.keys(options)) {
+    if (known.includes(key)) continue;
+    const near = known.find((k) => norm(k) === norm(key) || (norm(key).length > 3 && (norm(k).startsWith(norm(key)) || norm(key).startsWith(norm(k)))));
+    throw new TypeError(`mlflow-edge ${fn}(): unknown option "${key}"${near ? `; did you mean "${near}"?` : ""} Options: ${known.join(", ")}.`);
+  }
+}
+
+/** The TracerOptions keys, for checkKnownKeys. */
+export const TRACER_KEYS = ["exporter", "experimentId", "contextManager", "dedupeSpanNames", "maxValueBytes", "openSpanTimeoutMs", "silent"] as const satisfies readonly (keyof TracerOptions)[];
 
 /** Checks `options` and names the first bad field (`fn`: the function whose options they are). */
 export function validateTracerOptions(options: TracerOptions, fn = "init"): void {

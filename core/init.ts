@@ -1,4 +1,5 @@
-import { configure, fail, validateTracerOptions, type TracerOptions } from "./config.js";
+import { checkKnownKeys, configure, fail, TRACER_KEYS, validateTracerOptions, type TracerOptions } from "./config.js";
+import { withoutCredentials } from "./mlflow/client.js";
 import { MlflowExporter, type MlflowExporterOptions } from "./mlflow/exporter.js";
 
 /** `init()` options: the tracer settings plus, for sending straight to MLflow, the tracking server. */
@@ -23,9 +24,16 @@ export interface InitOptions extends TracerOptions {
   redact?: MlflowExporterOptions["redact"];
 }
 
+const INIT_KEYS = [
+  ...TRACER_KEYS, "trackingUri", "experimentName", "trackingServerUsername", "trackingServerPassword", "trackingServerToken", "headers", "timeoutMs", "retry", "redact",
+] as const satisfies readonly (keyof InitOptions)[];
+// Every option is listed (a new one left out would be refused as unknown).
+const allListed: [Exclude<keyof InitOptions, (typeof INIT_KEYS)[number]>] extends [never] ? true : never = true;
+
 /** Checks `options` and names the first bad field. */
 export function validateInitOptions(options: InitOptions): void {
   validateTracerOptions(options);
+  checkKnownKeys(options, INIT_KEYS, "init");
   validateMlflowOptions(options);
 }
 
@@ -37,11 +45,21 @@ function validateMlflowOptions(options: InitOptions): void {
   for (const [field, value] of Object.entries({ experimentName, trackingServerUsername, trackingServerPassword, trackingServerToken })) {
     if (value !== undefined && (typeof value !== "string" || value === "")) fail(field, "a non-empty string", value);
   }
-  if (headers !== undefined && (typeof headers !== "object" || headers === null || Object.values(headers).some((v) => typeof v !== "string"))) {
-    fail("headers", "an object of string values", headers);
+  if (headers !== undefined && (typeof headers !== "object" || headers === null || Object.values(headers).some((v) => typeof v !== "string") || !validHeaders(headers))) {
+    fail("headers", "an object of valid HTTP header names and values (fetch refuses the others, on every request)", headers);
   }
   if (timeoutMs !== undefined && !(typeof timeoutMs === "number" && timeoutMs > 0)) fail("timeoutMs", "a number > 0", timeoutMs);
   if (options.exporter !== undefined && trackingUri !== undefined) fail("exporter", "left out when trackingUri is given (one destination)", options.exporter);
+}
+
+function validHeaders(headers: object): boolean {
+  const { Headers } = globalThis as unknown as { Headers?: new (init: object) => unknown };
+  try {
+    if (Headers) new Headers(headers);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 type Env = Record<string, string | undefined>;
@@ -56,7 +74,11 @@ export function mlflowExporterFromOptions(options: InitOptions): MlflowExporter 
   const env = processEnv();
   const trackingUri = options.trackingUri ?? env.MLFLOW_TRACKING_URI;
   if (trackingUri === undefined || trackingUri === "") return undefined;
-  if (!/^https?:\/\/[^/\s]+/i.test(trackingUri)) fail("trackingUri", 'an http(s) URL such as "http://127.0.0.1:5000"', trackingUri);
+  if (!/^https?:\/\/[^/\s]+/i.test(trackingUri)) {
+    // Named as the user gave it: the option, or the variable it came from (its value masked).
+    if (options.trackingUri !== undefined) fail("trackingUri", 'an http(s) URL such as "http://127.0.0.1:5000"', trackingUri);
+    throw new TypeError(`mlflow-edge init(): MLFLOW_TRACKING_URI must be an http(s) URL such as "http://127.0.0.1:5000"; got ${JSON.stringify(withoutCredentials(trackingUri))}.`);
+  }
   const byName = options.experimentName ?? (options.experimentId === undefined ? env.MLFLOW_EXPERIMENT_NAME : undefined);
   const experimentId = options.experimentId ?? (byName === undefined ? env.MLFLOW_EXPERIMENT_ID : undefined);
   if (experimentId === undefined && byName === undefined) {

@@ -87,6 +87,26 @@ describe("tracing never breaks the traced program", () => {
     expect(() => mlflow.init({ maxValueBytes: -1 })).toThrow(/"maxValueBytes"/);
     expect(() => mlflow.init({ experimentId: "" })).toThrow(/"experimentId"/);
     expect(() => mlflow.init({ dedupeSpanNames: "yes" as never })).toThrow(/"dedupeSpanNames" must be a boolean; got string/);
+    expect(() => mlflow.init({ maxValueBytes: Number.NaN })).toThrow(/"maxValueBytes" must be an integer >= 64; got NaN/);
+  });
+
+  it("refuses an option it does not know (a misspelt one would send every trace nowhere), naming the one meant", () => {
+    expect(() => mlflow.init({ trackinguri: "http://127.0.0.1:5000", experimentId: "1" } as never)).toThrow(/unknown option "trackinguri"; did you mean "trackingUri"\?/);
+    expect(() => mlflow.init({ host: "https://dbc.example" } as never)).toThrow(/unknown option "host"/);
+  });
+
+  it("refuses headers fetch would refuse on every request, and names MLFLOW_TRACKING_URI when the bad URI came from it", () => {
+    expect(() => mlflow.init({ trackingUri: "http://127.0.0.1:5000", experimentId: "1", headers: { "bad header": "x" } })).toThrow(/"headers" must be an object of valid HTTP header names and values/);
+    expect(() => mlflow.init({ trackingUri: "http://127.0.0.1:5000", experimentId: "1", headers: { "x-ok": "line\nbreak" } })).toThrow(/"headers"/);
+    const saved = process.env.MLFLOW_TRACKING_URI;
+    process.env.MLFLOW_TRACKING_URI = "ftp://alice:pw-secret@host";
+    try {
+      expect(() => mlflow.init({ experimentId: "1" })).toThrow(/MLFLOW_TRACKING_URI must be an http\(s\) URL .*got "ftp:\/\/\*\*\*@host"/);
+    } finally {
+      if (saved === undefined) delete process.env.MLFLOW_TRACKING_URI;
+      else process.env.MLFLOW_TRACKING_URI = saved;
+    }
+    mlflow.init({});
   });
 
   it("warns once for setStatus with an unknown value and keeps the old status", async () => {

@@ -57,6 +57,10 @@ describe("initBrowser options", () => {
     expect(open).not.toHaveBeenCalled();
   });
 
+  it("refuses an option it does not know, naming the one meant", () => {
+    expect(() => initBrowser({ ...ok, ingestkey: "pk-1" } as never)).toThrow(/unknown option "ingestkey"; did you mean "ingestKey"\?/);
+  });
+
   it("refuses a missing options object", () => {
     expect(() => initBrowser(undefined as unknown as BrowserInitOptions)).toThrow(/initBrowser\(\): "options" must be an object/);
   });
