@@ -4,8 +4,10 @@
 // provider (the key stays here). The LLM route is traced and joins the page's trace.
 import { Hono } from "hono";
 import { MlflowClient } from "../core/mlflow/client.js";
+import { readBufferConfig } from "../worker/buffer/config.js";
 import { bufferStoreFromEnv, createCollector, mlflowTracing, TraceBuffer } from "../worker/index.js";
 import { fakeLlm } from "./llm/fake-llm.js";
+import { error as llmError } from "./llm/validate.js";
 
 export { TraceBuffer };
 
@@ -17,6 +19,9 @@ export interface DemoEnv {
   MLFLOW_TRACKING_URI?: string;
   MLFLOW_EXPERIMENT_ID?: string;
   MLFLOW_EXPERIMENT_NAME?: string;
+  MLFLOW_TRACKING_TOKEN?: string;
+  MLFLOW_TRACKING_USERNAME?: string;
+  MLFLOW_TRACKING_PASSWORD?: string;
   /** Where MLflow's UI is, if not at MLFLOW_TRACKING_URI (for the "Open in MLflow" link). */
   MLFLOW_UI_URL?: string;
   OPENAI_BASE_URL?: string;
@@ -25,30 +30,92 @@ export interface DemoEnv {
 
 const app = new Hono<{ Bindings: DemoEnv }>();
 
-let experimentId: Promise<string | null> | undefined;
+// DNS rebinding: `npm start` listens on 127.0.0.1 only, but a web page on another site can point
+// its own host name at 127.0.0.1 and then read this Worker's answers (the traces, the LLM proxy
+// with the server's key) as same-origin. Its requests carry that host name, so anything but a
+// loopback name is refused. This makes the demo Worker a local program: it is not for deploying.
+const LOOPBACK_HOST = /^(?:127\.0\.0\.1|localhost|\[::1\])(?::\d{1,5})?$/i;
+app.use("*", async (c, next) => {
+  const host = c.req.header("host") ?? new URL(c.req.url).host;
+  if (!LOOPBACK_HOST.test(host)) {
+    return c.json({ error: `Host ${JSON.stringify(host)} refused: the demo answers only to 127.0.0.1, localhost or [::1].` }, 403);
+  }
+  return next();
+});
+
+/**
+ * The address to show the page: scheme, host and path only. Credentials are removed, and a URL
+ * whose "@" the parser did not take as the user info (a password with an unencoded "#", "/" or
+ * "?" ends the host early, and the rest of it would be in the path or fragment) gives no address.
+ */
+function publicUrl(raw: string): string | null {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return null;
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") return null;
+  const shown = `${url.origin}${url.pathname}`.replace(/\/+$/, "");
+  if (shown.includes("@") || (raw.includes("@") && !url.username && !url.password)) return null;
+  return shown;
+}
+
+// The experiment's id for the "Open in MLflow" link, kept once found. A miss is not kept: on a
+// fresh server the experiment only exists once the buffer forwarded the first trace.
+let experimentId: Promise<string | undefined> | undefined;
+function findExperimentId(env: DemoEnv): Promise<string | undefined> {
+  if (env.MLFLOW_EXPERIMENT_ID) return Promise.resolve(env.MLFLOW_EXPERIMENT_ID);
+  let mlflow;
+  try {
+    mlflow = readBufferConfig(env).mlflow; // the buffer's own reading, so the same server and credentials
+  } catch {
+    return Promise.resolve(undefined); // the buffer reports a bad setting itself (lastError)
+  }
+  if (!mlflow) return Promise.resolve(undefined);
+  const { trackingUri, token, username, password, experimentName } = mlflow;
+  experimentId ??= new MlflowClient({ trackingUri, token, username, password, retry: { maxAttempts: 1 }, timeoutMs: 5_000 })
+    .getExperimentIdByName(experimentName ?? "")
+    .catch(() => undefined)
+    .then((id) => {
+      if (id === undefined) experimentId = undefined; // ask again on the next page load
+      return id;
+    });
+  return experimentId;
+}
+
 app.get("/demo/config", async (c) => {
   const uri = c.env.MLFLOW_TRACKING_URI;
   if (!uri) return c.json({ mlflowUrl: null, experimentId: null });
-  experimentId ??= c.env.MLFLOW_EXPERIMENT_ID
-    ? Promise.resolve(c.env.MLFLOW_EXPERIMENT_ID)
-    : new MlflowClient({ trackingUri: uri, retry: { maxAttempts: 1 } })
-        .getExperimentIdByName(c.env.MLFLOW_EXPERIMENT_NAME ?? "")
-        .then((id) => id ?? null)
-        .catch(() => ((experimentId = undefined), null));
-  // The tracking server's address only: no credential ever leaves the Worker.
-  return c.json({ mlflowUrl: (c.env.MLFLOW_UI_URL ?? uri).replace(/\/+$/, ""), experimentId: await experimentId });
+  // Only the address the page links to: no credential ever leaves the Worker.
+  return c.json({ mlflowUrl: publicUrl(c.env.MLFLOW_UI_URL ?? uri), experimentId: (await findExperimentId(c.env)) ?? null });
 });
+
+// What the demo's clients call: the OpenAI client on the chat page (chat/completions), and the
+// other endpoints the built-in model serves. Matched against the path exactly as sent, so an
+// encoded "/" or a dot segment (`..%2Ffiles`) is no endpoint: the server's key reaches nothing else.
+const LLM_ENDPOINTS = new Set(["chat/completions", "responses", "embeddings"]);
+// The provider's answer headers that a client needs; the rest (Set-Cookie, account and
+// organisation headers) is the provider's business with this Worker, not the page's.
+const LLM_HEADERS = ["content-type", "cache-control", "retry-after"];
 
 app.use("/llm/*", mlflowTracing());
 app.post("/llm/v1/*", async (c) => {
+  const endpoint = new URL(c.req.url).pathname.slice("/llm/v1/".length);
+  if (!LLM_ENDPOINTS.has(endpoint)) return llmError(404, `/llm/v1/${endpoint} is not an endpoint of this demo`, "invalid_request_error", "unknown_url");
   const { OPENAI_BASE_URL: base, OPENAI_API_KEY: key } = c.env;
   if (!base || !key) return fakeLlm(c.req.raw);
-  const rest = new URL(c.req.url).pathname.replace(/^\/llm\/v1\//, "");
-  return fetch(`${base.replace(/\/+$/, "")}/${rest}`, {
+  const answer = await fetch(`${base.replace(/\/+$/, "")}/${endpoint}`, {
     method: "POST",
     headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
-    body: c.req.raw.body,
+    body: await c.req.raw.arrayBuffer(),
   });
+  const headers = new Headers();
+  for (const name of LLM_HEADERS) {
+    const value = answer.headers.get(name);
+    if (value !== null) headers.set(name, value);
+  }
+  return new Response(answer.body, { status: answer.status, headers });
 });
 
 // The Traces view reads /api/traces from the page: open for this local demo. A deployment that

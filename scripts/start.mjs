@@ -5,6 +5,8 @@
 // environment, the buffer forwards every trace to that MLflow server. Secrets are passed to the
 // Worker as variables here and never reach the browser.
 import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 const root = join(import.meta.dirname, "..");
@@ -15,7 +17,8 @@ if (!Number.isInteger(port) || port <= 0 || port > 65535) {
 }
 
 // Passed through to the Worker when set in the environment: every variable of the README's
-// "Worker and demo configuration" table (they override wrangler.toml's [vars]).
+// "Worker and demo configuration" table (they override wrangler.toml's [vars]), and the demo's
+// MLFLOW_UI_URL.
 const PASS = [
   "MLFLOW_TRACKING_URI",
   "MLFLOW_EXPERIMENT_ID",
@@ -33,19 +36,47 @@ const PASS = [
   "FORWARD_MAX_PERMANENT_FAILURES",
   "FORWARD_BATCH_SIZE",
   "TRACE_RETENTION_HOURS",
+  "TRACE_MAX_SPANS",
+  "TRACE_MAX_BYTES",
   "OPENAI_BASE_URL",
   "OPENAI_API_KEY",
+  "MLFLOW_UI_URL",
 ];
 if (process.env.MLFLOW_TRACKING_URI && !process.env.MLFLOW_EXPERIMENT_ID && !process.env.MLFLOW_EXPERIMENT_NAME) {
   process.env.MLFLOW_EXPERIMENT_NAME = "mlflow-edge-demo";
 }
-const vars = PASS.filter((k) => process.env[k]).flatMap((k) => ["--var", `${k}:${process.env[k]}`]);
-const persist = process.env.MLFLOW_EDGE_STATE_DIR ?? join(root, ".wrangler", "state");
 
-const args = ["dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", persist, "--show-interactive-dev-session=false", ...vars];
+/** A URI for printing: what precedes its last "@" (a user name and password) becomes "***". */
+const masked = (uri) => uri.replace(/^([a-z][a-z0-9+.-]*:\/\/)?.*@/is, "$1***@");
+
+/**
+ * One line of the file wrangler reads with dotenv and then dotenv-expand: "$" is escaped (it would
+ * expand `$NAME`), and the value is quoted with a quote it does not hold (dotenv has no escape for
+ * the quote itself; inside "…", `\n` would become a newline).
+ */
+function envLine(name, value) {
+  const quote = ["'", "`", '"'].find((q) => !value.includes(q) && !(q === '"' && /\\[nr]/.test(value)));
+  if (quote === undefined || /[\r\n]/.test(value)) {
+    console.error(`${name} cannot be passed to wrangler: it holds a line break or all of the quotes ' \` ".`);
+    process.exit(2);
+  }
+  return `${name}=${quote}${value.replaceAll("$", "\\$")}${quote}\n`;
+}
+
+// The variables go to wrangler in a file only this user can read (--env-file), not as `--var`
+// arguments: a command line is visible to every user of the machine (`ps`). The file is deleted
+// when npm start exits; wrangler reads it again when it reloads its configuration.
+const vars = PASS.filter((k) => process.env[k]).map((k) => envLine(k, process.env[k])).join("");
+const dir = mkdtempSync(join(tmpdir(), "mlflow-edge-start-")); // mode 0700
+process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+const envFile = join(dir, "worker.env");
+writeFileSync(envFile, vars, { mode: 0o600, flag: "wx" });
+
+const persist = process.env.MLFLOW_EDGE_STATE_DIR ?? join(root, ".wrangler", "state");
+const args = ["dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", persist, "--show-interactive-dev-session=false", "--env-file", envFile];
 const child = spawn(join(root, "node_modules", ".bin", "wrangler"), args, {
   cwd: root,
-  stdio: ["ignore", "pipe", "inherit"],
+  stdio: ["ignore", "pipe", "pipe"],
   env: { WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_HIDE_BANNER: "true", ...process.env },
 });
 
@@ -55,9 +86,18 @@ child.stdout.on("data", (data) => {
   if (!announced && /Ready on/.test(String(data))) {
     announced = true;
     const base = `http://127.0.0.1:${port}`;
-    const target = process.env.MLFLOW_TRACKING_URI ? `forwarding to MLflow at ${process.env.MLFLOW_TRACKING_URI}` : "traces kept in the local buffer (set MLFLOW_TRACKING_URI to forward)";
+    const target = process.env.MLFLOW_TRACKING_URI ? `forwarding to MLflow at ${masked(process.env.MLFLOW_TRACKING_URI)}` : "traces kept in the local buffer (set MLFLOW_TRACKING_URI to forward)";
     console.log(`\nmlflow-edge demo: ${base}\n  chat:   ${base}/\n  traces: ${base}/traces\n  ${target}\n`);
   }
 });
-for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => child.kill(signal));
-child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+// wrangler's own message for a taken port says "--port", which npm start sets itself from PORT.
+let portInUse = false;
+child.stderr.on("data", (data) => {
+  process.stderr.write(data);
+  if (/Address already in use/i.test(String(data))) portInUse = true;
+});
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(signal, () => child.kill(signal));
+child.on("exit", (code, signal) => {
+  if (portInUse) console.error(`\nPort ${port} is in use. npm start takes its port from PORT: PORT=${port === 65535 ? 8788 : port + 1} npm start`);
+  process.exit(code ?? (signal ? 1 : 0));
+});

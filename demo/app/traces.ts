@@ -214,6 +214,8 @@ async function renderDetail(id: string): Promise<void> {
     });
     rows.push(row);
   });
+  // The experiment may only exist since this page loaded (created by the buffer's first forward).
+  if (config.mlflowUrl && config.experimentId === null && summary.forwarding === "forwarded") config = await getConfig().catch(() => config);
   const mlflowLink =
     config.mlflowUrl && summary.forwarding === "forwarded"
       ? h("a", { href: `${config.mlflowUrl}/#/experiments/${config.experimentId ?? "0"}/traces?selectedEvaluationId=${encodeURIComponent(trace.info.traceId)}`, target: "_blank", rel: "noopener noreferrer", class: "mlflow-link" }, "Open in MLflow")
@@ -242,7 +244,17 @@ async function renderDetail(id: string): Promise<void> {
 
 async function route(): Promise<void> {
   clearTimeout(timer);
-  const id = decodeURIComponent(location.hash.replace(/^#\/?/, ""));
+  const hash = location.hash.replace(/^#\/?/, "");
+  let id: string;
+  try {
+    id = decodeURIComponent(hash);
+  } catch {
+    // A malformed escape (`#/%E0%A4%A`, typed or pasted) would throw here and leave the previous
+    // view on screen as if it were this one: say what is wrong instead (as text, like all content).
+    clear(root);
+    append(root, [h("a", { href: "#", class: "back" }, "← All traces"), h("p", { class: "note", role: "alert" }, `"${hash}" is not a valid trace id.`)]);
+    return;
+  }
   if (id) await renderDetail(id);
   else await renderList();
 }

@@ -158,6 +158,8 @@ describe("configuration: a mistake fails at construction, naming the field", () 
     expect(broken.status).toBe(503);
     expect(broken.headers.get("retry-after")).toBe("60");
     expect(await errorOf(broken)).toMatchObject({ error: expect.stringContaining("INGEST_KEYS"), hint: expect.stringContaining("INGEST_KEYS") });
+    const health = await a.request(`${SELF}/health`, {}, { INGEST_KEYS: "[{key:" });
+    expect([health.status, (await errorOf(health)).error]).toEqual([503, expect.stringContaining("INGEST_KEYS")]);
     // Reads do not depend on the ingest keys being well-formed.
     expect((await a.request(`${SELF}/api/traces`, { headers: { authorization: "Bearer env-secret-value" } }, { ...env, INGEST_KEYS: "nope" })).status).toBe(200);
   });
@@ -176,6 +178,8 @@ describe("configuration: a mistake fails at construction, naming the field", () 
     });
     const read = await a.request(`${SELF}/api/traces`, { headers: { authorization: `Bearer ${SECRET}` } }, env);
     expect(read.status).toBe(503);
+    const health = await a.request(`${SELF}/health`, {}, env);
+    expect([health.status, (await errorOf(health)).error]).toEqual([503, expect.stringContaining("TRACE_BUFFER_SHARDS")]);
     expect((await errorOf(read)).error).toContain("TRACE_BUFFER_SHARDS");
   });
 

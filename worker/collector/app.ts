@@ -182,7 +182,13 @@ export function createCollector<Env extends object = object>(options: CollectorO
     return proto ? c.body(new Uint8Array(0), 200, { "content-type": "application/x-protobuf" }) : c.json({ partialSuccess: {} });
   });
 
-  app.get("/health", (c) => c.json({ ok: true }));
+  // Healthy only if ingest could work: a malformed INGEST_KEYS or TRACE_BUFFER_SHARDS is the same
+  // 503 with its reason as every ingest gets, not an "ok" beside a collector refusing everything.
+  app.get("/health", (c) => {
+    keysOf(c);
+    storeOf(c);
+    return c.json({ ok: true });
+  });
 
   mountReads(app, storeOf, (c) => {
     const secret = secretOf(c);

@@ -1,0 +1,195 @@
+// `npm start` (scripts/start.mjs) as a user runs it, with the real wrangler dev: secrets stay off
+// every command line (`ps` shows them to all users) and out of what it prints, every variable of
+// the README's configuration table reaches the Worker exactly as set, the temporary file that
+// carries them is gone when it exits, and a taken port gets a hint naming PORT.
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import { createServer as createTcpServer, type AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { freePort } from "../e2e/wrangler-dev.js";
+
+const root = join(import.meta.dirname, "..", "..");
+
+interface Started {
+  child: ChildProcess;
+  stateDir: string;
+  out: () => string;
+  err: () => string;
+  exited: Promise<number | null>;
+}
+const running: Started[] = [];
+let provider: Server | undefined;
+
+afterEach(async () => {
+  for (const s of running.splice(0)) {
+    if (s.child.exitCode === null && s.child.signalCode === null) s.child.kill("SIGINT");
+    await s.exited;
+    rmSync(s.stateDir, { recursive: true, force: true });
+  }
+  await new Promise<void>((r) => (provider ? provider.close(() => r()) : r()));
+  provider = undefined;
+});
+
+function start(env: Record<string, string>): Started {
+  // Only what a shell would have, plus the test's variables: none of the runner's own.
+  const stateDir = mkdtempSync(join(tmpdir(), "mlflow-edge-start-test-"));
+  const base = { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", MLFLOW_EDGE_STATE_DIR: stateDir };
+  const child = spawn(process.execPath, [join(root, "scripts", "start.mjs")], { cwd: root, env: { ...base, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  child.stdout!.on("data", (d) => (out += String(d)));
+  child.stderr!.on("data", (d) => (err += String(d)));
+  const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+  const started = { child, stateDir, out: () => out, err: () => err, exited };
+  running.push(started);
+  return started;
+}
+
+async function ready(s: Started): Promise<void> {
+  const deadline = Date.now() + 90_000;
+  while (!s.out().includes("mlflow-edge demo:")) {
+    if (s.child.exitCode !== null) throw new Error(`npm start exited (${s.child.exitCode}):\n${s.out()}\n${s.err()}`);
+    if (Date.now() > deadline) throw new Error(`npm start not ready:\n${s.out()}\n${s.err()}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** The command lines of a process and all its descendants (Linux /proc). */
+function commandLines(pid: number): string[] {
+  const parents = new Map<number, number>();
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      parents.set(Number(name), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const tree = [pid];
+  for (let i = 0; i < tree.length; i++) for (const [p, parent] of parents) if (parent === tree[i]) tree.push(p);
+  return tree.flatMap((p) => {
+    try {
+      return [readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0").join(" ")];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** The variable names of the README's "Worker and demo configuration" table (`PORT` aside). */
+function readmeVariables(): string[] {
+  const readme = readFileSync(join(root, "README.md"), "utf8");
+  const section = readme.slice(readme.indexOf("### Worker and demo configuration")).split(/\n#{2,3} /)[0]!;
+  const names: string[] = [];
+  for (const row of section.split("\n").filter((l) => l.startsWith("| `"))) {
+    let previous: string | undefined;
+    for (const [, token] of row.split("|")[1]!.matchAll(/`([A-Z0-9_]+)`/g)) {
+      // `MLFLOW_TRACKING_USERNAME`/`PASSWORD`: a bare word replaces the last word of the name before it.
+      previous = previous && !token!.includes("_") ? previous.replace(/[A-Z0-9]+$/, token!) : token!;
+      names.push(previous);
+    }
+  }
+  return names.filter((n) => n !== "PORT");
+}
+
+describe("npm start", () => {
+  it("passes every configured variable without a command line, prints no credential, cleans up", { timeout: 150_000 }, async () => {
+    // An OpenAI-compatible provider that records the key it is sent.
+    const auths: (string | undefined)[] = [];
+    provider = createServer((req, res) => {
+      auths.push(req.headers.authorization);
+      res.writeHead(200, { "content-type": "application/json" }).end('{"choices":[]}');
+    });
+    await new Promise<void>((r) => provider!.listen(0, "127.0.0.1", () => r()));
+    const providerUrl = `http://127.0.0.1:${(provider.address() as AddressInfo).port}/v1`;
+    const mlflowHost = "127.0.0.1:9"; // never called: nothing is ingested
+    const key = `sk-p$HOME'x"y#z\\$w$`; // dotenv's quotes, a comment sign and dotenv-expand's "$"
+    const secrets = ["uri-secret", "mlflow-password", "sk-p$", "collector-secret-1"];
+    const port = await freePort();
+    const values: Record<string, string> = {
+      MLFLOW_TRACKING_URI: `http://alice:uri-secret@${mlflowHost}`,
+      MLFLOW_EXPERIMENT_ID: "5",
+      MLFLOW_EXPERIMENT_NAME: "start-test",
+      MLFLOW_TRACKING_TOKEN: "token-1",
+      MLFLOW_TRACKING_USERNAME: "bob",
+      MLFLOW_TRACKING_PASSWORD: "mlflow-password",
+      INGEST_KEYS: '[{"key":"demo-page-key","origins":["self"]}]',
+      COLLECTOR_SECRET: "collector-secret-1",
+      TRACE_BUFFER_SHARDS: "2",
+      FORWARD_DELAY_MS: "100",
+      FORWARD_PARTIAL_DELAY_MS: "1000",
+      FORWARD_RETRY_BASE_MS: "10",
+      FORWARD_RETRY_MAX_MS: "100",
+      FORWARD_MAX_PERMANENT_FAILURES: "2",
+      FORWARD_BATCH_SIZE: "5",
+      TRACE_RETENTION_HOURS: "1",
+      TRACE_MAX_SPANS: "50",
+      TRACE_MAX_BYTES: "100000",
+      OPENAI_BASE_URL: providerUrl,
+      OPENAI_API_KEY: key,
+    };
+    const s = start({ ...values, PORT: String(port) });
+    await ready(s);
+
+    // Nothing secret on any command line of npm start, wrangler or workerd.
+    const lines = commandLines(s.child.pid!);
+    expect(lines.some((l) => l.includes("wrangler") && l.includes(" dev "))).toBe(true);
+    for (const line of lines) for (const secret of secrets) expect(line).not.toContain(secret);
+    // The variables are in a file only this user reads, each of the README's table among them.
+    const envFile = /--env-file (\S+)/.exec(lines.find((l) => l.includes("--env-file"))!)![1]!;
+    expect(statSync(envFile).mode & 0o777).toBe(0o600);
+    const names = readFileSync(envFile, "utf8").split("\n").filter(Boolean).map((l) => l.split("=")[0]);
+    const table = readmeVariables();
+    expect(table).toContain("TRACE_MAX_SPANS");
+    expect(names.sort()).toEqual(expect.arrayContaining(table.sort()));
+
+    // What it printed names the server without the credential.
+    expect(s.out()).toContain(`forwarding to MLflow at http://***@${mlflowHost}`);
+    for (const secret of secrets) expect(s.out() + s.err()).not.toContain(secret);
+
+    // The Worker has the values exactly as set: the provider gets this key.
+    expect(await (await fetch(`http://127.0.0.1:${port}/health`)).json()).toEqual({ ok: true });
+    expect(await (await fetch(`http://127.0.0.1:${port}/demo/config`)).json()).toEqual({ mlflowUrl: `http://${mlflowHost}`, experimentId: "5" });
+    const chat = { model: "m", messages: [{ role: "user", content: "hi" }] };
+    expect((await fetch(`http://127.0.0.1:${port}/llm/v1/chat/completions`, { method: "POST", body: JSON.stringify(chat) })).status).toBe(200);
+    expect(auths).toEqual([`Bearer ${key}`]);
+
+    s.child.kill("SIGINT");
+    await s.exited;
+    expect(existsSync(envFile)).toBe(false);
+  });
+
+  it("without MLFLOW_TRACKING_URI: the demo on its own", { timeout: 120_000 }, async () => {
+    const port = await freePort();
+    const s = start({ PORT: String(port) });
+    await ready(s);
+    expect(s.out()).toContain("traces kept in the local buffer");
+    expect(await (await fetch(`http://127.0.0.1:${port}/health`)).json()).toEqual({ ok: true });
+    expect(await (await fetch(`http://127.0.0.1:${port}/demo/config`)).json()).toEqual({ mlflowUrl: null, experimentId: null });
+  });
+
+  it("a taken port: says to set PORT", { timeout: 120_000 }, async () => {
+    const taken = createTcpServer();
+    await new Promise<void>((r) => taken.listen(0, "127.0.0.1", () => r()));
+    const port = (taken.address() as AddressInfo).port;
+    try {
+      const s = start({ PORT: String(port) });
+      expect(await s.exited).not.toBe(0);
+      expect(s.err()).toContain(`Port ${port} is in use`);
+      expect(s.err()).toMatch(/PORT=\d+ npm start/);
+    } finally {
+      taken.close();
+    }
+  });
+
+  it("refuses a value it cannot write for wrangler, before starting it", async () => {
+    const s = start({ PORT: String(await freePort()), OPENAI_API_KEY: `a'b"c\`d` });
+    expect(await s.exited).toBe(2);
+    expect(s.err()).toContain("OPENAI_API_KEY cannot be passed to wrangler");
+    expect(s.err()).not.toContain("a'b");
+  });
+});
