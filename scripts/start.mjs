@@ -5,7 +5,7 @@
 // environment, the buffer forwards every trace to that MLflow server. Secrets are passed to the
 // Worker as variables here and never reach the browser.
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -73,7 +73,11 @@ const envFile = join(dir, "worker.env");
 writeFileSync(envFile, vars, { mode: 0o600, flag: "wx" });
 
 const persist = process.env.MLFLOW_EDGE_STATE_DIR ?? join(root, ".wrangler", "state");
-const args = ["dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", persist, "--show-interactive-dev-session=false", "--env-file", envFile];
+// Given --env-file, wrangler reads no .dev.vars or .env of its own: the project's file (wrangler's
+// choice, .dev.vars before .env) is passed first, so the environment's values win over it.
+const projectFile = [".dev.vars", ".env"].map((f) => join(root, f)).find((f) => existsSync(f));
+const envFiles = [...(projectFile ? [projectFile] : []), envFile].flatMap((f) => ["--env-file", f]);
+const args = ["dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", persist, "--show-interactive-dev-session=false", ...envFiles];
 const child = spawn(join(root, "node_modules", ".bin", "wrangler"), args, {
   cwd: root,
   stdio: ["ignore", "pipe", "pipe"],

@@ -3,7 +3,7 @@
 // the README's configuration table reaches the Worker exactly as set, the temporary file that
 // carries them is gone when it exits, and a taken port gets a hint naming PORT.
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { createServer as createTcpServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -131,6 +131,7 @@ describe("npm start", () => {
       TRACE_MAX_BYTES: "100000",
       OPENAI_BASE_URL: providerUrl,
       OPENAI_API_KEY: key,
+      MLFLOW_UI_URL: "http://127.0.0.1:9/ui",
     };
     const s = start({ ...values, PORT: String(port) });
     await ready(s);
@@ -140,7 +141,7 @@ describe("npm start", () => {
     expect(lines.some((l) => l.includes("wrangler") && l.includes(" dev "))).toBe(true);
     for (const line of lines) for (const secret of secrets) expect(line).not.toContain(secret);
     // The variables are in a file only this user reads, each of the README's table among them.
-    const envFile = /--env-file (\S+)/.exec(lines.find((l) => l.includes("--env-file"))!)![1]!;
+    const envFile = [...lines.find((l) => l.includes("--env-file"))!.matchAll(/--env-file (\S+)/g)].at(-1)![1]!; // ours comes last
     expect(statSync(envFile).mode & 0o777).toBe(0o600);
     const names = readFileSync(envFile, "utf8").split("\n").filter(Boolean).map((l) => l.split("=")[0]);
     const table = readmeVariables();
@@ -153,7 +154,7 @@ describe("npm start", () => {
 
     // The Worker has the values exactly as set: the provider gets this key.
     expect(await (await fetch(`http://127.0.0.1:${port}/health`)).json()).toEqual({ ok: true });
-    expect(await (await fetch(`http://127.0.0.1:${port}/demo/config`)).json()).toEqual({ mlflowUrl: `http://${mlflowHost}`, experimentId: "5" });
+    expect(await (await fetch(`http://127.0.0.1:${port}/demo/config`)).json()).toEqual({ mlflowUrl: `http://${mlflowHost}/ui`, experimentId: "5" }); // MLFLOW_UI_URL, when set
     const chat = { model: "m", messages: [{ role: "user", content: "hi" }] };
     expect((await fetch(`http://127.0.0.1:${port}/llm/v1/chat/completions`, { method: "POST", body: JSON.stringify(chat) })).status).toBe(200);
     expect(auths).toEqual([`Bearer ${key}`]);
@@ -161,6 +162,33 @@ describe("npm start", () => {
     s.child.kill("SIGINT");
     await s.exited;
     expect(existsSync(envFile)).toBe(false);
+  });
+
+  it("reads the project's .dev.vars as wrangler would, the environment's values over it", { timeout: 150_000 }, async () => {
+    const devVars = join(root, ".dev.vars");
+    if (existsSync(devVars)) return expect.fail("a .dev.vars is already in the checkout: this test would overwrite it");
+    const auths: (string | undefined)[] = [];
+    provider = createServer((req, res) => {
+      auths.push(req.headers.authorization);
+      res.writeHead(200, { "content-type": "application/json" }).end('{"choices":[]}');
+    });
+    await new Promise<void>((r) => provider!.listen(0, "127.0.0.1", () => r()));
+    const providerUrl = `http://127.0.0.1:${(provider.address() as AddressInfo).port}/v1`;
+    writeFileSync(devVars, `OPENAI_BASE_URL=${providerUrl}\nOPENAI_API_KEY=sk-from-dev-vars\n`);
+    try {
+      const chat = JSON.stringify({ model: "m", messages: [{ role: "user", content: "hi" }] });
+      for (const env of [{}, { OPENAI_API_KEY: "sk-from-env" }] as Record<string, string>[]) {
+        const port = await freePort();
+        const s = start({ PORT: String(port), ...env });
+        await ready(s);
+        expect((await fetch(`http://127.0.0.1:${port}/llm/v1/chat/completions`, { method: "POST", body: chat })).status).toBe(200);
+        s.child.kill("SIGINT");
+        await s.exited;
+      }
+      expect(auths).toEqual(["Bearer sk-from-dev-vars", "Bearer sk-from-env"]);
+    } finally {
+      rmSync(devVars, { force: true });
+    }
   });
 
   it("without MLFLOW_TRACKING_URI: the demo on its own", { timeout: 120_000 }, async () => {
