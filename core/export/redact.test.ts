@@ -171,6 +171,20 @@ describe("redactSecrets", () => {
     expect(clean.info.traceMetadata["mlflow.traceInputs"]).toBe(clean.info.requestPreview!.slice(0, 250));
   });
 
+  it("makes the texts again from a root whose parent is remote (a Worker's part of a browser trace), and scrubs the object keys in them", async () => {
+    const body = JSON.stringify({ arguments: JSON.stringify({ password: "hunter2hunter2" }) });
+    const trace = await finished(() =>
+      mlflow.withSpan(() => mlflow.withSpan(() => 1, { name: "child", inputs: { apiKey: "x-1234567890" } }), {
+        name: "worker",
+        parent: mlflow.parseTraceparent("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")!,
+        inputs: { body, cache: { "https://api.example.com/q?api_key=SECRET1234567890": "hit" } },
+      }),
+    );
+    expect(trace.data.spans[0]!.parentId).toBe("b7ad6b7169203331");
+    const info = JSON.stringify(redactSecrets(trace)!.info);
+    for (const secret of ["hunter2hunter2", "SECRET1234567890"]) expect(info).not.toContain(secret);
+  });
+
   it("scrubs a preview the app set itself, rather than replacing it", async () => {
     const trace = await finished(() => mlflow.withSpan(() => { mlflow.updateCurrentTrace({ requestPreview: "asked with Bearer abc123def456ghi" }); return 1; }, { name: "s", inputs: { apiKey: "k-1234567890" } }));
     expect(redactSecrets(trace)!.info.requestPreview).toBe(`asked with Bearer ${REDACTED}`);
@@ -184,10 +198,18 @@ describe("redactSecrets", () => {
       data: { spans: [{
         traceId: "tr-1", spanId: "a", parentId: null, name: "s", spanType: "UNKNOWN" as const, startTime: 0, endTime: 1,
         status: { statusCode: "STATUS_CODE_OK" as const, description: "" }, events: [], attributes: {},
-        inputs: { prose, header: "token ghx0123456789abcd", basic: "Basic dXNlcjpwYXNz", opaque: "bearer AbcdefGhijkl" }, outputs: undefined,
+        inputs: {
+          prose, counts: "Token 4096 of 8192",
+          samples: ["token ghx0123456789abcd", "Basic dXNlcjpwYXNz", "bearer AbcdefGhijkl", "Basic YTpi", "Bearer my-collector-secret", "Bearer hunter2", "Bearer abcdefghijklmnopqrstuvwxyz", "Token a1b2c3"],
+          python: "{'Authorization': 'Bearer local-dev-token'}",
+        }, outputs: undefined,
       }] },
     } satisfies mlflow.Trace;
-    expect(redact(trace)?.data.spans[0]?.inputs).toEqual({ prose, header: `token ${REDACTED}`, basic: `Basic ${REDACTED}`, opaque: `bearer ${REDACTED}` });
+    expect(redact(trace)?.data.spans[0]?.inputs).toEqual({
+      prose, counts: "Token 4096 of 8192",
+      samples: ["token", "Basic", "bearer", "Basic", "Bearer", "Bearer", "Bearer", "Token"].map((scheme) => `${scheme} ${REDACTED}`),
+      python: `{'Authorization': 'Bearer ${REDACTED}'}`,
+    });
   });
 
   it("takes extra keys and patterns", () => {

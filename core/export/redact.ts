@@ -50,13 +50,14 @@ const SECRET_VALUES: readonly RegExp[] = [
 ];
 // Where only part of the match is the secret.
 const SECRET_PARTS: readonly RedactRule[] = [
-  // An auth scheme and its credential. Prose says "a token budget" or "Basic setup": only a value
-  // shaped like a credential (8+ characters with a digit or a capital after its first) is masked.
+  // An auth scheme and its credential. Prose says "a token budget", "Basic setup", "Token 4096":
+  // a short plain word or a number after the scheme is kept, anything else is masked.
   {
     pattern: /\b(?:Bearer|Basic|Token)\s+[A-Za-z0-9\-._~+/]+=*/gi,
     replace: (m) => {
       const [scheme, value = ""] = m.split(/\s+/);
-      return value.length >= 8 && /\d|.[A-Z]/.test(value) ? `${scheme} ${REDACTED}` : m;
+      const word = value.replace(/\.+$/, ""); // "a Token ring."
+      return (/^[A-Z]?[a-z]+$/.test(word) && word.length < 16) || /^\d[\d.,]*$/.test(value) ? m : `${scheme} ${REDACTED}`;
     },
   },
   // The password in scheme://user:password@host.
@@ -139,8 +140,9 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
   const describe = (info: TraceInfo, root: SpanData | undefined, redactedRoot: SpanData | undefined): TraceInfo => {
     const was = root && rootTexts(root);
     const now = redactedRoot && rootTexts(redactedRoot);
+    // Scrubbed either way: the root's object keys are not masked in the spans, but are text here.
     const text = (value: string | undefined, key: keyof ReturnType<typeof rootTexts>) =>
-      value === undefined ? undefined : was && now && value === was[key] ? now[key] : scrub(value);
+      value === undefined ? undefined : scrub(was && now && value === was[key] ? now[key] : value);
     const meta = record(info.traceMetadata);
     for (const [key, field] of [[TraceMetadataKey.INPUTS, "inputs"], [TraceMetadataKey.OUTPUTS, "outputs"]] as const) {
       if (typeof info.traceMetadata[key] === "string") meta[key] = text(info.traceMetadata[key], field)!;
@@ -151,9 +153,19 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
     const before = hits;
     const spans = trace.data.spans.map(span);
     // Nothing masked in the spans: the derived texts hold nothing to mask beyond what scrubbing finds.
-    const at = hits === before ? -1 : trace.data.spans.findIndex((s) => s.parentId === null);
+    const at = hits === before ? -1 : rootIndex(trace.data.spans);
     return { info: describe(trace.info, trace.data.spans[at], spans[at]), data: { spans } };
   };
+}
+
+/** The span the trace is described from: the earliest whose parent is not in the trace (a Worker's root has the page's span as parent). */
+function rootIndex(spans: readonly SpanData[]): number {
+  const ids = new Set(spans.map((s) => s.spanId));
+  let at = -1;
+  spans.forEach((s, i) => {
+    if ((s.parentId === null || !ids.has(s.parentId)) && (at < 0 || s.startTime < spans[at]!.startTime)) at = i;
+  });
+  return at;
 }
 
 function normalize(key: string): string {
