@@ -7,7 +7,7 @@ import { queuedTrace, type QueuedTrace } from "../core/export/queue.js";
 // page copies them there as it goes, and the next page of the origin moves them into the queue,
 // which takes each trace id once. A page that lives on forgets its copies once its writes are done.
 
-/** What one hide may copy (UTF-16 characters): localStorage holds about 5 MB per origin, and it is the app's too. */
+/** What the journal may hold, all tabs' copies together (UTF-16 characters): localStorage holds about 5 MB per origin, and it is the app's too. */
 const MAX_CHARS = 1_000_000;
 
 export interface Journal {
@@ -29,11 +29,18 @@ export function openJournal(name: string): Journal | undefined {
     return undefined; // reading localStorage throws when the site's data is blocked
   }
   const prefix = `${name}:unstored:`;
+  // Keys of this queue's copies: a ":" after the prefix is another queue's ("app" and "app:unstored").
+  const keys = () => Array.from({ length: storage.length }, (_, i) => storage.key(i)).filter((k): k is string => !!k?.startsWith(prefix) && !k.includes(":", prefix.length));
   return {
     save(items) {
       let room = MAX_CHARS;
+      try {
+        for (const key of keys()) room -= storage.getItem(key)?.length ?? 0;
+      } catch {
+        return;
+      }
       for (const { id, body } of items) {
-        if (body.length > room) continue;
+        if (body.length > room || storage.getItem(prefix + id) !== null) continue;
         try {
           storage.setItem(prefix + id, body);
           room -= body.length;
@@ -54,8 +61,7 @@ export function openJournal(name: string): Journal | undefined {
     read() {
       const items: QueuedTrace[] = [];
       try {
-        const keys = Array.from({ length: storage.length }, (_, i) => storage.key(i)).filter((k) => k?.startsWith(prefix)) as string[];
-        for (const key of keys) {
+        for (const key of keys()) {
           const id = key.slice(prefix.length);
           const body = storage.getItem(key);
           if (body !== null && isTraceOf(body, id)) items.push(queuedTrace(id, body));

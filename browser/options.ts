@@ -43,7 +43,7 @@ export function checkBrowserOptions(options: BrowserInitOptions): string {
   checkKnownKeys(options, KEYS, "initBrowser");
   // "collector.example.com" would resolve against the page: a path of the site itself, whose
   // answers would be taken for the collector's. Absolute, or a path starting with "/".
-  const url = typeof options.collectorUrl === "string" && /^(?:https?:\/\/|\/)/i.test(options.collectorUrl) ? httpUrl(options.collectorUrl) : undefined;
+  const url = typeof options.collectorUrl === "string" && /^\s*(?:https?:\/\/|\/)/i.test(options.collectorUrl) ? httpUrl(options.collectorUrl) : undefined;
   if (!url) return bad("collectorUrl", 'the collector\'s http(s) URL, e.g. "https://collector.example.com"', options.collectorUrl);
   // fetch refuses a URL with credentials: every send would fail as a network error, for ever.
   if (url.username || url.password) return bad("collectorUrl", "a URL without user:password@ (the ingest key goes in ingestKey)", "a URL with credentials");

@@ -32,10 +32,11 @@ export function fail(field: string, expected: string, got: unknown, fn = "init")
  * Throws for an option `fn` does not take: a misspelt one (`trackinguri`, `ingestkey`) would be
  * ignored, and every trace go nowhere without a word. Suggests the option it is closest to.
  */
-export function checkKnownKeys(options: object, known: readonly string[], fn: string): void {
+export function checkKnownKeys(options: object, known: readonly string[], fn: string, unsupported: Record<string, string> = {}): void {
   const norm = (key: string) => key.toLowerCase().replace(/[-_]/g, "");
   for (const key of Object.keys(options)) {
     if (known.includes(key)) continue;
+    if (Object.hasOwn(unsupported, key)) throw new TypeError(`mlflow-edge ${fn}(): "${key}" is not supported: ${unsupported[key]}.`);
     const near = known.find((k) => norm(k) === norm(key) || (norm(key).length > 3 && (norm(k).startsWith(norm(key)) || norm(key).startsWith(norm(k)))));
     throw new TypeError(`mlflow-edge ${fn}(): unknown option "${key}"${near ? `; did you mean "${near}"?` : ""} Options: ${known.join(", ")}.`);
   }

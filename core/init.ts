@@ -30,10 +30,20 @@ const INIT_KEYS = [
 // Every option is listed (a new one left out would be refused as unknown).
 const allListed: [Exclude<keyof InitOptions, (typeof INIT_KEYS)[number]>] extends [never] ? true : never = true;
 
+// Options of MLflow's TS SDK init that have no counterpart here (docs/mlflow-differences.md).
+const DATABRICKS = "mlflow-edge sends to an MLflow tracking server over http(s) (trackingUri), not to Databricks";
+const TS_SDK_ONLY: Record<string, string> = {
+  host: DATABRICKS,
+  databricksToken: DATABRICKS,
+  databricksConfigPath: DATABRICKS,
+  workspace: "MLflow workspaces are not supported; traces go to the experiment given",
+  traceLocation: "traces go to the experiment given (experimentId or experimentName)",
+};
+
 /** Checks `options` and names the first bad field. */
 export function validateInitOptions(options: InitOptions): void {
   validateTracerOptions(options);
-  checkKnownKeys(options, INIT_KEYS, "init");
+  checkKnownKeys(options, INIT_KEYS, "init", TS_SDK_ONLY);
   validateMlflowOptions(options);
 }
 

@@ -45,6 +45,7 @@ describe("initBrowser options", () => {
     vi.stubGlobal("location", { href: "https://app.example.com/chat/" });
     expect(() => checkBrowserOptions({ collectorUrl: "collector.example.com" })).toThrow(/"collectorUrl" must be /);
     expect(checkBrowserOptions({ collectorUrl: "/v1/ingest" })).toBe("https://app.example.com/v1/ingest");
+    expect(checkBrowserOptions({ collectorUrl: " https://collector.example.com\n" })).toBe("https://collector.example.com/v1/ingest"); // as fetch reads it
   });
 
   it('context "zone" without zone.js throws before a lock is asked for or a database opened', () => {
