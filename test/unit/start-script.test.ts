@@ -96,16 +96,20 @@ function readmeVariables(): string[] {
   return names.filter((n) => n !== "PORT");
 }
 
+/** An OpenAI-compatible provider that records the key each request is sent with. */
+async function recordingProvider(): Promise<{ auths: (string | undefined)[]; providerUrl: string }> {
+  const auths: (string | undefined)[] = [];
+  provider = createServer((req, res) => {
+    auths.push(req.headers.authorization);
+    res.writeHead(200, { "content-type": "application/json" }).end('{"choices":[]}');
+  });
+  await new Promise<void>((r) => provider!.listen(0, "127.0.0.1", () => r()));
+  return { auths, providerUrl: `http://127.0.0.1:${(provider.address() as AddressInfo).port}/v1` };
+}
+
 describe("npm start", () => {
   it("passes every configured variable without a command line, prints no credential, cleans up", { timeout: 150_000 }, async () => {
-    // An OpenAI-compatible provider that records the key it is sent.
-    const auths: (string | undefined)[] = [];
-    provider = createServer((req, res) => {
-      auths.push(req.headers.authorization);
-      res.writeHead(200, { "content-type": "application/json" }).end('{"choices":[]}');
-    });
-    await new Promise<void>((r) => provider!.listen(0, "127.0.0.1", () => r()));
-    const providerUrl = `http://127.0.0.1:${(provider.address() as AddressInfo).port}/v1`;
+    const { auths, providerUrl } = await recordingProvider();
     const mlflowHost = "127.0.0.1:9"; // never called: nothing is ingested
     const key = `sk-p$HOME'x"y#z\\$w$`; // dotenv's quotes, a comment sign and dotenv-expand's "$"
     const secrets = ["uri-secret", "mlflow-password", "sk-p$", "collector-secret-1"];
@@ -167,13 +171,7 @@ describe("npm start", () => {
   it("reads the project's .dev.vars as wrangler would, the environment's values over it", { timeout: 150_000 }, async () => {
     const devVars = join(root, ".dev.vars");
     if (existsSync(devVars)) return expect.fail("a .dev.vars is already in the checkout: this test would overwrite it");
-    const auths: (string | undefined)[] = [];
-    provider = createServer((req, res) => {
-      auths.push(req.headers.authorization);
-      res.writeHead(200, { "content-type": "application/json" }).end('{"choices":[]}');
-    });
-    await new Promise<void>((r) => provider!.listen(0, "127.0.0.1", () => r()));
-    const providerUrl = `http://127.0.0.1:${(provider.address() as AddressInfo).port}/v1`;
+    const { auths, providerUrl } = await recordingProvider();
     writeFileSync(devVars, `OPENAI_BASE_URL=${providerUrl}\nOPENAI_API_KEY=sk-from-dev-vars\n`);
     try {
       const chat = JSON.stringify({ model: "m", messages: [{ role: "user", content: "hi" }] });
