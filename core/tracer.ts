@@ -129,8 +129,11 @@ export class Tracer implements TraceOwner {
       reportSdkError("finalizeTrace", error);
       return;
     }
-    this.lastActiveTraceId = trace.info.traceId;
     this.export(trace);
+  }
+
+  rootEnded(record: TraceRecord): void {
+    this.lastActiveTraceId = record.info.traceId;
   }
 
   private export(trace: Trace): void {

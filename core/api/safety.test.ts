@@ -17,6 +17,30 @@ describe("tracing never breaks the traced program", () => {
     expect(obj.run("x")).toBe("px");
   });
 
+  it("a promise the function handled itself, ignored by the caller: no unhandled rejection where the untraced program has none", async () => {
+    const t = setup();
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => void unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      // A job started in the background, its failure logged by the function itself.
+      function startJob() {
+        const job = Promise.reject(new Error("job failed"));
+        job.catch(() => undefined);
+        return job;
+      }
+      void mlflow.trace(startJob)();
+      void mlflow.withSpan(() => startJob(), { name: "w" });
+      // The caller that does handle the promise still gets the rejection.
+      await expect(mlflow.trace(startJob)()).rejects.toThrow("job failed");
+      await sleep(20);
+      expect(unhandled).toEqual([]);
+      expect((await t.traces()).map((tr) => tr.data.spans[0]!.status.description)).toEqual(["Error: job failed", "Error: job failed", "Error: job failed"]);
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+    }
+  });
+
   it("returns the function's result when the exporter throws, and reports the fault once", async () => {
     const w = captureWarnings();
     mlflow.init({ exporter: { export() { throw new Error("disk full"); } } });

@@ -189,4 +189,20 @@ describe("updateCurrentTrace and trace-level fields", () => {
     span.end();
     expect(mlflow.getLastActiveTraceId()).toBe(span.traceId);
   });
+
+  it("is the trace whose root ended last, even while a child of it still runs (as Python sets it when the root ends)", async () => {
+    const t = setup();
+    mlflow.withSpan(() => 1, { name: "first" });
+    let release = () => {};
+    const background = mlflow.trace(function background() { return new Promise<void>((r) => (release = r)); });
+    const handler = mlflow.trace(async function handler() { void background(); return "done"; });
+    await handler();
+    const id = mlflow.getLastActiveTraceId();
+    release();
+    await mlflow.flushTraces();
+    expect(id).not.toBe(undefined);
+    expect(id).toBe(mlflow.getLastActiveTraceId()); // the same once the child ended
+    const traces = (await t.traces()).map((t) => [t.data.spans[0]!.name, t.info.traceId]);
+    expect(traces.find(([name]) => name === "handler")?.[1]).toBe(id);
+  });
 });

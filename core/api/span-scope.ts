@@ -4,7 +4,7 @@ import type { SpanType } from "../model/constants.js";
 import type { LiveSpan } from "../model/live-span.js";
 import type { RemoteParent } from "../model/remote-parent.js";
 import { getTracer, isPromiseLike, Tracer } from "../tracer.js";
-import { fail, succeed } from "./settle.js";
+import { fail, isAsyncFunction, settleAfter, succeed } from "./settle.js";
 
 export interface SpanOptions {
   /** Defaults to "span". */
@@ -81,16 +81,10 @@ export function withSpan<T>(callback: (span: LiveSpan) => T, options: SpanOption
     throw error;
   }
   if (isPromiseLike(result)) {
-    return Promise.resolve(result).then(
-      (value) => {
-        succeed(span, value, false);
-        return value;
-      },
-      (error: unknown) => {
-        fail(span, error);
-        throw error;
-      },
-    );
+    return settleAfter(result, span, isAsyncFunction(callback), (value) => {
+      succeed(span, value, false);
+      return value;
+    });
   }
   succeed(span, result, false);
   return result;

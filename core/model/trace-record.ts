@@ -10,6 +10,8 @@ export interface TraceOwner {
   readonly maxValueBytes: number;
   readonly openSpanTimeoutMs: number;
   finishTrace(record: TraceRecord): void;
+  /** The trace's root span ended (its children may still run): it is now the last active trace, as in Python. */
+  rootEnded(record: TraceRecord): void;
 }
 
 /**
@@ -66,7 +68,10 @@ export class TraceRecord {
     if (this.finished) return; // force-exported already; the late end changes nothing
     this.slots[span._slot] = span._toData();
     this.open--;
-    if (span._slot === 0) this.rootEnded = true;
+    if (span._slot === 0) {
+      this.rootEnded = true;
+      this.tracer.rootEnded(this);
+    }
     this.maybeFinish();
   }
 
