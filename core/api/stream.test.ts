@@ -603,3 +603,29 @@ describe("stream spans: a stream dropped unfinished (garbage collected)", () => 
     expect(span!.events!.map((e) => e.name)).toEqual(["mlflow.chunk.item.0", "mlflow.chunk.item.1"]);
   });
 });
+
+describe("Node streams returned by a traced function", () => {
+  it("are values, as in Python: the span ends at return, whether the stream is piped, read by events or iterated", async () => {
+    const { Readable, Writable } = await import("node:stream");
+    const { once } = EventEmitter;
+    const t = setup({ openSpanTimeoutMs: 60_000 });
+    const open = mlflow.trace(function open(lines: string[]) { return Readable.from(lines); });
+    const got: string[] = [];
+    const sink = new Writable({ objectMode: true, write(chunk, _enc, done) { got.push(String(chunk)); done(); } });
+    open(["a", "b"]).pipe(sink);
+    await once(sink, "finish");
+    const byEvents = open(["c"]);
+    byEvents.on("data", (c) => got.push(String(c)));
+    await once(byEvents, "end");
+    for await (const c of open(["d"])) got.push(String(c));
+    expect(got).toEqual(["a", "b", "c", "d"]);
+    const traces = await t.traces(); // within the flush, not after the 60 s an unread stream waits
+    expect(traces).toHaveLength(3);
+    for (const trace of traces) {
+      const span = trace.data.spans[0]!;
+      expect(span.status.statusCode).toBe("STATUS_CODE_OK");
+      expect(span.events.filter((e) => e.name === "cancelled")).toEqual([]);
+      expect(span.outputs).toBe("[Readable]"); // a label, not its buffers
+    }
+  });
+});

@@ -47,5 +47,7 @@ export function platformView(obj: object): unknown {
       return typeof view === "function" ? view(o) : Object.fromEntries(view.map((k) => [k, o[k]]));
     }
   }
+  // A Node stream (`[ReadStream]`): its own keys are buffers and internal state.
+  if (typeof o.pipe === "function" && typeof o.on === "function") return label(o);
   return undefined;
 }
