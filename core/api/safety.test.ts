@@ -41,6 +41,21 @@ describe("tracing never breaks the traced program", () => {
     }
   });
 
+  it("records an error's cause chain and an AggregateError's errors in the stacktrace, as Python's traceback shows the chain", async () => {
+    const t = setup();
+    const root = new TypeError("inner reason");
+    const cyclic = new Error("loops");
+    (cyclic as { cause?: unknown }).cause = cyclic;
+    for (const error of [new Error("outer", { cause: root }), new AggregateError([new Error("first"), new RangeError("second")], "many"), cyclic, new Error("plain", { cause: { code: 42 } })]) {
+      expect(() => mlflow.trace(function f() { throw error; })()).toThrow(error);
+    }
+    const stacks = (await t.traces()).map((tr) => tr.data.spans[0]!.events.find((e) => e.name === "exception")!.attributes["exception.stacktrace"] as string);
+    expect(stacks[0]).toMatch(/^Error: outer\n[\s\S]*\nCaused by: TypeError: inner reason\n/);
+    expect(stacks[1]).toMatch(/^AggregateError: many\n[\s\S]*\nerrors\[0\]: Error: first\n[\s\S]*\nerrors\[1\]: RangeError: second\n/);
+    expect(stacks[2]!.match(/loops/g)).toHaveLength(1); // a cycle is shown once
+    expect(stacks[3]).toMatch(/\nCaused by: \{"code": 42\}$/);
+  });
+
   it("returns the function's result when the exporter throws, and reports the fault once", async () => {
     const w = captureWarnings();
     mlflow.init({ exporter: { export() { throw new Error("disk full"); } } });

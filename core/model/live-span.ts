@@ -44,7 +44,7 @@ export function describeException(error: unknown): { type: string; message: stri
     if (error instanceof Error) {
       const ctor = (error as { constructor?: { name?: string } }).constructor?.name;
       const type = error.name && error.name !== "Error" ? error.name : ctor || "Error";
-      return { type, message: String(error.message), stacktrace: typeof error.stack === "string" ? error.stack : "" };
+      return { type, message: String(error.message), stacktrace: stackOf(error) };
     }
     const type = error === null ? "null" : typeof error === "object" ? ((error as object).constructor?.name ?? "Object") : typeof error;
     const message = typeof error === "string" ? error : error === undefined ? "undefined" : pyJsonDumps(toJsonSafe(error, 4096));
@@ -52,6 +52,31 @@ export function describeException(error: unknown): { type: string; message: stri
   } catch {
     return { type: "Error", message: "unprintable exception", stacktrace: "" };
   }
+}
+
+/**
+ * The error's stack, then its `cause` and an AggregateError's `errors`, each under a heading, as
+ * Python's traceback shows an exception's chain. Bounded: 5 levels, 10 errors each, 16k characters.
+ */
+function stackOf(error: Error): string {
+  const lines: string[] = [];
+  let size = 0;
+  const seen = new Set<unknown>();
+  const add = (label: string, value: unknown, depth: number): void => {
+    if (size > 16_384 || seen.has(value)) return;
+    seen.add(value);
+    const text =
+      value instanceof Error ? (typeof value.stack === "string" ? value.stack : `${value.name}: ${value.message}`)
+      : typeof value === "string" ? value : pyJsonDumps(toJsonSafe(value, 1024));
+    lines.push(label + text);
+    size += text.length;
+    if (!(value instanceof Error) || depth >= 5) return;
+    const { cause, errors } = value as { cause?: unknown; errors?: unknown };
+    if (cause !== undefined) add("Caused by: ", cause, depth + 1);
+    if (Array.isArray(errors)) errors.slice(0, 10).forEach((inner, i) => add(`errors[${i}]: `, inner, depth + 1));
+  };
+  add("", error, 0);
+  return lines.join("\n");
 }
 
 function eventAttributes(attributes: Record<string, unknown> | undefined): Record<string, EventAttributeValue> {
