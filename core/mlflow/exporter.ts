@@ -6,6 +6,11 @@ import { MlflowClient, type MlflowClientOptions, type SendTraceResult } from "./
 // Sends each finished trace straight to an MLflow tracking server, like MLflow's TS SDK does from
 // Node, but from any runtime with fetch. Traces go out concurrently up to a small limit (the
 // server's sqlite store serialises writes anyway), each retried on its own.
+//
+// One exporter may outlive the work that started its sends: a Worker isolate keeps it across
+// invocations, and a send cut off with its invocation (waitUntil's deadline) never settles. So no
+// state waits on a send for ever: a send slot or an experiment lookup older than the longest a
+// request can take (its timeout plus the retry budget) counts as abandoned and is taken again.
 
 export interface MlflowExporterOptions extends MlflowClientOptions {
   /** The experiment to log to, by id. */
@@ -26,13 +31,16 @@ export class MlflowExporter implements Exporter {
   readonly client: MlflowClient;
   private readonly experimentId: string | undefined;
   private readonly experimentName: string | undefined;
-  private experiment: Promise<string> | undefined;
+  private experiment: { id: Promise<string>; since: number } | undefined;
+  /** Past this age a send slot or experiment lookup is abandoned (its invocation ended). */
+  private readonly abandonMs: number;
   private readonly maxConcurrency: number;
   private readonly onError: MlflowExporterOptions["onError"];
   private readonly onDelivered: MlflowExporterOptions["onDelivered"];
   private readonly redact: RedactHook | false;
-  private active = 0;
-  private readonly waiting: (() => void)[] = [];
+  /** Send slots in use, with when each was taken. */
+  private readonly slots = new Map<object, number>();
+  private readonly waiting: ((slot: object) => void)[] = [];
   private readonly inFlight = new Set<Promise<unknown>>();
 
   constructor(options: MlflowExporterOptions) {
@@ -53,21 +61,23 @@ export class MlflowExporter implements Exporter {
     this.onError = options.onError;
     this.onDelivered = options.onDelivered;
     this.redact = options.redact ?? redactSecrets;
+    this.abandonMs = (options.timeoutMs ?? 30_000) + (options.retry?.maxElapsedMs ?? 60_000);
     if (this.redact !== false && typeof this.redact !== "function") throw new TypeError(`redact must be a function or false; got ${String(this.redact)}.`);
   }
 
   /** The experiment id traces go to (resolving the name, once, if given by name). */
   resolveExperimentId(): Promise<string> {
     if (this.experimentId !== undefined) return Promise.resolve(this.experimentId);
-    if (!this.experiment) {
-      const pending = this.client.getOrCreateExperiment(this.experimentName as string);
-      // A failed lookup is retried on the next trace rather than cached forever.
-      pending.catch(() => {
-        if (this.experiment === pending) this.experiment = undefined;
-      });
-      this.experiment = pending;
+    const now = Date.now();
+    if (!this.experiment || (this.experiment.since >= 0 && now - this.experiment.since > this.abandonMs)) {
+      const lookup = { id: this.client.getOrCreateExperiment(this.experimentName as string), since: now };
+      lookup.id.then(
+        () => void (lookup.since = -1), // found: kept for good
+        () => void (this.experiment === lookup && (this.experiment = undefined)), // a failed lookup is retried on the next trace
+      );
+      this.experiment = lookup;
     }
-    return this.experiment;
+    return this.experiment.id;
   }
 
   /** Redacts and sends one trace; resolves when MLflow has it (or `redact` dropped it), rejects with a typed error otherwise. */
@@ -87,7 +97,7 @@ export class MlflowExporter implements Exporter {
 
   /** Sends `trace` as it is (no redaction) and resolves with what the server did with it (the exporter's queue aside). */
   async deliver(trace: Trace): Promise<SendTraceResult> {
-    await this.acquire();
+    const slot = await this.acquire();
     try {
       const experimentId = await this.resolveExperimentId();
       const result = await this.client.sendTrace(trace, experimentId);
@@ -97,7 +107,7 @@ export class MlflowExporter implements Exporter {
       this.onError?.(error, trace);
       throw error;
     } finally {
-      this.release();
+      this.release(slot);
     }
   }
 
@@ -106,17 +116,26 @@ export class MlflowExporter implements Exporter {
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
   }
 
-  private acquire(): Promise<void> {
-    if (this.active < this.maxConcurrency) {
-      this.active++;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => this.waiting.push(resolve));
+  private acquire(): Promise<object> {
+    const now = Date.now();
+    for (const [slot, since] of this.slots) if (now - since > this.abandonMs) this.slots.delete(slot);
+    this.grantWaiting();
+    if (this.slots.size < this.maxConcurrency) return Promise.resolve(this.take());
+    return new Promise((grant) => this.waiting.push(grant));
   }
 
-  private release(): void {
-    const next = this.waiting.shift();
-    if (next) next();
-    else this.active--;
+  private take(): object {
+    const slot = {};
+    this.slots.set(slot, Date.now());
+    return slot;
+  }
+
+  private grantWaiting(): void {
+    while (this.waiting.length > 0 && this.slots.size < this.maxConcurrency) this.waiting.shift()!(this.take());
+  }
+
+  /** Frees `slot`, unless it was taken back as abandoned meanwhile. */
+  private release(slot: object): void {
+    if (this.slots.delete(slot)) this.grantWaiting();
   }
 }

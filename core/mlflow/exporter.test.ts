@@ -1,0 +1,43 @@
+// MlflowExporter kept across Worker invocations: a send cut off with its invocation never settles,
+// and must not hold a send slot or the experiment lookup for every later trace.
+import { afterEach, describe, expect, it, vi } from "vitest";
+import * as mlflow from "../index.js";
+import { MlflowExporter } from "./exporter.js";
+import type { SendTraceResult } from "./client.js";
+
+async function someTrace(name: string): Promise<mlflow.Trace> {
+  const exporter = new mlflow.InMemoryExporter();
+  mlflow.init({ exporter, silent: true, contextManager: new mlflow.StackContextManager() });
+  mlflow.withSpan(() => 1, { name });
+  await mlflow.flushTraces();
+  return exporter.traces[0]!;
+}
+
+const never = <T>() => new Promise<T>(() => {});
+
+describe("MlflowExporter across invocations", () => {
+  afterEach(() => vi.useRealTimers());
+
+  it("takes back a send slot and an experiment lookup abandoned with their invocation, so later traces go out", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    const exporter = new MlflowExporter({ trackingUri: "http://127.0.0.1:9", experimentName: "exp", maxConcurrency: 2, timeoutMs: 1_000, retry: { maxElapsedMs: 1_000 } });
+    const sent: string[] = [];
+    let lookups = 0;
+    // The first lookup hangs for ever, as a fetch does in an invocation that ended; the next ones answer.
+    exporter.client.getOrCreateExperiment = () => (++lookups === 1 ? never<string>() : Promise.resolve("7"));
+    exporter.client.sendTrace = async (trace: mlflow.Trace, experimentId: string) => {
+      sent.push(`${trace.data.spans[0]!.name}@${experimentId}`);
+      return { traceId: trace.info.traceId, spansLocation: "TRACKING_STORE" } as SendTraceResult;
+    };
+    void exporter.export(await someTrace("cut-1"));
+    void exporter.export(await someTrace("cut-2"));
+    void exporter.export(await someTrace("waits")); // no slot free
+    await new Promise((r) => setTimeout(r, 10));
+    expect(sent).toEqual([]);
+    vi.setSystemTime(Date.now() + 2_500); // past timeout + retry budget: those sends are abandoned
+    await exporter.export(await someTrace("later"));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(sent.sort()).toEqual(["later@7", "waits@7"]);
+    expect(lookups).toBe(2);
+  });
+});
