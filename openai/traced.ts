@@ -124,6 +124,12 @@ export function tracedOpenAI<T extends object>(client: T, options: TracedOpenAIO
         if (typeof value === "object" && value !== null && TARGETS.some((x) => isPrefix(next, x.path) || samePath(next, x.path))) {
           return wrap(value, next);
         }
+        if (path.length === 0 && prop === "withOptions" && typeof value === "function") {
+          // A copy of the client with other options (a timeout, headers): traced like this one.
+          let copy = methods.get(value);
+          if (!copy) methods.set(value, (copy = (...args: unknown[]) => tracedOpenAI((value as Method).apply(t, args) as object, options)));
+          return copy;
+        }
         if (typeof value === "function" && prop !== "constructor") {
           // Called on the real object: the client keeps state in private (#) fields a proxy lacks.
           let bound = methods.get(value);

@@ -410,4 +410,11 @@ describe("everything else passes through", () => {
     await client.chat.completions.create({ model: "demo-mini", messages: [question] });
     expect((await only()).data.spans[0]!.attributes).toMatchObject({ "mlflow.llm.provider": "demo", team: "edge", "mlflow.message.format": "openai" });
   });
+
+  it("withOptions() gives a client with those options that is traced the same way", async () => {
+    const client = tracedOpenAI(raw(), { attributes: { team: "edge" } }).withOptions({ timeout: 5_000, defaultHeaders: { "x-extra": "1" } });
+    expect(client.timeout).toBe(5_000);
+    await client.chat.completions.create({ model: "demo-mini", messages: [question] });
+    expect((await only()).data.spans[0]).toMatchObject({ name: "Completions", spanType: "CHAT_MODEL", attributes: { team: "edge" } });
+  });
 });
