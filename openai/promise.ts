@@ -1,4 +1,5 @@
 import { fail } from "../core/api/settle.js";
+import { relayStream, type WebStream } from "../core/api/stream.js";
 import { reportSdkError } from "../core/debug.js";
 import type { LiveSpan } from "../core/model/live-span.js";
 import { parseSse, streamRecorder, type StreamApi } from "./stream.js";
@@ -7,7 +8,8 @@ import { parseSse, streamRecorder, type StreamApi } from "./stream.js";
 // `.asResponse()` and `instanceof APIPromise` keep working. Observing it from the side must not
 // change what the caller gets: awaiting an APIPromise parses the body (and reads it for JSON), so
 // tracing parses only when the caller does. `asResponse()` hands the caller the raw Response with
-// its body unread; tracing reads a clone instead.
+// its body unread; tracing reads a clone of a JSON body, and relays a streamed one (a clone would
+// read on after the caller cancels, and keep the model generating).
 
 /** The parts of the client's APIPromise (and its raw Response) used here. */
 interface ApiPromiseLike extends PromiseLike<unknown> {
@@ -16,6 +18,7 @@ interface ApiPromiseLike extends PromiseLike<unknown> {
 interface RawResponse {
   clone(): { text(): Promise<string> };
   readonly headers?: { get(name: string): string | null };
+  readonly body?: WebStream | null;
 }
 
 /** Methods that make the client parse the body: tracing records the parsed value. */
@@ -52,15 +55,21 @@ export function observePromise<P extends object>(
 
   const asResponse = () => {
     const raw = target.asResponse!();
-    if (!observing) {
-      observing = true;
-      raw.then((response) => {
-        response
-          .clone()
-          .text()
-          .then((body) => once(() => recordRaw(span, api, body, record)), onError);
-      }, onError);
+    if (observing) return raw;
+    observing = true;
+    if (api) {
+      return raw.then((response) => {
+        if (!response.body) return response;
+        settled = true; // the relay records it from here
+        return relayed(response as RawResponse & { body: WebStream }, span, api);
+      });
     }
+    raw.then((response) => {
+      response
+        .clone()
+        .text()
+        .then((body) => once(() => recordRaw(span, api, body, record)), onError);
+    }, onError);
     return raw;
   };
 
@@ -73,6 +82,45 @@ export function observePromise<P extends object>(
       return typeof value === "function" && prop !== "constructor" ? (value as Function).bind(t) : value;
     },
   });
+}
+
+/**
+ * The raw Response of a streamed call, its body relayed: each SSE event is a chunk of the span as
+ * it passes, the span ends with the body (read to the end, broken off or cancelled), and
+ * cancelling the body cancels the request, as it does untraced.
+ */
+function relayed(response: RawResponse & { body: WebStream }, span: LiveSpan, api: StreamApi): RawResponse {
+  const rec = streamRecorder(span, api);
+  const decoder = new TextDecoder();
+  let text = "";
+  // Complete events go to the span as they arrive; a partial one waits for the rest of its bytes.
+  const take = (all: boolean) => {
+    const cut = all ? text.length : Math.max(text.lastIndexOf("\n\n"), text.lastIndexOf("\r\n\r\n"));
+    if (cut <= 0) return;
+    for (const chunk of parseSse(text.slice(0, cut))) rec.chunk(chunk);
+    text = text.slice(cut);
+  };
+  const body = relayStream(response.body, {
+    chunk(value) {
+      text += typeof value === "string" ? value : decoder.decode(value as Uint8Array, { stream: true });
+      take(false);
+    },
+    done() {
+      text += decoder.decode();
+      take(true);
+      rec.finish();
+    },
+    failed(error) {
+      take(false);
+      rec.fail(error);
+    },
+    cancelled() {
+      take(false);
+      rec.abandon("response body cancelled");
+    },
+  });
+  const { Response } = globalThis as unknown as { Response: new (body: WebStream, init: RawResponse) => RawResponse };
+  return new Response(body, response); // status, status text and headers as they came
 }
 
 /** What the caller read raw: the JSON body, or the SSE body's chunks folded as a stream would be. */

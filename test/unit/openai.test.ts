@@ -248,6 +248,30 @@ describe("the client's promise and stream keep their methods", () => {
     expect((span.outputs as { choices: { message: { content: string } }[] }).choices[0]!.message.content).toBe(ANSWER);
   });
 
+  it("asResponse() on a stream: cancelling the body cancels the request, as untraced (the model stops), and the span ends with what was read", async () => {
+    let served = 0;
+    let cancelled = false;
+    const chunk = (i: number) => `data: ${JSON.stringify({ id: "c1", object: "chat.completion.chunk", created: 1, model: "m", choices: [{ index: 0, delta: { content: `w${i} ` }, finish_reason: null }] })}\n\n`;
+    const client = tracedOpenAI(new OpenAI({
+      apiKey: "unused", baseURL: "http://llm.local/v1", maxRetries: 0,
+      fetch: async () => new Response(new ReadableStream({
+        pull(controller) { controller.enqueue(new TextEncoder().encode(chunk(served++))); if (served === 200) controller.close(); },
+        cancel() { cancelled = true; },
+      }, { highWaterMark: 0 }), { headers: { "content-type": "text/event-stream" } }),
+    }));
+    const response = await client.chat.completions.create({ model: "m", messages: [question], stream: true }).asResponse();
+    const reader = response.body!.getReader();
+    const first = new TextDecoder().decode((await reader.read()).value);
+    expect(first).toBe(chunk(0));
+    await reader.cancel();
+    expect(cancelled).toBe(true);
+    expect(served).toBeLessThan(5);
+    const span = (await only()).data.spans[0]!;
+    expect(chunkValues(span)).toHaveLength(1);
+    expect(span.events.at(-1)).toMatchObject({ name: "cancelled", attributes: { reason: "response body cancelled" } });
+    expect((span.outputs as { choices: { message: { content: string } }[] }).choices[0]!.message.content).toBe("w0 ");
+  });
+
   it("tee() and toReadableStream() read through the traced stream once", async () => {
     const client = tracedOpenAI(raw());
     const [left, right] = (await client.chat.completions.create({ model: "demo-mini", messages: [system, question], stream: true })).tee();
