@@ -56,6 +56,23 @@ describe("tracing never breaks the traced program", () => {
     expect(stacks[3]).toMatch(/\nCaused by: \{"code": 42\}$/);
   });
 
+  it("a traced constructor or class called with new builds what it would untraced (JavaScript callers)", async () => {
+    const t = setup();
+    function Point(this: { x: number }, x: number) { this.x = x; }
+    Point.prototype.double = function (this: { x: number }) { return this.x * 2; };
+    class Counter { constructor(public start: number) {} next() { return this.start + 1; } }
+    const TracedPoint = mlflow.trace(Point) as unknown as new (x: number) => { x: number; double(): number };
+    const TracedCounter = mlflow.trace(Counter as never) as unknown as typeof Counter;
+    const p = new TracedPoint(2);
+    expect([p instanceof Point, p instanceof TracedPoint, p.double()]).toEqual([true, true, 4]);
+    const c = new TracedCounter(1);
+    expect([c instanceof Counter, c.next()]).toEqual([true, 2]);
+    expect((await t.traces()).map((tr) => [tr.data.spans[0]!.name, tr.data.spans[0]!.status.statusCode, tr.data.spans[0]!.inputs])).toEqual([
+      ["Point", "STATUS_CODE_OK", { x: 2 }],
+      ["Counter", "STATUS_CODE_OK", { start: 1 }],
+    ]);
+  });
+
   it("returns the function's result when the exporter throws, and reports the fault once", async () => {
     const w = captureWarnings();
     mlflow.init({ exporter: { export() { throw new Error("disk full"); } } });

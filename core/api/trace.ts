@@ -84,15 +84,17 @@ function wrap(fn: Function, options: TraceOptions, methodName: string | undefine
   const traced = function (this: unknown, ...args: unknown[]): unknown {
     let span: LiveSpan;
     if (generatorKind) return traceGenerator(this, args);
+    // Called with `new` (a constructor function, a class): constructed as it would be untraced.
+    const call = new.target ? () => Reflect.construct(fn, args, new.target === traced ? fn : new.target) : () => fn.apply(this, args);
     try {
       span = getTracer().startSpan({ name, spanType: options.spanType, attributes: options.attributes, inputs: mapArgs(params, args), functionName });
     } catch (error) {
       reportSdkError("trace", error);
-      return fn.apply(this, args);
+      return call();
     }
     let result: unknown;
     try {
-      result = span.run(() => fn.apply(this, args));
+      result = span.run(call);
     } catch (error) {
       fail(span, error);
       throw error;
@@ -137,6 +139,8 @@ function wrap(fn: Function, options: TraceOptions, methodName: string | undefine
         Object.defineProperty(traced, key, Object.getOwnPropertyDescriptor(fn, key)!);
       }
     }
+    // `instanceof traced` and what `new traced()` builds follow the function's own prototype.
+    if (!generatorKind && typeof (fn as { prototype?: unknown }).prototype === "object") traced.prototype = (fn as { prototype: object }).prototype;
     const meta = Reflect as unknown as { getOwnMetadataKeys?(o: object): unknown[]; getOwnMetadata(k: unknown, o: object): unknown; defineMetadata(k: unknown, v: unknown, o: object): void };
     for (const key of meta.getOwnMetadataKeys?.(fn) ?? []) meta.defineMetadata(key, meta.getOwnMetadata(key, fn), traced);
   } catch (error) {
