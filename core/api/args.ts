@@ -4,7 +4,8 @@
 
 type Param = { name: string; rest: boolean } | null;
 
-const IDENT = /^[A-Za-z_$][\w$]*/;
+// Any identifier JavaScript allows (名前, ä), as Python records any parameter name.
+const IDENT = /^[\p{ID_Start}_$][\p{ID_Continue}$\u200c\u200d]*/u;
 const LOWERED_ASYNC = /^[^({]*\(\s*(?:(?:\.\.\.)?_\d+(?:\s*,\s*(?:\.\.\.)?_\d+)*)?\s*\)\s*(?:=>\s*|\{\s*return\s+)__async\((?:this|null|void 0),\s*(?:arguments|\[[\w$.,\s]*\]),\s*function\*\s*\(/;
 
 /** Parameter list of `fn` from its source; `undefined` when the source shows none (native code). */
@@ -22,7 +23,7 @@ export function readParams(fn: Function): Param[] | undefined {
   const lowered = LOWERED_ASYNC.exec(src);
   if (lowered) src = src.slice(lowered[0].length - 1);
   let body = src.replace(/^\s*async(?=[\s(])\s*/, "");
-  const single = /^([A-Za-z_$][\w$]*)\s*=>/.exec(body);
+  const single = /^([\p{ID_Start}_$][\p{ID_Continue}$\u200c\u200d]*)\s*=>/u.exec(body);
   if (single) return [{ name: single[1] as string, rest: false }];
   const open = body.indexOf("(");
   if (open < 0) return undefined;
