@@ -42,6 +42,17 @@ export function observePromise<P extends object>(
     }
   };
   const onError = (error: unknown) => once(() => fail(span, error));
+  const endIfUnread = () => {
+    const ms = span._record.tracer.openSpanTimeoutMs;
+    if (observing || !ms) return;
+    const timer = setTimeout(() => {
+      if (!observing) once(() => {
+        span.addEvent({ name: "cancelled", attributes: { reason: `result not read within ${ms} ms` } });
+        span.end();
+      });
+    }, ms);
+    (timer as { unref?: () => void }).unref?.(); // never keeps a Node process alive
+  };
   let observing = false;
   const observeParsed = () => {
     if (observing) return;
@@ -49,8 +60,9 @@ export function observePromise<P extends object>(
     target.then((value) => once(() => record(value)), onError);
   };
   // A failed request (HTTP error, network) is recorded even if nobody ever awaits the call;
-  // `asResponse()` waits for the response without parsing it.
-  if (typeof target.asResponse === "function") target.asResponse().then(undefined, onError);
+  // `asResponse()` waits for the response without parsing it. A result nobody reads (`void
+  // create(…)`) ends its span unread after openSpanTimeoutMs, rather than holding its trace for ever.
+  if (typeof target.asResponse === "function") target.asResponse().then(() => endIfUnread(), onError);
   else observeParsed();
 
   const asResponse = () => {

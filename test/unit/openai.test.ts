@@ -185,6 +185,23 @@ describe("chat.completions.create", () => {
     expect((await only()).data.spans[0]!.status.statusCode).toBe("STATUS_CODE_ERROR");
   });
 
+  it("a successful call nobody reads ends its span unread after openSpanTimeoutMs; one read before then records its outputs", async () => {
+    mlflow.init({ exporter, silent: true, openSpanTimeoutMs: 300 });
+    const client = tracedOpenAI(raw());
+    void client.chat.completions.create({ model: "demo-mini", messages: [question] });
+    const later = client.chat.completions.create({ model: "demo-mini", messages: [question] });
+    await sleep(100);
+    const res = await later;
+    await vi.waitFor(async () => {
+      await mlflow.flushTraces();
+      expect(exporter.traces).toHaveLength(2);
+    }, { timeout: 3_000 });
+    const spans = exporter.drain().map((t) => t.data.spans[0]!);
+    const unread = spans.find((s) => s.outputs === undefined)!;
+    expect(unread.events).toMatchObject([{ name: "cancelled", attributes: { reason: "result not read within 300 ms" } }]);
+    expect(spans.find((s) => s !== unread)!.outputs).toEqual(json(res));
+  });
+
   it("nests under the caller's span and keeps concurrent calls (streamed and not) apart", async () => {
     const client = tracedOpenAI(raw());
     const ask = (content: string) => client.chat.completions.create({ model: "demo-mini", messages: [{ role: "user", content }] });
