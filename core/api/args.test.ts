@@ -9,6 +9,9 @@ describe("readParams / mapArgs", () => {
     expect(names((x: number) => x)).toEqual(["x"]);
     expect(names(async (x: number, y: string) => x + y)).toEqual(["x", "y"]);
     expect(names(new Function("q", "return q"))).toEqual(["q"]);
+    // A class: its constructor's parameters, none read without a constructor of its own.
+    expect(names(class K { constructor(a: number, b: number) { void [a, b]; } m(x: number) { return x; } })).toEqual(["a", "b"]);
+    expect(names(class K extends Object { m(x: number) { return x; } })).toBeUndefined();
     // Any identifier JavaScript allows, as Python records any parameter name.
     expect(names(new Function("名前, ä, $x, _y, café", "return 0"))).toEqual(["名前", "ä", "$x", "_y", "café"]);
     expect(names(new Function("return (名前) => 名前")())).toEqual(["名前"]);

@@ -17,6 +17,12 @@ export function readParams(fn: Function): Param[] | undefined {
     return undefined;
   }
   if (/\[native code\]\s*\}\s*$/.test(src)) return undefined;
+  // A class takes its constructor's parameters; without one of its own, they cannot be read here.
+  if (/^class\b/.test(src)) {
+    const ctor = /\bconstructor\s*\(/.exec(src);
+    if (!ctor) return undefined;
+    src = src.slice(ctor.index);
+  }
   // esbuild lowering async/await (Zone.js mode) moves a parameter list with non-constant defaults
   // into the generator it runs, leaving `_0, _1` (an arrow: `_0, ..._1`) outside: the names are
   // read from the generator.
