@@ -31,19 +31,12 @@ export function fail(span: LiveSpan, error: unknown): void {
 
 /**
  * The promise a traced call hands back for the one its function returned, settled after the span.
- * An async function's promise is the caller's alone, and the copy keeps every outcome (ignored, a
- * rejection is unhandled, as it would be untraced). Any other promise may be handled elsewhere
- * (inside the function, by a cache): the copy is marked handled, so a caller who ignores it does
- * not get an unhandled rejection the untraced program never had; the span records the error.
+ * It keeps every outcome: ignored, a rejection is unhandled, as the function's own would be
+ * untraced (JavaScript cannot tell whether that one had a handler elsewhere).
  */
-export function settleAfter<T>(result: PromiseLike<unknown>, span: LiveSpan, own: boolean, onValue: (value: unknown) => T): Promise<T> {
-  const out = Promise.resolve(result).then(onValue, (error: unknown) => {
+export function settleAfter<T>(result: PromiseLike<unknown>, span: LiveSpan, onValue: (value: unknown) => T): Promise<T> {
+  return Promise.resolve(result).then(onValue, (error: unknown) => {
     fail(span, error);
     throw error;
   });
-  if (!own) out.catch(() => undefined);
-  return out;
 }
-
-/** A native `async` function: the promise it returns can be held by nobody but its caller. */
-export const isAsyncFunction = (fn: unknown): boolean => (fn as { constructor?: { name?: unknown } } | null)?.constructor?.name === "AsyncFunction";

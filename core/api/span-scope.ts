@@ -4,7 +4,7 @@ import type { SpanType } from "../model/constants.js";
 import type { LiveSpan } from "../model/live-span.js";
 import type { RemoteParent } from "../model/remote-parent.js";
 import { getTracer, isPromiseLike, Tracer } from "../tracer.js";
-import { fail, isAsyncFunction, settleAfter, succeed } from "./settle.js";
+import { fail, settleAfter, succeed } from "./settle.js";
 
 export interface SpanOptions {
   /** Defaults to "span". */
@@ -81,7 +81,7 @@ export function withSpan<T>(callback: (span: LiveSpan) => T, options: SpanOption
     throw error;
   }
   if (isPromiseLike(result)) {
-    return settleAfter(result, span, isAsyncFunction(callback), (value) => {
+    return settleAfter(result, span, (value) => {
       succeed(span, value, false);
       return value;
     });

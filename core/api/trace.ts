@@ -3,7 +3,7 @@ import { DEFAULT_SPAN_NAME, type SpanType } from "../model/constants.js";
 import type { LiveSpan } from "../model/live-span.js";
 import { getTracer, isPromiseLike } from "../tracer.js";
 import { mapArgs, readParams } from "./args.js";
-import { fail, isAsyncFunction, settleAfter, succeed } from "./settle.js";
+import { fail, settleAfter, succeed } from "./settle.js";
 import { generatorFunctionKind, StreamRecorder, streamKind, wrapStream, type OutputReducer } from "./stream.js";
 
 export interface TraceOptions {
@@ -79,7 +79,6 @@ function wrap(fn: Function, options: TraceOptions, methodName: string | undefine
   const functionName = fn.name || methodName;
   const generatorKind = generatorFunctionKind(fn);
   const reducer = options.outputReducer as OutputReducer | undefined;
-  const own = isAsyncFunction(fn);
 
   const traced = function (this: unknown, ...args: unknown[]): unknown {
     let span: LiveSpan;
@@ -99,7 +98,7 @@ function wrap(fn: Function, options: TraceOptions, methodName: string | undefine
       fail(span, error);
       throw error;
     }
-    if (isPromiseLike(result)) return settleAfter(result, span, own, (value) => settle(span, value, reducer));
+    if (isPromiseLike(result)) return settleAfter(result, span, (value) => settle(span, value, reducer));
     return settle(span, result, reducer);
   };
 

@@ -1,0 +1,34 @@
+// A traced call's rejection reaches Node as the untraced call's would: a rejected promise the
+// caller ignores still ends the process (Node's default), traced or not, and a handled one never.
+// Run in child processes, since an unhandled rejection is a process-level event.
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+
+const dist = join(import.meta.dirname, "..", "..", "dist", "core", "index.js");
+
+function run(body: string): { status: number | null; stderr: string } {
+  const script = `import * as mlflow from ${JSON.stringify(dist)};
+mlflow.init({ exporter: new mlflow.InMemoryExporter(), silent: true });
+const save = (x) => Promise.reject(new Error("db write failed " + x));
+${body}
+setTimeout(() => {}, 50);`;
+  const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8", timeout: 20_000 });
+  return { status: r.status, stderr: r.stderr };
+}
+
+describe("unhandled rejections, traced as untraced", () => {
+  it("an ignored rejection from a function forwarding a promise ends the process, traced or not", () => {
+    for (const call of ["void save(1);", "void mlflow.trace(save)(1);", 'void mlflow.withSpan(() => save(1), { name: "w" });', "void mlflow.trace(async (x) => save(x))(1);"]) {
+      const r = run(call);
+      expect([call, r.status]).toEqual([call, 1]);
+      expect(r.stderr).toContain("db write failed 1");
+    }
+  });
+
+  it("a handled one does not", () => {
+    for (const call of ["await mlflow.trace(save)(1).catch(() => {});", 'await mlflow.withSpan(() => save(1), { name: "w" }).catch(() => {});']) {
+      expect(run(call).status).toBe(0);
+    }
+  });
+});
