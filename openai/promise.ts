@@ -1,5 +1,5 @@
 import { fail } from "../core/api/settle.js";
-import { relayStream, type WebStream } from "../core/api/stream.js";
+import { relayStream, whenDropped, type WebStream } from "../core/api/stream.js";
 import { reportSdkError } from "../core/debug.js";
 import type { LiveSpan } from "../core/model/live-span.js";
 import { parseSse, streamRecorder, type StreamApi } from "./stream.js";
@@ -19,6 +19,9 @@ interface RawResponse {
   clone(): { text(): Promise<string> };
   readonly headers?: { get(name: string): string | null };
   readonly body?: WebStream | null;
+  readonly url?: string;
+  readonly redirected?: boolean;
+  readonly type?: string;
 }
 
 /** Methods that make the client parse the body: tracing records the parsed value. */
@@ -65,24 +68,36 @@ export function observePromise<P extends object>(
   if (typeof target.asResponse === "function") target.asResponse().then(() => endIfUnread(), onError);
   else observeParsed();
 
+  const readClone = (response: RawResponse) => {
+    response
+      .clone()
+      .text()
+      .then((body) => once(() => recordRaw(span, api, body, record)), onError);
+  };
+  // The client hands the same Response to every asResponse() call: so does tracing, relayed or not.
+  let relayedResponse: Promise<RawResponse> | undefined;
   const asResponse = () => {
+    if (relayedResponse) return relayedResponse;
     const raw = target.asResponse!();
-    if (observing) return raw;
+    if (observing || settled) return raw; // parsed, or ended unread: nothing more to record
     observing = true;
-    if (api) {
-      return raw.then((response) => {
-        if (!response.body) return response;
-        settled = true; // the relay records it from here
-        return relayed(response as RawResponse & { body: WebStream }, span, api);
-      });
+    if (!api) {
+      raw.then(readClone, onError);
+      return raw;
     }
-    raw.then((response) => {
-      response
-        .clone()
-        .text()
-        .then((body) => once(() => recordRaw(span, api, body, record)), onError);
-    }, onError);
-    return raw;
+    relayedResponse = raw.then((response) => {
+      // A body that is no web stream (a custom fetch's Node stream): read from a clone instead.
+      if (typeof response.body?.getReader !== "function") return (readClone(response), response);
+      try {
+        const out = relayed(response as RawResponse & { body: WebStream }, span, api);
+        settled = true; // the relay records it from here
+        return out;
+      } catch (error) {
+        reportSdkError("tracedOpenAI.asResponse", error);
+        return response;
+      }
+    });
+    return relayedResponse;
   };
 
   return new Proxy(target, {
@@ -112,8 +127,9 @@ function relayed(response: RawResponse & { body: WebStream }, span: LiveSpan, ap
     for (const chunk of parseSse(text.slice(0, cut))) rec.chunk(chunk);
     text = text.slice(cut);
   };
-  const body = relayStream(response.body, {
-    chunk(value) {
+  const hooks = {
+    pulled: () => rec.start(), // reading began: no longer unread
+    chunk(value: unknown) {
       text += typeof value === "string" ? value : decoder.decode(value as Uint8Array, { stream: true });
       take(false);
     },
@@ -122,7 +138,7 @@ function relayed(response: RawResponse & { body: WebStream }, span: LiveSpan, ap
       take(true);
       rec.finish();
     },
-    failed(error) {
+    failed(error: unknown) {
       take(false);
       rec.fail(error);
     },
@@ -130,9 +146,18 @@ function relayed(response: RawResponse & { body: WebStream }, span: LiveSpan, ap
       take(false);
       rec.abandon("response body cancelled");
     },
-  });
+  };
+  const body = relayStream(response.body, whenDropped(hooks, rec)); // a body dropped unread ends its span when collected
+  rec.watchIdle(); // and one kept but never read, after openSpanTimeoutMs
   const { Response } = globalThis as unknown as { Response: new (body: WebStream, init: RawResponse) => RawResponse };
-  return new Response(body, response); // status, status text and headers as they came
+  const out = new Response(body, response); // status, status text and headers as they came
+  // And what a Response made here cannot carry: where the request went, and the kind it is.
+  try {
+    for (const key of ["url", "redirected", "type"] as const) Object.defineProperty(out, key, { value: response[key], enumerable: true });
+  } catch (error) {
+    reportSdkError("tracedOpenAI.asResponse", error); // the body is the relay's already: the Response goes out as it is
+  }
+  return out;
 }
 
 /** What the caller read raw: the JSON body, or the SSE body's chunks folded as a stream would be. */

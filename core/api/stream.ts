@@ -542,7 +542,7 @@ let dropped: FinalizationRegistry<StreamRecorder> | null | undefined;
  * objects that are their own iterator (a generator) or that whatever reads holds (a relay's
  * hooks): an iterable whose iterators are separate objects may be collected while one is still read.
  */
-function whenDropped<S extends object>(stream: S, rec: StreamRecorder): S {
+export function whenDropped<S extends object>(stream: S, rec: StreamRecorder): S {
   dropped ??= typeof FinalizationRegistry === "function" ? new FinalizationRegistry((r) => r.abandon()) : null;
   dropped?.register(stream, rec);
   return stream;

@@ -289,6 +289,24 @@ describe("the client's promise and stream keep their methods", () => {
     expect((span.outputs as { choices: { message: { content: string } }[] }).choices[0]!.message.content).toBe("w0 ");
   });
 
+  it("asResponse() on a stream: the same Response each call, where the request went, and a body never read ends its span after openSpanTimeoutMs", async () => {
+    mlflow.init({ exporter, silent: true, openSpanTimeoutMs: 300 });
+    const client = tracedOpenAI(new OpenAI({
+      apiKey: "unused", baseURL: "http://llm.local/v1", maxRetries: 0,
+      // As a real fetch answers: the Response knows the URL it came from.
+      fetch: async (url, init) => Object.defineProperty(await fakeLlm(new Request(url as string, init as RequestInit)), "url", { value: String(url) }),
+    }));
+    const call = client.chat.completions.create({ model: "demo-mini", messages: [question], stream: true });
+    const response = await call.asResponse();
+    expect(await call.asResponse()).toBe(response);
+    expect([response.url, response.redirected, response.status, response.headers.get("content-type")]).toEqual(["http://llm.local/v1/chat/completions", false, 200, expect.stringContaining("text/event-stream")]);
+    await vi.waitFor(async () => {
+      await mlflow.flushTraces();
+      expect(exporter.traces).toHaveLength(1);
+    }, { timeout: 3_000 });
+    expect((await only()).data.spans[0]!.events).toMatchObject([{ name: "cancelled", attributes: { reason: "stream not read within 300 ms" } }]);
+  });
+
   it("tee() and toReadableStream() read through the traced stream once", async () => {
     const client = tracedOpenAI(raw());
     const [left, right] = (await client.chat.completions.create({ model: "demo-mini", messages: [system, question], stream: true })).tee();
