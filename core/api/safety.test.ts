@@ -32,6 +32,19 @@ describe("tracing never breaks the traced program", () => {
     expect(stacks[3]).toMatch(/\nCaused by: \{"code": 42\}$/);
   });
 
+  it("a hostile or huge cause chain keeps the error's own description and stack, and stays bounded", async () => {
+    const t = setup();
+    const throwing = new Error("outer");
+    Object.defineProperty(throwing, "cause", { get() { throw new Error("getter"); } });
+    const huge = new Error("big", { cause: "x".repeat(5_000_000) });
+    const wide = new AggregateError(Array.from({ length: 10 }, () => new AggregateError(Array.from({ length: 10 }, () => new Error("leaf")), "mid")), "top");
+    for (const error of [throwing, huge, wide]) expect(() => mlflow.trace(function f() { throw error; })()).toThrow(error);
+    const events = (await t.traces()).map((tr) => tr.data.spans[0]!.events.find((e) => e.name === "exception")!.attributes);
+    expect(events[0]).toMatchObject({ "exception.type": "Error", "exception.message": "outer", "exception.stacktrace": throwing.stack });
+    for (const e of events) expect((e["exception.stacktrace"] as string).length).toBeLessThanOrEqual(16_384);
+    expect((events[2]!["exception.stacktrace"] as string).split("\nerrors[").length - 1).toBeLessThanOrEqual(49);
+  });
+
   it("a traced constructor or class called with new builds what it would untraced (JavaScript callers)", async () => {
     const t = setup();
     function Point(this: { x: number }, x: number) { this.x = x; }

@@ -56,28 +56,38 @@ export function describeException(error: unknown): { type: string; message: stri
 
 /**
  * The error's stack, then its `cause` and an AggregateError's `errors`, each under a heading, as
- * Python's traceback shows an exception's chain. Bounded: 5 levels, 10 errors each, 16k characters.
+ * Python's traceback shows an exception's chain. Bounded: 5 levels, 10 errors each, 50 parts and
+ * 16k characters in all; a part that cannot be read (a throwing getter) ends the chain there.
  */
 function stackOf(error: Error): string {
-  const lines: string[] = [];
-  let size = 0;
-  const seen = new Set<unknown>();
-  const add = (label: string, value: unknown, depth: number): void => {
-    if (size > 16_384 || seen.has(value)) return;
-    seen.add(value);
-    const text =
-      value instanceof Error ? (typeof value.stack === "string" ? value.stack : `${value.name}: ${value.message}`)
-      : typeof value === "string" ? value : pyJsonDumps(toJsonSafe(value, 1024));
-    lines.push(label + text);
-    size += text.length;
-    if (!(value instanceof Error) || depth >= 5) return;
-    const { cause, errors } = value as { cause?: unknown; errors?: unknown };
-    if (cause !== undefined) add("Caused by: ", cause, depth + 1);
-    if (Array.isArray(errors)) errors.slice(0, 10).forEach((inner, i) => add(`errors[${i}]: `, inner, depth + 1));
-  };
-  add("", error, 0);
-  return lines.join("\n");
+  const own = typeof error.stack === "string" ? error.stack : `${error.name}: ${error.message}`;
+  let out = own;
+  try {
+    const seen = new Set<unknown>([error]);
+    let parts = 1;
+    const add = (label: string, value: unknown, depth: number): void => {
+      if (out.length >= STACK_MAX || parts >= 50 || seen.has(value)) return;
+      seen.add(value);
+      parts++;
+      const text =
+        value instanceof Error ? (typeof value.stack === "string" ? value.stack : `${value.name}: ${value.message}`)
+        : typeof value === "string" ? value : pyJsonDumps(toJsonSafe(value, 1024));
+      out += `\n${label}${text}`.slice(0, STACK_MAX - out.length);
+      if (value instanceof Error && depth < 5) walk(value, depth + 1);
+    };
+    const walk = (e: Error, depth: number): void => {
+      const { cause, errors } = e as { cause?: unknown; errors?: unknown };
+      if (cause !== undefined) add("Caused by: ", cause, depth);
+      if (Array.isArray(errors)) errors.slice(0, 10).forEach((inner, i) => add(`errors[${i}]: `, inner, depth));
+    };
+    walk(error, 1);
+  } catch {
+    // a getter or proxy that throws: what was read so far stays
+  }
+  return out;
 }
+
+const STACK_MAX = 16_384;
 
 function eventAttributes(attributes: Record<string, unknown> | undefined): Record<string, EventAttributeValue> {
   const out: Record<string, EventAttributeValue> = {};
