@@ -16,10 +16,14 @@ async function someTrace(name: string): Promise<mlflow.Trace> {
 const never = <T>() => new Promise<T>(() => {});
 
 describe("MlflowExporter across invocations", () => {
-  afterEach(() => vi.useRealTimers());
+  afterEach(() => {
+    vi.useRealTimers();
+    vi.unstubAllGlobals();
+  });
 
   it("takes back a send slot and an experiment lookup abandoned with their invocation, so later traces go out", async () => {
     vi.useFakeTimers({ toFake: ["Date"] });
+    vi.stubGlobal("navigator", { userAgent: "Cloudflare-Workers" }); // where invocations end
     const exporter = new MlflowExporter({ trackingUri: "http://127.0.0.1:9", experimentName: "exp", maxConcurrency: 2, timeoutMs: 1_000, retry: { maxElapsedMs: 1_000 } });
     const sent: string[] = [];
     let lookups = 0;
@@ -39,5 +43,31 @@ describe("MlflowExporter across invocations", () => {
     await new Promise((r) => setTimeout(r, 10));
     expect(sent.sort()).toEqual(["later@7", "waits@7"]);
     expect(lookups).toBe(2);
+  });
+
+  it("in Node, where every send settles, a slow send keeps its slot: never more than maxConcurrency at once", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    const exporter = new MlflowExporter({ trackingUri: "http://127.0.0.1:9", experimentId: "1", maxConcurrency: 2, timeoutMs: 1_000, retry: { maxElapsedMs: 1_000 } });
+    let active = 0;
+    let most = 0;
+    const done: (() => void)[] = [];
+    exporter.client.sendTrace = async (trace: mlflow.Trace) => {
+      most = Math.max(most, ++active);
+      await new Promise<void>((r) => done.push(r));
+      active--;
+      return { traceId: trace.info.traceId, spansLocation: "TRACKING_STORE" } as SendTraceResult;
+    };
+    const all = [];
+    for (let i = 0; i < 4; i++) {
+      all.push(exporter.export(await someTrace(`t${i}`)));
+      vi.setSystemTime(Date.now() + 5_000); // each send slower than timeout + retry budget, and alive
+    }
+    while (done.length) {
+      await new Promise((r) => setTimeout(r, 5));
+      done.shift()!();
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await Promise.all(all);
+    expect(most).toBe(2);
   });
 });

@@ -8,9 +8,10 @@ import { MlflowClient, type MlflowClientOptions, type SendTraceResult } from "./
 // server's sqlite store serialises writes anyway), each retried on its own.
 //
 // One exporter may outlive the work that started its sends: a Worker isolate keeps it across
-// invocations, and a send cut off with its invocation (waitUntil's deadline) never settles. So no
-// state waits on a send for ever: a send slot or an experiment lookup older than the longest a
-// request can take (its timeout plus the retry budget) counts as abandoned and is taken again.
+// invocations, and a send cut off with its invocation (waitUntil's deadline) never settles. So in
+// Workers no state waits on a send for ever: a send slot or an experiment lookup older than the
+// longest a request can take (its timeout plus the retry budget) counts as abandoned and is taken
+// again. Elsewhere every send settles (its timeout), and a slow one keeps its slot.
 
 export interface MlflowExporterOptions extends MlflowClientOptions {
   /** The experiment to log to, by id. */
@@ -61,7 +62,8 @@ export class MlflowExporter implements Exporter {
     this.onError = options.onError;
     this.onDelivered = options.onDelivered;
     this.redact = options.redact ?? redactSecrets;
-    this.abandonMs = (options.timeoutMs ?? 30_000) + (options.retry?.maxElapsedMs ?? 60_000);
+    const workers = (globalThis as { navigator?: { userAgent?: unknown } }).navigator?.userAgent === "Cloudflare-Workers";
+    this.abandonMs = workers ? (options.timeoutMs ?? 30_000) + (options.retry?.maxElapsedMs ?? 60_000) : Infinity;
     if (this.redact !== false && typeof this.redact !== "function") throw new TypeError(`redact must be a function or false; got ${String(this.redact)}.`);
   }
 
