@@ -12,6 +12,9 @@ describe("readParams / mapArgs", () => {
     // A class: its constructor's parameters, none read without a constructor of its own.
     expect(names(class K { constructor(a: number, b: number) { void [a, b]; } m(x: number) { return x; } })).toEqual(["a", "b"]);
     expect(names(class K extends Object { m(x: number) { return x; } })).toBeUndefined();
+    expect(names(new Function("return class Sub extends Array { copy() { return new this.constructor(this.q); } }")())).toBeUndefined();
+    // A name with letters beyond ASCII before a slash: a division, not a regex literal.
+    expect(names(new Function("x = ä / 2, b", "return b / 3"))).toEqual(["x", "b"]);
     // Any identifier JavaScript allows, as Python records any parameter name.
     expect(names(new Function("名前, ä, $x, _y, café", "return 0"))).toEqual(["名前", "ä", "$x", "_y", "café"]);
     expect(names(new Function("return (名前) => 名前")())).toEqual(["名前"]);

@@ -19,7 +19,7 @@ export function readParams(fn: Function): Param[] | undefined {
   if (/\[native code\]\s*\}\s*$/.test(src)) return undefined;
   // A class takes its constructor's parameters; without one of its own, they cannot be read here.
   if (/^class\b/.test(src)) {
-    const ctor = /\bconstructor\s*\(/.exec(src);
+    const ctor = /(?<![.\w$])constructor\s*\(/.exec(src); // not `this.constructor(…)`
     if (!ctor) return undefined;
     src = src.slice(ctor.index);
   }
@@ -52,7 +52,8 @@ function parseParam(text: string): Param | undefined {
 
 // After these a `/` starts a regex literal; after a value (a name, a number, a string, `)`, `]`, `}`) it divides.
 const BEFORE_REGEX = new Set(["return", "typeof", "void", "delete", "in", "of", "instanceof", "new", "case", "throw", "yield", "await", "else", "do"]);
-const WORD = /[\w$]/;
+// A character of a name (surrogate halves too: an identifier may hold astral letters).
+const WORD = /[\p{ID_Continue}$\u200c\u200d\ud800-\udfff]/u;
 
 /**
  * Splits the text after `(` into top-level parameters, stopping at the matching `)`. It tracks

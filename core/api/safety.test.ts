@@ -56,9 +56,14 @@ describe("tracing never breaks the traced program", () => {
     expect([p instanceof Point, p instanceof TracedPoint, p.double()]).toEqual([true, true, 4]);
     const c = new TracedCounter(1);
     expect([c instanceof Counter, c.next()]).toEqual([true, 2]);
+    // An instance that is thenable is what new gives, not a promise of it.
+    class Deferred { then(resolve: (v: number) => void) { resolve(42); } }
+    const d = new (mlflow.trace(Deferred as never) as unknown as typeof Deferred)();
+    expect(d).toBeInstanceOf(Deferred);
     expect((await t.traces()).map((tr) => [tr.data.spans[0]!.name, tr.data.spans[0]!.status.statusCode, tr.data.spans[0]!.inputs])).toEqual([
       ["Point", "STATUS_CODE_OK", { x: 2 }],
       ["Counter", "STATUS_CODE_OK", { start: 1 }],
+      ["Deferred", "STATUS_CODE_OK", {}],
     ]);
   });
 

@@ -98,6 +98,10 @@ function wrap(fn: Function, options: TraceOptions, methodName: string | undefine
       fail(span, error);
       throw error;
     }
+    if (new.target) {
+      succeed(span, result, true); // what `new` builds is the result, thenable or iterable as it may be
+      return result;
+    }
     if (isPromiseLike(result)) return settleAfter(result, span, (value) => settle(span, value, reducer));
     return settle(span, result, reducer);
   };
