@@ -69,7 +69,7 @@ export function updateCurrentTrace(options: UpdateCurrentTraceOptions): void {
   }
 }
 
-/** Id of the trace most recently finished in this process, or `undefined`. */
+/** Id of the trace whose root span ended last in this process (its children may still run), or `undefined`. */
 export function getLastActiveTraceId(): string | undefined {
   return getTracer().lastActiveTraceId;
 }
