@@ -60,10 +60,22 @@ describe("tracing never breaks the traced program", () => {
     class Deferred { then(resolve: (v: number) => void) { resolve(42); } }
     const d = new (mlflow.trace(Deferred as never) as unknown as typeof Deferred)();
     expect(d).toBeInstanceOf(Deferred);
+    // An "async constructor" returns a promise: its outcome is the span's.
+    class Db {
+      url = "";
+      constructor(url: string) {
+        return (async () => { await sleep(5); if (url === "bad") throw new Error("connect failed"); this.url = url; return this; })() as unknown as Db;
+      }
+    }
+    const TracedDb = mlflow.trace(Db as never) as unknown as new (url: string) => Promise<Db>;
+    expect((await new TracedDb("ok")).url).toBe("ok");
+    await expect(new TracedDb("bad")).rejects.toThrow("connect failed");
     expect((await t.traces()).map((tr) => [tr.data.spans[0]!.name, tr.data.spans[0]!.status.statusCode, tr.data.spans[0]!.inputs])).toEqual([
       ["Point", "STATUS_CODE_OK", { x: 2 }],
       ["Counter", "STATUS_CODE_OK", { start: 1 }],
       ["Deferred", "STATUS_CODE_OK", {}],
+      ["Db", "STATUS_CODE_OK", { url: "ok" }],
+      ["Db", "STATUS_CODE_ERROR", { url: "bad" }],
     ]);
   });
 

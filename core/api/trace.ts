@@ -98,8 +98,10 @@ function wrap(fn: Function, options: TraceOptions, methodName: string | undefine
       fail(span, error);
       throw error;
     }
-    if (new.target) {
-      succeed(span, result, true); // what `new` builds is the result, thenable or iterable as it may be
+    // What `new` built is the result as it is, thenable or iterable as it may be; a constructor
+    // returning something else (an "async constructor"'s promise) is followed like a call's result.
+    if (new.target && typeof result === "object" && result !== null && result instanceof new.target) {
+      succeed(span, result, true);
       return result;
     }
     if (isPromiseLike(result)) return settleAfter(result, span, (value) => settle(span, value, reducer));
