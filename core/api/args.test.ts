@@ -13,6 +13,8 @@ describe("readParams / mapArgs", () => {
     expect(names(class K { constructor(a: number, b: number) { void [a, b]; } m(x: number) { return x; } })).toEqual(["a", "b"]);
     expect(names(class K extends Object { m(x: number) { return x; } })).toBeUndefined();
     expect(names(new Function("return class Sub extends Array { copy() { return new this.constructor(this.q); } }")())).toBeUndefined();
+    expect(names(new Function("return class { \"constructor\"(a, b) {} }")())).toEqual(["a", "b"]);
+    expect(names({ class(x: number, y: number) { return x + y; } }.class)).toEqual(["x", "y"]); // a method named class
     // A name with letters beyond ASCII before a slash: a division, not a regex literal.
     expect(names(new Function("x = ä / 2, b", "return b / 3"))).toEqual(["x", "b"]);
     // Any identifier JavaScript allows, as Python records any parameter name.

@@ -18,8 +18,9 @@ export function readParams(fn: Function): Param[] | undefined {
   }
   if (/\[native code\]\s*\}\s*$/.test(src)) return undefined;
   // A class takes its constructor's parameters; without one of its own, they cannot be read here.
-  if (/^class\b/.test(src)) {
-    const ctor = /(?<![.\w$])constructor\s*\(/.exec(src); // not `this.constructor(…)`
+  // (Not a method named `class`: `class(x) {}`.)
+  if (/^class\s*(?:[\p{ID_Start}_$][\p{ID_Continue}$]*\s*)?(?:extends\b|\{)/u.test(src)) {
+    const ctor = /(?<![.\w$])(?:constructor|"constructor"|'constructor')\s*\(/.exec(src); // not `this.constructor(…)`
     if (!ctor) return undefined;
     src = src.slice(ctor.index);
   }

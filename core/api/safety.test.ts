@@ -38,11 +38,14 @@ describe("tracing never breaks the traced program", () => {
     Object.defineProperty(throwing, "cause", { get() { throw new Error("getter"); } });
     const huge = new Error("big", { cause: "x".repeat(5_000_000) });
     const wide = new AggregateError(Array.from({ length: 10 }, () => new AggregateError(Array.from({ length: 10 }, () => new Error("leaf")), "mid")), "top");
-    for (const error of [throwing, huge, wide]) expect(() => mlflow.trace(function f() { throw error; })()).toThrow(error);
+    const partly = new AggregateError([new Error("e0"), new Error("e1"), new Error("e2")], "top");
+    Object.defineProperty(partly.errors[0], "cause", { get() { throw new Error("getter"); } });
+    for (const error of [throwing, huge, wide, partly]) expect(() => mlflow.trace(function f() { throw error; })()).toThrow(error);
     const events = (await t.traces()).map((tr) => tr.data.spans[0]!.events.find((e) => e.name === "exception")!.attributes);
     expect(events[0]).toMatchObject({ "exception.type": "Error", "exception.message": "outer", "exception.stacktrace": throwing.stack });
     for (const e of events) expect((e["exception.stacktrace"] as string).length).toBeLessThanOrEqual(16_384);
     expect((events[2]!["exception.stacktrace"] as string).split("\nerrors[").length - 1).toBeLessThanOrEqual(49);
+    expect(events[3]!["exception.stacktrace"]).toMatch(/errors\[0\]: Error: e0[\s\S]*errors\[1\]: Error: e1[\s\S]*errors\[2\]: Error: e2/); // one unreadable part leaves out only itself
   });
 
   it("a traced constructor or class called with new builds what it would untraced (JavaScript callers)", async () => {

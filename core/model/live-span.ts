@@ -75,10 +75,24 @@ function stackOf(error: Error): string {
       out += `\n${label}${text}`.slice(0, STACK_MAX - out.length);
       if (value instanceof Error && depth < 5) walk(value, depth + 1);
     };
+    // Each part read on its own: one that throws (a getter, a proxy) leaves out only itself.
+    const tryAdd = (label: string, read: () => unknown, depth: number): void => {
+      try {
+        const value = read();
+        if (value !== undefined) add(label, value, depth);
+      } catch {
+        // unreadable: left out
+      }
+    };
     const walk = (e: Error, depth: number): void => {
-      const { cause, errors } = e as { cause?: unknown; errors?: unknown };
-      if (cause !== undefined) add("Caused by: ", cause, depth);
-      if (Array.isArray(errors)) errors.slice(0, 10).forEach((inner, i) => add(`errors[${i}]: `, inner, depth));
+      tryAdd("Caused by: ", () => (e as { cause?: unknown }).cause, depth);
+      let errors: unknown;
+      try {
+        errors = (e as { errors?: unknown }).errors;
+      } catch {
+        errors = undefined;
+      }
+      if (Array.isArray(errors)) errors.slice(0, 10).forEach((_, i) => tryAdd(`errors[${i}]: `, () => (errors as unknown[])[i], depth));
     };
     walk(error, 1);
   } catch {
