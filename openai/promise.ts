@@ -45,17 +45,20 @@ export function observePromise<P extends object>(
     }
   };
   const onError = (error: unknown) => once(() => fail(span, error));
-  const endIfUnread = () => {
+  /** Ends the span unread after openSpanTimeoutMs unless `still()` says otherwise by then; returns a canceller. */
+  const unreadAfter = (what: string, still: () => boolean): (() => void) => {
     const ms = span._record.tracer.openSpanTimeoutMs;
-    if (observing || !ms) return;
+    if (!ms) return () => undefined;
     const timer = setTimeout(() => {
-      if (!observing) once(() => {
-        span.addEvent({ name: "cancelled", attributes: { reason: `result not read within ${ms} ms` } });
+      if (still()) once(() => {
+        span.addEvent({ name: "cancelled", attributes: { reason: `${what} not read within ${ms} ms` } });
         span.end();
       });
     }, ms);
     (timer as { unref?: () => void }).unref?.(); // never keeps a Node process alive
+    return () => clearTimeout(timer);
   };
+  const endIfUnread = () => void (observing || unreadAfter("result", () => !observing));
   let observing = false;
   const observeParsed = () => {
     if (observing) return;
@@ -68,11 +71,15 @@ export function observePromise<P extends object>(
   if (typeof target.asResponse === "function") target.asResponse().then(() => endIfUnread(), onError);
   else observeParsed();
 
+  // The clone is read as the caller reads the original: where the two share backpressure (a
+  // custom fetch's Node stream), an original never read stalls it, so that too ends unread.
   const readClone = (response: RawResponse) => {
+    const stop = unreadAfter("body", () => true);
     response
       .clone()
       .text()
-      .then((body) => once(() => recordRaw(span, api, body, record)), onError);
+      .then((body) => once(() => recordRaw(span, api, body, record)), onError)
+      .finally(stop);
   };
   // The client hands the same Response to every asResponse() call: so does tracing, relayed or not.
   let relayedResponse: Promise<RawResponse> | undefined;
@@ -153,7 +160,7 @@ function relayed(response: RawResponse & { body: WebStream }, span: LiveSpan, ap
   const out = new Response(body, response); // status, status text and headers as they came
   // And what a Response made here cannot carry: where the request went, and the kind it is.
   try {
-    for (const key of ["url", "redirected", "type"] as const) Object.defineProperty(out, key, { value: response[key], enumerable: true });
+    for (const key of ["url", "redirected", "type"] as const) Object.defineProperty(out, key, { value: response[key] });
   } catch (error) {
     reportSdkError("tracedOpenAI.asResponse", error); // the body is the relay's already: the Response goes out as it is
   }

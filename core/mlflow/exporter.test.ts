@@ -21,9 +21,12 @@ describe("MlflowExporter across invocations", () => {
     vi.unstubAllGlobals();
   });
 
-  it("takes back a send slot and an experiment lookup abandoned with their invocation, so later traces go out", async () => {
+  it.each([
+    ["navigator.userAgent", () => vi.stubGlobal("navigator", { userAgent: "Cloudflare-Workers" })],
+    ["WebSocketPair (Workers older than navigator)", () => vi.stubGlobal("WebSocketPair", function WebSocketPair() {})],
+  ])("in Workers (%s), takes back a send slot and an experiment lookup abandoned with their invocation, so later traces go out", async (_, inWorkers) => {
     vi.useFakeTimers({ toFake: ["Date"] });
-    vi.stubGlobal("navigator", { userAgent: "Cloudflare-Workers" }); // where invocations end
+    inWorkers(); // where invocations end
     const exporter = new MlflowExporter({ trackingUri: "http://127.0.0.1:9", experimentName: "exp", maxConcurrency: 2, timeoutMs: 1_000, retry: { maxElapsedMs: 1_000 } });
     const sent: string[] = [];
     let lookups = 0;

@@ -62,7 +62,8 @@ export class MlflowExporter implements Exporter {
     this.onError = options.onError;
     this.onDelivered = options.onDelivered;
     this.redact = options.redact ?? redactSecrets;
-    const workers = (globalThis as { navigator?: { userAgent?: unknown } }).navigator?.userAgent === "Cloudflare-Workers";
+    const g = globalThis as { navigator?: { userAgent?: unknown }; WebSocketPair?: unknown };
+    const workers = g.navigator?.userAgent === "Cloudflare-Workers" || typeof g.WebSocketPair === "function"; // (older Workers have no navigator)
     this.abandonMs = workers ? (options.timeoutMs ?? 30_000) + (options.retry?.maxElapsedMs ?? 60_000) : Infinity;
     if (this.redact !== false && typeof this.redact !== "function") throw new TypeError(`redact must be a function or false; got ${String(this.redact)}.`);
   }

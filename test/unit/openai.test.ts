@@ -307,6 +307,33 @@ describe("the client's promise and stream keep their methods", () => {
     expect((await only()).data.spans[0]!.events).toMatchObject([{ name: "cancelled", attributes: { reason: "stream not read within 300 ms" } }]);
   });
 
+  it("asResponse() with a custom fetch whose body is a Node stream (node-fetch): read from a clone; never read, the span ends after openSpanTimeoutMs", async () => {
+    const { Readable, PassThrough } = await import("node:stream");
+    mlflow.init({ exporter, silent: true, openSpanTimeoutMs: 300 });
+    const sse = Array.from({ length: 2000 }, (_, i) => `data: ${JSON.stringify({ id: "c", object: "chat.completion.chunk", created: 1, model: "m", choices: [{ index: 0, delta: { content: `w${i} ` }, finish_reason: null }] })}\n\n`);
+    // node-fetch v2's Response: a Node stream body, a clone piped from it (one backpressure for both).
+    class NodeFetchResponse {
+      ok = true; status = 200; statusText = "OK"; url = "http://llm.local/v1/chat/completions";
+      headers = new Headers({ "content-type": "text/event-stream" });
+      constructor(public body: InstanceType<typeof PassThrough> | InstanceType<typeof Readable>) {}
+      clone() {
+        const [a, b] = [new PassThrough(), new PassThrough()];
+        this.body.pipe(a);
+        this.body.pipe(b);
+        this.body = a;
+        return new NodeFetchResponse(b);
+      }
+      async text() { let out = ""; for await (const c of this.body) out += String(c); return out; }
+    }
+    const client = tracedOpenAI(new OpenAI({ apiKey: "x", baseURL: "http://llm.local/v1", maxRetries: 0, fetch: async () => new NodeFetchResponse(Readable.from(sse.map((e) => Buffer.from(e)))) as unknown as Response }));
+    await client.chat.completions.create({ model: "m", messages: [question], stream: true }).asResponse();
+    await vi.waitFor(async () => {
+      await mlflow.flushTraces();
+      expect(exporter.traces).toHaveLength(1);
+    }, { timeout: 3_000 });
+    expect((await only()).data.spans[0]!.events.at(-1)).toMatchObject({ name: "cancelled", attributes: { reason: "body not read within 300 ms" } });
+  });
+
   it("tee() and toReadableStream() read through the traced stream once", async () => {
     const client = tracedOpenAI(raw());
     const [left, right] = (await client.chat.completions.create({ model: "demo-mini", messages: [system, question], stream: true })).tee();
