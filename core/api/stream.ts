@@ -4,6 +4,7 @@ import { msToNs, nowMs } from "../model/clock.js";
 import type { LiveSpan } from "../model/live-span.js";
 import { isRemoteParent, type RemoteParent } from "../model/remote-parent.js";
 import { pyJsonDumpsAscii } from "../serialize/py-json.js";
+import { isNodeStream } from "../serialize/platform.js";
 import { toJsonSafe } from "../serialize/safe-json.js";
 import type { Tracer } from "../tracer.js";
 import { fail } from "./settle.js";
@@ -55,13 +56,13 @@ export function streamKind(value: unknown): StreamKind | undefined {
   // Response(stream), pipeTo) reject a proxy of one. A locked stream has a reader already: untouched.
   const RS = WebStreams();
   if (RS && value instanceof RS) return value.locked ? undefined : "readable";
-  const v = value as AsyncIterable<unknown> & { getNextPage?: unknown; hasNextPage?: unknown; pipe?: unknown; on?: unknown };
+  const v = value as AsyncIterable<unknown> & { getNextPage?: unknown; hasNextPage?: unknown };
   if (typeof v[Symbol.asyncIterator] !== "function") return undefined;
   // A page of a list API (an SDK's `models.list()`): a value, usually read through `.data`.
   if (typeof v.getNextPage === "function" && typeof v.hasNextPage === "function") return undefined;
   // A Node stream is mostly read through pipe() or "data" events, which the iterator never sees:
   // a value, as in Python (its span ends at return, instead of waiting for reads that never come).
-  return typeof v.pipe === "function" && typeof v.on === "function" ? undefined : "async";
+  return isNodeStream(v) ? undefined : "async";
 }
 
 /** The kind of stream a function returns, known from the function itself (generator functions). */

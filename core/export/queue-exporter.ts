@@ -1,6 +1,7 @@
 import { fail } from "../config.js";
 import { reportSdkError, warnOnce } from "../debug.js";
 import type { Trace } from "../model/types.js";
+import { isPromiseLike } from "../tracer.js";
 import type { Exporter } from "./exporter.js";
 import { queuedTrace, type QueuedTrace, type TraceQueue } from "./queue.js";
 import { redactSecrets, type RedactHook } from "./redact.js";
@@ -115,9 +116,9 @@ export class QueueExporter implements Exporter {
     const { sample, redact = redactSecrets } = this.options;
     try {
       const keep = typeof sample === "function" ? sample(trace) : sample === undefined || sampledIn(trace.info.traceId, sample);
-      if (isThenable(keep)) warnOnce("sample-async", "the sample function returned a Promise: it must decide synchronously, so the trace was kept.");
+      if (isPromiseLike(keep)) warnOnce("sample-async", "the sample function returned a Promise: it must decide synchronously, so the trace was kept.");
       const kept = keep ? (redact ? redact(trace) : trace) : null;
-      if (isThenable(kept)) {
+      if (isPromiseLike(kept)) {
         if (count) this.counts.failed++;
         warnOnce("redact-async", "the redact hook returned a Promise: it must return the trace synchronously, so the trace was dropped.");
         return undefined;
@@ -142,5 +143,3 @@ export class QueueExporter implements Exporter {
     }
   }
 }
-
-const isThenable = (value: unknown): boolean => typeof (value as { then?: unknown } | null)?.then === "function";

@@ -1,5 +1,5 @@
 import { TraceMetadataKey } from "../model/constants.js";
-import { rootTexts } from "../model/finalize.js";
+import { rootOf, rootTexts } from "../model/finalize.js";
 import type { Json, SpanData, SpanEvent, Trace, TraceInfo } from "../model/types.js";
 import { setKey } from "../serialize/safe-json.js";
 
@@ -153,19 +153,9 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
     const before = hits;
     const spans = trace.data.spans.map(span);
     // Nothing masked in the spans: the derived texts hold nothing to mask beyond what scrubbing finds.
-    const at = hits === before ? -1 : rootIndex(trace.data.spans);
+    const at = hits === before ? -1 : trace.data.spans.indexOf(rootOf(trace.data.spans)!);
     return { info: describe(trace.info, trace.data.spans[at], spans[at]), data: { spans } };
   };
-}
-
-/** The span the trace is described from: the earliest whose parent is not in the trace (a Worker's root has the page's span as parent). */
-function rootIndex(spans: readonly SpanData[]): number {
-  const ids = new Set(spans.map((s) => s.spanId));
-  let at = -1;
-  spans.forEach((s, i) => {
-    if ((s.parentId === null || !ids.has(s.parentId)) && (at < 0 || s.startTime < spans[at]!.startTime)) at = i;
-  });
-  return at;
 }
 
 function normalize(key: string): string {

@@ -28,8 +28,6 @@ export function finalizeTrace(record: Pick<TraceRecord, "info" | "userState" | "
  * would have recorded, from the root (the earliest span whose parent is not among them).
  */
 export function infoFromSpans(traceId: string, spans: SpanData[]): TraceInfo {
-  const ids = new Set(spans.map((s) => s.spanId));
-  const roots = spans.filter((s) => s.parentId === null || !ids.has(s.parentId)).sort((a, b) => a.startTime - b.startTime);
   const info: TraceInfo = {
     traceId,
     traceLocation: { type: "MLFLOW_EXPERIMENT" },
@@ -38,8 +36,16 @@ export function infoFromSpans(traceId: string, spans: SpanData[]): TraceInfo {
     traceMetadata: { [TraceMetadataKey.SCHEMA_VERSION]: TRACE_SCHEMA_VERSION },
     tags: {},
   };
-  describeTrace(info, spans, (roots[0] ?? spans[0]) as SpanData, undefined);
+  describeTrace(info, spans, (rootOf(spans) ?? spans[0]) as SpanData, undefined);
   return info;
+}
+
+/** The span a trace is described from: the earliest whose parent is not among them (a Worker's root has the page's span as parent). */
+export function rootOf<S extends SpanData>(spans: readonly S[]): S | undefined {
+  const ids = new Set(spans.map((s) => s.spanId));
+  let root: S | undefined;
+  for (const s of spans) if ((s.parentId === null || !ids.has(s.parentId)) && (!root || s.startTime < root.startTime)) root = s;
+  return root;
 }
 
 function describeTrace(info: TraceInfo, spans: SpanData[], root: SpanData, userState: TraceInfo["state"] | undefined): void {

@@ -57,47 +57,43 @@ export function describeException(error: unknown): { type: string; message: stri
 /**
  * The error's stack, then its `cause` and an AggregateError's `errors`, each under a heading, as
  * Python's traceback shows an exception's chain. Bounded: 5 levels, 10 errors each, 50 parts and
- * 16k characters in all; a part that cannot be read (a throwing getter) ends the chain there.
+ * 16k characters in all; a part that cannot be read (a throwing getter or proxy) is left out.
  */
 function stackOf(error: Error): string {
   const own = typeof error.stack === "string" ? error.stack : `${error.name}: ${error.message}`;
   let out = own;
-  try {
-    const seen = new Set<unknown>([error]);
-    let parts = 1;
-    const add = (label: string, value: unknown, depth: number): void => {
-      if (out.length >= STACK_MAX || parts >= 50 || seen.has(value)) return;
-      seen.add(value);
-      parts++;
-      const text =
-        value instanceof Error ? (typeof value.stack === "string" ? value.stack : `${value.name}: ${value.message}`)
-        : typeof value === "string" ? value : pyJsonDumps(toJsonSafe(value, 1024));
-      out += `\n${label}${text}`.slice(0, STACK_MAX - out.length);
-      if (value instanceof Error && depth < 5) walk(value, depth + 1);
-    };
-    // Each part read on its own: one that throws (a getter, a proxy) leaves out only itself.
-    const tryAdd = (label: string, read: () => unknown, depth: number): void => {
-      try {
-        const value = read();
-        if (value !== undefined) add(label, value, depth);
-      } catch {
-        // unreadable: left out
-      }
-    };
-    const walk = (e: Error, depth: number): void => {
-      tryAdd("Caused by: ", () => (e as { cause?: unknown }).cause, depth);
-      let errors: unknown;
-      try {
-        errors = (e as { errors?: unknown }).errors;
-      } catch {
-        errors = undefined;
-      }
-      if (Array.isArray(errors)) errors.slice(0, 10).forEach((_, i) => tryAdd(`errors[${i}]: `, () => (errors as unknown[])[i], depth));
-    };
-    walk(error, 1);
-  } catch {
-    // a getter or proxy that throws: what was read so far stays
-  }
+  const seen = new Set<unknown>([error]);
+  let parts = 1;
+  const add = (label: string, value: unknown, depth: number): void => {
+    if (out.length >= STACK_MAX || parts >= 50 || seen.has(value)) return;
+    seen.add(value);
+    parts++;
+    const text =
+      value instanceof Error ? (typeof value.stack === "string" ? value.stack : `${value.name}: ${value.message}`)
+      : typeof value === "string" ? value : pyJsonDumps(toJsonSafe(value, 1024));
+    out += `\n${label}${text}`.slice(0, STACK_MAX - out.length);
+    if (value instanceof Error && depth < 5) walk(value, depth + 1);
+  };
+  // Each part read on its own: one that throws (a getter, a proxy) leaves out only itself.
+  const tryAdd = (label: string, read: () => unknown, depth: number): void => {
+    try {
+      const value = read();
+      if (value !== undefined) add(label, value, depth);
+    } catch {
+      // unreadable: left out
+    }
+  };
+  const walk = (e: Error, depth: number): void => {
+    tryAdd("Caused by: ", () => (e as { cause?: unknown }).cause, depth);
+    let errors: unknown;
+    try {
+      errors = (e as { errors?: unknown }).errors;
+    } catch {
+      errors = undefined;
+    }
+    if (Array.isArray(errors)) errors.slice(0, 10).forEach((_, i) => tryAdd(`errors[${i}]: `, () => (errors as unknown[])[i], depth));
+  };
+  walk(error, 1);
   return out;
 }
 

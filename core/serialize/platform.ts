@@ -48,6 +48,10 @@ export function platformView(obj: object): unknown {
     }
   }
   // A Node stream (`[ReadStream]`): its own keys are buffers and internal state.
-  if (typeof o.pipe === "function" && typeof o.on === "function") return label(o);
+  if (isNodeStream(o)) return label(o);
   return undefined;
 }
+
+/** A Node stream (or any emitter one pipes): read through `pipe()` and events, not only its iterator. */
+export const isNodeStream = (o: object): boolean =>
+  typeof (o as { pipe?: unknown }).pipe === "function" && typeof (o as { on?: unknown }).on === "function";

@@ -1,5 +1,5 @@
 import { TraceMetadataKey } from "../../core/model/constants.js";
-import { aggregateTokenUsage } from "../../core/model/finalize.js";
+import { aggregateTokenUsage, rootOf } from "../../core/model/finalize.js";
 import type { SpanData, Trace, TraceInfo } from "../../core/model/types.js";
 import { pyJsonDumps } from "../../core/serialize/py-json.js";
 
@@ -66,6 +66,5 @@ export function withMergedUsage(info: TraceInfo, spans: SpanData[]): TraceInfo {
 export function traceName(info: TraceInfo, spans: readonly SpanData[]): string | null {
   const tagged = info.tags["mlflow.traceName"];
   if (tagged) return tagged;
-  const ids = new Set(spans.map((s) => s.spanId));
-  return spans.find((s) => s.parentId === null || !ids.has(s.parentId))?.name ?? null;
+  return rootOf(spans)?.name ?? null;
 }
