@@ -37,6 +37,7 @@ test("the sending tab closes: the other tab takes over and delivers what was lef
   await expect.poll(async () => (await stats(first)).leader).toBe(true);
   const second = await openApp(await context.newPage());
   expect((await stats(second)).leader).toBe(false);
+  await offline(first); // what it stores stays for the take-over: neither its sender nor its last try at closing sends it
   const ids = await first.evaluate(() => (globalThis as any).app.traceMany(3, 0, "handoff") as string[]);
   await expect.poll(async () => (await stats(second)).queued).toBe(3); // one queue for the origin
   await first.close();
