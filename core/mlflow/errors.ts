@@ -61,5 +61,8 @@ export class MlflowResponseError extends MlflowError {
   }
 }
 
-/** Network errors, 429 and 5xx are worth retrying; every other status is a permanent answer. */
-export const isRetryableStatus = (status: number): boolean => status === 429 || (status >= 500 && status <= 599);
+/**
+ * Network errors, 408 (a proxy or server timing the request out), 429 and 5xx are worth retrying,
+ * as MLflow's own client treats them; every other status is a permanent answer.
+ */
+export const isRetryableStatus = (status: number): boolean => status === 408 || status === 429 || (status >= 500 && status <= 599);

@@ -2,7 +2,7 @@ import { MlflowHttpError, MlflowNetworkError, isRetryableStatus } from "./errors
 import { parseRetryAfter } from "../export/backoff.js";
 import { nextDelay, sleep, type ResolvedRetryPolicy } from "./retry.js";
 
-// One MLflow HTTP call: timeout per try, retries with backoff on network errors, 429 and 5xx,
+// One MLflow HTTP call: timeout per try, retries with backoff on network errors, 408, 429 and 5xx,
 // and a typed error naming the server's own message for everything else.
 
 export type FetchLike = (url: string, init?: RequestInit) => Promise<Response>;

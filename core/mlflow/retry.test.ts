@@ -54,12 +54,12 @@ describe("backoff", () => {
 });
 
 describe("send", () => {
-  it("retries 500, 503 and network errors, then succeeds", async () => {
+  it("retries 500, 503, 408 (a proxy timing out) and network errors, then succeeds", async () => {
     const delays: number[] = [];
-    const s = scripted([500, new TypeError("fetch failed"), { status: 503 }, 200]);
+    const s = scripted([500, new TypeError("fetch failed"), { status: 503 }, { status: 408, statusText: "Request Timeout" }, 200]);
     const answer = await send(settings(s.fetch, delays), { method: "POST", url: "http://x/v1/traces" });
     expect(answer.status).toBe(200);
-    expect(delays).toEqual([75, 150, 300]);
+    expect(delays).toEqual([75, 150, 300, 600]);
   });
 
   it("waits what Retry-After says on 429", async () => {
