@@ -28,6 +28,16 @@ describe("TraceBuffer: bad input", () => {
     expect(await refusal([good, bad])).toBe("traces[1].data.spans[1].spanId must be 16 lowercase hex");
     expect(await refusal([{ info: { traceId: "tr-1" }, data: { spans: [] } }])).toBe("traces[0].info.traceId must be tr-<32 lowercase hex>");
     expect(await refusal("nope")).toBe("put(traces): traces must be an array of core Trace objects");
+    // A span the buffer could not read back is refused too, not acknowledged and then left out.
+    const broken = (change: (span: Record<string, unknown>) => void) => {
+      const t = simpleTrace("broken");
+      change(t.data.spans[1] as unknown as Record<string, unknown>);
+      return [good, t];
+    };
+    expect(await refusal(broken((s) => delete s.events))).toBe("traces[1].data.spans[1] needs status and attributes objects and an events array");
+    expect(await refusal(broken((s) => delete s.status))).toBe("traces[1].data.spans[1] needs status and attributes objects and an events array");
+    expect(await refusal(broken((s) => (s.name = 7)))).toBe("traces[1].data.spans[1].name must be a string");
+    expect(await refusal(broken((s) => (s.traceId = `tr-${"b".repeat(32)}`)))).toMatch(/^traces\[1\]\.data\.spans\[1\]\.traceId is not its trace's id/);
     expect(await api(stub).get(good.info.traceId)).toBeNull();
     expect(await api(stub).stats()).toMatchObject({ traces: 0, spans: 0 });
   });

@@ -295,6 +295,29 @@ describe("the read API", () => {
     expect((await errorOf(res)).error).toBe("the trace store is not available right now");
   });
 
+  it("reads are open by default only on a collector open for ingest too: ingest keys without a secret leave nobody reading", async () => {
+    const keysOnly = app({ secret: undefined });
+    const refused = await keysOnly.request(`${SELF}/api/traces`);
+    expect([refused.status, (await errorOf(refused)).error]).toEqual([401, "reading traces needs the collector secret, and none is configured"]);
+    expect((await keysOnly.request(`${SELF}/api/traces/tr-${"a".repeat(32)}`)).status).toBe(401);
+    expect((await keysOnly.request(`${SELF}/api/traces/tr-${"a".repeat(32)}/retry`, { method: "POST" })).status).toBe(401);
+    // Keys from the env, well-formed or not, close reads the same way.
+    const fromEnv = app({ secret: undefined, ingestKeys: undefined });
+    expect((await fromEnv.request(`${SELF}/api/traces`, {}, { INGEST_KEYS: JSON.stringify([{ key: "pk-env-0001", origins: ["self"] }]) })).status).toBe(401);
+    expect((await fromEnv.request(`${SELF}/api/traces`, {}, { INGEST_KEYS: "[{key:" })).status).toBe(401);
+    // Neither keys nor a secret: a local collector, open for ingest and for reads.
+    expect((await fromEnv.request(`${SELF}/api/traces`, {}, {})).status).toBe(200);
+    expect((await app({ secret: undefined, readAccess: "open" }).request(`${SELF}/api/traces`)).status).toBe(200);
+  });
+
+  it("a store function that gives no store (the Durable Object binding missing) is a misconfiguration on /health and on ingest, not an ok beside 503s", async () => {
+    const unbound = app({ store: (env) => bufferStoreFromEnv(env as never)! });
+    for (const res of [await unbound.request(`${SELF}/health`, {}, {}), await ingest(unbound, batch(simpleTrace("unbound")), {}, {})]) {
+      expect([res.status, res.headers.get("retry-after")]).toEqual([503, "60"]);
+      expect((await errorOf(res)).error).toContain("TRACE_BUFFER");
+    }
+  });
+
   it("unknown routes and /health answer JSON", async () => {
     const a = app();
     expect(await (await a.request(`${SELF}/health`)).json()).toEqual({ ok: true });
@@ -324,6 +347,18 @@ describe("the read API", () => {
     }
     // What the collector serves, and the host's own routes, are untouched; an unknown path is the host's 404.
     expect((await host.request(`${SELF}/api/mine`)).status).toBe(200);
+    // Registered after the mount, with reads behind the secret: still the host's, unguarded.
+    const guarded = new Hono();
+    guarded.route("/", app());
+    guarded.get("/api/mine", (c) => c.text("host route"));
+    guarded.post("/v1/chat/completions", (c) => c.text("host proxy"));
+    expect((await guarded.request(`${SELF}/api/mine`)).status).toBe(200);
+    expect((await guarded.request(`${SELF}/api/traces`)).status).toBe(401);
+    // No collector CORS on the host's /v1/ routes: neither its 403 preflight nor its headers.
+    const preflight = await guarded.request(`${SELF}/v1/chat/completions`, { method: "OPTIONS", headers: { origin: "https://elsewhere.example", "access-control-request-method": "POST" } });
+    expect(preflight.status).toBe(404);
+    const hostPost = await guarded.request(`${SELF}/v1/chat/completions`, { method: "POST", headers: { origin: "https://app.example" } });
+    expect([hostPost.status, hostPost.headers.get("access-control-allow-origin")]).toEqual([200, null]);
     const proxied = await host.request(`${SELF}/v1/chat/completions`, { method: "POST" });
     expect([proxied.status, await proxied.text()]).toEqual([200, "host proxy"]);
     expect((await host.request(`${SELF}/v1/nope`)).status).toBe(404);

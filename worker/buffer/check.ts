@@ -9,7 +9,6 @@ import { isRecord } from "../../core/serialize/trace-info.js";
 const TRACE_ID = /^tr-[0-9a-f]{32}$/;
 const SPAN_ID = /^[0-9a-f]{16}$/;
 
-
 export function checkTraces(traces: unknown): asserts traces is Trace[] {
   if (!Array.isArray(traces)) throw new TypeError("put(traces): traces must be an array of core Trace objects");
   traces.forEach((trace: unknown, i) => {
@@ -27,6 +26,11 @@ export function checkTraces(traces: unknown): asserts traces is Trace[] {
       if (!(span.parentId === null || (typeof span.parentId === "string" && SPAN_ID.test(span.parentId)))) throw new TypeError(`${sat}.parentId must be null or 16 lowercase hex`);
       if (typeof span.startTime !== "number" || !Number.isFinite(span.startTime)) throw new TypeError(`${sat}.startTime must be epoch milliseconds`);
       if (!(span.endTime === null || (typeof span.endTime === "number" && Number.isFinite(span.endTime)))) throw new TypeError(`${sat}.endTime must be epoch milliseconds or null`);
+      // What rows.ts readSpan needs to send or show the span: a span stored without it would be
+      // acknowledged, then left out of the trace (or the whole trace dead-lettered) later.
+      if (typeof span.name !== "string") throw new TypeError(`${sat}.name must be a string`);
+      if (!isRecord(span.status) || !isRecord(span.attributes) || !Array.isArray(span.events)) throw new TypeError(`${sat} needs status and attributes objects and an events array`);
+      if (span.traceId !== undefined && span.traceId !== info.traceId) throw new TypeError(`${sat}.traceId is not its trace's id ${info.traceId}`);
     });
   });
 }

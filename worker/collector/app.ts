@@ -27,9 +27,10 @@ export interface CollectorOptions<Env extends object = object> {
   /** The server senders' secret; default from the `COLLECTOR_SECRET` env secret. */
   secret?: string | ((env: Env) => string | undefined);
   /**
-   * Who may read traces through `/api/*`: "secret" (the collector secret as a bearer token),
-   * "open" (anyone who can reach the collector: a local demo). Default: "secret" when a secret is
-   * configured, else "open".
+   * Who may read traces through `/api/traces`: "secret" (the collector secret as a bearer token),
+   * "open" (anyone who can reach the collector: a local demo). Default: "open" only for a collector
+   * with neither ingest keys nor a secret (open for ingest too); else "secret", and with no secret
+   * configured nobody can read.
    */
   readAccess?: ReadAccess;
   limits?: Partial<CollectorLimits>;
@@ -71,13 +72,17 @@ export function createCollector<Env extends object = object>(options: CollectorO
   const envOf = (c: Ctx<Env>) => (c.env ?? {}) as Env & Record<string, unknown>;
   const storeOf = (c: Ctx<Env>) => {
     if (typeof options.store !== "function") return options.store;
+    let store: TraceStore | undefined;
     try {
-      return options.store(envOf(c));
+      store = options.store(envOf(c));
     } catch (error) {
       // A Worker variable the store reads (TRACE_BUFFER_SHARDS) is wrong: as for INGEST_KEYS below.
       if (error instanceof ConfigError) throw misconfigured(error.message, error.variable);
       throw error;
     }
+    // bufferStoreFromEnv(env) gives undefined when the binding is missing or misnamed.
+    if (typeof store?.put !== "function") throw misconfigured("options.store(env) gave no trace store (is the TRACE_BUFFER Durable Object binding missing?)", "the Durable Object binding");
+    return store;
   };
   // Parsed once per distinct source (the env var's text, or the array a function returned).
   let cachedKeys: { source: unknown; keys: IngestKey[] } | undefined;
@@ -126,7 +131,9 @@ export function createCollector<Env extends object = object>(options: CollectorO
   const noRoute = (c: Ctx<Env>) => new Refusal(404, `no route ${c.req.method} ${new URL(c.req.url).pathname}`, "", "see docs/collector.md");
   app.notFound((c) => c.json(noRoute(c).body, 404));
 
-  app.use("/v1/*", corsForIngest((c) => keysOf(c as Ctx<Env>)));
+  // Only on the collector's own paths: a host app's /v1/chat/completions gets no collector CORS.
+  const cors = corsForIngest((c) => keysOf(c as Ctx<Env>));
+  for (const [path] of ROUTES) if (path.startsWith("/v1/")) app.use(path, cors);
 
   const ingest = async (c: Ctx<Env>, read: (request: Request) => Promise<Trace[]>): Promise<Trace[]> => {
     const caller = authenticate(c.req.raw.headers, new URL(c.req.url).origin, authOf(c));
@@ -190,10 +197,24 @@ export function createCollector<Env extends object = object>(options: CollectorO
     return c.json({ ok: true });
   });
 
-  mountReads(app, storeOf, (c) => {
-    const secret = secretOf(c);
-    return { mode: options.readAccess ?? (secret ? "secret" : "open"), secret };
-  });
+  // Reads are open by default only where ingest is: no keys and no secret (a local collector). A
+  // malformed INGEST_KEYS still means keys were meant: reads stay closed.
+  const keysConfigured = (c: Ctx<Env>) => {
+    try {
+      return keysOf(c).length > 0;
+    } catch {
+      return true;
+    }
+  };
+  mountReads(
+    app,
+    storeOf,
+    (c) => {
+      const secret = secretOf(c);
+      return { mode: options.readAccess ?? (secret || keysConfigured(c) ? "secret" : "open"), secret };
+    },
+    ROUTES.filter(([path]) => path.startsWith("/api/")).map(([path]) => path),
+  );
 
   // A sub-app's notFound is not used once it is mounted (`app.route("/", createCollector(...))`):
   // these are routes, so a wrong method on a collector route gets its JSON 405 (with Allow) however

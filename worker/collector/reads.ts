@@ -1,4 +1,4 @@
-import type { Context, Hono } from "hono";
+import type { Context, Hono, MiddlewareHandler } from "hono";
 import type { ForwardingState, TraceQuery, TraceStore } from "../store.js";
 import { sameSecret } from "./auth.js";
 import { Refusal } from "./refusal.js";
@@ -51,19 +51,25 @@ export function mountReads<E extends { Bindings: object }>(
   app: Hono<E>,
   storeOf: (c: Context<E>) => TraceStore,
   accessOf: (c: Context<E>) => { mode: ReadAccess; secret: string | undefined },
+  paths: readonly string[],
 ): void {
-  app.use("/api/*", async (c, next) => {
+  // On the read routes only: the host app's own /api/* routes are not the collector's to guard.
+  const guard: MiddlewareHandler<E> = async (c, next) => {
     const { mode, secret } = accessOf(c);
     if (mode === "secret") {
-      const bearer = /^Bearer\s+(.+)$/i.exec(c.req.header("authorization") ?? "")?.[1]?.trim();
       // No secret configured with readAccess "secret": nobody can read, which is the safe failure.
-      if (!secret || bearer === undefined || !sameSecret(bearer, secret)) {
+      if (!secret) {
+        throw new Refusal(401, "reading traces needs the collector secret, and none is configured", "", 'set COLLECTOR_SECRET and send it as a bearer token (readAccess: "open" only for a collector nobody else can reach)');
+      }
+      const bearer = /^Bearer\s+(.+)$/i.exec(c.req.header("authorization") ?? "")?.[1]?.trim();
+      if (bearer === undefined || !sameSecret(bearer, secret)) {
         throw new Refusal(401, "reading traces needs the collector secret", "", "send Authorization: Bearer <COLLECTOR_SECRET>");
       }
     }
     await next();
     c.res.headers.set("cache-control", "no-store");
-  });
+  };
+  for (const path of paths) app.use(path, guard);
 
   app.get("/api/traces", async (c) => {
     const query = parseTraceQuery(c.req.query());
