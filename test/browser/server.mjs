@@ -3,7 +3,7 @@
 //   GET /bundle/<name>.js?build=…&zone=1           test/browser/pages/<name>.ts bundled by esbuild;
 //                                                  build=lowered lowers async/await (Zone.js mode),
 //                                                  zone=1 loads zone.js first
-//   GET /slow?ms=N, GET /stream?chunks=N            endpoints the pages fetch (fetch/stream scenarios)
+//   GET /slow?ms=N, GET /stream?chunks=N&gap=ms     endpoints the pages fetch (fetch/stream scenarios)
 //   GET /echo-headers                                the request's headers as JSON
 //   /v1/ingest, /stub/*                             the stand-in collector (collector-stub.mjs)
 import { build } from "esbuild";
@@ -60,9 +60,10 @@ createServer(async (req, res) => {
     if (p === "/stream") {
       res.writeHead(200, { "content-type": "text/plain" });
       const n = Number(url.searchParams.get("chunks") ?? 3);
+      const gap = Number(url.searchParams.get("gap") ?? 5);
       for (let i = 0; i < n; i++) {
         res.write(`chunk${i};`);
-        await new Promise((r) => setTimeout(r, 5));
+        await new Promise((r) => setTimeout(r, gap));
       }
       return res.end();
     }

@@ -1,6 +1,6 @@
 import { expect, test } from "@playwright/test";
 
-// The test server writes "chunk0;" … "chunk3;" 5 ms apart (test/browser/server.mjs, /stream).
+// The test server writes "chunk0;" … "chunk3;" 50 ms apart (test/browser/server.mjs, /stream).
 const whole = "chunk0;chunk1;chunk2;chunk3;";
 
 test.describe("a traced function returning a fetch body (ReadableStream)", () => {

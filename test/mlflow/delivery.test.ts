@@ -98,7 +98,8 @@ describe("outages and retries", () => {
     const experimentId = await newExperiment("stall");
     const trace = await makeTrace("stall");
     proxy.inject(/^\/api\/3\.0\/mlflow\/traces$/, "stall");
-    const exporter = new mlflow.MlflowExporter({ trackingUri: proxy.url, experimentId, timeoutMs: 400, retry: fast });
+    // Long enough that a busy MLflow answers the retry in time; the stall still ends by it.
+    const exporter = new mlflow.MlflowExporter({ trackingUri: proxy.url, experimentId, timeoutMs: 2_000, retry: fast });
     await exporter.deliver(trace);
     expect(proxy.count(/^\/api\/3\.0\/mlflow\/traces$/)).toBe(2);
     await expectStoredOnce(experimentId, trace);

@@ -29,6 +29,8 @@ test("a page of a site whose pages all trace comes back from the cache, and goes
   const before = await page.evaluate(() => (globalThis as any).app.traceOne("before"));
   const open = await page.evaluate(() => (globalThis as any).app.startAnswer("across"));
   await expectDelivered(request, [before]);
+  // Its ack written first: a page frozen mid-transaction is evicted as soon as B writes.
+  await expect.poll(() => page.evaluate(async () => (await (globalThis as any).app.stats()).queued)).toBe(0);
 
   // Page B of the same site traces too: it asks for the sender's lock, becomes the sender, writes and sends.
   await page.goto("/page/delivery-app?cacheable=1&label=b");

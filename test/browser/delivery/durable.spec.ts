@@ -1,7 +1,7 @@
 // Acceptance: finished traces are written to IndexedDB before any send, survive reloads and closed
 // tabs, and reach the collector once the page (or the next one) can send them.
 import { expect, test } from "@playwright/test";
-import { expectDelivered, idbRows, openApp, stub, type StubView } from "./helpers.js";
+import { expectDelivered, idbRows, offline, openApp, stub, type StubView } from "./helpers.js";
 
 test.beforeEach(async ({ request }) => {
   await request.get("/stub/reset");
@@ -175,7 +175,7 @@ test("an answer stream the page stops reading and forgets: the trace is sent onc
     .poll(async () => {
       await cdp.send("HeapProfiler.collectGarbage");
       return (await stub(request)).deliveries[id];
-    })
+    }, { timeout: 15_000 }) // each try needs a collection, the finalizer, the store and the send
     .toBe(1);
   const [span] = sentSpans(await stub(request), id);
   expect(span!.name).toBe("answer");
@@ -191,7 +191,13 @@ test("tab closed while the collector is failing: the next page load delivers the
   const first = await openApp(await context.newPage());
   const id = await first.evaluate(() => (globalThis as any).app.traceOne("failing-close") as string);
   await expect.poll(async () => (await idbRows(first)).map((r) => r.id)).toEqual([id]);
+  await expect.poll(async () => (await stub(request)).requests.length).toBeGreaterThan(0); // it got its 503
+  // The failure is lifted only once the tab is gone: a retry or the keepalive copy of a closing
+  // tab still on its way would otherwise get the 200 (offline, its last tries fail for sure).
+  await offline(first);
+  const gone = first.waitForEvent("close");
   await first.close({ runBeforeUnload: true });
+  await gone;
   await request.get("/stub/fail?times=0");
   expect((await stub(request)).deliveries).toEqual({});
   await openApp(await context.newPage());
@@ -199,7 +205,7 @@ test("tab closed while the collector is failing: the next page load delivers the
   expect(view.deliveries[id]).toBe(1);
 });
 
-test("tab closed before its trace's IndexedDB write could run, collector failing: the next page load delivers the trace", async ({ context, request }) => {
+test("tab closed before its trace's IndexedDB write could run, its keepalive copy failing: the next page load delivers the trace", async ({ context, request }) => {
   await context.newPage(); // keeps the context open while the tab under test is gone
   const first = await openApp(await context.newPage());
   // Another tab of the origin holds the queue in a long transaction, so the closing tab's write
@@ -216,12 +222,13 @@ test("tab closed before its trace's IndexedDB write could run, collector failing
       held();
     };
   }));
-  await request.get("/stub/fail?times=1000&status=503"); // the keepalive copy fails too
+  await offline(first); // the keepalive copy fails too, however late the page sends it
   const id = await first.evaluate(() => (globalThis as any).app.traceOne("closed-unwritten") as string);
+  const gone = first.waitForEvent("close");
   await first.close({ runBeforeUnload: true });
+  await gone;
   await new Promise((r) => setTimeout(r, 1_500)); // the tab is gone for good, not just unloading
   await blocker.evaluate(() => ((globalThis as { release?: boolean }).release = true));
-  await request.get("/stub/fail?times=0");
   expect((await stub(request)).deliveries).toEqual({});
   const reopened = await openApp(await context.newPage());
   const view = await expectDelivered(request, [id]);

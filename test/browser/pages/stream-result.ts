@@ -4,7 +4,7 @@
 import * as mlflow from "../../../core/index.js";
 
 const callModel = mlflow.trace(async function callModel(chunks: number) {
-  const response = await fetch(`/stream?chunks=${chunks}`);
+  const response = await fetch(`/stream?chunks=${chunks}&gap=50`); // a stalled renderer still sees the body arrive after the return
   return response.body!;
 }, { spanType: mlflow.SpanType.LLM });
 
