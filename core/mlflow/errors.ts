@@ -6,7 +6,7 @@ export class MlflowError extends Error {
   override name = "MlflowError";
 }
 
-/** The server answered with an error status. `retryable` is false for 4xx other than 429. */
+/** The server answered with an error status. `retryable` is false for 4xx other than 408 and 429. */
 export class MlflowHttpError extends MlflowError {
   override name = "MlflowHttpError";
   /** The server's `Retry-After`, in ms, when it sent one (429, 503). */

@@ -226,11 +226,81 @@ describe("TraceBuffer: forwarding configuration", () => {
     expect(info.trace.trace_info.trace_location.mlflow_experiment.experiment_id).toBe(experiment.experiment.experiment_id);
   });
 
+  it("an experiment MLflow refuses (an id naming none, a deleted one) pauses the shard instead of dead-lettering traces; they go once it is fixed", async () => {
+    const name = `mlflow-edge-buffer-deleted-${Date.now()}`;
+    const post = (path: string, body: unknown) =>
+      fetch(`${proxy}/api/2.0/mlflow/experiments/${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) }).then((r) => r.json() as Promise<Record<string, string>>);
+    const experimentId = (await post("create", { name })).experiment_id!;
+    const [typo, deleted] = [simpleTrace("into a mistyped experiment"), simpleTrace("into a deleted experiment")];
+    const outcome = await runInDurableObject(buffer(), async (_, state) => {
+      const run = async (buffer: TraceBuffer, times: number) => {
+        for (let i = 0; i < times; i++) {
+          state.storage.sql.exec("UPDATE traces SET next_attempt_at = 0 WHERE next_attempt_at IS NOT NULL");
+          state.storage.sql.exec("DELETE FROM shard_state WHERE key = 'paused_until'");
+          await buffer.alarm();
+        }
+        return state.storage.sql.exec("SELECT trace_id, forwarding, permanent_failures, last_error FROM traces ORDER BY trace_id").toArray();
+      };
+      const paused = () => Number(state.storage.sql.exec("SELECT value FROM shard_state WHERE key = 'paused_until'").toArray()[0]?.value ?? 0);
+      // More attempts than FORWARD_MAX_PERMANENT_FAILURES (3): refusals of the experiment do not count.
+      const mistyped = new TraceBuffer(state as DurableObjectState, { ...env, MLFLOW_EXPERIMENT_NAME: undefined, MLFLOW_EXPERIMENT_ID: "987654321" });
+      await state.blockConcurrencyWhile(async () => {});
+      await mistyped.put([typo]);
+      const afterTypo = await run(mistyped, 4);
+      const pausedByTypo = paused() > Date.now();
+      state.storage.sql.exec("DELETE FROM traces"), state.storage.sql.exec("DELETE FROM spans");
+      // Found by name, then deleted in MLflow: the same, and it is looked up again each time.
+      const named = new TraceBuffer(state as DurableObjectState, { ...env, MLFLOW_EXPERIMENT_NAME: name });
+      await state.blockConcurrencyWhile(async () => {});
+      await post("delete", { experiment_id: experimentId });
+      await named.put([deleted]);
+      const afterDelete = await run(named, 4);
+      const pausedByDelete = paused() > Date.now();
+      await post("restore", { experiment_id: experimentId });
+      const afterRestore = await run(named, 1);
+      return { afterTypo, pausedByTypo, afterDelete, pausedByDelete, afterRestore };
+    });
+    expect(outcome.afterTypo).toMatchObject([{ forwarding: "buffered", permanent_failures: 0 }]);
+    expect(outcome.afterTypo[0]!.last_error).toMatch(/No Experiment with id=987654321 exists.*the experiment is refused, not this trace/);
+    expect(outcome.pausedByTypo).toBe(true);
+    expect(outcome.afterDelete).toMatchObject([{ forwarding: "buffered", permanent_failures: 0 }]);
+    expect(outcome.afterDelete[0]!.last_error).toMatch(/must be in the 'active' state.*the experiment is refused, not this trace/);
+    expect(outcome.pausedByDelete).toBe(true);
+    expect(outcome.afterRestore).toMatchObject([{ forwarding: "forwarded" }]);
+    expect((await fromMlflow(deleted.info.traceId))?.info.request_preview).toBe(deleted.info.requestPreview);
+  });
+
   it("half of a Basic credential is named as the problem", async () => {
     await runInDurableObject(env.MISCONFIGURED_BUFFER.get(env.MISCONFIGURED_BUFFER.idFromName(`mis2-${Date.now()}`)), (_, state) => {
       const half = new TraceBuffer(state as DurableObjectState, { ...env, MLFLOW_TRACKING_USERNAME: "alice" });
       return half.stats().then((s) => expect(s.configError).toBe("forwarding is off: MLFLOW_TRACKING_USERNAME is set without MLFLOW_TRACKING_PASSWORD; set both for Basic auth (or MLFLOW_TRACKING_TOKEN for a bearer token)."));
     });
+  });
+
+  it("a value meant as 'for ever' (TRACE_RETENTION_HOURS=99999999, FORWARD_DELAY_MS=1e16) is named as the problem; writes go on, also beside a row due after 2189", async () => {
+    for (const [key, value] of [["TRACE_RETENTION_HOURS", "99999999"], ["FORWARD_DELAY_MS", "1e16"]] as const) {
+      const seen = await runInDurableObject(buffer(), async (_, state) => {
+        const shard = new TraceBuffer(state as DurableObjectState, { ...env, [key]: value });
+        await state.blockConcurrencyWhile(async () => {});
+        const put = await shard.put([simpleTrace(`${key} for ever`)]).then(() => "stored", (e: Error) => e.message);
+        return { put, configError: (await shard.stats()).configError };
+      });
+      expect(seen.put).toBe("stored");
+      expect(seen.configError).toContain(`${key} must be a number from 0 to`);
+      expect(seen.configError).toContain(JSON.stringify(value));
+    }
+    // A row an earlier deployment stored to expire in the year 3000 (the only row left) does not
+    // make scheduling the alarm throw, in the alarm run or in the next write.
+    const stub = buffer();
+    await api(stub).put([simpleTrace("kept for ever by an older deployment")]);
+    await sql(stub, "UPDATE traces SET forwarding = 'forwarded', next_attempt_at = NULL, expires_at = ?", Date.UTC(3000, 0, 1));
+    const outcome = await runInDurableObject(stub, async (instance: TraceBuffer, state) => {
+      const ran = await instance.alarm().then(() => "ran", (e: Error) => e.message);
+      return { ran, alarm: await state.storage.getAlarm() };
+    });
+    expect(outcome.ran).toBe("ran");
+    expect(new Date(outcome.alarm!).getUTCFullYear()).toBe(2188);
+    expect(await api(stub).put([simpleTrace("the next one")])).toMatchObject({ stored: 1 });
   });
 
   it("credentials in MLFLOW_TRACKING_URI never reach a message: no scheme, or a password with an unencoded #, ? or /, is a configuration error that names the URI masked", async () => {

@@ -89,12 +89,19 @@ function str(env: Env, key: string): string | undefined {
   return value;
 }
 
-function num(env: Env, key: string, fallback: number, min: number, integer = false): number {
+const DAY_MS = 86_400_000;
+
+/**
+ * A number from `min` to `max`. The upper bounds keep every time the buffer computes from them
+ * inside what a Durable Object alarm takes (dates before 2189): a value meant as "for ever" is
+ * refused by name instead of failing every write after it committed.
+ */
+function num(env: Env, key: string, fallback: number, min: number, max: number, integer = false): number {
   const raw = env[key];
   if (raw === undefined || raw === "") return fallback;
   const value = typeof raw === "number" ? raw : typeof raw === "string" ? Number(raw) : NaN;
-  if (!Number.isFinite(value) || value < min || (integer && !Number.isInteger(value))) {
-    throw new ConfigError(key, `${key} must be ${integer ? "an integer" : "a number"} >= ${min}; got ${JSON.stringify(raw)}.`);
+  if (!Number.isFinite(value) || value < min || value > max || (integer && !Number.isInteger(value))) {
+    throw new ConfigError(key, `${key} must be ${integer ? "an integer" : "a number"} from ${min} to ${max}; got ${JSON.stringify(raw)}.`);
   }
   return value;
 }
@@ -145,14 +152,14 @@ export function readBufferConfig(settings: TraceBufferEnv | Env): BufferConfig {
   }
   return {
     mlflow,
-    forwardDelayMs: num(env, "FORWARD_DELAY_MS", 2_000, 0),
-    partialDelayMs: num(env, "FORWARD_PARTIAL_DELAY_MS", 30_000, 0),
-    maxPermanentFailures: num(env, "FORWARD_MAX_PERMANENT_FAILURES", 3, 1, true),
-    retryBaseMs: num(env, "FORWARD_RETRY_BASE_MS", 1_000, 1),
-    retryMaxMs: num(env, "FORWARD_RETRY_MAX_MS", 300_000, 1),
-    batchSize: num(env, "FORWARD_BATCH_SIZE", 25, 1, true),
-    retentionMs: num(env, "TRACE_RETENTION_HOURS", 24, 0) * 3_600_000,
-    maxTraceSpans: num(env, "TRACE_MAX_SPANS", DEFAULT_MAX_TRACE_SPANS, 1, true),
-    maxTraceBytes: num(env, "TRACE_MAX_BYTES", DEFAULT_MAX_TRACE_BYTES, 1, true),
+    forwardDelayMs: num(env, "FORWARD_DELAY_MS", 2_000, 0, DAY_MS),
+    partialDelayMs: num(env, "FORWARD_PARTIAL_DELAY_MS", 30_000, 0, DAY_MS),
+    maxPermanentFailures: num(env, "FORWARD_MAX_PERMANENT_FAILURES", 3, 1, 1_000, true),
+    retryBaseMs: num(env, "FORWARD_RETRY_BASE_MS", 1_000, 1, DAY_MS),
+    retryMaxMs: num(env, "FORWARD_RETRY_MAX_MS", 300_000, 1, DAY_MS),
+    batchSize: num(env, "FORWARD_BATCH_SIZE", 25, 1, 1_000, true),
+    retentionMs: num(env, "TRACE_RETENTION_HOURS", 24, 0, 87_600) * 3_600_000, // ten years
+    maxTraceSpans: num(env, "TRACE_MAX_SPANS", DEFAULT_MAX_TRACE_SPANS, 1, 1_000_000, true),
+    maxTraceBytes: num(env, "TRACE_MAX_BYTES", DEFAULT_MAX_TRACE_BYTES, 1, 2 ** 40, true),
   };
 }

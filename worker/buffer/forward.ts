@@ -22,7 +22,19 @@ import type { BufferConfig } from "./config.js";
 
 export type ForwardOutcome =
   | { ok: true }
-  | { ok: false; permanent: boolean; message: string; retryAfterMs?: number; credentials?: boolean };
+  /** `deployment`: the answer refuses the deployment's settings (credentials, experiment), not this trace. */
+  | { ok: false; permanent: boolean; message: string; retryAfterMs?: number; deployment?: boolean };
+
+/**
+ * MLflow refusing the experiment rather than the trace: an id that names no experiment (a typo in
+ * MLFLOW_EXPERIMENT_ID) or one deleted since. Every trace would be refused the same way until the
+ * experiment is fixed or restored.
+ */
+function refusesExperiment(error: MlflowHttpError): boolean {
+  const said = error.serverMessage;
+  if (error.status === 404) return error.errorCode === "RESOURCE_DOES_NOT_EXIST" && /experiment/i.test(said);
+  return error.status === 400 && /experiment .* must be in the 'active' state/i.test(said);
+}
 
 export class Forwarder {
   private readonly client: MlflowClient;
@@ -72,7 +84,13 @@ export class Forwarder {
     } catch (error) {
       const message = this.masked(error instanceof Error ? error.message : String(error));
       // 401/403 refuse the deployment's credentials, not this trace: it waits for them to be fixed.
-      if (error instanceof MlflowHttpError && (error.status === 401 || error.status === 403)) return { ok: false, permanent: false, message, credentials: true };
+      if (error instanceof MlflowHttpError && (error.status === 401 || error.status === 403)) return { ok: false, permanent: false, message, deployment: true };
+      if (error instanceof MlflowHttpError && refusesExperiment(error)) {
+        // So does a missing or deleted experiment. One found by name is looked up again next time
+        // (it may have been re-created under a new id).
+        if (!this.config.experimentId) this.experiment = undefined;
+        return { ok: false, permanent: false, message: `${message} (the experiment is refused, not this trace: traces wait until it exists and is active)`, deployment: true };
+      }
       if (error instanceof MlflowHttpError) return { ok: false, permanent: !error.retryable, message, retryAfterMs: error.retryAfterMs };
       // A 2xx the client cannot use (an HTML login page, a server that is not MLflow) will not
       // improve by itself: count it towards dead-lettering. Network errors and timeouts are retried.

@@ -17,6 +17,8 @@ import { utf8Length } from "../../core/serialize/safe-json.js";
 // is deleted before MLflow acknowledged it.
 
 const RETRY_AFTER_CAP_MS = 3_600_000;
+/** The latest time `setAlarm` takes (workerd refuses dates after 2189). */
+const LATEST_ALARM = Date.UTC(2188, 11, 31);
 
 /**
  * Durable Object SQLite refuses a string or row over 2 MB. Spans are stored one a row so only a
@@ -366,8 +368,8 @@ export class TraceBuffer extends DurableObject implements TraceStore {
     const retryAfter = Math.min(outcome.retryAfterMs ?? 0, RETRY_AFTER_CAP_MS);
     const backoff = Math.max(retryAfter, this.backoff(attempts));
     if (retryAfter > 0) this.pauseUntil(now + retryAfter);
-    // Refused credentials: every trace would be refused the same way, so the whole shard waits.
-    else if (outcome.credentials) this.pauseUntil(now + backoff);
+    // Refused credentials or experiment: every trace would be refused the same way, so the whole shard waits.
+    else if (outcome.deployment) this.pauseUntil(now + backoff);
     this.sql.exec(
       "UPDATE traces SET forwarding = ?, attempts = ?, permanent_failures = ?, last_error = ?, next_attempt_at = ?, updated_at = ? WHERE trace_id = ? AND version = ?",
       dead ? "dead-lettered" : "buffered",
@@ -419,7 +421,9 @@ export class TraceBuffer extends DurableObject implements TraceStore {
     }
     // Exactly the next due time, later as well as earlier: a settle window pushed back by a new
     // part should not wake the object for nothing.
-    const target = Math.max(next, Date.now());
+    // A time a Durable Object alarm cannot take (after 2189: a row written under a retention
+    // value from before the bounds in config.ts) waits at the latest one it can, not throw on every write.
+    const target = Math.min(Math.max(next, Date.now()), LATEST_ALARM);
     if (current !== target) await this.ctx.storage.setAlarm(target);
   }
 }
