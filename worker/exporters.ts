@@ -12,7 +12,8 @@ import { utf8Length } from "../core/serialize/safe-json.js";
 // response: the request never waits for tracing.
 
 /**
- * Hands traces to a TraceStore (the TraceBuffer Durable Objects through their binding), redacted
+ * Hands traces to a TraceStore (the TraceBuffer Durable Objects through their binding), retrying a
+ * put the runtime marks retryable (a Durable Object reset by a deploy) twice, redacted
  * (default `redactSecrets`, as the collector does to what pages send) and cut to the ingest limits
  * first as every other way into the buffer is: a long streamed answer keeps every chunk as an
  * event, and a span over the buffer's row size would be refused whole.
@@ -21,10 +22,26 @@ export function storeExporter(store: TraceStore, redact: RedactHook | false = re
   return {
     async export(trace: Trace) {
       const kept = redact ? redact(trace) : trace;
-      if (kept) await store.put([fitForIngest(kept, utf8Length(JSON.stringify(kept)))]);
+      if (!kept) return;
+      const batch = [fitForIngest(kept, utf8Length(JSON.stringify(kept)))];
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return void (await store.put(batch));
+        } catch (error) {
+          // Durable Objects mark passing failures `retryable` (reset by a deploy, a lost
+          // connection); the store takes a new stub each call. An overloaded one gets a longer pause.
+          const flags = (error ?? {}) as { retryable?: unknown; overloaded?: unknown };
+          if (flags.retryable !== true || attempt >= STORE_ATTEMPTS) throw error;
+          const pause = backoffDelay(attempt, { baseMs: 200, maxMs: 2_000 });
+          await new Promise((r) => setTimeout(r, flags.overloaded === true ? Math.max(pause, 1_000) : pause));
+        }
+      }
     },
   };
 }
+
+/** Tries of one put through the binding, within the invocation's waitUntil time. */
+const STORE_ATTEMPTS = 3;
 
 export interface CollectorExporterOptions {
   /** Base URL of a mlflow-edge collector, e.g. `https://traces.example.com`. */

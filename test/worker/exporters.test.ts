@@ -61,6 +61,28 @@ describe("storeExporter", () => {
     expect(stored.trace.data.spans[0]!.events.at(-1)!.name).toBe("mlflow.chunk.item.999");
   });
 
+  it("tries a put the runtime marks retryable again (a Durable Object reset by a deploy); a refusal is not retried", async () => {
+    const store = bufferStoreFromEnv(env)!;
+    let calls = 0;
+    const resetOnce = Object.create(store, {
+      put: {
+        value: (traces: Parameters<typeof store.put>[0]) => {
+          if (++calls === 1) return Promise.reject(Object.assign(new Error("Durable Object reset because its code was updated."), { retryable: true }));
+          return store.put(traces);
+        },
+      },
+    }) as typeof store;
+    const t = simpleTrace("stored after a reset");
+    await storeExporter(resetOnce).export(t);
+    expect(calls).toBe(2);
+    expect((await exports.default.fetch(`${BASE}/api/traces/${t.info.traceId}`)).status).toBe(200);
+
+    let refusals = 0;
+    const refusing = Object.create(store, { put: { value: () => (refusals++, Promise.reject(new RangeError("traces[0] would hold 2100 spans"))) } }) as typeof store;
+    await expect(storeExporter(refusing).export(simpleTrace("refused"))).rejects.toThrow("2100 spans");
+    expect(refusals).toBe(1);
+  });
+
   it("masks secrets before storing, as the collector does with what pages send (a request URL's token, a client's API key)", async () => {
     const memory = new mlflow.InMemoryExporter();
     mlflow.init({ exporter: memory, silent: true });
