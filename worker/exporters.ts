@@ -29,11 +29,11 @@ export function storeExporter(store: TraceStore, redact: RedactHook | false = re
           return void (await store.put(batch));
         } catch (error) {
           // Durable Objects mark passing failures `retryable` (reset by a deploy, a lost
-          // connection); the store takes a new stub each call. An overloaded one gets a longer pause.
+          // connection); the store takes a new stub each call, and a put sent twice is stored once.
+          // An overloaded object is not asked again: that would only add to its load.
           const flags = (error ?? {}) as { retryable?: unknown; overloaded?: unknown };
-          if (flags.retryable !== true || attempt >= STORE_ATTEMPTS) throw error;
-          const pause = backoffDelay(attempt, { baseMs: 200, maxMs: 2_000 });
-          await new Promise((r) => setTimeout(r, flags.overloaded === true ? Math.max(pause, 1_000) : pause));
+          if (flags.retryable !== true || flags.overloaded === true || attempt >= STORE_ATTEMPTS) throw error;
+          await new Promise((r) => setTimeout(r, backoffDelay(attempt, { baseMs: 200, maxMs: 2_000 })));
         }
       }
     },

@@ -37,7 +37,10 @@ describe("TraceBuffer: bad input", () => {
     expect(await refusal(broken((s) => delete s.events))).toBe("traces[1].data.spans[1] needs status and attributes objects and an events array");
     expect(await refusal(broken((s) => delete s.status))).toBe("traces[1].data.spans[1] needs status and attributes objects and an events array");
     expect(await refusal(broken((s) => (s.name = 7)))).toBe("traces[1].data.spans[1].name must be a string");
-    expect(await refusal(broken((s) => (s.traceId = `tr-${"b".repeat(32)}`)))).toMatch(/^traces\[1\]\.data\.spans\[1\]\.traceId is not its trace's id/);
+    expect(await refusal(broken((s) => (s.traceId = `tr-${"b".repeat(32)}`)))).toMatch(/^traces\[1\]\.data\.spans\[1\]\.traceId must be its trace's id/);
+    expect(await refusal(broken((s) => delete s.traceId))).toMatch(/^traces\[1\]\.data\.spans\[1\]\.traceId must be its trace's id/);
+    expect(await refusal(broken((s) => (s.events = [null])))).toBe("traces[1].data.spans[1].events[0] must be { name, timestamp (epoch milliseconds), attributes }");
+    expect(await refusal(broken((s) => (s.events = [{ name: "e", timestamp: "now", attributes: {} }])))).toMatch(/events\[0\] must be/);
     expect(await api(stub).get(good.info.traceId)).toBeNull();
     expect(await api(stub).stats()).toMatchObject({ traces: 0, spans: 0 });
   });
@@ -93,15 +96,18 @@ describe("TraceBuffer: parts that point at each other", () => {
 describe("TraceBuffer: rows it cannot read", () => {
   it("lists and gets around damaged rows, forwards what is readable, and dead-letters a trace with nothing readable without holding up the others", async () => {
     const stub = buffer();
-    const [damagedSpan, unreadable, fine] = [simpleTrace("one span damaged"), simpleTrace("no span readable"), simpleTrace("fine")];
-    await api(stub).put([damagedSpan, unreadable, fine]);
+    const [damagedSpan, unreadable, fine, unsendable] = [simpleTrace("one span damaged"), simpleTrace("no span readable"), simpleTrace("fine"), simpleTrace("readable, not sendable")];
+    await api(stub).put([damagedSpan, unreadable, fine, unsendable]);
+    // A row that reads as a span but no request can be made of (no trace id): not retried for ever.
+    const { traceId: _, ...idless } = unsendable.data.spans[0]!;
+    await sql(stub, "UPDATE spans SET body = ? WHERE span_id = ?", JSON.stringify(idless), idless.spanId);
     const retrieve = damagedSpan.data.spans.find((s) => s.name === "retrieve")!;
     await sql(stub, "UPDATE spans SET body = '{\"half a' WHERE span_id = ?", retrieve.spanId);
     await sql(stub, "UPDATE traces SET info = 'garbage', tags = '[1,2', forwarding = 'teleported', state = 'MAYBE' WHERE trace_id = ?", damagedSpan.info.traceId);
     await sql(stub, "UPDATE spans SET body = 'null' WHERE trace_id = ?", unreadable.info.traceId);
 
     const page = await api(stub).list({ limit: 10 });
-    expect(page.traces.map((s) => s.traceId).sort()).toEqual([damagedSpan, unreadable, fine].map((t) => t.info.traceId).sort());
+    expect(page.traces.map((s) => s.traceId).sort()).toEqual([damagedSpan, unreadable, fine, unsendable].map((t) => t.info.traceId).sort());
     const summary = page.traces.find((s) => s.traceId === damagedSpan.info.traceId)!;
     expect(summary).toMatchObject({ tags: {}, forwarding: "buffered", state: "STATE_UNSPECIFIED", requestPreview: damagedSpan.info.requestPreview });
     const got = (await api(stub).get(damagedSpan.info.traceId))!;
@@ -115,6 +121,7 @@ describe("TraceBuffer: rows it cannot read", () => {
     const dead = (await row(stub, unreadable.info.traceId))!;
     expect(dead).toMatchObject({ forwarding: "dead-lettered", permanent_failures: 3 });
     expect(dead.last_error).toContain("no readable span");
+    expect(await row(stub, unsendable.info.traceId)).toMatchObject({ forwarding: "dead-lettered", permanent_failures: 3 });
     // Kept: nothing is deleted before MLflow has it.
     expect(await sql(stub, "SELECT COUNT(*) AS n FROM spans WHERE trace_id = ?", unreadable.info.traceId)).toEqual([{ n: 2 }]);
   });

@@ -129,6 +129,21 @@ describe("TraceBuffer: forwarding to MLflow", () => {
     expect(counted.count).toBe(3);
   });
 
+  it("MLflow (or a proxy before it) answering 408 more times than FORWARD_MAX_PERMANENT_FAILURES: retried, never dead-lettered", async () => {
+    const stub = buffer();
+    const t = simpleTrace("timed out by a proxy");
+    await api(stub).put([t]);
+    await fault("^/v1/traces", 408, 4, {}, "request timeout");
+    for (let i = 0; i < 4; i++) {
+      await makeDue(stub);
+      await forwardNow(stub);
+    }
+    expect(await row(stub, t.info.traceId)).toMatchObject({ forwarding: "buffered", attempts: 4, permanent_failures: 0 });
+    await makeDue(stub);
+    await forwardNow(stub);
+    expect(await row(stub, t.info.traceId)).toMatchObject({ forwarding: "forwarded", attempts: 5 });
+  });
+
   it("honours Retry-After from MLflow: nothing else is sent to it until then, and a new part does not bring the retry forward", async () => {
     const stub = buffer();
     const t = simpleTrace("slow down", { tags: { v: "1" } });

@@ -234,6 +234,17 @@ describe("redaction on the server", () => {
     expect((await ingest(thrower, batch(keep))).status).toBe(422);
     expect(store.puts).toBe(0);
   });
+
+  it("a hook whose output the buffer refuses (it dropped each span's events) is a 422 naming the hook, not a 503 retried for ever", async () => {
+    const stripped = app({
+      store: bufferStoreFromEnv(workerEnv)!,
+      redact: (t) => ({ ...t, data: { spans: t.data.spans.map(({ events: _, ...s }) => s as Trace["data"]["spans"][number]) } }),
+    });
+    const res = await ingest(stripped, batch(simpleTrace("no events")));
+    const body = await errorOf(res);
+    expect([res.status, res.headers.get("retry-after"), body.path]).toEqual([422, null, "traces[0].data.spans[0]"]);
+    expect(body.error).toMatch(/^the collector's redaction left a trace the buffer refuses: .*events/);
+  });
 });
 
 describe("idempotency and split traces", () => {

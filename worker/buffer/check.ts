@@ -26,11 +26,16 @@ export function checkTraces(traces: unknown): asserts traces is Trace[] {
       if (!(span.parentId === null || (typeof span.parentId === "string" && SPAN_ID.test(span.parentId)))) throw new TypeError(`${sat}.parentId must be null or 16 lowercase hex`);
       if (typeof span.startTime !== "number" || !Number.isFinite(span.startTime)) throw new TypeError(`${sat}.startTime must be epoch milliseconds`);
       if (!(span.endTime === null || (typeof span.endTime === "number" && Number.isFinite(span.endTime)))) throw new TypeError(`${sat}.endTime must be epoch milliseconds or null`);
-      // What rows.ts readSpan needs to send or show the span: a span stored without it would be
-      // acknowledged, then left out of the trace (or the whole trace dead-lettered) later.
+      // What rows.ts readSpan and the forwarder need to send or show the span: a span stored
+      // without it would be acknowledged, then left out of the trace or never sent.
       if (typeof span.name !== "string") throw new TypeError(`${sat}.name must be a string`);
       if (!isRecord(span.status) || !isRecord(span.attributes) || !Array.isArray(span.events)) throw new TypeError(`${sat} needs status and attributes objects and an events array`);
-      if (span.traceId !== undefined && span.traceId !== info.traceId) throw new TypeError(`${sat}.traceId is not its trace's id ${info.traceId}`);
+      if (span.traceId !== info.traceId) throw new TypeError(`${sat}.traceId must be its trace's id ${info.traceId}`);
+      span.events.forEach((event: unknown, k) => {
+        if (!isRecord(event) || typeof event.name !== "string" || typeof event.timestamp !== "number" || !Number.isFinite(event.timestamp) || !isRecord(event.attributes)) {
+          throw new TypeError(`${sat}.events[${k}] must be { name, timestamp (epoch milliseconds), attributes }`);
+        }
+      });
     });
   });
 }

@@ -89,13 +89,15 @@ function str(env: Env, key: string): string | undefined {
   return value;
 }
 
-const DAY_MS = 86_400_000;
-
 /**
- * A number from `min` to `max`. The upper bounds keep every time the buffer computes from them
- * inside what a Durable Object alarm takes (dates before 2189): a value meant as "for ever" is
- * refused by name instead of failing every write after it committed.
+ * The longest time setting, about 31 years: every time the buffer computes from one stays inside
+ * what a Durable Object alarm takes (dates before 2189), so a value meant as "for ever" is refused
+ * by name instead of failing every write after it committed.
  */
+const MAX_TIME_MS = 1e12;
+const ANY = Number.MAX_SAFE_INTEGER;
+
+/** A number from `min` to `max`. */
 function num(env: Env, key: string, fallback: number, min: number, max: number, integer = false): number {
   const raw = env[key];
   if (raw === undefined || raw === "") return fallback;
@@ -152,14 +154,14 @@ export function readBufferConfig(settings: TraceBufferEnv | Env): BufferConfig {
   }
   return {
     mlflow,
-    forwardDelayMs: num(env, "FORWARD_DELAY_MS", 2_000, 0, DAY_MS),
-    partialDelayMs: num(env, "FORWARD_PARTIAL_DELAY_MS", 30_000, 0, DAY_MS),
-    maxPermanentFailures: num(env, "FORWARD_MAX_PERMANENT_FAILURES", 3, 1, 1_000, true),
-    retryBaseMs: num(env, "FORWARD_RETRY_BASE_MS", 1_000, 1, DAY_MS),
-    retryMaxMs: num(env, "FORWARD_RETRY_MAX_MS", 300_000, 1, DAY_MS),
-    batchSize: num(env, "FORWARD_BATCH_SIZE", 25, 1, 1_000, true),
-    retentionMs: num(env, "TRACE_RETENTION_HOURS", 24, 0, 87_600) * 3_600_000, // ten years
-    maxTraceSpans: num(env, "TRACE_MAX_SPANS", DEFAULT_MAX_TRACE_SPANS, 1, 1_000_000, true),
-    maxTraceBytes: num(env, "TRACE_MAX_BYTES", DEFAULT_MAX_TRACE_BYTES, 1, 2 ** 40, true),
+    forwardDelayMs: num(env, "FORWARD_DELAY_MS", 2_000, 0, MAX_TIME_MS),
+    partialDelayMs: num(env, "FORWARD_PARTIAL_DELAY_MS", 30_000, 0, MAX_TIME_MS),
+    maxPermanentFailures: num(env, "FORWARD_MAX_PERMANENT_FAILURES", 3, 1, ANY, true),
+    retryBaseMs: num(env, "FORWARD_RETRY_BASE_MS", 1_000, 1, MAX_TIME_MS),
+    retryMaxMs: num(env, "FORWARD_RETRY_MAX_MS", 300_000, 1, MAX_TIME_MS),
+    batchSize: num(env, "FORWARD_BATCH_SIZE", 25, 1, ANY, true),
+    retentionMs: num(env, "TRACE_RETENTION_HOURS", 24, 0, MAX_TIME_MS / 3_600_000) * 3_600_000,
+    maxTraceSpans: num(env, "TRACE_MAX_SPANS", DEFAULT_MAX_TRACE_SPANS, 1, ANY, true),
+    maxTraceBytes: num(env, "TRACE_MAX_BYTES", DEFAULT_MAX_TRACE_BYTES, 1, ANY, true),
   };
 }

@@ -1,5 +1,5 @@
 import { MlflowClient, withoutCredentials } from "../../core/mlflow/client.js";
-import { MlflowHttpError, MlflowResponseError } from "../../core/mlflow/errors.js";
+import { MlflowHttpError, MlflowNetworkError } from "../../core/mlflow/errors.js";
 import type { Trace } from "../../core/model/types.js";
 import type { BufferConfig } from "./config.js";
 
@@ -92,10 +92,11 @@ export class Forwarder {
         return { ok: false, permanent: false, message: `${message} (the experiment is refused, not this trace: traces wait until it exists and is active)`, deployment: true };
       }
       if (error instanceof MlflowHttpError) return { ok: false, permanent: !error.retryable, message, retryAfterMs: error.retryAfterMs };
-      // A 2xx the client cannot use (an HTML login page, a server that is not MLflow) will not
-      // improve by itself: count it towards dead-lettering. Network errors and timeouts are retried.
-      if (error instanceof MlflowResponseError) return { ok: false, permanent: true, message };
-      return { ok: false, permanent: false, message };
+      // Network errors and timeouts are retried. A 2xx the client cannot use (an HTML login page, a
+      // server that is not MLflow), or a stored trace no request can be made of, will not improve
+      // by itself: counted towards dead-lettering.
+      if (error instanceof MlflowNetworkError) return { ok: false, permanent: false, message };
+      return { ok: false, permanent: true, message };
     }
   }
 }

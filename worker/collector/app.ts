@@ -161,9 +161,10 @@ export function createCollector<Env extends object = object>(options: CollectorO
     } catch (error) {
       // The buffer refuses a trace that would not fit its row, merged with the parts it already
       // holds (`traces[i]...`): a retry cannot succeed, so not a 503 the client would retry for ever.
-      if (error instanceof RangeError && error.message.startsWith("traces[")) {
-        throw new Refusal(413, error.message, error.message.split(" ")[0] as string, "send fewer or smaller tags, values or spans for this trace");
-      }
+      const at = error instanceof Error && error.message.startsWith("traces[") ? (error.message.split(" ")[0] as string) : undefined;
+      if (at && error instanceof RangeError) throw new Refusal(413, (error as Error).message, at, "send fewer or smaller tags, values or spans for this trace");
+      // A shape the buffer refuses after validation passed: the redact hook's output.
+      if (at && error instanceof TypeError) throw new Refusal(422, `the collector's redaction left a trace the buffer refuses: ${error.message}`, at, "the redact hook must keep each span's name, status, attributes and events");
       throw error;
     }
   };
