@@ -107,6 +107,7 @@ export async function traceRequest(
       attributes: { "http.request.method": request.method, "url.path": path, ...(route ? { "http.route": route } : {}) },
       parent,
     });
+    span._record.invocation = true;
     requestSpans.set(request, span);
   } catch (error) {
     reportSdkError("instrument", error);
@@ -168,6 +169,7 @@ export async function traceInvocation<T>(
   let span: LiveSpan;
   try {
     span = startSpan({ name, spanType: SpanType.UNKNOWN, inputs, parent: null });
+    span._record.invocation = true;
   } catch (error) {
     reportSdkError("instrument", error);
     return run();

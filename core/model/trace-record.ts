@@ -28,6 +28,13 @@ export class TraceRecord {
   private pendingStreams = 0;
   rootEnded = false;
   finished = false;
+  /**
+   * The root is a Worker invocation's (instrument(), the Hono middleware): getLastActiveTraceId()
+   * inside it answers with this trace once a span in it ended, never another invocation's.
+   */
+  invocation = false;
+  /** A span other than the root has ended. */
+  childEnded = false;
   /** Set by updateCurrentTrace({ state }); otherwise the root's status decides. */
   userState: TraceState | undefined;
   private lingerTimer: ReturnType<typeof setTimeout> | undefined;
@@ -71,7 +78,7 @@ export class TraceRecord {
     if (span._slot === 0) {
       this.rootEnded = true;
       this.tracer.rootEnded(this);
-    }
+    } else this.childEnded = true;
     this.maybeFinish();
   }
 

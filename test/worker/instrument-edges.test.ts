@@ -5,6 +5,7 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
+import * as mlflow from "../../core/index.js";
 import type { Trace } from "../../core/model/types.js";
 import { getTracer } from "../../core/tracer.js";
 import { mlflowTracing } from "../../worker/hono.js";
@@ -86,6 +87,39 @@ describe("instrument(): concurrent requests of one browser trace are separate ex
     expect(await call("/c")).toContain("/c");
     expect(new Set(exported.traces.map((t) => t.info.traceId))).toEqual(new Set(["tr-0af7651916cd43dd8448eb211c80319c"]));
     expect(exported.traces).toHaveLength(3);
+  });
+});
+
+describe("getLastActiveTraceId() in concurrent requests of one isolate", () => {
+  it("is the request's own trace once a traced call in it ended (undefined before), never another request's", async () => {
+    const answer = mlflow.trace(async function answer(q: string) {
+      await sleep(q === "slow" ? 60 : 5);
+      return q;
+    });
+    const worker = instrument<object, ExportedHandler<object>>(
+      {
+        async fetch(request) {
+          const q = new URL(request.url).searchParams.get("q")!;
+          const before = mlflow.getLastActiveTraceId() ?? null;
+          await answer(q);
+          return Response.json({ before, after: mlflow.getLastActiveTraceId(), own: mlflow.getCurrentActiveSpan()!.traceId });
+        },
+      },
+      { exporter: () => exported },
+    );
+    const call = async (q: string) => {
+      const ctx = createExecutionContext();
+      const res = await worker.fetch!(new Request(`https://app.example/ask?q=${q}`) as never, {}, ctx);
+      const seen = (await res.json()) as { before: string | null; after: string; own: string }; // the span ends when the body is read
+      await waitOnExecutionContext(ctx);
+      return seen;
+    };
+    await call("first"); // a finished request before: its trace is not the next one's
+    const [slow, fast] = await Promise.all([call("slow"), call("fast")]);
+    for (const seen of [slow, fast]) expect(seen).toEqual({ before: null, after: seen.own, own: expect.stringMatching(/^tr-/) });
+    expect(slow.own).not.toBe(fast.own);
+    // Outside any invocation it is the last root that ended, as in Python.
+    expect(mlflow.getLastActiveTraceId()).toBe(exported.traces.at(-1)!.info.traceId);
   });
 });
 
