@@ -1,4 +1,4 @@
-import { configure, fail, validateTracerOptions, type TracerOptions } from "../core/config.js";
+import { checkKnownKeys, configure, fail, TRACER_KEYS, validateTracerOptions, type TracerOptions } from "../core/config.js";
 import { AsyncLocalStorageContextManager, type AsyncLocalStorageConstructor } from "../core/context/async-local-storage.js";
 import { warnOnce } from "../core/debug.js";
 import { getTracer, type Tracer } from "../core/tracer.js";
@@ -32,13 +32,24 @@ interface Setup {
 }
 
 let setup: Setup | undefined;
+/** Tracers ensureTracing made: replacing one of those (after resetWorkerTracing) is no surprise. */
+const configuredHere = new WeakSet<Tracer>();
 
 /**
  * Configures the isolate's tracer from the first env seen, and again if something else replaced
  * the global tracer since (an `init()` elsewhere in the Worker).
  */
 export function ensureTracing<Env>(env: Env, options: WorkerTracingOptions<Env>): Setup {
-  if (setup && getTracer() === setup.tracer) return setup;
+  const current = getTracer();
+  if (setup && current === setup.tracer) return setup;
+  if (current.exporter !== undefined && !configuredHere.has(current)) {
+    // init() (or another configure) set up tracing that this replaces: its exporter would get nothing.
+    warnOnce(
+      "instrument-replaces-init",
+      "instrument()/mlflowTracing() configure tracing themselves and replace what init() set up (its exporter gets no traces from here on): " +
+        "pass those options to them instead, e.g. instrument(handler, { exporter: (env) => …, experimentId }).",
+    );
+  }
   const tracker = new ExportTracker();
   let destination: Exporter | undefined;
   try {
@@ -64,8 +75,19 @@ export function ensureTracing<Env>(env: Env, options: WorkerTracingOptions<Env>)
     contextManager: asyncLocalStorage ? new AsyncLocalStorageContextManager(asyncLocalStorage) : undefined,
   });
   setup = { tracker, tracer: getTracer() };
+  configuredHere.add(setup.tracer);
   return setup;
 }
+
+const WORKER_KEYS = [
+  ...TRACER_KEYS.filter((k) => k !== "contextManager"), "spanName", "spanType", "continueTrace", "exportDeadlineMs", "asyncLocalStorage",
+] as const satisfies readonly (keyof WorkerTracingOptions<unknown>)[];
+// init()'s MLflow options: a Worker reads those from its env, where secrets belong.
+const FROM_ENV = "a Worker takes MLflow's settings from its env (MLFLOW_TRACKING_URI, MLFLOW_EXPERIMENT_ID or _NAME, MLFLOW_TRACKING_TOKEN, …), or from exporter: (env) => new MlflowExporter({ … })";
+const INIT_ONLY: Record<string, string> = {
+  ...Object.fromEntries(["trackingUri", "experimentName", "trackingServerUsername", "trackingServerPassword", "trackingServerToken", "headers", "timeoutMs", "retry", "redact"].map((k) => [k, FROM_ENV])),
+  contextManager: "a Worker carries context with AsyncLocalStorage (pass asyncLocalStorage when it is not found on its own)",
+};
 
 /**
  * Checks the options where instrument() or mlflowTracing() is called, at the Worker's top level:
@@ -74,6 +96,7 @@ export function ensureTracing<Env>(env: Env, options: WorkerTracingOptions<Env>)
 export function validateWorkerOptions<Env>(options: WorkerTracingOptions<Env>, fn: string): void {
   const bad = (field: string, expected: string, got: unknown) => fail(field, expected, got, fn);
   if (typeof options !== "object" || options === null) bad("options", "an object", options);
+  checkKnownKeys(options, WORKER_KEYS, fn, INIT_ONLY);
   const { exporter, asyncLocalStorage, spanName, continueTrace, spanType, exportDeadlineMs, ...tracer } = options;
   validateTracerOptions(tracer, fn);
   if (exporter !== undefined && typeof exporter !== "function") bad("exporter", "a function (env) => Exporter", exporter);

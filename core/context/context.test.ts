@@ -136,3 +136,20 @@ describe("stack context without an async context manager", () => {
     expect(w.messages()).toEqual([]);
   });
 });
+
+describe("AsyncLocalStorage shared by every manager of one AsyncLocalStorage class", () => {
+  it("a tracer configured again while a span is active (init() inside a traced request) keeps what follows nested under it", async () => {
+    const t = setup({ contextManager: new mlflow.AsyncLocalStorageContextManager(AsyncLocalStorage) });
+    const other = new mlflow.InMemoryExporter();
+    await mlflow.withSpan(async () => {
+      await sleep(1);
+      mlflow.init({ exporter: other, contextManager: new mlflow.AsyncLocalStorageContextManager(AsyncLocalStorage), silent: true });
+      await sleep(1);
+      await mlflow.trace(async function step() { await sleep(1); })();
+    }, { name: "request" });
+    // The trace goes whole to the tracer that started it; nothing is split off into the new one.
+    expect(shape(await t.only()).map((s) => [s.name, s.parent])).toEqual([["request", null], ["step", "request"]]);
+    await mlflow.flushTraces();
+    expect(other.drain()).toEqual([]);
+  });
+});

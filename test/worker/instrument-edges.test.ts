@@ -4,7 +4,8 @@
 // Content-Encoding) are checked from Node in test/unit/workerd-response.test.ts.
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { Hono } from "hono";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
+import { resetWarnings } from "../../core/debug.js";
 import * as mlflow from "../../core/index.js";
 import type { Trace } from "../../core/model/types.js";
 import { getTracer } from "../../core/tracer.js";
@@ -120,6 +121,36 @@ describe("getLastActiveTraceId() in concurrent requests of one isolate", () => {
     expect(slow.own).not.toBe(fast.own);
     // Outside any invocation it is the last root that ended, as in Python.
     expect(mlflow.getLastActiveTraceId()).toBe(exported.traces.at(-1)!.info.traceId);
+  });
+});
+
+describe("instrument() and init() in one Worker", () => {
+  it("init() replaced by instrument() is warned about, and init() inside a request does not split that request's trace", async () => {
+    resetWarnings();
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    const mine = new mlflow.InMemoryExporter();
+    mlflow.init({ exporter: mine }); // at the module's top level, as a user might
+    const step = mlflow.trace(async function step() { await sleep(1); });
+    const worker = instrument<object, ExportedHandler<object>>(
+      {
+        async fetch() {
+          await step();
+          mlflow.init({ exporter: mine }); // the natural place to use env
+          await step();
+          return new Response("ok");
+        },
+      },
+      { exporter: () => exported },
+    );
+    const ctx = createExecutionContext();
+    await (await worker.fetch!(new Request("https://app.example/both") as never, {}, ctx)).text();
+    await waitOnExecutionContext(ctx);
+    const warned = warn.mock.calls.map((c) => String(c[0])).filter((m) => m.includes("replace what init() set up"));
+    warn.mockRestore();
+    expect(warned).toHaveLength(1);
+    expect(exported.traces.map((t) => t.data.spans.map((s) => s.name))).toEqual([["GET /both", "step_1", "step_2"]]); // one trace, both steps in it
+    await mlflow.flushTraces();
+    expect(mine.drain()).toEqual([]);
   });
 });
 

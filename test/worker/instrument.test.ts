@@ -280,8 +280,17 @@ describe("options are checked where the Worker wraps its handler (its top level,
     expect(() => mlflowTracing(bad as never)).toThrow(new RegExp(`^mlflow-edge mlflowTracing\\(\\): "${field}" must be `));
   });
 
+  it("an unknown option names the one meant; init()'s MLflow options point to the env", () => {
+    const handler = { fetch: () => new Response("ok") };
+    expect(() => instrument(handler, { exportDeadLineMs: 1_000 } as never)).toThrow('mlflow-edge instrument(): unknown option "exportDeadLineMs"; did you mean "exportDeadlineMs"?');
+    expect(() => mlflowTracing({ trackingUri: "http://127.0.0.1:5000" } as never)).toThrow(/^mlflow-edge mlflowTracing\(\): "trackingUri" is not supported: a Worker takes MLflow's settings from its env \(MLFLOW_TRACKING_URI/);
+    expect(() => instrument(handler, { experimentName: "x" } as never)).toThrow(/"experimentName" is not supported/);
+    expect(() => instrument(handler, { contextManager: {} } as never)).toThrow(/"contextManager" is not supported: a Worker carries context with AsyncLocalStorage/);
+  });
+
   it("accepts the documented options", () => {
     expect(() => instrument({ fetch: () => new Response("ok") }, { exporter: () => exported, spanType: "AGENT", exportDeadlineMs: 10_000, continueTrace: false, spanName: (r) => r.method })).not.toThrow();
+    expect(() => mlflowTracing({ experimentId: "7", dedupeSpanNames: false, maxValueBytes: 4096, openSpanTimeoutMs: 1_000, silent: true, asyncLocalStorage: undefined })).not.toThrow();
   });
 });
 
