@@ -5,7 +5,7 @@ import { getTracer, type Tracer } from "../core/tracer.js";
 import type { Exporter } from "../core/export/exporter.js";
 import { ExportTracker } from "./export-tracker.js";
 import { destinationFromEnv } from "./destination.js";
-import { traceInvocation, traceRequest, type RequestSpanOptions } from "./request-span.js";
+import { holdingContext, traceInvocation, traceRequest, type RequestSpanOptions } from "./request-span.js";
 
 // instrument(handler) for module Workers: one root span per fetch/scheduled/queue invocation,
 // traces handed on inside ctx.waitUntil. The tracer is configured on the first invocation, when
@@ -173,7 +173,7 @@ export function instrument<Env, H extends ExportedHandler<Env>>(handler: H, opti
   if (typeof onFetch === "function") {
     const fetch: NonNullable<ExportedHandler<Env>["fetch"]> = (request, env, ctx) => {
       const { tracker } = ensureTracing(env, options);
-      return traceRequest(request, undefined, tracker, (p) => ctx.waitUntil(p), () => onFetch.call(handler, request, env, ctx), options);
+      return traceRequest(request, undefined, tracker, (p) => ctx.waitUntil(p), (span) => onFetch.call(handler, request, env, span ? holdingContext(ctx, span) : ctx), options);
     };
     own("fetch", fetch);
   }
@@ -181,7 +181,7 @@ export function instrument<Env, H extends ExportedHandler<Env>>(handler: H, opti
     const onScheduled: NonNullable<ExportedHandler<Env>["scheduled"]> = (controller, env, ctx) => {
       const { tracker } = ensureTracing(env, options);
       const inputs = { cron: controller.cron, scheduledTime: controller.scheduledTime };
-      return traceInvocation(`scheduled ${controller.cron}`, inputs, tracker, (p) => ctx.waitUntil(p), () => scheduled.call(handler, controller, env, ctx));
+      return traceInvocation(`scheduled ${controller.cron}`, inputs, tracker, (p) => ctx.waitUntil(p), (span) => scheduled.call(handler, controller, env, span ? holdingContext(ctx, span) : ctx), options.exportDeadlineMs);
     };
     own("scheduled", onScheduled);
   }
@@ -189,7 +189,7 @@ export function instrument<Env, H extends ExportedHandler<Env>>(handler: H, opti
     const onQueue: NonNullable<ExportedHandler<Env>["queue"]> = (batch, env, ctx) => {
       const { tracker } = ensureTracing(env, options);
       const inputs = { queue: batch.queue, messages: batch.messages.length };
-      return traceInvocation(`queue ${batch.queue}`, inputs, tracker, (p) => ctx.waitUntil(p), () => queue.call(handler, batch, env, ctx));
+      return traceInvocation(`queue ${batch.queue}`, inputs, tracker, (p) => ctx.waitUntil(p), (span) => queue.call(handler, batch, env, span ? holdingContext(ctx, span) : ctx), options.exportDeadlineMs);
     };
     own("queue", onQueue);
   }

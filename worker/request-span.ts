@@ -93,7 +93,7 @@ export async function traceRequest(
   route: string | undefined,
   tracker: ExportTracker,
   waitUntil: WaitUntil | undefined,
-  handle: () => Response | Promise<Response>,
+  handle: (span?: LiveSpan) => Response | Promise<Response>,
   options: RequestSpanOptions = {},
 ): Promise<Response> {
   let span: LiveSpan;
@@ -121,7 +121,7 @@ export async function traceRequest(
   };
   let response: Response;
   try {
-    response = await span.run(handle);
+    response = await span.run(() => handle(span));
   } catch (error) {
     fail(span, error);
     handOn();
@@ -163,7 +163,7 @@ export async function traceInvocation<T>(
   inputs: Record<string, unknown>,
   tracker: ExportTracker,
   waitUntil: WaitUntil | undefined,
-  run: () => T | Promise<T>,
+  run: (span?: LiveSpan) => T | Promise<T>,
   deadlineMs = 25_000,
 ): Promise<T> {
   let span: LiveSpan;
@@ -175,7 +175,7 @@ export async function traceInvocation<T>(
     return run();
   }
   try {
-    const result = await span.run(run);
+    const result = await span.run(() => run(span));
     span.end();
     return result;
   } catch (error) {
@@ -185,4 +185,29 @@ export async function traceInvocation<T>(
     const exported = tracker.exported(span, deadlineMs);
     if (waitUntil) waitUntil(exported);
   }
+}
+
+/**
+ * The invocation's ctx as the handler gets it: `waitUntil` also keeps the invocation's trace open
+ * until each promise it is given settles (at most openSpanTimeoutMs after the response), so spans
+ * of work done after the response (a cache write, an evaluation) stay in the request's trace
+ * instead of starting their own. Everything else is the ctx's own, called on the ctx.
+ */
+export function holdingContext<C extends object>(ctx: C, span: LiveSpan): C {
+  const target = ctx as C & { waitUntil?: (promise: unknown) => void };
+  if (typeof target.waitUntil !== "function") return ctx;
+  const waitUntil = (promise: unknown) => {
+    if (promise !== null && typeof promise === "object" && typeof (promise as PromiseLike<unknown>).then === "function") {
+      const release = span._record.hold();
+      (promise as PromiseLike<unknown>).then(release, release);
+    }
+    return target.waitUntil!(promise); // given as it came: the runtime's own checks and reports apply
+  };
+  return new Proxy(target, {
+    get(object, key) {
+      if (key === "waitUntil") return waitUntil;
+      const value: unknown = Reflect.get(object, key, object);
+      return typeof value === "function" ? value.bind(object) : value;
+    },
+  });
 }

@@ -96,7 +96,7 @@ export class StreamRecorder {
     if (running) this.lastAt = nowMs();
     this.reducer = plan ? plan.outputReducer : running?.outputReducer;
     const parent = plan?.parent;
-    if (!running && parent && !isRemoteParent(parent)) this.release = parent._record.holdForStream();
+    if (!running && parent && !isRemoteParent(parent)) this.release = parent._record.hold();
   }
 
   get started(): boolean {

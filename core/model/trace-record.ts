@@ -25,7 +25,7 @@ export class TraceRecord {
   /** Spans in start order; a slot holds the live span until it ends, then its data. */
   readonly slots: (LiveSpan | SpanData)[] = [];
   private open = 0;
-  private pendingStreams = 0;
+  private pending = 0;
   rootEnded = false;
   finished = false;
   /**
@@ -59,14 +59,18 @@ export class TraceRecord {
     return this.slots.push(span) - 1;
   }
 
-  /** A traced function returned a stream that will open a child span when iterated. */
-  holdForStream(): () => void {
-    this.pendingStreams++;
+  /**
+   * Keeps the trace open after its root ends until the returned release is called (or
+   * openSpanTimeoutMs passes): a stream that will open a child span when iterated, work a Worker
+   * handed to ctx.waitUntil.
+   */
+  hold(): () => void {
+    this.pending++;
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      this.pendingStreams--;
+      this.pending--;
       this.maybeFinish();
     };
   }
@@ -89,7 +93,7 @@ export class TraceRecord {
 
   private maybeFinish(): void {
     if (!this.rootEnded || this.finished) return;
-    if (this.open === 0 && this.pendingStreams === 0) {
+    if (this.open === 0 && this.pending === 0) {
       this.finish();
       return;
     }

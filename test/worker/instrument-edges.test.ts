@@ -124,6 +124,37 @@ describe("getLastActiveTraceId() in concurrent requests of one isolate", () => {
   });
 });
 
+describe("work a handler hands to ctx.waitUntil", () => {
+  it("its spans, started after the response, stay in the request's trace; ctx is otherwise the runtime's own", async () => {
+    const remember = mlflow.trace(async function remember(answer: string) {
+      await sleep(5);
+      return answer.length;
+    });
+    const worker = instrument<object, ExportedHandler<object>>(
+      {
+        async fetch(_request, _env, ctx) {
+          ctx.passThroughOnException(); // called on the real ctx: no "Illegal invocation"
+          ctx.waitUntil((async () => {
+            await sleep(30); // well after the response went out
+            await remember("forty-two");
+          })());
+          ctx.waitUntil(Promise.reject(new Error("a failed cache write")).catch(() => undefined));
+          return new Response("forty-two");
+        },
+      },
+      { exporter: () => exported },
+    );
+    const ctx = createExecutionContext();
+    const res = await worker.fetch!(new Request("https://app.example/later") as never, {}, ctx);
+    expect(await res.text()).toBe("forty-two");
+    await waitOnExecutionContext(ctx);
+    expect(exported.traces.map((t) => t.data.spans.map((s) => [s.name, s.parentId === null ? null : "GET /later"]))).toEqual([
+      [["GET /later", null], ["remember", "GET /later"]],
+    ]);
+    expect(getTracer().openTraceCount).toBe(0);
+  });
+});
+
 describe("instrument() and init() in one Worker", () => {
   it("init() replaced by instrument() is warned about, and init() inside a request does not split that request's trace", async () => {
     resetWarnings();
