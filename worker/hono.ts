@@ -55,8 +55,10 @@ export function mlflowTracing<E extends HonoEnv = HonoEnv>(options: WorkerTracin
       waitUntil,
       async () => {
         await next();
-        // Hono turns a thrown error into a 500 through onError; keep the exception on the span.
-        if (c.error) requestSpan(c.req.raw)?.recordException(c.error);
+        // Hono turns a thrown error into a 500 through onError; keep the exception on the span. An
+        // HTTPException answering 4xx (a bearerAuth 401, a 404) is the app saying no, not failing:
+        // as with instrument(), only a 5xx makes the request an error.
+        if (c.error && c.res.status >= 500) requestSpan(c.req.raw)?.recordException(c.error);
         return c.res;
       },
       options,

@@ -130,7 +130,8 @@ export async function traceRequest(
   try {
     span.setAttribute("http.response.status_code", response.status);
     span.setOutputs({ status: response.status });
-    if (response.status >= 500) span.setStatus(SpanStatusCode.ERROR, `HTTP ${response.status}`);
+    // A recorded exception's description ("TypeError: …") says more than the status does.
+    if (response.status >= 500 && span.status.statusCode !== SpanStatusCode.ERROR) span.setStatus(SpanStatusCode.ERROR, `HTTP ${response.status}`);
     // Nothing to stream: no body, a WebSocket upgrade, or a HEAD request (whose body the runtime,
     // or Hono before it, discards unread).
     if (!response.body || response.status === 101 || (response as { webSocket?: unknown }).webSocket || request.method === "HEAD") {

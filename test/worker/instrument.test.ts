@@ -2,6 +2,7 @@
 // its own). Traces go to an in-memory exporter here; test/worker/e2e covers the real buffer and MLflow.
 import { createExecutionContext, createMessageBatch, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
 import { Hono } from "hono";
+import { HTTPException } from "hono/http-exception";
 import { describe, expect, it, vi } from "vitest";
 import { resetWarnings } from "../../core/debug.js";
 import { trace, withSpan } from "../../core/index.js";
@@ -327,6 +328,9 @@ describe("mlflowTracing(): Hono middleware", () => {
   app.get("/boom", async () => {
     throw new TypeError("bad input");
   });
+  app.get("/private", () => {
+    throw new HTTPException(401, { message: "no token" }); // what bearerAuth throws
+  });
 
   it("names the span by the matched route and nests handler spans", async () => {
     const ctx = createExecutionContext();
@@ -345,8 +349,18 @@ describe("mlflowTracing(): Hono middleware", () => {
     expect(await res.text()).toBe("Internal Server Error");
     await waitOnExecutionContext(ctx);
     const r = root(exported.traces[0]!);
-    expect(r.status.statusCode).toBe("STATUS_CODE_ERROR");
+    expect(r.status).toEqual({ statusCode: "STATUS_CODE_ERROR", description: "TypeError: bad input" }); // not just "HTTP 500"
     expect(r.events[0]).toMatchObject({ name: "exception", attributes: { "exception.type": "TypeError", "exception.message": "bad input" } });
+  });
+
+  it("an HTTPException answering 4xx (an auth check saying no) is not an error, as a 4xx is not with instrument()", async () => {
+    const ctx = createExecutionContext();
+    const res = await app.fetch(new Request("https://app.example/private"), {}, ctx);
+    expect(res.status).toBe(401);
+    await res.text();
+    await waitOnExecutionContext(ctx);
+    const r = root(exported.traces[0]!);
+    expect([r.status.statusCode, r.events, r.attributes["http.response.status_code"]]).toEqual(["STATUS_CODE_OK", [], 401]);
   });
 });
 
