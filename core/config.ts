@@ -1,7 +1,8 @@
 import type { ContextManager } from "./context/context-manager.js";
-import { setSilent } from "./debug.js";
+import { setSilent, warnOnce } from "./debug.js";
 import type { Exporter } from "./export/exporter.js";
-import { setTracer, Tracer } from "./tracer.js";
+import { isRemoteParent } from "./model/remote-parent.js";
+import { getTracer, setTracer, Tracer } from "./tracer.js";
 
 /** The tracer settings every runtime shares (no destination-specific options). */
 export interface TracerOptions {
@@ -74,6 +75,14 @@ export function validateTracerOptions(options: TracerOptions, fn = "init"): void
 export function configure(options: TracerOptions): void {
   validateTracerOptions(options);
   setSilent(options.silent ?? false);
+  const open = getTracer().contextManager.active();
+  if (open && !isRemoteParent(open)) {
+    warnOnce(
+      "configure-in-trace",
+      `tracing was configured again (init) inside the open span "${open.name}": that trace finishes under the previous configuration, ` +
+        "and spans started from here on begin new traces. Configure once, before tracing (in a Worker, pass the options to instrument()).",
+    );
+  }
   setTracer(
     new Tracer({
       exporter: options.exporter,

@@ -56,9 +56,15 @@ export function mlflowTracing<E extends HonoEnv = HonoEnv>(options: WorkerTracin
       async () => {
         await next();
         // Hono turns a thrown error into a 500 through onError; keep the exception on the span. An
-        // HTTPException answering 4xx (a bearerAuth 401, a 404) is the app saying no, not failing:
-        // as with instrument(), only a 5xx makes the request an error.
-        if (c.error && c.res.status >= 500) requestSpan(c.req.raw)?.recordException(c.error);
+        // error answered with a 4xx (bearerAuth's 401, a validation error an onError maps to 400)
+        // is the app saying no, not failing: its event is kept, and, as with instrument(), only a
+        // 5xx makes the request an error.
+        const span = c.error ? requestSpan(c.req.raw) : undefined;
+        if (span) {
+          const before = span.status;
+          span.recordException(c.error);
+          if (c.res.status < 500) span.setStatus(before);
+        }
         return c.res;
       },
       options,

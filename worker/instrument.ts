@@ -170,10 +170,13 @@ export function instrument<Env, H extends ExportedHandler<Env>>(handler: H, opti
   // Defined, not assigned: assigning would fail for a frozen handler or an accessor on its prototype.
   const own = (key: string, value: unknown) => Object.defineProperty(wrapped, key, { value, writable: true, enumerable: true, configurable: true });
   const { fetch: onFetch, scheduled, queue } = handler;
+  // waitUntil work holds a trace at most this long, so its export still fits the deadline.
+  const deadline = options.exportDeadlineMs ?? 25_000;
+  const holdMs = Math.max(0, deadline - Math.min(5_000, deadline / 2));
   if (typeof onFetch === "function") {
     const fetch: NonNullable<ExportedHandler<Env>["fetch"]> = (request, env, ctx) => {
       const { tracker } = ensureTracing(env, options);
-      return traceRequest(request, undefined, tracker, (p) => ctx.waitUntil(p), (span) => onFetch.call(handler, request, env, span ? holdingContext(ctx, span) : ctx), options);
+      return traceRequest(request, undefined, tracker, (p) => ctx.waitUntil(p), (span) => onFetch.call(handler, request, env, span ? holdingContext(ctx, span, holdMs) : ctx), options);
     };
     own("fetch", fetch);
   }
@@ -181,7 +184,7 @@ export function instrument<Env, H extends ExportedHandler<Env>>(handler: H, opti
     const onScheduled: NonNullable<ExportedHandler<Env>["scheduled"]> = (controller, env, ctx) => {
       const { tracker } = ensureTracing(env, options);
       const inputs = { cron: controller.cron, scheduledTime: controller.scheduledTime };
-      return traceInvocation(`scheduled ${controller.cron}`, inputs, tracker, (p) => ctx.waitUntil(p), (span) => scheduled.call(handler, controller, env, span ? holdingContext(ctx, span) : ctx), options.exportDeadlineMs);
+      return traceInvocation(`scheduled ${controller.cron}`, inputs, tracker, (p) => ctx.waitUntil(p), (span) => scheduled.call(handler, controller, env, span ? holdingContext(ctx, span, holdMs) : ctx), options.exportDeadlineMs);
     };
     own("scheduled", onScheduled);
   }
@@ -189,7 +192,7 @@ export function instrument<Env, H extends ExportedHandler<Env>>(handler: H, opti
     const onQueue: NonNullable<ExportedHandler<Env>["queue"]> = (batch, env, ctx) => {
       const { tracker } = ensureTracing(env, options);
       const inputs = { queue: batch.queue, messages: batch.messages.length };
-      return traceInvocation(`queue ${batch.queue}`, inputs, tracker, (p) => ctx.waitUntil(p), (span) => queue.call(handler, batch, env, span ? holdingContext(ctx, span) : ctx), options.exportDeadlineMs);
+      return traceInvocation(`queue ${batch.queue}`, inputs, tracker, (p) => ctx.waitUntil(p), (span) => queue.call(handler, batch, env, span ? holdingContext(ctx, span, holdMs) : ctx), options.exportDeadlineMs);
     };
     own("queue", onQueue);
   }

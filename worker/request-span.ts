@@ -190,19 +190,31 @@ export async function traceInvocation<T>(
 
 /**
  * The invocation's ctx as the handler gets it: `waitUntil` also keeps the invocation's trace open
- * until each promise it is given settles (at most openSpanTimeoutMs after the response), so spans
- * of work done after the response (a cache write, an evaluation) stay in the request's trace
- * instead of starting their own. Everything else is the ctx's own, called on the ctx.
+ * until each promise it is given settles, so spans of work done after the response (a cache
+ * write, an evaluation) stay in the request's trace instead of starting their own. A hold lasts at
+ * most `holdMs` (and openSpanTimeoutMs), which leaves the export time before its deadline.
+ * Everything else is the ctx's own, called on the ctx.
  */
-export function holdingContext<C extends object>(ctx: C, span: LiveSpan): C {
+export function holdingContext<C extends object>(ctx: C, span: LiveSpan, holdMs: number): C {
   const target = ctx as C & { waitUntil?: (promise: unknown) => void };
   if (typeof target.waitUntil !== "function") return ctx;
   const waitUntil = (promise: unknown) => {
-    if (promise !== null && typeof promise === "object" && typeof (promise as PromiseLike<unknown>).then === "function") {
-      const release = span._record.hold();
-      (promise as PromiseLike<unknown>).then(release, release);
+    let given = promise;
+    if (holdMs > 0 && promise !== null && (typeof promise === "object" || typeof promise === "function")) {
+      try {
+        if (typeof (promise as PromiseLike<unknown>).then === "function") {
+          // Adopted once, here: a lazy thenable (a query builder) must not run twice.
+          given = Promise.resolve(promise);
+          const release = span._record.hold();
+          const timer = setTimeout(release, holdMs);
+          const done = () => (clearTimeout(timer), release());
+          (given as Promise<unknown>).then(done, done);
+        }
+      } catch {
+        given = promise; // a throwing `then` getter: the runtime says what it says of it
+      }
     }
-    return target.waitUntil!(promise); // given as it came: the runtime's own checks and reports apply
+    return target.waitUntil!(given);
   };
   return new Proxy(target, {
     get(object, key) {

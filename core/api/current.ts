@@ -71,13 +71,14 @@ export function updateCurrentTrace(options: UpdateCurrentTraceOptions): void {
 
 /**
  * Id of the trace whose root span ended last in this process (its children may still run), or
- * `undefined`. Inside an instrumented Worker invocation, whose own span is the root and has not
- * ended, it is that invocation's trace once a traced call in it has ended (else `undefined`):
- * concurrent requests share the isolate, and one must never get another's trace.
+ * `undefined`. Inside an instrumented Worker invocation (its own span is the root), it is that
+ * invocation's trace once a traced call in it, or the invocation, has ended (else `undefined`),
+ * in ctx.waitUntil work too: concurrent requests share the isolate, and one must never get
+ * another's trace.
  */
 export function getLastActiveTraceId(): string | undefined {
   const record = getCurrentActiveSpan()?._record;
-  if (record?.invocation && !record.rootEnded) return record.childEnded ? record.info.traceId : undefined;
+  if (record?.invocation) return record.rootEnded || record.childEnded ? record.info.traceId : undefined;
   return getTracer().lastActiveTraceId;
 }
 

@@ -8,31 +8,15 @@ export interface AsyncLocalStorageLike<T> {
 }
 export type AsyncLocalStorageConstructor = new <T>() => AsyncLocalStorageLike<T>;
 
-type Storage = AsyncLocalStorageLike<ActiveContext | undefined>;
-const SHARED = Symbol.for("mlflow-edge.async-local-storage");
-
-/**
- * One storage per AsyncLocalStorage class in the realm, whichever manager (or copy of the
- * package) asks: a tracer configured again while spans are active (`init()` inside a request
- * that instrument() traces, or in a concurrent one) still sees them, so what follows nests.
- */
-function sharedStorage(AsyncLocalStorage: AsyncLocalStorageConstructor): Storage {
-  const holder = globalThis as { [SHARED]?: WeakMap<AsyncLocalStorageConstructor, Storage> };
-  const all = (holder[SHARED] ??= new WeakMap());
-  let storage = all.get(AsyncLocalStorage);
-  if (!storage) all.set(AsyncLocalStorage, (storage = new AsyncLocalStorage<ActiveContext | undefined>()));
-  return storage;
-}
-
 /** Context that survives `await`, timers and promise chains: Node, and Workers with the ALS flag. */
 export class AsyncLocalStorageContextManager implements ContextManager {
   readonly name = "async-local-storage";
   readonly propagatesAcrossAwait = true;
-  private readonly storage: Storage;
+  private readonly storage: AsyncLocalStorageLike<ActiveContext | undefined>;
 
   /** Pass `AsyncLocalStorage` from `node:async_hooks` (core never imports it statically). */
   constructor(AsyncLocalStorage: AsyncLocalStorageConstructor) {
-    this.storage = sharedStorage(AsyncLocalStorage);
+    this.storage = new AsyncLocalStorage<ActiveContext | undefined>();
   }
 
   active(): ActiveContext | undefined {

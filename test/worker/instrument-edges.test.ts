@@ -126,6 +126,9 @@ describe("getLastActiveTraceId() in concurrent requests of one isolate", () => {
 
 describe("work a handler hands to ctx.waitUntil", () => {
   it("its spans, started after the response, stay in the request's trace; ctx is otherwise the runtime's own", async () => {
+    let runs = 0;
+    let seenProps: unknown = "unread";
+    let lastInWaitUntil: string | undefined;
     const remember = mlflow.trace(async function remember(answer: string) {
       await sleep(5);
       return answer.length;
@@ -137,8 +140,15 @@ describe("work a handler hands to ctx.waitUntil", () => {
           ctx.waitUntil((async () => {
             await sleep(30); // well after the response went out
             await remember("forty-two");
+            lastInWaitUntil = mlflow.getLastActiveTraceId();
           })());
-          ctx.waitUntil(Promise.reject(new Error("a failed cache write")).catch(() => undefined));
+          // A rejected one releases its hold too (the runtime reports the rejection, as untraced).
+          ctx.waitUntil((async () => { await sleep(10); throw new Error("a failed cache write"); })());
+          // A lazy thenable (a query builder) is run once, not once by the hold and once by the runtime.
+          ctx.waitUntil({ then: (ok: (v: unknown) => void) => (runs++, ok(undefined)) } as never);
+          const { waitUntil } = ctx; // unbound, as some code passes it on
+          waitUntil(sleep(1));
+          seenProps = ctx.props;
           return new Response("forty-two");
         },
       },
@@ -147,16 +157,39 @@ describe("work a handler hands to ctx.waitUntil", () => {
     const ctx = createExecutionContext();
     const res = await worker.fetch!(new Request("https://app.example/later") as never, {}, ctx);
     expect(await res.text()).toBe("forty-two");
-    await waitOnExecutionContext(ctx);
+    // The runtime reports the rejected waitUntil promise, as it would untraced.
+    expect(await waitOnExecutionContext(ctx).then(() => "settled", (e: Error) => e.message)).toBe("a failed cache write");
     expect(exported.traces.map((t) => t.data.spans.map((s) => [s.name, s.parentId === null ? null : "GET /later"]))).toEqual([
       [["GET /later", null], ["remember", "GET /later"]],
     ]);
     expect(getTracer().openTraceCount).toBe(0);
+    expect([runs, lastInWaitUntil, seenProps]).toEqual([1, exported.traces[0]!.info.traceId, ctx.props]);
+  });
+
+  it("a hold ends in time for the export deadline: work that outlasts it starts its own trace, the request's is exported", async () => {
+    const late = mlflow.trace(async function late() { await sleep(1); });
+    const worker = instrument<object, ExportedHandler<object>>(
+      {
+        async fetch(_request, _env, ctx) {
+          ctx.waitUntil((async () => { await sleep(300); await late(); })());
+          return new Response(null, { status: 204 });
+        },
+      },
+      { exporter: () => exported, exportDeadlineMs: 100, silent: true }, // held at most 50 ms
+    );
+    const ctx = createExecutionContext();
+    const started = Date.now();
+    await worker.fetch!(new Request("https://app.example/deadline") as never, {}, ctx);
+    await sleep(150); // past the hold, within the deadline: the request's trace is out
+    expect(exported.traces.map((t) => t.data.spans.map((s) => s.name))).toEqual([["GET /deadline"]]);
+    expect(Date.now() - started).toBeLessThan(300);
+    await waitOnExecutionContext(ctx);
+    expect(exported.traces.map((t) => t.data.spans.map((s) => s.name))).toEqual([["GET /deadline"], ["late"]]);
   });
 });
 
 describe("instrument() and init() in one Worker", () => {
-  it("init() replaced by instrument() is warned about, and init() inside a request does not split that request's trace", async () => {
+  it("init() replaced by instrument() is warned about, and so is init() inside a request (what follows in it begins new traces)", async () => {
     resetWarnings();
     const warn = vi.spyOn(console, "warn").mockImplementation(() => undefined);
     const mine = new mlflow.InMemoryExporter();
@@ -176,12 +209,13 @@ describe("instrument() and init() in one Worker", () => {
     const ctx = createExecutionContext();
     await (await worker.fetch!(new Request("https://app.example/both") as never, {}, ctx)).text();
     await waitOnExecutionContext(ctx);
-    const warned = warn.mock.calls.map((c) => String(c[0])).filter((m) => m.includes("replace what init() set up"));
+    const warned = warn.mock.calls.map((c) => String(c[0]));
     warn.mockRestore();
-    expect(warned).toHaveLength(1);
-    expect(exported.traces.map((t) => t.data.spans.map((s) => s.name))).toEqual([["GET /both", "step_1", "step_2"]]); // one trace, both steps in it
+    expect(warned.filter((m) => m.includes("replace what init() set up"))).toHaveLength(1);
+    expect(warned.filter((m) => m.includes('configured again (init) inside the open span "GET /both"'))).toHaveLength(1);
+    expect(exported.traces.map((t) => t.data.spans.map((s) => s.name))).toEqual([["GET /both", "step"]]);
     await mlflow.flushTraces();
-    expect(mine.drain()).toEqual([]);
+    expect(mine.drain().map((t) => t.data.spans.map((s) => s.name))).toEqual([["step"]]);
   });
 });
 
