@@ -5,9 +5,11 @@ export declare const lowerAsyncSupported: Readonly<{ "async-await": false; "asyn
  * @example
  * await esbuild.build({ entryPoints: ["app.ts"], bundle: true, ...zoneBuildOptions() });
  */
-export declare function zoneBuildOptions(): { supported: Record<string, boolean> };
+export declare function zoneBuildOptions(): { supported: Record<string, boolean>; keepNames: true };
 /**
  * A Vite plugin for Zone.js mode: `plugins: [mlflowEdgeZone()]`. Lowers async/await in app code
- * (dev and build) and in pre-bundled dependencies.
+ * (.js, .mjs, .ts, .jsx, .tsx; dev and build) and in pre-bundled dependencies. It sets
+ * `build.target` to es2016 (so dependencies are lowered in the build too): top-level await is
+ * not available under it.
  */
 export declare function mlflowEdgeZone(): { name: string; config(): Record<string, unknown> };

@@ -23,14 +23,15 @@ export function zoneBuildOptions() {
 /**
  * A Vite plugin for Zone.js mode: lowers async/await in app code, dependencies and the build.
  * (Vite's own transform does not keep function names whatever this asks: pass `name` to `trace`
- * where a span's name matters.)
+ * where a span's name matters.) Vite's esbuild transform skips `.js` files unless told otherwise:
+ * in dev, an app's `.js`/`.mjs` modules would keep native async/await, so they are included.
  */
 export function mlflowEdgeZone() {
   return {
     name: "mlflow-edge:zone",
     config() {
       return {
-        esbuild: { supported: { ...lowerAsyncSupported } },
+        esbuild: { supported: { ...lowerAsyncSupported }, include: /\.(m?[jt]s|[jt]sx)$/, exclude: /\.html$/ },
         optimizeDeps: { esbuildOptions: { supported: { ...lowerAsyncSupported } } },
         build: { target: "es2016" },
       };

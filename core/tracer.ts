@@ -112,7 +112,7 @@ export class Tracer implements TraceOwner {
       "lost-context",
       `span "${name}" started with no active parent while trace ${open.info.traceId} is still open, so it became a new trace. ` +
         `If it was meant to be a child, the context (${this.contextManager.name}) was lost across an await; ` +
-        "if it is meant to be a new trace, pass { parent: null } to say so. " +
+        "if it is meant to be a new trace, pass { parent: null } (withSpan, startSpan or trace options) to say so. " +
         "Fix: pass { parent: span } to withSpan/startSpan or wrap the call in span.run(() => ...), or use a context manager " +
         "that survives await: AsyncLocalStorage (Node; Workers with the nodejs_compat flag) or Zone.js with async/await lowered " +
         "(browsers). See the README, 'Context'.",

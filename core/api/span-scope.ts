@@ -1,3 +1,4 @@
+import { isNativeAsync, underZone, warnNativeAsyncUnderZone } from "./zone-check.js";
 import { reportSdkError } from "../debug.js";
 import { nsToMs } from "../model/clock.js";
 import type { SpanType } from "../model/constants.js";
@@ -73,6 +74,7 @@ export function withSpan<T>(callback: (span: LiveSpan) => T, options: SpanOption
     reportSdkError("withSpan", error);
     return callback(detachedSpan(options?.name));
   }
+  if (underZone() && isNativeAsync(callback)) warnNativeAsyncUnderZone(span.name);
   let result: T;
   try {
     result = span.run(() => callback(span));

@@ -19,7 +19,8 @@ export type OutputReducer = (chunks: never[]) => unknown;
 
 export interface StreamPlan {
   tracer: Tracer;
-  parent: LiveSpan | RemoteParent | undefined;
+  /** `null`: a root, whatever is active when it is iterated. */
+  parent: LiveSpan | RemoteParent | null | undefined;
   name: string;
   spanType?: SpanType;
   attributes?: Record<string, unknown>;

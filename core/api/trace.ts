@@ -1,3 +1,4 @@
+import { isNativeAsync, warnNativeAsyncUnderZone } from "./zone-check.js";
 import { reportSdkError, warnOnce } from "../debug.js";
 import { DEFAULT_SPAN_NAME, type SpanType } from "../model/constants.js";
 import type { LiveSpan } from "../model/live-span.js";
@@ -14,6 +15,11 @@ export interface TraceOptions {
   /** For generators and streams: turns the list of chunks into the span's outputs. */
   // The chunks are whatever the stream yields; `never[]` lets any typed reducer be passed.
   outputReducer?: (chunks: never[]) => unknown;
+  /**
+   * `null`: every call starts its own trace, whatever span is active (a user action that is its
+   * own flow; this also tells the lost-context check it is meant). Default: the active span.
+   */
+  parent?: null;
 }
 
 type AnyFunction = (this: never, ...args: never[]) => unknown;
@@ -79,14 +85,16 @@ function wrap(fn: Function, options: TraceOptions, methodName: string | undefine
   const functionName = fn.name || methodName;
   const generatorKind = generatorFunctionKind(fn);
   const reducer = options.outputReducer as OutputReducer | undefined;
+  const nativeAsync = isNativeAsync(fn);
 
   const traced = function (this: unknown, ...args: unknown[]): unknown {
     let span: LiveSpan;
+    if (nativeAsync) warnNativeAsyncUnderZone(name);
     if (generatorKind) return traceGenerator(this, args);
     // Called with `new` (a constructor function, a class): constructed as it would be untraced.
     const call = new.target ? () => Reflect.construct(fn, args, new.target === traced ? fn : new.target) : () => fn.apply(this, args);
     try {
-      span = getTracer().startSpan({ name, spanType: options.spanType, attributes: options.attributes, inputs: mapArgs(params, args), functionName });
+      span = getTracer().startSpan({ name, spanType: options.spanType, attributes: options.attributes, inputs: mapArgs(params, args), functionName, parent: options.parent });
     } catch (error) {
       reportSdkError("trace", error);
       return call();
@@ -116,7 +124,7 @@ function wrap(fn: Function, options: TraceOptions, methodName: string | undefine
       const tracer = getTracer();
       rec = new StreamRecorder({
         tracer,
-        parent: tracer.resolveParent(undefined),
+        parent: options.parent === null ? null : tracer.resolveParent(undefined),
         name,
         spanType: options.spanType,
         attributes: options.attributes,

@@ -126,6 +126,20 @@ describe("stack context without an async context manager", () => {
     expect(w.messages()).toEqual([]);
   });
 
+  it("so does trace(fn, { parent: null }): each click of a traced handler is its own trace, also inside another span", async () => {
+    w = captureWarnings();
+    const t = setup({ contextManager: new mlflow.StackContextManager() });
+    const onClick = mlflow.trace(async function onClick(id: string) { await sleep(id === "a" ? 3 : 1); }, { parent: null });
+    const clicks = mlflow.trace(async function* clicks() { yield 1; }, { parent: null });
+    await Promise.all([onClick("a"), onClick("b")]);
+    await mlflow.withSpan(async () => {
+      await onClick("inside");
+      for await (const _ of clicks()) { /* read */ }
+    }, { name: "outer" });
+    expect((await t.traces()).map((tr) => tr.data.spans.map((s) => s.name)).sort()).toEqual([["clicks"], ["onClick"], ["onClick"], ["onClick"], ["outer"]]);
+    expect(w.messages()).toEqual([]);
+  });
+
   it("does not warn when top-level traces simply follow each other", async () => {
     w = captureWarnings();
     const t = setup({ contextManager: new mlflow.StackContextManager() });

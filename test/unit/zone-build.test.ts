@@ -5,7 +5,7 @@ import { build as esbuild } from "esbuild";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { build as viteBuild, type Rollup } from "vite";
+import { build as viteBuild, createServer, type Rollup } from "vite";
 import { mlflowEdgeZone, zoneBuildOptions } from "../../browser/build.js";
 
 const entry = "test/fixtures/zone-app/main.ts";
@@ -32,6 +32,20 @@ async function withVite(lower: boolean): Promise<string> {
 }
 
 describe("Zone.js build help", () => {
+  it("Vite's dev server lowers the app's .js and .mjs modules too, not only .ts (Vite skips .js by default)", async () => {
+    const serve = async (plugins: ReturnType<typeof mlflowEdgeZone>[]) => {
+      const server = await createServer({ configFile: false, logLevel: "silent", root: process.cwd(), plugins, server: { middlewareMode: true, hmr: false }, optimizeDeps: { noDiscovery: true } });
+      try {
+        return await Promise.all(["plain.js", "plain.mjs", "main.ts"].map(async (f) => (await server.transformRequest(`/test/fixtures/zone-app/${f}`))!.code));
+      } finally {
+        await server.close();
+      }
+    };
+    const plain = await serve([]);
+    expect(plain[0]).toMatch(NATIVE_ASYNC); // the check can fail: Vite alone leaves it native
+    for (const code of await serve([mlflowEdgeZone()])) expect(code).not.toMatch(NATIVE_ASYNC);
+  }, 60_000);
+
   for (const [tool, bundle] of [["esbuild: zoneBuildOptions()", withEsbuild], ["Vite: mlflowEdgeZone()", withVite]] as const) {
     it(`${tool} leaves no native async/await anywhere in the bundle (idb included)`, async () => {
       const plain = await bundle(false);

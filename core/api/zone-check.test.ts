@@ -1,0 +1,40 @@
+import { afterEach, describe, expect, it } from "vitest";
+import * as mlflow from "../index.js";
+import { captureWarnings, setup } from "../../test/unit/helpers.js";
+import { resetWarnings } from "../debug.js";
+
+// Under zone.js, a traced function the engine runs as native async/await loses the zone at its
+// first await: each one is named once, whatever the library itself was built with.
+const zoneNamed = () => Object.assign(new mlflow.StackContextManager(), { name: "zone" }) as unknown as mlflow.StackContextManager;
+
+describe("native async functions under a zone context manager", () => {
+  let warnings: ReturnType<typeof captureWarnings>;
+  afterEach(() => warnings.restore());
+
+  it("a traced native async function or withSpan callback is named once; a lowered one (a function returning a promise) is not", async () => {
+    resetWarnings();
+    warnings = captureWarnings();
+    setup({ contextManager: zoneNamed() });
+    const answer = mlflow.trace(async function answer() { return 1; });
+    const lowered = mlflow.trace(function lowered() { return Promise.resolve(2); }); // what esbuild makes of an async function
+    const chunks = mlflow.trace(async function* chunks() { yield 1; });
+    await answer();
+    await answer();
+    await lowered();
+    for await (const _ of chunks()) { /* read */ }
+    await mlflow.withSpan(async () => 3, { name: "ask" });
+    mlflow.withSpan(() => 4, { name: "sync" });
+    const named = warnings.messages().filter((w) => w.includes("runs as native async/await"));
+    expect(named.map((w) => /"([^"]+)" runs as native/.exec(w)![1])).toEqual(["answer", "chunks", "ask"]);
+    expect(named[0]).toContain("mlflowEdgeZone()");
+  });
+
+  it("says nothing with another context manager", async () => {
+    resetWarnings();
+    warnings = captureWarnings();
+    setup({ contextManager: new mlflow.StackContextManager() });
+    await mlflow.trace(async function answer() { return 1; })();
+    await mlflow.withSpan(async () => 3, { name: "ask" });
+    expect(warnings.messages().filter((w) => w.includes("runs as native async/await"))).toEqual([]);
+  });
+});
