@@ -9,10 +9,19 @@ export function setSilent(value: boolean): void {
   silent = value;
 }
 
-/** True unless the host declared a production build (`process.env.NODE_ENV === "production"`). */
+declare const process: { env: Record<string, string | undefined> };
+
+/**
+ * True unless the host declared a production build (`process.env.NODE_ENV === "production"`).
+ * Written out as `process.env.NODE_ENV` so a bundler's define (Vite's build, webpack, esbuild's
+ * `define`) replaces it in a browser bundle, where there is no `process` at all.
+ */
 export function isDev(): boolean {
-  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
-  return env?.NODE_ENV !== "production";
+  try {
+    return process.env.NODE_ENV !== "production";
+  } catch {
+    return true; // no process and no define: a browser in development
+  }
 }
 
 /** Prints `message` once per `key` for the life of the process. */

@@ -56,3 +56,22 @@ describe("core entry", () => {
     expect(size).toBeGreaterThan(1000); // sanity: the bench prints the real number against peers
   });
 });
+
+describe("development-only warnings in a browser bundle", () => {
+  // A browser has no `process`: what says "production" there is the bundler's define.
+  const isDevIn = async (define: Record<string, string> | undefined) => {
+    const out = await build({
+      stdin: { contents: 'import { isDev } from "./core/debug.ts"; globalThis.result = isDev();', resolveDir: process.cwd(), loader: "ts" },
+      bundle: true, format: "iife", platform: "browser", write: false, logLevel: "silent", define,
+    });
+    const realm: { result?: boolean } = {};
+    runInNewContext(out.outputFiles[0]!.text, { globalThis: realm });
+    return realm.result;
+  };
+
+  it("are off in a production build (define process.env.NODE_ENV), on without one", async () => {
+    expect(await isDevIn({ "process.env.NODE_ENV": '"production"' })).toBe(false);
+    expect(await isDevIn({ "process.env.NODE_ENV": '"development"' })).toBe(true);
+    expect(await isDevIn(undefined)).toBe(true); // no process at all
+  });
+});
