@@ -64,14 +64,23 @@ describe("redactSecrets", () => {
         next_page_token: "CgwIARAB", NextToken: "eyJvZmZzZXQiOjV9", continuationToken: "c-2",
         use_credentials: true, api_key: null,
         token: "still-a-secret", auth: { token: "tok-998877" }, FB_PAGE_TOKEN: "EAAGm0PX4ZCpsBAKZB3xyz", page_token: "EAAGm0PX4Z",
+        // A streamed model token (Hugging Face TGI), a tool's signature, an auth mode: data, not secrets.
+        stream: [{ token: { id: 17, text: "Hello", logprob: -0.2, special: false } }, { token: "world" }, { token: 42 }],
+        tool: { signature: "search(query: str, k: int = 3)", auth: "basic", sig: "v1" },
       }), { name: "list" });
     });
     expect(redactSecrets(trace)!.data.spans[0]!.outputs).toEqual({
       choices: [{ logprobs: { content: [{ token: "Hello", logprob: -0.1, top_logprobs: [{ token: "Hi", logprob: -2.3 }] }] } }],
       next_page_token: "CgwIARAB", NextToken: "eyJvZmZzZXQiOjV9", continuationToken: "c-2",
       use_credentials: true, api_key: null,
-      token: REDACTED, auth: REDACTED, FB_PAGE_TOKEN: REDACTED, page_token: REDACTED,
+      token: REDACTED, auth: { token: REDACTED }, FB_PAGE_TOKEN: REDACTED, page_token: REDACTED,
+      stream: [{ token: { id: 17, text: "Hello", logprob: -0.2, special: false } }, { token: "world" }, { token: 42 }],
+      tool: { signature: "search(query: str, k: int = 3)", auth: "basic", sig: "v1" },
     });
+    // The root's outputs as MLflow's metadata and preview text keep them too.
+    const text = JSON.stringify(redactSecrets(trace)!.info);
+    for (const kept of ['\\"text\\": \\"Hello\\"', '\\"token\\": \\"world\\"', '\\"auth\\": \\"basic\\"']) expect(text).toContain(kept);
+    expect(text).not.toContain("tok-998877");
   });
 
   it("masks the key of a fetch made with Headers, and provider keys in URLs (Gemini's ?key=), Groq and Hugging Face tokens", async () => {

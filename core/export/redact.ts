@@ -35,6 +35,12 @@ const SECRET_IN_KEY = /password|secret|privatekey/;
 // Pagination cursors named like tokens: next_page_token, NextToken, continuationToken (whole keys
 // only: FB_PAGE_TOKEN or page_token may well be a credential).
 const CURSOR_KEY = /^(?:next|nextpage|continuation)token$/;
+// Keys as often data as secrets: a streamed model token ({ token: { id, text, logprob } }), a
+// function's signature, an auth mode ("basic"). Under these only a credential-like string is
+// masked (no whitespace, and a non-letter in 8 characters or more, or 20 characters or more);
+// objects are looked into, numbers kept.
+const AMBIGUOUS_KEY = /^(?:token|auth|sig|signature)$/;
+const credentialLike = (s: string): boolean => !/\s/.test(s) && ((s.length >= 8 && /[^A-Za-z]/.test(s)) || s.length >= 20);
 
 // Secret-shaped values wherever they appear: auth schemes, and well-known key formats.
 const SECRET_VALUES: readonly RegExp[] = [
@@ -84,6 +90,19 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
     const n = normalize(key);
     return ((SECRET_KEY.test(n) && !CURSOR_KEY.test(n)) || SECRET_IN_KEY.test(n) || exact.has(n) || regexps.some((r) => r.test(key)));
   };
+  /** Whether `value` under `key` is masked: anything but a flag under a secret key; under an ambiguous one, a credential-like string only. */
+  const masks = (key: string, item: Json | undefined): boolean => {
+    if (!isSecretKey(key) || typeof item === "boolean" || item === null) return false;
+    const n = normalize(key);
+    if (!AMBIGUOUS_KEY.test(n) || exact.has(n) || regexps.some((r) => r.test(key))) return true;
+    return typeof item === "string" && credentialLike(item);
+  };
+  /** The same for a value inside JSON text: a quoted string (`"…"`, or `\"…\"` escaped once) or a bare one. */
+  const masksText = (key: string, raw: string, quote: string): boolean => {
+    if (!isSecretKey(key)) return false;
+    if (!raw.startsWith(quote)) return masks(key, raw === "true" || raw === "false" ? raw === "true" : raw === "null" ? null : Number(raw));
+    return masks(key, raw.slice(quote.length, raw.length - quote.length));
+  };
   let hits = 0; // what was masked so far: tells whether a trace's derived texts must be made again
   const scrub = (text: string): string => {
     const out = scrubbed(text);
@@ -93,8 +112,8 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
   const scrubbed = (text: string): string => {
     let out = text;
     if (out.includes('"')) {
-      out = out.replace(JSON_PAIR, (m, k: string, sep: string) => (isSecretKey(k) ? `"${k}"${sep}"${REDACTED}"` : m));
-      out = out.replace(ESCAPED_JSON_PAIR, (m, k: string, sep: string) => (isSecretKey(k) ? `\\"${k}\\"${sep}\\"${REDACTED}\\"` : m));
+      out = out.replace(JSON_PAIR, (m, k: string, sep: string, v: string) => (masksText(k, v, '"') ? `"${k}"${sep}"${REDACTED}"` : m));
+      out = out.replace(ESCAPED_JSON_PAIR, (m, k: string, sep: string, v: string) => (masksText(k, v, '\\"') ? `\\"${k}\\"${sep}\\"${REDACTED}\\"` : m));
       out = out.replace(JSON_TUPLE, (m, k: string, sep: string) => (isSecretKey(k) ? `["${k}"${sep}"${REDACTED}"]` : m));
     }
     if (out.includes("=")) out = out.replace(QUERY_PAIR, (m, k: string) => (isSecretKey(k) ? `${k}=${REDACTED}` : m));
@@ -114,7 +133,7 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
     for (const key of Object.keys(v)) {
       const item = v[key] as Json;
       // true/false or null under a secret-looking key (use_credentials: true) tells nothing away.
-      const masked = isSecretKey(key) && typeof item !== "boolean" && item !== null && !(logprob && key === "token");
+      const masked = masks(key, item) && !(logprob && key === "token");
       if (masked) hits++;
       setKey(out, key, masked ? REDACTED : value(item, depth + 1));
     }
