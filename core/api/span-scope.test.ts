@@ -88,13 +88,21 @@ describe("startSpan", () => {
     const span = mlflow.startSpan({ name: "live", spanType: "custom-type", inputs: [1, 2] });
     span.addEvent({ name: "retry", attributes: { attempt: 2, reason: { code: 429 } } });
     span.addEvent("plain");
+    // Arrays of one primitive type stay typed (as Python's SDK stores them); mixed ones go as JSON text.
+    const ints = [1, 2, 3];
+    span.addEvent({ name: "arrays", attributes: { ints, bools: [true, false], tags: ["a"], mixed: [1, "a"], bad: [1, Number.NaN] } });
+    ints.push(4); // captured when added
     expect(span.traceId).toMatch(/^tr-[0-9a-f]{32}$/);
     expect(span.spanId).toMatch(/^[0-9a-f]{16}$/);
     expect(span.parentId).toBeNull();
     expect([span.name, span.spanType, span.inputs, span.outputs, span.endTime]).toEqual(["live", "custom-type", [1, 2], undefined, null]);
     expect(span.status).toEqual({ statusCode: "STATUS_CODE_UNSET", description: "" });
     expect(span.attributes).toEqual({ "mlflow.traceRequestId": span.traceId, "mlflow.spanType": "custom-type", "mlflow.spanInputs": [1, 2] });
-    expect(span.events.map((e) => [e.name, e.attributes])).toEqual([["retry", { attempt: 2, reason: '{"code": 429}' }], ["plain", {}]]);
+    expect(span.events.map((e) => [e.name, e.attributes])).toEqual([
+      ["retry", { attempt: 2, reason: '{"code": 429}' }],
+      ["plain", {}],
+      ["arrays", { ints: [1, 2, 3], bools: [true, false], tags: ["a"], mixed: '[1, "a"]', bad: '[1, "NaN"]' }],
+    ]);
     expect(span.startTime).toBeLessThanOrEqual(Date.now() + 1);
     span.end();
     expect(span.endTime).toBeGreaterThanOrEqual(span.startTime);

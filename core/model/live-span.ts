@@ -99,6 +99,11 @@ function stackOf(error: Error): string {
 
 const STACK_MAX = 16_384;
 
+const homogeneous = (items: unknown[]): boolean =>
+  items.every((item) => typeof item === "string") ||
+  items.every((item) => typeof item === "number" && Number.isFinite(item)) ||
+  items.every((item) => typeof item === "boolean");
+
 function eventAttributes(attributes: Record<string, unknown> | undefined): Record<string, EventAttributeValue> {
   const out: Record<string, EventAttributeValue> = {};
   if (!attributes) return out;
@@ -109,7 +114,8 @@ function eventAttributes(attributes: Record<string, unknown> | undefined): Recor
     let v: EventAttributeValue;
     if (t === "number") v = Number.isFinite(value) ? (value as number) : String(value); // JSON has no NaN
     else if (t === "string" || t === "boolean") v = value as string | boolean;
-    else if (Array.isArray(value) && value.every((item) => typeof item === "string")) v = value as string[];
+    // Arrays of one primitive type stay typed, as OpenTelemetry (and Python's SDK) keeps them.
+    else if (Array.isArray(value) && homogeneous(value)) v = [...value] as string[] | number[] | boolean[];
     else v = pyJsonDumps(toJsonSafe(value)); // objects go as JSON text, as OpenTelemetry requires
     setKey(out, key, v);
   }

@@ -4,13 +4,26 @@ import type { Json } from "../model/types.js";
 // ": " separators). MLflow's Python SDK writes attributes, previews and metadata like this, and
 // the server compares and displays those strings, so matching it keeps our traces indistinguishable.
 
+/**
+ * A number as Python's `repr` writes a float: the same shortest digits as JavaScript, but in
+ * exponent form below 1e-4 (`1e-05`, `2.5e-09`: at least two exponent digits, signed), where
+ * JavaScript writes `0.00001`. (A non-integer is never 1e16 or more; integers print alike.)
+ */
+function pyNumber(n: number): string {
+  const abs = Math.abs(n);
+  if (Number.isInteger(n) || abs >= 1e-4) return JSON.stringify(n);
+  const [mantissa, exponent] = n.toExponential().split("e") as [string, string];
+  const e = Number(exponent);
+  return `${mantissa}e${e < 0 ? "-" : "+"}${String(Math.abs(e)).padStart(2, "0")}`;
+}
+
 export function pyJsonDumps(value: Json): string {
   if (value === null) return "null";
   switch (typeof value) {
     case "string":
       return JSON.stringify(value);
     case "number":
-      return Number.isFinite(value) ? JSON.stringify(value) : value > 0 ? "Infinity" : value < 0 ? "-Infinity" : "NaN";
+      return Number.isFinite(value) ? pyNumber(value) : value > 0 ? "Infinity" : value < 0 ? "-Infinity" : "NaN";
     case "boolean":
       return value ? "true" : "false";
     default:

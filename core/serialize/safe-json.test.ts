@@ -166,6 +166,16 @@ describe("pyJsonDumps", () => {
     expect(pyJsonDumps("line\n\"q\"")).toBe('"line\\n\\"q\\""');
     expect(pyJsonDumps([])).toBe("[]");
   });
+
+  it("writes small floats as Python's repr does (1e-05, not 0.00001), the rest as JavaScript does", () => {
+    // Each pair is what `json.dumps` prints for the value in CPython 3.
+    const cases: [number, string][] = [
+      [1e-5, "1e-05"], [2.5e-9, "2.5e-09"], [-3.2e-5, "-3.2e-05"], [1.234e-7, "1.234e-07"], [5e-324, "5e-324"], [1e-100, "1e-100"],
+      [0.0001, "0.0001"], [0.00012, "0.00012"], [0.1, "0.1"], [-0.5, "-0.5"], [123.456, "123.456"], [1e15 + 0.5, "1000000000000000.5"], [42, "42"],
+    ];
+    for (const [n, text] of cases) expect([n, pyJsonDumps(n)]).toEqual([n, text]);
+    expect(pyJsonDumps({ p: 1e-5, lp: [-3.2e-5] })).toBe('{"p": 1e-05, "lp": [-3.2e-05]}');
+  });
 });
 
 describe("computePreview", () => {

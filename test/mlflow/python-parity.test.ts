@@ -96,6 +96,22 @@ const programs: Record<string, () => Promise<unknown> | unknown> = {
     }, { spanType: mlflow.SpanType.CHAT_MODEL });
     mlflow.trace(function app(q: string) { return model(q) + model(q); }, { spanType: mlflow.SpanType.CHAIN })("hi");
   },
+  small_floats() {
+    mlflow.trace(function score(p: number) { return { p, lp: [-3.2e-5, 2.5e-9, 0.5] }; })(1e-5);
+  },
+  event_arrays() {
+    return mlflow.withSpan((span) => {
+      span.addEvent({ name: "typed", attributes: { ints: [1, 2, 3], floats: [0.5, 1.5], bools: [true, false], words: ["a", "b"] } });
+    }, { name: "events" });
+  },
+  async generator_throws() {
+    const tokens = mlflow.trace(function* tokens() {
+      yield "a";
+      yield 1e-5;
+      throw new ValueError_("boom mid-stream");
+    });
+    try { for (const _ of tokens()) { /* consume */ } } catch { /* expected */ }
+  },
 };
 
 /** Differences that remain between a Python-SDK trace and an mlflow-edge trace (see docs/mlflow-differences.md). */

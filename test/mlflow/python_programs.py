@@ -8,7 +8,7 @@ import json
 import sys
 
 import mlflow
-from mlflow.entities import SpanType
+from mlflow.entities import SpanEvent, SpanType
 
 
 class ValueError_(ValueError):
@@ -185,6 +185,34 @@ def outputs_none():
     five()
 
 
+def small_floats():
+    # json.dumps writes floats below 1e-4 in exponent form: previews, metadata and chunk events.
+    @mlflow.trace
+    def score(p):
+        return {"p": p, "lp": [-3.2e-05, 2.5e-09, 0.5]}
+
+    score(1e-05)
+
+
+def event_arrays():
+    with mlflow.start_span(name="events") as span:
+        span.add_event(SpanEvent(name="typed", attributes={"ints": [1, 2, 3], "floats": [0.5, 1.5], "bools": [True, False], "words": ["a", "b"]}))
+
+
+def generator_throws():
+    @mlflow.trace
+    def tokens():
+        yield "a"
+        yield 1e-05
+        raise ValueError_("boom mid-stream")
+
+    try:
+        for _ in tokens():
+            pass
+    except ValueError_:
+        pass
+
+
 PROGRAMS = {
     "decorator": decorator,
     "explicit_outputs": explicit_outputs,
@@ -201,6 +229,9 @@ PROGRAMS = {
     "long_values": long_values,
     "unstorable_spans": unstorable_spans,
     "usage_with_cache": usage_with_cache,
+    "small_floats": small_floats,
+    "event_arrays": event_arrays,
+    "generator_throws": generator_throws,
 }
 
 
