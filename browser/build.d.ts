@@ -12,4 +12,4 @@ export declare function zoneBuildOptions(): { supported: Record<string, boolean>
  * `build.target` to es2016 (so dependencies are lowered in the build too): top-level await is
  * not available under it.
  */
-export declare function mlflowEdgeZone(): { name: string; config(): Record<string, unknown> };
+export declare function mlflowEdgeZone(): { name: string; config(user?: { esbuild?: false | { include?: unknown; exclude?: unknown } }): Record<string, unknown> };

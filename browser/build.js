@@ -29,9 +29,12 @@ export function zoneBuildOptions() {
 export function mlflowEdgeZone() {
   return {
     name: "mlflow-edge:zone",
-    config() {
+    /** @param {{ esbuild?: false | { include?: unknown, exclude?: unknown } }} [user] */
+    config(user) {
+      // An app that chose what esbuild transforms (a `loader: "jsx"` recipe for .js) keeps its choice.
+      const chosen = user?.esbuild && (user.esbuild.include !== undefined || user.esbuild.exclude !== undefined);
       return {
-        esbuild: { supported: { ...lowerAsyncSupported }, include: /\.(m?[jt]s|[jt]sx)$/, exclude: /\.html$/ },
+        esbuild: { supported: { ...lowerAsyncSupported }, ...(chosen ? {} : { include: /\.(m?[jt]s|[jt]sx)$/, exclude: /\.html$/ }) },
         optimizeDeps: { esbuildOptions: { supported: { ...lowerAsyncSupported } } },
         build: { target: "es2016" },
       };

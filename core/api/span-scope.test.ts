@@ -90,7 +90,7 @@ describe("startSpan", () => {
     span.addEvent("plain");
     // Arrays of one primitive type stay typed (as Python's SDK stores them); mixed ones go as JSON text.
     const ints = [1, 2, 3];
-    span.addEvent({ name: "arrays", attributes: { ints, bools: [true, false], tags: ["a"], mixed: [1, "a"], bad: [1, Number.NaN] } });
+    span.addEvent({ name: "arrays", attributes: { ints, bools: [true, false], tags: ["a"], mixed: [1, "a"], bad: [1, Number.NaN], holes: [1, , 2] } }); // eslint-disable-line no-sparse-arrays
     ints.push(4); // captured when added
     expect(span.traceId).toMatch(/^tr-[0-9a-f]{32}$/);
     expect(span.spanId).toMatch(/^[0-9a-f]{16}$/);
@@ -101,7 +101,7 @@ describe("startSpan", () => {
     expect(span.events.map((e) => [e.name, e.attributes])).toEqual([
       ["retry", { attempt: 2, reason: '{"code": 429}' }],
       ["plain", {}],
-      ["arrays", { ints: [1, 2, 3], bools: [true, false], tags: ["a"], mixed: '[1, "a"]', bad: '[1, "NaN"]' }],
+      ["arrays", { ints: [1, 2, 3], bools: [true, false], tags: ["a"], mixed: '[1, "a"]', bad: '[1, "NaN"]', holes: "[1, null, 2]" }],
     ]);
     expect(span.startTime).toBeLessThanOrEqual(Date.now() + 1);
     span.end();

@@ -73,7 +73,7 @@ describe("redactSecrets", () => {
       choices: [{ logprobs: { content: [{ token: "Hello", logprob: -0.1, top_logprobs: [{ token: "Hi", logprob: -2.3 }] }] } }],
       next_page_token: "CgwIARAB", NextToken: "eyJvZmZzZXQiOjV9", continuationToken: "c-2",
       use_credentials: true, api_key: null,
-      token: REDACTED, auth: { token: REDACTED }, FB_PAGE_TOKEN: REDACTED, page_token: REDACTED,
+      token: REDACTED, auth: REDACTED, FB_PAGE_TOKEN: REDACTED, page_token: REDACTED,
       stream: [{ token: { id: 17, text: "Hello", logprob: -0.2, special: false } }, { token: "world" }, { token: 42 }],
       tool: { signature: "search(query: str, k: int = 3)", auth: "basic", sig: "v1" },
     });
@@ -81,6 +81,29 @@ describe("redactSecrets", () => {
     const text = JSON.stringify(redactSecrets(trace)!.info);
     for (const kept of ['\\"text\\": \\"Hello\\"', '\\"token\\": \\"world\\"', '\\"auth\\": \\"basic\\"']) expect(text).toContain(kept);
     expect(text).not.toContain("tok-998877");
+  });
+
+  it("under token, sig, signature and auth, what may be a credential is masked, in the span and in the JSON text alike", async () => {
+    const secrets = {
+      a: { auth: { user: "bob@x.com", pass: "hunter2hunter" } }, b: { auth: ["bob", "hunter2hunter"] }, c: { auth: "bob:pw1" },
+      d: { auth: 'Digest username="bob", response="6629fae49393a05397450978507c4ef1"' }, e: { auth: "Bearer abcdefghijklmno" },
+      f: { token: "h7Kd9Qz" }, g: { token: "AbCdEfGhIjKlMnOp" }, h: { token: "482915" }, i: { token: 482915 }, j: { token: ["abcdefghijklmnop"] },
+      k: { signature: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08" }, l: { token: "ya29.a0AfH6SMBx" },
+      m: { hdr: 'OAuth oauth_consumer_key="key", oauth_signature="tnnArxj06cWHq44gCs1OSKk%2FjLY%3D"' },
+    };
+    const leaks = ["hunter2hunter", "bob:pw1", "6629fae49393a05397450978507c4ef1", "abcdefghijklmno", "h7Kd9Qz", "AbCdEfGhIjKlMnOp", "482915", "9f86d081884c7d65", "ya29.a0AfH6SMBx", "tnnArxj06cWHq44gCs1OSKk"];
+    const trace = await finished(() => mlflow.withSpan(() => "ok", { name: "creds", inputs: secrets }));
+    const clean = redactSecrets(trace)!;
+    const text = JSON.stringify(clean);
+    for (const leak of leaks) expect(text, leak).not.toContain(leak);
+    // JSON text that is not in a span (a logged line) is judged as its value would be.
+    const redact = createRedactor();
+    const line = (s: string) => (redact({ ...trace, info: { ...trace.info, requestPreview: s } })!.info.requestPreview);
+    // A quoted auth-header parameter inside JSON text is masked, and the text stays JSON.
+    const oauth = line(JSON.stringify({ hdr: 'OAuth oauth_signature="tnnArxj06cWHq44gCs1OSKk%2FjLY%3D"' }))!;
+    expect(JSON.parse(oauth)).toEqual({ hdr: `OAuth oauth_signature="${REDACTED}"` });
+    expect(line('sent "token": ya29.a0AfH6SMBx upstream')).not.toContain("ya29");
+    expect(line('{"token": "world", "token": "abc\\ndef"}')).toBe('{"token": "world", "token": "abc\\ndef"}');
   });
 
   it("masks the key of a fetch made with Headers, and provider keys in URLs (Gemini's ?key=), Groq and Hugging Face tokens", async () => {

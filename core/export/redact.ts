@@ -35,12 +35,17 @@ const SECRET_IN_KEY = /password|secret|privatekey/;
 // Pagination cursors named like tokens: next_page_token, NextToken, continuationToken (whole keys
 // only: FB_PAGE_TOKEN or page_token may well be a credential).
 const CURSOR_KEY = /^(?:next|nextpage|continuation)token$/;
-// Keys as often data as secrets: a streamed model token ({ token: { id, text, logprob } }), a
-// function's signature, an auth mode ("basic"). Under these only a credential-like string is
-// masked (no whitespace, and a non-letter in 8 characters or more, or 20 characters or more);
-// objects are looked into, numbers kept.
-const AMBIGUOUS_KEY = /^(?:token|auth|sig|signature)$/;
-const credentialLike = (s: string): boolean => !/\s/.test(s) && ((s.length >= 8 && /[^A-Za-z]/.test(s)) || s.length >= 20);
+// Keys as often data as secrets: a streamed model token ({ token: { id, text, logprob } }, or a
+// word piece), a function's signature. Under these, objects are looked into, and a value is kept
+// only when it reads as text: a string with whitespace (a scheme and credential in it is still
+// masked by the patterns), a plain word (lower-case or caseless letters, an initial capital
+// allowed), 3 characters or fewer; a number under 1000 (not a one-time code). Arrays and anything
+// else are masked. `auth` is strict: only a lone scheme word ("basic") is kept.
+const DATA_OR_SECRET_KEY = /^(?:token|sig|signature)$/;
+const PLAIN_WORD = /^\p{Lu}?[\p{Ll}\p{Lo}\p{M}]{1,23}$/u;
+const readsAsText = (s: string): boolean => /\s/.test(s) || PLAIN_WORD.test(s) || [...s].length <= 3;
+// A bare (unquoted) value in JSON text that JSON reads as a literal; anything else is a string.
+const JSON_LITERAL = /^(?:true|false|null|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)$/;
 
 // Secret-shaped values wherever they appear: auth schemes, and well-known key formats.
 const SECRET_VALUES: readonly RegExp[] = [
@@ -78,8 +83,9 @@ const JSON_PAIR = /"([^"\\]{1,80})"(\s*:\s*)("(?:[^"\\]|\\.)*"|[^,{}[\]\s]+)/g;
 const ESCAPED_JSON_PAIR = /\\"([^"\\]{1,80})\\"(\s*:\s*)(\\"(?:(?!\\").)*\\"|[^,{}[\]\s\\]+)/g;
 // ["name", "value"] inside JSON text: headers given as tuples.
 const JSON_TUPLE = /\[\s*"([^"\\]{1,80})"(\s*,\s*)"(?:[^"\\]|\\.)*"\s*\]/g;
-// key=value in query strings and form bodies.
-const QUERY_PAIR = /([A-Za-z0-9_.[\]-]{1,80})=([^&\s#"']+)/g;
+// key=value in query strings and form bodies, and key="value" in auth headers (OAuth's
+// oauth_signature="…", Digest's response="…"), also with the quotes escaped in JSON text.
+const QUERY_PAIR = /([A-Za-z0-9_.[\]-]{1,80})=(\\?"[^"\\]{0,2000}\\?"|[^&\s#"'\\]+)/g;
 
 /** Builds a redaction hook; `redactSecrets` is the default one. */
 export function createRedactor(options: RedactorOptions = {}): RedactHook {
@@ -90,18 +96,29 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
     const n = normalize(key);
     return ((SECRET_KEY.test(n) && !CURSOR_KEY.test(n)) || SECRET_IN_KEY.test(n) || exact.has(n) || regexps.some((r) => r.test(key)));
   };
-  /** Whether `value` under `key` is masked: anything but a flag under a secret key; under an ambiguous one, a credential-like string only. */
+  /** Whether `item` under `key` is masked whole (false: kept, or, for an object, looked into). */
   const masks = (key: string, item: Json | undefined): boolean => {
     if (!isSecretKey(key) || typeof item === "boolean" || item === null) return false;
     const n = normalize(key);
-    if (!AMBIGUOUS_KEY.test(n) || exact.has(n) || regexps.some((r) => r.test(key))) return true;
-    return typeof item === "string" && credentialLike(item);
+    if (exact.has(n) || regexps.some((r) => r.test(key))) return true;
+    if (n === "auth") return !(typeof item === "string" && /^[A-Za-z]{1,16}$/.test(item));
+    if (!DATA_OR_SECRET_KEY.test(n)) return true;
+    if (typeof item === "string") return !readsAsText(item);
+    if (typeof item === "number") return !(Math.abs(item) < 1000);
+    return Array.isArray(item);
   };
-  /** The same for a value inside JSON text: a quoted string (`"…"`, or `\"…\"` escaped once) or a bare one. */
-  const masksText = (key: string, raw: string, quote: string): boolean => {
+  /**
+   * The same for a value inside JSON text (`raw`: quoted, or bare; `escaped`: JSON inside a JSON
+   * string, `\"…\"`), decoded first so the decision is the one the object itself gets.
+   */
+  const masksText = (key: string, raw: string, escaped: boolean): boolean => {
     if (!isSecretKey(key)) return false;
-    if (!raw.startsWith(quote)) return masks(key, raw === "true" || raw === "false" ? raw === "true" : raw === "null" ? null : Number(raw));
-    return masks(key, raw.slice(quote.length, raw.length - quote.length));
+    try {
+      const text = escaped ? (JSON.parse(`"${raw}"`) as string) : raw;
+      return masks(key, text.startsWith('"') || JSON_LITERAL.test(text) ? (JSON.parse(text) as Json) : text);
+    } catch {
+      return true; // text that does not decode: the safe side
+    }
   };
   let hits = 0; // what was masked so far: tells whether a trace's derived texts must be made again
   const scrub = (text: string): string => {
@@ -112,11 +129,15 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
   const scrubbed = (text: string): string => {
     let out = text;
     if (out.includes('"')) {
-      out = out.replace(JSON_PAIR, (m, k: string, sep: string, v: string) => (masksText(k, v, '"') ? `"${k}"${sep}"${REDACTED}"` : m));
-      out = out.replace(ESCAPED_JSON_PAIR, (m, k: string, sep: string, v: string) => (masksText(k, v, '\\"') ? `\\"${k}\\"${sep}\\"${REDACTED}\\"` : m));
+      out = out.replace(JSON_PAIR, (m, k: string, sep: string, v: string) => (masksText(k, v, false) ? `"${k}"${sep}"${REDACTED}"` : m));
+      out = out.replace(ESCAPED_JSON_PAIR, (m, k: string, sep: string, v: string) => (masksText(k, v, true) ? `\\"${k}\\"${sep}\\"${REDACTED}\\"` : m));
       out = out.replace(JSON_TUPLE, (m, k: string, sep: string) => (isSecretKey(k) ? `["${k}"${sep}"${REDACTED}"]` : m));
     }
-    if (out.includes("=")) out = out.replace(QUERY_PAIR, (m, k: string) => (isSecretKey(k) ? `${k}=${REDACTED}` : m));
+    if (out.includes("=")) {
+      out = out.replace(QUERY_PAIR, (m, k: string, v: string) =>
+        isSecretKey(k) ? `${k}=${v.startsWith('\\"') ? `\\"${REDACTED}\\"` : v.startsWith('"') ? `"${REDACTED}"` : REDACTED}` : m,
+      );
+    }
     for (const p of patterns) {
       out = p instanceof RegExp ? out.replace(p, REDACTED) : out.replace(p.pattern, (m) => p.replace(m));
     }

@@ -115,7 +115,7 @@ function eventAttributes(attributes: Record<string, unknown> | undefined): Recor
     if (t === "number") v = Number.isFinite(value) ? (value as number) : String(value); // JSON has no NaN
     else if (t === "string" || t === "boolean") v = value as string | boolean;
     // Arrays of one primitive type stay typed, as OpenTelemetry (and Python's SDK) keeps them.
-    else if (Array.isArray(value) && homogeneous(value)) v = [...value] as string[] | number[] | boolean[];
+    else if (Array.isArray(value) && homogeneous([...value])) v = [...value] as string[] | number[] | boolean[]; // a hole is undefined, not skipped
     else v = pyJsonDumps(toJsonSafe(value)); // objects go as JSON text, as OpenTelemetry requires
     setKey(out, key, v);
   }

@@ -44,6 +44,10 @@ describe("Zone.js build help", () => {
     const plain = await serve([]);
     expect(plain[0]).toMatch(NATIVE_ASYNC); // the check can fail: Vite alone leaves it native
     for (const code of await serve([mlflowEdgeZone()])) expect(code).not.toMatch(NATIVE_ASYNC);
+    // An app that chose what esbuild transforms keeps its choice (merged by Vite, ours would win).
+    const esbuildOf = (user?: Parameters<ReturnType<typeof mlflowEdgeZone>["config"]>[0]) => mlflowEdgeZone().config(user).esbuild as Record<string, unknown>;
+    expect(esbuildOf({ esbuild: { include: /src\/.*\.jsx?$/ } })).not.toHaveProperty("include");
+    expect(esbuildOf({})).toHaveProperty("include");
   }, 60_000);
 
   for (const [tool, bundle] of [["esbuild: zoneBuildOptions()", withEsbuild], ["Vite: mlflowEdgeZone()", withVite]] as const) {
