@@ -18,15 +18,17 @@ export interface InitOptions extends TracerOptions {
   headers?: Record<string, string>;
   /** Per-request timeout in ms (default 30 s). */
   timeoutMs?: number;
-  /** Retry policy for deliveries (network errors, 429, 5xx). */
+  /** Retry policy for deliveries (network errors, 408, 429, 5xx). */
   retry?: MlflowExporterOptions["retry"];
   /** Runs on each trace before it is sent to MLflow; `null` drops it. Default `redactSecrets`; `false` sends traces as they are. */
   redact?: MlflowExporterOptions["redact"];
 }
 
-const INIT_KEYS = [
-  ...TRACER_KEYS, "trackingUri", "experimentName", "trackingServerUsername", "trackingServerPassword", "trackingServerToken", "headers", "timeoutMs", "retry", "redact",
+/** init()'s options for MLflow itself (the others are the tracer's). */
+export const MLFLOW_INIT_KEYS = [
+  "trackingUri", "experimentName", "trackingServerUsername", "trackingServerPassword", "trackingServerToken", "headers", "timeoutMs", "retry", "redact",
 ] as const satisfies readonly (keyof InitOptions)[];
+const INIT_KEYS = [...TRACER_KEYS, ...MLFLOW_INIT_KEYS] as const satisfies readonly (keyof InitOptions)[];
 // Every option is listed (a new one left out would be refused as unknown).
 const allListed: [Exclude<keyof InitOptions, (typeof INIT_KEYS)[number]>] extends [never] ? true : never = true;
 

@@ -1,6 +1,5 @@
-import { backoffDelay } from "../core/export/backoff.js";
+import { backoffDelay, parseRetryAfter, verdictOf } from "../core/export/backoff.js";
 import type { Exporter } from "../core/export/exporter.js";
-import { parseRetryAfter } from "../core/export/backoff.js";
 import { encodeIngestBatch, ingestHeaders, INGEST_PATH } from "../core/export/ingest-format.js";
 import type { Trace } from "../core/model/types.js";
 import type { TraceStore } from "./store.js";
@@ -77,10 +76,12 @@ export function collectorExporter(options: CollectorExporterOptions): Exporter {
         let wait: number | undefined;
         try {
           const res = await doFetch(endpoint, { method: "POST", headers, body });
-          if (res.ok) return;
+          // The collector's answers read as the browser sender reads them (core/export/backoff.ts).
+          const verdict = verdictOf(res.status);
+          if (verdict === "ok") return;
           const text = (await res.text()).slice(0, 500);
           last = `HTTP ${res.status}: ${text}`;
-          if (!(res.status === 408 || res.status === 429 || res.status >= 500)) break;
+          if (verdict === "reject") break;
           wait = parseRetryAfter(res.headers.get("retry-after"), Date.now());
         } catch (error) {
           last = error instanceof Error ? error.message : String(error);

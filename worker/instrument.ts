@@ -1,11 +1,12 @@
 import { checkKnownKeys, configure, fail, TRACER_KEYS, validateTracerOptions, type TracerOptions } from "../core/config.js";
 import { AsyncLocalStorageContextManager, type AsyncLocalStorageConstructor } from "../core/context/async-local-storage.js";
 import { warnOnce } from "../core/debug.js";
+import { MLFLOW_INIT_KEYS } from "../core/init.js";
 import { getTracer, type Tracer } from "../core/tracer.js";
 import type { Exporter } from "../core/export/exporter.js";
 import { ExportTracker } from "./export-tracker.js";
 import { destinationFromEnv } from "./destination.js";
-import { holdingContext, traceInvocation, traceRequest, type RequestSpanOptions } from "./request-span.js";
+import { DEFAULT_EXPORT_DEADLINE_MS, holdingContext, traceInvocation, traceRequest, type RequestSpanOptions } from "./request-span.js";
 
 // instrument(handler) for module Workers: one root span per fetch/scheduled/queue invocation,
 // traces handed on inside ctx.waitUntil. The tracer is configured on the first invocation, when
@@ -85,7 +86,7 @@ const WORKER_KEYS = [
 // init()'s MLflow options: a Worker reads those from its env, where secrets belong.
 const FROM_ENV = "a Worker takes MLflow's settings from its env (MLFLOW_TRACKING_URI, MLFLOW_EXPERIMENT_ID or _NAME, MLFLOW_TRACKING_TOKEN, …), or from exporter: (env) => new MlflowExporter({ … })";
 const INIT_ONLY: Record<string, string> = {
-  ...Object.fromEntries(["trackingUri", "experimentName", "trackingServerUsername", "trackingServerPassword", "trackingServerToken", "headers", "timeoutMs", "retry", "redact"].map((k) => [k, FROM_ENV])),
+  ...Object.fromEntries(MLFLOW_INIT_KEYS.map((k) => [k, FROM_ENV])),
   contextManager: "a Worker carries context with AsyncLocalStorage (pass asyncLocalStorage when it is not found on its own)",
 };
 
@@ -171,7 +172,7 @@ export function instrument<Env, H extends ExportedHandler<Env>>(handler: H, opti
   const own = (key: string, value: unknown) => Object.defineProperty(wrapped, key, { value, writable: true, enumerable: true, configurable: true });
   const { fetch: onFetch, scheduled, queue } = handler;
   // waitUntil work holds a trace at most this long, so its export still fits the deadline.
-  const deadline = options.exportDeadlineMs ?? 25_000;
+  const deadline = options.exportDeadlineMs ?? DEFAULT_EXPORT_DEADLINE_MS;
   const holdMs = Math.max(0, deadline - Math.min(5_000, deadline / 2));
   if (typeof onFetch === "function") {
     const fetch: NonNullable<ExportedHandler<Env>["fetch"]> = (request, env, ctx) => {

@@ -5,6 +5,7 @@ import { reportSdkError } from "../core/debug.js";
 import { SpanStatusCode, SpanType } from "../core/model/constants.js";
 import type { LiveSpan } from "../core/model/live-span.js";
 import { parseTraceparent } from "../core/model/remote-parent.js";
+import { isPromiseLike } from "../core/tracer.js";
 import type { ExportTracker } from "./export-tracker.js";
 
 // One root span per Worker invocation, shared by instrument() (module Workers) and the Hono
@@ -24,6 +25,9 @@ export interface RequestSpanOptions {
 }
 
 type WaitUntil = (promise: Promise<unknown>) => void;
+
+/** How long after the response the isolate waits for a trace's export, unless exportDeadlineMs says otherwise. */
+export const DEFAULT_EXPORT_DEADLINE_MS = 25_000;
 
 const requestSpans = new WeakMap<Request, LiveSpan>();
 
@@ -113,7 +117,7 @@ export async function traceRequest(
     reportSdkError("instrument", error);
     return handle();
   }
-  const deadline = options.exportDeadlineMs ?? 25_000;
+  const deadline = options.exportDeadlineMs ?? DEFAULT_EXPORT_DEADLINE_MS;
   const handOn = () => {
     // Registered synchronously after the root ended, so the export cannot be missed.
     const exported = tracker.exported(span, deadline);
@@ -165,7 +169,7 @@ export async function traceInvocation<T>(
   tracker: ExportTracker,
   waitUntil: WaitUntil | undefined,
   run: (span?: LiveSpan) => T | Promise<T>,
-  deadlineMs = 25_000,
+  deadlineMs = DEFAULT_EXPORT_DEADLINE_MS,
 ): Promise<T> {
   let span: LiveSpan;
   try {
@@ -200,9 +204,9 @@ export function holdingContext<C extends object>(ctx: C, span: LiveSpan, holdMs:
   if (typeof target.waitUntil !== "function") return ctx;
   const waitUntil = (promise: unknown) => {
     let given = promise;
-    if (holdMs > 0 && promise !== null && (typeof promise === "object" || typeof promise === "function")) {
+    if (holdMs > 0) {
       try {
-        if (typeof (promise as PromiseLike<unknown>).then === "function") {
+        if (isPromiseLike(promise)) {
           // Adopted once, here: a lazy thenable (a query builder) must not run twice.
           given = Promise.resolve(promise);
           const release = span._record.hold();

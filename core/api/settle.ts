@@ -1,4 +1,5 @@
 import { reportSdkError } from "../debug.js";
+import { SpanStatusCode } from "../model/constants.js";
 import type { LiveSpan } from "../model/live-span.js";
 
 // How a span closes over its callback's outcome. These run on the user's return path, so a fault
@@ -19,10 +20,14 @@ export function succeed(span: LiveSpan, value: unknown, always: boolean): void {
   }
 }
 
-/** Records `error` (ERROR status + `exception` event) and ends `span`; the caller rethrows. */
-export function fail(span: LiveSpan, error: unknown): void {
+/**
+ * Records `error` (ERROR status + `exception` event) and ends `span`; the caller rethrows.
+ * `bareStatus`: the status without the exception's text, as Python ends a stream that threw.
+ */
+export function fail(span: LiveSpan, error: unknown, bareStatus = false): void {
   try {
     span.recordException(error);
+    if (bareStatus) span.setStatus(SpanStatusCode.ERROR);
     span.end();
   } catch (sdkError) {
     reportSdkError("span.fail", sdkError);

@@ -1,5 +1,5 @@
 import { reportSdkError, warnOnce } from "../debug.js";
-import { CHUNK_EVENT_PREFIX, CHUNK_VALUE_KEY, SpanStatusCode, type SpanType } from "../model/constants.js";
+import { CHUNK_EVENT_PREFIX, CHUNK_VALUE_KEY, type SpanType } from "../model/constants.js";
 import { msToNs, nowMs } from "../model/clock.js";
 import type { LiveSpan } from "../model/live-span.js";
 import { isRemoteParent, type RemoteParent } from "../model/remote-parent.js";
@@ -7,6 +7,7 @@ import { pyJsonDumpsAscii } from "../serialize/py-json.js";
 import { isNodeStream } from "../serialize/platform.js";
 import { toJsonSafe } from "../serialize/safe-json.js";
 import type { Tracer } from "../tracer.js";
+import { fail } from "./settle.js";
 
 // Stream spans, after Python's mlflow.trace on generators: the span starts when iteration starts,
 // is active only while the producer runs, keeps every chunk as an `mlflow.chunk.item.<i>` event,
@@ -170,15 +171,9 @@ export class StreamRecorder {
     if (this.done) return;
     this.done = true;
     this.stopWatching();
-    if (!this.span) return void this.release?.();
-    try {
-      // As Python's _end_stream_span: the exception as an event, and a bare ERROR status (no
-      // description), unlike a function's failure.
-      this.span.recordException(error).setStatus(SpanStatusCode.ERROR);
-      this.span.end();
-    } catch (sdkError) {
-      reportSdkError("stream.fail", sdkError);
-    }
+    // As Python's _end_stream_span: the exception as an event, and a bare ERROR status.
+    if (this.span) fail(this.span, error, true);
+    else this.release?.();
   }
 
   /**

@@ -1,4 +1,4 @@
-import { isNativeAsync, warnNativeAsyncUnderZone } from "./zone-check.js";
+import { isNativeAsync, underZone, warnNativeAsyncUnderZone } from "./zone-check.js";
 import { reportSdkError, warnOnce } from "../debug.js";
 import { DEFAULT_SPAN_NAME, type SpanType } from "../model/constants.js";
 import type { LiveSpan } from "../model/live-span.js";
@@ -89,7 +89,7 @@ function wrap(fn: Function, options: TraceOptions, methodName: string | undefine
 
   const traced = function (this: unknown, ...args: unknown[]): unknown {
     let span: LiveSpan;
-    if (nativeAsync) warnNativeAsyncUnderZone(name);
+    if (nativeAsync && underZone()) warnNativeAsyncUnderZone(name);
     if (generatorKind) return traceGenerator(this, args);
     // Called with `new` (a constructor function, a class): constructed as it would be untraced.
     const call = new.target ? () => Reflect.construct(fn, args, new.target === traced ? fn : new.target) : () => fn.apply(this, args);

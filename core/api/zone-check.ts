@@ -14,9 +14,8 @@ export const isNativeAsync = (fn: unknown): boolean => typeof fn === "function" 
 
 export const underZone = (): boolean => getTracer().contextManager.name === "zone";
 
-/** Once per function name: under zone.js, a native async function's spans lose their parent after an await. */
+/** Once per function name (callers check underZone() first): a native async function's spans lose their parent after an await. */
 export function warnNativeAsyncUnderZone(name: string): void {
-  if (!underZone()) return;
   warnOnce(
     `zone-native-async:${name}`,
     `"${name}" runs as native async/await, which zone.js does not follow: spans it starts after its first await lose their parent ` +

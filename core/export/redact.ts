@@ -42,7 +42,8 @@ const CURSOR_KEY = /^(?:next|nextpage|continuation)token$/;
 // allowed), 3 characters or fewer; a number under 1000 (not a one-time code). Arrays and anything
 // else are masked. `auth` is strict: only a lone scheme word ("basic") is kept.
 const DATA_OR_SECRET_KEY = /^(?:token|sig|signature)$/;
-const PLAIN_WORD = /^\p{Lu}?[\p{Ll}\p{Lo}\p{M}]{1,23}$/u;
+// (A tokenizer's word-start mark, SentencePiece's "▁" or byte-level BPE's "Ġ", may lead.)
+const PLAIN_WORD = /^[▁Ġ]?\p{Lu}?[\p{Ll}\p{Lo}\p{M}]{1,23}$/u;
 const readsAsText = (s: string): boolean => /\s/.test(s) || PLAIN_WORD.test(s) || [...s].length <= 3;
 // A bare (unquoted) value in JSON text that JSON reads as a literal; anything else is a string.
 const JSON_LITERAL = /^(?:true|false|null|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)$/;

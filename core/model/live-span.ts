@@ -115,8 +115,10 @@ function eventAttributes(attributes: Record<string, unknown> | undefined): Recor
     if (t === "number") v = Number.isFinite(value) ? (value as number) : String(value); // JSON has no NaN
     else if (t === "string" || t === "boolean") v = value as string | boolean;
     // Arrays of one primitive type stay typed, as OpenTelemetry (and Python's SDK) keeps them.
-    else if (Array.isArray(value) && homogeneous([...value])) v = [...value] as string[] | number[] | boolean[]; // a hole is undefined, not skipped
-    else v = pyJsonDumps(toJsonSafe(value)); // objects go as JSON text, as OpenTelemetry requires
+    else if (Array.isArray(value)) {
+      const copy = [...value]; // a hole becomes undefined, which every() would skip
+      v = homogeneous(copy) ? (copy as string[] | number[] | boolean[]) : pyJsonDumps(toJsonSafe(value));
+    } else v = pyJsonDumps(toJsonSafe(value)); // objects go as JSON text, as OpenTelemetry requires
     setKey(out, key, v);
   }
   return out;

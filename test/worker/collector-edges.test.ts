@@ -6,7 +6,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { createRedactor } from "../../core/export/redact.js";
 import type { Trace } from "../../core/model/types.js";
 import { env as workerEnv } from "cloudflare:workers";
-import { bufferStoreFromEnv } from "../../worker/buffer/shards.js";
+import { bufferStoreFromEnv, shardOf } from "../../worker/buffer/shards.js";
 import { createCollector, type CollectorOptions } from "../../worker/collector/app.js";
 import { MemoryStore } from "./memory-store.js";
 import { joinedTrace, simpleTrace } from "./traces.js";
@@ -236,13 +236,17 @@ describe("redaction on the server", () => {
   });
 
   it("a hook whose output the buffer refuses (it dropped each span's events) is a 422 naming the hook, not a 503 retried for ever", async () => {
+    // Second in a batch whose first trace goes to another shard: named by its place in the batch.
+    const refused = simpleTrace("no events");
+    let other = simpleTrace("on another shard");
+    while (shardOf(other.info.traceId, 4) === shardOf(refused.info.traceId, 4)) other = simpleTrace("on another shard");
     const stripped = app({
       store: bufferStoreFromEnv(workerEnv)!,
-      redact: (t) => ({ ...t, data: { spans: t.data.spans.map(({ events: _, ...s }) => s as Trace["data"]["spans"][number]) } }),
+      redact: (t) => (t.info.traceId !== refused.info.traceId ? t : { ...t, data: { spans: t.data.spans.map(({ events: _, ...s }) => s as Trace["data"]["spans"][number]) } }),
     });
-    const res = await ingest(stripped, batch(simpleTrace("no events")));
+    const res = await ingest(stripped, batch(other, refused));
     const body = await errorOf(res);
-    expect([res.status, res.headers.get("retry-after"), body.path]).toEqual([422, null, "traces[0].data.spans[0]"]);
+    expect([res.status, res.headers.get("retry-after"), body.path]).toEqual([422, null, "traces[1].data.spans[0]"]);
     expect(body.error).toMatch(/^the collector's redaction left a trace the buffer refuses: .*events/);
   });
 });

@@ -103,7 +103,8 @@ function num(env: Env, key: string, fallback: number, min: number, max: number, 
   if (raw === undefined || raw === "") return fallback;
   const value = typeof raw === "number" ? raw : typeof raw === "string" ? Number(raw) : NaN;
   if (!Number.isFinite(value) || value < min || value > max || (integer && !Number.isInteger(value))) {
-    throw new ConfigError(key, `${key} must be ${integer ? "an integer" : "a number"} from ${min} to ${max}; got ${JSON.stringify(raw)}.`);
+    const range = max === ANY ? `>= ${min}` : `from ${min} to ${max}`;
+    throw new ConfigError(key, `${key} must be ${integer ? "an integer" : "a number"} ${range}; got ${JSON.stringify(raw)}.`);
   }
   return value;
 }

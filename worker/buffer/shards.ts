@@ -64,11 +64,13 @@ export class ShardedTraceStore implements TraceStore {
         this.stub(i)
           .put(group.traces)
           .catch((error: unknown) => {
-            // A shard numbers the traces of its own group: name the trace by its place in the batch.
-            const message = error instanceof RangeError ? error.message : "";
+            // A shard numbers the traces of its own group: name the trace by its place in the batch,
+            // keeping the error's class (RangeError: over a limit; TypeError: a shape it refuses).
+            const kind = error instanceof RangeError ? RangeError : error instanceof TypeError ? TypeError : undefined;
+            const message = kind ? (error as Error).message : "";
             const m = /^traces\[(\d+)\]/.exec(message);
-            if (!m) throw error;
-            throw new RangeError(`traces[${group.at[Number(m[1])]}]${message.slice(m[0].length)}`);
+            if (!kind || !m) throw error;
+            throw new kind(`traces[${group.at[Number(m[1])]}]${message.slice(m[0].length)}`);
           }),
       ),
     );
