@@ -1,7 +1,7 @@
 import type { Context, Env as HonoEnv, MiddlewareHandler } from "hono";
 import { matchedRoutes } from "hono/route";
 import { ensureTracing, validateWorkerOptions, type WorkerTracingOptions } from "./instrument.js";
-import { requestSpan, traceRequest } from "./request-span.js";
+import { holdingContext, holdMsFor, traceRequest } from "./request-span.js";
 
 // The Hono flavour of instrument(): one root span per request, named by the matched route
 // (`GET /posts/:id`, not the raw path, so traces group by endpoint), joined to the caller's trace.
@@ -38,12 +38,14 @@ function matchedRoute(c: Context): string | undefined {
  */
 export function mlflowTracing<E extends HonoEnv = HonoEnv>(options: WorkerTracingOptions<E["Bindings"]> = {}): MiddlewareHandler<E> {
   validateWorkerOptions(options, "mlflowTracing");
+  const holdMs = holdMsFor(options.exportDeadlineMs);
   return async (c, next) => {
     const { tracker } = ensureTracing(c.env, options);
     let waitUntil: ((p: Promise<unknown>) => void) | undefined;
+    let ctx: Context["executionCtx"] | undefined;
     try {
-      const ctx = c.executionCtx;
-      waitUntil = (p) => ctx.waitUntil(p);
+      const found = (ctx = c.executionCtx);
+      waitUntil = (p) => found.waitUntil(p);
     } catch {
       // No ExecutionContext (app.request() in a test, a non-Workers adapter): nothing to extend.
     }
@@ -53,14 +55,22 @@ export function mlflowTracing<E extends HonoEnv = HonoEnv>(options: WorkerTracin
       route,
       tracker,
       waitUntil,
-      async () => {
+      async (span) => {
+        // As with instrument(): the handlers' c.executionCtx.waitUntil work keeps this trace open
+        // (an own property of this request's Context, over Hono's getter).
+        if (span && ctx) {
+          try {
+            Object.defineProperty(c, "executionCtx", { value: holdingContext(ctx, span, holdMs), configurable: true });
+          } catch {
+            // A Context that will not take it: waitUntil work after the response starts its own trace.
+          }
+        }
         await next();
         // Hono turns a thrown error into a 500 through onError; keep the exception on the span. An
         // error answered with a 4xx (bearerAuth's 401, a validation error an onError maps to 400)
         // is the app saying no, not failing: its event is kept, and, as with instrument(), only a
         // 5xx makes the request an error.
-        const span = c.error ? requestSpan(c.req.raw) : undefined;
-        if (span) {
+        if (span && c.error) {
           const before = span.status;
           span.recordException(c.error);
           if (c.res.status < 500) span.setStatus(before);

@@ -6,7 +6,7 @@ import { getTracer, type Tracer } from "../core/tracer.js";
 import type { Exporter } from "../core/export/exporter.js";
 import { ExportTracker } from "./export-tracker.js";
 import { destinationFromEnv } from "./destination.js";
-import { DEFAULT_EXPORT_DEADLINE_MS, holdingContext, traceInvocation, traceRequest, type RequestSpanOptions } from "./request-span.js";
+import { holdingContext, holdMsFor, traceInvocation, traceRequest, type RequestSpanOptions } from "./request-span.js";
 
 // instrument(handler) for module Workers: one root span per fetch/scheduled/queue invocation,
 // traces handed on inside ctx.waitUntil. The tracer is configured on the first invocation, when
@@ -172,8 +172,7 @@ export function instrument<Env, H extends ExportedHandler<Env>>(handler: H, opti
   const own = (key: string, value: unknown) => Object.defineProperty(wrapped, key, { value, writable: true, enumerable: true, configurable: true });
   const { fetch: onFetch, scheduled, queue } = handler;
   // waitUntil work holds a trace at most this long, so its export still fits the deadline.
-  const deadline = options.exportDeadlineMs ?? DEFAULT_EXPORT_DEADLINE_MS;
-  const holdMs = Math.max(0, deadline - Math.min(5_000, deadline / 2));
+  const holdMs = holdMsFor(options.exportDeadlineMs);
   if (typeof onFetch === "function") {
     const fetch: NonNullable<ExportedHandler<Env>["fetch"]> = (request, env, ctx) => {
       const { tracker } = ensureTracing(env, options);

@@ -29,6 +29,11 @@ type WaitUntil = (promise: Promise<unknown>) => void;
 /** How long after the response the isolate waits for a trace's export, unless exportDeadlineMs says otherwise. */
 export const DEFAULT_EXPORT_DEADLINE_MS = 25_000;
 
+/** How long waitUntil work may hold a trace: the export deadline less 5 s (half of it when shorter). */
+export function holdMsFor(exportDeadlineMs = DEFAULT_EXPORT_DEADLINE_MS): number {
+  return Math.max(0, exportDeadlineMs - Math.min(5_000, exportDeadlineMs / 2));
+}
+
 const requestSpans = new WeakMap<Request, LiveSpan>();
 
 /**

@@ -166,6 +166,21 @@ describe("work a handler hands to ctx.waitUntil", () => {
     expect([runs, lastInWaitUntil, seenProps]).toEqual([1, exported.traces[0]!.info.traceId, ctx.props]);
   });
 
+  it("mlflowTracing(): c.executionCtx.waitUntil work stays in the request's trace too", async () => {
+    const remember = mlflow.trace(async function remember() { await sleep(5); });
+    const app = new Hono();
+    app.use(mlflowTracing({ exporter: () => exported }));
+    app.get("/later", (c) => {
+      c.executionCtx.waitUntil((async () => { await sleep(30); await remember(); })());
+      return c.text("ok");
+    });
+    const ctx = createExecutionContext();
+    const res = await app.fetch(new Request("https://app.example/later"), {}, ctx);
+    expect(await res.text()).toBe("ok");
+    await waitOnExecutionContext(ctx);
+    expect(exported.traces.map((t) => t.data.spans.map((s) => s.name))).toEqual([["GET /later", "remember"]]);
+  });
+
   it("a hold ends in time for the export deadline: work that outlasts it starts its own trace, the request's is exported", async () => {
     const late = mlflow.trace(async function late() { await sleep(1); });
     const worker = instrument<object, ExportedHandler<object>>(
