@@ -176,7 +176,7 @@ export function instrument<Env, H extends ExportedHandler<Env>>(handler: H, opti
   if (typeof onFetch === "function") {
     const fetch: NonNullable<ExportedHandler<Env>["fetch"]> = (request, env, ctx) => {
       const { tracker } = ensureTracing(env, options);
-      return traceRequest(request, undefined, tracker, (p) => ctx.waitUntil(p), (span) => onFetch.call(handler, request, env, span ? holdingContext(ctx, span, holdMs) : ctx), options);
+      return traceRequest(request, undefined, tracker, (p) => ctx.waitUntil(p), (span) => onFetch.call(handler, request, env, holdingContext(ctx, span, holdMs)), options);
     };
     own("fetch", fetch);
   }
@@ -184,7 +184,7 @@ export function instrument<Env, H extends ExportedHandler<Env>>(handler: H, opti
     const onScheduled: NonNullable<ExportedHandler<Env>["scheduled"]> = (controller, env, ctx) => {
       const { tracker } = ensureTracing(env, options);
       const inputs = { cron: controller.cron, scheduledTime: controller.scheduledTime };
-      return traceInvocation(`scheduled ${controller.cron}`, inputs, tracker, (p) => ctx.waitUntil(p), (span) => scheduled.call(handler, controller, env, span ? holdingContext(ctx, span, holdMs) : ctx), options.exportDeadlineMs);
+      return traceInvocation(`scheduled ${controller.cron}`, inputs, tracker, (p) => ctx.waitUntil(p), (span) => scheduled.call(handler, controller, env, holdingContext(ctx, span, holdMs)), options.exportDeadlineMs);
     };
     own("scheduled", onScheduled);
   }
@@ -192,7 +192,7 @@ export function instrument<Env, H extends ExportedHandler<Env>>(handler: H, opti
     const onQueue: NonNullable<ExportedHandler<Env>["queue"]> = (batch, env, ctx) => {
       const { tracker } = ensureTracing(env, options);
       const inputs = { queue: batch.queue, messages: batch.messages.length };
-      return traceInvocation(`queue ${batch.queue}`, inputs, tracker, (p) => ctx.waitUntil(p), (span) => queue.call(handler, batch, env, span ? holdingContext(ctx, span, holdMs) : ctx), options.exportDeadlineMs);
+      return traceInvocation(`queue ${batch.queue}`, inputs, tracker, (p) => ctx.waitUntil(p), (span) => queue.call(handler, batch, env, holdingContext(ctx, span, holdMs)), options.exportDeadlineMs);
     };
     own("queue", onQueue);
   }

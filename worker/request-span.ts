@@ -202,11 +202,11 @@ export async function traceInvocation<T>(
  * until each promise it is given settles, so spans of work done after the response (a cache
  * write, an evaluation) stay in the request's trace instead of starting their own. A hold lasts at
  * most `holdMs` (and openSpanTimeoutMs), which leaves the export time before its deadline.
- * Everything else is the ctx's own, called on the ctx.
+ * Everything else is the ctx's own, called on the ctx. Without a span, the ctx as it is.
  */
-export function holdingContext<C extends object>(ctx: C, span: LiveSpan, holdMs: number): C {
+export function holdingContext<C extends object>(ctx: C, span: LiveSpan | undefined, holdMs: number): C {
   const target = ctx as C & { waitUntil?: (promise: unknown) => void };
-  if (typeof target.waitUntil !== "function") return ctx;
+  if (!span || typeof target.waitUntil !== "function") return ctx; // no span (it could not start): nothing to hold
   const waitUntil = (promise: unknown) => {
     let given = promise;
     if (holdMs > 0) {

@@ -1,4 +1,3 @@
-import { isNativeAsync, underZone, warnNativeAsyncUnderZone } from "./zone-check.js";
 import { reportSdkError } from "../debug.js";
 import { nsToMs } from "../model/clock.js";
 import type { SpanType } from "../model/constants.js";
@@ -6,6 +5,7 @@ import type { LiveSpan } from "../model/live-span.js";
 import type { RemoteParent } from "../model/remote-parent.js";
 import { getTracer, isPromiseLike, Tracer } from "../tracer.js";
 import { fail, settleAfter, succeed } from "./settle.js";
+import { isNativeAsync, underZone, warnNativeAsyncUnderZone } from "./zone-check.js";
 
 export interface SpanOptions {
   /** Defaults to "span". */

@@ -1,10 +1,10 @@
-import { isNativeAsync, underZone, warnNativeAsyncUnderZone } from "./zone-check.js";
 import { reportSdkError, warnOnce } from "../debug.js";
 import { DEFAULT_SPAN_NAME, type SpanType } from "../model/constants.js";
 import type { LiveSpan } from "../model/live-span.js";
 import { getTracer, isPromiseLike } from "../tracer.js";
 import { mapArgs, readParams } from "./args.js";
 import { fail, settleAfter, succeed } from "./settle.js";
+import { isNativeAsync, underZone, warnNativeAsyncUnderZone } from "./zone-check.js";
 import { generatorFunctionKind, StreamRecorder, streamKind, wrapStream, type OutputReducer } from "./stream.js";
 
 export interface TraceOptions {
