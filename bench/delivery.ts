@@ -5,13 +5,12 @@
 //   npm run bench:delivery             (starts a server with scripts/mlflow-server.sh)
 //   MLFLOW_TEST_URI=http://127.0.0.1:5000 BENCH_TRACES=300 npm run bench:delivery
 import { execFile } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import * as mlflow from "../core/index.js";
-import { agent, SPANS_PER_TRACE } from "./agent.js";
+import { agent, SPANS_PER_TRACE } from "./lib/agent.js";
 
 const run = promisify(execFile);
-const root = fileURLToPath(new URL("..", import.meta.url));
+const root = `${process.cwd()}/`; // scripts/bench.mjs runs every bench from the repository root
 const COUNT = Number(process.env.BENCH_TRACES ?? 200);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 

@@ -14,7 +14,7 @@ import * as mlflow from "../core/index.js";
 import { encodeIngestBatch } from "../core/export/ingest-format.js";
 import { toOtlpExportRequest } from "../core/serialize/otlp.js";
 import { startWranglerDev } from "../test/e2e/wrangler-dev.js";
-import { agent, SPANS_PER_TRACE } from "./agent.js";
+import { agent, SPANS_PER_TRACE } from "./lib/agent.js";
 
 const run = promisify(execFile);
 // Run from the project root (npm run bench), wherever the bundle was written.

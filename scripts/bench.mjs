@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm run bench [name…]`: bundles each bench/<name>.ts with esbuild (dependencies stay external)
-// and runs it with node. Without names, runs every benchmark in bench/.
+// and runs it with node from the repository root. Without names, runs every benchmark in bench/
+// (bench/lib/ holds what they share).
 import { build } from "esbuild";
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync } from "node:fs";

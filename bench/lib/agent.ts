@@ -1,6 +1,6 @@
 // The realistic trace both delivery benches send: a 5-span agent run (retriever, two chat-model
 // calls with token usage, a tool), the shape MLflow's own examples record.
-import * as mlflow from "../core/index.js";
+import * as mlflow from "../../core/index.js";
 
 export const SPANS_PER_TRACE = 5;
 
