@@ -142,6 +142,10 @@ describe("configuration: a mistake fails at construction, naming the field", () 
     ["redact not a function", { redact: "yes" }, /redact/],
     ["ingestKeys a string", { ingestKeys: "pk-app-0001" }, /ingestKeys/],
     ["an origin with a path", { ingestKeys: [{ key: "pk-app-0001", origins: ["https://app.example/page"] }] }, /origins/],
+    // A misspelt option would be ignored: here reads would stay closed while the operator meant them open.
+    ["a misspelt option", { readaccess: "open" }, /unknown option "readaccess"; did you mean "readAccess"\?/],
+    ["secret a number", { secret: 5 }, /secret must be a non-empty string or \(env\) => string \| undefined; got number/],
+    ["secret empty", { secret: "" }, /secret must be a non-empty string/],
   ])("%s", (_, extra, message) => {
     expect(() => createCollector({ store, ...(extra as object) })).toThrow(message);
   });
@@ -162,6 +166,15 @@ describe("configuration: a mistake fails at construction, naming the field", () 
     expect([health.status, (await errorOf(health)).error]).toEqual([503, expect.stringContaining("INGEST_KEYS")]);
     // Reads do not depend on the ingest keys being well-formed.
     expect((await a.request(`${SELF}/api/traces`, { headers: { authorization: "Bearer env-secret-value" } }, { ...env, INGEST_KEYS: "nope" })).status).toBe(200);
+  });
+
+  it("a secret function that returns no string is the misconfiguration 503, not a secret anyone can match", async () => {
+    const a = createCollector<Record<string, unknown>>({ store, secret: (env) => env.SECRET as string });
+    const sent = await a.request(`${SELF}/v1/ingest`, { method: "POST", body: batch(simpleTrace("fn")), headers: { "content-type": "application/json", authorization: "Bearer 5" } }, { SECRET: 5 });
+    expect([sent.status, (await errorOf(sent)).error]).toEqual([503, "the collector is misconfigured: options.secret(env) returned number, not a string"]);
+    const read = await a.request(`${SELF}/api/traces`, { headers: { authorization: "Bearer 5" } }, { SECRET: 5 });
+    expect(read.status).toBe(503);
+    expect((await a.request(`${SELF}/api/traces`, { headers: { authorization: "Bearer string-secret" } }, { SECRET: "string-secret" })).status).toBe(200);
   });
 
   it("a bad TRACE_BUFFER_SHARDS is a 503 that names it (clients keep their traces), not a generic store failure", async () => {

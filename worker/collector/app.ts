@@ -1,4 +1,5 @@
 import { Hono, type Context } from "hono";
+import { checkKnownKeys } from "../../core/config.js";
 import { redactSecrets, type RedactHook } from "../../core/export/redact.js";
 import type { Trace } from "../../core/model/types.js";
 import { ConfigError } from "../buffer/config.js";
@@ -43,6 +44,11 @@ export interface CollectorOptions<Env extends object = object> {
 
 type Ctx<Env extends object> = Context<{ Bindings: Env }>;
 
+/** Every CollectorOptions key: a misspelt one (`readaccess`) would be ignored without a word. */
+const COLLECTOR_KEYS = ["store", "ingestKeys", "secret", "readAccess", "limits", "rateLimit", "redact", "now"] as const satisfies readonly (keyof CollectorOptions)[];
+// Every option is listed (a new one left out would be refused as unknown).
+const allListed: [Exclude<keyof CollectorOptions, (typeof COLLECTOR_KEYS)[number]>] extends [never] ? true : never = true;
+
 /** The collector's routes under /v1/ and /api/ and the method each takes (preflights aside). */
 const ROUTES: [string, "GET" | "POST"][] = [
   ["/v1/ingest", "POST"],
@@ -59,6 +65,10 @@ const misconfigured = (message: string, what: string) =>
 export function createCollector<Env extends object = object>(options: CollectorOptions<Env>): Hono<{ Bindings: Env }> {
   // Every option is checked here, so a bad deployment fails at start-up, not at the first request.
   if (!options?.store) throw new TypeError("createCollector(): options.store is required (a TraceStore or (env) => TraceStore).");
+  checkKnownKeys(options, COLLECTOR_KEYS, "createCollector");
+  if (options.secret !== undefined && !(typeof options.secret === "function" || (typeof options.secret === "string" && options.secret !== ""))) {
+    throw new TypeError(`createCollector(): secret must be a non-empty string or (env) => string | undefined; got ${options.secret === null ? "null" : typeof options.secret}.`);
+  }
   const limits = resolveLimits(options.limits);
   const limiter = new RateLimiter(resolveRateLimit(options.rateLimit), options.now);
   if (options.readAccess !== undefined && options.readAccess !== "secret" && options.readAccess !== "open") {
@@ -104,6 +114,7 @@ export function createCollector<Env extends object = object>(options: CollectorO
   const secretOf = (c: Ctx<Env>): string | undefined => {
     const env = envOf(c);
     const secret = typeof options.secret === "function" ? options.secret(env) : (options.secret ?? (typeof env.COLLECTOR_SECRET === "string" ? env.COLLECTOR_SECRET : undefined));
+    if (secret !== undefined && typeof secret !== "string") throw misconfigured(`options.secret(env) returned ${secret === null ? "null" : typeof secret}, not a string`, "the secret function");
     return secret || undefined;
   };
   const authOf = (c: Ctx<Env>): AuthSettings => ({ keys: keysOf(c), secret: secretOf(c) });
