@@ -103,7 +103,7 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
           .then((q) => ((storage = "indexeddb"), q))
           .catch((error: unknown) => toMemory("is unavailable", error));
   // After the switch this tab sends its own traces, leader or not: active() says so from then on.
-  const queue = new FallbackQueue(ready, (error) => toMemory("refused a write", error));
+  const queue = new FallbackQueue(ready, toMemory);
   // Only the origin's leader sends in the background; with a per-tab memory queue every tab must.
   const active = () => storage === "memory" || leadership.isLeader;
   const sender = new Sender({
@@ -255,8 +255,12 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
     async shutdown() {
       await flush();
       exporter.stop();
-      sender.stop();
+      // The snapshots of traces still open would be sent once this tab is gone, but those traces
+      // finish after shutdown, and what finishes after shutdown is dropped.
       stopRefresh();
+      await Promise.all([...snapshotted].map((id) => queue.dropSnapshot(id)));
+      snapshotted.clear();
+      sender.stop();
       heard();
       removeListeners();
       restoreFetch?.();
@@ -280,10 +284,16 @@ const SENDING = "sending";
 /** How long a tab waits for the sender to answer its news before taking the sender's lock over. */
 const SENDER_SILENT_MS = 5_000;
 
+/** An IndexedDB failure that every later operation would repeat: the database was taken over or is gone. */
+const lostDatabase = (error: unknown) =>
+  error instanceof DOMException && (error.name === "VersionError" || error.name === "InvalidStateError")
+    ? "was upgraded by a newer version of the site in another tab, or closed under it"
+    : undefined;
+
 /**
  * A TraceQueue usable at once, while IndexedDB opens (tracing starts before that finishes), that
- * moves to memory for the rest of the page's life if IndexedDB refuses a write (quota, a lost
- * connection): the trace being written goes to memory instead of being lost. Traces already in
+ * moves to memory for the rest of the page's life if IndexedDB refuses a write (quota) or is lost
+ * to a newer version: the trace being written goes to memory instead of being lost. Traces already in
  * IndexedDB stay there for another tab or the next page load.
  */
 class FallbackQueue implements TraceQueue {
@@ -291,25 +301,32 @@ class FallbackQueue implements TraceQueue {
   /** The IndexedDB queue after the switch: leases taken from it before are still settled there. */
   private abandoned: TraceQueue | undefined;
 
-  constructor(ready: Promise<TraceQueue>, private readonly fallback: (error: unknown) => TraceQueue) {
+  constructor(ready: Promise<TraceQueue>, private readonly fallback: (why: string, error: unknown) => TraceQueue) {
     this.current = ready;
   }
 
-  async append(items: readonly QueuedTrace[]) {
+  append(items: readonly QueuedTrace[]) { return this.switching((q) => q.append(items), () => "refused a write"); }
+  // A database this version cannot open again (a newer version of the site took it over in another
+  // tab) fails every later operation: from then on memory, as after a refused write.
+  lease(maxBytes: number) { return this.switching((q) => q.lease(maxBytes), lostDatabase); }
+  stats() { return this.switching((q) => q.stats(), lostDatabase); }
+
+  /** Runs `op`, and again in memory if it failed in a way `why` names (undefined: not a reason to switch). */
+  private async switching<T>(op: (q: TraceQueue) => Promise<T>, why: (error: unknown) => string | undefined): Promise<T> {
     const used = this.current;
     const q = await used;
     try {
-      return await q.append(items);
+      return await op(q);
     } catch (error) {
       if (this.current === used) {
-        if (this.abandoned || q instanceof MemoryQueue) throw error; // nowhere else to go
+        const reason = why(error);
+        if (reason === undefined || this.abandoned || q instanceof MemoryQueue) throw error; // nowhere else to go
         this.abandoned = q;
-        this.current = Promise.resolve(this.fallback(error));
+        this.current = Promise.resolve(this.fallback(reason, error));
       }
-      return (await this.current).append(items);
+      return op(await this.current);
     }
   }
-  async lease(maxBytes: number) { return (await this.current).lease(maxBytes); }
   // Each queue ignores ids (and lease tokens) it does not hold, so settling in both is exact. A
   // failing delete in the abandoned queue only means the collector sees that trace again.
   async ack(lease: Lease) {
@@ -320,7 +337,6 @@ class FallbackQueue implements TraceQueue {
     await this.abandoned?.nack(lease, retryAt).catch(() => undefined);
     return (await this.current).nack(lease, retryAt);
   }
-  async stats() { return (await this.current).stats(); }
   // Snapshots only make sense in IndexedDB: a memory queue dies with the tab they stand in for.
   putSnapshots(items: readonly QueuedTrace[]) { return this.inIdb("queue.putSnapshots", (q) => q.putSnapshots(items)); }
   dropSnapshot(id: string) { return this.inIdb("queue.dropSnapshot", (q) => q.dropSnapshot(id)); }

@@ -1,4 +1,4 @@
-import { openDB, type DBSchema, type IDBPDatabase } from "idb";
+import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction } from "idb";
 import {
   isQueuedTrace,
   newLeaseToken,
@@ -8,7 +8,7 @@ import {
   type QueueStats,
   type TraceQueue,
 } from "../core/export/queue.js";
-import { warnQueueFull } from "../core/export/memory-queue.js";
+import { warnQueueFull, warnTraceTooLarge } from "../core/export/memory-queue.js";
 import { reportSdkError, warnOnce } from "../core/debug.js";
 
 // TraceQueue on IndexedDB: traces survive reloads, crashes and closed tabs, and every tab of the
@@ -24,6 +24,8 @@ interface Row extends QueuedTrace {
   leaseUntil?: number;
   /** A snapshot of a trace still open in the tab with this id: sent only once that tab is gone. */
   snapshotOf?: string;
+  /** When it was last nacked: a clock now earlier than that went back (an NTP fix), and `notBefore` is void. */
+  nackedAt?: number;
 }
 
 interface Schema extends DBSchema {
@@ -53,10 +55,14 @@ export class IdbQueue implements TraceQueue {
   private readonly leaseMs: number;
   private readonly now: () => number;
 
+  /** Set when another page upgraded or deleted the database: the next operation opens it again. */
+  private lost = false;
+  private reopening: Promise<void> | undefined;
   private constructor(
-    private readonly db: IDBPDatabase<Schema>,
+    private db: IDBPDatabase<Schema>,
     private readonly options: IdbQueueOptions,
   ) {
+    this.watch(db);
     this.maxTraces = options.maxTraces ?? 1000;
     this.maxBytes = options.maxBytes ?? 5_000_000;
     this.leaseMs = options.leaseMs ?? 30_000;
@@ -65,29 +71,34 @@ export class IdbQueue implements TraceQueue {
 
   /** Opens (creating if needed) the queue; rejects when IndexedDB is missing, blocked or refuses. */
   static async open(options: IdbQueueOptions = {}): Promise<IdbQueue> {
-    // Opening first: where indexedDB.open throws at once (a sandboxed iframe, no IndexedDB), no
-    // timer is left to reject later into the page.
-    const opening = openDB<Schema>(options.dbName ?? "mlflow-edge", 1, {
-      upgrade(db) {
-        const store = db.createObjectStore(STORE, { keyPath: "seq", autoIncrement: true });
-        store.createIndex("id", "id", { unique: true });
-        store.createIndex("bytes", "bytes");
-      },
-    });
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error("IndexedDB did not open in time (blocked by another tab?)")), options.openTimeoutMs ?? 3_000);
-    });
+    return new IdbQueue(await connect(options), options);
+  }
+
+  // Another page wants to upgrade the database (a newer version of the site) or delete it (a
+  // logout wiping storage), or the browser closed it: step aside instead of blocking that, and open
+  // it again at the next operation. A VersionError then means a newer version owns it.
+  private watch(db: IDBPDatabase<Schema>): void {
+    const lose = () => {
+      db.close();
+      if (this.db === db) this.lost = true;
+    };
+    db.addEventListener("versionchange", lose);
+    db.addEventListener("close", lose);
+  }
+
+  private async transaction<M extends IDBTransactionMode>(mode: M, options?: IDBTransactionOptions): Promise<IDBPTransaction<Schema, ["traces"], M>> {
+    if (this.lost) await (this.reopening ??= this.reopen());
+    return this.db.transaction(STORE, mode, options);
+  }
+
+  private async reopen(): Promise<void> {
     try {
-      const db = await Promise.race([opening, timeout]);
-      // A future version in another tab wants to upgrade: step aside instead of blocking it.
-      db.addEventListener("versionchange", () => db.close());
-      return new IdbQueue(db, options);
-    } catch (error) {
-      void opening.then((late) => late.close(), () => undefined); // opened after we gave up: nobody uses it
-      throw error;
+      const db = await connect(this.options);
+      this.db = db;
+      this.lost = false;
+      this.watch(db);
     } finally {
-      clearTimeout(timer);
+      this.reopening = undefined;
     }
   }
 
@@ -106,7 +117,7 @@ export class IdbQueue implements TraceQueue {
 
   /** The trace that had a snapshot will not be stored (sampled out, dropped by redact): neither is its snapshot. */
   async dropSnapshot(id: string): Promise<void> {
-    const tx = this.db.transaction(STORE, "readwrite");
+    const tx = await this.transaction("readwrite");
     const key = await tx.store.index("id").getKey(id);
     if (key !== undefined && (await tx.store.get(key))?.snapshotOf === this.options.owner) await tx.store.delete(key);
     await tx.done;
@@ -115,7 +126,7 @@ export class IdbQueue implements TraceQueue {
   private async write(items: readonly QueuedTrace[], snapshotOf: string | undefined): Promise<void> {
     let dropped = 0;
     // "strict": resolve only once the write reached disk, since the trace may live nowhere else.
-    const tx = this.db.transaction(STORE, "readwrite", { durability: snapshotOf ? "relaxed" : "strict" });
+    const tx = await this.transaction("readwrite", { durability: snapshotOf ? "relaxed" : "strict" });
     const byId = tx.store.index("id");
     for (const item of items) {
       const key = await byId.getKey(item.id);
@@ -125,7 +136,8 @@ export class IdbQueue implements TraceQueue {
         await tx.store.delete(key);
       }
       if (item.bytes > this.maxBytes) {
-        dropped++;
+        this.dropped++;
+        warnTraceTooLarge(item.bytes, this.maxBytes);
         continue;
       }
       await tx.store.add({ id: item.id, body: item.body, bytes: item.bytes, attempts: item.attempts, notBefore: item.notBefore, snapshotOf });
@@ -157,10 +169,10 @@ export class IdbQueue implements TraceQueue {
     const token = newLeaseToken();
     const items: QueuedTrace[] = [];
     let total = 0;
-    const tx = this.db.transaction(STORE, "readwrite");
+    const tx = await this.transaction("readwrite");
     for (let c = await tx.store.openCursor(); c; c = await c.continue()) {
       const row: unknown = c.value;
-      if (isQueuedTrace(row) && (row.notBefore > now || isLeasedByOther(row, now, alive) || isHeldSnapshot(row, alive))) continue;
+      if (isQueuedTrace(row) && ((row.notBefore > now && !(((row as Row).nackedAt ?? 0) > now)) || isLeasedByOther(row, now, alive) || isHeldSnapshot(row, alive))) continue;
       if (!isSound(row)) {
         // Written by something else (an older version, a tampering extension): never send it.
         warnOnce("idb-bad-row", "dropped an unreadable entry from the IndexedDB trace queue.");
@@ -179,7 +191,7 @@ export class IdbQueue implements TraceQueue {
   }
 
   async ack(lease: Lease): Promise<void> {
-    const tx = this.db.transaction(STORE, "readwrite");
+    const tx = await this.transaction("readwrite");
     for (const { id, body } of lease.items) {
       const key = await tx.store.index("id").getKey(id);
       if (key === undefined) continue;
@@ -192,17 +204,17 @@ export class IdbQueue implements TraceQueue {
   }
 
   async nack(lease: Lease, retryAt: number): Promise<void> {
-    const tx = this.db.transaction(STORE, "readwrite");
+    const tx = await this.transaction("readwrite");
     for (const { id } of lease.items) {
       const row = await tx.store.index("id").get(id);
       if (!row || row.leaseToken !== lease.token) continue; // expired and re-leased meanwhile
-      await tx.store.put({ ...row, leaseToken: undefined, leaseOwner: undefined, leasedAt: undefined, leaseUntil: undefined, attempts: row.attempts + 1, notBefore: retryAt });
+      await tx.store.put({ ...row, leaseToken: undefined, leaseOwner: undefined, leasedAt: undefined, leaseUntil: undefined, attempts: row.attempts + 1, notBefore: retryAt, nackedAt: this.now() });
     }
     await tx.done;
   }
 
   async stats(): Promise<QueueStats> {
-    const tx = this.db.transaction(STORE, "readonly");
+    const tx = await this.transaction("readonly");
     const queued = await tx.store.count();
     let queuedBytes = 0;
     for (let c = await tx.store.index("bytes").openKeyCursor(); c; c = await c.continue()) queuedBytes += c.key;
@@ -215,10 +227,36 @@ export class IdbQueue implements TraceQueue {
   }
 }
 
+async function connect(options: IdbQueueOptions): Promise<IDBPDatabase<Schema>> {
+  // Opening first: where indexedDB.open throws at once (a sandboxed iframe, no IndexedDB), no
+  // timer is left to reject later into the page.
+  const opening = openDB<Schema>(options.dbName ?? "mlflow-edge", 1, {
+    upgrade(db) {
+      const store = db.createObjectStore(STORE, { keyPath: "seq", autoIncrement: true });
+      store.createIndex("id", "id", { unique: true });
+      store.createIndex("bytes", "bytes");
+    },
+  });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error("IndexedDB did not open in time (blocked by another tab?)")), options.openTimeoutMs ?? 3_000);
+  });
+  try {
+    return await Promise.race([opening, timeout]);
+  } catch (error) {
+    void opening.then((late) => late.close(), () => undefined); // opened after we gave up: nobody uses it
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function isLeasedByOther(row: Row, now: number, alive: ReadonlySet<string> | undefined): boolean {
   if (row.leaseToken === undefined || (row.leaseUntil ?? 0) <= now) return false;
   const ownerDead = alive !== undefined && row.leaseOwner !== undefined && !alive.has(row.leaseOwner);
-  return !(ownerDead && (row.leasedAt ?? 0) + DEAD_OWNER_GRACE_MS <= now);
+  const leasedAt = row.leasedAt ?? 0;
+  // Leased "in the future": the clock went back since. Trusted only while its tab lives.
+  return !(ownerDead && (leasedAt + DEAD_OWNER_GRACE_MS <= now || leasedAt > now));
 }
 
 /** A snapshot waits while its tab lives (or while that cannot be known). */

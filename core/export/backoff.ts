@@ -46,6 +46,8 @@ export function parseRetryAfter(value: string | null | undefined, now: number = 
   const text = value.trim();
   let ms: number;
   if (/^\d+(\.\d+)?$/.test(text)) ms = Number(text) * 1000;
+  // V8's Date.parse takes nearly anything ("-5", "abc 12" are dates in 2001): only an HTTP-date's shape is read as one.
+  else if (!/^(mon|tue|wed|thu|fri|sat|sun)[a-z]*,? /i.test(text)) return undefined;
   else {
     const date = Date.parse(text);
     if (Number.isNaN(date)) return undefined;

@@ -10,6 +10,9 @@ interface Entry {
   item: QueuedTrace;
   leaseToken?: string;
   leaseUntil: number;
+  /** When the entry was leased / nacked: a clock now earlier than that went back, and the wait is void. */
+  leasedAt?: number;
+  nackedAt?: number;
 }
 
 /**
@@ -37,7 +40,8 @@ export class MemoryQueue implements TraceQueue {
     for (const item of items) {
       if (this.entries.has(item.id)) continue;
       if (item.bytes > this.maxBytes) {
-        dropped++; // could never fit: keep the older, smaller ones instead
+        this.dropped++; // could never fit: keep the older, smaller ones instead
+        warnTraceTooLarge(item.bytes, this.maxBytes);
         continue;
       }
       this.entries.set(item.id, { item: { ...item }, leaseUntil: 0 });
@@ -57,10 +61,13 @@ export class MemoryQueue implements TraceQueue {
     const items: QueuedTrace[] = [];
     let total = 0;
     for (const entry of this.entries.values()) {
-      if (entry.item.notBefore > now || (entry.leaseToken !== undefined && entry.leaseUntil > now)) continue;
+      const waiting = entry.item.notBefore > now && !((entry.nackedAt ?? 0) > now);
+      const leased = entry.leaseToken !== undefined && entry.leaseUntil > now && !((entry.leasedAt ?? 0) > now);
+      if (waiting || leased) continue;
       if (items.length > 0 && total + entry.item.bytes > maxBytes) break;
       entry.leaseToken = token;
       entry.leaseUntil = now + this.leaseMs;
+      entry.leasedAt = now;
       items.push({ ...entry.item });
       total += entry.item.bytes;
       if (total >= maxBytes) break;
@@ -83,6 +90,7 @@ export class MemoryQueue implements TraceQueue {
       entry.leaseUntil = 0;
       entry.item.attempts++;
       entry.item.notBefore = retryAt;
+      entry.nackedAt = this.now();
     }
   }
 
@@ -99,6 +107,11 @@ export class MemoryQueue implements TraceQueue {
     this.dropped += n;
     warnQueueFull(this.maxTraces, this.maxBytes);
   }
+}
+
+/** The warning for one trace larger than the whole byte cap: it, not the oldest, was dropped. */
+export function warnTraceTooLarge(bytes: number, maxBytes: number): void {
+  warnOnce("queue-trace-too-large", `a trace of ${bytes} bytes is larger than the queue's byte cap (${maxBytes}), so it was dropped (counted in stats().dropped); raise maxQueuedBytes.`);
 }
 
 /** The one warning every queue gives when its caps drop traces. */

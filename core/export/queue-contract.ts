@@ -179,6 +179,21 @@ export const QUEUE_CONTRACT: readonly { name: string; run(ctx: Ctx): Promise<voi
       await q.append([trace(2, 5_000)]);
       has(await q.stats(), { queued: 1, dropped: 1 }, "await q.stats()");
       eq(ids((await q.lease(1_000_000))?.items), [trace(1).id], "ids((await q.lease(1_000_000))?.items)");
+      // The warning names what happened: not "the oldest were dropped", which did not happen.
+      if (ctx.warnings.some((w) => /oldest traces were dropped/.test(w))) throw new Error(`a queue-full warning for one large trace: ${JSON.stringify(ctx.warnings)}`);
+      if (!ctx.warnings.some((w) => w.includes(`a trace of ${trace(2, 5_000).bytes} bytes is larger than the queue's byte cap (1000)`))) {
+        throw new Error(`no too-large warning among ${JSON.stringify(ctx.warnings)}`);
+      }
+    },
+  },
+  {
+    name: "a clock set back after a nack (an NTP fix) does not hold the entry for the size of the jump",
+    async run(ctx) {
+      const q = await ctx.make();
+      await q.append([trace(1)]);
+      await q.nack((await q.lease(1_000))!, ctx.now() + 5_000);
+      ctx.tick(-24 * 3_600_000);
+      eq(ids((await q.lease(1_000))?.items), [trace(1).id], "lease after the clock went back a day");
     },
   },
 ];

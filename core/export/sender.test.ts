@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { resetWarnings } from "../debug.js";
-import { backoffDelay } from "./backoff.js";
+import { backoffDelay, parseRetryAfter } from "./backoff.js";
 import { MemoryQueue } from "./memory-queue.js";
 import { queuedTrace, type QueuedTrace } from "./queue.js";
 import { Sender, type SenderOptions } from "./sender.js";
@@ -275,6 +275,51 @@ describe("Sender", () => {
     await Promise.all([first, second]);
     expect([...c.accepted.keys()]).toEqual([traceOf(1).id, traceOf(2).id]);
     expect((await queue.stats()).queued).toBe(0);
+  });
+
+  it("a trace queued and nudged in the microtasks while a run ends starts a new run, at every offset", async () => {
+    // The run used to be forgotten a microtask after its last check, so a nudge in between joined
+    // a run that had already decided to stop: the trace waited for the next trace or page load.
+    const stuck: number[] = [];
+    for (let offset = 0; offset < 40; offset++) {
+      const c = collector();
+      const { queue, sender } = setup(c, { idlePollMs: 60_000 });
+      await queue.append([traceOf(1)]);
+      const first = sender.drain();
+      for (let i = 0; i < offset; i++) await Promise.resolve();
+      await queue.append([traceOf(2)]);
+      sender.nudge();
+      await first;
+      for (let i = 0; i < 50; i++) await Promise.resolve();
+      if (!c.accepted.has(traceOf(2).id)) stuck.push(offset);
+      vi.clearAllTimers();
+    }
+    expect(stuck).toEqual([]);
+  });
+
+  it("a clock set back (an NTP fix) does not hold a retry for the size of the jump", async () => {
+    let now = 1_000_000_000;
+    let down = true;
+    const c = collector(() => ({ status: down ? 503 : 200 }));
+    const queue = new MemoryQueue({ now: () => now });
+    const sender = new Sender({ queue, transport: c.transport, now: () => now, retry: { baseMs: 1_000, maxMs: 60_000 }, random: () => 1 });
+    await queue.append([traceOf(1)]);
+    await sender.drain(); // 503: the sender and the queue entry both wait about a second
+    down = false;
+    now -= 24 * 3_600_000; // the clock was a day ahead, and is corrected
+    await vi.advanceTimersByTimeAsync(120_000); // well past any backoff (at most 60 s)
+    sender.nudge();
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect([...c.accepted.keys()]).toEqual([traceOf(1).id]);
+  });
+
+  it("a Retry-After that is neither seconds nor an HTTP date means ordinary backoff, not 'now'", () => {
+    // V8's Date.parse reads "-5" or "abc 12" as dates in 2001: in the past, so "retry now".
+    for (const garbage of ["-5", "abc 12", "Foo 1", "1,5", "soon 3"]) expect(parseRetryAfter(garbage, 1_000_000), garbage).toBeUndefined();
+    expect(parseRetryAfter("Wed, 21 Oct 2015 07:28:00 GMT", Date.parse("2015-10-21T07:27:00Z"))).toBe(60_000);
+    expect(parseRetryAfter("Wednesday, 21-Oct-15 07:28:00 GMT", Date.parse("2015-10-21T07:27:00Z"))).toBe(60_000);
+    expect(parseRetryAfter("Wed Oct 21 07:28:00 2015", Date.parse("2015-10-21T07:27:00Z"))).toBe(60_000);
+    expect(parseRetryAfter("120", 0)).toBe(120_000);
   });
 
   it("backoff is full jitter under an exponential ceiling with a cap", () => {

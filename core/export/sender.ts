@@ -53,6 +53,8 @@ export class Sender {
   private readonly counts: SenderStats = { sent: 0, rejected: 0, failures: 0, requests: 0, keepaliveRequests: 0 };
   private consecutiveFailures = 0;
   private blockedUntil = 0;
+  /** When the current block was set: a clock now earlier than that went back, and the block is void. */
+  private blockedAt = 0;
   /** The current block comes from the collector's Retry-After, which coming back online must not shorten. */
   private retryAfterBlock = false;
   private readonly wake: WakeTimer;
@@ -82,7 +84,7 @@ export class Sender {
   /** Something was queued or the network came back: send soon, unless waiting out a backoff. */
   nudge(): void {
     if (this.stopped) return;
-    if (this.now() < this.blockedUntil) this.wake.wakeAt(this.blockedUntil);
+    if (this.now() < this.until()) this.wake.wakeAt(this.blockedUntil);
     else void this.drain();
   }
 
@@ -99,30 +101,36 @@ export class Sender {
    */
   drain(): Promise<void> {
     this.again = true;
-    this.running ??= this.loop().finally(() => (this.running = undefined));
+    this.running ??= this.loop();
     return this.running;
   }
 
   private async loop(): Promise<void> {
-    for (;;) {
-      try {
-        while (this.again && !this.stopped) {
-          this.again = false;
-          while (!this.stopped && this.online() && this.now() >= this.blockedUntil) {
-            const lease = await this.leaseBatch(this.budget.room());
-            if (!lease) break;
-            const outcome = await this.deliver(lease, this.fitsKeepalive(lease.items));
-            if (outcome !== "ok") break;
+    try {
+      for (;;) {
+        try {
+          while (this.again && !this.stopped) {
+            this.again = false;
+            while (!this.stopped && this.online() && this.now() >= this.until()) {
+              const lease = await this.leaseBatch(this.budget.room());
+              if (!lease) break;
+              const outcome = await this.deliver(lease, this.fitsKeepalive(lease.items));
+              if (outcome !== "ok") break;
+            }
           }
+        } catch (error) {
+          // A storage fault (quota, a closed database): entries stay queued; look again later.
+          reportSdkError("sender", error);
+          this.block(backoffDelay(++this.consecutiveFailures, this.options.retry, this.random));
         }
-      } catch (error) {
-        // A storage fault (quota, a closed database): entries stay queued; look again later.
-        reportSdkError("sender", error);
-        this.blockedUntil = Math.max(this.blockedUntil, this.now() + backoffDelay(++this.consecutiveFailures, this.options.retry, this.random));
+        await this.scheduleWake();
+        // A nudge while the wake-up was planned joined this run: honour it rather than drop it.
+        if (!this.again || this.stopped) return;
       }
-      await this.scheduleWake();
-      // A nudge while the wake-up was planned joined this run: honour it rather than drop it.
-      if (!this.again || this.stopped) return;
+    } finally {
+      // Forgotten in the same step as the check above (not a microtask later, as a .finally() on
+      // the run would be), so a nudge that comes after it starts a new run instead of joining this one.
+      this.running = undefined;
     }
   }
 
@@ -131,7 +139,7 @@ export class Sender {
    * without waiting for answers, oldest first. What does not fit stays queued for the next load.
    */
   async flushOnUnload(): Promise<void> {
-    if (this.stopped || !this.online() || (this.retryAfterBlock && this.now() < this.blockedUntil)) return;
+    if (this.stopped || !this.online() || (this.retryAfterBlock && this.now() < this.until())) return;
     const inFlight: Promise<unknown>[] = [];
     try {
       await this.unloadBatches(inFlight);
@@ -168,7 +176,7 @@ export class Sender {
   sendUnqueued(items: readonly QueuedTrace[], stored: Promise<void>): string[] {
     const sentIds: string[] = [];
     // The collector asked for a pause (Retry-After): they stay stored for the next page instead.
-    if (this.stopped || (this.retryAfterBlock && this.now() < this.blockedUntil)) return sentIds;
+    if (this.stopped || (this.retryAfterBlock && this.now() < this.until())) return sentIds;
     let batch: QueuedTrace[] = [];
     let bytes = INGEST_ENVELOPE_BYTES;
     const fire = () => {
@@ -238,6 +246,12 @@ export class Sender {
   stop(): void {
     this.stopped = true;
     this.wake.cancel();
+  }
+
+  /** blockedUntil, cleared if the clock went back past the moment it was set (an NTP fix). */
+  private until(): number {
+    if (this.now() < this.blockedAt) this.blockedUntil = this.blockedAt = 0;
+    return this.blockedUntil;
   }
 
   private online(): boolean {
@@ -318,7 +332,13 @@ export class Sender {
     this.consecutiveFailures++;
     const delay = result.retryAfterMs ?? backoffDelay(this.consecutiveFailures, this.options.retry, this.random);
     this.retryAfterBlock = result.retryAfterMs !== undefined;
-    this.blockedUntil = Math.max(this.blockedUntil, this.now() + delay);
+    return this.block(delay);
+  }
+
+  /** Holds sending for `delay` ms (or longer, if already held) and returns until when. */
+  private block(delay: number): number {
+    this.blockedUntil = Math.max(this.until(), this.now() + delay);
+    this.blockedAt = this.now();
     return this.blockedUntil;
   }
 
@@ -337,7 +357,7 @@ export class Sender {
   /** Wakes up for the next retry, or polls while entries are queued but not due (other tabs' leases, backoff). */
   private async scheduleWake(): Promise<void> {
     if (this.stopped || !this.online() || this.options.isActive?.() === false) return;
-    if (this.now() < this.blockedUntil) return this.wake.wakeAt(this.blockedUntil);
+    if (this.now() < this.until()) return this.wake.wakeAt(this.blockedUntil);
     let queued = 0;
     try {
       queued = (await this.queue.stats()).queued;

@@ -235,3 +235,23 @@ test("tab closed before its trace's IndexedDB write could run, its keepalive cop
   expect(view.deliveries[id]).toBe(1);
   await expect.poll(() => reopened.evaluate(() => Object.keys(localStorage).length)).toBe(0); // its copy is gone
 });
+
+test("a clock set back after a failed send (an NTP fix): the trace goes out after its backoff, not a day later, also after a reload", async ({ page, request }) => {
+  await page.addInitScript(() => {
+    const real = Date.now;
+    Date.now = () => real() + Number(localStorage.getItem("clockAheadMs") ?? 0);
+  });
+  await page.goto("/health");
+  await page.evaluate(() => localStorage.setItem("clockAheadMs", String(24 * 3_600_000))); // a day ahead
+  await request.get("/stub/fail?times=1000&status=503");
+  await openApp(page, "retryBase=1000&retryMax=2000");
+  const id = await page.evaluate(() => (globalThis as any).app.traceOne("ahead") as string);
+  await expect.poll(async () => (await stub(request)).requests.length).toBeGreaterThan(0); // refused
+  await expect.poll(async () => (await idbRows(page)).map((r) => r.id)).toEqual([id]);
+  // The clock is corrected and the page reloads; the stored retry time is now a day away.
+  await page.evaluate(() => localStorage.setItem("clockAheadMs", "0"));
+  await request.get("/stub/fail?times=0");
+  await page.reload();
+  await page.waitForFunction(() => "app" in globalThis);
+  await expectDelivered(request, [id], 20_000); // the backoff was at most 2 s
+});

@@ -126,3 +126,45 @@ test("traces wait behind a sender that does not send: a tab that opens asks, and
   for (const id of ids) expect(view.deliveries[id]).toBe(1);
   expect((await stats(opened)).leader).toBe(true);
 });
+
+test("the site deletes the database under the sender tab (a logout wiping storage): a tab opened later still gets its traces delivered", async ({ context, request }) => {
+  test.setTimeout(60_000);
+  const a = await openApp(await context.newPage());
+  await expect.poll(async () => (await stats(a)).leader).toBe(true);
+  const wiper = await context.newPage();
+  await wiper.goto("/health");
+  await wiper.evaluate(() => new Promise<void>((resolve, reject) => {
+    const del = indexedDB.deleteDatabase("mlflow-edge");
+    del.onsuccess = () => resolve();
+    del.onerror = () => reject(del.error);
+    del.onblocked = () => reject(new Error("the sender tab did not let go of the database"));
+  }));
+  const d = await openApp(await context.newPage());
+  const id = await d.evaluate(() => (globalThis as any).app.traceOne("after the wipe") as string);
+  // The sender tab opens the database again and sends it; before, it kept the lock but failed
+  // every lease on its closed connection, and the trace waited as long as that tab stayed open.
+  await expectDelivered(request, [id], 20_000);
+  expect((await stats(a)).storage).toBe("indexeddb");
+});
+
+test("a newer version of the site upgrades the database in another tab: this tab's stats() answers and its traces still go out", async ({ context, page, request }) => {
+  await openApp(page);
+  await page.evaluate(() => addEventListener("unhandledrejection", (e) => (globalThis as any).app.warnings.push(`unhandled: ${String((e as PromiseRejectionEvent).reason)}`)));
+  const first = await page.evaluate(() => (globalThis as any).app.traceOne("before") as string);
+  await expectDelivered(request, [first]);
+  const newer = await context.newPage();
+  await newer.goto("/health");
+  await newer.evaluate(() => new Promise<void>((resolve, reject) => {
+    const open = indexedDB.open("mlflow-edge", 2);
+    open.onsuccess = () => (open.result.close(), resolve());
+    open.onerror = () => reject(open.error);
+    open.onblocked = () => reject(new Error("this tab did not let go of the database"));
+  }));
+  // It cannot open version 2: it keeps its traces in memory, says why, and still delivers.
+  expect(await stats(page)).toMatchObject({ storage: "memory" });
+  const after = await page.evaluate(() => (globalThis as any).app.traceOne("after") as string);
+  await expectDelivered(request, [first, after]);
+  const warnings = (await page.evaluate(() => (globalThis as any).app.warnings)) as string[];
+  expect(warnings.filter((w) => /unhandled/.test(w))).toEqual([]);
+  expect(warnings.join("\n")).toMatch(/IndexedDB was upgraded by a newer version of the site in another tab, or closed under it \(VersionError/);
+});

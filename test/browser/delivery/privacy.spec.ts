@@ -62,6 +62,24 @@ test("after shutdown() (the user withdrew consent), traces are neither stored no
   expect(await page.evaluate(() => (globalThis as any).app.warnings)).toEqual([]);
 });
 
+test("a trace open at shutdown() is not sent later from the snapshot its hidden page stored", async ({ context, request }) => {
+  await context.newPage(); // keeps the browser context open when the traced page closes
+  const page = await openApp(await context.newPage());
+  const id = await page.evaluate(() => (globalThis as any).app.startAnswer("open at shutdown") as Promise<string>);
+  await page.evaluate(() => (globalThis as any).app.hide()); // hidden mid-answer: a snapshot is stored
+  await expect.poll(async () => (await idbRows(page)).map((r) => r.id)).toEqual([id]);
+  await page.evaluate(() => (globalThis as any).app.show());
+  await page.evaluate(() => (globalThis as any).app.shutdown()); // consent withdrawn
+  expect(await idbRows(page)).toEqual([]);
+  await page.evaluate(() => (globalThis as any).app.finishAnswer()); // finished after shutdown: dropped
+  await page.close();
+  const next = await openApp(await context.newPage()); // a later page of the site sends what is left
+  const probe = await next.evaluate(() => (globalThis as any).app.traceOne("later page") as string);
+  await expectDelivered(request, [probe]);
+  await next.waitForTimeout(1_000);
+  expect((await stub(request)).traces.map((t) => t.info.traceId)).not.toContain(id);
+});
+
 test("sampling rate 0: traces are neither stored nor sent", async ({ page, request }) => {
   await openApp(page, "sample=0");
   await page.evaluate(() => (globalThis as any).app.traceMany(3, 0, "unsampled"));
