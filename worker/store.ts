@@ -69,6 +69,6 @@ export interface TraceStore {
   put(traces: Trace[]): Promise<PutResult>;
   list(query: TraceQuery): Promise<TracePage>;
   get(traceId: string): Promise<StoredTrace | null>;
-  /** Moves a dead-lettered trace back to the forwarding queue; false when there is no such trace. */
+  /** Moves a dead-lettered trace back to the forwarding queue; false when there is no dead-lettered trace of that id. */
   retry(traceId: string): Promise<boolean>;
 }

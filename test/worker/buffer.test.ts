@@ -212,6 +212,7 @@ describe("TraceBuffer: forwarding to MLflow", () => {
     const stub = buffer();
     const t = simpleTrace("refused");
     await api(stub).put([t]);
+    expect(await api(stub).retry(t.info.traceId)).toBe(false); // buffered: already queued, nothing to retry
     await fault("^/api/3.0/mlflow/traces$", 400, 3, {}, JSON.stringify({ error_code: "INVALID_PARAMETER_VALUE", message: "trace too odd" }));
     for (let i = 0; i < 3; i++) {
       await makeDue(stub);
@@ -227,6 +228,8 @@ describe("TraceBuffer: forwarding to MLflow", () => {
     await forwardNow(stub);
     expect(await row(stub, t.info.traceId)).toMatchObject({ forwarding: "forwarded" });
     expect((await fromMlflow(t.info.traceId))?.tree).toEqual(sortedTree(t));
+    expect(await api(stub).retry(t.info.traceId)).toBe(false); // forwarded: in MLflow, not sent again
+    expect(await row(stub, t.info.traceId)).toMatchObject({ forwarding: "forwarded" });
     expect(await api(stub).retry("tr-00000000000000000000000000000000")).toBe(false);
   });
 

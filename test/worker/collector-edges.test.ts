@@ -303,7 +303,7 @@ describe("the read API", () => {
     expect([res.status, (await errorOf(res)).path]).toEqual([400, path]);
   });
 
-  it("retries a known trace, 404s an unknown one, 400s a malformed id", async () => {
+  it("retries a trace the store can retry, 404s one it cannot, 400s a malformed id", async () => {
     const a = app();
     const t = simpleTrace("retry");
     await ingest(a, batch(t));

@@ -253,22 +253,20 @@ export class TraceBuffer extends DurableObject implements TraceStore {
 
   /**
    * Puts a dead-lettered trace back in the queue: due after the settle window, its permanent
-   * failures forgotten. True when this shard holds the trace (whatever its state: a buffered one
-   * is already queued, a forwarded one is in MLflow), false when it does not.
+   * failures forgotten. False when this shard holds no dead-lettered trace of that id (a buffered
+   * one is already queued, a forwarded one is in MLflow: nothing to retry).
    */
   async retry(traceId: string): Promise<boolean> {
     const row = this.sql.exec<TraceRow>("SELECT * FROM traces WHERE trace_id = ?", traceId).toArray()[0];
-    if (!row) return false;
-    if (this.forwarder && row.forwarding === "dead-lettered") {
-      const now = Date.now();
-      this.sql.exec(
-        "UPDATE traces SET forwarding = 'buffered', permanent_failures = 0, next_attempt_at = ?, updated_at = ? WHERE trace_id = ?",
-        now + this.cfg.forwardDelayMs,
-        now,
-        traceId,
-      );
-      await this.scheduleAlarm();
-    }
+    if (!this.forwarder || row?.forwarding !== "dead-lettered") return false;
+    const now = Date.now();
+    this.sql.exec(
+      "UPDATE traces SET forwarding = 'buffered', permanent_failures = 0, next_attempt_at = ?, updated_at = ? WHERE trace_id = ?",
+      now + this.cfg.forwardDelayMs,
+      now,
+      traceId,
+    );
+    await this.scheduleAlarm();
     return true;
   }
 

@@ -90,7 +90,7 @@ export function mountReads<E extends { Bindings: object }>(
 
   app.post("/api/traces/:id/retry", async (c) => {
     const ok = await storeOf(c).retry(traceIdParam(c));
-    if (!ok) throw new Refusal(404, "no such trace in the buffer", "id");
+    if (!ok) throw new Refusal(404, "no dead-lettered trace with this id in the buffer", "id", "only a dead-lettered trace is retried; GET /api/traces/:id shows a trace's state");
     return c.json({ retried: true });
   });
 }
