@@ -12,6 +12,7 @@ export function createBrowserContextManager(mode: BrowserContextMode = "auto"): 
   if (typeof mode === "object") return mode;
   if (mode === "stack") return new StackContextManager();
   const Zone = findZone();
-  if (mode === "zone" || Zone) return new ZoneContextManager(Zone);
+  if (mode === "zone" && !Zone) throw new TypeError('mlflow-edge initBrowser(): "context" is "zone", but zone.js is not loaded: import "zone.js" before mlflow-edge/browser.');
+  if (Zone) return new ZoneContextManager(Zone);
   return new StackContextManager();
 }

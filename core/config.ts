@@ -38,8 +38,10 @@ export function checkKnownKeys(options: object, known: readonly string[], fn: st
   for (const key of Object.keys(options)) {
     if (known.includes(key)) continue;
     if (Object.hasOwn(unsupported, key)) throw new TypeError(`mlflow-edge ${fn}(): "${key}" is not supported: ${unsupported[key]}.`);
-    const near = known.find((k) => norm(k) === norm(key) || (norm(key).length > 3 && (norm(k).startsWith(norm(key)) || norm(key).startsWith(norm(k)))));
-    throw new TypeError(`mlflow-edge ${fn}(): unknown option "${key}"${near ? `; did you mean "${near}"?` : ""} Options: ${known.join(", ")}.`);
+    // The nearest may be an option it does not take (a misspelt trackingUri in a Worker): say so too.
+    const near = [...known, ...Object.keys(unsupported)].find((k) => norm(k) === norm(key) || (norm(key).length > 3 && (norm(k).startsWith(norm(key)) || norm(key).startsWith(norm(k)))));
+    const hint = near === undefined ? "" : Object.hasOwn(unsupported, near) ? `; "${near}" is not supported either: ${unsupported[near]}.` : `; did you mean "${near}"?`;
+    throw new TypeError(`mlflow-edge ${fn}(): unknown option "${key}"${hint} Options: ${known.join(", ")}.`);
   }
 }
 

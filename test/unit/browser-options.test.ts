@@ -53,7 +53,7 @@ describe("initBrowser options", () => {
     const open = vi.fn();
     vi.stubGlobal("navigator", { locks, onLine: true });
     vi.stubGlobal("indexedDB", { open });
-    expect(() => initBrowser({ ...ok, context: "zone" })).toThrow(/needs zone\.js/);
+    expect(() => initBrowser({ ...ok, context: "zone" })).toThrow(/^mlflow-edge initBrowser\(\): "context" is "zone", but zone\.js is not loaded/);
     expect(locks.request).not.toHaveBeenCalled();
     expect(open).not.toHaveBeenCalled();
   });

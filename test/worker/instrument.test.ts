@@ -287,6 +287,8 @@ describe("options are checked where the Worker wraps its handler (its top level,
     expect(() => mlflowTracing({ trackingUri: "http://127.0.0.1:5000" } as never)).toThrow(/^mlflow-edge mlflowTracing\(\): "trackingUri" is not supported: a Worker takes MLflow's settings from its env \(MLFLOW_TRACKING_URI/);
     expect(() => instrument(handler, { experimentName: "x" } as never)).toThrow(/"experimentName" is not supported/);
     expect(() => instrument(handler, { contextManager: {} } as never)).toThrow(/"contextManager" is not supported: a Worker carries context with AsyncLocalStorage/);
+    // Misspelt as well: the env advice still comes.
+    expect(() => instrument(handler, { trackinguri: "http://127.0.0.1:5000" } as never)).toThrow(/unknown option "trackinguri"; "trackingUri" is not supported either: a Worker takes MLflow's settings from its env/);
   });
 
   it("accepts the documented options", () => {
