@@ -41,6 +41,8 @@ const PASS = [
   "OPENAI_BASE_URL",
   "OPENAI_API_KEY",
   "MLFLOW_UI_URL",
+  "MLFLOW_EDGE_COLLECTOR_URL",
+  "MLFLOW_EDGE_COLLECTOR_SECRET",
 ];
 if (process.env.MLFLOW_TRACKING_URI && !process.env.MLFLOW_EXPERIMENT_ID && !process.env.MLFLOW_EXPERIMENT_NAME) {
   process.env.MLFLOW_EXPERIMENT_NAME = "mlflow-edge-demo";

@@ -112,7 +112,7 @@ describe("npm start", () => {
     const { auths, providerUrl } = await recordingProvider();
     const mlflowHost = "127.0.0.1:9"; // never called: nothing is ingested
     const key = `sk-p$HOME'x"y#z\\$w$`; // dotenv's quotes, a comment sign and dotenv-expand's "$"
-    const secrets = ["uri-secret", "mlflow-password", "sk-p$", "collector-secret-1"];
+    const secrets = ["uri-secret", "mlflow-password", "sk-p$", "collector-secret-1", "edge-collector-secret-1"];
     const port = await freePort();
     const values: Record<string, string> = {
       MLFLOW_TRACKING_URI: `http://alice:uri-secret@${mlflowHost}`,
@@ -136,6 +136,8 @@ describe("npm start", () => {
       OPENAI_BASE_URL: providerUrl,
       OPENAI_API_KEY: key,
       MLFLOW_UI_URL: "http://127.0.0.1:9/ui",
+      MLFLOW_EDGE_COLLECTOR_URL: "http://127.0.0.1:9/collector",
+      MLFLOW_EDGE_COLLECTOR_SECRET: "edge-collector-secret-1",
     };
     const s = start({ ...values, PORT: String(port) });
     await ready(s);
