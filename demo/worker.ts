@@ -2,7 +2,7 @@
 // over the TraceBuffer Durable Objects, and an OpenAI-compatible endpoint at /llm/v1 that is
 // either the built-in deterministic model or, with OPENAI_BASE_URL and OPENAI_API_KEY set, a real
 // provider (the key stays here). The LLM route is traced and joins the page's trace.
-import { Hono } from "hono";
+import { Hono, type Context, type Next } from "hono";
 import { MlflowClient } from "../core/mlflow/client.js";
 import { readBufferConfig } from "../worker/buffer/config.js";
 import { bufferStoreFromEnv, createCollector, mlflowTracing, TraceBuffer } from "../worker/index.js";
@@ -42,6 +42,26 @@ app.use("*", async (c, next) => {
   }
   return next();
 });
+
+// Cross-site request forgery: a page on any site can POST to 127.0.0.1 (a form, or fetch with a
+// text/plain body needs no preflight), and the Host is then loopback. The LLM proxy would spend the
+// server's key on the attacker's prompt. So the demo's own actions (the LLM endpoints, the retry)
+// take only requests from its own pages: no other Origin, no cross-site Fetch Metadata, and JSON
+// for the LLM endpoints (which a cross-site page cannot send without a preflight nobody answers).
+app.use("/llm/*", sameOriginOnly);
+app.use("/api/*", sameOriginOnly);
+async function sameOriginOnly(c: Context<{ Bindings: DemoEnv }>, next: Next) {
+  if (c.req.method === "GET" || c.req.method === "HEAD" || c.req.method === "OPTIONS") return next();
+  const origin = c.req.header("origin");
+  const site = c.req.header("sec-fetch-site");
+  if ((origin !== undefined && origin !== new URL(c.req.url).origin) || (site !== undefined && site !== "same-origin" && site !== "none")) {
+    return c.json({ error: `${c.req.method} ${new URL(c.req.url).pathname} refused: it takes requests from the demo's own pages only (Origin ${JSON.stringify(origin ?? null)}).` }, 403);
+  }
+  if (c.req.path.startsWith("/llm/") && !/^application\/json\s*(;|$)/i.test(c.req.header("content-type") ?? "")) {
+    return llmError(415, "send the request as Content-Type: application/json", "invalid_request_error", "unsupported_media_type");
+  }
+  return next();
+}
 
 /**
  * The address to show the page: scheme, host and path only. Credentials are removed, and a URL

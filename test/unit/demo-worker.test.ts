@@ -137,6 +137,27 @@ describe("/llm/v1", () => {
       expect(paths).toEqual(["/v1/chat/completions"]);
     });
 
+    it("spends the key only for the demo's own pages: a cross-site page's request (CSRF) is refused before it reaches the provider", async () => {
+      const app = await demoApp();
+      const body = JSON.stringify(chat);
+      const send = (headers: Record<string, string>) => app.request(`http://${HOST}/llm/v1/chat/completions`, { method: "POST", headers: { host: HOST, ...headers }, body }, env);
+      // What a page elsewhere can send without a preflight: a text/plain body, its own Origin.
+      const forged: Record<string, string>[] = [
+        { origin: "https://evil.example", "content-type": "text/plain;charset=UTF-8", "sec-fetch-site": "cross-site" },
+        { origin: "https://evil.example", "content-type": "application/json" },
+        { "content-type": "application/json", "sec-fetch-site": "same-site" },
+        { origin: "null", "content-type": "application/json" }, // a sandboxed frame or a data: URL
+        { "content-type": "text/plain;charset=UTF-8" }, // a browser that sends neither header
+        { "content-type": "application/x-www-form-urlencoded", origin: `http://${HOST}` },
+      ];
+      for (const headers of forged) expect([headers, [403, 415].includes((await send(headers)).status)]).toEqual([headers, true]);
+      expect(paths).toEqual([]);
+      // The chat page itself: same origin, JSON.
+      expect((await send({ origin: `http://${HOST}`, "content-type": "application/json", "sec-fetch-site": "same-origin" })).status).toBe(200);
+      expect((await send({ "content-type": "application/json; charset=utf-8" })).status).toBe(200); // a server-side client
+      expect(paths).toEqual(["/v1/chat/completions", "/v1/chat/completions"]);
+    });
+
     it("passes back only the headers a client needs, never the provider's cookies", async () => {
       const app = await demoApp();
       const res = await post(app, "/llm/v1/chat/completions", env, { ...chat, stream: true });
@@ -146,6 +167,17 @@ describe("/llm/v1", () => {
       expect(res.headers.get("x-internal")).toBeNull();
       expect(res.headers.get("openai-organization")).toBeNull();
     });
+  });
+});
+
+describe("Cross-site requests (CSRF)", () => {
+  it("the collector's retry takes POSTs from the demo's pages only; reads are left to the collector", async () => {
+    const app = await demoApp();
+    const retry = `http://${HOST}/api/traces/tr-${"a".repeat(32)}/retry`;
+    const res = await app.request(retry, { method: "POST", headers: { host: HOST, origin: "https://evil.example" } }, {});
+    expect([res.status, ((await res.json()) as { error: string }).error]).toEqual([403, expect.stringContaining("takes requests from the demo's own pages only")]);
+    // From its own page the request reaches the collector (whose store this test does not have: 503).
+    expect((await app.request(retry, { method: "POST", headers: { host: HOST, origin: `http://${HOST}` } }, {})).status).not.toBe(403);
   });
 });
 

@@ -162,7 +162,7 @@ describe("npm start", () => {
     expect(await (await fetch(`http://127.0.0.1:${port}/health`)).json()).toEqual({ ok: true });
     expect(await (await fetch(`http://127.0.0.1:${port}/demo/config`)).json()).toEqual({ mlflowUrl: `http://${mlflowHost}/ui`, experimentId: "5" }); // MLFLOW_UI_URL, when set
     const chat = { model: "m", messages: [{ role: "user", content: "hi" }] };
-    expect((await fetch(`http://127.0.0.1:${port}/llm/v1/chat/completions`, { method: "POST", body: JSON.stringify(chat) })).status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${port}/llm/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(chat) })).status).toBe(200);
     expect(auths).toEqual([`Bearer ${key}`]);
 
     s.child.kill("SIGINT");
@@ -181,7 +181,7 @@ describe("npm start", () => {
         const port = await freePort();
         const s = start({ PORT: String(port), ...env });
         await ready(s);
-        expect((await fetch(`http://127.0.0.1:${port}/llm/v1/chat/completions`, { method: "POST", body: chat })).status).toBe(200);
+        expect((await fetch(`http://127.0.0.1:${port}/llm/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: chat })).status).toBe(200);
         s.child.kill("SIGINT");
         await s.exited;
       }
