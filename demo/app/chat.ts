@@ -35,7 +35,9 @@ const buildPrompt = trace(
 
 const getWeather = trace(
   async function get_weather(city: string) {
-    return WEATHER[city.toLowerCase()] ?? { city, forecast: "unknown" };
+    // The city comes from the model: "constructor" or "__proto__" must not reach Object's prototype.
+    const key = String(city).toLowerCase();
+    return Object.hasOwn(WEATHER, key) ? WEATHER[key] : { city, forecast: "unknown" };
   },
   { spanType: SpanType.TOOL },
 );

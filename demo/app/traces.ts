@@ -7,7 +7,15 @@ import { getConfig, getTrace, listTraces, type DemoConfig, type SpanData, type S
 const REFRESH_MS = 2000;
 const root = document.getElementById("app")!;
 let config: DemoConfig = { mlflowUrl: null, experimentId: null };
+// Only a forwarded trace's "Open in MLflow" link needs it, and it waits for MLflow (the
+// experiment's id): the buffer's own views do not wait for it.
+const configReady = getConfig().then(
+  (c) => (config = c),
+  () => config,
+);
 let timer: ReturnType<typeof setTimeout> | undefined;
+/** Bumped by every route(): a render or refresh started for an earlier view stops at its next step. */
+let view = 0;
 const filters: TraceQuery = { limit: 50 };
 
 function statusBadge(state: string): HTMLElement {
@@ -18,7 +26,7 @@ function statusBadge(state: string): HTMLElement {
 
 function tagList(tags: Record<string, string>): HTMLElement {
   const user = Object.entries(tags).filter(([k]) => !k.startsWith("mlflow."));
-  return h("span", { class: "tags" }, ...user.map(([k, v]) => h("span", { class: "tag" }, `${k}: ${v}`)));
+  return h("span", { class: "tags" }, ...user.map(([k, v]) => h("bdi", { class: "tag" }, `${k}: ${v}`)));
 }
 
 // ---------------------------------------------------------------- list
@@ -50,11 +58,14 @@ function filterBar(onChange: () => void): HTMLElement {
 }
 
 async function renderList(): Promise<void> {
+  const mine = view;
   clear(root);
   const body = h("tbody");
-  const note = h("p", { class: "note", role: "status", "aria-live": "polite" });
+  const note = h("p", { class: "note", role: "status", "aria-live": "polite" }, "Loading traces…");
   const more = h("button", { type: "button", class: "more", hidden: true }, "Load more");
   let cursor: string | null = null;
+  /** Set once "Load more" was used: live updates of the first page would drop the rows loaded since. */
+  let paged = false;
   const table = h(
     "table",
     { class: "traces" },
@@ -69,7 +80,7 @@ async function renderList(): Promise<void> {
     h(
       "tr",
       { "data-trace-id": t.traceId },
-      h("td", {}, h("a", { href: `#/${encodeURIComponent(t.traceId)}`, class: "trace-link" }, t.name ?? t.traceId)),
+      h("td", {}, h("a", { href: `#/${encodeURIComponent(t.traceId)}`, class: "trace-link" }, h("bdi", {}, t.name ?? t.traceId))),
       h("td", { class: "preview request" }, t.requestPreview ?? ""),
       h("td", { class: "preview response" }, t.responsePreview ?? ""),
       h("td", {}, statusBadge(t.state)),
@@ -79,26 +90,35 @@ async function renderList(): Promise<void> {
       h("td", {}, tagList(t.tags)),
       h("td", {}, h("span", { class: `fwd ${t.forwarding}`, title: t.lastError ?? "" }, t.forwarding)),
     );
-  const load = async (append_: boolean) => {
+  const load = async (more_: boolean) => {
     try {
-      const page = await listTraces({ ...filters, cursor: append_ ? (cursor ?? undefined) : undefined });
-      if (!append_) clear(body);
+      const page = await listTraces({ ...filters, cursor: more_ ? (cursor ?? undefined) : undefined });
+      if (mine !== view) return; // the user went elsewhere meanwhile
+      paged = more_;
+      if (!more_) clear(body);
       append(body, page.traces.map(row));
       cursor = page.nextCursor;
       more.hidden = cursor === null;
-      note.textContent = body.childElementCount === 0 ? "No traces yet. Send a message in the chat." : "";
+      const filtered = filters.text || filters.tag || filters.status || filters.forwarding;
+      note.textContent = body.childElementCount > 0 ? "" : filtered ? "No traces match these filters." : "No traces yet. Send a message in the chat.";
     } catch (error) {
+      if (mine !== view) return;
       note.textContent = `Could not load traces: ${error instanceof Error ? error.message : String(error)}`;
     }
   };
   more.addEventListener("click", () => void load(true));
   append(root, [h("h1", {}, "Traces"), filterBar(() => void load(false)), h("div", { class: "table-wrap" }, table), more, note]);
   await load(false);
+  // Replacing the rows would take away the focus and a text selection in them: wait until they go.
+  const inUse = () => {
+    const selection = document.getSelection();
+    return table.contains(document.activeElement) || (selection !== null && !selection.isCollapsed && table.contains(selection.anchorNode));
+  };
   // Live updates: refresh the first page while nobody has paged further.
   const tick = async () => {
-    if (location.hash === "" && cursor === null) await load(false);
-    else if (location.hash === "" && body.childElementCount <= (filters.limit ?? 50)) await load(false);
-    timer = setTimeout(tick, REFRESH_MS);
+    if (mine !== view) return;
+    if (!paged && !inUse()) await load(false);
+    if (mine === view) timer = setTimeout(tick, REFRESH_MS);
   };
   timer = setTimeout(tick, REFRESH_MS);
 }
@@ -110,7 +130,11 @@ interface Node_ {
   depth: number;
 }
 
-/** Depth-first order; spans whose parent is elsewhere (another part of the trace) are roots. */
+/**
+ * Depth-first order; spans whose parent is elsewhere (another part of the trace) are roots. Spans
+ * no root reaches (parents that loop, sent in separate parts) follow at the top level: every span
+ * the trace holds is listed.
+ */
 function flatten(spans: SpanData[]): Node_[] {
   const ids = new Set(spans.map((s) => s.spanId));
   const children = new Map<string | null, SpanData[]>();
@@ -126,6 +150,12 @@ function flatten(spans: SpanData[]): Node_[] {
     }
   };
   visit(null, 0);
+  const listed = new Set(out.map((n) => n.span));
+  for (const s of spans) {
+    if (listed.has(s)) continue;
+    out.push({ span: s, depth: 0 });
+    listed.add(s);
+  }
   return out;
 }
 
@@ -142,7 +172,7 @@ function spanDetail(span: SpanData): HTMLElement {
       h(
         "li",
         { class: `event ${e.name === "exception" ? "exception" : ""}` },
-        h("strong", {}, e.name),
+        h("strong", {}, h("bdi", {}, e.name)),
         " ",
         h("span", { class: "muted" }, formatTime(e.timestamp)),
         h("pre", {}, pretty(e.attributes)),
@@ -156,12 +186,12 @@ function spanDetail(span: SpanData): HTMLElement {
     h(
       "p",
       { class: "meta" },
-      h("span", { class: "type" }, span.spanType),
+      h("bdi", { class: "type" }, span.spanType),
       " ",
       statusBadge(span.status.statusCode),
       " ",
       formatDuration(span.endTime === null ? null : span.endTime - span.startTime),
-      span.status.description ? h("span", { class: "status-desc" }, ` ${span.status.description}`) : null,
+      span.status.description ? h("bdi", { class: "status-desc" }, ` ${span.status.description}`) : null,
     ),
     section("Inputs", pretty(span.inputs)),
     section("Outputs", pretty(span.outputs)),
@@ -171,15 +201,21 @@ function spanDetail(span: SpanData): HTMLElement {
 }
 
 async function renderDetail(id: string): Promise<void> {
+  const mine = view;
   clear(root);
   const back = h("a", { href: "#", class: "back" }, "← All traces");
+  const loading = h("p", { class: "note", role: "status" }, "Loading trace…");
+  append(root, [back, loading]);
   let stored: StoredTrace;
   try {
     stored = await getTrace(id);
   } catch (error) {
-    append(root, [back, h("p", { class: "note", role: "alert" }, `Could not load ${id}: ${error instanceof Error ? error.message : String(error)}`)]);
+    if (mine !== view) return; // the user went elsewhere meanwhile
+    loading.remove();
+    append(root, [h("p", { class: "note", role: "alert" }, `Could not load ${id}: ${error instanceof Error ? error.message : String(error)}`)]);
     return;
   }
+  if (mine !== view) return;
   const { summary, trace } = stored;
   const nodes = flatten(trace.data.spans);
   const t0 = Math.min(...trace.data.spans.map((s) => s.startTime));
@@ -196,11 +232,17 @@ async function renderDetail(id: string): Promise<void> {
     const left = ((span.startTime - t0) / total) * 100;
     const width = Math.max((((span.endTime ?? t1) - span.startTime) / total) * 100, 0.5);
     const error = span.status.statusCode === "STATUS_CODE_ERROR";
+    // Positions through the CSSOM, not style attributes, which the page's CSP does not allow.
+    const name = h("span", { class: "span-name" }, h("bdi", {}, span.name), " ", h("bdi", { class: "type" }, span.spanType));
+    name.style.paddingLeft = `${depth * 14}px`;
+    const bar = h("span", { class: `bar ${error ? "error" : ""}` });
+    bar.style.left = `${left}%`;
+    bar.style.width = `${width}%`;
     const row = h(
       "li",
       { role: "treeitem", tabindex: i === 0 ? 0 : -1, "aria-level": depth + 1, class: `span-row ${error ? "error" : ""}`, "data-span-name": span.name },
-      h("span", { class: "span-name", style: `padding-left:${depth * 14}px` }, span.name, " ", h("span", { class: "type" }, span.spanType)),
-      h("span", { class: "bar-track", "aria-hidden": "true" }, h("span", { class: `bar ${error ? "error" : ""}`, style: `left:${left}%;width:${width}%` })),
+      name,
+      h("span", { class: "bar-track", "aria-hidden": "true" }, bar),
       h("span", { class: "num" }, formatDuration(span.endTime === null ? null : span.endTime - span.startTime)),
     );
     row.addEventListener("click", () => select(i));
@@ -214,14 +256,18 @@ async function renderDetail(id: string): Promise<void> {
     });
     rows.push(row);
   });
-  // The experiment may only exist since this page loaded (created by the buffer's first forward).
-  if (config.mlflowUrl && config.experimentId === null && summary.forwarding === "forwarded") config = await getConfig().catch(() => config);
+  if (summary.forwarding === "forwarded") {
+    await configReady;
+    // The experiment may only exist since this page loaded (created by the buffer's first forward).
+    if (config.mlflowUrl && config.experimentId === null) config = await getConfig().catch(() => config);
+    if (mine !== view) return;
+  }
+  loading.remove();
   const mlflowLink =
     config.mlflowUrl && summary.forwarding === "forwarded"
       ? h("a", { href: `${config.mlflowUrl}/#/experiments/${config.experimentId ?? "0"}/traces?selectedEvaluationId=${encodeURIComponent(trace.info.traceId)}`, target: "_blank", rel: "noopener noreferrer", class: "mlflow-link" }, "Open in MLflow")
       : null;
   append(root, [
-    back,
     h("h1", {}, summary.name ?? trace.info.traceId),
     h(
       "p",
@@ -243,6 +289,7 @@ async function renderDetail(id: string): Promise<void> {
 // ---------------------------------------------------------------- routing
 
 async function route(): Promise<void> {
+  view++;
   clearTimeout(timer);
   const hash = location.hash.replace(/^#\/?/, "");
   let id: string;
@@ -260,7 +307,4 @@ async function route(): Promise<void> {
 }
 
 window.addEventListener("hashchange", () => void route());
-void getConfig()
-  .then((c) => (config = c))
-  .catch(() => undefined)
-  .finally(() => void route());
+void route();
