@@ -2,6 +2,7 @@ import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction } from "
 import {
   isQueuedTrace,
   newLeaseToken,
+  uploadAllowanceMs,
   type Lease,
   type QueueLimits,
   type QueuedTrace,
@@ -167,7 +168,7 @@ export class IdbQueue implements TraceQueue {
     }
     const now = this.now();
     const token = newLeaseToken();
-    const items: QueuedTrace[] = [];
+    const taken: Row[] = [];
     let total = 0;
     const tx = await this.transaction("readwrite");
     for (let c = await tx.store.openCursor(); c; c = await c.continue()) {
@@ -180,14 +181,17 @@ export class IdbQueue implements TraceQueue {
         await c.delete();
         continue;
       }
-      if (items.length > 0 && total + row.bytes > maxBytes) break;
-      await c.update({ ...row, leaseToken: token, leaseOwner: this.options.owner, leasedAt: now, leaseUntil: now + this.leaseMs });
-      items.push({ id: row.id, body: row.body, bytes: row.bytes, attempts: row.attempts, notBefore: row.notBefore });
+      if (taken.length > 0 && total + row.bytes > maxBytes) break;
+      taken.push(row);
       total += row.bytes;
       if (total >= maxBytes) break;
     }
+    // Long enough for the whole batch to upload on a slow link, as the transport's timeout is.
+    const expiresAt = now + this.leaseMs + uploadAllowanceMs(total);
+    for (const row of taken) await tx.store.put({ ...row, leaseToken: token, leaseOwner: this.options.owner, leasedAt: now, leaseUntil: expiresAt });
     await tx.done;
-    return items.length ? { token, items, expiresAt: now + this.leaseMs } : undefined;
+    if (taken.length === 0) return undefined;
+    return { token, items: taken.map((row) => ({ id: row.id, body: row.body, bytes: row.bytes, attempts: row.attempts, notBefore: row.notBefore })), expiresAt };
   }
 
   async ack(lease: Lease): Promise<void> {

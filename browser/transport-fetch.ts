@@ -1,6 +1,7 @@
 import { parseRetryAfter } from "../core/export/backoff.js";
 import { warnOnce } from "../core/debug.js";
 import { ingestHeaders } from "../core/export/ingest-format.js";
+import { uploadAllowanceMs } from "../core/export/queue.js";
 import type { Transport, TransportResult } from "../core/export/transport.js";
 import { getNativeFetch } from "./propagate.js";
 
@@ -8,7 +9,10 @@ export interface FetchTransportOptions {
   /** Full URL of the collector's ingest endpoint, e.g. `https://collector.example.com/v1/ingest`. */
   url: string;
   ingestKey?: string;
-  /** Abort a request after this long (default 30 s); the batch is retried. */
+  /**
+   * Abort a request after this long (default 30 s), plus the time its body takes to upload at
+   * 128 kbit/s (a 1 MB trace: about a minute more); the batch is retried.
+   */
   timeoutMs?: number;
 }
 
@@ -22,7 +26,7 @@ export function createFetchTransport(options: FetchTransportOptions): Transport 
   const timeoutMs = options.timeoutMs ?? 30_000;
   return (body, hint) => {
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), timeoutMs);
+    const timer = setTimeout(() => controller.abort(), timeoutMs + uploadAllowanceMs(hint.bytes));
     let response: Promise<Response>;
     try {
       response = getNativeFetch()(options.url, {

@@ -1,5 +1,5 @@
 import { warnOnce } from "../debug.js";
-import { DEFAULT_QUEUE_LIMITS, newLeaseToken, type Lease, type QueueLimits, type QueuedTrace, type QueueStats, type TraceQueue } from "./queue.js";
+import { DEFAULT_QUEUE_LIMITS, newLeaseToken, uploadAllowanceMs, type Lease, type QueueLimits, type QueuedTrace, type QueueStats, type TraceQueue } from "./queue.js";
 
 export interface MemoryQueueOptions extends QueueLimits {
   /** Clock (epoch ms); injectable for tests. */
@@ -58,21 +58,21 @@ export class MemoryQueue implements TraceQueue {
   async lease(maxBytes: number): Promise<Lease | undefined> {
     const now = this.now();
     const token = newLeaseToken();
-    const items: QueuedTrace[] = [];
+    const taken: Entry[] = [];
     let total = 0;
     for (const entry of this.entries.values()) {
       const waiting = entry.item.notBefore > now && !((entry.nackedAt ?? 0) > now);
       const leased = entry.leaseToken !== undefined && entry.leaseUntil > now && !((entry.leasedAt ?? 0) > now);
       if (waiting || leased) continue;
-      if (items.length > 0 && total + entry.item.bytes > maxBytes) break;
-      entry.leaseToken = token;
-      entry.leaseUntil = now + this.leaseMs;
-      entry.leasedAt = now;
-      items.push({ ...entry.item });
+      if (taken.length > 0 && total + entry.item.bytes > maxBytes) break;
+      taken.push(entry);
       total += entry.item.bytes;
       if (total >= maxBytes) break;
     }
-    return items.length ? { token, items, expiresAt: now + this.leaseMs } : undefined;
+    if (taken.length === 0) return undefined;
+    const expiresAt = now + this.leaseMs + uploadAllowanceMs(total);
+    for (const entry of taken) Object.assign(entry, { leaseToken: token, leaseUntil: expiresAt, leasedAt: now });
+    return { token, items: taken.map((entry) => ({ ...entry.item })), expiresAt };
   }
 
   async ack(lease: Lease): Promise<void> {

@@ -135,8 +135,9 @@ export const QUEUE_CONTRACT: readonly { name: string; run(ctx: Ctx): Promise<voi
       const q = await ctx.make({ leaseMs: 10_000 });
       await q.append([trace(1)]);
       const dead = await q.lease(1_000);
-      eq(dead?.expiresAt, ctx.now() + 10_000, "dead lease expiresAt");
-      ctx.tick(9_999);
+      const lasts = 10_000 + Math.ceil(trace(1).bytes / 16); // leaseMs and the upload allowance
+      eq(dead?.expiresAt, ctx.now() + lasts, "dead lease expiresAt");
+      ctx.tick(lasts - 1);
       eq(await q.lease(1_000), undefined, "lease before expiry");
       ctx.tick(1);
       const taken = await q.lease(1_000);
@@ -147,6 +148,20 @@ export const QUEUE_CONTRACT: readonly { name: string; run(ctx: Ctx): Promise<voi
       // ...but its ack still deletes: the collector has the trace, whoever sent it.
       await q.ack(dead!);
       eq((await q.stats()).queued, 0, "(await q.stats()).queued");
+    },
+  },
+  {
+    name: "a large lease lasts as long as its upload may take on a slow link (128 kbit/s)",
+    async run(ctx) {
+      const q = await ctx.make({ leaseMs: 10_000 });
+      const big = trace(1, 160_000);
+      await q.append([big]);
+      const lease = await q.lease(1_000);
+      eq(lease?.expiresAt, ctx.now() + 10_000 + Math.ceil(big.bytes / 16), "expiresAt");
+      ctx.tick(10_000 + 5_000); // past the plain lease, still uploading
+      eq(await q.lease(1_000_000), undefined, "lease while the upload may still run");
+      ctx.tick(Math.ceil(big.bytes / 16));
+      eq(ids((await q.lease(1_000_000))?.items), [big.id], "lease once the upload allowance is over");
     },
   },
   {

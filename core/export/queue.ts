@@ -19,6 +19,15 @@ export interface QueuedTrace {
   notBefore: number;
 }
 
+/**
+ * The extra time a request of `bytes` may take on a slow uplink (128 kbit/s), beyond the usual
+ * timeout: a large trace sent from a phone on a poor connection must not be aborted, and its
+ * lease expire, before its upload can finish, or it is retried for ever and never delivered.
+ */
+export function uploadAllowanceMs(bytes: number): number {
+  return Math.ceil(bytes / 16);
+}
+
 /** Entries handed to one sender. Other leasers do not see them until ack, nack or `expiresAt`. */
 export interface Lease {
   /** Identifies this lease: `nack` only touches entries still held under it. */
