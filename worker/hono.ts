@@ -1,7 +1,7 @@
 import type { Context, Env as HonoEnv, MiddlewareHandler } from "hono";
 import { matchedRoutes } from "hono/route";
 import { ensureTracing, validateWorkerOptions, type WorkerTracingOptions } from "./instrument.js";
-import { holdingContext, holdMsFor, traceRequest } from "./request-span.js";
+import { holdingContext, holdMsFor, requestSpan, runtimeWaitUntil, traceRequest } from "./request-span.js";
 
 // The Hono flavour of instrument(): one root span per request, named by the matched route
 // (`GET /posts/:id`, not the raw path, so traces group by endpoint), joined to the caller's trace.
@@ -40,12 +40,16 @@ export function mlflowTracing<E extends HonoEnv = HonoEnv>(options: WorkerTracin
   validateWorkerOptions(options, "mlflowTracing");
   const holdMs = holdMsFor(options.exportDeadlineMs);
   return async (c, next) => {
+    // The request is traced already (this middleware on an app and again on a sub-app routed into
+    // it, or an instrument()ed Worker): its span covers this too.
+    const outer = requestSpan(c.req.raw);
+    if (outer && !outer.isEnded) return next();
     const { tracker } = ensureTracing(c.env, options);
     let waitUntil: ((p: Promise<unknown>) => void) | undefined;
     let ctx: Context["executionCtx"] | undefined;
     try {
-      const found = (ctx = c.executionCtx);
-      waitUntil = (p) => found.waitUntil(p);
+      ctx = c.executionCtx;
+      waitUntil = runtimeWaitUntil(ctx);
     } catch {
       // No ExecutionContext (app.request() in a test, a non-Workers adapter): nothing to extend.
     }

@@ -6,7 +6,7 @@ import { getTracer, type Tracer } from "../core/tracer.js";
 import type { Exporter } from "../core/export/exporter.js";
 import { ExportTracker } from "./export-tracker.js";
 import { destinationFromEnv } from "./destination.js";
-import { holdingContext, holdMsFor, traceInvocation, traceRequest, type RequestSpanOptions } from "./request-span.js";
+import { holdingContext, holdMsFor, runtimeWaitUntil, traceInvocation, traceRequest, type RequestSpanOptions } from "./request-span.js";
 
 // instrument(handler) for module Workers: one root span per fetch/scheduled/queue invocation,
 // traces handed on inside ctx.waitUntil. The tracer is configured on the first invocation, when
@@ -176,7 +176,7 @@ export function instrument<Env, H extends ExportedHandler<Env>>(handler: H, opti
   if (typeof onFetch === "function") {
     const fetch: NonNullable<ExportedHandler<Env>["fetch"]> = (request, env, ctx) => {
       const { tracker } = ensureTracing(env, options);
-      return traceRequest(request, undefined, tracker, (p) => ctx.waitUntil(p), (span) => onFetch.call(handler, request, env, holdingContext(ctx, span, holdMs)), options);
+      return traceRequest(request, undefined, tracker, runtimeWaitUntil(ctx), (span) => onFetch.call(handler, request, env, holdingContext(ctx, span, holdMs)), options);
     };
     own("fetch", fetch);
   }
@@ -184,7 +184,7 @@ export function instrument<Env, H extends ExportedHandler<Env>>(handler: H, opti
     const onScheduled: NonNullable<ExportedHandler<Env>["scheduled"]> = (controller, env, ctx) => {
       const { tracker } = ensureTracing(env, options);
       const inputs = { cron: controller.cron, scheduledTime: controller.scheduledTime };
-      return traceInvocation(`scheduled ${controller.cron}`, inputs, tracker, (p) => ctx.waitUntil(p), (span) => scheduled.call(handler, controller, env, holdingContext(ctx, span, holdMs)), options.exportDeadlineMs);
+      return traceInvocation(`scheduled ${controller.cron}`, inputs, tracker, runtimeWaitUntil(ctx), (span) => scheduled.call(handler, controller, env, holdingContext(ctx, span, holdMs)), options.exportDeadlineMs);
     };
     own("scheduled", onScheduled);
   }
@@ -192,7 +192,7 @@ export function instrument<Env, H extends ExportedHandler<Env>>(handler: H, opti
     const onQueue: NonNullable<ExportedHandler<Env>["queue"]> = (batch, env, ctx) => {
       const { tracker } = ensureTracing(env, options);
       const inputs = { queue: batch.queue, messages: batch.messages.length };
-      return traceInvocation(`queue ${batch.queue}`, inputs, tracker, (p) => ctx.waitUntil(p), (span) => queue.call(handler, batch, env, holdingContext(ctx, span, holdMs)), options.exportDeadlineMs);
+      return traceInvocation(`queue ${batch.queue}`, inputs, tracker, runtimeWaitUntil(ctx), (span) => queue.call(handler, batch, env, holdingContext(ctx, span, holdMs)), options.exportDeadlineMs);
     };
     own("queue", onQueue);
   }

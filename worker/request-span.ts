@@ -26,6 +26,16 @@ export interface RequestSpanOptions {
 
 type WaitUntil = (promise: Promise<unknown>) => void;
 
+/**
+ * The runtime's own `waitUntil`, taken before the handler runs: the trace's export goes through
+ * it even when the handler (or a library such as Sentry's) replaces `ctx.waitUntil`. Undefined for
+ * a ctx without one (a Durable Object's fetch, `{}` in a unit test): tracing then holds nothing open.
+ */
+export function runtimeWaitUntil(ctx: unknown): WaitUntil | undefined {
+  const waitUntil = (ctx as { waitUntil?: unknown } | null | undefined)?.waitUntil;
+  return typeof waitUntil === "function" ? (promise) => void Reflect.apply(waitUntil, ctx, [promise]) : undefined;
+}
+
 /** How long after the response the isolate waits for a trace's export, unless exportDeadlineMs says otherwise. */
 export const DEFAULT_EXPORT_DEADLINE_MS = 25_000;
 
@@ -105,6 +115,10 @@ export async function traceRequest(
   handle: (span?: LiveSpan) => Response | Promise<Response>,
   options: RequestSpanOptions = {},
 ): Promise<Response> {
+  // Traced already (instrument(instrument(h)), mlflowTracing() on an app and on a sub-app): the
+  // inner layer adds nothing, rather than starting a second trace for the same request.
+  const outer = requestSpans.get(request);
+  if (outer && !outer.isEnded) return handle(outer);
   let span: LiveSpan;
   try {
     const path = pathOf(request);
@@ -206,7 +220,12 @@ export async function traceInvocation<T>(
  */
 export function holdingContext<C extends object>(ctx: C, span: LiveSpan | undefined, holdMs: number): C {
   const target = ctx as C & { waitUntil?: (promise: unknown) => void };
-  if (!span || typeof target.waitUntil !== "function") return ctx; // no span (it could not start): nothing to hold
+  if (!span || typeof target?.waitUntil !== "function") return ctx; // no span (it could not start): nothing to hold
+  // The runtime's, taken now: a library that later assigns its own wrapper (saving this one to call
+  // on) must not be called back from here, or each calls the other for ever (Sentry #17514).
+  const original = target.waitUntil;
+  /** What the handler assigned to `ctx.waitUntil`: its to call, kept on this proxy, not on the runtime's ctx. */
+  let assigned: { value: unknown } | undefined;
   const waitUntil = (promise: unknown) => {
     let given = promise;
     if (holdMs > 0) {
@@ -223,13 +242,24 @@ export function holdingContext<C extends object>(ctx: C, span: LiveSpan | undefi
         given = promise; // a throwing `then` getter: the runtime says what it says of it
       }
     }
-    return target.waitUntil!(given);
+    return Reflect.apply(original, target, [given]);
   };
   return new Proxy(target, {
     get(object, key) {
-      if (key === "waitUntil") return waitUntil;
+      if (key === "waitUntil") return assigned ? assigned.value : waitUntil;
       const value: unknown = Reflect.get(object, key, object);
       return typeof value === "function" ? value.bind(object) : value;
+    },
+    set(object, key, value) {
+      if (key !== "waitUntil") return Reflect.set(object, key, value);
+      assigned = { value };
+      return true;
+    },
+    defineProperty(object, key, descriptor) {
+      if (key !== "waitUntil") return Reflect.defineProperty(object, key, descriptor);
+      if (!("value" in descriptor)) return false;
+      assigned = { value: descriptor.value };
+      return true;
     },
   });
 }

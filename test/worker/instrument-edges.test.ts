@@ -340,3 +340,82 @@ describe("instrument(): class-based handlers", () => {
     expect(() => instrument((() => new Response("x")) as never)).toThrow(/^mlflow-edge instrument\(\): the handler must be an object .* got a function\.$/);
   });
 });
+
+describe("the handler's ctx: libraries that wrap waitUntil, handlers traced twice, no ctx at all", () => {
+  const tree = (t: Trace) => t.data.spans.map((s) => [s.name, t.data.spans.find((p) => p.spanId === s.parentId)?.name ?? s.parentId]);
+
+  it("a library that assigns its own ctx.waitUntil, calling the one it replaced, runs once: no endless recursion (Sentry #17514)", async () => {
+    let calls = 0;
+    const worker = instrument<object, ExportedHandler<object>>(
+      {
+        fetch(_r, _e, ctx) {
+          const replaced = ctx.waitUntil;
+          ctx.waitUntil = (p: Promise<unknown>) => {
+            if (++calls > 100) throw new Error(`waitUntil re-entered ${calls} times`);
+            return replaced.call(ctx, p);
+          };
+          ctx.waitUntil(mlflow.withSpan(() => sleep(5), { name: "after" }));
+          return new Response("ok");
+        },
+      },
+      { exporter: () => exported },
+    );
+    const ctx = createExecutionContext();
+    expect(await (await worker.fetch!(new Request("https://app.example/patch") as never, {}, ctx)).text()).toBe("ok");
+    await waitOnExecutionContext(ctx);
+    expect(calls).toBe(1); // the handler's one call; the trace's export goes to the runtime directly
+    expect(exported.traces.map(tree)).toEqual([[["GET /patch", null], ["after", "GET /patch"]]]);
+  });
+
+  it("Sentry's flush lock (context.waitUntil = p => originalWaitUntil.call(originalContext, …)) works inside instrument()", async () => {
+    let pending = 0;
+    function makeFlushLock(context: ExecutionContext) {
+      const originalContext = (context as { _originalContext?: ExecutionContext })._originalContext ?? context;
+      const originalWaitUntil = originalContext.waitUntil;
+      context.waitUntil = (promise: Promise<unknown>): void => {
+        pending++;
+        originalWaitUntil.call(originalContext, promise.finally(() => pending--));
+      };
+    }
+    const worker = instrument<object, ExportedHandler<object>>(
+      { fetch(_r, _e, ctx) { makeFlushLock(ctx); ctx.waitUntil(sleep(5)); return new Response("ok"); } },
+      { exporter: () => exported },
+    );
+    const ctx = createExecutionContext();
+    expect(await (await worker.fetch!(new Request("https://app.example/sentry") as never, {}, ctx)).text()).toBe("ok");
+    expect(pending).toBe(1); // the lock saw the handler's promise
+    await waitOnExecutionContext(ctx);
+    expect(pending).toBe(0);
+    expect(names()).toEqual(["GET /sentry"]);
+  });
+
+  it("instrument(instrument(handler)) and mlflowTracing() on an app and its sub-app: one trace per request", async () => {
+    const step = mlflow.trace(async function step() { await sleep(1); });
+    const inner = instrument<object, ExportedHandler<object>>({ async fetch() { await step(); return new Response("ok"); } }, { exporter: () => exported });
+    const twice = instrument<object, ExportedHandler<object>>(inner, { exporter: () => exported });
+    let ctx = createExecutionContext();
+    await (await twice.fetch!(new Request("https://app.example/twice") as never, {}, ctx)).text();
+    await waitOnExecutionContext(ctx);
+    const sub = new Hono();
+    sub.use(mlflowTracing({ exporter: () => exported }));
+    sub.get("/x", async (c) => (await step(), c.text("ok")));
+    const app = new Hono();
+    app.use(mlflowTracing({ exporter: () => exported }));
+    app.route("/api", sub);
+    ctx = createExecutionContext();
+    await (await app.fetch(new Request("https://app.example/api/x"), {}, ctx)).text();
+    await waitOnExecutionContext(ctx);
+    expect(exported.traces.map(tree)).toEqual([
+      [["GET /twice", null], ["step", "GET /twice"]],
+      [["GET /api/x", null], ["step", "GET /api/x"]],
+    ]);
+  });
+
+  it("no ctx (a Durable Object's fetch(request)) or one without waitUntil ({} in a unit test): the request is answered, traced", async () => {
+    const worker = instrument<object, ExportedHandler<object>>({ fetch: () => new Response("answered") }, { exporter: () => exported, silent: true });
+    const doFetch = worker.fetch as unknown as (request: Request) => Promise<Response>;
+    expect(await (await doFetch(new Request("https://do.example/x"))).text()).toBe("answered");
+    expect(await (await worker.fetch!(new Request("https://app.example/y") as never, {}, {} as ExecutionContext)).text()).toBe("answered");
+    await vi.waitFor(() => expect(names()).toEqual(["GET /x", "GET /y"]));
+  });
+});
