@@ -8,7 +8,7 @@ import { ShardedTraceStore, shardOf } from "../../worker/buffer/shards.js";
 import type { Trace } from "../../core/model/types.js";
 import { TraceBuffer } from "../../worker/buffer/trace-buffer.js";
 import type { TraceStore, TraceSummary } from "../../worker/store.js";
-import { api, fault, forwardNow, fromMlflow, makeDue, proxy, resetProxy, row, sortedTree } from "./fixture/buffer-helpers.js";
+import { api, endPause, fault, forwardNow, fromMlflow, makeDue, proxy, resetProxy, row, sortedTree, sql } from "./fixture/buffer-helpers.js";
 import { finishedAndSnapshot, joinedTrace, simpleTrace } from "./traces.js";
 
 let n = 0;
@@ -117,16 +117,43 @@ describe("TraceBuffer: forwarding to MLflow", () => {
     expect(first).toMatchObject({ forwarding: "buffered", attempts: 1 });
     expect(String(first.last_error)).toContain("503");
     expect(Number(first.next_attempt_at)).toBeGreaterThanOrEqual(before + 30_000); // FORWARD_RETRY_BASE_MS / 2 at least
-    expect(await api(stub).stats()).toMatchObject({ nextAlarm: first.next_attempt_at });
-    await makeDue(stub);
+    // The alarm is set for the retry, or for the end of the shard's pause if later (a 503 pauses the
+    // whole shard too: see the storm test below).
+    const stats = await api(stub).stats();
+    expect(stats.nextAlarm).toBe(Math.max(Number(first.next_attempt_at), stats.pausedUntil ?? 0));
+    await endPause(stub);
     await forwardNow(stub);
     expect(await row(stub, t.info.traceId)).toMatchObject({ forwarding: "buffered", attempts: 2 });
-    await makeDue(stub);
+    await endPause(stub);
     await forwardNow(stub);
     expect(await row(stub, t.info.traceId)).toMatchObject({ forwarding: "forwarded", attempts: 3, last_error: null });
     expect((await fromMlflow(t.info.traceId))?.tree).toEqual(sortedTree(t));
     const counted = (await (await fetch(`${proxy}/__proxy/count?match=^/v1/traces`)).json()) as { count: number };
     expect(counted.count).toBe(3);
+  });
+
+  it("MLflow overloaded (429 without Retry-After, 503) or away: one run stops after the first answers, and the shard waits longer each run", async () => {
+    const stub = buffer();
+    const traces = Array.from({ length: 25 }, (_, i) => simpleTrace(`storm ${i}`));
+    await api(stub).put(traces);
+    await fault("^/v1/traces", 429, 100, {}, JSON.stringify({ error_code: "RESOURCE_EXHAUSTED", message: "rate limited" }));
+    const sent = async () => (await sql<{ n: number }>(stub, "SELECT SUM(attempts) AS n FROM traces"))[0]!.n;
+    const before = Date.now();
+    await forwardNow(stub);
+    expect(await sent()).toBe(4); // one group of four, then the shard stops (it sent all 25 before)
+    const first = (await api(stub).stats()).pausedUntil!;
+    expect(first).toBeGreaterThan(before);
+    await forwardNow(stub); // still paused: nothing goes out
+    expect(await sent()).toBe(4);
+    await endPause(stub);
+    await forwardNow(stub);
+    expect(await sent()).toBe(8);
+    expect(await sql(stub, "SELECT key, value FROM shard_state WHERE key = 'server_failures'")).toEqual([{ key: "server_failures", value: 2 }]);
+    await resetProxy(); // the server is back: the next run sends everything and the count starts again
+    await endPause(stub);
+    await forwardNow(stub);
+    expect((await api(stub).list({ forwarding: "forwarded", limit: 100 })).traces).toHaveLength(25);
+    expect(await sql(stub, "SELECT value FROM shard_state WHERE key = 'server_failures'")).toEqual([{ value: 0 }]);
   });
 
   it("MLflow (or a proxy before it) answering 408 more times than FORWARD_MAX_PERMANENT_FAILURES: retried, never dead-lettered", async () => {

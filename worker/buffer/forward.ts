@@ -22,8 +22,12 @@ import type { BufferConfig } from "./config.js";
 
 export type ForwardOutcome =
   | { ok: true }
-  /** `deployment`: the answer refuses the deployment's settings (credentials, experiment), not this trace. */
-  | { ok: false; permanent: boolean; message: string; retryAfterMs?: number; deployment?: boolean };
+  /**
+   * `deployment`: the answer refuses the deployment's settings (credentials, experiment), not this
+   * trace. `server`: the server is overloaded or out of reach (429, 502–504, no answer): the next
+   * trace would fare the same.
+   */
+  | { ok: false; permanent: boolean; message: string; retryAfterMs?: number; deployment?: boolean; server?: boolean };
 
 /**
  * MLflow refusing the experiment rather than the trace: an id that names no experiment (a typo in
@@ -91,11 +95,14 @@ export class Forwarder {
         if (!this.config.experimentId) this.experiment = undefined;
         return { ok: false, permanent: false, message: `${message} (the experiment is refused, not this trace: traces wait until it exists and is active)`, deployment: true };
       }
-      if (error instanceof MlflowHttpError) return { ok: false, permanent: !error.retryable, message, retryAfterMs: error.retryAfterMs };
+      if (error instanceof MlflowHttpError) {
+        const server = error.status === 429 || (error.status >= 502 && error.status <= 504);
+        return { ok: false, permanent: !error.retryable, message, retryAfterMs: error.retryAfterMs, server };
+      }
       // Network errors and timeouts are retried. A 2xx the client cannot use (an HTML login page, a
       // server that is not MLflow), or a stored trace no request can be made of, will not improve
       // by itself: counted towards dead-lettering.
-      if (error instanceof MlflowNetworkError) return { ok: false, permanent: false, message };
+      if (error instanceof MlflowNetworkError) return { ok: false, permanent: false, message, server: true };
       return { ok: false, permanent: true, message };
     }
   }

@@ -1,6 +1,7 @@
 // SQLite schema of one TraceBuffer shard. One row per trace (the merged TraceInfo plus the columns
 // the Traces view filters and sorts on) and one row per span, so no row nears the 2 MB value limit;
-// shard_state holds the shard's own clocks (`paused_until`: MLflow's Retry-After, for every trace).
+// shard_state holds the shard's own clocks (`paused_until`: MLflow's Retry-After or a pause while it
+// is overloaded or away, for every trace; `server_failures`: alarm runs in a row that found it so).
 
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS traces (

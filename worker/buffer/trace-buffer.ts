@@ -54,6 +54,8 @@ export class TraceBuffer extends DurableObject implements TraceStore {
   /** MLflow is meant to get these traces but the configuration is broken: keep them until it is fixed. */
   private readonly keepUntilFixed: boolean;
   private forwarder: Forwarder | undefined;
+  /** The alarm run under way: how many runs before it found the server overloaded or away, and whether it did. */
+  private run = { serverFailures: 0, serverFailed: false };
   /** For tests: the random source of the backoff jitter. */
   random: () => number = Math.random;
 
@@ -308,6 +310,7 @@ export class TraceBuffer extends DurableObject implements TraceStore {
 
   override async alarm(): Promise<void> {
     const now = Date.now();
+    this.run = { serverFailures: this.state("server_failures"), serverFailed: false };
     if (this.forwarder && this.pausedUntil() <= now) {
       const due = this.sql
         .exec<TraceRow>("SELECT * FROM traces WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?", now, this.cfg.batchSize)
@@ -317,6 +320,8 @@ export class TraceBuffer extends DurableObject implements TraceStore {
         await Promise.all(due.slice(i, i + 4).map((row) => this.forward(row)));
       }
     }
+    // One more run that found the server overloaded or away: the next pause is longer.
+    if (this.run.serverFailed) this.setState("server_failures", this.run.serverFailures + 1);
     this.expire(Date.now());
     await this.scheduleAlarm();
   }
@@ -327,7 +332,15 @@ export class TraceBuffer extends DurableObject implements TraceStore {
    * not hit again by the next trace in line.
    */
   private pausedUntil(): number {
-    return this.sql.exec<{ value: number }>("SELECT value FROM shard_state WHERE key = 'paused_until'").toArray()[0]?.value ?? 0;
+    return this.state("paused_until");
+  }
+
+  private state(key: string): number {
+    return this.sql.exec<{ value: number }>("SELECT value FROM shard_state WHERE key = ?", key).toArray()[0]?.value ?? 0;
+  }
+
+  private setState(key: string, value: number): void {
+    this.sql.exec("INSERT INTO shard_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", key, value);
   }
 
   private pauseUntil(until: number): void {
@@ -349,6 +362,7 @@ export class TraceBuffer extends DurableObject implements TraceStore {
     const now = Date.now();
     const attempts = row.attempts + 1;
     if (outcome.ok) {
+      if (this.run.serverFailures > 0) this.setState("server_failures", (this.run.serverFailures = 0));
       // If a new part arrived while sending, the row's version moved on and it stays due.
       this.sql.exec(
         "UPDATE traces SET forwarding = 'forwarded', attempts = ?, last_error = NULL, next_attempt_at = NULL, expires_at = ?, updated_at = ? WHERE trace_id = ? AND version = ?",
@@ -368,6 +382,12 @@ export class TraceBuffer extends DurableObject implements TraceStore {
     if (retryAfter > 0) this.pauseUntil(now + retryAfter);
     // Refused credentials or experiment: every trace would be refused the same way, so the whole shard waits.
     else if (outcome.deployment) this.pauseUntil(now + backoff);
+    // Overloaded or out of reach: the traces behind this one would only add to the load (a 429
+    // storm), so the shard waits too, longer after each run that found it so.
+    else if (outcome.server) {
+      this.run.serverFailed = true;
+      this.pauseUntil(now + this.backoff(this.run.serverFailures + 1));
+    }
     this.sql.exec(
       "UPDATE traces SET forwarding = ?, attempts = ?, permanent_failures = ?, last_error = ?, next_attempt_at = ?, updated_at = ? WHERE trace_id = ? AND version = ?",
       dead ? "dead-lettered" : "buffered",
