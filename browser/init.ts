@@ -284,11 +284,9 @@ const SENDING = "sending";
 /** How long a tab waits for the sender to answer its news before taking the sender's lock over. */
 const SENDER_SILENT_MS = 5_000;
 
-/** An IndexedDB failure that every later operation would repeat: the database was taken over or is gone. */
+/** An IndexedDB failure that every later operation would repeat: a newer version of the site owns the database. */
 const lostDatabase = (error: unknown) =>
-  error instanceof DOMException && (error.name === "VersionError" || error.name === "InvalidStateError")
-    ? "was upgraded by a newer version of the site in another tab, or closed under it"
-    : undefined;
+  error instanceof DOMException && error.name === "VersionError" ? "was upgraded by a newer version of the site in another tab" : undefined;
 
 /**
  * A TraceQueue usable at once, while IndexedDB opens (tracing starts before that finishes), that
@@ -338,10 +336,15 @@ class FallbackQueue implements TraceQueue {
     return (await this.current).nack(lease, retryAt);
   }
   // Snapshots only make sense in IndexedDB: a memory queue dies with the tab they stand in for.
-  putSnapshots(items: readonly QueuedTrace[]) { return this.inIdb("queue.putSnapshots", (q) => q.putSnapshots(items)); }
-  dropSnapshot(id: string) { return this.inIdb("queue.dropSnapshot", (q) => q.dropSnapshot(id)); }
-  private async inIdb(what: string, op: (q: IdbQueue) => Promise<void>) {
-    const q = await this.current;
-    if (q instanceof IdbQueue) await op(q).catch((error: unknown) => reportSdkError(what, error));
+  putSnapshots(items: readonly QueuedTrace[]) { return this.inIdb("queue.putSnapshots", this.current, (q) => q.putSnapshots(items)); }
+  // One stored before the switch to memory is still in the abandoned IndexedDB queue: dropped there
+  // too, or the next tab would send a cut-down copy of a trace finished (or sampled out) since.
+  async dropSnapshot(id: string) {
+    await this.inIdb("queue.dropSnapshot", this.abandoned, (q) => q.dropSnapshot(id));
+    await this.inIdb("queue.dropSnapshot", await this.current, (q) => q.dropSnapshot(id));
+  }
+  private async inIdb(what: string, q: TraceQueue | Promise<TraceQueue> | undefined, op: (q: IdbQueue) => Promise<void>) {
+    const queue = await q;
+    if (queue instanceof IdbQueue) await op(queue).catch((error: unknown) => reportSdkError(what, error));
   }
 }

@@ -2,6 +2,7 @@ import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction } from "
 import {
   isQueuedTrace,
   newLeaseToken,
+  rebased,
   uploadAllowanceMs,
   type Lease,
   type QueueLimits,
@@ -25,7 +26,7 @@ interface Row extends QueuedTrace {
   leaseUntil?: number;
   /** A snapshot of a trace still open in the tab with this id: sent only once that tab is gone. */
   snapshotOf?: string;
-  /** When it was last nacked: a clock now earlier than that went back (an NTP fix), and `notBefore` is void. */
+  /** When it was last nacked: a clock now earlier than that went back (an NTP fix), and the wait counts from now. */
   nackedAt?: number;
 }
 
@@ -89,7 +90,16 @@ export class IdbQueue implements TraceQueue {
 
   private async transaction<M extends IDBTransactionMode>(mode: M, options?: IDBTransactionOptions): Promise<IDBPTransaction<Schema, ["traces"], M>> {
     if (this.lost) await (this.reopening ??= this.reopen());
-    return this.db.transaction(STORE, mode, options);
+    try {
+      return this.db.transaction(STORE, mode, options);
+    } catch (error) {
+      // Closed with no event (WebKit closes a background page's connections so; Chromium between
+      // a forced close and its event): the database is fine, this connection is not. Open it again, once.
+      if (!(error instanceof DOMException && error.name === "InvalidStateError")) throw error;
+      this.lost = true;
+      await (this.reopening ??= this.reopen());
+      return this.db.transaction(STORE, mode, options);
+    }
   }
 
   private async reopen(): Promise<void> {
@@ -173,7 +183,8 @@ export class IdbQueue implements TraceQueue {
     const tx = await this.transaction("readwrite");
     for (let c = await tx.store.openCursor(); c; c = await c.continue()) {
       const row: unknown = c.value;
-      if (isQueuedTrace(row) && ((row.notBefore > now && !(((row as Row).nackedAt ?? 0) > now)) || isLeasedByOther(row, now, alive) || isHeldSnapshot(row, alive))) continue;
+      if (isQueuedTrace(row) && clockWentBack(row, now)) await c.update(row);
+      if (isQueuedTrace(row) && (row.notBefore > now || isLeasedByOther(row, now, alive) || isHeldSnapshot(row, alive))) continue;
       if (!isSound(row)) {
         // Written by something else (an older version, a tampering extension): never send it.
         warnOnce("idb-bad-row", "dropped an unreadable entry from the IndexedDB trace queue.");
@@ -255,12 +266,26 @@ async function connect(options: IdbQueueOptions): Promise<IDBPDatabase<Schema>> 
   }
 }
 
+/** Moves a row's waits set before the clock went back (an NTP fix) to count from now; true if it changed. */
+function clockWentBack(row: Row, now: number): boolean {
+  let changed = false;
+  if (row.nackedAt !== undefined && row.nackedAt > now) {
+    row.notBefore = rebased(row.notBefore, row.nackedAt, now);
+    row.nackedAt = now;
+    changed = true;
+  }
+  if (row.leasedAt !== undefined && row.leasedAt > now && row.leaseUntil !== undefined) {
+    row.leaseUntil = rebased(row.leaseUntil, row.leasedAt, now);
+    row.leasedAt = now;
+    changed = true;
+  }
+  return changed;
+}
+
 function isLeasedByOther(row: Row, now: number, alive: ReadonlySet<string> | undefined): boolean {
   if (row.leaseToken === undefined || (row.leaseUntil ?? 0) <= now) return false;
   const ownerDead = alive !== undefined && row.leaseOwner !== undefined && !alive.has(row.leaseOwner);
-  const leasedAt = row.leasedAt ?? 0;
-  // Leased "in the future": the clock went back since. Trusted only while its tab lives.
-  return !(ownerDead && (leasedAt + DEAD_OWNER_GRACE_MS <= now || leasedAt > now));
+  return !(ownerDead && (row.leasedAt ?? 0) + DEAD_OWNER_GRACE_MS <= now);
 }
 
 /** A snapshot waits while its tab lives (or while that cannot be known). */

@@ -49,7 +49,8 @@ export function parseRetryAfter(value: string | null | undefined, now: number = 
   // V8's Date.parse takes nearly anything ("-5", "abc 12" are dates in 2001): only an HTTP-date's shape is read as one.
   else if (!/^(mon|tue|wed|thu|fri|sat|sun)[a-z]*,? /i.test(text)) return undefined;
   else {
-    const date = Date.parse(text);
+    // HTTP dates are in GMT; asctime's form says no zone, which Date.parse would take as local time.
+    const date = Date.parse(/\b(GMT|UTC|Z)$|[+-]\d{4}$/i.test(text) ? text : `${text} GMT`);
     if (Number.isNaN(date)) return undefined;
     ms = date - now;
   }

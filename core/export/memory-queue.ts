@@ -1,5 +1,5 @@
 import { warnOnce } from "../debug.js";
-import { DEFAULT_QUEUE_LIMITS, newLeaseToken, uploadAllowanceMs, type Lease, type QueueLimits, type QueuedTrace, type QueueStats, type TraceQueue } from "./queue.js";
+import { DEFAULT_QUEUE_LIMITS, newLeaseToken, rebased, uploadAllowanceMs, type Lease, type QueueLimits, type QueuedTrace, type QueueStats, type TraceQueue } from "./queue.js";
 
 export interface MemoryQueueOptions extends QueueLimits {
   /** Clock (epoch ms); injectable for tests. */
@@ -10,7 +10,7 @@ interface Entry {
   item: QueuedTrace;
   leaseToken?: string;
   leaseUntil: number;
-  /** When the entry was leased / nacked: a clock now earlier than that went back, and the wait is void. */
+  /** When the entry was leased / nacked: a clock now earlier than that went back, and the wait counts from now. */
   leasedAt?: number;
   nackedAt?: number;
 }
@@ -61,9 +61,15 @@ export class MemoryQueue implements TraceQueue {
     const taken: Entry[] = [];
     let total = 0;
     for (const entry of this.entries.values()) {
-      const waiting = entry.item.notBefore > now && !((entry.nackedAt ?? 0) > now);
-      const leased = entry.leaseToken !== undefined && entry.leaseUntil > now && !((entry.leasedAt ?? 0) > now);
-      if (waiting || leased) continue;
+      if (entry.nackedAt !== undefined && entry.nackedAt > now) {
+        entry.item.notBefore = rebased(entry.item.notBefore, entry.nackedAt, now);
+        entry.nackedAt = now;
+      }
+      if (entry.leasedAt !== undefined && entry.leasedAt > now) {
+        entry.leaseUntil = rebased(entry.leaseUntil, entry.leasedAt, now);
+        entry.leasedAt = now;
+      }
+      if (entry.item.notBefore > now || (entry.leaseToken !== undefined && entry.leaseUntil > now)) continue;
       if (taken.length > 0 && total + entry.item.bytes > maxBytes) break;
       taken.push(entry);
       total += entry.item.bytes;

@@ -202,13 +202,33 @@ export const QUEUE_CONTRACT: readonly { name: string; run(ctx: Ctx): Promise<voi
     },
   },
   {
-    name: "a clock set back after a nack (an NTP fix) does not hold the entry for the size of the jump",
+    name: "a clock set back (an NTP fix) neither holds a retry for the size of the jump nor cancels it",
     async run(ctx) {
       const q = await ctx.make();
+      await q.append([trace(1), trace(2)]);
+      await q.nack((await q.lease(trace(1).bytes))!, ctx.now() + 5_000);
+      await q.nack((await q.lease(trace(2).bytes))!, ctx.now() + 3_600_000); // a collector's Retry-After of an hour
+      ctx.tick(-24 * 3_600_000); // the clock was a day ahead
+      eq(await q.lease(1_000_000), undefined, "lease at once after the clock went back a day");
+      ctx.tick(5_000);
+      const retried = await q.lease(1_000_000);
+      eq(ids(retried?.items), [trace(1).id], "the 5 s retry, 5 s later");
+      await q.ack(retried!);
+      ctx.tick(-1_000); // a second back: the hour still holds
+      ctx.tick(60_000);
+      eq(await q.lease(1_000_000), undefined, "the hour's retry a minute later");
+    },
+  },
+  {
+    name: "a clock set back a little does not give a held lease out again",
+    async run(ctx) {
+      const q = await ctx.make({ leaseMs: 10_000 });
       await q.append([trace(1)]);
-      await q.nack((await q.lease(1_000))!, ctx.now() + 5_000);
-      ctx.tick(-24 * 3_600_000);
-      eq(ids((await q.lease(1_000))?.items), [trace(1).id], "lease after the clock went back a day");
+      const held = await q.lease(1_000);
+      eq(ids(held?.items), [trace(1).id], "first lease");
+      ctx.tick(2_000);
+      ctx.tick(-3_000); // a step back of 3 s, 2 s after the lease
+      eq(await q.lease(1_000), undefined, "lease while the first is held");
     },
   },
 ];

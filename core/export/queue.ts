@@ -20,6 +20,15 @@ export interface QueuedTrace {
 }
 
 /**
+ * A wait set at `since` to last until `until`, seen at `now`, a time before `since`: the clock went
+ * back (an NTP fix). The wait then counts from now, as long as it was meant to be, neither the size
+ * of the jump longer (a clock that was a day ahead) nor cancelled (a step back of a second).
+ */
+export function rebased(until: number, since: number, now: number): number {
+  return now + Math.max(0, until - since);
+}
+
+/**
  * The extra time a request of `bytes` may take on a slow uplink (128 kbit/s), beyond the usual
  * timeout: a large trace sent from a phone on a poor connection must not be aborted, and its
  * lease expire, before its upload can finish, or it is retried for ever and never delivered.

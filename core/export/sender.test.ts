@@ -298,19 +298,46 @@ describe("Sender", () => {
   });
 
   it("a clock set back (an NTP fix) does not hold a retry for the size of the jump", async () => {
-    let now = 1_000_000_000;
+    let ahead = 24 * 3_600_000; // the clock is a day ahead
+    const now = () => Date.now() + ahead;
     let down = true;
     const c = collector(() => ({ status: down ? 503 : 200 }));
-    const queue = new MemoryQueue({ now: () => now });
-    const sender = new Sender({ queue, transport: c.transport, now: () => now, retry: { baseMs: 1_000, maxMs: 60_000 }, random: () => 1 });
+    const queue = new MemoryQueue({ now });
+    const sender = new Sender({ queue, transport: c.transport, now, retry: { baseMs: 1_000, maxMs: 60_000 }, random: () => 1 });
     await queue.append([traceOf(1)]);
     await sender.drain(); // 503: the sender and the queue entry both wait about a second
     down = false;
-    now -= 24 * 3_600_000; // the clock was a day ahead, and is corrected
+    ahead = 0; // and is corrected
     await vi.advanceTimersByTimeAsync(120_000); // well past any backoff (at most 60 s)
     sender.nudge();
     await vi.advanceTimersByTimeAsync(1_000);
     expect([...c.accepted.keys()]).toEqual([traceOf(1).id]);
+  });
+
+  it("a clock set back a second does not cancel a collector's one-hour Retry-After", async () => {
+    let now = 1_000_000_000;
+    const c = collector((_, n) => (n === 1 ? { status: 429, retryAfterMs: 3_600_000 } : { status: 200 }));
+    const queue = new MemoryQueue({ now: () => now });
+    const sender = new Sender({ queue, transport: c.transport, now: () => now });
+    await queue.append([traceOf(1)]);
+    await sender.drain(); // 429: wait an hour
+    now -= 1_000;
+    await queue.append([traceOf(2)]);
+    sender.nudge();
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(c.calls).toHaveLength(1);
+  });
+
+  it("an asctime Retry-After is GMT, whatever the machine's time zone", () => {
+    const zone = process.env.TZ;
+    try {
+      process.env.TZ = "Europe/Berlin";
+      expect(parseRetryAfter("Wed Oct 21 07:28:00 2015", Date.parse("2015-10-21T07:27:00Z"))).toBe(60_000);
+      process.env.TZ = "America/Los_Angeles";
+      expect(parseRetryAfter("Wed Oct 21 07:28:00 2015", Date.parse("2015-10-21T07:27:00Z"))).toBe(60_000);
+    } finally {
+      process.env.TZ = zone;
+    }
   });
 
   it("a Retry-After that is neither seconds nor an HTTP date means ordinary backoff, not 'now'", () => {

@@ -4,7 +4,7 @@ import { WakeTimer } from "./wake-timer.js";
 import { KeepaliveBudget } from "./keepalive-budget.js";
 import { batchBytes, encodeIngestBatch, INGEST_ENVELOPE_BYTES } from "./ingest-format.js";
 import { utf8Length } from "../serialize/safe-json.js";
-import type { Lease, QueuedTrace, TraceQueue } from "./queue.js";
+import { rebased, type Lease, type QueuedTrace, type TraceQueue } from "./queue.js";
 import type { Transport, TransportResult } from "./transport.js";
 
 // Drains a TraceQueue through a Transport. Batches are cut by bytes so each fits the keepalive
@@ -53,7 +53,7 @@ export class Sender {
   private readonly counts: SenderStats = { sent: 0, rejected: 0, failures: 0, requests: 0, keepaliveRequests: 0 };
   private consecutiveFailures = 0;
   private blockedUntil = 0;
-  /** When the current block was set: a clock now earlier than that went back, and the block is void. */
+  /** When the current block was set: a clock now earlier than that went back, and the block counts from now. */
   private blockedAt = 0;
   /** The current block comes from the collector's Retry-After, which coming back online must not shorten. */
   private retryAfterBlock = false;
@@ -121,6 +121,8 @@ export class Sender {
         } catch (error) {
           // A storage fault (quota, a closed database): entries stay queued; look again later.
           reportSdkError("sender", error);
+          // Not the collector's Retry-After (unless one still holds): a closing page may still send.
+          if (this.now() >= this.until()) this.retryAfterBlock = false;
           this.block(backoffDelay(++this.consecutiveFailures, this.options.retry, this.random));
         }
         await this.scheduleWake();
@@ -248,9 +250,13 @@ export class Sender {
     this.wake.cancel();
   }
 
-  /** blockedUntil, cleared if the clock went back past the moment it was set (an NTP fix). */
+  /** blockedUntil, counted from now if the clock went back past the moment it was set (an NTP fix). */
   private until(): number {
-    if (this.now() < this.blockedAt) this.blockedUntil = this.blockedAt = 0;
+    const now = this.now();
+    if (now < this.blockedAt) {
+      this.blockedUntil = rebased(this.blockedUntil, this.blockedAt, now);
+      this.blockedAt = now;
+    }
     return this.blockedUntil;
   }
 

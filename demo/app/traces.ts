@@ -90,10 +90,14 @@ async function renderList(): Promise<void> {
       h("td", {}, tagList(t.tags)),
       h("td", {}, h("span", { class: `fwd ${t.forwarding}`, title: t.lastError ?? "" }, t.forwarding)),
     );
+  /** The last load started: an earlier one still under way (a live update when Load more was clicked) is stale. */
+  let latest = 0;
   const load = async (more_: boolean) => {
+    const ticket = ++latest;
+    if (more_) paged = true; // no live update replaces the rows from now on
     try {
       const page = await listTraces({ ...filters, cursor: more_ ? (cursor ?? undefined) : undefined });
-      if (mine !== view) return; // the user went elsewhere meanwhile
+      if (mine !== view || ticket !== latest) return; // the user went elsewhere, or asked for more, meanwhile
       paged = more_;
       if (!more_) clear(body);
       append(body, page.traces.map(row));
@@ -102,7 +106,8 @@ async function renderList(): Promise<void> {
       const filtered = filters.text || filters.tag || filters.status || filters.forwarding;
       note.textContent = body.childElementCount > 0 ? "" : filtered ? "No traces match these filters." : "No traces yet. Send a message in the chat.";
     } catch (error) {
-      if (mine !== view) return;
+      if (mine !== view || ticket !== latest) return;
+      if (more_) paged = false;
       note.textContent = `Could not load traces: ${error instanceof Error ? error.message : String(error)}`;
     }
   };
@@ -256,17 +261,19 @@ async function renderDetail(id: string): Promise<void> {
     });
     rows.push(row);
   });
-  if (summary.forwarding === "forwarded") {
-    await configReady;
-    // The experiment may only exist since this page loaded (created by the buffer's first forward).
-    if (config.mlflowUrl && config.experimentId === null) config = await getConfig().catch(() => config);
-    if (mine !== view) return;
-  }
   loading.remove();
-  const mlflowLink =
-    config.mlflowUrl && summary.forwarding === "forwarded"
-      ? h("a", { href: `${config.mlflowUrl}/#/experiments/${config.experimentId ?? "0"}/traces?selectedEvaluationId=${encodeURIComponent(trace.info.traceId)}`, target: "_blank", rel: "noopener noreferrer", class: "mlflow-link" }, "Open in MLflow")
-      : null;
+  // "Open in MLflow" waits for MLflow (the experiment's id), the spans do not: it comes when known.
+  const mlflowLink = h("span", { class: "mlflow-link-slot" });
+  if (summary.forwarding === "forwarded") {
+    void (async () => {
+      await configReady;
+      // The experiment may only exist since this page loaded (created by the buffer's first forward).
+      if (config.mlflowUrl && config.experimentId === null) config = await getConfig().catch(() => config);
+      if (mine !== view || !config.mlflowUrl) return;
+      const href = `${config.mlflowUrl}/#/experiments/${config.experimentId ?? "0"}/traces?selectedEvaluationId=${encodeURIComponent(trace.info.traceId)}`;
+      mlflowLink.appendChild(h("a", { href, target: "_blank", rel: "noopener noreferrer", class: "mlflow-link" }, "Open in MLflow"));
+    })();
+  }
   append(root, [
     h("h1", {}, summary.name ?? trace.info.traceId),
     h(

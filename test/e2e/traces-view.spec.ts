@@ -56,6 +56,22 @@ test("Load more: the rows it brought stay through the live updates", async ({ pa
   await expect(rows(page)).toHaveCount(count);
 });
 
+test("Load more clicked while a live update is under way: its rows stay", async ({ page }) => {
+  for (let i = 0; i < 55; i++) await newTrace(`raced-${i}`);
+  await page.goto(`${demo.url}/traces`);
+  await expect(rows(page)).toHaveCount(50);
+  // The live update's request (the first page) is slow; Load more's (with a cursor) is not.
+  await page.route("**/api/traces?*", async (route) => {
+    if (!route.request().url().includes("cursor=")) await new Promise((r) => setTimeout(r, 1_500));
+    await route.continue().catch(() => undefined);
+  });
+  await page.waitForRequest((r) => r.url().includes("/api/traces?") && !r.url().includes("cursor="));
+  await page.getByRole("button", { name: "Load more" }).click();
+  await expect.poll(() => rows(page).count()).toBeGreaterThan(50);
+  await page.waitForTimeout(3_000); // the slow update lands, and another would be due
+  expect(await rows(page).count()).toBeGreaterThan(50);
+});
+
 test("a view the user left does not paint over the one they went to", async ({ page }) => {
   const id = await newTrace("slow-to-load");
   await page.goto(`${demo.url}/traces`);

@@ -166,5 +166,5 @@ test("a newer version of the site upgrades the database in another tab: this tab
   await expectDelivered(request, [first, after]);
   const warnings = (await page.evaluate(() => (globalThis as any).app.warnings)) as string[];
   expect(warnings.filter((w) => /unhandled/.test(w))).toEqual([]);
-  expect(warnings.join("\n")).toMatch(/IndexedDB was upgraded by a newer version of the site in another tab, or closed under it \(VersionError/);
+  expect(warnings.join("\n")).toMatch(/IndexedDB was upgraded by a newer version of the site in another tab \(VersionError/);
 });

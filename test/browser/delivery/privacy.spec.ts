@@ -80,6 +80,28 @@ test("a trace open at shutdown() is not sent later from the snapshot its hidden 
   expect((await stub(request)).traces.map((t) => t.info.traceId)).not.toContain(id);
 });
 
+test("the connection closes with no close event (WebKit closes a background page's so): the tab opens it again and stays on IndexedDB", async ({ page, request }) => {
+  await page.addInitScript(() => {
+    // Keeps the connections the page opens with a version (the SDK's), to close them behind its back.
+    const open = IDBFactory.prototype.open;
+    (globalThis as any).connections = [];
+    IDBFactory.prototype.open = function (this: IDBFactory, ...args: [string, number?]) {
+      const request = open.apply(this, args as [string, number]);
+      if (args.length >= 2) request.addEventListener("success", () => (globalThis as any).connections.push(request.result));
+      return request;
+    };
+  });
+  await openApp(page);
+  const first = await page.evaluate(() => (globalThis as any).app.traceOne("before") as string);
+  await expectDelivered(request, [first]);
+  await page.evaluate(() => (globalThis as any).connections.forEach((db: IDBDatabase) => db.close())); // no close event
+  expect(await page.evaluate(async () => (await (globalThis as any).app.stats()).storage)).toBe("indexeddb");
+  const after = await page.evaluate(() => (globalThis as any).app.traceOne("after") as string);
+  await expectDelivered(request, [first, after]);
+  expect(await page.evaluate(async () => (await (globalThis as any).app.stats()).storage)).toBe("indexeddb");
+  expect(((await page.evaluate(() => (globalThis as any).app.warnings)) as string[]).filter((w) => /IndexedDB/.test(w))).toEqual([]);
+});
+
 test("sampling rate 0: traces are neither stored nor sent", async ({ page, request }) => {
   await openApp(page, "sample=0");
   await page.evaluate(() => (globalThis as any).app.traceMany(3, 0, "unsampled"));
