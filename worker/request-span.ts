@@ -257,7 +257,8 @@ export function holdingContext<C extends object>(ctx: C, span: LiveSpan | undefi
     },
     defineProperty(object, key, descriptor) {
       if (key !== "waitUntil") return Reflect.defineProperty(object, key, descriptor);
-      if (!("value" in descriptor)) return false;
+      // (A non-configurable one could not be kept here without breaking the Proxy's invariants.)
+      if (!("value" in descriptor) || descriptor.configurable === false) return false;
       assigned = { value: descriptor.value };
       return true;
     },
