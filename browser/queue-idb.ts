@@ -60,6 +60,7 @@ export class IdbQueue implements TraceQueue {
   /** Set when another page upgraded or deleted the database: the next operation opens it again. */
   private lost = false;
   private reopening: Promise<void> | undefined;
+  private closed = false;
   private constructor(
     private db: IDBPDatabase<Schema>,
     private readonly options: IdbQueueOptions,
@@ -89,6 +90,7 @@ export class IdbQueue implements TraceQueue {
   }
 
   private async transaction<M extends IDBTransactionMode>(mode: M, options?: IDBTransactionOptions): Promise<IDBPTransaction<Schema, ["traces"], M>> {
+    if (this.closed) throw new DOMException("the IndexedDB trace queue was closed", "InvalidStateError");
     if (this.lost) await (this.reopening ??= this.reopen());
     try {
       return this.db.transaction(STORE, mode, options);
@@ -238,6 +240,7 @@ export class IdbQueue implements TraceQueue {
   }
 
   close(): void {
+    this.closed = true; // closed by its owner: not opened again behind its back
     this.db.close();
   }
 }

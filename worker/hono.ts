@@ -1,7 +1,9 @@
 import type { Context, Env as HonoEnv, MiddlewareHandler } from "hono";
 import { matchedRoutes } from "hono/route";
+import { reportSdkError } from "../core/debug.js";
+import type { LiveSpan } from "../core/model/live-span.js";
 import { ensureTracing, validateWorkerOptions, type WorkerTracingOptions } from "./instrument.js";
-import { holdingContext, holdMsFor, requestSpan, runtimeWaitUntil, traceRequest } from "./request-span.js";
+import { enclosingSpan, holdingContext, holdMsFor, runtimeWaitUntil, traceRequest } from "./request-span.js";
 
 // The Hono flavour of instrument(): one root span per request, named by the matched route
 // (`GET /posts/:id`, not the raw path, so traces group by endpoint), joined to the caller's trace.
@@ -32,6 +34,36 @@ function matchedRoute(c: Context): string | undefined {
 }
 
 /**
+ * Hono turns a thrown error into a 500 through onError; keep the exception on the span. An error
+ * answered with a 4xx (bearerAuth's 401, a validation error an onError maps to 400) is the app
+ * saying no, not failing: its event is kept, and, as with instrument(), only a 5xx makes the
+ * request an error.
+ */
+function keepError(span: LiveSpan, c: Context): void {
+  if (!c.error) return;
+  const before = span.status;
+  span.recordException(c.error);
+  if (c.res.status < 500) span.setStatus(before);
+}
+
+/**
+ * An outer layer (instrument(), or this middleware on the app around a sub-app) named the span by
+ * the path: the matched route, this layer's spanName and spanType say more.
+ */
+function describe(span: LiveSpan, c: Context, options: Pick<WorkerTracingOptions<never>, "spanName" | "spanType">): void {
+  try {
+    const route = matchedRoute(c);
+    if (route && span.attributes["http.route"] === undefined) {
+      span.setAttribute("http.route", route);
+      if (span.name === `${c.req.method} ${new URL(c.req.url).pathname}`) span._rename(options.spanName?.(c.req.raw, route) ?? `${c.req.method} ${route}`);
+    }
+    if (options.spanType) span.setSpanType(options.spanType);
+  } catch (error) {
+    reportSdkError("mlflowTracing", error);
+  }
+}
+
+/**
  * @example
  * const app = new Hono<{ Bindings: Env }>();
  * app.use(mlflowTracing());
@@ -41,9 +73,14 @@ export function mlflowTracing<E extends HonoEnv = HonoEnv>(options: WorkerTracin
   const holdMs = holdMsFor(options.exportDeadlineMs);
   return async (c, next) => {
     // The request is traced already (this middleware on an app and again on a sub-app routed into
-    // it, or an instrument()ed Worker): its span covers this too.
-    const outer = requestSpan(c.req.raw);
-    if (outer && !outer.isEnded) return next();
+    // it, or an instrument()ed Worker): its span covers this too, and learns what Hono knows.
+    const outer = enclosingSpan(c.req.raw);
+    if (outer) {
+      describe(outer, c, options);
+      await next();
+      keepError(outer, c);
+      return;
+    }
     const { tracker } = ensureTracing(c.env, options);
     let waitUntil: ((p: Promise<unknown>) => void) | undefined;
     let ctx: Context["executionCtx"] | undefined;
@@ -70,15 +107,7 @@ export function mlflowTracing<E extends HonoEnv = HonoEnv>(options: WorkerTracin
           }
         }
         await next();
-        // Hono turns a thrown error into a 500 through onError; keep the exception on the span. An
-        // error answered with a 4xx (bearerAuth's 401, a validation error an onError maps to 400)
-        // is the app saying no, not failing: its event is kept, and, as with instrument(), only a
-        // 5xx makes the request an error.
-        if (span && c.error) {
-          const before = span.status;
-          span.recordException(c.error);
-          if (c.res.status < 500) span.setStatus(before);
-        }
+        if (span) keepError(span, c);
         return c.res;
       },
       options,

@@ -45,6 +45,14 @@ export function holdMsFor(exportDeadlineMs = DEFAULT_EXPORT_DEADLINE_MS): number
 }
 
 const requestSpans = new WeakMap<Request, LiveSpan>();
+/** Requests whose handler is running now: a layer called from inside it joins its span. */
+const handling = new WeakSet<Request>();
+
+/** The span of a request whose traced handler is running now (an outer layer's), if any. */
+export function enclosingSpan(request: Request): LiveSpan | undefined {
+  const span = requestSpans.get(request);
+  return span && !span.isEnded && handling.has(request) ? span : undefined;
+}
 
 /**
  * The span of an instrumented request: explicit context for code running where AsyncLocalStorage
@@ -117,8 +125,8 @@ export async function traceRequest(
 ): Promise<Response> {
   // Traced already (instrument(instrument(h)), mlflowTracing() on an app and on a sub-app): the
   // inner layer adds nothing, rather than starting a second trace for the same request.
-  const outer = requestSpans.get(request);
-  if (outer && !outer.isEnded) return handle(outer);
+  const outer = enclosingSpan(request);
+  if (outer) return handle(outer);
   let span: LiveSpan;
   try {
     const path = pathOf(request);
@@ -143,12 +151,15 @@ export async function traceRequest(
     if (waitUntil) waitUntil(exported);
   };
   let response: Response;
+  handling.add(request);
   try {
     response = await span.run(() => handle(span));
   } catch (error) {
     fail(span, error);
     handOn();
     throw error;
+  } finally {
+    handling.delete(request);
   }
   try {
     span.setAttribute("http.response.status_code", response.status);
@@ -224,8 +235,8 @@ export function holdingContext<C extends object>(ctx: C, span: LiveSpan | undefi
   // The runtime's, taken now: a library that later assigns its own wrapper (saving this one to call
   // on) must not be called back from here, or each calls the other for ever (Sentry #17514).
   const original = target.waitUntil;
-  /** What the handler assigned to `ctx.waitUntil`: its to call, kept on this proxy, not on the runtime's ctx. */
-  let assigned: { value: unknown } | undefined;
+  /** What the handler assigned or defined as `ctx.waitUntil`: kept on this proxy, not on the runtime's ctx. */
+  let assigned: PropertyDescriptor | undefined;
   const waitUntil = (promise: unknown) => {
     let given = promise;
     if (holdMs > 0) {
@@ -245,21 +256,25 @@ export function holdingContext<C extends object>(ctx: C, span: LiveSpan | undefi
     return Reflect.apply(original, target, [given]);
   };
   return new Proxy(target, {
-    get(object, key) {
-      if (key === "waitUntil") return assigned ? assigned.value : waitUntil;
+    get(object, key, receiver) {
+      if (key === "waitUntil") return !assigned ? waitUntil : assigned.get ? assigned.get.call(receiver) : assigned.value;
       const value: unknown = Reflect.get(object, key, object);
       return typeof value === "function" ? value.bind(object) : value;
     },
-    set(object, key, value) {
+    set(object, key, value, receiver) {
       if (key !== "waitUntil") return Reflect.set(object, key, value);
-      assigned = { value };
+      if (assigned?.set) assigned.set.call(receiver, value);
+      else if (assigned?.get) return false; // an accessor without a setter, as on any object
+      else assigned = { value, writable: true, configurable: true };
       return true;
     },
     defineProperty(object, key, descriptor) {
       if (key !== "waitUntil") return Reflect.defineProperty(object, key, descriptor);
       // (A non-configurable one could not be kept here without breaking the Proxy's invariants.)
-      if (!("value" in descriptor) || descriptor.configurable === false) return false;
-      assigned = { value: descriptor.value };
+      if (descriptor.configurable === false) return false;
+      assigned = { ...assigned, ...descriptor };
+      if (descriptor.get || descriptor.set) delete assigned.value;
+      else if ("value" in descriptor) (delete assigned.get, delete assigned.set);
       return true;
     },
   });

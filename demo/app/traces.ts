@@ -92,9 +92,10 @@ async function renderList(): Promise<void> {
     );
   /** The last load started: an earlier one still under way (a live update when Load more was clicked) is stale. */
   let latest = 0;
+  let moreTicket = 0;
   const load = async (more_: boolean) => {
     const ticket = ++latest;
-    if (more_) paged = true; // no live update replaces the rows from now on
+    if (more_) moreTicket = ticket; // no live update while it is under way
     try {
       const page = await listTraces({ ...filters, cursor: more_ ? (cursor ?? undefined) : undefined });
       if (mine !== view || ticket !== latest) return; // the user went elsewhere, or asked for more, meanwhile
@@ -107,8 +108,9 @@ async function renderList(): Promise<void> {
       note.textContent = body.childElementCount > 0 ? "" : filtered ? "No traces match these filters." : "No traces yet. Send a message in the chat.";
     } catch (error) {
       if (mine !== view || ticket !== latest) return;
-      if (more_) paged = false;
       note.textContent = `Could not load traces: ${error instanceof Error ? error.message : String(error)}`;
+    } finally {
+      if (moreTicket === ticket) moreTicket = 0;
     }
   };
   more.addEventListener("click", () => void load(true));
@@ -122,7 +124,7 @@ async function renderList(): Promise<void> {
   // Live updates: refresh the first page while nobody has paged further.
   const tick = async () => {
     if (mine !== view) return;
-    if (!paged && !inUse()) await load(false);
+    if (!paged && !moreTicket && !inUse()) await load(false);
     if (mine === view) timer = setTimeout(tick, REFRESH_MS);
   };
   timer = setTimeout(tick, REFRESH_MS);

@@ -72,6 +72,45 @@ test("Load more clicked while a live update is under way: its rows stay", async 
   expect(await rows(page).count()).toBeGreaterThan(50);
 });
 
+test("a second Load more that fails: the rows the first brought stay through the live updates", async ({ page }) => {
+  for (let i = 0; i < 105; i++) await newTrace(`failmore-${i}`);
+  await page.goto(`${demo.url}/traces`);
+  await expect(rows(page)).toHaveCount(50);
+  await page.getByRole("button", { name: "Load more" }).click();
+  await expect(rows(page)).toHaveCount(100);
+  await page.route("**/api/traces?*", async (route) => {
+    if (route.request().url().includes("cursor=")) await route.abort(); // the next page cannot be had
+    else await route.continue();
+  });
+  await page.getByRole("button", { name: "Load more" }).click();
+  await expect(page.locator("p.note")).toContainText("Could not load traces");
+  await page.waitForTimeout(3_000); // past a live update
+  expect(await rows(page).count()).toBeGreaterThanOrEqual(100);
+});
+
+test("Load more under way, then a filter whose load fails: live updates come back with the network", async ({ page }) => {
+  for (let i = 0; i < 55; i++) await newTrace(`stall-${i}`);
+  await page.goto(`${demo.url}/traces`);
+  await expect(rows(page)).toHaveCount(50);
+  let offline = false;
+  await page.route("**/api/traces?*", async (route) => {
+    if (route.request().url().includes("cursor=")) {
+      await new Promise((r) => setTimeout(r, 1_500)); // Load more is slow
+      return route.continue().catch(() => undefined);
+    }
+    return offline ? route.abort() : route.continue();
+  });
+  offline = true;
+  await page.getByRole("button", { name: "Load more" }).click();
+  await page.getByRole("searchbox", { name: "Search traces" }).fill("stall");
+  await expect(page.locator("p.note")).toContainText("Could not load traces");
+  offline = false;
+  await page.waitForTimeout(2_000); // the slow Load more lands, stale
+  await newTrace("stall-new");
+  await page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
+  await expect(page.locator("a.trace-link", { hasText: "stall-new" })).toHaveCount(1, { timeout: 8_000 });
+});
+
 test("a view the user left does not paint over the one they went to", async ({ page }) => {
   const id = await newTrace("slow-to-load");
   await page.goto(`${demo.url}/traces`);

@@ -419,3 +419,83 @@ describe("the handler's ctx: libraries that wrap waitUntil, handlers traced twic
     await vi.waitFor(() => expect(names()).toEqual(["GET /x", "GET /y"]));
   });
 });
+
+describe("a request traced twice, and retried", () => {
+  const rootOf = (t: Trace) => t.data.spans.find((s) => s.parentId === null) ?? t.data.spans[0]!;
+
+  it("the same Request handled again after its handler returned (a retry of a dropped 503) gets a trace of its own", async () => {
+    let n = 0;
+    const attempt = mlflow.trace(async function attempt() { await sleep(1); });
+    const worker = instrument<object, ExportedHandler<object>>(
+      { async fetch() { await attempt(); return ++n === 1 ? new Response("busy", { status: 503 }) : new Response("ok"); } },
+      { exporter: () => exported, exportDeadlineMs: 1_000 },
+    );
+    const app = new Hono();
+    app.use(mlflowTracing({ exporter: () => exported, exportDeadlineMs: 1_000 }));
+    app.get("/again", async (c) => (await attempt(), ++n === 3 ? c.text("busy", 503) : c.text("ok")));
+    const ctx = createExecutionContext();
+    for (const [fetch, url] of [[worker.fetch!, "https://app.example/retry"], [app.fetch, "https://app.example/again"]] as const) {
+      const request = new Request(url);
+      expect((await (fetch as (r: Request, e: object, c: ExecutionContext) => Promise<Response>)(request, {}, ctx)).status).toBe(503); // dropped unread
+      expect(await (await (fetch as (r: Request, e: object, c: ExecutionContext) => Promise<Response>)(request, {}, ctx)).text()).toBe("ok");
+    }
+    await waitOnExecutionContext(ctx);
+    const seen = exported.traces.map((t) => [rootOf(t).name, rootOf(t).attributes["http.response.status_code"], t.data.spans.length]);
+    expect(seen.sort()).toEqual([
+      ["GET /again", 200, 2],
+      ["GET /again", 503, 2],
+      ["GET /retry", 200, 2],
+      ["GET /retry", 503, 2],
+    ]);
+  });
+
+  it("an instrument()ed Worker serving a Hono app with mlflowTracing(): one trace, named by the route", async () => {
+    const app = new Hono();
+    app.use(mlflowTracing({ exporter: () => exported, spanType: "AGENT" }));
+    app.get("/posts/:id", () => {
+      throw new Error("post store down");
+    });
+    const worker = instrument<object, ExportedHandler<object>>({ fetch: (r, e, ctx) => app.fetch(r as unknown as Request, e, ctx) }, { exporter: () => exported });
+    const ctx = createExecutionContext();
+    const res = await worker.fetch!(new Request("https://app.example/posts/7") as never, {}, ctx);
+    expect(res.status).toBe(500);
+    await res.text();
+    await waitOnExecutionContext(ctx);
+    const span = rootOf(exported.traces[0]!);
+    expect(exported.traces).toHaveLength(1);
+    expect([span.name, span.attributes["http.route"], span.spanType, span.status.description]).toEqual(["GET /posts/:id", "/posts/:id", "AGENT", "Error: post store down"]);
+    expect(span.events.map((e) => e.name)).toEqual(["exception"]);
+  });
+
+  it("a sub-app's mlflowTracing({ spanName, spanType }) describes the app's span", async () => {
+    const sub = new Hono();
+    sub.use(mlflowTracing({ exporter: () => exported, spanName: () => "sub-app span", spanType: "AGENT" }));
+    sub.get("/x", (c) => c.text("ok"));
+    const app = new Hono();
+    app.use(mlflowTracing({ exporter: () => exported }));
+    app.route("/api", sub);
+    const ctx = createExecutionContext();
+    await (await app.fetch(new Request("https://app.example/api/x"), {}, ctx)).text();
+    await waitOnExecutionContext(ctx);
+    // The app's layer named it by its route already: the sub-app's type is added, its name is not forced over it.
+    expect(exported.traces.map((t) => [rootOf(t).name, rootOf(t).spanType])).toEqual([["GET /api/x", "AGENT"]]);
+  });
+
+  it("a handler that defines ctx.waitUntil as an accessor works, and its work still holds the trace", async () => {
+    const worker = instrument<object, ExportedHandler<object>>(
+      {
+        fetch(_r, _e, ctx) {
+          const replaced = ctx.waitUntil.bind(ctx);
+          Object.defineProperty(ctx, "waitUntil", { configurable: true, get: () => (p: Promise<unknown>) => replaced(p) });
+          ctx.waitUntil(mlflow.withSpan(() => sleep(5), { name: "later" }));
+          return new Response("ok");
+        },
+      },
+      { exporter: () => exported },
+    );
+    const ctx = createExecutionContext();
+    expect((await worker.fetch!(new Request("https://app.example/accessor") as never, {}, ctx)).status).toBe(200);
+    await waitOnExecutionContext(ctx);
+    expect(exported.traces.map((t) => t.data.spans.map((s) => s.name))).toEqual([["GET /accessor", "later"]]);
+  });
+});
