@@ -19,13 +19,31 @@ export function streamRecorder(span: LiveSpan, api: StreamApi): StreamRecorder {
       const usage = tokenUsage((out as { usage?: unknown } | null)?.usage);
       if (usage) span.setAttribute(SpanAttributeKey.CHAT_USAGE, usage);
       const failed = (out as { status?: unknown; error?: { message?: unknown } | null } | null);
-      // A Responses stream reports a failed generation as an event, not as a thrown error.
+      // A Responses stream reports a failed generation as an event, not as a thrown error: a
+      // `response.failed`, or an `error` event with no response after it.
       if (api === "responses" && failed?.status === "failed") {
         span.setStatus({ statusCode: SpanStatusCode.ERROR, description: String(failed.error?.message ?? "response failed") });
       }
+      const error = inStreamError(list, api);
+      if (error !== undefined) span.setStatus({ statusCode: SpanStatusCode.ERROR, description: error });
       return out;
     },
   });
+}
+
+/**
+ * The message of an error the server sent inside the stream, unless a response came after it: a
+ * Responses `error` event, or a chat chunk `{ error }` (which the client throws on when iterated,
+ * but a body read raw through `asResponse()` only carries).
+ */
+function inStreamError(chunks: unknown[], api: StreamApi): string | undefined {
+  for (let i = chunks.length - 1; i >= 0; i--) {
+    const chunk = chunks[i] as { type?: unknown; message?: unknown; error?: { message?: unknown } | null } | null;
+    if (api === "responses" && typeof chunk?.type === "string" && chunk.type.startsWith("response.")) return undefined;
+    if (api === "responses" && chunk?.type === "error") return String(chunk.message ?? "error event");
+    if (api === "chat" && chunk?.error && typeof chunk.error === "object") return String(chunk.error.message ?? "error in stream");
+  }
+  return undefined;
 }
 
 /**
