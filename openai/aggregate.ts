@@ -39,6 +39,17 @@ function deltaText(content: unknown): string | undefined {
   return parts.length ? parts.map((p) => p.text).join("") : undefined;
 }
 
+/**
+ * Where a tool-call delta without `index` goes (some OpenAI-compatible servers send each call whole,
+ * without one): the call with its id, else a new call; without an id, the last call.
+ */
+function slotWithoutIndex(calls: Map<number, { id: string }>, id: string | undefined): number {
+  const last = calls.size ? Math.max(...calls.keys()) : -1;
+  if (!id) return Math.max(last, 0);
+  for (const [index, call] of calls) if (call.id === id) return index;
+  return last >= 0 && calls.get(last)!.id === "" ? last : last + 1;
+}
+
 interface ChoiceFold {
   role: string;
   content: string | null;
@@ -72,7 +83,7 @@ export function aggregateChatChunks(chunks: ChatChunk[]): Record<string, Json> {
       if (text !== undefined) acc.content = (acc.content ?? "") + text;
       if (typeof delta?.refusal === "string") acc.refusal += delta.refusal;
       for (const t of delta?.tool_calls ?? []) {
-        const ti = t.index ?? 0;
+        const ti = t.index ?? slotWithoutIndex(acc.toolCalls, t.id);
         const call = acc.toolCalls.get(ti) ?? { id: "", type: "function", name: "", args: "" };
         acc.toolCalls.set(ti, call);
         if (t.id) call.id = t.id;

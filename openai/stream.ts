@@ -38,10 +38,14 @@ export function streamRecorder(span: LiveSpan, api: StreamApi): StreamRecorder {
  */
 function inStreamError(chunks: unknown[], api: StreamApi): string | undefined {
   for (let i = chunks.length - 1; i >= 0; i--) {
-    const chunk = chunks[i] as { type?: unknown; message?: unknown; error?: { message?: unknown } | null } | null;
+    const chunk = chunks[i] as { type?: unknown; message?: unknown; error?: unknown } | null;
     if (api === "responses" && typeof chunk?.type === "string" && chunk.type.startsWith("response.")) return undefined;
     if (api === "responses" && chunk?.type === "error") return String(chunk.message ?? "error event");
-    if (api === "chat" && chunk?.error && typeof chunk.error === "object") return String(chunk.error.message ?? "error in stream");
+    // Any truthy `error`, as the client throws on any.
+    if (api === "chat" && chunk?.error) {
+      const { error } = chunk;
+      return typeof error === "string" ? error : String((error as { message?: unknown }).message ?? "error in stream");
+    }
   }
   return undefined;
 }

@@ -33,6 +33,8 @@ function matchedRoute(c: Context): string | undefined {
   return ([...valid].reverse().find((r) => r.method !== "ALL") ?? valid[valid.length - 1])?.path || undefined;
 }
 
+const recorded = new WeakSet<Context>();
+
 /**
  * Hono turns a thrown error into a 500 through onError; keep the exception on the span. An error
  * answered with a 4xx (bearerAuth's 401, a validation error an onError maps to 400) is the app
@@ -40,7 +42,9 @@ function matchedRoute(c: Context): string | undefined {
  * request an error.
  */
 function keepError(span: LiveSpan, c: Context): void {
-  if (!c.error) return;
+  // Once per request: an app's layer and a sub-app's see the same Context and error.
+  if (!c.error || recorded.has(c)) return;
+  recorded.add(c);
   const before = span.status;
   span.recordException(c.error);
   if (c.res.status < 500) span.setStatus(before);

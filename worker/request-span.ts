@@ -1,3 +1,4 @@
+import { getCurrentActiveSpan } from "../core/api/current.js";
 import { fail } from "../core/api/settle.js";
 import { startSpan } from "../core/api/span-scope.js";
 import { relayStream } from "../core/api/stream.js";
@@ -48,10 +49,26 @@ const requestSpans = new WeakMap<Request, LiveSpan>();
 /** Requests whose handler is running now: a layer called from inside it joins its span. */
 const handling = new WeakSet<Request>();
 
-/** The span of a request whose traced handler is running now (an outer layer's), if any. */
+/**
+ * The span of a request whose traced handler is running now, when this code runs inside it (an
+ * outer layer's: instrument(instrument(h)), an app's mlflowTracing() around a sub-app's). The same
+ * Request handled again beside it, or after it, is not inside it, and gets its own trace.
+ */
 export function enclosingSpan(request: Request): LiveSpan | undefined {
   const span = requestSpans.get(request);
-  return span && !span.isEnded && handling.has(request) ? span : undefined;
+  return span && !span.isEnded && handling.has(request) && runsUnder(span) ? span : undefined;
+}
+
+/** Whether the active span is `span` or one of its descendants. */
+function runsUnder(span: LiveSpan): boolean {
+  const slots = span._record.slots;
+  let current: { spanId: string; parentId: string | null } | undefined = getCurrentActiveSpan() ?? undefined;
+  for (let depth = 0; current && depth < 1_000; depth++) {
+    if (current.spanId === span.spanId) return true;
+    const parentId = current.parentId;
+    current = parentId === null ? undefined : slots.find((s) => s.spanId === parentId);
+  }
+  return false;
 }
 
 /**

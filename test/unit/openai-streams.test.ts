@@ -75,6 +75,21 @@ describe("streamed chat aggregation vs the SDK's own accumulator", () => {
     expect(outputs.choices[0].message.tool_calls[0].function.name).toBe("get_weather");
   });
 
+  it("a server that sends each tool call whole, without index: two calls stay two", async () => {
+    const call = (id: string, name: string, args: string) => ({ id, type: "function", function: { name, arguments: args } });
+    const events = [
+      { ...base, choices: [{ index: 0, delta: { role: "assistant", tool_calls: [call("call_a", "get_weather", '{"city":"Paris"}')] }, finish_reason: null }] },
+      { ...base, choices: [{ index: 0, delta: { tool_calls: [call("call_b", "get_time", '{"tz":"CET"}')] }, finish_reason: "tool_calls" }] },
+    ];
+    const traced = tracedOpenAI(cannedClient(() => sseOf(events)));
+    for await (const _ of await traced.chat.completions.create({ model: "m", messages: [question], stream: true })) { /* read */ }
+    const outputs = (await only()).data.spans[0]!.outputs as any;
+    expect(outputs.choices[0].message.tool_calls.map((t: any) => [t.id, t.function.name, t.function.arguments])).toEqual([
+      ["call_a", "get_weather", '{"city":"Paris"}'],
+      ["call_b", "get_time", '{"tz":"CET"}'],
+    ]);
+  });
+
   it("a refusal-only answer: content is null as in the non-streamed message", async () => {
     const events = [
       { ...base, choices: [{ index: 0, delta: { role: "assistant", content: null, refusal: "" }, finish_reason: null }] },
@@ -311,6 +326,17 @@ describe("in-stream error events", () => {
     expect(error).toBeInstanceOf(OpenAI.APIError);
     expect((await only()).data.spans[0]!.status.statusCode).toBe("STATUS_CODE_ERROR");
   });
+  it("an error given as a string ({ error: \"…\" }): ERROR iterated (the client throws on any) and read raw", async () => {
+    const body = sseOf([{ ...base, choices: [{ index: 0, delta: { role: "assistant", content: "Hi" }, finish_reason: null }] }], false) + `data: ${JSON.stringify({ error: "upstream overloaded" })}\n\n`;
+    const client = tracedOpenAI(cannedClient(() => body));
+    const error = await (async () => { for await (const _ of await client.chat.completions.create({ model: "m", messages: [question], stream: true })) { /* read */ } })().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OpenAI.APIError);
+    expect((await only()).data.spans[0]!.status.statusCode).toBe("STATUS_CODE_ERROR");
+    const res = await client.chat.completions.create({ model: "m", messages: [question], stream: true }).asResponse();
+    await res.text();
+    expect((await only()).data.spans[0]!.status).toEqual({ statusCode: "STATUS_CODE_ERROR", description: "upstream overloaded" });
+  });
+
   it("read raw through asResponse(): the same body gives an ERROR span too", async () => {
     const client = tracedOpenAI(cannedClient(() => sse));
     const res = await client.chat.completions.create({ model: "m", messages: [question], stream: true }).asResponse();

@@ -481,6 +481,36 @@ describe("a request traced twice, and retried", () => {
     expect(exported.traces.map((t) => [rootOf(t).name, rootOf(t).spanType])).toEqual([["GET /api/x", "AGENT"]]);
   });
 
+  it("an app's and a sub-app's mlflowTracing() record a thrown error once", async () => {
+    const sub = new Hono();
+    sub.use(mlflowTracing({ exporter: () => exported }));
+    sub.get("/x", () => {
+      throw new Error("boom");
+    });
+    const app = new Hono();
+    app.use(mlflowTracing({ exporter: () => exported }));
+    app.route("/api", sub);
+    const ctx = createExecutionContext();
+    const res = await app.fetch(new Request("https://app.example/api/x"), {}, ctx);
+    expect(res.status).toBe(500);
+    await res.text();
+    await waitOnExecutionContext(ctx);
+    expect(exported.traces.map((t) => rootOf(t).events.map((e) => e.name))).toEqual([["exception"]]);
+  });
+
+  it("the same Request handled twice at once gets two traces, each with its own children", async () => {
+    const attempt = mlflow.trace(async function attempt() { await sleep(20); });
+    const worker = instrument<object, ExportedHandler<object>>({ async fetch() { await attempt(); return new Response("ok"); } }, { exporter: () => exported, exportDeadlineMs: 1_000 });
+    const fetch = worker.fetch as unknown as (r: Request, e: object, c: ExecutionContext) => Promise<Response>;
+    const ctx = createExecutionContext();
+    const request = new Request("https://app.example/twice");
+    const [a, b] = await Promise.all([fetch(request, {}, ctx), fetch(request, {}, ctx)]);
+    await a.text();
+    await b.text();
+    await waitOnExecutionContext(ctx);
+    expect(exported.traces.map((t) => t.data.spans.map((s) => s.name))).toEqual([["GET /twice", "attempt"], ["GET /twice", "attempt"]]);
+  });
+
   it("a handler that defines ctx.waitUntil as an accessor works, and its work still holds the trace", async () => {
     const worker = instrument<object, ExportedHandler<object>>(
       {
@@ -494,7 +524,8 @@ describe("a request traced twice, and retried", () => {
       { exporter: () => exported },
     );
     const ctx = createExecutionContext();
-    expect((await worker.fetch!(new Request("https://app.example/accessor") as never, {}, ctx)).status).toBe(200);
+    const res = await worker.fetch!(new Request("https://app.example/accessor") as never, {}, ctx);
+    expect(await res.text()).toBe("ok");
     await waitOnExecutionContext(ctx);
     expect(exported.traces.map((t) => t.data.spans.map((s) => s.name))).toEqual([["GET /accessor", "later"]]);
   });
