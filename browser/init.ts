@@ -341,7 +341,7 @@ class FallbackQueue implements TraceQueue {
   // too, or the next tab would send a cut-down copy of a trace finished (or sampled out) since.
   async dropSnapshot(id: string) {
     await this.inIdb("queue.dropSnapshot", this.abandoned, (q) => q.dropSnapshot(id));
-    await this.inIdb("queue.dropSnapshot", await this.current, (q) => q.dropSnapshot(id));
+    await this.inIdb("queue.dropSnapshot", this.current, (q) => q.dropSnapshot(id));
   }
   private async inIdb(what: string, q: TraceQueue | Promise<TraceQueue> | undefined, op: (q: IdbQueue) => Promise<void>) {
     const queue = await q;

@@ -1,10 +1,12 @@
 import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction } from "idb";
 import {
+  clockWentBack,
   isQueuedTrace,
   newLeaseToken,
-  rebased,
+  queuedItem,
   uploadAllowanceMs,
   type Lease,
+  type QueueEntry,
   type QueueLimits,
   type QueuedTrace,
   type QueueStats,
@@ -18,16 +20,11 @@ import { reportSdkError, warnOnce } from "../core/debug.js";
 // IndexedDB runs readwrite transactions on one store one at a time across tabs, so two tabs never
 // lease the same trace. A lease ends with ack/nack, at expiry, or 2 s after its tab died.
 
-interface Row extends QueuedTrace {
+interface Row extends QueueEntry {
   seq?: number;
-  leaseToken?: string;
   leaseOwner?: string;
-  leasedAt?: number;
-  leaseUntil?: number;
   /** A snapshot of a trace still open in the tab with this id: sent only once that tab is gone. */
   snapshotOf?: string;
-  /** When it was last nacked: a clock now earlier than that went back (an NTP fix), and the wait counts from now. */
-  nackedAt?: number;
 }
 
 interface Schema extends DBSchema {
@@ -204,7 +201,7 @@ export class IdbQueue implements TraceQueue {
     for (const row of taken) await tx.store.put({ ...row, leaseToken: token, leaseOwner: this.options.owner, leasedAt: now, leaseUntil: expiresAt });
     await tx.done;
     if (taken.length === 0) return undefined;
-    return { token, items: taken.map((row) => ({ id: row.id, body: row.body, bytes: row.bytes, attempts: row.attempts, notBefore: row.notBefore })), expiresAt };
+    return { token, items: taken.map(queuedItem), expiresAt };
   }
 
   async ack(lease: Lease): Promise<void> {
@@ -267,22 +264,6 @@ async function connect(options: IdbQueueOptions): Promise<IDBPDatabase<Schema>> 
   } finally {
     clearTimeout(timer);
   }
-}
-
-/** Moves a row's waits set before the clock went back (an NTP fix) to count from now; true if it changed. */
-function clockWentBack(row: Row, now: number): boolean {
-  let changed = false;
-  if (row.nackedAt !== undefined && row.nackedAt > now) {
-    row.notBefore = rebased(row.notBefore, row.nackedAt, now);
-    row.nackedAt = now;
-    changed = true;
-  }
-  if (row.leasedAt !== undefined && row.leasedAt > now && row.leaseUntil !== undefined) {
-    row.leaseUntil = rebased(row.leaseUntil, row.leasedAt, now);
-    row.leasedAt = now;
-    changed = true;
-  }
-  return changed;
 }
 
 function isLeasedByOther(row: Row, now: number, alive: ReadonlySet<string> | undefined): boolean {

@@ -1,18 +1,21 @@
 import { warnOnce } from "../debug.js";
-import { DEFAULT_QUEUE_LIMITS, newLeaseToken, rebased, uploadAllowanceMs, type Lease, type QueueLimits, type QueuedTrace, type QueueStats, type TraceQueue } from "./queue.js";
+import {
+  clockWentBack,
+  DEFAULT_QUEUE_LIMITS,
+  newLeaseToken,
+  queuedItem,
+  uploadAllowanceMs,
+  type Lease,
+  type QueueEntry,
+  type QueueLimits,
+  type QueuedTrace,
+  type QueueStats,
+  type TraceQueue,
+} from "./queue.js";
 
 export interface MemoryQueueOptions extends QueueLimits {
   /** Clock (epoch ms); injectable for tests. */
   now?: () => number;
-}
-
-interface Entry {
-  item: QueuedTrace;
-  leaseToken?: string;
-  leaseUntil: number;
-  /** When the entry was leased / nacked: a clock now earlier than that went back, and the wait counts from now. */
-  leasedAt?: number;
-  nackedAt?: number;
 }
 
 /**
@@ -20,7 +23,7 @@ interface Entry {
  * blocked storage). Nothing survives a reload, which is why the browser warns when it falls back.
  */
 export class MemoryQueue implements TraceQueue {
-  private readonly entries = new Map<string, Entry>(); // insertion order = oldest first
+  private readonly entries = new Map<string, QueueEntry>(); // insertion order = oldest first
   private readonly maxTraces: number;
   private readonly maxBytes: number;
   private readonly leaseMs: number;
@@ -44,7 +47,7 @@ export class MemoryQueue implements TraceQueue {
         warnTraceTooLarge(item.bytes, this.maxBytes);
         continue;
       }
-      this.entries.set(item.id, { item: { ...item }, leaseUntil: 0 });
+      this.entries.set(item.id, queuedItem(item));
       this.bytes += item.bytes;
     }
     for (const [id, entry] of this.entries) {
@@ -58,27 +61,20 @@ export class MemoryQueue implements TraceQueue {
   async lease(maxBytes: number): Promise<Lease | undefined> {
     const now = this.now();
     const token = newLeaseToken();
-    const taken: Entry[] = [];
+    const taken: QueueEntry[] = [];
     let total = 0;
     for (const entry of this.entries.values()) {
-      if (entry.nackedAt !== undefined && entry.nackedAt > now) {
-        entry.item.notBefore = rebased(entry.item.notBefore, entry.nackedAt, now);
-        entry.nackedAt = now;
-      }
-      if (entry.leasedAt !== undefined && entry.leasedAt > now) {
-        entry.leaseUntil = rebased(entry.leaseUntil, entry.leasedAt, now);
-        entry.leasedAt = now;
-      }
-      if (entry.item.notBefore > now || (entry.leaseToken !== undefined && entry.leaseUntil > now)) continue;
-      if (taken.length > 0 && total + entry.item.bytes > maxBytes) break;
+      clockWentBack(entry, now);
+      if (entry.notBefore > now || (entry.leaseToken !== undefined && (entry.leaseUntil ?? 0) > now)) continue;
+      if (taken.length > 0 && total + entry.bytes > maxBytes) break;
       taken.push(entry);
-      total += entry.item.bytes;
+      total += entry.bytes;
       if (total >= maxBytes) break;
     }
     if (taken.length === 0) return undefined;
     const expiresAt = now + this.leaseMs + uploadAllowanceMs(total);
     for (const entry of taken) Object.assign(entry, { leaseToken: token, leaseUntil: expiresAt, leasedAt: now });
-    return { token, items: taken.map((entry) => ({ ...entry.item })), expiresAt };
+    return { token, items: taken.map(queuedItem), expiresAt };
   }
 
   async ack(lease: Lease): Promise<void> {
@@ -92,11 +88,7 @@ export class MemoryQueue implements TraceQueue {
     for (const { id } of lease.items) {
       const entry = this.entries.get(id);
       if (!entry || entry.leaseToken !== lease.token) continue; // re-leased by someone else meanwhile
-      entry.leaseToken = undefined;
-      entry.leaseUntil = 0;
-      entry.item.attempts++;
-      entry.item.notBefore = retryAt;
-      entry.nackedAt = this.now();
+      Object.assign(entry, { leaseToken: undefined, leaseUntil: undefined, leasedAt: undefined, attempts: entry.attempts + 1, notBefore: retryAt, nackedAt: this.now() });
     }
   }
 
@@ -104,9 +96,9 @@ export class MemoryQueue implements TraceQueue {
     return { queued: this.entries.size, queuedBytes: this.bytes, dropped: this.dropped };
   }
 
-  private remove(id: string, entry: Entry): void {
+  private remove(id: string, entry: QueueEntry): void {
     this.entries.delete(id);
-    this.bytes -= entry.item.bytes;
+    this.bytes -= entry.bytes;
   }
 
   private countDropped(n: number): void {

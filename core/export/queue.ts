@@ -29,6 +29,36 @@ export function rebased(until: number, since: number, now: number): number {
 }
 
 /**
+ * A queued trace as both queues keep it: its retry (`notBefore`, set at `nackedAt`) and its lease
+ * (until `leaseUntil`, taken at `leasedAt`).
+ */
+export interface QueueEntry extends QueuedTrace {
+  leaseToken?: string;
+  leaseUntil?: number;
+  leasedAt?: number;
+  nackedAt?: number;
+}
+
+/** What a lease hands out of an entry: the trace alone, without the queue's own fields. */
+export const queuedItem = (e: QueuedTrace): QueuedTrace => ({ id: e.id, body: e.body, bytes: e.bytes, attempts: e.attempts, notBefore: e.notBefore });
+
+/** Moves an entry's waits set before the clock went back (an NTP fix) to count from now; true if it changed. */
+export function clockWentBack(e: QueueEntry, now: number): boolean {
+  let changed = false;
+  if (e.nackedAt !== undefined && e.nackedAt > now) {
+    e.notBefore = rebased(e.notBefore, e.nackedAt, now);
+    e.nackedAt = now;
+    changed = true;
+  }
+  if (e.leasedAt !== undefined && e.leasedAt > now && e.leaseUntil !== undefined) {
+    e.leaseUntil = rebased(e.leaseUntil, e.leasedAt, now);
+    e.leasedAt = now;
+    changed = true;
+  }
+  return changed;
+}
+
+/**
  * The extra time a request of `bytes` may take on a slow uplink (128 kbit/s), beyond the usual
  * timeout: a large trace sent from a phone on a poor connection must not be aborted, and its
  * lease expire, before its upload can finish, or it is retried for ever and never delivered.

@@ -84,7 +84,7 @@ export class Sender {
   /** Something was queued or the network came back: send soon, unless waiting out a backoff. */
   nudge(): void {
     if (this.stopped) return;
-    if (this.now() < this.until()) this.wake.wakeAt(this.blockedUntil);
+    if (this.blocked()) this.wake.wakeAt(this.blockedUntil);
     else void this.drain();
   }
 
@@ -111,7 +111,7 @@ export class Sender {
         try {
           while (this.again && !this.stopped) {
             this.again = false;
-            while (!this.stopped && this.online() && this.now() >= this.until()) {
+            while (!this.stopped && this.online() && !this.blocked()) {
               const lease = await this.leaseBatch(this.budget.room());
               if (!lease) break;
               const outcome = await this.deliver(lease, this.fitsKeepalive(lease.items));
@@ -122,7 +122,7 @@ export class Sender {
           // A storage fault (quota, a closed database): entries stay queued; look again later.
           reportSdkError("sender", error);
           // Not the collector's Retry-After (unless one still holds): a closing page may still send.
-          if (this.now() >= this.until()) this.retryAfterBlock = false;
+          if (!this.blocked()) this.retryAfterBlock = false;
           this.block(backoffDelay(++this.consecutiveFailures, this.options.retry, this.random));
         }
         await this.scheduleWake();
@@ -141,7 +141,7 @@ export class Sender {
    * without waiting for answers, oldest first. What does not fit stays queued for the next load.
    */
   async flushOnUnload(): Promise<void> {
-    if (this.stopped || !this.online() || (this.retryAfterBlock && this.now() < this.until())) return;
+    if (this.stopped || !this.online() || (this.retryAfterBlock && this.blocked())) return;
     const inFlight: Promise<unknown>[] = [];
     try {
       await this.unloadBatches(inFlight);
@@ -178,7 +178,7 @@ export class Sender {
   sendUnqueued(items: readonly QueuedTrace[], stored: Promise<void>): string[] {
     const sentIds: string[] = [];
     // The collector asked for a pause (Retry-After): they stay stored for the next page instead.
-    if (this.stopped || (this.retryAfterBlock && this.now() < this.until())) return sentIds;
+    if (this.stopped || (this.retryAfterBlock && this.blocked())) return sentIds;
     let batch: QueuedTrace[] = [];
     let bytes = INGEST_ENVELOPE_BYTES;
     const fire = () => {
@@ -248,6 +248,11 @@ export class Sender {
   stop(): void {
     this.stopped = true;
     this.wake.cancel();
+  }
+
+  /** Whether a backoff or the collector's Retry-After holds sending now. */
+  private blocked(): boolean {
+    return this.now() < this.until();
   }
 
   /** blockedUntil, counted from now if the clock went back past the moment it was set (an NTP fix). */
@@ -363,7 +368,7 @@ export class Sender {
   /** Wakes up for the next retry, or polls while entries are queued but not due (other tabs' leases, backoff). */
   private async scheduleWake(): Promise<void> {
     if (this.stopped || !this.online() || this.options.isActive?.() === false) return;
-    if (this.now() < this.until()) return this.wake.wakeAt(this.blockedUntil);
+    if (this.blocked()) return this.wake.wakeAt(this.blockedUntil);
     let queued = 0;
     try {
       queued = (await this.queue.stats()).queued;
