@@ -110,9 +110,9 @@ export function aggregateChatChunks(chunks: ChatChunk[]): Record<string, Json> {
     created: first.created,
     model: first.model,
     choices: [...choices].sort(([a], [b]) => a - b).map(([index, acc]) => {
-      // As the non-streaming answer: content null when none came, or only "" beside a tool call or a refusal.
-      const instead = acc.toolCalls.size > 0 || acc.functionCall !== undefined || acc.refusal !== "";
-      const message: Record<string, Json> = { role: acc.role, content: acc.content === "" && instead ? null : acc.content };
+      // Content null when no text came, only "" included, as the client's accumulator and MLflow's
+      // Python reducer give it.
+      const message: Record<string, Json> = { role: acc.role, content: acc.content || null };
       if (acc.refusal) message.refusal = acc.refusal;
       if (acc.functionCall) message.function_call = acc.functionCall;
       if (acc.toolCalls.size > 0) {

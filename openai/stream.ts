@@ -9,6 +9,17 @@ import { aggregateChatChunks, aggregateResponseEvents, tokenUsage } from "./aggr
 
 export type StreamApi = "chat" | "responses";
 
+/**
+ * What MLflow's OpenAI integration reads off a result: its token usage, and the model that
+ * answered, which wins over the requested one (an Azure deployment name, an alias).
+ */
+export function recordResult(span: LiveSpan, result: unknown): void {
+  const { usage, model } = (typeof result === "object" && result !== null ? result : {}) as { usage?: unknown; model?: unknown };
+  const tokens = tokenUsage(usage);
+  if (tokens) span.setAttribute(SpanAttributeKey.CHAT_USAGE, tokens);
+  if (typeof model === "string" && model) span.setAttribute(SpanAttributeKey.MODEL, model);
+}
+
 /** A recorder for `span` whose reducer aggregates the chunks and records token usage. */
 export function streamRecorder(span: LiveSpan, api: StreamApi): StreamRecorder {
   return new StreamRecorder(undefined, {
@@ -16,8 +27,7 @@ export function streamRecorder(span: LiveSpan, api: StreamApi): StreamRecorder {
     outputReducer: (chunks: never[]) => {
       const list = chunks as unknown[];
       const out = api === "chat" ? aggregateChatChunks(list as never[]) : aggregateResponseEvents(list);
-      const usage = tokenUsage((out as { usage?: unknown } | null)?.usage);
-      if (usage) span.setAttribute(SpanAttributeKey.CHAT_USAGE, usage);
+      recordResult(span, out);
       const failed = (out as { status?: unknown; error?: { message?: unknown } | null } | null);
       // A Responses stream reports a failed generation as an event, not as a thrown error: a
       // `response.failed`, or an `error` event with no response after it.

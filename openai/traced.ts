@@ -3,9 +3,8 @@ import { startSpan } from "../core/api/span-scope.js";
 import { reportSdkError } from "../core/debug.js";
 import { SpanAttributeKey, SpanType } from "../core/model/constants.js";
 import type { LiveSpan } from "../core/model/live-span.js";
-import { tokenUsage } from "./aggregate.js";
 import { observePromise } from "./promise.js";
-import { traceStream, type StreamApi } from "./stream.js";
+import { recordResult, traceStream, type StreamApi } from "./stream.js";
 
 // tracedOpenAI(client): the official `openai` client with chat completions, responses and
 // embeddings traced as MLflow's OpenAI integrations record them: one span per call, named after
@@ -44,9 +43,51 @@ function record(span: LiveSpan, value: unknown, stream: StreamApi | undefined): 
     return;
   }
   span.setOutputs(value);
-  const usage = tokenUsage((value as { usage?: unknown } | null)?.usage);
-  if (usage) span.setAttribute(SpanAttributeKey.CHAT_USAGE, usage);
+  recordResult(span, value);
   span.end();
+}
+
+/** Responses API tools with no function definition of their own, which MLflow names by their type. */
+const BUILT_IN_TOOLS = new Set(["file_search", "computer_use_preview", "web_search_preview", "local_shell", "mcp", "code_interpreter", "image_generation"]);
+
+/**
+ * The request's tools in MLflow's chat-tool form (`mlflow.chat.tools`, which MLflow's UI lists):
+ * a Chat Completions tool as it is, a Responses function tool with its definition moved under
+ * `function`, a built-in tool named by its type. As in MLflow, a tool of a type it does not know
+ * leaves the attribute unset.
+ */
+function chatTools(tools: unknown): object[] | undefined {
+  if (!Array.isArray(tools)) return undefined;
+  const out: object[] = [];
+  for (const tool of tools as unknown[]) {
+    if (typeof tool !== "object" || tool === null) return undefined;
+    const { type = "function", ...rest } = tool as Record<string, unknown>;
+    if (type === "function") {
+      out.push("function" in rest ? { type, function: rest.function } : { type, function: rest });
+    } else if (typeof type === "string" && BUILT_IN_TOOLS.has(type)) {
+      out.push({ type: "function", function: { name: type } });
+    } else {
+      return undefined;
+    }
+  }
+  return out.length ? out : undefined;
+}
+
+/**
+ * Span attributes from the request, as MLflow's OpenAI autolog records them: every parameter but
+ * the conversation itself (`messages`, `input`), the model, the chat tools and the message format.
+ * A parameter named like one of MLflow's own attributes (`mlflow.*`) is not copied over them.
+ */
+function requestAttributes(params: unknown): Record<string, unknown> {
+  const p = (typeof params === "object" && params !== null ? params : {}) as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(p)) {
+    if (key !== "messages" && key !== "input" && !key.startsWith("mlflow.") && p[key] !== undefined) out[key] = p[key];
+  }
+  if (typeof p.model === "string" && p.model) out[SpanAttributeKey.MODEL] = p.model;
+  const tools = chatTools(p.tools);
+  if (tools) out[SpanAttributeKey.CHAT_TOOLS] = tools;
+  return out;
 }
 
 function tracedMethod(original: Method, target: Target, options: TracedOpenAIOptions): Method {
@@ -54,15 +95,14 @@ function tracedMethod(original: Method, target: Target, options: TracedOpenAIOpt
     let span: LiveSpan | undefined;
     const params = args[0];
     try {
-      const model = (params as { model?: unknown } | null)?.model;
       span = startSpan({
         name: target.name,
         spanType: target.spanType,
         inputs: params as Record<string, unknown>,
         attributes: {
+          ...requestAttributes(params),
           [SpanAttributeKey.MESSAGE_FORMAT]: "openai",
-          "mlflow.llm.provider": "openai",
-          ...(typeof model === "string" ? { "mlflow.llm.model": model, model } : {}),
+          [SpanAttributeKey.MODEL_PROVIDER]: "openai",
           ...options.attributes,
         },
       });

@@ -51,6 +51,16 @@ describe("streamed chat aggregation vs the SDK's own accumulator", () => {
     expect(outputs.choices[0].logprobs).toEqual({ content: [lp("Hel"), lp("lo")], refusal: null });
   });
 
+  it("an answer streamed as empty deltas only folds to content null, as the SDK's accumulator gives it", async () => {
+    const events = [
+      { ...base, choices: [{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }] },
+      { ...base, choices: [{ index: 0, delta: { content: "" }, finish_reason: "stop" }] },
+    ];
+    const { outputs, sdk } = await bothWays(events);
+    expect(sdk.choices[0].message.content).toBeNull();
+    expect(outputs.choices[0].message).toEqual({ role: "assistant", content: null });
+  });
+
   it("legacy `functions` streaming: delta.function_call is merged into message.function_call", async () => {
     const events = [
       { ...base, choices: [{ index: 0, delta: { role: "assistant", content: null, function_call: { name: "get_weather", arguments: "" } }, finish_reason: null }] },

@@ -55,7 +55,10 @@ describe("chat.completions.create", () => {
       "mlflow.llm.provider": "openai",
       "mlflow.llm.model": "demo-mini",
       model: "demo-mini",
+      temperature: 0, // every request parameter but the conversation, as MLflow's autolog records them
     });
+    expect(span.attributes).not.toHaveProperty("messages");
+    expect(span.attributes).not.toHaveProperty("mlflow.chat.tools"); // no tools in the request
     expect(t.info.requestPreview).toBe("What is mlflow-edge?");
     expect(t.info.responsePreview).toBe(ANSWER);
     expect(JSON.parse(t.info.traceMetadata["mlflow.trace.tokenUsage"]!)).toEqual(usage);
@@ -102,11 +105,48 @@ describe("chat.completions.create", () => {
       apiKey: "unused", baseURL: "http://azure.local/v1", maxRetries: 0,
       fetch: async () => new Response(sse, { headers: { "content-type": "text/event-stream" } }),
     }));
-    for await (const _ of await azure.chat.completions.create({ model: "gpt-4o", messages: [question], stream: true })) { /* read */ }
-    expect((await only()).data.spans[0]!.outputs).toEqual({
+    for await (const _ of await azure.chat.completions.create({ model: "my-gpt4o-deployment", messages: [question], stream: true })) { /* read */ }
+    const span = (await only()).data.spans[0]!;
+    expect(span.outputs).toEqual({
       id: "chatcmpl-9", object: "chat.completion", created: 1730000000, model: "gpt-4o-2024-08-06", system_fingerprint: "fp_1",
       choices: [{ index: 0, message: { role: "assistant", content: "Hi" }, finish_reason: "stop" }],
     });
+    // The model that answered, not the deployment name requested, as MLflow's autolog records it.
+    expect(span.attributes).toMatchObject({ "mlflow.llm.model": "gpt-4o-2024-08-06", model: "my-gpt4o-deployment" });
+  });
+
+  it("the request's tools become mlflow.chat.tools in MLflow's chat-tool form, the other parameters attributes", async () => {
+    const fn = { name: "get_weather", description: "Weather in a city", parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] } };
+    const answer = { id: "x", object: "chat.completion", created: 1, model: "gpt-4o-2024-08-06", choices: [{ index: 0, message: { role: "assistant", content: "ok" }, finish_reason: "stop" }] };
+    const bodies = new Map<string, unknown>([
+      ["/v1/chat/completions", answer],
+      ["/v1/responses", { id: "resp_1", object: "response", created_at: 1, model: "gpt-4o-2024-08-06", status: "completed", output: [], usage: null }],
+    ]);
+    const client = tracedOpenAI(new OpenAI({
+      apiKey: "unused", baseURL: "http://llm.local/v1", maxRetries: 0,
+      fetch: async (url) => Response.json(bodies.get(new URL(url as string).pathname)),
+    }));
+    await client.chat.completions.create({ model: "gpt-4o", messages: [question], tools: [{ type: "function", function: fn }], tool_choice: "auto", max_tokens: 50 });
+    let span = (await only()).data.spans[0]!;
+    expect(span.attributes["mlflow.chat.tools"]).toEqual([{ type: "function", function: fn }]);
+    expect(span.attributes).toMatchObject({ tools: [{ type: "function", function: fn }], tool_choice: "auto", max_tokens: 50, "mlflow.llm.model": "gpt-4o-2024-08-06" });
+
+    // Responses API: a function tool's definition moves under `function`; a built-in tool is named by its type.
+    await client.responses.create({ model: "gpt-4o", input: "hi", tools: [{ type: "function", strict: true, ...fn }, { type: "web_search_preview" }], instructions: "be brief" });
+    span = (await only()).data.spans[0]!;
+    expect(span.attributes["mlflow.chat.tools"]).toEqual([{ type: "function", function: { strict: true, ...fn } }, { type: "function", function: { name: "web_search_preview" } }]);
+    expect(span.attributes).toMatchObject({ instructions: "be brief" });
+    expect(span.attributes).not.toHaveProperty("input");
+
+    // A tool type MLflow does not know leaves the attribute unset, as in MLflow.
+    await client.responses.create({ model: "gpt-4o", input: "hi", tools: [{ type: "some_future_tool" } as never] });
+    expect((await only()).data.spans[0]!.attributes).not.toHaveProperty("mlflow.chat.tools");
+
+    // A parameter named like MLflow's own attributes does not overwrite them.
+    await client.chat.completions.create({ model: "gpt-4o", messages: [question], "mlflow.spanType": "TOOL" } as never);
+    span = (await only()).data.spans[0]!;
+    expect(span.spanType).toBe("CHAT_MODEL");
+    expect(span.attributes["mlflow.spanType"]).toBe("CHAT_MODEL");
   });
 
   it("streamed tool-call deltas merge into one tool call (content null, finish_reason tool_calls)", async () => {
