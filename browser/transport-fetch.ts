@@ -10,7 +10,7 @@ export interface FetchTransportOptions {
   url: string;
   ingestKey?: string;
   /**
-   * Abort a request after this long (default 30 s), plus the time its body takes to upload at
+   * Abort a request after this long (default 25 s, inside the queue's 30 s lease), plus the time its body takes to upload at
    * 128 kbit/s (a 1 MB trace: about a minute more); the batch is retried.
    */
   timeoutMs?: number;
@@ -23,7 +23,9 @@ export interface FetchTransportOptions {
  */
 export function createFetchTransport(options: FetchTransportOptions): Transport {
   const headers = ingestHeaders(options.ingestKey);
-  const timeoutMs = options.timeoutMs ?? 30_000;
+  // Below the queue's 30 s lease, so a request is aborted before its lease can expire and another
+  // tab send the same traces while they are still on the wire.
+  const timeoutMs = options.timeoutMs ?? 25_000;
   return (body, hint) => {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), timeoutMs + uploadAllowanceMs(hint.bytes));

@@ -2,6 +2,9 @@
 // only upload in more than the base timeout would otherwise be aborted, retried and never delivered.
 import { afterEach, beforeEach, expect, it, vi } from "vitest";
 import { createFetchTransport } from "../../browser/transport-fetch.js";
+import { encodeIngestBatch } from "../../core/export/ingest-format.js";
+import { MemoryQueue } from "../../core/export/memory-queue.js";
+import { queuedTrace } from "../../core/export/queue.js";
 
 let realFetch: typeof fetch;
 beforeEach(() => {
@@ -25,7 +28,7 @@ function slowCollector(ms: number) {
     })) as typeof fetch;
 }
 
-it("a 600 KB batch that takes 45 s to upload is waited for; a small one that takes as long is aborted at 30 s", async () => {
+it("a 600 KB batch that takes 45 s to upload is waited for; a small one that takes as long is aborted at 25 s", async () => {
   const send = createFetchTransport({ url: "https://collector.example/v1/ingest" });
   slowCollector(45_000);
   const big = send("x".repeat(10), { keepalive: false, bytes: 600_000 });
@@ -34,4 +37,22 @@ it("a 600 KB batch that takes 45 s to upload is waited for; a small one that tak
   const small = send("x".repeat(10), { keepalive: false, bytes: 1_000 });
   await vi.advanceTimersByTimeAsync(45_000);
   expect(await small).toEqual({ status: 0 });
+});
+
+it("a request that never answers is aborted while its lease still holds, so no other tab sends the same traces meanwhile", async () => {
+  const queue = new MemoryQueue(); // the default lease, the clock the fake timers move
+  const send = createFetchTransport({ url: "https://collector.example/v1/ingest" });
+  for (const bytes of [1_000, 600_000]) {
+    await queue.append([queuedTrace(`t${bytes}`, "x".repeat(bytes))]);
+    const lease = (await queue.lease(1 << 20))!;
+    const body = encodeIngestBatch(lease.items.map((i) => i.body));
+    slowCollector(10 * 60_000); // hangs
+    let settledAt = 0;
+    const sent = send(body, { keepalive: false, bytes: body.length }).then((r) => ((settledAt = Date.now()), r));
+    await vi.advanceTimersByTimeAsync(10 * 60_000);
+    expect(await sent).toEqual({ status: 0 });
+    expect(settledAt).toBeLessThan(lease.expiresAt - 1_000); // aborted with time to spare
+    await queue.nack(lease, Date.now());
+    await queue.ack((await queue.lease(1 << 20))!);
+  }
 });
