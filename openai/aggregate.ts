@@ -168,6 +168,7 @@ export interface TokenUsage {
   output_tokens: number;
   total_tokens: number;
   cache_read_input_tokens?: number;
+  cache_creation_input_tokens?: number;
 }
 
 const count = (v: unknown): number | undefined => (typeof v === "number" && Number.isFinite(v) ? v : undefined);
@@ -184,8 +185,12 @@ export function tokenUsage(usage: unknown): TokenUsage | undefined {
   if (input === undefined) return undefined;
   const output = count(u.completion_tokens) ?? count(u.output_tokens) ?? 0;
   const out: TokenUsage = { input_tokens: input, output_tokens: output, total_tokens: count(u.total_tokens) ?? input + output };
+  // As MLflow's OpenAI integration reads them: a cache count is kept whenever the server gives one,
+  // 0 included (OpenAI always sends `cached_tokens`).
   const details = (u.prompt_tokens_details ?? u.input_tokens_details) as { cached_tokens?: unknown } | null | undefined;
-  const cached = count(details?.cached_tokens);
-  if (cached) out.cache_read_input_tokens = cached;
+  const cached = count(details?.cached_tokens) ?? count(u.cache_read_input_tokens);
+  if (cached !== undefined) out.cache_read_input_tokens = cached;
+  const created = count(u.cache_creation_input_tokens);
+  if (created !== undefined) out.cache_creation_input_tokens = created;
   return out;
 }

@@ -4,7 +4,7 @@
 import OpenAI from "openai";
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import * as mlflow from "../../core/index.js";
-import { tracedOpenAI } from "../../openai/index.js";
+import { tokenUsage, tracedOpenAI } from "../../openai/index.js";
 
 let exporter: mlflow.InMemoryExporter;
 beforeEach(() => {
@@ -59,6 +59,16 @@ describe("streamed chat aggregation vs the SDK's own accumulator", () => {
     const { outputs, sdk } = await bothWays(events);
     expect(sdk.choices[0].message.content).toBeNull();
     expect(outputs.choices[0].message).toEqual({ role: "assistant", content: null });
+  });
+
+  it("token usage as MLflow's OpenAI integration reads it: a cache count of 0 is kept, cache_creation_input_tokens too", async () => {
+    const usage = { prompt_tokens: 9, completion_tokens: 3, total_tokens: 12, prompt_tokens_details: { cached_tokens: 0 } };
+    const { span } = await bothWays([{ ...base, choices: [{ index: 0, delta: { role: "assistant", content: "ok" }, finish_reason: "stop" }] }, { ...base, choices: [], usage }]);
+    expect(span.attributes["mlflow.chat.tokenUsage"]).toEqual({ input_tokens: 9, output_tokens: 3, total_tokens: 12, cache_read_input_tokens: 0 });
+    // An OpenAI-compatible server reporting its cache as Anthropic does.
+    expect(tokenUsage({ prompt_tokens: 9, completion_tokens: 3, total_tokens: 12, cache_read_input_tokens: 5, cache_creation_input_tokens: 2 }))
+      .toEqual({ input_tokens: 9, output_tokens: 3, total_tokens: 12, cache_read_input_tokens: 5, cache_creation_input_tokens: 2 });
+    expect(tokenUsage({ input_tokens: 9, output_tokens: 3, total_tokens: 12, input_tokens_details: { cached_tokens: 0 } })).toMatchObject({ cache_read_input_tokens: 0 });
   });
 
   it("legacy `functions` streaming: delta.function_call is merged into message.function_call", async () => {
