@@ -214,9 +214,10 @@ describe("POST /v1/traces: hostile OTLP gets a 4xx at the OTLP path, and nothing
   const cases: Case[] = [
     ["not JSON", () => "{", 400, ""],
     ["an array", () => "[]", 400, ""],
-    ["resourceSpans missing", () => "{}", 400, "resourceSpans"],
     ["resourceSpans not an array", () => JSON.stringify({ resourceSpans: {} }), 400, "resourceSpans"],
-    ["no spans at all", () => JSON.stringify({ resourceSpans: [] }), 400, "resourceSpans"],
+    ["the /v1/ingest format sent here", () => JSON.stringify({ traces: [simpleTrace("wrong-route")] }), 400, "resourceSpans"],
+    ["doubleValue a word", mutate((s) => attr(s, { doubleValue: "nan" })), 400, `${SPAN}[0].attributes[0].value.doubleValue`],
+    ["start time a fraction", mutate((s) => (s[0]!.startTimeUnixNano = 1.5)), 400, `${SPAN}[0].startTimeUnixNano`],
     ["resourceSpans entry a number", () => JSON.stringify({ resourceSpans: [1] }), 400, "resourceSpans[0]"],
     ["scopeSpans not an array", () => JSON.stringify({ resourceSpans: [{ scopeSpans: "x" }] }), 400, "resourceSpans[0].scopeSpans"],
     ["spans not an array", () => JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans: {} }] }] }), 400, "resourceSpans[0].scopeSpans[0].spans"],
@@ -237,8 +238,6 @@ describe("POST /v1/traces: hostile OTLP gets a 4xx at the OTLP path, and nothing
     ["stringValue an object", mutate((s) => attr(s, { stringValue: {} })), 400, `${SPAN}[0].attributes[0].value.stringValue`],
     ["boolValue a string", mutate((s) => attr(s, { boolValue: "yes" })), 400, `${SPAN}[0].attributes[0].value.boolValue`],
     ["intValue a fraction", mutate((s) => attr(s, { intValue: "1.5" })), 400, `${SPAN}[0].attributes[0].value.intValue`],
-    ["doubleValue NaN", mutate((s) => attr(s, { doubleValue: "NaN" })), 400, `${SPAN}[0].attributes[0].value.doubleValue`],
-    ["doubleValue Infinity", mutate((s) => attr(s, { doubleValue: "Infinity" })), 400, `${SPAN}[0].attributes[0].value.doubleValue`],
     ["two value fields", mutate((s) => attr(s, { stringValue: "a", intValue: "1" })), 400, `${SPAN}[0].attributes[0].value`],
     ["unknown value field", mutate((s) => attr(s, { dateValue: "2026" })), 400, `${SPAN}[0].attributes[0].value`],
     ["kvlist values not an array", mutate((s) => attr(s, { kvlistValue: { values: 3 } })), 400, `${SPAN}[0].attributes[0].value.kvlistValue.values`],
@@ -251,7 +250,7 @@ describe("POST /v1/traces: hostile OTLP gets a 4xx at the OTLP path, and nothing
     ["oversize attribute", mutate((s) => attr(s, { stringValue: "x".repeat(300_000) }, "big")), 400, `${SPAN}[0].attributes[0].value`],
     ["__proto__ key in a kvlist", mutate((s) => attr(s, { kvlistValue: { values: [{ key: "__proto__", value: { intValue: "1" } }] } }, "obj")), 400, `${SPAN}[0].attributes[0].value`],
     ["event not an object", mutate((s) => (s[0]!.events = ["e"])), 400, `${SPAN}[0].events[0]`],
-    ["event without a name", mutate((s) => (s[0]!.events = [{ timeUnixNano: "1" }])), 400, `${SPAN}[0].events[0].name`],
+    ["event name a number", mutate((s) => (s[0]!.events = [{ name: 3, timeUnixNano: "1" }])), 400, `${SPAN}[0].events[0].name`],
     ["event without a time", mutate((s) => (s[0]!.events = [{ name: "e" }])), 400, `${SPAN}[0].events[0].timeUnixNano`],
     ["duplicate span ids", mutate((s) => (s[1]!.spanId = s[0]!.spanId)), 400, `${SPAN}[1].spanId`],
     ["two roots", mutate((s) => delete s[1]!.parentSpanId), 400, `${SPAN}[1].parentSpanId`],
@@ -281,11 +280,62 @@ describe("POST /v1/traces: hostile OTLP gets a 4xx at the OTLP path, and nothing
     const r = base();
     const spans = r.resourceSpans[0]!.scopeSpans[0]!.spans;
     spans[1]!.name = "";
-    spans[1]!.events = [{ name: "", timeUnixNano: spans[1]!.startTimeUnixNano }];
+    spans[1]!.events = [{ name: "", timeUnixNano: spans[1]!.startTimeUnixNano }, { timeUnixNano: spans[1]!.startTimeUnixNano }];
     const res = await send(app(), JSON.stringify(r));
     expect(res.status).toBe(200);
     const [stored] = [...store.traces.values()];
-    expect(stored!.data.spans[1]).toMatchObject({ name: "span", events: [{ name: "event" }] });
+    expect(stored!.data.spans[1]).toMatchObject({ name: "span", events: [{ name: "event" }, { name: "event" }] });
+  });
+
+  it("null fields are unset ones, as the OTLP JSON mapping reads them: a root's null parentSpanId, a null status or message, a null value", async () => {
+    const r = base();
+    const spans = r.resourceSpans[0]!.scopeSpans[0]!.spans;
+    spans[0]!.parentSpanId = null;
+    spans[0]!.status = { code: 1, message: null };
+    spans[1]!.status = null;
+    attr(spans, { doubleValue: null }, "ratio");
+    attr(spans, { stringValue: null, intValue: "7" }, "seven"); // only the set field counts
+    const res = await send(app(), JSON.stringify(r));
+    expect(res.status).toBe(200);
+    const [stored] = [...store.traces.values()];
+    expect(stored!.data.spans[0]).toMatchObject({ parentId: null, status: { statusCode: "STATUS_CODE_OK", description: "" } });
+    expect(stored!.data.spans[0]!.attributes).toMatchObject({ ratio: null, seven: 7 });
+    expect(stored!.data.spans[1]!.status.statusCode).toBe("STATUS_CODE_UNSET");
+  });
+
+  it("doubles spelled \"NaN\", \"Infinity\", \"-Infinity\" (proto3 JSON) are kept as that text, as the protobuf path keeps them", async () => {
+    const r = base();
+    const spans = r.resourceSpans[0]!.scopeSpans[0]!.spans;
+    attr(spans, { doubleValue: "NaN" }, "a");
+    attr(spans, { doubleValue: "Infinity" }, "b");
+    attr(spans, { doubleValue: "-Infinity" }, "c");
+    expect((await send(app(), JSON.stringify(r))).status).toBe(200);
+    expect([...store.traces.values()][0]!.data.spans[0]!.attributes).toMatchObject({ a: "NaN", b: "Infinity", c: "-Infinity" });
+  });
+
+  it("times as JSON numbers (what protobuf's JSON parsers take for a 64-bit field) are read, to the microsecond", async () => {
+    const r = base();
+    const spans = r.resourceSpans[0]!.scopeSpans[0]!.spans;
+    const text = spans.map((x) => [x.startTimeUnixNano as string, x.endTimeUnixNano as string]);
+    for (const x of spans) {
+      x.startTimeUnixNano = Number(x.startTimeUnixNano);
+      x.endTimeUnixNano = Number(x.endTimeUnixNano);
+    }
+    expect((await send(app(), JSON.stringify(r))).status).toBe(200);
+    const stored = [...store.traces.values()][0]!.data.spans;
+    stored.forEach((x, i) => {
+      expect(Math.abs(x.startTime - Number(BigInt(text[i]![0]) / 1000n) / 1000)).toBeLessThan(0.001);
+      expect(Math.abs(x.endTime! - Number(BigInt(text[i]![1]) / 1000n) / 1000)).toBeLessThan(0.001);
+    });
+  });
+
+  it("an empty request (`{}`, no resourceSpans, no spans) succeeds and stores nothing, as OTLP answers it", async () => {
+    for (const body of ["{}", JSON.stringify({ resourceSpans: [] }), JSON.stringify({ resourceSpans: null }), JSON.stringify({ resourceSpans: [{ scopeSpans: [] }] })]) {
+      const res = await send(app(), body);
+      expect(res.status, body).toBe(200);
+      expect(await res.json()).toEqual({ partialSuccess: {} });
+    }
+    expect(store.puts).toBe(0);
   });
 
   it("an int64 beyond 2^53 keeps its exact digits (as a string) instead of being rounded", async () => {
@@ -364,6 +414,28 @@ describe("POST /v1/traces with content-type: application/x-protobuf", () => {
     expect(viaProto).toHaveLength(1);
     expect(viaProto).toEqual(viaJson);
     expect(viaProto[0]!.data.spans[1]!.attributes["mlflow.chat.tokenUsage"]).toEqual({ input_tokens: 12, output_tokens: 8, total_tokens: 20 });
+  });
+
+  it("OpenTelemetry's JSON serializer writes NaN and Infinity as doubleValue null: the batch is stored, as by protobuf (which keeps their text)", async () => {
+    const nan = simpleTrace("nan-trace");
+    nan.data.spans[0]!.attributes = { ...nan.data.spans[0]!.attributes, ratio: Number.NaN as never, inf: Number.POSITIVE_INFINITY as never };
+    const spans = [...readableSpans(nan), ...readableSpans(simpleTrace("good-trace"))] as never;
+    const json = new TextDecoder().decode(JsonTraceSerializer.serializeRequest(spans)!);
+    expect(json).toContain('"doubleValue":null');
+    expect((await send(app(), json)).status).toBe(200);
+    expect(store.traces.size).toBe(2);
+    const viaJson = store.traces.get(nan.info.traceId)!;
+    expect(viaJson.data.spans[0]!.attributes).toMatchObject({ ratio: null, inf: null });
+    store = new MemoryStore();
+    expect((await sendProto(app(), ProtobufTraceSerializer.serializeRequest(spans)!)).status).toBe(200);
+    const viaProto = store.traces.get(nan.info.traceId)!;
+    expect(viaProto.data.spans[0]!.attributes).toMatchObject({ ratio: "NaN", inf: "Infinity" });
+  });
+
+  it("an empty protobuf body is an empty request: 200, nothing stored", async () => {
+    const res = await sendProto(app(), new Uint8Array(0));
+    expect(res.status).toBe(200);
+    expect(store.puts).toBe(0);
   });
 
   it("takes gzip", async () => {

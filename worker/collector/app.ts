@@ -192,12 +192,12 @@ export function createCollector<Env extends object = object>(options: CollectorO
     const traces = await ingest(c, async (request) =>
       tracesFromOtlp(
         proto
-          ? decodeOtlpProto(await readBytes(request, limits.maxBodyBytes, "protobuf"), limits)
+          ? decodeOtlpProto(await readBytes(request, limits.maxBodyBytes, "protobuf", true), limits)
           : await readJson(request, limits.maxBodyBytes, "application/json or application/x-protobuf"),
         limits,
       ),
     );
-    await put(c, traces);
+    if (traces.length > 0) await put(c, traces);
     return proto ? c.body(new Uint8Array(0), 200, { "content-type": "application/x-protobuf" }) : c.json({ partialSuccess: {} });
   });
 

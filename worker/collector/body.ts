@@ -35,18 +35,24 @@ export async function readJson(request: Request, maxBytes: number, accepted = "a
   }
 }
 
-/** The body's bytes, decompressed, refused past `maxBytes`; `what` names the format in refusals. */
-export async function readBytes(request: Request, maxBytes: number, what: string): Promise<Uint8Array> {
+/**
+ * The body's bytes, decompressed, refused past `maxBytes`; `what` names the format in refusals.
+ * An empty body is refused unless `emptyOk` (an empty protobuf message is a valid one).
+ */
+export async function readBytes(request: Request, maxBytes: number, what: string, emptyOk = false): Promise<Uint8Array> {
   const encoding = (request.headers.get("content-encoding") ?? "identity").trim().toLowerCase();
   if (encoding !== "identity" && !ENCODINGS.has(encoding)) {
     throw new Refusal(415, `content-encoding ${encoding} is not supported`, "", "send the body uncompressed, gzip or deflate");
   }
   const declared = Number(request.headers.get("content-length") ?? Number.NaN);
   if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge(maxBytes);
-  if (!request.body) throw new Refusal(400, "the request has no body", "", `send the ${what} body`);
+  if (!request.body) {
+    if (emptyOk) return new Uint8Array(0);
+    throw new Refusal(400, "the request has no body", "", `send the ${what} body`);
+  }
   const stream = encoding === "identity" ? request.body : request.body.pipeThrough(new DecompressionStream(encoding as "gzip" | "deflate"));
   const bytes = await readCapped(stream, maxBytes, encoding);
-  if (bytes.byteLength === 0) throw new Refusal(400, "the request body is empty", "", `send the ${what} body`);
+  if (bytes.byteLength === 0 && !emptyOk) throw new Refusal(400, "the request body is empty", "", `send the ${what} body`);
   return bytes;
 }
 

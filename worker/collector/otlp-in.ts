@@ -36,14 +36,22 @@ interface Origin {
   attributeIndex: Map<string, number>;
 }
 
+/**
+ * Not set: absent, or null, which the OTLP (proto3) JSON mapping reads as the field's default
+ * (OpenTelemetry JS writes `"parentSpanId": null` for a root, some exporters `"status": null`).
+ */
+const unset = (v: unknown): v is undefined | null => v === undefined || v === null;
+
 function array(v: unknown, path: string): unknown[] {
-  if (v === undefined) return [];
+  if (unset(v)) return [];
   if (!Array.isArray(v)) throw bad(path, `${path} must be an array`);
   return v;
 }
 
 function nanosToMs(v: unknown, path: string): number {
-  const text = typeof v === "number" && Number.isSafeInteger(v) && v >= 0 ? String(v) : v;
+  // A JSON number is accepted too, as protobuf's JSON parsers accept it for a 64-bit field: an
+  // epoch time in nanoseconds is past 2^53, so it arrives rounded, to a fraction of a microsecond.
+  const text = typeof v === "number" && Number.isInteger(v) && v >= 0 ? BigInt(v).toString() : v;
   if (typeof text !== "string" || !NANOS.test(text)) throw bad(path, `${path} must be epoch nanoseconds as a decimal string`);
   const ns = BigInt(text);
   // Core times are epoch ms with a fractional part; microsecond precision survives a double.
@@ -72,8 +80,8 @@ function toSpan(v: unknown, path: string, limits: CollectorLimits): Origin {
   const traceId = `tr-${id(s.traceId, `${path}.traceId`, HEX32, "32 hex characters")}`;
   const spanId = id(s.spanId, `${path}.spanId`, HEX16, "16 hex characters");
   const parent = s.parentSpanId;
-  const parentId = parent === undefined || parent === "" ? null : id(parent, `${path}.parentSpanId`, HEX16, "empty or 16 hex characters");
-  if (typeof s.name !== "string") throw bad(`${path}.name`, `${path}.name must be a string`);
+  const parentId = unset(parent) || parent === "" ? null : id(parent, `${path}.parentSpanId`, HEX16, "empty or 16 hex characters");
+  if (typeof s.name !== "string" && !unset(s.name)) throw bad(`${path}.name`, `${path}.name must be a string`);
 
   const rawAttributes = array(s.attributes, `${path}.attributes`);
   const attributeIndex = new Map<string, number>();
@@ -84,13 +92,13 @@ function toSpan(v: unknown, path: string, limits: CollectorLimits): Origin {
   const inputs = attributes[SpanAttributeKey.INPUTS];
   const outputs = attributes[SpanAttributeKey.OUTPUTS];
 
-  const status = s.status === undefined ? {} : object(s.status, `${path}.status`);
+  const status = unset(s.status) ? {} : object(s.status, `${path}.status`);
   const code = status.code ?? 0;
   const statusCode = STATUS[String(code)];
   if (statusCode === undefined || (typeof code !== "number" && typeof code !== "string")) {
     throw bad(`${path}.status.code`, `${path}.status.code must be 0, 1 or 2 (UNSET, OK, ERROR)`);
   }
-  if (status.message !== undefined && typeof status.message !== "string") throw bad(`${path}.status.message`, `${path}.status.message must be a string`);
+  if (!unset(status.message) && typeof status.message !== "string") throw bad(`${path}.status.message`, `${path}.status.message must be a string`);
 
   const end = s.endTimeUnixNano;
   const span: SpanData = {
@@ -99,20 +107,20 @@ function toSpan(v: unknown, path: string, limits: CollectorLimits): Origin {
     parentId,
     // OTLP allows an empty name and MLflow takes it; our model names every span and event, as the
     // client-side fit does. Refusing would lose the sender's whole batch (OTLP does not retry a 400).
-    name: s.name || DEFAULT_SPAN_NAME,
+    name: (s.name as string | null | undefined) || DEFAULT_SPAN_NAME,
     spanType: typeof spanType === "string" && spanType !== "" ? spanType : SpanType.UNKNOWN,
     startTime: nanosToMs(s.startTimeUnixNano, `${path}.startTimeUnixNano`),
     // 0 or absent: the span had not ended when it was exported.
-    endTime: end === undefined || end === "0" || end === 0 ? null : nanosToMs(end, `${path}.endTimeUnixNano`),
+    endTime: unset(end) || end === "0" || end === 0 ? null : nanosToMs(end, `${path}.endTimeUnixNano`),
     status: { statusCode, description: (status.message as string | undefined) ?? "" },
     inputs,
     outputs,
     attributes,
     events: array(s.events, `${path}.events`).map((e, i) => {
       const ev = object(e, `${path}.events[${i}]`);
-      if (typeof ev.name !== "string") throw bad(`${path}.events[${i}].name`, `${path}.events[${i}].name must be a string`);
+      if (typeof ev.name !== "string" && !unset(ev.name)) throw bad(`${path}.events[${i}].name`, `${path}.events[${i}].name must be a string`);
       return {
-        name: ev.name || "event",
+        name: (ev.name as string | null | undefined) || "event",
         timestamp: nanosToMs(ev.timeUnixNano, `${path}.events[${i}].timeUnixNano`),
         attributes: eventAttributes(decodeKeyValues(ev.attributes ?? [], `${path}.events[${i}].attributes`, limits.maxDepth)),
       };
@@ -152,8 +160,11 @@ function otlpPath(internal: string, tracePrefix: string, origins: Origin[]): str
 /** Parsed OTLP JSON → validated core traces (one per trace id). All or nothing. */
 export function tracesFromOtlp(body: unknown, limits: CollectorLimits): Trace[] {
   if (typeof body !== "object" || body === null || Array.isArray(body)) throw bad("", "the body must be an OTLP ExportTraceServiceRequest object");
-  const resourceSpans = (body as { resourceSpans?: unknown }).resourceSpans;
-  if (!Array.isArray(resourceSpans)) throw bad("resourceSpans", "resourceSpans must be an array", "send an ExportTraceServiceRequest as OTLP/HTTP JSON");
+  const raw = (body as { resourceSpans?: unknown }).resourceSpans;
+  // `{}` is an empty request; `{"traces": …}` (the /v1/ingest format sent here) is not one.
+  const otherKeys = unset(raw) && Object.keys(body).some((k) => k !== "resourceSpans");
+  if ((!unset(raw) && !Array.isArray(raw)) || otherKeys) throw bad("resourceSpans", "resourceSpans must be an array", "send an ExportTraceServiceRequest as OTLP/HTTP JSON");
+  const resourceSpans = array(raw, "resourceSpans");
   const byTrace = new Map<string, Origin[]>();
   let count = 0;
   resourceSpans.forEach((rs, i) => {
@@ -170,7 +181,7 @@ export function tracesFromOtlp(body: unknown, limits: CollectorLimits): Trace[] 
       });
     });
   });
-  if (count === 0) throw bad("resourceSpans", "the request holds no spans");
+  // An empty request is a valid one (OTLP answers it with success): nothing to store.
   if (byTrace.size > limits.maxTracesPerBatch) throw new Refusal(413, `the request holds ${byTrace.size} traces; the limit is ${limits.maxTracesPerBatch}`, "resourceSpans", "send smaller batches");
   return [...byTrace].map(([traceId, origins], i) => {
     // A stable sort: spans started in the same millisecond keep the sender's order.

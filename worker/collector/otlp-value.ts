@@ -14,7 +14,9 @@ export function decodeAnyValue(v: unknown, path: string, maxDepth: number, depth
   if (depth > maxDepth) throw bad(path, `${path} is nested more than ${maxDepth} levels deep`);
   if (typeof v !== "object" || v === null || Array.isArray(v)) throw bad(path, `${path} must be an OTLP AnyValue object`);
   const a = v as Record<string, unknown>;
-  const present = VALUE_FIELDS.filter((f) => a[f] !== undefined);
+  // In the OTLP (proto3) JSON mapping a null field is an unset one: OpenTelemetry JS's serializer
+  // writes a NaN or Infinity double as `{"doubleValue": null}` (JSON.stringify has no NaN).
+  const present = VALUE_FIELDS.filter((f) => a[f] !== undefined && a[f] !== null);
   if (present.length > 1) throw bad(path, `${path} sets ${present.join(" and ")}; an AnyValue holds one value`);
   const unknown = Object.keys(a).filter((k) => !(VALUE_FIELDS as readonly string[]).includes(k));
   if (present.length === 0) {
@@ -40,10 +42,11 @@ export function decodeAnyValue(v: unknown, path: string, maxDepth: number, depth
       return Number.isSafeInteger(n) || typeof x === "number" ? n : String(x);
     }
     case "doubleValue": {
+      // proto3 JSON spells the non-finite doubles as strings; JSON has no NaN, so such a value is
+      // kept as its text, as the protobuf path and core keep it.
+      if (x === "NaN" || x === "Infinity" || x === "-Infinity") return x;
       const n = typeof x === "number" ? x : typeof x === "string" && DOUBLE.test(x.trim()) ? Number(x) : Number.NaN;
-      if (!Number.isFinite(n)) {
-        throw bad(`${path}.doubleValue`, `${path}.doubleValue must be a finite number`, "JSON has no NaN or Infinity: send such a value as a string attribute");
-      }
+      if (!Number.isFinite(n)) throw bad(`${path}.doubleValue`, `${path}.doubleValue must be a number, "NaN", "Infinity" or "-Infinity"`);
       return n;
     }
     case "arrayValue":
