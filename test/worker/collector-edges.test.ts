@@ -46,6 +46,9 @@ describe("/v1/ingest: hostile bodies beyond the basic table", () => {
   type Case = [name: string, body: () => string, status: number, path: string];
   const cases: Case[] = [
     ["startTime 1e999 (Infinity after parsing)", raw((b, t) => b.replace(`"startTime":${t.data.spans[0]!.startTime}`, '"startTime":1e999')), 400, `${sp}[0].startTime`],
+    // Microseconds sent for milliseconds: past the year 9999, which MLflow stores broken (request time 1970, no state).
+    ["requestTime in microseconds", mutate((t) => (t.info.requestTime *= 1000)), 400, "traces[0].info.requestTime"],
+    ["startTime in microseconds", mutate((t) => (t.data.spans[0].startTime *= 1000)), 400, `${sp}[0].startTime`],
     ["a nested number 1e999", raw((b) => b.replace('"inputs":{"question":"edge"}', '"inputs":{"question":1e999}')), 400, `${sp}[0].inputs`],
     ["event timestamp -1e999", mutate((t) => (t.data.spans[0].events = [{ name: "e", timestamp: "X", attributes: {} }])), 400, `${sp}[0].events[0].timestamp`],
     ["a __proto__ tag", raw((b) => b.replace('"tags":{', '"tags":{"__proto__":"x",')), 400, 'traces[0].info.tags.__proto__'],

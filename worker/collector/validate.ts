@@ -37,9 +37,14 @@ function string(v: unknown, path: string, max: number, { empty = true } = {}): s
   return v;
 }
 
+/** 9999-12-31T23:59:59.999Z, the last time MLflow (and an ISO timestamp) can hold. */
+const MAX_TIME_MS = 253_402_300_799_999;
+
 function time(v: unknown, path: string): number {
   if (typeof v !== "number" || !Number.isFinite(v)) throw bad(path, `${path} must be a finite number, not ${typeName(v)}`, "send epoch milliseconds");
-  if (v < 0 || v > 8.64e15) throw bad(path, `${path} is out of range`, "send epoch milliseconds");
+  // MLflow stores times up to the year 9999; past it a trace arrives broken (request time 1970, no
+  // state) while the send counts as done. Past it is usually microseconds sent for milliseconds.
+  if (v < 0 || v > MAX_TIME_MS) throw bad(path, `${path} is out of range (after the year 9999)`, "send epoch milliseconds, not micro- or nanoseconds");
   return v;
 }
 
