@@ -33,8 +33,14 @@ export interface StartSpanInternal {
   functionName?: string;
 }
 
-export const isPromiseLike = (value: unknown): value is PromiseLike<unknown> =>
-  value !== null && (typeof value === "object" || typeof value === "function") && typeof (value as PromiseLike<unknown>).then === "function";
+/** Whether `value` is a thenable. One whose `then` cannot be read (a revoked Proxy, a throwing getter) is not: it passes through as a value. */
+export function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  try {
+    return value !== null && (typeof value === "object" || typeof value === "function") && typeof (value as PromiseLike<unknown>).then === "function";
+  } catch {
+    return false;
+  }
+}
 
 function defaultContextManager(): ContextManager {
   const als = findAsyncLocalStorage();
@@ -117,6 +123,10 @@ export class Tracer implements TraceOwner {
         "that survives await: AsyncLocalStorage (Node; Workers with the nodejs_compat flag) or Zone.js with async/await lowered " +
         "(browsers). See the README, 'Context'.",
     );
+  }
+
+  forgetTrace(record: TraceRecord): void {
+    this.openTraces.delete(record);
   }
 
   /** Called by a TraceRecord when its root and every child have ended. */

@@ -17,6 +17,22 @@ describe("tracing never breaks the traced program", () => {
     expect(obj.run("x")).toBe("px");
   });
 
+  it("a result that cannot be inspected (a revoked Proxy, a throwing `then` getter) is returned as it is, and its span ends", async () => {
+    const t = setup();
+    const { proxy, revoke } = Proxy.revocable({ a: 1 }, {});
+    revoke();
+    const throwingThen = { get then(): never { throw new Error("no then for you"); } };
+    expect(mlflow.trace(function revoked() { return proxy; })()).toBe(proxy);
+    expect(mlflow.withSpan(() => proxy, { name: "ws" })).toBe(proxy);
+    expect(mlflow.trace(function odd() { return throwingThen; })()).toBe(throwingThen);
+    expect(mlflow.withSpan(() => throwingThen, { name: "ws2" })).toBe(throwingThen);
+    const traces = await t.traces();
+    expect(traces.map((tr) => [tr.data.spans[0]!.name, tr.data.spans[0]!.status.statusCode])).toEqual([
+      ["revoked", "STATUS_CODE_OK"], ["ws", "STATUS_CODE_OK"], ["odd", "STATUS_CODE_OK"], ["ws2", "STATUS_CODE_OK"],
+    ]);
+    expect(String(traces[0]!.data.spans[0]!.outputs)).toMatch(/Unserializable/);
+  });
+
   it("records an error's cause chain and an AggregateError's errors in the stacktrace, as Python's traceback shows the chain", async () => {
     const t = setup();
     const root = new TypeError("inner reason");

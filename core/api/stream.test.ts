@@ -632,3 +632,92 @@ describe("Node streams returned by a traced function", () => {
     }
   });
 });
+
+// Zone.js mode lowers async generators (zoneBuildOptions): esbuild turns `async function*` into a
+// plain function returning an object with next/throw/return, which a traced call must still treat
+// as a generator, however it is read.
+describe("async generators a build lowered (Zone.js mode)", () => {
+  type Words = (text: string) => AsyncGenerator<string>;
+  async function lowered(): Promise<Words> {
+    const { transformSync } = await import("esbuild");
+    const src = `return trace(async function* words(text) { for (const w of text.split(" ")) { await sleep(1); yield w; } });`;
+    const { code } = transformSync(src, { target: "es2017", supported: { "async-generator": false, "async-await": false, "for-await": false } });
+    expect(code).toContain("__asyncGenerator"); // really lowered: a plain function
+    return (new Function("trace", "sleep", code) as (trace: typeof mlflow.trace, s: typeof sleep) => Words)(mlflow.trace, sleep);
+  }
+
+  it("read with next() by hand: every chunk is recorded, and the span starts at the first next(), not at the call", async () => {
+    const t = setup();
+    const words = await lowered();
+    const got: string[] = [];
+    let firstNext = 0;
+    await mlflow.withSpan(async () => {
+      const it = words("a b c");
+      await sleep(20);
+      firstNext = Date.now();
+      for (let r = await it.next(); !r.done; r = await it.next()) got.push(r.value);
+    }, { name: "answer" });
+    expect(got).toEqual(["a", "b", "c"]);
+    const trace = await t.only();
+    expect(shape(trace).map((s) => [s.name, s.parent, s.outputs ?? null])).toEqual([["answer", null, null], ["words", "answer", ["a", "b", "c"]]]);
+    expect(trace.data.spans[1]!.events.map((e) => e.name)).toEqual(["mlflow.chunk.item.0", "mlflow.chunk.item.1", "mlflow.chunk.item.2"]);
+    expect(trace.data.spans[1]!.startTime).toBeGreaterThanOrEqual(firstNext - 1);
+  });
+
+  it("next() then for await (the brief's form): no chunk lost; return() and throw() end the span", async () => {
+    const t = setup();
+    const words = await lowered();
+    await mlflow.withSpan(async () => {
+      const it = words("x y");
+      const first = await it.next();
+      const rest: string[] = [];
+      for await (const w of it) rest.push(w);
+      expect([first.value, ...rest]).toEqual(["x", "y"]);
+    }, { name: "both" });
+    await mlflow.withSpan(async () => {
+      const it = words("p q r");
+      await it.next();
+      await it.return(undefined);
+    }, { name: "early" });
+    const boom = new Error("stop");
+    await mlflow.withSpan(async () => {
+      const it = words("p q r");
+      await it.next();
+      await expect(it.throw(boom)).rejects.toBe(boom);
+    }, { name: "thrown" });
+    const traces = (await t.traces()).map((tr) => shape(tr)[1]);
+    expect(traces.map((s) => [s!.outputs ?? null, s!.status])).toEqual([[["x", "y"], "OK"], [["p"], "OK"], [null, "ERROR"]]);
+  });
+
+  it("never iterated: no span, and the caller's trace is not held for it", async () => {
+    const t = setup();
+    const words = await lowered();
+    mlflow.withSpan(() => void words("never read"), { name: "caller" });
+    const trace = await t.only(); // exported at once, not after openSpanTimeoutMs
+    expect(shape(trace).map((s) => s.name)).toEqual(["caller"]);
+    words("no trace at all either");
+    await mlflow.flushTraces();
+    expect(t.exporter.traces).toHaveLength(1);
+  });
+});
+
+describe("return() of a generator that yields in its finally", () => {
+  it("the span ends when the generator does, with what it yielded while finishing", async () => {
+    const t = setup();
+    const fy = mlflow.trace(function* fy() {
+      try {
+        yield 1;
+        yield 2;
+      } finally {
+        yield "cleanup";
+        yield "cleanup2";
+      }
+    });
+    const it = fy();
+    it.next();
+    expect((it as Generator<unknown, unknown>).return(0)).toEqual({ value: "cleanup", done: false });
+    expect(it.next()).toEqual({ value: "cleanup2", done: false });
+    expect(it.next()).toEqual({ value: 0, done: true });
+    expect(shape(await t.only())[0]!.outputs).toEqual([1, "cleanup", "cleanup2"]);
+  });
+});

@@ -47,8 +47,41 @@ interface WebStreamController {
 type WebStreamSource = { pull(controller: WebStreamController): Promise<void>; cancel(reason: unknown): Promise<void> };
 const WebStreams = () => (globalThis as { ReadableStream?: new (source: WebStreamSource, strategy: { highWaterMark: number }) => WebStream }).ReadableStream;
 
-/** Which stream a value is: a generator, an async generator, a ReadableStream or any other async iterable but a list page. */
+/**
+ * Which stream a value is: a generator, an async generator, a ReadableStream or any other async
+ * iterable but a list page. A value that cannot be inspected (a revoked Proxy, throwing getters)
+ * is none: it passes through as a value.
+ */
 export function streamKind(value: unknown): StreamKind | undefined {
+  try {
+    return kindOf(value);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * An async iterator that is its own iterable, as an async generator is: a native one, or one a
+ * build lowered (Zone.js mode: esbuild's or Babel's helper makes an object with next, throw and
+ * return). Iterating one goes through those methods as well as `for await`: it is wrapped whole.
+ */
+export function isAsyncGeneratorLike(value: unknown): boolean {
+  if (Object.prototype.toString.call(value) === "[object AsyncGenerator]") return true;
+  const v = value as Record<PropertyKey, unknown>;
+  return typeof v.next === "function" && typeof v.throw === "function" && typeof v.return === "function" &&
+    typeof v[Symbol.asyncIterator] === "function" && (v[Symbol.asyncIterator] as () => unknown).call(v) === v;
+}
+
+/** An async generator a build lowered: generator-like, but not a native one. */
+export function isLoweredAsyncGenerator(value: unknown): boolean {
+  try {
+    return value !== null && typeof value === "object" && Object.prototype.toString.call(value) !== "[object AsyncGenerator]" && isAsyncGeneratorLike(value);
+  } catch {
+    return false;
+  }
+}
+
+function kindOf(value: unknown): StreamKind | undefined {
   if (value === null || typeof value !== "object") return undefined;
   const tag = Object.prototype.toString.call(value);
   if (tag === "[object Generator]") return "sync";
@@ -264,9 +297,12 @@ export function traceIterator<T>(it: Iterator<T>, rec: StreamRecorder): Iterable
     },
     return(value?: unknown) {
       if (!rec.started) rec.cancel();
-      const r = it.return ? call(() => it.return!(value as T)) : ({ done: true, value } as IteratorResult<T>);
-      rec.finish();
-      return r;
+      if (!it.return) {
+        rec.finish();
+        return { done: true, value } as IteratorResult<T>;
+      }
+      // Ended when the generator is: one that yields in a `finally` is still running.
+      return call(() => it.return!(value as T));
     },
     throw(error?: unknown) {
       rec.start();
@@ -316,7 +352,7 @@ export function traceAsyncIterator<T>(it: AsyncIterator<T>, rec: StreamRecorder)
         rec.finish();
         return Promise.resolve({ done: true, value } as IteratorResult<T>);
       }
-      return call(() => it.return!(value as T)).finally(() => rec.finish());
+      return call(() => it.return!(value as T)); // ended when the generator is (see traceIterator)
     },
     throw(error?: unknown) {
       rec.start();
@@ -532,8 +568,7 @@ export function traceReadableStream(source: WebStream, rec: StreamRecorder): Web
 export function wrapStream<T>(value: T, kind: StreamKind, rec: StreamRecorder): T {
   if (kind === "sync") return whenDropped(traceIterator(value as Iterator<unknown>, rec), rec) as T;
   if (kind === "readable") return traceReadableStream(value as WebStream, rec) as T;
-  const tag = Object.prototype.toString.call(value);
-  return (tag === "[object AsyncGenerator]"
+  return (isAsyncGeneratorLike(value)
     ? whenDropped(traceAsyncIterator(value as AsyncIterator<unknown>, rec), rec)
     : traceAsyncIterable(value as object, rec)) as T;
 }
