@@ -135,6 +135,38 @@ describe("toJsonSafe", () => {
     expect(toJsonSafe(a)).toEqual({ shared: { v: 1 }, again: { v: 1 }, me: "[Circular]" });
   });
 
+  it("a large Map or Set (a cache passed as an argument) costs only the entries kept, not a copy of all of them", () => {
+    let read = 0;
+    class CountedMap<K, V> extends Map<K, V> {
+      override *[Symbol.iterator](): MapIterator<[K, V]> {
+        for (const e of this.entries()) {
+          read++;
+          yield e;
+        }
+      }
+    }
+    const cache = new CountedMap<string, number>();
+    for (let i = 0; i < 100_000; i++) cache.set(`k${i}`, i);
+    const out = toJsonSafe(cache, 1000) as Record<string, unknown>;
+    expect(out.k0).toBe(0);
+    expect(out["..."]).toMatch(/^\[truncated \d+ keys\]$/);
+    expect(read).toBeLessThan(500);
+    let values = 0;
+    class CountedSet<T> extends Set<T> {
+      override values(): SetIterator<T> {
+        const it = super.values();
+        return { next: () => (values++, it.next()), [Symbol.iterator]() { return this; } } as SetIterator<T>;
+      }
+    }
+    const ids = new CountedSet<number>(Array.from({ length: 100_000 }, (_, i) => i));
+    const list = toJsonSafe(ids, 1000) as unknown[];
+    expect(list[0]).toBe(0);
+    expect(list.at(-1)).toMatch(/^\.\.\.\[truncated \d+ items\]$/);
+    expect(values).toBeLessThan(1000);
+    // Object keys still make an object; other keys a list of pairs, cut the same way.
+    expect(toJsonSafe(new Map<unknown, number>([[{ id: 1 }, 1], ["a", 2]]))).toEqual([[{ id: 1 }, 1], ["a", 2]]);
+  });
+
   it("caps the size of what it keeps, with visible markers", () => {
     const big = toJsonSafe({ text: "y".repeat(5000), list: Array.from({ length: 1000 }, (_, i) => i) }, 1000);
     const json = JSON.stringify(big);

@@ -169,7 +169,7 @@ class Walker {
     if (obj instanceof Date) return Number.isNaN(obj.getTime()) ? "Invalid Date" : obj.toISOString();
     if (obj instanceof Error) return this.walkError(obj, depth);
     if (obj instanceof Map) return this.walkMap(obj, depth);
-    if (obj instanceof Set) return this.walkList([...obj], depth);
+    if (obj instanceof Set) return this.walkIterable(obj.values(), obj.size, depth);
     if (obj instanceof RegExp) return obj.toString();
     // new String("s"), new Number(5): what JSON.stringify gives, not their index keys or {}.
     if (obj instanceof String || obj instanceof Number || obj instanceof Boolean) return this.walk(obj.valueOf(), depth);
@@ -225,11 +225,30 @@ class Walker {
       } catch (error) {
         item = marker(`Throws: ${describe(error)}`);
       }
-      const json = this.walk(item, depth + 1);
-      if (json !== undefined) {
-        setKey(out, key, json);
-        this.budget -= key.length + 4;
+      this.entry(out, key, item, depth);
+    }
+    return out;
+  }
+
+  private entry(out: { [key: string]: Json }, key: string, item: unknown, depth: number): void {
+    const json = this.walk(item, depth + 1);
+    if (json !== undefined) {
+      setKey(out, key, json);
+      this.budget -= key.length + 4;
+    }
+  }
+
+  /** A Set's values or a Map's entries, read only as far as the budget goes (a cache may hold millions). */
+  private walkIterable(items: Iterator<unknown>, size: number, depth: number): Json[] {
+    const out: Json[] = [];
+    this.budget -= 2;
+    for (let next = items.next(); !next.done; next = items.next()) {
+      if (this.budget <= 0) {
+        out.push(`...[truncated ${size - out.length} items]`);
+        break;
       }
+      out.push(this.walk(next.value, depth + 1) ?? null);
+      this.budget -= 1;
     }
     return out;
   }
@@ -243,13 +262,20 @@ class Walker {
     return { ...rest, ...out };
   }
 
+  /** An object when every key is a primitive (as Python's dict), else a list of [key, value] pairs; read only as far as the budget goes. */
   private walkMap(map: Map<unknown, unknown>, depth: number): Json {
-    const primitiveKeys = [...map.keys()].every((k) => typeof k !== "object" || k === null);
-    if (primitiveKeys) {
-      const entries: Record<string, unknown> = {};
-      for (const [k, v] of map) setKey(entries, String(k), v);
-      return this.walkEntries(entries, depth);
+    for (const k of map.keys()) if (typeof k === "object" && k !== null) return this.walkIterable(map.entries(), map.size, depth);
+    const out: { [key: string]: Json } = {};
+    this.budget -= 2;
+    let i = 0;
+    for (const [k, v] of map) {
+      if (this.budget <= 0) {
+        out["..."] = `[truncated ${map.size - i} keys]`;
+        break;
+      }
+      this.entry(out, String(k), v, depth);
+      i++;
     }
-    return this.walkList([...map.entries()], depth);
+    return out;
   }
 }
