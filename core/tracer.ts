@@ -113,7 +113,16 @@ export class Tracer implements TraceOwner {
    */
   private checkLostContext(name: string): void {
     if (this.contextManager.propagatesAcrossAwait || this.openTraces.size === 0 || !isDev()) return;
-    const open = this.openTraces.values().next().value as TraceRecord;
+    // A trace whose spans have all ended, held only for a generator not read yet, is not one a
+    // span could have lost its way from.
+    let open: TraceRecord | undefined;
+    for (const record of this.openTraces) {
+      if (!record.onlyHeld) {
+        open = record;
+        break;
+      }
+    }
+    if (!open) return;
     warnOnce(
       "lost-context",
       `span "${name}" started with no active parent while trace ${open.info.traceId} is still open, so it became a new trace. ` +

@@ -701,6 +701,24 @@ describe("async generators a build lowered (Zone.js mode)", () => {
   });
 });
 
+describe("throw() into a generator that never started", () => {
+  it("runs none of its body and records no span, sync and async, as Python's wrapper records none", async () => {
+    const t = setup();
+    let ran = 0;
+    const g = mlflow.trace(function* g() { ran++; yield 1; });
+    const ag = mlflow.trace(async function* ag() { ran++; yield 1; });
+    const boom = new Error("in before start");
+    mlflow.withSpan(() => {
+      expect(() => g().throw(boom)).toThrow(boom);
+    }, { name: "caller" });
+    await mlflow.withSpan(async () => {
+      await expect(ag().throw(boom)).rejects.toBe(boom);
+    }, { name: "async caller" });
+    expect(ran).toBe(0);
+    expect((await t.traces()).map((tr) => shape(tr).map((s) => s.name))).toEqual([["caller"], ["async caller"]]);
+  });
+});
+
 describe("return() of a generator that yields in its finally", () => {
   it("the span ends when the generator does, with what it yielded while finishing", async () => {
     const t = setup();

@@ -305,7 +305,8 @@ export function traceIterator<T>(it: Iterator<T>, rec: StreamRecorder): Iterable
       return call(() => it.return!(value as T));
     },
     throw(error?: unknown) {
-      rec.start();
+      // Thrown in before it started, a generator ends without running its body: no span, as in Python.
+      if (!rec.started) rec.cancel();
       if (!it.throw) {
         rec.fail(error);
         throw error;
@@ -355,7 +356,7 @@ export function traceAsyncIterator<T>(it: AsyncIterator<T>, rec: StreamRecorder)
       return call(() => it.return!(value as T)); // ended when the generator is (see traceIterator)
     },
     throw(error?: unknown) {
-      rec.start();
+      if (!rec.started) rec.cancel(); // as traceIterator's
       if (!it.throw) {
         rec.fail(error);
         return Promise.reject(error);

@@ -140,6 +140,17 @@ describe("stack context without an async context manager", () => {
     expect(w.messages()).toEqual([]);
   });
 
+  it("does not warn for a trace that only waits for a generator made in it and not read yet", async () => {
+    w = captureWarnings();
+    const t = setup({ contextManager: new mlflow.StackContextManager() });
+    const words = mlflow.trace(function* words() { yield "a"; });
+    const kept = mlflow.withSpan(() => words(), { name: "makesStream" }); // held for the unread generator
+    await mlflow.withSpan(async () => { await sleep(1); }, { name: "independent" });
+    expect(w.messages()).toEqual([]);
+    expect([...kept]).toEqual(["a"]);
+    expect((await t.traces()).map((tr) => tr.data.spans.map((s) => s.name))).toEqual([["independent"], ["makesStream", "words"]]);
+  });
+
   it("does not warn when top-level traces simply follow each other", async () => {
     w = captureWarnings();
     const t = setup({ contextManager: new mlflow.StackContextManager() });

@@ -105,6 +105,11 @@ export class TraceRecord {
     this.maybeFinish();
   }
 
+  /** Every span has ended; only holds keep it open (a generator made in it and not read yet). */
+  get onlyHeld(): boolean {
+    return this.rootEnded && this.open === 0;
+  }
+
   get rootStatus(): SpanStatusCode | undefined {
     const root = this.slots[0];
     return root ? root.status.statusCode : undefined;
