@@ -134,10 +134,6 @@ export class Tracer implements TraceOwner {
     );
   }
 
-  forgetTrace(record: TraceRecord): void {
-    this.openTraces.delete(record);
-  }
-
   /** Called by a TraceRecord when its root and every child have ended. */
   finishTrace(record: TraceRecord): void {
     this.openTraces.delete(record);

@@ -53,8 +53,8 @@ const BUILT_IN_TOOLS = new Set(["file_search", "computer_use_preview", "web_sear
 /**
  * The request's tools in MLflow's chat-tool form (`mlflow.chat.tools`, which MLflow's UI lists):
  * a Chat Completions tool as it is, a Responses function tool with its definition moved under
- * `function`, a built-in tool named by its type. As in MLflow, a tool of a type it does not know
- * leaves the attribute unset.
+ * `function`, a built-in tool named by its type. As in MLflow, a tool of a type it does not know,
+ * or a function without a name, leaves the attribute unset.
  */
 function chatTools(tools: unknown): object[] | undefined {
   if (!Array.isArray(tools)) return undefined;
@@ -63,7 +63,10 @@ function chatTools(tools: unknown): object[] | undefined {
     if (typeof tool !== "object" || tool === null) return undefined;
     const { type = "function", ...rest } = tool as Record<string, unknown>;
     if (type === "function") {
-      out.push("function" in rest ? { type, function: rest.function } : { type, function: rest });
+      const fn = "function" in rest ? rest.function : rest;
+      // MLflow validates a definition (a name at least); one it refuses leaves the attribute unset.
+      if (typeof (fn as { name?: unknown } | null)?.name !== "string") return undefined;
+      out.push({ type, function: fn });
     } else if (typeof type === "string" && BUILT_IN_TOOLS.has(type)) {
       out.push({ type: "function", function: { name: type } });
     } else {

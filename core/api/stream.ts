@@ -61,24 +61,17 @@ export function streamKind(value: unknown): StreamKind | undefined {
 }
 
 /**
- * An async iterator that is its own iterable, as an async generator is: a native one, or one a
- * build lowered (Zone.js mode: esbuild's or Babel's helper makes an object with next, throw and
- * return). Iterating one goes through those methods as well as `for await`: it is wrapped whole.
+ * An async generator, native or lowered by a build (Zone.js mode): esbuild's and TypeScript's
+ * helpers make a plain object whose own properties are `next`, `throw` and `return`, and which is
+ * its own async iterable. Read through those methods as well as `for await`, it is wrapped whole;
+ * anything with more to it (a class's instance, an SDK stream) is traced in place instead.
  */
-export function isAsyncGeneratorLike(value: unknown): boolean {
+function isAsyncGenerator(value: object): boolean {
   if (Object.prototype.toString.call(value) === "[object AsyncGenerator]") return true;
   const v = value as Record<PropertyKey, unknown>;
-  return typeof v.next === "function" && typeof v.throw === "function" && typeof v.return === "function" &&
+  const own = Object.keys(v);
+  return own.length === 3 && ["next", "throw", "return"].every((k) => own.includes(k) && typeof v[k] === "function") &&
     typeof v[Symbol.asyncIterator] === "function" && (v[Symbol.asyncIterator] as () => unknown).call(v) === v;
-}
-
-/** An async generator a build lowered: generator-like, but not a native one. */
-export function isLoweredAsyncGenerator(value: unknown): boolean {
-  try {
-    return value !== null && typeof value === "object" && Object.prototype.toString.call(value) !== "[object AsyncGenerator]" && isAsyncGeneratorLike(value);
-  } catch {
-    return false;
-  }
 }
 
 function kindOf(value: unknown): StreamKind | undefined {
@@ -297,12 +290,10 @@ export function traceIterator<T>(it: Iterator<T>, rec: StreamRecorder): Iterable
     },
     return(value?: unknown) {
       if (!rec.started) rec.cancel();
-      if (!it.return) {
-        rec.finish();
-        return { done: true, value } as IteratorResult<T>;
-      }
-      // Ended when the generator is: one that yields in a `finally` is still running.
-      return call(() => it.return!(value as T));
+      const r = it.return ? call(() => it.return!(value as T)) : ({ done: true, value } as IteratorResult<T>);
+      // Ended now, even if the generator yields again in a `finally` (`break` never reads that).
+      rec.finish();
+      return r;
     },
     throw(error?: unknown) {
       // Thrown in before it started, a generator ends without running its body: no span, as in Python.
@@ -353,7 +344,7 @@ export function traceAsyncIterator<T>(it: AsyncIterator<T>, rec: StreamRecorder)
         rec.finish();
         return Promise.resolve({ done: true, value } as IteratorResult<T>);
       }
-      return call(() => it.return!(value as T)); // ended when the generator is (see traceIterator)
+      return call(() => it.return!(value as T)).finally(() => rec.finish()); // ended now (see traceIterator)
     },
     throw(error?: unknown) {
       if (!rec.started) rec.cancel(); // as traceIterator's
@@ -569,7 +560,7 @@ export function traceReadableStream(source: WebStream, rec: StreamRecorder): Web
 export function wrapStream<T>(value: T, kind: StreamKind, rec: StreamRecorder): T {
   if (kind === "sync") return whenDropped(traceIterator(value as Iterator<unknown>, rec), rec) as T;
   if (kind === "readable") return traceReadableStream(value as WebStream, rec) as T;
-  return (isAsyncGeneratorLike(value)
+  return (isAsyncGenerator(value as object)
     ? whenDropped(traceAsyncIterator(value as AsyncIterator<unknown>, rec), rec)
     : traceAsyncIterable(value as object, rec)) as T;
 }

@@ -5,7 +5,7 @@ import { getTracer, isPromiseLike } from "../tracer.js";
 import { mapArgs, readParams } from "./args.js";
 import { fail, settleAfter, succeed } from "./settle.js";
 import { isNativeAsync, underZone, warnNativeAsyncUnderZone } from "./zone-check.js";
-import { generatorFunctionKind, isLoweredAsyncGenerator, StreamRecorder, streamKind, wrapStream, type OutputReducer } from "./stream.js";
+import { generatorFunctionKind, StreamRecorder, streamKind, wrapStream, type OutputReducer } from "./stream.js";
 
 export interface TraceOptions {
   /** Span name; defaults to the function's (or method's) name. */
@@ -113,20 +113,16 @@ function wrap(fn: Function, options: TraceOptions, methodName: string | undefine
       return result;
     }
     if (isPromiseLike(result)) return settleAfter(result, span, (value) => settle(span, value, reducer));
-    // An async generator function a build lowered (Zone.js mode) is a plain function returning a
-    // generator: its span is taken back and waits for the first next(), as a native one's does.
-    if (isLoweredAsyncGenerator(result) && span._record.retract(span)) {
-      const rec = recorder(args);
-      if (rec) return wrapStream(result, "async", rec);
-    }
     return settle(span, result, reducer);
   };
 
-  /** A stream span that starts when iteration starts, under the span active now. */
-  const recorder = (args: unknown[]): StreamRecorder | undefined => {
+  // Creating a generator runs none of its body (but its parameters' defaults): the span waits for
+  // the first next(). (No mlflow.spanFunctionName here: Python's _wrap_generator does not set it either.)
+  const traceGenerator = (self: unknown, args: unknown[]): unknown => {
+    let rec: StreamRecorder | undefined;
     try {
       const tracer = getTracer();
-      return new StreamRecorder({
+      rec = new StreamRecorder({
         tracer,
         parent: options.parent === null ? null : tracer.resolveParent(undefined),
         name,
@@ -137,14 +133,7 @@ function wrap(fn: Function, options: TraceOptions, methodName: string | undefine
       });
     } catch (error) {
       reportSdkError("trace", error);
-      return undefined;
     }
-  };
-
-  // Creating a generator runs none of its body (but its parameters' defaults): the span waits for
-  // the first next(). (No mlflow.spanFunctionName here: Python's _wrap_generator does not set it either.)
-  const traceGenerator = (self: unknown, args: unknown[]): unknown => {
-    const rec = recorder(args);
     let it: unknown;
     try {
       it = fn.apply(self, args); // runs once: a default that throws is the caller's error, thrown as is

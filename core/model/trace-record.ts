@@ -10,8 +10,6 @@ export interface TraceOwner {
   readonly maxValueBytes: number;
   readonly openSpanTimeoutMs: number;
   finishTrace(record: TraceRecord): void;
-  /** The trace was taken back before anything happened in it (`retract`): never exported. */
-  forgetTrace(record: TraceRecord): void;
   /** The trace's root span ended (its children may still run): it is now the last active trace, as in Python. */
   rootEnded(record: TraceRecord): void;
 }
@@ -77,25 +75,8 @@ export class TraceRecord {
     };
   }
 
-  /**
-   * Takes back `span`, which started last and did nothing yet (a call that turned out to make a
-   * generator, whose span starts when iterated): as if never started. A root takes its trace with
-   * it. False if anything started after it.
-   */
-  retract(span: LiveSpan): boolean {
-    if (this.finished || span.isEnded || this.slots[span._slot] !== span || span._slot !== this.slots.length - 1) return false;
-    this.slots.pop();
-    this.open--;
-    if (span._slot === 0) {
-      this.finished = true;
-      this.tracer.forgetTrace(this);
-    }
-    return true;
-  }
-
   onSpanEnd(span: LiveSpan): void {
-    // Force-exported already, or retracted: the late end changes nothing.
-    if (this.finished || this.slots[span._slot] !== span) return;
+    if (this.finished) return; // force-exported already; the late end changes nothing
     this.slots[span._slot] = span._toData();
     this.open--;
     if (span._slot === 0) {

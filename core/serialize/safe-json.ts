@@ -169,7 +169,7 @@ class Walker {
     if (obj instanceof Date) return Number.isNaN(obj.getTime()) ? "Invalid Date" : obj.toISOString();
     if (obj instanceof Error) return this.walkError(obj, depth);
     if (obj instanceof Map) return this.walkMap(obj, depth);
-    if (obj instanceof Set) return this.walkIterable(obj.values(), obj.size, depth);
+    if (obj instanceof Set) return this.walkIterable((obj as Set<unknown>)[Symbol.iterator](), obj.size, depth);
     if (obj instanceof RegExp) return obj.toString();
     // new String("s"), new Number(5): what JSON.stringify gives, not their index keys or {}.
     if (obj instanceof String || obj instanceof Number || obj instanceof Boolean) return this.walk(obj.valueOf(), depth);
@@ -274,6 +274,7 @@ class Walker {
         break;
       }
       this.entry(out, String(k), v, depth);
+      this.budget -= 1; // an undefined value, left out, still costs its read
       i++;
     }
     return out;

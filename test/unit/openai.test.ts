@@ -138,8 +138,10 @@ describe("chat.completions.create", () => {
     expect(span.attributes).toMatchObject({ instructions: "be brief" });
     expect(span.attributes).not.toHaveProperty("input");
 
-    // A tool type MLflow does not know leaves the attribute unset, as in MLflow.
+    // A tool type MLflow does not know, or a function without a name, leaves the attribute unset, as in MLflow.
     await client.responses.create({ model: "gpt-4o", input: "hi", tools: [{ type: "some_future_tool" } as never] });
+    expect((await only()).data.spans[0]!.attributes).not.toHaveProperty("mlflow.chat.tools");
+    await client.chat.completions.create({ model: "gpt-4o", messages: [question], tools: [{ type: "function" } as never] });
     expect((await only()).data.spans[0]!.attributes).not.toHaveProperty("mlflow.chat.tools");
 
     // A parameter named like MLflow's own attributes does not overwrite them.

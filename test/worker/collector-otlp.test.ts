@@ -216,6 +216,9 @@ describe("POST /v1/traces: hostile OTLP gets a 4xx at the OTLP path, and nothing
     ["an array", () => "[]", 400, ""],
     ["resourceSpans not an array", () => JSON.stringify({ resourceSpans: {} }), 400, "resourceSpans"],
     ["the /v1/ingest format sent here", () => JSON.stringify({ traces: [simpleTrace("wrong-route")] }), 400, "resourceSpans"],
+    ["the /v1/ingest format beside an empty resourceSpans", () => JSON.stringify({ resourceSpans: [], traces: [simpleTrace("wrong-route")] }), 400, "resourceSpans"],
+    ["snake_case scope_spans (no spans read)", () => JSON.stringify({ resourceSpans: [{ scope_spans: base().resourceSpans[0]!.scopeSpans }] }), 400, "resourceSpans"],
+    ["pre-1.0 instrumentationLibrarySpans", () => JSON.stringify({ resourceSpans: [{ instrumentationLibrarySpans: base().resourceSpans[0]!.scopeSpans }] }), 400, "resourceSpans"],
     ["doubleValue a word", mutate((s) => attr(s, { doubleValue: "nan" })), 400, `${SPAN}[0].attributes[0].value.doubleValue`],
     ["start time a fraction", mutate((s) => (s[0]!.startTimeUnixNano = 1.5)), 400, `${SPAN}[0].startTimeUnixNano`],
     ["resourceSpans entry a number", () => JSON.stringify({ resourceSpans: [1] }), 400, "resourceSpans[0]"],
@@ -324,13 +327,20 @@ describe("POST /v1/traces: hostile OTLP gets a 4xx at the OTLP path, and nothing
     expect((await send(app(), JSON.stringify(r))).status).toBe(200);
     const stored = [...store.traces.values()][0]!.data.spans;
     stored.forEach((x, i) => {
-      expect(Math.abs(x.startTime - Number(BigInt(text[i]![0]) / 1000n) / 1000)).toBeLessThan(0.001);
-      expect(Math.abs(x.endTime! - Number(BigInt(text[i]![1]) / 1000n) / 1000)).toBeLessThan(0.001);
+      expect(Math.abs(x.startTime - Number(BigInt(text[i]![0]!) / 1000n) / 1000)).toBeLessThan(0.001);
+      expect(Math.abs(x.endTime! - Number(BigInt(text[i]![1]!) / 1000n) / 1000)).toBeLessThan(0.001);
     });
   });
 
+  it("unknown fields beside spans are ignored, as OTLP asks of JSON receivers", async () => {
+    const r = { ...base(), futureField: { x: 1 } };
+    (r.resourceSpans[0] as Record<string, unknown>).futureEntryField = true;
+    expect((await send(app(), JSON.stringify(r))).status).toBe(200);
+    expect(store.traces.size).toBe(1);
+  });
+
   it("an empty request (`{}`, no resourceSpans, no spans) succeeds and stores nothing, as OTLP answers it", async () => {
-    for (const body of ["{}", JSON.stringify({ resourceSpans: [] }), JSON.stringify({ resourceSpans: null }), JSON.stringify({ resourceSpans: [{ scopeSpans: [] }] })]) {
+    for (const body of ["{}", JSON.stringify({ resourceSpans: [] }), JSON.stringify({ resourceSpans: null })]) {
       const res = await send(app(), body);
       expect(res.status, body).toBe(200);
       expect(await res.json()).toEqual({ partialSuccess: {} });

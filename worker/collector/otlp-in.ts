@@ -161,9 +161,7 @@ function otlpPath(internal: string, tracePrefix: string, origins: Origin[]): str
 export function tracesFromOtlp(body: unknown, limits: CollectorLimits): Trace[] {
   if (typeof body !== "object" || body === null || Array.isArray(body)) throw bad("", "the body must be an OTLP ExportTraceServiceRequest object");
   const raw = (body as { resourceSpans?: unknown }).resourceSpans;
-  // `{}` is an empty request; `{"traces": …}` (the /v1/ingest format sent here) is not one.
-  const otherKeys = unset(raw) && Object.keys(body).some((k) => k !== "resourceSpans");
-  if ((!unset(raw) && !Array.isArray(raw)) || otherKeys) throw bad("resourceSpans", "resourceSpans must be an array", "send an ExportTraceServiceRequest as OTLP/HTTP JSON");
+  if (!unset(raw) && !Array.isArray(raw)) throw bad("resourceSpans", "resourceSpans must be an array", "send an ExportTraceServiceRequest as OTLP/HTTP JSON");
   const resourceSpans = array(raw, "resourceSpans");
   const byTrace = new Map<string, Origin[]>();
   let count = 0;
@@ -181,7 +179,13 @@ export function tracesFromOtlp(body: unknown, limits: CollectorLimits): Trace[] 
       });
     });
   });
-  // An empty request is a valid one (OTLP answers it with success): nothing to store.
+  // An empty request (`{}`) is a valid one: nothing to store. Unknown fields are ignored, as OTLP
+  // asks of JSON receivers, but not when they leave no span: spans under names this version does
+  // not read (snake_case, the pre-1.0 `instrumentationLibrarySpans`, `{"traces": …}` meant for
+  // /v1/ingest) would be dropped while the sender counts them sent.
+  if (count === 0 && (resourceSpans.length > 0 || Object.keys(body).some((k) => k !== "resourceSpans"))) {
+    throw bad("resourceSpans", "the request holds no spans", "send spans under resourceSpans[].scopeSpans[].spans (OTLP 1.x JSON); mlflow-edge's own format goes to /v1/ingest");
+  }
   if (byTrace.size > limits.maxTracesPerBatch) throw new Refusal(413, `the request holds ${byTrace.size} traces; the limit is ${limits.maxTracesPerBatch}`, "resourceSpans", "send smaller batches");
   return [...byTrace].map(([traceId, origins], i) => {
     // A stable sort: spans started in the same millisecond keep the sender's order.
