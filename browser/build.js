@@ -20,24 +20,50 @@ export function zoneBuildOptions() {
   return { supported: { ...lowerAsyncSupported }, keepNames: true };
 }
 
+/** The modules the Vite plugin lowers in dev: scripts, whatever plugin compiled them. */
+const SCRIPT = /\.(m?[jt]s|[jt]sx)$/;
+
 /**
  * A Vite plugin for Zone.js mode: lowers async/await in app code, dependencies and the build.
- * (Vite's own transform does not keep function names whatever this asks: pass `name` to `trace`
- * where a span's name matters.) Vite's esbuild transform skips `.js` files unless told otherwise:
- * in dev, an app's `.js`/`.mjs` modules would keep native async/await, so they are included.
+ * In dev it lowers each app module after every other plugin has compiled it (`enforce: "post"`),
+ * whichever compiler that was (Vite's esbuild, @vitejs/plugin-react-swc, Babel), and without
+ * touching Vite's own `esbuild` option, which such a plugin may have turned off. Dependencies are
+ * lowered as Vite pre-bundles them; the build lowers everything through `build.target`.
+ * (Vite's build does not keep function names: pass `name` to `trace` where a span's name matters.)
  */
 export function mlflowEdgeZone() {
+  let serve = false;
   return {
     name: "mlflow-edge:zone",
-    /** @param {{ esbuild?: false | { include?: unknown, exclude?: unknown } }} [user] */
-    config(user) {
-      // An app that chose what esbuild transforms (a `loader: "jsx"` recipe for .js) keeps its choice.
-      const chosen = user?.esbuild && (user.esbuild.include !== undefined || user.esbuild.exclude !== undefined);
+    enforce: /** @type {const} */ ("post"),
+    config() {
       return {
-        esbuild: { supported: { ...lowerAsyncSupported }, ...(chosen ? {} : { include: /\.(m?[jt]s|[jt]sx)$/, exclude: /\.html$/ }) },
         optimizeDeps: { esbuildOptions: { supported: { ...lowerAsyncSupported } } },
         build: { target: "es2016" },
       };
+    },
+    /** @param {{ command: string }} config */
+    configResolved(config) {
+      serve = config.command === "serve";
+    },
+    /**
+     * @param {string} code
+     * @param {string} id
+     */
+    async transform(code, id) {
+      const path = id.split("?")[0] ?? id;
+      // (an inline <script type="module"> of index.html comes as `index.html?html-proxy&index=0.js`)
+      const script = SCRIPT.test(path) || /[?&]html-proxy\b.*\.js$/.test(id);
+      if (!serve || !script || path.includes("/node_modules/") || !/\b(async|await)\b/.test(code)) return null;
+      const { transformWithEsbuild } = await import("vite");
+      try {
+        const out = await transformWithEsbuild(code, path, { loader: "js", supported: { ...lowerAsyncSupported }, sourcemap: true });
+        return { code: out.code, map: out.map };
+      } catch (error) {
+        const detail = /** @type {{ errors?: { text: string }[] }} */ (error).errors?.[0]?.text ?? String(error);
+        throw new Error(`mlflow-edge:zone could not lower async/await in ${path} for Zone.js: ${detail}` +
+          (/top-level await/i.test(detail) ? " (top-level await cannot be lowered: move it into an async function)" : ""));
+      }
     },
   };
 }

@@ -2,7 +2,7 @@
 // for-await: in the app's code, in mlflow-edge and in dependencies (idb), for esbuild and Vite.
 import { describe, expect, it } from "vitest";
 import { build as esbuild } from "esbuild";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { build as viteBuild, createServer, type Rollup } from "vite";
@@ -44,10 +44,52 @@ describe("Zone.js build help", () => {
     const plain = await serve([]);
     expect(plain[0]).toMatch(NATIVE_ASYNC); // the check can fail: Vite alone leaves it native
     for (const code of await serve([mlflowEdgeZone()])) expect(code).not.toMatch(NATIVE_ASYNC);
-    // An app that chose what esbuild transforms keeps its choice (merged by Vite, ours would win).
-    const esbuildOf = (user?: Parameters<ReturnType<typeof mlflowEdgeZone>["config"]>[0]) => mlflowEdgeZone().config(user).esbuild as Record<string, unknown>;
-    expect(esbuildOf({ esbuild: { include: /src\/.*\.jsx?$/ } })).not.toHaveProperty("include");
-    expect(esbuildOf({})).toHaveProperty("include");
+    // An inline <script type="module"> of an HTML page too.
+    const inline = async (plugins: ReturnType<typeof mlflowEdgeZone>[]) => {
+      const server = await createServer({ configFile: false, logLevel: "silent", root: process.cwd(), plugins, server: { middlewareMode: true, hmr: false }, optimizeDeps: { noDiscovery: true } });
+      try {
+        const page = "/test/fixtures/zone-app/index.html";
+        await server.transformIndexHtml(page, readFileSync(`.${page}`, "utf8"));
+        return (await server.transformRequest(`${page}?html-proxy&index=0.js`))!.code;
+      } finally {
+        await server.close();
+      }
+    };
+    expect(await inline([])).toMatch(NATIVE_ASYNC);
+    expect(await inline([mlflowEdgeZone()])).not.toMatch(NATIVE_ASYNC);
+  }, 60_000);
+
+  it("beside a plugin that compiles TSX itself and turns Vite's esbuild off (@vitejs/plugin-react-swc), in either order: JSX as that plugin compiles it, async/await lowered", async () => {
+    // What the SWC plugin does: `esbuild: false`, and its own TSX → JS with the automatic JSX runtime.
+    const swcLike = {
+      name: "swc-like",
+      config: () => ({ esbuild: false as const }),
+      async transform(code: string, id: string) {
+        if (!id.endsWith(".tsx")) return null;
+        const { transform } = await import("esbuild");
+        return (await transform(code, { loader: "tsx", jsx: "automatic", jsxImportSource: "/test/fixtures/zone-app/jsx", target: "es2022" })).code;
+      },
+    };
+    for (const plugins of [[swcLike, mlflowEdgeZone()], [mlflowEdgeZone(), swcLike]]) {
+      const server = await createServer({ configFile: false, logLevel: "silent", root: process.cwd(), plugins, server: { middlewareMode: true, hmr: false }, optimizeDeps: { noDiscovery: true } });
+      try {
+        const code = (await server.transformRequest("/test/fixtures/zone-app/view.tsx"))!.code;
+        expect(code).toContain("jsx-runtime"); // the SWC-like plugin's JSX, not esbuild's React.createElement
+        expect(code).not.toContain("React.createElement");
+        expect(code).not.toMatch(NATIVE_ASYNC);
+      } finally {
+        await server.close();
+      }
+    }
+  }, 60_000);
+
+  it("names itself when it cannot lower a module (top-level await)", async () => {
+    const server = await createServer({ configFile: false, logLevel: "silent", root: process.cwd(), plugins: [mlflowEdgeZone()], server: { middlewareMode: true, hmr: false }, optimizeDeps: { noDiscovery: true } });
+    try {
+      await expect(server.transformRequest("/test/fixtures/zone-app/top-level-await.mjs")).rejects.toThrow(/mlflow-edge:zone could not lower async\/await in .*top-level-await\.mjs.*move it into an async function/);
+    } finally {
+      await server.close();
+    }
   }, 60_000);
 
   for (const [tool, bundle] of [["esbuild: zoneBuildOptions()", withEsbuild], ["Vite: mlflowEdgeZone()", withVite]] as const) {
