@@ -43,7 +43,7 @@ describe("MlflowExporter across invocations", () => {
     expect(sent).toEqual([]);
     vi.setSystemTime(Date.now() + 2_500); // past timeout + retry budget: those sends are abandoned
     await exporter.export(await someTrace("later"));
-    await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 120)); // a waiting send looks again for a slot every 50 ms
     expect(sent.sort()).toEqual(["later@7", "waits@7"]);
     expect(lookups).toBe(2);
   });

@@ -28,6 +28,9 @@ export interface MlflowExporterOptions extends MlflowClientOptions {
   redact?: RedactHook | false;
 }
 
+/** How often a send waiting for a slot looks again, in Workers. */
+const SLOT_POLL_MS = 50;
+
 export class MlflowExporter implements Exporter {
   readonly client: MlflowClient;
   private readonly experimentId: string | undefined;
@@ -42,7 +45,8 @@ export class MlflowExporter implements Exporter {
   /** Send slots in use, with when each was taken. */
   private readonly slots = new Map<object, number>();
   private readonly waiting: ((slot: object) => void)[] = [];
-  private readonly inFlight = new Set<Promise<unknown>>();
+  /** Exports not settled yet, with when each began (in Workers, one past `abandonMs` is dropped: its invocation ended). */
+  private readonly inFlight = new Map<Promise<unknown>, number>();
 
   constructor(options: MlflowExporterOptions) {
     this.client = new MlflowClient(options);
@@ -92,7 +96,9 @@ export class MlflowExporter implements Exporter {
       const kept = redact ? redact(trace) : trace;
       return kept ? this.deliver(kept) : undefined;
     });
-    this.inFlight.add(delivery);
+    const now = Date.now();
+    for (const [p, since] of this.inFlight) if (now - since > this.abandonMs) this.inFlight.delete(p);
+    this.inFlight.set(delivery, now);
     const settled = (): void => void this.inFlight.delete(delivery);
     delivery.then(settled, settled);
     return delivery.then(() => undefined);
@@ -116,15 +122,21 @@ export class MlflowExporter implements Exporter {
 
   /** Waits for every send started so far (failures are reported by `export`'s own promise). */
   async flush(): Promise<void> {
-    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight.keys()]);
   }
 
-  private acquire(): Promise<object> {
-    const now = Date.now();
-    for (const [slot, since] of this.slots) if (now - since > this.abandonMs) this.slots.delete(slot);
-    this.grantWaiting();
-    if (this.slots.size < this.maxConcurrency) return Promise.resolve(this.take());
-    return new Promise((grant) => this.waiting.push(grant));
+  private async acquire(): Promise<object> {
+    for (;;) {
+      const now = Date.now();
+      for (const [slot, since] of this.slots) if (now - since > this.abandonMs) this.slots.delete(slot);
+      this.grantWaiting();
+      if (this.slots.size < this.maxConcurrency) return this.take();
+      if (this.abandonMs === Infinity) return new Promise((grant) => this.waiting.push(grant)); // handed over in order
+      // In Workers a slot handed over by another invocation to a waiter whose own invocation has
+      // ended is lost (workerd cancels that continuation), and the oldest waiters are the ones
+      // most likely ended: each waiter looks again on its own timer, which stops with its invocation.
+      await new Promise<void>((r) => setTimeout(r, SLOT_POLL_MS));
+    }
   }
 
   private take(): object {
