@@ -106,6 +106,17 @@ describe("redactSecrets", () => {
     expect(line('{"token": "world", "token": "abc\\ndef"}')).toBe('{"token": "world", "token": "abc\\ndef"}');
   });
 
+  it("masks an OAuth callback's ?code=, and ?key= / ?session= / ?sid= values that look opaque, in URLs only", async () => {
+    const url = "https://app.example/callback?code=4%2F0AX4XfWhXk9Yq3pZ&state=xyz&key=k9Jd82hDk2&session=s3ss10nV4lue99&sid=ab12cd34ef&page=2";
+    const trace = await finished(() => mlflow.withSpan(() => "ok", { name: "callback", inputs: { url, code: "print(1)", key: "value", snippet: "code=print key=value" } }));
+    const inputs = redactSecrets(trace)!.data.spans[0]!.inputs as Record<string, string>;
+    for (const leak of ["4%2F0AX4XfWhXk9Yq3pZ", "k9Jd82hDk2", "s3ss10nV4lue99", "ab12cd34ef"]) expect(inputs.url).not.toContain(leak);
+    expect(inputs.url).toContain("state=xyz");
+    expect(inputs.url).toContain("page=2");
+    // As data keys, and with plain values, they are kept: `code` is what a code model writes.
+    expect([inputs.code, inputs.key, inputs.snippet]).toEqual(["print(1)", "value", "code=print key=value"]);
+  });
+
   it("masks the key of a fetch made with Headers, and provider keys in URLs (Gemini's ?key=), Groq and Hugging Face tokens", async () => {
     const gemini = "AIzaSyA-0123456789abcdefghijklmnopqrstu";
     const tracedFetch = mlflow.trace(function callProvider(url: string, init: { headers: Headers }) { return init.headers.get("x-goog-api-key"); });
