@@ -117,15 +117,17 @@ function endWithBody(
     }
     onEnd();
   };
-  const unread = setTimeout(() => finish(undefined, { name: "body not read", reason: `no read within ${unreadMs} ms` }), unreadMs);
-  (unread as { unref?: () => void }).unref?.();
-  return relayStream(body, {
+  // The relay first: a body already used or locked throws here, before any timer is set.
+  const relayed = relayStream(body, {
     pulled: () => clearTimeout(unread), // reading has started: it ends with the body, however slow
     chunk: (value) => (bytes += (value as Uint8Array).byteLength),
     done: () => finish(),
     failed: (error) => finish(error),
     cancelled: (reason) => finish(undefined, { name: "cancelled", reason }),
   }) as unknown as ReadableStream<Uint8Array>;
+  const unread = setTimeout(() => finish(undefined, { name: "body not read", reason: `no read within ${unreadMs} ms` }), unreadMs);
+  (unread as { unref?: () => void }).unref?.();
+  return relayed;
 }
 
 /**
@@ -144,6 +146,9 @@ export async function traceRequest(
   // inner layer adds nothing, rather than starting a second trace for the same request.
   const outer = enclosingSpan(request);
   if (outer) return handle(outer);
+  // A CORS preflight is the browser's own request (a traceparent header sent cross-origin, which
+  // propagateTo adds, causes one), not the app's work: a trace of its own would be noise.
+  if (request.method === "OPTIONS" && request.headers.has("access-control-request-method")) return handle();
   let span: LiveSpan;
   try {
     const path = pathOf(request);
@@ -200,11 +205,16 @@ export async function traceRequest(
     // (a pre-compressed body is not compressed again) and `cf`.
     return new Response(body, response);
   } catch (error) {
-    reportSdkError("instrument", error);
     if (!span.isEnded) {
-      span.end();
+      // A body already used (read by the handler, or locked to a reader) cannot be sent: the
+      // runtime answers 500, as it would untraced. The span says so.
+      if (response.bodyUsed || response.body?.locked) fail(span, error);
+      else {
+        reportSdkError("instrument", error);
+        span.end();
+      }
       handOn();
-    }
+    } else reportSdkError("instrument", error);
     return response;
   }
 }

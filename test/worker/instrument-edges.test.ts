@@ -255,6 +255,35 @@ describe("responses whose body is never streamed out", () => {
     expect(getTracer().openTraceCount).toBe(0);
   });
 
+  it("a CORS preflight is answered untraced; an OPTIONS request of the app's own is traced", async () => {
+    const worker = instrument<object, ExportedHandler<object>>({ fetch: () => new Response(null, { status: 204 }) }, { exporter: () => exported });
+    for (const headers of [{ origin: "https://page.example", "access-control-request-method": "POST", "access-control-request-headers": "traceparent" }, {}] as Record<string, string>[]) {
+      const ctx = createExecutionContext();
+      const res = await worker.fetch!(new Request("https://app.example/api/chat", { method: "OPTIONS", headers }) as never, {}, ctx);
+      expect(res.status).toBe(204);
+      await waitOnExecutionContext(ctx);
+    }
+    expect(exported.traces.map((t) => root(t).name)).toEqual(["OPTIONS /api/chat"]);
+  });
+
+  it("a response whose body the handler already read cannot be sent (500 from the runtime): the span is ERROR with the exception, not OK 200", async () => {
+    const worker = instrument<object, ExportedHandler<object>>({
+      async fetch() {
+        const r = new Response("hello");
+        await r.text();
+        return r;
+      },
+    }, { exporter: () => exported, exportDeadlineMs: 200 });
+    const ctx = createExecutionContext();
+    await worker.fetch!(new Request("https://app.example/used") as never, {}, ctx);
+    await waitOnExecutionContext(ctx);
+    expect(exported.traces).toHaveLength(1);
+    const r = root(exported.traces[0]!);
+    expect(r.status.statusCode).toBe("STATUS_CODE_ERROR");
+    expect(r.events.map((e) => [e.name, e.attributes["exception.type"]])).toEqual([["exception", "TypeError"]]);
+    expect(getTracer().openTraceCount).toBe(0);
+  });
+
   it("a response dropped unread ends its span at the export deadline, with a 'body not read' event", async () => {
     const worker = instrument<object, ExportedHandler<object>>({ fetch: () => new Response("nobody reads this") }, { exporter: () => exported, exportDeadlineMs: 50 });
     const ctx = createExecutionContext();
