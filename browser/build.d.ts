@@ -8,15 +8,16 @@ export declare const lowerAsyncSupported: Readonly<{ "async-await": false; "asyn
 export declare function zoneBuildOptions(): { supported: Record<string, boolean>; keepNames: true };
 /**
  * A Vite plugin for Zone.js mode: `plugins: [mlflowEdgeZone()]`, beside any other (React with SWC
- * or Babel, in any order). In dev it lowers async/await in every app module (.js, .mjs, .ts, .jsx,
- * .tsx) after the other plugins compiled it, and in pre-bundled dependencies. It sets
+ * or Babel, Vue, Svelte, in any order). In dev it lowers async/await in every app module (.js,
+ * .mjs, .ts, .jsx, .tsx, .vue and .svelte components, inline module scripts, dependencies excluded
+ * from pre-bundling) after the other plugins compiled it, and in pre-bundled dependencies. It sets
  * `build.target` to es2016 (so dependencies are lowered in the build too). Top-level await is not
  * available under it, in dev or in the build.
  */
 export declare function mlflowEdgeZone(): {
   name: string;
   enforce: "post";
-  config(): Record<string, unknown>;
+  config(config: { esbuild?: unknown }): Record<string, unknown>;
   configResolved(config: { command: string }): void;
   // (`map` is esbuild's source map; typed loosely so that this file needs no Vite types)
   // eslint-disable-next-line @typescript-eslint/no-explicit-any

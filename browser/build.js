@@ -22,6 +22,8 @@ export function zoneBuildOptions() {
 
 /** The modules the Vite plugin lowers in dev: scripts, whatever plugin compiled them. */
 const SCRIPT = /\.(m?[jt]s|[jt]sx)$/;
+/** Components whose module (or `?…type=script` part) a framework plugin compiled to JavaScript. */
+const COMPONENT = /\.(vue|svelte)$/;
 
 /**
  * A Vite plugin for Zone.js mode: lowers async/await in app code, dependencies and the build.
@@ -36,8 +38,13 @@ export function mlflowEdgeZone() {
   return {
     name: "mlflow-edge:zone",
     enforce: /** @type {const} */ ("post"),
-    config() {
+    /** @param {{ esbuild?: unknown }} config */
+    config(config) {
       return {
+        // Vite's own TypeScript transform, and what framework plugins compile through it
+        // (@vitejs/plugin-vue's `<script lang="ts">`), lower too; unless a plugin that compiles
+        // itself (@vitejs/plugin-react-swc) turned it off: this runs after it, and keeps that.
+        ...(config.esbuild === false ? {} : { esbuild: { supported: { ...lowerAsyncSupported } } }),
         optimizeDeps: { esbuildOptions: { supported: { ...lowerAsyncSupported } } },
         build: { target: "es2016" },
       };
@@ -51,10 +58,11 @@ export function mlflowEdgeZone() {
      * @param {string} id
      */
     async transform(code, id) {
-      const path = id.split("?")[0] ?? id;
+      const [path = id, query = ""] = id.split("?");
       // (an inline <script type="module"> of index.html comes as `index.html?html-proxy&index=0.js`)
-      const script = SCRIPT.test(path) || /[?&]html-proxy\b.*\.js$/.test(id);
-      if (!serve || !script || path.includes("/node_modules/") || !/\b(async|await)\b/.test(code)) return null;
+      const script = SCRIPT.test(path) || /(^|&)html-proxy\b.*\.js$/.test(query) || (COMPONENT.test(path) && (query === "" || /(^|&)type=script\b/.test(query)));
+      // Pre-bundled dependencies are lowered as Vite bundles them; one excluded from that is not.
+      if (!serve || !script || path.includes("/node_modules/.vite/") || !/\b(async|await)\b/.test(code)) return null;
       const { transformWithEsbuild } = await import("vite");
       try {
         const out = await transformWithEsbuild(code, path, { loader: "js", supported: { ...lowerAsyncSupported }, sourcemap: true });

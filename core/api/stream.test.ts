@@ -704,6 +704,27 @@ describe("async generators a build lowered (Zone.js mode)", () => {
     expect(shape(await t.only()).map((s) => [s.name, s.parent])).toEqual([["caller", null], ["chat", "caller"], ["tokens", "chat"]]);
   });
 
+  it("Babel's lowering (Angular CLI's): a class with next/throw/return and an own _invoke, read with next(), is recorded", async () => {
+    const t = setup();
+    // The shape of @babel/helpers' _wrapAsyncGenerator: new AsyncGenerator(gen), methods on the class.
+    class AsyncGenerator<T> {
+      _invoke: (kind: "next" | "throw" | "return", arg?: unknown) => Promise<IteratorResult<T>>;
+      constructor(gen: globalThis.AsyncGenerator<T>) { this._invoke = (kind, arg) => gen[kind](arg as never); }
+      next(arg?: unknown) { return this._invoke("next", arg); }
+      throw(arg?: unknown) { return this._invoke("throw", arg); }
+      return(arg?: unknown) { return this._invoke("return", arg); }
+      [Symbol.asyncIterator]() { return this; }
+    }
+    const words = mlflow.trace(function words(text: string) {
+      return new AsyncGenerator((async function* () { for (const w of text.split(" ")) yield w; })());
+    });
+    await mlflow.withSpan(async () => {
+      const it = words("x y z");
+      for (let r = await it.next(); !r.done; r = await it.next()) { /* read by hand */ }
+    }, { name: "caller" });
+    expect(shape(await t.only())[1]).toMatchObject({ name: "words", outputs: ["x", "y", "z"], status: "OK" });
+  });
+
   it("an async iterator that is more than a generator (a class with its own methods) comes back as itself", async () => {
     const t = setup();
     class Subscription {

@@ -62,17 +62,21 @@ export function streamKind(value: unknown): StreamKind | undefined {
 
 /**
  * An async generator, native or lowered by a build (Zone.js mode): esbuild's and TypeScript's
- * helpers make a plain object whose own properties are `next`, `throw` and `return`, and which is
- * its own async iterable. Read through those methods as well as `for await`, it is wrapped whole;
- * anything with more to it (a class's instance, an SDK stream) is traced in place instead.
+ * helpers make a plain object whose own properties are `next`, `throw` and `return`; Babel's an
+ * object whose class has those (and `_invoke`). Either is its own async iterable. Read through
+ * those methods as well as `for await`, it is wrapped whole; anything with more to it (a class
+ * with methods of its own, an SDK stream) is traced in place instead.
  */
 function isAsyncGenerator(value: object): boolean {
   if (Object.prototype.toString.call(value) === "[object AsyncGenerator]") return true;
   const v = value as Record<PropertyKey, unknown>;
-  const own = Object.keys(v);
-  return own.length === 3 && ["next", "throw", "return"].every((k) => own.includes(k) && typeof v[k] === "function") &&
-    typeof v[Symbol.asyncIterator] === "function" && (v[Symbol.asyncIterator] as () => unknown).call(v) === v;
+  if (typeof v.next !== "function" || typeof v.throw !== "function" || typeof v.return !== "function") return false;
+  for (let o: object | null = value; o && o !== Object.prototype && o !== ASYNC_ITERATOR; o = Object.getPrototypeOf(o) as object | null) {
+    for (const k of Object.getOwnPropertyNames(o)) if (!GENERATOR_KEYS.has(k)) return false;
+  }
+  return typeof v[Symbol.asyncIterator] === "function" && (v[Symbol.asyncIterator] as () => unknown).call(v) === v;
 }
+const GENERATOR_KEYS = new Set(["next", "throw", "return", "constructor", "_invoke"]);
 
 function kindOf(value: unknown): StreamKind | undefined {
   if (value === null || typeof value !== "object") return undefined;
@@ -123,7 +127,7 @@ export class StreamRecorder {
     if (running) this.lastAt = nowMs();
     this.reducer = plan ? plan.outputReducer : running?.outputReducer;
     const parent = plan?.parent;
-    if (!running && parent && !isRemoteParent(parent)) this.release = parent._record.hold();
+    if (!running && parent && !isRemoteParent(parent)) this.release = parent._record.hold(true);
   }
 
   get started(): boolean {

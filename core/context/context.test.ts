@@ -151,6 +151,17 @@ describe("stack context without an async context manager", () => {
     expect((await t.traces()).map((tr) => tr.data.spans.map((s) => s.name))).toEqual([["independent"], ["makesStream", "words"]]);
   });
 
+  it("still warns for a trace held by work handed on after its root ended (a Worker's ctx.waitUntil)", async () => {
+    w = captureWarnings();
+    const t = setup({ contextManager: new mlflow.StackContextManager() });
+    let release!: () => void;
+    mlflow.withSpan((span) => void (release = span._record.hold()), { name: "request" }); // as holdingContext's waitUntil does
+    mlflow.withSpan(() => 1, { name: "dbWrite" }); // work in that waitUntil, its context lost
+    release();
+    expect(w.messages().filter((m) => m.includes("was lost across an await"))).toHaveLength(1);
+    expect(await t.traces()).toHaveLength(2);
+  });
+
   it("does not warn when top-level traces simply follow each other", async () => {
     w = captureWarnings();
     const t = setup({ contextManager: new mlflow.StackContextManager() });

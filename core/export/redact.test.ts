@@ -108,13 +108,18 @@ describe("redactSecrets", () => {
 
   it("masks an OAuth callback's ?code=, and ?key= / ?session= / ?sid= values that look opaque, in URLs only", async () => {
     const url = "https://app.example/callback?code=4%2F0AX4XfWhXk9Yq3pZ&state=xyz&key=k9Jd82hDk2&session=s3ss10nV4lue99&sid=ab12cd34ef&page=2";
-    const trace = await finished(() => mlflow.withSpan(() => "ok", { name: "callback", inputs: { url, code: "print(1)", key: "value", snippet: "code=print key=value" } }));
+    const exchange = "grant_type=authorization_code&code=123456&redirect_uri=https%3A%2F%2Fapp.example%2Fcb";
+    const code = "sorted(words, key=str.lower)\nClient(session=http_session)\nsys.exit(code=exit_code)\nd.get(key=cache_key1)";
+    const objects = "https://files.example/get?key=reports/2024/q1.pdf&format=raw";
+    const form = "code=print(1)&lang=python";
+    const trace = await finished(() => mlflow.withSpan(() => "ok", { name: "callback", inputs: { url, exchange, code, objects, form, key: "value" } }));
     const inputs = redactSecrets(trace)!.data.spans[0]!.inputs as Record<string, string>;
     for (const leak of ["4%2F0AX4XfWhXk9Yq3pZ", "k9Jd82hDk2", "s3ss10nV4lue99", "ab12cd34ef"]) expect(inputs.url).not.toContain(leak);
     expect(inputs.url).toContain("state=xyz");
     expect(inputs.url).toContain("page=2");
-    // As data keys, and with plain values, they are kept: `code` is what a code model writes.
-    expect([inputs.code, inputs.key, inputs.snippet]).toEqual(["print(1)", "value", "code=print key=value"]);
+    expect(inputs.exchange).toBe("grant_type=authorization_code&code=[REDACTED]&redirect_uri=https%3A%2F%2Fapp.example%2Fcb");
+    // Code a model wrote, an object key, a form field that holds code, and data keys are kept.
+    expect([inputs.code, inputs.objects, inputs.form, inputs.key]).toEqual([code, objects, form, "value"]);
   });
 
   it("masks the key of a fetch made with Headers, and provider keys in URLs (Gemini's ?key=), Groq and Hugging Face tokens", async () => {

@@ -87,11 +87,13 @@ const JSON_TUPLE = /\[\s*"([^"\\]{1,80})"(\s*,\s*)"(?:[^"\\]|\\.)*"\s*\]/g;
 // key=value in query strings and form bodies, and key="value" in auth headers (OAuth's
 // oauth_signature="…", Digest's response="…"), also with the quotes escaped in JSON text.
 const QUERY_PAIR = /([A-Za-z0-9_.[\]-]{1,80})=(\\?"[^"\\]{0,2000}\\?"|[^&\s#"'\\]+)/g;
-// Keys that name a credential in a URL's query string (an OAuth callback's `?code=`, `?key=`, a
-// session id), though as data keys elsewhere (`{"code": "print(1)"}`) they are not: masked in
-// key=value text only, and only when the value is opaque (8 characters or more, not a plain word).
-const QUERY_SECRET_KEY = /^(?:code|key|session|sessionid|sid|ticket)$/;
-const opaque = (v: string): boolean => v.length >= 8 && !PLAIN_WORD.test(v);
+// Parameters that carry a credential in a URL's query string or a form body (an OAuth callback's
+// `?code=`, `?key=`, a session id), though elsewhere they are data (`{"code": "print(1)"}`,
+// `sorted(words, key=str.lower)`): masked only right after `?` or `&`, and only when the value
+// reads as a token (6 URL-safe characters or more, not a plain word; for `key`, without `/` or `.`,
+// which an object key such as `reports/q1.pdf` has).
+const QUERY_SECRET = /([?&])(code|key|session|sessionid|sid|ticket)=([A-Za-z0-9%._~+/=-]{6,})(?=[&#\s"'\\]|$)/gi;
+const tokenLike = (key: string, v: string): boolean => !PLAIN_WORD.test(v) && (key.toLowerCase() !== "key" || !/[/.]/.test(v));
 
 /** Builds a redaction hook; `redactSecrets` is the default one. */
 export function createRedactor(options: RedactorOptions = {}): RedactHook {
@@ -140,8 +142,9 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
       out = out.replace(JSON_TUPLE, (m, k: string, sep: string) => (isSecretKey(k) ? `["${k}"${sep}"${REDACTED}"]` : m));
     }
     if (out.includes("=")) {
+      out = out.replace(QUERY_SECRET, (m, sep: string, k: string, v: string) => (tokenLike(k, v) ? `${sep}${k}=${REDACTED}` : m));
       out = out.replace(QUERY_PAIR, (m, k: string, v: string) =>
-        isSecretKey(k) || (QUERY_SECRET_KEY.test(normalize(k)) && opaque(v)) ? `${k}=${v.startsWith('\\"') ? `\\"${REDACTED}\\"` : v.startsWith('"') ? `"${REDACTED}"` : REDACTED}` : m,
+        isSecretKey(k) ? `${k}=${v.startsWith('\\"') ? `\\"${REDACTED}\\"` : v.startsWith('"') ? `"${REDACTED}"` : REDACTED}` : m,
       );
     }
     for (const p of patterns) {

@@ -48,6 +48,30 @@ describe("MlflowExporter across invocations", () => {
     expect(lookups).toBe(2);
   });
 
+  it("in Workers, a send waiting for a slot takes it as soon as one is freed (no timer needed), and flush() stops waiting for a send older than the abandon age", async () => {
+    vi.useFakeTimers({ toFake: ["Date", "setTimeout", "clearTimeout"] });
+    vi.stubGlobal("navigator", { userAgent: "Cloudflare-Workers" });
+    const exporter = new MlflowExporter({ trackingUri: "http://127.0.0.1:9", experimentId: "1", maxConcurrency: 1, timeoutMs: 1_000, retry: { maxElapsedMs: 1_000 } });
+    const sent: string[] = [];
+    exporter.client.sendTrace = async (trace: mlflow.Trace) => {
+      sent.push(trace.data.spans[0]!.name);
+      return { traceId: trace.info.traceId, spansLocation: "TRACKING_STORE" } as SendTraceResult;
+    };
+    const traces = [];
+    for (let i = 0; i < 5; i++) traces.push(await someTrace(`t${i}`));
+    await Promise.all(traces.map((t) => exporter.export(t))); // the fake clock never moves: freed slots wake the waiters
+    expect(sent.sort()).toEqual(["t0", "t1", "t2", "t3", "t4"]);
+    // A send cut off with its invocation never settles; flush() gives up on it at the abandon age.
+    exporter.client.sendTrace = () => never<SendTraceResult>();
+    void exporter.export(await someTrace("cut"));
+    let flushed = false;
+    void exporter.flush().then(() => (flushed = true));
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(flushed).toBe(false);
+    await vi.advanceTimersByTimeAsync(1_100);
+    expect(flushed).toBe(true);
+  });
+
   it("in Node, where every send settles, a slow send keeps its slot: never more than maxConcurrency at once", async () => {
     vi.useFakeTimers({ toFake: ["Date"] });
     const exporter = new MlflowExporter({ trackingUri: "http://127.0.0.1:9", experimentId: "1", maxConcurrency: 2, timeoutMs: 1_000, retry: { maxElapsedMs: 1_000 } });

@@ -45,6 +45,8 @@ export class MlflowExporter implements Exporter {
   /** Send slots in use, with when each was taken. */
   private readonly slots = new Map<object, number>();
   private readonly waiting: ((slot: object) => void)[] = [];
+  /** In Workers, the waiters looking for a slot, with when each last looked. */
+  private readonly pollers = new Map<() => void, number>();
   /** Exports not settled yet, with when each began (in Workers, one past `abandonMs` is dropped: its invocation ended). */
   private readonly inFlight = new Map<Promise<unknown>, number>();
 
@@ -96,9 +98,8 @@ export class MlflowExporter implements Exporter {
       const kept = redact ? redact(trace) : trace;
       return kept ? this.deliver(kept) : undefined;
     });
-    const now = Date.now();
-    for (const [p, since] of this.inFlight) if (now - since > this.abandonMs) this.inFlight.delete(p);
-    this.inFlight.set(delivery, now);
+    this.pruneInFlight();
+    this.inFlight.set(delivery, Date.now());
     const settled = (): void => void this.inFlight.delete(delivery);
     delivery.then(settled, settled);
     return delivery.then(() => undefined);
@@ -120,9 +121,28 @@ export class MlflowExporter implements Exporter {
     }
   }
 
-  /** Waits for every send started so far (failures are reported by `export`'s own promise). */
+  /**
+   * Waits for every send started so far (failures are reported by `export`'s own promise). In
+   * Workers, not for one older than the abandon age: its invocation has ended, it never settles.
+   */
   async flush(): Promise<void> {
-    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight.keys()]);
+    for (this.pruneInFlight(); this.inFlight.size > 0; this.pruneInFlight()) {
+      const all = Promise.allSettled([...this.inFlight.keys()]);
+      if (this.abandonMs === Infinity) {
+        await all;
+        continue;
+      }
+      const oldest = Math.min(...this.inFlight.values());
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([all, new Promise<void>((r) => (timer = setTimeout(r, Math.max(0, oldest + this.abandonMs - Date.now()) + 1)))]);
+      if (timer !== undefined) clearTimeout(timer);
+    }
+  }
+
+  /** In Workers, forgets exports older than the abandon age: their invocation ended with them. */
+  private pruneInFlight(): void {
+    const now = Date.now();
+    for (const [p, since] of this.inFlight) if (now - since > this.abandonMs) this.inFlight.delete(p);
   }
 
   private async acquire(): Promise<object> {
@@ -134,8 +154,25 @@ export class MlflowExporter implements Exporter {
       if (this.abandonMs === Infinity) return new Promise((grant) => this.waiting.push(grant)); // handed over in order
       // In Workers a slot handed over by another invocation to a waiter whose own invocation has
       // ended is lost (workerd cancels that continuation), and the oldest waiters are the ones
-      // most likely ended: each waiter looks again on its own timer, which stops with its invocation.
-      await new Promise<void>((r) => setTimeout(r, SLOT_POLL_MS));
+      // most likely ended: each waiter takes a slot itself, looking again on its own timer (which
+      // stops with its invocation) or when a slot is freed (`wakePollers`).
+      await new Promise<void>((wake) => {
+        const entry = (): void => {
+          this.pollers.delete(entry);
+          wake();
+        };
+        this.pollers.set(entry, Date.now());
+        setTimeout(entry, SLOT_POLL_MS);
+      });
+    }
+  }
+
+  /** Wakes the waiters that looked for a slot lately (an ended one stops renewing its entry and ages out). */
+  private wakePollers(): void {
+    const now = Date.now();
+    for (const [wake, since] of this.pollers) {
+      if (now - since <= 2 * SLOT_POLL_MS) wake();
+      else this.pollers.delete(wake);
     }
   }
 
@@ -151,6 +188,9 @@ export class MlflowExporter implements Exporter {
 
   /** Frees `slot`, unless it was taken back as abandoned meanwhile. */
   private release(slot: object): void {
-    if (this.slots.delete(slot)) this.grantWaiting();
+    if (this.slots.delete(slot)) {
+      this.grantWaiting();
+      this.wakePollers();
+    }
   }
 }

@@ -26,6 +26,8 @@ export class TraceRecord {
   readonly slots: (LiveSpan | SpanData)[] = [];
   private open = 0;
   private pending = 0;
+  /** Of `pending`, the holds of streams not read yet (`hold(true)`). */
+  private streamHolds = 0;
   rootEnded = false;
   finished = false;
   /**
@@ -64,13 +66,15 @@ export class TraceRecord {
    * openSpanTimeoutMs passes): a stream that will open a child span when iterated, work a Worker
    * handed to ctx.waitUntil.
    */
-  hold(): () => void {
+  hold(stream = false): () => void {
     this.pending++;
+    if (stream) this.streamHolds++;
     let released = false;
     return () => {
       if (released) return;
       released = true;
       this.pending--;
+      if (stream) this.streamHolds--;
       this.maybeFinish();
     };
   }
@@ -86,9 +90,9 @@ export class TraceRecord {
     this.maybeFinish();
   }
 
-  /** Every span has ended; only holds keep it open (a generator made in it and not read yet). */
+  /** Every span has ended, and only generators made in it and not read yet keep it open. */
   get onlyHeld(): boolean {
-    return this.rootEnded && this.open === 0;
+    return this.rootEnded && this.open === 0 && this.pending === this.streamHolds;
   }
 
   get rootStatus(): SpanStatusCode | undefined {

@@ -83,6 +83,30 @@ describe("Zone.js build help", () => {
     }
   }, 60_000);
 
+  it("lowers what a framework plugin compiled from a component (.vue, .svelte), and a dependency excluded from pre-bundling; not Vite's pre-bundled copies", async () => {
+    const vueLike = {
+      name: "vue-like",
+      transform(code: string, id: string) {
+        return /\.(vue|svelte)$/.test(id) ? `export default { async setup() { await fetch(${JSON.stringify(code.length)}); } };` : null;
+      },
+    };
+    const server = await createServer({ configFile: false, logLevel: "silent", root: process.cwd(), plugins: [vueLike, mlflowEdgeZone()], server: { middlewareMode: true, hmr: false }, optimizeDeps: { noDiscovery: true } });
+    try {
+      for (const file of ["Panel.vue", "Panel.svelte"]) {
+        const code = (await server.transformRequest(`/test/fixtures/zone-app/${file}`))!.code;
+        expect(code).toContain("setup");
+        expect(code).not.toMatch(NATIVE_ASYNC);
+      }
+    } finally {
+      await server.close();
+    }
+    const plugin = mlflowEdgeZone();
+    plugin.configResolved({ command: "serve" });
+    const dep = "export async function get() { return await fetch('/x'); }";
+    expect((await plugin.transform(dep, "/app/node_modules/excluded-dep/index.js"))!.code).not.toMatch(NATIVE_ASYNC);
+    expect(await plugin.transform(dep, "/app/node_modules/.vite/deps/pre-bundled.js?v=1")).toBeNull();
+  }, 60_000);
+
   it("names itself when it cannot lower a module (top-level await)", async () => {
     const server = await createServer({ configFile: false, logLevel: "silent", root: process.cwd(), plugins: [mlflowEdgeZone()], server: { middlewareMode: true, hmr: false }, optimizeDeps: { noDiscovery: true } });
     try {

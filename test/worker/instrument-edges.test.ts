@@ -267,20 +267,33 @@ describe("responses whose body is never streamed out", () => {
   });
 
   it("a response whose body the handler already read cannot be sent (500 from the runtime): the span is ERROR with the exception, not OK 200", async () => {
-    const worker = instrument<object, ExportedHandler<object>>({
-      async fetch() {
+    const handlers: (() => Promise<Response>)[] = [
+      async () => {
         const r = new Response("hello");
         await r.text();
         return r;
       },
-    }, { exporter: () => exported, exportDeadlineMs: 200 });
-    const ctx = createExecutionContext();
-    await worker.fetch!(new Request("https://app.example/used") as never, {}, ctx);
-    await waitOnExecutionContext(ctx);
-    expect(exported.traces).toHaveLength(1);
-    const r = root(exported.traces[0]!);
-    expect(r.status.statusCode).toBe("STATUS_CODE_ERROR");
-    expect(r.events.map((e) => [e.name, e.attributes["exception.type"]])).toEqual([["exception", "TypeError"]]);
+      async () => {
+        // Read to the end through a reader, then released: disturbed, not locked.
+        const r = new Response("hello");
+        const reader = r.body!.getReader();
+        while (!(await reader.read()).done) { /* drain */ }
+        reader.releaseLock();
+        return r;
+      },
+    ];
+    for (const fetch of handlers) {
+      const worker = instrument<object, ExportedHandler<object>>({ fetch }, { exporter: () => exported, exportDeadlineMs: 200 });
+      const ctx = createExecutionContext();
+      await worker.fetch!(new Request("https://app.example/used") as never, {}, ctx);
+      await waitOnExecutionContext(ctx);
+    }
+    expect(exported.traces).toHaveLength(2);
+    for (const t of exported.traces) {
+      const r = root(t);
+      expect(r.status.statusCode).toBe("STATUS_CODE_ERROR");
+      expect(r.events.map((e) => [e.name, e.attributes["exception.type"]])).toEqual([["exception", "TypeError"]]);
+    }
     expect(getTracer().openTraceCount).toBe(0);
   });
 
