@@ -7,12 +7,12 @@ export declare const lowerAsyncSupported: Readonly<{ "async-await": false; "asyn
  */
 export declare function zoneBuildOptions(): { supported: Record<string, boolean>; keepNames: true };
 /**
- * A Vite plugin for Zone.js mode: `plugins: [mlflowEdgeZone()]`, beside any other (React with SWC
- * or Babel, Vue, Svelte, in any order). In dev it lowers async/await in every app module (.js,
+ * A Vite plugin for Zone.js mode: `plugins: [mlflowEdgeZone()]`, also beside a plugin that compiles
+ * modules itself (@vitejs/plugin-react-swc, @vitejs/plugin-vue). In dev it lowers async/await in every app module (.js,
  * .mjs, .ts, .jsx, .tsx, .vue and .svelte components, inline module scripts, dependencies excluded
  * from pre-bundling) after the other plugins compiled it, and in pre-bundled dependencies. It sets
  * `build.target` to es2016 (so dependencies are lowered in the build too). Top-level await is not
- * available under it, in dev or in the build.
+ * available under it, in dev (the plugin names the module) or in the build (Vite's esbuild step refuses it).
  */
 export declare function mlflowEdgeZone(): {
   name: string;

@@ -646,18 +646,22 @@ describe("async generators a build lowered (Zone.js mode)", () => {
     return (new Function("trace", "sleep", code) as (trace: typeof mlflow.trace, s: typeof sleep) => Words)(mlflow.trace, sleep);
   }
 
-  it("read with next() by hand: every chunk is recorded under the caller", async () => {
+  it("read with next() by hand: every chunk is recorded under the caller; the span starts at the call (the build made it a plain function)", async () => {
     const t = setup();
     const words = await lowered();
     const got: string[] = [];
+    let called = 0;
     await mlflow.withSpan(async () => {
       const it = words("a b c");
+      called = Date.now();
+      await sleep(30);
       for (let r = await it.next(); !r.done; r = await it.next()) got.push(r.value);
     }, { name: "answer" });
     expect(got).toEqual(["a", "b", "c"]);
     const trace = await t.only();
     expect(shape(trace).map((s) => [s.name, s.parent, s.outputs ?? null])).toEqual([["answer", null, null], ["words", "answer", ["a", "b", "c"]]]);
     expect(trace.data.spans[1]!.events.map((e) => e.name)).toEqual(["mlflow.chunk.item.0", "mlflow.chunk.item.1", "mlflow.chunk.item.2"]);
+    expect(trace.data.spans[1]!.startTime).toBeLessThanOrEqual(called + 1); // README: at the call, not at the first next()
   });
 
   it("next() then for await (the brief's form): no chunk lost; return() and throw() end the span", async () => {
