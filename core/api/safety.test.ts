@@ -33,6 +33,17 @@ describe("tracing never breaks the traced program", () => {
     expect(String(traces[0]!.data.spans[0]!.outputs)).toMatch(/Unserializable/);
   });
 
+  it("a runaway recursion of traced calls overflows the stack as untraced and leaves no span open (the frames at the overflow could not end theirs)", async () => {
+    const t = setup({ contextManager: new mlflow.StackContextManager() });
+    const rec: (n: number) => number = mlflow.trace(function recurse(n: number): number { return n <= 0 ? 0 : 1 + rec(n - 1); });
+    expect(() => rec(1_000_000)).toThrow(RangeError);
+    const [trace] = await t.traces();
+    const spans = trace!.data.spans;
+    expect(spans.length).toBeGreaterThan(100);
+    expect(spans.filter((s) => s.endTime === null)).toEqual([]);
+    expect(spans.every((s) => s.status.statusCode === "STATUS_CODE_ERROR")).toBe(true);
+  });
+
   it("records an error's cause chain and an AggregateError's errors in the stacktrace, as Python's traceback shows the chain", async () => {
     const t = setup();
     const root = new TypeError("inner reason");

@@ -1,6 +1,6 @@
 import { reportSdkError } from "../debug.js";
 import { SpanStatusCode } from "../model/constants.js";
-import type { LiveSpan } from "../model/live-span.js";
+import { LiveSpan } from "../model/live-span.js";
 
 // How a span closes over its callback's outcome. These run on the user's return path, so a fault
 // in them is reported and swallowed: the user's value or exception always passes through untouched.
@@ -29,6 +29,28 @@ export function fail(span: LiveSpan, error: unknown, bareStatus = false): void {
     span.recordException(error);
     if (bareStatus) span.setStatus(SpanStatusCode.ERROR);
     span.end();
+  } catch (sdkError) {
+    reportSdkError("span.fail", sdkError);
+  }
+}
+
+/**
+ * `fail` for a callback that threw synchronously. When the stack overflowed (a runaway recursion of
+ * traced calls), the frames nearest the overflow had no stack left to end their spans: the first
+ * frame that can ends them too, with the same error, so the trace does not wait for them.
+ */
+export function failThrown(span: LiveSpan, error: unknown): void {
+  fail(span, error);
+  if (!(error instanceof RangeError) || !/call stack/i.test(error.message)) return;
+  try {
+    const slots = span._record.slots;
+    const below = new Set([span.spanId]);
+    for (let i = span._slot + 1; i < slots.length; i++) {
+      const s = slots[i]!;
+      if (s.parentId === null || !below.has(s.parentId)) continue;
+      below.add(s.spanId);
+      if (s instanceof LiveSpan && !s.isEnded) fail(s, error);
+    }
   } catch (sdkError) {
     reportSdkError("span.fail", sdkError);
   }

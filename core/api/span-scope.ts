@@ -4,7 +4,7 @@ import type { SpanType } from "../model/constants.js";
 import type { LiveSpan } from "../model/live-span.js";
 import type { RemoteParent } from "../model/remote-parent.js";
 import { getTracer, isPromiseLike, Tracer } from "../tracer.js";
-import { fail, settleAfter, succeed } from "./settle.js";
+import { failThrown, settleAfter, succeed } from "./settle.js";
 import { isNativeAsync, underZone, warnNativeAsyncUnderZone } from "./zone-check.js";
 
 export interface SpanOptions {
@@ -79,7 +79,7 @@ export function withSpan<T>(callback: (span: LiveSpan) => T, options: SpanOption
   try {
     result = span.run(() => callback(span));
   } catch (error) {
-    fail(span, error);
+    failThrown(span, error);
     throw error;
   }
   if (isPromiseLike(result)) {

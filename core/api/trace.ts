@@ -3,7 +3,7 @@ import { DEFAULT_SPAN_NAME, type SpanType } from "../model/constants.js";
 import type { LiveSpan } from "../model/live-span.js";
 import { getTracer, isPromiseLike } from "../tracer.js";
 import { mapArgs, readParams } from "./args.js";
-import { fail, settleAfter, succeed } from "./settle.js";
+import { failThrown, settleAfter, succeed } from "./settle.js";
 import { isNativeAsync, underZone, warnNativeAsyncUnderZone } from "./zone-check.js";
 import { generatorFunctionKind, StreamRecorder, streamKind, wrapStream, type OutputReducer } from "./stream.js";
 
@@ -103,7 +103,7 @@ function wrap(fn: Function, options: TraceOptions, methodName: string | undefine
     try {
       result = span.run(call);
     } catch (error) {
-      fail(span, error);
+      failThrown(span, error);
       throw error;
     }
     // What `new` built is the result as it is, thenable or iterable as it may be; a constructor
