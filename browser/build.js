@@ -28,9 +28,9 @@ const COMPONENT = /\.(vue|svelte)$/;
 /**
  * A Vite plugin for Zone.js mode: lowers async/await in app code, dependencies and the build.
  * In dev it lowers each app module after every other plugin has compiled it (`enforce: "post"`),
- * whichever compiler that was (Vite's esbuild, @vitejs/plugin-react-swc, Babel), and without
- * touching Vite's own `esbuild` option, which such a plugin may have turned off. Dependencies are
- * lowered as Vite pre-bundles them; the build lowers everything through `build.target`.
+ * whichever compiler that was (Vite's esbuild, @vitejs/plugin-react-swc, Babel), and sets Vite's
+ * own `esbuild` lowering unless such a plugin turned it off. Dependencies are lowered as Vite
+ * pre-bundles them; the build lowers everything through `build.target`.
  * (Vite's build does not keep function names: pass `name` to `trace` where a span's name matters.)
  */
 export function mlflowEdgeZone() {

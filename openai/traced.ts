@@ -78,7 +78,7 @@ function chatTools(tools: unknown): object[] | undefined {
 
 /**
  * Span attributes from the request, as MLflow's OpenAI autolog records them: every parameter but
- * the conversation itself (`messages`, `input`), the model, the chat tools and the message format.
+ * the conversation itself (`messages`, `input`), the model and the chat tools.
  * A parameter named like one of MLflow's own attributes (`mlflow.*`) is not copied over them.
  */
 function requestAttributes(params: unknown): Record<string, unknown> {

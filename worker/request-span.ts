@@ -195,10 +195,10 @@ export async function traceRequest(
       handOn();
       return response;
     }
-    // The isolate must outlive the body (a long LLM stream) and then the export: one waitUntil
-    // covering both, registered now while the invocation is still open.
     // Read already (through a reader released since): the runtime refuses to send it, as untraced.
     if (response.bodyUsed) throw new TypeError("the response body was already read, so it cannot be sent");
+    // The isolate must outlive the body (a long LLM stream) and then the export: one waitUntil
+    // covering both, registered now while the invocation is still open.
     let bodyDone!: () => void;
     const finished = new Promise<void>((r) => (bodyDone = r));
     const body = endWithBody(response.body, span, deadline, () => bodyDone());

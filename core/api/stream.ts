@@ -348,7 +348,7 @@ export function traceAsyncIterator<T>(it: AsyncIterator<T>, rec: StreamRecorder)
         rec.finish();
         return Promise.resolve({ done: true, value } as IteratorResult<T>);
       }
-      return call(() => it.return!(value as T)).finally(() => rec.finish()); // ended now (see traceIterator)
+      return call(() => it.return!(value as T)).finally(() => rec.finish());
     },
     throw(error?: unknown) {
       if (!rec.started) rec.cancel(); // as traceIterator's

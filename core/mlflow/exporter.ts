@@ -28,7 +28,7 @@ export interface MlflowExporterOptions extends MlflowClientOptions {
   redact?: RedactHook | false;
 }
 
-/** How often a send waiting for a slot looks again, in Workers. */
+/** How often a send waiting for a slot looks again when no slot is freed meanwhile. */
 const SLOT_POLL_MS = 50;
 
 export class MlflowExporter implements Exporter {
@@ -44,9 +44,8 @@ export class MlflowExporter implements Exporter {
   private readonly redact: RedactHook | false;
   /** Send slots in use, with when each was taken. */
   private readonly slots = new Map<object, number>();
-  private readonly waiting: ((slot: object) => void)[] = [];
-  /** In Workers, the waiters looking for a slot, with when each last looked. */
-  private readonly pollers = new Map<() => void, number>();
+  /** Sends waiting for a slot, with when each last looked for one. */
+  private readonly waiting = new Map<() => void, number>();
   /** Exports not settled yet, with when each began (in Workers, one past `abandonMs` is dropped: its invocation ended). */
   private readonly inFlight = new Map<Promise<unknown>, number>();
 
@@ -145,52 +144,39 @@ export class MlflowExporter implements Exporter {
     for (const [p, since] of this.inFlight) if (now - since > this.abandonMs) this.inFlight.delete(p);
   }
 
+  /**
+   * A send slot. A waiter takes one itself, woken when one is freed or looking again on its own
+   * timer, rather than being handed one: in Workers a slot handed by another invocation to a
+   * waiter whose own invocation has ended would be lost (workerd cancels that continuation), and
+   * the oldest waiters are the ones most likely ended. An ended waiter's timer stops with it.
+   */
   private async acquire(): Promise<object> {
     for (;;) {
       const now = Date.now();
       for (const [slot, since] of this.slots) if (now - since > this.abandonMs) this.slots.delete(slot);
-      this.grantWaiting();
-      if (this.slots.size < this.maxConcurrency) return this.take();
-      if (this.abandonMs === Infinity) return new Promise((grant) => this.waiting.push(grant)); // handed over in order
-      // In Workers a slot handed over by another invocation to a waiter whose own invocation has
-      // ended is lost (workerd cancels that continuation), and the oldest waiters are the ones
-      // most likely ended: each waiter takes a slot itself, looking again on its own timer (which
-      // stops with its invocation) or when a slot is freed (`wakePollers`).
+      if (this.slots.size < this.maxConcurrency) {
+        const slot = {};
+        this.slots.set(slot, now);
+        return slot;
+      }
       await new Promise<void>((wake) => {
         const entry = (): void => {
-          this.pollers.delete(entry);
+          this.waiting.delete(entry);
           wake();
         };
-        this.pollers.set(entry, Date.now());
+        this.waiting.set(entry, now);
         setTimeout(entry, SLOT_POLL_MS);
       });
     }
   }
 
-  /** Wakes the waiters that looked for a slot lately (an ended one stops renewing its entry and ages out). */
-  private wakePollers(): void {
-    const now = Date.now();
-    for (const [wake, since] of this.pollers) {
-      if (now - since <= 2 * SLOT_POLL_MS) wake();
-      else this.pollers.delete(wake);
-    }
-  }
-
-  private take(): object {
-    const slot = {};
-    this.slots.set(slot, Date.now());
-    return slot;
-  }
-
-  private grantWaiting(): void {
-    while (this.waiting.length > 0 && this.slots.size < this.maxConcurrency) this.waiting.shift()!(this.take());
-  }
-
-  /** Frees `slot`, unless it was taken back as abandoned meanwhile. */
+  /** Frees `slot` (unless it was taken back as abandoned meanwhile) and wakes the waiters that looked lately. */
   private release(slot: object): void {
-    if (this.slots.delete(slot)) {
-      this.grantWaiting();
-      this.wakePollers();
+    if (!this.slots.delete(slot)) return;
+    const now = Date.now();
+    for (const [wake, since] of this.waiting) {
+      if (now - since <= 2 * SLOT_POLL_MS) wake();
+      else this.waiting.delete(wake); // an ended waiter stops renewing its entry and ages out
     }
   }
 }
