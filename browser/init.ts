@@ -1,5 +1,5 @@
 import { configure, type TracerOptions } from "../core/config.js";
-import { reportSdkError, warnOnce } from "../core/debug.js";
+import { errorText, reportSdkError, warnOnce } from "../core/debug.js";
 import type { BackoffOptions } from "../core/export/backoff.js";
 import { MemoryQueue } from "../core/export/memory-queue.js";
 import { QueueExporter, type QueueExporterOptions } from "../core/export/queue-exporter.js";
@@ -90,7 +90,7 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
     leadership.stepDown();
     warnOnce(
       "idb-fallback",
-      `IndexedDB ${why} (${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}), so traces are kept in memory only: ` +
+      `IndexedDB ${why} (${errorText(error, true)}), so traces are kept in memory only: ` +
         "a reload or a closed tab loses those not yet delivered. Private browsing, blocked site storage and a full disk cause this.",
     );
     return new MemoryQueue(limits);

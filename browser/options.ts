@@ -1,4 +1,4 @@
-import { checkKnownKeys, fail, validateTracerOptions } from "../core/config.js";
+import { checkKnownKeys, fail, timerMs, validateTracerOptions } from "../core/config.js";
 import { INGEST_PATH } from "../core/export/ingest-format.js";
 import { validateSample } from "../core/export/queue-exporter.js";
 import type { BrowserInitOptions } from "./init.js";
@@ -10,7 +10,7 @@ import type { BrowserInitOptions } from "./init.js";
 const bad = (field: string, expected: string, got: unknown): never => fail(field, expected, got, "initBrowser");
 const positiveInteger = (v: unknown) => Number.isInteger(v) && (v as number) > 0;
 // NaN or 0 would retry a failing collector in a tight loop; so would more than a timer takes (2^31 - 1 ms), which fires at once.
-const ms = (v: unknown) => v === undefined || (typeof v === "number" && v >= 1 && v <= 0x7fffffff);
+const ms = (v: unknown) => v === undefined || timerMs(v, 1);
 
 // Each optional option: when given, the test it must pass and what it must be.
 const CHECKS: [keyof BrowserInitOptions, (v: never) => boolean, string][] = [

@@ -16,11 +16,17 @@ export interface TracerOptions {
   dedupeSpanNames?: boolean;
   /** Cap on the JSON size of one captured value (inputs, outputs, an attribute); default 256 KiB. */
   maxValueBytes?: number;
-  /** How long a finished root waits for children still open before exporting; default 120 s. */
+  /** How long a finished root waits for children still open before exporting; default 120 s (`Infinity`: for ever). */
   openSpanTimeoutMs?: number;
   /** No console diagnostics at all. */
   silent?: boolean;
 }
+
+/** The longest delay a timer takes (2^31 - 1 ms, about 24.8 days): a longer one fires at once. */
+export const MAX_TIMER_MS = 0x7fffffff;
+
+/** Whether `v` is a delay of `min` ms or more that a timer honours (a longer one would fire at once). */
+export const timerMs = (v: unknown, min = 0): v is number => typeof v === "number" && v >= min && v <= MAX_TIMER_MS;
 
 /** Throws the TypeError for an option `field` of `fn` (init, initBrowser, instrument…) that is not `expected`. */
 export function fail(field: string, expected: string, got: unknown, fn = "init"): never {
@@ -62,8 +68,8 @@ export function validateTracerOptions(options: TracerOptions, fn = "init"): void
   }
   if (dedupeSpanNames !== undefined && typeof dedupeSpanNames !== "boolean") bad("dedupeSpanNames", "a boolean", dedupeSpanNames);
   if (maxValueBytes !== undefined && !(Number.isInteger(maxValueBytes) && maxValueBytes >= 64)) bad("maxValueBytes", "an integer >= 64", maxValueBytes);
-  if (openSpanTimeoutMs !== undefined && !(typeof openSpanTimeoutMs === "number" && openSpanTimeoutMs >= 0)) {
-    bad("openSpanTimeoutMs", "a number >= 0", openSpanTimeoutMs);
+  if (openSpanTimeoutMs !== undefined && !(timerMs(openSpanTimeoutMs) || openSpanTimeoutMs === Infinity)) {
+    bad("openSpanTimeoutMs", "a number of milliseconds from 0 to 2147483647 (a timer's limit), or Infinity to wait for ever", openSpanTimeoutMs);
   }
   if (silent !== undefined && typeof silent !== "boolean") bad("silent", "a boolean", silent);
 }
@@ -77,22 +83,29 @@ export function validateTracerOptions(options: TracerOptions, fn = "init"): void
 export function configure(options: TracerOptions): void {
   validateTracerOptions(options);
   setSilent(options.silent ?? false);
-  const open = getTracer().contextManager.active();
+  const previous = getTracer();
+  const open = previous.contextManager.active();
   if (open && !isRemoteParent(open)) {
     warnOnce(
       "configure-in-trace",
       `tracing was configured again (init) inside the open span "${open.name}": that trace finishes under the previous configuration, ` +
         "and spans started from here on begin new traces. Configure once, before tracing (in a Worker, pass the options to instrument()).",
     );
+  } else if (previous.openTraceCount > 0) {
+    warnOnce(
+      "configure-open-traces",
+      `tracing was configured again (init) while ${previous.openTraceCount} trace(s) were open: they finish under the previous configuration ` +
+        "(flushTraces() waits for them). Configure once, before tracing (in a Worker, pass the options to instrument()).",
+    );
   }
-  setTracer(
-    new Tracer({
-      exporter: options.exporter,
-      experimentId: options.experimentId,
-      contextManager: options.contextManager,
-      dedupeSpanNames: options.dedupeSpanNames,
-      maxValueBytes: options.maxValueBytes,
-      openSpanTimeoutMs: options.openSpanTimeoutMs,
-    }),
-  );
+  const tracer = new Tracer({
+    exporter: options.exporter,
+    experimentId: options.experimentId,
+    contextManager: options.contextManager,
+    dedupeSpanNames: options.dedupeSpanNames,
+    maxValueBytes: options.maxValueBytes,
+    openSpanTimeoutMs: options.openSpanTimeoutMs,
+  });
+  tracer.replace(previous);
+  setTracer(tracer);
 }

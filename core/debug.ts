@@ -31,9 +31,26 @@ export function warnOnce(key: string, message: string): void {
   console.warn(`[mlflow-edge] ${message}`);
 }
 
+/**
+ * A thrown value as text, never throwing itself: user code (a hook, a reducer, an exporter) may
+ * throw anything, also a value `String()` refuses (a null-prototype object, a revoked Proxy).
+ * `named`: an Error as "Name: message" rather than its message alone.
+ */
+export function errorText(error: unknown, named = false): string {
+  try {
+    return error instanceof Error ? (named ? `${error.name}: ${error.message}` : String(error.message)) : String(error);
+  } catch {
+    try {
+      return Object.prototype.toString.call(error);
+    } catch {
+      return "a value that cannot be shown";
+    }
+  }
+}
+
 /** Reports a fault inside the SDK once per `where`; the user's program carries on untouched. */
 export function reportSdkError(where: string, error: unknown): void {
-  const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  const detail = errorText(error, true);
   warnOnce(`sdk-error:${where}`, `internal error in ${where} (tracing continues, your code is unaffected): ${detail}`);
 }
 

@@ -1,4 +1,4 @@
-import { checkKnownKeys, configure, fail, TRACER_KEYS, validateTracerOptions, type TracerOptions } from "./config.js";
+import { checkKnownKeys, configure, fail, timerMs, TRACER_KEYS, validateTracerOptions, type TracerOptions } from "./config.js";
 import { withoutCredentials } from "./mlflow/client.js";
 import { MlflowExporter, type MlflowExporterOptions } from "./mlflow/exporter.js";
 
@@ -60,7 +60,7 @@ function validateMlflowOptions(options: InitOptions): void {
   if (headers !== undefined && (typeof headers !== "object" || headers === null || Object.values(headers).some((v) => typeof v !== "string") || !validHeaders(headers))) {
     fail("headers", "an object of valid HTTP header names and values (fetch refuses the others, on every request)", headers);
   }
-  if (timeoutMs !== undefined && !(typeof timeoutMs === "number" && timeoutMs > 0)) fail("timeoutMs", "a number > 0", timeoutMs);
+  if (timeoutMs !== undefined && !(timerMs(timeoutMs) && timeoutMs > 0)) fail("timeoutMs", "a number of milliseconds above 0, at most 2147483647", timeoutMs);
   if (options.exporter !== undefined && trackingUri !== undefined) fail("exporter", "left out when trackingUri is given (one destination)", options.exporter);
 }
 

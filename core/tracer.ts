@@ -58,6 +58,8 @@ export class Tracer implements TraceOwner {
   lastActiveTraceId: string | undefined;
   private readonly openTraces = new Set<TraceRecord>();
   private readonly inFlight = new Set<Promise<void>>();
+  /** The tracer this one replaced (init() again): its open traces finish under it, and flush() waits for them too. */
+  private retired: Tracer | undefined;
 
   constructor(settings: TracerSettings = {}) {
     this.contextManager = settings.contextManager ?? defaultContextManager();
@@ -176,6 +178,11 @@ export class Tracer implements TraceOwner {
    * waits until the exporter has handed everything on.
    */
   async flush(): Promise<void> {
+    const retired = this.retired;
+    if (retired) {
+      await retired.flush();
+      if (!retired.busy && this.retired === retired) this.retired = undefined; // flushed and done with
+    }
     for (const record of [...this.openTraces]) if (record.rootEnded) record.finish();
     while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
     try {
@@ -183,6 +190,20 @@ export class Tracer implements TraceOwner {
     } catch (error) {
       reportSdkError("exporter.flush", error);
     }
+  }
+
+  /**
+   * Takes over from `previous` (init() again): a `flushTraces()` still waits for what it had open
+   * or in flight, under its exporter, so a handler that flushes before its process is frozen
+   * loses no trace another handler's init() cut off. A previous tracer that never exported
+   * anything is dropped.
+   */
+  replace(previous: Tracer): void {
+    this.retired = previous.exporter || previous.busy ? previous : previous.retired;
+  }
+
+  private get busy(): boolean {
+    return this.openTraces.size > 0 || this.inFlight.size > 0 || this.retired !== undefined;
   }
 
   /**

@@ -1,3 +1,4 @@
+import { errorText } from "../core/debug.js";
 import { backoffDelay, parseRetryAfter, verdictOf } from "../core/export/backoff.js";
 import type { Exporter } from "../core/export/exporter.js";
 import { encodeIngestBatch, ingestHeaders, INGEST_PATH } from "../core/export/ingest-format.js";
@@ -84,7 +85,7 @@ export function collectorExporter(options: CollectorExporterOptions): Exporter {
           if (verdict === "reject") break;
           wait = parseRetryAfter(res.headers.get("retry-after"), Date.now());
         } catch (error) {
-          last = error instanceof Error ? error.message : String(error);
+          last = errorText(error);
         }
         if (attempt < attempts) await new Promise((r) => setTimeout(r, Math.min(wait ?? backoffDelay(attempt, { baseMs: 200, maxMs: 5_000 }), 10_000)));
       }

@@ -1,6 +1,6 @@
-import { checkKnownKeys, configure, fail, TRACER_KEYS, validateTracerOptions, type TracerOptions } from "../core/config.js";
+import { checkKnownKeys, configure, fail, timerMs, TRACER_KEYS, validateTracerOptions, type TracerOptions } from "../core/config.js";
 import { AsyncLocalStorageContextManager, type AsyncLocalStorageConstructor } from "../core/context/async-local-storage.js";
-import { warnOnce } from "../core/debug.js";
+import { errorText, warnOnce } from "../core/debug.js";
 import { MLFLOW_INIT_KEYS } from "../core/init.js";
 import { getTracer, type Tracer } from "../core/tracer.js";
 import type { Exporter } from "../core/export/exporter.js";
@@ -57,7 +57,7 @@ export function ensureTracing<Env>(env: Env, options: WorkerTracingOptions<Env>)
     destination = options.exporter ? options.exporter(env) : destinationFromEnv(env as Record<string, unknown>);
   } catch (error) {
     // A configuration mistake must not fail the Worker's requests: say what is wrong, trace on.
-    warnOnce("worker-destination", `instrument(): traces are dropped: ${error instanceof Error ? error.message : String(error)}`);
+    warnOnce("worker-destination", `instrument(): traces are dropped: ${errorText(error)}`);
     destination = undefined;
   }
   if (!destination && !options.exporter) {
@@ -105,8 +105,8 @@ export function validateWorkerOptions<Env>(options: WorkerTracingOptions<Env>, f
   if (spanName !== undefined && typeof spanName !== "function") bad("spanName", "a function (request, route) => string", spanName);
   if (continueTrace !== undefined && typeof continueTrace !== "boolean") bad("continueTrace", "a boolean", continueTrace);
   if (spanType !== undefined && (typeof spanType !== "string" || spanType === "")) bad("spanType", "a SpanType or a non-empty string", spanType);
-  if (exportDeadlineMs !== undefined && !(typeof exportDeadlineMs === "number" && exportDeadlineMs >= 0 && exportDeadlineMs < Infinity)) {
-    bad("exportDeadlineMs", "a number of milliseconds >= 0", exportDeadlineMs);
+  if (exportDeadlineMs !== undefined && !timerMs(exportDeadlineMs)) {
+    bad("exportDeadlineMs", "a number of milliseconds from 0 to 2147483647", exportDeadlineMs);
   }
 }
 

@@ -1,4 +1,4 @@
-import { warnOnce } from "../debug.js";
+import { errorText, warnOnce } from "../debug.js";
 import { TraceMetadataKey, TraceState } from "../model/constants.js";
 import type { LiveSpan } from "../model/live-span.js";
 import { isRemoteParent } from "../model/remote-parent.js";
@@ -19,21 +19,24 @@ export interface UpdateCurrentTraceOptions {
   requestPreview?: string;
   /** Overrides the Response column of MLflow's Traces view. */
   responsePreview?: string;
-  clientRequestId?: string;
+  clientRequestId?: string | null;
   /** Stored as metadata `mlflow.trace.session`. */
-  sessionId?: string;
+  sessionId?: string | null;
   /** Stored as metadata `mlflow.trace.user`. */
-  user?: string;
+  user?: string | null;
   /** Pins the trace state (Python's `state=`); otherwise the root span's status decides. */
   state?: "OK" | "ERROR";
 }
+
+/** `value` as a string, never throwing (a null-prototype object, a throwing `toString`). */
+const text = (value: unknown): string => (typeof value === "string" ? value : errorText(value, true));
 
 function stringValues(kind: string, values: Record<string, unknown>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const key of Object.keys(values)) {
     const value = values[key];
     if (typeof value !== "string") warnOnce(`non-string-${kind}`, `${kind} values must be strings; "${key}" was converted with String().`);
-    setKey(out, key, typeof value === "string" ? value : String(value));
+    setKey(out, key, text(value));
   }
   return out;
 }
@@ -43,7 +46,11 @@ function stringValues(kind: string, values: Record<string, unknown>): Record<str
  * @example
  * mlflow.updateCurrentTrace({ tags: { fruit: "apple" }, requestPreview: "Doc: ..." });
  */
-export function updateCurrentTrace(options: UpdateCurrentTraceOptions): void {
+export function updateCurrentTrace(options: UpdateCurrentTraceOptions = {}): void {
+  if (typeof options !== "object" || options === null) {
+    warnOnce("bad-update-options", `updateCurrentTrace() takes an object such as { tags: { … } }; got ${options === null ? "null" : typeof options}, ignored.`);
+    return;
+  }
   const span = getCurrentActiveSpan();
   if (!span) {
     warnOnce("no-active-trace", "updateCurrentTrace() found no active trace; call it inside withSpan, a traced function or span.run().");
@@ -58,11 +65,13 @@ export function updateCurrentTrace(options: UpdateCurrentTraceOptions): void {
   // Spread, not Object.assign: a "__proto__" key stays data.
   if (options.tags) info.tags = { ...info.tags, ...stringValues("tag", options.tags) };
   if (options.metadata) info.traceMetadata = { ...info.traceMetadata, ...stringValues("metadata", options.metadata) };
-  if (options.requestPreview) info.requestPreview = truncatePreview(String(options.requestPreview));
-  if (options.responsePreview) info.responsePreview = truncatePreview(String(options.responsePreview));
-  if (options.clientRequestId !== undefined) info.clientRequestId = String(options.clientRequestId);
-  if (options.sessionId !== undefined) info.traceMetadata[TraceMetadataKey.SESSION] = String(options.sessionId);
-  if (options.user !== undefined) info.traceMetadata[TraceMetadataKey.USER] = String(options.user);
+  if (options.requestPreview) info.requestPreview = truncatePreview(text(options.requestPreview));
+  if (options.responsePreview) info.responsePreview = truncatePreview(text(options.responsePreview));
+  // null as "not given", as Python's `is not None`: an anonymous visitor's `session?.id ?? null`
+  // must not put every such trace in one session named "null".
+  if (options.clientRequestId != null) info.clientRequestId = text(options.clientRequestId);
+  if (options.sessionId != null) info.traceMetadata[TraceMetadataKey.SESSION] = text(options.sessionId);
+  if (options.user != null) info.traceMetadata[TraceMetadataKey.USER] = text(options.user);
   if (options.state !== undefined) {
     if (options.state === "OK" || options.state === "ERROR") record.userState = TraceState[options.state];
     else warnOnce("bad-state", `updateCurrentTrace({ state }) takes "OK" or "ERROR"; got ${JSON.stringify(options.state)}.`);

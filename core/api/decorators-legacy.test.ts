@@ -3,8 +3,9 @@
 // which emits the same (target, key, descriptor) calls as tsc), then run.
 import "reflect-metadata";
 import { transformSync } from "esbuild";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import * as mlflow from "../index.js";
+import { resetWarnings } from "../debug.js";
 
 const source = `
   class Agent {
@@ -62,5 +63,23 @@ describe("@trace with legacy experimentalDecorators", () => {
     expect(method[Symbol.for("route")]).toBe("GET /weather");
     expect(method.hidden).toBe(42);
     expect(new Controller().weather("Paris")).toBe("Paris");
+  });
+
+  it("@trace() on an accessor warns that it did nothing (as with standard decorators), instead of silently recording no span", () => {
+    const code = transformSync(`
+      class Box {
+        @mlflow.trace() get size() { return 5; }
+      }
+      return Box;`, { loader: "ts", tsconfigRaw: { compilerOptions: { experimentalDecorators: true } } }).code;
+    mlflow.init({ exporter: new mlflow.InMemoryExporter() }); // diagnostics on (an earlier test was silent)
+    resetWarnings();
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
+    try {
+      const Box = new Function("mlflow", code)(mlflow) as new () => { size: number };
+      expect(new Box().size).toBe(5);
+      expect(warn.mock.calls.map((c) => String(c[0]))).toEqual([expect.stringMatching(/@trace\(\) applies to class methods; it was put on an accessor \("size"\) and did nothing/)]);
+    } finally {
+      warn.mockRestore();
+    }
   });
 });

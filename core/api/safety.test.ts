@@ -221,4 +221,140 @@ describe("tracing never breaks the traced program", () => {
     w.restore();
     mlflow.init({});
   });
+
+  it("a hook that throws a value String() refuses (a null-prototype object) neither crashes the process nor keeps a span open", async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
+    const w = captureWarnings();
+    try {
+      const weird = () => Object.assign(Object.create(null), { code: 1 });
+      // A redact hook before MLflow (never reaches the network).
+      mlflow.init({ trackingUri: "http://127.0.0.1:9", experimentId: "1", redact: () => { throw weird(); } });
+      mlflow.withSpan(() => 1, { name: "redacted" });
+      await expect(mlflow.flushTraces()).resolves.toBeUndefined();
+      // An outputReducer and a span-end hook.
+      const t = setup();
+      const hook = () => { throw weird(); };
+      mlflow.registerOnSpanEndHook(hook);
+      try {
+        const g = mlflow.trace(function* gen() { yield 1; yield 2; }, { outputReducer: () => { throw weird(); } });
+        expect([...g()]).toEqual([1, 2]);
+      } finally {
+        mlflow.unregisterOnSpanEndHook(hook);
+      }
+      const [trace] = await t.traces();
+      expect(trace!.data.spans[0]!.endTime).not.toBeNull();
+      expect(trace!.data.spans[0]!.outputs).toEqual([1, 2]); // the raw chunks, as for any reducer that throws
+      await sleep(10);
+      expect(unhandled).toEqual([]);
+      expect(w.messages().join("\n")).toMatch(/outputReducer of "gen" threw \(\[object Object\]\)/);
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+      w.restore();
+    }
+  });
+
+  it("openSpanTimeoutMs: Infinity waits for open children for ever; a finite value past a timer's limit is refused (it would fire at once)", async () => {
+    expect(() => mlflow.init({ openSpanTimeoutMs: 1e12 })).toThrow(/"openSpanTimeoutMs" must be a number of milliseconds from 0 to 2147483647 .*or Infinity/);
+    expect(() => mlflow.init({ trackingUri: "http://127.0.0.1:5000", experimentId: "1", timeoutMs: 2 ** 31 })).toThrow(/"timeoutMs" must be a number of milliseconds above 0, at most 2147483647/);
+    const t = setup({ openSpanTimeoutMs: Infinity });
+    let child!: mlflow.LiveSpan;
+    mlflow.withSpan((root) => { child = mlflow.startSpan({ name: "slow", parent: root }); }, { name: "root" });
+    // An SDK-style stream result read late is not abandoned either.
+    class SdkStream { async *[Symbol.asyncIterator]() { yield "x"; yield "y"; } }
+    const stream = await mlflow.trace(async function llm() { return new SdkStream(); })();
+    await sleep(60);
+    expect(t.exporter.traces).toEqual([]); // before the fix: exported 1 ms after the root ended
+    const chunks: string[] = [];
+    for await (const c of stream) chunks.push(c);
+    child.end({ outputs: "done" });
+    const traces = await t.traces();
+    expect(traces.map((tr) => tr.data.spans.map((s) => [s.name, s.endTime !== null, s.outputs]))).toEqual([
+      [["llm", true, ["x", "y"]]],
+      [["root", true, undefined], ["slow", true, "done"]],
+    ]);
+    mlflow.init({});
+  });
+
+  it("updateCurrentTrace never throws into the caller: no argument, values String() refuses; null ids count as not given (Python's `is not None`)", async () => {
+    const t = setup();
+    const odd = Object.create(null);
+    const result = mlflow.withSpan(() => {
+      mlflow.updateCurrentTrace();
+      mlflow.updateCurrentTrace({ tags: { odd, n: 1 as never }, metadata: { m: { toString() { throw new Error("no"); } } as never } });
+      mlflow.updateCurrentTrace({ sessionId: null, user: null, clientRequestId: null });
+      return "fine";
+    }, { name: "root" });
+    expect(result).toBe("fine");
+    const trace = await t.only();
+    expect(trace.data.spans[0]!.status.statusCode).toBe("STATUS_CODE_OK");
+    expect(trace.info.tags).toMatchObject({ odd: "[object Object]", n: "1" });
+    expect(trace.info.traceMetadata.m).toBe("[object Object]");
+    expect(trace.info.traceMetadata["mlflow.trace.session"]).toBeUndefined();
+    expect(trace.info.traceMetadata["mlflow.trace.user"]).toBeUndefined();
+    expect(trace.info.clientRequestId ?? null).toBeNull();
+  });
+
+  it("a runaway async recursion of traced calls leaves no span open (following the promise overflowed the stack in the deepest frames)", async () => {
+    const t = setup();
+    const rec: (n: number) => Promise<number> = mlflow.trace(async function arec(n: number): Promise<number> { return (await rec(n + 1)) + 1; });
+    // Where the stack runs out depends on how deep the first call starts: try a range of depths.
+    const from = (depth: number): Promise<number> => (depth === 0 ? rec(0) : from(depth - 1));
+    for (let depth = 0; depth < 8; depth++) await expect(from(depth)).rejects.toThrow(RangeError);
+    const traces = await t.traces();
+    expect(traces).toHaveLength(8);
+    for (const trace of traces) {
+      const spans = trace.data.spans;
+      expect(spans.length).toBeGreaterThan(100);
+      expect(spans.filter((s) => s.endTime === null).length).toBe(0);
+      expect(new Set(spans.map((s) => s.status.statusCode))).toEqual(new Set(["STATUS_CODE_ERROR"]));
+    }
+  }, 30_000);
+
+  it("setStatus follows OpenTelemetry (so MLflow's Python SDK): UNSET changes nothing, and only an ERROR keeps a description", async () => {
+    const t = setup();
+    mlflow.startSpan({ name: "a" }).setStatus("ERROR", "x").setStatus("UNSET").end();
+    mlflow.startSpan({ name: "b" }).setStatus("OK", "fine").end();
+    mlflow.startSpan({ name: "c" }).setStatus({ statusCode: mlflow.SpanStatusCode.ERROR, description: "bad" }).end();
+    expect((await t.traces()).map((tr) => tr.data.spans[0]!.status)).toEqual([
+      { statusCode: "STATUS_CODE_ERROR", description: "x" },
+      { statusCode: "STATUS_CODE_OK", description: "" },
+      { statusCode: "STATUS_CODE_ERROR", description: "bad" },
+    ]);
+  });
+
+  it("an explicit time that is not epoch nanoseconds (NaN, a string) is replaced by now with a warning; an end before the start is moved to the start", async () => {
+    const w = captureWarnings();
+    const t = setup();
+    const before = Date.now();
+    mlflow.startSpan({ name: "nan", startTimeNs: Number.NaN }).end();
+    mlflow.startSpan({ name: "text", startTimeNs: "123" as never }).end();
+    const s = mlflow.startSpan({ name: "backwards" });
+    s.end({ endTimeNs: s.startTimeNs - 5_000_000_000n });
+    const spans = (await t.traces()).map((tr) => tr.data.spans[0]!);
+    const warnings = w.messages().join("\n");
+    w.restore();
+    expect(spans.map((sp) => sp.name)).toEqual(["nan", "text", "backwards"]); // before the fix, NaN lost the span
+    for (const sp of spans) expect(sp.startTime).toBeGreaterThanOrEqual(before - 1);
+    expect(spans[2]!.endTime).toBe(spans[2]!.startTime);
+    expect(warnings).toMatch(/startTimeNs must be epoch nanoseconds .*got NaN, so the current time was used/);
+    expect(warnings).toMatch(/span "backwards" was ended at a time before its start/);
+  });
+
+  it("flushTraces() after init() was called again still waits for the traces of the previous configuration", async () => {
+    const w = captureWarnings();
+    const delivered: string[] = [];
+    const slow = { export: (trace: mlflow.Trace) => new Promise<void>((r) => setTimeout(() => { delivered.push(trace.data.spans[0]!.name); r(); }, 30)) };
+    mlflow.init({ exporter: slow });
+    const request = mlflow.withSpan(async () => { await sleep(20); }, { name: "requestB" });
+    await sleep(5);
+    mlflow.init({ exporter: new mlflow.InMemoryExporter() }); // another handler configures again meanwhile
+    await request;
+    await mlflow.flushTraces();
+    expect(delivered).toEqual(["requestB"]);
+    expect(w.messages().join("\n")).toMatch(/configured again \(init\) while 1 trace\(s\) were open/);
+    w.restore();
+    mlflow.init({});
+  });
 });

@@ -35,7 +35,7 @@ export function fail(span: LiveSpan, error: unknown, bareStatus = false): void {
 }
 
 /**
- * `fail` for a callback that threw synchronously. When the stack overflowed (a runaway recursion of
+ * `fail` for a callback that threw or rejected. When the stack overflowed (a runaway recursion of
  * traced calls), the frames nearest the overflow had no stack left to end their spans: the first
  * frame that can ends them too, with the same error, so the trace does not wait for them.
  */
@@ -63,7 +63,7 @@ export function failThrown(span: LiveSpan, error: unknown): void {
  */
 export function settleAfter<T>(result: PromiseLike<unknown>, span: LiveSpan, onValue: (value: unknown) => T): Promise<T> {
   return Promise.resolve(result).then(onValue, (error: unknown) => {
-    fail(span, error);
+    failThrown(span, error); // a runaway async recursion rejects with the overflow: its deepest spans end here
     throw error;
   });
 }

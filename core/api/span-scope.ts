@@ -1,5 +1,5 @@
 import { reportSdkError } from "../debug.js";
-import { nsToMs } from "../model/clock.js";
+import { userTimeMs } from "../model/clock.js";
 import type { SpanType } from "../model/constants.js";
 import type { LiveSpan } from "../model/live-span.js";
 import type { RemoteParent } from "../model/remote-parent.js";
@@ -38,7 +38,7 @@ function open(options: SpanOptions): LiveSpan {
     inputs: options.inputs,
     attributes: options.attributes,
     parent: options.parent,
-    startTimeMs: options.startTimeNs !== undefined ? nsToMs(options.startTimeNs) : undefined,
+    startTimeMs: options.startTimeNs !== undefined ? userTimeMs(options.startTimeNs, "startTimeNs") : undefined,
   });
 }
 
@@ -82,11 +82,16 @@ export function withSpan<T>(callback: (span: LiveSpan) => T, options: SpanOption
     failThrown(span, error);
     throw error;
   }
-  if (isPromiseLike(result)) {
-    return settleAfter(result, span, (value) => {
-      succeed(span, value, false);
-      return value;
-    });
+  try {
+    if (isPromiseLike(result)) {
+      return settleAfter(result, span, (value) => {
+        succeed(span, value, false);
+        return value;
+      });
+    }
+  } catch (error) {
+    failThrown(span, error); // the stack ran out following the promise (as in trace())
+    throw error;
   }
   succeed(span, result, false);
   return result;

@@ -1,4 +1,4 @@
-import { reportSdkError, warnOnce } from "../debug.js";
+import { errorText, reportSdkError, warnOnce } from "../debug.js";
 import { CHUNK_EVENT_PREFIX, CHUNK_VALUE_KEY, type SpanType } from "../model/constants.js";
 import { msToNs, nowMs } from "../model/clock.js";
 import type { LiveSpan } from "../model/live-span.js";
@@ -187,7 +187,7 @@ export class StreamRecorder {
         try {
           outputs = reducer(this.chunks as never[]);
         } catch (error) {
-          warnOnce("output-reducer", `outputReducer of "${span.name}" threw (${String(error)}); the raw chunks were kept as outputs.`);
+          warnOnce("output-reducer", `outputReducer of "${span.name}" threw (${errorText(error)}); the raw chunks were kept as outputs.`);
         }
       }
       if (outputs != null) span.setOutputs(outputs); // as Python's span.end(outputs=None): none set
@@ -222,11 +222,11 @@ export class StreamRecorder {
    * For an iterable result no finalizer can watch until it is read (an SDK's stream object: its
    * iterators are separate objects): if nobody starts reading it within `openSpanTimeoutMs`, it is
    * abandoned, so a result used only for its other fields cannot hold its trace forever. Once read,
-   * its iterator is watched like a generator (`whenDropped`). `openSpanTimeoutMs: 0` turns this off.
+   * its iterator is watched like a generator (`whenDropped`). `openSpanTimeoutMs: 0` or `Infinity` turns this off.
    */
   watchIdle(): void {
     const ms = this.span?._record.tracer.openSpanTimeoutMs;
-    if (!ms || this.done) return;
+    if (!ms || ms === Infinity || this.done) return;
     this.unread = setTimeout(() => this.abandon(`stream not read within ${ms} ms`), ms);
     (this.unread as { unref?: () => void }).unref?.(); // never keeps a Node process alive
   }

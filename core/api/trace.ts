@@ -68,6 +68,7 @@ export function trace(first?: unknown, second?: unknown, third?: PropertyDescrip
 /** A legacy (`experimentalDecorators`) method decorator's work: the descriptor with its method traced. */
 function legacy(options: TraceOptions, key: unknown, descriptor: PropertyDescriptor | undefined): PropertyDescriptor | undefined {
   if (descriptor && typeof descriptor.value === "function") descriptor.value = wrap(descriptor.value as Function, options, String(key));
+  else warnOnce("decorator-kind", `@trace() applies to class methods; it was put on ${descriptor?.get || descriptor?.set ? "an accessor" : "a property"} ("${String(key)}") and did nothing.`);
   return descriptor;
 }
 
@@ -106,14 +107,21 @@ function wrap(fn: Function, options: TraceOptions, methodName: string | undefine
       failThrown(span, error);
       throw error;
     }
-    // What `new` built is the result as it is, thenable or iterable as it may be; a constructor
-    // returning something else (an "async constructor"'s promise) is followed like a call's result.
-    if (new.target && typeof result === "object" && result !== null && result instanceof new.target) {
-      succeed(span, result, true);
-      return result;
+    try {
+      // What `new` built is the result as it is, thenable or iterable as it may be; a constructor
+      // returning something else (an "async constructor"'s promise) is followed like a call's result.
+      if (new.target && typeof result === "object" && result !== null && result instanceof new.target) {
+        succeed(span, result, true);
+        return result;
+      }
+      if (isPromiseLike(result)) return settleAfter(result, span, (value) => settle(span, value, reducer));
+      return settle(span, result, reducer);
+    } catch (error) {
+      // The stack ran out here (a runaway async recursion: the callee returned, then following its
+      // promise overflowed): end the span rather than leave it open, and throw as untraced would.
+      failThrown(span, error);
+      throw error;
     }
-    if (isPromiseLike(result)) return settleAfter(result, span, (value) => settle(span, value, reducer));
-    return settle(span, result, reducer);
   };
 
   // Creating a generator runs none of its body (but its parameters' defaults): the span waits for

@@ -1,3 +1,4 @@
+import { errorText } from "../debug.js";
 import { MlflowHttpError, MlflowNetworkError, isRetryableStatus } from "./errors.js";
 import { parseRetryAfter } from "../export/backoff.js";
 import { nextDelay, sleep, type ResolvedRetryPolicy } from "./retry.js";
@@ -82,7 +83,7 @@ function networkDetail(error: unknown): string {
     const code = cause && typeof cause === "object" ? (cause as { code?: unknown }).code : undefined;
     return `${error.message}${typeof code === "string" ? ` (${code})` : ""}`;
   }
-  return error instanceof Error ? error.message : String(error);
+  return errorText(error);
 }
 
 /** Sends `req`, retrying as the policy allows; resolves with the answer or throws a typed error. */

@@ -1,3 +1,5 @@
+import { warnOnce } from "../debug.js";
+
 // Epoch milliseconds with sub-millisecond precision where the runtime has a monotonic clock.
 // (In Workers `performance.now()` only advances on I/O: that is the platform's timing model.)
 
@@ -18,4 +20,16 @@ export function msToNs(ms: number): bigint {
 export function nsToMs(ns: bigint | number | string): number {
   const big = typeof ns === "bigint" ? ns : BigInt(typeof ns === "number" ? Math.trunc(ns) : ns);
   return Number(big / 1_000_000n) + Number(big % 1_000_000n) / 1e6;
+}
+
+/**
+ * A time the user gave in epoch nanoseconds (`startTimeNs`, `endTimeNs`) as epoch ms, or
+ * `undefined` with a warning when it is not one (NaN, a string, a negative number): the caller
+ * then uses the current time, so a span is neither lost nor dated 1970.
+ */
+export function userTimeMs(ns: unknown, field: string): number | undefined {
+  if (typeof ns === "bigint" ? ns >= 0n : typeof ns === "number" && Number.isFinite(ns) && ns >= 0) return nsToMs(ns as number | bigint);
+  const shown = typeof ns === "number" || typeof ns === "bigint" ? String(ns) : typeof ns;
+  warnOnce(`bad-time-${field}`, `${field} must be epoch nanoseconds (a number or bigint >= 0); got ${shown}, so the current time was used.`);
+  return undefined;
 }

@@ -1,4 +1,4 @@
-import { warnOnce } from "../debug.js";
+import { errorText, warnOnce } from "../debug.js";
 import type { LiveSpan } from "./live-span.js";
 
 // MLflow TS SDK's span hooks: functions called with every live span as it starts, and as it ends
@@ -16,7 +16,7 @@ export function runHooks(hooks: ReadonlySet<SpanHook>, span: LiveSpan, when: "st
     try {
       hook(span);
     } catch (error) {
-      warnOnce(`span-hook-${when}`, `a span ${when} hook threw (${String(error)}); the span goes on without it.`);
+      warnOnce(`span-hook-${when}`, `a span ${when} hook threw (${errorText(error)}); the span goes on without it.`);
     }
   }
 }

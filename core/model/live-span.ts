@@ -1,7 +1,7 @@
 import { reportSdkError, warnOnce } from "../debug.js";
 import { pyJsonDumps } from "../serialize/py-json.js";
 import { setKey, toJsonSafe } from "../serialize/safe-json.js";
-import { msToNs, nowMs, nsToMs } from "./clock.js";
+import { msToNs, nowMs, nsToMs, userTimeMs } from "./clock.js";
 import { endHooks, runHooks } from "./hooks.js";
 import { SpanAttributeKey, SpanStatusCode, type SpanType } from "./constants.js";
 import type { TraceRecord } from "./trace-record.js";
@@ -293,7 +293,10 @@ export class LiveSpan {
     return this;
   }
 
-  /** Accepts `"OK"`/`"ERROR"`/`"UNSET"`, a `SpanStatusCode`, or `{ statusCode, description }`. */
+  /**
+   * Accepts `"OK"`/`"ERROR"`/`"UNSET"`, a `SpanStatusCode`, or `{ statusCode, description }`. As in
+   * OpenTelemetry, UNSET is ignored and a description is kept for ERROR only.
+   */
   setStatus(status: SpanStatusInput, description?: string): this {
     if (!this.writable("setStatus")) return this;
     const code = typeof status === "string" ? STATUS_BY_NAME[status] : STATUS_BY_NAME[status?.statusCode ?? ""];
@@ -301,7 +304,10 @@ export class LiveSpan {
       warnOnce("bad-status", `setStatus() got ${JSON.stringify(status)}; expected "OK", "ERROR", "UNSET" or a SpanStatusCode.`);
       return this;
     }
-    const desc = typeof status === "object" ? status.description : description;
+    // As OpenTelemetry (so MLflow's Python SDK): UNSET changes nothing (an ERROR stays one), and
+    // only an ERROR keeps a description.
+    if (code === SpanStatusCode.UNSET) return this;
+    const desc = code === SpanStatusCode.ERROR ? (typeof status === "object" ? status.description : description) : "";
     this._status = { statusCode: code, description: typeof desc === "string" ? desc : "" };
     return this;
   }
@@ -321,7 +327,13 @@ export class LiveSpan {
       if (options.status !== undefined) this.setStatus(options.status);
       this._status = endedStatus(this._status);
       if (endHooks.size) runHooks(endHooks, this, "end");
-      this._endTime = options.endTimeNs !== undefined ? nsToMs(options.endTimeNs) : nowMs();
+      let end = (options.endTimeNs !== undefined ? userTimeMs(options.endTimeNs, "endTimeNs") : undefined) ?? nowMs();
+      if (end < this.startTime) {
+        // (Under a microsecond: a nanosecond round trip's rounding, not the user's mistake.)
+        if (this.startTime - end > 1e-3) warnOnce("end-before-start", `span "${this.name}" was ended at a time before its start; its end was set to its start.`);
+        end = this.startTime;
+      }
+      this._endTime = end;
     } catch (error) {
       reportSdkError("span.end", error);
       this._endTime ??= nowMs();

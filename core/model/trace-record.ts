@@ -106,7 +106,7 @@ export class TraceRecord {
       this.finish();
       return;
     }
-    if (this.lingerTimer === undefined) {
+    if (this.lingerTimer === undefined && this.tracer.openSpanTimeoutMs !== Infinity) {
       this.lingerTimer = setTimeout(() => this.finish(), this.tracer.openSpanTimeoutMs);
       if (typeof this.lingerTimer === "object") (this.lingerTimer as { unref?: () => void }).unref?.();
     }

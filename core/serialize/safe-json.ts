@@ -1,3 +1,4 @@
+import { errorText } from "../debug.js";
 import type { Json } from "../model/types.js";
 import { platformView } from "./platform.js";
 
@@ -87,17 +88,10 @@ function capture(value: unknown, maxBytes: number): [Json, number] {
   try {
     return [walker.walk(value, 0) ?? null, walker.used()];
   } catch (error) {
-    return [marker(`Unserializable: ${describe(error)}`), 64];
+    return [marker(`Unserializable: ${errorText(error)}`), 64];
   }
 }
 
-function describe(error: unknown): string {
-  try {
-    return error instanceof Error ? error.message : String(error);
-  } catch {
-    return "unknown";
-  }
-}
 
 function primitive(value: unknown): Json | undefined {
   switch (typeof value) {
@@ -158,7 +152,7 @@ class Walker {
     try {
       return this.walkObject(obj, depth);
     } catch (error) {
-      return marker(`Unserializable: ${describe(error)}`);
+      return marker(`Unserializable: ${errorText(error)}`);
     } finally {
       this.ancestors.pop();
     }
@@ -223,7 +217,7 @@ class Walker {
       try {
         item = (obj as Record<string, unknown>)[key];
       } catch (error) {
-        item = marker(`Throws: ${describe(error)}`);
+        item = marker(`Throws: ${errorText(error)}`);
       }
       this.entry(out, key, item, depth);
     }

@@ -1,3 +1,4 @@
+import { errorText } from "../../core/debug.js";
 import { MlflowClient, withoutCredentials } from "../../core/mlflow/client.js";
 import { MlflowHttpError, MlflowNetworkError } from "../../core/mlflow/errors.js";
 import type { Trace } from "../../core/model/types.js";
@@ -62,7 +63,7 @@ export class Forwarder {
     const name = this.config.experimentName!;
     this.experiment ??= this.client.getOrCreateExperiment(name).catch((error: unknown) => {
       this.experiment = undefined; // try again on the next send
-      const text = error instanceof Error ? error.message : String(error);
+      const text = errorText(error);
       throw Object.assign(error instanceof Error ? error : new Error(text), { message: `MLFLOW_EXPERIMENT_NAME ${JSON.stringify(name)} could not be found or created: ${text}` });
     });
     return this.experiment;
@@ -86,7 +87,7 @@ export class Forwarder {
       await this.client.sendTrace(trace, await this.experimentId());
       return { ok: true };
     } catch (error) {
-      const message = this.masked(error instanceof Error ? error.message : String(error));
+      const message = this.masked(errorText(error));
       // 401/403 refuse the deployment's credentials, not this trace: it waits for them to be fixed.
       if (error instanceof MlflowHttpError && (error.status === 401 || error.status === 403)) return { ok: false, permanent: false, message, deployment: true };
       if (error instanceof MlflowHttpError && refusesExperiment(error)) {

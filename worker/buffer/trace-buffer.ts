@@ -1,3 +1,4 @@
+import { errorText } from "../../core/debug.js";
 import { DurableObject } from "cloudflare:workers";
 import type { SpanData, Trace } from "../../core/model/types.js";
 import type { PutResult, StoredTrace, TracePage, TraceQuery, TraceStore } from "../store.js";
@@ -67,7 +68,7 @@ export class TraceBuffer extends DurableObject implements TraceStore {
       if (this.config.mlflow) this.forwarder = new Forwarder(this.config.mlflow);
     } catch (error) {
       // Keep accepting traces (nothing is lost), show why nothing is forwarded.
-      this.configError = `forwarding is off: ${error instanceof Error ? error.message : String(error)}`;
+      this.configError = `forwarding is off: ${errorText(error)}`;
       try {
         // Keep the settings that are fine (retention, delays) when only the MLflow part is wrong.
         this.config = readBufferConfig({ ...env, MLFLOW_TRACKING_URI: undefined });
@@ -357,7 +358,7 @@ export class TraceBuffer extends DurableObject implements TraceStore {
       outcome = trace.data.spans.length > 0 ? await this.forwarder!.send(trace) : { ok: false, permanent: true, message: "no readable span is stored for this trace" };
     } catch (error) {
       // A row this code cannot turn into a request must not stop the alarm for every other trace.
-      outcome = { ok: false, permanent: true, message: `cannot forward the stored trace: ${error instanceof Error ? error.message : String(error)}` };
+      outcome = { ok: false, permanent: true, message: `cannot forward the stored trace: ${errorText(error)}` };
     }
     const now = Date.now();
     const attempts = row.attempts + 1;

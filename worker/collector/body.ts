@@ -1,3 +1,4 @@
+import { errorText } from "../../core/debug.js";
 import { Refusal } from "./refusal.js";
 
 // Reads a request body (JSON, or OTLP protobuf) without trusting Content-Length: the stream is
@@ -30,7 +31,7 @@ export async function readJson(request: Request, maxBytes: number, accepted = "a
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {
-    const detail = error instanceof Error ? error.message : String(error);
+    const detail = errorText(error);
     throw new Refusal(400, `the body is not valid JSON: ${detail.slice(0, 200)}`, "", "send the JSON the client library builds");
   }
 }
