@@ -45,9 +45,7 @@ function keepError(span: LiveSpan, c: Context): void {
   // Once per request: an app's layer and a sub-app's see the same Context and error.
   if (!c.error || recorded.has(c)) return;
   recorded.add(c);
-  const before = span.status;
-  span.recordException(c.error);
-  if (c.res.status < 500) span.setStatus(before);
+  span._recordException(c.error, c.res.status >= 500);
 }
 
 /**

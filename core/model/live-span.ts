@@ -283,13 +283,18 @@ export class LiveSpan {
 
   /** Records an `exception` event and sets ERROR status with `"<Type>: <message>"`, as MLflow does. */
   recordException(error: unknown): this {
+    return this._recordException(error, true);
+  }
+
+  /** @internal `recordException`, leaving the status as it is when `setError` is false (an error the app answered with a 4xx). */
+  _recordException(error: unknown, setError: boolean): this {
     if (!this.writable("recordException")) return this;
     const { type, message, stacktrace } = describeException(error);
     this.addEvent({
       name: "exception",
       attributes: { "exception.type": type, "exception.message": message, "exception.stacktrace": stacktrace },
     });
-    this._status = { statusCode: SpanStatusCode.ERROR, description: `${type}: ${message}` };
+    if (setError) this._status = { statusCode: SpanStatusCode.ERROR, description: `${type}: ${message}` };
     return this;
   }
 
