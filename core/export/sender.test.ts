@@ -121,6 +121,67 @@ describe("Sender", () => {
     expect(warn).toHaveBeenCalledWith(expect.stringMatching(new RegExp(`refused trace ${bad} with HTTP 400.*bad span`)));
   });
 
+  it("a trace the collector answers 500 to every time does not hold the others back: after failing alone while they are accepted, it waits on its own", async () => {
+    const poison = traceOf(3).id;
+    const c = collector((call) => ({ status: call.ids.includes(poison) ? 500 : 200 }));
+    const { queue, sender } = setup(c);
+    await queue.append(traces(6));
+    await sender.drain();
+    await vi.advanceTimersByTimeAsync(30_000); // three tries of the batch, then it is split
+    expect([...c.accepted.keys()].sort()).toEqual(traces(6).map((t) => t.id).filter((id) => id !== poison));
+    await queue.append([traceOf(7), traceOf(8)]);
+    sender.nudge();
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(c.accepted.has(traceOf(7).id) && c.accepted.has(traceOf(8).id)).toBe(true); // not behind it either
+    expect([...c.accepted.values()].every((n) => n === 1)).toBe(true);
+    expect((await queue.stats()).queued).toBe(1); // kept, not dropped: retried less and less often
+    const before = c.calls.length;
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(c.calls.length - before).toBeLessThanOrEqual(2);
+    expect(warn).toHaveBeenCalledWith(expect.stringMatching(new RegExp(`HTTP 500 to trace ${poison} each time, while accepting the others`)));
+  });
+
+  it("a collector down with 500s is not split trace by trace: at most three requests a try", async () => {
+    const c = collector(() => ({ status: 500 }));
+    const { queue, sender } = setup(c);
+    await queue.append(traces(20));
+    await sender.drain();
+    await vi.advanceTimersByTimeAsync(20_000);
+    const tries = c.calls.length;
+    await vi.advanceTimersByTimeAsync(8_000); // one more backoff period at most (maxMs 8 s)
+    expect(c.calls.length - tries).toBeLessThanOrEqual(3);
+    expect(c.accepted.size).toBe(0);
+    expect((await queue.stats()).queued).toBe(20);
+  });
+
+  it("a 403 from a firewall before the collector (not its own refusal) drops only the trace it matched", async () => {
+    const flagged = traceOf(2).id;
+    const c = collector((call) => (call.ids.includes(flagged) ? { status: 403, detail: "<html>Access denied</html>" } : { status: 200 }));
+    const { queue, sender } = setup(c);
+    await queue.append(traces(4));
+    await sender.drain();
+    expect([...c.accepted.keys()].sort()).toEqual([1, 3, 4].map((n) => traceOf(n).id));
+    expect(sender.stats()).toMatchObject({ sent: 3, rejected: 1 });
+  });
+
+  it("the collector's own 403 (origin not allowed) drops the batch in one request, not trace by trace", async () => {
+    const c = collector(() => ({ status: 403, detail: '{"error":"origin https://evil.example is not allowed","path":"","hint":"add it to ALLOWED_ORIGINS"}' }));
+    const { queue, sender } = setup(c);
+    await queue.append(traces(4));
+    await sender.drain();
+    expect(c.calls).toHaveLength(1);
+    expect(sender.stats()).toMatchObject({ sent: 0, rejected: 4 });
+  });
+
+  it("Retry-After: 0 from a collector that keeps failing does not undo the backoff", async () => {
+    const c = collector(() => ({ status: 503, retryAfterMs: 0 }));
+    const { queue, sender } = setup(c);
+    await queue.append(traces(1));
+    await sender.drain();
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(c.calls.length).toBeLessThanOrEqual(6); // 1 s, 2 s, 4 s, 8 s, 8 s…: not every poll (5 s) or faster
+  });
+
   it("does not send while offline, and sends when the network returns", async () => {
     let online = false;
     const c = collector();

@@ -43,6 +43,31 @@ export interface SenderStats {
   keepaliveRequests: number;
 }
 
+/** The longest a trace the collector keeps failing on (while taking the others) waits between tries. */
+const SET_ASIDE_MAX_MS = 3_600_000;
+
+/**
+ * A 500 (or 501, 505…) the collector answered: possibly about one trace in the batch. Not 502–504
+ * (a gateway: the collector is unreachable), nor one with Retry-After (a pause for everything).
+ */
+const traceFault = (r: TransportResult): boolean => r.status >= 500 && ![502, 503, 504].includes(r.status) && r.retryAfterMs === undefined;
+
+/**
+ * A refusal that may be about one trace of the batch: 400/413/422 (a bad or huge trace), or a 403
+ * that is not the collector's own (its refusals are `{ error, path, hint }` JSON; another 403 is a
+ * proxy's firewall, which can match one trace's prompt).
+ */
+function oneTraceMayCause(r: TransportResult): boolean {
+  if ([400, 413, 422].includes(r.status)) return true;
+  if (r.status !== 403) return false;
+  try {
+    const body = JSON.parse(r.detail ?? "") as { error?: unknown; hint?: unknown };
+    return !(typeof body.error === "string" && typeof body.hint === "string");
+  } catch {
+    return true;
+  }
+}
+
 export class Sender {
   private readonly queue: TraceQueue;
   private readonly transport: Transport;
@@ -283,8 +308,11 @@ export class Sender {
     return rest.length ? { ...lease, items: rest } : this.leaseBatch(room);
   }
 
-  /** Sends one leased batch and settles it in the queue. */
-  private async deliver(lease: Lease, keepalive: boolean): Promise<"ok" | "retry"> {
+  /**
+   * Sends one leased batch and settles it in the queue. `apart`: a batch that failed with a 500
+   * again may be split (see deliverApart); false for the rest of a batch already split.
+   */
+  private async deliver(lease: Lease, keepalive: boolean, apart = true): Promise<"ok" | "retry"> {
     const result = await this.request(lease.items, keepalive);
     const verdict = verdictOf(result.status);
     if (verdict === "ok") {
@@ -293,12 +321,14 @@ export class Sender {
       return "ok";
     }
     if (verdict === "retry") {
+      if (apart && lease.items.length > 1 && traceFault(result) && lease.items.some((i) => i.attempts >= 2)) return this.deliverApart(lease, result);
       await this.queue.nack(lease, this.failed(result));
       return "retry";
     }
-    // 400/413/422 may be one bad or huge trace: it must not take its batch-mates down with it, so
-    // each is retried alone. Other 4xx (401, 403, 404) refuse the request whatever it holds.
-    if (lease.items.length === 1 || ![400, 413, 422].includes(result.status)) {
+    // 400/413/422 may be one bad or huge trace, and a 403 not from the collector itself a proxy's
+    // firewall matching one prompt: it must not take its batch-mates down with it, so each is
+    // retried alone. Other 4xx (401, 404, the collector's own 403) refuse the request whatever it holds.
+    if (lease.items.length === 1 || !oneTraceMayCause(result)) {
       await this.reject(lease, result);
       return "ok";
     }
@@ -310,6 +340,40 @@ export class Sender {
       }
     }
     return "ok";
+  }
+
+  /**
+   * A batch whose traces failed before got a 500 again: it may hold one trace the collector (or a
+   * proxy before it) always fails on, which, oldest first, would be in every batch and hold every
+   * other trace behind it for ever. The oldest goes alone, then the rest together. When the oldest
+   * fails alone and the rest is accepted, it was that trace: it waits on a backoff of its own
+   * (growing to an hour), and the others go on. When both fail, the collector is down: as any failure.
+   */
+  private async deliverApart(lease: Lease, batchResult: TransportResult): Promise<"ok" | "retry"> {
+    const [first, ...rest] = lease.items as [QueuedTrace, ...QueuedTrace[]];
+    const one = { ...lease, items: [first] };
+    const others = { ...lease, items: rest };
+    const result = await this.request(one.items, this.fitsKeepalive(one.items));
+    const verdict = verdictOf(result.status);
+    if (verdict === "ok") {
+      await this.queue.ack(one);
+      this.delivered(one.items);
+    } else if (verdict === "reject") {
+      await this.reject(one, result);
+    } else if (!traceFault(result)) {
+      await this.queue.nack(lease, this.failed(result)); // no answer, or a pause asked for: the collector's state
+      return "retry";
+    }
+    const outcome = await this.deliver(others, this.fitsKeepalive(rest), verdict !== "retry");
+    if (verdict === "retry") {
+      if (outcome === "ok") {
+        await this.queue.nack(one, this.now() + backoffDelay(first.attempts + 1, { baseMs: this.options.retry?.baseMs, maxMs: SET_ASIDE_MAX_MS }, this.random));
+        warnOnce("trace-fault", `the collector answered HTTP ${batchResult.status} to trace ${first.id} each time, while accepting the others: it is retried on its own, less and less often, and holds no other trace back.`);
+      } else {
+        await this.queue.nack(one, this.blockedUntil);
+      }
+    }
+    return outcome;
   }
 
   private async request(items: readonly QueuedTrace[], keepalive: boolean): Promise<TransportResult> {
@@ -341,7 +405,9 @@ export class Sender {
     if (result.status === 0 && !this.online()) return this.now(); // offline is not the collector's fault
     this.counts.failures++;
     this.consecutiveFailures++;
-    const delay = result.retryAfterMs ?? backoffDelay(this.consecutiveFailures, this.options.retry, this.random);
+    // Retry-After is the least wait: "0" from a collector that keeps failing must not undo the backoff.
+    const backoff = backoffDelay(this.consecutiveFailures, this.options.retry, this.random);
+    const delay = result.retryAfterMs === undefined ? backoff : Math.max(result.retryAfterMs, backoff);
     this.retryAfterBlock = result.retryAfterMs !== undefined;
     return this.block(delay);
   }
