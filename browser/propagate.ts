@@ -7,9 +7,6 @@ import { traceparentOf } from "../core/model/remote-parent.js";
 
 export type OriginMatcher = string | RegExp;
 
-/** What fetch resolves a relative URL against: the document's base (a `<base href>`), else the location. */
-const base = (): string => (typeof document === "object" && document?.baseURI) || location.href;
-
 function matches(url: URL, allow: readonly OriginMatcher[]): boolean {
   return allow.some((m) => {
     if (typeof m === "string") return url.origin === new URL(m, location.href).origin;
@@ -37,16 +34,17 @@ export function instrumentFetch(propagateTo: readonly OriginMatcher[]): () => vo
   const patched: Fetch = function fetchWithTraceparent(input, init) {
     const span = getCurrentActiveSpan();
     if (span && allow.length) {
+      // The Request fetch itself would build from (input, init), built here: so a Request used as
+      // init, a Request from another realm (an iframe's), a <base href> all mean what they mean
+      // to fetch, and the header is added to a copy, never to the caller's own Request.
+      let request: Request;
       try {
-        const url = new URL(input instanceof Request ? input.url : String(input), base());
-        if (matches(url, allow)) {
-          const headers = new Headers(init?.headers ?? (input instanceof Request ? input.headers : undefined));
-          if (!headers.has("traceparent")) headers.set("traceparent", traceparentOf(span));
-          return original.call(globalThis, input, { ...init, headers });
-        }
+        request = new Request(input, init);
       } catch {
-        // an unparsable URL: let fetch itself report it
+        return original.call(globalThis, input, init); // let fetch itself report it
       }
+      if (!request.headers.has("traceparent") && matches(new URL(request.url), allow)) request.headers.set("traceparent", traceparentOf(span));
+      return original.call(globalThis, request); // (its body, if any, moved to the copy)
     }
     return original.call(globalThis, input, init);
   };

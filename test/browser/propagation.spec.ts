@@ -40,4 +40,18 @@ test.describe("traceparent on fetch", () => {
     const there = await page.evaluate(([allow, base]) => (globalThis as any).runBasePropagation([allow], base), [other, `${other}/`]);
     expect(there).toEqual({ host: `localhost:${page_.port}`, traceparent: true });
   });
+
+  for (const kind of ["request-as-init", "other-realm-request", "class-init", "own-traceparent"]) {
+    test(`changes nothing else in the request the app made: ${kind}`, async ({ page }) => {
+      await page.goto("/page/propagation");
+      await page.waitForFunction(() => "runShapes" in globalThis);
+      await page.evaluate(() => new Promise((r) => document.body.append(Object.assign(document.createElement("iframe"), { src: "/health", onload: r }))));
+      const r = await page.evaluate((k) => (globalThis as any).runShapes(k), kind);
+      const seen = (h: Record<string, string>) => ({ method: h["x-echo-method"], length: h["content-length"] ?? null, type: h["content-type"] ?? null, app: h["x-app"] ?? null, auth: h.authorization ?? null });
+      expect(seen(r.patched)).toEqual(seen(r.plain)); // before the fix: a Request as init became a GET; another realm's lost its headers
+      if (kind !== "own-traceparent") expect(r.plain.traceparent).toBeUndefined();
+      if (kind === "own-traceparent") expect(r.patched.traceparent).toBe("00-11111111111111111111111111111111-2222222222222222-01");
+      else expect(r.patched.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    });
+  }
 });

@@ -70,7 +70,7 @@ createServer(async (req, res) => {
     // Open to every origin (a page may send it cross-origin, traceparent and all): the test reads what arrived.
     const open = { "access-control-allow-origin": "*", "access-control-allow-headers": "*" };
     if (p === "/echo-headers" && req.method === "OPTIONS") return send(res, 204, "text/plain", "", open);
-    if (p === "/echo-headers") return send(res, 200, "application/json", JSON.stringify(req.headers), open);
+    if (p === "/echo-headers") return send(res, 200, "application/json", JSON.stringify({ ...req.headers, "x-echo-method": req.method }), open);
     return send(res, 404, "text/plain", "not found");
   } catch (error) {
     send(res, 500, "text/plain", String(error?.stack ?? error));

@@ -47,4 +47,35 @@ async function runBase(allow: string[], baseHref: string) {
     base.remove();
   }
 }
-Object.assign(globalThis, { runPropagation: run, runRegexPropagation: runRegex, runBasePropagation: runBase });
+/**
+ * The request as the echo server saw it, made by `kind`'s fetch call inside a span, without and then
+ * with instrumentation: only the traceparent may differ. (An iframe must be on the page for the
+ * other realm's Request.)
+ */
+async function runShapes(kind: string) {
+  mlflow.init({ exporter: new mlflow.InMemoryExporter(), contextManager: new mlflow.StackContextManager() });
+  const url = `${location.origin}/echo-headers`;
+  const make = (): Promise<Response> => {
+    // fetch(url, request): a Request used as the init, as service workers and proxies do.
+    if (kind === "request-as-init") return fetch(url, new Request(url, { method: "POST", headers: { "x-app": "kept", "content-type": "text/plain" } }));
+    if (kind === "other-realm-request") {
+      const R = ((document.querySelector("iframe") as HTMLIFrameElement).contentWindow as unknown as { Request: typeof Request }).Request;
+      return fetch(new R(url, { method: "PUT", body: "from the frame", headers: { "x-app": "kept", authorization: "Bearer abc" } }));
+    }
+    if (kind === "class-init") {
+      class Options { method = "POST"; body = "hello"; get headers() { return { "x-app": "kept" }; } }
+      return fetch(url, new Options() as unknown as RequestInit);
+    }
+    if (kind === "own-traceparent") return fetch(url, { headers: [["x-app", "kept"], ["traceparent", "00-11111111111111111111111111111111-2222222222222222-01"]] });
+    throw new Error(kind);
+  };
+  const seen = async () => (await mlflow.withSpan(make, { name: "call" })).json() as Promise<Record<string, string>>;
+  const plain = await seen();
+  const restore = instrumentFetch([location.origin]);
+  try {
+    return { plain, patched: await seen() };
+  } finally {
+    restore();
+  }
+}
+Object.assign(globalThis, { runPropagation: run, runRegexPropagation: runRegex, runBasePropagation: runBase, runShapes });
