@@ -71,6 +71,13 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
   const url = checkBrowserOptions(options);
   // Before anything starts: "zone" without zone.js throws here, not after a lock and a database are held.
   const contextManager = createBrowserContextManager(options.context ?? "auto");
+  // Called again (hot module reload, a second bundle): one setup per page. The new one replaces
+  // the old, which flushes what it holds and stops, so neither its listeners and lock linger nor
+  // its handle's shutdown() later stops the new one.
+  if (current) {
+    warnOnce("init-browser-again", "initBrowser() was called again on this page: the previous setup was shut down (its queued traces stay queued). Call it once.");
+    void current.shutdown();
+  }
   const name = options.queueName ?? "mlflow-edge";
   const limits = { maxTraces: options.maxQueuedTraces, maxBytes: options.maxQueuedBytes };
   let storage: DeliveryStats["storage"] = "memory";
@@ -86,8 +93,10 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
   const toMemory = (why: string, error: unknown) => {
     storage = "memory";
     journal = undefined;
-    // This tab now sends only its own traces: the origin's shared queue needs another sender.
-    leadership.stepDown();
+    // A database this tab cannot use at all (none, or a newer version of the site's): it sends only
+    // its own traces, and the origin's shared queue needs another sender. A full disk still lets
+    // this tab send (and so delete) what is stored there: the tab stays the sender if it was.
+    if (why !== REFUSED_WRITE) leadership.stepDown();
     warnOnce(
       "idb-fallback",
       `IndexedDB ${why} (${errorText(error, true)}), so traces are kept in memory only: ` +
@@ -103,7 +112,7 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
           .then((q) => ((storage = "indexeddb"), q))
           .catch((error: unknown) => toMemory("is unavailable", error));
   // After the switch this tab sends its own traces, leader or not: active() says so from then on.
-  const queue = new FallbackQueue(ready, toMemory);
+  const queue = new FallbackQueue(ready, toMemory, () => leadership.isLeader);
   // Only the origin's leader sends in the background; with a per-tab memory queue every tab must.
   const active = () => storage === "memory" || leadership.isLeader;
   const sender = new Sender({
@@ -250,24 +259,10 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
   });
 
   const flush = () => exporter.flush();
-  return {
+  let down: Promise<void> | undefined;
+  const handle: BrowserTracing = {
     flush,
-    async shutdown() {
-      await flush();
-      exporter.stop();
-      // The snapshots of traces still open would be sent once this tab is gone, but those traces
-      // finish after shutdown, and what finishes after shutdown is dropped.
-      stopRefresh();
-      await Promise.all([...snapshotted].map((id) => queue.dropSnapshot(id)));
-      snapshotted.clear();
-      sender.stop();
-      heard();
-      removeListeners();
-      restoreFetch?.();
-      channel?.close();
-      channel = undefined;
-      leadership.release();
-    },
+    shutdown: () => (down ??= stop()),
     async stats() {
       const q = await queue.stats();
       const s = sender.stats();
@@ -275,9 +270,33 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
       return { ...q, sent: s.sent, rejected: s.rejected, sampledOut: e.sampledOut, failed: e.failed, requests: s.requests, keepaliveRequests: s.keepaliveRequests, storage, leader: leadership.isLeader };
     },
   };
+  current = handle;
+  return handle;
+
+  async function stop(): Promise<void> {
+    if (current === handle) current = undefined;
+    await flush();
+    exporter.stop();
+    // The snapshots of traces still open would be sent once this tab is gone, but those traces
+    // finish after shutdown, and what finishes after shutdown is dropped.
+    stopRefresh();
+    await Promise.all([...snapshotted].map((id) => queue.dropSnapshot(id)));
+    snapshotted.clear();
+    sender.stop();
+    heard();
+    removeListeners();
+    restoreFetch?.();
+    channel?.close();
+    channel = undefined;
+    leadership.release();
+  }
 }
 
+/** The page's setup, until shut down: a second initBrowser() replaces it. */
+let current: BrowserTracing | undefined;
+
 const DISCARDED = "page discarded while hidden";
+const REFUSED_WRITE = "refused a write";
 const SNAPSHOT_REFRESH_MS = 3_000;
 const STORED = "stored";
 const SENDING = "sending";
@@ -291,23 +310,43 @@ const lostDatabase = (error: unknown) =>
 /**
  * A TraceQueue usable at once, while IndexedDB opens (tracing starts before that finishes), that
  * moves to memory for the rest of the page's life if IndexedDB refuses a write (quota) or is lost
- * to a newer version: the trace being written goes to memory instead of being lost. Traces already in
- * IndexedDB stay there for another tab or the next page load.
+ * to a newer version: the trace being written goes to memory instead of being lost. After a refused
+ * write, what IndexedDB already holds is still leased from it (by the origin's sender) once memory
+ * has nothing due: sending it only deletes, which frees the disk, and a disk that stays full would
+ * otherwise leave that backlog unsent on every page. After a lost database it stays there for the
+ * tabs of the newer version.
  */
 class FallbackQueue implements TraceQueue {
   private current: Promise<TraceQueue>;
   /** The IndexedDB queue after the switch: leases taken from it before are still settled there. */
   private abandoned: TraceQueue | undefined;
+  /** Whether the abandoned queue is still sent from (a refused write, not a lost database). */
+  private drainAbandoned = false;
 
-  constructor(ready: Promise<TraceQueue>, private readonly fallback: (why: string, error: unknown) => TraceQueue) {
+  constructor(
+    ready: Promise<TraceQueue>,
+    private readonly fallback: (why: string, error: unknown) => TraceQueue,
+    /** Whether this tab is the origin's sender, which alone sends the shared backlog. */
+    private readonly isSender: () => boolean,
+  ) {
     this.current = ready;
   }
 
-  append(items: readonly QueuedTrace[]) { return this.switching((q) => q.append(items), () => "refused a write"); }
+  append(items: readonly QueuedTrace[]) { return this.switching((q) => q.append(items), () => REFUSED_WRITE); }
   // A database this version cannot open again (a newer version of the site took it over in another
   // tab) fails every later operation: from then on memory, as after a refused write.
-  lease(maxBytes: number) { return this.switching((q) => q.lease(maxBytes), lostDatabase); }
-  stats() { return this.switching((q) => q.stats(), lostDatabase); }
+  async lease(maxBytes: number) {
+    const lease = await this.switching((q) => q.lease(maxBytes), lostDatabase);
+    if (lease || !this.drainAbandoned || !this.isSender()) return lease;
+    return this.abandoned?.lease(maxBytes).catch((error: unknown) => void reportSdkError("queue.lease", error));
+  }
+  async stats() {
+    const stats = await this.switching((q) => q.stats(), lostDatabase);
+    if (!this.drainAbandoned || !this.abandoned) return stats;
+    // The backlog still stored counts as queued: it is still to be sent.
+    const stored = await this.abandoned.stats().catch(() => undefined);
+    return stored ? { ...stats, queued: stats.queued + stored.queued, queuedBytes: stats.queuedBytes + stored.queuedBytes } : stats;
+  }
 
   /** Runs `op`, and again in memory if it failed in a way `why` names (undefined: not a reason to switch). */
   private async switching<T>(op: (q: TraceQueue) => Promise<T>, why: (error: unknown) => string | undefined): Promise<T> {
@@ -320,6 +359,7 @@ class FallbackQueue implements TraceQueue {
         const reason = why(error);
         if (reason === undefined || this.abandoned || q instanceof MemoryQueue) throw error; // nowhere else to go
         this.abandoned = q;
+        this.drainAbandoned = reason === REFUSED_WRITE;
         this.current = Promise.resolve(this.fallback(reason, error));
       }
       return op(await this.current);

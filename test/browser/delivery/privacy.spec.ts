@@ -157,6 +157,46 @@ test("IndexedDB opens but refuses writes (quota): this tab keeps traces in memor
   expect(warnings.find((w) => /IndexedDB/.test(w))).toMatch(/QuotaExceededError|quota/i);
 });
 
+test("a disk that stays full: the backlog already in IndexedDB is still sent (and so deleted) by the page that cannot write", async ({ context, request }) => {
+  test.setTimeout(60_000);
+  // A backlog stored while the collector was down, by a page since closed.
+  await request.get("/stub/down?on=1");
+  const first = await openApp(await context.newPage(), "retryBase=60000&retryMax=60000");
+  const backlog = await first.evaluate(() => (globalThis as any).app.traceMany(60, 2000, "backlog") as string[]);
+  await expect.poll(async () => (await idbRows(first)).length).toBe(60);
+  await first.close({ runBeforeUnload: true });
+  await request.get("/stub/down?on=0");
+  // The next page finds the disk full: its first write is refused.
+  const page = await context.newPage();
+  await page.addInitScript(() => {
+    IDBObjectStore.prototype.add = function () {
+      throw new DOMException("The quota has been exceeded.", "QuotaExceededError");
+    };
+  });
+  await openApp(page);
+  const own = await page.evaluate(() => (globalThis as any).app.traceOne("on-load") as string);
+  // Before the fix: one batch of the backlog went, then the tab gave up being the sender, and
+  // stats() said nothing was queued while the rest stayed on the disk.
+  await expectDelivered(request, [own, ...backlog], 30_000);
+  await expect.poll(async () => (await idbRows(page)).length).toBe(0);
+  await expect.poll(() => page.evaluate(() => (globalThis as any).app.stats())).toMatchObject({ storage: "memory", queued: 0 });
+});
+
+test("initBrowser() called again (hot reload, a second bundle) replaces the first setup: one warning, traces still arrive, and the old handle's shutdown() stops nothing", async ({ page, request }) => {
+  await openApp(page);
+  const a = await page.evaluate(() => (globalThis as any).app.traceOne("before"));
+  await expectDelivered(request, [a]);
+  await page.evaluate(() => (globalThis as any).app.initAgain());
+  const b = await page.evaluate(() => (globalThis as any).app.traceOne("after"));
+  await expectDelivered(request, [b]);
+  await page.evaluate(() => (globalThis as any).app.shutdownFirst()); // before the fix: it stopped the page's tracing
+  const c = await page.evaluate(() => (globalThis as any).app.traceOne("after old shutdown"));
+  await expectDelivered(request, [c]);
+  await expect.poll(() => page.evaluate(() => (globalThis as any).app.stats())).toMatchObject({ storage: "indexeddb", queued: 0, leader: true });
+  const warnings = await page.evaluate(() => (globalThis as any).app.warnings as string[]);
+  expect(warnings.filter((w) => /initBrowser\(\) was called again/.test(w))).toHaveLength(1);
+});
+
 test("the queue cap drops the oldest traces, counts them and warns, in the browser", async ({ page, request }) => {
   await request.get("/stub/fail?times=100&status=503"); // nothing leaves while we fill the queue
   await openApp(page, "maxTraces=3&retryBase=60000&retryMax=60000");

@@ -23,7 +23,7 @@ function keepLabelled(t: mlflow.Trace): boolean {
 }
 const sample = params.get("sample");
 
-const tracing = initBrowser({
+const setup = () => initBrowser({
   collectorUrl: location.origin,
   ingestKey: "site-key-1",
   context: "stack",
@@ -34,6 +34,8 @@ const tracing = initBrowser({
   redact: params.get("redact") === "off" ? false : undefined,
   sample: sample === null ? undefined : sample === "keep" ? keepLabelled : Number(sample),
 });
+let tracing = setup();
+const first = tracing;
 
 /** Finishes one trace (synchronously: export starts before this returns) and returns its id. */
 function traceOne(label: string, options: { padBytes?: number; secrets?: boolean } = {}): string {
@@ -138,6 +140,10 @@ Object.assign(globalThis, {
     traceMany: (n: number, padBytes = 0, prefix = "t") => Array.from({ length: n }, (_, i) => traceOne(`${prefix}${i}`, { padBytes })),
     flush: () => tracing.flush(),
     shutdown: () => tracing.shutdown(),
+    /** initBrowser() again, as a hot module reload or a second bundle does. */
+    initAgain: () => void (tracing = setup()),
+    /** The first setup's handle, kept by code that ran before a second initBrowser(). */
+    shutdownFirst: () => first.shutdown(),
     stats: () => tracing.stats(),
     readIdb,
     hide,
