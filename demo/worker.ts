@@ -125,11 +125,17 @@ app.post("/llm/v1/*", async (c) => {
   if (!LLM_ENDPOINTS.has(endpoint)) return llmError(404, `/llm/v1/${endpoint} is not an endpoint of this demo`, "invalid_request_error", "unknown_url");
   const { OPENAI_BASE_URL: base, OPENAI_API_KEY: key } = c.env;
   if (!base || !key) return fakeLlm(c.req.raw);
-  const answer = await fetch(`${base.replace(/\/+$/, "")}/${endpoint}`, {
-    method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
-    body: await c.req.raw.arrayBuffer(),
-  });
+  let answer: Response;
+  try {
+    answer = await fetch(`${base.replace(/\/+$/, "")}/${endpoint}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
+      body: await c.req.raw.arrayBuffer(),
+    });
+  } catch {
+    // Unreachable (DNS, TLS, refused): the OpenAI client reads this as a server error it may retry.
+    return llmError(502, "the model provider could not be reached", "api_error", "provider_unreachable");
+  }
   const headers = new Headers();
   for (const name of LLM_HEADERS) {
     const value = answer.headers.get(name);

@@ -28,7 +28,9 @@ export function reply(messages: ChatMessage[], tools: Tool[] | undefined): Reply
   if (last?.role === "tool") {
     let fact: { city?: string; forecast?: string; celsius?: number } = {};
     try {
-      fact = JSON.parse(textOf(last.content)) as typeof fact;
+      const parsed: unknown = JSON.parse(textOf(last.content));
+      // A tool may answer any JSON: `null`, a number, a list are no facts.
+      if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)) fact = parsed as typeof fact;
     } catch {
       // a tool that answered plain text
     }

@@ -158,6 +158,13 @@ describe("/llm/v1", () => {
       expect(paths).toEqual(["/v1/chat/completions", "/v1/chat/completions"]);
     });
 
+    it("a provider that cannot be reached is a JSON 502 in OpenAI's error shape, not a bare 500", async () => {
+      const app = await demoApp();
+      const res = await post(app, "/llm/v1/chat/completions", { ...env, OPENAI_BASE_URL: "http://127.0.0.1:9/v1" }, chat);
+      expect([res.status, res.headers.get("content-type")]).toEqual([502, "application/json"]);
+      expect(((await res.json()) as { error: { type: string } }).error.type).toBe("api_error");
+    });
+
     it("passes back only the headers a client needs, never the provider's cookies", async () => {
       const app = await demoApp();
       const res = await post(app, "/llm/v1/chat/completions", env, { ...chat, stream: true });

@@ -60,6 +60,16 @@ describe("chat completions", () => {
     const second = (await (await call("/chat/completions", { model: "m", messages, tools })).json()) as { choices: { message: { content: string } }[] };
     expect(second.choices[0]!.message.content).toBe("The weather in Tokyo is clear, 9°C.");
   });
+
+  it("answers a tool result that is JSON but no object (null, a number, a list) instead of failing with a 500", async () => {
+    for (const content of ["null", "42", "[1]"]) {
+      const res = await call("/chat/completions", { model: "m", messages: [{ role: "user", content: "weather in Paris?" }, { role: "tool", tool_call_id: "c1", content }] });
+      const body = (await res.json()) as { choices: { message: { content: string } }[] };
+      expect([content, res.status, body.choices[0]!.message.content]).toEqual([content, 200, "The weather in that city is unknown."]);
+    }
+    const res = await call("/responses", { model: "m", input: [{ role: "tool", content: "null" }] });
+    expect(res.status).toBe(200);
+  });
 });
 
 describe("responses and embeddings", () => {
