@@ -350,6 +350,24 @@ describe("ShardedTraceStore: routing and the query API", () => {
     expect(await store.get("tr-ffffffffffffffffffffffffffffffff")).toBeNull();
   });
 
+  it("pages through traces whose request time String() writes in exponent notation (a nextCursor it hands out is one it takes back)", async () => {
+    // 1e-7 ms: valid, if odd (a sender's unit mistake); before the fix the second page was a 400.
+    const tiny = [1e-7, 2e-7, 3e-7].map((requestTime) => {
+      const t = simpleTrace("tiny");
+      t.info.requestTime = requestTime;
+      return t;
+    });
+    const tinyStore = new ShardedTraceStore(env.UNFORWARDED_BUFFER as never, 1);
+    await tinyStore.put(tiny);
+    const tinySeen: string[] = [];
+    for (let cursor: string | undefined, i = 0; i === 0 || cursor; i++) {
+      const page = await tinyStore.list({ limit: 1, text: "tiny", cursor });
+      tinySeen.push(...page.traces.map((t) => t.traceId));
+      cursor = page.nextCursor ?? undefined;
+    }
+    expect(tinySeen.sort()).toEqual(tiny.map((t) => t.info.traceId).sort());
+  });
+
   it("text search ignores case in any script, and a shard made before the search column was added still finds its old rows", async () => {
     const stub = env.UNFORWARDED_BUFFER.get(env.UNFORWARDED_BUFFER.idFromName(`search-${Date.now()}`));
     const [old, fresh] = [simpleTrace("old row about Zebras"), simpleTrace("Über die Brücke")];

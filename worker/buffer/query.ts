@@ -49,9 +49,11 @@ export function encodeCursor(c: Cursor): string {
 }
 
 export function decodeCursor(text: string): Cursor {
-  const m = /^(-?\d+(?:\.\d+)?)~(tr-[0-9a-f]{32})$/.exec(text);
-  if (!m) throw new RangeError(`cursor ${JSON.stringify(text.slice(0, 80))} is not one this API returned`);
-  return { requestTime: Number(m[1]), traceId: m[2]! };
+  // The time as String(number) writes it: exponent notation too (below 1e-6, above 1e21).
+  const m = /^(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)~(tr-[0-9a-f]{32})$/.exec(text);
+  const requestTime = Number(m?.[1]);
+  if (!m || !Number.isFinite(requestTime)) throw new RangeError(`cursor ${JSON.stringify(text.slice(0, 80))} is not one this API returned`);
+  return { requestTime, traceId: m[2]! };
 }
 
 /** Checks a query (the collector validates first; a shard must not trust its caller either). */
