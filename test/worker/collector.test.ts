@@ -78,6 +78,24 @@ describe("POST /v1/ingest: valid batches", () => {
     expect(stored).toContain("[REDACTED]");
   });
 
+  it("drops what ties a page's trace to a run, a model or a storage place on the MLflow server; a server sender with the secret keeps them", async () => {
+    const a = app();
+    const claims = (t: Trace) => {
+      t.info.tags = { ...t.info.tags, "mlflow.user": "admin@victim.example", "mlflow.artifactLocation": "s3://elsewhere", team: "search" };
+      t.info.traceMetadata = { ...t.info.traceMetadata, "mlflow.sourceRun": "0123456789abcdef0123456789abcdef", "mlflow.modelId": "m-1", "mlflow.trace.spansLocation": "x", "mlflow.trace.user": "alice", "mlflow.trace.session": "s-1" };
+      return t;
+    };
+    const page = claims(simpleTrace("from a page"));
+    await post(a, "/v1/ingest", batch(page));
+    const stored = store.traces.get(page.info.traceId)!.info;
+    expect(Object.keys(stored.tags).filter((k) => k === "team" || k.startsWith("mlflow.user") || k.startsWith("mlflow.artifact"))).toEqual(["team"]);
+    expect(stored.traceMetadata).toMatchObject({ "mlflow.trace.user": "alice", "mlflow.trace.session": "s-1" });
+    for (const key of ["mlflow.sourceRun", "mlflow.modelId", "mlflow.trace.spansLocation"]) expect(stored.traceMetadata[key]).toBeUndefined();
+    const server = claims(simpleTrace("from a server"));
+    await a.request(`${SELF}/v1/ingest`, { method: "POST", body: batch(server), headers: { "content-type": "application/json", authorization: "Bearer s3cret-server-token" } });
+    expect(store.traces.get(server.info.traceId)!.info.traceMetadata["mlflow.sourceRun"]).toBe("0123456789abcdef0123456789abcdef");
+  });
+
   it("keeps the typed fields and MLflow's reserved attributes in agreement, and drops unknown fields", async () => {
     const a = app();
     const t = simpleTrace("consistent") as Trace & { extra?: unknown };

@@ -13,7 +13,7 @@ import { decodeOtlpProto, encodeStatus } from "./otlp-proto.js";
 import { RateLimiter, resolveRateLimit, type RateLimit } from "./rate-limit.js";
 import { mountReads, type ReadAccess } from "./reads.js";
 import { otlpStatus, Refusal } from "./refusal.js";
-import { validateIngestBatch } from "./validate.js";
+import { validateIngestBatch, withoutServerKeys } from "./validate.js";
 
 // The collector: a Hono app that takes traces from browsers (`POST /v1/ingest`) and from
 // OpenTelemetry/MLflow senders (`POST /v1/traces`), validates them strictly, re-redacts them, and
@@ -153,6 +153,8 @@ export function createCollector<Env extends object = object>(options: CollectorO
     const wait = caller.kind === "secret" ? 0 : limiter.take(who);
     if (wait > 0) throw new Refusal(429, "too many requests for this ingest key", "", "slow down; the browser client backs off by itself", { "retry-after": String(Math.ceil(wait / 1000)) });
     const traces = await read(c.req.raw);
+    // A page's claim to a run, a model or a storage place is not kept, as its experiment is not.
+    if (caller.kind !== "secret") for (const t of traces) withoutServerKeys(t);
     return traces.map((t, i) => {
       let clean: Trace | null;
       try {

@@ -181,6 +181,19 @@ function info(v: unknown, path: string, limits: CollectorLimits): TraceInfo {
 }
 
 /**
+ * Tags and metadata that tie a trace to other things on the MLflow server (a run, whose Traces tab
+ * then lists it; a logged model; where its data is stored) or name who made it: a page has no
+ * business setting them, and anyone can be a page. Dropped from what callers without the collector
+ * secret send; the trace's user and session (`mlflow.trace.user`, `mlflow.trace.session`) are kept,
+ * being the page's to say.
+ */
+const SERVER_KEYS = ["mlflow.sourceRun", "mlflow.modelId", "mlflow.artifactLocation", "mlflow.trace.spansLocation", "mlflow.user"];
+
+export function withoutServerKeys(trace: Trace): void {
+  for (const map of [trace.info.tags, trace.info.traceMetadata]) for (const key of SERVER_KEYS) delete map[key];
+}
+
+/**
  * The spans of one part form a forest that hangs from at most one true root. A parent outside the
  * part is legitimate (a Worker part's root points at the browser's span), but duplicate ids, a
  * second `parentId: null` root, and parent chains that loop back on themselves are not.
