@@ -74,9 +74,9 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
   // Called again (hot module reload, a second bundle): one setup per page. The new one replaces
   // the old, which flushes what it holds and stops, so neither its listeners and lock linger nor
   // its handle's shutdown() later stops the new one.
-  if (current) {
+  if (currentSetup) {
     warnOnce("init-browser-again", "initBrowser() was called again on this page: the previous setup was shut down (its queued traces stay queued). Call it once.");
-    void current.shutdown();
+    void currentSetup.shutdown();
   }
   const name = options.queueName ?? "mlflow-edge";
   const limits = { maxTraces: options.maxQueuedTraces, maxBytes: options.maxQueuedBytes };
@@ -270,11 +270,11 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
       return { ...q, sent: s.sent, rejected: s.rejected, sampledOut: e.sampledOut, failed: e.failed, requests: s.requests, keepaliveRequests: s.keepaliveRequests, storage, leader: leadership.isLeader };
     },
   };
-  current = handle;
+  currentSetup = handle;
   return handle;
 
   async function stop(): Promise<void> {
-    if (current === handle) current = undefined;
+    if (currentSetup === handle) currentSetup = undefined;
     await flush();
     exporter.stop();
     // The snapshots of traces still open would be sent once this tab is gone, but those traces
@@ -293,7 +293,7 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
 }
 
 /** The page's setup, until shut down: a second initBrowser() replaces it. */
-let current: BrowserTracing | undefined;
+let currentSetup: BrowserTracing | undefined;
 
 const DISCARDED = "page discarded while hidden";
 const REFUSED_WRITE = "refused a write";

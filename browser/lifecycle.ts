@@ -22,12 +22,15 @@ export function installLifecycle(handlers: LifecycleHandlers): () => void {
   addEventListener("online", onOnline);
   // A Web Worker (where in-browser models run) has no document, so no visibility or pagehide: it
   // ends with its page, and what it finished waits in IndexedDB for the origin's next sender.
-  if (typeof document === "undefined") return () => removeEventListener("online", onOnline);
+  // (Read through globalThis: a bare `document` here would make esbuild rename every app parameter
+  // named `document` in the bundle, and input keys come from parameter names.)
+  const page = globalThis.document;
+  if (page === undefined) return () => removeEventListener("online", onOnline);
   // A page put in the back/forward cache (pagehide, persisted) may come back and carry on; its
   // visibilitychange comes after that pagehide, and is a hide into the cache too.
   let cached = false;
   const onVisibility = () => {
-    if (document.visibilityState === "hidden") handlers.onHide(cached ? "cached" : "hidden");
+    if (page.visibilityState === "hidden") handlers.onHide(cached ? "cached" : "hidden");
     else handlers.onShow();
   };
   const onPageHide = (event: PageTransitionEvent) => {
@@ -38,11 +41,11 @@ export function installLifecycle(handlers: LifecycleHandlers): () => void {
     cached = false;
     if (event.persisted) handlers.onRestore();
   };
-  document.addEventListener("visibilitychange", onVisibility);
+  page.addEventListener("visibilitychange", onVisibility);
   addEventListener("pagehide", onPageHide);
   addEventListener("pageshow", onPageShow);
   return () => {
-    document.removeEventListener("visibilitychange", onVisibility);
+    page.removeEventListener("visibilitychange", onVisibility);
     removeEventListener("pagehide", onPageHide);
     removeEventListener("pageshow", onPageShow);
     removeEventListener("online", onOnline);

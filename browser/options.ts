@@ -10,7 +10,7 @@ import type { BrowserInitOptions } from "./init.js";
 const bad = (field: string, expected: string, got: unknown): never => fail(field, expected, got, "initBrowser");
 const positiveInteger = (v: unknown) => Number.isInteger(v) && (v as number) > 0;
 // NaN or 0 would retry a failing collector in a tight loop; so would more than a timer takes (2^31 - 1 ms), which fires at once.
-const ms = (v: unknown) => v === undefined || timerMs(v, 1);
+const timerOption = (v: unknown) => v === undefined || timerMs(v, 1);
 
 // Each optional option: when given, the test it must pass and what it must be.
 const CHECKS: [keyof BrowserInitOptions, (v: never) => boolean, string][] = [
@@ -23,7 +23,7 @@ const CHECKS: [keyof BrowserInitOptions, (v: never) => boolean, string][] = [
   ["redact", (v: unknown) => v === false || typeof v === "function", "a function (trace) => trace | null, or false"],
   ["maxQueuedTraces", positiveInteger, "an integer > 0"],
   ["maxQueuedBytes", positiveInteger, "an integer > 0"],
-  ["retry", (v: { baseMs?: unknown; maxMs?: unknown } | null) => typeof v === "object" && v !== null && ms(v.baseMs) && ms(v.maxMs), "{ baseMs?, maxMs? } in milliseconds, each from 1 to 2147483647"],
+  ["retry", (v: { baseMs?: unknown; maxMs?: unknown } | null) => typeof v === "object" && v !== null && timerOption(v.baseMs) && timerOption(v.maxMs), "{ baseMs?, maxMs? } in milliseconds, each from 1 to 2147483647"],
   ["storage", (v: unknown) => v === "indexeddb" || v === "memory", '"indexeddb" or "memory"'],
   // Web Locks refuse names that start with "-": the tab would never become the sender.
   ["queueName", (v: unknown) => typeof v === "string" && v !== "" && !v.startsWith("-"), 'a non-empty string not starting with "-"'],

@@ -9,7 +9,7 @@ export type OriginMatcher = string | RegExp;
 
 function matches(url: URL, allow: readonly OriginMatcher[]): boolean {
   return allow.some((m) => {
-    if (typeof m === "string") return url.origin === new URL(m, location.href).origin;
+    if (typeof m === "string") return url.origin === new URL(m, globalThis.location.href).origin;
     m.lastIndex = 0; // a /g or /y RegExp would otherwise match every other request only
     return m.test(url.href);
   });

@@ -47,11 +47,11 @@ export function createFetchTransport(options: FetchTransportOptions): Transport 
       clearTimeout(timer);
       return Promise.resolve({ status: 0 });
     }
-    return response.then((r) => read(r, options.url), () => ({ status: 0 })).finally(() => clearTimeout(timer));
+    return response.then((r) => readResult(r, options.url), () => ({ status: 0 })).finally(() => clearTimeout(timer));
   };
 }
 
-async function read(response: Response, url: string): Promise<TransportResult> {
+async function readResult(response: Response, url: string): Promise<TransportResult> {
   if (response.type === "opaqueredirect") {
     warnOnce("collector-redirect", `the collector URL ${url} answers with a redirect, which is not followed: traces stay queued and are retried. Set collectorUrl to the URL it redirects to.`);
     return { status: 0 };

@@ -1,12 +1,12 @@
 // The only place core writes to the console. Tracing must never break or flood the host program:
 // every diagnostic is emitted at most once per key, and SDK faults are reported, never thrown.
 
-const seen = new Set<string>();
-let silent = false;
+const warned = new Set<string>();
+let diagnosticsOff = false;
 
 /** Turns diagnostics off (`init({ silent: true })`) or back on. */
 export function setSilent(value: boolean): void {
-  silent = value;
+  diagnosticsOff = value;
 }
 
 declare const process: { env: Record<string, string | undefined> };
@@ -26,8 +26,8 @@ export function isDev(): boolean {
 
 /** Prints `message` once per `key` for the life of the process. */
 export function warnOnce(key: string, message: string): void {
-  if (silent || seen.has(key)) return;
-  seen.add(key);
+  if (diagnosticsOff || warned.has(key)) return;
+  warned.add(key);
   console.warn(`[mlflow-edge] ${message}`);
 }
 
@@ -56,5 +56,5 @@ export function reportSdkError(where: string, error: unknown): void {
 
 /** Test hook: forget which warnings were already printed. */
 export function resetWarnings(): void {
-  seen.clear();
+  warned.clear();
 }

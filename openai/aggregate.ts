@@ -171,7 +171,7 @@ export interface TokenUsage {
   cache_creation_input_tokens?: number;
 }
 
-const count = (v: unknown): number | undefined => (typeof v === "number" && Number.isFinite(v) ? v : undefined);
+const tokenCount = (v: unknown): number | undefined => (typeof v === "number" && Number.isFinite(v) ? v : undefined);
 
 /**
  * Token usage in MLflow's shape from an OpenAI usage object: chat (`prompt_tokens`/`completion_tokens`),
@@ -181,16 +181,16 @@ const count = (v: unknown): number | undefined => (typeof v === "number" && Numb
 export function tokenUsage(usage: unknown): TokenUsage | undefined {
   if (typeof usage !== "object" || usage === null) return undefined;
   const u = usage as Record<string, unknown>;
-  const input = count(u.prompt_tokens) ?? count(u.input_tokens);
+  const input = tokenCount(u.prompt_tokens) ?? tokenCount(u.input_tokens);
   if (input === undefined) return undefined;
-  const output = count(u.completion_tokens) ?? count(u.output_tokens) ?? 0;
-  const out: TokenUsage = { input_tokens: input, output_tokens: output, total_tokens: count(u.total_tokens) ?? input + output };
+  const output = tokenCount(u.completion_tokens) ?? tokenCount(u.output_tokens) ?? 0;
+  const out: TokenUsage = { input_tokens: input, output_tokens: output, total_tokens: tokenCount(u.total_tokens) ?? input + output };
   // As MLflow's OpenAI integration reads them: a cache count is kept whenever the server gives one,
   // 0 included (OpenAI always sends `cached_tokens`).
   const details = (u.prompt_tokens_details ?? u.input_tokens_details) as { cached_tokens?: unknown } | null | undefined;
-  const cached = count(details?.cached_tokens) ?? count(u.cache_read_input_tokens);
+  const cached = tokenCount(details?.cached_tokens) ?? tokenCount(u.cache_read_input_tokens);
   if (cached !== undefined) out.cache_read_input_tokens = cached;
-  const created = count(u.cache_creation_input_tokens);
+  const created = tokenCount(u.cache_creation_input_tokens);
   if (created !== undefined) out.cache_creation_input_tokens = created;
   return out;
 }

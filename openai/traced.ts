@@ -37,7 +37,7 @@ const TARGETS: readonly Target[] = [
 const samePath = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((p, i) => p === b[i]);
 const isPrefix = (prefix: readonly string[], of: readonly string[]) => prefix.length < of.length && prefix.every((p, i) => p === of[i]);
 
-function record(span: LiveSpan, value: unknown, stream: StreamApi | undefined): void {
+function recordCall(span: LiveSpan, value: unknown, stream: StreamApi | undefined): void {
   if (stream && typeof value === "object" && value !== null && Symbol.asyncIterator in value) {
     traceStream(value, span, stream); // ends the span when reading ends
     return;
@@ -126,7 +126,7 @@ function tracedMethod(original: Method, target: Target, options: TracedOpenAIOpt
     }
     const settle = (value: unknown) => {
       try {
-        record(s, value, stream);
+        recordCall(s, value, stream);
       } catch (error) {
         reportSdkError("tracedOpenAI", error);
       }

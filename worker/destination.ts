@@ -10,7 +10,7 @@ import { collectorExporter, storeExporter } from "./exporters.js";
 
 type Env = Record<string, unknown>;
 
-const str = (env: Env, key: string): string | undefined => {
+const stringVar = (env: Env, key: string): string | undefined => {
   const value = env[key];
   return typeof value === "string" && value !== "" ? value : undefined;
 };
@@ -18,8 +18,8 @@ const str = (env: Env, key: string): string | undefined => {
 export function destinationFromEnv(env: Env): Exporter | undefined {
   const buffer = bufferStoreFromEnv(env);
   if (buffer) return storeExporter(buffer);
-  const collector = str(env, "MLFLOW_EDGE_COLLECTOR_URL");
-  if (collector) return collectorExporter({ url: collector, secret: str(env, "MLFLOW_EDGE_COLLECTOR_SECRET") });
+  const collector = stringVar(env, "MLFLOW_EDGE_COLLECTOR_URL");
+  if (collector) return collectorExporter({ url: collector, secret: stringVar(env, "MLFLOW_EDGE_COLLECTOR_SECRET") });
   const { mlflow } = readBufferConfig(env);
   if (mlflow) return new MlflowExporter(mlflow);
   return undefined;

@@ -32,7 +32,7 @@ interface Setup {
   tracer: Tracer;
 }
 
-let setup: Setup | undefined;
+let isolateSetup: Setup | undefined;
 /** Tracers ensureTracing made: replacing one of those (after resetWorkerTracing) is no surprise. */
 const configuredHere = new WeakSet<Tracer>();
 
@@ -42,7 +42,7 @@ const configuredHere = new WeakSet<Tracer>();
  */
 export function ensureTracing<Env>(env: Env, options: WorkerTracingOptions<Env>): Setup {
   const current = getTracer();
-  if (setup && current === setup.tracer) return setup;
+  if (isolateSetup && current === isolateSetup.tracer) return isolateSetup;
   if (current.exporter !== undefined && !configuredHere.has(current)) {
     // init() (or another configure) set up tracing that this replaces: its exporter would get nothing.
     warnOnce(
@@ -75,9 +75,9 @@ export function ensureTracing<Env>(env: Env, options: WorkerTracingOptions<Env>)
     exporter: tracker,
     contextManager: asyncLocalStorage ? new AsyncLocalStorageContextManager(asyncLocalStorage) : undefined,
   });
-  setup = { tracker, tracer: getTracer() };
-  configuredHere.add(setup.tracer);
-  return setup;
+  isolateSetup = { tracker, tracer: getTracer() };
+  configuredHere.add(isolateSetup.tracer);
+  return isolateSetup;
 }
 
 const WORKER_KEYS = [
@@ -112,7 +112,7 @@ export function validateWorkerOptions<Env>(options: WorkerTracingOptions<Env>, f
 
 /** For tests: forget the isolate's tracing setup so the next invocation configures again. */
 export function resetWorkerTracing(): void {
-  setup = undefined;
+  isolateSetup = undefined;
 }
 
 /**

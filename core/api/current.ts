@@ -29,14 +29,14 @@ export interface UpdateCurrentTraceOptions {
 }
 
 /** `value` as a string, never throwing (a null-prototype object, a throwing `toString`). */
-const text = (value: unknown): string => (typeof value === "string" ? value : errorText(value, true));
+const asText = (value: unknown): string => (typeof value === "string" ? value : errorText(value, true));
 
 function stringValues(kind: string, values: Record<string, unknown>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const key of Object.keys(values)) {
     const value = values[key];
     if (typeof value !== "string") warnOnce(`non-string-${kind}`, `${kind} values must be strings; "${key}" was converted with String().`);
-    setKey(out, key, text(value));
+    setKey(out, key, asText(value));
   }
   return out;
 }
@@ -65,13 +65,13 @@ export function updateCurrentTrace(options: UpdateCurrentTraceOptions = {}): voi
   // Spread, not Object.assign: a "__proto__" key stays data.
   if (options.tags) info.tags = { ...info.tags, ...stringValues("tag", options.tags) };
   if (options.metadata) info.traceMetadata = { ...info.traceMetadata, ...stringValues("metadata", options.metadata) };
-  if (options.requestPreview) info.requestPreview = truncatePreview(text(options.requestPreview));
-  if (options.responsePreview) info.responsePreview = truncatePreview(text(options.responsePreview));
+  if (options.requestPreview) info.requestPreview = truncatePreview(asText(options.requestPreview));
+  if (options.responsePreview) info.responsePreview = truncatePreview(asText(options.responsePreview));
   // null as "not given", as Python's `is not None`: an anonymous visitor's `session?.id ?? null`
   // must not put every such trace in one session named "null".
-  if (options.clientRequestId != null) info.clientRequestId = text(options.clientRequestId);
-  if (options.sessionId != null) info.traceMetadata[TraceMetadataKey.SESSION] = text(options.sessionId);
-  if (options.user != null) info.traceMetadata[TraceMetadataKey.USER] = text(options.user);
+  if (options.clientRequestId != null) info.clientRequestId = asText(options.clientRequestId);
+  if (options.sessionId != null) info.traceMetadata[TraceMetadataKey.SESSION] = asText(options.sessionId);
+  if (options.user != null) info.traceMetadata[TraceMetadataKey.USER] = asText(options.user);
   if (options.state !== undefined) {
     if (options.state === "OK" || options.state === "ERROR") record.userState = TraceState[options.state];
     else warnOnce("bad-state", `updateCurrentTrace({ state }) takes "OK" or "ERROR"; got ${JSON.stringify(options.state)}.`);

@@ -31,7 +31,7 @@ function detachedSpan(name: string | undefined): LiveSpan {
   return detachedTracer.startSpan({ name, parent: null });
 }
 
-function open(options: SpanOptions): LiveSpan {
+function openScoped(options: SpanOptions): LiveSpan {
   return getTracer().startSpan({
     name: options.name,
     spanType: options.spanType,
@@ -51,7 +51,7 @@ function open(options: SpanOptions): LiveSpan {
  */
 export function startSpan(options: SpanOptions): LiveSpan {
   try {
-    return open(options ?? {});
+    return openScoped(options ?? {});
   } catch (error) {
     reportSdkError("startSpan", error);
     return detachedSpan(options?.name);
@@ -69,7 +69,7 @@ export function withSpan<T>(callback: (span: LiveSpan) => T, options?: SpanOptio
 export function withSpan<T>(callback: (span: LiveSpan) => T, options: SpanOptions = {}): T | Promise<unknown> {
   let span: LiveSpan;
   try {
-    span = open(options ?? {});
+    span = openScoped(options ?? {});
   } catch (error) {
     reportSdkError("withSpan", error);
     return callback(detachedSpan(options?.name));

@@ -44,16 +44,16 @@ function cut(s: string, max: number, cuts: Cuts, limit: keyof typeof L): string 
   cuts.add(limit);
   return truncateString(s, max - 40);
 }
-const text = (s: string, cuts: Cuts) => cut(s, L.maxTextLength, cuts, "maxTextLength");
+const fitText = (s: string, cuts: Cuts) => cut(s, L.maxTextLength, cuts, "maxTextLength");
 /** A name within maxNameLength; an empty one becomes `fallback` (the collector refuses empty names). */
-function name(s: string, cuts: Cuts, fallback: string): string {
+function fitName(s: string, cuts: Cuts, fallback: string): string {
   if (s !== "" || fallback === "") return cut(s, L.maxNameLength, cuts, "maxNameLength");
   cuts.add("empty names");
   return fallback;
 }
 
 /** The first `max` usable entries of `map`, each value through `each`. */
-function entries<V, W>(map: Record<string, V>, max: number, cuts: Cuts, limit: keyof typeof L, each: (v: V) => W): Record<string, W> {
+function fitEntries<V, W>(map: Record<string, V>, max: number, cuts: Cuts, limit: keyof typeof L, each: (v: V) => W): Record<string, W> {
   const out: Record<string, W> = {};
   let n = 0;
   for (const key of Object.keys(map)) {
@@ -65,7 +65,7 @@ function entries<V, W>(map: Record<string, V>, max: number, cuts: Cuts, limit: k
 }
 
 /** A value whose JSON may be over the limit (only in traces large enough for that) is taken again. */
-function value(v: Json, large: boolean, cuts: Cuts): Json {
+function fitValue(v: Json, large: boolean, cuts: Cuts): Json {
   if (!large || utf8Length(JSON.stringify(v)) <= L.maxValueBytes) return v;
   cuts.add("maxValueBytes");
   return toJsonSafe(v, L.maxValueBytes);
@@ -78,24 +78,24 @@ function eventValue(v: EventAttributeValue, room: number, cuts: Cuts): EventAttr
   return toJsonSafe(v, room) as string;
 }
 
-function event(e: SpanEvent, cuts: Cuts): SpanEvent {
+function fitEvent(e: SpanEvent, cuts: Cuts): SpanEvent {
   // One event's attributes share the value limit (an exception's message and its stack trace).
   const keys = Object.keys(e.attributes);
   const room = Math.max(64, Math.floor((L.maxValueBytes - keys.reduce((n, k) => n + utf8Length(k) + 6, 64)) / Math.max(1, keys.length)));
-  return { name: name(e.name, cuts, "event"), timestamp: e.timestamp, attributes: entries(e.attributes, Infinity, cuts, "maxAttributes", (v) => eventValue(v, room, cuts)) };
+  return { name: fitName(e.name, cuts, "event"), timestamp: e.timestamp, attributes: fitEntries(e.attributes, Infinity, cuts, "maxAttributes", (v) => eventValue(v, room, cuts)) };
 }
 
-function span(s: SpanData, large: boolean, cuts: Cuts): SpanData {
+function fitSpan(s: SpanData, large: boolean, cuts: Cuts): SpanData {
   // A stream's chunks past maxEvents (or maxEventBytes) are not kept as events; its outputs still hold the whole stream.
   if (s.events.length > L.maxEvents) cuts.add("maxEvents");
   return {
     ...s,
-    name: name(s.name, cuts, DEFAULT_SPAN_NAME),
-    spanType: name(s.spanType, cuts, SpanType.UNKNOWN),
-    status: { statusCode: s.status.statusCode, description: text(s.status.description, cuts) },
-    inputs: s.inputs === undefined ? undefined : value(s.inputs, large, cuts),
-    outputs: s.outputs === undefined ? undefined : value(s.outputs, large, cuts),
-    attributes: entries(s.attributes, L.maxAttributes, cuts, "maxAttributes", (v) => value(v, large, cuts)),
+    name: fitName(s.name, cuts, DEFAULT_SPAN_NAME),
+    spanType: fitName(s.spanType, cuts, SpanType.UNKNOWN),
+    status: { statusCode: s.status.statusCode, description: fitText(s.status.description, cuts) },
+    inputs: s.inputs === undefined ? undefined : fitValue(s.inputs, large, cuts),
+    outputs: s.outputs === undefined ? undefined : fitValue(s.outputs, large, cuts),
+    attributes: fitEntries(s.attributes, L.maxAttributes, cuts, "maxAttributes", (v) => fitValue(v, large, cuts)),
     events: events(s.events, large, cuts),
   };
 }
@@ -105,7 +105,7 @@ function events(list: SpanEvent[], large: boolean, cuts: Cuts): SpanEvent[] {
   const out: SpanEvent[] = [];
   let bytes = 0;
   for (const e of list.slice(0, L.maxEvents)) {
-    const kept = event(e, cuts);
+    const kept = fitEvent(e, cuts);
     if (large && (bytes += utf8Length(JSON.stringify(kept))) > L.maxEventBytes) {
       cuts.add("maxEventBytes");
       break;
@@ -147,18 +147,18 @@ export function fitForIngest(trace: Trace, bodyBytes: number): Trace {
   const cuts: Cuts = new Set();
   const large = bodyBytes > L.maxValueBytes;
   const { info } = trace;
-  const map = (m: Record<string, string>) => entries(m, L.maxTags, cuts, "maxTags", (v) => text(String(v), cuts));
+  const map = (m: Record<string, string>) => fitEntries(m, L.maxTags, cuts, "maxTags", (v) => fitText(String(v), cuts));
   if (trace.data.spans.length > L.maxSpansPerTrace) cuts.add("maxSpansPerTrace");
   const fitted: Trace = {
     info: {
       ...info,
       tags: map(info.tags),
       traceMetadata: map(info.traceMetadata),
-      ...(info.requestPreview === undefined ? {} : { requestPreview: text(info.requestPreview, cuts) }),
-      ...(info.responsePreview === undefined ? {} : { responsePreview: text(info.responsePreview, cuts) }),
-      ...(info.clientRequestId === undefined ? {} : { clientRequestId: name(info.clientRequestId, cuts, "") }),
+      ...(info.requestPreview === undefined ? {} : { requestPreview: fitText(info.requestPreview, cuts) }),
+      ...(info.responsePreview === undefined ? {} : { responsePreview: fitText(info.responsePreview, cuts) }),
+      ...(info.clientRequestId === undefined ? {} : { clientRequestId: fitName(info.clientRequestId, cuts, "") }),
     },
-    data: { spans: trace.data.spans.slice(0, L.maxSpansPerTrace).map((s) => span(s, large, cuts)) },
+    data: { spans: trace.data.spans.slice(0, L.maxSpansPerTrace).map((s) => fitSpan(s, large, cuts)) },
   };
   if (!cuts.size) return trace;
   const limits = [...cuts].join(", ");

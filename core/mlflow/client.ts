@@ -5,7 +5,7 @@ import { wellFormedJson } from "../serialize/py-json.js";
 import { parseStartTraceResponse, toStartTraceInfo, type ReturnedTraceInfo } from "../serialize/trace-info.js";
 import { authHeaders, type MlflowAuth } from "./auth.js";
 import { MlflowHttpError, MlflowResponseError } from "./errors.js";
-import { send, type FetchLike, type HttpRequest, type HttpSettings } from "./http.js";
+import { sendWithRetry, type FetchLike, type HttpRequest, type HttpSettings } from "./http.js";
 import { resolveRetryPolicy, type RetryPolicy } from "./retry.js";
 
 // The MLflow REST calls a trace needs, in the order MLflow's Python SDK makes them against a 3.x
@@ -105,14 +105,14 @@ export class MlflowClient {
   }
 
   private async json(req: HttpRequest): Promise<{ status: number; body: unknown }> {
-    const answer = await send(this.http, { ...req, headers: { "Content-Type": "application/json", ...req.headers } });
+    const answer = await sendWithRetry(this.http, { ...req, headers: { "Content-Type": "application/json", ...req.headers } });
     return { status: answer.status, body: answer.text.trim() === "" ? {} : parseJson(req, answer.text) };
   }
 
   /** `POST /v1/traces`: the spans as OTLP JSON (the server stores them in its database). */
   async logSpans(experimentId: string, spans: readonly SpanData[]): Promise<void> {
     if (spans.length === 0) return;
-    await send(this.http, {
+    await sendWithRetry(this.http, {
       method: "POST",
       url: this.url("/v1/traces"),
       headers: { "Content-Type": "application/json", "x-mlflow-experiment-id": experimentId },
@@ -141,7 +141,7 @@ export class MlflowClient {
       throw new MlflowResponseError("PUT", this.url("/api/2.0/mlflow-artifacts/artifacts"), `cannot upload traces.json to artifact location ${JSON.stringify(location)}`, "");
     }
     const path = (match[1] as string).replace(/\/+$/, "").split("/").map(encodeURIComponent).join("/");
-    await send(this.http, {
+    await sendWithRetry(this.http, {
       method: "PUT",
       url: this.url(`/api/2.0/mlflow-artifacts/artifacts${path}/traces.json`),
       headers: { "Content-Type": "application/json" },

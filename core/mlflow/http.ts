@@ -53,7 +53,7 @@ export function describeErrorBody(text: string): { errorCode: string | undefined
   return { errorCode: undefined, message: text.trim().replace(/\s+/g, " ").slice(0, MAX_MESSAGE) };
 }
 
-async function attempt(settings: HttpSettings, req: HttpRequest): Promise<{ response: Response; text: string }> {
+async function attemptOnce(settings: HttpSettings, req: HttpRequest): Promise<{ response: Response; text: string }> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), settings.timeoutMs);
   try {
@@ -87,14 +87,14 @@ function networkDetail(error: unknown): string {
 }
 
 /** Sends `req`, retrying as the policy allows; resolves with the answer or throws a typed error. */
-export async function send(settings: HttpSettings, req: HttpRequest): Promise<HttpAnswer> {
+export async function sendWithRetry(settings: HttpSettings, req: HttpRequest): Promise<HttpAnswer> {
   const started = Date.now();
   const wait = settings.sleep ?? sleep;
   for (let tries = 1; ; tries++) {
     let failure: MlflowHttpError | MlflowNetworkError;
     let retryAfterMs: number | undefined;
     try {
-      const { response, text } = await attempt(settings, req);
+      const { response, text } = await attemptOnce(settings, req);
       if (response.ok || req.accept?.includes(response.status)) return { status: response.status, text };
       const { errorCode, message } = describeErrorBody(text);
       failure = new MlflowHttpError(req.method, req.url, response.status, response.statusText, errorCode, message, tries);

@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { authHeaders } from "./auth.js";
 import { MlflowHttpError, MlflowNetworkError } from "./errors.js";
-import { describeErrorBody, send, type FetchLike } from "./http.js";
+import { describeErrorBody, sendWithRetry, type FetchLike } from "./http.js";
 import { parseRetryAfter } from "../export/backoff.js";
 import { backoffDelay, nextDelay, resolveRetryPolicy } from "./retry.js";
 
@@ -57,7 +57,7 @@ describe("send", () => {
   it("retries 500, 503, 408 (a proxy timing out) and network errors, then succeeds", async () => {
     const delays: number[] = [];
     const s = scripted([500, new TypeError("fetch failed"), { status: 503 }, { status: 408, statusText: "Request Timeout" }, 200]);
-    const answer = await send(settings(s.fetch, delays), { method: "POST", url: "http://x/v1/traces" });
+    const answer = await sendWithRetry(settings(s.fetch, delays), { method: "POST", url: "http://x/v1/traces" });
     expect(answer.status).toBe(200);
     expect(delays).toEqual([75, 150, 300, 600]);
   });
@@ -65,14 +65,14 @@ describe("send", () => {
   it("waits what Retry-After says on 429", async () => {
     const delays: number[] = [];
     const s = scripted([{ status: 429, headers: { "Retry-After": "2" } }, 200]);
-    await send(settings(s.fetch, delays, { maxDelayMs: 5000 }), { method: "GET", url: "http://x/" });
+    await sendWithRetry(settings(s.fetch, delays, { maxDelayMs: 5000 }), { method: "GET", url: "http://x/" });
     expect(delays).toEqual([2000]);
   });
 
   it("fails at once on 403 with the server's message and code in a typed error", async () => {
     const delays: number[] = [];
     const s = scripted([{ status: 403, statusText: "Forbidden", body: '{"error_code": "PERMISSION_DENIED", "message": "Permission denied"}' }]);
-    const error = await send(settings(s.fetch, delays), { method: "POST", url: "http://x/api" }).catch((e: unknown) => e);
+    const error = await sendWithRetry(settings(s.fetch, delays), { method: "POST", url: "http://x/api" }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(MlflowHttpError);
     expect(error).toMatchObject({ status: 403, errorCode: "PERMISSION_DENIED", serverMessage: "Permission denied", retryable: false, attempts: 1 });
     expect(String((error as Error).message)).toBe("MLflow POST http://x/api answered 403 Forbidden (PERMISSION_DENIED): Permission denied");
@@ -82,7 +82,7 @@ describe("send", () => {
   it("gives up after maxAttempts with the last failure, naming the attempts", async () => {
     const delays: number[] = [];
     const s = scripted([new TypeError("fetch failed"), new TypeError("fetch failed"), new TypeError("fetch failed")]);
-    const error = await send(settings(s.fetch, delays, { maxAttempts: 3 }), { method: "GET", url: "http://x/" }).catch((e: unknown) => e);
+    const error = await sendWithRetry(settings(s.fetch, delays, { maxAttempts: 3 }), { method: "GET", url: "http://x/" }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(MlflowNetworkError);
     expect((error as Error).message).toBe("MLflow GET http://x/ failed: fetch failed (after 3 attempts)");
   });
@@ -95,7 +95,7 @@ describe("send", () => {
       return new Promise((_resolve, reject) => init!.signal!.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError"))));
     };
     const delays: number[] = [];
-    const answer = await send({ ...settings(fetch, delays), timeoutMs: 30 }, { method: "GET", url: "http://x/" });
+    const answer = await sendWithRetry({ ...settings(fetch, delays), timeoutMs: 30 }, { method: "GET", url: "http://x/" });
     expect(answer.status).toBe(200);
     expect(n).toBe(2);
   });

@@ -137,7 +137,7 @@ export function aggregateTokenUsage(spans: SpanData[]): Usage | undefined {
     if (typeof usage !== "object" || Array.isArray(usage)) return undefined;
     found = true;
     for (const key of [...USAGE_KEYS, ...CACHE_KEYS.filter((k) => k in usage)]) {
-      const n = count(usage[key]);
+      const n = tokenCount(usage[key]);
       if (n === undefined) return undefined;
       total[key] = (total[key] ?? 0) + n;
     }
@@ -146,4 +146,4 @@ export function aggregateTokenUsage(spans: SpanData[]): Usage | undefined {
 }
 
 /** A token count as Python adds it: absent is 0, a boolean is 0 or 1, anything else not a number is no count. */
-const count = (v: Json | undefined): number | undefined => (v === undefined ? 0 : typeof v === "boolean" ? Number(v) : typeof v === "number" ? v : undefined);
+const tokenCount = (v: Json | undefined): number | undefined => (v === undefined ? 0 : typeof v === "boolean" ? Number(v) : typeof v === "number" ? v : undefined);

@@ -2,19 +2,19 @@
 // `crypto.getRandomValues` buffer: one call per 512 spans keeps id generation off the hot path.
 
 const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
-const pool = new Uint8Array(4096);
-let cursor = pool.length;
+const randomPool = new Uint8Array(4096);
+let poolCursor = randomPool.length;
 
 function randomHex(bytes: number): string {
   for (;;) {
-    if (cursor + bytes > pool.length) {
-      crypto.getRandomValues(pool);
-      cursor = 0;
+    if (poolCursor + bytes > randomPool.length) {
+      crypto.getRandomValues(randomPool);
+      poolCursor = 0;
     }
     let out = "";
     let nonZero = 0;
     for (let i = 0; i < bytes; i++) {
-      const b = pool[cursor++] as number;
+      const b = randomPool[poolCursor++] as number;
       nonZero |= b;
       out += HEX[b];
     }

@@ -8,7 +8,7 @@ import { setKey } from "./safe-json.js";
 type Platform = Record<string, unknown> & Iterable<[string, unknown]>;
 
 /** `[button#send]`, `[Window]`, `[ReadableStream]`. */
-const label = (o: Platform) =>
+const nodeLabel = (o: Platform) =>
   `[${typeof o.nodeName === "string" ? o.nodeName.toLowerCase() : (o.constructor as { name?: string } | undefined)?.name}${o.id ? `#${String(o.id)}` : ""}]`;
 
 // The fields to keep, or how to show it. Checked in order (CustomEvent before Event, Node and
@@ -29,11 +29,11 @@ const VIEWS: [string, string[] | ((o: Platform) => unknown)][] = [
   ["CustomEvent", ["type", "target", "detail"]],
   ["Event", ["type", "target", "data"]], // data: a MessageEvent's (EventSource, WebSocket)
   ["AbortSignal", ["aborted"]],
-  ["ReadableStream", label],
+  ["ReadableStream", nodeLabel],
   // window, a WebSocket, an XMLHttpRequest: an event's target can be any of them, and their own
   // keys (all of window's globals) are nothing a trace should hold.
-  ["Node", label],
-  ["EventTarget", label],
+  ["Node", nodeLabel],
+  ["EventTarget", nodeLabel],
 ];
 
 /** What to capture instead of `obj` when it is one of the platform objects above; else undefined. */
@@ -48,7 +48,7 @@ export function platformView(obj: object): unknown {
     }
   }
   // A Node stream (`[ReadStream]`): its own keys are buffers and internal state.
-  if (isNodeStream(o)) return label(o);
+  if (isNodeStream(o)) return nodeLabel(o);
   return undefined;
 }
 

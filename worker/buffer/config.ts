@@ -82,7 +82,7 @@ export class ConfigError extends TypeError {
   }
 }
 
-function str(env: Env, key: string): string | undefined {
+function stringVar(env: Env, key: string): string | undefined {
   const value = env[key];
   if (value === undefined || value === null || value === "") return undefined;
   if (typeof value !== "string") throw new ConfigError(key, `${key} must be a string; got ${typeof value}.`);
@@ -98,7 +98,7 @@ const MAX_TIME_MS = 1e12;
 const ANY = Number.MAX_SAFE_INTEGER;
 
 /** A number from `min` to `max`. */
-function num(env: Env, key: string, fallback: number, min: number, max: number, integer = false): number {
+function numberVar(env: Env, key: string, fallback: number, min: number, max: number, integer = false): number {
   const raw = env[key];
   if (raw === undefined || raw === "") return fallback;
   const value = typeof raw === "number" ? raw : typeof raw === "string" ? Number(raw) : NaN;
@@ -120,7 +120,7 @@ function parses(url: string): boolean {
 
 export function readBufferConfig(settings: TraceBufferEnv | Env): BufferConfig {
   const env = settings as Env;
-  const trackingUri = str(env, "MLFLOW_TRACKING_URI");
+  const trackingUri = stringVar(env, "MLFLOW_TRACKING_URI");
   let mlflow: BufferConfig["mlflow"];
   if (trackingUri) {
     // Messages show the URI without whatever precedes its last "@" (a user name and password).
@@ -133,11 +133,11 @@ export function readBufferConfig(settings: TraceBufferEnv | Env): BufferConfig {
         `MLFLOW_TRACKING_URI is not a URL that can be parsed: ${JSON.stringify(withoutCredentials(trackingUri))}; in a user name or password, percent-encode "/", "?", "#" and "@" (%2F, %3F, %23, %40), or use MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD.`,
       );
     }
-    const experimentId = str(env, "MLFLOW_EXPERIMENT_ID");
-    const experimentName = experimentId ? undefined : str(env, "MLFLOW_EXPERIMENT_NAME");
+    const experimentId = stringVar(env, "MLFLOW_EXPERIMENT_ID");
+    const experimentName = experimentId ? undefined : stringVar(env, "MLFLOW_EXPERIMENT_NAME");
     if (!experimentId && !experimentName) throw new ConfigError("MLFLOW_EXPERIMENT_ID", "MLFLOW_TRACKING_URI is set, so MLFLOW_EXPERIMENT_ID or MLFLOW_EXPERIMENT_NAME must be too.");
-    const username = str(env, "MLFLOW_TRACKING_USERNAME");
-    const password = str(env, "MLFLOW_TRACKING_PASSWORD");
+    const username = stringVar(env, "MLFLOW_TRACKING_USERNAME");
+    const password = stringVar(env, "MLFLOW_TRACKING_PASSWORD");
     // Half a Basic credential would be sent as no credential at all: say so instead.
     if ((username === undefined) !== (password === undefined)) {
       throw new ConfigError(
@@ -148,21 +148,21 @@ export function readBufferConfig(settings: TraceBufferEnv | Env): BufferConfig {
       trackingUri,
       experimentId,
       experimentName,
-      token: str(env, "MLFLOW_TRACKING_TOKEN"),
+      token: stringVar(env, "MLFLOW_TRACKING_TOKEN"),
       username,
       password,
     };
   }
   return {
     mlflow,
-    forwardDelayMs: num(env, "FORWARD_DELAY_MS", 2_000, 0, MAX_TIME_MS),
-    partialDelayMs: num(env, "FORWARD_PARTIAL_DELAY_MS", 30_000, 0, MAX_TIME_MS),
-    maxPermanentFailures: num(env, "FORWARD_MAX_PERMANENT_FAILURES", 3, 1, ANY, true),
-    retryBaseMs: num(env, "FORWARD_RETRY_BASE_MS", 1_000, 1, MAX_TIME_MS),
-    retryMaxMs: num(env, "FORWARD_RETRY_MAX_MS", 300_000, 1, MAX_TIME_MS),
-    batchSize: num(env, "FORWARD_BATCH_SIZE", 25, 1, ANY, true),
-    retentionMs: num(env, "TRACE_RETENTION_HOURS", 24, 0, MAX_TIME_MS / 3_600_000) * 3_600_000,
-    maxTraceSpans: num(env, "TRACE_MAX_SPANS", DEFAULT_MAX_TRACE_SPANS, 1, ANY, true),
-    maxTraceBytes: num(env, "TRACE_MAX_BYTES", DEFAULT_MAX_TRACE_BYTES, 1, ANY, true),
+    forwardDelayMs: numberVar(env, "FORWARD_DELAY_MS", 2_000, 0, MAX_TIME_MS),
+    partialDelayMs: numberVar(env, "FORWARD_PARTIAL_DELAY_MS", 30_000, 0, MAX_TIME_MS),
+    maxPermanentFailures: numberVar(env, "FORWARD_MAX_PERMANENT_FAILURES", 3, 1, ANY, true),
+    retryBaseMs: numberVar(env, "FORWARD_RETRY_BASE_MS", 1_000, 1, MAX_TIME_MS),
+    retryMaxMs: numberVar(env, "FORWARD_RETRY_MAX_MS", 300_000, 1, MAX_TIME_MS),
+    batchSize: numberVar(env, "FORWARD_BATCH_SIZE", 25, 1, ANY, true),
+    retentionMs: numberVar(env, "TRACE_RETENTION_HOURS", 24, 0, MAX_TIME_MS / 3_600_000) * 3_600_000,
+    maxTraceSpans: numberVar(env, "TRACE_MAX_SPANS", DEFAULT_MAX_TRACE_SPANS, 1, ANY, true),
+    maxTraceBytes: numberVar(env, "TRACE_MAX_BYTES", DEFAULT_MAX_TRACE_BYTES, 1, ANY, true),
   };
 }

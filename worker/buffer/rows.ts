@@ -12,7 +12,7 @@ const FORWARDING: readonly string[] = ["buffered", "forwarded", "dead-lettered",
 const STATES: readonly string[] = Object.values(TraceState);
 const stateOf = (row: Pick<TraceRow, "state">) => (STATES.includes(row.state) ? row.state : TraceState.STATE_UNSPECIFIED) as TraceState;
 
-function parse(text: unknown): unknown {
+function parseStored(text: unknown): unknown {
   if (typeof text !== "string") return undefined;
   try {
     return JSON.parse(text) as unknown;
@@ -23,7 +23,7 @@ function parse(text: unknown): unknown {
 
 /** A span row's body, or undefined when it is not a span this code can send or show. */
 export function readSpan(body: unknown): SpanData | undefined {
-  const span = parse(body);
+  const span = parseStored(body);
   if (!isRecord(span)) return undefined;
   if (typeof span.spanId !== "string" || typeof span.name !== "string" || typeof span.startTime !== "number") return undefined;
   if (!(span.parentId === null || typeof span.parentId === "string")) return undefined;
@@ -34,7 +34,7 @@ export function readSpan(body: unknown): SpanData | undefined {
 
 /** The stored TraceInfo, rebuilt from the row's columns when the JSON is unreadable. */
 export function readInfo(row: TraceRow): TraceInfo {
-  const info = parse(row.info);
+  const info = parseStored(row.info);
   if (isRecord(info) && typeof info.traceId === "string" && typeof info.requestTime === "number" && isRecord(info.tags) && isRecord(info.traceMetadata)) {
     return { ...(info as unknown as TraceInfo), tags: stringMap(info.tags), traceMetadata: stringMap(info.traceMetadata) };
   }
@@ -44,7 +44,7 @@ export function readInfo(row: TraceRow): TraceInfo {
     requestTime: Number(row.request_time) || 0,
     state: stateOf(row),
     traceMetadata: {},
-    tags: stringMap(parse(row.tags)),
+    tags: stringMap(parseStored(row.tags)),
   };
   if (typeof row.duration === "number") rebuilt.executionDuration = row.duration;
   if (typeof row.request_preview === "string") rebuilt.requestPreview = row.request_preview;
@@ -94,7 +94,7 @@ export function toSummary(row: SummaryRow): TraceSummary {
     requestTime: numOr(row.request_time, 0),
     executionDuration: typeof row.duration === "number" ? row.duration : null,
     spanCount: numOr(row.span_count, 0),
-    tags: stringMap(parse(row.tags)),
+    tags: stringMap(parseStored(row.tags)),
     // An unknown state is shown as buffered: the alarm still owns the row.
     forwarding: (FORWARDING.includes(row.forwarding) ? row.forwarding : "buffered") as ForwardingState,
     attempts: numOr(row.attempts, 0),

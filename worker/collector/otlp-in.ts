@@ -4,7 +4,7 @@ import type { EventAttributeValue, Json, SpanData, Trace } from "../../core/mode
 import type { CollectorLimits } from "./limits.js";
 import { decodeKeyValues, mlflowAttributeValue } from "./otlp-value.js";
 import { Refusal } from "./refusal.js";
-import { object, validateTrace } from "./validate.js";
+import { checkObject, validateTrace } from "./validate.js";
 
 // `POST /v1/traces`: OTLP/HTTP JSON (ExportTraceServiceRequest), from MLflow's SDKs or any
 // OpenTelemetry exporter. Spans become core spans (MLflow's `mlflow.*` attributes give span type,
@@ -42,7 +42,7 @@ interface Origin {
  */
 const unset = (v: unknown): v is undefined | null => v === undefined || v === null;
 
-function array(v: unknown, path: string): unknown[] {
+function checkArray(v: unknown, path: string): unknown[] {
   if (unset(v)) return [];
   if (!Array.isArray(v)) throw bad(path, `${path} must be an array`);
   return v;
@@ -58,7 +58,7 @@ function nanosToMs(v: unknown, path: string): number {
   return Number(ns / 1000n) / 1000;
 }
 
-function id(v: unknown, path: string, pattern: RegExp, what: string): string {
+function checkId(v: unknown, path: string, pattern: RegExp, what: string): string {
   if (typeof v !== "string" || !pattern.test(v)) throw bad(path, `${path} must be ${what}`, HEX_HINT);
   if (/^0+$/.test(v)) throw bad(path, `${path} is all zeros, which OTLP defines as invalid`);
   return v.toLowerCase();
@@ -76,14 +76,14 @@ function eventAttributes(attrs: { [key: string]: Json }): Record<string, EventAt
 }
 
 function toSpan(v: unknown, path: string, limits: CollectorLimits): Origin {
-  const s = object(v, path);
-  const traceId = `tr-${id(s.traceId, `${path}.traceId`, HEX32, "32 hex characters")}`;
-  const spanId = id(s.spanId, `${path}.spanId`, HEX16, "16 hex characters");
+  const s = checkObject(v, path);
+  const traceId = `tr-${checkId(s.traceId, `${path}.traceId`, HEX32, "32 hex characters")}`;
+  const spanId = checkId(s.spanId, `${path}.spanId`, HEX16, "16 hex characters");
   const parent = s.parentSpanId;
-  const parentId = unset(parent) || parent === "" ? null : id(parent, `${path}.parentSpanId`, HEX16, "empty or 16 hex characters");
+  const parentId = unset(parent) || parent === "" ? null : checkId(parent, `${path}.parentSpanId`, HEX16, "empty or 16 hex characters");
   if (typeof s.name !== "string" && !unset(s.name)) throw bad(`${path}.name`, `${path}.name must be a string`);
 
-  const rawAttributes = array(s.attributes, `${path}.attributes`);
+  const rawAttributes = checkArray(s.attributes, `${path}.attributes`);
   const attributeIndex = new Map<string, number>();
   rawAttributes.forEach((kv, i) => attributeIndex.set(String((kv as { key?: unknown } | null)?.key), i));
   const decoded = decodeKeyValues(rawAttributes, `${path}.attributes`, limits.maxDepth);
@@ -92,7 +92,7 @@ function toSpan(v: unknown, path: string, limits: CollectorLimits): Origin {
   const inputs = attributes[SpanAttributeKey.INPUTS];
   const outputs = attributes[SpanAttributeKey.OUTPUTS];
 
-  const status = unset(s.status) ? {} : object(s.status, `${path}.status`);
+  const status = unset(s.status) ? {} : checkObject(s.status, `${path}.status`);
   const code = status.code ?? 0;
   const statusCode = STATUS[String(code)];
   if (statusCode === undefined || (typeof code !== "number" && typeof code !== "string")) {
@@ -116,8 +116,8 @@ function toSpan(v: unknown, path: string, limits: CollectorLimits): Origin {
     inputs,
     outputs,
     attributes,
-    events: array(s.events, `${path}.events`).map((e, i) => {
-      const ev = object(e, `${path}.events[${i}]`);
+    events: checkArray(s.events, `${path}.events`).map((e, i) => {
+      const ev = checkObject(e, `${path}.events[${i}]`);
       if (typeof ev.name !== "string" && !unset(ev.name)) throw bad(`${path}.events[${i}].name`, `${path}.events[${i}].name must be a string`);
       return {
         name: (ev.name as string | null | undefined) || "event",
@@ -162,13 +162,13 @@ export function tracesFromOtlp(body: unknown, limits: CollectorLimits): Trace[] 
   if (typeof body !== "object" || body === null || Array.isArray(body)) throw bad("", "the body must be an OTLP ExportTraceServiceRequest object");
   const raw = (body as { resourceSpans?: unknown }).resourceSpans;
   if (!unset(raw) && !Array.isArray(raw)) throw bad("resourceSpans", "resourceSpans must be an array", "send an ExportTraceServiceRequest as OTLP/HTTP JSON");
-  const resourceSpans = array(raw, "resourceSpans");
+  const resourceSpans = checkArray(raw, "resourceSpans");
   const byTrace = new Map<string, Origin[]>();
   let count = 0;
   resourceSpans.forEach((rs, i) => {
-    const scopes = array(object(rs, `resourceSpans[${i}]`).scopeSpans, `resourceSpans[${i}].scopeSpans`);
+    const scopes = checkArray(checkObject(rs, `resourceSpans[${i}]`).scopeSpans, `resourceSpans[${i}].scopeSpans`);
     scopes.forEach((ss, j) => {
-      const spans = array(object(ss, `resourceSpans[${i}].scopeSpans[${j}]`).spans, `resourceSpans[${i}].scopeSpans[${j}].spans`);
+      const spans = checkArray(checkObject(ss, `resourceSpans[${i}].scopeSpans[${j}]`).spans, `resourceSpans[${i}].scopeSpans[${j}].spans`);
       count += spans.length;
       if (count > limits.maxSpansPerTrace) throw new Refusal(413, `more than ${limits.maxSpansPerTrace} spans in one request`, "resourceSpans", "send smaller batches");
       spans.forEach((s, k) => {

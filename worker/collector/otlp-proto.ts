@@ -84,7 +84,7 @@ class Reader {
  * Reads the fields of one message, from the reader's position to `end`. `on` returns whether it
  * took the field; a field it does not take (unknown, or with another wire type) is skipped.
  */
-function fields(r: Reader, end: number, on: (field: number, wire: number) => boolean): void {
+function readFields(r: Reader, end: number, on: (field: number, wire: number) => boolean): void {
   while (r.pos < end) {
     const key = r.uint(end);
     const field = Math.floor(key / 8);
@@ -94,7 +94,7 @@ function fields(r: Reader, end: number, on: (field: number, wire: number) => boo
   }
 }
 
-function text(r: Reader, end: number): string {
+function readText(r: Reader, end: number): string {
   const [a, b] = r.span(end);
   try {
     return utf8.decode(r.buf.subarray(a, b));
@@ -103,7 +103,7 @@ function text(r: Reader, end: number): string {
   }
 }
 
-function hex(r: Reader, end: number): string {
+function readHex(r: Reader, end: number): string {
   const [a, b] = r.span(end);
   let out = "";
   for (let i = a; i < b; i++) out += HEX[r.buf[i]!];
@@ -152,15 +152,15 @@ export function decodeOtlpProto(bytes: Uint8Array, limits: CollectorLimits): Obj
   /** The repeated message field `field` of a message, each read with `read`. */
   const repeated = <T>(field: number, read: (end: number) => T) => (end: number): T[] => {
     const out: T[] = [];
-    fields(r, end, (f, w) => f === field && w === LEN && (out.push(sub(end, read)), true));
+    readFields(r, end, (f, w) => f === field && w === LEN && (out.push(sub(end, read)), true));
     return out;
   };
 
   const keyValue = (depth: number) => (end: number): Obj => {
     const kv: Obj = made({ key: "", value: {} });
-    fields(r, end, (f, w) => {
+    readFields(r, end, (f, w) => {
       if (w !== LEN) return false;
-      if (f === 1) kv.key = text(r, end);
+      if (f === 1) kv.key = readText(r, end);
       else if (f === 2) kv.value = mergeValue(kv.value as Obj, sub(end, anyValue(depth)), charge);
       else return false;
       return true;
@@ -173,8 +173,8 @@ export function decodeOtlpProto(bytes: Uint8Array, limits: CollectorLimits): Obj
   const anyValue = (depth: number) => (end: number): Obj => {
     if (depth > limits.maxDepth + 1) throw new Refusal(400, `an attribute value is nested more than ${limits.maxDepth} levels deep`, "resourceSpans");
     let v: Obj = made({});
-    fields(r, end, (f, w) => {
-      if (f === 1 && w === LEN) v = { stringValue: text(r, end) };
+    readFields(r, end, (f, w) => {
+      if (f === 1 && w === LEN) v = { stringValue: readText(r, end) };
       else if (f === 2 && w === VARINT) v = { boolValue: r.varint64(end) !== 0n };
       else if (f === 3 && w === VARINT) v = { intValue: BigInt.asIntN(64, r.varint64(end)).toString() };
       else if (f === 4 && w === FIXED64) {
@@ -194,9 +194,9 @@ export function decodeOtlpProto(bytes: Uint8Array, limits: CollectorLimits): Obj
 
   const event = (end: number): Obj => {
     const ev: Obj = made({ name: "", attributes: [] as Obj[] });
-    fields(r, end, (f, w) => {
+    readFields(r, end, (f, w) => {
       if (f === 1 && w === FIXED64) ev.timeUnixNano = r.fixed64(end).toString();
-      else if (f === 2 && w === LEN) ev.name = text(r, end);
+      else if (f === 2 && w === LEN) ev.name = readText(r, end);
       else if (f === 3 && w === LEN) (ev.attributes as Obj[]).push(sub(end, keyValue(0)));
       else return false;
       return true;
@@ -206,8 +206,8 @@ export function decodeOtlpProto(bytes: Uint8Array, limits: CollectorLimits): Obj
 
   const status = (end: number): Obj => {
     const st: Obj = {};
-    fields(r, end, (f, w) => {
-      if (f === 2 && w === LEN) st.message = text(r, end);
+    readFields(r, end, (f, w) => {
+      if (f === 2 && w === LEN) st.message = readText(r, end);
       else if (f === 3 && w === VARINT) st.code = Number(BigInt.asIntN(32, r.varint64(end))); // an int32 enum
       else return false;
       return true;
@@ -219,17 +219,17 @@ export function decodeOtlpProto(bytes: Uint8Array, limits: CollectorLimits): Obj
     if (--spans < 0) throw new Refusal(413, `more than ${limits.maxSpansPerTrace} spans in one request`, "resourceSpans", "send smaller batches");
     // Absent times stay absent (proto3 cannot tell them from 0): otlp-in.ts refuses a span without a start.
     const s: Obj = made({ traceId: "", spanId: "", parentSpanId: "", name: "", attributes: [] as Obj[], events: [] as Obj[] });
-    fields(r, end, (f, w) => {
+    readFields(r, end, (f, w) => {
       if (w === FIXED64 && (f === 7 || f === 8)) {
         const ns = r.fixed64(end);
         if (ns !== 0n) s[f === 7 ? "startTimeUnixNano" : "endTimeUnixNano"] = ns.toString();
         return true;
       }
       if (w !== LEN) return false;
-      if (f === 1) s.traceId = hex(r, end);
-      else if (f === 2) s.spanId = hex(r, end);
-      else if (f === 4) s.parentSpanId = hex(r, end);
-      else if (f === 5) s.name = text(r, end);
+      if (f === 1) s.traceId = readHex(r, end);
+      else if (f === 2) s.spanId = readHex(r, end);
+      else if (f === 4) s.parentSpanId = readHex(r, end);
+      else if (f === 5) s.name = readText(r, end);
       else if (f === 9) (s.attributes as Obj[]).push(sub(end, keyValue(0)));
       else if (f === 11) (s.events as Obj[]).push(sub(end, event));
       else if (f === 15) s.status = { ...(s.status as Obj | undefined), ...sub(end, status) }; // a message seen twice is merged

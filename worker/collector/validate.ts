@@ -19,18 +19,18 @@ const bad = (path: string, message: string, hint = "") => new Refusal(400, messa
 // instead of storing data (here or in any later copy): refused rather than silently lost.
 const protoKey = (path: string) => bad(path, `${path} has a "__proto__" key`, "rename the key; it cannot be stored as data");
 
-function key(k: string, path: string, limits: CollectorLimits): void {
+function checkKey(k: string, path: string, limits: CollectorLimits): void {
   if (k === "__proto__") throw protoKey(path);
-  string(k, `${path} (key)`, limits.maxNameLength, { empty: false });
+  checkString(k, `${path} (key)`, limits.maxNameLength, { empty: false });
 }
 const typeName = (v: unknown) => (v === null ? "null" : Array.isArray(v) ? "array" : typeof v);
 
-export function object(v: unknown, path: string): Record<string, unknown> {
+export function checkObject(v: unknown, path: string): Record<string, unknown> {
   if (typeof v !== "object" || v === null || Array.isArray(v)) throw bad(path, `${path || "body"} must be an object, not ${typeName(v)}`);
   return v as Record<string, unknown>;
 }
 
-function string(v: unknown, path: string, max: number, { empty = true } = {}): string {
+function checkString(v: unknown, path: string, max: number, { empty = true } = {}): string {
   if (typeof v !== "string") throw bad(path, `${path} must be a string, not ${typeName(v)}`);
   if (!empty && v === "") throw bad(path, `${path} must not be empty`);
   if (v.length > max) throw bad(path, `${path} is ${v.length} characters; the limit is ${max}`, "shorten it, or raise the collector's limits");
@@ -40,7 +40,7 @@ function string(v: unknown, path: string, max: number, { empty = true } = {}): s
 /** 9999-12-31T23:59:59.999Z, the last time MLflow (and an ISO timestamp) can hold. */
 const MAX_TIME_MS = 253_402_300_799_999;
 
-function time(v: unknown, path: string): number {
+function checkTime(v: unknown, path: string): number {
   if (typeof v !== "number" || !Number.isFinite(v)) throw bad(path, `${path} must be a finite number, not ${typeName(v)}`, "send epoch milliseconds");
   // MLflow stores times up to the year 9999; past it a trace arrives broken (request time 1970, no
   // state) while the send counts as done. Past it is usually microseconds sent for milliseconds.
@@ -48,13 +48,13 @@ function time(v: unknown, path: string): number {
   return v;
 }
 
-function id(v: unknown, path: string, pattern: RegExp, what: string): string {
+function checkId(v: unknown, path: string, pattern: RegExp, what: string): string {
   if (typeof v !== "string" || !pattern.test(v)) throw bad(path, `${path} must be ${what}`, `got ${JSON.stringify(String(v).slice(0, 80))}`);
   return v;
 }
 
 /** A JSON value within the depth and size limits; returns it unchanged (JSON.parse made it plain). */
-function json(v: unknown, path: string, limits: CollectorLimits): Json {
+function checkJson(v: unknown, path: string, limits: CollectorLimits): Json {
   const walk = (x: unknown, depth: number): void => {
     if (depth > limits.maxDepth) throw bad(path, `${path} is nested more than ${limits.maxDepth} levels deep`);
     if (x === null || typeof x === "string" || typeof x === "boolean") return;
@@ -79,14 +79,14 @@ function json(v: unknown, path: string, limits: CollectorLimits): Json {
 }
 
 function stringMap(v: unknown, path: string, limits: CollectorLimits): Record<string, string> {
-  const o = object(v, path);
+  const o = checkObject(v, path);
   const keys = Object.keys(o);
   if (keys.length > limits.maxTags) throw bad(path, `${path} has ${keys.length} entries; the limit is ${limits.maxTags}`);
   const out: Record<string, string> = {};
   for (const k of keys) {
     const p = pathKey(path, k);
-    key(k, p, limits);
-    out[k] = string(o[k], p, limits.maxTextLength);
+    checkKey(k, p, limits);
+    out[k] = checkString(o[k], p, limits.maxTextLength);
   }
   return out;
 }
@@ -100,42 +100,42 @@ function eventValue(v: unknown, path: string): EventAttributeValue {
   throw bad(path, `${path} must be a string, number, boolean or an array of those`);
 }
 
-function event(v: unknown, path: string, limits: CollectorLimits): SpanEvent {
-  const o = object(v, path);
-  const attrs = object(o.attributes ?? {}, `${path}.attributes`);
+function checkEvent(v: unknown, path: string, limits: CollectorLimits): SpanEvent {
+  const o = checkObject(v, path);
+  const attrs = checkObject(o.attributes ?? {}, `${path}.attributes`);
   const attributes: Record<string, EventAttributeValue> = {};
   for (const k of Object.keys(attrs)) {
-    key(k, pathKey(`${path}.attributes`, k), limits);
+    checkKey(k, pathKey(`${path}.attributes`, k), limits);
     attributes[k] = eventValue(attrs[k], pathKey(`${path}.attributes`, k));
   }
-  json(attributes, `${path}.attributes`, limits);
-  return { name: string(o.name, `${path}.name`, limits.maxNameLength, { empty: false }), timestamp: time(o.timestamp, `${path}.timestamp`), attributes };
+  checkJson(attributes, `${path}.attributes`, limits);
+  return { name: checkString(o.name, `${path}.name`, limits.maxNameLength, { empty: false }), timestamp: checkTime(o.timestamp, `${path}.timestamp`), attributes };
 }
 
-function span(v: unknown, path: string, traceId: string, limits: CollectorLimits): SpanData {
-  const o = object(v, path);
-  const spanTraceId = id(o.traceId, `${path}.traceId`, TRACE_ID, "the trace's id");
+function checkSpan(v: unknown, path: string, traceId: string, limits: CollectorLimits): SpanData {
+  const o = checkObject(v, path);
+  const spanTraceId = checkId(o.traceId, `${path}.traceId`, TRACE_ID, "the trace's id");
   if (spanTraceId !== traceId) throw bad(`${path}.traceId`, `${path}.traceId is ${spanTraceId}, not the trace's id ${traceId}`);
-  const startTime = time(o.startTime, `${path}.startTime`);
-  const endTime = o.endTime === null ? null : time(o.endTime, `${path}.endTime`);
+  const startTime = checkTime(o.startTime, `${path}.startTime`);
+  const endTime = o.endTime === null ? null : checkTime(o.endTime, `${path}.endTime`);
   if (endTime !== null && endTime < startTime) throw bad(`${path}.endTime`, `${path}.endTime is before its startTime`);
-  const status = object(o.status, `${path}.status`);
-  const statusCode = string(status.statusCode, `${path}.status.statusCode`, 40);
+  const status = checkObject(o.status, `${path}.status`);
+  const statusCode = checkString(status.statusCode, `${path}.status.statusCode`, 40);
   if (!STATUS_CODES.has(statusCode)) throw bad(`${path}.status.statusCode`, `${path}.status.statusCode must be one of ${[...STATUS_CODES].join(", ")}`);
-  const attrs = object(o.attributes ?? {}, `${path}.attributes`);
+  const attrs = checkObject(o.attributes ?? {}, `${path}.attributes`);
   const attrKeys = Object.keys(attrs);
   if (attrKeys.length > limits.maxAttributes) throw bad(`${path}.attributes`, `${path}.attributes has ${attrKeys.length} entries; the limit is ${limits.maxAttributes}`);
   const attributes: Record<string, Json> = {};
   for (const k of attrKeys) {
-    key(k, pathKey(`${path}.attributes`, k), limits);
-    attributes[k] = json(attrs[k], pathKey(`${path}.attributes`, k), limits);
+    checkKey(k, pathKey(`${path}.attributes`, k), limits);
+    attributes[k] = checkJson(attrs[k], pathKey(`${path}.attributes`, k), limits);
   }
   const events = o.events ?? [];
   if (!Array.isArray(events)) throw bad(`${path}.events`, `${path}.events must be an array`);
   if (events.length > limits.maxEvents) throw bad(`${path}.events`, `${path}.events has ${events.length} entries; the limit is ${limits.maxEvents}`);
-  const spanType = string(o.spanType, `${path}.spanType`, limits.maxNameLength, { empty: false });
-  const inputs = o.inputs === undefined ? undefined : json(o.inputs, `${path}.inputs`, limits);
-  const outputs = o.outputs === undefined ? undefined : json(o.outputs, `${path}.outputs`, limits);
+  const spanType = checkString(o.spanType, `${path}.spanType`, limits.maxNameLength, { empty: false });
+  const inputs = o.inputs === undefined ? undefined : checkJson(o.inputs, `${path}.inputs`, limits);
+  const outputs = o.outputs === undefined ? undefined : checkJson(o.outputs, `${path}.outputs`, limits);
   // The reserved attributes say the same as the typed fields (MLflow reads the attributes).
   attributes[SpanAttributeKey.SPAN_TYPE] = spanType;
   attributes[SpanAttributeKey.REQUEST_ID] = traceId;
@@ -145,38 +145,38 @@ function span(v: unknown, path: string, traceId: string, limits: CollectorLimits
   else delete attributes[SpanAttributeKey.OUTPUTS];
   return {
     traceId,
-    spanId: id(o.spanId, `${path}.spanId`, SPAN_ID, "16 lowercase hex characters"),
-    parentId: o.parentId === null ? null : id(o.parentId, `${path}.parentId`, SPAN_ID, "null or 16 lowercase hex characters"),
-    name: string(o.name, `${path}.name`, limits.maxNameLength, { empty: false }),
+    spanId: checkId(o.spanId, `${path}.spanId`, SPAN_ID, "16 lowercase hex characters"),
+    parentId: o.parentId === null ? null : checkId(o.parentId, `${path}.parentId`, SPAN_ID, "null or 16 lowercase hex characters"),
+    name: checkString(o.name, `${path}.name`, limits.maxNameLength, { empty: false }),
     spanType,
     startTime,
     endTime,
-    status: { statusCode: statusCode as SpanData["status"]["statusCode"], description: string(status.description ?? "", `${path}.status.description`, limits.maxTextLength) },
+    status: { statusCode: statusCode as SpanData["status"]["statusCode"], description: checkString(status.description ?? "", `${path}.status.description`, limits.maxTextLength) },
     inputs,
     outputs,
     attributes,
-    events: events.map((e, i) => event(e, `${path}.events[${i}]`, limits)),
+    events: events.map((e, i) => checkEvent(e, `${path}.events[${i}]`, limits)),
   };
 }
 
-function info(v: unknown, path: string, limits: CollectorLimits): TraceInfo {
-  const o = object(v, path);
-  const traceId = id(o.traceId, `${path}.traceId`, TRACE_ID, '"tr-" and 32 lowercase hex characters');
-  const state = string(o.state, `${path}.state`, 40) as TraceInfo["state"];
+function checkInfo(v: unknown, path: string, limits: CollectorLimits): TraceInfo {
+  const o = checkObject(v, path);
+  const traceId = checkId(o.traceId, `${path}.traceId`, TRACE_ID, '"tr-" and 32 lowercase hex characters');
+  const state = checkString(o.state, `${path}.state`, 40) as TraceInfo["state"];
   if (!STATES.has(state)) throw bad(`${path}.state`, `${path}.state must be one of ${[...STATES].join(", ")}`);
   const out: TraceInfo = {
     traceId,
     // The collector's configuration decides the experiment; the client's claim is not kept.
     traceLocation: { type: "MLFLOW_EXPERIMENT" },
-    requestTime: time(o.requestTime, `${path}.requestTime`),
+    requestTime: checkTime(o.requestTime, `${path}.requestTime`),
     state,
     traceMetadata: stringMap(o.traceMetadata ?? {}, `${path}.traceMetadata`, limits),
     tags: stringMap(o.tags ?? {}, `${path}.tags`, limits),
   };
-  if (o.executionDuration !== undefined) out.executionDuration = time(o.executionDuration, `${path}.executionDuration`);
-  if (o.requestPreview !== undefined) out.requestPreview = string(o.requestPreview, `${path}.requestPreview`, limits.maxTextLength);
-  if (o.responsePreview !== undefined) out.responsePreview = string(o.responsePreview, `${path}.responsePreview`, limits.maxTextLength);
-  if (o.clientRequestId !== undefined) out.clientRequestId = string(o.clientRequestId, `${path}.clientRequestId`, limits.maxNameLength);
+  if (o.executionDuration !== undefined) out.executionDuration = checkTime(o.executionDuration, `${path}.executionDuration`);
+  if (o.requestPreview !== undefined) out.requestPreview = checkString(o.requestPreview, `${path}.requestPreview`, limits.maxTextLength);
+  if (o.responsePreview !== undefined) out.responsePreview = checkString(o.responsePreview, `${path}.responsePreview`, limits.maxTextLength);
+  if (o.clientRequestId !== undefined) out.clientRequestId = checkString(o.clientRequestId, `${path}.clientRequestId`, limits.maxNameLength);
   return out;
 }
 
@@ -229,21 +229,21 @@ function checkTree(spans: readonly SpanData[], path: string): void {
 
 /** One trace as `core/model/types.ts` defines it; throws a Refusal naming the first problem. */
 export function validateTrace(v: unknown, path: string, limits: CollectorLimits): Trace {
-  const o = object(v, path);
-  const traceInfo = info(o.info, `${path}.info`, limits);
-  const data = object(o.data, `${path}.data`);
+  const o = checkObject(v, path);
+  const traceInfo = checkInfo(o.info, `${path}.info`, limits);
+  const data = checkObject(o.data, `${path}.data`);
   const spans = data.spans;
   if (!Array.isArray(spans)) throw bad(`${path}.data.spans`, `${path}.data.spans must be an array`);
   if (spans.length === 0) throw bad(`${path}.data.spans`, `${path}.data.spans is empty`, "a trace has at least its root span");
   if (spans.length > limits.maxSpansPerTrace) throw bad(`${path}.data.spans`, `${path}.data.spans has ${spans.length} spans; the limit is ${limits.maxSpansPerTrace}`);
-  const checked = spans.map((s, i) => span(s, `${path}.data.spans[${i}]`, traceInfo.traceId, limits));
+  const checked = spans.map((s, i) => checkSpan(s, `${path}.data.spans[${i}]`, traceInfo.traceId, limits));
   checkTree(checked, `${path}.data.spans`);
   return { info: traceInfo, data: { spans: checked } };
 }
 
 /** A whole `POST /v1/ingest` body, already parsed from JSON. */
 export function validateIngestBatch(body: unknown, limits: CollectorLimits): Trace[] {
-  const o = object(body, "");
+  const o = checkObject(body, "");
   if (o.version !== INGEST_VERSION) {
     throw bad("version", `unsupported ingest version ${JSON.stringify(o.version)}`, `send {"version": ${INGEST_VERSION}, "traces": [...]}`);
   }
