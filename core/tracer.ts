@@ -58,8 +58,11 @@ export class Tracer implements TraceOwner {
   lastActiveTraceId: string | undefined;
   private readonly openTraces = new Set<TraceRecord>();
   private readonly inFlight = new Set<Promise<void>>();
-  /** The tracer this one replaced (init() again): its open traces finish under it, and flush() waits for them too. */
-  private retired: Tracer | undefined;
+  /**
+   * Tracers this one replaced (init() again) that still had traces open or exports in flight:
+   * those finish under them, and flush() waits for them too. Flat, and pruned as they finish.
+   */
+  private readonly retired = new Set<Tracer>();
 
   constructor(settings: TracerSettings = {}) {
     this.contextManager = settings.contextManager ?? defaultContextManager();
@@ -101,10 +104,22 @@ export class Tracer implements TraceOwner {
       this.openTraces.add(record);
       span = new LiveSpan(record, newSpanId(), remote ? remote.spanId : null, name, spanType, start);
     }
-    if (options.functionName !== undefined) span._setFunctionName(options.functionName);
-    if (options.inputs !== undefined) span.setInputs(options.inputs);
-    if (options.attributes) span.setAttributes(options.attributes);
-    if (startHooks.size) runHooks(startHooks, span, "start");
+    try {
+      if (options.functionName !== undefined) span._setFunctionName(options.functionName);
+      if (options.inputs !== undefined) span.setInputs(options.inputs);
+      if (options.attributes) span.setAttributes(options.attributes);
+      if (startHooks.size) runHooks(startHooks, span, "start");
+    } catch (error) {
+      // The span is in its trace already: ended with the fault rather than left open (the
+      // caller carries on untraced). A runaway recursion's deepest frames get here.
+      try {
+        span.recordException(error);
+        span.end();
+      } catch {
+        // no stack left even for that: the trace's open-span timeout ends it
+      }
+      throw error;
+    }
     return span;
   }
 
@@ -178,11 +193,18 @@ export class Tracer implements TraceOwner {
    * waits until the exporter has handed everything on.
    */
   async flush(): Promise<void> {
-    const retired = this.retired;
-    if (retired) {
-      await retired.flush();
-      if (!retired.busy && this.retired === retired) this.retired = undefined; // flushed and done with
+    for (const previous of [...this.retired]) {
+      // Only one with something to hand on is waited for (its exporter's flush may never end
+      // otherwise, say retrying a server that is gone); one whose only open traces have not ended
+      // their root is kept for a later flush.
+      if (previous.inFlight.size > 0 || [...previous.openTraces].some((r) => r.rootEnded)) await previous.flushOwn();
+      if (!previous.hasWork) this.retired.delete(previous);
     }
+    await this.flushOwn();
+  }
+
+  /** flush() for this tracer's own traces and exporter. */
+  private async flushOwn(): Promise<void> {
     for (const record of [...this.openTraces]) if (record.rootEnded) record.finish();
     while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
     try {
@@ -195,15 +217,16 @@ export class Tracer implements TraceOwner {
   /**
    * Takes over from `previous` (init() again): a `flushTraces()` still waits for what it had open
    * or in flight, under its exporter, so a handler that flushes before its process is frozen
-   * loses no trace another handler's init() cut off. A previous tracer that never exported
-   * anything is dropped.
+   * loses no trace another handler's init() cut off. A previous tracer with nothing open or in
+   * flight is dropped at once.
    */
   replace(previous: Tracer): void {
-    this.retired = previous.exporter || previous.busy ? previous : previous.retired;
+    for (const t of [previous, ...previous.retired]) if (t.hasWork) this.retired.add(t);
+    previous.retired.clear();
   }
 
-  private get busy(): boolean {
-    return this.openTraces.size > 0 || this.inFlight.size > 0 || this.retired !== undefined;
+  private get hasWork(): boolean {
+    return this.openTraces.size > 0 || this.inFlight.size > 0;
   }
 
   /**

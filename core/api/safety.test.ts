@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import * as mlflow from "../index.js";
 import { captureWarnings, setup, shape, sleep } from "../../test/unit/helpers.js";
 import { resetWarnings } from "../debug.js";
+import { getTracer } from "../tracer.js";
 
 describe("tracing never breaks the traced program", () => {
   it("keeps name, length, static properties and `this` of a traced function", () => {
@@ -312,6 +313,21 @@ describe("tracing never breaks the traced program", () => {
     }
   }, 30_000);
 
+  it("a stack overflow in one call of a Promise.all does not end the other calls, still running beside it", async () => {
+    const t = setup();
+    const parse = mlflow.trace(async function parse() { await sleep(1); const depth = (n: number): number => 1 + depth(n + 1); return depth(0); });
+    const fetchDocs = mlflow.trace(async function fetchDocs() { await sleep(50); return "docs"; });
+    const handler = mlflow.trace(async function handler() { return Promise.all([fetchDocs(), parse()]); });
+    await expect(handler()).rejects.toThrow(RangeError);
+    await sleep(80);
+    const spans = (await t.only()).data.spans;
+    expect(spans.map((s) => [s.name, s.status.statusCode, s.outputs ?? null])).toEqual([
+      ["handler", "STATUS_CODE_ERROR", null],
+      ["fetchDocs", "STATUS_CODE_OK", "docs"], // ended on its own, 50 ms in: not failed by its sibling's overflow
+      ["parse", "STATUS_CODE_ERROR", null],
+    ]);
+  });
+
   it("setStatus follows OpenTelemetry (so MLflow's Python SDK): UNSET changes nothing, and only an ERROR keeps a description", async () => {
     const t = setup();
     mlflow.startSpan({ name: "a" }).setStatus("ERROR", "x").setStatus("UNSET").end();
@@ -355,6 +371,23 @@ describe("tracing never breaks the traced program", () => {
     expect(delivered).toEqual(["requestB"]);
     expect(w.messages().join("\n")).toMatch(/configured again \(init\) while 1 trace\(s\) were open/);
     w.restore();
+    mlflow.init({});
+  });
+
+  it("after init() again, flushTraces() does not wait on a previous exporter with nothing to hand on (its flush may never end), and previous setups are not kept", async () => {
+    const hanging = { export() {}, flush: () => new Promise<void>(() => {}) };
+    mlflow.init({ exporter: hanging, silent: true });
+    mlflow.startSpan({ name: "leaked" }); // never ended: its setup is kept, not waited on
+    const good = new mlflow.InMemoryExporter();
+    mlflow.init({ exporter: good, silent: true });
+    mlflow.withSpan(() => 1, { name: "x" });
+    const outcome = await Promise.race([mlflow.flushTraces().then(() => "flushed"), sleep(1_000).then(() => "hung")]);
+    expect([outcome, good.traces.length]).toEqual(["flushed", 1]);
+    // An init() per test (beforeEach) or per hot reload: flushing stays quick, and nothing piles up.
+    for (let i = 0; i < 2_000; i++) mlflow.init({ exporter: new mlflow.InMemoryExporter(), silent: true });
+    const retired = (getTracer() as unknown as { retired: Set<unknown> }).retired;
+    expect(retired.size).toBe(1); // only the setup with the span still open
+    await mlflow.flushTraces();
     mlflow.init({});
   });
 });

@@ -145,6 +145,8 @@ export class LiveSpan {
   private readonly _startTime: number;
   private _endTime: number | null = null;
   private _ending = false;
+  /** @internal A traced call's result (a promise) is being followed: the span ends when it settles. */
+  _following = false;
   private _status: SpanStatus = { statusCode: SpanStatusCode.UNSET, description: "" };
   private _inputs: Json | undefined;
   private _outputs: Json | undefined;
