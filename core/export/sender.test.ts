@@ -141,17 +141,34 @@ describe("Sender", () => {
     expect(warn).toHaveBeenCalledWith(expect.stringMatching(new RegExp(`HTTP 500 to trace ${poison} each time, while accepting the others`)));
   });
 
-  it("a collector down with 500s is not split trace by trace: at most three requests a try", async () => {
-    const c = collector(() => ({ status: 500 }));
+  it("a collector down with 500s is split once, then tried a batch at a time as for any outage", async () => {
+    const down = collector(() => ({ status: 500 }));
+    const gateway = collector(() => ({ status: 503 }));
+    for (const c of [down, gateway]) {
+      const { queue, sender } = setup(c);
+      await queue.append(traces(20));
+      await sender.drain();
+      await vi.advanceTimersByTimeAsync(120_000);
+      sender.stop();
+      expect(c.accepted.size).toBe(0);
+      expect((await queue.stats()).queued).toBe(20);
+    }
+    expect(down.calls.filter((call) => call.ids.length === 1)).toHaveLength(1); // the one split: oldest alone, then the rest
+    expect(down.calls.length).toBeLessThanOrEqual(gateway.calls.length + 2);
+  });
+
+  it("Retry-After: 0 does not count as the collector asking for a pause: a closing page still sends, as after any failure", async () => {
+    let down = true;
+    const c = collector(() => (down ? { status: 503, retryAfterMs: 0 } : { status: 200 }));
     const { queue, sender } = setup(c);
-    await queue.append(traces(20));
+    await queue.append(traces(3));
     await sender.drain();
-    await vi.advanceTimersByTimeAsync(20_000);
-    const tries = c.calls.length;
-    await vi.advanceTimersByTimeAsync(8_000); // one more backoff period at most (maxMs 8 s)
-    expect(c.calls.length - tries).toBeLessThanOrEqual(3);
-    expect(c.accepted.size).toBe(0);
-    expect((await queue.stats()).queued).toBe(20);
+    await vi.advanceTimersByTimeAsync(2_500); // a couple of tries, in backoff now
+    down = false;
+    // Before the fix: nothing, as if the collector had asked every page to hold its traces.
+    expect(sender.sendUnqueued([traceOf(9)], Promise.resolve())).toEqual([traceOf(9).id]);
+    await vi.advanceTimersByTimeAsync(0);
+    expect([...c.accepted.keys()]).toEqual([traceOf(9).id]); // the others wait out their backoff, stored
   });
 
   it("a 403 from a firewall before the collector (not its own refusal) drops only the trace it matched", async () => {

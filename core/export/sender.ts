@@ -77,6 +77,8 @@ export class Sender {
   private readonly random: () => number;
   private readonly counts: SenderStats = { sent: 0, rejected: 0, failures: 0, requests: 0, keepaliveRequests: 0 };
   private consecutiveFailures = 0;
+  /** A split batch failed whole (deliverApart): the collector is down, not one trace; reset by a delivery. */
+  private downForAll = false;
   private blockedUntil = 0;
   /** When the current block was set: a clock now earlier than that went back, and the block counts from now. */
   private blockedAt = 0;
@@ -321,7 +323,7 @@ export class Sender {
       return "ok";
     }
     if (verdict === "retry") {
-      if (apart && lease.items.length > 1 && traceFault(result) && lease.items.some((i) => i.attempts >= 2)) return this.deliverApart(lease, result);
+      if (apart && !this.downForAll && lease.items.length > 1 && traceFault(result) && lease.items.some((i) => i.attempts >= 2)) return this.deliverApart(lease, result);
       await this.queue.nack(lease, this.failed(result));
       return "retry";
     }
@@ -366,6 +368,8 @@ export class Sender {
     }
     const outcome = await this.deliver(others, this.fitsKeepalive(rest), verdict !== "retry");
     if (verdict === "retry") {
+      // Both failed: the collector fails everything. No more splitting until it accepts something.
+      this.downForAll = outcome !== "ok";
       if (outcome === "ok") {
         await this.queue.nack(one, this.now() + backoffDelay(first.attempts + 1, { baseMs: this.options.retry?.baseMs, maxMs: SET_ASIDE_MAX_MS }, this.random));
         warnOnce("trace-fault", `the collector answered HTTP ${batchResult.status} to trace ${first.id} each time, while accepting the others: it is retried on its own, less and less often, and holds no other trace back.`);
@@ -396,6 +400,7 @@ export class Sender {
 
   private delivered(items: readonly QueuedTrace[]): void {
     this.consecutiveFailures = 0;
+    this.downForAll = false;
     this.counts.sent += items.length;
     this.options.onDelivered?.(items.map((i) => i.id));
   }
@@ -408,7 +413,8 @@ export class Sender {
     // Retry-After is the least wait: "0" from a collector that keeps failing must not undo the backoff.
     const backoff = backoffDelay(this.consecutiveFailures, this.options.retry, this.random);
     const delay = result.retryAfterMs === undefined ? backoff : Math.max(result.retryAfterMs, backoff);
-    this.retryAfterBlock = result.retryAfterMs !== undefined;
+    // A pause the collector asked for (which a closing page honours too), only when its wait is the one kept.
+    this.retryAfterBlock = result.retryAfterMs !== undefined && result.retryAfterMs >= backoff;
     return this.block(delay);
   }
 
