@@ -71,12 +71,16 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
   const url = checkBrowserOptions(options);
   // Before anything starts: "zone" without zone.js throws here, not after a lock and a database are held.
   const contextManager = createBrowserContextManager(options.context ?? "auto");
-  // Called again (hot module reload, a second bundle): one setup per page. The new one replaces
-  // the old, which flushes what it holds and stops, so neither its listeners and lock linger nor
-  // its handle's shutdown() later stops the new one.
+  // Called again (hot module reload, a second bundle): one setup per page, the first. A second
+  // would add listeners, a lock and a queue beside it; replacing the first would stop its
+  // exporter under traces still open. Its handle is returned, so shutdown() on either stops tracing.
   if (currentSetup) {
-    warnOnce("init-browser-again", "initBrowser() was called again on this page: the previous setup was shut down (its queued traces stay queued). Call it once.");
-    void currentSetup.shutdown();
+    warnOnce(
+      "init-browser-again",
+      "initBrowser() was called again on this page: the first setup is kept and returned, with its options. " +
+        "Call it once (to change options, shutdown() it first).",
+    );
+    return currentSetup;
   }
   const name = options.queueName ?? "mlflow-edge";
   const limits = { maxTraces: options.maxQueuedTraces, maxBytes: options.maxQueuedBytes };
@@ -342,7 +346,8 @@ class FallbackQueue implements TraceQueue {
   }
   async stats() {
     const stats = await this.switching((q) => q.stats(), lostDatabase);
-    if (!this.drainAbandoned || !this.abandoned) return stats;
+    // (Only the sender sends it: another tab counting it would poll for it for ever.)
+    if (!this.drainAbandoned || !this.abandoned || !this.isSender()) return stats;
     // The backlog still stored counts as queued: it is still to be sent.
     const stored = await this.abandoned.stats().catch(() => undefined);
     return stored ? { ...stats, queued: stats.queued + stored.queued, queuedBytes: stats.queuedBytes + stored.queuedBytes } : stats;

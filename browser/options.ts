@@ -1,4 +1,5 @@
 import { checkKnownKeys, fail, timerMs, validateTracerOptions } from "../core/config.js";
+import { isOriginList, ORIGIN_LIST } from "./propagate.js";
 import { INGEST_PATH } from "../core/export/ingest-format.js";
 import { validateSample } from "../core/export/queue-exporter.js";
 import type { BrowserInitOptions } from "./init.js";
@@ -19,7 +20,7 @@ const CHECKS: [keyof BrowserInitOptions, (v: never) => boolean, string][] = [
   ["context", (v: { with?: unknown }) => ["auto", "zone", "stack"].includes(v as string) || typeof v?.with === "function", '"auto", "zone", "stack" or a ContextManager'],
   // A string without a scheme would resolve against the page and match its own origin instead.
   // A user:password@ would allowlist the host after the "@"; a "*" matches no origin at all.
-  ["propagateTo", (v: unknown[]) => Array.isArray(v) && v.every((m) => m instanceof RegExp || originOnly(m)), 'an array of origins ("https://api.example.com", no "*" or user@) or RegExps'],
+  ["propagateTo", isOriginList, ORIGIN_LIST],
   ["redact", (v: unknown) => v === false || typeof v === "function", "a function (trace) => trace | null, or false"],
   ["maxQueuedTraces", positiveInteger, "an integer > 0"],
   ["maxQueuedBytes", positiveInteger, "an integer > 0"],
@@ -56,10 +57,6 @@ export function checkBrowserOptions(options: BrowserInitOptions): string {
   return url.href;
 }
 
-function originOnly(value: unknown): boolean {
-  const url = typeof value === "string" && /^https?:\/\/[^@*]+$/i.test(value) ? httpUrl(value) : undefined;
-  return url !== undefined && !url.username && !url.password;
-}
 
 /** `value` as an http(s) URL, resolved against the page; undefined if it is not one. */
 function httpUrl(value: unknown): URL | undefined {

@@ -1,4 +1,5 @@
 import { getCurrentActiveSpan } from "../core/index.js";
+import { fail } from "../core/config.js";
 import { traceparentOf } from "../core/model/remote-parent.js";
 
 // W3C trace context on outgoing fetch, so a Worker (or any OpenTelemetry service) joins the
@@ -6,6 +7,26 @@ import { traceparentOf } from "../core/model/remote-parent.js";
 // a non-simple header that turns cross-origin requests into CORS preflights.
 
 export type OriginMatcher = string | RegExp;
+
+/** What an allowlist must be, for the error that names it. */
+export const ORIGIN_LIST = 'an array of origins ("https://api.example.com", no "*" or user@) or RegExps';
+
+/**
+ * Whether `list` is an allowlist: RegExps, and origins with a scheme (a bare "api.example.com"
+ * would resolve against the page and match its own origin instead; a user:password@ would allow
+ * the host after the "@"; a "*" matches no origin at all).
+ */
+export function isOriginList(list: unknown): boolean {
+  return Array.isArray(list) && list.every((m) => m instanceof RegExp || (typeof m === "string" && /^https?:\/\/[^@*]+$/i.test(m) && parses(m)));
+}
+
+function parses(url: string): boolean {
+  try {
+    return Boolean(new URL(url));
+  } catch {
+    return false;
+  }
+}
 
 function matches(url: URL, allow: readonly OriginMatcher[]): boolean {
   return allow.some((m) => {
@@ -28,6 +49,7 @@ export function getNativeFetch(): Fetch {
  * span. Idempotent; returns a function that restores the original fetch.
  */
 export function instrumentFetch(propagateTo: readonly OriginMatcher[]): () => void {
+  if (!isOriginList(propagateTo)) fail("propagateTo", ORIGIN_LIST, propagateTo, "instrumentFetch");
   const original: Fetch = nativeFetch ?? (globalThis.fetch as Fetch);
   nativeFetch = original;
   const allow = [...propagateTo];

@@ -1,7 +1,7 @@
 // initBrowser's options are checked before it starts anything (a Web Lock, IndexedDB, listeners):
 // each mistake is a TypeError naming the option, instead of a sender that retries forever.
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { initBrowser, type BrowserInitOptions } from "../../browser/index.js";
+import { initBrowser, instrumentFetch, type BrowserInitOptions } from "../../browser/index.js";
 import { checkBrowserOptions } from "../../browser/options.js";
 
 const ok: BrowserInitOptions = { collectorUrl: "https://collector.example.com" };
@@ -37,6 +37,12 @@ describe("initBrowser options", () => {
     ["experimentId", { experimentId: 42 }],
   ] as [string, Record<string, unknown>][])("%s: %j is refused before anything starts", (field, bad) => {
     expect(() => initBrowser({ ...ok, ...bad } as BrowserInitOptions)).toThrow(new RegExp(`^mlflow-edge initBrowser\\(\\): "${field}" must be `));
+  });
+
+  it("instrumentFetch() called on its own checks its allowlist as initBrowser does (a bare host would match the page's own origin)", () => {
+    for (const bad of [["api.example.com"], ["https://api.example.com@evil.example"], "https://api.example.com"]) {
+      expect(() => instrumentFetch(bad as never)).toThrow(/^mlflow-edge instrumentFetch\(\): "propagateTo" must be an array of origins/);
+    }
   });
 
   afterEach(() => vi.unstubAllGlobals());

@@ -161,7 +161,8 @@ test("a disk that stays full: the backlog already in IndexedDB is still sent (an
   test.setTimeout(60_000);
   // A backlog stored while the collector was down, by a page since closed.
   await request.get("/stub/down?on=1");
-  const first = await openApp(await context.newPage(), "retryBase=60000&retryMax=60000");
+  // (Short retries: a batch it tried waits no longer than that, so the next page may send it at once.)
+  const first = await openApp(await context.newPage(), "retryBase=100&retryMax=200");
   const backlog = await first.evaluate(() => (globalThis as any).app.traceMany(60, 2000, "backlog") as string[]);
   await expect.poll(async () => (await idbRows(first)).length).toBe(60);
   await first.close({ runBeforeUnload: true });
@@ -182,19 +183,20 @@ test("a disk that stays full: the backlog already in IndexedDB is still sent (an
   await expect.poll(() => page.evaluate(() => (globalThis as any).app.stats())).toMatchObject({ storage: "memory", queued: 0 });
 });
 
-test("initBrowser() called again (hot reload, a second bundle) replaces the first setup: one warning, traces still arrive, and the old handle's shutdown() stops nothing", async ({ page, request }) => {
+test("initBrowser() called again (hot reload, a second bundle) returns the first setup, with one warning; after shutdown() it starts a new one", async ({ page, request }) => {
   await openApp(page);
-  const a = await page.evaluate(() => (globalThis as any).app.traceOne("before"));
-  await expectDelivered(request, [a]);
-  await page.evaluate(() => (globalThis as any).app.initAgain());
+  const open = await page.evaluate(() => (globalThis as any).app.openSpan("open across the second call"));
+  expect(await page.evaluate(() => (globalThis as any).app.initAgain())).toBe(true); // the same handle: no second queue, lock or listeners
   const b = await page.evaluate(() => (globalThis as any).app.traceOne("after"));
   await expectDelivered(request, [b]);
-  await page.evaluate(() => (globalThis as any).app.shutdownFirst()); // before the fix: it stopped the page's tracing
-  const c = await page.evaluate(() => (globalThis as any).app.traceOne("after old shutdown"));
-  await expectDelivered(request, [c]);
-  await expect.poll(() => page.evaluate(() => (globalThis as any).app.stats())).toMatchObject({ storage: "indexeddb", queued: 0, leader: true });
   const warnings = await page.evaluate(() => (globalThis as any).app.warnings as string[]);
   expect(warnings.filter((w) => /initBrowser\(\) was called again/.test(w))).toHaveLength(1);
+  expect(open).toMatch(/^tr-/);
+  // Consent withdrawn, then given again: a new setup that traces and delivers.
+  await page.evaluate(() => (globalThis as any).app.shutdown());
+  expect(await page.evaluate(() => (globalThis as any).app.initAgain())).toBe(false);
+  const c = await page.evaluate(() => (globalThis as any).app.traceOne("after a new start"));
+  await expectDelivered(request, [c]);
 });
 
 test("the queue cap drops the oldest traces, counts them and warns, in the browser", async ({ page, request }) => {

@@ -140,10 +140,13 @@ Object.assign(globalThis, {
     traceMany: (n: number, padBytes = 0, prefix = "t") => Array.from({ length: n }, (_, i) => traceOne(`${prefix}${i}`, { padBytes })),
     flush: () => tracing.flush(),
     shutdown: () => tracing.shutdown(),
-    /** initBrowser() again, as a hot module reload or a second bundle does. */
-    initAgain: () => void (tracing = setup()),
-    /** The first setup's handle, kept by code that ran before a second initBrowser(). */
-    shutdownFirst: () => first.shutdown(),
+    /** initBrowser() again, as a hot module reload or a second bundle does; whether it returned the first setup. */
+    initAgain: () => {
+      const again = setup();
+      const same = again === first;
+      tracing = again;
+      return same;
+    },
     stats: () => tracing.stats(),
     readIdb,
     hide,
