@@ -28,7 +28,7 @@ function parses(url: string): boolean {
   }
 }
 
-function matches(url: URL, allow: readonly OriginMatcher[]): boolean {
+function allowedBy(url: URL, allow: readonly OriginMatcher[]): boolean {
   return allow.some((m) => {
     if (typeof m === "string") return url.origin === new URL(m, globalThis.location.href).origin;
     m.lastIndex = 0; // a /g or /y RegExp would otherwise match every other request only
@@ -65,7 +65,7 @@ export function instrumentFetch(propagateTo: readonly OriginMatcher[]): () => vo
       } catch {
         return original.call(globalThis, input, init); // let fetch itself report it
       }
-      if (!request.headers.has("traceparent") && matches(new URL(request.url), allow)) request.headers.set("traceparent", traceparentOf(span));
+      if (!request.headers.has("traceparent") && allowedBy(new URL(request.url), allow)) request.headers.set("traceparent", traceparentOf(span));
       return original.call(globalThis, request); // (its body, if any, moved to the copy)
     }
     return original.call(globalThis, input, init);

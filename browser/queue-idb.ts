@@ -71,7 +71,7 @@ export class IdbQueue implements TraceQueue {
 
   /** Opens (creating if needed) the queue; rejects when IndexedDB is missing, blocked or refuses. */
   static async open(options: IdbQueueOptions = {}): Promise<IdbQueue> {
-    return new IdbQueue(await connect(options), options);
+    return new IdbQueue(await connectDb(options), options);
   }
 
   // Another page wants to upgrade the database (a newer version of the site) or delete it (a
@@ -103,7 +103,7 @@ export class IdbQueue implements TraceQueue {
 
   private async reopen(): Promise<void> {
     try {
-      const db = await connect(this.options);
+      const db = await connectDb(this.options);
       this.db = db;
       this.lost = false;
       this.watch(db);
@@ -242,7 +242,7 @@ export class IdbQueue implements TraceQueue {
   }
 }
 
-async function connect(options: IdbQueueOptions): Promise<IDBPDatabase<Schema>> {
+async function connectDb(options: IdbQueueOptions): Promise<IDBPDatabase<Schema>> {
   // Opening first: where indexedDB.open throws at once (a sandboxed iframe, no IndexedDB), no
   // timer is left to reject later into the page.
   const opening = openDB<Schema>(options.dbName ?? "mlflow-edge", 1, {

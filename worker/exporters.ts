@@ -66,7 +66,7 @@ export function collectorExporter(options: CollectorExporterOptions): Exporter {
   }
   const endpoint = options.url.replace(/\/+$/, "") + INGEST_PATH;
   const attempts = options.attempts ?? 3;
-  const doFetch = options.fetch ?? fetch;
+  const doFetch = options.fetch ?? globalThis.fetch;
   const headers = ingestHeaders(options.ingestKey);
   if (options.secret) headers.authorization = `Bearer ${options.secret}`;
   return {

@@ -52,7 +52,7 @@ function keepError(span: LiveSpan, c: Context): void {
  * An outer layer (instrument(), or this middleware on the app around a sub-app) named the span by
  * the path: the matched route, this layer's spanName and spanType say more.
  */
-function describe(span: LiveSpan, c: Context, options: Pick<WorkerTracingOptions<never>, "spanName" | "spanType">): void {
+function describeRequestSpan(span: LiveSpan, c: Context, options: Pick<WorkerTracingOptions<never>, "spanName" | "spanType">): void {
   try {
     const route = matchedRoute(c);
     if (route && span.attributes["http.route"] === undefined) {
@@ -78,7 +78,7 @@ export function mlflowTracing<E extends HonoEnv = HonoEnv>(options: WorkerTracin
     // it, or an instrument()ed Worker): its span covers this too, and learns what Hono knows.
     const outer = enclosingSpan(c.req.raw);
     if (outer) {
-      describe(outer, c, options);
+      describeRequestSpan(outer, c, options);
       await next();
       keepError(outer, c);
       return;

@@ -366,7 +366,7 @@ export function traceAsyncIterator<T>(it: AsyncIterator<T>, rec: StreamRecorder)
 }
 
 /** Objects hooked in place: their reader before any hook, and the recorder of the latest hook. */
-const hooks = new WeakMap<object, { original: () => AsyncIterator<unknown>; rec: StreamRecorder }>();
+const streamHooks = new WeakMap<object, { original: () => AsyncIterator<unknown>; rec: StreamRecorder }>();
 /** Proxies made by `traceAsyncIterable`: the object behind each, its traced reader and recorder. */
 const proxies = new WeakMap<object, { target: object; read: () => AsyncIterator<unknown>; rec: StreamRecorder }>();
 
@@ -422,7 +422,7 @@ function oneRead(rec: StreamRecorder, stream: object): () => boolean {
  * into both).
  */
 export function hookAsyncIterable(iterable: object, rec: StreamRecorder, over = false): boolean {
-  const earlier = hooks.get(iterable);
+  const earlier = streamHooks.get(iterable);
   if (earlier && !over) return false;
   const s = iterable as Record<PropertyKey, unknown>;
   const original = s[Symbol.asyncIterator] as () => AsyncIterator<unknown>;
@@ -439,7 +439,7 @@ export function hookAsyncIterable(iterable: object, rec: StreamRecorder, over = 
     return false; // a proxy that refuses
   }
   claim = oneRead(rec, iterable);
-  hooks.set(iterable, { original: earlier?.original ?? original, rec });
+  streamHooks.set(iterable, { original: earlier?.original ?? original, rec });
   return true;
 }
 
@@ -456,11 +456,11 @@ export function hookAsyncIterable(iterable: object, rec: StreamRecorder, over = 
 export function traceAsyncIterable<T extends object>(iterable: T, rec: StreamRecorder): T {
   rec.watchIdle();
   const proxied = proxies.get(iterable);
-  const earlier = proxied ?? hooks.get(iterable);
+  const earlier = proxied ?? streamHooks.get(iterable);
   const nested = earlier !== undefined && rec.encloses(earlier.rec);
   if (!proxied && (!earlier || nested) && hookAsyncIterable(iterable, rec, true)) return iterable;
   const target = proxied?.target ?? iterable;
-  const original = hooks.get(target)?.original ?? (target as AsyncIterable<unknown>)[Symbol.asyncIterator];
+  const original = streamHooks.get(target)?.original ?? (target as AsyncIterable<unknown>)[Symbol.asyncIterator];
   const claim = oneRead(rec, target);
   const source = (): AsyncIterator<unknown> => (proxied && nested ? proxied.read() : original.call(target));
   const read = (): AsyncIterator<unknown> => (claim() ? tracedRead(source(), rec) : source());
@@ -569,7 +569,7 @@ export function wrapStream<T>(value: T, kind: StreamKind, rec: StreamRecorder): 
     : traceAsyncIterable(value as object, rec)) as T;
 }
 
-let dropped: FinalizationRegistry<StreamRecorder> | null | undefined;
+let streamsDropped: FinalizationRegistry<StreamRecorder> | null | undefined;
 
 /**
  * Ends `rec` (abandon) once `stream` is garbage collected: nobody can read it any more. Only for
@@ -577,7 +577,7 @@ let dropped: FinalizationRegistry<StreamRecorder> | null | undefined;
  * hooks): an iterable whose iterators are separate objects may be collected while one is still read.
  */
 export function whenDropped<S extends object>(stream: S, rec: StreamRecorder): S {
-  dropped ??= typeof FinalizationRegistry === "function" ? new FinalizationRegistry((r) => r.abandon()) : null;
-  dropped?.register(stream, rec);
+  streamsDropped ??= typeof FinalizationRegistry === "function" ? new FinalizationRegistry((r) => r.abandon()) : null;
+  streamsDropped?.register(stream, rec);
   return stream;
 }

@@ -96,12 +96,12 @@ function fitSpan(s: SpanData, large: boolean, cuts: Cuts): SpanData {
     inputs: s.inputs === undefined ? undefined : fitValue(s.inputs, large, cuts),
     outputs: s.outputs === undefined ? undefined : fitValue(s.outputs, large, cuts),
     attributes: fitEntries(s.attributes, L.maxAttributes, cuts, "maxAttributes", (v) => fitValue(v, large, cuts)),
-    events: events(s.events, large, cuts),
+    events: fitEvents(s.events, large, cuts),
   };
 }
 
 /** The first events that fit maxEvents and, in a trace large enough for it to matter, maxEventBytes. */
-function events(list: SpanEvent[], large: boolean, cuts: Cuts): SpanEvent[] {
+function fitEvents(list: SpanEvent[], large: boolean, cuts: Cuts): SpanEvent[] {
   const out: SpanEvent[] = [];
   let bytes = 0;
   for (const e of list.slice(0, L.maxEvents)) {

@@ -97,17 +97,17 @@ const tokenLike = (key: string, v: string): boolean => !PLAIN_WORD.test(v) && (k
 
 /** Builds a redaction hook; `redactSecrets` is the default one. */
 export function createRedactor(options: RedactorOptions = {}): RedactHook {
-  const exact = new Set((options.keys ?? []).filter((k): k is string => typeof k === "string").map(normalize));
+  const exact = new Set((options.keys ?? []).filter((k): k is string => typeof k === "string").map(normalizeKey));
   const regexps = (options.keys ?? []).filter((k): k is RegExp => k instanceof RegExp);
   const patterns = [...SECRET_VALUES, ...SECRET_PARTS, ...(options.patterns ?? [])];
   const isSecretKey = (key: string): boolean => {
-    const n = normalize(key);
+    const n = normalizeKey(key);
     return ((SECRET_KEY.test(n) && !CURSOR_KEY.test(n)) || SECRET_IN_KEY.test(n) || exact.has(n) || regexps.some((r) => r.test(key)));
   };
   /** Whether `item` under `key` is masked whole (false: kept, or, for an object, looked into). */
   const masks = (key: string, item: Json | undefined): boolean => {
     if (!isSecretKey(key) || typeof item === "boolean" || item === null) return false;
-    const n = normalize(key);
+    const n = normalizeKey(key);
     if (exact.has(n) || regexps.some((r) => r.test(key))) return true;
     if (n === "auth") return !(typeof item === "string" && /^[A-Za-z]{1,16}$/.test(item));
     if (!DATA_OR_SECRET_KEY.test(n)) return true;
@@ -207,7 +207,7 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
   };
 }
 
-function normalize(key: string): string {
+function normalizeKey(key: string): string {
   return key.toLowerCase().replace(/[^a-z0-9]/g, "");
 }
 

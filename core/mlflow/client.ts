@@ -88,7 +88,7 @@ export class MlflowClient {
     this.trackingUri = uri;
     // The global fetch is called as a plain function: workerd throws "Illegal invocation" when
     // it is called as a method of another object.
-    const fetchImpl: FetchLike | undefined = options.fetch ?? (typeof fetch === "function" ? (input, init) => fetch(input, init) : undefined);
+    const fetchImpl: FetchLike | undefined = options.fetch ?? (typeof globalThis.fetch === "function" ? (input, init) => globalThis.fetch(input, init) : undefined);
     if (!fetchImpl) throw new TypeError("no fetch() in this runtime; pass options.fetch.");
     const timeoutMs = options.timeoutMs ?? 30_000;
     if (!(typeof timeoutMs === "number" && timeoutMs > 0)) throw new TypeError(`timeoutMs must be a number > 0; got ${String(timeoutMs)}.`);

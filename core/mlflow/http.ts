@@ -1,7 +1,7 @@
 import { errorText } from "../debug.js";
 import { MlflowHttpError, MlflowNetworkError, isRetryableStatus } from "./errors.js";
 import { parseRetryAfter } from "../export/backoff.js";
-import { nextDelay, sleep, type ResolvedRetryPolicy } from "./retry.js";
+import { nextDelay, sleepMs, type ResolvedRetryPolicy } from "./retry.js";
 
 // One MLflow HTTP call: timeout per try, retries with backoff on network errors, 408, 429 and 5xx,
 // and a typed error naming the server's own message for everything else.
@@ -89,7 +89,7 @@ function networkDetail(error: unknown): string {
 /** Sends `req`, retrying as the policy allows; resolves with the answer or throws a typed error. */
 export async function sendWithRetry(settings: HttpSettings, req: HttpRequest): Promise<HttpAnswer> {
   const started = Date.now();
-  const wait = settings.sleep ?? sleep;
+  const wait = settings.sleep ?? sleepMs;
   for (let tries = 1; ; tries++) {
     let failure: MlflowHttpError | MlflowNetworkError;
     let retryAfterMs: number | undefined;

@@ -58,4 +58,4 @@ export function nextDelay(retry: number, policy: ResolvedRetryPolicy, retryAfter
 
 // Not unref'd in Node: a script ending in `await flushTraces()` against a server that is down must
 // see its retries through (bounded by maxElapsedMs) and the error, not exit with the await unsettled.
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+export const sleepMs = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

@@ -10,7 +10,7 @@ export const DEFAULT_MAX_VALUE_BYTES = 256 * 1024;
 const MAX_DEPTH = 48;
 const MAX_TYPED_ARRAY_ITEMS = 1024;
 
-const marker = (what: string): string => `[${what}]`;
+const markerText = (what: string): string => `[${what}]`;
 
 /**
  * `obj[key] = value` for keys from outside (user values, JSON from the network): the key
@@ -38,12 +38,12 @@ export function truncateString(value: string, max: number): string {
   return `${value.slice(0, keep)}...[truncated ${value.length - keep} chars]`;
 }
 
-let encoder: TextEncoder | undefined;
+let utf8Encoder: TextEncoder | undefined;
 
 /** UTF-8 length of a string. */
 export function utf8Length(text: string): number {
-  encoder ??= new TextEncoder();
-  return encoder.encode(text).length;
+  utf8Encoder ??= new TextEncoder();
+  return utf8Encoder.encode(text).length;
 }
 
 /**
@@ -56,17 +56,17 @@ export function toJsonSafe(value: unknown, maxBytes: number = DEFAULT_MAX_VALUE_
   // 2, "😀" as 4 for 2), so a capture that may be over is measured and taken again, smaller.
   let budget = maxBytes;
   for (let attempt = 0; attempt < 8; attempt++) {
-    const [out, used] = capture(value, budget);
+    const [out, used] = captureValue(value, budget);
     if (used * 6 + 512 <= maxBytes) return out;
     const bytes = utf8Length(JSON.stringify(out));
     if (bytes <= maxBytes) return out;
     budget = Math.floor((budget * maxBytes * 0.97) / bytes);
   }
-  return marker("Too large to capture");
+  return markerText("Too large to capture");
 }
 
 /** The captured value and about how many JSON characters it takes. */
-function capture(value: unknown, maxBytes: number): [Json, number] {
+function captureValue(value: unknown, maxBytes: number): [Json, number] {
   switch (typeof value) {
     case "string": {
       const out = value.length + 2 <= maxBytes ? value : truncateString(value, maxBytes - 2);
@@ -88,7 +88,7 @@ function capture(value: unknown, maxBytes: number): [Json, number] {
   try {
     return [walker.walk(value, 0) ?? null, walker.used()];
   } catch (error) {
-    return [marker(`Unserializable: ${errorText(error)}`), 64];
+    return [markerText(`Unserializable: ${errorText(error)}`), 64];
   }
 }
 
@@ -106,7 +106,7 @@ function primitive(value: unknown): Json | undefined {
     case "symbol":
       return value.toString();
     case "function":
-      return marker(`Function ${(value as { name?: string }).name || "anonymous"}`);
+      return markerText(`Function ${(value as { name?: string }).name || "anonymous"}`);
     case "undefined":
       return undefined;
     default:
@@ -146,13 +146,13 @@ class Walker {
     }
     if (typeof value === "function") return primitive(value);
     const obj = value as object;
-    if (this.ancestors.includes(obj)) return marker("Circular");
-    if (depth >= MAX_DEPTH) return marker(Array.isArray(obj) ? "Array" : "Object");
+    if (this.ancestors.includes(obj)) return markerText("Circular");
+    if (depth >= MAX_DEPTH) return markerText(Array.isArray(obj) ? "Array" : "Object");
     this.ancestors.push(obj);
     try {
       return this.walkObject(obj, depth);
     } catch (error) {
-      return marker(`Unserializable: ${errorText(error)}`);
+      return markerText(`Unserializable: ${errorText(error)}`);
     } finally {
       this.ancestors.pop();
     }
@@ -167,9 +167,9 @@ class Walker {
     if (obj instanceof RegExp) return obj.toString();
     // new String("s"), new Number(5): what JSON.stringify gives, not their index keys or {}.
     if (obj instanceof String || obj instanceof Number || obj instanceof Boolean) return this.walk(obj.valueOf(), depth);
-    if (obj instanceof ArrayBuffer) return marker(`ArrayBuffer ${obj.byteLength} bytes`);
+    if (obj instanceof ArrayBuffer) return markerText(`ArrayBuffer ${obj.byteLength} bytes`);
     if (ArrayBuffer.isView(obj)) {
-      if (obj instanceof DataView) return marker(`DataView ${obj.byteLength} bytes`);
+      if (obj instanceof DataView) return markerText(`DataView ${obj.byteLength} bytes`);
       // Only the items kept are copied (an embedding or audio buffer may hold millions), by index:
       // `subarray` would run a subclass's constructor.
       const typed = obj as unknown as ArrayLike<number | bigint>;
@@ -177,8 +177,8 @@ class Walker {
       if (typed.length > MAX_TYPED_ARRAY_ITEMS) list.push(`...[${typed.length - MAX_TYPED_ARRAY_ITEMS} more items]`);
       return list;
     }
-    if (typeof (obj as PromiseLike<unknown>).then === "function") return marker("Promise");
-    if (obj instanceof WeakMap || obj instanceof WeakSet) return marker(obj.constructor.name);
+    if (typeof (obj as PromiseLike<unknown>).then === "function") return markerText("Promise");
+    if (obj instanceof WeakMap || obj instanceof WeakSet) return markerText(obj.constructor.name);
     const view = platformView(obj);
     if (view !== undefined) return this.walk(view, depth + 1) ?? null;
     const toJSON = (obj as { toJSON?: unknown }).toJSON;
@@ -217,7 +217,7 @@ class Walker {
       try {
         item = (obj as Record<string, unknown>)[key];
       } catch (error) {
-        item = marker(`Throws: ${errorText(error)}`);
+        item = markerText(`Throws: ${errorText(error)}`);
       }
       this.entry(out, key, item, depth);
     }

@@ -18,10 +18,13 @@ const COMMON = `
   chunk chunks stream reader writer buffer bytes file files image images score scores
   values entry entries field fields tag tags metadata attributes filter sort order cursor
   current previous first last total sum min max delay timeout retries attempt attempts
-  seen ms num str hex pool setup silent flag done ok
+  seen ms num str hex pool setup silent flag done ok events hooks encoder sleep describe
+  normalize matches capture connect marker dropped fetch
 `.trim().split(/\s+/);
-// Not here: `trace`, which an app imports from mlflow-edge (so a parameter `trace` beside that
-// import is renamed by esbuild whatever the library does).
+// Not here: `trace` and `init`, which an app imports from mlflow-edge (so a parameter of that
+// name beside the import is renamed by esbuild whatever the library does). The globals the
+// library reads bare count too (esbuild keeps parameters off them): `fetch` is read through
+// globalThis; `process` must stay bare for bundlers' NODE_ENV define.
 
 describe("parameter names in an app bundled with mlflow-edge", () => {
   it("esbuild keeps an app's common parameter names (no top-level name of the library takes them)", async () => {

@@ -27,11 +27,11 @@ const LATEST_ALARM = Date.UTC(2188, 11, 31);
  * with a message that names nothing. The collector's own limits are far below this.
  */
 const MAX_ROW_BYTES = 1_900_000;
-const encoder = new TextEncoder();
+const utf8Encoder = new TextEncoder();
 function checkRowSize(text: string, path: string): void {
   // UTF-8 is at most 3 bytes per UTF-16 unit: only count bytes when it could matter.
   if (text.length * 3 <= MAX_ROW_BYTES) return;
-  const bytes = encoder.encode(text).byteLength;
+  const bytes = utf8Encoder.encode(text).byteLength;
   if (bytes > MAX_ROW_BYTES) throw new RangeError(`${path} is ${bytes} bytes as JSON; a span or TraceInfo must stay under ${MAX_ROW_BYTES} (Durable Object SQLite rows are limited to 2 MB)`);
 }
 
