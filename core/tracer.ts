@@ -63,6 +63,8 @@ export class Tracer implements TraceOwner {
    * those finish under them, and flush() waits for them too. Flat, and pruned as they finish.
    */
   private readonly retired = new Set<Tracer>();
+  /** A trace went to an exporter that has a flush() since it was last called (it may hold the trace in a batch). */
+  private unflushed = false;
 
   constructor(settings: TracerSettings = {}) {
     this.contextManager = settings.contextManager ?? defaultContextManager();
@@ -111,7 +113,9 @@ export class Tracer implements TraceOwner {
       if (startHooks.size) runHooks(startHooks, span, "start");
     } catch (error) {
       // The span is in its trace already: ended with the fault rather than left open (the
-      // caller carries on untraced). A runaway recursion's deepest frames get here.
+      // caller carries on untraced). A runaway recursion's deepest frames get here; where even
+      // that has no stack left, the first frame that can ends it (failThrown).
+      span._unsettled = true;
       try {
         span.recordException(error);
         span.end();
@@ -172,6 +176,7 @@ export class Tracer implements TraceOwner {
     const exporter = this.exporter;
     if (!exporter) return;
     try {
+      if (exporter.flush) this.unflushed = true;
       const result = exporter.export(trace);
       if (isPromiseLike(result)) this.track(Promise.resolve(result));
     } catch (error) {
@@ -197,7 +202,7 @@ export class Tracer implements TraceOwner {
       // Only one with something to hand on is waited for (its exporter's flush may never end
       // otherwise, say retrying a server that is gone); one whose only open traces have not ended
       // their root is kept for a later flush.
-      if (previous.inFlight.size > 0 || [...previous.openTraces].some((r) => r.rootEnded)) await previous.flushOwn();
+      if (previous.inFlight.size > 0 || previous.unflushed || [...previous.openTraces].some((r) => r.rootEnded)) await previous.flushOwn();
       if (!previous.hasWork) this.retired.delete(previous);
     }
     await this.flushOwn();
@@ -207,6 +212,7 @@ export class Tracer implements TraceOwner {
   private async flushOwn(): Promise<void> {
     for (const record of [...this.openTraces]) if (record.rootEnded) record.finish();
     while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
+    this.unflushed = false;
     try {
       await this.exporter?.flush?.();
     } catch (error) {
@@ -217,8 +223,8 @@ export class Tracer implements TraceOwner {
   /**
    * Takes over from `previous` (init() again): a `flushTraces()` still waits for what it had open
    * or in flight, under its exporter, so a handler that flushes before its process is frozen
-   * loses no trace another handler's init() cut off. A previous tracer with nothing open or in
-   * flight is dropped at once.
+   * loses no trace another handler's init() cut off. A previous tracer with nothing open, in
+   * flight or in its exporter's batch is dropped at once.
    */
   replace(previous: Tracer): void {
     for (const t of [previous, ...previous.retired]) if (t.hasWork) this.retired.add(t);
@@ -226,7 +232,7 @@ export class Tracer implements TraceOwner {
   }
 
   private get hasWork(): boolean {
-    return this.openTraces.size > 0 || this.inFlight.size > 0;
+    return this.openTraces.size > 0 || this.inFlight.size > 0 || this.unflushed;
   }
 
   /**

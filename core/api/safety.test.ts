@@ -317,13 +317,19 @@ describe("tracing never breaks the traced program", () => {
     const t = setup();
     const parse = mlflow.trace(async function parse() { await sleep(1); const depth = (n: number): number => 1 + depth(n + 1); return depth(0); });
     const fetchDocs = mlflow.trace(async function fetchDocs() { await sleep(50); return "docs"; });
-    const handler = mlflow.trace(async function handler() { return Promise.all([fetchDocs(), parse()]); });
+    const tokens = mlflow.trace(async function* tokens() { for (let i = 0; i < 3; i++) { await sleep(15); yield i; } });
+    const read = async () => { const out: number[] = []; for await (const x of tokens()) out.push(x); return out; };
+    const byHand = async () => { const s = mlflow.startSpan({ name: "byHand" }); await sleep(40); s.end({ outputs: "done" }); };
+    const handler = mlflow.trace(async function handler() { return Promise.all([fetchDocs(), read(), byHand(), parse()]); });
     await expect(handler()).rejects.toThrow(RangeError);
-    await sleep(80);
+    await sleep(100);
     const spans = (await t.only()).data.spans;
+    // Each ended on its own, later: not failed by its sibling's overflow.
     expect(spans.map((s) => [s.name, s.status.statusCode, s.outputs ?? null])).toEqual([
       ["handler", "STATUS_CODE_ERROR", null],
-      ["fetchDocs", "STATUS_CODE_OK", "docs"], // ended on its own, 50 ms in: not failed by its sibling's overflow
+      ["fetchDocs", "STATUS_CODE_OK", "docs"],
+      ["tokens", "STATUS_CODE_OK", [0, 1, 2]],
+      ["byHand", "STATUS_CODE_OK", "done"],
       ["parse", "STATUS_CODE_ERROR", null],
     ]);
   });
@@ -388,6 +394,14 @@ describe("tracing never breaks the traced program", () => {
     const retired = (getTracer() as unknown as { retired: Set<unknown> }).retired;
     expect(retired.size).toBe(1); // only the setup with the span still open
     await mlflow.flushTraces();
+    // An exporter that batches (export() keeps the trace, flush() sends) is still flushed.
+    const sent: string[] = [];
+    let batch: string[] = [];
+    mlflow.init({ exporter: { export: (tr) => void batch.push(tr.info.traceId), flush: async () => void (sent.push(...batch), (batch = [])) }, silent: true });
+    mlflow.withSpan(() => 1, { name: "batched" });
+    mlflow.init({ exporter: new mlflow.InMemoryExporter(), silent: true });
+    await mlflow.flushTraces();
+    expect([sent.length, batch.length]).toEqual([1, 0]);
     mlflow.init({});
   });
 });

@@ -38,8 +38,9 @@ export function fail(span: LiveSpan, error: unknown, bareStatus = false): void {
  * `fail` for a callback that threw, or whose result could not be followed. When the stack
  * overflowed (a runaway recursion of traced calls), the frames nearest the overflow had no stack
  * left to end their spans: the first frame that can ends them too, with the same error, so the
- * trace does not wait for them. Spans whose result is being followed (async work still running
- * beside the overflow, a Promise.all's other calls) are left to end on their own.
+ * trace does not wait for them: only spans whose traced call never handed its result on
+ * (`_unsettled`). Work still running beside the overflow (a Promise.all's other calls, a stream
+ * being read, a span started by hand) ends on its own.
  */
 export function failThrown(span: LiveSpan, error: unknown): void {
   fail(span, error);
@@ -51,7 +52,7 @@ export function failThrown(span: LiveSpan, error: unknown): void {
       const s = slots[i]!;
       if (s.parentId === null || !below.has(s.parentId)) continue;
       below.add(s.spanId);
-      if (s instanceof LiveSpan && !s.isEnded && !s._following) fail(s, error);
+      if (s instanceof LiveSpan && !s.isEnded && s._unsettled) fail(s, error);
     }
   } catch (sdkError) {
     reportSdkError("span.fail", sdkError);
@@ -64,10 +65,8 @@ export function failThrown(span: LiveSpan, error: unknown): void {
  * untraced (JavaScript cannot tell whether that one had a handler elsewhere).
  */
 export function settleAfter<T>(result: PromiseLike<unknown>, span: LiveSpan, onValue: (value: unknown) => T): Promise<T> {
-  const followed = Promise.resolve(result).then(onValue, (error: unknown) => {
+  return Promise.resolve(result).then(onValue, (error: unknown) => {
     failThrown(span, error); // a runaway async recursion rejects with the overflow: the frames that could not follow theirs end here
     throw error;
   });
-  span._following = true;
-  return followed;
 }

@@ -76,6 +76,7 @@ export function withSpan<T>(callback: (span: LiveSpan) => T, options: SpanOption
   }
   if (underZone() && isNativeAsync(callback)) warnNativeAsyncUnderZone(span.name);
   let result: T;
+  span._unsettled = true; // until the result is handed on (see failThrown)
   try {
     result = span.run(() => callback(span));
   } catch (error) {
@@ -84,15 +85,18 @@ export function withSpan<T>(callback: (span: LiveSpan) => T, options: SpanOption
   }
   try {
     if (isPromiseLike(result)) {
-      return settleAfter(result, span, (value) => {
+      const followed = settleAfter(result, span, (value) => {
         succeed(span, value, false);
         return value;
       });
+      span._unsettled = false;
+      return followed;
     }
   } catch (error) {
     failThrown(span, error); // the stack ran out following the promise (as in trace())
     throw error;
   }
+  span._unsettled = false;
   succeed(span, result, false);
   return result;
 }

@@ -101,6 +101,7 @@ function wrap(fn: Function, options: TraceOptions, methodName: string | undefine
       return call();
     }
     let result: unknown;
+    span._unsettled = true; // until the result is handed on (see failThrown)
     try {
       result = span.run(call);
     } catch (error) {
@@ -110,12 +111,13 @@ function wrap(fn: Function, options: TraceOptions, methodName: string | undefine
     try {
       // What `new` built is the result as it is, thenable or iterable as it may be; a constructor
       // returning something else (an "async constructor"'s promise) is followed like a call's result.
+      let handed: unknown;
       if (new.target && typeof result === "object" && result !== null && result instanceof new.target) {
         succeed(span, result, true);
-        return result;
-      }
-      if (isPromiseLike(result)) return settleAfter(result, span, (value) => settle(span, value, reducer));
-      return settle(span, result, reducer);
+        handed = result;
+      } else handed = isPromiseLike(result) ? settleAfter(result, span, (value) => settle(span, value, reducer)) : settle(span, result, reducer);
+      span._unsettled = false;
+      return handed;
     } catch (error) {
       // The stack ran out here (a runaway async recursion: the callee returned, then following its
       // promise overflowed): end the span rather than leave it open, and throw as untraced would.

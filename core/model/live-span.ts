@@ -145,8 +145,11 @@ export class LiveSpan {
   private readonly _startTime: number;
   private _endTime: number | null = null;
   private _ending = false;
-  /** @internal A traced call's result (a promise) is being followed: the span ends when it settles. */
-  _following = false;
+  /**
+   * @internal The traced call (trace(), withSpan) this span stands for has not handed its result on
+   * yet: if the stack overflows, nothing else will end it (see failThrown).
+   */
+  _unsettled = false;
   private _status: SpanStatus = { statusCode: SpanStatusCode.UNSET, description: "" };
   private _inputs: Json | undefined;
   private _outputs: Json | undefined;
