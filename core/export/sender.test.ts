@@ -157,6 +157,21 @@ describe("Sender", () => {
     expect(down.calls.length).toBeLessThanOrEqual(gateway.calls.length + 2);
   });
 
+  it("after a 500 outage, a collector back but failing the oldest trace every time still takes the others", async () => {
+    let down = true;
+    const poison = traceOf(1).id;
+    const c = collector((call) => ({ status: down || call.ids.includes(poison) ? 500 : 200 }));
+    const { queue, sender } = setup(c);
+    await queue.append(traces(6));
+    await sender.drain();
+    await vi.advanceTimersByTimeAsync(30_000); // the outage: split once, both parts failed
+    down = false;
+    await vi.advanceTimersByTimeAsync(20_000);
+    sender.stop();
+    expect([...c.accepted.keys()].sort()).toEqual(traces(6).slice(1).map((t) => t.id)); // before the fix: none, until a reload
+    expect((await queue.stats()).queued).toBe(1);
+  });
+
   it("Retry-After: 0 does not count as the collector asking for a pause: a closing page still sends, as after any failure", async () => {
     let down = true;
     const c = collector(() => (down ? { status: 503, retryAfterMs: 0 } : { status: 200 }));

@@ -315,6 +315,15 @@ export class Sender {
    * again may be split (see deliverApart); false for the rest of a batch already split.
    */
   private async deliver(lease: Lease, keepalive: boolean, apart = true): Promise<"ok" | "retry"> {
+    // A split found the collector failing everything: until it takes something, the oldest trace
+    // (the one that may be at fault) stays out of the batch, so that the others go as soon as the
+    // collector is back, and it is split off again after them.
+    if (apart && this.downForAll && lease.items.length > 1 && lease.items[0]!.attempts >= 2) {
+      const [first, ...rest] = lease.items as [QueuedTrace, ...QueuedTrace[]];
+      const outcome = await this.deliver({ ...lease, items: rest }, this.fitsKeepalive(rest), false);
+      await this.queue.nack({ ...lease, items: [first] }, outcome === "ok" ? this.now() : this.blockedUntil);
+      return outcome;
+    }
     const result = await this.request(lease.items, keepalive);
     const verdict = verdictOf(result.status);
     if (verdict === "ok") {
