@@ -74,13 +74,21 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
   // Called again (hot module reload, a second bundle): one setup per page, the first. A second
   // would add listeners, a lock and a queue beside it; replacing the first would stop its
   // exporter under traces still open. Its handle is returned, so shutdown() on either stops tracing.
+  const destination = JSON.stringify([url, options.ingestKey ?? null, options.queueName ?? "mlflow-edge", options.storage ?? "indexeddb"]);
   if (currentSetup) {
+    // Another destination (two apps on one page) would silently go to the first one's.
+    if (destination !== currentSetup.destination) {
+      throw new TypeError(
+        "mlflow-edge initBrowser(): tracing is already set up on this page for another collector, key, queue or storage; " +
+          "one setup per page (its handle's shutdown() ends it, after which initBrowser() may be called again).",
+      );
+    }
     warnOnce(
       "init-browser-again",
       "initBrowser() was called again on this page: the first setup is kept and returned, with its options. " +
         "Call it once (to change options, shutdown() it first).",
     );
-    return currentSetup;
+    return currentSetup.handle;
   }
   const name = options.queueName ?? "mlflow-edge";
   const limits = { maxTraces: options.maxQueuedTraces, maxBytes: options.maxQueuedBytes };
@@ -274,11 +282,11 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
       return { ...q, sent: s.sent, rejected: s.rejected, sampledOut: e.sampledOut, failed: e.failed, requests: s.requests, keepaliveRequests: s.keepaliveRequests, storage, leader: leadership.isLeader };
     },
   };
-  currentSetup = handle;
+  currentSetup = { handle, destination };
   return handle;
 
   async function stop(): Promise<void> {
-    if (currentSetup === handle) currentSetup = undefined;
+    if (currentSetup?.handle === handle) currentSetup = undefined;
     await flush();
     exporter.stop();
     // The snapshots of traces still open would be sent once this tab is gone, but those traces
@@ -297,7 +305,7 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
 }
 
 /** The page's setup, until shut down: a second initBrowser() replaces it. */
-let currentSetup: BrowserTracing | undefined;
+let currentSetup: { handle: BrowserTracing; destination: string } | undefined;
 
 const DISCARDED = "page discarded while hidden";
 const REFUSED_WRITE = "refused a write";

@@ -192,6 +192,8 @@ test("initBrowser() called again (hot reload, a second bundle) returns the first
   const warnings = await page.evaluate(() => (globalThis as any).app.warnings as string[]);
   expect(warnings.filter((w) => /initBrowser\(\) was called again/.test(w))).toHaveLength(1);
   expect(open).toMatch(/^tr-/);
+  // Another app on the page, sending elsewhere, is told rather than sent to this collector.
+  expect(await page.evaluate(() => (globalThis as any).app.initElsewhere())).toMatch(/already set up on this page for another collector/);
   // Consent withdrawn, then given again: a new setup that traces and delivers.
   await page.evaluate(() => (globalThis as any).app.shutdown());
   expect(await page.evaluate(() => (globalThis as any).app.initAgain())).toBe(false);

@@ -147,6 +147,15 @@ Object.assign(globalThis, {
       tracing = again;
       return same;
     },
+    /** A second app on the page, sending elsewhere: what initBrowser() says. */
+    initElsewhere: () => {
+      try {
+        initBrowser({ collectorUrl: "https://other-collector.example", ingestKey: "other-key-1" });
+        return "no error";
+      } catch (error) {
+        return (error as Error).message;
+      }
+    },
     stats: () => tracing.stats(),
     readIdb,
     hide,
