@@ -203,7 +203,7 @@ describe("configuration", () => {
   it("rejects bad MLflow options in init() naming the field", () => {
     expect(() => mlflow.init({ trackingUri: "127.0.0.1:5000" })).toThrow(/"trackingUri" must be an http\(s\) URL/);
     expect(() => mlflow.init({ trackingUri: mlflowUri() })).toThrow(/"experimentId" .* is required with trackingUri/);
-    expect(() => mlflow.init({ trackingUri: mlflowUri(), experimentId: "0", timeoutMs: -1 })).toThrow(/"timeoutMs" must be a number > 0/);
+    expect(() => mlflow.init({ trackingUri: mlflowUri(), experimentId: "0", timeoutMs: -1 })).toThrow(/"timeoutMs" must be a number of milliseconds above 0/);
     expect(() => mlflow.init({ trackingUri: mlflowUri(), experimentId: "0", headers: { a: 1 as unknown as string } })).toThrow(/"headers"/);
     expect(() => new mlflow.MlflowExporter({ trackingUri: mlflowUri() })).toThrow(/experimentId or experimentName/);
   });
