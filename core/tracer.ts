@@ -184,10 +184,10 @@ export class Tracer implements TraceOwner {
     }
   }
 
-  private track(promise: Promise<void>): void {
+  private track(promise: Promise<void>, where = "exporter.export"): void {
     const settled = promise.then(
       () => undefined,
-      (error: unknown) => reportSdkError("exporter.export", error),
+      (error: unknown) => reportSdkError(where, error),
     );
     this.inFlight.add(settled);
     void settled.finally(() => this.inFlight.delete(settled));
@@ -223,11 +223,19 @@ export class Tracer implements TraceOwner {
   /**
    * Takes over from `previous` (init() again): a `flushTraces()` still waits for what it had open
    * or in flight, under its exporter, so a handler that flushes before its process is frozen
-   * loses no trace another handler's init() cut off. A previous tracer with nothing open, in
-   * flight or in its exporter's batch is dropped at once.
+   * loses no trace another handler's init() cut off. A previous tracer with nothing open or in
+   * flight is dropped at once (its exporter's batch is flushed now, and waited for while it is).
    */
   replace(previous: Tracer): void {
-    for (const t of [previous, ...previous.retired]) if (t.hasWork) this.retired.add(t);
+    for (const t of [previous, ...previous.retired]) {
+      // What its exporter holds in a batch is flushed now: kept only while that runs, a tracer
+      // does not outlive it (an app calling init() again and again, never flushTraces()).
+      if (t.unflushed) {
+        t.unflushed = false;
+        if (t.exporter?.flush) t.track(Promise.resolve().then(() => t.exporter?.flush?.()), "exporter.flush");
+      }
+      if (t.hasWork) this.retired.add(t);
+    }
     previous.retired.clear();
   }
 

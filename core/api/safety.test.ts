@@ -313,6 +313,18 @@ describe("tracing never breaks the traced program", () => {
     }
   }, 30_000);
 
+  it("a runaway recursion of traced generators ends its deepest spans with the overflow too", async () => {
+    const t = setup({ contextManager: new mlflow.StackContextManager(), openSpanTimeoutMs: 200 });
+    const g: (n: number) => Generator<number> = mlflow.trace(function* gen(n: number): Generator<number> { yield* g(n + 1); }) as never;
+    const handler = mlflow.trace(function handler() { return [...g(0)]; });
+    expect(() => handler()).toThrow(RangeError);
+    await sleep(300); // the trace still waits for a generator hold (openSpanTimeoutMs)
+    const spans = t.exporter.traces[0]!.data.spans;
+    expect(spans.length).toBeGreaterThan(100);
+    // Before the fix, some 50 of the deepest were ended by the timeout, UNSET, instead.
+    expect(spans.filter((s) => s.status.statusCode !== "STATUS_CODE_ERROR").map((s) => s.name)).toEqual([]);
+  });
+
   it("a stack overflow in one call of a Promise.all does not end the other calls, still running beside it", async () => {
     const t = setup();
     const parse = mlflow.trace(async function parse() { await sleep(1); const depth = (n: number): number => 1 + depth(n + 1); return depth(0); });
@@ -402,6 +414,16 @@ describe("tracing never breaks the traced program", () => {
     mlflow.init({ exporter: new mlflow.InMemoryExporter(), silent: true });
     await mlflow.flushTraces();
     expect([sent.length, batch.length]).toEqual([1, 0]);
+    // init() again and again, never flushTraces(): each batching exporter is flushed as it is
+    // replaced, and no previous setup is kept once that is done.
+    for (let i = 0; i < 200; i++) {
+      mlflow.init({ exporter: { export: (tr) => void batch.push(tr.info.traceId), flush: async () => void (sent.push(...batch), (batch = [])) }, silent: true });
+      mlflow.withSpan(() => 1, { name: "again" });
+    }
+    mlflow.init({ exporter: new mlflow.InMemoryExporter(), silent: true });
+    await sleep(10);
+    mlflow.init({ exporter: new mlflow.InMemoryExporter(), silent: true });
+    expect([sent.length, (getTracer() as unknown as { retired: Set<unknown> }).retired.size]).toEqual([201, 1]); // 1: the setup with the span left open above
     mlflow.init({});
   });
 });

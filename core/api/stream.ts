@@ -154,7 +154,14 @@ export class StreamRecorder {
   }
 
   run<T>(fn: () => T): T {
-    return this.span && !this.done ? this.span.run(fn) : fn();
+    const span = this.span;
+    if (!span || this.done) return fn();
+    // While the generator's own next() runs: if the stack overflows in it (a runaway recursion of
+    // traced generators), nothing here can end the span, and the first frame that can does (failThrown).
+    span._unsettled = true;
+    const out = span.run(fn);
+    span._unsettled = false;
+    return out;
   }
 
   chunk(value: unknown): void {
