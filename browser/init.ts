@@ -75,6 +75,7 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
   // would add listeners, a lock and a queue beside it; replacing the first would stop its
   // exporter under traces still open. Its handle is returned, so shutdown() on either stops tracing.
   const destination = JSON.stringify([url, options.ingestKey ?? null, options.queueName ?? "mlflow-edge", options.storage ?? "indexeddb"]);
+  const currentSetup = pageSetup();
   if (currentSetup) {
     // Another destination (two apps on one page) would silently go to the first one's.
     if (destination !== currentSetup.destination) {
@@ -282,11 +283,11 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
       return { ...q, sent: s.sent, rejected: s.rejected, sampledOut: e.sampledOut, failed: e.failed, requests: s.requests, keepaliveRequests: s.keepaliveRequests, storage, leader: leadership.isLeader };
     },
   };
-  currentSetup = { handle, destination };
+  setPageSetup({ handle, destination });
   return handle;
 
   async function stop(): Promise<void> {
-    if (currentSetup?.handle === handle) currentSetup = undefined;
+    if (pageSetup()?.handle === handle) setPageSetup(undefined);
     await flush();
     exporter.stop();
     // The snapshots of traces still open would be sent once this tab is gone, but those traces
@@ -305,7 +306,11 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
 }
 
 /** The page's setup, until shut down: a second initBrowser() replaces it. */
-let currentSetup: { handle: BrowserTracing; destination: string } | undefined;
+// Kept on globalThis, as the tracer is: two bundles with their own copy of mlflow-edge share it.
+type PageSetup = { handle: BrowserTracing; destination: string };
+const SETUP = Symbol.for("mlflow-edge.browser-setup");
+const pageSetup = (): PageSetup | undefined => (globalThis as { [SETUP]?: PageSetup })[SETUP];
+const setPageSetup = (setup: PageSetup | undefined): void => void ((globalThis as { [SETUP]?: PageSetup })[SETUP] = setup);
 
 const DISCARDED = "page discarded while hidden";
 const REFUSED_WRITE = "refused a write";
