@@ -147,6 +147,10 @@ function tracedMethod(original: Method, target: Target, options: TracedOpenAIOpt
  * const stream = await client.chat.completions.create({ model, messages, stream: true });
  */
 export function tracedOpenAI<T extends object>(client: T, options: TracedOpenAIOptions = {}): T {
+  // A client traced already (to add attributes per request, say): traced once, with both sets of
+  // attributes, rather than a second span around the first (which, streamed, stayed empty).
+  const earlier = tracedClients.get(client);
+  if (earlier) return tracedOpenAI(earlier.raw as T, { ...earlier.options, ...options, attributes: { ...earlier.options.attributes, ...options.attributes } });
   // One proxy per object and one wrapper per method, so `client.chat === client.chat` holds.
   const proxies = new WeakMap<object, object>();
   const wrap = (obj: object, path: readonly string[]): object => {
@@ -154,8 +158,10 @@ export function tracedOpenAI<T extends object>(client: T, options: TracedOpenAIO
     if (known) return known;
     const methods = new Map<Function, Method>(); // per object: a shared prototype method binds to each its own
     const proxy = new Proxy(obj, {
-      get(t, prop, receiver) {
-        const value: unknown = Reflect.get(t, prop, receiver);
+      // Getters and setters run on the real object: a subclass's may use private (#) fields.
+      set: (t, prop, value) => Reflect.set(t, prop, value, t),
+      get(t, prop) {
+        const value: unknown = Reflect.get(t, prop, t);
         if (typeof prop !== "string") return value;
         const next = [...path, prop];
         const hit = TARGETS.find((x) => samePath(x.path, path));
@@ -185,5 +191,10 @@ export function tracedOpenAI<T extends object>(client: T, options: TracedOpenAIO
     proxies.set(obj, proxy);
     return proxy;
   };
-  return wrap(client, []) as T;
+  const traced = wrap(client, []);
+  tracedClients.set(traced, { raw: client, options });
+  return traced as T;
 }
+
+/** Each traced client's own client and options. */
+const tracedClients = new WeakMap<object, { raw: object; options: TracedOpenAIOptions }>();

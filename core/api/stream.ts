@@ -135,7 +135,9 @@ export class StreamRecorder {
   }
 
   start(): void {
-    this.stopWatching();
+    // Read now: no longer "unread" (an abort still ends it, see oneRead, until it finishes).
+    if (this.unread !== undefined) clearTimeout(this.unread);
+    this.unread = undefined;
     if (this.span || this.done || !this.plan) return;
     try {
       const p = this.plan;
@@ -408,10 +410,16 @@ function oneRead(rec: StreamRecorder, stream: object): () => boolean {
   const claim = (): boolean => {
     if (used) return false;
     used = true;
-    rec.detach?.();
     return true;
   };
-  const onAbort = (): void => void (claim() && rec.endUnread());
+  // Aborted before a read: no outputs. Aborted after reading began with no read pending
+  // (`stream.controller.abort()` between next() calls): the span ends with what was read, as
+  // Python's stream.close() ends it, not at garbage collection. Looked at a moment later: the SDK
+  // aborts by itself when a loop breaks or the stream fails, and those end the span their own way.
+  const onAbort = (): void => {
+    if (claim()) return rec.endUnread();
+    setTimeout(() => rec.abandon("stream aborted"), 0);
+  };
   signal?.addEventListener?.("abort", onAbort, { once: true });
   if (signal) rec.detach = () => signal.removeEventListener?.("abort", onAbort);
   return claim;

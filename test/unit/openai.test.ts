@@ -37,6 +37,29 @@ async function only() {
 }
 const chunkValues = (span: mlflow.SpanData) => span.events.filter((e) => e.name.startsWith("mlflow.chunk.item.")).map((e) => JSON.parse(e.attributes["mlflow.chunk.value"] as string) as unknown);
 
+describe("the traced client", () => {
+  it("traced again (to add attributes) is traced once: one span with both sets of attributes (before: an empty outer span around a streamed one)", async () => {
+    const shared = tracedOpenAI(raw(), { attributes: { "app.team": "search" } });
+    const perRequest = tracedOpenAI(shared, { attributes: { "app.user": "u1" } });
+    const stream = await perRequest.chat.completions.create({ model: "demo-mini", messages: [question], stream: true });
+    for await (const _ of stream) { /* read */ }
+    const span = (await only()).data.spans; // before the fix: two spans, the outer one empty
+    expect(span.map((s) => [s.name, s.attributes["app.team"], s.attributes["app.user"], (s.outputs as any)?.choices?.[0]?.message?.content])).toEqual([["Completions", "search", "u1", expect.stringContaining("mlflow-edge")]]);
+  });
+
+  it("a subclass's getters and setters on private (#) fields work through the traced client", async () => {
+    class MyClient extends OpenAI {
+      #tag = "t1";
+      get tag() { return this.#tag; }
+      set tag(value: string) { this.#tag = value; }
+    }
+    const client = tracedOpenAI(new MyClient({ apiKey: "unused", baseURL: "http://llm.local/v1", maxRetries: 0, fetch: (url, init) => fakeLlm(new Request(url as string, init as RequestInit)) }));
+    expect(client.tag).toBe("t1"); // before the fix: TypeError, cannot read private member
+    client.tag = "t2";
+    expect(client.tag).toBe("t2");
+  });
+});
+
 describe("chat.completions.create", () => {
   it("is one CHAT_MODEL span: the params as inputs, the completion as outputs, MLflow's attributes and token usage, chat previews", async () => {
     const client = tracedOpenAI(raw());
