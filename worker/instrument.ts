@@ -30,6 +30,14 @@ export interface WorkerTracingOptions<Env> extends Omit<TracerOptions, "exporter
 interface Setup {
   tracker: ExportTracker;
   tracer: Tracer;
+  /** The options it was made with: another layer's are compared with them. */
+  options: object;
+}
+
+/** The options that decide the isolate's tracer and destination, comparable (functions by identity). */
+function sameTracing(a: WorkerTracingOptions<never>, b: WorkerTracingOptions<never>): boolean {
+  const keys = ["exporter", "asyncLocalStorage", "experimentId", "dedupeSpanNames", "maxValueBytes", "openSpanTimeoutMs"] as const;
+  return keys.every((k) => a[k] === b[k]);
 }
 
 let isolateSetup: Setup | undefined;
@@ -42,7 +50,19 @@ const configuredHere = new WeakSet<Tracer>();
  */
 export function ensureTracing<Env>(env: Env, options: WorkerTracingOptions<Env>): Setup {
   const current = getTracer();
-  if (isolateSetup && current === isolateSetup.tracer) return isolateSetup;
+  if (isolateSetup && current === isolateSetup.tracer) {
+    // One tracer and destination per isolate, the first layer's: another's differing ones would be
+    // ignored without a word (a per-route exporter, another experiment).
+    if (options !== isolateSetup.options && !sameTracing(options as WorkerTracingOptions<never>, isolateSetup.options as WorkerTracingOptions<never>)) {
+      warnOnce(
+        "instrument-options-differ",
+        "instrument()/mlflowTracing() are used with different tracing options (exporter, experimentId, maxValueBytes, …) in one Worker: " +
+          "one tracer serves the isolate, set up by the first to run, and the others' are ignored. Pass the same options to each " +
+          "(spanName, spanType, continueTrace and exportDeadlineMs may differ).",
+      );
+    }
+    return isolateSetup;
+  }
   if (current.exporter !== undefined && !configuredHere.has(current)) {
     // init() (or another configure) set up tracing that this replaces: its exporter would get nothing.
     warnOnce(
@@ -75,7 +95,7 @@ export function ensureTracing<Env>(env: Env, options: WorkerTracingOptions<Env>)
     exporter: tracker,
     contextManager: asyncLocalStorage ? new AsyncLocalStorageContextManager(asyncLocalStorage) : undefined,
   });
-  isolateSetup = { tracker, tracer: getTracer() };
+  isolateSetup = { tracker, tracer: getTracer(), options };
   configuredHere.add(isolateSetup.tracer);
   return isolateSetup;
 }

@@ -45,6 +45,20 @@ export function holdMsFor(exportDeadlineMs = DEFAULT_EXPORT_DEADLINE_MS): number
   return Math.max(0, exportDeadlineMs - Math.min(5_000, exportDeadlineMs / 2));
 }
 
+/**
+ * Waits for the export of `span`'s trace, at most `deadlineMs`. A trace whose root has ended but
+ * whose children still run when the hold ends (holdMsFor) is exported then, its open spans marked
+ * unfinished: once the invocation is over its timers never fire (the open-span timeout's neither),
+ * and the trace would stay in memory, never exported.
+ */
+function awaitExport(tracker: ExportTracker, span: LiveSpan, deadlineMs: number): Promise<"exported" | "timeout"> {
+  const record = span._record;
+  const force = setTimeout(() => {
+    if (record.rootEnded && !record.finished) record.finish();
+  }, holdMsFor(deadlineMs));
+  return tracker.exported(span, deadlineMs).finally(() => clearTimeout(force));
+}
+
 const requestSpans = new WeakMap<Request, LiveSpan>();
 /** Requests whose handler is running now: a layer called from inside it joins its span. */
 const handling = new WeakSet<Request>();
@@ -169,7 +183,7 @@ export async function traceRequest(
   const deadline = options.exportDeadlineMs ?? DEFAULT_EXPORT_DEADLINE_MS;
   const handOn = () => {
     // Registered synchronously after the root ended, so the export cannot be missed.
-    const exported = tracker.exported(span, deadline);
+    const exported = awaitExport(tracker, span, deadline);
     if (waitUntil) waitUntil(exported);
   };
   let response: Response;
@@ -202,7 +216,7 @@ export async function traceRequest(
     let bodyDone!: () => void;
     const finished = new Promise<void>((r) => (bodyDone = r));
     const body = endWithBody(response.body, span, deadline, () => bodyDone());
-    if (waitUntil) waitUntil(finished.then(() => tracker.exported(span, deadline)));
+    if (waitUntil) waitUntil(finished.then(() => awaitExport(tracker, span, deadline)));
     // The response as init keeps all of it: status, headers, and in workerd `encodeBody: "manual"`
     // (a pre-compressed body is not compressed again) and `cf`.
     return new Response(body, response);
@@ -246,7 +260,7 @@ export async function traceInvocation<T>(
     fail(span, error);
     throw error;
   } finally {
-    const exported = tracker.exported(span, deadlineMs);
+    const exported = awaitExport(tracker, span, deadlineMs);
     if (waitUntil) waitUntil(exported);
   }
 }

@@ -203,6 +203,44 @@ describe("work a handler hands to ctx.waitUntil", () => {
   });
 });
 
+describe("a child still running when the hold ends", () => {
+  it("is exported then, marked unfinished, within exportDeadlineMs: after the invocation its timers never fire, and the trace stayed in memory unexported", async () => {
+    const slowCall = mlflow.trace(async function slowCall() { await sleep(1_000); });
+    const worker = instrument<object, ExportedHandler<object>>(
+      { fetch: () => { void slowCall(); return new Response("ok"); } }, // not awaited: a race's loser, a fallback
+      { exporter: () => exported, exportDeadlineMs: 200, openSpanTimeoutMs: Infinity, silent: true },
+    );
+    const ctx = createExecutionContext();
+    const started = Date.now();
+    const res = await worker.fetch!(new Request("https://app.example/slow") as never, {}, ctx);
+    await res.text();
+    await waitOnExecutionContext(ctx); // the invocation's end, as workerd sees it
+    expect(Date.now() - started).toBeLessThan(600);
+    const traces = exported.traces.filter((t) => t.data.spans[0]!.name === "GET /slow");
+    expect(traces.map((t) => t.data.spans.map((s) => [s.name, s.endTime === null ? "unfinished" : "ended"]))).toEqual([[["GET /slow", "ended"], ["slowCall", "unfinished"]]]);
+  });
+});
+
+describe("two layers with different tracing options", () => {
+  it("warn once that the first layer's tracer serves the isolate (the other exporter would get nothing, silently)", async () => {
+    resetWarnings();
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    try {
+      const other = new mlflow.InMemoryExporter();
+      const a = instrument<object, ExportedHandler<object>>({ fetch: () => new Response("a") }, { exporter: () => exported });
+      const b = instrument<object, ExportedHandler<object>>({ fetch: () => new Response("b") }, { exporter: () => other, maxValueBytes: 64 });
+      for (const [worker, path] of [[a, "/a"], [b, "/b"], [b, "/b2"]] as const) {
+        const ctx = createExecutionContext();
+        await (await worker.fetch!(new Request(`https://app.example${path}`) as never, {}, ctx)).text();
+        await waitOnExecutionContext(ctx);
+      }
+      expect(warn.mock.calls.map((c) => String(c[0])).filter((m) => /different tracing options/.test(m))).toHaveLength(1);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+});
+
 describe("instrument() and init() in one Worker", () => {
   it("init() replaced by instrument() is warned about, and so is init() inside a request (what follows in it begins new traces)", async () => {
     resetWarnings();
