@@ -62,18 +62,6 @@ function awaitExport(tracker: ExportTracker, span: LiveSpan, deadlineMs: number)
 const requestSpans = new WeakMap<Request, LiveSpan>();
 /** Requests whose handler is running now: a layer called from inside it joins its span. */
 const handling = new WeakSet<Request>();
-/** The spans of those requests. */
-const runningSpans = new WeakSet<LiveSpan>();
-
-/**
- * The span of the request whose handler is running where this code runs, when a new Request is
- * handled inside it (`app.mount()` of an app with its own mlflowTracing(), a rewritten request
- * passed to another instrumented handler in-process): it is the same request's work, one trace.
- */
-function runningRequestSpan(): LiveSpan | undefined {
-  const root = getCurrentActiveSpan()?._record.slots[0];
-  return root && runningSpans.has(root as LiveSpan) && runsUnder(root as LiveSpan) ? (root as LiveSpan) : undefined;
-}
 
 /**
  * The span of a request whose traced handler is running now, when this code runs inside it (an
@@ -170,7 +158,7 @@ export async function traceRequest(
 ): Promise<Response> {
   // Traced already (instrument(instrument(h)), mlflowTracing() on an app and on a sub-app): the
   // inner layer adds nothing, rather than starting a second trace for the same request.
-  const outer = enclosingSpan(request) ?? runningRequestSpan();
+  const outer = enclosingSpan(request);
   if (outer) return handle(outer);
   // A CORS preflight is the browser's own request (a traceparent header sent cross-origin, which
   // propagateTo adds, causes one), not the app's work: a trace of its own would be noise.
@@ -200,7 +188,6 @@ export async function traceRequest(
   };
   let response: Response;
   handling.add(request);
-  runningSpans.add(span);
   try {
     response = await span.run(() => handle(span));
   } catch (error) {
@@ -209,7 +196,6 @@ export async function traceRequest(
     throw error;
   } finally {
     handling.delete(request);
-    runningSpans.delete(span);
   }
   try {
     span.setAttribute("http.response.status_code", response.status);
