@@ -158,10 +158,18 @@ export function tracedOpenAI<T extends object>(client: T, options: TracedOpenAIO
     if (known) return known;
     const methods = new Map<Function, Method>(); // per object: a shared prototype method binds to each its own
     const proxy = new Proxy(obj, {
-      // Getters and setters run on the real object: a subclass's may use private (#) fields.
+      // Setters run on the real object: a subclass's may use private (#) fields.
       set: (t, prop, value) => Reflect.set(t, prop, value, t),
-      get(t, prop) {
-        const value: unknown = Reflect.get(t, prop, t);
+      get(t, prop, receiver) {
+        // A getter runs on the proxy (one returning `this.chat.completions` gets the traced one),
+        // or, if that fails on a private (#) field, on the real object.
+        let value: unknown;
+        try {
+          value = Reflect.get(t, prop, receiver);
+        } catch (error) {
+          if (!(error instanceof TypeError)) throw error;
+          value = Reflect.get(t, prop, t);
+        }
         if (typeof prop !== "string") return value;
         const next = [...path, prop];
         const hit = TARGETS.find((x) => samePath(x.path, path));

@@ -34,10 +34,15 @@ interface Setup {
   options: object;
 }
 
-/** The options that decide the isolate's tracer and destination, comparable (functions by identity). */
+/**
+ * Whether two layers' options set up the same tracer: the values that decide it, defaults filled
+ * in. An `exporter` factory is not compared (two inline `(env) => …` arrows doing the same are
+ * different functions), only whether one is given.
+ */
 function sameTracing(a: WorkerTracingOptions<never>, b: WorkerTracingOptions<never>): boolean {
-  const keys = ["exporter", "asyncLocalStorage", "experimentId", "dedupeSpanNames", "maxValueBytes", "openSpanTimeoutMs"] as const;
-  return keys.every((k) => a[k] === b[k]);
+  const key = (o: WorkerTracingOptions<never>) =>
+    JSON.stringify([o.exporter !== undefined, o.experimentId, o.dedupeSpanNames ?? true, o.maxValueBytes, o.openSpanTimeoutMs ?? 20_000]);
+  return key(a) === key(b);
 }
 
 let isolateSetup: Setup | undefined;

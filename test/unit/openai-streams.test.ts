@@ -210,10 +210,24 @@ describe("stream shapes", () => {
     await it.next();
     await it.next();
     stream.controller.abort();
-    await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 1_100)); // reading stopped for a second
     const span = (await only()).data.spans[0]!; // before the fix: no trace (the span waited for the iterator to be collected)
     expect(span.events.filter((e) => e.name === "cancelled").map((e) => e.attributes.reason)).toEqual(["stream aborted"]);
     expect((span.outputs as any).choices[0].message.content).toBe("w0 w1 ");
+  });
+
+  it("aborted, then the chunks already received read on, slowly: the span keeps every chunk read", async () => {
+    const client = tracedOpenAI(cannedClient(() => sseOf(chunks)));
+    const stream = await client.chat.completions.create({ model: "m", messages: [question], stream: true });
+    let text = "";
+    for await (const chunk of stream) {
+      if (!text) stream.controller.abort();
+      text += chunk.choices[0]?.delta?.content ?? "";
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const span = (await only()).data.spans[0]!;
+    expect((span.outputs as any).choices[0].message.content).toBe(text);
+    expect(text).toBe("w0 w1 w2 w3 w4 w5 ");
   });
 
   it("for await twice: the second throws (consumed), the span keeps the first read's outputs", async () => {

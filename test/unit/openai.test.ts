@@ -58,6 +58,15 @@ describe("the traced client", () => {
     client.tag = "t2";
     expect(client.tag).toBe("t2");
   });
+
+  it("a subclass's getter that returns one of its resources returns the traced one", async () => {
+    class MyClient extends OpenAI {
+      get chatCompletions() { return this.chat.completions; }
+    }
+    const client = tracedOpenAI(new MyClient({ apiKey: "unused", baseURL: "http://llm.local/v1", maxRetries: 0, fetch: (url, init) => fakeLlm(new Request(url as string, init as RequestInit)) }));
+    await client.chatCompletions.create({ model: "demo-mini", messages: [question] });
+    expect((await only()).data.spans.map((s) => s.name)).toEqual(["Completions"]);
+  });
 });
 
 describe("chat.completions.create", () => {
