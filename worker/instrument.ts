@@ -3,6 +3,7 @@ import { AsyncLocalStorageContextManager, type AsyncLocalStorageConstructor } fr
 import { errorText, warnOnce } from "../core/debug.js";
 import { MLFLOW_INIT_KEYS } from "../core/init.js";
 import { getTracer, type Tracer } from "../core/tracer.js";
+import { DEFAULT_MAX_VALUE_BYTES } from "../core/serialize/safe-json.js";
 import type { Exporter } from "../core/export/exporter.js";
 import { ExportTracker } from "./export-tracker.js";
 import { destinationFromEnv } from "./destination.js";
@@ -41,8 +42,11 @@ interface Setup {
  */
 function sameTracing(a: WorkerTracingOptions<never>, b: WorkerTracingOptions<never>): boolean {
   const key = (o: WorkerTracingOptions<never>) =>
-    JSON.stringify([o.exporter !== undefined, o.experimentId, o.dedupeSpanNames ?? true, o.maxValueBytes, o.openSpanTimeoutMs ?? 20_000]);
-  return key(a) === key(b);
+    JSON.stringify([o.experimentId, o.dedupeSpanNames ?? true, o.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES, o.openSpanTimeoutMs ?? 20_000]);
+  // Exporter factories: the same function, or the same source text (`(env) => …` written inline in
+  // each layer); `(env) => env.A` and `(env) => env.B` differ.
+  const sameExporter = a.exporter === b.exporter || (a.exporter !== undefined && b.exporter !== undefined && String(a.exporter) === String(b.exporter));
+  return sameExporter && a.asyncLocalStorage === b.asyncLocalStorage && key(a) === key(b);
 }
 
 let isolateSetup: Setup | undefined;

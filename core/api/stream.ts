@@ -135,9 +135,7 @@ export class StreamRecorder {
   }
 
   start(): void {
-    // Read now: no longer "unread" (an abort still ends it, see oneRead, until it finishes).
-    if (this.unread !== undefined) clearTimeout(this.unread);
-    this.unread = undefined;
+    this.stopWatching();
     if (this.span || this.done || !this.plan) return;
     try {
       const p = this.plan;
@@ -153,11 +151,6 @@ export class StreamRecorder {
     }
     this.lastAt = nowMs();
     this.release?.();
-  }
-
-  /** Chunks recorded so far. */
-  get chunkCount(): number {
-    return this.chunks.length;
   }
 
   run<T>(fn: () => T): T {
@@ -409,34 +402,16 @@ const isSdkStream = (s: Record<PropertyKey, unknown>): boolean =>
  * `controller`) before that ends the span without outputs: nothing can read it any more. The
  * listener goes when the read is claimed or the span ends, and holds `rec`, not the stream.
  */
-/** How long a stream aborted while being read may go without a chunk read before its span ends. */
-const ABORT_GRACE_MS = 1_000;
-/** A Node timer must not keep the process alive for this. */
-const unrefTimer = (timer: unknown): void => void (timer as { unref?: () => void }).unref?.();
-
 function oneRead(rec: StreamRecorder, stream: object): () => boolean {
   const signal = isSdkStream(stream as Record<PropertyKey, unknown>) ? (stream as AbortableStream).controller?.signal : undefined;
   let used = false;
   const claim = (): boolean => {
     if (used) return false;
     used = true;
+    rec.detach?.();
     return true;
   };
-  // Aborted before a read: no outputs. Aborted after reading began (`stream.controller.abort()`
-  // between next() calls): the span ends with what was read, as Python's stream.close() ends it,
-  // not at garbage collection, once reading has stopped: chunks already buffered may still be
-  // read (each keeps it a second longer), and the SDK aborts by itself when a loop breaks or the
-  // stream fails, which end the span their own way.
-  const onAbort = (): void => {
-    if (claim()) return rec.endUnread();
-    let seen = rec.chunkCount;
-    const check = (): void => {
-      if (rec.chunkCount === seen) return rec.abandon("stream aborted");
-      seen = rec.chunkCount;
-      unrefTimer(setTimeout(check, ABORT_GRACE_MS));
-    };
-    unrefTimer(setTimeout(check, ABORT_GRACE_MS));
-  };
+  const onAbort = (): void => void (claim() && rec.endUnread());
   signal?.addEventListener?.("abort", onAbort, { once: true });
   if (signal) rec.detach = () => signal.removeEventListener?.("abort", onAbort);
   return claim;

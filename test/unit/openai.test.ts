@@ -50,11 +50,13 @@ describe("the traced client", () => {
   it("a subclass's getters and setters on private (#) fields work through the traced client", async () => {
     class MyClient extends OpenAI {
       #tag = "t1";
-      get tag() { return this.#tag; }
+      reads = 0;
+      get tag() { this.reads++; return this.#tag; }
       set tag(value: string) { this.#tag = value; }
     }
     const client = tracedOpenAI(new MyClient({ apiKey: "unused", baseURL: "http://llm.local/v1", maxRetries: 0, fetch: (url, init) => fakeLlm(new Request(url as string, init as RequestInit)) }));
     expect(client.tag).toBe("t1"); // before the fix: TypeError, cannot read private member
+    expect(client.reads).toBe(1); // run once per read
     client.tag = "t2";
     expect(client.tag).toBe("t2");
   });

@@ -238,7 +238,7 @@ describe("two layers with different tracing options", () => {
       expect(warned()).toEqual([]);
       const other = new mlflow.InMemoryExporter();
       const a = instrument<object, ExportedHandler<object>>({ fetch: () => new Response("a") }, { exporter: () => exported });
-      const b = instrument<object, ExportedHandler<object>>({ fetch: () => new Response("b") }, { exporter: () => other, maxValueBytes: 64 });
+      const b = instrument<object, ExportedHandler<object>>({ fetch: () => new Response("b") }, { exporter: () => other }); // only the exporter differs
       for (const [worker, path] of [[a, "/a"], [b, "/b"], [b, "/b2"]] as const) {
         const ctx = createExecutionContext();
         await (await worker.fetch!(new Request(`https://app.example${path}`) as never, {}, ctx)).text();
