@@ -158,10 +158,19 @@ export function tracedOpenAI<T extends object>(client: T, options: TracedOpenAIO
     if (known) return known;
     const methods = new Map<Function, Method>(); // per object: a shared prototype method binds to each its own
     const proxy = new Proxy(obj, {
-      // Getters and setters run on the real object: a subclass's may use private (#) fields.
+      // Setters run on the real object: a subclass's may use private (#) fields.
       set: (t, prop, value) => Reflect.set(t, prop, value, t),
-      get(t, prop) {
-        const value: unknown = Reflect.get(t, prop, t);
+      get(t, prop, receiver) {
+        // A getter runs on the traced client (one returning `this.chat.completions`, or a function
+        // calling it, reaches the traced method), or, if it reads a private field, again on the real
+        // one (what it does before reading that field then runs twice).
+        let value: unknown;
+        try {
+          value = Reflect.get(t, prop, receiver);
+        } catch (error) {
+          if (!(error instanceof TypeError && /private/i.test(error.message))) throw error;
+          value = Reflect.get(t, prop, t);
+        }
         if (typeof prop !== "string") return value;
         const next = [...path, prop];
         const hit = TARGETS.find((x) => samePath(x.path, path));
@@ -179,12 +188,6 @@ export function tracedOpenAI<T extends object>(client: T, options: TracedOpenAIO
           if (!copy) methods.set(value, (copy = (...args: unknown[]) => tracedOpenAI((value as Method).apply(t, args) as object, options)));
           return copy;
         }
-        // A subclass getter returning one of the client's traced resources (`this.chat.completions`)
-        // got the real one: the traced one is handed out instead.
-        if (typeof value === "object" && value !== null) {
-          const resource = resourceAt(value);
-          if (resource) return wrap(value, resource);
-        }
         if (typeof value === "function" && prop !== "constructor") {
           // Called on the real object: the client keeps state in private (#) fields a proxy lacks.
           let bound = methods.get(value);
@@ -196,17 +199,6 @@ export function tracedOpenAI<T extends object>(client: T, options: TracedOpenAIO
     });
     proxies.set(obj, proxy);
     return proxy;
-  };
-  /** The path of `value` if it is one of the client's resources on the way to a traced method. */
-  const resourceAt = (value: object): readonly string[] | undefined => {
-    for (const target of TARGETS) {
-      let node: unknown = client;
-      for (let i = 0; i < target.path.length && typeof node === "object" && node !== null; i++) {
-        node = Reflect.get(node, target.path[i]!, node);
-        if (node === value) return target.path.slice(0, i + 1);
-      }
-    }
-    return undefined;
   };
   const traced = wrap(client, []);
   tracedClients.set(traced, { raw: client, options });

@@ -37,16 +37,19 @@ interface Setup {
 
 /**
  * Whether two layers' options set up the same tracer: the values that decide it, defaults filled
- * in. An `exporter` factory is not compared (two inline `(env) => …` arrows doing the same are
- * different functions), only whether one is given.
+ * in. Exporter factories count as the same when they are one function or have the same source
+ * text (an inline `(env) => …` written alike in each layer); a factory made by a closure with
+ * another value, or a bound one, is not told apart by its text.
  */
 function sameTracing(a: WorkerTracingOptions<never>, b: WorkerTracingOptions<never>): boolean {
   const key = (o: WorkerTracingOptions<never>) =>
-    JSON.stringify([o.experimentId, o.dedupeSpanNames ?? true, o.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES, o.openSpanTimeoutMs ?? 20_000]);
+    JSON.stringify([o.experimentId, o.dedupeSpanNames ?? true, o.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES, o.openSpanTimeoutMs ?? 20_000, o.silent ?? false]);
   // Exporter factories: the same function, or the same source text (`(env) => …` written inline in
   // each layer); `(env) => env.A` and `(env) => env.B` differ.
   const sameExporter = a.exporter === b.exporter || (a.exporter !== undefined && b.exporter !== undefined && String(a.exporter) === String(b.exporter));
-  return sameExporter && a.asyncLocalStorage === b.asyncLocalStorage && key(a) === key(b);
+  // asyncLocalStorage: one layer may pass what the other finds by itself (nodejs_compat).
+  const sameStorage = a.asyncLocalStorage === b.asyncLocalStorage || a.asyncLocalStorage === undefined || b.asyncLocalStorage === undefined;
+  return sameExporter && sameStorage && key(a) === key(b);
 }
 
 let isolateSetup: Setup | undefined;
