@@ -305,8 +305,8 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
   }
 }
 
-/** The page's setup, until shut down: a second initBrowser() replaces it. */
-// Kept on globalThis, as the tracer is: two bundles with their own copy of mlflow-edge share it.
+// The page's setup until it is shut down (a second initBrowser() returns it), kept on globalThis
+// as the tracer is: two bundles with their own copy of mlflow-edge share it.
 type PageSetup = { handle: BrowserTracing; destination: string };
 const SETUP = Symbol.for("mlflow-edge.browser-setup");
 const pageSetup = (): PageSetup | undefined => (globalThis as { [SETUP]?: PageSetup })[SETUP];

@@ -57,7 +57,6 @@ export function checkBrowserOptions(options: BrowserInitOptions): string {
   return url.href;
 }
 
-
 /** `value` as an http(s) URL, resolved against the page; undefined if it is not one. */
 function httpUrl(value: unknown): URL | undefined {
   if (typeof value !== "string" || value === "") return undefined;

@@ -28,12 +28,27 @@ function parses(url: string): boolean {
   }
 }
 
+/** Whether `url` is allowlisted: `allow` holds origins (as `URL.origin` writes them) and RegExps. */
 function allowedBy(url: URL, allow: readonly OriginMatcher[]): boolean {
   return allow.some((m) => {
-    if (typeof m === "string") return url.origin === new URL(m, globalThis.location.href).origin;
+    if (typeof m === "string") return url.origin === m;
     m.lastIndex = 0; // a /g or /y RegExp would otherwise match every other request only
     return m.test(url.href);
   });
+}
+
+/**
+ * Where a fetch of (`input`, `init`) goes, as fetch resolves it: a Request's own URL (also one of
+ * another realm, an iframe's), else the string against the document's base (`<base href>`).
+ * `undefined` when it does not parse: fetch itself will say so.
+ */
+function destinationOf(input: RequestInfo | URL): URL | undefined {
+  const href = typeof input === "object" && input !== null && !(input instanceof URL) && typeof (input as Request).url === "string" ? (input as Request).url : String(input);
+  try {
+    return new URL(href, globalThis.document?.baseURI ?? globalThis.location?.href);
+  } catch {
+    return undefined;
+  }
 }
 
 type Fetch = (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>;
@@ -52,23 +67,23 @@ export function instrumentFetch(propagateTo: readonly OriginMatcher[]): () => vo
   if (!isOriginList(propagateTo)) fail("propagateTo", ORIGIN_LIST, propagateTo, "instrumentFetch");
   const original: Fetch = nativeFetch ?? (globalThis.fetch as Fetch);
   nativeFetch = original;
-  const allow = [...propagateTo];
+  const allow = propagateTo.map((m) => (typeof m === "string" ? new URL(m).origin : m)); // (checked absolute above)
   const patched: Fetch = function fetchWithTraceparent(input, init) {
     const span = getCurrentActiveSpan();
-    if (span && allow.length) {
-      // The Request fetch itself would build from (input, init), built here: so a Request used as
-      // init, a Request from another realm (an iframe's), a <base href> all mean what they mean
-      // to fetch, and the header is added to a copy, never to the caller's own Request.
-      let request: Request;
-      try {
-        request = new Request(input, init);
-      } catch {
-        return original.call(globalThis, input, init); // let fetch itself report it
-      }
-      if (!request.headers.has("traceparent") && allowedBy(new URL(request.url), allow)) request.headers.set("traceparent", traceparentOf(span));
-      return original.call(globalThis, request); // (its body, if any, moved to the copy)
+    const url = span && allow.length ? destinationOf(input) : undefined;
+    // Anywhere else, the request goes as the app made it.
+    if (!span || !url || !allowedBy(url, allow)) return original.call(globalThis, input, init);
+    // The Request fetch itself would build from (input, init), built here: so a Request used as
+    // init, or one from another realm, means what it means to fetch, and the header is added to
+    // a copy, never to the caller's own Request.
+    let request: Request;
+    try {
+      request = new Request(input, init);
+    } catch {
+      return original.call(globalThis, input, init); // let fetch itself report it
     }
-    return original.call(globalThis, input, init);
+    if (!request.headers.has("traceparent")) request.headers.set("traceparent", traceparentOf(span));
+    return original.call(globalThis, request); // (its body, if any, moved to the copy)
   };
   globalThis.fetch = patched as typeof fetch;
   return () => {

@@ -33,6 +33,8 @@ interface Setup {
   tracer: Tracer;
   /** The options it was made with: another layer's are compared with them. */
   options: object;
+  /** Options objects already compared with those (ensureTracing runs on every request). */
+  compared: WeakSet<object>;
 }
 
 /**
@@ -65,13 +67,16 @@ export function ensureTracing<Env>(env: Env, options: WorkerTracingOptions<Env>)
   if (isolateSetup && current === isolateSetup.tracer) {
     // One tracer and destination per isolate, the first layer's: another's differing ones would be
     // ignored without a word (a per-route exporter, another experiment).
-    if (options !== isolateSetup.options && !sameTracing(options as WorkerTracingOptions<never>, isolateSetup.options as WorkerTracingOptions<never>)) {
-      warnOnce(
-        "instrument-options-differ",
-        "instrument()/mlflowTracing() are used with different tracing options (exporter, experimentId, maxValueBytes, …) in one Worker: " +
-          "one tracer serves the isolate, set up by the first to run, and the others' are ignored. Pass the same options to each " +
-          "(spanName, spanType, continueTrace and exportDeadlineMs may differ).",
-      );
+    if (!isolateSetup.compared.has(options)) {
+      isolateSetup.compared.add(options);
+      if (!sameTracing(options as WorkerTracingOptions<never>, isolateSetup.options as WorkerTracingOptions<never>)) {
+        warnOnce(
+          "instrument-options-differ",
+          "instrument()/mlflowTracing() are used with different tracing options (exporter, experimentId, maxValueBytes, …) in one Worker: " +
+            "one tracer serves the isolate, set up by the first to run, and the others' are ignored. Pass the same options to each " +
+            "(spanName, spanType, continueTrace and exportDeadlineMs may differ).",
+        );
+      }
     }
     return isolateSetup;
   }
@@ -107,7 +112,7 @@ export function ensureTracing<Env>(env: Env, options: WorkerTracingOptions<Env>)
     exporter: tracker,
     contextManager: asyncLocalStorage ? new AsyncLocalStorageContextManager(asyncLocalStorage) : undefined,
   });
-  isolateSetup = { tracker, tracer: getTracer(), options };
+  isolateSetup = { tracker, tracer: getTracer(), options, compared: new WeakSet([options]) };
   configuredHere.add(isolateSetup.tracer);
   return isolateSetup;
 }

@@ -92,7 +92,6 @@ function captureValue(value: unknown, maxBytes: number): [Json, number] {
   }
 }
 
-
 function primitive(value: unknown): Json | undefined {
   switch (typeof value) {
     case "number":
