@@ -4,24 +4,19 @@
 // provider (the key stays here). The LLM route is traced and joins the page's trace.
 import { Hono, type Context, type Next } from "hono";
 import { MlflowClient } from "../core/mlflow/client.js";
-import { readBufferConfig } from "../worker/buffer/config.js";
+import { readBufferConfig, type TraceBufferEnv } from "../worker/buffer/config.js";
 import { bufferStoreFromEnv, createCollector, mlflowTracing, TraceBuffer } from "../worker/index.js";
 import { fakeLlm } from "./llm/fake-llm.js";
 import { error as llmError } from "./llm/validate.js";
 
 export { TraceBuffer };
 
-export interface DemoEnv {
+/** The buffer's settings (the MLflow server and its credentials, limits) plus the demo's own. */
+export interface DemoEnv extends TraceBufferEnv {
   TRACE_BUFFER: DurableObjectNamespace<TraceBuffer>;
   ASSETS: Fetcher;
   INGEST_KEYS?: string;
   COLLECTOR_SECRET?: string;
-  MLFLOW_TRACKING_URI?: string;
-  MLFLOW_EXPERIMENT_ID?: string;
-  MLFLOW_EXPERIMENT_NAME?: string;
-  MLFLOW_TRACKING_TOKEN?: string;
-  MLFLOW_TRACKING_USERNAME?: string;
-  MLFLOW_TRACKING_PASSWORD?: string;
   /** Where MLflow's UI is, if not at MLFLOW_TRACKING_URI (for the "Open in MLflow" link). */
   MLFLOW_UI_URL?: string;
   OPENAI_BASE_URL?: string;

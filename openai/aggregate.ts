@@ -1,6 +1,8 @@
 // Streamed OpenAI chunks folded back into the one object the non-streaming call would have
 // returned, as MLflow's OpenAI output reducers do: a span's outputs read the same either way.
 
+import type { TokenUsage } from "../core/model/types.js";
+
 type Json = unknown;
 interface ToolCallDelta {
   index?: number;
@@ -162,14 +164,6 @@ export function aggregateResponseEvents(events: unknown[]): Json {
 }
 const FINAL_EVENTS = new Set(["response.completed", "response.incomplete", "response.failed"]);
 
-/** MLflow's `mlflow.chat.tokenUsage` value. */
-export interface TokenUsage {
-  input_tokens: number;
-  output_tokens: number;
-  total_tokens: number;
-  cache_read_input_tokens?: number;
-  cache_creation_input_tokens?: number;
-}
 
 const tokenCount = (v: unknown): number | undefined => (typeof v === "number" && Number.isFinite(v) ? v : undefined);
 

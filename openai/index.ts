@@ -9,4 +9,4 @@
 export { tracedOpenAI } from "./traced.js";
 export type { TracedOpenAIOptions } from "./traced.js";
 export { aggregateChatChunks, aggregateResponseEvents, tokenUsage } from "./aggregate.js";
-export type { TokenUsage } from "./aggregate.js";
+export type { TokenUsage } from "../core/model/types.js";
