@@ -62,6 +62,10 @@ function validateMlflowOptions(options: InitOptions): void {
   }
   if (timeoutMs !== undefined && !(timerMs(timeoutMs) && timeoutMs > 0)) fail("timeoutMs", "a number of milliseconds above 0, at most 2147483647", timeoutMs);
   if (options.exporter !== undefined && trackingUri !== undefined) fail("exporter", "left out when trackingUri is given (one destination)", options.exporter);
+  // The others configure the exporter built from trackingUri: beside the app's own exporter they
+  // would be dropped unnoticed (a `redact` there would mask nothing).
+  const unused = options.exporter === undefined ? undefined : MLFLOW_INIT_KEYS.find((key) => options[key] !== undefined);
+  if (unused) fail(unused, "left out when exporter is given: it configures the MLflow exporter init() builds from trackingUri (apply it in your exporter)", options[unused]);
 }
 
 function validHeaders(headers: object): boolean {

@@ -188,6 +188,18 @@ describe("tracing never breaks the traced program", () => {
     expect(() => mlflow.init({ host: "https://dbc.example" } as never)).toThrow(/"host" is not supported: .*not to Databricks/);
   });
 
+  it("refuses the MLflow server's options beside an exporter of the app's own (they would be dropped: redact would mask nothing)", () => {
+    const exporter = new mlflow.InMemoryExporter();
+    expect(() => mlflow.init({ exporter, redact: () => null })).toThrow(/"redact" must be left out when exporter is given: it configures the MLflow exporter init\(\) builds from trackingUri/);
+    expect(() => mlflow.init({ exporter, experimentName: "my-app" })).toThrow(/"experimentName" must be left out when exporter is given/);
+    for (const extra of [{ headers: { a: "b" } }, { timeoutMs: 5 }, { retry: { maxAttempts: 1 } }, { trackingServerToken: "t" }, { trackingServerUsername: "u" }, { trackingServerPassword: "p" }]) {
+      expect(() => mlflow.init({ exporter, ...extra } as never)).toThrow(new RegExp(`"${Object.keys(extra)[0]}" must be left out when exporter is given`));
+    }
+    // Left undefined (a config object's unset fields) they are not given; experimentId goes in each trace's location.
+    expect(() => mlflow.init({ exporter, redact: undefined, headers: undefined, experimentId: "42" })).not.toThrow();
+    mlflow.init({});
+  });
+
   it("refuses headers fetch would refuse on every request, and names MLFLOW_TRACKING_URI when the bad URI came from it", () => {
     expect(() => mlflow.init({ trackingUri: "http://127.0.0.1:5000", experimentId: "1", headers: { "bad header": "x" } })).toThrow(/"headers" must be an object of valid HTTP header names and values/);
     expect(() => mlflow.init({ trackingUri: "http://127.0.0.1:5000", experimentId: "1", headers: { "x-ok": "line\nbreak" } })).toThrow(/"headers"/);

@@ -7,8 +7,9 @@ import { SpanAttributeKey, SpanStatusCode, type SpanType } from "./constants.js"
 import type { TraceRecord } from "./trace-record.js";
 import type { EventAttributeValue, Json, SpanData, SpanEvent, SpanStatus } from "./types.js";
 
-/** `"OK"`, `"ERROR"`, `"UNSET"`, a `SpanStatusCode`, or a full status. */
-export type SpanStatusInput = SpanStatusCode | "OK" | "ERROR" | "UNSET" | SpanStatus;
+type StatusName = SpanStatusCode | "OK" | "ERROR" | "UNSET";
+/** `"OK"`, `"ERROR"`, `"UNSET"`, a `SpanStatusCode`, or a full status (`{ statusCode, description? }`, the code in either form). */
+export type SpanStatusInput = StatusName | { statusCode: StatusName; description?: string };
 
 export interface EndSpanOptions {
   outputs?: unknown;

@@ -33,4 +33,14 @@ describe("public types", () => {
     expectTypeOf<mlflow.Trace["info"]["state"]>().toEqualTypeOf<mlflow.TraceState>();
     expectTypeOf(mlflow.getCurrentActiveSpan()).toEqualTypeOf<mlflow.LiveSpan | null>();
   });
+
+  it("setStatus takes a status object with the code as a name or a SpanStatusCode, as the README shows", () => {
+    const span = mlflow.startSpan({ name: "s" });
+    span.setStatus({ statusCode: "ERROR", description: "bad input" });
+    span.setStatus({ statusCode: mlflow.SpanStatusCode.OK });
+    span.setStatus(span.status);
+    // @ts-expect-error not a status name
+    span.setStatus({ statusCode: "BROKEN" });
+    span.end();
+  });
 });
