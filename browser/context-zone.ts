@@ -17,6 +17,8 @@ export interface ZoneLike {
 export interface ZoneStatic {
   readonly current: ZoneLike;
   readonly root: ZoneLike;
+  /** The zone task running now (a timer, a listener, a promise reaction Zone scheduled), if any. */
+  readonly currentTask?: unknown;
 }
 
 const SPAN_KEY = "mlflow-edge.span";
@@ -30,12 +32,15 @@ export function findZone(): ZoneStatic | undefined {
 export class ZoneContextManager implements ContextManager {
   readonly name = "zone";
   /**
-   * Whether the zone survived an `await` in this bundle (checked once at construction, settled a
-   * microtask later). Until then, and when it did not, the tracer's lost-context check stays on.
+   * Zone.js carries the span through what it schedules (timers, listeners, its promise reactions,
+   * so `await` lowered to generators), never through what the browser calls on its own (a native
+   * `await`'s continuation, a stream's pipe, `Array.fromAsync`). So the tracer's lost-context check
+   * stays on, and `carriedHere()` tells it when the code running now came through a zone task.
    */
-  propagatesAcrossAwait = false;
+  readonly propagatesAcrossAwait = false;
   /** Resolves to true when async/await in this bundle keeps the zone (i.e. it was lowered). */
   readonly asyncLowered: Promise<boolean>;
+  private lowered = false;
   private readonly Zone: ZoneStatic;
 
   constructor(Zone: ZoneStatic | undefined = findZone()) {
@@ -43,7 +48,7 @@ export class ZoneContextManager implements ContextManager {
     this.Zone = Zone;
     this.asyncLowered = this.probe();
     void this.asyncLowered.then((lowered) => {
-      this.propagatesAcrossAwait = lowered;
+      this.lowered = lowered;
       if (!lowered) {
         warnOnce(
           "zone-native-await",
@@ -64,6 +69,17 @@ export class ZoneContextManager implements ContextManager {
       await null;
       return Zone.current.get(PROBE_KEY) === true;
     });
+  }
+
+  /**
+   * With async/await lowered, a zone task runs in the zone that scheduled it, and that zone came
+   * through every await: had a span been active there, it would be active here. Outside any zone
+   * task (top-level code, a callback the browser makes from its own machinery, a native async
+   * function resuming) the span may have been lost. With native await (or before the start-up check
+   * has told), a task may have been scheduled after the zone was already lost: no telling.
+   */
+  carriedHere(): boolean {
+    return this.lowered && this.Zone.currentTask != null;
   }
 
   active(): ActiveContext | undefined {

@@ -65,6 +65,11 @@ export class Tracer implements TraceOwner {
   private readonly retired = new Set<Tracer>();
   /** A trace went to an exporter that has a flush() since it was last called (it may hold the trace in a batch). */
   private unflushed = false;
+  /**
+   * The synchronous run in progress, for the lost-context check (cleared by a microtask): traces
+   * started in it were started together with a span starting now, not left behind by an await.
+   */
+  private turn: object | undefined;
 
   constructor(settings: TracerSettings = {}) {
     this.contextManager = settings.contextManager ?? defaultContextManager();
@@ -99,10 +104,12 @@ export class Tracer implements TraceOwner {
     if (parent) {
       span = new LiveSpan(parent._record, newSpanId(), parent.spanId, name, spanType, start);
     } else {
-      if (options.parent === undefined) this.checkLostContext(name);
+      const checked = !this.contextManager.propagatesAcrossAwait && isDev();
+      if (checked && options.parent === undefined) this.checkLostContext(name);
       // A remote parent continues its trace: same id, and this root points at the remote span.
       const traceId = remote ? remote.traceId : toMlflowTraceId(newOtelTraceId());
       const record = new TraceRecord(this, traceId, Math.floor(start), this.experimentId);
+      if (checked) record.startedIn = this.currentTurn();
       this.openTraces.add(record);
       span = new LiveSpan(record, newSpanId(), remote ? remote.spanId : null, name, spanType, start);
     }
@@ -133,12 +140,13 @@ export class Tracer implements TraceOwner {
    * We never guess a parent (that would nest silently wrong); we start a new trace and say so.
    */
   private checkLostContext(name: string): void {
-    if (this.contextManager.propagatesAcrossAwait || this.openTraces.size === 0 || !isDev()) return;
+    if (this.openTraces.size === 0 || this.contextManager.carriedHere?.()) return;
     // A trace whose spans have all ended, held only for a generator not read yet, is not one a
-    // span could have lost its way from.
+    // span could have lost its way from; nor is one started in this same synchronous run (two
+    // flows started together: a context is lost across an await, so in a later run).
     let open: TraceRecord | undefined;
     for (const record of this.openTraces) {
-      if (!record.onlyHeld) {
+      if (!record.onlyHeld && record.startedIn !== this.turn) {
         open = record;
         break;
       }
@@ -153,6 +161,17 @@ export class Tracer implements TraceOwner {
         "that survives await: AsyncLocalStorage (Node; Workers with the nodejs_compat flag) or Zone.js with async/await lowered " +
         "(browsers). See the README, 'Context'.",
     );
+  }
+
+  private currentTurn(): object {
+    let turn = this.turn;
+    if (!turn) {
+      const started = (turn = this.turn = {});
+      queueMicrotask(() => {
+        if (this.turn === started) this.turn = undefined;
+      });
+    }
+    return turn;
   }
 
   /** Called by a TraceRecord when its root and every child have ended. */

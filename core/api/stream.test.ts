@@ -6,6 +6,28 @@ import * as mlflow from "../index.js";
 import { captureWarnings, setup, shape, sleep } from "../../test/unit/helpers.js";
 
 describe("stream spans", () => {
+  it("says so once when a stream whose span started at the call is read inside a span of another trace", async () => {
+    const w = captureWarnings();
+    const t = setup();
+    // A plain function returning an async iterator: its span starts at the call, as an async
+    // generator lowered by a build (Zone.js mode) does, unlike a native one's at its first read.
+    const words = mlflow.trace(function words() {
+      return (async function* () { yield "a"; yield "b"; })();
+    });
+    const made = words(); // outside any span: its own trace
+    await mlflow.withSpan(async () => {
+      for await (const _ of made) { /* read */ }
+      for await (const _ of words()) { /* made and read here: nests, nothing to say */ }
+    }, { name: "consume" });
+    const shapes = (await t.traces()).map((tr) => shape(tr).map((s) => [s.name, s.parent]));
+    expect(shapes).toContainEqual([["words", null]]);
+    expect(shapes).toContainEqual([["consume", null], ["words", "consume"]]);
+    const said = w.messages().filter((m) => m.includes("is read inside span \"consume\""));
+    expect(said).toHaveLength(1);
+    expect(said[0]).toContain('"words"');
+    w.restore();
+  });
+
   it("ends OK with the chunks consumed so far when the consumer breaks early", async () => {
     const t = setup();
     let cleanedUp = false;

@@ -1,4 +1,4 @@
-import { errorText, reportSdkError, warnOnce } from "../debug.js";
+import { errorText, isDev, reportSdkError, warnOnce } from "../debug.js";
 import { CHUNK_EVENT_PREFIX, CHUNK_VALUE_KEY, type SpanType } from "../model/constants.js";
 import { msToNs, nowMs } from "../model/clock.js";
 import type { LiveSpan } from "../model/live-span.js";
@@ -109,6 +109,8 @@ export class StreamRecorder {
   private release: (() => void) | undefined;
   /** When the stream last did something (started, or gave a chunk). */
   private lastAt = 0;
+  /** A span started at the call has been compared with the span reading it first (`checkReader`). */
+  private readerChecked = false;
   /** Set while a returned iterable waits for its first read (`watchIdle`). */
   private unread: ReturnType<typeof setTimeout> | undefined;
   /** Takes the abort listener off an SDK stream's signal (`oneRead`). */
@@ -136,6 +138,7 @@ export class StreamRecorder {
 
   start(): void {
     this.stopWatching();
+    if (this.span && !this.plan && !this.readerChecked) this.checkReader(this.span);
     if (this.span || this.done || !this.plan) return;
     try {
       const p = this.plan;
@@ -151,6 +154,25 @@ export class StreamRecorder {
     }
     this.lastAt = nowMs();
     this.release?.();
+  }
+
+  /**
+   * A stream whose span started at the call (a function returning one; an async generator a build
+   * lowered, so a plain function to trace()), read first inside a span of another trace, stays in
+   * the trace it was called in, where a native generator's span, started at its first read, would
+   * nest under the reader. Said once, in development.
+   */
+  private checkReader(span: LiveSpan): void {
+    this.readerChecked = true;
+    if (!isDev()) return;
+    const reader = span._record.tracer.contextManager.active();
+    if (!reader || reader.traceId === span.traceId) return;
+    warnOnce(
+      "stream-read-elsewhere",
+      `the stream of "${span.name}" is read inside ${isRemoteParent(reader) ? "a remote span" : `span "${reader.name}"`} of another trace: ` +
+        "its span started when the function was called (a function returning a stream, or an async generator lowered to a plain function by a build), " +
+        "outside that span, so it stays in the trace it was called in. Call it inside the span that reads it to nest it there.",
+    );
   }
 
   run<T>(fn: () => T): T {

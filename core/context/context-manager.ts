@@ -14,6 +14,12 @@ export interface ContextManager {
   readonly name: string;
   /** True when the active span survives `await`; false means the lost-context check is needed. */
   readonly propagatesAcrossAwait: boolean;
+  /**
+   * Optional, for a manager that carries the span through the work it schedules but not across
+   * every `await` (Zone.js): true when the code running now was scheduled that way, so a span
+   * starting here with no active parent is a new flow, not a child that lost its parent.
+   */
+  carriedHere?(): boolean;
   active(): ActiveContext | undefined;
   with<T>(span: ActiveContext | undefined, fn: () => T): T;
   bind<A extends unknown[], R>(span: ActiveContext | undefined, fn: (...args: A) => R): (...args: A) => R;

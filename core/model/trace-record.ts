@@ -37,6 +37,8 @@ export class TraceRecord {
   invocation = false;
   /** A span other than the root has ended. */
   childEnded = false;
+  /** The tracer's synchronous run this trace started in (for its lost-context check). */
+  startedIn: object | undefined;
   /** Set by updateCurrentTrace({ state }); otherwise the root's status decides. */
   userState: TraceState | undefined;
   private lingerTimer: ReturnType<typeof setTimeout> | undefined;

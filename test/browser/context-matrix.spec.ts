@@ -13,6 +13,8 @@ const CORRECT: Record<string, Edge[]> = {
   "event-listener": [["listen", null], ["leaf:clicked", "listen"]],
   fetch: [["load", null], ["step:parsed", "load"]],
   "stream-read": [["read", null], ["leaf:chunk", "read"]],
+  "stream-transform": [["sse", null], ["leaf:parse", "sse"]],
+  "array-from-async": [["collect", null], ["leaf:x", "collect"]],
   "concurrent-actions": [["action:a", null], ["action:b", null], ["step:a", "action:a"], ["step:b", "action:b"], ["leaf:a", "action:a"], ["leaf:b", "action:b"]],
 };
 
@@ -31,20 +33,21 @@ type Outcome = "nests" | "splits";
 const MATRIX: Record<keyof typeof MODES, Record<string, Outcome>> = {
   "stack, implicit": {
     "await-chain": "splits", "promise-all": "splits", "set-timeout": "splits", "event-listener": "splits",
-    fetch: "splits", "stream-read": "splits", "concurrent-actions": "splits",
+    fetch: "splits", "stream-read": "splits", "stream-transform": "splits", "array-from-async": "splits", "concurrent-actions": "splits",
   },
   // Zone.js patches addEventListener: a listener registered before the first await keeps its zone.
   "zone native, implicit": {
     "await-chain": "splits", "promise-all": "splits", "set-timeout": "splits", "event-listener": "nests",
-    fetch: "splits", "stream-read": "splits", "concurrent-actions": "splits",
+    fetch: "splits", "stream-read": "splits", "stream-transform": "splits", "array-from-async": "splits", "concurrent-actions": "splits",
   },
+  // Callbacks the browser makes from its own machinery run outside any zone task: split, and said.
   "zone lowered, implicit": {
     "await-chain": "nests", "promise-all": "nests", "set-timeout": "nests", "event-listener": "nests",
-    fetch: "nests", "stream-read": "nests", "concurrent-actions": "nests",
+    fetch: "nests", "stream-read": "nests", "stream-transform": "splits", "array-from-async": "splits", "concurrent-actions": "nests",
   },
   "explicit, native": {
     "await-chain": "nests", "promise-all": "nests", "set-timeout": "nests", "event-listener": "nests",
-    fetch: "nests", "stream-read": "nests", "concurrent-actions": "nests",
+    fetch: "nests", "stream-read": "nests", "stream-transform": "nests", "array-from-async": "nests", "concurrent-actions": "nests",
   },
 };
 
@@ -81,5 +84,15 @@ for (const [mode, { page: url, style }] of Object.entries(MODES) as [keyof typeo
         }
       });
     }
+  });
+}
+
+for (const [mode, url] of [["stack", MODES["stack, implicit"].page], ["zone lowered", MODES["zone lowered, implicit"].page]] as const) {
+  test(`${mode}: flows started together, at once after init, are separate traces without a lost-context warning`, async ({ page }) => {
+    await page.goto(url);
+    await page.waitForFunction(() => "startTogether" in globalThis);
+    const result = await page.evaluate(() => (globalThis as any).startTogether());
+    expect(result.traces).toBe(2);
+    expect(result.warnings.filter((w: string) => w.includes("lost across an await"))).toEqual([]);
   });
 }

@@ -101,6 +101,28 @@ const scenarios: Record<string, (style: Style) => Promise<unknown>> = {
       if (text !== "chunk0;chunk1;chunk2;") throw new Error(`stream read ${text}`);
     }, { name: "read" }),
 
+  // The browser calls these callbacks from its own machinery (a stream's pipe, Array.fromAsync),
+  // outside any zone task: Zone.js cannot carry the span there, lowered or not.
+  "stream-transform": (style) =>
+    mlflow.withSpan(async (span) => {
+      const parse = new TransformStream<string, string>({
+        transform(chunk, controller) {
+          if (style === "implicit") leaf("parse");
+          else span.run(() => leaf("parse"));
+          controller.enqueue(chunk);
+        },
+      });
+      const reader = (await fetch("/stream?chunks=3")).body!.pipeThrough(new TextDecoderStream()).pipeThrough(parse).getReader();
+      while (!(await reader.read()).done);
+    }, { name: "sse" }),
+
+  "array-from-async": (style) =>
+    mlflow.withSpan(async (span) => {
+      await sleep(1);
+      const fromAsync = (Array as unknown as { fromAsync: <T, U>(xs: T[], f: (x: T) => U) => Promise<U[]> }).fromAsync;
+      await fromAsync(["x"], (id) => (style === "implicit" ? leaf(id) : span.run(() => leaf(id))));
+    }, { name: "collect" }),
+
   "concurrent-actions": async (style) => {
     const action = (id: string) =>
       mlflow.withSpan(async (span) => {
@@ -137,5 +159,17 @@ async function run(name: string, style: Style) {
   return { trees, warnings, manager: contextManager.name };
 }
 
+// Two flows started together, at once after init (before Zone's start-up check has settled):
+// neither lost its context, so no warning.
+async function startTogether() {
+  const exporter = new mlflow.InMemoryExporter();
+  mlflow.init({ exporter, contextManager: createBrowserContextManager(contextMode), dedupeSpanNames: false });
+  const flow = (id: string) => mlflow.withSpan(async () => { leaf(id); await sleep(2); }, { name: "flow", inputs: { id } });
+  await Promise.all([flow("a"), flow("b")]);
+  await mlflow.flushTraces();
+  return { traces: exporter.traces.length, warnings };
+}
+
 (globalThis as { runScenario?: typeof run }).runScenario = run;
+(globalThis as { startTogether?: typeof startTogether }).startTogether = startTogether;
 (globalThis as { scenarioNames?: string[] }).scenarioNames = Object.keys(scenarios);
