@@ -280,6 +280,25 @@ describe("TraceBuffer: forwarding to MLflow", () => {
     expect(await Promise.all([a, b].map(async (t) => (await row(stub, t.info.traceId))!.forwarding))).toEqual(["forwarded", "forwarded"]);
   });
 
+  it("refused credentials with a backlog: each run sends one group, and the shard waits longer each run, not each trace's first backoff again", async () => {
+    const stub = buffer();
+    await api(stub).put(Array.from({ length: 25 }, (_, i) => simpleTrace(`backlog ${i}`)));
+    await fault("^/v1/traces", 403, 100, {}, JSON.stringify({ error_code: "PERMISSION_DENIED", message: "no access" }));
+    const sent = async () => (await sql<{ n: number }>(stub, "SELECT SUM(attempts) AS n FROM traces"))[0]!.n;
+    for (let run = 1; run <= 3; run++) {
+      await endPause(stub);
+      await forwardNow(stub);
+      expect(await sent()).toBe(4 * run); // traces not tried yet go first, one group per run
+    }
+    // Runs in a row that found MLflow refusing everything, as for an overloaded server.
+    expect(await sql(stub, "SELECT value FROM shard_state WHERE key = 'server_failures'")).toEqual([{ value: 3 }]);
+    await resetProxy(); // access granted: the count starts again
+    await endPause(stub);
+    await makeDue(stub);
+    await forwardNow(stub);
+    expect(await sql(stub, "SELECT value FROM shard_state WHERE key = 'server_failures'")).toEqual([{ value: 0 }]);
+  });
+
   it("forwarded traces stay viewable for the retention period, then the alarm deletes them", async () => {
     const stub = buffer();
     const t = simpleTrace("retained");

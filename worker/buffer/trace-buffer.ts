@@ -55,7 +55,7 @@ export class TraceBuffer extends DurableObject implements TraceStore {
   /** MLflow is meant to get these traces but the configuration is broken: keep them until it is fixed. */
   private readonly keepUntilFixed: boolean;
   private forwarder: Forwarder | undefined;
-  /** The alarm run under way: how many runs before it found the server overloaded or away, and whether it did. */
+  /** The alarm run under way: how many runs before it found MLflow failing every trace (overloaded, away, refusing the credentials or experiment), and whether it did. */
   private run = { serverFailures: 0, serverFailed: false };
   /** For tests: the random source of the backoff jitter. */
   random: () => number = Math.random;
@@ -381,11 +381,11 @@ export class TraceBuffer extends DurableObject implements TraceStore {
     const retryAfter = Math.min(outcome.retryAfterMs ?? 0, RETRY_AFTER_CAP_MS);
     const backoff = Math.max(retryAfter, this.backoff(attempts));
     if (retryAfter > 0) this.pauseUntil(now + retryAfter);
-    // Refused credentials or experiment: every trace would be refused the same way, so the whole shard waits.
-    else if (outcome.deployment) this.pauseUntil(now + backoff);
-    // Overloaded or out of reach: the traces behind this one would only add to the load (a 429
-    // storm), so the shard waits too, longer after each run that found it so.
-    else if (outcome.server) {
+    // Refused credentials or experiment (every trace would be refused the same way), or overloaded
+    // or out of reach (the traces behind this one would only add to the load, a 429 storm): the
+    // whole shard waits, longer after each run that found it so. Not by this trace's own backoff:
+    // with a backlog, each run would try traces not tried before, each at its first, short backoff.
+    else if (outcome.deployment || outcome.server) {
       this.run.serverFailed = true;
       this.pauseUntil(now + this.backoff(this.run.serverFailures + 1));
     }
