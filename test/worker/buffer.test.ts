@@ -30,6 +30,19 @@ describe("TraceBuffer: storing", () => {
     expect(stored?.summary).toMatchObject({ traceId: t.info.traceId, name: "answer", spanCount: 2, requestPreview: t.info.requestPreview, forwarding: "buffered" });
   });
 
+  it("a resend of a trace whose token usage another SDK wrote as compact JSON changes nothing: a duplicate, not sent to MLflow again", async () => {
+    const stub = buffer();
+    const t = simpleTrace("usage");
+    t.data.spans[1]!.attributes["mlflow.chat.tokenUsage"] = { input_tokens: 3, output_tokens: 4, total_tokens: 7 };
+    t.info.traceMetadata["mlflow.trace.tokenUsage"] = '{"input_tokens":3,"output_tokens":4,"total_tokens":7}';
+    expect(await api(stub).put([t])).toEqual({ stored: 1, merged: 0, duplicates: 0 });
+    const first = (await row(stub, t.info.traceId))!;
+    expect(await api(stub).put([t])).toEqual({ stored: 0, merged: 0, duplicates: 1 });
+    expect((await row(stub, t.info.traceId))!.version).toBe(first.version);
+    // The trace's usage is the sum over its spans, written as MLflow writes it, from the first put on.
+    expect(JSON.parse(String(JSON.parse(String(first.info)).traceMetadata["mlflow.trace.tokenUsage"]))).toEqual({ input_tokens: 3, output_tokens: 4, total_tokens: 7 });
+  });
+
   it("merges the Worker part and the browser part of one trace by span id; the part with the true root describes it", async () => {
     const stub = buffer();
     const { browser, worker } = joinedTrace();

@@ -183,8 +183,9 @@ export class TraceBuffer extends DurableObject implements TraceStore {
     const existing: StoredInfo | undefined = row ? { info: readInfo(row), fromRoot: row.from_root === 1 } : undefined;
     const merged = mergeInfo(existing, trace);
     const spans = this.loadSpans(id);
-    // Each part summed only its own spans: whichever part describes the trace, the sum is over all.
-    if (existing) merged.info = withMergedUsage(merged.info, spans);
+    // Each part summed only its own spans: whichever part describes the trace, the sum is over all
+    // (from the first put on, so a resend of a trace another SDK summed in other JSON changes nothing).
+    merged.info = withMergedUsage(merged.info, spans);
     const infoText = JSON.stringify(merged.info);
     if (row && spanChanges === 0 && infoText === row.info) {
       result.duplicates++;
