@@ -328,6 +328,60 @@ describe("TraceBuffer: forwarding to MLflow", () => {
   });
 });
 
+describe("TraceBuffer: a part arriving after its forwarded trace left the buffer (retention)", () => {
+  const expireAll = async (stub: DurableObjectStub<TraceBuffer>) => {
+    await sql(stub, "UPDATE traces SET expires_at = 1");
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+  };
+
+  it("an older copy (a hidden page's snapshot sent on a later visit) or a resend changes nothing: MLflow keeps the finished trace", async () => {
+    const { finished, snapshot } = await finishedAndSnapshot();
+    const id = finished.info.traceId;
+    const stub = buffer();
+    await api(stub).put([finished]);
+    expect(await forwardNow(stub)).toBe(true);
+    const before = (await fromMlflow(id))!;
+    await expireAll(stub);
+    expect(await api(stub).get(id)).toBeNull();
+    expect(await api(stub).put([snapshot])).toEqual({ stored: 0, merged: 0, duplicates: 1 });
+    expect(await api(stub).put([finished])).toEqual({ stored: 0, merged: 0, duplicates: 1 });
+    expect(await api(stub).get(id)).toBeNull(); // nothing stored, nothing to forward
+    await makeDue(stub);
+    await forwardNow(stub);
+    const after = (await fromMlflow(id))!;
+    expect(after.info.state).toBe(finished.info.state);
+    expect(after.info.execution_duration).toBe(before.info.execution_duration);
+    expect(after.tree).toEqual(before.tree);
+    // Remembered for DEPARTED_KEPT_MS (30 days), then forgotten by the next alarm run.
+    expect(Number((await sql<{ until: number }>(stub, "SELECT until FROM departed WHERE trace_id = ?", id))[0]!.until)).toBeGreaterThan(Date.now() + 29 * 86_400_000);
+    await sql(stub, "UPDATE departed SET until = 1");
+    await api(stub).put([simpleTrace("another")]);
+    await runDurableObjectAlarm(stub);
+    expect(await sql(stub, "SELECT trace_id FROM departed")).toEqual([]);
+  });
+
+  it("a part with spans MLflow does not have yet is still stored and forwarded (MLflow adds its spans)", async () => {
+    const { browser, worker } = joinedTrace();
+    const stub = buffer();
+    await api(stub).put([worker]);
+    await forwardNow(stub);
+    await expireAll(stub);
+    expect(await api(stub).put([worker])).toEqual({ stored: 0, merged: 0, duplicates: 1 }); // what MLflow has
+    expect(await api(stub).put([browser])).toEqual({ stored: 1, merged: 0, duplicates: 0 });
+    await makeDue(stub);
+    expect(await forwardNow(stub)).toBe(true);
+    expect((await fromMlflow(browser.info.traceId))!.tree).toEqual([
+      ["POST /api/answer", "fetch"],
+      ["chat", null],
+      ["fetch", "chat"],
+      ["llm", "POST /api/answer"],
+    ]);
+    // Forwarded and expired again, that part is remembered beside the first.
+    await expireAll(stub);
+    expect(await api(stub).put([browser, worker])).toEqual({ stored: 0, merged: 0, duplicates: 2 });
+  });
+});
+
 describe("TraceBuffer without MLflow configured", () => {
   it("keeps traces viewable as not-configured, never forwards, and expires them after the retention", async () => {
     const stub = env.UNFORWARDED_BUFFER.get(env.UNFORWARDED_BUFFER.idFromName(`u-${Date.now()}`));

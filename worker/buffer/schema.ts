@@ -1,5 +1,7 @@
 // SQLite schema of one TraceBuffer shard. One row per trace (the merged TraceInfo plus the columns
 // the Traces view filters and sorts on) and one row per span, so no row nears the 2 MB value limit;
+// departed remembers, for a while, the end time of each span of a forwarded trace the retention
+// deleted (span id → end, 0 for none), so a copy of it arriving later cannot replace MLflow's;
 // shard_state holds the shard's own clocks (`paused_until`: MLflow's Retry-After or a pause while it
 // is overloaded or away, for every trace; `server_failures`: alarm runs in a row that found it so).
 
@@ -35,6 +37,12 @@ CREATE TABLE IF NOT EXISTS shard_state (
   key TEXT PRIMARY KEY,
   value REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS departed (
+  trace_id TEXT PRIMARY KEY,
+  span_ends TEXT NOT NULL,
+  until REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS departed_until ON departed (until);
 CREATE TABLE IF NOT EXISTS spans (
   trace_id TEXT NOT NULL,
   span_id TEXT NOT NULL,

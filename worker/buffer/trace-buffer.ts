@@ -18,6 +18,12 @@ import { utf8Length } from "../../core/serialize/safe-json.js";
 // is deleted before MLflow acknowledged it.
 
 const RETRY_AFTER_CAP_MS = 3_600_000;
+/**
+ * How long the end times of a forwarded trace's spans are remembered after the retention deleted
+ * it (a page's queue may send an old copy on a visit days later). A copy arriving after that is
+ * taken as a new trace, and sent to MLflow, replacing the spans it has of it.
+ */
+export const DEPARTED_KEPT_MS = 30 * 86_400_000;
 /** The latest time `setAlarm` takes (workerd refuses dates after 2189). */
 const LATEST_ALARM = Date.UTC(2188, 11, 31);
 
@@ -146,6 +152,7 @@ export class TraceBuffer extends DurableObject implements TraceStore {
     let spanCount = before.spans;
     let spanBytes = before.bytes;
     let spanChanges = 0;
+    const departed = this.departedEnds(id);
     for (const [j, span] of trace.data.spans.entries()) {
       const body = JSON.stringify(span);
       checkRowSize(body, `traces[${index}].data.spans[${j}]`);
@@ -154,9 +161,10 @@ export class TraceBuffer extends DurableObject implements TraceStore {
         .toArray()[0];
       if (current?.body === body) continue;
       // A resend never replaces a span with a copy that ended earlier, or not at all: that is an
-      // older view of it (a hidden page's snapshot stored before the span really ended).
-      const ended = current && readSpan(current.body)?.endTime;
-      if (typeof ended === "number" && (span.endTime === null || span.endTime < ended)) continue;
+      // older view of it (a hidden page's snapshot stored before the span really ended). Nor one
+      // MLflow has from a trace forwarded and since deleted here, unless this copy ended later.
+      const ended = current ? readSpan(current.body)?.endTime : departed?.get(span.spanId);
+      if (typeof ended === "number" && (span.endTime === null || span.endTime < ended || (!current && span.endTime === ended))) continue;
       spanCount += current ? 0 : 1;
       spanBytes += utf8Length(body) - (current?.bytes ?? 0);
       this.sql.exec(
@@ -179,6 +187,10 @@ export class TraceBuffer extends DurableObject implements TraceStore {
     }
     if (spanBytes > this.cfg.maxTraceBytes && spanBytes > before.bytes) {
       throw new RangeError(`${where} would hold ${spanBytes} bytes of span JSON; a stored trace holds at most ${this.cfg.maxTraceBytes} (TRACE_MAX_BYTES)`);
+    }
+    if (!row && spanChanges === 0) {
+      result.duplicates++; // all of it is in MLflow already (departed): nothing to store or send
+      return;
     }
     const existing: StoredInfo | undefined = row ? { info: readInfo(row), fromRoot: row.from_root === 1 } : undefined;
     const merged = mergeInfo(existing, trace);
@@ -239,6 +251,17 @@ export class TraceBuffer extends DurableObject implements TraceStore {
       now,
       now,
     );
+  }
+
+  /** For a trace forwarded and deleted by the retention a while ago: when each of its spans ended. */
+  private departedEnds(traceId: string): Map<string, number> | undefined {
+    const r = this.sql.exec<{ span_ends: string }>("SELECT span_ends FROM departed WHERE trace_id = ?", traceId).toArray()[0];
+    if (!r) return undefined;
+    try {
+      return new Map(Object.entries(JSON.parse(r.span_ends) as Record<string, number>));
+    } catch {
+      return undefined;
+    }
   }
 
   /** The spans stored for a trace; a row that is not a readable span is left out, not fatal. */
@@ -410,13 +433,24 @@ export class TraceBuffer extends DurableObject implements TraceStore {
   }
 
   private expire(now: number): void {
-    const ids = this.sql
-      .exec<{ trace_id: string }>("SELECT trace_id FROM traces WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT 500", now)
-      .toArray()
-      .map((r) => r.trace_id);
-    if (ids.length === 0) return;
+    const rows = this.sql
+      .exec<{ trace_id: string; forwarding: string }>("SELECT trace_id, forwarding FROM traces WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT 500", now)
+      .toArray();
     this.ctx.storage.transactionSync(() => {
-      for (const id of ids) {
+      this.sql.exec("DELETE FROM departed WHERE until <= ?", now);
+      for (const { trace_id: id, forwarding } of rows) {
+        // MLflow has this trace: remember when its spans ended, merged with what was remembered
+        // of an earlier part, so a late copy of them is not sent to replace MLflow's.
+        if (forwarding === "forwarded") {
+          this.sql.exec(
+            `INSERT INTO departed (trace_id, span_ends, until)
+               SELECT ?, json_group_object(span_id, coalesce(json_extract(body, '$.endTime'), 0)), ? FROM spans WHERE trace_id = ?
+             ON CONFLICT (trace_id) DO UPDATE SET span_ends = json_patch(departed.span_ends, excluded.span_ends), until = excluded.until`,
+            id,
+            now + DEPARTED_KEPT_MS,
+            id,
+          );
+        }
         this.sql.exec("DELETE FROM spans WHERE trace_id = ?", id);
         this.sql.exec("DELETE FROM traces WHERE trace_id = ?", id);
       }
