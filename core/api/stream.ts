@@ -169,9 +169,9 @@ export class StreamRecorder {
     if (!reader || reader.traceId === span.traceId) return;
     warnOnce(
       "stream-read-elsewhere",
-      `the stream of "${span.name}" is read inside ${isRemoteParent(reader) ? "a remote span" : `span "${reader.name}"`} of another trace: ` +
-        "its span started when the function was called (a function returning a stream, or an async generator lowered to a plain function by a build), " +
-        "outside that span, so it stays in the trace it was called in. Call it inside the span that reads it to nest it there.",
+      `the stream of "${span.name}" is read inside ${isRemoteParent(reader) ? "a remote span" : `span "${reader.name}"`} of another trace, so it stays ` +
+        "in the trace it was called in: its span started at the call (a function returning a stream, or an async generator a build lowered). " +
+        "Call it inside the span that reads it.",
     );
   }
 
