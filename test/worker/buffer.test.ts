@@ -333,9 +333,19 @@ describe("TraceBuffer: a part arriving after its forwarded trace left the buffer
     await sql(stub, "UPDATE traces SET expires_at = 1");
     expect(await runDurableObjectAlarm(stub)).toBe(true);
   };
+  // A browser's clock: epoch ms with a fraction, 16-17 significant digits (timeOrigin + performance.now()).
+  const browserTimes = (t: Trace) => {
+    for (const span of t.data.spans) {
+      span.startTime += 0.7012345;
+      if (span.endTime !== null) span.endTime += 0.7012345;
+    }
+    return t;
+  };
+  const USAGE = "mlflow.chat.tokenUsage";
 
   it("an older copy (a hidden page's snapshot sent on a later visit) or a resend changes nothing: MLflow keeps the finished trace", async () => {
     const { finished, snapshot } = await finishedAndSnapshot();
+    [finished, snapshot].forEach(browserTimes);
     const id = finished.info.traceId;
     const stub = buffer();
     await api(stub).put([finished]);
@@ -352,15 +362,36 @@ describe("TraceBuffer: a part arriving after its forwarded trace left the buffer
     expect(after.info.state).toBe(finished.info.state);
     expect(after.info.execution_duration).toBe(before.info.execution_duration);
     expect(after.tree).toEqual(before.tree);
-    // Remembered for DEPARTED_KEPT_MS (30 days), then forgotten by the next alarm run.
+    // Remembered for DEPARTED_KEPT_MS (30 days); after that a late part is a new trace again, and
+    // the next alarm run forgets the record.
     expect(Number((await sql<{ until: number }>(stub, "SELECT until FROM departed WHERE trace_id = ?", id))[0]!.until)).toBeGreaterThan(Date.now() + 29 * 86_400_000);
     await sql(stub, "UPDATE departed SET until = 1");
-    await api(stub).put([simpleTrace("another")]);
+    expect(await api(stub).put([snapshot])).toEqual({ stored: 1, merged: 0, duplicates: 0 });
     await runDurableObjectAlarm(stub);
     expect(await sql(stub, "SELECT trace_id FROM departed")).toEqual([]);
   });
 
-  it("a part with spans MLflow does not have yet is still stored and forwarded (MLflow adds its spans)", async () => {
+  it("a part with anything MLflow does not have goes whole: MLflow adds its spans, and its token usage and span count are the part's", async () => {
+    const { finished, snapshot } = await finishedAndSnapshot(); // workerd's whole milliseconds: ends compare exactly
+    for (const t of [finished, snapshot]) t.data.spans.find((sp) => sp.name === "retrieve")!.attributes[USAGE] = { input_tokens: 3, output_tokens: 4, total_tokens: 7 };
+    const retrieve = finished.data.spans.find((sp) => sp.name === "retrieve")!;
+    finished.data.spans.push({ ...structuredClone(retrieve), spanId: "00000000000000bb", name: "llm", attributes: { [USAGE]: { input_tokens: 10, output_tokens: 20, total_tokens: 30 } } });
+    finished.info.traceMetadata["mlflow.trace.tokenUsage"] = '{"input_tokens": 13, "output_tokens": 24, "total_tokens": 37}';
+    const stub = buffer();
+    await api(stub).put([snapshot]); // the snapshot went first and was forwarded, then deleted here
+    await forwardNow(stub);
+    await expireAll(stub);
+    expect(await api(stub).put([finished])).toEqual({ stored: 1, merged: 0, duplicates: 0 });
+    await makeDue(stub);
+    expect(await forwardNow(stub)).toBe(true);
+    const stored = (await fromMlflow(finished.info.traceId))!;
+    expect(stored.tree).toEqual([["answer", null], ["llm", "answer"], ["retrieve", "answer"]]);
+    expect(stored.info.state).toBe(finished.info.state);
+    expect(JSON.parse(stored.info.trace_metadata["mlflow.trace.tokenUsage"]!)).toEqual({ input_tokens: 13, output_tokens: 24, total_tokens: 37 });
+    expect(JSON.parse(stored.info.trace_metadata["mlflow.trace.sizeStats"]!)).toMatchObject({ num_spans: 3 });
+  });
+
+  it("the Worker part of a joined trace, then the browser part: each remembered, neither sent twice", async () => {
     const { browser, worker } = joinedTrace();
     const stub = buffer();
     await api(stub).put([worker]);
@@ -376,9 +407,15 @@ describe("TraceBuffer: a part arriving after its forwarded trace left the buffer
       ["fetch", "chat"],
       ["llm", "POST /api/answer"],
     ]);
-    // Forwarded and expired again, that part is remembered beside the first.
+    // Forwarded and deleted again, that part is remembered beside the first.
     await expireAll(stub);
     expect(await api(stub).put([browser, worker])).toEqual({ stored: 0, merged: 0, duplicates: 2 });
+  });
+
+  it("a new trace id whose first part has no spans (tags only) is stored, not taken for a duplicate", async () => {
+    const t = simpleTrace("tags only", { tags: { k: "v" } });
+    t.data.spans = [];
+    expect(await api(buffer()).put([t])).toEqual({ stored: 1, merged: 0, duplicates: 0 });
   });
 });
 

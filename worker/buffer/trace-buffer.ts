@@ -34,6 +34,10 @@ const LATEST_ALARM = Date.UTC(2188, 11, 31);
  */
 const MAX_ROW_BYTES = 1_900_000;
 const utf8Encoder = new TextEncoder();
+
+/** A span MLflow has a copy of (`ended`: when that copy ended, 0 if not at all) that ended no earlier than this one. */
+const isKnownCopy = (span: SpanData, ended: number | undefined): boolean =>
+  ended !== undefined && (span.endTime === null || span.endTime <= ended);
 function checkRowSize(text: string, path: string): void {
   // UTF-8 is at most 3 bytes per UTF-16 unit: only count bytes when it could matter.
   if (text.length * 3 <= MAX_ROW_BYTES) return;
@@ -152,7 +156,14 @@ export class TraceBuffer extends DurableObject implements TraceStore {
     let spanCount = before.spans;
     let spanBytes = before.bytes;
     let spanChanges = 0;
-    const departed = this.departedEnds(id);
+    // Of a trace forwarded and since deleted here: a part whose every span MLflow has, ended no
+    // later, is an older copy (or a resend) and changes nothing. One with anything new goes whole,
+    // as a part does (its token usage and span count are then its own, as before the deletion).
+    const departed = row ? undefined : this.departedEnds(id, now);
+    if (departed && trace.data.spans.every((span) => isKnownCopy(span, departed.get(span.spanId)))) {
+      result.duplicates++;
+      return;
+    }
     for (const [j, span] of trace.data.spans.entries()) {
       const body = JSON.stringify(span);
       checkRowSize(body, `traces[${index}].data.spans[${j}]`);
@@ -161,10 +172,9 @@ export class TraceBuffer extends DurableObject implements TraceStore {
         .toArray()[0];
       if (current?.body === body) continue;
       // A resend never replaces a span with a copy that ended earlier, or not at all: that is an
-      // older view of it (a hidden page's snapshot stored before the span really ended). Nor one
-      // MLflow has from a trace forwarded and since deleted here, unless this copy ended later.
-      const ended = current ? readSpan(current.body)?.endTime : departed?.get(span.spanId);
-      if (typeof ended === "number" && (span.endTime === null || span.endTime < ended || (!current && span.endTime === ended))) continue;
+      // older view of it (a hidden page's snapshot stored before the span really ended).
+      const ended = current && readSpan(current.body)?.endTime;
+      if (typeof ended === "number" && (span.endTime === null || span.endTime < ended)) continue;
       spanCount += current ? 0 : 1;
       spanBytes += utf8Length(body) - (current?.bytes ?? 0);
       this.sql.exec(
@@ -187,10 +197,6 @@ export class TraceBuffer extends DurableObject implements TraceStore {
     }
     if (spanBytes > this.cfg.maxTraceBytes && spanBytes > before.bytes) {
       throw new RangeError(`${where} would hold ${spanBytes} bytes of span JSON; a stored trace holds at most ${this.cfg.maxTraceBytes} (TRACE_MAX_BYTES)`);
-    }
-    if (!row && spanChanges === 0) {
-      result.duplicates++; // all of it is in MLflow already (departed): nothing to store or send
-      return;
     }
     const existing: StoredInfo | undefined = row ? { info: readInfo(row), fromRoot: row.from_root === 1 } : undefined;
     const merged = mergeInfo(existing, trace);
@@ -253,9 +259,12 @@ export class TraceBuffer extends DurableObject implements TraceStore {
     );
   }
 
-  /** For a trace forwarded and deleted by the retention a while ago: when each of its spans ended. */
-  private departedEnds(traceId: string): Map<string, number> | undefined {
-    const r = this.sql.exec<{ span_ends: string }>("SELECT span_ends FROM departed WHERE trace_id = ?", traceId).toArray()[0];
+  /**
+   * For a trace forwarded and deleted by the retention, remembered until after `now` (by default,
+   * still remembered at all): when each of its spans ended (0: not at all).
+   */
+  private departedEnds(traceId: string, now = -Infinity): Map<string, number> | undefined {
+    const r = this.sql.exec<{ span_ends: string }>("SELECT span_ends FROM departed WHERE trace_id = ? AND until > ?", traceId, now).toArray()[0];
     if (!r) return undefined;
     try {
       return new Map(Object.entries(JSON.parse(r.span_ends) as Record<string, number>));
@@ -442,13 +451,18 @@ export class TraceBuffer extends DurableObject implements TraceStore {
         // MLflow has this trace: remember when its spans ended, merged with what was remembered
         // of an earlier part, so a late copy of them is not sent to replace MLflow's.
         if (forwarding === "forwarded") {
+          const ends = this.departedEnds(id) ?? new Map<string, number>();
+          // The number's own text (`->`), read by JavaScript: SQLite writes a double back into JSON
+          // with 15 digits, and a browser's end time (timeOrigin + performance.now()) has more.
+          for (const r of this.sql.exec<{ span_id: string; ended: string | null }>("SELECT span_id, body -> '$.endTime' AS ended FROM spans WHERE trace_id = ?", id)) {
+            const ended = Number(r.ended);
+            ends.set(r.span_id, Number.isFinite(ended) ? ended : 0);
+          }
           this.sql.exec(
-            `INSERT INTO departed (trace_id, span_ends, until)
-               SELECT ?, json_group_object(span_id, coalesce(json_extract(body, '$.endTime'), 0)), ? FROM spans WHERE trace_id = ?
-             ON CONFLICT (trace_id) DO UPDATE SET span_ends = json_patch(departed.span_ends, excluded.span_ends), until = excluded.until`,
+            "INSERT INTO departed (trace_id, span_ends, until) VALUES (?, ?, ?) ON CONFLICT (trace_id) DO UPDATE SET span_ends = excluded.span_ends, until = excluded.until",
             id,
+            JSON.stringify(Object.fromEntries(ends)),
             now + DEPARTED_KEPT_MS,
-            id,
           );
         }
         this.sql.exec("DELETE FROM spans WHERE trace_id = ?", id);
