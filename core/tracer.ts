@@ -110,6 +110,7 @@ export class Tracer implements TraceOwner {
       const traceId = remote ? remote.traceId : toMlflowTraceId(newOtelTraceId());
       const record = new TraceRecord(this, traceId, Math.floor(start), this.experimentId);
       if (checked) record.startedIn = this.currentTurn();
+      record.rootPlaced = options.parent !== undefined;
       this.openTraces.add(record);
       span = new LiveSpan(record, newSpanId(), remote ? remote.spanId : null, name, spanType, start);
     }

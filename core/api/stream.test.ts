@@ -28,6 +28,21 @@ describe("stream spans", () => {
     w.restore();
   });
 
+  it("says nothing when the stream's trace was asked for ({ parent: null }), though read inside another trace", async () => {
+    const w = captureWarnings();
+    setup();
+    const own = mlflow.trace(function own() {
+      return (async function* () { yield "a"; })();
+    }, { parent: null });
+    await mlflow.withSpan(async () => {
+      for await (const _ of own()) { /* read */ }
+      const inner = mlflow.withSpan(() => own(), { name: "separate", parent: null });
+      for await (const _ of inner) { /* read */ }
+    }, { name: "page" });
+    expect(w.messages().filter((m) => m.includes("of another trace"))).toEqual([]);
+    w.restore();
+  });
+
   it("ends OK with the chunks consumed so far when the consumer breaks early", async () => {
     const t = setup();
     let cleanedUp = false;

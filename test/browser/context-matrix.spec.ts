@@ -96,3 +96,11 @@ for (const [mode, url] of [["stack", MODES["stack, implicit"].page], ["zone lowe
     expect(result.warnings.filter((w: string) => w.includes("lost across an await"))).toEqual([]);
   });
 }
+
+test("zone lowered: a MutationObserver callback (which Zone.js runs in its zone without a task) starting a new trace draws no lost-context warning", async ({ page }) => {
+  await page.goto(MODES["zone lowered, implicit"].page);
+  await page.waitForFunction(() => "observerStartsFlow" in globalThis);
+  const result = await page.evaluate(() => (globalThis as any).observerStartsFlow());
+  expect(result.traces.sort()).toEqual([["background"], ["fresh"]]);
+  expect(result.warnings.filter((w: string) => w.includes("lost across an await"))).toEqual([]);
+});

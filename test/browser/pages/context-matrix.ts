@@ -170,6 +170,29 @@ async function startTogether() {
   return { traces: exporter.traces.length, warnings };
 }
 
+// A new flow started by a callback Zone.js runs in its zone without a task of its own
+// (MutationObserver, FileReader: Zone.wrap) while another trace is open: a new trace on purpose
+// of the app, nothing lost, no warning.
+async function observerStartsFlow() {
+  const exporter = new mlflow.InMemoryExporter();
+  const contextManager = createBrowserContextManager(contextMode);
+  if (contextManager instanceof ZoneContextManager) await contextManager.asyncLowered;
+  mlflow.init({ exporter, contextManager, dedupeSpanNames: false });
+  const target = document.createElement("div");
+  const fresh = new Promise<void>((resolve) => {
+    new MutationObserver(() => void mlflow.withSpan(async () => { await sleep(1); }, { name: "fresh" }).then(resolve)).observe(target, { attributes: true });
+  });
+  await mlflow.withSpan(async () => {
+    await sleep(2);
+    target.setAttribute("data-x", "1"); // the observer fires in its own turn, "background" still open
+    await fresh;
+    await sleep(1);
+  }, { name: "background", parent: null });
+  await mlflow.flushTraces();
+  return { traces: exporter.traces.map((t) => t.data.spans.map((sp) => sp.name)), warnings };
+}
+
 (globalThis as { runScenario?: typeof run }).runScenario = run;
+(globalThis as { observerStartsFlow?: typeof observerStartsFlow }).observerStartsFlow = observerStartsFlow;
 (globalThis as { startTogether?: typeof startTogether }).startTogether = startTogether;
 (globalThis as { scenarioNames?: string[] }).scenarioNames = Object.keys(scenarios);
