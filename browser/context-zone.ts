@@ -19,8 +19,6 @@ export interface ZoneStatic {
   readonly root: ZoneLike;
   /** The zone task running now (a timer, a listener, a promise reaction Zone scheduled), if any. */
   readonly currentTask?: unknown;
-  /** How zone.js's own patches get its internals (`api.currentZoneFrame()`). */
-  __load_patch?(name: string, fn: (global: unknown, Zone: unknown, api: { currentZoneFrame?: () => { parent: unknown } }) => unknown): void;
 }
 
 const SPAN_KEY = "mlflow-edge.span";
@@ -31,43 +29,23 @@ export function findZone(): ZoneStatic | undefined {
   return zone && typeof zone.current?.fork === "function" ? zone : undefined;
 }
 
-/**
- * Zone.js keeps a frame for each zone it entered; code it did not enter a zone for runs on the
- * bottom frame. Its internals reach patches only, so a patch of ours gets them. Where that fails
- * (another zone.js), a zone task running is the sign (it misses what `Zone.wrap` runs).
- */
-function zoneRunCheck(Zone: ZoneStatic): () => boolean {
-  let frame: (() => { parent: unknown }) | undefined;
-  try {
-    Zone.__load_patch?.(`mlflow-edge-frames-${Math.random()}`, (_global, _Zone, api) => {
-      frame = api.currentZoneFrame;
-    });
-  } catch {
-    // no patch API: the task check below
-  }
-  return frame ? () => frame!().parent != null : () => Zone.currentTask != null;
-}
-
 export class ZoneContextManager implements ContextManager {
   readonly name = "zone";
   /**
    * Zone.js carries the span through what it runs itself (timers, listeners, observers it patches,
    * its promise reactions, so `await` lowered to generators), never through what the browser calls
    * on its own (a native `await`'s continuation, a stream's pipe, `Array.fromAsync`). So the
-   * tracer's lost-context check stays on, and `carriedHere()` tells it when zone.js runs the code.
+   * tracer's lost-context check stays on, and `carriedHere()` tells it when a zone task runs.
    */
   readonly propagatesAcrossAwait = false;
   /** Resolves to true when async/await in this bundle keeps the zone (i.e. it was lowered). */
   readonly asyncLowered: Promise<boolean>;
   private lowered = false;
   private readonly Zone: ZoneStatic;
-  /** Whether zone.js entered a zone for the code running now (a task, `Zone.wrap`, `zone.run`). */
-  private readonly inZoneRun: () => boolean;
 
   constructor(Zone: ZoneStatic | undefined = findZone()) {
     if (!Zone) throw new TypeError("ZoneContextManager needs zone.js: import \"zone.js\" before mlflow-edge/browser.");
     this.Zone = Zone;
-    this.inZoneRun = zoneRunCheck(Zone);
     this.asyncLowered = this.probe();
     void this.asyncLowered.then((lowered) => {
       this.lowered = lowered;
@@ -94,15 +72,17 @@ export class ZoneContextManager implements ContextManager {
   }
 
   /**
-   * With async/await lowered, code zone.js runs (a task, a callback it wrapped) runs in the zone it
-   * was scheduled or registered in, and that zone came through every await: had a span been active
-   * there, it would be active here. Code it does not run (top-level code, a callback the browser
-   * makes from its own machinery, a native async function resuming) may have lost the span. With
-   * native await (or before the start-up check has told), the zone may have been lost before the
-   * task was scheduled: no telling.
+   * With async/await lowered, a zone task (a timer, a listener, a promise reaction) runs in the
+   * zone that scheduled it, and that zone came through every await: had a span been active there,
+   * it would be active here. Outside any task, the span may have been lost: top-level code, a
+   * callback the browser makes from its own machinery, a native async function resuming, and
+   * those re-entering a zone (`ngZone.run`, a custom element's callback) look the same as a
+   * callback zone.js wraps without a task (an observer's): all are checked. With native await (or
+   * before the start-up check has told), the zone may have been lost before the task was
+   * scheduled: no telling.
    */
   carriedHere(): boolean {
-    return this.lowered && this.inZoneRun();
+    return this.lowered && this.Zone.currentTask != null;
   }
 
   active(): ActiveContext | undefined {

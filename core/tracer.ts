@@ -105,14 +105,16 @@ export class Tracer implements TraceOwner {
       span = new LiveSpan(parent._record, newSpanId(), parent.spanId, name, spanType, start);
     } else {
       const checked = !this.contextManager.propagatesAcrossAwait && isDev();
-      if (checked && options.parent === undefined) this.checkLostContext(name);
+      // A remote parent made active (withTracingContextFromHeaders) is a parent: nothing was lost.
+      if (checked && options.parent === undefined && !remote) this.checkLostContext(name);
       // A remote parent continues its trace: same id, and this root points at the remote span.
       const traceId = remote ? remote.traceId : toMlflowTraceId(newOtelTraceId());
       const record = new TraceRecord(this, traceId, Math.floor(start), this.experimentId);
       if (checked) record.startedIn = this.currentTurn();
-      record.rootPlaced = options.parent !== undefined;
       this.openTraces.add(record);
       span = new LiveSpan(record, newSpanId(), remote ? remote.spanId : null, name, spanType, start);
+      // `parent: null` or a remote parent given: the caller chose this trace for this span.
+      if (options.parent === null || isRemoteParent(options.parent)) record.placedRoot = span;
     }
     try {
       if (options.functionName !== undefined) span._setFunctionName(options.functionName);

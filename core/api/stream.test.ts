@@ -43,6 +43,19 @@ describe("stream spans", () => {
     w.restore();
   });
 
+  it("still says so for a stream span placed by context under a root the caller chose", async () => {
+    const w = captureWarnings();
+    setup();
+    const words = mlflow.trace(function words() {
+      return (async function* () { yield "a"; })();
+    });
+    // "job" is the chosen trace; "words" is in it only because it was active: read elsewhere, said.
+    const made = mlflow.withSpan(() => words(), { name: "job", parent: null });
+    await mlflow.withSpan(async () => { for await (const _ of made) { /* read */ } }, { name: "consume" });
+    expect(w.messages().filter((m) => m.includes('the stream of "words" is read inside span "consume"'))).toHaveLength(1);
+    w.restore();
+  });
+
   it("ends OK with the chunks consumed so far when the consumer breaks early", async () => {
     const t = setup();
     let cleanedUp = false;

@@ -160,13 +160,13 @@ export class StreamRecorder {
    * A stream whose span started at the call (a function returning one; an async generator a build
    * lowered, so a plain function to trace()), read first inside a span of another trace, stays in
    * the trace it was called in, where a native generator's span, started at its first read, would
-   * nest under the reader. Said once, in development, unless the caller chose that trace.
+   * nest under the reader. Said once, in development, unless the caller chose that trace for it.
    */
   private checkReader(span: LiveSpan): void {
     this.readerChecked = true;
     if (!isDev()) return;
     const reader = span._record.tracer.contextManager.active();
-    if (!reader || reader.traceId === span.traceId || span._record.rootPlaced) return;
+    if (!reader || reader.traceId === span.traceId || span._record.placedRoot === span) return;
     warnOnce(
       "stream-read-elsewhere",
       `the stream of "${span.name}" is read inside ${isRemoteParent(reader) ? "a remote span" : `span "${reader.name}"`} of another trace, so it stays ` +

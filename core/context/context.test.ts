@@ -128,6 +128,18 @@ describe("stack context without an async context manager", () => {
     expect(w.messages()).toEqual([]);
   });
 
+  it("does not warn for a root under a remote parent made active from a request's headers (it has its parent)", async () => {
+    w = captureWarnings();
+    const t = setup({ contextManager: new mlflow.StackContextManager() });
+    const background = mlflow.withSpan(async () => { await sleep(3); }, { name: "background" });
+    await sleep(1);
+    const headers = { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" };
+    await mlflow.withTracingContextFromHeaders(headers, () => mlflow.withSpan(() => 1, { name: "handler" }));
+    await background;
+    expect((await t.traces()).map((tr) => tr.data.spans[0]!.name).sort()).toEqual(["background", "handler"]);
+    expect(w.messages()).toEqual([]);
+  });
+
   it("does not warn for flows started together in one synchronous run (none can have lost its context across an await)", async () => {
     w = captureWarnings();
     const t = setup({ contextManager: new mlflow.StackContextManager() });

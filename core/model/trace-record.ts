@@ -39,8 +39,8 @@ export class TraceRecord {
   childEnded = false;
   /** The tracer's synchronous run this trace started in (for its lost-context check). */
   startedIn: object | undefined;
-  /** The caller chose this trace (`parent: null`, or a remote parent), not the context. */
-  rootPlaced = false;
+  /** The root, when the caller chose this trace for it (`parent: null`, or a remote parent), not the context. */
+  placedRoot: LiveSpan | undefined;
   /** Set by updateCurrentTrace({ state }); otherwise the root's status decides. */
   userState: TraceState | undefined;
   private lingerTimer: ReturnType<typeof setTimeout> | undefined;

@@ -97,10 +97,16 @@ for (const [mode, url] of [["stack", MODES["stack, implicit"].page], ["zone lowe
   });
 }
 
-test("zone lowered: a MutationObserver callback (which Zone.js runs in its zone without a task) starting a new trace draws no lost-context warning", async ({ page }) => {
-  await page.goto(MODES["zone lowered, implicit"].page);
-  await page.waitForFunction(() => "observerStartsFlow" in globalThis);
-  const result = await page.evaluate(() => (globalThis as any).observerStartsFlow());
-  expect(result.traces.sort()).toEqual([["background"], ["fresh"]]);
-  expect(result.warnings.filter((w: string) => w.includes("lost across an await"))).toEqual([]);
-});
+for (const [which, lost, traces] of [
+  ["reentered-transform", 1, [["leaf"], ["leaf"], ["sse"]]],
+  ["observer", 1, [["background"], ["fresh"]]],
+  ["observer-placed", 0, [["background"], ["fresh"]]],
+] as const) {
+  test(`zone lowered: ${which}: ${lost ? "the lost-context warning" : "no warning"}`, async ({ page }) => {
+    await page.goto(MODES["zone lowered, implicit"].page);
+    await page.waitForFunction(() => "zoneReentry" in globalThis);
+    const result = await page.evaluate((w) => (globalThis as any).zoneReentry(w), which);
+    expect(result.traces.sort()).toEqual(traces);
+    expect(result.warnings.filter((w: string) => w.includes("lost across an await"))).toHaveLength(lost);
+  });
+}

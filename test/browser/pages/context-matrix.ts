@@ -170,29 +170,46 @@ async function startTogether() {
   return { traces: exporter.traces.length, warnings };
 }
 
-// A new flow started by a callback Zone.js runs in its zone without a task of its own
-// (MutationObserver, FileReader: Zone.wrap) while another trace is open: a new trace on purpose
-// of the app, nothing lost, no warning.
-async function observerStartsFlow() {
+// Zone.js runs some callbacks in their zone without a task of its own (MutationObserver,
+// FileReader, custom elements: Zone.wrap), as code that lost its span runs when it re-enters a
+// zone (an Angular app's ngZone.run in a stream's transform): the two look alike. A lost span must
+// be said, so a new flow an observer starts while another trace is open is said too, unless it is
+// started as one ({ parent: null }).
+async function zoneReentry(which: "observer" | "observer-placed" | "reentered-transform") {
   const exporter = new mlflow.InMemoryExporter();
   const contextManager = createBrowserContextManager(contextMode);
   if (contextManager instanceof ZoneContextManager) await contextManager.asyncLowered;
   mlflow.init({ exporter, contextManager, dedupeSpanNames: false });
-  const target = document.createElement("div");
-  const fresh = new Promise<void>((resolve) => {
-    new MutationObserver(() => void mlflow.withSpan(async () => { await sleep(1); }, { name: "fresh" }).then(resolve)).observe(target, { attributes: true });
-  });
-  await mlflow.withSpan(async () => {
-    await sleep(2);
-    target.setAttribute("data-x", "1"); // the observer fires in its own turn, "background" still open
-    await fresh;
-    await sleep(1);
-  }, { name: "background", parent: null });
+  const Zone = (globalThis as { Zone?: { root: { fork(spec: { name: string }): { run<T>(f: () => T): T } } } }).Zone!;
+  const appZone = Zone.root.fork({ name: "app" }); // as Angular's NgZone, made at start-up
+  if (which === "reentered-transform") {
+    await mlflow.withSpan(async () => {
+      const parse = new TransformStream<string, string>({
+        transform(chunk, controller) {
+          appZone.run(() => leaf("parse"));
+          controller.enqueue(chunk);
+        },
+      });
+      const reader = (await fetch("/stream?chunks=2")).body!.pipeThrough(new TextDecoderStream()).pipeThrough(parse).getReader();
+      while (!(await reader.read()).done);
+    }, { name: "sse" });
+  } else {
+    const target = document.createElement("div");
+    const fresh = new Promise<void>((resolve) => {
+      new MutationObserver(() => void mlflow.withSpan(async () => { await sleep(1); }, { name: "fresh", ...(which === "observer-placed" ? { parent: null } : {}) }).then(resolve)).observe(target, { attributes: true });
+    });
+    await mlflow.withSpan(async () => {
+      await sleep(2);
+      target.setAttribute("data-x", "1"); // the observer fires in its own turn, "background" still open
+      await fresh;
+      await sleep(1);
+    }, { name: "background", parent: null });
+  }
   await mlflow.flushTraces();
   return { traces: exporter.traces.map((t) => t.data.spans.map((sp) => sp.name)), warnings };
 }
 
 (globalThis as { runScenario?: typeof run }).runScenario = run;
-(globalThis as { observerStartsFlow?: typeof observerStartsFlow }).observerStartsFlow = observerStartsFlow;
+(globalThis as { zoneReentry?: typeof zoneReentry }).zoneReentry = zoneReentry;
 (globalThis as { startTogether?: typeof startTogether }).startTogether = startTogether;
 (globalThis as { scenarioNames?: string[] }).scenarioNames = Object.keys(scenarios);
