@@ -370,6 +370,20 @@ describe("tracing never breaks the traced program", () => {
     ]);
   });
 
+  it("an OK status is final, as in OpenTelemetry (so MLflow's Python SDK): a later error is recorded as an event, the span and trace stay OK", async () => {
+    const t = setup();
+    expect(() => mlflow.withSpan((span) => { span.setStatus("OK"); throw new RangeError("after ok"); }, { name: "a" })).toThrow("after ok");
+    mlflow.startSpan({ name: "b" }).setStatus("OK").end({ status: "ERROR" });
+    mlflow.startSpan({ name: "c" }).setStatus("OK").setStatus({ statusCode: "ERROR", description: "late" }).recordException(new Error("x")).end();
+    const traces = await t.traces();
+    expect(traces.map((tr) => [tr.data.spans[0]!.status, tr.info.state])).toEqual([
+      [{ statusCode: "STATUS_CODE_OK", description: "" }, "OK"],
+      [{ statusCode: "STATUS_CODE_OK", description: "" }, "OK"],
+      [{ statusCode: "STATUS_CODE_OK", description: "" }, "OK"],
+    ]);
+    expect(traces[0]!.data.spans[0]!.events.map((e) => [e.name, e.attributes["exception.type"]])).toEqual([["exception", "RangeError"]]);
+  });
+
   it("an explicit time that is not epoch nanoseconds (NaN, a string) is replaced by now with a warning; an end before the start is moved to the start", async () => {
     const w = captureWarnings();
     const t = setup();

@@ -300,13 +300,14 @@ export class LiveSpan {
       name: "exception",
       attributes: { "exception.type": type, "exception.message": message, "exception.stacktrace": stacktrace },
     });
-    if (setError) this._status = { statusCode: SpanStatusCode.ERROR, description: `${type}: ${message}` };
+    // An OK status is final (OpenTelemetry's rule, so MLflow's Python SDK): the event is still kept.
+    if (setError && this._status.statusCode !== SpanStatusCode.OK) this._status = { statusCode: SpanStatusCode.ERROR, description: `${type}: ${message}` };
     return this;
   }
 
   /**
    * Accepts `"OK"`/`"ERROR"`/`"UNSET"`, a `SpanStatusCode`, or `{ statusCode, description }`. As in
-   * OpenTelemetry, UNSET is ignored and a description is kept for ERROR only.
+   * OpenTelemetry, UNSET is ignored, OK is final and a description is kept for ERROR only.
    */
   setStatus(status: SpanStatusInput, description?: string): this {
     if (!this.writable("setStatus")) return this;
@@ -315,9 +316,9 @@ export class LiveSpan {
       warnOnce("bad-status", `setStatus() got ${JSON.stringify(status)}; expected "OK", "ERROR", "UNSET" or a SpanStatusCode.`);
       return this;
     }
-    // As OpenTelemetry (so MLflow's Python SDK): UNSET changes nothing (an ERROR stays one), and
-    // only an ERROR keeps a description.
-    if (code === SpanStatusCode.UNSET) return this;
+    // As OpenTelemetry (so MLflow's Python SDK): UNSET changes nothing (an ERROR stays one), OK is
+    // final (a later ERROR changes nothing), and only an ERROR keeps a description.
+    if (code === SpanStatusCode.UNSET || this._status.statusCode === SpanStatusCode.OK) return this;
     const desc = code === SpanStatusCode.ERROR ? (typeof status === "object" ? status.description : description) : "";
     this._status = { statusCode: code, description: typeof desc === "string" ? desc : "" };
     return this;
