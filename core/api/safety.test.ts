@@ -1,5 +1,5 @@
 // Tracing must never break the traced program.
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import * as mlflow from "../index.js";
 import { captureWarnings, setup, shape, sleep } from "../../test/unit/helpers.js";
 import { resetWarnings } from "../debug.js";
@@ -382,6 +382,24 @@ describe("tracing never breaks the traced program", () => {
       [{ statusCode: "STATUS_CODE_OK", description: "" }, "OK"],
     ]);
     expect(traces[0]!.data.spans[0]!.events.map((e) => [e.name, e.attributes["exception.type"]])).toEqual([["exception", "RangeError"]]);
+  });
+
+  it("span times follow the wall clock when the monotonic clock drifts from it (a laptop's sleep stops performance.now() in a long-lived tab)", async () => {
+    const t = setup();
+    const realNow = Date.now.bind(Date);
+    const spy = vi.spyOn(Date, "now").mockImplementation(() => realNow() + 3_600_000); // wall clock an hour ahead
+    try {
+      const expected = Date.now();
+      mlflow.startSpan({ name: "after-sleep" }).end();
+      const [span] = (await t.only()).data.spans;
+      expect(span!.startTime).toBeGreaterThanOrEqual(expected - 5);
+      expect(span!.startTime).toBeLessThan(expected + 1_000);
+    } finally {
+      spy.mockRestore();
+    }
+    // Back in step: times follow it again.
+    mlflow.startSpan({ name: "later" }).end();
+    expect(Math.abs((await t.traces()).at(-1)!.data.spans[0]!.startTime - Date.now())).toBeLessThan(1_000);
   });
 
   it("an explicit time that is not epoch nanoseconds (NaN, a string) is replaced by now with a warning; an end before the start is moved to the start", async () => {

@@ -2,12 +2,24 @@ import { warnOnce } from "../debug.js";
 
 // Epoch milliseconds with sub-millisecond precision where the runtime has a monotonic clock.
 // (In Workers `performance.now()` only advances on I/O: that is the platform's timing model.)
+// The monotonic clock can drift from the wall clock: it stops while a laptop sleeps (a tab left
+// open for days), and does not follow the system clock being set. Past a second apart, times
+// follow the wall clock again, as Python's time.time_ns() does.
 
 const perf = (globalThis as { performance?: { now(): number; timeOrigin: number } }).performance;
+const DRIFT_MS = 1_000;
 
 export const nowMs: () => number =
   perf && typeof perf.now === "function" && typeof perf.timeOrigin === "number"
-    ? () => perf.timeOrigin + perf.now()
+    ? (() => {
+        let origin = perf.timeOrigin;
+        return () => {
+          const mono = perf.now();
+          const wall = Date.now();
+          if (Math.abs(wall - (origin + mono)) > DRIFT_MS) origin = wall - mono;
+          return origin + mono;
+        };
+      })()
     : () => Date.now();
 
 /** Epoch ms (fractional) → integer nanoseconds, exact to the microsecond. */
