@@ -412,6 +412,54 @@ describe("TraceBuffer: a part arriving after its forwarded trace left the buffer
     expect(await api(stub).put([browser, worker])).toEqual({ stored: 0, merged: 0, duplicates: 2 });
   });
 
+  it("an older copy still changes nothing after a later part stored the trace again, and in a part that also ends a span MLflow has open", async () => {
+    const rootEnd = async (id: string) => {
+      const res = await fetch(`${proxy}/api/3.0/mlflow/traces/get?trace_id=${id}`);
+      const body = (await res.json()) as { trace: { spans: { parent_span_id?: string; end_time_unix_nano?: string; events?: { name: string }[] }[] } };
+      const root = body.trace.spans.find((sp) => !sp.parent_span_id)!;
+      return { end: root.end_time_unix_nano, events: (root.events ?? []).map((e) => e.name) };
+    };
+    // 1. A late Worker part (a span MLflow lacks) stores the trace again; then the snapshot comes.
+    const { finished, snapshot } = await finishedAndSnapshot();
+    const id = finished.info.traceId;
+    const stub = buffer();
+    await api(stub).put([finished]);
+    await forwardNow(stub);
+    const before = await rootEnd(id);
+    await expireAll(stub);
+    const root = finished.data.spans.find((sp) => sp.parentId === null)!;
+    const late: Trace = { info: { ...structuredClone(finished.info), tags: {}, traceMetadata: {} }, data: { spans: [{ ...structuredClone(root), spanId: "00000000000000cc", parentId: root.spanId, name: "POST /api/late", events: [] }] } };
+    expect(await api(stub).put([late])).toEqual({ stored: 1, merged: 0, duplicates: 0 });
+    expect(await api(stub).put([snapshot])).toEqual({ stored: 0, merged: 0, duplicates: 1 });
+    await makeDue(stub);
+    await forwardNow(stub);
+    expect(await rootEnd(id)).toEqual(before);
+    expect((await fromMlflow(id))!.tree).toContainEqual(["POST /api/late", "answer"]);
+    // 2. MLflow has a child still open (exported unfinished); the snapshot ends it early but
+    // holds an older copy of the root: the whole snapshot is an older view, not sent.
+    const two = await finishedAndSnapshot();
+    two.finished.data.spans.find((sp) => sp.parentId !== null)!.endTime = null;
+    const other = buffer();
+    await api(other).put([two.finished]);
+    await forwardNow(other);
+    const kept = await rootEnd(two.finished.info.traceId);
+    await expireAll(other);
+    expect(await api(other).put([two.snapshot])).toEqual({ stored: 0, merged: 0, duplicates: 1 });
+    expect(await rootEnd(two.finished.info.traceId)).toEqual(kept);
+  });
+
+  it("a trace id sent again and again is remembered up to 20000 spans, then forgotten rather than outgrow a row", async () => {
+    const t = simpleTrace("fixed traceparent");
+    const id = t.info.traceId;
+    const stub = buffer();
+    const many = Object.fromEntries(Array.from({ length: 19_999 }, (_, i) => [i.toString(16).padStart(16, "0"), 1]));
+    await sql(stub, "INSERT INTO departed (trace_id, span_ends, until) VALUES (?, ?, ?)", id, JSON.stringify(many), Date.now() + 86_400_000);
+    expect(await api(stub).put([t])).toEqual({ stored: 1, merged: 0, duplicates: 0 }); // its spans are new
+    await forwardNow(stub);
+    await expireAll(stub); // 19 999 + 2 spans: over the cap
+    expect(await sql(stub, "SELECT trace_id FROM departed WHERE trace_id = ?", id)).toEqual([]);
+  });
+
   it("a new trace id whose first part has no spans (tags only) is stored, not taken for a duplicate", async () => {
     const t = simpleTrace("tags only", { tags: { k: "v" } });
     t.data.spans = [];

@@ -24,6 +24,8 @@ const RETRY_AFTER_CAP_MS = 3_600_000;
  * taken as a new trace, and sent to MLflow, replacing the spans it has of it.
  */
 export const DEPARTED_KEPT_MS = 30 * 86_400_000;
+/** At most this many spans remembered per trace (about 40 bytes each, far below a row's 2 MB). */
+const DEPARTED_MAX_SPANS = 20_000;
 /** The latest time `setAlarm` takes (workerd refuses dates after 2189). */
 const LATEST_ALARM = Date.UTC(2188, 11, 31);
 
@@ -35,9 +37,22 @@ const LATEST_ALARM = Date.UTC(2188, 11, 31);
 const MAX_ROW_BYTES = 1_900_000;
 const utf8Encoder = new TextEncoder();
 
-/** A span MLflow has a copy of (`ended`: when that copy ended, 0 if not at all) that ended no earlier than this one. */
-const isKnownCopy = (span: SpanData, ended: number | undefined): boolean =>
-  ended !== undefined && (span.endTime === null || span.endTime <= ended);
+/**
+ * Whether a part of a trace MLflow has (`departed`: when each span MLflow has ended, 0 if not at
+ * all) is worth sending: it has a span MLflow lacks or one that ended later, and no older copy of
+ * one (an older view of the trace, a hidden page's snapshot: sent, it would replace MLflow's).
+ * It then goes whole, as a part does, so its token usage and span count are its own.
+ */
+function bringsNews(spans: SpanData[], departed: Map<string, number>): boolean {
+  let news = false;
+  for (const span of spans) {
+    const ended = departed.get(span.spanId);
+    if (ended === undefined) news = true;
+    else if (span.endTime === null || span.endTime < ended) return false;
+    else if (span.endTime > ended) news = true;
+  }
+  return news;
+}
 function checkRowSize(text: string, path: string): void {
   // UTF-8 is at most 3 bytes per UTF-16 unit: only count bytes when it could matter.
   if (text.length * 3 <= MAX_ROW_BYTES) return;
@@ -156,11 +171,10 @@ export class TraceBuffer extends DurableObject implements TraceStore {
     let spanCount = before.spans;
     let spanBytes = before.bytes;
     let spanChanges = 0;
-    // Of a trace forwarded and since deleted here: a part whose every span MLflow has, ended no
-    // later, is an older copy (or a resend) and changes nothing. One with anything new goes whole,
-    // as a part does (its token usage and span count are then its own, as before the deletion).
-    const departed = row ? undefined : this.departedEnds(id, now);
-    if (departed && trace.data.spans.every((span) => isKnownCopy(span, departed.get(span.spanId)))) {
+    // Of a trace forwarded and since deleted here (also when a later part has stored it again):
+    // a part holding an older copy of a span MLflow has, or nothing MLflow lacks, changes nothing.
+    const departed = this.departedEnds(id, now);
+    if (departed && !bringsNews(trace.data.spans, departed)) {
       result.duplicates++;
       return;
     }
@@ -458,12 +472,17 @@ export class TraceBuffer extends DurableObject implements TraceStore {
             const ended = Number(r.ended);
             ends.set(r.span_id, Number.isFinite(ended) ? ended : 0);
           }
-          this.sql.exec(
-            "INSERT INTO departed (trace_id, span_ends, until) VALUES (?, ?, ?) ON CONFLICT (trace_id) DO UPDATE SET span_ends = excluded.span_ends, until = excluded.until",
-            id,
-            JSON.stringify(Object.fromEntries(ends)),
-            now + DEPARTED_KEPT_MS,
-          );
+          // A trace id sent again and again (a fixed traceparent) would grow its record past what a
+          // row holds: past the cap it is forgotten, and later parts go as new ones.
+          if (ends.size > DEPARTED_MAX_SPANS) this.sql.exec("DELETE FROM departed WHERE trace_id = ?", id);
+          else {
+            this.sql.exec(
+              "INSERT INTO departed (trace_id, span_ends, until) VALUES (?, ?, ?) ON CONFLICT (trace_id) DO UPDATE SET span_ends = excluded.span_ends, until = excluded.until",
+              id,
+              JSON.stringify(Object.fromEntries(ends)),
+              now + DEPARTED_KEPT_MS,
+            );
+          }
         }
         this.sql.exec("DELETE FROM spans WHERE trace_id = ?", id);
         this.sql.exec("DELETE FROM traces WHERE trace_id = ?", id);
