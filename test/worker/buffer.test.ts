@@ -448,16 +448,29 @@ describe("TraceBuffer: a part arriving after its forwarded trace left the buffer
     expect(await rootEnd(two.finished.info.traceId)).toEqual(kept);
   });
 
-  it("a trace id sent again and again is remembered up to 20000 spans, then forgotten rather than outgrow a row", async () => {
+  it("a trace id sent again and again is remembered up to 5000 spans, then forgotten rather than outgrow a row", async () => {
     const t = simpleTrace("fixed traceparent");
     const id = t.info.traceId;
     const stub = buffer();
-    const many = Object.fromEntries(Array.from({ length: 19_999 }, (_, i) => [i.toString(16).padStart(16, "0"), 1]));
+    const many = Object.fromEntries(Array.from({ length: 4_999 }, (_, i) => [i.toString(16).padStart(16, "0"), 1]));
     await sql(stub, "INSERT INTO departed (trace_id, span_ends, until) VALUES (?, ?, ?)", id, JSON.stringify(many), Date.now() + 86_400_000);
     expect(await api(stub).put([t])).toEqual({ stored: 1, merged: 0, duplicates: 0 }); // its spans are new
     await forwardNow(stub);
-    await expireAll(stub); // 19 999 + 2 spans: over the cap
+    await expireAll(stub); // 4 999 + 2 spans: over the cap
     expect(await sql(stub, "SELECT trace_id FROM departed WHERE trace_id = ?", id)).toEqual([]);
+  });
+
+  it("a part repeating a span MLflow has open, still open, beside a new span: stored (the copy is not older)", async () => {
+    const { finished } = await finishedAndSnapshot();
+    const child = finished.data.spans.find((sp) => sp.parentId !== null)!;
+    child.endTime = null; // exported unfinished
+    const stub = buffer();
+    await api(stub).put([finished]);
+    await forwardNow(stub);
+    await expireAll(stub);
+    const sibling = { ...structuredClone(child), spanId: "00000000000000dd", name: "sibling", endTime: child.startTime + 1 };
+    const part: Trace = { info: structuredClone(finished.info), data: { spans: [structuredClone(child), sibling] } };
+    expect(await api(stub).put([part])).toEqual({ stored: 1, merged: 0, duplicates: 0 });
   });
 
   it("a new trace id whose first part has no spans (tags only) is stored, not taken for a duplicate", async () => {

@@ -24,8 +24,11 @@ const RETRY_AFTER_CAP_MS = 3_600_000;
  * taken as a new trace, and sent to MLflow, replacing the spans it has of it.
  */
 export const DEPARTED_KEPT_MS = 30 * 86_400_000;
-/** At most this many spans remembered per trace (about 40 bytes each, far below a row's 2 MB). */
-const DEPARTED_MAX_SPANS = 20_000;
+/**
+ * At most this many spans remembered per trace id (about 40 bytes each: a row's 2 MB is far, and
+ * the record, read on every put of that id, stays a few hundred KB).
+ */
+const DEPARTED_MAX_SPANS = 5_000;
 /** The latest time `setAlarm` takes (workerd refuses dates after 2189). */
 const LATEST_ALARM = Date.UTC(2188, 11, 31);
 
@@ -47,9 +50,10 @@ function bringsNews(spans: SpanData[], departed: Map<string, number>): boolean {
   let news = false;
   for (const span of spans) {
     const ended = departed.get(span.spanId);
+    const end = span.endTime ?? 0; // as recorded: an open span's copy is as old as MLflow's open one
     if (ended === undefined) news = true;
-    else if (span.endTime === null || span.endTime < ended) return false;
-    else if (span.endTime > ended) news = true;
+    else if (end < ended) return false;
+    else if (end > ended) news = true;
   }
   return news;
 }
