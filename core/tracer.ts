@@ -3,7 +3,7 @@ import type { ContextManager } from "./context/context-manager.js";
 import { StackContextManager } from "./context/stack.js";
 import { isDev, reportSdkError, warnOnce } from "./debug.js";
 import type { Exporter } from "./export/exporter.js";
-import { nowMs } from "./model/clock.js";
+import { followWallClock, nowMs } from "./model/clock.js";
 import { DEFAULT_SPAN_NAME, SpanType } from "./model/constants.js";
 import { finalizeTrace } from "./model/finalize.js";
 import { runHooks, startHooks } from "./model/hooks.js";
@@ -87,8 +87,9 @@ export class Tracer implements TraceOwner {
   }
 
   startSpan(options: StartSpanInternal): LiveSpan {
-    const start = options.startTimeMs ?? nowMs();
     const resolved = this.resolveParent(options.parent);
+    if (!resolved || isRemoteParent(resolved)) followWallClock(); // a new trace here
+    const start = options.startTimeMs ?? nowMs();
     const remote = isRemoteParent(resolved) ? resolved : undefined;
     let parent = remote ? undefined : (resolved as LiveSpan | undefined);
     if (parent && parent._record.finished) {

@@ -402,6 +402,27 @@ describe("tracing never breaks the traced program", () => {
     expect(Math.abs((await t.traces()).at(-1)!.data.spans[0]!.startTime - Date.now())).toBeLessThan(1_000);
   });
 
+  it("within a trace times stay monotonic when the wall clock moves (a clock set back, fake timers): no child before its parent, no warning", async () => {
+    const w = captureWarnings();
+    const t = setup();
+    const realNow = Date.now.bind(Date);
+    const parent = mlflow.startSpan({ name: "parent" });
+    const spy = vi.spyOn(Date, "now").mockImplementation(() => realNow() - 5_000);
+    try {
+      const child = mlflow.startSpan({ name: "child", parent });
+      await sleep(2);
+      child.end();
+      parent.end();
+    } finally {
+      spy.mockRestore();
+    }
+    const [p, c] = (await t.only()).data.spans;
+    expect(c!.startTime).toBeGreaterThanOrEqual(p!.startTime);
+    expect(p!.endTime! - p!.startTime).toBeGreaterThanOrEqual(1);
+    expect(w.messages()).toEqual([]);
+    w.restore();
+  });
+
   it("an explicit time that is not epoch nanoseconds (NaN, a string) is replaced by now with a warning; an end before the start is moved to the start", async () => {
     const w = captureWarnings();
     const t = setup();
