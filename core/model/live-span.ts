@@ -287,7 +287,7 @@ export class LiveSpan {
     return this;
   }
 
-  /** Records an `exception` event and sets ERROR status with `"<Type>: <message>"`, as MLflow does. */
+  /** Records an `exception` event and sets ERROR status with `"<Type>: <message>"` (unless the status is OK: final), as MLflow does. */
   recordException(error: unknown): this {
     return this._recordException(error, true);
   }
