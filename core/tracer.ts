@@ -88,7 +88,8 @@ export class Tracer implements TraceOwner {
 
   startSpan(options: StartSpanInternal): LiveSpan {
     const resolved = this.resolveParent(options.parent);
-    if (!resolved || isRemoteParent(resolved)) followWallClock(); // a new trace here
+    // A new trace, and none other open (whose spans would move): times may follow the wall clock.
+    if ((!resolved || isRemoteParent(resolved)) && this.openTraces.size === 0 && this.retired.size === 0) followWallClock();
     const start = options.startTimeMs ?? nowMs();
     const remote = isRemoteParent(resolved) ? resolved : undefined;
     let parent = remote ? undefined : (resolved as LiveSpan | undefined);

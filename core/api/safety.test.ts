@@ -423,6 +423,30 @@ describe("tracing never breaks the traced program", () => {
     w.restore();
   });
 
+  it("a trace starting while another is open does not move the open one's times, whatever the wall clock does", async () => {
+    const w = captureWarnings();
+    const t = setup();
+    const realNow = Date.now.bind(Date);
+    const a = mlflow.startSpan({ name: "a" });
+    await sleep(2);
+    const spy = vi.spyOn(Date, "now").mockImplementation(() => realNow() - 5_000); // set back 5 s
+    try {
+      mlflow.startSpan({ name: "b" }).end(); // another trace starts and ends meanwhile
+      const child = mlflow.startSpan({ name: "a-child", parent: a });
+      await sleep(2);
+      child.end();
+      a.end();
+    } finally {
+      spy.mockRestore();
+    }
+    const traceA = (await t.traces()).find((tr) => tr.data.spans[0]!.name === "a")!;
+    const [root, child] = traceA.data.spans;
+    expect(child!.startTime).toBeGreaterThan(root!.startTime);
+    expect(root!.endTime! - root!.startTime).toBeGreaterThanOrEqual(4);
+    expect(w.messages()).toEqual([]);
+    w.restore();
+  });
+
   it("an explicit time that is not epoch nanoseconds (NaN, a string) is replaced by now with a warning; an end before the start is moved to the start", async () => {
     const w = captureWarnings();
     const t = setup();

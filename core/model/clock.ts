@@ -3,23 +3,26 @@ import { warnOnce } from "../debug.js";
 // Epoch milliseconds with sub-millisecond precision where the runtime has a monotonic clock.
 // (In Workers `performance.now()` only advances on I/O: that is the platform's timing model.)
 // The monotonic clock can drift from the wall clock: it stops while a laptop sleeps (a tab left
-// open for days), and does not follow the system clock being set. So when a trace starts, past a
-// second apart, times follow the wall clock again (as Python's time.time_ns() does); within a
-// trace they stay monotonic, so no child starts before its parent (OpenTelemetry's anchored clock).
+// open for days), and does not follow the system clock being set. So as a trace starts while no
+// other is open, past a second apart, times follow the wall clock again (as Python's
+// time.time_ns() does); while any trace is open they stay monotonic, so no span of it moves. The
+// anchor is shared by every copy of mlflow-edge in the realm, as the tracer is.
 
 const perf = (globalThis as { performance?: { now(): number; timeOrigin: number } }).performance;
 const monotonic = perf && typeof perf.now === "function" && typeof perf.timeOrigin === "number" ? perf : undefined;
 const DRIFT_MS = 1_000;
-let origin = monotonic ? monotonic.timeOrigin : 0;
+const anchor: { origin: number } = ((globalThis as Record<symbol, { origin: number } | undefined>)[Symbol.for("mlflow-edge.clock")] ??= {
+  origin: monotonic ? monotonic.timeOrigin : 0,
+});
 
-export const nowMs: () => number = monotonic ? () => origin + monotonic.now() : () => Date.now();
+export const nowMs: () => number = monotonic ? () => anchor.origin + monotonic.now() : () => Date.now();
 
-/** Called as a trace starts: re-anchors the monotonic clock to the wall clock when they drifted apart. */
+/** Re-anchors the monotonic clock to the wall clock when they drifted apart (callers: no trace is open). */
 export function followWallClock(): void {
   if (!monotonic) return;
   const mono = monotonic.now();
   const wall = Date.now();
-  if (Math.abs(wall - (origin + mono)) > DRIFT_MS) origin = wall - mono;
+  if (Math.abs(wall - (anchor.origin + mono)) > DRIFT_MS) anchor.origin = wall - mono;
 }
 
 /** Epoch ms (fractional) → integer nanoseconds, exact to the microsecond. */

@@ -339,12 +339,10 @@ export class LiveSpan {
       if (options.status !== undefined) this.setStatus(options.status);
       this._status = endedStatus(this._status);
       if (endHooks.size) runHooks(endHooks, this, "end");
-      const given = options.endTimeNs !== undefined ? userTimeMs(options.endTimeNs, "endTimeNs") : undefined;
-      let end = given ?? nowMs();
+      let end = (options.endTimeNs !== undefined ? userTimeMs(options.endTimeNs, "endTimeNs") : undefined) ?? nowMs();
       if (end < this.startTime) {
-        // Said only for a time the user gave, over a microsecond off (a nanosecond round trip's
-        // rounding is not a mistake; nor is a start the user gave after the clock's now).
-        if (given !== undefined && this.startTime - end > 1e-3) warnOnce("end-before-start", `span "${this.name}" was ended at a time before its start; its end was set to its start.`);
+        // (Under a microsecond: a nanosecond round trip's rounding, not the user's mistake.)
+        if (this.startTime - end > 1e-3) warnOnce("end-before-start", `span "${this.name}" was ended at a time before its start; its end was set to its start.`);
         end = this.startTime;
       }
       this._endTime = end;
