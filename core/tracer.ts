@@ -88,8 +88,9 @@ export class Tracer implements TraceOwner {
 
   startSpan(options: StartSpanInternal): LiveSpan {
     const resolved = this.resolveParent(options.parent);
-    // A new trace, and none other open (whose spans would move): times may follow the wall clock.
-    if ((!resolved || isRemoteParent(resolved)) && this.openTraces.size === 0 && this.retired.size === 0) followWallClock();
+    // A new trace of the realm's tracer, and none other open (whose spans would move): times may
+    // follow the wall clock. (Not from a tracer of the SDK's own, such as the detached one.)
+    if ((!resolved || isRemoteParent(resolved)) && this.nothingOpen() && this === getTracer()) followWallClock();
     const start = options.startTimeMs ?? nowMs();
     const remote = isRemoteParent(resolved) ? resolved : undefined;
     let parent = remote ? undefined : (resolved as LiveSpan | undefined);
@@ -261,6 +262,13 @@ export class Tracer implements TraceOwner {
       if (t.hasWork) this.retired.add(t);
     }
     previous.retired.clear();
+  }
+
+  /** No trace is open here, nor in a tracer this one replaced. */
+  private nothingOpen(): boolean {
+    if (this.openTraces.size > 0) return false;
+    for (const t of this.retired) if (t.openTraces.size > 0) return false;
+    return true;
   }
 
   private get hasWork(): boolean {

@@ -447,6 +447,54 @@ describe("tracing never breaks the traced program", () => {
     w.restore();
   });
 
+  it("the clock follows the wall clock only when no trace is open anywhere: not for a span the SDK detached, nor held back by an earlier init()", async () => {
+    const w = captureWarnings();
+    let t = setup();
+    const realNow = Date.now.bind(Date);
+    // 1. A span the SDK hands out detached (a parent that is not a span) while a trace is open.
+    const a = mlflow.startSpan({ name: "a" });
+    await sleep(2);
+    let spy = vi.spyOn(Date, "now").mockImplementation(() => realNow() - 5_000);
+    try {
+      mlflow.startSpan({ name: "stray", parent: Promise.resolve(a) as never }).end();
+      const child = mlflow.startSpan({ name: "a-child", parent: a });
+      await sleep(2);
+      child.end();
+      a.end();
+    } finally {
+      spy.mockRestore();
+    }
+    const [root, child] = (await t.traces()).find((tr) => tr.data.spans[0]!.name === "a")!.data.spans;
+    expect(child!.startTime).toBeGreaterThan(root!.startTime);
+    // 2. init() again with an exporter that has flush(), nothing open: a laptop's sleep is followed.
+    mlflow.init({ exporter: { export() {}, async flush() {} } });
+    mlflow.startSpan({ name: "before" }).end(); // that exporter has a trace to flush when replaced
+    t = setup();
+    spy = vi.spyOn(Date, "now").mockImplementation(() => realNow() + 3_600_000);
+    try {
+      const expected = Date.now();
+      mlflow.startSpan({ name: "after-sleep" }).end();
+      expect((await t.only()).data.spans[0]!.startTime).toBeGreaterThanOrEqual(expected - 5);
+    } finally {
+      spy.mockRestore();
+    }
+    mlflow.startSpan({ name: "back" }).end(); // and back to the real clock
+    // 3. A span still open when its trace was exported (flushTraces) ends after the clock moved back: nothing to say.
+    const r = mlflow.startSpan({ name: "r" });
+    const bg = mlflow.startSpan({ name: "background", parent: r });
+    r.end();
+    await mlflow.flushTraces();
+    spy = vi.spyOn(Date, "now").mockImplementation(() => realNow() - 5_000);
+    try {
+      mlflow.startSpan({ name: "next" }).end();
+      bg.end();
+    } finally {
+      spy.mockRestore();
+    }
+    expect(w.messages().filter((m) => m.includes("before its start"))).toEqual([]);
+    w.restore();
+  });
+
   it("an explicit time that is not epoch nanoseconds (NaN, a string) is replaced by now with a warning; an end before the start is moved to the start", async () => {
     const w = captureWarnings();
     const t = setup();

@@ -341,8 +341,9 @@ export class LiveSpan {
       if (endHooks.size) runHooks(endHooks, this, "end");
       let end = (options.endTimeNs !== undefined ? userTimeMs(options.endTimeNs, "endTimeNs") : undefined) ?? nowMs();
       if (end < this.startTime) {
-        // (Under a microsecond: a nanosecond round trip's rounding, not the user's mistake.)
-        if (this.startTime - end > 1e-3) warnOnce("end-before-start", `span "${this.name}" was ended at a time before its start; its end was set to its start.`);
+        // (Under a microsecond: a nanosecond round trip's rounding, not the user's mistake. A span
+        // outliving its exported trace may end after the clock was re-anchored: nothing to say.)
+        if (this.startTime - end > 1e-3 && !this._record.finished) warnOnce("end-before-start", `span "${this.name}" was ended at a time before its start; its end was set to its start.`);
         end = this.startTime;
       }
       this._endTime = end;
