@@ -3,7 +3,7 @@ import type { ContextManager } from "./context/context-manager.js";
 import { StackContextManager } from "./context/stack.js";
 import { isDev, reportSdkError, warnOnce } from "./debug.js";
 import type { Exporter } from "./export/exporter.js";
-import { followWallClock, nowMs } from "./model/clock.js";
+import { followWallClock, nowMs, traceClosed, traceOpened } from "./model/clock.js";
 import { DEFAULT_SPAN_NAME, SpanType } from "./model/constants.js";
 import { finalizeTrace } from "./model/finalize.js";
 import { runHooks, startHooks } from "./model/hooks.js";
@@ -88,10 +88,6 @@ export class Tracer implements TraceOwner {
 
   startSpan(options: StartSpanInternal): LiveSpan {
     const resolved = this.resolveParent(options.parent);
-    // A new trace of the realm's tracer, and none other open (whose spans would move): times may
-    // follow the wall clock. (Not from a tracer of the SDK's own, such as the detached one.)
-    if ((!resolved || isRemoteParent(resolved)) && this.nothingOpen() && this === getTracer()) followWallClock();
-    const start = options.startTimeMs ?? nowMs();
     const remote = isRemoteParent(resolved) ? resolved : undefined;
     let parent = remote ? undefined : (resolved as LiveSpan | undefined);
     if (parent && parent._record.finished) {
@@ -101,6 +97,10 @@ export class Tracer implements TraceOwner {
       );
       parent = undefined;
     }
+    // A new trace with none other open in the realm (whose spans would move): times may first
+    // follow the wall clock again.
+    if (!parent) followWallClock();
+    const start = options.startTimeMs ?? nowMs();
     let span: LiveSpan;
     const name = options.name || DEFAULT_SPAN_NAME;
     const spanType = options.spanType ?? SpanType.UNKNOWN;
@@ -115,6 +115,7 @@ export class Tracer implements TraceOwner {
       const record = new TraceRecord(this, traceId, Math.floor(start), this.experimentId);
       if (checked) record.startedIn = this.currentTurn();
       this.openTraces.add(record);
+      traceOpened();
       span = new LiveSpan(record, newSpanId(), remote ? remote.spanId : null, name, spanType, start);
       // `parent: null` or a remote parent given: the caller chose this trace for this span.
       if (options.parent === null || isRemoteParent(options.parent)) record.placedRoot = span;
@@ -182,7 +183,7 @@ export class Tracer implements TraceOwner {
 
   /** Called by a TraceRecord when its root and every child have ended. */
   finishTrace(record: TraceRecord): void {
-    this.openTraces.delete(record);
+    if (this.openTraces.delete(record)) traceClosed();
     let trace: Trace;
     try {
       trace = finalizeTrace(record, this.dedupeSpanNames);
@@ -262,13 +263,6 @@ export class Tracer implements TraceOwner {
       if (t.hasWork) this.retired.add(t);
     }
     previous.retired.clear();
-  }
-
-  /** No trace is open here, nor in a tracer this one replaced. */
-  private nothingOpen(): boolean {
-    if (this.openTraces.size > 0) return false;
-    for (const t of this.retired) if (t.openTraces.size > 0) return false;
-    return true;
   }
 
   private get hasWork(): boolean {

@@ -495,6 +495,29 @@ describe("tracing never breaks the traced program", () => {
     w.restore();
   });
 
+  it("a trace open in a tracer init() replaced (a generator made before, read after) keeps the clock still, as does a span the SDK detached", async () => {
+    const w = captureWarnings();
+    setup();
+    const realNow = Date.now.bind(Date);
+    const words = mlflow.trace(async function* words() { yield "a"; await sleep(5); yield "b"; });
+    const gen = words(); // made under this configuration...
+    const detached = mlflow.startSpan({ name: "stray", parent: Promise.resolve(null) as never }); // an SDK fault hands out a detached span
+    const t = setup(); // ...read under the next one
+    const it = gen[Symbol.asyncIterator]();
+    await it.next();
+    const spy = vi.spyOn(Date, "now").mockImplementation(() => realNow() - 5_000);
+    try {
+      mlflow.startSpan({ name: "other" }).end();
+      while (!(await it.next()).done);
+      detached.end();
+    } finally {
+      spy.mockRestore();
+    }
+    expect((await t.traces()).map((tr) => tr.data.spans[0]!.name)).toEqual(["other"]);
+    expect(w.messages().filter((m) => m.includes("before its start"))).toEqual([]);
+    w.restore();
+  });
+
   it("an explicit time that is not epoch nanoseconds (NaN, a string) is replaced by now with a warning; an end before the start is moved to the start", async () => {
     const w = captureWarnings();
     const t = setup();

@@ -4,25 +4,40 @@ import { warnOnce } from "../debug.js";
 // (In Workers `performance.now()` only advances on I/O: that is the platform's timing model.)
 // The monotonic clock can drift from the wall clock: it stops while a laptop sleeps (a tab left
 // open for days), and does not follow the system clock being set. So as a trace starts while no
-// other is open, past a second apart, times follow the wall clock again (as Python's
+// other is open in the realm, past a second apart, times follow the wall clock again (as Python's
 // time.time_ns() does); while any trace is open they stay monotonic, so no span of it moves. The
-// anchor is shared by every copy of mlflow-edge in the realm, as the tracer is.
+// anchor and the count of open traces are shared by every tracer and every copy of mlflow-edge.
 
 const perf = (globalThis as { performance?: { now(): number; timeOrigin: number } }).performance;
 const monotonic = perf && typeof perf.now === "function" && typeof perf.timeOrigin === "number" ? perf : undefined;
 const DRIFT_MS = 1_000;
-const anchor: { origin: number } = ((globalThis as Record<symbol, { origin: number } | undefined>)[Symbol.for("mlflow-edge.clock")] ??= {
+interface Anchor {
+  origin: number;
+  /** Traces open in the realm, whichever tracer holds them. */
+  open: number;
+}
+const anchor: Anchor = ((globalThis as Record<symbol, Anchor | undefined>)[Symbol.for("mlflow-edge.clock")] ??= {
   origin: monotonic ? monotonic.timeOrigin : 0,
+  open: 0,
 });
 
 export const nowMs: () => number = monotonic ? () => anchor.origin + monotonic.now() : () => Date.now();
 
-/** Re-anchors the monotonic clock to the wall clock when they drifted apart (callers: no trace is open). */
+/** Before a new trace's first time is read: with no trace open, re-anchors to the wall clock if they drifted apart. */
 export function followWallClock(): void {
-  if (!monotonic) return;
+  if (anchor.open > 0 || !monotonic) return;
   const mono = monotonic.now();
   const wall = Date.now();
   if (Math.abs(wall - (anchor.origin + mono)) > DRIFT_MS) anchor.origin = wall - mono;
+}
+
+/** A trace is open (from its root's start until it is exported), whichever tracer holds it. */
+export function traceOpened(): void {
+  anchor.open++;
+}
+
+export function traceClosed(): void {
+  if (anchor.open > 0) anchor.open--;
 }
 
 /** Epoch ms (fractional) → integer nanoseconds, exact to the microsecond. */
