@@ -82,7 +82,12 @@ export class Tracer implements TraceOwner {
 
   /** The parent a new span would get: the explicit one, else the active span. */
   resolveParent(explicit: LiveSpan | RemoteParent | null | undefined): LiveSpan | RemoteParent | undefined {
-    if (explicit !== undefined) return explicit ?? undefined;
+    if (explicit === null) return undefined;
+    if (explicit !== undefined) {
+      if (isRemoteParent(explicit) || (typeof explicit === "object" && "_record" in explicit)) return explicit;
+      const shown = isPromiseLike(explicit) ? "a Promise (a missing await?)" : typeof explicit;
+      warnOnce("bad-parent", `"parent" must be a span, a remote parent (parseTraceparent) or null; got ${shown}, so the span starts under the active span.`);
+    }
     return this.contextManager.active();
   }
 

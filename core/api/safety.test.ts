@@ -447,11 +447,11 @@ describe("tracing never breaks the traced program", () => {
     w.restore();
   });
 
-  it("the clock follows the wall clock only when no trace is open anywhere: not for a span the SDK detached, nor held back by an earlier init()", async () => {
+  it("the clock follows the wall clock only when no trace is open anywhere: not for a root started meanwhile, nor held back by an earlier init()", async () => {
     const w = captureWarnings();
     let t = setup();
     const realNow = Date.now.bind(Date);
-    // 1. A span the SDK hands out detached (a parent that is not a span) while a trace is open.
+    // 1. Another root (here from a parent that is not a span) while a trace is open.
     const a = mlflow.startSpan({ name: "a" });
     await sleep(2);
     let spy = vi.spyOn(Date, "now").mockImplementation(() => realNow() - 5_000);
@@ -495,13 +495,13 @@ describe("tracing never breaks the traced program", () => {
     w.restore();
   });
 
-  it("a trace open in a tracer init() replaced (a generator made before, read after) keeps the clock still, as does a span the SDK detached", async () => {
+  it("a trace open in a tracer init() replaced (a generator made before, read after) keeps the clock still, as does a root opened before it", async () => {
     const w = captureWarnings();
     setup();
     const realNow = Date.now.bind(Date);
     const words = mlflow.trace(async function* words() { yield "a"; await sleep(5); yield "b"; });
     const gen = words(); // made under this configuration...
-    const detached = mlflow.startSpan({ name: "stray", parent: Promise.resolve(null) as never }); // an SDK fault hands out a detached span
+    const detached = mlflow.startSpan({ name: "stray", parent: null }); // open in the tracer about to be replaced
     const t = setup(); // ...read under the next one
     const it = gen[Symbol.asyncIterator]();
     await it.next();
@@ -516,6 +516,23 @@ describe("tracing never breaks the traced program", () => {
     expect((await t.traces()).map((tr) => tr.data.spans[0]!.name)).toEqual(["other"]);
     expect(w.messages().filter((m) => m.includes("before its start"))).toEqual([]);
     w.restore();
+  });
+
+  it("a parent that is not a span (a Promise: a missing await) is named in a warning, not reported as an SDK fault; the span starts under the active one", async () => {
+    const w = captureWarnings();
+    const t = setup();
+    mlflow.withSpan(() => {
+      const pending = Promise.resolve(mlflow.startSpan({ name: "x" }));
+      mlflow.startSpan({ name: "child", parent: pending as never }).end();
+      void pending.then((x) => x.end());
+    }, { name: "outer" });
+    await sleep(1);
+    const warnings = w.messages().join("\n");
+    w.restore();
+    expect(warnings).toContain('"parent" must be a span');
+    expect(warnings).toContain("await");
+    expect(warnings).not.toContain("internal error");
+    expect(shape(await t.only()).map((sp) => [sp.name, sp.parent])).toEqual([["outer", null], ["x", "outer"], ["child", "outer"]]);
   });
 
   it("an explicit time that is not epoch nanoseconds (NaN, a string) is replaced by now with a warning; an end before the start is moved to the start", async () => {
