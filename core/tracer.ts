@@ -8,7 +8,7 @@ import { DEFAULT_SPAN_NAME, SpanType } from "./model/constants.js";
 import { finalizeTrace } from "./model/finalize.js";
 import { runHooks, startHooks } from "./model/hooks.js";
 import { newOtelTraceId, newSpanId, toMlflowTraceId } from "./model/ids.js";
-import { LiveSpan } from "./model/live-span.js";
+import { isLiveSpan, LiveSpan } from "./model/live-span.js";
 import { isRemoteParent, type RemoteParent } from "./model/remote-parent.js";
 import { TraceRecord, type TraceOwner } from "./model/trace-record.js";
 import type { Trace } from "./model/types.js";
@@ -55,6 +55,11 @@ export class Tracer implements TraceOwner {
   readonly dedupeSpanNames: boolean;
   readonly maxValueBytes: number;
   readonly openSpanTimeoutMs: number;
+  /**
+   * Its traces count as open in the realm (they hold the clock's anchor still). Not for the
+   * SDK's own detached tracer, whose spans record nowhere and may never be ended.
+   */
+  countsOpen = true;
   lastActiveTraceId: string | undefined;
   private readonly openTraces = new Set<TraceRecord>();
   private readonly inFlight = new Set<Promise<void>>();
@@ -84,7 +89,7 @@ export class Tracer implements TraceOwner {
   resolveParent(explicit: LiveSpan | RemoteParent | null | undefined): LiveSpan | RemoteParent | undefined {
     if (explicit === null) return undefined;
     if (explicit !== undefined) {
-      if (isRemoteParent(explicit) || (typeof explicit === "object" && "_record" in explicit)) return explicit;
+      if (isRemoteParent(explicit) || isLiveSpan(explicit)) return explicit;
       const shown = isPromiseLike(explicit) ? "a Promise (a missing await?)" : typeof explicit;
       warnOnce("bad-parent", `"parent" must be a span, a remote parent (parseTraceparent) or null; got ${shown}, so the span starts under the active span.`);
     }
@@ -120,7 +125,7 @@ export class Tracer implements TraceOwner {
       const record = new TraceRecord(this, traceId, Math.floor(start), this.experimentId);
       if (checked) record.startedIn = this.currentTurn();
       this.openTraces.add(record);
-      traceOpened();
+      if (this.countsOpen) traceOpened();
       span = new LiveSpan(record, newSpanId(), remote ? remote.spanId : null, name, spanType, start);
       // `parent: null` or a remote parent given: the caller chose this trace for this span.
       if (options.parent === null || isRemoteParent(options.parent)) record.placedRoot = span;
@@ -188,7 +193,7 @@ export class Tracer implements TraceOwner {
 
   /** Called by a TraceRecord when its root and every child have ended. */
   finishTrace(record: TraceRecord): void {
-    if (this.openTraces.delete(record)) traceClosed();
+    if (this.openTraces.delete(record) && this.countsOpen) traceClosed();
     let trace: Trace;
     try {
       trace = finalizeTrace(record, this.dedupeSpanNames);

@@ -1,6 +1,6 @@
 import { reportSdkError } from "../debug.js";
 import { SpanStatusCode } from "../model/constants.js";
-import { LiveSpan } from "../model/live-span.js";
+import { isLiveSpan, type LiveSpan } from "../model/live-span.js";
 
 // How a span closes over its callback's outcome. These run on the user's return path, so a fault
 // in them is reported and swallowed: the user's value or exception always passes through untouched.
@@ -52,7 +52,7 @@ export function failThrown(span: LiveSpan, error: unknown): void {
       const s = slots[i]!;
       if (s.parentId === null || !below.has(s.parentId)) continue;
       below.add(s.spanId);
-      if (s instanceof LiveSpan && !s.isEnded && s._unsettled) fail(s, error);
+      if (isLiveSpan(s) && !s.isEnded && s._unsettled) fail(s, error);
     }
   } catch (sdkError) {
     reportSdkError("span.fail", sdkError);

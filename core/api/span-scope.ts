@@ -27,7 +27,10 @@ let detachedTracer: Tracer | undefined;
 
 /** A span that records into nowhere: what the API hands out if the SDK itself failed. */
 function detachedSpan(name: string | undefined): LiveSpan {
-  detachedTracer ??= new Tracer();
+  if (!detachedTracer) {
+    detachedTracer = new Tracer();
+    detachedTracer.countsOpen = false;
+  }
   return detachedTracer.startSpan({ name, parent: null });
 }
 

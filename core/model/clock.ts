@@ -20,6 +20,7 @@ const anchor: Anchor = ((globalThis as Record<symbol, Anchor | undefined>)[Symbo
   origin: monotonic ? monotonic.timeOrigin : 0,
   open: 0,
 });
+if (!(anchor.open >= 0)) anchor.open = 0; // an object another build made, without the count
 
 export const nowMs: () => number = monotonic ? () => anchor.origin + monotonic.now() : () => Date.now();
 

@@ -1,7 +1,7 @@
 import type { ContextManager } from "../context/context-manager.js";
 import { nowMs } from "./clock.js";
 import { SpanStatusCode, TRACE_SCHEMA_VERSION, TraceMetadataKey, TraceState } from "./constants.js";
-import { endedStatus, LiveSpan } from "./live-span.js";
+import { endedStatus, isLiveSpan, type LiveSpan } from "./live-span.js";
 import type { SpanData, TraceInfo } from "./types.js";
 
 /** What a trace in progress needs from the tracer that owns it. */
@@ -123,7 +123,7 @@ export class TraceRecord {
   cancel(reason: string): void {
     for (let i = this.slots.length - 1; i >= 0 && !this.finished; i--) {
       const slot = this.slots[i];
-      if (slot instanceof LiveSpan && !slot.isEnded) slot.addEvent({ name: "cancelled", attributes: { reason } }).end();
+      if (isLiveSpan(slot) && !slot.isEnded) slot.addEvent({ name: "cancelled", attributes: { reason } }).end();
     }
     this.finish();
   }
@@ -135,7 +135,7 @@ export class TraceRecord {
   snapshot(reason: string): Pick<TraceRecord, "info" | "userState" | "spanData"> {
     const at = nowMs();
     const spans = this.slots.map((slot): SpanData => {
-      if (!(slot instanceof LiveSpan)) return slot;
+      if (!(isLiveSpan(slot))) return slot;
       const data = slot._toData(at);
       data.events.push({ name: "cancelled", timestamp: at, attributes: { reason } });
       data.status = endedStatus(data.status);
@@ -153,7 +153,7 @@ export class TraceRecord {
    */
   get changeKey(): string {
     let events = 0;
-    for (const slot of this.slots) events += slot instanceof LiveSpan ? slot._eventCount : slot.events.length;
+    for (const slot of this.slots) events += isLiveSpan(slot) ? slot._eventCount : slot.events.length;
     return `${this.slots.length}:${this.open}:${events}`;
   }
 
@@ -167,6 +167,6 @@ export class TraceRecord {
 
   /** The spans as data; spans still open are captured with `endTime: null`. */
   spanData(): SpanData[] {
-    return this.slots.map((slot) => (slot instanceof LiveSpan ? slot._toData(null) : slot));
+    return this.slots.map((slot) => (isLiveSpan(slot) ? slot._toData(null) : slot));
   }
 }
