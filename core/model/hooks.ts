@@ -3,12 +3,17 @@ import type { LiveSpan } from "./live-span.js";
 
 // MLflow TS SDK's span hooks: functions called with every live span as it starts, and as it ends
 // (still writable then: an end hook may add attributes, e.g. token usage an integration found).
-// Global to the realm, like MLflow's, so they survive init() being called again.
+// Global to the realm, like MLflow's, so they survive init() being called again, and are shared by
+// every copy of mlflow-edge in it (as the tracer is: a copy's init() must not drop another's hooks).
 
 export type SpanHook = (span: LiveSpan) => void;
 
-export const startHooks = new Set<SpanHook>();
-export const endHooks = new Set<SpanHook>();
+const realmHooks = ((globalThis as Record<symbol, { start: Set<SpanHook>; end: Set<SpanHook> } | undefined>)[Symbol.for("mlflow-edge.hooks")] ??= {
+  start: new Set<SpanHook>(),
+  end: new Set<SpanHook>(),
+});
+export const startHooks = realmHooks.start;
+export const endHooks = realmHooks.end;
 
 /** Runs each hook; one that throws is reported once and does not stop the others or the span. */
 export function runHooks(hooks: ReadonlySet<SpanHook>, span: LiveSpan, when: "start" | "end"): void {

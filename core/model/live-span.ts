@@ -134,7 +134,9 @@ function eventAttributes(attributes: Record<string, unknown> | undefined): Recor
  * copies share one tracer, so a trace can hold both copies' spans).
  */
 export function isLiveSpan(value: unknown): value is LiveSpan {
-  return value instanceof LiveSpan || (typeof value === "object" && value !== null && typeof (value as LiveSpan)._toData === "function");
+  if (value instanceof LiveSpan) return true;
+  const v = value as Partial<LiveSpan> | null;
+  return typeof v === "object" && v !== null && typeof v._toData === "function" && typeof v._record === "object" && v._record !== null;
 }
 
 export class LiveSpan {

@@ -31,6 +31,21 @@ describe("two copies of the package in one realm", () => {
     child.end();
   });
 
+  it("span hooks one copy registered run for the spans of the other copy's configuration", async () => {
+    const copy = await anotherCopy();
+    const seen: string[] = [];
+    mlflow.registerOnSpanStartHook((span) => void seen.push(`start ${span.name}`));
+    mlflow.registerOnSpanEndHook((span) => span.setAttribute("tenant", "t1"));
+    const theirs = new copy.InMemoryExporter();
+    copy.init({ exporter: theirs, silent: true });
+    copy.withSpan(() => 1, { name: "after-other-init" });
+    await copy.flushTraces();
+    expect(seen).toEqual(["start after-other-init"]);
+    expect(theirs.traces[0]!.data.spans[0]!.attributes.tenant).toBe("t1");
+    mlflow.clearOnSpanStartHooks();
+    mlflow.clearOnSpanEndHooks();
+  });
+
   it("a clock object another build made without the count of open traces gets one", async () => {
     const key = Symbol.for("mlflow-edge.clock");
     const g = globalThis as unknown as Record<symbol, { origin: number; open?: number }>;
