@@ -8,10 +8,12 @@ import type { LiveSpan } from "./live-span.js";
 
 export type SpanHook = (span: LiveSpan) => void;
 
-const realmHooks = ((globalThis as Record<symbol, { start: Set<SpanHook>; end: Set<SpanHook> } | undefined>)[Symbol.for("mlflow-edge.hooks")] ??= {
-  start: new Set<SpanHook>(),
-  end: new Set<SpanHook>(),
-});
+type RealmHooks = { start: Set<SpanHook>; end: Set<SpanHook> };
+const HOOKS = Symbol.for("mlflow-edge.hooks");
+const realm = globalThis as Record<symbol, RealmHooks | undefined>;
+// (Another build's object of another shape is replaced: its hooks could not be run anyway.)
+if (!(realm[HOOKS]?.start instanceof Set && realm[HOOKS].end instanceof Set)) realm[HOOKS] = { start: new Set(), end: new Set() };
+const realmHooks = realm[HOOKS]!;
 export const startHooks = realmHooks.start;
 export const endHooks = realmHooks.end;
 

@@ -136,7 +136,7 @@ function eventAttributes(attributes: Record<string, unknown> | undefined): Recor
 export function isLiveSpan(value: unknown): value is LiveSpan {
   if (value instanceof LiveSpan) return true;
   const v = value as Partial<LiveSpan> | null;
-  return typeof v === "object" && v !== null && typeof v._toData === "function" && typeof v._record === "object" && v._record !== null;
+  return typeof v === "object" && v !== null && typeof v._toData === "function" && Array.isArray(v._record?.slots);
 }
 
 export class LiveSpan {

@@ -46,6 +46,21 @@ describe("two copies of the package in one realm", () => {
     mlflow.clearOnSpanEndHooks();
   });
 
+  it("a hooks object of another shape in the realm is replaced, not used (tracing would throw into the app)", async () => {
+    const key = Symbol.for("mlflow-edge.hooks");
+    const g = globalThis as unknown as Record<symbol, unknown>;
+    const saved = g[key];
+    g[key] = {};
+    try {
+      const copy = await anotherCopy();
+      copy.init({ exporter: new copy.InMemoryExporter(), silent: true });
+      expect(copy.withSpan(() => 42, { name: "s" })).toBe(42);
+      expect(() => copy.registerOnSpanEndHook(() => {})).not.toThrow();
+    } finally {
+      g[key] = saved;
+    }
+  });
+
   it("a clock object another build made without the count of open traces gets one", async () => {
     const key = Symbol.for("mlflow-edge.clock");
     const g = globalThis as unknown as Record<symbol, { origin: number; open?: number }>;
