@@ -5,6 +5,17 @@ import { captureWarnings, setup, shape, sleep } from "../../test/unit/helpers.js
 import { resetWarnings } from "../debug.js";
 import { getTracer } from "../tracer.js";
 
+/** Runs `fn` with the wall clock (`Date.now`) moved by `offsetMs`: a clock set back, a laptop's sleep. */
+async function wallClockMoved<T>(offsetMs: number, fn: () => T | Promise<T>): Promise<T> {
+  const realNow = Date.now.bind(Date);
+  const spy = vi.spyOn(Date, "now").mockImplementation(() => realNow() + offsetMs);
+  try {
+    return await fn();
+  } finally {
+    spy.mockRestore();
+  }
+}
+
 describe("tracing never breaks the traced program", () => {
   it("keeps name, length, static properties and `this` of a traced function", () => {
     setup();
@@ -386,17 +397,13 @@ describe("tracing never breaks the traced program", () => {
 
   it("span times follow the wall clock when the monotonic clock drifts from it (a laptop's sleep stops performance.now() in a long-lived tab)", async () => {
     const t = setup();
-    const realNow = Date.now.bind(Date);
-    const spy = vi.spyOn(Date, "now").mockImplementation(() => realNow() + 3_600_000); // wall clock an hour ahead
-    try {
+    await wallClockMoved(3_600_000, async () => { // wall clock an hour ahead
       const expected = Date.now();
       mlflow.startSpan({ name: "after-sleep" }).end();
       const [span] = (await t.only()).data.spans;
       expect(span!.startTime).toBeGreaterThanOrEqual(expected - 5);
       expect(span!.startTime).toBeLessThan(expected + 1_000);
-    } finally {
-      spy.mockRestore();
-    }
+    });
     // Back in step: times follow it again.
     mlflow.startSpan({ name: "later" }).end();
     expect(Math.abs((await t.traces()).at(-1)!.data.spans[0]!.startTime - Date.now())).toBeLessThan(1_000);
@@ -405,17 +412,13 @@ describe("tracing never breaks the traced program", () => {
   it("within a trace times stay monotonic when the wall clock moves (a clock set back, fake timers): no child before its parent, no warning", async () => {
     const w = captureWarnings();
     const t = setup();
-    const realNow = Date.now.bind(Date);
     const parent = mlflow.startSpan({ name: "parent" });
-    const spy = vi.spyOn(Date, "now").mockImplementation(() => realNow() - 5_000);
-    try {
+    await wallClockMoved(-5_000, async () => {
       const child = mlflow.startSpan({ name: "child", parent });
       await sleep(2);
       child.end();
       parent.end();
-    } finally {
-      spy.mockRestore();
-    }
+    });
     const [p, c] = (await t.only()).data.spans;
     expect(c!.startTime).toBeGreaterThanOrEqual(p!.startTime);
     expect(p!.endTime! - p!.startTime).toBeGreaterThanOrEqual(1);
@@ -426,19 +429,15 @@ describe("tracing never breaks the traced program", () => {
   it("a trace starting while another is open does not move the open one's times, whatever the wall clock does", async () => {
     const w = captureWarnings();
     const t = setup();
-    const realNow = Date.now.bind(Date);
     const a = mlflow.startSpan({ name: "a" });
     await sleep(2);
-    const spy = vi.spyOn(Date, "now").mockImplementation(() => realNow() - 5_000); // set back 5 s
-    try {
+    await wallClockMoved(-5_000, async () => { // set back 5 s
       mlflow.startSpan({ name: "b" }).end(); // another trace starts and ends meanwhile
       const child = mlflow.startSpan({ name: "a-child", parent: a });
       await sleep(2);
       child.end();
       a.end();
-    } finally {
-      spy.mockRestore();
-    }
+    });
     const traceA = (await t.traces()).find((tr) => tr.data.spans[0]!.name === "a")!;
     const [root, child] = traceA.data.spans;
     expect(child!.startTime).toBeGreaterThan(root!.startTime);
@@ -450,47 +449,37 @@ describe("tracing never breaks the traced program", () => {
   it("the clock follows the wall clock only when no trace is open anywhere: not for a root started meanwhile, nor held back by an earlier init()", async () => {
     const w = captureWarnings();
     let t = setup();
-    const realNow = Date.now.bind(Date);
     // 1. Another root (here from a parent that is not a span) while a trace is open.
     const a = mlflow.startSpan({ name: "a" });
     await sleep(2);
-    let spy = vi.spyOn(Date, "now").mockImplementation(() => realNow() - 5_000);
-    try {
+    await wallClockMoved(-5_000, async () => {
       mlflow.startSpan({ name: "stray", parent: Promise.resolve(a) as never }).end();
       const child = mlflow.startSpan({ name: "a-child", parent: a });
       await sleep(2);
       child.end();
       a.end();
-    } finally {
-      spy.mockRestore();
-    }
+    });
     const [root, child] = (await t.traces()).find((tr) => tr.data.spans[0]!.name === "a")!.data.spans;
     expect(child!.startTime).toBeGreaterThan(root!.startTime);
     // 2. init() again with an exporter that has flush(), nothing open: a laptop's sleep is followed.
     mlflow.init({ exporter: { export() {}, async flush() {} } });
     mlflow.startSpan({ name: "before" }).end(); // that exporter has a trace to flush when replaced
     t = setup();
-    spy = vi.spyOn(Date, "now").mockImplementation(() => realNow() + 3_600_000);
-    try {
+    await wallClockMoved(3_600_000, async () => {
       const expected = Date.now();
       mlflow.startSpan({ name: "after-sleep" }).end();
       expect((await t.only()).data.spans[0]!.startTime).toBeGreaterThanOrEqual(expected - 5);
-    } finally {
-      spy.mockRestore();
-    }
+    });
     mlflow.startSpan({ name: "back" }).end(); // and back to the real clock
     // 3. A span still open when its trace was exported (flushTraces) ends after the clock moved back: nothing to say.
     const r = mlflow.startSpan({ name: "r" });
     const bg = mlflow.startSpan({ name: "background", parent: r });
     r.end();
     await mlflow.flushTraces();
-    spy = vi.spyOn(Date, "now").mockImplementation(() => realNow() - 5_000);
-    try {
+    await wallClockMoved(-5_000, async () => {
       mlflow.startSpan({ name: "next" }).end();
       bg.end();
-    } finally {
-      spy.mockRestore();
-    }
+    });
     expect(w.messages().filter((m) => m.includes("before its start"))).toEqual([]);
     w.restore();
   });
@@ -498,21 +487,17 @@ describe("tracing never breaks the traced program", () => {
   it("a trace open in a tracer init() replaced (a generator made before, read after) keeps the clock still, as does a root opened before it", async () => {
     const w = captureWarnings();
     setup();
-    const realNow = Date.now.bind(Date);
     const words = mlflow.trace(async function* words() { yield "a"; await sleep(5); yield "b"; });
     const gen = words(); // made under this configuration...
     const detached = mlflow.startSpan({ name: "stray", parent: null }); // open in the tracer about to be replaced
     const t = setup(); // ...read under the next one
     const it = gen[Symbol.asyncIterator]();
     await it.next();
-    const spy = vi.spyOn(Date, "now").mockImplementation(() => realNow() - 5_000);
-    try {
+    await wallClockMoved(-5_000, async () => {
       mlflow.startSpan({ name: "other" }).end();
       while (!(await it.next()).done);
       detached.end();
-    } finally {
-      spy.mockRestore();
-    }
+    });
     expect((await t.traces()).map((tr) => tr.data.spans[0]!.name)).toEqual(["other"]);
     expect(w.messages().filter((m) => m.includes("before its start"))).toEqual([]);
     w.restore();
@@ -522,17 +507,13 @@ describe("tracing never breaks the traced program", () => {
     const w = captureWarnings();
     const t = setup();
     mlflow.withSpan(() => 1, { name: "faulty", attributes: { get "user.id"(): string { throw new Error("getter"); } } });
-    const realNow = Date.now.bind(Date);
-    const spy = vi.spyOn(Date, "now").mockImplementation(() => realNow() + 3_600_000); // a laptop's sleep
-    try {
+    await wallClockMoved(3_600_000, async () => { // a laptop's sleep
       const expected = Date.now();
       mlflow.withSpan(() => 1, { name: "after-sleep" });
       const span = (await t.traces()).find((tr) => tr.data.spans[0]!.name === "after-sleep")!.data.spans[0]!;
       expect(span.startTime).toBeGreaterThanOrEqual(expected - 5);
-    } finally {
-      spy.mockRestore();
-      w.restore();
-    }
+    });
+    w.restore();
   });
 
   it("a parent that is not a span (a Promise: a missing await) is named in a warning, not reported as an SDK fault; the span starts under the active one", async () => {
