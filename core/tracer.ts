@@ -191,6 +191,11 @@ export class Tracer implements TraceOwner {
     return turn;
   }
 
+  /** Lets go of a trace in progress: it is then kept only by its spans' holders (the detached tracer's, which record nowhere). */
+  forget(record: TraceRecord): void {
+    if (this.openTraces.delete(record) && this.countsOpen) traceClosed();
+  }
+
   /** Called by a TraceRecord when its root and every child have ended. */
   finishTrace(record: TraceRecord): void {
     if (this.openTraces.delete(record) && this.countsOpen) traceClosed();

@@ -1,4 +1,6 @@
 // Tracing must never break the traced program.
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { describe, expect, it, vi } from "vitest";
 import * as mlflow from "../index.js";
 import { captureWarnings, setup, shape, sleep } from "../../test/unit/helpers.js";
@@ -514,6 +516,22 @@ describe("tracing never breaks the traced program", () => {
       expect(span.startTime).toBeGreaterThanOrEqual(expected - 5);
     });
     w.restore();
+  });
+
+  it("a span handed out when the SDK could not start one is not kept once the app drops it (memory)", async () => {
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const w = captureWarnings();
+    setup();
+    let collected = false;
+    const registry = new FinalizationRegistry(() => void (collected = true)); // (a WeakRef would keep it for the test's job)
+    mlflow.withSpan((span) => void registry.register(span, "span"), { name: "faulty", attributes: { get "user.id"(): string { throw new Error("getter"); } } });
+    w.restore();
+    for (let i = 0; i < 50 && !collected; i++) {
+      gc();
+      await sleep(2);
+    }
+    expect(collected).toBe(true);
   });
 
   it("a parent that is not a span (a Promise: a missing await) is named in a warning, not reported as an SDK fault; the span starts under the active one", async () => {

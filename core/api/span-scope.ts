@@ -31,7 +31,9 @@ function detachedSpan(name: string | undefined): LiveSpan {
     detachedTracer = new Tracer();
     detachedTracer.countsOpen = false;
   }
-  return detachedTracer.startSpan({ name, parent: null });
+  const span = detachedTracer.startSpan({ name, parent: null });
+  detachedTracer.forget(span._record); // never exported: nothing but the app should keep it
+  return span;
 }
 
 function openScoped(options: SpanOptions): LiveSpan {
