@@ -16,11 +16,20 @@ interface Anchor {
   /** Traces open in the realm, whichever tracer holds them. */
   open: number;
 }
-const anchor: Anchor = ((globalThis as Record<symbol, Anchor | undefined>)[Symbol.for("mlflow-edge.clock")] ??= {
-  origin: monotonic ? monotonic.timeOrigin : 0,
-  open: 0,
-});
-if (!(anchor.open >= 0)) anchor.open = 0; // an object another build made, without the count
+/** The realm's anchor; one another build made without the count gets it, or (frozen) gives way to this copy's own. */
+function sharedAnchor(): Anchor {
+  const realm = globalThis as Record<symbol, Anchor | undefined>;
+  const key = Symbol.for("mlflow-edge.clock");
+  const own = (): Anchor => ({ origin: realm[key]?.origin ?? (monotonic ? monotonic.timeOrigin : 0), open: 0 });
+  try {
+    const anchor = (realm[key] ??= own());
+    if (!(anchor.open >= 0)) anchor.open = 0;
+    return anchor;
+  } catch {
+    return own(); // a slot or object that cannot be written: loading must never fail for it
+  }
+}
+const anchor = sharedAnchor();
 
 export const nowMs: () => number = monotonic ? () => anchor.origin + monotonic.now() : () => Date.now();
 

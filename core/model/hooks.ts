@@ -11,9 +11,19 @@ export type SpanHook = (span: LiveSpan) => void;
 type RealmHooks = { start: Set<SpanHook>; end: Set<SpanHook> };
 const HOOKS = Symbol.for("mlflow-edge.hooks");
 const realm = globalThis as Record<symbol, RealmHooks | undefined>;
-// (Another build's object of another shape is replaced: its hooks could not be run anyway.)
-if (!(realm[HOOKS]?.start instanceof Set && realm[HOOKS].end instanceof Set)) realm[HOOKS] = { start: new Set(), end: new Set() };
-const realmHooks = realm[HOOKS]!;
+/** The realm's hooks; another build's object of another shape is replaced (its hooks could not be run anyway). */
+function sharedHooks(): RealmHooks {
+  const found = realm[HOOKS];
+  if (found?.start instanceof Set && found.end instanceof Set) return found;
+  const fresh: RealmHooks = { start: new Set(), end: new Set() };
+  try {
+    realm[HOOKS] = fresh;
+  } catch {
+    // a slot that cannot be written: this copy keeps its own (loading must never fail for it)
+  }
+  return fresh;
+}
+const realmHooks = sharedHooks();
 export const startHooks = realmHooks.start;
 export const endHooks = realmHooks.end;
 

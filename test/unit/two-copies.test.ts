@@ -61,6 +61,21 @@ describe("two copies of the package in one realm", () => {
     }
   });
 
+  it("a hooks slot another build made read-only, of another shape, does not stop the package from loading", async () => {
+    const key = Symbol.for("mlflow-edge.hooks");
+    const g = globalThis as unknown as Record<symbol, unknown>;
+    const saved = Object.getOwnPropertyDescriptor(g, key);
+    Object.defineProperty(g, key, { value: { v: 2 }, writable: false, configurable: true });
+    try {
+      const copy = await anotherCopy();
+      copy.init({ exporter: new copy.InMemoryExporter(), silent: true });
+      copy.registerOnSpanStartHook(() => {});
+      expect(copy.withSpan(() => 42, { name: "s" })).toBe(42);
+    } finally {
+      Object.defineProperty(g, key, saved!);
+    }
+  });
+
   it("a clock object another build made without the count of open traces gets one", async () => {
     const key = Symbol.for("mlflow-edge.clock");
     const g = globalThis as unknown as Record<symbol, { origin: number; open?: number }>;
@@ -69,6 +84,10 @@ describe("two copies of the package in one realm", () => {
     try {
       await anotherCopy();
       expect(g[key]!.open).toBe(0);
+      g[key] = Object.freeze({ origin: saved.origin }); // frozen: the copy keeps its own, and loads
+      const copy = await anotherCopy();
+      copy.init({ exporter: new copy.InMemoryExporter(), silent: true });
+      expect(copy.withSpan(() => 42, { name: "s" })).toBe(42);
     } finally {
       g[key] = saved;
     }
