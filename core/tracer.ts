@@ -70,6 +70,8 @@ export class Tracer implements TraceOwner {
   private readonly retired = new Set<Tracer>();
   /** A trace went to an exporter that has a flush() since it was last called (it may hold the trace in a batch). */
   private unflushed = false;
+  /** Lost-context checks apply: a context manager that may lose the span across an await, in development (read once: not per span). */
+  private readonly checksContext: boolean;
   /**
    * The synchronous run in progress, for the lost-context check (cleared by a microtask): traces
    * started in it were started together with a span starting now, not left behind by an await.
@@ -83,6 +85,7 @@ export class Tracer implements TraceOwner {
     this.dedupeSpanNames = settings.dedupeSpanNames ?? true;
     this.maxValueBytes = settings.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
     this.openSpanTimeoutMs = settings.openSpanTimeoutMs ?? 120_000;
+    this.checksContext = !this.contextManager.propagatesAcrossAwait && isDev();
   }
 
   /** The parent a new span would get: the explicit one, else the active span. */
@@ -117,13 +120,12 @@ export class Tracer implements TraceOwner {
     if (parent) {
       span = new LiveSpan(parent._record, newSpanId(), parent.spanId, name, spanType, start);
     } else {
-      const checked = !this.contextManager.propagatesAcrossAwait && isDev();
       // A remote parent made active (withTracingContextFromHeaders) is a parent: nothing was lost.
-      if (checked && options.parent === undefined && !remote) this.checkLostContext(name);
+      if (this.checksContext && options.parent === undefined && !remote) this.checkLostContext(name);
       // A remote parent continues its trace: same id, and this root points at the remote span.
       const traceId = remote ? remote.traceId : toMlflowTraceId(newOtelTraceId());
       const record = new TraceRecord(this, traceId, Math.floor(start), this.experimentId);
-      if (checked) record.startedIn = this.currentTurn();
+      if (this.checksContext) record.startedIn = this.currentTurn();
       this.openTraces.add(record);
       if (this.countsOpen) traceOpened();
       span = new LiveSpan(record, newSpanId(), remote ? remote.spanId : null, name, spanType, start);
@@ -198,7 +200,7 @@ export class Tracer implements TraceOwner {
 
   /** Called by a TraceRecord when its root and every child have ended. */
   finishTrace(record: TraceRecord): void {
-    if (this.openTraces.delete(record) && this.countsOpen) traceClosed();
+    this.forget(record);
     let trace: Trace;
     try {
       trace = finalizeTrace(record, this.dedupeSpanNames);

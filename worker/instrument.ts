@@ -45,14 +45,15 @@ interface Setup {
  */
 function sameTracing(a: WorkerTracingOptions<never>, b: WorkerTracingOptions<never>): boolean {
   const key = (o: WorkerTracingOptions<never>) =>
-    JSON.stringify([o.experimentId, o.dedupeSpanNames ?? true, o.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES, o.openSpanTimeoutMs ?? 20_000, o.silent ?? false]);
-  // Exporter factories: the same function, or the same source text (`(env) => …` written inline in
-  // each layer); `(env) => env.A` and `(env) => env.B` differ.
+    JSON.stringify([o.experimentId, o.dedupeSpanNames ?? true, o.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES, o.openSpanTimeoutMs ?? WORKER_OPEN_SPAN_TIMEOUT_MS, o.silent ?? false]);
   const sameExporter = a.exporter === b.exporter || (a.exporter !== undefined && b.exporter !== undefined && String(a.exporter) === String(b.exporter));
   // asyncLocalStorage: one layer may pass what the other finds by itself (nodejs_compat).
   const sameStorage = a.asyncLocalStorage === b.asyncLocalStorage || a.asyncLocalStorage === undefined || b.asyncLocalStorage === undefined;
   return sameExporter && sameStorage && key(a) === key(b);
 }
+
+/** A Worker may run on for only ~30 s after its response: unfinished children are exported before that. */
+const WORKER_OPEN_SPAN_TIMEOUT_MS = 20_000;
 
 let isolateSetup: Setup | undefined;
 /** Tracers ensureTracing made: replacing one of those (after resetWorkerTracing) is no surprise. */
@@ -107,8 +108,7 @@ export function ensureTracing<Env>(env: Env, options: WorkerTracingOptions<Env>)
   const { exporter: _e, asyncLocalStorage, spanName: _n, continueTrace: _c, spanType: _t, exportDeadlineMs: _d, ...tracer } = options;
   configure({
     ...tracer,
-    // A Worker may run on for only ~30 s after its response; export unfinished children before that.
-    openSpanTimeoutMs: tracer.openSpanTimeoutMs ?? 20_000,
+    openSpanTimeoutMs: tracer.openSpanTimeoutMs ?? WORKER_OPEN_SPAN_TIMEOUT_MS,
     exporter: tracker,
     contextManager: asyncLocalStorage ? new AsyncLocalStorageContextManager(asyncLocalStorage) : undefined,
   });

@@ -126,10 +126,6 @@ function eventAttributes(attributes: Record<string, unknown> | undefined): Recor
 }
 
 /**
- * A span that is still recording. Its setters capture values immediately (JSON-safe copies), so
- * later mutation of the caller's objects does not change what was recorded.
- */
-/**
  * Whether `value` is a live span, also one of another copy of mlflow-edge in the realm (two
  * copies share one tracer, so a trace can hold both copies' spans).
  */
@@ -139,6 +135,10 @@ export function isLiveSpan(value: unknown): value is LiveSpan {
   return typeof v === "object" && v !== null && typeof v._toData === "function" && Array.isArray(v._record?.slots);
 }
 
+/**
+ * A span that is still recording. Its setters capture values immediately (JSON-safe copies), so
+ * later mutation of the caller's objects does not change what was recorded.
+ */
 export class LiveSpan {
   /** MLflow trace id, `tr-<32 hex>`. */
   readonly traceId: string;

@@ -466,32 +466,37 @@ export class TraceBuffer extends DurableObject implements TraceStore {
     this.ctx.storage.transactionSync(() => {
       this.sql.exec("DELETE FROM departed WHERE until <= ?", now);
       for (const { trace_id: id, forwarding } of rows) {
-        // MLflow has this trace: remember when its spans ended, merged with what was remembered
-        // of an earlier part, so a late copy of them is not sent to replace MLflow's.
-        if (forwarding === "forwarded") {
-          const ends = this.departedEnds(id) ?? new Map<string, number>();
-          // The number's own text (`->`), read by JavaScript: SQLite writes a double back into JSON
-          // with 15 digits, and a browser's end time (timeOrigin + performance.now()) has more.
-          for (const r of this.sql.exec<{ span_id: string; ended: string | null }>("SELECT span_id, body -> '$.endTime' AS ended FROM spans WHERE trace_id = ?", id)) {
-            const ended = Number(r.ended);
-            ends.set(r.span_id, Number.isFinite(ended) ? ended : 0);
-          }
-          // A trace id sent again and again (a fixed traceparent) would grow its record past what a
-          // row holds: past the cap it is forgotten, and later parts go as new ones.
-          if (ends.size > DEPARTED_MAX_SPANS) this.sql.exec("DELETE FROM departed WHERE trace_id = ?", id);
-          else {
-            this.sql.exec(
-              "INSERT INTO departed (trace_id, span_ends, until) VALUES (?, ?, ?) ON CONFLICT (trace_id) DO UPDATE SET span_ends = excluded.span_ends, until = excluded.until",
-              id,
-              JSON.stringify(Object.fromEntries(ends)),
-              now + DEPARTED_KEPT_MS,
-            );
-          }
-        }
+        if (forwarding === "forwarded") this.rememberDeparted(id, now);
         this.sql.exec("DELETE FROM spans WHERE trace_id = ?", id);
         this.sql.exec("DELETE FROM traces WHERE trace_id = ?", id);
       }
     });
+  }
+
+  /**
+   * MLflow has this trace, about to be deleted here: remembers when its spans ended, merged with
+   * what was remembered of an earlier part, so a late copy of them is not sent to replace MLflow's.
+   */
+  private rememberDeparted(id: string, now: number): void {
+    const ends = this.departedEnds(id) ?? new Map<string, number>();
+    // The number's own text (`->`), read by JavaScript: SQLite writes a double back into JSON with
+    // 15 digits, and a browser's end time (timeOrigin + performance.now()) has more.
+    for (const r of this.sql.exec<{ span_id: string; ended: string | null }>("SELECT span_id, body -> '$.endTime' AS ended FROM spans WHERE trace_id = ?", id)) {
+      const ended = Number(r.ended);
+      ends.set(r.span_id, Number.isFinite(ended) ? ended : 0);
+    }
+    // A trace id sent again and again (a fixed traceparent) would grow its record past what a row
+    // holds: past the cap it is forgotten, and later parts go as new ones.
+    if (ends.size > DEPARTED_MAX_SPANS) {
+      this.sql.exec("DELETE FROM departed WHERE trace_id = ?", id);
+      return;
+    }
+    this.sql.exec(
+      "INSERT INTO departed (trace_id, span_ends, until) VALUES (?, ?, ?) ON CONFLICT (trace_id) DO UPDATE SET span_ends = excluded.span_ends, until = excluded.until",
+      id,
+      JSON.stringify(Object.fromEntries(ends)),
+      now + DEPARTED_KEPT_MS,
+    );
   }
 
   private async scheduleAlarm(): Promise<void> {
