@@ -37,19 +37,40 @@ function allowedBy(url: URL, allow: readonly OriginMatcher[]): boolean {
   });
 }
 
+/** Whether `value` is a platform object of `kind` ("Request", "Headers"), also one of another realm (an iframe's). */
+const isA = (value: unknown, kind: string): boolean => Object.prototype.toString.call(value) === `[object ${kind}]`;
+
 /**
- * Where a fetch of (`input`, `init`) goes, as fetch resolves it: a Request's own URL (also one of
- * another realm, an iframe's), else the string against the document's base (`<base href>`).
- * `undefined` when it does not parse: fetch itself will say so.
+ * Where a fetch of (`input`, `init`) goes, as fetch resolves it: a Request's own URL, else what
+ * String() makes of it, against the document's base (`<base href>`). `undefined` when it does not
+ * parse: fetch itself will say so.
  */
 function destinationOf(input: RequestInfo | URL): URL | undefined {
-  const href = typeof input === "object" && input !== null && !(input instanceof URL) && typeof (input as Request).url === "string" ? (input as Request).url : String(input);
   try {
-    return new URL(href, globalThis.document?.baseURI ?? globalThis.location?.href);
+    return new URL(isA(input, "Request") ? (input as Request).url : String(input), globalThis.document?.baseURI ?? globalThis.location?.href);
   } catch {
     return undefined;
   }
 }
+
+/**
+ * `headers` (a fetch init's, in any of its forms) with `traceparent` added, in the same form: a
+ * fetch wrapper of the app's further down may spread a record or an array (a Headers object spread
+ * is empty). Unchanged when it already has one.
+ */
+function addTraceparent(headers: HeadersInit | undefined, value: string): HeadersInit {
+  if (headers === undefined || headers === null) return { traceparent: value };
+  if (isA(headers, "Headers")) {
+    const copy = new Headers(headers);
+    if (!copy.has("traceparent")) copy.set("traceparent", value);
+    return copy;
+  }
+  const pairs: [string, string][] = Array.isArray(headers) ? (headers as [string, string][]) : Object.entries(headers);
+  if (pairs.some((pair) => String(pair[0]).toLowerCase() === "traceparent")) return headers;
+  return Array.isArray(headers) ? [...pairs, ["traceparent", value]] : { ...headers, traceparent: value };
+}
+
+const isPlainObject = (value: object): boolean => [Object.prototype, null].includes(Object.getPrototypeOf(value));
 
 type Fetch = (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>;
 let nativeFetch: Fetch | undefined;
@@ -61,32 +82,48 @@ export function getNativeFetch(): Fetch {
 
 /**
  * Patches `globalThis.fetch` so requests to allowlisted origins carry `traceparent` for the active
- * span. Idempotent; returns a function that restores the original fetch.
+ * span. Wraps the fetch in place now (an app's own wrapper installed before, or after an earlier
+ * setup was shut down, stays in the chain); returns a function that stops it: the original fetch is
+ * put back, or, when the app wrapped fetch after this, the patch stays in the chain as a plain
+ * pass-through (taking it out would drop the app's wrapper).
  */
 export function instrumentFetch(propagateTo: readonly OriginMatcher[]): () => void {
   if (!isOriginList(propagateTo)) fail("propagateTo", ORIGIN_LIST, propagateTo, "instrumentFetch");
-  const original: Fetch = nativeFetch ?? (globalThis.fetch as Fetch);
-  nativeFetch = original;
+  const original = globalThis.fetch as Fetch;
+  nativeFetch ??= original;
   const allow = propagateTo.map((m) => (typeof m === "string" ? new URL(m).origin : m)); // (checked absolute above)
+  let on = true;
   const patched: Fetch = function fetchWithTraceparent(input, init) {
-    const span = getCurrentActiveSpan();
+    const span = on ? getCurrentActiveSpan() : undefined;
     const url = span && allow.length ? destinationOf(input) : undefined;
     // Anywhere else, the request goes as the app made it.
     if (!span || !url || !allowedBy(url, allow)) return original.call(globalThis, input, init);
-    // The Request fetch itself would build from (input, init), built here: so a Request used as
-    // init, or one from another realm, means what it means to fetch, and the header is added to
-    // a copy, never to the caller's own Request.
+    const traceparent = traceparentOf(span);
+    // A URL with no init or a plain one (what nearly all calls are): the same arguments, with the
+    // header added to the init's headers in their own form, so a fetch wrapper the app installed
+    // before this one sees the call as the app made it.
+    let plainInit: RequestInit | undefined;
+    try {
+      if (!isA(input, "Request") && (init === undefined || isPlainObject(init))) plainInit = { ...init, headers: addTraceparent(init?.headers, traceparent) };
+    } catch {
+      return original.call(globalThis, input, init); // headers that cannot be read: let fetch itself report them
+    }
+    if (plainInit) return original.call(globalThis, input, plainInit);
+    // A Request, or an init fetch reads through getters (a Request used as init, a class): the
+    // Request fetch itself would build from (input, init), built here, with the header added to
+    // that copy, never to the caller's own Request.
     let request: Request;
     try {
       request = new Request(input, init);
     } catch {
       return original.call(globalThis, input, init); // let fetch itself report it
     }
-    if (!request.headers.has("traceparent")) request.headers.set("traceparent", traceparentOf(span));
+    if (!request.headers.has("traceparent") && allowedBy(new URL(request.url), allow)) request.headers.set("traceparent", traceparent);
     return original.call(globalThis, request); // (its body, if any, moved to the copy)
   };
   globalThis.fetch = patched as typeof fetch;
   return () => {
+    on = false;
     if (globalThis.fetch === patched) globalThis.fetch = original;
   };
 }

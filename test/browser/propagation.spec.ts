@@ -54,4 +54,29 @@ test.describe("traceparent on fetch", () => {
       else expect(r.patched.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
     });
   }
+  test("an app's fetch wrapper installed after initBrowser survives shutdown() and a second setup; after shutdown no traceparent is added", async ({ page }) => {
+    await page.goto("/page/propagation");
+    await page.waitForFunction(() => "runWrapperAcrossSetups" in globalThis);
+    const r = await page.evaluate(() => (globalThis as any).runWrapperAcrossSetups());
+    expect(r.before).toEqual({ wrapper: "yes", traceparent: true });
+    expect(r.afterShutdown).toEqual({ wrapper: "yes", traceparent: false }); // the patch could not be taken out: it passes through
+    expect(r.afterSecondSetup).toEqual({ wrapper: "yes", traceparent: true }); // the second setup wraps the app's wrapper, not the native fetch
+  });
+
+  test("an object with a url field that is not a Request is checked where fetch sends it (its String())", async ({ page, baseURL }) => {
+    await page.goto("/page/propagation");
+    await page.waitForFunction(() => "runUrlField" in globalThis);
+    const port = new URL(baseURL!).port;
+    const r = await page.evaluate(([allowed, real]) => (globalThis as any).runUrlField(allowed, real), [new URL(baseURL!).origin, `http://localhost:${port}/echo-headers`]);
+    expect(r).toEqual({ host: `localhost:${port}`, traceparent: false });
+  });
+  for (const form of ["record", "array", "Headers"]) {
+    test(`an app's fetch wrapper installed before gets the call as the app made it (headers as ${form}), the traceparent among its headers`, async ({ page }) => {
+      await page.goto("/page/propagation");
+      await page.waitForFunction(() => "runWrapperBefore" in globalThis);
+      const h = await page.evaluate((f) => (globalThis as any).runWrapperBefore(f), form);
+      expect({ method: h["x-echo-method"], app: h["x-app"], type: h["content-type"], wrapper: h["x-app-wrapper"] }).toEqual({ method: "POST", app: "kept", type: "text/plain", wrapper: "yes" });
+      expect(h.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    });
+  }
 });

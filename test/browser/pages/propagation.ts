@@ -1,6 +1,6 @@
 // traceparent on fetch: allowlisted origins only, only inside a span, never changing other headers.
 import * as mlflow from "../../../core/index.js";
-import { instrumentFetch, traceparentOf } from "../../../browser/index.js";
+import { initBrowser, instrumentFetch, traceparentOf } from "../../../browser/index.js";
 
 async function run(allow: string[]) {
   const exporter = new mlflow.InMemoryExporter();
@@ -79,3 +79,60 @@ async function runShapes(kind: string) {
   }
 }
 Object.assign(globalThis, { runPropagation: run, runRegexPropagation: runRegex, runBasePropagation: runBase, runShapes });
+/**
+ * The app wraps fetch after initBrowser (an auth header, logging), then tracing is shut down and set
+ * up again: what a request inside a span carried at each step (the app's header, a traceparent).
+ */
+async function runWrapperAcrossSetups() {
+  const options = { collectorUrl: location.origin, storage: "memory" as const, context: "stack" as const, propagateTo: [location.origin] };
+  const seen = async () => {
+    const h = await mlflow.withSpan(async () => (await fetch("/echo-headers")).json() as Promise<Record<string, string>>, { name: "call" });
+    return { wrapper: h["x-app-wrapper"] ?? null, traceparent: h.traceparent !== undefined };
+  };
+  const first = initBrowser(options);
+  const inner = globalThis.fetch;
+  globalThis.fetch = ((input: RequestInfo | URL, init?: RequestInit) => {
+    const headers = new Headers(init?.headers);
+    headers.set("x-app-wrapper", "yes");
+    return inner(input, { ...init, headers });
+  }) as typeof fetch;
+  const before = await seen();
+  await first.shutdown();
+  const afterShutdown = await seen();
+  const second = initBrowser(options);
+  const afterSecondSetup = await seen();
+  await second.shutdown();
+  return { before, afterShutdown, afterSecondSetup };
+}
+/** fetch(object with a `url` field that is not a Request): fetch goes where its String() says. */
+async function runUrlField(allowed: string, real: string) {
+  mlflow.init({ exporter: new mlflow.InMemoryExporter(), contextManager: new mlflow.StackContextManager() });
+  const restore = instrumentFetch([allowed]);
+  try {
+    const input = { url: `${allowed}/echo-headers`, toString: () => real } as unknown as RequestInfo;
+    const h = await mlflow.withSpan(async () => (await fetch(input)).json() as Promise<Record<string, string>>, { name: "call" });
+    return { host: h.host, traceparent: h.traceparent !== undefined };
+  } finally {
+    restore();
+  }
+}
+/**
+ * An app's fetch wrapper installed before instrumentFetch that spreads the init's headers (as many
+ * do) sees the call as the app made it: what the server got.
+ */
+async function runWrapperBefore(form: "record" | "array" | "Headers") {
+  mlflow.init({ exporter: new mlflow.InMemoryExporter(), contextManager: new mlflow.StackContextManager() });
+  const native = globalThis.fetch;
+  globalThis.fetch = ((input: RequestInfo | URL, init?: RequestInit) =>
+    native(input, { ...init, headers: { ...Object.fromEntries(new Headers(init?.headers)), "x-app-wrapper": "yes" } })) as typeof fetch;
+  const restore = instrumentFetch([location.origin]);
+  const pairs: [string, string][] = [["x-app", "kept"], ["content-type", "text/plain"]];
+  const headers = form === "record" ? Object.fromEntries(pairs) : form === "array" ? pairs : new Headers(pairs);
+  try {
+    return await mlflow.withSpan(async () => (await fetch("/echo-headers", { method: "POST", body: "x", headers })).json() as Promise<Record<string, string>>, { name: "call" });
+  } finally {
+    restore();
+    globalThis.fetch = native;
+  }
+}
+Object.assign(globalThis, { runWrapperAcrossSetups, runUrlField, runWrapperBefore });
