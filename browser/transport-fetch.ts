@@ -62,6 +62,14 @@ async function readResult(response: Response, url: string): Promise<TransportRes
   try {
     const text = await response.text(); // read even on success, so the connection is reusable
     if (!response.ok && text) result.detail = text.slice(0, 500);
+    // The collector acknowledges with JSON, or nothing. Another body is something else answering
+    // at that URL (an app's page for unknown paths, a health check, a portal): not taken for an
+    // acknowledgement, which would delete the traces.
+    const type = response.headers.get("content-type") ?? "";
+    if (response.ok && text && !/^[^;]*[/+]json\s*(?:;|$)/i.test(type)) {
+      warnOnce("collector-not-json", `the collector URL ${url} answered ${response.status} with ${type ? `a ${type.split(";")[0]} body` : "a body"}, not the collector's JSON acknowledgement: traces stay queued and are retried. Check collectorUrl.`);
+      return { status: 0 };
+    }
   } catch {
     // a body that breaks off changes nothing: the status decides
   }

@@ -20,7 +20,7 @@ afterEach(() => {
 function slowCollector(ms: number) {
   globalThis.fetch = ((_url: string, init: RequestInit) =>
     new Promise<Response>((resolve, reject) => {
-      const timer = setTimeout(() => resolve(new Response("{}", { status: 200 })), ms);
+      const timer = setTimeout(() => resolve(new Response("{}", { status: 200, headers: { "content-type": "application/json" } })), ms);
       init.signal?.addEventListener("abort", () => {
         clearTimeout(timer);
         reject(new DOMException("aborted", "AbortError"));
@@ -54,5 +54,28 @@ it("a request that never answers is aborted while its lease still holds, so no o
     expect(settledAt).toBeLessThan(lease.expiresAt - 1_000); // aborted with time to spare
     await queue.nack(lease, Date.now());
     await queue.ack((await queue.lease(1 << 20))!);
+  }
+});
+
+it("a 2xx is an acknowledgement only with the collector's JSON or no body: a page, a health check or a portal answering at the URL keeps the traces queued, warned once", async () => {
+  const send = createFetchTransport({ url: "https://collector.example/v1/ingest" });
+  const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
+  const answer = async (status: number, body: string | null, type?: string) => {
+    globalThis.fetch = (async () => new Response(body, { status, headers: type ? { "content-type": type } : {} })) as typeof fetch;
+    return (await send("{}", { keepalive: false, bytes: 2 })).status;
+  };
+  try {
+    expect(await answer(200, '{"accepted":1}', "application/json")).toBe(200);
+    expect(await answer(200, '{"accepted":1}', "application/json; charset=utf-8")).toBe(200);
+    expect(await answer(202, "{}", "application/vnd.collector+json")).toBe(202);
+    expect(await answer(204, null)).toBe(204);
+    expect(await answer(200, "")).toBe(200);
+    expect(await answer(200, "<!doctype html><title>App</title>", "text/html; charset=utf-8")).toBe(0);
+    expect(await answer(200, "ok", "text/plain")).toBe(0);
+    expect(await answer(200, "{}", "text/plain; note=application/json")).toBe(0);
+    expect(warn).toHaveBeenCalledTimes(1);
+    expect(String(warn.mock.calls[0]![0])).toMatch(/answered 200 with a text\/html body, not the collector's JSON acknowledgement/);
+  } finally {
+    warn.mockRestore();
   }
 });
