@@ -12,9 +12,12 @@ export class KeepaliveBudget {
     private readonly maxRequests = 8,
   ) {}
 
-  /** Body bytes one more keepalive request may carry now (0 when the request count is used up). */
-  room(): number {
-    return this.count >= this.maxRequests ? 0 : this.maxBytes - this.bytes;
+  /**
+   * Body bytes one more keepalive request may carry now, within `share` of the budget (0 when the
+   * request count is used up; below 0 when more than that share is in flight).
+   */
+  room(share = 1): number {
+    return this.count >= this.maxRequests ? 0 : this.maxBytes * share - this.bytes;
   }
 
   reserve(bytes: number): void {

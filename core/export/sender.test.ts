@@ -57,7 +57,7 @@ describe("Sender", () => {
     return { queue, sender };
   };
 
-  it("sends everything once, in keepalive batches that each fit 60 KB", async () => {
+  it("sends everything once, in keepalive batches that each fit half the 60 KB budget (the other half is the app's while the page stays)", async () => {
     const c = collector();
     const { queue, sender } = setup(c);
     await queue.append(traces(40, 5_000)); // ≈ 200 KB
@@ -66,7 +66,7 @@ describe("Sender", () => {
     expect(c.calls.length).toBeGreaterThanOrEqual(4);
     for (const call of c.calls) {
       expect(call.hint.keepalive).toBe(true);
-      expect(call.bytes).toBeLessThanOrEqual(60_000);
+      expect(call.bytes).toBeLessThanOrEqual(30_000);
     }
     expect(c.calls.flatMap((call) => call.ids)).toEqual(traces(40).map((t) => t.id)); // oldest first
     expect((await queue.stats()).queued).toBe(0);
@@ -80,6 +80,16 @@ describe("Sender", () => {
     await sender.drain();
     expect(c.calls.map((call) => [call.ids.length, call.hint.keepalive])).toEqual([[1, true], [1, false], [1, true]]);
     expect(c.accepted.size).toBe(3);
+  });
+
+  it("while the page stays, a trace over half the keepalive budget goes without keepalive (the app's beacons keep their room); a page going away sends it with keepalive", async () => {
+    const c = collector();
+    const { queue, sender } = setup(c);
+    await queue.append([traceOf(1, 40_000)]);
+    await sender.drain();
+    await queue.append([traceOf(2, 40_000)]);
+    await sender.flushOnUnload();
+    expect(c.calls.map((call) => [call.ids, call.hint.keepalive])).toEqual([[[traceOf(1).id], false], [[traceOf(2).id], true]]);
   });
 
   it("retries 503s with growing, jittered backoff until the collector accepts, then sends each trace once", async () => {

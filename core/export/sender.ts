@@ -9,7 +9,8 @@ import type { Transport, TransportResult } from "./transport.js";
 
 // Drains a TraceQueue through a Transport. Batches are cut by bytes so each fits the keepalive
 // budget (keepalive-budget.ts): a keepalive request survives the page closing, so every batch that
-// fits is sent with it; a single larger trace goes alone without it, while the page stays.
+// fits is sent with it; a single larger trace goes alone without it, while the page stays. While
+// the page stays, batches take half the budget, leaving the app the rest.
 
 export interface SenderOptions {
   queue: TraceQueue;
@@ -42,6 +43,13 @@ export interface SenderStats {
   requests: number;
   keepaliveRequests: number;
 }
+
+/**
+ * While the page stays, the share of the keepalive budget a batch in flight may take: the rest is
+ * the app's (its analytics beacons, its own keepalive fetches), which the browser would refuse if
+ * traces held all of it. A page going away (flushOnUnload, sendUnqueued) uses the whole budget.
+ */
+const FOREGROUND_SHARE = 0.5;
 
 /** The longest a trace the collector keeps failing on (while taking the others) waits between tries. */
 const SET_ASIDE_MAX_MS = 3_600_000;
@@ -139,9 +147,10 @@ export class Sender {
           while (this.again && !this.stopped) {
             this.again = false;
             while (!this.stopped && this.online() && !this.blocked()) {
-              const lease = await this.leaseBatch(this.budget.room());
+              const room = this.budget.room(FOREGROUND_SHARE);
+              const lease = await this.leaseBatch(room);
               if (!lease) break;
-              const outcome = await this.deliver(lease, this.fitsKeepalive(lease.items));
+              const outcome = await this.deliver(lease, batchBytes(lease.items) <= room);
               if (outcome !== "ok") break;
             }
           }

@@ -1,8 +1,8 @@
 // A stand-in for the Worker collector's ingest endpoint (docs/ingest-protocol.md), until the
 // collector issue lands. Like the real one it is idempotent by trace id: `traces` holds each trace
 // once, while `deliveries` counts how often each id arrived, so tests can tell both apart.
-// /stub/* lets tests inspect it and inject faults.
-const fresh = () => ({ batches: [], traces: new Map(), deliveries: new Map(), requests: [], failNext: 0, failStatus: 503, retryAfter: undefined, down: false, refused: 0 });
+// /stub/* lets tests inspect it and inject faults (down, fail, delay).
+const fresh = () => ({ batches: [], traces: new Map(), deliveries: new Map(), requests: [], failNext: 0, failStatus: 503, retryAfter: undefined, down: false, refused: 0, delayMs: 0 });
 let state = fresh();
 
 const readBody = (req) =>
@@ -70,7 +70,8 @@ export async function handleCollector(req, res, url) {
     }
     const body = await readBody(req);
     const record = { at: Date.now(), bytes: Buffer.byteLength(body), key: req.headers["x-mlflow-edge-key"], traceparent: req.headers.traceparent, status: 0, ids: [] };
-    state.requests.push(record);
+    state.requests.push(record); // (status 0 until answered)
+    if (state.delayMs) await new Promise((r) => setTimeout(r, state.delayMs)); // a collector slow to answer
     if (state.failNext > 0) {
       state.failNext--;
       record.status = state.failStatus;
@@ -86,6 +87,10 @@ export async function handleCollector(req, res, url) {
   }
   if (p === "/stub/reset") {
     state = fresh();
+    return json(res, 200, {}), true;
+  }
+  if (p === "/stub/delay") {
+    state.delayMs = Number(url.searchParams.get("ms") ?? 0);
     return json(res, 200, {}), true;
   }
   if (p === "/stub/down") {

@@ -82,3 +82,24 @@ test("unreadable rows in IndexedDB are dropped with a warning; good traces still
   await expect.poll(async () => (await idbRows(page).catch(() => [{}])).length).toBe(0);
   expect(await page.evaluate(() => (globalThis as any).app.warnings as string[])).toContainEqual(expect.stringMatching(/unreadable entry/));
 });
+
+test("while traces are on their way to a slow collector, the app's own keepalive request still has room in the browser's 64 KB budget", async ({ page, context, request }) => {
+  await request.get("/stub/delay?ms=3000");
+  await openApp(page);
+  await context.setOffline(true); // a backlog builds up, so the sender's first batch is as large as it may be
+  const ids = await page.evaluate(() => (globalThis as any).app.traceMany(8, 8_500, "slow") as string[]); // ~19.6 KB each on the wire: 3 fit a 60 KB batch
+  await expect.poll(async () => (await idbRows(page)).length).toBe(8);
+  await context.setOffline(false);
+  await expect.poll(async () => (await stub(request)).requests.length).toBeGreaterThan(0); // on the wire; answered 3 s later
+  const status = await page.evaluate(async () => {
+    try {
+      return (await fetch("/echo-headers", { method: "POST", body: "b".repeat(10_000), keepalive: true })).status;
+    } catch (error) {
+      return String(error);
+    }
+  });
+  expect(status).toBe(200); // before: a 58 KB batch in flight left the page 6 KB, and the browser refused the request
+  await request.get("/stub/delay?ms=0");
+  const view = await expectDelivered(request, ids, 60_000);
+  for (const id of ids) expect(view.deliveries[id]).toBe(1);
+});
