@@ -177,6 +177,58 @@ describe("redactSecrets", () => {
     expect(redact(trace)!.info.requestPreview).toBe('{"label": "x", "nested": [{"password": "[REDACTED]"}], "headers": {"token": "[REDACTED]"}}');
   });
 
+  it("masks an object or array under a secret key inside JSON text as it does in the object itself: plain, pretty, escaped in a JSON string (tool-call arguments), in prose, or cut short", () => {
+    const redact = createRedactor();
+    const creds = { cookies: { sessionid: "SESSION-VALUE-1" }, auth: ["bob", "HUNTER2-PW"], keep: { a: [1, { b: "}" }] }, token: { text: "hello", secret: "TOKEN-SECRET-2" } };
+    const inputs = {
+      object: creds,
+      plain: JSON.stringify(creds),
+      pretty: JSON.stringify(creds, null, 2),
+      tool: JSON.stringify({ function: { name: "login", arguments: JSON.stringify({ auth: { user: "bob", pass: "TOOL-PASS-3" }, city: "Paris" }) } }),
+      prose: `sent ${JSON.stringify(creds)} and done`,
+      cut: '{"password": {"user": "bob", "pass": "CUT-PASS-4", "ot',
+      quoted: JSON.stringify({ password: { x: 'a "}" in a string' }, after: "kept" }),
+    };
+    const trace = {
+      info: { traceId: "tr-1", traceLocation: { type: "MLFLOW_EXPERIMENT" as const }, requestTime: 0, state: "OK" as const, traceMetadata: {}, tags: {} },
+      data: {
+        spans: [{
+          traceId: "tr-1", spanId: "a", parentId: null, name: "s", spanType: "UNKNOWN" as const, startTime: 0, endTime: 1,
+          status: { statusCode: "STATUS_CODE_OK" as const, description: "" }, events: [], inputs, outputs: undefined, attributes: {},
+        }],
+      },
+    } satisfies mlflow.Trace;
+    const out = redact(trace)!.data.spans[0]!.inputs as Record<string, string>;
+    for (const secret of ["SESSION-VALUE-1", "HUNTER2-PW", "TOKEN-SECRET-2", "TOOL-PASS-3", "CUT-PASS-4"]) expect(JSON.stringify(out)).not.toContain(secret);
+    // The text keeps its form, and what is not secret: the same masks as the object's.
+    expect(JSON.parse(out.plain!)).toEqual(out.object);
+    expect(JSON.parse(out.pretty!)).toEqual(out.object);
+    expect(out.object).toEqual({ cookies: REDACTED, auth: REDACTED, keep: { a: [1, { b: "}" }] }, token: { text: "hello", secret: REDACTED } });
+    expect(out.pretty).toBe(JSON.stringify(out.object, null, 2));
+    expect(JSON.parse(JSON.parse(out.tool!).function.arguments)).toEqual({ auth: REDACTED, city: "Paris" });
+    expect(out.prose).toBe(`sent ${JSON.stringify(out.object)} and done`);
+    expect(out.cut).toBe(`{"password": "${REDACTED}"`);
+    expect(JSON.parse(out.quoted!)).toEqual({ password: REDACTED, after: "kept" });
+  });
+
+  it("masks header lines of any secret-looking name in logged text, and a URL password written with @ or : in it", async () => {
+    const redact = createRedactor();
+    const trace = await finished(() => {
+      mlflow.withSpan(() => "ok", {
+        name: "call",
+        inputs: {
+          raw: "GET /v1 HTTP/1.1\nX-Auth-Token: tok-abc-123\nPrivate-Token: glpat-secret-9\nAccept: */*\nToken: a budget of words",
+          json: JSON.stringify({ log: "GET /\r\nX-Goog-Api-Key: goog-key-7\r\nHost: a" }),
+          db: "postgres://app:p@ss:w0rd@db.local:5432/main, see http://example.com/a@b",
+        },
+      });
+    });
+    const inputs = redact(trace)!.data.spans[0]!.inputs as Record<string, string>;
+    expect(inputs.raw).toBe(`GET /v1 HTTP/1.1\nX-Auth-Token: ${REDACTED}\nPrivate-Token: ${REDACTED}\nAccept: */*\nToken: a budget of words`);
+    expect(JSON.parse(inputs.json!).log).toBe(`GET /\r\nX-Goog-Api-Key: ${REDACTED}\r\nHost: a`);
+    expect(inputs.db).toBe(`postgres://app:${REDACTED}@db.local:5432/main, see http://example.com/a@b`);
+  });
+
   it("masks more of what apps carry: secret keys by any name, header tuples and header text, passwords in URLs, Stripe keys, JWTs, PEM private keys, signed URLs", async () => {
     const jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
     const pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAsecretpemmaterial\n-----END RSA PRIVATE KEY-----";

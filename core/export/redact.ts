@@ -72,16 +72,22 @@ const SECRET_PARTS: readonly RedactRule[] = [
       return (/^[A-Z]?[a-z]+$/.test(word) && word.length < 16) || /^\d[\d.,]*$/.test(value) ? m : `${scheme} ${REDACTED}`;
     },
   },
-  // The password in scheme://user:password@host.
-  { pattern: /\b[a-z][a-z0-9+.-]{0,20}:\/\/[^\s:/@]{0,200}:[^\s/@]{1,200}@/gi, replace: (m) => m.replace(/:[^:]*@$/, `:${REDACTED}@`) },
-  // Header lines as text (a logged request), also inside JSON text where the line break is "\n".
-  { pattern: /(?:^|\\[nr])(?:proxy-authorization|authorization|x-api-key|api-key|set-cookie|cookie)[ \t]*:[^\r\n\\"]+/gim, replace: (m) => `${m.slice(0, m.indexOf(":"))}: ${REDACTED}` },
+  // The password in scheme://user:password@host, up to the last "@" before the host (a password
+  // written with "@" or ":" in it, unencoded, is masked whole).
+  { pattern: /\b[a-z][a-z0-9+.-]{0,20}:\/\/[^\s:/@]{0,200}:[^\s/]{1,200}@/gi, replace: (m) => `${m.slice(0, m.indexOf(":", m.indexOf("//")))}:${REDACTED}@` },
 ];
 
 // "key": value inside JSON text, plain or escaped once (JSON inside a JSON string). A bare value
 // never starts an object or array, so a key whose value is one does not swallow the keys inside.
 const JSON_PAIR = /"([^"\\]{1,80})"(\s*:\s*)("(?:[^"\\]|\\.)*"|[^,{}[\]\s]+)/g;
 const ESCAPED_JSON_PAIR = /\\"([^"\\]{1,80})\\"(\s*:\s*)(\\"(?:(?!\\").)*\\"|[^,{}[\]\s\\]+)/g;
+// "key": followed by an object or array inside JSON text, plain or escaped once: the container is
+// found by scanning (containerEnd), since no regular expression can match its nesting.
+const JSON_CONTAINER_KEY = /"([^"\\]{1,80})"(\s*:\s*)(?=[{[])/g;
+const ESCAPED_CONTAINER_KEY = /\\"([^"\\]{1,80})\\"(\s*:\s*)(?=[{[])/g;
+// Header lines as text (a logged request, an error message), at a line start or after "\n" or "\r"
+// written inside JSON text: `Name: value` to the end of the line.
+const HEADER_LINE = /(^|\\[nr])([A-Za-z][A-Za-z0-9_-]{0,79})([ \t]*:[ \t]*)([^\r\n\\"]+)/gm;
 // ["name", "value"] inside JSON text: headers given as tuples.
 const JSON_TUPLE = /\[\s*"([^"\\]{1,80})"(\s*,\s*)"(?:[^"\\]|\\.)*"\s*\]/g;
 // key=value in query strings and form bodies, and key="value" in auth headers (OAuth's
@@ -128,6 +134,25 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
       return true; // text that does not decode: the safe side
     }
   };
+  /**
+   * Masks whole each object or array in `text` (JSON, or JSON escaped once) that comes under a key
+   * that masks it (`{}` or `[]` stand for it: under token/sig/signature an object is looked into).
+   * One that does not close in the text (cut short) is masked to where the text ends.
+   */
+  const maskContainers = (text: string, keyPattern: RegExp, escaped: boolean): string => {
+    let out = "";
+    let from = 0;
+    keyPattern.lastIndex = 0;
+    for (let m; (m = keyPattern.exec(text)); ) {
+      const start = m.index + m[0].length;
+      if (!masks(m[1]!, text[start] === "[" ? [] : {})) continue;
+      const q = escaped ? '\\"' : '"';
+      out += `${text.slice(from, start)}${q}${REDACTED}${q}`;
+      from = containerEnd(text, start, escaped);
+      keyPattern.lastIndex = from;
+    }
+    return from ? out + text.slice(from) : text;
+  };
   let hits = 0; // what was masked so far: tells whether a trace's derived texts must be made again
   const scrub = (text: string): string => {
     const out = scrubbed(text);
@@ -137,9 +162,14 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
   const scrubbed = (text: string): string => {
     let out = text;
     if (out.includes('"')) {
+      out = maskContainers(out, JSON_CONTAINER_KEY, false);
+      out = maskContainers(out, ESCAPED_CONTAINER_KEY, true);
       out = out.replace(JSON_PAIR, (m, k: string, sep: string, v: string) => (masksText(k, v, false) ? `"${k}"${sep}"${REDACTED}"` : m));
       out = out.replace(ESCAPED_JSON_PAIR, (m, k: string, sep: string, v: string) => (masksText(k, v, true) ? `\\"${k}\\"${sep}\\"${REDACTED}\\"` : m));
       out = out.replace(JSON_TUPLE, (m, k: string, sep: string) => (isSecretKey(k) ? `["${k}"${sep}"${REDACTED}"]` : m));
+    }
+    if (out.includes(":")) {
+      out = out.replace(HEADER_LINE, (m, start: string, k: string, sep: string, v: string) => (masks(k, v.trim()) ? `${start}${k}${sep}${REDACTED}` : m));
     }
     if (out.includes("=")) {
       out = out.replace(QUERY_SECRET, (m, sep: string, k: string, v: string) => (tokenLike(k, v) ? `${sep}${k}=${REDACTED}` : m));
@@ -209,6 +239,37 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
 
 function normalizeKey(key: string): string {
   return key.toLowerCase().replace(/[^a-z0-9]/g, "");
+}
+
+/**
+ * Where the JSON object or array opening at `start` ends (the index after it). `escaped`: the text
+ * is JSON written inside a JSON string, so its quotes are `\"` and a bare `"` ends that string.
+ * Not closed: where the text (or the string holding it) ends.
+ */
+function containerEnd(text: string, start: number, escaped: boolean): number {
+  let depth = 0;
+  let inString = false;
+  let escape = false;
+  for (let i = start; i < text.length; ) {
+    let c = text[i]!;
+    if (!escaped || c !== "\\") {
+      if (escaped && c === '"') return i;
+      i++;
+    } else {
+      // One character of the inner JSON, written as an escape of the outer string (\" \\ \n \u0022).
+      const e = text[i + 1] ?? "";
+      c = e === "u" ? String.fromCharCode(parseInt(text.slice(i + 2, i + 6), 16) || 0) : e;
+      i += e === "u" ? 6 : 2;
+    }
+    if (escape) escape = false;
+    else if (inString) {
+      if (c === "\\") escape = true;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === "{" || c === "[") depth++;
+    else if ((c === "}" || c === "]") && --depth === 0) return i;
+  }
+  return text.length;
 }
 
 /**
