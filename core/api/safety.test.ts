@@ -47,6 +47,54 @@ describe("tracing never breaks the traced program", () => {
     expect(String(traces[0]!.data.spans[0]!.outputs)).toMatch(/Unserializable/);
   });
 
+  it("values the SDK cannot read (a revoked Proxy of a function, an Error whose message is not a string) never throw into the app, end their spans and leave the status OK", async () => {
+    const t = setup();
+    const warnings = captureWarnings();
+    try {
+      const { proxy: revokedFn, revoke } = Proxy.revocable(function cb() {}, {});
+      revoke();
+      const { proxy: revokedObj, revoke: revoke2 } = Proxy.revocable({}, {});
+      revoke2();
+      const oddError = Object.assign(new Error("x"), { message: { code: 1n }, name: { kind: "odd" } });
+      for (const v of [revokedFn, revokedObj, oddError]) {
+        mlflow.withSpan((span) => {
+          span.setAttribute("v", v);
+          span.setAttributes(revokedObj as Record<string, unknown>);
+          span.addEvent({ name: "e", attributes: { v } });
+          span.addEvent(revokedObj as { name: string });
+        }, { name: "attrs" });
+      }
+      expect(mlflow.trace(function returnsRevoked() { return revokedFn; })()).toBe(revokedFn);
+      expect(mlflow.withSpan(() => oddError, { name: "returnsOddError" })).toBe(oddError);
+      expect(mlflow.trace(function takesOddError(_err: unknown) { return "fine"; })(oddError)).toBe("fine");
+      const traces = await t.traces();
+      expect(traces.map((tr) => [tr.data.spans[0]!.name, tr.info.state])).toEqual([
+        ["attrs", "OK"], ["attrs", "OK"], ["attrs", "OK"], ["returnsRevoked", "OK"], ["returnsOddError", "OK"], ["takesOddError", "OK"],
+      ]);
+      expect(getTracer().openTraceCount).toBe(0);
+      const odd = traces[4]!.data.spans[0]!.outputs as Record<string, unknown>;
+      expect(odd).toMatchObject({ name: { kind: "odd" }, message: { code: 1 } });
+      expect(traces[0]!.data.spans[0]!.events[0]!.attributes.v).toMatch(/^\[Unserializable: .*revoked\]$/);
+    } finally {
+      warnings.restore();
+    }
+  });
+
+  it("a callback that ends its own span and then throws gets no warning about a call it did not make", async () => {
+    const t = setup();
+    const warnings = captureWarnings();
+    try {
+      const error = new Error("after end");
+      expect(() => mlflow.withSpan((span) => { span.end(); throw error; }, { name: "endThenThrow" })).toThrow(error);
+      await expect(mlflow.withSpan(async (span) => { span.end(); throw error; }, { name: "endThenReject" })).rejects.toBe(error);
+      const traces = await t.traces();
+      expect(traces.map((tr) => tr.data.spans[0]!.status.statusCode)).toEqual(["STATUS_CODE_OK", "STATUS_CODE_OK"]);
+      expect(warnings.messages().filter((m) => /after it ended/.test(m))).toEqual([]);
+    } finally {
+      warnings.restore();
+    }
+  });
+
   it("a runaway recursion of traced calls overflows the stack as untraced and leaves no span open (the frames at the overflow could not end theirs)", async () => {
     const t = setup({ contextManager: new mlflow.StackContextManager() });
     const rec: (n: number) => number = mlflow.trace(function recurse(n: number): number { return n <= 0 ? 0 : 1 + rec(n - 1); });

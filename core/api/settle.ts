@@ -14,7 +14,11 @@ export function succeed(span: LiveSpan, value: unknown, always: boolean): void {
   try {
     if (span.isEnded) return; // the callback ended it itself: nothing to add, nothing to warn about
     if ((span.outputs === undefined || span.outputs === null) && (always || value !== undefined)) span.setOutputs(value);
-    span.end();
+  } catch (error) {
+    reportSdkError("span.succeed", error);
+  }
+  try {
+    span.end(); // also when the outputs could not be read: an open span would hold its trace for ever
   } catch (error) {
     reportSdkError("span.succeed", error);
   }
@@ -26,6 +30,7 @@ export function succeed(span: LiveSpan, value: unknown, always: boolean): void {
  */
 export function fail(span: LiveSpan, error: unknown, bareStatus = false): void {
   try {
+    if (span.isEnded) return; // the callback ended it itself, then threw: the span is as it left it
     span.recordException(error);
     if (bareStatus) span.setStatus(SpanStatusCode.ERROR);
     span.end();
@@ -44,8 +49,9 @@ export function fail(span: LiveSpan, error: unknown, bareStatus = false): void {
  */
 export function failThrown(span: LiveSpan, error: unknown): void {
   fail(span, error);
-  if (!(error instanceof RangeError) || !/call stack/i.test(error.message)) return;
   try {
+    // (In the try: so close to an overflow, even compiling the RegExp may find no stack left.)
+    if (!(error instanceof RangeError) || !/call stack/i.test(error.message)) return;
     const slots = span._record.slots;
     const below = new Set([span.spanId]);
     for (let i = span._slot + 1; i < slots.length; i++) {

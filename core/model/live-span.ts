@@ -1,4 +1,4 @@
-import { reportSdkError, warnOnce } from "../debug.js";
+import { errorText, reportSdkError, warnOnce } from "../debug.js";
 import { pyJsonDumps } from "../serialize/py-json.js";
 import { setKey, toJsonSafe } from "../serialize/safe-json.js";
 import { msToNs, nowMs, nsToMs, userTimeMs } from "./clock.js";
@@ -44,7 +44,7 @@ export function describeException(error: unknown): { type: string; message: stri
   try {
     if (error instanceof Error) {
       const ctor = (error as { constructor?: { name?: string } }).constructor?.name;
-      const type = error.name && error.name !== "Error" ? error.name : ctor || "Error";
+      const type = typeof error.name === "string" && error.name && error.name !== "Error" ? error.name : typeof ctor === "string" && ctor ? ctor : "Error";
       return { type, message: String(error.message), stacktrace: stackOf(error) };
     }
     const type = error === null ? "null" : typeof error === "object" ? ((error as object).constructor?.name ?? "Object") : typeof error;
@@ -108,18 +108,28 @@ const homogeneous = (items: unknown[]): boolean =>
 function eventAttributes(attributes: Record<string, unknown> | undefined): Record<string, EventAttributeValue> {
   const out: Record<string, EventAttributeValue> = {};
   if (!attributes) return out;
-  for (const key of Object.keys(attributes)) {
-    const value = attributes[key];
-    if (value === undefined) continue;
-    const t = typeof value;
+  let keys: string[];
+  try {
+    keys = Object.keys(attributes);
+  } catch {
+    return out; // a revoked Proxy
+  }
+  for (const key of keys) {
     let v: EventAttributeValue;
-    if (t === "number") v = Number.isFinite(value) ? (value as number) : String(value); // JSON has no NaN
-    else if (t === "string" || t === "boolean") v = value as string | boolean;
-    // Arrays of one primitive type stay typed, as OpenTelemetry (and Python's SDK) keeps them.
-    else if (Array.isArray(value)) {
-      const copy = [...value]; // a hole becomes undefined, which every() would skip
-      v = homogeneous(copy) ? (copy as string[] | number[] | boolean[]) : pyJsonDumps(toJsonSafe(value));
-    } else v = pyJsonDumps(toJsonSafe(value)); // objects go as JSON text, as OpenTelemetry requires
+    try {
+      const value = attributes[key];
+      if (value === undefined) continue;
+      const t = typeof value;
+      if (t === "number") v = Number.isFinite(value) ? (value as number) : String(value); // JSON has no NaN
+      else if (t === "string" || t === "boolean") v = value as string | boolean;
+      // Arrays of one primitive type stay typed, as OpenTelemetry (and Python's SDK) keeps them.
+      else if (Array.isArray(value)) {
+        const copy = [...value]; // a hole becomes undefined, which every() would skip
+        v = homogeneous(copy) ? (copy as string[] | number[] | boolean[]) : pyJsonDumps(toJsonSafe(value));
+      } else v = pyJsonDumps(toJsonSafe(value)); // objects go as JSON text, as OpenTelemetry requires
+    } catch (error) {
+      v = `[Unserializable: ${errorText(error)}]`; // a getter that throws, a revoked Proxy (as toJsonSafe marks it)
+    }
     setKey(out, key, v);
   }
   return out;
@@ -280,7 +290,11 @@ export class LiveSpan {
 
   setAttributes(attributes: Record<string, unknown>): this {
     if (attributes && typeof attributes === "object") {
-      for (const key of Object.keys(attributes)) this.setAttribute(key, attributes[key]);
+      try {
+        for (const key of Object.keys(attributes)) this.setAttribute(key, attributes[key]);
+      } catch (error) {
+        reportSdkError("span.setAttributes", error); // a revoked Proxy, a throwing getter
+      }
     }
     return this;
   }
@@ -288,12 +302,16 @@ export class LiveSpan {
   /** Adds an event: `addEvent({ name, attributes?, timestamp? })` or `addEvent(name, attributes?)`. */
   addEvent(event: SpanEventInput | string, attributes?: Record<string, unknown>): this {
     if (!this.writable("addEvent")) return this;
-    const input: SpanEventInput = typeof event === "string" ? { name: event, attributes } : event;
-    this._events.push({
-      name: String(input.name),
-      timestamp: typeof input.timestamp === "number" ? input.timestamp : typeof input.timestamp === "bigint" ? nsToMs(input.timestamp) : nowMs(),
-      attributes: eventAttributes(input.attributes),
-    });
+    try {
+      const input: SpanEventInput = typeof event === "string" ? { name: event, attributes } : event;
+      this._events.push({
+        name: String(input.name),
+        timestamp: typeof input.timestamp === "number" ? input.timestamp : typeof input.timestamp === "bigint" ? nsToMs(input.timestamp) : nowMs(),
+        attributes: eventAttributes(input.attributes),
+      });
+    } catch (error) {
+      reportSdkError("span.addEvent", error); // an event that cannot be read (a Symbol name, a revoked Proxy)
+    }
     return this;
   }
 

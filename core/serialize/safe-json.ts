@@ -105,11 +105,21 @@ function primitive(value: unknown): Json | undefined {
     case "symbol":
       return value.toString();
     case "function":
-      return markerText(`Function ${(value as { name?: string }).name || "anonymous"}`);
+      return markerText(`Function ${nameOf(value) || "anonymous"}`);
     case "undefined":
       return undefined;
     default:
       return undefined;
+  }
+}
+
+/** A function's name, or "" when it has none that is a string (a revoked Proxy throws on reading it). */
+function nameOf(fn: unknown): string {
+  try {
+    const name = (fn as { name?: unknown }).name;
+    return typeof name === "string" ? name : "";
+  } catch {
+    return "";
   }
 }
 
@@ -247,9 +257,12 @@ class Walker {
   }
 
   private walkError(error: Error, depth: number): Json {
-    const out: { [key: string]: Json } = { name: error.name, message: error.message };
+    // name and message are strings on any Error the platform made, but an app can set them to anything.
+    const text = (v: unknown): Json => (typeof v === "string" ? v : (this.walk(v, depth + 1) ?? null));
+    const out: { [key: string]: Json } = { name: text(error.name), message: text(error.message) };
     if (typeof error.stack === "string") out.stack = error.stack;
-    this.budget -= error.name.length + error.message.length + (error.stack?.length ?? 0) + 32;
+    const length = (v: Json | undefined) => (typeof v === "string" ? v.length : 16);
+    this.budget -= length(out.name) + length(out.message) + length(out.stack) + 32;
     if (error.cause !== undefined) out.cause = this.walk(error.cause, depth + 1) ?? null;
     const rest = this.walkEntries(error, depth);
     return { ...rest, ...out };
