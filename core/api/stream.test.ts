@@ -175,6 +175,27 @@ describe("stream spans", () => {
     expect(span!.events).toHaveLength(2);
   });
 
+  it("a function returning a stream that set its outputs itself keeps them, as any traced function's are kept; the chunks are still events", async () => {
+    const t = setup();
+    async function* upstream() {
+      yield "a";
+      yield "b";
+    }
+    const call = mlflow.trace(async function call() {
+      mlflow.getCurrentActiveSpan()!.setOutputs({ explicit: true });
+      return upstream();
+    }, { outputReducer: (chunks: string[]) => chunks.join("") });
+    const plain = mlflow.trace(async function plain() {
+      return upstream();
+    }, { outputReducer: (chunks: string[]) => chunks.join("") });
+    for await (const _ of await call());
+    for await (const _ of await plain());
+    const [own, reduced] = (await t.traces()).map((tr) => shape(tr)[0]!);
+    expect(own).toMatchObject({ name: "call", outputs: { explicit: true }, status: "OK" });
+    expect(own!.events).toHaveLength(2);
+    expect(reduced).toMatchObject({ name: "plain", outputs: "ab" });
+  });
+
   it("an async iterable with an unrelated `iterator` field, a shared one returned by many calls, and a frozen one are each traced, their own methods untouched", async () => {
     const t = setup();
     class Pages {

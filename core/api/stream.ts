@@ -119,6 +119,8 @@ export class StreamRecorder {
   fallback: OutputReducer | undefined;
 
   private readonly reducer: OutputReducer | undefined;
+  /** A function that returned the stream set its span's outputs itself: kept, as a function's are. */
+  private readonly ownOutputs: boolean;
 
   /** Either a plan (the span starts on first iteration) or a span already running (a Promise resolved to a stream). */
   constructor(
@@ -126,6 +128,7 @@ export class StreamRecorder {
     running?: { span: LiveSpan; outputReducer?: OutputReducer },
   ) {
     this.span = running?.span;
+    this.ownOutputs = running?.span.outputs != null;
     if (running) this.lastAt = nowMs();
     this.reducer = plan ? plan.outputReducer : running?.outputReducer;
     const parent = plan?.parent;
@@ -211,7 +214,7 @@ export class StreamRecorder {
     const span = this.span;
     try {
       let outputs: unknown = this.chunks;
-      const reducer = this.reducer ?? this.fallback;
+      const reducer = this.ownOutputs ? undefined : (this.reducer ?? this.fallback);
       if (reducer) {
         try {
           outputs = reducer(this.chunks as never[]);
@@ -219,7 +222,7 @@ export class StreamRecorder {
           warnOnce("output-reducer", `outputReducer of "${span.name}" threw (${errorText(error)}); the raw chunks were kept as outputs.`);
         }
       }
-      if (outputs != null) span.setOutputs(outputs); // as Python's span.end(outputs=None): none set
+      if (outputs != null && !this.ownOutputs) span.setOutputs(outputs); // as Python's span.end(outputs=None): none set
       span.end(endAt === undefined ? undefined : { endTimeNs: msToNs(endAt) });
     } catch (error) {
       reportSdkError("stream.finish", error);
