@@ -31,6 +31,17 @@ describe("tracing never breaks the traced program", () => {
     expect(obj.run("x")).toBe("px");
   });
 
+  it("a bound method is traced under its own name (Python names mlflow.trace(obj.method) after the method), the wrapper keeps bind()'s name", async () => {
+    const t = setup();
+    const retriever = { k: 2, search(query: string) { return `${query}:${this.k}`; } };
+    const traced = mlflow.trace(retriever.search.bind(retriever));
+    expect(traced.name).toBe("bound search");
+    expect(traced("what is mlflow")).toBe("what is mlflow:2");
+    const trace = await t.only();
+    expect(trace.data.spans[0]!.name).toBe("search");
+    expect(trace.data.spans[0]!.attributes["mlflow.spanFunctionName"]).toBe("search");
+  });
+
   it("a result that cannot be inspected (a revoked Proxy, a throwing `then` getter) is returned as it is, and its span ends", async () => {
     const t = setup();
     const { proxy, revoke } = Proxy.revocable({ a: 1 }, {});

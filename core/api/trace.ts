@@ -82,8 +82,10 @@ function decorate(options: TraceOptions, value: unknown, context: DecoratorConte
 
 function wrap(fn: Function, options: TraceOptions, methodName: string | undefined): Function {
   const params = readParams(fn);
-  const name = options.name || methodName || fn.name || DEFAULT_SPAN_NAME;
-  const functionName = fn.name || methodName;
+  // A bind() result is named "bound f": the span is named as the function is (Python's is "f").
+  const ownName = typeof fn.name === "string" ? fn.name.replace(/^(?:bound )+/, "") : "";
+  const name = options.name || methodName || ownName || DEFAULT_SPAN_NAME;
+  const functionName = ownName || methodName;
   const generatorKind = generatorFunctionKind(fn);
   const reducer = options.outputReducer as OutputReducer | undefined;
   const nativeAsync = isNativeAsync(fn);
