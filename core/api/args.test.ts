@@ -38,6 +38,12 @@ describe("readParams / mapArgs", () => {
       "a = [1, 2] / 2, b = /\\)/",
       "a /* (, */ = 1, // b,\n b",
     ]) expect(names(new Function(list, "return 0")), list).toEqual(["a", "b"]);
+    // A method's key before its parameters: computed (a compiler puts the decorators' calls there), or quoted with brackets in it.
+    const KEY = Symbol("ask");
+    expect(names({ [KEY](question: string) { return question; } }[KEY])).toEqual(["question"]);
+    expect(names(new Function("const KEY = 'x', trace = () => 0, f = () => 0; let _dec; return { [(_dec = [trace({ a: f(1) })], KEY)](question, k) {} }.x")())).toEqual(["question", "k"]);
+    expect(names(new Function("return { async *[\"k(\" + \"]\"](a, b) {} }[\"k(]\"]")())).toEqual(["a", "b"]);
+    expect(names(new Function("return { \"a(b)\"(x, y) {} }[\"a(b)\"]")())).toEqual(["x", "y"]);
     expect(names(() => 1)).toEqual([]);
     expect(names(Math.pow)).toBeUndefined();
     expect(names(function f() {}.bind(null))).toBeUndefined();

@@ -29,7 +29,11 @@ export function readParams(fn: Function): Param[] | undefined {
   // read from the generator.
   const lowered = LOWERED_ASYNC.exec(src);
   if (lowered) src = src.slice(lowered[0].length - 1);
-  let body = src.replace(/^\s*async(?=[\s(])\s*/, "");
+  let body = src.replace(/^\s*async(?=[\s(*[])\s*/, "").replace(/^\*\s*/, "");
+  // A method's name before its parameters may hold brackets of its own: a computed key (where
+  // compilers put the calls of the method's decorators: `[(_dec = [trace()], KEY)](q) {}`) or a quoted one.
+  if (body.startsWith("[")) body = body.slice(closingBracket(body) + 1);
+  else if (body[0] === '"' || body[0] === "'") body = body.slice(skipString(body, 0) + 1);
   const single = /^([\p{ID_Start}_$][\p{ID_Continue}$\u200c\u200d]*)\s*=>/u.exec(body);
   if (single) return [{ name: single[1] as string, rest: false }];
   const open = body.indexOf("(");
@@ -112,6 +116,18 @@ function splitTopLevel(text: string, literals = true): string[] | undefined {
     }
   }
   return undefined;
+}
+
+/** Index of the bracket closing the one `text` opens with (strings skipped). */
+function closingBracket(text: string): number {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (c === '"' || c === "'" || c === "`") i = skipString(text, i);
+    else if (c === "[" || c === "(" || c === "{") depth++;
+    else if ((c === "]" || c === ")" || c === "}") && --depth === 0) return i;
+  }
+  return text.length;
 }
 
 function skipString(text: string, at: number): number {
