@@ -20,8 +20,11 @@ export interface UpdateCurrentTraceOptions {
   /** Overrides the Response column of MLflow's Traces view. */
   responsePreview?: string;
   clientRequestId?: string | null;
-  /** Stored as metadata `mlflow.trace.session`. */
-  sessionId?: string | null;
+  /**
+   * Stored as metadata `mlflow.trace.session`. A list of strings is a hierarchical session
+   * (outermost first), stored as its compact JSON text, as Python stores one.
+   */
+  sessionId?: string | readonly string[] | null;
   /** Stored as metadata `mlflow.trace.user`. */
   user?: string | null;
   /** Pins the trace state (Python's `state=`); otherwise the root span's status decides. */
@@ -70,7 +73,12 @@ export function updateCurrentTrace(options: UpdateCurrentTraceOptions = {}): voi
   // null as "not given", as Python's `is not None`: an anonymous visitor's `session?.id ?? null`
   // must not put every such trace in one session named "null".
   if (options.clientRequestId != null) info.clientRequestId = asText(options.clientRequestId);
-  if (options.sessionId != null) info.traceMetadata[TraceMetadataKey.SESSION] = asText(options.sessionId);
+  if (options.sessionId != null) {
+    const id: unknown = options.sessionId;
+    if (!Array.isArray(id)) info.traceMetadata[TraceMetadataKey.SESSION] = asText(id);
+    else if (id.length && id.every((level) => typeof level === "string")) info.traceMetadata[TraceMetadataKey.SESSION] = JSON.stringify(id);
+    else warnOnce("bad-session", "updateCurrentTrace({ sessionId }) takes a string or a non-empty list of strings (a hierarchical session); ignored.");
+  }
   if (options.user != null) info.traceMetadata[TraceMetadataKey.USER] = asText(options.user);
   if (options.state !== undefined) {
     if (options.state === "OK" || options.state === "ERROR") record.userState = TraceState[options.state];

@@ -161,6 +161,23 @@ describe("updateCurrentTrace and trace-level fields", () => {
     expect(info.state).toBe("ERROR"); // pinned by the user although the root span is OK
   });
 
+  it("a list sessionId is a hierarchical session, stored as compact JSON as Python stores it; a list that is not one is ignored with a warning", async () => {
+    const t = setup();
+    const w = captureWarnings();
+    try {
+      mlflow.withSpan(() => mlflow.updateCurrentTrace({ sessionId: ["conv-1", "turn 2", "é"] }), { name: "nested" });
+      mlflow.withSpan(() => mlflow.updateCurrentTrace({ sessionId: [] }), { name: "empty" });
+      mlflow.withSpan(() => mlflow.updateCurrentTrace({ sessionId: ["a", 1] as unknown as string[] }), { name: "mixed" });
+      const [nested, empty, mixed] = await t.traces();
+      expect(nested!.info.traceMetadata["mlflow.trace.session"]).toBe('["conv-1","turn 2","é"]');
+      expect(empty!.info.traceMetadata["mlflow.trace.session"]).toBeUndefined();
+      expect(mixed!.info.traceMetadata["mlflow.trace.session"]).toBeUndefined();
+      expect(w.messages().filter((m) => /non-empty list of strings/.test(m))).toHaveLength(1);
+    } finally {
+      w.restore();
+    }
+  });
+
   it("warns (once) instead of throwing when no trace is active", () => {
     const w = captureWarnings();
     setup();
