@@ -180,6 +180,25 @@ describe("configuration: a mistake fails at construction, naming the field", () 
     expect((await a.request(`${SELF}/api/traces`, { headers: { authorization: "Bearer string-secret" } }, { SECRET: "string-secret" })).status).toBe(200);
   });
 
+  it.each([
+    ["COLLECTOR_SECRET set empty", {}, { COLLECTOR_SECRET: "" }],
+    ["INGEST_KEYS set to []", {}, { INGEST_KEYS: "[]" }],
+    ["INGEST_KEYS set empty", {}, { INGEST_KEYS: "" }],
+    ["a secret(env) whose binding is missing", { secret: (env: Record<string, unknown>) => env.MY_SECRET as string | undefined }, {}],
+    ["ingestKeys: [] in code", { ingestKeys: [] }, {}],
+  ])("auth configured but holding nothing (%s) is the misconfiguration 503 for ingest, health and reads, never an open collector", async (_, extra, env) => {
+    const a = createCollector<Record<string, unknown>>({ store, ...(extra as object) });
+    const t = simpleTrace("no-auth");
+    const sent = await ingest(a, batch(t), { "x-mlflow-edge-key": "", origin: "https://evil.example" }, env);
+    expect([sent.status, (await errorOf(sent)).error]).toEqual([503, expect.stringContaining("configured but hold none")]);
+    expect((await a.request(`${SELF}/health`, {}, env)).status).toBe(503);
+    expect((await a.request(`${SELF}/api/traces/${t.info.traceId}`, {}, env)).status).toBe(401);
+    expect((await a.request(`${SELF}/api/traces`, {}, env)).status).toBe(401);
+    // Nothing configured at all: the local demo's open collector, as before.
+    const open = createCollector<Record<string, unknown>>({ store });
+    expect((await ingest(open, batch(simpleTrace("open")), { origin: "https://evil.example" }, {})).status).toBe(200);
+  });
+
   it("a bad TRACE_BUFFER_SHARDS is a 503 that names it (clients keep their traces), not a generic store failure", async () => {
     // As the README writes it: no cast, the env type inferred.
     const a = createCollector({ store: (env) => bufferStoreFromEnv(env)!, secret: SECRET });

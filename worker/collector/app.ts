@@ -117,7 +117,20 @@ export function createCollector<Env extends object = object>(options: CollectorO
     if (secret !== undefined && typeof secret !== "string") throw misconfigured(`options.secret(env) returned ${secret === null ? "null" : typeof secret}, not a string`, "the secret function");
     return secret || undefined;
   };
-  const authOf = (c: Ctx<Env>): AuthSettings => ({ keys: keysOf(c), secret: secretOf(c) });
+  // Auth given in any form (a variable set, even empty; an option, even a function that finds
+  // nothing): the collector is not the open one of a local demo, whatever the values hold.
+  const authConfigured = (c: Ctx<Env>): boolean => {
+    const env = envOf(c);
+    return options.ingestKeys !== undefined || options.secret !== undefined || env.INGEST_KEYS !== undefined || env.COLLECTOR_SECRET !== undefined;
+  };
+  const authOf = (c: Ctx<Env>): AuthSettings => {
+    const auth = { keys: keysOf(c), secret: secretOf(c) };
+    if (!auth.keys.length && !auth.secret && authConfigured(c)) {
+      // Set, but to nothing (COLLECTOR_SECRET="", INGEST_KEYS="[]", a secret binding missing): refused, never open.
+      throw misconfigured("ingest keys or a secret are configured but hold none (an empty INGEST_KEYS or COLLECTOR_SECRET, a secret(env) that found nothing), and an empty setting does not open the collector to anyone", "INGEST_KEYS or COLLECTOR_SECRET (remove both to run open, as the local demo)");
+    }
+    return auth;
+  };
 
   const app = new Hono<{ Bindings: Env }>();
 
@@ -206,7 +219,7 @@ export function createCollector<Env extends object = object>(options: CollectorO
   // Healthy only if ingest could work: a malformed INGEST_KEYS or TRACE_BUFFER_SHARDS is the same
   // 503 with its reason as every ingest gets, not an "ok" beside a collector refusing everything.
   app.get("/health", (c) => {
-    keysOf(c);
+    authOf(c);
     storeOf(c);
     return c.json({ ok: true });
   });
@@ -225,7 +238,7 @@ export function createCollector<Env extends object = object>(options: CollectorO
     storeOf,
     (c) => {
       const secret = secretOf(c);
-      return { mode: options.readAccess ?? (secret || keysConfigured(c) ? "secret" : "open"), secret };
+      return { mode: options.readAccess ?? (secret || keysConfigured(c) || authConfigured(c) ? "secret" : "open"), secret };
     },
     ROUTES.filter(([path]) => path.startsWith("/api/")).map(([path]) => path),
   );
