@@ -92,7 +92,7 @@ const HEADER_LINE = /(^|\\[nr])([A-Za-z][A-Za-z0-9_-]{0,79})([ \t]*:[ \t]*)([^\r
 const JSON_TUPLE = /\[\s*"([^"\\]{1,80})"(\s*,\s*)"(?:[^"\\]|\\.)*"\s*\]/g;
 // key=value in query strings and form bodies, and key="value" in auth headers (OAuth's
 // oauth_signature="…", Digest's response="…"), also with the quotes escaped in JSON text.
-const QUERY_PAIR = /([A-Za-z0-9_.[\]-]{1,80})=(\\?"[^"\\]{0,2000}\\?"|[^&\s#"'\\]+)/g;
+const QUERY_PAIR = /(?<![A-Za-z0-9_.[\]-])([A-Za-z0-9_.[\]-]{1,80})=(\\?"[^"\\]{0,2000}\\?"|[^&\s#"'\\]+)/g;
 // Parameters that carry a credential in a URL's query string or a form body (an OAuth callback's
 // `?code=`, `?key=`, a session id), though elsewhere they are data (`{"code": "print(1)"}`,
 // `sorted(words, key=str.lower)`): masked only right after `?` or `&`, and only when the value
