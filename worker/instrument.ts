@@ -138,7 +138,12 @@ export function validateWorkerOptions<Env>(options: WorkerTracingOptions<Env>, f
   const { exporter, asyncLocalStorage, spanName, continueTrace, spanType, exportDeadlineMs, ...tracer } = options;
   validateTracerOptions(tracer, fn);
   if (exporter !== undefined && typeof exporter !== "function") bad("exporter", "a function (env) => Exporter", exporter);
-  if (asyncLocalStorage !== undefined && typeof asyncLocalStorage !== "function") bad("asyncLocalStorage", 'AsyncLocalStorage from "node:async_hooks"', asyncLocalStorage);
+  // A class whose instances run() and getStore(): an arrow or bound function, or a class without
+  // them, would pass a typeof test and then fail every request.
+  const proto = typeof asyncLocalStorage === "function" ? (asyncLocalStorage as { prototype?: Record<string, unknown> }).prototype : undefined;
+  if (asyncLocalStorage !== undefined && (typeof proto?.run !== "function" || typeof proto.getStore !== "function")) {
+    bad("asyncLocalStorage", 'AsyncLocalStorage from "node:async_hooks" (a class whose instances have run() and getStore())', asyncLocalStorage);
+  }
   if (spanName !== undefined && typeof spanName !== "function") bad("spanName", "a function (request, route) => string", spanName);
   if (continueTrace !== undefined && typeof continueTrace !== "boolean") bad("continueTrace", "a boolean", continueTrace);
   if (spanType !== undefined && (typeof spanType !== "string" || spanType === "")) bad("spanType", "a SpanType or a non-empty string", spanType);

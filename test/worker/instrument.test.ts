@@ -2,6 +2,7 @@
 // its own). Traces go to an in-memory exporter here; test/worker/e2e covers the real buffer and MLflow.
 import { createExecutionContext, createMessageBatch, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
 import { Hono } from "hono";
+import { AsyncLocalStorage } from "node:async_hooks";
 import { HTTPException } from "hono/http-exception";
 import { describe, expect, it, vi } from "vitest";
 import { resetWarnings } from "../../core/debug.js";
@@ -276,6 +277,10 @@ describe("options are checked where the Worker wraps its handler (its top level,
     ["exporter", { exporter: new InMemoryExporter() }], // a function of env is expected
     ["maxValueBytes", { maxValueBytes: "256k" }],
     ["continueTrace", { continueTrace: "no" }],
+    // Functions a typeof test takes, whose instances cannot run(): every request would fail.
+    ["asyncLocalStorage", { asyncLocalStorage: () => ({}) }],
+    ["asyncLocalStorage", { asyncLocalStorage: function run() {}.bind(null) }],
+    ["asyncLocalStorage", { asyncLocalStorage: class NoRun { getStore() {} } }],
   ] as [string, Record<string, unknown>][])("%s: %j", (field, bad) => {
     expect(() => instrument({ fetch: () => new Response("ok") }, bad as never)).toThrow(new RegExp(`^mlflow-edge instrument\\(\\): "${field}" must be `));
     expect(() => mlflowTracing(bad as never)).toThrow(new RegExp(`^mlflow-edge mlflowTracing\\(\\): "${field}" must be `));
@@ -294,6 +299,7 @@ describe("options are checked where the Worker wraps its handler (its top level,
   it("accepts the documented options", () => {
     expect(() => instrument({ fetch: () => new Response("ok") }, { exporter: () => exported, spanType: "AGENT", exportDeadlineMs: 10_000, continueTrace: false, spanName: (r) => r.method })).not.toThrow();
     expect(() => mlflowTracing({ experimentId: "7", dedupeSpanNames: false, maxValueBytes: 4096, openSpanTimeoutMs: 1_000, silent: true, asyncLocalStorage: undefined })).not.toThrow();
+    expect(() => mlflowTracing({ asyncLocalStorage: AsyncLocalStorage })).not.toThrow();
   });
 });
 
