@@ -145,6 +145,11 @@ describe("configuration: a mistake fails at construction, naming the field", () 
     ["redact not a function", { redact: "yes" }, /redact/],
     ["ingestKeys a string", { ingestKeys: "pk-app-0001" }, /ingestKeys/],
     ["an origin with a path", { ingestKeys: [{ key: "pk-app-0001", origins: ["https://app.example/page"] }] }, /origins/],
+    // Origins a browser never writes so: every request would be a 403 that names an origin on the list.
+    ["an origin with upper-case letters", { ingestKeys: [{ key: "pk-app-0001", origins: ["https://App.example.com"] }] }, /"https:\/\/App.example.com" never matches a browser's Origin header, which reads "https:\/\/app.example.com"/],
+    ["an origin with its default port", { ingestKeys: [{ key: "pk-app-0001", origins: ["https://app.example.com:443"] }] }, /which reads "https:\/\/app.example.com"/],
+    ["an origin with a query", { ingestKeys: [{ key: "pk-app-0001", origins: ["https://app.example.com?"] }] }, /never matches a browser's Origin header/],
+    ["an origin with a fragment", { ingestKeys: [{ key: "pk-app-0001", origins: ["https://app.example.com#x"] }] }, /never matches a browser's Origin header/],
     // A misspelt option would be ignored: here reads would stay closed while the operator meant them open.
     ["a misspelt option", { readaccess: "open" }, /unknown option "readaccess"; did you mean "readAccess"\?/],
     ["secret a number", { secret: 5 }, /secret must be a non-empty string or \(env\) => string \| undefined; got number/],

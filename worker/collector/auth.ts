@@ -36,9 +36,23 @@ export function parseIngestKeys(value: unknown, source = "ingestKeys"): IngestKe
       if (typeof o !== "string" || !(o === "*" || o === "self" || ORIGIN.test(o))) {
         throw new TypeError(`${source}[${i}].origins: ${JSON.stringify(o)} is not "*", "self" or an origin like "https://app.example.com".`);
       }
+      // Compared as browsers write Origin: lower-case host, no default port, nothing after the host.
+      const written = o === "*" || o === "self" ? o : canonicalOrigin(o);
+      if (written !== o) {
+        throw new TypeError(`${source}[${i}].origins: ${JSON.stringify(o)} never matches a browser's Origin header${written ? `, which reads ${JSON.stringify(written)}` : ""}.`);
+      }
     }
-    return { key: k, origins: origins.map((o: string) => o.replace(/\/$/, "")) };
+    return { key: k, origins: origins as string[] };
   });
+}
+
+/** `origin` as a browser's Origin header writes it, or "" when it is not one. */
+function canonicalOrigin(origin: string): string {
+  try {
+    return new URL(origin).origin;
+  } catch {
+    return "";
+  }
 }
 
 /** Compares secrets without leaking where they differ through timing. */
