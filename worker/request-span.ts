@@ -269,7 +269,8 @@ export async function traceInvocation<T>(
  * The invocation's ctx as the handler gets it: `waitUntil` also keeps the invocation's trace open
  * until each promise it is given settles, so spans of work done after the response (a cache
  * write, an evaluation) stay in the request's trace instead of starting their own. A hold lasts at
- * most `holdMs` (and openSpanTimeoutMs), which leaves the export time before its deadline.
+ * most `holdMs` after the root span ends (awaitExport; and openSpanTimeoutMs), which leaves the
+ * export time before its deadline.
  * Everything else is the ctx's own, called on the ctx. Without a span, the ctx as it is.
  */
 export function holdingContext<C extends object>(ctx: C, span: LiveSpan | undefined, holdMs: number): C {
@@ -287,10 +288,11 @@ export function holdingContext<C extends object>(ctx: C, span: LiveSpan | undefi
         if (isPromiseLike(promise)) {
           // Adopted once, here: a lazy thenable (a query builder) must not run twice.
           given = Promise.resolve(promise);
+          // Released when it settles; at the latest, holdMs after the root ends (the response, or
+          // the end of its body: a long stream's evaluation registered at the start is still held)
+          // awaitExport finishes the trace, as does openSpanTimeoutMs.
           const release = span._record.hold();
-          const timer = setTimeout(release, holdMs);
-          const done = () => (clearTimeout(timer), release());
-          (given as Promise<unknown>).then(done, done);
+          (given as Promise<unknown>).then(release, release);
         }
       } catch {
         given = promise; // a throwing `then` getter: the runtime says what it says of it

@@ -203,6 +203,39 @@ describe("work a handler hands to ctx.waitUntil", () => {
   });
 });
 
+describe("a hold counted from the end of a streamed body", () => {
+  it("an evaluation registered with waitUntil at the start of a stream longer than the hold, run after the body, stays in the request's trace", async () => {
+    const evaluate = mlflow.trace(async function evaluate(answer: string) { await sleep(20); return answer.length; });
+    const worker = instrument<object, ExportedHandler<object>>(
+      {
+        async fetch(_request, _env, ctx) {
+          let streamed!: (text: string) => void;
+          const done = new Promise<string>((r) => (streamed = r));
+          ctx.waitUntil(done.then(async (text) => { await sleep(10); return evaluate(text); }));
+          let i = 0;
+          return new Response(new ReadableStream({
+            async pull(controller) {
+              if (i === 4) {
+                controller.close();
+                streamed("the answer");
+                return;
+              }
+              await sleep(75); // 300 ms in all: three times the hold
+              controller.enqueue(new TextEncoder().encode(`chunk${i++} `));
+            },
+          }));
+        },
+      },
+      { exporter: () => exported, exportDeadlineMs: 200, silent: true }, // held at most 100 ms after the body ends
+    );
+    const ctx = createExecutionContext();
+    const res = await worker.fetch!(new Request("https://app.example/ask") as never, {}, ctx);
+    expect(await res.text()).toBe("chunk0 chunk1 chunk2 chunk3 ");
+    await waitOnExecutionContext(ctx);
+    expect(exported.traces.map((t) => t.data.spans.map((s) => s.name))).toEqual([["GET /ask", "evaluate"]]);
+  });
+});
+
 describe("a child still running when the hold ends", () => {
   it("is exported then, marked unfinished, within exportDeadlineMs: after the invocation its timers never fire, and the trace stayed in memory unexported", async () => {
     const slowCall = mlflow.trace(async function slowCall() { await sleep(1_000); });
