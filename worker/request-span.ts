@@ -197,6 +197,13 @@ export async function traceRequest(
   } finally {
     handling.delete(request);
   }
+  if (!(response instanceof Response)) {
+    // A handler that forgot its `return`: handed back as it is, for the runtime to say so, as
+    // untraced; the span ends with what it was (reading a body from it would throw our own error).
+    fail(span, new TypeError(`the handler resolved to ${response === null ? "null" : typeof response}, not a Response`));
+    handOn();
+    return response;
+  }
   try {
     span.setAttribute("http.response.status_code", response.status);
     span.setOutputs({ status: response.status });

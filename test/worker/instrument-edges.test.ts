@@ -203,6 +203,22 @@ describe("work a handler hands to ctx.waitUntil", () => {
   });
 });
 
+describe("a handler that forgot its return", () => {
+  it("resolves to what the handler resolved to, as untraced (the runtime says what is wrong), and its trace is exported as an ERROR, not left open", async () => {
+    const forgot = { async fetch() { return undefined as unknown as Response; } };
+    const worker = instrument<object, ExportedHandler<object>>(forgot, { exporter: () => exported, silent: true });
+    for (let i = 0; i < 3; i++) {
+      const ctx = createExecutionContext();
+      expect(await worker.fetch!(new Request("https://app.example/forgot") as never, {}, ctx)).toBeUndefined();
+      await waitOnExecutionContext(ctx);
+    }
+    expect(exported.traces.map((t) => [t.info.state, t.data.spans[0]!.status.description])).toEqual(
+      Array(3).fill(["ERROR", "TypeError: the handler resolved to undefined, not a Response"]),
+    );
+    expect(getTracer().openTraceCount).toBe(0);
+  });
+});
+
 describe("a hold counted from the end of a streamed body", () => {
   it("an evaluation registered with waitUntil at the start of a stream longer than the hold, run after the body, stays in the request's trace", async () => {
     const evaluate = mlflow.trace(async function evaluate(answer: string) { await sleep(20); return answer.length; });
