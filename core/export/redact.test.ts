@@ -218,6 +218,7 @@ describe("redactSecrets", () => {
         name: "call",
         inputs: {
           raw: "GET /v1 HTTP/1.1\nX-Auth-Token: tok-abc-123\nPrivate-Token: glpat-secret-9\nAccept: */*\nToken: a budget of words",
+          prose: "Rules:\nPassword: at least 8 characters\nPassword: hunter2-x",
           json: JSON.stringify({ log: "GET /\r\nX-Goog-Api-Key: goog-key-7\r\nHost: a" }),
           db: "postgres://app:p@ss:w0rd@db.local:5432/main, see http://example.com/a@b",
         },
@@ -226,6 +227,7 @@ describe("redactSecrets", () => {
     const inputs = redact(trace)!.data.spans[0]!.inputs as Record<string, string>;
     expect(inputs.raw).toBe(`GET /v1 HTTP/1.1\nX-Auth-Token: ${REDACTED}\nPrivate-Token: ${REDACTED}\nAccept: */*\nToken: a budget of words`);
     expect(JSON.parse(inputs.json!).log).toBe(`GET /\r\nX-Goog-Api-Key: ${REDACTED}\r\nHost: a`);
+    expect(inputs.prose).toBe(`Rules:\nPassword: at least 8 characters\nPassword: ${REDACTED}`); // prose is kept, a one-word value is not
     expect(inputs.db).toBe(`postgres://app:${REDACTED}@db.local:5432/main, see http://example.com/a@b`);
   });
 

@@ -88,6 +88,10 @@ const ESCAPED_CONTAINER_KEY = /\\"([^"\\]{1,80})\\"(\s*:\s*)(?=[{[])/g;
 // Header lines as text (a logged request, an error message), at a line start or after "\n" or "\r"
 // written inside JSON text: `Name: value` to the end of the line.
 const HEADER_LINE = /(^|\\[nr])([A-Za-z][A-Za-z0-9_-]{0,79})([ \t]*:[ \t]*)([^\r\n\\"]+)/gm;
+// A line that reads as a header rather than prose ("Password: at least 8 characters" is kept): a
+// header's name (Authorization, a hyphenated X-Auth-Token), or a value of one word.
+const HEADER_NAME = /^(?:proxy-authorization|authorization|x-api-key|api-key|set-cookie|cookie)$/i;
+const headerLike = (name: string, value: string): boolean => HEADER_NAME.test(name) || name.includes("-") || !/\s/.test(value.trim());
 // ["name", "value"] inside JSON text: headers given as tuples.
 const JSON_TUPLE = /\[\s*"([^"\\]{1,80})"(\s*,\s*)"(?:[^"\\]|\\.)*"\s*\]/g;
 // key=value in query strings and form bodies, and key="value" in auth headers (OAuth's
@@ -169,7 +173,7 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
       out = out.replace(JSON_TUPLE, (m, k: string, sep: string) => (isSecretKey(k) ? `["${k}"${sep}"${REDACTED}"]` : m));
     }
     if (out.includes(":")) {
-      out = out.replace(HEADER_LINE, (m, start: string, k: string, sep: string, v: string) => (masks(k, v.trim()) ? `${start}${k}${sep}${REDACTED}` : m));
+      out = out.replace(HEADER_LINE, (m, start: string, k: string, sep: string, v: string) => (headerLike(k, v) && masks(k, v.trim()) ? `${start}${k}${sep}${REDACTED}` : m));
     }
     if (out.includes("=")) {
       out = out.replace(QUERY_SECRET, (m, sep: string, k: string, v: string) => (tokenLike(k, v) ? `${sep}${k}=${REDACTED}` : m));
