@@ -190,7 +190,7 @@ describe("configuration: a mistake fails at construction, naming the field", () 
     ["INGEST_KEYS set to []", {}, { INGEST_KEYS: "[]" }],
     ["INGEST_KEYS set empty", {}, { INGEST_KEYS: "" }],
     ["a secret(env) whose binding is missing", { secret: (env: Record<string, unknown>) => env.MY_SECRET as string | undefined }, {}],
-    ["ingestKeys: [] in code", { ingestKeys: [] }, {}],
+    ["ingestKeys(env) finding none", { ingestKeys: () => [] }, {}],
   ])("auth configured but holding nothing (%s) is the misconfiguration 503 for ingest, health and reads, never an open collector", async (_, extra, env) => {
     const a = createCollector<Record<string, unknown>>({ store, ...(extra as object) });
     const t = simpleTrace("no-auth");

@@ -117,11 +117,13 @@ export function createCollector<Env extends object = object>(options: CollectorO
     if (secret !== undefined && typeof secret !== "string") throw misconfigured(`options.secret(env) returned ${secret === null ? "null" : typeof secret}, not a string`, "the secret function");
     return secret || undefined;
   };
-  // Auth given in any form (a variable set, even empty; an option, even a function that finds
-  // nothing): the collector is not the open one of a local demo, whatever the values hold.
+  // Auth given (a variable set, even empty; a function, even one that finds nothing): the collector
+  // is not the open one of a local demo, whatever the values hold. `ingestKeys: []` written in code
+  // is the choice of none.
+  const keysInCode = Array.isArray(options.ingestKeys) && options.ingestKeys.length === 0 ? undefined : options.ingestKeys;
   const authConfigured = (c: Ctx<Env>): boolean => {
     const env = envOf(c);
-    return options.ingestKeys !== undefined || options.secret !== undefined || env.INGEST_KEYS !== undefined || env.COLLECTOR_SECRET !== undefined;
+    return keysInCode !== undefined || options.secret !== undefined || env.INGEST_KEYS !== undefined || env.COLLECTOR_SECRET !== undefined;
   };
   const authOf = (c: Ctx<Env>): AuthSettings => {
     const auth = { keys: keysOf(c), secret: secretOf(c) };
