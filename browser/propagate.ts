@@ -65,9 +65,11 @@ function addTraceparent(headers: HeadersInit | undefined, value: string): Header
     if (!copy.has("traceparent")) copy.set("traceparent", value);
     return copy;
   }
-  const pairs: [string, string][] = Array.isArray(headers) ? (headers as [string, string][]) : Object.entries(headers);
-  if (pairs.some((pair) => String(pair[0]).toLowerCase() === "traceparent")) return headers;
-  return Array.isArray(headers) ? [...pairs, ["traceparent", value]] : { ...headers, traceparent: value };
+  // Pairs in any iterable fetch takes (an array, a Map, URLSearchParams, a polyfill's Headers), else a record.
+  const iterable = typeof (headers as { [Symbol.iterator]?: unknown })[Symbol.iterator] === "function";
+  const pairs: [string, string][] = iterable ? Array.from(headers as Iterable<[string, string]>) : Object.entries(headers);
+  if (pairs.some((pair) => String(pair[0]).toLowerCase() === "traceparent")) return iterable ? pairs : headers;
+  return iterable ? [...pairs, ["traceparent", value]] : { ...headers, traceparent: value };
 }
 
 const isPlainObject = (value: object): boolean => [Object.prototype, null].includes(Object.getPrototypeOf(value));
@@ -104,7 +106,7 @@ export function instrumentFetch(propagateTo: readonly OriginMatcher[]): () => vo
     // before this one sees the call as the app made it.
     let plainInit: RequestInit | undefined;
     try {
-      if (!isA(input, "Request") && (init === undefined || isPlainObject(init))) plainInit = { ...init, headers: addTraceparent(init?.headers, traceparent) };
+      if (!isA(input, "Request") && (init == null || isPlainObject(init))) plainInit = { ...init, headers: addTraceparent(init?.headers, traceparent) };
     } catch {
       return original.call(globalThis, input, init); // headers that cannot be read: let fetch itself report them
     }

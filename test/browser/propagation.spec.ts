@@ -70,7 +70,7 @@ test.describe("traceparent on fetch", () => {
     const r = await page.evaluate(([allowed, real]) => (globalThis as any).runUrlField(allowed, real), [new URL(baseURL!).origin, `http://localhost:${port}/echo-headers`]);
     expect(r).toEqual({ host: `localhost:${port}`, traceparent: false });
   });
-  for (const form of ["record", "array", "Headers"]) {
+  for (const form of ["record", "array", "Headers", "Map", "URLSearchParams"]) {
     test(`an app's fetch wrapper installed before gets the call as the app made it (headers as ${form}), the traceparent among its headers`, async ({ page }) => {
       await page.goto("/page/propagation");
       await page.waitForFunction(() => "runWrapperBefore" in globalThis);
@@ -79,4 +79,12 @@ test.describe("traceparent on fetch", () => {
       expect(h.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
     });
   }
+
+  test("fetch(url, null) gets the traceparent too", async ({ page }) => {
+    await page.goto("/page/propagation");
+    await page.waitForFunction(() => "runWrapperBefore" in globalThis);
+    const h = await page.evaluate(() => (globalThis as any).runWrapperBefore("null"));
+    expect([h["x-echo-method"], h["x-app-wrapper"]]).toEqual(["GET", "yes"]);
+    expect(h.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+  });
 });

@@ -120,16 +120,18 @@ async function runUrlField(allowed: string, real: string) {
  * An app's fetch wrapper installed before instrumentFetch that spreads the init's headers (as many
  * do) sees the call as the app made it: what the server got.
  */
-async function runWrapperBefore(form: "record" | "array" | "Headers") {
+async function runWrapperBefore(form: "record" | "array" | "Headers" | "Map" | "URLSearchParams" | "null") {
   mlflow.init({ exporter: new mlflow.InMemoryExporter(), contextManager: new mlflow.StackContextManager() });
   const native = globalThis.fetch;
   globalThis.fetch = ((input: RequestInfo | URL, init?: RequestInit) =>
     native(input, { ...init, headers: { ...Object.fromEntries(new Headers(init?.headers)), "x-app-wrapper": "yes" } })) as typeof fetch;
   const restore = instrumentFetch([location.origin]);
   const pairs: [string, string][] = [["x-app", "kept"], ["content-type", "text/plain"]];
-  const headers = form === "record" ? Object.fromEntries(pairs) : form === "array" ? pairs : new Headers(pairs);
+  const headers = form === "record" ? Object.fromEntries(pairs) : form === "array" ? pairs : form === "Map" ? new Map(pairs) : form === "URLSearchParams" ? new URLSearchParams(pairs) : new Headers(pairs);
   try {
-    return await mlflow.withSpan(async () => (await fetch("/echo-headers", { method: "POST", body: "x", headers })).json() as Promise<Record<string, string>>, { name: "call" });
+    // fetch(url, null): no init at all, as fetch reads it.
+    if (form === "null") return await mlflow.withSpan(async () => (await fetch("/echo-headers", null as unknown as RequestInit)).json() as Promise<Record<string, string>>, { name: "call" });
+    return await mlflow.withSpan(async () => (await fetch("/echo-headers", { method: "POST", body: "x", headers: headers as HeadersInit })).json() as Promise<Record<string, string>>, { name: "call" });
   } finally {
     restore();
     globalThis.fetch = native;
