@@ -185,8 +185,10 @@ describe("redactSecrets", () => {
       plain: JSON.stringify(creds),
       pretty: JSON.stringify(creds, null, 2),
       tool: JSON.stringify({ function: { name: "login", arguments: JSON.stringify({ auth: { user: "bob", pass: "TOOL-PASS-3" }, city: "Paris" }) } }),
-      prose: `sent ${JSON.stringify(creds)} and done`,
+      inProse: `sent ${JSON.stringify(creds)} and done`,
       cut: '{"password": {"user": "bob", "pass": "CUT-PASS-4", "ot',
+      cutPretty: `${JSON.stringify({ auth: { user: "bob", pass: "CUT-PASS-5", more: "x".repeat(40) } }, null, 2).slice(0, 60)}...[truncated 40 chars]`,
+      prose: 'In your config, add "credentials": { then your keys.\nStep 2: run the build.',
       quoted: JSON.stringify({ password: { x: 'a "}" in a string' }, after: "kept" }),
     };
     const trace = {
@@ -199,26 +201,30 @@ describe("redactSecrets", () => {
       },
     } satisfies mlflow.Trace;
     const out = redact(trace)!.data.spans[0]!.inputs as Record<string, string>;
-    for (const secret of ["SESSION-VALUE-1", "HUNTER2-PW", "TOKEN-SECRET-2", "TOOL-PASS-3", "CUT-PASS-4"]) expect(JSON.stringify(out)).not.toContain(secret);
+    for (const secret of ["SESSION-VALUE-1", "HUNTER2-PW", "TOKEN-SECRET-2", "TOOL-PASS-3", "CUT-PASS-4", "CUT-PASS-5"]) expect(JSON.stringify(out)).not.toContain(secret);
     // The text keeps its form, and what is not secret: the same masks as the object's.
     expect(JSON.parse(out.plain!)).toEqual(out.object);
     expect(JSON.parse(out.pretty!)).toEqual(out.object);
     expect(out.object).toEqual({ cookies: REDACTED, auth: REDACTED, keep: { a: [1, { b: "}" }] }, token: { text: "hello", secret: REDACTED } });
     expect(out.pretty).toBe(JSON.stringify(out.object, null, 2));
     expect(JSON.parse(JSON.parse(out.tool!).function.arguments)).toEqual({ auth: REDACTED, city: "Paris" });
-    expect(out.prose).toBe(`sent ${JSON.stringify(out.object)} and done`);
+    expect(out.inProse).toBe(`sent ${JSON.stringify(out.object)} and done`);
     expect(out.cut).toBe(`{"password": "${REDACTED}"`);
+    expect(out.cutPretty).toBe(`{\n  "auth": "${REDACTED}"`);
+    expect(out.prose).toBe('In your config, add "credentials": { then your keys.\nStep 2: run the build.'); // a brace in prose, not JSON cut short
     expect(JSON.parse(out.quoted!)).toEqual({ password: REDACTED, after: "kept" });
   });
 
-  it("masks header lines of any secret-looking name in logged text, and a URL password written with @ or : in it", async () => {
+  it("masks header lines of any secret-looking header name in logged text (not prose lines), a key=value pair under a long key, and a URL password written with @ or : in it", async () => {
     const redact = createRedactor();
     const trace = await finished(() => {
       mlflow.withSpan(() => "ok", {
         name: "call",
         inputs: {
           raw: "GET /v1 HTTP/1.1\nX-Auth-Token: tok-abc-123\nPrivate-Token: glpat-secret-9\nAccept: */*\nToken: a budget of words",
-          prose: "Rules:\nPassword: at least 8 characters\nPassword: hunter2-x",
+          prose: "Rules:\nPassword: at least 8 characters\nPassword: optional\nCredentials: none\nToken: 4096",
+          longKey: "spring.security.oauth2.client.registration.my-company-identity-provider.client-secret=s3cr3tValue9&x=1",
+          urlThenEmail: JSON.stringify({ url: "http://localhost:8080", note: "ping", email: "bob@example.com" }),
           json: JSON.stringify({ log: "GET /\r\nX-Goog-Api-Key: goog-key-7\r\nHost: a" }),
           db: "postgres://app:p@ss:w0rd@db.local:5432/main, see http://example.com/a@b",
         },
@@ -227,7 +233,9 @@ describe("redactSecrets", () => {
     const inputs = redact(trace)!.data.spans[0]!.inputs as Record<string, string>;
     expect(inputs.raw).toBe(`GET /v1 HTTP/1.1\nX-Auth-Token: ${REDACTED}\nPrivate-Token: ${REDACTED}\nAccept: */*\nToken: a budget of words`);
     expect(JSON.parse(inputs.json!).log).toBe(`GET /\r\nX-Goog-Api-Key: ${REDACTED}\r\nHost: a`);
-    expect(inputs.prose).toBe(`Rules:\nPassword: at least 8 characters\nPassword: ${REDACTED}`); // prose is kept, a one-word value is not
+    expect(inputs.prose).toBe("Rules:\nPassword: at least 8 characters\nPassword: optional\nCredentials: none\nToken: 4096"); // prose, not headers
+    expect(inputs.longKey).toBe(`spring.security.oauth2.client.registration.my-company-identity-provider.client-secret=${REDACTED}&x=1`); // judged by its last 80 characters
+    expect(JSON.parse(inputs.urlThenEmail!)).toEqual({ url: "http://localhost:8080", note: "ping", email: "bob@example.com" }); // no password across JSON strings
     expect(inputs.db).toBe(`postgres://app:${REDACTED}@db.local:5432/main, see http://example.com/a@b`);
   });
 

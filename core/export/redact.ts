@@ -74,7 +74,7 @@ const SECRET_PARTS: readonly RedactRule[] = [
   },
   // The password in scheme://user:password@host, up to the last "@" before the host (a password
   // written with "@" or ":" in it, unencoded, is masked whole).
-  { pattern: /\b[a-z][a-z0-9+.-]{0,20}:\/\/[^\s:/@]{0,200}:[^\s/]{1,200}@/gi, replace: (m) => `${m.slice(0, m.indexOf(":", m.indexOf("//")))}:${REDACTED}@` },
+  { pattern: /\b[a-z][a-z0-9+.-]{0,20}:\/\/[^\s:/@"'\\<>]{0,200}:[^\s/"'\\<>]{1,200}@/gi, replace: (m) => `${m.slice(0, m.indexOf(":", m.indexOf("//")))}:${REDACTED}@` },
 ];
 
 // "key": value inside JSON text, plain or escaped once (JSON inside a JSON string). A bare value
@@ -83,20 +83,27 @@ const JSON_PAIR = /"([^"\\]{1,80})"(\s*:\s*)("(?:[^"\\]|\\.)*"|[^,{}[\]\s]+)/g;
 const ESCAPED_JSON_PAIR = /\\"([^"\\]{1,80})\\"(\s*:\s*)(\\"(?:(?!\\").)*\\"|[^,{}[\]\s\\]+)/g;
 // "key": followed by an object or array inside JSON text, plain or escaped once: the container is
 // found by scanning (containerEnd), since no regular expression can match its nesting.
-const JSON_CONTAINER_KEY = /"([^"\\]{1,80})"(\s*:\s*)(?=[{[])/g;
-const ESCAPED_CONTAINER_KEY = /\\"([^"\\]{1,80})\\"(\s*:\s*)(?=[{[])/g;
+// Only keys holding a secret-looking word are looked at (a redactor given keys of its own looks at
+// every key): a callback for every key of a large JSON text is what hostile text would cost.
+const SECRET_WORD = "(?=[^\"\\\\]{0,80}?(?:auth|key|pass|pwd|token|secret|cookie|sig|jwt|bearer|credential))";
+const containerKeys = (any: boolean): [RegExp, RegExp] => {
+  const named = any ? "" : SECRET_WORD;
+  return [new RegExp(`"${named}([^"\\\\]{1,80})"(\\s*:\\s*)(?=[{[])`, "gi"), new RegExp(`\\\\"${named}([^"\\\\]{1,80})\\\\"(\\s*:\\s*)(?=[{[])`, "gi")];
+};
 // Header lines as text (a logged request, an error message), at a line start or after "\n" or "\r"
 // written inside JSON text: `Name: value` to the end of the line.
-const HEADER_LINE = /(^|\\[nr])([A-Za-z][A-Za-z0-9_-]{0,79})([ \t]*:[ \t]*)([^\r\n\\"]+)/gm;
-// A line that reads as a header rather than prose ("Password: at least 8 characters" is kept): a
-// header's name (Authorization, a hyphenated X-Auth-Token), or a value of one word.
+const HEADER_LINE = /(^|\\[nr])(?=[A-Za-z0-9_-]{0,80}?(?:auth|key|pass|pwd|token|secret|cookie|sig|jwt|bearer|credential))([A-Za-z][A-Za-z0-9_-]{0,79})([ \t]*:[ \t]*)([^\r\n\\"]+)/gim;
+// A line that reads as a header rather than prose ("Password: optional" is kept): a header's name
+// (Authorization, Cookie), or a hyphenated one (X-Auth-Token).
 const HEADER_NAME = /^(?:proxy-authorization|authorization|x-api-key|api-key|set-cookie|cookie)$/i;
-const headerLike = (name: string, value: string): boolean => HEADER_NAME.test(name) || name.includes("-") || !/\s/.test(value.trim());
+const headerLike = (name: string): boolean => HEADER_NAME.test(name) || name.includes("-");
 // ["name", "value"] inside JSON text: headers given as tuples.
 const JSON_TUPLE = /\[\s*"([^"\\]{1,80})"(\s*,\s*)"(?:[^"\\]|\\.)*"\s*\]/g;
 // key=value in query strings and form bodies, and key="value" in auth headers (OAuth's
 // oauth_signature="…", Digest's response="…"), also with the quotes escaped in JSON text.
-const QUERY_PAIR = /(?<![A-Za-z0-9_.[\]-])([A-Za-z0-9_.[\]-]{1,80})=(\\?"[^"\\]{0,2000}\\?"|[^&\s#"'\\]+)/g;
+// (A key starts only where a run of key characters starts, so the run is read once; a key longer
+// than 80 characters is judged by its last 80, `a.b.c.client-secret`.)
+const QUERY_PAIR = /(?<![A-Za-z0-9_.[\]-])([A-Za-z0-9_.[\]-]+)=(\\?"[^"\\]{0,2000}\\?"|[^&\s#"'\\]+)/g;
 // Parameters that carry a credential in a URL's query string or a form body (an OAuth callback's
 // `?code=`, `?key=`, a session id), though elsewhere they are data (`{"code": "print(1)"}`,
 // `sorted(words, key=str.lower)`): masked only right after `?` or `&`, and only when the value
@@ -110,6 +117,7 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
   const exact = new Set((options.keys ?? []).filter((k): k is string => typeof k === "string").map(normalizeKey));
   const regexps = (options.keys ?? []).filter((k): k is RegExp => k instanceof RegExp);
   const patterns = [...SECRET_VALUES, ...SECRET_PARTS, ...(options.patterns ?? [])];
+  const [jsonContainerKey, escapedContainerKey] = containerKeys(exact.size > 0 || regexps.length > 0);
   const isSecretKey = (key: string): boolean => {
     const n = normalizeKey(key);
     return ((SECRET_KEY.test(n) && !CURSOR_KEY.test(n)) || SECRET_IN_KEY.test(n) || exact.has(n) || regexps.some((r) => r.test(key)));
@@ -141,7 +149,9 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
   /**
    * Masks whole each object or array in `text` (JSON, or JSON escaped once) that comes under a key
    * that masks it (`{}` or `[]` stand for it: under token/sig/signature an object is looked into).
-   * One that does not close in the text (cut short) is masked to where the text ends.
+   * One that does not close is masked to where the text ends when the text was cut short (its
+   * rest is one line, or it ends with a truncation mark); in prose that only opens a brace (a
+   * model explaining a config file), the rest is left to the other rules.
    */
   const maskContainers = (text: string, keyPattern: RegExp, escaped: boolean): string => {
     let out = "";
@@ -150,9 +160,11 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
     for (let m; (m = keyPattern.exec(text)); ) {
       const start = m.index + m[0].length;
       if (!masks(m[1]!, text[start] === "[" ? [] : {})) continue;
+      const end = containerEnd(text, start, escaped);
+      if (end < 0 && !cutShort(text.slice(start, -end - 1))) continue;
       const q = escaped ? '\\"' : '"';
       out += `${text.slice(from, start)}${q}${REDACTED}${q}`;
-      from = containerEnd(text, start, escaped);
+      from = end < 0 ? -end - 1 : end;
       keyPattern.lastIndex = from;
     }
     return from ? out + text.slice(from) : text;
@@ -166,19 +178,19 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
   const scrubbed = (text: string): string => {
     let out = text;
     if (out.includes('"')) {
-      out = maskContainers(out, JSON_CONTAINER_KEY, false);
-      out = maskContainers(out, ESCAPED_CONTAINER_KEY, true);
+      out = maskContainers(out, jsonContainerKey, false);
+      out = maskContainers(out, escapedContainerKey, true);
       out = out.replace(JSON_PAIR, (m, k: string, sep: string, v: string) => (masksText(k, v, false) ? `"${k}"${sep}"${REDACTED}"` : m));
       out = out.replace(ESCAPED_JSON_PAIR, (m, k: string, sep: string, v: string) => (masksText(k, v, true) ? `\\"${k}\\"${sep}\\"${REDACTED}\\"` : m));
       out = out.replace(JSON_TUPLE, (m, k: string, sep: string) => (isSecretKey(k) ? `["${k}"${sep}"${REDACTED}"]` : m));
     }
     if (out.includes(":")) {
-      out = out.replace(HEADER_LINE, (m, start: string, k: string, sep: string, v: string) => (headerLike(k, v) && masks(k, v.trim()) ? `${start}${k}${sep}${REDACTED}` : m));
+      out = out.replace(HEADER_LINE, (m, start: string, k: string, sep: string, v: string) => (headerLike(k) && masks(k, v.trim()) ? `${start}${k}${sep}${REDACTED}` : m));
     }
     if (out.includes("=")) {
       out = out.replace(QUERY_SECRET, (m, sep: string, k: string, v: string) => (tokenLike(k, v) ? `${sep}${k}=${REDACTED}` : m));
       out = out.replace(QUERY_PAIR, (m, k: string, v: string) =>
-        isSecretKey(k) ? `${k}=${v.startsWith('\\"') ? `\\"${REDACTED}\\"` : v.startsWith('"') ? `"${REDACTED}"` : REDACTED}` : m,
+        isSecretKey(k.slice(-80)) ? `${k}=${v.startsWith('\\"') ? `\\"${REDACTED}\\"` : v.startsWith('"') ? `"${REDACTED}"` : REDACTED}` : m,
       );
     }
     for (const p of patterns) {
@@ -245,10 +257,13 @@ function normalizeKey(key: string): string {
   return key.toLowerCase().replace(/[^a-z0-9]/g, "");
 }
 
+/** Text that was cut: one line (no line break, raw or escaped), or ending with a truncation mark. */
+const cutShort = (rest: string): boolean => !/[\r\n]|\\[nr]/.test(rest) || /(?:\.\.\.|…|\[truncated \d+ chars\])\s*$/.test(rest);
+
 /**
  * Where the JSON object or array opening at `start` ends (the index after it). `escaped`: the text
  * is JSON written inside a JSON string, so its quotes are `\"` and a bare `"` ends that string.
- * Not closed: where the text (or the string holding it) ends.
+ * Not closed: `-(i + 1)`, `i` where the text (or the string holding it) ends.
  */
 function containerEnd(text: string, start: number, escaped: boolean): number {
   let depth = 0;
@@ -257,7 +272,7 @@ function containerEnd(text: string, start: number, escaped: boolean): number {
   for (let i = start; i < text.length; ) {
     let c = text[i]!;
     if (!escaped || c !== "\\") {
-      if (escaped && c === '"') return i;
+      if (escaped && c === '"') return -(i + 1);
       i++;
     } else {
       // One character of the inner JSON, written as an escape of the outer string (\" \\ \n \u0022).
@@ -273,7 +288,7 @@ function containerEnd(text: string, start: number, escaped: boolean): number {
     else if (c === "{" || c === "[") depth++;
     else if ((c === "}" || c === "]") && --depth === 0) return i;
   }
-  return text.length;
+  return -(text.length + 1);
 }
 
 /**
