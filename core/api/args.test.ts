@@ -44,6 +44,8 @@ describe("readParams / mapArgs", () => {
     expect(names(new Function("const KEY = 'x', trace = () => 0, f = () => 0; let _dec; return { [(_dec = [trace({ a: f(1) })], KEY)](question, k) {} }.x")())).toEqual(["question", "k"]);
     expect(names(new Function("return { async *[\"k(\" + \"]\"](a, b) {} }[\"k(]\"]")())).toEqual(["a", "b"]);
     expect(names(new Function("return { \"a(b)\"(x, y) {} }[\"a(b)\"]")())).toEqual(["x", "y"]);
+    // ... also lowered for Zone.js (esbuild es2016): the parameters moved into the generator after the key.
+    expect(names(new Function("const K = 'k', f = () => 0, __async = () => 0; let _K_dec, _a; return { [(_a = (_K_dec = [f()], K), _a)](_0) { return __async(this, arguments, function* (query, limit = f()) { return query; }); } }.k")())).toEqual(["query", "limit"]);
     expect(names(() => 1)).toEqual([]);
     expect(names(Math.pow)).toBeUndefined();
     expect(names(function f() {}.bind(null))).toBeUndefined();

@@ -24,16 +24,16 @@ export function readParams(fn: Function): Param[] | undefined {
     if (!ctor) return undefined;
     src = src.slice(ctor.index);
   }
-  // esbuild lowering async/await (Zone.js mode) moves a parameter list with non-constant defaults
-  // into the generator it runs, leaving `_0, _1` (an arrow: `_0, ..._1`) outside: the names are
-  // read from the generator.
-  const lowered = LOWERED_ASYNC.exec(src);
-  if (lowered) src = src.slice(lowered[0].length - 1);
   let body = src.replace(/^\s*async(?=[\s(*[])\s*/, "").replace(/^\*\s*/, "");
   // A method's name before its parameters may hold brackets of its own: a computed key (where
   // compilers put the calls of the method's decorators: `[(_dec = [trace()], KEY)](q) {}`) or a quoted one.
   if (body.startsWith("[")) body = body.slice(closingBracket(body) + 1);
   else if (body[0] === '"' || body[0] === "'") body = body.slice(skipString(body, 0) + 1);
+  // esbuild lowering async/await (Zone.js mode) moves a parameter list with non-constant defaults
+  // into the generator it runs, leaving `_0, _1` (an arrow: `_0, ..._1`) outside: the names are
+  // read from the generator.
+  const lowered = LOWERED_ASYNC.exec(body);
+  if (lowered) body = body.slice(lowered[0].length - 1);
   const single = /^([\p{ID_Start}_$][\p{ID_Continue}$\u200c\u200d]*)\s*=>/u.exec(body);
   if (single) return [{ name: single[1] as string, rest: false }];
   const open = body.indexOf("(");

@@ -34,6 +34,22 @@ export interface UpdateCurrentTraceOptions {
 /** `value` as a string, never throwing (a null-prototype object, a throwing `toString`). */
 const asText = (value: unknown): string => (typeof value === "string" ? value : errorText(value, true));
 
+/** A session id as MLflow stores it: a list of strings (a hierarchical session) as compact JSON text; `undefined` for a list that is not one. */
+function sessionText(id: unknown): string | undefined {
+  try {
+    if (!Array.isArray(id)) return asText(id);
+    const levels: string[] = [];
+    for (let i = 0; i < id.length; i++) {
+      const level: unknown = id[i]; // (a hole reads as undefined: refused, as Python refuses None)
+      if (typeof level !== "string") return undefined;
+      levels.push(JSON.stringify(level));
+    }
+    return levels.length ? `[${levels.join(",")}]` : undefined;
+  } catch {
+    return undefined; // a list that cannot be read (a revoked Proxy)
+  }
+}
+
 function stringValues(kind: string, values: Record<string, unknown>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const key of Object.keys(values)) {
@@ -74,9 +90,8 @@ export function updateCurrentTrace(options: UpdateCurrentTraceOptions = {}): voi
   // must not put every such trace in one session named "null".
   if (options.clientRequestId != null) info.clientRequestId = asText(options.clientRequestId);
   if (options.sessionId != null) {
-    const id: unknown = options.sessionId;
-    if (!Array.isArray(id)) info.traceMetadata[TraceMetadataKey.SESSION] = asText(id);
-    else if (id.length && id.every((level) => typeof level === "string")) info.traceMetadata[TraceMetadataKey.SESSION] = JSON.stringify(id);
+    const session = sessionText(options.sessionId);
+    if (session !== undefined) info.traceMetadata[TraceMetadataKey.SESSION] = session;
     else warnOnce("bad-session", "updateCurrentTrace({ sessionId }) takes a string or a non-empty list of strings (a hierarchical session); ignored.");
   }
   if (options.user != null) info.traceMetadata[TraceMetadataKey.USER] = asText(options.user);

@@ -86,6 +86,10 @@ describe("tracing never breaks the traced program", () => {
       const odd = traces[4]!.data.spans[0]!.outputs as Record<string, unknown>;
       expect(odd).toMatchObject({ name: { kind: "odd" }, message: { code: 1 } });
       expect(traces[0]!.data.spans[0]!.events[0]!.attributes.v).toMatch(/^\[Unserializable: .*revoked\]$/);
+      // One attribute whose getter throws does not take the others with it.
+      mlflow.withSpan((span) => { span.setAttributes({ a: 1, get b(): never { throw new Error("getter"); }, c: 3 }); }, { name: "getter" });
+      const [getter] = (await t.traces()).slice(-1);
+      expect(getter!.data.spans[0]!.attributes).toMatchObject({ a: 1, b: "[Unserializable: getter]", c: 3 });
     } finally {
       warnings.restore();
     }

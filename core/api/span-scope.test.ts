@@ -168,7 +168,16 @@ describe("updateCurrentTrace and trace-level fields", () => {
       mlflow.withSpan(() => mlflow.updateCurrentTrace({ sessionId: ["conv-1", "turn 2", "é"] }), { name: "nested" });
       mlflow.withSpan(() => mlflow.updateCurrentTrace({ sessionId: [] }), { name: "empty" });
       mlflow.withSpan(() => mlflow.updateCurrentTrace({ sessionId: ["a", 1] as unknown as string[] }), { name: "mixed" });
-      const [nested, empty, mixed] = await t.traces();
+      // A hole (Python refuses None), a list that cannot be read, one with its own toJSON.
+      const { proxy, revoke } = Proxy.revocable(["a"], {});
+      revoke();
+      const own = Object.assign(["conv-2"], { toJSON: () => "x" });
+      mlflow.withSpan(() => mlflow.updateCurrentTrace({ sessionId: [, "a"] as unknown as string[] }), { name: "hole" });
+      mlflow.withSpan(() => mlflow.updateCurrentTrace({ sessionId: proxy }), { name: "revoked" });
+      mlflow.withSpan(() => mlflow.updateCurrentTrace({ sessionId: own }), { name: "toJSON" });
+      const [nested, empty, mixed, hole, revoked, withToJSON] = await t.traces();
+      expect([hole, revoked].map((tr) => tr!.info.traceMetadata["mlflow.trace.session"])).toEqual([undefined, undefined]);
+      expect(withToJSON!.info.traceMetadata["mlflow.trace.session"]).toBe('["conv-2"]');
       expect(nested!.info.traceMetadata["mlflow.trace.session"]).toBe('["conv-1","turn 2","é"]');
       expect(empty!.info.traceMetadata["mlflow.trace.session"]).toBeUndefined();
       expect(mixed!.info.traceMetadata["mlflow.trace.session"]).toBeUndefined();

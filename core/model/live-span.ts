@@ -290,10 +290,20 @@ export class LiveSpan {
 
   setAttributes(attributes: Record<string, unknown>): this {
     if (attributes && typeof attributes === "object") {
+      let keys: string[] = [];
       try {
-        for (const key of Object.keys(attributes)) this.setAttribute(key, attributes[key]);
-      } catch (error) {
-        reportSdkError("span.setAttributes", error); // a revoked Proxy, a throwing getter
+        keys = Object.keys(attributes);
+      } catch {
+        // a revoked Proxy: nothing to read
+      }
+      for (const key of keys) {
+        let value: unknown;
+        try {
+          value = attributes[key];
+        } catch (error) {
+          value = `[Unserializable: ${errorText(error)}]`; // a getter that throws: the others still go
+        }
+        this.setAttribute(key, value);
       }
     }
     return this;

@@ -150,6 +150,7 @@ describe("configuration: a mistake fails at construction, naming the field", () 
     ["an origin with its default port", { ingestKeys: [{ key: "pk-app-0001", origins: ["https://app.example.com:443"] }] }, /which reads "https:\/\/app.example.com"/],
     ["an origin with a query", { ingestKeys: [{ key: "pk-app-0001", origins: ["https://app.example.com?"] }] }, /never matches a browser's Origin header/],
     ["an origin with a fragment", { ingestKeys: [{ key: "pk-app-0001", origins: ["https://app.example.com#x"] }] }, /never matches a browser's Origin header/],
+    ["an origin with a wildcard", { ingestKeys: [{ key: "pk-app-0001", origins: ["https://*.example.com"] }] }, /no wildcards within one: list each origin/],
     // A misspelt option would be ignored: here reads would stay closed while the operator meant them open.
     ["a misspelt option", { readaccess: "open" }, /unknown option "readaccess"; did you mean "readAccess"\?/],
     ["secret a number", { secret: 5 }, /secret must be a non-empty string or \(env\) => string \| undefined; got number/],
@@ -200,6 +201,8 @@ describe("configuration: a mistake fails at construction, naming the field", () 
     expect((await a.request(`${SELF}/api/traces/${t.info.traceId}`, {}, env)).status).toBe(401);
     expect((await a.request(`${SELF}/api/traces`, {}, env)).status).toBe(401);
     // Nothing configured at all: the local demo's open collector, as before.
+    const overridden = await ingest(createCollector<Record<string, unknown>>({ store, ingestKeys: [] }), batch(t), {}, { INGEST_KEYS: JSON.stringify([{ key: "pk-env-0001", origins: ["*"] }]) });
+    expect([overridden.status, (await errorOf(overridden)).error]).toEqual([503, expect.stringContaining("ingestKeys: [] in the code overrides INGEST_KEYS")]);
     const open = createCollector<Record<string, unknown>>({ store });
     expect((await ingest(open, batch(simpleTrace("open")), { origin: "https://evil.example" }, {})).status).toBe(200);
   });

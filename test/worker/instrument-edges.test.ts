@@ -219,6 +219,26 @@ describe("a handler that forgot its return", () => {
   });
 });
 
+describe("a Response of another class than the global one", () => {
+  it("is a Response (as @hono/node-server's in Node): recorded OK with its status, not as a forgotten return", async () => {
+    const NativeResponse = globalThis.Response;
+    class Other extends NativeResponse {}
+    // What fetch() gives back is of the platform's class, whatever the global says.
+    const worker = instrument<object, ExportedHandler<object>>({ async fetch() { return new NativeResponse("hi", { status: 201 }); } }, { exporter: () => exported, silent: true });
+    const ctx = createExecutionContext();
+    let res: Response;
+    try {
+      globalThis.Response = Other; // the global replaced, as @hono/node-server does
+      res = await worker.fetch!(new Request("https://app.example/other") as never, {}, ctx);
+    } finally {
+      globalThis.Response = NativeResponse;
+    }
+    expect(await res.text()).toBe("hi");
+    await waitOnExecutionContext(ctx);
+    expect(exported.traces.map((t) => [t.info.state, t.data.spans[0]!.attributes["http.response.status_code"]])).toEqual([["OK", 201]]);
+  });
+});
+
 describe("a hold counted from the end of a streamed body", () => {
   it("an evaluation registered with waitUntil at the start of a stream longer than the hold, run after the body, stays in the request's trace", async () => {
     const evaluate = mlflow.trace(async function evaluate(answer: string) { await sleep(20); return answer.length; });

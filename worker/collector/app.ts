@@ -129,6 +129,9 @@ export function createCollector<Env extends object = object>(options: CollectorO
     const auth = { keys: keysOf(c), secret: secretOf(c) };
     if (!auth.keys.length && !auth.secret && authConfigured(c)) {
       // Set, but to nothing (COLLECTOR_SECRET="", INGEST_KEYS="[]", a secret binding missing): refused, never open.
+      if (options.ingestKeys !== undefined && keysInCode === undefined && envOf(c).INGEST_KEYS !== undefined) {
+        throw misconfigured("ingestKeys: [] in the code overrides INGEST_KEYS, and no secret is set", "the collector's ingestKeys option");
+      }
       throw misconfigured("ingest keys or a secret are configured but hold none (an empty INGEST_KEYS or COLLECTOR_SECRET, a secret(env) that found nothing), and an empty setting does not open the collector to anyone", "INGEST_KEYS or COLLECTOR_SECRET (remove both to run open, as the local demo)");
     }
     return auth;

@@ -33,8 +33,8 @@ export function parseIngestKeys(value: unknown, source = "ingestKeys"): IngestKe
     if (typeof k !== "string" || k.length < 8) throw new TypeError(`${source}[${i}].key must be a string of at least 8 characters.`);
     if (!Array.isArray(origins) || origins.length === 0) throw new TypeError(`${source}[${i}].origins must be a non-empty array.`);
     for (const o of origins) {
-      if (typeof o !== "string" || !(o === "*" || o === "self" || ORIGIN.test(o))) {
-        throw new TypeError(`${source}[${i}].origins: ${JSON.stringify(o)} is not "*", "self" or an origin like "https://app.example.com".`);
+      if (typeof o !== "string" || !(o === "*" || o === "self" || (ORIGIN.test(o) && !o.includes("*")))) {
+        throw new TypeError(`${source}[${i}].origins: ${JSON.stringify(o)} is not "*", "self" or an origin like "https://app.example.com" (no wildcards within one: list each origin).`);
       }
       // Compared as browsers write Origin: lower-case host, no default port, nothing after the host.
       const written = o === "*" || o === "self" ? o : canonicalOrigin(o);
