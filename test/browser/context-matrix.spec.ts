@@ -106,7 +106,9 @@ for (const [which, lost, traces] of [
     await page.goto(MODES["zone lowered, implicit"].page);
     await page.waitForFunction(() => "zoneReentry" in globalThis);
     const result = await page.evaluate((w) => (globalThis as any).zoneReentry(w), which);
-    expect(result.traces.sort()).toEqual(traces);
+    // Which traces there are (the stream's two chunks may reach the transform as one on a busy machine).
+    const distinct = (list: readonly (readonly string[])[]) => [...new Set(list.map((t) => JSON.stringify(t)))].sort();
+    expect(distinct(result.traces)).toEqual(distinct(traces));
     expect(result.warnings.filter((w: string) => w.includes("lost across an await"))).toHaveLength(lost);
   });
 }
