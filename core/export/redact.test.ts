@@ -212,6 +212,9 @@ describe("redactSecrets", () => {
     expect(out.cut).toBe(`{"password": "${REDACTED}"`);
     expect(out.cutPretty).toBe(`{\n  "auth": "${REDACTED}"`);
     expect(out.prose).toBe('In your config, add "credentials": { then your keys.\nStep 2: run the build.'); // a brace in prose, not JSON cut short
+    // Many keys opening braces in prose: each left as it is (and scanned once), a pair inside still masked.
+    const many = redact({ ...trace, data: { spans: [{ ...trace.data.spans[0]!, inputs: { t: `${'"auth": { '.repeat(3)}"password": "PW-IN-PROSE"\nmore prose` } }] } })!;
+    expect((many.data.spans[0]!.inputs as { t: string }).t).toBe(`${'"auth": { '.repeat(3)}"password": "${REDACTED}"\nmore prose`);
     expect(JSON.parse(out.quoted!)).toEqual({ password: REDACTED, after: "kept" });
   });
 
@@ -225,6 +228,9 @@ describe("redactSecrets", () => {
           prose: "Rules:\nPassword: at least 8 characters\nPassword: optional\nCredentials: none\nToken: 4096",
           longKey: "spring.security.oauth2.client.registration.my-company-identity-provider.client-secret=s3cr3tValue9&x=1",
           urlThenEmail: JSON.stringify({ url: "http://localhost:8080", note: "ping", email: "bob@example.com" }),
+          odd: "mysql://root:it's-Se\"cret9@db:3306/a redis://:abc\\def123\\@cache amqp://g:Pa<ss>w0rd@mq",
+          oddInJson: JSON.stringify({ dsn: 'postgres://app:pa"ss99@db:5432/main' }),
+          hyphenatedProse: "Two-factor-auth: enabled for all admins\nX-Auth-Token: abc123",
           json: JSON.stringify({ log: "GET /\r\nX-Goog-Api-Key: goog-key-7\r\nHost: a" }),
           db: "postgres://app:p@ss:w0rd@db.local:5432/main, see http://example.com/a@b",
         },
@@ -236,6 +242,9 @@ describe("redactSecrets", () => {
     expect(inputs.prose).toBe("Rules:\nPassword: at least 8 characters\nPassword: optional\nCredentials: none\nToken: 4096"); // prose, not headers
     expect(inputs.longKey).toBe(`spring.security.oauth2.client.registration.my-company-identity-provider.client-secret=${REDACTED}&x=1`); // judged by its last 80 characters
     expect(JSON.parse(inputs.urlThenEmail!)).toEqual({ url: "http://localhost:8080", note: "ping", email: "bob@example.com" }); // no password across JSON strings
+    expect(inputs.odd).toBe(`mysql://root:${REDACTED}@db:3306/a redis://:${REDACTED}@cache amqp://g:${REDACTED}@mq`); // quotes, backslashes, brackets in a password
+    expect(JSON.parse(inputs.oddInJson!)).toEqual({ dsn: `postgres://app:${REDACTED}@db:5432/main` });
+    expect(inputs.hyphenatedProse).toBe(`Two-factor-auth: enabled for all admins\nX-Auth-Token: ${REDACTED}`);
     expect(inputs.db).toBe(`postgres://app:${REDACTED}@db.local:5432/main, see http://example.com/a@b`);
   });
 

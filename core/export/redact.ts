@@ -73,8 +73,9 @@ const SECRET_PARTS: readonly RedactRule[] = [
     },
   },
   // The password in scheme://user:password@host, up to the last "@" before the host (a password
-  // written with "@" or ":" in it, unencoded, is masked whole).
-  { pattern: /\b[a-z][a-z0-9+.-]{0,20}:\/\/[^\s:/@"'\\<>]{0,200}:[^\s/"'\\<>]{1,200}@/gi, replace: (m) => `${m.slice(0, m.indexOf(":", m.indexOf("//")))}:${REDACTED}@` },
+  // written with "@" or ":" in it, unencoded, is masked whole), never past a quote that ends a
+  // JSON string, one followed by , : } or ] (an escaped one, \", is part of the password).
+  { pattern: /\b[a-z][a-z0-9+.-]{0,20}:\/\/[^\s:/@"]{0,200}:(?:[^\s/"\\]|\\[^@]|\\(?=@)|"(?![,:}\]])){1,200}@/gi, replace: (m) => `${m.slice(0, m.indexOf(":", m.indexOf("//")))}:${REDACTED}@` },
 ];
 
 // "key": value inside JSON text, plain or escaped once (JSON inside a JSON string). A bare value
@@ -93,10 +94,11 @@ const containerKeys = (any: boolean): [RegExp, RegExp] => {
 // Header lines as text (a logged request, an error message), at a line start or after "\n" or "\r"
 // written inside JSON text: `Name: value` to the end of the line.
 const HEADER_LINE = /(^|\\[nr])(?=[A-Za-z0-9_-]{0,80}?(?:auth|key|pass|pwd|token|secret|cookie|sig|jwt|bearer|credential))([A-Za-z][A-Za-z0-9_-]{0,79})([ \t]*:[ \t]*)([^\r\n\\"]+)/gim;
-// A line that reads as a header rather than prose ("Password: optional" is kept): a header's name
-// (Authorization, Cookie), or a hyphenated one (X-Auth-Token).
+// A line that reads as a header rather than prose ("Password: optional", "Two-factor-auth: enabled
+// for admins" are kept): a header's name (Authorization, Cookie), or a hyphenated one with a
+// one-word value (X-Auth-Token: abc).
 const HEADER_NAME = /^(?:proxy-authorization|authorization|x-api-key|api-key|set-cookie|cookie)$/i;
-const headerLike = (name: string): boolean => HEADER_NAME.test(name) || name.includes("-");
+const headerLike = (name: string, value: string): boolean => HEADER_NAME.test(name) || (name.includes("-") && !/\s/.test(value.trim()));
 // ["name", "value"] inside JSON text: headers given as tuples.
 const JSON_TUPLE = /\[\s*"([^"\\]{1,80})"(\s*,\s*)"(?:[^"\\]|\\.)*"\s*\]/g;
 // key=value in query strings and form bodies, and key="value" in auth headers (OAuth's
@@ -156,12 +158,20 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
   const maskContainers = (text: string, keyPattern: RegExp, escaped: boolean): string => {
     let out = "";
     let from = 0;
+    let openUntil = -1;
     keyPattern.lastIndex = 0;
     for (let m; (m = keyPattern.exec(text)); ) {
       const start = m.index + m[0].length;
       if (!masks(m[1]!, text[start] === "[" ? [] : {})) continue;
+      if (start < openUntil) continue;
       const end = containerEnd(text, start, escaped);
-      if (end < 0 && !cutShort(text.slice(start, -end - 1))) continue;
+      // Open to where the text (or its string) ends, in text not cut short (prose): every later key
+      // up to there is inside it and is left to the other rules, so that hostile text (a key
+      // opening a brace, many times) costs one scan, not one per key.
+      if (end < 0 && !cutShort(text.slice(start, -end - 1))) {
+        openUntil = -end - 1;
+        continue;
+      }
       const q = escaped ? '\\"' : '"';
       out += `${text.slice(from, start)}${q}${REDACTED}${q}`;
       from = end < 0 ? -end - 1 : end;
@@ -185,7 +195,7 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
       out = out.replace(JSON_TUPLE, (m, k: string, sep: string) => (isSecretKey(k) ? `["${k}"${sep}"${REDACTED}"]` : m));
     }
     if (out.includes(":")) {
-      out = out.replace(HEADER_LINE, (m, start: string, k: string, sep: string, v: string) => (headerLike(k) && masks(k, v.trim()) ? `${start}${k}${sep}${REDACTED}` : m));
+      out = out.replace(HEADER_LINE, (m, start: string, k: string, sep: string, v: string) => (headerLike(k, v) && masks(k, v.trim()) ? `${start}${k}${sep}${REDACTED}` : m));
     }
     if (out.includes("=")) {
       out = out.replace(QUERY_SECRET, (m, sep: string, k: string, v: string) => (tokenLike(k, v) ? `${sep}${k}=${REDACTED}` : m));
