@@ -197,8 +197,9 @@ export async function traceRequest(
   } finally {
     handling.delete(request);
   }
-  // (Not instanceof: a Response of another class than the global one, as @hono/node-server's, is one.)
-  if (typeof response !== "object" || response === null || typeof (response as { status?: unknown }).status !== "number") {
+  // (Not instanceof: a Response of another class than the global one, as @hono/node-server's, is one;
+  // a plain object with a status, which the runtime refuses, is not.)
+  if (Object.prototype.toString.call(response) !== "[object Response]") {
     // A handler that forgot its `return`: handed back as it is, for the runtime to say so, as
     // untraced; the span ends with what it was (reading a body from it would throw our own error).
     fail(span, new TypeError(`the handler resolved to ${response === null ? "null" : typeof response}, not a Response`));

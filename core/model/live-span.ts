@@ -260,7 +260,7 @@ export class LiveSpan {
   }
 
   setSpanType(spanType: SpanType): this {
-    if (this.writable("setSpanType")) this._spanType = String(spanType);
+    if (this.writable("setSpanType")) this._spanType = typeof spanType === "string" ? spanType : errorText(spanType); // never throws (a null-prototype object)
     return this;
   }
 
@@ -282,7 +282,7 @@ export class LiveSpan {
     }
     if (key === SpanAttributeKey.INPUTS) return this.setInputs(value);
     if (key === SpanAttributeKey.OUTPUTS) return this.setOutputs(value);
-    if (key === SpanAttributeKey.SPAN_TYPE) return this.setSpanType(String(value));
+    if (key === SpanAttributeKey.SPAN_TYPE) return this.setSpanType(value as SpanType);
     if (value === undefined) delete this._attributes[key];
     else setKey(this._attributes, key, this.capture(value));
     return this;

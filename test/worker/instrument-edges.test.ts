@@ -205,16 +205,18 @@ describe("work a handler hands to ctx.waitUntil", () => {
 
 describe("a handler that forgot its return", () => {
   it("resolves to what the handler resolved to, as untraced (the runtime says what is wrong), and its trace is exported as an ERROR, not left open", async () => {
-    const forgot = { async fetch() { return undefined as unknown as Response; } };
-    const worker = instrument<object, ExportedHandler<object>>(forgot, { exporter: () => exported, silent: true });
-    for (let i = 0; i < 3; i++) {
+    const results: unknown[] = [undefined, undefined, { status: 200, body: "hello" }]; // the last one Response-shaped, which the runtime refuses too
+    let n = 0;
+    const worker = instrument<object, ExportedHandler<object>>({ async fetch() { return results[n++] as Response; } }, { exporter: () => exported, silent: true });
+    for (const result of results) {
       const ctx = createExecutionContext();
-      expect(await worker.fetch!(new Request("https://app.example/forgot") as never, {}, ctx)).toBeUndefined();
+      expect(await worker.fetch!(new Request("https://app.example/forgot") as never, {}, ctx)).toBe(result);
       await waitOnExecutionContext(ctx);
     }
-    expect(exported.traces.map((t) => [t.info.state, t.data.spans[0]!.status.description])).toEqual(
-      Array(3).fill(["ERROR", "TypeError: the handler resolved to undefined, not a Response"]),
-    );
+    expect(exported.traces.map((t) => [t.info.state, t.data.spans[0]!.status.description])).toEqual([
+      ...Array(2).fill(["ERROR", "TypeError: the handler resolved to undefined, not a Response"]),
+      ["ERROR", "TypeError: the handler resolved to object, not a Response"],
+    ]);
     expect(getTracer().openTraceCount).toBe(0);
   });
 });
