@@ -40,6 +40,20 @@ describe("credentials in the tracking URI", () => {
     expect(seen.authorization).toBeNull();
   });
 
+  it.each(["http://admin:pa/ss#word@127.0.0.1:9", "http://admin:Secret?Pw1@127.0.0.1:9", "http://admin:p#w@[::1]:5000"])(
+    "a password with / ? or # not percent-encoded (%s) is refused, never printed",
+    (uri) => {
+      let message = "";
+      try {
+        new MlflowClient({ trackingUri: uri });
+      } catch (error) {
+        message = String(error);
+      }
+      expect(message).toMatch(/percent-encode the user name and password/);
+      for (const part of ["pa/ss", "Secret?Pw1", "p#w"]) expect(message).not.toContain(part);
+    },
+  );
+
   it("a malformed URI is refused without printing its credentials", () => {
     expect(() => new MlflowClient({ trackingUri: "ftp://alice:s3cret@host" })).toThrow(/"ftp:\/\/\*\*\*@host"/);
   });

@@ -57,7 +57,16 @@ function checkUri(trackingUri: unknown): { uri: string; username?: string; passw
   if (typeof trackingUri !== "string" || !/^https?:\/\/[^/\s]+/i.test(trackingUri)) throw bad();
   const uri = trackingUri.replace(/\/+$/, "");
   const parts = /^(https?:\/\/)([^/?#]*)@([^/?#@]*(?:[/?#].*)?)$/is.exec(uri); // user info ends at the authority's last "@"
-  if (!parts) return { uri };
+  if (!parts) {
+    // An "@" after a "/", "?" or "#" with a "user:" before them that is no host and port: a
+    // password holding one of them, not percent-encoded (a URL parser reads it as the path):
+    // refused, before the password ends up in an error message.
+    const authority = (/^https?:\/\/([^/?#]*)/i.exec(uri)?.[1] ?? "").replace(/^\[[^\]]*\]/, "");
+    if (uri.includes("@") && /:(?!\d*$)/.test(authority)) {
+      throw new TypeError(`trackingUri ${JSON.stringify(withoutCredentials(uri))} has an "@" after a "/", "?" or "#": percent-encode the user name and password (encodeURIComponent), or give them as username/password (MLFLOW_TRACKING_USERNAME/_PASSWORD).`);
+    }
+    return { uri };
+  }
   const [user = "", pass = ""] = (parts[2] as string).split(/:(.*)/s);
   return { uri: `${parts[1]}${parts[3]}`, username: lenientDecode(user), password: lenientDecode(pass) };
 }
