@@ -1,7 +1,7 @@
 import { findAsyncLocalStorage, AsyncLocalStorageContextManager } from "./context/async-local-storage.js";
 import type { ContextManager } from "./context/context-manager.js";
 import { StackContextManager } from "./context/stack.js";
-import { isDev, reportSdkError, warnOnce } from "./debug.js";
+import { isDev, reportExportError, reportSdkError, warnOnce } from "./debug.js";
 import type { Exporter } from "./export/exporter.js";
 import { followWallClock, nowMs, traceClosed, traceOpened } from "./model/clock.js";
 import { DEFAULT_SPAN_NAME, SpanType } from "./model/constants.js";
@@ -223,14 +223,14 @@ export class Tracer implements TraceOwner {
       const result = exporter.export(trace);
       if (isPromiseLike(result)) this.track(Promise.resolve(result));
     } catch (error) {
-      reportSdkError("exporter.export", error);
+      reportExportError(error);
     }
   }
 
-  private track(promise: Promise<void>, where = "exporter.export"): void {
+  private track(promise: Promise<void>, where?: string): void {
     const settled = promise.then(
       () => undefined,
-      (error: unknown) => reportSdkError(where, error),
+      (error: unknown) => (where ? reportSdkError(where, error) : reportExportError(error)),
     );
     this.inFlight.add(settled);
     void settled.finally(() => this.inFlight.delete(settled));

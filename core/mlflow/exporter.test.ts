@@ -97,3 +97,38 @@ describe("MlflowExporter across invocations", () => {
     expect(most).toBe(2);
   });
 });
+
+describe("MlflowExporter failures, as the app sees them", () => {
+  it("says each kind of failure once (a 403 after a 500 is still said), as an export failure, not an internal error; an async redact hook drops the trace with a warning", async () => {
+    const { MlflowHttpError } = await import("./errors.js");
+    const { resetWarnings } = await import("../debug.js");
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
+    try {
+      const exporter = new MlflowExporter({ trackingUri: "http://127.0.0.1:9", experimentId: "1", redact: false });
+      const statuses = [500, 500, 403, 404, 403];
+      let n = 0;
+      exporter.client.sendTrace = async () => {
+        const status = statuses[n++]!;
+        throw new MlflowHttpError("POST", "http://127.0.0.1:9/v1/traces", status, "", "E", `status ${status}`, 1);
+      };
+      mlflow.init({ exporter, contextManager: new mlflow.StackContextManager() });
+      resetWarnings();
+      for (let i = 0; i < statuses.length; i++) mlflow.withSpan(() => i, { name: `t${i}` });
+      await mlflow.flushTraces();
+      const said = warn.mock.calls.map((c) => String(c[0]));
+      expect(said.filter((m) => /a trace could not be exported/.test(m)).map((m) => /HTTP (\d+)|status (\d+)/.exec(m)?.[0])).toEqual(["status 500", "status 403", "status 404"]);
+      expect(said.join("\n")).not.toContain("internal error");
+
+      const sent: string[] = [];
+      const asyncRedact = new MlflowExporter({ trackingUri: "http://127.0.0.1:9", experimentId: "1", redact: (async (t: mlflow.Trace) => t) as never });
+      asyncRedact.client.sendTrace = async (trace: mlflow.Trace) => (sent.push(trace.info.traceId), { spans: 1 }) as unknown as SendTraceResult;
+      const trace = await someTrace("async-redact"); // (made with warnings silenced)
+      mlflow.init({ exporter: new mlflow.InMemoryExporter() });
+      await asyncRedact.export(trace);
+      expect(sent).toEqual([]);
+      expect(warn.mock.calls.map((c) => String(c[0])).filter((m) => /redact hook returned a Promise/.test(m))).toHaveLength(1);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+});

@@ -1,3 +1,4 @@
+import { warnOnce } from "../debug.js";
 import type { Exporter } from "../export/exporter.js";
 import { redactSecrets, type RedactHook } from "../export/redact.js";
 import type { Trace } from "../model/types.js";
@@ -95,6 +96,11 @@ export class MlflowExporter implements Exporter {
     const redact = this.redact;
     const delivery = Promise.resolve().then(() => {
       const kept = redact ? redact(trace) : trace;
+      if (typeof (kept as { then?: unknown } | null)?.then === "function") {
+        // Nothing unredacted may go out, and nothing may wait on the hook: the trace is dropped.
+        warnOnce("redact-promise", "the redact hook returned a Promise: it must return the trace synchronously, so the trace was dropped.");
+        return undefined;
+      }
       return kept ? this.deliver(kept) : undefined;
     });
     this.pruneInFlight();
