@@ -4,7 +4,7 @@ import { toOtlpExportRequest } from "../serialize/otlp.js";
 import { wellFormedJson } from "../serialize/py-json.js";
 import { parseStartTraceResponse, toStartTraceInfo, type ReturnedTraceInfo } from "../serialize/trace-info.js";
 import { authHeaders, type MlflowAuth } from "./auth.js";
-import { MlflowHttpError, MlflowResponseError } from "./errors.js";
+import { MlflowError, MlflowHttpError, MlflowResponseError } from "./errors.js";
 import { sendWithRetry, type FetchLike, type HttpRequest, type HttpSettings } from "./http.js";
 import { resolveRetryPolicy, type RetryPolicy } from "./retry.js";
 
@@ -185,8 +185,14 @@ export class MlflowClient {
     };
     const { status, body } = await this.json(req);
     if (status === 404) return undefined;
-    const id = (body as { experiment?: { experiment_id?: unknown } }).experiment?.experiment_id;
+    const experiment = (body as { experiment?: { experiment_id?: unknown; lifecycle_stage?: unknown } }).experiment;
+    const id = experiment?.experiment_id;
     if (typeof id !== "string") throw new MlflowResponseError(req.method, req.url, "no experiment.experiment_id", JSON.stringify(body));
+    // MLflow takes traces into a deleted experiment's /v1/traces and then refuses their trace info:
+    // said up front instead, as Python's set_experiment says it.
+    if (experiment?.lifecycle_stage === "deleted") {
+      throw new MlflowError(`MLflow experiment ${JSON.stringify(name)} (id ${id}) is deleted: restore it, or trace to another experiment name.`);
+    }
     return id;
   }
 

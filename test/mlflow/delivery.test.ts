@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import * as mlflow from "../../core/index.js";
 import type { Trace } from "../../core/index.js";
 import { FaultProxy } from "./fault-proxy.js";
-import { getJson, mlflowUri, newExperiment, normalizeLocal, readViaRest, searchViaRest } from "./readback.js";
+import { getJson, mlflowUri, newExperiment, normalizeLocal, postJson, readViaRest, searchViaRest } from "./readback.js";
 
 /** A finished 3-span trace made with mlflow-edge (kept in memory, not sent). */
 async function makeTrace(tag: string): Promise<Trace> {
@@ -168,6 +168,16 @@ describe("configuration", () => {
     // A second exporter finds the existing experiment rather than failing to create it.
     const again = new mlflow.MlflowExporter({ trackingUri: mlflowUri(), experimentName: name });
     expect(await again.resolveExperimentId()).toBe(id);
+  });
+
+  it("an experiment name MLflow has deleted is refused with a message that says so, and nothing goes into it", async () => {
+    const name = `deleted-${Date.now()}`;
+    const id = ((await postJson("/api/2.0/mlflow/experiments/create", { name })) as { experiment_id: string }).experiment_id;
+    await postJson("/api/2.0/mlflow/experiments/delete", { experiment_id: id });
+    const exporter = new mlflow.MlflowExporter({ trackingUri: mlflowUri(), experimentName: name });
+    const trace = await makeTrace("into-deleted");
+    await expect(exporter.deliver(trace)).rejects.toThrow(`MLflow experiment "${name}" (id ${id}) is deleted: restore it, or trace to another experiment name.`);
+    expect(await traceIdsIn(id)).toEqual([]); // before: the spans went in, then the trace info was refused
   });
 
   it("init({ trackingUri, experimentId }) sends traces straight to MLflow", async () => {
