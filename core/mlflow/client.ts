@@ -106,6 +106,7 @@ export class MlflowClient {
       headers: { ...options.headers, ...(options.username || options.password || options.token ? authHeaders(options) : authHeaders(inUri, true)) },
       timeoutMs,
       retry: resolveRetryPolicy(options.retry),
+      outage: {}, // one per client: an outage costs one retry budget, not one per trace
     };
   }
 

@@ -15,6 +15,8 @@ export interface HttpSettings {
   /** Per-try timeout in ms. */
   timeoutMs: number;
   retry: ResolvedRetryPolicy;
+  /** Shared by a client's requests: when the server started failing them all (see sendWithRetry). */
+  outage?: Outage;
   /** Test seam for the jitter; Math.random otherwise. */
   random?: () => number;
   sleep?: (ms: number) => Promise<void>;
@@ -86,15 +88,37 @@ function networkDetail(error: unknown): string {
   return errorText(error);
 }
 
-/** Sends `req`, retrying as the policy allows; resolves with the answer or throws a typed error. */
+/** A server failing every request of a client: since when, and the last failure. */
+export interface Outage {
+  since?: number;
+  /** Once the budget is spent: no request is tried before this (one goes then, to see). */
+  refusedUntil?: number;
+  last?: string;
+}
+
+/**
+ * Sends `req`, retrying as the policy allows; resolves with the answer or throws a typed error.
+ * With `settings.outage`, the time budget counts from when the server started failing the client's
+ * requests (an answer ends the outage), and once it is spent a request fails at once, without
+ * being tried, except one every `maxDelayMs`: a script's last traces against a server that is down
+ * do not wait a budget each.
+ */
 export async function sendWithRetry(settings: HttpSettings, req: HttpRequest): Promise<HttpAnswer> {
   const started = Date.now();
   const wait = settings.sleep ?? sleepMs;
+  const outage = settings.outage;
+  if (outage?.refusedUntil !== undefined) {
+    if (started < outage.refusedUntil) {
+      throw new MlflowNetworkError(req.method, req.url, `not tried: the server has failed every request for over ${Math.round(settings.retry.maxElapsedMs / 1000)} s (last: ${outage.last})`, 0);
+    }
+    outage.refusedUntil = started + settings.retry.maxDelayMs; // this one goes, to see; the others wait for its answer
+  }
   for (let tries = 1; ; tries++) {
     let failure: MlflowHttpError | MlflowNetworkError;
     let retryAfterMs: number | undefined;
     try {
       const { response, text } = await attemptOnce(settings, req);
+      if (outage && !isRetryableStatus(response.status)) outage.since = outage.refusedUntil = undefined; // it answers
       if (response.ok || req.accept?.includes(response.status)) return { status: response.status, text };
       const { errorCode, message } = describeErrorBody(text);
       failure = new MlflowHttpError(req.method, req.url, response.status, response.statusText, errorCode, message, tries);
@@ -106,7 +130,15 @@ export async function sendWithRetry(settings: HttpSettings, req: HttpRequest): P
       failure = new MlflowNetworkError(req.method, req.url, networkDetail(error), tries, error);
     }
     const delay = nextDelay(tries, settings.retry, retryAfterMs, settings.random);
-    if (tries >= settings.retry.maxAttempts || Date.now() - started + delay > settings.retry.maxElapsedMs) throw failure;
+    let since = started;
+    if (outage) {
+      since = outage.since = Math.min(outage.since ?? started, started);
+      outage.last = failure.message;
+    }
+    if (tries >= settings.retry.maxAttempts || Date.now() - since + delay > settings.retry.maxElapsedMs) {
+      if (outage && Date.now() - since + delay > settings.retry.maxElapsedMs) outage.refusedUntil = Date.now() + settings.retry.maxDelayMs;
+      throw failure;
+    }
     await wait(delay);
   }
 }

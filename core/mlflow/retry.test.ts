@@ -35,7 +35,7 @@ describe("backoff", () => {
     expect([1, 2, 3, 4, 5].map((n) => backoffDelay(n, p, () => 1))).toEqual([100, 200, 400, 800, 1000]);
   });
 
-  it("parses Retry-After as seconds or an HTTP date, and lets it override the backoff up to the cap", () => {
+  it("parses Retry-After as seconds or an HTTP date, and lets it override the backoff, in full", () => {
     expect(parseRetryAfter("3")).toBe(3000);
     expect(parseRetryAfter("Wed, 21 Oct 2015 07:28:05 GMT", Date.parse("Wed, 21 Oct 2015 07:28:00 GMT"))).toBe(5000);
     expect(parseRetryAfter("soon")).toBeUndefined();
@@ -44,7 +44,7 @@ describe("backoff", () => {
     expect(parseRetryAfter("Wed, 21 Oct 2015 07:28:05 GMT", Date.parse("Wed, 21 Oct 2015 07:29:00 GMT"))).toBe(0); // past
     const p = resolveRetryPolicy({ maxDelayMs: 2000 });
     expect(nextDelay(1, p, 1500)).toBe(1500);
-    expect(nextDelay(1, p, 60_000)).toBe(2000);
+    expect(nextDelay(1, p, 60_000)).toBe(60_000); // never retried sooner than asked (the time budget decides whether to wait)
   });
 
   it("rejects bad policies with the field's name", () => {
@@ -67,6 +67,51 @@ describe("send", () => {
     const s = scripted([{ status: 429, headers: { "Retry-After": "2" } }, 200]);
     await sendWithRetry(settings(s.fetch, delays, { maxDelayMs: 5000 }), { method: "GET", url: "http://x/" });
     expect(delays).toEqual([2000]);
+  });
+
+  it("waits a Retry-After longer than one backoff delay in full, and gives up at once when it does not fit the time budget", async () => {
+    const delays: number[] = [];
+    const s = scripted([{ status: 429, headers: { "Retry-After": "45" } }, 200]);
+    await sendWithRetry(settings(s.fetch, delays), { method: "GET", url: "http://x/" });
+    expect(delays).toEqual([45_000]); // (maxDelayMs is 10 s: it capped this at 10 s)
+    const later: number[] = [];
+    const t = scripted([{ status: 503, headers: { "Retry-After": "120" } }, 200]);
+    const error = await sendWithRetry(settings(t.fetch, later), { method: "GET", url: "http://x/" }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ status: 503, retryAfterMs: 120_000 });
+    expect(later).toEqual([]);
+  });
+
+  it("with a client's shared outage, the time budget counts from when the server started failing: once spent, requests fail at once, one tried every maxDelayMs", async () => {
+    let now = 0;
+    const realNow = Date.now;
+    Date.now = () => now;
+    try {
+      let tried = 0;
+      const fetch: FetchLike = async () => {
+        tried++;
+        now += 1_000; // each try takes a second
+        throw new TypeError("fetch failed");
+      };
+      const base = { fetch, headers: {}, timeoutMs: 1000, retry: resolveRetryPolicy({ maxElapsedMs: 20_000, maxDelayMs: 5_000 }), random: () => 0.5, outage: {} };
+      const s = { ...base, sleep: async (ms: number) => void (now += ms) };
+      const first = await sendWithRetry(s, { method: "POST", url: "http://x/1" }).catch((e: unknown) => e);
+      expect(first).toBeInstanceOf(MlflowNetworkError);
+      const spent = now;
+      expect(spent).toBeLessThanOrEqual(20_000);
+      const triedFirst = tried;
+      // Every later request within maxDelayMs fails at once, untried, saying why.
+      const later = await Promise.all([1, 2, 3].map((i) => sendWithRetry(s, { method: "POST", url: `http://x/${i + 1}` }).catch((e: unknown) => e)));
+      expect(tried).toBe(triedFirst);
+      expect(now).toBe(spent);
+      for (const e of later) expect(String((e as Error).message)).toMatch(/not tried: the server has failed every request for over 20 s \(last: MLflow POST http:\/\/x\/1 failed: fetch failed/);
+      // After maxDelayMs one is tried again; an answer ends the outage.
+      now += 5_000;
+      const ok: FetchLike = async () => new Response("{}", { status: 200 });
+      expect((await sendWithRetry({ ...s, fetch: ok }, { method: "POST", url: "http://x/5" })).status).toBe(200);
+      expect(s.outage).toMatchObject({ since: undefined, refusedUntil: undefined });
+    } finally {
+      Date.now = realNow;
+    }
   });
 
   it("fails at once on 403 with the server's message and code in a typed error", async () => {

@@ -2,13 +2,17 @@
 // of many clients (browser tabs, Worker isolates) that failed at the same moment.
 
 export interface RetryPolicy {
-  /** Total tries, the first included (default 6). 1 turns retrying off. */
+  /** Total tries, the first included (default 12). 1 turns retrying off. */
   maxAttempts?: number;
   /** Delay before the first retry (default 250 ms); doubles each time. */
   initialDelayMs?: number;
-  /** Cap on one delay (default 10 s); also caps a Retry-After from the server. */
+  /** Cap on one backoff delay (default 10 s); a server's Retry-After is waited in full, within maxElapsedMs. */
   maxDelayMs?: number;
-  /** Give up once this much time has passed since the first try (default 60 s). */
+  /**
+   * Give up once this much time has passed since the first try (default 60 s), or, for the
+   * requests of one client, since the server started failing them all: an outage costs one
+   * budget, not one per trace, and requests after it fail at once for maxDelayMs between tries.
+   */
   maxElapsedMs?: number;
 }
 
@@ -19,7 +23,9 @@ export interface ResolvedRetryPolicy {
   maxElapsedMs: number;
 }
 
-export const DEFAULT_RETRY: ResolvedRetryPolicy = { maxAttempts: 6, initialDelayMs: 250, maxDelayMs: 10_000, maxElapsedMs: 60_000 };
+// 12 tries: their waits (0.25 s doubling to 10 s) reach the 60 s budget, so an outage of up to a
+// minute (a server restarting) loses nothing.
+export const DEFAULT_RETRY: ResolvedRetryPolicy = { maxAttempts: 12, initialDelayMs: 250, maxDelayMs: 10_000, maxElapsedMs: 60_000 };
 
 function nonNegative(name: string, value: number | undefined, fallback: number, integer = false): number {
   if (value === undefined) return fallback;
@@ -50,9 +56,9 @@ export function backoffDelay(retry: number, policy: ResolvedRetryPolicy, random:
   return ceiling / 2 + random() * (ceiling / 2);
 }
 
-/** The wait before the next try: the server's Retry-After when given (capped), else the backoff. */
+/** The wait before the next try: the server's Retry-After when given (never retried sooner), else the backoff. */
 export function nextDelay(retry: number, policy: ResolvedRetryPolicy, retryAfterMs: number | undefined, random?: () => number): number {
-  if (retryAfterMs !== undefined) return Math.min(retryAfterMs, policy.maxDelayMs);
+  if (retryAfterMs !== undefined) return retryAfterMs;
   return backoffDelay(retry, policy, random);
 }
 
