@@ -56,7 +56,7 @@ export { MlflowExporter } from "./mlflow/exporter.js";
 export type { MlflowExporterOptions } from "./mlflow/exporter.js";
 export { MlflowClient } from "./mlflow/client.js";
 export type { MlflowClientOptions, SendTraceResult } from "./mlflow/client.js";
-export { MlflowError, MlflowHttpError, MlflowNetworkError, MlflowResponseError } from "./mlflow/errors.js";
+export { MlflowError, MlflowExperimentError, MlflowHttpError, MlflowNetworkError, MlflowResponseError } from "./mlflow/errors.js";
 export type { RetryPolicy } from "./mlflow/retry.js";
 
 /** Delivery: durable queue → sender → collector (`POST /v1/ingest`); the browser and Worker runtimes wire these. */

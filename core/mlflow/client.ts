@@ -4,7 +4,7 @@ import { toOtlpExportRequest } from "../serialize/otlp.js";
 import { wellFormedJson } from "../serialize/py-json.js";
 import { parseStartTraceResponse, toStartTraceInfo, type ReturnedTraceInfo } from "../serialize/trace-info.js";
 import { authHeaders, type MlflowAuth } from "./auth.js";
-import { MlflowError, MlflowHttpError, MlflowResponseError } from "./errors.js";
+import { MlflowExperimentError, MlflowHttpError, MlflowResponseError } from "./errors.js";
 import { sendWithRetry, type FetchLike, type HttpRequest, type HttpSettings } from "./http.js";
 import { resolveRetryPolicy, type RetryPolicy } from "./retry.js";
 
@@ -192,7 +192,7 @@ export class MlflowClient {
     // MLflow takes traces into a deleted experiment's /v1/traces and then refuses their trace info:
     // said up front instead, as Python's set_experiment says it.
     if (experiment?.lifecycle_stage === "deleted") {
-      throw new MlflowError(`MLflow experiment ${JSON.stringify(name)} (id ${id}) is deleted: restore it, or trace to another experiment name.`);
+      throw new MlflowExperimentError(`MLflow experiment ${JSON.stringify(name)} (id ${id}) is deleted: restore it, or trace to another experiment name.`);
     }
     return id;
   }

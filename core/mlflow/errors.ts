@@ -48,6 +48,11 @@ export class MlflowNetworkError extends MlflowError {
   }
 }
 
+/** The experiment traces are meant for is not one MLflow takes them into (deleted). */
+export class MlflowExperimentError extends MlflowError {
+  override name = "MlflowExperimentError";
+}
+
 /** The server answered 2xx with a body the client cannot use (not JSON, or the wrong shape). */
 export class MlflowResponseError extends MlflowError {
   override name = "MlflowResponseError";

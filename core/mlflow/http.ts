@@ -106,7 +106,8 @@ export interface Outage {
 export async function sendWithRetry(settings: HttpSettings, req: HttpRequest): Promise<HttpAnswer> {
   const started = Date.now();
   const wait = settings.sleep ?? sleepMs;
-  const outage = settings.outage;
+  // (A caller that does not retry here, the Worker's buffer, schedules its own tries.)
+  const outage = settings.retry.maxAttempts > 1 ? settings.outage : undefined;
   if (outage?.refusedUntil !== undefined) {
     if (started < outage.refusedUntil) {
       throw new MlflowNetworkError(req.method, req.url, `not tried: the server has failed every request for over ${Math.round(settings.retry.maxElapsedMs / 1000)} s (last: ${outage.last})`, 0);

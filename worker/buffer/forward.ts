@@ -1,6 +1,6 @@
 import { errorText } from "../../core/debug.js";
 import { MlflowClient, withoutCredentials } from "../../core/mlflow/client.js";
-import { MlflowHttpError, MlflowNetworkError } from "../../core/mlflow/errors.js";
+import { MlflowExperimentError, MlflowHttpError, MlflowNetworkError } from "../../core/mlflow/errors.js";
 import type { Trace } from "../../core/model/types.js";
 import type { BufferConfig } from "./config.js";
 
@@ -90,7 +90,7 @@ export class Forwarder {
       const message = this.masked(errorText(error));
       // 401/403 refuse the deployment's credentials, not this trace: it waits for them to be fixed.
       if (error instanceof MlflowHttpError && (error.status === 401 || error.status === 403)) return { ok: false, permanent: false, message, deployment: true };
-      if (error instanceof MlflowHttpError && refusesExperiment(error)) {
+      if ((error instanceof MlflowHttpError && refusesExperiment(error)) || error instanceof MlflowExperimentError) {
         // So does a missing or deleted experiment. One found by name is looked up again next time
         // (it may have been re-created under a new id).
         if (!this.config.experimentId) this.experiment = undefined;
