@@ -212,7 +212,10 @@ describe("redactSecrets", () => {
     expect(out.cut).toBe(`{"password": "${REDACTED}"`);
     expect(out.cutPretty).toBe(`{\n  "auth": "${REDACTED}"`);
     expect(out.prose).toBe('In your config, add "credentials": { then your keys.\nStep 2: run the build.'); // a brace in prose, not JSON cut short
-    // Many keys opening braces in prose: each left as it is (and scanned once), a pair inside still masked.
+    // After a brace opened in prose, a closed object or array under a secret key is still masked whole.
+    const after = redact({ ...trace, data: { spans: [{ ...trace.data.spans[0]!, inputs: { t: 'add "credentials": { then save.\nlog: {"password": ["hunter2-Xy!"]}' } }] } })!;
+    expect((after.data.spans[0]!.inputs as { t: string }).t).toBe(`add "credentials": { then save.\nlog: {"password": "${REDACTED}"}`);
+    // Many keys opening braces in prose: each left as it is, a pair inside still masked.
     const many = redact({ ...trace, data: { spans: [{ ...trace.data.spans[0]!, inputs: { t: `${'"auth": { '.repeat(3)}"password": "PW-IN-PROSE"\nmore prose` } }] } })!;
     expect((many.data.spans[0]!.inputs as { t: string }).t).toBe(`${'"auth": { '.repeat(3)}"password": "${REDACTED}"\nmore prose`);
     expect(JSON.parse(out.quoted!)).toEqual({ password: REDACTED, after: "kept" });

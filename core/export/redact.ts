@@ -158,20 +158,18 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
   const maskContainers = (text: string, keyPattern: RegExp, escaped: boolean): string => {
     let out = "";
     let from = 0;
-    let openUntil = -1;
+    // Characters the scans may read in all: hostile text (a key opening a brace, many times, never
+    // closed) costs a few reads of the text, not one per key; past it the other rules look on.
+    const budget = { left: 4 * text.length + 1024 };
     keyPattern.lastIndex = 0;
     for (let m; (m = keyPattern.exec(text)); ) {
       const start = m.index + m[0].length;
       if (!masks(m[1]!, text[start] === "[" ? [] : {})) continue;
-      if (start < openUntil) continue;
-      const end = containerEnd(text, start, escaped);
-      // Open to where the text (or its string) ends, in text not cut short (prose): every later key
-      // up to there is inside it and is left to the other rules, so that hostile text (a key
-      // opening a brace, many times) costs one scan, not one per key.
-      if (end < 0 && !cutShort(text.slice(start, -end - 1))) {
-        openUntil = -end - 1;
-        continue;
-      }
+      const end = containerEnd(text, start, escaped, budget);
+      if (end === undefined) break;
+      // Open to where the text (or its string) ends: masked when the text was cut short; in prose
+      // that only opens a brace the other rules look at what follows.
+      if (end < 0 && !cutShort(text, start, -end - 1)) continue;
       const q = escaped ? '\\"' : '"';
       out += `${text.slice(from, start)}${q}${REDACTED}${q}`;
       from = end < 0 ? -end - 1 : end;
@@ -179,6 +177,8 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
     }
     return from ? out + text.slice(from) : text;
   };
+
+
   let hits = 0; // what was masked so far: tells whether a trace's derived texts must be made again
   const scrub = (text: string): string => {
     const out = scrubbed(text);
@@ -267,19 +267,30 @@ function normalizeKey(key: string): string {
   return key.toLowerCase().replace(/[^a-z0-9]/g, "");
 }
 
-/** Text that was cut: one line (no line break, raw or escaped), or ending with a truncation mark. */
-const cutShort = (rest: string): boolean => !/[\r\n]|\\[nr]/.test(rest) || /(?:\.\.\.|…|\[truncated \d+ chars\])\s*$/.test(rest);
+/**
+ * Whether `text` from `start` to `end` was cut short: it is one line (no line break, raw or
+ * escaped), or it ends with a truncation mark. (Reads only around `end` and back to `start`'s
+ * line: linear however many keys ask.)
+ */
+function cutShort(text: string, start: number, end: number): boolean {
+  const tail = text.slice(Math.max(start, end - 40), end);
+  if (/(?:\.\.\.|…|\[truncated \d+ chars\])\s*$/.test(tail)) return true;
+  const lastBreak = Math.max(text.lastIndexOf("\n", end - 1), text.lastIndexOf("\r", end - 1), text.lastIndexOf("\\n", end - 2), text.lastIndexOf("\\r", end - 2));
+  return lastBreak < start;
+}
 
 /**
  * Where the JSON object or array opening at `start` ends (the index after it). `escaped`: the text
  * is JSON written inside a JSON string, so its quotes are `\"` and a bare `"` ends that string.
- * Not closed: `-(i + 1)`, `i` where the text (or the string holding it) ends.
+ * Not closed: `-(i + 1)`, `i` where the text (or the string holding it) ends. `undefined` once
+ * `budget` (characters read) runs out.
  */
-function containerEnd(text: string, start: number, escaped: boolean): number {
+function containerEnd(text: string, start: number, escaped: boolean, budget: { left: number }): number | undefined {
   let depth = 0;
   let inString = false;
   let escape = false;
   for (let i = start; i < text.length; ) {
+    if (--budget.left < 0) return undefined;
     let c = text[i]!;
     if (!escaped || c !== "\\") {
       if (escaped && c === '"') return -(i + 1);
