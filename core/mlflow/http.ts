@@ -90,36 +90,70 @@ function networkDetail(error: unknown): string {
 
 /** A server failing every request of a client: since when, and the last failure. */
 export interface Outage {
+  /** When the server started failing: the start of the first request that failed since it last answered. */
   since?: number;
-  /** Once the budget is spent: no request is tried before this (one goes then, to see). */
+  answeredAt?: number;
+  lastFailure?: number;
+  /** Once the budget is spent: no request is tried before this; then one goes, to see. */
   refusedUntil?: number;
+  /** That one request in flight: the others wait for it (true: the server answered). */
+  probe?: Promise<boolean>;
   last?: string;
+}
+
+/** Forgets an outage nothing has confirmed lately (the app idle meanwhile) or that a clock step made meaningless. */
+function forgetStale(outage: Outage, now: number, settings: HttpSettings): void {
+  const quiet = settings.retry.maxDelayMs + settings.timeoutMs;
+  const stale = outage.lastFailure !== undefined && (now - outage.lastFailure > quiet || now < outage.lastFailure);
+  if (stale || (outage.refusedUntil !== undefined && outage.refusedUntil - now > settings.retry.maxDelayMs)) outage.since = outage.lastFailure = outage.refusedUntil = undefined;
 }
 
 /**
  * Sends `req`, retrying as the policy allows; resolves with the answer or throws a typed error.
- * With `settings.outage`, the time budget counts from when the server started failing the client's
- * requests (an answer ends the outage), and once it is spent a request fails at once, without
- * being tried, except one every `maxDelayMs`: a script's last traces against a server that is down
- * do not wait a budget each.
+ * With `settings.outage` (a client that retries itself), the time budget also counts from when
+ * the server started failing every request (an answer ends that), and once it is spent a request
+ * fails at once, untried, except one every `maxDelayMs` that the others wait for: a script's last
+ * traces against a server that is down do not wait a budget each.
  */
 export async function sendWithRetry(settings: HttpSettings, req: HttpRequest): Promise<HttpAnswer> {
   const started = Date.now();
-  const wait = settings.sleep ?? sleepMs;
   // (A caller that does not retry here, the Worker's buffer, schedules its own tries.)
   const outage = settings.retry.maxAttempts > 1 ? settings.outage : undefined;
-  if (outage?.refusedUntil !== undefined) {
-    if (started < outage.refusedUntil) {
-      throw new MlflowNetworkError(req.method, req.url, `not tried: the server has failed every request for over ${Math.round(settings.retry.maxElapsedMs / 1000)} s (last: ${outage.last})`, 0);
-    }
-    outage.refusedUntil = started + settings.retry.maxDelayMs; // this one goes, to see; the others wait for its answer
+  if (!outage) return send(settings, req, started);
+  forgetStale(outage, started, settings);
+  if (outage.refusedUntil === undefined) return send(settings, req, started, outage);
+  const notTried = () =>
+    new MlflowNetworkError(req.method, req.url, `not tried: the server has failed every request for ${Math.round((Date.now() - (outage.since ?? started)) / 1000)} s (last: ${outage.last})`, 0);
+  if (outage.probe) {
+    if (!(await outage.probe)) throw notTried();
+    return send(settings, req, Date.now(), outage);
   }
+  if (started < outage.refusedUntil) throw notTried();
+  let answered!: (ok: boolean) => void;
+  outage.probe = new Promise<boolean>((resolve) => (answered = resolve));
+  try {
+    const answer = await send(settings, req, started, outage);
+    answered(true);
+    return answer;
+  } catch (error) {
+    answered(outage.refusedUntil === undefined); // a 4xx is an answer too
+    throw error;
+  } finally {
+    outage.probe = undefined;
+  }
+}
+
+async function send(settings: HttpSettings, req: HttpRequest, started: number, outage?: Outage): Promise<HttpAnswer> {
+  const wait = settings.sleep ?? sleepMs;
   for (let tries = 1; ; tries++) {
     let failure: MlflowHttpError | MlflowNetworkError;
     let retryAfterMs: number | undefined;
     try {
       const { response, text } = await attemptOnce(settings, req);
-      if (outage && !isRetryableStatus(response.status)) outage.since = outage.refusedUntil = undefined; // it answers
+      if (outage && !isRetryableStatus(response.status)) {
+        outage.since = outage.lastFailure = outage.refusedUntil = undefined; // it answers
+        outage.answeredAt = Date.now();
+      }
       if (response.ok || req.accept?.includes(response.status)) return { status: response.status, text };
       const { errorCode, message } = describeErrorBody(text);
       failure = new MlflowHttpError(req.method, req.url, response.status, response.statusText, errorCode, message, tries);
@@ -131,15 +165,16 @@ export async function sendWithRetry(settings: HttpSettings, req: HttpRequest): P
       failure = new MlflowNetworkError(req.method, req.url, networkDetail(error), tries, error);
     }
     const delay = nextDelay(tries, settings.retry, retryAfterMs, settings.random);
-    let since = started;
+    const now = Date.now();
+    let outageSpent = false;
     if (outage) {
-      since = outage.since = Math.min(outage.since ?? started, started);
+      outage.since ??= Math.max(started, outage.answeredAt ?? started); // failing since this request, or since the last answer
+      outage.lastFailure = now;
       outage.last = failure.message;
+      outageSpent = now - outage.since + delay > settings.retry.maxElapsedMs;
+      if (outageSpent) outage.refusedUntil = now + settings.retry.maxDelayMs;
     }
-    if (tries >= settings.retry.maxAttempts || Date.now() - since + delay > settings.retry.maxElapsedMs) {
-      if (outage && Date.now() - since + delay > settings.retry.maxElapsedMs) outage.refusedUntil = Date.now() + settings.retry.maxDelayMs;
-      throw failure;
-    }
+    if (tries >= settings.retry.maxAttempts || now - started + delay > settings.retry.maxElapsedMs || outageSpent) throw failure;
     await wait(delay);
   }
 }

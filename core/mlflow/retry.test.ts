@@ -103,12 +103,44 @@ describe("send", () => {
       const later = await Promise.all([1, 2, 3].map((i) => sendWithRetry(s, { method: "POST", url: `http://x/${i + 1}` }).catch((e: unknown) => e)));
       expect(tried).toBe(triedFirst);
       expect(now).toBe(spent);
-      for (const e of later) expect(String((e as Error).message)).toMatch(/not tried: the server has failed every request for over 20 s \(last: MLflow POST http:\/\/x\/1 failed: fetch failed/);
+      for (const e of later) expect(String((e as Error).message)).toMatch(/not tried: the server has failed every request for \d+ s \(last: MLflow POST http:\/\/x\/1 failed: fetch failed/);
       // After maxDelayMs one is tried again; an answer ends the outage.
       now += 5_000;
       const ok: FetchLike = async () => new Response("{}", { status: 200 });
       expect((await sendWithRetry({ ...s, fetch: ok }, { method: "POST", url: "http://x/5" })).status).toBe(200);
       expect(s.outage).toMatchObject({ since: undefined, refusedUntil: undefined });
+
+      // One trace the server always fails while it answers the others: no outage, nobody refused.
+      let i = 0;
+      const mixed: FetchLike = async (url) => {
+        now += 1_000;
+        i++;
+        if (String(url).endsWith("/poison")) return new Response("", { status: 500 });
+        return new Response("{}", { status: 200 });
+      };
+      const m = { ...s, fetch: mixed };
+      const poison = sendWithRetry(m, { method: "POST", url: "http://x/poison" }).catch((e: unknown) => e);
+      const others = await Promise.all(Array.from({ length: 30 }, (_, k) => sendWithRetry(m, { method: "POST", url: `http://x/ok${k}` })));
+      expect(await poison).toMatchObject({ status: 500 });
+      expect(others.every((a) => a.status === 200)).toBe(true);
+      expect((await sendWithRetry(m, { method: "POST", url: "http://x/after" })).status).toBe(200); // not refused
+      expect(i).toBeGreaterThan(31);
+
+      // An outage followed by a quiet time (the app idle, the server back): forgotten, nothing refused.
+      const down = await sendWithRetry(s, { method: "POST", url: "http://x/down" }).catch((e: unknown) => e);
+      expect(down).toBeInstanceOf(MlflowNetworkError);
+      now += 60_000;
+      const four = await Promise.all([1, 2, 3, 4].map((k) => sendWithRetry({ ...s, fetch: ok }, { method: "POST", url: `http://x/back${k}` })));
+      expect(four.map((a) => a.status)).toEqual([200, 200, 200, 200]);
+
+      // Down again; once maxDelayMs has passed, one request goes and those sent meanwhile wait for it.
+      await sendWithRetry(s, { method: "POST", url: "http://x/down2" }).catch(() => undefined);
+      now += 5_000;
+      let probes = 0;
+      const slowOk: FetchLike = async () => (probes++, new Response("{}", { status: 200 }));
+      const together = await Promise.all([1, 2, 3].map((k) => sendWithRetry({ ...s, fetch: slowOk }, { method: "POST", url: `http://x/probe${k}` })));
+      expect(together.map((a) => a.status)).toEqual([200, 200, 200]);
+      expect(probes).toBe(3);
     } finally {
       Date.now = realNow;
     }
