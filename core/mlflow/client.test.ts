@@ -40,7 +40,7 @@ describe("credentials in the tracking URI", () => {
     expect(seen.authorization).toBeNull();
   });
 
-  it.each(["http://admin:pa/ss#word@127.0.0.1:9", "http://admin:Secret?Pw1@127.0.0.1:9", "http://admin:p#w@[::1]:5000"])(
+  it.each(["http://admin:pa/ss#word@127.0.0.1:9", "http://admin:Secret?Pw1@127.0.0.1:9", "http://admin:p#w@[::1]:5000", "http://admin:/s3cret@127.0.0.1:9"])(
     "a password with / ? or # not percent-encoded (%s) is refused, never printed",
     (uri) => {
       let message = "";
@@ -50,9 +50,22 @@ describe("credentials in the tracking URI", () => {
         message = String(error);
       }
       expect(message).toMatch(/percent-encode the user name and password/);
-      for (const part of ["pa/ss", "Secret?Pw1", "p#w"]) expect(message).not.toContain(part);
+      for (const part of ["pa/ss", "Secret?Pw1", "p#w", "s3cret"]) expect(message).not.toContain(part);
     },
   );
+
+  it("a URI the text cannot tell from host:port/path (a password of digits, then / and more) is never printed whole: errors show what precedes its last @ as ***", async () => {
+    const client = new MlflowClient({
+      trackingUri: "http://admin:1234/56@127.0.0.1:9",
+      retry: { maxAttempts: 1 },
+      fetch: async (url) => {
+        throw new TypeError(`fetch failed for ${url}`);
+      },
+    });
+    const error = (await client.getOrCreateExperiment("x").catch((e: unknown) => e)) as Error & { url: string; detail: string };
+    expect(error.message).toMatch(/^MLflow GET http:\/\/\*\*\*@127\.0\.0\.1:9\/api/);
+    for (const text of [error.message, error.url, error.detail]) expect(text).not.toContain("1234/56");
+  });
 
   it("a malformed URI is refused without printing its credentials", () => {
     expect(() => new MlflowClient({ trackingUri: "ftp://alice:s3cret@host" })).toThrow(/"ftp:\/\/\*\*\*@host"/);

@@ -4,7 +4,7 @@ import { toOtlpExportRequest } from "../serialize/otlp.js";
 import { wellFormedJson } from "../serialize/py-json.js";
 import { parseStartTraceResponse, toStartTraceInfo, type ReturnedTraceInfo } from "../serialize/trace-info.js";
 import { authHeaders, type MlflowAuth } from "./auth.js";
-import { MlflowExperimentError, MlflowHttpError, MlflowResponseError } from "./errors.js";
+import { MlflowExperimentError, MlflowHttpError, MlflowResponseError, withoutCredentials } from "./errors.js";
 import { sendWithRetry, type FetchLike, type HttpRequest, type HttpSettings } from "./http.js";
 import { resolveRetryPolicy, type RetryPolicy } from "./retry.js";
 
@@ -34,18 +34,8 @@ export interface SendTraceResult {
   spansLocation: "TRACKING_STORE" | "ARTIFACT";
 }
 
-/**
- * A URI for a message: everything from the start of the authority (after `scheme://`, or the start
- * of the text when there is no scheme) up to its last `@` becomes `***`. Up to the last `@`, not
- * to the first `/`, `?` or `#`: a password written without percent-encoding may hold those, and
- * the text cannot tell it from a path. An `@` in a path hides the host too; never a password.
- */
-export const withoutCredentials = (uri: string): string => {
-  const at = uri.lastIndexOf("@");
-  if (at < 0) return uri;
-  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(uri)?.[0] ?? "";
-  return `${scheme}***${uri.slice(at)}`;
-};
+
+export { withoutCredentials };
 
 /**
  * The tracking URI without its `user:password@` part, which becomes Basic credentials (as Python's
@@ -62,7 +52,7 @@ function checkUri(trackingUri: unknown): { uri: string; username?: string; passw
     // password holding one of them, not percent-encoded (a URL parser reads it as the path):
     // refused, before the password ends up in an error message.
     const authority = (/^https?:\/\/([^/?#]*)/i.exec(uri)?.[1] ?? "").replace(/^\[[^\]]*\]/, "");
-    if (uri.includes("@") && /:(?!\d*$)/.test(authority)) {
+    if (uri.includes("@") && /:(?!\d+$)/.test(authority)) {
       throw new TypeError(`trackingUri ${JSON.stringify(withoutCredentials(uri))} has an "@" after a "/", "?" or "#": percent-encode the user name and password (encodeURIComponent), or give them as username/password (MLFLOW_TRACKING_USERNAME/_PASSWORD).`);
     }
     return { uri };
