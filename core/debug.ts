@@ -54,6 +54,8 @@ export function reportSdkError(where: string, error: unknown): void {
   warnOnce(`sdk-error:${where}`, `internal error in ${where} (tracing continues, your code is unaffected): ${detail}`);
 }
 
+const exportErrorKinds = new Set<string>();
+
 /**
  * Reports a trace the exporter could not hand on: once per kind of failure (its error's name and
  * HTTP status), so a later, different one (a 403 after a 500, an experiment deleted) is still said.
@@ -62,14 +64,17 @@ export function reportExportError(error: unknown): void {
   let kind = "";
   try {
     const { name, status } = error as { name?: unknown; status?: unknown };
-    kind = `${typeof name === "string" ? name : ""}:${typeof status === "number" ? status : ""}`;
+    kind = `${typeof name === "string" ? name.slice(0, 40) : ""}:${typeof status === "number" ? status : ""}`;
   } catch {
     // a value that cannot be read: one kind
   }
+  // At most a few kinds are told apart: an exporter whose errors differ every time says a dozen, not one per trace.
+  if (!exportErrorKinds.has(kind)) kind = exportErrorKinds.size < 12 ? (exportErrorKinds.add(kind), kind) : "other";
   warnOnce(`export-error:${kind}`, `a trace could not be exported (tracing continues, your code is unaffected): ${errorText(error, true)}`);
 }
 
 /** Test hook: forget which warnings were already printed. */
 export function resetWarnings(): void {
   warned.clear();
+  exportErrorKinds.clear();
 }
