@@ -119,20 +119,20 @@ export async function sendWithRetry(settings: HttpSettings, req: HttpRequest): P
   const started = Date.now();
   // (A caller that does not retry here, the Worker's buffer, schedules its own tries.)
   const outage = settings.retry.maxAttempts > 1 ? settings.outage : undefined;
-  if (!outage) return send(settings, req, started);
+  if (!outage) return sendTrying(settings, req, started);
   forgetStale(outage, started, settings);
-  if (outage.refusedUntil === undefined) return send(settings, req, started, outage);
+  if (outage.refusedUntil === undefined) return sendTrying(settings, req, started, outage);
   const notTried = () =>
     new MlflowNetworkError(req.method, req.url, `not tried: the server has failed every request for ${Math.round((Date.now() - (outage.since ?? started)) / 1000)} s (last: ${outage.last})`, 0);
   if (outage.probe) {
     if (!(await outage.probe)) throw notTried();
-    return send(settings, req, Date.now(), outage);
+    return sendTrying(settings, req, Date.now(), outage);
   }
   if (started < outage.refusedUntil) throw notTried();
   let answered!: (ok: boolean) => void;
   outage.probe = new Promise<boolean>((resolve) => (answered = resolve));
   try {
-    const answer = await send(settings, req, started, outage);
+    const answer = await sendTrying(settings, req, started, outage);
     answered(true);
     return answer;
   } catch (error) {
@@ -143,7 +143,7 @@ export async function sendWithRetry(settings: HttpSettings, req: HttpRequest): P
   }
 }
 
-async function send(settings: HttpSettings, req: HttpRequest, started: number, outage?: Outage): Promise<HttpAnswer> {
+async function sendTrying(settings: HttpSettings, req: HttpRequest, started: number, outage?: Outage): Promise<HttpAnswer> {
   const wait = settings.sleep ?? sleepMs;
   for (let tries = 1; ; tries++) {
     let failure: MlflowHttpError | MlflowNetworkError;

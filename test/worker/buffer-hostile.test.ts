@@ -271,7 +271,7 @@ describe("TraceBuffer: forwarding configuration", () => {
     expect(outcome.afterTypo[0]!.last_error).toMatch(/No Experiment with id=987654321 exists.*the experiment is refused, not this trace/);
     expect(outcome.pausedByTypo).toBe(true);
     expect(outcome.afterDelete).toMatchObject([{ forwarding: "buffered", permanent_failures: 0 }]);
-    expect(outcome.afterDelete[0]!.last_error).toMatch(/must be in the 'active' state.*the experiment is refused, not this trace/);
+    expect(outcome.afterDelete[0]!.last_error).toMatch(/is deleted: restore it, or trace to another experiment name.*the experiment is refused, not this trace/);
     expect(outcome.pausedByDelete).toBe(true);
     expect(outcome.afterRestore).toMatchObject([{ forwarding: "forwarded" }]);
     expect((await fromMlflow(deleted.info.traceId))?.info.request_preview).toBe(deleted.info.requestPreview);
