@@ -62,14 +62,18 @@ const exportErrorKinds = new Set<string>();
  */
 export function reportExportError(error: unknown): void {
   let kind = "";
+  let status: unknown;
   try {
-    const { name, status } = error as { name?: unknown; status?: unknown };
+    const { name } = error as { name?: unknown };
+    status = (error as { status?: unknown }).status;
     kind = `${typeof name === "string" ? name.slice(0, 40) : ""}:${typeof status === "number" ? status : ""}`;
   } catch {
     // a value that cannot be read: one kind
   }
-  // At most a few kinds are told apart: an exporter whose errors differ every time says a dozen, not one per trace.
-  if (!exportErrorKinds.has(kind)) kind = exportErrorKinds.size < 12 ? (exportErrorKinds.add(kind), kind) : "other";
+  // At most a few kinds are told apart (an exporter whose errors differ every time says a dozen, not
+  // one per trace); a refusal of the configuration (401, 403, 404) always is.
+  const refusal = status === 401 || status === 403 || status === 404;
+  if (!refusal && !exportErrorKinds.has(kind)) kind = exportErrorKinds.size < 12 ? (exportErrorKinds.add(kind), kind) : "other";
   warnOnce(`export-error:${kind}`, `a trace could not be exported (tracing continues, your code is unaffected): ${errorText(error, true)}`);
 }
 

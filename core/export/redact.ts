@@ -269,14 +269,15 @@ function normalizeKey(key: string): string {
 
 /**
  * Whether `text` from `start` to `end` was cut short: it is one line (no line break, raw or
- * escaped), or it ends with a truncation mark. (Reads only around `end` and back to `start`'s
- * line: linear however many keys ask.)
+ * escaped), or it ends with a truncation mark. Reads only that stretch, from its end back.
  */
 function cutShort(text: string, start: number, end: number): boolean {
-  const tail = text.slice(Math.max(start, end - 40), end);
-  if (/(?:\.\.\.|…|\[truncated \d+ chars\])\s*$/.test(tail)) return true;
-  const lastBreak = Math.max(text.lastIndexOf("\n", end - 1), text.lastIndexOf("\r", end - 1), text.lastIndexOf("\\n", end - 2), text.lastIndexOf("\\r", end - 2));
-  return lastBreak < start;
+  if (/(?:\.\.\.|…|\[truncated \d+ chars\])\s*$/.test(text.slice(Math.max(start, end - 40), end))) return true;
+  for (let i = end - 1; i >= start; i--) {
+    const c = text[i];
+    if (c === "\n" || c === "\r" || ((c === "n" || c === "r") && i > start && text[i - 1] === "\\")) return false;
+  }
+  return true;
 }
 
 /**

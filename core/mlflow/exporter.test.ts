@@ -125,6 +125,12 @@ describe("MlflowExporter failures, as the app sees them", () => {
       for (let i = 0; i < 100; i++) mlflow.withSpan(() => i, { name: `v${i}` });
       await mlflow.flushTraces();
       expect(warn.mock.calls.filter((c) => /could not be exported/.test(String(c[0]))).length).toBeLessThanOrEqual(13);
+      // ... and a refusal of the configuration after those is still said.
+      warn.mockClear();
+      mlflow.init({ exporter: { export: () => Promise.reject(Object.assign(new Error("key revoked"), { name: "MlflowHttpError", status: 401 })) }, contextManager: new mlflow.StackContextManager() });
+      mlflow.withSpan(() => 1, { name: "after" });
+      await mlflow.flushTraces();
+      expect(warn.mock.calls.filter((c) => /key revoked/.test(String(c[0])))).toHaveLength(1);
 
       const sent: string[] = [];
       const asyncRedact = new MlflowExporter({ trackingUri: "http://127.0.0.1:9", experimentId: "1", redact: (async (t: mlflow.Trace) => t) as never });

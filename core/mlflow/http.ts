@@ -96,8 +96,9 @@ export interface Outage {
   lastFailure?: number;
   /** Once the budget is spent: no request is tried before this; then one goes, to see. */
   refusedUntil?: number;
-  /** That one request in flight: the others wait for it (true: the server answered). */
+  /** That one request in flight: the others wait for it (true: the server answered), at most `timeoutMs`. */
   probe?: Promise<boolean>;
+  probeAt?: number;
   last?: string;
 }
 
@@ -106,6 +107,8 @@ function forgetStale(outage: Outage, now: number, settings: HttpSettings): void 
   const quiet = settings.retry.maxDelayMs + settings.timeoutMs;
   const stale = outage.lastFailure !== undefined && (now - outage.lastFailure > quiet || now < outage.lastFailure);
   if (stale || (outage.refusedUntil !== undefined && outage.refusedUntil - now > settings.retry.maxDelayMs)) outage.since = outage.lastFailure = outage.refusedUntil = undefined;
+  // A probe older than one try can be is one whose invocation ended (Workers): it never settles.
+  if (outage.probeAt !== undefined && (now - outage.probeAt > settings.timeoutMs + 1_000 || now < outage.probeAt)) outage.probe = outage.probeAt = undefined;
 }
 
 /**
@@ -125,12 +128,17 @@ export async function sendWithRetry(settings: HttpSettings, req: HttpRequest): P
   const notTried = () =>
     new MlflowNetworkError(req.method, req.url, `not tried: the server has failed every request for ${Math.round((Date.now() - (outage.since ?? started)) / 1000)} s (last: ${outage.last})`, 0);
   if (outage.probe) {
-    if (!(await outage.probe)) throw notTried();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), settings.timeoutMs + 1_000)));
+    const answered = await Promise.race([outage.probe, late]).finally(() => clearTimeout(timer));
+    if (!answered) throw notTried();
     return sendTrying(settings, req, Date.now(), outage);
   }
   if (started < outage.refusedUntil) throw notTried();
   let answered!: (ok: boolean) => void;
   outage.probe = new Promise<boolean>((resolve) => (answered = resolve));
+  outage.probeAt = started;
+  const probe = outage.probe;
   try {
     const answer = await sendTrying(settings, req, started, outage);
     answered(true);
@@ -139,7 +147,7 @@ export async function sendWithRetry(settings: HttpSettings, req: HttpRequest): P
     answered(outage.refusedUntil === undefined); // a 4xx is an answer too
     throw error;
   } finally {
-    outage.probe = undefined;
+    if (outage.probe === probe) outage.probe = outage.probeAt = undefined;
   }
 }
 
@@ -167,7 +175,12 @@ async function sendTrying(settings: HttpSettings, req: HttpRequest, started: num
     const delay = nextDelay(tries, settings.retry, retryAfterMs, settings.random);
     const now = Date.now();
     let outageSpent = false;
-    if (outage) {
+    // A 500 (or 501, 505…) is the server answering, possibly about this trace alone: only no answer,
+    // a gateway's (502-504), 408 or 429 is the server being away or full.
+    if (outage && failure instanceof MlflowHttpError && ![408, 429, 502, 503, 504].includes(failure.status)) {
+      outage.since = outage.lastFailure = outage.refusedUntil = undefined;
+      outage.answeredAt = now;
+    } else if (outage) {
       outage.since ??= Math.max(started, outage.answeredAt ?? started); // failing since this request, or since the last answer
       outage.lastFailure = now;
       outage.last = failure.message;

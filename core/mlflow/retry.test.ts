@@ -146,6 +146,38 @@ describe("send", () => {
     }
   });
 
+  it("a probe that never settles (its Worker invocation ended) holds the requests waiting on it one try's time at most, and is replaced", async () => {
+    let now = 0;
+    const realNow = Date.now;
+    Date.now = () => now;
+    try {
+      const down: FetchLike = async () => {
+        now += 1_000;
+        throw new TypeError("fetch failed");
+      };
+      const s = { fetch: down, headers: {}, timeoutMs: 20, retry: resolveRetryPolicy({ maxElapsedMs: 5_000, maxDelayMs: 1_000 }), random: () => 0.5, outage: {}, sleep: async (ms: number) => void (now += ms) };
+      await sendWithRetry(s, { method: "POST", url: "http://x/1" }).catch(() => undefined); // the budget spent
+      now += 1_000;
+      void sendWithRetry({ ...s, fetch: () => new Promise<Response>(() => {}) }, { method: "POST", url: "http://x/probe" }); // never settles
+      const waiting = sendWithRetry(s, { method: "POST", url: "http://x/waits" }).catch((e: unknown) => e);
+      expect(String(await waiting)).toMatch(/not tried/); // after timeoutMs + 1 s of real time, not never
+      now += 2_000; // past one try's time: the stuck probe is let go
+      const ok: FetchLike = async () => new Response("{}", { status: 200 });
+      expect((await sendWithRetry({ ...s, fetch: ok }, { method: "POST", url: "http://x/next" })).status).toBe(200);
+    } finally {
+      Date.now = realNow;
+    }
+  });
+
+  it("a 500 is the server answering (maybe about that trace alone): it starts no outage, and the next trace is sent", async () => {
+    const s = { ...settings(scripted([]).fetch, []), retry: resolveRetryPolicy({ initialDelayMs: 1, maxElapsedMs: 50, maxDelayMs: 10_000 }), outage: {} };
+    const poison = await sendWithRetry({ ...s, fetch: async () => new Response("", { status: 500 }) }, { method: "POST", url: "http://x/poison" }).catch((e: unknown) => e);
+    expect(poison).toMatchObject({ status: 500 });
+    let tried = 0;
+    const answer = await sendWithRetry({ ...s, fetch: async () => (tried++, new Response("{}", { status: 200 })) }, { method: "POST", url: "http://x/next" });
+    expect([answer.status, tried]).toEqual([200, 1]);
+  });
+
   it("fails at once on 403 with the server's message and code in a typed error", async () => {
     const delays: number[] = [];
     const s = scripted([{ status: 403, statusText: "Forbidden", body: '{"error_code": "PERMISSION_DENIED", "message": "Permission denied"}' }]);
