@@ -72,8 +72,8 @@ export function reportExportError(error: unknown): void {
   }
   // At most a few kinds are told apart (an exporter whose errors differ every time says a dozen, not
   // one per trace); a refusal of the configuration (401, 403, 404) always is.
-  const refusal = status === 401 || status === 403 || status === 404;
-  if (!refusal && !exportErrorKinds.has(kind)) kind = exportErrorKinds.size < 12 ? (exportErrorKinds.add(kind), kind) : "other";
+  if (status === 401 || status === 403 || status === 404) kind = `refusal:${status}`;
+  else if (!exportErrorKinds.has(kind)) kind = exportErrorKinds.size < 12 ? (exportErrorKinds.add(kind), kind) : "other";
   warnOnce(`export-error:${kind}`, `a trace could not be exported (tracing continues, your code is unaffected): ${errorText(error, true)}`);
 }
 

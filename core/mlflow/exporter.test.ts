@@ -131,6 +131,14 @@ describe("MlflowExporter failures, as the app sees them", () => {
       mlflow.withSpan(() => 1, { name: "after" });
       await mlflow.flushTraces();
       expect(warn.mock.calls.filter((c) => /key revoked/.test(String(c[0])))).toHaveLength(1);
+      // A refusal is one kind however its errors are named.
+      warn.mockClear();
+      resetWarnings();
+      let j = 0;
+      mlflow.init({ exporter: { export: () => Promise.reject(Object.assign(new Error("not found"), { name: `NotFound${j++}`, status: 404 })) }, contextManager: new mlflow.StackContextManager() });
+      for (let i = 0; i < 20; i++) mlflow.withSpan(() => i, { name: `nf${i}` });
+      await mlflow.flushTraces();
+      expect(warn.mock.calls.filter((c) => /not found/.test(String(c[0])))).toHaveLength(1);
 
       const sent: string[] = [];
       const asyncRedact = new MlflowExporter({ trackingUri: "http://127.0.0.1:9", experimentId: "1", redact: (async (t: mlflow.Trace) => t) as never });

@@ -92,6 +92,8 @@ function networkDetail(error: unknown): string {
 export interface Outage {
   /** When the server started failing: the start of the first request that failed since it last answered. */
   since?: number;
+  /** Requests that failed since then. */
+  requests?: number;
   answeredAt?: number;
   lastFailure?: number;
   /** Once the budget is spent: no request is tried before this; then one goes, to see. */
@@ -106,7 +108,7 @@ export interface Outage {
 function forgetStale(outage: Outage, now: number, settings: HttpSettings): void {
   const quiet = settings.retry.maxDelayMs + settings.timeoutMs;
   const stale = outage.lastFailure !== undefined && (now - outage.lastFailure > quiet || now < outage.lastFailure);
-  if (stale || (outage.refusedUntil !== undefined && outage.refusedUntil - now > settings.retry.maxDelayMs)) outage.since = outage.lastFailure = outage.refusedUntil = undefined;
+  if (stale || (outage.refusedUntil !== undefined && outage.refusedUntil - now > settings.retry.maxDelayMs)) outage.since = outage.lastFailure = outage.refusedUntil = outage.requests = undefined;
   // A probe older than one try can be is one whose invocation ended (Workers): it never settles.
   if (outage.probeAt !== undefined && (now - outage.probeAt > settings.timeoutMs + 1_000 || now < outage.probeAt)) outage.probe = outage.probeAt = undefined;
 }
@@ -153,13 +155,14 @@ export async function sendWithRetry(settings: HttpSettings, req: HttpRequest): P
 
 async function sendTrying(settings: HttpSettings, req: HttpRequest, started: number, outage?: Outage): Promise<HttpAnswer> {
   const wait = settings.sleep ?? sleepMs;
+  let countedIn: number | undefined;
   for (let tries = 1; ; tries++) {
     let failure: MlflowHttpError | MlflowNetworkError;
     let retryAfterMs: number | undefined;
     try {
       const { response, text } = await attemptOnce(settings, req);
       if (outage && !isRetryableStatus(response.status)) {
-        outage.since = outage.lastFailure = outage.refusedUntil = undefined; // it answers
+        outage.since = outage.lastFailure = outage.refusedUntil = outage.requests = undefined; // it answers
         outage.answeredAt = Date.now();
       }
       if (response.ok || req.accept?.includes(response.status)) return { status: response.status, text };
@@ -175,16 +178,17 @@ async function sendTrying(settings: HttpSettings, req: HttpRequest, started: num
     const delay = nextDelay(tries, settings.retry, retryAfterMs, settings.random);
     const now = Date.now();
     let outageSpent = false;
-    // A 500 (or 501, 505…) is the server answering, possibly about this trace alone: only no answer,
-    // a gateway's (502-504), 408 or 429 is the server being away or full.
-    if (outage && failure instanceof MlflowHttpError && ![408, 429, 502, 503, 504].includes(failure.status)) {
-      outage.since = outage.lastFailure = outage.refusedUntil = undefined;
-      outage.answeredAt = now;
-    } else if (outage) {
+    if (outage) {
       outage.since ??= Math.max(started, outage.answeredAt ?? started); // failing since this request, or since the last answer
+      if (countedIn !== outage.since) {
+        countedIn = outage.since; // this request, counted once in this outage
+        outage.requests = (outage.requests ?? 0) + 1;
+      }
       outage.lastFailure = now;
       outage.last = failure.message;
-      outageSpent = now - outage.since + delay > settings.retry.maxElapsedMs;
+      // Others are refused only when more than this one request failed: one trace the server fails
+      // (a 500 about it alone) while nothing else is sent refuses nobody.
+      outageSpent = now - outage.since + delay > settings.retry.maxElapsedMs && (outage.requests ?? 0) > 1;
       if (outageSpent) outage.refusedUntil = now + settings.retry.maxDelayMs;
     }
     if (tries >= settings.retry.maxAttempts || now - started + delay > settings.retry.maxElapsedMs || outageSpent) throw failure;

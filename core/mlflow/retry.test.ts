@@ -96,14 +96,20 @@ describe("send", () => {
       const s = { ...base, sleep: async (ms: number) => void (now += ms) };
       const first = await sendWithRetry(s, { method: "POST", url: "http://x/1" }).catch((e: unknown) => e);
       expect(first).toBeInstanceOf(MlflowNetworkError);
+      expect(now).toBeLessThanOrEqual(20_000);
+      // One request failing alone refuses nobody (it may be the only one the server fails); the next
+      // is tried until the outage's budget (from the first failure) is spent: from then on the others are refused.
+      const before = tried;
+      await sendWithRetry(s, { method: "POST", url: "http://x/1b" }).catch(() => undefined);
+      expect(tried).toBeGreaterThan(before);
+      expect(now).toBeLessThanOrEqual(21_000);
       const spent = now;
-      expect(spent).toBeLessThanOrEqual(20_000);
       const triedFirst = tried;
       // Every later request within maxDelayMs fails at once, untried, saying why.
       const later = await Promise.all([1, 2, 3].map((i) => sendWithRetry(s, { method: "POST", url: `http://x/${i + 1}` }).catch((e: unknown) => e)));
       expect(tried).toBe(triedFirst);
       expect(now).toBe(spent);
-      for (const e of later) expect(String((e as Error).message)).toMatch(/not tried: the server has failed every request for \d+ s \(last: MLflow POST http:\/\/x\/1 failed: fetch failed/);
+      for (const e of later) expect(String((e as Error).message)).toMatch(/not tried: the server has failed every request for \d+ s \(last: MLflow POST http:\/\/x\/1b failed: fetch failed/);
       // After maxDelayMs one is tried again; an answer ends the outage.
       now += 5_000;
       const ok: FetchLike = async () => new Response("{}", { status: 200 });
@@ -157,6 +163,7 @@ describe("send", () => {
       };
       const s = { fetch: down, headers: {}, timeoutMs: 20, retry: resolveRetryPolicy({ maxElapsedMs: 5_000, maxDelayMs: 1_000 }), random: () => 0.5, outage: {}, sleep: async (ms: number) => void (now += ms) };
       await sendWithRetry(s, { method: "POST", url: "http://x/1" }).catch(() => undefined); // the budget spent
+      await sendWithRetry(s, { method: "POST", url: "http://x/2" }).catch(() => undefined); // a second request failing: others refused
       now += 1_000;
       void sendWithRetry({ ...s, fetch: () => new Promise<Response>(() => {}) }, { method: "POST", url: "http://x/probe" }); // never settles
       const waiting = sendWithRetry(s, { method: "POST", url: "http://x/waits" }).catch((e: unknown) => e);
@@ -169,7 +176,7 @@ describe("send", () => {
     }
   });
 
-  it("a 500 is the server answering (maybe about that trace alone): it starts no outage, and the next trace is sent", async () => {
+  it("one trace failing alone (a 500 about it) while nothing else is sent refuses nobody: the next trace is sent", async () => {
     const s = { ...settings(scripted([]).fetch, []), retry: resolveRetryPolicy({ initialDelayMs: 1, maxElapsedMs: 50, maxDelayMs: 10_000 }), outage: {} };
     const poison = await sendWithRetry({ ...s, fetch: async () => new Response("", { status: 500 }) }, { method: "POST", url: "http://x/poison" }).catch((e: unknown) => e);
     expect(poison).toMatchObject({ status: 500 });
