@@ -132,7 +132,7 @@ export async function sendWithRetry(settings: HttpSettings, req: HttpRequest): P
   if (outage.probe) {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), settings.timeoutMs + 1_000)));
-    const answered = await Promise.race([outage.probe, late]).finally(() => clearTimeout(timer));
+    const answered = await Promise.race([outage.probe, late]).finally(() => timer !== undefined && clearTimeout(timer));
     if (!answered) throw notTried();
     return sendTrying(settings, req, Date.now(), outage);
   }
