@@ -92,6 +92,7 @@ export class MlflowResponseError extends MlflowError {
 
 /**
  * Network errors, 408 (a proxy or server timing the request out), 429 and 5xx are worth retrying,
- * as MLflow's own client treats them; every other status is a permanent answer.
+ * as MLflow's own client treats them; every other status is a permanent answer, and so are 501 and
+ * 505 (a file store's `/v1/traces` answers 501: the client sends the spans another way at once).
  */
-export const isRetryableStatus = (status: number): boolean => status === 408 || status === 429 || (status >= 500 && status <= 599);
+export const isRetryableStatus = (status: number): boolean => status === 408 || status === 429 || (status >= 500 && status <= 599 && status !== 501 && status !== 505);

@@ -185,6 +185,14 @@ describe("send", () => {
     expect([answer.status, tried]).toEqual([200, 1]);
   });
 
+  it("a 501 (a file store's /v1/traces) is an answer, not retried: the client sends the spans another way at once, and no outage starts", async () => {
+    const delays: number[] = [];
+    const s = scripted([{ status: 501, body: '{"detail": "not supported"}' }]);
+    const error = await sendWithRetry({ ...settings(s.fetch, delays), outage: {} }, { method: "POST", url: "http://x/v1/traces" }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ status: 501, retryable: false, attempts: 1 });
+    expect(delays).toEqual([]);
+  });
+
   it("fails at once on 403 with the server's message and code in a typed error", async () => {
     const delays: number[] = [];
     const s = scripted([{ status: 403, statusText: "Forbidden", body: '{"error_code": "PERMISSION_DENIED", "message": "Permission denied"}' }]);
