@@ -1,5 +1,5 @@
 import { checkKnownKeys, configure, fail, timerMs, TRACER_KEYS, validateTracerOptions, type TracerOptions } from "./config.js";
-import { withoutCredentials } from "./mlflow/client.js";
+import { withoutCredentials } from "./mlflow/errors.js";
 import { MlflowExporter, type MlflowExporterOptions } from "./mlflow/exporter.js";
 
 /** `init()` options: the tracer settings plus, for sending straight to MLflow, the tracking server. */

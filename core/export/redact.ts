@@ -86,14 +86,15 @@ const ESCAPED_JSON_PAIR = /\\"([^"\\]{1,80})\\"(\s*:\s*)(\\"(?:(?!\\").)*\\"|[^,
 // found by scanning (containerEnd), since no regular expression can match its nesting.
 // Only keys holding a secret-looking word are looked at (a redactor given keys of its own looks at
 // every key): a callback for every key of a large JSON text is what hostile text would cost.
-const SECRET_WORD = "(?=[^\"\\\\]{0,80}?(?:auth|key|pass|pwd|token|secret|cookie|sig|jwt|bearer|credential))";
+const SECRET_WORDS = "auth|key|pass|pwd|token|secret|cookie|sig|jwt|bearer|credential"; // every secret key holds one
+const SECRET_WORD = `(?=[^"\\\\]{0,80}?(?:${SECRET_WORDS}))`;
 const containerKeys = (any: boolean): [RegExp, RegExp] => {
   const named = any ? "" : SECRET_WORD;
   return [new RegExp(`"${named}([^"\\\\]{1,80})"(\\s*:\\s*)(?=[{[])`, "gi"), new RegExp(`\\\\"${named}([^"\\\\]{1,80})\\\\"(\\s*:\\s*)(?=[{[])`, "gi")];
 };
 // Header lines as text (a logged request, an error message), at a line start or after "\n" or "\r"
 // written inside JSON text: `Name: value` to the end of the line.
-const HEADER_LINE = /(^|\\[nr])(?=[A-Za-z0-9_-]{0,80}?(?:auth|key|pass|pwd|token|secret|cookie|sig|jwt|bearer|credential))([A-Za-z][A-Za-z0-9_-]{0,79})([ \t]*:[ \t]*)([^\r\n\\"]+)/gim;
+const HEADER_LINE = new RegExp(`(^|\\\\[nr])(?=[A-Za-z0-9_-]{0,80}?(?:${SECRET_WORDS}))([A-Za-z][A-Za-z0-9_-]{0,79})([ \\t]*:[ \\t]*)([^\\r\\n\\\\"]+)`, "gim");
 // A line that reads as a header rather than prose ("Password: optional", "Two-factor-auth: enabled
 // for admins" are kept): a header's name (Authorization, Cookie), or a hyphenated one with a
 // one-word value (X-Auth-Token: abc).

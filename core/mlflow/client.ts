@@ -34,9 +34,6 @@ export interface SendTraceResult {
   spansLocation: "TRACKING_STORE" | "ARTIFACT";
 }
 
-
-export { withoutCredentials };
-
 /**
  * The tracking URI without its `user:password@` part, which becomes Basic credentials (as Python's
  * `requests` treats it) instead: a URL is printed in every error message, and those reach logs

@@ -94,11 +94,12 @@ export interface Outage {
   since?: number;
   /** Requests that failed since then. */
   requests?: number;
+  /** When the server last gave an answer that is not a failure to retry (a new outage starts no earlier). */
   answeredAt?: number;
   lastFailure?: number;
   /** Once the budget is spent: no request is tried before this; then one goes, to see. */
   refusedUntil?: number;
-  /** That one request in flight: the others wait for it (true: the server answered), at most `timeoutMs`. */
+  /** That one request in flight: the others wait for it (true: the server answered), at most `timeoutMs` + 1 s. */
   probe?: Promise<boolean>;
   probeAt?: number;
   last?: string;

@@ -1,6 +1,6 @@
 import { errorText, reportSdkError, warnOnce } from "../debug.js";
 import { pyJsonDumps } from "../serialize/py-json.js";
-import { setKey, toJsonSafe } from "../serialize/safe-json.js";
+import { setKey, toJsonSafe, unserializable } from "../serialize/safe-json.js";
 import { msToNs, nowMs, nsToMs, userTimeMs } from "./clock.js";
 import { endHooks, runHooks } from "./hooks.js";
 import { SpanAttributeKey, SpanStatusCode, type SpanType } from "./constants.js";
@@ -105,21 +105,34 @@ const homogeneous = (items: unknown[]): boolean =>
   items.every((item) => typeof item === "number" && Number.isFinite(item)) ||
   items.every((item) => typeof item === "boolean");
 
+/**
+ * The own entries of `record`, read without throwing: a value whose getter throws is recorded as
+ * unserializable, the others still go; a revoked Proxy has none.
+ */
+function entriesOf(record: object): [string, unknown][] {
+  let keys: string[];
+  try {
+    keys = Object.keys(record);
+  } catch {
+    return [];
+  }
+  return keys.map((key) => {
+    try {
+      return [key, (record as Record<string, unknown>)[key]];
+    } catch (error) {
+      return [key, unserializable(error)];
+    }
+  });
+}
+
 function eventAttributes(attributes: Record<string, unknown> | undefined): Record<string, EventAttributeValue> {
   const out: Record<string, EventAttributeValue> = {};
   if (!attributes) return out;
-  let keys: string[];
-  try {
-    keys = Object.keys(attributes);
-  } catch {
-    return out; // a revoked Proxy
-  }
-  for (const key of keys) {
+  for (const [key, value] of entriesOf(attributes)) {
+    if (value === undefined) continue;
+    const t = typeof value;
     let v: EventAttributeValue;
     try {
-      const value = attributes[key];
-      if (value === undefined) continue;
-      const t = typeof value;
       if (t === "number") v = Number.isFinite(value) ? (value as number) : String(value); // JSON has no NaN
       else if (t === "string" || t === "boolean") v = value as string | boolean;
       // Arrays of one primitive type stay typed, as OpenTelemetry (and Python's SDK) keeps them.
@@ -128,7 +141,7 @@ function eventAttributes(attributes: Record<string, unknown> | undefined): Recor
         v = homogeneous(copy) ? (copy as string[] | number[] | boolean[]) : pyJsonDumps(toJsonSafe(value));
       } else v = pyJsonDumps(toJsonSafe(value)); // objects go as JSON text, as OpenTelemetry requires
     } catch (error) {
-      v = `[Unserializable: ${errorText(error)}]`; // a getter that throws, a revoked Proxy (as toJsonSafe marks it)
+      v = unserializable(error); // a revoked Proxy, an iterator that throws
     }
     setKey(out, key, v);
   }
@@ -290,21 +303,7 @@ export class LiveSpan {
 
   setAttributes(attributes: Record<string, unknown>): this {
     if (attributes && typeof attributes === "object") {
-      let keys: string[] = [];
-      try {
-        keys = Object.keys(attributes);
-      } catch {
-        // a revoked Proxy: nothing to read
-      }
-      for (const key of keys) {
-        let value: unknown;
-        try {
-          value = attributes[key];
-        } catch (error) {
-          value = `[Unserializable: ${errorText(error)}]`; // a getter that throws: the others still go
-        }
-        this.setAttribute(key, value);
-      }
+      for (const [key, value] of entriesOf(attributes)) this.setAttribute(key, value);
     }
     return this;
   }

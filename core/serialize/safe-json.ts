@@ -12,6 +12,9 @@ const MAX_TYPED_ARRAY_ITEMS = 1024;
 
 const markerText = (what: string): string => `[${what}]`;
 
+/** What a value that could not be read is recorded as (a throwing getter, a revoked Proxy). */
+export const unserializable = (error: unknown): string => markerText(`Unserializable: ${errorText(error)}`);
+
 /**
  * `obj[key] = value` for keys from outside (user values, JSON from the network): the key
  * "__proto__" (JSON.parse makes it an ordinary key) stays an own property instead of replacing
@@ -88,7 +91,7 @@ function captureValue(value: unknown, maxBytes: number): [Json, number] {
   try {
     return [walker.walk(value, 0) ?? null, walker.used()];
   } catch (error) {
-    return [markerText(`Unserializable: ${errorText(error)}`), 64];
+    return [unserializable(error), 64];
   }
 }
 
@@ -161,7 +164,7 @@ class Walker {
     try {
       return this.walkObject(obj, depth);
     } catch (error) {
-      return markerText(`Unserializable: ${errorText(error)}`);
+      return unserializable(error);
     } finally {
       this.ancestors.pop();
     }

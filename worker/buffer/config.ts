@@ -1,5 +1,5 @@
 import { INGEST_LIMITS } from "../../core/export/fit.js";
-import { withoutCredentials } from "../../core/mlflow/client.js";
+import { withoutCredentials } from "../../core/mlflow/errors.js";
 
 // The TraceBuffer's settings, read from the Worker's env (vars and secrets) and checked once: a
 // wrong value fails loudly at the first request with the variable's name, never silently.

@@ -1,6 +1,6 @@
 import { errorText } from "../../core/debug.js";
-import { MlflowClient, withoutCredentials } from "../../core/mlflow/client.js";
-import { MlflowExperimentError, MlflowHttpError, MlflowNetworkError } from "../../core/mlflow/errors.js";
+import { MlflowClient } from "../../core/mlflow/client.js";
+import { MlflowExperimentError, MlflowHttpError, MlflowNetworkError, withoutCredentials } from "../../core/mlflow/errors.js";
 import type { Trace } from "../../core/model/types.js";
 import type { BufferConfig } from "./config.js";
 

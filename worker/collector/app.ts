@@ -229,21 +229,14 @@ export function createCollector<Env extends object = object>(options: CollectorO
     return c.json({ ok: true });
   });
 
-  // Reads are open by default only where ingest is: no keys and no secret (a local collector). A
-  // malformed INGEST_KEYS still means keys were meant: reads stay closed.
-  const keysConfigured = (c: Ctx<Env>) => {
-    try {
-      return keysOf(c).length > 0;
-    } catch {
-      return true;
-    }
-  };
+  // Reads are open by default only where ingest is: no auth given at all (a local collector). Auth
+  // given, even malformed or empty, means a deployment: reads stay closed.
   mountReads(
     app,
     storeOf,
     (c) => {
       const secret = secretOf(c);
-      return { mode: options.readAccess ?? (secret || keysConfigured(c) || authConfigured(c) ? "secret" : "open"), secret };
+      return { mode: options.readAccess ?? (authConfigured(c) ? "secret" : "open"), secret };
     },
     ROUTES.filter(([path]) => path.startsWith("/api/")).map(([path]) => path),
   );
