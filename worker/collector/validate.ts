@@ -184,13 +184,18 @@ function checkInfo(v: unknown, path: string, limits: CollectorLimits): TraceInfo
  * Tags and metadata that tie a trace to other things on the MLflow server (a run, whose Traces tab
  * then lists it; a logged model; where its data is stored) or name who made it: a page has no
  * business setting them, and anyone can be a page. Dropped from what callers without the collector
- * secret send; the trace's user and session (`mlflow.trace.user`, `mlflow.trace.session`) are kept,
+ * secret send, as tags, as metadata and as the span attributes MLflow reads as tags; the trace's user and session (`mlflow.trace.user`, `mlflow.trace.session`) are kept,
  * being the page's to say.
  */
 const SERVER_KEYS = ["mlflow.sourceRun", "mlflow.modelId", "mlflow.artifactLocation", "mlflow.trace.spansLocation", "mlflow.user"];
 
+/** MLflow's OTLP ingest makes a root span's `mlflow.traceTag.<key>` attribute the trace tag `<key>`. */
+const TAG_ATTRIBUTE = "mlflow.traceTag.";
+
 export function withoutServerKeys(trace: Trace): void {
   for (const map of [trace.info.tags, trace.info.traceMetadata]) for (const key of SERVER_KEYS) delete map[key];
+  // On every span, not only this part's root: another part may hold the trace's true root.
+  for (const span of trace.data.spans) for (const key of SERVER_KEYS) delete span.attributes[TAG_ATTRIBUTE + key];
 }
 
 /**
