@@ -157,10 +157,11 @@ export function tracedOpenAI<T extends object>(client: T, options: TracedOpenAIO
     const known = proxies.get(obj);
     if (known) return known;
     const methods = new Map<Function, Method>(); // per object: a shared prototype method binds to each its own
-    const proxy = new Proxy(obj, {
+    const t = obj; // the real object: every trap works on it, whatever the proxy's target
+    const proxy = new Proxy(standIn(obj), {
       // Setters run on the real object: a subclass's may use private (#) fields.
-      set: (t, prop, value) => Reflect.set(t, prop, value, t),
-      get(t, prop, receiver) {
+      set: (_, prop, value) => Reflect.set(t, prop, value, t),
+      get(_, prop, receiver) {
         // A getter runs on the traced client (one returning `this.chat.completions`, or a function
         // calling it, reaches the traced method), or, if it reads a private field, again on the real
         // one (what it does before reading that field then runs twice).
@@ -203,6 +204,29 @@ export function tracedOpenAI<T extends object>(client: T, options: TracedOpenAIO
   const traced = wrap(client, []);
   tracedClients.set(traced, { raw: client, options });
   return traced as T;
+}
+
+/**
+ * What the proxy of `obj` stands on. A proxy must return a read-only, non-configurable property
+ * (every property of a frozen client) as it is, and TypeErrors on any other value: such an object
+ * is proxied through an empty object inheriting from it, which reports the real one's keys and
+ * prototype. Any other object is its own target, so the proxy is the client in every respect.
+ */
+function standIn(obj: object): object {
+  const locked = Reflect.ownKeys(obj).some((key) => {
+    const d = Reflect.getOwnPropertyDescriptor(obj, key);
+    return d?.configurable === false && d.writable === false;
+  });
+  if (!locked) return obj;
+  const shadow = Object.create(obj) as object;
+  return new Proxy(shadow, {
+    getPrototypeOf: () => Reflect.getPrototypeOf(obj),
+    ownKeys: () => Reflect.ownKeys(obj),
+    getOwnPropertyDescriptor(_, key) {
+      const d = Reflect.getOwnPropertyDescriptor(obj, key);
+      return d && { ...d, configurable: true }; // the stand-in has none of its own to contradict
+    },
+  });
 }
 
 /** Each traced client's own client and options. */
