@@ -60,16 +60,23 @@ export function observePromise<P extends object>(
   };
   const endIfUnread = () => void (observing || unreadAfter("result", () => !observing));
   let observing = false;
-  const observeParsed = () => {
+  const observeParsed = (failed = onError) => {
     if (observing) return;
     observing = true;
-    target.then((value) => once(() => record(value)), onError);
+    target.then((value) => once(() => record(value)), failed);
   };
   // A failed request (HTTP error, network) is recorded even if nobody ever awaits the call;
   // `asResponse()` waits for the response without parsing it. A result nobody reads (`void
   // create(…)`) ends its span unread after openSpanTimeoutMs, rather than holding its trace for ever.
-  if (typeof target.asResponse === "function") target.asResponse().then(() => endIfUnread(), onError);
-  else observeParsed();
+  // Watching marks the client's promise handled: a failure the caller has not taken up by then is
+  // raised again, so that it is unhandled (Node's crash, the page's `unhandledrejection`) as untraced.
+  let taken = false;
+  const onUntaken = (error: unknown) => {
+    onError(error);
+    if (!taken) void Promise.reject(error);
+  };
+  if (typeof target.asResponse === "function") target.asResponse().then(() => endIfUnread(), onUntaken);
+  else observeParsed(onUntaken);
 
   // The clone is read as the caller reads the original: where the two share backpressure (a
   // custom fetch's Node stream), an original never read stalls it, so that too ends unread.
@@ -109,6 +116,7 @@ export function observePromise<P extends object>(
 
   return new Proxy(target, {
     get(t, prop) {
+      if (prop === "asResponse" || PARSING.has(prop)) taken = true;
       if (prop === "asResponse" && typeof t.asResponse === "function") return asResponse;
       if (PARSING.has(prop)) observeParsed();
       const value: unknown = Reflect.get(t, prop, t);

@@ -32,3 +32,32 @@ describe("unhandled rejections, traced as untraced", () => {
     }
   });
 });
+
+describe("tracedOpenAI: a failed call nobody awaits", () => {
+  // A child process with an unhandledRejection listener: what the process sees, and what was traced.
+  const script = (traced: boolean) => `import OpenAI from "openai";
+import * as mlflow from ${JSON.stringify(dist)};
+import { tracedOpenAI } from ${JSON.stringify(join(dist, "..", "..", "openai", "index.js"))};
+const exporter = new mlflow.InMemoryExporter();
+mlflow.init({ exporter, silent: true });
+const unhandled = [];
+process.on("unhandledRejection", (e) => unhandled.push(e.constructor.name + " " + e.status));
+const fetch = async () => new Response(JSON.stringify({ error: { message: "bad request", type: "invalid_request_error" } }), { status: 400, headers: { "content-type": "application/json" } });
+const raw = new OpenAI({ apiKey: "unused", baseURL: "http://llm.local/v1", maxRetries: 0, fetch });
+const client = ${traced ? "tracedOpenAI(raw)" : "raw"};
+void client.chat.completions.create({ model: "m", messages: [{ role: "user", content: "hi" }] });
+setTimeout(async () => {
+  await mlflow.flushTraces();
+  console.log(JSON.stringify({ unhandled, traces: exporter.traces.map((t) => [t.data.spans[0].name, t.info.state]) }));
+}, 300);`;
+  const run = (traced: boolean) => {
+    const r = spawnSync(process.execPath, ["--input-type=module", "-e", script(traced)], { encoding: "utf8", timeout: 20_000 });
+    expect(r.stderr).toBe("");
+    return JSON.parse(r.stdout) as { unhandled: string[]; traces: string[][] };
+  };
+
+  it("is unhandled as untraced (Node's crash, the page's unhandledrejection), and recorded as an ERROR span", () => {
+    expect(run(false)).toEqual({ unhandled: ["BadRequestError 400"], traces: [] });
+    expect(run(true)).toEqual({ unhandled: ["BadRequestError 400"], traces: [["Completions", "ERROR"]] }); // before: unhandled []
+  });
+});
