@@ -368,6 +368,13 @@ describe("POST /v1/traces: hostile OTLP gets a 4xx at the OTLP path, and nothing
     expect(store.traces.size).toBe(0);
   });
 
+  it("a full export of OpenTelemetry's batch processor (512 spans, here 512 one-span traces) is taken whole (before: 413 over 100 trace ids, which OTLP exporters do not retry)", async () => {
+    const spans = Array.from({ length: 512 }, (_, i) => simpleTrace(`t${i}`).data.spans.find((s) => s.parentId === null)!);
+    const res = await send(app(), toOtlpExportRequest(spans));
+    expect(res.status).toBe(200);
+    expect(store.traces.size).toBe(512);
+  });
+
   it("too many traces in one request → 413", async () => {
     const spans = [simpleTrace("a"), simpleTrace("b"), simpleTrace("c")].flatMap((t) => t.data.spans);
     const res = await send(app({ limits: { maxTracesPerBatch: 2 } }), toOtlpExportRequest(spans));

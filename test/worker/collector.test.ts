@@ -164,7 +164,7 @@ describe("POST /v1/ingest: hostile and malformed input gets a 4xx that says what
     ["event without a name", mutate((t) => (t.data.spans[0].events = [{ timestamp: 1, attributes: {} }])), 400, "traces[0].data.spans[0].events[0].name"],
     ["event attribute an object", mutate((t) => (t.data.spans[0].events = [{ name: "e", timestamp: 1, attributes: { o: { x: 1 } } }])), 400, "traces[0].data.spans[0].events[0].attributes.o"],
     ["same trace twice in a batch", () => { const t = good(); return batch(t, t); }, 400, "traces[1].info.traceId"],
-    ["too many traces", () => batch(...Array.from({ length: 101 }, () => good())), 413, "traces"],
+    ["too many traces", () => batch(...Array.from({ length: 513 }, () => good())), 413, "traces"],
     ["wrong content type", () => batch(good()), 415, "", { "content-type": "text/plain" }],
     ["body over 1 MiB", () => batch(good()) + " ".repeat((1 << 20) + 10), 413, ""],
     ["invalid UTF-8", () => new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]) as unknown as string, 400, ""],

@@ -7,7 +7,10 @@ import { INGEST_LIMITS } from "../../core/export/fit.js";
 export interface CollectorLimits {
   /** Request body bytes (default 1 MiB). */
   maxBodyBytes: number;
-  /** Traces in one `/v1/ingest` batch (default 100). */
+  /**
+   * Traces in one `/v1/ingest` batch, trace ids in one OTLP request (default 512: OpenTelemetry's
+   * batch processors export up to 512 spans at a time, which may all be traces of their own).
+   */
   maxTracesPerBatch: number;
   /** Spans in one trace, or in one OTLP request (default 2000). */
   maxSpansPerTrace: number;
@@ -29,7 +32,7 @@ export interface CollectorLimits {
 /** The ingest protocol's limits (core/export/fit.ts, which clients cut their traces to), plus the collector's own. */
 export const DEFAULT_LIMITS: CollectorLimits = {
   ...INGEST_LIMITS,
-  maxTracesPerBatch: 100,
+  maxTracesPerBatch: 512,
   maxDepth: 64,
 };
 
