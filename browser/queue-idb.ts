@@ -14,6 +14,7 @@ import {
 } from "../core/export/queue.js";
 import { warnQueueFull, warnTraceTooLarge } from "../core/export/memory-queue.js";
 import { reportSdkError, warnOnce } from "../core/debug.js";
+import { utf8Length } from "../core/serialize/safe-json.js";
 
 // TraceQueue on IndexedDB: traces survive reloads, crashes and closed tabs, and every tab of the
 // origin shares one queue. Leases are rows' fields written in a readwrite transaction, and
@@ -191,6 +192,11 @@ export class IdbQueue implements TraceQueue {
         await c.delete();
         continue;
       }
+      // A size written by something else may understate the body (an 80 KB trace said to be 100
+      // bytes would go in every batch, with keepalive): batches and caps go by the body's own.
+      const bytes = utf8Length(row.body) + 1;
+      if (row.bytes !== bytes) await c.update({ ...row, bytes });
+      row.bytes = bytes;
       if (taken.length > 0 && total + row.bytes > maxBytes) break;
       taken.push(row);
       total += row.bytes;

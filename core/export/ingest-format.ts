@@ -1,5 +1,4 @@
 import type { Trace } from "../model/types.js";
-import type { QueuedTrace } from "./queue.js";
 
 // The wire format of `POST /v1/ingest`, browser → collector (docs/ingest-protocol.md is the
 // prose version, and the Worker collector implements its server side). A batch is the core Trace
@@ -42,9 +41,4 @@ export function ingestHeaders(ingestKey?: string): Record<string, string> {
   const headers: Record<string, string> = { "content-type": "application/json" };
   if (ingestKey) headers[INGEST_KEY_HEADER] = ingestKey;
   return headers;
-}
-
-/** Body bytes of a batch of these queue entries. */
-export function batchBytes(items: readonly QueuedTrace[]): number {
-  return INGEST_ENVELOPE_BYTES + items.reduce((sum, i) => sum + i.bytes, 0);
 }

@@ -92,6 +92,17 @@ describe("Sender", () => {
     expect(c.calls.map((call) => [call.ids, call.hint.keepalive])).toEqual([[[traceOf(1).id], false], [[traceOf(2).id], true]]);
   });
 
+  it("decides keepalive on the body it sends, not on the entries' bytes: a trace stored with too small a size (by another version, a script) does not go with keepalive, which the browser would refuse every time", async () => {
+    const c = collector();
+    const { queue, sender } = setup(c);
+    await queue.append([{ ...traceOf(1, 40_000), bytes: 100 }, traceOf(2)]);
+    await sender.drain(); // a 40 KB body, over the half of the budget a page that stays may use
+    await queue.append([{ ...traceOf(3, 80_000), bytes: 100 }]);
+    await sender.flushOnUnload(); // an 80 KB body, over the whole budget: it waits for the next page
+    expect(c.calls.map((call) => [call.ids, call.hint.keepalive])).toEqual([[[traceOf(1).id, traceOf(2).id], false]]);
+    expect((await queue.stats()).queued).toBe(1);
+  });
+
   it("retries 503s with growing, jittered backoff until the collector accepts, then sends each trace once", async () => {
     const c = collector((_, n) => ({ status: n <= 3 ? 503 : 200 }));
     const { queue, sender } = setup(c, { random: () => 0.5 });

@@ -2,7 +2,7 @@ import { reportSdkError, warnOnce } from "../debug.js";
 import { backoffDelay, verdictOf, type BackoffOptions } from "./backoff.js";
 import { WakeTimer } from "./wake-timer.js";
 import { KeepaliveBudget } from "./keepalive-budget.js";
-import { batchBytes, encodeIngestBatch, INGEST_ENVELOPE_BYTES } from "./ingest-format.js";
+import { encodeIngestBatch, INGEST_ENVELOPE_BYTES } from "./ingest-format.js";
 import { utf8Length } from "../serialize/safe-json.js";
 import { rebased, type Lease, type QueuedTrace, type TraceQueue } from "./queue.js";
 import type { Transport, TransportResult } from "./transport.js";
@@ -150,7 +150,7 @@ export class Sender {
               const room = this.budget.room(FOREGROUND_SHARE);
               const lease = await this.leaseBatch(room);
               if (!lease) break;
-              const outcome = await this.deliver(lease, batchBytes(lease.items) <= room);
+              const outcome = await this.deliver(lease, FOREGROUND_SHARE);
               if (outcome !== "ok") break;
             }
           }
@@ -198,7 +198,7 @@ export class Sender {
         if (room <= INGEST_ENVELOPE_BYTES) break;
         const lease = await this.leaseBatch(room);
         if (!lease) break;
-        if (this.fitsKeepalive(lease.items)) inFlight.push(this.deliver(lease, true));
+        if (this.fitsKeepalive(lease.items)) inFlight.push(this.deliver(lease, 1));
         else tooLarge.push(lease);
       }
     } finally {
@@ -222,7 +222,7 @@ export class Sender {
       const sending = batch;
       for (const item of sending) this.direct.add(item.id);
       sentIds.push(...sending.map((i) => i.id));
-      void this.request(sending, true).then(async (result) => {
+      void this.request(sending, 1).then(async (result) => {
         try {
           if (verdictOf(result.status) === "ok") {
             await stored;
@@ -305,8 +305,9 @@ export class Sender {
     return this.options.isOnline?.() ?? true;
   }
 
+  /** Whether the body of `items` fits what is left of the budget (measured as request() does). */
   private fitsKeepalive(items: readonly QueuedTrace[]): boolean {
-    return batchBytes(items) <= this.budget.room();
+    return utf8Length(encodeIngestBatch(items.map((i) => i.body))) <= this.budget.room();
   }
 
   /** Leases a batch whose body fits `room` (one oversized trace may come alone); skips direct sends. */
@@ -320,20 +321,21 @@ export class Sender {
   }
 
   /**
-   * Sends one leased batch and settles it in the queue. `apart`: a batch that failed with a 500
-   * again may be split (see deliverApart); false for the rest of a batch already split.
+   * Sends one leased batch and settles it in the queue, with keepalive if it fits `share` of the
+   * budget (see request). `apart`: a batch that failed with a 500 again may be split (see
+   * deliverApart); false for the rest of a batch already split.
    */
-  private async deliver(lease: Lease, keepalive: boolean, apart = true): Promise<"ok" | "retry"> {
+  private async deliver(lease: Lease, share: number, apart = true): Promise<"ok" | "retry"> {
     // A split found the collector failing everything: until it takes something, the oldest trace
     // (the one that may be at fault) stays out of the batch, so that the others go as soon as the
     // collector is back, and it is split off again after them.
     if (apart && this.downForAll && lease.items.length > 1 && lease.items[0]!.attempts >= 2) {
       const [first, ...rest] = lease.items as [QueuedTrace, ...QueuedTrace[]];
-      const outcome = await this.deliver({ ...lease, items: rest }, this.fitsKeepalive(rest), false);
+      const outcome = await this.deliver({ ...lease, items: rest }, share, false);
       await this.queue.nack({ ...lease, items: [first] }, outcome === "ok" ? this.now() : this.blockedUntil);
       return outcome;
     }
-    const result = await this.request(lease.items, keepalive);
+    const result = await this.request(lease.items, share);
     const verdict = verdictOf(result.status);
     if (verdict === "ok") {
       await this.queue.ack(lease);
@@ -341,7 +343,7 @@ export class Sender {
       return "ok";
     }
     if (verdict === "retry") {
-      if (apart && !this.downForAll && lease.items.length > 1 && traceFault(result) && lease.items.some((i) => i.attempts >= 2)) return this.deliverApart(lease, result);
+      if (apart && !this.downForAll && lease.items.length > 1 && traceFault(result) && lease.items.some((i) => i.attempts >= 2)) return this.deliverApart(lease, result, share);
       await this.queue.nack(lease, this.failed(result));
       return "retry";
     }
@@ -354,7 +356,7 @@ export class Sender {
     }
     for (let i = 0; i < lease.items.length; i++) {
       const one = { ...lease, items: [lease.items[i] as QueuedTrace] };
-      if ((await this.deliver(one, this.fitsKeepalive(one.items))) === "retry") {
+      if ((await this.deliver(one, share)) === "retry") {
         await this.queue.nack({ ...lease, items: lease.items.slice(i + 1) }, this.blockedUntil);
         return "retry";
       }
@@ -369,11 +371,11 @@ export class Sender {
    * fails alone and the rest is accepted, it was that trace: it waits on a backoff of its own
    * (growing to an hour), and the others go on. When both fail, the collector is down: as any failure.
    */
-  private async deliverApart(lease: Lease, batchResult: TransportResult): Promise<"ok" | "retry"> {
+  private async deliverApart(lease: Lease, batchResult: TransportResult, share: number): Promise<"ok" | "retry"> {
     const [first, ...rest] = lease.items as [QueuedTrace, ...QueuedTrace[]];
     const one = { ...lease, items: [first] };
     const others = { ...lease, items: rest };
-    const result = await this.request(one.items, this.fitsKeepalive(one.items));
+    const result = await this.request(one.items, share);
     const verdict = verdictOf(result.status);
     if (verdict === "ok") {
       await this.queue.ack(one);
@@ -384,7 +386,7 @@ export class Sender {
       await this.queue.nack(lease, this.failed(result)); // no answer, or a pause asked for: the collector's state
       return "retry";
     }
-    const outcome = await this.deliver(others, this.fitsKeepalive(rest), verdict !== "retry");
+    const outcome = await this.deliver(others, share, verdict !== "retry");
     if (verdict === "retry") {
       // Both failed: the collector fails everything. No more splitting until it accepts something.
       this.downForAll = outcome !== "ok";
@@ -398,9 +400,15 @@ export class Sender {
     return outcome;
   }
 
-  private async request(items: readonly QueuedTrace[], keepalive: boolean): Promise<TransportResult> {
+  /**
+   * Sends `items`, with keepalive if the body fits `share` of the budget. Measured on the body
+   * itself, not the entries' `bytes` (a row another version wrote may understate its body): the
+   * browser refuses a keepalive body over the budget, and that refusal looks like a network failure.
+   */
+  private async request(items: readonly QueuedTrace[], share: number): Promise<TransportResult> {
     const body = encodeIngestBatch(items.map((i) => i.body));
     const bytes = utf8Length(body);
+    const keepalive = bytes <= this.budget.room(share);
     this.counts.requests++;
     if (this.fresh.size) for (const { id } of items) this.forget(id);
     if (keepalive) {

@@ -1,6 +1,6 @@
 // Acceptance: an unreliable network or collector delays traces but never loses or duplicates them.
 import { expect, test } from "@playwright/test";
-import { expectDelivered, idbRows, openApp, stub } from "./helpers.js";
+import { addRawRows, expectDelivered, idbRows, openApp, stub } from "./helpers.js";
 
 test.beforeEach(async ({ request }) => {
   await request.get("/stub/reset");
@@ -81,6 +81,20 @@ test("unreadable rows in IndexedDB are dropped with a warning; good traces still
   expect(view.requests.every((r) => r.status === 200)).toBe(true);
   await expect.poll(async () => (await idbRows(page).catch(() => [{}])).length).toBe(0);
   expect(await page.evaluate(() => (globalThis as any).app.warnings as string[])).toContainEqual(expect.stringMatching(/unreadable entry/));
+});
+
+test("a row in IndexedDB whose size understates its body (another version, a script) goes as large as it is, alone: it and the traces behind it arrive", async ({ page, request }) => {
+  await openApp(page);
+  await page.evaluate(() => (globalThis as any).app.flush());
+  // An 80 KB trace said to be 100 bytes: in a keepalive batch, over the browser's 64 KiB.
+  const body = JSON.stringify({ info: { traceId: "tr-understated" }, data: { spans: [{ inputs: { label: "understated", pad: "p".repeat(80_000) } }] } });
+  await addRawRows(page, [{ id: "tr-understated", body, bytes: 100, attempts: 0, notBefore: 0 }]);
+  const id = await page.evaluate(() => (globalThis as any).app.traceOne("behind it") as string);
+  // Before: it was batched as 100 bytes, sent with keepalive, refused by the browser (a network
+  // error, not the collector's answer) on every try, and every trace behind it waited.
+  const view = await expectDelivered(request, ["tr-understated", id]);
+  expect(view.requests.find((r) => r.ids.includes("tr-understated"))?.ids).toEqual(["tr-understated"]);
+  expect(view.requests.every((r) => r.status === 200)).toBe(true);
 });
 
 test("while traces are on their way to a slow collector, the app's own keepalive request still has room in the browser's 64 KB budget", async ({ page, context, request }) => {

@@ -37,6 +37,23 @@ export async function idbRows(page: Page): Promise<{ id: string; label: string; 
   });
 }
 
+/** Adds rows to the queue's store as another version of the package or a script could write them. */
+export async function addRawRows(page: Page, rows: readonly unknown[]): Promise<void> {
+  await page.evaluate(
+    (rows) =>
+      new Promise<void>((resolve, reject) => {
+        const open = indexedDB.open("mlflow-edge");
+        open.onsuccess = () => {
+          const tx = open.result.transaction("traces", "readwrite");
+          for (const row of rows) tx.objectStore("traces").add(row);
+          tx.oncomplete = () => (open.result.close(), resolve());
+          tx.onerror = () => reject(tx.error);
+        };
+      }),
+    rows,
+  );
+}
+
 // A tab can hold the sender's lock and not send: frozen, busy, or (Chromium) a page in the
 // back/forward cache whose release never reached the browser. Here a page of the origin takes the
 // lock and never lets go, as such a tab does.
