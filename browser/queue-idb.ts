@@ -154,12 +154,13 @@ export class IdbQueue implements TraceQueue {
       await tx.store.add({ id: item.id, body: item.body, bytes: item.bytes, attempts: item.attempts, notBefore: item.notBefore, snapshotOf });
     }
     let count = await tx.store.count();
-    let bytes = 0;
-    for (let c = await tx.store.index("bytes").openKeyCursor(); c; c = await c.continue()) bytes += c.key;
+    let bytes = await sizes(tx);
     for (let c = await tx.store.openCursor(); c && (count > this.maxTraces || bytes > this.maxBytes); c = await c.continue()) {
-      bytes -= typeof c.value.bytes === "number" ? c.value.bytes : 0;
+      bytes -= Number.isFinite(c.value.bytes) ? c.value.bytes : 0; // as sizes() counted it
       count--;
-      dropped++;
+      // A row that would never be sent goes as such, not as a trace the caps pushed out.
+      if (isSound(c.value)) dropped++;
+      else this.dropUnsound();
       await c.delete();
     }
     await tx.done;
@@ -186,9 +187,7 @@ export class IdbQueue implements TraceQueue {
       if (isQueuedTrace(row) && clockWentBack(row, now)) await c.update(row);
       if (isQueuedTrace(row) && (row.notBefore > now || isLeasedByOther(row, now, alive) || isHeldSnapshot(row, alive))) continue;
       if (!isSound(row)) {
-        // Written by something else (an older version, a tampering extension): never send it.
-        warnOnce("idb-bad-row", "dropped an unreadable entry from the IndexedDB trace queue.");
-        this.dropped++;
+        this.dropUnsound();
         await c.delete();
         continue;
       }
@@ -236,10 +235,15 @@ export class IdbQueue implements TraceQueue {
   async stats(): Promise<QueueStats> {
     const tx = await this.transaction("readonly");
     const queued = await tx.store.count();
-    let queuedBytes = 0;
-    for (let c = await tx.store.index("bytes").openKeyCursor(); c; c = await c.continue()) queuedBytes += c.key;
+    const queuedBytes = await sizes(tx);
     await tx.done;
     return { queued, queuedBytes, dropped: this.dropped };
+  }
+
+  /** A row written by something else (an older version, a tampering extension): never sent. */
+  private dropUnsound(): void {
+    warnOnce("idb-bad-row", "dropped an unreadable entry from the IndexedDB trace queue.");
+    this.dropped++;
   }
 
   close(): void {
@@ -270,6 +274,16 @@ async function connectDb(options: IdbQueueOptions): Promise<IDBPDatabase<Schema>
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * The sum of the rows' sizes, read from the index. Numbers only: a size another writer stored as
+ * text ("3") is a key too, and adding it would join texts (a total that looks huge empties the queue).
+ */
+async function sizes(tx: IDBPTransaction<Schema, ["traces"], IDBTransactionMode>): Promise<number> {
+  let bytes = 0;
+  for (let c = await tx.store.index("bytes").openKeyCursor(IDBKeyRange.bound(-Infinity, Infinity, true, true)); c; c = await c.continue()) bytes += c.key;
+  return bytes;
 }
 
 function isLeasedByOther(row: Row, now: number, alive: ReadonlySet<string> | undefined): boolean {

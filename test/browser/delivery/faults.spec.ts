@@ -97,6 +97,24 @@ test("a row in IndexedDB whose size understates its body (another version, a scr
   expect(view.requests.every((r) => r.status === 200)).toBe(true);
 });
 
+test("a row in IndexedDB whose size is text (another version, a script) does not make the next write empty the queue", async ({ page, request }) => {
+  await openApp(page, "maxBytes=20000"); // (the same under the default 5 MB, once ~560 KB wait)
+  await request.get("/stub/fail?times=100&status=429&retryAfter=60"); // traces wait in IndexedDB
+  await page.evaluate(() => (globalThis as any).app.traceMany(5, 0, "waiting"));
+  await page.evaluate(() => (globalThis as any).app.flush());
+  expect(await idbRows(page)).toHaveLength(5);
+  await addRawRows(page, [{ id: "tr-foreign", body: "{}", bytes: "3", attempts: 0, notBefore: 0 }]);
+  await page.evaluate(() => (globalThis as any).app.traceOne("one more"));
+  await page.evaluate(() => (globalThis as any).app.flush());
+  // Before: the sizes were added up with the text among them ("…1503…"), a total far over the cap,
+  // and the write dropped every trace; stats().queuedBytes was that text.
+  const stats = await page.evaluate(() => (globalThis as any).app.stats());
+  expect(stats.dropped).toBe(0); // 6 traces of ~1.5 KB, under the 20 KB cap
+  expect(typeof stats.queuedBytes).toBe("number");
+  const rows = (await page.evaluate(() => (globalThis as any).app.readIdb())) as { id: string }[];
+  expect(rows.filter((r) => r.id !== "tr-foreign")).toHaveLength(6);
+});
+
 test("while traces are on their way to a slow collector, the app's own keepalive request still has room in the browser's 64 KB budget", async ({ page, context, request }) => {
   await request.get("/stub/delay?ms=3000");
   await openApp(page);
