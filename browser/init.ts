@@ -349,9 +349,10 @@ class FallbackQueue implements TraceQueue {
     this.current = ready;
   }
 
-  append(items: readonly QueuedTrace[]) { return this.switching((q) => q.append(items), () => REFUSED_WRITE); }
   // A database this version cannot open again (a newer version of the site took it over in another
-  // tab) fails every later operation: from then on memory, as after a refused write.
+  // tab) fails every later operation: from then on memory, as after a refused write. A write that
+  // fails otherwise is the disk refusing it (quota): this tab may still send what is stored.
+  append(items: readonly QueuedTrace[]) { return this.switching((q) => q.append(items), (e) => lostDatabase(e) ?? REFUSED_WRITE); }
   async lease(maxBytes: number) {
     const lease = await this.switching((q) => q.lease(maxBytes), lostDatabase);
     if (lease || !this.drainAbandoned || !this.isSender()) return lease;

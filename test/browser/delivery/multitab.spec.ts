@@ -168,3 +168,30 @@ test("a newer version of the site upgrades the database in another tab: this tab
   expect(warnings.filter((w) => /unhandled/.test(w))).toEqual([]);
   expect(warnings.join("\n")).toMatch(/IndexedDB was upgraded by a newer version of the site in another tab \(VersionError/);
 });
+
+test("a newer version of the site upgrades the database, and this tab's next step is storing a trace: it says so and lets the newer version's tabs send", async ({ context, page, request }) => {
+  await openApp(page);
+  const first = await page.evaluate(() => (globalThis as any).app.traceOne("before") as string);
+  await expectDelivered(request, [first]);
+  await expect.poll(async () => (await stats(page)).leader).toBe(true);
+  await page.waitForTimeout(500); // the sender's run is over: nothing queued, so no look until the next trace
+  const newer = await context.newPage();
+  await newer.goto("/health");
+  await newer.evaluate(() => new Promise<void>((resolve, reject) => {
+    const open = indexedDB.open("mlflow-edge", 2);
+    open.onsuccess = () => (((globalThis as any).db = open.result), resolve()); // kept open, as its live tab does
+    open.onerror = () => reject(open.error);
+    open.onblocked = () => reject(new Error("this tab did not let go of the database"));
+  }));
+  const after = await page.evaluate(() => (globalThis as any).app.traceOne("after") as string);
+  await expectDelivered(request, [after]);
+  // Before: the write's VersionError was taken for a full disk ("refused a write"), and the tab
+  // kept the sender's lock, and so the newer version's backlog, for as long as it stayed open.
+  expect(await stats(page)).toMatchObject({ storage: "memory", leader: false });
+  expect(((await page.evaluate(() => (globalThis as any).app.warnings)) as string[]).join("\n")).toMatch(/IndexedDB was upgraded by a newer version of the site/);
+  const granted = await newer.evaluate(() => new Promise<boolean>((resolve) => {
+    void navigator.locks.request("mlflow-edge:sender", () => resolve(true));
+    setTimeout(() => resolve(false), 5_000);
+  }));
+  expect(granted).toBe(true);
+});
