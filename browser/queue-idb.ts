@@ -104,6 +104,7 @@ export class IdbQueue implements TraceQueue {
 
   private async reopen(): Promise<void> {
     try {
+      this.db.close(); // (already closed, unless a transaction was aborted on it)
       const db = await connectDb(this.options);
       this.db = db;
       this.lost = false;
@@ -113,8 +114,23 @@ export class IdbQueue implements TraceQueue {
     }
   }
 
-  async append(items: readonly QueuedTrace[]): Promise<void> {
-    return this.write(items, undefined);
+  /**
+   * Runs `op`, and once more on a connection opened again if the browser aborted its transaction:
+   * it does so when it closes the connection (clearing site data while a write runs), before this
+   * page is told. Counts change only once a transaction has committed, so a retry counts nothing twice.
+   */
+  private async again<T>(op: () => Promise<T>): Promise<T> {
+    try {
+      return await op();
+    } catch (error) {
+      if (!(error instanceof DOMException && (error.name === "AbortError" || error.name === "UnknownError"))) throw error;
+      this.lost = true;
+      return op();
+    }
+  }
+
+  append(items: readonly QueuedTrace[]): Promise<void> {
+    return this.again(() => this.write(items, undefined));
   }
 
   /**
@@ -123,19 +139,23 @@ export class IdbQueue implements TraceQueue {
    * discarded or crashed). The finished trace replaces its snapshot; `dropSnapshot` removes one.
    */
   async putSnapshots(items: readonly QueuedTrace[]): Promise<void> {
-    if (items.length && this.options.owner !== undefined) return this.write(items, this.options.owner);
+    const owner = this.options.owner;
+    if (items.length && owner !== undefined) return this.again(() => this.write(items, owner));
   }
 
   /** The trace that had a snapshot will not be stored (sampled out, dropped by redact): neither is its snapshot. */
-  async dropSnapshot(id: string): Promise<void> {
-    const tx = await this.transaction("readwrite");
-    const key = await tx.store.index("id").getKey(id);
-    if (key !== undefined && (await tx.store.get(key))?.snapshotOf === this.options.owner) await tx.store.delete(key);
-    await tx.done;
+  dropSnapshot(id: string): Promise<void> {
+    return this.again(async () => {
+      const tx = await this.transaction("readwrite");
+      const key = await tx.store.index("id").getKey(id);
+      if (key !== undefined && (await tx.store.get(key))?.snapshotOf === this.options.owner) await tx.store.delete(key);
+      await tx.done;
+    });
   }
 
   private async write(items: readonly QueuedTrace[], snapshotOf: string | undefined): Promise<void> {
-    let dropped = 0;
+    let dropped = 0; // by the caps
+    let refused = 0; // too large, or unreadable
     // "strict": resolve only once the write reached disk, since the trace may live nowhere else.
     const tx = await this.transaction("readwrite", { durability: snapshotOf ? "relaxed" : "strict" });
     const byId = tx.store.index("id");
@@ -147,7 +167,7 @@ export class IdbQueue implements TraceQueue {
         await tx.store.delete(key);
       }
       if (item.bytes > this.maxBytes) {
-        this.dropped++;
+        refused++;
         warnTraceTooLarge(item.bytes, this.maxBytes);
         continue;
       }
@@ -160,14 +180,12 @@ export class IdbQueue implements TraceQueue {
       count--;
       // A row that would never be sent goes as such, not as a trace the caps pushed out.
       if (isSound(c.value)) dropped++;
-      else this.dropUnsound();
+      else refused += unreadable();
       await c.delete();
     }
     await tx.done;
-    if (dropped > 0) {
-      this.dropped += dropped;
-      warnQueueFull(this.maxTraces, this.maxBytes);
-    }
+    this.dropped += dropped + refused;
+    if (dropped > 0) warnQueueFull(this.maxTraces, this.maxBytes);
   }
 
   async lease(maxBytes: number): Promise<Lease | undefined> {
@@ -177,73 +195,77 @@ export class IdbQueue implements TraceQueue {
     } catch (error) {
       reportSdkError("leader.liveOwners", error);
     }
-    const now = this.now();
-    const token = newLeaseToken();
-    const taken: Row[] = [];
-    let total = 0;
-    const tx = await this.transaction("readwrite");
-    for (let c = await tx.store.openCursor(); c; c = await c.continue()) {
-      const row: unknown = c.value;
-      if (isQueuedTrace(row) && clockWentBack(row, now)) await c.update(row);
-      if (isQueuedTrace(row) && (row.notBefore > now || isLeasedByOther(row, now, alive) || isHeldSnapshot(row, alive))) continue;
-      if (!isSound(row)) {
-        this.dropUnsound();
-        await c.delete();
-        continue;
+    return this.again(async () => {
+      const now = this.now();
+      const token = newLeaseToken();
+      const taken: Row[] = [];
+      let total = 0;
+      let refused = 0;
+      const tx = await this.transaction("readwrite");
+      for (let c = await tx.store.openCursor(); c; c = await c.continue()) {
+        const row: unknown = c.value;
+        if (isQueuedTrace(row) && clockWentBack(row, now)) await c.update(row);
+        if (isQueuedTrace(row) && (row.notBefore > now || isLeasedByOther(row, now, alive) || isHeldSnapshot(row, alive))) continue;
+        if (!isSound(row)) {
+          refused += unreadable();
+          await c.delete();
+          continue;
+        }
+        // A size written by something else may understate the body (an 80 KB trace said to be 100
+        // bytes would go in every batch, with keepalive): batches and caps go by the body's own.
+        const bytes = utf8Length(row.body) + 1;
+        if (row.bytes !== bytes) await c.update({ ...row, bytes });
+        row.bytes = bytes;
+        if (taken.length > 0 && total + row.bytes > maxBytes) break;
+        taken.push(row);
+        total += row.bytes;
+        if (total >= maxBytes) break;
       }
-      // A size written by something else may understate the body (an 80 KB trace said to be 100
-      // bytes would go in every batch, with keepalive): batches and caps go by the body's own.
-      const bytes = utf8Length(row.body) + 1;
-      if (row.bytes !== bytes) await c.update({ ...row, bytes });
-      row.bytes = bytes;
-      if (taken.length > 0 && total + row.bytes > maxBytes) break;
-      taken.push(row);
-      total += row.bytes;
-      if (total >= maxBytes) break;
-    }
-    // Long enough for the whole batch to upload on a slow link, as the transport's timeout is.
-    const expiresAt = now + this.leaseMs + uploadAllowanceMs(total);
-    for (const row of taken) await tx.store.put({ ...row, leaseToken: token, leaseOwner: this.options.owner, leasedAt: now, leaseUntil: expiresAt });
-    await tx.done;
-    if (taken.length === 0) return undefined;
-    return { token, items: taken.map(queuedItem), expiresAt };
+      // Long enough for the whole batch to upload on a slow link, as the transport's timeout is.
+      const expiresAt = now + this.leaseMs + uploadAllowanceMs(total);
+      for (const row of taken) await tx.store.put({ ...row, leaseToken: token, leaseOwner: this.options.owner, leasedAt: now, leaseUntil: expiresAt });
+      await tx.done;
+      this.dropped += refused;
+      if (taken.length === 0) return undefined;
+      return { token, items: taken.map(queuedItem), expiresAt };
+    });
   }
 
-  async ack(lease: Lease): Promise<void> {
-    const tx = await this.transaction("readwrite");
-    for (const { id, body } of lease.items) {
-      const key = await tx.store.index("id").getKey(id);
-      if (key === undefined) continue;
-      // What was sent is acknowledged, even if re-leased since; a row replaced since (a snapshot
-      // by its finished trace, its tab back from the back/forward cache) was not sent: it stays.
-      const row = await tx.store.get(key);
-      if (row && (row.leaseToken === lease.token || row.body === body)) await tx.store.delete(key);
-    }
-    await tx.done;
+  ack(lease: Lease): Promise<void> {
+    return this.again(async () => {
+      const tx = await this.transaction("readwrite");
+      for (const { id, body } of lease.items) {
+        const key = await tx.store.index("id").getKey(id);
+        if (key === undefined) continue;
+        // What was sent is acknowledged, even if re-leased since; a row replaced since (a snapshot
+        // by its finished trace, its tab back from the back/forward cache) was not sent: it stays.
+        const row = await tx.store.get(key);
+        if (row && (row.leaseToken === lease.token || row.body === body)) await tx.store.delete(key);
+      }
+      await tx.done;
+    });
   }
 
-  async nack(lease: Lease, retryAt: number): Promise<void> {
-    const tx = await this.transaction("readwrite");
-    for (const { id } of lease.items) {
-      const row = await tx.store.index("id").get(id);
-      if (!row || row.leaseToken !== lease.token) continue; // expired and re-leased meanwhile
-      await tx.store.put({ ...row, leaseToken: undefined, leaseOwner: undefined, leasedAt: undefined, leaseUntil: undefined, attempts: row.attempts + 1, notBefore: retryAt, nackedAt: this.now() });
-    }
-    await tx.done;
+  nack(lease: Lease, retryAt: number): Promise<void> {
+    return this.again(async () => {
+      const tx = await this.transaction("readwrite");
+      for (const { id } of lease.items) {
+        const row = await tx.store.index("id").get(id);
+        if (!row || row.leaseToken !== lease.token) continue; // expired and re-leased meanwhile
+        await tx.store.put({ ...row, leaseToken: undefined, leaseOwner: undefined, leasedAt: undefined, leaseUntil: undefined, attempts: row.attempts + 1, notBefore: retryAt, nackedAt: this.now() });
+      }
+      await tx.done;
+    });
   }
 
-  async stats(): Promise<QueueStats> {
-    const tx = await this.transaction("readonly");
-    const queued = await tx.store.count();
-    const queuedBytes = await sizes(tx);
-    await tx.done;
-    return { queued, queuedBytes, dropped: this.dropped };
-  }
-
-  /** A row written by something else (an older version, a tampering extension): never sent. */
-  private dropUnsound(): void {
-    warnOnce("idb-bad-row", "dropped an unreadable entry from the IndexedDB trace queue.");
-    this.dropped++;
+  stats(): Promise<QueueStats> {
+    return this.again(async () => {
+      const tx = await this.transaction("readonly");
+      const queued = await tx.store.count();
+      const queuedBytes = await sizes(tx);
+      await tx.done;
+      return { queued, queuedBytes, dropped: this.dropped };
+    });
   }
 
   close(): void {
@@ -253,15 +275,25 @@ export class IdbQueue implements TraceQueue {
 }
 
 async function connectDb(options: IdbQueueOptions): Promise<IDBPDatabase<Schema>> {
-  // Opening first: where indexedDB.open throws at once (a sandboxed iframe, no IndexedDB), no
-  // timer is left to reject later into the page.
-  const opening = openDB<Schema>(options.dbName ?? "mlflow-edge", 1, {
-    upgrade(db) {
-      const store = db.createObjectStore(STORE, { keyPath: "seq", autoIncrement: true });
-      store.createIndex("id", "id", { unique: true });
-      store.createIndex("bytes", "bytes");
-    },
-  });
+  let gaveUp = false;
+  // An open the browser aborts was made while it deleted the database (clearing site data): tried
+  // again until the timeout, it opens the database, empty, once that is done.
+  const opening = (async () => {
+    for (let wait = 20; ; wait *= 2) {
+      try {
+        return await openDB<Schema>(options.dbName ?? "mlflow-edge", 1, {
+          upgrade(db) {
+            const store = db.createObjectStore(STORE, { keyPath: "seq", autoIncrement: true });
+            store.createIndex("id", "id", { unique: true });
+            store.createIndex("bytes", "bytes");
+          },
+        });
+      } catch (error) {
+        if (gaveUp || !(error instanceof DOMException && error.name === "AbortError")) throw error;
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
+    }
+  })();
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error("IndexedDB did not open in time (blocked by another tab?)")), options.openTimeoutMs ?? 3_000);
@@ -269,6 +301,7 @@ async function connectDb(options: IdbQueueOptions): Promise<IDBPDatabase<Schema>
   try {
     return await Promise.race([opening, timeout]);
   } catch (error) {
+    gaveUp = true;
     void opening.then((late) => late.close(), () => undefined); // opened after we gave up: nobody uses it
     throw error;
   } finally {
@@ -284,6 +317,12 @@ async function sizes(tx: IDBPTransaction<Schema, ["traces"], IDBTransactionMode>
   let bytes = 0;
   for (let c = await tx.store.index("bytes").openKeyCursor(IDBKeyRange.bound(-Infinity, Infinity, true, true)); c; c = await c.continue()) bytes += c.key;
   return bytes;
+}
+
+/** A row written by something else (an older version, a tampering extension) is never sent: one dropped. */
+function unreadable(): number {
+  warnOnce("idb-bad-row", "dropped an unreadable entry from the IndexedDB trace queue.");
+  return 1;
 }
 
 function isLeasedByOther(row: Row, now: number, alive: ReadonlySet<string> | undefined): boolean {

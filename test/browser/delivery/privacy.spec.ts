@@ -102,6 +102,25 @@ test("the connection closes with no close event (WebKit closes a background page
   expect(((await page.evaluate(() => (globalThis as any).app.warnings)) as string[]).filter((w) => /IndexedDB/.test(w))).toEqual([]);
 });
 
+test("site data cleared while the tab is writing traces: the tab opens the database again and stays on IndexedDB", async ({ page, request, baseURL }) => {
+  await openApp(page);
+  const first = await page.evaluate(() => (globalThis as any).app.traceOne("before") as string);
+  await expectDelivered(request, [first]);
+  // The app keeps finishing traces (a streaming UI, an agent loop) while the user clears the site's data.
+  await page.evaluate(() => ((globalThis as any).ticker = setInterval(() => (globalThis as any).app.traceMany(3, 3_000, "busy"), 5)));
+  await page.waitForTimeout(300);
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("Storage.clearDataForOrigin", { origin: new URL(baseURL!).origin, storageTypes: "indexeddb" });
+  await page.waitForTimeout(300);
+  await page.evaluate(() => clearInterval((globalThis as any).ticker));
+  const after = await page.evaluate(() => (globalThis as any).app.traceOne("after") as string);
+  await expectDelivered(request, [after]);
+  // Before: the write the browser aborted as it closed the connection was taken for a full disk,
+  // and the tab kept its traces in memory for the rest of its life.
+  expect(await page.evaluate(async () => (await (globalThis as any).app.stats()).storage)).toBe("indexeddb");
+  expect(((await page.evaluate(() => (globalThis as any).app.warnings)) as string[]).filter((w) => /IndexedDB/.test(w))).toEqual([]);
+});
+
 test("sampling rate 0: traces are neither stored nor sent", async ({ page, request }) => {
   await openApp(page, "sample=0");
   await page.evaluate(() => (globalThis as any).app.traceMany(3, 0, "unsampled"));
