@@ -47,6 +47,12 @@ export interface IdbQueueOptions extends QueueLimits {
 /** A keepalive request from a tab that just closed may still be on its way: give it this long. */
 const DEAD_OWNER_GRACE_MS = 2_000;
 const STORE = "traces";
+/**
+ * The database's version is its schema's: a tab of an older version of the site cannot open a newer
+ * one (VersionError), and keeps its traces in memory. Version 2 has the schema of version 1, and
+ * makes it in a version 1 database that lacks it.
+ */
+const SCHEMA_VERSION = 2;
 
 export class IdbQueue implements TraceQueue {
   private dropped = 0;
@@ -281,11 +287,13 @@ async function connectDb(options: IdbQueueOptions): Promise<IDBPDatabase<Schema>
   const opening = (async () => {
     for (let wait = 20; ; wait *= 2) {
       try {
-        return await openDB<Schema>(options.dbName ?? "mlflow-edge", 1, {
-          upgrade(db) {
-            const store = db.createObjectStore(STORE, { keyPath: "seq", autoIncrement: true });
-            store.createIndex("id", "id", { unique: true });
-            store.createIndex("bytes", "bytes");
+        return await openDB<Schema>(options.dbName ?? "mlflow-edge", SCHEMA_VERSION, {
+          upgrade(db, _from, _to, tx) {
+            // What is missing, not only what is new: an empty version 1 is what indexedDB.open(name)
+            // with no version leaves (a debugging snippet, an extension) when it comes first.
+            const store = db.objectStoreNames.contains(STORE) ? tx.objectStore(STORE) : db.createObjectStore(STORE, { keyPath: "seq", autoIncrement: true });
+            if (!store.indexNames.contains("id")) store.createIndex("id", "id", { unique: true });
+            if (!store.indexNames.contains("bytes")) store.createIndex("bytes", "bytes");
           },
         });
       } catch (error) {

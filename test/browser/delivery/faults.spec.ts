@@ -115,6 +115,43 @@ test("a row in IndexedDB whose size is text (another version, a script) does not
   expect(rows.filter((r) => r.id !== "tr-foreign")).toHaveLength(6);
 });
 
+test("a database of the queue's name left empty (opened with no version by a debugging snippet or an extension before the site traced) is given the queue's store: traces are stored in it and sent", async ({ page, request }) => {
+  await page.goto("/health");
+  await page.evaluate(() => new Promise<void>((resolve, reject) => {
+    const open = indexedDB.open("mlflow-edge"); // with no version: an empty version 1
+    open.onsuccess = () => (open.result.close(), resolve());
+    open.onerror = () => reject(open.error);
+  }));
+  // Before: version 1 opened without an upgrade, every transaction failed for want of the store,
+  // and every page of the site kept its traces in memory, for good.
+  for (const load of ["first", "next"]) {
+    await openApp(page);
+    const id = await page.evaluate(() => (globalThis as any).app.traceOne("x") as string);
+    await expectDelivered(request, [id]);
+    expect(await page.evaluate(async () => (await (globalThis as any).app.stats()).storage), `${load} page load`).toBe("indexeddb");
+  }
+  expect(((await page.evaluate(() => (globalThis as any).app.warnings)) as string[]).filter((w) => /IndexedDB/.test(w))).toEqual([]);
+});
+
+test("traces a page of the previous version stored (database version 1) are kept when this version's page opens the database, and sent", async ({ page, request }) => {
+  await page.goto("/health");
+  const body = JSON.stringify({ info: { traceId: "tr-stored-by-v1" }, data: { spans: [{ inputs: { label: "v1" } }] } });
+  await page.evaluate((body) => new Promise<void>((resolve, reject) => {
+    const open = indexedDB.open("mlflow-edge", 1);
+    open.onupgradeneeded = () => {
+      const store = open.result.createObjectStore("traces", { keyPath: "seq", autoIncrement: true });
+      store.createIndex("id", "id", { unique: true });
+      store.createIndex("bytes", "bytes");
+      store.add({ id: "tr-stored-by-v1", body, bytes: body.length + 1, attempts: 0, notBefore: 0 });
+    };
+    open.onsuccess = () => (open.result.close(), resolve());
+    open.onerror = () => reject(open.error);
+  }), body);
+  await openApp(page);
+  await expectDelivered(request, ["tr-stored-by-v1"]);
+  expect(await page.evaluate(async () => (await (globalThis as any).app.stats()).storage)).toBe("indexeddb");
+});
+
 test("while traces are on their way to a slow collector, the app's own keepalive request still has room in the browser's 64 KB budget", async ({ page, context, request }) => {
   await request.get("/stub/delay?ms=3000");
   await openApp(page);
