@@ -21,7 +21,12 @@ export interface DemoEnv extends TraceBufferEnv {
   MLFLOW_UI_URL?: string;
   OPENAI_BASE_URL?: string;
   OPENAI_API_KEY?: string;
+  /** The model the chat page asks a real provider for (default gpt-4o-mini). */
+  OPENAI_MODEL?: string;
 }
+
+/** The real provider, when both its address and key are set; otherwise the built-in model answers. */
+const providerOf = (env: DemoEnv) => (env.OPENAI_BASE_URL && env.OPENAI_API_KEY ? { base: env.OPENAI_BASE_URL, key: env.OPENAI_API_KEY } : undefined);
 
 const app = new Hono<{ Bindings: DemoEnv }>();
 
@@ -99,11 +104,35 @@ function findExperimentId(env: DemoEnv): Promise<string | undefined> {
   return experimentId;
 }
 
+/**
+ * The ingest key for the demo's own pages: the first of INGEST_KEYS bound to this origin ("self",
+ * "*" or the origin itself), so that a key set for another app (INGEST_KEYS replaces wrangler.toml's)
+ * does not leave the page sending with a key the collector refuses. Null when none is (the page
+ * then says so) or when INGEST_KEYS is unset or malformed (the collector answers for that itself).
+ * Ingest keys are public: a page's key is in its code anyway.
+ */
+function pageIngestKey(raw: string | undefined, origin: string): string | null {
+  try {
+    const keys: unknown = JSON.parse(raw ?? "null");
+    if (!Array.isArray(keys)) return null;
+    for (const k of keys as { key?: unknown; origins?: unknown }[]) {
+      if (typeof k?.key === "string" && Array.isArray(k.origins) && k.origins.some((o) => o === "self" || o === "*" || o === origin)) return k.key;
+    }
+  } catch {
+    // malformed: the collector's 503 names it
+  }
+  return null;
+}
+
 app.get("/demo/config", async (c) => {
   const uri = c.env.MLFLOW_TRACKING_URI;
-  if (!uri) return c.json({ mlflowUrl: null, experimentId: null });
+  const page = {
+    model: providerOf(c.env) ? c.env.OPENAI_MODEL || "gpt-4o-mini" : "demo-mini",
+    ingestKey: pageIngestKey(c.env.INGEST_KEYS, new URL(c.req.url).origin),
+  };
+  if (!uri) return c.json({ mlflowUrl: null, experimentId: null, ...page });
   // Only the address the page links to: no credential ever leaves the Worker.
-  return c.json({ mlflowUrl: publicUrl(c.env.MLFLOW_UI_URL ?? uri), experimentId: (await findExperimentId(c.env)) ?? null });
+  return c.json({ mlflowUrl: publicUrl(c.env.MLFLOW_UI_URL ?? uri), experimentId: (await findExperimentId(c.env)) ?? null, ...page });
 });
 
 // What the demo's clients call: the OpenAI client on the chat page (chat/completions), and the
@@ -118,8 +147,9 @@ app.use("/llm/*", mlflowTracing());
 app.post("/llm/v1/*", async (c) => {
   const endpoint = new URL(c.req.url).pathname.slice("/llm/v1/".length);
   if (!LLM_ENDPOINTS.has(endpoint)) return llmError(404, `/llm/v1/${endpoint} is not an endpoint of this demo`, "invalid_request_error", "unknown_url");
-  const { OPENAI_BASE_URL: base, OPENAI_API_KEY: key } = c.env;
-  if (!base || !key) return fakeLlm(c.req.raw);
+  const provider = providerOf(c.env);
+  if (!provider) return fakeLlm(c.req.raw);
+  const { base, key } = provider;
   let answer: Response;
   try {
     answer = await fetch(`${base.replace(/\/+$/, "")}/${endpoint}`, {
@@ -127,10 +157,13 @@ app.post("/llm/v1/*", async (c) => {
       headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
       body: await c.req.raw.arrayBuffer(),
     });
-  } catch {
-    // Unreachable (DNS, TLS, refused): the OpenAI client reads this as a server error it may retry.
+  } catch (error) {
+    // Unreachable (DNS, TLS, refused, a malformed OPENAI_BASE_URL): the OpenAI client reads this as
+    // a server error it may retry. The reason goes to the Worker's log, not to the page.
+    console.warn(`mlflow-edge demo: the model provider at OPENAI_BASE_URL could not be reached: ${String(error).replaceAll(key, "***")}`);
     return llmError(502, "the model provider could not be reached", "api_error", "provider_unreachable");
   }
+  if (!answer.ok) return providerRefusal(answer, key);
   const headers = new Headers();
   for (const name of LLM_HEADERS) {
     const value = answer.headers.get(name);
@@ -138,6 +171,27 @@ app.post("/llm/v1/*", async (c) => {
   }
   return new Response(answer.body, { status: answer.status, headers });
 });
+
+/**
+ * A provider's error answer, for the page: its JSON error with the key masked (some providers quote
+ * the credential they refused), else, for an HTML error page of a gateway or a wrong
+ * OPENAI_BASE_URL, a short error in OpenAI's shape that names the status and kind of body.
+ */
+async function providerRefusal(answer: Response, key: string): Promise<Response> {
+  const type = answer.headers.get("content-type") ?? "";
+  const text = (await answer.text().catch(() => "")).replaceAll(key, "***");
+  const retry = answer.headers.get("retry-after");
+  if (/^application\/(?:[\w.+-]*\+)?json\s*(?:;|$)/i.test(type) && text.length <= 65_536) {
+    try {
+      JSON.parse(text);
+      return new Response(text, { status: answer.status, headers: { "content-type": "application/json", ...(retry ? { "retry-after": retry } : {}) } });
+    } catch {
+      // not JSON after all: described below
+    }
+  }
+  console.warn(`mlflow-edge demo: the model provider answered ${answer.status} (${type || "no content type"}): ${text.slice(0, 500)}`);
+  return llmError(answer.status, `the model provider answered ${answer.status} with ${type.split(";")[0] || "a body"} that is not an API error (see the Worker's log)`, "api_error", "provider_error");
+}
 
 // The Traces view reads /api/traces from the page: open for this local demo. A deployment that
 // is reachable by others should use readAccess: "secret" and read through a server.

@@ -8,10 +8,11 @@ import { initBrowser } from "../../browser/index.js";
 import { tracedOpenAI } from "../../openai/index.js";
 import { append, clear, h } from "./dom.js";
 import { DOCS, WEATHER } from "./knowledge.js";
+import { getConfig } from "./traces-api.js";
 
 let tracing: ReturnType<typeof initBrowser>;
 let client: OpenAI;
-const MODEL = "demo-mini";
+let model = "demo-mini"; // or the real provider's (OPENAI_MODEL), as /demo/config says
 const sessionId = crypto.randomUUID();
 
 const retrieve = trace(
@@ -57,7 +58,7 @@ type Message = OpenAI.Chat.Completions.ChatCompletionMessageParam;
 
 /** Streams one completion into `out`; returns the text and any tool calls. */
 async function streamInto(messages: Message[], out: HTMLElement, withTools: boolean) {
-  const stream = await client.chat.completions.create({ model: MODEL, messages, stream: true, ...(withTools ? { tools } : {}) });
+  const stream = await client.chat.completions.create({ model, messages, stream: true, ...(withTools ? { tools } : {}) });
   let text = "";
   const calls: { id: string; name: string; args: string }[] = [];
   for await (const chunk of stream) {
@@ -115,18 +116,25 @@ function agentFor(out: HTMLElement) {
 
 /** Sets up tracing and the page (the entry calls it after loading Zone.js). */
 export function start(): void {
-  tracing = initBrowser({ collectorUrl: location.origin, ingestKey: "demo-page-key", propagateTo: [location.origin] });
-  client = tracedOpenAI(
-    new OpenAI({ apiKey: "handled-by-the-worker", baseURL: `${location.origin}/llm/v1`, dangerouslyAllowBrowser: true, maxRetries: 0 }),
-  );
   const log = document.getElementById("messages")!;
   const form = document.getElementById("ask") as HTMLFormElement;
   const input = document.getElementById("question") as HTMLInputElement;
-  bind(log, form, input);
+  bind(log, form, input, setUp());
+}
+
+/** Tracing and the client, with the model and the ingest key the Worker is configured with. */
+async function setUp(): Promise<void> {
+  const config = await getConfig().catch(() => undefined);
+  if (config) model = config.model;
+  const ingestKey = config?.ingestKey ?? undefined; // none: an open collector takes the page's traces as they are
+  tracing = initBrowser({ collectorUrl: location.origin, ingestKey, propagateTo: [location.origin] });
+  client = tracedOpenAI(
+    new OpenAI({ apiKey: "handled-by-the-worker", baseURL: `${location.origin}/llm/v1`, dangerouslyAllowBrowser: true, maxRetries: 0 }),
+  );
   void showStats();
 }
 
-function bind(log: HTMLElement, form: HTMLFormElement, input: HTMLInputElement): void {
+function bind(log: HTMLElement, form: HTMLFormElement, input: HTMLInputElement, ready: Promise<void>): void {
 form.addEventListener("submit", (event) => {
   event.preventDefault();
   const question = input.value.trim();
@@ -135,7 +143,8 @@ form.addEventListener("submit", (event) => {
   append(log, [h("li", { class: "msg user" }, question)]);
   const answer = h("li", { class: "msg assistant", "aria-busy": "true" }, "…");
   append(log, [answer]);
-  agentFor(answer)(question)
+  ready
+    .then(() => agentFor(answer)(question))
     .then((text) => {
       if (!text) answer.textContent = "(no answer)";
     })
@@ -147,12 +156,14 @@ form.addEventListener("submit", (event) => {
     .finally(() => {
       answer.removeAttribute("aria-busy");
       answer.scrollIntoView({ block: "nearest" });
-      void tracing.flush().then(showStats);
+      if (tracing) void tracing.flush().then(showStats);
     });
 });
 }
 
 async function showStats() {
   const s = await tracing.stats();
-  document.getElementById("delivery")!.textContent = `Traces sent: ${s.sent} · queued: ${s.queued} · storage: ${s.storage}`;
+  // Refused traces are the collector's answer to a key it does not take (see the console's warning).
+  const refused = s.rejected ? ` · refused by the collector: ${s.rejected} (see the console)` : "";
+  document.getElementById("delivery")!.textContent = `Traces sent: ${s.sent} · queued: ${s.queued}${refused} · storage: ${s.storage}`;
 }

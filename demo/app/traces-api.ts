@@ -8,6 +8,10 @@ export interface DemoConfig {
   /** MLflow's UI base URL when forwarding is configured, else null. */
   mlflowUrl: string | null;
   experimentId: string | null;
+  /** The model the chat asks for: the built-in one's name, or OPENAI_MODEL with a real provider. */
+  model: string;
+  /** The ingest key INGEST_KEYS binds to this page's origin, if any. */
+  ingestKey: string | null;
 }
 
 async function getJson<T>(path: string): Promise<T> {

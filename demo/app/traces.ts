@@ -6,7 +6,7 @@ import { getConfig, getTrace, listTraces, type DemoConfig, type SpanData, type S
 
 const REFRESH_MS = 2000;
 const root = document.getElementById("app")!;
-let config: DemoConfig = { mlflowUrl: null, experimentId: null };
+let config: DemoConfig = { mlflowUrl: null, experimentId: null, model: "demo-mini", ingestKey: null };
 // Only a forwarded trace's "Open in MLflow" link needs it, and it waits for MLflow (the
 // experiment's id): the buffer's own views do not wait for it.
 const configReady = getConfig().then(
@@ -241,7 +241,7 @@ async function renderDetail(id: string): Promise<void> {
     const error = span.status.statusCode === "STATUS_CODE_ERROR";
     // Positions through the CSSOM, not style attributes, which the page's CSP does not allow.
     const name = h("span", { class: "span-name" }, h("bdi", {}, span.name), " ", h("bdi", { class: "type" }, span.spanType));
-    name.style.paddingLeft = `${depth * 14}px`;
+    name.style.paddingLeft = `${Math.min(depth, 40) * 14}px`; // a 2000-deep chain stays on the screen (aria-level has the depth)
     const bar = h("span", { class: `bar ${error ? "error" : ""}` });
     bar.style.left = `${left}%`;
     bar.style.width = `${width}%`;

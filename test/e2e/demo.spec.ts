@@ -91,17 +91,25 @@ test.describe("demo calling a real provider through the Worker (OPENAI_BASE_URL)
   let demo: WranglerDev;
   let provider: Server;
   const KEY = "sk-provider-secret-0123456789";
-  const seen: { auth: string | undefined; path: string }[] = [];
+  const MODEL = "provider-model-1";
+  const seen: { auth: string | undefined; path: string; model?: string }[] = [];
 
   test.beforeAll(async () => {
-    // An OpenAI-compatible provider on loopback that requires the key, as a real one does.
+    // An OpenAI-compatible provider on loopback that requires the key and knows only its own
+    // model, as a real one does.
     provider = createServer(async (req, res) => {
-      seen.push({ auth: req.headers.authorization, path: req.url ?? "" });
       const chunks: Buffer[] = [];
       for await (const c of req) chunks.push(c as Buffer);
+      const { model } = JSON.parse(Buffer.concat(chunks).toString() || "{}") as { model?: string };
+      seen.push({ auth: req.headers.authorization, path: req.url ?? "", model });
       if (req.headers.authorization !== `Bearer ${KEY}`) {
         res.writeHead(401, { "content-type": "application/json" });
         res.end('{"error":{"message":"bad key","type":"invalid_request_error"}}');
+        return;
+      }
+      if (model !== MODEL) {
+        res.writeHead(404, { "content-type": "application/json" });
+        res.end(JSON.stringify({ error: { message: `The model \`${model}\` does not exist`, type: "invalid_request_error", code: "model_not_found" } }));
         return;
       }
       const answer = await fakeLlm(new Request(`http://provider${req.url}`, { method: "POST", body: Buffer.concat(chunks) }), { chunkDelayMs: 1 });
@@ -110,23 +118,33 @@ test.describe("demo calling a real provider through the Worker (OPENAI_BASE_URL)
     });
     await new Promise<void>((r) => provider.listen(0, "127.0.0.1", () => r()));
     const port = (provider.address() as AddressInfo).port;
-    demo = await startWranglerDev({ vars: { OPENAI_BASE_URL: `http://127.0.0.1:${port}/v1`, OPENAI_API_KEY: KEY } });
+    demo = await startWranglerDev({ vars: {
+        OPENAI_BASE_URL: `http://127.0.0.1:${port}/v1`,
+        OPENAI_API_KEY: KEY,
+        OPENAI_MODEL: MODEL,
+        // Keys of the user's own: the page sends with the one bound to its origin (it had its own, refused).
+        INGEST_KEYS: JSON.stringify([{ key: "pk-their-app", origins: ["https://app.example.com"] }, { key: "pk-demo-own", origins: ["self"] }]),
+      },
+    });
   });
   test.afterAll(async () => {
     await demo?.stop();
     provider?.close();
   });
 
-  test("the Worker adds the key; the page never has it", async ({ page }) => {
+  test("the Worker adds the key; the page never has it; the page asks for OPENAI_MODEL", async ({ page }) => {
     const bodies: string[] = [];
     page.on("response", async (r) => bodies.push(await r.text().catch(() => "")));
     await page.goto(`${demo.url}/`);
     await ask(page, "What is mlflow-edge?");
     await expect(page.locator(".msg.assistant").last()).toHaveText(/^From \[\w+\]: /);
-    expect(seen.map((s) => [s.path, s.auth])).toContainEqual(["/v1/chat/completions", `Bearer ${KEY}`]);
+    expect(seen.map((s) => [s.path, s.auth, s.model])).toContainEqual(["/v1/chat/completions", `Bearer ${KEY}`, MODEL]);
     const html = await page.content();
     expect(html).not.toContain(KEY);
     for (const b of bodies) expect(b).not.toContain(KEY);
+    // The page's own trace reached the collector, with the key INGEST_KEYS binds to its origin.
+    await page.goto(`${demo.url}/traces`);
+    await expect(page.locator("table.traces tbody tr", { hasText: "What is mlflow-edge?" }).first()).toBeVisible({ timeout: 20_000 });
   });
 });
 

@@ -47,7 +47,7 @@ describe("/demo/config", () => {
     const env = { MLFLOW_TRACKING_URI: "http://alice:s3cr%40t@127.0.0.1:5000/prefix/", MLFLOW_EXPERIMENT_ID: "7" };
     const res = await get(app, "/demo/config", env);
     const text = await res.text();
-    expect(JSON.parse(text)).toEqual({ mlflowUrl: "http://127.0.0.1:5000/prefix", experimentId: "7" });
+    expect(JSON.parse(text)).toEqual({ mlflowUrl: "http://127.0.0.1:5000/prefix", experimentId: "7", model: "demo-mini", ingestKey: null });
     expect(text).not.toMatch(/alice|s3cr/);
   });
 
@@ -89,11 +89,32 @@ describe("/demo/config", () => {
     });
     let app = await demoApp();
     let body = await (await get(app, "/demo/config", { MLFLOW_TRACKING_URI: `http://${host}`, MLFLOW_EXPERIMENT_NAME: "demo", MLFLOW_TRACKING_TOKEN: "tok" })).json();
-    expect(body).toEqual({ mlflowUrl: `http://${host}`, experimentId: "9" });
+    expect(body).toMatchObject({ mlflowUrl: `http://${host}`, experimentId: "9" });
     app = await demoApp();
     body = await (await get(app, "/demo/config", { MLFLOW_TRACKING_URI: `http://bob:pw@${host}`, MLFLOW_EXPERIMENT_NAME: "demo" })).json();
-    expect(body).toEqual({ mlflowUrl: `http://${host}`, experimentId: "9" });
+    expect(body).toMatchObject({ mlflowUrl: `http://${host}`, experimentId: "9" });
     expect(seen).toEqual(["Bearer tok", `Basic ${btoa("bob:pw")}`]);
+  });
+});
+
+describe("/demo/config: the chat page's model and ingest key", () => {
+  const config = async (env: Record<string, string>) => (await (await get(await demoApp(), "/demo/config", env)).json()) as { model: string; ingestKey: string | null };
+
+  it("the model the page asks for: the built-in one's, or OPENAI_MODEL (default gpt-4o-mini) with a real provider (before: demo-mini, which a provider refuses)", async () => {
+    expect((await config({})).model).toBe("demo-mini");
+    expect((await config({ OPENAI_BASE_URL: "https://api.example/v1" })).model).toBe("demo-mini"); // no key: the built-in model answers
+    expect((await config({ OPENAI_BASE_URL: "https://api.example/v1", OPENAI_API_KEY: "sk-1" })).model).toBe("gpt-4o-mini");
+    expect((await config({ OPENAI_BASE_URL: "https://api.example/v1", OPENAI_API_KEY: "sk-1", OPENAI_MODEL: "llama-3.1-8b" })).model).toBe("llama-3.1-8b");
+  });
+
+  it("the ingest key is the first of INGEST_KEYS bound to the page's origin, never another app's (before: the page's own hard-coded key, refused once INGEST_KEYS was set)", async () => {
+    const keys = (k: unknown) => ({ INGEST_KEYS: JSON.stringify(k) });
+    expect((await config(keys([{ key: "pk-other", origins: ["https://app.example.com"] }, { key: "pk-mine", origins: ["self"] }]))).ingestKey).toBe("pk-mine");
+    expect((await config(keys([{ key: "pk-here", origins: [`http://${HOST}`] }]))).ingestKey).toBe("pk-here");
+    expect((await config(keys([{ key: "pk-any", origins: ["*"] }]))).ingestKey).toBe("pk-any");
+    expect((await config(keys([{ key: "pk-other", origins: ["https://app.example.com"] }]))).ingestKey).toBeNull();
+    expect((await config({ INGEST_KEYS: "not json" })).ingestKey).toBeNull();
+    expect((await config({})).ingestKey).toBeNull();
   });
 });
 
@@ -160,9 +181,12 @@ describe("/llm/v1", () => {
 
     it("a provider that cannot be reached is a JSON 502 in OpenAI's error shape, not a bare 500", async () => {
       const app = await demoApp();
+      const warn = vi.spyOn(console, "warn").mockImplementation(() => undefined); // the reason, for the Worker's log
       const res = await post(app, "/llm/v1/chat/completions", { ...env, OPENAI_BASE_URL: "http://127.0.0.1:9/v1" }, chat);
       expect([res.status, res.headers.get("content-type")]).toEqual([502, "application/json"]);
       expect(((await res.json()) as { error: { type: string } }).error.type).toBe("api_error");
+      expect(warn.mock.calls.join(" ")).toContain("could not be reached");
+      warn.mockRestore();
     });
 
     it("passes back only the headers a client needs, never the provider's cookies", async () => {
@@ -174,6 +198,29 @@ describe("/llm/v1", () => {
       expect(res.headers.get("x-internal")).toBeNull();
       expect(res.headers.get("openai-organization")).toBeNull();
     });
+  });
+
+  it("a provider's error: its JSON with the key masked; an HTML error page becomes a short JSON error (before: the page showed the HTML, and a key the provider quoted)", async () => {
+    const host = await listen((req, res) => {
+      if (req.url!.endsWith("/embeddings")) {
+        res.writeHead(502, { "content-type": "text/html" }).end("<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>");
+      } else {
+        res.writeHead(401, { "content-type": "application/json; charset=utf-8", "retry-after": "3" }).end(JSON.stringify({ error: { message: `Invalid key ${req.headers.authorization}`, type: "invalid_request_error" } }));
+      }
+    });
+    const app = await demoApp();
+    const providerEnv = { OPENAI_BASE_URL: `http://${host}/v1`, OPENAI_API_KEY: "sk-secret-XYZ123" };
+    const refused = await post(app, "/llm/v1/chat/completions", providerEnv, chat);
+    expect([refused.status, refused.headers.get("content-type"), refused.headers.get("retry-after")]).toEqual([401, "application/json", "3"]);
+    expect(await refused.json()).toEqual({ error: { message: "Invalid key Bearer ***", type: "invalid_request_error" } });
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    const gateway = await post(app, "/llm/v1/embeddings", providerEnv, { model: "m", input: "hi" });
+    expect([gateway.status, gateway.headers.get("content-type")]).toEqual([502, "application/json"]);
+    const { error } = (await gateway.json()) as { error: { message: string; code: string } };
+    expect(error.message).not.toMatch(/<|nginx/);
+    expect(error.message).toContain("502");
+    expect(warn.mock.calls.join(" ")).toContain("nginx"); // the details are in the Worker's log
+    warn.mockRestore();
   });
 });
 
