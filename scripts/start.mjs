@@ -5,7 +5,8 @@
 // environment, the buffer forwards every trace to that MLflow server. Secrets are passed to the
 // Worker as variables here and never reach the browser.
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -40,12 +41,48 @@ const PASS = [
   "TRACE_MAX_BYTES",
   "OPENAI_BASE_URL",
   "OPENAI_API_KEY",
+  "OPENAI_MODEL",
   "MLFLOW_UI_URL",
   "MLFLOW_EDGE_COLLECTOR_URL",
   "MLFLOW_EDGE_COLLECTOR_SECRET",
 ];
-if (process.env.MLFLOW_TRACKING_URI && !process.env.MLFLOW_EXPERIMENT_ID && !process.env.MLFLOW_EXPERIMENT_NAME) {
-  process.env.MLFLOW_EXPERIMENT_NAME = "mlflow-edge-demo";
+// Given --env-file, wrangler reads no .dev.vars or .env of its own: the project's file (wrangler's
+// choice, .dev.vars before .env) is passed first, so the environment's values win over it.
+const projectFile = [".dev.vars", ".env"].map((f) => join(root, f)).find((f) => existsSync(f));
+
+/** The KEY=value lines of a dotenv file, enough to see what it sets (wrangler itself reads it for the Worker). */
+function readDotenv(file) {
+  const out = {};
+  for (const line of readFileSync(file, "utf8").split(/\r?\n/)) {
+    const m = /^\s*(?:export\s+)?([\w.-]+)\s*=\s*(.*)$/.exec(line);
+    if (!m) continue;
+    const raw = m[2].trim();
+    const quoted = /^(["'`])(.*)\1$/s.exec(raw);
+    out[m[1]] = quoted ? quoted[2] : raw.replace(/\s+#.*$/, "");
+  }
+  return out;
+}
+/** What the Worker will see: the project's file, the environment over it. */
+const seen = { ...(projectFile ? readDotenv(projectFile) : {}), ...Object.fromEntries(PASS.filter((k) => process.env[k]).map((k) => [k, process.env[k]])) };
+
+if (seen.MLFLOW_TRACKING_URI && !seen.MLFLOW_EXPERIMENT_ID && !seen.MLFLOW_EXPERIMENT_NAME) {
+  process.env.MLFLOW_EXPERIMENT_NAME = seen.MLFLOW_EXPERIMENT_NAME = "mlflow-edge-demo";
+}
+// A real provider needs both its address and its key; one alone leaves the built-in model answering.
+const provider = seen.OPENAI_BASE_URL && seen.OPENAI_API_KEY;
+if (Boolean(seen.OPENAI_BASE_URL) !== Boolean(seen.OPENAI_API_KEY)) {
+  console.warn(`${seen.OPENAI_BASE_URL ? "OPENAI_BASE_URL" : "OPENAI_API_KEY"} is set without ${seen.OPENAI_BASE_URL ? "OPENAI_API_KEY" : "OPENAI_BASE_URL"}: the built-in model answers.`);
+}
+const protocolOf = (url) => {
+  try {
+    return new URL(url).protocol;
+  } catch {
+    return "";
+  }
+};
+if (provider && !/^https?:$/.test(protocolOf(seen.OPENAI_BASE_URL))) {
+  console.error("OPENAI_BASE_URL must be an http(s) URL, such as https://api.openai.com/v1.");
+  process.exit(2);
 }
 
 /** A URI for printing: what precedes its last "@" (a user name and password) becomes "***". */
@@ -75,11 +112,17 @@ const envFile = join(dir, "worker.env");
 writeFileSync(envFile, vars, { mode: 0o600, flag: "wx" });
 
 const persist = process.env.MLFLOW_EDGE_STATE_DIR ?? join(root, ".wrangler", "state");
-// Given --env-file, wrangler reads no .dev.vars or .env of its own: the project's file (wrangler's
-// choice, .dev.vars before .env) is passed first, so the environment's values win over it.
-const projectFile = [".dev.vars", ".env"].map((f) => join(root, f)).find((f) => existsSync(f));
 const envFiles = [...(projectFile ? [projectFile] : []), envFile].flatMap((f) => ["--env-file", f]);
-const args = ["dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", persist, "--show-interactive-dev-session=false", ...envFiles];
+// The inspector's port, free now: wrangler's own pick (9229 and up) is made early and bound seconds
+// later, so two demos starting together took the same one, and the loser's PORT was blamed.
+const inspector = await new Promise((resolve, reject) => {
+  const probe = createServer().once("error", reject);
+  probe.listen(0, "127.0.0.1", () => {
+    const { port: free } = probe.address();
+    probe.close(() => resolve(free));
+  });
+});
+const args = ["dev", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspector), "--persist-to", persist, "--show-interactive-dev-session=false", ...envFiles];
 const child = spawn(join(root, "node_modules", ".bin", "wrangler"), args, {
   cwd: root,
   stdio: ["ignore", "pipe", "pipe"],
@@ -92,18 +135,24 @@ child.stdout.on("data", (data) => {
   if (!announced && /Ready on/.test(String(data))) {
     announced = true;
     const base = `http://127.0.0.1:${port}`;
-    const target = process.env.MLFLOW_TRACKING_URI ? `forwarding to MLflow at ${masked(process.env.MLFLOW_TRACKING_URI)}` : "traces kept in the local buffer (set MLFLOW_TRACKING_URI to forward)";
-    console.log(`\nmlflow-edge demo: ${base}\n  chat:   ${base}/\n  traces: ${base}/traces\n  ${target}\n`);
+    const target = seen.MLFLOW_TRACKING_URI ? `forwarding to MLflow at ${masked(seen.MLFLOW_TRACKING_URI)}` : "traces kept in the local buffer (set MLFLOW_TRACKING_URI to forward)";
+    const model = provider ? `model: ${seen.OPENAI_MODEL || "gpt-4o-mini"} at ${masked(seen.OPENAI_BASE_URL)}` : "model: the built-in demo-mini (set OPENAI_BASE_URL and OPENAI_API_KEY for a real one)";
+    console.log(`\nmlflow-edge demo: ${base}\n  chat:   ${base}/\n  traces: ${base}/traces\n  ${target}\n  ${model}\n`);
   }
 });
 // wrangler's own message for a taken port says "--port", which npm start sets itself from PORT.
+// Another address taken (the inspector's, by a program that started meanwhile) is not PORT's fault.
 let portInUse = false;
+let otherInUse = "";
 child.stderr.on("data", (data) => {
   process.stderr.write(data);
-  if (/Address already in use/i.test(String(data))) portInUse = true;
+  const taken = /Address already in use \(([^)]*)\)/i.exec(String(data));
+  if (taken && taken[1].endsWith(`:${port}`)) portInUse = true;
+  else if (taken || /Address already in use/i.test(String(data))) otherInUse ||= taken?.[1] ?? "an address";
 });
 for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(signal, () => child.kill(signal));
 child.on("exit", (code, signal) => {
   if (portInUse) console.error(`\nPort ${port} is in use. npm start takes its port from PORT: PORT=${port === 65535 ? 8788 : port + 1} npm start`);
+  else if (otherInUse) console.error(`\n${otherInUse} was taken while the demo started (not PORT): run npm start again.`);
   process.exit(code ?? (signal ? 1 : 0));
 });

@@ -135,6 +135,7 @@ describe("npm start", () => {
       TRACE_MAX_BYTES: "100000",
       OPENAI_BASE_URL: providerUrl,
       OPENAI_API_KEY: key,
+      OPENAI_MODEL: "model-1",
       MLFLOW_UI_URL: "http://127.0.0.1:9/ui",
       MLFLOW_EDGE_COLLECTOR_URL: "http://127.0.0.1:9/collector",
       MLFLOW_EDGE_COLLECTOR_SECRET: "edge-collector-secret-1",
@@ -145,6 +146,8 @@ describe("npm start", () => {
     // Nothing secret on any command line of npm start, wrangler or workerd.
     const lines = commandLines(s.child.pid!);
     expect(lines.some((l) => l.includes("wrangler") && l.includes(" dev "))).toBe(true);
+    // The inspector's port is chosen free, not left to wrangler's race with other programs starting.
+    expect(lines.some((l) => l.includes("wrangler") && / --inspector-port \d+ /.test(l))).toBe(true);
     for (const line of lines) for (const secret of secrets) expect(line).not.toContain(secret);
     // The variables are in a file only this user reads, each of the README's table among them.
     const envFile = [...lines.find((l) => l.includes("--env-file"))!.matchAll(/--env-file (\S+)/g)].at(-1)![1]!; // ours comes last
@@ -160,7 +163,7 @@ describe("npm start", () => {
 
     // The Worker has the values exactly as set: the provider gets this key.
     expect(await (await fetch(`http://127.0.0.1:${port}/health`)).json()).toEqual({ ok: true });
-    expect(await (await fetch(`http://127.0.0.1:${port}/demo/config`)).json()).toEqual({ mlflowUrl: `http://${mlflowHost}/ui`, experimentId: "5" }); // MLFLOW_UI_URL, when set
+    expect(await (await fetch(`http://127.0.0.1:${port}/demo/config`)).json()).toEqual({ mlflowUrl: `http://${mlflowHost}/ui`, experimentId: "5", model: "model-1", ingestKey: "demo-page-key" }); // MLFLOW_UI_URL, when set
     const chat = { model: "m", messages: [{ role: "user", content: "hi" }] };
     expect((await fetch(`http://127.0.0.1:${port}/llm/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(chat) })).status).toBe(200);
     expect(auths).toEqual([`Bearer ${key}`]);
@@ -191,13 +194,41 @@ describe("npm start", () => {
     }
   });
 
+  it("a tracking URI in .dev.vars is announced and gets the default experiment, as one in the environment does (before: 'kept in the local buffer', and every trace refused for want of an experiment)", { timeout: 150_000 }, async () => {
+    const devVars = join(root, ".dev.vars");
+    if (existsSync(devVars)) return expect.fail("a .dev.vars is already in the checkout: this test would overwrite it");
+    writeFileSync(devVars, `MLFLOW_TRACKING_URI="http://carol:dev-vars-secret@127.0.0.1:9"\n`);
+    try {
+      const port = await freePort();
+      const s = start({ PORT: String(port) });
+      await ready(s);
+      expect(s.out()).toContain("forwarding to MLflow at http://***@127.0.0.1:9");
+      expect(s.out() + s.err()).not.toContain("dev-vars-secret");
+      const envFile = [...commandLines(s.child.pid!).find((l) => l.includes("--env-file"))!.matchAll(/--env-file (\S+)/g)].at(-1)![1]!;
+      expect(readFileSync(envFile, "utf8")).toContain("MLFLOW_EXPERIMENT_NAME='mlflow-edge-demo'");
+    } finally {
+      rmSync(devVars, { force: true });
+    }
+  });
+
+  it("a provider's base URL that is no http(s) URL is refused before starting; one of its two variables alone is warned about", { timeout: 120_000 }, async () => {
+    const bad = start({ PORT: String(await freePort()), OPENAI_BASE_URL: "127.0.0.1:8815/v1", OPENAI_API_KEY: "sk-1" });
+    expect(await bad.exited).toBe(2);
+    expect(bad.err()).toContain("OPENAI_BASE_URL must be an http(s) URL");
+    const half = start({ PORT: String(await freePort()), OPENAI_BASE_URL: "https://api.example/v1" });
+    await ready(half);
+    expect(half.err()).toContain("OPENAI_BASE_URL is set without OPENAI_API_KEY: the built-in model answers");
+    expect(half.out()).toContain("model: the built-in demo-mini");
+  });
+
   it("without MLFLOW_TRACKING_URI: the demo on its own", { timeout: 120_000 }, async () => {
     const port = await freePort();
     const s = start({ PORT: String(port) });
     await ready(s);
     expect(s.out()).toContain("traces kept in the local buffer");
+    expect(s.out()).toContain("model: the built-in demo-mini");
     expect(await (await fetch(`http://127.0.0.1:${port}/health`)).json()).toEqual({ ok: true });
-    expect(await (await fetch(`http://127.0.0.1:${port}/demo/config`)).json()).toEqual({ mlflowUrl: null, experimentId: null });
+    expect(await (await fetch(`http://127.0.0.1:${port}/demo/config`)).json()).toEqual({ mlflowUrl: null, experimentId: null, model: "demo-mini", ingestKey: "demo-page-key" });
   });
 
   it("a taken port: says to set PORT", { timeout: 120_000 }, async () => {
