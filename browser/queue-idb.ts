@@ -48,11 +48,14 @@ export interface IdbQueueOptions extends QueueLimits {
 const DEAD_OWNER_GRACE_MS = 2_000;
 const STORE = "traces";
 /**
- * The database's version is its schema's: a tab of an older version of the site cannot open a newer
- * one (VersionError), and keeps its traces in memory. Version 2 has the schema of version 1, and
- * makes it in a version 1 database that lacks it.
+ * The database versions this release reads: 1, and 2, which is 1 made whole where the store was
+ * missing (an empty version 1 is what `indexedDB.open(name)` with no version leaves, from a
+ * debugging snippet or an extension, when it comes first). The version is opened as it is, never
+ * raised for a schema that has not changed: a tab of an earlier release could not open it (it took
+ * the VersionError for a full disk and kept the origin's sending), nor could a rolled-back page. A
+ * version above these is a newer release's schema: this tab steps aside, as for a VersionError.
  */
-const SCHEMA_VERSION = 2;
+const KNOWN_VERSION = 2;
 
 export class IdbQueue implements TraceQueue {
   private dropped = 0;
@@ -282,23 +285,26 @@ export class IdbQueue implements TraceQueue {
 
 async function connectDb(options: IdbQueueOptions): Promise<IDBPDatabase<Schema>> {
   let gaveUp = false;
+  const name = options.dbName ?? "mlflow-edge";
+  const open = async (): Promise<IDBPDatabase<Schema>> => {
+    const db = await openDB<Schema>(name, undefined, { upgrade: makeSchema }); // a new database: version 1, made
+    const version = db.version;
+    if (version <= KNOWN_VERSION && hasSchema(db)) return db;
+    db.close();
+    if (version > KNOWN_VERSION) throw new DOMException(`the database is at version ${version}, a newer release's`, "VersionError");
+    if (version === KNOWN_VERSION) throw new DOMException("the database has no trace store", "NotFoundError");
+    return openDB<Schema>(name, KNOWN_VERSION, { upgrade: makeSchema });
+  };
   // An open the browser aborts was made while it deleted the database (clearing site data): tried
   // again until the timeout, it opens the database, empty, once that is done.
   const opening = (async () => {
     for (let wait = 20; ; wait *= 2) {
       try {
-        return await openDB<Schema>(options.dbName ?? "mlflow-edge", SCHEMA_VERSION, {
-          upgrade(db, _from, _to, tx) {
-            // What is missing, not only what is new: an empty version 1 is what indexedDB.open(name)
-            // with no version leaves (a debugging snippet, an extension) when it comes first.
-            const store = db.objectStoreNames.contains(STORE) ? tx.objectStore(STORE) : db.createObjectStore(STORE, { keyPath: "seq", autoIncrement: true });
-            if (!store.indexNames.contains("id")) store.createIndex("id", "id", { unique: true });
-            if (!store.indexNames.contains("bytes")) store.createIndex("bytes", "bytes");
-          },
-        });
+        return await open();
       } catch (error) {
         if (gaveUp || !(error instanceof DOMException && error.name === "AbortError")) throw error;
         await new Promise((resolve) => setTimeout(resolve, wait));
+        if (gaveUp) throw error; // no open after the caller went to memory
       }
     }
   })();
@@ -315,6 +321,19 @@ async function connectDb(options: IdbQueueOptions): Promise<IDBPDatabase<Schema>
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Makes what is missing of the store and its indexes (all of it, in a new database). */
+function makeSchema(db: IDBPDatabase<Schema>, _from: number, _to: number | null, tx: IDBPTransaction<Schema, "traces"[], "versionchange">): void {
+  const store = db.objectStoreNames.contains(STORE) ? tx.objectStore(STORE) : db.createObjectStore(STORE, { keyPath: "seq", autoIncrement: true });
+  if (!store.indexNames.contains("id")) store.createIndex("id", "id", { unique: true });
+  if (!store.indexNames.contains("bytes")) store.createIndex("bytes", "bytes");
+}
+
+function hasSchema(db: IDBPDatabase<Schema>): boolean {
+  if (!db.objectStoreNames.contains(STORE)) return false;
+  const { indexNames } = db.transaction(STORE).store;
+  return indexNames.contains("id") && indexNames.contains("bytes");
 }
 
 /**

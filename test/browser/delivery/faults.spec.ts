@@ -133,7 +133,11 @@ test("a database of the queue's name left empty (opened with no version by a deb
   expect(((await page.evaluate(() => (globalThis as any).app.warnings)) as string[]).filter((w) => /IndexedDB/.test(w))).toEqual([]);
 });
 
-test("traces a page of the previous version stored (database version 1) are kept when this version's page opens the database, and sent", async ({ page, request }) => {
+/** The queue database's version as the browser reports it (0: none). */
+const dbVersion = (page: import("@playwright/test").Page) =>
+  page.evaluate(async () => (await indexedDB.databases()).find((d) => d.name === "mlflow-edge")?.version ?? 0);
+
+test("traces a page of the previous release stored (database version 1) are kept and sent, and the version stays 1, so that release's tabs still open it (after a rollback too)", async ({ page, request }) => {
   await page.goto("/health");
   const body = JSON.stringify({ info: { traceId: "tr-stored-by-v1" }, data: { spans: [{ inputs: { label: "v1" } }] } });
   await page.evaluate((body) => new Promise<void>((resolve, reject) => {
@@ -150,6 +154,16 @@ test("traces a page of the previous version stored (database version 1) are kept
   await openApp(page);
   await expectDelivered(request, ["tr-stored-by-v1"]);
   expect(await page.evaluate(async () => (await (globalThis as any).app.stats()).storage)).toBe("indexeddb");
+  // Before: raised to 2 with the same schema, which a tab of the previous release (opening version 1)
+  // took for a full disk, keeping the origin's sending and with it this release's traces.
+  expect(await dbVersion(page)).toBe(1);
+});
+
+test("a new origin's database is made at version 1, the version earlier releases open", async ({ page, request }) => {
+  await openApp(page);
+  const id = await page.evaluate(() => (globalThis as any).app.traceOne("x") as string);
+  await expectDelivered(request, [id]);
+  expect(await dbVersion(page)).toBe(1);
 });
 
 test("while traces are on their way to a slow collector, the app's own keepalive request still has room in the browser's 64 KB budget", async ({ page, context, request }) => {

@@ -155,7 +155,7 @@ test("a newer version of the site upgrades the database in another tab: this tab
   const newer = await context.newPage();
   await newer.goto("/health");
   await newer.evaluate(() => new Promise<void>((resolve, reject) => {
-    const open = indexedDB.open("mlflow-edge", 3); // this version's is 2
+    const open = indexedDB.open("mlflow-edge", 3); // this release reads 1 and 2
     open.onsuccess = () => (open.result.close(), resolve());
     open.onerror = () => reject(open.error);
     open.onblocked = () => reject(new Error("this tab did not let go of the database"));
@@ -178,7 +178,7 @@ test("a newer version of the site upgrades the database, and this tab's next ste
   const newer = await context.newPage();
   await newer.goto("/health");
   await newer.evaluate(() => new Promise<void>((resolve, reject) => {
-    const open = indexedDB.open("mlflow-edge", 3); // this version's is 2
+    const open = indexedDB.open("mlflow-edge", 3); // this release reads 1 and 2
     open.onsuccess = () => (((globalThis as any).db = open.result), resolve()); // kept open, as its live tab does
     open.onerror = () => reject(open.error);
     open.onblocked = () => reject(new Error("this tab did not let go of the database"));
