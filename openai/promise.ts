@@ -69,11 +69,18 @@ export function observePromise<P extends object>(
   // `asResponse()` waits for the response without parsing it. A result nobody reads (`void
   // create(…)`) ends its span unread after openSpanTimeoutMs, rather than holding its trace for ever.
   // Watching marks the client's promise handled: a failure the caller has not taken up by then is
-  // raised again, so that it is unhandled (Node's crash, the page's `unhandledrejection`) as untraced.
+  // raised again, and handled when the caller takes the promise up (a then, catch, await…), so the
+  // host reports it exactly as untraced: unhandled if nobody did by its check (Node's crash, the
+  // page's `unhandledrejection`), `rejectionHandled` if someone does later.
   let taken = false;
+  let raised: Promise<never> | undefined;
+  const take = () => {
+    taken = true;
+    raised?.catch(() => undefined);
+  };
   const onUntaken = (error: unknown) => {
     onError(error);
-    if (!taken) void Promise.reject(error);
+    if (!taken) raised = Promise.reject(error);
   };
   if (typeof target.asResponse === "function") target.asResponse().then(() => endIfUnread(), onUntaken);
   else observeParsed(onUntaken);
@@ -97,7 +104,7 @@ export function observePromise<P extends object>(
     observing = true;
     if (!api) {
       raw.then(readClone, onError);
-      return raw;
+      return raw.then((response) => response); // the caller's own: unhandled if the caller leaves it so
     }
     relayedResponse = raw.then((response) => {
       // A body that is no web stream (a custom fetch's Node stream): read from a clone instead.
@@ -116,12 +123,13 @@ export function observePromise<P extends object>(
 
   return new Proxy(target, {
     get(t, prop) {
-      if (prop === "asResponse" || PARSING.has(prop)) taken = true;
-      if (prop === "asResponse" && typeof t.asResponse === "function") return asResponse;
+      if (prop === "asResponse" && typeof t.asResponse === "function") return () => (take(), asResponse());
       if (PARSING.has(prop)) observeParsed();
       const value: unknown = Reflect.get(t, prop, t);
-      // Bound to the real promise: APIPromise keeps its state in private (#) fields.
-      return typeof value === "function" && prop !== "constructor" ? (value as Function).bind(t) : value;
+      if (typeof value !== "function" || prop === "constructor") return value;
+      // Bound to the real promise: APIPromise keeps its state in private (#) fields. Calling one of
+      // the methods that read the result takes the promise up (reading one does not).
+      return PARSING.has(prop) ? (...args: unknown[]) => (take(), (value as Function).apply(t, args)) : (value as Function).bind(t);
     },
   });
 }

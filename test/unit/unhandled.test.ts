@@ -33,31 +33,49 @@ describe("unhandled rejections, traced as untraced", () => {
   });
 });
 
-describe("tracedOpenAI: a failed call nobody awaits", () => {
-  // A child process with an unhandledRejection listener: what the process sees, and what was traced.
-  const script = (traced: boolean) => `import OpenAI from "openai";
+describe("tracedOpenAI: a failed call's rejection, handled or not, as untraced", () => {
+  // A child process that records what the host reports, and what was traced; `call` makes the call.
+  const script = (traced: boolean, call: string) => `import OpenAI from "openai";
 import * as mlflow from ${JSON.stringify(dist)};
 import { tracedOpenAI } from ${JSON.stringify(join(dist, "..", "..", "openai", "index.js"))};
 const exporter = new mlflow.InMemoryExporter();
 mlflow.init({ exporter, silent: true });
-const unhandled = [];
-process.on("unhandledRejection", (e) => unhandled.push(e.constructor.name + " " + e.status));
+const events = [];
+process.on("unhandledRejection", (e) => events.push("unhandled " + e.constructor.name + " " + e.status));
+process.on("rejectionHandled", () => events.push("handled later"));
 const fetch = async () => new Response(JSON.stringify({ error: { message: "bad request", type: "invalid_request_error" } }), { status: 400, headers: { "content-type": "application/json" } });
 const raw = new OpenAI({ apiKey: "unused", baseURL: "http://llm.local/v1", maxRetries: 0, fetch });
 const client = ${traced ? "tracedOpenAI(raw)" : "raw"};
-void client.chat.completions.create({ model: "m", messages: [{ role: "user", content: "hi" }] });
+const create = () => client.chat.completions.create({ model: "m", messages: [{ role: "user", content: "hi" }] });
+${call}
 setTimeout(async () => {
   await mlflow.flushTraces();
-  console.log(JSON.stringify({ unhandled, traces: exporter.traces.map((t) => [t.data.spans[0].name, t.info.state]) }));
-}, 300);`;
-  const run = (traced: boolean) => {
-    const r = spawnSync(process.execPath, ["--input-type=module", "-e", script(traced)], { encoding: "utf8", timeout: 20_000 });
+  console.log(JSON.stringify({ events, traces: exporter.traces.map((t) => [t.data.spans[0].name, t.info.state]) }));
+}, 400);`;
+  const run = (traced: boolean, call: string) => {
+    const r = spawnSync(process.execPath, ["--input-type=module", "-e", script(traced, call)], { encoding: "utf8", timeout: 20_000 });
     expect(r.stderr).toBe("");
-    return JSON.parse(r.stdout) as { unhandled: string[]; traces: string[][] };
+    return JSON.parse(r.stdout) as { events: string[]; traces: string[][] };
   };
+  const traced = [["Completions", "ERROR"]];
 
-  it("is unhandled as untraced (Node's crash, the page's unhandledrejection), and recorded as an ERROR span", () => {
-    expect(run(false)).toEqual({ unhandled: ["BadRequestError 400"], traces: [] });
-    expect(run(true)).toEqual({ unhandled: ["BadRequestError 400"], traces: [["Completions", "ERROR"]] }); // before: unhandled []
+  it("nobody awaits it: unhandled (Node's crash, the page's unhandledrejection), and recorded as an ERROR span", () => {
+    expect(run(false, "void create();")).toEqual({ events: ["unhandled BadRequestError 400"], traces: [] });
+    expect(run(true, "void create();")).toEqual({ events: ["unhandled BadRequestError 400"], traces: traced }); // before: no event
+  });
+
+  it("handled later in the same tick: nothing reported; handled in a later tick: reported, then rejectionHandled", () => {
+    const sameTick = "const p = create(); for (let i = 0; i < 50; i++) await null; await p.catch(() => {});";
+    expect(run(false, sameTick).events).toEqual([]);
+    expect(run(true, sameTick)).toEqual({ events: [], traces: traced });
+    const laterTick = "const p = create(); setTimeout(() => p.catch(() => {}), 100);";
+    expect(run(false, laterTick).events).toEqual(["unhandled BadRequestError 400", "handled later"]);
+    expect(run(true, laterTick).events).toEqual(["unhandled BadRequestError 400", "handled later"]);
+  });
+
+  it("asResponse() left unhandled is unhandled; reading `then` without calling it takes nothing up", () => {
+    expect(run(false, "void create().asResponse();").events).toEqual(["unhandled BadRequestError 400"]);
+    expect(run(true, "void create().asResponse();").events).toEqual(["unhandled BadRequestError 400"]);
+    expect(run(true, "const p = create(); void typeof p.then;").events).toEqual(["unhandled BadRequestError 400"]);
   });
 });
