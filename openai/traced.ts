@@ -161,7 +161,7 @@ export function tracedOpenAI<T extends object>(client: T, options: TracedOpenAIO
     const proxy = new Proxy(standIn(obj), {
       // Setters run on the real object: a subclass's may use private (#) fields.
       set: (_, prop, value) => Reflect.set(t, prop, value, t),
-      get(_, prop, receiver) {
+      get(target, prop, receiver) {
         // A getter runs on the traced client (one returning `this.chat.completions`, or a function
         // calling it, reaches the traced method), or, if it reads a private field, again on the real
         // one (what it does before reading that field then runs twice).
@@ -172,7 +172,7 @@ export function tracedOpenAI<T extends object>(client: T, options: TracedOpenAIO
           if (!(error instanceof TypeError && /private/i.test(error.message))) throw error;
           value = Reflect.get(t, prop, t);
         }
-        if (typeof prop !== "string") return value;
+        if (typeof prop !== "string" || locked(target, prop)) return value;
         const next = [...path, prop];
         const hit = TARGETS.find((x) => samePath(x.path, path));
         if (hit && prop === "create" && typeof value === "function") {
@@ -206,6 +206,12 @@ export function tracedOpenAI<T extends object>(client: T, options: TracedOpenAIO
   return traced as T;
 }
 
+/** A property a proxy must return as it is: read-only and non-configurable (frozen after tracing, say). */
+function locked(target: object, prop: PropertyKey): boolean {
+  const d = Reflect.getOwnPropertyDescriptor(target, prop);
+  return d?.configurable === false && d.writable === false;
+}
+
 /**
  * What the proxy of `obj` stands on. A proxy must return a read-only, non-configurable property
  * (every property of a frozen client) as it is, and TypeErrors on any other value: such an object
@@ -213,11 +219,7 @@ export function tracedOpenAI<T extends object>(client: T, options: TracedOpenAIO
  * prototype. Any other object is its own target, so the proxy is the client in every respect.
  */
 function standIn(obj: object): object {
-  const locked = Reflect.ownKeys(obj).some((key) => {
-    const d = Reflect.getOwnPropertyDescriptor(obj, key);
-    return d?.configurable === false && d.writable === false;
-  });
-  if (!locked) return obj;
+  if (!Reflect.ownKeys(obj).some((key) => locked(obj, key))) return obj;
   const shadow = Object.create(obj) as object;
   return new Proxy(shadow, {
     getPrototypeOf: () => Reflect.getPrototypeOf(obj),

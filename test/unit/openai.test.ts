@@ -89,6 +89,9 @@ describe("the traced client", () => {
     expect((await tracedStub.chat.completions.create({ model: "m" })).id).toBe("c1");
     await mlflow.flushTraces();
     expect(exporter.drain().map((t) => [t.data.spans[0]!.name, t.info.state])).toEqual([["Completions", "OK"], ["Completions", "OK"]]);
+    // Frozen after tracing (freeze it before, to have it traced): it reads as itself, untraced, not the proxy's TypeError.
+    const late = Object.freeze(tracedOpenAI(raw()));
+    expect((await late.chat.completions.create({ model: "demo-mini", messages: [system, question] })).choices[0]!.message.content).toBe(ANSWER);
   });
 });
 
