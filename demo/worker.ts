@@ -126,14 +126,18 @@ function pageIngestKey(raw: string | undefined, origin: string): string | null {
 
 app.get("/demo/config", async (c) => {
   const uri = c.env.MLFLOW_TRACKING_URI;
-  const page = {
+  if (!uri) return c.json({ mlflowUrl: null, experimentId: null });
+  // Only the address the page links to: no credential ever leaves the Worker.
+  return c.json({ mlflowUrl: publicUrl(c.env.MLFLOW_UI_URL ?? uri), experimentId: (await findExperimentId(c.env)) ?? null });
+});
+
+// What the chat page needs before its first question: answered at once (no MLflow lookup).
+app.get("/demo/chat-config", (c) =>
+  c.json({
     model: providerOf(c.env) ? c.env.OPENAI_MODEL || "gpt-4o-mini" : "demo-mini",
     ingestKey: pageIngestKey(c.env.INGEST_KEYS, new URL(c.req.url).origin),
-  };
-  if (!uri) return c.json({ mlflowUrl: null, experimentId: null, ...page });
-  // Only the address the page links to: no credential ever leaves the Worker.
-  return c.json({ mlflowUrl: publicUrl(c.env.MLFLOW_UI_URL ?? uri), experimentId: (await findExperimentId(c.env)) ?? null, ...page });
-});
+  }),
+);
 
 // What the demo's clients call: the OpenAI client on the chat page (chat/completions), and the
 // other endpoints the built-in model serves. Matched against the path exactly as sent, so an
@@ -173,23 +177,27 @@ app.post("/llm/v1/*", async (c) => {
 });
 
 /**
- * A provider's error answer, for the page: its JSON error with the key masked (some providers quote
- * the credential they refused), else, for an HTML error page of a gateway or a wrong
- * OPENAI_BASE_URL, a short error in OpenAI's shape that names the status and kind of body.
+ * A provider's error answer, for the page: its JSON error with the key masked wherever it is quoted
+ * (some providers quote the credential they refused; as text, JSON-escaped or URL-encoded), else, for
+ * an HTML error page of a gateway or a wrong OPENAI_BASE_URL, a short error in OpenAI's shape that
+ * names the status and kind of body.
  */
 async function providerRefusal(answer: Response, key: string): Promise<Response> {
+  const forms = [key, encodeURIComponent(key)];
+  const mask = (text: string) => forms.reduce((t, form) => t.replaceAll(form, "***"), text);
   const type = answer.headers.get("content-type") ?? "";
-  const text = (await answer.text().catch(() => "")).replaceAll(key, "***");
+  const text = await answer.text().catch(() => "");
   const retry = answer.headers.get("retry-after");
   if (/^application\/(?:[\w.+-]*\+)?json\s*(?:;|$)/i.test(type) && text.length <= 65_536) {
     try {
-      JSON.parse(text);
-      return new Response(text, { status: answer.status, headers: { "content-type": "application/json", ...(retry ? { "retry-after": retry } : {}) } });
+      // Parsed, so that escapes (\u002d, \/) cannot hide the key, and written again masked.
+      const body = JSON.stringify(JSON.parse(text), (_, value: unknown) => (typeof value === "string" ? mask(value) : value));
+      return new Response(body, { status: answer.status, headers: { "content-type": "application/json", ...(retry ? { "retry-after": retry } : {}) } });
     } catch {
       // not JSON after all: described below
     }
   }
-  console.warn(`mlflow-edge demo: the model provider answered ${answer.status} (${type || "no content type"}): ${text.slice(0, 500)}`);
+  console.warn(`mlflow-edge demo: the model provider answered ${answer.status} (${type || "no content type"}): ${mask(text).slice(0, 500)}`);
   return llmError(answer.status, `the model provider answered ${answer.status} with ${type.split(";")[0] || "a body"} that is not an API error (see the Worker's log)`, "api_error", "provider_error");
 }
 

@@ -8,9 +8,9 @@ import { initBrowser } from "../../browser/index.js";
 import { tracedOpenAI } from "../../openai/index.js";
 import { append, clear, h } from "./dom.js";
 import { DOCS, WEATHER } from "./knowledge.js";
-import { getConfig } from "./traces-api.js";
+import { getChatConfig } from "./traces-api.js";
 
-let tracing: ReturnType<typeof initBrowser>;
+let tracing: ReturnType<typeof initBrowser> | undefined; // unset until the settings are read, or if tracing could not start
 let client: OpenAI;
 let model = "demo-mini"; // or the real provider's (OPENAI_MODEL), as /demo/config says
 const sessionId = crypto.randomUUID();
@@ -124,15 +124,23 @@ export function start(): void {
 
 /** Tracing and the client, with the model and the ingest key the Worker is configured with. */
 async function setUp(): Promise<void> {
-  const config = await getConfig().catch(() => undefined);
-  if (config) model = config.model;
-  const ingestKey = config?.ingestKey ?? undefined; // none: an open collector takes the page's traces as they are
-  tracing = initBrowser({ collectorUrl: location.origin, ingestKey, propagateTo: [location.origin] });
+  try {
+    const config = await getChatConfig();
+    model = config.model;
+    // No key: an open collector takes the page's traces as they are.
+    tracing = initBrowser({ collectorUrl: location.origin, ingestKey: config.ingestKey ?? undefined, propagateTo: [location.origin] });
+  } catch (error) {
+    note(`Tracing is off: ${String(error)}`); // the built-in model is asked
+  }
+  // After initBrowser, which puts the traceparent on fetch: the client keeps the fetch it finds now.
   client = tracedOpenAI(
     new OpenAI({ apiKey: "handled-by-the-worker", baseURL: `${location.origin}/llm/v1`, dangerouslyAllowBrowser: true, maxRetries: 0 }),
   );
   void showStats();
 }
+
+/** Says something about delivery on the status line, as text. */
+const note = (text: string) => void (document.getElementById("delivery")!.textContent = text);
 
 function bind(log: HTMLElement, form: HTMLFormElement, input: HTMLInputElement, ready: Promise<void>): void {
 form.addEventListener("submit", (event) => {
@@ -162,6 +170,7 @@ form.addEventListener("submit", (event) => {
 }
 
 async function showStats() {
+  if (!tracing) return;
   const s = await tracing.stats();
   // Refused traces are the collector's answer to a key it does not take (see the console's warning).
   const refused = s.rejected ? ` · refused by the collector: ${s.rejected} (see the console)` : "";

@@ -8,6 +8,9 @@ export interface DemoConfig {
   /** MLflow's UI base URL when forwarding is configured, else null. */
   mlflowUrl: string | null;
   experimentId: string | null;
+}
+
+export interface ChatConfig {
   /** The model the chat asks for: the built-in one's name, or OPENAI_MODEL with a real provider. */
   model: string;
   /** The ingest key INGEST_KEYS binds to this page's origin, if any. */
@@ -37,3 +40,4 @@ export function listTraces(query: TraceQuery): Promise<TracePage> {
 
 export const getTrace = (id: string): Promise<StoredTrace> => getJson<StoredTrace>(`/api/traces/${encodeURIComponent(id)}`);
 export const getConfig = (): Promise<DemoConfig> => getJson<DemoConfig>("/demo/config");
+export const getChatConfig = (): Promise<ChatConfig> => getJson<ChatConfig>("/demo/chat-config");

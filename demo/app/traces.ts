@@ -6,7 +6,7 @@ import { getConfig, getTrace, listTraces, type DemoConfig, type SpanData, type S
 
 const REFRESH_MS = 2000;
 const root = document.getElementById("app")!;
-let config: DemoConfig = { mlflowUrl: null, experimentId: null, model: "demo-mini", ingestKey: null };
+let config: DemoConfig = { mlflowUrl: null, experimentId: null };
 // Only a forwarded trace's "Open in MLflow" link needs it, and it waits for MLflow (the
 // experiment's id): the buffer's own views do not wait for it.
 const configReady = getConfig().then(

@@ -47,7 +47,7 @@ describe("/demo/config", () => {
     const env = { MLFLOW_TRACKING_URI: "http://alice:s3cr%40t@127.0.0.1:5000/prefix/", MLFLOW_EXPERIMENT_ID: "7" };
     const res = await get(app, "/demo/config", env);
     const text = await res.text();
-    expect(JSON.parse(text)).toEqual({ mlflowUrl: "http://127.0.0.1:5000/prefix", experimentId: "7", model: "demo-mini", ingestKey: null });
+    expect(JSON.parse(text)).toEqual({ mlflowUrl: "http://127.0.0.1:5000/prefix", experimentId: "7" });
     expect(text).not.toMatch(/alice|s3cr/);
   });
 
@@ -89,16 +89,23 @@ describe("/demo/config", () => {
     });
     let app = await demoApp();
     let body = await (await get(app, "/demo/config", { MLFLOW_TRACKING_URI: `http://${host}`, MLFLOW_EXPERIMENT_NAME: "demo", MLFLOW_TRACKING_TOKEN: "tok" })).json();
-    expect(body).toMatchObject({ mlflowUrl: `http://${host}`, experimentId: "9" });
+    expect(body).toEqual({ mlflowUrl: `http://${host}`, experimentId: "9" });
     app = await demoApp();
     body = await (await get(app, "/demo/config", { MLFLOW_TRACKING_URI: `http://bob:pw@${host}`, MLFLOW_EXPERIMENT_NAME: "demo" })).json();
-    expect(body).toMatchObject({ mlflowUrl: `http://${host}`, experimentId: "9" });
+    expect(body).toEqual({ mlflowUrl: `http://${host}`, experimentId: "9" });
     expect(seen).toEqual(["Bearer tok", `Basic ${btoa("bob:pw")}`]);
   });
 });
 
-describe("/demo/config: the chat page's model and ingest key", () => {
-  const config = async (env: Record<string, string>) => (await (await get(await demoApp(), "/demo/config", env)).json()) as { model: string; ingestKey: string | null };
+describe("/demo/chat-config: the chat page's model and ingest key", () => {
+  const config = async (env: Record<string, string>) => (await (await get(await demoApp(), "/demo/chat-config", env)).json()) as { model: string; ingestKey: string | null };
+
+  it("answers at once, without the MLflow lookup /demo/config waits on (a hung MLflow delayed the page's first answer by 5 s)", async () => {
+    const asked: string[] = [];
+    const host = await listen((req) => void asked.push(req.url ?? "")); // an MLflow that never answers
+    expect(await config({ MLFLOW_TRACKING_URI: `http://${host}`, MLFLOW_EXPERIMENT_NAME: "demo" })).toEqual({ model: "demo-mini", ingestKey: null });
+    expect(asked).toEqual([]);
+  });
 
   it("the model the page asks for: the built-in one's, or OPENAI_MODEL (default gpt-4o-mini) with a real provider (before: demo-mini, which a provider refuses)", async () => {
     expect((await config({})).model).toBe("demo-mini");
@@ -200,19 +207,22 @@ describe("/llm/v1", () => {
     });
   });
 
+  const KEY = "sk-proj/Ab+cd-EF_gh/12345";
   it("a provider's error: its JSON with the key masked; an HTML error page becomes a short JSON error (before: the page showed the HTML, and a key the provider quoted)", async () => {
     const host = await listen((req, res) => {
       if (req.url!.endsWith("/embeddings")) {
         res.writeHead(502, { "content-type": "text/html" }).end("<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>");
       } else {
-        res.writeHead(401, { "content-type": "application/json; charset=utf-8", "retry-after": "3" }).end(JSON.stringify({ error: { message: `Invalid key ${req.headers.authorization}`, type: "invalid_request_error" } }));
+        // The key quoted as it came, JSON-escaped as PHP writes it, and URL-encoded.
+        const quoted = JSON.stringify({ error: { message: `Invalid key ${req.headers.authorization}`, type: "invalid_request_error", escaped: KEY, url: `?api_key=${encodeURIComponent(KEY)}` } });
+        res.writeHead(401, { "content-type": "application/json; charset=utf-8", "retry-after": "3" }).end(quoted.replace(/"escaped":"[^"]*"/, (m) => m.replaceAll("-", "\\u002d").replaceAll("/", "\\/")));
       }
     });
     const app = await demoApp();
-    const providerEnv = { OPENAI_BASE_URL: `http://${host}/v1`, OPENAI_API_KEY: "sk-secret-XYZ123" };
+    const providerEnv = { OPENAI_BASE_URL: `http://${host}/v1`, OPENAI_API_KEY: KEY };
     const refused = await post(app, "/llm/v1/chat/completions", providerEnv, chat);
     expect([refused.status, refused.headers.get("content-type"), refused.headers.get("retry-after")]).toEqual([401, "application/json", "3"]);
-    expect(await refused.json()).toEqual({ error: { message: "Invalid key Bearer ***", type: "invalid_request_error" } });
+    expect(await refused.json()).toEqual({ error: { message: "Invalid key Bearer ***", type: "invalid_request_error", escaped: "***", url: "?api_key=***" } });
     const warn = vi.spyOn(console, "warn").mockImplementation(() => undefined);
     const gateway = await post(app, "/llm/v1/embeddings", providerEnv, { model: "m", input: "hi" });
     expect([gateway.status, gateway.headers.get("content-type")]).toEqual([502, "application/json"]);
