@@ -50,15 +50,18 @@ const PASS = [
 // choice, .dev.vars before .env) is passed first, so the environment's values win over it.
 const projectFile = [".dev.vars", ".env"].map((f) => join(root, f)).find((f) => existsSync(f));
 
-/** The KEY=value lines of a dotenv file, enough to see what it sets (wrangler itself reads it for the Worker). */
+/**
+ * The entries of a dotenv file as wrangler's dotenv reads them: `KEY=value` or `KEY: value`, an
+ * optional `export`, a value in '…', "…" (with \n and \r) or `…` that may span lines and is
+ * followed by anything (a comment), or else unquoted up to a "#", trimmed. ($NAME expansion, which
+ * wrangler also does, is not: a value holding "$" is printed as written.)
+ */
 function readDotenv(file) {
   const out = {};
-  for (const line of readFileSync(file, "utf8").split(/\r?\n/)) {
-    const m = /^\s*(?:export\s+)?([\w.-]+)\s*=\s*(.*)$/.exec(line);
-    if (!m) continue;
-    const raw = m[2].trim();
-    const quoted = /^(["'`])(.*)\1$/s.exec(raw);
-    out[m[1]] = quoted ? quoted[2] : raw.replace(/\s+#.*$/, "");
+  const text = readFileSync(file, "utf8").replace(/\r\n?/g, "\n");
+  const entry = /^[ \t]*(?:export[ \t]+)?([\w.-]+)[ \t]*[=:][ \t]*(?:'((?:\\'|[^'])*)'|"((?:\\"|[^"])*)"|`((?:\\`|[^`])*)`|([^#\n]*))/gm;
+  for (const [, key, single, double, back, bare] of text.matchAll(entry)) {
+    out[key] = double !== undefined ? double.replace(/\\n/g, "\n").replace(/\\r/g, "\r") : (single ?? back ?? bare.trim());
   }
   return out;
 }

@@ -163,7 +163,8 @@ describe("npm start", () => {
 
     // The Worker has the values exactly as set: the provider gets this key.
     expect(await (await fetch(`http://127.0.0.1:${port}/health`)).json()).toEqual({ ok: true });
-    expect(await (await fetch(`http://127.0.0.1:${port}/demo/config`)).json()).toEqual({ mlflowUrl: `http://${mlflowHost}/ui`, experimentId: "5", model: "model-1", ingestKey: "demo-page-key" }); // MLFLOW_UI_URL, when set
+    expect(await (await fetch(`http://127.0.0.1:${port}/demo/config`)).json()).toEqual({ mlflowUrl: `http://${mlflowHost}/ui`, experimentId: "5" }); // MLFLOW_UI_URL, when set
+    expect(await (await fetch(`http://127.0.0.1:${port}/demo/chat-config`)).json()).toEqual({ model: "model-1", ingestKey: "demo-page-key" });
     const chat = { model: "m", messages: [{ role: "user", content: "hi" }] };
     expect((await fetch(`http://127.0.0.1:${port}/llm/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(chat) })).status).toBe(200);
     expect(auths).toEqual([`Bearer ${key}`]);
@@ -177,7 +178,8 @@ describe("npm start", () => {
     const devVars = join(root, ".dev.vars");
     if (existsSync(devVars)) return expect.fail("a .dev.vars is already in the checkout: this test would overwrite it");
     const { auths, providerUrl } = await recordingProvider();
-    writeFileSync(devVars, `OPENAI_BASE_URL=${providerUrl}\nOPENAI_API_KEY=sk-from-dev-vars\n`);
+    // dotenv's forms: a quoted value with a comment after it, "KEY: value".
+    writeFileSync(devVars, `OPENAI_BASE_URL="${providerUrl}" # my provider\nOPENAI_API_KEY: sk-from-dev-vars\n`);
     try {
       const chat = JSON.stringify({ model: "m", messages: [{ role: "user", content: "hi" }] });
       for (const env of [{}, { OPENAI_API_KEY: "sk-from-env" }] as Record<string, string>[]) {
@@ -197,7 +199,7 @@ describe("npm start", () => {
   it("a tracking URI in .dev.vars is announced and gets the default experiment, as one in the environment does (before: 'kept in the local buffer', and every trace refused for want of an experiment)", { timeout: 150_000 }, async () => {
     const devVars = join(root, ".dev.vars");
     if (existsSync(devVars)) return expect.fail("a .dev.vars is already in the checkout: this test would overwrite it");
-    writeFileSync(devVars, `MLFLOW_TRACKING_URI="http://carol:dev-vars-secret@127.0.0.1:9"\n`);
+    writeFileSync(devVars, `export MLFLOW_TRACKING_URI="http://carol:dev-vars-secret@127.0.0.1:9" # local\n`);
     try {
       const port = await freePort();
       const s = start({ PORT: String(port) });
@@ -228,7 +230,8 @@ describe("npm start", () => {
     expect(s.out()).toContain("traces kept in the local buffer");
     expect(s.out()).toContain("model: the built-in demo-mini");
     expect(await (await fetch(`http://127.0.0.1:${port}/health`)).json()).toEqual({ ok: true });
-    expect(await (await fetch(`http://127.0.0.1:${port}/demo/config`)).json()).toEqual({ mlflowUrl: null, experimentId: null, model: "demo-mini", ingestKey: "demo-page-key" });
+    expect(await (await fetch(`http://127.0.0.1:${port}/demo/config`)).json()).toEqual({ mlflowUrl: null, experimentId: null });
+    expect(await (await fetch(`http://127.0.0.1:${port}/demo/chat-config`)).json()).toEqual({ model: "demo-mini", ingestKey: "demo-page-key" });
   });
 
   it("a taken port: says to set PORT", { timeout: 120_000 }, async () => {
