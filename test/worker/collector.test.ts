@@ -91,6 +91,15 @@ describe("POST /v1/ingest: valid batches", () => {
     expect(Object.keys(stored.tags).filter((k) => k === "team" || k.startsWith("mlflow.user") || k.startsWith("mlflow.artifact"))).toEqual(["team"]);
     expect(stored.traceMetadata).toMatchObject({ "mlflow.trace.user": "alice", "mlflow.trace.session": "s-1" });
     for (const key of ["mlflow.sourceRun", "mlflow.modelId", "mlflow.trace.spansLocation"]) expect(stored.traceMetadata[key]).toBeUndefined();
+    // MLflow's other server-side keys: the authenticated user, the gateway, evaluation runs, linked
+    // prompts, archives, a scorer's mark, the flag that stops MLflow updating the trace's totals.
+    const more = ["mlflow.auth.userId", "mlflow.auth.username", "mlflow.gateway.endpointId", "mlflow.gateway.requestType", "mlflow.gateway.caller", "mlflow.gateway.linkedTraceId",
+      "mlflow.eval.requestId", "mlflow.linkedPrompts", "mlflow.trace.archiveLocation", "mlflow.trace.archivalFailure", "mlflow.trace.sourceScorer", "mlflow.trace.infoFinalized"];
+    const planted = simpleTrace("more claims");
+    for (const key of more) (planted.info.tags[key] = "x"), (planted.info.traceMetadata[key] = "x"), (planted.data.spans[0]!.attributes[`mlflow.traceTag.${key}`] = "x");
+    await post(a, "/v1/ingest", batch(planted));
+    const kept = store.traces.get(planted.info.traceId)!;
+    expect([...Object.keys(kept.info.tags), ...Object.keys(kept.info.traceMetadata), ...Object.keys(kept.data.spans[0]!.attributes)].filter((k) => more.some((m) => k.endsWith(m)))).toEqual([]);
     const server = claims(simpleTrace("from a server"));
     await a.request(`${SELF}/v1/ingest`, { method: "POST", body: batch(server), headers: { "content-type": "application/json", authorization: "Bearer s3cret-server-token" } });
     expect(store.traces.get(server.info.traceId)!.info.traceMetadata["mlflow.sourceRun"]).toBe("0123456789abcdef0123456789abcdef");

@@ -182,12 +182,32 @@ function checkInfo(v: unknown, path: string, limits: CollectorLimits): TraceInfo
 
 /**
  * Tags and metadata that tie a trace to other things on the MLflow server (a run, whose Traces tab
- * then lists it; a logged model; where its data is stored) or name who made it: a page has no
+ * then lists it; a logged model; where its data is stored; the AI gateway; an evaluation; linked
+ * prompt versions), mark it as the server's (a scorer's trace, totals finalized) or name who made it
+ * (the developer, the authenticated user): a page has no
  * business setting them, and anyone can be a page. Dropped from what callers without the collector
  * secret send, as tags, as metadata and as the span attributes MLflow reads as tags; the trace's user and session (`mlflow.trace.user`, `mlflow.trace.session`) are kept,
  * being the page's to say.
  */
-const SERVER_KEYS = ["mlflow.sourceRun", "mlflow.modelId", "mlflow.artifactLocation", "mlflow.trace.spansLocation", "mlflow.user"];
+const SERVER_KEYS = [
+  "mlflow.sourceRun",
+  "mlflow.modelId",
+  "mlflow.artifactLocation",
+  "mlflow.trace.spansLocation",
+  "mlflow.trace.archiveLocation",
+  "mlflow.trace.archivalFailure",
+  "mlflow.user",
+  "mlflow.auth.userId",
+  "mlflow.auth.username",
+  "mlflow.gateway.endpointId",
+  "mlflow.gateway.requestType",
+  "mlflow.gateway.caller",
+  "mlflow.gateway.linkedTraceId",
+  "mlflow.eval.requestId",
+  "mlflow.linkedPrompts",
+  "mlflow.trace.sourceScorer",
+  "mlflow.trace.infoFinalized",
+];
 
 /** MLflow's OTLP ingest makes a root span's `mlflow.traceTag.<key>` attribute the trace tag `<key>`. */
 const TAG_ATTRIBUTE = "mlflow.traceTag.";
