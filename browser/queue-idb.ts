@@ -100,14 +100,14 @@ export class IdbQueue implements TraceQueue {
     if (this.closed) throw new DOMException("the IndexedDB trace queue was closed", "InvalidStateError");
     if (this.lost) await (this.reopening ??= this.reopen());
     try {
-      return this.db.transaction(STORE, mode, options);
+      return watched(this.db.transaction(STORE, mode, options));
     } catch (error) {
       // Closed with no event (WebKit closes a background page's connections so; Chromium between
       // a forced close and its event): the database is fine, this connection is not. Open it again, once.
       if (!(error instanceof DOMException && error.name === "InvalidStateError")) throw error;
       this.lost = true;
       await (this.reopening ??= this.reopen());
-      return this.db.transaction(STORE, mode, options);
+      return watched(this.db.transaction(STORE, mode, options));
     }
   }
 
@@ -323,6 +323,16 @@ async function connectDb(options: IdbQueueOptions): Promise<IDBPDatabase<Schema>
   }
 }
 
+/**
+ * A transaction whose failure its user sees where it awaits a request; idb also rejects its `done`,
+ * which an operation that stopped at the failed request never awaits: the page would see an
+ * unhandled rejection (error monitors report them) for every transaction the browser aborts.
+ */
+function watched<T extends { done: Promise<void> }>(tx: T): T {
+  tx.done.catch(() => undefined);
+  return tx;
+}
+
 /** Makes what is missing of the store and its indexes (all of it, in a new database). */
 function makeSchema(db: IDBPDatabase<Schema>, _from: number, _to: number | null, tx: IDBPTransaction<Schema, "traces"[], "versionchange">): void {
   const store = db.objectStoreNames.contains(STORE) ? tx.objectStore(STORE) : db.createObjectStore(STORE, { keyPath: "seq", autoIncrement: true });
@@ -332,7 +342,7 @@ function makeSchema(db: IDBPDatabase<Schema>, _from: number, _to: number | null,
 
 function hasSchema(db: IDBPDatabase<Schema>): boolean {
   if (!db.objectStoreNames.contains(STORE)) return false;
-  const { indexNames } = db.transaction(STORE).store;
+  const { indexNames } = watched(db.transaction(STORE)).store;
   return indexNames.contains("id") && indexNames.contains("bytes");
 }
 

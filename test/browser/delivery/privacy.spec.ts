@@ -109,6 +109,7 @@ test("site data cleared while the tab is writing traces: the tab opens the datab
   // The app keeps finishing traces (a streaming UI, an agent loop) while the user clears the site's data.
   await page.evaluate(() => ((globalThis as any).ticker = setInterval(() => (globalThis as any).app.traceMany(3, 3_000, "busy"), 5)));
   await page.waitForTimeout(300);
+  await page.evaluate(() => addEventListener("unhandledrejection", (e) => ((globalThis as any).unhandled ??= []).push(String(e.reason))));
   const cdp = await page.context().newCDPSession(page);
   await cdp.send("Storage.clearDataForOrigin", { origin: new URL(baseURL!).origin, storageTypes: "indexeddb" });
   await page.waitForTimeout(300);
@@ -119,6 +120,8 @@ test("site data cleared while the tab is writing traces: the tab opens the datab
   // and the tab kept its traces in memory for the rest of its life.
   expect(await page.evaluate(async () => (await (globalThis as any).app.stats()).storage)).toBe("indexeddb");
   expect(((await page.evaluate(() => (globalThis as any).app.warnings)) as string[]).filter((w) => /IndexedDB/.test(w))).toEqual([]);
+  // Nor does the page see the aborted transactions as unhandled rejections (error monitors report those).
+  expect(await page.evaluate(() => (globalThis as any).unhandled ?? [])).toEqual([]);
 });
 
 test("sampling rate 0: traces are neither stored nor sent", async ({ page, request }) => {
