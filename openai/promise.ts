@@ -95,10 +95,11 @@ export function observePromise<P extends object>(
       .then((body) => once(() => recordRaw(span, api, body, record)), onError)
       .finally(stop);
   };
-  // The client hands the same Response to every asResponse() call: so does tracing, relayed or not.
+  // The client hands the same Response to every asResponse() call: so does tracing, relayed or not,
+  // each call through a promise of the caller's own (a rejection one of them leaves is reported).
   let relayedResponse: Promise<RawResponse> | undefined;
   const asResponse = () => {
-    if (relayedResponse) return relayedResponse;
+    if (relayedResponse) return relayedResponse.then((response) => response);
     const raw = target.asResponse!();
     if (observing || settled) return raw; // parsed, or ended unread: nothing more to record
     observing = true;
@@ -118,8 +119,11 @@ export function observePromise<P extends object>(
         return response;
       }
     });
-    return relayedResponse;
+    return relayedResponse.then((response) => response);
   };
+  // The client's parse() gives every call its one parsed promise, which tracing also watches: the
+  // caller's is derived from it, once, so a rejection the caller leaves is reported as untraced.
+  let parsedForCaller: Promise<unknown> | undefined;
 
   return new Proxy(target, {
     get(t, prop) {
@@ -127,6 +131,7 @@ export function observePromise<P extends object>(
       if (PARSING.has(prop)) observeParsed();
       const value: unknown = Reflect.get(t, prop, t);
       if (typeof value !== "function" || prop === "constructor") return value;
+      if (prop === "parse") return () => (take(), (parsedForCaller ??= (value as () => Promise<unknown>).call(t).then((parsed) => parsed)));
       // Bound to the real promise: APIPromise keeps its state in private (#) fields. Calling one of
       // the methods that read the result takes the promise up (reading one does not).
       return PARSING.has(prop) ? (...args: unknown[]) => (take(), (value as Function).apply(t, args)) : (value as Function).bind(t);

@@ -46,7 +46,7 @@ process.on("rejectionHandled", () => events.push("handled later"));
 const fetch = async () => new Response(JSON.stringify({ error: { message: "bad request", type: "invalid_request_error" } }), { status: 400, headers: { "content-type": "application/json" } });
 const raw = new OpenAI({ apiKey: "unused", baseURL: "http://llm.local/v1", maxRetries: 0, fetch });
 const client = ${traced ? "tracedOpenAI(raw)" : "raw"};
-const create = () => client.chat.completions.create({ model: "m", messages: [{ role: "user", content: "hi" }] });
+const create = (extra = {}) => client.chat.completions.create({ model: "m", messages: [{ role: "user", content: "hi" }], ...extra });
 ${call}
 setTimeout(async () => {
   await mlflow.flushTraces();
@@ -77,5 +77,11 @@ setTimeout(async () => {
     expect(run(false, "void create().asResponse();").events).toEqual(["unhandled BadRequestError 400"]);
     expect(run(true, "void create().asResponse();").events).toEqual(["unhandled BadRequestError 400"]);
     expect(run(true, "const p = create(); void typeof p.then;").events).toEqual(["unhandled BadRequestError 400"]);
+  });
+
+  it("parse() left unhandled, and a second asResponse() left unhandled on a streamed call, are reported as untraced", () => {
+    const calls = ["void create().parse();", "const p = create({ stream: true }); p.asResponse().catch(() => {}); void p.asResponse();"];
+    for (const call of calls) expect([call, run(true, call).events]).toEqual([call, run(false, call).events]);
+    expect(run(false, calls[0]!).events).toEqual(["unhandled BadRequestError 400"]);
   });
 });
