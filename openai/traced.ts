@@ -223,6 +223,9 @@ function standIn(obj: object): object {
   const shadow = Object.create(obj) as object;
   return new Proxy(shadow, {
     getPrototypeOf: () => Reflect.getPrototypeOf(obj),
+    // Frozen, the stand-in would contradict what it reports of the real object, and every read
+    // after would throw: freezing it fails (a TypeError) and the client stays usable.
+    preventExtensions: () => false,
     ownKeys: () => Reflect.ownKeys(obj),
     getOwnPropertyDescriptor(_, key) {
       const d = Reflect.getOwnPropertyDescriptor(obj, key);

@@ -86,6 +86,8 @@ describe("the traced client", () => {
     Object.defineProperty(stub, "ping", { value: () => "pong", writable: false, configurable: false });
     const tracedStub = tracedOpenAI(stub) as typeof stub & { ping(): string; chat: { completions: { create(p: object): Promise<{ id: string }> } } };
     expect(tracedStub.ping()).toBe("pong");
+    expect(() => Object.freeze(tracedStub)).toThrow(TypeError); // it stands on a stand-in: freezing fails, cleanly
+    expect(tracedStub.ping()).toBe("pong");
     expect((await tracedStub.chat.completions.create({ model: "m" })).id).toBe("c1");
     await mlflow.flushTraces();
     expect(exporter.drain().map((t) => [t.data.spans[0]!.name, t.info.state])).toEqual([["Completions", "OK"], ["Completions", "OK"]]);
