@@ -125,12 +125,15 @@ export function start(): void {
 /** Tracing and the client, with the model and the ingest key the Worker is configured with. */
 async function setUp(): Promise<void> {
   try {
-    const config = await getChatConfig();
+    // Tried three times: a Worker reloading (wrangler dev after an edit) answers a moment later.
+    const config = await getChatConfig()
+      .catch(() => new Promise((resolve) => setTimeout(resolve, 500)).then(getChatConfig))
+      .catch(() => new Promise((resolve) => setTimeout(resolve, 2_000)).then(getChatConfig));
     model = config.model;
     // No key: an open collector takes the page's traces as they are.
     tracing = initBrowser({ collectorUrl: location.origin, ingestKey: config.ingestKey ?? undefined, propagateTo: [location.origin] });
   } catch (error) {
-    note(`Tracing is off: ${String(error)}`); // the built-in model is asked
+    note(`Tracing is off, and the built-in model is asked: the demo's settings could not be read (${String(error)})`);
   }
   // After initBrowser, which puts the traceparent on fetch: the client keeps the fetch it finds now.
   client = tracedOpenAI(

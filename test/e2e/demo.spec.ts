@@ -44,6 +44,17 @@ test.describe("demo with no configuration (the embedded buffer)", () => {
     await expect(row.locator(".fwd")).toHaveText("not-configured");
   });
 
+  test("the page's settings failing to load once (the Worker reloading): it asks again, and the question is traced", async ({ page }) => {
+    let failures = 0;
+    await page.route("**/demo/chat-config", (route) => (failures++ === 0 ? route.abort() : route.continue()));
+    await page.goto(`${demo.url}/`);
+    await ask(page, "What is mlflow-edge? (settings retried)");
+    await expect(page.locator(".msg.assistant").last()).toHaveText(/^From \[\w+\]: /);
+    await page.goto(`${demo.url}/traces`);
+    await expect(page.locator("table.traces tbody tr td.preview.request", { hasText: "(settings retried)" })).toHaveCount(1, { timeout: 20_000 });
+    expect(failures).toBe(2);
+  });
+
   test("tokens appear as they stream, before the answer is complete", async ({ page }) => {
     await page.goto(`${demo.url}/`);
     await page.fill("#question", "slow: what is mlflow-edge?"); // "slow" makes the built-in model pause between chunks
