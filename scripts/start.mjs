@@ -51,18 +51,27 @@ const PASS = [
 const projectFile = [".dev.vars", ".env"].map((f) => join(root, f)).find((f) => existsSync(f));
 
 /**
- * The entries of a dotenv file as wrangler's dotenv reads them: `KEY=value` or `KEY: value`, an
- * optional `export`, a value in '…', "…" (with \n and \r) or `…` that may span lines and is
- * followed by anything (a comment), or else unquoted up to a "#", trimmed. ($NAME expansion, which
- * wrangler also does, is not: a value holding "$" is printed as written.)
+ * The entries of a dotenv file as wrangler reads them (dotenv, then dotenv-expand), enough for the
+ * settings npm start looks at: `KEY=value` or `KEY: value`, an optional `export`, a value in '…',
+ * "…" (with \n and \r) or `…`, which may span lines, then only a comment; otherwise the line's
+ * text up to a "#", trimmed. `$NAME` and `${NAME}` are then replaced from the environment, else
+ * from the file (in '…' too, as dotenv-expand does).
  */
 function readDotenv(file) {
   const out = {};
-  const text = readFileSync(file, "utf8").replace(/\r\n?/g, "\n");
-  const entry = /^[ \t]*(?:export[ \t]+)?([\w.-]+)[ \t]*[=:][ \t]*(?:'((?:\\'|[^'])*)'|"((?:\\"|[^"])*)"|`((?:\\`|[^`])*)`|([^#\n]*))/gm;
-  for (const [, key, single, double, back, bare] of text.matchAll(entry)) {
-    out[key] = double !== undefined ? double.replace(/\\n/g, "\n").replace(/\\r/g, "\r") : (single ?? back ?? bare.trim());
+  const text = readFileSync(file, "utf8").replace(/^\uFEFF/, "").replace(/\r\n?/g, "\n");
+  const entry = /^\s*(?:export\s+)?([\w.-]+)(?:\s*=[ \t]*|:[ \t]+)('(?:\\'|[^'])*'|"(?:\\"|[^"])*"|`(?:\\`|[^`])*`|[^#\n]*)[ \t]*(?:#[^\n]*)?$/gm;
+  for (const [, key, raw] of text.matchAll(entry)) {
+    const value = raw.trim();
+    const quote = /^(['"`])([\s\S]*)\1$/.exec(value);
+    out[key] = !quote ? value : quote[1] === '"' ? quote[2].replace(/\\n/g, "\n").replace(/\\r/g, "\r") : quote[2];
   }
+  const expand = (value, depth = 0) =>
+    value.replace(/(?<!\\)\$\{?([A-Za-z_]\w*)\}?/g, (_, name) => {
+      const found = process.env[name] ?? out[name] ?? "";
+      return depth < 8 ? expand(found, depth + 1) : found;
+    });
+  for (const key of Object.keys(out)) out[key] = expand(out[key]);
   return out;
 }
 /** What the Worker will see: the project's file, the environment over it. */

@@ -199,12 +199,15 @@ describe("npm start", () => {
   it("a tracking URI in .dev.vars is announced and gets the default experiment, as one in the environment does (before: 'kept in the local buffer', and every trace refused for want of an experiment)", { timeout: 150_000 }, async () => {
     const devVars = join(root, ".dev.vars");
     if (existsSync(devVars)) return expect.fail("a .dev.vars is already in the checkout: this test would overwrite it");
-    writeFileSync(devVars, `export MLFLOW_TRACKING_URI="http://carol:dev-vars-secret@127.0.0.1:9" # local\n`);
+    // Saved with a byte order mark (PowerShell's UTF-8), a variable expanded as wrangler's dotenv-expand does.
+    writeFileSync(devVars, `\uFEFFMLFLOW_HOST=127.0.0.1:9\nexport MLFLOW_TRACKING_URI="http://carol:dev-vars-secret@\${MLFLOW_HOST}" # local\n`);
     try {
       const port = await freePort();
       const s = start({ PORT: String(port) });
       await ready(s);
       expect(s.out()).toContain("forwarding to MLflow at http://***@127.0.0.1:9");
+      // What it announced is what the Worker got from wrangler.
+      expect(((await (await fetch(`http://127.0.0.1:${port}/demo/config`)).json()) as { mlflowUrl: string }).mlflowUrl).toBe("http://127.0.0.1:9");
       expect(s.out() + s.err()).not.toContain("dev-vars-secret");
       const envFile = [...commandLines(s.child.pid!).find((l) => l.includes("--env-file"))!.matchAll(/--env-file (\S+)/g)].at(-1)![1]!;
       expect(readFileSync(envFile, "utf8")).toContain("MLFLOW_EXPERIMENT_NAME='mlflow-edge-demo'");
