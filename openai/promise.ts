@@ -26,6 +26,8 @@ interface RawResponse {
 
 /** Methods that make the client parse the body: tracing records the parsed value. */
 const PARSING = new Set<PropertyKey>(["then", "catch", "finally", "withResponse", "parse", "_thenUnwrap"]);
+/** Those that chain on the client's parsed promise, the one parse() returns. */
+const CHAINING = new Set<PropertyKey>(["then", "catch", "finally", "withResponse"]);
 
 export function observePromise<P extends object>(
   promise: P,
@@ -123,7 +125,22 @@ export function observePromise<P extends object>(
   };
   // The client's parse() gives every call its one parsed promise, which tracing also watches: the
   // caller's is derived from it, once, so a rejection the caller leaves is reported as untraced.
+  // Untraced, then/catch/finally/withResponse chain on that same promise, so handling the call
+  // handles what parse() gave: the derived one is handled with them.
   let parsedForCaller: Promise<unknown> | undefined;
+  let chained = false;
+  const chain = () => {
+    chained = true;
+    parsedForCaller?.catch(() => undefined);
+  };
+  const parsed = (parse: () => Promise<unknown>) => {
+    take();
+    if (!parsedForCaller) {
+      parsedForCaller = parse().then((value) => value);
+      if (chained) parsedForCaller.catch(() => undefined);
+    }
+    return parsedForCaller;
+  };
 
   return new Proxy(target, {
     get(t, prop) {
@@ -131,7 +148,8 @@ export function observePromise<P extends object>(
       if (PARSING.has(prop)) observeParsed();
       const value: unknown = Reflect.get(t, prop, t);
       if (typeof value !== "function" || prop === "constructor") return value;
-      if (prop === "parse") return () => (take(), (parsedForCaller ??= (value as () => Promise<unknown>).call(t).then((parsed) => parsed)));
+      if (prop === "parse") return () => parsed(() => (value as () => Promise<unknown>).call(t));
+      if (CHAINING.has(prop)) return (...args: unknown[]) => (take(), chain(), (value as Function).apply(t, args));
       // Bound to the real promise: APIPromise keeps its state in private (#) fields. Calling one of
       // the methods that read the result takes the promise up (reading one does not).
       return PARSING.has(prop) ? (...args: unknown[]) => (take(), (value as Function).apply(t, args)) : (value as Function).bind(t);

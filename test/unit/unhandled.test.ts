@@ -84,4 +84,14 @@ setTimeout(async () => {
     for (const call of calls) expect([call, run(true, call).events]).toEqual([call, run(false, call).events]);
     expect(run(false, calls[0]!).events).toEqual(["unhandled BadRequestError 400"]);
   });
+
+  it("parse() kept while the call itself is handled is handled with it, as untraced (before: a crash the plain client did not have)", () => {
+    const calls = [
+      "const p = create(); void p.parse(); await p.catch(() => {});",
+      "const p = create(); await p.catch(() => {}); void p.parse();",
+      "const p = create(); await p.withResponse().catch(() => {}); void p.parse();",
+    ];
+    for (const call of calls) expect([call, run(true, call).events]).toEqual([call, []]);
+    for (const call of calls) expect([call, run(false, call).events]).toEqual([call, []]);
+  });
 });
