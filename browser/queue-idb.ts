@@ -335,6 +335,7 @@ function watched<T extends { done: Promise<void> }>(tx: T): T {
 
 /** Makes what is missing of the store and its indexes (all of it, in a new database). */
 function makeSchema(db: IDBPDatabase<Schema>, _from: number, _to: number | null, tx: IDBPTransaction<Schema, "traces"[], "versionchange">): void {
+  watched(tx); // an upgrade the browser aborts (site data cleared as it opens) fails the open, which is retried
   const store = db.objectStoreNames.contains(STORE) ? tx.objectStore(STORE) : db.createObjectStore(STORE, { keyPath: "seq", autoIncrement: true });
   if (!store.indexNames.contains("id")) store.createIndex("id", "id", { unique: true });
   if (!store.indexNames.contains("bytes")) store.createIndex("bytes", "bytes");

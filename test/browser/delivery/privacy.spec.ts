@@ -124,6 +124,22 @@ test("site data cleared while the tab is writing traces: the tab opens the datab
   expect(await page.evaluate(() => (globalThis as any).unhandled ?? [])).toEqual([]);
 });
 
+test("site data cleared while the queue opens (and makes) its database: no unhandled rejection reaches the page", async ({ page, baseURL }) => {
+  await page.goto("/page/idb-open-churn");
+  await page.waitForFunction(() => "churn" in globalThis);
+  await page.evaluate(() => (globalThis as any).churn());
+  const cdp = await page.context().newCDPSession(page);
+  for (let i = 0; i < 30; i++) {
+    await page.waitForTimeout(40);
+    await cdp.send("Storage.clearDataForOrigin", { origin: new URL(baseURL!).origin, storageTypes: "indexeddb" });
+  }
+  await page.evaluate(() => (globalThis as any).stop());
+  await page.waitForTimeout(1_000);
+  expect(await page.evaluate(() => (globalThis as any).opened)).toBeGreaterThan(0);
+  // Before: the upgrade transaction's aborts reached the page (and its error monitor) unhandled.
+  expect(await page.evaluate(() => (globalThis as any).unhandled)).toEqual([]);
+});
+
 test("sampling rate 0: traces are neither stored nor sent", async ({ page, request }) => {
   await openApp(page, "sample=0");
   await page.evaluate(() => (globalThis as any).app.traceMany(3, 0, "unsampled"));
