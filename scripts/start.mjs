@@ -51,27 +51,29 @@ const PASS = [
 const projectFile = [".dev.vars", ".env"].map((f) => join(root, f)).find((f) => existsSync(f));
 
 /**
- * The entries of a dotenv file as wrangler reads them (dotenv, then dotenv-expand), enough for the
- * settings npm start looks at: `KEY=value` or `KEY: value`, an optional `export`, a value in '…',
- * "…" (with \n and \r) or `…`, which may span lines, then only a comment; otherwise the line's
- * text up to a "#", trimmed. `$NAME` and `${NAME}` are then replaced from the environment, else
- * from the file (in '…' too, as dotenv-expand does).
+ * The entries of a dotenv file as wrangler gives them to the Worker (dotenv, then dotenv-expand over
+ * the files alone), enough for the settings npm start looks at: `KEY=value` or `KEY: value`, an
+ * optional `export`, a value in '…', "…" (with \n and \r) or `…`, which may span lines, then only a
+ * comment; otherwise the line's text up to a "#", trimmed. `$NAME`, `${NAME}` and `${NAME:-default}`
+ * (`-`, `:+`, `+`) name entries above it in the file, not the shell's variables; `\$` is a "$".
  */
 function readDotenv(file) {
   const out = {};
   const text = readFileSync(file, "utf8").replace(/^\uFEFF/, "").replace(/\r\n?/g, "\n");
   const entry = /^\s*(?:export\s+)?([\w.-]+)(?:\s*=[ \t]*|:[ \t]+)('(?:\\'|[^'])*'|"(?:\\"|[^"])*"|`(?:\\`|[^`])*`|[^#\n]*)[ \t]*(?:#[^\n]*)?$/gm;
+  const expand = (value) =>
+    value.replace(/(\\)?\$(?:\{([A-Za-z_]\w*)(?:(:?[-+])([^}]*))?\}|([A-Za-z_]\w*))/g, (match, escaped, braced, op, alt, bare) => {
+      if (escaped) return match.slice(1);
+      const found = out[braced ?? bare];
+      if (!op) return found ?? "";
+      const set = op.startsWith(":") ? Boolean(found) : found !== undefined;
+      return op.endsWith("-") ? (set ? found : alt) : set ? alt : "";
+    });
   for (const [, key, raw] of text.matchAll(entry)) {
     const value = raw.trim();
     const quote = /^(['"`])([\s\S]*)\1$/.exec(value);
-    out[key] = !quote ? value : quote[1] === '"' ? quote[2].replace(/\\n/g, "\n").replace(/\\r/g, "\r") : quote[2];
+    out[key] = expand(!quote ? value : quote[1] === '"' ? quote[2].replace(/\\n/g, "\n").replace(/\\r/g, "\r") : quote[2]);
   }
-  const expand = (value, depth = 0) =>
-    value.replace(/(?<!\\)\$\{?([A-Za-z_]\w*)\}?/g, (_, name) => {
-      const found = process.env[name] ?? out[name] ?? "";
-      return depth < 8 ? expand(found, depth + 1) : found;
-    });
-  for (const key of Object.keys(out)) out[key] = expand(out[key]);
   return out;
 }
 /** What the Worker will see: the project's file, the environment over it. */

@@ -199,11 +199,12 @@ describe("npm start", () => {
   it("a tracking URI in .dev.vars is announced and gets the default experiment, as one in the environment does (before: 'kept in the local buffer', and every trace refused for want of an experiment)", { timeout: 150_000 }, async () => {
     const devVars = join(root, ".dev.vars");
     if (existsSync(devVars)) return expect.fail("a .dev.vars is already in the checkout: this test would overwrite it");
-    // Saved with a byte order mark (PowerShell's UTF-8), a variable expanded as wrangler's dotenv-expand does.
-    writeFileSync(devVars, `\uFEFFMLFLOW_HOST=127.0.0.1:9\nexport MLFLOW_TRACKING_URI="http://carol:dev-vars-secret@\${MLFLOW_HOST}" # local\n`);
+    // Saved with a byte order mark (PowerShell's UTF-8), a variable expanded as wrangler's
+    // dotenv-expand does: from the file's entries above it, not from the shell's variables.
+    writeFileSync(devVars, `\uFEFFMLFLOW_HOST=127.0.0.1:9\nexport MLFLOW_TRACKING_URI="http://carol:dev-vars-secret@\${MLFLOW_HOST:-nowhere}" # local\n`);
     try {
       const port = await freePort();
-      const s = start({ PORT: String(port) });
+      const s = start({ PORT: String(port), MLFLOW_HOST: "shell-host:1" });
       await ready(s);
       expect(s.out()).toContain("forwarding to MLflow at http://***@127.0.0.1:9");
       // What it announced is what the Worker got from wrangler.
