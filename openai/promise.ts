@@ -24,8 +24,11 @@ interface RawResponse {
   readonly type?: string;
 }
 
-/** Methods that make the client parse the body: tracing records the parsed value. */
-const PARSING = new Set<PropertyKey>(["then", "catch", "finally", "withResponse", "parse", "_thenUnwrap"]);
+/**
+ * Methods that make the client parse the body: tracing records the parsed value. (`_thenUnwrap`
+ * makes a new promise that parses the body itself: tracing parsing this one too read the body twice.)
+ */
+const PARSING = new Set<PropertyKey>(["then", "catch", "finally", "withResponse", "parse"]);
 /** Those that chain on the client's parsed promise, the one parse() returns. */
 const CHAINING = new Set<PropertyKey>(["then", "catch", "finally", "withResponse"]);
 

@@ -278,6 +278,12 @@ describe("chat.completions.create", () => {
 
   // A failed call never awaited: test/unit/unhandled.test.ts (its rejection stays unhandled, as untraced).
 
+  it("the client's own _thenUnwrap() on a traced call gets its value (before: 'Body is unusable', tracing had read the body)", async () => {
+    const client = tracedOpenAI(raw());
+    const call = client.chat.completions.create({ model: "demo-mini", messages: [system, question] }) as unknown as { _thenUnwrap<U>(fn: (data: OpenAI.ChatCompletion) => U): Promise<U> };
+    expect(await call._thenUnwrap((data) => data.choices[0]!.message.content)).toBe(ANSWER);
+  });
+
   it("a successful call nobody reads ends its span unread after openSpanTimeoutMs; one read before then records its outputs", async () => {
     mlflow.init({ exporter, silent: true, openSpanTimeoutMs: 300 });
     const client = tracedOpenAI(raw());
