@@ -51,33 +51,47 @@ const PASS = [
 const projectFile = [".dev.vars", ".env"].map((f) => join(root, f)).find((f) => existsSync(f));
 
 /**
- * The entries of a dotenv file as wrangler gives them to the Worker (dotenv, then dotenv-expand over
- * the files alone), enough for the settings npm start looks at: `KEY=value` or `KEY: value`, an
- * optional `export`, a value in '…', "…" (with \n and \r) or `…`, which may span lines, then only a
- * comment; otherwise the line's text up to a "#", trimmed. `$NAME`, `${NAME}` and `${NAME:-default}`
- * (`-`, `:+`, `+`) name entries above it in the file, not the shell's variables; `\$` is a "$".
+ * The project file's entries as dotenv reads them (wrangler's first step), enough for the settings
+ * npm start looks at: `KEY=value` or `KEY: value`, an optional `export`, a value in '…', "…" (with
+ * \n and \r) or `…`, which may span lines, then only a comment; otherwise the line's text up to a
+ * "#", trimmed. A key given twice keeps its first place and its last value.
  */
 function readDotenv(file) {
   const out = {};
   const text = readFileSync(file, "utf8").replace(/^\uFEFF/, "").replace(/\r\n?/g, "\n");
   const entry = /^\s*(?:export\s+)?([\w.-]+)(?:\s*=[ \t]*|:[ \t]+)('(?:\\'|[^'])*'|"(?:\\"|[^"])*"|`(?:\\`|[^`])*`|[^#\n]*)[ \t]*(?:#[^\n]*)?$/gm;
-  const expand = (value) =>
-    value.replace(/(\\)?\$(?:\{([A-Za-z_]\w*)(?:(:?[-+])([^}]*))?\}|([A-Za-z_]\w*))/g, (match, escaped, braced, op, alt, bare) => {
-      if (escaped) return match.slice(1);
-      const found = out[braced ?? bare];
-      if (!op) return found ?? "";
-      const set = op.startsWith(":") ? Boolean(found) : found !== undefined;
-      return op.endsWith("-") ? (set ? found : alt) : set ? alt : "";
-    });
   for (const [, key, raw] of text.matchAll(entry)) {
     const value = raw.trim();
     const quote = /^(['"`])([\s\S]*)\1$/.exec(value);
-    out[key] = expand(!quote ? value : quote[1] === '"' ? quote[2].replace(/\\n/g, "\n").replace(/\\r/g, "\r") : quote[2]);
+    out[key] = !quote ? value : quote[1] === '"' ? quote[2].replace(/\\n/g, "\n").replace(/\\r/g, "\r") : quote[2];
   }
   return out;
 }
-/** What the Worker will see: the project's file, the environment over it. */
-const seen = { ...(projectFile ? readDotenv(projectFile) : {}), ...Object.fromEntries(PASS.filter((k) => process.env[k]).map((k) => [k, process.env[k]])) };
+
+/**
+ * What wrangler's second step (dotenv-expand over the files, not the shell's variables) makes of
+ * the entries, in their order: `$NAME`, `${NAME}`, `${NAME:-default}` and `${NAME:+alternative}`
+ * (`-` and `+` alike, an empty value counting as unset), `\$` a "$". Nested defaults are not read:
+ * a value holding one is not vouched for (the start-up check of OPENAI_BASE_URL skips it).
+ */
+function expandAll(entries) {
+  const name = /(\\)?\$(?:\{([A-Za-z_]\w*)(?::?([-+])([^{}]*))?\}|([A-Za-z_]\w*))/g;
+  for (const key of Object.keys(entries)) {
+    entries[key] = entries[key]
+      .replace(name, (match, escaped, braced, op, alt, bare) => {
+        if (escaped) return match;
+        const found = entries[braced ?? bare] || "";
+        return !op ? found : op === "-" ? found || alt : found ? alt : "";
+      })
+      .replaceAll("\\$", "$");
+  }
+  return entries;
+}
+
+/** What the Worker will see: the project's file with the environment's values in place, expanded. */
+const fromFile = projectFile ? readDotenv(projectFile) : {};
+const rawBaseUrl = fromFile.OPENAI_BASE_URL ?? "";
+const seen = expandAll(Object.assign(fromFile, Object.fromEntries(PASS.filter((k) => process.env[k]).map((k) => [k, process.env[k].replaceAll("$", "\\$")]))));
 
 if (seen.MLFLOW_TRACKING_URI && !seen.MLFLOW_EXPERIMENT_ID && !seen.MLFLOW_EXPERIMENT_NAME) {
   process.env.MLFLOW_EXPERIMENT_NAME = seen.MLFLOW_EXPERIMENT_NAME = "mlflow-edge-demo";
@@ -94,7 +108,10 @@ const protocolOf = (url) => {
     return "";
   }
 };
-if (provider && !/^https?:$/.test(protocolOf(seen.OPENAI_BASE_URL))) {
+// Refused only when npm start knows the value for sure: from the environment, or a project file's
+// line with nothing to expand (its expansion is wrangler's to make).
+const baseUrlKnown = Boolean(process.env.OPENAI_BASE_URL) || !rawBaseUrl.includes("$");
+if (provider && baseUrlKnown && !/^https?:$/.test(protocolOf(seen.OPENAI_BASE_URL))) {
   console.error("OPENAI_BASE_URL must be an http(s) URL, such as https://api.openai.com/v1.");
   process.exit(2);
 }

@@ -201,7 +201,8 @@ describe("npm start", () => {
     if (existsSync(devVars)) return expect.fail("a .dev.vars is already in the checkout: this test would overwrite it");
     // Saved with a byte order mark (PowerShell's UTF-8), a variable expanded as wrangler's
     // dotenv-expand does: from the file's entries above it, not from the shell's variables.
-    writeFileSync(devVars, `\uFEFFMLFLOW_HOST=127.0.0.1:9\nexport MLFLOW_TRACKING_URI="http://carol:dev-vars-secret@\${MLFLOW_HOST:-nowhere}" # local\n`);
+    // A key given twice is expanded with its last value; an empty one counts as unset, as in dotenv-expand.
+    writeFileSync(devVars, `\uFEFFMLFLOW_HOST=nowhere:1\nEMPTY=\nexport MLFLOW_TRACKING_URI="http://carol:dev-vars-secret@\${MLFLOW_HOST:-nowhere}\${EMPTY-}" # local\nMLFLOW_HOST=127.0.0.1:9\n`);
     try {
       const port = await freePort();
       const s = start({ PORT: String(port), MLFLOW_HOST: "shell-host:1" });
