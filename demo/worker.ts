@@ -5,6 +5,7 @@
 import { Hono, type Context, type Next } from "hono";
 import { MlflowClient } from "../core/mlflow/client.js";
 import { readBufferConfig, type TraceBufferEnv } from "../worker/buffer/config.js";
+import { originAllowed, parseIngestKeys } from "../worker/collector/auth.js";
 import { bufferStoreFromEnv, createCollector, mlflowTracing, TraceBuffer } from "../worker/index.js";
 import { fakeLlm } from "./llm/fake-llm.js";
 import { error as llmError } from "./llm/validate.js";
@@ -106,22 +107,17 @@ function findExperimentId(env: DemoEnv): Promise<string | undefined> {
 
 /**
  * The ingest key for the demo's own pages: the first of INGEST_KEYS bound to this origin ("self",
- * "*" or the origin itself), so that a key set for another app (INGEST_KEYS replaces wrangler.toml's)
+ * "*" or the origin itself, as the collector matches them), so that a key set for another app (INGEST_KEYS replaces wrangler.toml's)
  * does not leave the page sending with a key the collector refuses. Null when none is (the page
  * then says so) or when INGEST_KEYS is unset or malformed (the collector answers for that itself).
  * Ingest keys are public: a page's key is in its code anyway.
  */
 function pageIngestKey(raw: string | undefined, origin: string): string | null {
   try {
-    const keys: unknown = JSON.parse(raw ?? "null");
-    if (!Array.isArray(keys)) return null;
-    for (const k of keys as { key?: unknown; origins?: unknown }[]) {
-      if (typeof k?.key === "string" && Array.isArray(k.origins) && k.origins.some((o) => o === "self" || o === "*" || o === origin)) return k.key;
-    }
+    return parseIngestKeys(raw ?? "[]", "INGEST_KEYS").find((k) => originAllowed(origin, k.origins, origin))?.key ?? null;
   } catch {
-    // malformed: the collector's 503 names it
+    return null; // malformed: the collector's 503 names it
   }
-  return null;
 }
 
 app.get("/demo/config", async (c) => {

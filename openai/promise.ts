@@ -152,10 +152,10 @@ export function observePromise<P extends object>(
       const value: unknown = Reflect.get(t, prop, t);
       if (typeof value !== "function" || prop === "constructor") return value;
       if (prop === "parse") return () => parsed(() => (value as () => Promise<unknown>).call(t));
-      if (CHAINING.has(prop)) return (...args: unknown[]) => (take(), chain(), (value as Function).apply(t, args));
       // Bound to the real promise: APIPromise keeps its state in private (#) fields. Calling one of
       // the methods that read the result takes the promise up (reading one does not).
-      return PARSING.has(prop) ? (...args: unknown[]) => (take(), (value as Function).apply(t, args)) : (value as Function).bind(t);
+      if (CHAINING.has(prop)) return (...args: unknown[]) => (take(), chain(), (value as Function).apply(t, args));
+      return (value as Function).bind(t);
     },
   });
 }

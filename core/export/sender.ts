@@ -305,9 +305,9 @@ export class Sender {
     return this.options.isOnline?.() ?? true;
   }
 
-  /** Whether the body of `items` fits what is left of the budget (measured as request() does). */
+  /** Whether the batch body of `items` fits what is left of the budget: its bodies' own length, not their entries' `bytes`. */
   private fitsKeepalive(items: readonly QueuedTrace[]): boolean {
-    return utf8Length(encodeIngestBatch(items.map((i) => i.body))) <= this.budget.room();
+    return INGEST_ENVELOPE_BYTES + items.reduce((sum, i) => sum + utf8Length(i.body) + 1, 0) <= this.budget.room();
   }
 
   /** Leases a batch whose body fits `room` (one oversized trace may come alone); skips direct sends. */

@@ -12,7 +12,7 @@ import { getChatConfig } from "./traces-api.js";
 
 let tracing: ReturnType<typeof initBrowser> | undefined; // unset until the settings are read, or if tracing could not start
 let client: OpenAI;
-let model = "demo-mini"; // or the real provider's (OPENAI_MODEL), as /demo/config says
+let model = "demo-mini"; // or the real provider's (OPENAI_MODEL), as /demo/chat-config says
 const sessionId = crypto.randomUUID();
 
 const retrieve = trace(

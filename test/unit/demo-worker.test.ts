@@ -116,9 +116,9 @@ describe("/demo/chat-config: the chat page's model and ingest key", () => {
 
   it("the ingest key is the first of INGEST_KEYS bound to the page's origin, never another app's (before: the page's own hard-coded key, refused once INGEST_KEYS was set)", async () => {
     const keys = (k: unknown) => ({ INGEST_KEYS: JSON.stringify(k) });
-    expect((await config(keys([{ key: "pk-other", origins: ["https://app.example.com"] }, { key: "pk-mine", origins: ["self"] }]))).ingestKey).toBe("pk-mine");
-    expect((await config(keys([{ key: "pk-here", origins: [`http://${HOST}`] }]))).ingestKey).toBe("pk-here");
-    expect((await config(keys([{ key: "pk-any", origins: ["*"] }]))).ingestKey).toBe("pk-any");
+    expect((await config(keys([{ key: "pk-other", origins: ["https://app.example.com"] }, { key: "pk-demo-mine", origins: ["self"] }]))).ingestKey).toBe("pk-demo-mine");
+    expect((await config(keys([{ key: "pk-demo-here", origins: [`http://${HOST}`] }]))).ingestKey).toBe("pk-demo-here");
+    expect((await config(keys([{ key: "pk-demo-any", origins: ["*"] }]))).ingestKey).toBe("pk-demo-any");
     expect((await config(keys([{ key: "pk-other", origins: ["https://app.example.com"] }]))).ingestKey).toBeNull();
     expect((await config({ INGEST_KEYS: "not json" })).ingestKey).toBeNull();
     expect((await config({})).ingestKey).toBeNull();
