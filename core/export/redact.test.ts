@@ -334,6 +334,27 @@ describe("redactSecrets", () => {
     });
   });
 
+  it("keeps prompts, names and keys that only look like secrets: acronyms and hyphenated words after a scheme word, sk-words, secretary", () => {
+    const redact = createRedactor();
+    const prose = [
+      "Explain basic SQL joins for a basic AI assistant", "A basic SQL join combines rows; each token ID is an integer.", "Basic RAG pipeline",
+      "Write a basic e-commerce site", "Try basic AI-powered search", "Bearer IDs", "Use sk-learn-compatible-estimators",
+    ];
+    const trace = {
+      info: { traceId: "tr-1", traceLocation: { type: "MLFLOW_EXPERIMENT" as const }, requestTime: 0, state: "OK" as const, traceMetadata: {}, tags: {} },
+      data: { spans: [{
+        traceId: "tr-1", spanId: "a", parentId: null, name: "Basic RAG pipeline", spanType: "UNKNOWN" as const, startTime: 0, endTime: 1,
+        status: { statusCode: "STATUS_CODE_OK" as const, description: "" }, events: [], attributes: {},
+        inputs: { prose, secretary: "Ada", auth: "oauth2", samples: ["Bearer my-secret-key", "Basic user-password", "Token sk-live-abc", "Basic e-commerce", "Bearer ABCdefGHI", "Basic QWxhZGRpbjpvcGVu"] },
+        outputs: "sk-proj-abcdefghij0123456789",
+      }] },
+    } satisfies mlflow.Trace;
+    const span = redact(trace)!.data.spans[0]!;
+    expect(span.name).toBe("Basic RAG pipeline");
+    expect(span.inputs).toEqual({ prose, secretary: "Ada", auth: "oauth2", samples: ["Bearer", "Basic", "Token", "Basic", "Bearer", "Basic"].map((scheme) => `${scheme} ${REDACTED}`) });
+    expect(span.outputs).toBe(REDACTED);
+  });
+
   it("takes extra keys and patterns", () => {
     const redact = createRedactor({ keys: ["ssn", /^x-internal-/], patterns: [/\b\d{3}-\d{2}-\d{4}\b/g] });
     const trace = {

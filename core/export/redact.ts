@@ -31,7 +31,7 @@ export interface RedactorOptions {
 // token counts (input_tokens, mlflow.chat.tokenUsage) do not.
 const SECRET_KEY = /(authorization|apikey|passwd|passphrase|cookies?|token|credentials?|accesskey|signingkey|clientkey|bearer|jwt|auth|pwd|signature|sig)$/;
 // Anywhere in the key: password_confirmation, secret_key, private_key_pem.
-const SECRET_IN_KEY = /password|secret|privatekey/;
+const SECRET_IN_KEY = /password|secret(?!ar)|privatekey/; // not secretary, secretariat
 // Pagination cursors named like tokens: next_page_token, NextToken, continuationToken (whole keys
 // only: FB_PAGE_TOKEN or page_token may well be a credential).
 const CURSOR_KEY = /^(?:next|nextpage|continuation)token$/;
@@ -40,7 +40,7 @@ const CURSOR_KEY = /^(?:next|nextpage|continuation)token$/;
 // only when it reads as text: a string with whitespace (a scheme and credential in it is still
 // masked by the patterns), a plain word (lower-case or caseless letters, an initial capital
 // allowed), 3 characters or fewer; a number under 1000 (not a one-time code). Arrays and anything
-// else are masked. `auth` is strict: only a lone scheme word ("basic") is kept.
+// else are masked. `auth` is strict: only a lone scheme word ("basic", "oauth2") is kept.
 const DATA_OR_SECRET_KEY = /^(?:token|sig|signature)$/;
 // (A tokenizer's word-start mark, SentencePiece's "▁" or byte-level BPE's "Ġ", may lead.)
 const PLAIN_WORD = /^[▁Ġ]?\p{Lu}?[\p{Ll}\p{Lo}\p{M}]{1,23}$/u;
@@ -50,7 +50,7 @@ const JSON_LITERAL = /^(?:true|false|null|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)$/;
 
 // Secret-shaped values wherever they appear: auth schemes, and well-known key formats.
 const SECRET_VALUES: readonly RegExp[] = [
-  /\bsk-[A-Za-z0-9_-]{16,}/g, // OpenAI, Anthropic (sk-ant-…)
+  /\bsk-(?=[A-Za-z_-]*\d)[A-Za-z0-9_-]{16,}/g, // OpenAI, Anthropic (sk-ant-…), with a digit somewhere (not "sk-learn-compatible-estimators")
   /\bAIza[0-9A-Za-z_-]{35}/g, // Google (Gemini's ?key=)
   /\b(?:gsk|hf)_[A-Za-z0-9]{20,}/g, // Groq, Hugging Face
   /\bAKIA[0-9A-Z]{16}\b/g, // AWS access key id
@@ -60,16 +60,25 @@ const SECRET_VALUES: readonly RegExp[] = [
   /\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g, // a JWT
   /-----BEGIN [A-Z ]{0,40}PRIVATE KEY-----[A-Za-z0-9+/=\s\\]{0,10000}-----END [A-Z ]{0,40}PRIVATE KEY-----/g, // base64 (its line breaks escaped too, in JSON text) only: linear on hostile text
 ];
+// A word as prose writes it: lower-case with an initial capital allowed, or an acronym ("SQL", "IDs").
+const PROSE_WORD = "(?:[A-Z]?[a-z]+|[A-Z]{2,6}s?)";
+const PROSE_WORD_ALONE = new RegExp(`^${PROSE_WORD}$`);
+const PROSE_WORDS = new RegExp(`^${PROSE_WORD}(?:-${PROSE_WORD})+$`);
 // Where only part of the match is the secret.
 const SECRET_PARTS: readonly RedactRule[] = [
-  // An auth scheme and its credential. Prose says "a token budget", "Basic setup", "Token 4096":
-  // a short plain word or a number after the scheme is kept, anything else is masked.
+  // An auth scheme and its credential. Prose says "a token budget", "Basic setup", "Token 4096",
+  // "basic SQL", "each token ID", "a basic e-commerce site": a number, a short plain word or an
+  // acronym is kept, and hyphenated words naming no secret after a scheme written in lower case
+  // (a header writes it capitalized); anything else is masked ("Bearer my-collector-secret",
+  // "Token dev-local", "Basic dXNlcjpwYXNz").
   {
     pattern: /\b(?:Bearer|Basic|Token)\s+[A-Za-z0-9\-._~+/]+=*/gi,
     replace: (m) => {
-      const [scheme, value = ""] = m.split(/\s+/);
-      const word = value.replace(/\.+$/, ""); // "a Token ring."
-      return (/^[A-Z]?[a-z]+$/.test(word) && word.length < 16) || /^\d[\d.,]*$/.test(value) ? m : `${scheme} ${REDACTED}`;
+      const [scheme = "", value = ""] = m.split(/\s+/);
+      const words = value.replace(/\.+$/, ""); // "a Token ring."
+      const prose = (words.length < 16 && PROSE_WORD_ALONE.test(words)) ||
+        (words.length < 24 && scheme === scheme.toLowerCase() && PROSE_WORDS.test(words) && !/secret|token|key|pass|pwd|auth|cred/i.test(words));
+      return /^\d[\d.,]*$/.test(value) || prose ? m : `${scheme} ${REDACTED}`;
     },
   },
   // The password in scheme://user:password@host, up to the last "@" before the host (a password
@@ -130,7 +139,7 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
     if (!isSecretKey(key) || typeof item === "boolean" || item === null) return false;
     const n = normalizeKey(key);
     if (exact.has(n) || regexps.some((r) => r.test(key))) return true;
-    if (n === "auth") return !(typeof item === "string" && /^[A-Za-z]{1,16}$/.test(item));
+    if (n === "auth") return !(typeof item === "string" && /^[A-Za-z]{1,16}\d?$/.test(item)); // "basic", "oauth2"
     if (!DATA_OR_SECRET_KEY.test(n)) return true;
     if (typeof item === "string") return !readsAsText(item);
     if (typeof item === "number") return !(Math.abs(item) < 1000);
