@@ -4,7 +4,7 @@ import { toOtlpExportRequest } from "../serialize/otlp.js";
 import { wellFormedJson } from "../serialize/py-json.js";
 import { parseStartTraceResponse, toStartTraceInfo, type ReturnedTraceInfo } from "../serialize/trace-info.js";
 import { authHeaders, type MlflowAuth } from "./auth.js";
-import { MlflowExperimentError, MlflowHttpError, MlflowResponseError, withoutCredentials } from "./errors.js";
+import { MlflowError, MlflowExperimentError, MlflowHttpError, MlflowResponseError, withoutCredentials } from "./errors.js";
 import { sendWithRetry, type FetchLike, type HttpRequest, type HttpSettings } from "./http.js";
 import { resolveRetryPolicy, type RetryPolicy } from "./retry.js";
 
@@ -151,6 +151,12 @@ export class MlflowClient {
    * second StartTraceV3 for the same trace id, so a retried or duplicated send leaves one trace.
    */
   async sendTrace(trace: Trace, experimentId: string): Promise<SendTraceResult> {
+    // A part whose root has its parent elsewhere (a Worker's part of a page's trace, a remote
+    // process's): MLflow's Python SDK logs only its spans, so the trace's name, previews and times
+    // stay the caller's. Here its trace info is written too, but only while MLflow has none written
+    // yet (the part came first, or alone), so that the trace is not left IN_PROGRESS; the caller's
+    // part replaces it when it comes.
+    const caller = !trace.data.spans.some((s) => s.parentId === null) && (await this.traceInfoWritten(trace.info.traceId));
     let spansLogged = true;
     try {
       await this.logSpans(experimentId, trace.data.spans);
@@ -158,10 +164,23 @@ export class MlflowClient {
       if (!(error instanceof MlflowHttpError && spansGoToArtifacts(error))) throw error;
       spansLogged = false;
     }
+    if (caller) {
+      if (spansLogged) return { traceId: trace.info.traceId, spansLocation: TRACKING_STORE };
+      // Its traces.json holds the caller's spans: this part would replace them (Python's SDK drops it too).
+      throw new MlflowError(`MLflow at ${withoutCredentials(this.trackingUri)} keeps spans in artifacts: a part of trace ${trace.info.traceId} from a remote process cannot be added to it (a tracking server of MLflow 3.x with a SQL backend can).`);
+    }
     const info = await this.startTrace(trace, experimentId);
     if (spansLogged && info.tags[SPANS_LOCATION_TAG] === TRACKING_STORE) return { traceId: info.traceId, spansLocation: TRACKING_STORE };
     await this.uploadTraceData(info, trace.data.spans);
     return { traceId: info.traceId, spansLocation: "ARTIFACT" };
+  }
+
+  /** Whether MLflow has the trace's info from a StartTraceV3 (not only made up from spans logged); false too before 3.2 (no GetTraceInfoV3). */
+  private async traceInfoWritten(traceId: string): Promise<boolean> {
+    const req: HttpRequest = { method: "GET", url: this.url(`/api/3.0/mlflow/traces/${encodeURIComponent(traceId)}`), accept: [404] };
+    const { status, body } = await this.json(req);
+    const metadata = (body as { trace?: { trace_info?: { trace_metadata?: Record<string, unknown> } } }).trace?.trace_info?.trace_metadata;
+    return status === 200 && metadata?.["mlflow.trace.infoFinalized"] === "true";
   }
 
   /** The experiment's id, or `undefined` if there is none by that name. */
