@@ -6,6 +6,7 @@ import * as mlflow from "../index.js";
 import { captureWarnings, setup, shape, sleep } from "../../test/unit/helpers.js";
 import { resetWarnings } from "../debug.js";
 import { getTracer } from "../tracer.js";
+import { toOtlpExportRequest } from "../serialize/otlp.js";
 
 /** Runs `fn` with the wall clock (`Date.now`) moved by `offsetMs`: a clock set back, a laptop's sleep. */
 async function wallClockMoved<T>(offsetMs: number, fn: () => T | Promise<T>): Promise<T> {
@@ -642,6 +643,32 @@ describe("tracing never breaks the traced program", () => {
     expect(spans[2]!.endTime).toBe(spans[2]!.startTime);
     expect(warnings).toMatch(/startTimeNs must be epoch nanoseconds .*got NaN, so the current time was used/);
     expect(warnings).toMatch(/span "backwards" was ended at a time before its start/);
+  });
+
+  it("an event time or span time MLflow cannot store (NaN from Date.parse, nanoseconds given as a number, past int64) is replaced by now with a warning: the trace is still sent", async () => {
+    const w = captureWarnings();
+    const t = setup();
+    const before = Date.now();
+    mlflow.withSpan((span) => {
+      span.addEvent({ name: "unparsed", timestamp: Date.parse("not a date") });
+      span.addEvent({ name: "infinite", timestamp: Infinity });
+      span.addEvent({ name: "nanoseconds as a number", timestamp: Date.now() * 1e6 });
+      span.addEvent({ name: "past int64", timestamp: 10n ** 19n });
+      span.addEvent({ name: "given", timestamp: 1_700_000_000_000 });
+      mlflow.startSpan({ name: "far", startTimeNs: 10n ** 19n }).end({ endTimeNs: 2 ** 64 });
+    }, { name: "events" });
+    const [trace] = await t.traces();
+    const warnings = w.messages().join("\n");
+    w.restore();
+    const events = trace!.data.spans[0]!.events;
+    expect(events.map((e) => e.name)).toEqual(["unparsed", "infinite", "nanoseconds as a number", "past int64", "given"]);
+    for (const e of events.slice(0, 4)) expect(e.timestamp).toBeGreaterThanOrEqual(before - 1);
+    expect(events[4]!.timestamp).toBe(1_700_000_000_000);
+    expect(trace!.data.spans[1]!.startTime).toBeGreaterThanOrEqual(before - 1);
+    // What goes to MLflow is built: before, NaN threw there and the whole trace was lost.
+    expect(() => toOtlpExportRequest(trace!.data.spans)).not.toThrow();
+    expect(warnings).toMatch(/an event's timestamp must be epoch milliseconds .*got NaN, so the current time was used/);
+    expect(warnings).toMatch(/startTimeNs must be epoch nanoseconds .*got 10000000000000000000/);
   });
 
   it("flushTraces() after init() was called again still waits for the traces of the previous configuration", async () => {

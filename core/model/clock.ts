@@ -68,8 +68,22 @@ export function nsToMs(ns: bigint | number | string): number {
  * then uses the current time, so a span is neither lost nor dated 1970.
  */
 export function userTimeMs(ns: unknown, field: string): number | undefined {
-  if (typeof ns === "bigint" ? ns >= 0n : typeof ns === "number" && Number.isFinite(ns) && ns >= 0) return nsToMs(ns as number | bigint);
-  const shown = typeof ns === "number" || typeof ns === "bigint" ? String(ns) : typeof ns;
-  warnOnce(`bad-time-${field}`, `${field} must be epoch nanoseconds (a number or bigint >= 0); got ${shown}, so the current time was used.`);
+  if (typeof ns === "bigint" ? ns >= 0n && ns <= MAX_NS : typeof ns === "number" && ns >= 0 && ns < 2 ** 63) return nsToMs(ns as number | bigint);
+  return badTime(ns, field, "epoch nanoseconds (a number or bigint from 0 to 2^63 - 1, MLflow's int64)");
+}
+
+/** MLflow keeps times as int64 nanoseconds: up to the year 2262. */
+const MAX_NS = 2n ** 63n - 1n;
+
+/** An event's `timestamp`: epoch ms as a number, epoch ns as a bigint; `undefined` with a warning otherwise (NaN from `Date.parse`, nanoseconds given as a number). */
+export function eventTimeMs(timestamp: number | bigint): number | undefined {
+  if (typeof timestamp === "bigint") return userTimeMs(timestamp, "an event's timestamp");
+  if (timestamp >= 0 && timestamp <= Number(MAX_NS / 1_000_000n)) return timestamp;
+  return badTime(timestamp, "an event's timestamp", "epoch milliseconds (a number; or epoch nanoseconds as a bigint)");
+}
+
+function badTime(value: unknown, field: string, expected: string): undefined {
+  const shown = typeof value === "number" || typeof value === "bigint" ? String(value) : typeof value;
+  warnOnce(`bad-time-${field}`, `${field} must be ${expected}; got ${shown}, so the current time was used.`);
   return undefined;
 }

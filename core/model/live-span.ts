@@ -1,7 +1,7 @@
 import { errorText, reportSdkError, warnOnce } from "../debug.js";
 import { pyJsonDumps } from "../serialize/py-json.js";
 import { setKey, toJsonSafe, unserializable } from "../serialize/safe-json.js";
-import { msToNs, nowMs, nsToMs, userTimeMs } from "./clock.js";
+import { eventTimeMs, msToNs, nowMs, userTimeMs } from "./clock.js";
 import { endHooks, runHooks } from "./hooks.js";
 import { SpanAttributeKey, SpanStatusCode, type SpanType } from "./constants.js";
 import type { TraceRecord } from "./trace-record.js";
@@ -315,7 +315,7 @@ export class LiveSpan {
       const input: SpanEventInput = typeof event === "string" ? { name: event, attributes } : event;
       this._events.push({
         name: String(input.name),
-        timestamp: typeof input.timestamp === "number" ? input.timestamp : typeof input.timestamp === "bigint" ? nsToMs(input.timestamp) : nowMs(),
+        timestamp: (typeof input.timestamp === "number" || typeof input.timestamp === "bigint" ? eventTimeMs(input.timestamp) : undefined) ?? nowMs(),
         attributes: eventAttributes(input.attributes),
       });
     } catch (error) {
