@@ -48,6 +48,15 @@ export function errorText(error: unknown, named = false): string {
   }
 }
 
+/** A value the user passed, for a warning: as JSON where it can be, else as `errorText` shows it (a BigInt, a cycle, a revoked Proxy). */
+export function shownValue(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return errorText(value);
+  }
+}
+
 /** Reports a fault inside the SDK once per `where`; the user's program carries on untouched. */
 export function reportSdkError(where: string, error: unknown): void {
   const detail = errorText(error, true);

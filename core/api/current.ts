@@ -1,4 +1,4 @@
-import { errorText, warnOnce } from "../debug.js";
+import { errorText, reportSdkError, shownValue, warnOnce } from "../debug.js";
 import { TraceMetadataKey, TraceState } from "../model/constants.js";
 import type { LiveSpan } from "../model/live-span.js";
 import { isRemoteParent } from "../model/remote-parent.js";
@@ -66,6 +66,14 @@ function stringValues(kind: string, values: Record<string, unknown>): Record<str
  * mlflow.updateCurrentTrace({ tags: { fruit: "apple" }, requestPreview: "Doc: ..." });
  */
 export function updateCurrentTrace(options: UpdateCurrentTraceOptions = {}): void {
+  try {
+    update(options);
+  } catch (error) {
+    reportSdkError("updateCurrentTrace", error); // options that cannot be read (a throwing getter, a revoked Proxy)
+  }
+}
+
+function update(options: UpdateCurrentTraceOptions): void {
   if (typeof options !== "object" || options === null) {
     warnOnce("bad-update-options", `updateCurrentTrace() takes an object such as { tags: { … } }; got ${options === null ? "null" : typeof options}, ignored.`);
     return;
@@ -97,7 +105,7 @@ export function updateCurrentTrace(options: UpdateCurrentTraceOptions = {}): voi
   if (options.user != null) info.traceMetadata[TraceMetadataKey.USER] = asText(options.user);
   if (options.state !== undefined) {
     if (options.state === "OK" || options.state === "ERROR") record.userState = TraceState[options.state];
-    else warnOnce("bad-state", `updateCurrentTrace({ state }) takes "OK" or "ERROR"; got ${JSON.stringify(options.state)}.`);
+    else warnOnce("bad-state", `updateCurrentTrace({ state }) takes "OK" or "ERROR"; got ${shownValue(options.state)}.`);
   }
 }
 

@@ -25,6 +25,14 @@ export function getTracingContextHeadersForHttpRequest(): Record<string, string>
 }
 
 function traceparentIn(headers: TracingHeaders | null | undefined): string | undefined {
+  try {
+    return readTraceparent(headers);
+  } catch {
+    return undefined; // headers that cannot be read (a throwing get(), a revoked Proxy): as none
+  }
+}
+
+function readTraceparent(headers: TracingHeaders | null | undefined): string | undefined {
   if (!headers || typeof headers !== "object") return undefined;
   if (typeof headers.get === "function") return (headers as { get(name: string): string | null }).get("traceparent") ?? undefined;
   for (const key of Object.keys(headers)) {

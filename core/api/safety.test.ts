@@ -59,6 +59,46 @@ describe("tracing never breaks the traced program", () => {
     expect(String(traces[0]!.data.spans[0]!.outputs)).toMatch(/Unserializable/);
   });
 
+  it("setStatus, updateCurrentTrace and withTracingContextFromHeaders given what cannot be read (a BigInt, a cycle, a throwing getter, a revoked Proxy) warn and never throw into the app", async () => {
+    resetWarnings();
+    const w = captureWarnings();
+    const t = setup();
+    const revoked = () => { const r = Proxy.revocable({}, {}); r.revoke(); return r.proxy; };
+    const cycle: Record<string, unknown> = {}; cycle.self = cycle;
+    const throwing = { get a() { throw new Error("getter"); } };
+    const calls: (() => unknown)[] = [
+      () => mlflow.getCurrentActiveSpan()!.setStatus({ statusCode: 1n } as never),
+      () => mlflow.getCurrentActiveSpan()!.setStatus(cycle as never),
+      () => mlflow.getCurrentActiveSpan()!.setStatus(revoked() as never),
+      () => mlflow.getCurrentActiveSpan()!.setStatus("toString" as never),
+      () => mlflow.updateCurrentTrace({ tags: throwing as never }),
+      () => mlflow.updateCurrentTrace({ metadata: revoked() as never }),
+      () => mlflow.updateCurrentTrace(revoked() as never),
+      () => mlflow.updateCurrentTrace({ state: 1n as never }),
+    ];
+    const thrown: unknown[] = [];
+    const result = mlflow.withSpan(() => {
+      for (const call of calls) try { call(); } catch (error) { thrown.push(error); }
+      mlflow.updateCurrentTrace({ tags: { kept: "yes" } });
+      return "answer";
+    }, { name: "hostile" });
+    for (const headers of [{ get() { throw new Error("get"); } }, revoked()]) {
+      try {
+        expect(mlflow.withTracingContextFromHeaders(headers as never, () => mlflow.withSpan(() => "inner", { name: "inner" }))).toBe("inner");
+      } catch (error) { thrown.push(error); }
+    }
+    const traces = await t.traces();
+    const warnings = w.messages().join("\n");
+    w.restore();
+    expect(thrown).toEqual([]);
+    expect(result).toBe("answer");
+    expect(traces.map((tr) => tr.data.spans[0]!.name)).toEqual(["hostile", "inner", "inner"]);
+    expect(traces[0]!.data.spans[0]!.status.statusCode).toBe("STATUS_CODE_OK");
+    expect(traces[0]!.info.tags.kept).toBe("yes");
+    expect(warnings).toMatch(/setStatus\(\) got \[object Object\]; expected/);
+    expect(warnings).toMatch(/internal error in updateCurrentTrace .*getter/);
+  });
+
   it("values the SDK cannot read (a revoked Proxy of a function, an Error whose message is not a string) never throw into the app, end their spans and leave the status OK", async () => {
     const t = setup();
     const warnings = captureWarnings();

@@ -1,3 +1,4 @@
+import { shownValue } from "../debug.js";
 import type { SpanData, Trace } from "../model/types.js";
 import { traceDataToMlflowJson } from "../serialize/mlflow-json.js";
 import { toOtlpExportRequest } from "../serialize/otlp.js";
@@ -40,7 +41,7 @@ export interface SendTraceResult {
  * and the buffer's `lastError`.
  */
 function checkUri(trackingUri: unknown): { uri: string; username?: string; password?: string } {
-  const bad = () => new TypeError(`trackingUri must be an http(s) URL such as "http://127.0.0.1:5000"; got ${JSON.stringify(typeof trackingUri === "string" ? withoutCredentials(trackingUri) : trackingUri)}.`);
+  const bad = () => new TypeError(`trackingUri must be an http(s) URL such as "http://127.0.0.1:5000"; got ${shownValue(typeof trackingUri === "string" ? withoutCredentials(trackingUri) : trackingUri)}.`);
   if (typeof trackingUri !== "string" || !/^https?:\/\/[^/\s]+/i.test(trackingUri)) throw bad();
   const uri = trackingUri.replace(/\/+$/, "");
   const parts = /^(https?:\/\/)([^/?#]*)@([^/?#@]*(?:[/?#].*)?)$/is.exec(uri); // user info ends at the authority's last "@"

@@ -1,4 +1,4 @@
-import { warnOnce } from "../debug.js";
+import { shownValue, warnOnce } from "../debug.js";
 import type { Exporter } from "../export/exporter.js";
 import { redactSecrets, type RedactHook } from "../export/redact.js";
 import type { Trace } from "../model/types.js";
@@ -54,10 +54,10 @@ export class MlflowExporter implements Exporter {
     this.client = new MlflowClient(options);
     const { experimentId, experimentName } = options;
     if (experimentId !== undefined && (typeof experimentId !== "string" || experimentId === "")) {
-      throw new TypeError(`experimentId must be a non-empty string; got ${JSON.stringify(experimentId)}.`);
+      throw new TypeError(`experimentId must be a non-empty string; got ${shownValue(experimentId)}.`);
     }
     if (experimentName !== undefined && (typeof experimentName !== "string" || experimentName === "")) {
-      throw new TypeError(`experimentName must be a non-empty string; got ${JSON.stringify(experimentName)}.`);
+      throw new TypeError(`experimentName must be a non-empty string; got ${shownValue(experimentName)}.`);
     }
     if (experimentId === undefined && experimentName === undefined) throw new TypeError("give experimentId or experimentName.");
     this.experimentId = experimentId;

@@ -1,4 +1,4 @@
-import { errorText, reportSdkError, warnOnce } from "../debug.js";
+import { errorText, reportSdkError, shownValue, warnOnce } from "../debug.js";
 import { pyJsonDumps } from "../serialize/py-json.js";
 import { setKey, toJsonSafe, unserializable } from "../serialize/safe-json.js";
 import { eventTimeMs, msToNs, nowMs, userTimeMs } from "./clock.js";
@@ -30,14 +30,15 @@ export interface SpanEventInput {
 export const endedStatus = (status: SpanStatus): SpanStatus =>
   status.statusCode === SpanStatusCode.ERROR ? status : { statusCode: SpanStatusCode.OK, description: status.description };
 
-const STATUS_BY_NAME: Record<string, SpanStatusCode> = {
+// Without a prototype: setStatus("toString") is no status.
+const STATUS_BY_NAME: Record<string, SpanStatusCode | undefined> = Object.assign(Object.create(null) as Record<string, SpanStatusCode>, {
   OK: SpanStatusCode.OK,
   ERROR: SpanStatusCode.ERROR,
   UNSET: SpanStatusCode.UNSET,
   [SpanStatusCode.OK]: SpanStatusCode.OK,
   [SpanStatusCode.ERROR]: SpanStatusCode.ERROR,
   [SpanStatusCode.UNSET]: SpanStatusCode.UNSET,
-};
+});
 
 /** `"<Type>: <message>"`, the status description Python's MLflow writes for an exception. */
 export function describeException(error: unknown): { type: string; message: string; stacktrace: string } {
@@ -348,16 +349,20 @@ export class LiveSpan {
    */
   setStatus(status: SpanStatusInput, description?: string): this {
     if (!this.writable("setStatus")) return this;
-    const code = typeof status === "string" ? STATUS_BY_NAME[status] : STATUS_BY_NAME[status?.statusCode ?? ""];
-    if (code === undefined) {
-      warnOnce("bad-status", `setStatus() got ${JSON.stringify(status)}; expected "OK", "ERROR", "UNSET" or a SpanStatusCode.`);
-      return this;
+    try {
+      const code = typeof status === "string" ? STATUS_BY_NAME[status] : STATUS_BY_NAME[String(status?.statusCode ?? "")];
+      if (code === undefined) {
+        warnOnce("bad-status", `setStatus() got ${shownValue(status)}; expected "OK", "ERROR", "UNSET" or a SpanStatusCode.`);
+        return this;
+      }
+      // As OpenTelemetry (so MLflow's Python SDK): UNSET changes nothing (an ERROR stays one), OK is
+      // final (a later ERROR changes nothing), and only an ERROR keeps a description.
+      if (code === SpanStatusCode.UNSET || this._status.statusCode === SpanStatusCode.OK) return this;
+      const desc = code === SpanStatusCode.ERROR ? (typeof status === "object" ? status.description : description) : "";
+      this._status = { statusCode: code, description: typeof desc === "string" ? desc : "" };
+    } catch (error) {
+      reportSdkError("span.setStatus", error); // a status that cannot be read (a revoked Proxy, a throwing getter)
     }
-    // As OpenTelemetry (so MLflow's Python SDK): UNSET changes nothing (an ERROR stays one), OK is
-    // final (a later ERROR changes nothing), and only an ERROR keeps a description.
-    if (code === SpanStatusCode.UNSET || this._status.statusCode === SpanStatusCode.OK) return this;
-    const desc = code === SpanStatusCode.ERROR ? (typeof status === "object" ? status.description : description) : "";
-    this._status = { statusCode: code, description: typeof desc === "string" ? desc : "" };
     return this;
   }
 
