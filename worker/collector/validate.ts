@@ -189,7 +189,7 @@ function checkInfo(v: unknown, path: string, limits: CollectorLimits): TraceInfo
  * secret send, as tags, as metadata and as the span attributes MLflow reads as tags; the trace's user and session (`mlflow.trace.user`, `mlflow.trace.session`) are kept,
  * being the page's to say.
  */
-const SERVER_KEYS = [
+const SERVER_KEYS = new Set([
   "mlflow.sourceRun",
   "mlflow.modelId",
   "mlflow.artifactLocation",
@@ -207,15 +207,22 @@ const SERVER_KEYS = [
   "mlflow.linkedPrompts",
   "mlflow.trace.sourceScorer",
   "mlflow.trace.infoFinalized",
-];
+].map((key) => key.toLowerCase()));
 
 /** MLflow's OTLP ingest makes a root span's `mlflow.traceTag.<key>` attribute the trace tag `<key>`. */
 const TAG_ATTRIBUTE = "mlflow.traceTag.";
 
+/**
+ * Matched without regard to case: MLflow's keys are case-sensitive, but a tracking store on MySQL or
+ * SQL Server compares them with the database's (often case-insensitive) collation, in searches and
+ * in its primary keys.
+ */
 export function withoutServerKeys(trace: Trace): void {
-  for (const map of [trace.info.tags, trace.info.traceMetadata]) for (const key of SERVER_KEYS) delete map[key];
+  for (const map of [trace.info.tags, trace.info.traceMetadata]) for (const key in map) if (SERVER_KEYS.has(key.toLowerCase())) delete map[key];
   // On every span, not only this part's root: another part may hold the trace's true root.
-  for (const span of trace.data.spans) for (const key of SERVER_KEYS) delete span.attributes[TAG_ATTRIBUTE + key];
+  for (const span of trace.data.spans) {
+    for (const key in span.attributes) if (key.startsWith(TAG_ATTRIBUTE) && SERVER_KEYS.has(key.slice(TAG_ATTRIBUTE.length).toLowerCase())) delete span.attributes[key];
+  }
 }
 
 /**
