@@ -125,6 +125,7 @@ export class Tracer implements TraceOwner {
       // A remote parent continues its trace: same id, and this root points at the remote span.
       const traceId = remote ? remote.traceId : toMlflowTraceId(newOtelTraceId());
       const record = new TraceRecord(this, traceId, Math.floor(start), this.experimentId);
+      if (remote?.sampled === false) record.sampledOut = true;
       if (this.checksContext) record.startedIn = this.currentTurn();
       this.openTraces.add(record);
       if (this.countsOpen) traceOpened();
@@ -201,6 +202,7 @@ export class Tracer implements TraceOwner {
   /** Called by a TraceRecord when its root and every child have ended. */
   finishTrace(record: TraceRecord): void {
     this.forget(record);
+    if (record.sampledOut) return;
     let trace: Trace;
     try {
       trace = finalizeTrace(record, this.dedupeSpanNames);

@@ -52,6 +52,8 @@ export class ExportTracker implements Exporter {
 
   /** Resolves once the export whose root is `root` has settled (or `deadlineMs` passed). */
   exported(root: ExportRoot, deadlineMs: number): Promise<"exported" | "timeout"> {
+    // A trace continuing a caller's that is not recorded is never exported: nothing to wait for.
+    if ((root as { _record?: { sampledOut?: boolean } })._record?.sampledOut) return Promise.resolve("exported");
     const key = keyOf(root.traceId, root.spanId);
     if (this.recent.delete(key)) return Promise.resolve("exported");
     let pending = this.waiting.get(key);

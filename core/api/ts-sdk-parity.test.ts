@@ -143,7 +143,7 @@ describe("distributed tracing helpers", () => {
     let headers: Record<string, string> = {};
     mlflow.withSpan((span) => {
       headers = mlflow.getTracingContextHeadersForHttpRequest();
-      expect(mlflow.parseTraceparent(headers.traceparent)).toEqual({ traceId: span.traceId, spanId: span.spanId, remote: true });
+      expect(mlflow.parseTraceparent(headers.traceparent)).toEqual({ sampled: true, traceId: span.traceId, spanId: span.spanId, remote: true });
     }, { name: "client" });
     const [client] = (await t.only()).data.spans;
     // The receiving side, in the same process for the test.

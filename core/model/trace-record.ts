@@ -41,6 +41,8 @@ export class TraceRecord {
   startedIn: object | undefined;
   /** The root, when the caller chose this trace for it (`parent: null`, or a remote parent), not the context. */
   placedRoot: LiveSpan | undefined;
+  /** The trace continues a caller's that is not recorded (`traceparent` flags `-00`): it is not exported. */
+  sampledOut = false;
   /** Set by updateCurrentTrace({ state }); otherwise the root's status decides. */
   userState: TraceState | undefined;
   private lingerTimer: ReturnType<typeof setTimeout> | undefined;
