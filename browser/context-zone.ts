@@ -1,6 +1,6 @@
 import type { ContextManager } from "../core/index.js";
 import type { ActiveContext } from "../core/context/context-manager.js";
-import { warnOnce } from "../core/debug.js";
+import { isDev, warnOnce } from "../core/debug.js";
 
 // The active span in a Zone.js zone property. zone.js is an optional peer: it is never imported
 // here; the app loads it (`import "zone.js"`) and we find `globalThis.Zone` at run time.
@@ -49,7 +49,8 @@ export class ZoneContextManager implements ContextManager {
     this.asyncLowered = this.probe();
     void this.asyncLowered.then((lowered) => {
       this.lowered = lowered;
-      if (!lowered) {
+      // In development only, as the lost-context warning: an end user's console is not the place.
+      if (!lowered && isDev()) {
         warnOnce(
           "zone-native-await",
           "zone.js is loaded but async/await is not lowered in this bundle, so spans started after an `await` lose their parent " +

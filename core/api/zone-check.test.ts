@@ -1,7 +1,8 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import * as mlflow from "../index.js";
 import { captureWarnings, setup } from "../../test/unit/helpers.js";
 import { resetWarnings } from "../debug.js";
+import { ZoneContextManager, type ZoneStatic } from "../../browser/context-zone.js";
 
 // Under zone.js, a traced function the engine runs as native async/await loses the zone at its
 // first await: each one is named once, whatever the library itself was built with.
@@ -38,3 +39,32 @@ describe("native async functions under a zone context manager", () => {
     expect(warnings.messages().filter((w) => w.includes("runs as native async/await"))).toEqual([]);
   });
 });
+
+// A production build (NODE_ENV defined as "production") leaves the zone.js set-up warnings out, as
+// it does the lost-context warning: they are for the developer, not the end user's console.
+describe("zone.js set-up warnings in a production build", () => {
+  let warnings: ReturnType<typeof captureWarnings>;
+  afterEach(() => {
+    warnings.restore();
+    vi.unstubAllEnvs();
+  });
+  // A zone.js that loses its zone across any await, as native async/await does.
+  const root = { name: "<root>", get: () => undefined, run: <T>(fn: () => T) => fn(), fork: () => forked };
+  const forked = { ...root, name: "fork", get: () => true };
+  const nativeZone = { current: root, root } as unknown as ZoneStatic;
+
+  for (const [env, said] of [["development", 1], ["production", 0]] as const) {
+    it(`${env}: a native async function traced under zone.js and an unlowered bundle are ${said ? "said" : "not said"}`, async () => {
+      vi.stubEnv("NODE_ENV", env);
+      resetWarnings();
+      warnings = captureWarnings();
+      setup({ contextManager: zoneNamed() });
+      await mlflow.trace(async function answer() { return 1; })();
+      expect(await new ZoneContextManager(nativeZone).asyncLowered).toBe(false);
+      const messages = warnings.messages();
+      expect(messages.filter((w) => w.includes('"answer" runs as native async/await'))).toHaveLength(said);
+      expect(messages.filter((w) => w.includes("async/await is not lowered in this bundle"))).toHaveLength(said);
+    });
+  }
+});
+

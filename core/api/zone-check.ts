@@ -1,4 +1,4 @@
-import { warnOnce } from "../debug.js";
+import { isDev, warnOnce } from "../debug.js";
 import { getTracer } from "../tracer.js";
 
 // Zone.js follows `await` only in code whose async/await was lowered to generators. That the
@@ -14,8 +14,12 @@ export const isNativeAsync = (fn: unknown): boolean => typeof fn === "function" 
 
 export const underZone = (): boolean => getTracer().contextManager.name === "zone";
 
-/** Once per function name (callers check underZone() first): a native async function's spans lose their parent after an await. */
+/**
+ * Once per function name (callers check underZone() first): a native async function's spans lose
+ * their parent after an await. In development only, as the lost-context warning.
+ */
 export function warnNativeAsyncUnderZone(name: string): void {
+  if (!isDev()) return;
   warnOnce(
     `zone-native-async:${name}`,
     `"${name}" runs as native async/await, which zone.js does not follow: spans it starts after its first await lose their parent ` +
