@@ -1,5 +1,6 @@
 import { getCurrentActiveSpan } from "../core/index.js";
 import { fail } from "../core/config.js";
+import { isDev, warnOnce } from "../core/debug.js";
 import { traceparentOf } from "../core/model/remote-parent.js";
 
 // W3C trace context on outgoing fetch, so a Worker (or any OpenTelemetry service) joins the
@@ -100,6 +101,20 @@ export function instrumentFetch(propagateTo: readonly OriginMatcher[]): () => vo
     const url = span && allow.length ? destinationOf(input) : undefined;
     // Anywhere else, the request goes as the app made it.
     if (!span || !url || !allowedBy(url, allow)) return original.call(globalThis, input, init);
+    // A span whose trace was exported, still active where a listener or timer registered inside it
+    // keeps its zone: the server would join (and replace) a finished trace. A span that ended in a
+    // trace still open is joined as any other.
+    if (span._record.finished) {
+      if (isDev()) {
+        warnOnce(
+          "traceparent-finished",
+          `a request to ${url.origin} was made where span "${span.name}" is still active, but its trace ${span.traceId} was already exported ` +
+            "(a listener or timer registered inside the span keeps it), so it goes without a traceparent. Start a span around the request " +
+            "to trace it, or register the listener or timer outside any span. See the README, 'Limits of Zone.js mode'.",
+        );
+      }
+      return original.call(globalThis, input, init);
+    }
     const traceparent = traceparentOf(span);
     // A URL with no init or a plain one (what nearly all calls are): the same arguments, with the
     // header added to the init's headers in their own form, so a fetch wrapper the app installed

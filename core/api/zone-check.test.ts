@@ -3,6 +3,7 @@ import * as mlflow from "../index.js";
 import { captureWarnings, setup } from "../../test/unit/helpers.js";
 import { resetWarnings } from "../debug.js";
 import { ZoneContextManager, type ZoneStatic } from "../../browser/context-zone.js";
+import { instrumentFetch } from "../../browser/propagate.js";
 
 // Under zone.js, a traced function the engine runs as native async/await loses the zone at its
 // first await: each one is named once, whatever the library itself was built with.
@@ -64,6 +65,42 @@ describe("zone.js set-up warnings in a production build", () => {
       const messages = warnings.messages();
       expect(messages.filter((w) => w.includes('"answer" runs as native async/await'))).toHaveLength(said);
       expect(messages.filter((w) => w.includes("async/await is not lowered in this bundle"))).toHaveLength(said);
+    });
+  }
+});
+
+// A span still active after its trace was exported (under zone.js: a listener registered inside it):
+// a request it makes goes without a traceparent, which is said once in development only.
+describe("a request made where a span of an exported trace is active", () => {
+  let warnings: ReturnType<typeof captureWarnings>;
+  const realFetch = globalThis.fetch;
+  afterEach(() => {
+    warnings.restore();
+    vi.unstubAllEnvs();
+    globalThis.fetch = realFetch;
+  });
+  for (const [env, said] of [["development", 1], ["production", 0]] as const) {
+    it(`${env}: goes without a traceparent, ${said ? "said once" : "silently"}`, async () => {
+      vi.stubEnv("NODE_ENV", env);
+      const sent: (string | null)[] = [];
+      globalThis.fetch = (async (_input: unknown, init?: RequestInit) => {
+        sent.push(new Headers(init?.headers).get("traceparent"));
+        return new Response("");
+      }) as typeof fetch;
+      const t = setup({ contextManager: new mlflow.StackContextManager() });
+      warnings = captureWarnings();
+      const stop = instrumentFetch(["https://api.example.com"]);
+      try {
+        const span = await mlflow.withSpan(async (s) => { await fetch("https://api.example.com/a"); return s; }, { name: "render-answer" });
+        await t.only(); // exported
+        await span.run(() => fetch("https://api.example.com/b"));
+        await span.run(() => fetch("https://api.example.com/c"));
+      } finally {
+        stop();
+      }
+      expect(sent[0]).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+      expect(sent.slice(1)).toEqual([null, null]);
+      expect(warnings.messages().filter((w) => w.includes("was already exported") && w.includes("without a traceparent"))).toHaveLength(said);
     });
   }
 });

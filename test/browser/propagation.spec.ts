@@ -87,4 +87,16 @@ test.describe("traceparent on fetch", () => {
     expect([h["x-echo-method"], h["x-app-wrapper"]]).toEqual(["GET", "yes"]);
     expect(h.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
   });
+
+  test("zone.js: a listener registered in a span sends no traceparent once that span's trace was exported, and says so once", async ({ page }) => {
+    await page.goto("/page/propagation?build=lowered&zone=1");
+    await page.waitForFunction(() => "runFinishedTrace" in globalThis);
+    const r = await page.evaluate(() => (globalThis as any).runFinishedTrace());
+    // Before the fix both clicks carried the exported trace's id: the Worker joined a finished trace.
+    expect(r.clicks).toEqual([null, null]);
+    // A span that ended while its trace was still open is joined.
+    expect(r.endedChild).toMatch(new RegExp(`^00-${r.traceId}-[0-9a-f]{16}-01$`));
+    const said = r.warnings.filter((w: string) => w.includes(`trace tr-${r.traceId} was already exported`) && w.includes("without a traceparent"));
+    expect(said).toHaveLength(1);
+  });
 });

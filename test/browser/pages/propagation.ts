@@ -1,6 +1,6 @@
 // traceparent on fetch: allowlisted origins only, only inside a span, never changing other headers.
 import * as mlflow from "../../../core/index.js";
-import { initBrowser, instrumentFetch, traceparentOf } from "../../../browser/index.js";
+import { createBrowserContextManager, initBrowser, instrumentFetch, traceparentOf, ZoneContextManager } from "../../../browser/index.js";
 
 async function run(allow: string[]) {
   const exporter = new mlflow.InMemoryExporter();
@@ -138,3 +138,42 @@ async function runWrapperBefore(form: "record" | "array" | "Headers" | "Map" | "
   }
 }
 Object.assign(globalThis, { runWrapperAcrossSetups, runUrlField, runWrapperBefore });
+/**
+ * Zone.js with async/await lowered: a click listener registered inside a span keeps that span's
+ * zone after its trace was exported, and makes an untraced request to an allowlisted origin (as a
+ * UI rendered by one action calls the API). What each click's request carried, what a request
+ * made in a child span that ended while its trace was open carried, and the warnings.
+ */
+async function runFinishedTrace() {
+  const contextManager = createBrowserContextManager("zone") as ZoneContextManager;
+  await contextManager.asyncLowered;
+  mlflow.init({ exporter: new mlflow.InMemoryExporter(), contextManager });
+  const warnings: string[] = [];
+  const warn = console.warn;
+  console.warn = (...args: unknown[]) => void warnings.push(args.map(String).join(" "));
+  const restore = instrumentFetch([location.origin]);
+  const sent = async () => ((await (await fetch("/echo-headers")).json()) as Record<string, string>).traceparent ?? null;
+  const button = document.createElement("button");
+  const clicks: Promise<string | null>[] = [];
+  try {
+    let traceId = "";
+    let endedChild: string | null = null;
+    await mlflow.withSpan(async (span) => {
+      traceId = span.traceId.slice(3);
+      await new Promise((r) => setTimeout(r, 1));
+      button.addEventListener("click", () => clicks.push(sent()));
+      const child = mlflow.startSpan({ name: "child" });
+      child.end();
+      endedChild = await child.run(sent); // its trace still open: joined
+    }, { name: "render-answer" });
+    await mlflow.flushTraces();
+    button.click();
+    button.click();
+    return { traceId, endedChild, clicks: await Promise.all(clicks), warnings };
+  } finally {
+    restore();
+    console.warn = warn;
+  }
+}
+Object.assign(globalThis, { runFinishedTrace });
+
