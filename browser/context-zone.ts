@@ -75,15 +75,19 @@ export class ZoneContextManager implements ContextManager {
   /**
    * With async/await lowered, a zone task (a timer, a listener, a promise reaction) runs in the
    * zone that scheduled it, and that zone came through every await: had a span been active there,
-   * it would be active here. Outside any task, the span may have been lost: top-level code, a
-   * callback the browser makes from its own machinery, a native async function resuming, and
-   * those re-entering a zone (`ngZone.run`, a custom element's callback) look the same as a
-   * callback zone.js wraps without a task (an observer's): all are checked. With native await (or
-   * before the start-up check has told), the zone may have been lost before the task was
-   * scheduled: no telling.
+   * it would be active here. Unless the code running now left the task's zone: a task whose zone
+   * holds a span of an open trace, with none active here, re-entered another zone (`ngZone.run`,
+   * `runOutsideAngular`, `Zone.root.run`) and lost it. Outside any task, the span may have been
+   * lost: top-level code, a callback the browser makes from its own machinery, a native async
+   * function resuming, and those re-entering a zone look the same as a callback zone.js wraps
+   * without a task (an observer's): all are checked. With native await (or before the start-up
+   * check has told), the zone may have been lost before the task was scheduled: no telling.
    */
   carriedHere(): boolean {
-    return this.lowered && this.Zone.currentTask != null;
+    const task = this.Zone.currentTask as { zone?: ZoneLike } | null | undefined;
+    if (!this.lowered || task == null) return false;
+    const left = task.zone?.get(SPAN_KEY) as { _record?: { finished?: boolean } } | undefined;
+    return !left || left._record?.finished === true || this.active() !== undefined;
   }
 
   active(): ActiveContext | undefined {

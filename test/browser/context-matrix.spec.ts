@@ -101,6 +101,10 @@ for (const [which, lost, traces] of [
   ["reentered-transform", 1, [["leaf"], ["leaf"], ["sse"]]],
   ["observer", 1, [["background"], ["fresh"]]],
   ["observer-placed", 0, [["background"], ["fresh"]]],
+  ["ngzone-run-inside-span", 1, [["saveDraft"], ["send-message", "leaf"]]],
+  ["run-outside-angular", 1, [["leaf"], ["send-message"]]],
+  ["timer-new-flow", 0, [["long"], ["tick"]]],
+  ["exported-listener-reenters", 0, [["first"], ["fresh"], ["other"]]],
 ] as const) {
   test(`zone lowered: ${which}: ${lost ? "the lost-context warning" : "no warning"}`, async ({ page }) => {
     await page.goto(MODES["zone lowered, implicit"].page);

@@ -175,12 +175,20 @@ async function startTogether() {
 // zone (an Angular app's ngZone.run in a stream's transform): the two look alike. A lost span must
 // be said, so a new flow an observer starts while another trace is open is said too, unless it is
 // started as one ({ parent: null }).
-async function zoneReentry(which: "observer" | "observer-placed" | "reentered-transform") {
+//
+// A zone task whose zone holds a span, running code that left that zone (ngZone.run after an await
+// inside a span, runOutsideAngular): the span was lost, said. Not a new flow a timer or a listener
+// registered outside any span starts while another trace is open, nor one re-entering from a
+// listener whose span's trace was already exported: no warning.
+type Reentry =
+  | "observer" | "observer-placed" | "reentered-transform"
+  | "ngzone-run-inside-span" | "run-outside-angular" | "timer-new-flow" | "exported-listener-reenters";
+async function zoneReentry(which: Reentry) {
   const exporter = new mlflow.InMemoryExporter();
   const contextManager = createBrowserContextManager(contextMode);
   if (contextManager instanceof ZoneContextManager) await contextManager.asyncLowered;
   mlflow.init({ exporter, contextManager, dedupeSpanNames: false });
-  const Zone = (globalThis as { Zone?: { root: { fork(spec: { name: string }): { run<T>(f: () => T): T } } } }).Zone!;
+  const Zone = (globalThis as { Zone?: { root: { fork(spec: { name: string }): { run<T>(f: () => T): T }; run<T>(f: () => T): T } } }).Zone!;
   const appZone = Zone.root.fork({ name: "app" }); // as Angular's NgZone, made at start-up
   if (which === "reentered-transform") {
     await mlflow.withSpan(async () => {
@@ -193,6 +201,35 @@ async function zoneReentry(which: "observer" | "observer-placed" | "reentered-tr
       const reader = (await fetch("/stream?chunks=2")).body!.pipeThrough(new TextDecoderStream()).pipeThrough(parse).getReader();
       while (!(await reader.read()).done);
     }, { name: "sse" });
+  } else if (which === "ngzone-run-inside-span") {
+    const saveDraft = mlflow.trace(async function saveDraft() { await sleep(1); });
+    await appZone.run(() => mlflow.withSpan(async () => {
+      await sleep(1);
+      await appZone.run(() => saveDraft()); // a service bringing a result back into Angular
+      leaf("after");
+    }, { name: "send-message" }));
+  } else if (which === "run-outside-angular") {
+    await mlflow.withSpan(async () => {
+      await sleep(1);
+      Zone.root.run(() => leaf("outside")); // NgZone.runOutsideAngular(fn) runs fn in the outer zone
+    }, { name: "send-message" });
+  } else if (which === "timer-new-flow") {
+    const long = mlflow.withSpan(async () => { await sleep(10); }, { name: "long" });
+    await new Promise<void>((resolve) => Zone.root.run(() => setTimeout(() => { mlflow.withSpan(() => 1, { name: "tick" }); resolve(); }, 2)));
+    await long;
+  } else if (which === "exported-listener-reenters") {
+    const button = document.createElement("button");
+    let fired!: Promise<unknown>;
+    await mlflow.withSpan(async () => {
+      await sleep(1);
+      button.addEventListener("click", () => (fired = appZone.run(() => mlflow.withSpan(async () => { await sleep(1); }, { name: "fresh" }))));
+    }, { name: "first" });
+    await mlflow.flushTraces(); // "first" exported: its zone's span is no parent to lose
+    await mlflow.withSpan(async () => {
+      await sleep(1);
+      button.click();
+      await fired;
+    }, { name: "other", parent: null });
   } else {
     const target = document.createElement("div");
     const fresh = new Promise<void>((resolve) => {
