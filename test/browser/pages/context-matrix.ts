@@ -77,6 +77,17 @@ const scenarios: Record<string, (style: Style) => Promise<unknown>> = {
       button.remove();
     }, { name: "listen" }),
 
+  "event-listener-after-await": (style) =>
+    mlflow.withSpan(async (span) => {
+      await sleep(1);
+      const button = document.createElement("button");
+      document.body.append(button);
+      button.addEventListener("click", style === "implicit" ? () => leaf("clicked") : () => span.run(() => leaf("clicked")));
+      await sleep(2);
+      button.click();
+      button.remove();
+    }, { name: "listen" }),
+
   fetch: (style) =>
     mlflow.withSpan(async (span) => {
       await sleep(1);
@@ -115,6 +126,25 @@ const scenarios: Record<string, (style: Style) => Promise<unknown>> = {
       const reader = (await fetch("/stream?chunks=3")).body!.pipeThrough(new TextDecoderStream()).pipeThrough(parse).getReader();
       while (!(await reader.read()).done);
     }, { name: "sse" }),
+
+  // A ReadableStream of parsed events over the response body's reader (how LLM clients turn SSE
+  // into a stream): the stream calls `pull` itself, once the consumer's read() needs a chunk.
+  "stream-pull": (style) =>
+    mlflow.withSpan(async (span) => {
+      const body = (await fetch("/stream?chunks=3")).body!.getReader();
+      const decoder = new TextDecoder();
+      const events = new ReadableStream<string>({
+        async pull(controller) {
+          const { done, value } = await body.read();
+          if (done) return controller.close();
+          if (style === "implicit") leaf("parse");
+          else span.run(() => leaf("parse"));
+          controller.enqueue(decoder.decode(value));
+        },
+      });
+      const reader = events.getReader();
+      while (!(await reader.read()).done);
+    }, { name: "relay" }),
 
   "array-from-async": (style) =>
     mlflow.withSpan(async (span) => {
