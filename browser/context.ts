@@ -14,5 +14,13 @@ export function createBrowserContextManager(mode: BrowserContextMode = "auto"): 
   const Zone = findZone();
   if (mode === "zone" && !Zone) throw new TypeError('mlflow-edge initBrowser(): "context" is "zone", but zone.js is not loaded: import "zone.js" before mlflow-edge/browser.');
   if (Zone) return new ZoneContextManager(Zone);
-  return new StackContextManager();
+  const stack = new StackContextManager();
+  // zone.js imported after this ran (an import order bundlers keep): the lost-context warning,
+  // which names the manager, says why it is not the zone's.
+  if (mode === "auto") {
+    Object.defineProperty(stack, "name", {
+      get: () => (findZone() ? 'stack: zone.js was loaded after initBrowser() chose it; import "zone.js" before the module that calls initBrowser()' : "stack"),
+    });
+  }
+  return stack;
 }

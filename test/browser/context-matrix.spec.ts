@@ -123,3 +123,16 @@ for (const [which, lost, traces] of [
     expect(result.warnings.filter((w: string) => w.includes("lost across an await"))).toHaveLength(lost);
   });
 }
+
+test('auto mode, zone.js imported after set-up: the lost-context warning says zone.js came too late and what to do', async ({ page }) => {
+  await page.goto("/page/late-zone?build=lowered");
+  await page.waitForFunction(() => "lateZone" in globalThis);
+  const result = await page.evaluate(() => (globalThis as any).lateZone());
+  expect(result.zone).toBe(true);
+  expect(result.traces).toBe(2); // the stack was chosen before zone.js came: split
+  const lost = result.warnings.filter((w: string) => w.includes("lost across an await"));
+  expect(lost).toHaveLength(1);
+  // Before: "the context (stack) was lost", with zone.js on the page.
+  expect(lost[0]).toContain('zone.js was loaded after initBrowser() chose it; import "zone.js" before the module that calls initBrowser()');
+});
+
