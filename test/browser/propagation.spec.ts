@@ -99,4 +99,13 @@ test.describe("traceparent on fetch", () => {
     const said = r.warnings.filter((w: string) => w.includes(`trace tr-${r.traceId} was already exported`) && w.includes("without a traceparent"));
     expect(said).toHaveLength(1);
   });
+
+  test("the synchronous stack: a request after an await inside a span goes without traceparent and without a warning (as the README says)", async ({ page }) => {
+    await page.goto("/page/propagation");
+    await page.waitForFunction(() => "runFetchAfterAwait" in globalThis);
+    const r = await page.evaluate(() => (globalThis as any).runFetchAfterAwait());
+    expect(r.sent).toEqual([true, false]);
+    expect(r.warnings).toEqual([]);
+  });
 });
+

@@ -176,4 +176,21 @@ async function runFinishedTrace() {
   }
 }
 Object.assign(globalThis, { runFinishedTrace });
+/** The synchronous stack: a request before and one after an await inside a span, whether each carried traceparent, and the warnings. */
+async function runFetchAfterAwait() {
+  mlflow.init({ exporter: new mlflow.InMemoryExporter(), contextManager: new mlflow.StackContextManager() });
+  const warnings: string[] = [];
+  const warn = console.warn;
+  console.warn = (...args: unknown[]) => void warnings.push(args.map(String).join(" "));
+  const restore = instrumentFetch([location.origin]);
+  const carried = async () => "traceparent" in ((await (await fetch("/echo-headers")).json()) as Record<string, string>);
+  try {
+    const sent = await mlflow.withSpan(async () => [await carried(), await carried()], { name: "call" });
+    return { sent, warnings };
+  } finally {
+    restore();
+    console.warn = warn;
+  }
+}
+Object.assign(globalThis, { runFetchAfterAwait });
 
