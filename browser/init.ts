@@ -220,7 +220,7 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
     refresh = undefined;
     seen.clear();
   };
-  const restoreFetch = options.propagateTo ? instrumentFetch(options.propagateTo) : undefined;
+  const restoreFetch = options.propagateTo ? instrumentFetch(options.propagateTo, typeof options.sample === "number" ? options.sample : undefined) : undefined;
   const removeListeners = installLifecycle({
     onHide(how) {
       const wasSender = active(); // before a move into the cache lets go of the lock

@@ -2,6 +2,7 @@ import { getCurrentActiveSpan } from "../core/index.js";
 import { fail } from "../core/config.js";
 import { isDev, warnOnce } from "../core/debug.js";
 import { traceparentOf } from "../core/model/remote-parent.js";
+import { sampledIn, validateSample } from "../core/export/queue-exporter.js";
 
 // W3C trace context on outgoing fetch, so a Worker (or any OpenTelemetry service) joins the
 // browser's trace. Only allowlisted origins get the header: a traceparent reveals trace ids and is
@@ -90,8 +91,9 @@ export function getNativeFetch(): Fetch {
  * put back, or, when the app wrapped fetch after this, the patch stays in the chain as a plain
  * pass-through (taking it out would drop the app's wrapper).
  */
-export function instrumentFetch(propagateTo: readonly OriginMatcher[]): () => void {
+export function instrumentFetch(propagateTo: readonly OriginMatcher[], sample?: number): () => void {
   if (!isOriginList(propagateTo)) fail("propagateTo", ORIGIN_LIST, propagateTo, "instrumentFetch");
+  validateSample(sample, "instrumentFetch");
   const original = globalThis.fetch as Fetch;
   nativeFetch ??= original;
   const allow = propagateTo.map((m) => (typeof m === "string" ? new URL(m).origin : m)); // (checked absolute above)
@@ -115,7 +117,8 @@ export function instrumentFetch(propagateTo: readonly OriginMatcher[]): () => vo
       }
       return original.call(globalThis, input, init);
     }
-    const traceparent = traceparentOf(span);
+    // A trace the page's sample rate leaves out says so (-00): the Worker does not record its part either.
+    const traceparent = typeof sample === "number" && !sampledIn(span.traceId, sample) ? traceparentOf(span, false) : traceparentOf(span);
     // A URL with no init or a plain one (what nearly all calls are): the same arguments, with the
     // header added to the init's headers in their own form, so a fetch wrapper the app installed
     // before this one sees the call as the app made it.

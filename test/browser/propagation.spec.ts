@@ -11,6 +11,19 @@ test.describe("traceparent on fetch", () => {
     expect(r.outside).toBeNull(); // no active span: no header
   });
 
+  test("says -00 for a trace the page's sample rate leaves out, -01 for one it keeps, so the Worker records its part of exactly the kept ones", async ({ page }) => {
+    await page.goto("/page/propagation");
+    await page.waitForFunction(() => "runSampledFlags" in globalThis);
+    const none = await page.evaluate(() => (globalThis as any).runSampledFlags(0, 3));
+    expect(none).toEqual({ flags: ["00", "00", "00"], sampledOut: 3 });
+    const all = await page.evaluate(() => (globalThis as any).runSampledFlags(1, 3));
+    expect(all).toEqual({ flags: ["01", "01", "01"], sampledOut: 0 });
+    const half = await page.evaluate(() => (globalThis as any).runSampledFlags(0.5, 40));
+    expect(half.flags.filter((f: string) => f === "00").length).toBe(half.sampledOut);
+    expect(half.sampledOut).toBeGreaterThan(0);
+    expect(half.sampledOut).toBeLessThan(40);
+  });
+
   test("is not sent to origins outside the allowlist", async ({ page }) => {
     await page.goto("/page/propagation");
     await page.waitForFunction(() => "runPropagation" in globalThis);

@@ -194,3 +194,21 @@ async function runFetchAfterAwait() {
 }
 Object.assign(globalThis, { runFetchAfterAwait });
 
+/**
+ * initBrowser({ sample }): the traceparent a traced request carries says whether the page keeps
+ * the trace (-01) or its sample rate leaves it out (-00), for each of `n` traces; and how many the
+ * page kept (stats().sampledOut).
+ */
+async function runSampledFlags(sample: number, n: number) {
+  const setup = initBrowser({ collectorUrl: location.origin, storage: "memory", context: "stack", propagateTo: [location.origin], sample });
+  const flags: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const h = await mlflow.withSpan(async () => (await fetch("/echo-headers")).json() as Promise<Record<string, string>>, { name: `call-${i}` });
+    flags.push(h.traceparent!.slice(-2));
+  }
+  await mlflow.flushTraces();
+  const stats = await setup.stats();
+  await setup.shutdown();
+  return { flags, sampledOut: stats.sampledOut };
+}
+Object.assign(globalThis, { runSampledFlags });
