@@ -76,6 +76,15 @@ describe("instrument(): module Worker fetch", () => {
     expect(root(t).parentId).toBe("00f067aa0ba902b7");
   });
 
+  it("records nothing under a caller that does not record its trace (-00), and the invocation does not wait for an export", async () => {
+    const headers = { traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00" };
+    // (Waiting for an export that never comes would hold the invocation to the export deadline, 25 s: past this test's timeout.)
+    const { response, body } = await call(worker, new Request("https://app.example/api/ask?q=x", { headers }));
+    expect(response.status).toBe(200);
+    expect(JSON.parse(body)).toEqual({ answer: "answer from 2 docs" });
+    expect(exported.traces).toHaveLength(0);
+  });
+
   it("ignores a malformed or hostile traceparent and starts its own trace", async () => {
     for (const bad of ["garbage", "00-00000000000000000000000000000000-00f067aa0ba902b7-01", `00-${"a".repeat(32)}-${"b".repeat(16)}-01<script>`, "x".repeat(10_000)]) {
       await call(worker, new Request("https://app.example/api/ask", { headers: { traceparent: bad } }));
