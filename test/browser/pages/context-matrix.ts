@@ -25,6 +25,18 @@ console.warn = (...args: unknown[]) => {
 const step = mlflow.trace(async function step(id: string) { await sleep(1); return id; });
 const leaf = mlflow.trace(function leaf(id: string) { return id; });
 
+/** A span registers a click listener (before or after its first await), then the button is clicked. */
+const listenAndClick = (style: Style, afterAwait: boolean) =>
+  mlflow.withSpan(async (span) => {
+    if (afterAwait) await sleep(1);
+    const button = document.createElement("button");
+    document.body.append(button);
+    button.addEventListener("click", style === "implicit" ? () => leaf("clicked") : () => span.run(() => leaf("clicked")));
+    await sleep(2);
+    button.click();
+    button.remove();
+  }, { name: "listen" });
+
 const scenarios: Record<string, (style: Style) => Promise<unknown>> = {
   "await-chain": (style) =>
     style === "implicit"
@@ -67,26 +79,9 @@ const scenarios: Record<string, (style: Style) => Promise<unknown>> = {
       );
     }, { name: "timer" }),
 
-  "event-listener": (style) =>
-    mlflow.withSpan(async (span) => {
-      const button = document.createElement("button");
-      document.body.append(button);
-      button.addEventListener("click", style === "implicit" ? () => leaf("clicked") : () => span.run(() => leaf("clicked")));
-      await sleep(2);
-      button.click();
-      button.remove();
-    }, { name: "listen" }),
+  "event-listener": (style) => listenAndClick(style, false),
 
-  "event-listener-after-await": (style) =>
-    mlflow.withSpan(async (span) => {
-      await sleep(1);
-      const button = document.createElement("button");
-      document.body.append(button);
-      button.addEventListener("click", style === "implicit" ? () => leaf("clicked") : () => span.run(() => leaf("clicked")));
-      await sleep(2);
-      button.click();
-      button.remove();
-    }, { name: "listen" }),
+  "event-listener-after-await": (style) => listenAndClick(style, true),
 
   fetch: (style) =>
     mlflow.withSpan(async (span) => {
