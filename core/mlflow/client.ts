@@ -35,6 +35,9 @@ export interface SendTraceResult {
   spansLocation: "TRACKING_STORE" | "ARTIFACT";
 }
 
+/** Every error status: an answer, not a failure, for a request that only checks. */
+const ANY_ERROR: readonly number[] = Array.from({ length: 200 }, (_, i) => 400 + i);
+
 /**
  * The tracking URI without its `user:password@` part, which becomes Basic credentials (as Python's
  * `requests` treats it) instead: a URL is printed in every error message, and those reach logs
@@ -157,7 +160,11 @@ export class MlflowClient {
     // stay the caller's. Here its trace info is written too, but only while MLflow has none written
     // yet (the part came first, or alone), so that the trace is not left IN_PROGRESS; the caller's
     // part replaces it when it comes.
-    const caller = !trace.data.spans.some((s) => s.parentId === null) && (await this.traceInfoWritten(trace.info.traceId));
+    // Several parts without the root (a page calling its Worker twice, the page's own part never
+    // sent): the first writes the info, and a later one that failed writes its own over an OK one,
+    // so that the trace does not show OK.
+    const written = trace.data.spans.some((s) => s.parentId === null) ? undefined : await this.writtenState(trace.info.traceId);
+    const spansOnly = written !== undefined && !(trace.info.state === "ERROR" && written !== "ERROR");
     let spansLogged = true;
     try {
       await this.logSpans(experimentId, trace.data.spans);
@@ -165,7 +172,7 @@ export class MlflowClient {
       if (!(error instanceof MlflowHttpError && spansGoToArtifacts(error))) throw error;
       spansLogged = false;
     }
-    if (caller) {
+    if (spansOnly) {
       if (spansLogged) return { traceId: trace.info.traceId, spansLocation: TRACKING_STORE };
       // Its traces.json holds the caller's spans: this part would replace them (Python's SDK drops it too).
       throw new MlflowError(`MLflow at ${withoutCredentials(this.trackingUri)} keeps spans in artifacts: a part of trace ${trace.info.traceId} from a remote process cannot be added to it (a tracking server of MLflow 3.x with a SQL backend can).`);
@@ -176,12 +183,21 @@ export class MlflowClient {
     return { traceId: info.traceId, spansLocation: "ARTIFACT" };
   }
 
-  /** Whether MLflow has the trace's info from a StartTraceV3 (not only made up from spans logged); false too before 3.2 (no GetTraceInfoV3). */
-  private async traceInfoWritten(traceId: string): Promise<boolean> {
-    const req: HttpRequest = { method: "GET", url: this.url(`/api/3.0/mlflow/traces/${encodeURIComponent(traceId)}`), accept: [404] };
-    const { status, body } = await this.json(req);
-    const metadata = (body as { trace?: { trace_info?: { trace_metadata?: Record<string, unknown> } } }).trace?.trace_info?.trace_metadata;
-    return status === 200 && metadata?.["mlflow.trace.infoFinalized"] === "true";
+  /**
+   * The state of the trace's info in MLflow if a StartTraceV3 wrote it (not only made up from spans
+   * logged), else `undefined`. Only a check: any answer but a usable 200 (a 404, the auth plugin's
+   * 403 for a trace it does not have, a server before 3.2 without the route, a gateway's refusal,
+   * a 5xx, no answer) is `undefined`, and the part is sent whole as before.
+   */
+  private async writtenState(traceId: string): Promise<string | undefined> {
+    try {
+      const answer = await sendWithRetry(this.http, { method: "GET", url: this.url(`/api/3.0/mlflow/traces/${encodeURIComponent(traceId)}`), accept: ANY_ERROR });
+      if (answer.status !== 200) return undefined;
+      const info = (JSON.parse(answer.text) as { trace?: { trace_info?: { state?: unknown; trace_metadata?: Record<string, unknown> } } }).trace?.trace_info;
+      return info?.trace_metadata?.["mlflow.trace.infoFinalized"] === "true" && typeof info.state === "string" ? info.state : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /** The experiment's id, or `undefined` if there is none by that name. */

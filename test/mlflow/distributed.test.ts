@@ -4,6 +4,7 @@
 // only its spans), and never left IN_PROGRESS when the remote part is all MLflow has.
 import { beforeEach, describe, expect, it } from "vitest";
 import * as mlflow from "../../core/index.js";
+import { FaultProxy } from "./fault-proxy.js";
 import { mlflowUri, newExperiment, readViaRest } from "./readback.js";
 
 let experimentId: string;
@@ -25,14 +26,22 @@ async function callerPart(): Promise<{ traceId: string; headers: Record<string, 
   return { traceId: mlflow.getLastActiveTraceId()!, headers };
 }
 
-async function remotePart(headers: Record<string, string>, name: string): Promise<void> {
+async function remotePart(headers: Record<string, string>, name: string, fail = false): Promise<void> {
   const handle = mlflow.trace((question: string) => {
     mlflow.updateCurrentTrace({ tags: { side: "server" } });
+    if (fail) throw new Error("the model is down");
     return `server answer to ${question}`;
   }, { name, spanType: mlflow.SpanType.AGENT });
-  mlflow.withTracingContextFromHeaders(headers, () => handle("server question"));
+  try {
+    mlflow.withTracingContextFromHeaders(headers, () => handle("server question"));
+  } catch {
+    // the failure is what the part records
+  }
   await mlflow.flushTraces();
 }
+
+/** Headers naming a caller's span whose part is never sent. */
+const unsentCaller = (): Record<string, string> => ({ traceparent: `00-${crypto.randomUUID().replace(/-/g, "")}-${"ab".repeat(8)}-01` });
 
 describe("a trace in two parts, sent to MLflow apart", () => {
   it("a remote part sent after the caller's adds its spans and leaves the caller's name, previews, tags and start", async () => {
@@ -83,5 +92,36 @@ describe("a trace in two parts, sent to MLflow apart", () => {
     expect(whole.info.tags["mlflow.traceName"]).toBe("client_root");
     expect(whole.info.request_preview).toContain("client question");
     expect(whole.info.state).toBe("OK");
+  });
+
+  it("of parts without the root, a failed one after an OK one leaves the trace ERROR", async () => {
+    const headers = unsentCaller();
+    const traceId = mlflow.parseTraceparent(headers.traceparent)!.traceId;
+    await remotePart(headers, "first_call");
+    await remotePart(headers, "second_call", true);
+    const info = (await readViaRest(traceId)).info;
+    expect(info.state).toBe("ERROR");
+    await remotePart(headers, "third_call"); // an OK one after it does not make it OK again
+    expect((await readViaRest(traceId)).info.state).toBe("ERROR");
+  });
+
+  it("a part without the root is delivered whole when MLflow will not say whether it has the trace (the auth plugin's 403, a 5xx, a route it lacks)", async () => {
+    const proxy = new FaultProxy(mlflowUri());
+    await proxy.start();
+    try {
+      mlflow.init({ trackingUri: proxy.url, experimentId, silent: true });
+      const getInfo = /^\/api\/3\.0\/mlflow\/traces\/tr-[0-9a-f]{32}$/;
+      for (const fault of [{ status: 403, body: "Permission denied" }, { status: 500 }, { status: 404, body: "<!doctype html><title>404 Not Found</title>" }]) {
+        proxy.inject(getInfo, fault, 20);
+        const headers = unsentCaller();
+        await remotePart(headers, `alone_${fault.status}`);
+        const info = (await readViaRest(mlflow.parseTraceparent(headers.traceparent)!.traceId)).info;
+        expect(info.tags["mlflow.traceName"]).toBe(`alone_${fault.status}`);
+        expect(info.state).toBe("OK");
+        proxy.faults.length = 0;
+      }
+    } finally {
+      await proxy.stop();
+    }
   });
 });
