@@ -214,7 +214,7 @@ export class Tracer implements TraceOwner {
   }
 
   rootEnded(record: TraceRecord): void {
-    this.lastActiveTraceId = record.info.traceId;
+    if (!record.sampledOut) this.lastActiveTraceId = record.info.traceId; // one never exported has no id to look up
   }
 
   private export(trace: Trace): void {
@@ -305,7 +305,7 @@ export class Tracer implements TraceOwner {
     const traces: Trace[] = [];
     for (const record of this.openTraces) {
       try {
-        if (!record.slots.length) continue;
+        if (!record.slots.length || record.sampledOut) continue;
         if (seen) {
           const key = record.changeKey;
           if (seen.get(record.info.traceId) === key) continue;

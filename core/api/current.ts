@@ -118,7 +118,7 @@ function update(options: UpdateCurrentTraceOptions): void {
  */
 export function getLastActiveTraceId(): string | undefined {
   const record = getCurrentActiveSpan()?._record;
-  if (record?.invocation) return record.rootEnded || record.childEnded ? record.info.traceId : undefined;
+  if (record?.invocation) return (record.rootEnded || record.childEnded) && !record.sampledOut ? record.info.traceId : undefined;
   return getTracer().lastActiveTraceId;
 }
 

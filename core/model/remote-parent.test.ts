@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import * as mlflow from "../index.js";
 import { setup } from "../../test/unit/helpers.js";
+import { getTracer } from "../tracer.js";
 
 describe("joining a trace from a W3C traceparent", () => {
   it("parses valid headers and rejects malformed or hostile ones", () => {
@@ -51,5 +52,18 @@ describe("joining a trace from a W3C traceparent", () => {
     expect(sent["00"]).toMatch(/^00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00 00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-00$/);
     expect(sent["01"]).toMatch(/-01 00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-01$/);
     expect((await t.traces()).map((trace) => trace.data.spans[0]!.name)).toEqual(["handler-01"]);
+  });
+
+  it("a trace under a -00 caller has no id to look up and no snapshot (a hidden page stores its open traces)", async () => {
+    const t = setup();
+    const parent = mlflow.parseTraceparent("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00")!;
+    mlflow.withSpan(() => 1, { name: "kept" });
+    const kept = mlflow.getLastActiveTraceId();
+    mlflow.withSpan(() => 1, { name: "not recorded", parent });
+    expect(mlflow.getLastActiveTraceId()).toBe(kept);
+    const open = mlflow.startSpan({ name: "open, not recorded", parent });
+    expect(getTracer().snapshotOpenTraces("page hidden")).toEqual([]);
+    open.end();
+    expect((await t.traces()).map((trace) => trace.data.spans[0]!.name)).toEqual(["kept"]);
   });
 });
