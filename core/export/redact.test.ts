@@ -334,24 +334,34 @@ describe("redactSecrets", () => {
     });
   });
 
-  it("keeps prompts, names and keys that only look like secrets: acronyms and hyphenated words after a scheme word, sk-words, secretary", () => {
+  it("keeps prompts, names and keys that only look like secrets: acronyms and words after a scheme word, sk-words, secretary; masks credentials that look like words", () => {
     const redact = createRedactor();
     const prose = [
       "Explain basic SQL joins for a basic AI assistant", "A basic SQL join combines rows; each token ID is an integer.", "Basic RAG pipeline",
-      "Write a basic e-commerce site", "Try basic AI-powered search", "Bearer IDs", "Use sk-learn-compatible-estimators",
+      "Write a basic e-commerce site", "Basic e-commerce setup", "Try basic AI-powered search", "basic JavaScript", "Basic TypeScript types",
+      "Basic iOS app", "a basic GPT-4o prompt", "basic OAuth2 flow", "basic 3D modeling", "Basic C++ tutorial", "Basic set-up.", "Basic math",
+      "Use sk-learn-compatible-estimators",
     ];
     const trace = {
       info: { traceId: "tr-1", traceLocation: { type: "MLFLOW_EXPERIMENT" as const }, requestTime: 0, state: "OK" as const, traceMetadata: {}, tags: {} },
       data: { spans: [{
         traceId: "tr-1", spanId: "a", parentId: null, name: "Basic RAG pipeline", spanType: "UNKNOWN" as const, startTime: 0, endTime: 1,
         status: { statusCode: "STATUS_CODE_OK" as const, description: "" }, events: [], attributes: {},
-        inputs: { prose, secretary: "Ada", auth: "oauth2", samples: ["Bearer my-secret-key", "Basic user-password", "Token sk-live-abc", "Basic e-commerce", "Bearer ABCdefGHI", "Basic QWxhZGRpbjpvcGVu"] },
+        inputs: {
+          prose, secretary: "Ada", auth: "oauth2",
+          samples: ["Bearer my-secret-key", "bearer dev-local-abc", "token staging-alpha", "bearer my-session", "Bearer ABCDEF", "Token sk-live-abc", "Bearer ABCdefGHI", "Basic QWxhZGRpbjpvcGVu", "Basic YWxhZGRpbjpvcGVuc2VzYW1l", "basic user-password"],
+          hidden: [{ auth: "hunter2" }, { auth: "Password1" }, { secret_args: "s3cr3t-value-123" }, { secretArn: "arn:aws:secretsmanager:x" }] as Record<string, string>[],
+        },
         outputs: "sk-proj-abcdefghij0123456789",
       }] },
     } satisfies mlflow.Trace;
     const span = redact(trace)!.data.spans[0]!;
     expect(span.name).toBe("Basic RAG pipeline");
-    expect(span.inputs).toEqual({ prose, secretary: "Ada", auth: "oauth2", samples: ["Bearer", "Basic", "Token", "Basic", "Bearer", "Basic"].map((scheme) => `${scheme} ${REDACTED}`) });
+    expect(span.inputs).toEqual({
+      prose, secretary: "Ada", auth: "oauth2",
+      samples: ["Bearer", "bearer", "token", "bearer", "Bearer", "Token", "Bearer", "Basic", "Basic", "basic"].map((scheme) => `${scheme} ${REDACTED}`),
+      hidden: [{ auth: REDACTED }, { auth: REDACTED }, { secret_args: REDACTED }, { secretArn: REDACTED }],
+    });
     expect(span.outputs).toBe(REDACTED);
   });
 

@@ -31,7 +31,7 @@ export interface RedactorOptions {
 // token counts (input_tokens, mlflow.chat.tokenUsage) do not.
 const SECRET_KEY = /(authorization|apikey|passwd|passphrase|cookies?|token|credentials?|accesskey|signingkey|clientkey|bearer|jwt|auth|pwd|signature|sig)$/;
 // Anywhere in the key: password_confirmation, secret_key, private_key_pem.
-const SECRET_IN_KEY = /password|secret(?!ar)|privatekey/; // not secretary, secretariat
+const SECRET_IN_KEY = /password|secret(?!ary|ariat)|privatekey/; // not secretary, secretariat
 // Pagination cursors named like tokens: next_page_token, NextToken, continuationToken (whole keys
 // only: FB_PAGE_TOKEN or page_token may well be a credential).
 const CURSOR_KEY = /^(?:next|nextpage|continuation)token$/;
@@ -60,25 +60,25 @@ const SECRET_VALUES: readonly RegExp[] = [
   /\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g, // a JWT
   /-----BEGIN [A-Z ]{0,40}PRIVATE KEY-----[A-Za-z0-9+/=\s\\]{0,10000}-----END [A-Z ]{0,40}PRIVATE KEY-----/g, // base64 (its line breaks escaped too, in JSON text) only: linear on hostile text
 ];
-// A word as prose writes it: lower-case with an initial capital allowed, or an acronym ("SQL", "IDs").
-const PROSE_WORD = "(?:[A-Z]?[a-z]+|[A-Z]{2,6}s?)";
-const PROSE_WORD_ALONE = new RegExp(`^${PROSE_WORD}$`);
-const PROSE_WORDS = new RegExp(`^${PROSE_WORD}(?:-${PROSE_WORD})+$`);
 // Where only part of the match is the secret.
 const SECRET_PARTS: readonly RedactRule[] = [
-  // An auth scheme and its credential. Prose says "a token budget", "Basic setup", "Token 4096",
-  // "basic SQL", "each token ID", "a basic e-commerce site": a number, a short plain word or an
-  // acronym is kept, and hyphenated words naming no secret after a scheme written in lower case
-  // (a header writes it capitalized); anything else is masked ("Bearer my-collector-secret",
-  // "Token dev-local", "Basic dXNlcjpwYXNz").
+  // An auth scheme and its credential. Prose says "a token budget", "Token 4096", "each token ID",
+  // "Basic setup", "basic SQL", "a basic e-commerce site", "Basic TypeScript types": a number or a
+  // short plain word is kept; after `basic` or `token` an acronym too; and after `basic` anything
+  // that is not base64 (RFC 7617's credential is base64 of user:password) and names no secret.
+  // Anything else is masked ("Bearer my-collector-secret", "Token dev-local", "Basic dXNlcjpwYXNz").
   {
     pattern: /\b(?:Bearer|Basic|Token)\s+[A-Za-z0-9\-._~+/]+=*/gi,
     replace: (m) => {
       const [scheme = "", value = ""] = m.split(/\s+/);
       const words = value.replace(/\.+$/, ""); // "a Token ring."
-      const prose = (words.length < 16 && PROSE_WORD_ALONE.test(words)) ||
-        (words.length < 24 && scheme === scheme.toLowerCase() && PROSE_WORDS.test(words) && !/secret|token|key|pass|pwd|auth|cred/i.test(words));
-      return /^\d[\d.,]*$/.test(value) || prose ? m : `${scheme} ${REDACTED}`;
+      const kind = scheme.toLowerCase();
+      const kept =
+        /^\d[\d.,]*$/.test(value) ||
+        (words.length < 16 && /^[A-Z]?[a-z]+$/.test(words)) ||
+        (kind !== "bearer" && /^[A-Z]{2,6}s?$/.test(words)) ||
+        (kind === "basic" && !(words.length % 4 === 0 && /^[A-Za-z0-9+/]+={0,2}$/.test(words)) && !/secret|token|key|pass|pwd|cred/i.test(words));
+      return kept ? m : `${scheme} ${REDACTED}`;
     },
   },
   // The password in scheme://user:password@host, up to the last "@" before the host (a password
@@ -139,7 +139,7 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
     if (!isSecretKey(key) || typeof item === "boolean" || item === null) return false;
     const n = normalizeKey(key);
     if (exact.has(n) || regexps.some((r) => r.test(key))) return true;
-    if (n === "auth") return !(typeof item === "string" && /^[A-Za-z]{1,16}\d?$/.test(item)); // "basic", "oauth2"
+    if (n === "auth") return !(typeof item === "string" && /^(?:[A-Za-z]{1,16}|oauth[12])$/i.test(item)); // "basic", "oauth2"
     if (!DATA_OR_SECRET_KEY.test(n)) return true;
     if (typeof item === "string") return !readsAsText(item);
     if (typeof item === "number") return !(Math.abs(item) < 1000);
