@@ -213,15 +213,17 @@ const SERVER_KEYS = new Set([
 const TAG_ATTRIBUTE = "mlflow.traceTag.";
 
 /**
- * Matched without regard to case: MLflow's keys are case-sensitive, but a tracking store on MySQL or
- * SQL Server compares them with the database's (often case-insensitive) collation, in searches and
- * in its primary keys.
+ * Matched as a database may match them: MLflow's keys are case-sensitive, but a tracking store on
+ * MySQL or SQL Server compares them with the database's collation (often blind to case, accents
+ * and compatibility forms, and padding trailing spaces), in searches and in its primary keys.
  */
+const isServerKey = (key: string): boolean => SERVER_KEYS.has(key.normalize("NFKD").replace(/\p{M}/gu, "").trim().toLowerCase());
+
 export function withoutServerKeys(trace: Trace): void {
-  for (const map of [trace.info.tags, trace.info.traceMetadata]) for (const key in map) if (SERVER_KEYS.has(key.toLowerCase())) delete map[key];
+  for (const map of [trace.info.tags, trace.info.traceMetadata]) for (const key in map) if (isServerKey(key)) delete map[key];
   // On every span, not only this part's root: another part may hold the trace's true root.
   for (const span of trace.data.spans) {
-    for (const key in span.attributes) if (key.startsWith(TAG_ATTRIBUTE) && SERVER_KEYS.has(key.slice(TAG_ATTRIBUTE.length).toLowerCase())) delete span.attributes[key];
+    for (const key in span.attributes) if (key.startsWith(TAG_ATTRIBUTE) && isServerKey(key.slice(TAG_ATTRIBUTE.length))) delete span.attributes[key];
   }
 }
 
