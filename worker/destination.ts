@@ -3,6 +3,7 @@ import { MlflowExporter } from "../core/mlflow/exporter.js";
 import { readBufferConfig } from "./buffer/config.js";
 import { bufferStoreFromEnv } from "./buffer/shards.js";
 import { collectorExporter, storeExporter } from "./exporters.js";
+import { DEFAULT_EXPORT_DEADLINE_MS, holdMsFor } from "./request-span.js";
 
 // The default destination of an instrumented Worker's traces, read from its env (bindings, vars
 // and secrets), nearest first: the TraceBuffer Durable Object in the same account, a remote
@@ -15,12 +16,22 @@ const stringVar = (env: Env, key: string): string | undefined => {
   return typeof value === "string" && value !== "" ? value : undefined;
 };
 
-export function destinationFromEnv(env: Env): Exporter | undefined {
+/**
+ * `exportDeadlineMs`: how long instrument() waits for a trace's export after the response (default
+ * 25 s); straight to MLflow, each send ends by the waitUntil hold within it (20 s by default), so a
+ * trace MLflow does not take is reported with its last error before the invocation ends with it.
+ */
+export function destinationFromEnv(env: Env, options: { exportDeadlineMs?: number } = {}): Exporter | undefined {
   const buffer = bufferStoreFromEnv(env);
   if (buffer) return storeExporter(buffer);
   const collector = stringVar(env, "MLFLOW_EDGE_COLLECTOR_URL");
   if (collector) return collectorExporter({ url: collector, secret: stringVar(env, "MLFLOW_EDGE_COLLECTOR_SECRET") });
   const { mlflow } = readBufferConfig(env);
-  if (mlflow) return new MlflowExporter(mlflow);
+  if (mlflow) {
+    // Each send on its own (no slots or outage budget shared with other invocations: see
+    // MlflowExporter), and over before the Worker stops waiting for it.
+    const deadline = options.exportDeadlineMs ?? DEFAULT_EXPORT_DEADLINE_MS;
+    return new MlflowExporter({ ...mlflow, ...(deadline > 0 ? { sendDeadlineMs: holdMsFor(deadline) } : {}) });
+  }
   return undefined;
 }

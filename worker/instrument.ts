@@ -92,7 +92,7 @@ export function ensureTracing<Env>(env: Env, options: WorkerTracingOptions<Env>)
   const tracker = new ExportTracker();
   let destination: Exporter | undefined;
   try {
-    destination = options.exporter ? options.exporter(env) : destinationFromEnv(env as Record<string, unknown>);
+    destination = options.exporter ? options.exporter(env) : destinationFromEnv(env as Record<string, unknown>, { exportDeadlineMs: options.exportDeadlineMs });
   } catch (error) {
     // A configuration mistake must not fail the Worker's requests: say what is wrong, trace on.
     warnOnce("worker-destination", `instrument(): traces are dropped: ${errorText(error)}`);

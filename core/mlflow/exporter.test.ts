@@ -24,7 +24,7 @@ describe("MlflowExporter across invocations", () => {
   it.each([
     ["navigator.userAgent", () => vi.stubGlobal("navigator", { userAgent: "Cloudflare-Workers" })],
     ["WebSocketPair (Workers older than navigator)", () => vi.stubGlobal("WebSocketPair", function WebSocketPair() {})],
-  ])("in Workers (%s), takes back a send slot and an experiment lookup abandoned with their invocation, so later traces go out", async (_, inWorkers) => {
+  ])("in Workers (%s), takes back a send slot abandoned with its invocation, and a lookup left hanging by one holds no other send", async (_, inWorkers) => {
     vi.useFakeTimers({ toFake: ["Date"] });
     inWorkers(); // where invocations end
     const exporter = new MlflowExporter({ trackingUri: "http://127.0.0.1:9", experimentName: "exp", maxConcurrency: 2, timeoutMs: 1_000, retry: { maxElapsedMs: 1_000 } });
@@ -33,19 +33,21 @@ describe("MlflowExporter across invocations", () => {
     // The first lookup hangs for ever, as a fetch does in an invocation that ended; the next ones answer.
     exporter.client.getOrCreateExperiment = () => (++lookups === 1 ? never<string>() : Promise.resolve("7"));
     exporter.client.sendTrace = async (trace: mlflow.Trace, experimentId: string) => {
-      sent.push(`${trace.data.spans[0]!.name}@${experimentId}`);
+      const name = trace.data.spans[0]!.name;
+      sent.push(`${name}@${experimentId}`);
+      if (name.startsWith("cut")) await never(); // cut off with its invocation while sending
       return { traceId: trace.info.traceId, spansLocation: "TRACKING_STORE" } as SendTraceResult;
     };
-    void exporter.export(await someTrace("cut-1"));
-    void exporter.export(await someTrace("cut-2"));
+    void exporter.export(await someTrace("cut-1")); // its lookup hangs: before, every later send waited on it
+    void exporter.export(await someTrace("cut-2")); // looks up itself, then its send hangs
     void exporter.export(await someTrace("waits")); // no slot free
     await new Promise((r) => setTimeout(r, 10));
-    expect(sent).toEqual([]);
+    expect(sent).toEqual(["cut-2@7"]);
     vi.setSystemTime(Date.now() + 2_500); // past timeout + retry budget: those sends are abandoned
     await exporter.export(await someTrace("later"));
     await new Promise((r) => setTimeout(r, 120)); // a waiting send looks again for a slot every 50 ms
-    expect(sent.sort()).toEqual(["later@7", "waits@7"]);
-    expect(lookups).toBe(2);
+    expect(sent.sort()).toEqual(["cut-2@7", "later@7", "waits@7"]);
+    expect(lookups).toBe(2); // the id found once serves every later send
   });
 
   it("in Workers, a send waiting for a slot takes it as soon as one is freed (no timer needed), and flush() stops waiting for a send older than the abandon age", async () => {
@@ -151,5 +153,49 @@ describe("MlflowExporter failures, as the app sees them", () => {
     } finally {
       warn.mockRestore();
     }
+  });
+});
+
+describe("MlflowExporter in Workers: each trace's send on its own, within its deadline", () => {
+  afterEach(() => vi.unstubAllGlobals());
+
+  /** MLflow as far as a trace's send needs it, failing every call with 503 while `down.value`. */
+  function mlflowStub(down: { value: boolean }) {
+    const calls: string[] = [];
+    const fetch = async (url: string) => {
+      calls.push(new URL(url).pathname);
+      if (down.value) return new Response('{"error_code":"TEMPORARILY_UNAVAILABLE","message":"down"}', { status: 503 });
+      if (url.endsWith("/v1/traces")) return new Response("{}");
+      return new Response(JSON.stringify({ trace: { trace_info: { trace_id: "tr-1", tags: { "mlflow.trace.spansLocation": "TRACKING_STORE" } } } }));
+    };
+    return { calls, fetch };
+  }
+
+  it("an outage earlier invocations spent their retry budget on does not refuse a trace sent once MLflow is back", async () => {
+    vi.stubGlobal("navigator", { userAgent: "Cloudflare-Workers" });
+    const down = { value: true };
+    const stub = mlflowStub(down);
+    const exporter = new MlflowExporter({ trackingUri: "http://mlflow.test", experimentId: "1", fetch: stub.fetch, retry: { initialDelayMs: 5, maxDelayMs: 5_000, maxElapsedMs: 100 } });
+    const failed = await Promise.allSettled([exporter.export(await someTrace("a")), exporter.export(await someTrace("b"))]);
+    expect(failed.map((r) => r.status)).toEqual(["rejected", "rejected"]);
+    down.value = false;
+    stub.calls.length = 0;
+    // Before: refused untried for maxDelayMs ("not tried: the server has failed every request…").
+    await expect(exporter.export(await someTrace("c"))).resolves.toBeUndefined();
+    expect(stub.calls).toEqual(["/v1/traces", "/api/3.0/mlflow/traces"]);
+  });
+
+  it("a send that MLflow keeps failing ends by sendDeadlineMs with MLflow's last answer, long before the retry budget", async () => {
+    vi.stubGlobal("navigator", { userAgent: "Cloudflare-Workers" });
+    const stub = mlflowStub({ value: true });
+    const exporter = new MlflowExporter({ trackingUri: "http://mlflow.test", experimentId: "1", fetch: stub.fetch, sendDeadlineMs: 300, retry: { maxAttempts: 100_000, initialDelayMs: 20, maxDelayMs: 20 } });
+    await expect(exporter.export(await someTrace("a"))).rejects.toThrow(/answered 503 .*down/);
+    // A try every 20 ms for 300 ms (before: for the 60 s retry budget, some 3000 tries).
+    expect(stub.calls.length).toBeGreaterThan(1);
+    expect(stub.calls.length).toBeLessThan(100);
+  });
+
+  it("sendDeadlineMs must be a number > 0", () => {
+    expect(() => new MlflowExporter({ trackingUri: "http://mlflow.test", experimentId: "1", sendDeadlineMs: 0 })).toThrow(new TypeError("sendDeadlineMs must be a number > 0; got 0."));
   });
 });

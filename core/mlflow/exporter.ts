@@ -3,24 +3,37 @@ import type { Exporter } from "../export/exporter.js";
 import { redactSecrets, type RedactHook } from "../export/redact.js";
 import type { Trace } from "../model/types.js";
 import { MlflowClient, type MlflowClientOptions, type SendTraceResult } from "./client.js";
+import type { HttpSettings } from "./http.js";
 
 // Sends each finished trace straight to an MLflow tracking server, like MLflow's TS SDK does from
 // Node, but from any runtime with fetch. Traces go out concurrently up to a small limit (the
 // server's sqlite store serialises writes anyway), each retried on its own.
 //
-// One exporter may outlive the work that started its sends: a Worker isolate keeps it across
-// invocations, and a send cut off with its invocation (waitUntil's deadline) never settles. So in
-// Workers no state waits on a send for ever: a send slot or an experiment lookup older than the
-// longest a request can take (its timeout plus the retry budget) counts as abandoned and is taken
-// again. Elsewhere every send settles (its timeout), and a slow one keeps its slot.
+// In Workers one exporter is kept by the isolate across invocations, and a send cut off with its
+// invocation (waitUntil's end) never settles: state one invocation's send holds would be held for
+// every later one. So there each trace's send is its own: no send slots shared by the isolate
+// (unless maxConcurrency is given), its own outage budget, and its own experiment lookup until one
+// has found the experiment (only the found id is shared); and it ends by `sendDeadlineMs`, within
+// the invocation, with its last failure, which is then reported rather than lost with the
+// invocation. Elsewhere every send settles (its timeout), and one client's outage budget and
+// slots serve all of its traces.
 
 export interface MlflowExporterOptions extends MlflowClientOptions {
   /** The experiment to log to, by id. */
   experimentId?: string;
   /** The experiment to log to, by name; created on first use if missing. */
   experimentName?: string;
-  /** Traces sent at once (default 4). */
+  /**
+   * Traces sent at once (default 4; in Workers none: each invocation sends its own trace, and a
+   * limit shared by the isolate's invocations would let one cut off with its invocation hold a slot).
+   */
   maxConcurrency?: number;
+  /**
+   * How long one trace's send may take, its retries and experiment lookup included, before it
+   * fails with its last error (default: in Workers 20 s, which fits inside the 25 s an
+   * instrumented Worker waits for its export; elsewhere none: `retry` bounds it).
+   */
+  sendDeadlineMs?: number;
   /** Called with each trace that could not be delivered, after retries. */
   onError?: (error: unknown, trace: Trace) => void;
   /** Called with each trace delivered. */
@@ -32,6 +45,9 @@ export interface MlflowExporterOptions extends MlflowClientOptions {
 /** How often a send waiting for a slot looks again when no slot is freed meanwhile. */
 const SLOT_POLL_MS = 50;
 
+/** A send's deadline in Workers: instrument() waits 25 s after the response for the export. */
+export const WORKER_SEND_DEADLINE_MS = 20_000;
+
 export class MlflowExporter implements Exporter {
   readonly client: MlflowClient;
   private readonly experimentId: string | undefined;
@@ -40,6 +56,11 @@ export class MlflowExporter implements Exporter {
   /** Past this age a send slot or experiment lookup is abandoned (its invocation ended). */
   private readonly abandonMs: number;
   private readonly maxConcurrency: number;
+  /** In Workers: each trace is sent with its own outage budget and deadline (see above). */
+  private readonly perSend: boolean;
+  private readonly sendDeadlineMs: number | undefined;
+  /** The experiment id once a lookup found it (Workers: lookups in flight are not shared). */
+  private foundExperimentId: string | undefined;
   private readonly onError: MlflowExporterOptions["onError"];
   private readonly onDelivered: MlflowExporterOptions["onDelivered"];
   private readonly redact: RedactHook | false;
@@ -62,21 +83,53 @@ export class MlflowExporter implements Exporter {
     if (experimentId === undefined && experimentName === undefined) throw new TypeError("give experimentId or experimentName.");
     this.experimentId = experimentId;
     this.experimentName = experimentId === undefined ? experimentName : undefined;
-    const max = options.maxConcurrency ?? 4;
-    if (!(Number.isInteger(max) && max >= 1)) throw new TypeError(`maxConcurrency must be an integer >= 1; got ${String(max)}.`);
+    const g = globalThis as { navigator?: { userAgent?: unknown }; WebSocketPair?: unknown };
+    const workers = g.navigator?.userAgent === "Cloudflare-Workers" || typeof g.WebSocketPair === "function"; // (older Workers have no navigator)
+    const max = options.maxConcurrency ?? (workers ? Infinity : 4);
+    if (!((Number.isInteger(max) && max >= 1) || max === Infinity)) throw new TypeError(`maxConcurrency must be an integer >= 1; got ${String(max)}.`);
     this.maxConcurrency = max;
+    const deadline = options.sendDeadlineMs ?? (workers ? WORKER_SEND_DEADLINE_MS : undefined);
+    if (deadline !== undefined && !(typeof deadline === "number" && deadline > 0)) throw new TypeError(`sendDeadlineMs must be a number > 0; got ${shownValue(deadline)}.`);
+    this.sendDeadlineMs = deadline;
+    this.perSend = workers;
     this.onError = options.onError;
     this.onDelivered = options.onDelivered;
     this.redact = options.redact ?? redactSecrets;
-    const g = globalThis as { navigator?: { userAgent?: unknown }; WebSocketPair?: unknown };
-    const workers = g.navigator?.userAgent === "Cloudflare-Workers" || typeof g.WebSocketPair === "function"; // (older Workers have no navigator)
-    this.abandonMs = workers ? (options.timeoutMs ?? 30_000) + (options.retry?.maxElapsedMs ?? 60_000) : Infinity;
+    // Past this age a send (and with maxConcurrency its slot) has ended with its invocation.
+    this.abandonMs = workers ? Math.min((options.timeoutMs ?? 30_000) + (options.retry?.maxElapsedMs ?? 60_000), (deadline ?? Infinity) + 1_000) : Infinity;
     if (this.redact !== false && typeof this.redact !== "function") throw new TypeError(`redact must be a function or false; got ${String(this.redact)}.`);
   }
 
   /** The experiment id traces go to (resolving the name, once, if given by name). */
   resolveExperimentId(): Promise<string> {
+    return this.experimentFor(this.sendClient());
+  }
+
+  /**
+   * The client one trace is sent with: in Workers, the exporter's own with an outage budget of its
+   * own (an outage an ended invocation saw must not refuse a later trace untried, nor may a probe
+   * it left pending hold others); with a deadline, one that ends its tries by then.
+   */
+  private sendClient(): MlflowClient {
+    if (!this.perSend && this.sendDeadlineMs === undefined) return this.client;
+    // (A view of the one client: methods replaced on `exporter.client` still serve.)
+    const base = (this.client as unknown as { http: HttpSettings }).http;
+    const http: HttpSettings = {
+      ...base,
+      outage: this.perSend ? {} : base.outage,
+      deadline: this.sendDeadlineMs === undefined ? undefined : Date.now() + this.sendDeadlineMs,
+    };
+    return Object.create(this.client, { http: { value: http } }) as MlflowClient;
+  }
+
+  private experimentFor(client: MlflowClient): Promise<string> {
     if (this.experimentId !== undefined) return Promise.resolve(this.experimentId);
+    if (this.perSend) {
+      // Each send looks the experiment up itself until one has found it: a lookup in flight may
+      // belong to an invocation that ends before it settles, and would then hold every send waiting.
+      if (this.foundExperimentId !== undefined) return Promise.resolve(this.foundExperimentId);
+      return client.getOrCreateExperiment(this.experimentName as string).then((id) => (this.foundExperimentId ??= id));
+    }
     const now = Date.now();
     if (!this.experiment || (this.experiment.since >= 0 && now - this.experiment.since > this.abandonMs)) {
       const lookup = { id: this.client.getOrCreateExperiment(this.experimentName as string), since: now };
@@ -112,10 +165,11 @@ export class MlflowExporter implements Exporter {
 
   /** Sends `trace` as it is (no redaction) and resolves with what the server did with it (the exporter's queue aside). */
   async deliver(trace: Trace): Promise<SendTraceResult> {
+    const client = this.sendClient(); // (its deadline counts the wait for a slot too)
     const slot = await this.acquire();
     try {
-      const experimentId = await this.resolveExperimentId();
-      const result = await this.client.sendTrace(trace, experimentId);
+      const experimentId = await this.experimentFor(client);
+      const result = await client.sendTrace(trace, experimentId);
       this.onDelivered?.(result, trace);
       return result;
     } catch (error) {
@@ -157,6 +211,7 @@ export class MlflowExporter implements Exporter {
    * the oldest waiters are the ones most likely ended. An ended waiter's timer stops with it.
    */
   private async acquire(): Promise<object> {
+    if (this.maxConcurrency === Infinity) return {};
     for (;;) {
       const now = Date.now();
       for (const [slot, since] of this.slots) if (now - since > this.abandonMs) this.slots.delete(slot);
@@ -178,7 +233,7 @@ export class MlflowExporter implements Exporter {
 
   /** Frees `slot` (unless it was taken back as abandoned meanwhile) and wakes the waiters that looked lately. */
   private release(slot: object): void {
-    if (!this.slots.delete(slot)) return;
+    if (this.maxConcurrency === Infinity || !this.slots.delete(slot)) return;
     const now = Date.now();
     for (const [wake, since] of this.waiting) {
       if (now - since <= 2 * SLOT_POLL_MS) wake();

@@ -17,6 +17,11 @@ export interface HttpSettings {
   retry: ResolvedRetryPolicy;
   /** Shared by a client's requests: when the server started failing them all (see sendWithRetry). */
   outage?: Outage;
+  /**
+   * Epoch ms past which nothing is tried and no try runs on (a try's timeout is cut to it): the
+   * request fails with its last failure instead. A Worker's send must end within its invocation.
+   */
+  deadline?: number;
   /** Test seam for the jitter; Math.random otherwise. */
   random?: () => number;
   sleep?: (ms: number) => Promise<void>;
@@ -57,7 +62,8 @@ export function describeErrorBody(text: string): { errorCode: string | undefined
 
 async function attemptOnce(settings: HttpSettings, req: HttpRequest): Promise<{ response: Response; text: string }> {
   const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), settings.timeoutMs);
+  const timeoutMs = settings.deadline === undefined ? settings.timeoutMs : Math.max(0, Math.min(settings.timeoutMs, settings.deadline - Date.now()));
+  const timer = setTimeout(() => controller.abort(), timeoutMs);
   try {
     const response = await settings.fetch(req.url, {
       method: req.method,
@@ -70,7 +76,9 @@ async function attemptOnce(settings: HttpSettings, req: HttpRequest): Promise<{ 
     return { response, text };
   } catch (error) {
     // Runtimes reject an aborted fetch differently (AbortError, the reason, a TypeError).
-    if (controller.signal.aborted) throw new TimeoutError(`timed out after ${settings.timeoutMs} ms`);
+    if (controller.signal.aborted) {
+      throw new TimeoutError(timeoutMs < settings.timeoutMs ? `no answer in the ${timeoutMs} ms left before the send's deadline` : `timed out after ${timeoutMs} ms`);
+    }
     throw error;
   } finally {
     clearTimeout(timer);
@@ -192,7 +200,8 @@ async function sendTrying(settings: HttpSettings, req: HttpRequest, started: num
       outageSpent = now - outage.since + delay > settings.retry.maxElapsedMs && (outage.requests ?? 0) > 1;
       if (outageSpent) outage.refusedUntil = now + settings.retry.maxDelayMs;
     }
-    if (tries >= settings.retry.maxAttempts || now - started + delay > settings.retry.maxElapsedMs || outageSpent) throw failure;
+    const pastDeadline = settings.deadline !== undefined && now + delay >= settings.deadline;
+    if (tries >= settings.retry.maxAttempts || now - started + delay > settings.retry.maxElapsedMs || outageSpent || pastDeadline) throw failure;
     await wait(delay);
   }
 }
