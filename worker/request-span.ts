@@ -2,7 +2,7 @@ import { getCurrentActiveSpan } from "../core/api/current.js";
 import { fail } from "../core/api/settle.js";
 import { startSpan } from "../core/api/span-scope.js";
 import { relayStream } from "../core/api/stream.js";
-import { reportSdkError } from "../core/debug.js";
+import { reportSdkError, warnOnce } from "../core/debug.js";
 import { SpanStatusCode, SpanType } from "../core/model/constants.js";
 import type { LiveSpan } from "../core/model/live-span.js";
 import { parseTraceparent } from "../core/model/remote-parent.js";
@@ -57,6 +57,25 @@ function awaitExport(tracker: ExportTracker, span: LiveSpan, deadlineMs: number)
     if (record.rootEnded && !record.finished) record.finish();
   }, holdMsFor(deadlineMs));
   return tracker.exported(span, deadlineMs).finally(() => clearTimeout(force));
+}
+
+/**
+ * Holds the invocation open (waitUntil) until the trace is handed on, and says so when it was not
+ * by the deadline: the invocation ends then, and the export still running ends with it, unheard
+ * (exportDeadlineMs 0 asks for that: nothing is said).
+ */
+function holdForExport(waitUntil: WaitUntil, exported: Promise<"exported" | "timeout">, deadlineMs: number): void {
+  waitUntil(
+    exported.then((outcome) => {
+      if (outcome === "timeout" && deadlineMs > 0) {
+        warnOnce(
+          "worker-export-deadline",
+          `a trace was not handed on within exportDeadlineMs (${deadlineMs} ms) after its invocation's response and is lost: the invocation ends, and the export with it ` +
+            "(its destination did not answer in time, or work given to ctx.waitUntil kept the trace open). Bind TRACE_BUFFER to keep traces through outages.",
+        );
+      }
+    }),
+  );
 }
 
 const requestSpans = new WeakMap<Request, LiveSpan>();
@@ -184,7 +203,7 @@ export async function traceRequest(
   const handOn = () => {
     // Registered synchronously after the root ended, so the export cannot be missed.
     const exported = awaitExport(tracker, span, deadline);
-    if (waitUntil) waitUntil(exported);
+    if (waitUntil) holdForExport(waitUntil, exported, deadline);
   };
   let response: Response;
   handling.add(request);
@@ -225,7 +244,7 @@ export async function traceRequest(
     let bodyDone!: () => void;
     const finished = new Promise<void>((r) => (bodyDone = r));
     const body = endWithBody(response.body, span, deadline, () => bodyDone());
-    if (waitUntil) waitUntil(finished.then(() => awaitExport(tracker, span, deadline)));
+    if (waitUntil) holdForExport(waitUntil, finished.then(() => awaitExport(tracker, span, deadline)), deadline);
     // The response as init keeps all of it: status, headers, and in workerd `encodeBody: "manual"`
     // (a pre-compressed body is not compressed again) and `cf`.
     return new Response(body, response);
@@ -270,7 +289,7 @@ export async function traceInvocation<T>(
     throw error;
   } finally {
     const exported = awaitExport(tracker, span, deadlineMs);
-    if (waitUntil) waitUntil(exported);
+    if (waitUntil) holdForExport(waitUntil, exported, deadlineMs);
   }
 }
 
