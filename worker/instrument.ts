@@ -9,7 +9,7 @@ import { ExportTracker } from "./export-tracker.js";
 import { destinationFromEnv } from "./destination.js";
 import { holdingContext, holdMsFor, runtimeWaitUntil, traceInvocation, traceRequest, type RequestSpanOptions } from "./request-span.js";
 
-// instrument(handler) for module Workers: one root span per fetch/scheduled/queue invocation,
+// instrument(handler) for module Workers: one root span per fetch/scheduled/queue/email/tail invocation,
 // traces handed on inside ctx.waitUntil. The tracer is configured on the first invocation, when
 // the Worker's env (its bindings and secrets) is known.
 
@@ -213,6 +213,7 @@ export function instrument<Env, H extends ExportedHandler<Env>>(handler: H, opti
   // Defined, not assigned: assigning would fail for a frozen handler or an accessor on its prototype.
   const own = (key: string, value: unknown) => Object.defineProperty(wrapped, key, { value, writable: true, enumerable: true, configurable: true });
   const { fetch: onFetch, scheduled, queue } = handler;
+  const { email, tail } = handler as { email?: unknown; tail?: unknown };
   // waitUntil work holds a trace at most this long, so its export still fits the deadline.
   const holdMs = holdMsFor(options.exportDeadlineMs);
   if (typeof onFetch === "function") {
@@ -237,6 +238,26 @@ export function instrument<Env, H extends ExportedHandler<Env>>(handler: H, opti
       return traceInvocation(`queue ${batch.queue}`, inputs, tracker, runtimeWaitUntil(ctx), (span) => queue.call(handler, batch, env, holdingContext(ctx, span, holdMs)), options.exportDeadlineMs);
     };
     own("queue", onQueue);
+  }
+  // email and tail get a root span too: code there (a withSpan) would otherwise run with tracing
+  // not yet configured when one of them is the isolate's first invocation, and its export would
+  // not be held open (waitUntil), so its trace was dropped without a word.
+  if (typeof email === "function") {
+    const onEmail = (message: { to?: unknown; rawSize?: unknown }, env: Env, ctx: ExecutionContext) => {
+      const { tracker } = ensureTracing(env, options);
+      const to = typeof message?.to === "string" ? message.to : "";
+      const inputs = { to, size: message?.rawSize };
+      return traceInvocation(`email ${to}`.trim(), inputs, tracker, runtimeWaitUntil(ctx), (span) => email.call(handler, message, env, holdingContext(ctx, span, holdMs)), options.exportDeadlineMs);
+    };
+    own("email", onEmail);
+  }
+  if (typeof tail === "function") {
+    const onTail = (events: unknown, env: Env, ctx: ExecutionContext) => {
+      const { tracker } = ensureTracing(env, options);
+      const inputs = { events: Array.isArray(events) ? events.length : undefined };
+      return traceInvocation("tail", inputs, tracker, runtimeWaitUntil(ctx), (span) => tail.call(handler, events, env, holdingContext(ctx, span, holdMs)), options.exportDeadlineMs);
+    };
+    own("tail", onTail);
   }
   return wrapped as unknown as H;
 }

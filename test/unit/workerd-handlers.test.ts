@@ -1,5 +1,8 @@
-// instrument() in real workerd (wrangler's unstable_startWorker): a trace whose export is not done
-// by exportDeadlineMs is said to be lost, not lost in silence.
+// instrument()'s email and tail handlers in real workerd (wrangler's unstable_startWorker), each as
+// the isolate's first traced invocation: code there (a withSpan) is exported under the
+// invocation's root span, held open with waitUntil. Before, tracing was set up only by
+// fetch/scheduled/queue, so such a trace was dropped without a word. And a trace whose export
+// is not done by exportDeadlineMs is said to be lost, not lost in silence.
 // Fixture: test/fixtures/workerd-instrument/handlers.ts.
 import { afterEach, expect, it } from "vitest";
 import { unstable_startWorker } from "wrangler";
@@ -34,7 +37,24 @@ async function until<T>(read: () => Promise<T>, done: (value: T) => boolean): Pr
   return value;
 }
 
+const traces = async () => (await (await worker!.fetch("http://worker/traces")).json()) as (string | null)[][][];
 const warnings = async () => (await (await worker!.fetch("http://worker/warnings")).json()) as string[];
+
+it("an email handler's withSpan, in the isolate's first invocation, is exported under an email root span", async () => {
+  const w = await start();
+  const raw = "From: a@example.com\r\nTo: inbox@example.com\r\nSubject: hi\r\nMessage-ID: <1@example.com>\r\n\r\nhello\r\n";
+  const res = await w.fetch("http://worker/cdn-cgi/handler/email?from=a@example.com&to=inbox@example.com", { method: "POST", body: raw });
+  expect(res.status).toBeLessThan(300);
+  const trees = await until(traces, (t) => t.length > 0);
+  expect(trees).toEqual([[["email inbox@example.com", null], ["email-work", "email inbox@example.com"]]]);
+}, 60_000);
+
+it("a tail handler's withSpan, as the first traced invocation, is exported under a tail root span", async () => {
+  const w = await start();
+  expect(await (await w.fetch("http://worker/tail")).text()).toBe("ok");
+  const trees = await until(traces, (t) => t.length > 0);
+  expect(trees).toEqual([[["tail", null], ["tail-work", "tail"]]]);
+}, 60_000);
 
 it("a trace whose export is not done by exportDeadlineMs is reported as lost, once", async () => {
   const w = await start();

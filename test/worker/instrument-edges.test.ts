@@ -493,7 +493,7 @@ describe("instrument(): class-based handlers", () => {
     expect(await worker.email({ to: "bob" })).toBe("hi bob");
     expect(await worker.tail()).toBe(2);
     expect([app.calls, worker.label, worker.helper()]).toEqual([2, "app:hi", 2]);
-    expect(names()).toEqual(["GET /x"]);
+    expect(names()).toEqual(["GET /x", "email bob", "tail"]); // email and tail are invocations too, each its root span
   });
 
   it("a class or a function instead of a handler object is a TypeError naming the problem", () => {
