@@ -160,11 +160,9 @@ export class MlflowClient {
     // stay the caller's. Here its trace info is written too, but only while MLflow has none written
     // yet (the part came first, or alone), so that the trace is not left IN_PROGRESS; the caller's
     // part replaces it when it comes.
-    // Several parts without the root (a page calling its Worker twice, the page's own part never
-    // sent): the first writes the info, and a later one that failed writes its own over an OK one,
-    // so that the trace does not show OK.
-    const written = trace.data.spans.some((s) => s.parentId === null) ? undefined : await this.writtenState(trace.info.traceId);
-    const spansOnly = written !== undefined && !(trace.info.state === "ERROR" && written !== "ERROR");
+    // (Of several parts without the root whose caller never sends its own, the first writes the
+    // info, its state included: as in Python, only the true root's part decides the trace's state.)
+    const spansOnly = !trace.data.spans.some((s) => s.parentId === null) && (await this.infoWritten(trace.info.traceId));
     let spansLogged = true;
     try {
       await this.logSpans(experimentId, trace.data.spans);
@@ -184,19 +182,19 @@ export class MlflowClient {
   }
 
   /**
-   * The state of the trace's info in MLflow if a StartTraceV3 wrote it (not only made up from spans
-   * logged), else `undefined`. Only a check: any answer but a usable 200 (a 404, the auth plugin's
-   * 403 for a trace it does not have, a server before 3.2 without the route, a gateway's refusal,
-   * a 5xx, no answer) is `undefined`, and the part is sent whole as before.
+   * Whether MLflow has the trace's info from a StartTraceV3 (not only made up from spans logged).
+   * Only a check, tried once: any answer but a usable 200 (a 404, the auth plugin's 403 for a trace
+   * it does not have, a server before 3.2 without the route, a gateway's refusal, a 5xx, no answer)
+   * is a no, and the part is sent whole as before.
    */
-  private async writtenState(traceId: string): Promise<string | undefined> {
+  private async infoWritten(traceId: string): Promise<boolean> {
     try {
-      const answer = await sendWithRetry(this.http, { method: "GET", url: this.url(`/api/3.0/mlflow/traces/${encodeURIComponent(traceId)}`), accept: ANY_ERROR });
-      if (answer.status !== 200) return undefined;
-      const info = (JSON.parse(answer.text) as { trace?: { trace_info?: { state?: unknown; trace_metadata?: Record<string, unknown> } } }).trace?.trace_info;
-      return info?.trace_metadata?.["mlflow.trace.infoFinalized"] === "true" && typeof info.state === "string" ? info.state : undefined;
+      const once: HttpSettings = { ...this.http, retry: { ...this.http.retry, maxAttempts: 1 }, outage: {} };
+      const answer = await sendWithRetry(once, { method: "GET", url: this.url(`/api/3.0/mlflow/traces/${encodeURIComponent(traceId)}`), accept: ANY_ERROR });
+      const info = answer.status === 200 ? (JSON.parse(answer.text) as { trace?: { trace_info?: { trace_metadata?: Record<string, unknown> } } }).trace?.trace_info : undefined;
+      return info?.trace_metadata?.["mlflow.trace.infoFinalized"] === "true";
     } catch {
-      return undefined;
+      return false;
     }
   }
 

@@ -94,15 +94,15 @@ describe("a trace in two parts, sent to MLflow apart", () => {
     expect(whole.info.state).toBe("OK");
   });
 
-  it("of parts without the root, a failed one after an OK one leaves the trace ERROR", async () => {
-    const headers = unsentCaller();
-    const traceId = mlflow.parseTraceparent(headers.traceparent)!.traceId;
-    await remotePart(headers, "first_call");
-    await remotePart(headers, "second_call", true);
-    const info = (await readViaRest(traceId)).info;
-    expect(info.state).toBe("ERROR");
-    await remotePart(headers, "third_call"); // an OK one after it does not make it OK again
-    expect((await readViaRest(traceId)).info.state).toBe("ERROR");
+  it("a remote part that failed, sent after the caller's OK part, leaves the trace the caller's: as in Python, the true root decides its state", async () => {
+    const { traceId, headers } = await callerPart();
+    await remotePart(headers, "remote_handler", true);
+    const { info, spans } = await readViaRest(traceId);
+    expect(spans.map((s) => [s.name, s.status])).toEqual([["client_root", "OK"], ["remote_handler", "ERROR"]]);
+    expect(info.tags["mlflow.traceName"]).toBe("client_root");
+    expect(info.tags.side).toBe("client");
+    expect(info.request_preview).toContain("client question");
+    expect(info.state).toBe("OK");
   });
 
   it("a part without the root is delivered whole when MLflow will not say whether it has the trace (the auth plugin's 403, a 5xx, a route it lacks)", async () => {
