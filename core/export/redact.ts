@@ -60,6 +60,13 @@ const SECRET_VALUES: readonly RegExp[] = [
   /\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g, // a JWT
   /-----BEGIN [A-Z ]{0,40}PRIVATE KEY-----[A-Za-z0-9+/=\s\\]{0,10000}-----END [A-Z ]{0,40}PRIVATE KEY-----/g, // base64 (its line breaks escaped too, in JSON text) only: linear on hostile text
 ];
+/**
+ * Text shaped as Basic's credential (base64 of user:password, RFC 7617): base64 of a padded length,
+ * or, cut or unpadded, 8 characters or more with a digit or capitals inside ("dXNlcjpwYXNzd29yZA",
+ * not "TypeScript").
+ */
+const basicCredential = (s: string): boolean =>
+  /^[A-Za-z0-9+/]+={0,2}$/.test(s) && (s.length % 4 === 0 || (s.length >= 8 && (/\d/.test(s) || (s.slice(1).match(/[A-Z]/g)?.length ?? 0) >= 2)));
 // Where only part of the match is the secret.
 const SECRET_PARTS: readonly RedactRule[] = [
   // An auth scheme and its credential. Prose says "a token budget", "Token 4096", "each token ID",
@@ -77,7 +84,7 @@ const SECRET_PARTS: readonly RedactRule[] = [
         /^\d[\d.,]*$/.test(value) ||
         (words.length < 16 && /^[A-Z]?[a-z]+$/.test(words)) ||
         (kind !== "bearer" && /^[A-Z]{2,6}s?$/.test(words)) ||
-        (kind === "basic" && !(words.length % 4 === 0 && /^[A-Za-z0-9+/]+={0,2}$/.test(words)) && !/secret|token|key|pass|pwd|cred/i.test(words));
+        (kind === "basic" && !basicCredential(words) && !/secret|token|key|pass|pwd|cred/i.test(words));
       return kept ? m : `${scheme} ${REDACTED}`;
     },
   },
