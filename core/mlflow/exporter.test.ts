@@ -195,6 +195,25 @@ describe("MlflowExporter in Workers: each trace's send on its own, within its de
     expect(stub.calls.length).toBeLessThan(100);
   });
 
+  it("a burst sends at most 16 traces at once from the isolate (unbounded, 500 at once swamped MLflow and 1 arrived), and every one arrives", async () => {
+    vi.stubGlobal("navigator", { userAgent: "Cloudflare-Workers" });
+    const stub = mlflowStub({ value: false });
+    let open = 0;
+    let most = 0;
+    const slow = async (url: string) => {
+      most = Math.max(most, ++open);
+      await new Promise((r) => setTimeout(r, 5));
+      open--;
+      return stub.fetch(url);
+    };
+    const exporter = new MlflowExporter({ trackingUri: "http://mlflow.test", experimentId: "1", fetch: slow });
+    const traces = await Promise.all(Array.from({ length: 60 }, (_, i) => someTrace(`t${i}`)));
+    const results = await Promise.allSettled(traces.map((t) => exporter.export(t)));
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(60);
+    expect(most).toBeGreaterThan(1);
+    expect(most).toBeLessThanOrEqual(16);
+  });
+
   it("sendDeadlineMs must be a number > 0", () => {
     expect(() => new MlflowExporter({ trackingUri: "http://mlflow.test", experimentId: "1", sendDeadlineMs: 0 })).toThrow(new TypeError("sendDeadlineMs must be a number > 0; got 0."));
   });

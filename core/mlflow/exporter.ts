@@ -11,11 +11,11 @@ import type { HttpSettings } from "./http.js";
 //
 // In Workers one exporter is kept by the isolate across invocations, and a send cut off with its
 // invocation (waitUntil's end) never settles: state one invocation's send holds would be held for
-// every later one. So there each trace's send is its own: no send slots shared by the isolate
-// (unless maxConcurrency is given), its own outage budget, and its own experiment lookup until one
-// has found the experiment (only the found id is shared); and it ends by `sendDeadlineMs`, within
-// the invocation, with its last failure, which is then reported rather than lost with the
-// invocation. Elsewhere every send settles (its timeout), and one client's outage budget and
+// every later one. So there each trace's send is its own: its own outage budget, its own
+// experiment lookup until one has found the experiment (only the found id is shared), and an end
+// by `sendDeadlineMs`, within the invocation, with its last failure, which is then reported rather
+// than lost with the invocation. The isolate's send slots (16, so a burst does not swamp MLflow)
+// are taken back past that deadline and a second. Elsewhere every send settles (its timeout), and one client's outage budget and
 // slots serve all of its traces.
 
 export interface MlflowExporterOptions extends MlflowClientOptions {
@@ -24,8 +24,8 @@ export interface MlflowExporterOptions extends MlflowClientOptions {
   /** The experiment to log to, by name; created on first use if missing. */
   experimentName?: string;
   /**
-   * Traces sent at once (default 4; in Workers none: each invocation sends its own trace, and a
-   * limit shared by the isolate's invocations would let one cut off with its invocation hold a slot).
+   * Traces sent at once (default 4; in Workers 16 per isolate, a slot freed by a send's deadline
+   * even when its invocation ended first).
    */
   maxConcurrency?: number;
   /**
@@ -47,6 +47,14 @@ const SLOT_POLL_MS = 50;
 
 /** A send's deadline in Workers: instrument() waits 25 s after the response for the export. */
 export const WORKER_SEND_DEADLINE_MS = 20_000;
+
+/**
+ * Sends at once from one Worker isolate. Unbounded, a burst of 500 requests had 1 000 calls open on
+ * an MLflow that serializes its writes, and 1 of 500 traces arrived within the deadline (4 slots
+ * outside Workers: all 500). A slot cannot be held past a send's deadline and a second (the abandon
+ * age), so one cut off with its invocation frees it.
+ */
+const WORKER_MAX_CONCURRENCY = 16;
 
 export class MlflowExporter implements Exporter {
   readonly client: MlflowClient;
@@ -85,7 +93,7 @@ export class MlflowExporter implements Exporter {
     this.experimentName = experimentId === undefined ? experimentName : undefined;
     const g = globalThis as { navigator?: { userAgent?: unknown }; WebSocketPair?: unknown };
     const workers = g.navigator?.userAgent === "Cloudflare-Workers" || typeof g.WebSocketPair === "function"; // (older Workers have no navigator)
-    const max = options.maxConcurrency ?? (workers ? Infinity : 4);
+    const max = options.maxConcurrency ?? (workers ? WORKER_MAX_CONCURRENCY : 4);
     if (!((Number.isInteger(max) && max >= 1) || max === Infinity)) throw new TypeError(`maxConcurrency must be an integer >= 1; got ${String(max)}.`);
     this.maxConcurrency = max;
     const deadline = options.sendDeadlineMs ?? (workers ? WORKER_SEND_DEADLINE_MS : undefined);

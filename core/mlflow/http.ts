@@ -77,7 +77,13 @@ async function attemptOnce(settings: HttpSettings, req: HttpRequest): Promise<{ 
   } catch (error) {
     // Runtimes reject an aborted fetch differently (AbortError, the reason, a TypeError).
     if (controller.signal.aborted) {
-      throw new TimeoutError(timeoutMs < settings.timeoutMs ? `no answer in the ${timeoutMs} ms left before the send's deadline` : `timed out after ${timeoutMs} ms`);
+      throw new TimeoutError(
+        timeoutMs === 0
+          ? "the send's deadline passed before this try (earlier tries, or the wait for a send slot while MLflow answered slowly, used its time)"
+          : timeoutMs < settings.timeoutMs
+            ? `no answer in the ${timeoutMs} ms left before the send's deadline`
+            : `timed out after ${timeoutMs} ms`,
+      );
     }
     throw error;
   } finally {
