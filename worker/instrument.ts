@@ -245,8 +245,10 @@ export function instrument<Env, H extends ExportedHandler<Env>>(handler: H, opti
   if (typeof email === "function") {
     const onEmail = (message: { to?: unknown; rawSize?: unknown }, env: Env, ctx: ExecutionContext) => {
       const { tracker } = ensureTracing(env, options);
-      const to = typeof message?.to === "string" ? message.to : "";
-      const inputs = { to, size: message?.rawSize };
+      // The recipient's domain only: a reply-by-email address carries its token in the local part
+      // (reply+<token>@…), and no default redaction can tell it.
+      const to = typeof message?.to === "string" ? message.to.slice(message.to.lastIndexOf("@") + 1) : "";
+      const inputs = { toDomain: to, size: message?.rawSize };
       return traceInvocation(`email ${to}`.trim(), inputs, tracker, runtimeWaitUntil(ctx), (span) => email.call(handler, message, env, holdingContext(ctx, span, holdMs)), options.exportDeadlineMs);
     };
     own("email", onEmail);

@@ -40,13 +40,14 @@ async function until<T>(read: () => Promise<T>, done: (value: T) => boolean): Pr
 const traces = async () => (await (await worker!.fetch("http://worker/traces")).json()) as (string | null)[][][];
 const warnings = async () => (await (await worker!.fetch("http://worker/warnings")).json()) as string[];
 
-it("an email handler's withSpan, in the isolate's first invocation, is exported under an email root span", async () => {
+it("an email handler's withSpan, in the isolate's first invocation, is exported under an email root span named by the recipient's domain (a reply-by-email address's token stays out)", async () => {
   const w = await start();
-  const raw = "From: a@example.com\r\nTo: inbox@example.com\r\nSubject: hi\r\nMessage-ID: <1@example.com>\r\n\r\nhello\r\n";
-  const res = await w.fetch("http://worker/cdn-cgi/handler/email?from=a@example.com&to=inbox@example.com", { method: "POST", body: raw });
+  const to = "reply+AHNXK7S3TOKEN@example.com";
+  const raw = `From: a@example.com\r\nTo: ${to}\r\nSubject: hi\r\nMessage-ID: <1@example.com>\r\n\r\nhello\r\n`;
+  const res = await w.fetch(`http://worker/cdn-cgi/handler/email?from=a@example.com&to=${encodeURIComponent(to)}`, { method: "POST", body: raw });
   expect(res.status).toBeLessThan(300);
   const trees = await until(traces, (t) => t.length > 0);
-  expect(trees).toEqual([[["email inbox@example.com", null], ["email-work", "email inbox@example.com"]]]);
+  expect(trees).toEqual([[["email example.com", null], ["email-work", "email example.com"]]]);
 }, 60_000);
 
 it("a tail handler's withSpan, as the first traced invocation, is exported under a tail root span", async () => {
