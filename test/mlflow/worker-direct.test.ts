@@ -103,16 +103,17 @@ async function reach(read: () => Promise<number>, want: number, ms: number): Pro
 
 it("two bursts of concurrent requests while MLflow answers slowly: every trace of both is delivered", async () => {
   const experiment = await newExperiment("worker-direct-burst");
-  await start(`http://127.0.0.1:${PROXY_PORT}`, experiment, 15_000, 8862);
+  // A send's deadline 13 s: 40 traces at 2 s on 16 slots take 6 s (4 slots, as before: 20 s).
+  await start(`http://127.0.0.1:${PROXY_PORT}`, experiment, 18_000, 8862);
   mode = { match: /^\/(v1|api)\//, delayMs: 1_000 }; // each call to MLflow answers after 1 s: a trace takes 2 s
   const delivered = () => searchViaRest(experiment, "").then((ids) => ids.length);
   const N = 40;
   await Promise.all(Array.from({ length: N }, (_, i) => get(`/w/first-${i}`)));
-  const first = await reach(delivered, N, 25_000);
+  const first = await reach(delivered, N, 30_000);
   await sleep(1_000);
   await Promise.all(Array.from({ length: N }, (_, i) => get(`/w/second-${i}`)));
-  const second = (await reach(delivered, first + N, 25_000)) - first;
-  // Before: the first burst delivered 28 (4 slots, 2 s a trace, 15 s deadline) and the sends cut off with
+  const second = (await reach(delivered, first + N, 30_000)) - first;
+  // Before: the first burst delivered 28 (4 slots, 2 s a trace, a 15 s deadline) and the sends cut off with
   // their invocations kept every slot for 90 s: the second burst delivered none, and nothing was said.
   expect({ first, second }).toEqual({ first: N, second: N });
   expect((await logs()).filter((l) => l.includes("[mlflow-edge]"))).toEqual([]);
