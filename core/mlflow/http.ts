@@ -63,6 +63,9 @@ export function describeErrorBody(text: string): { errorCode: string | undefined
 async function attemptOnce(settings: HttpSettings, req: HttpRequest): Promise<{ response: Response; text: string }> {
   const controller = new AbortController();
   const timeoutMs = settings.deadline === undefined ? settings.timeoutMs : Math.max(0, Math.min(settings.timeoutMs, settings.deadline - Date.now()));
+  // Not sent at all: a request the deadline already ended would still reach the server (the
+  // abort comes a tick later), which would take spans of a trace reported as lost.
+  if (timeoutMs === 0) throw new TimeoutError("the send's deadline passed before this try (earlier tries, or the wait for a send slot while MLflow answered slowly, used its time)");
   const timer = setTimeout(() => controller.abort(), timeoutMs);
   try {
     const response = await settings.fetch(req.url, {
@@ -77,13 +80,7 @@ async function attemptOnce(settings: HttpSettings, req: HttpRequest): Promise<{ 
   } catch (error) {
     // Runtimes reject an aborted fetch differently (AbortError, the reason, a TypeError).
     if (controller.signal.aborted) {
-      throw new TimeoutError(
-        timeoutMs === 0
-          ? "the send's deadline passed before this try (earlier tries, or the wait for a send slot while MLflow answered slowly, used its time)"
-          : timeoutMs < settings.timeoutMs
-            ? `no answer in the ${timeoutMs} ms left before the send's deadline`
-            : `timed out after ${timeoutMs} ms`,
-      );
+      throw new TimeoutError(timeoutMs < settings.timeoutMs ? `no answer in the ${timeoutMs} ms left before the send's deadline` : `timed out after ${timeoutMs} ms`);
     }
     throw error;
   } finally {

@@ -54,6 +54,15 @@ describe("backoff", () => {
 });
 
 describe("send", () => {
+  it("a send whose deadline has passed makes no request at all (one sent and aborted a tick later still reached MLflow)", async () => {
+    let calls = 0;
+    const fetch: FetchLike = async () => (calls++, new Response("{}"));
+    const error = await sendWithRetry({ ...settings(fetch, []), outage: {}, deadline: Date.now() - 1 }, { method: "POST", url: "http://x/v1/traces" }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(MlflowNetworkError);
+    expect(String(error)).toMatch(/deadline passed before this try/);
+    expect(calls).toBe(0);
+  });
+
   it("retries 500, 503, 408 (a proxy timing out) and network errors, then succeeds", async () => {
     const delays: number[] = [];
     const s = scripted([500, new TypeError("fetch failed"), { status: 503 }, { status: 408, statusText: "Request Timeout" }, 200]);
