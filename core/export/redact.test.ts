@@ -349,7 +349,7 @@ describe("redactSecrets", () => {
         status: { statusCode: "STATUS_CODE_OK" as const, description: "" }, events: [], attributes: {},
         inputs: {
           prose, secretary: "Ada", auth: "oauth2",
-          samples: ["Bearer my-secret-key", "bearer dev-local-abc", "token staging-alpha", "bearer my-session", "Bearer ABCDEF", "Token sk-live-abc", "Bearer ABCdefGHI", "Basic QWxhZGRpbjpvcGVu", "Basic YWxhZGRpbjpvcGVuc2VzYW1l", "basic user-password", "basic YWRtaW46YWRtaW4", "Basic dXNlcjpwYXNzd29yZA", "Basic dXNlcjpwYXNzd29yZA=", "Basic dXNlcjpwYXNz"],
+          samples: ["Bearer my-secret-key", "bearer dev-local-abc", "token staging-alpha", "bearer my-session", "Bearer ABCDEF", "Token sk-live-abc", "Bearer ABCdefGHI", "Basic QWxhZGRpbjpvcGVu", "Basic YWxhZGRpbjpvcGVuc2VzYW1l", "basic user-password", "basic YWRtaW46YWRtaW4", "Basic dXNlcjpwYXNzd29yZA", "Basic dXNlcjpwYXNzd29yZA=", "Basic dXNlcjpwYXNz", "Basic bWU6cHc", "basic YTphYmM"],
           hidden: [{ auth: "hunter2" }, { auth: "Password1" }, { secret_args: "s3cr3t-value-123" }, { secretArn: "arn:aws:secretsmanager:x" }] as Record<string, string>[],
         },
         outputs: "sk-proj-abcdefghij0123456789",
@@ -359,7 +359,7 @@ describe("redactSecrets", () => {
     expect(span.name).toBe("Basic RAG pipeline");
     expect(span.inputs).toEqual({
       prose, secretary: "Ada", auth: "oauth2",
-      samples: ["Bearer", "bearer", "token", "bearer", "Bearer", "Token", "Bearer", "Basic", "Basic", "basic", "basic", "Basic", "Basic", "Basic"].map((scheme) => `${scheme} ${REDACTED}`),
+      samples: ["Bearer", "bearer", "token", "bearer", "Bearer", "Token", "Bearer", "Basic", "Basic", "basic", "basic", "Basic", "Basic", "Basic", "Basic", "basic"].map((scheme) => `${scheme} ${REDACTED}`),
       hidden: [{ auth: REDACTED }, { auth: REDACTED }, { secret_args: REDACTED }, { secretArn: REDACTED }],
     });
     expect(span.outputs).toBe(REDACTED);

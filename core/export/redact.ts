@@ -62,11 +62,11 @@ const SECRET_VALUES: readonly RegExp[] = [
 ];
 /**
  * Text shaped as Basic's credential (base64 of user:password, RFC 7617): base64 of a padded length,
- * or, cut or unpadded, 8 characters or more with a digit or capitals inside ("dXNlcjpwYXNzd29yZA",
- * not "TypeScript").
+ * or, cut or unpadded, 7 characters or more (5 bytes: "me:pw") with a digit or capitals inside
+ * ("bWU6cHc", "dXNlcjpwYXNzd29yZA"; not "TypeScript", "OAuth2").
  */
 const basicCredential = (s: string): boolean =>
-  /^[A-Za-z0-9+/]+={0,2}$/.test(s) && (s.length % 4 === 0 || (s.length >= 8 && (/\d/.test(s) || (s.slice(1).match(/[A-Z]/g)?.length ?? 0) >= 2)));
+  /^[A-Za-z0-9+/]+={0,2}$/.test(s) && (s.length % 4 === 0 || (s.length >= 7 && (/\d/.test(s) || (s.slice(1).match(/[A-Z]/g)?.length ?? 0) >= 2)));
 // Where only part of the match is the secret.
 const SECRET_PARTS: readonly RedactRule[] = [
   // An auth scheme and its credential. Prose says "a token budget", "Token 4096", "each token ID",
