@@ -247,7 +247,8 @@ export function instrument<Env, H extends ExportedHandler<Env>>(handler: H, opti
       const { tracker } = ensureTracing(env, options);
       // The recipient's domain only: a reply-by-email address carries its token in the local part
       // (reply+<token>@…), and no default redaction can tell it.
-      const to = typeof message?.to === "string" ? message.to.slice(message.to.lastIndexOf("@") + 1) : "";
+      const at = typeof message?.to === "string" ? message.to.lastIndexOf("@") : -1;
+      const to = at >= 0 ? (message.to as string).slice(at + 1) : "";
       const inputs = { toDomain: to, size: message?.rawSize };
       return traceInvocation(`email ${to}`.trim(), inputs, tracker, runtimeWaitUntil(ctx), (span) => email.call(handler, message, env, holdingContext(ctx, span, holdMs)), options.exportDeadlineMs);
     };

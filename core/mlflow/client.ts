@@ -163,17 +163,21 @@ export class MlflowClient {
     // (Of several parts without the root whose caller never sends its own, the first writes the
     // info, its state included: as in Python, only the true root's part decides the trace's state.)
     const spansOnly = !trace.data.spans.some((s) => s.parentId === null) && (await this.infoWritten(trace.info.traceId));
-    let spansLogged = true;
+    let refused: MlflowHttpError | undefined;
     try {
       await this.logSpans(experimentId, trace.data.spans);
     } catch (error) {
       if (!(error instanceof MlflowHttpError && spansGoToArtifacts(error))) throw error;
-      spansLogged = false;
+      refused = error;
     }
+    const spansLogged = refused === undefined;
     if (spansOnly) {
-      if (spansLogged) return { traceId: trace.info.traceId, spansLocation: TRACKING_STORE };
-      // Its traces.json holds the caller's spans: this part would replace them (Python's SDK drops it too).
-      throw new MlflowError(`MLflow at ${withoutCredentials(this.trackingUri)} keeps spans in artifacts: a part of trace ${trace.info.traceId} from a remote process cannot be added to it (a tracking server of MLflow 3.x with a SQL backend can).`);
+      if (!refused) return { traceId: trace.info.traceId, spansLocation: TRACKING_STORE };
+      // Its traces.json holds the caller's spans: sent whole, this part would replace them (Python's SDK drops it too).
+      throw new MlflowError(
+        `MLflow did not take the spans of a part of trace ${trace.info.traceId} from a remote process (${refused.message}), and the trace's traces.json holds ` +
+          "the caller's spans, which this part would replace: not sent. (A tracking server of MLflow 3.x with a SQL backend takes such parts, unless it refuses their content.)",
+      );
     }
     const info = await this.startTrace(trace, experimentId);
     if (spansLogged && info.tags[SPANS_LOCATION_TAG] === TRACKING_STORE) return { traceId: info.traceId, spansLocation: TRACKING_STORE };

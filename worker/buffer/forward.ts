@@ -19,7 +19,9 @@ import type { BufferConfig } from "./config.js";
 // - The result is one trace. Since the buffer always sends the whole merged trace (all spans,
 //   the root part's info, tags and metadata unioned), the second send leaves MLflow with every
 //   span, the true root's previews/state/timing and correct size stats. The only thing a second
-//   send cannot do is remove a tag or metadata key; the merge never removes one either.
+//   send cannot do is remove a tag or metadata key; the merge never removes one either. (A merged
+//   trace still without its true root adds only its spans once MLflow has the trace's info, as
+//   MLflow's Python SDK sends a remote part: client.ts sendTrace.)
 
 export type ForwardOutcome =
   | { ok: true }
