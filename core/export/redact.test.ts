@@ -365,6 +365,22 @@ describe("redactSecrets", () => {
     expect(span.outputs).toBe(REDACTED);
   });
 
+  it("masks a scheme's credential written after a key in a query string or a command line (Authorization=Basic …), not only the scheme word", () => {
+    const redact = createRedactor();
+    const texts = ["curl -H Authorization=Basic dXNlcjpwYXNz x", "GET /x?authorization=Bearer abc123secret456&y=1"];
+    const trace = {
+      info: { traceId: "tr-1", traceLocation: { type: "MLFLOW_EXPERIMENT" as const }, requestTime: 0, state: "OK" as const, traceMetadata: {}, tags: {} },
+      data: { spans: [{
+        traceId: "tr-1", spanId: "a", parentId: null, name: "s", spanType: "UNKNOWN" as const, startTime: 0, endTime: 1,
+        status: { statusCode: "STATUS_CODE_OK" as const, description: "" }, events: [], attributes: {}, inputs: { texts }, outputs: undefined,
+      }] },
+    } satisfies mlflow.Trace;
+    const kept = JSON.stringify(redact(trace)!.data.spans[0]!.inputs);
+    expect(kept).not.toContain("dXNlcjpwYXNz");
+    expect(kept).not.toContain("abc123secret456");
+    expect(kept).toContain("&y=1");
+  });
+
   it("takes extra keys and patterns", () => {
     const redact = createRedactor({ keys: ["ssn", /^x-internal-/], patterns: [/\b\d{3}-\d{2}-\d{4}\b/g] });
     const trace = {

@@ -204,6 +204,11 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
   };
   const scrubbed = (text: string): string => {
     let out = text;
+    // Values first: a scheme's credential after a key (Authorization=Basic <credential>) is one
+    // the key's rule would stop short of, at the space.
+    for (const p of patterns) {
+      out = p instanceof RegExp ? out.replace(p, REDACTED) : out.replace(p.pattern, (m) => p.replace(m));
+    }
     if (out.includes('"')) {
       out = maskContainers(out, jsonContainerKey, false);
       out = maskContainers(out, escapedContainerKey, true);
@@ -219,9 +224,6 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
       out = out.replace(QUERY_PAIR, (m, k: string, v: string) =>
         isSecretKey(k.slice(-80)) ? `${k}=${v.startsWith('\\"') ? `\\"${REDACTED}\\"` : v.startsWith('"') ? `"${REDACTED}"` : REDACTED}` : m,
       );
-    }
-    for (const p of patterns) {
-      out = p instanceof RegExp ? out.replace(p, REDACTED) : out.replace(p.pattern, (m) => p.replace(m));
     }
     return out;
   };
