@@ -490,10 +490,10 @@ describe("instrument(): class-based handlers", () => {
     const response = await (worker as unknown as ExportedHandler<object>).fetch!(new Request("https://app.example/x") as never, {}, ctx);
     expect(await response.text()).toBe("hi /x");
     await waitOnExecutionContext(ctx);
-    expect(await worker.email({ to: "bob" })).toBe("hi bob");
+    expect(await worker.email({ to: "bob@example.com" })).toBe("hi bob@example.com");
     expect(await worker.tail()).toBe(2);
     expect([app.calls, worker.label, worker.helper()]).toEqual([2, "app:hi", 2]);
-    expect(names()).toEqual(["GET /x", "email bob", "tail"]); // email and tail are invocations too, each its root span
+    expect(names()).toEqual(["GET /x", "email example.com", "tail"]); // email and tail are invocations too, each its root span
   });
 
   it("a class or a function instead of a handler object is a TypeError naming the problem", () => {
