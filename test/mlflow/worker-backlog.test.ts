@@ -3,30 +3,19 @@
 // the slot freed by a cut-off send went to the oldest waiter, whose invocation had ended and whose
 // continuation workerd cancels: the slot was lost again, and again, and nothing more was sent.
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { unstable_startWorker } from "wrangler";
+import { startFixtureWorker, type FixtureWorker } from "../e2e/fixture-worker.js";
 import { FaultProxy } from "./fault-proxy.js";
 import { mlflowUri, newExperiment, readViaRest, searchViaRest } from "./readback.js";
 
 let proxy: FaultProxy;
-let worker: Awaited<ReturnType<typeof unstable_startWorker>> | undefined;
+let worker: FixtureWorker | undefined;
 let experimentId: string;
 
 beforeAll(async () => {
   proxy = new FaultProxy(mlflowUri());
   await proxy.start();
   experimentId = await newExperiment("worker-backlog");
-  process.env.WRANGLER_SEND_METRICS = "false";
-  process.env.CLOUDFLARE_CF_FETCH_ENABLED = "false";
-  worker = await unstable_startWorker({
-    config: "test/fixtures/workerd-instrument/wrangler.toml",
-    name: "worker-backlog",
-    entrypoint: "test/fixtures/workerd-instrument/backlog.ts",
-    compatibilityDate: "2026-04-01",
-    compatibilityFlags: ["nodejs_als"],
-    bindings: { MLFLOW_URL: { type: "plain_text", value: proxy.url }, EXPERIMENT_ID: { type: "plain_text", value: experimentId } },
-    dev: { server: { hostname: "127.0.0.1", port: 0 }, inspector: false, persist: false, watch: false, logLevel: "none" },
-  });
-  await worker.ready;
+  worker = await startFixtureWorker({ name: "worker-backlog", entrypoint: "backlog.ts", bindings: { MLFLOW_URL: proxy.url, EXPERIMENT_ID: experimentId } });
 }, 120_000);
 
 afterAll(async () => {

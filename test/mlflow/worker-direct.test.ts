@@ -7,7 +7,7 @@
 // export deadline, so the lost traces were never reported. Fixture: workerd-instrument/direct.ts.
 import http from "node:http";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
-import { unstable_startWorker } from "wrangler";
+import { startFixtureWorker, type FixtureWorker } from "../e2e/fixture-worker.js";
 import { mlflowUri, newExperiment, searchViaRest } from "./readback.js";
 
 const PROXY_PORT = 8861;
@@ -58,7 +58,7 @@ afterAll(async () => {
   await new Promise((r) => proxy.close(r));
 });
 
-let worker: Awaited<ReturnType<typeof unstable_startWorker>> | undefined;
+let worker: FixtureWorker | undefined;
 afterEach(async () => {
   await worker?.dispose();
   worker = undefined;
@@ -67,24 +67,8 @@ afterEach(async () => {
 });
 
 async function start(trackingUri: string, experimentId: string, exportDeadlineMs: number, port: number) {
-  process.env.WRANGLER_SEND_METRICS = "false";
-  process.env.CLOUDFLARE_CF_FETCH_ENABLED = "false";
-  const text = (value: string) => ({ type: "plain_text" as const, value });
-  worker = await unstable_startWorker({
-    config: "test/fixtures/workerd-instrument/wrangler.toml",
-    name: "worker-direct",
-    entrypoint: "test/fixtures/workerd-instrument/direct.ts",
-    compatibilityDate: "2026-04-01",
-    compatibilityFlags: ["nodejs_als"],
-    bindings: {
-      MLFLOW_TRACKING_URI: text(trackingUri),
-      MLFLOW_EXPERIMENT_ID: text(experimentId),
-      MLFLOW_TRACKING_TOKEN: text(TOKEN),
-      EXPORT_DEADLINE_MS: text(String(exportDeadlineMs)),
-    },
-    dev: { server: { hostname: "127.0.0.1", port }, inspector: false, persist: false, watch: false, logLevel: "none" },
-  });
-  await worker.ready;
+  const bindings = { MLFLOW_TRACKING_URI: trackingUri, MLFLOW_EXPERIMENT_ID: experimentId, MLFLOW_TRACKING_TOKEN: TOKEN, EXPORT_DEADLINE_MS: String(exportDeadlineMs) };
+  worker = await startFixtureWorker({ name: "worker-direct", entrypoint: "direct.ts", bindings, port });
 }
 
 const get = async (path: string) => expect(await (await worker!.fetch(`http://worker${path}`)).text()).toBe("ok");

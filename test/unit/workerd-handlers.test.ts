@@ -5,26 +5,16 @@
 // is not done by exportDeadlineMs is said to be lost, not lost in silence.
 // Fixture: test/fixtures/workerd-instrument/handlers.ts.
 import { afterEach, expect, it } from "vitest";
-import { unstable_startWorker } from "wrangler";
+import { startFixtureWorker, type FixtureWorker } from "../e2e/fixture-worker.js";
 
-let worker: Awaited<ReturnType<typeof unstable_startWorker>> | undefined;
+let worker: FixtureWorker | undefined;
 afterEach(async () => {
   await worker?.dispose();
   worker = undefined;
 });
 
 async function start() {
-  process.env.WRANGLER_SEND_METRICS = "false";
-  process.env.CLOUDFLARE_CF_FETCH_ENABLED = "false";
-  worker = await unstable_startWorker({
-    config: "test/fixtures/workerd-instrument/wrangler.toml",
-    name: "workerd-handlers",
-    entrypoint: "test/fixtures/workerd-instrument/handlers.ts",
-    compatibilityDate: "2026-04-01",
-    compatibilityFlags: ["nodejs_als"],
-    dev: { server: { hostname: "127.0.0.1", port: 0 }, inspector: false, persist: false, watch: false, logLevel: "none" },
-  });
-  await worker.ready;
+  worker = await startFixtureWorker({ name: "workerd-handlers", entrypoint: "handlers.ts" });
   return worker;
 }
 
