@@ -60,8 +60,8 @@ export class MlflowExporter implements Exporter {
   readonly client: MlflowClient;
   private readonly experimentId: string | undefined;
   private readonly experimentName: string | undefined;
-  private experiment: { id: Promise<string>; since: number } | undefined;
-  /** Past this age a send slot or experiment lookup is abandoned (its invocation ended). */
+  private experiment: Promise<string> | undefined;
+  /** Past this age a send slot is taken back (in Workers: its invocation ended). */
   private readonly abandonMs: number;
   private readonly maxConcurrency: number;
   /** In Workers: each trace is sent with its own outage budget and deadline (see above). */
@@ -138,16 +138,13 @@ export class MlflowExporter implements Exporter {
       if (this.foundExperimentId !== undefined) return Promise.resolve(this.foundExperimentId);
       return client.getOrCreateExperiment(this.experimentName as string).then((id) => (this.foundExperimentId ??= id));
     }
-    const now = Date.now();
-    if (!this.experiment || (this.experiment.since >= 0 && now - this.experiment.since > this.abandonMs)) {
-      const lookup = { id: this.client.getOrCreateExperiment(this.experimentName as string), since: now };
-      lookup.id.then(
-        () => void (lookup.since = -1), // found: kept for good
-        () => void (this.experiment === lookup && (this.experiment = undefined)), // a failed lookup is retried on the next trace
-      );
+    // Elsewhere every lookup settles (its timeout): one is shared by all sends, and kept once found.
+    if (!this.experiment) {
+      const lookup = this.client.getOrCreateExperiment(this.experimentName as string);
+      lookup.catch(() => void (this.experiment === lookup && (this.experiment = undefined))); // a failed lookup is retried on the next trace
       this.experiment = lookup;
     }
-    return this.experiment.id;
+    return this.experiment;
   }
 
   /** Redacts and sends one trace; resolves when MLflow has it (or `redact` dropped it), rejects with a typed error otherwise. */

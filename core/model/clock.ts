@@ -62,6 +62,10 @@ export function nsToMs(ns: bigint | number | string): number {
   return Number(big / 1_000_000n) + Number(big % 1_000_000n) / 1e6;
 }
 
+/** MLflow keeps times as int64 nanoseconds: up to the year 2262. */
+const MAX_NS = 2n ** 63n - 1n;
+const MAX_MS = Number(MAX_NS / 1_000_000n);
+
 /**
  * A time the user gave in epoch nanoseconds (`startTimeNs`, `endTimeNs`) as epoch ms, or
  * `undefined` with a warning when it is not one (NaN, a string, a negative number): the caller
@@ -72,13 +76,10 @@ export function userTimeMs(ns: unknown, field: string): number | undefined {
   return badTime(ns, field, "epoch nanoseconds (a number or bigint from 0 to 2^63 - 1, MLflow's int64)");
 }
 
-/** MLflow keeps times as int64 nanoseconds: up to the year 2262. */
-const MAX_NS = 2n ** 63n - 1n;
-
 /** An event's `timestamp`: epoch ms as a number, epoch ns as a bigint; `undefined` with a warning otherwise (NaN from `Date.parse`, nanoseconds given as a number). */
 export function eventTimeMs(timestamp: number | bigint): number | undefined {
   if (typeof timestamp === "bigint") return userTimeMs(timestamp, "an event's timestamp");
-  if (timestamp >= 0 && timestamp <= Number(MAX_NS / 1_000_000n)) return timestamp;
+  if (timestamp >= 0 && timestamp <= MAX_MS) return timestamp;
   return badTime(timestamp, "an event's timestamp", "epoch milliseconds (a number; or epoch nanoseconds as a bigint)");
 }
 
