@@ -381,6 +381,35 @@ describe("redactSecrets", () => {
     expect(kept).toContain("&y=1");
   });
 
+  it("masks credentials in the other forms logs and code write them: Rails' Token token=, header lines of env and YAML files, quoted and single-quoted values, URL-encoded schemes, a word naming a secret after Bearer; keeps prose", async () => {
+    const texts = [
+      'Authorization: Token token="rails-abc123xyz", email="a@b.c"',
+      "curl -H 'Authorization: Token token=\"abc123xyz\"'",
+      "Bearer: abc123def456\nbearer: s3cr3tvalue\nToken: ghx12345abcd\nPassword: 12345678",
+      'OPENAI_API_KEY: abc123def456\napi_key: "plainvalue"\nsecret: \'my long passphrase\'',
+      "client = OpenAI(api_key='abc123def456', base_url=url)",
+      'fetch(url, { headers: { Authorization: "Basic%20dXNlcjpwYXNz" } })',
+      "GET /cb?h=Authorization%3A%20Bearer%20abc123def",
+      "Bearer mysecrettoken",
+    ];
+    const prose = [
+      "Rules:\nPassword: optional\nToken: 4096\nCredentials: none\nToken: a budget of words",
+      "Send a bearer token in the header. Bearer tokens expire. Basic authentication is weak; basic key concepts.",
+      "Use Token-based auth; a Bearer of 4096 tokens.",
+    ];
+    const trace = await finished(() => {
+      mlflow.withSpan(() => "ok", { name: "call", inputs: { texts, prose } });
+    });
+    const inputs = createRedactor()(trace)!.data.spans[0]!.inputs as { texts: string[]; prose: string[] };
+    for (const secret of ["rails-abc123xyz", "abc123xyz", "abc123def456", "s3cr3tvalue", "ghx12345abcd", "12345678", "plainvalue", "my long passphrase", "dXNlcjpwYXNz", "abc123def", "mysecrettoken"]) {
+      expect(JSON.stringify(inputs.texts)).not.toContain(secret);
+    }
+    expect(inputs.texts[0]).toContain('email="a@b.c"');
+    expect(inputs.texts[4]).toBe(`client = OpenAI(api_key='${REDACTED}', base_url=url)`);
+    expect(inputs.texts[5]).toBe(`fetch(url, { headers: { Authorization: "Basic%20${REDACTED}" } })`);
+    expect(inputs.prose).toEqual(prose);
+  });
+
   it("takes extra keys and patterns", () => {
     const redact = createRedactor({ keys: ["ssn", /^x-internal-/], patterns: [/\b\d{3}-\d{2}-\d{4}\b/g] });
     const trace = {

@@ -74,18 +74,22 @@ const SECRET_PARTS: readonly RedactRule[] = [
   // short plain word is kept; after `basic` or `token` an acronym too; and after `basic` anything
   // that is not base64 (RFC 7617's credential is base64 of user:password) and names no secret.
   // Anything else is masked ("Bearer my-collector-secret", "Token dev-local", "Basic dXNlcjpwYXNz").
+  // Also URL-encoded (Bearer%20…). A parameter after the scheme (Rails' `Token token="…"`) is left
+  // to the key=value rule, which masks its value by its name.
   {
-    pattern: /\b(?:Bearer|Basic|Token)\s+[A-Za-z0-9\-._~+/]+=*/gi,
+    pattern: /(?:\b|(?<=%[0-9A-Fa-f]{2}))(?:Bearer|Basic|Token)(?:\s+|%20)[A-Za-z0-9\-._~+/]+=*/gi,
     replace: (m) => {
-      const [scheme = "", value = ""] = m.split(/\s+/);
+      const [scheme = "", sep = " ", value = ""] = m.split(/(\s+|%20)/);
       const words = value.replace(/\.+$/, ""); // "a Token ring."
       const kind = scheme.toLowerCase();
       const kept =
         /^\d[\d.,]*$/.test(value) ||
-        (words.length < 16 && /^[A-Z]?[a-z]+$/.test(words)) ||
+        (kind !== "basic" && /^[a-z][a-z_]{0,19}=$/.test(value)) ||
+        // after Bearer a word naming a secret is one ("Bearer mysecrettoken"), but for the word itself ("a bearer token")
+        (words.length < 16 && /^[A-Z]?[a-z]+$/.test(words) && !(kind === "bearer" && /secret|token|key|pass|pwd|cred/i.test(words) && !/^(?:tokens?|keys?|secrets?|passwords?|credentials?)$/i.test(words))) ||
         (kind !== "bearer" && /^[A-Z]{2,6}s?$/.test(words)) ||
         (kind === "basic" && !basicCredential(words) && !/secret|token|key|pass|pwd|cred/i.test(words));
-      return kept ? m : `${scheme} ${REDACTED}`;
+      return kept ? m : `${scheme}${sep.includes("%") ? sep : " "}${REDACTED}`;
     },
   },
   // The password in scheme://user:password@host, up to the last "@" before the host (a password
@@ -108,21 +112,24 @@ const containerKeys = (any: boolean): [RegExp, RegExp] => {
   const named = any ? "" : SECRET_WORD;
   return [new RegExp(`"${named}([^"\\\\]{1,80})"(\\s*:\\s*)(?=[{[])`, "gi"), new RegExp(`\\\\"${named}([^"\\\\]{1,80})\\\\"(\\s*:\\s*)(?=[{[])`, "gi")];
 };
-// Header lines as text (a logged request, an error message), at a line start or after "\n" or "\r"
-// written inside JSON text: `Name: value` to the end of the line.
-const HEADER_LINE = new RegExp(`(^|\\\\[nr])(?=[A-Za-z0-9_-]{0,80}?(?:${SECRET_WORDS}))([A-Za-z][A-Za-z0-9_-]{0,79})([ \\t]*:[ \\t]*)([^\\r\\n\\\\"]+)`, "gim");
+// Header lines as text (a logged request, an error message, an env or YAML file), at a line start
+// or after "\n" or "\r" written inside JSON text: `Name: value` to the end of the line, or a
+// quoted value.
+const HEADER_LINE = new RegExp(`(^|\\\\[nr])(?=[A-Za-z0-9_-]{0,80}?(?:${SECRET_WORDS}))([A-Za-z][A-Za-z0-9_-]{0,79})([ \\t]*:[ \\t]*)("[^"\\\\\\r\\n]{1,2000}"|'[^'\\\\\\r\\n]{1,2000}'|[^\\r\\n\\\\"]+)`, "gim");
 // A line that reads as a header rather than prose ("Password: optional", "Two-factor-auth: enabled
-// for admins" are kept): a header's name (Authorization, Cookie), or a hyphenated one with a
-// one-word value (X-Auth-Token: abc).
+// for admins", "Token: 4096" are kept): a header's name (Authorization, Cookie), a quoted value, or
+// one word under a name written as a header or a variable (X-Auth-Token: abc, OPENAI_API_KEY: abc)
+// or with a digit in it (Password: hunter2, Bearer: abc123; a number under Token is a count).
 const HEADER_NAME = /^(?:proxy-authorization|authorization|x-api-key|api-key|set-cookie|cookie)$/i;
-const headerLike = (name: string, value: string): boolean => HEADER_NAME.test(name) || (name.includes("-") && !/\s/.test(value.trim()));
+const headerLike = (name: string, value: string, quoted: boolean): boolean =>
+  quoted || HEADER_NAME.test(name) || (!/\s/.test(value) && (/[-_]/.test(name) || (/\d/.test(value) && !(/^\d[\d.,]*$/.test(value) && DATA_OR_SECRET_KEY.test(normalizeKey(name))))));
 // ["name", "value"] inside JSON text: headers given as tuples.
 const JSON_TUPLE = /\[\s*"([^"\\]{1,80})"(\s*,\s*)"(?:[^"\\]|\\.)*"\s*\]/g;
-// key=value in query strings and form bodies, and key="value" in auth headers (OAuth's
+// key=value in query strings and form bodies, key="value" in auth headers (OAuth's
 // oauth_signature="…", Digest's response="…"), also with the quotes escaped in JSON text.
 // (A key starts only where a run of key characters starts, so the run is read once; a key longer
 // than 80 characters is judged by its last 80, `a.b.c.client-secret`.)
-const QUERY_PAIR = /(?<![A-Za-z0-9_.[\]-])([A-Za-z0-9_.[\]-]+)=(\\?"[^"\\]{0,2000}\\?"|[^&\s#"'\\]+)/g;
+const QUERY_PAIR = /(?<![A-Za-z0-9_.[\]-])([A-Za-z0-9_.[\]-]+)=(\\?"[^"\\]{0,2000}\\?"|'[^'\\]{0,2000}'|[^&\s#"'\\]+)/g;
 // Parameters that carry a credential in a URL's query string or a form body (an OAuth callback's
 // `?code=`, `?key=`, a session id), though elsewhere they are data (`{"code": "print(1)"}`,
 // `sorted(words, key=str.lower)`): masked only right after `?` or `&`, and only when the value
@@ -216,14 +223,19 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
       out = out.replace(ESCAPED_JSON_PAIR, (m, k: string, sep: string, v: string) => (masksText(k, v, true) ? `\\"${k}\\"${sep}\\"${REDACTED}\\"` : m));
       out = out.replace(JSON_TUPLE, (m, k: string, sep: string) => (isSecretKey(k) ? `["${k}"${sep}"${REDACTED}"]` : m));
     }
-    if (out.includes(":")) {
-      out = out.replace(HEADER_LINE, (m, start: string, k: string, sep: string, v: string) => (headerLike(k, v) && masks(k, v.trim()) ? `${start}${k}${sep}${REDACTED}` : m));
-    }
+    // Pairs before header lines: a header line's value stops at a quote (Authorization: Token token="…").
     if (out.includes("=")) {
       out = out.replace(QUERY_SECRET, (m, sep: string, k: string, v: string) => (tokenLike(k, v) ? `${sep}${k}=${REDACTED}` : m));
       out = out.replace(QUERY_PAIR, (m, k: string, v: string) =>
-        isSecretKey(k.slice(-80)) ? `${k}=${v.startsWith('\\"') ? `\\"${REDACTED}\\"` : v.startsWith('"') ? `"${REDACTED}"` : REDACTED}` : m,
+        isSecretKey(k.slice(-80)) ? `${k}=${v.startsWith('\\"') ? `\\"${REDACTED}\\"` : /^["']/.test(v) ? `${v[0]}${REDACTED}${v[0]}` : REDACTED}` : m,
       );
+    }
+    if (out.includes(":")) {
+      out = out.replace(HEADER_LINE, (m, start: string, k: string, sep: string, v: string) => {
+        const quote = /^(["'])[^]*\1$/.test(v) ? v[0]! : "";
+        const bare = quote ? v.slice(1, -1) : v.trim();
+        return headerLike(k, bare, quote !== "") && masks(k, bare) ? `${start}${k}${sep}${quote}${REDACTED}${quote}` : m;
+      });
     }
     return out;
   };
