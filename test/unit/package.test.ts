@@ -24,7 +24,8 @@ beforeAll(() => {
 }, 60_000);
 afterAll(() => rmSync(app, { recursive: true, force: true }));
 
-describe("the packed package", () => {
+// Each test runs Node or tsc in the packed app: seconds on a loaded machine.
+describe("the packed package", { timeout: 120_000 }, () => {
   it("ships the built JavaScript and declarations, and no TypeScript sources or tests", () => {
     const files = readdirSync(join(app, "node_modules", "mlflow-edge"), { recursive: true }).map(String);
     expect(files).toContain(join("dist", "core", "index.js"));

@@ -17,7 +17,8 @@ setTimeout(() => {}, 50);`;
   return { status: r.status, stderr: r.stderr };
 }
 
-describe("unhandled rejections, traced as untraced", () => {
+// Each test starts several Node processes (each importing the SDK, some OpenAI): seconds on a loaded machine.
+describe("unhandled rejections, traced as untraced", { timeout: 60_000 }, () => {
   it("an ignored rejection from a function forwarding a promise ends the process, traced or not", () => {
     for (const call of ["void save(1);", "void mlflow.trace(save)(1);", 'void mlflow.withSpan(() => save(1), { name: "w" });', "void mlflow.trace(async (x) => save(x))(1);"]) {
       const r = run(call);
@@ -33,7 +34,7 @@ describe("unhandled rejections, traced as untraced", () => {
   });
 });
 
-describe("tracedOpenAI: a failed call's rejection, handled or not, as untraced", () => {
+describe("tracedOpenAI: a failed call's rejection, handled or not, as untraced", { timeout: 60_000 }, () => {
   // A child process that records what the host reports, and what was traced; `call` makes the call.
   const script = (traced: boolean, call: string) => `import OpenAI from "openai";
 import * as mlflow from ${JSON.stringify(dist)};
