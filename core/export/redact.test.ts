@@ -381,32 +381,40 @@ describe("redactSecrets", () => {
     expect(kept).toContain("&y=1");
   });
 
-  it("masks credentials in the other forms logs and code write them: Rails' Token token=, header lines of env and YAML files, quoted and single-quoted values, URL-encoded schemes, a word naming a secret after Bearer; keeps prose", async () => {
+  it("masks credentials in the other forms logs and code write them: Rails' Token token=, a scheme's parameter, header lines of env and YAML files (indented, quoted, commented), single-quoted values, URL-encoded schemes, a made-up secret word after Bearer; keeps prose and settings", async () => {
     const texts = [
       'Authorization: Token token="rails-abc123xyz", email="a@b.c"',
       "curl -H 'Authorization: Token token=\"abc123xyz\"'",
+      "curl -H 'Authorization: Token key=key-abc123def' -H 'Authorization: Bearer id=id-abc123def' x",
       "Bearer: abc123def456\nbearer: s3cr3tvalue\nToken: ghx12345abcd\nPassword: 12345678",
-      'OPENAI_API_KEY: abc123def456\napi_key: "plainvalue"\nsecret: \'my long passphrase\'',
+      'OPENAI_API_KEY: abc123def456\napi_key: "plainvalue"\nopenai:\n  api_key: "nested-value"\n- password: listed9value\nDB_PASSWORD: commented1 # dev',
       "client = OpenAI(api_key='abc123def456', base_url=url)",
       'fetch(url, { headers: { Authorization: "Basic%20dXNlcjpwYXNz" } })',
       "GET /cb?h=Authorization%3A%20Bearer%20abc123def",
       "Bearer mysecrettoken",
+      JSON.stringify({ log: 'x\napi_key: "escaped-value"\nPassword: hunter2' }),
     ];
     const prose = [
-      "Rules:\nPassword: optional\nToken: 4096\nCredentials: none\nToken: a budget of words",
-      "Send a bearer token in the header. Bearer tokens expire. Basic authentication is weak; basic key concepts.",
-      "Use Token-based auth; a Bearer of 4096 tokens.",
+      "Rules:\nPassword: optional\nToken: 4096\nCredentials: none\nToken: a budget of words\n  Password: 8chars",
+      "Send a bearer token in the header. Bearer tokens expire. Basic authentication is weak; basic key concepts. Include the Bearer keyword.",
+      "Use Token-based auth; a Bearer of 4096 tokens. The bearer passes the token on.",
+      "password_min_length: 8\nsecret_name: my-tls-secret\npassword_hasher: argon2\ntype_signature: int->int\nallow_credentials: true\napi_key: null\nAPI_KEY: ✓",
+      "Password: SHA-256\nToken: GPT-4\nSecret: 42\nOAuth: 2.0\nAuth: \"Login with Google\"",
+      'api_key: ""\nOPENAI_API_KEY: \napi_key: \'\'\nWWW-Authenticate: Bearer realm="example"',
+      "Set password=' followed by your password, then close the quote.\nDon't forget it.",
     ];
     const trace = await finished(() => {
       mlflow.withSpan(() => "ok", { name: "call", inputs: { texts, prose } });
     });
     const inputs = createRedactor()(trace)!.data.spans[0]!.inputs as { texts: string[]; prose: string[] };
-    for (const secret of ["rails-abc123xyz", "abc123xyz", "abc123def456", "s3cr3tvalue", "ghx12345abcd", "12345678", "plainvalue", "my long passphrase", "dXNlcjpwYXNz", "abc123def", "mysecrettoken"]) {
-      expect(JSON.stringify(inputs.texts)).not.toContain(secret);
-    }
+    const secrets = ["rails-abc123xyz", "abc123xyz", "key-abc123def", "id-abc123def", "abc123def456", "s3cr3tvalue", "ghx12345abcd", "12345678", "plainvalue", "nested-value", "listed9value", "commented1", "dXNlcjpwYXNz", "abc123def", "mysecrettoken", "escaped-value", "hunter2"];
+    for (const secret of secrets) expect(JSON.stringify(inputs.texts)).not.toContain(secret);
     expect(inputs.texts[0]).toContain('email="a@b.c"');
-    expect(inputs.texts[4]).toBe(`client = OpenAI(api_key='${REDACTED}', base_url=url)`);
-    expect(inputs.texts[5]).toBe(`fetch(url, { headers: { Authorization: "Basic%20${REDACTED}" } })`);
+    expect(inputs.texts[2]).toBe(`curl -H 'Authorization: Token key=${REDACTED}' -H 'Authorization: Bearer id=${REDACTED}' x`);
+    expect(inputs.texts[4]).toBe(`OPENAI_API_KEY: ${REDACTED}\napi_key: "${REDACTED}"\nopenai:\n  api_key: "${REDACTED}"\n- password: ${REDACTED}\nDB_PASSWORD: ${REDACTED} # dev`);
+    expect(inputs.texts[5]).toBe(`client = OpenAI(api_key='${REDACTED}', base_url=url)`);
+    expect(inputs.texts[6]).toBe(`fetch(url, { headers: { Authorization: "Basic%20${REDACTED}" } })`);
+    expect(JSON.parse(inputs.texts[9]!)).toEqual({ log: `x\napi_key: "${REDACTED}"\nPassword: ${REDACTED}` });
     expect(inputs.prose).toEqual(prose);
   });
 

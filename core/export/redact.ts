@@ -74,8 +74,18 @@ const SECRET_PARTS: readonly RedactRule[] = [
   // short plain word is kept; after `basic` or `token` an acronym too; and after `basic` anything
   // that is not base64 (RFC 7617's credential is base64 of user:password) and names no secret.
   // Anything else is masked ("Bearer my-collector-secret", "Token dev-local", "Basic dXNlcjpwYXNz").
-  // Also URL-encoded (Bearer%20…). A parameter after the scheme (Rails' `Token token="…"`) is left
-  // to the key=value rule, which masks its value by its name.
+  // A parameter after the scheme (Rails' `Token token="…"`, `Bearer key=…`): its value, unless the
+  // parameter names no credential (a challenge's `Bearer realm="example"`).
+  {
+    pattern: /\b(?:[Bb]earer|[Tt]oken|BEARER|TOKEN)[ \t]+[a-z][a-z_]{0,19}=(?:\\?"[^"\\\r\n]{0,200}\\?"|[^\s"'\\,;&]{1,200})/g,
+    replace: (m) => {
+      const at = m.indexOf("=");
+      const value = m.slice(at + 1);
+      const quote = value.startsWith('\\"') ? '\\"' : value.startsWith('"') ? '"' : "";
+      return /\s(?:realm|scope|error|error_description|error_uri|charset|algorithm)=$/.test(m.slice(0, at + 1)) ? m : `${m.slice(0, at + 1)}${quote}${REDACTED}${quote}`;
+    },
+  },
+  // Also URL-encoded (Bearer%20…).
   {
     pattern: /(?:\b|(?<=%[0-9A-Fa-f]{2}))(?:Bearer|Basic|Token)(?:\s+|%20)[A-Za-z0-9\-._~+/]+=*/gi,
     replace: (m) => {
@@ -84,9 +94,9 @@ const SECRET_PARTS: readonly RedactRule[] = [
       const kind = scheme.toLowerCase();
       const kept =
         /^\d[\d.,]*$/.test(value) ||
-        (kind !== "basic" && /^[a-z][a-z_]{0,19}=$/.test(value)) ||
-        // after Bearer a word naming a secret is one ("Bearer mysecrettoken"), but for the word itself ("a bearer token")
-        (words.length < 16 && /^[A-Z]?[a-z]+$/.test(words) && !(kind === "bearer" && /secret|token|key|pass|pwd|cred/i.test(words) && !/^(?:tokens?|keys?|secrets?|passwords?|credentials?)$/i.test(words))) ||
+        (kind !== "basic" && /^[a-z][a-z_]{0,19}=$/.test(value)) || // a parameter: the rule above
+        // after Bearer a made-up word naming a secret is one ("Bearer mysecrettoken", "bearer devtoken"), not prose ("the Bearer keyword")
+        (words.length < 16 && /^[A-Z]?[a-z]+$/.test(words) && !(kind === "bearer" && /^(?:my|your|our|dev|test|prod|super|local|app|api|access|auth)?(?:secret|token|key|passw(?:or)?d)+\d*$/i.test(words) && !/^(?:tokens?|secrets?|passwords?|keys?)$/i.test(words))) ||
         (kind !== "bearer" && /^[A-Z]{2,6}s?$/.test(words)) ||
         (kind === "basic" && !basicCredential(words) && !/secret|token|key|pass|pwd|cred/i.test(words));
       return kept ? m : `${scheme}${sep.includes("%") ? sep : " "}${REDACTED}`;
@@ -113,23 +123,41 @@ const containerKeys = (any: boolean): [RegExp, RegExp] => {
   return [new RegExp(`"${named}([^"\\\\]{1,80})"(\\s*:\\s*)(?=[{[])`, "gi"), new RegExp(`\\\\"${named}([^"\\\\]{1,80})\\\\"(\\s*:\\s*)(?=[{[])`, "gi")];
 };
 // Header lines as text (a logged request, an error message, an env or YAML file), at a line start
-// or after "\n" or "\r" written inside JSON text: `Name: value` to the end of the line, or a
-// quoted value.
-const HEADER_LINE = new RegExp(`(^|\\\\[nr])(?=[A-Za-z0-9_-]{0,80}?(?:${SECRET_WORDS}))([A-Za-z][A-Za-z0-9_-]{0,79})([ \\t]*:[ \\t]*)("[^"\\\\\\r\\n]{1,2000}"|'[^'\\\\\\r\\n]{1,2000}'|[^\\r\\n\\\\"]+)`, "gim");
+// (indented, or as a YAML list item) or after "\n" or "\r" written inside JSON text: `Name: value`
+// to the end of the line, or a quoted value (also `\"…\"` in JSON text). The separator takes all
+// the blanks, so an empty value is no value.
+const HEADER_LINE = new RegExp(
+  `(^|\\\\[nr])([ \\t]{0,40}(?:- )?)(?=[A-Za-z0-9_-]{0,80}?(?:${SECRET_WORDS}))([A-Za-z][A-Za-z0-9_-]{0,79})([ \\t]*:[ \\t]*)(?![ \\t])` +
+    `(\\\\"[^"\\\\\\r\\n]{1,2000}\\\\"|"[^"\\\\\\r\\n]{1,2000}"|'[^'\\\\\\r\\n]{1,2000}'|[^\\r\\n\\\\"]+)`,
+  "gim",
+);
 // A line that reads as a header rather than prose ("Password: optional", "Two-factor-auth: enabled
-// for admins", "Token: 4096" are kept): a header's name (Authorization, Cookie), a quoted value, or
-// one word under a name written as a header or a variable (X-Auth-Token: abc, OPENAI_API_KEY: abc)
-// or with a digit in it (Password: hunter2, Bearer: abc123; a number under Token is a count).
+// for admins", "Token: 4096", "password_min_length: 8" are kept): a header's name (Authorization,
+// Cookie), or one word that is not true/false/null, and quoted, under a hyphenated name
+// (X-Auth-Token: abc), under a variable's name that ends naming a secret (OPENAI_API_KEY: abc), or
+// under a one-word name shaped as a credential (6 characters or more with a digit: Password:
+// hunter2, Bearer: abc123; not 8chars; a number under Token is a count).
 const HEADER_NAME = /^(?:proxy-authorization|authorization|x-api-key|api-key|set-cookie|cookie)$/i;
-const headerLike = (name: string, value: string, quoted: boolean): boolean =>
-  quoted || HEADER_NAME.test(name) || (!/\s/.test(value) && (/[-_]/.test(name) || (/\d/.test(value) && !(/^\d[\d.,]*$/.test(value) && DATA_OR_SECRET_KEY.test(normalizeKey(name))))));
+const TOKENISH = /^[\w.+/=~!@#$%^&*-]+$/;
+const headerLike = (name: string, value: string, quoted: boolean): boolean => {
+  if (/^(?:true|false|null|none|nil|~)?$/i.test(value)) return false;
+  if (HEADER_NAME.test(name)) return true;
+  if (/\s/.test(value)) return false;
+  const n = normalizeKey(name);
+  return (
+    quoted ||
+    name.includes("-") ||
+    (name.includes("_") && TOKENISH.test(value) && (SECRET_KEY.test(n) || /(?:password|passwd|secret)$/.test(n))) ||
+    (!name.includes("_") && value.length >= 6 && /\d/.test(value) && /^[\w.!@#$%^&*]+$/.test(value) && !/^\d+[a-z]+$/i.test(value) && !(/^\d+$/.test(value) && DATA_OR_SECRET_KEY.test(n)))
+  );
+};
 // ["name", "value"] inside JSON text: headers given as tuples.
 const JSON_TUPLE = /\[\s*"([^"\\]{1,80})"(\s*,\s*)"(?:[^"\\]|\\.)*"\s*\]/g;
 // key=value in query strings and form bodies, key="value" in auth headers (OAuth's
 // oauth_signature="…", Digest's response="…"), also with the quotes escaped in JSON text.
 // (A key starts only where a run of key characters starts, so the run is read once; a key longer
 // than 80 characters is judged by its last 80, `a.b.c.client-secret`.)
-const QUERY_PAIR = /(?<![A-Za-z0-9_.[\]-])([A-Za-z0-9_.[\]-]+)=(\\?"[^"\\]{0,2000}\\?"|'[^'\\]{0,2000}'|[^&\s#"'\\]+)/g;
+const QUERY_PAIR = /(?<![A-Za-z0-9_.[\]-])([A-Za-z0-9_.[\]-]+)=(\\?"[^"\\]{0,2000}\\?"|'[^'\\\r\n]{1,2000}'|[^&\s#"'\\]+)/g;
 // Parameters that carry a credential in a URL's query string or a form body (an OAuth callback's
 // `?code=`, `?key=`, a session id), though elsewhere they are data (`{"code": "print(1)"}`,
 // `sorted(words, key=str.lower)`): masked only right after `?` or `&`, and only when the value
@@ -231,10 +259,11 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
       );
     }
     if (out.includes(":")) {
-      out = out.replace(HEADER_LINE, (m, start: string, k: string, sep: string, v: string) => {
-        const quote = /^(["'])[^]*\1$/.test(v) ? v[0]! : "";
-        const bare = quote ? v.slice(1, -1) : v.trim();
-        return headerLike(k, bare, quote !== "") && masks(k, bare) ? `${start}${k}${sep}${quote}${REDACTED}${quote}` : m;
+      out = out.replace(HEADER_LINE, (m, start: string, indent: string, k: string, sep: string, v: string) => {
+        const quote = v.startsWith('\\"') ? '\\"' : /^(["'])[^]*\1$/.test(v) ? v[0]! : "";
+        // Unquoted, a trailing comment (`# prod`) stays.
+        const [, bare = "", rest = ""] = quote ? ["", v.slice(quote.length, -quote.length), ""] : /^(.*?)(\s+#.*|\s*)$/.exec(v)!;
+        return headerLike(k, bare, quote !== "") && masks(k, bare) ? `${start}${indent}${k}${sep}${quote}${REDACTED}${quote}${rest}` : m;
       });
     }
     return out;
