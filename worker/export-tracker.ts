@@ -1,6 +1,5 @@
 import type { Exporter } from "../core/export/exporter.js";
 import type { Trace } from "../core/model/types.js";
-import { warnOnce } from "../core/debug.js";
 
 // A Worker must keep its isolate alive (ctx.waitUntil) until its request's trace is handed on, and
 // no longer. Core's flushTraces() waits for every trace in the isolate, and would force-export
@@ -28,8 +27,6 @@ export class ExportTracker implements Exporter {
   private readonly waiting = new Map<string, Pending>();
   /** Recently settled exports, for a waiter that arrives after its export settled (bounded). */
   private readonly recent = new Set<string>();
-  /** Roots of invocations (instrument()'s, mlflowTracing()'s), whose exports the invocation holds the isolate open for. */
-  private readonly held = new Set<string>();
   private destination: Exporter | undefined;
 
   /** Sets where traces go (instrument() resolves it from the first invocation's env). */
@@ -41,24 +38,9 @@ export class ExportTracker implements Exporter {
     return this.destination !== undefined;
   }
 
-  /** Says that `root` is an invocation's: its export is waited for (exported()) inside the invocation. */
-  hold(root: ExportRoot): void {
-    this.held.add(keyOf(root.traceId, root.spanId));
-    if (this.held.size > 1024) this.held.delete(this.held.values().next().value as string); // roots never exported (dropped)
-  }
-
   export(trace: Trace): Promise<void> {
     // The tracer lists a trace's spans in start order: the first is the root this export is for.
-    const root = trace.data.spans[0];
-    const key = keyOf(trace.info.traceId, root?.spanId ?? "");
-    if (!this.held.delete(key) && this.destination) {
-      warnOnce(
-        "worker-unheld-trace",
-        `trace ${trace.info.traceId} (root span "${String(root?.name).slice(0, 80)}") did not start in an instrumented invocation, so nothing keeps the Worker running until it is handed on and it may be lost: ` +
-          "a withSpan in a Durable Object, a WorkerEntrypoint (RPC) method, a handler instrument() does not wrap, or one started with { parent: null }. " +
-          "There, hold it open with ctx.waitUntil(flushTraces()) (this.ctx in a class), or do the work from an instrumented handler. See the README, 'Workers'.",
-      );
-    }
+    const key = keyOf(trace.info.traceId, trace.data.spans[0]?.spanId ?? "");
     let done: Promise<void>;
     try {
       done = Promise.resolve(this.destination?.export(trace));

@@ -194,7 +194,6 @@ export async function traceRequest(
       parent,
     });
     span._record.invocation = true;
-    if (!span._record.sampledOut) tracker.hold(span);
     requestSpans.set(request, span);
   } catch (error) {
     reportSdkError("instrument", error);
@@ -277,7 +276,6 @@ export async function traceInvocation<T>(
   try {
     span = startSpan({ name, spanType: SpanType.UNKNOWN, inputs, parent: null });
     span._record.invocation = true;
-    tracker.hold(span);
   } catch (error) {
     reportSdkError("instrument", error);
     return run();

@@ -47,17 +47,6 @@ it("a tail handler's withSpan, as the first traced invocation, is exported under
   expect(trees).toEqual([[["tail", null], ["tail-work", "tail"]]]);
 }, 60_000);
 
-it("a trace started outside an instrumented invocation (a Durable Object's or an RPC method's work) is said to be unheld, once; an invocation's trace is not", async () => {
-  const w = await start();
-  expect(await (await w.fetch("http://worker/tail")).text()).toBe("ok"); // sets tracing up
-  await until(traces, (t) => t.length > 0);
-  const unheld = (ws: string[]) => ws.filter((m) => m.includes("did not start in an instrumented invocation"));
-  expect(unheld(await warnings())).toEqual([]);
-  for (let i = 0; i < 2; i++) expect(await (await w.fetch("http://worker/outside")).text()).toBe("ok");
-  const said = unheld(await until(warnings, (ws) => unheld(ws).length > 0));
-  expect(said).toEqual([expect.stringMatching(/root span "rpc-work"\) did not start in an instrumented invocation, so nothing keeps the Worker running .* ctx\.waitUntil\(flushTraces\(\)\)/)]);
-}, 60_000);
-
 it("a trace whose export is not done by exportDeadlineMs is reported as lost, once", async () => {
   const w = await start();
   for (let i = 0; i < 2; i++) expect(await (await w.fetch("http://worker/stuck")).text()).toBe("ok");
