@@ -393,6 +393,10 @@ describe("redactSecrets", () => {
       "GET /cb?h=Authorization%3A%20Bearer%20abc123def",
       "Bearer mysecrettoken",
       JSON.stringify({ log: 'x\napi_key: "escaped-value"\nPassword: hunter2' }),
+      'password: "correct horse battery staple"\nToken: 8f14e45f-ceea-467a-9af7-02a6b1d2c3e4\nSecret: wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\nPassword: pass-word-42',
+      "- **Password:** P@ssw0rd123\n1. Password: numbered1pw\n> Password: quoted2pw",
+      "Bearer accessToken=camel-abc123 and Token token2=digit-abc123",
+      JSON.stringify({ h: "Bearer abcDEF123=", b: "Basic dXNlcjpwYXNz=" }),
     ];
     const prose = [
       "Rules:\nPassword: optional\nToken: 4096\nCredentials: none\nToken: a budget of words\n  Password: 8chars",
@@ -402,12 +406,14 @@ describe("redactSecrets", () => {
       "Password: SHA-256\nToken: GPT-4\nSecret: 42\nOAuth: 2.0\nAuth: \"Login with Google\"",
       'api_key: ""\nOPENAI_API_KEY: \napi_key: \'\'\nWWW-Authenticate: Bearer realm="example"',
       "Set password=' followed by your password, then close the quote.\nDon't forget it.",
+      "class Settings(BaseSettings):\n    openai_api_key: str\n    db_password: SecretStr\n    basic_auth: off\n    client_secret: required",
+      "Token: cl100k_base\nSignature: HMACSHA256\nPassword: argon2id\nAuth: SAML2.0\nCookies: 3rd-party\nPassword: x" + " ".repeat(50_000) + "y",
     ];
     const trace = await finished(() => {
       mlflow.withSpan(() => "ok", { name: "call", inputs: { texts, prose } });
     });
     const inputs = createRedactor()(trace)!.data.spans[0]!.inputs as { texts: string[]; prose: string[] };
-    const secrets = ["rails-abc123xyz", "abc123xyz", "key-abc123def", "id-abc123def", "abc123def456", "s3cr3tvalue", "ghx12345abcd", "12345678", "plainvalue", "nested-value", "listed9value", "commented1", "dXNlcjpwYXNz", "abc123def", "mysecrettoken", "escaped-value", "hunter2"];
+    const secrets = ["horse", "ceea-467a", "K7MDENG", "pass-word-42", "P@ssw0rd123", "numbered1pw", "quoted2pw", "camel-abc123", "digit-abc123", "abcDEF123", "rails-abc123xyz", "abc123xyz", "key-abc123def", "id-abc123def", "abc123def456", "s3cr3tvalue", "ghx12345abcd", "12345678", "plainvalue", "nested-value", "listed9value", "commented1", "dXNlcjpwYXNz", "abc123def", "mysecrettoken", "escaped-value", "hunter2"];
     for (const secret of secrets) expect(JSON.stringify(inputs.texts)).not.toContain(secret);
     expect(inputs.texts[0]).toContain('email="a@b.c"');
     expect(inputs.texts[2]).toBe(`curl -H 'Authorization: Token key=${REDACTED}' -H 'Authorization: Bearer id=${REDACTED}' x`);
@@ -415,7 +421,8 @@ describe("redactSecrets", () => {
     expect(inputs.texts[5]).toBe(`client = OpenAI(api_key='${REDACTED}', base_url=url)`);
     expect(inputs.texts[6]).toBe(`fetch(url, { headers: { Authorization: "Basic%20${REDACTED}" } })`);
     expect(JSON.parse(inputs.texts[9]!)).toEqual({ log: `x\napi_key: "${REDACTED}"\nPassword: ${REDACTED}` });
-    expect(inputs.prose).toEqual(prose);
+    expect(JSON.parse(inputs.texts[13]!)).toEqual({ h: `Bearer ${REDACTED}`, b: `Basic ${REDACTED}` }); // a credential ending in "=" in JSON text
+    expect(inputs.prose).toEqual(prose); // the 50 000 blanks: in linear time (a backtracking split took seconds)
   });
 
   it("takes extra keys and patterns", () => {

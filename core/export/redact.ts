@@ -67,6 +67,9 @@ const SECRET_VALUES: readonly RegExp[] = [
  */
 const basicCredential = (s: string): boolean =>
   /^[A-Za-z0-9+/]+={0,2}$/.test(s) && (s.length % 4 === 0 || (s.length >= 7 && (/\d/.test(s) || (s.slice(1).match(/[A-Z]/g)?.length ?? 0) >= 2)));
+// `name=value` after an auth scheme; a quote right before `,` `:` `}` `]` ends a JSON string (a
+// credential "…abc=" in JSON text), it opens no value.
+const AUTH_PARAM = `[A-Za-z][\\w-]{0,19}=(?:\\\\?"(?![,:}\\]\\s])[^"\\\\\\r\\n]{0,200}\\\\?"|[^\\s"'\\\\,;&]{1,200})`;
 // Where only part of the match is the secret.
 const SECRET_PARTS: readonly RedactRule[] = [
   // An auth scheme and its credential. Prose says "a token budget", "Token 4096", "each token ID",
@@ -77,24 +80,23 @@ const SECRET_PARTS: readonly RedactRule[] = [
   // A parameter after the scheme (Rails' `Token token="…"`, `Bearer key=…`): its value, unless the
   // parameter names no credential (a challenge's `Bearer realm="example"`).
   {
-    pattern: /\b(?:[Bb]earer|[Tt]oken|BEARER|TOKEN)[ \t]+[a-z][a-z_]{0,19}=(?:\\?"[^"\\\r\n]{0,200}\\?"|[^\s"'\\,;&]{1,200})/g,
+    pattern: new RegExp(`\\b(?:Bearer|Token|Basic)[ \\t]+${AUTH_PARAM}`, "gi"),
     replace: (m) => {
       const at = m.indexOf("=");
       const value = m.slice(at + 1);
       const quote = value.startsWith('\\"') ? '\\"' : value.startsWith('"') ? '"' : "";
-      return /\s(?:realm|scope|error|error_description|error_uri|charset|algorithm)=$/.test(m.slice(0, at + 1)) ? m : `${m.slice(0, at + 1)}${quote}${REDACTED}${quote}`;
+      return /\s(?:realm|scope|error|error_description|error_uri|charset|algorithm|resource_metadata)=$/i.test(m.slice(0, at + 1)) ? m : `${m.slice(0, at + 1)}${quote}${REDACTED}${quote}`;
     },
   },
-  // Also URL-encoded (Bearer%20…).
+  // Also URL-encoded (Bearer%20…); not a parameter (the rule above).
   {
-    pattern: /(?:\b|(?<=%[0-9A-Fa-f]{2}))(?:Bearer|Basic|Token)(?:\s+|%20)[A-Za-z0-9\-._~+/]+=*/gi,
+    pattern: new RegExp(`(?:\\b|(?<=%[0-9A-Fa-f]{2}))(?:Bearer|Basic|Token)(?:\\s+|%20)(?!${AUTH_PARAM})[A-Za-z0-9\\-._~+/]+=*`, "gi"),
     replace: (m) => {
       const [scheme = "", sep = " ", value = ""] = m.split(/(\s+|%20)/);
       const words = value.replace(/\.+$/, ""); // "a Token ring."
       const kind = scheme.toLowerCase();
       const kept =
         /^\d[\d.,]*$/.test(value) ||
-        (kind !== "basic" && /^[a-z][a-z_]{0,19}=$/.test(value)) || // a parameter: the rule above
         // after Bearer a made-up word naming a secret is one ("Bearer mysecrettoken", "bearer devtoken"), not prose ("the Bearer keyword")
         (words.length < 16 && /^[A-Z]?[a-z]+$/.test(words) && !(kind === "bearer" && /^(?:my|your|our|dev|test|prod|super|local|app|api|access|auth)?(?:secret|token|key|passw(?:or)?d)+\d*$/i.test(words) && !/^(?:tokens?|secrets?|passwords?|keys?)$/i.test(words))) ||
         (kind !== "bearer" && /^[A-Z]{2,6}s?$/.test(words)) ||
@@ -127,29 +129,30 @@ const containerKeys = (any: boolean): [RegExp, RegExp] => {
 // to the end of the line, or a quoted value (also `\"…\"` in JSON text). The separator takes all
 // the blanks, so an empty value is no value.
 const HEADER_LINE = new RegExp(
-  `(^|\\\\[nr])([ \\t]{0,40}(?:- )?)(?=[A-Za-z0-9_-]{0,80}?(?:${SECRET_WORDS}))([A-Za-z][A-Za-z0-9_-]{0,79})([ \\t]*:[ \\t]*)(?![ \\t])` +
+  `(^|\\\\[nr])([ \\t]{0,40}(?:(?:[-*+>]|\\d{1,3}\\.)[ \\t]{1,4})?(?:\\*\\*|__)?)(?=[A-Za-z0-9_-]{0,80}?(?:${SECRET_WORDS}))([A-Za-z][A-Za-z0-9_-]{0,79})((?:\\*\\*|__)?[ \\t]*:(?:\\*\\*|__)?[ \\t]*)(?![ \\t])` +
     `(\\\\"[^"\\\\\\r\\n]{1,2000}\\\\"|"[^"\\\\\\r\\n]{1,2000}"|'[^'\\\\\\r\\n]{1,2000}'|[^\\r\\n\\\\"]+)`,
   "gim",
 );
 // A line that reads as a header rather than prose ("Password: optional", "Two-factor-auth: enabled
-// for admins", "Token: 4096", "password_min_length: 8" are kept): a header's name (Authorization,
-// Cookie), or one word that is not true/false/null, and quoted, under a hyphenated name
-// (X-Auth-Token: abc), under a variable's name that ends naming a secret (OPENAI_API_KEY: abc), or
-// under a one-word name shaped as a credential (6 characters or more with a digit: Password:
-// hunter2, Bearer: abc123; not 8chars; a number under Token is a count).
+// for admins", "Token: 4096", "password_min_length: 8", "api_key: str" are kept): a header's name
+// (Authorization, Cookie); a quoted passphrase; or one word that names no type, setting or
+// algorithm, and is quoted, under a hyphenated name (X-Auth-Token: abc), under a variable's name
+// that ends naming a secret (OPENAI_API_KEY: abc), or under a one-word name and shaped as a
+// credential (6 characters or more with a digit: Password: hunter2, Bearer: abc123; not 8chars,
+// 3rd-party; a number under Token is a count).
 const HEADER_NAME = /^(?:proxy-authorization|authorization|x-api-key|api-key|set-cookie|cookie)$/i;
 const TOKENISH = /^[\w.+/=~!@#$%^&*-]+$/;
+const NOT_A_CREDENTIAL =
+  /^(?:true|false|null|none|nil|~|yes|no|on|off|enabled|disabled|required|optional|strict|lax|always|never|str|string!?|bytes|int|integer|number|bool|boolean|any|unknown|object|secret(?:str|bytes)|optional\[.*\]|[a-z]*(?:sha|aes|rsa|hmac|hs|rs|es|ps)-?\d+[a-z]*|argon2\w*|bcrypt\w*|scrypt|pbkdf2\w*|md5|base64\w*|utf-?8|oauth ?2(?:\.0)?|saml\S*|\w+k_base|ed25519|gpt\S*)$/i;
 const headerLike = (name: string, value: string, quoted: boolean): boolean => {
-  if (/^(?:true|false|null|none|nil|~)?$/i.test(value)) return false;
+  if (!value || (value.length <= 40 && NOT_A_CREDENTIAL.test(value))) return false;
   if (HEADER_NAME.test(name)) return true;
-  if (/\s/.test(value)) return false;
   const n = normalizeKey(name);
-  return (
-    quoted ||
-    name.includes("-") ||
-    (name.includes("_") && TOKENISH.test(value) && (SECRET_KEY.test(n) || /(?:password|passwd|secret)$/.test(n))) ||
-    (!name.includes("_") && value.length >= 6 && /\d/.test(value) && /^[\w.!@#$%^&*]+$/.test(value) && !/^\d+[a-z]+$/i.test(value) && !(/^\d+$/.test(value) && DATA_OR_SECRET_KEY.test(n)))
-  );
+  if (/\s/.test(value)) return quoted && /pass|secret|pwd|phrase/.test(n);
+  if (quoted || name.includes("-")) return true;
+  if (!TOKENISH.test(value)) return false;
+  if (name.includes("_")) return SECRET_KEY.test(n) || /(?:password|passwd|secret)$/.test(n);
+  return value.length >= 6 && /\d/.test(value) && !/^\d*[a-z]*(?:-[a-z]+)+$|^\d+[a-z]+$/i.test(value) && !(/^\d+$/.test(value) && DATA_OR_SECRET_KEY.test(n));
 };
 // ["name", "value"] inside JSON text: headers given as tuples.
 const JSON_TUPLE = /\[\s*"([^"\\]{1,80})"(\s*,\s*)"(?:[^"\\]|\\.)*"\s*\]/g;
@@ -262,7 +265,9 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
       out = out.replace(HEADER_LINE, (m, start: string, indent: string, k: string, sep: string, v: string) => {
         const quote = v.startsWith('\\"') ? '\\"' : /^(["'])[^]*\1$/.test(v) ? v[0]! : "";
         // Unquoted, a trailing comment (`# prod`) stays.
-        const [, bare = "", rest = ""] = quote ? ["", v.slice(quote.length, -quote.length), ""] : /^(.*?)(\s+#.*|\s*)$/.exec(v)!;
+        const end = quote ? -1 : v.search(/\s#/);
+        const bare = quote ? v.slice(quote.length, -quote.length) : (end < 0 ? v : v.slice(0, end)).trimEnd();
+        const rest = quote ? "" : v.slice(bare.length);
         return headerLike(k, bare, quote !== "") && masks(k, bare) ? `${start}${indent}${k}${sep}${quote}${REDACTED}${quote}${rest}` : m;
       });
     }
