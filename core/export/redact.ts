@@ -67,9 +67,11 @@ const SECRET_VALUES: readonly RegExp[] = [
  */
 const basicCredential = (s: string): boolean =>
   /^[A-Za-z0-9+/]+={0,2}$/.test(s) && (s.length % 4 === 0 || (s.length >= 7 && (/\d/.test(s) || (s.slice(1).match(/[A-Z]/g)?.length ?? 0) >= 2)));
-// `name=value` after an auth scheme; a quote right before `,` `:` `}` `]` ends a JSON string (a
-// credential "…abc=" in JSON text), it opens no value.
-const AUTH_PARAM = `[A-Za-z][\\w-]{0,19}=(?:\\\\?"(?![,:}\\]\\s])[^"\\\\\\r\\n]{0,200}\\\\?"|[^\\s"'\\\\,;&]{1,200})`;
+// `name=value` after Bearer or Token (Basic takes no parameters but a challenge's realm): the value
+// starts with a letter or digit, or a quote that does not end a JSON string (before , : } ]), so
+// base64 padding ("…Mg==", "…abc=" in JSON text, "…4=)") is never read as a parameter (`[`: one
+// masked already).
+const AUTH_PARAM = `[A-Za-z][\\w-]{0,19}=(?:\\\\?"(?![,:}\\]\\s])[^"\\\\\\r\\n]{0,200}\\\\?"|[\\w[][^\\s"'\\\\,;&]{0,199})`;
 // Where only part of the match is the secret.
 const SECRET_PARTS: readonly RedactRule[] = [
   // An auth scheme and its credential. Prose says "a token budget", "Token 4096", "each token ID",
@@ -80,17 +82,17 @@ const SECRET_PARTS: readonly RedactRule[] = [
   // A parameter after the scheme (Rails' `Token token="…"`, `Bearer key=…`): its value, unless the
   // parameter names no credential (a challenge's `Bearer realm="example"`).
   {
-    pattern: new RegExp(`\\b(?:Bearer|Token|Basic)[ \\t]+${AUTH_PARAM}`, "gi"),
+    pattern: new RegExp(`\\b(?:Bearer|Token)(?:[ \\t]+|%20)${AUTH_PARAM}`, "gi"),
     replace: (m) => {
       const at = m.indexOf("=");
       const value = m.slice(at + 1);
       const quote = value.startsWith('\\"') ? '\\"' : value.startsWith('"') ? '"' : "";
-      return /\s(?:realm|scope|error|error_description|error_uri|charset|algorithm|resource_metadata)=$/i.test(m.slice(0, at + 1)) ? m : `${m.slice(0, at + 1)}${quote}${REDACTED}${quote}`;
+      return /(?:\s|%20)(?:realm|scope|error|error_description|error_uri|charset|algorithm|resource_metadata)=$/i.test(m.slice(0, at + 1)) ? m : `${m.slice(0, at + 1)}${quote}${REDACTED}${quote}`;
     },
   },
   // Also URL-encoded (Bearer%20…); not a parameter (the rule above).
   {
-    pattern: new RegExp(`(?:\\b|(?<=%[0-9A-Fa-f]{2}))(?:Bearer|Basic|Token)(?:\\s+|%20)(?!${AUTH_PARAM})[A-Za-z0-9\\-._~+/]+=*`, "gi"),
+    pattern: new RegExp(`(?:\\b|(?<=%[0-9A-Fa-f]{2}))(?:(?:Bearer|Token)(?:\\s+|%20)(?!${AUTH_PARAM})|Basic(?:\\s+|%20))[A-Za-z0-9\\-._~+/]+=*`, "gi"),
     replace: (m) => {
       const [scheme = "", sep = " ", value = ""] = m.split(/(\s+|%20)/);
       const words = value.replace(/\.+$/, ""); // "a Token ring."
@@ -135,24 +137,37 @@ const HEADER_LINE = new RegExp(
 );
 // A line that reads as a header rather than prose ("Password: optional", "Two-factor-auth: enabled
 // for admins", "Token: 4096", "password_min_length: 8", "api_key: str" are kept): a header's name
-// (Authorization, Cookie); a quoted passphrase; or one word that names no type, setting or
+// (Authorization, Cookie); a quoted passphrase; or one word that names no type, setting, version or
 // algorithm, and is quoted, under a hyphenated name (X-Auth-Token: abc), under a variable's name
-// that ends naming a secret (OPENAI_API_KEY: abc), or under a one-word name and shaped as a
-// credential (6 characters or more with a digit: Password: hunter2, Bearer: abc123; not 8chars,
-// 3rd-party; a number under Token is a count).
+// that ends naming a secret (OPENAI_API_KEY: abc), or shaped as a credential. In a Markdown list
+// item, quote or bold label ("- **Authorization:** RBAC") only the last.
 const HEADER_NAME = /^(?:proxy-authorization|authorization|x-api-key|api-key|set-cookie|cookie)$/i;
 const TOKENISH = /^[\w.+/=~!@#$%^&*-]+$/;
-const NOT_A_CREDENTIAL =
-  /^(?:true|false|null|none|nil|~|yes|no|on|off|enabled|disabled|required|optional|strict|lax|always|never|str|string!?|bytes|int|integer|number|bool|boolean|any|unknown|object|secret(?:str|bytes)|optional\[.*\]|[a-z]*(?:sha|aes|rsa|hmac|hs|rs|es|ps)-?\d+[a-z]*|argon2\w*|bcrypt\w*|scrypt|pbkdf2\w*|md5|base64\w*|utf-?8|oauth ?2(?:\.0)?|saml\S*|\w+k_base|ed25519|gpt\S*)$/i;
-const headerLike = (name: string, value: string, quoted: boolean): boolean => {
-  if (!value || (value.length <= 40 && NOT_A_CREDENTIAL.test(value))) return false;
-  if (HEADER_NAME.test(name)) return true;
+const NOT_A_CREDENTIAL = new RegExp(
+  "^(?:true|false|null|none|nil|~|yes|no|on|off|enabled|disabled|required|optional|strict|lax|always|never|" +
+    "str|string!?|bytes|int|integer|number|bool|boolean|any|unknown|object|secretstr|secretbytes|v?\\d+(?:\\.\\d+)+|" + // types, versions
+    "sha-?(?:1|224|256|384|512)|sha3-?(?:256|512)|md5|[hrep]s(?:256|384|512)|hmac-?sha-?(?:1|256|384|512)|aes-?(?:128|192|256)(?:-?(?:gcm|cbc|ctr))?|" +
+    "rsa-?(?:1024|2048|3072|4096)|argon2(?:id|i|d)?|bcrypt|scrypt|pbkdf2(?:-sha256)?|base64(?:url)?|utf-?8|oauth ?2(?:\\.0)?|saml ?2(?:\\.0)?|ed25519|x25519|(?:cl100k|o200k|p50k|r50k)_base)$", // algorithms, encodings
+  "i",
+);
+/** `markdown`: the line is a list item, quote or bold label, where prose is usual: only a value shaped as a credential counts. */
+const headerLike = (name: string, value: string, quoted: boolean, markdown: boolean): boolean => {
+  if (!value) return false;
   const n = normalizeKey(name);
-  if (/\s/.test(value)) return quoted && /pass|secret|pwd|phrase/.test(n);
+  const word = !/\s/.test(value);
+  // 6 characters or more with a digit (Password: hunter2, Bearer: abc123; not 8chars, 3rd-party, a
+  // number under Token, a count); with - / + only under a password's name, or 20 characters or more
+  // (a UUID; not claude-3-5-sonnet, OAuth2/OIDC).
+  const credential = () =>
+    value.length >= 6 && /\d/.test(value) && TOKENISH.test(value) && !/^\d*[a-z]*(?:-[a-z]+)+$|^\d+[+-]?[a-z]+$/i.test(value) &&
+    !(/^\d+$/.test(value) && DATA_OR_SECRET_KEY.test(n)) && (/^[\w.!@#$%^&*]+$/.test(value) || /pass|pwd|secret/.test(n) || value.length >= 20);
+  if (markdown) return word && !NOT_A_CREDENTIAL.test(value) && credential();
+  if (HEADER_NAME.test(name)) return true;
+  if (value.length <= 40 && NOT_A_CREDENTIAL.test(value)) return false;
+  if (!word) return quoted && /pass|secret|pwd|phrase/.test(n); // a quoted passphrase
   if (quoted || name.includes("-")) return true;
-  if (!TOKENISH.test(value)) return false;
-  if (name.includes("_")) return SECRET_KEY.test(n) || /(?:password|passwd|secret)$/.test(n);
-  return value.length >= 6 && /\d/.test(value) && !/^\d*[a-z]*(?:-[a-z]+)+$|^\d+[a-z]+$/i.test(value) && !(/^\d+$/.test(value) && DATA_OR_SECRET_KEY.test(n));
+  if (name.includes("_")) return TOKENISH.test(value) && (SECRET_KEY.test(n) || /(?:password|passwd|secret)$/.test(n));
+  return credential();
 };
 // ["name", "value"] inside JSON text: headers given as tuples.
 const JSON_TUPLE = /\[\s*"([^"\\]{1,80})"(\s*,\s*)"(?:[^"\\]|\\.)*"\s*\]/g;
@@ -268,7 +283,7 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
         const end = quote ? -1 : v.search(/\s#/);
         const bare = quote ? v.slice(quote.length, -quote.length) : (end < 0 ? v : v.slice(0, end)).trimEnd();
         const rest = quote ? "" : v.slice(bare.length);
-        return headerLike(k, bare, quote !== "") && masks(k, bare) ? `${start}${indent}${k}${sep}${quote}${REDACTED}${quote}${rest}` : m;
+        return headerLike(k, bare, quote !== "", /[-*+>.]|\*\*|__/.test(indent)) && masks(k, bare) ? `${start}${indent}${k}${sep}${quote}${REDACTED}${quote}${rest}` : m;
       });
     }
     return out;
