@@ -302,99 +302,69 @@ const protoOf = (o: object | null): object | null => (o ? (Object.getPrototypeOf
 const ITERATOR = protoOf(protoOf(function* () {}.prototype)) ?? Object.prototype;
 const ASYNC_ITERATOR = protoOf(protoOf(async function* () {}.prototype)) ?? Object.prototype;
 
-/** Wraps a (sync) iterator so that iterating it records a stream span. */
-export function traceIterator<T>(it: Iterator<T>, rec: StreamRecorder): IterableIterator<T> {
-  const settle = (r: IteratorResult<T>): IteratorResult<T> => {
+/**
+ * Wraps an iterator, sync or `async`, so that iterating it records a stream span; dropped
+ * unfinished, its span ends (`whenDropped`). The async one answers every call with a promise, and
+ * a fault as a rejection.
+ */
+function traceIterator(it: Iterator<unknown> | AsyncIterator<unknown>, rec: StreamRecorder, async: boolean): object {
+  type Result = IteratorResult<unknown>;
+  const settle = (r: Result): Result => {
     if (r.done) rec.finish();
     else rec.chunk(r.value);
     return r;
   };
-  const call = (fn: () => IteratorResult<T>): IteratorResult<T> => {
-    let r: IteratorResult<T>;
+  const failed = (error: unknown): never => {
+    rec.fail(error);
+    throw error;
+  };
+  // The error thrown, or (async) returned as a rejection.
+  const refused = (error: unknown): Promise<never> => {
+    if (!async) failed(error);
+    rec.fail(error);
+    return Promise.reject(error);
+  };
+  const call = (fn: () => Result | Promise<Result>): Result | Promise<Result> => {
+    let r: Result | Promise<Result>;
     try {
       r = rec.run(fn);
     } catch (error) {
-      rec.fail(error);
-      throw error;
+      return refused(error);
     }
-    return settle(r);
+    return async ? Promise.resolve(r).then(settle, failed) : settle(r as Result);
   };
-  return Object.assign(Object.create(ITERATOR) as object, {
-    next(...args: [] | [undefined]) {
-      rec.start();
-      return call(() => it.next(...args));
-    },
-    return(value?: unknown) {
-      if (!rec.started) rec.cancel();
-      const r = it.return ? call(() => it.return!(value as T)) : ({ done: true, value } as IteratorResult<T>);
-      // Ended now, even if the generator yields again in a `finally` (`break` never reads that).
-      rec.finish();
-      return r;
-    },
-    throw(error?: unknown) {
-      // Thrown in before it started, a generator ends without running its body: no span, as in Python.
-      if (!rec.started) rec.cancel();
-      if (!it.throw) {
-        rec.fail(error);
-        throw error;
-      }
-      return call(() => it.throw!(error));
-    },
-    [Symbol.iterator]() {
-      return this;
-    },
-    [Symbol.toStringTag]: "Generator",
-  }) as IterableIterator<T>;
-}
-
-/** Wraps an async iterator so that iterating it records a stream span. */
-export function traceAsyncIterator<T>(it: AsyncIterator<T>, rec: StreamRecorder): AsyncIterableIterator<T> {
-  const call = (fn: () => Promise<IteratorResult<T>>): Promise<IteratorResult<T>> => {
-    let p: Promise<IteratorResult<T>>;
-    try {
-      p = rec.run(fn);
-    } catch (error) {
-      rec.fail(error);
-      return Promise.reject(error);
-    }
-    return Promise.resolve(p).then(
-      (r) => {
-        if (r.done) rec.finish();
-        else rec.chunk(r.value);
+  const i = it as Iterator<unknown>;
+  return whenDropped(
+    Object.assign(Object.create(async ? ASYNC_ITERATOR : ITERATOR) as object, {
+      next(...args: [] | [undefined]) {
+        rec.start();
+        return call(() => i.next(...args));
+      },
+      return(value?: unknown) {
+        if (!rec.started) rec.cancel();
+        if (!i.return) {
+          rec.finish();
+          const done = { done: true, value };
+          return async ? Promise.resolve(done) : done;
+        }
+        if (async) return (call(() => i.return!(value)) as Promise<Result>).finally(() => rec.finish());
+        const r = call(() => i.return!(value));
+        // Ended now, even if the generator yields again in a `finally` (`break` never reads that).
+        rec.finish();
         return r;
       },
-      (error: unknown) => {
-        rec.fail(error);
-        throw error;
+      throw(error?: unknown) {
+        // Thrown in before it started, a generator ends without running its body: no span, as in Python.
+        if (!rec.started) rec.cancel();
+        return i.throw ? call(() => i.throw!(error)) : refused(error);
       },
-    );
-  };
-  return Object.assign(Object.create(ASYNC_ITERATOR) as object, {
-    next(...args: [] | [undefined]) {
-      rec.start();
-      return call(() => it.next(...args));
-    },
-    return(value?: unknown) {
-      if (!rec.started) rec.cancel();
-      if (!it.return) {
-        rec.finish();
-        return Promise.resolve({ done: true, value } as IteratorResult<T>);
-      }
-      return call(() => it.return!(value as T)).finally(() => rec.finish());
-    },
-    throw(error?: unknown) {
-      if (!rec.started) rec.cancel(); // as traceIterator's
-      if (!it.throw) {
-        rec.fail(error);
-        return Promise.reject(error);
-      }
-      return call(() => it.throw!(error));
-    },
-    [Symbol.asyncIterator]() {
-      return this;
-    },
-    [Symbol.toStringTag]: "AsyncGenerator",
-  }) as AsyncIterableIterator<T>;
+      [async ? Symbol.asyncIterator : Symbol.iterator]() {
+        return this;
+      },
+      [Symbol.toStringTag]: async ? "AsyncGenerator" : "Generator",
+    }),
+    rec,
+  );
 }
 
 /** Objects hooked in place: their reader before any hook, and the recorder of the latest hook. */
@@ -405,7 +375,7 @@ const proxies = new WeakMap<object, { target: object; read: () => AsyncIterator<
 /** A traced read of `it` for `rec`: the unread timer stops, and a read dropped unfinished ends the span. */
 const tracedRead = (it: AsyncIterator<unknown>, rec: StreamRecorder): AsyncIterator<unknown> => {
   rec.start();
-  return whenDropped(traceAsyncIterator(it, rec), rec);
+  return traceIterator(it, rec, true) as AsyncIterator<unknown>;
 };
 
 /** The part of an SDK stream (OpenAI's, Anthropic's) that says it was aborted before anyone read it. */
@@ -594,10 +564,10 @@ export function traceReadableStream(source: WebStream, rec: StreamRecorder): Web
 
 /** Wraps `value` (a stream per `streamKind`) so that its iteration is recorded by `rec`. */
 export function wrapStream<T>(value: T, kind: StreamKind, rec: StreamRecorder): T {
-  if (kind === "sync") return whenDropped(traceIterator(value as Iterator<unknown>, rec), rec) as T;
+  if (kind === "sync") return traceIterator(value as Iterator<unknown>, rec, false) as T;
   if (kind === "readable") return traceReadableStream(value as WebStream, rec) as T;
   return (isAsyncGenerator(value as object)
-    ? whenDropped(traceAsyncIterator(value as AsyncIterator<unknown>, rec), rec)
+    ? traceIterator(value as AsyncIterator<unknown>, rec, true)
     : traceAsyncIterable(value as object, rec)) as T;
 }
 
