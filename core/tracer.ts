@@ -4,7 +4,7 @@ import { StackContextManager } from "./context/stack.js";
 import { isDev, reportExportError, reportSdkError, warnOnce } from "./debug.js";
 import type { Exporter } from "./export/exporter.js";
 import { followWallClock, nowMs, traceClosed, traceOpened } from "./model/clock.js";
-import { DEFAULT_SPAN_NAME, SpanType } from "./model/constants.js";
+import { DEFAULT_SPAN_NAME, SPAN_TYPE_UNKNOWN, type SpanType } from "./model/constants.js";
 import { finalizeTrace } from "./model/finalize.js";
 import { runHooks, startHooks } from "./model/hooks.js";
 import { newOtelTraceId, newSpanId, toMlflowTraceId } from "./model/ids.js";
@@ -116,7 +116,7 @@ export class Tracer implements TraceOwner {
     const start = options.startTimeMs ?? nowMs();
     let span: LiveSpan;
     const name = options.name || DEFAULT_SPAN_NAME;
-    const spanType = options.spanType ?? SpanType.UNKNOWN;
+    const spanType = options.spanType ?? SPAN_TYPE_UNKNOWN;
     if (parent) {
       span = new LiveSpan(parent._record, newSpanId(), parent.spanId, name, spanType, start);
     } else {

@@ -1,5 +1,5 @@
 import { errorText, reportSdkError, shownValue, warnOnce } from "../debug.js";
-import { TraceMetadataKey, TraceState } from "../model/constants.js";
+import { META_SESSION, META_USER } from "../model/constants.js";
 import type { LiveSpan } from "../model/live-span.js";
 import { isRemoteParent } from "../model/remote-parent.js";
 import { truncatePreview } from "../serialize/preview.js";
@@ -99,12 +99,12 @@ function update(options: UpdateCurrentTraceOptions): void {
   if (options.clientRequestId != null) info.clientRequestId = asText(options.clientRequestId);
   if (options.sessionId != null) {
     const session = sessionText(options.sessionId);
-    if (session !== undefined) info.traceMetadata[TraceMetadataKey.SESSION] = session;
+    if (session !== undefined) info.traceMetadata[META_SESSION] = session;
     else warnOnce("bad-session", "updateCurrentTrace({ sessionId }) takes a string or a non-empty list of strings (a hierarchical session); ignored.");
   }
-  if (options.user != null) info.traceMetadata[TraceMetadataKey.USER] = asText(options.user);
+  if (options.user != null) info.traceMetadata[META_USER] = asText(options.user);
   if (options.state !== undefined) {
-    if (options.state === "OK" || options.state === "ERROR") record.userState = TraceState[options.state];
+    if (options.state === "OK" || options.state === "ERROR") record.userState = options.state; // the TraceState of that name
     else warnOnce("bad-state", `updateCurrentTrace({ state }) takes "OK" or "ERROR"; got ${shownValue(options.state)}.`);
   }
 }

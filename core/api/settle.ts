@@ -1,5 +1,5 @@
 import { reportSdkError } from "../debug.js";
-import { SpanStatusCode } from "../model/constants.js";
+import { STATUS_ERROR } from "../model/constants.js";
 import { isLiveSpan, type LiveSpan } from "../model/live-span.js";
 
 // How a span closes over its callback's outcome. These run on the user's return path, so a fault
@@ -32,7 +32,7 @@ export function fail(span: LiveSpan, error: unknown, bareStatus = false): void {
   try {
     if (span.isEnded) return; // the callback ended it itself, then threw: the span is as it left it
     span.recordException(error);
-    if (bareStatus) span.setStatus(SpanStatusCode.ERROR);
+    if (bareStatus) span.setStatus(STATUS_ERROR);
     span.end();
   } catch (sdkError) {
     reportSdkError("span.fail", sdkError);

@@ -1,13 +1,15 @@
 import { pyJsonDumps } from "../serialize/py-json.js";
 import { computePreview, truncatePreview } from "../serialize/preview.js";
 import {
+  ATTR_TOKEN_USAGE,
+  META_INPUTS,
+  META_OUTPUTS,
+  META_SCHEMA_VERSION,
+  META_TOKEN_USAGE,
   METADATA_PREVIEW_MAX_LENGTH,
-  SpanAttributeKey,
-  SpanStatusCode,
+  STATUS_ERROR,
+  TAG_TRACE_NAME,
   TRACE_SCHEMA_VERSION,
-  TraceMetadataKey,
-  TraceState,
-  TraceTagKey,
 } from "./constants.js";
 import type { TraceRecord } from "./trace-record.js";
 import type { Json, SpanData, Trace, TraceInfo } from "./types.js";
@@ -32,8 +34,8 @@ export function infoFromSpans(traceId: string, spans: SpanData[]): TraceInfo {
     traceId,
     traceLocation: { type: "MLFLOW_EXPERIMENT" },
     requestTime: 0,
-    state: TraceState.OK,
-    traceMetadata: { [TraceMetadataKey.SCHEMA_VERSION]: TRACE_SCHEMA_VERSION },
+    state: "OK",
+    traceMetadata: { [META_SCHEMA_VERSION]: TRACE_SCHEMA_VERSION },
     tags: {},
   };
   describeTrace(info, spans, (rootOf(spans) ?? spans[0]) as SpanData, undefined);
@@ -52,16 +54,16 @@ function describeTrace(info: TraceInfo, spans: SpanData[], root: SpanData, userS
   info.requestTime = Math.floor(root.startTime);
   const end = root.endTime ?? Math.max(...spans.map((s) => s.endTime ?? s.startTime));
   info.executionDuration = Math.max(0, Math.floor(end - root.startTime));
-  info.state = userState ?? (root.status.statusCode === SpanStatusCode.ERROR ? TraceState.ERROR : TraceState.OK);
-  info.tags[TraceTagKey.TRACE_NAME] ??= root.name; // as Python: set at the start, so a name the user set wins
+  info.state = userState ?? (root.status.statusCode === STATUS_ERROR ? "ERROR" : "OK");
+  info.tags[TAG_TRACE_NAME] ??= root.name; // as Python: set at the start, so a name the user set wins
   const texts = rootTexts(root);
   info.requestPreview ??= texts.requestPreview;
   info.responsePreview ??= texts.responsePreview;
   const meta = info.traceMetadata;
-  meta[TraceMetadataKey.INPUTS] = texts.inputs;
-  meta[TraceMetadataKey.OUTPUTS] = texts.outputs;
+  meta[META_INPUTS] = texts.inputs;
+  meta[META_OUTPUTS] = texts.outputs;
   const usage = aggregateTokenUsage(spans);
-  if (usage) meta[TraceMetadataKey.TOKEN_USAGE] = pyJsonDumps(usage);
+  if (usage) meta[META_TOKEN_USAGE] = pyJsonDumps(usage);
 }
 
 /**
@@ -111,7 +113,7 @@ const CACHE_KEYS = ["cache_read_input_tokens", "cache_creation_input_tokens", "c
  * once, so parts that point at each other cannot loop it.
  */
 export function aggregateTokenUsage(spans: SpanData[]): Usage | undefined {
-  if (!spans.some((s) => s.attributes[SpanAttributeKey.CHAT_USAGE] != null)) return undefined; // most traces: no usage at all
+  if (!spans.some((s) => s.attributes[ATTR_TOKEN_USAGE] != null)) return undefined; // most traces: no usage at all
   const ids = new Set(spans.map((s) => s.spanId));
   const children = new Map<string, SpanData[]>();
   const pending: SpanData[] = [];
@@ -129,7 +131,7 @@ export function aggregateTokenUsage(spans: SpanData[]): Usage | undefined {
   for (let span = pending.pop(); span; span = pending.pop()) {
     if (seen.has(span.spanId)) continue;
     seen.add(span.spanId);
-    const usage = span.attributes[SpanAttributeKey.CHAT_USAGE];
+    const usage = span.attributes[ATTR_TOKEN_USAGE];
     if (usage === undefined || usage === null) {
       pending.push(...(children.get(span.spanId) ?? []));
       continue;

@@ -3,7 +3,18 @@ import { pyJsonDumps } from "../serialize/py-json.js";
 import { setKey, toJsonSafe, unserializable } from "../serialize/safe-json.js";
 import { eventTimeMs, msToNs, nowMs, userTimeMs } from "./clock.js";
 import { endHooks, runHooks } from "./hooks.js";
-import { SpanAttributeKey, SpanStatusCode, type SpanType } from "./constants.js";
+import {
+  ATTR_FUNCTION_NAME,
+  ATTR_INPUTS,
+  ATTR_OUTPUTS,
+  ATTR_REQUEST_ID,
+  ATTR_SPAN_TYPE,
+  STATUS_ERROR,
+  STATUS_OK,
+  STATUS_UNSET,
+  type SpanStatusCode,
+  type SpanType,
+} from "./constants.js";
 import type { TraceRecord } from "./trace-record.js";
 import type { EventAttributeValue, Json, SpanData, SpanEvent, SpanStatus } from "./types.js";
 
@@ -28,16 +39,16 @@ export interface SpanEventInput {
 
 /** The status a span ends with: OK unless it is ERROR (MLflow's rule). */
 export const endedStatus = (status: SpanStatus): SpanStatus =>
-  status.statusCode === SpanStatusCode.ERROR ? status : { statusCode: SpanStatusCode.OK, description: status.description };
+  status.statusCode === STATUS_ERROR ? status : { statusCode: STATUS_OK, description: status.description };
 
 // Without a prototype: setStatus("toString") is no status.
 const STATUS_BY_NAME: Record<string, SpanStatusCode | undefined> = Object.assign(Object.create(null) as Record<string, SpanStatusCode>, {
-  OK: SpanStatusCode.OK,
-  ERROR: SpanStatusCode.ERROR,
-  UNSET: SpanStatusCode.UNSET,
-  [SpanStatusCode.OK]: SpanStatusCode.OK,
-  [SpanStatusCode.ERROR]: SpanStatusCode.ERROR,
-  [SpanStatusCode.UNSET]: SpanStatusCode.UNSET,
+  OK: STATUS_OK,
+  ERROR: STATUS_ERROR,
+  UNSET: STATUS_UNSET,
+  [STATUS_OK]: STATUS_OK,
+  [STATUS_ERROR]: STATUS_ERROR,
+  [STATUS_UNSET]: STATUS_UNSET,
 });
 
 /** `"<Type>: <message>"`, the status description Python's MLflow writes for an exception. */
@@ -185,7 +196,7 @@ export class LiveSpan {
    * yet: if the stack overflows, nothing else will end it (see failThrown).
    */
   _unsettled = false;
-  private _status: SpanStatus = { statusCode: SpanStatusCode.UNSET, description: "" };
+  private _status: SpanStatus = { statusCode: STATUS_UNSET, description: "" };
   private _inputs: Json | undefined;
   private _outputs: Json | undefined;
   private _attributes: Record<string, Json> = {};
@@ -244,12 +255,12 @@ export class LiveSpan {
   /** All attributes, MLflow's reserved `mlflow.*` keys included (as MLflow's span exposes them). */
   get attributes(): Record<string, Json> {
     const attrs: Record<string, Json> = {
-      [SpanAttributeKey.REQUEST_ID]: this.traceId,
-      [SpanAttributeKey.SPAN_TYPE]: this._spanType,
+      [ATTR_REQUEST_ID]: this.traceId,
+      [ATTR_SPAN_TYPE]: this._spanType,
     };
-    if (this._functionName !== undefined) attrs[SpanAttributeKey.FUNCTION_NAME] = this._functionName;
-    if (this._inputs !== undefined) attrs[SpanAttributeKey.INPUTS] = this._inputs;
-    if (this._outputs !== undefined) attrs[SpanAttributeKey.OUTPUTS] = this._outputs;
+    if (this._functionName !== undefined) attrs[ATTR_FUNCTION_NAME] = this._functionName;
+    if (this._inputs !== undefined) attrs[ATTR_INPUTS] = this._inputs;
+    if (this._outputs !== undefined) attrs[ATTR_OUTPUTS] = this._outputs;
     return { ...attrs, ...this._attributes }; // spread, not assign: a "__proto__" key stays data
   }
 
@@ -294,9 +305,9 @@ export class LiveSpan {
       warnOnce("attribute-key", `attribute keys must be strings; got ${typeof key}, skipped.`);
       return this;
     }
-    if (key === SpanAttributeKey.INPUTS) return this.setInputs(value);
-    if (key === SpanAttributeKey.OUTPUTS) return this.setOutputs(value);
-    if (key === SpanAttributeKey.SPAN_TYPE) return this.setSpanType(value as SpanType);
+    if (key === ATTR_INPUTS) return this.setInputs(value);
+    if (key === ATTR_OUTPUTS) return this.setOutputs(value);
+    if (key === ATTR_SPAN_TYPE) return this.setSpanType(value as SpanType);
     if (value === undefined) delete this._attributes[key];
     else setKey(this._attributes, key, this.capture(value));
     return this;
@@ -339,7 +350,7 @@ export class LiveSpan {
       attributes: { "exception.type": type, "exception.message": message, "exception.stacktrace": stacktrace },
     });
     // An OK status is final (OpenTelemetry's rule, so MLflow's Python SDK): the event is still kept.
-    if (setError && this._status.statusCode !== SpanStatusCode.OK) this._status = { statusCode: SpanStatusCode.ERROR, description: `${type}: ${message}` };
+    if (setError && this._status.statusCode !== STATUS_OK) this._status = { statusCode: STATUS_ERROR, description: `${type}: ${message}` };
     return this;
   }
 
@@ -357,8 +368,8 @@ export class LiveSpan {
       }
       // As OpenTelemetry (so MLflow's Python SDK): UNSET changes nothing (an ERROR stays one), OK is
       // final (a later ERROR changes nothing), and only an ERROR keeps a description.
-      if (code === SpanStatusCode.UNSET || this._status.statusCode === SpanStatusCode.OK) return this;
-      const desc = code === SpanStatusCode.ERROR ? (typeof status === "object" ? status.description : description) : "";
+      if (code === STATUS_UNSET || this._status.statusCode === STATUS_OK) return this;
+      const desc = code === STATUS_ERROR ? (typeof status === "object" ? status.description : description) : "";
       this._status = { statusCode: code, description: typeof desc === "string" ? desc : "" };
     } catch (error) {
       reportSdkError("span.setStatus", error); // a status that cannot be read (a revoked Proxy, a throwing getter)

@@ -1,6 +1,6 @@
 import type { ContextManager } from "../context/context-manager.js";
 import { nowMs } from "./clock.js";
-import { SpanStatusCode, TRACE_SCHEMA_VERSION, TraceMetadataKey, TraceState } from "./constants.js";
+import { META_SCHEMA_VERSION, TRACE_SCHEMA_VERSION, type SpanStatusCode, type TraceState } from "./constants.js";
 import { endedStatus, isLiveSpan, type LiveSpan } from "./live-span.js";
 import type { SpanData, TraceInfo } from "./types.js";
 
@@ -55,8 +55,8 @@ export class TraceRecord {
         ? { type: "MLFLOW_EXPERIMENT", mlflowExperiment: { experimentId } }
         : { type: "MLFLOW_EXPERIMENT" },
       requestTime,
-      state: TraceState.IN_PROGRESS,
-      traceMetadata: { [TraceMetadataKey.SCHEMA_VERSION]: TRACE_SCHEMA_VERSION },
+      state: "IN_PROGRESS",
+      traceMetadata: { [META_SCHEMA_VERSION]: TRACE_SCHEMA_VERSION },
       tags: {},
     };
   }

@@ -1,5 +1,4 @@
 import { msToNs } from "../model/clock.js";
-import { SpanAttributeKey } from "../model/constants.js";
 import { toOtelTraceId } from "../model/ids.js";
 import type { Json, SpanData } from "../model/types.js";
 import { pyJsonDumps } from "./py-json.js";

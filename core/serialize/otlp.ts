@@ -1,5 +1,5 @@
 import { msToNs } from "../model/clock.js";
-import { SpanStatusCode } from "../model/constants.js";
+import { STATUS_ERROR, STATUS_OK, STATUS_UNSET } from "../model/constants.js";
 import { toOtelTraceId } from "../model/ids.js";
 import type { EventAttributeValue, Json, SpanData } from "../model/types.js";
 import { wireAttributes, wireEndTime } from "./mlflow-json.js";
@@ -71,9 +71,9 @@ function toKeyValues(record: Record<string, Json | EventAttributeValue>): OtlpKe
 }
 
 const STATUS_CODE: Record<string, 0 | 1 | 2> = {
-  [SpanStatusCode.UNSET]: 0,
-  [SpanStatusCode.OK]: 1,
-  [SpanStatusCode.ERROR]: 2,
+  [STATUS_UNSET]: 0,
+  [STATUS_OK]: 1,
+  [STATUS_ERROR]: 2,
 };
 
 export function toOtlpSpan(span: SpanData): OtlpSpan {

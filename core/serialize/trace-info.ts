@@ -1,4 +1,4 @@
-import { TraceMetadataKey, type TraceState } from "../model/constants.js";
+import { META_INPUTS, META_OUTPUTS, META_SIZE_BYTES, META_SIZE_STATS, type TraceState } from "../model/constants.js";
 import type { Json, SpanData, TraceInfo } from "../model/types.js";
 import { spanToMlflowJson } from "./mlflow-json.js";
 import { truncatePreview } from "./preview.js";
@@ -70,7 +70,7 @@ export function toTraceInfoV3(info: TraceInfo, experimentId: string): TraceInfoV
     request_time: timestampJson(info.requestTime),
     state: info.state,
     // Python always writes both, "" when the root has no inputs/outputs (base_mlflow._truncate_metadata).
-    trace_metadata: { [TraceMetadataKey.INPUTS]: "", [TraceMetadataKey.OUTPUTS]: "", ...info.traceMetadata },
+    trace_metadata: { [META_INPUTS]: "", [META_OUTPUTS]: "", ...info.traceMetadata },
     tags: { ...info.tags },
   };
   if (info.clientRequestId !== undefined) out.client_request_id = info.clientRequestId;
@@ -122,8 +122,8 @@ function cut(map: Record<string, string>, keyMax: number, valueMax: number): Rec
 export function toStartTraceInfo(info: TraceInfo, experimentId: string, spans: readonly SpanData[]): TraceInfoV3Json {
   const out = toTraceInfoV3(info, experimentId);
   const stats = computeSizeStats(out, spans);
-  out.trace_metadata[TraceMetadataKey.SIZE_STATS] = pyJsonDumps(stats as unknown as Json);
-  out.trace_metadata[TraceMetadataKey.SIZE_BYTES] = String(stats.total_size_bytes);
+  out.trace_metadata[META_SIZE_STATS] = pyJsonDumps(stats as unknown as Json);
+  out.trace_metadata[META_SIZE_BYTES] = String(stats.total_size_bytes);
   out.trace_metadata = cut(out.trace_metadata, METADATA_MAX_CHARS, METADATA_MAX_CHARS);
   out.tags = cut(out.tags, TAG_KEY_MAX_CHARS, TAG_VALUE_MAX_CHARS);
   // Ours are cut already; another client's may not be, and MLflow's column holds 1000 (on
