@@ -390,7 +390,7 @@ interface AbortableStream {
 
 /** A Stainless-generated SDK stream (OpenAI's, Anthropic's): it reads through its own `iterator` field, and has `tee()`. */
 const isSdkStream = (s: Record<PropertyKey, unknown>): boolean =>
-  Object.prototype.hasOwnProperty.call(s, "iterator") && typeof s.iterator === "function" && typeof s.tee === "function";
+  Object.hasOwn(s, "iterator") && typeof s.iterator === "function" && typeof s.tee === "function";
 
 /**
  * The one traced read of `stream` for `rec`: `claim()` is true once. An SDK stream aborted (its

@@ -73,8 +73,7 @@ export function describeException(error: unknown): { type: string; message: stri
  * 16k characters in all; a part that cannot be read (a throwing getter or proxy) is left out.
  */
 function stackOf(error: Error): string {
-  const own = typeof error.stack === "string" ? error.stack : `${error.name}: ${error.message}`;
-  let out = own;
+  let out = stackText(error);
   const seen = new Set<unknown>([error]);
   let parts = 1;
   const add = (label: string, value: unknown, depth: number): void => {
@@ -82,7 +81,7 @@ function stackOf(error: Error): string {
     seen.add(value);
     parts++;
     const text =
-      value instanceof Error ? (typeof value.stack === "string" ? value.stack : `${value.name}: ${value.message}`)
+      value instanceof Error ? stackText(value)
       : typeof value === "string" ? value : pyJsonDumps(toJsonSafe(value, 1024));
     out += `\n${label}${text}`.slice(0, STACK_MAX - out.length);
     if (value instanceof Error && depth < 5) walk(value, depth + 1);
@@ -111,6 +110,8 @@ function stackOf(error: Error): string {
 }
 
 const STACK_MAX = 16_384;
+
+const stackText = (error: Error): string => (typeof error.stack === "string" ? error.stack : `${error.name}: ${error.message}`);
 
 const homogeneous = (items: unknown[]): boolean =>
   items.every((item) => typeof item === "string") ||

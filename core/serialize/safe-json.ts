@@ -109,11 +109,8 @@ function primitive(value: unknown): Json | undefined {
       return value.toString();
     case "function":
       return markerText(`Function ${nameOf(value) || "anonymous"}`);
-    case "undefined":
-      return undefined;
-    default:
-      return undefined;
   }
+  return undefined; // undefined, and anything not a primitive
 }
 
 /** A function's name, or "" when it has none that is a string (a revoked Proxy throws on reading it). */
