@@ -98,14 +98,7 @@ export function configure(options: TracerOptions): void {
         "(flushTraces() waits for them). Configure once, before tracing (in a Worker, pass the options to instrument()).",
     );
   }
-  const tracer = new Tracer({
-    exporter: options.exporter,
-    experimentId: options.experimentId,
-    contextManager: options.contextManager,
-    dedupeSpanNames: options.dedupeSpanNames,
-    maxValueBytes: options.maxValueBytes,
-    openSpanTimeoutMs: options.openSpanTimeoutMs,
-  });
+  const tracer = new Tracer(options); // its settings are the options of the same names
   tracer.replace(previous);
   setTracer(tracer);
 }
