@@ -205,13 +205,9 @@ export class StreamRecorder {
   /** Ends the span OK; outputs are outputReducer(chunks), else `fallback(chunks)`, else the chunks. */
   finish(endAt?: number): void {
     if (this.#done) return;
-    if (!this.#span) {
-      this.cancel();
-      return;
-    }
-    this.#done = true;
-    this.#stopWatching();
+    this.cancel(); // (a started span let go of its parent's hold as it started)
     const span = this.#span;
+    if (!span) return;
     try {
       let outputs: unknown = this.#chunks;
       const reducer = this.#ownOutputs ? undefined : (this.#reducer ?? this.fallback);
@@ -231,11 +227,9 @@ export class StreamRecorder {
 
   fail(error: unknown): void {
     if (this.#done) return;
-    this.#done = true;
-    this.#stopWatching();
+    this.cancel();
     // As Python's _end_stream_span: the exception as an event, and a bare ERROR status.
     if (this.#span) fail(this.#span, error, true);
-    else this.#release?.();
   }
 
   /**
@@ -287,7 +281,7 @@ export class StreamRecorder {
     this.#span?.end();
   }
 
-  /** The consumer gave up before iterating: no span, and the parent trace is not held. */
+  /** Records nothing more, and lets go of the parent trace (the consumer gave up before iterating: no span). */
   cancel(): void {
     this.#done = true;
     this.#stopWatching();
