@@ -1,6 +1,6 @@
 import type { ContextManager } from "../context/context-manager.js";
 import { nowMs } from "./clock.js";
-import { META_SCHEMA_VERSION, TRACE_SCHEMA_VERSION, type SpanStatusCode, type TraceState } from "./constants.js";
+import { META_SCHEMA_VERSION, TRACE_SCHEMA_VERSION, type TraceState } from "./constants.js";
 import { endedStatus, isLiveSpan, type LiveSpan } from "./live-span.js";
 import type { SpanData, TraceInfo } from "./types.js";
 
@@ -99,11 +99,6 @@ export class TraceRecord {
   /** Every span has ended, and only generators made in it and not read yet keep it open. */
   get onlyHeld(): boolean {
     return this.rootEnded && this.open === 0 && this.pending === this.streamHolds;
-  }
-
-  get rootStatus(): SpanStatusCode | undefined {
-    const root = this.slots[0];
-    return root ? root.status.statusCode : undefined;
   }
 
   private maybeFinish(): void {
