@@ -10,8 +10,7 @@ import type { Json } from "../model/types.js";
  * JavaScript writes `0.00001`. (A non-integer is never 1e16 or more; integers print alike.)
  */
 function pyNumber(n: number): string {
-  const abs = Math.abs(n);
-  if (Number.isInteger(n) || abs >= 1e-4) return JSON.stringify(n);
+  if (Number.isInteger(n) || Math.abs(n) >= 1e-4) return JSON.stringify(n);
   const [mantissa, exponent] = n.toExponential().split("e") as [string, string];
   const e = Number(exponent);
   return `${mantissa}e${e < 0 ? "-" : "+"}${String(Math.abs(e)).padStart(2, "0")}`;
@@ -26,8 +25,6 @@ export function pyJsonDumps(value: Json): string {
       return Number.isFinite(value) ? pyNumber(value) : value > 0 ? "Infinity" : value < 0 ? "-Infinity" : "NaN";
     case "boolean":
       return value ? "true" : "false";
-    default:
-      break;
   }
   if (Array.isArray(value)) {
     let out = "[";
