@@ -144,14 +144,9 @@ export class StreamRecorder {
     if (this.#span && !this.#plan && !this.#readerChecked) this.#checkReader(this.#span);
     if (this.#span || this.#done || !this.#plan) return;
     try {
-      const p = this.#plan;
-      this.#span = p.tracer.startSpan({
-        name: p.name,
-        spanType: p.spanType,
-        attributes: p.attributes,
-        inputs: p.inputs,
-        parent: p.parent, // none where it was created: the span iterating it, as in Python
-      });
+      // The plan is the span's options (its parent: none where it was created, so the span
+      // iterating it, as in Python).
+      this.#span = this.#plan.tracer.startSpan(this.#plan);
     } catch (error) {
       reportSdkError("stream.start", error);
     }
