@@ -41,15 +41,10 @@ export interface SpanEventInput {
 export const endedStatus = (status: SpanStatus): SpanStatus =>
   status.statusCode === STATUS_ERROR ? status : { statusCode: STATUS_OK, description: status.description };
 
-// Without a prototype: setStatus("toString") is no status.
-const STATUS_BY_NAME: Record<string, SpanStatusCode | undefined> = Object.assign(Object.create(null) as Record<string, SpanStatusCode>, {
-  OK: STATUS_OK,
-  ERROR: STATUS_ERROR,
-  UNSET: STATUS_UNSET,
-  [STATUS_OK]: STATUS_OK,
-  [STATUS_ERROR]: STATUS_ERROR,
-  [STATUS_UNSET]: STATUS_UNSET,
-});
+// Each code under its name ("OK") and itself ("STATUS_CODE_OK"). Without a prototype:
+// setStatus("toString") is no status.
+const STATUS_BY_NAME: Record<string, SpanStatusCode | undefined> = Object.create(null);
+for (const code of [STATUS_OK, STATUS_ERROR, STATUS_UNSET] as const) STATUS_BY_NAME[code] = STATUS_BY_NAME[code.replace("STATUS_CODE_", "")] = code;
 
 /** `"<Type>: <message>"`, the status description Python's MLflow writes for an exception. */
 export function describeException(error: unknown): { type: string; message: string; stacktrace: string } {
