@@ -103,55 +103,55 @@ export function generatorFunctionKind(fn: Function): StreamKind | undefined {
 }
 
 export class StreamRecorder {
-  #span: LiveSpan | undefined;
-  readonly #chunks: unknown[] = [];
-  #done = false;
-  #release: (() => void) | undefined;
+  private span: LiveSpan | undefined;
+  private readonly chunks: unknown[] = [];
+  private done = false;
+  private release: (() => void) | undefined;
   /** When the stream last did something (started, or gave a chunk). */
-  #lastAt = 0;
+  private lastAt = 0;
   /** A span started at the call has been compared with the span reading it first (`checkReader`). */
-  #readerChecked = false;
+  private readerChecked = false;
   /** Set while a returned iterable waits for its first read (`watchIdle`). */
-  #unread: ReturnType<typeof setTimeout> | undefined;
+  private unread: ReturnType<typeof setTimeout> | undefined;
   /** Takes the abort listener off an SDK stream's signal (`oneRead`). */
   detach: (() => void) | undefined;
   /** Outputs when no outputReducer is given (a ReadableStream of text: the whole text). */
   fallback: OutputReducer | undefined;
 
-  readonly #reducer: OutputReducer | undefined;
+  private readonly reducer: OutputReducer | undefined;
   /** A function that returned the stream set its span's outputs itself: kept, as a function's are. */
-  readonly #ownOutputs: boolean;
-
-  readonly #plan: StreamPlan | undefined;
+  private readonly ownOutputs: boolean;
 
   /** Either a plan (the span starts on first iteration) or a span already running (a Promise resolved to a stream). */
-  constructor(plan: StreamPlan | undefined, running?: { span: LiveSpan; outputReducer?: OutputReducer }) {
-    this.#plan = plan;
-    this.#span = running?.span;
-    this.#ownOutputs = running?.span.outputs != null;
-    if (running) this.#lastAt = nowMs();
-    this.#reducer = plan ? plan.outputReducer : running?.outputReducer;
+  constructor(
+    private readonly plan: StreamPlan | undefined,
+    running?: { span: LiveSpan; outputReducer?: OutputReducer },
+  ) {
+    this.span = running?.span;
+    this.ownOutputs = running?.span.outputs != null;
+    if (running) this.lastAt = nowMs();
+    this.reducer = plan ? plan.outputReducer : running?.outputReducer;
     const parent = plan?.parent;
-    if (!running && parent && !isRemoteParent(parent)) this.#release = parent._record.hold(true);
+    if (!running && parent && !isRemoteParent(parent)) this.release = parent._record.hold(true);
   }
 
   get started(): boolean {
-    return this.#span !== undefined;
+    return this.span !== undefined;
   }
 
   start(): void {
-    this.#stopWatching();
-    if (this.#span && !this.#plan && !this.#readerChecked) this.#checkReader(this.#span);
-    if (this.#span || this.#done || !this.#plan) return;
+    this.stopWatching();
+    if (this.span && !this.plan && !this.readerChecked) this.checkReader(this.span);
+    if (this.span || this.done || !this.plan) return;
     try {
       // The plan is the span's options (its parent: none where it was created, so the span
       // iterating it, as in Python).
-      this.#span = this.#plan.tracer.startSpan(this.#plan);
+      this.span = this.plan.tracer.startSpan(this.plan);
     } catch (error) {
       reportSdkError("stream.start", error);
     }
-    this.#lastAt = nowMs();
-    this.#release?.();
+    this.lastAt = nowMs();
+    this.release?.();
   }
 
   /**
@@ -160,8 +160,8 @@ export class StreamRecorder {
    * the trace it was called in, where a native generator's span, started at its first read, would
    * nest under the reader. Said once, in development, unless the caller chose that trace for it.
    */
-  #checkReader(span: LiveSpan): void {
-    this.#readerChecked = true;
+  private checkReader(span: LiveSpan): void {
+    this.readerChecked = true;
     if (!isDev()) return;
     const reader = span._record.tracer.contextManager.active();
     if (!reader || reader.traceId === span.traceId || span._record.placedRoot === span) return;
@@ -174,8 +174,8 @@ export class StreamRecorder {
   }
 
   run<T>(fn: () => T): T {
-    const span = this.#span;
-    if (!span || this.#done) return fn();
+    const span = this.span;
+    if (!span || this.done) return fn();
     // While the generator's own next() runs: if the stack overflows in it (a runaway recursion of
     // traced generators), nothing here can end the span, and the first frame that can does (failThrown).
     span._unsettled = true;
@@ -185,13 +185,13 @@ export class StreamRecorder {
   }
 
   chunk(value: unknown): void {
-    const span = this.#span;
-    if (!span || this.#done) return;
+    const span = this.span;
+    if (!span || this.done) return;
     try {
-      const index = this.#chunks.length;
-      this.#chunks.push(this.#reducer ? value : toJsonSafe(value, span._record.tracer.maxValueBytes));
-      this.#lastAt = nowMs();
-      span.addEvent({ name: CHUNK_EVENT_PREFIX + index, timestamp: this.#lastAt, attributes: { [CHUNK_VALUE_KEY]: pyJsonDumpsAscii(toJsonSafe(value)) } }); // Python: json.dumps(chunk)
+      const index = this.chunks.length;
+      this.chunks.push(this.reducer ? value : toJsonSafe(value, span._record.tracer.maxValueBytes));
+      this.lastAt = nowMs();
+      span.addEvent({ name: CHUNK_EVENT_PREFIX + index, timestamp: this.lastAt, attributes: { [CHUNK_VALUE_KEY]: pyJsonDumpsAscii(toJsonSafe(value)) } }); // Python: json.dumps(chunk)
     } catch (error) {
       reportSdkError("stream.chunk", error);
     }
@@ -199,21 +199,21 @@ export class StreamRecorder {
 
   /** Ends the span OK; outputs are outputReducer(chunks), else `fallback(chunks)`, else the chunks. */
   finish(endAt?: number): void {
-    if (this.#done) return;
+    if (this.done) return;
     this.cancel(); // (a started span let go of its parent's hold as it started)
-    const span = this.#span;
+    const span = this.span;
     if (!span) return;
     try {
-      let outputs: unknown = this.#chunks;
-      const reducer = this.#ownOutputs ? undefined : (this.#reducer ?? this.fallback);
+      let outputs: unknown = this.chunks;
+      const reducer = this.ownOutputs ? undefined : (this.reducer ?? this.fallback);
       if (reducer) {
         try {
-          outputs = reducer(this.#chunks as never[]);
+          outputs = reducer(this.chunks as never[]);
         } catch (error) {
           warnOnce("output-reducer", `outputReducer of "${span.name}" threw (${errorText(error)}); the raw chunks were kept as outputs.`);
         }
       }
-      if (outputs != null && !this.#ownOutputs) span.setOutputs(outputs); // as Python's span.end(outputs=None): none set
+      if (outputs != null && !this.ownOutputs) span.setOutputs(outputs); // as Python's span.end(outputs=None): none set
       span.end(endAt === undefined ? undefined : { endTimeNs: msToNs(endAt) });
     } catch (error) {
       reportSdkError("stream.finish", error);
@@ -221,10 +221,10 @@ export class StreamRecorder {
   }
 
   fail(error: unknown): void {
-    if (this.#done) return;
+    if (this.done) return;
     this.cancel();
     // As Python's _end_stream_span: the exception as an event, and a bare ERROR status.
-    if (this.#span) fail(this.#span, error, true);
+    if (this.span) fail(this.span, error, true);
   }
 
   /**
@@ -233,10 +233,10 @@ export class StreamRecorder {
    * event. Never iterated: as `cancel()`, so the parent trace stops waiting for it.
    */
   abandon(reason = "stream dropped unfinished"): void {
-    if (this.#done) return;
-    if (!this.#span) return this.cancel();
-    this.#span.addEvent({ name: "cancelled", timestamp: this.#lastAt, attributes: { reason } });
-    this.finish(this.#lastAt);
+    if (this.done) return;
+    if (!this.span) return this.cancel();
+    this.span.addEvent({ name: "cancelled", timestamp: this.lastAt, attributes: { reason } });
+    this.finish(this.lastAt);
   }
 
   /**
@@ -246,41 +246,41 @@ export class StreamRecorder {
    * its iterator is watched like a generator (`whenDropped`). `openSpanTimeoutMs: 0` or `Infinity` turns this off.
    */
   watchIdle(): void {
-    const ms = this.#span?._record.tracer.openSpanTimeoutMs;
-    if (!ms || ms === Infinity || this.#done) return;
-    this.#unread = setTimeout(() => this.abandon(`stream not read within ${ms} ms`), ms);
-    (this.#unread as { unref?: () => void }).unref?.(); // never keeps a Node process alive
+    const ms = this.span?._record.tracer.openSpanTimeoutMs;
+    if (!ms || ms === Infinity || this.done) return;
+    this.unread = setTimeout(() => this.abandon(`stream not read within ${ms} ms`), ms);
+    (this.unread as { unref?: () => void }).unref?.(); // never keeps a Node process alive
   }
 
   /** Whether this stream's span is an ancestor of `inner`'s: a traced call under it returned `inner`'s stream. */
   encloses(inner: StreamRecorder): boolean {
-    const outer = this.#span;
-    const span = inner.#span;
+    const outer = this.span;
+    const span = inner.span;
     if (!outer || !span || outer._record !== span._record) return false;
     const parents = new Map(span._record.slots.map((slot) => [slot.spanId, slot.parentId]));
     for (let id = span.parentId; id; id = parents.get(id) ?? null) if (id === outer.spanId) return true;
     return false;
   }
 
-  #stopWatching(): void {
-    if (this.#unread !== undefined) clearTimeout(this.#unread);
-    this.#unread = undefined;
+  private stopWatching(): void {
+    if (this.unread !== undefined) clearTimeout(this.unread);
+    this.unread = undefined;
     this.detach?.();
     this.detach = undefined;
   }
 
   /** Aborted before anyone read it (an SDK stream's controller): the span ends now, without outputs. */
   endUnread(): void {
-    if (this.#done) return;
+    if (this.done) return;
     this.cancel();
-    this.#span?.end();
+    this.span?.end();
   }
 
   /** Records nothing more, and lets go of the parent trace (the consumer gave up before iterating: no span). */
   cancel(): void {
-    this.#done = true;
-    this.#stopWatching();
-    this.#release?.();
+    this.done = true;
+    this.stopWatching();
+    this.release?.();
   }
 }
 

@@ -124,55 +124,55 @@ function nameOf(fn: unknown): string {
 }
 
 class Walker {
-  #budget: number;
-  readonly #start: number;
-  readonly #ancestors: object[] = [];
+  private budget: number;
+  private readonly start: number;
+  private readonly ancestors: object[] = [];
 
   constructor(maxBytes: number) {
-    this.#budget = this.#start = maxBytes;
+    this.budget = this.start = maxBytes;
   }
 
   /** JSON characters spent, about (numbers count 8, truncation markers nothing). */
   used(): number {
-    return this.#start - this.#budget;
+    return this.start - this.budget;
   }
 
   walk(value: unknown, depth: number): Json | undefined {
     if (value === null) {
-      this.#budget -= 4;
+      this.budget -= 4;
       return null;
     }
     if (typeof value === "string") {
-      const room = Math.max(16, this.#budget - 2);
+      const room = Math.max(16, this.budget - 2);
       const out = value.length > room ? truncateString(value, room) : value;
-      this.#budget -= out.length + 2;
+      this.budget -= out.length + 2;
       return out;
     }
     if (typeof value !== "object" && typeof value !== "function") {
       const out = primitive(value);
-      this.#budget -= out === undefined ? 0 : 8;
+      this.budget -= out === undefined ? 0 : 8;
       return out;
     }
     if (typeof value === "function") return primitive(value);
     const obj = value as object;
-    if (this.#ancestors.includes(obj)) return markerText("Circular");
+    if (this.ancestors.includes(obj)) return markerText("Circular");
     if (depth >= MAX_DEPTH) return markerText(Array.isArray(obj) ? "Array" : "Object");
-    this.#ancestors.push(obj);
+    this.ancestors.push(obj);
     try {
-      return this.#walkObject(obj, depth);
+      return this.walkObject(obj, depth);
     } catch (error) {
       return unserializable(error);
     } finally {
-      this.#ancestors.pop();
+      this.ancestors.pop();
     }
   }
 
-  #walkObject(obj: object, depth: number): Json | undefined {
-    if (Array.isArray(obj)) return this.#walkList(obj, depth);
+  private walkObject(obj: object, depth: number): Json | undefined {
+    if (Array.isArray(obj)) return this.walkList(obj, depth);
     if (obj instanceof Date) return Number.isNaN(obj.getTime()) ? "Invalid Date" : obj.toISOString();
-    if (obj instanceof Error) return this.#walkError(obj, depth);
-    if (obj instanceof Map) return this.#walkMap(obj, depth);
-    if (obj instanceof Set) return this.#walkIterable((obj as Set<unknown>)[Symbol.iterator](), obj.size, depth);
+    if (obj instanceof Error) return this.walkError(obj, depth);
+    if (obj instanceof Map) return this.walkMap(obj, depth);
+    if (obj instanceof Set) return this.walkIterable((obj as Set<unknown>)[Symbol.iterator](), obj.size, depth);
     if (obj instanceof RegExp) return obj.toString();
     // new String("s"), new Number(5): what JSON.stringify gives, not their index keys or {}.
     if (obj instanceof String || obj instanceof Number || obj instanceof Boolean) return this.walk(obj.valueOf(), depth);
@@ -182,7 +182,7 @@ class Walker {
       // Only the items kept are copied (an embedding or audio buffer may hold millions), by index:
       // `subarray` would run a subclass's constructor.
       const typed = obj as unknown as ArrayLike<number | bigint>;
-      const list = this.#walkList(Array.prototype.slice.call(typed, 0, MAX_TYPED_ARRAY_ITEMS), depth);
+      const list = this.walkList(Array.prototype.slice.call(typed, 0, MAX_TYPED_ARRAY_ITEMS), depth);
       if (typed.length > MAX_TYPED_ARRAY_ITEMS) list.push(`...[${typed.length - MAX_TYPED_ARRAY_ITEMS} more items]`);
       return list;
     }
@@ -193,32 +193,32 @@ class Walker {
     const toJSON = (obj as { toJSON?: unknown }).toJSON;
     if (typeof toJSON === "function") {
       const replaced: unknown = toJSON.call(obj);
-      return replaced === obj ? this.#walkEntries(obj, depth) : this.walk(replaced, depth + 1);
+      return replaced === obj ? this.walkEntries(obj, depth) : this.walk(replaced, depth + 1);
     }
-    return this.#walkEntries(obj, depth);
+    return this.walkEntries(obj, depth);
   }
 
-  #walkList(items: readonly unknown[], depth: number): Json[] {
+  private walkList(items: readonly unknown[], depth: number): Json[] {
     const out: Json[] = [];
-    this.#budget -= 2;
+    this.budget -= 2;
     for (let i = 0; i < items.length; i++) {
-      if (this.#budget <= 0) {
+      if (this.budget <= 0) {
         out.push(`...[truncated ${items.length - i} items]`);
         break;
       }
       out.push(this.walk(items[i], depth + 1) ?? null);
-      this.#budget -= 1;
+      this.budget -= 1;
     }
     return out;
   }
 
-  #walkEntries(obj: object, depth: number): { [key: string]: Json } {
+  private walkEntries(obj: object, depth: number): { [key: string]: Json } {
     const out: { [key: string]: Json } = {};
     const keys = Object.keys(obj);
-    this.#budget -= 2;
+    this.budget -= 2;
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i] as string;
-      if (this.#budget <= 0) {
+      if (this.budget <= 0) {
         out["..."] = `[truncated ${keys.length - i} keys]`;
         break;
       }
@@ -228,59 +228,59 @@ class Walker {
       } catch (error) {
         item = markerText(`Throws: ${errorText(error)}`);
       }
-      this.#entry(out, key, item, depth);
+      this.entry(out, key, item, depth);
     }
     return out;
   }
 
-  #entry(out: { [key: string]: Json }, key: string, item: unknown, depth: number): void {
+  private entry(out: { [key: string]: Json }, key: string, item: unknown, depth: number): void {
     const json = this.walk(item, depth + 1);
     if (json !== undefined) {
       setKey(out, key, json);
-      this.#budget -= key.length + 4;
+      this.budget -= key.length + 4;
     }
   }
 
   /** A Set's values or a Map's entries, read only as far as the budget goes (a cache may hold millions). */
-  #walkIterable(items: Iterator<unknown>, size: number, depth: number): Json[] {
+  private walkIterable(items: Iterator<unknown>, size: number, depth: number): Json[] {
     const out: Json[] = [];
-    this.#budget -= 2;
+    this.budget -= 2;
     for (let next = items.next(); !next.done; next = items.next()) {
-      if (this.#budget <= 0) {
+      if (this.budget <= 0) {
         out.push(`...[truncated ${size - out.length} items]`);
         break;
       }
       out.push(this.walk(next.value, depth + 1) ?? null);
-      this.#budget -= 1;
+      this.budget -= 1;
     }
     return out;
   }
 
-  #walkError(error: Error, depth: number): Json {
+  private walkError(error: Error, depth: number): Json {
     // name and message are strings on any Error the platform made, but an app can set them to anything.
     const text = (v: unknown): Json => (typeof v === "string" ? v : (this.walk(v, depth + 1) ?? null));
     const out: { [key: string]: Json } = { name: text(error.name), message: text(error.message) };
     if (typeof error.stack === "string") out.stack = error.stack;
     const length = (v: Json | undefined) => (typeof v === "string" ? v.length : 16);
-    this.#budget -= length(out.name) + length(out.message) + length(out.stack) + 32;
+    this.budget -= length(out.name) + length(out.message) + length(out.stack) + 32;
     if (error.cause !== undefined) out.cause = this.walk(error.cause, depth + 1) ?? null;
-    const rest = this.#walkEntries(error, depth);
+    const rest = this.walkEntries(error, depth);
     return { ...rest, ...out };
   }
 
   /** An object when every key is a primitive (as Python's dict), else a list of [key, value] pairs; read only as far as the budget goes. */
-  #walkMap(map: Map<unknown, unknown>, depth: number): Json {
-    for (const k of map.keys()) if (typeof k === "object" && k !== null) return this.#walkIterable(map.entries(), map.size, depth);
+  private walkMap(map: Map<unknown, unknown>, depth: number): Json {
+    for (const k of map.keys()) if (typeof k === "object" && k !== null) return this.walkIterable(map.entries(), map.size, depth);
     const out: { [key: string]: Json } = {};
-    this.#budget -= 2;
+    this.budget -= 2;
     let i = 0;
     for (const [k, v] of map) {
-      if (this.#budget <= 0) {
+      if (this.budget <= 0) {
         out["..."] = `[truncated ${map.size - i} keys]`;
         break;
       }
-      this.#entry(out, String(k), v, depth);
-      this.#budget -= 1; // an undefined value, left out, still costs its read
+      this.entry(out, String(k), v, depth);
+      this.budget -= 1; // an undefined value, left out, still costs its read
       i++;
     }
     return out;
