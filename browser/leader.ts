@@ -47,7 +47,9 @@ export function electLeader(name: string, onLead: () => void): Leadership {
   let tabRequest = new AbortController();
   let senderRequest = new AbortController();
   const tabPrefix = `${name}:tab:`;
-  const state = { isLeader: false, steppedDown: false, suspended: false };
+  let isLeader = false;
+  let steppedDown = false;
+  let suspended = false;
   // A pending request fails when the document goes away or the request is aborted (suspend); a
   // granted one when another tab takes the lock over.
   const requestTab = () => {
@@ -61,30 +63,30 @@ export function electLeader(name: string, onLead: () => void): Leadership {
     // `steal` cannot be aborted; its grant after a suspend or a step-down is handed on at once.
     locks
       .request(`${name}:sender`, steal ? { steal } : { signal: request.signal }, () => {
-        if (request.signal.aborted || state.steppedDown) return;
+        if (request.signal.aborted || steppedDown) return;
         granted = true;
-        state.isLeader = true;
+        isLeader = true;
         onLead();
         return new Promise<void>((resolve) => (releaseSender = resolve));
       })
       .catch(() => {
-        if (!granted || request.signal.aborted || state.steppedDown) return;
-        state.isLeader = false; // taken over by a tab that found this one silent: back in line
+        if (!granted || request.signal.aborted || steppedDown) return;
+        isLeader = false; // taken over by a tab that found this one silent: back in line
         requestSender(false);
       });
   };
   const acquire = () => {
     requestTab();
-    if (!state.steppedDown) requestSender(false);
+    if (!steppedDown) requestSender(false);
   };
   acquire();
   const leave = () => {
-    state.isLeader = false;
+    isLeader = false;
     senderRequest.abort();
     releaseSender();
   };
   const stepDown = () => {
-    state.steppedDown = true;
+    steppedDown = true;
     leave();
   };
   const letGo = () => {
@@ -96,7 +98,7 @@ export function electLeader(name: string, onLead: () => void): Leadership {
     tabId,
     tracksTabs: true,
     get isLeader() {
-      return state.isLeader;
+      return isLeader;
     },
     async liveTabs() {
       const snapshot = await locks.query();
@@ -106,20 +108,20 @@ export function electLeader(name: string, onLead: () => void): Leadership {
     },
     stepDown,
     release() {
-      state.steppedDown = true;
+      steppedDown = true;
       letGo();
     },
     suspend() {
-      state.suspended = true;
+      suspended = true;
       letGo();
     },
     resume() {
-      if (!state.suspended) return;
-      state.suspended = false;
+      if (!suspended) return;
+      suspended = false;
       acquire();
     },
     takeOver() {
-      if (state.isLeader || state.steppedDown || state.suspended) return;
+      if (isLeader || steppedDown || suspended) return;
       senderRequest.abort(); // leaves its place in line
       requestSender(true);
     },
