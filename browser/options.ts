@@ -57,9 +57,8 @@ export function checkBrowserOptions(options: BrowserInitOptions): string {
   return url.href;
 }
 
-/** `value` as an http(s) URL, resolved against the page; undefined if it is not one. */
-function httpUrl(value: unknown): URL | undefined {
-  if (typeof value !== "string" || value === "") return undefined;
+/** `value` (starting with a scheme or "/") as an http(s) URL, resolved against the page; undefined if it is not one. */
+function httpUrl(value: string): URL | undefined {
   try {
     const url = new URL(value, (globalThis as { location?: { href: string } }).location?.href);
     return url.protocol === "http:" || url.protocol === "https:" ? url : undefined;
