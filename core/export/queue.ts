@@ -3,6 +3,7 @@
 // deleted before the next hop acknowledged it: a sender leases a batch, and only `ack` deletes.
 // Implementations: MemoryQueue (core), IdbQueue (browser), the Durable Object SQLite queue (worker).
 // All of them run queue-contract.ts.
+import { newSpanId } from "../model/ids.js";
 import { utf8Length } from "../serialize/safe-json.js";
 
 /** One finished trace as stored: its JSON text and delivery bookkeeping. */
@@ -123,11 +124,8 @@ export function queuedTrace(id: string, body: string, bytes = utf8Length(body)):
   return { id, body, bytes: bytes + 1, attempts: 0, notBefore: 0 };
 }
 
-/** A random lease token (not a secret: it only tells leases apart). */
-export function newLeaseToken(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(8));
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
+/** A random lease token, 16 hex characters as a span id is (not a secret: it only tells leases apart). */
+export const newLeaseToken = (): string => newSpanId();
 
 /** Shape check for an entry read back from storage, which may hold anything. */
 export function isQueuedTrace(value: unknown): value is QueuedTrace {
