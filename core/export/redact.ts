@@ -1,4 +1,4 @@
-import { TraceMetadataKey } from "../model/constants.js";
+import { META_INPUTS, META_OUTPUTS } from "../model/constants.js";
 import { rootOf, rootTexts } from "../model/finalize.js";
 import type { Json, SpanData, SpanEvent, Trace, TraceInfo } from "../model/types.js";
 import { setKey } from "../serialize/safe-json.js";
@@ -329,7 +329,7 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
     const text = (value: string | undefined, key: keyof ReturnType<typeof rootTexts>) =>
       value === undefined ? undefined : scrub(was && now && value === was[key] ? now[key] : value);
     const meta = record(info.traceMetadata);
-    for (const [key, field] of [[TraceMetadataKey.INPUTS, "inputs"], [TraceMetadataKey.OUTPUTS, "outputs"]] as const) {
+    for (const [key, field] of [[META_INPUTS, "inputs"], [META_OUTPUTS, "outputs"]] as const) {
       if (typeof info.traceMetadata[key] === "string") meta[key] = text(info.traceMetadata[key], field)!;
     }
     return { ...info, requestPreview: text(info.requestPreview, "requestPreview"), responsePreview: text(info.responsePreview, "responsePreview"), traceMetadata: meta, tags: record(info.tags) };
