@@ -398,6 +398,9 @@ describe("redactSecrets", () => {
       "Bearer accessToken=camel-abc123 and Token token2=digit-abc123",
       JSON.stringify({ h: "Bearer abcDEF123=", b: "Basic dXNlcjpwYXNz=" }),
       'curl -H "Authorization: Basic YWxpY2U6aHVudGVyMg==" x; GET /x?h=Bearer%20dGVzdDp0ZXN0MTIzNA==&y=1; Bearer%20key=pct-s3cr3t',
+
+      'xhr.setRequestHeader("Authorization", "Bearer dTpwcDk="); xhr.send("x");',
+      'password = "toml-hunter2"\napi_key = \'abcd1234efgh\'\n[auth]\ntoken = "abcd1234efgh5678"',
     ];
     const prose = [
       "Rules:\nPassword: optional\nToken: 4096\nCredentials: none\nToken: a budget of words\n  Password: 8chars",
@@ -410,13 +413,16 @@ describe("redactSecrets", () => {
       "class Settings(BaseSettings):\n    openai_api_key: str\n    db_password: SecretStr\n    basic_auth: off\n    client_secret: required",
       "Token: cl100k_base\nSignature: HMACSHA256\nPassword: argon2id\nAuth: SAML2.0\nCookies: 3rd-party\nPassword: x" + " ".repeat(50_000) + "y",
       "- **Authorization:** handled by the API gateway (RBAC)\n> Authorization: the process of granting access\n1. **Cookie:** SameSite\n* **Token:** claude-3-5-sonnet\n+ token: v2.0.1\nAuth: OAuth2/OIDC",
+      "fetch(url, {\n  credentials: 'include',\n  headers: {\n    authorization: req.headers.authorization,\n    cookie: { name: \"sid\", httpOnly: true },\n  },\n})",
+      "permissions:\n  id-token: write\nclass Auth:\n    auth_token: AuthToken\n    max_token: 4096\nflags = ['trace-token=', 'perf-trace-token=']\nNO_AUTH = \"NO_AUTH\"\nf(in_signature='s')\nenv = { PWD: '/home/me/project' }",
+      "POST /oauth/token\nContent-Type: application/json\nEach token id=50256 ends the text; Token count=12; Bearer prefix=true",
       "auth=basic user=alice ip=10.0.0.1 method=basic host=db01",
     ];
     const trace = await finished(() => {
       mlflow.withSpan(() => "ok", { name: "call", inputs: { texts, prose } });
     });
     const inputs = createRedactor()(trace)!.data.spans[0]!.inputs as { texts: string[]; prose: string[] };
-    const secrets = ["YWxpY2U6aHVudGVyMg", "dGVzdDp0ZXN0MTIzNA", "pct-s3cr3t", "horse", "ceea-467a", "K7MDENG", "pass-word-42", "P@ssw0rd123", "numbered1pw", "quoted2pw", "camel-abc123", "digit-abc123", "abcDEF123", "rails-abc123xyz", "abc123xyz", "key-abc123def", "id-abc123def", "abc123def456", "s3cr3tvalue", "ghx12345abcd", "12345678", "plainvalue", "nested-value", "listed9value", "commented1", "dXNlcjpwYXNz", "abc123def", "mysecrettoken", "escaped-value", "hunter2"];
+    const secrets = ["dTpwcDk", "toml-hunter2", "abcd1234efgh", "YWxpY2U6aHVudGVyMg", "dGVzdDp0ZXN0MTIzNA", "pct-s3cr3t", "horse", "ceea-467a", "K7MDENG", "pass-word-42", "P@ssw0rd123", "numbered1pw", "quoted2pw", "camel-abc123", "digit-abc123", "abcDEF123", "rails-abc123xyz", "abc123xyz", "key-abc123def", "id-abc123def", "abc123def456", "s3cr3tvalue", "ghx12345abcd", "12345678", "plainvalue", "nested-value", "listed9value", "commented1", "dXNlcjpwYXNz", "abc123def", "mysecrettoken", "escaped-value", "hunter2"];
     for (const secret of secrets) expect(JSON.stringify(inputs.texts)).not.toContain(secret);
     expect(inputs.texts[0]).toContain('email="a@b.c"');
     expect(inputs.texts[2]).toBe(`curl -H 'Authorization: Token key=${REDACTED}' -H 'Authorization: Bearer id=${REDACTED}' x`);
@@ -425,6 +431,7 @@ describe("redactSecrets", () => {
     expect(inputs.texts[6]).toBe(`fetch(url, { headers: { Authorization: "Basic%20${REDACTED}" } })`);
     expect(JSON.parse(inputs.texts[9]!)).toEqual({ log: `x\napi_key: "${REDACTED}"\nPassword: ${REDACTED}` });
     expect(JSON.parse(inputs.texts[13]!)).toEqual({ h: `Bearer ${REDACTED}`, b: `Basic ${REDACTED}` }); // a credential ending in "=" in JSON text
+    expect(inputs.texts[15]).toBe(`xhr.setRequestHeader("Authorization", "Bearer ${REDACTED}"); xhr.send("x");`); // the code after it intact
     expect(inputs.texts[14]).toBe(`curl -H "Authorization: Basic ${REDACTED}" x; GET /x?h=Bearer%20${REDACTED}&y=1; Bearer%20key=${REDACTED}`); // base64 padding is no parameter
     expect(inputs.prose.slice(0, -1)).toEqual(prose.slice(0, -1));
     expect(inputs.prose.at(-1)).toBe(`auth=${REDACTED} user=alice ip=10.0.0.1 method=basic host=db01`); // key=value under auth, as before

@@ -68,10 +68,10 @@ const SECRET_VALUES: readonly RegExp[] = [
 const basicCredential = (s: string): boolean =>
   /^[A-Za-z0-9+/]+={0,2}$/.test(s) && (s.length % 4 === 0 || (s.length >= 7 && (/\d/.test(s) || (s.slice(1).match(/[A-Z]/g)?.length ?? 0) >= 2)));
 // `name=value` after Bearer or Token (Basic takes no parameters but a challenge's realm): the value
-// starts with a letter or digit, or a quote that does not end a JSON string (before , : } ]), so
+// starts with a letter or digit, or is quoted where no string of code ends (`"…abc=");`), so
 // base64 padding ("…Mg==", "…abc=" in JSON text, "…4=)") is never read as a parameter (`[`: one
 // masked already).
-const AUTH_PARAM = `[A-Za-z][\\w-]{0,19}=(?:\\\\?"(?![,:}\\]\\s])[^"\\\\\\r\\n]{0,200}\\\\?"|[\\w[][^\\s"'\\\\,;&]{0,199})`;
+const AUTH_PARAM = `[A-Za-z][\\w-]{0,19}=(?:\\\\?"(?![,:;}\\])+/|".\\s])[^"\\\\\\r\\n]{0,200}\\\\?"(?=[\\s,;'"}\\]&\\\\]|$)|[\\w[][^\\s"'\\\\,;&]{0,199})`;
 // Where only part of the match is the secret.
 const SECRET_PARTS: readonly RedactRule[] = [
   // An auth scheme and its credential. Prose says "a token budget", "Token 4096", "each token ID",
@@ -87,14 +87,16 @@ const SECRET_PARTS: readonly RedactRule[] = [
       const at = m.indexOf("=");
       const value = m.slice(at + 1);
       const quote = value.startsWith('\\"') ? '\\"' : value.startsWith('"') ? '"' : "";
+      // A number or a setting is no credential (`token count=12`, `Bearer prefix=true`).
+      if (/^\d[\d.]*$/.test(value) || NOT_A_CREDENTIAL.test(value)) return m;
       return /(?:\s|%20)(?:realm|scope|error|error_description|error_uri|charset|algorithm|resource_metadata)=$/i.test(m.slice(0, at + 1)) ? m : `${m.slice(0, at + 1)}${quote}${REDACTED}${quote}`;
     },
   },
   // Also URL-encoded (Bearer%20…); not a parameter (the rule above).
   {
-    pattern: new RegExp(`(?:\\b|(?<=%[0-9A-Fa-f]{2}))(?:(?:Bearer|Token)(?:\\s+|%20)(?!${AUTH_PARAM})|Basic(?:\\s+|%20))[A-Za-z0-9\\-._~+/]+=*`, "gi"),
+    pattern: new RegExp(`(?:\\b|(?<=%[0-9A-Fa-f]{2}))(?:(?:Bearer|Token)(?:[ \\t]+|%20)(?!${AUTH_PARAM})|Basic(?:[ \\t]+|%20))[A-Za-z0-9\\-._~+/]+=*`, "gi"),
     replace: (m) => {
-      const [scheme = "", sep = " ", value = ""] = m.split(/(\s+|%20)/);
+      const [scheme = "", sep = " ", value = ""] = m.split(/([ \t]+|%20)/);
       const words = value.replace(/\.+$/, ""); // "a Token ring."
       const kind = scheme.toLowerCase();
       const kept =
@@ -143,30 +145,42 @@ const HEADER_LINE = new RegExp(
 // item, quote or bold label ("- **Authorization:** RBAC") only the last.
 const HEADER_NAME = /^(?:proxy-authorization|authorization|x-api-key|api-key|set-cookie|cookie)$/i;
 const TOKENISH = /^[\w.+/=~!@#$%^&*-]+$/;
+const PASSWORD_NAME = /(?:password|passwd|pwd|passphrase|secret)$/; // a normalized name
 const NOT_A_CREDENTIAL = new RegExp(
-  "^(?:true|false|null|none|nil|~|yes|no|on|off|enabled|disabled|required|optional|strict|lax|always|never|" +
-    "str|string!?|bytes|int|integer|number|bool|boolean|any|unknown|object|secretstr|secretbytes|v?\\d+(?:\\.\\d+)+|" + // types, versions
+  "^(?:true|false|null|none|nil|~|yes|no|on|off|enabled|disabled|required|optional|strict|lax|always|never|include|same-origin|omit|" +
+    "str|string!?|bytes|int|integer|number|bool|boolean|any|unknown|object|secretstr|secretbytes|v?\\d{1,4}(?:\\.\\d{1,4}){1,3}|#[0-9a-f]{3,8}|" + // types, versions, colours
     "sha-?(?:1|224|256|384|512)|sha3-?(?:256|512)|md5|[hrep]s(?:256|384|512)|hmac-?sha-?(?:1|256|384|512)|aes-?(?:128|192|256)(?:-?(?:gcm|cbc|ctr))?|" +
-    "rsa-?(?:1024|2048|3072|4096)|argon2(?:id|i|d)?|bcrypt|scrypt|pbkdf2(?:-sha256)?|base64(?:url)?|utf-?8|oauth ?2(?:\\.0)?|saml ?2(?:\\.0)?|ed25519|x25519|(?:cl100k|o200k|p50k|r50k)_base)$", // algorithms, encodings
+    "rsa-?(?:1024|2048|3072|4096)|argon2(?:id|i|d)?|bcrypt|scrypt|pbkdf2(?:-sha256)?|base64(?:url)?|utf-?8|oauth ?2(?:\\.0)?|saml ?2(?:\\.0)?|ed25519|x25519|(?:cl100k|o200k|p50k|r50k)_base)[.,;]?$", // algorithms, encodings; a docstring's "Optional."
   "i",
 );
-/** `markdown`: the line is a list item, quote or bold label, where prose is usual: only a value shaped as a credential counts. */
-const headerLike = (name: string, value: string, quoted: boolean, markdown: boolean): boolean => {
+/**
+ * One word shaped as a credential: 6 characters or more with a digit (hunter2, abc123; not 8chars,
+ * 3rd-party, a number under Token, a count); with - / + only under a password's name, or 20
+ * characters or more (a UUID; not claude-3-5-sonnet, OAuth2/OIDC). `n`: the normalized name.
+ */
+const credentialShaped = (value: string, n: string): boolean =>
+  !/\s/.test(value) && !NOT_A_CREDENTIAL.test(value) && value.length >= 6 && /\d/.test(value) && TOKENISH.test(value) &&
+  !/^\d*[a-z]*(?:-[a-z]+)+$|^\d+[+-]?[a-z]+$/i.test(value) && !(/^\d+$/.test(value) && DATA_OR_SECRET_KEY.test(n)) &&
+  (/^[\w.!@#$%^&*]+$/.test(value) || PASSWORD_NAME.test(n) || value.length >= 20);
+/**
+ * `indent`: what precedes the name on its line. In a Markdown list item, quote or bold label, where
+ * prose is usual, and on an indented line (code, YAML under a key: `cookie: { name: "sid" }`,
+ * `id-token: write`) a header's or a hyphenated name's value counts only when shaped as a credential.
+ */
+const headerLike = (name: string, value: string, quoted: boolean, indent: string): boolean => {
   if (!value) return false;
   const n = normalizeKey(name);
   const word = !/\s/.test(value);
-  // 6 characters or more with a digit (Password: hunter2, Bearer: abc123; not 8chars, 3rd-party, a
-  // number under Token, a count); with - / + only under a password's name, or 20 characters or more
-  // (a UUID; not claude-3-5-sonnet, OAuth2/OIDC).
-  const credential = () =>
-    value.length >= 6 && /\d/.test(value) && TOKENISH.test(value) && !/^\d*[a-z]*(?:-[a-z]+)+$|^\d+[+-]?[a-z]+$/i.test(value) &&
-    !(/^\d+$/.test(value) && DATA_OR_SECRET_KEY.test(n)) && (/^[\w.!@#$%^&*]+$/.test(value) || /pass|pwd|secret/.test(n) || value.length >= 20);
-  if (markdown) return word && !NOT_A_CREDENTIAL.test(value) && credential();
+  const credential = () => credentialShaped(value, n);
+  if (/[-*+>.]|\*\*|__/.test(indent) || (indent && (HEADER_NAME.test(name) || name.includes("-")))) return credential();
   if (HEADER_NAME.test(name)) return true;
   if (value.length <= 40 && NOT_A_CREDENTIAL.test(value)) return false;
   if (!word) return quoted && /pass|secret|pwd|phrase/.test(n); // a quoted passphrase
-  if (quoted || name.includes("-")) return true;
-  if (name.includes("_")) return TOKENISH.test(value) && (SECRET_KEY.test(n) || /(?:password|passwd|secret)$/.test(n));
+  // A name that says it holds a secret (api_key, password), else only a credential's shape (csrfField: 'x').
+  if (quoted) return ((SECRET_KEY.test(n) || PASSWORD_NAME.test(n)) && !/^(?:~?\/|\.\.?\/)/.test(value)) || credential(); // not a path (PWD: '/home/me')
+  if (name.includes("-")) return true;
+  // Not a type (`auth_token: AuthToken` in a class), nor a count (`max_token: 4096`).
+  if (name.includes("_")) return TOKENISH.test(value) && (SECRET_KEY.test(n) || PASSWORD_NAME.test(n)) && !(indent && /^(?:[A-Z][a-z]+)+$/.test(value)) && !(/^\d+$/.test(value) && /tokens?$/.test(n));
   return credential();
 };
 // ["name", "value"] inside JSON text: headers given as tuples.
@@ -175,7 +189,8 @@ const JSON_TUPLE = /\[\s*"([^"\\]{1,80})"(\s*,\s*)"(?:[^"\\]|\\.)*"\s*\]/g;
 // oauth_signature="…", Digest's response="…"), also with the quotes escaped in JSON text.
 // (A key starts only where a run of key characters starts, so the run is read once; a key longer
 // than 80 characters is judged by its last 80, `a.b.c.client-secret`.)
-const QUERY_PAIR = /(?<![A-Za-z0-9_.[\]-])([A-Za-z0-9_.[\]-]+)=(\\?"[^"\\]{0,2000}\\?"|'[^'\\\r\n]{1,2000}'|[^&\s#"'\\]+)/g;
+const QUERY_PAIR = /(?<![A-Za-z0-9_.[\]-])([A-Za-z0-9_.[\]-]+)=(\\?"[^"\\\r\n]{0,2000}\\?"|'[^'\\\r\n]{1,2000}'|[^&\s#"'\\]+)/g;
+const ASSIGNED = /(?<![\w.-])([A-Za-z_][\w.-]{0,79})([ \t]+=[ \t]*|[ \t]*=[ \t]+)(["'])([^"'\\\r\n]{1,2000})\3/g;
 // Parameters that carry a credential in a URL's query string or a form body (an OAuth callback's
 // `?code=`, `?key=`, a session id), though elsewhere they are data (`{"code": "print(1)"}`,
 // `sorted(words, key=str.lower)`): masked only right after `?` or `&`, and only when the value
@@ -204,6 +219,17 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
     if (typeof item === "string") return !readsAsText(item);
     if (typeof item === "number") return !(Math.abs(item) < 1000);
     return Array.isArray(item);
+  };
+  /**
+   * A quoted value assigned in code or a config (`password = "…"`, `api_key='…'`), where constants
+   * are usual (`NO_AUTH = "NO_AUTH"`, `in_signature='s'`): under a password's name anything but a
+   * constant's name or a template ('{0}:{1}', "%s"); under another secret name only a credential's shape.
+   */
+  const assigned = (key: string, v: string): boolean => {
+    const n = normalizeKey(key);
+    if (!isSecretKey(key) || NOT_A_CREDENTIAL.test(v) || /\{\w*\}|%[sd]/.test(v) || !masks(key, v.trim())) return false;
+    if (exact.has(n) || regexps.some((r) => r.test(key))) return true;
+    return PASSWORD_NAME.test(n) ? normalizeKey(v) !== n && !/^[A-Z][A-Z0-9_]*$/.test(v) : credentialShaped(v, n);
   };
   /**
    * The same for a value inside JSON text (`raw`: quoted, or bare; `escaped`: JSON inside a JSON
@@ -272,9 +298,13 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
     // Pairs before header lines: a header line's value stops at a quote (Authorization: Token token="…").
     if (out.includes("=")) {
       out = out.replace(QUERY_SECRET, (m, sep: string, k: string, v: string) => (tokenLike(k, v) ? `${sep}${k}=${REDACTED}` : m));
-      out = out.replace(QUERY_PAIR, (m, k: string, v: string) =>
-        isSecretKey(k.slice(-80)) ? `${k}=${v.startsWith('\\"') ? `\\"${REDACTED}\\"` : /^["']/.test(v) ? `${v[0]}${REDACTED}${v[0]}` : REDACTED}` : m,
-      );
+      out = out.replace(QUERY_PAIR, (m, k: string, v: string, at: number, text: string) => {
+        // A single-quoted value: not one that closes the key's own string ('token=', 'x='), nor a setting.
+        if (v.startsWith("'") && (text[at - 1] === "'" || !assigned(k.slice(-80), v.slice(1, -1)))) return m;
+        return isSecretKey(k.slice(-80)) ? `${k}=${v.startsWith('\\"') ? `\\"${REDACTED}\\"` : /^["']/.test(v) ? `${v[0]}${REDACTED}${v[0]}` : REDACTED}` : m;
+      });
+      // key = "value" with blanks around "=" (TOML, INI, Python, shell): a quoted value only.
+      out = out.replace(ASSIGNED, (m, k: string, sep: string, q: string, v: string) => (assigned(k.slice(-80), v) ? `${k}${sep}${q}${REDACTED}${q}` : m));
     }
     if (out.includes(":")) {
       out = out.replace(HEADER_LINE, (m, start: string, indent: string, k: string, sep: string, v: string) => {
@@ -283,7 +313,7 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
         const end = quote ? -1 : v.search(/\s#/);
         const bare = quote ? v.slice(quote.length, -quote.length) : (end < 0 ? v : v.slice(0, end)).trimEnd();
         const rest = quote ? "" : v.slice(bare.length);
-        return headerLike(k, bare, quote !== "", /[-*+>.]|\*\*|__/.test(indent)) && masks(k, bare) ? `${start}${indent}${k}${sep}${quote}${REDACTED}${quote}${rest}` : m;
+        return headerLike(k, bare, quote !== "", indent) && masks(k, bare) ? `${start}${indent}${k}${sep}${quote}${REDACTED}${quote}${rest}` : m;
       });
     }
     return out;
