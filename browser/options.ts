@@ -44,8 +44,9 @@ export function checkBrowserOptions(options: BrowserInitOptions): string {
   checkKnownKeys(options, KEYS, "initBrowser");
   // "collector.example.com" would resolve against the page: a path of the site itself, whose
   // answers would be taken for the collector's. Absolute, or a path starting with "/".
-  const url = typeof options.collectorUrl === "string" && /^\s*(?:https?:\/\/|\/)/i.test(options.collectorUrl) ? httpUrl(options.collectorUrl) : undefined;
-  if (!url) return bad("collectorUrl", 'the collector\'s http(s) URL, e.g. "https://collector.example.com"', options.collectorUrl);
+  const raw: unknown = options.collectorUrl; // read once: a getter answers what it likes each time
+  const url = typeof raw === "string" && /^\s*(?:https?:\/\/|\/)/i.test(raw) ? httpUrl(raw) : undefined;
+  if (!url) return bad("collectorUrl", 'the collector\'s http(s) URL, e.g. "https://collector.example.com"', raw);
   // fetch refuses a URL with credentials: every send would fail as a network error, for ever.
   if (url.username || url.password) return bad("collectorUrl", "a URL without user:password@ (the ingest key goes in ingestKey)", "a URL with credentials");
   if (url.pathname === "/") url.pathname = INGEST_PATH;

@@ -103,9 +103,10 @@ function update(options: UpdateCurrentTraceOptions): void {
     else warnOnce("bad-session", "updateCurrentTrace({ sessionId }) takes a string or a non-empty list of strings (a hierarchical session); ignored.");
   }
   if (options.user != null) info.traceMetadata[META_USER] = asText(options.user);
-  if (options.state !== undefined) {
-    if (options.state === "OK" || options.state === "ERROR") record.userState = options.state; // the TraceState of that name
-    else warnOnce("bad-state", `updateCurrentTrace({ state }) takes "OK" or "ERROR"; got ${shownValue(options.state)}.`);
+  const state: unknown = options.state; // read once: a getter answers what it likes each time
+  if (state !== undefined) {
+    if (state === "OK" || state === "ERROR") record.userState = state; // the TraceState of that name
+    else warnOnce("bad-state", `updateCurrentTrace({ state }) takes "OK" or "ERROR"; got ${shownValue(state)}.`);
   }
 }
 

@@ -109,7 +109,7 @@ export class TraceRecord {
     }
     if (this.lingerTimer === undefined && this.tracer.openSpanTimeoutMs !== Infinity) {
       this.lingerTimer = setTimeout(() => this.finish(), this.tracer.openSpanTimeoutMs);
-      (this.lingerTimer as { unref?: () => void }).unref?.(); // (Node's; a browser's timer is a number)
+      (this.lingerTimer as { unref?: () => void } | undefined)?.unref?.(); // (Node's; a browser's timer is a number, a stub's may be nothing)
     }
   }
 
