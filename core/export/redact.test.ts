@@ -401,6 +401,9 @@ describe("redactSecrets", () => {
 
       'xhr.setRequestHeader("Authorization", "Bearer dTpwcDk="); xhr.send("x");',
       'password = "toml-hunter2"\napi_key = \'abcd1234efgh\'\n[auth]\ntoken = "abcd1234efgh5678"',
+
+      "requests.post(url, data='grant_type=client_credentials&client_secret=quoted-s3cr3t')\nDSN='host=db password=dsn-hunter2 dbname=x'",
+      "curl -H 'Authorization: Bearer\u00a0nbsp-dTpwcDk5OXh4' x; `Authorization: Token token=\"tick-abc123def\"`",
     ];
     const prose = [
       "Rules:\nPassword: optional\nToken: 4096\nCredentials: none\nToken: a budget of words\n  Password: 8chars",
@@ -416,13 +419,14 @@ describe("redactSecrets", () => {
       "fetch(url, {\n  credentials: 'include',\n  headers: {\n    authorization: req.headers.authorization,\n    cookie: { name: \"sid\", httpOnly: true },\n  },\n})",
       "permissions:\n  id-token: write\nclass Auth:\n    auth_token: AuthToken\n    max_token: 4096\nflags = ['trace-token=', 'perf-trace-token=']\nNO_AUTH = \"NO_AUTH\"\nf(in_signature='s')\nenv = { PWD: '/home/me/project' }",
       "POST /oauth/token\nContent-Type: application/json\nEach token id=50256 ends the text; Token count=12; Bearer prefix=true",
+      'tiktoken = "^0.7.0"\nuser, password = "wile", "coyote"\nforgot_password = "Forgot your password?"\nPASSWORD = "$DB_PASSWORD"\nPWD = "/home/me"',
       "auth=basic user=alice ip=10.0.0.1 method=basic host=db01",
     ];
     const trace = await finished(() => {
       mlflow.withSpan(() => "ok", { name: "call", inputs: { texts, prose } });
     });
     const inputs = createRedactor()(trace)!.data.spans[0]!.inputs as { texts: string[]; prose: string[] };
-    const secrets = ["dTpwcDk", "toml-hunter2", "abcd1234efgh", "YWxpY2U6aHVudGVyMg", "dGVzdDp0ZXN0MTIzNA", "pct-s3cr3t", "horse", "ceea-467a", "K7MDENG", "pass-word-42", "P@ssw0rd123", "numbered1pw", "quoted2pw", "camel-abc123", "digit-abc123", "abcDEF123", "rails-abc123xyz", "abc123xyz", "key-abc123def", "id-abc123def", "abc123def456", "s3cr3tvalue", "ghx12345abcd", "12345678", "plainvalue", "nested-value", "listed9value", "commented1", "dXNlcjpwYXNz", "abc123def", "mysecrettoken", "escaped-value", "hunter2"];
+    const secrets = ["quoted-s3cr3t", "dsn-hunter2", "nbsp-dTpwcDk5OXh4", "tick-abc123def", "dTpwcDk", "toml-hunter2", "abcd1234efgh", "YWxpY2U6aHVudGVyMg", "dGVzdDp0ZXN0MTIzNA", "pct-s3cr3t", "horse", "ceea-467a", "K7MDENG", "pass-word-42", "P@ssw0rd123", "numbered1pw", "quoted2pw", "camel-abc123", "digit-abc123", "abcDEF123", "rails-abc123xyz", "abc123xyz", "key-abc123def", "id-abc123def", "abc123def456", "s3cr3tvalue", "ghx12345abcd", "12345678", "plainvalue", "nested-value", "listed9value", "commented1", "dXNlcjpwYXNz", "abc123def", "mysecrettoken", "escaped-value", "hunter2"];
     for (const secret of secrets) expect(JSON.stringify(inputs.texts)).not.toContain(secret);
     expect(inputs.texts[0]).toContain('email="a@b.c"');
     expect(inputs.texts[2]).toBe(`curl -H 'Authorization: Token key=${REDACTED}' -H 'Authorization: Bearer id=${REDACTED}' x`);

@@ -71,7 +71,7 @@ const basicCredential = (s: string): boolean =>
 // starts with a letter or digit, or is quoted where no string of code ends (`"…abc=");`), so
 // base64 padding ("…Mg==", "…abc=" in JSON text, "…4=)") is never read as a parameter (`[`: one
 // masked already).
-const AUTH_PARAM = `[A-Za-z][\\w-]{0,19}=(?:\\\\?"(?![,:;}\\])+/|".\\s])[^"\\\\\\r\\n]{0,200}\\\\?"(?=[\\s,;'"}\\]&\\\\]|$)|[\\w[][^\\s"'\\\\,;&]{0,199})`;
+const AUTH_PARAM = `[A-Za-z][\\w-]{0,19}=(?:\\\\?"(?![,:;}\\])+/|".\\s>\`])[^"\\\\\\r\\n]{0,200}\\\\?"(?=[\\s,;'"}\\]&\\\\).>\`]|$)|[\\w[][^\\s"'\\\\,;&]{0,199})`;
 // Where only part of the match is the secret.
 const SECRET_PARTS: readonly RedactRule[] = [
   // An auth scheme and its credential. Prose says "a token budget", "Token 4096", "each token ID",
@@ -82,7 +82,7 @@ const SECRET_PARTS: readonly RedactRule[] = [
   // A parameter after the scheme (Rails' `Token token="…"`, `Bearer key=…`): its value, unless the
   // parameter names no credential (a challenge's `Bearer realm="example"`).
   {
-    pattern: new RegExp(`\\b(?:Bearer|Token)(?:[ \\t]+|%20)${AUTH_PARAM}`, "gi"),
+    pattern: new RegExp(`\\b(?:Bearer|Token)(?:[^\\S\\r\\n]+|%20)${AUTH_PARAM}`, "gi"),
     replace: (m) => {
       const at = m.indexOf("=");
       const value = m.slice(at + 1);
@@ -94,9 +94,9 @@ const SECRET_PARTS: readonly RedactRule[] = [
   },
   // Also URL-encoded (Bearer%20…); not a parameter (the rule above).
   {
-    pattern: new RegExp(`(?:\\b|(?<=%[0-9A-Fa-f]{2}))(?:(?:Bearer|Token)(?:[ \\t]+|%20)(?!${AUTH_PARAM})|Basic(?:[ \\t]+|%20))[A-Za-z0-9\\-._~+/]+=*`, "gi"),
+    pattern: new RegExp(`(?:\\b|(?<=%[0-9A-Fa-f]{2}))(?:(?:Bearer|Token)(?:[^\\S\\r\\n]+|%20)(?!${AUTH_PARAM})|Basic(?:[^\\S\\r\\n]+|%20))[A-Za-z0-9\\-._~+/]+=*`, "gi"),
     replace: (m) => {
-      const [scheme = "", sep = " ", value = ""] = m.split(/([ \t]+|%20)/);
+      const [scheme = "", sep = " ", value = ""] = m.split(/([^\S\r\n]+|%20)/);
       const words = value.replace(/\.+$/, ""); // "a Token ring."
       const kind = scheme.toLowerCase();
       const kept =
@@ -148,7 +148,7 @@ const TOKENISH = /^[\w.+/=~!@#$%^&*-]+$/;
 const PASSWORD_NAME = /(?:password|passwd|pwd|passphrase|secret)$/; // a normalized name
 const NOT_A_CREDENTIAL = new RegExp(
   "^(?:true|false|null|none|nil|~|yes|no|on|off|enabled|disabled|required|optional|strict|lax|always|never|include|same-origin|omit|" +
-    "str|string!?|bytes|int|integer|number|bool|boolean|any|unknown|object|secretstr|secretbytes|v?\\d{1,4}(?:\\.\\d{1,4}){1,3}|#[0-9a-f]{3,8}|" + // types, versions, colours
+    "str|string!?|bytes|int|integer|number|bool|boolean|any|unknown|object|secretstr|secretbytes|[\\^~]?(?:[<>=!]=?)?v?\\d{1,4}(?:\\.(?:\\d{1,4}|\\*|x)){1,3}|#[0-9a-f]{3,8}|" + // types, versions and ranges (^0.7.0), colours
     "sha-?(?:1|224|256|384|512)|sha3-?(?:256|512)|md5|[hrep]s(?:256|384|512)|hmac-?sha-?(?:1|256|384|512)|aes-?(?:128|192|256)(?:-?(?:gcm|cbc|ctr))?|" +
     "rsa-?(?:1024|2048|3072|4096)|argon2(?:id|i|d)?|bcrypt|scrypt|pbkdf2(?:-sha256)?|base64(?:url)?|utf-?8|oauth ?2(?:\\.0)?|saml ?2(?:\\.0)?|ed25519|x25519|(?:cl100k|o200k|p50k|r50k)_base)[.,;]?$", // algorithms, encodings; a docstring's "Optional."
   "i",
@@ -190,7 +190,7 @@ const JSON_TUPLE = /\[\s*"([^"\\]{1,80})"(\s*,\s*)"(?:[^"\\]|\\.)*"\s*\]/g;
 // (A key starts only where a run of key characters starts, so the run is read once; a key longer
 // than 80 characters is judged by its last 80, `a.b.c.client-secret`.)
 const QUERY_PAIR = /(?<![A-Za-z0-9_.[\]-])([A-Za-z0-9_.[\]-]+)=(\\?"[^"\\\r\n]{0,2000}\\?"|'[^'\\\r\n]{1,2000}'|[^&\s#"'\\]+)/g;
-const ASSIGNED = /(?<![\w.-])([A-Za-z_][\w.-]{0,79})([ \t]+=[ \t]*|[ \t]*=[ \t]+)(["'])([^"'\\\r\n]{1,2000})\3/g;
+const ASSIGNED = /(?<![\w.-]|,[ \t]*)([A-Za-z_][\w.-]{0,79})([ \t]+=[ \t]*|[ \t]*=[ \t]+)(["'])([^"'\\\r\n]{1,2000})\3/g;
 // Parameters that carry a credential in a URL's query string or a form body (an OAuth callback's
 // `?code=`, `?key=`, a session id), though elsewhere they are data (`{"code": "print(1)"}`,
 // `sorted(words, key=str.lower)`): masked only right after `?` or `&`, and only when the value
@@ -227,9 +227,12 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
    */
   const assigned = (key: string, v: string): boolean => {
     const n = normalizeKey(key);
-    if (!isSecretKey(key) || NOT_A_CREDENTIAL.test(v) || /\{\w*\}|%[sd]/.test(v) || !masks(key, v.trim())) return false;
+    // (Not a template or a reference: '{0}:{1}', "%s", "%(pw)s", "$DB_PASSWORD", "${{ secrets.X }}"; nor a path.)
+    if (!isSecretKey(key) || NOT_A_CREDENTIAL.test(v) || /\{\w*\}|%[sd]|%\(\w+\)s|\$[{A-Z_]|^(?:~?\/|\.\.?\/)/.test(v) || !masks(key, v.trim())) return false;
     if (exact.has(n) || regexps.some((r) => r.test(key))) return true;
-    return PASSWORD_NAME.test(n) ? normalizeKey(v) !== n && !/^[A-Z][A-Z0-9_]*$/.test(v) : credentialShaped(v, n);
+    // Under a password's name: not a constant's name, nor a label ("Password", "Forgot your password?", "Mot de passe").
+    if (PASSWORD_NAME.test(n)) return normalizeKey(v) !== n && !/^[A-Z][A-Z0-9_]*$|^\p{Lu}\p{Ll}+$|[?:]$/u.test(v) && !/passw|mot de passe|contrase|kennwort/i.test(v);
+    return credentialShaped(v, n);
   };
   /**
    * The same for a value inside JSON text (`raw`: quoted, or bare; `escaped`: JSON inside a JSON
@@ -298,11 +301,12 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
     // Pairs before header lines: a header line's value stops at a quote (Authorization: Token token="…").
     if (out.includes("=")) {
       out = out.replace(QUERY_SECRET, (m, sep: string, k: string, v: string) => (tokenLike(k, v) ? `${sep}${k}=${REDACTED}` : m));
-      out = out.replace(QUERY_PAIR, (m, k: string, v: string, at: number, text: string) => {
+      const pair = (m: string, k: string, v: string, at: number, text: string): string => {
         // A single-quoted value: not one that closes the key's own string ('token=', 'x='), nor a setting.
-        if (v.startsWith("'") && (text[at - 1] === "'" || !assigned(k.slice(-80), v.slice(1, -1)))) return m;
+        if (v.startsWith("'") && (text[at - 1] === "'" || !assigned(k.slice(-80), v.slice(1, -1)))) return `${k}='${v.slice(1, -1).replace(QUERY_PAIR, pair)}'`;
         return isSecretKey(k.slice(-80)) ? `${k}=${v.startsWith('\\"') ? `\\"${REDACTED}\\"` : /^["']/.test(v) ? `${v[0]}${REDACTED}${v[0]}` : REDACTED}` : m;
-      });
+      };
+      out = out.replace(QUERY_PAIR, pair);
       // key = "value" with blanks around "=" (TOML, INI, Python, shell): a quoted value only.
       out = out.replace(ASSIGNED, (m, k: string, sep: string, q: string, v: string) => (assigned(k.slice(-80), v) ? `${k}${sep}${q}${REDACTED}${q}` : m));
     }
