@@ -82,7 +82,7 @@ const SECRET_PARTS: readonly RedactRule[] = [
   // A parameter after the scheme (Rails' `Token token="…"`, `Bearer key=…`): its value, unless the
   // parameter names no credential (a challenge's `Bearer realm="example"`).
   {
-    pattern: new RegExp(`\\b(?:Bearer|Token)(?:[^\\S\\r\\n]+|%20)${AUTH_PARAM}`, "gi"),
+    pattern: new RegExp(`\\b(?:Bearer|Token)(?:[^\\S\\r\\n]+|%20|(?<=authorization:[ \\t]*\\w+)\\r?\\n[ \\t]+)${AUTH_PARAM}`, "gi"),
     replace: (m) => {
       const at = m.indexOf("=");
       const value = m.slice(at + 1);
@@ -94,9 +94,9 @@ const SECRET_PARTS: readonly RedactRule[] = [
   },
   // Also URL-encoded (Bearer%20…); not a parameter (the rule above).
   {
-    pattern: new RegExp(`(?:\\b|(?<=%[0-9A-Fa-f]{2}))(?:(?:Bearer|Token)(?:[^\\S\\r\\n]+|%20)(?!${AUTH_PARAM})|Basic(?:[^\\S\\r\\n]+|%20))[A-Za-z0-9\\-._~+/]+=*`, "gi"),
+    pattern: new RegExp(`(?:\\b|(?<=%[0-9A-Fa-f]{2}))(?:(?:Bearer|Token)(?:[^\\S\\r\\n]+|%20(?![A-Za-z_-]{1,20}=[^\\s=])|(?<=authorization:[ \\t]*\\w+)\\r?\\n[ \\t]+)(?!${AUTH_PARAM})|Basic(?:[^\\S\\r\\n]+|%20(?![A-Za-z_-]{1,20}=[^\\s=])|(?<=authorization:[ \\t]*\\w+)\\r?\\n[ \\t]+))[A-Za-z0-9\\-._~+/]+=*`, "gi"),
     replace: (m) => {
-      const [scheme = "", sep = " ", value = ""] = m.split(/([^\S\r\n]+|%20)/);
+      const [scheme = "", sep = " ", value = ""] = m.split(/(\s+|%20)/);
       const words = value.replace(/\.+$/, ""); // "a Token ring."
       const kind = scheme.toLowerCase();
       const kept =
@@ -134,7 +134,7 @@ const containerKeys = (any: boolean): [RegExp, RegExp] => {
 // the blanks, so an empty value is no value.
 const HEADER_LINE = new RegExp(
   `(^|\\\\[nr])([ \\t]{0,40}(?:(?:[-*+>]|\\d{1,3}\\.)[ \\t]{1,4})?(?:\\*\\*|__)?)(?=[A-Za-z0-9_-]{0,80}?(?:${SECRET_WORDS}))([A-Za-z][A-Za-z0-9_-]{0,79})((?:\\*\\*|__)?[ \\t]*:(?:\\*\\*|__)?[ \\t]*)(?![ \\t])` +
-    `(\\\\"[^"\\\\\\r\\n]{1,2000}\\\\"|"[^"\\\\\\r\\n]{1,2000}"|'[^'\\\\\\r\\n]{1,2000}'|[^\\r\\n\\\\"]+)`,
+    `(\\\\"[^"\\\\\\r\\n]{1,2000}\\\\"|"[^"\\\\\\r\\n]{1,2000}"(?=[ \\t]*(?:[#,)}\\]]|$|\\\\[nr]))|'[^'\\\\\\r\\n]{1,2000}'(?=[ \\t]*(?:[#,)}\\]]|$|\\\\[nr]))|[^\\r\\n\\\\"]+)`,
   "gim",
 );
 // A line that reads as a header rather than prose ("Password: optional", "Two-factor-auth: enabled
@@ -189,7 +189,7 @@ const JSON_TUPLE = /\[\s*"([^"\\]{1,80})"(\s*,\s*)"(?:[^"\\]|\\.)*"\s*\]/g;
 // oauth_signature="…", Digest's response="…"), also with the quotes escaped in JSON text.
 // (A key starts only where a run of key characters starts, so the run is read once; a key longer
 // than 80 characters is judged by its last 80, `a.b.c.client-secret`.)
-const QUERY_PAIR = /(?<![A-Za-z0-9_.[\]-])([A-Za-z0-9_.[\]-]+)=(\\?"[^"\\\r\n]{0,2000}\\?"|'[^'\\\r\n]{1,2000}'|[^&\s#"'\\]+)/g;
+const QUERY_PAIR = /(?<![A-Za-z0-9_.[\]-])([A-Za-z0-9_.[\]-]+)=(\\?"[^"\\\r\n]{0,2000}\\?"|"[^"\\]{0,2000}"(?=[ \t]*(?:\r?\n|$))|'[^'\\\r\n]{1,2000}'|[^&\s#"'\\]+)/g;
 const ASSIGNED = /(?<![\w.-]|,[ \t]*)([A-Za-z_][\w.-]{0,79})([ \t]+=[ \t]*|[ \t]*=[ \t]+)(["'])([^"'\\\r\n]{1,2000})\3/g;
 // Parameters that carry a credential in a URL's query string or a form body (an OAuth callback's
 // `?code=`, `?key=`, a session id), though elsewhere they are data (`{"code": "print(1)"}`,
@@ -314,7 +314,7 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
       out = out.replace(HEADER_LINE, (m, start: string, indent: string, k: string, sep: string, v: string) => {
         const quote = v.startsWith('\\"') ? '\\"' : /^(["'])[^]*\1$/.test(v) ? v[0]! : "";
         // Unquoted, a trailing comment (`# prod`) stays.
-        const end = quote ? -1 : v.search(/\s#/);
+        const end = quote || HEADER_NAME.test(k) ? -1 : v.search(/\s#/); // (a header's value has no comment)
         const bare = quote ? v.slice(quote.length, -quote.length) : (end < 0 ? v : v.slice(0, end)).trimEnd();
         const rest = quote ? "" : v.slice(bare.length);
         return headerLike(k, bare, quote !== "", indent) && masks(k, bare) ? `${start}${indent}${k}${sep}${quote}${REDACTED}${quote}${rest}` : m;
