@@ -408,6 +408,8 @@ describe("redactSecrets", () => {
       "GET / HTTP/1.1\r\nAuthorization: Bearer\r\n\tfolded-secret-123\r\nAuthorization: abc123 #hash-xyz789",
       'DB_PASSWORD="correct horse\nmultiline-staple"\nBearer%20token=%22pct-quoted-456%22 Basic%20token=pct-basic-456',
       "Cookie: 'sid=abc123def'; other=cookie-xyz987654",
+
+      'Authorization: "dotted-abc123def456".\nh=Bearer%20lettersOnlyJKL=&x=1\ndescription="Setup\ntoken=inner-abc123def456\n"',
     ];
     const prose = [
       "Rules:\nPassword: optional\nToken: 4096\nCredentials: none\nToken: a budget of words\n  Password: 8chars",
@@ -430,7 +432,7 @@ describe("redactSecrets", () => {
       mlflow.withSpan(() => "ok", { name: "call", inputs: { texts, prose } });
     });
     const inputs = createRedactor()(trace)!.data.spans[0]!.inputs as { texts: string[]; prose: string[] };
-    const secrets = ["folded-secret-123", "hash-xyz789", "multiline-staple", "pct-quoted-456", "pct-basic-456", "cookie-xyz987654", "quoted-s3cr3t", "dsn-hunter2", "nbsp-dTpwcDk5OXh4", "tick-abc123def", "dTpwcDk", "toml-hunter2", "abcd1234efgh", "YWxpY2U6aHVudGVyMg", "dGVzdDp0ZXN0MTIzNA", "pct-s3cr3t", "horse", "ceea-467a", "K7MDENG", "pass-word-42", "P@ssw0rd123", "numbered1pw", "quoted2pw", "camel-abc123", "digit-abc123", "abcDEF123", "rails-abc123xyz", "abc123xyz", "key-abc123def", "id-abc123def", "abc123def456", "s3cr3tvalue", "ghx12345abcd", "12345678", "plainvalue", "nested-value", "listed9value", "commented1", "dXNlcjpwYXNz", "abc123def", "mysecrettoken", "escaped-value", "hunter2"];
+    const secrets = ["dotted-abc123def456", "lettersOnlyJKL", "inner-abc123def456", "folded-secret-123", "hash-xyz789", "multiline-staple", "pct-quoted-456", "pct-basic-456", "cookie-xyz987654", "quoted-s3cr3t", "dsn-hunter2", "nbsp-dTpwcDk5OXh4", "tick-abc123def", "dTpwcDk", "toml-hunter2", "abcd1234efgh", "YWxpY2U6aHVudGVyMg", "dGVzdDp0ZXN0MTIzNA", "pct-s3cr3t", "horse", "ceea-467a", "K7MDENG", "pass-word-42", "P@ssw0rd123", "numbered1pw", "quoted2pw", "camel-abc123", "digit-abc123", "abcDEF123", "rails-abc123xyz", "abc123xyz", "key-abc123def", "id-abc123def", "abc123def456", "s3cr3tvalue", "ghx12345abcd", "12345678", "plainvalue", "nested-value", "listed9value", "commented1", "dXNlcjpwYXNz", "abc123def", "mysecrettoken", "escaped-value", "hunter2"];
     for (const secret of secrets) expect(JSON.stringify(inputs.texts)).not.toContain(secret);
     expect(inputs.texts[0]).toContain('email="a@b.c"');
     expect(inputs.texts[2]).toBe(`curl -H 'Authorization: Token key=${REDACTED}' -H 'Authorization: Bearer id=${REDACTED}' x`);

@@ -94,7 +94,7 @@ const SECRET_PARTS: readonly RedactRule[] = [
   },
   // Also URL-encoded (Bearer%20…); not a parameter (the rule above).
   {
-    pattern: new RegExp(`(?:\\b|(?<=%[0-9A-Fa-f]{2}))(?:(?:Bearer|Token)(?:[^\\S\\r\\n]+|%20(?![A-Za-z_-]{1,20}=[^\\s=])|(?<=authorization:[ \\t]*\\w+)\\r?\\n[ \\t]+)(?!${AUTH_PARAM})|Basic(?:[^\\S\\r\\n]+|%20(?![A-Za-z_-]{1,20}=[^\\s=])|(?<=authorization:[ \\t]*\\w+)\\r?\\n[ \\t]+))[A-Za-z0-9\\-._~+/]+=*`, "gi"),
+    pattern: new RegExp(`(?:\\b|(?<=%[0-9A-Fa-f]{2}))(?:(?:Bearer|Token)(?:[^\\S\\r\\n]+|%20(?![A-Za-z_-]{1,20}=[\\w"%[])|(?<=authorization:[ \\t]*\\w+)\\r?\\n[ \\t]+)(?!${AUTH_PARAM})|Basic(?:[^\\S\\r\\n]+|%20(?![A-Za-z_-]{1,20}=[\\w"%[])|(?<=authorization:[ \\t]*\\w+)\\r?\\n[ \\t]+))[A-Za-z0-9\\-._~+/]+=*`, "gi"),
     replace: (m) => {
       const [scheme = "", sep = " ", value = ""] = m.split(/(\s+|%20)/);
       const words = value.replace(/\.+$/, ""); // "a Token ring."
@@ -134,7 +134,7 @@ const containerKeys = (any: boolean): [RegExp, RegExp] => {
 // the blanks, so an empty value is no value.
 const HEADER_LINE = new RegExp(
   `(^|\\\\[nr])([ \\t]{0,40}(?:(?:[-*+>]|\\d{1,3}\\.)[ \\t]{1,4})?(?:\\*\\*|__)?)(?=[A-Za-z0-9_-]{0,80}?(?:${SECRET_WORDS}))([A-Za-z][A-Za-z0-9_-]{0,79})((?:\\*\\*|__)?[ \\t]*:(?:\\*\\*|__)?[ \\t]*)(?![ \\t])` +
-    `(\\\\"[^"\\\\\\r\\n]{1,2000}\\\\"|"[^"\\\\\\r\\n]{1,2000}"(?=[ \\t]*(?:[#,)}\\]]|$|\\\\[nr]))|'[^'\\\\\\r\\n]{1,2000}'(?=[ \\t]*(?:[#,)}\\]]|$|\\\\[nr]))|[^\\r\\n\\\\"]+)`,
+    `(\\\\"[^"\\\\\\r\\n]{1,2000}\\\\"|"[^"\\\\\\r\\n]{1,2000}"(?=[ \\t]*(?:[#,.)}\\]>|&/]|$|\\\\[nr]))|'[^'\\\\\\r\\n]{1,2000}'(?=[ \\t]*(?:[#,.)}\\]>|&/]|$|\\\\[nr]))|[^\\r\\n\\\\"]+)`,
   "gim",
 );
 // A line that reads as a header rather than prose ("Password: optional", "Two-factor-auth: enabled
@@ -304,6 +304,8 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
       const pair = (m: string, k: string, v: string, at: number, text: string): string => {
         // A single-quoted value: not one that closes the key's own string ('token=', 'x='), nor a setting.
         if (v.startsWith("'") && (text[at - 1] === "'" || !assigned(k.slice(-80), v.slice(1, -1)))) return `${k}='${v.slice(1, -1).replace(QUERY_PAIR, pair)}'`;
+        // A value over several lines, under a name that is no secret's: its own pairs are looked at.
+        if (/^"[^]*[\r\n]/.test(v) && !isSecretKey(k.slice(-80))) return `${k}="${v.slice(1, -1).replace(QUERY_PAIR, pair)}"`;
         return isSecretKey(k.slice(-80)) ? `${k}=${v.startsWith('\\"') ? `\\"${REDACTED}\\"` : /^["']/.test(v) ? `${v[0]}${REDACTED}${v[0]}` : REDACTED}` : m;
       };
       out = out.replace(QUERY_PAIR, pair);
