@@ -72,6 +72,10 @@ const basicCredential = (s: string): boolean =>
 // base64 padding ("…Mg==", "…abc=" in JSON text, "…4=)") is never read as a parameter (`[`: one
 // masked already).
 const AUTH_PARAM = `[A-Za-z][\\w-]{0,19}=(?:\\\\?"(?![,:;}\\])+/|".\\s>\`])[^"\\\\\\r\\n]{0,200}\\\\?"(?=[\\s,;'"}\\]&\\\\).>\`]|$)|[\\w[][^\\s"'\\\\,;&]{0,199})`;
+// What separates a scheme from its credential: blanks (not a line break), "%20", or a folded
+// `Authorization:` line (a line break and an indent).
+const FOLDED = "(?<=authorization:[ \\t]*\\w+)\\r?\\n[ \\t]+";
+const SCHEME_SEP = `(?:[^\\S\\r\\n]+|%20(?![A-Za-z_-]{1,20}=[\\w"%[])|${FOLDED})`; // (%20 before a parameter: the rule for those)
 // Where only part of the match is the secret.
 const SECRET_PARTS: readonly RedactRule[] = [
   // An auth scheme and its credential. Prose says "a token budget", "Token 4096", "each token ID",
@@ -82,7 +86,7 @@ const SECRET_PARTS: readonly RedactRule[] = [
   // A parameter after the scheme (Rails' `Token token="…"`, `Bearer key=…`): its value, unless the
   // parameter names no credential (a challenge's `Bearer realm="example"`).
   {
-    pattern: new RegExp(`\\b(?:Bearer|Token)(?:[^\\S\\r\\n]+|%20|(?<=authorization:[ \\t]*\\w+)\\r?\\n[ \\t]+)${AUTH_PARAM}`, "gi"),
+    pattern: new RegExp(`\\b(?:Bearer|Token)(?:[^\\S\\r\\n]+|%20|${FOLDED})${AUTH_PARAM}`, "gi"),
     replace: (m) => {
       const at = m.indexOf("=");
       const value = m.slice(at + 1);
@@ -92,9 +96,10 @@ const SECRET_PARTS: readonly RedactRule[] = [
       return /(?:\s|%20)(?:realm|scope|error|error_description|error_uri|charset|algorithm|resource_metadata)=$/i.test(m.slice(0, at + 1)) ? m : `${m.slice(0, at + 1)}${quote}${REDACTED}${quote}`;
     },
   },
-  // Also URL-encoded (Bearer%20…); not a parameter (the rule above).
+  // Also URL-encoded (Bearer%20…, after %3A too: no letter before it, a cheaper test than \b or a
+  // %XX look-behind); not a parameter (the rule above).
   {
-    pattern: new RegExp(`(?:\\b|(?<=%[0-9A-Fa-f]{2}))(?:(?:Bearer|Token)(?:[^\\S\\r\\n]+|%20(?![A-Za-z_-]{1,20}=[\\w"%[])|(?<=authorization:[ \\t]*\\w+)\\r?\\n[ \\t]+)(?!${AUTH_PARAM})|Basic(?:[^\\S\\r\\n]+|%20(?![A-Za-z_-]{1,20}=[\\w"%[])|(?<=authorization:[ \\t]*\\w+)\\r?\\n[ \\t]+))[A-Za-z0-9\\-._~+/]+=*`, "gi"),
+    pattern: new RegExp(`(?<![A-Za-z_])(?:(?:Bearer|Token)${SCHEME_SEP}(?!${AUTH_PARAM})|Basic${SCHEME_SEP})[A-Za-z0-9\\-._~+/]+=*`, "gi"),
     replace: (m) => {
       const [scheme = "", sep = " ", value = ""] = m.split(/(\s+|%20)/);
       const words = value.replace(/\.+$/, ""); // "a Token ring."
@@ -128,13 +133,15 @@ const containerKeys = (any: boolean): [RegExp, RegExp] => {
   const named = any ? "" : SECRET_WORD;
   return [new RegExp(`"${named}([^"\\\\]{1,80})"(\\s*:\\s*)(?=[{[])`, "gi"), new RegExp(`\\\\"${named}([^"\\\\]{1,80})\\\\"(\\s*:\\s*)(?=[{[])`, "gi")];
 };
+// A quoted value ends there: before a comment, a separator or closing bracket, the line's end.
+const CLOSED = "(?=[ \\t]*(?:[#,.)}\\]>|&/]|$|\\\\[nr]))";
 // Header lines as text (a logged request, an error message, an env or YAML file), at a line start
 // (indented, or as a YAML list item) or after "\n" or "\r" written inside JSON text: `Name: value`
 // to the end of the line, or a quoted value (also `\"…\"` in JSON text). The separator takes all
 // the blanks, so an empty value is no value.
 const HEADER_LINE = new RegExp(
   `(^|\\\\[nr])([ \\t]{0,40}(?:(?:[-*+>]|\\d{1,3}\\.)[ \\t]{1,4})?(?:\\*\\*|__)?)(?=[A-Za-z0-9_-]{0,80}?(?:${SECRET_WORDS}))([A-Za-z][A-Za-z0-9_-]{0,79})((?:\\*\\*|__)?[ \\t]*:(?:\\*\\*|__)?[ \\t]*)(?![ \\t])` +
-    `(\\\\"[^"\\\\\\r\\n]{1,2000}\\\\"|"[^"\\\\\\r\\n]{1,2000}"(?=[ \\t]*(?:[#,.)}\\]>|&/]|$|\\\\[nr]))|'[^'\\\\\\r\\n]{1,2000}'(?=[ \\t]*(?:[#,.)}\\]>|&/]|$|\\\\[nr]))|[^\\r\\n\\\\"]+)`,
+    `(\\\\"[^"\\\\\\r\\n]{1,2000}\\\\"|"[^"\\\\\\r\\n]{1,2000}"${CLOSED}|'[^'\\\\\\r\\n]{1,2000}'${CLOSED}|[^\\r\\n\\\\"]+)`,
   "gim",
 );
 // A line that reads as a header rather than prose ("Password: optional", "Two-factor-auth: enabled
@@ -146,6 +153,7 @@ const HEADER_LINE = new RegExp(
 const HEADER_NAME = /^(?:proxy-authorization|authorization|x-api-key|api-key|set-cookie|cookie)$/i;
 const TOKENISH = /^[\w.+/=~!@#$%^&*-]+$/;
 const PASSWORD_NAME = /(?:password|passwd|pwd|passphrase|secret)$/; // a normalized name
+const PATH = /^(?:~?\/|\.\.?\/)/;
 const NOT_A_CREDENTIAL = new RegExp(
   "^(?:true|false|null|none|nil|~|yes|no|on|off|enabled|disabled|required|optional|strict|lax|always|never|include|same-origin|omit|" +
     "str|string!?|bytes|int|integer|number|bool|boolean|any|unknown|object|secretstr|secretbytes|[\\^~]?(?:[<>=!]=?)?v?\\d{1,4}(?:\\.(?:\\d{1,4}|\\*|x)){1,3}|#[0-9a-f]{3,8}|" + // types, versions and ranges (^0.7.0), colours
@@ -175,12 +183,13 @@ const headerLike = (name: string, value: string, quoted: boolean, indent: string
   if (/[-*+>.]|\*\*|__/.test(indent) || (indent && (HEADER_NAME.test(name) || name.includes("-")))) return credential();
   if (HEADER_NAME.test(name)) return true;
   if (value.length <= 40 && NOT_A_CREDENTIAL.test(value)) return false;
-  if (!word) return quoted && /pass|secret|pwd|phrase/.test(n); // a quoted passphrase
+  if (!word) return quoted && PASSWORD_NAME.test(n); // a quoted passphrase
+  const secretName = SECRET_KEY.test(n) || PASSWORD_NAME.test(n);
   // A name that says it holds a secret (api_key, password), else only a credential's shape (csrfField: 'x').
-  if (quoted) return ((SECRET_KEY.test(n) || PASSWORD_NAME.test(n)) && !/^(?:~?\/|\.\.?\/)/.test(value)) || credential(); // not a path (PWD: '/home/me')
+  if (quoted) return (secretName && !PATH.test(value)) || credential(); // not a path (PWD: '/home/me')
   if (name.includes("-")) return true;
   // Not a type (`auth_token: AuthToken` in a class), nor a count (`max_token: 4096`).
-  if (name.includes("_")) return TOKENISH.test(value) && (SECRET_KEY.test(n) || PASSWORD_NAME.test(n)) && !(indent && /^(?:[A-Z][a-z]+)+$/.test(value)) && !(/^\d+$/.test(value) && /tokens?$/.test(n));
+  if (name.includes("_")) return TOKENISH.test(value) && secretName && !(indent && /^(?:[A-Z][a-z]+)+$/.test(value)) && !(/^\d+$/.test(value) && /tokens?$/.test(n));
   return credential();
 };
 // ["name", "value"] inside JSON text: headers given as tuples.
@@ -228,7 +237,7 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
   const assigned = (key: string, v: string): boolean => {
     const n = normalizeKey(key);
     // (Not a template or a reference: '{0}:{1}', "%s", "%(pw)s", "$DB_PASSWORD", "${{ secrets.X }}"; nor a path.)
-    if (!isSecretKey(key) || NOT_A_CREDENTIAL.test(v) || /\{\w*\}|%[sd]|%\(\w+\)s|\$[{A-Z_]|^(?:~?\/|\.\.?\/)/.test(v) || !masks(key, v.trim())) return false;
+    if (!isSecretKey(key) || NOT_A_CREDENTIAL.test(v) || /\{\w*\}|%[sd]|%\(\w+\)s|\$[{A-Z_]/.test(v) || PATH.test(v) || !masks(key, v.trim())) return false;
     if (exact.has(n) || regexps.some((r) => r.test(key))) return true;
     // Under a password's name: not a constant's name, nor a label ("Password", "Forgot your password?", "Mot de passe").
     if (PASSWORD_NAME.test(n)) return normalizeKey(v) !== n && !/^[A-Z][A-Z0-9_]*$|^\p{Lu}\p{Ll}+$|[?:]$/u.test(v) && !/passw|mot de passe|contrase|kennwort/i.test(v);
