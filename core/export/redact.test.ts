@@ -448,6 +448,31 @@ describe("redactSecrets", () => {
     expect(inputs.prose).toHaveLength(prose.length); // the 50 000 blanks: in linear time (a backtracking split took seconds)
   });
 
+  it("masks quoted values in object literals and Python dicts on one line ({ apiKey: '…' }, {'password': '…'}) and Go's := assignments; keeps labels, types and settings there", async () => {
+    const texts = [
+      "const client = new OpenAI({ apiKey: 'objabc123def456', baseURL: url });",
+      "print(config)  # {'api_key': 'dictabc123def456', 'model': 'gpt-4o', 'password': 'dictpw1'}",
+      "cfg = {\n    'password': 'multiline-dict9',\n    'user': 'bob',\n}",
+      'apiKey := "goabc123def456"\npassword := "gopass99"',
+    ];
+    const kept = [
+      "{ type: 'password', label: 'Password', name: 'api_key' }\n{ password: 'Password', token: 'eos', max_tokens: '100' }",
+      "{'token': None, 'password': '', 'secret_name': 'my-tls-secret', 'auth': 'basic'}",
+      "field = { name: 'password', placeholder: 'Forgot your password?', autocomplete: 'current-password' }\nflags = {'password': '-W', 'passfile': '--passfile'}",
+    ];
+    const trace = await finished(() => {
+      mlflow.withSpan(() => "ok", { name: "call", inputs: { texts, kept } });
+    });
+    const inputs = createRedactor()(trace)!.data.spans[0]!.inputs as { texts: string[]; kept: string[] };
+    expect(inputs.texts).toEqual([
+      `const client = new OpenAI({ apiKey: '${REDACTED}', baseURL: url });`,
+      `print(config)  # {'api_key': '${REDACTED}', 'model': 'gpt-4o', 'password': '${REDACTED}'}`,
+      `cfg = {\n    'password': '${REDACTED}',\n    'user': 'bob',\n}`,
+      `apiKey := "${REDACTED}"\npassword := "${REDACTED}"`,
+    ]);
+    expect(inputs.kept).toEqual(kept);
+  });
+
   it("takes extra keys and patterns", () => {
     const redact = createRedactor({ keys: ["ssn", /^x-internal-/], patterns: [/\b\d{3}-\d{2}-\d{4}\b/g] });
     const trace = {

@@ -199,7 +199,12 @@ const JSON_TUPLE = /\[\s*"([^"\\]{1,80})"(\s*,\s*)"(?:[^"\\]|\\.)*"\s*\]/g;
 // (A key starts only where a run of key characters starts, so the run is read once; a key longer
 // than 80 characters is judged by its last 80, `a.b.c.client-secret`.)
 const QUERY_PAIR = /(?<![A-Za-z0-9_.[\]-])([A-Za-z0-9_.[\]-]+)=(\\?"[^"\\\r\n]{0,2000}\\?"|"[^"\\]{0,2000}"(?=[ \t]*(?:\r?\n|$))|'[^'\\\r\n]{1,2000}'|[^&\s#"'\\]+)/g;
-const ASSIGNED = /(?<![\w.-]|,[ \t]*)([A-Za-z_][\w.-]{0,79})([ \t]+=[ \t]*|[ \t]*=[ \t]+)(["'])([^"'\\\r\n]{1,2000})\3/g;
+const ASSIGNED = /(?<![\w.-]|,[ \t]*)([A-Za-z_][\w.-]{0,79})([ \t]+:?=[ \t]*|[ \t]*:?=[ \t]+)(["'])([^"'\\\r\n]{1,2000})\3/g;
+// An entry of an object literal or a Python dict after "{" or "," ({ apiKey: '…' }, {'password': '…'}),
+// or under a quoted key at a line's start (a dict over several lines): a quoted value, judged as an assignment.
+// (What comes before the key is matched, not looked behind for: a look-behind over a run of blanks
+// would read the run again at each of its positions.)
+const OBJECT_ENTRY = /([{,][ \t]*|^[ \t]*(?=['"]))(['"]?)([A-Za-z_][\w.-]{0,79})\2([ \t]*:[ \t]*)(["'])([^"'\\\r\n]{1,2000})\5/gm;
 // Parameters that carry a credential in a URL's query string or a form body (an OAuth callback's
 // `?code=`, `?key=`, a session id), though elsewhere they are data (`{"code": "print(1)"}`,
 // `sorted(words, key=str.lower)`): masked only right after `?` or `&`, and only when the value
@@ -239,8 +244,9 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
     // (Not a template or a reference: '{0}:{1}', "%s", "%(pw)s", "$DB_PASSWORD", "${{ secrets.X }}"; nor a path.)
     if (!isSecretKey(key) || NOT_A_CREDENTIAL.test(v) || /\{\w*\}|%[sd]|%\(\w+\)s|\$[{A-Z_]/.test(v) || PATH.test(v) || !masks(key, v.trim())) return false;
     if (exact.has(n) || regexps.some((r) => r.test(key))) return true;
-    // Under a password's name: not a constant's name, nor a label ("Password", "Forgot your password?", "Mot de passe").
-    if (PASSWORD_NAME.test(n)) return normalizeKey(v) !== n && !/^[A-Z][A-Z0-9_]*$|^\p{Lu}\p{Ll}+$|[?:]$/u.test(v) && !/passw|mot de passe|contrase|kennwort/i.test(v);
+    // Under a password's name: not a constant's name, nor a label ("Password", "Forgot your password?", "Mot de passe"),
+    // nor a command's flag ({'password': '-p'}: how a CLI takes it).
+    if (PASSWORD_NAME.test(n)) return normalizeKey(v) !== n && !/^[A-Z][A-Z0-9_]*$|^\p{Lu}\p{Ll}+$|[?:]$|^-[A-Za-z]$|^--[a-z][a-z-]+$/u.test(v) && !/passw|mot de passe|contrase|kennwort/i.test(v);
     return credentialShaped(v, n);
   };
   /**
@@ -322,6 +328,8 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
       out = out.replace(ASSIGNED, (m, k: string, sep: string, q: string, v: string) => (assigned(k.slice(-80), v) ? `${k}${sep}${q}${REDACTED}${q}` : m));
     }
     if (out.includes(":")) {
+      out = out.replace(OBJECT_ENTRY, (m, start: string, kq: string, k: string, sep: string, q: string, v: string) =>
+        v !== REDACTED && assigned(k.slice(-80), v) ? `${start}${kq}${k}${kq}${sep}${q}${REDACTED}${q}` : m);
       out = out.replace(HEADER_LINE, (m, start: string, indent: string, k: string, sep: string, v: string) => {
         const quote = v.startsWith('\\"') ? '\\"' : /^(["'])[^]*\1$/.test(v) ? v[0]! : "";
         // Unquoted, a trailing comment (`# prod`) stays.
