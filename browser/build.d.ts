@@ -8,18 +8,21 @@ export declare const lowerAsyncSupported: Readonly<{ "async-await": false; "asyn
 export declare function zoneBuildOptions(): { supported: Record<string, boolean>; keepNames: true };
 /**
  * A Vite plugin for Zone.js mode: `plugins: [mlflowEdgeZone()]`, also beside a plugin that compiles
- * modules itself (@vitejs/plugin-react-swc, @vitejs/plugin-vue). In dev it lowers async/await in every app module (.js,
- * .mjs, .ts, .jsx, .tsx, .vue and .svelte components, inline module scripts, dependencies excluded
- * from pre-bundling) after the other plugins compiled it, and in pre-bundled dependencies. It sets
- * `build.target` to es2016 (so dependencies are lowered in the build too). Top-level await is not
- * available under it, in dev (the plugin names the module) or in the build (Vite's esbuild step refuses it).
+ * modules itself (@vitejs/plugin-react-swc, @vitejs/plugin-vue). It lowers async/await and nothing
+ * else: in dev, every app module (.js, .mjs, .ts, .jsx, .tsx, .vue and .svelte components, inline
+ * module scripts, dependencies excluded from pre-bundling) after the other plugins compiled it, and
+ * pre-bundled dependencies; in the build, each chunk before Vite minifies it. The build's target,
+ * its CSS and server code (SSR) are left as they are. Top-level await cannot be lowered: the plugin
+ * refuses it in browser code, naming the module (or the chunk, in the build).
  */
 export declare function mlflowEdgeZone(): {
   name: string;
   enforce: "post";
-  config(config: { esbuild?: unknown }): Record<string, unknown>;
-  configResolved(config: { command: string }): void;
+  config(): Record<string, unknown>;
+  configResolved(config: { command: string; build?: { ssr?: unknown } }): void;
   // (`map` is esbuild's source map; typed loosely so that this file needs no Vite types)
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  transform(code: string, id: string): Promise<{ code: string; map: any } | null>;
+  transform(code: string, id: string, options?: { ssr?: boolean }): Promise<{ code: string; map: any } | null>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  renderChunk(code: string, chunk: { fileName: string }): Promise<{ code: string; map: any } | null>;
 };

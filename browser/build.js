@@ -26,52 +26,75 @@ const SCRIPT = /\.(m?[jt]s|[jt]sx)$/;
 const COMPONENT = /\.(vue|svelte)$/;
 
 /**
- * A Vite plugin for Zone.js mode: lowers async/await in app code, dependencies and the build.
+ * Lowers async/await in one module or chunk with Vite's esbuild, or says which one it could not.
+ * @param {string} code
+ * @param {string} file
+ */
+async function lowerAsync(code, file) {
+  const { transformWithEsbuild } = await import("vite");
+  try {
+    const out = await transformWithEsbuild(code, file, { loader: "js", supported: { ...lowerAsyncSupported }, sourcemap: true });
+    return { code: out.code, map: out.map };
+  } catch (error) {
+    const detail = /** @type {{ errors?: { text: string }[] }} */ (error).errors?.[0]?.text ?? String(error);
+    throw new Error(`mlflow-edge:zone could not lower async/await in ${file} for Zone.js: ${detail}` +
+      (/top-level await/i.test(detail) ? " (top-level await cannot be lowered: move it into an async function)" : ""));
+  }
+}
+
+/**
+ * Whether a hook runs for server code (SSR, a framework's server files, Vitest reusing the config),
+ * where Zone.js plays no part and top-level await is valid: left as it is.
+ * @param {unknown} hook `this` of the hook (Vite 6+ gives it the environment)
+ * @param {{ ssr?: boolean } | undefined} options
+ */
+const forServer = (hook, options) =>
+  options?.ssr === true || /** @type {{ environment?: { config?: { consumer?: string } } }} */ (hook)?.environment?.config?.consumer === "server";
+
+/**
+ * A Vite plugin for Zone.js mode: lowers async/await in app code, dependencies and the build, and
+ * nothing else (the build's target, its CSS and server code are left as they are).
  * In dev it lowers each app module after every other plugin has compiled it (`enforce: "post"`),
- * whichever compiler that was (Vite's esbuild, @vitejs/plugin-react-swc, Babel), and sets Vite's
- * own `esbuild` lowering unless such a plugin turned it off. Dependencies are lowered as Vite
- * pre-bundles them; the build lowers everything through `build.target`.
+ * whichever compiler that was (Vite's esbuild, @vitejs/plugin-react-swc, Babel). Dependencies are
+ * lowered as Vite pre-bundles them; the build lowers each chunk before Vite minifies it.
  * (Vite's build does not keep function names: pass `name` to `trace` where a span's name matters.)
  */
 export function mlflowEdgeZone() {
   let serve = false;
+  let ssrBuild = false;
+  /** @type {(code: string) => boolean} */
+  const awaits = (code) => /\b(async|await)\b/.test(code);
   return {
     name: "mlflow-edge:zone",
     enforce: /** @type {const} */ ("post"),
-    /** @param {{ esbuild?: unknown }} config */
-    config(config) {
-      return {
-        // Vite's own TypeScript transform, and what framework plugins compile through it
-        // (@vitejs/plugin-vue's `<script lang="ts">`), lower too; unless a plugin that compiles
-        // itself (@vitejs/plugin-react-swc) turned it off: this runs after it, and keeps that.
-        ...(config.esbuild === false ? {} : { esbuild: { supported: { ...lowerAsyncSupported } } }),
-        optimizeDeps: { esbuildOptions: { supported: { ...lowerAsyncSupported } } },
-        build: { target: "es2016" },
-      };
+    config() {
+      return { optimizeDeps: { esbuildOptions: { supported: { ...lowerAsyncSupported } } } };
     },
-    /** @param {{ command: string }} config */
+    /** @param {{ command: string; build?: { ssr?: unknown } }} config */
     configResolved(config) {
       serve = config.command === "serve";
+      ssrBuild = Boolean(config.build?.ssr);
     },
     /**
      * @param {string} code
      * @param {string} id
+     * @param {{ ssr?: boolean }} [options]
      */
-    async transform(code, id) {
+    async transform(code, id, options) {
       const [path = id, query = ""] = id.split("?");
       // (an inline <script type="module"> of index.html comes as `index.html?html-proxy&index=0.js`)
       const script = SCRIPT.test(path) || /(^|&)html-proxy\b.*\.js$/.test(query) || (COMPONENT.test(path) && (query === "" || /(^|&)type=script\b/.test(query)));
       // Pre-bundled dependencies are lowered as Vite bundles them; one excluded from that is not.
-      if (!serve || !script || path.includes("/node_modules/.vite/") || !/\b(async|await)\b/.test(code)) return null;
-      const { transformWithEsbuild } = await import("vite");
-      try {
-        const out = await transformWithEsbuild(code, path, { loader: "js", supported: { ...lowerAsyncSupported }, sourcemap: true });
-        return { code: out.code, map: out.map };
-      } catch (error) {
-        const detail = /** @type {{ errors?: { text: string }[] }} */ (error).errors?.[0]?.text ?? String(error);
-        throw new Error(`mlflow-edge:zone could not lower async/await in ${path} for Zone.js: ${detail}` +
-          (/top-level await/i.test(detail) ? " (top-level await cannot be lowered: move it into an async function)" : ""));
-      }
+      if (!serve || !script || forServer(this, options) || path.includes("/node_modules/.vite/") || !awaits(code)) return null;
+      return lowerAsync(code, path);
+    },
+    /**
+     * @param {string} code
+     * @param {{ fileName: string }} chunk
+     */
+    async renderChunk(code, chunk) {
+      if (serve || ssrBuild || forServer(this, undefined) || !awaits(code)) return null;
+      return lowerAsync(code, chunk.fileName);
     },
   };
 }

@@ -25,7 +25,7 @@ async function withVite(lower: boolean): Promise<string> {
   const result = (await viteBuild({
     configFile: false, logLevel: "silent", root: process.cwd(),
     plugins: lower ? [mlflowEdgeZone()] : [],
-    build: { write: false, minify: false, lib: { entry, formats: ["es"], fileName: "app" }, ...(lower ? {} : { target: "es2022" }) },
+    build: { write: false, minify: false, target: "es2022", lib: { entry, formats: ["es"], fileName: "app" } },
   })) as Rollup.RollupOutput[] | Rollup.RollupOutput;
   const output = Array.isArray(result) ? result[0]!.output : result.output;
   return output.filter((o): o is Rollup.OutputChunk => o.type === "chunk").map((c) => c.code).join("\n");
@@ -107,13 +107,40 @@ describe("Zone.js build help", () => {
     expect(await plugin.transform(dep, "/app/node_modules/.vite/deps/pre-bundled.js?v=1")).toBeNull();
   }, 60_000);
 
-  it("names itself when it cannot lower a module (top-level await)", async () => {
+  it("names itself when it cannot lower a browser module (top-level await, in .mjs and .ts alike); leaves server code (SSR) as it is", async () => {
     const server = await createServer({ configFile: false, logLevel: "silent", root: process.cwd(), plugins: [mlflowEdgeZone()], server: { middlewareMode: true, hmr: false }, optimizeDeps: { noDiscovery: true } });
     try {
       await expect(server.transformRequest("/test/fixtures/zone-app/top-level-await.mjs")).rejects.toThrow(/mlflow-edge:zone could not lower async\/await in .*top-level-await\.mjs.*move it into an async function/);
+      // A .ts module: not Vite's own TypeScript step refusing it first without naming the fix.
+      await expect(server.transformRequest("/test/fixtures/zone-app/server-only.ts")).rejects.toThrow(/mlflow-edge:zone could not lower async\/await in .*server-only\.ts.*move it into an async function/);
+      // Server code, where Zone.js plays no part: top-level await works as without the plugin.
+      const mod = (await server.ssrLoadModule("/test/fixtures/zone-app/server-only.ts")) as { dbUrl: string };
+      expect(mod.dbUrl).toBe("postgres://localhost");
     } finally {
       await server.close();
     }
+  }, 60_000);
+
+  it("Vite: lowers async/await and nothing else in the build: the app's build target and its CSS stay as the app set them", async () => {
+    const build = async (plugins: ReturnType<typeof mlflowEdgeZone>[], target?: string) => {
+      const result = (await viteBuild({
+        configFile: false, logLevel: "silent", root: process.cwd(), plugins,
+        build: { write: false, lib: { entry: "test/fixtures/zone-app/styled.js", formats: ["es"], fileName: "styled" }, ...(target ? { target } : {}) },
+      })) as Rollup.RollupOutput[] | Rollup.RollupOutput;
+      const output = Array.isArray(result) ? result[0]!.output : result.output;
+      const css = output.find((o): o is Rollup.OutputAsset => o.type === "asset" && o.fileName.endsWith(".css"))!.source.toString();
+      const js = output.filter((o): o is Rollup.OutputChunk => o.type === "chunk").map((c) => c.code).join("\n");
+      return { css, js };
+    };
+    const plain = await build([]);
+    const lowered = await build([mlflowEdgeZone()]);
+    expect(plain.js).toMatch(NATIVE_ASYNC);
+    expect(lowered.js).not.toMatch(NATIVE_ASYNC);
+    // Vite's default targets lower CSS nesting for the browsers it supports; an es2016 target would not.
+    expect(plain.css).not.toContain("&");
+    expect(lowered.css).toBe(plain.css);
+    // An app targeting recent browsers keeps what that target allows (optional chaining, ??), lowered async aside.
+    expect((await build([mlflowEdgeZone()], "es2022")).js).not.toMatch(NATIVE_ASYNC);
   }, 60_000);
 
   for (const [tool, bundle] of [["esbuild: zoneBuildOptions()", withEsbuild], ["Vite: mlflowEdgeZone()", withVite]] as const) {
