@@ -17,14 +17,15 @@ const timerOption = (v: unknown) => v === undefined || timerMs(v, 1);
 const CHECKS: [keyof BrowserInitOptions, (v: never) => boolean, string][] = [
   // fetch refuses header values with control characters or non-ASCII: every send would fail.
   ["ingestKey", (v: unknown) => typeof v === "string" && /^[\x21-\x7e]+$/.test(v), "a non-empty string of visible ASCII characters"],
-  ["context", (v: { with?: unknown }) => ["auto", "zone", "stack"].includes(v as string) || typeof v?.with === "function", '"auto", "zone", "stack" or a ContextManager'],
+  ["context", (v: { with?: unknown; active?: unknown }) => ["auto", "zone", "stack"].includes(v as string) || (typeof v?.with === "function" && typeof v.active === "function"), '"auto", "zone", "stack" or a ContextManager (active/with)'],
   // A string without a scheme would resolve against the page and match its own origin instead.
   // A user:password@ would allowlist the host after the "@"; a "*" matches no origin at all.
   ["propagateTo", isOriginList, ORIGIN_LIST],
   ["redact", (v: unknown) => v === false || typeof v === "function", "a function (trace) => trace | null, or false"],
   ["maxQueuedTraces", positiveInteger, "an integer > 0"],
   ["maxQueuedBytes", positiveInteger, "an integer > 0"],
-  ["retry", (v: { baseMs?: unknown; maxMs?: unknown } | null) => typeof v === "object" && v !== null && timerOption(v.baseMs) && timerOption(v.maxMs), "{ baseMs?, maxMs? } in milliseconds, each from 1 to 2147483647"],
+  // (A misspelt key, { base: 500 }, would leave the defaults in place without a word.)
+  ["retry", (v: { baseMs?: unknown; maxMs?: unknown } | null) => typeof v === "object" && v !== null && !Array.isArray(v) && Object.keys(v).every((k) => k === "baseMs" || k === "maxMs") && timerOption(v.baseMs) && timerOption(v.maxMs), "{ baseMs?, maxMs? } in milliseconds, each from 1 to 2147483647"],
   ["storage", (v: unknown) => v === "indexeddb" || v === "memory", '"indexeddb" or "memory"'],
   // Web Locks refuse names that start with "-": the tab would never become the sender.
   ["queueName", (v: unknown) => typeof v === "string" && v !== "" && !v.startsWith("-"), 'a non-empty string not starting with "-"'],

@@ -11,20 +11,22 @@ import { sampledIn, validateSample } from "../core/export/queue-exporter.js";
 export type OriginMatcher = string | RegExp;
 
 /** What an allowlist must be, for the error that names it. */
-export const ORIGIN_LIST = 'an array of origins ("https://api.example.com", no "*" or user@) or RegExps';
+export const ORIGIN_LIST = 'an array of origins ("https://api.example.com": no path, "*" or user@) or RegExps';
 
 /**
  * Whether `list` is an allowlist: RegExps, and origins with a scheme (a bare "api.example.com"
  * would resolve against the page and match its own origin instead; a user:password@ would allow
- * the host after the "@"; a "*" matches no origin at all).
+ * the host after the "@"; a "*" matches no origin at all; a path, "https://api.example.com/v1",
+ * would allow the whole origin, not that path).
  */
 export function isOriginList(list: unknown): boolean {
-  return Array.isArray(list) && list.every((m) => m instanceof RegExp || (typeof m === "string" && /^https?:\/\/[^@*]+$/i.test(m) && parses(m)));
+  return Array.isArray(list) && list.every((m) => m instanceof RegExp || (typeof m === "string" && /^https?:\/\/[^@*]+$/i.test(m) && isOrigin(m)));
 }
 
-function parses(url: string): boolean {
+function isOrigin(url: string): boolean {
   try {
-    return Boolean(new URL(url));
+    const { pathname, search, hash } = new URL(url);
+    return pathname === "/" && !search && !hash && !url.endsWith("?") && !url.endsWith("#");
   } catch {
     return false;
   }

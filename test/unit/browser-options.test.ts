@@ -23,6 +23,8 @@ describe("initBrowser options", () => {
     ["propagateTo", { propagateTo: ["api.example.com"] }], // no scheme: would match the page itself
     ["propagateTo", { propagateTo: ["https://api.example.com@evil.example"] }], // the origin is evil.example
     ["propagateTo", { propagateTo: ["https://*.example.com"] }], // matches no origin at all
+    ["propagateTo", { propagateTo: ["https://api.example.com/v1"] }], // would allow the whole origin, not the path
+    ["context", { context: { with: () => undefined } }], // no active(): configure() would fail after the lock and the database
     ["sample", { sample: 1.5 }],
     ["redact", { redact: true }],
     ["maxQueuedTraces", { maxQueuedTraces: 0 }],
@@ -31,6 +33,8 @@ describe("initBrowser options", () => {
     ["retry", { retry: { baseMs: 0 } }],
     ["retry", { retry: { maxMs: Infinity } }],
     ["retry", { retry: { maxMs: 2 ** 31 } }], // a timer fires at once past 2^31 - 1 ms: a hot loop
+    ["retry", { retry: { base: 500 } }], // misspelt: the defaults would stay without a word
+    ["retry", { retry: [] }],
     ["storage", { storage: "localStorage" }],
     ["queueName", { queueName: "" }],
     ["queueName", { queueName: "-app" }], // Web Locks refuse it: no tab would ever send
