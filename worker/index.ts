@@ -1,10 +1,12 @@
 /**
  * mlflow-edge/worker: the Cloudflare Workers runtime. Trace Worker code (`instrument`, the Hono
- * middleware `mlflowTracing`), collect traces from browsers and other senders (`createCollector`),
- * buffer them durably and forward them to MLflow (the `TraceBuffer` Durable Object).
+ * middleware `mlflowTracing`, Durable Object classes with `instrumentDurableObject`), collect traces
+ * from browsers and other senders (`createCollector`), buffer them durably and forward them to
+ * MLflow (the `TraceBuffer` Durable Object).
  * @module
  */
 export { instrument, resetWorkerTracing } from "./instrument.js";
+export { instrumentDurableObject } from "./durable-object.js";
 export type { WorkerTracingOptions } from "./instrument.js";
 export { mlflowTracing } from "./hono.js";
 export { requestSpan } from "./request-span.js";

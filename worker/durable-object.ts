@@ -1,0 +1,190 @@
+import { DurableObject } from "cloudflare:workers";
+import { trace } from "../core/api/trace.js";
+import { reportSdkError } from "../core/debug.js";
+import type { LiveSpan } from "../core/model/live-span.js";
+import type { ExportTracker } from "./export-tracker.js";
+import { ensureTracing, validateWorkerOptions, type WorkerTracingOptions } from "./instrument.js";
+import { traceInvocation, traceRequest } from "./request-span.js";
+
+// instrumentDurableObject(Class): a subclass whose constructor sets tracing up from the env (so a
+// Durable Object that is the isolate's first code still exports its spans) and whose handlers and
+// RPC methods are root spans.
+//
+// No waitUntil is given to the spans: a Durable Object's `ctx.waitUntil` does not extend its life
+// (it is there for compatibility with a Worker's ctx), and none is needed: unlike a Worker
+// invocation, the object is not cut off when its request ends; it stays in memory at least 70 s
+// after its last request while it waits on outbound I/O (the export's request) or timers, well past
+// exportDeadlineMs. Holding the export through it would only add a "trace lost" warning at that
+// deadline for an export that is in fact still running.
+
+/** Handlers the runtime calls itself; every other method on the prototype chain is an RPC method. */
+const HANDLERS = new Set<PropertyKey>(["constructor", "fetch", "alarm", "webSocketMessage", "webSocketClose", "webSocketError", "connect"]);
+/** Called by JavaScript itself (JSON.stringify, string conversion), never over RPC: a span each would be noise. */
+const CONVERSIONS = new Set<PropertyKey>(["toJSON", "toString", "toLocaleString", "valueOf"]);
+
+type AnyClass = new (...args: never[]) => object;
+type EnvOf<C> = C extends new (ctx: never, env: infer E, ...rest: never[]) => object ? E : unknown;
+type Method = (this: object, ...args: unknown[]) => unknown;
+
+const WHERE = "instrumentDurableObject";
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value === "function") return "a function that is not a class (an arrow, async or bound function, or a method)";
+  if (typeof value === "object") return "an object (pass the class itself, not an instance)";
+  return typeof value;
+}
+
+/** A class (or an ES5 constructor function): what `class X extends value {}` accepts and the runtime can construct. */
+function isClass(value: unknown): value is AnyClass {
+  if (typeof value !== "function" || typeof (value as { prototype?: unknown }).prototype !== "object") return false;
+  try {
+    return /^(?:class\b|function\b(?!\s*\*))/.test(Function.prototype.toString.call(value));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Wraps a Durable Object class: returns a subclass whose `fetch`, `alarm`, the Hibernation API's
+ * `webSocketMessage`/`webSocketClose`/`webSocketError` and RPC methods (for a class extending
+ * `DurableObject`) each record a root span, and whose constructor sets tracing up from its env.
+ * Takes the options of `instrument()`. Export it under the name wrangler's `class_name` binds.
+ * @example
+ * export const Counter = instrumentDurableObject(class Counter extends DurableObject { ... });
+ * // or: export class Counter extends instrumentDurableObject(CounterBase) {}
+ */
+export function instrumentDurableObject<C extends AnyClass>(Class: C, options: WorkerTracingOptions<EnvOf<C>> = {}): C {
+  if (!isClass(Class)) {
+    throw new TypeError(`mlflow-edge ${WHERE}(): the argument must be a Durable Object class (instrumentDurableObject(class Counter extends DurableObject { … })); got ${describe(Class)}.`);
+  }
+  validateWorkerOptions(options, WHERE);
+  const className = typeof Class.name === "string" && Class.name !== "" ? Class.name : "DurableObject";
+  const envs = new WeakMap<object, unknown>();
+
+  /** The isolate's tracker, set up from this object's env; undefined (reported) if that fails. */
+  const trackerOf = (self: object): ExportTracker | undefined => {
+    try {
+      const env = envs.has(self) ? envs.get(self) : (self as { env?: unknown }).env;
+      return ensureTracing(env as EnvOf<C>, options).tracker;
+    } catch (error) {
+      reportSdkError(WHERE, error);
+      return undefined;
+    }
+  };
+
+  const Base = Class as unknown as new (...args: unknown[]) => object;
+  const Traced = class extends Base {
+    constructor(...args: unknown[]) {
+      super(...args);
+      envs.set(this, args[1]);
+      trackerOf(this);
+    }
+  };
+  try {
+    // The user's name for `Counter.name` (and what reads it), not the wrapper's.
+    Object.defineProperty(Traced, "name", { value: Class.name, configurable: true });
+  } catch (error) {
+    reportSdkError(WHERE, error);
+  }
+  const proto = Traced.prototype as unknown as Record<PropertyKey, unknown>;
+  const define = (key: PropertyKey, value: Method, original: PropertyDescriptor) =>
+    Object.defineProperty(proto, key, { value, writable: true, enumerable: original.enumerable ?? false, configurable: true });
+  const found = (key: string): { fn: Method; descriptor: PropertyDescriptor } | undefined => {
+    for (let p: object | null = Class.prototype; p && p !== Object.prototype; p = Object.getPrototypeOf(p) as object | null) {
+      const descriptor = Reflect.getOwnPropertyDescriptor(p, key);
+      if (descriptor) return typeof descriptor.value === "function" ? { fn: descriptor.value as Method, descriptor } : undefined;
+    }
+    return undefined;
+  };
+
+  // Only the handlers the class has: the runtime looks for them (setAlarm() fails for a class
+  // without alarm()), so none is added.
+  const onFetch = found("fetch");
+  if (onFetch) {
+    define("fetch", function (this: object, request: unknown) {
+      const tracker = trackerOf(this);
+      if (!tracker || !(request instanceof Request)) return onFetch.fn.call(this, request);
+      return traceRequest(request, undefined, tracker, undefined, () => onFetch.fn.call(this, request) as Response | Promise<Response>, {
+        ...options,
+        spanName: options.spanName ?? ((r: Request) => `${className} ${r.method} ${pathOf(r)}`),
+      });
+    }, onFetch.descriptor);
+  }
+  const invocation = (key: string, inputsOf: (args: unknown[]) => Record<string, unknown>, onSpan?: (span: LiveSpan, args: unknown[]) => void) => {
+    const handler = found(key);
+    if (!handler) return;
+    define(key, function (this: object, ...args: unknown[]) {
+      const tracker = trackerOf(this);
+      if (!tracker) return handler.fn.apply(this, args);
+      let inputs: Record<string, unknown>;
+      try {
+        inputs = inputsOf(args);
+      } catch (error) {
+        reportSdkError(WHERE, error);
+        inputs = {};
+      }
+      return traceInvocation(`${className}.${key}`, inputs, tracker, undefined, (span) => {
+        if (span && onSpan) {
+          try {
+            onSpan(span, args);
+          } catch (error) {
+            reportSdkError(WHERE, error);
+          }
+        }
+        return handler.fn.apply(this, args);
+      }, options.exportDeadlineMs);
+    }, handler.descriptor);
+  };
+  invocation("alarm", ([info]) => {
+    const given = (info ?? {}) as Record<string, unknown>;
+    return Object.fromEntries(["retryCount", "isRetry", "scheduledTime"].filter((k) => given[k] !== undefined).map((k) => [k, given[k]]));
+  });
+  // A chat agent's message is the user's prompt, what its trace is read for: recorded as a traced
+  // function's argument is (and redacted as any input is). A binary one only by its size.
+  invocation("webSocketMessage", ([, message]) =>
+    typeof message === "string" ? { message, length: message.length } : { bytes: (message as ArrayBuffer | undefined)?.byteLength ?? 0 });
+  invocation("webSocketClose", ([, code, reason, wasClean]) => ({ code, reason, wasClean }));
+  invocation("webSocketError", ([, error]) => ({ error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) }), (span, [, error]) => {
+    // The socket failed: the span says so, whatever the handler does about it.
+    span.recordException(error);
+  });
+
+  // RPC: a class extending DurableObject serves each public method on its prototype chain to
+  // `stub.method(…)`. An older class (no DurableObject base) has no RPC: its methods are its own.
+  if (Class.prototype instanceof DurableObject) {
+    const seen = new Set<PropertyKey>(HANDLERS);
+    for (let p: object | null = Class.prototype; p && p !== Object.prototype && p !== DurableObject.prototype; p = Object.getPrototypeOf(p) as object | null) {
+      for (const key of Reflect.ownKeys(p)) {
+        if (seen.has(key)) continue;
+        seen.add(key);
+        if (typeof key === "symbol" || CONVERSIONS.has(key)) continue;
+        const descriptor = Reflect.getOwnPropertyDescriptor(p, key);
+        if (!descriptor || typeof descriptor.value !== "function") continue; // accessors and data stay as they are
+        let traced: Method;
+        try {
+          traced = trace(descriptor.value as Method, { name: `${className}.${key}` });
+        } catch (error) {
+          reportSdkError(WHERE, error);
+          continue;
+        }
+        const method = function (this: object, ...args: unknown[]) {
+          trackerOf(this);
+          return traced.apply(this, args);
+        };
+        Object.defineProperties(method, { name: { value: key }, length: { value: traced.length } });
+        define(key, method, descriptor);
+      }
+    }
+  }
+  return Traced as unknown as C;
+}
+
+function pathOf(request: Request): string {
+  try {
+    return new URL(request.url).pathname;
+  } catch {
+    return "/";
+  }
+}
+
