@@ -4,7 +4,7 @@
 declare namespace Cloudflare {
   interface GlobalProps {
     mainModule: typeof import("./fixture/worker.js");
-    durableNamespaces: "TraceBuffer" | "UnforwardedTraceBuffer" | "MisconfiguredTraceBuffer" | "SmallBatchTraceBuffer" | "QuickTraceBuffer";
+    durableNamespaces: "TraceBuffer" | "UnforwardedTraceBuffer" | "MisconfiguredTraceBuffer" | "SmallBatchTraceBuffer" | "QuickTraceBuffer" | "TracedCounter" | "TracedAgent";
   }
   interface Env {
     TRACE_BUFFER: DurableObjectNamespace<import("./fixture/worker.js").TraceBuffer>;
@@ -12,6 +12,8 @@ declare namespace Cloudflare {
     MISCONFIGURED_BUFFER: DurableObjectNamespace<import("./fixture/worker.js").MisconfiguredTraceBuffer>;
     SMALL_BATCH_BUFFER: DurableObjectNamespace<import("./fixture/worker.js").SmallBatchTraceBuffer>;
     QUICK_BUFFER: DurableObjectNamespace<import("./fixture/worker.js").QuickTraceBuffer>;
+    TRACED_COUNTER: DurableObjectNamespace<InstanceType<typeof import("./fixture/worker.js").TracedCounter>>;
+    TRACED_AGENT: DurableObjectNamespace<import("./fixture/worker.js").TracedAgent>;
     MLFLOW_TRACKING_URI: string;
     MLFLOW_EXPERIMENT_NAME: string;
     INGEST_KEYS: string;
