@@ -151,30 +151,29 @@ export function instrumentDurableObject<C extends AnyClass>(Class: C, options: W
   });
 
   // RPC: a class extending DurableObject serves each public method on its prototype chain to
-  // `stub.method(…)`. An older class (no DurableObject base) has no RPC: its methods are its own.
+  // `stub.method(…)`. Those the class itself defines are traced, not inherited ones: a framework's
+  // base class (the Agents SDK's) has dozens, called internally all the time (sql, setState…), and
+  // wrapping them would trace its internals and put a wrapper under code that is not the app's.
+  // An older class (no DurableObject base) has no RPC: its methods are its own.
   if (Class.prototype instanceof DurableObject) {
-    const seen = new Set<PropertyKey>(HANDLERS);
-    for (let p: object | null = Class.prototype; p && p !== Object.prototype && p !== DurableObject.prototype; p = Object.getPrototypeOf(p) as object | null) {
-      for (const key of Reflect.ownKeys(p)) {
-        if (seen.has(key)) continue;
-        seen.add(key);
-        if (typeof key === "symbol" || CONVERSIONS.has(key)) continue;
-        const descriptor = Reflect.getOwnPropertyDescriptor(p, key);
-        if (!descriptor || typeof descriptor.value !== "function") continue; // accessors and data stay as they are
-        let traced: Method;
-        try {
-          traced = trace(descriptor.value as Method, { name: `${className}.${key}` });
-        } catch (error) {
-          reportSdkError(WHERE, error);
-          continue;
-        }
-        const method = function (this: object, ...args: unknown[]) {
-          trackerOf(this);
-          return traced.apply(this, args);
-        };
-        Object.defineProperties(method, { name: { value: key }, length: { value: traced.length } });
-        define(key, method, descriptor);
+    const p = Class.prototype as object;
+    for (const key of Reflect.ownKeys(p)) {
+      if (HANDLERS.has(key) || typeof key === "symbol" || CONVERSIONS.has(key)) continue;
+      const descriptor = Reflect.getOwnPropertyDescriptor(p, key);
+      if (!descriptor || typeof descriptor.value !== "function") continue; // accessors and data stay as they are
+      let traced: Method;
+      try {
+        traced = trace(descriptor.value as Method, { name: `${className}.${key}` });
+      } catch (error) {
+        reportSdkError(WHERE, error);
+        continue;
       }
+      const method = function (this: object, ...args: unknown[]) {
+        trackerOf(this);
+        return traced.apply(this, args);
+      };
+      Object.defineProperties(method, { name: { value: key }, length: { value: traced.length } });
+      define(key, method, descriptor);
     }
   }
   return Traced as unknown as C;

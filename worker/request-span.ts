@@ -30,7 +30,8 @@ type WaitUntil = (promise: Promise<unknown>) => void;
 /**
  * The runtime's own `waitUntil`, taken before the handler runs: the trace's export goes through
  * it even when the handler (or a library such as Sentry's) replaces `ctx.waitUntil`. Undefined for
- * a ctx without one (a Durable Object's fetch, `{}` in a unit test): tracing then holds nothing open.
+ * a ctx without one (`{}` in a unit test, a handler called with no ctx): tracing then holds nothing
+ * open. (instrumentDurableObject passes none: a Durable Object's `ctx.waitUntil` extends nothing.)
  */
 export function runtimeWaitUntil(ctx: unknown): WaitUntil | undefined {
   const waitUntil = (ctx as { waitUntil?: unknown } | null | undefined)?.waitUntil;

@@ -150,10 +150,11 @@ describe("instrumentDurableObject(): RPC methods", () => {
     expect(root(numbers).status.statusCode).toBe("STATUS_CODE_OK");
   });
 
-  it("the subclass form keeps the class: a method of the user's subclass is not traced, the base's are; instanceof, statics and the name stay", async () => {
+  it("the subclass form keeps the class: a method of the user's subclass is not traced, the wrapped class's are, not those it inherits (a framework's); instanceof, statics and the name stay", async () => {
     const stub = agent();
     expect(await stub.chat("tell me a story")).toBe("tell ");
     expect(await stub.ownMethod()).toBe("own");
+    expect(await stub.remember("four")).toBe(4); // inherited, still served over RPC, not traced
     const all = await traces(1);
     expect(all.map(tree)).toEqual([[["AgentBase.chat", null], ["summarize", "AgentBase.chat"]]]);
     expect(root(all[0]!).inputs).toEqual({ prompt: "tell me a story" });
