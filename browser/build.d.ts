@@ -11,8 +11,9 @@ export declare function zoneBuildOptions(): { supported: Record<string, boolean>
  * modules itself (@vitejs/plugin-react-swc, @vitejs/plugin-vue). It lowers async/await and nothing
  * else: in dev, every app module (.js, .mjs, .ts, .jsx, .tsx, .vue and .svelte components, inline
  * module scripts, dependencies excluded from pre-bundling) after the other plugins compiled it, and
- * pre-bundled dependencies; in the build, each chunk before Vite minifies it. The build's target,
- * its CSS and server code (SSR) are left as they are. Top-level await cannot be lowered: the plugin
+ * pre-bundled dependencies; in the build, each chunk before Vite minifies it, Web Workers' bundles
+ * included. The build's target, its CSS and server code (SSR) are left as they are. (In the `iife`
+ * and `umd` library formats the lowering helpers become globals: build those with esbuild.) Top-level await cannot be lowered: the plugin
  * refuses it in browser code, naming the module (or the chunk, in the build).
  */
 export declare function mlflowEdgeZone(): {
@@ -24,5 +25,5 @@ export declare function mlflowEdgeZone(): {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   transform(code: string, id: string, options?: { ssr?: boolean }): Promise<{ code: string; map: any } | null>;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  renderChunk(code: string, chunk: { fileName: string }): Promise<{ code: string; map: any } | null>;
+  renderChunk(code: string, chunk: { fileName: string; facadeModuleId?: string | null }): Promise<{ code: string; map: any } | null>;
 };

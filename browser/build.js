@@ -29,27 +29,36 @@ const COMPONENT = /\.(vue|svelte)$/;
  * Lowers async/await in one module or chunk with Vite's esbuild, or says which one it could not.
  * @param {string} code
  * @param {string} file
+ * @param {boolean} [chunk] a built chunk (an error's line is the chunk's)
  */
-async function lowerAsync(code, file) {
+async function lowerAsync(code, file, chunk = false) {
   const { transformWithEsbuild } = await import("vite");
   try {
     const out = await transformWithEsbuild(code, file, { loader: "js", supported: { ...lowerAsyncSupported }, sourcemap: true });
     return { code: out.code, map: out.map };
   } catch (error) {
-    const detail = /** @type {{ errors?: { text: string }[] }} */ (error).errors?.[0]?.text ?? String(error);
-    throw new Error(`mlflow-edge:zone could not lower async/await in ${file} for Zone.js: ${detail}` +
+    const first = /** @type {{ errors?: { text: string; location?: { line: number; column: number } | null }[] }} */ (error).errors?.[0];
+    const detail = first?.text ?? String(error);
+    const loc = first?.location;
+    const at = !loc ? "" : chunk ? ` (line ${loc.line}, column ${loc.column} of the built chunk)` : `:${loc.line}:${loc.column}`;
+    throw new Error(`mlflow-edge:zone could not lower async/await in ${file}${at} for Zone.js: ${detail}` +
       (/top-level await/i.test(detail) ? " (top-level await cannot be lowered: move it into an async function)" : ""));
   }
 }
 
 /**
  * Whether a hook runs for server code (SSR, a framework's server files, Vitest reusing the config),
- * where Zone.js plays no part and top-level await is valid: left as it is.
- * @param {unknown} hook `this` of the hook (Vite 6+ gives it the environment)
+ * where Zone.js plays no part and top-level await is valid: left as it is. Vite 6+ tells each hook
+ * its environment (one plugin object serves the client's and the server's); Vite 5 says `ssr` in
+ * the transform's options, and in the build only through the config (`ssrBuild`).
+ * @param {unknown} hook `this` of the hook
  * @param {{ ssr?: boolean } | undefined} options
+ * @param {boolean} ssrBuild
  */
-const forServer = (hook, options) =>
-  options?.ssr === true || /** @type {{ environment?: { config?: { consumer?: string } } }} */ (hook)?.environment?.config?.consumer === "server";
+const forServer = (hook, options, ssrBuild) => {
+  const environment = /** @type {{ environment?: { config?: { consumer?: string } } }} */ (hook)?.environment;
+  return options?.ssr === true || (environment ? environment.config?.consumer === "server" : ssrBuild);
+};
 
 /**
  * A Vite plugin for Zone.js mode: lowers async/await in app code, dependencies and the build, and
@@ -68,7 +77,12 @@ export function mlflowEdgeZone() {
     name: "mlflow-edge:zone",
     enforce: /** @type {const} */ ("post"),
     config() {
-      return { optimizeDeps: { esbuildOptions: { supported: { ...lowerAsyncSupported } } } };
+      return {
+        optimizeDeps: { esbuildOptions: { supported: { ...lowerAsyncSupported } } },
+        // Web Workers (`new Worker(new URL(…))`, `?worker`) are bundled by a build of their own,
+        // which runs worker.plugins, not the app's.
+        worker: { plugins: () => [mlflowEdgeZone()] },
+      };
     },
     /** @param {{ command: string; build?: { ssr?: unknown } }} config */
     configResolved(config) {
@@ -85,16 +99,17 @@ export function mlflowEdgeZone() {
       // (an inline <script type="module"> of index.html comes as `index.html?html-proxy&index=0.js`)
       const script = SCRIPT.test(path) || /(^|&)html-proxy\b.*\.js$/.test(query) || (COMPONENT.test(path) && (query === "" || /(^|&)type=script\b/.test(query)));
       // Pre-bundled dependencies are lowered as Vite bundles them; one excluded from that is not.
-      if (!serve || !script || forServer(this, options) || path.includes("/node_modules/.vite/") || !awaits(code)) return null;
+      if (!serve || !script || forServer(this, options, false) || path.includes("/node_modules/.vite/") || !awaits(code)) return null;
       return lowerAsync(code, path);
     },
     /**
      * @param {string} code
-     * @param {{ fileName: string }} chunk
+     * @param {{ fileName: string; facadeModuleId?: string | null }} chunk
      */
     async renderChunk(code, chunk) {
-      if (serve || ssrBuild || forServer(this, undefined) || !awaits(code)) return null;
-      return lowerAsync(code, chunk.fileName);
+      if (serve || forServer(this, undefined, ssrBuild) || !awaits(code)) return null;
+      // (A chunk's file name may still be a placeholder here: the entry it is built from says more.)
+      return lowerAsync(code, chunk.facadeModuleId ? `the chunk built from ${chunk.facadeModuleId}` : chunk.fileName, true);
     },
   };
 }

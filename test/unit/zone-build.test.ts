@@ -5,7 +5,7 @@ import { build as esbuild } from "esbuild";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { build as viteBuild, createServer, type Rollup } from "vite";
+import { build as viteBuild, createBuilder, createServer, type Rollup } from "vite";
 import { mlflowEdgeZone, zoneBuildOptions } from "../../browser/build.js";
 
 const entry = "test/fixtures/zone-app/main.ts";
@@ -142,6 +142,35 @@ describe("Zone.js build help", () => {
     // An app targeting recent browsers keeps what that target allows (optional chaining, ??), lowered async aside.
     expect((await build([mlflowEdgeZone()], "es2022")).js).not.toMatch(NATIVE_ASYNC);
   }, 60_000);
+
+  it("Vite: one plugin serves the client and the server builds (environments): the client's chunks and its Web Worker are lowered, the server's output is left as it is", async () => {
+    const root = join(process.cwd(), "test/fixtures/zone-app/app");
+    // The JavaScript files of a build: its chunks, and assets such as a Web Worker's bundle (built on its own).
+    const chunks = (result: unknown) =>
+      (Array.isArray(result) ? result : [result])
+        .flatMap((r: Rollup.RollupOutput) => r.output)
+        .filter((o) => o.fileName.endsWith(".js"))
+        .map((o) => ({ fileName: o.fileName, code: o.type === "chunk" ? o.code : Buffer.from(o.source).toString() }));
+    const run = async (plugins: ReturnType<typeof mlflowEdgeZone>[]) => {
+      const builder = await createBuilder({
+        configFile: false, logLevel: "silent", root, plugins, builder: {},
+        environments: { client: { build: { write: false } }, ssr: { build: { write: false, rollupOptions: { input: join(root, "server.js") } } } },
+      });
+      const client = chunks(await builder.build(builder.environments.client!));
+      const server = chunks(await builder.build(builder.environments.ssr!));
+      return { client, server };
+    };
+    const plain = await run([]);
+    const workerOf = (client: { fileName: string; code: string }[]) => client.find((c) => /worker/.test(c.fileName))!;
+    expect(workerOf(plain.client).code).toMatch(NATIVE_ASYNC); // the check can fail: Vite alone leaves it native
+    const lowered = await run([mlflowEdgeZone()]);
+    expect(lowered.client.map((c) => c.fileName)).toHaveLength(plain.client.length); // main, the lazy chunk, the Worker
+    expect(lowered.client.length).toBeGreaterThanOrEqual(3);
+    for (const c of lowered.client) expect(c.code, c.fileName).not.toMatch(NATIVE_ASYNC);
+    const server = lowered.server.map((c) => c.code).join("\n");
+    expect(server).toMatch(/await Promise\.resolve\(\{ greeting/); // top-level await kept
+    expect(server).toMatch(NATIVE_ASYNC);
+  }, 120_000);
 
   for (const [tool, bundle] of [["esbuild: zoneBuildOptions()", withEsbuild], ["Vite: mlflowEdgeZone()", withVite]] as const) {
     it(`${tool} leaves no native async/await anywhere in the bundle (idb included)`, async () => {
