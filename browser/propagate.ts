@@ -25,8 +25,9 @@ export function isOriginList(list: unknown): boolean {
 
 function isOrigin(url: string): boolean {
   try {
-    const { pathname, search, hash } = new URL(url);
-    return pathname === "/" && !search && !hash && !url.endsWith("?") && !url.endsWith("#");
+    const { host, pathname, search, hash } = new URL(url);
+    // (host: "https://%2A.example.com" is read as *.example.com, which no origin is)
+    return !host.includes("*") && pathname === "/" && !search && !hash && !url.endsWith("?") && !url.endsWith("#");
   } catch {
     return false;
   }

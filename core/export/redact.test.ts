@@ -454,11 +454,12 @@ describe("redactSecrets", () => {
       "print(config)  # {'api_key': 'dictabc123def456', 'model': 'gpt-4o', 'password': 'dictpw1'}",
       "cfg = {\n    'password': 'multiline-dict9',\n    'user': 'bob',\n}",
       'apiKey := "goabc123def456"\npassword := "gopass99"',
+      "password = \"--correct-horse-battery\"\nPASSWORD = '-x'",
     ];
     const kept = [
       "{ type: 'password', label: 'Password', name: 'api_key' }\n{ password: 'Password', token: 'eos', max_tokens: '100' }",
       "{'token': None, 'password': '', 'secret_name': 'my-tls-secret', 'auth': 'basic'}",
-      "field = { name: 'password', placeholder: 'Forgot your password?', autocomplete: 'current-password' }\nflags = {'password': '-W', 'passfile': '--passfile'}",
+      "field = { name: 'password', placeholder: 'Forgot your password?', autocomplete: 'current-password' }\nflags = {'password': '-W', 'host': '-h'}\nlabels = { password: 'パスワード', confirm_password: '비밀번호 확인', pw: '密码' }",
     ];
     const trace = await finished(() => {
       mlflow.withSpan(() => "ok", { name: "call", inputs: { texts, kept } });
@@ -469,6 +470,7 @@ describe("redactSecrets", () => {
       `print(config)  # {'api_key': '${REDACTED}', 'model': 'gpt-4o', 'password': '${REDACTED}'}`,
       `cfg = {\n    'password': '${REDACTED}',\n    'user': 'bob',\n}`,
       `apiKey := "${REDACTED}"\npassword := "${REDACTED}"`,
+      `password = "${REDACTED}"\nPASSWORD = '${REDACTED}'`, // a value shaped as a flag, outside a dict of flags
     ]);
     expect(inputs.kept).toEqual(kept);
   });

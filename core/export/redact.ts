@@ -244,9 +244,8 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
     // (Not a template or a reference: '{0}:{1}', "%s", "%(pw)s", "$DB_PASSWORD", "${{ secrets.X }}"; nor a path.)
     if (!isSecretKey(key) || NOT_A_CREDENTIAL.test(v) || /\{\w*\}|%[sd]|%\(\w+\)s|\$[{A-Z_]/.test(v) || PATH.test(v) || !masks(key, v.trim())) return false;
     if (exact.has(n) || regexps.some((r) => r.test(key))) return true;
-    // Under a password's name: not a constant's name, nor a label ("Password", "Forgot your password?", "Mot de passe"),
-    // nor a command's flag ({'password': '-p'}: how a CLI takes it).
-    if (PASSWORD_NAME.test(n)) return normalizeKey(v) !== n && !/^[A-Z][A-Z0-9_]*$|^\p{Lu}\p{Ll}+$|[?:]$|^-[A-Za-z]$|^--[a-z][a-z-]+$/u.test(v) && !/passw|mot de passe|contrase|kennwort/i.test(v);
+    // Under a password's name: not a constant's name, nor a label ("Password", "Forgot your password?", "Mot de passe", "パスワード").
+    if (PASSWORD_NAME.test(n)) return normalizeKey(v) !== n && !/^[A-Z][A-Z0-9_]*$|^\p{Lu}\p{Ll}+$|[?:]$/u.test(v) && !/passw|mot de passe|contrase|kennwort|парол|パスワード|密码|密碼|비밀번호/i.test(v);
     return credentialShaped(v, n);
   };
   /**
@@ -328,8 +327,9 @@ export function createRedactor(options: RedactorOptions = {}): RedactHook {
       out = out.replace(ASSIGNED, (m, k: string, sep: string, q: string, v: string) => (assigned(k.slice(-80), v) ? `${k}${sep}${q}${REDACTED}${q}` : m));
     }
     if (out.includes(":")) {
+      // (Not a command's flag: {'password': '-p'} maps options to how a CLI takes them.)
       out = out.replace(OBJECT_ENTRY, (m, start: string, kq: string, k: string, sep: string, q: string, v: string) =>
-        v !== REDACTED && assigned(k.slice(-80), v) ? `${start}${kq}${k}${kq}${sep}${q}${REDACTED}${q}` : m);
+        v !== REDACTED && !/^-[A-Za-z]$/.test(v) && assigned(k.slice(-80), v) ? `${start}${kq}${k}${kq}${sep}${q}${REDACTED}${q}` : m);
       out = out.replace(HEADER_LINE, (m, start: string, indent: string, k: string, sep: string, v: string) => {
         const quote = v.startsWith('\\"') ? '\\"' : /^(["'])[^]*\1$/.test(v) ? v[0]! : "";
         // Unquoted, a trailing comment (`# prod`) stays.

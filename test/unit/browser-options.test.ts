@@ -23,6 +23,7 @@ describe("initBrowser options", () => {
     ["propagateTo", { propagateTo: ["api.example.com"] }], // no scheme: would match the page itself
     ["propagateTo", { propagateTo: ["https://api.example.com@evil.example"] }], // the origin is evil.example
     ["propagateTo", { propagateTo: ["https://*.example.com"] }], // matches no origin at all
+    ["propagateTo", { propagateTo: ["https://%2A.example.com"] }], // the same, percent-encoded
     ["propagateTo", { propagateTo: ["https://api.example.com/v1"] }], // would allow the whole origin, not the path
     ["context", { context: { with: () => undefined } }], // no active(): configure() would fail after the lock and the database
     ["sample", { sample: 1.5 }],
