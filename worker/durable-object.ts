@@ -1,7 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
-import { trace } from "../core/api/trace.js";
+import { isTraced, trace } from "../core/api/trace.js";
+import { fail } from "../core/config.js";
 import { reportSdkError } from "../core/debug.js";
-import type { LiveSpan } from "../core/model/live-span.js";
 import type { ExportTracker } from "./export-tracker.js";
 import { ensureTracing, validateWorkerOptions, type WorkerTracingOptions } from "./instrument.js";
 import { traceInvocation, traceRequest } from "./request-span.js";
@@ -27,6 +27,31 @@ type EnvOf<C> = C extends new (ctx: never, env: infer E, ...rest: never[]) => ob
 type Method = (this: object, ...args: unknown[]) => unknown;
 
 const WHERE = "instrumentDurableObject";
+
+/** The functions this module put on a class or an object: a class wrapped twice is traced once. */
+const ours = new WeakSet<Function>();
+
+/** What each handler other than fetch records as its span's inputs. */
+const INVOCATION_INPUTS: Record<string, (args: unknown[]) => Record<string, unknown>> = {
+  alarm: ([info]) => {
+    const given = (info ?? {}) as Record<string, unknown>;
+    return Object.fromEntries(["retryCount", "isRetry", "scheduledTime"].filter((k) => given[k] !== undefined).map((k) => [k, given[k]]));
+  },
+  // A chat agent's message is the user's prompt, what its trace is read for: recorded as a traced
+  // function's argument is (and redacted as any input is). A binary one only by its size.
+  webSocketMessage: ([, message]) =>
+    typeof message === "string" ? { message, length: message.length } : { bytes: (message as ArrayBuffer | undefined)?.byteLength ?? 0 },
+  webSocketClose: ([, code, reason, wasClean]) => ({ code, reason, wasClean }),
+  webSocketError: ([, error]) => ({ error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) }),
+};
+
+export interface DurableObjectTracingOptions<Env> extends WorkerTracingOptions<Env> {
+  /**
+   * The RPC methods to trace, by name; default: every method the class itself defines. Leave out
+   * one whose result is large and streamed (a file's body): each chunk is kept as an event.
+   */
+  methods?: readonly string[];
+}
 
 function describe(value: unknown): string {
   if (value === null) return "null";
@@ -54,11 +79,16 @@ function isClass(value: unknown): value is AnyClass {
  * export const Counter = instrumentDurableObject(class Counter extends DurableObject { ... });
  * // or: export class Counter extends instrumentDurableObject(CounterBase) {}
  */
-export function instrumentDurableObject<C extends AnyClass>(Class: C, options: WorkerTracingOptions<EnvOf<C>> = {}): C {
+export function instrumentDurableObject<C extends AnyClass>(Class: C, options: DurableObjectTracingOptions<EnvOf<C>> = {}): C {
   if (!isClass(Class)) {
     throw new TypeError(`mlflow-edge ${WHERE}(): the argument must be a Durable Object class (instrumentDurableObject(class Counter extends DurableObject { … })); got ${describe(Class)}.`);
   }
-  validateWorkerOptions(options, WHERE);
+  if (typeof options !== "object" || options === null) fail("options", "an object", options, WHERE);
+  const { methods, ...tracing } = options;
+  validateWorkerOptions(tracing, WHERE);
+  if (methods !== undefined && !(Array.isArray(methods) && methods.every((m) => typeof m === "string"))) {
+    fail("methods", "an array of method names", methods, WHERE);
+  }
   const className = typeof Class.name === "string" && Class.name !== "" ? Class.name : "DurableObject";
   const envs = new WeakMap<object, unknown>();
 
@@ -66,11 +96,51 @@ export function instrumentDurableObject<C extends AnyClass>(Class: C, options: W
   const trackerOf = (self: object): ExportTracker | undefined => {
     try {
       const env = envs.has(self) ? envs.get(self) : (self as { env?: unknown }).env;
-      return ensureTracing(env as EnvOf<C>, options).tracker;
+      return ensureTracing(env as EnvOf<C>, tracing, WHERE).tracker;
     } catch (error) {
       reportSdkError(WHERE, error);
       return undefined;
     }
+  };
+
+  // Each handler's wrapper, made from the user's function: for the class's methods, and for
+  // handlers written as fields (`fetch = (request) => this.app.fetch(request)`), on each object.
+  const wrapFetch = (fn: Method): Method => function (this: object, request: unknown) {
+    const tracker = trackerOf(this);
+    if (!tracker || !(request instanceof Request)) return fn.call(this, request);
+    return traceRequest(request, undefined, tracker, undefined, () => fn.call(this, request) as Response | Promise<Response>, {
+      ...tracing,
+      spanName: tracing.spanName ?? ((r: Request) => `${className} ${r.method} ${pathOf(r)}`),
+    });
+  };
+  const wrapInvocation = (key: string, fn: Method): Method => function (this: object, ...args: unknown[]) {
+    const tracker = trackerOf(this);
+    if (!tracker) return fn.apply(this, args);
+    let inputs: Record<string, unknown>;
+    try {
+      inputs = INVOCATION_INPUTS[key]!(args);
+    } catch (error) {
+      reportSdkError(WHERE, error);
+      inputs = {};
+    }
+    return traceInvocation(`${className}.${key}`, inputs, tracker, undefined, (span) => {
+      // The socket failed: the span says so, whatever the handler does about it.
+      if (span && key === "webSocketError") {
+        try {
+          span.recordException(args[1]);
+        } catch (error) {
+          reportSdkError(WHERE, error);
+        }
+      }
+      return fn.apply(this, args);
+    }, tracing.exportDeadlineMs);
+  };
+  /** The wrapper of handler `key`, or undefined for a function that is one already (a class wrapped twice). */
+  const handlerWrapper = (key: string, fn: unknown): Method | undefined => {
+    if (typeof fn !== "function" || ours.has(fn)) return undefined;
+    const wrapped = key === "fetch" ? wrapFetch(fn as Method) : wrapInvocation(key, fn as Method);
+    ours.add(wrapped);
+    return wrapped;
   };
 
   const Base = Class as unknown as new (...args: unknown[]) => object;
@@ -79,6 +149,16 @@ export function instrumentDurableObject<C extends AnyClass>(Class: C, options: W
       super(...args);
       envs.set(this, args[1]);
       trackerOf(this);
+      for (const key of HANDLERS) {
+        if (key === "constructor" || key === "connect" || !Object.hasOwn(this, key)) continue;
+        try {
+          const descriptor = Reflect.getOwnPropertyDescriptor(this, key)!;
+          const wrapped = descriptor.writable ? handlerWrapper(key as string, descriptor.value) : undefined;
+          if (wrapped) Object.defineProperty(this, key, { ...descriptor, value: wrapped });
+        } catch (error) {
+          reportSdkError(WHERE, error);
+        }
+      }
     }
   };
   try {
@@ -90,80 +170,36 @@ export function instrumentDurableObject<C extends AnyClass>(Class: C, options: W
   const proto = Traced.prototype as unknown as Record<PropertyKey, unknown>;
   const define = (key: PropertyKey, value: Method, original: PropertyDescriptor) =>
     Object.defineProperty(proto, key, { value, writable: true, enumerable: original.enumerable ?? false, configurable: true });
-  const found = (key: string): { fn: Method; descriptor: PropertyDescriptor } | undefined => {
-    for (let p: object | null = Class.prototype; p && p !== Object.prototype; p = Object.getPrototypeOf(p) as object | null) {
-      const descriptor = Reflect.getOwnPropertyDescriptor(p, key);
-      if (descriptor) return typeof descriptor.value === "function" ? { fn: descriptor.value as Method, descriptor } : undefined;
-    }
-    return undefined;
-  };
 
   // Only the handlers the class has: the runtime looks for them (setAlarm() fails for a class
   // without alarm()), so none is added.
-  const onFetch = found("fetch");
-  if (onFetch) {
-    define("fetch", function (this: object, request: unknown) {
-      const tracker = trackerOf(this);
-      if (!tracker || !(request instanceof Request)) return onFetch.fn.call(this, request);
-      return traceRequest(request, undefined, tracker, undefined, () => onFetch.fn.call(this, request) as Response | Promise<Response>, {
-        ...options,
-        spanName: options.spanName ?? ((r: Request) => `${className} ${r.method} ${pathOf(r)}`),
-      });
-    }, onFetch.descriptor);
+  for (const key of ["fetch", ...Object.keys(INVOCATION_INPUTS)]) {
+    for (let p: object | null = Class.prototype; p && p !== Object.prototype; p = Object.getPrototypeOf(p) as object | null) {
+      const descriptor = Reflect.getOwnPropertyDescriptor(p, key);
+      if (!descriptor) continue;
+      const wrapped = handlerWrapper(key, descriptor.value);
+      if (wrapped) define(key, wrapped, descriptor);
+      break;
+    }
   }
-  const invocation = (key: string, inputsOf: (args: unknown[]) => Record<string, unknown>, onSpan?: (span: LiveSpan, args: unknown[]) => void) => {
-    const handler = found(key);
-    if (!handler) return;
-    define(key, function (this: object, ...args: unknown[]) {
-      const tracker = trackerOf(this);
-      if (!tracker) return handler.fn.apply(this, args);
-      let inputs: Record<string, unknown>;
-      try {
-        inputs = inputsOf(args);
-      } catch (error) {
-        reportSdkError(WHERE, error);
-        inputs = {};
-      }
-      return traceInvocation(`${className}.${key}`, inputs, tracker, undefined, (span) => {
-        if (span && onSpan) {
-          try {
-            onSpan(span, args);
-          } catch (error) {
-            reportSdkError(WHERE, error);
-          }
-        }
-        return handler.fn.apply(this, args);
-      }, options.exportDeadlineMs);
-    }, handler.descriptor);
-  };
-  invocation("alarm", ([info]) => {
-    const given = (info ?? {}) as Record<string, unknown>;
-    return Object.fromEntries(["retryCount", "isRetry", "scheduledTime"].filter((k) => given[k] !== undefined).map((k) => [k, given[k]]));
-  });
-  // A chat agent's message is the user's prompt, what its trace is read for: recorded as a traced
-  // function's argument is (and redacted as any input is). A binary one only by its size.
-  invocation("webSocketMessage", ([, message]) =>
-    typeof message === "string" ? { message, length: message.length } : { bytes: (message as ArrayBuffer | undefined)?.byteLength ?? 0 });
-  invocation("webSocketClose", ([, code, reason, wasClean]) => ({ code, reason, wasClean }));
-  invocation("webSocketError", ([, error]) => ({ error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) }), (span, [, error]) => {
-    // The socket failed: the span says so, whatever the handler does about it.
-    span.recordException(error);
-  });
 
   // RPC: a class extending DurableObject serves each public method on its prototype chain to
   // `stub.method(…)`. Those the class itself defines are traced, not inherited ones: a framework's
   // base class (the Agents SDK's) has dozens, called internally all the time (sql, setState…), and
   // wrapping them would trace its internals and put a wrapper under code that is not the app's.
-  // An older class (no DurableObject base) has no RPC: its methods are its own.
+  // A method traced already (`@trace()`) keeps its own span. An older class (no DurableObject
+  // base) has no RPC: its methods are its own.
   if (Class.prototype instanceof DurableObject) {
     const p = Class.prototype as object;
     for (const key of Reflect.ownKeys(p)) {
-      if (HANDLERS.has(key) || typeof key === "symbol" || CONVERSIONS.has(key)) continue;
+      if (HANDLERS.has(key) || typeof key === "symbol" || CONVERSIONS.has(key) || (methods && !methods.includes(key))) continue;
       const descriptor = Reflect.getOwnPropertyDescriptor(p, key);
-      if (!descriptor || typeof descriptor.value !== "function") continue; // accessors and data stay as they are
+      const fn = descriptor?.value as unknown;
+      if (typeof fn !== "function" || ours.has(fn)) continue; // accessors and data stay as they are
       let traced: Method;
       try {
-        traced = trace(descriptor.value as Method, { name: `${className}.${key}` });
+        // A method traced already: only made to set tracing up first.
+        traced = isTraced(fn) ? (fn as Method) : trace(fn as Method, { name: `${className}.${key}` });
       } catch (error) {
         reportSdkError(WHERE, error);
         continue;
@@ -173,7 +209,8 @@ export function instrumentDurableObject<C extends AnyClass>(Class: C, options: W
         return traced.apply(this, args);
       };
       Object.defineProperties(method, { name: { value: key }, length: { value: traced.length } });
-      define(key, method, descriptor);
+      ours.add(method);
+      define(key, method, descriptor!);
     }
   }
   return Traced as unknown as C;

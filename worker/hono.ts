@@ -83,7 +83,7 @@ export function mlflowTracing<E extends HonoEnv = HonoEnv>(options: WorkerTracin
       keepError(outer, c);
       return;
     }
-    const { tracker } = ensureTracing(c.env, options);
+    const { tracker } = ensureTracing(c.env, options, "mlflowTracing");
     let waitUntil: ((p: Promise<unknown>) => void) | undefined;
     let ctx: Context["executionCtx"] | undefined;
     try {

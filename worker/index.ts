@@ -6,7 +6,7 @@
  * @module
  */
 export { instrument, resetWorkerTracing } from "./instrument.js";
-export { instrumentDurableObject } from "./durable-object.js";
+export { instrumentDurableObject, type DurableObjectTracingOptions } from "./durable-object.js";
 export type { WorkerTracingOptions } from "./instrument.js";
 export { mlflowTracing } from "./hono.js";
 export { requestSpan } from "./request-span.js";

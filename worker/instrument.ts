@@ -63,7 +63,7 @@ const configuredHere = new WeakSet<Tracer>();
  * Configures the isolate's tracer from the first env seen, and again if something else replaced
  * the global tracer since (an `init()` elsewhere in the Worker).
  */
-export function ensureTracing<Env>(env: Env, options: WorkerTracingOptions<Env>): Setup {
+export function ensureTracing<Env>(env: Env, options: WorkerTracingOptions<Env>, fn = "instrument"): Setup {
   const current = getTracer();
   if (isolateSetup && current === isolateSetup.tracer) {
     // One tracer and destination per isolate, the first layer's: another's differing ones would be
@@ -73,7 +73,7 @@ export function ensureTracing<Env>(env: Env, options: WorkerTracingOptions<Env>)
       if (!sameTracing(options as WorkerTracingOptions<never>, isolateSetup.options as WorkerTracingOptions<never>)) {
         warnOnce(
           "instrument-options-differ",
-          "instrument()/mlflowTracing() are used with different tracing options (exporter, experimentId, maxValueBytes, …) in one Worker: " +
+          "instrument()/mlflowTracing()/instrumentDurableObject() are used with different tracing options (exporter, experimentId, maxValueBytes, …) in one Worker: " +
             "one tracer serves the isolate, set up by the first to run, and the others' are ignored. Pass the same options to each " +
             "(spanName, spanType, continueTrace and exportDeadlineMs may differ).",
         );
@@ -85,7 +85,7 @@ export function ensureTracing<Env>(env: Env, options: WorkerTracingOptions<Env>)
     // init() (or another configure) set up tracing that this replaces: its exporter would get nothing.
     warnOnce(
       "instrument-replaces-init",
-      "instrument()/mlflowTracing() configure tracing themselves and replace what init() set up (its exporter gets no traces from here on): " +
+      "instrument()/mlflowTracing()/instrumentDurableObject() configure tracing themselves and replace what init() set up (its exporter gets no traces from here on): " +
         "pass those options to them instead, e.g. instrument(handler, { exporter: (env) => …, experimentId }).",
     );
   }
@@ -95,13 +95,13 @@ export function ensureTracing<Env>(env: Env, options: WorkerTracingOptions<Env>)
     destination = options.exporter ? options.exporter(env) : destinationFromEnv(env as Record<string, unknown>, { exportDeadlineMs: options.exportDeadlineMs });
   } catch (error) {
     // A configuration mistake must not fail the Worker's requests: say what is wrong, trace on.
-    warnOnce("worker-destination", `instrument(): traces are dropped: ${errorText(error)}`);
+    warnOnce("worker-destination", `${fn}(): traces are dropped: ${errorText(error)}`);
     destination = undefined;
   }
   if (!destination && !options.exporter) {
     warnOnce(
       "worker-no-destination",
-      "instrument(): no TRACE_BUFFER binding, MLFLOW_EDGE_COLLECTOR_URL or MLFLOW_TRACKING_URI in env and no exporter option, so traces are recorded and dropped.",
+      `${fn}(): no TRACE_BUFFER binding, MLFLOW_EDGE_COLLECTOR_URL or MLFLOW_TRACKING_URI in env and no exporter option, so traces are recorded and dropped.`,
     );
   }
   tracker.setDestination(destination);

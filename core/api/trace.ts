@@ -80,6 +80,10 @@ function decorate(options: TraceOptions, value: unknown, context: DecoratorConte
   return wrap(value, options, String(context.name));
 }
 
+/** Functions trace() made: a wrapper that traces methods (instrumentDurableObject) leaves these to their own span. */
+const tracedFunctions = new WeakSet<Function>();
+export const isTraced = (fn: unknown): boolean => typeof fn === "function" && tracedFunctions.has(fn);
+
 function wrap(fn: Function, options: TraceOptions, methodName: string | undefined): Function {
   const params = readParams(fn);
   // A bind() result is named "bound f": the span is named as the function is (Python's is "f").
@@ -171,6 +175,7 @@ function wrap(fn: Function, options: TraceOptions, methodName: string | undefine
   } catch (error) {
     reportSdkError("trace.copyProperties", error);
   }
+  tracedFunctions.add(traced);
   return traced;
 }
 

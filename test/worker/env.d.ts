@@ -4,7 +4,7 @@
 declare namespace Cloudflare {
   interface GlobalProps {
     mainModule: typeof import("./fixture/worker.js");
-    durableNamespaces: "TraceBuffer" | "UnforwardedTraceBuffer" | "MisconfiguredTraceBuffer" | "SmallBatchTraceBuffer" | "QuickTraceBuffer" | "TracedCounter" | "TracedAgent";
+    durableNamespaces: "TraceBuffer" | "UnforwardedTraceBuffer" | "MisconfiguredTraceBuffer" | "SmallBatchTraceBuffer" | "QuickTraceBuffer" | "TracedCounter" | "TracedAgent" | "TracedFields" | "TwiceTraced";
   }
   interface Env {
     TRACE_BUFFER: DurableObjectNamespace<import("./fixture/worker.js").TraceBuffer>;
@@ -14,6 +14,8 @@ declare namespace Cloudflare {
     QUICK_BUFFER: DurableObjectNamespace<import("./fixture/worker.js").QuickTraceBuffer>;
     TRACED_COUNTER: DurableObjectNamespace<InstanceType<typeof import("./fixture/worker.js").TracedCounter>>;
     TRACED_AGENT: DurableObjectNamespace<import("./fixture/worker.js").TracedAgent>;
+    TRACED_FIELDS: DurableObjectNamespace<InstanceType<typeof import("./fixture/worker.js").TracedFields>>;
+    TWICE_TRACED: DurableObjectNamespace<InstanceType<typeof import("./fixture/worker.js").TwiceTraced>>;
     MLFLOW_TRACKING_URI: string;
     MLFLOW_EXPERIMENT_NAME: string;
     INGEST_KEYS: string;

@@ -222,6 +222,41 @@ describe("instrumentDurableObject(): the call itself", () => {
     expect(() => instrumentDurableObject(Ok, { exporter: "mlflow" as never })).toThrow(TypeError);
     expect(() => instrumentDurableObject(Ok, { exporter: "mlflow" as never })).toThrow(/instrumentDurableObject.*exporter/);
     expect(() => instrumentDurableObject(Ok, { experimentID: "1" } as never)).toThrow(/experimentId/);
+    expect(() => instrumentDurableObject(Ok, { methods: "chat" as never })).toThrow(/"methods" must be an array of method names/);
+  });
+
+  it("handlers written as fields are traced, a method traced already with @trace() keeps its own span, and `methods` leaves the others alone", async () => {
+    const stub = env.TRACED_FIELDS.get(env.TRACED_FIELDS.idFromName(`fields-${n++}`));
+    expect(await (await stub.fetch("https://do.example/ask", { method: "POST", body: "field fetch" })).text()).toBe("field");
+    expect(await stub.chat("decorated")).toBe("decor");
+    expect(await new Response(await stub.download()).text()).toBe("a large file"); // not listed: no span, the stream untouched
+    const all = await traces(2);
+    expect(all.map(tree)).toEqual([
+      [["TracedFields POST /ask", null], ["summarize", "TracedFields POST /ask"]],
+      [["chat", null], ["summarize", "chat"]], // the user's AGENT span is the root, not under a wrapper's
+    ]);
+    expect(root(all[1]!).attributes["mlflow.spanType"]).toBe("AGENT");
+    exported.drain();
+    await stub.setAlarmIn(60_000);
+    await traces(1);
+    exported.drain();
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const [alarm, ...more] = await traces(1);
+    expect(more).toHaveLength(0);
+    expect(tree(alarm!)).toEqual([["TracedFields.alarm", null]]);
+  });
+
+  it("a class wrapped twice is traced once: one span per RPC call, one trace per alarm", async () => {
+    const stub = env.TWICE_TRACED.get(env.TWICE_TRACED.idFromName(`twice-${n++}`));
+    expect(await stub.echo(5)).toBe(5);
+    await stub.setAlarmIn(60_000);
+    const calls = await traces(2);
+    expect(calls.map(tree)).toEqual([[["TwiceTraced.echo", null]], [["TwiceTraced.setAlarmIn", null]]]);
+    exported.drain();
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const [alarm, ...more] = await traces(1);
+    expect(more).toHaveLength(0);
+    expect(tree(alarm!)).toEqual([["TwiceTraced.alarm", null], ["summarize", "TwiceTraced.alarm"]]);
   });
 
   it("a class not extending DurableObject (no RPC) gets its handlers traced and its other methods left alone", () => {
