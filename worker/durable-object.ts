@@ -53,7 +53,7 @@ export interface DurableObjectTracingOptions<Env> extends WorkerTracingOptions<E
   methods?: readonly string[];
 }
 
-function describe(value: unknown): string {
+function notAClass(value: unknown): string {
   if (value === null) return "null";
   if (typeof value === "function") return "a function that is not a class (an arrow, async or bound function, or a method)";
   if (typeof value === "object") return "an object (pass the class itself, not an instance)";
@@ -81,7 +81,7 @@ function isClass(value: unknown): value is AnyClass {
  */
 export function instrumentDurableObject<C extends AnyClass>(Class: C, options: DurableObjectTracingOptions<EnvOf<C>> = {}): C {
   if (!isClass(Class)) {
-    throw new TypeError(`mlflow-edge ${WHERE}(): the argument must be a Durable Object class (instrumentDurableObject(class Counter extends DurableObject { … })); got ${describe(Class)}.`);
+    throw new TypeError(`mlflow-edge ${WHERE}(): the argument must be a Durable Object class (instrumentDurableObject(class Counter extends DurableObject { … })); got ${notAClass(Class)}.`);
   }
   if (typeof options !== "object" || options === null) fail("options", "an object", options, WHERE);
   const { methods, ...tracing } = options;
