@@ -1,7 +1,9 @@
 import { DurableObject } from "cloudflare:workers";
 import { isTraced, trace } from "../core/api/trace.js";
 import { fail } from "../core/config.js";
+import { getCurrentActiveSpan } from "../core/api/current.js";
 import { reportSdkError } from "../core/debug.js";
+import type { LiveSpan } from "../core/model/live-span.js";
 import type { ExportTracker } from "./export-tracker.js";
 import { ensureTracing, validateWorkerOptions, type WorkerTracingOptions } from "./instrument.js";
 import { traceInvocation, traceRequest } from "./request-span.js";
@@ -30,6 +32,15 @@ const WHERE = "instrumentDurableObject";
 
 /** The functions this module put on a class or an object: a class wrapped twice is traced once. */
 const ours = new WeakSet<Function>();
+/** The object and handler each invocation's trace was started for (by its trace's record). */
+const invocations = new WeakMap<object, { self: object; key: string }>();
+const safeActive = (): LiveSpan | null => {
+  try {
+    return getCurrentActiveSpan();
+  } catch {
+    return null;
+  }
+};
 
 /** What each handler other than fetch records as its span's inputs. */
 const INVOCATION_INPUTS: Record<string, (args: unknown[]) => Record<string, unknown>> = {
@@ -87,7 +98,8 @@ export function instrumentDurableObject<C extends AnyClass>(Class: C, options: D
   const { methods, ...tracing } = options;
   validateWorkerOptions(tracing, WHERE);
   if (methods !== undefined && !(Array.isArray(methods) && methods.every((m) => typeof m === "string"))) {
-    fail("methods", "an array of method names", methods, WHERE);
+    if (Array.isArray(methods)) throw new TypeError(`mlflow-edge ${WHERE}(): "methods" must be an array of method names (strings); got an array with a non-string.`);
+    fail("methods", "an array of method names (strings)", methods, WHERE);
   }
   const className = typeof Class.name === "string" && Class.name !== "" ? Class.name : "DurableObject";
   const envs = new WeakMap<object, unknown>();
@@ -115,7 +127,11 @@ export function instrumentDurableObject<C extends AnyClass>(Class: C, options: D
   };
   const wrapInvocation = (key: string, fn: Method): Method => function (this: object, ...args: unknown[]) {
     const tracker = trackerOf(this);
-    if (!tracker) return fn.apply(this, args);
+    // Inside this object's own invocation of the same handler (a handler bound in the constructor
+    // and wrapped again, an override calling super.alarm() in a class wrapped twice): one span.
+    const active = safeActive();
+    const running = active && invocations.get(active._record);
+    if (!tracker || (running && running.self === this && running.key === key)) return fn.apply(this, args);
     let inputs: Record<string, unknown>;
     try {
       inputs = INVOCATION_INPUTS[key]!(args);
@@ -124,6 +140,7 @@ export function instrumentDurableObject<C extends AnyClass>(Class: C, options: D
       inputs = {};
     }
     return traceInvocation(`${className}.${key}`, inputs, tracker, undefined, (span) => {
+      if (span) invocations.set(span._record, { self: this, key });
       // The socket failed: the span says so, whatever the handler does about it.
       if (span && key === "webSocketError") {
         try {
@@ -189,13 +206,28 @@ export function instrumentDurableObject<C extends AnyClass>(Class: C, options: D
   // wrapping them would trace its internals and put a wrapper under code that is not the app's.
   // A method traced already (`@trace()`) keeps its own span. An older class (no DurableObject
   // base) has no RPC: its methods are its own.
-  if (Class.prototype instanceof DurableObject) {
-    const p = Class.prototype as object;
-    for (const key of Reflect.ownKeys(p)) {
-      if (HANDLERS.has(key) || typeof key === "symbol" || CONVERSIONS.has(key) || (methods && !methods.includes(key))) continue;
+  const rpc = Class.prototype instanceof DurableObject;
+  const p = Class.prototype as object;
+  const own = rpc
+    ? Reflect.ownKeys(p).filter((key): key is string => {
+        if (HANDLERS.has(key) || typeof key === "symbol" || CONVERSIONS.has(key)) return false;
+        const fn = Reflect.getOwnPropertyDescriptor(p, key)?.value as unknown;
+        return typeof fn === "function" && !ours.has(fn); // accessors and data stay as they are
+      })
+    : [];
+  // A name that is not one of those would be left untraced without a word (a typo, an inherited method).
+  const unknown = methods?.find((m) => !own.includes(m));
+  if (unknown !== undefined) {
+    throw new TypeError(
+      `mlflow-edge ${WHERE}(): "methods" names "${unknown}", which is not an RPC method ${className} defines itself` +
+        ` (${rpc ? `its methods: ${own.join(", ") || "none"}` : "it does not extend DurableObject, so it has no RPC"}; handlers are always traced).`,
+    );
+  }
+  if (rpc) {
+    for (const key of own) {
+      if (methods && !methods.includes(key)) continue;
       const descriptor = Reflect.getOwnPropertyDescriptor(p, key);
       const fn = descriptor?.value as unknown;
-      if (typeof fn !== "function" || ours.has(fn)) continue; // accessors and data stay as they are
       let traced: Method;
       try {
         // A method traced already: only made to set tracing up first.

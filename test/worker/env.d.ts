@@ -4,7 +4,7 @@
 declare namespace Cloudflare {
   interface GlobalProps {
     mainModule: typeof import("./fixture/worker.js");
-    durableNamespaces: "TraceBuffer" | "UnforwardedTraceBuffer" | "MisconfiguredTraceBuffer" | "SmallBatchTraceBuffer" | "QuickTraceBuffer" | "TracedCounter" | "TracedAgent" | "TracedFields" | "TwiceTraced";
+    durableNamespaces: "TraceBuffer" | "UnforwardedTraceBuffer" | "MisconfiguredTraceBuffer" | "SmallBatchTraceBuffer" | "QuickTraceBuffer" | "TracedCounter" | "TracedAgent" | "TracedFields" | "TwiceTraced" | "BoundHandlers" | "ReWrapped";
   }
   interface Env {
     TRACE_BUFFER: DurableObjectNamespace<import("./fixture/worker.js").TraceBuffer>;
@@ -16,6 +16,8 @@ declare namespace Cloudflare {
     TRACED_AGENT: DurableObjectNamespace<import("./fixture/worker.js").TracedAgent>;
     TRACED_FIELDS: DurableObjectNamespace<InstanceType<typeof import("./fixture/worker.js").TracedFields>>;
     TWICE_TRACED: DurableObjectNamespace<InstanceType<typeof import("./fixture/worker.js").TwiceTraced>>;
+    BOUND_HANDLERS: DurableObjectNamespace<InstanceType<typeof import("./fixture/worker.js").BoundHandlers>>;
+    RE_WRAPPED: DurableObjectNamespace<import("./fixture/worker.js").ReWrapped>;
     MLFLOW_TRACKING_URI: string;
     MLFLOW_EXPERIMENT_NAME: string;
     INGEST_KEYS: string;

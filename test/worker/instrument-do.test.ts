@@ -222,7 +222,7 @@ describe("instrumentDurableObject(): the call itself", () => {
     expect(() => instrumentDurableObject(Ok, { exporter: "mlflow" as never })).toThrow(TypeError);
     expect(() => instrumentDurableObject(Ok, { exporter: "mlflow" as never })).toThrow(/instrumentDurableObject.*exporter/);
     expect(() => instrumentDurableObject(Ok, { experimentID: "1" } as never)).toThrow(/experimentId/);
-    expect(() => instrumentDurableObject(Ok, { methods: "chat" as never })).toThrow(/"methods" must be an array of method names/);
+    expect(() => instrumentDurableObject(Ok, { methods: "chat" as never })).toThrow(/"methods" must be an array of method names \(strings\)/);
   });
 
   it("handlers written as fields are traced, a method traced already with @trace() keeps its own span, and `methods` leaves the others alone", async () => {
@@ -244,6 +244,38 @@ describe("instrumentDurableObject(): the call itself", () => {
     const [alarm, ...more] = await traces(1);
     expect(more).toHaveLength(0);
     expect(tree(alarm!)).toEqual([["TracedFields.alarm", null]]);
+  });
+
+  it("a handler bound in the constructor, and an override calling super's in a class wrapped again, make one trace per alarm", async () => {
+    for (const ns of [env.BOUND_HANDLERS, env.RE_WRAPPED] as DurableObjectNamespace<DurableObject & { setAlarmIn(ms: number): Promise<void> }>[]) {
+      exported.drain();
+      const stub = ns.get(ns.idFromName(`alarm-${n++}`));
+      await stub.setAlarmIn(60_000);
+      await traces(1);
+      exported.drain();
+      expect(await runDurableObjectAlarm(stub)).toBe(true);
+      const [alarm, ...more] = await traces(1);
+      expect(more).toHaveLength(0);
+      expect(tree(alarm!).map(([name]) => name)).toEqual([expect.stringMatching(/^(BoundHandlers|ReWrapped)\.alarm$/), "summarize"]);
+    }
+  });
+
+  it("methods: a name that is not an RPC method the class defines is refused at the call", () => {
+    class Base extends DurableObject {
+      inherited(): number {
+        return 1;
+      }
+    }
+    class Child extends Base {
+      own(): number {
+        return 2;
+      }
+    }
+    expect(() => instrumentDurableObject(Child, { methods: ["onw"] })).toThrow(/"methods" names "onw", which is not an RPC method Child defines itself \(its methods: own;/);
+    expect(() => instrumentDurableObject(Child, { methods: ["inherited"] })).toThrow(/"methods" names "inherited"/);
+    expect(() => instrumentDurableObject(Child, { methods: ["fetch"] })).toThrow(/handlers are always traced/);
+    expect(() => instrumentDurableObject(Child, { methods: [1] as never })).toThrow(/"methods" must be an array of method names \(strings\); got an array with a non-string/);
+    expect(() => instrumentDurableObject(Child, { methods: ["own"] })).not.toThrow();
   });
 
   it("a class wrapped twice is traced once: one span per RPC call, one trace per alarm", async () => {
