@@ -448,13 +448,14 @@ describe("redactSecrets", () => {
     expect(inputs.prose).toHaveLength(prose.length); // the 50 000 blanks: in linear time (a backtracking split took seconds)
   });
 
-  it("masks quoted values in object literals and Python dicts on one line ({ apiKey: '…' }, {'password': '…'}) and Go's := assignments; keeps labels, types and settings there", async () => {
+  it("masks quoted values in object literals and Python dicts on one line ({ apiKey: '…' }, {'password': '…'}), Go's := assignments and curl -v's response headers; keeps labels, types and settings there", async () => {
     const texts = [
       "const client = new OpenAI({ apiKey: 'objabc123def456', baseURL: url });",
       "print(config)  # {'api_key': 'dictabc123def456', 'model': 'gpt-4o', 'password': 'dictpw1'}",
       "cfg = {\n    'password': 'multiline-dict9',\n    'user': 'bob',\n}",
       'apiKey := "goabc123def456"\npassword := "gopass99"',
       "password = \"--correct-horse-battery\"\nPASSWORD = '-x'",
+      "< HTTP/1.1 200 OK\n< Set-Cookie: session=curlabc123def456; Path=/; HttpOnly\n< X-Api-Key: curlk3y12345",
     ];
     const kept = [
       "{ type: 'password', label: 'Password', name: 'api_key' }\n{ password: 'Password', token: 'eos', max_tokens: '100' }",
@@ -471,6 +472,7 @@ describe("redactSecrets", () => {
       `cfg = {\n    'password': '${REDACTED}',\n    'user': 'bob',\n}`,
       `apiKey := "${REDACTED}"\npassword := "${REDACTED}"`,
       `password = "${REDACTED}"\nPASSWORD = '${REDACTED}'`, // a value shaped as a flag, outside a dict of flags
+      `< HTTP/1.1 200 OK\n< Set-Cookie: ${REDACTED}\n< X-Api-Key: ${REDACTED}`, // curl -v's response headers
     ]);
     expect(inputs.kept).toEqual(kept);
   });

@@ -137,10 +137,10 @@ const containerKeys = (any: boolean): [RegExp, RegExp] => {
 const CLOSED = "(?=[ \\t]*(?:[#,.)}\\]>|&/]|$|\\\\[nr]))";
 // Header lines as text (a logged request, an error message, an env or YAML file), at a line start
 // (indented, or as a YAML list item) or after "\n" or "\r" written inside JSON text: `Name: value`
-// to the end of the line, or a quoted value (also `\"…\"` in JSON text). The separator takes all
-// the blanks, so an empty value is no value.
+// to the end of the line, or a quoted value (also `\"…\"` in JSON text); also after `curl -v`'s `< `.
+// The separator takes all the blanks, so an empty value is no value.
 const HEADER_LINE = new RegExp(
-  `(^|\\\\[nr])([ \\t]{0,40}(?:(?:[-*+>]|\\d{1,3}\\.)[ \\t]{1,4})?(?:\\*\\*|__)?)(?=[A-Za-z0-9_-]{0,80}?(?:${SECRET_WORDS}))([A-Za-z][A-Za-z0-9_-]{0,79})((?:\\*\\*|__)?[ \\t]*:(?:\\*\\*|__)?[ \\t]*)(?![ \\t])` +
+  `(^|\\\\[nr])([ \\t]{0,40}(?:(?:[-*+<>]|\\d{1,3}\\.)[ \\t]{1,4})?(?:\\*\\*|__)?)(?=[A-Za-z0-9_-]{0,80}?(?:${SECRET_WORDS}))([A-Za-z][A-Za-z0-9_-]{0,79})((?:\\*\\*|__)?[ \\t]*:(?:\\*\\*|__)?[ \\t]*)(?![ \\t])` +
     `(\\\\"[^"\\\\\\r\\n]{1,2000}\\\\"|"[^"\\\\\\r\\n]{1,2000}"${CLOSED}|'[^'\\\\\\r\\n]{1,2000}'${CLOSED}|[^\\r\\n\\\\"]+)`,
   "gim",
 );
@@ -177,6 +177,7 @@ const credentialShaped = (value: string, n: string): boolean =>
  */
 const headerLike = (name: string, value: string, quoted: boolean, indent: string): boolean => {
   if (!value) return false;
+  if (indent === "< ") indent = ""; // a response header as `curl -v` prints it
   const n = normalizeKey(name);
   const word = !/\s/.test(value);
   const credential = () => credentialShaped(value, n);
