@@ -19,7 +19,7 @@ import { traceInvocation, traceRequest } from "./request-span.js";
 // exportDeadlineMs. Holding the export through it would only add a "trace lost" warning at that
 // deadline for an export that is in fact still running.
 
-/** Handlers the runtime calls itself; every other method on the prototype chain is an RPC method. */
+/** Handlers the runtime calls itself; every other method the class defines is an RPC method. */
 const HANDLERS = new Set<PropertyKey>(["constructor", "fetch", "alarm", "webSocketMessage", "webSocketClose", "webSocketError", "connect"]);
 /** Called by JavaScript itself (JSON.stringify, string conversion), never over RPC: a span each would be noise. */
 const CONVERSIONS = new Set<PropertyKey>(["toJSON", "toString", "toLocaleString", "valueOf"]);
