@@ -4,6 +4,8 @@ import { fail } from "../core/config.js";
 import { getCurrentActiveSpan } from "../core/api/current.js";
 import { reportSdkError } from "../core/debug.js";
 import type { LiveSpan } from "../core/model/live-span.js";
+import { parseTraceparent, type RemoteParent } from "../core/model/remote-parent.js";
+import { getTracer } from "../core/tracer.js";
 import type { ExportTracker } from "./export-tracker.js";
 import { ensureTracing, validateWorkerOptions, type WorkerTracingOptions } from "./instrument.js";
 import { traceInvocation, traceRequest } from "./request-span.js";
@@ -238,7 +240,10 @@ export function instrumentDurableObject<C extends AnyClass>(Class: C, options: D
       }
       const method = function (this: object, ...args: unknown[]) {
         trackerOf(this);
-        return traced.apply(this, args);
+        // The caller's trace, when it passed getTracingContextHeadersForHttpRequest() as the last
+        // argument (RPC carries no headers): the method's span joins it, as fetch's does.
+        const parent = callerContext(args[args.length - 1]);
+        return parent ? getTracer().contextManager.with(parent, () => traced.apply(this, args)) : traced.apply(this, args);
       };
       Object.defineProperties(method, { name: { value: key }, length: { value: traced.length } });
       ours.add(method);
@@ -246,6 +251,17 @@ export function instrumentDurableObject<C extends AnyClass>(Class: C, options: D
     }
   }
   return Traced as unknown as C;
+}
+
+/** The remote parent a `{ traceparent }` argument names (exactly that shape, a valid header); else undefined. */
+function callerContext(arg: unknown): RemoteParent | undefined {
+  try {
+    if (typeof arg !== "object" || arg === null || Object.getPrototypeOf(arg) !== Object.prototype) return undefined;
+    const keys = Object.keys(arg);
+    return keys.length === 1 && keys[0] === "traceparent" ? parseTraceparent((arg as { traceparent: unknown }).traceparent as string) : undefined;
+  } catch {
+    return undefined; // an argument that cannot be read: as none
+  }
 }
 
 function pathOf(request: Request): string {

@@ -85,6 +85,33 @@ describe("instrumentDurableObject(): fetch", () => {
   });
 });
 
+describe("instrumentDurableObject(): RPC in the caller's trace", () => {
+  it("an RPC call given getTracingContextHeadersForHttpRequest() as its last argument joins the caller's trace; without it, a trace of its own", async () => {
+    const worker = instrument<Cloudflare.Env, ExportedHandler<Cloudflare.Env>>(
+      {
+        async fetch(request, workerEnv) {
+          const stub = workerEnv.TRACED_COUNTER.get(workerEnv.TRACED_COUNTER.idFromName(`rpc-${n++}`));
+          const joined = await stub.answer(await request.text(), getTracingContextHeadersForHttpRequest());
+          const apart = await stub.answer("apart");
+          return Response.json({ joined, apart });
+        },
+      },
+      { exporter: () => exported },
+    );
+    const ctx = createExecutionContext();
+    const response = await worker.fetch!(new Request("https://app.example/ask", { method: "POST", body: "question" }) as never, env, ctx);
+    expect(await response.json()).toEqual({ joined: "quest", apart: "apart" });
+    await waitOnExecutionContext(ctx);
+    const all = await traces(3);
+    const workerTrace = all.find((t) => root(t).name === "POST /ask")!;
+    const joined = all.find((t) => t !== workerTrace && t.info.traceId === workerTrace.info.traceId)!;
+    const apart = all.find((t) => t.info.traceId !== workerTrace.info.traceId)!;
+    expect(tree(joined)).toEqual([["TracedCounter.answer", root(workerTrace).spanId], ["summarize", "TracedCounter.answer"]]);
+    expect(tree(apart)).toEqual([["TracedCounter.answer", null], ["summarize", "TracedCounter.answer"]]);
+    expect(all).toHaveLength(3);
+  });
+});
+
 describe("instrumentDurableObject(): alarm", () => {
   it("an alarm is a root span with the retry information as inputs, its work nested", async () => {
     const stub = counter();
