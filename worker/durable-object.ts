@@ -34,8 +34,8 @@ const WHERE = "instrumentDurableObject";
 
 /** The functions this module put on a class or an object: a class wrapped twice is traced once. */
 const ours = new WeakSet<Function>();
-/** The object and handler each invocation's trace was started for (by its trace's record). */
-const invocations = new WeakMap<object, { self: object; key: string }>();
+/** The object and handler each invocation's trace was started for (by its trace's record), and its span. */
+const invocations = new WeakMap<object, { self: object; key: string; span: LiveSpan }>();
 const safeActive = (): LiveSpan | null => {
   try {
     return getCurrentActiveSpan();
@@ -129,11 +129,12 @@ export function instrumentDurableObject<C extends AnyClass>(Class: C, options: D
   };
   const wrapInvocation = (key: string, fn: Method): Method => function (this: object, ...args: unknown[]) {
     const tracker = trackerOf(this);
-    // Inside this object's own invocation of the same handler (a handler bound in the constructor
-    // and wrapped again, an override calling super.alarm() in a class wrapped twice): one span.
+    // Inside this object's own invocation of the same handler, still running (a handler bound in
+    // the constructor and wrapped again, an override calling super.alarm() in a class wrapped
+    // twice): one span. (A timer the invocation left calls it anew: a span of its own.)
     const active = safeActive();
     const running = active && invocations.get(active._record);
-    if (!tracker || (running && running.self === this && running.key === key)) return fn.apply(this, args);
+    if (!tracker || (running && running.self === this && running.key === key && !running.span.isEnded)) return fn.apply(this, args);
     let inputs: Record<string, unknown>;
     try {
       inputs = INVOCATION_INPUTS[key]!(args);
@@ -142,7 +143,7 @@ export function instrumentDurableObject<C extends AnyClass>(Class: C, options: D
       inputs = {};
     }
     return traceInvocation(`${className}.${key}`, inputs, tracker, undefined, (span) => {
-      if (span) invocations.set(span._record, { self: this, key });
+      if (span) invocations.set(span._record, { self: this, key, span });
       // The socket failed: the span says so, whatever the handler does about it.
       if (span && key === "webSocketError") {
         try {
@@ -210,11 +211,11 @@ export function instrumentDurableObject<C extends AnyClass>(Class: C, options: D
   // base) has no RPC: its methods are its own.
   const rpc = Class.prototype instanceof DurableObject;
   const p = Class.prototype as object;
+  // (Those a first wrapping traced already count as the class's: named in `methods`, not wrapped again.)
   const own = rpc
     ? Reflect.ownKeys(p).filter((key): key is string => {
         if (HANDLERS.has(key) || typeof key === "symbol" || CONVERSIONS.has(key)) return false;
-        const fn = Reflect.getOwnPropertyDescriptor(p, key)?.value as unknown;
-        return typeof fn === "function" && !ours.has(fn); // accessors and data stay as they are
+        return typeof Reflect.getOwnPropertyDescriptor(p, key)?.value === "function"; // accessors and data stay as they are
       })
     : [];
   // A name that is not one of those would be left untraced without a word (a typo, an inherited method).
@@ -227,9 +228,9 @@ export function instrumentDurableObject<C extends AnyClass>(Class: C, options: D
   }
   if (rpc) {
     for (const key of own) {
-      if (methods && !methods.includes(key)) continue;
       const descriptor = Reflect.getOwnPropertyDescriptor(p, key);
       const fn = descriptor?.value as unknown;
+      if ((methods && !methods.includes(key)) || ours.has(fn as Function)) continue;
       let traced: Method;
       try {
         // A method traced already: only made to set tracing up first.

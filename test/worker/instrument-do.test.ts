@@ -287,6 +287,20 @@ describe("instrumentDurableObject(): the call itself", () => {
     }
   });
 
+  it("a handler run again from a timer its invocation left, after that span ended, gets a span of its own", async () => {
+    const stub = env.BOUND_HANDLERS.get(env.BOUND_HANDLERS.idFromName(`again-${n++}`));
+    await stub.againLater();
+    await stub.setAlarmIn(60_000);
+    await traces(2);
+    exported.drain();
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const all = await traces(2);
+    expect(all.map(tree)).toEqual([
+      [["BoundHandlers.alarm", null], ["summarize", "BoundHandlers.alarm"]],
+      [["BoundHandlers.alarm", null], ["summarize", "BoundHandlers.alarm"]],
+    ]);
+  });
+
   it("methods: a name that is not an RPC method the class defines is refused at the call", () => {
     class Base extends DurableObject {
       inherited(): number {
@@ -303,6 +317,8 @@ describe("instrumentDurableObject(): the call itself", () => {
     expect(() => instrumentDurableObject(Child, { methods: ["fetch"] })).toThrow(/handlers are always traced/);
     expect(() => instrumentDurableObject(Child, { methods: [1] as never })).toThrow(/"methods" must be an array of method names \(strings\); got an array with a non-string/);
     expect(() => instrumentDurableObject(Child, { methods: ["own"] })).not.toThrow();
+    // Wrapped twice with the same choice: the first wrapping's methods are still the class's.
+    expect(() => instrumentDurableObject(instrumentDurableObject(Child, { methods: ["own"] }), { methods: ["own"] })).not.toThrow();
   });
 
   it("a class wrapped twice is traced once: one span per RPC call, one trace per alarm", async () => {
