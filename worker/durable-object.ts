@@ -8,7 +8,7 @@ import { parseTraceparent, type RemoteParent } from "../core/model/remote-parent
 import { getTracer } from "../core/tracer.js";
 import type { ExportTracker } from "./export-tracker.js";
 import { ensureTracing, validateWorkerOptions, type WorkerTracingOptions } from "./instrument.js";
-import { traceInvocation, traceRequest } from "./request-span.js";
+import { pathOf, traceInvocation, traceRequest } from "./request-span.js";
 
 // instrumentDurableObject(Class): a subclass whose constructor sets tracing up from the env (so a
 // Durable Object that is the isolate's first code still exports its spans) and whose handlers and
@@ -36,13 +36,6 @@ const WHERE = "instrumentDurableObject";
 const ours = new WeakSet<Function>();
 /** The object and handler each invocation's trace was started for (by its trace's record), and its span. */
 const invocations = new WeakMap<object, { self: object; key: string; span: LiveSpan }>();
-const safeActive = (): LiveSpan | null => {
-  try {
-    return getCurrentActiveSpan();
-  } catch {
-    return null;
-  }
-};
 
 /** What each handler other than fetch records as its span's inputs. */
 const INVOCATION_INPUTS: Record<string, (args: unknown[]) => Record<string, unknown>> = {
@@ -57,6 +50,8 @@ const INVOCATION_INPUTS: Record<string, (args: unknown[]) => Record<string, unkn
   webSocketClose: ([, code, reason, wasClean]) => ({ code, reason, wasClean }),
   webSocketError: ([, error]) => ({ error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) }),
 };
+/** The handlers traced, as methods of the class or fields of the object. */
+const TRACED_HANDLERS = ["fetch", ...Object.keys(INVOCATION_INPUTS)];
 
 export interface DurableObjectTracingOptions<Env> extends WorkerTracingOptions<Env> {
   /**
@@ -129,12 +124,13 @@ export function instrumentDurableObject<C extends AnyClass>(Class: C, options: D
   };
   const wrapInvocation = (key: string, fn: Method): Method => function (this: object, ...args: unknown[]) {
     const tracker = trackerOf(this);
+    if (!tracker) return fn.apply(this, args);
     // Inside this object's own invocation of the same handler, still running (a handler bound in
     // the constructor and wrapped again, an override calling super.alarm() in a class wrapped
     // twice): one span. (A timer the invocation left calls it anew: a span of its own.)
-    const active = safeActive();
+    const active = getCurrentActiveSpan();
     const running = active && invocations.get(active._record);
-    if (!tracker || (running && running.self === this && running.key === key && !running.span.isEnded)) return fn.apply(this, args);
+    if (running && running.self === this && running.key === key && !running.span.isEnded) return fn.apply(this, args);
     let inputs: Record<string, unknown>;
     try {
       inputs = INVOCATION_INPUTS[key]!(args);
@@ -169,11 +165,10 @@ export function instrumentDurableObject<C extends AnyClass>(Class: C, options: D
       super(...args);
       envs.set(this, args[1]);
       trackerOf(this);
-      for (const key of HANDLERS) {
-        if (key === "constructor" || key === "connect" || !Object.hasOwn(this, key)) continue;
+      for (const key of TRACED_HANDLERS) {
         try {
-          const descriptor = Reflect.getOwnPropertyDescriptor(this, key)!;
-          const wrapped = descriptor.writable ? handlerWrapper(key as string, descriptor.value) : undefined;
+          const descriptor = Reflect.getOwnPropertyDescriptor(this, key);
+          const wrapped = descriptor?.writable ? handlerWrapper(key, descriptor.value) : undefined;
           if (wrapped) Object.defineProperty(this, key, { ...descriptor, value: wrapped });
         } catch (error) {
           reportSdkError(WHERE, error);
@@ -193,7 +188,7 @@ export function instrumentDurableObject<C extends AnyClass>(Class: C, options: D
 
   // Only the handlers the class has: the runtime looks for them (setAlarm() fails for a class
   // without alarm()), so none is added.
-  for (const key of ["fetch", ...Object.keys(INVOCATION_INPUTS)]) {
+  for (const key of TRACED_HANDLERS) {
     for (let p: object | null = Class.prototype; p && p !== Object.prototype; p = Object.getPrototypeOf(p) as object | null) {
       const descriptor = Reflect.getOwnPropertyDescriptor(p, key);
       if (!descriptor) continue;
@@ -212,12 +207,14 @@ export function instrumentDurableObject<C extends AnyClass>(Class: C, options: D
   const rpc = Class.prototype instanceof DurableObject;
   const p = Class.prototype as object;
   // (Those a first wrapping traced already count as the class's: named in `methods`, not wrapped again.)
-  const own = rpc
-    ? Reflect.ownKeys(p).filter((key): key is string => {
-        if (HANDLERS.has(key) || typeof key === "symbol" || CONVERSIONS.has(key)) return false;
-        return typeof Reflect.getOwnPropertyDescriptor(p, key)?.value === "function"; // accessors and data stay as they are
+  const found = rpc
+    ? Reflect.ownKeys(p).flatMap((key): [string, PropertyDescriptor][] => {
+        const descriptor = Reflect.getOwnPropertyDescriptor(p, key);
+        // (accessors and data stay as they are)
+        return typeof key === "string" && !HANDLERS.has(key) && !CONVERSIONS.has(key) && typeof descriptor?.value === "function" ? [[key, descriptor]] : [];
       })
     : [];
+  const own = found.map(([key]) => key);
   // A name that is not one of those would be left untraced without a word (a typo, an inherited method).
   const unknown = methods?.find((m) => !own.includes(m));
   if (unknown !== undefined) {
@@ -226,30 +223,28 @@ export function instrumentDurableObject<C extends AnyClass>(Class: C, options: D
         ` (${rpc ? `its methods: ${own.join(", ") || "none"}` : "it does not extend DurableObject, so it has no RPC"}; handlers are always traced).`,
     );
   }
-  if (rpc) {
-    for (const key of own) {
-      const descriptor = Reflect.getOwnPropertyDescriptor(p, key);
-      const fn = descriptor?.value as unknown;
-      if ((methods && !methods.includes(key)) || ours.has(fn as Function)) continue;
-      let traced: Method;
-      try {
-        // A method traced already: only made to set tracing up first.
-        traced = isTraced(fn) ? (fn as Method) : trace(fn as Method, { name: `${className}.${key}` });
-      } catch (error) {
-        reportSdkError(WHERE, error);
-        continue;
-      }
-      const method = function (this: object, ...args: unknown[]) {
-        trackerOf(this);
-        // The caller's trace, when it passed getTracingContextHeadersForHttpRequest() as the last
-        // argument (RPC carries no headers): the method's span joins it, as fetch's does.
-        const parent = callerContext(args[args.length - 1]);
-        return parent ? getTracer().contextManager.with(parent, () => traced.apply(this, args)) : traced.apply(this, args);
-      };
-      Object.defineProperties(method, { name: { value: key }, length: { value: traced.length } });
-      ours.add(method);
-      define(key, method, descriptor!);
+  for (const [key, descriptor] of found) {
+    const fn = descriptor.value as Method;
+    if ((methods && !methods.includes(key)) || ours.has(fn)) continue;
+    let traced: Method;
+    try {
+      // A method traced already: only made to set tracing up first.
+      traced = isTraced(fn) ? fn : trace(fn, { name: `${className}.${key}` });
+    } catch (error) {
+      reportSdkError(WHERE, error);
+      continue;
     }
+    const method = function (this: object, ...args: unknown[]) {
+      trackerOf(this);
+      // The caller's trace, when it passed getTracingContextHeadersForHttpRequest() as the last
+      // argument (RPC carries no headers): the method's span joins it, as fetch's does.
+      // (Not with continueTrace: false, which has every call start a trace of its own, as fetch.)
+      const parent = tracing.continueTrace === false ? undefined : callerContext(args[args.length - 1]);
+      return parent ? getTracer().contextManager.with(parent, () => traced.apply(this, args)) : traced.apply(this, args);
+    };
+    Object.defineProperties(method, { name: { value: key }, length: { value: traced.length } });
+    ours.add(method);
+    define(key, method, descriptor);
   }
   return Traced as unknown as C;
 }
@@ -262,14 +257,6 @@ function callerContext(arg: unknown): RemoteParent | undefined {
     return keys.length === 1 && keys[0] === "traceparent" ? parseTraceparent((arg as { traceparent: unknown }).traceparent as string) : undefined;
   } catch {
     return undefined; // an argument that cannot be read: as none
-  }
-}
-
-function pathOf(request: Request): string {
-  try {
-    return new URL(request.url).pathname;
-  } catch {
-    return "/";
   }
 }
 

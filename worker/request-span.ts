@@ -113,7 +113,7 @@ export function requestSpan(request: Request): LiveSpan | undefined {
   return requestSpans.get(request);
 }
 
-function pathOf(request: Request): string {
+export function pathOf(request: Request): string {
   try {
     return new URL(request.url).pathname;
   } catch {

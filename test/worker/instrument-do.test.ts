@@ -7,7 +7,7 @@ import { getTracingContextHeadersForHttpRequest, trace } from "../../core/index.
 import type { Trace } from "../../core/model/types.js";
 import { instrumentDurableObject } from "../../worker/durable-object.js";
 import { instrument, resetWorkerTracing } from "../../worker/instrument.js";
-import { sink } from "./fixture/do-sink.js";
+import { sink, toSink } from "./fixture/do-sink.js";
 import { exported, sleep } from "./worker-tracing.js";
 
 const tree = (t: Trace) => t.data.spans.map((s) => [s.name, t.data.spans.find((p) => p.spanId === s.parentId)?.name ?? s.parentId]);
@@ -109,6 +109,27 @@ describe("instrumentDurableObject(): RPC in the caller's trace", () => {
     expect(tree(joined)).toEqual([["TracedCounter.answer", root(workerTrace).spanId], ["summarize", "TracedCounter.answer"]]);
     expect(tree(apart)).toEqual([["TracedCounter.answer", null], ["summarize", "TracedCounter.answer"]]);
     expect(all).toHaveLength(3);
+  });
+});
+
+describe("instrumentDurableObject(): continueTrace", () => {
+  it("with continueTrace: false, a context argument is not followed: the call is a trace of its own", async () => {
+    const Apart = instrumentDurableObject(
+      class Apart extends DurableObject {
+        async ask(question: string, _context?: Record<string, string>): Promise<string> {
+          return question;
+        }
+      },
+      { exporter: toSink, continueTrace: false },
+    );
+    exported.drain();
+    await runInDurableObject(counter(), async (_, state) => {
+      expect(await new Apart(state, env).ask("q", { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" })).toBe("q");
+    });
+    const [t, ...more] = await traces(1);
+    expect(more).toHaveLength(0);
+    expect(tree(t!)).toEqual([["Apart.ask", null]]);
+    expect(t!.info.traceId).not.toBe("tr-0af7651916cd43dd8448eb211c80319c");
   });
 });
 
