@@ -24,6 +24,20 @@ async function traces(count: number): Promise<Trace[]> {
   return exported.traces;
 }
 
+/**
+ * Sets an alarm through the stub's setAlarmIn (a traced call: its trace is set aside), runs it as
+ * the runtime would and returns the one trace the alarm made.
+ */
+async function alarmTrace(stub: { setAlarmIn(ms: number): Promise<void> } & Parameters<typeof runDurableObjectAlarm>[0]): Promise<Trace> {
+  await stub.setAlarmIn(60_000);
+  await traces(1);
+  exported.drain(); // the setAlarmIn call's own span
+  expect(await runDurableObjectAlarm(stub)).toBe(true);
+  const [t, ...more] = await traces(1);
+  expect(more).toHaveLength(0);
+  return t!;
+}
+
 let n = 0;
 const counter = () => env.TRACED_COUNTER.get(env.TRACED_COUNTER.idFromName(`counter-${Date.now()}-${n++}`));
 const agent = () => env.TRACED_AGENT.get(env.TRACED_AGENT.idFromName(`agent-${Date.now()}-${n++}`));
@@ -136,17 +150,12 @@ describe("instrumentDurableObject(): continueTrace", () => {
 describe("instrumentDurableObject(): alarm", () => {
   it("an alarm is a root span with the retry information as inputs, its work nested", async () => {
     const stub = counter();
-    await stub.setAlarmIn(60_000);
-    await traces(1);
-    exported.drain(); // the setAlarmIn call's own span
-    expect(await runDurableObjectAlarm(stub)).toBe(true);
-    const [t, ...more] = await traces(1);
-    expect(more).toHaveLength(0);
-    expect(tree(t!)).toEqual([
+    const t = await alarmTrace(stub);
+    expect(tree(t)).toEqual([
       ["TracedCounter.alarm", null],
       ["summarize", "TracedCounter.alarm"],
     ]);
-    expect(root(t!).inputs).toEqual({}); // this runtime's test alarm passes no AlarmInvocationInfo
+    expect(root(t).inputs).toEqual({}); // this runtime's test alarm passes no AlarmInvocationInfo
     expect(await runInDurableObject(stub, (_, state) => state.storage.get("alarmRan"))).toBe(true);
     exported.drain();
     // As Cloudflare calls it on a retry:
@@ -285,26 +294,14 @@ describe("instrumentDurableObject(): the call itself", () => {
     ]);
     expect(root(all[1]!).attributes["mlflow.spanType"]).toBe("AGENT");
     exported.drain();
-    await stub.setAlarmIn(60_000);
-    await traces(1);
-    exported.drain();
-    expect(await runDurableObjectAlarm(stub)).toBe(true);
-    const [alarm, ...more] = await traces(1);
-    expect(more).toHaveLength(0);
-    expect(tree(alarm!)).toEqual([["TracedFields.alarm", null]]);
+    expect(tree(await alarmTrace(stub))).toEqual([["TracedFields.alarm", null]]);
   });
 
   it("a handler bound in the constructor, and an override calling super's in a class wrapped again, make one trace per alarm", async () => {
     for (const ns of [env.BOUND_HANDLERS, env.RE_WRAPPED] as DurableObjectNamespace<DurableObject & { setAlarmIn(ms: number): Promise<void> }>[]) {
       exported.drain();
       const stub = ns.get(ns.idFromName(`alarm-${n++}`));
-      await stub.setAlarmIn(60_000);
-      await traces(1);
-      exported.drain();
-      expect(await runDurableObjectAlarm(stub)).toBe(true);
-      const [alarm, ...more] = await traces(1);
-      expect(more).toHaveLength(0);
-      expect(tree(alarm!).map(([name]) => name)).toEqual([expect.stringMatching(/^(BoundHandlers|ReWrapped)\.alarm$/), "summarize"]);
+      expect(tree(await alarmTrace(stub)).map(([name]) => name)).toEqual([expect.stringMatching(/^(BoundHandlers|ReWrapped)\.alarm$/), "summarize"]);
     }
   });
 
