@@ -1,9 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { isTraced, trace } from "../core/api/trace.js";
 import { fail } from "../core/config.js";
-import { getCurrentActiveSpan } from "../core/api/current.js";
 import { reportSdkError } from "../core/debug.js";
-import type { LiveSpan } from "../core/model/live-span.js";
 import { parseTraceparent, type RemoteParent } from "../core/model/remote-parent.js";
 import { getTracer } from "../core/tracer.js";
 import type { ExportTracker } from "./export-tracker.js";
@@ -21,8 +19,6 @@ import { pathOf, traceInvocation, traceRequest } from "./request-span.js";
 // exportDeadlineMs. Holding the export through it would only add a "trace lost" warning at that
 // deadline for an export that is in fact still running.
 
-/** Handlers the runtime calls itself; every other method the class defines is an RPC method. */
-const HANDLERS = new Set<PropertyKey>(["constructor", "fetch", "alarm", "webSocketMessage", "webSocketClose", "webSocketError", "connect"]);
 /** Called by JavaScript itself (JSON.stringify, string conversion), never over RPC: a span each would be noise. */
 const CONVERSIONS = new Set<PropertyKey>(["toJSON", "toString", "toLocaleString", "valueOf"]);
 
@@ -34,8 +30,13 @@ const WHERE = "instrumentDurableObject";
 
 /** The functions this module put on a class or an object: a class wrapped twice is traced once. */
 const ours = new WeakSet<Function>();
-/** The object and handler each invocation's trace was started for (by its trace's record), and its span. */
-const invocations = new WeakMap<object, { self: object; key: string; span: LiveSpan }>();
+/** What identifies a handler's invocation on an object (for traceInvocation): one per object and handler. */
+const invocationKeys = new WeakMap<object, Record<string, object>>();
+const invocationKey = (self: object, key: string): object => {
+  let keys = invocationKeys.get(self);
+  if (!keys) invocationKeys.set(self, (keys = {}));
+  return (keys[key] ??= {});
+};
 
 /** What each handler other than fetch records as its span's inputs. */
 const INVOCATION_INPUTS: Record<string, (args: unknown[]) => Record<string, unknown>> = {
@@ -52,6 +53,8 @@ const INVOCATION_INPUTS: Record<string, (args: unknown[]) => Record<string, unkn
 };
 /** The handlers traced, as methods of the class or fields of the object. */
 const TRACED_HANDLERS = ["fetch", ...Object.keys(INVOCATION_INPUTS)];
+/** Those and what else the runtime calls itself; every other method the class defines is an RPC method. */
+const HANDLERS = new Set<PropertyKey>(["constructor", "connect", ...TRACED_HANDLERS]);
 
 export interface DurableObjectTracingOptions<Env> extends WorkerTracingOptions<Env> {
   /**
@@ -125,12 +128,6 @@ export function instrumentDurableObject<C extends AnyClass>(Class: C, options: D
   const wrapInvocation = (key: string, fn: Method): Method => function (this: object, ...args: unknown[]) {
     const tracker = trackerOf(this);
     if (!tracker) return fn.apply(this, args);
-    // Inside this object's own invocation of the same handler, still running (a handler bound in
-    // the constructor and wrapped again, an override calling super.alarm() in a class wrapped
-    // twice): one span. (A timer the invocation left calls it anew: a span of its own.)
-    const active = getCurrentActiveSpan();
-    const running = active && invocations.get(active._record);
-    if (running && running.self === this && running.key === key && !running.span.isEnded) return fn.apply(this, args);
     let inputs: Record<string, unknown>;
     try {
       inputs = INVOCATION_INPUTS[key]!(args);
@@ -138,10 +135,12 @@ export function instrumentDurableObject<C extends AnyClass>(Class: C, options: D
       reportSdkError(WHERE, error);
       inputs = {};
     }
-    return traceInvocation(`${className}.${key}`, inputs, tracker, undefined, (span) => {
-      if (span) invocations.set(span._record, { self: this, key, span });
-      // The socket failed: the span says so, whatever the handler does about it.
-      if (span && key === "webSocketError") {
+    // Keyed by object and handler: inside this object's own invocation of the same handler, still
+    // running (a handler bound in the constructor and wrapped again, an override calling
+    // super.alarm() in a class wrapped twice), one span. (A timer it left calls it anew: a span.)
+    return traceInvocation(`${className}.${key}`, inputs, tracker, undefined, (span, joined) => {
+      // The socket failed: the span says so (once), whatever the handler does about it.
+      if (span && !joined && key === "webSocketError") {
         try {
           span.recordException(args[1]);
         } catch (error) {
@@ -149,7 +148,7 @@ export function instrumentDurableObject<C extends AnyClass>(Class: C, options: D
         }
       }
       return fn.apply(this, args);
-    }, tracing.exportDeadlineMs);
+    }, tracing.exportDeadlineMs, invocationKey(this, key));
   };
   /** The wrapper of handler `key`, or undefined for a function that is one already (a class wrapped twice). */
   const handlerWrapper = (key: string, fn: unknown): Method | undefined => {

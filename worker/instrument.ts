@@ -227,7 +227,7 @@ export function instrument<Env, H extends ExportedHandler<Env>>(handler: H, opti
     const onScheduled: NonNullable<ExportedHandler<Env>["scheduled"]> = (controller, env, ctx) => {
       const { tracker } = ensureTracing(env, options);
       const inputs = { cron: controller.cron, scheduledTime: controller.scheduledTime };
-      return traceInvocation(`scheduled ${controller.cron}`, inputs, tracker, runtimeWaitUntil(ctx), (span) => scheduled.call(handler, controller, env, holdingContext(ctx, span, holdMs)), options.exportDeadlineMs);
+      return traceInvocation(`scheduled ${controller.cron}`, inputs, tracker, runtimeWaitUntil(ctx), (span) => scheduled.call(handler, controller, env, holdingContext(ctx, span, holdMs)), options.exportDeadlineMs, controller);
     };
     own("scheduled", onScheduled);
   }
@@ -235,7 +235,7 @@ export function instrument<Env, H extends ExportedHandler<Env>>(handler: H, opti
     const onQueue: NonNullable<ExportedHandler<Env>["queue"]> = (batch, env, ctx) => {
       const { tracker } = ensureTracing(env, options);
       const inputs = { queue: batch.queue, messages: batch.messages.length };
-      return traceInvocation(`queue ${batch.queue}`, inputs, tracker, runtimeWaitUntil(ctx), (span) => queue.call(handler, batch, env, holdingContext(ctx, span, holdMs)), options.exportDeadlineMs);
+      return traceInvocation(`queue ${batch.queue}`, inputs, tracker, runtimeWaitUntil(ctx), (span) => queue.call(handler, batch, env, holdingContext(ctx, span, holdMs)), options.exportDeadlineMs, batch);
     };
     own("queue", onQueue);
   }
@@ -250,7 +250,7 @@ export function instrument<Env, H extends ExportedHandler<Env>>(handler: H, opti
       const at = typeof message?.to === "string" ? message.to.lastIndexOf("@") : -1;
       const to = at >= 0 ? (message.to as string).slice(at + 1) : "";
       const inputs = { toDomain: to, size: message?.rawSize };
-      return traceInvocation(`email ${to}`.trim(), inputs, tracker, runtimeWaitUntil(ctx), (span) => email.call(handler, message, env, holdingContext(ctx, span, holdMs)), options.exportDeadlineMs);
+      return traceInvocation(`email ${to}`.trim(), inputs, tracker, runtimeWaitUntil(ctx), (span) => email.call(handler, message, env, holdingContext(ctx, span, holdMs)), options.exportDeadlineMs, message);
     };
     own("email", onEmail);
   }
@@ -258,7 +258,7 @@ export function instrument<Env, H extends ExportedHandler<Env>>(handler: H, opti
     const onTail = (events: unknown, env: Env, ctx: ExecutionContext) => {
       const { tracker } = ensureTracing(env, options);
       const inputs = { events: Array.isArray(events) ? events.length : undefined };
-      return traceInvocation("tail", inputs, tracker, runtimeWaitUntil(ctx), (span) => tail.call(handler, events, env, holdingContext(ctx, span, holdMs)), options.exportDeadlineMs);
+      return traceInvocation("tail", inputs, tracker, runtimeWaitUntil(ctx), (span) => tail.call(handler, events, env, holdingContext(ctx, span, holdMs)), options.exportDeadlineMs, events);
     };
     own("tail", onTail);
   }

@@ -264,19 +264,31 @@ export async function traceRequest(
   }
 }
 
-/** A root span around a non-HTTP invocation (scheduled, queue). */
+/** The span of each non-HTTP invocation, by what identifies it (its controller, batch, message…). */
+const invocationSpans = new WeakMap<object, LiveSpan>();
+
+/**
+ * A root span around a non-HTTP invocation (scheduled, queue, a Durable Object's alarm). `key`
+ * identifies the invocation: a layer running inside another's span for the same key
+ * (instrument(instrument(h)), a handler wrapped twice) joins that span, as a Request's does.
+ */
 export async function traceInvocation<T>(
   name: string,
   inputs: Record<string, unknown>,
   tracker: ExportTracker,
   waitUntil: WaitUntil | undefined,
-  run: (span?: LiveSpan) => T | Promise<T>,
+  run: (span?: LiveSpan, joined?: boolean) => T | Promise<T>,
   deadlineMs = DEFAULT_EXPORT_DEADLINE_MS,
+  key?: unknown,
 ): Promise<T> {
+  const keyed = typeof key === "object" && key !== null ? key : undefined;
+  const outer = keyed && invocationSpans.get(keyed);
+  if (outer && !outer.isEnded && runsUnder(outer)) return run(outer, true);
   let span: LiveSpan;
   try {
     span = startSpan({ name, spanType: SpanType.UNKNOWN, inputs, parent: null });
     span._record.invocation = true;
+    if (keyed) invocationSpans.set(keyed, span);
   } catch (error) {
     reportSdkError("instrument", error);
     return run();

@@ -572,6 +572,18 @@ describe("the handler's ctx: libraries that wrap waitUntil, handlers traced twic
     ]);
   });
 
+  it("instrument(instrument(handler)): one trace per scheduled event too, its work nested", async () => {
+    const step = mlflow.trace(async function step() { await sleep(1); });
+    const inner = instrument<object, ExportedHandler<object>>({ async scheduled() { await step(); } }, { exporter: () => exported });
+    const twice = instrument<object, ExportedHandler<object>>(inner, { exporter: () => exported });
+    const ctx = createExecutionContext();
+    await twice.scheduled!({ cron: "* * * * *", scheduledTime: 0, noRetry() {} } as never, {}, ctx);
+    await waitOnExecutionContext(ctx);
+    await vi.waitFor(() => expect(exported.traces.map(tree)).toEqual([[["scheduled * * * * *", null], ["step", "scheduled * * * * *"]]]));
+    await sleep(50);
+    expect(exported.traces).toHaveLength(1); // (two before: the inner layer started a root of its own)
+  });
+
   it("no ctx (a Durable Object's fetch(request)) or one without waitUntil ({} in a unit test): the request is answered, traced", async () => {
     const worker = instrument<object, ExportedHandler<object>>({ fetch: () => new Response("answered") }, { exporter: () => exported, silent: true });
     const doFetch = worker.fetch as unknown as (request: Request) => Promise<Response>;
