@@ -1,7 +1,7 @@
 // The package as an app installs it: what `npm pack` ships (dist/ only), imported by plain Node
 // with no TypeScript step, and type-checked by an app's strict tsc against the declarations alone.
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -65,6 +65,25 @@ describe("the packed package", { timeout: 120_000 }, () => {
     const result = spawnSync(process.execPath, ["down.mjs"], { cwd: app, encoding: "utf8", timeout: 30_000 });
     expect({ status: result.status, stdout: result.stdout.trim() }).toEqual({ status: 0, stdout: "after flush" });
     expect(result.stderr).toMatch(/MlflowNetworkError: MLflow POST http:\/\/127\.0\.0\.1:1\/v1\/traces failed.*after 3 attempts/);
+  });
+
+  it("shares the app's own Hono and idb of a later 4.x / 8.x release: npm installs no second copy", () => {
+    // A second Hono makes the app's \`app.route("/", createCollector(…))\` and \`app.use(mlflowTracing())\`
+    // fail its tsc (two HonoRequest types) and puts two Honos in the Worker's bundle.
+    const dir = join(app, "dedupe");
+    mkdirSync(dir);
+    const put = (name: string, json: object) => {
+      mkdirSync(join(dir, "node_modules", name), { recursive: true });
+      writeFileSync(join(dir, "node_modules", name, "package.json"), JSON.stringify(json));
+    };
+    const packed = JSON.parse(readFileSync(join(app, "node_modules", "mlflow-edge", "package.json"), "utf8")) as { version: string };
+    writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "app", private: true, dependencies: { "mlflow-edge": packed.version, hono: "4.99.0", idb: "8.99.0" } }));
+    put("mlflow-edge", packed);
+    put("hono", { name: "hono", version: "4.99.0" });
+    put("idb", { name: "idb", version: "8.99.0" });
+    // npm's own reading of the tree, offline: a dependency the app's copy does not satisfy is "invalid".
+    const ls = spawnSync("npm", ["ls", "--all", "--offline", "--json"], { cwd: dir, encoding: "utf8" });
+    expect((JSON.parse(ls.stdout) as { problems?: string[] }).problems ?? []).toEqual([]);
   });
 
   it("type-checks in a strict app (exactOptionalPropertyTypes, no skipLibCheck) from its declarations", () => {
