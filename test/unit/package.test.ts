@@ -86,6 +86,52 @@ describe("the packed package", { timeout: 120_000 }, () => {
     expect((JSON.parse(ls.stdout) as { problems?: string[] }).problems ?? []).toEqual([]);
   });
 
+  it("bundles the README's Worker (collector, buffer, instrument(), mlflowTracing()) with wrangler from the packed package", () => {
+    const dir = join(app, "worker-app");
+    mkdirSync(dir);
+    symlinkSync(join(app, "node_modules"), join(dir, "node_modules"));
+    writeFileSync(
+      join(dir, "worker.js"),
+      `import { Hono } from "hono";
+       import { bufferStoreFromEnv, createCollector, instrument, mlflowTracing, TraceBuffer } from "mlflow-edge/worker";
+       import { trace } from "mlflow-edge";
+       export { TraceBuffer };
+       const answer = trace(async function answer(q) { return q; }, { spanType: "CHAIN" });
+       const app = new Hono();
+       app.route("/", createCollector({ store: (env) => bufferStoreFromEnv(env) }));
+       app.use("/chat/*", mlflowTracing());
+       app.post("/chat/answer", async (c) => c.json(await answer(await c.req.text())));
+       const traced = instrument({ async fetch(request) { return Response.json(await answer(await request.text())); } });
+       export default { fetch: (request, env, ctx) => (new URL(request.url).pathname === "/answer" ? traced : app).fetch(request, env, ctx) };`,
+    );
+    // The README's wrangler.toml.
+    writeFileSync(
+      join(dir, "wrangler.toml"),
+      `name = "app"\nmain = "worker.js"\ncompatibility_date = "2026-04-01"\ncompatibility_flags = ["nodejs_compat"]\n` +
+        `[[durable_objects.bindings]]\nname = "TRACE_BUFFER"\nclass_name = "TraceBuffer"\n` +
+        `[[migrations]]\ntag = "v1"\nnew_sqlite_classes = ["TraceBuffer"]\n`,
+    );
+    const result = spawnSync(
+      join(root, "node_modules", ".bin", "wrangler"),
+      ["deploy", "--dry-run", "--outdir", "out", "--metafile", "out/meta.json"],
+      { cwd: dir, encoding: "utf8", env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "1", NO_COLOR: "1", FORCE_COLOR: "0" }, timeout: 60_000 },
+    );
+    expect(result.status, result.stdout + result.stderr).toBe(0);
+    expect(result.stdout + result.stderr).not.toMatch(/\bwarn(ing)?\b/i);
+    const meta = JSON.parse(readFileSync(join(dir, "out", "meta.json"), "utf8")) as {
+      inputs: Record<string, unknown>;
+      outputs: Record<string, { imports: { path: string; external?: boolean }[] }>;
+    };
+    // Only the shipped JavaScript of the package, never a source file it does not ship.
+    const ours = Object.keys(meta.inputs).filter((f) => f.includes("mlflow-edge"));
+    expect(ours.length).toBeGreaterThan(10);
+    expect(ours.filter((f) => !/node_modules\/mlflow-edge\/dist\/.+\.js$/.test(f))).toEqual([]);
+    // Left to the runtime: cloudflare:workers and, at most, Node built-ins that nodejs_compat provides.
+    const nodejsCompat = /^node:(async_hooks|buffer|crypto|diagnostics_channel|events|path|process|stream|string_decoder|timers|url|util|zlib)$/;
+    const external = new Set(Object.values(meta.outputs).flatMap((o) => o.imports.filter((i) => i.external).map((i) => i.path)));
+    expect([...external].filter((p) => p !== "cloudflare:workers" && !nodejsCompat.test(p))).toEqual([]);
+  });
+
   it("type-checks in a strict app (exactOptionalPropertyTypes, no skipLibCheck) from its declarations", () => {
     const check = (name: string, code: string, compilerOptions: Record<string, unknown>) => {
       writeFileSync(join(app, `${name}.ts`), code);
