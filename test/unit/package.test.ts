@@ -180,14 +180,24 @@ describe("the packed package", { timeout: 120_000 }, () => {
       check(
         "worker",
         `import { Hono } from "hono";
-         import { bufferStoreFromEnv, createCollector, instrument, mlflowTracing, TraceBuffer } from "mlflow-edge/worker";
-         import { trace } from "mlflow-edge";
+         import { DurableObject } from "cloudflare:workers";
+         import { bufferStoreFromEnv, createCollector, instrument, instrumentDurableObject, mlflowTracing, TraceBuffer } from "mlflow-edge/worker";
+         import { getTracingContextHeadersForHttpRequest, trace } from "mlflow-edge";
          const answer = trace(async function answer(q: string) { return q; });
          export default instrument({ async fetch(request: Request) { return new Response(await answer(await request.text())); } });
          // The README's collector, as written there, with the Env that \`wrangler types\` declares.
-         interface Env { TRACE_BUFFER: DurableObjectNamespace<TraceBuffer>; INGEST_KEYS: string }
+         interface Env { TRACE_BUFFER: DurableObjectNamespace<TraceBuffer>; CHAT_AGENT: DurableObjectNamespace<ChatAgent>; INGEST_KEYS: string }
          const app = new Hono<{ Bindings: Env }>();
          app.route("/", createCollector({ store: (env) => bufferStoreFromEnv(env)! }));
+         // The README's Durable Object, as written there, called over RPC with the tracing context.
+         export const ChatAgent = instrumentDurableObject(class ChatAgent extends DurableObject<Env> {
+           async chat(prompt: string, _context?: Record<string, string>) { return answer(prompt); }
+         });
+         export type ChatAgent = InstanceType<typeof ChatAgent>;
+         app.post("/chat", async (c) => {
+           const reply: string = await c.env.CHAT_AGENT.get(c.env.CHAT_AGENT.idFromName("a")).chat("hi", getTracingContextHeadersForHttpRequest());
+           return c.json(reply);
+         });
          export { app, mlflowTracing, TraceBuffer };`,
         { lib: ["es2022"], types: ["@cloudflare/workers-types"] },
       ),
