@@ -73,12 +73,23 @@ export function mlflowEdgeZone() {
   let ssrBuild = false;
   /** @type {(code: string) => boolean} */
   const awaits = (code) => /\b(async|await)\b/.test(code);
+  /** @type {(code: string, id: string) => Promise<{ code: string; map: any }> | null} */
+  const lowerDependency = (code, id) => {
+    const [path = id] = id.split("?");
+    return /\.[cm]?js$/.test(path) && awaits(code) ? lowerAsync(code, path) : null;
+  };
   return {
     name: "mlflow-edge:zone",
     enforce: /** @type {const} */ ("post"),
-    config() {
+    async config() {
+      const { version } = await import("vite");
       return {
-        optimizeDeps: { esbuildOptions: { supported: { ...lowerAsyncSupported } } },
+        // Vite 8 pre-bundles with Rolldown and ignores esbuildOptions.supported (warning that the
+        // option is deprecated): a plugin of its optimizer lowers each dependency module there. Its
+        // scan also reads the app's own modules (TypeScript too): those are the transform hook's.
+        optimizeDeps: Number(version.split(".")[0]) >= 8
+          ? { rolldownOptions: { plugins: [{ name: "mlflow-edge:zone-deps", transform: lowerDependency }] } }
+          : { esbuildOptions: { supported: { ...lowerAsyncSupported } } },
         // Web Workers (`new Worker(new URL(…))`, `?worker`) are bundled by a build of their own,
         // which runs worker.plugins, not the app's.
         worker: { plugins: () => [mlflowEdgeZone()] },
