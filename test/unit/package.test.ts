@@ -114,7 +114,7 @@ describe("the packed package", { timeout: 120_000 }, () => {
     const result = spawnSync(
       join(root, "node_modules", ".bin", "wrangler"),
       ["deploy", "--dry-run", "--outdir", "out", "--metafile", "out/meta.json"],
-      { cwd: dir, encoding: "utf8", env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "1", NO_COLOR: "1", FORCE_COLOR: "0" }, timeout: 60_000 },
+      { cwd: dir, encoding: "utf8", env: { ...process.env, WRANGLER_SEND_METRICS: "false", WRANGLER_LOG_PATH: join(dir, "logs"), CI: "1", NO_COLOR: "1", FORCE_COLOR: "0" }, timeout: 60_000 },
     );
     expect(result.status, result.stdout + result.stderr).toBe(0);
     expect(result.stdout + result.stderr).not.toMatch(/\bwarn(ing)?\b/i);
