@@ -19,7 +19,7 @@ export declare function zoneBuildOptions(): { supported: Record<string, boolean>
 export declare function mlflowEdgeZone(): {
   name: string;
   enforce: "post";
-  config(): Promise<Record<string, unknown>>;
+  config(): Record<string, unknown>;
   configResolved(config: { command: string; build?: { ssr?: unknown } }): void;
   // (`map` is esbuild's source map; typed loosely so that this file needs no Vite types)
   // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -81,13 +81,15 @@ export function mlflowEdgeZone() {
   return {
     name: "mlflow-edge:zone",
     enforce: /** @type {const} */ ("post"),
-    async config() {
-      const { version } = await import("vite");
+    /** @this {{ meta?: { viteVersion?: string } } | void} */
+    config() {
+      // Vite 7+ says its version to the hook (`this.meta`); older ones say nothing and are before 8.
+      const major = Number(this?.meta?.viteVersion?.split(".")[0] ?? 0);
       return {
         // Vite 8 pre-bundles with Rolldown and ignores esbuildOptions.supported (warning that the
         // option is deprecated): a plugin of its optimizer lowers each dependency module there. Its
         // scan also reads the app's own modules (TypeScript too): those are the transform hook's.
-        optimizeDeps: Number(version.split(".")[0]) >= 8
+        optimizeDeps: major >= 8
           ? { rolldownOptions: { plugins: [{ name: "mlflow-edge:zone-deps", transform: lowerDependency }] } }
           : { esbuildOptions: { supported: { ...lowerAsyncSupported } } },
         // Web Workers (`new Worker(new URL(…))`, `?worker`) are bundled by a build of their own,
