@@ -66,7 +66,7 @@ const forServer = (hook, options, ssrBuild) => {
  * In dev it lowers each app module after every other plugin has compiled it (`enforce: "post"`),
  * whichever compiler that was (Vite's esbuild, @vitejs/plugin-react-swc, Babel). Dependencies are
  * lowered as Vite pre-bundles them; the build lowers each chunk before Vite minifies it.
- * (Vite's build does not keep function names: pass `name` to `trace` where a span's name matters.)
+ * (Span names in Vite's build: keep function names as the README says, or pass `name` to `trace`.)
  */
 export function mlflowEdgeZone() {
   let serve = false;
