@@ -30,7 +30,16 @@ interface Bucket {
   at: number;
 }
 
+/**
+ * Callers remembered at once. Past it, a bucket that has refilled (the same as no bucket) is
+ * forgotten first, then the least recently seen: a caller being held back that keeps sending stays
+ * held back. (Forgetting everyone at once handed a throttled page a fresh burst whenever enough
+ * other addresses sent a request.)
+ */
+const MAX_CALLERS = 10_000;
+
 export class RateLimiter {
+  /** In the order callers were last seen, least recent first (a Map keeps insertion order). */
   private readonly buckets = new Map<string, Bucket>();
 
   constructor(
@@ -41,15 +50,32 @@ export class RateLimiter {
   /** 0 when allowed, else the ms to wait before the next request would be. */
   take(caller: string): number {
     const now = this.now();
-    const b = this.buckets.get(caller) ?? { tokens: this.limit.burst, at: now };
-    b.tokens = Math.min(this.limit.burst, b.tokens + ((now - b.at) / 1000) * this.limit.perSecond);
+    const known = this.buckets.get(caller);
+    const b = known ?? { tokens: this.limit.burst, at: now };
+    b.tokens = this.refilled(b, now);
     b.at = now;
-    if (this.buckets.size > 10_000) this.buckets.clear(); // bounded memory against key spraying
+    if (known) this.buckets.delete(caller);
+    else if (this.buckets.size >= MAX_CALLERS) this.makeRoom(now);
     this.buckets.set(caller, b);
     if (b.tokens >= 1) {
       b.tokens -= 1;
       return 0;
     }
     return Math.ceil(((1 - b.tokens) / this.limit.perSecond) * 1000);
+  }
+
+  private refilled(b: Bucket, now: number): number {
+    return Math.min(this.limit.burst, b.tokens + (Math.max(0, now - b.at) / 1000) * this.limit.perSecond);
+  }
+
+  private makeRoom(now: number): void {
+    for (const [caller, b] of this.buckets) if (this.refilled(b, now) >= this.limit.burst) this.buckets.delete(caller);
+    // Every caller is still spending: the least recently seen tenth goes, so that this scan does
+    // not run again on every new caller.
+    let excess = this.buckets.size - Math.floor(MAX_CALLERS * 0.9);
+    for (const caller of this.buckets.keys()) {
+      if (excess-- <= 0) break;
+      this.buckets.delete(caller);
+    }
   }
 }

@@ -1,0 +1,34 @@
+// The collector's front door under hostile callers: the rate limiter's memory bound, ingest keys
+// as INGEST_KEYS writes them, the redaction hook's answers and option shapes.
+import { beforeEach, describe, expect, it } from "vitest";
+import { createCollector, type CollectorOptions } from "../../worker/collector/app.js";
+import { MemoryStore } from "./memory-store.js";
+import { simpleTrace } from "./traces.js";
+
+const SELF = "https://collector.example";
+let store: MemoryStore;
+beforeEach(() => {
+  store = new MemoryStore();
+});
+const batch = (...traces: unknown[]) => JSON.stringify({ version: 1, traces });
+const errorOf = async (res: Response) => (await res.json()) as { error: string; path: string; hint: string };
+type App = ReturnType<typeof createCollector<Record<string, unknown>>>;
+const open = (extra: Partial<CollectorOptions<Record<string, unknown>>> = {}): App => createCollector<Record<string, unknown>>({ store, ...extra });
+const ingest = (a: App, headers: Record<string, string>, body = batch(simpleTrace("door")), env?: Record<string, unknown>) =>
+  a.request(`${SELF}/v1/ingest`, { method: "POST", body, headers: { "content-type": "application/json", ...headers } }, env);
+
+describe("rate limits: callers beyond the limiter's memory", () => {
+  it("a throttled caller stays throttled while thousands of other addresses send (its limit is not reset for it)", async () => {
+    const now = 5_000_000; // the clock stands still: no bucket refills during the test
+    const a = open({ rateLimit: { perSecond: 1, burst: 1 }, now: () => now });
+    // Only the limiter's answer matters: an empty body is refused after it, at no cost.
+    const send = (ip: string) => a.request(`${SELF}/v1/ingest`, { method: "POST", headers: { "content-type": "application/json", "cf-connecting-ip": ip } });
+    expect((await send("198.51.100.7")).status).toBe(400);
+    expect((await send("198.51.100.7")).status).toBe(429);
+    // A runaway page keeps asking while a spray of other addresses passes through the limiter.
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 6_000; i++) await send(`2001:db8::${round}:${i.toString(16)}`);
+      expect((await send("198.51.100.7")).status).toBe(429);
+    }
+  });
+});
