@@ -32,3 +32,17 @@ describe("rate limits: callers beyond the limiter's memory", () => {
     }
   });
 });
+
+describe("ingest keys as INGEST_KEYS writes them", () => {
+  it("one key listed twice, for two sites: both sites may send (the preflight let the second in, and its POST got a 403)", async () => {
+    const env = { INGEST_KEYS: JSON.stringify([{ key: "pk-shared-01", origins: ["https://a.example"] }, { key: "pk-shared-01", origins: ["https://b.example"] }]) };
+    const a = open();
+    const preflight = await a.request(`${SELF}/v1/ingest`, { method: "OPTIONS", headers: { origin: "https://b.example", "access-control-request-method": "POST" } }, env);
+    expect(preflight.status).toBe(204);
+    for (const origin of ["https://a.example", "https://b.example"]) {
+      const res = await ingest(a, { "x-mlflow-edge-key": "pk-shared-01", origin }, batch(simpleTrace(origin)), env);
+      expect([origin, res.status]).toEqual([origin, 200]);
+    }
+    expect((await ingest(a, { "x-mlflow-edge-key": "pk-shared-01", origin: "https://c.example" }, undefined, env)).status).toBe(403);
+  });
+});

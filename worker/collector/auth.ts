@@ -91,13 +91,16 @@ export function authenticate(headers: Headers, selfOrigin: string, auth: AuthSet
   if (given === null) {
     throw new Refusal(401, "missing ingest key", "", "send the x-mlflow-edge-key header (initBrowser({ ingestKey }))");
   }
-  const key = auth.keys.find((k) => sameSecret(given, k.key));
-  if (!key) throw new Refusal(401, "unknown ingest key", "", "check the key configured in INGEST_KEYS");
+  // Every entry is compared (no early exit), and a key listed twice, for two sites, may be used
+  // from the origins of both entries, as the preflight already allows.
+  const entries = auth.keys.filter((k) => sameSecret(given, k.key));
+  if (entries.length === 0) throw new Refusal(401, "unknown ingest key", "", "check the key configured in INGEST_KEYS");
+  const origins = entries.flatMap((k) => k.origins);
   const origin = headers.get("origin");
   // A browser always sends Origin on these requests (POST, non-simple); its absence means a
   // non-browser client, which may use the key only if the key is not origin-bound.
-  if (origin === null ? !key.origins.includes("*") : !originAllowed(origin, key.origins, selfOrigin)) {
+  if (origin === null ? !origins.includes("*") : !originAllowed(origin, origins, selfOrigin)) {
     throw new Refusal(403, `origin ${origin ?? "(none)"} may not use this ingest key`, "", "add the origin to the key's origins in INGEST_KEYS");
   }
-  return { kind: "key", key: key.key };
+  return { kind: "key", key: entries[0]!.key };
 }
