@@ -46,3 +46,29 @@ describe("ingest keys as INGEST_KEYS writes them", () => {
     expect((await ingest(a, { "x-mlflow-edge-key": "pk-shared-01", origin: "https://c.example" }, undefined, env)).status).toBe(403);
   });
 });
+
+describe("ingest keys a header cannot carry", () => {
+  // Browsers and runtimes strip spaces around a header value, and fetch throws on characters
+  // beyond Latin-1: such a key was taken, then every request with it got "unknown ingest key".
+  it.each([
+    ["a trailing space", "pk-app-0001 "],
+    ["a leading tab", "\tpk-app-0001"],
+    ["a line break", "pk-app-0001\n"],
+    ["a typographic dash", "pk-app\u20140001"],
+  ])("INGEST_KEYS with %s is the misconfiguration 503 naming the entry; in code, a TypeError at start-up", async (_, key) => {
+    const env = { INGEST_KEYS: JSON.stringify([{ key: "pk-good-0001", origins: ["*"] }, { key, origins: ["*"] }]) };
+    const res = await ingest(open(), { "x-mlflow-edge-key": "pk-good-0001" }, undefined, env);
+    expect(res.status).toBe(503);
+    const { error } = await errorOf(res);
+    expect(error).toContain("INGEST_KEYS[1].key");
+    expect(error).not.toContain(key.trim());
+    expect(() => open({ ingestKeys: [{ key, origins: ["*"] }] })).toThrow(/ingestKeys\[0\]\.key .*header/);
+    expect(store.puts).toBe(0);
+  });
+
+  it("a key with spaces inside, or any printable ASCII, is taken and matched", async () => {
+    const key = "pk app~!#$%&'*+-.^_`|0001\"";
+    const res = await ingest(open({ ingestKeys: [{ key, origins: ["*"] }] }), { "x-mlflow-edge-key": key });
+    expect(res.status).toBe(200);
+  });
+});

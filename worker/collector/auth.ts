@@ -15,6 +15,8 @@ export interface IngestKey {
 export type Caller = { kind: "key"; key: string } | { kind: "secret" } | { kind: "open" };
 
 const ORIGIN = /^https?:\/\/[^/\s]+$/;
+/** What a header value carries unchanged from any client: printable ASCII, not starting or ending with a space. */
+const HEADER_SAFE = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/;
 
 /** Parses the `INGEST_KEYS` variable (JSON) or checks keys given in code. */
 export function parseIngestKeys(value: unknown, source = "ingestKeys"): IngestKey[] {
@@ -31,6 +33,10 @@ export function parseIngestKeys(value: unknown, source = "ingestKeys"): IngestKe
     const k = (entry as { key?: unknown })?.key;
     const origins = (entry as { origins?: unknown })?.origins;
     if (typeof k !== "string" || k.length < 8) throw new TypeError(`${source}[${i}].key must be a string of at least 8 characters.`);
+    // Taken as written, such a key would be refused as unknown on every request, for no visible reason.
+    if (!HEADER_SAFE.test(k)) {
+      throw new TypeError(`${source}[${i}].key must be printable ASCII with no space at either end: the x-mlflow-edge-key header cannot carry it as written (spaces around a header value are dropped; other characters are refused or re-encoded on the way), so it would never match.`);
+    }
     if (!Array.isArray(origins) || origins.length === 0) throw new TypeError(`${source}[${i}].origins must be a non-empty array.`);
     for (const o of origins) {
       if (typeof o !== "string" || !(o === "*" || o === "self" || (ORIGIN.test(o) && !o.includes("*")))) {
