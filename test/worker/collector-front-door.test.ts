@@ -72,3 +72,19 @@ describe("ingest keys a header cannot carry", () => {
     expect(res.status).toBe(200);
   });
 });
+
+describe("the redact hook's answers", () => {
+  // The deployment's mistake, made for every trace alike: the answer names it, and the clients
+  // keep their traces until it is fixed (it was a 503 "could not store the traces right now").
+  it.each([
+    ["an async hook (a Promise)", (async (t: unknown) => t) as never, "a Promise"],
+    ["a hook that forgot to return the trace", ((t: { info: { tags: Record<string, string> } }) => void (t.info.tags.masked = "1")) as never, "undefined"],
+  ])("%s is the misconfiguration 503 naming the redact option", async (_, redact, what) => {
+    const res = await ingest(open({ redact }), {});
+    const body = await errorOf(res);
+    expect([res.status, res.headers.get("retry-after")]).toEqual([503, "60"]);
+    expect(body.error).toContain(`the redact hook returned ${what}`);
+    expect(body.hint).toContain("redact");
+    expect(store.puts).toBe(0);
+  });
+});

@@ -180,6 +180,15 @@ export function createCollector<Env extends object = object>(options: CollectorO
       } catch {
         clean = null;
       }
+      // Neither a trace nor null (an async hook's Promise, undefined from a hook that forgot to
+      // return): the deployment's mistake, made for every trace alike, so the clients keep theirs
+      // until it is fixed, as for a malformed INGEST_KEYS.
+      const thenable = typeof (clean as { then?: unknown } | null)?.then === "function";
+      if (clean !== null && (typeof clean !== "object" || thenable)) {
+        if (thenable) Promise.resolve(clean).catch(() => undefined); // its outcome is not used
+        const what = thenable ? "a Promise" : clean === undefined ? "undefined" : typeof clean;
+        throw misconfigured(`the redact hook returned ${what}, not the trace or null`, "the collector's redact option (it returns the trace, or null to refuse it, synchronously)");
+      }
       // A redaction failure drops nothing silently: the batch is refused, the client keeps it.
       if (clean === null) throw new Refusal(422, `trace ${t.info.traceId} was refused by the collector's redaction`, `traces[${i}]`, "see the collector's redact option");
       return clean;
