@@ -88,3 +88,16 @@ describe("the redact hook's answers", () => {
     expect(store.puts).toBe(0);
   });
 });
+
+describe("options of the wrong shape fail at start-up naming the field", () => {
+  // They threw "Cannot convert undefined or null to object", or took a string's characters for limits.
+  it.each([
+    ["limits null", { limits: null }, /createCollector\(\): limits must be an object/],
+    ["limits a string", { limits: "1mb" }, /createCollector\(\): limits must be an object/],
+    ["limits an array", { limits: [1] }, /createCollector\(\): limits must be an object/],
+    ["rateLimit null", { rateLimit: null }, /createCollector\(\): rateLimit must be an object/],
+    ["rateLimit a number", { rateLimit: 50 }, /createCollector\(\): rateLimit must be an object/],
+  ])("%s", (_, extra, message) => {
+    expect(() => createCollector({ store, ...(extra as object) })).toThrow(message);
+  });
+});

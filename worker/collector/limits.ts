@@ -40,6 +40,9 @@ const MAX_DEPTH = 256;
 
 export function resolveLimits(overrides: Partial<CollectorLimits> = {}): CollectorLimits {
   const limits = { ...DEFAULT_LIMITS };
+  if (typeof overrides !== "object" || overrides === null || Array.isArray(overrides)) {
+    throw new TypeError(`createCollector(): limits must be an object like { maxBodyBytes: 1048576 }; got ${overrides === null ? "null" : Array.isArray(overrides) ? "an array" : typeof overrides}.`);
+  }
   for (const [key, value] of Object.entries(overrides)) {
     if (!(key in DEFAULT_LIMITS)) throw new TypeError(`createCollector(): unknown limit "${key}".`);
     if (value === undefined) continue;

@@ -15,6 +15,9 @@ export const DEFAULT_RATE_LIMIT: RateLimit = { perSecond: 50, burst: 100 };
 /** The rate limit with defaults filled in; a bad value fails at construction, naming the field. */
 export function resolveRateLimit(overrides: Partial<RateLimit> = {}): RateLimit {
   const limit = { ...DEFAULT_RATE_LIMIT };
+  if (typeof overrides !== "object" || overrides === null || Array.isArray(overrides)) {
+    throw new TypeError(`createCollector(): rateLimit must be an object like { perSecond: 50, burst: 100 }; got ${overrides === null ? "null" : Array.isArray(overrides) ? "an array" : typeof overrides}.`);
+  }
   for (const [key, value] of Object.entries(overrides)) {
     if (!(key in DEFAULT_RATE_LIMIT)) throw new TypeError(`createCollector(): unknown rateLimit field "${key}".`);
     if (value === undefined) continue;
