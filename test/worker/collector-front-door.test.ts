@@ -101,3 +101,19 @@ describe("options of the wrong shape fail at start-up naming the field", () => {
     expect(() => createCollector({ store, ...(extra as object) })).toThrow(message);
   });
 });
+
+describe("the retry route", () => {
+  it("refuses a page of another origin (a form or no-cors POST needs no preflight), even with reads open; the collector's own pages and servers may retry", async () => {
+    const a = open({ readAccess: "open" });
+    const t = simpleTrace("dead");
+    await store.put([t]);
+    const retry = (headers: Record<string, string>) => a.request(`${SELF}/api/traces/${t.info.traceId}/retry`, { method: "POST", headers });
+    for (const origin of ["https://evil.example", "null"]) {
+      const res = await retry({ origin, "content-type": "application/x-www-form-urlencoded" });
+      expect([origin, res.status]).toEqual([origin, 403]);
+      expect((await errorOf(res)).error).toContain(origin);
+    }
+    expect((await retry({ origin: SELF })).status).toBe(200);
+    expect((await retry({})).status).toBe(200);
+  });
+});

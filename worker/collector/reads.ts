@@ -89,6 +89,13 @@ export function mountReads<E extends { Bindings: object }>(
   });
 
   app.post("/api/traces/:id/retry", async (c) => {
+    // A page elsewhere can POST here without a preflight (a form, a no-cors fetch): with reads
+    // open, any site a reader visits could have dead-lettered traces forwarded again. Browsers
+    // always send Origin on a POST; servers and the collector's own pages are unaffected.
+    const origin = c.req.header("origin");
+    if (origin !== undefined && origin !== new URL(c.req.url).origin) {
+      throw new Refusal(403, `origin ${origin} may not retry traces here`, "", "retry from the collector's own origin, or from a server");
+    }
     const ok = await storeOf(c).retry(traceIdParam(c));
     if (!ok) throw new Refusal(404, "no dead-lettered trace with this id in the buffer", "id", "only a dead-lettered trace is retried; GET /api/traces/:id shows a trace's state");
     return c.json({ retried: true });
