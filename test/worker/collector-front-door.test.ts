@@ -117,3 +117,30 @@ describe("the retry route", () => {
     expect((await retry({})).status).toBe(200);
   });
 });
+
+describe("auth functions that throw", () => {
+  // They were a 503 "could not store the traces right now" (Retry-After: 5), and /health blamed
+  // the trace store. What they threw stays in the Worker's log: it may quote a secret's text.
+  it.each([
+    ["secret(env)", { secret: (env: Record<string, unknown>) => JSON.parse(env.SECRETS as string).collector as string }, "options.secret(env)"],
+    ["ingestKeys(env)", { ingestKeys: (env: Record<string, unknown>) => JSON.parse(env.SECRETS as string).keys as never }, "options.ingestKeys(env)"],
+  ])("%s that throws is the misconfiguration 503 naming it, on ingest and /health", async (_, extra, name) => {
+    const env = { SECRETS: "{not json: tops3cret-value" };
+    const a = open(extra as never);
+    const errors: unknown[] = [];
+    const log = console.error;
+    console.error = (...args: unknown[]) => void errors.push(args);
+    try {
+      for (const res of [await ingest(a, { authorization: "Bearer x" }, undefined, env), await a.request(`${SELF}/health`, {}, env)]) {
+        const body = await errorOf(res);
+        expect([res.status, res.headers.get("retry-after")]).toEqual([503, "60"]);
+        expect(body.error).toContain(`${name} threw`);
+        expect(JSON.stringify(body)).not.toContain("tops3cret");
+      }
+    } finally {
+      console.error = log;
+    }
+    expect(errors.length).toBeGreaterThan(0); // the cause is in the log
+    expect(store.puts).toBe(0);
+  });
+});

@@ -94,12 +94,22 @@ export function createCollector<Env extends object = object>(options: CollectorO
     if (typeof store?.put !== "function") throw misconfigured("options.store(env) gave no trace store (is the TRACE_BUFFER Durable Object binding missing?)", "the Durable Object binding");
     return store;
   };
+  // An auth function that throws (a binding it reads is missing) is the deployment's mistake, not
+  // the store's. What it threw may quote a secret's text, so it goes to the log, not the answer.
+  const fromOption = <T>(call: () => T, name: string, what: string): T => {
+    try {
+      return call();
+    } catch (error) {
+      console.error(`mlflow-edge collector: ${name} threw:`, error);
+      throw misconfigured(`${name} threw (the error is in the Worker's log)`, what);
+    }
+  };
   // Parsed once per distinct source (the env var's text, or the array a function returned).
   let cachedKeys: { source: unknown; keys: IngestKey[] } | undefined;
   const keysOf = (c: Ctx<Env>): IngestKey[] => {
     const env = envOf(c);
     const fromFunction = typeof options.ingestKeys === "function";
-    const source = fromFunction ? (options.ingestKeys as (env: Env) => IngestKey[])(env) : (options.ingestKeys ?? env.INGEST_KEYS);
+    const source = fromFunction ? fromOption(() => (options.ingestKeys as (env: Env) => IngestKey[])(env), "options.ingestKeys(env)", "the ingestKeys function") : (options.ingestKeys ?? env.INGEST_KEYS);
     if (cachedKeys && cachedKeys.source === source) return cachedKeys.keys;
     const name = fromFunction ? "ingestKeys(env)" : Array.isArray(options.ingestKeys) ? "ingestKeys" : "INGEST_KEYS";
     let keys: IngestKey[];
@@ -113,7 +123,8 @@ export function createCollector<Env extends object = object>(options: CollectorO
   };
   const secretOf = (c: Ctx<Env>): string | undefined => {
     const env = envOf(c);
-    const secret = typeof options.secret === "function" ? options.secret(env) : (options.secret ?? (typeof env.COLLECTOR_SECRET === "string" ? env.COLLECTOR_SECRET : undefined));
+    const secretFn = options.secret;
+    const secret = typeof secretFn === "function" ? fromOption(() => secretFn(env), "options.secret(env)", "the secret function") : (options.secret ?? (typeof env.COLLECTOR_SECRET === "string" ? env.COLLECTOR_SECRET : undefined));
     if (secret !== undefined && typeof secret !== "string") throw misconfigured(`options.secret(env) returned ${secret === null ? "null" : typeof secret}, not a string`, "the secret function");
     return secret || undefined;
   };
