@@ -144,3 +144,17 @@ describe("auth functions that throw", () => {
     expect(store.puts).toBe(0);
   });
 });
+
+describe("CORS when INGEST_KEYS cannot be read", () => {
+  it("the 503 to a page of another origin still varies on Origin (the collector's own pages get it with CORS)", async () => {
+    const env = { INGEST_KEYS: "[{" };
+    const a = open();
+    const preflight = await a.request(`${SELF}/v1/ingest`, { method: "OPTIONS", headers: { origin: "https://app.example", "access-control-request-method": "POST" } }, env);
+    const post = await ingest(a, { origin: "https://app.example" }, undefined, env);
+    for (const res of [preflight, post]) {
+      expect([res.status, res.headers.get("vary"), res.headers.get("access-control-allow-origin")]).toEqual([503, "Origin", null]);
+    }
+    const own = await ingest(a, { origin: SELF }, undefined, env);
+    expect([own.status, own.headers.get("vary"), own.headers.get("access-control-allow-origin")]).toEqual([503, "Origin", SELF]);
+  });
+});

@@ -15,13 +15,21 @@ export function corsForIngest(keysOf: (c: Parameters<MiddlewareHandler>[0]) => I
   return async (c, next) => {
     const origin = c.req.header("origin");
     const self = new URL(c.req.url).origin;
-    const allowed = origin !== undefined && (origin === self || keysOf(c).some((k) => originAllowed(origin, k.origins, self)));
+    /** The origin, when it may have CORS. */
+    let allowed: string | undefined;
+    try {
+      if (origin !== undefined && (origin === self || keysOf(c).some((k) => originAllowed(origin, k.origins, self)))) allowed = origin;
+    } catch (error) {
+      // INGEST_KEYS cannot be read: its 503 too depends on Origin (the collector's own pages got CORS).
+      if (error instanceof Refusal) error.headers.vary = "Origin";
+      throw error;
+    }
     if (c.req.method === "OPTIONS") {
-      if (!allowed) {
+      if (allowed === undefined) {
         throw new Refusal(403, `origin ${origin ?? "(none)"} is not allowed to send traces here`, "", "add the origin to an ingest key's origins (INGEST_KEYS)", { vary: "Origin" });
       }
       return c.body(null, 204, {
-        "access-control-allow-origin": origin,
+        "access-control-allow-origin": allowed,
         "access-control-allow-methods": "POST",
         "access-control-allow-headers": PREFLIGHT_HEADERS,
         "access-control-max-age": "86400",
@@ -31,8 +39,8 @@ export function corsForIngest(keysOf: (c: Parameters<MiddlewareHandler>[0]) => I
     await next();
     // Caches must not serve one origin's answer (with or without CORS headers) to another.
     c.res.headers.append("vary", "Origin");
-    if (allowed) {
-      c.res.headers.set("access-control-allow-origin", origin);
+    if (allowed !== undefined) {
+      c.res.headers.set("access-control-allow-origin", allowed);
       c.res.headers.set("access-control-expose-headers", "retry-after");
     }
     return undefined;
