@@ -140,29 +140,33 @@ interface Node_ {
 /**
  * Depth-first order; spans whose parent is elsewhere (another part of the trace) are roots. Spans
  * no root reaches (parents that loop, sent in separate parts) follow at the top level: every span
- * the trace holds is listed.
+ * the trace holds is listed, once. Walked with a stack of its own, not recursion: parts merged
+ * up to a raised TRACE_MAX_SPANS can nest deeper than the browser's call stack.
  */
 function flatten(spans: SpanData[]): Node_[] {
   const ids = new Set(spans.map((s) => s.spanId));
   const children = new Map<string | null, SpanData[]>();
   for (const s of spans) {
     const key = s.parentId !== null && ids.has(s.parentId) ? s.parentId : null;
-    children.set(key, [...(children.get(key) ?? []), s]);
+    const siblings = children.get(key);
+    if (siblings) siblings.push(s);
+    else children.set(key, [s]);
   }
+  for (const siblings of children.values()) siblings.sort((a, b) => a.startTime - b.startTime);
   const out: Node_[] = [];
-  const visit = (parent: string | null, depth: number) => {
-    for (const s of (children.get(parent) ?? []).sort((a, b) => a.startTime - b.startTime)) {
-      out.push({ span: s, depth });
-      visit(s.spanId, depth + 1);
+  const listed = new Set<SpanData>();
+  const walk = (start: SpanData[]) => {
+    const stack: Node_[] = start.map((span) => ({ span, depth: 0 })).reverse();
+    for (let node = stack.pop(); node; node = stack.pop()) {
+      if (listed.has(node.span)) continue;
+      listed.add(node.span);
+      out.push(node);
+      const kids = children.get(node.span.spanId) ?? [];
+      for (let i = kids.length - 1; i >= 0; i--) stack.push({ span: kids[i]!, depth: node.depth + 1 });
     }
   };
-  visit(null, 0);
-  const listed = new Set(out.map((n) => n.span));
-  for (const s of spans) {
-    if (listed.has(s)) continue;
-    out.push({ span: s, depth: 0 });
-    listed.add(s);
-  }
+  walk(children.get(null) ?? []);
+  walk(spans.filter((s) => !listed.has(s)));
   return out;
 }
 
@@ -225,8 +229,13 @@ async function renderDetail(id: string): Promise<void> {
   if (mine !== view) return;
   const { summary, trace } = stored;
   const nodes = flatten(trace.data.spans);
-  const t0 = Math.min(...trace.data.spans.map((s) => s.startTime));
-  const t1 = Math.max(...trace.data.spans.map((s) => s.endTime ?? s.startTime));
+  // A loop, not Math.min(...spans): spreading that many arguments overflows the call stack.
+  let t0 = Infinity;
+  let t1 = -Infinity;
+  for (const s of trace.data.spans) {
+    t0 = Math.min(t0, s.startTime);
+    t1 = Math.max(t1, s.endTime ?? s.startTime);
+  }
   const total = Math.max(t1 - t0, 0.001);
   const detail = h("div", { class: "detail-pane", "aria-live": "polite" });
   const rows: HTMLElement[] = [];
