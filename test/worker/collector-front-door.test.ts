@@ -158,3 +158,14 @@ describe("CORS when INGEST_KEYS cannot be read", () => {
     expect([own.status, own.headers.get("vary"), own.headers.get("access-control-allow-origin")]).toEqual([503, "Origin", SELF]);
   });
 });
+
+describe("store and clock options of the wrong kind fail at start-up", () => {
+  // They were taken, then every request got a 503 "retry later" that no retry could cure.
+  it.each([
+    ["store the Durable Object namespace itself", { store: { get() {}, idFromName() {} } }, /createCollector\(\): options\.store must be a TraceStore \(put, list, get, retry\) or \(env\) => TraceStore; it has no put, list, retry/],
+    ["store a string", { store: "TRACE_BUFFER" }, /options\.store must be a TraceStore/],
+    ["now a number", { now: 5 }, /createCollector\(\): now must be a function returning epoch milliseconds/],
+  ])("%s", (_, extra, message) => {
+    expect(() => createCollector({ store, ...(extra as object) })).toThrow(message);
+  });
+});

@@ -49,6 +49,8 @@ const COLLECTOR_KEYS = ["store", "ingestKeys", "secret", "readAccess", "limits",
 // Every option is listed (a new one left out would be refused as unknown).
 const allListed: [Exclude<keyof CollectorOptions, (typeof COLLECTOR_KEYS)[number]>] extends [never] ? true : never = true;
 
+const STORE_METHODS = ["put", "list", "get", "retry"] as const satisfies readonly (keyof TraceStore)[];
+
 /** The collector's routes under /v1/ and /api/ and the method each takes (preflights aside). */
 const ROUTES: [string, "GET" | "POST"][] = [
   ["/v1/ingest", "POST"],
@@ -66,6 +68,13 @@ export function createCollector<Env extends object = object>(options: CollectorO
   // Every option is checked here, so a bad deployment fails at start-up, not at the first request.
   if (!options?.store) throw new TypeError("createCollector(): options.store is required (a TraceStore or (env) => TraceStore).");
   checkKnownKeys(options, COLLECTOR_KEYS, "createCollector");
+  // Something else given as the store (the Durable Object namespace itself) would be a 503 on every request.
+  if (typeof options.store !== "function") {
+    const store = options.store as unknown as Record<string, unknown>;
+    const missing = STORE_METHODS.filter((m) => typeof store?.[m] !== "function");
+    if (missing.length > 0) throw new TypeError(`createCollector(): options.store must be a TraceStore (put, list, get, retry) or (env) => TraceStore; it has no ${missing.join(", ")}.`);
+  }
+  if (options.now !== undefined && typeof options.now !== "function") throw new TypeError("createCollector(): now must be a function returning epoch milliseconds (the rate limiter's clock).");
   if (options.secret !== undefined && !(typeof options.secret === "function" || (typeof options.secret === "string" && options.secret !== ""))) {
     throw new TypeError(`createCollector(): secret must be a non-empty string or (env) => string | undefined; got ${options.secret === null ? "null" : typeof options.secret}.`);
   }
