@@ -172,3 +172,27 @@ describe("store and clock options of the wrong kind fail at start-up", () => {
     expect(() => createCollector({ store, ...(extra as object) })).toThrow(message);
   });
 });
+
+describe("a secret no Authorization header can carry", () => {
+  // A line break kept from a file (Terraform's file(), a JSON secrets file): every server sender
+  // and reader sending the secret got 401 "not this collector's secret".
+  it("COLLECTOR_SECRET with a trailing line break is the misconfiguration 503 naming it, on ingest, reads and /health", async () => {
+    const env = { COLLECTOR_SECRET: "server-s3cret-value\n" };
+    const a = open();
+    const auth = { authorization: "Bearer server-s3cret-value" };
+    const responses = [await ingest(a, auth, undefined, env), await a.request(`${SELF}/api/traces`, { headers: auth }, env), await a.request(`${SELF}/health`, {}, env)];
+    for (const res of responses) {
+      const body = await errorOf(res);
+      expect([res.status, res.headers.get("retry-after")]).toEqual([503, "60"]);
+      expect(body.error).toContain("COLLECTOR_SECRET begins or ends with whitespace");
+      expect(JSON.stringify(body)).not.toContain("s3cret");
+    }
+    expect(store.puts).toBe(0);
+  });
+
+  it("given in code, it is a TypeError at start-up; a secret(env) returning one is the 503", async () => {
+    expect(() => open({ secret: " server-s3cret-value" })).toThrow(/createCollector\(\): secret begins or ends with whitespace/);
+    const res = await ingest(open({ secret: () => "server-s3cret-value\r\n" }), { authorization: "Bearer server-s3cret-value" });
+    expect([res.status, (await errorOf(res)).error]).toEqual([503, expect.stringContaining("options.secret(env) returned a secret that begins or ends with whitespace")]);
+  });
+});

@@ -51,6 +51,14 @@ const allListed: [Exclude<keyof CollectorOptions, (typeof COLLECTOR_KEYS)[number
 
 const STORE_METHODS = ["put", "list", "get", "retry"] as const satisfies readonly (keyof TraceStore)[];
 
+/**
+ * Whether an `Authorization: Bearer` header can carry the secret as written: the value's ends are
+ * trimmed (by HTTP, and by the bearer parsing), and no header holds a line break. A secret kept
+ * with a file's line break would refuse the right secret on every request.
+ */
+const headerCarries = (secret: string) => secret === secret.trim() && !/[\r\n\0]/.test(secret);
+const UNCARRIED = "begins or ends with whitespace, or holds a line break, which no Authorization header carries as written (a line break kept from a file?), so the right secret would be refused";
+
 /** The collector's routes under /v1/ and /api/ and the method each takes (preflights aside). */
 const ROUTES: [string, "GET" | "POST"][] = [
   ["/v1/ingest", "POST"],
@@ -78,6 +86,7 @@ export function createCollector<Env extends object = object>(options: CollectorO
   if (options.secret !== undefined && !(typeof options.secret === "function" || (typeof options.secret === "string" && options.secret !== ""))) {
     throw new TypeError(`createCollector(): secret must be a non-empty string or (env) => string | undefined; got ${options.secret === null ? "null" : typeof options.secret}.`);
   }
+  if (typeof options.secret === "string" && !headerCarries(options.secret)) throw new TypeError(`createCollector(): secret ${UNCARRIED}.`);
   const limits = resolveLimits(options.limits);
   const limiter = new RateLimiter(resolveRateLimit(options.rateLimit), options.now);
   if (options.readAccess !== undefined && options.readAccess !== "secret" && options.readAccess !== "open") {
@@ -135,6 +144,10 @@ export function createCollector<Env extends object = object>(options: CollectorO
     const secretFn = options.secret;
     const secret = typeof secretFn === "function" ? fromOption(() => secretFn(env), "options.secret(env)", "the secret function") : (options.secret ?? (typeof env.COLLECTOR_SECRET === "string" ? env.COLLECTOR_SECRET : undefined));
     if (secret !== undefined && typeof secret !== "string") throw misconfigured(`options.secret(env) returned ${secret === null ? "null" : typeof secret}, not a string`, "the secret function");
+    if (secret && !headerCarries(secret)) {
+      const fromFn = typeof secretFn === "function";
+      throw misconfigured(`${fromFn ? "options.secret(env) returned a secret that" : "COLLECTOR_SECRET"} ${UNCARRIED}`, fromFn ? "the secret function" : "COLLECTOR_SECRET");
+    }
     return secret || undefined;
   };
   // Auth given (a variable set, even empty; a function, even one that finds nothing): the collector
