@@ -195,4 +195,13 @@ describe("a secret no Authorization header can carry", () => {
     const res = await ingest(open({ secret: () => "server-s3cret-value\r\n" }), { authorization: "Bearer server-s3cret-value" });
     expect([res.status, (await errorOf(res)).error]).toEqual([503, expect.stringContaining("options.secret(env) returned a secret that begins or ends with whitespace")]);
   });
+
+  it("reads a deployment keeps open (readAccess: \"open\", as the demo) do not depend on the secret, as they do not on INGEST_KEYS", async () => {
+    const a = open({ readAccess: "open" });
+    for (const env of [{ COLLECTOR_SECRET: "server-s3cret-value\n" }, { COLLECTOR_SECRET: "ok-secret-value", INGEST_KEYS: "[{" }]) {
+      expect((await a.request(`${SELF}/api/traces`, {}, env)).status).toBe(200);
+    }
+    const fromFn = open({ readAccess: "open", secret: (env) => env.NOT_A_STRING as string });
+    expect((await fromFn.request(`${SELF}/api/traces`, {}, { NOT_A_STRING: 5 })).status).toBe(200);
+  });
 });

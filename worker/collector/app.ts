@@ -277,8 +277,9 @@ export function createCollector<Env extends object = object>(options: CollectorO
     app,
     storeOf,
     (c) => {
-      const secret = secretOf(c);
-      return { mode: options.readAccess ?? (authConfigured(c) ? "secret" : "open"), secret };
+      // Reads kept open need no secret: a malformed one does not close them (nor does INGEST_KEYS).
+      if (options.readAccess === "open") return { mode: "open", secret: undefined };
+      return { mode: options.readAccess ?? (authConfigured(c) ? "secret" : "open"), secret: secretOf(c) };
     },
     ROUTES.filter(([path]) => path.startsWith("/api/")).map(([path]) => path),
   );
