@@ -301,17 +301,21 @@ describe("auth and CORS", () => {
     expect(refused.headers.get("access-control-allow-origin")).toBeNull();
   });
 
-  it("rate-limits per key with 429 and Retry-After; other keys are unaffected; tokens refill", async () => {
+  it("rate-limits per key and client address with 429 and Retry-After; other keys and other visitors with the same key are unaffected; tokens refill", async () => {
     const a = app({ rateLimit: { perSecond: 1, burst: 2 } });
-    expect((await post(a, "/v1/ingest", t())).status).toBe(200);
-    expect((await post(a, "/v1/ingest", t())).status).toBe(200);
-    const limited = await post(a, "/v1/ingest", t());
+    const visitor = { "cf-connecting-ip": "203.0.113.7" };
+    expect((await post(a, "/v1/ingest", t(), visitor)).status).toBe(200);
+    expect((await post(a, "/v1/ingest", t(), visitor)).status).toBe(200);
+    const limited = await post(a, "/v1/ingest", t(), visitor);
     expect(limited.status).toBe(429);
     expect(Number(limited.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
     expect(limited.headers.get("access-control-allow-origin")).toBe("https://app.example"); // the page can read Retry-After
-    expect((await post(a, "/v1/ingest", t(), { "x-mlflow-edge-key": "pk-anywhere" })).status).toBe(200);
+    expect((await errorOf(limited)).error).toBe("too many requests from this client address with this ingest key");
+    expect((await post(a, "/v1/ingest", t(), { ...visitor, "x-mlflow-edge-key": "pk-anywhere" })).status).toBe(200);
+    // The key is public, shared by the site's every visitor: another visitor of the site is not held back.
+    expect((await post(a, "/v1/ingest", t(), { "cf-connecting-ip": "198.51.100.20" })).status).toBe(200);
     clock += 1000;
-    expect((await post(a, "/v1/ingest", t())).status).toBe(200);
+    expect((await post(a, "/v1/ingest", t(), visitor)).status).toBe(200);
     // Server senders with the secret are trusted: no per-key brake on them.
     for (let i = 0; i < 5; i++) {
       const res = await a.request(`${SELF}/v1/ingest`, { method: "POST", body: t(), headers: { "content-type": "application/json", authorization: "Bearer s3cret-server-token" } });

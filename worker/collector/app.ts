@@ -199,10 +199,12 @@ export function createCollector<Env extends object = object>(options: CollectorO
 
   const ingest = async (c: Ctx<Env>, read: (request: Request) => Promise<Trace[]>): Promise<Trace[]> => {
     const caller = authenticate(c.req.raw.headers, new URL(c.req.url).origin, authOf(c));
-    // Server senders hold the secret and are trusted: the limit is for what pages can send.
-    const who = caller.kind === "key" ? `key:${caller.key}` : `ip:${c.req.header("cf-connecting-ip") ?? "local"}`;
-    const wait = caller.kind === "secret" ? 0 : limiter.take(who);
-    if (wait > 0) throw new Refusal(429, caller.kind === "key" ? "too many requests for this ingest key" : "too many requests from this client address", "", "slow down; the browser client backs off by itself", { "retry-after": String(Math.ceil(wait / 1000)) });
+    // Server senders hold the secret and are trusted: the limit is for what pages can send. A page
+    // key is public and shared by every visitor of the site: one bucket per key and client address,
+    // so that a runaway page (or anyone holding the key) slows down itself, not the site's visitors.
+    const address = `ip:${c.req.header("cf-connecting-ip") ?? "local"}`;
+    const wait = caller.kind === "secret" ? 0 : limiter.take(caller.kind === "key" ? `key:${caller.key} ${address}` : address);
+    if (wait > 0) throw new Refusal(429, `too many requests from this client address${caller.kind === "key" ? " with this ingest key" : ""}`, "", "slow down; the browser client backs off by itself", { "retry-after": String(Math.ceil(wait / 1000)) });
     const traces = await read(c.req.raw);
     // A page's claim to a run, a model or a storage place is not kept, as its experiment is not.
     if (caller.kind !== "secret") for (const t of traces) withoutServerKeys(t);
