@@ -344,7 +344,10 @@ describe("the read API", () => {
 
   it("readAccess 'secret' with no secret configured lets nobody read; a store failure is a 503 worded for reading", async () => {
     const locked = app({ secret: undefined, readAccess: "secret" });
-    expect((await locked.request(`${SELF}/api/traces`)).status).toBe(401);
+    const refused = await locked.request(`${SELF}/api/traces`);
+    expect(refused.status).toBe(401);
+    // HTTP asks a 401 to say which credential it wants.
+    expect(refused.headers.get("www-authenticate")).toMatch(/^Bearer /);
     const a = app();
     store.fail = true;
     const res = await read(a, "/api/traces");

@@ -2,6 +2,7 @@
 // as INGEST_KEYS writes them, the redaction hook's answers and option shapes.
 import { beforeEach, describe, expect, it } from "vitest";
 import { createCollector, type CollectorOptions } from "../../worker/collector/app.js";
+import { sameSecret } from "../../worker/collector/auth.js";
 import { MemoryStore } from "./memory-store.js";
 import { simpleTrace } from "./traces.js";
 
@@ -203,5 +204,17 @@ describe("a secret no Authorization header can carry", () => {
     }
     const fromFn = open({ readAccess: "open", secret: (env) => env.NOT_A_STRING as string });
     expect((await fromFn.request(`${SELF}/api/traces`, {}, { NOT_A_STRING: 5 })).status).toBe(200);
+  });
+});
+
+describe("comparing a credential with the secret", () => {
+  // (Its time depends on the length of what the caller sent only; that is read in the code, not timed here.)
+  it("matches only the exact secret: not a prefix, an extension, a repetition or another text of its length", () => {
+    const secret = "server-s3cret-value";
+    expect(sameSecret(secret, secret)).toBe(true);
+    for (const given of ["", "s", secret.slice(0, -1), `${secret}x`, secret.repeat(2), secret.replace("3", "4"), "x".repeat(secret.length), "é".repeat(secret.length)]) {
+      expect(sameSecret(given, secret), JSON.stringify(given)).toBe(false);
+    }
+    expect(sameSecret("pk-\u00e9t\u00e9-key", "pk-\u00e9t\u00e9-key")).toBe(true);
   });
 });

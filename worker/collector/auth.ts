@@ -15,6 +15,8 @@ export interface IngestKey {
 export type Caller = { kind: "key"; key: string } | { kind: "secret" } | { kind: "open" };
 
 const ORIGIN = /^https?:\/\/[^/\s]+$/;
+/** What a 401 for a bearer token answers (HTTP requires a challenge on every 401 it can name). */
+export const BEARER_CHALLENGE = { "www-authenticate": 'Bearer realm="mlflow-edge collector"' };
 /** What a header value carries unchanged from any client: printable ASCII, not starting or ending with a space. */
 const HEADER_SAFE = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/;
 
@@ -66,8 +68,10 @@ export function sameSecret(given: string, expected: string): boolean {
   const enc = new TextEncoder();
   const a = enc.encode(given);
   const b = enc.encode(expected);
+  // As many steps as the caller sent bytes, whatever the secret's length (a loop to the longer of
+  // the two told the secret's length by its time).
   let diff = a.length ^ b.length;
-  for (let i = 0; i < Math.max(a.length, b.length); i++) diff |= (a[i] ?? 0) ^ (b[i] ?? 0);
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ (b[i % (b.length || 1)] ?? 0);
   return diff === 0;
 }
 
@@ -91,7 +95,7 @@ export function authenticate(headers: Headers, selfOrigin: string, auth: AuthSet
   const bearer = /^Bearer\s+(.+)$/i.exec(headers.get("authorization") ?? "")?.[1]?.trim();
   if (bearer !== undefined) {
     if (auth.secret && sameSecret(bearer, auth.secret)) return { kind: "secret" };
-    throw new Refusal(401, "the Authorization bearer token is not this collector's secret", "", "server senders use COLLECTOR_SECRET; browsers use an ingest key");
+    throw new Refusal(401, "the Authorization bearer token is not this collector's secret", "", "server senders use COLLECTOR_SECRET; browsers use an ingest key", { ...BEARER_CHALLENGE });
   }
   const given = headers.get("x-mlflow-edge-key");
   if (given === null) {

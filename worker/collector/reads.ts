@@ -1,6 +1,6 @@
 import type { Context, Hono, MiddlewareHandler } from "hono";
 import type { ForwardingState, TraceQuery, TraceStore } from "../store.js";
-import { sameSecret } from "./auth.js";
+import { BEARER_CHALLENGE, sameSecret } from "./auth.js";
 import { Refusal } from "./refusal.js";
 
 // The read side (`/api/*`): what the Traces view lists and opens, and the retry of a
@@ -59,11 +59,11 @@ export function mountReads<E extends { Bindings: object }>(
     if (mode === "secret") {
       // No secret configured with readAccess "secret": nobody can read, which is the safe failure.
       if (!secret) {
-        throw new Refusal(401, "reading traces needs the collector secret, and none is configured", "", 'set COLLECTOR_SECRET and send it as a bearer token (readAccess: "open" only for a collector nobody else can reach)');
+        throw new Refusal(401, "reading traces needs the collector secret, and none is configured", "", 'set COLLECTOR_SECRET and send it as a bearer token (readAccess: "open" only for a collector nobody else can reach)', { ...BEARER_CHALLENGE });
       }
       const bearer = /^Bearer\s+(.+)$/i.exec(c.req.header("authorization") ?? "")?.[1]?.trim();
       if (bearer === undefined || !sameSecret(bearer, secret)) {
-        throw new Refusal(401, "reading traces needs the collector secret", "", "send Authorization: Bearer <COLLECTOR_SECRET>");
+        throw new Refusal(401, "reading traces needs the collector secret", "", "send Authorization: Bearer <COLLECTOR_SECRET>", { ...BEARER_CHALLENGE });
       }
     }
     await next();
