@@ -513,7 +513,10 @@ describe("the client's promise and stream keep their methods", () => {
 
   it("aborted before it is read after passing through a sibling traced helper: every span ends; a read stream leaves no abort listener behind", async () => {
     mlflow.init({ exporter, silent: true, openSpanTimeoutMs: 0 });
-    const client = tracedOpenAI(raw());
+    // The fake's Request does not follow the SDK's signal: such a Request keeps a listener on it until
+    // it is garbage-collected (openai 7), which would make the counts below depend on the collector.
+    const unlinked = () => new OpenAI({ apiKey: "unused", baseURL: "http://llm.local/v1", maxRetries: 0, fetch: (url, init) => fakeLlm(new Request(url as string, { ...(init as RequestInit), signal: null }), { chunkDelayMs: 1 }) });
+    const client = tracedOpenAI(unlinked());
     const guard = mlflow.trace(async function guard(s: unknown) { return s; }); // a sibling of the model call
     const answer = mlflow.trace(async function answer() {
       return guard(await client.chat.completions.create({ model: "demo-mini", messages: [question], stream: true }));
@@ -522,7 +525,7 @@ describe("the client's promise and stream keep their methods", () => {
     expect((await only()).data.spans.map((sp) => [sp.name, sp.endTime !== null])).toEqual([["answer", true], ["Completions", true], ["guard", true]]);
 
     // Read to the end, the stream's signal keeps no listener of ours (a signal shared by many calls would keep every stream alive).
-    const plain = await raw().chat.completions.create({ model: "demo-mini", messages: [question], stream: true });
+    const plain = await unlinked().chat.completions.create({ model: "demo-mini", messages: [question], stream: true });
     for await (const _ of plain) { /* read */ }
     const traced = (await answer()) as Stream<unknown>;
     for await (const _ of traced) { /* read */ }

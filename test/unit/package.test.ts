@@ -67,7 +67,7 @@ describe("the packed package", { timeout: 120_000 }, () => {
     expect(result.stderr).toMatch(/MlflowNetworkError: MLflow POST http:\/\/127\.0\.0\.1:1\/v1\/traces failed.*after 3 attempts/);
   });
 
-  it("shares the app's own Hono and idb of a later 4.x / 8.x release: npm installs no second copy", () => {
+  it("shares the app's own Hono and idb of a later 4.x / 8.x release (no second copy), and takes the app's openai 7 (no peer conflict)", () => {
     // A second Hono makes the app's \`app.route("/", createCollector(…))\` and \`app.use(mlflowTracing())\`
     // fail its tsc (two HonoRequest types) and puts two Honos in the Worker's bundle.
     const dir = join(app, "dedupe");
@@ -77,10 +77,13 @@ describe("the packed package", { timeout: 120_000 }, () => {
       writeFileSync(join(dir, "node_modules", name, "package.json"), JSON.stringify(json));
     };
     const packed = JSON.parse(readFileSync(join(app, "node_modules", "mlflow-edge", "package.json"), "utf8")) as { version: string };
-    writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "app", private: true, dependencies: { "mlflow-edge": packed.version, hono: "4.99.0", idb: "8.99.0" } }));
+    writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "app", private: true, dependencies: { "mlflow-edge": packed.version, hono: "4.99.0", idb: "8.99.0", openai: "7.99.0" } }));
     put("mlflow-edge", packed);
     put("hono", { name: "hono", version: "4.99.0" });
     put("idb", { name: "idb", version: "8.99.0" });
+    // openai 7 (the latest major since July 2026) beside the package: a peer range ending at 6 made
+    // `npm install mlflow-edge` fail with ERESOLVE in such an app.
+    put("openai", { name: "openai", version: "7.99.0" });
     // npm's own reading of the tree, offline: a dependency the app's copy does not satisfy is "invalid".
     const ls = spawnSync("npm", ["ls", "--all", "--offline", "--json"], { cwd: dir, encoding: "utf8" });
     expect((JSON.parse(ls.stdout) as { problems?: string[] }).problems ?? []).toEqual([]);
