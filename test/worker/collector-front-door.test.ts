@@ -191,6 +191,32 @@ describe("a secret no Authorization header can carry", () => {
     expect(store.puts).toBe(0);
   });
 
+  it("pages sending their ingest key are not held back by it: only requests that need the secret get the 503", async () => {
+    // A whitespace-ended secret never let a server sender in; pages with keys worked, and must keep working.
+    const env = { COLLECTOR_SECRET: "server-s3cret-value\n", INGEST_KEYS: JSON.stringify([{ key: "pk-page-0001", origins: ["https://app.example"] }]) };
+    const a = open();
+    const page = await ingest(a, { "x-mlflow-edge-key": "pk-page-0001", origin: "https://app.example" }, undefined, env);
+    expect(page.status).toBe(200);
+    expect(store.puts).toBe(1);
+    const server = await ingest(a, { authorization: "Bearer server-s3cret-value" }, undefined, env);
+    expect([server.status, (await errorOf(server)).error]).toEqual([503, expect.stringContaining("COLLECTOR_SECRET begins or ends with whitespace")]);
+    // So with a secret(env) that throws or gives no string; with no keys to fall back on, every ingest is the 503.
+    for (const secret of [() => { throw new Error("no SECRETS binding"); }, () => 5 as unknown as string]) {
+      const log = console.error;
+      const logged: unknown[] = [];
+      console.error = (...args: unknown[]) => void logged.push(args);
+      try {
+        const b = open({ secret, ingestKeys: [{ key: "pk-page-0001", origins: ["*"] }] });
+        expect((await ingest(b, { "x-mlflow-edge-key": "pk-page-0001" })).status).toBe(200);
+        expect(logged).toEqual([]); // the secret is not read for a page: no log line per visitor's batch
+        expect((await ingest(b, { authorization: "Bearer x" })).status).toBe(503);
+        expect((await ingest(open({ secret }), { "x-mlflow-edge-key": "pk-page-0001" })).status).toBe(503);
+      } finally {
+        console.error = log;
+      }
+    }
+  });
+
   it("given in code, it is a TypeError at start-up; a secret(env) returning one is the 503", async () => {
     expect(() => open({ secret: " server-s3cret-value" })).toThrow(/createCollector\(\): secret begins or ends with whitespace/);
     const res = await ingest(open({ secret: () => "server-s3cret-value\r\n" }), { authorization: "Bearer server-s3cret-value" });

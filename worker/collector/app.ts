@@ -158,8 +158,13 @@ export function createCollector<Env extends object = object>(options: CollectorO
     const env = envOf(c);
     return keysInCode !== undefined || options.secret !== undefined || env.INGEST_KEYS !== undefined || env.COLLECTOR_SECRET !== undefined;
   };
-  const authOf = (c: Ctx<Env>): AuthSettings => {
-    const auth = { keys: keysOf(c), secret: secretOf(c) };
+  // A page's request (its ingest key, no Authorization) is checked against the keys alone: the
+  // secret is not read, so a broken setting of it is the 503 of those who send the secret (and of
+  // /health), not of every visitor's page, as it does not close reads kept open. With no keys there
+  // is nothing else to check.
+  const authOf = (c: Ctx<Env>, sendsSecret = true): AuthSettings => {
+    const keys = keysOf(c);
+    const auth = { keys, secret: sendsSecret || keys.length === 0 ? secretOf(c) : undefined };
     if (!auth.keys.length && !auth.secret && authConfigured(c)) {
       // Set, but to nothing (COLLECTOR_SECRET="", INGEST_KEYS="[]", a secret binding missing): refused, never open.
       if (options.ingestKeys !== undefined && keysInCode === undefined && envOf(c).INGEST_KEYS !== undefined) {
@@ -198,7 +203,7 @@ export function createCollector<Env extends object = object>(options: CollectorO
   for (const [path] of ROUTES) if (path.startsWith("/v1/")) app.use(path, cors);
 
   const ingest = async (c: Ctx<Env>, read: (request: Request) => Promise<Trace[]>): Promise<Trace[]> => {
-    const caller = authenticate(c.req.raw.headers, new URL(c.req.url).origin, authOf(c));
+    const caller = authenticate(c.req.raw.headers, new URL(c.req.url).origin, authOf(c, c.req.header("authorization") !== undefined));
     // Server senders hold the secret and are trusted: the limit is for what pages can send. A page
     // key is public and shared by every visitor of the site: one bucket per key and client address,
     // so that a runaway page (or anyone holding the key) slows down itself, not the site's visitors.
