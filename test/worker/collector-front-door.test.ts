@@ -242,5 +242,8 @@ describe("comparing a credential with the secret", () => {
       expect(sameSecret(given, secret), JSON.stringify(given)).toBe(false);
     }
     expect(sameSecret("pk-\u00e9t\u00e9-key", "pk-\u00e9t\u00e9-key")).toBe(true);
+    // Texts that differ only in a lone surrogate (UTF-8 writes each as the same U+FFFD bytes).
+    expect(sameSecret("s3cret-\ud800", "s3cret-\udbff")).toBe(false);
+    expect(sameSecret("s3cret-\ud800", "s3cret-\ufffd")).toBe(false);
   });
 });

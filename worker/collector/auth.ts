@@ -65,13 +65,11 @@ function canonicalOrigin(origin: string): string {
 
 /** Compares secrets without leaking where they differ through timing. */
 export function sameSecret(given: string, expected: string): boolean {
-  const enc = new TextEncoder();
-  const a = enc.encode(given);
-  const b = enc.encode(expected);
-  // As many steps as the caller sent bytes, whatever the secret's length (a loop to the longer of
-  // the two told the secret's length by its time).
-  let diff = a.length ^ b.length;
-  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ (b[i % (b.length || 1)] ?? 0);
+  // UTF-16 code units, not UTF-8 bytes: encoding writes every lone surrogate as the same U+FFFD,
+  // which made two different texts equal. As many steps as the caller sent characters, whatever
+  // the secret's length (a loop to the longer of the two told the secret's length by its time).
+  let diff = given.length ^ expected.length;
+  for (let i = 0; i < given.length; i++) diff |= given.charCodeAt(i) ^ (expected.charCodeAt(i % (expected.length || 1)) || 0);
   return diff === 0;
 }
 
