@@ -31,9 +31,27 @@ describe("rate limits: callers beyond the limiter's memory", () => {
     expect((await errorOf(limited)).error).toBe("too many requests from this client address");
     // A runaway page keeps asking while a spray of other addresses passes through the limiter.
     for (let round = 0; round < 2; round++) {
-      for (let i = 0; i < 6_000; i++) await send(`2001:db8::${round}:${i.toString(16)}`);
+      for (let i = 0; i < 6_000; i++) await send(`2001:db8:${round}:${i.toString(16)}::1`);
       expect((await send("198.51.100.7")).status).toBe(429);
     }
+  });
+});
+
+describe("rate limits: IPv6 clients", () => {
+  // A host commonly holds a whole /64 and picks new addresses in it at will (privacy addresses):
+  // limited per address, anyone holding the public key got a fresh burst from each of them.
+  it("counts an IPv6 /64 as one client address, however its addresses are written; other /64s and IPv4 clients have their own", async () => {
+    const now = 5_000_000;
+    const a = open({ ingestKeys: [{ key: "pk-v6-00001", origins: ["*"] }], rateLimit: { perSecond: 1, burst: 2 }, now: () => now });
+    const send = (ip: string) => ingest(a, { "x-mlflow-edge-key": "pk-v6-00001", "cf-connecting-ip": ip });
+    expect((await send("2001:db8:aa:bb::1")).status).toBe(200);
+    expect((await send("2001:0db8:00aa:00bb:ffff:1:2:3")).status).toBe(200);
+    const limited = await send("2001:DB8:AA:BB:0:0:0:9");
+    expect([limited.status, (await errorOf(limited)).error]).toEqual([429, "too many requests from this client address with this ingest key"]);
+    expect((await send("2001:db8:aa:bc::1")).status).toBe(200);
+    expect((await send("::ffff:198.51.100.7")).status).toBe(200);
+    expect((await send("198.51.100.7")).status).toBe(200);
+    expect((await send("198.51.100.8")).status).toBe(200);
   });
 });
 

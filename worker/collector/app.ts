@@ -10,7 +10,7 @@ import { corsForIngest } from "./cors.js";
 import { resolveLimits, type CollectorLimits } from "./limits.js";
 import { tracesFromOtlp } from "./otlp-in.js";
 import { decodeOtlpProto, encodeStatus } from "./otlp-proto.js";
-import { RateLimiter, resolveRateLimit, type RateLimit } from "./rate-limit.js";
+import { clientOf, RateLimiter, resolveRateLimit, type RateLimit } from "./rate-limit.js";
 import { mountReads, type ReadAccess } from "./reads.js";
 import { otlpStatus, Refusal } from "./refusal.js";
 import { validateIngestBatch, withoutServerKeys } from "./validate.js";
@@ -207,7 +207,7 @@ export function createCollector<Env extends object = object>(options: CollectorO
     // Server senders hold the secret and are trusted: the limit is for what pages can send. A page
     // key is public and shared by every visitor of the site: one bucket per key and client address,
     // so that a runaway page (or anyone holding the key) slows down itself, not the site's visitors.
-    const address = `ip:${c.req.header("cf-connecting-ip") ?? "local"}`;
+    const address = `ip:${clientOf(c.req.header("cf-connecting-ip") ?? "local")}`;
     const wait = caller.kind === "secret" ? 0 : limiter.take(caller.kind === "key" ? `key:${caller.key} ${address}` : address);
     if (wait > 0) throw new Refusal(429, `too many requests from this client address${caller.kind === "key" ? " with this ingest key" : ""}`, "", "slow down; the browser client backs off by itself", { "retry-after": String(Math.ceil(wait / 1000)) });
     const traces = await read(c.req.raw);

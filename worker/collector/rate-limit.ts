@@ -1,7 +1,7 @@
-// A token bucket per caller (ingest key, or the client address for open collectors). It lives
-// in the isolate's memory: Cloudflare runs many isolates, so the limit is per isolate, a brake on
-// a runaway page rather than a global quota (docs/collector.md). Refusals carry Retry-After,
-// which the browser client honours.
+// A token bucket per caller (ingest key and client address, or the client address alone for open
+// collectors). It lives in the isolate's memory: Cloudflare runs many isolates, so the limit is per
+// isolate, a brake on a runaway page rather than a global quota (docs/collector.md). Refusals carry
+// Retry-After, which the browser client honours.
 
 export interface RateLimit {
   /** Sustained requests per second per caller (default 50). */
@@ -31,6 +31,25 @@ export function resolveRateLimit(overrides: Partial<RateLimit> = {}): RateLimit 
 interface Bucket {
   tokens: number;
   at: number;
+}
+
+/**
+ * The client a request's address stands for: an IPv4 address, or the /64 network of an IPv6 one
+ * (a host commonly holds a whole /64 and takes new addresses in it at will, so each of its
+ * addresses as a caller of its own would hand it a fresh burst per address). An IPv6 address
+ * ending in an IPv4 one (`::ffff:198.51.100.7`) is that IPv4 address.
+ */
+export function clientOf(address: string): string {
+  if (!address.includes(":")) return address;
+  const v4 = /:(\d{1,3}(?:\.\d{1,3}){3})$/.exec(address);
+  if (v4) return v4[1]!;
+  const [head = "", tail] = address.split("::");
+  const groups = head ? head.split(":") : [];
+  if (tail !== undefined) {
+    const rest = tail ? tail.split(":") : [];
+    groups.push(...Array<string>(Math.max(0, 8 - groups.length - rest.length)).fill("0"), ...rest);
+  }
+  return `${groups.slice(0, 4).map((g) => (Number.parseInt(g, 16) || 0).toString(16)).join(":")}::/64`;
 }
 
 /**
