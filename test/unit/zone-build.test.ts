@@ -2,10 +2,11 @@
 // for-await: in the app's code, in mlflow-edge and in dependencies (idb), for esbuild and Vite.
 import { describe, expect, it } from "vitest";
 import { build as esbuild } from "esbuild";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { build as viteBuild, createBuilder, createServer, type Rollup } from "vite";
+import { build as viteBuild, createBuilder, createServer, optimizeDeps, resolveConfig, type Rollup } from "vite";
 import { mlflowEdgeZone, zoneBuildOptions } from "../../browser/build.js";
 
 const entry = "test/fixtures/zone-app/main.ts";
@@ -181,6 +182,38 @@ describe("Zone.js build help", () => {
       expect(lowered).toContain("openDB"); // the dependency is in the bundle, lowered too
     }, 60_000);
   }
+
+  // The plugin picks its pre-bundling step by the Vite version the config hook is told
+  // (this.meta.viteVersion, Vite 7+): Vite 7's is esbuild's, and older Vites tell none.
+  it("Vite 7: the dev server's pre-bundled dependencies are lowered (esbuild's optimizer), as before Vite 8 was supported", async () => {
+    const prebundle = async (lower: boolean) => {
+      const cacheDir = mkdtempSync(join(tmpdir(), "mlflow-edge-vite7-"));
+      try {
+        const config = await resolveConfig(
+          { configFile: false, logLevel: "silent", root: process.cwd(), cacheDir, plugins: lower ? [mlflowEdgeZone()] : [], optimizeDeps: { include: ["idb"], noDiscovery: true } },
+          "serve",
+        );
+        await optimizeDeps(config, true);
+        return readFileSync(join(cacheDir, "deps", "idb.js"), "utf8");
+      } finally {
+        rmSync(cacheDir, { recursive: true, force: true });
+      }
+    };
+    expect(await prebundle(false)).toMatch(NATIVE_ASYNC); // idb ships native async functions and generators
+    const lowered = await prebundle(true);
+    expect(lowered).not.toMatch(NATIVE_ASYNC);
+    expect(lowered).toContain("openDB");
+  }, 60_000);
+
+  it("Vite 6 and older (no this.meta.viteVersion in the config hook, or no this at all) get esbuild's pre-bundling options", () => {
+    type Hook = (this: unknown) => { optimizeDeps?: Record<string, unknown> };
+    const config = mlflowEdgeZone().config as unknown as Hook;
+    for (const self of [undefined, { meta: { rollupVersion: "4.30.0", watchMode: false } }]) {
+      const deps = config.call(self).optimizeDeps;
+      expect(deps?.esbuildOptions).toEqual({ supported: expect.objectContaining({ "async-await": false }) });
+      expect(deps?.rolldownOptions).toBeUndefined();
+    }
+  });
 
   it("zoneBuildOptions() keeps function names, which span names come from: esbuild renames `function answer` inside `const answer = …` otherwise", async () => {
     expect(await withEsbuild(false)).toMatch(/function answer2\(/);
