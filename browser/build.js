@@ -30,11 +30,17 @@ const COMPONENT = /\.(vue|svelte)$/;
  * @param {string} code
  * @param {string} file
  * @param {boolean} [chunk] a built chunk (an error's line is the chunk's)
+ * @param {boolean} [keepNames] keep function names: lowering renames a function expression named
+ *   like the variable it is assigned to (`const answer = trace(async function answer…)` records
+ *   `answer2`), and span names come from function names
  */
-async function lowerAsync(code, file, chunk = false) {
+async function lowerAsync(code, file, chunk = false, keepNames = false) {
   const { transformWithEsbuild } = await import("vite");
   try {
-    const out = await transformWithEsbuild(code, file, { loader: "js", supported: { ...lowerAsyncSupported }, sourcemap: true });
+    // Kept names of classes go after each class, not in a static block: the build lowered its code
+    // to the app's target before this step, and an older target (Safari < 16.4) has no static blocks.
+    const supported = keepNames ? { ...lowerAsyncSupported, "class-static-blocks": false } : { ...lowerAsyncSupported };
+    const out = await transformWithEsbuild(code, file, { loader: "js", supported, sourcemap: true, keepNames });
     return { code: out.code, map: out.map };
   } catch (error) {
     const first = /** @type {{ errors?: { text: string; location?: { line: number; column: number } | null }[] }} */ (error).errors?.[0];
@@ -71,6 +77,8 @@ const forServer = (hook, options, ssrBuild) => {
 export function mlflowEdgeZone() {
   let serve = false;
   let ssrBuild = false;
+  /** Whether the app's build keeps function names (Vite 8: build.rolldownOptions.output.keepNames; Vite 7: esbuild.keepNames). */
+  let buildKeepsNames = false;
   /** @type {(code: string) => boolean} */
   const awaits = (code) => /\b(async|await)\b/.test(code);
   /** @type {(code: string, id: string) => Promise<{ code: string; map: any }> | null} */
@@ -97,10 +105,12 @@ export function mlflowEdgeZone() {
         worker: { plugins: () => [mlflowEdgeZone()] },
       };
     },
-    /** @param {{ command: string; build?: { ssr?: unknown } }} config */
+    /** @param {{ command: string; build?: { ssr?: unknown; rolldownOptions?: { output?: unknown } }; esbuild?: unknown }} config */
     configResolved(config) {
       serve = config.command === "serve";
       ssrBuild = Boolean(config.build?.ssr);
+      const outputs = /** @type {{ keepNames?: unknown }[]} */ ([config.build?.rolldownOptions?.output ?? []].flat());
+      buildKeepsNames = outputs.some((o) => o?.keepNames === true) || /** @type {{ keepNames?: unknown } | undefined} */ (config.esbuild)?.keepNames === true;
     },
     /**
      * @param {string} code
@@ -113,7 +123,8 @@ export function mlflowEdgeZone() {
       const script = SCRIPT.test(path) || /(^|&)html-proxy\b.*\.js$/.test(query) || (COMPONENT.test(path) && (query === "" || /(^|&)type=script\b/.test(query)));
       // Pre-bundled dependencies are lowered as Vite bundles them; one excluded from that is not.
       if (!serve || !script || forServer(this, options, false) || path.includes("/node_modules/.vite/") || !awaits(code)) return null;
-      return lowerAsync(code, path);
+      // Dev keeps the names as written (size is no concern there).
+      return lowerAsync(code, path, false, true);
     },
     /**
      * @param {string} code
@@ -122,7 +133,8 @@ export function mlflowEdgeZone() {
     async renderChunk(code, chunk) {
       if (serve || forServer(this, undefined, ssrBuild) || !awaits(code)) return null;
       // (A chunk's file name may still be a placeholder here: the entry it is built from says more.)
-      return lowerAsync(code, chunk.facadeModuleId ? `the chunk built from ${chunk.facadeModuleId}` : chunk.fileName, true);
+      // Names are kept only where the app keeps them: past the minifier they cost bytes.
+      return lowerAsync(code, chunk.facadeModuleId ? `the chunk built from ${chunk.facadeModuleId}` : chunk.fileName, true, buildKeepsNames);
     },
   };
 }

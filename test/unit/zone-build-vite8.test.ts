@@ -34,6 +34,22 @@ describe("mlflowEdgeZone() on Vite 8", () => {
     expect(lowered).toContain("openDB");
   }, 120_000);
 
+  it("a build that keeps function names (build.rolldownOptions.output.keepNames, as the README says) keeps them through the lowering: the span is `answer`, not `answer2`", async () => {
+    const result = (await build({
+      configFile: false, logLevel: "silent", root: process.cwd(), plugins: plugins(true),
+      // An older target than the class static blocks esbuild writes its class names in: Vite 8 lowers
+      // to the target before the plugin's chunk step, so that step must not bring newer syntax.
+      build: { write: false, target: "safari14", rolldownOptions: { output: { keepNames: true } }, lib: { entry: "test/fixtures/zone-app/named.ts", formats: ["es"], fileName: "app" } },
+    })) as Rollup.RollupOutput[] | Rollup.RollupOutput;
+    const code = (Array.isArray(result) ? result[0]! : result).output.map((o) => (o.type === "chunk" ? o.code : "")).join("\n");
+    expect(code).not.toMatch(NATIVE_ASYNC);
+    expect(code).not.toMatch(/\bstatic\s*\{/);
+    expect(code).toMatch(/"Agent"/);
+    // esbuild's lowering renames the function expression named like its variable; its __name says the name it had.
+    expect(code).toMatch(/\(\s*function\s+[\w$]*\(\w+\)\s*\{\s*return\s+[\w$]+\(this,[\s\S]{0,600}?\},\s*"answer"\)/);
+    expect(code).not.toContain('"answer2"');
+  }, 120_000);
+
   it("the dev server's pre-bundled dependencies are lowered (Rolldown's optimizer), with no deprecated esbuildOptions", async () => {
     const prebundle = async (lower: boolean) => {
       const cacheDir = mkdtempSync(join(tmpdir(), "mlflow-edge-vite8-"));

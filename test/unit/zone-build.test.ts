@@ -106,6 +106,10 @@ describe("Zone.js build help", () => {
     const dep = "export async function get() { return await fetch('/x'); }";
     expect((await plugin.transform(dep, "/app/node_modules/excluded-dep/index.js"))!.code).not.toMatch(NATIVE_ASYNC);
     expect(await plugin.transform(dep, "/app/node_modules/.vite/deps/pre-bundled.js?v=1")).toBeNull();
+    // The lowering renames a function expression named like its variable (answer2): in dev the name as written stays.
+    const named = (await plugin.transform("export const answer = trace(async function answer(q) { return q; });", "/app/src/answer.js"))!.code;
+    expect(named).not.toMatch(NATIVE_ASYNC);
+    expect(named).toMatch(/__name\(function \w+\(q\)[\s\S]*?\}, "answer"\)/);
   }, 60_000);
 
   it("names itself when it cannot lower a browser module (top-level await, in .mjs and .ts alike); leaves server code (SSR) as it is", async () => {
