@@ -1,12 +1,10 @@
 // mlflowEdgeZone() under the real Vite 8 (installed beside Vite 7 as `vite8`): Vite 8 builds and
 // pre-bundles with Rolldown, ignores optimizeDeps.esbuildOptions (warning that it is deprecated)
 // and no longer brings esbuild along. A plain `npm install vite` gives Vite 8.
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import { build, optimizeDeps, resolveConfig, type Rollup } from "vite8";
 import { mlflowEdgeZone } from "../../browser/build.js";
+import { NATIVE_ASYNC, prebundledIdb } from "./zone-checks.js";
 
 // The plugin lowers with the transformWithEsbuild of the "vite" it resolves from its own place: in
 // an app with Vite 8 that is Vite 8's. Here "vite" is the Vite 7 beside it, so it is Vite 8 too.
@@ -14,9 +12,6 @@ vi.mock("vite", async () => await import("vite8"));
 
 type Plugin = NonNullable<Parameters<typeof build>[0]>["plugins"];
 const plugins = (lower: boolean) => (lower ? [mlflowEdgeZone()] : []) as Plugin;
-// Native async syntax: async functions, arrows, methods and generators, and for-await loops.
-const NATIVE_ASYNC =
-  /\basync\s+function\b|\basync\s*\*\s*[\w$]*\s*\(|\basync\s*\([^()]*\)\s*=>|\basync\s+[\w$]+\s*=>|\basync\s+[\w$]+\s*\([^()]*\)\s*\{|\bfor\s+await\s*\(/;
 
 describe("mlflowEdgeZone() on Vite 8", () => {
   it("the build leaves no native async/await in the bundle (mlflow-edge and idb included)", async () => {
@@ -52,18 +47,9 @@ describe("mlflowEdgeZone() on Vite 8", () => {
 
   it("the dev server's pre-bundled dependencies are lowered (Rolldown's optimizer), with no deprecated esbuildOptions", async () => {
     const prebundle = async (lower: boolean) => {
-      const cacheDir = mkdtempSync(join(tmpdir(), "mlflow-edge-vite8-"));
-      try {
-        const config = await resolveConfig(
-          { configFile: false, logLevel: "silent", root: process.cwd(), cacheDir, plugins: plugins(lower), optimizeDeps: { include: ["idb"], noDiscovery: true } },
-          "serve",
-        );
-        expect(config.optimizeDeps.esbuildOptions?.supported).toBeUndefined();
-        await optimizeDeps(config, true);
-        return readFileSync(join(cacheDir, "deps", "idb.js"), "utf8");
-      } finally {
-        rmSync(cacheDir, { recursive: true, force: true });
-      }
+      const { code, config } = await prebundledIdb({ resolveConfig, optimizeDeps }, plugins(lower) ?? []);
+      expect(config.optimizeDeps.esbuildOptions?.supported).toBeUndefined();
+      return code;
     };
     expect(await prebundle(false)).toMatch(NATIVE_ASYNC); // idb ships native async functions and generators
     const lowered = await prebundle(true);

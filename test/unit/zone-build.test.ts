@@ -2,17 +2,14 @@
 // for-await: in the app's code, in mlflow-edge and in dependencies (idb), for esbuild and Vite.
 import { describe, expect, it } from "vitest";
 import { build as esbuild } from "esbuild";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { build as viteBuild, createBuilder, createServer, optimizeDeps, resolveConfig, type Rollup } from "vite";
 import { mlflowEdgeZone, zoneBuildOptions } from "../../browser/build.js";
+import { NATIVE_ASYNC, prebundledIdb } from "./zone-checks.js";
 
 const entry = "test/fixtures/zone-app/main.ts";
-// Native async syntax: async functions, arrows, methods and generators, and for-await loops.
-const NATIVE_ASYNC =
-  /\basync\s+function\b|\basync\s*\*\s*[\w$]*\s*\(|\basync\s*\([^()]*\)\s*=>|\basync\s+[\w$]+\s*=>|\basync\s+[\w$]+\s*\([^()]*\)\s*\{|\bfor\s+await\s*\(/;
 
 async function withEsbuild(lower: boolean): Promise<string> {
   const out = await esbuild({
@@ -190,19 +187,7 @@ describe("Zone.js build help", () => {
   // The plugin picks its pre-bundling step by the Vite version the config hook is told
   // (this.meta.viteVersion, Vite 7+): Vite 7's is esbuild's, and older Vites tell none.
   it("Vite 7: the dev server's pre-bundled dependencies are lowered (esbuild's optimizer), as before Vite 8 was supported", async () => {
-    const prebundle = async (lower: boolean) => {
-      const cacheDir = mkdtempSync(join(tmpdir(), "mlflow-edge-vite7-"));
-      try {
-        const config = await resolveConfig(
-          { configFile: false, logLevel: "silent", root: process.cwd(), cacheDir, plugins: lower ? [mlflowEdgeZone()] : [], optimizeDeps: { include: ["idb"], noDiscovery: true } },
-          "serve",
-        );
-        await optimizeDeps(config, true);
-        return readFileSync(join(cacheDir, "deps", "idb.js"), "utf8");
-      } finally {
-        rmSync(cacheDir, { recursive: true, force: true });
-      }
-    };
+    const prebundle = async (lower: boolean) => (await prebundledIdb({ resolveConfig, optimizeDeps }, lower ? [mlflowEdgeZone()] : [])).code;
     expect(await prebundle(false)).toMatch(NATIVE_ASYNC); // idb ships native async functions and generators
     const lowered = await prebundle(true);
     expect(lowered).not.toMatch(NATIVE_ASYNC);
