@@ -33,13 +33,15 @@ const COMPONENT = /\.(vue|svelte)$/;
  * @param {boolean} [keepNames] keep function names: lowering renames a function expression named
  *   like the variable it is assigned to (`const answer = trace(async function answer…)` records
  *   `answer2`), and span names come from function names
+ * @param {boolean} [staticBlocks] the code may get class static blocks (its target has them)
  */
-async function lowerAsync(code, file, chunk = false, keepNames = false) {
+async function lowerAsync(code, file, chunk = false, keepNames = false, staticBlocks = false) {
   const { transformWithEsbuild } = await import("vite");
   try {
-    // Kept names of classes go after each class, not in a static block: the build lowered its code
-    // to the app's target before this step, and an older target (Safari < 16.4) has no static blocks.
-    const supported = keepNames ? { ...lowerAsyncSupported, "class-static-blocks": false } : { ...lowerAsyncSupported };
+    // Kept names of classes go in a static block only where the target has them: the build lowered
+    // its code to the app's target before this step, and an older one (Safari < 16.4) has none.
+    // After the class instead, which makes esbuild rewrite the class's private members as well.
+    const supported = keepNames && !staticBlocks ? { ...lowerAsyncSupported, "class-static-blocks": false } : { ...lowerAsyncSupported };
     const out = await transformWithEsbuild(code, file, { loader: "js", supported, sourcemap: true, keepNames });
     return { code: out.code, map: out.map };
   } catch (error) {
@@ -49,6 +51,22 @@ async function lowerAsync(code, file, chunk = false, keepNames = false) {
     const at = !loc ? "" : chunk ? ` (line ${loc.line}, column ${loc.column} of the built chunk)` : `:${loc.line}:${loc.column}`;
     throw new Error(`mlflow-edge:zone could not lower async/await in ${file}${at} for Zone.js: ${detail}` +
       (/top-level await/i.test(detail) ? " (top-level await cannot be lowered: move it into an async function)" : ""));
+  }
+}
+
+/**
+ * Whether the browsers of a build's target run class static blocks, as esbuild knows them; a
+ * target esbuild does not know is taken as one that does not.
+ * @param {unknown} target the resolved `build.target` (`false`: the build lowers nothing)
+ */
+async function targetHasStaticBlocks(target) {
+  if (target === false) return true;
+  const { transformWithEsbuild } = await import("vite");
+  try {
+    const out = await transformWithEsbuild("class A { static { A.x = 1; } }", "target-probe.js", { loader: "js", target: /** @type {string | string[] | undefined} */ (target) });
+    return /\bstatic\s*\{/.test(out.code);
+  } catch {
+    return false;
   }
 }
 
@@ -79,6 +97,10 @@ export function mlflowEdgeZone() {
   let ssrBuild = false;
   /** Whether the app's build keeps function names (Vite 8: build.rolldownOptions.output.keepNames; Vite 7: esbuild.keepNames). */
   let buildKeepsNames = false;
+  /** @type {unknown} */
+  let buildTarget;
+  /** @type {Promise<boolean> | undefined} */
+  let staticBlocks;
   /** @type {(code: string) => boolean} */
   const awaits = (code) => /\b(async|await)\b/.test(code);
   /** @type {(code: string, id: string) => Promise<{ code: string; map: any }> | null} */
@@ -105,10 +127,11 @@ export function mlflowEdgeZone() {
         worker: { plugins: () => [mlflowEdgeZone()] },
       };
     },
-    /** @param {{ command: string; build?: { ssr?: unknown; rolldownOptions?: { output?: unknown } }; esbuild?: unknown }} config */
+    /** @param {{ command: string; build?: { ssr?: unknown; target?: unknown; rolldownOptions?: { output?: unknown } }; esbuild?: unknown }} config */
     configResolved(config) {
       serve = config.command === "serve";
       ssrBuild = Boolean(config.build?.ssr);
+      buildTarget = config.build?.target;
       const outputs = /** @type {{ keepNames?: unknown }[]} */ ([config.build?.rolldownOptions?.output ?? []].flat());
       buildKeepsNames = outputs.some((o) => o?.keepNames === true) || /** @type {{ keepNames?: unknown } | undefined} */ (config.esbuild)?.keepNames === true;
     },
@@ -134,7 +157,8 @@ export function mlflowEdgeZone() {
       if (serve || forServer(this, undefined, ssrBuild) || !awaits(code)) return null;
       // (A chunk's file name may still be a placeholder here: the entry it is built from says more.)
       // Names are kept only where the app keeps them: past the minifier they cost bytes.
-      return lowerAsync(code, chunk.facadeModuleId ? `the chunk built from ${chunk.facadeModuleId}` : chunk.fileName, true, buildKeepsNames);
+      const blocks = buildKeepsNames && (await (staticBlocks ??= targetHasStaticBlocks(buildTarget)));
+      return lowerAsync(code, chunk.facadeModuleId ? `the chunk built from ${chunk.facadeModuleId}` : chunk.fileName, true, buildKeepsNames, blocks);
     },
   };
 }

@@ -45,6 +45,19 @@ describe("mlflowEdgeZone() on Vite 8", () => {
     expect(code).not.toContain('"answer2"');
   }, 120_000);
 
+  it("a build that keeps names for a target with class static blocks (es2022) keeps its classes as written: private members stay native, not rewritten into WeakMap helpers", async () => {
+    const result = (await build({
+      configFile: false, logLevel: "silent", root: process.cwd(), plugins: plugins(true),
+      build: { write: false, minify: false, target: "es2022", rolldownOptions: { output: { keepNames: true } }, lib: { entry: "test/fixtures/zone-app/named.ts", formats: ["es"], fileName: "app" } },
+    })) as Rollup.RollupOutput[] | Rollup.RollupOutput;
+    const code = (Array.isArray(result) ? result[0]! : result).output.map((o) => (o.type === "chunk" ? o.code : "")).join("\n");
+    expect(code).not.toMatch(NATIVE_ASYNC);
+    expect(code).toMatch(/"Agent"/);
+    expect(code).not.toContain('"answer2"');
+    expect(code).toMatch(/this\.#asked/);
+    expect(code).not.toMatch(/__private(Get|Set|Add|Wrapper)\b/);
+  }, 120_000);
+
   it("the dev server's pre-bundled dependencies are lowered (Rolldown's optimizer), with no deprecated esbuildOptions", async () => {
     const prebundle = async (lower: boolean) => {
       const { code, config } = await prebundledIdb({ resolveConfig, optimizeDeps }, plugins(lower) ?? []);
