@@ -111,15 +111,17 @@ export function mlflowEdgeZone() {
   return {
     name: "mlflow-edge:zone",
     enforce: /** @type {const} */ ("post"),
-    /** @this {{ meta?: { viteVersion?: string } } | void} */
+    /** @this {{ meta?: { viteVersion?: string; rolldownVersion?: string } } | void} */
     config() {
       // Vite 7+ says its version to the hook (`this.meta`); older ones say nothing and are before 8.
+      // rolldown-vite (Vite 7 on Rolldown, installed as `vite`) says 7, and its Rolldown version.
       const major = Number(this?.meta?.viteVersion?.split(".")[0] ?? 0);
+      const rolldown = major >= 8 || Boolean(this?.meta?.rolldownVersion);
       return {
         // Vite 8 pre-bundles with Rolldown and ignores esbuildOptions.supported (warning that the
         // option is deprecated): a plugin of its optimizer lowers each dependency module there. Its
         // scan also reads the app's own modules (TypeScript too): those are the transform hook's.
-        optimizeDeps: major >= 8
+        optimizeDeps: rolldown
           ? { rolldownOptions: { plugins: [{ name: "mlflow-edge:zone-deps", transform: lowerDependency }] } }
           : { esbuildOptions: { supported: { ...lowerAsyncSupported } } },
         // Web Workers (`new Worker(new URL(…))`, `?worker`) are bundled by a build of their own,

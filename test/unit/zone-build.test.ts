@@ -204,6 +204,15 @@ describe("Zone.js build help", () => {
     }
   });
 
+  it("rolldown-vite (Vite 7 on Rolldown, which says 7 and its Rolldown version) gets the Rolldown optimizer's plugin: it ignores esbuildOptions.supported, so dependencies stayed native in dev", () => {
+    type Hook = (this: unknown) => { optimizeDeps?: { esbuildOptions?: unknown; rolldownOptions?: { plugins?: { name: string }[] } } };
+    const config = mlflowEdgeZone().config as unknown as Hook;
+    // What rolldown-vite 7.3.1 tells the config hook.
+    const deps = config.call({ meta: { viteVersion: "7.3.1", rollupVersion: "4.23.0", rolldownVersion: "1.0.0-beta.53" } }).optimizeDeps;
+    expect(deps?.esbuildOptions).toBeUndefined();
+    expect(deps?.rolldownOptions?.plugins?.map((p) => p.name)).toEqual(["mlflow-edge:zone-deps"]);
+  });
+
   it("zoneBuildOptions() keeps function names, which span names come from: esbuild renames `function answer` inside `const answer = …` otherwise", async () => {
     expect(await withEsbuild(false)).toMatch(/function answer2\(/);
     expect(await withEsbuild(false)).not.toMatch(/"answer"/);
