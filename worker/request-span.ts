@@ -8,6 +8,7 @@ import type { LiveSpan } from "../core/model/live-span.js";
 import { parseTraceparent } from "../core/model/remote-parent.js";
 import { isPromiseLike } from "../core/tracer.js";
 import type { ExportTracker } from "./export-tracker.js";
+import { isCollectorRequest } from "./untraced.js";
 
 // One root span per Worker invocation, shared by instrument() (module Workers) and the Hono
 // middleware. The span continues the caller's W3C traceparent, is active (AsyncLocalStorage) while
@@ -208,15 +209,22 @@ export async function traceRequest(
   };
   let response: Response;
   handling.add(request);
+  // The collector's own request (a page's batch, a read of the Traces view), known once it has
+  // been handled: not exported (and not waited for).
+  const leaveCollectors = () => {
+    if (isCollectorRequest(request)) span._record.sampledOut = true;
+  };
   try {
     response = await span.run(() => handle(span));
   } catch (error) {
+    leaveCollectors();
     fail(span, error);
     handOn();
     throw error;
   } finally {
     handling.delete(request);
   }
+  leaveCollectors();
   // (Not instanceof: a Response of another class than the global one, as @hono/node-server's, is one;
   // a plain object with a status, which the runtime refuses, is not.)
   if (Object.prototype.toString.call(response) !== "[object Response]") {

@@ -13,6 +13,9 @@ import { mlflowTracing } from "../../worker/hono.js";
 import { instrument } from "../../worker/instrument.js";
 import { exported, sleep } from "./worker-tracing.js";
 import { requestSpan } from "../../worker/request-span.js";
+import { createCollector } from "../../worker/collector/app.js";
+import { MemoryStore } from "./memory-store.js";
+import { simpleTrace } from "./traces.js";
 
 const tree = (t: Trace) => t.data.spans.map((s) => [s.name, t.data.spans.find((p) => p.spanId === s.parentId)?.name ?? s.parentId]);
 const root = (t: Trace) => t.data.spans.find((s) => !t.data.spans.some((p) => p.spanId === s.parentId))!;
@@ -380,6 +383,35 @@ describe("mlflowTracing(): Hono middleware", () => {
     expect([r.status.statusCode, r.attributes["http.response.status_code"]]).toEqual(["STATUS_CODE_OK", 401]);
     expect(r.events.map((e) => [e.name, e.attributes["exception.message"]])).toEqual([["exception", "no token"]]); // kept, as an event
   });
+});
+
+describe("the collector mounted in a traced app", () => {
+  const batch = () => JSON.stringify({ version: 1, traces: [simpleTrace("page")] });
+  const ingest = (body: string) => new Request("https://app.example/v1/ingest", { method: "POST", body, headers: { "content-type": "application/json" } });
+  for (const how of ["mlflowTracing() on the whole app", "instrument() around the whole app"] as const) {
+    it(`${how}: the collector's own requests (ingest, reads, health, a refusal) are no traces of the app; the app's routes still are`, async () => {
+      const store = new MemoryStore();
+      const app = new Hono();
+      if (how === "mlflowTracing() on the whole app") app.use(mlflowTracing({ exporter: () => exported }));
+      app.route("/", createCollector({ store, readAccess: "open" }));
+      app.get("/posts/:id", (c) => c.json({ id: c.req.param("id") }));
+      const worker: ExportedHandler = how === "instrument() around the whole app" ? instrument({ fetch: (r, env, ctx) => app.fetch(r, env, ctx) }, { exporter: () => exported }) : app;
+      const send = async (request: Request) => {
+        const ctx = createExecutionContext();
+        const res = await worker.fetch!(request as Request<unknown, IncomingRequestCfProperties>, {}, ctx);
+        await res.text();
+        await waitOnExecutionContext(ctx);
+        return res.status;
+      };
+      expect(await send(ingest(batch()))).toBe(200);
+      expect(await send(ingest("{"))).toBe(400);
+      expect(await send(new Request("https://app.example/api/traces"))).toBe(200);
+      expect(await send(new Request("https://app.example/health"))).toBe(200);
+      expect(await send(new Request("https://app.example/posts/7"))).toBe(200);
+      expect(exported.traces.map((t) => root(t).attributes["url.path"])).toEqual(["/posts/7"]);
+      expect(store.traces.size).toBe(1); // the page's trace itself was taken
+    });
+  }
 });
 
 describe("instrument(): configuration mistakes never fail the Worker's requests", () => {

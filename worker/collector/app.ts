@@ -14,6 +14,7 @@ import { clientOf, RateLimiter, resolveRateLimit, type RateLimit } from "./rate-
 import { mountReads, type ReadAccess } from "./reads.js";
 import { otlpStatus, Refusal } from "./refusal.js";
 import { validateIngestBatch, withoutServerKeys } from "./validate.js";
+import { markCollectorRequest } from "../untraced.js";
 
 // The collector: a Hono app that takes traces from browsers (`POST /v1/ingest`) and from
 // OpenTelemetry/MLflow senders (`POST /v1/traces`), validates them strictly, re-redacts them, and
@@ -200,6 +201,14 @@ export function createCollector<Env extends object = object>(options: CollectorO
 
   // Only on the collector's own paths: a host app's /v1/chat/completions gets no collector CORS.
   const cors = corsForIngest((c) => keysOf(c as Ctx<Env>));
+  // Its own requests are not traces of the app that mounts it (instrument(), mlflowTracing()),
+  // refused ones included: marked first.
+  for (const path of [...ROUTES.map(([p]) => p), "/health"]) {
+    app.use(path, async (c, next) => {
+      markCollectorRequest(c.req.raw);
+      await next();
+    });
+  }
   for (const [path] of ROUTES) if (path.startsWith("/v1/")) app.use(path, cors);
 
   const ingest = async (c: Ctx<Env>, read: (request: Request) => Promise<Trace[]>): Promise<Trace[]> => {
