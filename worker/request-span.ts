@@ -210,7 +210,8 @@ export async function traceRequest(
   let response: Response;
   handling.add(request);
   // The collector's own request (a page's batch, a read of the Traces view), known once it has
-  // been handled: not exported (and not waited for).
+  // been handled: its trace (a request span is always its trace's root) is not exported, nor
+  // waited for.
   const leaveCollectors = () => {
     if (isCollectorRequest(request)) span._record.sampledOut = true;
   };

@@ -394,7 +394,8 @@ describe("the collector mounted in a traced app", () => {
       const app = new Hono();
       if (how === "mlflowTracing() on the whole app") app.use(mlflowTracing({ exporter: () => exported }));
       app.route("/", createCollector({ store, readAccess: "open" }));
-      app.get("/posts/:id", (c) => c.json({ id: c.req.param("id") }));
+      // A collector route called in-process inside the app's own request is part of that trace.
+      app.get("/posts/:id", async (c) => c.json({ id: c.req.param("id"), health: (await app.fetch(new Request("https://app.example/health"), {})).status }));
       const worker: ExportedHandler = how === "instrument() around the whole app" ? instrument({ fetch: (r, env, ctx) => app.fetch(r, env, ctx) }, { exporter: () => exported }) : app;
       const send = async (request: Request) => {
         const ctx = createExecutionContext();
