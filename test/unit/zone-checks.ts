@@ -3,9 +3,22 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-/** Native async syntax: async functions, arrows, methods and generators, and for-await loops. */
-export const NATIVE_ASYNC =
-  /\basync\s+function\b|\basync\s*\*\s*[\w$]*\s*\(|\basync\s*\([^()]*\)\s*=>|\basync\s+[\w$]+\s*=>|\basync\s+[\w$]+\s*\([^()]*\)\s*\{|\bfor\s+await\s*\(/;
+/**
+ * Native async syntax: async functions, arrows, methods (named or computed) and generators, and
+ * for-await loops; parameter lists may hold one level of parentheses (`async (a = f()) =>`).
+ */
+const PARAMS = String.raw`\((?:[^()]|\([^()]*\))*\)`;
+export const NATIVE_ASYNC = new RegExp(
+  [
+    String.raw`\basync\s+function\b`,
+    String.raw`\basync\s*\*\s*(?:[\w$]+|\[[^\]]*\])?\s*\(`,
+    String.raw`\basync\s*${PARAMS}\s*=>`,
+    String.raw`\basync\s+[\w$]+\s*=>`,
+    String.raw`\basync\s+[\w$]+\s*${PARAMS}\s*\{`,
+    String.raw`\basync\s*\[[^\]]*\]\s*${PARAMS}\s*\{`,
+    String.raw`\bfor\s+await\s*\(`,
+  ].join("|"),
+);
 
 /** The two functions of a Vite version that pre-bundle dependencies as its dev server does. */
 export interface ViteOptimizer<Config> {
