@@ -415,6 +415,22 @@ describe("the collector mounted in a traced app", () => {
   }
 });
 
+describe("the collector mounted in a traced app: the app's own requests on the collector's paths", () => {
+  for (const how of ["mlflowTracing() on the whole app", "instrument() around the whole app"] as const) {
+    it(`${how}: a method the collector does not answer on /health reaches the app's route and is traced`, async () => {
+      const app = new Hono();
+      if (how === "mlflowTracing() on the whole app") app.use(mlflowTracing({ exporter: () => exported }));
+      app.route("/", createCollector({ store: new MemoryStore(), readAccess: "open" }));
+      app.post("/health", (c) => c.text("pinged")); // the app's own (a monitor's POST), after the collector
+      const worker: ExportedHandler = how === "instrument() around the whole app" ? instrument({ fetch: (r, env, ctx) => app.fetch(r, env, ctx) }, { exporter: () => exported }) : app;
+      const { response, body } = await call(worker, new Request("https://app.example/health", { method: "POST" }));
+      expect([response.status, body]).toEqual([200, "pinged"]);
+      expect((await call(worker, new Request("https://app.example/health", { method: "HEAD" }))).response.status).toBe(200); // the collector's
+      expect(exported.traces.map((t) => root(t).name)).toEqual(["POST /health"]);
+    });
+  }
+});
+
 describe("instrument(): configuration mistakes never fail the Worker's requests", () => {
   it("a tracking URI without an experiment: the request succeeds and a warning names the problem", async () => {
     resetWarnings();

@@ -202,13 +202,14 @@ export function createCollector<Env extends object = object>(options: CollectorO
   // Only on the collector's own paths: a host app's /v1/chat/completions gets no collector CORS.
   const cors = corsForIngest((c) => keysOf(c as Ctx<Env>));
   // Its own requests are not traces of the app that mounts it (instrument(), mlflowTracing()),
-  // refused ones included: marked first.
-  for (const path of [...ROUTES.map(([p]) => p), "/health"]) {
-    app.use(path, async (c, next) => {
-      markCollectorRequest(c.req.raw);
-      await next();
-    });
-  }
+  // refused ones included: marked first. Only those it answers: every method on its routes (a wrong
+  // one is its 405), GET (and HEAD) alone on /health, whose other methods stay the host app's.
+  const mark = async (c: Ctx<Env>, next: () => Promise<void>) => {
+    markCollectorRequest(c.req.raw);
+    await next();
+  };
+  for (const [path] of ROUTES) app.use(path, mark);
+  app.get("/health", mark);
   for (const [path] of ROUTES) if (path.startsWith("/v1/")) app.use(path, cors);
 
   const ingest = async (c: Ctx<Env>, read: (request: Request) => Promise<Trace[]>): Promise<Trace[]> => {
