@@ -235,6 +235,14 @@ describe("a secret no Authorization header can carry", () => {
     }
   });
 
+  it("a COLLECTOR_SECRET binding that is not text (a Secrets Store secret) is the misconfiguration 503 naming it for server senders; pages with keys are still taken", async () => {
+    const env = { COLLECTOR_SECRET: { get: async () => "server-s3cret-value" }, INGEST_KEYS: JSON.stringify([{ key: "pk-page-0001", origins: ["*"] }]) };
+    const a = open();
+    const server = await ingest(a, { authorization: "Bearer server-s3cret-value" }, undefined, env);
+    expect([server.status, (await errorOf(server)).error]).toEqual([503, expect.stringContaining("COLLECTOR_SECRET is a binding holding object, not text")]);
+    expect((await ingest(a, { "x-mlflow-edge-key": "pk-page-0001" }, undefined, env)).status).toBe(200);
+  });
+
   it("given in code, it is a TypeError at start-up; a secret(env) returning one is the 503", async () => {
     expect(() => open({ secret: " server-s3cret-value" })).toThrow(/createCollector\(\): secret begins or ends with whitespace/);
     const res = await ingest(open({ secret: () => "server-s3cret-value\r\n" }), { authorization: "Bearer server-s3cret-value" });

@@ -143,7 +143,12 @@ export function createCollector<Env extends object = object>(options: CollectorO
   const secretOf = (c: Ctx<Env>): string | undefined => {
     const env = envOf(c);
     const secretFn = options.secret;
-    const secret = typeof secretFn === "function" ? fromOption(() => secretFn(env), "options.secret(env)", "the secret function") : (options.secret ?? (typeof env.COLLECTOR_SECRET === "string" ? env.COLLECTOR_SECRET : undefined));
+    // A COLLECTOR_SECRET binding that is no text (a Secrets Store secret, read with an async get())
+    // is named, rather than taken as no secret: every server sender would get 401 with no reason.
+    if (secretFn === undefined && env.COLLECTOR_SECRET !== undefined && typeof env.COLLECTOR_SECRET !== "string") {
+      throw misconfigured(`COLLECTOR_SECRET is a binding holding ${env.COLLECTOR_SECRET === null ? "null" : typeof env.COLLECTOR_SECRET}, not text (a Secrets Store secret is not supported: set it with wrangler secret put)`, "COLLECTOR_SECRET");
+    }
+    const secret = typeof secretFn === "function" ? fromOption(() => secretFn(env), "options.secret(env)", "the secret function") : (options.secret ?? (env.COLLECTOR_SECRET as string | undefined));
     if (secret !== undefined && typeof secret !== "string") throw misconfigured(`options.secret(env) returned ${secret === null ? "null" : typeof secret}, not a string`, "the secret function");
     if (secret && !headerCarries(secret)) {
       const fromFn = typeof secretFn === "function";
