@@ -203,7 +203,7 @@ describe("a secret no Authorization header can carry", () => {
     for (const res of responses) {
       const body = await errorOf(res);
       expect([res.status, res.headers.get("retry-after")]).toEqual([503, "60"]);
-      expect(body.error).toContain("COLLECTOR_SECRET begins or ends with whitespace");
+      expect(body.error).toContain("COLLECTOR_SECRET is not printable ASCII without a space at either end");
       expect(JSON.stringify(body)).not.toContain("s3cret");
     }
     expect(store.puts).toBe(0);
@@ -217,7 +217,7 @@ describe("a secret no Authorization header can carry", () => {
     expect(page.status).toBe(200);
     expect(store.puts).toBe(1);
     const server = await ingest(a, { authorization: "Bearer server-s3cret-value" }, undefined, env);
-    expect([server.status, (await errorOf(server)).error]).toEqual([503, expect.stringContaining("COLLECTOR_SECRET begins or ends with whitespace")]);
+    expect([server.status, (await errorOf(server)).error]).toEqual([503, expect.stringContaining("COLLECTOR_SECRET is not printable ASCII without a space at either end")]);
     // So with a secret(env) that throws or gives no string; with no keys to fall back on, every ingest is the 503.
     for (const secret of [() => { throw new Error("no SECRETS binding"); }, () => 5 as unknown as string]) {
       const log = console.error;
@@ -244,9 +244,10 @@ describe("a secret no Authorization header can carry", () => {
   });
 
   it("given in code, it is a TypeError at start-up; a secret(env) returning one is the 503", async () => {
-    expect(() => open({ secret: " server-s3cret-value" })).toThrow(/createCollector\(\): secret begins or ends with whitespace/);
+    expect(() => open({ secret: " server-s3cret-value" })).toThrow(/createCollector\(\): secret is not printable ASCII without a space at either end/);
+    expect(() => open({ secret: "server-s\u00e9cret-value" })).toThrow(/secret is not printable ASCII/); // as ingest keys: no header carries it as written
     const res = await ingest(open({ secret: () => "server-s3cret-value\r\n" }), { authorization: "Bearer server-s3cret-value" });
-    expect([res.status, (await errorOf(res)).error]).toEqual([503, expect.stringContaining("options.secret(env) returned a secret that begins or ends with whitespace")]);
+    expect([res.status, (await errorOf(res)).error]).toEqual([503, expect.stringContaining("options.secret(env) returned a secret that is not printable ASCII without a space at either end")]);
   });
 
   it("reads a deployment keeps open (readAccess: \"open\", as the demo) do not depend on the secret, as they do not on INGEST_KEYS", async () => {

@@ -2,9 +2,10 @@ import { Hono, type Context } from "hono";
 import { checkKnownKeys } from "../../core/config.js";
 import { redactSecrets, type RedactHook } from "../../core/export/redact.js";
 import type { Trace } from "../../core/model/types.js";
+import { isPromiseLike } from "../../core/tracer.js";
 import { ConfigError } from "../buffer/config.js";
 import type { TraceStore } from "../store.js";
-import { authenticate, parseIngestKeys, type AuthSettings, type IngestKey } from "./auth.js";
+import { authenticate, headerCarries, parseIngestKeys, type AuthSettings, type IngestKey } from "./auth.js";
 import { isProtobuf, readBytes, readJson } from "./body.js";
 import { corsForIngest } from "./cors.js";
 import { resolveLimits, type CollectorLimits } from "./limits.js";
@@ -52,13 +53,8 @@ const allListed: [Exclude<keyof CollectorOptions, (typeof COLLECTOR_KEYS)[number
 
 const STORE_METHODS = ["put", "list", "get", "retry"] as const satisfies readonly (keyof TraceStore)[];
 
-/**
- * Whether an `Authorization: Bearer` header can carry the secret as written: the value's ends are
- * trimmed (by HTTP, and by the bearer parsing), and no header holds a line break. A secret kept
- * with a file's line break would refuse the right secret on every request.
- */
-const headerCarries = (secret: string) => secret === secret.trim() && !/[\r\n\0]/.test(secret);
-const UNCARRIED = "begins or ends with whitespace, or holds a line break, which no Authorization header carries as written (a line break kept from a file?), so the right secret would be refused";
+/** Why a secret `headerCarries` refuses would never match (a line break kept from a file, say). */
+const UNCARRIED = "is not printable ASCII without a space at either end (a line break kept from a file?), which no Authorization header carries as written, so the right secret would be refused";
 
 /** The collector's routes under /v1/ and /api/ and the method each takes (preflights aside). */
 const ROUTES: [string, "GET" | "POST"][] = [
@@ -238,7 +234,7 @@ export function createCollector<Env extends object = object>(options: CollectorO
       // Neither a trace nor null (an async hook's Promise, undefined from a hook that forgot to
       // return): the deployment's mistake, made for every trace alike, so the clients keep theirs
       // until it is fixed, as for a malformed INGEST_KEYS.
-      const thenable = typeof (clean as { then?: unknown } | null)?.then === "function";
+      const thenable = isPromiseLike(clean);
       if (clean !== null && (typeof clean !== "object" || thenable)) {
         if (thenable) Promise.resolve(clean).catch(() => undefined); // its outcome is not used
         const what = thenable ? "a Promise" : clean === undefined ? "undefined" : typeof clean;

@@ -17,8 +17,12 @@ export type Caller = { kind: "key"; key: string } | { kind: "secret" } | { kind:
 const ORIGIN = /^https?:\/\/[^/\s]+$/;
 /** What a 401 for a bearer token answers (HTTP requires a challenge on every 401 it can name). */
 export const BEARER_CHALLENGE = { "www-authenticate": 'Bearer realm="mlflow-edge collector"' };
-/** What a header value carries unchanged from any client: printable ASCII, not starting or ending with a space. */
-const HEADER_SAFE = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/;
+/**
+ * Whether a credential reaches the collector as written from any client: printable ASCII, not
+ * starting or ending with a space (spaces around a header value are dropped; other characters are
+ * refused or re-encoded on the way). Ingest keys and the secret alike.
+ */
+export const headerCarries = (credential: string): boolean => /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/.test(credential);
 
 /** Parses the `INGEST_KEYS` variable (JSON) or checks keys given in code. */
 export function parseIngestKeys(value: unknown, source = "ingestKeys"): IngestKey[] {
@@ -36,7 +40,7 @@ export function parseIngestKeys(value: unknown, source = "ingestKeys"): IngestKe
     const origins = (entry as { origins?: unknown })?.origins;
     if (typeof k !== "string" || k.length < 8) throw new TypeError(`${source}[${i}].key must be a string of at least 8 characters.`);
     // Taken as written, such a key would be refused as unknown on every request, for no visible reason.
-    if (!HEADER_SAFE.test(k)) {
+    if (!headerCarries(k)) {
       throw new TypeError(`${source}[${i}].key must be printable ASCII with no space at either end: the x-mlflow-edge-key header cannot carry it as written (spaces around a header value are dropped; other characters are refused or re-encoded on the way), so it would never match.`);
     }
     if (!Array.isArray(origins) || origins.length === 0) throw new TypeError(`${source}[${i}].origins must be a non-empty array.`);

@@ -38,11 +38,16 @@ export const DEFAULT_LIMITS: CollectorLimits = {
 
 const MAX_DEPTH = 256;
 
+/** A createCollector() option that holds fields (`limits`, `rateLimit`): null, a string or an array is a TypeError naming it. */
+export function checkFieldsOption(value: unknown, name: string, example: string): void {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new TypeError(`createCollector(): ${name} must be an object like ${example}; got ${value === null ? "null" : Array.isArray(value) ? "an array" : typeof value}.`);
+  }
+}
+
 export function resolveLimits(overrides: Partial<CollectorLimits> = {}): CollectorLimits {
   const limits = { ...DEFAULT_LIMITS };
-  if (typeof overrides !== "object" || overrides === null || Array.isArray(overrides)) {
-    throw new TypeError(`createCollector(): limits must be an object like { maxBodyBytes: 1048576 }; got ${overrides === null ? "null" : Array.isArray(overrides) ? "an array" : typeof overrides}.`);
-  }
+  checkFieldsOption(overrides, "limits", "{ maxBodyBytes: 1048576 }");
   for (const [key, value] of Object.entries(overrides)) {
     if (!(key in DEFAULT_LIMITS)) throw new TypeError(`createCollector(): unknown limit "${key}".`);
     if (value === undefined) continue;

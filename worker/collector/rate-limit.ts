@@ -1,3 +1,5 @@
+import { checkFieldsOption } from "./limits.js";
+
 // A token bucket per caller (ingest key and client address, or the client address alone for open
 // collectors). It lives in the isolate's memory: Cloudflare runs many isolates, so the limit is per
 // isolate, a brake on a runaway page rather than a global quota (docs/collector.md). Refusals carry
@@ -15,9 +17,7 @@ export const DEFAULT_RATE_LIMIT: RateLimit = { perSecond: 50, burst: 100 };
 /** The rate limit with defaults filled in; a bad value fails at construction, naming the field. */
 export function resolveRateLimit(overrides: Partial<RateLimit> = {}): RateLimit {
   const limit = { ...DEFAULT_RATE_LIMIT };
-  if (typeof overrides !== "object" || overrides === null || Array.isArray(overrides)) {
-    throw new TypeError(`createCollector(): rateLimit must be an object like { perSecond: 50, burst: 100 }; got ${overrides === null ? "null" : Array.isArray(overrides) ? "an array" : typeof overrides}.`);
-  }
+  checkFieldsOption(overrides, "rateLimit", "{ perSecond: 50, burst: 100 }");
   for (const [key, value] of Object.entries(overrides)) {
     if (!(key in DEFAULT_RATE_LIMIT)) throw new TypeError(`createCollector(): unknown rateLimit field "${key}".`);
     if (value === undefined) continue;
