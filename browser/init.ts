@@ -47,8 +47,8 @@ export interface DeliveryStats extends QueueStats {
   failed: number;
   requests: number;
   keepaliveRequests: number;
-  /** Where the queue lives: "memory" after a fallback. */
-  storage: "indexeddb" | "memory";
+  /** Where the queue lives: "memory" after a fallback; "none" outside a browser, where nothing was set up. */
+  storage: "indexeddb" | "memory" | "none";
   /** Whether this tab is the origin's sender. */
   leader: boolean;
 }
@@ -69,6 +69,18 @@ export interface BrowserTracing {
  */
 export function initBrowser(options: BrowserInitOptions): BrowserTracing {
   const url = checkBrowserOptions(options);
+  // Server-side rendering runs the page's modules on a server (Node, or a Worker for an app on
+  // Cloudflare): set up there, the call would fail on browser globals, or take over a Worker's own
+  // tracing (instrument()) and send its spans through a memory queue meant for a tab. Nothing is
+  // set up there; the same call sets tracing up once the module runs in the browser.
+  if (!inBrowser()) {
+    warnOnce(
+      "init-browser-server",
+      "initBrowser() ran outside a browser (server-side rendering?): nothing is set up there, and the spans the server records are not sent by it. " +
+        "In the browser the same call sets tracing up; on a Worker use instrument() or mlflowTracing().",
+    );
+    return OFF_BROWSER;
+  }
   // Before anything starts: "zone" without zone.js throws here, not after a lock and a database are held.
   const contextManager = createBrowserContextManager(options.context ?? "auto");
   // Called again (hot module reload, a second bundle): one setup per page, the first. A second
@@ -304,6 +316,19 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
     leadership.release();
   }
 }
+
+/** A page or a Web Worker of one (where in-browser models run); not Node, nor a Cloudflare Worker, whose global is no WorkerGlobalScope. */
+const inBrowser = (): boolean => {
+  const workerScope = (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope;
+  return globalThis.document !== undefined || (typeof workerScope === "function" && globalThis instanceof workerScope);
+};
+
+/** initBrowser() off a browser: nothing set up, nothing recorded by it. */
+const OFF_BROWSER: BrowserTracing = {
+  flush: async () => undefined,
+  shutdown: async () => undefined,
+  stats: async () => ({ queued: 0, queuedBytes: 0, dropped: 0, sent: 0, rejected: 0, sampledOut: 0, failed: 0, requests: 0, keepaliveRequests: 0, storage: "none", leader: false }),
+};
 
 // The page's setup until it is shut down (a second initBrowser() returns it), kept on globalThis
 // as the tracer is: two bundles with their own copy of mlflow-edge share it.

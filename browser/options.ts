@@ -62,7 +62,8 @@ export function checkBrowserOptions(options: BrowserInitOptions): string {
 /** `value` (starting with a scheme or "/") as an http(s) URL, resolved against the page; undefined if it is not one. */
 function httpUrl(value: string): URL | undefined {
   try {
-    const url = new URL(value, (globalThis as { location?: { href: string } }).location?.href);
+    // (Off a browser, in server-side rendering, a path has no page to resolve against: initBrowser sets nothing up there.)
+    const url = new URL(value, (globalThis as { location?: { href: string } }).location?.href ?? "http://localhost/");
     return url.protocol === "http:" || url.protocol === "https:" ? url : undefined;
   } catch {
     return undefined;

@@ -1,6 +1,10 @@
 // initBrowser's options are checked before it starts anything (a Web Lock, IndexedDB, listeners):
 // each mistake is a TypeError naming the option, instead of a sender that retries forever.
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { configure } from "../../core/config.js";
+import { resetWarnings } from "../../core/debug.js";
+import { InMemoryExporter } from "../../core/export/exporter.js";
+import { trace } from "../../core/index.js";
 import { initBrowser, instrumentFetch, type BrowserInitOptions } from "../../browser/index.js";
 import { checkBrowserOptions } from "../../browser/options.js";
 
@@ -62,6 +66,7 @@ describe("initBrowser options", () => {
   it('context "zone" without zone.js throws before a lock is asked for or a database opened', () => {
     const locks = { request: vi.fn(() => new Promise(() => {})), query: vi.fn(async () => ({ held: [], pending: [] })) };
     const open = vi.fn();
+    vi.stubGlobal("document", {}); // a page
     vi.stubGlobal("navigator", { locks, onLine: true });
     vi.stubGlobal("indexedDB", { open });
     expect(() => initBrowser({ ...ok, context: "zone" })).toThrow(/^mlflow-edge initBrowser\(\): "context" is "zone", but zone\.js is not loaded/);
@@ -94,5 +99,35 @@ describe("initBrowser options", () => {
       }),
     ).toBe("https://collector.example.com/v1/ingest");
     expect(checkBrowserOptions({ collectorUrl: "https://collector.example.com/custom/ingest" })).toBe("https://collector.example.com/custom/ingest");
+  });
+});
+
+describe("initBrowser() outside a browser (server-side rendering)", () => {
+  // Next.js, SvelteKit, Nuxt and React Router render a page's modules on the server first: a call
+  // at a module's top level runs there too, in Node (this file) or in a Worker (test/worker).
+  afterEach(() => {
+    vi.restoreAllMocks();
+    resetWarnings();
+  });
+
+  it("sets nothing up and breaks nothing: the server's own tracing stays, one warning says why, stats say storage none", async () => {
+    const server = new InMemoryExporter();
+    configure({ exporter: server });
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    const tracing = initBrowser({ collectorUrl: "/collect", ingestKey: "pk-site", propagateTo: ["https://api.example.com"], context: "zone" });
+    initBrowser({ collectorUrl: "/collect" }); // rendered again: still nothing, no second warning
+    const render = trace(async (q: string) => q.toUpperCase(), { name: "render" });
+    expect(await render("hi")).toBe("HI");
+    await tracing.flush();
+    expect(server.traces.map((t) => t.data.spans[0]!.name)).toEqual(["render"]);
+    expect(await tracing.stats()).toMatchObject({ queued: 0, sent: 0, storage: "none", leader: false });
+    await tracing.shutdown();
+    expect(warn.mock.calls.map((c) => String(c[0]))).toEqual([expect.stringMatching(/initBrowser\(\) ran outside a browser \(server-side rendering\?\): nothing is set up there/)]);
+    configure({});
+  });
+
+  it("still refuses a mistake in the options there, where it is seen first", () => {
+    expect(() => initBrowser({ collectorUrl: "collector.example.com" })).toThrow(/"collectorUrl" must be /);
+    expect(() => initBrowser({ ...ok, ingestkey: "pk-1" } as never)).toThrow(/unknown option "ingestkey"/);
   });
 });

@@ -9,6 +9,7 @@ import { resetWarnings } from "../../core/debug.js";
 import * as mlflow from "../../core/index.js";
 import type { Trace } from "../../core/model/types.js";
 import { getTracer } from "../../core/tracer.js";
+import { initBrowser } from "../../browser/init.js";
 import { mlflowTracing } from "../../worker/hono.js";
 import { instrument, resetWorkerTracing } from "../../worker/instrument.js";
 import { exported, sleep } from "./worker-tracing.js";
@@ -701,5 +702,31 @@ describe("a request traced twice, and retried", () => {
     expect(await res.text()).toBe("ok");
     await waitOnExecutionContext(ctx);
     expect(exported.traces.map((t) => t.data.spans.map((s) => s.name))).toEqual([["GET /accessor", "later"]]);
+  });
+});
+
+describe("a page's module rendered on a Worker (server-side rendering on Cloudflare)", () => {
+  // The page's initBrowser() call runs in the Worker too when the app renders there: it must not
+  // take the Worker's tracing over (its spans would go to a memory queue meant for a tab).
+  it("initBrowser() sets nothing up there: the request is traced by instrument() as before, its page span nested", async () => {
+    resetWarnings();
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    const worker = instrument<object, ExportedHandler<object>>(
+      {
+        async fetch() {
+          const tracing = initBrowser({ collectorUrl: "/collect", ingestKey: "pk-site" });
+          const page = await mlflow.trace(async () => "<p>hi</p>", { name: "renderPage" })();
+          return new Response(`${page} ${(await tracing.stats()).storage}`);
+        },
+      },
+      { exporter: () => exported },
+    );
+    const ctx = createExecutionContext();
+    const res = await worker.fetch!(new Request("https://app.example/chat"), {}, ctx);
+    expect(await res.text()).toBe("<p>hi</p> none");
+    await waitOnExecutionContext(ctx);
+    expect(exported.traces.map((t) => t.data.spans.map((s) => s.name))).toEqual([["GET /chat", "renderPage"]]);
+    expect(warn.mock.calls.map((c) => String(c[0]))).toEqual([expect.stringMatching(/initBrowser\(\) ran outside a browser/)]);
+    warn.mockRestore();
   });
 });
