@@ -9,7 +9,6 @@ import { resetWarnings } from "../../core/debug.js";
 import * as mlflow from "../../core/index.js";
 import type { Trace } from "../../core/model/types.js";
 import { getTracer } from "../../core/tracer.js";
-import { initBrowser } from "../../browser/init.js";
 import { mlflowTracing } from "../../worker/hono.js";
 import { instrument, resetWorkerTracing } from "../../worker/instrument.js";
 import { exported, sleep } from "./worker-tracing.js";
@@ -705,10 +704,15 @@ describe("a request traced twice, and retried", () => {
   });
 });
 
+type InitBrowser = (options: { collectorUrl: string; ingestKey?: string }) => { stats(): Promise<{ storage: string }> };
+
 describe("a page's module rendered on a Worker (server-side rendering on Cloudflare)", () => {
   // The page's initBrowser() call runs in the Worker too when the app renders there: it must not
   // take the Worker's tracing over (its spans would go to a memory queue meant for a tab).
   it("initBrowser() sets nothing up there: the request is traced by instrument() as before, its page span nested", async () => {
+    // (Imported by a computed path: a static import would type-check the browser code against the Worker's types.)
+    const browserInit: string = "../../browser/init.js";
+    const { initBrowser } = (await import(browserInit)) as { initBrowser: InitBrowser };
     resetWarnings();
     const warn = vi.spyOn(console, "warn").mockImplementation(() => undefined);
     const worker = instrument<object, ExportedHandler<object>>(
