@@ -255,3 +255,17 @@ test("the queue cap drops the oldest traces, counts them and warns, in the brows
   const warnings = await page.evaluate(() => (globalThis as any).app.warnings as string[]);
   expect(warnings.some((w) => /queue is full/.test(w))).toBe(true);
 });
+
+test("shutdown() not awaited and initBrowser() at once (React StrictMode's effect, cleanup, effect): traces of both setups arrive once, the page keeps one sender", async ({ page, request }) => {
+  await openApp(page);
+  const a = await page.evaluate(() => (globalThis as any).app.traceOne("before the remount"));
+  expect(await page.evaluate(() => (globalThis as any).app.remount())).toBe(true);
+  const b = await page.evaluate(() => (globalThis as any).app.traceOne("right after the remount"));
+  await page.waitForTimeout(200);
+  const c = await page.evaluate(() => (globalThis as any).app.traceOne("later"));
+  const view = await expectDelivered(request, [a, b, c]);
+  expect([a, b, c].map((id) => view.deliveries[id])).toEqual([1, 1, 1]);
+  await expect.poll(() => page.evaluate(() => (globalThis as any).app.stats())).toMatchObject({ storage: "indexeddb", queued: 0, leader: true });
+  const warnings = await page.evaluate(() => (globalThis as any).app.warnings as string[]);
+  expect(warnings).toEqual([]);
+});

@@ -140,6 +140,16 @@ Object.assign(globalThis, {
     traceMany: (n: number, padBytes = 0, prefix = "t") => Array.from({ length: n }, (_, i) => traceOne(`${prefix}${i}`, { padBytes })),
     flush: () => tracing.flush(),
     shutdown: () => tracing.shutdown(),
+    /**
+     * An effect's cleanup and the effect again, as React's StrictMode runs them in development:
+     * shutdown() not awaited, initBrowser() at once. Whether a new setup was made.
+     */
+    remount: () => {
+      const was = tracing;
+      void was.shutdown();
+      tracing = setup();
+      return tracing !== was;
+    },
     /** initBrowser() again, as a hot module reload or a second bundle does; whether it returned the first setup. */
     initAgain: () => {
       const again = setup();
