@@ -76,8 +76,8 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
   if (!inBrowser()) {
     warnOnce(
       "init-browser-server",
-      "initBrowser() ran outside a browser (server-side rendering?): nothing is set up there, and the spans the server records are not sent by it. " +
-        "In the browser the same call sets tracing up; on a Worker use instrument() or mlflowTracing().",
+      "initBrowser() ran outside a browser (server-side rendering?): it sets nothing up there and leaves the server's own tracing as it is; " +
+        "the same call sets tracing up in the browser.",
     );
     return OFF_BROWSER;
   }
@@ -98,8 +98,9 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
     }
     warnOnce(
       "init-browser-again",
-      "initBrowser() was called again on this page: the first setup is kept and returned, with its options. " +
-        "Call it once (to change options, shutdown() it first).",
+      "initBrowser() was called again on this page (a hot module reload, React StrictMode running an effect twice, a second bundle): " +
+        "the first setup is kept and returned, with its options. To set up again with new options, shutdown() the first " +
+        "(in an effect: return () => tracing.shutdown()).",
     );
     return currentSetup.handle;
   }

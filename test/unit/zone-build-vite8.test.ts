@@ -4,7 +4,7 @@
 import { describe, expect, it, vi } from "vitest";
 import { build, optimizeDeps, resolveConfig, type Rollup } from "vite8";
 import { mlflowEdgeZone } from "../../browser/build.js";
-import { NATIVE_ASYNC, prebundledIdb } from "./zone-checks.js";
+import { inputsOfBuilt, NATIVE_ASYNC, prebundledIdb } from "./zone-checks.js";
 
 // The plugin lowers with the transformWithEsbuild of the "vite" it resolves from its own place: in
 // an app with Vite 8 that is Vite 8's. Here "vite" is the Vite 7 beside it, so it is Vite 8 too.
@@ -12,6 +12,22 @@ vi.mock("vite", async () => await import("vite8"));
 
 type Plugin = NonNullable<Parameters<typeof build>[0]>["plugins"];
 const plugins = (lower: boolean) => (lower ? [mlflowEdgeZone()] : []) as Plugin;
+
+describe("input names in a minified Vite 8 build (no plugin)", () => {
+  it("Vite 8's minifier renames parameters, Vite 7's esbuild option does nothing there; the README's build.rolldownOptions.output.minify: { mangle: false } keeps them", async () => {
+    const inputs = async (label: string, config: { build?: object; esbuild?: object }) => {
+      const result = (await build({
+        configFile: false, logLevel: "silent", root: process.cwd(), ...config,
+        build: { write: false, target: "es2022", ...config.build, lib: { entry: "test/fixtures/zone-app/inputs.ts", formats: ["es"], fileName: "app" } },
+      })) as Rollup.RollupOutput[] | Rollup.RollupOutput;
+      return inputsOfBuilt((Array.isArray(result) ? result[0]! : result).output.map((o) => (o.type === "chunk" ? o.code : "")).join("\n"), label);
+    };
+    const named = { question: "why", topK: 2 };
+    expect(await inputs("vite8-default", {})).not.toEqual(named);
+    expect(await inputs("vite8-esbuild-option", { esbuild: { minifyIdentifiers: false } })).not.toEqual(named);
+    expect(await inputs("vite8-recipe", { build: { rolldownOptions: { output: { minify: { mangle: false } } } } })).toEqual(named);
+  }, 120_000);
+});
 
 describe("mlflowEdgeZone() on Vite 8", () => {
   it("the build leaves no native async/await in the bundle (mlflow-edge and idb included)", async () => {

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { build as viteBuild, createBuilder, createServer, optimizeDeps, resolveConfig, type Rollup } from "vite";
 import { mlflowEdgeZone, zoneBuildOptions } from "../../browser/build.js";
-import { NATIVE_ASYNC, prebundledIdb } from "./zone-checks.js";
+import { inputsOfBuilt, NATIVE_ASYNC, prebundledIdb } from "./zone-checks.js";
 
 const entry = "test/fixtures/zone-app/main.ts";
 
@@ -212,6 +212,18 @@ describe("Zone.js build help", () => {
     expect(deps?.esbuildOptions).toBeUndefined();
     expect(deps?.rolldownOptions?.plugins?.map((p) => p.name)).toEqual(["mlflow-edge:zone-deps"]);
   });
+
+  it("Vite 7's minifier renames parameters, which input names come from; the README's esbuild: { minifyIdentifiers: false } keeps them", async () => {
+    const inputs = async (label: string, config: { esbuild?: object }) => {
+      const result = (await viteBuild({
+        configFile: false, logLevel: "silent", root: process.cwd(), ...config,
+        build: { write: false, target: "es2022", lib: { entry: "test/fixtures/zone-app/inputs.ts", formats: ["es"], fileName: "app" } },
+      })) as Rollup.RollupOutput[] | Rollup.RollupOutput;
+      return inputsOfBuilt((Array.isArray(result) ? result[0]! : result).output.map((o) => (o.type === "chunk" ? o.code : "")).join("\n"), label);
+    };
+    expect(await inputs("vite7-default", {})).not.toEqual({ question: "why", topK: 2 });
+    expect(await inputs("vite7-recipe", { esbuild: { minifyIdentifiers: false } })).toEqual({ question: "why", topK: 2 });
+  }, 120_000);
 
   it("zoneBuildOptions() keeps function names, which span names come from: esbuild renames `function answer` inside `const answer = …` otherwise", async () => {
     expect(await withEsbuild(false)).toMatch(/function answer2\(/);

@@ -1,7 +1,8 @@
 // What the Zone.js build tests check, for Vite 7 (`vite`) and Vite 8 (`vite8`) alike.
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 
 /**
  * Native async syntax: async functions, arrows, methods (named or computed) and generators, and
@@ -38,5 +39,21 @@ export async function prebundledIdb<Config>(vite: ViteOptimizer<Config>, plugins
     return { code: readFileSync(join(cacheDir, "deps", "idb.js"), "utf8"), config };
   } finally {
     rmSync(cacheDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Runs test/fixtures/zone-app/inputs.ts as `build` bundled it (`code`, an ES module): the inputs
+ * its traced call recorded, keyed by what the build left of the parameter names.
+ */
+export async function inputsOfBuilt(code: string, label: string): Promise<unknown> {
+  mkdirSync(".tmp", { recursive: true });
+  const file = resolve(".tmp", `inputs-${label}-${process.pid}.mjs`);
+  writeFileSync(file, code);
+  try {
+    const { run } = (await import(pathToFileURL(file).href)) as { run: () => Promise<unknown[]> };
+    return (await run())[0];
+  } finally {
+    rmSync(file, { force: true });
   }
 }
