@@ -122,7 +122,7 @@ describe("initBrowser() outside a browser (server-side rendering)", () => {
     expect(server.traces.map((t) => t.data.spans[0]!.name)).toEqual(["render"]);
     expect(await tracing.stats()).toMatchObject({ queued: 0, sent: 0, storage: "none", leader: false });
     await tracing.shutdown();
-    expect(warn.mock.calls.map((c) => String(c[0]))).toEqual([expect.stringMatching(/initBrowser\(\) ran outside a browser \(server-side rendering\?\): nothing is set up there/)]);
+    expect(warn.mock.calls.map((c) => String(c[0]))).toEqual([expect.stringMatching(/initBrowser\(\) ran outside a browser \(server-side rendering\?\): it sets nothing up there/)]);
     configure({});
   });
 
