@@ -54,6 +54,28 @@ async function lowerAsync(code, file, chunk = false, keepNames = false, staticBl
   }
 }
 
+/** Names after `function`, `function*` and `class`, counted. */
+const DECLARED = /\b(?:function\b\s*\*?\s*|class\s+)([\p{ID_Start}$_][\p{ID_Continue}$\u200c\u200d]*)/gu;
+/** @param {string} code */
+const declaredNames = (code) => {
+  /** @type {Map<string, number>} */
+  const counts = new Map();
+  for (const m of code.matchAll(DECLARED)) counts.set(/** @type {string} */ (m[1]), (counts.get(/** @type {string} */ (m[1])) ?? 0) + 1);
+  return counts;
+};
+/**
+ * Whether lowering `before` into `after` may have renamed a function or a class: a name declared
+ * fewer times after (counted, so one of two functions named alike is seen; a name that only
+ * appeared in a comment the lowering dropped counts as renamed, the safe side).
+ * @param {string} before
+ * @param {string} after
+ */
+function renamesDeclared(before, after) {
+  const kept = declaredNames(after);
+  for (const [name, count] of declaredNames(before)) if ((kept.get(name) ?? 0) < count) return true;
+  return false;
+}
+
 /**
  * Whether the browsers of a build's target run class static blocks, as esbuild knows them; a
  * target esbuild does not know is taken as one that does not.
@@ -159,8 +181,13 @@ export function mlflowEdgeZone() {
       if (serve || forServer(this, undefined, ssrBuild) || !awaits(code)) return null;
       // (A chunk's file name may still be a placeholder here: the entry it is built from says more.)
       // Names are kept only where the app keeps them: past the minifier they cost bytes.
-      const blocks = buildKeepsNames && (await (staticBlocks ??= targetHasStaticBlocks(buildTarget)));
-      return lowerAsync(code, chunk.facadeModuleId ? `the chunk built from ${chunk.facadeModuleId}` : chunk.fileName, true, buildKeepsNames, blocks);
+      const name = chunk.facadeModuleId ? `the chunk built from ${chunk.facadeModuleId}` : chunk.fileName;
+      const plain = await lowerAsync(code, name, true);
+      // Kept with esbuild's keepNames, every function and class of the chunk gets a __name call
+      // (10 KB min+gzip in a SvelteKit app): only where the lowering renamed one, which is rare.
+      if (!buildKeepsNames || !renamesDeclared(code, plain.code)) return plain;
+      const blocks = await (staticBlocks ??= targetHasStaticBlocks(buildTarget));
+      return lowerAsync(code, name, true, true, blocks);
     },
   };
 }

@@ -61,6 +61,18 @@ describe("mlflowEdgeZone() on Vite 8", () => {
     expect(code).not.toContain('"answer2"');
   }, 120_000);
 
+  it("a build that keeps names pays for esbuild's __name only in a chunk whose lowering renamed a function: none here (a SvelteKit app's chunks got 877 of them, 10 KB min+gzip)", async () => {
+    const result = (await build({
+      configFile: false, logLevel: "silent", root: process.cwd(), plugins: plugins(true),
+      build: { write: false, target: "es2022", rolldownOptions: { output: { keepNames: true } }, lib: { entry: "test/fixtures/zone-app/plain-names.ts", formats: ["es"], fileName: "app" } },
+    })) as Rollup.RollupOutput[] | Rollup.RollupOutput;
+    const code = (Array.isArray(result) ? result[0]! : result).output.map((o) => (o.type === "chunk" ? o.code : "")).join("\n");
+    expect(code).not.toMatch(NATIVE_ASYNC);
+    expect(code).not.toMatch(/__name\(/);
+    expect(code).toMatch(/function retrieve\(/);
+    expect(code).toMatch(/\bAgent\s*=\s*class\b|\bclass Agent\b/);
+  }, 120_000);
+
   it("a build that keeps names for a target with class static blocks (es2022) keeps its classes as written: private members stay native, not rewritten into WeakMap helpers", async () => {
     const result = (await build({
       configFile: false, logLevel: "silent", root: process.cwd(), plugins: plugins(true),
