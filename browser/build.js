@@ -54,6 +54,9 @@ async function lowerAsync(code, file, chunk = false, keepNames = false, staticBl
   }
 }
 
+/** esbuild's keepNames statement after a function declaration whose name the lowering kept: `__name(answer, "answer");` on a line of its own. */
+const SAME_NAME = /(?<=^[ \t]*)__name\(([\p{ID_Start}$_][\p{ID_Continue}$\u200c\u200d]*), "\1"\);(?=[ \t]*$)/gmu;
+
 /** Names after `function`, `function*` and `class`, counted. */
 const DECLARED = /\b(?:function\b\s*\*?\s*|class\s+)([\p{ID_Start}$_][\p{ID_Continue}$\u200c\u200d]*)/gu;
 /** @param {string} code */
@@ -187,7 +190,10 @@ export function mlflowEdgeZone() {
       // (10 KB min+gzip in a SvelteKit app): only where the lowering renamed one, which is rare.
       if (!buildKeepsNames || !renamesDeclared(code, plain.code)) return plain;
       const blocks = await (staticBlocks ??= targetHasStaticBlocks(buildTarget));
-      return lowerAsync(code, name, true, true, blocks);
+      const kept = await lowerAsync(code, name, true, true, blocks);
+      // A function the lowering left its name needs no __name: the build keeps names itself.
+      // Blanked to as many spaces, so that the source map still holds.
+      return { code: kept.code.replace(SAME_NAME, (m) => " ".repeat(m.length)), map: kept.map };
     },
   };
 }

@@ -4,7 +4,7 @@
 import { describe, expect, it, vi } from "vitest";
 import { build, optimizeDeps, resolveConfig, type Rollup } from "vite8";
 import { mlflowEdgeZone } from "../../browser/build.js";
-import { inputsOfBuilt, NATIVE_ASYNC, prebundledIdb } from "./zone-checks.js";
+import { inputsOfBuilt, NATIVE_ASYNC, prebundledIdb, runBuilt } from "./zone-checks.js";
 
 // The plugin lowers with the transformWithEsbuild of the "vite" it resolves from its own place: in
 // an app with Vite 8 that is Vite 8's. Here "vite" is the Vite 7 beside it, so it is Vite 8 too.
@@ -59,6 +59,18 @@ describe("mlflowEdgeZone() on Vite 8", () => {
     // esbuild's lowering renames the function expression named like its variable; its __name says the name it had.
     expect(code).toMatch(/\(\s*function\s+[\w$]*\(\w+\)\s*\{\s*return\s+[\w$]+\(this,[\s\S]{0,600}?\},\s*"answer"\)/);
     expect(code).not.toContain('"answer2"');
+    // Only the renamed function pays for a __name; the names the lowering left are the build's to keep.
+    expect(code).not.toMatch(/__name\(([\w$]+), "\1"\)/);
+  }, 120_000);
+
+  it("in a minified build that keeps names, spans and exception types are named as written: the renamed function by its __name, the others by the build's own keepNames", async () => {
+    const result = (await build({
+      configFile: false, logLevel: "silent", root: process.cwd(), plugins: plugins(true),
+      build: { write: false, target: "es2022", rolldownOptions: { output: { keepNames: true } }, lib: { entry: "test/fixtures/zone-app/names-mixed.ts", formats: ["es"], fileName: "app" } },
+    })) as Rollup.RollupOutput[] | Rollup.RollupOutput;
+    const code = (Array.isArray(result) ? result[0]! : result).output.map((o) => (o.type === "chunk" ? o.code : "")).join("\n");
+    expect(code).not.toMatch(NATIVE_ASYNC);
+    expect(await runBuilt(code, "vite8-names")).toEqual([[["answer"], ["lookup"]], [["fail", "NotFound"]], [["search"]]]);
   }, 120_000);
 
   it("a build that keeps names pays for esbuild's __name only in a chunk whose lowering renamed a function: none here (a SvelteKit app's chunks got 877 of them, 10 KB min+gzip)", async () => {

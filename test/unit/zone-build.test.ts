@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { build as viteBuild, createBuilder, createServer, optimizeDeps, resolveConfig, type Rollup } from "vite";
 import { mlflowEdgeZone, zoneBuildOptions } from "../../browser/build.js";
-import { inputsOfBuilt, NATIVE_ASYNC, prebundledIdb } from "./zone-checks.js";
+import { inputsOfBuilt, NATIVE_ASYNC, prebundledIdb, runBuilt } from "./zone-checks.js";
 
 const entry = "test/fixtures/zone-app/main.ts";
 
@@ -223,6 +223,21 @@ describe("Zone.js build help", () => {
     };
     expect(await inputs("vite7-default", {})).not.toEqual({ question: "why", topK: 2 });
     expect(await inputs("vite7-recipe", { esbuild: { minifyIdentifiers: false } })).toEqual({ question: "why", topK: 2 });
+  }, 120_000);
+
+  it("Vite 7: in a minified build that keeps names (esbuild.keepNames), the lowering names spans and exception types as the build alone does (Vite 7's own transform renames `answer` to `answer2`, as the README says)", async () => {
+    const names = async (lower: boolean) => {
+      const result = (await viteBuild({
+        configFile: false, logLevel: "silent", root: process.cwd(), plugins: lower ? [mlflowEdgeZone()] : [], esbuild: { keepNames: true },
+        build: { write: false, target: "es2022", lib: { entry: "test/fixtures/zone-app/names-mixed.ts", formats: ["es"], fileName: "app" } },
+      })) as Rollup.RollupOutput[] | Rollup.RollupOutput;
+      const code = (Array.isArray(result) ? result[0]! : result).output.map((o) => (o.type === "chunk" ? o.code : "")).join("\n");
+      expect(NATIVE_ASYNC.test(code)).toBe(!lower);
+      return runBuilt(code, `vite7-names-${lower}`);
+    };
+    const alone = await names(false);
+    expect(alone).toContainEqual([["fail2", "NotFound"]]); // the exception type, from a class the build left alone
+    expect(await names(true)).toEqual(alone);
   }, 120_000);
 
   it("zoneBuildOptions() keeps function names, which span names come from: esbuild renames `function answer` inside `const answer = …` otherwise", async () => {

@@ -42,18 +42,18 @@ export async function prebundledIdb<Config>(vite: ViteOptimizer<Config>, plugins
   }
 }
 
-/**
- * Runs test/fixtures/zone-app/inputs.ts as `build` bundled it (`code`, an ES module): the inputs
- * its traced call recorded, keyed by what the build left of the parameter names.
- */
-export async function inputsOfBuilt(code: string, label: string): Promise<unknown> {
+/** Runs `code` (an ES module `build` made from a test/fixtures/zone-app entry) and returns what its `run()` returns. */
+export async function runBuilt(code: string, label: string): Promise<unknown> {
   mkdirSync(".tmp", { recursive: true });
-  const file = resolve(".tmp", `inputs-${label}-${process.pid}.mjs`);
+  const file = resolve(".tmp", `built-${label}-${process.pid}.mjs`);
   writeFileSync(file, code);
   try {
-    const { run } = (await import(pathToFileURL(file).href)) as { run: () => Promise<unknown[]> };
-    return (await run())[0];
+    const { run } = (await import(pathToFileURL(file).href)) as { run: () => Promise<unknown> };
+    return await run();
   } finally {
     rmSync(file, { force: true });
   }
 }
+
+/** The inputs test/fixtures/zone-app/inputs.ts recorded, as `build` bundled it: keyed by what the build left of the parameter names. */
+export const inputsOfBuilt = async (code: string, label: string): Promise<unknown> => ((await runBuilt(code, label)) as unknown[])[0];
