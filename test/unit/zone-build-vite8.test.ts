@@ -13,15 +13,19 @@ vi.mock("vite", async () => await import("vite8"));
 type Plugin = NonNullable<Parameters<typeof build>[0]>["plugins"];
 const plugins = (lower: boolean) => (lower ? [mlflowEdgeZone()] : []) as Plugin;
 
+/** The chunks Vite 8 builds from test/fixtures/zone-app/<entry>.ts as an ES library (target es2022 unless `config.build` says), joined. */
+async function bundled(entry: string, config: { build?: object; esbuild?: object } = {}, lower = true): Promise<string> {
+  const result = (await build({
+    configFile: false, logLevel: "silent", root: process.cwd(), plugins: plugins(lower), ...config,
+    build: { write: false, target: "es2022", ...config.build, lib: { entry: `test/fixtures/zone-app/${entry}.ts`, formats: ["es"], fileName: "app" } },
+  })) as Rollup.RollupOutput[] | Rollup.RollupOutput;
+  return (Array.isArray(result) ? result[0]! : result).output.map((o) => (o.type === "chunk" ? o.code : "")).join("\n");
+}
+const keepNames = { rolldownOptions: { output: { keepNames: true } } };
+
 describe("input names in a minified Vite 8 build (no plugin)", () => {
   it("Vite 8's minifier renames parameters, Vite 7's esbuild option does nothing there; the README's build.rolldownOptions.output.minify: { mangle: false } keeps them", async () => {
-    const inputs = async (label: string, config: { build?: object; esbuild?: object }) => {
-      const result = (await build({
-        configFile: false, logLevel: "silent", root: process.cwd(), ...config,
-        build: { write: false, target: "es2022", ...config.build, lib: { entry: "test/fixtures/zone-app/inputs.ts", formats: ["es"], fileName: "app" } },
-      })) as Rollup.RollupOutput[] | Rollup.RollupOutput;
-      return inputsOfBuilt((Array.isArray(result) ? result[0]! : result).output.map((o) => (o.type === "chunk" ? o.code : "")).join("\n"), label);
-    };
+    const inputs = async (label: string, config: { build?: object; esbuild?: object }) => inputsOfBuilt(await bundled("inputs", config, false), label);
     const named = { question: "why", topK: 2 };
     expect(await inputs("vite8-default", {})).not.toEqual(named);
     expect(await inputs("vite8-esbuild-option", { esbuild: { minifyIdentifiers: false } })).not.toEqual(named);
@@ -31,14 +35,7 @@ describe("input names in a minified Vite 8 build (no plugin)", () => {
 
 describe("mlflowEdgeZone() on Vite 8", () => {
   it("the build leaves no native async/await in the bundle (mlflow-edge and idb included)", async () => {
-    const bundle = async (lower: boolean) => {
-      const result = (await build({
-        configFile: false, logLevel: "silent", root: process.cwd(), plugins: plugins(lower),
-        build: { write: false, minify: false, target: "es2022", lib: { entry: "test/fixtures/zone-app/main.ts", formats: ["es"], fileName: "app" } },
-      })) as Rollup.RollupOutput[] | Rollup.RollupOutput;
-      const output = Array.isArray(result) ? result[0]!.output : result.output;
-      return output.filter((o): o is Rollup.OutputChunk => o.type === "chunk").map((c) => c.code).join("\n");
-    };
+    const bundle = (lower: boolean) => bundled("main", { build: { minify: false } }, lower);
     expect(await bundle(false)).toMatch(NATIVE_ASYNC); // the check can fail: Vite 8 alone leaves it native
     const lowered = await bundle(true);
     expect(lowered).not.toMatch(NATIVE_ASYNC);
@@ -46,13 +43,9 @@ describe("mlflowEdgeZone() on Vite 8", () => {
   }, 120_000);
 
   it("a build that keeps function names (build.rolldownOptions.output.keepNames, as the README says) keeps them through the lowering: the span is `answer`, not `answer2`", async () => {
-    const result = (await build({
-      configFile: false, logLevel: "silent", root: process.cwd(), plugins: plugins(true),
-      // An older target than the class static blocks esbuild writes its class names in: Vite 8 lowers
-      // to the target before the plugin's chunk step, so that step must not bring newer syntax.
-      build: { write: false, target: "safari14", rolldownOptions: { output: { keepNames: true } }, lib: { entry: "test/fixtures/zone-app/named.ts", formats: ["es"], fileName: "app" } },
-    })) as Rollup.RollupOutput[] | Rollup.RollupOutput;
-    const code = (Array.isArray(result) ? result[0]! : result).output.map((o) => (o.type === "chunk" ? o.code : "")).join("\n");
+    // An older target than the class static blocks esbuild writes its class names in: Vite 8 lowers
+    // to the target before the plugin's chunk step, so that step must not bring newer syntax.
+    const code = await bundled("named", { build: { target: "safari14", ...keepNames } });
     expect(code).not.toMatch(NATIVE_ASYNC);
     expect(code).not.toMatch(/\bstatic\s*\{/);
     expect(code).toMatch(/"Agent"/);
@@ -64,21 +57,13 @@ describe("mlflowEdgeZone() on Vite 8", () => {
   }, 120_000);
 
   it("in a minified build that keeps names, spans and exception types are named as written: the renamed function by its __name, the others by the build's own keepNames", async () => {
-    const result = (await build({
-      configFile: false, logLevel: "silent", root: process.cwd(), plugins: plugins(true),
-      build: { write: false, target: "es2022", rolldownOptions: { output: { keepNames: true } }, lib: { entry: "test/fixtures/zone-app/names-mixed.ts", formats: ["es"], fileName: "app" } },
-    })) as Rollup.RollupOutput[] | Rollup.RollupOutput;
-    const code = (Array.isArray(result) ? result[0]! : result).output.map((o) => (o.type === "chunk" ? o.code : "")).join("\n");
+    const code = await bundled("names-mixed", { build: keepNames });
     expect(code).not.toMatch(NATIVE_ASYNC);
     expect(await runBuilt(code, "vite8-names")).toEqual([[["answer"], ["lookup"]], [["fail", "NotFound"]], [["search"]]]);
   }, 120_000);
 
   it("a build that keeps names pays for esbuild's __name only in a chunk whose lowering renamed a function: none here (a SvelteKit app's chunks got 877 of them, 10 KB min+gzip)", async () => {
-    const result = (await build({
-      configFile: false, logLevel: "silent", root: process.cwd(), plugins: plugins(true),
-      build: { write: false, target: "es2022", rolldownOptions: { output: { keepNames: true } }, lib: { entry: "test/fixtures/zone-app/plain-names.ts", formats: ["es"], fileName: "app" } },
-    })) as Rollup.RollupOutput[] | Rollup.RollupOutput;
-    const code = (Array.isArray(result) ? result[0]! : result).output.map((o) => (o.type === "chunk" ? o.code : "")).join("\n");
+    const code = await bundled("plain-names", { build: keepNames });
     expect(code).not.toMatch(NATIVE_ASYNC);
     expect(code).not.toMatch(/__name\(/);
     expect(code).toMatch(/function retrieve\(/);
@@ -86,11 +71,7 @@ describe("mlflowEdgeZone() on Vite 8", () => {
   }, 120_000);
 
   it("a build that keeps names for a target with class static blocks (es2022) keeps its classes as written: private members stay native, not rewritten into WeakMap helpers", async () => {
-    const result = (await build({
-      configFile: false, logLevel: "silent", root: process.cwd(), plugins: plugins(true),
-      build: { write: false, minify: false, target: "es2022", rolldownOptions: { output: { keepNames: true } }, lib: { entry: "test/fixtures/zone-app/named.ts", formats: ["es"], fileName: "app" } },
-    })) as Rollup.RollupOutput[] | Rollup.RollupOutput;
-    const code = (Array.isArray(result) ? result[0]! : result).output.map((o) => (o.type === "chunk" ? o.code : "")).join("\n");
+    const code = await bundled("named", { build: { minify: false, ...keepNames } });
     expect(code).not.toMatch(NATIVE_ASYNC);
     expect(code).toMatch(/"Agent"/);
     expect(code).not.toContain('"answer2"');

@@ -19,6 +19,15 @@ async function withEsbuild(lower: boolean): Promise<string> {
   return out.outputFiles[0]!.text;
 }
 
+/** The chunks Vite 7 builds, minified, from test/fixtures/zone-app/<entry>.ts as an ES library, joined. */
+async function viteBundled(entry: string, config: { esbuild?: object }, lower: boolean): Promise<string> {
+  const result = (await viteBuild({
+    configFile: false, logLevel: "silent", root: process.cwd(), plugins: lower ? [mlflowEdgeZone()] : [], ...config,
+    build: { write: false, target: "es2022", lib: { entry: `test/fixtures/zone-app/${entry}.ts`, formats: ["es"], fileName: "app" } },
+  })) as Rollup.RollupOutput[] | Rollup.RollupOutput;
+  return (Array.isArray(result) ? result[0]! : result).output.map((o) => (o.type === "chunk" ? o.code : "")).join("\n");
+}
+
 async function withVite(lower: boolean): Promise<string> {
   const result = (await viteBuild({
     configFile: false, logLevel: "silent", root: process.cwd(),
@@ -214,24 +223,14 @@ describe("Zone.js build help", () => {
   });
 
   it("Vite 7's minifier renames parameters, which input names come from; the README's esbuild: { minifyIdentifiers: false } keeps them", async () => {
-    const inputs = async (label: string, config: { esbuild?: object }) => {
-      const result = (await viteBuild({
-        configFile: false, logLevel: "silent", root: process.cwd(), ...config,
-        build: { write: false, target: "es2022", lib: { entry: "test/fixtures/zone-app/inputs.ts", formats: ["es"], fileName: "app" } },
-      })) as Rollup.RollupOutput[] | Rollup.RollupOutput;
-      return inputsOfBuilt((Array.isArray(result) ? result[0]! : result).output.map((o) => (o.type === "chunk" ? o.code : "")).join("\n"), label);
-    };
+    const inputs = async (label: string, config: { esbuild?: object }) => inputsOfBuilt(await viteBundled("inputs", config, false), label);
     expect(await inputs("vite7-default", {})).not.toEqual({ question: "why", topK: 2 });
     expect(await inputs("vite7-recipe", { esbuild: { minifyIdentifiers: false } })).toEqual({ question: "why", topK: 2 });
   }, 120_000);
 
   it("Vite 7: in a minified build that keeps names (esbuild.keepNames), the lowering names spans and exception types as the build alone does (Vite 7's own transform renames `answer` to `answer2`, as the README says)", async () => {
     const names = async (lower: boolean) => {
-      const result = (await viteBuild({
-        configFile: false, logLevel: "silent", root: process.cwd(), plugins: lower ? [mlflowEdgeZone()] : [], esbuild: { keepNames: true },
-        build: { write: false, target: "es2022", lib: { entry: "test/fixtures/zone-app/names-mixed.ts", formats: ["es"], fileName: "app" } },
-      })) as Rollup.RollupOutput[] | Rollup.RollupOutput;
-      const code = (Array.isArray(result) ? result[0]! : result).output.map((o) => (o.type === "chunk" ? o.code : "")).join("\n");
+      const code = await viteBundled("names-mixed", { esbuild: { keepNames: true } }, lower);
       expect(NATIVE_ASYNC.test(code)).toBe(!lower);
       return runBuilt(code, `vite7-names-${lower}`);
     };
