@@ -56,6 +56,7 @@ for (const program of programs) {
       exclude: [join(root, "**/*.test.ts")],
     }),
   );
-  execFileSync(join(root, "node_modules", ".bin", "tsc"), ["-p", config], { cwd: root, stdio: "inherit" });
+  // (TypeScript 7's tsc by path: node_modules/.bin/tsc may be the test-only typescript5's.)
+  execFileSync(join(root, "node_modules", "typescript", "bin", "tsc"), ["-p", config], { cwd: root, stdio: "inherit" });
 }
 console.log(`dist/: ${files.length} modules with declarations`);

@@ -11,6 +11,9 @@ import { join } from "node:path";
 
 const root = join(import.meta.dirname, "..");
 const bin = (name) => join(root, "node_modules", ".bin", name);
+// TypeScript 7's own tsc, by path: node_modules/.bin/tsc may be TypeScript 5's (typescript5, for a
+// test), which an `npm install` that adds it links over the other.
+const tsc = join(root, "node_modules", "typescript", "bin", "tsc");
 const tmp = join(root, ".tmp");
 mkdirSync(tmp, { recursive: true });
 
@@ -29,7 +32,7 @@ function run(label, cmd, args, env = {}) {
 if (!run("build", process.execPath, [join(root, "scripts", "build.mjs")])) totals.failed++;
 
 for (const project of ["tsconfig.core.json", "tsconfig.browser.json", "tsconfig.worker.json", "tsconfig.json"]) {
-  const ok = run(`typecheck ${project}`, bin("tsc"), ["-p", project]);
+  const ok = run(`typecheck ${project}`, tsc, ["-p", project]);
   if (ok) totals.passed++;
   else totals.failed++;
 }

@@ -193,6 +193,9 @@ function forwardMembers(handler: object, wrapped: object): void {
   }
 }
 
+/** The `Env` a handler's methods take (unknown when it says none). */
+type EnvOf<H> = H extends ExportedHandler<infer Env> ? Env : unknown;
+
 /**
  * Wraps a module Worker's handlers: each `fetch` becomes a root span (method, path, status; it
  * continues the caller's `traceparent`), as do `scheduled` and `queue` invocations. The handler
@@ -200,6 +203,12 @@ function forwardMembers(handler: object, wrapped: object): void {
  * @example
  * export default instrument({ async fetch(request, env, ctx) { ... } });
  */
+export function instrument<Env, H extends ExportedHandler<Env>>(handler: H, options?: WorkerTracingOptions<Env>): H;
+/**
+ * A handler typed with its own `Env`: `{ … } satisfies ExportedHandler<Env>`, a Hono app
+ * (`instrument(app)`), a class instance. (The first form's `Env` cannot come from such a handler.)
+ */
+export function instrument<H extends ExportedHandler<never>>(handler: H, options?: WorkerTracingOptions<EnvOf<H>>): H;
 export function instrument<Env, H extends ExportedHandler<Env>>(handler: H, options: WorkerTracingOptions<Env> = {}): H {
   if (typeof handler !== "object" || handler === null) {
     const got = typeof handler === "function" ? (/^class[\s{]/.test(Function.prototype.toString.call(handler)) ? "a class" : "a function") : handler === null ? "null" : typeof handler;

@@ -22,7 +22,9 @@ export interface TraceOptions {
   parent?: null;
 }
 
-type AnyFunction = (this: never, ...args: never[]) => unknown;
+// No `this` here: a function expression passed in would take it as its own (TypeScript 5 does),
+// and the wrapper could then be called with no `this` at all. One declaring `this` still fits.
+type AnyFunction = (...args: never[]) => unknown;
 
 /** `@trace()` on a class method: standard (TC39) decorators, and legacy `experimentalDecorators`. */
 export interface TraceDecorator {
