@@ -75,7 +75,7 @@ export function ensureTracing<Env>(env: Env, options: WorkerTracingOptions<Env>,
           "instrument-options-differ",
           "instrument()/mlflowTracing()/instrumentDurableObject() are used with different tracing options (exporter, experimentId, maxValueBytes, …) in one Worker: " +
             "one tracer serves the isolate, set up by the first to run, and the others' are ignored. Pass the same options to each " +
-            "(spanName, spanType, continueTrace and exportDeadlineMs may differ).",
+            "(spanName, spanType, continueTrace, exportDeadlineMs and ignoreRequest may differ).",
         );
       }
     }
@@ -105,7 +105,7 @@ export function ensureTracing<Env>(env: Env, options: WorkerTracingOptions<Env>,
     );
   }
   tracker.setDestination(destination);
-  const { exporter: _e, asyncLocalStorage, spanName: _n, continueTrace: _c, spanType: _t, exportDeadlineMs: _d, ...tracer } = options;
+  const { exporter: _e, asyncLocalStorage, spanName: _n, continueTrace: _c, spanType: _t, exportDeadlineMs: _d, ignoreRequest: _i, ...tracer } = options;
   configure({
     ...tracer,
     openSpanTimeoutMs: tracer.openSpanTimeoutMs ?? WORKER_OPEN_SPAN_TIMEOUT_MS,
@@ -118,7 +118,7 @@ export function ensureTracing<Env>(env: Env, options: WorkerTracingOptions<Env>,
 }
 
 const WORKER_KEYS = [
-  ...TRACER_KEYS.filter((k) => k !== "contextManager"), "spanName", "spanType", "continueTrace", "exportDeadlineMs", "asyncLocalStorage",
+  ...TRACER_KEYS.filter((k) => k !== "contextManager"), "spanName", "spanType", "continueTrace", "exportDeadlineMs", "ignoreRequest", "asyncLocalStorage",
 ] as const satisfies readonly (keyof WorkerTracingOptions<unknown>)[];
 // init()'s MLflow options: a Worker reads those from its env, where secrets belong.
 const FROM_ENV = "a Worker takes MLflow's settings from its env (MLFLOW_TRACKING_URI, MLFLOW_EXPERIMENT_ID or _NAME, MLFLOW_TRACKING_TOKEN, …), or from exporter: (env) => new MlflowExporter({ … })";
@@ -135,7 +135,7 @@ export function validateWorkerOptions<Env>(options: WorkerTracingOptions<Env>, f
   const bad = (field: string, expected: string, got: unknown) => fail(field, expected, got, fn);
   if (typeof options !== "object" || options === null) bad("options", "an object", options);
   checkKnownKeys(options, WORKER_KEYS, fn, INIT_ONLY);
-  const { exporter, asyncLocalStorage, spanName, continueTrace, spanType, exportDeadlineMs, ...tracer } = options;
+  const { exporter, asyncLocalStorage, spanName, continueTrace, spanType, exportDeadlineMs, ignoreRequest, ...tracer } = options;
   validateTracerOptions(tracer, fn);
   if (exporter !== undefined && typeof exporter !== "function") bad("exporter", "a function (env) => Exporter", exporter);
   // A class whose instances run() and getStore(): an arrow or bound function, or a class without
@@ -146,6 +146,7 @@ export function validateWorkerOptions<Env>(options: WorkerTracingOptions<Env>, f
   }
   if (spanName !== undefined && typeof spanName !== "function") bad("spanName", "a function (request, route) => string", spanName);
   if (continueTrace !== undefined && typeof continueTrace !== "boolean") bad("continueTrace", "a boolean", continueTrace);
+  if (ignoreRequest !== undefined && typeof ignoreRequest !== "function") bad("ignoreRequest", "a function (request) => boolean", ignoreRequest);
   if (spanType !== undefined && (typeof spanType !== "string" || spanType === "")) bad("spanType", "a SpanType or a non-empty string", spanType);
   if (exportDeadlineMs !== undefined && !timerMs(exportDeadlineMs)) {
     bad("exportDeadlineMs", "a number of milliseconds from 0 to 2147483647", exportDeadlineMs);

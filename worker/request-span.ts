@@ -2,7 +2,7 @@ import { getCurrentActiveSpan } from "../core/api/current.js";
 import { fail } from "../core/api/settle.js";
 import { startSpan } from "../core/api/span-scope.js";
 import { relayStream } from "../core/api/stream.js";
-import { reportSdkError, warnOnce } from "../core/debug.js";
+import { errorText, reportSdkError, warnOnce } from "../core/debug.js";
 import { SpanStatusCode, SpanType } from "../core/model/constants.js";
 import type { LiveSpan } from "../core/model/live-span.js";
 import { parseTraceparent } from "../core/model/remote-parent.js";
@@ -24,6 +24,12 @@ export interface RequestSpanOptions {
   spanType?: SpanType;
   /** How long after the response the isolate waits for this trace's export (default 25 s). */
   exportDeadlineMs?: number;
+  /**
+   * Requests to leave out (a health check, `/favicon.ico`, a bot's probe): true drops the
+   * request's trace, with every span recorded under it, and the `traceparent` it sends on says
+   * "not sampled" (`-00`). The request itself is handled as usual.
+   */
+  ignoreRequest?: (request: Request) => boolean;
 }
 
 type WaitUntil = (promise: Promise<unknown>) => void;
@@ -169,6 +175,17 @@ function endWithBody(
  * Runs `handle` inside a request span. Exceptions are recorded and rethrown unchanged; a 5xx
  * marks the span ERROR.
  */
+/** Whether the app's ignoreRequest leaves `request` out; one that throws leaves nothing out (warned once). */
+function ignored(request: Request, ignoreRequest: RequestSpanOptions["ignoreRequest"]): boolean {
+  if (!ignoreRequest) return false;
+  try {
+    return ignoreRequest(request) === true;
+  } catch (error) {
+    warnOnce("ignore-request-threw", `ignoreRequest threw (${errorText(error, true)}), so the request is traced.`);
+    return false;
+  }
+}
+
 export async function traceRequest(
   request: Request,
   route: string | undefined,
@@ -197,6 +214,7 @@ export async function traceRequest(
     });
     span._record.invocation = true;
     requestSpans.set(request, span);
+    if (ignored(request, options.ignoreRequest)) span._record.sampledOut = true;
   } catch (error) {
     reportSdkError("instrument", error);
     return handle();

@@ -734,3 +734,54 @@ describe("a page's module rendered on a Worker (server-side rendering on Cloudfl
     warn.mockRestore();
   });
 });
+
+describe("ignoreRequest: requests left out of tracing", () => {
+  const health = (r: Request) => new URL(r.url).pathname === "/health";
+  const lookup = mlflow.trace(async (q: string) => q.length, { name: "lookup" });
+  // The handler calls a traced function and reads the traceparent it would send on.
+  const handle = async (request: Request) => {
+    await lookup(request.url);
+    return new Response(mlflow.getTracingContextHeadersForHttpRequest().traceparent ?? "none");
+  };
+
+  it("instrument(): an ignored request leaves no trace, nor do the spans under it, and sends -00 on; the others are traced", async () => {
+    const worker = instrument<object, ExportedHandler<object>>({ fetch: handle }, { exporter: () => exported, ignoreRequest: health });
+    const sent: string[] = [];
+    for (const path of ["/health", "/ask"]) {
+      const ctx = createExecutionContext();
+      sent.push(await (await worker.fetch!(new Request(`https://app.example${path}`), {}, ctx)).text());
+      await waitOnExecutionContext(ctx);
+    }
+    expect(names()).toEqual(["GET /ask"]);
+    expect(exported.traces[0]!.data.spans.map((s) => s.name)).toEqual(["GET /ask", "lookup"]);
+    expect(sent[0]).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
+    expect(sent[1]).toMatch(/-01$/);
+  });
+
+  it("mlflowTracing(): the same for a Hono app's routes", async () => {
+    const app = new Hono();
+    app.use(mlflowTracing({ exporter: () => exported, ignoreRequest: health }));
+    app.get("/health", (c) => handle(c.req.raw));
+    app.get("/posts/:id", (c) => handle(c.req.raw));
+    for (const path of ["/health", "/posts/7"]) {
+      const ctx = createExecutionContext();
+      await (await app.fetch(new Request(`https://app.example${path}`), {}, ctx)).text(); // (the request span ends with its body)
+      await waitOnExecutionContext(ctx);
+    }
+    expect(names()).toEqual(["GET /posts/:id"]);
+  });
+
+  it("an ignoreRequest that throws leaves the request traced, with one warning", async () => {
+    resetWarnings();
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    const worker = instrument<object, ExportedHandler<object>>({ fetch: handle }, { exporter: () => exported, ignoreRequest: () => { throw new Error("bad rule"); } });
+    for (let i = 0; i < 2; i++) {
+      const ctx = createExecutionContext();
+      expect(await (await worker.fetch!(new Request("https://app.example/ask"), {}, ctx)).text()).toMatch(/-01$/);
+      await waitOnExecutionContext(ctx);
+    }
+    expect(names()).toEqual(["GET /ask", "GET /ask"]);
+    expect(warn.mock.calls.map((c) => String(c[0])).filter((m) => m.includes("ignoreRequest"))).toEqual([expect.stringMatching(/ignoreRequest threw \(Error: bad rule\), so the request is traced/)]);
+    warn.mockRestore();
+  });
+});

@@ -289,6 +289,7 @@ describe("options are checked where the Worker wraps its handler (its top level,
     ["exporter", { exporter: new InMemoryExporter() }], // a function of env is expected
     ["maxValueBytes", { maxValueBytes: "256k" }],
     ["continueTrace", { continueTrace: "no" }],
+    ["ignoreRequest", { ignoreRequest: ["/health"] }], // a function of the request is expected
     // Functions a typeof test takes, whose instances cannot run(): every request would fail.
     ["asyncLocalStorage", { asyncLocalStorage: () => ({}) }],
     ["asyncLocalStorage", { asyncLocalStorage: function run() {}.bind(null) }],
