@@ -57,25 +57,22 @@ async function lowerAsync(code, file, chunk = false, keepNames = false, staticBl
 /** esbuild's keepNames statement after a function declaration whose name the lowering kept: `__name(answer, "answer");` on a line of its own. */
 const SAME_NAME = /(?<=^[ \t]*)__name\(([\p{ID_Start}$_][\p{ID_Continue}$\u200c\u200d]*), "\1"\);(?=[ \t]*$)/gmu;
 
-/** Names after `function`, `function*` and `class`, counted. */
-const DECLARED = /\b(?:function\b\s*\*?\s*|class\s+)([\p{ID_Start}$_][\p{ID_Continue}$\u200c\u200d]*)/gu;
-/** @param {string} code */
-const declaredNames = (code) => {
-  /** @type {Map<string, number>} */
-  const counts = new Map();
-  for (const m of code.matchAll(DECLARED)) counts.set(/** @type {string} */ (m[1]), (counts.get(/** @type {string} */ (m[1])) ?? 0) + 1);
-  return counts;
-};
+const IDENTIFIER = /[\p{ID_Start}$_][\p{ID_Continue}$\u200c\u200d]*/gu;
 /**
- * Whether lowering `before` into `after` may have renamed a function or a class: a name declared
- * fewer times after (counted, so one of two functions named alike is seen; a name that only
- * appeared in a comment the lowering dropped counts as renamed, the safe side).
+ * Whether lowering `before` into `after` may have renamed something, as esbuild does to a name
+ * declared inside a function under the name of a module-level one (any declaration: a function,
+ * a class, a `const` holding an arrow or a class expression): `search` becomes `search2`. Seen as
+ * a name in `after`, ending in digits, that `before` does not hold while it holds the name without
+ * them. (Text in strings and comments counts too: at worst a chunk is lowered again, keeping names.)
  * @param {string} before
  * @param {string} after
  */
 function renamesDeclared(before, after) {
-  const kept = declaredNames(after);
-  for (const [name, count] of declaredNames(before)) if ((kept.get(name) ?? 0) < count) return true;
+  const had = new Set(before.match(IDENTIFIER));
+  for (const name of new Set(after.match(IDENTIFIER))) {
+    const base = /^(.*?)\d+$/.exec(name)?.[1];
+    if (base && !had.has(name) && had.has(base)) return true;
+  }
   return false;
 }
 
@@ -122,6 +119,8 @@ export function mlflowEdgeZone() {
   let ssrBuild = false;
   /** Whether the app's build keeps function names (Vite 8: build.rolldownOptions.output.keepNames; Vite 7: esbuild.keepNames). */
   let buildKeepsNames = false;
+  /** Whether the build's minifier is Vite's own (esbuild in Vite 7, Oxc in 8), which keepNames tells to keep them, or none. */
+  let minifierKeepsNames = true;
   /** @type {unknown} */
   let buildTarget;
   /** @type {Promise<boolean> | undefined} */
@@ -154,13 +153,14 @@ export function mlflowEdgeZone() {
         worker: { plugins: () => [mlflowEdgeZone()] },
       };
     },
-    /** @param {{ command: string; build?: { ssr?: unknown; target?: unknown; rolldownOptions?: { output?: unknown } }; esbuild?: unknown }} config */
+    /** @param {{ command: string; build?: { ssr?: unknown; target?: unknown; minify?: unknown; rolldownOptions?: { output?: unknown } }; esbuild?: unknown }} config */
     configResolved(config) {
       serve = config.command === "serve";
       ssrBuild = Boolean(config.build?.ssr);
       buildTarget = config.build?.target;
       const outputs = /** @type {{ keepNames?: unknown }[]} */ ([config.build?.rolldownOptions?.output ?? []].flat());
       buildKeepsNames = outputs.some((o) => o?.keepNames === true) || /** @type {{ keepNames?: unknown } | undefined} */ (config.esbuild)?.keepNames === true;
+      minifierKeepsNames = config.build?.minify !== "terser";
     },
     /**
      * @param {string} code
@@ -191,8 +191,10 @@ export function mlflowEdgeZone() {
       if (!buildKeepsNames || !renamesDeclared(code, plain.code)) return plain;
       const blocks = await (staticBlocks ??= targetHasStaticBlocks(buildTarget));
       const kept = await lowerAsync(code, name, true, true, blocks);
-      // A function the lowering left its name needs no __name: the build keeps names itself.
-      // Blanked to as many spaces, so that the source map still holds.
+      // A function the lowering left its name needs no __name where the build's minifier keeps names
+      // itself (Vite's own, told keepNames; not terser, which would rename it). Blanked to as many
+      // spaces, so that the source map still holds.
+      if (!minifierKeepsNames) return kept;
       return { code: kept.code.replace(SAME_NAME, (m) => " ".repeat(m.length)), map: kept.map };
     },
   };
