@@ -1,5 +1,5 @@
 import { configure, type TracerOptions } from "../core/config.js";
-import { errorText, reportSdkError, warnOnce } from "../core/debug.js";
+import { errorText, isDev, reportSdkError, warnOnce } from "../core/debug.js";
 import type { BackoffOptions } from "../core/export/backoff.js";
 import { MemoryQueue } from "../core/export/memory-queue.js";
 import { QueueExporter, type QueueExporterOptions } from "../core/export/queue-exporter.js";
@@ -74,7 +74,8 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
   // tracing (instrument()) and send its spans through a memory queue meant for a tab. Nothing is
   // set up there; the same call sets tracing up once the module runs in the browser.
   if (!inBrowser()) {
-    warnOnce(
+    // (In development only: a production server renders such modules all the time, as it should.)
+    if (isDev()) warnOnce(
       "init-browser-server",
       "initBrowser() ran outside a browser (server-side rendering?): it sets nothing up there and leaves the server's own tracing as it is; " +
         "the same call sets tracing up in the browser.",
@@ -318,10 +319,15 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
   }
 }
 
-/** A page or a Web Worker of one (where in-browser models run); not Node, nor a Cloudflare Worker, whose global is no WorkerGlobalScope. */
+/**
+ * A page or a Web Worker of one (where in-browser models run); not Node, nor a Cloudflare Worker
+ * (its global is no WorkerGlobalScope today, and it says who it is in navigator.userAgent).
+ */
 const inBrowser = (): boolean => {
+  if (globalThis.document !== undefined) return true;
   const workerScope = (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope;
-  return globalThis.document !== undefined || (typeof workerScope === "function" && globalThis instanceof workerScope);
+  const agent = (globalThis as { navigator?: { userAgent?: unknown } }).navigator?.userAgent;
+  return typeof workerScope === "function" && globalThis instanceof workerScope && agent !== "Cloudflare-Workers";
 };
 
 /** initBrowser() off a browser: nothing set up, nothing recorded by it. */

@@ -103,11 +103,17 @@ export class Tracer implements TraceOwner {
     const resolved = this.resolveParent(options.parent);
     const remote = isRemoteParent(resolved) ? resolved : undefined;
     let parent = remote ? undefined : (resolved as LiveSpan | undefined);
+    // Under a parent whose trace was dropped unsampled (left out by sampling or ignoreRequest), the
+    // new trace is left out with it, without a word.
+    let unsampled = false;
     if (parent && parent._record.finished) {
-      warnOnce(
-        "parent-finished",
-        `span "${options.name}" was started under a parent whose trace ${parent.traceId} was already exported; it starts a new trace instead.`,
-      );
+      unsampled = parent._record.sampledOut;
+      if (!unsampled) {
+        warnOnce(
+          "parent-finished",
+          `span "${options.name}" was started under a parent whose trace ${parent.traceId} was already exported; it starts a new trace instead.`,
+        );
+      }
       parent = undefined;
     }
     // A new trace with none other open in the realm (whose spans would move): times may first
@@ -125,7 +131,7 @@ export class Tracer implements TraceOwner {
       // A remote parent continues its trace: same id, and this root points at the remote span.
       const traceId = remote ? remote.traceId : toMlflowTraceId(newOtelTraceId());
       const record = new TraceRecord(this, traceId, Math.floor(start), this.experimentId);
-      if (remote?.sampled === false) record.sampledOut = true;
+      if (remote?.sampled === false || unsampled) record.sampledOut = true;
       if (this.checksContext) record.startedIn = this.currentTurn();
       this.openTraces.add(record);
       if (this.countsOpen) traceOpened();

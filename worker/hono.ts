@@ -3,7 +3,7 @@ import { matchedRoutes } from "hono/route";
 import { reportSdkError } from "../core/debug.js";
 import type { LiveSpan } from "../core/model/live-span.js";
 import { ensureTracing, validateWorkerOptions, type WorkerTracingOptions } from "./instrument.js";
-import { enclosingSpan, holdingContext, holdMsFor, runtimeWaitUntil, traceRequest } from "./request-span.js";
+import { enclosingSpan, holdingContext, holdMsFor, leaveOut, runtimeWaitUntil, traceRequest } from "./request-span.js";
 
 // The Hono flavour of instrument(): one root span per request, named by the matched route
 // (`GET /posts/:id`, not the raw path, so traces group by endpoint), joined to the caller's trace.
@@ -78,6 +78,8 @@ export function mlflowTracing<E extends HonoEnv = HonoEnv>(options: WorkerTracin
     // it, or an instrument()ed Worker): its span covers this too, and learns what Hono knows.
     const outer = enclosingSpan(c.req.raw);
     if (outer) {
+      // Its ignoreRequest still counts: any layer may leave the request out.
+      leaveOut(outer, c.req.raw, options.ignoreRequest);
       describeRequestSpan(outer, c, options);
       await next();
       keepError(outer, c);

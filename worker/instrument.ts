@@ -194,8 +194,13 @@ function forwardMembers(handler: object, wrapped: object): void {
   }
 }
 
-/** The `Env` a handler's methods take (unknown when it says none). */
-type EnvOf<H> = H extends ExportedHandler<infer Env> ? Env : unknown;
+/**
+ * The `Env` a handler's methods take (unknown when it says none). Hono's `fetch` takes
+ * `Env | {} | undefined`: the members that hold no binding are dropped, so `env` is the app's Env.
+ */
+type HandlerEnv<H> = H extends ExportedHandler<infer Env> ? ([Bound<NonNullable<Env>>] extends [never] ? Env : Bound<NonNullable<Env>>) : unknown;
+/** The members of a union that require a property (an `{}` or all-optional member requires none). */
+type Bound<E> = E extends unknown ? ({} extends E ? never : E) : never;
 
 /**
  * Wraps a module Worker's handlers: each `fetch` becomes a root span (method, path, status; it
@@ -209,7 +214,7 @@ export function instrument<Env, H extends ExportedHandler<Env>>(handler: H, opti
  * A handler typed with its own `Env`: `{ … } satisfies ExportedHandler<Env>`, a Hono app
  * (`instrument(app)`), a class instance. (The first form's `Env` cannot come from such a handler.)
  */
-export function instrument<H extends ExportedHandler<never>>(handler: H, options?: WorkerTracingOptions<EnvOf<H>>): H;
+export function instrument<H extends ExportedHandler<never>>(handler: H, options?: WorkerTracingOptions<HandlerEnv<H>>): H;
 export function instrument<Env, H extends ExportedHandler<Env>>(handler: H, options: WorkerTracingOptions<Env> = {}): H {
   if (typeof handler !== "object" || handler === null) {
     const got = typeof handler === "function" ? (/^class[\s{]/.test(Function.prototype.toString.call(handler)) ? "a class" : "a function") : handler === null ? "null" : typeof handler;

@@ -172,20 +172,30 @@ function endWithBody(
 }
 
 /**
+ * Drops the trace of `span` (a request's) when the app's ignoreRequest leaves `request` out; one
+ * that throws, or answers with a Promise, leaves nothing out (warned once).
+ */
+export function leaveOut(span: LiveSpan, request: Request, ignoreRequest: RequestSpanOptions["ignoreRequest"]): void {
+  if (!ignoreRequest) return;
+  let answer: unknown;
+  try {
+    answer = ignoreRequest(request);
+  } catch (error) {
+    warnOnce("ignore-request-threw", `ignoreRequest threw (${errorText(error, true)}), so the request is traced.`);
+    return;
+  }
+  if (isPromiseLike(answer)) {
+    Promise.resolve(answer).catch(() => undefined);
+    warnOnce("ignore-request-promise", "ignoreRequest returned a Promise; it must answer at once (true or false), so the request is traced.");
+    return;
+  }
+  if (answer === true) span._record.sampledOut = true;
+}
+
+/**
  * Runs `handle` inside a request span. Exceptions are recorded and rethrown unchanged; a 5xx
  * marks the span ERROR.
  */
-/** Whether the app's ignoreRequest leaves `request` out; one that throws leaves nothing out (warned once). */
-function ignored(request: Request, ignoreRequest: RequestSpanOptions["ignoreRequest"]): boolean {
-  if (!ignoreRequest) return false;
-  try {
-    return ignoreRequest(request) === true;
-  } catch (error) {
-    warnOnce("ignore-request-threw", `ignoreRequest threw (${errorText(error, true)}), so the request is traced.`);
-    return false;
-  }
-}
-
 export async function traceRequest(
   request: Request,
   route: string | undefined,
@@ -196,8 +206,12 @@ export async function traceRequest(
 ): Promise<Response> {
   // Traced already (instrument(instrument(h)), mlflowTracing() on an app and on a sub-app): the
   // inner layer adds nothing, rather than starting a second trace for the same request.
+  // Its ignoreRequest still counts: any layer may leave the request out.
   const outer = enclosingSpan(request);
-  if (outer) return handle(outer);
+  if (outer) {
+    leaveOut(outer, request, options.ignoreRequest);
+    return handle(outer);
+  }
   // A CORS preflight is the browser's own request (a traceparent header sent cross-origin, which
   // propagateTo adds, causes one), not the app's work: a trace of its own would be noise.
   if (request.method === "OPTIONS" && request.headers.has("access-control-request-method")) return handle();
@@ -214,7 +228,7 @@ export async function traceRequest(
     });
     span._record.invocation = true;
     requestSpans.set(request, span);
-    if (ignored(request, options.ignoreRequest)) span._record.sampledOut = true;
+    leaveOut(span, request, options.ignoreRequest);
   } catch (error) {
     reportSdkError("instrument", error);
     return handle();

@@ -52,6 +52,19 @@ describe.each(managers)("context contract: %s", (_name, make) => {
     w.restore();
   });
 
+  it("a span under a finished trace that was left out (unsampled) is left out with it, without a warning", async () => {
+    const w = captureWarnings();
+    const t = setup({ contextManager: make() });
+    let parent: mlflow.Span | undefined;
+    const unsampled = { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00" };
+    mlflow.withTracingContextFromHeaders(unsampled, () => mlflow.withSpan((span) => { parent = span; }, { name: "dropped" }));
+    mlflow.withSpan(() => 1, { name: "late", parent });
+    mlflow.withSpan(() => 2, { name: "kept" });
+    expect((await t.traces()).map((tr) => shape(tr).map((s) => s.name))).toEqual([["kept"]]);
+    expect(w.messages().filter((m) => m.includes("already exported"))).toEqual([]);
+    w.restore();
+  });
+
   it("sequential top-level calls make separate traces", async () => {
     const t = setup({ contextManager: make() });
     const op = mlflow.trace(async function op(n: number) { await sleep(1); return n; });

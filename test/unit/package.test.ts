@@ -210,7 +210,7 @@ describe("the packed package", { timeout: 120_000 }, () => {
            return c.json(reply);
          });
          // Handlers typed with their own Env, as Worker projects write them: the whole app, a satisfies.
-         const wholeApp = instrument(app, { exporter: (env: Env) => (env.INGEST_KEYS ? undefined : undefined) });
+         const wholeApp = instrument(app, { exporter: (env) => (env.INGEST_KEYS ? undefined : undefined) });
          const checked = instrument({ async fetch(_request, env) { return new Response(env.INGEST_KEYS); } } satisfies ExportedHandler<Env>);
          export { app, checked, mlflowTracing, TraceBuffer, wholeApp };`,
         { lib: ["es2022"], types: ["@cloudflare/workers-types"] },

@@ -771,17 +771,33 @@ describe("ignoreRequest: requests left out of tracing", () => {
     expect(names()).toEqual(["GET /posts/:id"]);
   });
 
-  it("an ignoreRequest that throws leaves the request traced, with one warning", async () => {
+  it("any layer may leave a request out: a Hono app's mlflowTracing({ ignoreRequest }) inside an instrument()ed Worker", async () => {
+    const app = new Hono();
+    app.use(mlflowTracing({ exporter: () => exported, ignoreRequest: health }));
+    app.get("*", (c) => handle(c.req.raw));
+    const worker = instrument(app, { exporter: () => exported });
+    for (const path of ["/health", "/ask"]) {
+      const ctx = createExecutionContext();
+      await (await worker.fetch(new Request(`https://app.example${path}`), {}, ctx)).text();
+      await waitOnExecutionContext(ctx);
+    }
+    expect(names()).toEqual(["GET /*"]);
+  });
+
+  it.each([
+    ["throws", (): boolean => { throw new Error("bad rule"); }, /ignoreRequest threw \(Error: bad rule\), so the request is traced/],
+    ["answers with a Promise", async (): Promise<boolean> => true, /ignoreRequest returned a Promise; it must answer at once/],
+  ] as const)("an ignoreRequest that %s leaves the request traced, with one warning", async (_, ignoreRequest, said) => {
     resetWarnings();
     const warn = vi.spyOn(console, "warn").mockImplementation(() => undefined);
-    const worker = instrument<object, ExportedHandler<object>>({ fetch: handle }, { exporter: () => exported, ignoreRequest: () => { throw new Error("bad rule"); } });
+    const worker = instrument<object, ExportedHandler<object>>({ fetch: handle }, { exporter: () => exported, ignoreRequest: ignoreRequest as () => boolean });
     for (let i = 0; i < 2; i++) {
       const ctx = createExecutionContext();
       expect(await (await worker.fetch!(new Request("https://app.example/ask"), {}, ctx)).text()).toMatch(/-01$/);
       await waitOnExecutionContext(ctx);
     }
     expect(names()).toEqual(["GET /ask", "GET /ask"]);
-    expect(warn.mock.calls.map((c) => String(c[0])).filter((m) => m.includes("ignoreRequest"))).toEqual([expect.stringMatching(/ignoreRequest threw \(Error: bad rule\), so the request is traced/)]);
+    expect(warn.mock.calls.map((c) => String(c[0])).filter((m) => m.includes("ignoreRequest"))).toEqual([expect.stringMatching(said)]);
     warn.mockRestore();
   });
 });
