@@ -62,6 +62,15 @@ describe("instrumentDurableObject(): fetch", () => {
     expect(t!.data.spans.find((s) => s.name === "TracedCounter.increment")).toMatchObject({ inputs: { by: 1 }, outputs: 1 });
   });
 
+  it("ignoreRequest leaves a request to the Durable Object out, with the spans under it", async () => {
+    const stub = counter();
+    expect(await (await stub.fetch("https://do.example/health")).text()).toBe("healt");
+    await (await stub.fetch("https://do.example/summarize", { method: "POST", body: "after" })).json();
+    const [t, ...more] = await traces(1);
+    expect(more).toHaveLength(0);
+    expect(root(t!).name).toBe("TracedCounter POST /summarize");
+  });
+
   it("a 5xx from the Durable Object marks its span ERROR", async () => {
     const response = await counter().fetch("https://do.example/boom");
     expect(response.status).toBe(503);
