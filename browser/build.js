@@ -22,6 +22,8 @@ export function zoneBuildOptions() {
 
 /** The modules the Vite plugin lowers in dev: scripts, whatever plugin compiled them. */
 const SCRIPT = /\.(m?[jt]s|[jt]sx)$/;
+/** @typedef {{ target?: unknown; minify?: unknown; rolldownOptions?: { output?: unknown } }} BuildOptions */
+
 /** Components whose module (or `?…type=script` part) a framework plugin compiled to JavaScript. */
 const COMPONENT = /\.(vue|svelte)$/;
 
@@ -58,20 +60,29 @@ async function lowerAsync(code, file, chunk = false, keepNames = false, staticBl
 const SAME_NAME = /(?<=^[ \t]*)__name\(([\p{ID_Start}$_][\p{ID_Continue}$\u200c\u200d]*), "\1"\);(?=[ \t]*$)/gmu;
 
 const IDENTIFIER = /[\p{ID_Start}$_][\p{ID_Continue}$\u200c\u200d]*/gu;
+/** @param {string} code */
+const counted = (code) => {
+  /** @type {Map<string, number>} */
+  const counts = new Map();
+  for (const name of code.match(IDENTIFIER) ?? []) counts.set(name, (counts.get(name) ?? 0) + 1);
+  return counts;
+};
 /**
  * Whether lowering `before` into `after` may have renamed something, as esbuild does to a name
  * declared inside a function under the name of a module-level one (any declaration: a function,
- * a class, a `const` holding an arrow or a class expression): `search` becomes `search2`. Seen as
- * a name in `after`, ending in digits, that `before` does not hold while it holds the name without
- * them. (Text in strings and comments counts too: at worst a chunk is lowered again, keeping names.)
+ * a class, a `const` holding an arrow or a class expression), by appending a number: `search`
+ * becomes `search2`, `step1` becomes `step12`. Seen as a name that occurs more often after than
+ * before (it may have been there already, as a key or another variable) while the name without
+ * some of its last digits was there. (Text in strings and comments counts too: at worst a chunk is
+ * lowered again, keeping names.)
  * @param {string} before
  * @param {string} after
  */
 function renamesDeclared(before, after) {
-  const had = new Set(before.match(IDENTIFIER));
-  for (const name of new Set(after.match(IDENTIFIER))) {
-    const base = /^(.*?)\d+$/.exec(name)?.[1];
-    if (base && !had.has(name) && had.has(base)) return true;
+  const was = counted(before);
+  for (const [name, count] of counted(after)) {
+    if (count <= (was.get(name) ?? 0)) continue;
+    for (let end = name.length - 1; end > 0 && /\d/.test(name.charAt(end)); end--) if (was.has(name.slice(0, end))) return true;
   }
   return false;
 }
@@ -117,14 +128,13 @@ const forServer = (hook, options, ssrBuild) => {
 export function mlflowEdgeZone() {
   let serve = false;
   let ssrBuild = false;
-  /** Whether the app's build keeps function names (Vite 8: build.rolldownOptions.output.keepNames; Vite 7: esbuild.keepNames). */
-  let buildKeepsNames = false;
-  /** Whether the build's minifier is Vite's own (esbuild in Vite 7, Oxc in 8), which keepNames tells to keep them, or none. */
-  let minifierKeepsNames = true;
-  /** @type {unknown} */
-  let buildTarget;
-  /** @type {Promise<boolean> | undefined} */
-  let staticBlocks;
+  /** The resolved build options (an environment's own, in Vite 6+, come with each chunk). */
+  /** @type {BuildOptions | undefined} */
+  let buildOptions;
+  /** Vite 7's esbuild.keepNames (top-level only). */
+  let esbuildKeepsNames = false;
+  /** @type {Map<unknown, Promise<boolean>>} whether each build target has class static blocks */
+  const staticBlocks = new Map();
   /** @type {(code: string) => boolean} */
   const awaits = (code) => /\b(async|await)\b/.test(code);
   /** @type {(code: string, id: string) => Promise<{ code: string; map: any }> | null} */
@@ -153,14 +163,12 @@ export function mlflowEdgeZone() {
         worker: { plugins: () => [mlflowEdgeZone()] },
       };
     },
-    /** @param {{ command: string; build?: { ssr?: unknown; target?: unknown; minify?: unknown; rolldownOptions?: { output?: unknown } }; esbuild?: unknown }} config */
+    /** @param {{ command: string; build?: BuildOptions & { ssr?: unknown }; esbuild?: unknown }} config */
     configResolved(config) {
       serve = config.command === "serve";
       ssrBuild = Boolean(config.build?.ssr);
-      buildTarget = config.build?.target;
-      const outputs = /** @type {{ keepNames?: unknown }[]} */ ([config.build?.rolldownOptions?.output ?? []].flat());
-      buildKeepsNames = outputs.some((o) => o?.keepNames === true) || /** @type {{ keepNames?: unknown } | undefined} */ (config.esbuild)?.keepNames === true;
-      minifierKeepsNames = config.build?.minify !== "terser";
+      buildOptions = config.build;
+      esbuildKeepsNames = /** @type {{ keepNames?: unknown } | undefined} */ (config.esbuild)?.keepNames === true;
     },
     /**
      * @param {string} code
@@ -179,9 +187,15 @@ export function mlflowEdgeZone() {
     /**
      * @param {string} code
      * @param {{ fileName: string; facadeModuleId?: string | null }} chunk
+     * @this {{ environment?: { config?: { build?: BuildOptions } } } | void}
      */
     async renderChunk(code, chunk) {
       if (serve || forServer(this, undefined, ssrBuild) || !awaits(code)) return null;
+      // Vite 8: keepNames (Rolldown's output option); Vite 7: esbuild.keepNames. A setting made for
+      // the client environment alone (environments.client.build) is in its own config.
+      const build = this?.environment?.config?.build ?? buildOptions;
+      const outputs = /** @type {{ keepNames?: unknown }[]} */ ([build?.rolldownOptions?.output ?? []].flat());
+      const buildKeepsNames = esbuildKeepsNames || outputs.some((o) => o?.keepNames === true);
       // (A chunk's file name may still be a placeholder here: the entry it is built from says more.)
       // Names are kept only where the app keeps them: past the minifier they cost bytes.
       const name = chunk.facadeModuleId ? `the chunk built from ${chunk.facadeModuleId}` : chunk.fileName;
@@ -189,12 +203,13 @@ export function mlflowEdgeZone() {
       // Kept with esbuild's keepNames, every function and class of the chunk gets a __name call
       // (10 KB min+gzip in a SvelteKit app): only where the lowering renamed one, which is rare.
       if (!buildKeepsNames || !renamesDeclared(code, plain.code)) return plain;
-      const blocks = await (staticBlocks ??= targetHasStaticBlocks(buildTarget));
+      if (!staticBlocks.has(build?.target)) staticBlocks.set(build?.target, targetHasStaticBlocks(build?.target));
+      const blocks = await staticBlocks.get(build?.target);
       const kept = await lowerAsync(code, name, true, true, blocks);
       // A function the lowering left its name needs no __name where the build's minifier keeps names
       // itself (Vite's own, told keepNames; not terser, which would rename it). Blanked to as many
       // spaces, so that the source map still holds.
-      if (!minifierKeepsNames) return kept;
+      if (build?.minify === "terser") return kept;
       return { code: kept.code.replace(SAME_NAME, (m) => " ".repeat(m.length)), map: kept.map };
     },
   };

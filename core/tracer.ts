@@ -113,6 +113,12 @@ export class Tracer implements TraceOwner {
           "parent-finished",
           `span "${options.name}" was started under a parent whose trace ${parent.traceId} was already exported; it starts a new trace instead.`,
         );
+      } else if (isDev()) {
+        // (Work a left-out request started and left running, a timer or a loop: said, once, in development.)
+        warnOnce(
+          "parent-left-out",
+          `span "${options.name}" was started under a parent whose trace ${parent.traceId} was left out (unsampled, or ignoreRequest) and has ended; it is left out too.`,
+        );
       }
       parent = undefined;
     }

@@ -196,11 +196,11 @@ function forwardMembers(handler: object, wrapped: object): void {
 
 /**
  * The `Env` a handler's methods take (unknown when it says none). Hono's `fetch` takes
- * `Env | {} | undefined`: the members that hold no binding are dropped, so `env` is the app's Env.
+ * `Env | {} | undefined`: the members with no property are dropped, so `env` is the app's Env.
  */
 type HandlerEnv<H> = H extends ExportedHandler<infer Env> ? ([Bound<NonNullable<Env>>] extends [never] ? Env : Bound<NonNullable<Env>>) : unknown;
-/** The members of a union that require a property (an `{}` or all-optional member requires none). */
-type Bound<E> = E extends unknown ? ({} extends E ? never : E) : never;
+/** The members of a union that have properties (all-optional ones and records too): not Hono's `{}`. */
+type Bound<E> = E extends unknown ? ([keyof E] extends [never] ? never : E) : never;
 
 /**
  * Wraps a module Worker's handlers: each `fetch` becomes a root span (method, path, status; it

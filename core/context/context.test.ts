@@ -52,7 +52,7 @@ describe.each(managers)("context contract: %s", (_name, make) => {
     w.restore();
   });
 
-  it("a span under a finished trace that was left out (unsampled) is left out with it, without a warning", async () => {
+  it("a span under a finished trace that was left out (unsampled) is left out with it, said once in development (not as exported)", async () => {
     const w = captureWarnings();
     const t = setup({ contextManager: make() });
     let parent: mlflow.Span | undefined;
@@ -62,6 +62,7 @@ describe.each(managers)("context contract: %s", (_name, make) => {
     mlflow.withSpan(() => 2, { name: "kept" });
     expect((await t.traces()).map((tr) => shape(tr).map((s) => s.name))).toEqual([["kept"]]);
     expect(w.messages().filter((m) => m.includes("already exported"))).toEqual([]);
+    expect(w.messages().filter((m) => m.includes("was left out (unsampled, or ignoreRequest) and has ended; it is left out too"))).toHaveLength(1);
     w.restore();
   });
 

@@ -212,7 +212,10 @@ describe("the packed package", { timeout: 120_000 }, () => {
          // Handlers typed with their own Env, as Worker projects write them: the whole app, a satisfies.
          const wholeApp = instrument(app, { exporter: (env) => (env.INGEST_KEYS ? undefined : undefined) });
          const checked = instrument({ async fetch(_request, env) { return new Response(env.INGEST_KEYS); } } satisfies ExportedHandler<Env>);
-         export { app, checked, mlflowTracing, TraceBuffer, wholeApp };`,
+         // Bindings that are all optional (vars a deployment may leave unset).
+         const optional = new Hono<{ Bindings: { MLFLOW_URL?: string } }>();
+         const optionalApp = instrument(optional, { exporter: (env) => (env.MLFLOW_URL ? undefined : undefined) });
+         export { app, checked, mlflowTracing, optionalApp, TraceBuffer, wholeApp };`,
         { lib: ["es2022"], types: ["@cloudflare/workers-types"] },
       ),
     );

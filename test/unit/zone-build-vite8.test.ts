@@ -75,16 +75,30 @@ describe("mlflowEdgeZone() on Vite 8", () => {
     expect(code).toMatch(/\bAgent\s*=\s*class\b|\bclass Agent\b/);
   }, 120_000);
 
+  /** The plugin's chunk step alone, on `chunk`, for a build resolved with `build` (`environment`: the chunk's environment's own build options). */
+  const lowerChunk = async (chunk: string, build: object, environment?: object) => {
+    const plugin = mlflowEdgeZone() as unknown as { configResolved(c: object): void; renderChunk(this: object, code: string, chunk: object): Promise<{ code: string } | null> };
+    plugin.configResolved({ command: "build", build: { target: "es2022", ...build } });
+    return (await plugin.renderChunk.call(environment ? { environment: { config: { build: { target: "es2022", ...environment } } } } : {}, chunk, { fileName: "app.js" }))!.code;
+  };
+  // A chunk whose lowering renames the inner `search` (search2), so it is lowered keeping names.
+  const renaming = "function search(q) { return q; }\nexport async function run() { async function search(q) { await null; return q; } return search(1); }\nexport { search as outer };";
+
   it("with terser as the minifier, which keepNames does not reach, the __name of every function stays", async () => {
-    // A chunk whose lowering renames the inner `search` (search2), so it is lowered keeping names.
-    const chunk = "function search(q) { return q; }\nexport async function run() { async function search(q) { await null; return q; } return search(1); }\nexport { search as outer };";
-    const lowered = async (minify: unknown) => {
-      const plugin = mlflowEdgeZone() as unknown as { configResolved(c: object): void; renderChunk(this: object, code: string, chunk: object): Promise<{ code: string } | null> };
-      plugin.configResolved({ command: "build", build: { target: "es2022", minify, rolldownOptions: { output: { keepNames: true } } } });
-      return (await plugin.renderChunk.call({}, chunk, { fileName: "app.js" }))!.code;
-    };
-    expect(await lowered(true)).not.toMatch(/__name\(search, "search"\)/);
-    expect(await lowered("terser")).toMatch(/__name\(search, "search"\)/);
+    expect(await lowerChunk(renaming, { minify: true, ...keepNames })).not.toMatch(/__name\(search, "search"\)/);
+    expect(await lowerChunk(renaming, { minify: "terser", ...keepNames })).toMatch(/__name\(search, "search"\)/);
+  }, 60_000);
+
+  it("a rename is seen when the name had digits already (step1 → step12) and when the new name was in the chunk already (a key search2)", async () => {
+    const digits = "export function step1() { return 1; }\nexport async function run() { async function step1() { await null; return 2; } return step1; }";
+    expect(await lowerChunk(digits, keepNames)).toMatch(/__name\(step12, "step1"\)/);
+    const taken = 'export const o = { search2: "x" };\n' + renaming;
+    expect(await lowerChunk(taken, keepNames)).toMatch(/__name\(search2, "search"\)/);
+  }, 60_000);
+
+  it("keepNames set for the client environment alone (environments.client.build) counts", async () => {
+    expect(await lowerChunk(renaming, {})).not.toMatch(/__name\(search2, "search"\)/);
+    expect(await lowerChunk(renaming, {}, keepNames)).toMatch(/__name\(search2, "search"\)/);
   }, 60_000);
 
   it("a build that keeps names for a target with class static blocks (es2022) keeps its classes as written: private members stay native, not rewritten into WeakMap helpers", async () => {
