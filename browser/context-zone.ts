@@ -55,7 +55,8 @@ export class ZoneContextManager implements ContextManager {
           "zone-native-await",
           "zone.js is loaded but async/await is not lowered in this bundle, so spans started after an `await` lose their parent " +
             "(they become separate traces, with a warning). Lower async/await for your code and its dependencies " +
-            "(mlflow-edge/browser/build: zoneBuildOptions() for esbuild, mlflowEdgeZone() for Vite), or use explicit context.",
+            "(mlflow-edge/browser/build: zoneBuildOptions() for esbuild, mlflowEdgeZone() for Vite; the Angular CLI lowers it when zone.js " +
+            "is in angular.json's polyfills, not imported in main.ts), or use explicit context.",
         );
       }
     });

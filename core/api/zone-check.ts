@@ -24,6 +24,6 @@ export function warnNativeAsyncUnderZone(name: string): void {
     `zone-native-async:${name}`,
     `"${name}" runs as native async/await, which zone.js does not follow: spans it starts after its first await lose their parent ` +
       "(they become separate traces). Lower async/await where it is defined (mlflowEdgeZone() for Vite, zoneBuildOptions() for esbuild, " +
-      "from mlflow-edge/browser/build), or pass the span explicitly (span.run, { parent }).",
+      "from mlflow-edge/browser/build; the Angular CLI lowers it when zone.js is in angular.json's polyfills), or pass the span explicitly (span.run, { parent }).",
   );
 }
