@@ -59,34 +59,6 @@ async function lowerAsync(code, file, chunk = false, keepNames = false, staticBl
 /** esbuild's keepNames statement after a function declaration whose name the lowering kept: `__name(answer, "answer");` on a line of its own. */
 const SAME_NAME = /(?<=^[ \t]*)__name\(([\p{ID_Start}$_][\p{ID_Continue}$\u200c\u200d]*), "\1"\);(?=[ \t]*$)/gmu;
 
-const IDENTIFIER = /[\p{ID_Start}$_][\p{ID_Continue}$\u200c\u200d]*/gu;
-/** @param {string} code */
-const counted = (code) => {
-  /** @type {Map<string, number>} */
-  const counts = new Map();
-  for (const name of code.match(IDENTIFIER) ?? []) counts.set(name, (counts.get(name) ?? 0) + 1);
-  return counts;
-};
-/**
- * Whether lowering `before` into `after` may have renamed something, as esbuild does to a name
- * declared inside a function under the name of a module-level one (any declaration: a function,
- * a class, a `const` holding an arrow or a class expression), by appending a number: `search`
- * becomes `search2`, `step1` becomes `step12`. Seen as a name that occurs more often after than
- * before (it may have been there already, as a key or another variable) while the name without
- * some of its last digits was there. (Text in strings and comments counts too: at worst a chunk is
- * lowered again, keeping names.)
- * @param {string} before
- * @param {string} after
- */
-function renamesDeclared(before, after) {
-  const was = counted(before);
-  for (const [name, count] of counted(after)) {
-    if (count <= (was.get(name) ?? 0)) continue;
-    for (let end = name.length - 1; end > 0 && /\d/.test(name.charAt(end)); end--) if (was.has(name.slice(0, end))) return true;
-  }
-  return false;
-}
-
 /**
  * Whether the browsers of a build's target run class static blocks, as esbuild knows them; a
  * target esbuild does not know is taken as one that does not.
@@ -199,16 +171,15 @@ export function mlflowEdgeZone() {
       // (A chunk's file name may still be a placeholder here: the entry it is built from says more.)
       // Names are kept only where the app keeps them: past the minifier they cost bytes.
       const name = chunk.facadeModuleId ? `the chunk built from ${chunk.facadeModuleId}` : chunk.fileName;
-      const plain = await lowerAsync(code, name, true);
-      // Kept with esbuild's keepNames, every function and class of the chunk gets a __name call
-      // (10 KB min+gzip in a SvelteKit app): only where the lowering renamed one, which is rare.
-      if (!buildKeepsNames || !renamesDeclared(code, plain.code)) return plain;
+      if (!buildKeepsNames) return lowerAsync(code, name, true);
+      // The lowering renames a name declared inside a function under the name of a module-level one
+      // (search → search2; most real chunks have some), so esbuild keeps the names with __name.
       if (!staticBlocks.has(build?.target)) staticBlocks.set(build?.target, targetHasStaticBlocks(build?.target));
-      const blocks = await staticBlocks.get(build?.target);
-      const kept = await lowerAsync(code, name, true, true, blocks);
+      const kept = await lowerAsync(code, name, true, true, await staticBlocks.get(build?.target));
       // A function the lowering left its name needs no __name where the build's minifier keeps names
-      // itself (Vite's own, told keepNames; not terser, which would rename it). Blanked to as many
-      // spaces, so that the source map still holds.
+      // itself (Vite's own, told keepNames; not terser, which would rename it): on every function of
+      // every chunk, those cost a SvelteKit app 7 KB min+gzip. Blanked to as many spaces, so that the
+      // source map still holds.
       if (build?.minify === "terser") return kept;
       return { code: kept.code.replace(SAME_NAME, (m) => " ".repeat(m.length)), map: kept.map };
     },

@@ -104,7 +104,7 @@ export class Tracer implements TraceOwner {
     const remote = isRemoteParent(resolved) ? resolved : undefined;
     let parent = remote ? undefined : (resolved as LiveSpan | undefined);
     // Under a parent whose trace was dropped unsampled (left out by sampling or ignoreRequest), the
-    // new trace is left out with it, without a word.
+    // new trace is left out with it.
     let unsampled = false;
     if (parent && parent._record.finished) {
       unsampled = parent._record.sampledOut;

@@ -62,12 +62,12 @@ describe("mlflowEdgeZone() on Vite 8", () => {
     expect(await runBuilt(code, "vite8-names")).toEqual([[["answer"], ["lookup"]], [["fail", "NotFound"]], [["search"]]]);
   }, 120_000);
 
-  it("the same where the lowering renames only names declared with const (an arrow, a class expression): no function or class keyword before them", async () => {
+  it("the same where the lowering renames names declared with const (an arrow, a class expression)", async () => {
     const code = await bundled("names-const", { build: keepNames });
     expect(await runBuilt(code, "vite8-names-const")).toEqual([[["lookup"]], [["refuse", "NotFound"]]]);
   }, 120_000);
 
-  it("a build that keeps names gets no __name for a function the lowering left its name (the build's keepNames keeps it): a SvelteKit app's chunks had 877 __name calls, 10 KB min+gzip", async () => {
+  it("a build that keeps names gets no __name for a function the lowering left its name (the build's keepNames keeps it): on every function, __name cost a SvelteKit app 7 KB min+gzip", async () => {
     const code = await bundled("plain-names", { build: keepNames });
     expect(code).not.toMatch(NATIVE_ASYNC);
     expect(code).not.toMatch(/__name\(([\w$]+), "\1"\)/);
@@ -89,7 +89,7 @@ describe("mlflowEdgeZone() on Vite 8", () => {
     expect(await lowerChunk(renaming, { minify: "terser", ...keepNames })).toMatch(/__name\(search, "search"\)/);
   }, 60_000);
 
-  it("a rename is seen when the name had digits already (step1 → step12) and when the new name was in the chunk already (a key search2)", async () => {
+  it("a function the lowering renames keeps its name: where the name had digits already (step1 → step12) and where the new name was in the chunk already (a key search2)", async () => {
     const digits = "export function step1() { return 1; }\nexport async function run() { async function step1() { await null; return 2; } return step1; }";
     expect(await lowerChunk(digits, keepNames)).toMatch(/__name\(step12, "step1"\)/);
     const taken = 'export const o = { search2: "x" };\n' + renaming;
