@@ -4,7 +4,7 @@
 // provider (the key stays here). The LLM route is traced and joins the page's trace.
 import { Hono, type Context, type Next } from "hono";
 import { MlflowClient } from "../core/mlflow/client.js";
-import { readBufferConfig, type TraceBufferEnv } from "../worker/buffer/config.js";
+import { readBufferConfig, readCredentials, type TraceBufferEnv } from "../worker/buffer/config.js";
 import { originAllowed, parseIngestKeys } from "../worker/collector/auth.js";
 import { bufferStoreFromEnv, createCollector, mlflowTracing, TraceBuffer } from "../worker/index.js";
 import { fakeLlm } from "./llm/fake-llm.js";
@@ -94,9 +94,9 @@ function findExperimentId(env: DemoEnv): Promise<string | undefined> {
     return Promise.resolve(undefined); // the buffer reports a bad setting itself (lastError)
   }
   if (!mlflow) return Promise.resolve(undefined);
-  const { trackingUri, token, username, password, experimentName } = mlflow;
-  experimentId ??= new MlflowClient({ trackingUri, token, username, password, retry: { maxAttempts: 1 }, timeoutMs: 5_000 })
-    .getExperimentIdByName(experimentName ?? "")
+  const { trackingUri, experimentName } = mlflow;
+  experimentId ??= readCredentials(mlflow) // (Secrets Store bindings read)
+    .then((auth) => new MlflowClient({ trackingUri, ...auth, retry: { maxAttempts: 1 }, timeoutMs: 5_000 }).getExperimentIdByName(experimentName ?? ""))
     .catch(() => undefined)
     .then((id) => {
       if (id === undefined) experimentId = undefined; // ask again on the next page load

@@ -1,6 +1,8 @@
 import type { Exporter } from "../core/export/exporter.js";
 import { MlflowExporter } from "../core/mlflow/exporter.js";
-import { readBufferConfig } from "./buffer/config.js";
+import type { MlflowAuth } from "../core/mlflow/auth.js";
+import type { Trace } from "../core/model/types.js";
+import { bindsCredentials, readBufferConfig, readCredentials, sameCredentials, secretVar, type BufferConfig } from "./buffer/config.js";
 import { bufferStoreFromEnv } from "./buffer/shards.js";
 import { collectorExporter, storeExporter } from "./exporters.js";
 import { DEFAULT_EXPORT_DEADLINE_MS, holdMsFor } from "./request-span.js";
@@ -25,13 +27,39 @@ export function destinationFromEnv(env: Env, options: { exportDeadlineMs?: numbe
   const buffer = bufferStoreFromEnv(env);
   if (buffer) return storeExporter(buffer);
   const collector = stringVar(env, "MLFLOW_EDGE_COLLECTOR_URL");
-  if (collector) return collectorExporter({ url: collector, secret: stringVar(env, "MLFLOW_EDGE_COLLECTOR_SECRET") });
+  if (collector) return collectorExporter({ url: collector, secret: secretVar(env, "MLFLOW_EDGE_COLLECTOR_SECRET") });
   const { mlflow } = readBufferConfig(env);
   if (mlflow) {
     // Each send on its own (no slots or outage budget shared with other invocations: see
     // MlflowExporter), and over before the Worker stops waiting for it.
     const deadline = options.exportDeadlineMs ?? DEFAULT_EXPORT_DEADLINE_MS;
-    return new MlflowExporter({ ...mlflow, ...(deadline > 0 ? { sendDeadlineMs: holdMsFor(deadline) } : {}) });
+    const { token: _t, username: _u, password: _p, ...where } = mlflow;
+    const build = (auth: MlflowAuth) => new MlflowExporter({ ...where, ...auth, ...(deadline > 0 ? { sendDeadlineMs: holdMsFor(deadline) } : {}) });
+    return bindsCredentials(mlflow) ? readingCredentials(mlflow, build) : build(mlflow as MlflowAuth);
   }
   return undefined;
+}
+
+/**
+ * MLflow credentials from the Secrets Store are read at each export; the exporter is built again
+ * only when one changed (rotated), and a flush covers the traces the one before it still sends.
+ */
+function readingCredentials(mlflow: NonNullable<BufferConfig["mlflow"]>, build: (auth: MlflowAuth) => MlflowExporter): Exporter {
+  let current: { auth: MlflowAuth; exporter: MlflowExporter } | undefined;
+  let previous: MlflowExporter[] = [];
+  return {
+    async export(trace: Trace) {
+      const auth = await readCredentials(mlflow);
+      if (!current || !sameCredentials(auth, current.auth)) {
+        if (current) previous.push(current.exporter);
+        current = { auth, exporter: build(auth) };
+      }
+      return current.exporter.export(trace);
+    },
+    async flush() {
+      const all = [...previous, ...(current ? [current.exporter] : [])];
+      await Promise.all(all.map((e) => e.flush()));
+      previous = previous.filter((e) => !all.includes(e));
+    },
+  };
 }

@@ -3,6 +3,7 @@ import { backoffDelay, parseRetryAfter, verdictOf } from "../core/export/backoff
 import type { Exporter } from "../core/export/exporter.js";
 import { encodeIngestBatch, ingestHeaders, INGEST_PATH } from "../core/export/ingest-format.js";
 import type { Trace } from "../core/model/types.js";
+import { isSecretBinding, readSecret, type SecretSetting } from "./buffer/config.js";
 import type { TraceStore } from "./store.js";
 import { redactSecrets, type RedactHook } from "../core/export/redact.js";
 import { fitForIngest, ingestJson } from "../core/export/fit.js";
@@ -46,8 +47,8 @@ const STORE_ATTEMPTS = 3;
 export interface CollectorExporterOptions {
   /** Base URL of a mlflow-edge collector, e.g. `https://traces.example.com`. */
   url: string;
-  /** The collector's server secret (a Worker secret), sent as `Authorization: Bearer`. */
-  secret?: string;
+  /** The collector's server secret (a Worker secret, or a Secrets Store binding read at each export), sent as `Authorization: Bearer`. */
+  secret?: SecretSetting;
   /** An ingest key instead of a secret. */
   ingestKey?: string;
   /** Attempts per trace on network errors, 408, 429 and 5xx (default 3). */
@@ -68,15 +69,22 @@ export function collectorExporter(options: CollectorExporterOptions): Exporter {
   const attempts = options.attempts ?? 3;
   const doFetch = options.fetch ?? globalThis.fetch;
   const headers = ingestHeaders(options.ingestKey);
-  if (options.secret) headers.authorization = `Bearer ${options.secret}`;
+  const { secret } = options;
+  if (secret !== undefined && typeof secret !== "string" && !isSecretBinding(secret)) {
+    throw new TypeError(`collectorExporter(): "secret" must be text or a Secrets Store binding; got ${secret === null ? "null" : typeof secret}.`);
+  }
+  if (typeof secret === "string" && secret) headers.authorization = `Bearer ${secret}`;
   return {
     async export(trace: Trace) {
+      // A Secrets Store secret is read at each export: a rotated one is sent from then on.
+      const text = isSecretBinding(secret) ? await readSecret(secret, "the collector secret (MLFLOW_EDGE_COLLECTOR_SECRET, collectorExporter's secret)") : undefined;
+      const sent = text ? { ...headers, authorization: `Bearer ${text}` } : headers;
       const body = encodeIngestBatch([ingestJson(trace).json]);
       let last = "";
       for (let attempt = 1; attempt <= attempts; attempt++) {
         let wait: number | undefined;
         try {
-          const res = await doFetch(endpoint, { method: "POST", headers, body });
+          const res = await doFetch(endpoint, { method: "POST", headers: sent, body });
           // The collector's answers read as the browser sender reads them (core/export/backoff.ts).
           const verdict = verdictOf(res.status);
           if (verdict === "ok") return;

@@ -91,6 +91,7 @@ export class FaultProxy {
    * The same controls over HTTP, for tests that run inside workerd and cannot reach this object:
    *   POST /__proxy/faults {"match": "<regex>", "status": 503, "count": 2, "body"?, "headers"?}
    *   GET  /__proxy/count?match=<regex>   → {"count": n}
+   *   GET  /__proxy/auth?match=<regex>    → {"authorization": [the Authorization header each matching request carried, or null]}
    *   POST /__proxy/reset                  clears faults and the request log
    */
   private control(method: string, url: string, body: string, res: ServerResponse): void {
@@ -106,6 +107,10 @@ export class FaultProxy {
         return reply(200, { queued: this.faults.length });
       }
       if (method === "GET" && u.pathname === "/__proxy/count") return reply(200, { count: this.count(new RegExp(u.searchParams.get("match") ?? "")) });
+      if (method === "GET" && u.pathname === "/__proxy/auth") {
+        const match = new RegExp(u.searchParams.get("match") ?? "");
+        return reply(200, { authorization: this.seen.filter((r) => match.test(r.path)).map((r) => r.headers.authorization ?? null) });
+      }
       if (method === "POST" && u.pathname === "/__proxy/reset") {
         this.faults.splice(0);
         this.seen.splice(0);

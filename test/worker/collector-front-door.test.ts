@@ -235,11 +235,11 @@ describe("a secret no Authorization header can carry", () => {
     }
   });
 
-  it("a COLLECTOR_SECRET binding that is not text (a Secrets Store secret) is the misconfiguration 503 naming it for server senders; pages with keys are still taken", async () => {
-    const env = { COLLECTOR_SECRET: { get: async () => "server-s3cret-value" }, INGEST_KEYS: JSON.stringify([{ key: "pk-page-0001", origins: ["*"] }]) };
+  it("a COLLECTOR_SECRET that is neither text nor a Secrets Store secret (a JSON var) is the misconfiguration 503 naming it for server senders; pages with keys are still taken", async () => {
+    const env = { COLLECTOR_SECRET: { secret: "server-s3cret-value" }, INGEST_KEYS: JSON.stringify([{ key: "pk-page-0001", origins: ["*"] }]) };
     const a = open();
     const server = await ingest(a, { authorization: "Bearer server-s3cret-value" }, undefined, env);
-    expect([server.status, (await errorOf(server)).error]).toEqual([503, expect.stringContaining("COLLECTOR_SECRET is a binding holding object, not text")]);
+    expect([server.status, (await errorOf(server)).error]).toEqual([503, expect.stringContaining("COLLECTOR_SECRET is a binding holding object, not text or a Secrets Store secret")]);
     expect((await ingest(a, { "x-mlflow-edge-key": "pk-page-0001" }, undefined, env)).status).toBe(200);
   });
 

@@ -4,7 +4,7 @@
 declare namespace Cloudflare {
   interface GlobalProps {
     mainModule: typeof import("./fixture/worker.js");
-    durableNamespaces: "TraceBuffer" | "UnforwardedTraceBuffer" | "MisconfiguredTraceBuffer" | "SmallBatchTraceBuffer" | "QuickTraceBuffer" | "TracedCounter" | "TracedAgent" | "TracedFields" | "TwiceTraced" | "BoundHandlers" | "ReWrapped";
+    durableNamespaces: "TraceBuffer" | "UnforwardedTraceBuffer" | "MisconfiguredTraceBuffer" | "SmallBatchTraceBuffer" | "QuickTraceBuffer" | "TracedCounter" | "TracedAgent" | "TracedFields" | "TwiceTraced" | "BoundHandlers" | "ReWrapped" | "StoreTokenTraceBuffer" | "MissingSecretTraceBuffer";
   }
   interface Env {
     TRACE_BUFFER: DurableObjectNamespace<import("./fixture/worker.js").TraceBuffer>;
@@ -18,6 +18,11 @@ declare namespace Cloudflare {
     TWICE_TRACED: DurableObjectNamespace<InstanceType<typeof import("./fixture/worker.js").TwiceTraced>>;
     BOUND_HANDLERS: DurableObjectNamespace<InstanceType<typeof import("./fixture/worker.js").BoundHandlers>>;
     RE_WRAPPED: DurableObjectNamespace<import("./fixture/worker.js").ReWrapped>;
+    STORE_TOKEN_BUFFER: DurableObjectNamespace<import("./fixture/worker.js").StoreTokenTraceBuffer>;
+    MISSING_SECRET_BUFFER: DurableObjectNamespace<import("./fixture/worker.js").MissingSecretTraceBuffer>;
+    STORE_COLLECTOR_SECRET: SecretsStoreSecret;
+    STORE_MLFLOW_TOKEN: SecretsStoreSecret;
+    STORE_MISSING_SECRET: SecretsStoreSecret;
     MLFLOW_TRACKING_URI: string;
     MLFLOW_EXPERIMENT_NAME: string;
     INGEST_KEYS: string;

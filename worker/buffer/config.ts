@@ -1,4 +1,6 @@
 import { INGEST_LIMITS } from "../../core/export/fit.js";
+import { errorText } from "../../core/debug.js";
+import type { MlflowAuth } from "../../core/mlflow/auth.js";
 import { withoutCredentials } from "../../core/mlflow/errors.js";
 
 // The TraceBuffer's settings, read from the Worker's env (vars and secrets) and checked once: a
@@ -10,9 +12,10 @@ export interface BufferConfig {
         trackingUri: string;
         experimentId?: string;
         experimentName?: string;
-        token?: string;
-        username?: string;
-        password?: string;
+        /** Credentials: text, or a Secrets Store binding read at each forward (`readSecret`). */
+        token?: SecretSetting;
+        username?: SecretSetting;
+        password?: SecretSetting;
       }
     | undefined;
   /** Wait after the last part of a trace arrived before forwarding it (ms). */
@@ -45,9 +48,10 @@ export interface TraceBufferEnv {
   MLFLOW_TRACKING_URI?: string;
   MLFLOW_EXPERIMENT_ID?: string;
   MLFLOW_EXPERIMENT_NAME?: string;
-  MLFLOW_TRACKING_TOKEN?: string;
-  MLFLOW_TRACKING_USERNAME?: string;
-  MLFLOW_TRACKING_PASSWORD?: string;
+  /** These three: a Worker secret, or a Secrets Store secret binding. */
+  MLFLOW_TRACKING_TOKEN?: string | SecretBinding;
+  MLFLOW_TRACKING_USERNAME?: string | SecretBinding;
+  MLFLOW_TRACKING_PASSWORD?: string | SecretBinding;
   FORWARD_DELAY_MS?: string | number;
   FORWARD_PARTIAL_DELAY_MS?: string | number;
   FORWARD_MAX_PERMANENT_FAILURES?: string | number;
@@ -87,6 +91,64 @@ function stringVar(env: Env, key: string): string | undefined {
   if (value === undefined || value === null || value === "") return undefined;
   if (typeof value !== "string") throw new ConfigError(key, `${key} must be a string; got ${typeof value}.`);
   return value;
+}
+
+// The settings that are secrets (COLLECTOR_SECRET, MLFLOW_TRACKING_TOKEN, _USERNAME and _PASSWORD,
+// MLFLOW_EDGE_COLLECTOR_SECRET) take a Worker secret (`wrangler secret put`: text in env) or a
+// Cloudflare Secrets Store secret (`[[secrets_store_secrets]]` in wrangler.toml: a binding whose
+// text comes from an async get()). A binding is read each time the secret is needed, so a secret
+// rotated in the store is used from the next request or forward on, with no redeploy.
+
+/** A Secrets Store secret binding (workers-types' `SecretsStoreSecret`). */
+export interface SecretBinding {
+  get(): Promise<string>;
+}
+
+/** What a secret setting holds: its text, or a Secrets Store binding to read it from. */
+export type SecretSetting = string | SecretBinding;
+
+export function isSecretBinding(value: unknown): value is SecretBinding {
+  return typeof value === "object" && value !== null && typeof (value as { get?: unknown }).get === "function";
+}
+
+/**
+ * The text of a secret setting (`""` is none). A binding that cannot be read (a secret not in its
+ * store, a binding of another kind) is a ConfigError naming the setting; the binding's error
+ * names the secret, never its text.
+ */
+export async function readSecret(setting: SecretSetting | undefined, name: string): Promise<string | undefined> {
+  if (!isSecretBinding(setting)) return setting || undefined;
+  let text: unknown;
+  try {
+    text = await setting.get();
+  } catch (error) {
+    throw new ConfigError(name, `${name} is a Secrets Store binding whose secret could not be read (${errorText(error)}): check the binding's store_id and secret_name, and that the secret exists in that store with the Workers scope.`);
+  }
+  if (typeof text !== "string") throw new ConfigError(name, `${name} is a binding whose get() gave ${text === null ? "null" : typeof text}, not text: bind a Secrets Store secret, or set it with wrangler secret put.`);
+  return text || undefined;
+}
+
+/** A configuration's MLflow credentials as text, the Secrets Store bindings among them read. */
+export async function readCredentials({ token, username, password }: NonNullable<BufferConfig["mlflow"]>): Promise<MlflowAuth> {
+  const [t, u, p] = await Promise.all([
+    readSecret(token, "MLFLOW_TRACKING_TOKEN"),
+    readSecret(username, "MLFLOW_TRACKING_USERNAME"),
+    readSecret(password, "MLFLOW_TRACKING_PASSWORD"),
+  ]);
+  return { token: t, username: u, password: p };
+}
+
+export const sameCredentials = (a: MlflowAuth, b: MlflowAuth): boolean => a.token === b.token && a.username === b.username && a.password === b.password;
+
+/** Whether any of a configuration's MLflow credentials is a Secrets Store binding (read at each use). */
+export const bindsCredentials = ({ token, username, password }: NonNullable<BufferConfig["mlflow"]>): boolean => [token, username, password].some(isSecretBinding);
+
+/** A setting read from env that may be a secret: text, a Secrets Store binding, or absent. */
+export function secretVar(env: Record<string, unknown>, key: string): SecretSetting | undefined {
+  const value = env[key];
+  if (value === undefined || value === null || value === "") return undefined;
+  if (typeof value === "string" || isSecretBinding(value)) return value;
+  throw new ConfigError(key, `${key} must be text (a var or wrangler secret put) or a Secrets Store binding; got ${typeof value}.`);
 }
 
 /**
@@ -136,8 +198,8 @@ export function readBufferConfig(settings: TraceBufferEnv | Env): BufferConfig {
     const experimentId = stringVar(env, "MLFLOW_EXPERIMENT_ID");
     const experimentName = experimentId ? undefined : stringVar(env, "MLFLOW_EXPERIMENT_NAME");
     if (!experimentId && !experimentName) throw new ConfigError("MLFLOW_EXPERIMENT_ID", "MLFLOW_TRACKING_URI is set, so MLFLOW_EXPERIMENT_ID or MLFLOW_EXPERIMENT_NAME must be too.");
-    const username = stringVar(env, "MLFLOW_TRACKING_USERNAME");
-    const password = stringVar(env, "MLFLOW_TRACKING_PASSWORD");
+    const username = secretVar(env, "MLFLOW_TRACKING_USERNAME");
+    const password = secretVar(env, "MLFLOW_TRACKING_PASSWORD");
     // Half a Basic credential would be sent as no credential at all: say so instead.
     if ((username === undefined) !== (password === undefined)) {
       throw new ConfigError(
@@ -148,7 +210,7 @@ export function readBufferConfig(settings: TraceBufferEnv | Env): BufferConfig {
       trackingUri,
       experimentId,
       experimentName,
-      token: stringVar(env, "MLFLOW_TRACKING_TOKEN"),
+      token: secretVar(env, "MLFLOW_TRACKING_TOKEN"),
       username,
       password,
     };

@@ -2,7 +2,8 @@ import { errorText } from "../../core/debug.js";
 import { MlflowClient } from "../../core/mlflow/client.js";
 import { MlflowExperimentError, MlflowHttpError, MlflowNetworkError, withoutCredentials } from "../../core/mlflow/errors.js";
 import type { Trace } from "../../core/model/types.js";
-import type { BufferConfig } from "./config.js";
+import type { MlflowAuth } from "../../core/mlflow/auth.js";
+import { bindsCredentials, readCredentials, sameCredentials, type BufferConfig } from "./config.js";
 
 // Sends one trace to MLflow with core's client: OTLP `POST /v1/traces` with the spans, then
 // StartTraceV3 with the TraceInfo, as MLflow's Python SDK does.
@@ -44,21 +45,43 @@ function refusesExperiment(error: MlflowHttpError): boolean {
 }
 
 export class Forwarder {
-  private readonly client: MlflowClient;
+  /** The client for the credentials last read. */
+  private client: MlflowClient;
+  /** Credentials given as Secrets Store bindings: read again before each send (see `refresh`). */
+  private readonly bound: boolean;
+  private auth: MlflowAuth = {};
+  private reading: Promise<void> | undefined;
   /** The experiment id, resolved once per object (and once for concurrent sends). */
   private experiment: Promise<string> | undefined;
 
   constructor(private readonly config: NonNullable<BufferConfig["mlflow"]>) {
-    this.client = new MlflowClient({
-      trackingUri: config.trackingUri,
-      token: config.token,
-      username: config.username,
-      password: config.password,
+    this.bound = bindsCredentials(config);
+    this.client = this.clientFor(this.bound ? {} : (config as MlflowAuth));
+    if (config.experimentId) this.experiment = Promise.resolve(config.experimentId);
+  }
+
+  private clientFor({ token, username, password }: MlflowAuth): MlflowClient {
+    return new MlflowClient({
+      trackingUri: this.config.trackingUri,
+      token,
+      username,
+      password,
       // One try per alarm run: the buffer schedules retries itself, durably, with backoff.
       retry: { maxAttempts: 1 },
       timeoutMs: 20_000,
     });
-    if (config.experimentId) this.experiment = Promise.resolve(config.experimentId);
+  }
+
+  /**
+   * Reads the bound credentials (sends under way at once share a read): a secret rotated in the
+   * store is sent from the next send on, and the client changes only when a credential did.
+   */
+  private refresh(): Promise<void> {
+    return (this.reading ??= readCredentials(this.config)
+      .then((auth) => {
+        if (!sameCredentials(auth, this.auth)) this.client = this.clientFor((this.auth = auth));
+      })
+      .finally(() => (this.reading = undefined)));
   }
 
   private experimentId(): Promise<string> {
@@ -85,6 +108,14 @@ export class Forwarder {
   }
 
   async send(trace: Trace): Promise<ForwardOutcome> {
+    if (this.bound) {
+      try {
+        await this.refresh();
+      } catch (error) {
+        // A secret not in its store: every trace would fare the same, so it waits until fixed.
+        return { ok: false, permanent: false, message: errorText(error), deployment: true };
+      }
+    }
     try {
       await this.client.sendTrace(trace, await this.experimentId());
       return { ok: true };

@@ -3,7 +3,8 @@ import { checkKnownKeys } from "../../core/config.js";
 import { redactSecrets, type RedactHook } from "../../core/export/redact.js";
 import type { Trace } from "../../core/model/types.js";
 import { isPromiseLike } from "../../core/tracer.js";
-import { ConfigError } from "../buffer/config.js";
+import { errorText } from "../../core/debug.js";
+import { ConfigError, isSecretBinding, readSecret } from "../buffer/config.js";
 import type { TraceStore } from "../store.js";
 import { authenticate, headerCarries, parseIngestKeys, type AuthSettings, type IngestKey } from "./auth.js";
 import { isProtobuf, readBytes, readJson } from "./body.js";
@@ -27,8 +28,11 @@ export interface CollectorOptions<Env extends object = object> {
   store: TraceStore | ((env: Env) => TraceStore);
   /** Public per-origin ingest keys; default from the `INGEST_KEYS` env variable (JSON). */
   ingestKeys?: IngestKey[] | ((env: Env) => IngestKey[]);
-  /** The server senders' secret; default from the `COLLECTOR_SECRET` env secret. */
-  secret?: string | ((env: Env) => string | undefined);
+  /**
+   * The server senders' secret; default from `COLLECTOR_SECRET` in env (a Worker secret, or a
+   * Secrets Store binding read at each request that needs it). A function may answer with a Promise.
+   */
+  secret?: string | ((env: Env) => string | undefined | Promise<string | undefined>);
   /**
    * Who may read traces through `/api/traces`: "secret" (the collector secret as a bearer token),
    * "open" (anyone who can reach the collector: a local demo). Default: "open" only for a collector
@@ -109,14 +113,19 @@ export function createCollector<Env extends object = object>(options: CollectorO
     if (typeof store?.put !== "function") throw misconfigured("options.store(env) gave no trace store (is the TRACE_BUFFER Durable Object binding missing?)", "the Durable Object binding");
     return store;
   };
-  // An auth function that throws (a binding it reads is missing) is the deployment's mistake, not
-  // the store's. What it threw may quote a secret's text, so it goes to the log, not the answer.
+  // An auth function that throws or rejects (a binding it reads is missing) is the deployment's
+  // mistake, not the store's. What it threw may quote a secret's text, so it goes to the log, not
+  // the answer.
   const fromOption = <T>(call: () => T, name: string, what: string): T => {
-    try {
-      return call();
-    } catch (error) {
+    const failed = (error: unknown) => {
       console.error(`mlflow-edge collector: ${name} threw:`, error);
-      throw misconfigured(`${name} threw (the error is in the Worker's log)`, what);
+      return misconfigured(`${name} threw (the error is in the Worker's log)`, what);
+    };
+    try {
+      const result = call();
+      return isPromiseLike(result) ? (Promise.resolve(result).catch((error: unknown) => Promise.reject(failed(error))) as T) : result;
+    } catch (error) {
+      throw failed(error);
     }
   };
   // Parsed once per distinct source (the env var's text, or the array a function returned).
@@ -136,15 +145,26 @@ export function createCollector<Env extends object = object>(options: CollectorO
     cachedKeys = { source, keys };
     return keys;
   };
-  const secretOf = (c: Ctx<Env>): string | undefined => {
+  const secretOf = async (c: Ctx<Env>): Promise<string | undefined> => {
     const env = envOf(c);
     const secretFn = options.secret;
-    // A COLLECTOR_SECRET binding that is no text (a Secrets Store secret, read with an async get())
-    // is named, rather than taken as no secret: every server sender would get 401 with no reason.
-    if (secretFn === undefined && env.COLLECTOR_SECRET !== undefined && typeof env.COLLECTOR_SECRET !== "string") {
-      throw misconfigured(`COLLECTOR_SECRET is a binding holding ${env.COLLECTOR_SECRET === null ? "null" : typeof env.COLLECTOR_SECRET}, not text (a Secrets Store secret is not supported: set it with wrangler secret put)`, "COLLECTOR_SECRET");
+    let secret: unknown = secretFn;
+    if (typeof secretFn === "function") secret = await fromOption(() => secretFn(env), "options.secret(env)", "the secret function");
+    else if (secretFn === undefined) {
+      const setting = env.COLLECTOR_SECRET;
+      // A COLLECTOR_SECRET that is neither text nor a Secrets Store binding is named, rather than
+      // taken as no secret: every server sender would get 401 with no reason.
+      if (setting !== undefined && typeof setting !== "string" && !isSecretBinding(setting)) {
+        throw misconfigured(`COLLECTOR_SECRET is a binding holding ${setting === null ? "null" : typeof setting}, not text or a Secrets Store secret`, "COLLECTOR_SECRET");
+      }
+      try {
+        secret = await readSecret(setting, "COLLECTOR_SECRET");
+      } catch (error) {
+        // The store's error names the secret and its store: for the log, not for whoever asked.
+        console.error("mlflow-edge collector:", errorText(error));
+        throw misconfigured("COLLECTOR_SECRET is a Secrets Store binding whose secret could not be read (the error is in the Worker's log)", "COLLECTOR_SECRET");
+      }
     }
-    const secret = typeof secretFn === "function" ? fromOption(() => secretFn(env), "options.secret(env)", "the secret function") : (options.secret ?? (env.COLLECTOR_SECRET as string | undefined));
     if (secret !== undefined && typeof secret !== "string") throw misconfigured(`options.secret(env) returned ${secret === null ? "null" : typeof secret}, not a string`, "the secret function");
     if (secret && !headerCarries(secret)) {
       const fromFn = typeof secretFn === "function";
@@ -164,9 +184,9 @@ export function createCollector<Env extends object = object>(options: CollectorO
   // secret is not read, so a broken setting of it is the 503 of those who send the secret (and of
   // /health), not of every visitor's page, as it does not close reads kept open. With no keys there
   // is nothing else to check.
-  const authOf = (c: Ctx<Env>, sendsSecret = true): AuthSettings => {
+  const authOf = async (c: Ctx<Env>, sendsSecret = true): Promise<AuthSettings> => {
     const keys = keysOf(c);
-    const auth = { keys, secret: sendsSecret || keys.length === 0 ? secretOf(c) : undefined };
+    const auth = { keys, secret: sendsSecret || keys.length === 0 ? await secretOf(c) : undefined };
     if (!auth.keys.length && !auth.secret && authConfigured(c)) {
       // Set, but to nothing (COLLECTOR_SECRET="", INGEST_KEYS="[]", a secret binding missing): refused, never open.
       if (options.ingestKeys !== undefined && keysInCode === undefined && envOf(c).INGEST_KEYS !== undefined) {
@@ -214,7 +234,7 @@ export function createCollector<Env extends object = object>(options: CollectorO
   for (const [path] of ROUTES) if (path.startsWith("/v1/")) app.use(path, cors);
 
   const ingest = async (c: Ctx<Env>, read: (request: Request) => Promise<Trace[]>): Promise<Trace[]> => {
-    const caller = authenticate(c.req.raw.headers, new URL(c.req.url).origin, authOf(c, c.req.header("authorization") !== undefined));
+    const caller = authenticate(c.req.raw.headers, new URL(c.req.url).origin, await authOf(c, c.req.header("authorization") !== undefined));
     // Server senders hold the secret and are trusted: the limit is for what pages can send. A page
     // key is public and shared by every visitor of the site: one bucket per key and client address,
     // so that a runaway page (or anyone holding the key) slows down itself, not the site's visitors.
@@ -283,8 +303,8 @@ export function createCollector<Env extends object = object>(options: CollectorO
 
   // Healthy only if ingest could work: a malformed INGEST_KEYS or TRACE_BUFFER_SHARDS is the same
   // 503 with its reason as every ingest gets, not an "ok" beside a collector refusing everything.
-  app.get("/health", (c) => {
-    authOf(c);
+  app.get("/health", async (c) => {
+    await authOf(c);
     storeOf(c);
     return c.json({ ok: true });
   });
@@ -294,10 +314,10 @@ export function createCollector<Env extends object = object>(options: CollectorO
   mountReads(
     app,
     storeOf,
-    (c) => {
+    async (c) => {
       // Reads kept open need no secret: a malformed one does not close them (nor does INGEST_KEYS).
       if (options.readAccess === "open") return { mode: "open", secret: undefined };
-      return { mode: options.readAccess ?? (authConfigured(c) ? "secret" : "open"), secret: secretOf(c) };
+      return { mode: options.readAccess ?? (authConfigured(c) ? "secret" : "open"), secret: await secretOf(c) };
     },
     ROUTES.filter(([path]) => path.startsWith("/api/")).map(([path]) => path),
   );

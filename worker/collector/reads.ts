@@ -50,12 +50,12 @@ function traceIdParam(c: Context): string {
 export function mountReads<E extends { Bindings: object }>(
   app: Hono<E>,
   storeOf: (c: Context<E>) => TraceStore,
-  accessOf: (c: Context<E>) => { mode: ReadAccess; secret: string | undefined },
+  accessOf: (c: Context<E>) => Promise<{ mode: ReadAccess; secret: string | undefined }>,
   paths: readonly string[],
 ): void {
   // On the read routes only: the host app's own /api/* routes are not the collector's to guard.
   const guard: MiddlewareHandler<E> = async (c, next) => {
-    const { mode, secret } = accessOf(c);
+    const { mode, secret } = await accessOf(c);
     if (mode === "secret") {
       // No secret configured with readAccess "secret": nobody can read, which is the safe failure.
       if (!secret) {
