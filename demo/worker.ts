@@ -4,7 +4,7 @@
 // provider (the key stays here). The LLM route is traced and joins the page's trace.
 import { Hono, type Context, type Next } from "hono";
 import { MlflowClient } from "../core/mlflow/client.js";
-import { readBufferConfig, readCredentials, type TraceBufferEnv } from "../worker/buffer/config.js";
+import { readBufferConfig, readCredentials, type SecretBinding, type TraceBufferEnv } from "../worker/buffer/config.js";
 import { originAllowed, parseIngestKeys } from "../worker/collector/auth.js";
 import { bufferStoreFromEnv, createCollector, mlflowTracing, TraceBuffer } from "../worker/index.js";
 import { fakeLlm } from "./llm/fake-llm.js";
@@ -17,7 +17,7 @@ export interface DemoEnv extends TraceBufferEnv {
   TRACE_BUFFER: DurableObjectNamespace<TraceBuffer>;
   ASSETS: Fetcher;
   INGEST_KEYS?: string;
-  COLLECTOR_SECRET?: string;
+  COLLECTOR_SECRET?: string | SecretBinding;
   /** Where MLflow's UI is, if not at MLFLOW_TRACKING_URI (for the "Open in MLflow" link). */
   MLFLOW_UI_URL?: string;
   OPENAI_BASE_URL?: string;

@@ -41,25 +41,40 @@ export function destinationFromEnv(env: Env, options: { exportDeadlineMs?: numbe
 }
 
 /**
- * MLflow credentials from the Secrets Store are read at each export; the exporter is built again
- * only when one changed (rotated), and a flush covers the traces the one before it still sends.
+ * MLflow credentials from the Secrets Store are read at each export (exports under way at once
+ * share a read, so reads land in order); the exporter is built again only when one changed
+ * (rotated). A flush covers every export handed over so far: those still reading the secret (a
+ * read ends within its timeout), and those an exporter from before a rotation still sends (its own
+ * flush, which gives up on a send whose Worker invocation has ended).
  */
 function readingCredentials(mlflow: NonNullable<BufferConfig["mlflow"]>, build: (auth: MlflowAuth) => MlflowExporter): Exporter {
   let current: { auth: MlflowAuth; exporter: MlflowExporter } | undefined;
-  let previous: MlflowExporter[] = [];
+  let older: MlflowExporter[] = [];
+  let reading: Promise<MlflowExporter> | undefined;
+  const reads = new Set<Promise<unknown>>();
+  const exporterNow = () =>
+    (reading ??= readCredentials(mlflow)
+      .then((auth) => {
+        if (!current || !sameCredentials(auth, current.auth)) {
+          if (current) older.push(current.exporter);
+          current = { auth, exporter: build(auth) };
+        }
+        return current.exporter;
+      })
+      .finally(() => (reading = undefined)));
   return {
-    async export(trace: Trace) {
-      const auth = await readCredentials(mlflow);
-      if (!current || !sameCredentials(auth, current.auth)) {
-        if (current) previous.push(current.exporter);
-        current = { auth, exporter: build(auth) };
-      }
-      return current.exporter.export(trace);
+    export(trace: Trace) {
+      const read = exporterNow();
+      const done = () => void reads.delete(read);
+      reads.add(read);
+      read.then(done, done);
+      return read.then((exporter) => exporter.export(trace));
     },
     async flush() {
-      const all = [...previous, ...(current ? [current.exporter] : [])];
-      await Promise.all(all.map((e) => e.flush()));
-      previous = previous.filter((e) => !all.includes(e));
+      await Promise.allSettled([...reads]);
+      const flushed = older;
+      await Promise.all([...flushed, ...(current ? [current.exporter] : [])].map((e) => e.flush()));
+      older = older.filter((e) => !flushed.includes(e)); // done with: nothing of theirs is left to wait for
     },
   };
 }

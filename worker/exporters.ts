@@ -76,15 +76,15 @@ export function collectorExporter(options: CollectorExporterOptions): Exporter {
   if (typeof secret === "string" && secret) headers.authorization = `Bearer ${secret}`;
   return {
     async export(trace: Trace) {
-      // A Secrets Store secret is read at each export: a rotated one is sent from then on.
-      const text = isSecretBinding(secret) ? await readSecret(secret, "the collector secret (MLFLOW_EDGE_COLLECTOR_SECRET, collectorExporter's secret)") : undefined;
-      const sent = text ? { ...headers, authorization: `Bearer ${text}` } : headers;
       const body = encodeIngestBatch([ingestJson(trace).json]);
       let last = "";
       for (let attempt = 1; attempt <= attempts; attempt++) {
         let wait: number | undefined;
         try {
-          const res = await doFetch(endpoint, { method: "POST", headers: sent, body });
+          // A Secrets Store secret is read at each try: a rotated one is sent from then on, and a
+          // read that fails is tried again as a failed request is.
+          const stored = isSecretBinding(secret) ? await readSecret(secret, "the collector secret (MLFLOW_EDGE_COLLECTOR_SECRET, collectorExporter's secret)") : undefined;
+          const res = await doFetch(endpoint, { method: "POST", headers: stored ? { ...headers, authorization: `Bearer ${stored}` } : headers, body });
           // The collector's answers read as the browser sender reads them (core/export/backoff.ts).
           const verdict = verdictOf(res.status);
           if (verdict === "ok") return;

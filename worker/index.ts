@@ -23,6 +23,6 @@ export type { RateLimit } from "./collector/rate-limit.js";
 
 export { TraceBuffer } from "./buffer/trace-buffer.js";
 export type { TraceBufferStats } from "./buffer/trace-buffer.js";
-export type { TraceBufferEnv } from "./buffer/config.js";
+export type { SecretBinding, SecretSetting, TraceBufferEnv } from "./buffer/config.js";
 export { ShardedTraceStore, bufferStoreFromEnv, shardOf } from "./buffer/shards.js";
 export type { ForwardingState, PutResult, StoredTrace, TracePage, TraceQuery, TraceStore, TraceSummary } from "./store.js";

@@ -71,6 +71,10 @@ describe("the collector's COLLECTOR_SECRET from the Secrets Store", () => {
     const env = { MY_SECRET: workerEnv.STORE_COLLECTOR_SECRET };
     expect((await post(a, { authorization: "Bearer collector-s3cret-from-store" }, env)).status).toBe(200);
     expect((await post(a, { authorization: "Bearer not-the-secret-at-all" }, env)).status).toBe(401);
+    // Or with the binding itself, read as COLLECTOR_SECRET's is.
+    const bindingFn = createCollector<Record<string, unknown>>({ store: new MemoryStore(), secret: (env) => env.MY_SECRET as SecretsStoreSecret });
+    expect((await post(bindingFn, { authorization: "Bearer collector-s3cret-from-store" }, env)).status).toBe(200);
+    expect((await post(bindingFn, { authorization: "Bearer not-the-secret-at-all" }, env)).status).toBe(401);
     // One that rejects is the misconfiguration 503 as one that throws, its error in the log only.
     const [res, log] = await withErrorLog(() => post(createCollector<Record<string, unknown>>({ store: new MemoryStore(), secret: (env) => (env.MISSING as SecretsStoreSecret).get() }), { authorization: "Bearer x" }, { MISSING: workerEnv.STORE_MISSING_SECRET }));
     expect([res.status, ((await res.json()) as { error: string }).error]).toEqual([503, "the collector is misconfigured: options.secret(env) threw (the error is in the Worker's log)"]);
@@ -83,9 +87,9 @@ describe("the collector's COLLECTOR_SECRET from the Secrets Store", () => {
     const env = { COLLECTOR_SECRET: workerEnv.STORE_MISSING_SECRET, INGEST_KEYS: keys };
     const [server, log] = await withErrorLog(() => post(a, { authorization: "Bearer collector-s3cret-from-store" }, env));
     const body = (await server.json()) as { error: string; hint: string };
-    expect([server.status, server.headers.get("retry-after"), body.error]).toEqual([503, "60", "the collector is misconfigured: COLLECTOR_SECRET is a Secrets Store binding whose secret could not be read (the error is in the Worker's log)"]);
+    expect([server.status, server.headers.get("retry-after"), body.error]).toEqual([503, "60", "the collector is misconfigured: COLLECTOR_SECRET is a binding whose secret could not be read (the error is in the Worker's log)"]);
     expect(body.hint).toContain("COLLECTOR_SECRET");
-    expect(log).toMatch(/COLLECTOR_SECRET is a Secrets Store binding whose secret could not be read \(Secret "never-created" not found\): check the binding's store_id and secret_name/);
+    expect(log).toMatch(/COLLECTOR_SECRET is a binding \(a Secrets Store secret\?\) whose get\(\) failed \(Secret "never-created" not found\): check the binding's store_id and secret_name/);
     expect((await a.request(`${SELF}/health`, {}, env)).status).toBe(503);
     expect((await post(a, { "x-mlflow-edge-key": "pk-page-0001" }, env)).status).toBe(200);
     expect(store.traces.size).toBe(1);
@@ -123,7 +127,7 @@ describe("the TraceBuffer's MLflow credentials from the Secrets Store", () => {
     }
     const r = (await row(stub, t.info.traceId))!;
     expect(r).toMatchObject({ forwarding: "buffered", permanent_failures: 0 });
-    expect(String(r.last_error)).toMatch(/^MLFLOW_TRACKING_PASSWORD is a Secrets Store binding whose secret could not be read \(Secret "never-created" not found\)/);
+    expect(String(r.last_error)).toMatch(/^MLFLOW_TRACKING_PASSWORD is a binding \(a Secrets Store secret\?\) whose get\(\) failed \(Secret "never-created" not found\)/);
     expect(await authSeen()).toEqual([]); // nothing was sent without the credential
     expect(await fromMlflow(t.info.traceId)).toBeUndefined();
   });
@@ -147,9 +151,33 @@ describe("an instrumented Worker's credentials from the Secrets Store", () => {
 
   it("straight to MLflow with a binding to a secret not in the store: the export fails naming the setting, and sends nothing", async () => {
     const exporter = destinationFromEnv({ MLFLOW_TRACKING_URI: proxy, MLFLOW_EXPERIMENT_ID: "0", MLFLOW_TRACKING_TOKEN: workerEnv.STORE_MISSING_SECRET });
-    await expect(exporter!.export(simpleTrace("direct-missing"))).rejects.toThrow(/^MLFLOW_TRACKING_TOKEN is a Secrets Store binding whose secret could not be read/);
+    await expect(exporter!.export(simpleTrace("direct-missing"))).rejects.toThrow(/^MLFLOW_TRACKING_TOKEN is a binding \(a Secrets Store secret\?\) whose get\(\) failed \(Secret "never-created" not found\)/);
     expect(await authSeen()).toEqual([]);
   });
+
+  it("straight to MLflow: a flush right after export waits for the traces still reading their secret", async () => {
+    // A store slower to answer than the code that flushes (the real one answers at once here).
+    let reads = 0;
+    const slow = { get: () => (reads++, new Promise<string>((resolve) => setTimeout(() => resolve("slow-mlflow-t0ken"), 300))) };
+    const exporter = destinationFromEnv({ MLFLOW_TRACKING_URI: proxy, MLFLOW_EXPERIMENT_NAME: "mlflow-edge-workerd-tests", MLFLOW_TRACKING_TOKEN: slow })!;
+    const traces = [simpleTrace("slow-store-1"), simpleTrace("slow-store-2")];
+    const exports = traces.map((t) => exporter.export(t));
+    await exporter.flush!();
+    expect(await authSeen()).toEqual(["Bearer slow-mlflow-t0ken", "Bearer slow-mlflow-t0ken"]); // sent before flush returned
+    expect(reads).toBe(1); // exports under way at once share a read
+    for (const t of traces) expect(await fromMlflow(t.info.traceId)).toBeDefined();
+    await Promise.all(exports);
+  });
+
+  it("a store that does not answer fails the read after 5 s, naming the setting, instead of holding the export", async () => {
+    const hung = { get: () => new Promise<string>(() => undefined) };
+    const started = Date.now();
+    await expect(destinationFromEnv({ MLFLOW_TRACKING_URI: proxy, MLFLOW_EXPERIMENT_ID: "0", MLFLOW_TRACKING_PASSWORD: hung, MLFLOW_TRACKING_USERNAME: "alice" })!.export(simpleTrace("hung-store"))).rejects.toThrow(
+      /^MLFLOW_TRACKING_PASSWORD is a binding \(a Secrets Store secret\?\) whose get\(\) failed \(no answer within 5 s\)/,
+    );
+    expect(Date.now() - started).toBeGreaterThanOrEqual(4_900);
+    expect(await authSeen()).toEqual([]);
+  }, 15_000);
 
   it("to a remote collector: MLFLOW_EDGE_COLLECTOR_SECRET bound to a store secret is the bearer token, which a collector reading the same store takes", async () => {
     // The env wiring: the header destinationFromEnv's exporter sends (to the proxy, standing in for the collector).
@@ -165,6 +193,12 @@ describe("an instrumented Worker's credentials from the Secrets Store", () => {
     const t = simpleTrace("store-to-store");
     await exporter.export(t);
     expect([...store.traces.keys()]).toEqual([t.info.traceId]);
+    // A read that fails is tried again, as a failed request is.
+    let reads = 0;
+    const flaky = { get: async () => (reads++ === 0 ? Promise.reject(new Error("store busy")) : workerEnv.STORE_COLLECTOR_SECRET.get()) };
+    const retried = simpleTrace("store-busy-once");
+    await collectorExporter({ url: SELF, secret: flaky, fetch: async (input, init) => collector.request(new Request(input, init), undefined, env) }).export(retried);
+    expect([reads, store.traces.has(retried.info.traceId)]).toEqual([2, true]);
     expect(() => collectorExporter({ url: SELF, secret: 5 as never })).toThrow(/"secret" must be text or a Secrets Store binding; got number/);
   });
 });

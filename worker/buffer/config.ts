@@ -111,18 +111,25 @@ export function isSecretBinding(value: unknown): value is SecretBinding {
   return typeof value === "object" && value !== null && typeof (value as { get?: unknown }).get === "function";
 }
 
+/** How long a Secrets Store read may take before it counts as failed (a hung read would hold the request, the alarm run or the export). */
+export const SECRET_READ_TIMEOUT_MS = 5_000;
+
 /**
  * The text of a secret setting (`""` is none). A binding that cannot be read (a secret not in its
- * store, a binding of another kind) is a ConfigError naming the setting; the binding's error
- * names the secret, never its text.
+ * store, a binding of another kind, no answer in time) is a ConfigError naming the setting; the
+ * binding's error names the secret, never its text.
  */
 export async function readSecret(setting: SecretSetting | undefined, name: string): Promise<string | undefined> {
   if (!isSecretBinding(setting)) return setting || undefined;
   let text: unknown;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    text = await setting.get();
+    const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${SECRET_READ_TIMEOUT_MS / 1000} s`)), SECRET_READ_TIMEOUT_MS)));
+    text = await Promise.race([setting.get(), late]);
   } catch (error) {
-    throw new ConfigError(name, `${name} is a Secrets Store binding whose secret could not be read (${errorText(error)}): check the binding's store_id and secret_name, and that the secret exists in that store with the Workers scope.`);
+    throw new ConfigError(name, `${name} is a binding (a Secrets Store secret?) whose get() failed (${errorText(error)}): check the binding's store_id and secret_name, and that the secret exists in that store with the Workers scope.`);
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
   }
   if (typeof text !== "string") throw new ConfigError(name, `${name} is a binding whose get() gave ${text === null ? "null" : typeof text}, not text: bind a Secrets Store secret, or set it with wrangler secret put.`);
   return text || undefined;

@@ -4,7 +4,7 @@ import { redactSecrets, type RedactHook } from "../../core/export/redact.js";
 import type { Trace } from "../../core/model/types.js";
 import { isPromiseLike } from "../../core/tracer.js";
 import { errorText } from "../../core/debug.js";
-import { ConfigError, isSecretBinding, readSecret } from "../buffer/config.js";
+import { ConfigError, isSecretBinding, readSecret, type SecretBinding } from "../buffer/config.js";
 import type { TraceStore } from "../store.js";
 import { authenticate, headerCarries, parseIngestKeys, type AuthSettings, type IngestKey } from "./auth.js";
 import { isProtobuf, readBytes, readJson } from "./body.js";
@@ -30,9 +30,10 @@ export interface CollectorOptions<Env extends object = object> {
   ingestKeys?: IngestKey[] | ((env: Env) => IngestKey[]);
   /**
    * The server senders' secret; default from `COLLECTOR_SECRET` in env (a Worker secret, or a
-   * Secrets Store binding read at each request that needs it). A function may answer with a Promise.
+   * Secrets Store binding read at each request that needs it). A function may answer with a Promise
+   * or a Secrets Store binding.
    */
-  secret?: string | ((env: Env) => string | undefined | Promise<string | undefined>);
+  secret?: string | ((env: Env) => string | undefined | SecretBinding | Promise<string | undefined>);
   /**
    * Who may read traces through `/api/traces`: "secret" (the collector secret as a bearer token),
    * "open" (anyone who can reach the collector: a local demo). Default: "open" only for a collector
@@ -148,26 +149,24 @@ export function createCollector<Env extends object = object>(options: CollectorO
   const secretOf = async (c: Ctx<Env>): Promise<string | undefined> => {
     const env = envOf(c);
     const secretFn = options.secret;
-    let secret: unknown = secretFn;
-    if (typeof secretFn === "function") secret = await fromOption(() => secretFn(env), "options.secret(env)", "the secret function");
-    else if (secretFn === undefined) {
-      const setting = env.COLLECTOR_SECRET;
-      // A COLLECTOR_SECRET that is neither text nor a Secrets Store binding is named, rather than
-      // taken as no secret: every server sender would get 401 with no reason.
-      if (setting !== undefined && typeof setting !== "string" && !isSecretBinding(setting)) {
-        throw misconfigured(`COLLECTOR_SECRET is a binding holding ${setting === null ? "null" : typeof setting}, not text or a Secrets Store secret`, "COLLECTOR_SECRET");
-      }
+    const fromFn = typeof secretFn === "function";
+    let secret: unknown = typeof secretFn === "function" ? await fromOption(() => secretFn(env), "options.secret(env)", "the secret function") : (secretFn ?? env.COLLECTOR_SECRET);
+    const name = fromFn ? "options.secret(env)" : "COLLECTOR_SECRET";
+    if (isSecretBinding(secret)) {
       try {
-        secret = await readSecret(setting, "COLLECTOR_SECRET");
+        secret = await readSecret(secret, name);
       } catch (error) {
         // The store's error names the secret and its store: for the log, not for whoever asked.
         console.error("mlflow-edge collector:", errorText(error));
-        throw misconfigured("COLLECTOR_SECRET is a Secrets Store binding whose secret could not be read (the error is in the Worker's log)", "COLLECTOR_SECRET");
+        throw misconfigured(`${name} is a binding whose secret could not be read (the error is in the Worker's log)`, fromFn ? "the secret function" : "COLLECTOR_SECRET");
       }
+    } else if (!fromFn && secret !== undefined && typeof secret !== "string") {
+      // A COLLECTOR_SECRET that is neither text nor a Secrets Store binding is named, rather than
+      // taken as no secret: every server sender would get 401 with no reason.
+      throw misconfigured(`COLLECTOR_SECRET is a binding holding ${secret === null ? "null" : typeof secret}, not text or a Secrets Store secret`, "COLLECTOR_SECRET");
     }
     if (secret !== undefined && typeof secret !== "string") throw misconfigured(`options.secret(env) returned ${secret === null ? "null" : typeof secret}, not a string`, "the secret function");
     if (secret && !headerCarries(secret)) {
-      const fromFn = typeof secretFn === "function";
       throw misconfigured(`${fromFn ? "options.secret(env) returned a secret that" : "COLLECTOR_SECRET"} ${UNCARRIED}`, fromFn ? "the secret function" : "COLLECTOR_SECRET");
     }
     return secret || undefined;
