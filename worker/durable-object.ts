@@ -58,8 +58,8 @@ const HANDLERS = new Set<PropertyKey>(["constructor", "connect", ...TRACED_HANDL
 
 export interface DurableObjectTracingOptions<Env> extends WorkerTracingOptions<Env> {
   /**
-   * The RPC methods to trace, by name; default: every method the class itself defines. Leave out
-   * one whose result is large and streamed (a file's body): each chunk is kept as an event.
+   * The RPC methods to trace, by name; default: every method the class itself defines (one
+   * returning a large stream is safe: its span keeps a bounded part of it, see core/api/stream.ts).
    */
   methods?: readonly string[];
 }

@@ -449,6 +449,70 @@ describe("stream spans", () => {
     w.restore();
   });
 
+  describe("a long stream: what its span keeps is bounded", () => {
+    // maxValueBytes 4096: chunk events up to 16 x 4096 bytes of JSON, outputs up to 4096.
+    const MAX = 4096;
+    const eventJson = (span: mlflow.SpanData) => span.events.filter((e) => e.name.startsWith("mlflow.chunk.item.")).reduce((n, e) => n + String(e.attributes["mlflow.chunk.value"]).length, 0);
+
+    it("a file's body streamed through a traced function reaches the reader whole, while the span keeps the first chunks as events, counts the others, and says in its outputs how many it left out", async () => {
+      const t = setup({ maxValueBytes: MAX });
+      const line = "0123456789".repeat(100); // 1000 bytes a chunk
+      const download = mlflow.trace(function download() {
+        let n = 0;
+        return new ReadableStream<Uint8Array>({ pull: (c) => (n++ < 3000 ? c.enqueue(new TextEncoder().encode(line)) : c.close()) });
+      });
+      const text = await new Response(download()).text();
+      expect(text.length).toBe(3_000_000); // nothing of the body is lost
+      const [span] = (await t.only()).data.spans;
+      const chunkEvents = span!.events.filter((e) => e.name.startsWith("mlflow.chunk.item."));
+      expect(eventJson(span!)).toBeLessThanOrEqual(16 * MAX + 1002); // the budget, passed by one chunk at most
+      expect(chunkEvents.length).toBeGreaterThan(60);
+      expect(chunkEvents.map((e) => e.name)).toEqual(chunkEvents.map((_, i) => `mlflow.chunk.item.${i}`)); // the first ones, in order
+      expect(span!.attributes["chunks.omitted"]).toBe(3000 - chunkEvents.length);
+      const outputs = span!.attributes["mlflow.spanOutputs"] as string;
+      const kept = outputs.replace(/\.\.\.\[truncated \d+ chunks\]$/, "");
+      expect(kept).toBe(line.repeat(kept.length / 1000)); // whole chunks from the start
+      expect(outputs).toBe(`${kept}...[truncated ${3000 - kept.length / 1000} chunks]`);
+      expect(outputs.length).toBeLessThanOrEqual(MAX);
+    });
+
+    it("a generator's values: outputs list the chunks that fit, then how many did not; a short stream keeps everything, as before", async () => {
+      const t = setup({ maxValueBytes: MAX });
+      const rows = mlflow.trace(function* rows(n: number) {
+        for (let i = 0; i < n; i++) yield { i, text: "x".repeat(200) };
+      });
+      expect([...rows(2000)]).toHaveLength(2000);
+      expect([...rows(3)]).toHaveLength(3);
+      const [long, short] = (await t.traces()).map((tr) => tr.data.spans[0]!);
+      const outputs = long!.attributes["mlflow.spanOutputs"] as unknown[];
+      const omitted = outputs.at(-1) as string;
+      expect(omitted).toMatch(/^\.\.\.\[truncated \d+ chunks\]$/);
+      // The first chunks, in order (the last one kept may be cut to leave the marker room, and says so).
+      expect((outputs.slice(0, -1) as { i: number; text: string }[]).map((o) => o.i)).toEqual(outputs.slice(0, -1).map((_, i) => i));
+      expect((outputs.slice(0, -1) as { text: string }[]).every((o) => /^x+(?:\.\.\.\[truncated \d+ chars\])?$/.test(o.text))).toBe(true);
+      expect(outputs.length - 1 + Number(/\d+/.exec(omitted)![0])).toBe(2000);
+      expect(long!.attributes["chunks.omitted"]).toBe(2000 - long!.events.length);
+      expect(short!.attributes).not.toHaveProperty("chunks.omitted");
+      expect(short!.attributes["mlflow.spanOutputs"]).toHaveLength(3);
+      expect(short!.events).toHaveLength(3);
+    });
+
+    it("an outputReducer is given every chunk, though the events stop at the budget", async () => {
+      const t = setup({ maxValueBytes: MAX });
+      const tokens = mlflow.trace(
+        async function* tokens() {
+          for (let i = 0; i < 3000; i++) yield { delta: `token ${i} `.padEnd(100, ".") };
+        },
+        { outputReducer: (chunks: { delta: string }[]) => ({ count: chunks.length, last: chunks.at(-1)?.delta.trim() }) },
+      );
+      for await (const _ of tokens()) { /* read */ }
+      const [span] = (await t.only()).data.spans;
+      expect(span!.attributes["mlflow.spanOutputs"]).toEqual({ count: 3000, last: "token 2999 ".padEnd(100, ".").trim() });
+      expect(eventJson(span!)).toBeLessThanOrEqual(16 * MAX + 200);
+      expect(span!.attributes["chunks.omitted"]).toBe(3000 - span!.events.length);
+    });
+  });
+
   describe("ReadableStream results", () => {
     const bytes = (text: string) => new TextEncoder().encode(text);
     // An LLM's SSE body as a network delivers it: "é" (2 bytes in UTF-8) split across two chunks.

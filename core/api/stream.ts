@@ -5,7 +5,7 @@ import type { LiveSpan } from "../model/live-span.js";
 import { isRemoteParent, type RemoteParent } from "../model/remote-parent.js";
 import { pyJsonDumpsAscii } from "../serialize/py-json.js";
 import { isNodeStream } from "../serialize/platform.js";
-import { toJsonSafe } from "../serialize/safe-json.js";
+import { DEFAULT_MAX_VALUE_BYTES, toJsonSafe } from "../serialize/safe-json.js";
 import type { Tracer } from "../tracer.js";
 import { fail } from "./settle.js";
 
@@ -14,6 +14,15 @@ import { fail } from "./settle.js";
 // and ends when the iterator is exhausted (outputs = chunks, or outputReducer(chunks)), when the
 // consumer stops early (`return()`, e.g. `break`), or when the producer throws (ERROR). A
 // ReadableStream result is read the same way through a new stream (see traceReadableStream).
+// Unlike Python, what a span keeps of a long stream is bounded (a file's body streamed through a
+// traced function would otherwise be held twice over until it ends, past a Worker's memory):
+// chunk events up to EVENT_BUDGET times maxValueBytes of JSON, the chunks its outputs are made of
+// up to maxValueBytes (what the outputs are cut to anyway); the rest is counted.
+
+/** Chunk events a stream span keeps: their JSON up to this many times the tracer's maxValueBytes. */
+export const EVENT_BUDGET = 16;
+/** The span attribute counting the chunks not kept as events. */
+export const OMITTED_CHUNKS = "chunks.omitted";
 
 export type OutputReducer = (chunks: never[]) => unknown;
 
@@ -105,6 +114,12 @@ export function generatorFunctionKind(fn: Function): StreamKind | undefined {
 export class StreamRecorder {
   private span: LiveSpan | undefined;
   private readonly chunks: unknown[] = [];
+  /** Chunks seen, JSON bytes of those kept as events and as outputs, and how many each left out. */
+  private seen = 0;
+  private eventBytes = 0;
+  private outputBytes = 0;
+  private omittedEvents = 0;
+  private omittedOutputs = 0;
   private done = false;
   private release: (() => void) | undefined;
   /** When the stream last did something (started, or gave a chunk). */
@@ -188,10 +203,29 @@ export class StreamRecorder {
     const span = this.span;
     if (!span || this.done) return;
     try {
-      const index = this.chunks.length;
-      this.chunks.push(this.reducer ? value : toJsonSafe(value, span._record.tracer.maxValueBytes));
+      const index = this.seen++;
+      const max = span._record.tracer.maxValueBytes;
       this.lastAt = nowMs();
-      span.addEvent({ name: CHUNK_EVENT_PREFIX + index, timestamp: this.lastAt, attributes: { [CHUNK_VALUE_KEY]: pyJsonDumpsAscii(toJsonSafe(value)) } }); // Python: json.dumps(chunk)
+      // An outputReducer is given every chunk, as written. Else the outputs keep the chunks that
+      // fit in maxValueBytes, with room left to say how many did not, from the first that did not on.
+      if (this.reducer) this.chunks.push(value);
+      const forOutputs = !this.reducer && this.omittedOutputs === 0;
+      if (this.eventBytes > max * EVENT_BUDGET && !forOutputs) {
+        this.omittedEvents++;
+        if (!this.reducer) this.omittedOutputs++;
+        return;
+      }
+      const safe = toJsonSafe(value, max);
+      const json = pyJsonDumpsAscii(max === DEFAULT_MAX_VALUE_BYTES ? safe : toJsonSafe(value)); // Python: json.dumps(chunk)
+      if (forOutputs && (this.chunks.length === 0 || this.outputBytes + json.length <= max - 64)) {
+        this.chunks.push(safe);
+        this.outputBytes += json.length;
+      } else if (!this.reducer) this.omittedOutputs++;
+      if (this.eventBytes > max * EVENT_BUDGET) this.omittedEvents++;
+      else {
+        this.eventBytes += json.length;
+        span.addEvent({ name: CHUNK_EVENT_PREFIX + index, timestamp: this.lastAt, attributes: { [CHUNK_VALUE_KEY]: json } });
+      }
     } catch (error) {
       reportSdkError("stream.chunk", error);
     }
@@ -213,6 +247,14 @@ export class StreamRecorder {
           warnOnce("output-reducer", `outputReducer of "${span.name}" threw (${errorText(error)}); the raw chunks were kept as outputs.`);
         }
       }
+      // Said where the outputs end, as a value cut to maxValueBytes says it (after what is kept,
+      // cut to leave it room).
+      if (this.omittedOutputs > 0 && (typeof outputs === "string" || Array.isArray(outputs))) {
+        const kept = toJsonSafe(outputs, span._record.tracer.maxValueBytes - 64);
+        const omitted = `...[truncated ${this.omittedOutputs} chunks]`;
+        outputs = typeof kept === "string" ? kept + omitted : Array.isArray(kept) ? [...kept, omitted] : kept;
+      }
+      if (this.omittedEvents > 0) span.setAttribute(OMITTED_CHUNKS, this.omittedEvents);
       if (outputs != null && !this.ownOutputs) span.setOutputs(outputs); // as Python's span.end(outputs=None): none set
       span.end(endAt === undefined ? undefined : { endTimeNs: msToNs(endAt) });
     } catch (error) {
