@@ -466,7 +466,7 @@ describe("stream spans", () => {
       const [span] = (await t.only()).data.spans;
       const chunkEvents = span!.events.filter((e) => e.name.startsWith("mlflow.chunk.item."));
       expect(eventJson(span!)).toBeLessThanOrEqual(16 * MAX + 1002); // the budget, passed by one chunk at most
-      expect(chunkEvents.length).toBeGreaterThan(60);
+      expect(chunkEvents.length).toBeGreaterThan(50); // 16 x 4096 bytes at about 1000 bytes and 128 of overhead each
       expect(chunkEvents.map((e) => e.name)).toEqual(chunkEvents.map((_, i) => `mlflow.chunk.item.${i}`)); // the first ones, in order
       expect(span!.attributes["chunks.omitted"]).toBe(3000 - chunkEvents.length);
       const outputs = span!.attributes["mlflow.spanOutputs"] as string;
@@ -495,6 +495,52 @@ describe("stream spans", () => {
       expect(short!.attributes).not.toHaveProperty("chunks.omitted");
       expect(short!.attributes["mlflow.spanOutputs"]).toHaveLength(3);
       expect(short!.events).toHaveLength(3);
+    });
+
+    it("a stream that throws after many chunks still counts those not kept; so does one of tiny chunks, whose events are bounded by their number too", async () => {
+      const t = setup({ maxValueBytes: MAX });
+      const failing = mlflow.trace(function* failing() {
+        for (let i = 0; i < 2000; i++) yield { i, text: "x".repeat(200) };
+        throw new Error("disk gone");
+      });
+      expect(() => [...failing()]).toThrow("disk gone");
+      const ones = mlflow.trace(function* ones() {
+        for (let i = 0; i < 100_000; i++) yield 1;
+      });
+      expect([...ones()]).toHaveLength(100_000);
+      const [failed, tiny] = (await t.traces()).map((tr) => tr.data.spans[0]!);
+      expect(failed!.status.statusCode).toBe("STATUS_CODE_ERROR");
+      const chunkEvents = (s: mlflow.SpanData) => s.events.filter((e) => e.name.startsWith("mlflow.chunk.item.")).length;
+      expect(failed!.attributes["chunks.omitted"]).toBe(2000 - chunkEvents(failed!));
+      expect(chunkEvents(tiny!)).toBeLessThanOrEqual((16 * MAX) / 128);
+      expect(tiny!.attributes["chunks.omitted"]).toBe(100_000 - chunkEvents(tiny!));
+      // The outputs: the ones that fit, then one marker counting every one left out.
+      const outputs = tiny!.attributes["mlflow.spanOutputs"] as unknown[];
+      expect(outputs.slice(0, -1).every((v) => v === 1)).toBe(true);
+      expect(outputs.at(-1)).toBe(`...[truncated ${100_000 - (outputs.length - 1)} chunks]`);
+      expect(JSON.stringify(outputs).length).toBeLessThanOrEqual(MAX);
+    });
+
+    it("text beyond ASCII fills the outputs by its UTF-8 size; the smallest maxValueBytes still gives a list", async () => {
+      const t = setup({ maxValueBytes: MAX });
+      const japanese = mlflow.trace(function japanese() {
+        let n = 0;
+        return new ReadableStream<Uint8Array>({ pull: (c) => (n++ < 200 ? c.enqueue(new TextEncoder().encode("日本語のテキスト")) : c.close()) });
+      });
+      await new Response(japanese()).text();
+      const text = (await t.only()).data.spans[0]!.attributes["mlflow.spanOutputs"] as string;
+      const kept = text.replace(/\.\.\.\[truncated \d+ chunks\]$/, "");
+      expect(new TextEncoder().encode(JSON.stringify(kept)).length).toBeGreaterThan(MAX * 0.8);
+      expect(new TextEncoder().encode(JSON.stringify(text)).length).toBeLessThanOrEqual(MAX);
+      const tiny = setup({ maxValueBytes: 64 });
+      const few = mlflow.trace(function* few() {
+        for (let i = 0; i < 50; i++) yield `item ${i}`;
+      });
+      [...few()];
+      const outputs = (await tiny.only()).data.spans[0]!.attributes["mlflow.spanOutputs"];
+      expect(Array.isArray(outputs)).toBe(true);
+      expect((outputs as string[])[0]).toBe("item 0");
+      expect((outputs as string[]).at(-1)).toMatch(/^\.\.\.\[truncated \d+ chunks\]$/);
     });
 
     it("an outputReducer is given every chunk, though the events stop at the budget", async () => {

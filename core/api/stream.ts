@@ -1,11 +1,11 @@
 import { errorText, isDev, reportSdkError, warnOnce } from "../debug.js";
-import { CHUNK_EVENT_PREFIX, CHUNK_VALUE_KEY, type SpanType } from "../model/constants.js";
+import { CHUNK_EVENT_PREFIX, CHUNK_VALUE_KEY, OMITTED_CHUNKS, type SpanType } from "../model/constants.js";
 import { msToNs, nowMs } from "../model/clock.js";
 import type { LiveSpan } from "../model/live-span.js";
 import { isRemoteParent, type RemoteParent } from "../model/remote-parent.js";
 import { pyJsonDumpsAscii } from "../serialize/py-json.js";
 import { isNodeStream } from "../serialize/platform.js";
-import { DEFAULT_MAX_VALUE_BYTES, toJsonSafe } from "../serialize/safe-json.js";
+import { DEFAULT_MAX_VALUE_BYTES, toJsonSafe, utf8Length } from "../serialize/safe-json.js";
 import type { Tracer } from "../tracer.js";
 import { fail } from "./settle.js";
 
@@ -19,10 +19,10 @@ import { fail } from "./settle.js";
 // chunk events up to EVENT_BUDGET times maxValueBytes of JSON, the chunks its outputs are made of
 // up to maxValueBytes (what the outputs are cut to anyway); the rest is counted.
 
-/** Chunk events a stream span keeps: their JSON up to this many times the tracer's maxValueBytes. */
+/** Chunk events a stream span keeps: their JSON, and EVENT_COST each, up to this many times the tracer's maxValueBytes. */
 export const EVENT_BUDGET = 16;
-/** The span attribute counting the chunks not kept as events. */
-export const OMITTED_CHUNKS = "chunks.omitted";
+/** What one event costs beyond its JSON (its object, name and time): a stream of tiny chunks is bounded too. */
+const EVENT_COST = 128;
 
 export type OutputReducer = (chunks: never[]) => unknown;
 
@@ -109,6 +109,28 @@ function kindOf(value: unknown): StreamKind | undefined {
 export function generatorFunctionKind(fn: Function): StreamKind | undefined {
   const tag = Object.prototype.toString.call(fn);
   return tag === "[object GeneratorFunction]" ? "sync" : tag === "[object AsyncGeneratorFunction]" ? "async" : undefined;
+}
+
+/** Room for a stream's outputs within maxValueBytes, leaving some for the marker of what was left out. */
+const outputRoom = (max: number) => Math.max(max - 64, max / 2);
+
+/**
+ * Outputs made of the chunks kept, ending in how many were not, as a value cut to maxValueBytes
+ * ends. Cut again (the outputs' own capture counts some values larger than their JSON) to leave
+ * the marker room, one cut list's marker merged into it, so the count is the whole of what is missing.
+ */
+function withOmitted(outputs: unknown, omitted: number, max: number): unknown {
+  if (typeof outputs !== "string" && !Array.isArray(outputs)) return outputs;
+  let kept = toJsonSafe(outputs, outputRoom(max));
+  if (Array.isArray(outputs) && Array.isArray(kept) && kept.length < outputs.length) {
+    const cut = /^\.\.\.\[truncated (\d+) items\]$/.exec(String(kept.at(-1)));
+    if (cut && kept.length - 1 + Number(cut[1]) === outputs.length) {
+      omitted += Number(cut[1]);
+      kept = kept.slice(0, -1);
+    }
+  }
+  const marker = `...[truncated ${omitted} chunks]`;
+  return typeof kept === "string" ? kept + marker : Array.isArray(kept) ? [...kept, marker] : kept;
 }
 
 export class StreamRecorder {
@@ -199,9 +221,28 @@ export class StreamRecorder {
     return out;
   }
 
+  /** Whether a chunk is kept at all (for an outputReducer, as an event, or in the outputs): else it is only counted. */
+  get keeping(): boolean {
+    return this.reducer !== undefined || this.omittedOutputs === 0 || !this.eventsFull();
+  }
+
+  private eventsFull(): boolean {
+    return this.eventBytes > (this.span?._record.tracer.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES) * EVENT_BUDGET;
+  }
+
+  /** A chunk the stream gave that nothing keeps (`keeping` is false): counted only. */
+  skip(): void {
+    if (!this.span || this.done) return;
+    this.seen++;
+    this.omittedEvents++;
+    this.omittedOutputs++;
+    this.lastAt = nowMs();
+  }
+
   chunk(value: unknown): void {
     const span = this.span;
     if (!span || this.done) return;
+    if (!this.keeping) return this.skip();
     try {
       const index = this.seen++;
       const max = span._record.tracer.maxValueBytes;
@@ -210,25 +251,31 @@ export class StreamRecorder {
       // fit in maxValueBytes, with room left to say how many did not, from the first that did not on.
       if (this.reducer) this.chunks.push(value);
       const forOutputs = !this.reducer && this.omittedOutputs === 0;
-      if (this.eventBytes > max * EVENT_BUDGET && !forOutputs) {
-        this.omittedEvents++;
-        if (!this.reducer) this.omittedOutputs++;
-        return;
-      }
-      const safe = toJsonSafe(value, max);
-      const json = pyJsonDumpsAscii(max === DEFAULT_MAX_VALUE_BYTES ? safe : toJsonSafe(value)); // Python: json.dumps(chunk)
-      if (forOutputs && (this.chunks.length === 0 || this.outputBytes + json.length <= max - 64)) {
-        this.chunks.push(safe);
-        this.outputBytes += json.length;
+      const full = this.eventsFull();
+      const eventValue = full ? undefined : toJsonSafe(value); // Python: json.dumps(chunk), each capped as any value
+      const json = eventValue === undefined ? undefined : pyJsonDumpsAscii(eventValue);
+      if (forOutputs) {
+        const safe = eventValue !== undefined && max === DEFAULT_MAX_VALUE_BYTES ? eventValue : toJsonSafe(value, max);
+        // UTF-8 bytes of its JSON, and a separator.
+        const cost = typeof safe === "string" ? utf8Length(safe) + 3 : (json ?? pyJsonDumpsAscii(safe)).length + 1;
+        if (this.chunks.length === 0 || this.outputBytes + cost <= outputRoom(max)) {
+          this.chunks.push(safe);
+          this.outputBytes += cost;
+        } else this.omittedOutputs++;
       } else if (!this.reducer) this.omittedOutputs++;
-      if (this.eventBytes > max * EVENT_BUDGET) this.omittedEvents++;
+      if (json === undefined) this.omittedEvents++;
       else {
-        this.eventBytes += json.length;
+        this.eventBytes += json.length + EVENT_COST;
         span.addEvent({ name: CHUNK_EVENT_PREFIX + index, timestamp: this.lastAt, attributes: { [CHUNK_VALUE_KEY]: json } });
       }
     } catch (error) {
       reportSdkError("stream.chunk", error);
     }
+  }
+
+  /** The chunks not kept as events, on the span however it ends. */
+  private countOmitted(span: LiveSpan): void {
+    if (this.omittedEvents > 0) span.setAttribute(OMITTED_CHUNKS, this.omittedEvents);
   }
 
   /** Ends the span OK; outputs are outputReducer(chunks), else `fallback(chunks)`, else the chunks. */
@@ -247,14 +294,8 @@ export class StreamRecorder {
           warnOnce("output-reducer", `outputReducer of "${span.name}" threw (${errorText(error)}); the raw chunks were kept as outputs.`);
         }
       }
-      // Said where the outputs end, as a value cut to maxValueBytes says it (after what is kept,
-      // cut to leave it room).
-      if (this.omittedOutputs > 0 && (typeof outputs === "string" || Array.isArray(outputs))) {
-        const kept = toJsonSafe(outputs, span._record.tracer.maxValueBytes - 64);
-        const omitted = `...[truncated ${this.omittedOutputs} chunks]`;
-        outputs = typeof kept === "string" ? kept + omitted : Array.isArray(kept) ? [...kept, omitted] : kept;
-      }
-      if (this.omittedEvents > 0) span.setAttribute(OMITTED_CHUNKS, this.omittedEvents);
+      if (this.omittedOutputs > 0) outputs = withOmitted(outputs, this.omittedOutputs, span._record.tracer.maxValueBytes);
+      this.countOmitted(span);
       if (outputs != null && !this.ownOutputs) span.setOutputs(outputs); // as Python's span.end(outputs=None): none set
       span.end(endAt === undefined ? undefined : { endTimeNs: msToNs(endAt) });
     } catch (error) {
@@ -266,7 +307,9 @@ export class StreamRecorder {
     if (this.done) return;
     this.cancel();
     // As Python's _end_stream_span: the exception as an event, and a bare ERROR status.
-    if (this.span) fail(this.span, error, true);
+    if (!this.span) return;
+    this.countOmitted(this.span);
+    fail(this.span, error, true);
   }
 
   /**
@@ -572,6 +615,7 @@ export function traceReadableStream(source: WebStream, rec: StreamRecorder): Web
   const end = () => rec.finish();
   const hooks: RelayHooks = {
     chunk(chunk) {
+      if (!rec.keeping) return rec.skip(); // (not decoded: past the bound, nothing of it is kept)
       let value = chunk;
       if (chunk instanceof Uint8Array) {
         try {

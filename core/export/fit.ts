@@ -1,5 +1,5 @@
 import { warnOnce } from "../debug.js";
-import { DEFAULT_SPAN_NAME, SpanType } from "../model/constants.js";
+import { CHUNK_EVENT_PREFIX, DEFAULT_SPAN_NAME, OMITTED_CHUNKS, SpanType } from "../model/constants.js";
 import type { EventAttributeValue, Json, SpanData, SpanEvent, Trace } from "../model/types.js";
 import { setKey, toJsonSafe, truncateString, utf8Length } from "../serialize/safe-json.js";
 
@@ -86,8 +86,16 @@ function fitEvent(e: SpanEvent, cuts: Cuts): SpanEvent {
 }
 
 function fitSpan(s: SpanData, large: boolean, cuts: Cuts): SpanData {
-  // A stream's chunks past maxEvents (or maxEventBytes) are not kept as events; its outputs still hold the whole stream.
+  // A stream's chunks past maxEvents (or maxEventBytes) are not kept as events: added to the count
+  // of those its span left out already, so the attribute says how many the trace lacks.
   if (s.events.length > L.maxEvents) cuts.add("maxEvents");
+  const events = fitEvents(s.events, large, cuts);
+  const isChunk = (e: SpanEvent) => e.name.startsWith(CHUNK_EVENT_PREFIX);
+  const dropped = events.length < s.events.length ? s.events.filter(isChunk).length - events.filter(isChunk).length : 0;
+  const attributes = fitEntries(s.attributes, L.maxAttributes, cuts, "maxAttributes", (v) => fitValue(v, large, cuts));
+  if (dropped > 0 && (OMITTED_CHUNKS in attributes || Object.keys(attributes).length < L.maxAttributes)) {
+    attributes[OMITTED_CHUNKS] = (typeof attributes[OMITTED_CHUNKS] === "number" ? attributes[OMITTED_CHUNKS] : 0) + dropped;
+  }
   return {
     ...s,
     name: fitName(s.name, cuts, DEFAULT_SPAN_NAME),
@@ -95,8 +103,8 @@ function fitSpan(s: SpanData, large: boolean, cuts: Cuts): SpanData {
     status: { statusCode: s.status.statusCode, description: fitText(s.status.description, cuts) },
     inputs: s.inputs === undefined ? undefined : fitValue(s.inputs, large, cuts),
     outputs: s.outputs === undefined ? undefined : fitValue(s.outputs, large, cuts),
-    attributes: fitEntries(s.attributes, L.maxAttributes, cuts, "maxAttributes", (v) => fitValue(v, large, cuts)),
-    events: fitEvents(s.events, large, cuts),
+    attributes,
+    events,
   };
 }
 

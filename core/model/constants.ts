@@ -122,3 +122,5 @@ export const METADATA_PREVIEW_MAX_LENGTH = 250;
 /** Chunk events of stream spans: `mlflow.chunk.item.{i}` with attribute `mlflow.chunk.value`. */
 export const CHUNK_EVENT_PREFIX = "mlflow.chunk.item.";
 export const CHUNK_VALUE_KEY = "mlflow.chunk.value";
+/** The span attribute counting a stream's chunks not kept as events (core/api/stream.ts, core/export/fit.ts). */
+export const OMITTED_CHUNKS = "chunks.omitted";

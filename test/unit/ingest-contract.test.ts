@@ -94,6 +94,7 @@ describe("fitForIngest: what the tracing API records, the collector accepts", ()
     expect(span.events).toHaveLength(INGEST_LIMITS.maxEvents);
     expect(span.events[0]!.name).toBe("mlflow.chunk.item.0");
     expect(span.outputs).toBe(Array.from({ length: 1500 }, (_, i) => `${i},`).join(""));
+    expect(span.attributes["chunks.omitted"]).toBe(500); // the chunks the trace lacks are counted
   });
 
   it("keeps a stream of large chunks within one request: its first chunks as events up to 512 KiB, its whole output", () => {
@@ -108,6 +109,8 @@ describe("fitForIngest: what the tracing API records, the collector accepts", ()
     expect(span.events.length).toBeLessThan(INGEST_LIMITS.maxEvents);
     expect(utf8Length(JSON.stringify(span.events))).toBeLessThanOrEqual(INGEST_LIMITS.maxEventBytes);
     expect(span.outputs).toBe(4000);
+    // Those the span left out itself (past its own bound) and those cut here, together.
+    expect(span.attributes["chunks.omitted"]).toBe(4000 - span.events.length);
     expect(utf8Length(JSON.stringify(fitted))).toBeLessThan(INGEST_LIMITS.maxBodyBytes); // one request takes it
     expect(warn).toHaveBeenCalledWith(expect.stringContaining("maxEventBytes"));
   });
