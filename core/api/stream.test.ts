@@ -511,14 +511,52 @@ describe("stream spans", () => {
       const [failed, tiny] = (await t.traces()).map((tr) => tr.data.spans[0]!);
       expect(failed!.status.statusCode).toBe("STATUS_CODE_ERROR");
       const chunkEvents = (s: mlflow.SpanData) => s.events.filter((e) => e.name.startsWith("mlflow.chunk.item.")).length;
+      expect(chunkEvents(failed!)).toBeGreaterThan(100);
       expect(failed!.attributes["chunks.omitted"]).toBe(2000 - chunkEvents(failed!));
       expect(chunkEvents(tiny!)).toBeLessThanOrEqual((16 * MAX) / 128);
+      expect(chunkEvents(tiny!)).toBeGreaterThan((16 * MAX) / 140);
       expect(tiny!.attributes["chunks.omitted"]).toBe(100_000 - chunkEvents(tiny!));
       // The outputs: the ones that fit, then one marker counting every one left out.
       const outputs = tiny!.attributes["mlflow.spanOutputs"] as unknown[];
+      expect(outputs.length).toBeGreaterThan(100);
       expect(outputs.slice(0, -1).every((v) => v === 1)).toBe(true);
       expect(outputs.at(-1)).toBe(`...[truncated ${100_000 - (outputs.length - 1)} chunks]`);
       expect(JSON.stringify(outputs).length).toBeLessThanOrEqual(MAX);
+    });
+
+    it("an SSE body (quotes and line breaks, escaped in JSON): the outputs end in one marker, counting every chunk they lack", async () => {
+      const t = setup({ maxValueBytes: MAX });
+      const sse = (i: number) => `data: {"id":"chatcmpl-${i}","choices":[{"delta":{"content":"word ${i}"}}]}\n\n`;
+      const events = mlflow.trace(function events() {
+        let n = 0;
+        return new ReadableStream<Uint8Array>({ pull: (c) => (n < 400 ? c.enqueue(new TextEncoder().encode(sse(n++))) : c.close()) });
+      });
+      await new Response(events()).text();
+      const text = (await t.only()).data.spans[0]!.attributes["mlflow.spanOutputs"] as string;
+      const [, kept, n] = /^([\s\S]*)\.\.\.\[truncated (\d+) chunks\]$/.exec(text)!;
+      expect(kept).not.toContain("...[truncated");
+      const whole = Array.from({ length: 400 }, (_, i) => sse(i));
+      const keptChunks = whole.findIndex((_, i) => whole.slice(0, i + 1).join("").length > kept!.length);
+      expect(kept).toBe(whole.slice(0, keptChunks).join(""));
+      expect(keptChunks + Number(n)).toBe(400);
+    });
+
+    it("a long stream whose function ended its own span: its failure adds nothing to the ended span, and says nothing", async () => {
+      const w = captureWarnings();
+      const t = setup({ maxValueBytes: MAX });
+      const own = mlflow.trace(async function own() {
+        const gen = (function* () {
+          for (let i = 0; i < 3000; i++) yield "x".repeat(100);
+          throw new Error("late");
+        })();
+        mlflow.getCurrentActiveSpan()!.end();
+        return gen;
+      });
+      const g = await own();
+      expect(() => [...g]).toThrow("late");
+      expect(w.messages().filter((m) => m.includes("setAttribute() was called"))).toEqual([]); // (its chunks after the end are warned of, as before)
+      expect((await t.only()).data.spans[0]!.attributes).not.toHaveProperty("chunks.omitted");
+      w.restore();
     });
 
     it("text beyond ASCII fills the outputs by its UTF-8 size; the smallest maxValueBytes still gives a list", async () => {

@@ -256,8 +256,7 @@ export class StreamRecorder {
       const json = eventValue === undefined ? undefined : pyJsonDumpsAscii(eventValue);
       if (forOutputs) {
         const safe = eventValue !== undefined && max === DEFAULT_MAX_VALUE_BYTES ? eventValue : toJsonSafe(value, max);
-        // UTF-8 bytes of its JSON, and a separator.
-        const cost = typeof safe === "string" ? utf8Length(safe) + 3 : (json ?? pyJsonDumpsAscii(safe)).length + 1;
+        const cost = utf8Length(JSON.stringify(safe)) + 1; // UTF-8 bytes of its JSON, and a separator
         if (this.chunks.length === 0 || this.outputBytes + cost <= outputRoom(max)) {
           this.chunks.push(safe);
           this.outputBytes += cost;
@@ -275,7 +274,7 @@ export class StreamRecorder {
 
   /** The chunks not kept as events, on the span however it ends. */
   private countOmitted(span: LiveSpan): void {
-    if (this.omittedEvents > 0) span.setAttribute(OMITTED_CHUNKS, this.omittedEvents);
+    if (this.omittedEvents > 0 && !span.isEnded) span.setAttribute(OMITTED_CHUNKS, this.omittedEvents);
   }
 
   /** Ends the span OK; outputs are outputReducer(chunks), else `fallback(chunks)`, else the chunks. */
@@ -294,7 +293,7 @@ export class StreamRecorder {
           warnOnce("output-reducer", `outputReducer of "${span.name}" threw (${errorText(error)}); the raw chunks were kept as outputs.`);
         }
       }
-      if (this.omittedOutputs > 0) outputs = withOmitted(outputs, this.omittedOutputs, span._record.tracer.maxValueBytes);
+      if (this.omittedOutputs > 0 && !this.ownOutputs) outputs = withOmitted(outputs, this.omittedOutputs, span._record.tracer.maxValueBytes);
       this.countOmitted(span);
       if (outputs != null && !this.ownOutputs) span.setOutputs(outputs); // as Python's span.end(outputs=None): none set
       span.end(endAt === undefined ? undefined : { endTimeNs: msToNs(endAt) });

@@ -85,16 +85,19 @@ function fitEvent(e: SpanEvent, cuts: Cuts): SpanEvent {
   return { name: fitName(e.name, cuts, "event"), timestamp: e.timestamp, attributes: fitEntries(e.attributes, Infinity, cuts, "maxAttributes", (v) => eventValue(v, room, cuts)) };
 }
 
+const isChunk = (e: SpanEvent) => e.name.startsWith(CHUNK_EVENT_PREFIX);
+
 function fitSpan(s: SpanData, large: boolean, cuts: Cuts): SpanData {
-  // A stream's chunks past maxEvents (or maxEventBytes) are not kept as events: added to the count
-  // of those its span left out already, so the attribute says how many the trace lacks.
   if (s.events.length > L.maxEvents) cuts.add("maxEvents");
   const events = fitEvents(s.events, large, cuts);
-  const isChunk = (e: SpanEvent) => e.name.startsWith(CHUNK_EVENT_PREFIX);
+  // A stream's chunks not kept as events here are added to the count of those its span left out
+  // already (put first, so the attribute limit cannot cut it), so the attribute says how many the trace lacks.
+  let attributes = s.attributes;
   const dropped = events.length < s.events.length ? s.events.filter(isChunk).length - events.filter(isChunk).length : 0;
-  const attributes = fitEntries(s.attributes, L.maxAttributes, cuts, "maxAttributes", (v) => fitValue(v, large, cuts));
-  if (dropped > 0 && (OMITTED_CHUNKS in attributes || Object.keys(attributes).length < L.maxAttributes)) {
-    attributes[OMITTED_CHUNKS] = (typeof attributes[OMITTED_CHUNKS] === "number" ? attributes[OMITTED_CHUNKS] : 0) + dropped;
+  if (dropped > 0) {
+    const before = Number(attributes[OMITTED_CHUNKS]);
+    const { [OMITTED_CHUNKS]: _, ...rest } = attributes;
+    attributes = { [OMITTED_CHUNKS]: (Number.isFinite(before) ? before : 0) + dropped, ...rest };
   }
   return {
     ...s,
@@ -103,21 +106,34 @@ function fitSpan(s: SpanData, large: boolean, cuts: Cuts): SpanData {
     status: { statusCode: s.status.statusCode, description: fitText(s.status.description, cuts) },
     inputs: s.inputs === undefined ? undefined : fitValue(s.inputs, large, cuts),
     outputs: s.outputs === undefined ? undefined : fitValue(s.outputs, large, cuts),
-    attributes,
+    attributes: fitEntries(attributes, L.maxAttributes, cuts, "maxAttributes", (v) => fitValue(v, large, cuts)),
     events,
   };
 }
 
-/** The first events that fit maxEvents and, in a trace large enough for it to matter, maxEventBytes. */
+/**
+ * The events that fit maxEvents and, in a trace large enough for it to matter, maxEventBytes: the
+ * other events before a stream's chunks (the exception that ended a long answer stays), each kind
+ * in its order.
+ */
 function fitEvents(list: SpanEvent[], large: boolean, cuts: Cuts): SpanEvent[] {
+  if (list.length <= L.maxEvents && !large) return list.map((e) => fitEvent(e, cuts));
+  let chunkRoom = L.maxEvents - list.filter((e) => !isChunk(e)).length;
   const out: SpanEvent[] = [];
   let bytes = 0;
-  for (const e of list.slice(0, L.maxEvents)) {
+  for (const e of list) {
+    if (out.length >= L.maxEvents) break;
+    const chunk = isChunk(e);
+    if (chunk && chunkRoom <= 0) continue;
     const kept = fitEvent(e, cuts);
-    if (large && (bytes += utf8Length(JSON.stringify(kept))) > L.maxEventBytes) {
+    const size = large ? utf8Length(JSON.stringify(kept)) : 0;
+    if (bytes + size > L.maxEventBytes) {
       cuts.add("maxEventBytes");
-      break;
+      if (chunk) chunkRoom = 0; // no later chunk: the list stays a prefix of the stream
+      continue;
     }
+    bytes += size;
+    if (chunk) chunkRoom--;
     out.push(kept);
   }
   return out;

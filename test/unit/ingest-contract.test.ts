@@ -115,6 +115,23 @@ describe("fitForIngest: what the tracing API records, the collector accepts", ()
     expect(warn).toHaveBeenCalledWith(expect.stringContaining("maxEventBytes"));
   });
 
+  it("a long answer that failed keeps its exception event, and the count of chunks it lacks, however many attributes the span has", () => {
+    const t = record(() => {
+      const stream = mlflow.trace(function* answer() {
+        mlflow.getCurrentActiveSpan()!.setAttributes(Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`a${i}`, i])));
+        for (let i = 0; i < 1500; i++) yield "tok";
+        throw new Error("the model stopped");
+      });
+      expect(() => [...stream()]).toThrow("the model stopped");
+    });
+    const span = fit(t).data.spans.find((s) => s.name === "answer")!;
+    expect(span.events).toHaveLength(INGEST_LIMITS.maxEvents);
+    expect(span.events.at(-1)!.name).toBe("exception");
+    expect(span.events.slice(0, -1).map((e) => e.name)).toEqual(Array.from({ length: 999 }, (_, i) => `mlflow.chunk.item.${i}`));
+    expect(span.attributes["chunks.omitted"]).toBe(501);
+    expect(Object.keys(span.attributes)).toHaveLength(INGEST_LIMITS.maxAttributes);
+  });
+
   it("returns a trace that fits as it is, and says nothing", () => {
     // NaN in an event is recorded as "NaN" (JSON has no NaN; the collector refuses null there).
     const t = record((s) => { s.setInputs({ q: "é".repeat(1000) }); s.addEvent("e", { a: 1, n: Number.NaN }); });
