@@ -559,6 +559,20 @@ describe("stream spans", () => {
       w.restore();
     });
 
+    it("bytes that are not UTF-8 make the outputs a list only when the outputs hold them: past the bound, the text stays text", async () => {
+      const t = setup({ maxValueBytes: MAX });
+      const body = (bad: number) =>
+        mlflow.trace(function body() {
+          let n = 0;
+          return new ReadableStream<Uint8Array>({ pull: (c) => (n < 3000 ? c.enqueue(n++ === bad ? new Uint8Array([0xff, 0xfe]) : new TextEncoder().encode("0123456789".repeat(100))) : c.close()) });
+        })();
+      for (const bad of [2, 10, 2900]) await new Response(body(bad)).arrayBuffer();
+      const [early, asEvent, late] = (await t.traces()).map((tr) => tr.data.spans[0]!.attributes["mlflow.spanOutputs"]);
+      expect(Array.isArray(early)).toBe(true); // among the chunks the outputs hold: { bytes: 2 } is one of them
+      expect((early as unknown[])[2]).toEqual({ bytes: 2 });
+      for (const text of [asEvent, late]) expect(text).toMatch(/^(0123456789)+\.\.\.\[truncated \d+ chunks\]$/);
+    });
+
     it("text beyond ASCII fills the outputs by its UTF-8 size; the smallest maxValueBytes still gives a list", async () => {
       const t = setup({ maxValueBytes: MAX });
       const japanese = mlflow.trace(function japanese() {

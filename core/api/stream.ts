@@ -603,14 +603,13 @@ export function relayStream(source: WebStream, hooks: RelayHooks): WebStream {
 
 /**
  * A ReadableStream result, relayed. Byte chunks are recorded as their UTF-8 text, so an SSE body
- * reads as what the model sent; when every chunk is text the outputs are the whole text. A chunk
- * that is not UTF-8 is recorded as `{ bytes }`. Cancelling ends the span like `break`.
+ * reads as what the model sent; when every chunk the outputs keep is text they are the whole text.
+ * A chunk that is not UTF-8 is recorded as `{ bytes }`. Cancelling ends the span like `break`.
  */
 export function traceReadableStream(source: WebStream, rec: StreamRecorder): WebStream {
   let decoder: TextDecoder | undefined;
-  let text = true;
   // (bytes of a character the stream ended in the middle of are not text: left out)
-  rec.fallback = (chunks: string[]) => (text ? chunks.join("") : chunks);
+  rec.fallback = (chunks: unknown[]) => (chunks.every((c) => typeof c === "string") ? chunks.join("") : chunks);
   const end = () => rec.finish();
   const hooks: RelayHooks = {
     chunk(chunk) {
@@ -624,7 +623,6 @@ export function traceReadableStream(source: WebStream, rec: StreamRecorder): Web
           value = { bytes: chunk.byteLength };
         }
       }
-      if (typeof value !== "string") text = false;
       rec.chunk(value);
     },
     done: end,
