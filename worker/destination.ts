@@ -2,7 +2,7 @@ import type { Exporter } from "../core/export/exporter.js";
 import { MlflowExporter } from "../core/mlflow/exporter.js";
 import type { MlflowAuth } from "../core/mlflow/auth.js";
 import type { Trace } from "../core/model/types.js";
-import { bindsCredentials, readBufferConfig, readCredentials, sameCredentials, secretVar, type BufferConfig } from "./buffer/config.js";
+import { bindsCredentials, byCredentials, readBufferConfig, secretVar, type BufferConfig } from "./buffer/config.js";
 import { bufferStoreFromEnv } from "./buffer/shards.js";
 import { collectorExporter, storeExporter } from "./exporters.js";
 import { DEFAULT_EXPORT_DEADLINE_MS, holdMsFor } from "./request-span.js";
@@ -41,40 +41,34 @@ export function destinationFromEnv(env: Env, options: { exportDeadlineMs?: numbe
 }
 
 /**
- * MLflow credentials from the Secrets Store are read at each export (exports under way at once
- * share a read, so reads land in order); the exporter is built again only when one changed
- * (rotated). A flush covers every export handed over so far: those still reading the secret (a
- * read ends within its timeout), and those an exporter from before a rotation still sends (its own
- * flush, which gives up on a send whose Worker invocation has ended).
+ * MLflow credentials from the Secrets Store are read at each export (`byCredentials`), the exporter
+ * built again when one changed (rotated). A flush covers every export handed over so far: those
+ * still reading the secret (a read ends within its timeout), and those an exporter from before a
+ * rotation still sends (its own flush, which gives up on a send whose Worker invocation has ended).
  */
 function readingCredentials(mlflow: NonNullable<BufferConfig["mlflow"]>, build: (auth: MlflowAuth) => MlflowExporter): Exporter {
-  let current: { auth: MlflowAuth; exporter: MlflowExporter } | undefined;
-  let older: MlflowExporter[] = [];
-  let reading: Promise<MlflowExporter> | undefined;
+  const exporters = new Set<MlflowExporter>();
+  const exporterNow = byCredentials(mlflow, (auth) => {
+    const exporter = build(auth);
+    exporters.add(exporter);
+    return exporter;
+  });
   const reads = new Set<Promise<unknown>>();
-  const exporterNow = () =>
-    (reading ??= readCredentials(mlflow)
-      .then((auth) => {
-        if (!current || !sameCredentials(auth, current.auth)) {
-          if (current) older.push(current.exporter);
-          current = { auth, exporter: build(auth) };
-        }
-        return current.exporter;
-      })
-      .finally(() => (reading = undefined)));
+  let latest: MlflowExporter | undefined;
   return {
     export(trace: Trace) {
       const read = exporterNow();
       const done = () => void reads.delete(read);
       reads.add(read);
       read.then(done, done);
-      return read.then((exporter) => exporter.export(trace));
+      return read.then((exporter) => (latest = exporter).export(trace));
     },
     async flush() {
       await Promise.allSettled([...reads]);
-      const flushed = older;
-      await Promise.all([...flushed, ...(current ? [current.exporter] : [])].map((e) => e.flush()));
-      older = older.filter((e) => !flushed.includes(e)); // done with: nothing of theirs is left to wait for
+      const flushed = [...exporters];
+      await Promise.all(flushed.map((e) => e.flush()));
+      // Those replaced since have nothing left to wait for: only the one in use is kept.
+      for (const e of flushed) if (e !== latest) exporters.delete(e);
     },
   };
 }

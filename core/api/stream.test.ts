@@ -581,8 +581,9 @@ describe("stream spans", () => {
       });
       await new Response(japanese()).text();
       const text = (await t.only()).data.spans[0]!.attributes["mlflow.spanOutputs"] as string;
-      const kept = text.replace(/\.\.\.\[truncated \d+ chunks\]$/, "");
-      expect(new TextEncoder().encode(JSON.stringify(kept)).length).toBeGreaterThan(MAX * 0.8);
+      const [, kept, n] = /^((?:日本語のテキスト)+)\.\.\.\[truncated (\d+) chunks\]$/.exec(text)!; // whole chunks, then the count
+      expect(kept!.length / 8 + Number(n)).toBe(200);
+      expect(new TextEncoder().encode(JSON.stringify(kept)).length).toBeGreaterThan(MAX * 0.9);
       expect(new TextEncoder().encode(JSON.stringify(text)).length).toBeLessThanOrEqual(MAX);
       const tiny = setup({ maxValueBytes: 64 });
       const few = mlflow.trace(function* few() {
@@ -593,6 +594,18 @@ describe("stream spans", () => {
       expect(Array.isArray(outputs)).toBe(true);
       expect((outputs as string[])[0]).toBe("item 0");
       expect((outputs as string[]).at(-1)).toMatch(/^\.\.\.\[truncated \d+ chunks\]$/);
+    });
+
+    it("a text that fits is kept whole, with no marker, however many chunks it came in", async () => {
+      const t = setup({ maxValueBytes: MAX });
+      const words = mlflow.trace(function words() {
+        let n = 0;
+        return new ReadableStream<Uint8Array>({ pull: (c) => (n++ < 100 ? c.enqueue(new TextEncoder().encode("x".repeat(40))) : c.close()) });
+      });
+      await new Response(words()).text(); // 4000 characters: 4002 bytes of JSON, within 4096
+      const [span] = (await t.only()).data.spans;
+      expect(span!.attributes["mlflow.spanOutputs"]).toBe("x".repeat(4000));
+      expect(span!.attributes).not.toHaveProperty("chunks.omitted");
     });
 
     it("an outputReducer is given every chunk, though the events stop at the budget", async () => {

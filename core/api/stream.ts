@@ -16,11 +16,12 @@ import { fail } from "./settle.js";
 // ReadableStream result is read the same way through a new stream (see traceReadableStream).
 // Unlike Python, what a span keeps of a long stream is bounded (a file's body streamed through a
 // traced function would otherwise be held twice over until it ends, past a Worker's memory):
-// chunk events up to EVENT_BUDGET times maxValueBytes of JSON, the chunks its outputs are made of
-// up to maxValueBytes (what the outputs are cut to anyway); the rest is counted.
+// chunk events up to EVENT_BUDGET times maxValueBytes of JSON (and EVENT_COST each), the chunks
+// its outputs are made of up to maxValueBytes (what the outputs are cut to anyway); the rest is
+// counted.
 
 /** Chunk events a stream span keeps: their JSON, and EVENT_COST each, up to this many times the tracer's maxValueBytes. */
-export const EVENT_BUDGET = 16;
+const EVENT_BUDGET = 16;
 /** What one event costs beyond its JSON (its object, name and time): a stream of tiny chunks is bounded too. */
 const EVENT_COST = 128;
 
@@ -111,17 +112,15 @@ export function generatorFunctionKind(fn: Function): StreamKind | undefined {
   return tag === "[object GeneratorFunction]" ? "sync" : tag === "[object AsyncGeneratorFunction]" ? "async" : undefined;
 }
 
-/** Room for a stream's outputs within maxValueBytes, leaving some for the marker of what was left out. */
-const outputRoom = (max: number) => Math.max(max - 64, max / 2);
-
 /**
  * Outputs made of the chunks kept, ending in how many were not, as a value cut to maxValueBytes
- * ends. Cut again (the outputs' own capture counts some values larger than their JSON) to leave
- * the marker room, one cut list's marker merged into it, so the count is the whole of what is missing.
+ * ends. The chunks kept leave the marker room; a list the outputs' own capture cuts further (it
+ * counts some values larger than their JSON) has that cut's marker merged into this one, so the
+ * count is the whole of what is missing.
  */
 function withOmitted(outputs: unknown, omitted: number, max: number): unknown {
   if (typeof outputs !== "string" && !Array.isArray(outputs)) return outputs;
-  let kept = toJsonSafe(outputs, outputRoom(max));
+  let kept = toJsonSafe(outputs, Math.max(outputRoom(omitted, max, typeof outputs === "string"), 16));
   if (Array.isArray(outputs) && Array.isArray(kept) && kept.length < outputs.length) {
     const cut = /^\.\.\.\[truncated (\d+) items\]$/.exec(String(kept.at(-1)));
     if (cut && kept.length - 1 + Number(cut[1]) === outputs.length) {
@@ -132,6 +131,12 @@ function withOmitted(outputs: unknown, omitted: number, max: number): unknown {
   const marker = `...[truncated ${omitted} chunks]`;
   return typeof kept === "string" ? kept + marker : Array.isArray(kept) ? [...kept, marker] : kept;
 }
+
+/**
+ * Room for the chunks kept in outputs that end in the marker of `omitted` chunks (as a list item,
+ * its larger form); a list's with a margin, as the capture counts some values larger than their JSON.
+ */
+const outputRoom = (omitted: number, max: number, text: boolean) => max - 25 - String(omitted).length - (text ? 0 : 32);
 
 export class StreamRecorder {
   private span: LiveSpan | undefined;
@@ -256,8 +261,8 @@ export class StreamRecorder {
       const json = eventValue === undefined ? undefined : pyJsonDumpsAscii(eventValue);
       if (forOutputs) {
         const safe = eventValue !== undefined && max === DEFAULT_MAX_VALUE_BYTES ? eventValue : toJsonSafe(value, max);
-        const cost = utf8Length(JSON.stringify(safe)) + 1; // UTF-8 bytes of its JSON, and a separator
-        if (this.chunks.length === 0 || this.outputBytes + cost <= outputRoom(max)) {
+        const cost = this.outputCost(safe);
+        if (this.chunks.length === 0 || this.outputBytes + cost <= max) {
           this.chunks.push(safe);
           this.outputBytes += cost;
         } else this.omittedOutputs++;
@@ -272,6 +277,16 @@ export class StreamRecorder {
     }
   }
 
+  /**
+   * What a chunk adds to the outputs' JSON, in UTF-8 bytes: as a list item, its JSON and a
+   * separator (and the list's brackets, counted with the first); as part of a ReadableStream's
+   * text (`fallback`), a string's JSON without its quotes.
+   */
+  private outputCost(safe: unknown): number {
+    const json = utf8Length(JSON.stringify(safe));
+    return this.fallback && typeof safe === "string" ? json - 2 + (this.chunks.length === 0 ? 2 : 0) : json + (this.chunks.length === 0 ? 2 : 1);
+  }
+
   /** The chunks not kept as events, on the span however it ends. */
   private countOmitted(span: LiveSpan): void {
     if (this.omittedEvents > 0 && !span.isEnded) span.setAttribute(OMITTED_CHUNKS, this.omittedEvents);
@@ -284,8 +299,16 @@ export class StreamRecorder {
     const span = this.span;
     if (!span) return;
     try {
-      let outputs: unknown = this.chunks;
       const reducer = this.ownOutputs ? undefined : (this.reducer ?? this.fallback);
+      const omitted = this.omittedOutputs > 0 && !this.ownOutputs; // (never with an outputReducer)
+      const max = span._record.tracer.maxValueBytes;
+      // The marker takes room: the last chunks kept give it theirs.
+      const text = this.fallback !== undefined && this.chunks.every((c) => typeof c === "string");
+      while (omitted && this.chunks.length > 1 && this.outputBytes > outputRoom(this.omittedOutputs, max, text)) {
+        this.outputBytes -= this.outputCost(this.chunks.pop());
+        this.omittedOutputs++;
+      }
+      let outputs: unknown = this.chunks;
       if (reducer) {
         try {
           outputs = reducer(this.chunks as never[]);
@@ -293,7 +316,7 @@ export class StreamRecorder {
           warnOnce("output-reducer", `outputReducer of "${span.name}" threw (${errorText(error)}); the raw chunks were kept as outputs.`);
         }
       }
-      if (this.omittedOutputs > 0 && !this.ownOutputs) outputs = withOmitted(outputs, this.omittedOutputs, span._record.tracer.maxValueBytes);
+      if (omitted) outputs = withOmitted(outputs, this.omittedOutputs, max);
       this.countOmitted(span);
       if (outputs != null && !this.ownOutputs) span.setOutputs(outputs); // as Python's span.end(outputs=None): none set
       span.end(endAt === undefined ? undefined : { endTimeNs: msToNs(endAt) });

@@ -91,11 +91,12 @@ function fitSpan(s: SpanData, large: boolean, cuts: Cuts): SpanData {
   if (s.events.length > L.maxEvents) cuts.add("maxEvents");
   const events = fitEvents(s.events, large, cuts);
   // A stream's chunks not kept as events here are added to the count of those its span left out
-  // already (put first, so the attribute limit cannot cut it), so the attribute says how many the trace lacks.
+  // already, so the attribute says how many the trace lacks; put first, so the attribute limit
+  // cannot cut it.
   let attributes = s.attributes;
   const dropped = events.length < s.events.length ? s.events.filter(isChunk).length - events.filter(isChunk).length : 0;
-  if (dropped > 0) {
-    const before = Number(attributes[OMITTED_CHUNKS]);
+  if (dropped > 0 || OMITTED_CHUNKS in attributes) {
+    const before = Number(attributes[OMITTED_CHUNKS] ?? 0);
     const { [OMITTED_CHUNKS]: _, ...rest } = attributes;
     attributes = { [OMITTED_CHUNKS]: (Number.isFinite(before) ? before : 0) + dropped, ...rest };
   }
@@ -113,28 +114,30 @@ function fitSpan(s: SpanData, large: boolean, cuts: Cuts): SpanData {
 
 /**
  * The events that fit maxEvents and, in a trace large enough for it to matter, maxEventBytes: the
- * other events before a stream's chunks (the exception that ended a long answer stays), each kind
- * in its order.
+ * other events first (the exception that ended a long answer stays), then as many of a stream's
+ * chunks, from its first, as the room left takes; in their order.
  */
 function fitEvents(list: SpanEvent[], large: boolean, cuts: Cuts): SpanEvent[] {
   if (list.length <= L.maxEvents && !large) return list.map((e) => fitEvent(e, cuts));
-  let chunkRoom = L.maxEvents - list.filter((e) => !isChunk(e)).length;
-  const out: SpanEvent[] = [];
+  let count = 0;
   let bytes = 0;
-  for (const e of list) {
-    if (out.length >= L.maxEvents) break;
-    const chunk = isChunk(e);
-    if (chunk && chunkRoom <= 0) continue;
+  /** Takes `e` if it fits what is left; names the limit it would pass otherwise. */
+  const take = (e: SpanEvent): SpanEvent | undefined => {
+    if (count >= L.maxEvents) return void cuts.add("maxEvents");
     const kept = fitEvent(e, cuts);
     const size = large ? utf8Length(JSON.stringify(kept)) : 0;
-    if (bytes + size > L.maxEventBytes) {
-      cuts.add("maxEventBytes");
-      if (chunk) chunkRoom = 0; // no later chunk: the list stays a prefix of the stream
-      continue;
-    }
+    if (bytes + size > L.maxEventBytes) return void cuts.add("maxEventBytes");
+    count++;
     bytes += size;
-    if (chunk) chunkRoom--;
-    out.push(kept);
+    return kept;
+  };
+  const others = new Map(list.filter((e) => !isChunk(e)).map((e) => [e, take(e)]));
+  let chunksOpen = true;
+  const out: SpanEvent[] = [];
+  for (const e of list) {
+    const kept = others.has(e) ? others.get(e) : chunksOpen ? take(e) : undefined;
+    if (kept) out.push(kept);
+    else if (!others.has(e)) chunksOpen = false; // no later chunk: the list stays a prefix of the stream
   }
   return out;
 }

@@ -128,6 +128,15 @@ describe("toJsonSafe", () => {
     }
   });
 
+  it("cuts a text of 3-byte characters a little over the limit, instead of giving it up as too large", () => {
+    for (const value of ["日".repeat(1400), { a: "日".repeat(1400) }]) {
+      const cut = toJsonSafe(value, 4096);
+      expect(JSON.stringify(cut)).toMatch(/^(?:\{"a":)?"日+\.\.\.\[truncated \d+ chars\]"\}?$/);
+      expect(utf8Length(JSON.stringify(cut))).toBeGreaterThan(3800);
+      expect(utf8Length(JSON.stringify(cut))).toBeLessThanOrEqual(4096);
+    }
+  });
+
   it("marks cycles but keeps repeated (non-cyclic) references in full", () => {
     const shared = { v: 1 };
     const a: Record<string, unknown> = { shared, again: shared };

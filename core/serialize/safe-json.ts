@@ -63,7 +63,9 @@ export function toJsonSafe(value: unknown, maxBytes: number = DEFAULT_MAX_VALUE_
     if (used * 6 + 512 <= maxBytes) return out;
     const bytes = utf8Length(JSON.stringify(out));
     if (bytes <= maxBytes) return out;
-    budget = Math.floor((budget * maxBytes * 0.97) / bytes);
+    // Scaled from what the walk used, not from its budget: a text whose walk fitted the budget
+    // (3-byte characters, 1400 of them in 4096 bytes) would otherwise shrink it for ever, uncut.
+    budget = Math.floor((Math.min(budget, used) * maxBytes * 0.97) / bytes);
   }
   return markerText("Too large to capture");
 }

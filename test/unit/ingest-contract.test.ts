@@ -132,6 +132,25 @@ describe("fitForIngest: what the tracing API records, the collector accepts", ()
     expect(Object.keys(span.attributes)).toHaveLength(INGEST_LIMITS.maxAttributes);
   });
 
+  it("the exception that ended a long answer of large chunks is kept within the 512 KiB of events too", () => {
+    for (const size of [450, 600]) {
+      const t = record(() => {
+        const stream = mlflow.trace(function* answer() {
+          for (let i = 0; i < 1200; i++) yield "y".repeat(size);
+          throw new Error("the model stopped");
+        });
+        expect(() => [...stream()]).toThrow("the model stopped");
+      });
+      const span = fit(t).data.spans.find((s) => s.name === "answer")!;
+      expect(span.events.at(-1)!.name).toBe("exception");
+      const chunks = span.events.slice(0, -1);
+      expect(chunks.length).toBeGreaterThan(500);
+      expect(chunks.map((e) => e.name)).toEqual(chunks.map((_, i) => `mlflow.chunk.item.${i}`));
+      expect(span.events.reduce((n, e) => n + utf8Length(JSON.stringify(e)), 0)).toBeLessThanOrEqual(INGEST_LIMITS.maxEventBytes);
+      expect(span.attributes["chunks.omitted"]).toBe(1200 - chunks.length);
+    }
+  });
+
   it("returns a trace that fits as it is, and says nothing", () => {
     // NaN in an event is recorded as "NaN" (JSON has no NaN; the collector refuses null there).
     const t = record((s) => { s.setInputs({ q: "é".repeat(1000) }); s.addEvent("e", { a: 1, n: Number.NaN }); });

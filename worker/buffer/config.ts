@@ -112,7 +112,7 @@ export function isSecretBinding(value: unknown): value is SecretBinding {
 }
 
 /** How long a Secrets Store read may take before it counts as failed (a hung read would hold the request, the alarm run or the export). */
-export const SECRET_READ_TIMEOUT_MS = 5_000;
+const SECRET_READ_TIMEOUT_MS = 5_000;
 
 /**
  * The text of a secret setting (`""` is none). A binding that cannot be read (a secret not in its
@@ -145,7 +145,24 @@ export async function readCredentials({ token, username, password }: NonNullable
   return { token: t, username: u, password: p };
 }
 
-export const sameCredentials = (a: MlflowAuth, b: MlflowAuth): boolean => a.token === b.token && a.username === b.username && a.password === b.password;
+const sameCredentials = (a: MlflowAuth, b: MlflowAuth): boolean => a.token === b.token && a.username === b.username && a.password === b.password;
+
+/**
+ * `build(auth)` for the configuration's credentials as they are now, the Secrets Store bindings
+ * among them read (calls under way at once share a read, so reads land in order, and a rotation is
+ * never undone by a late one); built again only when a credential changed.
+ */
+export function byCredentials<T>(mlflow: NonNullable<BufferConfig["mlflow"]>, build: (auth: MlflowAuth) => T): () => Promise<T> {
+  let current: { auth: MlflowAuth; value: T } | undefined;
+  let reading: Promise<T> | undefined;
+  return () =>
+    (reading ??= readCredentials(mlflow)
+      .then((auth) => {
+        if (!current || !sameCredentials(auth, current.auth)) current = { auth, value: build(auth) };
+        return current.value;
+      })
+      .finally(() => (reading = undefined)));
+}
 
 /** Whether any of a configuration's MLflow credentials is a Secrets Store binding (read at each use). */
 export const bindsCredentials = ({ token, username, password }: NonNullable<BufferConfig["mlflow"]>): boolean => [token, username, password].some(isSecretBinding);

@@ -3,7 +3,7 @@ import { MlflowClient } from "../../core/mlflow/client.js";
 import { MlflowExperimentError, MlflowHttpError, MlflowNetworkError, withoutCredentials } from "../../core/mlflow/errors.js";
 import type { Trace } from "../../core/model/types.js";
 import type { MlflowAuth } from "../../core/mlflow/auth.js";
-import { bindsCredentials, readCredentials, sameCredentials, type BufferConfig } from "./config.js";
+import { bindsCredentials, byCredentials, type BufferConfig } from "./config.js";
 
 // Sends one trace to MLflow with core's client: OTLP `POST /v1/traces` with the spans, then
 // StartTraceV3 with the TraceInfo, as MLflow's Python SDK does.
@@ -47,16 +47,15 @@ function refusesExperiment(error: MlflowHttpError): boolean {
 export class Forwarder {
   /** The client for the credentials last read. */
   private client: MlflowClient;
-  /** Credentials given as Secrets Store bindings: read again before each send (see `refresh`). */
-  private readonly bound: boolean;
-  private auth: MlflowAuth = {};
-  private reading: Promise<void> | undefined;
+  /** With credentials from the Secrets Store: the client for them as they are now (read before each send). */
+  private readonly clientNow: (() => Promise<MlflowClient>) | undefined;
   /** The experiment id, resolved once per object (and once for concurrent sends). */
   private experiment: Promise<string> | undefined;
 
   constructor(private readonly config: NonNullable<BufferConfig["mlflow"]>) {
-    this.bound = bindsCredentials(config);
-    this.client = this.clientFor(this.bound ? {} : (config as MlflowAuth));
+    const bound = bindsCredentials(config);
+    this.client = this.clientFor(bound ? {} : (config as MlflowAuth));
+    if (bound) this.clientNow = byCredentials(config, (auth) => this.clientFor(auth));
     if (config.experimentId) this.experiment = Promise.resolve(config.experimentId);
   }
 
@@ -70,18 +69,6 @@ export class Forwarder {
       retry: { maxAttempts: 1 },
       timeoutMs: 20_000,
     });
-  }
-
-  /**
-   * Reads the bound credentials (sends under way at once share a read): a secret rotated in the
-   * store is sent from the next send on, and the client changes only when a credential did.
-   */
-  private refresh(): Promise<void> {
-    return (this.reading ??= readCredentials(this.config)
-      .then((auth) => {
-        if (!sameCredentials(auth, this.auth)) this.client = this.clientFor((this.auth = auth));
-      })
-      .finally(() => (this.reading = undefined)));
   }
 
   private experimentId(): Promise<string> {
@@ -108,9 +95,9 @@ export class Forwarder {
   }
 
   async send(trace: Trace): Promise<ForwardOutcome> {
-    if (this.bound) {
+    if (this.clientNow) {
       try {
-        await this.refresh();
+        this.client = await this.clientNow(); // a secret rotated in the store is sent from this send on
       } catch (error) {
         // A secret not in its store: every trace would fare the same, so it waits until fixed.
         return { ok: false, permanent: false, message: errorText(error), deployment: true };
