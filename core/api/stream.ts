@@ -141,12 +141,11 @@ const outputRoom = (omitted: number, max: number, text: boolean) => max - 25 - S
 export class StreamRecorder {
   private span: LiveSpan | undefined;
   private readonly chunks: unknown[] = [];
-  /** Chunks seen, JSON bytes of those kept as events and as outputs, and how many each left out. */
+  /** Chunks seen, JSON bytes of those kept as events and as outputs, and how many events left out. */
   private seen = 0;
   private eventBytes = 0;
   private outputBytes = 0;
   private omittedEvents = 0;
-  private omittedOutputs = 0;
   private done = false;
   private release: (() => void) | undefined;
   /** When the stream last did something (started, or gave a chunk). */
@@ -226,9 +225,14 @@ export class StreamRecorder {
     return out;
   }
 
+  /** Chunks the outputs do not hold (none with an outputReducer, which is given every chunk). */
+  private get omittedOutputs(): number {
+    return this.reducer ? 0 : this.seen - this.chunks.length;
+  }
+
   /** Whether a chunk is kept at all (for an outputReducer, as an event, or in the outputs): else it is only counted. */
   get keeping(): boolean {
-    return this.reducer !== undefined || this.omittedOutputs === 0 || !this.eventsFull();
+    return this.omittedOutputs === 0 || !this.eventsFull();
   }
 
   private eventsFull(): boolean {
@@ -240,7 +244,6 @@ export class StreamRecorder {
     if (!this.span || this.done) return;
     this.seen++;
     this.omittedEvents++;
-    this.omittedOutputs++;
     this.lastAt = nowMs();
   }
 
@@ -255,9 +258,8 @@ export class StreamRecorder {
       // An outputReducer is given every chunk, as written. Else the outputs keep the chunks that
       // fit in maxValueBytes, with room left to say how many did not, from the first that did not on.
       if (this.reducer) this.chunks.push(value);
-      const forOutputs = !this.reducer && this.omittedOutputs === 0;
-      const full = this.eventsFull();
-      const eventValue = full ? undefined : toJsonSafe(value); // Python: json.dumps(chunk), each capped as any value
+      const forOutputs = !this.reducer && this.chunks.length === index; // none left out before this one
+      const eventValue = this.eventsFull() ? undefined : toJsonSafe(value); // Python: json.dumps(chunk), each capped as any value
       const json = eventValue === undefined ? undefined : pyJsonDumpsAscii(eventValue);
       if (forOutputs) {
         const safe = eventValue !== undefined && max === DEFAULT_MAX_VALUE_BYTES ? eventValue : toJsonSafe(value, max);
@@ -265,8 +267,8 @@ export class StreamRecorder {
         if (this.chunks.length === 0 || this.outputBytes + cost <= max) {
           this.chunks.push(safe);
           this.outputBytes += cost;
-        } else this.omittedOutputs++;
-      } else if (!this.reducer) this.omittedOutputs++;
+        }
+      }
       if (json === undefined) this.omittedEvents++;
       else {
         this.eventBytes += json.length + EVENT_COST;
@@ -306,7 +308,6 @@ export class StreamRecorder {
       const text = this.fallback !== undefined && this.chunks.every((c) => typeof c === "string");
       while (omitted && this.chunks.length > 1 && this.outputBytes > outputRoom(this.omittedOutputs, max, text)) {
         this.outputBytes -= this.outputCost(this.chunks.pop());
-        this.omittedOutputs++;
       }
       let outputs: unknown = this.chunks;
       if (reducer) {
