@@ -12,7 +12,8 @@ import { joinedTrace } from "./traces.js";
 const USAGE = "mlflow.chat.tokenUsage";
 let n = 0;
 const buffer = () => env.TRACE_BUFFER.get(env.TRACE_BUFFER.idFromName(`resend-${Date.now()}-${n++}`));
-const iso = (ms: number) => new Date(ms).toISOString();
+// As MLflow answers a Timestamp (proto3 JSON): no fraction when it has none (…:20Z, not …:20.000Z).
+const iso = (ms: number) => new Date(ms).toISOString().replace(".000Z", "Z");
 
 beforeEach(async () => {
   await resetProxy();
