@@ -346,6 +346,34 @@ describe("Sender", () => {
     expect(sender.remembered()).toEqual([]);
   });
 
+  it("a batch the drain leased, sent from memory by a closing page before the drain's request: not sent twice", async () => {
+    const c = collector();
+    const queue = new MemoryQueue();
+    const leased = deferred();
+    const release = deferred();
+    const lease = queue.lease.bind(queue);
+    // A slow disk: the lease is taken, the sender hears of it later.
+    queue.lease = async (maxBytes) => {
+      const got = await lease(maxBytes);
+      leased.resolve();
+      await release.promise;
+      return got;
+    };
+    const sender = new Sender({ queue, transport: c.transport, retry: { baseMs: 1_000, maxMs: 8_000 }, random: () => 1 });
+    const items = traces(2);
+    await queue.append(items);
+    sender.remember(items);
+    const draining = sender.drain();
+    await leased.promise;
+    expect(sender.sendUnqueued(sender.remembered(), Promise.resolve())).toEqual(items.map((i) => i.id)); // the page is going
+    release.resolve(); // its tasks still ran (the lease done, the request next)
+    await draining;
+    await vi.advanceTimersByTimeAsync(0);
+    expect(c.calls.map((call) => call.ids)).toEqual([items.map((i) => i.id)]);
+    expect([...c.accepted.values()]).toEqual([1, 1]);
+    expect((await queue.stats()).queued).toBe(0);
+  });
+
   it("does not remember a trace already sent from memory before its write finished", async () => {
     const c = collector();
     const { queue, sender } = setup(c);

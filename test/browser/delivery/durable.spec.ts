@@ -59,6 +59,36 @@ test("tab closed right after a trace finished: after reopening, the collector ha
   console.log(`closed-tab trace: ${view.deliveries[id]} deliveries, ${view.requests.length} requests`);
 });
 
+test("tab closed after its trace was leased for sending but before the request left: the closing page sends it, once", async ({ context, request }) => {
+  await context.newPage(); // keeps the context open while the tab under test is gone
+  const first = await openApp(await context.newPage());
+  await expect.poll(() => first.evaluate(async () => (await (globalThis as any).app.stats()).leader)).toBe(true);
+  // A slow disk: the transaction that leases a trace for a send commits, but the page hears of it
+  // only a minute later, so the request is not made yet when the tab closes (CI met this window).
+  await first.evaluate(() => {
+    const slow = new WeakSet<IDBTransaction>();
+    const put = IDBObjectStore.prototype.put;
+    IDBObjectStore.prototype.put = function (this: IDBObjectStore, value: unknown, key?: IDBValidKey) {
+      if ((value as { leaseToken?: unknown } | null)?.leaseToken) slow.add(this.transaction);
+      return put.call(this, value, key);
+    };
+    const add = IDBTransaction.prototype.addEventListener;
+    IDBTransaction.prototype.addEventListener = function (this: IDBTransaction, type: string, listener: any, options?: any) {
+      if (type !== "complete" || typeof listener !== "function") return add.call(this, type, listener, options);
+      return add.call(this, type, function (this: IDBTransaction, event: Event) {
+        if (slow.has(this)) setTimeout(() => listener.call(this, event), 60_000);
+        else listener.call(this, event);
+      }, options);
+    };
+  });
+  const id = await first.evaluate(() => (globalThis as any).app.traceOne("leased, not sent") as string);
+  await expect.poll(async () => (await idbRows(first)).map((r) => [r.id, typeof r.leaseToken])).toEqual([[id, "string"]]);
+  expect((await stub(request)).requests).toEqual([]);
+  await first.close({ runBeforeUnload: true });
+  const view = await expectDelivered(request, [id]); // by the closing page itself, no reopening
+  expect(view.deliveries[id]).toBe(1);
+});
+
 test("tab closed while an answer is still streaming: the trace arrives, its open spans ended with a 'cancelled' event", async ({ context, request }) => {
   await context.newPage(); // keeps the context open while the tab under test is gone
   const first = await openApp(await context.newPage());
