@@ -2,7 +2,7 @@
 // collector issue lands. Like the real one it is idempotent by trace id: `traces` holds each trace
 // once, while `deliveries` counts how often each id arrived, so tests can tell both apart.
 // /stub/* lets tests inspect it and inject faults (down, fail, delay).
-const fresh = () => ({ batches: [], traces: new Map(), deliveries: new Map(), requests: [], failNext: 0, failStatus: 503, retryAfter: undefined, down: false, refused: 0, delayMs: 0 });
+const fresh = () => ({ batches: [], traces: new Map(), deliveries: new Map(), requests: [], failNext: 0, failStatus: 503, retryAfter: undefined, down: false, refused: 0, delayMs: 0, dropAborted: false });
 let state = fresh();
 
 const readBody = (req) =>
@@ -71,7 +71,15 @@ export async function handleCollector(req, res, url) {
     const body = await readBody(req);
     const record = { at: Date.now(), bytes: Buffer.byteLength(body), key: req.headers["x-mlflow-edge-key"], traceparent: req.headers.traceparent, status: 0, ids: [] };
     state.requests.push(record); // (status 0 until answered)
+    let gone = false;
+    res.on("close", () => (gone = !res.writableEnded));
     if (state.delayMs) await new Promise((r) => setTimeout(r, state.delayMs)); // a collector slow to answer
+    // A request its page gave up on (a plain fetch of a page that went away): with dropAborted, the
+    // collector drops it unprocessed, as a Worker whose client disconnected may be cancelled.
+    if (gone && state.dropAborted) {
+      record.status = 499;
+      return true;
+    }
     if (state.failNext > 0) {
       state.failNext--;
       record.status = state.failStatus;
@@ -91,6 +99,7 @@ export async function handleCollector(req, res, url) {
   }
   if (p === "/stub/delay") {
     state.delayMs = Number(url.searchParams.get("ms") ?? 0);
+    state.dropAborted = url.searchParams.get("dropAborted") === "1";
     return json(res, 200, {}), true;
   }
   if (p === "/stub/down") {

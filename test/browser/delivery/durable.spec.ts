@@ -89,6 +89,24 @@ test("tab closed after its trace was leased for sending but before the request l
   expect(view.deliveries[id]).toBe(1);
 });
 
+test("tab closed while a trace too large for the page's keepalive share is on its way in a plain request: the closing page sends it again with keepalive", async ({ context, request }) => {
+  await context.newPage(); // keeps the context open while the tab under test is gone
+  // A slow collector, which drops what a page gave up on (a plain fetch dies with its page).
+  await request.get("/stub/delay?ms=4000&dropAborted=1");
+  const first = await openApp(await context.newPage());
+  await expect.poll(() => first.evaluate(async () => (await (globalThis as any).app.stats()).leader)).toBe(true);
+  // About 40 KB (the pad is in the root's inputs and the trace's request preview): over the half
+  // of the keepalive budget a page that stays may take, within the whole of it.
+  const id = await first.evaluate(() => (globalThis as any).app.traceOne("large, leaving", { padBytes: 20_000 }) as string);
+  await expect.poll(async () => (await stub(request)).requests.length).toBe(1);
+  expect((await stub(request)).requests[0]!.bytes).toBeGreaterThan(35_000);
+  expect((await first.evaluate(() => (globalThis as any).app.stats())).keepaliveRequests).toBe(0);
+  await first.close({ runBeforeUnload: true });
+  const view = await expectDelivered(request, [id]); // by the closing page itself, no reopening
+  expect(view.deliveries[id]).toBe(1);
+  expect(view.requests.map((r) => r.status).sort()).toEqual([200, 499]); // the plain one was dropped
+});
+
 test("tab closed while an answer is still streaming: the trace arrives, its open spans ended with a 'cancelled' event", async ({ context, request }) => {
   await context.newPage(); // keeps the context open while the tab under test is gone
   const first = await openApp(await context.newPage());
