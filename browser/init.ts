@@ -264,10 +264,8 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
         channel = undefined;
       }
       // Traces still being written go out straight from memory; stored ones by lease, any tab.
-      // The traces this tab stored as the sender and no request carries yet go from memory too
-      // (another tab's sender has its own) when the page goes: into the cache no lease may run (it
-      // is a queue transaction), and going for good, this sender's own lease may hold them, taken
-      // for a request the page will not live to make.
+      // Into the cache no lease may run (it is a queue transaction): the traces this tab stored as
+      // the sender and has not sent yet go from memory too (another tab's sender has its own).
       const { items, stored } = exporter.unsettled();
       if (items.length && journal) {
         const copied = journal;
@@ -275,7 +273,7 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
         void stored.then(() => copied.forget(items.map((i) => i.id)), () => undefined);
       }
       const cached = how === "cached";
-      sender.sendUnqueued(how !== "hidden" && wasSender ? [...items, ...sender.remembered()] : items, stored);
+      sender.sendUnqueued(cached && wasSender ? [...items, ...sender.remembered()] : items, stored);
       if (!cached) void sender.flushOnUnload();
     },
     onShow: stopRefresh,

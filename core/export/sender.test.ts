@@ -374,23 +374,6 @@ describe("Sender", () => {
     expect((await queue.stats()).queued).toBe(0);
   });
 
-  it("a trace in a plain request (too large for keepalive while the page stays) stays remembered until answered", async () => {
-    const answered = deferred();
-    const c = collector(async () => (await answered.promise, { status: 200 }));
-    const { queue, sender } = setup(c);
-    const big = traceOf(1, 40_000);
-    await queue.append([big]);
-    sender.remember([big]);
-    const draining = sender.drain();
-    await vi.advanceTimersByTimeAsync(0);
-    expect(c.calls.map((call) => call.hint.keepalive)).toEqual([false]);
-    expect(sender.remembered().map((i) => i.id)).toEqual([big.id]); // a page going now sends it with keepalive
-    answered.resolve();
-    await draining;
-    expect(sender.remembered()).toEqual([]);
-    expect([...c.accepted.values()]).toEqual([1]);
-  });
-
   it("does not remember a trace already sent from memory before its write finished", async () => {
     const c = collector();
     const { queue, sender } = setup(c);

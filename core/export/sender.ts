@@ -410,13 +410,8 @@ export class Sender {
     const bytes = utf8Length(body);
     const keepalive = bytes <= this.budget.room(share);
     this.counts.requests++;
-    // A keepalive request outlives the page; a plain one dies with it, so its traces stay
-    // remembered until it is answered: a page going away meanwhile sends them with keepalive.
-    const carried = () => {
-      if (this.fresh.size) for (const { id } of items) this.forget(id);
-    };
+    if (this.fresh.size) for (const { id } of items) this.forget(id);
     if (keepalive) {
-      carried();
       this.counts.keepaliveRequests++;
       this.budget.reserve(bytes);
     }
@@ -426,7 +421,6 @@ export class Sender {
       return { status: 0 }; // a transport must not throw; one that does is a network failure
     } finally {
       if (keepalive) this.budget.release(bytes);
-      else carried();
     }
   }
 

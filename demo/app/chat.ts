@@ -4,13 +4,13 @@
 // request joins the page's trace through the traceparent header.
 import OpenAI from "openai";
 import { SpanType, trace, updateCurrentTrace, withSpan } from "../../core/index.js";
-import { initBrowser } from "../../browser/index.js";
+import type { BrowserTracing } from "../../browser/index.js";
 import { tracedOpenAI } from "../../openai/index.js";
 import { append, clear, h } from "./dom.js";
 import { DOCS, WEATHER } from "./knowledge.js";
-import { getChatConfig } from "./traces-api.js";
+import { startTracing } from "./tracing.js";
 
-let tracing: ReturnType<typeof initBrowser> | undefined; // unset until the settings are read, or if tracing could not start
+let tracing: BrowserTracing | undefined; // unset until the settings are read, or if tracing could not start
 let client: OpenAI;
 let model = "demo-mini"; // or the real provider's (OPENAI_MODEL), as /demo/chat-config says
 const sessionId = crypto.randomUUID();
@@ -125,13 +125,9 @@ export function start(): void {
 /** Tracing and the client, with the model and the ingest key the Worker is configured with. */
 async function setUp(): Promise<void> {
   try {
-    // Tried three times: a Worker reloading (wrangler dev after an edit) answers a moment later.
-    const config = await getChatConfig()
-      .catch(() => new Promise((resolve) => setTimeout(resolve, 500)).then(getChatConfig))
-      .catch(() => new Promise((resolve) => setTimeout(resolve, 2_000)).then(getChatConfig));
-    model = config.model;
-    // No key: an open collector takes the page's traces as they are.
-    tracing = initBrowser({ collectorUrl: location.origin, ingestKey: config.ingestKey ?? undefined, propagateTo: [location.origin] });
+    const started = await startTracing();
+    model = started.config.model;
+    tracing = started.tracing;
   } catch (error) {
     note(`Tracing is off, and the built-in model is asked: the demo's settings could not be read (${String(error)})`);
   }

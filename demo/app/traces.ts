@@ -2,6 +2,7 @@
 // forwarding state) with filters and live updates, and a trace detail with the span tree, a
 // waterfall and each span's inputs, outputs, attributes and events. Text only, never HTML.
 import { append, clear, formatDuration, formatTime, h, pretty } from "./dom.js";
+import { startTracing } from "./tracing.js";
 import { getConfig, getTrace, listTraces, type DemoConfig, type SpanData, type StoredTrace, type TraceQuery } from "./traces-api.js";
 
 const REFRESH_MS = 2000;
@@ -326,3 +327,6 @@ async function route(): Promise<void> {
 
 window.addEventListener("hashchange", () => void route());
 void route();
+// A page of the site: it sends what the chat's tabs left in the queue (its settings unreadable:
+// they wait for the chat).
+startTracing().catch(() => undefined);

@@ -75,3 +75,27 @@ export async function offline(page: Page): Promise<void> {
   await cdp.send("Network.emulateNetworkConditions", { offline: true, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
   await page.waitForFunction(() => !navigator.onLine);
 }
+
+/**
+ * A slow disk: a transaction that leases a trace for a send commits, but the page hears of it only
+ * a minute later, so a page closed or navigated from meanwhile never makes the request (CI met this
+ * window). Other transactions are untouched.
+ */
+export async function slowLeases(page: Page): Promise<void> {
+  await page.evaluate(() => {
+    const slow = new WeakSet<IDBTransaction>();
+    const put = IDBObjectStore.prototype.put;
+    IDBObjectStore.prototype.put = function (this: IDBObjectStore, value: unknown, key?: IDBValidKey) {
+      if ((value as { leaseToken?: unknown } | null)?.leaseToken) slow.add(this.transaction);
+      return put.call(this, value, key);
+    };
+    const add = IDBTransaction.prototype.addEventListener;
+    IDBTransaction.prototype.addEventListener = function (this: IDBTransaction, type: string, listener: any, options?: any) {
+      if (type !== "complete" || typeof listener !== "function") return add.call(this, type, listener, options);
+      return add.call(this, type, function (this: IDBTransaction, event: Event) {
+        if (slow.has(this)) setTimeout(() => listener.call(this, event), 60_000);
+        else listener.call(this, event);
+      }, options);
+    };
+  });
+}
