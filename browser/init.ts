@@ -148,6 +148,12 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
     retry: options.retry,
     isOnline: () => navigator.onLine !== false,
     isActive: active,
+    // Through the journal as it is now (none once the queue fell back to memory).
+    sendingMarks: {
+      markSending: (ids, until) => journal?.markSending(ids, until),
+      sendingUntil: (id, now) => journal?.sendingUntil(id, now),
+      unmarkSending: (ids) => journal?.unmarkSending(ids),
+    },
   });
   // Tabs that do not send tell the sender they stored something, and the sender answers. A tab that
   // gets no answer within SENDER_SILENT_MS takes the sender's lock over (see leader.ts). The

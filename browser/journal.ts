@@ -17,7 +17,19 @@ export interface Journal {
   forget(ids: readonly string[]): void;
   /** The traces copied by pages of this queue (closed ones, or other tabs still writing). */
   read(): QueuedTrace[];
+  /**
+   * Marks traces a page sent from memory as it went (synchronous): on their way until `until`, so
+   * that the origin's next sender (it may get the lock at once) does not send them at the same time.
+   */
+  markSending(ids: readonly string[], until: number): void;
+  /** Until when a page said it is sending `id`, if that is still to come. */
+  sendingUntil(id: string, now: number): number | undefined;
+  /** Clears the marks of traces whose send from memory was answered. */
+  unmarkSending(ids: readonly string[]): void;
 }
+
+/** The longest a mark may still run: one further off was set under a clock since set back, and is void. */
+const MAX_MARK_MS = 600_000;
 
 /** The journal of queue `name`; undefined where there is no localStorage (a Web Worker, site data blocked). */
 export function openJournal(name: string): Journal | undefined {
@@ -29,6 +41,23 @@ export function openJournal(name: string): Journal | undefined {
     return undefined; // reading localStorage throws when the site's data is blocked
   }
   const prefix = `${name}:unstored:`;
+  const sending = `${name}:sending:`;
+  const attempt = (write: () => void) => {
+    try {
+      write();
+    } catch {
+      // full or blocked: without the mark, the next sender may send the trace as well (it is
+      // delivered once all the same: the collector keeps one copy)
+    }
+  };
+  function sendingUntil(id: string, now: number): number | undefined {
+    let until = Number.NaN;
+    attempt(() => (until = Number(storage.getItem(sending + id) ?? Number.NaN)));
+    if (Number.isNaN(until)) return undefined;
+    if (until > now && until - now <= MAX_MARK_MS) return until;
+    attempt(() => storage.removeItem(sending + id)); // run out, or set under a clock since set back
+    return undefined;
+  }
   // Keys of this queue's copies: a ":" after the prefix is another queue's ("app" and "app:unstored").
   const keys = () => Array.from({ length: storage.length }, (_, i) => storage.key(i)).filter((k): k is string => !!k?.startsWith(prefix) && !k.includes(":", prefix.length));
   return {
@@ -58,6 +87,13 @@ export function openJournal(name: string): Journal | undefined {
         }
       }
     },
+    markSending(ids, until) {
+      for (const id of ids) attempt(() => storage.setItem(sending + id, String(until)));
+    },
+    sendingUntil,
+    unmarkSending(ids) {
+      for (const id of ids) attempt(() => storage.removeItem(sending + id));
+    },
     read() {
       const items: QueuedTrace[] = [];
       try {
@@ -66,6 +102,12 @@ export function openJournal(name: string): Journal | undefined {
           const body = storage.getItem(key);
           if (body !== null && isTraceOf(body, id)) items.push(queuedTrace(id, body));
           else storage.removeItem(key); // not a trace of that id (another script's entry, damaged): never sent
+        }
+        // Marks left by pages whose trace went another way (dropped by the caps, say) go once run out.
+        const now = Date.now();
+        for (let i = storage.length - 1; i >= 0; i--) {
+          const key = storage.key(i);
+          if (key?.startsWith(sending) && !key.includes(":", sending.length)) sendingUntil(key.slice(sending.length), now);
         }
       } catch {
         // unreadable now: the copies stay for the next page

@@ -374,6 +374,34 @@ describe("Sender", () => {
     expect((await queue.stats()).queued).toBe(0);
   });
 
+  it("marks what it sends from memory until that request's timeout, clears the marks once answered, and leaves traces another page marked alone until theirs", async () => {
+    const marks = new Map<string, number>();
+    const sendingMarks = {
+      markSending: (ids: readonly string[], until: number) => ids.forEach((id) => marks.set(id, until)),
+      sendingUntil: (id: string, now: number) => ((marks.get(id) ?? 0) > now ? marks.get(id) : undefined),
+      unmarkSending: (ids: readonly string[]) => ids.forEach((id) => marks.delete(id)),
+    };
+    const answered = deferred();
+    const c = collector(async (call) => (call.ids.includes(traceOf(1).id) ? (await answered.promise, { status: 200 }) : { status: 200 }));
+    const { queue, sender } = setup(c, { sendingMarks });
+    const mine = traceOf(1);
+    sender.sendUnqueued([mine], Promise.resolve());
+    // The fetch transport's timeout, and the upload's time of the request (the trace and its envelope).
+    expect(marks.get(mine.id)! - (Date.now() + 25_000 + Math.ceil(mine.bytes / 16))).toBeGreaterThanOrEqual(0);
+    expect(marks.get(mine.id)! - (Date.now() + 25_000 + Math.ceil(mine.bytes / 16))).toBeLessThan(10);
+    answered.resolve();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(marks.size).toBe(0);
+    // Another page (gone into the back/forward cache, its lock now this sender's) marked this one.
+    const theirs = traceOf(2);
+    marks.set(theirs.id, Date.now() + 20_000);
+    await queue.append([theirs]);
+    await sender.drain();
+    expect(c.calls.map((call) => call.ids)).toEqual([[mine.id]]); // left alone…
+    await vi.advanceTimersByTimeAsync(20_000 + 5_000); // …until its mark ran out (and the next look)
+    expect(c.calls.map((call) => call.ids)).toEqual([[mine.id], [theirs.id]]);
+  });
+
   it("does not remember a trace already sent from memory before its write finished", async () => {
     const c = collector();
     const { queue, sender } = setup(c);

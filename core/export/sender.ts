@@ -4,7 +4,7 @@ import { WakeTimer } from "./wake-timer.js";
 import { KeepaliveBudget } from "./keepalive-budget.js";
 import { encodeIngestBatch, INGEST_ENVELOPE_BYTES } from "./ingest-format.js";
 import { utf8Length } from "../serialize/safe-json.js";
-import { rebased, type Lease, type QueuedTrace, type TraceQueue } from "./queue.js";
+import { rebased, uploadAllowanceMs, type Lease, type QueuedTrace, type TraceQueue } from "./queue.js";
 import type { Transport, TransportResult } from "./transport.js";
 
 // Drains a TraceQueue through a Transport. Batches are cut by bytes so each fits the keepalive
@@ -28,9 +28,24 @@ export interface SenderOptions {
   idlePollMs?: number;
   /** Called with trace ids the collector accepted. */
   onDelivered?: (ids: readonly string[]) => void;
+  /**
+   * Marks shared by the origin's senders (browser: localStorage): `sendUnqueued` marks what it
+   * sends from memory (a page going away, its lock soon another tab's) until that request's
+   * timeout, and clears the marks once answered; a sender leaves marked traces alone meanwhile.
+   */
+  sendingMarks?: SendingMarks;
   now?: () => number;
   random?: () => number;
 }
+
+export interface SendingMarks {
+  markSending(ids: readonly string[], until: number): void;
+  sendingUntil(id: string, now: number): number | undefined;
+  unmarkSending(ids: readonly string[]): void;
+}
+
+/** How long a request sent from memory may take, its upload aside (the fetch transport's timeout). */
+const SENT_FROM_MEMORY_MS = 25_000;
 
 export interface SenderStats {
   /** Traces the collector accepted. */
@@ -220,8 +235,10 @@ export class Sender {
     const fire = () => {
       if (!batch.length) return;
       const sending = batch;
-      for (const item of sending) this.direct.add(item.id);
-      sentIds.push(...sending.map((i) => i.id));
+      const ids = sending.map((i) => i.id);
+      for (const id of ids) this.direct.add(id);
+      sentIds.push(...ids);
+      this.options.sendingMarks?.markSending(ids, this.now() + SENT_FROM_MEMORY_MS + uploadAllowanceMs(bytes));
       void this.request(sending, 1).then(async (result) => {
         try {
           if (verdictOf(result.status) === "ok") {
@@ -233,7 +250,8 @@ export class Sender {
         } catch (error) {
           reportSdkError("sender.sendUnqueued", error);
         } finally {
-          for (const item of sending) this.direct.delete(item.id);
+          for (const id of ids) this.direct.delete(id);
+          this.options.sendingMarks?.unmarkSending(ids);
         }
       });
       batch = [];
@@ -313,10 +331,15 @@ export class Sender {
   /** Leases a batch whose body fits `room` (one oversized trace may come alone); skips direct sends. */
   private async leaseBatch(room: number): Promise<Lease | undefined> {
     const lease = await this.queue.lease(Math.max(1, room - INGEST_ENVELOPE_BYTES));
-    if (!lease || !lease.items.some((i) => this.direct.has(i.id))) return lease;
-    // Already on the wire through sendUnqueued: hide them until that answer (or the lease) is in.
-    await this.queue.nack({ ...lease, items: lease.items.filter((i) => this.direct.has(i.id)) }, lease.expiresAt);
-    const rest = lease.items.filter((i) => !this.direct.has(i.id));
+    if (!lease) return undefined;
+    // Already on the wire through sendUnqueued, this tab's or a page's that went (marked): hidden
+    // until that answer (or the lease, or the mark) is in.
+    const now = this.now();
+    const busyUntil = (id: string) => (this.direct.has(id) ? lease.expiresAt : this.options.sendingMarks?.sendingUntil(id, now));
+    const busy = lease.items.filter((i) => busyUntil(i.id) !== undefined);
+    if (!busy.length) return lease;
+    await this.queue.nack({ ...lease, items: busy }, Math.max(...busy.map((i) => busyUntil(i.id) ?? now)));
+    const rest = lease.items.filter((i) => !busy.includes(i));
     return rest.length ? { ...lease, items: rest } : this.leaseBatch(room);
   }
 

@@ -54,6 +54,33 @@ describe("journal", () => {
     expect(storage.getItem("app-setting")).toBe("1");
   });
 
+  it("marks traces sent from memory as on their way until a time, for every tab of the origin; a mark runs out, or is cleared", () => {
+    const storage = fakeStorage();
+    vi.stubGlobal("localStorage", storage);
+    const [closing, next] = [openJournal("q")!, openJournal("q")!];
+    closing.markSending(["tr-1", "tr-2"], 30_000);
+    expect(next.sendingUntil("tr-1", 1_000)).toBe(30_000);
+    expect(next.sendingUntil("tr-3", 1_000)).toBeUndefined();
+    closing.unmarkSending(["tr-2"]);
+    expect(next.sendingUntil("tr-2", 1_000)).toBeUndefined();
+    expect(next.sendingUntil("tr-1", 30_000)).toBeUndefined(); // run out: gone
+    expect(storage.length).toBe(0);
+    closing.markSending(["tr-4"], 10_000_000); // set under a clock since set back by hours: void
+    expect(next.sendingUntil("tr-4", 1_000)).toBeUndefined();
+    expect(storage.length).toBe(0);
+  });
+
+  it("drops marks that ran out when read, not another queue's keys or live marks", () => {
+    const storage = fakeStorage();
+    vi.stubGlobal("localStorage", storage);
+    const now = Date.now();
+    openJournal("q")!.markSending(["tr-old"], now - 1);
+    openJournal("q")!.markSending(["tr-live"], now + 20_000);
+    openJournal("q:sending")!.save([trace("tr-other")]);
+    openJournal("q")!.read();
+    expect([...Array(storage.length).keys()].map((i) => storage.key(i)).sort()).toEqual(["q:sending:tr-live", "q:sending:unstored:tr-other"]);
+  });
+
   it("is not there where localStorage is not (a Web Worker) or throws (site data blocked)", () => {
     vi.stubGlobal("localStorage", undefined);
     expect(openJournal("q")).toBeUndefined();

@@ -131,3 +131,22 @@ test("a trace stored but not yet sent when the page goes into the cache goes out
   await app(page);
   expect(await restored(page)).toBe(true);
 });
+
+test("a trace sent from memory by a page going into the cache is not sent at the same time by the next page of the site, the sender now", async ({ page, request }) => {
+  await openCacheable(page, "a", "&retryBase=600000&retryMax=600000");
+  await settle(page, request);
+  await request.get("/stub/fail?times=1000&status=503");
+  await page.evaluate(() => (globalThis as any).app.traceOne("failed once"));
+  await expect.poll(async () => (await stub(request)).requests.some((r) => r.status === 503)).toBe(true);
+  const stored = await page.evaluate(() => (globalThis as any).app.traceOne("stored, not sent"));
+  await expect.poll(() => page.evaluate(async () => (await (globalThis as any).app.stats()).queued)).toBe(2);
+  await request.get("/stub/fail?times=0");
+  await request.get("/stub/delay?ms=3000"); // the page's copy from memory is still on its way for 3 s
+  await page.goto("/page/delivery-app?cacheable=1&label=b"); // page b takes the lock as a goes
+  await app(page);
+  await expect.poll(() => page.evaluate(async () => (await (globalThis as any).app.stats()).leader)).toBe(true);
+  await expectDelivered(request, [stored]);
+  await page.waitForTimeout(3_000); // b's queue holds the trace, unacknowledged, all this time
+  // b left it alone while a's copy was out (without the mark it sent its own 0.1 s after a's).
+  expect((await stub(request)).requests.filter((r) => r.ids.includes(stored))).toHaveLength(1);
+});

@@ -246,6 +246,7 @@ test("tab closed while the collector is failing: the next page load delivers the
 });
 
 test("tab closed before its trace's IndexedDB write could run, its keepalive copy failing: the next page load delivers the trace", async ({ context, request }) => {
+  test.setTimeout(75_000);
   await context.newPage(); // keeps the context open while the tab under test is gone
   const first = await openApp(await context.newPage());
   // Another tab of the origin holds the queue in a long transaction, so the closing tab's write
@@ -271,7 +272,9 @@ test("tab closed before its trace's IndexedDB write could run, its keepalive cop
   await blocker.evaluate(() => ((globalThis as { release?: boolean }).release = true));
   expect((await stub(request)).deliveries).toEqual({});
   const reopened = await openApp(await context.newPage());
-  const view = await expectDelivered(request, [id]);
+  // The closing page marked its copy as on its way (25 s and the upload's time): if it was gone
+  // before its failure cleared the mark, the next sender waits the mark out.
+  const view = await expectDelivered(request, [id], 45_000);
   expect(view.deliveries[id]).toBe(1);
   await expect.poll(() => reopened.evaluate(() => Object.keys(localStorage).length)).toBe(0); // its copy is gone
 });
