@@ -182,9 +182,12 @@ test("the pages carry a content security policy, and the demo runs within it", a
   }
   expect((await fetch(`${demo.url}/_headers`)).status).toBe(404); // the rules file is not served
   const violations: string[] = [];
+  const errors: string[] = []; // what a newcomer with the console open would see (a 404, a failing script)
   page.on("console", (m) => {
     if (/Content Security Policy/i.test(m.text())) violations.push(m.text());
+    else if (m.type() === "error" || m.type() === "warning") errors.push(`${m.type()}: ${m.text()} ${m.location().url}`);
   });
+  page.on("pageerror", (e) => errors.push(`pageerror: ${e.message}`));
   await page.goto(`${demo.url}/`);
   await page.fill("#question", "What's the weather in Paris?");
   await page.press("#question", "Enter");
@@ -195,6 +198,7 @@ test("the pages carry a content security policy, and the demo runs within it", a
   // The waterfall's bars are placed (through the CSSOM, which the policy allows).
   expect(await page.locator(".span-row .bar").first().evaluate((el) => (el as HTMLElement).style.width)).toMatch(/%$/);
   expect(violations).toEqual([]);
+  expect(errors).toEqual([]);
 });
 
 test("a trace whose spans nest tens of thousands deep (parts merged up to a raised TRACE_MAX_SPANS) is listed, not left at \"Loading trace…\"", async ({ page }) => {
