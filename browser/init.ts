@@ -244,6 +244,9 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
   const removeListeners = installLifecycle({
     onHide(how) {
       const wasSender = active(); // before a move into the cache lets go of the lock
+      // Going: its lock and leases count as gone, and the next sender must not send what this
+      // page's keepalive requests still carry.
+      if (how !== "hidden") sender.markOnTheWire();
       // A trace still open when the page goes for good (an answer still streaming) is lost unless
       // it is ended now: its open spans end with a "cancelled" event and it is sent with the rest.
       if (how === "unloading") {
@@ -428,9 +431,9 @@ class FallbackQueue implements TraceQueue {
     await this.abandoned?.ack(lease).catch(() => undefined);
     return (await this.current).ack(lease);
   }
-  async nack(lease: Lease, retryAt: number) {
-    await this.abandoned?.nack(lease, retryAt).catch(() => undefined);
-    return (await this.current).nack(lease, retryAt);
+  async nack(lease: Lease, retryAt: number, failed?: boolean) {
+    await this.abandoned?.nack(lease, retryAt, failed).catch(() => undefined);
+    return (await this.current).nack(lease, retryAt, failed);
   }
   // Snapshots only make sense in IndexedDB: a memory queue dies with the tab they stand in for.
   putSnapshots(items: readonly QueuedTrace[]) { return this.inIdb("queue.putSnapshots", this.current, (q) => q.putSnapshots(items)); }

@@ -29,7 +29,7 @@ export interface Journal {
 }
 
 /** The longest a mark may still run: one further off was set under a clock since set back, and is void. */
-const MAX_MARK_MS = 600_000;
+const MAX_MARK_MS = 60_000; // a mark is a lease's time (30 s) and an upload's within the keepalive budget
 
 /** The journal of queue `name`; undefined where there is no localStorage (a Web Worker, site data blocked). */
 export function openJournal(name: string): Journal | undefined {
@@ -51,11 +51,13 @@ export function openJournal(name: string): Journal | undefined {
     }
   };
   function sendingUntil(id: string, now: number): number | undefined {
-    let until = Number.NaN;
-    attempt(() => (until = Number(storage.getItem(sending + id) ?? Number.NaN)));
-    if (Number.isNaN(until)) return undefined;
+    let mark: string | null = null;
+    attempt(() => (mark = storage.getItem(sending + id)));
+    if (mark === null) return undefined;
+    const until = Number(mark);
     if (until > now && until - now <= MAX_MARK_MS) return until;
-    attempt(() => storage.removeItem(sending + id)); // run out, or set under a clock since set back
+    // Run out, set under a clock since set back, or not a time at all (another script's value).
+    attempt(() => storage.removeItem(sending + id));
     return undefined;
   }
   // Keys of this queue's copies: a ":" after the prefix is another queue's ("app" and "app:unstored").

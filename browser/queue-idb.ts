@@ -255,13 +255,13 @@ export class IdbQueue implements TraceQueue {
     });
   }
 
-  nack(lease: Lease, retryAt: number): Promise<void> {
+  nack(lease: Lease, retryAt: number, failed = true): Promise<void> {
     return this.again(async () => {
       const tx = await this.transaction("readwrite");
       for (const { id } of lease.items) {
         const row = await tx.store.index("id").get(id);
         if (!row || row.leaseToken !== lease.token) continue; // expired and re-leased meanwhile
-        await tx.store.put({ ...row, leaseToken: undefined, leaseOwner: undefined, leasedAt: undefined, leaseUntil: undefined, attempts: row.attempts + 1, notBefore: retryAt, nackedAt: this.now() });
+        await tx.store.put({ ...row, leaseToken: undefined, leaseOwner: undefined, leasedAt: undefined, leaseUntil: undefined, attempts: row.attempts + (failed ? 1 : 0), notBefore: retryAt, nackedAt: this.now() });
       }
       await tx.done;
     });

@@ -84,11 +84,11 @@ export class MemoryQueue implements TraceQueue {
     }
   }
 
-  async nack(lease: Lease, retryAt: number): Promise<void> {
+  async nack(lease: Lease, retryAt: number, failed = true): Promise<void> {
     for (const { id } of lease.items) {
       const entry = this.entries.get(id);
       if (!entry || entry.leaseToken !== lease.token) continue; // re-leased by someone else meanwhile
-      Object.assign(entry, { leaseToken: undefined, leaseUntil: undefined, leasedAt: undefined, attempts: entry.attempts + 1, notBefore: retryAt, nackedAt: this.now() });
+      Object.assign(entry, { leaseToken: undefined, leaseUntil: undefined, leasedAt: undefined, attempts: entry.attempts + (failed ? 1 : 0), notBefore: retryAt, nackedAt: this.now() });
     }
   }
 

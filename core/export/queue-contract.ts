@@ -120,6 +120,17 @@ export const QUEUE_CONTRACT: readonly { name: string; run(ctx: Ctx): Promise<voi
     },
   },
   {
+    name: "nack of entries set aside, not failed, releases them for retryAt without counting an attempt",
+    async run(ctx) {
+      const q = await ctx.make();
+      await q.append([trace(1)]);
+      await q.nack((await q.lease(1_000))!, ctx.now() + 5_000, false);
+      eq(await q.lease(1_000), undefined, "await q.lease(1_000)");
+      ctx.tick(5_000);
+      eq((await q.lease(1_000))?.items[0]?.attempts, 0, "attempts after a nack that was no failure");
+    },
+  },
+  {
     name: "entries waiting for their retry time do not block newer ones",
     async run(ctx) {
       const q = await ctx.make();

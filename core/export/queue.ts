@@ -102,8 +102,11 @@ export interface TraceQueue {
   lease(maxBytes: number): Promise<Lease | undefined>;
   /** The next hop accepted these entries: deletes them (by trace id, whoever holds them now). */
   ack(lease: Lease): Promise<void>;
-  /** Delivery failed: releases the entries still held under this lease, due again at `retryAt`. */
-  nack(lease: Lease, retryAt: number): Promise<void>;
+  /**
+   * Delivery failed: releases the entries still held under this lease, due again at `retryAt`, and
+   * counts the attempt; `failed` false only sets them aside (another copy is on its way) uncounted.
+   */
+  nack(lease: Lease, retryAt: number, failed?: boolean): Promise<void>;
   stats(): Promise<QueueStats>;
 }
 

@@ -374,7 +374,7 @@ describe("Sender", () => {
     expect((await queue.stats()).queued).toBe(0);
   });
 
-  it("marks what it sends from memory until that request's timeout, clears the marks once answered, and leaves traces another page marked alone until theirs", async () => {
+  it("marks what it sends from memory for a lease's time, clears the marks once answered, and leaves traces another page marked alone until theirs", async () => {
     const marks = new Map<string, number>();
     const sendingMarks = {
       markSending: (ids: readonly string[], until: number) => ids.forEach((id) => marks.set(id, until)),
@@ -386,9 +386,9 @@ describe("Sender", () => {
     const { queue, sender } = setup(c, { sendingMarks });
     const mine = traceOf(1);
     sender.sendUnqueued([mine], Promise.resolve());
-    // The fetch transport's timeout, and the upload's time of the request (the trace and its envelope).
-    expect(marks.get(mine.id)! - (Date.now() + 25_000 + Math.ceil(mine.bytes / 16))).toBeGreaterThanOrEqual(0);
-    expect(marks.get(mine.id)! - (Date.now() + 25_000 + Math.ceil(mine.bytes / 16))).toBeLessThan(10);
+    // A lease's time, and the upload's time of the request (the trace and its envelope).
+    expect(marks.get(mine.id)! - (Date.now() + 30_000 + Math.ceil(mine.bytes / 16))).toBeGreaterThanOrEqual(0);
+    expect(marks.get(mine.id)! - (Date.now() + 30_000 + Math.ceil(mine.bytes / 16))).toBeLessThan(10);
     answered.resolve();
     await vi.advanceTimersByTimeAsync(0);
     expect(marks.size).toBe(0);
@@ -396,10 +396,38 @@ describe("Sender", () => {
     const theirs = traceOf(2);
     marks.set(theirs.id, Date.now() + 20_000);
     await queue.append([theirs]);
+    const nack = vi.spyOn(queue, "nack");
     await sender.drain();
     expect(c.calls.map((call) => call.ids)).toEqual([[mine.id]]); // left alone…
+    expect(nack.mock.calls.map(([lease, at, failed]) => [lease.items.map((i) => i.id), at, failed])).toEqual([[[theirs.id], marks.get(theirs.id), false]]); // (no failed attempt)
     await vi.advanceTimersByTimeAsync(20_000 + 5_000); // …until its mark ran out (and the next look)
     expect(c.calls.map((call) => call.ids)).toEqual([[mine.id], [theirs.id]]);
+  });
+
+  it("a page going away marks the traces its keepalive requests still carry, and their answer clears the marks", async () => {
+    const marks = new Map<string, number>();
+    const sendingMarks = {
+      markSending: (ids: readonly string[], until: number) => ids.forEach((id) => marks.set(id, until)),
+      sendingUntil: (id: string) => marks.get(id),
+      unmarkSending: (ids: readonly string[]) => ids.forEach((id) => marks.delete(id)),
+    };
+    const answered = deferred();
+    const c = collector(async () => (await answered.promise, { status: 200 }));
+    const { queue, sender } = setup(c, { sendingMarks });
+    const [small, big] = [traceOf(1), traceOf(2, 40_000)];
+    await queue.append([small, big]);
+    const draining = sender.drain();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(c.calls.map((call) => [call.ids, call.hint.keepalive])).toEqual([[[small.id], true]]);
+    expect(marks.size).toBe(0); // nothing marked while the page stays
+    sender.markOnTheWire();
+    expect([...marks.keys()]).toEqual([small.id]);
+    expect(marks.get(small.id)! - Date.now()).toBeGreaterThanOrEqual(30_000); // a lease's time, and the upload's
+    answered.resolve(); // the page came back from the back/forward cache, and the answer is in
+    await draining;
+    expect(c.calls.map((call) => [call.ids, call.hint.keepalive])).toEqual([[[small.id], true], [[big.id], false]]);
+    sender.markOnTheWire(); // a plain request dies with its page: never marked
+    expect(marks.size).toBe(0);
   });
 
   it("does not remember a trace already sent from memory before its write finished", async () => {

@@ -4,7 +4,7 @@ import { WakeTimer } from "./wake-timer.js";
 import { KeepaliveBudget } from "./keepalive-budget.js";
 import { encodeIngestBatch, INGEST_ENVELOPE_BYTES } from "./ingest-format.js";
 import { utf8Length } from "../serialize/safe-json.js";
-import { rebased, uploadAllowanceMs, type Lease, type QueuedTrace, type TraceQueue } from "./queue.js";
+import { DEFAULT_QUEUE_LIMITS, rebased, uploadAllowanceMs, type Lease, type QueuedTrace, type TraceQueue } from "./queue.js";
 import type { Transport, TransportResult } from "./transport.js";
 
 // Drains a TraceQueue through a Transport. Batches are cut by bytes so each fits the keepalive
@@ -44,8 +44,12 @@ export interface SendingMarks {
   unmarkSending(ids: readonly string[]): void;
 }
 
-/** How long a request sent from memory may take, its upload aside (the fetch transport's timeout). */
-const SENT_FROM_MEMORY_MS = 25_000;
+/**
+ * How long a trace sent by a page going away is marked as on its way, its upload's time aside: a
+ * lease's time. A guess: the page's own timeout does not run once it is frozen or gone, and its
+ * keepalive request lasts as long as the collector takes to answer.
+ */
+const MARK_MS = DEFAULT_QUEUE_LIMITS.leaseMs;
 
 export interface SenderStats {
   /** Traces the collector accepted. */
@@ -111,6 +115,10 @@ export class Sender {
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
+  /** Ids in keepalive requests whose answer is pending, with when their mark would run out (markOnTheWire). */
+  private readonly onTheWire = new Map<string, number>();
+  /** Ids markOnTheWire marked, whose marks their answer clears. */
+  private readonly markedOnHide = new Set<string>();
   /** Ids sent by `sendUnqueued` whose answer is pending: the drain must not send them concurrently. */
   private readonly direct = new Set<string>();
   /** Traces stored for this sender that no request has carried yet, oldest first (see remember). */
@@ -238,7 +246,7 @@ export class Sender {
       const ids = sending.map((i) => i.id);
       for (const id of ids) this.direct.add(id);
       sentIds.push(...ids);
-      this.options.sendingMarks?.markSending(ids, this.now() + SENT_FROM_MEMORY_MS + uploadAllowanceMs(bytes));
+      this.options.sendingMarks?.markSending(ids, this.now() + MARK_MS + uploadAllowanceMs(bytes));
       void this.request(sending, 1).then(async (result) => {
         try {
           if (verdictOf(result.status) === "ok") {
@@ -338,7 +346,7 @@ export class Sender {
     const busyUntil = (id: string) => (this.direct.has(id) ? lease.expiresAt : this.options.sendingMarks?.sendingUntil(id, now));
     const busy = lease.items.filter((i) => busyUntil(i.id) !== undefined);
     if (!busy.length) return lease;
-    await this.queue.nack({ ...lease, items: busy }, Math.max(...busy.map((i) => busyUntil(i.id) ?? now)));
+    await this.queue.nack({ ...lease, items: busy }, Math.max(...busy.map((i) => busyUntil(i.id) ?? now)), false);
     const rest = lease.items.filter((i) => !busy.includes(i));
     return rest.length ? { ...lease, items: rest } : this.leaseBatch(room);
   }
@@ -434,16 +442,39 @@ export class Sender {
     const keepalive = bytes <= this.budget.room(share);
     this.counts.requests++;
     if (this.fresh.size) for (const { id } of items) this.forget(id);
+    const ids = items.map((i) => i.id);
     if (keepalive) {
       this.counts.keepaliveRequests++;
       this.budget.reserve(bytes);
+      const until = this.now() + MARK_MS + uploadAllowanceMs(bytes);
+      for (const id of ids) this.onTheWire.set(id, until);
     }
     try {
       return await this.transport(body, { keepalive, bytes });
     } catch {
       return { status: 0 }; // a transport must not throw; one that does is a network failure
     } finally {
-      if (keepalive) this.budget.release(bytes);
+      if (keepalive) {
+        this.budget.release(bytes);
+        for (const id of ids) this.onTheWire.delete(id);
+        const marked = ids.filter((id) => this.markedOnHide.delete(id));
+        if (marked.length) this.options.sendingMarks?.unmarkSending(marked);
+      }
+    }
+  }
+
+  /**
+   * The page is going away (into the back/forward cache, or for good): marks the traces its
+   * keepalive requests still carry (see sendingMarks), which outlive it. Its lock and leases count
+   * as gone for the next sender (a dead tab's lease is taken back after 2 s), which would otherwise
+   * send them at the same time.
+   */
+  markOnTheWire(): void {
+    const marks = this.options.sendingMarks;
+    if (!marks) return;
+    for (const [id, until] of this.onTheWire) {
+      marks.markSending([id], until);
+      this.markedOnHide.add(id);
     }
   }
 

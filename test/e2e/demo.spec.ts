@@ -87,7 +87,7 @@ test.describe("demo with no configuration (the embedded buffer)", () => {
     expect(JSON.stringify(llm.outputs)).toContain("word1500");
   });
 
-  test("the chat left before its trace went out (leased, the request not made yet): the Traces view, a page of the site, sends it", async ({ page }) => {
+  test("the chat navigated from (not into the back/forward cache) before its trace went out (leased, the request not made yet): the Traces view, a page of the site, sends it", async ({ page }) => {
     await page.goto(`${demo.url}/`);
     await expect(page.locator("#delivery")).toHaveText(/Traces sent: 0/); // tracing has started
     await slowLeases(page);

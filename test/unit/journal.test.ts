@@ -70,13 +70,14 @@ describe("journal", () => {
     expect(storage.length).toBe(0);
   });
 
-  it("drops marks that ran out when read, not another queue's keys or live marks", () => {
+  it("drops marks that ran out, or hold no time, when read; not live marks, nor another queue's keys", () => {
     const storage = fakeStorage();
     vi.stubGlobal("localStorage", storage);
     const now = Date.now();
     openJournal("q")!.markSending(["tr-old"], now - 1);
     openJournal("q")!.markSending(["tr-live"], now + 20_000);
-    openJournal("q:sending")!.save([trace("tr-other")]);
+    storage.setItem("q:sending:tr-garbage", "soon");
+    openJournal("q:sending")!.save([trace("tr-other")]); // a queue named "q:sending": its copy's key starts like q's marks
     openJournal("q")!.read();
     expect([...Array(storage.length).keys()].map((i) => storage.key(i)).sort()).toEqual(["q:sending:tr-live", "q:sending:unstored:tr-other"]);
   });
