@@ -109,6 +109,8 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
   const limits = { maxTraces: options.maxQueuedTraces, maxBytes: options.maxQueuedBytes };
   let storage: DeliveryStats["storage"] = "memory";
   const leadership = electLeader(name, () => {
+    // What it remembered as the sender before (its lock taken over since) may be another's to send.
+    sender.forgetRemembered();
     heard(); // a tab waiting on an answer from the sender before it is the sender now
     sender.nudge();
     channel?.postMessage(SENDING); // and so are the other tabs waiting on one

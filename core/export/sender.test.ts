@@ -344,6 +344,13 @@ describe("Sender", () => {
     // A page going into the back/forward cache sends what is left from memory.
     expect(sender.sendUnqueued(sender.remembered(), Promise.resolve())).toEqual([big.id]);
     expect(sender.remembered()).toEqual([]);
+    // The tab lost the lead and got it back: what it remembered is forgotten, its bytes with it.
+    const [c1, c2] = [traceOf(5, 30_000), traceOf(6, 29_000)];
+    sender.remember([c1!]);
+    sender.forgetRemembered();
+    expect(sender.remembered()).toEqual([]);
+    sender.remember([c2!, traceOf(7, 29_000)]);
+    expect(sender.remembered().map((i) => i.id)).toEqual([c2!.id, traceOf(7).id]); // the budget is whole again
   });
 
   it("a batch the drain leased, sent from memory by a closing page before the drain's request: not sent twice", async () => {

@@ -295,6 +295,12 @@ export class Sender {
     }
   }
 
+  /** Forgets every remembered trace (this tab was not the sender for a while: another may have sent them). */
+  forgetRemembered(): void {
+    this.fresh.clear();
+    this.freshBytes = 0;
+  }
+
   /** The traces `remember` keeps, oldest first. */
   remembered(): QueuedTrace[] {
     return [...this.fresh.values()];
