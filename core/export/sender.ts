@@ -30,8 +30,9 @@ export interface SenderOptions {
   onDelivered?: (ids: readonly string[]) => void;
   /**
    * Marks shared by the origin's senders (browser: localStorage): `sendUnqueued` marks what it
-   * sends from memory (a page going away, its lock soon another tab's) until that request's
-   * timeout, and clears the marks once answered; a sender leaves marked traces alone meanwhile.
+   * sends from memory (a page going away, its lock soon another tab's), `markOnTheWire` what its
+   * keepalive requests carry, for a lease's time; an answer clears them, and a sender leaves marked
+   * traces alone meanwhile.
    */
   sendingMarks?: SendingMarks;
   now?: () => number;
