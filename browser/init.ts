@@ -109,8 +109,9 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
   const limits = { maxTraces: options.maxQueuedTraces, maxBytes: options.maxQueuedBytes };
   let storage: DeliveryStats["storage"] = "memory";
   const leadership = electLeader(name, () => {
-    // What it remembered as the sender before (its lock taken over since) may be another's to send.
-    sender.forgetRemembered();
+    // What it remembered as the sender before (its lock taken over since) may be another's to send
+    // (not with a queue of its own in memory, which only this tab sends).
+    if (storage === "indexeddb") sender.forgetRemembered();
     heard(); // a tab waiting on an answer from the sender before it is the sender now
     sender.nudge();
     channel?.postMessage(SENDING); // and so are the other tabs waiting on one
@@ -246,9 +247,10 @@ export function initBrowser(options: BrowserInitOptions): BrowserTracing {
   const removeListeners = installLifecycle({
     onHide(how) {
       const wasSender = active(); // before a move into the cache lets go of the lock
-      // Going: its lock and leases count as gone, and the next sender must not send what this
-      // page's keepalive requests still carry.
-      if (how !== "hidden") sender.markOnTheWire();
+      // Going, or perhaps discarded while hidden: its lock and leases would count as gone, and the
+      // next sender must not send what this page's requests still carry (in the cache, its plain
+      // ones too).
+      sender.markOnTheWire(how === "cached");
       // A trace still open when the page goes for good (an answer still streaming) is lost unless
       // it is ended now: its open spans end with a "cancelled" event and it is sent with the rest.
       if (how === "unloading") {

@@ -28,8 +28,8 @@ export interface Journal {
   unmarkSending(ids: readonly string[]): void;
 }
 
-/** The longest a mark may still run: one further off was set under a clock since set back, and is void. */
-const MAX_MARK_MS = 60_000; // a mark is a lease's time (30 s) and an upload's within the keepalive budget
+/** The longest a mark may run (a lease's time and a large upload's at 128 kbit/s); more is not a mark this code set. */
+const MAX_MARK_MS = 3_600_000;
 
 /** The journal of queue `name`; undefined where there is no localStorage (a Web Worker, site data blocked). */
 export function openJournal(name: string): Journal | undefined {
@@ -54,9 +54,10 @@ export function openJournal(name: string): Journal | undefined {
     let mark: string | null = null;
     attempt(() => (mark = storage.getItem(sending + id)));
     if (mark === null) return undefined;
-    const until = Number(mark);
-    if (until > now && until - now <= MAX_MARK_MS) return until;
-    // Run out, set under a clock since set back, or not a time at all (another script's value).
+    // "until setAt": a mark set later than now was set under a clock since set back (an NTP fix).
+    const [until = Number.NaN, setAt = Number.NaN] = (mark as string).split(" ").map(Number);
+    if (until > now && setAt <= now && until - setAt <= MAX_MARK_MS) return until;
+    // Run out, set under a clock since set back, or not a mark at all (another script's value).
     attempt(() => storage.removeItem(sending + id));
     return undefined;
   }
@@ -90,7 +91,8 @@ export function openJournal(name: string): Journal | undefined {
       }
     },
     markSending(ids, until) {
-      for (const id of ids) attempt(() => storage.setItem(sending + id, String(until)));
+      const setAt = Date.now();
+      for (const id of ids) attempt(() => storage.setItem(sending + id, `${until} ${setAt}`));
     },
     sendingUntil,
     unmarkSending(ids) {

@@ -411,15 +411,15 @@ describe("Sender", () => {
     expect(c.calls.map((call) => call.ids)).toEqual([[mine.id], [theirs.id]]);
   });
 
-  it("a page going away marks the traces its keepalive requests still carry, and their answer clears the marks", async () => {
+  it("a page hidden or going away marks the traces its requests still carry (plain ones only into the back/forward cache), and their answer clears the marks", async () => {
     const marks = new Map<string, number>();
     const sendingMarks = {
       markSending: (ids: readonly string[], until: number) => ids.forEach((id) => marks.set(id, until)),
       sendingUntil: (id: string) => marks.get(id),
       unmarkSending: (ids: readonly string[]) => ids.forEach((id) => marks.delete(id)),
     };
-    const answered = deferred();
-    const c = collector(async () => (await answered.promise, { status: 200 }));
+    let answer = deferred();
+    const c = collector(async () => (await answer.promise, { status: 200 }));
     const { queue, sender } = setup(c, { sendingMarks });
     const [small, big] = [traceOf(1), traceOf(2, 40_000)];
     await queue.append([small, big]);
@@ -427,14 +427,43 @@ describe("Sender", () => {
     await vi.advanceTimersByTimeAsync(0);
     expect(c.calls.map((call) => [call.ids, call.hint.keepalive])).toEqual([[[small.id], true]]);
     expect(marks.size).toBe(0); // nothing marked while the page stays
-    sender.markOnTheWire();
+    sender.markOnTheWire(false);
     expect([...marks.keys()]).toEqual([small.id]);
     expect(marks.get(small.id)! - Date.now()).toBeGreaterThanOrEqual(30_000); // a lease's time, and the upload's
-    answered.resolve(); // the page came back from the back/forward cache, and the answer is in
-    await draining;
-    expect(c.calls.map((call) => [call.ids, call.hint.keepalive])).toEqual([[[small.id], true], [[big.id], false]]);
-    sender.markOnTheWire(); // a plain request dies with its page: never marked
+    answer.resolve(); // the page lived on (hidden, or back from the cache), and the answer is in
+    answer = deferred();
+    await vi.advanceTimersByTimeAsync(0);
     expect(marks.size).toBe(0);
+    expect(c.calls.map((call) => [call.ids, call.hint.keepalive])).toEqual([[[small.id], true], [[big.id], false]]);
+    sender.markOnTheWire(false); // closed for good: a plain request dies with its page
+    expect(marks.size).toBe(0);
+    sender.markOnTheWire(true); // into the back/forward cache, where it carries on
+    expect(marks.get(big.id)! - Date.now()).toBeGreaterThanOrEqual(30_000 + 40_000 / 16);
+    answer.resolve();
+    await draining;
+    expect(marks.size).toBe(0);
+  });
+
+  it("a trace sent from memory keeps its own mark until it is stored and acknowledged, however often the page hides", async () => {
+    const marks = new Map<string, number>();
+    const sendingMarks = {
+      markSending: (ids: readonly string[], until: number) => ids.forEach((id) => marks.set(id, until)),
+      sendingUntil: (id: string) => marks.get(id),
+      unmarkSending: (ids: readonly string[]) => ids.forEach((id) => marks.delete(id)),
+    };
+    const c = collector();
+    const { queue, sender } = setup(c, { sendingMarks });
+    const item = traceOf(1);
+    const { promise: stored, resolve: store } = deferred();
+    sender.sendUnqueued([item], stored); // pagehide into the cache, its write still under way
+    sender.markOnTheWire(true); // the visibilitychange that follows
+    await vi.advanceTimersByTimeAsync(0); // answered
+    expect(marks.has(item.id)).toBe(true); // not acknowledged in the queue yet: still this page's
+    await queue.append([item]);
+    store();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(marks.size).toBe(0);
+    expect((await queue.stats()).queued).toBe(0);
   });
 
   it("does not remember a trace already sent from memory before its write finished", async () => {

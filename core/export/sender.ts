@@ -116,8 +116,8 @@ export class Sender {
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
-  /** Ids in keepalive requests whose answer is pending, with when their mark would run out (markOnTheWire). */
-  private readonly onTheWire = new Map<string, number>();
+  /** Ids in requests whose answer is pending, with when their mark would run out (markOnTheWire). */
+  private readonly onTheWire = new Map<string, { until: number; keepalive: boolean }>();
   /** Ids markOnTheWire marked, whose marks their answer clears. */
   private readonly markedOnHide = new Set<string>();
   /** Ids sent by `sendUnqueued` whose answer is pending: the drain must not send them concurrently. */
@@ -450,36 +450,36 @@ export class Sender {
     this.counts.requests++;
     if (this.fresh.size) for (const { id } of items) this.forget(id);
     const ids = items.map((i) => i.id);
+    const until = this.now() + MARK_MS + uploadAllowanceMs(bytes);
+    for (const id of ids) this.onTheWire.set(id, { until, keepalive });
     if (keepalive) {
       this.counts.keepaliveRequests++;
       this.budget.reserve(bytes);
-      const until = this.now() + MARK_MS + uploadAllowanceMs(bytes);
-      for (const id of ids) this.onTheWire.set(id, until);
     }
     try {
       return await this.transport(body, { keepalive, bytes });
     } catch {
       return { status: 0 }; // a transport must not throw; one that does is a network failure
     } finally {
-      if (keepalive) {
-        this.budget.release(bytes);
-        for (const id of ids) this.onTheWire.delete(id);
-        const marked = ids.filter((id) => this.markedOnHide.delete(id));
-        if (marked.length) this.options.sendingMarks?.unmarkSending(marked);
-      }
+      if (keepalive) this.budget.release(bytes);
+      for (const id of ids) this.onTheWire.delete(id);
+      const marked = ids.filter((id) => this.markedOnHide.delete(id));
+      if (marked.length) this.options.sendingMarks?.unmarkSending(marked);
     }
   }
 
   /**
-   * The page is going away (into the back/forward cache, or for good): marks the traces its
-   * keepalive requests still carry (see sendingMarks), which outlive it. Its lock and leases count
-   * as gone for the next sender (a dead tab's lease is taken back after 2 s), which would otherwise
-   * send them at the same time.
+   * The page is hidden or going away: marks the traces its requests still carry (see
+   * sendingMarks), so that the next sender does not send them at the same time. A page that goes
+   * (or is discarded while hidden) counts as a dead tab, whose leases are taken back after 2 s,
+   * while its keepalive requests outlive it, and in the back/forward cache its plain ones carry
+   * on too (`plain`). Their answer clears the marks. Traces sendUnqueued sends have its own marks.
    */
-  markOnTheWire(): void {
+  markOnTheWire(plain: boolean): void {
     const marks = this.options.sendingMarks;
     if (!marks) return;
-    for (const [id, until] of this.onTheWire) {
+    for (const [id, { until, keepalive }] of this.onTheWire) {
+      if ((!keepalive && !plain) || this.direct.has(id) || this.markedOnHide.has(id)) continue;
       marks.markSending([id], until);
       this.markedOnHide.add(id);
     }

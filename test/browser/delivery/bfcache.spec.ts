@@ -150,3 +150,24 @@ test("a trace sent from memory by a page going into the cache is not sent at the
   // b left it alone while a's copy was out (without the mark it sent its own 0.1 s after a's).
   expect((await stub(request)).requests.filter((r) => r.ids.includes(stored))).toHaveLength(1);
 });
+
+test("a large trace's plain request, still on its way when the sender goes into the cache (where it carries on): the next page of the site does not send it at the same time", async ({ page, request }) => {
+  await openCacheable(page, "a");
+  await settle(page, request);
+  await request.get("/stub/delay?ms=9000&dropAborted=1"); // the answer comes 9 s after the request
+  // About 40 KB: over the keepalive share a page that stays may take, so a plain request.
+  await page.evaluate(() => (globalThis as any).app.traceOne("large, leaving", { padBytes: 20_000 }) as string);
+  const large = async () => (await stub(request)).requests.filter((r) => r.bytes > 35_000);
+  await expect.poll(async () => (await large()).length).toBe(1);
+  expect((await page.evaluate(() => (globalThis as any).app.stats())).keepaliveRequests).toBe(1); // settle's only
+  await page.goto("/page/delivery-app?cacheable=1&label=b"); // b takes the lock; a's lease counts as a dead tab's
+  await app(page);
+  await expect.poll(() => page.evaluate(async () => (await (globalThis as any).app.stats()).leader)).toBe(true);
+  await page.waitForTimeout(6_000);
+  // Without the mark, b sent it again 5.2 s after a's copy, both answered 200.
+  expect(await large()).toHaveLength(1);
+  await page.goBack({ waitUntil: "commit" });
+  await app(page);
+  expect(await restored(page)).toBe(true); // a was in the cache, its request carrying on
+  await expect.poll(async () => (await large()).map((r) => r.status), { timeout: 10_000 }).toEqual([200]);
+});
