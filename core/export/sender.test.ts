@@ -39,6 +39,17 @@ const deferred = () => {
   return { promise, resolve };
 };
 
+/** Sending marks as the origin's tabs share them (browser: localStorage), in a Map of id → until. */
+const markStore = () => {
+  const marks = new Map<string, number>();
+  const sendingMarks = {
+    markSending: (ids: readonly string[], until: number) => ids.forEach((id) => marks.set(id, until)),
+    sendingUntil: (id: string, now: number) => ((marks.get(id) ?? 0) > now ? marks.get(id) : undefined),
+    unmarkSending: (ids: readonly string[]) => ids.forEach((id) => marks.delete(id)),
+  };
+  return { marks, sendingMarks };
+};
+
 describe("Sender", () => {
   let warn: ReturnType<typeof vi.spyOn>;
   beforeEach(() => {
@@ -382,12 +393,7 @@ describe("Sender", () => {
   });
 
   it("marks what it sends from memory for a lease's time, clears the marks once answered, and leaves traces another page marked alone until theirs", async () => {
-    const marks = new Map<string, number>();
-    const sendingMarks = {
-      markSending: (ids: readonly string[], until: number) => ids.forEach((id) => marks.set(id, until)),
-      sendingUntil: (id: string, now: number) => ((marks.get(id) ?? 0) > now ? marks.get(id) : undefined),
-      unmarkSending: (ids: readonly string[]) => ids.forEach((id) => marks.delete(id)),
-    };
+    const { marks, sendingMarks } = markStore();
     const answered = deferred();
     const c = collector(async (call) => (call.ids.includes(traceOf(1).id) ? (await answered.promise, { status: 200 }) : { status: 200 }));
     const { queue, sender } = setup(c, { sendingMarks });
@@ -412,12 +418,7 @@ describe("Sender", () => {
   });
 
   it("a page hidden or going away marks the traces its requests still carry (plain ones only into the back/forward cache), and their answer clears the marks", async () => {
-    const marks = new Map<string, number>();
-    const sendingMarks = {
-      markSending: (ids: readonly string[], until: number) => ids.forEach((id) => marks.set(id, until)),
-      sendingUntil: (id: string) => marks.get(id),
-      unmarkSending: (ids: readonly string[]) => ids.forEach((id) => marks.delete(id)),
-    };
+    const { marks, sendingMarks } = markStore();
     let answer = deferred();
     const c = collector(async () => (await answer.promise, { status: 200 }));
     const { queue, sender } = setup(c, { sendingMarks });
@@ -445,12 +446,7 @@ describe("Sender", () => {
   });
 
   it("a trace sent from memory keeps its own mark until it is stored and acknowledged, however often the page hides", async () => {
-    const marks = new Map<string, number>();
-    const sendingMarks = {
-      markSending: (ids: readonly string[], until: number) => ids.forEach((id) => marks.set(id, until)),
-      sendingUntil: (id: string) => marks.get(id),
-      unmarkSending: (ids: readonly string[]) => ids.forEach((id) => marks.delete(id)),
-    };
+    const { marks, sendingMarks } = markStore();
     const c = collector();
     const { queue, sender } = setup(c, { sendingMarks });
     const item = traceOf(1);

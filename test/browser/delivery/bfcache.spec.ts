@@ -114,17 +114,23 @@ test("another tab of the site opens, traces and sends while a page is in the cac
   expect(await restored(page)).toBe(true);
 });
 
-test("a trace stored but not yet sent when the page goes into the cache goes out then, from memory", async ({ page, request }) => {
-  // The sender waits out a backoff (up to 10 min here) after a failure; a trace stored meanwhile
-  // is in the queue, not on the wire, when the user leaves the site.
+/** Page a, the sender, waits out a backoff (up to 10 min) after a failure; returns a trace it stored meanwhile. */
+async function storedNotSent(page: Page, request: APIRequestContext): Promise<string> {
   await openCacheable(page, "a", "&retryBase=600000&retryMax=600000");
   await settle(page, request);
   await request.get("/stub/fail?times=1000&status=503");
   await page.evaluate(() => (globalThis as any).app.traceOne("failed once"));
   await expect.poll(async () => (await stub(request)).requests.some((r) => r.status === 503)).toBe(true);
-  const stored = await page.evaluate(() => (globalThis as any).app.traceOne("stored, not sent"));
+  const stored = await page.evaluate(() => (globalThis as any).app.traceOne("stored, not sent") as string);
   await expect.poll(() => page.evaluate(async () => (await (globalThis as any).app.stats()).queued)).toBe(2);
   await request.get("/stub/fail?times=0");
+  return stored;
+}
+
+test("a trace stored but not yet sent when the page goes into the cache goes out then, from memory", async ({ page, request }) => {
+  // The sender waits out a backoff (up to 10 min here) after a failure; a trace stored meanwhile
+  // is in the queue, not on the wire, when the user leaves the site.
+  const stored = await storedNotSent(page, request);
   await page.goto("/health"); // into the cache, where no queue lease may run
   await expectDelivered(request, [stored]); // while the page is away
   await page.goBack({ waitUntil: "commit" });
@@ -133,14 +139,7 @@ test("a trace stored but not yet sent when the page goes into the cache goes out
 });
 
 test("a trace sent from memory by a page going into the cache is not sent at the same time by the next page of the site, the sender now", async ({ page, request }) => {
-  await openCacheable(page, "a", "&retryBase=600000&retryMax=600000");
-  await settle(page, request);
-  await request.get("/stub/fail?times=1000&status=503");
-  await page.evaluate(() => (globalThis as any).app.traceOne("failed once"));
-  await expect.poll(async () => (await stub(request)).requests.some((r) => r.status === 503)).toBe(true);
-  const stored = await page.evaluate(() => (globalThis as any).app.traceOne("stored, not sent"));
-  await expect.poll(() => page.evaluate(async () => (await (globalThis as any).app.stats()).queued)).toBe(2);
-  await request.get("/stub/fail?times=0");
+  const stored = await storedNotSent(page, request);
   await request.get("/stub/delay?ms=3000"); // the page's copy from memory is still on its way for 3 s
   await page.goto("/page/delivery-app?cacheable=1&label=b"); // page b takes the lock as a goes
   await app(page);
