@@ -42,9 +42,9 @@ export function openJournal(name: string): Journal | undefined {
   }
   const prefix = `${name}:unstored:`;
   const sending = `${name}:sending:`;
-  const attempt = (write: () => void) => {
+  const quietly = (step: () => void) => {
     try {
-      write();
+      step();
     } catch {
       // full or blocked: without the mark, the next sender may send the trace as well (it is
       // delivered once all the same: the collector keeps one copy)
@@ -52,17 +52,18 @@ export function openJournal(name: string): Journal | undefined {
   };
   function sendingUntil(id: string, now: number): number | undefined {
     let mark: string | null = null;
-    attempt(() => (mark = storage.getItem(sending + id)));
+    quietly(() => (mark = storage.getItem(sending + id)));
     if (mark === null) return undefined;
     // "until setAt": a mark set later than now was set under a clock since set back (an NTP fix).
     const [until = Number.NaN, setAt = Number.NaN] = (mark as string).split(" ").map(Number);
     if (until > now && setAt <= now && until - setAt <= MAX_MARK_MS) return until;
     // Run out, set under a clock since set back, or not a mark at all (another script's value).
-    attempt(() => storage.removeItem(sending + id));
+    quietly(() => storage.removeItem(sending + id));
     return undefined;
   }
-  // Keys of this queue's copies: a ":" after the prefix is another queue's ("app" and "app:unstored").
-  const keys = () => Array.from({ length: storage.length }, (_, i) => storage.key(i)).filter((k): k is string => !!k?.startsWith(prefix) && !k.includes(":", prefix.length));
+  // Keys of this queue's entries of a kind: a ":" after the prefix is another queue's ("app" and "app:unstored").
+  const keysOf = (start: string) => Array.from({ length: storage.length }, (_, i) => storage.key(i)).filter((k): k is string => !!k?.startsWith(start) && !k.includes(":", start.length));
+  const keys = () => keysOf(prefix);
   return {
     save(items) {
       let room = MAX_CHARS;
@@ -92,11 +93,11 @@ export function openJournal(name: string): Journal | undefined {
     },
     markSending(ids, until) {
       const setAt = Date.now();
-      for (const id of ids) attempt(() => storage.setItem(sending + id, `${until} ${setAt}`));
+      for (const id of ids) quietly(() => storage.setItem(sending + id, `${until} ${setAt}`));
     },
     sendingUntil,
     unmarkSending(ids) {
-      for (const id of ids) attempt(() => storage.removeItem(sending + id));
+      for (const id of ids) quietly(() => storage.removeItem(sending + id));
     },
     read() {
       const items: QueuedTrace[] = [];
@@ -109,10 +110,7 @@ export function openJournal(name: string): Journal | undefined {
         }
         // Marks left by pages whose trace went another way (dropped by the caps, say) go once run out.
         const now = Date.now();
-        for (let i = storage.length - 1; i >= 0; i--) {
-          const key = storage.key(i);
-          if (key?.startsWith(sending) && !key.includes(":", sending.length)) sendingUntil(key.slice(sending.length), now);
-        }
+        for (const key of keysOf(sending)) sendingUntil(key.slice(sending.length), now);
       } catch {
         // unreadable now: the copies stay for the next page
       }

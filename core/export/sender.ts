@@ -52,6 +52,9 @@ export interface SendingMarks {
  */
 const MARK_MS = DEFAULT_QUEUE_LIMITS.leaseMs;
 
+/** Until when a request of `bytes` sent now is marked as on its way (see MARK_MS). */
+const markUntil = (now: number, bytes: number): number => now + MARK_MS + uploadAllowanceMs(bytes);
+
 export interface SenderStats {
   /** Traces the collector accepted. */
   sent: number;
@@ -247,7 +250,7 @@ export class Sender {
       const ids = sending.map((i) => i.id);
       for (const id of ids) this.direct.add(id);
       sentIds.push(...ids);
-      this.options.sendingMarks?.markSending(ids, this.now() + MARK_MS + uploadAllowanceMs(bytes));
+      this.options.sendingMarks?.markSending(ids, markUntil(this.now(), bytes));
       void this.request(sending, 1).then(async (result) => {
         try {
           if (verdictOf(result.status) === "ok") {
@@ -450,7 +453,7 @@ export class Sender {
     this.counts.requests++;
     if (this.fresh.size) for (const { id } of items) this.forget(id);
     const ids = items.map((i) => i.id);
-    const until = this.now() + MARK_MS + uploadAllowanceMs(bytes);
+    const until = markUntil(this.now(), bytes);
     for (const id of ids) this.onTheWire.set(id, { until, keepalive });
     if (keepalive) {
       this.counts.keepaliveRequests++;
