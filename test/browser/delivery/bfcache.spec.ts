@@ -150,6 +150,29 @@ test("a trace sent from memory by a page going into the cache is not sent at the
   expect((await stub(request)).requests.filter((r) => r.ids.includes(stored))).toHaveLength(1);
 });
 
+test("a sender busy for a while, whose lock another tab took over, and who gets it back: into the cache it does not send again what that tab delivered", async ({ page, context, request }) => {
+  const stored = await storedNotSent(page, request); // a, the sender, remembers it to send from memory
+  // a's main thread is busy for 12 s: it cannot answer, so a tab with news takes its lock over.
+  await page.evaluate(() => void setTimeout(() => { for (const end = Date.now() + 12_000; Date.now() < end; ); }));
+  const other = await context.newPage();
+  await other.goto("/page/delivery-app?label=other");
+  await app(other);
+  await expectDelivered(request, [stored]); // after its 5 s wait for an answer
+  // Acknowledged (the trace that failed waits out a's backoff, set on it in the queue).
+  await expect.poll(() => other.evaluate(async () => (await (globalThis as any).app.stats()).queued)).toBe(1);
+  await other.close();
+  await expect.poll(() => page.evaluate(async () => (await (globalThis as any).app.stats()).leader), { timeout: 15_000 }).toBe(true); // a is the sender again
+  const fresh = await page.evaluate(() => (globalThis as any).app.traceOne("stored as the sender again") as string);
+  await expect.poll(() => page.evaluate(async () => (await (globalThis as any).app.stats()).queued)).toBe(2);
+  await page.goto("/health"); // into the cache: what a stored as the sender and has not sent goes from memory
+  await expectDelivered(request, [fresh]);
+  await page.goBack({ waitUntil: "commit" });
+  await app(page);
+  expect(await restored(page)).toBe(true);
+  // The other tab's copy only: a forgot what it remembered from before its lock was taken.
+  expect((await stub(request)).requests.filter((r) => r.ids.includes(stored))).toHaveLength(1);
+});
+
 test("a large trace's plain request, still on its way when the sender goes into the cache (where it carries on): the next page of the site does not send it at the same time", async ({ page, request }) => {
   await openCacheable(page, "a");
   await settle(page, request);
