@@ -477,6 +477,38 @@ describe("redactSecrets", () => {
     expect(inputs.kept).toEqual(kept);
   });
 
+  it("masks tokens services put in a URL's path (a Telegram bot's, Slack and Discord webhooks), in names and attributes too, and keeps the ids and look-alikes", async () => {
+    const bot = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"; // the shape of Telegram's own example
+    const slack = "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX";
+    const discord = "https://discord.com/api/webhooks/123456789012345678/abcDEF-ghiJKL_mnoPQRstuVWXyz0123456789abcdefGHIJKLmnopQRSTuvwxYZ012345";
+    const trace = await finished(() => {
+      mlflow.withSpan((span) => void span.setAttribute("url.full", `https://api.telegram.org/bot${bot}/sendMessage`), {
+        name: `POST /bot${bot}/sendMessage`,
+        inputs: {
+          url: `https://api.telegram.org/bot${bot}/getUpdates?offset=1`, slack, discord, prose: `Post to ${slack} when done.`,
+          // Look-alikes: a clock, a ratio, an id with a short suffix, Slack's page about webhooks, a token's length and more.
+          time: "at 12:30:45 on 20261207:091500", ratio: "ratio 1000000:1", ref: "order 12345678:abc",
+          docs: "https://api.slack.com/messaging/webhooks", longer: `123456789:${"A".repeat(51)}`,
+        },
+      });
+    });
+    const clean = redactSecrets(trace)!;
+    const span = clean.data.spans[0]!;
+    const text = JSON.stringify(clean);
+    for (const secret of ["AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/", "XXXXXXXXXXXXXXXXXXXXXXXX", "abcDEF-ghiJKL"]) expect(text).not.toContain(secret);
+    expect(span.name).toBe(`POST /bot123456789:${REDACTED}/sendMessage`);
+    expect(span.attributes["url.full"]).toBe(`https://api.telegram.org/bot123456789:${REDACTED}/sendMessage`);
+    expect(span.inputs).toEqual({
+      url: `https://api.telegram.org/bot123456789:${REDACTED}/getUpdates?offset=1`,
+      slack: `https://hooks.slack.com/services/T00000000/B00000000/${REDACTED}`,
+      discord: `https://discord.com/api/webhooks/123456789012345678/${REDACTED}`,
+      prose: `Post to https://hooks.slack.com/services/T00000000/B00000000/${REDACTED} when done.`,
+      time: "at 12:30:45 on 20261207:091500", ratio: "ratio 1000000:1", ref: "order 12345678:abc",
+      docs: "https://api.slack.com/messaging/webhooks", longer: `123456789:${"A".repeat(51)}`,
+    });
+    expect(clean.info.requestPreview).not.toContain("XXXXXXXXXXXXXXXXXXXXXXXX");
+  });
+
   it("takes extra keys and patterns", () => {
     const redact = createRedactor({ keys: ["ssn", /^x-internal-/], patterns: [/\b\d{3}-\d{2}-\d{4}\b/g] });
     const trace = {

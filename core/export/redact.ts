@@ -113,6 +113,14 @@ const SECRET_PARTS: readonly RedactRule[] = [
       return kept ? m : `${scheme}${sep.includes("%") ? sep : " "}${REDACTED}`;
     },
   },
+  // Tokens that services put in a URL's path, where no key names them: a Telegram bot's
+  // (`/bot<id>:<token>/sendMessage`, 30 to 50 URL-safe characters after the bot's id), a Slack or Discord
+  // webhook's last segment. The ids before them stay.
+  { pattern: /(?<![\d:-])\d{6,12}:[A-Za-z0-9_-]{30,50}(?![\w-])/g, replace: (m) => `${m.slice(0, m.indexOf(":") + 1)}${REDACTED}` },
+  {
+    pattern: /\b(?:hooks\.slack\.com\/(?:services|triggers|workflows)(?:\/[A-Za-z0-9]{1,40}){1,3}|discord(?:app)?\.com\/api\/webhooks\/\d{1,30})\/[A-Za-z0-9_-]{16,}/g,
+    replace: (m) => `${m.slice(0, m.lastIndexOf("/") + 1)}${REDACTED}`,
+  },
   // The password in scheme://user:password@host, up to the last "@" before the host (a password
   // written with "@" or ":" in it, unencoded, is masked whole), never past a quote that ends a
   // JSON string, one followed by , : } or ] (an escaped one, \", is part of the password).
