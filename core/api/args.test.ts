@@ -15,6 +15,13 @@ describe("readParams / mapArgs", () => {
     expect(names(new Function("return class Sub extends Array { copy() { return new this.constructor(this.q); } }")())).toBeUndefined();
     expect(names(new Function("return class { \"constructor\"(a, b) {} }")())).toEqual(["a", "b"]);
     expect(names({ class(x: number, y: number) { return x + y; } }.class)).toEqual(["x", "y"]); // a method named class
+    // The class's own constructor, not the word in a string, a comment, a field or a nested class before it.
+    expect(names(new Function(`return class Q extends Object { static label = "constructor(zz)"; // the constructor (below)
+      /* constructor(c) */ static Inner = class { constructor(inner) {} }; m() { return new this.constructor(m); } constructor(a, b) { super(); } }`)())).toEqual(["a", "b"]);
+    expect(names(new Function("return class { x = `${`constructor(t)`}`; \"constructor\"(a) {} }")())).toEqual(["a"]);
+    expect(names(new Function("return class extends ((o) => Object)({ constructor(h) {} }) { constructor(a) { super(); } }")())).toEqual(["a"]);
+    // A template in a default may hold templates, quotes and brackets of its own.
+    expect(names(new Function("a = `x${`)`}${'(' + `y${1}`}`, b", "return 0"))).toEqual(["a", "b"]);
     // A name with letters beyond ASCII before a slash: a division, not a regex literal.
     expect(names(new Function("x = ä / 2, b", "return b / 3"))).toEqual(["x", "b"]);
     // Any identifier JavaScript allows, as Python records any parameter name.

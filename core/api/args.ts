@@ -20,9 +20,9 @@ export function readParams(fn: Function): Param[] | undefined {
   // A class takes its constructor's parameters; without one of its own, they cannot be read here.
   // (Not a method named `class`: `class(x) {}`.)
   if (/^class\s*(?:[\p{ID_Start}_$][\p{ID_Continue}$]*\s*)?(?:extends\b|\{)/u.test(src)) {
-    const ctor = /(?<![.\w$])(?:constructor|"constructor"|'constructor')\s*\(/.exec(src); // not `this.constructor(…)`
-    if (!ctor) return undefined;
-    src = src.slice(ctor.index);
+    const at = constructorAt(src);
+    if (at < 0) return undefined;
+    src = src.slice(at);
   }
   let body = src.replace(/^\s*async(?=[\s(*[])\s*/, "").replace(/^\*\s*/, "");
   // A method's name before its parameters may hold brackets of its own: a computed key (where
@@ -118,10 +118,33 @@ function splitTopLevel(text: string, literals = true): string[] | undefined {
   return undefined;
 }
 
-/** Index of the bracket closing the one `text` opens with (strings skipped). */
-function closingBracket(text: string): number {
+/**
+ * Where a class's own constructor starts in its source: `constructor(` in the class body itself, not
+ * in a string, a comment, a field's value or a method's body (`new this.constructor(…)`, a nested class).
+ */
+function constructorAt(src: string): number {
+  let depth = 0; // brackets open: the class body is the first `{` outside the heritage's ( and [
+  let body = -1;
+  for (let i = 0; i < src.length; i++) {
+    const c = src[i]!;
+    if (c === '"' || c === "'" || c === "`") {
+      if (depth === body && /^(["'])constructor\1\s*\(/.test(src.slice(i, i + 40))) return i;
+      i = skipString(src, i);
+    } else if (c === "/" && (src[i + 1] === "/" || src[i + 1] === "*")) {
+      const close = src[i + 1] === "/" ? src.indexOf("\n", i) : src.indexOf("*/", i + 2) + 1;
+      i = close <= 0 ? src.length : close;
+    } else if (c === "{" && body < 0 && depth === 0) body = ++depth;
+    else if (c === "(" || c === "[" || c === "{") depth++;
+    else if (c === ")" || c === "]" || c === "}") depth--;
+    else if (depth === body && c === "c" && !/[.\w$]/.test(src[i - 1] ?? "") && /^constructor\s*\(/.test(src.slice(i, i + 40))) return i;
+  }
+  return -1;
+}
+
+/** Index of the bracket closing the one `text` opens with at `from` (strings skipped). */
+function closingBracket(text: string, from = 0): number {
   let depth = 0;
-  for (let i = 0; i < text.length; i++) {
+  for (let i = from; i < text.length; i++) {
     const c = text[i]!;
     if (c === '"' || c === "'" || c === "`") i = skipString(text, i);
     else if (c === "[" || c === "(" || c === "{") depth++;
@@ -130,11 +153,13 @@ function closingBracket(text: string): number {
   return text.length;
 }
 
+/** Index of the quote closing the string or template literal opened at `at` (a template's `${…}` may hold strings and templates of its own). */
 function skipString(text: string, at: number): number {
   const quote = text[at];
   for (let i = at + 1; i < text.length; i++) {
     if (text[i] === "\\") i++;
     else if (text[i] === quote) return i;
+    else if (quote === "`" && text[i] === "$" && text[i + 1] === "{") i = closingBracket(text, i + 1);
   }
   return text.length;
 }
