@@ -28,6 +28,7 @@ describe("readParams / mapArgs", () => {
     expect(names(new Function("名前, ä, $x, _y, café", "return 0"))).toEqual(["名前", "ä", "$x", "_y", "café"]);
     expect(names(new Function("return (名前) => 名前")())).toEqual(["名前"]);
     expect(names(new Function("return 名前 => 名前")())).toEqual(["名前"]);
+    expect(names(new Function("return async => async")())).toEqual(["async"]); // a parameter named async, not an async arrow
     expect(names({ m(a: number, ...rest: number[]) { return a + rest.length; } }.m)).toEqual(["a", "...rest"]);
     expect(names({ async *g(a: number) { yield a; } }.g)).toEqual(["a"]);
     expect(names(function (a = "x,)", b = { c: [1, 2] }, /* c, */ d = Math.max(1, 2)) { return [a, b, d]; })).toEqual(["a", "b", "d"]);

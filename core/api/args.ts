@@ -24,7 +24,7 @@ export function readParams(fn: Function): Param[] | undefined {
     if (at < 0) return undefined;
     src = src.slice(at);
   }
-  let body = src.replace(/^\s*async(?=[\s(*[])\s*/, "").replace(/^\*\s*/, "");
+  let body = src.replace(/^\s*async(?=[\s(*[])(?!\s*=>)\s*/, "").replace(/^\*\s*/, "");
   // A method's name before its parameters may hold brackets of its own: a computed key (where
   // compilers put the calls of the method's decorators: `[(_dec = [trace()], KEY)](q) {}`) or a quoted one.
   if (body.startsWith("[")) body = body.slice(closingBracket(body) + 1);
