@@ -1000,6 +1000,127 @@ describe("async generators a build lowered (Zone.js mode)", () => {
   });
 });
 
+describe("a traced stream answers as the stream itself does", () => {
+  it("next() settles in the same microtask as untraced, so a race with return() ends the same way", async () => {
+    setup();
+    async function* g() { yield 1; yield 2; }
+    const orders: string[] = [];
+    for (const make of [g, mlflow.trace(g)]) {
+      const it = make();
+      const order: string[] = [];
+      void it.next().then(() => order.push("next"));
+      void Promise.resolve().then(() => order.push("t1")).then(() => order.push("t2")).then(() => order.push("t3"));
+      await sleep(5);
+      const won = await Promise.race([it.return(undefined).then(() => "return"), Promise.resolve().then(() => 0).then(() => 0).then(() => "other")]);
+      orders.push(`${order.join(",")} ${won}`);
+    }
+    expect(orders[1]).toBe(orders[0]); // t1,next,t2,t3 return (traced: a tick later, and the race lost)
+  });
+
+  it("an iterator without throw(): yield*'s throw closes it through return() with the runtime's TypeError, as untraced", async () => {
+    setup();
+    const seen: string[] = [];
+    const source = () => ({
+      [Symbol.asyncIterator]() {
+        let i = 0;
+        return { next: async () => ({ value: i++, done: false }), return: async () => (seen.push("closed"), { value: undefined, done: true }) };
+      },
+    });
+    const outcomes: string[] = [];
+    for (const make of [source, mlflow.trace(source, { name: "source" })]) {
+      async function* outer() { yield* make(); }
+      const o = outer();
+      await o.next();
+      outcomes.push(await o.throw(new Error("stop")).then(() => "no error", (e: Error) => `${e.constructor.name} ${seen.length}`));
+      seen.length = 0;
+    }
+    expect(outcomes[0]).toMatch(/^TypeError 1$/);
+    expect(outcomes[1]).toBe(outcomes[0]); // (traced: "Error 0": the source left open)
+  });
+
+  it("a next() answering null: the caller gets the runtime's own TypeError, and the span is ERROR", async () => {
+    const t = setup();
+    const broken = mlflow.trace(function broken() {
+      return { [Symbol.asyncIterator]: () => ({ next: async () => null as unknown as IteratorResult<number> }) };
+    });
+    const error = await (async () => {
+      for await (const _ of broken()) { /* read */ }
+    })().catch((e: Error) => e);
+    expect(String(error)).toBe("TypeError: Iterator result null is not an object");
+    expect(shape(await t.only())[0]).toMatchObject({ name: "broken", status: "ERROR" });
+  });
+
+  it("next is read once per loop, as for await reads it: an iterator that replaces its own next() gives the same values", async () => {
+    setup();
+    const swapping = () => ({
+      [Symbol.asyncIterator]() {
+        let i = 0;
+        const it: { next(): Promise<IteratorResult<unknown>> } = {
+          async next() {
+            it.next = async () => ({ value: "replaced", done: true });
+            return i < 3 ? { value: i++, done: false } : { value: undefined, done: true };
+          },
+        };
+        return it;
+      },
+    });
+    const read = async (iterable: AsyncIterable<unknown>) => {
+      const out: unknown[] = [];
+      for await (const v of iterable) out.push(v);
+      return out;
+    };
+    expect(await read(mlflow.trace(swapping)())).toEqual(await read(swapping()));
+  });
+
+  it("a generator function: new throws as untraced, the generators it makes are instances of it, with no own enumerable keys", () => {
+    setup();
+    function* g() { yield 1; }
+    const traced = mlflow.trace(g);
+    expect(() => new (traced as unknown as new () => unknown)()).toThrow(new TypeError("g is not a constructor"));
+    const it = traced();
+    expect(it instanceof g).toBe(true);
+    expect(it instanceof traced).toBe(true);
+    expect(Object.keys(it)).toEqual([]);
+    expect(Object.prototype.toString.call(it)).toBe("[object Generator]");
+    expect([...it]).toEqual([1]);
+  });
+
+  it("a cached iterable returned by an unrelated traced call: its setters still write the object's private fields", async () => {
+    setup();
+    class Feed {
+      #topic = "a";
+      set topic(value: string) { this.#topic = value; }
+      get topic() { return this.#topic; }
+      async *[Symbol.asyncIterator]() { yield this.#topic; }
+    }
+    const cached = new Feed();
+    const first = mlflow.trace(function first() { return cached; });
+    const second = mlflow.trace(function second() { return cached; });
+    first();
+    const other = second(); // another request's view of the same object
+    other.topic = "b";
+    expect(other.topic).toBe("b");
+    const read: unknown[] = [];
+    for await (const v of other) read.push(v);
+    expect(read).toEqual(["b"]);
+  });
+
+  it("a ReadableStream it returns stays the function's to cancel until the caller reads it (a timeout), as untraced", async () => {
+    const t = setup();
+    let cancelled: unknown;
+    let kept: ReadableStream<string> | undefined;
+    const body = mlflow.trace(function body() {
+      kept = new ReadableStream<string>({ pull: (c) => c.enqueue("x"), cancel: (reason) => void (cancelled = reason) });
+      return kept;
+    });
+    const relayed = body() as ReadableStream<string>;
+    await kept!.cancel("timeout"); // (traced: 'ReadableStream is locked', the source never cancelled)
+    expect(cancelled).toBe("timeout");
+    expect(await relayed.getReader().read()).toEqual({ done: true, value: undefined });
+    expect(shape(await t.only())[0]).toMatchObject({ name: "body", status: "OK" });
+  });
+});
+
 describe("throw() into a generator that never started", () => {
   it("runs none of its body and records no span, sync and async, as Python's wrapper records none", async () => {
     const t = setup();

@@ -140,7 +140,7 @@ const outputRoom = (omitted: number, max: number, text: boolean) => max - 25 - S
 
 export class StreamRecorder {
   private span: LiveSpan | undefined;
-  private readonly chunks: unknown[] = [];
+  private chunks: unknown[] = [];
   /** Chunks seen, JSON bytes of those kept as events and as outputs, and how many events left out. */
   private seen = 0;
   private eventBytes = 0;
@@ -165,7 +165,7 @@ export class StreamRecorder {
 
   /** Either a plan (the span starts on first iteration) or a span already running (a Promise resolved to a stream). */
   constructor(
-    private readonly plan: StreamPlan | undefined,
+    private plan: StreamPlan | undefined,
     running?: { span: LiveSpan; outputReducer?: OutputReducer },
   ) {
     this.span = running?.span;
@@ -193,6 +193,7 @@ export class StreamRecorder {
     }
     this.lastAt = nowMs();
     this.release?.();
+    this.release = undefined; // (it holds the parent's trace)
   }
 
   /**
@@ -324,6 +325,17 @@ export class StreamRecorder {
     } catch (error) {
       reportSdkError("stream.finish", error);
     }
+    this.letGo();
+  }
+
+  /**
+   * The span ended: what it recorded is its trace's now. A stream object the app keeps (its hook
+   * holds this recorder) must not keep the span, its chunk events or the call's inputs alive.
+   */
+  private letGo(): void {
+    this.span = undefined;
+    this.plan = undefined;
+    this.chunks = [];
   }
 
   fail(error: unknown): void {
@@ -333,6 +345,7 @@ export class StreamRecorder {
     if (!this.span) return;
     this.countOmitted(this.span);
     fail(this.span, error, true);
+    this.letGo();
   }
 
   /**
@@ -382,6 +395,7 @@ export class StreamRecorder {
     if (this.done) return;
     this.cancel();
     this.span?.end();
+    this.letGo();
   }
 
   /** Records nothing more, and lets go of the parent trace (the consumer gave up before iterating: no span). */
@@ -389,6 +403,7 @@ export class StreamRecorder {
     this.done = true;
     this.stopWatching();
     this.release?.();
+    this.release = undefined;
   }
 }
 
@@ -401,68 +416,89 @@ const ASYNC_ITERATOR = protoOf(protoOf(async function* () {}.prototype)) ?? Obje
 
 /**
  * Wraps an iterator, sync or `async`, so that iterating it records a stream span; dropped
- * unfinished, its span ends (`whenDropped`). The async one answers every call with a promise, and
- * a fault as a rejection.
+ * unfinished, its span ends (`whenDropped`). The caller gets the iterator's own answers (the same
+ * result objects and promises, so the same values, errors and timing): what they settle to is
+ * recorded beside them. A generator's wrapper inherits from the generator itself (`instanceof`
+ * its function, the iterator helpers, `Symbol.dispose`); another iterator's from the built-in
+ * iterator prototype. It has `throw` only if the iterator does (`yield*` and Node's
+ * `Readable.from` close an iterator without one through `return`).
  */
 function traceIterator(it: Iterator<unknown> | AsyncIterator<unknown>, rec: StreamRecorder, async: boolean): object {
   type Result = IteratorResult<unknown>;
-  const settle = (r: Result): Result => {
-    if (r.done) rec.finish();
+  const i = it as Iterator<unknown>;
+  // Read once, as `for…of` and `for await` read it from the iterator they are given.
+  const next = i.next;
+  const settle = (r: Result): void => {
+    if (r === null || typeof r !== "object") rec.fail(new TypeError(`Iterator result ${String(r)} is not an object`));
+    else if (r.done) rec.finish();
     else rec.chunk(r.value);
-    return r;
   };
-  const failed = (error: unknown): never => {
-    rec.fail(error);
-    throw error;
+  // An async answer is recorded when it settles, beside the caller's own reading of it. `wrapper`
+  // is held meanwhile: a consumer keeping only the promise of a pending next() must not see the
+  // wrapper collected and its span ended as dropped before that promise settles.
+  const beside = (r: unknown, then: (r: Result) => void): void => {
+    void Promise.resolve(r as Result).then(
+      (value) => {
+        held(wrapper);
+        try {
+          then(value);
+        } catch (error) {
+          rec.fail(error); // a result whose `done` or `value` getter threw: so does the caller's read
+        }
+      },
+      (error: unknown) => rec.fail(error),
+    );
   };
-  // The error thrown, or (async) returned as a rejection.
-  const refused = (error: unknown): Promise<never> => {
-    if (!async) failed(error);
-    rec.fail(error);
-    return Promise.reject(error);
-  };
-  const call = (fn: () => Result | Promise<Result>): Result | Promise<Result> => {
+  const call = (fn: () => Result | Promise<Result>, then: (r: Result) => void = settle): Result | Promise<Result> => {
     let r: Result | Promise<Result>;
     try {
       r = rec.run(fn);
     } catch (error) {
-      return refused(error);
+      rec.fail(error);
+      throw error;
     }
-    return async ? Promise.resolve(r).then(settle, failed) : settle(r as Result);
+    if (async) beside(r, then);
+    else then(r as Result);
+    return r;
   };
-  const i = it as Iterator<unknown>;
-  return whenDropped(
-    Object.assign(Object.create(async ? ASYNC_ITERATOR : ITERATOR) as object, {
-      next(...args: [] | [undefined]) {
-        rec.start();
-        return call(() => i.next(...args));
-      },
-      return(value?: unknown) {
-        if (!rec.started) rec.cancel();
-        if (!i.return) {
-          rec.finish();
-          const done = { done: true, value };
-          return async ? Promise.resolve(done) : done;
-        }
-        if (async) return (call(() => i.return!(value)) as Promise<Result>).finally(() => rec.finish());
-        const r = call(() => i.return!(value));
-        // Ended now, even if the generator yields again in a `finally` (`break` never reads that).
+  const methods: Record<PropertyKey, unknown> = {
+    next(...args: [] | [undefined]) {
+      rec.start();
+      return call(() => next.apply(i, args));
+    },
+    return(value?: unknown) {
+      if (!rec.started) rec.cancel();
+      if (!i.return) {
         rec.finish();
-        return r;
-      },
-      throw(error?: unknown) {
-        // Thrown in before it started, a generator ends without running its body: no span, as in Python.
-        if (!rec.started) rec.cancel();
-        return i.throw ? call(() => i.throw!(error)) : refused(error);
-      },
-      [async ? Symbol.asyncIterator : Symbol.iterator]() {
-        return this;
-      },
-      [Symbol.toStringTag]: async ? "AsyncGenerator" : "Generator",
-    }),
-    rec,
-  );
+        const done = { done: true, value };
+        return async ? Promise.resolve(done) : done;
+      }
+      // Ended at its answer, with what the generator yielded in a `finally` if it did (`break` reads no more).
+      return call(() => i.return!(value), (r) => (settle(r), rec.finish()));
+    },
+    [async ? Symbol.asyncIterator : Symbol.iterator]() {
+      return this;
+    },
+    [Symbol.toStringTag]: async ? "AsyncGenerator" : "Generator",
+  };
+  if (typeof i.throw === "function") {
+    methods.throw = (error?: unknown) => {
+      // Thrown in before it started, a generator ends without running its body: no span, as in Python.
+      if (!rec.started) rec.cancel();
+      return call(() => i.throw!(error));
+    };
+  }
+  const tag = Object.prototype.toString.call(it);
+  const proto = tag === "[object Generator]" || tag === "[object AsyncGenerator]" ? protoOf(it) : async ? ASYNC_ITERATOR : ITERATOR;
+  // Not enumerable, as a generator's own methods are not (console.log, Object.keys, spread show none).
+  const descriptors: PropertyDescriptorMap = {};
+  for (const key of Reflect.ownKeys(methods)) descriptors[key] = { value: methods[key], writable: true, configurable: true };
+  const wrapper: object = whenDropped(Object.create(proto, descriptors) as object, rec);
+  return wrapper;
 }
+
+/** Keeps its argument reachable from the closure that calls it (see traceIterator). */
+const held = (_: object): void => {};
 
 /** Objects hooked in place: their reader before any hook, and the recorder of the latest hook. */
 const streamHooks = new WeakMap<object, { original: () => AsyncIterator<unknown>; rec: StreamRecorder }>();
@@ -548,8 +584,8 @@ export function hookAsyncIterable(iterable: object, rec: StreamRecorder, over = 
  * traced it, it records into both spans: hooked again in place (so `tee()` and
  * `toReadableStream()` do too), or, a proxy, wrapped in a new one. One that an unrelated call
  * traced (a cached iterable shared by concurrent requests) comes back as a proxy whose
- * `for await` reads through the original reader, its other methods bound to the object; a frozen
- * one as an object inheriting from it. (The object's own methods that read `this`, such as
+ * `for await` reads through the original reader, its other methods bound to the object and its
+ * properties written on it; one whose own reader cannot change as an object inheriting from it. (The object's own methods that read `this`, such as
  * `toArray()`, still read through the first call's hook.)
  */
 export function traceAsyncIterable<T extends object>(iterable: T, rec: StreamRecorder): T {
@@ -563,8 +599,10 @@ export function traceAsyncIterable<T extends object>(iterable: T, rec: StreamRec
   const claim = oneRead(rec, target);
   const source = (): AsyncIterator<unknown> => (proxied && nested ? proxied.read() : original.call(target));
   const read = (): AsyncIterator<unknown> => (claim() ? tracedRead(source(), rec) : source());
-  // A proxy may not report another value for a frozen property: inherit instead.
-  const fixed = Object.isFrozen(target) || Reflect.getOwnPropertyDescriptor(target, Symbol.asyncIterator)?.configurable === false;
+  // A proxy may not report another reader than an own one that cannot change: inherit instead. (A
+  // frozen object whose reader is its class's is proxied: its own fields read as they are.)
+  const own = Reflect.getOwnPropertyDescriptor(target, Symbol.asyncIterator);
+  const fixed = own?.configurable === false && own.writable !== true;
   const out: object = fixed
     ? Object.create(target, { [Symbol.asyncIterator]: { value: read } })
     : new Proxy(target, {
@@ -575,6 +613,8 @@ export function traceAsyncIterable<T extends object>(iterable: T, rec: StreamRec
           const own = Reflect.getOwnPropertyDescriptor(t, prop);
           return own && !own.configurable && !own.writable ? value : (value as Function).bind(t); // a proxy must report those as they are
         },
+        // Written on the object itself, as its methods are called on it: a setter reaches its private fields.
+        set: (t, prop, value) => Reflect.set(t, prop, value, t),
       });
   proxies.set(out, { target, read, rec });
   return out as T;
@@ -592,17 +632,19 @@ export interface RelayHooks {
 /**
  * A new ReadableStream that reads `source` only when it is read itself and tells `hooks` what
  * passes through. A new stream rather than a proxy: platform APIs (new Response(stream),
- * pipeThrough) take only real streams.
+ * pipeThrough) take only real streams. `source` is locked only from the first read or cancel of
+ * the relay: until then the code that made it may still cancel it (a timeout), as untraced.
  */
 export function relayStream(source: WebStream, hooks: RelayHooks): WebStream {
-  const reader = source.getReader();
+  let locked: WebStreamReader | undefined;
+  const reader = () => (locked ??= source.getReader());
   return new (WebStreams()!)(
     {
       async pull(controller) {
         hooks.pulled?.();
         let next: { done: boolean; value?: unknown };
         try {
-          next = await reader.read();
+          next = await reader().read();
         } catch (error) {
           hooks.failed(error);
           controller.error(error);
@@ -618,7 +660,7 @@ export function relayStream(source: WebStream, hooks: RelayHooks): WebStream {
       },
       async cancel(reason) {
         hooks.cancelled(reason);
-        await reader.cancel(reason);
+        await reader().cancel(reason);
       },
     },
     { highWaterMark: 0 },

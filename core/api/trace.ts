@@ -99,7 +99,10 @@ function wrap(fn: Function, options: TraceOptions, methodName: string | undefine
   const traced = function (this: unknown, ...args: unknown[]): unknown {
     let span: LiveSpan;
     if (nativeAsync && underZone()) warnNativeAsyncUnderZone(name);
-    if (generatorKind) return traceGenerator(this, args);
+    if (generatorKind) {
+      if (new.target) throw new TypeError(`${ownName || "anonymous"} is not a constructor`); // as a generator function's `new` is
+      return traceGenerator(this, args);
+    }
     // Called with `new` (a constructor function, a class): constructed as it would be untraced.
     const call = new.target ? () => Reflect.construct(fn, args, new.target === traced ? fn : new.target) : () => fn.apply(this, args);
     try {
@@ -170,8 +173,9 @@ function wrap(fn: Function, options: TraceOptions, methodName: string | undefine
         Object.defineProperty(traced, key, Object.getOwnPropertyDescriptor(fn, key)!);
       }
     }
-    // `instanceof traced` and what `new traced()` builds follow the function's own prototype.
-    if (!generatorKind && typeof (fn as { prototype?: unknown }).prototype === "object") traced.prototype = (fn as { prototype: object }).prototype;
+    // `instanceof traced` and what `new traced()` builds follow the function's own prototype (a
+    // generator function's: the generators it makes inherit from it).
+    if (typeof (fn as { prototype?: unknown }).prototype === "object") traced.prototype = (fn as { prototype: object }).prototype;
     const meta = Reflect as unknown as { getOwnMetadataKeys?(o: object): unknown[]; getOwnMetadata(k: unknown, o: object): unknown; defineMetadata(k: unknown, v: unknown, o: object): void };
     for (const key of meta.getOwnMetadataKeys?.(fn) ?? []) meta.defineMetadata(key, meta.getOwnMetadata(key, fn), traced);
   } catch (error) {
