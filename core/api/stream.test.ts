@@ -1105,6 +1105,19 @@ describe("a traced stream answers as the stream itself does", () => {
     expect(read).toEqual(["b"]);
   });
 
+  it("a frozen stream object (its reader its class's) keeps its own fields: JSON, keys and spread read as untraced, and its reading is recorded", async () => {
+    const t = setup();
+    class Reply {
+      constructor(readonly id: number) { Object.freeze(this); }
+      async *[Symbol.asyncIterator]() { yield "a"; }
+    }
+    const reply = mlflow.trace(function reply() { return new Reply(7); });
+    const r = reply();
+    expect([JSON.stringify(r), Object.keys(r), { ...r }.id, r instanceof Reply]).toEqual(['{"id":7}', ["id"], 7, true]); // (was '{}', [], undefined)
+    for await (const _ of r) { /* read */ }
+    expect(shape(await t.only())[0]).toMatchObject({ name: "reply", outputs: ["a"] });
+  });
+
   it("a ReadableStream it returns stays the function's to cancel until the caller reads it (a timeout), as untraced", async () => {
     const t = setup();
     let cancelled: unknown;
