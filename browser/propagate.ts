@@ -33,17 +33,17 @@ function isOrigin(url: string): boolean {
   }
 }
 
-/** Whether `url` is allowlisted: `allow` holds origins (as `URL.origin` writes them) and RegExps. */
-function allowedBy(url: URL, allow: readonly OriginMatcher[]): boolean {
-  return allow.some((m) => {
-    if (typeof m === "string") return url.origin === m;
-    m.lastIndex = 0; // a /g or /y RegExp would otherwise match every other request only
-    return m.test(url.href);
-  });
-}
+/** Whether `url` is allowlisted: `allow` holds origins (as `URL.origin` writes them) and RegExps without /g or /y. */
+const allowedBy = (url: URL, allow: readonly OriginMatcher[]): boolean => allow.some((m) => (typeof m === "string" ? url.origin === m : m.test(url.href)));
 
-/** Whether `value` is a platform object of `kind` ("Request", "Headers"), also one of another realm (an iframe's). */
-const isA = (value: unknown, kind: string): boolean => Object.prototype.toString.call(value) === `[object ${kind}]`;
+/**
+ * Whether `value` is a platform object of `kind` ("Request", "Headers"), also one of another realm
+ * (an iframe's), or an instance of this realm's class whatever its `Symbol.toStringTag` says.
+ */
+const isA = (value: unknown, kind: "Request" | "Headers"): boolean => {
+  const type = (globalThis as Record<string, unknown>)[kind];
+  return Object.prototype.toString.call(value) === `[object ${kind}]` || (typeof type === "function" && value instanceof type);
+};
 
 /**
  * Where a fetch of (`input`, `init`) goes, as fetch resolves it: a Request's own URL, else what
@@ -64,7 +64,9 @@ function destinationOf(input: RequestInfo | URL): URL | undefined {
  * is empty). Unchanged when it already has one.
  */
 function addTraceparent(headers: HeadersInit | undefined, value: string): HeadersInit {
-  if (headers === undefined || headers === null) return { traceparent: value };
+  if (headers === undefined) return { traceparent: value };
+  // What fetch refuses (null, a number, a string) it must still refuse: the caller's fetch reports it.
+  if (headers === null || (typeof headers !== "object" && typeof headers !== "function")) throw new TypeError("not headers");
   if (isA(headers, "Headers")) {
     const copy = new Headers(headers);
     if (!copy.has("traceparent")) copy.set("traceparent", value);
@@ -78,6 +80,13 @@ function addTraceparent(headers: HeadersInit | undefined, value: string): Header
 }
 
 const isPlainObject = (value: object): boolean => [Object.prototype, null].includes(Object.getPrototypeOf(value));
+
+/** A copy of a plain init with every own property as it is (fetch reads non-enumerable ones and getters too), and `headers`. */
+const withHeaders = (init: RequestInit | undefined, headers: HeadersInit): RequestInit => {
+  const fields: PropertyDescriptorMap = init ? Object.getOwnPropertyDescriptors(init) : {};
+  fields.headers = { value: headers, enumerable: true, configurable: true, writable: true };
+  return Object.defineProperties({}, fields);
+};
 
 type Fetch = (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>;
 let nativeFetch: Fetch | undefined;
@@ -99,13 +108,16 @@ export function instrumentFetch(propagateTo: readonly OriginMatcher[], sample?: 
   validateSample(sample, "instrumentFetch");
   const original = globalThis.fetch as Fetch;
   nativeFetch ??= original;
-  const allow = propagateTo.map((m) => (typeof m === "string" ? new URL(m).origin : m)); // (checked absolute above)
+  // (Origins checked absolute above. A /g or /y RegExp is matched through a copy without those flags:
+  // its lastIndex would make it match every other request only, and the app's own may be frozen.)
+  const allow = propagateTo.map((m) => (typeof m === "string" ? new URL(m).origin : m.global || m.sticky ? new RegExp(m.source, m.flags.replace(/[gy]/g, "")) : m));
   let on = true;
-  const patched: Fetch = function fetchWithTraceparent(input, init) {
+  /** The request to make instead of the caller's, with `traceparent` added; `undefined`: the caller's, as it is. */
+  const withTraceparent = (input: RequestInfo | URL, init: RequestInit | undefined): [RequestInfo | URL, RequestInit?] | undefined => {
     const span = on ? getCurrentActiveSpan() : undefined;
     const url = span && allow.length ? destinationOf(input) : undefined;
     // Anywhere else, the request goes as the app made it.
-    if (!span || !url || !allowedBy(url, allow)) return original.call(globalThis, input, init);
+    if (!span || !url || !allowedBy(url, allow)) return undefined;
     // A span whose trace was exported, still active where a listener or timer registered inside it
     // keeps its zone: the server would join (and replace) a finished trace. A span that ended in a
     // trace still open is joined as any other.
@@ -118,32 +130,36 @@ export function instrumentFetch(propagateTo: readonly OriginMatcher[], sample?: 
             "to trace it, or register the listener or timer outside any span. See the README, 'Limits of Zone.js mode'.",
         );
       }
-      return original.call(globalThis, input, init);
+      return undefined;
     }
     // A trace the page's sample rate leaves out says so (-00): the Worker does not record its part either.
     const traceparent = typeof sample === "number" && !sampledIn(span.traceId, sample) ? traceparentOf(span, false) : traceparentOf(span);
     // A URL with no init or a plain one (what nearly all calls are): the same arguments, with the
     // header added to the init's headers in their own form, so a fetch wrapper the app installed
-    // before this one sees the call as the app made it.
-    let plainInit: RequestInit | undefined;
-    try {
-      if (!isA(input, "Request") && (init == null || isPlainObject(init))) plainInit = { ...init, headers: addTraceparent(init?.headers, traceparent) };
-    } catch {
-      return original.call(globalThis, input, init); // headers that cannot be read: let fetch itself report them
-    }
-    if (plainInit) return original.call(globalThis, input, plainInit);
+    // before this one sees the call as the app made it. (Headers fetch refuses: the call as it is.)
+    if (!isA(input, "Request") && (init == null || isPlainObject(init))) return [input, withHeaders(init, addTraceparent(init?.headers, traceparent))];
     // A Request, or an init fetch reads through getters (a Request used as init, a class): the
     // Request fetch itself would build from (input, init), built here, with the header added to
-    // that copy, never to the caller's own Request.
-    let request: Request;
-    try {
-      request = new Request(input, init);
-    } catch {
-      return original.call(globalThis, input, init); // let fetch itself report it
-    }
+    // that copy, never to the caller's own Request. (One fetch refuses: the call as it is.)
+    const request = new Request(input, init);
     if (!request.headers.has("traceparent") && allowedBy(new URL(request.url), allow)) request.headers.set("traceparent", traceparent);
-    return original.call(globalThis, request); // (its body, if any, moved to the copy)
+    return [request]; // (its body, if any, moved to the copy)
   };
+  // A method, as fetch is one: no constructor (`new fetch()` throws), named fetch. Called with the
+  // caller's `this` and arguments, so that what fetch refuses (no argument, an object not the
+  // window as `this`) it still refuses.
+  const patched = {
+    fetch(this: unknown, ...args: [RequestInfo | URL, RequestInit?]): Promise<Response> {
+      let call: [RequestInfo | URL, RequestInit?] | undefined;
+      try {
+        call = args.length ? withTraceparent(args[0], args[1]) : undefined;
+      } catch {
+        call = undefined; // (a fault of the SDK's, or of a value fetch will report itself)
+      }
+      return original.apply(this, call ?? args);
+    },
+  }.fetch;
+  Object.defineProperty(patched, "length", { value: original.length });
   globalThis.fetch = patched as typeof fetch;
   return () => {
     on = false;

@@ -93,6 +93,22 @@ test.describe("traceparent on fetch", () => {
     });
   }
 
+  test("fetch called as odd code calls it answers as the native fetch does, and looks like it; a frozen /g RegExp allowlists", async ({ page }) => {
+    await page.goto("/page/propagation");
+    await page.waitForFunction(() => "runAsNative" in globalThis);
+    const r = await page.evaluate(() => (globalThis as any).runAsNative());
+    // (Before: fetch() sent GET /undefined, bad headers became valid ones, this was ignored, an
+    // init's non-enumerable method and body were dropped, the Request lost its own headers, and a
+    // frozen RegExp made every fetch in a span throw.)
+    const withoutTraceparent = (calls: Record<string, { traceparent?: boolean }>) => Object.fromEntries(Object.entries(calls).map(([k, v]) => [k, { ...v, traceparent: undefined }]));
+    expect(withoutTraceparent(r.traced.calls)).toEqual(withoutTraceparent(r.native.calls));
+    expect(r.native.calls["no argument"].error).toMatch(/^TypeError/);
+    expect(r.traced.calls["an init's non-enumerable fields"]).toMatchObject({ method: "POST", app: "kept", traceparent: true });
+    expect(r.traced.calls["a Request whose toStringTag says otherwise"]).toMatchObject({ app: "kept", auth: "Bearer x", traceparent: true });
+    expect(r.traced.shape).toEqual(r.native.shape); // length 1, named fetch, not a constructor
+    expect(r.sent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+  });
+
   test("fetch(url, null) gets the traceparent too", async ({ page }) => {
     await page.goto("/page/propagation");
     await page.waitForFunction(() => "runWrapperBefore" in globalThis);

@@ -138,6 +138,62 @@ async function runWrapperBefore(form: "record" | "array" | "Headers" | "Map" | "
   }
 }
 Object.assign(globalThis, { runWrapperAcrossSetups, runUrlField, runWrapperBefore });
+
+/**
+ * Calls fetch as odd code does, inside a span, natively and then instrumented with the page's
+ * origin allowlisted (through a frozen /g RegExp, as a deep-frozen config holds it): what each call
+ * came to (the status and what the server saw, or the error), and how fetch itself looks.
+ */
+async function runAsNative() {
+  mlflow.init({ exporter: new mlflow.InMemoryExporter(), contextManager: new mlflow.StackContextManager() });
+  const url = `${location.origin}/echo-headers`;
+  const calls: Record<string, () => Promise<Response>> = {
+    "no argument": () => (fetch as () => Promise<Response>)(),
+    "this not the window": () => fetch.call({}, url),
+    "headers null": () => fetch(url, { headers: null as unknown as HeadersInit }),
+    "headers a number": () => fetch(url, { headers: 5 as unknown as HeadersInit }),
+    "headers a string": () => fetch(url, { headers: "" as unknown as HeadersInit }),
+    "an init's non-enumerable fields": () => fetch(url, Object.defineProperties({}, { method: { value: "POST" }, body: { value: "x" }, headers: { value: { "x-app": "kept" } } })),
+    "a Request whose toStringTag says otherwise": () => {
+      const request = new Request(url, { headers: { "x-app": "kept", authorization: "Bearer x" } });
+      Object.defineProperty(request, Symbol.toStringTag, { value: "Object" });
+      return fetch(request);
+    },
+  };
+  const outcomes = async () => {
+    const out: Record<string, unknown> = {};
+    for (const [name, call] of Object.entries(calls)) {
+      out[name] = await mlflow.withSpan(() => call(), { name: "call" }).then(
+        async (r) => {
+          const h = (await r.json().catch(() => ({}))) as Record<string, string>;
+          return { status: r.status, method: h["x-echo-method"], app: h["x-app"], auth: h.authorization, traceparent: "traceparent" in h };
+        },
+        (e: Error) => ({ error: `${e.name}: ${e.message}` }),
+      );
+    }
+    return out;
+  };
+  const shape = () => {
+    let constructs: string;
+    try {
+      void new (fetch as unknown as new (u: string) => unknown)(url);
+      constructs = "yes";
+    } catch (e) {
+      constructs = (e as Error).name;
+    }
+    return { length: fetch.length, name: fetch.name, constructs };
+  };
+  const native = { calls: await outcomes(), shape: shape() };
+  const restore = instrumentFetch([Object.freeze(new RegExp(`^${location.origin.replace(/[.]/g, "\\.")}/`, "g"))]);
+  try {
+    const traced = { calls: await outcomes(), shape: shape() };
+    const sent = await mlflow.withSpan(async () => ((await (await fetch(url)).json()) as Record<string, string>).traceparent ?? null, { name: "call" });
+    return { native, traced, sent };
+  } finally {
+    restore();
+  }
+}
+Object.assign(globalThis, { runAsNative });
 /**
  * Zone.js with async/await lowered: a click listener registered inside a span keeps that span's
  * zone after its trace was exported, and makes an untraced request to an allowlisted origin (as a
