@@ -116,6 +116,8 @@ export function mlflowTracing<E extends HonoEnv = HonoEnv>(options: WorkerTracin
       },
       options,
     );
-    c.res = response;
+    // (Hono's setter makes a new Response of the one given: the response handed back as the app
+    // made it, one whose body was already used, must not go through that, which throws.)
+    if (response !== c.res) c.res = response;
   };
 }

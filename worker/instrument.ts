@@ -162,7 +162,7 @@ export function resetWorkerTracing(): void {
  * The wrapper's members other than the traced handlers: every method and accessor the handler
  * has, own or inherited from its class (`email`, `tail`, helpers, getters), forwarded to the
  * handler itself, so `this` is the handler as when workerd calls it (private fields work, state
- * stays on one object). Its data properties are read through the prototype.
+ * stays on one object). Its data properties (a class too) are read through the prototype.
  */
 function forwardMembers(handler: object, wrapped: object): void {
   const seen = new Set<PropertyKey>(["constructor"]);
@@ -173,6 +173,8 @@ function forwardMembers(handler: object, wrapped: object): void {
       const descriptor = Reflect.getOwnPropertyDescriptor(proto, key);
       if (!descriptor) continue;
       const base = { enumerable: descriptor.enumerable ?? false, configurable: true };
+      // A class is a value, not a method: read through the prototype as it is (`new wrapped.Cls()`).
+      if (typeof descriptor.value === "function" && /^class\b/.test(Function.prototype.toString.call(descriptor.value))) continue;
       if (typeof descriptor.value === "function") {
         Object.defineProperty(wrapped, key, {
           ...base,

@@ -285,7 +285,9 @@ export async function traceRequest(
     // covering both, registered now while the invocation is still open.
     let bodyDone!: () => void;
     const finished = new Promise<void>((r) => (bodyDone = r));
-    const body = endWithBody(response.body, span, deadline, () => bodyDone());
+    // (With exportDeadlineMs 0 nothing is held, but a body is still read after the response: the
+    // default time before one nobody reads counts as dropped.)
+    const body = endWithBody(response.body, span, deadline || DEFAULT_EXPORT_DEADLINE_MS, () => bodyDone());
     if (waitUntil) holdForExport(waitUntil, finished.then(() => awaitExport(tracker, span, deadline)), deadline);
     // The response as init keeps all of it: status, headers, and in workerd `encodeBody: "manual"`
     // (a pre-compressed body is not compressed again) and `cf`.
@@ -384,6 +386,10 @@ export function holdingContext<C extends object>(ctx: C, span: LiveSpan | undefi
   };
   return new Proxy(target, {
     get(object, key, receiver) {
+      // A property the object fixed (a frozen ctx's own method) is reported as it is: a proxy may
+      // report nothing else (its waitUntil then holds nothing for the trace).
+      const own = Reflect.getOwnPropertyDescriptor(object, key);
+      if (own && !own.configurable && !own.writable) return own.value;
       if (key === "waitUntil") return !assigned ? waitUntil : assigned.get ? assigned.get.call(receiver) : assigned.value;
       const value: unknown = Reflect.get(object, key, object);
       return typeof value === "function" ? value.bind(object) : value;

@@ -801,3 +801,67 @@ describe("ignoreRequest: requests left out of tracing", () => {
     warn.mockRestore();
   });
 });
+
+describe("what the app's own code sees of its ctx, its handler object and its responses", () => {
+  it("a frozen ctx (a test's hand-made one): the handler's ctx.waitUntil and passThroughOnException work as untraced", async () => {
+    const kept: Promise<unknown>[] = [];
+    const ctx = Object.freeze({ waitUntil: (p: Promise<unknown>) => void kept.push(p), passThroughOnException: () => undefined, props: {} });
+    const worker = instrument<object, ExportedHandler<object>>(
+      {
+        fetch(_request, _env, c) {
+          c.passThroughOnException();
+          c.waitUntil(Promise.resolve("cache write"));
+          return new Response("ok");
+        },
+      },
+      { exporter: () => exported },
+    );
+    // (Before: the proxy reported another value for a frozen method: TypeError on each ctx call.)
+    expect(await (await worker.fetch!(new Request("https://app.example/frozen"), {}, ctx as unknown as ExecutionContext)).text()).toBe("ok");
+    await Promise.all(kept);
+    expect(kept.length).toBeGreaterThanOrEqual(1);
+  });
+
+  it("mlflowTracing(): a route answering with a body it already read reaches the runtime as untraced, not the app's onError", async () => {
+    const errors: string[] = [];
+    const app = new Hono();
+    app.onError((error, c) => (errors.push(String(error)), c.text("from onError", 500)));
+    app.use(mlflowTracing({ exporter: () => exported }));
+    app.get("/used", async () => {
+      const r = new Response("read already");
+      await r.text();
+      return r;
+    });
+    const ctx = createExecutionContext();
+    const res = await app.fetch(new Request("https://app.example/used"), {}, ctx);
+    await waitOnExecutionContext(ctx);
+    // (Before: Hono's c.res setter made a new Response of it, which threw into onError: its 500 went out.)
+    expect(errors).toEqual([]);
+    expect(res.bodyUsed).toBe(true); // the route's own response, which the runtime refuses to send, as untraced
+    expect(exported.traces.map((t) => root(t).status.statusCode)).toEqual(["STATUS_CODE_ERROR"]);
+  });
+
+  it("exportDeadlineMs 0: a body read a moment after the response is recorded whole, not as a body nobody read", async () => {
+    const worker = instrument<object, ExportedHandler<object>>({ fetch: () => new Response("hello world") }, { exporter: () => exported, exportDeadlineMs: 0 });
+    const ctx = createExecutionContext();
+    const res = await worker.fetch!(new Request("https://app.example/zero"), {}, ctx);
+    await sleep(5);
+    expect(await res.text()).toBe("hello world");
+    await waitOnExecutionContext(ctx);
+    await mlflow.flushTraces();
+    const span = root(exported.traces[0]!);
+    // (Before: the unread wait was the deadline itself, 0 ms: "body not read", 0 bytes.)
+    expect([span.attributes["http.response.body.size"], span.events.map((e) => e.name)]).toEqual([11, []]);
+  });
+
+  it("a class the handler object carries is the class itself on the instrumented one", async () => {
+    class Helper {
+      constructor(readonly name: string) {}
+    }
+    const handler = { Helper, fetch: () => new Response("ok") };
+    const worker = instrument(handler, { exporter: () => exported }) as typeof handler;
+    // (Before: a wrapper function calling it without new: "Class constructor Helper cannot be invoked without 'new'".)
+    expect(worker.Helper).toBe(Helper);
+    expect(new worker.Helper("x").name).toBe("x");
+  });
+});
