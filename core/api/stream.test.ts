@@ -1118,6 +1118,35 @@ describe("a traced stream answers as the stream itself does", () => {
     expect(shape(await t.only())[0]).toMatchObject({ name: "reply", outputs: ["a"] });
   });
 
+  it("a ReadableStream result whose reader stops asking (an RPC caller that cancelled: the source never hears) ends openSpanTimeoutMs after its last chunk; a slow source is never cut", async () => {
+    const t = setup({ openSpanTimeoutMs: 60 });
+    const bytes = new TextEncoder();
+    const body = mlflow.trace(function body(delayMs: number) {
+      let n = 0;
+      return new ReadableStream<Uint8Array>({
+        async pull(c) {
+          await sleep(delayMs);
+          if (n === 3) return c.close();
+          c.enqueue(bytes.encode(`part${n++} `));
+        },
+      });
+    });
+    const stopped = (body(0) as ReadableStream<Uint8Array>).getReader();
+    await stopped.read(); // then nothing: the reader is kept, never read again nor cancelled
+    await sleep(150);
+    // (Before: no trace at all, for as long as the stream lived.)
+    expect(t.exporter.traces).toHaveLength(1);
+    const [span] = shape(t.exporter.traces[0]!);
+    expect(span).toMatchObject({ name: "body", status: "OK", outputs: "part0 " });
+    expect(t.exporter.traces[0]!.data.spans[0]!.events.at(-1)).toMatchObject({ name: "cancelled", attributes: { reason: "stream not read for 60 ms" } });
+    t.exporter.traces.length = 0;
+    const slow = (body(100) as ReadableStream<Uint8Array>).getReader(); // each chunk 100 ms away: longer than the bound
+    for (let r = await slow.read(); !r.done; r = await slow.read()) { /* read on */ }
+    const [whole] = shape(await t.only());
+    expect(whole).toMatchObject({ name: "body", status: "OK", outputs: "part0 part1 part2 " });
+    expect(whole!.events!.map((e) => e.name)).not.toContain("cancelled");
+  });
+
   it("a ReadableStream it returns stays the function's to cancel until the caller reads it (a timeout), as untraced", async () => {
     const t = setup();
     let cancelled: unknown;

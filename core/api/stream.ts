@@ -373,6 +373,28 @@ export class StreamRecorder {
     (this.unread as { unref?: () => void }).unref?.(); // never keeps a Node process alive
   }
 
+  /**
+   * For a ReadableStream being read: after each chunk, its reader has `openSpanTimeoutMs` to ask
+   * for the next one (`asked`), else the span ends as dropped, at its last chunk. A caller of a
+   * Durable Object's RPC method that cancels the stream it got leaves the source's side unread and
+   * unaware (workerd does not pass the cancel on), and a Worker does not collect it (no
+   * FinalizationRegistry without `enable_weak_ref`): its trace would wait for ever. A read waiting
+   * on the source, however slow, is never cut.
+   */
+  waitForNextRead(): void {
+    const ms = this.span?._record.tracer.openSpanTimeoutMs;
+    if (!ms || ms === Infinity || this.done) return;
+    clearTimeout(this.unread);
+    this.unread = setTimeout(() => this.abandon(`stream not read for ${ms} ms`), ms);
+    (this.unread as { unref?: () => void }).unref?.();
+  }
+
+  /** The reader asked for the next chunk (see waitForNextRead). */
+  asked(): void {
+    clearTimeout(this.unread);
+    this.unread = undefined;
+  }
+
   /** Whether this stream's span is an ancestor of `inner`'s: a traced call under it returned `inner`'s stream. */
   encloses(inner: StreamRecorder): boolean {
     const outer = this.span;
@@ -678,7 +700,9 @@ export function traceReadableStream(source: WebStream, rec: StreamRecorder): Web
   rec.fallback = (chunks: unknown[]) => (chunks.every((c) => typeof c === "string") ? chunks.join("") : chunks);
   const end = () => rec.finish();
   const hooks: RelayHooks = {
+    pulled: () => rec.asked(),
     chunk(chunk) {
+      rec.waitForNextRead();
       if (!rec.keeping) return rec.skip(); // (not decoded: past the bound, nothing of it is kept)
       let value = chunk;
       if (chunk instanceof Uint8Array) {
