@@ -384,14 +384,14 @@ export class StreamRecorder {
   waitForNextRead(): void {
     const ms = this.span?._record.tracer.openSpanTimeoutMs;
     if (!ms || ms === Infinity || this.done) return;
-    clearTimeout(this.unread);
+    this.asked();
     this.unread = setTimeout(() => this.abandon(`stream not read for ${ms} ms`), ms);
     (this.unread as { unref?: () => void }).unref?.();
   }
 
   /** The reader asked for the next chunk (see waitForNextRead). */
   asked(): void {
-    clearTimeout(this.unread);
+    if (this.unread !== undefined) clearTimeout(this.unread);
     this.unread = undefined;
   }
 
@@ -406,8 +406,7 @@ export class StreamRecorder {
   }
 
   private stopWatching(): void {
-    if (this.unread !== undefined) clearTimeout(this.unread);
-    this.unread = undefined;
+    this.asked();
     this.detach?.();
     this.detach = undefined;
   }
