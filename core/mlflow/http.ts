@@ -65,7 +65,7 @@ async function attemptOnce(settings: HttpSettings, req: HttpRequest): Promise<{ 
   const timeoutMs = settings.deadline === undefined ? settings.timeoutMs : Math.max(0, Math.min(settings.timeoutMs, settings.deadline - Date.now()));
   // Not sent at all: a request the deadline already ended would still reach the server (the
   // abort comes a tick later), which would take spans of a trace reported as lost.
-  if (timeoutMs === 0) throw new TimeoutError("the send's deadline passed before this try (earlier tries, or the wait for a send slot while MLflow answered slowly, used its time)");
+  if (timeoutMs === 0) throw new UntriedError("the send's deadline passed before this try (earlier tries, or the wait for a send slot while MLflow answered slowly, used its time)");
   const timer = setTimeout(() => controller.abort(), timeoutMs);
   try {
     const response = await settings.fetch(req.url, {
@@ -89,6 +89,8 @@ async function attemptOnce(settings: HttpSettings, req: HttpRequest): Promise<{ 
 }
 
 class TimeoutError extends Error {}
+/** The deadline had passed when a try was due (a wait that ended late): nothing was sent. */
+class UntriedError extends TimeoutError {}
 
 function networkDetail(error: unknown): string {
   if (error instanceof Error && !(error instanceof TimeoutError)) {
@@ -168,6 +170,7 @@ export async function sendWithRetry(settings: HttpSettings, req: HttpRequest): P
 async function sendTrying(settings: HttpSettings, req: HttpRequest, started: number, outage?: Outage): Promise<HttpAnswer> {
   const wait = settings.sleep ?? sleepMs;
   let countedIn: number | undefined;
+  let previous: MlflowHttpError | MlflowNetworkError | undefined;
   for (let tries = 1; ; tries++) {
     let failure: MlflowHttpError | MlflowNetworkError;
     let retryAfterMs: number | undefined;
@@ -185,8 +188,12 @@ async function sendTrying(settings: HttpSettings, req: HttpRequest, started: num
       failure.retryAfterMs = retryAfterMs;
     } catch (error) {
       if (error instanceof MlflowHttpError) throw error;
+      // A retry's wait that ended past the deadline (timers run late on a busy isolate) sent
+      // nothing: what MLflow last answered is the failure to report.
+      if (error instanceof UntriedError && previous) throw previous;
       failure = new MlflowNetworkError(req.method, req.url, networkDetail(error), tries, error);
     }
+    previous = failure;
     const delay = nextDelay(tries, settings.retry, retryAfterMs, settings.random);
     const now = Date.now();
     let outageSpent = false;

@@ -63,6 +63,18 @@ describe("send", () => {
     expect(calls).toBe(0);
   });
 
+  it("a retry's wait that ends past the deadline (a busy isolate's late timer) reports MLflow's last answer, not the untried try", async () => {
+    const s = scripted([{ status: 503, body: '{"error_code":"TEMPORARILY_UNAVAILABLE","message":"down for maintenance"}' }]);
+    // The wait asked for ends 50 ms within the deadline; the timer fires 100 ms late.
+    const deadline = Date.now() + 150;
+    const late = { ...settings(s.fetch, []), deadline, sleep: () => new Promise<void>((r) => setTimeout(r, Math.max(0, deadline - Date.now()) + 10)) };
+    const error = await sendWithRetry(late, { method: "POST", url: "http://x/v1/traces" }).catch((e: unknown) => e);
+    // (Before: "the send's deadline passed before this try", MLflow's 503 gone; CI met it under load.)
+    expect(error).toBeInstanceOf(MlflowHttpError);
+    expect(String(error)).toMatch(/503.*down for maintenance/);
+    expect(s.calls).toHaveLength(1);
+  });
+
   it("retries 500, 503, 408 (a proxy timing out) and network errors, then succeeds", async () => {
     const delays: number[] = [];
     const s = scripted([500, new TypeError("fetch failed"), { status: 503 }, { status: 408, statusText: "Request Timeout" }, 200]);
