@@ -154,7 +154,7 @@ export function instrumentFetch(propagateTo: readonly OriginMatcher[], sample?: 
       try {
         call = args.length ? withTraceparent(args[0], args[1]) : undefined;
       } catch {
-        call = undefined; // (a fault of the SDK's, or of a value fetch will report itself)
+        // the call as it is: a fault of the SDK's, or a value fetch will report itself
       }
       return original.apply(this, call ?? args);
     },

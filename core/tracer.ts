@@ -33,6 +33,15 @@ export interface StartSpanInternal {
   functionName?: string;
 }
 
+/**
+ * Whether a proxy of `target` must report `prop` as it is: an own read-only, non-configurable data
+ * property (every property of a frozen object). Any other value for it is a TypeError of the proxy's.
+ */
+export function lockedProperty(target: object, prop: PropertyKey): boolean {
+  const d = Reflect.getOwnPropertyDescriptor(target, prop);
+  return d?.configurable === false && d.writable === false;
+}
+
 /** Whether `value` is a thenable. One whose `then` cannot be read (a revoked Proxy, a throwing getter) is not: it passes through as a value. */
 export function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
   try {

@@ -3,6 +3,7 @@ import { startSpan } from "../core/api/span-scope.js";
 import { reportSdkError } from "../core/debug.js";
 import { SpanAttributeKey, SpanType } from "../core/model/constants.js";
 import type { LiveSpan } from "../core/model/live-span.js";
+import { lockedProperty } from "../core/tracer.js";
 import { observePromise } from "./promise.js";
 import { recordResult, traceStream, type StreamApi } from "./stream.js";
 
@@ -172,7 +173,7 @@ export function tracedOpenAI<T extends object>(client: T, options: TracedOpenAIO
           if (!(error instanceof TypeError && /private/i.test(error.message))) throw error;
           value = Reflect.get(t, prop, t);
         }
-        if (typeof prop !== "string" || locked(target, prop)) return value;
+        if (typeof prop !== "string" || lockedProperty(target, prop)) return value;
         const next = [...path, prop];
         const hit = TARGETS.find((x) => samePath(x.path, path));
         if (hit && prop === "create" && typeof value === "function") {
@@ -206,12 +207,6 @@ export function tracedOpenAI<T extends object>(client: T, options: TracedOpenAIO
   return traced as T;
 }
 
-/** A property a proxy must return as it is: read-only and non-configurable (frozen after tracing, say). */
-function locked(target: object, prop: PropertyKey): boolean {
-  const d = Reflect.getOwnPropertyDescriptor(target, prop);
-  return d?.configurable === false && d.writable === false;
-}
-
 /**
  * What the proxy of `obj` stands on. A proxy must return a read-only, non-configurable property
  * (every property of a frozen client) as it is, and TypeErrors on any other value: such an object
@@ -219,7 +214,7 @@ function locked(target: object, prop: PropertyKey): boolean {
  * prototype. Any other object is its own target, so the proxy is the client in every respect.
  */
 function standIn(obj: object): object {
-  if (!Reflect.ownKeys(obj).some((key) => locked(obj, key))) return obj;
+  if (!Reflect.ownKeys(obj).some((key) => lockedProperty(obj, key))) return obj;
   const shadow = Object.create(obj) as object;
   return new Proxy(shadow, {
     getPrototypeOf: () => Reflect.getPrototypeOf(obj),

@@ -6,7 +6,7 @@ import { errorText, reportSdkError, warnOnce } from "../core/debug.js";
 import { SpanStatusCode, SpanType } from "../core/model/constants.js";
 import type { LiveSpan } from "../core/model/live-span.js";
 import { parseTraceparent } from "../core/model/remote-parent.js";
-import { isPromiseLike } from "../core/tracer.js";
+import { isPromiseLike, lockedProperty } from "../core/tracer.js";
 import type { ExportTracker } from "./export-tracker.js";
 import { isCollectorRequest } from "./untraced.js";
 
@@ -388,8 +388,7 @@ export function holdingContext<C extends object>(ctx: C, span: LiveSpan | undefi
     get(object, key, receiver) {
       // A property the object fixed (a frozen ctx's own method) is reported as it is: a proxy may
       // report nothing else (its waitUntil then holds nothing for the trace).
-      const own = Reflect.getOwnPropertyDescriptor(object, key);
-      if (own && !own.configurable && !own.writable) return own.value;
+      if (lockedProperty(object, key)) return Reflect.get(object, key, object);
       if (key === "waitUntil") return !assigned ? waitUntil : assigned.get ? assigned.get.call(receiver) : assigned.value;
       const value: unknown = Reflect.get(object, key, object);
       return typeof value === "function" ? value.bind(object) : value;
