@@ -6,7 +6,7 @@ import { isRemoteParent, type RemoteParent } from "../model/remote-parent.js";
 import { pyJsonDumpsAscii } from "../serialize/py-json.js";
 import { isNodeStream } from "../serialize/platform.js";
 import { DEFAULT_MAX_VALUE_BYTES, toJsonSafe, utf8Length } from "../serialize/safe-json.js";
-import type { Tracer } from "../tracer.js";
+import { lockedProperty, type Tracer } from "../tracer.js";
 import { fail } from "./settle.js";
 
 // Stream spans, after Python's mlflow.trace on generators: the span starts when iteration starts,
@@ -152,8 +152,10 @@ export class StreamRecorder {
   private lastAt = 0;
   /** A span started at the call has been compared with the span reading it first (`checkReader`). */
   private readerChecked = false;
-  /** Set while a returned iterable waits for its first read (`watchIdle`). */
+  /** Set while a returned iterable waits for its first read (`watchIdle`), or a ReadableStream for its next (`waitForNextRead`). */
   private unread: ReturnType<typeof setTimeout> | undefined;
+  /** When a ReadableStream that gave a chunk counts as dropped unless its reader asks for the next (`waitForNextRead`). */
+  private readBy: number | undefined;
   /** Takes the abort listener off an SDK stream's signal (`oneRead`). */
   detach: (() => void) | undefined;
   /** Outputs when no outputReducer is given (a ReadableStream of text: the whole text). */
@@ -384,15 +386,25 @@ export class StreamRecorder {
   waitForNextRead(): void {
     const ms = this.span?._record.tracer.openSpanTimeoutMs;
     if (!ms || ms === Infinity || this.done) return;
-    this.asked();
-    this.unread = setTimeout(() => this.abandon(`stream not read for ${ms} ms`), ms);
-    (this.unread as { unref?: () => void }).unref?.();
+    this.readBy = nowMs() + ms;
+    // One timer at a time, not one per chunk: when it fires it looks again (see the timer).
+    if (this.unread === undefined) this.waitForRead(ms, ms);
   }
 
   /** The reader asked for the next chunk (see waitForNextRead). */
   asked(): void {
-    if (this.unread !== undefined) clearTimeout(this.unread);
-    this.unread = undefined;
+    this.readBy = undefined;
+  }
+
+  private waitForRead(inMs: number, ms: number): void {
+    this.unread = setTimeout(() => {
+      this.unread = undefined;
+      if (this.readBy === undefined || this.done) return; // reading on (the next chunk sets a timer again)
+      const left = this.readBy - nowMs();
+      if (left > 0) this.waitForRead(left, ms);
+      else this.abandon(`stream not read for ${ms} ms`);
+    }, inMs);
+    (this.unread as { unref?: () => void }).unref?.();
   }
 
   /** Whether this stream's span is an ancestor of `inner`'s: a traced call under it returned `inner`'s stream. */
@@ -406,7 +418,8 @@ export class StreamRecorder {
   }
 
   private stopWatching(): void {
-    this.asked();
+    if (this.unread !== undefined) clearTimeout(this.unread);
+    this.unread = undefined;
     this.detach?.();
     this.detach = undefined;
   }
@@ -622,17 +635,14 @@ export function traceAsyncIterable<T extends object>(iterable: T, rec: StreamRec
   const read = (): AsyncIterator<unknown> => (claim() ? tracedRead(source(), rec) : source());
   // A proxy may not report another reader than an own one that cannot change: inherit instead. (A
   // frozen object whose reader is its class's is proxied: its own fields read as they are.)
-  const own = Reflect.getOwnPropertyDescriptor(target, Symbol.asyncIterator);
-  const fixed = own?.configurable === false && own.writable !== true;
-  const out: object = fixed
+  const out: object = lockedProperty(target, Symbol.asyncIterator)
     ? Object.create(target, { [Symbol.asyncIterator]: { value: read } })
     : new Proxy(target, {
         get(t, prop) {
           if (prop === Symbol.asyncIterator) return read;
           const value: unknown = Reflect.get(t, prop, t);
           if (typeof value !== "function" || prop === "constructor") return value;
-          const own = Reflect.getOwnPropertyDescriptor(t, prop);
-          return own && !own.configurable && !own.writable ? value : (value as Function).bind(t); // a proxy must report those as they are
+          return lockedProperty(t, prop) ? value : (value as Function).bind(t);
         },
         // Written on the object itself, as its methods are called on it: a setter reaches its private fields.
         set: (t, prop, value) => Reflect.set(t, prop, value, t),
