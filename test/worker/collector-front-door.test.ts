@@ -274,3 +274,24 @@ describe("comparing a credential with the secret", () => {
     expect(sameSecret("s3cret-\ud800", "s3cret-\ufffd")).toBe(false);
   });
 });
+
+describe("a 401 names the credentials the collector takes", () => {
+  // HTTP asks every 401 for a challenge; the key refusals had none, and a collector with only a
+  // secret told a caller with no credentials to send an ingest key it has none of.
+  const challengeOf = async (a: App, headers: Record<string, string>) => {
+    const res = await ingest(a, headers);
+    return [res.status, res.headers.get("www-authenticate"), (await errorOf(res)).error];
+  };
+  const KEY = 'MLflow-Edge-Key realm="mlflow-edge collector", header="x-mlflow-edge-key"';
+  const BEARER = 'Bearer realm="mlflow-edge collector"';
+  it.each([
+    ["keys only", { ingestKeys: [{ key: "pk-page-0001", origins: ["*"] }] }, KEY, "missing ingest key"],
+    ["keys and a secret", { ingestKeys: [{ key: "pk-page-0001", origins: ["*"] }], secret: "server-s3cret-value" }, `${KEY}, ${BEARER}`, "missing ingest key"],
+    ["a secret only", { secret: "server-s3cret-value" }, BEARER, "missing credentials"],
+  ])("%s", async (_, options, challenge, missing) => {
+    const a = open(options);
+    expect(await challengeOf(a, {})).toEqual([401, challenge, missing]);
+    expect(await challengeOf(a, { "x-mlflow-edge-key": "pk-not-a-key" })).toEqual([401, challenge, "unknown ingest key"]);
+    expect(await challengeOf(a, { authorization: "Bearer not-the-secret" })).toEqual([401, BEARER, "the Authorization bearer token is not this collector's secret"]);
+  });
+});

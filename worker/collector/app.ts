@@ -185,7 +185,8 @@ export function createCollector<Env extends object = object>(options: CollectorO
   // is nothing else to check.
   const authOf = async (c: Ctx<Env>, sendsSecret = true): Promise<AuthSettings> => {
     const keys = keysOf(c);
-    const auth = { keys, secret: sendsSecret || keys.length === 0 ? await secretOf(c) : undefined };
+    const secretSet = options.secret !== undefined || envOf(c).COLLECTOR_SECRET !== undefined;
+    const auth = { keys, secret: sendsSecret || keys.length === 0 ? await secretOf(c) : undefined, secretSet };
     if (!auth.keys.length && !auth.secret && authConfigured(c)) {
       // Set, but to nothing (COLLECTOR_SECRET="", INGEST_KEYS="[]", a secret binding missing): refused, never open.
       if (options.ingestKeys !== undefined && keysInCode === undefined && envOf(c).INGEST_KEYS !== undefined) {

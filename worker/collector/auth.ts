@@ -17,6 +17,8 @@ export type Caller = { kind: "key"; key: string } | { kind: "secret" } | { kind:
 const ORIGIN = /^https?:\/\/[^/\s]+$/;
 /** What a 401 for a bearer token answers (HTTP requires a challenge on every 401 it can name). */
 export const BEARER_CHALLENGE = { "www-authenticate": 'Bearer realm="mlflow-edge collector"' };
+/** The challenge for the ingest key, a header of its own (`x-mlflow-edge-key`), not an Authorization scheme. */
+const KEY_CHALLENGE = 'MLflow-Edge-Key realm="mlflow-edge collector", header="x-mlflow-edge-key"';
 /**
  * Whether a credential reaches the collector as written from any client: printable ASCII, not
  * starting or ending with a space (spaces around a header value are dropped; other characters are
@@ -84,6 +86,8 @@ export function originAllowed(origin: string, allowed: readonly string[], self: 
 export interface AuthSettings {
   keys: IngestKey[];
   secret: string | undefined;
+  /** A secret is configured, read or not (a page's request, with no Authorization, does not read it). */
+  secretSet?: boolean;
 }
 
 /**
@@ -100,13 +104,17 @@ export function authenticate(headers: Headers, selfOrigin: string, auth: AuthSet
     throw new Refusal(401, "the Authorization bearer token is not this collector's secret", "", "server senders use COLLECTOR_SECRET; browsers use an ingest key", { ...BEARER_CHALLENGE });
   }
   const given = headers.get("x-mlflow-edge-key");
+  // A 401 names the credentials this collector takes, as HTTP asks: the ingest key header (a scheme
+  // of its own, as the key is not sent in Authorization) when keys are configured, Bearer when a secret is.
+  const challenge = { "www-authenticate": [auth.keys.length ? KEY_CHALLENGE : "", auth.secret || auth.secretSet ? BEARER_CHALLENGE["www-authenticate"] : ""].filter(Boolean).join(", ") };
   if (given === null) {
-    throw new Refusal(401, "missing ingest key", "", "send the x-mlflow-edge-key header (initBrowser({ ingestKey }))");
+    if (!auth.keys.length) throw new Refusal(401, "missing credentials", "", "send Authorization: Bearer <COLLECTOR_SECRET> (this collector has no ingest keys)", challenge);
+    throw new Refusal(401, "missing ingest key", "", "send the x-mlflow-edge-key header (initBrowser({ ingestKey }))", challenge);
   }
   // Every entry is compared (no early exit), and a key listed twice, for two sites, may be used
   // from the origins of both entries, as the preflight already allows.
   const entries = auth.keys.filter((k) => sameSecret(given, k.key));
-  if (entries.length === 0) throw new Refusal(401, "unknown ingest key", "", "check the key configured in INGEST_KEYS");
+  if (entries.length === 0) throw new Refusal(401, "unknown ingest key", "", auth.keys.length ? "check the key configured in INGEST_KEYS" : "this collector has no ingest keys: server senders use Authorization: Bearer <COLLECTOR_SECRET>", challenge);
   const origins = entries.flatMap((k) => k.origins);
   const origin = headers.get("origin");
   // A browser always sends Origin on these requests (POST, non-simple); its absence means a
