@@ -211,10 +211,11 @@ export class MlflowExporter implements Exporter {
 
   /**
    * A send slot. In Workers a waiting send looks again on its own timer, and nothing else resumes
-   * it: resumed by the send that freed a slot, it ran on in that send's invocation (workerd), whose
-   * end took the waiter's later timers and requests with it. Under load, 8 to 24 traces of a burst
-   * were then never sent, while slots stood free, and only instrument()'s deadline warning spoke
-   * of them. Elsewhere a freed slot resumes the waiters at once.
+   * it: a promise another invocation resolves is run on by workerd only in its own invocation, and
+   * dropped when workerd takes that one for finished. Resumed by the send that freed a slot, waiting
+   * sends stopped so under load: 8 to 24 traces of a burst were never sent while slots stood free,
+   * and only instrument()'s deadline warning spoke of them. Elsewhere a freed slot resumes the
+   * waiters at once.
    */
   private async acquire(): Promise<object> {
     if (this.maxConcurrency === Infinity) return {};
