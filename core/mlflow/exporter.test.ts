@@ -51,8 +51,8 @@ describe("MlflowExporter across invocations", () => {
   });
 
   it("in Workers, a send waiting for a slot is resumed by its own timer only, never by the send that freed it; flush() stops waiting for a send older than the abandon age", async () => {
-    // Resumed by the send that freed the slot, it ran on in that send's invocation, and died with it
-    // (workerd): under load 8 to 24 traces of a burst were never sent while slots stood free.
+    // Resumed by the send that freed the slot, from another invocation, waiting sends stopped under
+    // load in workerd: 8 to 24 traces of a burst were never sent while slots stood free.
     vi.useFakeTimers({ toFake: ["Date", "setTimeout", "clearTimeout"] });
     vi.stubGlobal("navigator", { userAgent: "Cloudflare-Workers" });
     const exporter = new MlflowExporter({ trackingUri: "http://127.0.0.1:9", experimentId: "1", maxConcurrency: 1, timeoutMs: 1_000, retry: { maxElapsedMs: 1_000 } });

@@ -175,18 +175,16 @@ export function createCollector<Env extends object = object>(options: CollectorO
   // is not the open one of a local demo, whatever the values hold. `ingestKeys: []` written in code
   // is the choice of none.
   const keysInCode = Array.isArray(options.ingestKeys) && options.ingestKeys.length === 0 ? undefined : options.ingestKeys;
-  const authConfigured = (c: Ctx<Env>): boolean => {
-    const env = envOf(c);
-    return keysInCode !== undefined || options.secret !== undefined || env.INGEST_KEYS !== undefined || env.COLLECTOR_SECRET !== undefined;
-  };
+  /** A secret is configured (set, even empty or broken; read or not). */
+  const secretConfigured = (c: Ctx<Env>): boolean => options.secret !== undefined || envOf(c).COLLECTOR_SECRET !== undefined;
+  const authConfigured = (c: Ctx<Env>): boolean => keysInCode !== undefined || envOf(c).INGEST_KEYS !== undefined || secretConfigured(c);
   // A page's request (its ingest key, no Authorization) is checked against the keys alone: the
   // secret is not read, so a broken setting of it is the 503 of those who send the secret (and of
   // /health), not of every visitor's page, as it does not close reads kept open. With no keys there
   // is nothing else to check.
   const authOf = async (c: Ctx<Env>, sendsSecret = true): Promise<AuthSettings> => {
     const keys = keysOf(c);
-    const secretSet = options.secret !== undefined || envOf(c).COLLECTOR_SECRET !== undefined;
-    const auth = { keys, secret: sendsSecret || keys.length === 0 ? await secretOf(c) : undefined, secretSet };
+    const auth = { keys, secret: sendsSecret || keys.length === 0 ? await secretOf(c) : undefined, secretSet: secretConfigured(c) };
     if (!auth.keys.length && !auth.secret && authConfigured(c)) {
       // Set, but to nothing (COLLECTOR_SECRET="", INGEST_KEYS="[]", a secret binding missing): refused, never open.
       if (options.ingestKeys !== undefined && keysInCode === undefined && envOf(c).INGEST_KEYS !== undefined) {

@@ -87,7 +87,17 @@ export interface AuthSettings {
   keys: IngestKey[];
   secret: string | undefined;
   /** A secret is configured, read or not (a page's request, with no Authorization, does not read it). */
-  secretSet?: boolean;
+  secretSet: boolean;
+}
+
+/**
+ * What a 401 answers in `WWW-Authenticate`, as HTTP asks: the credentials this collector takes, the
+ * ingest key header (a scheme of its own, as the key is not sent in Authorization) when it has
+ * keys, Bearer when it has a secret. Built for a refusal only, not for every request let in.
+ */
+function challenge(auth: AuthSettings): Record<string, string> {
+  const schemes = [...(auth.keys.length ? [KEY_CHALLENGE] : []), ...(auth.secretSet ? [BEARER_CHALLENGE["www-authenticate"]] : [])];
+  return { "www-authenticate": schemes.join(", ") };
 }
 
 /**
@@ -104,17 +114,14 @@ export function authenticate(headers: Headers, selfOrigin: string, auth: AuthSet
     throw new Refusal(401, "the Authorization bearer token is not this collector's secret", "", "server senders use COLLECTOR_SECRET; browsers use an ingest key", { ...BEARER_CHALLENGE });
   }
   const given = headers.get("x-mlflow-edge-key");
-  // A 401 names the credentials this collector takes, as HTTP asks: the ingest key header (a scheme
-  // of its own, as the key is not sent in Authorization) when keys are configured, Bearer when a secret is.
-  const challenge = { "www-authenticate": [auth.keys.length ? KEY_CHALLENGE : "", auth.secret || auth.secretSet ? BEARER_CHALLENGE["www-authenticate"] : ""].filter(Boolean).join(", ") };
   if (given === null) {
-    if (!auth.keys.length) throw new Refusal(401, "missing credentials", "", "send Authorization: Bearer <COLLECTOR_SECRET> (this collector has no ingest keys)", challenge);
-    throw new Refusal(401, "missing ingest key", "", "send the x-mlflow-edge-key header (initBrowser({ ingestKey }))", challenge);
+    if (!auth.keys.length) throw new Refusal(401, "missing credentials", "", "send Authorization: Bearer <COLLECTOR_SECRET> (this collector has no ingest keys)", challenge(auth));
+    throw new Refusal(401, "missing ingest key", "", "send the x-mlflow-edge-key header (initBrowser({ ingestKey }))", challenge(auth));
   }
   // Every entry is compared (no early exit), and a key listed twice, for two sites, may be used
   // from the origins of both entries, as the preflight already allows.
   const entries = auth.keys.filter((k) => sameSecret(given, k.key));
-  if (entries.length === 0) throw new Refusal(401, "unknown ingest key", "", auth.keys.length ? "check the key configured in INGEST_KEYS" : "this collector has no ingest keys: server senders use Authorization: Bearer <COLLECTOR_SECRET>", challenge);
+  if (entries.length === 0) throw new Refusal(401, "unknown ingest key", "", auth.keys.length ? "check the key configured in INGEST_KEYS" : "this collector has no ingest keys: server senders use Authorization: Bearer <COLLECTOR_SECRET>", challenge(auth));
   const origins = entries.flatMap((k) => k.origins);
   const origin = headers.get("origin");
   // A browser always sends Origin on these requests (POST, non-simple); its absence means a
