@@ -52,4 +52,10 @@ describe("aggregateTokenUsage", () => {
     expect(aggregateTokenUsage([span("r", null), { ...withUsage("a", null), spanId: "a" }, { ...withUsage("c", { input_tokens: 2 }), parentId: "a" }]))
       .toEqual({ input_tokens: 2, output_tokens: 0, total_tokens: 0 });
   });
+
+  it("counts that add up past a double (1e308 twice) give no usage, not Infinity, which MLflow's UI cannot parse", () => {
+    const withUsage = (spanId: string, usage: Json) => ({ ...span(spanId, "r"), attributes: { "mlflow.chat.tokenUsage": usage } });
+    expect(aggregateTokenUsage([span("r", null), withUsage("a", { input_tokens: 1e308 }), withUsage("b", { input_tokens: 1e308 })])).toBeUndefined();
+    expect(aggregateTokenUsage([span("r", null), withUsage("a", { input_tokens: 1e308 })])).toEqual({ input_tokens: 1e308, output_tokens: 0, total_tokens: 0 });
+  });
 });

@@ -142,6 +142,9 @@ export function aggregateTokenUsage(spans: SpanData[]): Usage | undefined {
       const n = tokenCount(usage[key]);
       if (n === undefined) return undefined;
       total[key] = (total[key] ?? 0) + n;
+      // Counts past what a double holds add up to Infinity, which JSON has no word for (Python
+      // writes `Infinity`, which MLflow's UI cannot parse): no usage rather than a broken one.
+      if (!Number.isFinite(total[key])) return undefined;
     }
   }
   return found ? total : undefined;

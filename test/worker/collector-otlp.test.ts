@@ -258,6 +258,21 @@ describe("POST /v1/traces: hostile OTLP gets a 4xx at the OTLP path, and nothing
     ["duplicate span ids", mutate((s) => (s[1]!.spanId = s[0]!.spanId)), 400, `${SPAN}[1].spanId`],
     ["two roots", mutate((s) => delete s[1]!.parentSpanId), 400, `${SPAN}[1].parentSpanId`],
     ["a parent loop", mutate((s) => (s[0]!.parentSpanId = s[1]!.spanId)), 400, /parentSpanId$/],
+    // What String() cannot read (an object whose toString is no function; arrays nested past the
+    // stack), and names an object inherits: refused at their path (before: a TypeError or a stack
+    // overflow answered 503 "could not store", which OTLP exporters retry).
+    ["attribute key an object whose toString is no function", mutate((s) => s[0]!.attributes.unshift({ key: { toString: 1 }, value: {} })), 400, `${SPAN}[0].attributes[0].key`],
+    ["attribute key arrays nested 20,000 deep", () => mutate((s) => s[0]!.attributes.unshift({ key: "DEEP", value: {} }))().replace('"DEEP"', "[".repeat(20_000) + "]".repeat(20_000)), 400, `${SPAN}[0].attributes[0].key`],
+    ["status code an object whose toString is no function", mutate((s) => (s[0]!.status = { code: { toString: 1 } })), 400, `${SPAN}[0].status.code`],
+    ["status code a name every object inherits", mutate((s) => (s[0]!.status = { code: "constructor" })), 400, `${SPAN}[0].status.code`],
+    // proto3 cannot tell 0 from unset, and the protobuf path refuses a span without a start: so is a
+    // JSON start of 0 (before: stored as a trace begun in 1970, 56 years long).
+    ["start time 0", mutate((s) => (s[0]!.startTimeUnixNano = "0")), 400, `${SPAN}[0].startTimeUnixNano`],
+    ["event time 0", mutate((s) => (s[0]!.events = [{ name: "e", timeUnixNano: 0 }])), 400, `${SPAN}[0].events[0].timeUnixNano`],
+    // int64 is what OTLP's intValue holds; past it (token counts of 1e308) sums turn to Infinity.
+    ["intValue past int64, as a string", mutate((s) => attr(s, { intValue: "9223372036854775808" })), 400, `${SPAN}[0].attributes[0].value.intValue`],
+    ["intValue below int64, as a string", mutate((s) => attr(s, { intValue: "-99999999999999999999" })), 400, `${SPAN}[0].attributes[0].value.intValue`],
+    ["intValue past int64, as a JSON number", mutate((s) => attr(s, { intValue: 1e300 })), 400, `${SPAN}[0].attributes[0].value.intValue`],
     ["too many spans", () => JSON.stringify(base()), 413, "resourceSpans", {}],
     ["XML", () => "<spans/>", 415, "", { "content-type": "application/xml" }],
     ["unsupported encoding", () => JSON.stringify(base()), 415, "", { "content-encoding": "br" }],
@@ -288,6 +303,34 @@ describe("POST /v1/traces: hostile OTLP gets a 4xx at the OTLP path, and nothing
     expect(res.status).toBe(200);
     const [stored] = [...store.traces.values()];
     expect(stored!.data.spans[1]).toMatchObject({ name: "span", events: [{ name: "event" }, { name: "event" }] });
+  });
+
+  it("a status code named like an inherited property is refused as an unknown code, not as a function", async () => {
+    const r = base();
+    r.resourceSpans[0]!.scopeSpans[0]!.spans[0]!.status = { code: "toString" };
+    const err = (await (await send(app(), JSON.stringify(r))).json()) as { error: string };
+    expect(err.error).toContain("must be 0, 1 or 2");
+  });
+
+  it("a root whose parentSpanId is all zeros (some SDKs write a root so; OpenTelemetry's Collector reads it as none) is stored as the root, not refused with its batch", async () => {
+    const r = base();
+    const spans = r.resourceSpans[0]!.scopeSpans[0]!.spans;
+    spans[0]!.parentSpanId = "0000000000000000";
+    const res = await send(app(), JSON.stringify(r));
+    expect(res.status).toBe(200);
+    const [stored] = [...store.traces.values()];
+    expect(stored!.data.spans.find((x) => x.spanId === spans[0]!.spanId)!.parentId).toBeNull();
+    expect(stored!.info.state).toBe("OK");
+  });
+
+  it("an end time of 0 written with more digits (\"00\") is not set, as \"0\" is: the span had not ended", async () => {
+    const r = base();
+    const spans = r.resourceSpans[0]!.scopeSpans[0]!.spans;
+    spans[1]!.endTimeUnixNano = "00";
+    const res = await send(app(), JSON.stringify(r));
+    expect(res.status).toBe(200);
+    const [stored] = [...store.traces.values()];
+    expect(stored!.data.spans.find((x) => x.spanId === spans[1]!.spanId)!.endTime).toBeNull();
   });
 
   it("null fields are unset ones, as the OTLP JSON mapping reads them: a root's null parentSpanId, a null status or message, a null value", async () => {
@@ -530,7 +573,10 @@ describe("POST /v1/traces with content-type: application/x-protobuf", () => {
     const gzip = async (bytes: Uint8Array) => new Uint8Array(await new Response(new Blob([bytes]).stream().pipeThrough(new CompressionStream("gzip"))).arrayBuffer());
     const emptySpans = Uint8Array.from(len(1, len(2, Array.from({ length: 200_000 }, () => [2 * 8 + 2, 0]).flat())));
     const emptyAttributes = request(span(Array.from({ length: 200_000 }, () => [9 * 8 + 2, 0]).flat()));
-    for (const body of [emptySpans, emptyAttributes]) {
+    // Empty ResourceSpans and ScopeSpans are values too (before: not counted, 40 MB of heap for a 1 KB body, then a 400).
+    const emptyResourceSpans = Uint8Array.from(Array.from({ length: 200_000 }, () => [1 * 8 + 2, 0]).flat());
+    const emptyScopeSpans = Uint8Array.from(len(1, Array.from({ length: 200_000 }, () => [2 * 8 + 2, 0]).flat()));
+    for (const body of [emptySpans, emptyAttributes, emptyResourceSpans, emptyScopeSpans]) {
       const zipped = await gzip(body);
       expect(zipped.length).toBeLessThan(2_000);
       const res = await sendProto(app(), zipped, { "content-encoding": "gzip" });

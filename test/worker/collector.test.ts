@@ -187,6 +187,10 @@ describe("POST /v1/ingest: hostile and malformed input gets a 4xx that says what
     ["wrong content type", () => batch(good()), 415, "", { "content-type": "text/plain" }],
     ["body over 1 MiB", () => batch(good()) + " ".repeat((1 << 20) + 10), 413, ""],
     ["invalid UTF-8", () => new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]) as unknown as string, 400, ""],
+    // Values that String() or JSON.stringify cannot turn into a message: refused as the payload's fault
+    // (before: a TypeError or a stack overflow, answered 503 "could not store", which clients retry for ever).
+    ["trace id an object whose toString is no function", mutate((t) => (t.info.traceId = { toString: 1 })), 400, "traces[0].info.traceId"],
+    ["span id an object whose toString is no function", mutate((t) => (t.data.spans[0].spanId = { toString: 1 })), 400, "traces[0].data.spans[0].spanId"],
   ];
 
   for (const [name, body, status, path, headers] of cases) {
@@ -201,6 +205,16 @@ describe("POST /v1/ingest: hostile and malformed input gets a 4xx that says what
       expect(store.puts).toBe(0);
     });
   }
+
+  it("a refusal quotes at most 80 characters of what was sent (before: a 500 KB version came back whole in the message)", async () => {
+    for (const version of ["v".repeat(500_000), { big: "w".repeat(500_000) }]) {
+      const res = await post(app(), "/v1/ingest", JSON.stringify({ version, traces: [good()] }));
+      expect(res.status).toBe(400);
+      const err = await errorOf(res);
+      expect(err.path).toBe("version");
+      expect(err.error.length).toBeLessThan(200);
+    }
+  });
 
   it("one bad trace refuses its whole batch: the good one beside it is not half-written", async () => {
     const a = app();

@@ -16,6 +16,7 @@ import { checkObject, validateTrace } from "./validate.js";
 const HEX32 = /^[0-9a-f]{32}$/i;
 const HEX16 = /^[0-9a-f]{16}$/i;
 const NANOS = /^\d{1,20}$/;
+const ZERO_SPAN_ID = "0000000000000000";
 const bad = (path: string, message: string, hint = "") => new Refusal(400, message, path, hint);
 const HEX_HINT = "the OTLP JSON mapping sends ids as hex, not base64";
 
@@ -48,14 +49,26 @@ function checkArray(v: unknown, path: string): unknown[] {
   return v;
 }
 
-function nanosToMs(v: unknown, path: string): number {
+/**
+ * Epoch nanoseconds as epoch ms (core's times, with a fractional part: microsecond precision
+ * survives a double), or `null` for a time not set: absent, null or 0, which proto3 cannot tell
+ * apart (the protobuf path leaves a 0 out).
+ */
+function nanosToMs(v: unknown, path: string): number | null {
+  if (unset(v)) return null;
   // A JSON number is accepted too, as protobuf's JSON parsers accept it for a 64-bit field: an
   // epoch time in nanoseconds is past 2^53, so it arrives rounded, to a fraction of a microsecond.
   const text = typeof v === "number" && Number.isInteger(v) && v >= 0 ? BigInt(v).toString() : v;
   if (typeof text !== "string" || !NANOS.test(text)) throw bad(path, `${path} must be epoch nanoseconds as a decimal string`);
   const ns = BigInt(text);
-  // Core times are epoch ms with a fractional part; microsecond precision survives a double.
-  return Number(ns / 1000n) / 1000;
+  return ns === 0n ? null : Number(ns / 1000n) / 1000;
+}
+
+/** A time the span must have (its start, an event's): not set is refused, never stored as 1970. */
+function requiredNanosToMs(v: unknown, path: string): number {
+  const ms = nanosToMs(v, path);
+  if (ms === null) throw bad(path, `${path} is not set (absent or 0)`, "send the time as epoch nanoseconds");
+  return ms;
 }
 
 function checkId(v: unknown, path: string, pattern: RegExp, what: string): string {
@@ -80,12 +93,17 @@ function toSpan(v: unknown, path: string, limits: CollectorLimits): Origin {
   const traceId = `tr-${checkId(s.traceId, `${path}.traceId`, HEX32, "32 hex characters")}`;
   const spanId = checkId(s.spanId, `${path}.spanId`, HEX16, "16 hex characters");
   const parent = s.parentSpanId;
-  const parentId = unset(parent) || parent === "" ? null : checkId(parent, `${path}.parentSpanId`, HEX16, "empty or 16 hex characters");
+  // All zeros is no id in OTLP; as a parent, the OpenTelemetry Collector reads it as none (a root),
+  // and some SDKs write a root's parent so.
+  const parentId = unset(parent) || parent === "" || parent === ZERO_SPAN_ID ? null : checkId(parent, `${path}.parentSpanId`, HEX16, "empty or 16 hex characters");
   if (typeof s.name !== "string" && !unset(s.name)) throw bad(`${path}.name`, `${path}.name must be a string`);
 
   const rawAttributes = checkArray(s.attributes, `${path}.attributes`);
   const attributeIndex = new Map<string, number>();
-  rawAttributes.forEach((kv, i) => attributeIndex.set(String((kv as { key?: unknown } | null)?.key), i));
+  rawAttributes.forEach((kv, i) => {
+    const key = (kv as { key?: unknown } | null)?.key;
+    if (typeof key === "string") attributeIndex.set(key, i); // any other key is refused by decodeKeyValues
+  });
   const decoded = decodeKeyValues(rawAttributes, `${path}.attributes`, limits.maxDepth);
   const attributes = Object.fromEntries(Object.entries(decoded).map(([k, value]) => [k, k.startsWith("mlflow.") ? mlflowAttributeValue(value) : value]));
   const spanType = attributes[SpanAttributeKey.SPAN_TYPE];
@@ -94,13 +112,13 @@ function toSpan(v: unknown, path: string, limits: CollectorLimits): Origin {
 
   const status = unset(s.status) ? {} : checkObject(s.status, `${path}.status`);
   const code = status.code ?? 0;
-  const statusCode = STATUS[String(code)];
-  if (statusCode === undefined || (typeof code !== "number" && typeof code !== "string")) {
+  // Its type first: String() of a sender's object may throw, and "toString" is a name STATUS inherits.
+  const statusCode = (typeof code === "number" || typeof code === "string") && Object.hasOwn(STATUS, String(code)) ? STATUS[String(code)] : undefined;
+  if (statusCode === undefined) {
     throw bad(`${path}.status.code`, `${path}.status.code must be 0, 1 or 2 (UNSET, OK, ERROR)`);
   }
   if (!unset(status.message) && typeof status.message !== "string") throw bad(`${path}.status.message`, `${path}.status.message must be a string`);
 
-  const end = s.endTimeUnixNano;
   const span: SpanData = {
     traceId,
     spanId,
@@ -109,9 +127,9 @@ function toSpan(v: unknown, path: string, limits: CollectorLimits): Origin {
     // client-side fit does. Refusing would lose the sender's whole batch (OTLP does not retry a 400).
     name: (s.name as string | null | undefined) || DEFAULT_SPAN_NAME,
     spanType: typeof spanType === "string" && spanType !== "" ? spanType : SpanType.UNKNOWN,
-    startTime: nanosToMs(s.startTimeUnixNano, `${path}.startTimeUnixNano`),
-    // 0 or absent: the span had not ended when it was exported.
-    endTime: unset(end) || end === "0" || end === 0 ? null : nanosToMs(end, `${path}.endTimeUnixNano`),
+    startTime: requiredNanosToMs(s.startTimeUnixNano, `${path}.startTimeUnixNano`),
+    // Not set: the span had not ended when it was exported.
+    endTime: nanosToMs(s.endTimeUnixNano, `${path}.endTimeUnixNano`),
     status: { statusCode, description: (status.message as string | undefined) ?? "" },
     inputs,
     outputs,
@@ -121,7 +139,7 @@ function toSpan(v: unknown, path: string, limits: CollectorLimits): Origin {
       if (typeof ev.name !== "string" && !unset(ev.name)) throw bad(`${path}.events[${i}].name`, `${path}.events[${i}].name must be a string`);
       return {
         name: (ev.name as string | null | undefined) || "event",
-        timestamp: nanosToMs(ev.timeUnixNano, `${path}.events[${i}].timeUnixNano`),
+        timestamp: requiredNanosToMs(ev.timeUnixNano, `${path}.events[${i}].timeUnixNano`),
         attributes: eventAttributes(decodeKeyValues(ev.attributes ?? [], `${path}.events[${i}].attributes`, limits.maxDepth)),
       };
     }),

@@ -240,8 +240,9 @@ export function decodeOtlpProto(bytes: Uint8Array, limits: CollectorLimits): Obj
   };
 
   // ExportTraceServiceRequest.resource_spans (1) → ResourceSpans.scope_spans (2) → ScopeSpans.spans (2).
-  const scopeSpans = repeated(2, (end) => ({ spans: repeated(2, span)(end) }));
-  return { resourceSpans: repeated(1, (end) => ({ scopeSpans: scopeSpans(end) }))(bytes.length) };
+  // Each ResourceSpans and ScopeSpans is a value too (an empty one is two bytes).
+  const scopeSpans = repeated(2, (end) => made({ spans: repeated(2, span)(end) }));
+  return { resourceSpans: repeated(1, (end) => made({ scopeSpans: scopeSpans(end) }))(bytes.length) };
 }
 
 /**

@@ -24,6 +24,9 @@ function checkKey(k: string, path: string, limits: CollectorLimits): void {
   checkString(k, `${path} (key)`, limits.maxNameLength, { empty: false });
 }
 const typeName = (v: unknown) => (v === null ? "null" : Array.isArray(v) ? "array" : typeof v);
+/** A value the sender wrote, for a message: a string, number or boolean as JSON (a string cut to 80 characters), anything else by its type (an object may have no text form, or be nested past what JSON.stringify can walk). */
+const shown = (v: unknown): string =>
+  typeof v === "string" ? JSON.stringify(v.slice(0, 80)) : typeof v === "number" || typeof v === "boolean" ? String(v) : typeName(v);
 
 export function checkObject(v: unknown, path: string): Record<string, unknown> {
   if (typeof v !== "object" || v === null || Array.isArray(v)) throw bad(path, `${path || "body"} must be an object, not ${typeName(v)}`);
@@ -49,7 +52,7 @@ function checkTime(v: unknown, path: string): number {
 }
 
 function checkId(v: unknown, path: string, pattern: RegExp, what: string): string {
-  if (typeof v !== "string" || !pattern.test(v)) throw bad(path, `${path} must be ${what}`, `got ${JSON.stringify(String(v).slice(0, 80))}`);
+  if (typeof v !== "string" || !pattern.test(v)) throw bad(path, `${path} must be ${what}`, `got ${shown(v)}`);
   return v;
 }
 
@@ -279,7 +282,7 @@ export function validateTrace(v: unknown, path: string, limits: CollectorLimits)
 export function validateIngestBatch(body: unknown, limits: CollectorLimits): Trace[] {
   const o = checkObject(body, "");
   if (o.version !== INGEST_VERSION) {
-    throw bad("version", `unsupported ingest version ${JSON.stringify(o.version)}`, `send {"version": ${INGEST_VERSION}, "traces": [...]}`);
+    throw bad("version", `unsupported ingest version ${o.version === undefined ? "(none)" : shown(o.version)}`, `send {"version": ${INGEST_VERSION}, "traces": [...]}`);
   }
   if (!Array.isArray(o.traces)) throw bad("traces", "traces must be an array");
   if (o.traces.length === 0) throw bad("traces", "traces is empty");
