@@ -10,10 +10,18 @@ interface ToolCallDelta {
   type?: string;
   function?: { name?: string; arguments?: string };
 }
+interface AudioDelta {
+  id?: string;
+  data?: string;
+  transcript?: string;
+  expires_at?: number;
+}
 interface ChunkChoice {
   index?: number;
   delta?: {
     role?: string;
+    /** Audio output (`modalities: ["audio"]`): data and transcript arrive in pieces. */
+    audio?: AudioDelta | null;
     /** A string, or (some OpenAI-compatible servers) a list of `{ type: "text", text }` parts. */
     content?: unknown;
     refusal?: string | null;
@@ -52,8 +60,31 @@ function slotWithoutIndex(calls: Map<number, { id: string }>, id: string | undef
   return last >= 0 && calls.get(last)!.id === "" ? last : last + 1;
 }
 
+/**
+ * Copies the fields of `from` not in `skip` onto `to`, a later value over an earlier one, as the
+ * client's accumulator does (Object.assign) with fields it has no rule for: a message's
+ * `annotations`, a choice's `content_filter_results`, a chunk's `service_tier`. Not `__proto__`,
+ * which a server's JSON may hold as a key and assignment would take as the object's prototype.
+ */
+function copyOthers(to: Record<string, Json>, from: unknown, skip: ReadonlySet<string>, joinText = false): void {
+  if (typeof from !== "object" || from === null) return;
+  for (const [key, value] of Object.entries(from)) {
+    if (skip.has(key) || key === "__proto__") continue;
+    // A delta's text streams in pieces (`reasoning_content` of DeepSeek's and vLLM's servers): joined, as content is.
+    const before = to[key];
+    to[key] = joinText && typeof value === "string" && typeof before === "string" ? before + value : value;
+  }
+}
+const CHUNK_FIELDS = new Set(["id", "object", "created", "model", "system_fingerprint", "choices", "usage"]);
+const CHOICE_FIELDS = new Set(["index", "delta", "logprobs", "finish_reason"]);
+const DELTA_FIELDS = new Set(["role", "content", "refusal", "tool_calls", "function_call", "audio"]);
+
 interface ChoiceFold {
   role: string;
+  audio?: AudioDelta;
+  /** Fields of the choice, and of its deltas (the message's), that have no rule of their own. */
+  choiceOthers: Record<string, Json>;
+  messageOthers: Record<string, Json>;
   content: string | null;
   refusal: string;
   toolCalls: Map<number, { id: string; type: string; name: string; args: string }>;
@@ -65,7 +96,9 @@ interface ChoiceFold {
 /**
  * Chat completion chunks → a `chat.completion` object, as the client's own accumulator builds it:
  * content joined, tool calls merged by index (a name is set, not appended: some servers repeat it
- * in every delta), the legacy `function_call`, logprobs, usage.
+ * in every delta), the legacy `function_call`, logprobs, audio (data and transcript joined), usage;
+ * any other field of a chunk, a choice or a delta (`service_tier`, `annotations`) as its latest value,
+ * but a delta's text joined (`reasoning_content`).
  */
 export function aggregateChatChunks(chunks: ChatChunk[]): Record<string, Json> {
   // The first chunk that names the completion: Azure OpenAI sends a prompt_filter_results chunk
@@ -73,14 +106,26 @@ export function aggregateChatChunks(chunks: ChatChunk[]): Record<string, Json> {
   const first = chunks.find((c) => c?.id) ?? chunks[0] ?? {};
   const choices = new Map<number, ChoiceFold>();
   let usage: Json = undefined;
+  const others: Record<string, Json> = {};
   for (const chunk of chunks) {
     if (chunk?.usage) usage = chunk.usage;
+    copyOthers(others, chunk, CHUNK_FIELDS);
     for (const c of chunk?.choices ?? []) {
       const i = c.index ?? 0;
-      const acc: ChoiceFold = choices.get(i) ?? { role: "assistant", content: null, refusal: "", toolCalls: new Map(), finish: null };
+      const acc: ChoiceFold = choices.get(i) ?? { role: "assistant", content: null, refusal: "", toolCalls: new Map(), finish: null, choiceOthers: {}, messageOthers: {} };
       choices.set(i, acc);
       const delta = c.delta;
+      copyOthers(acc.choiceOthers, c, CHOICE_FIELDS);
+      copyOthers(acc.messageOthers, delta, DELTA_FIELDS, true);
       if (delta?.role) acc.role = delta.role;
+      const audio = delta?.audio;
+      if (typeof audio === "object" && audio !== null) {
+        const a = (acc.audio ??= {});
+        if (audio.id != null) a.id = audio.id;
+        if (typeof audio.data === "string") a.data = (a.data ?? "") + audio.data;
+        if (typeof audio.transcript === "string") a.transcript = (a.transcript ?? "") + audio.transcript;
+        if (audio.expires_at != null) a.expires_at = audio.expires_at;
+      }
       const text = deltaText(delta?.content);
       if (text !== undefined) acc.content = (acc.content ?? "") + text;
       if (typeof delta?.refusal === "string") acc.refusal += delta.refusal;
@@ -114,18 +159,20 @@ export function aggregateChatChunks(chunks: ChatChunk[]): Record<string, Json> {
     choices: [...choices].sort(([a], [b]) => a - b).map(([index, acc]) => {
       // Content null when no text came, only "" included, as the client's accumulator and MLflow's
       // Python reducer give it.
-      const message: Record<string, Json> = { role: acc.role, content: acc.content || null };
+      const message: Record<string, Json> = { ...acc.messageOthers, role: acc.role, content: acc.content || null };
+      if (acc.audio) message.audio = acc.audio;
       if (acc.refusal) message.refusal = acc.refusal;
       if (acc.functionCall) message.function_call = acc.functionCall;
       if (acc.toolCalls.size > 0) {
         message.tool_calls = [...acc.toolCalls].sort(([a], [b]) => a - b).map(([, t]) => ({ id: t.id, type: t.type, function: { name: t.name, arguments: t.args } }));
       }
-      const choice: Record<string, Json> = { index, message, finish_reason: acc.finish };
+      const choice: Record<string, Json> = { ...acc.choiceOthers, index, message, finish_reason: acc.finish };
       if (acc.logprobs) choice.logprobs = acc.logprobs;
       return choice;
     }),
   };
   if (first.system_fingerprint) out.system_fingerprint = first.system_fingerprint;
+  for (const [key, value] of Object.entries(others)) if (!(key in out)) out[key] = value;
   if (usage !== undefined) out.usage = usage;
   return out;
 }
@@ -162,6 +209,24 @@ export function aggregateResponseEvents(events: unknown[]): Json {
   if (started?.model !== undefined) out.model = started.model;
   return out;
 }
+/**
+ * Legacy completions chunks (`text_completion`, `client.completions.create`) as MLflow's Python
+ * reducer folds them: the first choice's text joined; with the usage of the last chunk that has one
+ * and the model that answered, which the span records beside.
+ */
+export function aggregateTextCompletionChunks(chunks: unknown[]): { text: string; usage: Json; model: Json } {
+  let text = "";
+  let usage: Json = undefined;
+  let model: Json = undefined;
+  for (const chunk of chunks as { choices?: { index?: number; text?: unknown }[]; usage?: Json; model?: Json }[]) {
+    if (chunk?.usage) usage = chunk.usage;
+    model ??= chunk?.model || undefined;
+    const first = Array.isArray(chunk?.choices) ? chunk.choices.find((c) => (c?.index ?? 0) === 0) : undefined;
+    if (typeof first?.text === "string") text += first.text;
+  }
+  return { text, usage, model };
+}
+
 const FINAL_EVENTS = new Set(["response.completed", "response.incomplete", "response.failed"]);
 
 

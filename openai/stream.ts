@@ -1,13 +1,13 @@
 import { hookAsyncIterable, StreamRecorder } from "../core/api/stream.js";
 import { SpanAttributeKey, SpanStatusCode } from "../core/model/constants.js";
 import type { LiveSpan } from "../core/model/live-span.js";
-import { aggregateChatChunks, aggregateResponseEvents, tokenUsage } from "./aggregate.js";
+import { aggregateChatChunks, aggregateResponseEvents, aggregateTextCompletionChunks, tokenUsage } from "./aggregate.js";
 
 // Streamed calls: the span stays open while the caller reads, every chunk becomes an
 // `mlflow.chunk.item.<i>` event, and the span's outputs are the chunks folded into the one object
 // the non-streaming call would have returned (as MLflow's OpenAI output reducers do).
 
-export type StreamApi = "chat" | "responses";
+export type StreamApi = "chat" | "responses" | "completions";
 
 /**
  * What MLflow's OpenAI integration reads off a result: its token usage, and the model that
@@ -26,8 +26,15 @@ export function streamRecorder(span: LiveSpan, api: StreamApi): StreamRecorder {
     span,
     outputReducer: (chunks: never[]) => {
       const list = chunks as unknown[];
-      const out = api === "chat" ? aggregateChatChunks(list as never[]) : aggregateResponseEvents(list);
-      recordResult(span, out);
+      let out: unknown;
+      if (api === "completions") {
+        const { text, usage, model } = aggregateTextCompletionChunks(list);
+        recordResult(span, { usage, model });
+        out = text;
+      } else {
+        out = api === "chat" ? aggregateChatChunks(list as never[]) : aggregateResponseEvents(list);
+        recordResult(span, out);
+      }
       const failed = (out as { status?: unknown; error?: { message?: unknown } | null } | null);
       // A Responses stream reports a failed generation as an event, not as a thrown error: a
       // `response.failed`, or an `error` event with no response after it.
@@ -52,7 +59,7 @@ function inStreamError(chunks: unknown[], api: StreamApi): string | undefined {
     if (api === "responses" && typeof chunk?.type === "string" && chunk.type.startsWith("response.")) return undefined;
     if (api === "responses" && chunk?.type === "error") return String(chunk.message ?? "error event");
     // Any truthy `error`, as the client throws on any.
-    if (api === "chat" && chunk?.error) {
+    if (api !== "responses" && chunk?.error) {
       const { error } = chunk;
       return typeof error === "string" ? error : String((error as { message?: unknown }).message ?? "error in stream");
     }

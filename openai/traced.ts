@@ -7,10 +7,10 @@ import { lockedProperty } from "../core/tracer.js";
 import { observePromise } from "./promise.js";
 import { recordResult, traceStream, type StreamApi } from "./stream.js";
 
-// tracedOpenAI(client): the official `openai` client with chat completions, responses and
-// embeddings traced as MLflow's OpenAI integrations record them: one span per call, named after
-// the resource ("Completions", "Responses", "Embeddings", as MLflow's TS SDK names them), typed
-// CHAT_MODEL or EMBEDDING, the request params as inputs, the response as outputs, token usage in
+// tracedOpenAI(client): the official `openai` client with chat completions, responses,
+// embeddings and legacy completions traced as MLflow's OpenAI integrations record them: one span
+// per call, named after the resource ("Completions", "Responses", "Embeddings", as MLflow's TS SDK
+// names them), typed CHAT_MODEL, EMBEDDING or LLM, the request params as inputs, the response as outputs, token usage in
 // `mlflow.chat.tokenUsage`, `mlflow.message.format` "openai" so MLflow's UI renders the chat.
 // Nothing is imported from `openai` at run time: the user brings the client.
 
@@ -33,6 +33,8 @@ const TARGETS: readonly Target[] = [
   { path: ["chat", "completions"], name: "Completions", spanType: SpanType.CHAT_MODEL, stream: "chat" },
   { path: ["responses"], name: "Responses", spanType: SpanType.CHAT_MODEL, stream: "responses" },
   { path: ["embeddings"], name: "Embeddings", spanType: SpanType.EMBEDDING },
+  // The legacy completions API (`gpt-3.5-turbo-instruct`): LLM, as MLflow's autolog types it.
+  { path: ["completions"], name: "Completions", spanType: SpanType.LLM, stream: "completions" },
 ];
 
 const samePath = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((p, i) => p === b[i]);
@@ -141,8 +143,8 @@ function tracedMethod(original: Method, target: Target, options: TracedOpenAIOpt
 }
 
 /**
- * The same client, with `chat.completions.create`, `responses.create` and `embeddings.create`
- * traced; every other property and method is the client's own, untouched.
+ * The same client, with `chat.completions.create`, `responses.create`, `embeddings.create` and
+ * the legacy `completions.create` traced; every other property and method is the client's own, untouched.
  * @example
  * const client = tracedOpenAI(new OpenAI());
  * const stream = await client.chat.completions.create({ model, messages, stream: true });

@@ -127,6 +127,33 @@ describe("streamed chat aggregation vs the SDK's own accumulator", () => {
     expect(outputs.choices[0].message).toMatchObject({ content: null, refusal: "I can't help with that." });
   });
 
+  it("audio output, url annotations and the chunk's service_tier are kept as the SDK keeps them (before: an audio answer folded to content null)", async () => {
+    const annotations = [{ type: "url_citation", url_citation: { url: "https://example.com", title: "Example", start_index: 0, end_index: 5 } }];
+    const events = [
+      { ...base, service_tier: "default", choices: [{ index: 0, delta: { role: "assistant", content: null, audio: { id: "audio_1", transcript: "Hel", data: "AAA" } }, finish_reason: null }] },
+      { ...base, service_tier: "default", choices: [{ index: 0, delta: { audio: { transcript: "lo", data: "BBB" } }, finish_reason: null }] },
+      { ...base, service_tier: "default", choices: [{ index: 0, delta: { annotations, audio: { expires_at: 1700000000 } }, finish_reason: "stop" }] },
+    ];
+    const { outputs, sdk } = await bothWays(events, { modalities: ["text", "audio"], audio: { voice: "alloy", format: "pcm16" } });
+    expect(sdk.choices[0].message.audio).toEqual({ id: "audio_1", transcript: "Hello", data: "AAABBB", expires_at: 1700000000 });
+    expect(outputs.choices[0].message.audio).toEqual(sdk.choices[0].message.audio);
+    expect(outputs.choices[0].message.annotations).toEqual(annotations);
+    expect(outputs.service_tier).toBe("default");
+  });
+
+  it("a delta's other text (reasoning_content, as DeepSeek's and vLLM's servers stream it) is joined; a \"__proto__\" key in a delta stays out of the message's prototype", async () => {
+    const events = [
+      { ...base, choices: [{ index: 0, delta: { role: "assistant", reasoning_content: "First, " }, finish_reason: null }] },
+      { ...base, choices: [{ index: 0, delta: { reasoning_content: "think." }, finish_reason: null }] },
+      { ...base, choices: [{ index: 0, delta: JSON.parse('{"content":"42","__proto__":{"polluted":true}}'), finish_reason: "stop" }] },
+    ];
+    const traced = tracedOpenAI(cannedClient(() => sseOf(events)));
+    for await (const _ of await traced.chat.completions.create({ model: "m", messages: [question], stream: true })) { /* read */ }
+    const message = ((await only()).data.spans[0]!.outputs as any).choices[0].message;
+    expect(message).toEqual({ role: "assistant", content: "42", reasoning_content: "First, think." });
+    expect(Object.getPrototypeOf(message)).toBe(Object.prototype);
+  });
+
   it("n=2 with two parallel tool calls each, args split, usage at the end: same as the SDK", async () => {
     const t = (i: number, ti: number, extra: object) => ({ index: i, delta: { tool_calls: [{ index: ti, ...extra }] }, finish_reason: null });
     const events = [
@@ -143,6 +170,32 @@ describe("streamed chat aggregation vs the SDK's own accumulator", () => {
     expect(strip(outputs.choices)).toEqual(strip(sdk.choices));
     expect(outputs.usage).toEqual(sdk.usage);
     expect(span.attributes["mlflow.chat.tokenUsage"]).toEqual({ input_tokens: 10, output_tokens: 20, total_tokens: 30, cache_read_input_tokens: 4 });
+  });
+});
+
+describe("legacy completions (client.completions.create)", () => {
+  const completion = { id: "cmpl-1", object: "text_completion", created: 1, model: "gpt-3.5-turbo-instruct", choices: [{ index: 0, text: "Hello there", finish_reason: "stop", logprobs: null }], usage: { prompt_tokens: 4, completion_tokens: 2, total_tokens: 6 } };
+  const chunk = (text: string, extra: Record<string, unknown> = {}) => ({ id: "cmpl-1", object: "text_completion", created: 1, model: "gpt-3.5-turbo-instruct", choices: [{ index: 0, text, finish_reason: null, logprobs: null }], ...extra });
+
+  it("an LLM span named Completions (as MLflow's autolog types it), the response as outputs, usage and model recorded (before: untraced)", async () => {
+    const client = tracedOpenAI(cannedClient(() => new Response(JSON.stringify(completion), { headers: { "content-type": "application/json" } })));
+    const r = await client.completions.create({ model: "gpt-3.5-turbo-instruct", prompt: "Say hello" });
+    expect(r.choices[0]!.text).toBe("Hello there");
+    const span = (await only()).data.spans[0]!;
+    expect(span).toMatchObject({ name: "Completions", spanType: "LLM", inputs: { model: "gpt-3.5-turbo-instruct", prompt: "Say hello" }, outputs: completion });
+    expect(span.attributes).toMatchObject({ "mlflow.chat.tokenUsage": { input_tokens: 4, output_tokens: 2, total_tokens: 6 }, "mlflow.llm.model": "gpt-3.5-turbo-instruct", "mlflow.message.format": "openai" });
+  });
+
+  it("streamed: each chunk an event, the outputs the first choice's text joined (as MLflow's Python reducer gives it), usage from the last chunk", async () => {
+    const events = [chunk("Hel"), chunk("lo"), chunk("", { choices: [], usage: completion.usage })];
+    const client = tracedOpenAI(cannedClient(() => sseOf(events)));
+    const read: string[] = [];
+    for await (const c of await client.completions.create({ model: "gpt-3.5-turbo-instruct", prompt: "Say hello", stream: true, stream_options: { include_usage: true } })) read.push(c.choices[0]?.text ?? "");
+    expect(read.join("")).toBe("Hello");
+    const span = (await only()).data.spans[0]!;
+    expect(span).toMatchObject({ name: "Completions", spanType: "LLM", outputs: "Hello" });
+    expect(span.events.map((e) => e.name)).toEqual(["mlflow.chunk.item.0", "mlflow.chunk.item.1", "mlflow.chunk.item.2"]);
+    expect(span.attributes["mlflow.chat.tokenUsage"]).toEqual({ input_tokens: 4, output_tokens: 2, total_tokens: 6 });
   });
 });
 

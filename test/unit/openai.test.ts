@@ -170,6 +170,8 @@ describe("chat.completions.create", () => {
     expect(span.outputs).toEqual({
       id: "chatcmpl-9", object: "chat.completion", created: 1730000000, model: "gpt-4o-2024-08-06", system_fingerprint: "fp_1",
       choices: [{ index: 0, message: { role: "assistant", content: "Hi" }, finish_reason: "stop" }],
+      // kept as the client's accumulator keeps it
+      prompt_filter_results: [{ prompt_index: 0, content_filter_results: {} }],
     });
     // The model that answered, not the deployment name requested, as MLflow's autolog records it.
     expect(span.attributes).toMatchObject({ "mlflow.llm.model": "gpt-4o-2024-08-06", model: "my-gpt4o-deployment" });
