@@ -7,7 +7,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import type { Trace } from "../../core/model/types.js";
 import { TraceBuffer } from "../../worker/buffer/trace-buffer.js";
 import { api, fault, forwardNow, fromMlflow, proxy, resetProxy, row, sql } from "./fixture/buffer-helpers.js";
-import { simpleTrace } from "./traces.js";
+import { joinedTrace, simpleTrace } from "./traces.js";
 
 let n = 0;
 const buffer = () => env.TRACE_BUFFER.get(env.TRACE_BUFFER.idFromName(`hostile-${Date.now()}-${n++}`));
@@ -374,5 +374,85 @@ describe("TraceBuffer: bounded alarm runs", () => {
     // The re-armed alarm keeps going on its own until every trace is in MLflow.
     await expect.poll(async () => (await api(stub).stats()).byForwarding, { timeout: 20_000, interval: 100 }).toEqual({ forwarded: 5 });
     for (const t of traces) expect((await fromMlflow(t.info.traceId))?.tree).toHaveLength(2);
+  });
+});
+
+// Found by a review of the buffer (each test fails on the code before it).
+describe("TraceBuffer: damage and settings that once took more down than their own", () => {
+  it("a damaged tags column matches no tag filter, instead of failing every tag-filtered listing", async () => {
+    const stub = buffer();
+    const [a, b] = [simpleTrace("a", { tags: { team: "x" } }), simpleTrace("b", { tags: { team: "x" } })];
+    await api(stub).put([a, b]);
+    await sql(stub, "UPDATE traces SET tags = '[1,2' WHERE trace_id = ?", a.info.traceId);
+    for (const tag of ["team=x", "team"]) {
+      const page = await api(stub).list({ limit: 10, tag });
+      expect(page.traces.map((t) => t.traceId)).toEqual([b.info.traceId]);
+    }
+  });
+
+  it("a forwarded trace with a damaged span row is still expired at its retention's end: the alarm run does not fail (and stop expiry) on it", async () => {
+    const stub = buffer();
+    const damaged = simpleTrace("one span damaged");
+    await api(stub).put([damaged]);
+    const retrieve = damaged.data.spans.find((s) => s.name === "retrieve")!;
+    await sql(stub, "UPDATE spans SET body = '{\"half a' WHERE span_id = ?", retrieve.spanId);
+    expect(await forwardNow(stub)).toBe(true);
+    await sql(stub, "UPDATE traces SET expires_at = 0 WHERE trace_id = ?", damaged.info.traceId);
+    const error = await runInDurableObject(stub, (b: TraceBuffer) => b.alarm().then(() => null, (e: unknown) => String(e)));
+    expect(error).toBeNull();
+    expect(await row(stub, damaged.info.traceId)).toBeUndefined(); // deleted
+  });
+
+  it("one malformed setting takes its default alone: TRACE_RETENTION_HOURS=720 still holds beside FORWARD_BATCH_SIZE=ten, and both problems are named", async () => {
+    const stub = buffer();
+    const out = await runInDurableObject(stub, async (_, state) => {
+      const b = new TraceBuffer(state as DurableObjectState, { ...env, MLFLOW_TRACKING_URI: undefined, TRACE_RETENTION_HOURS: "720", FORWARD_BATCH_SIZE: "ten", TRACE_MAX_SPANS: "many" });
+      await state.blockConcurrencyWhile(async () => {});
+      await b.put([simpleTrace("kept 30 days")]);
+      return { expires: state.storage.sql.exec("SELECT expires_at AS e FROM traces").one().e as number, stats: await b.stats() };
+    });
+    expect(out.expires).toBeGreaterThan(Date.now() + 700 * 3_600_000);
+    expect(out.stats.configError).toContain("FORWARD_BATCH_SIZE must be an integer");
+    expect(out.stats.configError).toContain("TRACE_MAX_SPANS must be an integer");
+    expect(out.stats.configError).not.toContain("forwarding is off"); // embedded mode: it never was on
+  });
+
+  it("MLFLOW_TRACKING_URI bound as something other than text (a Secrets Store binding): forwarding is off and the traces are kept until it is fixed, not expired unforwarded", async () => {
+    const stub = buffer();
+    const out = await runInDurableObject(stub, async (_, state) => {
+      const uri = { get: async () => "http://127.0.0.1:1" };
+      const b = new TraceBuffer(state as DurableObjectState, { ...env, MLFLOW_TRACKING_URI: uri as never });
+      await state.blockConcurrencyWhile(async () => {});
+      await b.put([simpleTrace("meant for MLflow")]);
+      return { row: state.storage.sql.exec("SELECT forwarding, expires_at AS e FROM traces").one(), stats: await b.stats() };
+    });
+    expect(out.row.e).toBeNull();
+    expect(out.stats.configError).toMatch(/^forwarding is off: /);
+  });
+
+  it("FORWARD_RETRY_MAX_MS under FORWARD_RETRY_BASE_MS is refused by name (before: taken, and every wait was over the cap)", async () => {
+    const stub = buffer();
+    const configError = await runInDurableObject(stub, async (_, state) => {
+      const b = new TraceBuffer(state as DurableObjectState, { ...env, FORWARD_RETRY_BASE_MS: "60000", FORWARD_RETRY_MAX_MS: "5000" });
+      await state.blockConcurrencyWhile(async () => {});
+      return (await b.stats()).configError;
+    });
+    expect(configError).toContain("FORWARD_RETRY_MAX_MS (5000) must be at least FORWARD_RETRY_BASE_MS (60000)");
+  });
+
+  it("a merged TraceInfo whose name and previews shrink when lower-cased (the Kelvin sign, 3 bytes, becomes k) is refused with a 413 by the row check, not by SQLite as a 503 clients retry for ever", async () => {
+    const stub = buffer();
+    const K = "\u212a".repeat(65_536);
+    const filler = (prefix: string, count: number) => Object.fromEntries(Array.from({ length: count }, (_, i) => [`${prefix}${i}`, "v".repeat(50_000)]));
+    const { browser, worker } = joinedTrace();
+    browser.info.requestPreview = K;
+    browser.info.responsePreview = K;
+    browser.info.tags = { ...browser.info.tags, "mlflow.traceName": K, ...filler("a", 4) };
+    worker.info.tags = { ...worker.info.tags, ...filler("b", 3) };
+    const put = (t: Trace) => runInDurableObject(stub, (b: TraceBuffer) => b.put([t]).then(() => "stored", (e: Error) => `${e.name}: ${e.message}`));
+    const outcomes = [await put(browser), await put(worker)];
+    // Whichever part goes over, it is the row check's RangeError (the collector's 413), never SQLite's error.
+    expect(outcomes.some((o) => o.startsWith("RangeError: traces[0].info"))).toBe(true);
+    expect(outcomes.join(" ")).not.toMatch(/SQLITE_|TOOBIG/);
   });
 });

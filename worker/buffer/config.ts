@@ -239,13 +239,20 @@ export function readBufferConfig(settings: TraceBufferEnv | Env): BufferConfig {
       password,
     };
   }
+  const retryBaseMs = numberVar(env, "FORWARD_RETRY_BASE_MS", 1_000, 1, MAX_TIME_MS);
+  const retryMaxMs = numberVar(env, "FORWARD_RETRY_MAX_MS", 300_000, 1, MAX_TIME_MS);
+  // Under the base, the cap would not hold: every wait is at least half the base.
+  if (retryMaxMs < retryBaseMs) {
+    const named = env.FORWARD_RETRY_MAX_MS !== undefined && env.FORWARD_RETRY_MAX_MS !== "" ? "FORWARD_RETRY_MAX_MS" : "FORWARD_RETRY_BASE_MS";
+    throw new ConfigError(named, `FORWARD_RETRY_MAX_MS (${retryMaxMs}) must be at least FORWARD_RETRY_BASE_MS (${retryBaseMs}).`);
+  }
   return {
     mlflow,
     forwardDelayMs: numberVar(env, "FORWARD_DELAY_MS", 2_000, 0, MAX_TIME_MS),
     partialDelayMs: numberVar(env, "FORWARD_PARTIAL_DELAY_MS", 30_000, 0, MAX_TIME_MS),
     maxPermanentFailures: numberVar(env, "FORWARD_MAX_PERMANENT_FAILURES", 3, 1, ANY, true),
-    retryBaseMs: numberVar(env, "FORWARD_RETRY_BASE_MS", 1_000, 1, MAX_TIME_MS),
-    retryMaxMs: numberVar(env, "FORWARD_RETRY_MAX_MS", 300_000, 1, MAX_TIME_MS),
+    retryBaseMs,
+    retryMaxMs,
     batchSize: numberVar(env, "FORWARD_BATCH_SIZE", 25, 1, ANY, true),
     retentionMs: numberVar(env, "TRACE_RETENTION_HOURS", 24, 0, MAX_TIME_MS / 3_600_000) * 3_600_000,
     maxTraceSpans: numberVar(env, "TRACE_MAX_SPANS", DEFAULT_MAX_TRACE_SPANS, 1, ANY, true),

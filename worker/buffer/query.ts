@@ -84,11 +84,13 @@ export function listSql(q: TraceQuery & { limit: number }): { sql: string; param
   }
   if (q.tag) {
     const eq = q.tag.indexOf("=");
+    // A damaged row's tags (not JSON) match no tag, rather than failing the page.
+    const tags = "json_each(CASE WHEN json_valid(traces.tags) THEN traces.tags ELSE '{}' END)";
     if (eq < 0) {
-      where.push("EXISTS (SELECT 1 FROM json_each(traces.tags) WHERE json_each.key = ?)");
+      where.push(`EXISTS (SELECT 1 FROM ${tags} WHERE json_each.key = ?)`);
       params.push(q.tag);
     } else {
-      where.push("EXISTS (SELECT 1 FROM json_each(traces.tags) WHERE json_each.key = ? AND json_each.value = ?)");
+      where.push(`EXISTS (SELECT 1 FROM ${tags} WHERE json_each.key = ? AND json_each.value = ?)`);
       params.push(q.tag.slice(0, eq), q.tag.slice(eq + 1));
     }
   }

@@ -3,7 +3,7 @@ import { DurableObject } from "cloudflare:workers";
 import type { SpanData, Trace } from "../../core/model/types.js";
 import type { PutResult, StoredTrace, TracePage, TraceQuery, TraceStore } from "../store.js";
 import { checkTraces } from "./check.js";
-import { readBufferConfig, type BufferConfig, type TraceBufferEnv } from "./config.js";
+import { ConfigError, readBufferConfig, type BufferConfig, type TraceBufferEnv } from "./config.js";
 import { Forwarder, type ForwardOutcome } from "./forward.js";
 import { inStartOrder, mergeInfo, traceName, withMergedUsage, type StoredInfo } from "./merge.js";
 import { encodeCursor, listSql, normalizeQuery } from "./query.js";
@@ -57,6 +57,12 @@ function bringsNews(spans: SpanData[], departed: Map<string, number>): boolean {
   }
   return news;
 }
+/** MLFLOW_TRACKING_URI is given (even as something that is not text, such as a secret binding): the deployment means to forward. */
+const forwards = (env: TraceBufferEnv): boolean => {
+  const uri = (env as Record<string, unknown>).MLFLOW_TRACKING_URI;
+  return uri !== undefined && uri !== null && uri !== "";
+};
+
 function checkRowSize(text: string, path: string): void {
   // UTF-8 is at most 3 bytes per UTF-16 unit: only count bytes when it could matter.
   if (text.length * 3 <= MAX_ROW_BYTES) return;
@@ -96,16 +102,27 @@ export class TraceBuffer extends DurableObject implements TraceStore {
       this.config = readBufferConfig(env);
       if (this.config.mlflow) this.forwarder = new Forwarder(this.config.mlflow);
     } catch (error) {
-      // Keep accepting traces (nothing is lost), show why nothing is forwarded.
-      this.configError = `forwarding is off: ${errorText(error)}`;
-      try {
-        // Keep the settings that are fine (retention, delays) when only the MLflow part is wrong.
-        this.config = readBufferConfig({ ...env, MLFLOW_TRACKING_URI: undefined });
-      } catch {
-        this.config = readBufferConfig({});
+      // Keep accepting traces (nothing is lost), show why nothing is forwarded, and keep every
+      // setting that is fine (retention, delays): only those named wrong take their defaults.
+      const problems = new Set([errorText(error)]);
+      const fine: Record<string, unknown> = { ...env, MLFLOW_TRACKING_URI: undefined };
+      for (;;) {
+        try {
+          this.config = readBufferConfig(fine as TraceBufferEnv);
+          break;
+        } catch (next) {
+          problems.add(errorText(next));
+          if (!(next instanceof ConfigError) || fine[next.variable] === undefined) {
+            this.config = readBufferConfig({});
+            break;
+          }
+          fine[next.variable] = undefined;
+        }
       }
+      const text = [...problems].join(" ");
+      this.configError = forwards(env) ? `forwarding is off: ${text}` : `${text} (the default is used)`;
     }
-    this.keepUntilFixed = this.configError !== null && typeof env.MLFLOW_TRACKING_URI === "string" && env.MLFLOW_TRACKING_URI !== "";
+    this.keepUntilFixed = this.configError !== null && forwards(env);
     void ctx.blockConcurrencyWhile(async () => {
       this.sql.exec(SCHEMA);
       for (const m of MIGRATIONS) {
@@ -232,8 +249,12 @@ export class TraceBuffer extends DurableObject implements TraceStore {
     const search = searchText(name, merged.info.requestPreview, merged.info.responsePreview, id);
     // The row holds the tags a second time, and name and previews twice more (their columns, and
     // `search`): count them all, or SQLite refuses the row itself (SQLITE_TOOBIG) once the parts'
-    // unioned tags grow large.
-    checkRowSize(infoText + tagsText + search + search, `traces[${index}].info${row ? " (merged with the parts already stored)" : ""}`);
+    // unioned tags grow large. Each as it is stored: `search` is lower-cased, which changes its
+    // length in UTF-8 (K, the Kelvin sign, is 3 bytes; k is 1).
+    checkRowSize(
+      infoText + tagsText + search + (name ?? "") + (merged.info.requestPreview ?? "") + (merged.info.responsePreview ?? ""),
+      `traces[${index}].info${row ? " (merged with the parts already stored)" : ""}`,
+    );
     if (row) result.merged++;
     else result.stored++;
     const configured = this.forwarder !== undefined;
@@ -481,7 +502,7 @@ export class TraceBuffer extends DurableObject implements TraceStore {
     const ends = this.departedEnds(id) ?? new Map<string, number>();
     // The number's own text (`->`), read by JavaScript: SQLite writes a double back into JSON with
     // 15 digits, and a browser's end time (timeOrigin + performance.now()) has more.
-    for (const r of this.sql.exec<{ span_id: string; ended: string | null }>("SELECT span_id, body -> '$.endTime' AS ended FROM spans WHERE trace_id = ?", id)) {
+    for (const r of this.sql.exec<{ span_id: string; ended: string | null }>("SELECT span_id, CASE WHEN json_valid(body) THEN body -> '$.endTime' END AS ended FROM spans WHERE trace_id = ?", id)) {
       const ended = Number(r.ended);
       ends.set(r.span_id, Number.isFinite(ended) ? ended : 0);
     }
