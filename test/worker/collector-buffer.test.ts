@@ -7,10 +7,12 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import * as mlflow from "../../core/index.js";
 import { shardOf } from "../../worker/buffer/shards.js";
-import { joinedTrace, simpleTrace } from "./traces.js";
+import { joinedTrace, readableSpansOf, simpleTrace } from "./traces.js";
+import { toOtlpExportRequest } from "../../core/serialize/otlp.js";
+import { ProtobufTraceSerializer } from "@opentelemetry/otlp-transformer";
 import type { TraceBuffer } from "../../worker/buffer/trace-buffer.js";
 import type { StoredTrace, TracePage } from "../../worker/store.js";
-import type { Trace } from "../../core/model/types.js";
+import type { SpanData, Trace } from "../../core/model/types.js";
 
 const BASE = "https://collector.example";
 
@@ -145,6 +147,40 @@ describe("collector + instrumented route + TraceBuffer + MLflow", () => {
     const { row, actual } = await totals(id);
     expect(row).toEqual({ span_count: 2000, span_bytes: actual.bytes });
     expect(actual.n).toBe(2000);
+  });
+
+  it("over OTLP (whose senders do not resend a 413), a trace over the limit is left out and the other traces of the request are stored: partialSuccess names it, in JSON and in protobuf", async () => {
+    const otlp = (spans: SpanData[], proto = false) =>
+      exports.default.fetch(`${BASE}/v1/traces`, {
+        method: "POST",
+        headers: { "content-type": proto ? "application/x-protobuf" : "application/json", "x-mlflow-edge-key": "pk-test-app", origin: "https://app.example" },
+        body: proto ? ProtobufTraceSerializer.serializeRequest(readableSpansOf(spans) as never)!.slice() : JSON.stringify(toOtlpExportRequest(spans)),
+      });
+    const { worker } = joinedTrace();
+    const full = spansOf(worker, 1, 2000);
+    for (const part of [full.slice(0, 1000), full.slice(1000)]) expect((await otlp(part)).status).toBe(200);
+    for (const proto of [false, true]) {
+      const innocent = simpleTrace(`innocent ${proto}`);
+      const one = spansOf(worker, proto ? 9001 : 9000, 1);
+      const res = await otlp([...innocent.data.spans, ...one], proto);
+      expect(res.status).toBe(200);
+      const id = worker.info.traceId;
+      if (proto) {
+        const bytes = new Uint8Array(await res.arrayBuffer());
+        const text = new TextDecoder().decode(bytes);
+        // partial_success (field 1) { rejected_spans (1): 1, error_message (2) }, after its length (a varint)
+        let at = 1;
+        while (bytes[at]! & 0x80) at++;
+        expect([bytes[0], bytes[at + 1], bytes[at + 2], bytes[at + 3]]).toEqual([0x0a, 0x08, 1, 0x12]);
+        expect(text).toContain(`refused 1 of 2 traces; a part (trace ${id}, merged with the parts already stored) would hold 2001 spans`);
+      } else {
+        expect(await res.json()).toEqual({ partialSuccess: { rejectedSpans: "1", errorMessage: expect.stringContaining(`(trace ${id}, merged with the parts already stored) would hold 2001 spans`) } });
+      }
+      const stored = (await (await exports.default.fetch(`${BASE}/api/traces/${innocent.info.traceId}`)).json()) as StoredTrace;
+      expect(stored.trace.data.spans).toHaveLength(innocent.data.spans.length);
+    }
+    // Only the trace over the limit in the request: the 413 as before.
+    expect((await otlp(spansOf(worker, 9100, 1))).status).toBe(413);
   });
 
   it("so does the 4 MiB of span JSON: five parts of 800 KB go in, a sixth is refused with 413; a row from before the running total is summed once", async () => {

@@ -9,7 +9,7 @@ import { wireAttributes } from "../../core/serialize/mlflow-json.js";
 import { createCollector, type CollectorOptions } from "../../worker/collector/app.js";
 import { JsonTraceSerializer, ProtobufTraceSerializer } from "@opentelemetry/otlp-transformer";
 import { MemoryStore } from "./memory-store.js";
-import { joinedTrace, simpleTrace } from "./traces.js";
+import { joinedTrace, readableSpansOf, simpleTrace } from "./traces.js";
 
 const SELF = "https://collector.example";
 const SECRET = "otlp-server-secret-1";
@@ -432,32 +432,7 @@ describe("POST /v1/traces with content-type: application/x-protobuf", () => {
   const sendProto = (a: ReturnType<typeof app>, body: Uint8Array, headers: Record<string, string> = {}) =>
     send(a, body.slice().buffer as ArrayBuffer, { "content-type": "application/x-protobuf", ...headers });
 
-  /** Core spans as OpenTelemetry's SDK hands them to an exporter (ReadableSpan), MLflow attributes and all. */
-  function readableSpans(trace: Trace) {
-    const hr = (ms: number): [number, number] => [Math.floor(ms / 1000), Math.round((ms % 1000) * 1e6)];
-    const resource = { attributes: { "service.name": "proto-test" }, merge: () => resource };
-    const scope = { name: "proto-test" };
-    const traceId = trace.info.traceId.slice(3);
-    return trace.data.spans.map((s) => ({
-      name: s.name,
-      kind: 0,
-      spanContext: () => ({ traceId, spanId: s.spanId, traceFlags: 1 }),
-      parentSpanContext: s.parentId ? { traceId, spanId: s.parentId, traceFlags: 1 } : undefined,
-      startTime: hr(s.startTime),
-      endTime: hr(s.endTime!),
-      duration: [0, 0],
-      ended: true,
-      status: { code: ({ STATUS_CODE_UNSET: 0, STATUS_CODE_OK: 1, STATUS_CODE_ERROR: 2 } as Record<string, number>)[s.status.statusCode]!, message: s.status.description },
-      attributes: wireAttributes(s),
-      links: [],
-      events: s.events.map((e) => ({ name: e.name, time: hr(e.timestamp), attributes: e.attributes })),
-      resource,
-      instrumentationScope: scope,
-      droppedAttributesCount: 0,
-      droppedEventsCount: 0,
-      droppedLinksCount: 0,
-    }));
-  }
+  const readableSpans = (trace: Trace) => readableSpansOf(trace.data.spans);
 
   it("stores exactly what the same spans give as OTLP JSON (both encoded by OpenTelemetry's own serializers), and answers in protobuf", async () => {
     const spans = readableSpans(richTrace()) as never;

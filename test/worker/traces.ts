@@ -1,6 +1,7 @@
 // Real core traces for the workerd tests, made with the tracing API itself (not hand-typed JSON).
 import * as mlflow from "../../core/index.js";
-import type { Trace } from "../../core/model/types.js";
+import type { SpanData, Trace } from "../../core/model/types.js";
+import { wireAttributes } from "../../core/serialize/mlflow-json.js";
 import { getTracer } from "../../core/tracer.js";
 
 function record(fn: () => void): Trace[] {
@@ -82,4 +83,33 @@ export async function finishedAndSnapshot(): Promise<{ finished: Trace; snapshot
     { name: "answer", inputs: { question: "tides?" } },
   );
   return { finished: exporter.drain()[0]!, snapshot: snapshot! };
+}
+
+/** Core spans as OpenTelemetry's SDK hands them to an exporter (ReadableSpan), MLflow attributes and all: what its protobuf serializer takes. */
+export function readableSpansOf(spans: SpanData[]) {
+  const hr = (ms: number): [number, number] => [Math.floor(ms / 1000), Math.round((ms % 1000) * 1e6)];
+  const resource = { attributes: { "service.name": "proto-test" }, merge: () => resource };
+  const scope = { name: "proto-test" };
+  return spans.map((s) => {
+    const traceId = s.traceId.slice(3);
+    return {
+      name: s.name,
+      kind: 0,
+      spanContext: () => ({ traceId, spanId: s.spanId, traceFlags: 1 }),
+      parentSpanContext: s.parentId ? { traceId, spanId: s.parentId, traceFlags: 1 } : undefined,
+      startTime: hr(s.startTime),
+      endTime: hr(s.endTime!),
+      duration: [0, 0],
+      ended: true,
+      status: { code: ({ STATUS_CODE_UNSET: 0, STATUS_CODE_OK: 1, STATUS_CODE_ERROR: 2 } as Record<string, number>)[s.status.statusCode]!, message: s.status.description },
+      attributes: wireAttributes(s),
+      links: [],
+      events: s.events.map((e) => ({ name: e.name, time: hr(e.timestamp), attributes: e.attributes })),
+      resource,
+      instrumentationScope: scope,
+      droppedAttributesCount: 0,
+      droppedEventsCount: 0,
+      droppedLinksCount: 0,
+    };
+  });
 }

@@ -11,7 +11,7 @@ import { isProtobuf, readBytes, readJson } from "./body.js";
 import { corsForIngest } from "./cors.js";
 import { resolveLimits, type CollectorLimits } from "./limits.js";
 import { tracesFromOtlp } from "./otlp-in.js";
-import { decodeOtlpProto, encodeStatus } from "./otlp-proto.js";
+import { decodeOtlpProto, encodePartialSuccess, encodeStatus } from "./otlp-proto.js";
 import { clientOf, RateLimiter, resolveRateLimit, type RateLimit } from "./rate-limit.js";
 import { mountReads, type ReadAccess } from "./reads.js";
 import { otlpStatus, Refusal } from "./refusal.js";
@@ -73,6 +73,9 @@ const ROUTES: [string, "GET" | "POST"][] = [
 /** The operator's mistake, not the sender's: say so, and let clients retry once it is fixed. */
 const misconfigured = (message: string, what: string) =>
   new Refusal(503, `the collector is misconfigured: ${message}`, "", `fix ${what} in the Worker's configuration`, { "retry-after": "60" });
+
+/** At most this many traces of one OTLP request are left out (each a store call more); past it, the request is refused. */
+const MAX_LEFT_OUT = 8;
 
 export function createCollector<Env extends object = object>(options: CollectorOptions<Env>): Hono<{ Bindings: Env }> {
   // Every option is checked here, so a bad deployment fails at start-up, not at the first request.
@@ -278,6 +281,36 @@ export function createCollector<Env extends object = object>(options: CollectorO
     }
   };
 
+  /**
+   * OTLP senders do not send a refused request again: a trace the buffer refuses (over what one
+   * stored trace holds, its parts merged) is left out and the others of the request are stored, as
+   * OTLP's partial success allows, instead of a 413 that loses them all. Nothing stored: the 413.
+   * (Page batches stay all or nothing: the browser queue sends each trace alone after a 413.)
+   */
+  const putLeavingOut = async (c: Ctx<Env>, traces: Trace[]): Promise<{ spans: number; message: string } | undefined> => {
+    let rest = traces;
+    let spans = 0;
+    const reasons: string[] = [];
+    for (;;) {
+      try {
+        await put(c, rest);
+        break;
+      } catch (error) {
+        const at = error instanceof Refusal && error.status === 413 ? /^traces\[(\d+)\]/.exec(error.path) : null;
+        // Nothing left to store, or a request whose traces keep being refused: the 413 as it is.
+        if (!at || rest.length === 1 || reasons.length >= MAX_LEFT_OUT) throw error;
+        const i = Number(at[1]);
+        spans += rest[i]!.data.spans.length;
+        // Named by trace id: the index in the message is of the traces left, not of the request.
+        const id = rest[i]!.info.traceId;
+        const message = (error as Refusal).message;
+        reasons.push(message.includes(id) ? message.replace(/^traces\[\d+\]/, "a part") : `trace ${id}: ${message.replace(/^traces\[\d+\]\.?/, "")}`);
+        rest = rest.filter((_, j) => j !== i);
+      }
+    }
+    return reasons.length ? { spans, message: `refused ${reasons.length} of ${traces.length} traces; ${reasons.join("; ").slice(0, 1000)}` } : undefined;
+  };
+
   app.post("/v1/ingest", async (c) => {
     const traces = await ingest(c, async (request) => validateIngestBatch(await readJson(request, limits.maxBodyBytes), limits));
     const result = await put(c, traces);
@@ -295,8 +328,13 @@ export function createCollector<Env extends object = object>(options: CollectorO
         limits,
       ),
     );
-    if (traces.length > 0) await put(c, traces);
-    return proto ? c.body(new Uint8Array(0), 200, { "content-type": "application/x-protobuf" }) : c.json({ partialSuccess: {} });
+    const rejected = traces.length > 0 ? await putLeavingOut(c, traces) : undefined;
+    if (proto) {
+      const body = rejected ? encodePartialSuccess(rejected.spans, rejected.message) : new Uint8Array(0);
+      return c.body(body, 200, { "content-type": "application/x-protobuf" });
+    }
+    // int64 as a decimal string, as the OTLP JSON mapping writes it.
+    return c.json({ partialSuccess: rejected ? { rejectedSpans: String(rejected.spans), errorMessage: rejected.message } : {} });
   });
 
   // Healthy only if ingest could work: a malformed INGEST_KEYS or TRACE_BUFFER_SHARDS is the same

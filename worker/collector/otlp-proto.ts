@@ -262,16 +262,26 @@ function mergeValue(before: Obj, after: Obj, charge: (n: number) => void): Obj {
   return before;
 }
 
+const varint = (n: number): number[] => {
+  const out: number[] = [];
+  for (; n >= 0x80; n = Math.floor(n / 0x80)) out.push((n % 0x80) | 0x80);
+  out.push(n);
+  return out;
+};
+
+/** A message of an integer (field 1) and a text (field 2): google.rpc.Status and OTLP's ExportTracePartialSuccess have that shape. */
+function intAndText(n: number, message: string): number[] {
+  const text = new TextEncoder().encode(message);
+  return [0x08, ...varint(n), 0x12, ...varint(text.length), ...text];
+}
+
 /** A google.rpc.Status message: code (1) and message (2), the error body OTLP/HTTP protobuf senders read. */
 export function encodeStatus(code: number, message: string): Uint8Array<ArrayBuffer> {
-  const text = new TextEncoder().encode(message);
-  const out: number[] = [0x08, code & 0x7f, 0x12];
-  for (let n = text.length; ; n >>>= 7) {
-    if (n < 0x80) {
-      out.push(n);
-      break;
-    }
-    out.push((n & 0x7f) | 0x80);
-  }
-  return Uint8Array.from([...out, ...text]);
+  return Uint8Array.from(intAndText(code, message));
+}
+
+/** An ExportTraceServiceResponse whose partial_success (1) says how many spans were rejected (1) and why (2). */
+export function encodePartialSuccess(rejectedSpans: number, message: string): Uint8Array<ArrayBuffer> {
+  const inner = intAndText(rejectedSpans, message);
+  return Uint8Array.from([0x0a, ...varint(inner.length), ...inner]);
 }
