@@ -69,7 +69,12 @@ export class Tracer implements TraceOwner {
    * SDK's own detached tracer, whose spans record nowhere and may never be ended.
    */
   countsOpen = true;
-  lastActiveTraceId: string | undefined;
+  /**
+   * The last trace that ended, for `getLastActiveTraceId()`: one holder shared by a tracer and every
+   * tracer that replaces it, so `init()` again forgets nothing, and a trace still open then records
+   * its id when it ends under the tracer it began with (a process-wide value in MLflow's SDKs).
+   */
+  last: { traceId: string | undefined } = { traceId: undefined };
   private readonly openTraces = new Set<TraceRecord>();
   private readonly inFlight = new Set<Promise<void>>();
   /**
@@ -156,7 +161,7 @@ export class Tracer implements TraceOwner {
     }
     try {
       if (options.functionName !== undefined) span._setFunctionName(options.functionName);
-      if (options.inputs !== undefined) span.setInputs(options.inputs);
+      if (options.inputs != null) span.setInputs(options.inputs); // null is no inputs, as in MLflow's SDKs
       if (options.attributes) span.setAttributes(options.attributes);
       if (startHooks.size) runHooks(startHooks, span, "start");
     } catch (error) {
@@ -165,7 +170,7 @@ export class Tracer implements TraceOwner {
       // that has no stack left, the first frame that can ends it (failThrown).
       span._unsettled = true;
       try {
-        span.recordException(error);
+        span._recordException(error, true);
         span.end();
       } catch {
         // no stack left even for that: the trace's open-span timeout ends it
@@ -235,7 +240,7 @@ export class Tracer implements TraceOwner {
   }
 
   rootEnded(record: TraceRecord): void {
-    if (!record.sampledOut) this.lastActiveTraceId = record.info.traceId; // one never exported has no id to look up
+    if (!record.sampledOut) this.last.traceId = record.info.traceId; // one never exported has no id to look up
   }
 
   private export(trace: Trace): void {
@@ -293,6 +298,7 @@ export class Tracer implements TraceOwner {
    * flight is dropped at once (its exporter's batch is flushed now, and waited for while it is).
    */
   replace(previous: Tracer): void {
+    this.last = previous.last;
     for (const t of [previous, ...previous.retired]) {
       // What its exporter holds in a batch is flushed now: kept only while that runs, a tracer
       // does not outlive it (an app calling init() again and again, never flushTraces()).

@@ -142,7 +142,7 @@ export function instrumentDurableObject<C extends AnyClass>(Class: C, options: D
       // The socket failed: the span says so (once), whatever the handler does about it.
       if (span && !joined && key === "webSocketError") {
         try {
-          span.recordException(args[1]);
+          span._recordException(args[1], true);
         } catch (error) {
           reportSdkError(WHERE, error);
         }

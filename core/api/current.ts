@@ -120,7 +120,7 @@ function update(options: UpdateCurrentTraceOptions): void {
 export function getLastActiveTraceId(): string | undefined {
   const record = getCurrentActiveSpan()?._record;
   if (record?.invocation) return (record.rootEnded || record.childEnded) && !record.sampledOut ? record.info.traceId : undefined;
-  return getTracer().lastActiveTraceId;
+  return getTracer().last.traceId;
 }
 
 /** Exports every finished trace and waits until the exporter has handed them on. */

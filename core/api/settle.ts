@@ -31,7 +31,7 @@ export function succeed(span: LiveSpan, value: unknown, always: boolean): void {
 export function fail(span: LiveSpan, error: unknown, bareStatus = false): void {
   try {
     if (span.isEnded) return; // the callback ended it itself, then threw: the span is as it left it
-    span.recordException(error);
+    span._recordException(error, true); // a thrown string is of type "string" (recordException("text") makes an Exception)
     if (bareStatus) span.setStatus(STATUS_ERROR);
     span.end();
   } catch (sdkError) {

@@ -240,3 +240,47 @@ describe("updateCurrentTrace and trace-level fields", () => {
     expect(traces.find(([name]) => name === "handler")?.[1]).toBe(id);
   });
 });
+
+// Found by comparing with MLflow's Python SDK (each fails on the code before it).
+describe("as MLflow's Python SDK records them", () => {
+  it("null given as a span's start inputs or end outputs is none: no attribute, no 'null' in the Request/Response previews (setOutputs(null) still records it)", async () => {
+    const t = setup();
+    mlflow.startSpan({ name: "a", inputs: { q: 1 } }).end({ outputs: null });
+    mlflow.startSpan({ name: "b", inputs: null as never }).end({ outputs: { a: 1 } });
+    const [a, b] = await t.traces();
+    expect(a!.data.spans[0]!.attributes).not.toHaveProperty("mlflow.spanOutputs");
+    expect(a!.info.responsePreview ?? "").toBe("");
+    expect(b!.data.spans[0]!.attributes).not.toHaveProperty("mlflow.spanInputs");
+    expect(b!.info.requestPreview ?? "").toBe("");
+    const s = mlflow.startSpan({ name: "c" });
+    s.setOutputs(null);
+    s.end();
+    expect((await t.traces())[2]!.data.spans[0]!.attributes["mlflow.spanOutputs"]).toBeNull();
+  });
+
+  it("getLastActiveTraceId() survives init() again, and names a trace that was open across it once it ends", async () => {
+    setup();
+    mlflow.withSpan(() => 1, { name: "first" });
+    const first = mlflow.getLastActiveTraceId();
+    expect(first).toMatch(/^tr-/);
+    setup();
+    expect(mlflow.getLastActiveTraceId()).toBe(first);
+    const open = mlflow.startSpan({ name: "across" });
+    setup();
+    open.end();
+    expect(mlflow.getLastActiveTraceId()).toBe(open.traceId);
+  });
+
+  it("recordException(\"text\") is an Exception with that message (Python wraps a string so); a BigInt event attribute a number holds is that number", async () => {
+    const t = setup();
+    mlflow.withSpan((s) => {
+      s.recordException("string error");
+      s.addEvent({ name: "e", attributes: { big: 10n, huge: 2n ** 64n } });
+    }, { name: "s" });
+    const span = (await t.only()).data.spans[0]!;
+    expect(span.events[0]!.attributes).toMatchObject({ "exception.type": "Exception", "exception.message": "string error" });
+    expect(span.status).toEqual({ statusCode: "STATUS_CODE_ERROR", description: "Exception: string error" });
+    expect(span.events[1]!.attributes.big).toBe(10);
+    expect(typeof span.events[1]!.attributes.huge).toBe("string");
+  });
+});

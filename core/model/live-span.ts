@@ -142,6 +142,8 @@ function eventAttributes(attributes: Record<string, unknown> | undefined): Recor
     let v: EventAttributeValue;
     try {
       if (t === "number") v = Number.isFinite(value) ? (value as number) : String(value); // JSON has no NaN
+      // A BigInt a number holds exactly is that number, as in attributes (a Python int stays an int).
+      else if (t === "bigint" && Number.isSafeInteger(Number(value))) v = Number(value);
       else if (t === "string" || t === "boolean") v = value as string | boolean;
       // Arrays of one primitive type stay typed, as OpenTelemetry (and Python's SDK) keeps them.
       else if (Array.isArray(value)) {
@@ -334,13 +336,17 @@ export class LiveSpan {
 
   /** Records an `exception` event and sets ERROR status with `"<Type>: <message>"` (unless the status is OK: final), as MLflow does. */
   recordException(error: unknown): this {
-    return this._recordException(error, true);
+    return this._recordException(error, true, true);
   }
 
-  /** @internal `recordException`, leaving the status as it is when `setError` is false (an error the app answered with a 4xx). */
-  _recordException(error: unknown, setError: boolean): this {
+  /**
+   * @internal `recordException`, leaving the status as it is when `setError` is false (an error the
+   * app answered with a 4xx). `given`: the user passed it, and a string is a message, an
+   * `Exception` as MLflow's Python SDK wraps one (a thrown string stays of type "string").
+   */
+  _recordException(error: unknown, setError: boolean, given = false): this {
     if (!this.writable("recordException")) return this;
-    const { type, message, stacktrace } = describeException(error);
+    const { type, message, stacktrace } = given && typeof error === "string" ? { type: "Exception", message: error, stacktrace: "" } : describeException(error);
     this.addEvent({
       name: "exception",
       attributes: { "exception.type": type, "exception.message": message, "exception.stacktrace": stacktrace },
@@ -383,7 +389,8 @@ export class LiveSpan {
     if (this._endTime !== null || this._ending) return; // (an end hook calling end() again)
     this._ending = true;
     try {
-      if (options.outputs !== undefined) this.setOutputs(options.outputs);
+      // null is no outputs, as in MLflow's SDKs (`setOutputs(null)` records it).
+      if (options.outputs != null) this.setOutputs(options.outputs);
       if (options.attributes) this.setAttributes(options.attributes);
       if (options.status !== undefined) this.setStatus(options.status);
       this._status = endedStatus(this._status);
