@@ -17,7 +17,7 @@ type RouteLike = { method: string; path: string };
  * one when the versions differ); that copy's own (deprecated) `c.req.matchedRoutes` still answers.
  * Failing both, the span is named by the raw path.
  */
-function matchedRoute(c: Context): string | undefined {
+function matchedRoute(c: Context, settled = false): string | undefined {
   let routes: readonly RouteLike[] | undefined;
   try {
     routes = matchedRoutes(c);
@@ -30,7 +30,12 @@ function matchedRoute(c: Context): string | undefined {
   }
   if (!Array.isArray(routes)) return undefined;
   const valid = routes.filter((r): r is RouteLike => typeof r?.path === "string" && typeof r.method === "string");
-  return ([...valid].reverse().find((r) => r.method !== "ALL") ?? valid[valid.length - 1])?.path || undefined;
+  const route = [...valid].reverse().find((r) => r.method !== "ALL");
+  if (route) return route.path || undefined;
+  // Only ALL patterns matched: an app.all() route, or middleware (app.use) around a request no
+  // route took. Told apart once the response is known (`settled`): a 404 is the latter as a rule
+  // (a probe, a typo), named by its path, with no route.
+  return settled && c.res.status !== 404 ? valid[valid.length - 1]?.path || undefined : undefined;
 }
 
 const recorded = new WeakSet<Context>();
@@ -52,9 +57,9 @@ function keepError(span: LiveSpan, c: Context): void {
  * An outer layer (instrument(), or this middleware on the app around a sub-app) named the span by
  * the path: the matched route, this layer's spanName and spanType say more.
  */
-function describeRequestSpan(span: LiveSpan, c: Context, options: Pick<WorkerTracingOptions<never>, "spanName" | "spanType">): void {
+function describeRequestSpan(span: LiveSpan, c: Context, options: Pick<WorkerTracingOptions<never>, "spanName" | "spanType">, settled = false): void {
   try {
-    const route = matchedRoute(c);
+    const route = matchedRoute(c, settled);
     if (route && span.attributes["http.route"] === undefined) {
       span.setAttribute("http.route", route);
       if (span.name === `${c.req.method} ${new URL(c.req.url).pathname}`) span._rename(options.spanName?.(c.req.raw, route) ?? `${c.req.method} ${route}`);
@@ -82,6 +87,7 @@ export function mlflowTracing<E extends HonoEnv = HonoEnv>(options: WorkerTracin
       leaveOut(outer, c.req.raw, options.ignoreRequest);
       describeRequestSpan(outer, c, options);
       await next();
+      describeRequestSpan(outer, c, options, true); // an app.all() route, known by its answer
       keepError(outer, c);
       return;
     }
@@ -111,7 +117,10 @@ export function mlflowTracing<E extends HonoEnv = HonoEnv>(options: WorkerTracin
           }
         }
         await next();
-        if (span) keepError(span, c);
+        if (span) {
+          if (!route) describeRequestSpan(span, c, options, true); // an app.all() route, known by its answer
+          keepError(span, c);
+        }
         return c.res;
       },
       options,

@@ -158,7 +158,7 @@ function endWithBody(
     }
     onEnd();
   };
-  // The relay first: a body already used or locked throws here, before any timer is set.
+  // The relay first: a body already used throws here, before any timer is set.
   const relayed = relayStream(body, {
     pulled: () => clearTimeout(unread), // reading has started: it ends with the body, however slow
     chunk: (value) => (bytes += (value as Uint8Array).byteLength),
@@ -269,7 +269,9 @@ export async function traceRequest(
   }
   try {
     span.setAttribute("http.response.status_code", response.status);
-    span.setOutputs({ status: response.status });
+    // Outputs the handler set on the request span (the active span in it) are kept, as trace() and
+    // withSpan keep a callback's: the status is the outputs only where it set none.
+    if (span.outputs === undefined || span.outputs === null) span.setOutputs({ status: response.status });
     // A recorded exception's description ("TypeError: …") says more than the status does.
     if (response.status >= 500 && span.status.statusCode !== SpanStatusCode.ERROR) span.setStatus(SpanStatusCode.ERROR, `HTTP ${response.status}`);
     // Nothing to stream: no body, a WebSocket upgrade, or a HEAD request (whose body the runtime,
@@ -279,8 +281,11 @@ export async function traceRequest(
       handOn();
       return response;
     }
-    // Read already (through a reader released since): the runtime refuses to send it, as untraced.
+    // Read already (through a reader released since), or locked to a reader: the runtime refuses
+    // to send it, as untraced (a relay would take the reader only when read, too late to throw,
+    // and send an empty body as a whole one).
     if (response.bodyUsed) throw new TypeError("the response body was already read, so it cannot be sent");
+    if (response.body.locked) throw new TypeError("the response body is locked to a reader, so it cannot be sent");
     // The isolate must outlive the body (a long LLM stream) and then the export: one waitUntil
     // covering both, registered now while the invocation is still open.
     let bodyDone!: () => void;
