@@ -1,5 +1,5 @@
 import { getCurrentActiveSpan } from "../core/api/current.js";
-import { fail } from "../core/api/settle.js";
+import { fail, outputsUnlessSet } from "../core/api/settle.js";
 import { startSpan } from "../core/api/span-scope.js";
 import { relayStream } from "../core/api/stream.js";
 import { errorText, reportSdkError, warnOnce } from "../core/debug.js";
@@ -269,9 +269,9 @@ export async function traceRequest(
   }
   try {
     span.setAttribute("http.response.status_code", response.status);
-    // Outputs the handler set on the request span (the active span in it) are kept, as trace() and
-    // withSpan keep a callback's: the status is the outputs only where it set none.
-    if (span.outputs === undefined || span.outputs === null) span.setOutputs({ status: response.status });
+    // Outputs the handler set on the request span (the active span in it) are kept: the status is
+    // the outputs only where it set none.
+    outputsUnlessSet(span, { status: response.status });
     // A recorded exception's description ("TypeError: …") says more than the status does.
     if (response.status >= 500 && span.status.statusCode !== SpanStatusCode.ERROR) span.setStatus(SpanStatusCode.ERROR, `HTTP ${response.status}`);
     // Nothing to stream: no body, a WebSocket upgrade, or a HEAD request (whose body the runtime,

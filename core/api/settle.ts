@@ -6,14 +6,19 @@ import { isLiveSpan, type LiveSpan } from "../model/live-span.js";
 // in them is reported and swallowed: the user's value or exception always passes through untouched.
 
 /**
- * Ends `span` with `value` as outputs, unless the callback set outputs itself (MLflow's rule for
- * both trace() and withSpan: outputs set to null count as not set, as Python's `is None` test);
- * `always`: even an `undefined` value (trace()).
+ * Sets `value` as the span's outputs unless its code set outputs itself (MLflow's rule for both
+ * trace() and withSpan, kept by a Worker's request span too: outputs set to null count as not set,
+ * as Python's `is None` test).
  */
+export function outputsUnlessSet(span: LiveSpan, value: unknown): void {
+  if (span.outputs === undefined || span.outputs === null) span.setOutputs(value);
+}
+
+/** Ends `span` with `value` as outputs unless the callback set its own; `always`: even an `undefined` value (trace()). */
 export function succeed(span: LiveSpan, value: unknown, always: boolean): void {
   try {
     if (span.isEnded) return; // the callback ended it itself: nothing to add, nothing to warn about
-    if ((span.outputs === undefined || span.outputs === null) && (always || value !== undefined)) span.setOutputs(value);
+    if (always || value !== undefined) outputsUnlessSet(span, value);
   } catch (error) {
     reportSdkError("span.succeed", error);
   }

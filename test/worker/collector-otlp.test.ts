@@ -312,25 +312,17 @@ describe("POST /v1/traces: hostile OTLP gets a 4xx at the OTLP path, and nothing
     expect(err.error).toContain("must be 0, 1 or 2");
   });
 
-  it("a root whose parentSpanId is all zeros (some SDKs write a root so; OpenTelemetry's Collector reads it as none) is stored as the root, not refused with its batch", async () => {
+  it("all zeros is no value: a root's parentSpanId of zeros (some SDKs write a root so; OpenTelemetry's Collector reads it as none) is the root, an end time \"00\" is not set as \"0\" is; neither refuses the batch", async () => {
     const r = base();
     const spans = r.resourceSpans[0]!.scopeSpans[0]!.spans;
     spans[0]!.parentSpanId = "0000000000000000";
-    const res = await send(app(), JSON.stringify(r));
-    expect(res.status).toBe(200);
-    const [stored] = [...store.traces.values()];
-    expect(stored!.data.spans.find((x) => x.spanId === spans[0]!.spanId)!.parentId).toBeNull();
-    expect(stored!.info.state).toBe("OK");
-  });
-
-  it("an end time of 0 written with more digits (\"00\") is not set, as \"0\" is: the span had not ended", async () => {
-    const r = base();
-    const spans = r.resourceSpans[0]!.scopeSpans[0]!.spans;
     spans[1]!.endTimeUnixNano = "00";
     const res = await send(app(), JSON.stringify(r));
     expect(res.status).toBe(200);
     const [stored] = [...store.traces.values()];
-    expect(stored!.data.spans.find((x) => x.spanId === spans[1]!.spanId)!.endTime).toBeNull();
+    const storedSpan = (i: number) => stored!.data.spans.find((x) => x.spanId === spans[i]!.spanId)!;
+    expect(storedSpan(0).parentId).toBeNull();
+    expect(storedSpan(1).endTime).toBeNull(); // the span had not ended
   });
 
   it("null fields are unset ones, as the OTLP JSON mapping reads them: a root's null parentSpanId, a null status or message, a null value", async () => {

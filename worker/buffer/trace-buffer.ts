@@ -38,7 +38,6 @@ const LATEST_ALARM = Date.UTC(2188, 11, 31);
  * with a message that names nothing. The collector's own limits are far below this.
  */
 const MAX_ROW_BYTES = 1_900_000;
-const utf8Encoder = new TextEncoder();
 
 /**
  * Whether a part of a trace MLflow has (`departed`: when each span MLflow has ended, 0 if not at
@@ -63,10 +62,12 @@ const forwards = (env: TraceBufferEnv): boolean => {
   return uri !== undefined && uri !== null && uri !== "";
 };
 
-function checkRowSize(text: string, path: string): void {
+/** The texts one row stores (a span's body; a trace's info, tags, search, name and previews) fit in a row. */
+function checkRowSize(texts: string | readonly string[], path: string): void {
+  const parts = typeof texts === "string" ? [texts] : texts;
   // UTF-8 is at most 3 bytes per UTF-16 unit: only count bytes when it could matter.
-  if (text.length * 3 <= MAX_ROW_BYTES) return;
-  const bytes = utf8Encoder.encode(text).byteLength;
+  if (parts.reduce((n, t) => n + t.length, 0) * 3 <= MAX_ROW_BYTES) return;
+  const bytes = parts.reduce((n, t) => n + utf8Length(t), 0);
   if (bytes > MAX_ROW_BYTES) throw new RangeError(`${path} is ${bytes} bytes as JSON; a span or TraceInfo must stay under ${MAX_ROW_BYTES} (Durable Object SQLite rows are limited to 2 MB)`);
 }
 
@@ -252,7 +253,7 @@ export class TraceBuffer extends DurableObject implements TraceStore {
     // unioned tags grow large. Each as it is stored: `search` is lower-cased, which changes its
     // length in UTF-8 (K, the Kelvin sign, is 3 bytes; k is 1).
     checkRowSize(
-      infoText + tagsText + search + (name ?? "") + (merged.info.requestPreview ?? "") + (merged.info.responsePreview ?? ""),
+      [infoText, tagsText, search, name ?? "", merged.info.requestPreview ?? "", merged.info.responsePreview ?? ""],
       `traces[${index}].info${row ? " (merged with the parts already stored)" : ""}`,
     );
     if (row) result.merged++;

@@ -8,8 +8,8 @@ import { Refusal } from "./refusal.js";
 const bad = (path: string, message: string, hint = "") => new Refusal(400, message, path, hint);
 const VALUE_FIELDS = ["stringValue", "boolValue", "intValue", "doubleValue", "arrayValue", "kvlistValue", "bytesValue"] as const;
 const INT = /^-?\d{1,20}$/;
-const INT64_MIN = -(2n ** 63n);
-const INT64_MAX = 2n ** 63n - 1n;
+const INT64_END = 2n ** 63n;
+const inInt64 = (n: bigint) => n >= -INT64_END && n < INT64_END;
 const DOUBLE = /^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
 
 export function decodeAnyValue(v: unknown, path: string, maxDepth: number, depth = 0): Json {
@@ -38,7 +38,7 @@ export function decodeAnyValue(v: unknown, path: string, maxDepth: number, depth
     case "intValue": {
       // int64 travels as a decimal string in OTLP JSON; a plain JSON integer is accepted too (up
       // to 2^63 in size: int64's ends as a double rounds them).
-      const ok = (typeof x === "string" && INT.test(x) && BigInt(x) >= INT64_MIN && BigInt(x) <= INT64_MAX) || (typeof x === "number" && Number.isInteger(x) && Math.abs(x) <= 2 ** 63);
+      const ok = (typeof x === "string" && INT.test(x) && inInt64(BigInt(x))) || (typeof x === "number" && Number.isInteger(x) && Math.abs(x) <= 2 ** 63);
       if (!ok) throw bad(`${path}.intValue`, `${path}.intValue must be an int64 (a decimal string from -9223372036854775808 to 9223372036854775807)`);
       // Beyond 2^53 a JavaScript number would round it (an id, a hash): keep its exact digits.
       const n = Number(x);
